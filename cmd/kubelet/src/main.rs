@@ -1,0 +1,67 @@
+//! `kubelet`: the node agent. Parses upstream's flags and `KubeletConfiguration`, sets up logging
+//! from `--v`, turns SIGTERM/SIGINT into an orderly shutdown and runs [`kubelet::app::run`].
+
+use std::process::ExitCode;
+
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(verbosity: u8) {
+    // klog levels: 0–2 are normal operation, 3–4 debugging, 5+ tracing.
+    let level = match verbosity {
+        0..=2 => "info",
+        3..=4 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("KUBELET_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+async fn wait_for_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("received SIGTERM, shutting down"),
+        _ = int.recv() => tracing::info!("received SIGINT, shutting down"),
+    }
+    shutdown.cancel();
+}
+
+fn main() -> ExitCode {
+    let opts = match kubelet_config::load_from_args(std::env::args_os()) {
+        Ok(opts) => opts,
+        Err(e @ (kubelet_config::ConfigError::Help { .. } | kubelet_config::ConfigError::Version { .. })) => {
+            println!("{e}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("kubelet: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(opts.flags.verbosity);
+    for w in &opts.warnings {
+        tracing::warn!("{w}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kubelet: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(wait_for_signal(shutdown.clone()));
+        match kubelet::app::run(opts, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("kubelet: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

@@ -1,0 +1,226 @@
+//! End-to-end: the real kubelet binary runs static pods on the real containerd.
+//!
+//! Needs root and the containerd of `hack/node-env.sh`; run through `hack/test.sh`. Tests run one
+//! at a time (nextest group `containerd`) because a kubelet owns every kubelet-labelled pod.
+
+use std::path::Path;
+use std::time::Duration;
+
+use e2e::{KubeletProcess, TestNode, busybox_image, containers_of, remove_all_pods, sandboxes_of, wait_for};
+
+const KUBELET: &str = env!("CARGO_BIN_EXE_kubelet");
+const NEEDS: &str = "needs root and containerd: run hack/test.sh";
+
+fn pod_yaml(name: &str, policy: &str, script: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  labels:\n    app: {name}\nspec:\n  restartPolicy: {policy}\n  terminationGracePeriodSeconds: 3\n  containers:\n  - name: main\n    image: {}\n    command: [\"sh\", \"-c\", {}]\n",
+        busybox_image(),
+        serde_json::to_string(script).unwrap()
+    )
+}
+
+fn full(name: &str) -> String {
+    format!("{name}-e2e-node")
+}
+
+fn restart_count(pod: &k8s_openapi::api::core::v1::Pod) -> i32 {
+    pod.status.as_ref().and_then(|s| s.container_statuses.as_ref()).map(|c| c[0].restart_count).unwrap_or(-1)
+}
+
+async fn start(node: &TestNode) -> KubeletProcess {
+    remove_all_pods().await;
+    KubeletProcess::start(Path::new(KUBELET), node, &[]).await
+}
+
+#[tokio::test]
+#[ignore = "needs root and containerd: run hack/test.sh"]
+async fn pod_runs_and_writes_its_log_where_upstream_puts_it() {
+    let _ = NEEDS;
+    let node = TestNode::new();
+    node.write_manifest("hello.yaml", &pod_yaml("hello", "Always", "echo hello from $(hostname); sleep 3600"));
+    let kubelet = start(&node).await;
+    let pod = node.wait_phase("hello", "Running", Duration::from_secs(60)).await;
+    let status = pod.status.clone().unwrap();
+    let ip = status.pod_ip.clone().unwrap_or_default();
+    assert!(ip.starts_with("198.18."), "pod IP {ip:?} should come from the test CNI range");
+    let uid = pod.metadata.uid.clone().unwrap();
+    assert_eq!(uid.len(), 32, "static pod UIDs are md5 hex");
+    let annotations = pod.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(annotations.get("kubernetes.io/config.source").map(String::as_str), Some("file"));
+    let cs = &status.container_statuses.unwrap()[0];
+    assert!(cs.ready && cs.container_id.as_deref().unwrap_or_default().starts_with("containerd://"));
+    assert_eq!(status.qos_class.as_deref(), Some("BestEffort"));
+
+    let log = node.logs().join(format!("default_{}_{uid}/main/0.log", full("hello")));
+    let text = wait_for("container log", Duration::from_secs(20), || async {
+        std::fs::read_to_string(&log).ok().filter(|t| t.contains("hello from"))
+    })
+    .await;
+    // CRI log format: <RFC3339Nano> stdout F <line>
+    let line = text.lines().next().unwrap();
+    let fields: Vec<&str> = line.splitn(4, ' ').collect();
+    assert_eq!((fields[1], fields[2], fields[3]), ("stdout", "F", format!("hello from {}", full("hello")).as_str()));
+
+    // The sandbox carries upstream's labels, and the kubelet wrote the pod directory.
+    let sb = sandboxes_of(&full("hello")).await;
+    assert_eq!(sb.len(), 1);
+    assert_eq!(sb[0].labels["io.kubernetes.pod.uid"], uid);
+    assert_eq!(sb[0].labels["app"], "hello");
+    assert!(node.root().join("pods").join(&uid).join("etc-hosts").exists());
+    let (code, body) = e2e::http_get(&format!("127.0.0.1:{}", node.healthz_port), "/healthz").await.unwrap();
+    assert_eq!((code, body.as_str()), (200, "ok"));
+    kubelet.stop().await;
+    remove_all_pods().await;
+}
+
+#[tokio::test]
+#[ignore = "needs root and containerd: run hack/test.sh"]
+async fn exit_codes_drive_restarts_per_policy_with_growing_backoff() {
+    let node = TestNode::new();
+    node.write_manifest("crash.yaml", &pod_yaml("crash", "Always", "echo crashing; exit 3"));
+    node.write_manifest("done.yaml", &pod_yaml("done", "OnFailure", "echo done; exit 0"));
+    node.write_manifest("once.yaml", &pod_yaml("once", "Never", "exit 7"));
+    node.write_manifest("retry.yaml", &pod_yaml("retry", "OnFailure", "exit 1"));
+    let kubelet = start(&node).await;
+
+    let done = node.wait_phase("done", "Succeeded", Duration::from_secs(60)).await;
+    assert_eq!(restart_count(&done), 0);
+    let once = node.wait_phase("once", "Failed", Duration::from_secs(60)).await;
+    assert_eq!(restart_count(&once), 0);
+    let term = once.status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0].state.clone().unwrap().terminated.unwrap();
+    assert_eq!(term.exit_code, 7);
+
+    // Restarts: the first is immediate, then 10 s, then 20 s (CrashLoopBackOff in between).
+    let mut restart_times = vec![];
+    for want in 1..=3 {
+        wait_for(&format!("crash restart {want}"), Duration::from_secs(60), || async {
+            node.pod("crash").await.filter(|p| restart_count(p) >= want)
+        })
+        .await;
+        restart_times.push(tokio::time::Instant::now());
+    }
+    let gap1 = restart_times[1] - restart_times[0];
+    let gap2 = restart_times[2] - restart_times[1];
+    assert!(gap1 >= Duration::from_secs(9) && gap1 < Duration::from_secs(16), "second restart after {gap1:?}");
+    assert!(gap2 >= Duration::from_secs(19) && gap2 < Duration::from_secs(27), "third restart after {gap2:?}");
+    let crash = node.pod("crash").await.unwrap();
+    let cs = &crash.status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0];
+    let waiting = cs.state.as_ref().and_then(|s| s.waiting.as_ref()).map(|w| w.reason.clone().unwrap_or_default());
+    assert_eq!(waiting.as_deref(), Some("CrashLoopBackOff"), "{cs:?}");
+    assert_eq!(cs.last_state.as_ref().unwrap().terminated.as_ref().unwrap().exit_code, 3);
+    let retry = node.pod("retry").await.unwrap();
+    assert!(restart_count(&retry) >= 2, "OnFailure restarts a failing container");
+    // Old dead instances are garbage-collected: at most the running/latest plus one dead.
+    assert!(containers_of(&full("crash")).await.len() <= 2);
+    kubelet.stop().await;
+    remove_all_pods().await;
+}
+
+#[tokio::test]
+#[ignore = "needs root and containerd: run hack/test.sh"]
+async fn manifest_edit_restarts_gracefully_and_removal_removes_the_sandbox() {
+    let node = TestNode::new();
+    let marks = tempfile::tempdir().unwrap();
+    let script = "trap 'echo got-term > /marks/$(cat /etc/hostname)-$VERSION; exit 0' TERM; while true; do sleep 1; done";
+    let manifest = |version: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  terminationGracePeriodSeconds: 10\n  containers:\n  - name: main\n    image: {}\n    command: [\"sh\", \"-c\", {}]\n    env:\n    - name: VERSION\n      value: \"{version}\"\n    volumeMounts:\n    - name: marks\n      mountPath: /marks\n  volumes:\n  - name: marks\n    hostPath:\n      path: {}\n",
+            busybox_image(),
+            serde_json::to_string(script).unwrap(),
+            marks.path().display()
+        )
+    };
+    node.write_manifest("web.yaml", &manifest("v1"));
+    let kubelet = start(&node).await;
+    let v1 = node.wait_phase("web", "Running", Duration::from_secs(60)).await;
+    let uid1 = v1.metadata.uid.clone().unwrap();
+
+    node.write_manifest("web.yaml", &manifest("v2"));
+    let v2 = wait_for("edited pod running with a new UID", Duration::from_secs(60), || async {
+        node.pod("web").await.filter(|p| {
+            p.metadata.uid.as_deref() != Some(uid1.as_str())
+                && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+        })
+    })
+    .await;
+    // The old container got SIGTERM and exited by itself within its grace period.
+    let mark = marks.path().join(format!("{}-v1", full("web")));
+    wait_for("SIGTERM mark of the old pod", Duration::from_secs(20), || async { mark.exists().then_some(()) }).await;
+    wait_for("old sandbox removed", Duration::from_secs(30), || async {
+        let sbs = sandboxes_of(&full("web")).await;
+        (sbs.len() == 1 && sbs[0].labels["io.kubernetes.pod.uid"] == *v2.metadata.uid.as_ref().unwrap()).then_some(())
+    })
+    .await;
+    assert!(!node.root().join("pods").join(&uid1).exists(), "old pod directory removed");
+
+    node.remove_manifest("web.yaml");
+    wait_for("sandbox removed after manifest removal", Duration::from_secs(30), || async {
+        sandboxes_of(&full("web")).await.is_empty().then_some(())
+    })
+    .await;
+    assert!(marks.path().join(format!("{}-v2", full("web"))).exists());
+    assert!(node.pod("web").await.is_none());
+    kubelet.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs root and containerd: run hack/test.sh"]
+async fn kubelet_restart_adopts_running_pods_without_restarting_them() {
+    let node = TestNode::new();
+    node.write_manifest("a.yaml", &pod_yaml("steady", "Always", "sleep 3600"));
+    node.write_manifest("b.yaml", &pod_yaml("flaky", "Always", "sleep 2; exit 1"));
+    let kubelet = start(&node).await;
+    node.wait_phase("steady", "Running", Duration::from_secs(60)).await;
+    wait_for("flaky restarted once", Duration::from_secs(60), || async {
+        node.pod("flaky").await.filter(|p| restart_count(p) >= 1)
+    })
+    .await;
+    let ids = |cs: Vec<kubelet_cri::api::Container>| {
+        let mut v: Vec<(String, i32)> = cs.into_iter().map(|c| (c.id, c.state)).collect();
+        v.sort();
+        v
+    };
+    let steady_before = ids(containers_of(&full("steady")).await);
+    let status = kubelet.stop().await;
+    assert!(status.success(), "kubelet exits cleanly on SIGTERM: {status:?}");
+
+    // Pods keep running while the kubelet is down.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(ids(containers_of(&full("steady")).await), steady_before);
+
+    let kubelet = KubeletProcess::start(Path::new(KUBELET), &node, &[]).await;
+    let pod = node.wait_phase("steady", "Running", Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(ids(containers_of(&full("steady")).await), steady_before, "no container was recreated");
+    assert_eq!(restart_count(&pod), 0);
+    let flaky = node.pod("flaky").await.unwrap();
+    assert!(restart_count(&flaky) >= 1, "restart count is recovered from the runtime");
+    kubelet.stop().await;
+    remove_all_pods().await;
+}
+
+#[tokio::test]
+#[ignore = "needs root and containerd: run hack/test.sh"]
+async fn broken_manifests_are_reported_and_do_not_affect_good_pods() {
+    let node = TestNode::new();
+    node.write_manifest("good.yaml", &pod_yaml("good", "Always", "sleep 3600"));
+    node.write_manifest("broken.yaml", "apiVersion: v1\nkind: Pod\nmetadata: [not, a, map\n");
+    node.write_manifest("wrongkind.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc\n");
+    node.write_manifest("invalid.json", "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"Bad_Name\"},\"spec\":{\"containers\":[]}}");
+    let kubelet = start(&node).await;
+    node.wait_phase("good", "Running", Duration::from_secs(60)).await;
+    let log = wait_for("errors for each broken file", Duration::from_secs(20), || async {
+        let log = kubelet.log_text();
+        ["broken.yaml", "wrongkind.yaml", "invalid.json"].iter().all(|f| log.contains(f)).then_some(log)
+    })
+    .await;
+    assert!(log.contains("Service"), "wrong kind is named: {log}");
+    assert_eq!(node.pods().await.len(), 1);
+    // Fixing a broken file brings its pod up; the good pod is untouched.
+    let good_ids = containers_of(&full("good")).await;
+    node.write_manifest("broken.yaml", &pod_yaml("fixed", "Always", "sleep 3600"));
+    node.wait_phase("fixed", "Running", Duration::from_secs(60)).await;
+    assert_eq!(containers_of(&full("good")).await.len(), good_ids.len());
+    kubelet.stop().await;
+    remove_all_pods().await;
+}

@@ -1,0 +1,90 @@
+//! The container runtime boundary of the kubelet.
+//!
+//! This crate owns the [`RuntimeService`] and [`ImageService`] traits — the only way the rest of the
+//! kubelet talks to a container runtime — and [`RemoteRuntime`], their implementation over CRI v1
+//! gRPC on a unix socket (containerd, CRI-O). The message types are CRI's own (re-exported as
+//! [`api`]), so a reader who knows CRI finds the same names. A fake lives in the `test-support` crate.
+//!
+//! It must not know about pods as the API server sees them: translating a `v1.Pod` to CRI configs is
+//! the kubelet's `kuberuntime` module's job.
+
+mod error;
+mod remote;
+
+pub use error::CriError;
+/// gRPC status codes carried by [`CriError::Status`].
+pub use tonic::Code;
+pub use remote::RemoteRuntime;
+
+/// CRI v1 messages, as generated from the upstream `api.proto`.
+pub use k8s_cri::v1 as api;
+
+use std::time::Duration;
+
+/// Result of a CRI call.
+pub type Result<T> = std::result::Result<T, CriError>;
+
+/// The runtime half of CRI: sandboxes and containers.
+///
+/// Mirrors upstream's `cri-api` `RuntimeService`, limited to what the kubelet uses.
+#[async_trait::async_trait]
+pub trait RuntimeService: Send + Sync + 'static {
+    /// Runtime name and versions (`Version`).
+    async fn version(&self) -> Result<api::VersionResponse>;
+    /// Runtime conditions (`RuntimeReady`, `NetworkReady`) and the cgroup driver when reported.
+    async fn status(&self, verbose: bool) -> Result<api::StatusResponse>;
+
+    /// Creates and starts a pod sandbox; returns its ID.
+    async fn run_pod_sandbox(&self, config: api::PodSandboxConfig, runtime_handler: &str)
+    -> Result<String>;
+    /// Stops every container of the sandbox and the sandbox itself. Idempotent.
+    async fn stop_pod_sandbox(&self, pod_sandbox_id: &str) -> Result<()>;
+    /// Removes a stopped sandbox and its containers. Idempotent.
+    async fn remove_pod_sandbox(&self, pod_sandbox_id: &str) -> Result<()>;
+    /// Status of one sandbox (network addresses, state, creation time).
+    async fn pod_sandbox_status(&self, pod_sandbox_id: &str) -> Result<api::PodSandboxStatus>;
+    /// Lists sandboxes, optionally filtered.
+    async fn list_pod_sandbox(
+        &self,
+        filter: Option<api::PodSandboxFilter>,
+    ) -> Result<Vec<api::PodSandbox>>;
+
+    /// Creates a container in a sandbox; returns its ID.
+    async fn create_container(
+        &self,
+        pod_sandbox_id: &str,
+        config: api::ContainerConfig,
+        sandbox_config: api::PodSandboxConfig,
+    ) -> Result<String>;
+    /// Starts a created container.
+    async fn start_container(&self, container_id: &str) -> Result<()>;
+    /// Stops a container: SIGTERM (or the image's stop signal), then SIGKILL after `timeout`.
+    async fn stop_container(&self, container_id: &str, timeout: Duration) -> Result<()>;
+    /// Removes a container. Idempotent.
+    async fn remove_container(&self, container_id: &str) -> Result<()>;
+    /// Lists containers, optionally filtered.
+    async fn list_containers(
+        &self,
+        filter: Option<api::ContainerFilter>,
+    ) -> Result<Vec<api::Container>>;
+    /// Full status of one container (exit code, reason, timestamps, log path).
+    async fn container_status(&self, container_id: &str) -> Result<api::ContainerStatus>;
+}
+
+/// The image half of CRI.
+#[async_trait::async_trait]
+pub trait ImageService: Send + Sync + 'static {
+    /// Lists images known to the runtime.
+    async fn list_images(&self, filter: Option<api::ImageFilter>) -> Result<Vec<api::Image>>;
+    /// Status of one image; `None` when the runtime does not have it.
+    async fn image_status(&self, image: &api::ImageSpec) -> Result<Option<api::Image>>;
+    /// Pulls an image; returns the image reference (digest) the runtime resolved.
+    async fn pull_image(
+        &self,
+        image: api::ImageSpec,
+        auth: Option<api::AuthConfig>,
+        sandbox_config: Option<api::PodSandboxConfig>,
+    ) -> Result<String>;
+    /// Removes an image.
+    async fn remove_image(&self, image: &api::ImageSpec) -> Result<()>;
+}

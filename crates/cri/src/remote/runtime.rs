@@ -1,0 +1,196 @@
+//! [`RuntimeService`] over gRPC: sandboxes and containers, each call under its deadline.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{RemoteRuntime, missing, request, unary};
+use crate::{Result, RuntimeService, api};
+
+/// The CRI version string sent in `VersionRequest`, as upstream sends it.
+const CRI_VERSION: &str = "v1";
+
+/// `namespace/name` of the pod a sandbox config describes, for error messages.
+fn pod_name(config: &api::PodSandboxConfig) -> String {
+    match &config.metadata {
+        Some(meta) => format!("{}/{}", meta.namespace, meta.name),
+        None => String::new(),
+    }
+}
+
+impl RemoteRuntime {
+    fn timeout(&self) -> Option<Duration> {
+        Some(self.request_timeout)
+    }
+}
+
+#[async_trait]
+impl RuntimeService for RemoteRuntime {
+    async fn version(&self) -> Result<api::VersionResponse> {
+        let deadline = self.timeout();
+        let message = api::VersionRequest { version: CRI_VERSION.to_owned() };
+        unary("Version", "", deadline, self.runtime.clone().version(request(message, deadline)))
+            .await
+    }
+
+    async fn status(&self, verbose: bool) -> Result<api::StatusResponse> {
+        let deadline = self.timeout();
+        let message = api::StatusRequest { verbose };
+        let response =
+            unary("Status", "", deadline, self.runtime.clone().status(request(message, deadline)))
+                .await?;
+        if response.status.is_none() {
+            return Err(missing("Status", "", "status"));
+        }
+        Ok(response)
+    }
+
+    async fn run_pod_sandbox(
+        &self,
+        config: api::PodSandboxConfig,
+        runtime_handler: &str,
+    ) -> Result<String> {
+        const OP: &str = "RunPodSandbox";
+        // Upstream doubles the timeout here: creating the network namespace and pulling the
+        // sandbox image can be slow.
+        let deadline = Some(self.request_timeout.saturating_mul(2));
+        let object = pod_name(&config);
+        let message = api::RunPodSandboxRequest {
+            config: Some(config),
+            runtime_handler: runtime_handler.to_owned(),
+        };
+        let mut client = self.runtime.clone();
+        let call = client.run_pod_sandbox(request(message, deadline));
+        let response = unary(OP, &object, deadline, call).await?;
+        if response.pod_sandbox_id.is_empty() {
+            return Err(missing(OP, &object, "pod_sandbox_id"));
+        }
+        Ok(response.pod_sandbox_id)
+    }
+
+    async fn stop_pod_sandbox(&self, pod_sandbox_id: &str) -> Result<()> {
+        let deadline = self.timeout();
+        let message = api::StopPodSandboxRequest { pod_sandbox_id: pod_sandbox_id.to_owned() };
+        let mut client = self.runtime.clone();
+        let call = client.stop_pod_sandbox(request(message, deadline));
+        unary("StopPodSandbox", pod_sandbox_id, deadline, call).await.map(drop)
+    }
+
+    async fn remove_pod_sandbox(&self, pod_sandbox_id: &str) -> Result<()> {
+        let deadline = self.timeout();
+        let message = api::RemovePodSandboxRequest { pod_sandbox_id: pod_sandbox_id.to_owned() };
+        let mut client = self.runtime.clone();
+        let call = client.remove_pod_sandbox(request(message, deadline));
+        unary("RemovePodSandbox", pod_sandbox_id, deadline, call).await.map(drop)
+    }
+
+    async fn pod_sandbox_status(&self, pod_sandbox_id: &str) -> Result<api::PodSandboxStatus> {
+        const OP: &str = "PodSandboxStatus";
+        let deadline = self.timeout();
+        let message = api::PodSandboxStatusRequest {
+            pod_sandbox_id: pod_sandbox_id.to_owned(),
+            verbose: false,
+        };
+        let mut client = self.runtime.clone();
+        let call = client.pod_sandbox_status(request(message, deadline));
+        let response = unary(OP, pod_sandbox_id, deadline, call).await?;
+        response.status.ok_or_else(|| missing(OP, pod_sandbox_id, "status"))
+    }
+
+    async fn list_pod_sandbox(
+        &self,
+        filter: Option<api::PodSandboxFilter>,
+    ) -> Result<Vec<api::PodSandbox>> {
+        let deadline = self.timeout();
+        let mut client = self.runtime.clone();
+        let call =
+            client.list_pod_sandbox(request(api::ListPodSandboxRequest { filter }, deadline));
+        Ok(unary("ListPodSandbox", "", deadline, call).await?.items)
+    }
+
+    async fn create_container(
+        &self,
+        pod_sandbox_id: &str,
+        config: api::ContainerConfig,
+        sandbox_config: api::PodSandboxConfig,
+    ) -> Result<String> {
+        const OP: &str = "CreateContainer";
+        let deadline = self.timeout();
+        let container = config.metadata.as_ref().map_or("", |meta| meta.name.as_str());
+        let object = format!("{}/{container}", pod_name(&sandbox_config));
+        let message = api::CreateContainerRequest {
+            pod_sandbox_id: pod_sandbox_id.to_owned(),
+            config: Some(config),
+            sandbox_config: Some(sandbox_config),
+        };
+        let mut client = self.runtime.clone();
+        let call = client.create_container(request(message, deadline));
+        let response = unary(OP, &object, deadline, call).await?;
+        if response.container_id.is_empty() {
+            return Err(missing(OP, &object, "container_id"));
+        }
+        Ok(response.container_id)
+    }
+
+    async fn start_container(&self, container_id: &str) -> Result<()> {
+        let deadline = self.timeout();
+        let message = api::StartContainerRequest { container_id: container_id.to_owned() };
+        let mut client = self.runtime.clone();
+        let call = client.start_container(request(message, deadline));
+        unary("StartContainer", container_id, deadline, call).await.map(drop)
+    }
+
+    async fn stop_container(&self, container_id: &str, timeout: Duration) -> Result<()> {
+        // The runtime may take the whole grace period before it kills, so the call's deadline is
+        // the grace period plus the ordinary request timeout, as upstream.
+        let deadline = Some(timeout.saturating_add(self.request_timeout));
+        let seconds = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX);
+        let message =
+            api::StopContainerRequest { container_id: container_id.to_owned(), timeout: seconds };
+        let mut client = self.runtime.clone();
+        let call = client.stop_container(request(message, deadline));
+        unary("StopContainer", container_id, deadline, call).await.map(drop)
+    }
+
+    async fn remove_container(&self, container_id: &str) -> Result<()> {
+        let deadline = self.timeout();
+        let message = api::RemoveContainerRequest { container_id: container_id.to_owned() };
+        let mut client = self.runtime.clone();
+        let call = client.remove_container(request(message, deadline));
+        unary("RemoveContainer", container_id, deadline, call).await.map(drop)
+    }
+
+    async fn list_containers(
+        &self,
+        filter: Option<api::ContainerFilter>,
+    ) -> Result<Vec<api::Container>> {
+        let deadline = self.timeout();
+        let mut client = self.runtime.clone();
+        let call = client.list_containers(request(api::ListContainersRequest { filter }, deadline));
+        Ok(unary("ListContainers", "", deadline, call).await?.containers)
+    }
+
+    async fn container_status(&self, container_id: &str) -> Result<api::ContainerStatus> {
+        const OP: &str = "ContainerStatus";
+        let deadline = self.timeout();
+        let message =
+            api::ContainerStatusRequest { container_id: container_id.to_owned(), verbose: false };
+        let mut client = self.runtime.clone();
+        let call = client.container_status(request(message, deadline));
+        let status = unary(OP, container_id, deadline, call)
+            .await?
+            .status
+            .ok_or_else(|| missing(OP, container_id, "status"))?;
+        // Upstream rejects statuses without these: the kubelet keys on them.
+        if status.id.is_empty() {
+            return Err(missing(OP, container_id, "status.id"));
+        }
+        if status.metadata.is_none() {
+            return Err(missing(OP, container_id, "status.metadata"));
+        }
+        if status.created_at == 0 {
+            return Err(missing(OP, container_id, "status.created_at"));
+        }
+        Ok(status)
+    }
+}

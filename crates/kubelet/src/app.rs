@@ -1,0 +1,217 @@
+//! Assembles a running kubelet from its options (upstream `cmd/kubelet/app`): connects the
+//! runtime, starts the pod sources, the PLEG, the pod workers, the sync loop and the HTTP
+//! endpoints, and runs them until shutdown.
+//!
+//! The binary only parses options, sets up logging and turns signals into the shutdown token.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kubelet_config::KubeletOptions;
+use kubelet_cri::{ImageService, RemoteRuntime, RuntimeService};
+use kubelet_podconfig::{PodConfig, PodSource, StaticPodSource, UrlPodSource};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::events::LogEventRecorder;
+use crate::kuberuntime::dns::{ClusterDns, parse_resolv_conf};
+use crate::kuberuntime::env::NoEnvSources;
+use crate::kuberuntime::sandbox::SandboxContext;
+use crate::kuberuntime::{RuntimeManager, RuntimeManagerConfig};
+use crate::node_info;
+use crate::pleg::{Pleg, RELIST_PERIOD, Relist};
+use crate::pod_workers::{PodWorkerContext, PodWorkers};
+use crate::server::{self, HealthChecker};
+use crate::status_manager::StatusManager;
+use crate::sync_loop::{SyncLoop, SyncLoopHeartbeat};
+
+/// How long start-up waits for the container runtime to answer.
+const RUNTIME_WAIT: Duration = Duration::from_secs(30);
+
+/// Why the kubelet could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("container runtime {endpoint}: {source}")]
+    Runtime { endpoint: String, source: kubelet_cri::CriError },
+    #[error("container runtime {endpoint} is not ready: {reason}")]
+    RuntimeNotReady { endpoint: String, reason: String },
+    #[error("{what} on {addr}: {source}")]
+    Serve { what: &'static str, addr: SocketAddr, source: std::io::Error },
+    #[error("invalid {field} {value:?}")]
+    Address { field: &'static str, value: String },
+}
+
+/// `/healthz`: the sync loop iterates and the PLEG relisted recently.
+struct KubeletHealth {
+    heartbeat: SyncLoopHeartbeat,
+    relist: watch::Receiver<Relist>,
+}
+
+impl HealthChecker for KubeletHealth {
+    fn healthy(&self) -> Result<(), String> {
+        if let Some(at) = self.relist.borrow().at {
+            if at.elapsed() > crate::pleg::RELIST_THRESHOLD {
+                return Err(format!("pleg was last seen active {:?} ago; threshold is {:?}", at.elapsed(), crate::pleg::RELIST_THRESHOLD));
+            }
+        }
+        match self.heartbeat.age() {
+            Some(age) if age > Duration::from_secs(180) => Err(format!("syncloop was last active {age:?} ago")),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn socket_addr(field: &'static str, host: &str, port: i32) -> Result<SocketAddr, AppError> {
+    let ip: IpAddr = host.parse().map_err(|_| AppError::Address { field, value: host.into() })?;
+    let port = u16::try_from(port).map_err(|_| AppError::Address { field, value: port.to_string() })?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+async fn connect_runtime(endpoint: &str, timeout: Duration) -> Result<(RemoteRuntime, String), AppError> {
+    let err = |source| AppError::Runtime { endpoint: endpoint.into(), source };
+    let runtime = RemoteRuntime::connect(endpoint, timeout).map_err(err)?;
+    let deadline = tokio::time::Instant::now() + RUNTIME_WAIT;
+    let version = loop {
+        match runtime.version().await {
+            Ok(v) => break v,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!("waiting for the container runtime at {endpoint}: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(err(e)),
+        }
+    };
+    tracing::info!(runtime = %version.runtime_name, version = %version.runtime_version, api = %version.runtime_api_version, "connected to the container runtime");
+    let status = runtime.status(false).await.map_err(err)?;
+    let not_ready: Vec<String> = status
+        .status
+        .iter()
+        .flat_map(|s| s.conditions.iter())
+        .filter(|c| c.r#type == "RuntimeReady" && !c.status)
+        .map(|c| format!("{}: {} {}", c.r#type, c.reason, c.message))
+        .collect();
+    if !not_ready.is_empty() {
+        return Err(AppError::RuntimeNotReady { endpoint: endpoint.into(), reason: not_ready.join("; ") });
+    }
+    Ok((runtime, version.runtime_name))
+}
+
+fn interfaces() -> Vec<(String, IpAddr)> {
+    if_addrs::get_if_addrs().unwrap_or_default().into_iter().map(|i| (i.name.clone(), i.ip())).collect()
+}
+
+/// Runs a kubelet until `shutdown` is cancelled. Pods keep running after it returns.
+pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<(), AppError> {
+    let cfg = &opts.config;
+    let proc_root = Path::new("/proc");
+    let node_name = node_info::node_name(&opts.flags.hostname_override, proc_root);
+    let host_ip = node_info::node_ip(&opts.flags.node_ip, &interfaces(), node_info::default_route_interface(proc_root).as_deref());
+    tracing::info!(node = %node_name, ip = %host_ip, "starting kubelet in standalone mode");
+
+    let (runtime, runtime_name) = connect_runtime(&cfg.container_runtime_endpoint, cfg.runtime_request_timeout).await?;
+    let runtime = Arc::new(runtime);
+    let images: Arc<dyn ImageService> = if cfg.image_service_endpoint.is_empty() || cfg.image_service_endpoint == cfg.container_runtime_endpoint {
+        runtime.clone()
+    } else {
+        Arc::new(connect_runtime(&cfg.image_service_endpoint, cfg.runtime_request_timeout).await?.0)
+    };
+
+    // Pod sources → merged desired state.
+    let (updates_tx, updates_rx) = mpsc::channel(16);
+    let mut sources = Vec::new();
+    if !cfg.static_pod_path.is_empty() {
+        sources.push(PodSource::File);
+        let src = StaticPodSource::new(PathBuf::from(&cfg.static_pod_path), node_name.clone(), cfg.file_check_frequency);
+        tokio::spawn(src.run(updates_tx.clone(), shutdown.clone()));
+    }
+    if !cfg.static_pod_url.is_empty() {
+        sources.push(PodSource::Http);
+        let src = UrlPodSource::new(cfg.static_pod_url.clone(), cfg.static_pod_url_header.clone(), node_name.clone(), cfg.http_check_frequency);
+        tokio::spawn(src.run(updates_tx.clone(), shutdown.clone()));
+    }
+    drop(updates_tx);
+    let (pod_config, desired) = PodConfig::new(&sources);
+    tokio::spawn(pod_config.run(updates_rx));
+
+    // Runtime manager and workers.
+    let host_resolv = std::fs::read_to_string(&cfg.resolv_conf).unwrap_or_else(|e| {
+        if !cfg.resolv_conf.is_empty() {
+            tracing::warn!("resolvConf {}: {e}; pods get no host DNS servers", cfg.resolv_conf);
+        }
+        String::new()
+    });
+    let manager_cfg = RuntimeManagerConfig {
+        root_dir: opts.flags.root_dir.clone(),
+        sandbox: SandboxContext {
+            pod_logs_dir: PathBuf::from(&cfg.pod_logs_dir),
+            dns: ClusterDns { servers: cfg.cluster_dns.clone(), domain: cfg.cluster_domain.clone(), host: parse_resolv_conf(&host_resolv) },
+            cgroup_parent: String::new(),
+        },
+        node_name: node_name.clone(),
+        host_ip: host_ip.to_string(),
+        host_hosts_file: PathBuf::from("/etc/hosts"),
+        memory_capacity: node_info::memory_capacity(proc_root),
+        runtime_handler: String::new(),
+    };
+    let runtime_dyn: Arc<dyn RuntimeService> = runtime.clone();
+    let manager = Arc::new(RuntimeManager::new(runtime_dyn.clone(), images, Arc::new(LogEventRecorder), Arc::new(NoEnvSources), manager_cfg));
+    let status = StatusManager::default();
+    let ctx = Arc::new(PodWorkerContext {
+        manager,
+        status: status.clone(),
+        sync_frequency: cfg.sync_frequency,
+        runtime_name,
+        host_ip: host_ip.to_string(),
+    });
+    let (workers, finished) = PodWorkers::new(ctx, shutdown.clone());
+
+    let (pleg_tx, pleg_rx) = mpsc::channel(256);
+    let (relist_tx, relist_rx) = watch::channel(Relist::default());
+    tokio::spawn(Pleg::new(runtime_dyn, RELIST_PERIOD).run(pleg_tx, relist_tx, shutdown.clone()));
+
+    let heartbeat = SyncLoopHeartbeat::default();
+    let health: Arc<dyn HealthChecker> = Arc::new(KubeletHealth { heartbeat: heartbeat.clone(), relist: relist_rx.clone() });
+    let sync_loop = SyncLoop { workers, finished, desired, pleg_events: pleg_rx, relist: relist_rx, heartbeat };
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            sync_loop.run(shutdown).await;
+            Ok(())
+        }
+    });
+
+    if cfg.healthz_port > 0 {
+        let addr = socket_addr("healthzBindAddress", &cfg.healthz_bind_address, cfg.healthz_port)?;
+        let (health, stop) = (health.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            server::serve_healthz(addr, health, async move { stop.cancelled().await })
+                .await
+                .map_err(|source| AppError::Serve { what: "healthz server", addr, source })
+        });
+    }
+    if cfg.read_only_port > 0 {
+        let addr = socket_addr("address", &cfg.address, cfg.read_only_port)?;
+        let (health, stop) = (health.clone(), shutdown.clone());
+        let lister: Arc<dyn server::PodLister> = Arc::new(status.clone());
+        tasks.spawn(async move {
+            server::serve_read_only(addr, lister, health, async move { stop.cancelled().await })
+                .await
+                .map_err(|source| AppError::Serve { what: "read-only server", addr, source })
+        });
+    }
+    // The first task to fail stops the kubelet; otherwise run until shutdown.
+    while let Some(res) = tasks.join_next().await {
+        match res {
+            Ok(Err(e)) => {
+                shutdown.cancel();
+                return Err(e);
+            }
+            Ok(Ok(())) => {}
+            Err(join) => tracing::error!("kubelet task failed: {join}"),
+        }
+    }
+    Ok(())
+}

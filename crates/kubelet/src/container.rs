@@ -1,0 +1,91 @@
+//! The kubelet's view of what the runtime is running for a pod (upstream `kubecontainer.PodStatus`).
+//!
+//! These types are decoded from CRI sandboxes and containers and their `io.kubernetes.*` labels and
+//! annotations. They carry no API-server types; turning them into a `v1.PodStatus` is `status`'s job.
+
+use std::time::SystemTime;
+
+/// State of one container as the runtime reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ContainerState {
+    Created,
+    Running,
+    Exited,
+    Unknown,
+}
+
+/// One container instance (one restart attempt) of a pod, as seen in the runtime.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerStatus {
+    /// Runtime container ID (without the `containerd://` prefix).
+    pub id: String,
+    /// The container name in the pod spec (`io.kubernetes.container.name`).
+    pub name: String,
+    pub state: ContainerState,
+    pub created_at: Option<SystemTime>,
+    pub started_at: Option<SystemTime>,
+    pub finished_at: Option<SystemTime>,
+    pub exit_code: i32,
+    /// Image as requested in the spec.
+    pub image: String,
+    /// Image reference the runtime resolved (digest).
+    pub image_ref: String,
+    /// Hash of the container spec it was created from (`io.kubernetes.container.hash`).
+    pub hash: String,
+    /// Restart count recorded when it was created (`io.kubernetes.container.restartCount`).
+    pub restart_count: i32,
+    /// Runtime's reason for the state (`Completed`, `Error`, `OOMKilled`, ...).
+    pub reason: String,
+    pub message: String,
+    /// Termination message path recorded at creation.
+    pub termination_message_path: String,
+}
+
+impl ContainerStatus {
+    /// The runtime type prefix used in API `containerID`s.
+    pub fn container_id_uri(&self, runtime: &str) -> String {
+        format!("{runtime}://{}", self.id)
+    }
+}
+
+/// State of a pod sandbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SandboxState {
+    Ready,
+    NotReady,
+}
+
+/// One pod sandbox instance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SandboxStatus {
+    pub id: String,
+    pub state: SandboxState,
+    /// Sandbox attempt (metadata.attempt); grows each time the sandbox is recreated.
+    pub attempt: u32,
+    pub created_at: Option<SystemTime>,
+    /// Pod IPs, primary first. Empty for host-network pods.
+    pub ips: Vec<String>,
+    pub host_network: bool,
+}
+
+/// Everything the runtime has for one pod UID. Sandboxes and containers are sorted newest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PodStatus {
+    pub uid: String,
+    pub name: String,
+    pub namespace: String,
+    pub sandboxes: Vec<SandboxStatus>,
+    pub containers: Vec<ContainerStatus>,
+}
+
+impl PodStatus {
+    /// The newest instance of the named container, if any.
+    pub fn latest_container(&self, name: &str) -> Option<&ContainerStatus> {
+        self.containers.iter().find(|c| c.name == name)
+    }
+
+    /// Pod IPs of the newest sandbox.
+    pub fn ips(&self) -> &[String] {
+        self.sandboxes.first().map(|s| s.ips.as_slice()).unwrap_or(&[])
+    }
+}

@@ -1,0 +1,192 @@
+//! Container spec → CRI `ContainerConfig` (upstream `generateContainerConfig`).
+//!
+//! Pure: environment, `$(VAR)`-expanded command and args, working directory, mounts (volumes, the
+//! kubelet-managed `/etc/hosts`, the termination-message file), log path, resources, security
+//! context, labels and annotations. Preparing the host paths is the runtime manager's job.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+use kubelet_cri::api;
+
+use super::env::{EnvSources, PodFacts, container_env, expand};
+use super::hash::container_hash;
+use super::labels::{container_annotations, container_labels};
+use super::resources::linux_resources;
+use super::sandbox::namespace_options;
+
+/// Host-side facts a container config needs.
+pub struct ContainerContext<'a> {
+    pub facts: &'a PodFacts,
+    pub env_sources: &'a dyn EnvSources,
+    /// Volume name → prepared host path.
+    pub volume_paths: &'a HashMap<String, PathBuf>,
+    /// The kubelet-managed hosts file to mount at `/etc/hosts`, if any.
+    pub etc_hosts: Option<PathBuf>,
+    /// Host file backing the container's termination-message path.
+    pub termination_log: Option<PathBuf>,
+    /// Node memory capacity in bytes, for the OOM score of burstable pods.
+    pub memory_capacity: i64,
+}
+
+/// Why a container config could not be built (`CreateContainerConfigError`).
+#[derive(Debug, thiserror::Error)]
+#[error("container {container:?}: {reason}")]
+pub struct ContainerConfigError {
+    pub container: String,
+    pub reason: String,
+}
+
+fn mounts(c: &Container, ctx: &ContainerContext) -> Result<Vec<api::Mount>, String> {
+    let mut out = Vec::new();
+    for m in c.volume_mounts.iter().flatten() {
+        let base = ctx
+            .volume_paths
+            .get(&m.name)
+            .ok_or_else(|| format!("volume {:?} is not available on this node", m.name))?;
+        let host = match m.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            Some(sub) if sub.split('/').any(|p| p == "..") || sub.starts_with('/') => {
+                return Err(format!("subPath {sub:?} must be a relative path without '..'"));
+            }
+            Some(sub) => base.join(sub),
+            None => base.clone(),
+        };
+        out.push(api::Mount {
+            container_path: m.mount_path.clone(),
+            host_path: host.to_string_lossy().into_owned(),
+            readonly: m.read_only.unwrap_or(false),
+            propagation: match m.mount_propagation.as_deref() {
+                Some("HostToContainer") => api::MountPropagation::PropagationHostToContainer as i32,
+                Some("Bidirectional") => api::MountPropagation::PropagationBidirectional as i32,
+                _ => api::MountPropagation::PropagationPrivate as i32,
+            },
+            ..Default::default()
+        });
+    }
+    let mounted = |out: &[api::Mount], path: &str| out.iter().any(|m| m.container_path == path);
+    if let Some(hosts) = &ctx.etc_hosts {
+        if !mounted(&out, "/etc/hosts") {
+            out.push(api::Mount {
+                container_path: "/etc/hosts".into(),
+                host_path: hosts.to_string_lossy().into_owned(),
+                ..Default::default()
+            });
+        }
+    }
+    if let (Some(log), Some(path)) = (&ctx.termination_log, c.termination_message_path.as_deref()) {
+        if !path.is_empty() && !mounted(&out, path) {
+            out.push(api::Mount {
+                container_path: path.into(),
+                host_path: log.to_string_lossy().into_owned(),
+                ..Default::default()
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn security_context(pod: &Pod, c: &Container) -> api::LinuxContainerSecurityContext {
+    let sc = c.security_context.as_ref();
+    let pod_sc = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
+    let caps = sc.and_then(|s| s.capabilities.as_ref());
+    api::LinuxContainerSecurityContext {
+        capabilities: caps.map(|c| api::Capability {
+            add_capabilities: c.add.clone().unwrap_or_default(),
+            drop_capabilities: c.drop.clone().unwrap_or_default(),
+            ..Default::default()
+        }),
+        privileged: sc.and_then(|s| s.privileged).unwrap_or(false),
+        namespace_options: Some(namespace_options(pod)),
+        run_as_user: sc
+            .and_then(|s| s.run_as_user)
+            .or_else(|| pod_sc.and_then(|s| s.run_as_user))
+            .map(|value| api::Int64Value { value }),
+        run_as_group: sc
+            .and_then(|s| s.run_as_group)
+            .or_else(|| pod_sc.and_then(|s| s.run_as_group))
+            .map(|value| api::Int64Value { value }),
+        readonly_rootfs: sc.and_then(|s| s.read_only_root_filesystem).unwrap_or(false),
+        supplemental_groups: pod_sc.and_then(|s| s.supplemental_groups.clone()).unwrap_or_default(),
+        no_new_privs: sc.and_then(|s| s.allow_privilege_escalation) == Some(false),
+        ..Default::default()
+    }
+}
+
+/// Builds the CRI config of `c` for its `restart_count`-th instance.
+pub fn container_config(
+    pod: &Pod,
+    c: &Container,
+    restart_count: i32,
+    ctx: &ContainerContext,
+) -> Result<api::ContainerConfig, ContainerConfigError> {
+    let fail = |reason: String| ContainerConfigError { container: c.name.clone(), reason };
+    let env = container_env(pod, c, ctx.facts, ctx.env_sources).map_err(fail)?;
+    let vars = env.iter().cloned().collect();
+    let expand_all = |v: &Option<Vec<String>>| v.iter().flatten().map(|s| expand(s, &vars)).collect();
+    Ok(api::ContainerConfig {
+        metadata: Some(api::ContainerMetadata { name: c.name.clone(), attempt: restart_count as u32 }),
+        image: Some(api::ImageSpec { image: c.image.clone().unwrap_or_default(), ..Default::default() }),
+        command: expand_all(&c.command),
+        args: expand_all(&c.args),
+        working_dir: c.working_dir.clone().unwrap_or_default(),
+        envs: env.into_iter().map(|(key, value)| api::KeyValue { key, value }).collect(),
+        mounts: mounts(c, ctx).map_err(fail)?,
+        labels: container_labels(pod, c),
+        annotations: container_annotations(pod, c, &container_hash(c), restart_count),
+        log_path: format!("{}/{}.log", c.name, restart_count),
+        stdin: c.stdin.unwrap_or(false),
+        stdin_once: c.stdin_once.unwrap_or(false),
+        tty: c.tty.unwrap_or(false),
+        linux: Some(api::LinuxContainerConfig {
+            resources: Some(linux_resources(pod, c, ctx.memory_capacity)),
+            security_context: Some(security_context(pod, c)),
+        }),
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kuberuntime::env::NoEnvSources;
+    use k8s_openapi::api::core::v1::{EnvVar, VolumeMount};
+
+    #[test]
+    fn config_expands_args_and_sets_log_path_and_mounts() {
+        let mut pod = Pod::default();
+        pod.metadata.name = Some("p".into());
+        pod.metadata.uid = Some("u".into());
+        let c = Container {
+            name: "web".into(),
+            image: Some("localhost/knode/busybox:1.35".into()),
+            command: Some(vec!["sh".into(), "-c".into()]),
+            args: Some(vec!["echo $(GREETING)".into()]),
+            env: Some(vec![EnvVar { name: "GREETING".into(), value: Some("hi".into()), ..Default::default() }]),
+            termination_message_path: Some("/dev/termination-log".into()),
+            volume_mounts: Some(vec![VolumeMount { name: "data".into(), mount_path: "/data".into(), sub_path: Some("x".into()), ..Default::default() }]),
+            ..Default::default()
+        };
+        let volumes = HashMap::from([("data".to_string(), PathBuf::from("/vol/data"))]);
+        let ctx = ContainerContext {
+            facts: &PodFacts::default(),
+            env_sources: &NoEnvSources,
+            volume_paths: &volumes,
+            etc_hosts: Some("/k/pods/u/etc-hosts".into()),
+            termination_log: Some("/k/pods/u/containers/web/0".into()),
+            memory_capacity: 1 << 30,
+        };
+        let cfg = container_config(&pod, &c, 3, &ctx).unwrap();
+        assert_eq!(cfg.args, vec!["echo hi"]);
+        assert_eq!(cfg.log_path, "web/3.log");
+        assert_eq!(cfg.metadata.unwrap().attempt, 3);
+        assert_eq!(cfg.annotations["io.kubernetes.container.restartCount"], "3");
+        let paths: Vec<_> = cfg.mounts.iter().map(|m| (m.container_path.as_str(), m.host_path.as_str())).collect();
+        assert_eq!(paths, vec![("/data", "/vol/data/x"), ("/etc/hosts", "/k/pods/u/etc-hosts"), ("/dev/termination-log", "/k/pods/u/containers/web/0")]);
+
+        let mut bad = c.clone();
+        bad.volume_mounts.as_mut().unwrap()[0].name = "missing".into();
+        let err = container_config(&pod, &bad, 0, &ctx).unwrap_err();
+        assert_eq!(err.to_string(), "container \"web\": volume \"missing\" is not available on this node");
+    }
+}

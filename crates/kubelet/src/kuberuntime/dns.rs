@@ -1,0 +1,146 @@
+//! Pod DNS (upstream `pkg/kubelet/network/dns`): which resolver settings a sandbox gets.
+//!
+//! Pure: the host's `resolv.conf` is parsed by the caller once (see [`parse_resolv_conf`]) and
+//! passed in. `ClusterFirst` uses `clusterDNS` and the cluster search path; with no `clusterDNS` it
+//! falls back to the host's resolver, as upstream does.
+
+use k8s_openapi::api::core::v1::Pod;
+use kubelet_cri::api::DnsConfig;
+
+/// Upstream limits: at most 3 nameservers and 32 search domains.
+const MAX_NAMESERVERS: usize = 3;
+const MAX_SEARCHES: usize = 32;
+
+/// A parsed `resolv.conf`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostDns {
+    pub servers: Vec<String>,
+    pub searches: Vec<String>,
+    pub options: Vec<String>,
+}
+
+/// Parses `resolv.conf` text: `nameserver`, `search`/`domain` and `options` lines.
+pub fn parse_resolv_conf(text: &str) -> HostDns {
+    let mut dns = HostDns::default();
+    for line in text.lines() {
+        let line = line.split(['#', ';']).next().unwrap_or_default();
+        let mut fields = line.split_whitespace();
+        match fields.next() {
+            Some("nameserver") => dns.servers.extend(fields.next().map(str::to_string)),
+            Some("search") | Some("domain") => dns.searches = fields.map(str::to_string).collect(),
+            Some("options") => dns.options.extend(fields.map(str::to_string)),
+            _ => {}
+        }
+    }
+    dns
+}
+
+/// Cluster-level DNS settings of this kubelet.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterDns {
+    pub servers: Vec<String>,
+    pub domain: String,
+    pub host: HostDns,
+}
+
+/// The DNS configuration for a pod's sandbox, or `None` to let the runtime use the host's file.
+pub fn pod_dns_config(pod: &Pod, cluster: &ClusterDns) -> Option<DnsConfig> {
+    let spec = pod.spec.as_ref()?;
+    let host_network = spec.host_network.unwrap_or(false);
+    let policy = spec.dns_policy.as_deref().unwrap_or("ClusterFirst");
+    let use_cluster = !cluster.servers.is_empty()
+        && match policy {
+            "ClusterFirstWithHostNet" => true,
+            "ClusterFirst" => !host_network,
+            _ => false,
+        };
+    let mut config = match policy {
+        "None" => DnsConfig::default(),
+        _ if use_cluster => {
+            let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+            let d = &cluster.domain;
+            let mut searches = vec![format!("{ns}.svc.{d}"), format!("svc.{d}"), d.clone()];
+            searches.extend(cluster.host.searches.iter().cloned());
+            DnsConfig {
+                servers: cluster.servers.clone(),
+                searches,
+                options: vec!["ndots:5".into()],
+            }
+        }
+        _ => DnsConfig {
+            servers: cluster.host.servers.clone(),
+            searches: cluster.host.searches.clone(),
+            options: cluster.host.options.clone(),
+        },
+    };
+    if let Some(pod_dns) = &spec.dns_config {
+        config.servers.extend(pod_dns.nameservers.iter().flatten().cloned());
+        config.searches.extend(pod_dns.searches.iter().flatten().cloned());
+        for opt in pod_dns.options.iter().flatten() {
+            let Some(name) = &opt.name else { continue };
+            let rendered = match &opt.value {
+                Some(v) => format!("{name}:{v}"),
+                None => name.clone(),
+            };
+            config.options.retain(|o| o.split(':').next() != Some(name.as_str()));
+            config.options.push(rendered);
+        }
+    }
+    config.servers.dedup();
+    config.servers.truncate(MAX_NAMESERVERS);
+    let mut seen = std::collections::HashSet::new();
+    config.searches.retain(|s| seen.insert(s.clone()));
+    config.searches.truncate(MAX_SEARCHES);
+    Some(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::PodSpec;
+
+    fn pod(policy: &str, host_network: bool) -> Pod {
+        let mut p = Pod::default();
+        p.metadata.namespace = Some("team".into());
+        p.spec = Some(PodSpec {
+            dns_policy: Some(policy.into()),
+            host_network: Some(host_network),
+            ..Default::default()
+        });
+        p
+    }
+
+    fn cluster(servers: &[&str]) -> ClusterDns {
+        ClusterDns {
+            servers: servers.iter().map(|s| s.to_string()).collect(),
+            domain: "cluster.local".into(),
+            host: parse_resolv_conf("# c\nnameserver 127.0.0.53\nsearch lan\noptions edns0 trust-ad\n"),
+        }
+    }
+
+    #[test]
+    fn parses_resolv_conf() {
+        let h = parse_resolv_conf("nameserver 1.2.3.4 ; x\nnameserver ::1\ndomain a\nsearch b c\noptions ndots:2\n");
+        assert_eq!(h.servers, vec!["1.2.3.4", "::1"]);
+        assert_eq!(h.searches, vec!["b", "c"]);
+        assert_eq!(h.options, vec!["ndots:2"]);
+    }
+
+    #[test]
+    fn cluster_first_uses_cluster_dns_and_search_path() {
+        let c = pod_dns_config(&pod("ClusterFirst", false), &cluster(&["198.19.0.10"])).unwrap();
+        assert_eq!(c.servers, vec!["198.19.0.10"]);
+        assert_eq!(c.searches, vec!["team.svc.cluster.local", "svc.cluster.local", "cluster.local", "lan"]);
+        assert_eq!(c.options, vec!["ndots:5"]);
+    }
+
+    #[test]
+    fn falls_back_to_host_without_cluster_dns_or_on_host_network() {
+        let c = pod_dns_config(&pod("ClusterFirst", false), &cluster(&[])).unwrap();
+        assert_eq!(c.servers, vec!["127.0.0.53"]);
+        let c = pod_dns_config(&pod("ClusterFirst", true), &cluster(&["198.19.0.10"])).unwrap();
+        assert_eq!(c.servers, vec!["127.0.0.53"]);
+        let c = pod_dns_config(&pod("ClusterFirstWithHostNet", true), &cluster(&["198.19.0.10"])).unwrap();
+        assert_eq!(c.servers, vec!["198.19.0.10"]);
+    }
+}

@@ -1,0 +1,220 @@
+//! Container environment (upstream `makeEnvironmentVariables`) and `$(VAR)` expansion.
+//!
+//! Pure: the values that need the API server (ConfigMaps, Secrets, Services) arrive through
+//! [`EnvSources`]; a standalone kubelet passes none, and a reference to them then fails the
+//! container with `CreateContainerConfigError`, unless it is optional.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Container, EnvVar, Pod};
+
+use super::resources::resource_field_value;
+
+/// Pod facts that `fieldRef` can select.
+#[derive(Clone, Debug, Default)]
+pub struct PodFacts {
+    pub pod_ips: Vec<String>,
+    pub host_ip: String,
+    pub node_name: String,
+}
+
+/// Where ConfigMap and Secret values come from; the standalone kubelet has none.
+pub trait EnvSources: Sync {
+    /// The data of ConfigMap `namespace/name`, or `None` when it does not exist.
+    fn config_map(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, String>>;
+    /// The (decoded) data of Secret `namespace/name`, or `None` when it does not exist.
+    fn secret(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, String>>;
+    /// Service environment variables (`<SVC>_SERVICE_HOST` ...) for the namespace.
+    fn service_env(&self, _namespace: &str, _enable_service_links: bool) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+}
+
+/// No API server: no ConfigMaps, no Secrets, no Services.
+pub struct NoEnvSources;
+
+impl EnvSources for NoEnvSources {
+    fn config_map(&self, _: &str, _: &str) -> Option<BTreeMap<String, String>> {
+        None
+    }
+    fn secret(&self, _: &str, _: &str) -> Option<BTreeMap<String, String>> {
+        None
+    }
+}
+
+/// Expands `$(NAME)` references from `vars`; `$$` escapes a `$`; unknown references stay as written.
+pub fn expand(input: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(input.len());
+    let mut rest = input;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(inner) = after.strip_prefix('(') {
+            match inner.find(')') {
+                Some(end) => {
+                    let name = &inner[..end];
+                    match vars.get(name) {
+                        Some(v) => out.push_str(v),
+                        None => {
+                            out.push_str("$(");
+                            out.push_str(name);
+                            out.push(')');
+                        }
+                    }
+                    rest = &inner[end + 1..];
+                }
+                None => {
+                    out.push_str("$(");
+                    rest = inner;
+                }
+            }
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn field_ref(pod: &Pod, path: &str, facts: &PodFacts) -> Result<String, String> {
+    let m = &pod.metadata;
+    let keyed = |prefix: &str, map: &Option<BTreeMap<String, String>>| {
+        path.strip_prefix(prefix)
+            .and_then(|r| r.strip_suffix("']"))
+            .map(|k| map.as_ref().and_then(|m| m.get(k)).cloned().unwrap_or_default())
+    };
+    if let Some(v) = keyed("metadata.labels['", &m.labels).or_else(|| keyed("metadata.annotations['", &m.annotations)) {
+        return Ok(v);
+    }
+    let spec = pod.spec.as_ref();
+    Ok(match path {
+        "metadata.name" => m.name.clone().unwrap_or_default(),
+        "metadata.namespace" => m.namespace.clone().unwrap_or_else(|| "default".into()),
+        "metadata.uid" => m.uid.clone().unwrap_or_default(),
+        "spec.nodeName" => facts.node_name.clone(),
+        "spec.serviceAccountName" => spec.and_then(|s| s.service_account_name.clone()).unwrap_or_default(),
+        "status.hostIP" | "status.hostIPs" => facts.host_ip.clone(),
+        "status.podIP" => facts.pod_ips.first().cloned().unwrap_or_default(),
+        "status.podIPs" => facts.pod_ips.join(","),
+        other => return Err(format!("unsupported fieldRef fieldPath {other:?}")),
+    })
+}
+
+fn env_value(pod: &Pod, c: &Container, var: &EnvVar, vars: &BTreeMap<String, String>, facts: &PodFacts, src: &dyn EnvSources) -> Result<Option<String>, String> {
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let Some(from) = &var.value_from else {
+        return Ok(Some(expand(var.value.as_deref().unwrap_or_default(), vars)));
+    };
+    if let Some(f) = &from.field_ref {
+        return field_ref(pod, &f.field_path, facts).map(Some);
+    }
+    if let Some(r) = &from.resource_field_ref {
+        return resource_field_value(pod, c, r).map(Some);
+    }
+    let keyed = |kind: &str, name: &str, key: &str, optional: Option<bool>, data: Option<BTreeMap<String, String>>| {
+        match data.as_ref().map(|d| d.get(key)) {
+            Some(Some(v)) => Ok(Some(v.clone())),
+            _ if optional.unwrap_or(false) => Ok(None),
+            None => Err(format!("{kind} \"{name}\" not found")),
+            Some(None) => Err(format!("couldn't find key {key} in {kind} {ns}/{name}")),
+        }
+    };
+    if let Some(r) = &from.config_map_key_ref {
+        return keyed("configmap", &r.name, &r.key, r.optional, src.config_map(ns, &r.name));
+    }
+    if let Some(r) = &from.secret_key_ref {
+        return keyed("secret", &r.name, &r.key, r.optional, src.secret(ns, &r.name));
+    }
+    Ok(None)
+}
+
+/// The container's environment, in upstream order: service links, `envFrom`, then `env`.
+pub fn container_env(pod: &Pod, c: &Container, facts: &PodFacts, src: &dyn EnvSources) -> Result<Vec<(String, String)>, String> {
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let links = pod.spec.as_ref().and_then(|s| s.enable_service_links).unwrap_or(true);
+    let mut vars = src.service_env(ns, links);
+    let mut order: Vec<String> = vars.keys().cloned().collect();
+    let mut set = |vars: &mut BTreeMap<String, String>, k: String, v: String| {
+        if vars.insert(k.clone(), v).is_none() {
+            order.push(k);
+        }
+    };
+    for from in c.env_from.iter().flatten() {
+        let prefix = from.prefix.as_deref().unwrap_or_default();
+        let (kind, name, optional, data) = if let Some(r) = &from.config_map_ref {
+            ("configmap", r.name.clone(), r.optional, src.config_map(ns, &r.name))
+        } else if let Some(r) = &from.secret_ref {
+            ("secret", r.name.clone(), r.optional, src.secret(ns, &r.name))
+        } else {
+            continue;
+        };
+        match data {
+            Some(data) => data.into_iter().for_each(|(k, v)| set(&mut vars, format!("{prefix}{k}"), v)),
+            None if optional.unwrap_or(false) => {}
+            None => return Err(format!("{kind} \"{name}\" not found")),
+        }
+    }
+    for var in c.env.iter().flatten() {
+        if let Some(v) = env_value(pod, c, var, &vars, facts, src)? {
+            set(&mut vars, var.name.clone(), v);
+        }
+    }
+    Ok(order.into_iter().map(|k| { let v = vars[&k].clone(); (k, v) }).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{EnvVarSource, ObjectFieldSelector, SecretKeySelector};
+
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn expansion_follows_upstream_rules() {
+        let v = vars(&[("A", "1"), ("B", "two")]);
+        assert_eq!(expand("$(A)-$(B)", &v), "1-two");
+        assert_eq!(expand("$$(A) $(C) $ $(", &v), "$(A) $(C) $ $(");
+        assert_eq!(expand("x$(A", &v), "x$(A");
+    }
+
+    #[test]
+    fn env_values_fields_and_missing_secrets() {
+        let mut pod = Pod::default();
+        pod.metadata.name = Some("p".into());
+        let c = Container {
+            name: "c".into(),
+            env: Some(vec![
+                EnvVar { name: "A".into(), value: Some("a".into()), ..Default::default() },
+                EnvVar { name: "B".into(), value: Some("$(A)b".into()), ..Default::default() },
+                EnvVar {
+                    name: "NAME".into(),
+                    value_from: Some(EnvVarSource {
+                        field_ref: Some(ObjectFieldSelector { field_path: "metadata.name".into(), ..Default::default() }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            ]),
+            ..Default::default()
+        };
+        let env = container_env(&pod, &c, &PodFacts::default(), &NoEnvSources).unwrap();
+        assert_eq!(env, vec![("A".into(), "a".into()), ("B".into(), "ab".into()), ("NAME".into(), "p".into())]);
+
+        let mut c2 = c.clone();
+        c2.env = Some(vec![EnvVar {
+            name: "S".into(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector { name: "db".into(), key: "pw".into(), optional: None }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]);
+        assert_eq!(container_env(&pod, &c2, &PodFacts::default(), &NoEnvSources).unwrap_err(), "secret \"db\" not found");
+    }
+}

@@ -1,0 +1,373 @@
+//! Executes pod syncs against the container runtime (upstream `kubeGenericRuntimeManager`).
+//!
+//! [`RuntimeManager::sync_pod`] runs the plan of [`compute_pod_actions`]: kill what must go, create
+//! the sandbox, start the next init container or the app containers (subject to restart backoff),
+//! and garbage-collects old dead instances. [`RuntimeManager::kill_pod`] stops a pod gracefully.
+//! It holds no per-pod state besides backoff; the runtime's labels are the record.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+use kubelet_cri::{CriError, ImageService, RuntimeService, api};
+
+use super::actions::{PodActions, compute_pod_actions};
+use super::container_config::{ContainerContext, container_config};
+use super::env::{EnvSources, PodFacts};
+use super::hash::container_hash;
+use super::images::ImageManager;
+use super::labels::{PodRef, pod_full_name, pod_name, pod_namespace, pod_uid};
+use super::pod_dirs::PodDirs;
+use super::runtime_state::get_pod_status;
+use super::sandbox::{SandboxContext, pod_sandbox_config};
+use crate::backoff::Backoff;
+use crate::container::{ContainerState, PodStatus, SandboxState};
+use crate::events::{EventRecorder, EventType};
+
+/// Upstream's floor for a kill's grace period.
+const MIN_GRACE_SECONDS: i64 = 2;
+
+/// Node-level settings of the runtime manager.
+#[derive(Clone, Debug)]
+pub struct RuntimeManagerConfig {
+    pub root_dir: PathBuf,
+    pub sandbox: SandboxContext,
+    pub node_name: String,
+    pub host_ip: String,
+    /// The host's hosts file, copied for host-network pods.
+    pub host_hosts_file: PathBuf,
+    pub memory_capacity: i64,
+    /// CRI runtime handler (RuntimeClass); empty for the default.
+    pub runtime_handler: String,
+}
+
+/// What a sync left undone, for the pod's status and the worker's next wake-up.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SyncOutcome {
+    /// Container name → (waiting reason, message), e.g. `CrashLoopBackOff`.
+    pub waiting: BTreeMap<String, (String, String)>,
+    /// When a backoff ends and the pod should be synced again.
+    pub retry_after: Option<Duration>,
+    /// Runtime errors of this sync (the worker retries with its own backoff).
+    pub errors: Vec<String>,
+}
+
+/// Drives pods on the container runtime.
+pub struct RuntimeManager {
+    runtime: Arc<dyn RuntimeService>,
+    images: Arc<dyn ImageService>,
+    events: Arc<dyn EventRecorder>,
+    env_sources: Arc<dyn EnvSources + Send>,
+    cfg: RuntimeManagerConfig,
+    backoff: Mutex<Backoff>,
+    image_manager: ImageManager,
+}
+
+fn grace_seconds(pod: Option<&Pod>, override_seconds: Option<i64>) -> Duration {
+    let from_pod = pod.and_then(|p| {
+        p.metadata.deletion_grace_period_seconds.or_else(|| p.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
+    });
+    let secs = override_seconds.or(from_pod).unwrap_or(30).max(MIN_GRACE_SECONDS);
+    Duration::from_secs(secs as u64)
+}
+
+fn backoff_key(pod: &Pod, c: &Container) -> String {
+    format!("{}_{}_{}_{}_{}", pod_name(pod), pod_namespace(pod), pod_uid(pod), c.name, container_hash(c))
+}
+
+impl RuntimeManager {
+    pub fn new(
+        runtime: Arc<dyn RuntimeService>,
+        images: Arc<dyn ImageService>,
+        events: Arc<dyn EventRecorder>,
+        env_sources: Arc<dyn EnvSources + Send>,
+        cfg: RuntimeManagerConfig,
+    ) -> Self {
+        Self { runtime, images, events, env_sources, cfg, backoff: Mutex::default(), image_manager: ImageManager::default() }
+    }
+
+    pub fn runtime(&self) -> &Arc<dyn RuntimeService> {
+        &self.runtime
+    }
+
+    pub fn config(&self) -> &RuntimeManagerConfig {
+        &self.cfg
+    }
+
+    /// The runtime's state for `pod`.
+    pub async fn pod_status(&self, pod: &PodRef) -> kubelet_cri::Result<PodStatus> {
+        get_pod_status(self.runtime.as_ref(), pod).await
+    }
+
+    /// One sync of `pod` given the runtime's `status` for it.
+    pub async fn sync_pod(&self, pod: &Pod, status: &PodStatus) -> SyncOutcome {
+        let actions = compute_pod_actions(pod, status);
+        let mut out = SyncOutcome::default();
+        if actions.kill_pod {
+            if let Err(e) = self.kill_pod(Some(pod), status, None).await {
+                out.errors.push(e.to_string());
+                return out;
+            }
+            if !actions.create_sandbox {
+                return out;
+            }
+        }
+        for k in &actions.containers_to_kill {
+            self.events.event(pod, EventType::Normal, "Killing", &format!("Stopping container {}", k.name));
+            if let Err(e) = self.runtime.stop_container(&k.id, grace_seconds(Some(pod), None)).await {
+                out.errors.push(e.to_string());
+            }
+        }
+        let Some((sandbox_id, sandbox_config, ips)) = self.ensure_sandbox(pod, status, &actions, &mut out).await else {
+            return out;
+        };
+        let dirs = PodDirs::new(&self.cfg.root_dir, pod_uid(pod));
+        let volumes = match dirs.prepare_volumes(pod) {
+            Ok(v) => v,
+            Err(e) => {
+                self.events.event(pod, EventType::Warning, "FailedMount", &e.to_string());
+                let spec_containers = pod.spec.iter().flat_map(|s| s.containers.iter());
+                for c in spec_containers {
+                    out.waiting.insert(c.name.clone(), ("ContainerCreating".into(), e.to_string()));
+                }
+                out.retry_after = Some(Duration::from_secs(2));
+                return out;
+            }
+        };
+        let facts = PodFacts { pod_ips: ips, host_ip: self.cfg.host_ip.clone(), node_name: self.cfg.node_name.clone() };
+        let spec = pod.spec.as_ref();
+        let targets: Vec<&Container> = match actions.next_init_container {
+            Some(i) => spec.and_then(|s| s.init_containers.as_ref()).and_then(|v| v.get(i)).into_iter().collect(),
+            None => actions.containers_to_start.iter().filter_map(|&i| spec.and_then(|s| s.containers.get(i))).collect(),
+        };
+        for c in targets {
+            self.start_container(pod, c, status, &sandbox_id, &sandbox_config, &dirs, &volumes, &facts, &mut out).await;
+        }
+        self.gc_dead_instances(status).await;
+        out
+    }
+
+    /// Reuses the ready sandbox or creates a new one; returns its ID, config and pod IPs.
+    async fn ensure_sandbox(
+        &self,
+        pod: &Pod,
+        status: &PodStatus,
+        actions: &PodActions,
+        out: &mut SyncOutcome,
+    ) -> Option<(String, api::PodSandboxConfig, Vec<String>)> {
+        let config = pod_sandbox_config(pod, actions.attempt, &self.cfg.sandbox);
+        if !actions.create_sandbox {
+            let id = actions.sandbox_id.clone()?;
+            let ips = status.sandboxes.iter().find(|s| s.id == id).map(|s| s.ips.clone()).unwrap_or_default();
+            return Some((id, config, ips));
+        }
+        let dirs = PodDirs::new(&self.cfg.root_dir, pod_uid(pod));
+        if let Err(e) = dirs.create() {
+            out.errors.push(e.to_string());
+            return None;
+        }
+        let _ = std::fs::create_dir_all(&config.log_directory);
+        let id = match self.runtime.run_pod_sandbox(config.clone(), &self.cfg.runtime_handler).await {
+            Ok(id) => id,
+            Err(e) => {
+                let msg = format!("Failed to create pod sandbox: {e}");
+                self.events.event(pod, EventType::Warning, "FailedCreatePodSandBox", &msg);
+                out.errors.push(msg);
+                return None;
+            }
+        };
+        let sandbox = self.runtime.pod_sandbox_status(&id).await.ok();
+        let ips: Vec<String> = sandbox
+            .as_ref()
+            .and_then(|s| s.network.as_ref())
+            .map(|n| std::iter::once(n.ip.clone()).chain(n.additional_ips.iter().map(|i| i.ip.clone())).filter(|ip| !ip.is_empty()).collect())
+            .unwrap_or_default();
+        let host_ips = if ips.is_empty() { vec![self.cfg.host_ip.clone()] } else { ips.clone() };
+        if let Err(e) = dirs.write_etc_hosts(pod, &host_ips, &self.cfg.host_hosts_file) {
+            out.errors.push(e.to_string());
+        }
+        Some((id, config, ips))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn start_container(
+        &self,
+        pod: &Pod,
+        c: &Container,
+        status: &PodStatus,
+        sandbox_id: &str,
+        sandbox_config: &api::PodSandboxConfig,
+        dirs: &PodDirs,
+        volumes: &HashMap<String, PathBuf>,
+        facts: &PodFacts,
+        out: &mut SyncOutcome,
+    ) {
+        let previous = status.latest_container(&c.name);
+        if let Some(prev) = previous.filter(|p| p.state == ContainerState::Exited) {
+            let key = backoff_key(pod, c);
+            let finished = prev.finished_at.unwrap_or(SystemTime::UNIX_EPOCH);
+            let mut backoff = self.backoff.lock().expect("backoff lock");
+            if let Some(left) = backoff.remaining(&key, finished, SystemTime::now()) {
+                let delay = backoff.current(&key).unwrap_or_default();
+                let message = format!(
+                    "back-off {} restarting failed container={} pod={}({})",
+                    humanize(delay), c.name, pod_full_name(pod), pod_uid(pod)
+                );
+                self.events.event(pod, EventType::Warning, "BackOff", &format!("Back-off restarting failed container {} in pod {}", c.name, pod_full_name(pod)));
+                out.waiting.insert(c.name.clone(), ("CrashLoopBackOff".into(), message));
+                out.retry_after = Some(out.retry_after.map_or(left, |r| r.min(left)));
+                return;
+            }
+            backoff.next(&key, finished);
+        }
+        let image_ref = match self.image_manager.ensure_image(self.images.as_ref(), self.events.as_ref(), pod, c, sandbox_config).await {
+            Ok(r) => r,
+            Err(e) => {
+                if e.reason == "ImagePullBackOff" || e.reason == "ErrImagePull" {
+                    out.retry_after = Some(out.retry_after.map_or(Duration::from_secs(10), |r| r.min(Duration::from_secs(10))));
+                }
+                out.waiting.insert(c.name.clone(), (e.reason.into(), e.message));
+                return;
+            }
+        };
+        let restart_count = previous.map(|p| p.restart_count + 1).unwrap_or(0);
+        let instance = format!("{:08x}", rand_instance());
+        let termination_log = match dirs.termination_log(&c.name, &instance) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                out.errors.push(e.to_string());
+                None
+            }
+        };
+        let ctx = ContainerContext {
+            facts,
+            env_sources: self.env_sources.as_ref(),
+            volume_paths: volumes,
+            etc_hosts: Some(dirs.etc_hosts()).filter(|p| p.exists()),
+            termination_log,
+            memory_capacity: self.cfg.memory_capacity,
+        };
+        let mut config = match container_config(pod, c, restart_count, &ctx) {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                self.events.event(pod, EventType::Warning, "Failed", &format!("Error: {}", e.reason));
+                out.waiting.insert(c.name.clone(), ("CreateContainerConfigError".into(), e.reason));
+                out.retry_after = Some(Duration::from_secs(10));
+                return;
+            }
+        };
+        if let Some(image) = config.image.as_mut() {
+            image.user_specified_image = c.image.clone().unwrap_or_default();
+            image.image = image_ref;
+        }
+        let id = match self.runtime.create_container(sandbox_id, config, sandbox_config.clone()).await {
+            Ok(id) => id,
+            Err(e) => {
+                let msg = cri_message(&e);
+                self.events.event(pod, EventType::Warning, "Failed", &format!("Error: {msg}"));
+                out.waiting.insert(c.name.clone(), ("CreateContainerError".into(), msg));
+                return;
+            }
+        };
+        self.events.event(pod, EventType::Normal, "Created", &format!("Created container {}", c.name));
+        if let Err(e) = self.runtime.start_container(&id).await {
+            let msg = cri_message(&e);
+            self.events.event(pod, EventType::Warning, "Failed", &format!("Error: {msg}"));
+            out.waiting.insert(c.name.clone(), ("RunContainerError".into(), msg));
+            return;
+        }
+        self.events.event(pod, EventType::Normal, "Started", &format!("Started container {}", c.name));
+    }
+
+    /// Stops every running container of the pod (in parallel, with the grace period) and its
+    /// sandboxes. `pod` is `None` for orphans whose spec is gone.
+    pub async fn kill_pod(&self, pod: Option<&Pod>, status: &PodStatus, grace_override: Option<i64>) -> Result<(), CriError> {
+        let grace = grace_seconds(pod, grace_override);
+        let running = status.containers.iter().filter(|c| matches!(c.state, ContainerState::Running | ContainerState::Created | ContainerState::Unknown));
+        let stops = running.map(|c| {
+            if let Some(p) = pod {
+                self.events.event(p, EventType::Normal, "Killing", &format!("Stopping container {}", c.name));
+            }
+            self.runtime.stop_container(&c.id, grace)
+        });
+        let results = futures::future::join_all(stops).await;
+        for r in results {
+            match r {
+                Err(e) if !e.is_not_found() => return Err(e),
+                _ => {}
+            }
+        }
+        for s in status.sandboxes.iter().filter(|s| s.state == SandboxState::Ready) {
+            match self.runtime.stop_pod_sandbox(&s.id).await {
+                Err(e) if !e.is_not_found() => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every sandbox and container of a killed pod, its logs and its directory.
+    pub async fn remove_pod(&self, status: &PodStatus) -> Result<(), CriError> {
+        for c in &status.containers {
+            self.remove_container(&c.id).await?;
+        }
+        for s in &status.sandboxes {
+            match self.runtime.remove_pod_sandbox(&s.id).await {
+                Err(e) if !e.is_not_found() => return Err(e),
+                _ => {}
+            }
+        }
+        let _ = PodDirs::new(&self.cfg.root_dir, &status.uid).remove();
+        let log_dir = self.cfg.sandbox.pod_logs_dir.join(format!("{}_{}_{}", status.namespace, status.name, status.uid));
+        let _ = std::fs::remove_dir_all(log_dir);
+        Ok(())
+    }
+
+    async fn remove_container(&self, id: &str) -> Result<(), CriError> {
+        let log = self.runtime.container_status(id).await.ok().map(|s| s.log_path);
+        match self.runtime.remove_container(id).await {
+            Err(e) if !e.is_not_found() => return Err(e),
+            _ => {}
+        }
+        if let Some(log) = log.filter(|l| !l.is_empty()) {
+            let _ = std::fs::remove_file(log);
+        }
+        Ok(())
+    }
+
+    /// Keeps one dead instance per container (for `lastState` and logs) and removes older ones
+    /// (upstream container GC policy `MaxPerPodContainer = 1`). Old stopped sandboxes are removed
+    /// with the pod.
+    async fn gc_dead_instances(&self, status: &PodStatus) {
+        let mut dead_seen: HashMap<&str, usize> = HashMap::new();
+        for c in status.containers.iter().filter(|c| c.state == ContainerState::Exited) {
+            let n = dead_seen.entry(c.name.as_str()).or_default();
+            *n += 1;
+            if *n > 1 {
+                if let Err(e) = self.remove_container(&c.id).await {
+                    tracing::warn!(container = %c.id, "removing dead container: {e}");
+                }
+            }
+        }
+    }
+}
+
+fn cri_message(e: &CriError) -> String {
+    match e {
+        CriError::Status { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Durations the way Go prints them in upstream messages (`10s`, `1m20s`, `5m0s`).
+pub fn humanize(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 60 { format!("{s}s") } else { format!("{}m{}s", s / 60, s % 60) }
+}
+
+fn rand_instance() -> u32 {
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    nanos.subsec_nanos() ^ (nanos.as_secs() as u32).rotate_left(16)
+}

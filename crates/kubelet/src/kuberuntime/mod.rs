@@ -1,0 +1,22 @@
+//! The runtime manager (upstream `pkg/kubelet/kuberuntime`): everything between a `v1.Pod` and
+//! CRI calls.
+//!
+//! Pure parts: [`labels`], [`hash`], [`dns`], [`sandbox`], [`env`], [`resources`],
+//! [`container_config`] and the sync planner [`actions`]. I/O parts: [`runtime_state`] (reading the
+//! runtime back), [`pod_dirs`] (files under the kubelet root), [`images`] and [`manager`].
+
+pub mod actions;
+pub mod container_config;
+pub mod dns;
+pub mod env;
+pub mod hash;
+pub mod images;
+pub mod labels;
+pub mod manager;
+pub mod pod_dirs;
+pub mod resources;
+pub mod runtime_state;
+pub mod sandbox;
+
+pub use actions::{PodActions, compute_pod_actions, pod_is_terminal};
+pub use manager::{RuntimeManager, RuntimeManagerConfig, SyncOutcome};

@@ -1,0 +1,191 @@
+//! The per-pod directories under the kubelet root (upstream layout):
+//! `<root>/pods/<uid>/{etc-hosts, containers/<name>/<id>, volumes/kubernetes.io~empty-dir/<vol>}`.
+//!
+//! Also prepares the volumes this kubelet supports on its own (`emptyDir`, `hostPath`) and writes
+//! the kubelet-managed hosts file. Everything takes the root as a parameter so tests use temp dirs.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::Pod;
+
+use super::sandbox::pod_hostname;
+
+/// Paths of one pod's directory tree.
+#[derive(Clone, Debug)]
+pub struct PodDirs {
+    pub pod_dir: PathBuf,
+}
+
+/// Errors preparing a pod's directories or volumes; they carry the path.
+#[derive(Debug, thiserror::Error)]
+pub enum PodDirError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("volume {volume:?}: {reason}")]
+    Volume { volume: String, reason: String },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PodDirError + '_ {
+    move |source| PodDirError::Io { path: path.to_path_buf(), source }
+}
+
+fn mkdir(path: &Path) -> Result<(), PodDirError> {
+    std::fs::create_dir_all(path).map_err(io_err(path))?;
+    // Upstream creates pod directories 0750.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o750)).map_err(io_err(path))
+}
+
+impl PodDirs {
+    pub fn new(root_dir: &Path, uid: &str) -> Self {
+        Self { pod_dir: root_dir.join("pods").join(uid) }
+    }
+
+    /// Creates `<pod>/`, `containers/`, `volumes/` and `plugins/`.
+    pub fn create(&self) -> Result<(), PodDirError> {
+        for sub in ["containers", "volumes", "plugins"] {
+            mkdir(&self.pod_dir.join(sub))?;
+        }
+        Ok(())
+    }
+
+    pub fn etc_hosts(&self) -> PathBuf {
+        self.pod_dir.join("etc-hosts")
+    }
+
+    /// Creates an empty termination-message file for a new container instance.
+    pub fn termination_log(&self, container: &str, instance: &str) -> Result<PathBuf, PodDirError> {
+        let dir = self.pod_dir.join("containers").join(container);
+        mkdir(&dir)?;
+        let path = dir.join(instance);
+        std::fs::write(&path, b"").map_err(io_err(&path))?;
+        Ok(path)
+    }
+
+    /// Removes the whole pod directory.
+    pub fn remove(&self) -> Result<(), PodDirError> {
+        match std::fs::remove_dir_all(&self.pod_dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(PodDirError::Io { path: self.pod_dir.clone(), source: e }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Prepares every volume of the pod; returns volume name → host path.
+    pub fn prepare_volumes(&self, pod: &Pod) -> Result<HashMap<String, PathBuf>, PodDirError> {
+        let mut out = HashMap::new();
+        for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+            let fail = |reason: String| PodDirError::Volume { volume: v.name.clone(), reason };
+            let path = if v.empty_dir.is_some() {
+                let p = self.pod_dir.join("volumes/kubernetes.io~empty-dir").join(&v.name);
+                mkdir(&p)?;
+                p
+            } else if let Some(h) = &v.host_path {
+                let p = PathBuf::from(&h.path);
+                check_host_path(&p, h.type_.as_deref().unwrap_or("")).map_err(fail)?;
+                p
+            } else {
+                return Err(fail("volume type not supported by this kubelet yet (emptyDir and hostPath are)".into()));
+            };
+            out.insert(v.name.clone(), path);
+        }
+        Ok(out)
+    }
+
+    /// Writes the kubelet-managed `/etc/hosts` for the pod (upstream `ensureHostsFile`).
+    pub fn write_etc_hosts(&self, pod: &Pod, pod_ips: &[String], host_hosts: &Path) -> Result<PathBuf, PodDirError> {
+        let path = self.etc_hosts();
+        let spec = pod.spec.as_ref();
+        let content = if spec.and_then(|s| s.host_network).unwrap_or(false) {
+            let host = std::fs::read_to_string(host_hosts).unwrap_or_default();
+            format!("# Kubernetes-managed hosts file (host network).\n{host}")
+        } else {
+            let mut s = String::from(
+                "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+                 fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n",
+            );
+            let hostname = pod_hostname(pod);
+            let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+            let fqdn = spec
+                .and_then(|s| s.subdomain.as_deref())
+                .filter(|d| !d.is_empty())
+                .map(|sub| format!("{hostname}.{sub}.{ns}.svc.cluster.local\t{hostname}"))
+                .unwrap_or_else(|| hostname.clone());
+            for ip in pod_ips {
+                s.push_str(&format!("{ip}\t{fqdn}\n"));
+            }
+            let aliases = spec.and_then(|s| s.host_aliases.as_ref());
+            if aliases.is_some_and(|a| !a.is_empty()) {
+                s.push_str("\n# Entries added by HostAliases.\n");
+                for a in aliases.into_iter().flatten() {
+                    s.push_str(&format!("{}\t{}\n", a.ip, a.hostnames.as_deref().unwrap_or_default().join("\t")));
+                }
+            }
+            s
+        };
+        std::fs::write(&path, content).map_err(io_err(&path))?;
+        Ok(path)
+    }
+}
+
+fn check_host_path(p: &Path, kind: &str) -> Result<(), String> {
+    let meta = std::fs::metadata(p);
+    let want = |ok: bool, what: &str| if ok { Ok(()) } else { Err(format!("hostPath type check failed: {} is not a {what}", p.display())) };
+    match kind {
+        "" => Ok(()),
+        "DirectoryOrCreate" => match meta {
+            Ok(m) => want(m.is_dir(), "directory"),
+            Err(_) => std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display())),
+        },
+        "FileOrCreate" => match meta {
+            Ok(m) => want(m.is_file(), "file"),
+            Err(_) => std::fs::OpenOptions::new().create(true).append(true).open(p).map(|_| ()).map_err(|e| format!("{}: {e}", p.display())),
+        },
+        "Directory" => want(meta.is_ok_and(|m| m.is_dir()), "directory"),
+        "File" => want(meta.is_ok_and(|m| m.is_file()), "file"),
+        "Socket" => want(meta.is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type())), "socket"),
+        "CharDevice" => want(meta.is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type())), "character device"),
+        "BlockDevice" => want(meta.is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_block_device(&m.file_type())), "block device"),
+        other => Err(format!("unknown hostPath type {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{EmptyDirVolumeSource, HostPathVolumeSource, PodSpec, Volume};
+
+    #[test]
+    fn prepares_dirs_volumes_and_hosts_file() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = PodDirs::new(root.path(), "u1");
+        dirs.create().unwrap();
+        let mut pod = Pod::default();
+        pod.metadata.name = Some("web".into());
+        let host_dir = root.path().join("host");
+        pod.spec = Some(PodSpec {
+            volumes: Some(vec![
+                Volume { name: "scratch".into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Default::default() },
+                Volume {
+                    name: "h".into(),
+                    host_path: Some(HostPathVolumeSource { path: host_dir.to_string_lossy().into(), type_: Some("DirectoryOrCreate".into()) }),
+                    ..Default::default()
+                },
+            ]),
+            ..Default::default()
+        });
+        let v = dirs.prepare_volumes(&pod).unwrap();
+        assert!(v["scratch"].ends_with("pods/u1/volumes/kubernetes.io~empty-dir/scratch") && v["scratch"].is_dir());
+        assert!(host_dir.is_dir());
+        let hosts = dirs.write_etc_hosts(&pod, &["198.18.0.7".into()], Path::new("/etc/hosts")).unwrap();
+        let text = std::fs::read_to_string(hosts).unwrap();
+        assert!(text.starts_with("# Kubernetes-managed hosts file.\n") && text.ends_with("198.18.0.7\tweb\n"));
+
+        pod.spec.as_mut().unwrap().volumes.as_mut().unwrap()[1].host_path.as_mut().unwrap().type_ = Some("File".into());
+        let err = dirs.prepare_volumes(&pod).unwrap_err().to_string();
+        assert!(err.starts_with("volume \"h\": hostPath type check failed"), "{err}");
+        dirs.remove().unwrap();
+        assert!(!root.path().join("pods/u1").exists());
+    }
+}

@@ -1,0 +1,171 @@
+//! Pod spec → CRI `PodSandboxConfig` (upstream `generatePodSandboxConfig`).
+//!
+//! Pure: decides the sandbox's metadata, hostname, log directory, DNS, host port mappings,
+//! namespaces, labels and annotations. Creating it is the runtime manager's job.
+
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::Pod;
+use kubelet_cri::api;
+
+use super::dns::{ClusterDns, pod_dns_config};
+use super::labels::{pod_name, pod_namespace, pod_uid, sandbox_annotations, sandbox_labels};
+
+/// Node-level settings that shape every sandbox.
+#[derive(Clone, Debug)]
+pub struct SandboxContext {
+    /// Root of pod log directories (`podLogsDir`, `/var/log/pods`).
+    pub pod_logs_dir: PathBuf,
+    pub dns: ClusterDns,
+    /// Cgroup parent for pod sandboxes; empty lets the runtime choose.
+    pub cgroup_parent: String,
+}
+
+/// `<podLogsDir>/<namespace>_<name>_<uid>`, where the runtime writes container logs.
+pub fn pod_log_dir(logs_root: &Path, pod: &Pod) -> PathBuf {
+    logs_root.join(format!("{}_{}_{}", pod_namespace(pod), pod_name(pod), pod_uid(pod)))
+}
+
+/// The protocol of a container port as CRI's enum value.
+pub fn protocol(p: Option<&str>) -> i32 {
+    match p {
+        Some("UDP") => api::Protocol::Udp as i32,
+        Some("SCTP") => api::Protocol::Sctp as i32,
+        _ => api::Protocol::Tcp as i32,
+    }
+}
+
+/// The pod's hostname: `spec.hostname`, else its name, cut to 63 characters as upstream.
+pub fn pod_hostname(pod: &Pod) -> String {
+    let name = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.hostname.clone())
+        .unwrap_or_else(|| pod_name(pod).to_string());
+    let mut cut: String = name.chars().take(63).collect();
+    while cut.ends_with(['-', '.']) {
+        cut.pop();
+    }
+    cut
+}
+
+/// Namespace sharing of the pod (network, PID, IPC).
+pub fn namespace_options(pod: &Pod) -> api::NamespaceOption {
+    let spec = pod.spec.as_ref();
+    let flag = |f: fn(&k8s_openapi::api::core::v1::PodSpec) -> Option<bool>| spec.and_then(f).unwrap_or(false);
+    let mode = |node: bool, otherwise: api::NamespaceMode| {
+        if node { api::NamespaceMode::Node as i32 } else { otherwise as i32 }
+    };
+    let pid = if flag(|s| s.host_pid) {
+        api::NamespaceMode::Node as i32
+    } else if flag(|s| s.share_process_namespace) {
+        api::NamespaceMode::Pod as i32
+    } else {
+        api::NamespaceMode::Container as i32
+    };
+    api::NamespaceOption {
+        network: mode(flag(|s| s.host_network), api::NamespaceMode::Pod),
+        pid,
+        ipc: mode(flag(|s| s.host_ipc), api::NamespaceMode::Pod),
+        ..Default::default()
+    }
+}
+
+/// Builds the sandbox config for `pod` at sandbox `attempt`.
+pub fn pod_sandbox_config(pod: &Pod, attempt: u32, ctx: &SandboxContext) -> api::PodSandboxConfig {
+    let spec = pod.spec.as_ref();
+    let host_network = spec.and_then(|s| s.host_network).unwrap_or(false);
+    let port_mappings = spec
+        .into_iter()
+        .flat_map(|s| s.containers.iter())
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter(|p| p.host_port.unwrap_or(0) > 0)
+        .map(|p| api::PortMapping {
+            protocol: protocol(p.protocol.as_deref()),
+            container_port: p.container_port,
+            host_port: p.host_port.unwrap_or(0),
+            host_ip: p.host_ip.clone().unwrap_or_default(),
+        })
+        .collect();
+    let privileged = spec.into_iter().flat_map(|s| s.containers.iter()).any(|c| {
+        c.security_context.as_ref().and_then(|sc| sc.privileged).unwrap_or(false)
+    });
+    let pod_sc = spec.and_then(|s| s.security_context.as_ref());
+    let sysctls = pod_sc
+        .and_then(|sc| sc.sysctls.as_ref())
+        .map(|s| s.iter().map(|s| (s.name.clone(), s.value.clone())).collect())
+        .unwrap_or_default();
+    api::PodSandboxConfig {
+        metadata: Some(api::PodSandboxMetadata {
+            name: pod_name(pod).into(),
+            uid: pod_uid(pod).into(),
+            namespace: pod_namespace(pod).into(),
+            attempt,
+        }),
+        hostname: if host_network { String::new() } else { pod_hostname(pod) },
+        log_directory: pod_log_dir(&ctx.pod_logs_dir, pod).to_string_lossy().into_owned(),
+        dns_config: pod_dns_config(pod, &ctx.dns),
+        port_mappings,
+        labels: sandbox_labels(pod),
+        annotations: sandbox_annotations(pod),
+        linux: Some(api::LinuxPodSandboxConfig {
+            cgroup_parent: ctx.cgroup_parent.clone(),
+            security_context: Some(api::LinuxSandboxSecurityContext {
+                namespace_options: Some(namespace_options(pod)),
+                privileged,
+                run_as_user: pod_sc.and_then(|sc| sc.run_as_user).map(|value| api::Int64Value { value }),
+                run_as_group: pod_sc.and_then(|sc| sc.run_as_group).map(|value| api::Int64Value { value }),
+                supplemental_groups: pod_sc.and_then(|sc| sc.supplemental_groups.clone()).unwrap_or_default(),
+                ..Default::default()
+            }),
+            sysctls,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec};
+
+    #[test]
+    fn sandbox_config_has_metadata_logs_ports_and_labels() {
+        let mut pod = Pod::default();
+        pod.metadata.name = Some("web-node1".into());
+        pod.metadata.uid = Some("u1".into());
+        pod.spec = Some(PodSpec {
+            containers: vec![Container {
+                name: "c".into(),
+                ports: Some(vec![ContainerPort {
+                    container_port: 80,
+                    host_port: Some(8080),
+                    protocol: Some("UDP".into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        let ctx = SandboxContext { pod_logs_dir: "/var/log/pods".into(), dns: ClusterDns::default(), cgroup_parent: String::new() };
+        let c = pod_sandbox_config(&pod, 2, &ctx);
+        let m = c.metadata.unwrap();
+        assert_eq!((m.name.as_str(), m.namespace.as_str(), m.uid.as_str(), m.attempt), ("web-node1", "default", "u1", 2));
+        assert_eq!(c.log_directory, "/var/log/pods/default_web-node1_u1");
+        assert_eq!(c.hostname, "web-node1");
+        assert_eq!(c.port_mappings.len(), 1);
+        assert_eq!(c.port_mappings[0].protocol, api::Protocol::Udp as i32);
+        assert_eq!(c.labels["io.kubernetes.pod.uid"], "u1");
+        let ns = c.linux.unwrap().security_context.unwrap().namespace_options.unwrap();
+        assert_eq!(ns.network, api::NamespaceMode::Pod as i32);
+        assert_eq!(ns.pid, api::NamespaceMode::Container as i32);
+    }
+
+    #[test]
+    fn hostname_is_cut_to_a_valid_label() {
+        let mut pod = Pod::default();
+        pod.metadata.name = Some(format!("{}-x", "a".repeat(62)));
+        assert_eq!(pod_hostname(&pod), "a".repeat(62));
+    }
+}

@@ -1,0 +1,22 @@
+//! The kubelet's core, as a library the thin `kubelet` binary and the tests link.
+//!
+//! Responsibilities follow upstream's `pkg/kubelet` layout:
+//! - [`kuberuntime`]: pod spec → CRI configs, and the pure plan of actions for one pod sync;
+//! - [`pod_workers`]: one task per pod that drives it towards its desired state;
+//! - [`pleg`]: the pod lifecycle event generator that relists the runtime;
+//! - [`status`]: runtime state → `v1.PodStatus` (phase, conditions, container statuses);
+//! - [`server`]: `/healthz` and the read-only port.
+
+pub mod app;
+pub mod backoff;
+pub mod container;
+pub mod events;
+pub mod kuberuntime;
+pub mod node_info;
+pub mod pleg;
+pub mod pod_workers;
+pub mod quantity;
+pub mod server;
+pub mod status;
+pub mod status_manager;
+pub mod sync_loop;

@@ -1,0 +1,104 @@
+//! The pod lifecycle event generator (upstream generic PLEG).
+//!
+//! Relists the runtime every period (1 s upstream) with two CRI calls, compares each pod's
+//! sandboxes and containers with the previous relist, and sends the UID of every pod whose state
+//! changed so its worker syncs promptly. The latest relist is also published for the sync loop's
+//! housekeeping (orphaned pods) and for `/healthz` (a relist older than 3 minutes is unhealthy).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::kuberuntime::labels::PodRef;
+use crate::kuberuntime::runtime_state::{RelistSnapshot, relist};
+use kubelet_cri::RuntimeService;
+
+/// Upstream's relist period.
+pub const RELIST_PERIOD: Duration = Duration::from_secs(1);
+/// A relist older than this makes the kubelet unhealthy (upstream `relistThreshold`).
+pub const RELIST_THRESHOLD: Duration = Duration::from_secs(180);
+
+/// The latest successful relist and when it happened.
+#[derive(Clone, Debug, Default)]
+pub struct Relist {
+    pub at: Option<Instant>,
+    pub pods: Arc<RelistSnapshot>,
+}
+
+/// Relists the runtime and reports changed pods.
+pub struct Pleg {
+    runtime: Arc<dyn RuntimeService>,
+    period: Duration,
+}
+
+/// UIDs whose runtime state differs between two relists.
+pub fn changed_pods(old: &RelistSnapshot, new: &RelistSnapshot) -> Vec<PodRef> {
+    let mut out: Vec<PodRef> = new
+        .iter()
+        .filter(|(uid, (_, states))| old.get(*uid).map(|(_, o)| o) != Some(states))
+        .map(|(_, (r, _))| r.clone())
+        .collect();
+    out.extend(old.iter().filter(|(uid, _)| !new.contains_key(*uid)).map(|(_, (r, _))| r.clone()));
+    out
+}
+
+impl Pleg {
+    pub fn new(runtime: Arc<dyn RuntimeService>, period: Duration) -> Self {
+        Self { runtime, period }
+    }
+
+    /// Runs until `shutdown`; sends changed pods on `events` and publishes each relist.
+    pub async fn run(self, events: mpsc::Sender<PodRef>, latest: watch::Sender<Relist>, shutdown: CancellationToken) {
+        let mut previous = Arc::new(RelistSnapshot::new());
+        let mut tick = tokio::time::interval(self.period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let current = match relist(self.runtime.as_ref()).await {
+                Ok(c) => Arc::new(c),
+                Err(e) => {
+                    tracing::warn!("PLEG relist failed: {e}");
+                    continue;
+                }
+            };
+            for pod in changed_pods(&previous, &current) {
+                if events.send(pod).await.is_err() {
+                    return;
+                }
+            }
+            latest.send_replace(Relist { at: Some(Instant::now()), pods: current.clone() });
+            previous = current;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn snap(entries: &[(&str, &[(&str, i32)])]) -> RelistSnapshot {
+        entries
+            .iter()
+            .map(|(uid, states)| {
+                let r = PodRef { uid: uid.to_string(), name: "n".into(), namespace: "ns".into() };
+                (uid.to_string(), (r, states.iter().map(|(id, s)| (id.to_string(), *s)).collect::<BTreeMap<_, _>>()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn detects_new_changed_and_vanished_pods() {
+        let old = snap(&[("a", &[("c1", 1)]), ("b", &[("c2", 1)]), ("gone", &[("c3", 1)])]);
+        let new = snap(&[("a", &[("c1", 1)]), ("b", &[("c2", 2)]), ("new", &[("c4", 0)])]);
+        let mut uids: Vec<_> = changed_pods(&old, &new).into_iter().map(|r| r.uid).collect();
+        uids.sort();
+        assert_eq!(uids, vec!["b", "gone", "new"]);
+    }
+}

@@ -1,0 +1,235 @@
+//! Pod workers: one task per pod that drives it towards its desired state (upstream `podWorkers`).
+//!
+//! A worker syncs its pod when the pod's spec changes, when the PLEG reports a runtime change,
+//! when a restart backoff ends, and every `syncFrequency`; a slow pod never delays another. A
+//! terminating worker stops the pod gracefully, removes its sandbox and files, and exits.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::core::v1::Pod;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::container::PodStatus;
+use crate::kuberuntime::labels::{PodRef, pod_name, pod_namespace, pod_uid};
+use crate::kuberuntime::{RuntimeManager, SyncOutcome, pod_is_terminal};
+use crate::status::{ProbeResults, StatusInputs, generate_api_pod_status, is_terminal_phase};
+use crate::status_manager::StatusManager;
+
+/// Retry delays after runtime errors.
+const ERROR_BACKOFF_INITIAL: Duration = Duration::from_secs(1);
+const ERROR_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// What the workers share.
+pub struct PodWorkerContext {
+    pub manager: Arc<RuntimeManager>,
+    pub status: StatusManager,
+    pub sync_frequency: Duration,
+    /// Runtime type for API `containerID`s (`containerd`).
+    pub runtime_name: String,
+    pub host_ip: String,
+}
+
+#[derive(Clone, Debug)]
+enum Work {
+    Sync(Arc<Pod>),
+    Terminate { pod: Option<Arc<Pod>>, grace: Option<i64> },
+}
+
+#[derive(Clone, Debug)]
+struct WorkerState {
+    work: Work,
+    /// Bumped to wake the worker without changing its work.
+    pokes: u64,
+}
+
+struct Worker {
+    tx: watch::Sender<WorkerState>,
+    terminating: bool,
+}
+
+/// The set of running pod workers. Owned by the sync loop (single writer).
+pub struct PodWorkers {
+    ctx: Arc<PodWorkerContext>,
+    workers: HashMap<String, Worker>,
+    done_tx: mpsc::UnboundedSender<String>,
+    shutdown: CancellationToken,
+}
+
+fn pod_ref(pod: &Pod) -> PodRef {
+    PodRef { uid: pod_uid(pod).into(), name: pod_name(pod).into(), namespace: pod_namespace(pod).into() }
+}
+
+impl PodWorkers {
+    /// Creates the worker set; finished workers' UIDs arrive on the returned receiver.
+    pub fn new(ctx: Arc<PodWorkerContext>, shutdown: CancellationToken) -> (Self, mpsc::UnboundedReceiver<String>) {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        (Self { ctx, workers: HashMap::new(), done_tx, shutdown }, done_rx)
+    }
+
+    fn spawn(&mut self, r: PodRef, work: Work) {
+        let terminating = matches!(work, Work::Terminate { .. });
+        let (tx, rx) = watch::channel(WorkerState { work, pokes: 0 });
+        let ctx = self.ctx.clone();
+        let done = self.done_tx.clone();
+        let shutdown = self.shutdown.clone();
+        let key = r.uid.clone();
+        let uid = r.uid.clone();
+        tokio::spawn(async move {
+            run_worker(ctx, r, rx, shutdown).await;
+            let _ = done.send(uid);
+        });
+        self.workers.insert(key, Worker { tx, terminating });
+    }
+
+    /// Sends the desired spec of a pod to its worker, starting one if needed.
+    pub fn update_pod(&mut self, pod: Arc<Pod>) {
+        let uid = pod_uid(&pod).to_string();
+        match self.workers.get(&uid) {
+            Some(w) if w.terminating => {} // re-spawned after it finishes, by the sync loop
+            Some(w) => {
+                w.tx.send_if_modified(|s| match &s.work {
+                    Work::Sync(old) if **old == *pod => false,
+                    _ => {
+                        s.work = Work::Sync(pod.clone());
+                        true
+                    }
+                });
+            }
+            None => self.spawn(pod_ref(&pod), Work::Sync(pod)),
+        }
+    }
+
+    /// Stops a pod (gracefully) and removes it; `pod` is `None` for orphans found in the runtime.
+    pub fn terminate(&mut self, r: PodRef, pod: Option<Arc<Pod>>, grace: Option<i64>) {
+        match self.workers.get_mut(&r.uid) {
+            Some(w) if w.terminating => {}
+            Some(w) => {
+                w.terminating = true;
+                w.tx.send_modify(|s| {
+                    let pod = pod.clone().or(match &s.work {
+                        Work::Sync(p) => Some(p.clone()),
+                        Work::Terminate { pod, .. } => pod.clone(),
+                    });
+                    s.work = Work::Terminate { pod, grace };
+                });
+            }
+            None => self.spawn(r, Work::Terminate { pod, grace }),
+        }
+    }
+
+    /// Wakes the worker of `uid` (a PLEG event).
+    pub fn poke(&self, uid: &str) {
+        if let Some(w) = self.workers.get(uid) {
+            w.tx.send_modify(|s| s.pokes += 1);
+        }
+    }
+
+    /// Forgets a worker that finished.
+    pub fn finished(&mut self, uid: &str) {
+        self.workers.remove(uid);
+    }
+
+    pub fn has_worker(&self, uid: &str) -> bool {
+        self.workers.contains_key(uid)
+    }
+
+    pub fn is_terminating(&self, uid: &str) -> bool {
+        self.workers.get(uid).is_some_and(|w| w.terminating)
+    }
+
+    /// UIDs with a live worker.
+    pub fn uids(&self) -> impl Iterator<Item = &String> {
+        self.workers.keys()
+    }
+}
+
+async fn run_worker(ctx: Arc<PodWorkerContext>, r: PodRef, mut rx: watch::Receiver<WorkerState>, shutdown: CancellationToken) {
+    let mut error_backoff = ERROR_BACKOFF_INITIAL;
+    loop {
+        let work = rx.borrow_and_update().work.clone();
+        let wait = match work {
+            Work::Sync(pod) => match sync_pod(&ctx, &r, &pod).await {
+                Ok(wait) => {
+                    error_backoff = ERROR_BACKOFF_INITIAL;
+                    wait
+                }
+                Err(e) => {
+                    tracing::warn!(pod = %format!("{}/{}", r.namespace, r.name), "sync failed, retrying in {error_backoff:?}: {e}");
+                    let wait = error_backoff;
+                    error_backoff = (error_backoff * 2).min(ERROR_BACKOFF_MAX);
+                    wait
+                }
+            },
+            Work::Terminate { pod, grace } => match terminate_pod(&ctx, &r, pod.as_deref(), grace).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(pod = %format!("{}/{}", r.namespace, r.name), "termination failed, retrying in {error_backoff:?}: {e}");
+                    let wait = error_backoff;
+                    error_backoff = (error_backoff * 2).min(ERROR_BACKOFF_MAX);
+                    wait
+                }
+            },
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = rx.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+fn publish(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, outcome: &SyncOutcome, terminal: bool) -> bool {
+    let uid = pod_uid(pod);
+    let previous = ctx.status.pod_status(uid);
+    let probes = ProbeResults::default();
+    let inputs = StatusInputs {
+        pod,
+        runtime,
+        previous: previous.as_ref(),
+        waiting_reasons: &outcome.waiting,
+        probes: &probes,
+        host_ip: Some(&ctx.host_ip),
+        pod_is_terminal: terminal,
+        runtime_name: &ctx.runtime_name,
+        now: SystemTime::now(),
+    };
+    let status = generate_api_pod_status(&inputs);
+    let phase_terminal = is_terminal_phase(status.phase.as_deref().unwrap_or_default());
+    ctx.status.set_pod_status(pod.clone(), status);
+    phase_terminal
+}
+
+/// One sync; returns how long until the next one.
+async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<Duration, String> {
+    let status = ctx.manager.pod_status(r).await.map_err(|e| e.to_string())?;
+    let already_terminal = ctx
+        .status
+        .pod_status(&r.uid)
+        .is_some_and(|s| is_terminal_phase(s.phase.as_deref().unwrap_or_default()));
+    if already_terminal {
+        // A finished pod is never restarted; make sure nothing of it still runs.
+        ctx.manager.kill_pod(Some(pod), &status, None).await.map_err(|e| e.to_string())?;
+        return Ok(ctx.sync_frequency);
+    }
+    let outcome = ctx.manager.sync_pod(pod, &status).await;
+    let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);
+    let terminal = pod_is_terminal(pod, &fresh);
+    publish(ctx, pod, &fresh, &outcome, terminal);
+    if !outcome.errors.is_empty() {
+        return Err(outcome.errors.join("; "));
+    }
+    Ok(outcome.retry_after.map_or(ctx.sync_frequency, |d| d.min(ctx.sync_frequency)))
+}
+
+async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Pod>, grace: Option<i64>) -> Result<(), String> {
+    let status = ctx.manager.pod_status(r).await.map_err(|e| e.to_string())?;
+    ctx.manager.kill_pod(pod, &status, grace).await.map_err(|e| e.to_string())?;
+    let status = ctx.manager.pod_status(r).await.map_err(|e| e.to_string())?;
+    ctx.manager.remove_pod(&status).await.map_err(|e| e.to_string())?;
+    ctx.status.remove(&r.uid);
+    tracing::info!(pod = %format!("{}/{}", r.namespace, r.name), uid = %r.uid, "pod terminated and removed");
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! The kubelet's unauthenticated HTTP endpoints (upstream `pkg/kubelet/server`): the healthz port
+//! (10248) and the read-only port (10255).
+//!
+//! Owns routing, response formats and listener lifetimes. It knows nothing about how pods or
+//! health are tracked: callers hand in a [`PodLister`] and a [`HealthChecker`]. The authenticated
+//! port (10250: exec, logs, port-forward) does not live here.
+
+mod healthz;
+mod read_only;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use k8s_openapi::api::core::v1::Pod;
+use tokio::net::TcpListener;
+
+/// The pods the kubelet is managing, each with its current status filled in.
+///
+/// Called from request handlers: it must be cheap and must not block on I/O (read a store).
+pub trait PodLister: Send + Sync + 'static {
+    fn pods(&self) -> Vec<Pod>;
+}
+
+/// The kubelet's liveness, served as the `syncloop` health check (e.g. the sync loop iterated and
+/// PLEG relisted recently). `Err` carries why it is unhealthy; it is logged, never served in full
+/// on the aggregated `/healthz`.
+pub trait HealthChecker: Send + Sync + 'static {
+    fn healthy(&self) -> Result<(), String>;
+}
+
+/// The router for the healthz port: `/healthz`, `/healthz/ping`, `/healthz/log`,
+/// `/healthz/syncloop`.
+pub fn healthz_router(health: Arc<dyn HealthChecker>) -> Router {
+    healthz::routes(health).fallback(not_found)
+}
+
+/// The router for the read-only port: healthz plus `GET /pods`.
+pub fn read_only_router(pods: Arc<dyn PodLister>, health: Arc<dyn HealthChecker>) -> Router {
+    healthz::routes(health)
+        .merge(read_only::routes(pods))
+        .fallback(not_found)
+}
+
+/// Serves the healthz endpoints on `addr` until `shutdown` completes.
+pub async fn serve_healthz(
+    addr: SocketAddr,
+    health: Arc<dyn HealthChecker>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let listener = bind(addr).await?;
+    serve_on(listener, healthz_router(health), shutdown).await
+}
+
+/// Serves the read-only port on `addr` until `shutdown` completes.
+pub async fn serve_read_only(
+    addr: SocketAddr,
+    pods: Arc<dyn PodLister>,
+    health: Arc<dyn HealthChecker>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let listener = bind(addr).await?;
+    serve_on(listener, read_only_router(pods, health), shutdown).await
+}
+
+async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("failed to listen on {addr}: {e}")))
+}
+
+/// Serves `router` on an already bound listener; in-flight requests finish after `shutdown`.
+pub async fn serve_on(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "serving HTTP");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("serving on {addr}: {e}")))
+}
+
+/// A plain-text response as Go's `http.Error` and `fmt.Fprint` produce them.
+pub(crate) fn text(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    text(StatusCode::NOT_FOUND, "404 page not found\n".to_string())
+}
+
+#[cfg(test)]
+mod tests;

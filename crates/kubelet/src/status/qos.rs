@@ -1,0 +1,265 @@
+//! Pod QoS class (upstream `pkg/apis/core/v1/helper/qos.ComputePodQOS`).
+//!
+//! Owns the Guaranteed / Burstable / BestEffort computation and the small quantity arithmetic it
+//! needs. It does not touch cgroups; the container manager consumes the class elsewhere.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+pub const QOS_GUARANTEED: &str = "Guaranteed";
+pub const QOS_BURSTABLE: &str = "Burstable";
+pub const QOS_BEST_EFFORT: &str = "BestEffort";
+
+/// Only these resources take part in the QoS computation.
+const QOS_RESOURCES: [&str; 2] = ["cpu", "memory"];
+
+/// Computes the pod's QoS class from its containers' and init containers' requests and limits.
+///
+/// A pod is BestEffort when no container sets a positive cpu/memory request or limit; Guaranteed
+/// when every container has positive cpu and memory limits and the summed requests equal the summed
+/// limits; Burstable otherwise. Unparseable quantities count as zero.
+pub fn pod_qos_class(pod: &Pod) -> &'static str {
+    let Some(spec) = pod.spec.as_ref() else {
+        return QOS_BEST_EFFORT;
+    };
+    let mut requests: BTreeMap<&str, i128> = BTreeMap::new();
+    let mut limits: BTreeMap<&str, i128> = BTreeMap::new();
+    let mut guaranteed = true;
+    let all = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten());
+    for container in all {
+        add_positive(&mut requests, container_resources(container, false));
+        let found = add_positive(&mut limits, container_resources(container, true));
+        if !QOS_RESOURCES.iter().all(|r| found.contains(r)) {
+            guaranteed = false;
+        }
+    }
+    if requests.is_empty() && limits.is_empty() {
+        return QOS_BEST_EFFORT;
+    }
+    if guaranteed {
+        guaranteed = requests
+            .iter()
+            .all(|(name, req)| limits.get(name) == Some(req));
+    }
+    if guaranteed && requests.len() == limits.len() {
+        QOS_GUARANTEED
+    } else {
+        QOS_BURSTABLE
+    }
+}
+
+fn container_resources(container: &Container, limits: bool) -> Option<&BTreeMap<String, Quantity>> {
+    let resources = container.resources.as_ref()?;
+    if limits {
+        resources.limits.as_ref()
+    } else {
+        resources.requests.as_ref()
+    }
+}
+
+/// Adds the positive cpu/memory quantities of `list` into `totals`; returns the names it added.
+fn add_positive(
+    totals: &mut BTreeMap<&'static str, i128>,
+    list: Option<&BTreeMap<String, Quantity>>,
+) -> Vec<&'static str> {
+    let mut found = Vec::new();
+    for (name, quantity) in list.into_iter().flatten() {
+        let Some(resource) = QOS_RESOURCES.iter().find(|r| **r == name.as_str()) else {
+            continue;
+        };
+        let value = parse_quantity_nanos(&quantity.0).unwrap_or(0);
+        if value > 0 {
+            let total = totals.entry(resource).or_insert(0);
+            *total = total.saturating_add(value);
+            found.push(*resource);
+        }
+    }
+    found
+}
+
+/// Parses a Kubernetes quantity into billionths of a unit (rounding up, as upstream does for
+/// precision below nano). Saturates at `i128::MAX` for absurdly large values; `None` if malformed.
+pub(crate) fn parse_quantity_nanos(s: &str) -> Option<i128> {
+    let s = s.trim();
+    let (negative, rest) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let number_len = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rest.len());
+    let (number, suffix) = rest.split_at(number_len);
+    let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
+    if int_part.is_empty() && frac_part.is_empty() {
+        return None;
+    }
+    let (exp2, mut exp10): (u32, i32) = match suffix {
+        "" => (0, 0),
+        "Ki" => (10, 0),
+        "Mi" => (20, 0),
+        "Gi" => (30, 0),
+        "Ti" => (40, 0),
+        "Pi" => (50, 0),
+        "Ei" => (60, 0),
+        "n" => (0, -9),
+        "u" => (0, -6),
+        "m" => (0, -3),
+        "k" => (0, 3),
+        "M" => (0, 6),
+        "G" => (0, 9),
+        "T" => (0, 12),
+        "P" => (0, 15),
+        "E" => (0, 18),
+        other if other.starts_with(['e', 'E']) => (0, other[1..].parse::<i32>().ok()?),
+        _ => return None,
+    };
+    let digits = format!("{int_part}{frac_part}");
+    let digits = digits.trim_start_matches('0');
+    exp10 = exp10
+        .checked_sub(i32::try_from(frac_part.len()).ok()?)?
+        .checked_add(9)?;
+    let mut value: i128 = if digits.is_empty() {
+        0
+    } else if digits.len() > 36 {
+        return Some(if negative { i128::MIN } else { i128::MAX });
+    } else {
+        digits.parse().ok()?
+    };
+    value = value
+        .checked_mul(1i128.checked_shl(exp2)?)
+        .unwrap_or(i128::MAX);
+    if exp10 >= 0 {
+        for _ in 0..exp10.min(40) {
+            value = value.saturating_mul(10);
+        }
+    } else {
+        for _ in 0..(-exp10).min(40) {
+            value = value / 10 + i128::from(value % 10 != 0);
+        }
+    }
+    Some(if negative { -value } else { value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{PodSpec, ResourceRequirements};
+
+    fn q(list: &[(&str, &str)]) -> Option<BTreeMap<String, Quantity>> {
+        if list.is_empty() {
+            return None;
+        }
+        Some(
+            list.iter()
+                .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
+                .collect(),
+        )
+    }
+
+    fn container(name: &str, requests: &[(&str, &str)], limits: &[(&str, &str)]) -> Container {
+        Container {
+            name: name.into(),
+            resources: Some(ResourceRequirements {
+                requests: q(requests),
+                limits: q(limits),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn pod(containers: Vec<Container>, init: Vec<Container>) -> Pod {
+        Pod {
+            spec: Some(PodSpec {
+                containers,
+                init_containers: if init.is_empty() { None } else { Some(init) },
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn parses_quantities() {
+        assert_eq!(parse_quantity_nanos("1"), Some(1_000_000_000));
+        assert_eq!(parse_quantity_nanos("100m"), Some(100_000_000));
+        assert_eq!(parse_quantity_nanos("0.1"), Some(100_000_000));
+        assert_eq!(parse_quantity_nanos("1Ki"), Some(1024 * 1_000_000_000));
+        assert_eq!(
+            parse_quantity_nanos("1Gi"),
+            parse_quantity_nanos("1073741824")
+        );
+        assert_eq!(parse_quantity_nanos("1k"), parse_quantity_nanos("1e3"));
+        assert_eq!(parse_quantity_nanos("1E"), Some(10i128.pow(27)));
+        assert_eq!(parse_quantity_nanos("-2"), Some(-2_000_000_000));
+        assert_eq!(parse_quantity_nanos("0"), Some(0));
+        assert_eq!(parse_quantity_nanos("1n"), Some(1));
+        assert_eq!(parse_quantity_nanos("0.1n"), Some(1), "sub-nano rounds up");
+        assert_eq!(parse_quantity_nanos(""), None);
+        assert_eq!(parse_quantity_nanos("abc"), None);
+        assert_eq!(parse_quantity_nanos("1Xi"), None);
+    }
+
+    #[test]
+    fn best_effort_without_resources() {
+        assert_eq!(
+            pod_qos_class(&pod(vec![Container::default()], vec![])),
+            QOS_BEST_EFFORT
+        );
+        assert_eq!(pod_qos_class(&Pod::default()), QOS_BEST_EFFORT);
+        // Zero and non-compute resources don't count.
+        let c = container(
+            "a",
+            &[("cpu", "0"), ("ephemeral-storage", "1Gi")],
+            &[("nvidia.com/gpu", "1")],
+        );
+        assert_eq!(pod_qos_class(&pod(vec![c], vec![])), QOS_BEST_EFFORT);
+    }
+
+    #[test]
+    fn guaranteed_when_requests_equal_limits_everywhere() {
+        let full = [("cpu", "500m"), ("memory", "1Gi")];
+        let c = container("a", &full, &[("cpu", "0.5"), ("memory", "1073741824")]);
+        let i = container("init", &full, &full);
+        assert_eq!(
+            pod_qos_class(&pod(vec![c.clone()], vec![i])),
+            QOS_GUARANTEED
+        );
+        // Limits without requests (API defaulting would copy them; here they are really absent):
+        // the request and limit sets differ in size, so not Guaranteed.
+        let limits_only = container("b", &[], &full);
+        assert_eq!(
+            pod_qos_class(&pod(vec![limits_only], vec![])),
+            QOS_BURSTABLE
+        );
+    }
+
+    #[test]
+    fn burstable_cases() {
+        let full = [("cpu", "1"), ("memory", "1Gi")];
+        // Request lower than limit.
+        let c = container("a", &[("cpu", "500m"), ("memory", "1Gi")], &full);
+        assert_eq!(pod_qos_class(&pod(vec![c], vec![])), QOS_BURSTABLE);
+        // One container has only a cpu limit.
+        let a = container("a", &full, &full);
+        let b = container("b", &[("cpu", "1")], &[("cpu", "1")]);
+        assert_eq!(
+            pod_qos_class(&pod(vec![a.clone(), b], vec![])),
+            QOS_BURSTABLE
+        );
+        // A best-effort container next to a guaranteed one.
+        assert_eq!(
+            pod_qos_class(&pod(vec![a, Container::default()], vec![])),
+            QOS_BURSTABLE
+        );
+        // Request only.
+        let r = container("r", &[("memory", "10Mi")], &[]);
+        assert_eq!(pod_qos_class(&pod(vec![r], vec![])), QOS_BURSTABLE);
+    }
+}

@@ -1,0 +1,118 @@
+//! The sync loop (upstream `syncLoop`): turns the merged desired pods, PLEG events and
+//! housekeeping ticks into work for the pod workers.
+//!
+//! It is the single writer of [`PodWorkers`]. Pods that vanished from every source are
+//! terminated; runtime pods that no source knows (orphans, e.g. a manifest removed while the
+//! kubelet was down) are terminated once all sources have reported at least once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kubelet_podconfig::DesiredPods;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::kuberuntime::labels::{PodRef, pod_name, pod_namespace};
+use crate::pleg::Relist;
+use crate::pod_workers::PodWorkers;
+
+/// Upstream's housekeeping period.
+pub const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(2);
+
+/// Liveness of the sync loop, for `/healthz`: seconds since the epoch of its last iteration.
+#[derive(Clone, Default)]
+pub struct SyncLoopHeartbeat(Arc<AtomicU64>);
+
+impl SyncLoopHeartbeat {
+    fn beat(&self) {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        self.0.store(now, Ordering::Relaxed);
+    }
+
+    /// Time since the last iteration, `None` before the first.
+    pub fn age(&self) -> Option<Duration> {
+        let last = self.0.load(Ordering::Relaxed);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        (last > 0).then(|| Duration::from_secs(now.saturating_sub(last)))
+    }
+}
+
+/// The sync loop's inputs.
+pub struct SyncLoop {
+    pub workers: PodWorkers,
+    pub finished: mpsc::UnboundedReceiver<String>,
+    pub desired: watch::Receiver<DesiredPods>,
+    pub pleg_events: mpsc::Receiver<PodRef>,
+    pub relist: watch::Receiver<Relist>,
+    pub heartbeat: SyncLoopHeartbeat,
+}
+
+impl SyncLoop {
+    /// Runs until `shutdown`. Pods keep running when the kubelet stops, as upstream.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut housekeeping = tokio::time::interval(HOUSEKEEPING_PERIOD);
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.apply_desired();
+        loop {
+            self.heartbeat.beat();
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                changed = self.desired.changed() => {
+                    if changed.is_err() { return; }
+                    self.apply_desired();
+                }
+                Some(pod) = self.pleg_events.recv() => self.workers.poke(&pod.uid),
+                Some(uid) = self.finished.recv() => {
+                    self.workers.finished(&uid);
+                    // Re-added while it was terminating: start it again.
+                    if let Some(pod) = self.desired.borrow().pods.get(&uid).cloned() {
+                        self.workers.update_pod(pod);
+                    }
+                }
+                _ = housekeeping.tick() => self.housekeeping(),
+            }
+        }
+    }
+
+    fn apply_desired(&mut self) {
+        let desired = self.desired.borrow_and_update().clone();
+        for pod in desired.pods.values() {
+            self.workers.update_pod(pod.clone());
+        }
+        let gone: Vec<String> = self
+            .workers
+            .uids()
+            .filter(|uid| !desired.pods.contains_key(*uid) && !self.workers.is_terminating(uid))
+            .cloned()
+            .collect();
+        for uid in gone {
+            tracing::info!(uid = %uid, "pod removed from its source; terminating");
+            self.workers.terminate(PodRef { uid, name: String::new(), namespace: String::new() }, None, None);
+        }
+    }
+
+    fn housekeeping(&mut self) {
+        let desired = self.desired.borrow();
+        if !desired.sources_ready {
+            return;
+        }
+        let relist = self.relist.borrow().clone();
+        let orphans: Vec<PodRef> = relist
+            .pods
+            .values()
+            .filter(|(r, _)| !desired.pods.contains_key(&r.uid) && !self.workers.has_worker(&r.uid))
+            .map(|(r, _)| r.clone())
+            .collect();
+        drop(desired);
+        for r in orphans {
+            tracing::info!(pod = %format!("{}/{}", r.namespace, r.name), uid = %r.uid, "terminating orphaned pod found in the runtime");
+            self.workers.terminate(r, None, None);
+        }
+    }
+}
+
+/// `namespace/name` of a pod, for logs.
+pub fn pod_key(pod: &k8s_openapi::api::core::v1::Pod) -> String {
+    format!("{}/{}", pod_namespace(pod), pod_name(pod))
+}

@@ -1,0 +1,155 @@
+//! Unit tests of the pod source merger.
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::*;
+
+fn pod(name: &str, uid: &str) -> Pod {
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("default".into()),
+            uid: Some(uid.into()),
+            ..ObjectMeta::default()
+        },
+        ..Pod::default()
+    }
+}
+
+fn update(source: PodSource, pods: Vec<Pod>) -> PodUpdate {
+    PodUpdate {
+        source,
+        pods,
+        errors: Vec::new(),
+    }
+}
+
+fn fixed_clock() -> SystemTime {
+    UNIX_EPOCH + Duration::new(1_700_000_000, 120_000_000)
+}
+
+fn later_clock() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+}
+
+#[test]
+fn sources_ready_after_every_source_reported() {
+    let (mut config, rx) = PodConfig::new(&[PodSource::File, PodSource::Http]);
+    assert!(!rx.borrow().sources_ready);
+    config.apply(update(PodSource::File, vec![pod("a", "1")]));
+    assert!(!rx.borrow().sources_ready);
+    assert_eq!(rx.borrow().pods.len(), 1);
+    config.apply(update(PodSource::Http, vec![]));
+    assert!(rx.borrow().sources_ready);
+    let (_, rx) = PodConfig::new(&[]);
+    assert!(rx.borrow().sources_ready);
+}
+
+#[test]
+fn set_semantics_replace_a_source() {
+    let (mut config, rx) = PodConfig::new(&[PodSource::File]);
+    config.apply(update(PodSource::File, vec![pod("a", "1"), pod("b", "2")]));
+    config.apply(update(PodSource::File, vec![pod("b", "2")]));
+    let uids: Vec<String> = rx.borrow().pods.keys().cloned().collect();
+    assert_eq!(uids, ["2"]);
+}
+
+#[test]
+fn first_source_wins_a_uid_and_duplicate_names_are_rejected() {
+    let (mut config, rx) = PodConfig::new(&[PodSource::File, PodSource::Http]);
+    config.apply(update(PodSource::Http, vec![pod("from-http", "1")]));
+    config.apply(update(
+        PodSource::File,
+        vec![pod("from-file", "1"), pod("from-file", "2")],
+    ));
+    let desired = rx.borrow().clone();
+    assert_eq!(desired.pods.len(), 1);
+    assert_eq!(
+        desired.pods["1"].metadata.name.as_deref(),
+        Some("from-file")
+    );
+    assert_eq!(
+        desired.pods["1"].metadata.annotations.as_ref().unwrap()[CONFIG_SOURCE_ANNOTATION],
+        "file"
+    );
+    assert_eq!(desired.errors.len(), 1);
+    assert!(
+        desired.errors[0]
+            .message
+            .contains("duplicate pod name \"from-file_default\"")
+    );
+}
+
+#[test]
+fn seen_is_stamped_once_and_unchanged_sets_are_not_published() {
+    let (config, mut rx) = PodConfig::new(&[PodSource::File]);
+    let mut config = config.with_clock(fixed_clock);
+    config.apply(update(PodSource::File, vec![pod("a", "1")]));
+    assert!(rx.has_changed().unwrap());
+    let seen = rx.borrow_and_update().pods["1"]
+        .metadata
+        .annotations
+        .as_ref()
+        .unwrap()[CONFIG_SEEN_ANNOTATION]
+        .clone();
+    assert_eq!(seen, "2023-11-14T22:13:20.12Z");
+
+    config.clock = later_clock;
+    config.apply(update(PodSource::File, vec![pod("a", "1")]));
+    assert!(
+        !rx.has_changed().unwrap(),
+        "same pods must not be republished"
+    );
+    config.apply(update(PodSource::File, vec![pod("a", "1"), pod("b", "2")]));
+    let desired = rx.borrow_and_update().clone();
+    assert_eq!(
+        desired.pods["1"].metadata.annotations.as_ref().unwrap()[CONFIG_SEEN_ANNOTATION],
+        seen
+    );
+    assert_eq!(
+        desired.pods["2"].metadata.annotations.as_ref().unwrap()[CONFIG_SEEN_ANNOTATION],
+        "2027-01-15T08:00:00Z"
+    );
+}
+
+#[test]
+fn errors_are_published_and_cleared() {
+    let (mut config, rx) = PodConfig::new(&[PodSource::File]);
+    let error = SourceError {
+        path: "/m/bad.yaml".into(),
+        message: "nope".into(),
+    };
+    config.apply(PodUpdate {
+        source: PodSource::File,
+        pods: vec![],
+        errors: vec![error.clone()],
+    });
+    assert_eq!(rx.borrow().errors, [error]);
+    config.apply(update(PodSource::File, vec![]));
+    assert!(rx.borrow().errors.is_empty());
+}
+
+#[tokio::test]
+async fn run_stops_when_senders_are_gone() {
+    let (config, mut rx) = PodConfig::new(&[PodSource::Api]);
+    let (tx, updates) = mpsc::channel(4);
+    let task = tokio::spawn(config.run(updates));
+    tx.send(update(PodSource::Api, vec![pod("a", "1")]))
+        .await
+        .unwrap();
+    rx.changed().await.unwrap();
+    assert!(rx.borrow().sources_ready);
+    drop(tx);
+    task.await.unwrap();
+}
+
+#[test]
+fn rfc3339_nano() {
+    assert_eq!(format_rfc3339_nano(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    assert_eq!(
+        format_rfc3339_nano(UNIX_EPOCH + Duration::new(951_782_400, 5)),
+        "2000-02-29T00:00:00.000000005Z"
+    );
+}

@@ -1,0 +1,256 @@
+//! `StaticPodSource`: pods from `staticPodPath` (upstream `file.go` + `file_linux.go`).
+//!
+//! The path is a directory — every regular, non-hidden file directly in it, sorted, not
+//! recursive — or a single file. Each file holds one v1 `Pod` in YAML or JSON; like
+//! upstream `file.go`, a `PodList` is rejected here (only the URL source accepts lists).
+//! inotify (the `notify` crate) makes changes show up promptly, and the whole path is
+//! re-read every `check_frequency` as well, because upstream polls too and inotify can
+//! miss changes (watch limits, a removed and re-created directory).
+//!
+//! Every read produces the complete set of the source's pods (SET semantics) and the
+//! errors of the files that could not be used; an update is sent when either changed.
+//! Upstream behaviour kept on purpose: in a directory, a file that fails to read or parse
+//! contributes no pods, so its previously good pods are *dropped*; a single-file path that
+//! fails keeps its previous pods (upstream returns before replacing its store). A missing
+//! path yields an empty set so the source still counts as seen.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use tokio::time::{MissedTickBehavior, interval, sleep};
+use tokio_util::sync::CancellationToken;
+
+use crate::manifest::load_static_pods;
+use crate::{PodSource, PodUpdate, SourceError, SourceRef};
+
+/// How long to wait after an inotify event for the burst (write, chmod, rename) to settle.
+const EVENT_SETTLE: Duration = Duration::from_millis(50);
+
+/// Reads static pods from a directory or file and sends them as [`PodUpdate`]s.
+#[derive(Debug, Clone)]
+pub struct StaticPodSource {
+    path: PathBuf,
+    node_name: String,
+    check_frequency: Duration,
+}
+
+/// An inotify watch and what it covers.
+struct Watch {
+    _watcher: RecommendedWatcher,
+    target: PathBuf,
+}
+
+impl StaticPodSource {
+    /// A source for `path` on node `node_name`, fully re-read every `check_frequency`.
+    pub fn new(path: PathBuf, node_name: String, check_frequency: Duration) -> Self {
+        Self {
+            path,
+            node_name,
+            check_frequency,
+        }
+    }
+
+    /// Sends the pod set after every change until `shutdown` is cancelled or the receiver
+    /// is dropped. The first set is sent at once, even when it is empty.
+    pub async fn run(self, tx: mpsc::Sender<PodUpdate>, shutdown: CancellationToken) {
+        tracing::info!(path = %self.path.display(), "watching static pod path");
+        let (event_tx, mut events) = mpsc::channel::<()>(1);
+        let mut watch: Option<Watch> = None;
+        let mut resync = interval(self.check_frequency.max(Duration::from_millis(1)));
+        resync.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last: Option<(Vec<Pod>, Vec<SourceError>)> = None;
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return,
+                _ = resync.tick() => {}
+                Some(()) = events.recv() => {
+                    sleep(EVENT_SETTLE).await;
+                    while events.try_recv().is_ok() {}
+                }
+            }
+            self.ensure_watch(&mut watch, &event_tx);
+            let previous = last
+                .as_ref()
+                .map(|(pods, _)| pods.as_slice())
+                .unwrap_or_default();
+            let current = self.read(previous).await;
+            if last.as_ref() == Some(&current) {
+                continue;
+            }
+            let update = PodUpdate {
+                source: PodSource::File,
+                pods: current.0.clone(),
+                errors: current.1.clone(),
+            };
+            tracing::debug!(
+                pods = update.pods.len(),
+                errors = update.errors.len(),
+                "static pods changed"
+            );
+            last = Some(current);
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                sent = tx.send(update) => if sent.is_err() { return },
+            }
+        }
+    }
+
+    /// Reads every manifest: the pods to send and the files that failed.
+    async fn read(&self, previous: &[Pod]) -> (Vec<Pod>, Vec<SourceError>) {
+        let metadata = match tokio::fs::metadata(&self.path).await {
+            Ok(metadata) => metadata,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::debug!(path = %self.path.display(), "static pod path does not exist, ignoring");
+                return (Vec::new(), Vec::new());
+            }
+            Err(e) => {
+                return (
+                    previous.to_vec(),
+                    vec![self.error(&self.path, &e.to_string())],
+                );
+            }
+        };
+        if metadata.is_dir() {
+            return self.read_dir().await;
+        }
+        if !metadata.is_file() {
+            return (
+                previous.to_vec(),
+                vec![self.error(&self.path, "path is not a directory or file")],
+            );
+        }
+        match self.read_file(&self.path).await {
+            Ok(pods) => (pods, Vec::new()),
+            Err(error) => (previous.to_vec(), vec![error]),
+        }
+    }
+
+    async fn read_dir(&self) -> (Vec<Pod>, Vec<SourceError>) {
+        let (mut pods, mut errors) = (Vec::new(), Vec::new());
+        let mut entries = match tokio::fs::read_dir(&self.path).await {
+            Ok(entries) => entries,
+            Err(e) => return (pods, vec![self.error(&self.path, &e.to_string())]),
+        };
+        let mut paths = Vec::new();
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            if !entry.file_name().to_string_lossy().starts_with('.') {
+                paths.push(entry.path());
+            }
+        }
+        paths.sort();
+        for path in paths {
+            match tokio::fs::metadata(&path).await {
+                Ok(m) if m.is_dir() => {
+                    tracing::debug!(path = %path.display(), "not recursing into manifest directory")
+                }
+                Ok(m) if m.is_file() => match self.read_file(&path).await {
+                    Ok(file_pods) => pods.extend(file_pods),
+                    Err(error) => errors.push(error),
+                },
+                Ok(_) => errors.push(self.error(&path, "manifest path is not a directory or file")),
+                // Vanished between listing and stat (an editor's rename): skip, like upstream.
+                Err(e) => tracing::debug!(path = %path.display(), error = %e, "can't get metadata"),
+            }
+        }
+        (pods, errors)
+    }
+
+    async fn read_file(&self, path: &Path) -> Result<Vec<Pod>, SourceError> {
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|e| self.error(path, &e.to_string()))?;
+        let source = SourceRef::File(path.to_path_buf());
+        load_static_pods(&bytes, &self.node_name, &source, false).map_err(|e| {
+            let name = path.display().to_string();
+            let message = e.to_string();
+            let message = message
+                .strip_prefix(&format!("{name}: "))
+                .unwrap_or(&message);
+            self.error(path, message)
+        })
+    }
+
+    fn error(&self, path: &Path, message: &str) -> SourceError {
+        tracing::error!(path = %path.display(), "can't process static pod manifest: {message}");
+        SourceError {
+            path: path.display().to_string(),
+            message: message.to_owned(),
+        }
+    }
+
+    /// Watches the directory, or the parent of a single file (so that replacing the file
+    /// by rename is seen). Re-established when the target changes or disappears.
+    fn ensure_watch(&self, watch: &mut Option<Watch>, events: &mpsc::Sender<()>) {
+        let (target, only) = if self.path.is_dir() {
+            (self.path.clone(), None)
+        } else {
+            let parent = self
+                .path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            (
+                parent.to_path_buf(),
+                self.path.file_name().map(ToOwned::to_owned),
+            )
+        };
+        if !target.is_dir() {
+            *watch = None;
+            return;
+        }
+        if watch.as_ref().is_some_and(|w| w.target == target) {
+            return;
+        }
+        let events = events.clone();
+        let handler = move |result: notify::Result<notify::Event>| {
+            let relevant = match result {
+                Ok(event) => is_relevant(&event, only.as_deref()),
+                Err(_) => true,
+            };
+            if relevant {
+                let _ = events.try_send(());
+            }
+        };
+        let watcher = notify::recommended_watcher(handler).and_then(|mut w| {
+            w.watch(&target, RecursiveMode::NonRecursive)?;
+            Ok(w)
+        });
+        match watcher {
+            Ok(watcher) => {
+                *watch = Some(Watch {
+                    _watcher: watcher,
+                    target,
+                })
+            }
+            Err(e) => {
+                tracing::warn!(path = %target.display(), error = %e, "unable to watch static pod path; polling only");
+                *watch = None;
+            }
+        }
+    }
+}
+
+/// Our own reads raise open/access events; they and hidden files must not trigger re-reads.
+fn is_relevant(event: &notify::Event, only: Option<&std::ffi::OsStr>) -> bool {
+    match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => {}
+        EventKind::Access(_) => return false,
+        _ => {}
+    }
+    if event.paths.is_empty() {
+        return true;
+    }
+    event
+        .paths
+        .iter()
+        .any(|path| match (path.file_name(), only) {
+            (Some(name), Some(only)) => name == only,
+            (Some(name), None) => !name.to_string_lossy().starts_with('.'),
+            (None, _) => true,
+        })
+}
