@@ -14,7 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/env.sh"
 cd "$KNODE_REPO_ROOT"
 
 echo "==> preparing the node environment (hack/node-env.sh)"
-hack/node-env.sh >/dev/null
+hack/node-env.sh
 
 export CARGO_TARGET_DIR
 export PROTOC="${PROTOC:-/usr/bin/protoc}"

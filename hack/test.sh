@@ -16,7 +16,7 @@ cd "$KNODE_REPO_ROOT"
 
 if [[ -z ${KNODE_SKIP_NODE_ENV:-} ]]; then
     echo "==> preparing the node environment (hack/node-env.sh)"
-    hack/node-env.sh >/dev/null
+    hack/node-env.sh
 fi
 
 export KNODE_CONTAINERD_SOCK KNODE_BUSYBOX_IMAGE KNODE_PAUSE_IMAGE KNODE_CNI_CONF_DIR KNODE_CNI_BIN_DIR

@@ -103,10 +103,16 @@ async fn exit_codes_drive_restarts_per_policy_with_growing_backoff() {
     let gap2 = restart_times[2] - restart_times[1];
     assert!(gap1 >= Duration::from_secs(9) && gap1 < Duration::from_secs(16), "second restart after {gap1:?}");
     assert!(gap2 >= Duration::from_secs(19) && gap2 < Duration::from_secs(27), "third restart after {gap2:?}");
-    let crash = node.pod("crash").await.unwrap();
-    let cs = &crash.status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0];
-    let waiting = cs.state.as_ref().and_then(|s| s.waiting.as_ref()).map(|w| w.reason.clone().unwrap_or_default());
-    assert_eq!(waiting.as_deref(), Some("CrashLoopBackOff"), "{cs:?}");
+    let cs = wait_for("crash in CrashLoopBackOff", Duration::from_secs(15), || async {
+        let pod = node.pod("crash").await?;
+        let cs = pod.status?.container_statuses?.into_iter().next()?;
+        let waiting = cs.state.as_ref()?.waiting.as_ref()?.reason.clone()?;
+        (waiting == "CrashLoopBackOff").then_some(cs)
+    })
+    .await;
+    let message = cs.state.as_ref().unwrap().waiting.as_ref().unwrap().message.clone().unwrap();
+    assert!(message.starts_with("back-off 40s restarting failed container=main pod=crash-e2e-node_default("), "{message}");
+    assert_eq!(cs.image, busybox_image());
     assert_eq!(cs.last_state.as_ref().unwrap().terminated.as_ref().unwrap().exit_code, 3);
     let retry = node.pod("retry").await.unwrap();
     assert!(restart_count(&retry) >= 2, "OnFailure restarts a failing container");
@@ -223,4 +229,44 @@ async fn broken_manifests_are_reported_and_do_not_affect_good_pods() {
     assert_eq!(containers_of(&full("good")).await.len(), good_ids.len());
     kubelet.stop().await;
     remove_all_pods().await;
+}
+
+/// Serves `body` for every request on 127.0.0.1; returns the URL.
+async fn serve_manifest(body: std::sync::Arc<std::sync::Mutex<String>>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let body = body.lock().unwrap().clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                let _ = s.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}/pods.yaml")
+}
+
+#[tokio::test]
+#[ignore = "needs root and containerd: run hack/test.sh"]
+async fn manifest_url_pods_run_and_follow_the_url() {
+    let node = TestNode::new();
+    node.write_config("httpCheckFrequency: 1s\n");
+    let body = std::sync::Arc::new(std::sync::Mutex::new(pod_yaml("fromurl", "Always", "sleep 3600")));
+    let url = serve_manifest(body.clone()).await;
+    remove_all_pods().await;
+    let kubelet = KubeletProcess::start(Path::new(KUBELET), &node, &[&format!("--manifest-url={url}")]).await;
+    let pod = node.wait_phase("fromurl", "Running", Duration::from_secs(60)).await;
+    let annotations = pod.metadata.annotations.unwrap_or_default();
+    assert_eq!(annotations.get("kubernetes.io/config.source").map(String::as_str), Some("http"));
+    // The URL now serves nothing: the pod goes away.
+    *body.lock().unwrap() = "apiVersion: v1\nkind: PodList\nitems: []\n".into();
+    wait_for("url pod removed", Duration::from_secs(30), || async {
+        sandboxes_of(&full("fromurl")).await.is_empty().then_some(())
+    })
+    .await;
+    kubelet.stop().await;
 }

@@ -30,6 +30,11 @@ impl Quantity {
         v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
     }
 
+    /// The quantity in billionths of a unit (exact).
+    pub fn nanos(&self) -> i128 {
+        self.nanos
+    }
+
     /// The quantity as a float (for display and ratios).
     pub fn as_f64(&self) -> f64 {
         self.nanos as f64 / NANO as f64

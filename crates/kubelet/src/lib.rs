@@ -15,7 +15,6 @@ pub mod kuberuntime;
 pub mod node_info;
 pub mod pleg;
 pub mod pod_workers;
-pub mod quantity;
 pub mod server;
 pub mod status;
 pub mod status_manager;

@@ -1,8 +1,8 @@
 //! `StaticPodSource`: pods from `staticPodPath` (upstream `file.go` + `file_linux.go`).
 //!
 //! The path is a directory — every regular, non-hidden file directly in it, sorted, not
-//! recursive — or a single file. Each file holds one v1 `Pod` in YAML or JSON; like
-//! upstream `file.go`, a `PodList` is rejected here (only the URL source accepts lists).
+//! recursive — or a single file. Each file holds a v1 `Pod` or a v1 `PodList` in YAML or JSON
+//! (upstream's `file.go` only takes a `Pod`; a list is accepted here as the URL source does).
 //! inotify (the `notify` crate) makes changes show up promptly, and the whole path is
 //! re-read every `check_frequency` as well, because upstream polls too and inotify can
 //! miss changes (watch limits, a removed and re-created directory).
@@ -165,7 +165,7 @@ impl StaticPodSource {
             .await
             .map_err(|e| self.error(path, &e.to_string()))?;
         let source = SourceRef::File(path.to_path_buf());
-        load_static_pods(&bytes, &self.node_name, &source, false).map_err(|e| {
+        load_static_pods(&bytes, &self.node_name, &source).map_err(|e| {
             let name = path.display().to_string();
             let message = e.to_string();
             let message = message

@@ -163,7 +163,7 @@ impl UrlPodSource {
                 errors,
             }));
         }
-        let pods: Result<Vec<Pod>, _> = load_static_pods(body, &self.node_name, &source, true);
+        let pods: Result<Vec<Pod>, _> = load_static_pods(body, &self.node_name, &source);
         Some(
             pods.map(|pods| PodUpdate {
                 source: PodSource::Http,

@@ -21,7 +21,6 @@ mod defaults;
 mod file;
 mod http;
 mod manifest;
-mod quantity;
 mod validation;
 
 use std::fmt;

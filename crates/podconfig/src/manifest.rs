@@ -66,21 +66,17 @@ pub fn decode_manifest(name: &str, bytes: &[u8]) -> Result<Vec<Pod>, ManifestErr
     }
 }
 
-/// Decodes, defaults and validates a static pod manifest.
-///
-/// `allow_list` is false for `staticPodPath` files: upstream `file.go` only tries a single
-/// pod there, while the URL source (`http.go`) also accepts a `PodList`.
+/// Decodes, defaults and validates a static pod manifest (a `Pod` or a `PodList`).
 pub(crate) fn load_static_pods(
     bytes: &[u8],
     node_name: &str,
     source: &SourceRef,
-    allow_list: bool,
 ) -> Result<Vec<Pod>, ManifestError> {
     let name = match source {
         SourceRef::File(path) => path.display().to_string(),
         SourceRef::Url(url) => url.clone(),
     };
-    let mut pods = match decode_object(&name, bytes, allow_list)? {
+    let mut pods = match decode_object(&name, bytes, true)? {
         Manifest::Pod(pod) => vec![*pod],
         Manifest::List(pods) => pods,
     };

@@ -11,7 +11,6 @@ use std::fmt;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 
-use crate::quantity::{QUANTITY_REGEX, parse_quantity};
 
 const DNS1123_LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
 const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
@@ -331,10 +330,10 @@ impl Validator {
             let mut parsed = Vec::new();
             for (name, quantity) in list.iter().flatten() {
                 let field = format!("{path}.resources.{kind}[{name}]");
-                match parse_quantity(&quantity.0) {
+                match kubelet_config::quantity::parse(&quantity.0).ok().map(|q| q.as_f64()) {
                     None => {
                         let detail = format!(
-                            "quantities must match the regular expression '{QUANTITY_REGEX}'"
+                            "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
                         );
                         self.invalid(&field, &quantity.0, &detail);
                     }

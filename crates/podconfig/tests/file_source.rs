@@ -121,14 +121,22 @@ async fn broken_file_next_to_good_ones() {
     .unwrap();
     std::fs::write(
         dir.path().join("list.yaml"),
-        "apiVersion: v1\nkind: PodList\nitems: []\n",
+        "apiVersion: v1\nkind: List\nitems: []\n",
+    )
+    .unwrap();
+    // A PodList is accepted in a file too (upstream's file source only takes a Pod).
+    std::fs::write(
+        dir.path().join("pods.yaml"),
+        "apiVersion: v1\nkind: PodList\nitems:\n- metadata: {name: listed}\n  spec: {containers: [{name: c, image: x}]}\n",
     )
     .unwrap();
     std::fs::write(dir.path().join("invalid.yaml"), manifest("Bad_Name", "x")).unwrap();
     let mut source = start(dir.path(), NO_POLL);
 
     let update = source.wait_for("initial set", |_| true).await;
-    assert_eq!(names(&update), ["good-node1"]);
+    let mut got = names(&update);
+    got.sort();
+    assert_eq!(got, ["good-node1", "listed-node1"]);
     let paths: Vec<String> = update.errors.iter().map(|e| e.path.clone()).collect();
     let expect = |f: &str| dir.path().join(f).display().to_string();
     assert_eq!(
@@ -154,7 +162,7 @@ async fn broken_file_next_to_good_ones() {
     assert!(
         update.errors[2]
             .message
-            .contains("unsupported kind \"PodList\""),
+            .contains("unsupported kind \"List\""),
         "{}",
         update.errors[2]
     );
@@ -167,6 +175,7 @@ async fn broken_file_next_to_good_ones() {
     // Fixing the file brings its pod in and clears its error; breaking a good file drops
     // its pod, as upstream does.
     std::fs::remove_file(dir.path().join("list.yaml")).unwrap();
+    std::fs::remove_file(dir.path().join("pods.yaml")).unwrap();
     std::fs::remove_file(dir.path().join("invalid.yaml")).unwrap();
     std::fs::write(dir.path().join("broken.yaml"), manifest("fixed", "x")).unwrap();
     source

@@ -8,7 +8,6 @@ use k8s_openapi::api::core::v1::{Container, Pod, ResourceFieldSelector};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kubelet_cri::api::LinuxContainerResources;
 
-use crate::quantity::parse_quantity;
 use crate::status::pod_qos_class;
 
 const MIN_SHARES: i64 = 2;
@@ -19,7 +18,7 @@ const MIN_QUOTA_PERIOD: i64 = 1000;
 fn amount(c: &Container, which: &str, resource: &str) -> Option<f64> {
     let r = c.resources.as_ref()?;
     let map = if which == "limits" { r.limits.as_ref() } else { r.requests.as_ref() };
-    map?.get(resource).and_then(|Quantity(q)| parse_quantity(q).ok())
+    map?.get(resource).and_then(|Quantity(q)| kubelet_config::quantity::parse(q.trim()).ok()).map(|q| q.as_f64())
 }
 
 /// Upstream `MilliCPUToShares`.
@@ -83,7 +82,9 @@ pub fn resource_field_value(_pod: &Pod, c: &Container, r: &ResourceFieldSelector
     }
     let value = amount(c, which, resource).unwrap_or(0.0);
     let divisor = match &r.divisor {
-        Some(Quantity(d)) => parse_quantity(d).map_err(|e| format!("resourceFieldRef divisor: {e}"))?,
+        Some(Quantity(d)) => kubelet_config::quantity::parse(d.trim())
+            .map_err(|e| format!("resourceFieldRef divisor: {e}"))?
+            .as_f64(),
         None => 1.0,
     };
     if divisor <= 0.0 {

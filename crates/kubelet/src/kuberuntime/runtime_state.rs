@@ -40,7 +40,13 @@ pub fn to_container_status(c: &api::Container, s: Option<&api::ContainerStatus>)
         started_at: s.and_then(|s| cri_time(s.started_at)),
         finished_at: s.and_then(|s| cri_time(s.finished_at)),
         exit_code: s.map(|s| s.exit_code).unwrap_or(0),
-        image: c.image.as_ref().map(|i| i.image.clone()).unwrap_or_default(),
+        // The status names the image by tag (containerd resolves it); the listing only by ID.
+        image: s
+            .and_then(|s| s.image.as_ref())
+            .map(|i| if i.user_specified_image.is_empty() { i.image.clone() } else { i.user_specified_image.clone() })
+            .filter(|i| !i.is_empty())
+            .or_else(|| c.image.as_ref().map(|i| i.image.clone()))
+            .unwrap_or_default(),
         image_ref: c.image_ref.clone(),
         hash: annotations.get(labels::CONTAINER_HASH).cloned().unwrap_or_default(),
         restart_count: annotation_i32(annotations, labels::CONTAINER_RESTART_COUNT),

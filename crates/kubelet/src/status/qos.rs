@@ -72,7 +72,7 @@ fn add_positive(
         let Some(resource) = QOS_RESOURCES.iter().find(|r| **r == name.as_str()) else {
             continue;
         };
-        let value = parse_quantity_nanos(&quantity.0).unwrap_or(0);
+        let value = kubelet_config::quantity::parse(quantity.0.trim()).map(|q| q.nanos()).unwrap_or(0);
         if value > 0 {
             let total = totals.entry(resource).or_insert(0);
             *total = total.saturating_add(value);
@@ -82,69 +82,6 @@ fn add_positive(
     found
 }
 
-/// Parses a Kubernetes quantity into billionths of a unit (rounding up, as upstream does for
-/// precision below nano). Saturates at `i128::MAX` for absurdly large values; `None` if malformed.
-pub(crate) fn parse_quantity_nanos(s: &str) -> Option<i128> {
-    let s = s.trim();
-    let (negative, rest) = match s.as_bytes().first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let number_len = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(rest.len());
-    let (number, suffix) = rest.split_at(number_len);
-    let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
-    if int_part.is_empty() && frac_part.is_empty() {
-        return None;
-    }
-    let (exp2, mut exp10): (u32, i32) = match suffix {
-        "" => (0, 0),
-        "Ki" => (10, 0),
-        "Mi" => (20, 0),
-        "Gi" => (30, 0),
-        "Ti" => (40, 0),
-        "Pi" => (50, 0),
-        "Ei" => (60, 0),
-        "n" => (0, -9),
-        "u" => (0, -6),
-        "m" => (0, -3),
-        "k" => (0, 3),
-        "M" => (0, 6),
-        "G" => (0, 9),
-        "T" => (0, 12),
-        "P" => (0, 15),
-        "E" => (0, 18),
-        other if other.starts_with(['e', 'E']) => (0, other[1..].parse::<i32>().ok()?),
-        _ => return None,
-    };
-    let digits = format!("{int_part}{frac_part}");
-    let digits = digits.trim_start_matches('0');
-    exp10 = exp10
-        .checked_sub(i32::try_from(frac_part.len()).ok()?)?
-        .checked_add(9)?;
-    let mut value: i128 = if digits.is_empty() {
-        0
-    } else if digits.len() > 36 {
-        return Some(if negative { i128::MIN } else { i128::MAX });
-    } else {
-        digits.parse().ok()?
-    };
-    value = value
-        .checked_mul(1i128.checked_shl(exp2)?)
-        .unwrap_or(i128::MAX);
-    if exp10 >= 0 {
-        for _ in 0..exp10.min(40) {
-            value = value.saturating_mul(10);
-        }
-    } else {
-        for _ in 0..(-exp10).min(40) {
-            value = value / 10 + i128::from(value % 10 != 0);
-        }
-    }
-    Some(if negative { -value } else { value })
-}
 
 #[cfg(test)]
 mod tests {
@@ -185,26 +122,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn parses_quantities() {
-        assert_eq!(parse_quantity_nanos("1"), Some(1_000_000_000));
-        assert_eq!(parse_quantity_nanos("100m"), Some(100_000_000));
-        assert_eq!(parse_quantity_nanos("0.1"), Some(100_000_000));
-        assert_eq!(parse_quantity_nanos("1Ki"), Some(1024 * 1_000_000_000));
-        assert_eq!(
-            parse_quantity_nanos("1Gi"),
-            parse_quantity_nanos("1073741824")
-        );
-        assert_eq!(parse_quantity_nanos("1k"), parse_quantity_nanos("1e3"));
-        assert_eq!(parse_quantity_nanos("1E"), Some(10i128.pow(27)));
-        assert_eq!(parse_quantity_nanos("-2"), Some(-2_000_000_000));
-        assert_eq!(parse_quantity_nanos("0"), Some(0));
-        assert_eq!(parse_quantity_nanos("1n"), Some(1));
-        assert_eq!(parse_quantity_nanos("0.1n"), Some(1), "sub-nano rounds up");
-        assert_eq!(parse_quantity_nanos(""), None);
-        assert_eq!(parse_quantity_nanos("abc"), None);
-        assert_eq!(parse_quantity_nanos("1Xi"), None);
-    }
 
     #[test]
     fn best_effort_without_resources() {

@@ -1,0 +1,177 @@
+//! Observing without interfering: process statistics from `/proc`, the CRI view of the benchmark
+//! namespace (how many of its containers run), a minimal HTTP GET for the kubelet's ports, and the
+//! cleanup that leaves containerd without any benchmark sandbox.
+//!
+//! Cleanup only touches sandboxes labelled with the benchmark namespace, never other pods.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use kubelet_cri::{RemoteRuntime, RuntimeService, api};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::workload::NAMESPACE;
+
+/// Label the kubelet puts on every sandbox and container with the pod's namespace.
+const POD_NAMESPACE_LABEL: &str = "io.kubernetes.pod.namespace";
+/// How often the watcher lists containers while waiting.
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// Memory, threads and CPU of one process at one moment.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcSample {
+    pub rss_kib: u64,
+    pub hwm_kib: u64,
+    pub threads: u64,
+    /// utime + stime, in seconds.
+    pub cpu_s: f64,
+}
+
+/// Clock ticks per second for `/proc/<pid>/stat` (`getconf CLK_TCK`, 100 on Linux in practice).
+pub fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Reads `/proc/<pid>/status` and `/proc/<pid>/stat`.
+pub fn sample(pid: u32, ticks: f64) -> anyhow::Result<ProcSample> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let nums: Vec<u64> = after.split_whitespace().skip(1).map(|f| f.parse().unwrap_or(0)).collect();
+    let cpu_ticks = nums.get(11).copied().unwrap_or(0) + nums.get(12).copied().unwrap_or(0);
+    Ok(ProcSample {
+        rss_kib: field("VmRSS:"),
+        hwm_kib: field("VmHWM:"),
+        threads: field("Threads:"),
+        cpu_s: cpu_ticks as f64 / ticks,
+    })
+}
+
+/// `/proc/<pid>/smaps_rollup`, for the report of where memory goes.
+pub fn smaps_rollup(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default()
+}
+
+/// Our containerd's PID (from `hack/node-env.sh`'s pidfile), to account its CPU too.
+pub fn containerd_pid() -> Option<u32> {
+    let file = std::env::var("KNODE_CONTAINERD_PIDFILE").unwrap_or_else(|_| "/run/knode/containerd.pid".into());
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+fn namespace_labels() -> HashMap<String, String> {
+    HashMap::from([(POD_NAMESPACE_LABEL.to_string(), NAMESPACE.to_string())])
+}
+
+/// Benchmark containers in state RUNNING.
+pub async fn running_containers(rt: &RemoteRuntime) -> anyhow::Result<usize> {
+    let filter = api::ContainerFilter {
+        state: Some(api::ContainerStateValue { state: api::ContainerState::ContainerRunning as i32 }),
+        label_selector: namespace_labels(),
+        ..Default::default()
+    };
+    Ok(rt.list_containers(Some(filter)).await?.len())
+}
+
+/// Benchmark sandboxes, any state.
+pub async fn sandboxes(rt: &RemoteRuntime) -> anyhow::Result<Vec<api::PodSandbox>> {
+    let filter = api::PodSandboxFilter { label_selector: namespace_labels(), ..Default::default() };
+    Ok(rt.list_pod_sandbox(Some(filter)).await?)
+}
+
+/// Kubelet-labelled sandboxes outside the benchmark namespace (someone else's pods: a kubelet
+/// under benchmark would adopt them, so the run would not be clean).
+pub async fn foreign_sandboxes(rt: &RemoteRuntime) -> anyhow::Result<usize> {
+    let all = rt.list_pod_sandbox(None).await?;
+    Ok(all
+        .iter()
+        .filter(|s| s.labels.contains_key("io.kubernetes.pod.uid") && s.labels.get(POD_NAMESPACE_LABEL).map(String::as_str) != Some(NAMESPACE))
+        .count())
+}
+
+/// Polls until `want` benchmark containers run; returns the time since `start`.
+pub async fn wait_running(rt: &RemoteRuntime, want: usize, start: Instant, timeout: Duration) -> anyhow::Result<Duration> {
+    loop {
+        if running_containers(rt).await? >= want {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > timeout {
+            anyhow::bail!("only {} of {want} containers running after {timeout:?}", running_containers(rt).await?);
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Polls until no benchmark sandbox is left; returns the time since `start`.
+pub async fn wait_no_sandboxes(rt: &RemoteRuntime, start: Instant, timeout: Duration) -> anyhow::Result<Duration> {
+    loop {
+        let left = sandboxes(rt).await?.len();
+        if left == 0 {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > timeout {
+            anyhow::bail!("{left} benchmark sandboxes still present after {timeout:?}");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Stops and removes every benchmark sandbox (and so its containers), all at once.
+pub async fn remove_bench_pods(rt: &RemoteRuntime) -> anyhow::Result<usize> {
+    let list = sandboxes(rt).await?;
+    let n = list.len();
+    let mut tasks = tokio::task::JoinSet::new();
+    for s in list {
+        let rt = rt.clone();
+        tasks.spawn(async move {
+            let _ = rt.stop_pod_sandbox(&s.id).await;
+            rt.remove_pod_sandbox(&s.id).await
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    let left = sandboxes(rt).await?.len();
+    anyhow::ensure!(left == 0, "{left} benchmark sandboxes left after cleanup");
+    Ok(n)
+}
+
+/// `GET path` on `addr` over HTTP/1.1; returns the status code and body.
+pub async fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
+    let fut = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| anyhow::anyhow!("no header end"))?;
+        let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| anyhow::anyhow!("bad status line"))?;
+        Ok::<_, anyhow::Error>((code, body.to_string()))
+    };
+    tokio::time::timeout(Duration::from_secs(10), fut).await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_this_process() {
+        let s = sample(std::process::id(), clock_ticks()).unwrap();
+        assert!(s.rss_kib > 0 && s.threads >= 1 && s.hwm_kib >= s.rss_kib);
+    }
+}

@@ -1,0 +1,128 @@
+//! The per-endpoint model (upstream `BaseEndpointInfo`) and how an
+//! EndpointSlice becomes endpoints per service port
+//! (`pkg/proxy/endpointslicecache.go`).
+//!
+//! Endpoints are keyed by the slice's port *name*, which the EndpointSlice
+//! controller sets to the Service port's name after resolving named target
+//! ports to numbers: so a named `targetPort` needs no resolution here.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::IpAddr;
+
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+use crate::net::IpFamily;
+use crate::service::{NamespacedName, Protocol, ServicePortName};
+
+/// Label naming the Service an EndpointSlice belongs to.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointInfo {
+    pub ip: IpAddr,
+    pub port: u16,
+    pub ready: bool,
+    pub serving: bool,
+    pub terminating: bool,
+    /// On this node (`nodeName` is the node kube-proxy runs on).
+    pub is_local: bool,
+    pub zone_hints: BTreeSet<String>,
+    pub node_hints: BTreeSet<String>,
+}
+
+impl EndpointInfo {
+    /// `ip:port` (`[ip]:port` for IPv6), upstream's `String()`.
+    pub fn addr(&self) -> String {
+        match self.ip {
+            IpAddr::V4(ip) => format!("{ip}:{}", self.port),
+            IpAddr::V6(ip) => format!("[{ip}]:{}", self.port),
+        }
+    }
+}
+
+impl fmt::Display for EndpointInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.addr())
+    }
+}
+
+/// The Service a slice belongs to, from its namespace and service-name label.
+pub fn slice_service(slice: &EndpointSlice) -> Option<NamespacedName> {
+    let name = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
+    Some(NamespacedName::new(
+        slice.metadata.namespace.clone().unwrap_or_default(),
+        name.clone(),
+    ))
+}
+
+/// The endpoints of one slice per service port, for `family`. Endpoints of
+/// the other family, without addresses, or ports without a number are skipped.
+pub fn slice_endpoints(
+    slice: &EndpointSlice,
+    family: IpFamily,
+    node_name: &str,
+) -> Vec<(ServicePortName, Vec<EndpointInfo>)> {
+    let Some(service) = slice_service(slice) else {
+        return Vec::new();
+    };
+    if slice.address_type != family.api_name() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for port in slice.ports.iter().flatten() {
+        let Some(num) = port
+            .port
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p != 0)
+        else {
+            continue;
+        };
+        let Some(protocol) = Protocol::parse(port.protocol.as_deref()) else {
+            continue;
+        };
+        let spn = ServicePortName {
+            service: service.clone(),
+            port: port.name.clone().unwrap_or_default(),
+            protocol,
+        };
+        let mut eps = Vec::new();
+        for ep in &slice.endpoints {
+            let Some(ip) = ep.addresses.first().and_then(|a| a.parse::<IpAddr>().ok()) else {
+                continue;
+            };
+            if !family.matches(&ip) {
+                continue;
+            }
+            let cond = ep.conditions.as_ref();
+            let ready = cond.and_then(|c| c.ready).unwrap_or(true);
+            let serving = cond.and_then(|c| c.serving).unwrap_or(true);
+            let terminating = cond.and_then(|c| c.terminating).unwrap_or(false);
+            let hints = ep.hints.as_ref();
+            let zone_hints = hints
+                .and_then(|h| h.for_zones.as_ref())
+                .into_iter()
+                .flatten()
+                .map(|z| z.name.clone())
+                .collect();
+            let node_hints = hints
+                .and_then(|h| h.for_nodes.as_ref())
+                .into_iter()
+                .flatten()
+                .map(|n| n.name.clone())
+                .collect();
+            eps.push(EndpointInfo {
+                ip,
+                port: num,
+                ready,
+                serving,
+                terminating,
+                is_local: ep.node_name.as_deref().is_some_and(|n| n == node_name),
+                zone_hints,
+                node_hints,
+            });
+        }
+        out.push((spn, eps));
+    }
+    out
+}

@@ -1,0 +1,323 @@
+//! The per-service-port part of the nftables ruleset (the loop body of
+//! upstream `syncProxyRules`): chains for Cluster/Local policy, external
+//! traffic, firewall and each endpoint, affinity sets, and the map elements
+//! that dispatch to them. Computed as data ([`Contribution`]) so the syncer
+//! can diff a Service's old and new contribution.
+
+use std::sync::Arc;
+
+use super::{NftConfig, addr_type, ip_x};
+use crate::endpoints::EndpointInfo;
+use crate::names::hash_prefix;
+use crate::service::{ServicePortInfo, ServicePortName};
+use crate::topology::categorize_endpoints;
+
+/// One element of a set or verdict map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Elem {
+    pub container: &'static str,
+    pub key: String,
+    pub value: Option<String>,
+    pub comment: Option<String>,
+}
+
+/// Everything one service port puts into the table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Contribution {
+    /// Affinity sets: (name, timeout seconds).
+    pub affinity_sets: Vec<(String, u32)>,
+    /// Chains with their rules, in writing order.
+    pub chains: Vec<(String, Vec<String>)>,
+    pub elements: Vec<Elem>,
+}
+
+fn base_name(spn: &ServicePortName) -> String {
+    let name = format!(
+        "{}/{}/{}/{}",
+        spn.service.namespace,
+        spn.service.name,
+        spn.protocol.lower(),
+        spn.port
+    );
+    truncate(format!("{}-{name}", hash_prefix(&name, 8)))
+}
+
+fn endpoint_base_name(spn: &ServicePortName, ep: &EndpointInfo) -> String {
+    let ip = ep.ip.to_string().replace(':', ".");
+    let name = format!(
+        "{}/{}/{}/{}__{ip}/{}",
+        spn.service.namespace,
+        spn.service.name,
+        spn.protocol.lower(),
+        spn.port,
+        ep.port
+    );
+    truncate(format!("{}-{name}", hash_prefix(&name, 8)))
+}
+
+/// knftables `NameLengthMax` (256) minus the longest prefix (16).
+fn truncate(mut name: String) -> String {
+    const MAX: usize = 240;
+    if name.len() > MAX {
+        name.truncate(MAX - 3);
+        name.push_str("...");
+    }
+    name
+}
+
+/// Computes what `svc` contributes given its endpoints.
+pub(super) fn contribution(
+    svc: &ServicePortInfo,
+    endpoints: &[Arc<EndpointInfo>],
+    cfg: &NftConfig,
+) -> Contribution {
+    let ipx = ip_x(cfg.family);
+    let proto = svc.protocol.lower();
+    let base = base_name(&svc.name);
+    let cluster_chain = format!("service-{base}");
+    let local_chain = format!("local-{base}");
+    let external_chain = format!("external-{base}");
+    let fw_chain = format!("firewall-{base}");
+    let name_string = svc.name.to_string();
+    let cat = categorize_endpoints(endpoints, svc, &cfg.node);
+    let ep_chain = |ep: &EndpointInfo| format!("endpoint-{}", endpoint_base_name(&svc.name, ep));
+    let affinity_set =
+        |ep: &EndpointInfo| format!("affinity-{}", endpoint_base_name(&svc.name, ep));
+
+    let uses_cluster_chain = !cat.cluster.is_empty() && svc.uses_cluster_endpoints();
+    let uses_local_chain = !cat.local.is_empty() && svc.uses_local_endpoints();
+    let has_endpoints = cat.has_any;
+    let (internal_chain, has_internal) = if svc.internal_policy_local {
+        (&local_chain, has_endpoints && !cat.local.is_empty())
+    } else {
+        (&cluster_chain, has_endpoints)
+    };
+    let (external_policy_chain, has_external) = if svc.external_policy_local {
+        (&local_chain, has_endpoints && !cat.local.is_empty())
+    } else {
+        (&cluster_chain, has_endpoints)
+    };
+    let uses_external_chain = has_endpoints && svc.externally_accessible();
+    let uses_fw_chain =
+        !svc.load_balancer_vips.is_empty() && !svc.load_balancer_source_ranges.is_empty();
+    let reject = "goto reject-chain".to_string();
+    let internal_verdict = if !has_endpoints {
+        reject.clone()
+    } else {
+        "drop".to_string()
+    };
+    let external_verdict = internal_verdict.clone();
+
+    let mut out = Contribution::default();
+    let mut elem = |container: &'static str, key: String, value: Option<String>, comment: bool| {
+        out.elements.push(Elem {
+            container,
+            key,
+            value,
+            comment: comment.then(|| name_string.clone()),
+        });
+    };
+    let port_key = |ip: &std::net::IpAddr| format!("{ip} . {proto} . {}", svc.port);
+    elem("cluster-ips", svc.cluster_ip.to_string(), None, false);
+    if has_internal {
+        elem(
+            "service-ips",
+            port_key(&svc.cluster_ip),
+            Some(format!("goto {internal_chain}")),
+            false,
+        );
+    } else {
+        elem(
+            "no-endpoint-services",
+            port_key(&svc.cluster_ip),
+            Some(internal_verdict),
+            true,
+        );
+    }
+    for ip in &svc.external_ips {
+        if has_endpoints {
+            elem(
+                "service-ips",
+                port_key(ip),
+                Some(format!("goto {external_chain}")),
+                false,
+            );
+        }
+        if !has_external {
+            elem(
+                "no-endpoint-services",
+                port_key(ip),
+                Some(external_verdict.clone()),
+                true,
+            );
+        }
+    }
+    for ip in &svc.load_balancer_vips {
+        if has_endpoints {
+            elem(
+                "service-ips",
+                port_key(ip),
+                Some(format!("goto {external_chain}")),
+                false,
+            );
+        }
+        if uses_fw_chain {
+            elem(
+                "firewall-ips",
+                port_key(ip),
+                Some(format!("goto {fw_chain}")),
+                false,
+            );
+        }
+    }
+    if !has_external {
+        for ip in &svc.load_balancer_vips {
+            elem(
+                "no-endpoint-services",
+                port_key(ip),
+                Some(external_verdict.clone()),
+                true,
+            );
+        }
+    }
+    if svc.node_port != 0 {
+        let key = format!("{proto} . {}", svc.node_port);
+        if has_endpoints {
+            elem(
+                "service-nodeports",
+                key.clone(),
+                Some(format!("goto {external_chain}")),
+                false,
+            );
+        }
+        if !has_external {
+            elem(
+                "no-endpoint-nodeports",
+                key,
+                Some(external_verdict.clone()),
+                true,
+            );
+        }
+    }
+
+    let mut chains: Vec<(String, Vec<String>)> = Vec::new();
+    let mut chain = |name: &str| -> usize {
+        match chains.iter().position(|(n, _)| n == name) {
+            Some(i) => i,
+            None => {
+                chains.push((name.to_string(), Vec::new()));
+                chains.len() - 1
+            }
+        }
+    };
+    // Chain order as upstream ensures them: service, local, external, endpoints, firewall.
+    let cluster_i = uses_cluster_chain.then(|| chain(&cluster_chain));
+    let local_i = uses_local_chain.then(|| chain(&local_chain));
+    let external_i = uses_external_chain.then(|| chain(&external_chain));
+    let ep_is: Vec<usize> = cat
+        .all_reachable
+        .iter()
+        .map(|ep| chain(&ep_chain(ep)))
+        .collect();
+    let fw_i = uses_fw_chain.then(|| chain(&fw_chain));
+
+    if has_internal {
+        let idx = chain(internal_chain);
+        let daddr = format!("{ipx} daddr {}", svc.cluster_ip);
+        if cfg.masquerade_all {
+            chains[idx]
+                .1
+                .push(format!("{daddr} jump mark-for-masquerade"));
+        } else if cfg.local_detector.is_implemented() {
+            let not_local = cfg.local_detector.if_not_local(cfg.family);
+            chains[idx]
+                .1
+                .push(format!("{daddr} {not_local} jump mark-for-masquerade"));
+        }
+    }
+    if let Some(i) = external_i {
+        let rules = &mut chains[i].1;
+        if !svc.external_policy_local {
+            rules.push("jump mark-for-masquerade".to_string());
+        } else {
+            if cfg.local_detector.is_implemented() {
+                let local = cfg.local_detector.if_local(cfg.family);
+                rules.push(format!(
+                    "{local} goto {cluster_chain} comment \"short-circuit pod traffic\""
+                ));
+            }
+            rules.push("fib saddr type local jump mark-for-masquerade comment \"masquerade local traffic\"".into());
+            rules.push(format!(
+                "fib saddr type local goto {cluster_chain} comment \"short-circuit local traffic\""
+            ));
+        }
+        if has_external {
+            rules.push(format!("goto {external_policy_chain}"));
+        }
+    }
+    if let Some(i) = fw_i {
+        let mut sources: Vec<String> = svc
+            .load_balancer_source_ranges
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        let allow_node = cfg.node_ip.is_some_and(|ip| {
+            svc.load_balancer_source_ranges
+                .iter()
+                .any(|c| c.contains(&ip))
+        });
+        if allow_node {
+            sources.extend(svc.load_balancer_vips.iter().map(|ip| ip.to_string()));
+        }
+        chains[i]
+            .1
+            .push(format!("{ipx} saddr != {{ {} }} drop", sources.join(", ")));
+    }
+    if let Some(timeout) = svc.sticky_max_age_seconds {
+        for ep in &cat.all_reachable {
+            out.affinity_sets.push((affinity_set(ep), timeout));
+        }
+    }
+    let lb_rules = |eps: &[Arc<EndpointInfo>]| -> Vec<String> {
+        let mut rules = Vec::new();
+        if svc.sticky_max_age_seconds.is_some() {
+            for ep in eps {
+                rules.push(format!(
+                    "{ipx} saddr @{} goto {}",
+                    affinity_set(ep),
+                    ep_chain(ep)
+                ));
+            }
+        }
+        let targets: Vec<String> = eps
+            .iter()
+            .enumerate()
+            .map(|(i, ep)| format!("{i} : goto {}", ep_chain(ep)))
+            .collect();
+        rules.push(format!(
+            "numgen random mod {} vmap {{ {} }}",
+            eps.len(),
+            targets.join(" , ")
+        ));
+        rules
+    };
+    if let Some(i) = cluster_i {
+        let rules = lb_rules(&cat.cluster);
+        chains[i].1.extend(rules);
+    }
+    if let Some(i) = local_i {
+        let rules = lb_rules(&cat.local);
+        chains[i].1.extend(rules);
+    }
+    for (ep, i) in cat.all_reachable.iter().zip(ep_is) {
+        let rules = &mut chains[i].1;
+        rules.push(format!("{ipx} saddr {} jump mark-for-masquerade", ep.ip));
+        if svc.sticky_max_age_seconds.is_some() {
+            rules.push(format!("update @{} {{ {ipx} saddr }}", affinity_set(ep)));
+        }
+        rules.push(format!("meta l4proto {proto} dnat to {}", ep.addr()));
+    }
+    let _ = addr_type;
+    out.chains = chains;
+    out
+}

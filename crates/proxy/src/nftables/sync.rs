@@ -1,0 +1,238 @@
+//! Full and partial nftables syncs. [`NftablesSyncer`] remembers what each
+//! Service contributed at the last sync, so a partial sync touches only the
+//! Services that changed: their chains are flushed and rewritten, their map
+//! elements added/removed, chains they no longer use flushed and deleted a
+//! sync later (kernels before 6.2 need that delay), all in one transaction.
+//! Time is a parameter (`now`); nothing here reads a clock or the kernel.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use super::service::{Contribution, Elem, contribution};
+use super::setup::write_setup;
+use super::tx::Transaction;
+use super::{NftConfig, addr_type};
+use crate::service::NamespacedName;
+use crate::tracker::{EndpointsMap, ServicePortMap};
+
+/// How long a stale chain waits before it is deleted (upstream: one second).
+const STALE_CHAIN_DELAY: Duration = Duration::from_secs(1);
+
+/// The transactions one sync produces.
+#[derive(Debug, Clone)]
+pub struct SyncOutput {
+    /// Deletes chains that became stale at least a second ago. Run it first,
+    /// on its own; its failure is not fatal (upstream retries later).
+    pub stale_chain_cleanup: Option<Transaction>,
+    /// The sync itself.
+    pub transaction: Transaction,
+}
+
+type ElemKey = (&'static str, String);
+/// An element's (value, comment).
+type ElemValue = (Option<String>, Option<String>);
+
+/// What was written for the last successful sync.
+#[derive(Debug, Default)]
+pub struct NftablesSyncer {
+    cfg: Option<NftConfig>,
+    /// False until the first sync of this process has been produced.
+    flushed: bool,
+    need_full_sync: bool,
+    per_service: BTreeMap<NamespacedName, Vec<Contribution>>,
+    /// Element key → owners (service-port text) → (value, comment).
+    elements: BTreeMap<ElemKey, BTreeMap<String, ElemValue>>,
+    stale_chains: BTreeMap<String, Instant>,
+}
+
+impl NftablesSyncer {
+    pub fn new() -> Self {
+        NftablesSyncer {
+            need_full_sync: true,
+            ..Default::default()
+        }
+    }
+
+    /// The last transaction failed to apply: the next sync must be full.
+    pub fn sync_failed(&mut self) {
+        self.need_full_sync = true;
+        self.stale_chains.clear();
+    }
+
+    /// Produces the next sync. `changed` is the set of Services whose ports or
+    /// endpoints changed since the last sync (from the change trackers); a full
+    /// sync happens instead on the first call, after [`Self::sync_failed`], or
+    /// when `cfg` differs from the last sync's.
+    pub fn sync(
+        &mut self,
+        services: &ServicePortMap,
+        endpoints: &EndpointsMap,
+        changed: &BTreeSet<NamespacedName>,
+        cfg: &NftConfig,
+        now: Instant,
+    ) -> SyncOutput {
+        let full = self.need_full_sync || self.cfg.as_ref() != Some(cfg);
+        let stale_chain_cleanup = self.cleanup(cfg, now);
+        let mut tx = Transaction::new(cfg.family);
+        let targets: Vec<NamespacedName> = if full {
+            write_setup(&mut tx, cfg, !self.flushed);
+            self.flushed = true;
+            self.elements.clear();
+            let mut all: BTreeSet<NamespacedName> =
+                services.keys().map(|k| k.service.clone()).collect();
+            all.extend(self.per_service.keys().cloned());
+            all.into_iter().collect()
+        } else {
+            changed.iter().cloned().collect()
+        };
+        let mut old_elems: BTreeMap<ElemKey, Option<ElemValue>> = BTreeMap::new();
+        let mut new_parts: Vec<(NamespacedName, Vec<Contribution>, Vec<Contribution>)> = Vec::new();
+        for name in targets {
+            let old = self.per_service.remove(&name).unwrap_or_default();
+            let new: Vec<Contribution> = services
+                .range(crate::tracker::service_range(&name))
+                .map(|(spn, svc)| {
+                    contribution(
+                        svc,
+                        endpoints.get(spn).map(Vec::as_slice).unwrap_or(&[]),
+                        cfg,
+                    )
+                })
+                .collect();
+            // Element ownership: drop the old, add the new, remembering each key's old effective value.
+            let owner = name.to_string();
+            for part in &old {
+                for e in &part.elements {
+                    let key = (e.container, e.key.clone());
+                    let effective = self.effective(&key);
+                    old_elems.entry(key.clone()).or_insert(effective);
+                    if let Some(owners) = self.elements.get_mut(&key) {
+                        owners.remove(&owner);
+                        if owners.is_empty() {
+                            self.elements.remove(&key);
+                        }
+                    }
+                }
+            }
+            for part in &new {
+                for Elem {
+                    container,
+                    key,
+                    value,
+                    comment,
+                } in &part.elements
+                {
+                    let k = (*container, key.clone());
+                    let effective = self.effective(&k);
+                    old_elems.entry(k.clone()).or_insert(effective);
+                    self.elements
+                        .entry(k)
+                        .or_default()
+                        .insert(owner.clone(), (value.clone(), comment.clone()));
+                }
+            }
+            new_parts.push((name, old, new));
+        }
+        let addr = addr_type(cfg.family);
+        let mut old_chains: BTreeSet<String> = BTreeSet::new();
+        let mut new_chains: BTreeSet<String> = BTreeSet::new();
+        let mut old_sets: BTreeSet<String> = BTreeSet::new();
+        let mut new_sets: BTreeSet<String> = BTreeSet::new();
+        for (_, old, new) in &new_parts {
+            old_chains.extend(
+                old.iter()
+                    .flat_map(|p| p.chains.iter().map(|c| c.0.clone())),
+            );
+            old_sets.extend(
+                old.iter()
+                    .flat_map(|p| p.affinity_sets.iter().map(|s| s.0.clone())),
+            );
+            for part in new {
+                for (set, timeout) in &part.affinity_sets {
+                    if new_sets.insert(set.clone()) {
+                        tx.add_set(set, addr, "dynamic,timeout", Some(*timeout), None);
+                    }
+                }
+                for (chain, _) in &part.chains {
+                    if new_chains.insert(chain.clone()) {
+                        self.stale_chains.remove(chain);
+                        tx.add_chain(chain);
+                        tx.flush_chain(chain);
+                    }
+                }
+            }
+        }
+        for (_, _, new) in &new_parts {
+            for (chain, rules) in new.iter().flat_map(|p| p.chains.iter()) {
+                for rule in rules {
+                    tx.add_rule(chain, rule);
+                }
+            }
+        }
+        for (key, before) in old_elems {
+            let after = self.effective(&key);
+            if before == after {
+                continue;
+            }
+            let (container, k) = key;
+            if before.is_some() && !full {
+                tx.delete_element(container, &k);
+            }
+            if let Some((value, comment)) = after {
+                tx.add_element(container, &k, value.as_deref(), comment.as_deref());
+            }
+        }
+        for chain in old_chains.difference(&new_chains) {
+            if full {
+                tx.add_chain(chain);
+            }
+            tx.flush_chain(chain);
+            self.stale_chains.insert(chain.clone(), now);
+        }
+        for set in old_sets.difference(&new_sets) {
+            tx.delete_container("set", set);
+        }
+        for (name, _, new) in new_parts {
+            if !new.is_empty() {
+                self.per_service.insert(name, new);
+            }
+        }
+        self.cfg = Some(cfg.clone());
+        self.need_full_sync = false;
+        SyncOutput {
+            stale_chain_cleanup,
+            transaction: tx,
+        }
+    }
+
+    /// The value an element key has now: its first owner's.
+    fn effective(&self, key: &ElemKey) -> Option<ElemValue> {
+        self.elements
+            .get(key)
+            .and_then(|o| o.values().next().cloned())
+    }
+
+    fn cleanup(&mut self, cfg: &NftConfig, now: Instant) -> Option<Transaction> {
+        let due: Vec<String> = self
+            .stale_chains
+            .iter()
+            .filter(|(_, since)| now.saturating_duration_since(**since) >= STALE_CHAIN_DELAY)
+            .map(|(c, _)| c.clone())
+            .collect();
+        if due.is_empty() {
+            return None;
+        }
+        let mut tx = Transaction::new(cfg.family);
+        for chain in due {
+            self.stale_chains.remove(&chain);
+            tx.add_chain(&chain);
+            tx.delete_chain(&chain);
+        }
+        Some(tx)
+    }
+
+    /// Chains flushed and waiting for deletion.
+    pub fn stale_chains(&self) -> impl Iterator<Item = &str> {
+        self.stale_chains.keys().map(String::as_str)
+    }
+}

@@ -1,0 +1,370 @@
+//! The nftables builder against expected rulesets: golden text for small
+//! cases (shapes as in upstream's proxier_test.go), incremental syncs that
+//! touch only what changed, and a 10k-service scale check.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use proxy::applier::RulesApplier;
+use proxy::nftables::{LocalDetector, NftConfig, NftablesSyncer};
+use proxy::{EndpointsChangeTracker, EndpointsMap, IpFamily, ServiceChangeTracker, ServicePortMap};
+use serde_json::json;
+use support::*;
+
+/// Services, endpoints and their trackers for one test.
+struct World {
+    svc_tracker: ServiceChangeTracker,
+    ep_tracker: EndpointsChangeTracker,
+    services: ServicePortMap,
+    endpoints: EndpointsMap,
+}
+
+impl World {
+    fn new() -> Self {
+        World {
+            svc_tracker: ServiceChangeTracker::new(IpFamily::V4),
+            ep_tracker: EndpointsChangeTracker::new(IpFamily::V4, "node1"),
+            services: Default::default(),
+            endpoints: Default::default(),
+        }
+    }
+
+    fn changes(&mut self) -> BTreeSet<proxy::NamespacedName> {
+        let mut changed = self.svc_tracker.apply(&mut self.services);
+        changed.extend(self.ep_tracker.apply(&mut self.endpoints));
+        changed
+    }
+}
+
+fn config() -> NftConfig {
+    let mut cfg = NftConfig::new(IpFamily::V4, "node1");
+    cfg.local_detector = LocalDetector::Cidr("10.0.0.0/8".parse().unwrap());
+    cfg.node_port_ips = Some(vec!["192.168.0.2".parse().unwrap()]);
+    cfg.service_cidrs = vec!["172.30.0.0/16".parse().unwrap()];
+    cfg
+}
+
+/// The lines of `text` after the fixed setup part (from the first per-service line).
+fn service_part(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let last_setup = lines
+        .iter()
+        .rposition(|l| l.starts_with("flush map ip kube-proxy service-nodeports"))
+        .unwrap();
+    lines[last_setup + 1..].join("\n") + "\n"
+}
+
+#[test]
+fn cluster_ip_service_golden() {
+    let mut w = World::new();
+    w.svc_tracker.update(
+        None,
+        Some(&cluster_ip_service("ns1", "svc1", "172.30.0.41")),
+    );
+    w.ep_tracker
+        .endpoint_slice_update(&slice("ns1", "svc1", 80, &[("10.180.0.1", None)]), false);
+    let changed = w.changes();
+    let out = NftablesSyncer::new().sync(
+        &w.services,
+        &w.endpoints,
+        &changed,
+        &config(),
+        Instant::now(),
+    );
+    let text = out.transaction.as_str();
+    assert!(text.starts_with("add table ip kube-proxy { comment \"rules for kube-proxy\" ; }\n"));
+    for line in [
+        "add chain ip kube-proxy filter-input { type filter hook input priority 0 ; }",
+        "add rule ip kube-proxy filter-input ct state new jump nodeport-endpoints-check",
+        "add rule ip kube-proxy mark-for-masquerade mark set mark or 0x00004000",
+        "add rule ip kube-proxy masquerading masquerade fully-random",
+        "add rule ip kube-proxy cluster-ips-check ip daddr { 172.30.0.0/16 } drop comment \"Drop traffic to unallocated ClusterIPs\"",
+        "add element ip kube-proxy nodeport-ips { 192.168.0.2 }",
+        "add rule ip kube-proxy services ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+    }
+    assert_eq!(
+        service_part(text),
+        "\
+add chain ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80
+flush chain ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80
+add chain ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80
+flush chain ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80
+add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 numgen random mod 1 vmap { 0 : goto endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 }
+add rule ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 ip saddr 10.180.0.1 jump mark-for-masquerade
+add rule ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 meta l4proto tcp dnat to 10.180.0.1:80
+add element ip kube-proxy cluster-ips { 172.30.0.41 }
+add element ip kube-proxy service-ips { 172.30.0.41 . tcp . 80 : goto service-ULMVA6XW-ns1/svc1/tcp/p80 }
+"
+    );
+}
+
+#[test]
+fn load_balancer_local_policy_and_affinity_golden() {
+    let mut w = World::new();
+    // Upstream's svc2: LoadBalancer, externalTrafficPolicy Local, no local endpoint.
+    w.svc_tracker.update(
+        None,
+        Some(&service(
+            "ns2",
+            "svc2",
+            json!({
+        "type": "LoadBalancer", "externalTrafficPolicy": "Local", "clusterIP": "172.30.0.42",
+        "externalIPs": ["192.168.99.22"], "healthCheckNodePort": 30000,
+        "ports": [{"name": "p80", "port": 80, "protocol": "TCP", "nodePort": 3001}]}),
+            json!({"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}}),
+        )),
+    );
+    w.ep_tracker
+        .endpoint_slice_update(&slice("ns2", "svc2", 80, &[("10.180.0.2", None)]), false);
+    // Upstream's svc5: LoadBalancer, Cluster policy, source ranges, ClientIP affinity.
+    w.svc_tracker.update(
+        None,
+        Some(&service(
+            "ns5",
+            "svc5",
+            json!({
+        "type": "LoadBalancer", "externalTrafficPolicy": "Cluster", "clusterIP": "172.30.0.45",
+        "loadBalancerSourceRanges": [" 203.0.113.0/25"], "sessionAffinity": "ClientIP",
+        "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 10800}},
+        "ports": [{"name": "p80", "port": 80, "protocol": "TCP", "nodePort": 3002}]}),
+            json!({"loadBalancer": {"ingress": [{"ip": "5.6.7.8"}]}}),
+        )),
+    );
+    w.ep_tracker
+        .endpoint_slice_update(&slice("ns5", "svc5", 80, &[("10.180.0.3", None)]), false);
+    let changed = w.changes();
+    let out = NftablesSyncer::new().sync(
+        &w.services,
+        &w.endpoints,
+        &changed,
+        &config(),
+        Instant::now(),
+    );
+    let part = service_part(out.transaction.as_str());
+    let expected = "\
+add chain ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80
+flush chain ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80
+add chain ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80
+flush chain ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80
+add chain ip kube-proxy endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80
+flush chain ip kube-proxy endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80
+add set ip kube-proxy affinity-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 { type ipv4_addr ; flags dynamic,timeout ; timeout 10800s ; }
+add chain ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80
+flush chain ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80
+add chain ip kube-proxy external-HVFWP5L3-ns5/svc5/tcp/p80
+flush chain ip kube-proxy external-HVFWP5L3-ns5/svc5/tcp/p80
+add chain ip kube-proxy endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80
+flush chain ip kube-proxy endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80
+add chain ip kube-proxy firewall-HVFWP5L3-ns5/svc5/tcp/p80
+flush chain ip kube-proxy firewall-HVFWP5L3-ns5/svc5/tcp/p80
+add rule ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80 ip daddr 172.30.0.42 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+add rule ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80 numgen random mod 1 vmap { 0 : goto endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80 }
+add rule ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80 ip saddr 10.0.0.0/8 goto service-42NFTM6N-ns2/svc2/tcp/p80 comment \"short-circuit pod traffic\"
+add rule ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80 fib saddr type local jump mark-for-masquerade comment \"masquerade local traffic\"
+add rule ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80 fib saddr type local goto service-42NFTM6N-ns2/svc2/tcp/p80 comment \"short-circuit local traffic\"
+add rule ip kube-proxy endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80 ip saddr 10.180.0.2 jump mark-for-masquerade
+add rule ip kube-proxy endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80 meta l4proto tcp dnat to 10.180.0.2:80
+add rule ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80 ip daddr 172.30.0.45 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+add rule ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80 ip saddr @affinity-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 goto endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80
+add rule ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80 numgen random mod 1 vmap { 0 : goto endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 }
+add rule ip kube-proxy external-HVFWP5L3-ns5/svc5/tcp/p80 jump mark-for-masquerade
+add rule ip kube-proxy external-HVFWP5L3-ns5/svc5/tcp/p80 goto service-HVFWP5L3-ns5/svc5/tcp/p80
+add rule ip kube-proxy endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 ip saddr 10.180.0.3 jump mark-for-masquerade
+add rule ip kube-proxy endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 update @affinity-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 { ip saddr }
+add rule ip kube-proxy endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 meta l4proto tcp dnat to 10.180.0.3:80
+add rule ip kube-proxy firewall-HVFWP5L3-ns5/svc5/tcp/p80 ip saddr != { 203.0.113.0/25 } drop
+";
+    let (chains_and_rules, elements) = part.split_at(part.find("add element").unwrap());
+    assert_eq!(chains_and_rules, expected);
+    let mut elements: Vec<&str> = elements.lines().collect();
+    elements.sort();
+    assert_eq!(
+        elements,
+        [
+            "add element ip kube-proxy cluster-ips { 172.30.0.42 }",
+            "add element ip kube-proxy cluster-ips { 172.30.0.45 }",
+            "add element ip kube-proxy firewall-ips { 5.6.7.8 . tcp . 80 : goto firewall-HVFWP5L3-ns5/svc5/tcp/p80 }",
+            "add element ip kube-proxy no-endpoint-nodeports { tcp . 3001 comment \"ns2/svc2:p80\" : drop }",
+            "add element ip kube-proxy no-endpoint-services { 1.2.3.4 . tcp . 80 comment \"ns2/svc2:p80\" : drop }",
+            "add element ip kube-proxy no-endpoint-services { 192.168.99.22 . tcp . 80 comment \"ns2/svc2:p80\" : drop }",
+            "add element ip kube-proxy service-ips { 1.2.3.4 . tcp . 80 : goto external-42NFTM6N-ns2/svc2/tcp/p80 }",
+            "add element ip kube-proxy service-ips { 172.30.0.42 . tcp . 80 : goto service-42NFTM6N-ns2/svc2/tcp/p80 }",
+            "add element ip kube-proxy service-ips { 172.30.0.45 . tcp . 80 : goto service-HVFWP5L3-ns5/svc5/tcp/p80 }",
+            "add element ip kube-proxy service-ips { 192.168.99.22 . tcp . 80 : goto external-42NFTM6N-ns2/svc2/tcp/p80 }",
+            "add element ip kube-proxy service-ips { 5.6.7.8 . tcp . 80 : goto external-HVFWP5L3-ns5/svc5/tcp/p80 }",
+            "add element ip kube-proxy service-nodeports { tcp . 3001 : goto external-42NFTM6N-ns2/svc2/tcp/p80 }",
+            "add element ip kube-proxy service-nodeports { tcp . 3002 : goto external-HVFWP5L3-ns5/svc5/tcp/p80 }",
+        ]
+    );
+}
+
+#[test]
+fn no_endpoints_rejects() {
+    let mut w = World::new();
+    w.svc_tracker.update(
+        None,
+        Some(&cluster_ip_service("ns6", "svc6", "172.30.0.46")),
+    );
+    let changed = w.changes();
+    let out = NftablesSyncer::new().sync(
+        &w.services,
+        &w.endpoints,
+        &changed,
+        &config(),
+        Instant::now(),
+    );
+    assert_eq!(
+        service_part(out.transaction.as_str()),
+        "add element ip kube-proxy cluster-ips { 172.30.0.46 }\n\
+         add element ip kube-proxy no-endpoint-services { 172.30.0.46 . tcp . 80 comment \"ns6/svc6:p80\" : goto reject-chain }\n"
+    );
+}
+
+#[test]
+fn partial_sync_rewrites_only_the_changed_service() {
+    let mut w = World::new();
+    for i in 1..=3 {
+        let name = format!("svc{i}");
+        w.svc_tracker.update(
+            None,
+            Some(&cluster_ip_service("ns", &name, &format!("172.30.0.{i}"))),
+        );
+        w.ep_tracker.endpoint_slice_update(
+            &slice("ns", &name, 80, &[(&format!("10.180.0.{i}"), None)]),
+            false,
+        );
+    }
+    let cfg = config();
+    let mut syncer = NftablesSyncer::new();
+    let mut applier = FakeApplier::default();
+    let t0 = Instant::now();
+    let changed = w.changes();
+    let out = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, t0);
+    applier.apply(out.transaction.as_str()).unwrap();
+
+    // svc2's endpoint moves: its service chain is rewritten, the old endpoint chain flushed.
+    w.ep_tracker
+        .endpoint_slice_update(&slice("ns", "svc2", 80, &[("10.180.0.22", None)]), false);
+    let changed = w.changes();
+    let out = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, t0);
+    let text = out.transaction.as_str();
+    assert!(out.stale_chain_cleanup.is_none());
+    assert!(
+        !text.contains("svc1") && !text.contains("svc3") && !text.contains("add table"),
+        "{text}"
+    );
+    assert!(text.contains("dnat to 10.180.0.22:80"));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("flush chain") && l.ends_with("__10.180.0.2/80"))
+    );
+    assert!(
+        !text.contains("add element"),
+        "map elements did not change:\n{text}"
+    );
+    assert_eq!(syncer.stale_chains().count(), 1);
+
+    // svc3 is deleted: its elements go, its chains are flushed; a second later they are deleted.
+    let svc3 = cluster_ip_service("ns", "svc3", "172.30.0.3");
+    w.svc_tracker.update(Some(&svc3), None);
+    let changed = w.changes();
+    let out = syncer.sync(
+        &w.services,
+        &w.endpoints,
+        &changed,
+        &cfg,
+        t0 + Duration::from_secs(2),
+    );
+    let cleanup = out
+        .stale_chain_cleanup
+        .expect("svc2's old endpoint chain is due");
+    assert!(
+        cleanup
+            .as_str()
+            .contains("delete chain ip kube-proxy endpoint-")
+            && cleanup.len() == 2
+    );
+    let text = out.transaction.as_str();
+    assert!(
+        text.contains("delete element ip kube-proxy cluster-ips { 172.30.0.3 }"),
+        "{text}"
+    );
+    assert!(text.contains("delete element ip kube-proxy service-ips { 172.30.0.3 . tcp . 80 }"));
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("flush chain"))
+            .count(),
+        2
+    );
+
+    // A failed apply forces the next sync to be full.
+    syncer.sync_failed();
+    let out = syncer.sync(
+        &w.services,
+        &w.endpoints,
+        &BTreeSet::new(),
+        &cfg,
+        t0 + Duration::from_secs(3),
+    );
+    assert!(out.transaction.as_str().starts_with("add table"));
+    assert!(
+        !out.transaction
+            .as_str()
+            .contains("delete chain ip kube-proxy nat-prerouting"),
+        "base chains re-created only on the first sync"
+    );
+}
+
+#[test]
+fn one_change_at_10k_services_is_small_and_fast() {
+    let mut w = World::new();
+    for i in 0..10_000u32 {
+        let name = format!("svc{i}");
+        let ip = format!("172.30.{}.{}", i / 250, i % 250 + 1);
+        w.svc_tracker
+            .update(None, Some(&cluster_ip_service("ns", &name, &ip)));
+        let ep = format!("10.{}.{}.{}", 100 + i / 62500, (i / 250) % 250, i % 250 + 1);
+        w.ep_tracker
+            .endpoint_slice_update(&slice("ns", &name, 8080, &[(&ep, Some("node2"))]), false);
+    }
+    let cfg = config();
+    let mut syncer = NftablesSyncer::new();
+    let start = Instant::now();
+    let changed = w.changes();
+    let full = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, Instant::now());
+    println!(
+        "full sync of 10000 services: {} commands in {:?}",
+        full.transaction.len(),
+        start.elapsed()
+    );
+
+    w.ep_tracker.endpoint_slice_update(
+        &slice(
+            "ns",
+            "svc4242",
+            8080,
+            &[("10.200.0.1", Some("node2")), ("10.200.0.2", None)],
+        ),
+        false,
+    );
+    let start = Instant::now();
+    let changed = w.changes();
+    let partial = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, Instant::now());
+    let elapsed = start.elapsed();
+    println!(
+        "partial sync after one endpoint change: {} commands in {elapsed:?}",
+        partial.transaction.len()
+    );
+    assert_eq!(changed.len(), 1);
+    assert!(
+        partial.transaction.len() < 20,
+        "{}",
+        partial.transaction.as_str()
+    );
+    assert!(full.transaction.len() > 10 * partial.transaction.len());
+}

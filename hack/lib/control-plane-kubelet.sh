@@ -1,0 +1,144 @@
+# shellcheck shell=bash
+# The UPSTREAM kubelet 1.20.2 as node $KNODE_CP_NODE_NAME against our
+# containerd: the baseline for side-by-side comparisons with knode. Source it
+# after control-plane-{common,pki,proc}.sh and control-plane-components.sh.
+#
+# Its state stays apart from knode's: root dir $UPSTREAM_KUBELET_ROOT, cgroup
+# root /$UPSTREAM_KUBELET_CGROUP_ROOT in every v1 hierarchy. kubelet-down stops it,
+# removes the sandboxes of every pod it ran through CRI (knode-cri-rmp, built by
+# hack/build-upstream.sh), unmounts and deletes its root dir and cgroups, and
+# deletes its Node object (so the pod GC removes the API pods bound to it).
+
+UPSTREAM_KUBELET_BIN="$KNODE_K8S_BIN_DIR/kubelet"
+UPSTREAM_KUBELET_ROOT="${KNODE_UPSTREAM_KUBELET_ROOT:-/var/lib/knode/upstream-kubelet}"
+UPSTREAM_KUBELET_CGROUP_ROOT="${KNODE_UPSTREAM_KUBELET_CGROUP_ROOT:-knode-upstream-kubelet}"
+UPSTREAM_KUBELET_MARKER="--root-dir=$UPSTREAM_KUBELET_ROOT"
+UPSTREAM_KUBELET_HEALTHZ_PORT=10248
+CRI_RMP_BIN="$KNODE_K8S_BIN_DIR/knode-cri-rmp"
+
+upstream_kubelet_pid() {
+    proc_pid upstream-kubelet "$UPSTREAM_KUBELET_BIN" "$UPSTREAM_KUBELET_MARKER"
+}
+
+upstream_kubelet_strays() {
+    proc_strays "$UPSTREAM_KUBELET_BIN" "$UPSTREAM_KUBELET_MARKER"
+}
+
+# The v1 hierarchies (cgroupfs driver) that hold the kubelet's cgroup root.
+upstream_kubelet_cgroup_dirs() {
+    local d
+    for d in /sys/fs/cgroup/*/; do
+        d=${d%/}
+        [[ $d == */unified ]] && continue
+        mountpoint -q "$d" && echo "$d/$UPSTREAM_KUBELET_CGROUP_ROOT"
+    done
+}
+
+upstream_kubelet_node_ready() {
+    kc get node "$KNODE_CP_NODE_NAME" \
+        -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -qx True
+}
+
+upstream_kubelet_up() {
+    local pid d p=$KNODE_CP_PKI i
+    CP_KUBECTL=$(cp_kubectl_bin) || die "no kubectl"
+    cp_apiserver_ready || die "the control plane is not up: run hack/control-plane.sh up first"
+    [[ -x $UPSTREAM_KUBELET_BIN && -x $CRI_RMP_BIN ]] || bash "$KNODE_REPO_ROOT/hack/build-upstream.sh"
+    if pid=$(upstream_kubelet_pid); then
+        say "upstream kubelet already running (pid $pid)"
+        return 0
+    fi
+    if ! timeout 5 ctr -a "$KNODE_CONTAINERD_SOCK" version >/dev/null 2>&1; then
+        say "our containerd is not up: running hack/node-env.sh"
+        bash "$KNODE_REPO_ROOT/hack/node-env.sh"
+    fi
+    cp_ensure_node_iface
+    mkdir -p "$UPSTREAM_KUBELET_ROOT/volume-plugins"
+    # --cgroup-root must exist in every hierarchy before the kubelet starts.
+    for d in $(upstream_kubelet_cgroup_dirs); do mkdir -p "$d"; done
+    proc_start upstream-kubelet "$UPSTREAM_KUBELET_BIN" \
+        "$UPSTREAM_KUBELET_MARKER" \
+        --kubeconfig="$KNODE_CP_NODE_KUBECONFIG" \
+        --hostname-override="$KNODE_CP_NODE_NAME" \
+        --node-ip="$KNODE_CP_NODE_IP" \
+        --container-runtime=remote \
+        --container-runtime-endpoint="unix://$KNODE_CONTAINERD_SOCK" \
+        --runtime-request-timeout=2m \
+        --pod-infra-container-image="$KNODE_PAUSE_IMAGE" \
+        --cgroup-driver=cgroupfs \
+        --cgroup-root="/$UPSTREAM_KUBELET_CGROUP_ROOT" \
+        --fail-swap-on=false \
+        --address="$KNODE_CP_NODE_IP" \
+        --port=10250 \
+        --read-only-port=0 \
+        --healthz-bind-address=127.0.0.1 \
+        --healthz-port="$UPSTREAM_KUBELET_HEALTHZ_PORT" \
+        --tls-cert-file="$p/kubelet-serving-$KNODE_CP_NODE_NAME.crt" \
+        --tls-private-key-file="$p/kubelet-serving-$KNODE_CP_NODE_NAME.key" \
+        --client-ca-file="$p/ca.crt" \
+        --anonymous-auth=false \
+        --authentication-token-webhook=true \
+        --authorization-mode=Webhook \
+        --cluster-dns="$KNODE_CP_CLUSTER_DNS" \
+        --cluster-domain="$KNODE_CP_CLUSTER_DOMAIN" \
+        --make-iptables-util-chains=false \
+        --volume-plugin-dir="$UPSTREAM_KUBELET_ROOT/volume-plugins" \
+        --v=1
+    say "waiting (up to 120 s) for node $KNODE_CP_NODE_NAME to be Ready"
+    for ((i = 0; i < 240; i++)); do
+        upstream_kubelet_node_ready && break
+        if ! upstream_kubelet_pid >/dev/null; then
+            tail -n 30 "$KNODE_CP_LOG_DIR/upstream-kubelet.log" >&2
+            die "the upstream kubelet exited (log: $KNODE_CP_LOG_DIR/upstream-kubelet.log)"
+        fi
+        sleep 0.5
+    done
+    upstream_kubelet_node_ready ||
+        die "node $KNODE_CP_NODE_NAME not Ready after 120 s (log: $KNODE_CP_LOG_DIR/upstream-kubelet.log)"
+    say "node $KNODE_CP_NODE_NAME Ready (upstream kubelet $KNODE_K8S_VERSION)"
+}
+
+upstream_kubelet_down() {
+    local uids=() d m
+    proc_stop upstream-kubelet "$UPSTREAM_KUBELET_BIN" "$UPSTREAM_KUBELET_MARKER"
+    proc_kill_strays upstream-kubelet "$UPSTREAM_KUBELET_BIN" "$UPSTREAM_KUBELET_MARKER"
+
+    # Every pod the kubelet ran has a directory named by its UID.
+    if [[ -d $UPSTREAM_KUBELET_ROOT/pods ]]; then
+        for d in "$UPSTREAM_KUBELET_ROOT"/pods/*/; do
+            [[ -d $d ]] && uids+=("$(basename "$d")")
+        done
+    fi
+    if ((${#uids[@]})); then
+        if [[ -x $CRI_RMP_BIN ]] && timeout 5 ctr -a "$KNODE_CONTAINERD_SOCK" version >/dev/null 2>&1; then
+            say "removing the sandboxes of ${#uids[@]} pod(s) the upstream kubelet ran"
+            "$CRI_RMP_BIN" -endpoint "$KNODE_CONTAINERD_SOCK" "${uids[@]}" | sed 's/^/    /' ||
+                warn "some sandboxes could not be removed"
+        else
+            warn "containerd or $CRI_RMP_BIN unavailable: pod sandboxes of ${uids[*]} not removed"
+        fi
+    fi
+
+    if [[ -d $UPSTREAM_KUBELET_ROOT ]]; then
+        # Volume mounts (secrets, projected tokens) below the root dir, deepest first.
+        awk -v r="$UPSTREAM_KUBELET_ROOT/" 'index($2, r) == 1 { print $2 }' /proc/self/mounts | sort -r |
+            while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
+        say "removing $UPSTREAM_KUBELET_ROOT"
+        rm -rf "$UPSTREAM_KUBELET_ROOT"
+    fi
+    # Its (now empty) cgroups, deepest first.
+    for d in $(upstream_kubelet_cgroup_dirs); do
+        [[ -d $d ]] || continue
+        find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null ||
+            warn "cgroup $d not empty: leaving it"
+    done
+
+    # shellcheck disable=SC2034 # CP_KUBECTL is read by kc
+    if CP_KUBECTL=$(cp_kubectl_bin) && [[ -f $KNODE_CP_ADMIN_KUBECONFIG ]] && cp_apiserver_ready; then
+        if kc get node "$KNODE_CP_NODE_NAME" >/dev/null 2>&1; then
+            say "deleting Node $KNODE_CP_NODE_NAME (its API pods are garbage-collected)"
+            kc delete node "$KNODE_CP_NODE_NAME" --wait=false >/dev/null
+        fi
+    fi
+    say "upstream kubelet stopped and cleaned up"
+}
