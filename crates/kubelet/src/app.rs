@@ -15,6 +15,7 @@ use kubelet_podconfig::{PodConfig, PodSource, StaticPodSource, UrlPodSource};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::SystemClock;
 use crate::events::LogEventRecorder;
 use crate::kuberuntime::dns::{ClusterDns, parse_resolv_conf};
 use crate::kuberuntime::env::NoEnvSources;
@@ -156,7 +157,14 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         runtime_handler: String::new(),
     };
     let runtime_dyn: Arc<dyn RuntimeService> = runtime.clone();
-    let manager = Arc::new(RuntimeManager::new(runtime_dyn.clone(), images, Arc::new(LogEventRecorder), Arc::new(NoEnvSources), manager_cfg));
+    let manager = Arc::new(RuntimeManager::new(
+        runtime_dyn.clone(),
+        images,
+        Arc::new(LogEventRecorder),
+        Arc::new(NoEnvSources),
+        manager_cfg,
+        Arc::new(SystemClock),
+    ));
     let status = StatusManager::default();
     let ctx = Arc::new(PodWorkerContext {
         manager,

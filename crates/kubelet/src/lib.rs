@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod backoff;
+pub mod clock;
 pub mod container;
 pub mod events;
 pub mod kuberuntime;

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::{mpsc, watch};
@@ -194,7 +194,7 @@ fn publish(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, outcome:
         host_ip: Some(&ctx.host_ip),
         pod_is_terminal: terminal,
         runtime_name: &ctx.runtime_name,
-        now: SystemTime::now(),
+        now: ctx.manager.clock().now(),
     };
     let status = generate_api_pod_status(&inputs);
     let phase_terminal = is_terminal_phase(status.phase.as_deref().unwrap_or_default());

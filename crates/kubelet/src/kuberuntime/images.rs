@@ -57,6 +57,7 @@ impl ImageManager {
         pod: &Pod,
         c: &Container,
         sandbox: &api::PodSandboxConfig,
+        now: SystemTime,
     ) -> Result<String, ImageError> {
         let image = c.image.clone().unwrap_or_default();
         if !valid_reference(&image) {
@@ -81,7 +82,6 @@ impl ImageManager {
             return Err(ImageError { reason: "ErrImageNeverPull", message });
         }
         let key = format!("{}_{image}", pod.metadata.uid.as_deref().unwrap_or_default());
-        let now = SystemTime::now();
         if self.backoff.lock().expect("backoff lock").remaining_since_update(&key, now).is_some() {
             let message = format!("Back-off pulling image {image:?}");
             events.event(pod, EventType::Normal, "BackOff", &message);
@@ -97,7 +97,7 @@ impl ImageManager {
                 Ok(reference)
             }
             Err(e) => {
-                self.backoff.lock().expect("backoff lock").next(&key, SystemTime::now());
+                self.backoff.lock().expect("backoff lock").next(&key, now);
                 let message = format!("Failed to pull image {image:?}: {e}");
                 events.event(pod, EventType::Warning, "Failed", &message);
                 Err(ImageError { reason: "ErrImagePull", message })

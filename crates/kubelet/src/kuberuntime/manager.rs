@@ -23,6 +23,7 @@ use super::pod_dirs::PodDirs;
 use super::runtime_state::get_pod_status;
 use super::sandbox::{SandboxContext, pod_sandbox_config};
 use crate::backoff::Backoff;
+use crate::clock::Clock;
 use crate::container::{ContainerState, PodStatus, SandboxState};
 use crate::events::{EventRecorder, EventType};
 
@@ -61,6 +62,7 @@ pub struct RuntimeManager {
     events: Arc<dyn EventRecorder>,
     env_sources: Arc<dyn EnvSources + Send>,
     cfg: RuntimeManagerConfig,
+    clock: Arc<dyn Clock>,
     backoff: Mutex<Backoff>,
     image_manager: ImageManager,
 }
@@ -84,8 +86,14 @@ impl RuntimeManager {
         events: Arc<dyn EventRecorder>,
         env_sources: Arc<dyn EnvSources + Send>,
         cfg: RuntimeManagerConfig,
+        clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { runtime, images, events, env_sources, cfg, backoff: Mutex::default(), image_manager: ImageManager::default() }
+        Self { runtime, images, events, env_sources, cfg, clock, backoff: Mutex::default(), image_manager: ImageManager::default() }
+    }
+
+    /// The clock backoff decisions and statuses use.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     pub fn runtime(&self) -> &Arc<dyn RuntimeService> {
@@ -209,7 +217,7 @@ impl RuntimeManager {
             let key = backoff_key(pod, c);
             let finished = prev.finished_at.unwrap_or(SystemTime::UNIX_EPOCH);
             let mut backoff = self.backoff.lock().expect("backoff lock");
-            if let Some(left) = backoff.remaining(&key, finished, SystemTime::now()) {
+            if let Some(left) = backoff.remaining(&key, finished, self.clock.now()) {
                 let delay = backoff.current(&key).unwrap_or_default();
                 let message = format!(
                     "back-off {} restarting failed container={} pod={}({})",
@@ -222,7 +230,7 @@ impl RuntimeManager {
             }
             backoff.next(&key, finished);
         }
-        let image_ref = match self.image_manager.ensure_image(self.images.as_ref(), self.events.as_ref(), pod, c, sandbox_config).await {
+        let image_ref = match self.image_manager.ensure_image(self.images.as_ref(), self.events.as_ref(), pod, c, sandbox_config, self.clock.now()).await {
             Ok(r) => r,
             Err(e) => {
                 if e.reason == "ImagePullBackOff" || e.reason == "ErrImagePull" {
