@@ -52,11 +52,10 @@ struct KubeletHealth {
 
 impl HealthChecker for KubeletHealth {
     fn healthy(&self) -> Result<(), String> {
-        if let Some(at) = self.relist.borrow().at {
-            if at.elapsed() > crate::pleg::RELIST_THRESHOLD {
+        if let Some(at) = self.relist.borrow().at
+            && at.elapsed() > crate::pleg::RELIST_THRESHOLD {
                 return Err(format!("pleg was last seen active {:?} ago; threshold is {:?}", at.elapsed(), crate::pleg::RELIST_THRESHOLD));
             }
-        }
         match self.heartbeat.age() {
             Some(age) if age > Duration::from_secs(180) => Err(format!("syncloop was last active {age:?} ago")),
             _ => Ok(()),

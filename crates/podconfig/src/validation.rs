@@ -332,9 +332,7 @@ impl Validator {
                 let field = format!("{path}.resources.{kind}[{name}]");
                 match kubelet_config::quantity::parse(&quantity.0).ok().map(|q| q.as_f64()) {
                     None => {
-                        let detail = format!(
-                            "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
-                        );
+                        let detail = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'".to_string();
                         self.invalid(&field, &quantity.0, &detail);
                     }
                     Some(value) if value < 0.0 => {

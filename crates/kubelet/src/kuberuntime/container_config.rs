@@ -65,24 +65,22 @@ fn mounts(c: &Container, ctx: &ContainerContext) -> Result<Vec<api::Mount>, Stri
         });
     }
     let mounted = |out: &[api::Mount], path: &str| out.iter().any(|m| m.container_path == path);
-    if let Some(hosts) = &ctx.etc_hosts {
-        if !mounted(&out, "/etc/hosts") {
+    if let Some(hosts) = &ctx.etc_hosts
+        && !mounted(&out, "/etc/hosts") {
             out.push(api::Mount {
                 container_path: "/etc/hosts".into(),
                 host_path: hosts.to_string_lossy().into_owned(),
                 ..Default::default()
             });
         }
-    }
-    if let (Some(log), Some(path)) = (&ctx.termination_log, c.termination_message_path.as_deref()) {
-        if !path.is_empty() && !mounted(&out, path) {
+    if let (Some(log), Some(path)) = (&ctx.termination_log, c.termination_message_path.as_deref())
+        && !path.is_empty() && !mounted(&out, path) {
             out.push(api::Mount {
                 container_path: path.into(),
                 host_path: log.to_string_lossy().into_owned(),
                 ..Default::default()
             });
         }
-    }
     Ok(out)
 }
 

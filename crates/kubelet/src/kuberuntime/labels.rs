@@ -85,11 +85,10 @@ pub fn container_annotations(
     if let Some(grace) = pod.metadata.deletion_grace_period_seconds {
         a.insert(POD_DELETION_GRACE_PERIOD.into(), grace.to_string());
     }
-    if let Some(ports) = container.ports.as_ref().filter(|p| !p.is_empty()) {
-        if let Ok(json) = serde_json::to_string(ports) {
+    if let Some(ports) = container.ports.as_ref().filter(|p| !p.is_empty())
+        && let Ok(json) = serde_json::to_string(ports) {
             a.insert(CONTAINER_PORTS.into(), json);
         }
-    }
     a
 }
 

@@ -353,11 +353,10 @@ impl RuntimeManager {
         for c in status.containers.iter().filter(|c| c.state == ContainerState::Exited) {
             let n = dead_seen.entry(c.name.as_str()).or_default();
             *n += 1;
-            if *n > 1 {
-                if let Err(e) = self.remove_container(&c.id).await {
+            if *n > 1
+                && let Err(e) = self.remove_container(&c.id).await {
                     tracing::warn!(container = %c.id, "removing dead container: {e}");
                 }
-            }
         }
     }
 }

@@ -119,8 +119,8 @@ pub async fn get_pod_status(runtime: &dyn RuntimeService, pod: &PodRef) -> kubel
             Err(e) => return Err(e),
         }
     }
-    out.sandboxes.sort_by(|a, b| (b.attempt, b.created_at).cmp(&(a.attempt, a.created_at)));
-    out.containers.sort_by(|a, b| (b.restart_count, b.created_at).cmp(&(a.restart_count, a.created_at)));
+    out.sandboxes.sort_by_key(|s| std::cmp::Reverse((s.attempt, s.created_at)));
+    out.containers.sort_by_key(|c| std::cmp::Reverse((c.restart_count, c.created_at)));
     Ok(out)
 }
 
