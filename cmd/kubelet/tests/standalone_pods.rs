@@ -61,6 +61,11 @@ async fn pod_runs_and_writes_its_log_where_upstream_puts_it() {
     let fields: Vec<&str> = line.splitn(4, ' ').collect();
     assert_eq!((fields[1], fields[2], fields[3]), ("stdout", "F", format!("hello from {}", full("hello")).as_str()));
 
+    // Log shippers' view: /var/log/containers/<pod>_<ns>_<container>-<id>.log links to the log.
+    let id = cs.container_id.as_deref().unwrap().trim_start_matches("containerd://").to_string();
+    let link = Path::new("/var/log/containers").join(format!("{}_default_main-{id}.log", full("hello")));
+    assert_eq!(std::fs::read_link(&link).unwrap(), log);
+
     // The sandbox carries upstream's labels, and the kubelet wrote the pod directory.
     let sb = sandboxes_of(&full("hello")).await;
     assert_eq!(sb.len(), 1);

@@ -152,6 +152,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         node_name: node_name.clone(),
         host_ip: host_ip.to_string(),
         host_hosts_file: PathBuf::from("/etc/hosts"),
+        container_logs_dir: PathBuf::from("/var/log/containers"),
         memory_capacity: node_info::memory_capacity(proc_root),
         runtime_handler: String::new(),
     };

@@ -34,6 +34,7 @@ fn harness() -> Harness {
         node_name: "node1".into(),
         host_ip: "198.18.255.1".into(),
         host_hosts_file: "/etc/hosts".into(),
+        container_logs_dir: root.path().join("containers"),
         memory_capacity: 1 << 30,
         runtime_handler: String::new(),
     };

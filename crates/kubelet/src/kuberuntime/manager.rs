@@ -19,7 +19,7 @@ use super::env::{EnvSources, PodFacts};
 use super::hash::container_hash;
 use super::images::ImageManager;
 use super::labels::{PodRef, pod_full_name, pod_name, pod_namespace, pod_uid};
-use super::pod_dirs::PodDirs;
+use super::pod_dirs::{PodDirs, legacy_log_symlink};
 use super::runtime_state::get_pod_status;
 use super::sandbox::{SandboxContext, pod_sandbox_config};
 use crate::backoff::Backoff;
@@ -39,6 +39,8 @@ pub struct RuntimeManagerConfig {
     pub host_ip: String,
     /// The host's hosts file, copied for host-network pods.
     pub host_hosts_file: PathBuf,
+    /// Where the legacy per-container log symlinks go (`/var/log/containers`).
+    pub container_logs_dir: PathBuf,
     pub memory_capacity: i64,
     /// CRI runtime handler (RuntimeClass); empty for the default.
     pub runtime_handler: String,
@@ -280,6 +282,7 @@ impl RuntimeManager {
             }
         };
         self.events.event(pod, EventType::Normal, "Created", &format!("Created container {}", c.name));
+        self.link_container_log(pod_name(pod), pod_namespace(pod), &c.name, &id, sandbox_config, restart_count);
         if let Err(e) = self.runtime.start_container(&id).await {
             let msg = cri_message(&e);
             self.events.event(pod, EventType::Warning, "Failed", &format!("Error: {msg}"));
@@ -333,14 +336,29 @@ impl RuntimeManager {
         Ok(())
     }
 
+    /// Points `/var/log/containers/<pod>_<ns>_<container>-<id>.log` at the container's log.
+    fn link_container_log(&self, pod: &str, ns: &str, container: &str, id: &str, sandbox: &api::PodSandboxConfig, restart: i32) {
+        let target = PathBuf::from(&sandbox.log_directory).join(format!("{container}/{restart}.log"));
+        let link = legacy_log_symlink(&self.cfg.container_logs_dir, pod, ns, container, id);
+        let _ = std::fs::create_dir_all(&self.cfg.container_logs_dir);
+        if let Err(e) = std::os::unix::fs::symlink(&target, &link) {
+            tracing::warn!("creating container log symlink {}: {e}", link.display());
+        }
+    }
+
     async fn remove_container(&self, id: &str) -> Result<(), CriError> {
-        let log = self.runtime.container_status(id).await.ok().map(|s| s.log_path);
+        let status = self.runtime.container_status(id).await.ok();
         match self.runtime.remove_container(id).await {
             Err(e) if !e.is_not_found() => return Err(e),
             _ => {}
         }
-        if let Some(log) = log.filter(|l| !l.is_empty()) {
-            let _ = std::fs::remove_file(log);
+        if let Some(s) = status {
+            if !s.log_path.is_empty() {
+                let _ = std::fs::remove_file(&s.log_path);
+            }
+            let label = |k: &str| s.labels.get(k).cloned().unwrap_or_default();
+            let (pod, ns, name) = (label(super::labels::POD_NAME), label(super::labels::POD_NAMESPACE), label(super::labels::CONTAINER_NAME));
+            let _ = std::fs::remove_file(legacy_log_symlink(&self.cfg.container_logs_dir, &pod, &ns, &name, id));
         }
         Ok(())
     }

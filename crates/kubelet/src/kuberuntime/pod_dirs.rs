@@ -151,10 +151,30 @@ fn check_host_path(p: &Path, kind: &str) -> Result<(), String> {
     }
 }
 
+/// Upstream's limit on the length of a `/var/log/containers` symlink name.
+const MAX_SYMLINK_NAME: usize = 251;
+
+/// The legacy `/var/log/containers/<pod>_<namespace>_<container>-<id>.log` symlink path that log
+/// shippers read (upstream `legacyLogSymlink`), with the pod name cut so the name fits.
+pub fn legacy_log_symlink(dir: &Path, pod: &str, namespace: &str, container: &str, id: &str) -> PathBuf {
+    let suffix = format!("_{namespace}_{container}-{id}.log");
+    let keep = MAX_SYMLINK_NAME.saturating_sub(suffix.len()).min(pod.len());
+    let pod: String = pod.chars().take(keep).collect();
+    dir.join(format!("{pod}{suffix}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{EmptyDirVolumeSource, HostPathVolumeSource, PodSpec, Volume};
+
+    #[test]
+    fn legacy_symlink_names_follow_upstream() {
+        let p = legacy_log_symlink(Path::new("/var/log/containers"), "web-node1", "default", "main", "abc");
+        assert_eq!(p, Path::new("/var/log/containers/web-node1_default_main-abc.log"));
+        let long = legacy_log_symlink(Path::new("/l"), &"p".repeat(300), "ns", "c", &"f".repeat(64));
+        assert_eq!(long.file_name().unwrap().len(), MAX_SYMLINK_NAME);
+    }
 
     #[test]
     fn prepares_dirs_volumes_and_hosts_file() {
