@@ -1,0 +1,294 @@
+//! Settings that only come from the command line (upstream `KubeletFlags`):
+//! the struct, its defaults, and the table of flags that set it, with their
+//! help text and deprecation notes. Data only: `flags` parses and applies them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::flag_values::*;
+
+/// Settings that only come from the command line (upstream `KubeletFlags`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KubeletFlags {
+    pub config: Option<PathBuf>,
+    pub config_dir: Option<PathBuf>,
+    pub kubeconfig: Option<PathBuf>,
+    pub bootstrap_kubeconfig: Option<PathBuf>,
+    pub cert_dir: PathBuf,
+    pub hostname_override: String,
+    pub node_ip: String,
+    pub root_dir: PathBuf,
+    /// `-v` / `--v` log verbosity.
+    pub verbosity: u8,
+    pub provider_id: String,
+    pub node_labels: BTreeMap<String, String>,
+    pub cloud_provider: String,
+    pub image_credential_provider_config: Option<PathBuf>,
+    pub image_credential_provider_bin_dir: Option<PathBuf>,
+    pub lock_file: Option<PathBuf>,
+    pub exit_on_lock_contention: bool,
+    pub runtime_cgroups: String,
+    pub experimental_mounter_path: String,
+    pub experimental_allocatable_ignore_eviction: bool,
+    pub minimum_gc_age: Duration,
+    pub max_container_count: i32,
+    pub max_per_pod_container_count: i32,
+    /// Names of every flag given on the command line, without dashes.
+    pub explicit: Vec<String>,
+}
+
+impl Default for KubeletFlags {
+    fn default() -> Self {
+        KubeletFlags {
+            config: None,
+            config_dir: None,
+            kubeconfig: None,
+            bootstrap_kubeconfig: None,
+            cert_dir: PathBuf::from("/var/lib/kubelet/pki"),
+            hostname_override: String::new(),
+            node_ip: String::new(),
+            root_dir: PathBuf::from("/var/lib/kubelet"),
+            verbosity: 0,
+            provider_id: String::new(),
+            node_labels: BTreeMap::new(),
+            cloud_provider: String::new(),
+            image_credential_provider_config: None,
+            image_credential_provider_bin_dir: None,
+            lock_file: None,
+            exit_on_lock_contention: false,
+            runtime_cgroups: String::new(),
+            experimental_mounter_path: String::new(),
+            experimental_allocatable_ignore_eviction: false,
+            minimum_gc_age: Duration::ZERO,
+            max_container_count: -1,
+            max_per_pod_container_count: 1,
+            explicit: Vec::new(),
+        }
+    }
+}
+
+pub(super) type FlagSetter = fn(&mut KubeletFlags, &str) -> Result<(), String>;
+
+/// Kubelet-only flags: `(name, is_bool, deprecation note, help, setter)`.
+pub(super) const KUBELET_FLAGS: &[(&str, bool, Option<&str>, &str, FlagSetter)] = &[
+    (
+        "config",
+        false,
+        None,
+        "The Kubelet will load its initial configuration from this file",
+        |f, v| {
+            f.config = Some(v.into());
+            Ok(())
+        },
+    ),
+    (
+        "config-dir",
+        false,
+        None,
+        "Path to a directory of configuration drop-ins",
+        |f, v| {
+            f.config_dir = Some(v.into());
+            Ok(())
+        },
+    ),
+    (
+        "kubeconfig",
+        false,
+        None,
+        "Path to a kubeconfig file, specifying how to connect to the API server",
+        |f, v| {
+            f.kubeconfig = Some(v.into());
+            Ok(())
+        },
+    ),
+    (
+        "bootstrap-kubeconfig",
+        false,
+        None,
+        "Path to a kubeconfig file used to get a client certificate for kubelet",
+        |f, v| {
+            f.bootstrap_kubeconfig = Some(v.into());
+            Ok(())
+        },
+    ),
+    (
+        "cert-dir",
+        false,
+        None,
+        "The directory where the TLS certs are located",
+        |f, v| {
+            f.cert_dir = v.into();
+            Ok(())
+        },
+    ),
+    (
+        "hostname-override",
+        false,
+        None,
+        "If non-empty, will use this string as identification instead of the actual hostname",
+        |f, v| {
+            f.hostname_override = v.into();
+            Ok(())
+        },
+    ),
+    (
+        "node-ip",
+        false,
+        None,
+        "IP address (or comma-separated dual-stack IP addresses) of the node",
+        |f, v| {
+            f.node_ip = v.into();
+            Ok(())
+        },
+    ),
+    (
+        "root-dir",
+        false,
+        None,
+        "Directory path for managing kubelet files (volume mounts, etc)",
+        |f, v| {
+            f.root_dir = v.into();
+            Ok(())
+        },
+    ),
+    (
+        "node-labels",
+        false,
+        None,
+        "Labels to add when registering the node in the cluster (key=value pairs separated by ',')",
+        |f, v| {
+            f.node_labels.extend(parse_map(v, '=')?);
+            Ok(())
+        },
+    ),
+    (
+        "cloud-provider",
+        false,
+        None,
+        "The provider for cloud services ('' or 'external')",
+        |f, v| {
+            f.cloud_provider = v.into();
+            Ok(())
+        },
+    ),
+    (
+        "image-credential-provider-config",
+        false,
+        None,
+        "Path to a credential provider plugin config file or directory",
+        |f, v| {
+            f.image_credential_provider_config = Some(v.into());
+            Ok(())
+        },
+    ),
+    (
+        "image-credential-provider-bin-dir",
+        false,
+        None,
+        "The path to the directory where credential provider plugin binaries are located",
+        |f, v| {
+            f.image_credential_provider_bin_dir = Some(v.into());
+            Ok(())
+        },
+    ),
+    (
+        "lock-file",
+        false,
+        None,
+        "<Alpha> The path to file for kubelet to use as a lock file",
+        |f, v| {
+            f.lock_file = Some(v.into());
+            Ok(())
+        },
+    ),
+    (
+        "exit-on-lock-contention",
+        true,
+        None,
+        "Whether kubelet should exit upon lock-file contention",
+        |f, v| {
+            f.exit_on_lock_contention = parse_bool(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "runtime-cgroups",
+        false,
+        None,
+        "Optional absolute name of cgroups to create and run the runtime in",
+        |f, v| {
+            f.runtime_cgroups = v.into();
+            Ok(())
+        },
+    ),
+    (
+        "experimental-mounter-path",
+        false,
+        Some("will be removed in 1.25 or later, in favor of using CSI"),
+        "[Experimental] Path of mounter binary",
+        |f, v| {
+            f.experimental_mounter_path = v.into();
+            Ok(())
+        },
+    ),
+    (
+        "experimental-allocatable-ignore-eviction",
+        true,
+        Some("will be removed in 1.25 or later"),
+        "Ignore hard eviction thresholds when calculating Node Allocatable",
+        |f, v| {
+            f.experimental_allocatable_ignore_eviction = parse_bool(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "minimum-container-ttl-duration",
+        false,
+        Some(
+            "Use --eviction-hard or --eviction-soft instead. Will be removed in a future version.",
+        ),
+        "Minimum age for a finished container before it is garbage collected",
+        |f, v| {
+            f.minimum_gc_age = parse_duration(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "maximum-dead-containers",
+        false,
+        Some(
+            "Use --eviction-hard or --eviction-soft instead. Will be removed in a future version.",
+        ),
+        "Maximum number of old instances of containers to retain globally",
+        |f, v| {
+            f.max_container_count = parse_i32(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "maximum-dead-containers-per-container",
+        false,
+        Some(
+            "Use --eviction-hard or --eviction-soft instead. Will be removed in a future version.",
+        ),
+        "Maximum number of old instances to retain per container",
+        |f, v| {
+            f.max_per_pod_container_count = parse_i32(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "v",
+        false,
+        None,
+        "number for the log level verbosity",
+        |f, v| {
+            f.verbosity = v
+                .trim()
+                .parse()
+                .map_err(|_| "expected a verbosity level from 0 to 255".to_string())?;
+            Ok(())
+        },
+    ),
+];
