@@ -72,8 +72,7 @@ ensure_deb_src() {
     if apt-cache showsrc "$DEB_SRC_PACKAGE" 2>/dev/null | grep -q "^Version: .*really${K8S_VERSION}"; then
         return 0
     fi
-    if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ &&
-        ! grep -qs '^deb-src ' /etc/apt/sources.list; then
+    if [[ ! -f $DEB_SRC_LIST ]]; then
         say "adding a deb-src entry for bookworm ($DEB_SRC_LIST)"
         cat >"$DEB_SRC_LIST" <<'EOF'
 Types: deb-src
@@ -96,7 +95,10 @@ ensure_build_deps() {
     done
     if ((${#missing[@]})); then
         say "installing build dependencies: ${missing[*]}"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1; then
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        fi
     fi
 }
 
@@ -106,6 +108,8 @@ source_tree() {
     mkdir -p "$SRC_PARENT"
     tree=$(find "$SRC_PARENT" -maxdepth 1 -type d -name "${DEB_SRC_PACKAGE}-${DEB_SRC_VERSION_GLOB}" | head -n1)
     if [[ -z $tree || ! -f $tree/Makefile || ! -d $tree/vendor ]]; then
+        # dpkg-source will not unpack over a half-unpacked tree.
+        if [[ -n $tree ]]; then rm -rf "$tree"; fi
         say "fetching Debian source package $DEB_SRC_PACKAGE into $SRC_PARENT" >&2
         (cd "$SRC_PARENT" && apt-get source -qq "$DEB_SRC_PACKAGE" >/dev/null 2>&1) ||
             die "apt-get source $DEB_SRC_PACKAGE failed"

@@ -29,6 +29,23 @@ cp_kubectl_bin() {
 
 kc() { "$CP_KUBECTL" --kubeconfig "$KNODE_CP_ADMIN_KUBECONFIG" "$@"; }
 
+# apt-get install without letting the packages start services: etcd-server's
+# init script would otherwise start a second etcd on 127.0.0.1:2379.
+cp_apt_install_no_start() {
+    local policy=/usr/sbin/policy-rc.d ours=false rc=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\n# knode control-plane.sh: no service starts during install\nexit 101\n' >"$policy"
+        chmod 0755 "$policy"
+        ours=true
+    fi
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1; then
+        apt-get update -qq || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || rc=$?
+    fi
+    if $ours; then rm -f "$policy"; fi
+    return "$rc"
+}
+
 cp_ensure_tools() {
     local missing=()
     [[ -x $CP_ETCD_BIN ]] || missing+=(etcd-server)
@@ -38,10 +55,7 @@ cp_ensure_tools() {
     cp_kubectl_bin >/dev/null || missing+=(kubernetes-client)
     if ((${#missing[@]})); then
         say "installing ${missing[*]}"
-        if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1; then
-            apt-get update -qq
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-        fi
+        cp_apt_install_no_start "${missing[@]}"
     fi
     CP_KUBECTL=$(cp_kubectl_bin) || die "no kubectl found"
     if [[ ! -x $CP_APISERVER_BIN || ! -x $CP_CM_BIN || ! -x $CP_SCHED_BIN ]]; then

@@ -7,7 +7,7 @@
 # root /$UPSTREAM_KUBELET_CGROUP_ROOT in every v1 hierarchy. kubelet-down stops it,
 # removes the sandboxes of every pod it ran through CRI (knode-cri-rmp, built by
 # hack/build-upstream.sh), unmounts and deletes its root dir and cgroups, and
-# deletes its Node object (so the pod GC removes the API pods bound to it).
+# force-deletes the API pods bound to the node and deletes its Node object.
 
 UPSTREAM_KUBELET_BIN="$KNODE_K8S_BIN_DIR/kubelet"
 UPSTREAM_KUBELET_ROOT="${KNODE_UPSTREAM_KUBELET_ROOT:-/var/lib/knode/upstream-kubelet}"
@@ -24,12 +24,16 @@ upstream_kubelet_strays() {
     proc_strays "$UPSTREAM_KUBELET_BIN" "$UPSTREAM_KUBELET_MARKER"
 }
 
-# The v1 hierarchies (cgroupfs driver) that hold the kubelet's cgroup root.
+# The kubelet's cgroup root in every mounted hierarchy (cgroupfs driver; on
+# this hybrid v1 host runc also creates it in the v2 "unified" one).
 upstream_kubelet_cgroup_dirs() {
     local d
+    if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+        echo "/sys/fs/cgroup/$UPSTREAM_KUBELET_CGROUP_ROOT"
+        return 0
+    fi
     for d in /sys/fs/cgroup/*/; do
         d=${d%/}
-        [[ $d == */unified ]] && continue
         mountpoint -q "$d" && echo "$d/$UPSTREAM_KUBELET_CGROUP_ROOT"
     done
 }
@@ -64,7 +68,6 @@ upstream_kubelet_up() {
         --container-runtime=remote \
         --container-runtime-endpoint="unix://$KNODE_CONTAINERD_SOCK" \
         --runtime-request-timeout=2m \
-        --pod-infra-container-image="$KNODE_PAUSE_IMAGE" \
         --cgroup-driver=cgroupfs \
         --cgroup-root="/$UPSTREAM_KUBELET_CGROUP_ROOT" \
         --fail-swap-on=false \
@@ -120,9 +123,14 @@ upstream_kubelet_down() {
     fi
 
     if [[ -d $UPSTREAM_KUBELET_ROOT ]]; then
-        # Volume mounts (secrets, projected tokens) below the root dir, deepest first.
-        awk -v r="$UPSTREAM_KUBELET_ROOT/" 'index($2, r) == 1 { print $2 }' /proc/self/mounts | sort -r |
-            while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
+        # Volume mounts (secrets, projected tokens) below the root dir, deepest
+        # first, then the root dir itself (the kubelet bind-mounts it rshared).
+        awk -v r="$UPSTREAM_KUBELET_ROOT" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/self/mounts |
+            sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
+        # The root dir may be stacked on itself more than once.
+        while grep -q " $UPSTREAM_KUBELET_ROOT " /proc/self/mounts; do
+            umount -l "$UPSTREAM_KUBELET_ROOT" || break
+        done
         say "removing $UPSTREAM_KUBELET_ROOT"
         rm -rf "$UPSTREAM_KUBELET_ROOT"
     fi
@@ -135,8 +143,15 @@ upstream_kubelet_down() {
 
     # shellcheck disable=SC2034 # CP_KUBECTL is read by kc
     if CP_KUBECTL=$(cp_kubectl_bin) && [[ -f $KNODE_CP_ADMIN_KUBECONFIG ]] && cp_apiserver_ready; then
+        # The pod GC would take a minute or more to drop pods of a deleted node:
+        # force-delete them now (their controllers create Pending replacements).
+        if [[ -n $(kc get pods -A --field-selector "spec.nodeName=$KNODE_CP_NODE_NAME" -o name 2>/dev/null) ]]; then
+            say "force-deleting the API pods bound to $KNODE_CP_NODE_NAME"
+            kc delete pods -A --field-selector "spec.nodeName=$KNODE_CP_NODE_NAME" \
+                --force --grace-period=0 --wait=false >/dev/null 2>&1 || warn "could not delete pods of $KNODE_CP_NODE_NAME"
+        fi
         if kc get node "$KNODE_CP_NODE_NAME" >/dev/null 2>&1; then
-            say "deleting Node $KNODE_CP_NODE_NAME (its API pods are garbage-collected)"
+            say "deleting Node $KNODE_CP_NODE_NAME"
             kc delete node "$KNODE_CP_NODE_NAME" --wait=false >/dev/null
         fi
     fi

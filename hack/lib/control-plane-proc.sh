@@ -68,11 +68,21 @@ proc_strays() {
     done
 }
 
-# proc_kill_strays NAME BIN MARKER
+# proc_kill_strays NAME BIN MARKER: SIGTERM, up to 10 s, then SIGKILL.
 proc_kill_strays() {
-    local name=$1 pid
+    local name=$1 pid pids i
+    pids=$(proc_strays "$2" "$3")
+    [[ -n $pids ]] || return 0
+    for pid in $pids; do
+        warn "stopping stray $name process $pid (no pidfile)"
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for ((i = 0; i < 100; i++)); do
+        [[ -n $(proc_strays "$2" "$3") ]] || return 0
+        sleep 0.1
+    done
     for pid in $(proc_strays "$2" "$3"); do
-        warn "killing stray $name process $pid (no pidfile)"
+        warn "stray $name process $pid ignored SIGTERM; sending SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
     done
 }
