@@ -1,10 +1,14 @@
-//! kube-proxy's pure core: the Service/EndpointSlice model for one IP family,
-//! incremental change tracking, topology-aware endpoint selection, and rule
-//! builders for nftables (recommended), iptables and IPVS. Everything here is
-//! a function of its inputs: no API watch, no kernel access, no clock. The
-//! [`applier::RulesApplier`] trait is the boundary where text meets the kernel.
+//! kube-proxy. The pure core: the Service/EndpointSlice model for one IP
+//! family, incremental change tracking, topology-aware endpoint selection,
+//! rule builders for nftables (recommended) and iptables, and stale-conntrack
+//! planning — functions of their inputs, no API, kernel or clock. At the
+//! edge: [`applier`] (the `RulesApplier` trait, `nft`/`iptables-restore`
+//! appliers, `--cleanup`), [`conntrack::ConntrackCli`], and [`app`] (API
+//! watches, the sync loop, healthz/metrics and health-check servers).
 
+pub mod app;
 pub mod applier;
+pub mod conntrack;
 pub mod endpoints;
 pub mod iptables;
 pub mod names;

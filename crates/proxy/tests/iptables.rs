@@ -1,14 +1,12 @@
 //! The iptables builder against expected `iptables-restore` text (shapes as
 //! in upstream's iptables proxier_test.go).
 
-mod support;
-
 use proxy::iptables::{IptablesConfig, ruleset};
 use proxy::{
     EndpointsChangeTracker, EndpointsMap, IpFamily, NodeTopology, ServiceChangeTracker,
     ServicePortMap,
 };
-use support::*;
+use test_support::proxy::*;
 
 fn cfg() -> IptablesConfig {
     IptablesConfig {

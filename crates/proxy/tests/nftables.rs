@@ -2,8 +2,6 @@
 //! cases (shapes as in upstream's proxier_test.go), incremental syncs that
 //! touch only what changed, and a 10k-service scale check.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -11,7 +9,7 @@ use proxy::applier::RulesApplier;
 use proxy::nftables::{LocalDetector, NftConfig, NftablesSyncer};
 use proxy::{EndpointsChangeTracker, EndpointsMap, IpFamily, ServiceChangeTracker, ServicePortMap};
 use serde_json::json;
-use support::*;
+use test_support::proxy::*;
 
 /// Services, endpoints and their trackers for one test.
 struct World {

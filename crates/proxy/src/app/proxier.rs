@@ -1,0 +1,246 @@
+//! The proxier (upstream `Proxier.syncProxyRules` minus the watches): owns
+//! the change trackers and the synced maps, turns them into a transaction
+//! with the configured backend, hands it to a [`RulesApplier`], then deletes
+//! stale UDP conntrack entries. Synchronous and clock-free (`now` is an
+//! argument); the async sync loop (`sync_loop.rs`) decides when to call it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Instant, SystemTime};
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+use crate::applier::{ApplyError, RulesApplier};
+use crate::conntrack::{ConntrackCleaner, ConntrackError, stale_udp_entries};
+use crate::iptables::{IptablesConfig, ruleset};
+use crate::net::IpFamily;
+use crate::nftables::{NftConfig, NftablesSyncer};
+use crate::service::NamespacedName;
+use crate::topology::{NodeTopology, categorize_endpoints};
+use crate::tracker::{EndpointsChangeTracker, EndpointsMap, ServiceChangeTracker, ServicePortMap};
+
+/// Annotation with the time of the change that triggered an EndpointSlice update.
+pub const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-time";
+
+/// Which kernel interface programs the rules (one per process: size is no concern).
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Backend {
+    Nftables {
+        syncer: NftablesSyncer,
+        cfg: NftConfig,
+    },
+    Iptables {
+        cfg: IptablesConfig,
+    },
+}
+
+impl Backend {
+    pub fn nftables(cfg: NftConfig) -> Self {
+        Backend::Nftables {
+            syncer: NftablesSyncer::new(),
+            cfg,
+        }
+    }
+
+    /// Sets the node's topology (zone), which the rules depend on.
+    fn set_node(&mut self, node: NodeTopology) {
+        match self {
+            Backend::Nftables { cfg, .. } => cfg.node = node,
+            Backend::Iptables { cfg } => cfg.node = node,
+        }
+    }
+
+    fn node(&self) -> &NodeTopology {
+        match self {
+            Backend::Nftables { cfg, .. } => &cfg.node,
+            Backend::Iptables { cfg } => &cfg.node,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("applying the rules failed: {0}")]
+    Apply(#[from] ApplyError),
+}
+
+/// What one successful sync did.
+#[derive(Debug, Default)]
+pub struct SyncReport {
+    pub full: bool,
+    /// Commands (nft) or lines (iptables-restore) written.
+    pub commands: usize,
+    pub services_changed: usize,
+    pub conntrack_deleted: usize,
+    pub conntrack_errors: Vec<ConntrackError>,
+    /// The stale-chain cleanup transaction failed (nft; retried later).
+    pub cleanup_error: Option<ApplyError>,
+    /// Trigger times of the EndpointSlice changes this sync programmed.
+    pub trigger_times: Vec<SystemTime>,
+}
+
+/// A health-check node port and the number of ready local endpoints behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub port: u16,
+    pub local_endpoints: usize,
+}
+
+pub struct Proxier {
+    svc_tracker: ServiceChangeTracker,
+    ep_tracker: EndpointsChangeTracker,
+    services: ServicePortMap,
+    endpoints: EndpointsMap,
+    backend: Backend,
+    applier: Box<dyn RulesApplier + Send>,
+    conntrack: Box<dyn ConntrackCleaner + Send>,
+    trigger_times: Vec<SystemTime>,
+    pending_services: usize,
+    pending_slices: usize,
+}
+
+impl Proxier {
+    pub fn new(
+        family: IpFamily,
+        backend: Backend,
+        applier: Box<dyn RulesApplier + Send>,
+        conntrack: Box<dyn ConntrackCleaner + Send>,
+    ) -> Self {
+        let node = backend.node().name.clone();
+        Proxier {
+            svc_tracker: ServiceChangeTracker::new(family),
+            ep_tracker: EndpointsChangeTracker::new(family, node),
+            services: ServicePortMap::new(),
+            endpoints: EndpointsMap::new(),
+            backend,
+            applier,
+            conntrack,
+            trigger_times: Vec::new(),
+            pending_services: 0,
+            pending_slices: 0,
+        }
+    }
+
+    pub fn on_service(&mut self, previous: Option<&Service>, current: Option<&Service>) {
+        self.pending_services += 1;
+        self.svc_tracker.update(previous, current);
+    }
+
+    pub fn on_endpoint_slice(&mut self, slice: &EndpointSlice, removed: bool) {
+        self.pending_slices += 1;
+        if let Some(t) = slice
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(TRIGGER_TIME_ANNOTATION))
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        {
+            self.trigger_times.push(SystemTime::from(t));
+        }
+        self.ep_tracker.endpoint_slice_update(slice, removed);
+    }
+
+    /// The node's topology changed (e.g. its zone label).
+    pub fn set_node(&mut self, node: NodeTopology) {
+        self.backend.set_node(node);
+    }
+
+    pub fn is_nftables(&self) -> bool {
+        matches!(self.backend, Backend::Nftables { .. })
+    }
+
+    /// `(services, slices)` events recorded since the last sync.
+    pub fn pending(&self) -> (usize, usize) {
+        (self.pending_services, self.pending_slices)
+    }
+
+    /// Applies pending changes to the kernel. `force_full`: rewrite everything.
+    pub fn sync(&mut self, now: Instant, force_full: bool) -> Result<SyncReport, SyncError> {
+        let (services_before, endpoints_before) = (self.services.clone(), self.endpoints.clone());
+        let mut changed: BTreeSet<NamespacedName> = self.svc_tracker.apply(&mut self.services);
+        changed.extend(self.ep_tracker.apply(&mut self.endpoints));
+        self.pending_services = 0;
+        self.pending_slices = 0;
+        let mut report = SyncReport {
+            services_changed: changed.len(),
+            ..Default::default()
+        };
+        match &mut self.backend {
+            Backend::Nftables { syncer, cfg } => {
+                if force_full {
+                    syncer.sync_failed();
+                }
+                let out = syncer.sync(&self.services, &self.endpoints, &changed, cfg, now);
+                if let Some(cleanup) = out.stale_chain_cleanup
+                    && let Err(e) = self.applier.apply(cleanup.as_str())
+                {
+                    report.cleanup_error = Some(e);
+                }
+                report.full = out.transaction.as_str().starts_with("add table");
+                report.commands = out.transaction.len();
+                if let Err(e) = self.applier.apply(out.transaction.as_str()) {
+                    syncer.sync_failed();
+                    return Err(e.into());
+                }
+            }
+            Backend::Iptables { cfg } => {
+                let text = ruleset(&self.services, &self.endpoints, cfg);
+                report.full = true;
+                report.commands = text.lines().count();
+                self.applier.apply(&text)?;
+            }
+        }
+        for d in stale_udp_entries(
+            &services_before,
+            &endpoints_before,
+            &self.services,
+            &self.endpoints,
+            &changed,
+        ) {
+            match self.conntrack.delete(&d) {
+                Ok(()) => report.conntrack_deleted += 1,
+                Err(e) => report.conntrack_errors.push(e),
+            }
+        }
+        report.trigger_times = std::mem::take(&mut self.trigger_times);
+        Ok(report)
+    }
+
+    /// Services with a health-check node port, with their ready local endpoint counts.
+    pub fn health_checks(&self) -> BTreeMap<NamespacedName, HealthCheck> {
+        let mut out = BTreeMap::new();
+        for (spn, svc) in &self.services {
+            if svc.health_check_node_port == 0 {
+                continue;
+            }
+            let local = self
+                .endpoints
+                .get(spn)
+                .into_iter()
+                .flatten()
+                .filter(|e| e.is_local && e.ready)
+                .count();
+            let entry = out.entry(spn.service.clone()).or_insert(HealthCheck {
+                port: svc.health_check_node_port,
+                local_endpoints: 0,
+            });
+            entry.local_endpoints = entry.local_endpoints.max(local);
+        }
+        out
+    }
+
+    /// `(internal, external)`: services with a Local policy and no local endpoint.
+    pub fn no_local_endpoints(&self) -> (usize, usize) {
+        let (mut internal, mut external) = (0, 0);
+        for (spn, svc) in &self.services {
+            let eps = self.endpoints.get(spn).map(Vec::as_slice).unwrap_or(&[]);
+            let cat = categorize_endpoints(eps, svc, self.backend.node());
+            if cat.has_any && cat.local.is_empty() {
+                internal += usize::from(svc.internal_policy_local);
+                external += usize::from(svc.external_policy_local);
+            }
+        }
+        (internal, external)
+    }
+}

@@ -1,0 +1,213 @@
+//! What the proxier needs, derived from the configuration and the node
+//! (upstream `cmd/kube-proxy/app/server.go`, `server_linux.go`): the
+//! backend, the node name, the local-traffic detector, the NodePort IPs and
+//! the sync periods. Pure: the node's Node object, its interface addresses
+//! and the system hostname are arguments.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Node;
+use proxy_config::{KubeProxyConfiguration, LocalMode, ProxyMode};
+
+use super::sync_loop::SyncPeriods;
+use crate::iptables::IptablesConfig;
+use crate::net::{Cidr, IpFamily};
+use crate::nftables::{LocalDetector, NftConfig};
+use crate::topology::NodeTopology;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("proxy mode {0:?} is not supported by this kube-proxy (use nftables or iptables)")]
+    UnsupportedMode(String),
+    #[error("detectLocalMode NodeCIDR: node {node} has no podCIDR")]
+    NoPodCidr { node: String },
+    #[error("{field}: {value:?} is not a valid CIDR")]
+    BadCidr { field: &'static str, value: String },
+}
+
+/// The node name: `hostnameOverride`, else the system hostname, lower-cased.
+pub fn node_name(cfg: &KubeProxyConfiguration, system_hostname: &str) -> String {
+    let name = if cfg.hostname_override.is_empty() {
+        system_hostname.trim()
+    } else {
+        cfg.hostname_override.trim()
+    };
+    name.to_lowercase()
+}
+
+/// The node's IPs from its status (InternalIP first, then ExternalIP).
+pub fn node_ips(node: &Node) -> Vec<IpAddr> {
+    let addrs = node.status.as_ref().and_then(|s| s.addresses.as_ref());
+    let mut out = Vec::new();
+    for kind in ["InternalIP", "ExternalIP"] {
+        for a in addrs.into_iter().flatten().filter(|a| a.type_ == kind) {
+            if let Ok(ip) = a.address.parse::<IpAddr>()
+                && !out.contains(&ip)
+            {
+                out.push(ip);
+            }
+        }
+    }
+    out
+}
+
+/// The node's pod CIDRs (`spec.podCIDRs`, else `spec.podCIDR`).
+pub fn pod_cidrs(node: &Node) -> Vec<Cidr> {
+    let spec = node.spec.as_ref();
+    let mut list: Vec<&str> = spec
+        .and_then(|s| s.pod_cidrs.as_ref())
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    if list.is_empty() {
+        list.extend(spec.and_then(|s| s.pod_cidr.as_deref()));
+    }
+    list.iter().filter_map(|c| c.parse().ok()).collect()
+}
+
+/// The detector of local traffic for `family` (upstream `getLocalDetector`).
+pub fn local_detector(
+    cfg: &KubeProxyConfiguration,
+    family: IpFamily,
+    node: Option<&Node>,
+) -> Result<LocalDetector, SettingsError> {
+    Ok(match cfg.detect_local_mode {
+        LocalMode::ClusterCIDR | LocalMode::Unset => {
+            let mut found = LocalDetector::None;
+            for c in cfg
+                .cluster_cidr
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+            {
+                let cidr: Cidr = c.parse().map_err(|_| SettingsError::BadCidr {
+                    field: "clusterCIDR",
+                    value: c.to_string(),
+                })?;
+                if cidr.family() == family {
+                    found = LocalDetector::Cidr(cidr);
+                    break;
+                }
+            }
+            found
+        }
+        LocalMode::NodeCIDR => {
+            let cidrs = node.map(pod_cidrs).unwrap_or_default();
+            match cidrs.into_iter().find(|c| c.family() == family) {
+                Some(c) => LocalDetector::Cidr(c),
+                None => {
+                    let name = node
+                        .and_then(|n| n.metadata.name.clone())
+                        .unwrap_or_default();
+                    return Err(SettingsError::NoPodCidr { node: name });
+                }
+            }
+        }
+        LocalMode::BridgeInterface => {
+            LocalDetector::BridgeInterface(cfg.detect_local.bridge_interface.clone())
+        }
+        LocalMode::InterfaceNamePrefix => {
+            LocalDetector::InterfaceNamePrefix(cfg.detect_local.interface_name_prefix.clone())
+        }
+    })
+}
+
+/// The IPs NodePorts accept traffic on; `None` means every local IP.
+/// `nodePortAddresses` entries are CIDRs or `primary` (the node's IPs);
+/// `local_ips` are this host's interface addresses.
+pub fn node_port_ips(
+    cfg: &KubeProxyConfiguration,
+    family: IpFamily,
+    node_ips: &[IpAddr],
+    local_ips: &[IpAddr],
+) -> Result<Option<Vec<IpAddr>>, SettingsError> {
+    let mut out: Vec<IpAddr> = Vec::new();
+    let push = |ip: IpAddr, out: &mut Vec<IpAddr>| {
+        if family.matches(&ip) && !out.contains(&ip) {
+            out.push(ip);
+        }
+    };
+    for entry in &cfg.node_port_addresses {
+        if entry == "primary" {
+            node_ips.iter().for_each(|ip| push(*ip, &mut out));
+            continue;
+        }
+        let cidr: Cidr = entry.parse().map_err(|_| SettingsError::BadCidr {
+            field: "nodePortAddresses",
+            value: entry.clone(),
+        })?;
+        if cidr.family() != family {
+            continue;
+        }
+        if cidr.prefix == 0 {
+            return Ok(None);
+        }
+        local_ips
+            .iter()
+            .filter(|ip| cidr.contains(ip))
+            .for_each(|ip| push(*ip, &mut out));
+    }
+    Ok(if cfg.node_port_addresses.is_empty() {
+        None
+    } else {
+        Some(out)
+    })
+}
+
+/// The sync periods of the configured mode.
+pub fn sync_periods(cfg: &KubeProxyConfiguration) -> SyncPeriods {
+    let (min, period) = match cfg.mode {
+        ProxyMode::NFTables => (cfg.nftables.min_sync_period, cfg.nftables.sync_period),
+        _ => (cfg.iptables.min_sync_period, cfg.iptables.sync_period),
+    };
+    SyncPeriods {
+        min_sync_period: min,
+        sync_period: period,
+        full_sync_period: Duration::from_secs(3600),
+    }
+}
+
+/// The backend's configuration for the configured mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendConfig {
+    Nftables(NftConfig),
+    Iptables(IptablesConfig),
+}
+
+/// Everything the backend needs, for one family.
+pub fn backend_config(
+    cfg: &KubeProxyConfiguration,
+    family: IpFamily,
+    node: NodeTopology,
+    detector: LocalDetector,
+    node_port_ips: Option<Vec<IpAddr>>,
+    node_ip: Option<IpAddr>,
+) -> Result<BackendConfig, SettingsError> {
+    match cfg.mode {
+        ProxyMode::NFTables => Ok(BackendConfig::Nftables(NftConfig {
+            family,
+            masquerade_all: cfg.nftables.masquerade_all,
+            masquerade_bit: u8::try_from(cfg.nftables.masquerade_bit).unwrap_or(14),
+            local_detector: detector,
+            node_port_ips,
+            service_cidrs: Vec::new(),
+            node_ip,
+            node,
+        })),
+        ProxyMode::IPTables | ProxyMode::Unset => Ok(BackendConfig::Iptables(IptablesConfig {
+            masquerade_all: cfg.iptables.masquerade_all,
+            masquerade_bit: u8::try_from(cfg.iptables.masquerade_bit).unwrap_or(14),
+            local_cidr: match detector {
+                LocalDetector::Cidr(c) => Some(c),
+                _ => None,
+            },
+            node,
+        })),
+        other => Err(SettingsError::UnsupportedMode(other.as_str().to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests;

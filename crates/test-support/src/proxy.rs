@@ -1,0 +1,87 @@
+//! Fakes of kube-proxy's boundaries and object builders for its tests: a
+//! recording [`RulesApplier`] that can be told to reject, a recording
+//! [`ConntrackCleaner`], and Services and
+//! EndpointSlices from short JSON. The real appliers live in `proxy::applier`.
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use proxy::applier::{ApplyError, RulesApplier};
+use proxy::conntrack::{ConntrackCleaner, ConntrackError, Deletion};
+use serde_json::json;
+
+/// Records every transaction; can be told to reject the next one.
+#[derive(Debug, Default)]
+pub struct FakeApplier {
+    pub applied: Vec<String>,
+    pub fail_next: Option<String>,
+}
+
+impl RulesApplier for FakeApplier {
+    fn apply(&mut self, transaction: &str) -> Result<(), ApplyError> {
+        if let Some(message) = self.fail_next.take() {
+            return Err(ApplyError::Rejected {
+                tool: "nft".into(),
+                message,
+            });
+        }
+        self.applied.push(transaction.to_string());
+        Ok(())
+    }
+}
+
+/// Records every conntrack deletion.
+#[derive(Debug, Default)]
+pub struct FakeConntrack {
+    pub deleted: Vec<Deletion>,
+}
+
+impl ConntrackCleaner for FakeConntrack {
+    fn delete(&mut self, deletion: &Deletion) -> Result<(), ConntrackError> {
+        self.deleted.push(deletion.clone());
+        Ok(())
+    }
+}
+
+/// A Service from a JSON `spec` (and optional `status`).
+pub fn service(
+    ns: &str,
+    name: &str,
+    spec: serde_json::Value,
+    status: serde_json::Value,
+) -> Service {
+    serde_json::from_value(json!({
+        "metadata": {"namespace": ns, "name": name},
+        "spec": spec,
+        "status": status,
+    }))
+    .unwrap()
+}
+
+/// A one-port ClusterIP Service `ns/name` with port `p80` (80/TCP).
+pub fn cluster_ip_service(ns: &str, name: &str, ip: &str) -> Service {
+    service(
+        ns,
+        name,
+        json!({"clusterIP": ip, "ports": [{"name": "p80", "port": 80, "protocol": "TCP"}]}),
+        json!({}),
+    )
+}
+
+/// An IPv4 EndpointSlice for `ns/svc` with port `p80` → `port` and the given
+/// endpoints `(ip, nodeName)`.
+pub fn slice(ns: &str, svc: &str, port: i32, endpoints: &[(&str, Option<&str>)]) -> EndpointSlice {
+    let eps: Vec<serde_json::Value> = endpoints
+        .iter()
+        .map(|(ip, node)| match node {
+            Some(n) => json!({"addresses": [ip], "nodeName": n}),
+            None => json!({"addresses": [ip]}),
+        })
+        .collect();
+    serde_json::from_value(json!({
+        "metadata": {"namespace": ns, "name": format!("{svc}-1"), "labels": {"kubernetes.io/service-name": svc}},
+        "addressType": "IPv4",
+        "endpoints": eps,
+        "ports": [{"name": "p80", "port": port, "protocol": "TCP"}],
+    }))
+    .unwrap()
+}
