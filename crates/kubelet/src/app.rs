@@ -42,6 +42,46 @@ pub enum AppError {
     Serve { what: &'static str, addr: SocketAddr, source: std::io::Error },
     #[error("invalid {field} {value:?}")]
     Address { field: &'static str, value: String },
+    #[error("{0}")]
+    ApiClient(#[from] kubelet_api::ClientError),
+}
+
+/// Events go to the log and, in cluster mode, to the API server.
+struct ClusterEvents(kubelet_api::events::EventSink);
+
+impl crate::events::EventRecorder for ClusterEvents {
+    fn event(&self, pod: &k8s_openapi::api::core::v1::Pod, kind: crate::events::EventType, reason: &str, message: &str) {
+        crate::events::EventRecorder::event(&LogEventRecorder, pod, kind, reason, message);
+        self.0.record(pod, kind.as_str(), reason, message);
+    }
+}
+
+/// ConfigMaps, Secrets and Services from the API server for container environments.
+struct ClusterEnv(kubelet_api::env::ApiEnvSource);
+
+impl crate::kuberuntime::env::EnvSources for ClusterEnv {
+    fn config_map(&self, namespace: &str, name: &str) -> Option<std::collections::BTreeMap<String, String>> {
+        self.0.config_map(namespace, name)
+    }
+    fn secret(&self, namespace: &str, name: &str) -> Option<std::collections::BTreeMap<String, String>> {
+        self.0.secret(namespace, name)
+    }
+    fn service_env(&self, namespace: &str, enable_service_links: bool) -> std::collections::BTreeMap<String, String> {
+        self.0.service_env(namespace, enable_service_links)
+    }
+}
+
+/// The status manager as the API status syncer's source.
+struct StatusProvider(StatusManager);
+
+#[async_trait::async_trait]
+impl kubelet_api::status_sync::PodStatusProvider for StatusProvider {
+    fn pods_with_status(&self) -> Vec<k8s_openapi::api::core::v1::Pod> {
+        self.0.pods_with_status()
+    }
+    async fn changed(&self) {
+        self.0.changed().await
+    }
 }
 
 /// `/healthz`: the sync loop iterates and the PLEG relisted recently.
@@ -108,7 +148,9 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let proc_root = Path::new("/proc");
     let node_name = node_info::node_name(&opts.flags.hostname_override, proc_root);
     let host_ip = node_info::node_ip(&opts.flags.node_ip, &interfaces(), node_info::default_route_interface(proc_root).as_deref());
-    tracing::info!(node = %node_name, ip = %host_ip, "starting kubelet in standalone mode");
+    let mut cluster = kubelet_api::Cluster::connect(&opts, &node_name).await?;
+    let mode = if cluster.is_some() { "cluster" } else { "standalone" };
+    tracing::info!(node = %node_name, ip = %host_ip, "starting kubelet in {mode} mode");
 
     let (runtime, runtime_name) = connect_runtime(&cfg.container_runtime_endpoint, cfg.runtime_request_timeout).await?;
     let runtime = Arc::new(runtime);
@@ -130,6 +172,10 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         sources.push(PodSource::Http);
         let src = UrlPodSource::new(cfg.static_pod_url.clone(), cfg.static_pod_url_header.clone(), node_name.clone(), cfg.http_check_frequency);
         tokio::spawn(src.run(updates_tx.clone(), shutdown.clone()));
+    }
+    if let Some(cluster) = cluster.as_mut() {
+        sources.push(PodSource::Api);
+        cluster.start_pod_source(updates_tx.clone(), shutdown.clone());
     }
     drop(updates_tx);
     let (pod_config, desired) = PodConfig::new(&sources);
@@ -157,11 +203,16 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         runtime_handler: String::new(),
     };
     let runtime_dyn: Arc<dyn RuntimeService> = runtime.clone();
+    let images_for_node = images.clone();
+    let (events, env): (Arc<dyn crate::events::EventRecorder>, Arc<dyn crate::kuberuntime::env::EnvSources + Send>) = match cluster.as_ref() {
+        Some(c) => (Arc::new(ClusterEvents(c.start_events(&opts, shutdown.clone()))), Arc::new(ClusterEnv(c.env_source()))),
+        None => (Arc::new(LogEventRecorder), Arc::new(NoEnvSources)),
+    };
     let manager = Arc::new(RuntimeManager::new(
         runtime_dyn.clone(),
         images,
-        Arc::new(LogEventRecorder),
-        Arc::new(NoEnvSources),
+        events,
+        env,
         manager_cfg,
         Arc::new(SystemClock),
     ));
@@ -174,6 +225,10 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         host_ip: host_ip.to_string(),
     });
     let (workers, finished) = PodWorkers::new(ctx, shutdown.clone());
+    if let Some(cluster) = cluster.as_mut() {
+        cluster.start_node(&opts, host_ip, runtime_dyn.clone(), images_for_node.clone(), shutdown.clone());
+        cluster.start_pod_sync(Arc::new(StatusProvider(status.clone())), desired.clone(), shutdown.clone());
+    }
 
     let (pleg_tx, pleg_rx) = mpsc::channel(256);
     let (relist_tx, relist_rx) = watch::channel(Relist::default());

@@ -1,0 +1,84 @@
+//! Shared helpers of the cluster-mode end-to-end tests: bring up the real control plane of
+//! `hack/control-plane.sh` (idempotent), clean the test node out of it, start our kubelet as node
+//! `knode-node` with the node kubeconfig, and run the real `kubectl` as admin.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use e2e::{KubeletProcess, TestNode, remove_all_pods, wait_for};
+
+pub const KUBELET: &str = env!("CARGO_BIN_EXE_kubelet");
+pub const NODE: &str = "knode-node";
+pub const NODE_IP: &str = "198.18.255.1";
+pub const CP_DIR: &str = "/var/lib/knode/control-plane";
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn kubectl_bin() -> String {
+    std::env::var("KNODE_KUBECTL").unwrap_or_else(|_| "/usr/bin/kubectl".into())
+}
+
+/// Runs `kubectl` as admin; returns (success, stdout, stderr).
+pub fn kubectl(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(kubectl_bin())
+        .env("KUBECONFIG", format!("{CP_DIR}/admin.kubeconfig"))
+        .args(args)
+        .output()
+        .expect("run kubectl");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// `kubectl ... -o json` decoded, `None` when the command fails.
+pub fn kubectl_json<T: k8s_openapi::serde::de::DeserializeOwned>(args: &[&str]) -> Option<T> {
+    let mut all = args.to_vec();
+    all.extend(["-o", "json"]);
+    let (ok, out, _) = kubectl(&all);
+    ok.then(|| serde_json::from_str(&out).ok()).flatten()
+}
+
+/// Starts the control plane (a no-op when it runs), stops the upstream kubelet if it runs as
+/// our node, and removes the node's pods and Node object left by earlier runs.
+pub async fn control_plane_ready() {
+    let script = repo_root().join("hack/control-plane.sh");
+    let status = Command::new(&script).arg("up").status().expect("run hack/control-plane.sh up");
+    assert!(status.success(), "hack/control-plane.sh up failed");
+    let (ok, out, _) = kubectl(&["get", "node", NODE, "-o", "jsonpath={.status.nodeInfo.kubeletVersion}"]);
+    if ok && out.contains("v1.20") {
+        let status = Command::new(&script).arg("kubelet-down").status().expect("run hack/control-plane.sh kubelet-down");
+        assert!(status.success(), "hack/control-plane.sh kubelet-down failed");
+    }
+    kubectl(&["delete", "pods", "--all-namespaces", "--field-selector", &format!("spec.nodeName={NODE}"), "--force", "--grace-period=0", "--wait=false"]);
+    kubectl(&["delete", "node", NODE, "--wait=true"]);
+    remove_all_pods().await;
+}
+
+/// Our kubelet as `knode-node` against the control plane, on a fresh test node.
+pub async fn start_cluster_kubelet(node: &TestNode) -> KubeletProcess {
+    let kubeconfig = format!("--kubeconfig={CP_DIR}/node.kubeconfig");
+    let ip = format!("--node-ip={NODE_IP}");
+    let host = format!("--hostname-override={NODE}");
+    KubeletProcess::start(Path::new(KUBELET), node, &[&kubeconfig, &ip, &host, "--node-labels=knode.test/e2e=true"]).await
+}
+
+/// Waits until the node reports `Ready=True`.
+pub async fn wait_node_ready(timeout: Duration) -> k8s_openapi::api::core::v1::Node {
+    wait_for("node Ready", timeout, || async {
+        let node: k8s_openapi::api::core::v1::Node = kubectl_json(&["get", "node", NODE])?;
+        let ready = node.status.as_ref()?.conditions.as_ref()?.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+        ready.then_some(node)
+    })
+    .await
+}
+
+/// Stops the kubelet, then removes what it left in the runtime and the API.
+pub async fn teardown(kubelet: KubeletProcess) {
+    kubelet.stop().await;
+    remove_all_pods().await;
+    kubectl(&["delete", "pods", "--all-namespaces", "--field-selector", &format!("spec.nodeName={NODE}"), "--force", "--grace-period=0", "--wait=false"]);
+    kubectl(&["delete", "node", NODE, "--wait=false"]);
+}

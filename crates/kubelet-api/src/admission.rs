@@ -1,0 +1,144 @@
+//! Node-side pod admission (upstream `lifecycle/predicate.go`): before running a pod bound to
+//! this node, check it against the node — nodeName, nodeSelector and required node affinity
+//! (`matchExpressions` on labels), NoExecute taints it does not tolerate, the pod count
+//! (maxPods) and cpu / memory / ephemeral-storage requests against allocatable minus what
+//! admitted pods request. A rejected pod is marked `Failed` with upstream's reason (`OutOfcpu`,
+//! `OutOfmemory`, `OutOfpods`, `NodeAffinity`, `NodeName`, `TaintToleration`) and message.
+//!
+//! Pure: (node, admitted pods, pod) → verdict. [`crate::pod_source::PodStore::admit_new`] applies
+//! it once per API pod; static pods are not counted yet.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, Pod, PodStatus};
+use kubelet_config::quantity;
+
+/// Why a pod was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: String,
+    pub message: String,
+}
+
+impl Rejection {
+    /// The status a rejected pod gets.
+    pub fn pod_status(&self) -> PodStatus {
+        PodStatus {
+            phase: Some("Failed".into()),
+            reason: Some(self.reason.clone()),
+            message: Some(format!("Pod was rejected: {}", self.message)),
+            ..PodStatus::default()
+        }
+    }
+}
+
+fn predicate(name: &str) -> Rejection {
+    Rejection { reason: name.into(), message: format!("Predicate {name} failed") }
+}
+
+/// Requests of a pod: max(sum of containers, each init container), cpu in millicores.
+pub fn pod_requests(pod: &Pod) -> BTreeMap<String, i64> {
+    let mut sum: BTreeMap<String, i64> = BTreeMap::new();
+    let Some(spec) = pod.spec.as_ref() else { return sum };
+    let amount = |r: &str, q: &str| quantity::parse(q).map(|q| if r == "cpu" { q.milli_value() } else { q.value() }).unwrap_or(0);
+    for c in &spec.containers {
+        for (r, q) in c.resources.as_ref().and_then(|r| r.requests.as_ref()).into_iter().flatten() {
+            *sum.entry(r.clone()).or_default() += amount(r, &q.0);
+        }
+    }
+    for c in spec.init_containers.iter().flatten() {
+        for (r, q) in c.resources.as_ref().and_then(|r| r.requests.as_ref()).into_iter().flatten() {
+            let v = amount(r, &q.0);
+            let e = sum.entry(r.clone()).or_default();
+            *e = (*e).max(v);
+        }
+    }
+    for (r, q) in spec.overhead.iter().flatten() {
+        *sum.entry(r.clone()).or_default() += amount(r, &q.0);
+    }
+    sum
+}
+
+fn requirement_matches(req: &NodeSelectorRequirement, labels: &BTreeMap<String, String>) -> bool {
+    let values = req.values.clone().unwrap_or_default();
+    let value = labels.get(&req.key);
+    match req.operator.as_str() {
+        "In" => value.is_some_and(|v| values.contains(v)),
+        "NotIn" => value.is_none_or(|v| !values.contains(v)),
+        "Exists" => value.is_some(),
+        "DoesNotExist" => value.is_none(),
+        "Gt" | "Lt" => {
+            let (Some(v), Some(bound)) = (value.and_then(|v| v.parse::<i64>().ok()), values.first().and_then(|b| b.parse::<i64>().ok())) else { return false };
+            if req.operator == "Gt" { v > bound } else { v < bound }
+        }
+        _ => false,
+    }
+}
+
+fn node_affinity_matches(pod: &Pod, labels: &BTreeMap<String, String>) -> bool {
+    let Some(spec) = pod.spec.as_ref() else { return true };
+    if let Some(sel) = &spec.node_selector
+        && !sel.iter().all(|(k, v)| labels.get(k) == Some(v))
+    {
+        return false;
+    }
+    let required = spec.affinity.as_ref().and_then(|a| a.node_affinity.as_ref()).and_then(|n| n.required_during_scheduling_ignored_during_execution.as_ref());
+    match required {
+        None => true,
+        Some(r) => r.node_selector_terms.iter().any(|t| t.match_expressions.iter().flatten().all(|e| requirement_matches(e, labels))),
+    }
+}
+
+fn tolerates_no_execute_taints(pod: &Pod, node: &Node) -> bool {
+    let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.clone()).unwrap_or_default();
+    node.spec.iter().flat_map(|s| s.taints.iter().flatten()).filter(|t| t.effect == "NoExecute").all(|t| {
+        tolerations.iter().any(|tol| {
+            let effect_ok = tol.effect.as_deref().is_none_or(|e| e.is_empty() || e == t.effect);
+            let key_ok = tol.key.as_deref().is_none_or(|k| k.is_empty() || k == t.key);
+            let value_ok = match tol.operator.as_deref() {
+                Some("Exists") => true,
+                _ => tol.value.as_deref().unwrap_or_default() == t.value.as_deref().unwrap_or_default(),
+            };
+            effect_ok && key_ok && value_ok
+        })
+    })
+}
+
+/// Admits `pod` onto `node` where `admitted` already run, or says why not.
+pub fn admit(node: &Node, admitted: &[&Pod], pod: &Pod) -> Result<(), Rejection> {
+    let node_name = node.metadata.name.as_deref().unwrap_or_default();
+    if pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty() && n != node_name) {
+        return Err(predicate("NodeName"));
+    }
+    let labels = node.metadata.labels.clone().unwrap_or_default();
+    if !node_affinity_matches(pod, &labels) {
+        return Err(predicate("NodeAffinity"));
+    }
+    if !tolerates_no_execute_taints(pod, node) {
+        return Err(predicate("TaintToleration"));
+    }
+    let allocatable = node.status.as_ref().and_then(|s| s.allocatable.clone()).unwrap_or_default();
+    let capacity = |r: &str| allocatable.get(r).and_then(|q| quantity::parse(&q.0).ok()).map(|q| if r == "cpu" { q.milli_value() } else { q.value() });
+    if let Some(max) = capacity("pods") {
+        let used = admitted.len() as i64;
+        if used + 1 > max {
+            return Err(Rejection { reason: "OutOfpods".into(), message: format!("Node didn't have enough resource: pods, requested: 1, used: {used}, capacity: {max}") });
+        }
+    }
+    let wanted = pod_requests(pod);
+    for r in ["cpu", "memory", "ephemeral-storage"] {
+        let (Some(req), Some(cap)) = (wanted.get(r).copied().filter(|v| *v > 0), capacity(r)) else { continue };
+        let used: i64 = admitted.iter().map(|p| pod_requests(p).get(r).copied().unwrap_or(0)).sum();
+        if used + req > cap {
+            return Err(Rejection {
+                reason: format!("OutOf{r}"),
+                message: format!("Node didn't have enough resource: {r}, requested: {req}, used: {used}, capacity: {cap}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "admission_tests.rs"]
+mod tests;

@@ -1,0 +1,81 @@
+use super::*;
+use k8s_openapi::api::core::v1::{
+    Affinity, Container, NodeAffinity, NodeSelector, NodeSelectorTerm, NodeSpec, NodeStatus, PodSpec, ResourceRequirements, Taint, Toleration,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+fn node() -> Node {
+    let alloc = [("cpu", "2"), ("memory", "4Gi"), ("pods", "2")].into_iter().map(|(k, v)| (k.to_string(), Quantity(v.into()))).collect();
+    let mut n = Node { spec: Some(NodeSpec::default()), status: Some(NodeStatus { allocatable: Some(alloc), ..NodeStatus::default() }), ..Node::default() };
+    n.metadata.name = Some("n1".into());
+    n.metadata.labels = Some([("disk".to_string(), "ssd".to_string()), ("zone".to_string(), "a".to_string())].into());
+    n
+}
+
+fn pod(cpu: &str, mem: &str) -> Pod {
+    let requests = [("cpu", cpu), ("memory", mem)].into_iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_string(), Quantity(v.into()))).collect();
+    Pod {
+        spec: Some(PodSpec {
+            node_name: Some("n1".into()),
+            containers: vec![Container { name: "c".into(), resources: Some(ResourceRequirements { requests: Some(requests), ..Default::default() }), ..Default::default() }],
+            ..PodSpec::default()
+        }),
+        ..Pod::default()
+    }
+}
+
+#[test]
+fn resources_are_checked_against_allocatable() {
+    let running = pod("1500m", "1Gi");
+    assert_eq!(admit(&node(), &[&running], &pod("500m", "1Gi")), Ok(()));
+    let err = admit(&node(), &[&running], &pod("600m", "")).unwrap_err();
+    assert_eq!(err.reason, "OutOfcpu");
+    assert_eq!(err.message, "Node didn't have enough resource: cpu, requested: 600, used: 1500, capacity: 2000");
+    let err = admit(&node(), &[], &pod("", "5Gi")).unwrap_err();
+    assert_eq!(err.reason, "OutOfmemory");
+    let status = err.pod_status();
+    assert_eq!((status.phase.as_deref(), status.reason.as_deref()), (Some("Failed"), Some("OutOfmemory")));
+}
+
+#[test]
+fn max_pods() {
+    let (a, b) = (pod("", ""), pod("", ""));
+    let err = admit(&node(), &[&a, &b], &pod("", "")).unwrap_err();
+    assert_eq!((err.reason.as_str(), err.message.as_str()), ("OutOfpods", "Node didn't have enough resource: pods, requested: 1, used: 2, capacity: 2"));
+}
+
+#[test]
+fn node_name_selector_and_affinity() {
+    let mut p = pod("", "");
+    p.spec.as_mut().unwrap().node_name = Some("other".into());
+    assert_eq!(admit(&node(), &[], &p).unwrap_err().reason, "NodeName");
+
+    let mut p = pod("", "");
+    p.spec.as_mut().unwrap().node_selector = Some([("disk".to_string(), "hdd".to_string())].into());
+    assert_eq!(admit(&node(), &[], &p).unwrap_err(), Rejection { reason: "NodeAffinity".into(), message: "Predicate NodeAffinity failed".into() });
+
+    let term = |op: &str, values: &[&str]| NodeSelectorTerm {
+        match_expressions: Some(vec![NodeSelectorRequirement { key: "zone".into(), operator: op.into(), values: Some(values.iter().map(|v| v.to_string()).collect()) }]),
+        ..Default::default()
+    };
+    let with_affinity = |terms: Vec<NodeSelectorTerm>| {
+        let mut p = pod("", "");
+        p.spec.as_mut().unwrap().affinity = Some(Affinity {
+            node_affinity: Some(NodeAffinity { required_during_scheduling_ignored_during_execution: Some(NodeSelector { node_selector_terms: terms }), ..Default::default() }),
+            ..Default::default()
+        });
+        p
+    };
+    assert!(admit(&node(), &[], &with_affinity(vec![term("In", &["b"]), term("In", &["a"])])).is_ok(), "terms are ORed");
+    assert!(admit(&node(), &[], &with_affinity(vec![term("NotIn", &["a"])])).is_err());
+}
+
+#[test]
+fn untolerated_no_execute_taints() {
+    let mut n = node();
+    n.spec.as_mut().unwrap().taints = Some(vec![Taint { key: "dedicated".into(), value: Some("gpu".into()), effect: "NoExecute".into(), time_added: None }]);
+    assert_eq!(admit(&n, &[], &pod("", "")).unwrap_err().reason, "TaintToleration");
+    let mut p = pod("", "");
+    p.spec.as_mut().unwrap().tolerations = Some(vec![Toleration { key: Some("dedicated".into()), operator: Some("Exists".into()), ..Default::default() }]);
+    assert!(admit(&n, &[], &p).is_ok());
+}

@@ -1,0 +1,262 @@
+//! The API server boundary: one small trait per resource the kubelet touches
+//! ([`NodeApi`], [`LeaseApi`], [`PodApi`], [`EventApi`], [`ConfigApi`]), and [`KubeApi`], their
+//! implementation over a `kube::Client` behind the kubeAPIQPS/kubeAPIBurst [`RateLimiter`].
+//!
+//! Controllers take `Arc<dyn …Api>` so tests drive them with in-memory fakes. This module
+//! holds no state besides the client and the limiter, and decides nothing.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, Pod, Secret};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions, WatchEvent, WatchParams};
+use kube::{Api, Client};
+
+use crate::error::ApiError;
+use crate::rate_limit::RateLimiter;
+
+/// The field manager name on patches.
+pub const FIELD_MANAGER: &str = "kubelet";
+
+/// Nodes: registration and status.
+#[async_trait]
+pub trait NodeApi: Send + Sync + 'static {
+    async fn get_node(&self, name: &str) -> Result<Option<Node>, ApiError>;
+    async fn create_node(&self, node: &Node) -> Result<Node, ApiError>;
+    /// A JSON merge patch of the node object (labels, annotations).
+    async fn patch_node(&self, name: &str, patch: &serde_json::Value) -> Result<Node, ApiError>;
+    /// A JSON merge patch of the `status` subresource.
+    async fn patch_node_status(&self, name: &str, patch: &serde_json::Value) -> Result<Node, ApiError>;
+}
+
+/// Leases in `kube-node-lease`.
+#[async_trait]
+pub trait LeaseApi: Send + Sync + 'static {
+    async fn get_lease(&self, namespace: &str, name: &str) -> Result<Option<Lease>, ApiError>;
+    async fn create_lease(&self, lease: &Lease) -> Result<Lease, ApiError>;
+    /// PUT with the lease's `resourceVersion`: fails with [`ApiError::Conflict`] if it moved.
+    async fn update_lease(&self, lease: &Lease) -> Result<Lease, ApiError>;
+}
+
+/// One answer of a pod list: the pods and the list's resource version.
+#[derive(Debug, Clone, Default)]
+pub struct PodList {
+    pub pods: Vec<Pod>,
+    pub resource_version: String,
+}
+
+/// Pods: the node's pods, their status, mirror pods.
+#[async_trait]
+pub trait PodApi: Send + Sync + 'static {
+    async fn list_pods(&self, field_selector: &str) -> Result<PodList, ApiError>;
+    /// Watches from `resource_version`; the stream ends when the server closes the watch.
+    async fn watch_pods(&self, field_selector: &str, resource_version: &str)
+    -> Result<BoxStream<'static, Result<WatchEvent<Pod>, ApiError>>, ApiError>;
+    async fn get_pod(&self, namespace: &str, name: &str) -> Result<Option<Pod>, ApiError>;
+    async fn create_pod(&self, pod: &Pod) -> Result<Pod, ApiError>;
+    /// Deletes with a grace period, only if the pod still has `uid` (when given).
+    async fn delete_pod(&self, namespace: &str, name: &str, grace_seconds: Option<u32>, uid: Option<&str>) -> Result<(), ApiError>;
+    /// A JSON merge patch of the `status` subresource.
+    async fn patch_pod_status(&self, namespace: &str, name: &str, patch: &serde_json::Value) -> Result<Pod, ApiError>;
+}
+
+/// Events.
+#[async_trait]
+pub trait EventApi: Send + Sync + 'static {
+    async fn create_event(&self, event: &Event) -> Result<(), ApiError>;
+}
+
+/// ConfigMaps and Secrets for container environments.
+#[async_trait]
+pub trait ConfigApi: Send + Sync + 'static {
+    async fn get_config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, ApiError>;
+    async fn get_secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, ApiError>;
+    /// Every Service (for service environment variables).
+    async fn list_services(&self) -> Result<Vec<k8s_openapi::api::core::v1::Service>, ApiError>;
+}
+
+/// Every API trait over one `kube::Client`, rate-limited.
+#[derive(Clone)]
+pub struct KubeApi {
+    client: Client,
+    limiter: Arc<RateLimiter>,
+}
+
+impl KubeApi {
+    pub fn new(client: Client, limiter: RateLimiter) -> KubeApi {
+        KubeApi { client, limiter: Arc::new(limiter) }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn pods(&self, namespace: &str) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+}
+
+fn merge_patch(patch: &serde_json::Value) -> Patch<&serde_json::Value> {
+    Patch::Merge(patch)
+}
+
+#[async_trait]
+impl NodeApi for KubeApi {
+    async fn get_node(&self, name: &str) -> Result<Option<Node>, ApiError> {
+        self.limiter.acquire().await;
+        Api::<Node>::all(self.client.clone()).get_opt(name).await.map_err(|e| ApiError::from_kube(format!("nodes/{name}"), e))
+    }
+
+    async fn create_node(&self, node: &Node) -> Result<Node, ApiError> {
+        self.limiter.acquire().await;
+        let name = node.metadata.name.clone().unwrap_or_default();
+        Api::<Node>::all(self.client.clone())
+            .create(&PostParams::default(), node)
+            .await
+            .map_err(|e| ApiError::from_kube(format!("nodes/{name}"), e))
+    }
+
+    async fn patch_node(&self, name: &str, patch: &serde_json::Value) -> Result<Node, ApiError> {
+        self.limiter.acquire().await;
+        Api::<Node>::all(self.client.clone())
+            .patch(name, &PatchParams::default(), &merge_patch(patch))
+            .await
+            .map_err(|e| ApiError::from_kube(format!("nodes/{name}"), e))
+    }
+
+    async fn patch_node_status(&self, name: &str, patch: &serde_json::Value) -> Result<Node, ApiError> {
+        self.limiter.acquire().await;
+        Api::<Node>::all(self.client.clone())
+            .patch_status(name, &PatchParams::default(), &merge_patch(patch))
+            .await
+            .map_err(|e| ApiError::from_kube(format!("nodes/{name}/status"), e))
+    }
+}
+
+#[async_trait]
+impl LeaseApi for KubeApi {
+    async fn get_lease(&self, namespace: &str, name: &str) -> Result<Option<Lease>, ApiError> {
+        self.limiter.acquire().await;
+        Api::<Lease>::namespaced(self.client.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| ApiError::from_kube(format!("leases/{namespace}/{name}"), e))
+    }
+
+    async fn create_lease(&self, lease: &Lease) -> Result<Lease, ApiError> {
+        self.limiter.acquire().await;
+        let (ns, name) = (lease.metadata.namespace.clone().unwrap_or_default(), lease.metadata.name.clone().unwrap_or_default());
+        Api::<Lease>::namespaced(self.client.clone(), &ns)
+            .create(&PostParams::default(), lease)
+            .await
+            .map_err(|e| ApiError::from_kube(format!("leases/{ns}/{name}"), e))
+    }
+
+    async fn update_lease(&self, lease: &Lease) -> Result<Lease, ApiError> {
+        self.limiter.acquire().await;
+        let (ns, name) = (lease.metadata.namespace.clone().unwrap_or_default(), lease.metadata.name.clone().unwrap_or_default());
+        Api::<Lease>::namespaced(self.client.clone(), &ns)
+            .replace(&name, &PostParams::default(), lease)
+            .await
+            .map_err(|e| ApiError::from_kube(format!("leases/{ns}/{name}"), e))
+    }
+}
+
+#[async_trait]
+impl PodApi for KubeApi {
+    async fn list_pods(&self, field_selector: &str) -> Result<PodList, ApiError> {
+        self.limiter.acquire().await;
+        let lp = ListParams { field_selector: Some(field_selector.into()), ..ListParams::default() };
+        let list = Api::<Pod>::all(self.client.clone()).list(&lp).await.map_err(|e| ApiError::from_kube("pods", e))?;
+        Ok(PodList { resource_version: list.metadata.resource_version.unwrap_or_default(), pods: list.items })
+    }
+
+    async fn watch_pods(
+        &self,
+        field_selector: &str,
+        resource_version: &str,
+    ) -> Result<BoxStream<'static, Result<WatchEvent<Pod>, ApiError>>, ApiError> {
+        self.limiter.acquire().await;
+        let wp = WatchParams { field_selector: Some(field_selector.into()), timeout: Some(290), bookmarks: true, ..WatchParams::default() };
+        let stream = Api::<Pod>::all(self.client.clone())
+            .watch(&wp, resource_version)
+            .await
+            .map_err(|e| ApiError::from_kube("pods (watch)", e))?;
+        Ok(stream.map(|r| r.map_err(|e| ApiError::from_kube("pods (watch)", e))).boxed())
+    }
+
+    async fn get_pod(&self, namespace: &str, name: &str) -> Result<Option<Pod>, ApiError> {
+        self.limiter.acquire().await;
+        self.pods(namespace).get_opt(name).await.map_err(|e| ApiError::from_kube(format!("pods/{namespace}/{name}"), e))
+    }
+
+    async fn create_pod(&self, pod: &Pod) -> Result<Pod, ApiError> {
+        self.limiter.acquire().await;
+        let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        self.pods(&ns).create(&PostParams::default(), pod).await.map_err(|e| ApiError::from_kube(format!("pods/{ns}/{name}"), e))
+    }
+
+    async fn delete_pod(&self, namespace: &str, name: &str, grace_seconds: Option<u32>, uid: Option<&str>) -> Result<(), ApiError> {
+        self.limiter.acquire().await;
+        let dp = DeleteParams {
+            grace_period_seconds: grace_seconds,
+            preconditions: uid.map(|u| Preconditions { uid: Some(u.into()), resource_version: None }),
+            ..DeleteParams::default()
+        };
+        self.pods(namespace).delete(name, &dp).await.map_err(|e| ApiError::from_kube(format!("pods/{namespace}/{name}"), e))?;
+        Ok(())
+    }
+
+    async fn patch_pod_status(&self, namespace: &str, name: &str, patch: &serde_json::Value) -> Result<Pod, ApiError> {
+        self.limiter.acquire().await;
+        self.pods(namespace)
+            .patch_status(name, &PatchParams::default(), &merge_patch(patch))
+            .await
+            .map_err(|e| ApiError::from_kube(format!("pods/{namespace}/{name}/status"), e))
+    }
+}
+
+#[async_trait]
+impl EventApi for KubeApi {
+    async fn create_event(&self, event: &Event) -> Result<(), ApiError> {
+        self.limiter.acquire().await;
+        let ns = event.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        Api::<Event>::namespaced(self.client.clone(), &ns)
+            .create(&PostParams::default(), event)
+            .await
+            .map_err(|e| ApiError::from_kube(format!("events/{ns}"), e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConfigApi for KubeApi {
+    async fn get_config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, ApiError> {
+        self.limiter.acquire().await;
+        Api::<ConfigMap>::namespaced(self.client.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| ApiError::from_kube(format!("configmaps/{namespace}/{name}"), e))
+    }
+
+    async fn get_secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, ApiError> {
+        self.limiter.acquire().await;
+        Api::<Secret>::namespaced(self.client.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| ApiError::from_kube(format!("secrets/{namespace}/{name}"), e))
+    }
+
+    async fn list_services(&self) -> Result<Vec<k8s_openapi::api::core::v1::Service>, ApiError> {
+        self.limiter.acquire().await;
+        let list = Api::<k8s_openapi::api::core::v1::Service>::all(self.client.clone())
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| ApiError::from_kube("services", e))?;
+        Ok(list.items)
+    }
+}

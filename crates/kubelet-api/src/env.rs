@@ -1,0 +1,175 @@
+//! What container environments need from the API server (upstream `makeEnvironmentVariables`'
+//! lookups): ConfigMap and Secret data, and the service environment variables
+//! (`<SVC>_SERVICE_HOST`, `<SVC>_PORT_<port>_TCP`, ...) with the master `kubernetes` service
+//! always included, so every pod gets `KUBERNETES_SERVICE_HOST` / `_PORT`.
+//!
+//! [`service_env`] is pure. [`ApiEnvSource`] answers the kubelet's synchronous `EnvSources`
+//! calls by blocking its worker thread on the API request (`block_in_place`, so it needs the
+//! multi-threaded runtime the kubelet runs on); failures read as "not found".
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Service;
+
+use crate::api::ConfigApi;
+
+/// The namespace and name of the API server's own service.
+pub const MASTER_SERVICE: (&str, &str) = ("default", "kubernetes");
+
+fn env_name(s: &str) -> String {
+    s.to_uppercase().replace('-', "_")
+}
+
+fn cluster_ip(svc: &Service) -> Option<&str> {
+    let ip = svc.spec.as_ref()?.cluster_ip.as_deref()?;
+    (!ip.is_empty() && ip != "None").then_some(ip)
+}
+
+/// Service variables for a container in `namespace` (upstream `getServiceEnvVarMap` +
+/// `envvars.FromServices`).
+pub fn service_env(services: &[Service], namespace: &str, enable_service_links: bool) -> BTreeMap<String, String> {
+    let mut chosen: BTreeMap<String, &Service> = BTreeMap::new();
+    for svc in services {
+        if cluster_ip(svc).is_none() {
+            continue;
+        }
+        let (ns, name) = (svc.metadata.namespace.as_deref().unwrap_or_default(), svc.metadata.name.clone().unwrap_or_default());
+        if (ns, name.as_str()) == MASTER_SERVICE {
+            chosen.entry(name).or_insert(svc);
+        } else if ns == namespace && enable_service_links {
+            chosen.insert(name, svc);
+        }
+    }
+    let mut env = BTreeMap::new();
+    for (name, svc) in chosen {
+        let ip = cluster_ip(svc).unwrap_or_default();
+        let ports = svc.spec.as_ref().and_then(|s| s.ports.clone()).unwrap_or_default();
+        let prefix = env_name(&name);
+        env.insert(format!("{prefix}_SERVICE_HOST"), ip.to_string());
+        if let Some(first) = ports.first() {
+            env.insert(format!("{prefix}_SERVICE_PORT"), first.port.to_string());
+        }
+        for p in &ports {
+            if let Some(port_name) = p.name.as_deref().filter(|n| !n.is_empty()) {
+                env.insert(format!("{prefix}_SERVICE_PORT_{}", env_name(port_name)), p.port.to_string());
+            }
+        }
+        let host = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
+        for (i, p) in ports.iter().enumerate() {
+            let proto = p.protocol.clone().unwrap_or_else(|| "TCP".into());
+            let url = format!("{}://{host}:{}", proto.to_lowercase(), p.port);
+            if i == 0 {
+                env.insert(format!("{prefix}_PORT"), url.clone());
+            }
+            let port_prefix = format!("{prefix}_PORT_{}_{}", p.port, proto.to_uppercase());
+            env.insert(port_prefix.clone(), url);
+            env.insert(format!("{port_prefix}_PROTO"), proto.to_lowercase());
+            env.insert(format!("{port_prefix}_PORT"), p.port.to_string());
+            env.insert(format!("{port_prefix}_ADDR"), ip.to_string());
+        }
+    }
+    env
+}
+
+/// ConfigMaps, Secrets and Services from the API server, for container environments.
+#[derive(Clone)]
+pub struct ApiEnvSource {
+    api: Arc<dyn ConfigApi>,
+    handle: tokio::runtime::Handle,
+}
+
+impl ApiEnvSource {
+    /// Must be created inside the kubelet's (multi-threaded) runtime.
+    pub fn new(api: Arc<dyn ConfigApi>) -> ApiEnvSource {
+        ApiEnvSource { api, handle: tokio::runtime::Handle::current() }
+    }
+
+    fn block<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
+        tokio::task::block_in_place(|| self.handle.block_on(fut))
+    }
+
+    /// The data (and binary data, as UTF-8) of ConfigMap `namespace/name`.
+    pub fn config_map(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, String>> {
+        match self.block(self.api.get_config_map(namespace, name)) {
+            Ok(Some(cm)) => {
+                let mut data = cm.data.unwrap_or_default();
+                for (k, v) in cm.binary_data.unwrap_or_default() {
+                    data.entry(k).or_insert_with(|| String::from_utf8_lossy(&v.0).into_owned());
+                }
+                Some(data)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!("configmap {namespace}/{name}: {e}");
+                None
+            }
+        }
+    }
+
+    /// The decoded data of Secret `namespace/name`.
+    pub fn secret(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, String>> {
+        match self.block(self.api.get_secret(namespace, name)) {
+            Ok(Some(s)) => Some(s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned())).collect()),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!("secret {namespace}/{name}: {e}");
+                None
+            }
+        }
+    }
+
+    /// Service variables for `namespace`.
+    pub fn service_env(&self, namespace: &str, enable_service_links: bool) -> BTreeMap<String, String> {
+        match self.block(self.api.list_services()) {
+            Ok(services) => service_env(&services, namespace, enable_service_links),
+            Err(e) => {
+                tracing::warn!("listing services for environment variables: {e}");
+                BTreeMap::new()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{ServicePort, ServiceSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn svc(ns: &str, name: &str, ip: &str, ports: &[(Option<&str>, i32)]) -> Service {
+        Service {
+            metadata: ObjectMeta { namespace: Some(ns.into()), name: Some(name.into()), ..ObjectMeta::default() },
+            spec: Some(ServiceSpec {
+                cluster_ip: Some(ip.into()),
+                ports: Some(ports.iter().map(|(n, p)| ServicePort { name: n.map(Into::into), port: *p, protocol: Some("TCP".into()), ..ServicePort::default() }).collect()),
+                ..ServiceSpec::default()
+            }),
+            status: None,
+        }
+    }
+
+    #[test]
+    fn master_service_always_and_namespace_services_with_links() {
+        let services = [
+            svc("default", "kubernetes", "198.19.0.1", &[(Some("https"), 443)]),
+            svc("prod", "my-db", "198.19.0.7", &[(Some("sql"), 5432), (None, 9000)]),
+            svc("prod", "headless", "None", &[(None, 80)]),
+            svc("other", "elsewhere", "198.19.0.9", &[(None, 80)]),
+        ];
+        let env = service_env(&services, "prod", true);
+        assert_eq!(env["KUBERNETES_SERVICE_HOST"], "198.19.0.1");
+        assert_eq!(env["KUBERNETES_SERVICE_PORT"], "443");
+        assert_eq!(env["KUBERNETES_SERVICE_PORT_HTTPS"], "443");
+        assert_eq!(env["KUBERNETES_PORT"], "tcp://198.19.0.1:443");
+        assert_eq!(env["KUBERNETES_PORT_443_TCP_ADDR"], "198.19.0.1");
+        assert_eq!(env["MY_DB_SERVICE_PORT_SQL"], "5432");
+        assert_eq!(env["MY_DB_PORT"], "tcp://198.19.0.7:5432");
+        assert_eq!(env["MY_DB_PORT_9000_TCP_PROTO"], "tcp");
+        assert!(!env.keys().any(|k| k.starts_with("HEADLESS") || k.starts_with("ELSEWHERE")));
+
+        let no_links = service_env(&services, "prod", false);
+        assert!(no_links.contains_key("KUBERNETES_SERVICE_HOST"));
+        assert!(!no_links.keys().any(|k| k.starts_with("MY_DB")));
+    }
+}

@@ -1,0 +1,154 @@
+//! Pod events to the API server (upstream's event broadcaster and recorder): `v1.Event`s
+//! naming the pod, from `kubelet` on this node, created at most eventRecordQPS per second
+//! with bursts of eventBurst (0 QPS: no limit).
+//!
+//! [`EventSink::record`] never blocks: events queue on a bounded channel and are dropped (and
+//! logged) when it is full, as upstream drops them. [`event_for`] is the pure builder;
+//! [`EventSink::run`] is the I/O loop. Identical events are not yet aggregated into counts.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::EventApi;
+use crate::rate_limit::RateLimiter;
+
+/// Events waiting to be sent before new ones are dropped (upstream's queue length).
+pub const QUEUE_LENGTH: usize = 1000;
+
+/// The event about `pod`, at `now` (nanoseconds since the epoch name it, as upstream).
+pub fn event_for(pod: &Pod, type_: &str, reason: &str, message: &str, node: &str, now: Time) -> Event {
+    let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let nanos = now.0.as_nanosecond();
+    Event {
+        metadata: ObjectMeta { name: Some(format!("{name}.{nanos:x}")), namespace: Some(namespace.clone()), ..ObjectMeta::default() },
+        involved_object: ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Pod".into()),
+            name: Some(name),
+            namespace: Some(namespace),
+            uid: pod.metadata.uid.clone(),
+            resource_version: pod.metadata.resource_version.clone(),
+            ..ObjectReference::default()
+        },
+        reason: Some(reason.into()),
+        message: Some(message.into()),
+        type_: Some(type_.into()),
+        source: Some(EventSource { component: Some("kubelet".into()), host: Some(node.into()) }),
+        first_timestamp: Some(now.clone()),
+        last_timestamp: Some(now),
+        count: Some(1),
+        reporting_component: Some("kubelet".into()),
+        reporting_instance: Some(node.into()),
+        ..Event::default()
+    }
+}
+
+/// Queues events for the API server; cheap to clone.
+#[derive(Clone)]
+pub struct EventSink {
+    tx: mpsc::Sender<Event>,
+    node: String,
+}
+
+/// The sending side of an [`EventSink`].
+pub struct EventSender {
+    rx: mpsc::Receiver<Event>,
+    api: Arc<dyn EventApi>,
+    limiter: RateLimiter,
+}
+
+impl EventSink {
+    /// A sink for node `node` and its sender, limited to `qps` / `burst`.
+    pub fn new(api: Arc<dyn EventApi>, node: &str, qps: i32, burst: i32) -> (EventSink, EventSender) {
+        let (tx, rx) = mpsc::channel(QUEUE_LENGTH);
+        let limiter = if qps > 0 { RateLimiter::new(f64::from(qps), burst) } else { RateLimiter::unlimited() };
+        (EventSink { tx, node: node.into() }, EventSender { rx, api, limiter })
+    }
+
+    /// Queues an event about `pod`; drops it when the queue is full.
+    pub fn record(&self, pod: &Pod, type_: &str, reason: &str, message: &str) {
+        let now = Time(k8s_openapi::jiff::Timestamp::now());
+        if self.tx.try_send(event_for(pod, type_, reason, message, &self.node, now)).is_err() {
+            tracing::debug!(reason, "event queue full or closed; dropping event");
+        }
+    }
+}
+
+impl EventSender {
+    /// Sends queued events until `shutdown` or until every sink is dropped.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            let event = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                e = self.rx.recv() => match e { Some(e) => e, None => return },
+            };
+            self.limiter.acquire().await;
+            if let Err(e) = self.api.create_event(&event).await {
+                tracing::debug!(reason = event.reason.as_deref().unwrap_or_default(), "failed to post event: {e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use k8s_openapi::jiff::Timestamp;
+
+    use crate::error::ApiError;
+
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<Event>>);
+
+    #[async_trait]
+    impl EventApi for Recorded {
+        async fn create_event(&self, event: &Event) -> Result<(), ApiError> {
+            self.0.lock().unwrap().push(event.clone());
+            Ok(())
+        }
+    }
+
+    fn pod() -> Pod {
+        let mut p = Pod::default();
+        p.metadata.name = Some("web".into());
+        p.metadata.namespace = Some("prod".into());
+        p.metadata.uid = Some("u1".into());
+        p
+    }
+
+    #[test]
+    fn event_names_the_pod_and_the_node() {
+        let e = event_for(&pod(), "Normal", "Started", "Started container main", "n1", Time(Timestamp::from_second(1).unwrap()));
+        assert_eq!(e.metadata.name.as_deref(), Some("web.3b9aca00"));
+        assert_eq!(e.metadata.namespace.as_deref(), Some("prod"));
+        let o = &e.involved_object;
+        assert_eq!((o.kind.as_deref(), o.name.as_deref(), o.uid.as_deref()), (Some("Pod"), Some("web"), Some("u1")));
+        assert_eq!(e.source.unwrap().host.as_deref(), Some("n1"));
+        assert_eq!((e.type_.as_deref(), e.count), (Some("Normal"), Some(1)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_events_rate_limited() {
+        let api = Arc::new(Recorded::default());
+        let (sink, sender) = EventSink::new(api.clone(), "n1", 1, 2);
+        for i in 0..4 {
+            sink.record(&pod(), "Warning", "BackOff", &format!("m{i}"));
+        }
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(sender.run(stop.clone()));
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert_eq!(api.0.lock().unwrap().len(), 2, "burst of 2");
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        assert_eq!(api.0.lock().unwrap().len(), 4);
+        stop.cancel();
+        task.await.unwrap();
+    }
+}

@@ -1,0 +1,38 @@
+//! Cluster mode: everything the kubelet does with an API server (upstream: the parts of
+//! `pkg/kubelet` that use the kube client).
+//!
+//! - [`client`]: the client built from `--kubeconfig`, rate-limited by kubeAPIQPS/kubeAPIBurst;
+//! - [`api`]: the boundary, one trait per resource, implemented by [`api::KubeApi`];
+//! - [`machine`], [`resources`], [`conditions`], [`node_status`]: pure node status builders;
+//! - [`node_controller`]: registration and the status loop; [`lease`]: the node lease;
+//! - [`pod_source`]: the node's API pods for `PodConfig`; [`status_sync`]: pod status to the
+//!   API and final deletion; [`mirror`]: mirror pods for static pods;
+//! - [`events`]: pod events to the API; [`env`]: ConfigMaps, Secrets and service variables for
+//!   container environments; [`admission`]: node-side admission of API pods;
+//! - [`cluster`]: starts all of the above for the kubelet.
+//!
+//! This crate depends on the pod sources (`kubelet-podconfig`) and the CRI, never on the
+//! `kubelet` crate: the kubelet wires these parts in and adapts its own types to the traits here.
+
+pub mod admission;
+pub mod api;
+pub mod client;
+pub mod cluster;
+pub mod conditions;
+pub mod env;
+pub mod error;
+pub mod events;
+pub mod lease;
+pub mod machine;
+pub mod mirror;
+pub mod node_controller;
+pub mod node_status;
+pub mod pod_source;
+pub mod rate_limit;
+pub mod resources;
+pub mod status_sync;
+
+pub use api::KubeApi;
+pub use client::{ClientError, ClientOptions, connect};
+pub use cluster::Cluster;
+pub use error::ApiError;

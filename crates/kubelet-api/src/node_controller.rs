@@ -1,0 +1,180 @@
+//! Node registration and status reporting (upstream `registerWithAPIServer` and
+//! `updateNodeStatus`): the I/O loop around the pure [`crate::node_status`] builders.
+//!
+//! It registers the node (backoff 100ms doubling to 7s; an existing node gets the kubelet's
+//! labels reconciled), then every nodeStatusUpdateFrequency computes the status and patches it
+//! when it changed or nodeStatusReportFrequency passed. A node deleted from the API is
+//! registered again. Facts come through [`NodeFacts`] so tests use fakes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::{ContainerImage, Node, NodeStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kubelet_cri::{ImageService, RuntimeService};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::NodeApi;
+use crate::conditions::{Pressure, RuntimeHealth};
+use crate::error::ApiError;
+use crate::machine::{HostPaths, MachineInfo, read_machine_info};
+use crate::node_status::{NodeConfig, RuntimeInfo, StatusInputs, initial_node, node_labels, node_status, should_post, status_images};
+
+const REGISTER_BACKOFF_MAX: Duration = Duration::from_secs(7);
+
+/// Where the node's facts come from.
+#[async_trait]
+pub trait NodeFacts: Send + Sync + 'static {
+    fn machine(&self) -> MachineInfo;
+    async fn runtime(&self) -> RuntimeInfo;
+    async fn images(&self, max: i32) -> Vec<ContainerImage>;
+    fn pressure(&self) -> Pressure {
+        Pressure::default()
+    }
+}
+
+/// Facts from the host and the CRI runtime.
+pub struct HostNodeFacts {
+    pub paths: HostPaths,
+    pub runtime: Arc<dyn RuntimeService>,
+    pub images: Arc<dyn ImageService>,
+}
+
+#[async_trait]
+impl NodeFacts for HostNodeFacts {
+    fn machine(&self) -> MachineInfo {
+        read_machine_info(&self.paths)
+    }
+
+    async fn runtime(&self) -> RuntimeInfo {
+        let (name, version) = match self.runtime.version().await {
+            Ok(v) => (v.runtime_name, v.runtime_version),
+            Err(_) => (String::new(), String::new()),
+        };
+        let status = self.runtime.status(false).await.ok().and_then(|s| s.status);
+        RuntimeInfo { name, version, health: RuntimeHealth::from_cri(status.as_ref()) }
+    }
+
+    async fn images(&self, max: i32) -> Vec<ContainerImage> {
+        match self.images.list_images(None).await {
+            Ok(images) => status_images(images, max),
+            Err(e) => {
+                tracing::warn!("listing images for the node status: {e}");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// Registers the node and keeps its status current.
+pub struct NodeController {
+    pub api: Arc<dyn NodeApi>,
+    pub facts: Arc<dyn NodeFacts>,
+    pub config: NodeConfig,
+    pub update_frequency: Duration,
+    pub report_frequency: Duration,
+    /// Whether to create the node (`--register-node`).
+    pub register: bool,
+    /// The registered node's UID, published for the lease and mirror pods.
+    pub registered: watch::Sender<Option<Node>>,
+}
+
+fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+impl NodeController {
+    /// Runs until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut last_post: Option<(NodeStatus, Instant)> = None;
+        let mut need_register = self.register;
+        loop {
+            if need_register {
+                let Some(node) = self.register_with_backoff(&shutdown).await else { return };
+                last_post = node.status.clone().map(|s| (s, Instant::now()));
+                self.registered.send_replace(Some(node));
+                need_register = false;
+            } else {
+                match self.update_status(&mut last_post).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_not_found() && self.register => {
+                        tracing::warn!(node = %self.config.name, "node was deleted from the API server; registering it again");
+                        need_register = true;
+                        continue;
+                    }
+                    Err(e) => tracing::warn!(node = %self.config.name, "error updating node status, will retry: {e}"),
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(self.update_frequency) => {}
+            }
+        }
+    }
+
+    async fn status(&self, previous: Option<&NodeStatus>) -> NodeStatus {
+        let machine = self.facts.machine();
+        let runtime = self.facts.runtime().await;
+        let images = self.facts.images(self.config.max_images).await;
+        let inputs = StatusInputs { config: &self.config, machine: &machine, runtime: &runtime, images, pressure: self.facts.pressure(), now: now() };
+        node_status(inputs, previous)
+    }
+
+    async fn register_with_backoff(&self, shutdown: &CancellationToken) -> Option<Node> {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self.try_register().await {
+                Ok(node) => {
+                    tracing::info!(node = %self.config.name, "successfully registered node");
+                    return Some(node);
+                }
+                Err(e) => tracing::warn!(node = %self.config.name, "unable to register node with the API server, retrying in {wait:?}: {e}"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(REGISTER_BACKOFF_MAX);
+        }
+    }
+
+    /// Creates the node; if it exists, reconciles the kubelet's labels on it.
+    pub async fn try_register(&self) -> Result<Node, ApiError> {
+        let mut node = initial_node(&self.config);
+        node.status = Some(self.status(None).await);
+        match self.api.create_node(&node).await {
+            Ok(created) => Ok(created),
+            Err(e) if e.is_already_exists() => {
+                let existing = self.api.get_node(&self.config.name).await?.ok_or(e)?;
+                let want = node_labels(&self.config);
+                let have = existing.metadata.labels.clone().unwrap_or_default();
+                if want.iter().all(|(k, v)| have.get(k) == Some(v)) {
+                    return Ok(existing);
+                }
+                let patch = serde_json::json!({ "metadata": { "labels": want } });
+                self.api.patch_node(&self.config.name, &patch).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn update_status(&self, last_post: &mut Option<(NodeStatus, Instant)>) -> Result<(), ApiError> {
+        let node = self.api.get_node(&self.config.name).await?.ok_or_else(|| ApiError::NotFound { what: format!("nodes/{}", self.config.name) })?;
+        if self.registered.borrow().as_ref().and_then(|n| n.metadata.uid.clone()) != node.metadata.uid {
+            self.registered.send_replace(Some(node.clone()));
+        }
+        let status = self.status(node.status.as_ref()).await;
+        let since = last_post.as_ref().map_or(Duration::MAX, |(_, at)| at.elapsed());
+        let posted = node.status.as_ref().or(last_post.as_ref().map(|(s, _)| s));
+        if !should_post(posted, &status, since, self.report_frequency) {
+            return Ok(());
+        }
+        let patch = serde_json::json!({ "status": status });
+        self.api.patch_node_status(&self.config.name, &patch).await?;
+        *last_post = Some((status, Instant::now()));
+        Ok(())
+    }
+}

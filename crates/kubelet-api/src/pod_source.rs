@@ -1,0 +1,306 @@
+//! The API pod source (upstream `config.NewSourceApiserver`): a reflector over the pods bound
+//! to this node (`fieldSelector=spec.nodeName=<node>`) that sends the complete set to
+//! `PodConfig` as [`PodSource::Api`] updates.
+//!
+//! [`PodStore`] is the pure part: a list replaces it, watch events edit it, and it splits
+//! mirror pods (annotation `kubernetes.io/config.mirror`, owned by [`crate::mirror`]) from the
+//! pods the kubelet must run, and runs node-side admission once per new pod (a rejected pod is
+//! patched `Failed` and never sent). Pods marked for deletion are not sent: the sync loop then stops
+//! them, and [`crate::status_sync`] deletes them for good. [`ApiPodSource::run`] is the I/O:
+//! list, watch from the list's resource version, relist on `410 Gone` or errors, with backoff.
+//! The store is published on a `watch` channel (one writer, many readers).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::WatchEvent;
+use kubelet_podconfig::{PodSource, PodUpdate};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use k8s_openapi::api::core::v1::Node;
+
+use crate::admission::{Rejection, admit};
+use crate::api::PodApi;
+use crate::error::ApiError;
+
+/// Annotation marking a mirror pod; its value is the static pod's hash (its UID).
+pub const CONFIG_MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
+
+const RELIST_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Whether `pod` is a mirror pod.
+pub fn is_mirror_pod(pod: &Pod) -> bool {
+    pod.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(CONFIG_MIRROR_ANNOTATION))
+}
+
+/// `name_namespace`, the kubelet's key for a pod.
+pub fn full_name(pod: &Pod) -> String {
+    kubelet_podconfig::pod_full_name(pod)
+}
+
+/// The node's API pods, by UID, with the resource version they are current at.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PodStore {
+    pub pods: BTreeMap<String, Pod>,
+    pub resource_version: String,
+    /// True after the first complete list.
+    pub synced: bool,
+    /// UIDs admitted to run here, and those refused (node-side admission, decided once).
+    pub admitted: std::collections::BTreeSet<String>,
+    pub rejected: BTreeMap<String, Rejection>,
+}
+
+impl PodStore {
+    /// Replaces the store with a fresh list.
+    pub fn replace(&mut self, pods: Vec<Pod>, resource_version: String) {
+        self.pods = pods.into_iter().filter_map(|p| Some((p.metadata.uid.clone()?, p))).collect();
+        self.resource_version = resource_version;
+        self.synced = true;
+    }
+
+    /// Applies one watch event; returns whether the pods changed.
+    pub fn apply(&mut self, event: WatchEvent<Pod>) -> Result<bool, ApiError> {
+        let (pod, deleted) = match event {
+            WatchEvent::Added(p) | WatchEvent::Modified(p) => (p, false),
+            WatchEvent::Deleted(p) => (p, true),
+            WatchEvent::Bookmark(b) => {
+                self.resource_version = b.metadata.resource_version;
+                return Ok(false);
+            }
+            WatchEvent::Error(status) => return Err(ApiError::from_status("pods (watch)".into(), status.code, &status.reason, &status.message)),
+        };
+        if let Some(rv) = &pod.metadata.resource_version {
+            self.resource_version = rv.clone();
+        }
+        let Some(uid) = pod.metadata.uid.clone() else { return Ok(false) };
+        Ok(if deleted { self.pods.remove(&uid).is_some() } else { self.pods.insert(uid, pod.clone()).as_ref() != Some(&pod) })
+    }
+
+    /// The pods the kubelet should run: admitted, not mirror pods, not marked for deletion.
+    pub fn desired(&self) -> Vec<Pod> {
+        self.pods
+            .iter()
+            .filter(|(uid, p)| !is_mirror_pod(p) && p.metadata.deletion_timestamp.is_none() && !self.rejected.contains_key(*uid))
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+
+    /// Runs admission for pods seen for the first time, oldest first, against `node` (skipped
+    /// while the node is unknown); returns the newly rejected pods.
+    pub fn admit_new(&mut self, node: Option<&Node>) -> Vec<(Pod, Rejection)> {
+        self.admitted.retain(|uid| self.pods.contains_key(uid));
+        self.rejected.retain(|uid, _| self.pods.contains_key(uid));
+        let mut fresh: Vec<&Pod> = self
+            .pods
+            .iter()
+            .filter(|(uid, p)| !is_mirror_pod(p) && !self.admitted.contains(*uid) && !self.rejected.contains_key(*uid))
+            .map(|(_, p)| p)
+            .collect();
+        fresh.sort_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
+        let mut newly_rejected = Vec::new();
+        let mut admitted: Vec<Pod> = self.admitted.iter().filter_map(|u| self.pods.get(u)).filter(|p| !is_finished(p)).cloned().collect();
+        for pod in fresh {
+            let uid = pod.metadata.uid.clone().unwrap_or_default();
+            let verdict = match node {
+                Some(node) if !is_finished(pod) => admit(node, &admitted.iter().collect::<Vec<_>>(), pod),
+                _ => Ok(()),
+            };
+            match verdict {
+                Ok(()) => {
+                    admitted.push(pod.clone());
+                    self.admitted.insert(uid);
+                }
+                Err(r) => newly_rejected.push((pod.clone(), r)),
+            }
+        }
+        for (pod, r) in &newly_rejected {
+            self.rejected.insert(pod.metadata.uid.clone().unwrap_or_default(), r.clone());
+        }
+        newly_rejected
+    }
+
+    /// Mirror pods by full name.
+    pub fn mirror_pods(&self) -> BTreeMap<String, Pod> {
+        self.pods.values().filter(|p| is_mirror_pod(p)).map(|p| (full_name(p), p.clone())).collect()
+    }
+}
+
+fn is_finished(pod: &Pod) -> bool {
+    matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+}
+
+/// The reflector task.
+pub struct ApiPodSource {
+    pub api: Arc<dyn PodApi>,
+    pub node_name: String,
+    /// The registered node, for admission.
+    pub node: watch::Receiver<Option<Node>>,
+}
+
+impl ApiPodSource {
+    /// `spec.nodeName=<node>`.
+    pub fn field_selector(&self) -> String {
+        format!("spec.nodeName={}", self.node_name)
+    }
+
+    /// Lists and watches until `shutdown`, sending the desired set on `updates` whenever it
+    /// changes and publishing the whole store on `store`.
+    pub async fn run(self, updates: mpsc::Sender<PodUpdate>, store: watch::Sender<PodStore>, shutdown: CancellationToken) {
+        let selector = self.field_selector();
+        let mut backoff = Duration::from_millis(500);
+        let mut last_sent: Option<Vec<Pod>> = None;
+        let send = |state: &mut PodStore, last_sent: &mut Option<Vec<Pod>>| {
+            for (pod, r) in state.admit_new(self.node.borrow().as_ref()) {
+                tracing::warn!(pod = %full_name(&pod), reason = %r.reason, "pod rejected by node admission: {}", r.message);
+                let api = self.api.clone();
+                let patch = serde_json::json!({ "metadata": { "uid": pod.metadata.uid }, "status": r.pod_status() });
+                tokio::spawn(async move {
+                    let (ns, name) = (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default());
+                    if let Err(e) = api.patch_pod_status(&ns, &name, &patch).await {
+                        tracing::warn!(pod = %format!("{ns}/{name}"), "failed to mark rejected pod Failed: {e}");
+                    }
+                });
+            }
+            let desired = state.desired();
+            let changed = last_sent.as_ref() != Some(&desired);
+            store.send_replace(state.clone());
+            if changed {
+                *last_sent = Some(desired.clone());
+                Some(PodUpdate { source: PodSource::Api, pods: desired, errors: Vec::new() })
+            } else {
+                None
+            }
+        };
+        'relist: loop {
+            let mut state = store.borrow().clone();
+            match self.api.list_pods(&selector).await {
+                Ok(list) => {
+                    state.replace(list.pods, list.resource_version);
+                    backoff = Duration::from_millis(500);
+                    if let Some(u) = send(&mut state, &mut last_sent)
+                        && updates.send(u).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("listing pods for this node failed, retrying in {backoff:?}: {e}");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(RELIST_BACKOFF_MAX);
+                    continue 'relist;
+                }
+            }
+            // Watch until the server ends it or it fails; resume from the last resource version.
+            loop {
+                let stream = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    s = self.api.watch_pods(&selector, &state.resource_version) => s,
+                };
+                let mut stream = match stream {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!("watching pods failed, listing again: {e}");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(RELIST_BACKOFF_MAX);
+                        continue 'relist;
+                    }
+                };
+                loop {
+                    let next = tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        n = stream.next() => n,
+                    };
+                    let Some(event) = next else { break };
+                    match event.and_then(|e| state.apply(e)) {
+                        Ok(true) => {
+                            if let Some(u) = send(&mut state, &mut last_sent)
+                                && updates.send(u).await.is_err()
+                            {
+                                return;
+                            }
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::info!("pod watch ended: {e}; listing again");
+                            continue 'relist;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+
+    pub(crate) fn pod(uid: &str, name: &str, rv: &str) -> Pod {
+        Pod {
+            metadata: ObjectMeta { uid: Some(uid.into()), name: Some(name.into()), namespace: Some("default".into()), resource_version: Some(rv.into()), ..ObjectMeta::default() },
+            ..Pod::default()
+        }
+    }
+
+    #[test]
+    fn list_then_events() {
+        let mut s = PodStore::default();
+        s.replace(vec![pod("a", "pa", "1")], "5".into());
+        assert!(s.synced);
+        assert!(s.apply(WatchEvent::Added(pod("b", "pb", "6"))).unwrap());
+        assert!(!s.apply(WatchEvent::Modified(pod("b", "pb", "6"))).unwrap(), "same object");
+        assert_eq!(s.resource_version, "6");
+        assert!(s.apply(WatchEvent::Deleted(pod("a", "pa", "7"))).unwrap());
+        assert_eq!(s.desired().len(), 1);
+        assert_eq!(s.resource_version, "7");
+    }
+
+    #[test]
+    fn mirror_and_deleted_pods_are_not_desired() {
+        let mut s = PodStore::default();
+        let mut mirror = pod("m", "static-node", "1");
+        mirror.metadata.annotations = Some([(CONFIG_MIRROR_ANNOTATION.to_string(), "hash".to_string())].into());
+        let mut deleted = pod("d", "going", "1");
+        deleted.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+        s.replace(vec![pod("a", "pa", "1"), mirror, deleted], "1".into());
+        let names: Vec<String> = s.desired().iter().map(full_name).collect();
+        assert_eq!(names, ["pa_default"]);
+        assert_eq!(s.mirror_pods().keys().collect::<Vec<_>>(), ["static-node_default"]);
+    }
+
+    #[test]
+    fn admission_runs_once_per_pod_and_rejected_pods_are_not_desired() {
+        use k8s_openapi::api::core::v1::{NodeStatus, PodSpec};
+        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+        let mut node = Node { status: Some(NodeStatus { allocatable: Some([("pods".to_string(), Quantity("1".into()))].into()), ..NodeStatus::default() }), ..Node::default() };
+        node.metadata.name = Some("n1".into());
+        let bound = |uid: &str, name: &str, at: i64| {
+            let mut p = pod(uid, name, "1");
+            p.spec = Some(PodSpec { node_name: Some("n1".into()), ..PodSpec::default() });
+            p.metadata.creation_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::from_second(at).unwrap()));
+            p
+        };
+        let mut s = PodStore::default();
+        s.replace(vec![bound("b", "second", 20), bound("a", "first", 10)], "1".into());
+        let rejected = s.admit_new(Some(&node));
+        assert_eq!(rejected.len(), 1);
+        assert_eq!((full_name(&rejected[0].0), rejected[0].1.reason.as_str()), ("second_default".to_string(), "OutOfpods"));
+        assert_eq!(s.desired().iter().map(full_name).collect::<Vec<_>>(), ["first_default"]);
+        assert!(s.admit_new(Some(&node)).is_empty(), "decided once");
+    }
+
+    #[test]
+    fn watch_errors_map_to_api_errors() {
+        let mut s = PodStore::default();
+        let status = kube::core::Status { code: 410, reason: "Expired".into(), message: "too old".into(), ..Default::default() };
+        assert!(matches!(s.apply(WatchEvent::Error(Box::new(status))), Err(ApiError::Gone { .. })));
+    }
+}

@@ -1,0 +1,165 @@
+//! The pod status syncer (the API half of upstream `status_manager.go`): sends each pod's
+//! latest status to the API server's `status` subresource when it differs from what the API
+//! holds, and finishes graceful deletion by deleting, with grace 0, pods that were marked for
+//! deletion once the kubelet has stopped them.
+//!
+//! The status of a static pod goes to its mirror pod. [`plan`] is pure; [`StatusSyncer::run`]
+//! applies it on every status change and every [`SYNC_PERIOD`]. Statuses come through
+//! [`PodStatusProvider`] (the kubelet's status manager).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::{Pod, PodStatus};
+use kubelet_podconfig::{CONFIG_HASH_ANNOTATION, CONFIG_SOURCE_ANNOTATION};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::PodApi;
+use crate::pod_source::{CONFIG_MIRROR_ANNOTATION, PodStore, full_name, is_mirror_pod};
+
+/// Upstream's status manager resync period.
+pub const SYNC_PERIOD: Duration = Duration::from_secs(10);
+
+/// The kubelet's latest pod statuses.
+#[async_trait]
+pub trait PodStatusProvider: Send + Sync + 'static {
+    /// Every pod the kubelet has a status for, with `status` filled in.
+    fn pods_with_status(&self) -> Vec<Pod>;
+    /// Resolves at the next status change.
+    async fn changed(&self);
+}
+
+/// One API write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusAction {
+    Patch { namespace: String, name: String, uid: String, status: Box<PodStatus> },
+    /// Final deletion (grace 0, UID precondition) of a pod the kubelet has stopped.
+    Delete { namespace: String, name: String, uid: String },
+}
+
+fn annotation<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
+    pod.metadata.annotations.as_ref().and_then(|a| a.get(key)).map(String::as_str)
+}
+
+fn is_terminal(status: Option<&PodStatus>) -> bool {
+    matches!(status.and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+}
+
+fn has_running_containers(pod: &Pod) -> bool {
+    pod.status.iter().flat_map(|s| s.container_statuses.iter().flatten()).any(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
+}
+
+/// The API pod that carries `pod`'s status: itself, or the mirror of a static pod.
+fn target<'a>(pod: &Pod, store: &'a PodStore, mirrors: &'a BTreeMap<String, Pod>) -> Option<&'a Pod> {
+    match annotation(pod, CONFIG_SOURCE_ANNOTATION) {
+        Some("file" | "http") => {
+            let hash = annotation(pod, CONFIG_HASH_ANNOTATION).or(pod.metadata.uid.as_deref());
+            mirrors.get(&full_name(pod)).filter(|m| annotation(m, CONFIG_MIRROR_ANNOTATION) == hash)
+        }
+        _ => store.pods.get(pod.metadata.uid.as_deref()?),
+    }
+}
+
+/// What to write, given the kubelet's statuses, the API's view, what was last sent (by API
+/// UID) and the UIDs the kubelet has had a status for.
+pub fn plan(pods: &[Pod], store: &PodStore, sent: &BTreeMap<String, PodStatus>, known: &BTreeSet<String>) -> Vec<StatusAction> {
+    let mirrors = store.mirror_pods();
+    let mut actions = Vec::new();
+    let mut with_status = BTreeSet::new();
+    for pod in pods {
+        with_status.extend(pod.metadata.uid.clone());
+        let (Some(status), Some(api_pod)) = (pod.status.as_ref(), target(pod, store, &mirrors)) else { continue };
+        let Some(api_uid) = api_pod.metadata.uid.clone() else { continue };
+        if api_pod.status.as_ref() == Some(status) || sent.get(&api_uid) == Some(status) {
+            continue;
+        }
+        if is_terminal(api_pod.status.as_ref()) && !is_terminal(Some(status)) {
+            continue; // a finished pod never runs again
+        }
+        actions.push(StatusAction::Patch {
+            namespace: api_pod.metadata.namespace.clone().unwrap_or_default(),
+            name: api_pod.metadata.name.clone().unwrap_or_default(),
+            uid: api_uid,
+            status: Box::new(status.clone()),
+        });
+    }
+    for (uid, pod) in &store.pods {
+        if pod.metadata.deletion_timestamp.is_none() || is_mirror_pod(pod) || with_status.contains(uid) {
+            continue;
+        }
+        if known.contains(uid) || !has_running_containers(pod) {
+            actions.push(StatusAction::Delete {
+                namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+                name: pod.metadata.name.clone().unwrap_or_default(),
+                uid: uid.clone(),
+            });
+        }
+    }
+    actions
+}
+
+/// Applies [`plan`] until shutdown.
+pub struct StatusSyncer {
+    pub api: Arc<dyn PodApi>,
+    pub provider: Arc<dyn PodStatusProvider>,
+    pub store: watch::Receiver<PodStore>,
+}
+
+impl StatusSyncer {
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut sent: BTreeMap<String, PodStatus> = BTreeMap::new();
+        let mut known: BTreeSet<String> = BTreeSet::new();
+        let mut deleting: BTreeSet<String> = BTreeSet::new();
+        loop {
+            let pods = self.provider.pods_with_status();
+            known.extend(pods.iter().filter_map(|p| p.metadata.uid.clone()));
+            let store = self.store.borrow_and_update().clone();
+            if store.synced {
+                for action in plan(&pods, &store, &sent, &known) {
+                    match action {
+                        StatusAction::Patch { namespace, name, uid, status } => {
+                            let patch = serde_json::json!({ "metadata": { "uid": uid }, "status": status });
+                            match self.api.patch_pod_status(&namespace, &name, &patch).await {
+                                Ok(_) => {
+                                    tracing::debug!(pod = %format!("{namespace}/{name}"), "status updated");
+                                    sent.insert(uid, *status);
+                                }
+                                Err(e) => tracing::warn!(pod = %format!("{namespace}/{name}"), "failed to update status: {e}"),
+                            }
+                        }
+                        StatusAction::Delete { namespace, name, uid } => {
+                            if !deleting.insert(uid.clone()) {
+                                continue;
+                            }
+                            match self.api.delete_pod(&namespace, &name, Some(0), Some(&uid)).await {
+                                Ok(()) => tracing::info!(pod = %format!("{namespace}/{name}"), "pod fully terminated and deleted from the API server"),
+                                Err(e) if e.is_not_found() => {}
+                                Err(e) => {
+                                    deleting.remove(&uid);
+                                    tracing::warn!(pod = %format!("{namespace}/{name}"), "failed to delete terminated pod: {e}");
+                                }
+                            }
+                        }
+                    }
+                }
+                // Forget what the API no longer has.
+                sent.retain(|uid, _| store.pods.contains_key(uid));
+                known.retain(|uid| store.pods.contains_key(uid) || pods.iter().any(|p| p.metadata.uid.as_deref() == Some(uid)));
+                deleting.retain(|uid| store.pods.contains_key(uid));
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.provider.changed() => {}
+                r = self.store.changed() => if r.is_err() { return },
+                _ = tokio::time::sleep(SYNC_PERIOD) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "status_sync_tests.rs"]
+mod tests;
