@@ -20,8 +20,11 @@ hack/node-env.sh >/dev/null
 export CARGO_TARGET_DIR KNODE_CONTAINERD_SOCK KNODE_CONTAINERD_PIDFILE KNODE_BUSYBOX_IMAGE
 export PROTOC="${PROTOC:-/usr/bin/protoc}"
 if [[ -z ${KNODE_SKIP_BUILD:-} ]]; then
-    echo "==> cargo build --release -p kubelet-cmd -p knode-bench"
-    cargo build --release -p kubelet-cmd --bin kubelet -p knode-bench --bin standalone-bench
+    # Two invocations: built together, cargo would unify features (tokio's "process") and
+    # the kubelet measured would not be the one `cargo build --release -p kubelet-cmd` makes.
+    echo "==> cargo build --release -p kubelet-cmd; cargo build --release -p knode-bench"
+    cargo build --release -p kubelet-cmd --bin kubelet
+    cargo build --release -p knode-bench --bin standalone-bench
 fi
 for bin in kubelet standalone-bench; do
     [[ -x $CARGO_TARGET_DIR/release/$bin ]] || { echo "==> ERROR: $CARGO_TARGET_DIR/release/$bin was not built" >&2; exit 1; }

@@ -22,7 +22,8 @@ targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then targets=(decode_manifest kubelet_config flags resolv_conf env_expand); fi
 
 command -v cargo-fuzz >/dev/null || { echo "==> ERROR: cargo-fuzz missing: cargo install cargo-fuzz" >&2; exit 1; }
-export RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR
+# Its own target dir: sanitizer flags rebuild every crate, and the main build is not locked.
+export RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="${KNODE_FUZZ_TARGET_DIR:-$KNODE_CACHE/target-fuzz}"
 export PROTOC="${PROTOC:-/usr/bin/protoc}"
 
 # Seed corpora (copied, so the fuzzer's own corpus never writes into examples/).

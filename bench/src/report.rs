@@ -27,7 +27,9 @@ fn row(out: &mut String, name: &str, unit: &str, v: Vec<f64>) -> f64 {
     let med = median(v.clone());
     let min = v.iter().copied().fold(f64::INFINITY, f64::min);
     let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let _ = writeln!(out, "| {name:<44} | {med:>9.2} | {min:>9.2} | {max:>9.2} | {unit:<5} |");
+    // CPU figures come in clock ticks (10 ms): three decimals show them whole.
+    let p = if unit == "s/s" || name.contains("CPU") { 3 } else { 2 };
+    let _ = writeln!(out, "| {name:<44} | {med:>9.p$} | {min:>9.p$} | {max:>9.p$} | {unit:<5} |");
     med
 }
 

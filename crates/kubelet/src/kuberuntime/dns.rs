@@ -22,12 +22,15 @@ pub struct HostDns {
 /// Parses `resolv.conf` text: `nameserver`, `search`/`domain` and `options` lines.
 pub fn parse_resolv_conf(text: &str) -> HostDns {
     let mut dns = HostDns::default();
-    for line in text.lines() {
-        let line = line.split(['#', ';']).next().unwrap_or_default();
+    // As upstream `parseResolvConf`: comment lines start with `#` or `;`; `search` replaces the
+    // list, without `.` entries and trailing dots; `domain` is ignored.
+    for line in text.lines().filter(|l| !l.starts_with(['#', ';'])) {
         let mut fields = line.split_whitespace();
         match fields.next() {
             Some("nameserver") => dns.servers.extend(fields.next().map(str::to_string)),
-            Some("search") | Some("domain") => dns.searches = fields.map(str::to_string).collect(),
+            Some("search") => {
+                dns.searches = fields.filter(|s| *s != ".").map(|s| s.trim_end_matches('.').to_string()).collect();
+            }
             Some("options") => dns.options.extend(fields.map(str::to_string)),
             _ => {}
         }
@@ -120,7 +123,7 @@ mod tests {
 
     #[test]
     fn parses_resolv_conf() {
-        let h = parse_resolv_conf("nameserver 1.2.3.4 ; x\nnameserver ::1\ndomain a\nsearch b c\noptions ndots:2\n");
+        let h = parse_resolv_conf("# c\n; c\nnameserver 1.2.3.4\nnameserver ::1\nsearch b. c .\ndomain a\noptions ndots:2\n");
         assert_eq!(h.servers, vec!["1.2.3.4", "::1"]);
         assert_eq!(h.searches, vec!["b", "c"]);
         assert_eq!(h.options, vec!["ndots:2"]);
