@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 fn api_pod_yaml(name: &str) -> String {
     format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  automountServiceAccountToken: false\n  terminationGracePeriodSeconds: 2\n  containers:\n  - name: main\n    image: {}\n    imagePullPolicy: Never\n    command: [\"sh\", \"-c\", \"echo svc=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT cm=$GREETING; sleep 3600\"]\n    env:\n    - name: GREETING\n      valueFrom:\n        configMapKeyRef: {{name: e2e-config, key: greeting}}\n",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  automountServiceAccountToken: false\n  terminationGracePeriodSeconds: 60\n  containers:\n  - name: main\n    image: {}\n    imagePullPolicy: Never\n    command: [\"sh\", \"-c\", \"echo svc=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT cm=$GREETING; sleep 3600\"]\n    env:\n    - name: GREETING\n      valueFrom:\n        configMapKeyRef: {{name: e2e-config, key: greeting}}\n",
         busybox_image()
     )
 }
@@ -111,10 +111,11 @@ async fn api_pod_runs_and_static_pod_gets_a_mirror() {
     assert!(sandboxes_of("e2e-greedy").await.is_empty());
     kubectl(&["delete", "pod", "e2e-greedy", "--wait=false"]);
 
-    // Deleting the API pod stops it here, then it disappears from the API.
-    let (ok, _, err) = kubectl(&["delete", "pod", "e2e-api-pod", "--wait=false"]);
+    // Deleting the API pod stops it here with the deletion's grace period (2 s, not the spec's
+    // 60 s: its shell ignores SIGTERM, so only the kill ends it), then it disappears from the API.
+    let (ok, _, err) = kubectl(&["delete", "pod", "e2e-api-pod", "--wait=false", "--grace-period=2"]);
     assert!(ok, "{err}");
-    wait_for("API pod gone", Duration::from_secs(60), || async {
+    wait_for("API pod gone well within its 60 s spec grace period", Duration::from_secs(40), || async {
         let (ok, _, err) = kubectl(&["get", "pod", "e2e-api-pod"]);
         (!ok && err.contains("NotFound")).then_some(())
     })

@@ -5,8 +5,9 @@
 //! [`PodStore`] is the pure part: a list replaces it, watch events edit it, and it splits
 //! mirror pods (annotation `kubernetes.io/config.mirror`, owned by [`crate::mirror`]) from the
 //! pods the kubelet must run, and runs node-side admission once per new pod (a rejected pod is
-//! patched `Failed` and never sent). Pods marked for deletion are not sent: the sync loop then stops
-//! them, and [`crate::status_sync`] deletes them for good. [`ApiPodSource::run`] is the I/O:
+//! patched `Failed` and never sent). Pods marked for deletion are sent with their
+//! `deletionTimestamp`: the sync loop stops them with their `deletionGracePeriodSeconds`, and
+//! [`crate::status_sync`] deletes them for good. [`ApiPodSource::run`] is the I/O:
 //! list, watch from the list's resource version, relist on `410 Gone` or errors, with backoff.
 //! The store is published on a `watch` channel (one writer, many readers).
 
@@ -80,11 +81,12 @@ impl PodStore {
         Ok(if deleted { self.pods.remove(&uid).is_some() } else { self.pods.insert(uid, pod.clone()).as_ref() != Some(&pod) })
     }
 
-    /// The pods the kubelet should run: admitted, not mirror pods, not marked for deletion.
+    /// The pods the kubelet should run or stop: admitted, not mirror pods (pods marked for
+    /// deletion included; the sync loop terminates them).
     pub fn desired(&self) -> Vec<Pod> {
         self.pods
             .iter()
-            .filter(|(uid, p)| !is_mirror_pod(p) && p.metadata.deletion_timestamp.is_none() && !self.rejected.contains_key(*uid))
+            .filter(|(uid, p)| !is_mirror_pod(p) && !self.rejected.contains_key(*uid))
             .map(|(_, p)| p.clone())
             .collect()
     }
@@ -264,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn mirror_and_deleted_pods_are_not_desired() {
+    fn mirror_pods_are_not_desired_and_deleted_pods_are_passed_on() {
         let mut s = PodStore::default();
         let mut mirror = pod("m", "static-node", "1");
         mirror.metadata.annotations = Some([(CONFIG_MIRROR_ANNOTATION.to_string(), "hash".to_string())].into());
@@ -272,7 +274,8 @@ mod tests {
         deleted.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
         s.replace(vec![pod("a", "pa", "1"), mirror, deleted], "1".into());
         let names: Vec<String> = s.desired().iter().map(full_name).collect();
-        assert_eq!(names, ["pa_default"]);
+        assert_eq!(names, ["pa_default", "going_default"]);
+        assert!(s.desired()[1].metadata.deletion_timestamp.is_some(), "the sync loop terminates it");
         assert_eq!(s.mirror_pods().keys().collect::<Vec<_>>(), ["static-node_default"]);
     }
 

@@ -236,7 +236,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
 
     let heartbeat = SyncLoopHeartbeat::default();
     let health: Arc<dyn HealthChecker> = Arc::new(KubeletHealth { heartbeat: heartbeat.clone(), relist: relist_rx.clone() });
-    let sync_loop = SyncLoop { workers, finished, desired, pleg_events: pleg_rx, relist: relist_rx, heartbeat };
+    let sync_loop = SyncLoop { workers, finished, desired, pleg_events: pleg_rx, relist: relist_rx, heartbeat, deleting: Default::default() };
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn({
         let shutdown = shutdown.clone();

@@ -2,9 +2,11 @@
 //! housekeeping ticks into work for the pod workers.
 //!
 //! It is the single writer of [`PodWorkers`]. Pods that vanished from every source are
-//! terminated; runtime pods that no source knows (orphans, e.g. a manifest removed while the
+//! terminated, and so are pods the API server marked for deletion (with their
+//! `deletionGracePeriodSeconds`); runtime pods that no source knows (orphans, e.g. a manifest removed while the
 //! kubelet was down) are terminated once all sources have reported at least once.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -46,6 +48,8 @@ pub struct SyncLoop {
     pub pleg_events: mpsc::Receiver<PodRef>,
     pub relist: watch::Receiver<Relist>,
     pub heartbeat: SyncLoopHeartbeat,
+    /// Pods marked for deletion whose termination was started; never synced again.
+    pub deleting: HashSet<String>,
 }
 
 impl SyncLoop {
@@ -65,8 +69,9 @@ impl SyncLoop {
                 Some(pod) = self.pleg_events.recv() => self.workers.poke(&pod.uid),
                 Some(uid) = self.finished.recv() => {
                     self.workers.finished(&uid);
-                    // Re-added while it was terminating: start it again.
-                    if let Some(pod) = self.desired.borrow().pods.get(&uid).cloned() {
+                    // Re-added while it was terminating: start it again (unless it is being deleted).
+                    let pod = self.desired.borrow().pods.get(&uid).cloned();
+                    if let Some(pod) = pod.filter(|p| p.metadata.deletion_timestamp.is_none()) {
                         self.workers.update_pod(pod);
                     }
                 }
@@ -77,8 +82,16 @@ impl SyncLoop {
 
     fn apply_desired(&mut self) {
         let desired = self.desired.borrow_and_update().clone();
-        for pod in desired.pods.values() {
-            self.workers.update_pod(pod.clone());
+        self.deleting.retain(|uid| desired.pods.contains_key(uid));
+        for (uid, pod) in &desired.pods {
+            if pod.metadata.deletion_timestamp.is_none() {
+                self.workers.update_pod(pod.clone());
+            } else if self.deleting.insert(uid.clone()) {
+                let grace = pod.metadata.deletion_grace_period_seconds;
+                tracing::info!(pod = %pod_key(pod), ?grace, "pod marked for deletion; terminating");
+                let r = PodRef { uid: uid.clone(), name: pod_name(pod).into(), namespace: pod_namespace(pod).into() };
+                self.workers.terminate(r, Some(pod.clone()), grace);
+            }
         }
         let gone: Vec<String> = self
             .workers
