@@ -26,10 +26,23 @@ export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-$([[ -t 1 ]] && echo auto || echo never)}"
 
 echo "==> KNODE_CONTAINERD_SOCK=$KNODE_CONTAINERD_SOCK CARGO_TARGET_DIR=$CARGO_TARGET_DIR"
+
+# The cluster-mode tests start the control plane (hack/control-plane.sh up, idempotent); stop it
+# again afterwards unless it was already running before the tests.
+cp_was_running=
+if hack/control-plane.sh status >/dev/null 2>&1; then cp_was_running=1; fi
+
+rc=0
 if cargo nextest --version >/dev/null 2>&1; then
     echo "==> cargo nextest run --workspace --run-ignored all $*"
-    exec cargo nextest run --workspace --run-ignored all --no-fail-fast --no-tests=warn "$@"
+    cargo nextest run --workspace --run-ignored all --no-fail-fast --no-tests=warn "$@" || rc=$?
 else
     echo "==> cargo-nextest not found; falling back to: cargo test --workspace $* -- --include-ignored"
-    exec cargo test --workspace --no-fail-fast "$@" -- --include-ignored
+    cargo test --workspace --no-fail-fast "$@" -- --include-ignored || rc=$?
 fi
+
+if [[ -z $cp_was_running ]] && hack/control-plane.sh status >/dev/null 2>&1; then
+    echo "==> stopping the control plane the tests started (hack/control-plane.sh down)"
+    hack/control-plane.sh down >/dev/null || echo "==> WARNING: hack/control-plane.sh down failed" >&2
+fi
+exit "$rc"
