@@ -27,10 +27,14 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-$([[ -t 1 ]] && echo auto || echo n
 
 echo "==> KNODE_CONTAINERD_SOCK=$KNODE_CONTAINERD_SOCK CARGO_TARGET_DIR=$CARGO_TARGET_DIR"
 
-# The cluster-mode tests start the control plane (hack/control-plane.sh up, idempotent); stop it
-# again afterwards unless it was already running before the tests.
+# The cluster-mode tests need the control plane (hack/control-plane.sh up, idempotent; the first run
+# builds upstream 1.20.2, about 20 minutes); stop it afterwards unless it was already running.
 cp_was_running=
 if hack/control-plane.sh status >/dev/null 2>&1; then cp_was_running=1; fi
+# Bring it up before the tests, so tests in parallel groups find it ready; they must not skip.
+echo "==> starting the control plane (hack/control-plane.sh up)"
+hack/control-plane.sh up
+export KNODE_CONTROL_PLANE=required
 
 rc=0
 if cargo nextest --version >/dev/null 2>&1; then
