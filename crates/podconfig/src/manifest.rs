@@ -60,7 +60,7 @@ pub(crate) enum Manifest {
 ///
 /// `name` (a file path or URL) only appears in errors. No defaults are applied.
 pub fn decode_manifest(name: &str, bytes: &[u8]) -> Result<Vec<Pod>, ManifestError> {
-    match decode_object(name, bytes, true)? {
+    match decode_object(name, bytes)? {
         Manifest::Pod(pod) => Ok(vec![*pod]),
         Manifest::List(pods) => Ok(pods),
     }
@@ -76,7 +76,7 @@ pub(crate) fn load_static_pods(
         SourceRef::File(path) => path.display().to_string(),
         SourceRef::Url(url) => url.clone(),
     };
-    let mut pods = match decode_object(&name, bytes, true)? {
+    let mut pods = match decode_object(&name, bytes)? {
         Manifest::Pod(pod) => vec![*pod],
         Manifest::List(pods) => pods,
     };
@@ -90,11 +90,7 @@ pub(crate) fn load_static_pods(
     Ok(pods)
 }
 
-pub(crate) fn decode_object(
-    name: &str,
-    bytes: &[u8],
-    allow_list: bool,
-) -> Result<Manifest, ManifestError> {
+pub(crate) fn decode_object(name: &str, bytes: &[u8]) -> Result<Manifest, ManifestError> {
     let value = parse_document(name, bytes)?;
     let Value::Object(map) = &value else {
         return Err(ManifestError::NotAnObject {
@@ -111,7 +107,7 @@ pub(crate) fn decode_object(
     };
     let kind = type_field("kind")?;
     let api_version = type_field("apiVersion")?;
-    let expected = if allow_list { "Pod or PodList" } else { "Pod" };
+    let expected = "Pod or PodList";
     let unsupported = || ManifestError::UnsupportedKind {
         name: name.to_owned(),
         api_version: api_version.clone(),
@@ -125,7 +121,7 @@ pub(crate) fn decode_object(
         "Pod" => serde_json::from_value::<Pod>(value)
             .map(|pod| Manifest::Pod(Box::new(pod)))
             .map_err(|e| decode_error(name, "Pod", e)),
-        "PodList" if allow_list => {
+        "PodList" => {
             let items = map
                 .get("items")
                 .cloned()
@@ -225,11 +221,6 @@ mod tests {
         let pods = decode_manifest("list.yaml", list.as_bytes()).unwrap();
         assert_eq!(pods.len(), 2);
         assert_eq!(pods[1].metadata.name.as_deref(), Some("b"));
-        let err = decode_object("list.yaml", list.as_bytes(), false).unwrap_err();
-        assert!(
-            matches!(err, ManifestError::UnsupportedKind { .. }),
-            "{err}"
-        );
     }
 
     #[test]
