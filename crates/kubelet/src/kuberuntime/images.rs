@@ -82,7 +82,12 @@ impl ImageManager {
             return Err(ImageError { reason: "ErrImageNeverPull", message });
         }
         let key = format!("{}_{image}", pod.metadata.uid.as_deref().unwrap_or_default());
-        if self.backoff.lock().expect("backoff lock").remaining_since_update(&key, now).is_some() {
+        let in_backoff = {
+            let mut backoff = self.backoff.lock().expect("backoff lock");
+            backoff.gc(now);
+            backoff.remaining_since_update(&key, now).is_some()
+        };
+        if in_backoff {
             let message = format!("Back-off pulling image {image:?}");
             events.event(pod, EventType::Normal, "BackOff", &message);
             return Err(ImageError { reason: "ImagePullBackOff", message });

@@ -218,8 +218,11 @@ impl RuntimeManager {
         if let Some(prev) = previous.filter(|p| p.state == ContainerState::Exited) {
             let key = backoff_key(pod, c);
             let finished = prev.finished_at.unwrap_or(SystemTime::UNIX_EPOCH);
+            let now = self.clock.now();
             let mut backoff = self.backoff.lock().expect("backoff lock");
-            if let Some(left) = backoff.remaining(&key, finished, self.clock.now()) {
+            // Expired entries behave as absent; dropping them keeps the map bounded by live pods.
+            backoff.gc(now);
+            if let Some(left) = backoff.remaining(&key, finished, now) {
                 let delay = backoff.current(&key).unwrap_or_default();
                 let message = format!(
                     "back-off {} restarting failed container={} pod={}({})",
