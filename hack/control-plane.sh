@@ -13,6 +13,7 @@
 #   hack/control-plane.sh kubelet-up     run the UPSTREAM kubelet 1.20.2 as node
 #                                        knode-node against our containerd (baseline)
 #   hack/control-plane.sh kubelet-down   stop it and remove the pods it left in containerd
+#   hack/control-plane.sh apiserver-stop stop only kube-apiserver (an API outage; `up` ends it)
 set -euo pipefail
 
 # shellcheck source=hack/lib/env.sh
@@ -28,7 +29,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/control-plane-components.sh"
 # shellcheck source=hack/lib/control-plane-kubelet.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/control-plane-kubelet.sh"
 
-usage() { sed -n '8,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '8,16p' "$0" | sed 's/^# \{0,1\}//'; }
 
 cmd=${1:-}
 [[ -n $cmd ]] || { usage >&2; exit 2; }
@@ -52,6 +53,7 @@ case "$cmd" in
     env) cp_env ;;
     kubelet-up) need_root; upstream_kubelet_up ;;
     kubelet-down) need_root; upstream_kubelet_down ;;
+    apiserver-stop) need_root; proc_stop kube-apiserver "$CP_APISERVER_BIN" "$CP_APISERVER_MARKER" ;;
     -h|--help|help) usage ;;
     *) usage >&2; die "unknown command: $cmd" ;;
 esac

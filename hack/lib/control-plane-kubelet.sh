@@ -86,6 +86,8 @@ upstream_kubelet_up() {
         --cluster-domain="$KNODE_CP_CLUSTER_DOMAIN" \
         --make-iptables-util-chains=false \
         --volume-plugin-dir="$UPSTREAM_KUBELET_ROOT/volume-plugins" \
+        --eviction-hard="memory.available<100Mi,nodefs.available<0%,nodefs.inodesFree<0%,imagefs.available<0%" \
+        --image-gc-high-threshold=100 \
         --v=1
     say "waiting (up to 120 s) for node $KNODE_CP_NODE_NAME to be Ready"
     for ((i = 0; i < 240; i++)); do

@@ -27,7 +27,16 @@ proc_start() {
     mkdir -p "$KNODE_CP_RUN_DIR" "$KNODE_CP_LOG_DIR"
     log="$KNODE_CP_LOG_DIR/$name.log"
     printf '\n===== %s starting %s\n' "$(date -Is)" "$bin $*" >>"$log"
-    setsid "$bin" "$@" </dev/null >>"$log" 2>&1 &
+    # The daemon must not inherit the caller's other descriptors: a `flock` lock fd
+    # (e.g. /tmp/knode-e2e.lock around a test that runs `up`) held open by a
+    # long-running daemon would keep that lock taken until the daemon exits.
+    (
+        for fd in /proc/"$BASHPID"/fd/*; do
+            fd=${fd##*/}
+            if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+        done
+        exec setsid "$bin" "$@" </dev/null >>"$log" 2>&1
+    ) &
     pid=$!
     echo "$pid" >"$KNODE_CP_RUN_DIR/$name.pid"
     say "started $name (pid $pid, log $log)"

@@ -69,6 +69,29 @@ pub trait RuntimeService: Send + Sync + 'static {
     ) -> Result<Vec<api::Container>>;
     /// Full status of one container (exit code, reason, timestamps, log path).
     async fn container_status(&self, container_id: &str) -> Result<api::ContainerStatus>;
+
+    /// Prepares a streaming `Exec` in a container; returns the runtime's streaming URL. The
+    /// default answers `Unimplemented` (runtimes and fakes without streaming).
+    async fn exec(&self, request: api::ExecRequest) -> Result<String> {
+        Err(unimplemented_streaming("Exec", &request.container_id))
+    }
+    /// Prepares a streaming `Attach` to a container; returns the runtime's streaming URL.
+    async fn attach(&self, request: api::AttachRequest) -> Result<String> {
+        Err(unimplemented_streaming("Attach", &request.container_id))
+    }
+    /// Prepares a streaming `PortForward` into a sandbox; returns the runtime's streaming URL.
+    async fn port_forward(&self, request: api::PortForwardRequest) -> Result<String> {
+        Err(unimplemented_streaming("PortForward", &request.pod_sandbox_id))
+    }
+}
+
+fn unimplemented_streaming(op: &'static str, object: &str) -> CriError {
+    CriError::Status {
+        op,
+        object: object.to_owned(),
+        code: tonic::Code::Unimplemented,
+        message: "streaming is not supported by this runtime".into(),
+    }
 }
 
 /// The image half of CRI.

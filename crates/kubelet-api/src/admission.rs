@@ -4,9 +4,10 @@
 //! (maxPods) and cpu / memory / ephemeral-storage requests against allocatable minus what
 //! admitted pods request. A rejected pod is marked `Failed` with upstream's reason (`OutOfcpu`,
 //! `OutOfmemory`, `OutOfpods`, `NodeAffinity`, `NodeName`, `TaintToleration`) and message.
+//! Node pressure conditions are checked first, as the eviction manager does upstream (`Evicted`).
 //!
 //! Pure: (node, admitted pods, pod) → verdict. [`crate::pod_source::PodStore::admit_new`] applies
-//! it once per API pod; static pods are not counted yet.
+//! it once per API pod; static pods count through their mirror pods.
 
 use std::collections::BTreeMap;
 
@@ -104,8 +105,53 @@ fn tolerates_no_execute_taints(pod: &Pod, node: &Node) -> bool {
     })
 }
 
+/// Upstream `SystemCriticalPriority`: pods at or above it are admitted under pressure.
+const SYSTEM_CRITICAL_PRIORITY: i32 = 2_000_000_000;
+
+fn is_best_effort(pod: &Pod) -> bool {
+    let Some(spec) = pod.spec.as_ref() else { return true };
+    spec.containers.iter().chain(spec.init_containers.iter().flatten()).all(|c| {
+        let r = c.resources.as_ref();
+        let empty = |m: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
+            m.is_none_or(|m| m.iter().all(|(k, q)| (k != "cpu" && k != "memory") || quantity::parse(&q.0).is_ok_and(|q| q.is_zero())))
+        };
+        empty(r.and_then(|r| r.requests.as_ref())) && empty(r.and_then(|r| r.limits.as_ref()))
+    })
+}
+
+fn tolerates_memory_pressure(pod: &Pod) -> bool {
+    pod.spec.iter().flat_map(|s| s.tolerations.iter().flatten()).any(|t| {
+        let key_ok = t.key.as_deref().is_none_or(|k| k.is_empty() || k == "node.kubernetes.io/memory-pressure");
+        let effect_ok = t.effect.as_deref().is_none_or(|e| e.is_empty() || e == "NoSchedule");
+        let value_ok = t.operator.as_deref() == Some("Exists") || t.value.as_deref().unwrap_or_default().is_empty();
+        key_ok && effect_ok && value_ok
+    })
+}
+
+/// The eviction manager's admission (upstream `eviction.managerImpl.Admit`): under
+/// MemoryPressure only non-BestEffort pods (or ones tolerating the memory-pressure taint) are
+/// admitted; under DiskPressure or PIDPressure none are. Critical pods always are. The pressure
+/// is read from the node's conditions as last posted.
+pub fn admit_under_pressure(node: &Node, pod: &Pod) -> Result<(), Rejection> {
+    let conditions: Vec<&str> = node
+        .status
+        .iter()
+        .flat_map(|s| s.conditions.iter().flatten())
+        .filter(|c| c.status == "True" && matches!(c.type_.as_str(), "MemoryPressure" | "DiskPressure" | "PIDPressure"))
+        .map(|c| c.type_.as_str())
+        .collect();
+    if conditions.is_empty() || pod.spec.as_ref().and_then(|s| s.priority).is_some_and(|p| p >= SYSTEM_CRITICAL_PRIORITY) {
+        return Ok(());
+    }
+    if conditions.contains(&"MemoryPressure") && (!is_best_effort(pod) || tolerates_memory_pressure(pod)) {
+        return Ok(());
+    }
+    Err(Rejection { reason: "Evicted".into(), message: format!("The node had condition: [{}]. ", conditions.join(" ")) })
+}
+
 /// Admits `pod` onto `node` where `admitted` already run, or says why not.
 pub fn admit(node: &Node, admitted: &[&Pod], pod: &Pod) -> Result<(), Rejection> {
+    admit_under_pressure(node, pod)?;
     let node_name = node.metadata.name.as_deref().unwrap_or_default();
     if pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty() && n != node_name) {
         return Err(predicate("NodeName"));

@@ -79,3 +79,34 @@ fn untolerated_no_execute_taints() {
     p.spec.as_mut().unwrap().tolerations = Some(vec![Toleration { key: Some("dedicated".into()), operator: Some("Exists".into()), ..Default::default() }]);
     assert!(admit(&n, &[], &p).is_ok());
 }
+
+fn with_condition(mut n: Node, type_: &str) -> Node {
+    let c = k8s_openapi::api::core::v1::NodeCondition { type_: type_.into(), status: "True".into(), ..Default::default() };
+    n.status.as_mut().unwrap().conditions = Some(vec![c]);
+    n
+}
+
+#[test]
+fn memory_pressure_rejects_only_best_effort_pods() {
+    let n = with_condition(node(), "MemoryPressure");
+    assert_eq!(admit(&n, &[], &pod("100m", "")), Ok(()));
+    let r = admit(&n, &[], &pod("", "")).unwrap_err();
+    assert_eq!(r.reason, "Evicted");
+    assert_eq!(r.message, "The node had condition: [MemoryPressure]. ");
+    let mut tolerant = pod("", "");
+    tolerant.spec.as_mut().unwrap().tolerations =
+        Some(vec![Toleration { key: Some("node.kubernetes.io/memory-pressure".into()), operator: Some("Exists".into()), effect: Some("NoSchedule".into()), ..Default::default() }]);
+    assert_eq!(admit(&n, &[], &tolerant), Ok(()));
+}
+
+#[test]
+fn disk_and_pid_pressure_reject_all_but_critical_pods() {
+    for cond in ["DiskPressure", "PIDPressure"] {
+        let n = with_condition(node(), cond);
+        let r = admit(&n, &[], &pod("100m", "1Gi")).unwrap_err();
+        assert_eq!((r.reason.as_str(), r.message.clone()), ("Evicted", format!("The node had condition: [{cond}]. ")));
+        let mut critical = pod("100m", "1Gi");
+        critical.spec.as_mut().unwrap().priority = Some(2_000_001_000);
+        assert_eq!(admit(&n, &[], &critical), Ok(()));
+    }
+}

@@ -82,7 +82,7 @@ pub trait ConfigApi: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct KubeApi {
     client: Client,
-    limiter: Arc<RateLimiter>,
+    pub(crate) limiter: Arc<RateLimiter>,
 }
 
 impl KubeApi {

@@ -22,9 +22,10 @@ use crate::events::EventSink;
 use crate::lease::{LeaseController, micro_now};
 use crate::machine::HostPaths;
 use crate::mirror::MirrorPodManager;
-use crate::node_controller::{HostNodeFacts, NodeController};
+use crate::node_controller::{HostNodeFacts, KubeletHealthSource, NodeController};
 use crate::node_status::NodeConfig;
 use crate::pod_source::{ApiPodSource, PodStore};
+use crate::rate_limit::RateLimiter;
 use crate::status_sync::{PodStatusProvider, StatusSyncer};
 
 /// The connection and the shared views the cluster tasks publish.
@@ -57,13 +58,21 @@ impl Cluster {
     }
 
     /// Starts node registration and status updates, and the node lease.
-    pub fn start_node(&mut self, opts: &KubeletOptions, node_ip: IpAddr, runtime: Arc<dyn RuntimeService>, images: Arc<dyn ImageService>, shutdown: CancellationToken) {
+    pub fn start_node(
+        &mut self,
+        opts: &KubeletOptions,
+        node_ip: IpAddr,
+        runtime: Arc<dyn RuntimeService>,
+        images: Arc<dyn ImageService>,
+        health: Arc<dyn KubeletHealthSource>,
+        shutdown: CancellationToken,
+    ) {
         let Some(node_tx) = self.node_tx.take() else { return };
         let cfg = &opts.config;
         let api = Arc::new(self.api.clone());
         let controller = NodeController {
             api: api.clone(),
-            facts: Arc::new(HostNodeFacts { paths: HostPaths::host(&opts.flags.root_dir), runtime, images }),
+            facts: Arc::new(HostNodeFacts { paths: HostPaths::host(&opts.flags.root_dir), runtime, images, health }),
             config: NodeConfig::from_options(opts, &self.node_name, node_ip),
             update_frequency: cfg.node_status_update_frequency,
             report_frequency: cfg.node_status_report_frequency,
@@ -83,7 +92,10 @@ impl Cluster {
 
     /// Starts the event sender; returns the sink pods' events go to.
     pub fn start_events(&self, opts: &KubeletOptions, shutdown: CancellationToken) -> EventSink {
-        let (sink, sender) = EventSink::new(Arc::new(self.api.clone()), &self.node_name, opts.config.event_record_qps, opts.config.event_burst);
+        // Events have their own budget (eventRecordQPS/eventBurst, as upstream's separate event
+        // client): they must not spend the kubeAPIQPS tokens pod statuses need.
+        let events_api = KubeApi::new(self.api.client().clone(), RateLimiter::unlimited());
+        let (sink, sender) = EventSink::new(Arc::new(events_api), &self.node_name, opts.config.event_record_qps, opts.config.event_burst);
         tokio::spawn(sender.run(shutdown));
         sink
     }

@@ -5,14 +5,28 @@
 //!
 //! [`service_env`] is pure. [`ApiEnvSource`] answers the kubelet's synchronous `EnvSources`
 //! calls by blocking its worker thread on the API request (`block_in_place`, so it needs the
-//! multi-threaded runtime the kubelet runs on); failures read as "not found".
+//! multi-threaded runtime the kubelet runs on); failures read as "not found". The service list
+//! is shared for [`SERVICE_LIST_TTL`] (upstream reads an informer cache, never the API per
+//! container): a hundred pods starting at once cost one list, not a hundred rate-limited ones.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Service;
+use tokio::time::Instant;
 
 use crate::api::ConfigApi;
+
+/// How long one service list answers every container's service variables.
+pub const SERVICE_LIST_TTL: Duration = Duration::from_secs(1);
+
+/// The last service list and when it was fetched.
+#[derive(Default)]
+struct ServiceCache {
+    fetched: Option<Instant>,
+    services: Arc<Vec<Service>>,
+}
 
 /// The namespace and name of the API server's own service.
 pub const MASTER_SERVICE: (&str, &str) = ("default", "kubernetes");
@@ -77,12 +91,14 @@ pub fn service_env(services: &[Service], namespace: &str, enable_service_links: 
 pub struct ApiEnvSource {
     api: Arc<dyn ConfigApi>,
     handle: tokio::runtime::Handle,
+    /// Held across the list request, so concurrent callers wait for one answer.
+    services: Arc<tokio::sync::Mutex<ServiceCache>>,
 }
 
 impl ApiEnvSource {
     /// Must be created inside the kubelet's (multi-threaded) runtime.
     pub fn new(api: Arc<dyn ConfigApi>) -> ApiEnvSource {
-        ApiEnvSource { api, handle: tokio::runtime::Handle::current() }
+        ApiEnvSource { api, handle: tokio::runtime::Handle::current(), services: Arc::default() }
     }
 
     fn block<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
@@ -121,13 +137,24 @@ impl ApiEnvSource {
 
     /// Service variables for `namespace`.
     pub fn service_env(&self, namespace: &str, enable_service_links: bool) -> BTreeMap<String, String> {
-        match self.block(self.api.list_services()) {
+        match self.block(self.services()) {
             Ok(services) => service_env(&services, namespace, enable_service_links),
             Err(e) => {
                 tracing::warn!("listing services for environment variables: {e}");
                 BTreeMap::new()
             }
         }
+    }
+
+    /// Every Service: the cached list while it is younger than [`SERVICE_LIST_TTL`].
+    async fn services(&self) -> Result<Arc<Vec<Service>>, crate::error::ApiError> {
+        let mut cache = self.services.lock().await;
+        if cache.fetched.is_some_and(|at| at.elapsed() < SERVICE_LIST_TTL) {
+            return Ok(cache.services.clone());
+        }
+        let services = Arc::new(self.api.list_services().await?);
+        *cache = ServiceCache { fetched: Some(Instant::now()), services: services.clone() };
+        Ok(services)
     }
 }
 
@@ -147,6 +174,37 @@ mod tests {
             }),
             status: None,
         }
+    }
+
+    /// Counts service lists; ConfigMaps and Secrets are never there.
+    #[derive(Default)]
+    struct CountingApi(std::sync::atomic::AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl ConfigApi for CountingApi {
+        async fn get_config_map(&self, _: &str, _: &str) -> Result<Option<k8s_openapi::api::core::v1::ConfigMap>, crate::error::ApiError> {
+            Ok(None)
+        }
+        async fn get_secret(&self, _: &str, _: &str) -> Result<Option<k8s_openapi::api::core::v1::Secret>, crate::error::ApiError> {
+            Ok(None)
+        }
+        async fn list_services(&self) -> Result<Vec<Service>, crate::error::ApiError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(vec![svc("default", "kubernetes", "198.19.0.1", &[(Some("https"), 443)])])
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_service_list_serves_many_containers_until_it_expires() {
+        let api = Arc::new(CountingApi::default());
+        let src = ApiEnvSource::new(api.clone());
+        for _ in 0..50 {
+            assert_eq!(src.service_env("prod", true)["KUBERNETES_SERVICE_HOST"], "198.19.0.1");
+        }
+        assert_eq!(api.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        tokio::time::sleep(SERVICE_LIST_TTL + Duration::from_millis(50)).await;
+        src.service_env("prod", true);
+        assert_eq!(api.0.load(std::sync::atomic::Ordering::SeqCst), 2, "a stale list is fetched again");
     }
 
     #[test]

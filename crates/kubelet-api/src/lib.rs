@@ -9,6 +9,8 @@
 //!   API and final deletion; [`mirror`]: mirror pods for static pods;
 //! - [`events`]: pod events to the API; [`env`]: ConfigMaps, Secrets and service variables for
 //!   container environments; [`admission`]: node-side admission of API pods;
+//! - [`volume_api`]: Secrets, ConfigMaps and service-account tokens for pod volumes;
+//! - [`auth_review`]: TokenReview and SubjectAccessReview for the kubelet server's auth;
 //! - [`cluster`]: starts all of the above for the kubelet.
 //!
 //! This crate depends on the pod sources (`kubelet-podconfig`) and the CRI, never on the
@@ -16,6 +18,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod auth_review;
 pub mod client;
 pub mod cluster;
 pub mod conditions;
@@ -31,6 +34,7 @@ pub mod pod_source;
 pub mod rate_limit;
 pub mod resources;
 pub mod status_sync;
+pub mod volume_api;
 
 pub use api::KubeApi;
 pub use client::{ClientError, ClientOptions, connect};

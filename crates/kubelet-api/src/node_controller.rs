@@ -24,6 +24,13 @@ use crate::machine::{HostPaths, MachineInfo, read_machine_info};
 use crate::node_status::{NodeConfig, RuntimeInfo, StatusInputs, initial_node, node_labels, node_status, should_post, status_images};
 
 const REGISTER_BACKOFF_MAX: Duration = Duration::from_secs(7);
+/// How long after start-up a not-Ready node status is re-checked quickly, and how often.
+const FAST_UPDATE_WINDOW: Duration = Duration::from_secs(120);
+const FAST_UPDATE_PERIOD: Duration = Duration::from_secs(1);
+
+fn is_ready(status: &NodeStatus) -> bool {
+    status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True")
+}
 
 /// Where the node's facts come from.
 #[async_trait]
@@ -36,11 +43,20 @@ pub trait NodeFacts: Send + Sync + 'static {
     }
 }
 
+/// The kubelet's own health as the node status reports it: pressure from the eviction
+/// manager, and reasons the node is not ready beyond the runtime's (a stuck PLEG).
+pub trait KubeletHealthSource: Send + Sync + 'static {
+    fn pressure(&self) -> Pressure;
+    /// Extra `Ready=False` reasons, e.g. `PLEG is not healthy: ...`.
+    fn not_ready_reasons(&self) -> Vec<String>;
+}
+
 /// Facts from the host and the CRI runtime.
 pub struct HostNodeFacts {
     pub paths: HostPaths,
     pub runtime: Arc<dyn RuntimeService>,
     pub images: Arc<dyn ImageService>,
+    pub health: Arc<dyn KubeletHealthSource>,
 }
 
 #[async_trait]
@@ -55,7 +71,13 @@ impl NodeFacts for HostNodeFacts {
             Err(_) => (String::new(), String::new()),
         };
         let status = self.runtime.status(false).await.ok().and_then(|s| s.status);
-        RuntimeInfo { name, version, health: RuntimeHealth::from_cri(status.as_ref()) }
+        let mut health = RuntimeHealth::from_cri(status.as_ref());
+        health.errors.extend(self.health.not_ready_reasons());
+        RuntimeInfo { name, version, health }
+    }
+
+    fn pressure(&self) -> Pressure {
+        self.health.pressure()
     }
 
     async fn images(&self, max: i32) -> Vec<ContainerImage> {
@@ -89,6 +111,7 @@ fn now() -> Time {
 impl NodeController {
     /// Runs until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
+        let started = Instant::now();
         let mut last_post: Option<(NodeStatus, Instant)> = None;
         let mut need_register = self.register;
         loop {
@@ -108,9 +131,13 @@ impl NodeController {
                     Err(e) => tracing::warn!(node = %self.config.name, "error updating node status, will retry: {e}"),
                 }
             }
+            // Right after start-up, a not-yet-Ready node is re-checked every second so it turns
+            // Ready as soon as the runtime and PLEG are (upstream `fastStatusUpdateOnce`).
+            let not_ready = last_post.as_ref().is_some_and(|(s, _)| !is_ready(s));
+            let wait = if not_ready && started.elapsed() < FAST_UPDATE_WINDOW { self.update_frequency.min(FAST_UPDATE_PERIOD) } else { self.update_frequency };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(self.update_frequency) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
     }

@@ -104,7 +104,9 @@ impl PodStore {
             .collect();
         fresh.sort_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
         let mut newly_rejected = Vec::new();
-        let mut admitted: Vec<Pod> = self.admitted.iter().filter_map(|u| self.pods.get(u)).filter(|p| !is_finished(p)).cloned().collect();
+        // Static pods take their share too, through their mirror pods.
+        let mirrors = self.pods.values().filter(|p| is_mirror_pod(p));
+        let mut admitted: Vec<Pod> = self.admitted.iter().filter_map(|u| self.pods.get(u)).chain(mirrors).filter(|p| !is_finished(p)).cloned().collect();
         for pod in fresh {
             let uid = pod.metadata.uid.clone().unwrap_or_default();
             let verdict = match node {
@@ -298,6 +300,22 @@ mod tests {
         assert_eq!((full_name(&rejected[0].0), rejected[0].1.reason.as_str()), ("second_default".to_string(), "OutOfpods"));
         assert_eq!(s.desired().iter().map(full_name).collect::<Vec<_>>(), ["first_default"]);
         assert!(s.admit_new(Some(&node)).is_empty(), "decided once");
+    }
+
+    #[test]
+    fn mirror_pods_count_against_max_pods() {
+        use k8s_openapi::api::core::v1::{NodeStatus, PodSpec};
+        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+        let mut node = Node { status: Some(NodeStatus { allocatable: Some([("pods".to_string(), Quantity("1".into()))].into()), ..NodeStatus::default() }), ..Node::default() };
+        node.metadata.name = Some("n1".into());
+        let mut mirror = pod("m", "static-n1", "1");
+        mirror.metadata.annotations = Some([(CONFIG_MIRROR_ANNOTATION.to_string(), "hash".to_string())].into());
+        let mut api = pod("a", "api", "1");
+        api.spec = Some(PodSpec { node_name: Some("n1".into()), ..PodSpec::default() });
+        let mut s = PodStore::default();
+        s.replace(vec![mirror, api], "1".into());
+        let rejected = s.admit_new(Some(&node));
+        assert_eq!(rejected.iter().map(|(p, r)| (full_name(p), r.reason.clone())).collect::<Vec<_>>(), [("api_default".to_string(), "OutOfpods".to_string())]);
     }
 
     #[test]

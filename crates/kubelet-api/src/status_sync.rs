@@ -30,6 +30,11 @@ pub trait PodStatusProvider: Send + Sync + 'static {
     fn pods_with_status(&self) -> Vec<Pod>;
     /// Resolves at the next status change.
     async fn changed(&self);
+    /// UIDs of pods the kubelet recently stopped and removed; a pod marked for deletion among
+    /// them is deleted for good even if the kubelet never had a status for it.
+    fn removed(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// One API write.
@@ -116,6 +121,7 @@ impl StatusSyncer {
         loop {
             let pods = self.provider.pods_with_status();
             known.extend(pods.iter().filter_map(|p| p.metadata.uid.clone()));
+            known.extend(self.provider.removed());
             let store = self.store.borrow_and_update().clone();
             if store.synced {
                 for action in plan(&pods, &store, &sent, &known) {

@@ -314,3 +314,14 @@ pub fn apply_after_decode(
         cfg.image_pull_credentials_verification_policy = "NeverVerifyPreloadedImages".to_string();
     }
 }
+
+/// The configuration a kubelet started without `--config` begins from: upstream's
+/// `applyLegacyDefaults` keeps the old flag defaults for the kubelet server's auth (anonymous
+/// requests on, no token webhook, `AlwaysAllow`).
+pub fn flag_only_defaults() -> KubeletConfiguration {
+    let mut c = KubeletConfiguration::default();
+    c.authentication.anonymous.enabled = true;
+    c.authentication.webhook.enabled = false;
+    c.authorization.mode = "AlwaysAllow".to_string();
+    c
+}

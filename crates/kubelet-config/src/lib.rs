@@ -54,7 +54,7 @@ where
             warnings.extend(file_warnings);
             (config, Origin::File(path.clone()))
         }
-        None => (KubeletConfiguration::default(), Origin::CommandLine),
+        None => (defaults::flag_only_defaults(), Origin::CommandLine),
     };
     flags::apply_config_flags(&parsed, &mut config)?;
     for gate in features::REMOVED {

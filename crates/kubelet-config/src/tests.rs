@@ -64,3 +64,20 @@ fn flags_override_the_file() {
         "{e}"
     );
 }
+
+#[test]
+fn server_auth_defaults_differ_between_flags_only_and_a_config_file() {
+    // Upstream's legacy flag defaults: anonymous on, no token webhook, AlwaysAllow.
+    let o = load_from_args(args(&[])).unwrap();
+    let (a, z) = (&o.config.authentication, &o.config.authorization);
+    assert!(a.anonymous.enabled && !a.webhook.enabled);
+    assert_eq!(z.mode, "AlwaysAllow");
+    let f = temp_config("");
+    let o = load_from_args(args(&[&format!("--config={}", f.path().display())])).unwrap();
+    let (a, z) = (&o.config.authentication, &o.config.authorization);
+    assert!(!a.anonymous.enabled && a.webhook.enabled);
+    assert_eq!(z.mode, "Webhook");
+    let o = load_from_args(args(&["--anonymous-auth=false", "--authorization-mode=Webhook"])).unwrap();
+    assert!(!o.config.authentication.anonymous.enabled);
+    assert_eq!(o.config.authorization.mode, "Webhook");
+}

@@ -16,6 +16,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SystemClock;
+use crate::eviction::EvictionManager;
+use crate::eviction::observe::SignalPaths;
 use crate::events::LogEventRecorder;
 use crate::kuberuntime::dns::{ClusterDns, parse_resolv_conf};
 use crate::kuberuntime::env::NoEnvSources;
@@ -82,6 +84,9 @@ impl kubelet_api::status_sync::PodStatusProvider for StatusProvider {
     async fn changed(&self) {
         self.0.changed().await
     }
+    fn removed(&self) -> Vec<String> {
+        self.0.removed()
+    }
 }
 
 /// `/healthz`: the sync loop iterates and the PLEG relisted recently.
@@ -140,6 +145,32 @@ async fn connect_runtime(endpoint: &str, timeout: Duration) -> Result<(RemoteRun
 
 fn interfaces() -> Vec<(String, IpAddr)> {
     if_addrs::get_if_addrs().unwrap_or_default().into_iter().map(|i| (i.name.clone(), i.ip())).collect()
+}
+
+/// The kubelet's health for the node status: eviction pressure and PLEG freshness (upstream
+/// `runtimeState` health checks: "PLEG is not healthy: ...").
+struct NodeHealth {
+    pressure: watch::Receiver<kubelet_api::conditions::Pressure>,
+    relist: watch::Receiver<Relist>,
+}
+
+impl kubelet_api::node_controller::KubeletHealthSource for NodeHealth {
+    fn pressure(&self) -> kubelet_api::conditions::Pressure {
+        *self.pressure.borrow()
+    }
+
+    fn not_ready_reasons(&self) -> Vec<String> {
+        use kubelet_config::go_duration::format;
+        match self.relist.borrow().at {
+            None => vec!["PLEG is not healthy: pleg has yet to be successful".into()],
+            Some(at) if at.elapsed() > crate::pleg::RELIST_THRESHOLD => vec![format!(
+                "PLEG is not healthy: pleg was last seen active {} ago; threshold is {}",
+                format(at.elapsed()),
+                format(crate::pleg::RELIST_THRESHOLD)
+            )],
+            Some(_) => Vec::new(),
+        }
+    }
 }
 
 /// Runs a kubelet until `shutdown` is cancelled. Pods keep running after it returns.
@@ -208,14 +239,17 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         Some(c) => (Arc::new(ClusterEvents(c.start_events(&opts, shutdown.clone()))), Arc::new(ClusterEnv(c.env_source()))),
         None => (Arc::new(LogEventRecorder), Arc::new(NoEnvSources)),
     };
-    let manager = Arc::new(RuntimeManager::new(
-        runtime_dyn.clone(),
-        images,
-        events,
-        env,
-        manager_cfg,
+    // Volumes: secrets, configMaps and tokens come from the API server in cluster mode.
+    let volume_api = cluster.as_ref().map(|c| Arc::new(c.api.clone()) as Arc<dyn kubelet_api::volume_api::VolumeApi>);
+    let volumes = crate::volumemanager::VolumeManager::new(
+        &opts.flags.root_dir,
+        volume_api,
+        Arc::new(crate::volumemanager::mount::SystemMounter),
         Arc::new(SystemClock),
-    ));
+    );
+    let manager = Arc::new(
+        RuntimeManager::new(runtime_dyn.clone(), images, events, env, manager_cfg, Arc::new(SystemClock)).with_volume_manager(volumes),
+    );
     let status = StatusManager::default();
     let ctx = Arc::new(PodWorkerContext {
         manager,
@@ -225,13 +259,18 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         host_ip: host_ip.to_string(),
     });
     let (workers, finished) = PodWorkers::new(ctx, shutdown.clone());
+    let (pleg_tx, pleg_rx) = mpsc::channel(256);
+    let (relist_tx, relist_rx) = watch::channel(Relist::default());
+    let (pressure_tx, pressure_rx) = watch::channel(kubelet_api::conditions::Pressure::default());
+    let root_dir = opts.flags.root_dir.clone();
+    let signal_paths = SignalPaths { proc_root: proc_root.into(), node_fs: root_dir.clone(), image_fs: root_dir };
+    tokio::spawn(EvictionManager::from_config(cfg, signal_paths).run(pressure_tx, shutdown.clone()));
     if let Some(cluster) = cluster.as_mut() {
-        cluster.start_node(&opts, host_ip, runtime_dyn.clone(), images_for_node.clone(), shutdown.clone());
+        let health = Arc::new(NodeHealth { pressure: pressure_rx, relist: relist_rx.clone() });
+        cluster.start_node(&opts, host_ip, runtime_dyn.clone(), images_for_node.clone(), health, shutdown.clone());
         cluster.start_pod_sync(Arc::new(StatusProvider(status.clone())), desired.clone(), shutdown.clone());
     }
 
-    let (pleg_tx, pleg_rx) = mpsc::channel(256);
-    let (relist_tx, relist_rx) = watch::channel(Relist::default());
     tokio::spawn(Pleg::new(runtime_dyn, RELIST_PERIOD).run(pleg_tx, relist_tx, shutdown.clone()));
 
     let heartbeat = SyncLoopHeartbeat::default();
@@ -263,6 +302,26 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
             server::serve_read_only(addr, lister, health, async move { stop.cancelled().await })
                 .await
                 .map_err(|source| AppError::Serve { what: "read-only server", addr, source })
+        });
+    }
+    // The authenticated kubelet server (port 10250): logs, exec, attach, port-forward.
+    let secure = server::secure::setup::prepare(server::secure::setup::SecureServerInputs {
+        config: cfg,
+        root_dir: &opts.flags.root_dir,
+        node_name: &node_name,
+        node_ip: host_ip,
+        reviewer: cluster.as_ref().map(|c| Arc::new(kubelet_api::auth_review::ApiReviewer::new(c.api.client().clone()))),
+        pods: Arc::new(status.clone()),
+        health: health.clone(),
+        runtime: runtime.clone(),
+    });
+    let port_addr = SocketAddr::new(IpAddr::from([0, 0, 0, 0]), u16::try_from(cfg.port).unwrap_or(0));
+    if let Some(p) = secure.map_err(|source| AppError::Serve { what: "kubelet server", addr: port_addr, source })? {
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            server::secure::serve_secure(p.addr, p.tls, p.ctx, async move { stop.cancelled().await })
+                .await
+                .map_err(|source| AppError::Serve { what: "kubelet server", addr: p.addr, source })
         });
     }
     // The first task to fail stops the kubelet; otherwise run until shutdown.

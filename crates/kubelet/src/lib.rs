@@ -5,6 +5,7 @@
 //! - [`pod_workers`]: one task per pod that drives it towards its desired state;
 //! - [`pleg`]: the pod lifecycle event generator that relists the runtime;
 //! - [`status`]: runtime state → `v1.PodStatus` (phase, conditions, container statuses);
+//! - [`volumemanager`]: pod volumes (emptyDir, hostPath, secret, configMap, downwardAPI, projected);
 //! - [`server`]: `/healthz` and the read-only port.
 
 pub mod app;
@@ -12,6 +13,7 @@ pub mod backoff;
 pub mod clock;
 pub mod container;
 pub mod events;
+pub mod eviction;
 pub mod kuberuntime;
 pub mod node_info;
 pub mod pleg;
@@ -20,3 +22,4 @@ pub mod server;
 pub mod status;
 pub mod status_manager;
 pub mod sync_loop;
+pub mod volumemanager;

@@ -4,7 +4,7 @@
 //! status syncer). It keeps the previously generated status so condition transition times and the
 //! start time stay stable. It does not compute statuses; that is [`crate::status`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock};
 
 use k8s_openapi::api::core::v1::{Pod, PodStatus as ApiPodStatus};
@@ -21,8 +21,13 @@ struct Entry {
 #[derive(Clone, Default)]
 pub struct StatusManager {
     inner: Arc<RwLock<BTreeMap<String, Entry>>>,
+    /// UIDs of the pods most recently stopped and removed, newest last (at most [`REMOVED_KEPT`]).
+    removed: Arc<RwLock<VecDeque<String>>>,
     changes: Arc<tokio::sync::Notify>,
 }
+
+/// How many removed pod UIDs are remembered for the API status syncer.
+const REMOVED_KEPT: usize = 1024;
 
 impl StatusManager {
     /// Records `status` for `pod`; returns whether it differs from the previous one.
@@ -46,7 +51,20 @@ impl StatusManager {
     /// Forgets a pod that was removed.
     pub fn remove(&self, uid: &str) {
         self.inner.write().expect("status lock").remove(uid);
+        let mut removed = self.removed.write().expect("removed lock");
+        removed.retain(|u| u != uid);
+        removed.push_back(uid.to_string());
+        if removed.len() > REMOVED_KEPT {
+            removed.pop_front();
+        }
+        drop(removed);
         self.changes.notify_waiters();
+    }
+
+    /// Pods recently stopped and removed (their containers are gone), even ones this kubelet
+    /// never had a status for, e.g. deleted while it was down.
+    pub fn removed(&self) -> Vec<String> {
+        self.removed.read().expect("removed lock").iter().cloned().collect()
     }
 
     /// Resolves when any status changes next.
@@ -72,5 +90,28 @@ impl StatusManager {
 impl PodLister for StatusManager {
     fn pods(&self) -> Vec<Pod> {
         self.pods_with_status()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removed_pods_are_remembered_newest_last_and_bounded() {
+        let sm = StatusManager::default();
+        let mut pod = Pod::default();
+        pod.metadata.uid = Some("a".into());
+        sm.set_pod_status(Arc::new(pod), ApiPodStatus::default());
+        sm.remove("a");
+        sm.remove("never-had-a-status");
+        sm.remove("a");
+        assert!(sm.pod_status("a").is_none());
+        assert_eq!(sm.removed(), ["never-had-a-status", "a"]);
+        for i in 0..REMOVED_KEPT + 10 {
+            sm.remove(&i.to_string());
+        }
+        assert_eq!(sm.removed().len(), REMOVED_KEPT);
+        assert_eq!(sm.removed().last().map(String::as_str), Some((REMOVED_KEPT + 9).to_string().as_str()));
     }
 }

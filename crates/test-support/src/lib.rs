@@ -3,7 +3,11 @@
 //! Production crates never depend on this one except as a dev-dependency: fakes live here, not
 //! behind `cfg(test)` in library code.
 
+pub mod auth;
 mod fake_runtime;
+pub mod ipvs;
 pub mod proxy;
+pub mod volume_api;
 
 pub use fake_runtime::FakeRuntime;
+pub use volume_api::FakeVolumeApi;

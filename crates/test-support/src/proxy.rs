@@ -1,12 +1,13 @@
 //! Fakes of kube-proxy's boundaries and object builders for its tests: a
 //! recording [`RulesApplier`] that can be told to reject, a recording
-//! [`ConntrackCleaner`], and Services and
+//! [`ConntrackCleaner`], an in-memory [`FakeSysctl`], and Services and
 //! EndpointSlices from short JSON. The real appliers live in `proxy::applier`.
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use proxy::applier::{ApplyError, RulesApplier};
 use proxy::conntrack::{ConntrackCleaner, ConntrackError, Deletion};
+use proxy::sysctl::{Sysctl, SysctlError};
 use serde_json::json;
 
 /// Records every transaction; can be told to reject the next one.
@@ -38,6 +39,53 @@ pub struct FakeConntrack {
 impl ConntrackCleaner for FakeConntrack {
     fn delete(&mut self, deletion: &Deletion) -> Result<(), ConntrackError> {
         self.deleted.push(deletion.clone());
+        Ok(())
+    }
+}
+
+/// Sysctls in memory: `values` by name; names in `read_only` refuse writes
+/// (like `nf_conntrack_max` outside the host network namespace); absent
+/// names are missing (module not loaded). Records every write.
+#[derive(Debug, Default)]
+pub struct FakeSysctl {
+    pub values: std::collections::BTreeMap<String, String>,
+    pub read_only: Vec<String>,
+    pub writes: Vec<(String, String)>,
+}
+
+impl FakeSysctl {
+    pub fn with(values: &[(&str, &str)]) -> Self {
+        FakeSysctl {
+            values: values
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+}
+
+impl Sysctl for FakeSysctl {
+    fn get(&self, name: &str) -> Result<String, SysctlError> {
+        self.values
+            .get(name)
+            .cloned()
+            .ok_or_else(|| SysctlError::Read {
+                path: name.into(),
+                source: std::io::ErrorKind::NotFound.into(),
+            })
+    }
+
+    fn set(&mut self, name: &str, value: &str) -> Result<(), SysctlError> {
+        if self.read_only.iter().any(|n| n == name) || !self.values.contains_key(name) {
+            return Err(SysctlError::Write {
+                path: name.into(),
+                value: value.to_string(),
+                source: std::io::ErrorKind::PermissionDenied.into(),
+            });
+        }
+        self.values.insert(name.to_string(), value.to_string());
+        self.writes.push((name.to_string(), value.to_string()));
         Ok(())
     }
 }

@@ -170,6 +170,31 @@ impl RuntimeService for RemoteRuntime {
         Ok(unary("ListContainers", "", deadline, call).await?.containers)
     }
 
+    async fn exec(&self, message: api::ExecRequest) -> Result<String> {
+        let deadline = self.timeout();
+        let object = message.container_id.clone();
+        let mut client = self.runtime.clone();
+        let call = client.exec(request(message, deadline));
+        streaming_url("Exec", &object, unary("Exec", &object, deadline, call).await?.url)
+    }
+
+    async fn attach(&self, message: api::AttachRequest) -> Result<String> {
+        let deadline = self.timeout();
+        let object = message.container_id.clone();
+        let mut client = self.runtime.clone();
+        let call = client.attach(request(message, deadline));
+        streaming_url("Attach", &object, unary("Attach", &object, deadline, call).await?.url)
+    }
+
+    async fn port_forward(&self, message: api::PortForwardRequest) -> Result<String> {
+        let deadline = self.timeout();
+        let object = message.pod_sandbox_id.clone();
+        let mut client = self.runtime.clone();
+        let call = client.port_forward(request(message, deadline));
+        let url = unary("PortForward", &object, deadline, call).await?.url;
+        streaming_url("PortForward", &object, url)
+    }
+
     async fn container_status(&self, container_id: &str) -> Result<api::ContainerStatus> {
         const OP: &str = "ContainerStatus";
         let deadline = self.timeout();
@@ -193,4 +218,12 @@ impl RuntimeService for RemoteRuntime {
         }
         Ok(status)
     }
+}
+
+/// A streaming call must name where to stream.
+fn streaming_url(op: &'static str, object: &str, url: String) -> Result<String> {
+    if url.is_empty() {
+        return Err(missing(op, object, "url"));
+    }
+    Ok(url)
 }

@@ -26,6 +26,8 @@ use crate::backoff::Backoff;
 use crate::clock::Clock;
 use crate::container::{ContainerState, PodStatus, SandboxState};
 use crate::events::{EventRecorder, EventType};
+use crate::volumemanager::VolumeManager;
+use crate::volumemanager::mount::SystemMounter;
 
 /// Upstream's floor for a kill's grace period.
 const MIN_GRACE_SECONDS: i64 = 2;
@@ -67,6 +69,7 @@ pub struct RuntimeManager {
     clock: Arc<dyn Clock>,
     backoff: Mutex<Backoff>,
     image_manager: ImageManager,
+    volumes: VolumeManager,
 }
 
 fn grace_seconds(pod: Option<&Pod>, override_seconds: Option<i64>) -> Duration {
@@ -90,7 +93,14 @@ impl RuntimeManager {
         cfg: RuntimeManagerConfig,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { runtime, images, events, env_sources, cfg, clock, backoff: Mutex::default(), image_manager: ImageManager::default() }
+        let volumes = VolumeManager::new(cfg.root_dir.clone(), None, Arc::new(SystemMounter), clock.clone());
+        Self { runtime, images, events, env_sources, cfg, clock, backoff: Mutex::default(), image_manager: ImageManager::default(), volumes }
+    }
+
+    /// Replaces the (standalone, API-less) volume manager, e.g. with one that reaches the API.
+    pub fn with_volume_manager(mut self, volumes: VolumeManager) -> Self {
+        self.volumes = volumes;
+        self
     }
 
     /// The clock backoff decisions and statuses use.
@@ -134,12 +144,14 @@ impl RuntimeManager {
             return out;
         };
         let dirs = PodDirs::new(&self.cfg.root_dir, pod_uid(pod));
-        let volumes = match dirs.prepare_volumes(pod) {
+        // Also refreshes ConfigMap/Secret/token contents of running pods on every sync.
+        let volumes = match self.volumes.mount_pod_volumes(pod).await {
             Ok(v) => v,
             Err(e) => {
                 self.events.event(pod, EventType::Warning, "FailedMount", &e.to_string());
                 let spec_containers = pod.spec.iter().flat_map(|s| s.containers.iter());
-                for c in spec_containers {
+                let running = |name: &str| status.latest_container(name).is_some_and(|c| c.state == ContainerState::Running);
+                for c in spec_containers.filter(|c| !running(&c.name)) {
                     out.waiting.insert(c.name.clone(), ("ContainerCreating".into(), e.to_string()));
                 }
                 out.retry_after = Some(Duration::from_secs(2));
@@ -333,7 +345,14 @@ impl RuntimeManager {
                 _ => {}
             }
         }
-        let _ = PodDirs::new(&self.cfg.root_dir, &status.uid).remove();
+        match self.volumes.unmount_pod_volumes(&status.uid) {
+            Ok(()) => {
+                if let Err(e) = PodDirs::new(&self.cfg.root_dir, &status.uid).remove() {
+                    tracing::warn!(pod = %status.uid, "removing pod directory: {e}");
+                }
+            }
+            Err(e) => tracing::warn!(pod = %status.uid, "{e}; keeping the pod directory"),
+        }
         let log_dir = self.cfg.sandbox.pod_logs_dir.join(format!("{}_{}_{}", status.namespace, status.name, status.uid));
         let _ = std::fs::remove_dir_all(log_dir);
         Ok(())

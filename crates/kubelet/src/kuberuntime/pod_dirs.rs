@@ -64,8 +64,12 @@ impl PodDirs {
         Ok(path)
     }
 
-    /// Removes the whole pod directory.
+    /// Removes the whole pod directory; refuses while a volume is still mounted (the volume
+    /// manager unmounts first), so removal never descends into a mount.
     pub fn remove(&self) -> Result<(), PodDirError> {
+        if let Some(mounted) = crate::volumemanager::volume_dirs(&self.pod_dir).into_iter().find(|d| crate::volumemanager::mount::is_mount_point(d).unwrap_or(true)) {
+            return Err(PodDirError::Io { path: mounted, source: io::Error::other("volume still mounted; not removing the pod directory") });
+        }
         match std::fs::remove_dir_all(&self.pod_dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(PodDirError::Io { path: self.pod_dir.clone(), source: e }),
             _ => Ok(()),
@@ -129,7 +133,8 @@ impl PodDirs {
     }
 }
 
-fn check_host_path(p: &Path, kind: &str) -> Result<(), String> {
+/// Upstream's hostPath type checks (`DirectoryOrCreate`, `File`, `Socket`, ...).
+pub(crate) fn check_host_path(p: &Path, kind: &str) -> Result<(), String> {
     let meta = std::fs::metadata(p);
     let want = |ok: bool, what: &str| if ok { Ok(()) } else { Err(format!("hostPath type check failed: {} is not a {what}", p.display())) };
     match kind {

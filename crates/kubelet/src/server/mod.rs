@@ -3,10 +3,11 @@
 //!
 //! Owns routing, response formats and listener lifetimes. It knows nothing about how pods or
 //! health are tracked: callers hand in a [`PodLister`] and a [`HealthChecker`]. The authenticated
-//! port (10250: exec, logs, port-forward) does not live here.
+//! port (10250: exec, logs, port-forward) is [`secure`].
 
 mod healthz;
 mod read_only;
+pub mod secure;
 
 use std::future::Future;
 use std::io;

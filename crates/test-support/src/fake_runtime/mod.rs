@@ -62,6 +62,8 @@ struct State {
     /// Start errors by container name (metadata name).
     start_errors: HashMap<String, CriError>,
     calls: Vec<String>,
+    /// Base URL `Exec`/`Attach`/`PortForward` answer with (`<base>/<op>/<id>`); unset: Unimplemented.
+    streaming_base: Option<String>,
     next_id: u64,
     next_ip: u32,
 }
@@ -165,6 +167,12 @@ impl FakeRuntime {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A test that panicked while holding the lock must not hide its own failure behind ours.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Makes `Exec`, `Attach` and `PortForward` answer `<base>/exec/<container id>`,
+    /// `<base>/attach/<container id>`, `<base>/portforward/<sandbox id>`.
+    pub fn set_streaming_base(&self, base: &str) {
+        self.lock().streaming_base = Some(base.trim_end_matches('/').to_owned());
     }
 
     /// Every call made so far, in order, as `"<CRI method> <object>"`: `"RunPodSandbox nginx"`

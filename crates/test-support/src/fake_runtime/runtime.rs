@@ -358,6 +358,18 @@ impl RuntimeService for FakeRuntime {
         Ok(all.filter(|c| filter::container_matches(&filter, c)).collect())
     }
 
+    async fn exec(&self, request: api::ExecRequest) -> Result<String> {
+        self.streaming_url("Exec", "exec", &request.container_id, false)
+    }
+
+    async fn attach(&self, request: api::AttachRequest) -> Result<String> {
+        self.streaming_url("Attach", "attach", &request.container_id, false)
+    }
+
+    async fn port_forward(&self, request: api::PortForwardRequest) -> Result<String> {
+        self.streaming_url("PortForward", "portforward", &request.pod_sandbox_id, true)
+    }
+
     async fn container_status(&self, container_id: &str) -> Result<api::ContainerStatus> {
         const OP: &str = "ContainerStatus";
         let mut state = self.lock();
@@ -370,5 +382,18 @@ impl RuntimeService for FakeRuntime {
             .get(&id)
             .map(|c| c.status.clone())
             .ok_or_else(|| not_found(OP, container_id, "container"))
+    }
+}
+
+impl FakeRuntime {
+    fn streaming_url(&self, op: &'static str, path: &str, object: &str, sandbox: bool) -> Result<String> {
+        let mut state = self.lock();
+        self.record(&mut state, op, object);
+        let id = if sandbox { state.sandbox_id(object) } else { state.container_id(object) };
+        let id = id.ok_or_else(|| not_found(op, object, if sandbox { "sandbox" } else { "container" }))?;
+        match &state.streaming_base {
+            Some(base) => Ok(format!("{base}/{path}/{id}")),
+            None => Err(failed(op, object, Code::Unimplemented, "streaming is not set up in this fake".into())),
+        }
     }
 }

@@ -1,0 +1,194 @@
+//! End-to-end, cluster mode: the authenticated kubelet server on 198.18.255.1:10250 as the API
+//! server and real `kubectl` use it — `kubectl logs` (`-f`, `--tail`, `--previous`),
+//! `kubectl exec` (with and without stdin), `kubectl port-forward` — and its 401/403 answers to
+//! callers without credentials or without RBAC. Real control plane, containerd and kubectl.
+
+mod cluster_support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use cluster_support::*;
+use e2e::{TestNode, busybox_image, http_get, wait_for};
+use k8s_openapi::api::core::v1::Pod;
+
+const POD: &str = "e2e-server";
+
+fn pod_yaml() -> String {
+    let image = busybox_image();
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: {POD}, namespace: default}}
+spec:
+  automountServiceAccountToken: false
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: {image}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "for i in 1 2 3 4 5; do echo line $i; done; sleep 3600"]
+  - name: crash
+    image: {image}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "echo crash-run; sleep 1; exit 3"]
+  - name: web
+    image: {image}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "mkdir -p /www && echo hello-from-pod > /www/index.html && exec httpd -f -p 8080 -h /www"]
+"#
+    )
+}
+
+/// The node's KubeletConfiguration: port 10250 on the node IP with the cluster's serving
+/// certificate, client certificates from the cluster CA, webhook authentication and authorization.
+fn secure_config(node: &TestNode) {
+    let pki = format!("{CP_DIR}/pki");
+    node.write_config(&format!(
+        "tlsCertFile: {pki}/kubelet-serving-{NODE}.crt\ntlsPrivateKeyFile: {pki}/kubelet-serving-{NODE}.key\n\
+         authentication:\n  x509: {{clientCAFile: {pki}/ca.crt}}\n  webhook: {{enabled: true}}\n  anonymous: {{enabled: false}}\n\
+         authorization: {{mode: Webhook}}\n"
+    ));
+    let path = node.config_path();
+    let text = std::fs::read_to_string(&path).unwrap().replace("address: 127.0.0.1\n", &format!("address: {NODE_IP}\n"));
+    std::fs::write(&path, text).unwrap();
+}
+
+fn container_restarts(p: &Pod, name: &str) -> i32 {
+    p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).and_then(|cs| cs.iter().find(|c| c.name == name)).map(|c| c.restart_count).unwrap_or(0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `curl` to the kubelet server; returns (HTTP status, body).
+fn curl(extra: &[&str], path: &str) -> (String, String) {
+    let url = format!("https://{NODE_IP}:10250{path}");
+    let out = Command::new("curl").args(["-sk", "--max-time", "10", "-w", "\n%{http_code}"]).args(extra).arg(&url).output().expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.to_string(), body.to_string())
+}
+
+/// A client certificate for `cn` signed by the cluster CA (no RBAC binding anywhere).
+fn user_cert(dir: &std::path::Path, cn: &str) -> (String, String) {
+    let (key, csr, crt) = (dir.join(format!("{cn}.key")), dir.join(format!("{cn}.csr")), dir.join(format!("{cn}.crt")));
+    let run = |args: &[&str]| assert!(Command::new("openssl").args(args).stderr(Stdio::null()).status().unwrap().success(), "openssl {args:?}");
+    run(&["genrsa", "-out", key.to_str().unwrap(), "2048"]);
+    run(&["req", "-new", "-key", key.to_str().unwrap(), "-subj", &format!("/CN={cn}"), "-out", csr.to_str().unwrap()]);
+    let (ca, ca_key) = (format!("{CP_DIR}/pki/ca.crt"), format!("{CP_DIR}/pki/ca.key"));
+    // An X.509 v3 certificate: rustls (webpki) refuses v1 certificates, which Go accepts.
+    let ext = dir.join("client-ext.cnf");
+    std::fs::write(&ext, "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n").unwrap();
+    run(&["x509", "-req", "-in", csr.to_str().unwrap(), "-CA", &ca, "-CAkey", &ca_key, "-CAcreateserial", "-CAserial", dir.join("ca.srl").to_str().unwrap(), "-days", "1", "-extfile", ext.to_str().unwrap(), "-out", crt.to_str().unwrap()]);
+    (crt.display().to_string(), key.display().to_string())
+}
+
+#[tokio::test]
+#[ignore = "needs root, containerd and the control plane: run hack/test.sh"]
+async fn kubectl_logs_exec_port_forward_and_auth() {
+    control_plane_ready().await;
+    let node = TestNode::new();
+    secure_config(&node);
+    let kubelet = start_cluster_kubelet(&node).await;
+    wait_node_ready(Duration::from_secs(60)).await;
+
+    kubectl(&["delete", "pod", POD, "--ignore-not-found", "--grace-period=0", "--force"]);
+    let file = node.dir.path().join("pod.yaml");
+    std::fs::write(&file, pod_yaml()).unwrap();
+    let (ok, _, err) = kubectl(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(ok, "kubectl apply: {err}");
+    // Running, and the crashing container restarted at least once.
+    wait_for("pod Running with a restarted crash container", Duration::from_secs(90), || async {
+        let p: Pod = kubectl_json(&["get", "pod", POD])?;
+        (p.status.as_ref()?.phase.as_deref() == Some("Running") && container_restarts(&p, "crash") >= 1).then_some(())
+    })
+    .await;
+
+    // kubectl logs, --tail, --previous.
+    let (ok, out, err) = kubectl(&["logs", POD, "-c", "main"]);
+    assert!(ok, "kubectl logs: {err}");
+    assert_eq!(out, "line 1\nline 2\nline 3\nline 4\nline 5\n");
+    let (ok, out, err) = kubectl(&["logs", POD, "-c", "main", "--tail=2"]);
+    assert!(ok, "kubectl logs --tail: {err}");
+    assert_eq!(out, "line 4\nline 5\n");
+    let (ok, out, err) = kubectl(&["logs", POD, "-c", "crash", "--previous"]);
+    assert!(ok, "kubectl logs --previous: {err}");
+    assert_eq!(out, "crash-run\n");
+    let (ok, _, err) = kubectl(&["logs", POD, "-c", "nope"]);
+    assert!(!ok && err.contains("nope"), "{err}");
+
+    // kubectl logs -f keeps streaming until killed.
+    let mut follow = Command::new(kubectl_bin())
+        .env("KUBECONFIG", format!("{CP_DIR}/admin.kubeconfig"))
+        .args(["logs", "-f", POD, "-c", "main", "--timestamps"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(follow.try_wait().unwrap().is_none(), "kubectl logs -f ended while the container runs");
+    follow.kill().unwrap();
+    let out = follow.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().count() == 5 && text.lines().all(|l| l.contains("Z line ")), "{text}");
+
+    // kubectl exec, then with stdin.
+    let (ok, out, err) = kubectl(&["exec", POD, "-c", "main", "--", "echo", "hi"]);
+    assert!(ok, "kubectl exec: {err}");
+    assert_eq!(out, "hi\n");
+    let (ok, _, err) = kubectl(&["exec", POD, "-c", "main", "--", "sh", "-c", "exit 7"]);
+    assert!(!ok && err.contains("exit code 7"), "{err}");
+    let mut exec = Command::new(kubectl_bin())
+        .env("KUBECONFIG", format!("{CP_DIR}/admin.kubeconfig"))
+        .args(["exec", "-i", POD, "-c", "main", "--", "sh", "-c", "tr a-z A-Z"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    exec.stdin.take().unwrap().write_all(b"from stdin\n").unwrap();
+    let out = exec.wait_with_output().unwrap();
+    assert!(out.status.success(), "kubectl exec -i: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "FROM STDIN\n");
+
+    // kubectl port-forward on 127.0.0.1 to the pod's httpd.
+    let port = free_port();
+    let mut pf = Command::new(kubectl_bin())
+        .env("KUBECONFIG", format!("{CP_DIR}/admin.kubeconfig"))
+        .args(["port-forward", "--address", "127.0.0.1", &format!("pod/{POD}"), &format!("{port}:8080")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let body = wait_for("port-forward answers", Duration::from_secs(20), || async {
+        match http_get(&addr, "/").await {
+            Ok((200, body)) => Some(body),
+            _ => None,
+        }
+    })
+    .await;
+    let _ = pf.kill();
+    let _ = pf.wait();
+    assert_eq!(body, "hello-from-pod\n");
+
+    // No credentials: 401. A CA-signed user without RBAC: 403. The API server's identity: 200.
+    assert_eq!(curl(&[], "/pods"), ("401".into(), "Unauthorized".into()));
+    let (crt, key) = user_cert(node.dir.path(), "e2e-nobody");
+    let (code, body) = curl(&["--cert", &crt, "--key", &key], "/pods");
+    assert_eq!((code.as_str(), body.as_str()), ("403", "Forbidden (user=e2e-nobody, verb=get, resource=nodes, subresource=proxy)"));
+    let (code, body) = curl(&["--cert", &crt, "--key", &key], "/logs/");
+    assert_eq!((code.as_str(), body.as_str()), ("403", "Forbidden (user=e2e-nobody, verb=get, resource=nodes, subresource=log)"));
+    let (pki, pod_path) = (format!("{CP_DIR}/pki"), "/containerLogs/default/e2e-server/main?tailLines=1");
+    let (admin_crt, admin_key) = (format!("{pki}/apiserver-kubelet-client.crt"), format!("{pki}/apiserver-kubelet-client.key"));
+    let admin = ["--cert", admin_crt.as_str(), "--key", admin_key.as_str()];
+    assert_eq!(curl(&admin, pod_path), ("200".into(), "line 5\n".into()));
+    let (code, body) = curl(&admin, "/containerLogs/default/e2e-server/main?tailLines=-3");
+    assert_eq!(code, "400", "{body}");
+
+    kubectl(&["delete", "pod", POD, "--grace-period=0", "--force"]);
+    teardown(kubelet).await;
+}

@@ -1,0 +1,191 @@
+//! The kubelet server's delegated authentication and authorization (upstream
+//! `k8s.io/apiserver/pkg/authentication/token/webhook` and `.../authorization/webhook` as the
+//! kubelet uses them): a bearer token is checked with a `TokenReview`, a request with a
+//! `SubjectAccessReview`, both sent to the API server.
+//!
+//! Owns only the two API calls behind the [`TokenReviewer`] and [`AccessReviewer`] traits; caching
+//! and the attribute mapping live in the kubelet's server module. Tokens are never logged.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
+use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
+use kube::api::{Api, PostParams};
+
+/// Who made a request, as an authenticator found them (upstream `user.Info`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserInfo {
+    pub name: String,
+    pub uid: String,
+    pub groups: Vec<String>,
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+/// What a request does, in the API's terms (a resource request on `nodes/<subresource>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestAttributes {
+    pub verb: String,
+    pub namespace: String,
+    pub api_group: String,
+    pub api_version: String,
+    pub resource: String,
+    pub subresource: String,
+    pub name: String,
+}
+
+/// The API server's answer to a `SubjectAccessReview`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessDecision {
+    pub allowed: bool,
+    pub reason: String,
+}
+
+/// Why a review could not be done (the API server was unreachable or answered an error).
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("{kind}: {message}")]
+    Api { kind: &'static str, message: String },
+    #[error("{kind}: the API server answered without a status")]
+    NoStatus { kind: &'static str },
+}
+
+/// Checks a bearer token: `Ok(Some(user))` when authenticated, `Ok(None)` when the API server
+/// says it is not.
+#[async_trait::async_trait]
+pub trait TokenReviewer: Send + Sync + 'static {
+    async fn review_token(&self, token: &str) -> Result<Option<UserInfo>, ReviewError>;
+}
+
+/// Asks whether `user` may do `attributes`.
+#[async_trait::async_trait]
+pub trait AccessReviewer: Send + Sync + 'static {
+    async fn review_access(&self, user: &UserInfo, attributes: &RequestAttributes) -> Result<AccessDecision, ReviewError>;
+}
+
+/// Both reviews through the kubelet's API client.
+#[derive(Clone)]
+pub struct ApiReviewer {
+    client: kube::Client,
+}
+
+impl ApiReviewer {
+    pub fn new(client: kube::Client) -> Self {
+        Self { client }
+    }
+}
+
+/// The `SubjectAccessReview` upstream's webhook authorizer sends for a resource request.
+pub fn subject_access_review(user: &UserInfo, a: &RequestAttributes) -> SubjectAccessReview {
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: some(&user.name),
+            uid: some(&user.uid),
+            groups: (!user.groups.is_empty()).then(|| user.groups.clone()),
+            extra: (!user.extra.is_empty()).then(|| user.extra.clone()),
+            resource_attributes: Some(ResourceAttributes {
+                verb: some(&a.verb),
+                namespace: some(&a.namespace),
+                group: Some(a.api_group.clone()),
+                version: some(&a.api_version),
+                resource: some(&a.resource),
+                subresource: some(&a.subresource),
+                name: some(&a.name),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// The user a `TokenReview` status names, when it authenticated the token.
+pub fn reviewed_user(review: &TokenReview) -> Option<UserInfo> {
+    let status = review.status.as_ref()?;
+    if status.authenticated != Some(true) {
+        return None;
+    }
+    let user = status.user.as_ref()?;
+    Some(UserInfo {
+        name: user.username.clone().unwrap_or_default(),
+        uid: user.uid.clone().unwrap_or_default(),
+        groups: user.groups.clone().unwrap_or_default(),
+        extra: user.extra.clone().unwrap_or_default(),
+    })
+}
+
+#[async_trait::async_trait]
+impl TokenReviewer for ApiReviewer {
+    async fn review_token(&self, token: &str) -> Result<Option<UserInfo>, ReviewError> {
+        const KIND: &str = "TokenReview";
+        let review = TokenReview {
+            spec: TokenReviewSpec { token: Some(token.to_string()), ..Default::default() },
+            ..Default::default()
+        };
+        let api: Api<TokenReview> = Api::all(self.client.clone());
+        let answer = api.create(&PostParams::default(), &review).await.map_err(|e| ReviewError::Api { kind: KIND, message: e.to_string() })?;
+        if answer.status.is_none() {
+            return Err(ReviewError::NoStatus { kind: KIND });
+        }
+        Ok(reviewed_user(&answer))
+    }
+}
+
+#[async_trait::async_trait]
+impl AccessReviewer for ApiReviewer {
+    async fn review_access(&self, user: &UserInfo, attributes: &RequestAttributes) -> Result<AccessDecision, ReviewError> {
+        const KIND: &str = "SubjectAccessReview";
+        let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
+        let answer = api
+            .create(&PostParams::default(), &subject_access_review(user, attributes))
+            .await
+            .map_err(|e| ReviewError::Api { kind: KIND, message: e.to_string() })?;
+        let status = answer.status.ok_or(ReviewError::NoStatus { kind: KIND })?;
+        Ok(AccessDecision { allowed: status.allowed && status.denied != Some(true), reason: status.reason.unwrap_or_default() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::authentication::v1::{TokenReviewStatus, UserInfo as ApiUser};
+
+    #[test]
+    fn access_review_carries_user_and_node_attributes() {
+        let user = UserInfo { name: "alice".into(), groups: vec!["devs".into()], ..Default::default() };
+        let attrs = RequestAttributes {
+            verb: "get".into(),
+            api_version: "v1".into(),
+            resource: "nodes".into(),
+            subresource: "log".into(),
+            name: "n1".into(),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(subject_access_review(&user, &attrs)).unwrap();
+        assert_eq!(v["apiVersion"], "authorization.k8s.io/v1");
+        assert_eq!(v["spec"]["user"], "alice");
+        assert_eq!(v["spec"]["groups"], serde_json::json!(["devs"]));
+        assert!(v["spec"].get("uid").is_none());
+        let ra = &v["spec"]["resourceAttributes"];
+        assert_eq!((ra["verb"].as_str(), ra["resource"].as_str(), ra["subresource"].as_str()), (Some("get"), Some("nodes"), Some("log")));
+        assert_eq!((ra["name"].as_str(), ra["group"].as_str(), ra["version"].as_str()), (Some("n1"), Some(""), Some("v1")));
+        assert!(ra.get("namespace").is_none());
+    }
+
+    #[test]
+    fn token_review_user_only_when_authenticated() {
+        let mut review = TokenReview {
+            status: Some(TokenReviewStatus {
+                authenticated: Some(true),
+                user: Some(ApiUser { username: Some("bob".into()), groups: Some(vec!["g".into()]), ..Default::default() }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(reviewed_user(&review).unwrap().name, "bob");
+        review.status.as_mut().unwrap().authenticated = Some(false);
+        assert_eq!(reviewed_user(&review), None);
+        review.status = None;
+        assert_eq!(reviewed_user(&review), None);
+    }
+}

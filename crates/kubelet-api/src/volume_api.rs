@@ -1,0 +1,47 @@
+//! What volumes need from the API server (upstream `pkg/volume/{secret,configmap,projected}`'s
+//! `GetSecretFunc`/`GetConfigMapFunc` and the token manager's `TokenRequest` call): Secrets,
+//! ConfigMaps, and bound service-account tokens.
+//!
+//! [`VolumeApi`] is the boundary; [`KubeApi`] implements it over the rate-limited client, an
+//! in-memory fake lives in `test-support`. This module decides nothing: a missing object is
+//! `Ok(None)`, every other failure an [`ApiError`] naming the request.
+
+use async_trait::async_trait;
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
+use kube::Api;
+use kube::api::PostParams;
+
+use crate::api::{ConfigApi, KubeApi};
+use crate::error::ApiError;
+
+/// Secrets, ConfigMaps and service-account tokens for pod volumes.
+#[async_trait]
+pub trait VolumeApi: Send + Sync + 'static {
+    /// Secret `namespace/name`, `None` when it does not exist.
+    async fn get_secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, ApiError>;
+    /// ConfigMap `namespace/name`, `None` when it does not exist.
+    async fn get_config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, ApiError>;
+    /// `POST /api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token`: the answer
+    /// carries the token and its expiration in `status`.
+    async fn create_token(&self, namespace: &str, service_account: &str, request: &TokenRequest) -> Result<TokenRequest, ApiError>;
+}
+
+#[async_trait]
+impl VolumeApi for KubeApi {
+    async fn get_secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, ApiError> {
+        ConfigApi::get_secret(self, namespace, name).await
+    }
+
+    async fn get_config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, ApiError> {
+        ConfigApi::get_config_map(self, namespace, name).await
+    }
+
+    async fn create_token(&self, namespace: &str, service_account: &str, request: &TokenRequest) -> Result<TokenRequest, ApiError> {
+        self.limiter.acquire().await;
+        Api::<ServiceAccount>::namespaced(self.client().clone(), namespace)
+            .create_token_request(service_account, &PostParams::default(), request)
+            .await
+            .map_err(|e| ApiError::from_kube(format!("serviceaccounts/{namespace}/{service_account}/token"), e))
+    }
+}

@@ -1,0 +1,253 @@
+//! `GET /containerLogs/{namespace}/{pod}/{container}` (upstream `Server.getContainerLogs`): reads
+//! the container's CRI log file and answers what `kubectl logs` prints, honouring `follow`,
+//! `previous`, `tailLines`, `limitBytes`, `sinceSeconds`, `sinceTime` and `timestamps`.
+//!
+//! With `follow` the response streams new lines until the container stops or the client goes.
+
+use std::io::SeekFrom;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use k8s_openapi::api::core::v1::Pod;
+use kubelet_cri::{RuntimeService, api};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::mpsc;
+
+use super::SecureContext;
+use super::cri_log::{LogOptions, render, tail_start};
+use super::runtime_lookup::{PodRef, containers};
+use crate::server::text;
+
+/// How often a followed log file is polled for new lines.
+const FOLLOW_POLL: Duration = Duration::from_millis(250);
+/// How often, while idle, a follower checks that the container still runs.
+const FOLLOW_STATE_CHECK: Duration = Duration::from_secs(1);
+
+fn now_nanos() -> i128 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0)
+}
+
+pub(super) async fn container_logs(
+    State(ctx): State<Arc<SecureContext>>,
+    Path((namespace, pod_name, container)): Path<(String, String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let opts = match LogOptions::from_query(&query, now_nanos()) {
+        Ok(o) => o,
+        Err(e) => return text(StatusCode::BAD_REQUEST, format!("invalid log options: {e}\n")),
+    };
+    if container.is_empty() {
+        return text(StatusCode::BAD_REQUEST, "missing container name\n".into());
+    }
+    let Some(pod) = ctx.find_pod(&namespace, &pod_name) else {
+        return text(StatusCode::NOT_FOUND, format!("pod {pod_name:?} does not exist\n"));
+    };
+    let in_spec = pod.spec.as_ref().is_some_and(|s| {
+        s.containers.iter().chain(s.init_containers.iter().flatten()).any(|c| c.name == container)
+            || s.ephemeral_containers.iter().flatten().any(|c| c.name == container)
+    });
+    if !in_spec {
+        return text(StatusCode::NOT_FOUND, format!("container {container:?} not found in pod {pod_name:?}\n"));
+    }
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let pod_ref = PodRef { namespace: &namespace, name: &pod_name, uid: &uid };
+    let chosen_id = match container_id_from_status(&pod, &container, opts.previous) {
+        Some(Ok(id)) => id,
+        Some(Err(msg)) => return text(StatusCode::BAD_REQUEST, format!("{msg}\n")),
+        // No status yet: the newest instance in the runtime (the one before it for `previous`).
+        None => {
+            let list = match containers(ctx.runtime.as_ref(), &pod_ref, &container).await {
+                Ok(l) => l,
+                Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("listing containers: {e}\n")),
+            };
+            match list.get(usize::from(opts.previous)) {
+                Some(c) => c.id.clone(),
+                None if opts.previous => return text(StatusCode::BAD_REQUEST, format!("previous terminated container {container:?} in pod {pod_name:?} not found\n")),
+                None => return text(StatusCode::BAD_REQUEST, format!("container {container:?} in pod {pod_name:?} is waiting to start: ContainerCreating\n")),
+            }
+        }
+    };
+    let status = match ctx.runtime.container_status(&chosen_id).await {
+        Ok(s) => s,
+        Err(e) => return text(StatusCode::BAD_REQUEST, format!("container {container:?} in pod {pod_name:?}: {e}\n")),
+    };
+    let path = PathBuf::from(&status.log_path);
+    let data = match tokio::fs::read(&path).await {
+        Ok(d) => d,
+        Err(e) => return text(StatusCode::BAD_REQUEST, format!("failed to read the log of container {container:?} in pod {pod_name:?}: {e}\n")),
+    };
+    let start = opts.tail_lines.map(|n| tail_start(&data, n)).unwrap_or(0);
+    let complete = data.iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0).max(start);
+    let mut out = Vec::new();
+    render(&data[start..complete], &opts, &mut out);
+    let mut budget = opts.limit_bytes.unwrap_or(u64::MAX);
+    truncate(&mut out, &mut budget);
+    let running = status.state == api::ContainerState::ContainerRunning as i32;
+    let headers = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    if !opts.follow || !running || budget == 0 {
+        return (StatusCode::OK, headers, out).into_response();
+    }
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let follower = Follower { runtime: ctx.runtime.clone(), container_id: chosen_id, path, offset: complete as u64, opts, budget };
+    tokio::spawn(follower.run(out, tx));
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    (StatusCode::OK, headers, Body::from_stream(stream)).into_response()
+}
+
+/// The container whose log to serve, from the pod's status as upstream's
+/// `validateContainerLogStatus` picks it: `previous` → the last terminated instance; else the
+/// running one, else the terminated one (or the one before it if that never started). `None` when
+/// the status has no entry for the container yet.
+pub fn container_id_from_status(pod: &Pod, container: &str, previous: bool) -> Option<Result<String, String>> {
+    let pod_name = pod.metadata.name.as_deref().unwrap_or_default();
+    let status = pod.status.as_ref()?;
+    let cs = status
+        .container_statuses
+        .iter()
+        .chain(status.init_container_statuses.iter())
+        .chain(status.ephemeral_container_statuses.iter())
+        .flatten()
+        .find(|c| c.name == container)?;
+    let strip = |id: &str| id.split_once("://").map_or(id, |(_, i)| i).to_string();
+    let last = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref()).and_then(|t| t.container_id.as_deref()).filter(|i| !i.is_empty());
+    let state = cs.state.as_ref();
+    let running = state.and_then(|s| s.running.as_ref());
+    let terminated = state.and_then(|s| s.terminated.as_ref());
+    let waiting = state.and_then(|s| s.waiting.as_ref());
+    let terminated_msg = || format!("container {container:?} in pod {pod_name:?} is terminated");
+    Some(if previous {
+        last.map(strip).ok_or_else(|| format!("previous terminated container {container:?} in pod {pod_name:?} not found"))
+    } else if running.is_some() {
+        cs.container_id.as_deref().filter(|i| !i.is_empty()).map(strip).ok_or_else(|| format!("container {container:?} in pod {pod_name:?} is not available"))
+    } else if let Some(t) = terminated {
+        t.container_id.as_deref().filter(|i| !i.is_empty()).or(last).map(strip).ok_or_else(terminated_msg)
+    } else if let Some(l) = last {
+        Ok(strip(l))
+    } else {
+        let reason = waiting.and_then(|w| w.reason.clone()).unwrap_or_else(|| "ContainerCreating".into());
+        Err(format!("container {container:?} in pod {pod_name:?} is waiting to start: {reason}"))
+    })
+}
+
+/// Cuts `out` to what `budget` (remaining `limitBytes`) allows, and charges it.
+fn truncate(out: &mut Vec<u8>, budget: &mut u64) {
+    if out.len() as u64 > *budget {
+        out.truncate(*budget as usize);
+    }
+    *budget -= out.len() as u64;
+}
+
+struct Follower {
+    runtime: Arc<dyn RuntimeService>,
+    container_id: String,
+    path: PathBuf,
+    offset: u64,
+    opts: LogOptions,
+    budget: u64,
+}
+
+impl Follower {
+    async fn run(mut self, first: Vec<u8>, tx: mpsc::Sender<Result<Bytes, std::io::Error>>) {
+        if !first.is_empty() && tx.send(Ok(Bytes::from(first))).await.is_err() {
+            return;
+        }
+        let mut idle = Duration::ZERO;
+        let mut stopped = false;
+        loop {
+            if tx.is_closed() || self.budget == 0 {
+                return;
+            }
+            let chunk = match self.read_new().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::debug!(path = %self.path.display(), "following log: {e}");
+                    return;
+                }
+            };
+            if !chunk.is_empty() {
+                idle = Duration::ZERO;
+                let mut out = Vec::new();
+                render(&chunk, &self.opts, &mut out);
+                truncate(&mut out, &mut self.budget);
+                if !out.is_empty() && tx.send(Ok(Bytes::from(out))).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            if stopped {
+                return;
+            }
+            if idle >= FOLLOW_STATE_CHECK {
+                idle = Duration::ZERO;
+                let running = api::ContainerState::ContainerRunning as i32;
+                // Gone or stopped: read what is left once more, then end.
+                stopped = self.runtime.container_status(&self.container_id).await.map(|s| s.state != running).unwrap_or(true);
+                if stopped {
+                    continue;
+                }
+            }
+            tokio::time::sleep(FOLLOW_POLL).await;
+            idle += FOLLOW_POLL;
+        }
+    }
+
+    /// The complete lines appended since the last read; starts over if the file shrank.
+    async fn read_new(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut f = tokio::fs::File::open(&self.path).await?;
+        let len = f.metadata().await?.len();
+        if len < self.offset {
+            self.offset = 0;
+        }
+        if len == self.offset {
+            return Ok(Vec::new());
+        }
+        f.seek(SeekFrom::Start(self.offset)).await?;
+        let mut buf = Vec::with_capacity((len - self.offset).min(1 << 20) as usize);
+        (&mut f).take(len - self.offset).read_to_end(&mut buf).await?;
+        let complete = buf.iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0);
+        buf.truncate(complete);
+        self.offset += complete as u64;
+        Ok(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, PodStatus};
+
+    fn pod(state: ContainerState, last_id: Option<&str>) -> Pod {
+        let last = last_id.map(|id| ContainerState { terminated: Some(ContainerStateTerminated { container_id: Some(id.into()), ..Default::default() }), ..Default::default() });
+        Pod {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta { name: Some("p".into()), ..Default::default() },
+            status: Some(PodStatus {
+                container_statuses: Some(vec![ContainerStatus { name: "c".into(), container_id: Some("containerd://new".into()), state: Some(state), last_state: last, ..Default::default() }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn picks_the_instance_as_upstream() {
+        let running = ContainerState { running: Some(ContainerStateRunning::default()), ..Default::default() };
+        let p = pod(running.clone(), Some("containerd://old"));
+        assert_eq!(container_id_from_status(&p, "c", false), Some(Ok("new".into())));
+        assert_eq!(container_id_from_status(&p, "c", true), Some(Ok("old".into())));
+        assert_eq!(container_id_from_status(&p, "other", false), None);
+        let p = pod(running, None);
+        assert_eq!(container_id_from_status(&p, "c", true), Some(Err("previous terminated container \"c\" in pod \"p\" not found".into())));
+        // Waiting in back-off after a crash: the current log is the last terminated instance.
+        let waiting = ContainerState { waiting: Some(ContainerStateWaiting { reason: Some("CrashLoopBackOff".into()), ..Default::default() }), ..Default::default() };
+        assert_eq!(container_id_from_status(&pod(waiting.clone(), Some("containerd://old")), "c", false), Some(Ok("old".into())));
+        let e = container_id_from_status(&pod(waiting, None), "c", false).unwrap().unwrap_err();
+        assert_eq!(e, "container \"c\" in pod \"p\" is waiting to start: CrashLoopBackOff");
+        let terminated = ContainerState { terminated: Some(ContainerStateTerminated { container_id: Some("containerd://t".into()), ..Default::default() }), ..Default::default() };
+        assert_eq!(container_id_from_status(&pod(terminated, None), "c", false), Some(Ok("t".into())));
+    }
+}

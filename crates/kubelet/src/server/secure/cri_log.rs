@@ -1,0 +1,242 @@
+//! Container log files in the CRI format (`<RFC3339Nano> stdout|stderr F|P <message>`) and the
+//! `PodLogOptions` of `GET /containerLogs` (upstream `pkg/kubelet/kuberuntime/logs`).
+//!
+//! Pure: query pairs → [`LogOptions`]; file text → the bytes `kubectl logs` shows. The handler
+//! does the file and runtime I/O.
+
+/// `v1.PodLogOptions` as the kubelet reads them from the query.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogOptions {
+    pub follow: bool,
+    pub previous: bool,
+    pub timestamps: bool,
+    pub tail_lines: Option<u64>,
+    pub limit_bytes: Option<u64>,
+    /// Only lines at or after this time (Unix nanoseconds), from `sinceSeconds` or `sinceTime`.
+    pub since_nanos: Option<i128>,
+}
+
+/// Why the query is not valid `PodLogOptions`.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum LogOptionsError {
+    #[error("{field}: invalid value {value:?}: {reason}")]
+    Invalid { field: &'static str, value: String, reason: &'static str },
+    #[error("at most one of `sinceTime` or `sinceSeconds` may be specified")]
+    BothSince,
+}
+
+fn parse_bool(field: &'static str, v: &str) -> Result<bool, LogOptionsError> {
+    match v {
+        "" | "true" | "1" | "True" | "TRUE" | "t" | "T" => Ok(true),
+        "false" | "0" | "False" | "FALSE" | "f" | "F" => Ok(false),
+        _ => Err(LogOptionsError::Invalid { field, value: v.into(), reason: "not a boolean" }),
+    }
+}
+
+fn parse_positive(field: &'static str, v: &str, allow_zero: bool) -> Result<u64, LogOptionsError> {
+    let n: i64 = v.parse().map_err(|_| LogOptionsError::Invalid { field, value: v.into(), reason: "not an integer" })?;
+    if n < 0 || (n == 0 && !allow_zero) {
+        let reason = if allow_zero { "must be greater than or equal to 0" } else { "must be greater than 0" };
+        return Err(LogOptionsError::Invalid { field, value: v.into(), reason });
+    }
+    Ok(n as u64)
+}
+
+impl LogOptions {
+    /// Reads the query (`tail` is the old name of `tailLines`; `tail=all` means no limit).
+    pub fn from_query(pairs: &[(String, String)], now_nanos: i128) -> Result<Self, LogOptionsError> {
+        let mut o = LogOptions::default();
+        let (mut since_seconds, mut since_time) = (None, None);
+        for (k, v) in pairs {
+            match k.as_str() {
+                "follow" => o.follow = parse_bool("follow", v)?,
+                "previous" => o.previous = parse_bool("previous", v)?,
+                "timestamps" => o.timestamps = parse_bool("timestamps", v)?,
+                "tailLines" | "tail" if v == "all" => o.tail_lines = None,
+                "tailLines" | "tail" => o.tail_lines = Some(parse_positive("tailLines", v, true)?),
+                "limitBytes" => o.limit_bytes = Some(parse_positive("limitBytes", v, false)?),
+                "sinceSeconds" => since_seconds = Some(parse_positive("sinceSeconds", v, false)?),
+                "sinceTime" => {
+                    since_time = Some(parse_rfc3339(v).ok_or_else(|| LogOptionsError::Invalid { field: "sinceTime", value: v.clone(), reason: "not an RFC 3339 time" })?)
+                }
+                _ => {}
+            }
+        }
+        o.since_nanos = match (since_seconds, since_time) {
+            (Some(_), Some(_)) => return Err(LogOptionsError::BothSince),
+            (Some(s), None) => Some(now_nanos - i128::from(s) * 1_000_000_000),
+            (None, t) => t,
+        };
+        Ok(o)
+    }
+}
+
+/// Nanoseconds since the Unix epoch of an RFC 3339 time (`2024-05-01T10:00:00.5Z`,
+/// `...+02:00`); `None` when it is not one.
+pub fn parse_rfc3339(s: &str) -> Option<i128> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r).filter(|t| t.bytes().all(|c| c.is_ascii_digit()))?.parse().ok() };
+    let (y, mo, d, h, mi, sec) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut frac: i128 = 0;
+    if let Some(r) = rest.strip_prefix('.') {
+        let digits = r.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        frac = r[..digits].parse::<i128>().ok()? * 10i128.pow(9 - digits as u32);
+        rest = &r[digits..];
+    }
+    let offset: i64 = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && &rest[3..4] == ":" => {
+            let v = rest[1..3].parse::<i64>().ok()? * 3600 + rest[4..6].parse::<i64>().ok()? * 60;
+            if rest.starts_with('-') { -v } else { v }
+        }
+        _ => return None,
+    };
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset;
+    Some(i128::from(secs) * 1_000_000_000 + frac)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// One parsed line of a CRI log file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CriLine<'a> {
+    pub timestamp: &'a str,
+    pub stream: &'a str,
+    pub partial: bool,
+    pub message: &'a [u8],
+}
+
+/// Parses one line (without its `\n`); `None` for lines not in the CRI format.
+pub fn parse_line(line: &[u8]) -> Option<CriLine<'_>> {
+    let mut parts = line.splitn(4, |b| *b == b' ');
+    let timestamp = std::str::from_utf8(parts.next()?).ok()?;
+    let stream = std::str::from_utf8(parts.next()?).ok()?;
+    if stream != "stdout" && stream != "stderr" {
+        return None;
+    }
+    let tag = parts.next()?;
+    let message = parts.next().unwrap_or_default();
+    let partial = tag.split(|b| *b == b':').next() == Some(b"P");
+    Some(CriLine { timestamp, stream, partial, message })
+}
+
+/// Renders the complete lines of `text` (each ending in `\n`) as `kubectl logs` shows them,
+/// honouring `sinceTime`/`sinceSeconds` and `timestamps`. Lines that do not parse are skipped.
+pub fn render(text: &[u8], o: &LogOptions, out: &mut Vec<u8>) {
+    for raw in text.split_inclusive(|b| *b == b'\n') {
+        let Some(raw) = raw.strip_suffix(b"\n") else { continue };
+        let Some(line) = parse_line(raw) else { continue };
+        if let Some(since) = o.since_nanos
+            && parse_rfc3339(line.timestamp).is_some_and(|t| t < since)
+        {
+            continue;
+        }
+        if o.timestamps {
+            out.extend_from_slice(line.timestamp.as_bytes());
+            out.push(b' ');
+        }
+        out.extend_from_slice(line.message);
+        if !line.partial {
+            out.push(b'\n');
+        }
+    }
+}
+
+/// The byte offset in `text` where its last `n` complete lines start.
+pub fn tail_start(text: &[u8], n: u64) -> usize {
+    if n == 0 {
+        return text.len();
+    }
+    let end = if text.ends_with(b"\n") { text.len() - 1 } else { text.len() };
+    let mut seen = 0;
+    for (i, b) in text[..end].iter().enumerate().rev() {
+        if *b == b'\n' {
+            seen += 1;
+            if seen == n {
+                return i + 1;
+            }
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    const LOG: &[u8] = b"2024-01-01T00:00:01.5Z stdout F one\n2024-01-01T00:00:02Z stderr F two\ngarbage\n2024-01-01T00:00:03Z stdout P thr\n2024-01-01T00:00:03.1Z stdout F ee\n2024-01-01T00:00:04Z stdout F incomplete";
+
+    #[test]
+    fn renders_complete_lines_joining_partials() {
+        let mut out = Vec::new();
+        render(LOG, &LogOptions::default(), &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "one\ntwo\nthree\n");
+        let mut out = Vec::new();
+        render(LOG, &LogOptions { timestamps: true, ..Default::default() }, &mut out);
+        assert!(String::from_utf8(out).unwrap().starts_with("2024-01-01T00:00:01.5Z one\n2024-01-01T00:00:02Z two\n"));
+        let since = parse_rfc3339("2024-01-01T00:00:02Z");
+        let mut out = Vec::new();
+        render(LOG, &LogOptions { since_nanos: since, ..Default::default() }, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "two\nthree\n");
+        assert_eq!(parse_line(b"2024-01-01T00:00:01Z stdout F"), Some(CriLine { timestamp: "2024-01-01T00:00:01Z", stream: "stdout", partial: false, message: b"" }));
+    }
+
+    #[test]
+    fn tail_finds_the_last_lines() {
+        let text = b"a\nb\nc\n";
+        assert_eq!(tail_start(text, 1), 4);
+        assert_eq!(tail_start(text, 2), 2);
+        assert_eq!(tail_start(text, 3), 0);
+        assert_eq!(tail_start(text, 9), 0);
+        assert_eq!(tail_start(text, 0), 6);
+        assert_eq!(tail_start(b"", 1), 0);
+    }
+
+    #[test]
+    fn rfc3339_times() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(parse_rfc3339("2024-02-29T12:34:56.123456789Z"), Some(1_709_210_096_123_456_789));
+        assert_eq!(parse_rfc3339("2000-03-01T00:00:00.5Z"), Some(951_868_800_500_000_000));
+        for bad in ["", "yesterday", "2024-13-01T00:00:00Z", "2024-01-01 00:00:00Z", "2024-01-01T00:00:00", "2024-01-01T00:00:00.Z", "2024-01-01T00:00:00+0100"] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn options_from_the_query() {
+        let now = 100 * 1_000_000_000;
+        let o = LogOptions::from_query(&q(&[("follow", "true"), ("tailLines", "5"), ("limitBytes", "10"), ("sinceSeconds", "30"), ("timestamps", "1"), ("previous", "false")]), now).unwrap();
+        assert_eq!(o, LogOptions { follow: true, previous: false, timestamps: true, tail_lines: Some(5), limit_bytes: Some(10), since_nanos: Some(70 * 1_000_000_000) });
+        assert_eq!(LogOptions::from_query(&q(&[("tail", "all")]), now).unwrap().tail_lines, None);
+        assert_eq!(LogOptions::from_query(&q(&[("sinceTime", "1970-01-01T00:00:10Z")]), now).unwrap().since_nanos, Some(10_000_000_000));
+        assert_eq!(LogOptions::from_query(&q(&[("sinceTime", "1970-01-01T00:00:10Z"), ("sinceSeconds", "1")]), now), Err(LogOptionsError::BothSince));
+        for (k, v) in [("tailLines", "-1"), ("tailLines", "x"), ("limitBytes", "0"), ("sinceSeconds", "0"), ("follow", "yes"), ("sinceTime", "now")] {
+            let e = LogOptions::from_query(&q(&[(k, v)]), now).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("{k}: invalid value")), "{e}");
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! A TLS listener for `axum::serve`: one task accepts TCP connections and runs each handshake in
+//! its own task (bounded by a timeout), so a slow or silent client never holds up the others.
+//! Each connection carries the user of its verified client certificate ([`PeerIdentity`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::connect_info::Connected;
+use axum::serve::IncomingStream;
+use kubelet_api::auth_review::UserInfo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use super::x509_subject::certificate_user;
+
+/// Connections whose handshake finished, waiting for `accept`.
+const BACKLOG: usize = 64;
+
+pub struct TlsListener {
+    addr: SocketAddr,
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    acceptor_task: tokio::task::JoinHandle<()>,
+}
+
+impl TlsListener {
+    pub async fn bind(addr: SocketAddr, config: Arc<rustls::ServerConfig>, handshake_timeout: Duration) -> std::io::Result<Self> {
+        let tcp = TcpListener::bind(addr)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("failed to listen on {addr}: {e}")))?;
+        Ok(Self::from_tcp(tcp, config, handshake_timeout))
+    }
+
+    pub fn from_tcp(tcp: TcpListener, config: Arc<rustls::ServerConfig>, handshake_timeout: Duration) -> Self {
+        let addr = tcp.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let (tx, ready) = mpsc::channel(BACKLOG);
+        let acceptor = TlsAcceptor::from(config);
+        let acceptor_task = tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match tcp.accept().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::debug!("accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, peer)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Self { addr, ready, acceptor_task }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.acceptor_task.abort();
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(conn) => conn,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.addr)
+    }
+}
+
+/// The peer of one connection: its address and the user its client certificate names.
+#[derive(Debug, Clone)]
+pub struct PeerIdentity {
+    pub addr: SocketAddr,
+    pub user: Option<UserInfo>,
+}
+
+impl Connected<IncomingStream<'_, TlsListener>> for PeerIdentity {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
+        let (_, conn) = stream.io().get_ref();
+        let user = conn.peer_certificates().and_then(|chain| chain.first()).and_then(|leaf| certificate_user(leaf.as_ref()));
+        PeerIdentity { addr: *stream.remote_addr(), user }
+    }
+}

@@ -1,0 +1,97 @@
+//! `GET /logs/` (upstream: a file server on `/var/log`): a directory answers an HTML listing as
+//! Go's `http.FileServer` writes it, a file its contents. Nothing outside the log directory is
+//! served, symlinks included.
+
+use std::path::{Component, Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::SecureContext;
+use crate::server::text;
+
+pub(super) async fn root(State(ctx): State<Arc<SecureContext>>) -> Response {
+    serve(&ctx.node_log_dir, "").await
+}
+
+pub(super) async fn file(State(ctx): State<Arc<SecureContext>>, Path(rel): Path<String>) -> Response {
+    serve(&ctx.node_log_dir, &rel).await
+}
+
+/// `rel` under `base`, or `None` when it would leave it (`..`, absolute parts).
+pub fn resolve(base: &FsPath, rel: &str) -> Option<PathBuf> {
+    let mut out = base.to_path_buf();
+    for c in FsPath::new(rel).components() {
+        match c {
+            Component::Normal(p) => out.push(p),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+async fn serve(base: &FsPath, rel: &str) -> Response {
+    let not_found = || text(StatusCode::NOT_FOUND, "404 page not found\n".into());
+    let Some(path) = resolve(base, rel) else { return not_found() };
+    // Symlinks may not lead out of the log directory.
+    let (Ok(real), Ok(real_base)) = (tokio::fs::canonicalize(&path).await, tokio::fs::canonicalize(base).await) else { return not_found() };
+    if !real.starts_with(&real_base) {
+        return not_found();
+    }
+    let Ok(meta) = tokio::fs::metadata(&real).await else { return not_found() };
+    if meta.is_dir() {
+        return listing(&real).await;
+    }
+    match tokio::fs::read(&real).await {
+        Ok(data) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], data).into_response(),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("reading {}: {e}\n", path.display())),
+    }
+}
+
+async fn listing(dir: &FsPath) -> Response {
+    let mut names = Vec::new();
+    match tokio::fs::read_dir(dir).await {
+        Ok(mut entries) => {
+            while let Ok(Some(e)) = entries.next_entry().await {
+                let mut name = e.file_name().to_string_lossy().into_owned();
+                if e.file_type().await.is_ok_and(|t| t.is_dir()) {
+                    name.push('/');
+                }
+                names.push(name);
+            }
+        }
+        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("listing {}: {e}\n", dir.display())),
+    }
+    names.sort();
+    let mut body = String::from("<pre>\n");
+    for n in names {
+        let esc = html_escape(&n);
+        body.push_str(&format!("<a href=\"{esc}\">{esc}</a>\n"));
+    }
+    body.push_str("</pre>\n");
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&#34;").replace('\'', "&#39;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_under_the_base() {
+        let base = FsPath::new("/var/log");
+        assert_eq!(resolve(base, "syslog"), Some(PathBuf::from("/var/log/syslog")));
+        assert_eq!(resolve(base, "pods/./a"), Some(PathBuf::from("/var/log/pods/a")));
+        assert_eq!(resolve(base, ""), Some(PathBuf::from("/var/log")));
+        assert_eq!(resolve(base, "../etc/shadow"), None);
+        assert_eq!(resolve(base, "a/../../x"), None);
+        assert_eq!(resolve(base, "/etc/passwd"), None);
+        assert_eq!(html_escape("<a&\">"), "&lt;a&amp;&#34;&gt;");
+    }
+}

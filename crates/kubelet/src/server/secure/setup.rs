@@ -1,0 +1,135 @@
+//! Builds the authenticated server from the kubelet's configuration (upstream `BuildAuth` and
+//! `InitializeTLS`), for `app.rs` to run.
+//!
+//! Without an API client, webhook authentication or authorization cannot work; upstream refuses
+//! to start then. Here the kubelet starts without port 10250 and says why, so a standalone
+//! kubelet with a config file's defaults (webhook on) still runs its static pods.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+use kubelet_api::auth_review::ApiReviewer;
+use kubelet_config::KubeletConfiguration;
+use kubelet_cri::RuntimeService;
+
+use super::tls::{TlsOptions, server_config};
+use super::{AuthSetupError, SecureContext, build_auth};
+use crate::server::{HealthChecker, PodLister};
+
+/// A server ready to run with [`super::serve_secure`].
+pub struct PreparedServer {
+    pub addr: SocketAddr,
+    pub tls: Arc<rustls::ServerConfig>,
+    pub ctx: Arc<SecureContext>,
+}
+
+/// What the server is built from.
+pub struct SecureServerInputs<'a> {
+    pub config: &'a KubeletConfiguration,
+    pub root_dir: &'a Path,
+    pub node_name: &'a str,
+    pub node_ip: IpAddr,
+    pub reviewer: Option<Arc<ApiReviewer>>,
+    pub pods: Arc<dyn PodLister>,
+    pub health: Arc<dyn HealthChecker>,
+    pub runtime: Arc<dyn RuntimeService>,
+}
+
+/// `Ok(None)`: not served (`port` 0, or webhooks configured without a client). `Err` names the
+/// bad field or file.
+pub fn prepare(i: SecureServerInputs<'_>) -> Result<Option<PreparedServer>, std::io::Error> {
+    let cfg = i.config;
+    if cfg.port <= 0 {
+        return Ok(None);
+    }
+    let invalid = |msg: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, msg);
+    let ip: IpAddr = cfg.address.parse().map_err(|_| invalid(format!("address: invalid IP {:?}", cfg.address)))?;
+    let port = u16::try_from(cfg.port).map_err(|_| invalid(format!("port: invalid port {}", cfg.port)))?;
+    let (authenticator, authorizer) = match build_auth(cfg, i.reviewer) {
+        Ok(a) => a,
+        Err(e @ (AuthSetupError::NoClientForAuthentication | AuthSetupError::NoClientForAuthorization)) => {
+            tracing::warn!("not serving port {port}: {e}; set authentication.webhook.enabled=false and authorization.mode=AlwaysAllow to serve it without an API server");
+            return Ok(None);
+        }
+        Err(e) => return Err(invalid(e.to_string())),
+    };
+    let tls_opts = TlsOptions {
+        cert_file: cfg.tls_cert_file.clone(),
+        key_file: cfg.tls_private_key_file.clone(),
+        cipher_suites: cfg.tls_cipher_suites.clone(),
+        min_version: cfg.tls_min_version.clone(),
+        client_ca_file: cfg.authentication.x509.client_ca_file.clone(),
+        root_dir: i.root_dir.to_path_buf(),
+        node_name: i.node_name.to_string(),
+        node_ips: vec![i.node_ip],
+    };
+    let tls = server_config(&tls_opts).map_err(|e| invalid(e.to_string()))?;
+    let ctx = SecureContext {
+        node_name: i.node_name.to_string(),
+        pods: i.pods,
+        health: i.health,
+        runtime: i.runtime,
+        authenticator,
+        authorizer,
+        node_log_dir: "/var/log".into(),
+    };
+    Ok(Some(PreparedServer { addr: SocketAddr::new(ip, port), tls, ctx: Arc::new(ctx) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use test_support::FakeRuntime;
+
+    struct NoPods;
+    impl PodLister for NoPods {
+        fn pods(&self) -> Vec<k8s_openapi::api::core::v1::Pod> {
+            Vec::new()
+        }
+    }
+    struct Healthy;
+    impl HealthChecker for Healthy {
+        fn healthy(&self) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    fn inputs<'a>(config: &'a KubeletConfiguration, root: &'a Path) -> SecureServerInputs<'a> {
+        SecureServerInputs {
+            config,
+            root_dir: root,
+            node_name: "n1",
+            node_ip: "127.0.0.1".parse().unwrap(),
+            reviewer: None,
+            pods: Arc::new(NoPods),
+            health: Arc::new(Healthy),
+            runtime: Arc::new(FakeRuntime::new()),
+        }
+    }
+
+    #[test]
+    fn standalone_serves_only_without_webhooks() {
+        let d = tempfile::tempdir().unwrap();
+        // Config-file defaults (webhook authn and authz) need an API client: not served.
+        let cfg = KubeletConfiguration::default();
+        assert!(prepare(inputs(&cfg, d.path())).unwrap().is_none());
+        assert!(!d.path().join("pki").exists());
+        // Flag-only defaults (anonymous, AlwaysAllow) are served, with a self-signed certificate.
+        let cfg = kubelet_config::defaults::flag_only_defaults();
+        let p = prepare(inputs(&cfg, d.path())).unwrap().unwrap();
+        assert_eq!(p.addr, "0.0.0.0:10250".parse().unwrap());
+        assert!(d.path().join("pki/kubelet.key").is_file());
+        let mut cfg = kubelet_config::defaults::flag_only_defaults();
+        cfg.port = 0;
+        assert!(prepare(inputs(&cfg, d.path())).unwrap().is_none());
+        cfg.port = 10250;
+        cfg.address = "not-an-ip".into();
+        let e = prepare(inputs(&cfg, d.path())).err().unwrap().to_string();
+        assert_eq!(e, "address: invalid IP \"not-an-ip\"");
+        cfg.address = "127.0.0.1".into();
+        cfg.authorization.mode = "RBAC".into();
+        let e = prepare(inputs(&cfg, d.path())).err().unwrap().to_string();
+        assert!(e.starts_with("authorization.mode: unknown mode \"RBAC\""), "{e}");
+    }
+}

@@ -1,0 +1,227 @@
+//! The volume manager (upstream `pkg/kubelet/volumemanager` with the in-tree plugins of
+//! `pkg/volume/{emptydir,hostpath,secret,configmap,downwardapi,projected}`): makes every volume
+//! of a pod exist on the host before its containers start, and keeps the API-backed ones current.
+//!
+//! Layout under the kubelet root, as upstream:
+//! `pods/<uid>/volumes/kubernetes.io~{empty-dir,secret,configmap,downward-api,projected}/<name>`.
+//! Secret, downwardAPI, projected and `medium: Memory` emptyDir volumes live on a tmpfs.
+//!
+//! [`VolumeManager::mount_pod_volumes`] runs on every pod sync (every `syncFrequency` and on pod
+//! events), so ConfigMap/Secret changes and token rotation reach running pods within one sync
+//! period: the objects are fetched again ([`VolumeApi`]), the files rebuilt by the pure
+//! [`projection`] builders, and rewritten by the [`atomic_writer`] only when they changed.
+//! [`VolumeManager::unmount_pod_volumes`] undoes the mounts before the pod directory goes.
+//! Without an API server (standalone) secret, configMap and token sources fail clearly.
+
+pub mod atomic_writer;
+pub mod downward_api;
+pub mod mount;
+pub mod projection;
+pub mod token;
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Volume};
+use kubelet_api::volume_api::VolumeApi;
+
+use crate::clock::Clock;
+use crate::kuberuntime::pod_dirs::check_host_path;
+use atomic_writer::{AtomicWriter, Payload};
+use mount::Mounter;
+use projection::Fetched;
+use token::TokenManager;
+
+/// Why secret, configMap and token sources fail on a standalone kubelet.
+pub const NO_API_SERVER: &str = "no API server to fetch it from (the kubelet runs standalone)";
+
+/// The plugin directory names upstream uses under `pods/<uid>/volumes/`.
+pub mod plugin {
+    pub const EMPTY_DIR: &str = "kubernetes.io~empty-dir";
+    pub const SECRET: &str = "kubernetes.io~secret";
+    pub const CONFIG_MAP: &str = "kubernetes.io~configmap";
+    pub const DOWNWARD_API: &str = "kubernetes.io~downward-api";
+    pub const PROJECTED: &str = "kubernetes.io~projected";
+}
+
+/// A volume that could not be set up or torn down; the message follows upstream's events.
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    #[error("MountVolume.SetUp failed for volume {volume:?} : {reason}")]
+    SetUp { volume: String, reason: String },
+    #[error("UnmountVolume.TearDown failed for {path}: {source}")]
+    TearDown { path: PathBuf, source: std::io::Error },
+}
+
+/// Sets up, refreshes and tears down pod volumes.
+pub struct VolumeManager {
+    root_dir: PathBuf,
+    api: Option<Arc<dyn VolumeApi>>,
+    mounter: Arc<dyn Mounter>,
+    clock: Arc<dyn Clock>,
+    tokens: TokenManager,
+}
+
+fn pod_ns(pod: &Pod) -> &str {
+    pod.metadata.namespace.as_deref().unwrap_or("default")
+}
+
+fn pod_uid(pod: &Pod) -> &str {
+    pod.metadata.uid.as_deref().unwrap_or_default()
+}
+
+impl VolumeManager {
+    /// `api` is `None` for a standalone kubelet.
+    pub fn new(root_dir: impl Into<PathBuf>, api: Option<Arc<dyn VolumeApi>>, mounter: Arc<dyn Mounter>, clock: Arc<dyn Clock>) -> Self {
+        Self { root_dir: root_dir.into(), api, mounter, clock, tokens: TokenManager::default() }
+    }
+
+    /// `pods/<uid>/volumes/<plugin>/<name>`.
+    pub fn volume_dir(&self, uid: &str, plugin: &str, name: &str) -> PathBuf {
+        self.root_dir.join("pods").join(uid).join("volumes").join(plugin).join(name)
+    }
+
+    /// Sets up (or refreshes) every volume of `pod`; returns volume name → host path.
+    pub async fn mount_pod_volumes(&self, pod: &Pod) -> Result<HashMap<String, PathBuf>, VolumeError> {
+        let mut out = HashMap::new();
+        for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+            let path = self.set_up(pod, v).await.map_err(|reason| VolumeError::SetUp { volume: v.name.clone(), reason })?;
+            out.insert(v.name.clone(), path);
+        }
+        Ok(out)
+    }
+
+    async fn set_up(&self, pod: &Pod, v: &Volume) -> Result<PathBuf, String> {
+        let uid = pod_uid(pod);
+        let now = self.clock.now();
+        let write = |plugin: &str, tmpfs: bool, payload: Payload| -> Result<PathBuf, String> {
+            let dir = self.volume_dir(uid, plugin, &v.name);
+            self.ensure_dir(&dir, tmpfs.then_some(None))?;
+            AtomicWriter::new(&dir).write(&payload, now).map_err(|e| e.to_string())?;
+            Ok(dir)
+        };
+        if let Some(e) = &v.empty_dir {
+            let dir = self.volume_dir(uid, plugin::EMPTY_DIR, &v.name);
+            let tmpfs = match e.medium.as_deref().unwrap_or_default() {
+                "" => None,
+                "Memory" => Some(size_limit(e.size_limit.as_ref())?),
+                other => return Err(format!("emptyDir medium {other:?} is not supported (\"\" and \"Memory\" are)")),
+            };
+            self.ensure_dir(&dir, tmpfs)?;
+            return Ok(dir);
+        }
+        if let Some(h) = &v.host_path {
+            let p = PathBuf::from(&h.path);
+            check_host_path(&p, h.type_.as_deref().unwrap_or(""))?;
+            return Ok(p);
+        }
+        if let Some(s) = &v.secret {
+            let name = s.secret_name.clone().unwrap_or_default();
+            let optional = s.optional.unwrap_or(false);
+            let obj = self.fetch_secret(pod_ns(pod), &name, optional).await?;
+            let payload = projection::secret_payload(&name, obj.as_ref(), s.items.as_deref(), s.default_mode, optional)?;
+            return write(plugin::SECRET, true, payload);
+        }
+        if let Some(c) = &v.config_map {
+            let optional = c.optional.unwrap_or(false);
+            let obj = self.fetch_config_map(pod_ns(pod), &c.name, optional).await?;
+            let payload = projection::config_map_payload(&c.name, obj.as_ref(), c.items.as_deref(), c.default_mode, optional)?;
+            return write(plugin::CONFIG_MAP, false, payload);
+        }
+        if let Some(d) = &v.downward_api {
+            let payload = projection::downward_api_payload(pod, d.items.as_deref().unwrap_or_default(), d.default_mode)?;
+            return write(plugin::DOWNWARD_API, true, payload);
+        }
+        if let Some(p) = &v.projected {
+            let fetched = self.fetch_projected(pod, p).await?;
+            let payload = projection::projected_payload(pod, p, &fetched)?;
+            return write(plugin::PROJECTED, true, payload);
+        }
+        Err("volume type not supported by this kubelet (emptyDir, hostPath, secret, configMap, downwardAPI and projected are)".into())
+    }
+
+    /// Fetches what a projected volume's sources refer to.
+    async fn fetch_projected(&self, pod: &Pod, p: &k8s_openapi::api::core::v1::ProjectedVolumeSource) -> Result<Fetched, String> {
+        let ns = pod_ns(pod);
+        let mut fetched = Fetched::default();
+        for (i, source) in p.sources.iter().flatten().enumerate() {
+            if let Some(s) = &source.secret {
+                let obj = self.fetch_secret(ns, &s.name, s.optional.unwrap_or(false)).await?;
+                fetched.secrets.insert(s.name.clone(), obj);
+            } else if let Some(c) = &source.config_map {
+                let obj = self.fetch_config_map(ns, &c.name, c.optional.unwrap_or(false)).await?;
+                fetched.config_maps.insert(c.name.clone(), obj);
+            } else if let Some(t) = &source.service_account_token {
+                let api = self.api.as_deref().ok_or_else(|| format!("failed to fetch token: {NO_API_SERVER}"))?;
+                let sa = pod.spec.as_ref().and_then(|s| s.service_account_name.as_deref()).filter(|s| !s.is_empty()).unwrap_or("default");
+                let name = pod.metadata.name.as_deref().unwrap_or_default();
+                let token = self.tokens.get(api, ns, sa, t.audience.as_deref(), t.expiration_seconds, name, pod_uid(pod), self.clock.now()).await?;
+                fetched.tokens.insert(i, token);
+            }
+        }
+        Ok(fetched)
+    }
+
+    async fn fetch_secret(&self, ns: &str, name: &str, optional: bool) -> Result<Option<Secret>, String> {
+        match &self.api {
+            Some(api) => api.get_secret(ns, name).await.map_err(|e| format!("couldn't get secret {ns}/{name}: {e}")),
+            None if optional => Ok(None),
+            None => Err(format!("secret {name:?}: {NO_API_SERVER}")),
+        }
+    }
+
+    async fn fetch_config_map(&self, ns: &str, name: &str, optional: bool) -> Result<Option<ConfigMap>, String> {
+        match &self.api {
+            Some(api) => api.get_config_map(ns, name).await.map_err(|e| format!("couldn't get configmap {ns}/{name}: {e}")),
+            None if optional => Ok(None),
+            None => Err(format!("configmap {name:?}: {NO_API_SERVER}")),
+        }
+    }
+
+    /// Creates the volume directory (0750) and, for `Some(size)`, a tmpfs on it unless one is
+    /// there already (the kubelet may have restarted).
+    fn ensure_dir(&self, dir: &Path, tmpfs: Option<Option<u64>>) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        if let Some(size) = tmpfs {
+            let mounted = self.mounter.is_mount_point(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            if !mounted {
+                self.mounter.mount_tmpfs(dir, size).map_err(|e| format!("mounting tmpfs on {}: {e}", dir.display()))?;
+            }
+        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750)).map_err(|e| format!("{}: {e}", dir.display()))
+    }
+
+    /// Unmounts every mounted volume of pod `uid` and forgets its tokens, so its directory can be
+    /// removed. Fails, naming the path, if a mount stays.
+    pub fn unmount_pod_volumes(&self, uid: &str) -> Result<(), VolumeError> {
+        self.tokens.forget_pod(uid);
+        for dir in volume_dirs(&self.root_dir.join("pods").join(uid)) {
+            if self.mounter.is_mount_point(&dir).unwrap_or(false) {
+                self.mounter.unmount(&dir).map_err(|source| VolumeError::TearDown { path: dir.clone(), source })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every `volumes/<plugin>/<name>` directory of a pod directory.
+pub fn volume_dirs(pod_dir: &Path) -> Vec<PathBuf> {
+    let list = |d: &Path| -> Vec<PathBuf> { std::fs::read_dir(d).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default() };
+    list(&pod_dir.join("volumes")).iter().filter(|p| p.is_dir()).flat_map(|p| list(p)).collect()
+}
+
+/// A `sizeLimit` quantity in bytes.
+fn size_limit(q: Option<&k8s_openapi::apimachinery::pkg::api::resource::Quantity>) -> Result<Option<u64>, String> {
+    let Some(q) = q else { return Ok(None) };
+    let parsed = kubelet_config::quantity::parse(q.0.trim()).map_err(|e| format!("emptyDir sizeLimit {:?}: {e}", q.0))?;
+    let bytes = parsed.value();
+    if bytes <= 0 {
+        return Err(format!("emptyDir sizeLimit {:?} must be positive", q.0));
+    }
+    Ok(Some(bytes as u64))
+}
+
+#[cfg(test)]
+mod tests;

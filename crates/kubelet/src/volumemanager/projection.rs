@@ -1,0 +1,253 @@
+//! Which files, with which bytes and modes, a `secret`, `configMap`, `downwardAPI` or
+//! `projected` volume holds, given the objects already fetched (upstream `makePayload` of
+//! `pkg/volume/{secret,configmap,downwardapi,projected}`).
+//!
+//! Pure: no API calls, no files. Errors are upstream's `MountVolume.SetUp` reasons
+//! (`secret "y" not found`, `configmap references non-existent config key: k`).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ConfigMap, DownwardAPIVolumeFile, KeyToPath, Pod, ProjectedVolumeSource, Secret, VolumeProjection};
+
+use super::atomic_writer::{FileProjection, Payload};
+use super::downward_api;
+
+/// Upstream's default mode of files in secret, configMap, downwardAPI and projected volumes.
+pub const DEFAULT_MODE: i32 = 0o644;
+
+/// The objects a projected volume's sources refer to, fetched beforehand. A name absent from a
+/// map, or mapped to `None`, means the object does not exist.
+#[derive(Clone, Debug, Default)]
+pub struct Fetched {
+    pub secrets: BTreeMap<String, Option<Secret>>,
+    pub config_maps: BTreeMap<String, Option<ConfigMap>>,
+    /// Service-account tokens by the source's index in `sources`.
+    pub tokens: BTreeMap<usize, String>,
+}
+
+fn mode_of(field: &str, mode: Option<i32>, default: i32) -> Result<u32, String> {
+    let m = mode.unwrap_or(default);
+    if !(0..=0o777).contains(&m) {
+        return Err(format!("{field} {m:#o} is not a valid file mode (0 to 0777)"));
+    }
+    Ok(m as u32)
+}
+
+/// Files from a key → bytes map, all keys or the listed `items` (upstream's shared logic of the
+/// secret and configMap plugins). `kind` names the object in errors (`secret`, `configmap`).
+fn keyed_payload(
+    kind: &str,
+    data: &BTreeMap<String, Vec<u8>>,
+    items: Option<&[KeyToPath]>,
+    default_mode: i32,
+    optional: bool,
+) -> Result<Payload, String> {
+    let default = mode_of("defaultMode", Some(default_mode), DEFAULT_MODE)?;
+    let mut out = Payload::new();
+    match items.filter(|i| !i.is_empty()) {
+        None => {
+            for (k, v) in data {
+                out.insert(k.clone(), FileProjection { data: v.clone(), mode: default });
+            }
+        }
+        Some(items) => {
+            for item in items {
+                let Some(v) = data.get(&item.key) else {
+                    if optional {
+                        continue;
+                    }
+                    let what = if kind == "secret" { "secret references non-existent secret key" } else { "configmap references non-existent config key" };
+                    return Err(format!("{what}: {}", item.key));
+                };
+                let mode = mode_of(&format!("items[{}].mode", item.key), item.mode, default as i32)?;
+                out.insert(item.path.clone(), FileProjection { data: v.clone(), mode });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn secret_data(s: &Secret) -> BTreeMap<String, Vec<u8>> {
+    let mut data: BTreeMap<String, Vec<u8>> = s.data.iter().flatten().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+    for (k, v) in s.string_data.iter().flatten() {
+        data.entry(k.clone()).or_insert_with(|| v.as_bytes().to_vec());
+    }
+    data
+}
+
+fn config_map_data(cm: &ConfigMap) -> BTreeMap<String, Vec<u8>> {
+    let mut data: BTreeMap<String, Vec<u8>> = cm.data.iter().flatten().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())).collect();
+    for (k, v) in cm.binary_data.iter().flatten() {
+        data.entry(k.clone()).or_insert_with(|| v.0.clone());
+    }
+    data
+}
+
+/// A secret volume (or projection): `secret` is `None` when it does not exist.
+pub fn secret_payload(name: &str, secret: Option<&Secret>, items: Option<&[KeyToPath]>, default_mode: Option<i32>, optional: bool) -> Result<Payload, String> {
+    match secret {
+        Some(s) => keyed_payload("secret", &secret_data(s), items, default_mode.unwrap_or(DEFAULT_MODE), optional),
+        None if optional => Ok(Payload::new()),
+        None => Err(format!("secret {name:?} not found")),
+    }
+}
+
+/// A configMap volume (or projection): `cm` is `None` when it does not exist.
+pub fn config_map_payload(name: &str, cm: Option<&ConfigMap>, items: Option<&[KeyToPath]>, default_mode: Option<i32>, optional: bool) -> Result<Payload, String> {
+    match cm {
+        Some(cm) => keyed_payload("configmap", &config_map_data(cm), items, default_mode.unwrap_or(DEFAULT_MODE), optional),
+        None if optional => Ok(Payload::new()),
+        None => Err(format!("configmap {name:?} not found")),
+    }
+}
+
+/// A downwardAPI volume (or projection) of `pod`.
+pub fn downward_api_payload(pod: &Pod, items: &[DownwardAPIVolumeFile], default_mode: Option<i32>) -> Result<Payload, String> {
+    let default = mode_of("defaultMode", default_mode, DEFAULT_MODE)?;
+    let mut out = Payload::new();
+    for item in items {
+        let value = downward_api::file_value(pod, item)?;
+        let mode = mode_of(&format!("items[{}].mode", item.path), item.mode, default as i32)?;
+        out.insert(item.path.clone(), FileProjection { data: value.into_bytes(), mode });
+    }
+    Ok(out)
+}
+
+/// A projected volume: the union of its sources' files, later sources winning on a path clash
+/// (upstream logs a conflict and keeps the last).
+pub fn projected_payload(pod: &Pod, src: &ProjectedVolumeSource, fetched: &Fetched) -> Result<Payload, String> {
+    let default = src.default_mode.unwrap_or(DEFAULT_MODE);
+    mode_of("defaultMode", Some(default), DEFAULT_MODE)?;
+    let mut out = Payload::new();
+    for (i, source) in src.sources.iter().flatten().enumerate() {
+        let part = source_payload(pod, i, source, default, fetched)?;
+        out.extend(part);
+    }
+    Ok(out)
+}
+
+fn source_payload(pod: &Pod, index: usize, source: &VolumeProjection, default: i32, fetched: &Fetched) -> Result<Payload, String> {
+    if let Some(s) = &source.secret {
+        let optional = s.optional.unwrap_or(false);
+        let obj = fetched.secrets.get(&s.name).and_then(Option::as_ref);
+        return match obj {
+            None if !optional => Err(format!("secret {:?} not found", s.name)),
+            _ => secret_payload(&s.name, obj, s.items.as_deref(), Some(default), optional),
+        };
+    }
+    if let Some(c) = &source.config_map {
+        let optional = c.optional.unwrap_or(false);
+        let obj = fetched.config_maps.get(&c.name).and_then(Option::as_ref);
+        return config_map_payload(&c.name, obj, c.items.as_deref(), Some(default), optional);
+    }
+    if let Some(d) = &source.downward_api {
+        return downward_api_payload(pod, d.items.as_deref().unwrap_or_default(), Some(default));
+    }
+    if let Some(t) = &source.service_account_token {
+        let token = fetched.tokens.get(&index).ok_or_else(|| format!("no service account token for path {:?}", t.path))?;
+        let mode = mode_of("defaultMode", Some(default), DEFAULT_MODE)?;
+        return Ok(Payload::from([(t.path.clone(), FileProjection { data: token.clone().into_bytes(), mode })]));
+    }
+    Ok(Payload::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::{
+        ConfigMapProjection, DownwardAPIProjection, ObjectFieldSelector, SecretProjection, ServiceAccountTokenProjection,
+    };
+
+    fn secret(pairs: &[(&str, &str)]) -> Secret {
+        Secret { data: Some(pairs.iter().map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec()))).collect()), ..Default::default() }
+    }
+
+    fn item(key: &str, path: &str, mode: Option<i32>) -> KeyToPath {
+        KeyToPath { key: key.into(), path: path.into(), mode }
+    }
+
+    fn text(p: &Payload, path: &str) -> (String, u32) {
+        let f = &p[path];
+        (String::from_utf8(f.data.clone()).unwrap(), f.mode)
+    }
+
+    #[test]
+    fn secret_keys_items_and_modes() {
+        let s = secret(&[("user", "admin"), ("pass", "pw")]);
+        let all = secret_payload("creds", Some(&s), None, None, false).unwrap();
+        assert_eq!(text(&all, "user"), ("admin".into(), 0o644));
+        assert_eq!(all.len(), 2);
+        let items = [item("pass", "dir/p.txt", Some(0o400)), item("user", "u", None)];
+        let some = secret_payload("creds", Some(&s), Some(&items), Some(0o440), false).unwrap();
+        assert_eq!(text(&some, "dir/p.txt"), ("pw".into(), 0o400));
+        assert_eq!(text(&some, "u"), ("admin".into(), 0o440));
+
+        assert_eq!(secret_payload("creds", None, None, None, false).unwrap_err(), "secret \"creds\" not found");
+        assert!(secret_payload("creds", None, None, None, true).unwrap().is_empty());
+        let missing = [item("nope", "x", None)];
+        assert_eq!(secret_payload("creds", Some(&s), Some(&missing), None, false).unwrap_err(), "secret references non-existent secret key: nope");
+        assert!(secret_payload("creds", Some(&s), Some(&missing), None, true).unwrap().is_empty());
+        let err = secret_payload("creds", Some(&s), None, Some(0o1777), false).unwrap_err();
+        assert!(err.contains("defaultMode") && err.contains("0o1777"), "{err}");
+        let err = secret_payload("creds", Some(&s), Some(&[item("user", "u", Some(-1))]), None, false).unwrap_err();
+        assert!(err.contains("items[user].mode"), "{err}");
+    }
+
+    #[test]
+    fn config_map_data_and_binary_data() {
+        let cm = ConfigMap {
+            data: Some(BTreeMap::from([("a.conf".to_string(), "x=1".to_string())])),
+            binary_data: Some(BTreeMap::from([("blob".to_string(), ByteString(vec![0, 1, 2]))])),
+            ..Default::default()
+        };
+        let p = config_map_payload("cfg", Some(&cm), None, Some(0o600), false).unwrap();
+        assert_eq!(text(&p, "a.conf"), ("x=1".into(), 0o600));
+        assert_eq!(p["blob"].data, vec![0, 1, 2]);
+        assert_eq!(config_map_payload("cfg", None, None, None, false).unwrap_err(), "configmap \"cfg\" not found");
+        let err = config_map_payload("cfg", Some(&cm), Some(&[item("zz", "z", None)]), None, false).unwrap_err();
+        assert_eq!(err, "configmap references non-existent config key: zz");
+    }
+
+    #[test]
+    fn projected_service_account_volume() {
+        let mut pod = Pod::default();
+        pod.metadata.namespace = Some("prod".into());
+        let src = ProjectedVolumeSource {
+            default_mode: Some(0o420),
+            sources: Some(vec![
+                VolumeProjection {
+                    service_account_token: Some(ServiceAccountTokenProjection { path: "token".into(), expiration_seconds: Some(3607), audience: None }),
+                    ..Default::default()
+                },
+                VolumeProjection {
+                    config_map: Some(ConfigMapProjection { name: "kube-root-ca.crt".into(), items: Some(vec![item("ca.crt", "ca.crt", None)]), optional: None }),
+                    ..Default::default()
+                },
+                VolumeProjection {
+                    downward_api: Some(DownwardAPIProjection {
+                        items: Some(vec![DownwardAPIVolumeFile {
+                            path: "namespace".into(),
+                            field_ref: Some(ObjectFieldSelector { field_path: "metadata.namespace".into(), api_version: Some("v1".into()) }),
+                            ..Default::default()
+                        }]),
+                    }),
+                    ..Default::default()
+                },
+                VolumeProjection { secret: Some(SecretProjection { name: "extra".into(), optional: Some(true), items: None }), ..Default::default() },
+            ]),
+        };
+        let mut fetched = Fetched::default();
+        fetched.tokens.insert(0, "jwt".into());
+        let ca = ConfigMap { data: Some(BTreeMap::from([("ca.crt".to_string(), "PEM".to_string())])), ..Default::default() };
+        fetched.config_maps.insert("kube-root-ca.crt".into(), Some(ca));
+        let p = projected_payload(&pod, &src, &fetched).unwrap();
+        assert_eq!(text(&p, "token"), ("jwt".into(), 0o420));
+        assert_eq!(text(&p, "ca.crt"), ("PEM".into(), 0o420));
+        assert_eq!(text(&p, "namespace"), ("prod".into(), 0o420));
+        assert_eq!(p.len(), 3);
+
+        fetched.config_maps.clear();
+        assert_eq!(projected_payload(&pod, &src, &fetched).unwrap_err(), "configmap \"kube-root-ca.crt\" not found");
+    }
+}

@@ -1,0 +1,143 @@
+//! Bound service-account tokens for projected volumes (upstream
+//! `pkg/kubelet/token/token_manager.go`): one TokenRequest per (namespace, service account,
+//! audience, expiration, pod), cached, and requested again once 80% of its lifetime has passed
+//! or it is older than 24 hours.
+//!
+//! [`requires_refresh`] and [`token_request`] are pure; [`TokenManager`] holds the cache and
+//! calls the API through [`VolumeApi`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
+use kubelet_api::volume_api::VolumeApi;
+
+/// Tokens older than this are refreshed whatever their lifetime.
+pub const MAX_TOKEN_AGE: Duration = Duration::from_secs(24 * 3600);
+/// Upstream's default `expirationSeconds` of a serviceAccountToken projection.
+pub const DEFAULT_EXPIRATION_SECONDS: i64 = 3600;
+
+/// One issued token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedToken {
+    pub token: String,
+    pub issued_at: SystemTime,
+    pub expires_at: SystemTime,
+}
+
+/// Whether `t` must be requested again at `now`: expired, past 80% of its lifetime, or older
+/// than [`MAX_TOKEN_AGE`].
+pub fn requires_refresh(t: &IssuedToken, now: SystemTime) -> bool {
+    if now >= t.expires_at {
+        return true;
+    }
+    let lifetime = t.expires_at.duration_since(t.issued_at).unwrap_or_default();
+    let age = now.duration_since(t.issued_at).unwrap_or_default();
+    age.as_secs_f64() > lifetime.as_secs_f64() * 0.8 || age > MAX_TOKEN_AGE
+}
+
+/// The TokenRequest for a pod's projection, bound to the pod so it dies with it.
+pub fn token_request(audience: Option<&str>, expiration_seconds: Option<i64>, pod_name: &str, pod_uid: &str) -> TokenRequest {
+    TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: audience.filter(|a| !a.is_empty()).map(|a| vec![a.to_string()]).unwrap_or_default(),
+            expiration_seconds: Some(expiration_seconds.unwrap_or(DEFAULT_EXPIRATION_SECONDS)),
+            bound_object_ref: Some(BoundObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Pod".into()),
+                name: Some(pod_name.into()),
+                uid: Some(pod_uid.into()),
+            }),
+        },
+        ..Default::default()
+    }
+}
+
+/// What identifies a cached token.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct TokenKey {
+    namespace: String,
+    service_account: String,
+    audience: String,
+    expiration_seconds: i64,
+    pod_uid: String,
+}
+
+/// The token cache.
+#[derive(Default)]
+pub struct TokenManager {
+    cache: Mutex<HashMap<TokenKey, IssuedToken>>,
+}
+
+impl TokenManager {
+    /// The token for the pod's projection, from the cache or a new TokenRequest.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn get(
+        &self,
+        api: &dyn VolumeApi,
+        namespace: &str,
+        service_account: &str,
+        audience: Option<&str>,
+        expiration_seconds: Option<i64>,
+        pod_name: &str,
+        pod_uid: &str,
+        now: SystemTime,
+    ) -> Result<String, String> {
+        let request = token_request(audience, expiration_seconds, pod_name, pod_uid);
+        let key = TokenKey {
+            namespace: namespace.into(),
+            service_account: service_account.into(),
+            audience: audience.unwrap_or_default().into(),
+            expiration_seconds: request.spec.expiration_seconds.unwrap_or_default(),
+            pod_uid: pod_uid.into(),
+        };
+        if let Some(t) = self.cache.lock().expect("token cache").get(&key)
+            && !requires_refresh(t, now)
+        {
+            return Ok(t.token.clone());
+        }
+        let answer = api
+            .create_token(namespace, service_account, &request)
+            .await
+            .map_err(|e| format!("failed to fetch token: {e}"))?;
+        let status = answer.status.ok_or_else(|| format!("failed to fetch token: serviceaccounts/{namespace}/{service_account}/token answered without a status"))?;
+        let expires_at = SystemTime::from(status.expiration_timestamp.0);
+        let issued = IssuedToken { token: status.token, issued_at: now, expires_at };
+        self.cache.lock().expect("token cache").insert(key, issued.clone());
+        Ok(issued.token)
+    }
+
+    /// Forgets the tokens of a removed pod.
+    pub fn forget_pod(&self, pod_uid: &str) {
+        self.cache.lock().expect("token cache").retain(|k, _| k.pod_uid != pod_uid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_at_eighty_percent_of_lifetime_or_a_day() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let hour = IssuedToken { token: "t".into(), issued_at: t0, expires_at: t0 + Duration::from_secs(3600) };
+        assert!(!requires_refresh(&hour, t0));
+        assert!(!requires_refresh(&hour, t0 + Duration::from_secs(2880)));
+        assert!(requires_refresh(&hour, t0 + Duration::from_secs(2881)));
+        assert!(requires_refresh(&hour, t0 + Duration::from_secs(4000)));
+        let week = IssuedToken { token: "t".into(), issued_at: t0, expires_at: t0 + Duration::from_secs(7 * 86400) };
+        assert!(!requires_refresh(&week, t0 + Duration::from_secs(86400)));
+        assert!(requires_refresh(&week, t0 + Duration::from_secs(86401)));
+    }
+
+    #[test]
+    fn requests_are_bound_to_the_pod() {
+        let r = token_request(Some("vault"), None, "web", "u-1");
+        assert_eq!(r.spec.audiences, vec!["vault".to_string()]);
+        assert_eq!(r.spec.expiration_seconds, Some(3600));
+        let bound = r.spec.bound_object_ref.unwrap();
+        assert_eq!((bound.kind.as_deref(), bound.name.as_deref(), bound.uid.as_deref()), (Some("Pod"), Some("web"), Some("u-1")));
+        assert!(token_request(Some(""), Some(600), "web", "u").spec.audiences.is_empty());
+    }
+}

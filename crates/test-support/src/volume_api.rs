@@ -1,0 +1,102 @@
+//! [`FakeVolumeApi`]: in-memory Secrets, ConfigMaps and a token issuer implementing
+//! [`kubelet_api::volume_api::VolumeApi`], for the kubelet's volume manager tests.
+//!
+//! Tokens are `token-<n>` with the requested lifetime from the time the test sets; every
+//! TokenRequest is recorded so tests can assert binding and refresh.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestStatus};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kubelet_api::ApiError;
+use kubelet_api::volume_api::VolumeApi;
+
+#[derive(Default)]
+struct State {
+    secrets: BTreeMap<(String, String), Secret>,
+    config_maps: BTreeMap<(String, String), ConfigMap>,
+    /// (namespace, service account, request) of every TokenRequest.
+    token_requests: Vec<(String, String, TokenRequest)>,
+    now: Option<SystemTime>,
+    fail: Option<String>,
+}
+
+/// Cheap to clone; clones share state.
+#[derive(Clone, Default)]
+pub struct FakeVolumeApi {
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeVolumeApi {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn put_secret(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
+        let s = Secret {
+            data: Some(data.iter().map(|(k, v)| (k.to_string(), k8s_openapi::ByteString(v.as_bytes().to_vec()))).collect()),
+            ..Default::default()
+        };
+        self.state.lock().unwrap().secrets.insert((namespace.into(), name.into()), s);
+    }
+
+    pub fn put_config_map(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
+        let cm = ConfigMap { data: Some(data.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()), ..Default::default() };
+        self.state.lock().unwrap().config_maps.insert((namespace.into(), name.into()), cm);
+    }
+
+    pub fn delete_secret(&self, namespace: &str, name: &str) {
+        self.state.lock().unwrap().secrets.remove(&(namespace.into(), name.into()));
+    }
+
+    /// The issue time of the next tokens (default: the system clock).
+    pub fn set_now(&self, now: SystemTime) {
+        self.state.lock().unwrap().now = Some(now);
+    }
+
+    /// Makes every call fail with a 500 carrying `message` (`None` heals it).
+    pub fn fail_with(&self, message: Option<&str>) {
+        self.state.lock().unwrap().fail = message.map(Into::into);
+    }
+
+    /// Every TokenRequest so far: (namespace, service account, request).
+    pub fn token_requests(&self) -> Vec<(String, String, TokenRequest)> {
+        self.state.lock().unwrap().token_requests.clone()
+    }
+
+    fn check(&self, what: String) -> Result<(), ApiError> {
+        match &self.state.lock().unwrap().fail {
+            Some(m) => Err(ApiError::Status { what, code: 500, reason: "InternalError".into(), message: m.clone() }),
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl VolumeApi for FakeVolumeApi {
+    async fn get_secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, ApiError> {
+        self.check(format!("secrets/{namespace}/{name}"))?;
+        Ok(self.state.lock().unwrap().secrets.get(&(namespace.into(), name.into())).cloned())
+    }
+
+    async fn get_config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, ApiError> {
+        self.check(format!("configmaps/{namespace}/{name}"))?;
+        Ok(self.state.lock().unwrap().config_maps.get(&(namespace.into(), name.into())).cloned())
+    }
+
+    async fn create_token(&self, namespace: &str, service_account: &str, request: &TokenRequest) -> Result<TokenRequest, ApiError> {
+        self.check(format!("serviceaccounts/{namespace}/{service_account}/token"))?;
+        let mut st = self.state.lock().unwrap();
+        st.token_requests.push((namespace.into(), service_account.into(), request.clone()));
+        let now = st.now.unwrap_or_else(SystemTime::now);
+        let lifetime = Duration::from_secs(request.spec.expiration_seconds.unwrap_or(3600).max(0) as u64);
+        let expires = k8s_openapi::jiff::Timestamp::try_from(now + lifetime).expect("token expiry in range");
+        let mut answer = request.clone();
+        answer.status = Some(TokenRequestStatus { token: format!("token-{}", st.token_requests.len()), expiration_timestamp: Time(expires) });
+        Ok(answer)
+    }
+}
