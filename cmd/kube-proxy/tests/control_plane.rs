@@ -1,5 +1,6 @@
 //! End-to-end against the real 1.20.2 control plane (`hack/control-plane.sh
-//! up`): the `kube-proxy` binary runs in nftables mode inside a network
+//! up`): the `kube-proxy` binary runs with no mode configured — so in
+//! nftables mode, removing the iptables mode's leftovers — inside a network
 //! namespace (reaching the API server at 198.18.255.1 through a veth; no
 //! other route), a Service and a `discovery.k8s.io/v1beta1` EndpointSlice
 //! are created with kubectl, and traffic from the namespace to the cluster
@@ -9,10 +10,10 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Netns, Outcome, connect, serve_local_addr, sh, veth};
+use support::{Netns, Outcome, ProxyProcess, connect, serve_local_addr, sh, veth};
 
 const ADMIN_KUBECONFIG: &str = "/var/lib/knode/control-plane/admin.kubeconfig";
 const API_SERVER_IP: &str = "198.18.255.1";
@@ -53,24 +54,6 @@ impl Drop for KubeNamespace {
     }
 }
 
-/// The kube-proxy process, stopped on drop.
-struct ProxyProcess(Child);
-
-impl Drop for ProxyProcess {
-    fn drop(&mut self) {
-        // SAFETY: signalling the child we spawned, by its pid.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Polls `f` every 200 ms for up to `secs` seconds.
 fn eventually<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
@@ -171,6 +154,23 @@ fn kube_proxy_binary_against_the_control_plane() {
         &format!("kvn{pid}"),
     ]);
     serve_local_addr(&backend, 8080);
+    // Leftovers of an iptables-mode kube-proxy, which the default
+    // (nftables) mode removes at start-up.
+    node.exec(&["iptables", "-t", "nat", "-N", "KUBE-SERVICES"]);
+    node.exec(&["iptables", "-t", "nat", "-N", "KUBE-SEP-LEFTOVER"]);
+    node.exec(&[
+        "iptables",
+        "-t",
+        "nat",
+        "-A",
+        "OUTPUT",
+        "-m",
+        "comment",
+        "--comment",
+        "kubernetes service portals",
+        "-j",
+        "KUBE-SERVICES",
+    ]);
 
     let child = Command::new("ip")
         .args([
@@ -182,8 +182,6 @@ fn kube_proxy_binary_against_the_control_plane() {
         .args([
             "--kubeconfig",
             ADMIN_KUBECONFIG,
-            "--proxy-mode",
-            "nftables",
             "--hostname-override",
             "knode-e2e-proxy",
         ])
@@ -242,6 +240,16 @@ fn kube_proxy_binary_against_the_control_plane() {
         answer.as_deref(),
         Some("198.18.137.2:8080"),
         "cluster IP {vip} reaches the backend"
+    );
+
+    assert!(
+        node.exec(&["nft", "list", "tables"]).contains("kube-proxy"),
+        "an empty mode runs nftables"
+    );
+    let saved = node.exec(&["iptables-save"]);
+    assert!(
+        !saved.contains("KUBE-"),
+        "iptables leftovers kept:\n{saved}"
     );
 
     let healthz = http_get(&node, "/healthz", 10256);

@@ -143,13 +143,12 @@ pub fn apply_defaults(c: &mut KubeProxyConfiguration) {
     }
 }
 
-/// `platformApplyDefaults` (Linux): the mode defaults to iptables; nftables
-/// mode defaults `nodePortAddresses` to `primary`; `detectLocalMode` defaults
-/// to `ClusterCIDR`.
+/// `platformApplyDefaults` (Linux): nftables mode defaults
+/// `nodePortAddresses` to `primary`; `detectLocalMode` defaults to
+/// `ClusterCIDR`. An empty mode stays empty: kube-proxy resolves it at
+/// start-up (nftables when the kernel supports it, else iptables) and then
+/// applies these defaults again for the mode it chose (idempotent).
 pub fn apply_platform_defaults(c: &mut KubeProxyConfiguration) {
-    if c.mode == ProxyMode::Unset {
-        c.mode = ProxyMode::IPTables;
-    }
     if c.mode == ProxyMode::NFTables && c.node_port_addresses.is_empty() {
         c.node_port_addresses = vec!["primary".to_string()];
     }
@@ -236,7 +235,12 @@ mod tests {
         assert_eq!(c.detect_local_mode, LocalMode::ClusterCIDR);
         let mut c = defaulted();
         apply_platform_defaults(&mut c);
-        assert_eq!(c.mode, ProxyMode::IPTables);
+        assert_eq!(c.mode, ProxyMode::Unset, "resolved at start-up");
         assert!(c.node_port_addresses.is_empty());
+        c.mode = ProxyMode::NFTables;
+        apply_platform_defaults(&mut c);
+        assert_eq!(c.node_port_addresses, vec!["primary"]);
+        apply_platform_defaults(&mut c);
+        assert_eq!(c.node_port_addresses, vec!["primary"], "idempotent");
     }
 }

@@ -1,6 +1,7 @@
 //! kube-proxy. The pure core: the Service/EndpointSlice model for one IP
 //! family, incremental change tracking, topology-aware endpoint selection,
-//! rule builders for nftables (recommended) and iptables, and stale-conntrack
+//! rule builders for nftables (recommended) and iptables, the IPVS desired
+//! state and its diff against the kernel ([`ipvs`]), and stale-conntrack
 //! planning — functions of their inputs, no API, kernel or clock. At the
 //! edge: [`applier`] (the `RulesApplier` trait, `nft`/`iptables-restore`
 //! appliers, `--cleanup`), [`conntrack::ConntrackCli`], and [`app`] (API
@@ -11,10 +12,12 @@ pub mod applier;
 pub mod conntrack;
 pub mod endpoints;
 pub mod iptables;
+pub mod ipvs;
 pub mod names;
 pub mod net;
 pub mod nftables;
 pub mod service;
+pub mod sysctl;
 pub mod topology;
 pub mod tracker;
 

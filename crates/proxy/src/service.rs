@@ -113,9 +113,12 @@ impl ServicePortInfo {
         self.node_port != 0 || !self.load_balancer_vips.is_empty() || !self.external_ips.is_empty()
     }
 
-    /// Uses endpoints selected with the Cluster traffic policy.
+    /// Uses endpoints selected with the Cluster traffic policy: internal
+    /// policy Cluster, or reachable from outside at all — even with external
+    /// policy Local, pod and host traffic to external destinations is
+    /// short-circuited to the Cluster endpoints (upstream `UsesClusterEndpoints`).
     pub fn uses_cluster_endpoints(&self) -> bool {
-        !self.internal_policy_local || (self.externally_accessible() && !self.external_policy_local)
+        !self.internal_policy_local || self.externally_accessible()
     }
 
     /// Uses endpoints selected with the Local traffic policy.

@@ -92,7 +92,7 @@ flush chain ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80
 add chain ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80
 flush chain ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80
 add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
-add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 numgen random mod 1 vmap { 0 : goto endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 }
+add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 goto endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80
 add rule ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 ip saddr 10.180.0.1 jump mark-for-masquerade
 add rule ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 meta l4proto tcp dnat to 10.180.0.1:80
 add element ip kube-proxy cluster-ips { 172.30.0.41 }
@@ -161,7 +161,7 @@ flush chain ip kube-proxy endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80
 add chain ip kube-proxy firewall-HVFWP5L3-ns5/svc5/tcp/p80
 flush chain ip kube-proxy firewall-HVFWP5L3-ns5/svc5/tcp/p80
 add rule ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80 ip daddr 172.30.0.42 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
-add rule ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80 numgen random mod 1 vmap { 0 : goto endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80 }
+add rule ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80 goto endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80
 add rule ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80 ip saddr 10.0.0.0/8 goto service-42NFTM6N-ns2/svc2/tcp/p80 comment \"short-circuit pod traffic\"
 add rule ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80 fib saddr type local jump mark-for-masquerade comment \"masquerade local traffic\"
 add rule ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80 fib saddr type local goto service-42NFTM6N-ns2/svc2/tcp/p80 comment \"short-circuit local traffic\"
@@ -169,13 +169,13 @@ add rule ip kube-proxy endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80 ip sadd
 add rule ip kube-proxy endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80 meta l4proto tcp dnat to 10.180.0.2:80
 add rule ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80 ip daddr 172.30.0.45 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
 add rule ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80 ip saddr @affinity-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 goto endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80
-add rule ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80 numgen random mod 1 vmap { 0 : goto endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 }
+add rule ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80 goto endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80
 add rule ip kube-proxy external-HVFWP5L3-ns5/svc5/tcp/p80 jump mark-for-masquerade
 add rule ip kube-proxy external-HVFWP5L3-ns5/svc5/tcp/p80 goto service-HVFWP5L3-ns5/svc5/tcp/p80
 add rule ip kube-proxy endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 ip saddr 10.180.0.3 jump mark-for-masquerade
 add rule ip kube-proxy endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 update @affinity-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 { ip saddr }
 add rule ip kube-proxy endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 meta l4proto tcp dnat to 10.180.0.3:80
-add rule ip kube-proxy firewall-HVFWP5L3-ns5/svc5/tcp/p80 ip saddr != { 203.0.113.0/25 } drop
+add rule ip kube-proxy firewall-HVFWP5L3-ns5/svc5/tcp/p80 ip saddr != 203.0.113.0/25 drop
 ";
     let (chains_and_rules, elements) = part.split_at(part.find("add element").unwrap());
     assert_eq!(chains_and_rules, expected);
@@ -221,6 +221,68 @@ fn no_endpoints_rejects() {
         "add element ip kube-proxy cluster-ips { 172.30.0.46 }\n\
          add element ip kube-proxy no-endpoint-services { 172.30.0.46 . tcp . 80 comment \"ns6/svc6:p80\" : goto reject-chain }\n"
     );
+}
+
+#[test]
+fn endpoint_choice_and_source_ranges_use_no_anonymous_sets() {
+    let mut w = World::new();
+    w.svc_tracker.update(
+        None,
+        Some(&service(
+            "ns6",
+            "svc6",
+            json!({
+        "type": "LoadBalancer", "clusterIP": "172.30.0.46",
+        "loadBalancerSourceRanges": ["203.0.113.0/25", "198.51.100.0/24"],
+        "ports": [{"name": "p80", "port": 80, "protocol": "TCP", "nodePort": 3006}]}),
+            json!({"loadBalancer": {"ingress": [{"ip": "5.6.7.9"}]}}),
+        )),
+    );
+    let eps = [
+        ("10.180.0.1", None),
+        ("10.180.0.2", None),
+        ("10.180.0.3", None),
+    ];
+    w.ep_tracker
+        .endpoint_slice_update(&slice("ns6", "svc6", 80, &eps), false);
+    let changed = w.changes();
+    let out = NftablesSyncer::new().sync(
+        &w.services,
+        &w.endpoints,
+        &changed,
+        &config(),
+        Instant::now(),
+    );
+    let part = service_part(out.transaction.as_str());
+    let rules = |prefix: &str| -> Vec<String> {
+        part.lines()
+            .filter_map(|l| l.strip_prefix("add rule ip kube-proxy "))
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(chain, _)| chain.starts_with(prefix))
+            .map(|(_, rule)| rule.split("goto ").next().unwrap().trim_end().to_string())
+            .collect()
+    };
+    // Endpoint k is chosen with probability 1/(N-k) among the rest: uniform.
+    assert_eq!(
+        rules("service-"),
+        [
+            "ip daddr 172.30.0.46 ip saddr != 10.0.0.0/8 jump mark-for-masquerade",
+            "numgen random mod 3 0",
+            "numgen random mod 2 0",
+            "",
+        ]
+    );
+    assert_eq!(
+        rules("firewall-"),
+        [
+            "ip saddr 203.0.113.0/25 return",
+            "ip saddr 198.51.100.0/24 return",
+            "drop"
+        ]
+    );
+    for l in part.lines().filter(|l| l.starts_with("add rule")) {
+        assert!(!l.contains('{'), "inline set or map in {l}");
+    }
 }
 
 #[test]

@@ -19,6 +19,7 @@ struct Shared {
     applied: Arc<Mutex<Vec<String>>>,
     fail_next: Arc<Mutex<bool>>,
     deleted: Arc<Mutex<Vec<Deletion>>>,
+    listings: Arc<Mutex<usize>>,
 }
 
 impl RulesApplier for Shared {
@@ -31,6 +32,11 @@ impl RulesApplier for Shared {
         }
         self.applied.lock().unwrap().push(tx.to_string());
         Ok(())
+    }
+
+    fn existing_objects(&mut self, _family: IpFamily) -> Option<(Vec<String>, Vec<String>)> {
+        *self.listings.lock().unwrap() += 1;
+        Some((vec!["service-X-ns/old/tcp/p80".into()], Vec::new()))
     }
 }
 
@@ -72,6 +78,23 @@ fn failed_sync_is_followed_by_a_full_one() {
     assert!(r.full, "after a failure the whole table is rewritten");
     let last = shared.applied.lock().unwrap().last().cloned().unwrap();
     assert!(last.contains("dnat to 198.18.141.2:8080"), "{last}");
+}
+
+#[test]
+fn leftovers_are_listed_only_until_the_first_full_sync_applies() {
+    let shared = Shared::default();
+    let mut p = proxier(&shared);
+    *shared.fail_next.lock().unwrap() = true;
+    assert!(p.sync(Instant::now(), false).is_err());
+    assert!(p.sync(Instant::now(), false).unwrap().full);
+    let first = shared.applied.lock().unwrap().last().cloned().unwrap();
+    assert!(
+        first.contains("flush chain ip kube-proxy service-X-ns/old/tcp/p80"),
+        "{first}"
+    );
+    // Listing dumps the whole table: not again for later (forced) full syncs.
+    assert!(p.sync(Instant::now(), true).unwrap().full);
+    assert_eq!(*shared.listings.lock().unwrap(), 2);
 }
 
 #[test]

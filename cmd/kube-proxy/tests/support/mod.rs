@@ -189,3 +189,22 @@ impl Topology {
         format!("198.18.{}.1", self.net)
     }
 }
+
+/// A spawned kube-proxy (or any child), stopped on drop: SIGTERM, then SIGKILL after 5 s.
+pub struct ProxyProcess(pub std::process::Child);
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        // SAFETY: signalling the child we spawned, by its pid.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

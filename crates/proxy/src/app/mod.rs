@@ -6,7 +6,10 @@
 //! [`cleanup`]. Owns wiring only; the decisions live in the submodules.
 
 pub mod health;
+pub mod host_setup;
+pub mod ipvs_proxier;
 pub mod metrics;
+pub mod mode;
 pub mod proxier;
 pub mod service_health;
 pub mod settings;
@@ -27,14 +30,11 @@ use proxy_config::ProxyOptions;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::applier::cleanup::{IpvsCleanup, cleanup_leftovers};
-use crate::applier::{IptablesApplier, NftApplier};
-use crate::conntrack::ConntrackCli;
+use crate::applier::cleanup::{IpvsCleanup, RunningMode, cleanup_leftovers, cleanup_other_modes};
 use crate::net::IpFamily;
 use health::ProxierHealth;
 use metrics::Metrics;
-use proxier::{Backend, Proxier};
-use settings::{BackendConfig, SettingsError};
+use settings::SettingsError;
 use sync_loop::{Outputs, ProxyEvent};
 
 #[derive(Debug, thiserror::Error)]
@@ -72,9 +72,11 @@ pub fn cleanup(netns: Option<&str>) -> Result<(), AppError> {
         Some(IpvsCleanup::NoKernelSupport) => {
             tracing::info!("ipvs: no kernel support (/proc/net/ip_vs absent), nothing to clean")
         }
-        Some(IpvsCleanup::Cleaned { interface_deleted }) => {
-            tracing::info!("ipvs: kube-ipvs0 deleted: {interface_deleted}")
-        }
+        Some(IpvsCleanup::Cleaned { interface_deleted }) => tracing::info!(
+            "ipvs: deleted {} virtual servers and ipsets {:?}; kube-ipvs0 deleted: {interface_deleted}",
+            report.ipvs_virtual_servers,
+            report.ipsets
+        ),
         None => {}
     }
     if report.errors.is_empty() {
@@ -190,12 +192,57 @@ fn system_hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default()
 }
 
+/// Removes the other modes' rules and prepares the host for the running `mode`.
+fn start_up_host(
+    cfg: &proxy_config::KubeProxyConfiguration,
+    mode: proxy_config::ProxyMode,
+    family: IpFamily,
+    node_port_ips: Option<&[IpAddr]>,
+) {
+    let running = if mode == proxy_config::ProxyMode::NFTables {
+        RunningMode::Nftables
+    } else {
+        RunningMode::IptablesBased
+    };
+    let report = cleanup_other_modes(running, None, Path::new("/proc/net"));
+    for t in &report.nft_tables {
+        tracing::info!("removed the nftables mode's table {t}");
+    }
+    if !report.iptables_chains.is_empty() {
+        tracing::info!(
+            "removed {} iptables chains of the iptables mode",
+            report.iptables_chains.len()
+        );
+    }
+    for e in &report.errors {
+        tracing::warn!("cleaning up other proxy modes' rules: {e}");
+    }
+    let mut sysctl = crate::sysctl::ProcSysctl::default();
+    host_setup::log_notes(&host_setup::prepare_host(
+        cfg,
+        mode,
+        family,
+        node_port_ips,
+        &mut sysctl,
+        Path::new("/proc"),
+        Path::new("/sys"),
+    ));
+    tracing::info!(
+        "prepared the host for the {} mode",
+        ipvs_proxier::mode_name(mode)
+    );
+}
+
 /// Runs kube-proxy until `shutdown`.
 pub async fn run(opts: ProxyOptions, shutdown: CancellationToken) -> Result<(), AppError> {
-    let cfg = &opts.config;
     if opts.flags.cleanup {
         return cleanup(None);
     }
+    // An empty mode means nftables when usable (else iptables).
+    let mut config = opts.config.clone();
+    config.mode = mode::effective_mode(config.mode, || mode::nft_usable(None));
+    proxy_config::defaults::apply_platform_defaults(&mut config);
+    let cfg = &config;
     let node_name = settings::node_name(cfg, &system_hostname());
     let client = client(&opts).await?;
     // Only NodeCIDR mode cannot start without the Node (it needs the pod CIDR).
@@ -217,6 +264,7 @@ pub async fn run(opts: ProxyOptions, shutdown: CancellationToken) -> Result<(), 
     let family = node_ips.first().map(IpFamily::of).unwrap_or(IpFamily::V4);
     let detector = settings::local_detector(cfg, family, node.as_ref())?;
     let np_ips = settings::node_port_ips(cfg, family, &node_ips, &local_ips())?;
+    let np_ips_for_setup = np_ips.clone();
     let topology = node
         .as_ref()
         .map(sync_loop::node_topology)
@@ -232,30 +280,13 @@ pub async fn run(opts: ProxyOptions, shutdown: CancellationToken) -> Result<(), 
         np_ips,
         node_ips.first().copied(),
     )?;
+    let (proxier, mode) = ipvs_proxier::build_proxier(backend_cfg, family, None);
+    start_up_host(cfg, mode, family, np_ips_for_setup.as_deref());
     tracing::info!(
-        "using the {:?} proxier for {family:?} on node {node_name}",
-        cfg.mode
+        "using the {} proxier for {family:?} on node {node_name}",
+        ipvs_proxier::mode_name(mode)
     );
-    let backend = match backend_cfg {
-        BackendConfig::Nftables(c) => (Backend::nftables(c), true),
-        BackendConfig::Iptables(c) => (Backend::Iptables { cfg: c }, false),
-    };
-    let proxier = if backend.1 {
-        Proxier::new(
-            family,
-            backend.0,
-            Box::new(NftApplier::new(None)),
-            Box::new(ConntrackCli::new(None)),
-        )
-    } else {
-        Proxier::new(
-            family,
-            backend.0,
-            Box::new(IptablesApplier::new(family, None)),
-            Box::new(ConntrackCli::new(None)),
-        )
-    };
-    let periods = settings::sync_periods(cfg);
+    let periods = settings::sync_periods_for(cfg, mode);
     let health = Arc::new(ProxierHealth::new(periods.sync_period * 2));
     let metrics = Arc::new(Metrics::default());
     serve(
@@ -283,7 +314,7 @@ pub async fn run(opts: ProxyOptions, shutdown: CancellationToken) -> Result<(), 
     tokio::spawn(watch::reflect(
         Api::<Service>::all(client.clone()),
         svc_sel,
-        std::convert::identity,
+        watch::slim_service,
         ProxyEvent::Services,
         tx.clone(),
         shutdown.clone(),
@@ -296,7 +327,7 @@ pub async fn run(opts: ProxyOptions, shutdown: CancellationToken) -> Result<(), 
         tokio::spawn(watch::reflect(
             Api::<EndpointSlice>::all(client.clone()),
             slice_sel,
-            std::convert::identity,
+            watch::slim_slice,
             ProxyEvent::Slices,
             tx.clone(),
             shutdown.clone(),
@@ -308,7 +339,7 @@ pub async fn run(opts: ProxyOptions, shutdown: CancellationToken) -> Result<(), 
         tokio::spawn(watch::reflect(
             Api::<v1beta1::EndpointSlice>::all(client.clone()),
             slice_sel,
-            EndpointSlice::from,
+            |s| watch::slim_slice(EndpointSlice::from(s)),
             ProxyEvent::Slices,
             tx.clone(),
             shutdown.clone(),

@@ -10,6 +10,8 @@ use std::time::{Instant, SystemTime};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
+use super::ipvs_proxier::IpvsBackend;
+use crate::applier::ipvs::IpvsError;
 use crate::applier::{ApplyError, RulesApplier};
 use crate::conntrack::{ConntrackCleaner, ConntrackError, stale_udp_entries};
 use crate::iptables::{IptablesConfig, ruleset};
@@ -33,6 +35,8 @@ pub enum Backend {
     Iptables {
         cfg: IptablesConfig,
     },
+    /// IPVS; the proxier's applier writes its `iptables-restore` text.
+    Ipvs(Box<IpvsBackend>),
 }
 
 impl Backend {
@@ -48,6 +52,7 @@ impl Backend {
         match self {
             Backend::Nftables { cfg, .. } => cfg.node = node,
             Backend::Iptables { cfg } => cfg.node = node,
+            Backend::Ipvs(b) => b.cfg.node = node,
         }
     }
 
@@ -55,6 +60,7 @@ impl Backend {
         match self {
             Backend::Nftables { cfg, .. } => &cfg.node,
             Backend::Iptables { cfg } => &cfg.node,
+            Backend::Ipvs(b) => &b.cfg.node,
         }
     }
 }
@@ -63,6 +69,8 @@ impl Backend {
 pub enum SyncError {
     #[error("applying the rules failed: {0}")]
     Apply(#[from] ApplyError),
+    #[error("programming IPVS failed: {0}")]
+    Ipvs(#[from] IpvsError),
 }
 
 /// What one successful sync did.
@@ -98,6 +106,10 @@ pub struct Proxier {
     trigger_times: Vec<SystemTime>,
     pending_services: usize,
     pending_slices: usize,
+    /// nftables: an earlier process's objects were listed and a full sync
+    /// removing them applied. Listing dumps the whole table (seconds at
+    /// 10k Services), so it happens only until then, not per full sync.
+    leftovers_handled: bool,
 }
 
 impl Proxier {
@@ -119,6 +131,7 @@ impl Proxier {
             trigger_times: Vec::new(),
             pending_services: 0,
             pending_slices: 0,
+            leftovers_handled: false,
         }
     }
 
@@ -171,6 +184,12 @@ impl Proxier {
                 if force_full {
                     syncer.sync_failed();
                 }
+                if !self.leftovers_handled
+                    && syncer.next_is_full(cfg)
+                    && let Some((chains, sets)) = self.applier.existing_objects(cfg.family)
+                {
+                    syncer.set_existing(chains, sets);
+                }
                 let out = syncer.sync(&self.services, &self.endpoints, &changed, cfg, now);
                 if let Some(cleanup) = out.stale_chain_cleanup
                     && let Err(e) = self.applier.apply(cleanup.as_str())
@@ -183,12 +202,21 @@ impl Proxier {
                     syncer.sync_failed();
                     return Err(e.into());
                 }
+                self.leftovers_handled |= report.full;
+                if report.full {
+                    drop(out.transaction);
+                    release_freed_memory();
+                }
             }
             Backend::Iptables { cfg } => {
                 let text = ruleset(&self.services, &self.endpoints, cfg);
                 report.full = true;
                 report.commands = text.lines().count();
                 self.applier.apply(&text)?;
+            }
+            Backend::Ipvs(b) => {
+                report.full = true;
+                report.commands = b.sync(&self.services, &self.endpoints, self.applier.as_mut())?;
             }
         }
         for d in stale_udp_entries(
@@ -242,5 +270,16 @@ impl Proxier {
             }
         }
         (internal, external)
+    }
+}
+
+/// Hands freed heap back to the kernel. A full sync's transaction text is
+/// tens of MiB at 10k Services; once freed, glibc would otherwise keep it in
+/// its arenas and the proxy's RSS would stay at the sync's peak.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of the allocator's own arenas.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

@@ -11,14 +11,18 @@ use k8s_openapi::api::core::v1::Node;
 use proxy_config::{KubeProxyConfiguration, LocalMode, ProxyMode};
 
 use super::sync_loop::SyncPeriods;
+use crate::applier::ipvs::IpvsTimeouts;
 use crate::iptables::IptablesConfig;
+use crate::ipvs::IpvsConfig;
 use crate::net::{Cidr, IpFamily};
 use crate::nftables::{LocalDetector, NftConfig};
 use crate::topology::NodeTopology;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {
-    #[error("proxy mode {0:?} is not supported by this kube-proxy (use nftables or iptables)")]
+    #[error(
+        "proxy mode {0:?} is not supported by this kube-proxy (use nftables, iptables or ipvs)"
+    )]
     UnsupportedMode(String),
     #[error("detectLocalMode NodeCIDR: node {node} has no podCIDR")]
     NoPodCidr { node: String },
@@ -158,8 +162,14 @@ pub fn node_port_ips(
 
 /// The sync periods of the configured mode.
 pub fn sync_periods(cfg: &KubeProxyConfiguration) -> SyncPeriods {
-    let (min, period) = match cfg.mode {
+    sync_periods_for(cfg, cfg.mode)
+}
+
+/// The sync periods of `mode` (the one running: IPVS may fall back to iptables).
+pub fn sync_periods_for(cfg: &KubeProxyConfiguration, mode: ProxyMode) -> SyncPeriods {
+    let (min, period) = match mode {
         ProxyMode::NFTables => (cfg.nftables.min_sync_period, cfg.nftables.sync_period),
+        ProxyMode::IPVS => (cfg.ipvs.min_sync_period, cfg.ipvs.sync_period),
         _ => (cfg.iptables.min_sync_period, cfg.iptables.sync_period),
     };
     SyncPeriods {
@@ -174,6 +184,35 @@ pub fn sync_periods(cfg: &KubeProxyConfiguration) -> SyncPeriods {
 pub enum BackendConfig {
     Nftables(NftConfig),
     Iptables(IptablesConfig),
+    Ipvs(IpvsSettings),
+}
+
+/// The IPVS mode's configuration, and what is set once at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpvsSettings {
+    pub cfg: IpvsConfig,
+    /// `nodePortAddresses` is empty (or `0.0.0.0/0`): NodePorts listen on
+    /// every local address but `kube-ipvs0`'s, filled in by the caller.
+    pub node_ports_on_all_ips: bool,
+    pub strict_arp: bool,
+    pub timeouts: IpvsTimeouts,
+}
+
+impl IpvsSettings {
+    /// The iptables mode's config with the same masquerade and node
+    /// settings (upstream falls back to it when IPVS is unavailable).
+    pub fn iptables_fallback(&self) -> IptablesConfig {
+        IptablesConfig {
+            masquerade_all: self.cfg.masquerade_all,
+            masquerade_bit: self.cfg.masquerade_bit,
+            local_cidr: self.cfg.local_cidr,
+            node: self.cfg.node.clone(),
+        }
+    }
+}
+
+fn secs(d: Duration) -> u32 {
+    u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
 }
 
 /// Everything the backend needs, for one family.
@@ -205,6 +244,39 @@ pub fn backend_config(
             },
             node,
         })),
+        ProxyMode::IPVS => {
+            let node_ports_on_all_ips = node_port_ips.is_none();
+            let mut exclude_cidrs = Vec::new();
+            for c in &cfg.ipvs.exclude_cidrs {
+                exclude_cidrs.push(c.trim().parse().map_err(|_| SettingsError::BadCidr {
+                    field: "ipvs.excludeCIDRs",
+                    value: c.clone(),
+                })?);
+            }
+            Ok(BackendConfig::Ipvs(IpvsSettings {
+                cfg: IpvsConfig {
+                    family,
+                    scheduler: cfg.ipvs.scheduler.clone(),
+                    masquerade_all: cfg.iptables.masquerade_all,
+                    masquerade_bit: u8::try_from(cfg.iptables.masquerade_bit).unwrap_or(14),
+                    local_cidr: match detector {
+                        LocalDetector::Cidr(c) => Some(c),
+                        _ => None,
+                    },
+                    node,
+                    node_port_ips: node_port_ips.unwrap_or_default(),
+                    node_ip,
+                    exclude_cidrs,
+                },
+                node_ports_on_all_ips,
+                strict_arp: cfg.ipvs.strict_arp,
+                timeouts: IpvsTimeouts {
+                    tcp: secs(cfg.ipvs.tcp_timeout),
+                    tcp_fin: secs(cfg.ipvs.tcp_fin_timeout),
+                    udp: secs(cfg.ipvs.udp_timeout),
+                },
+            }))
+        }
         other => Err(SettingsError::UnsupportedMode(other.as_str().to_string())),
     }
 }

@@ -9,11 +9,15 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{ListParams, WatchEvent, WatchParams};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use super::proxier::TRIGGER_TIME_ANNOTATION;
 
 /// What a reflector announces.
 #[derive(Debug, Clone)]
@@ -124,6 +128,24 @@ where
     }
 }
 
+/// Drops what the proxy never reads but would keep for every stored object:
+/// `metadata.managedFields` and annotations (e.g. `last-applied-configuration`).
+pub fn slim_service(mut svc: Service) -> Service {
+    svc.metadata.managed_fields = None;
+    svc.metadata.annotations = None;
+    svc
+}
+
+/// As [`slim_service`], keeping only the trigger-time annotation the
+/// network-programming-latency metric reads.
+pub fn slim_slice(mut slice: EndpointSlice) -> EndpointSlice {
+    slice.metadata.managed_fields = None;
+    if let Some(a) = &mut slice.metadata.annotations {
+        a.retain(|k, _| k == TRIGGER_TIME_ANNOTATION);
+    }
+    slice
+}
+
 /// The last known version of every object, keyed by `namespace/name`.
 #[derive(Debug)]
 pub struct Store<K> {
@@ -187,10 +209,35 @@ impl<K: Resource + Clone> Store<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::Service;
 
     fn svc(name: &str, rv: &str) -> Service {
         serde_json::from_value(serde_json::json!({"metadata": {"namespace": "ns", "name": name, "resourceVersion": rv}})).unwrap()
+    }
+
+    #[test]
+    fn slimming_keeps_only_what_the_proxy_reads() {
+        let svc: Service = serde_json::from_value(serde_json::json!({"metadata": {
+            "name": "a", "annotations": {"x": "y"},
+            "managedFields": [{"manager": "kubectl"}]}, "spec": {"clusterIP": "198.19.0.9"}}))
+        .unwrap();
+        let svc = slim_service(svc);
+        assert!(svc.metadata.managed_fields.is_none() && svc.metadata.annotations.is_none());
+        assert_eq!(svc.spec.unwrap().cluster_ip.as_deref(), Some("198.19.0.9"));
+        let slice: EndpointSlice = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "s", "managedFields": [{"manager": "m"}], "annotations": {
+                "x": "y", TRIGGER_TIME_ANNOTATION: "2020-01-01T00:00:00Z"}},
+            "addressType": "IPv4", "endpoints": []}))
+        .unwrap();
+        let slice = slim_slice(slice);
+        assert!(slice.metadata.managed_fields.is_none());
+        let keys: Vec<&String> = slice
+            .metadata
+            .annotations
+            .as_ref()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(keys, [TRIGGER_TIME_ANNOTATION]);
     }
 
     #[test]

@@ -2,8 +2,11 @@
 //! behind, whichever mode ran (upstream `CleanupLeftovers` of each proxier):
 //! the nftables tables `ip kube-proxy` / `ip6 kube-proxy`; the iptables jumps
 //! and the KUBE-* chains kube-proxy owns (not the kubelet's) for IPv4 and
-//! IPv6; for IPVS, the `kube-ipvs0` dummy interface (this build programs no
-//! IPVS virtual servers). Every step runs even when an earlier one failed.
+//! IPv6; for IPVS (when the kernel has it), every virtual server, our
+//! ipsets and the `kube-ipvs0` dummy interface. Every step runs even when an
+//! earlier one failed.
+//! [`cleanup_other_modes`] is the start-up subset: the rules of the modes
+//! not running.
 
 use std::path::Path;
 
@@ -28,6 +31,10 @@ pub struct CleanupReport {
     /// `(family, table, chain)` of every iptables chain deleted.
     pub iptables_chains: Vec<(IpFamily, String, String)>,
     pub ipvs: Option<IpvsCleanup>,
+    /// IPVS virtual servers deleted.
+    pub ipvs_virtual_servers: usize,
+    /// ipsets destroyed (KUBE-CLUSTER-IP, ...).
+    pub ipsets: Vec<String>,
     pub errors: Vec<ApplyError>,
 }
 
@@ -35,6 +42,41 @@ pub struct CleanupReport {
 /// namespace; `proc_net`: usually `/proc/net` (for the IPVS probe).
 pub fn cleanup_leftovers(netns: Option<&str>, proc_net: &Path) -> CleanupReport {
     let mut report = CleanupReport::default();
+    cleanup_nftables(netns, &mut report);
+    cleanup_iptables_families(netns, &mut report);
+    cleanup_ipvs(netns, proc_net, &mut report);
+    report
+}
+
+/// The rules a starting proxier writes itself (the others are removed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunningMode {
+    /// nftables mode: iptables chains and IPVS leftovers are removed.
+    Nftables,
+    /// iptables-based modes (iptables, IPVS): the nftables tables are removed.
+    IptablesBased,
+}
+
+/// Start-up cleanup (upstream `platformCleanup`): removes the kube-proxy
+/// rules of the modes not running, so switching modes leaves nothing behind.
+/// Established connections keep their conntrack NAT.
+pub fn cleanup_other_modes(
+    running: RunningMode,
+    netns: Option<&str>,
+    proc_net: &Path,
+) -> CleanupReport {
+    let mut report = CleanupReport::default();
+    match running {
+        RunningMode::Nftables => {
+            cleanup_iptables_families(netns, &mut report);
+            cleanup_ipvs(netns, proc_net, &mut report);
+        }
+        RunningMode::IptablesBased => cleanup_nftables(netns, &mut report),
+    }
+    report
+}
+
+fn cleanup_nftables(netns: Option<&str>, report: &mut CleanupReport) {
     let nft = NftApplier::new(netns);
     for (family, name) in [
         (IpFamily::V4, "ip kube-proxy"),
@@ -46,13 +88,31 @@ pub fn cleanup_leftovers(netns: Option<&str>, proc_net: &Path) -> CleanupReport 
             Err(e) => report.errors.push(e),
         }
     }
+}
+
+fn cleanup_iptables_families(netns: Option<&str>, report: &mut CleanupReport) {
     for family in [IpFamily::V4, IpFamily::V6] {
         let ipt = IptablesApplier::new(family, netns);
         if let Err(e) = cleanup_iptables(&ipt, family, &mut report.iptables_chains) {
             report.errors.push(e);
         }
     }
+}
+
+fn cleanup_ipvs(netns: Option<&str>, proc_net: &Path, report: &mut CleanupReport) {
     report.ipvs = Some(if proc_net.join("ip_vs").exists() {
+        let deleted = super::ipvs::in_netns(netns, || {
+            super::ipvs::cleanup_virtual_servers(&mut super::ipvs::NetlinkIpvs::new()?)
+        });
+        match deleted {
+            Ok(n) => report.ipvs_virtual_servers = n,
+            Err(e) => report.errors.push(ApplyError::Rejected {
+                tool: "IPVS (generic netlink)".into(),
+                message: e.to_string(),
+            }),
+        }
+        // After the iptables cleanup: no rule references the sets any more.
+        report.ipsets = super::ipvs::HostTools::new(netns).destroy_ipsets();
         let ip = Tool::new("ip").in_netns(netns);
         let deleted = match ip.output(&["link", "show", "kube-ipvs0"], None) {
             Ok(o) if o.success => match ip.run(&["link", "del", "kube-ipvs0"], None) {
@@ -74,7 +134,6 @@ pub fn cleanup_leftovers(netns: Option<&str>, proc_net: &Path) -> CleanupReport 
     } else {
         IpvsCleanup::NoKernelSupport
     });
-    report
 }
 
 fn cleanup_iptables(
@@ -102,7 +161,8 @@ pub fn deletion_input(table: &str, saved: &str) -> Option<(String, Vec<String>)>
         .lines()
         .filter_map(|l| l.strip_prefix(':'))
         .filter_map(|d| d.split_whitespace().next())
-        .filter(|c| is_kube_proxy_chain(c))
+        // nat/KUBE-FIREWALL is the IPVS mode's; filter/KUBE-FIREWALL the kubelet's.
+        .filter(|c| is_kube_proxy_chain(c) || (table == "nat" && *c == "KUBE-FIREWALL"))
         .map(str::to_string)
         .collect();
     if chains.is_empty() {
@@ -133,5 +193,13 @@ mod tests {
             "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SEP-X - [0:0]\n-X KUBE-SERVICES\n-X KUBE-SEP-X\nCOMMIT\n"
         );
         assert!(deletion_input("filter", "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n").is_none());
+        let ipvs = "*nat\n:KUBE-FIREWALL - [0:0]\n:KUBE-LOAD-BALANCER - [0:0]\nCOMMIT\n";
+        let (_, chains) = deletion_input("nat", ipvs).unwrap();
+        assert_eq!(chains, ["KUBE-FIREWALL", "KUBE-LOAD-BALANCER"]);
+        let kubelet = "*filter\n:KUBE-FIREWALL - [0:0]\nCOMMIT\n";
+        assert!(
+            deletion_input("filter", kubelet).is_none(),
+            "the kubelet's filter chain stays"
+        );
     }
 }

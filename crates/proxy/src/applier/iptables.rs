@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{ApplyError, RulesApplier, Tool};
-use crate::iptables::{JUMP_RULES, is_service_chain};
+use crate::iptables::{JUMP_RULES, JumpRule, is_service_chain};
 use crate::net::IpFamily;
 
 /// Applies `iptables-restore` input built by [`crate::iptables::ruleset`].
@@ -15,6 +15,8 @@ pub struct IptablesApplier {
     iptables: Tool,
     save: Tool,
     restore: Tool,
+    /// The jumps [`Self::ensure_jumps`] installs (the IPVS mode has fewer).
+    jumps: &'static [JumpRule],
 }
 
 impl IptablesApplier {
@@ -28,7 +30,14 @@ impl IptablesApplier {
             iptables: Tool::new(p).in_netns(netns),
             save: Tool::new(format!("{p}-save")).in_netns(netns),
             restore: Tool::new(format!("{p}-restore")).in_netns(netns),
+            jumps: JUMP_RULES,
         }
+    }
+
+    /// Ensures `jumps` instead of the iptables mode's.
+    pub fn with_jumps(mut self, jumps: &'static [JumpRule]) -> Self {
+        self.jumps = jumps;
+        self
     }
 
     pub fn iptables(&self) -> &Tool {
@@ -43,7 +52,7 @@ impl IptablesApplier {
     /// Creates the jump targets and inserts each missing jump.
     pub fn ensure_jumps(&self) -> Result<(), ApplyError> {
         let mut created = BTreeSet::new();
-        for j in JUMP_RULES {
+        for j in self.jumps {
             if created.insert((j.table, j.to)) {
                 let out = self
                     .iptables

@@ -9,6 +9,7 @@
 
 pub mod cleanup;
 mod iptables;
+pub mod ipvs;
 mod nft;
 
 use std::process::{Command, Stdio};
@@ -34,6 +35,16 @@ pub enum ApplyError {
 /// Applies one rules transaction atomically (all or nothing).
 pub trait RulesApplier {
     fn apply(&mut self, transaction: &str) -> Result<(), ApplyError>;
+
+    /// `(chains, sets)` of table `kube-proxy` of `family` as the kernel has
+    /// them (nftables only; `None` when unknown), so a full sync can remove
+    /// what an earlier process left behind.
+    fn existing_objects(
+        &mut self,
+        _family: crate::net::IpFamily,
+    ) -> Option<(Vec<String>, Vec<String>)> {
+        None
+    }
 }
 
 /// What a finished command printed.

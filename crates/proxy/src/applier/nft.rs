@@ -50,4 +50,44 @@ impl RulesApplier for NftApplier {
     fn apply(&mut self, transaction: &str) -> Result<(), ApplyError> {
         self.tool.run(&["-f", "-"], Some(transaction)).map(drop)
     }
+
+    fn existing_objects(&mut self, family: IpFamily) -> Option<(Vec<String>, Vec<String>)> {
+        let fam = table_family(family);
+        let chains = self.tool.run(&["-j", "list", "chains", fam], None).ok()?;
+        let sets = self.tool.run(&["-j", "list", "sets", fam], None).ok()?;
+        Some((
+            kube_proxy_objects(&chains, "chain"),
+            kube_proxy_objects(&sets, "set"),
+        ))
+    }
+}
+
+/// Names of the `kind` objects (`chain`, `set`) of table `kube-proxy` in
+/// `nft -j list ...` output; nothing when it does not parse.
+pub fn kube_proxy_objects(json: &str, kind: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    v["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o.get(kind))
+        .filter(|o| o["table"] == "kube-proxy")
+        .filter_map(|o| o["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kube_proxy_objects;
+
+    #[test]
+    fn lists_only_kube_proxy_objects() {
+        let json = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}},
+            {"chain": {"family": "ip", "table": "kube-proxy", "name": "services", "handle": 1}},
+            {"chain": {"family": "ip", "table": "nat", "name": "POSTROUTING", "handle": 2}},
+            {"set": {"family": "ip", "table": "kube-proxy", "name": "affinity-X", "type": "ipv4_addr"}}]}"#;
+        assert_eq!(kube_proxy_objects(json, "chain"), ["services"]);
+        assert_eq!(kube_proxy_objects(json, "set"), ["affinity-X"]);
+        assert!(kube_proxy_objects("not json", "chain").is_empty());
+    }
 }

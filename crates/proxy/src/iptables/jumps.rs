@@ -141,6 +141,9 @@ pub const KUBE_PROXY_CHAINS: &[&str] = &[
     "KUBE-POSTROUTING",
     "KUBE-MARK-MASQ",
     "KUBE-PROXY-CANARY",
+    // The IPVS mode's (its nat KUBE-FIREWALL is handled by the cleanup).
+    "KUBE-NODE-PORT",
+    "KUBE-LOAD-BALANCER",
 ];
 
 /// Per-service chain prefixes (upstream `isServiceChainName`).

@@ -269,9 +269,16 @@ pub(super) fn contribution(
         if allow_node {
             sources.extend(svc.load_balancer_vips.iter().map(|ip| ip.to_string()));
         }
-        chains[i]
-            .1
-            .push(format!("{ipx} saddr != {{ {} }} drop", sources.join(", ")));
+        // Upstream writes `saddr != { a, b } drop`; an inline set is an
+        // anonymous kernel set (see the cascade below for why we avoid them),
+        // so several sources become one `return` rule each, then `drop`.
+        let rules = &mut chains[i].1;
+        if let [only] = sources.as_slice() {
+            rules.push(format!("{ipx} saddr != {only} drop"));
+        } else {
+            rules.extend(sources.iter().map(|s| format!("{ipx} saddr {s} return")));
+            rules.push("drop".to_string());
+        }
     }
     if let Some(timeout) = svc.sticky_max_age_seconds {
         for ep in &cat.all_reachable {
@@ -289,16 +296,23 @@ pub(super) fn contribution(
                 ));
             }
         }
-        let targets: Vec<String> = eps
-            .iter()
-            .enumerate()
-            .map(|(i, ep)| format!("{i} : goto {}", ep_chain(ep)))
-            .collect();
-        rules.push(format!(
-            "numgen random mod {} vmap {{ {} }}",
-            eps.len(),
-            targets.join(" , ")
-        ));
+        // A cascade instead of `numgen random mod N vmap { ... }`: each vmap
+        // is an anonymous kernel set, and the kernel names a new anonymous set
+        // by scanning all of the table's sets, so a full sync with one vmap
+        // per Service is quadratic. Rule k picks endpoint k with probability
+        // 1/(N-k) among the remaining ones, which keeps the choice uniform.
+        let n = eps.len();
+        for (k, ep) in eps.iter().enumerate() {
+            if k + 1 == n {
+                rules.push(format!("goto {}", ep_chain(ep)));
+            } else {
+                rules.push(format!(
+                    "numgen random mod {} 0 goto {}",
+                    n - k,
+                    ep_chain(ep)
+                ));
+            }
+        }
         rules
     };
     if let Some(i) = cluster_i {

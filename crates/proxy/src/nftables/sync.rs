@@ -43,6 +43,25 @@ pub struct NftablesSyncer {
     /// Element key → owners (service-port text) → (value, comment).
     elements: BTreeMap<ElemKey, BTreeMap<String, ElemValue>>,
     stale_chains: BTreeMap<String, Instant>,
+    /// Per-service chains and affinity sets found in the kernel before a
+    /// full sync (an earlier process's); those the sync does not write are
+    /// flushed and deleted like any stale chain.
+    leftover_chains: BTreeSet<String>,
+    leftover_sets: BTreeSet<String>,
+}
+
+/// A chain or set this syncer writes per service port (`service-<hash>-ns/name/...`):
+/// prefixed, and with the `/` of a service name, which fixed chains never have.
+fn is_per_service(name: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "service-",
+        "local-",
+        "external-",
+        "firewall-",
+        "endpoint-",
+        "affinity-",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p)) && name.contains('/')
 }
 
 impl NftablesSyncer {
@@ -57,6 +76,17 @@ impl NftablesSyncer {
     pub fn sync_failed(&mut self) {
         self.need_full_sync = true;
         self.stale_chains.clear();
+    }
+
+    /// Whether the next [`Self::sync`] with `cfg` is a full one.
+    pub fn next_is_full(&self, cfg: &NftConfig) -> bool {
+        self.need_full_sync || self.cfg.as_ref() != Some(cfg)
+    }
+
+    /// Before a full sync: the chains and sets the kernel's table has now.
+    pub fn set_existing(&mut self, chains: Vec<String>, sets: Vec<String>) {
+        self.leftover_chains = chains.into_iter().filter(|c| is_per_service(c)).collect();
+        self.leftover_sets = sets.into_iter().filter(|c| is_per_service(c)).collect();
     }
 
     /// Produces the next sync. `changed` is the set of Services whose ports or
@@ -138,6 +168,10 @@ impl NftablesSyncer {
         let mut new_chains: BTreeSet<String> = BTreeSet::new();
         let mut old_sets: BTreeSet<String> = BTreeSet::new();
         let mut new_sets: BTreeSet<String> = BTreeSet::new();
+        if full {
+            old_chains.append(&mut self.leftover_chains);
+            old_sets.append(&mut self.leftover_sets);
+        }
         for (_, old, new) in &new_parts {
             old_chains.extend(
                 old.iter()
@@ -192,7 +226,14 @@ impl NftablesSyncer {
         for set in old_sets.difference(&new_sets) {
             tx.delete_container("set", set);
         }
-        for (name, _, new) in new_parts {
+        for (name, _, mut new) in new_parts {
+            // Later syncs only need the names of chains and sets and the
+            // elements; the rule text is most of a contribution's memory.
+            for part in &mut new {
+                for (_, rules) in &mut part.chains {
+                    *rules = Vec::new();
+                }
+            }
             if !new.is_empty() {
                 self.per_service.insert(name, new);
             }

@@ -97,9 +97,42 @@ fn backends() {
         name: "n1".into(),
         zone: String::new(),
     };
-    let c = cfg(ProxyMode::IPVS);
+    let mut c = cfg(ProxyMode::IPVS);
+    c.ipvs.scheduler = "wrr".into();
+    c.ipvs.tcp_timeout = std::time::Duration::from_secs(900);
+    let BackendConfig::Ipvs(ipvs) = backend_config(
+        &c,
+        IpFamily::V4,
+        topo.clone(),
+        LocalDetector::None,
+        None,
+        None,
+    )
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(ipvs.cfg.scheduler, "wrr");
+    assert!(ipvs.node_ports_on_all_ips);
+    assert_eq!(ipvs.timeouts.tcp, 900);
+    assert_eq!(sync_periods(&c).sync_period, c.ipvs.sync_period);
+    assert_eq!(
+        sync_periods_for(&c, ProxyMode::IPTables).sync_period,
+        c.iptables.sync_period
+    );
+    c.ipvs.exclude_cidrs = vec!["10.0.0.0/33".into()];
+    let err = backend_config(
+        &c,
+        IpFamily::V4,
+        topo.clone(),
+        LocalDetector::None,
+        None,
+        None,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("ipvs.excludeCIDRs"), "{err}");
+    let c = cfg(ProxyMode::KernelSpace);
     assert!(
-        matches!(backend_config(&c, IpFamily::V4, topo.clone(), LocalDetector::None, None, None), Err(SettingsError::UnsupportedMode(m)) if m == "ipvs")
+        matches!(backend_config(&c, IpFamily::V4, topo.clone(), LocalDetector::None, None, None), Err(SettingsError::UnsupportedMode(m)) if m == "kernelspace")
     );
     let c = cfg(ProxyMode::IPTables);
     let BackendConfig::Iptables(ic) = backend_config(
