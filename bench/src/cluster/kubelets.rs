@@ -1,0 +1,143 @@
+//! The two kubelets under comparison, as node `knode-node` (node IP 198.18.255.1) against the
+//! shared control plane and containerd:
+//!
+//! - **ours**: the release binary, started here in cluster mode with a `KubeletConfiguration`
+//!   like the cluster end-to-end tests' (`cmd/kubelet/tests/cluster_support`) and the node
+//!   kubeconfig; stopped with SIGTERM.
+//! - **upstream**: kubelet 1.20.2 started and stopped by `hack/control-plane.sh kubelet-up` /
+//!   `kubelet-down` (its flags are in `hack/lib/control-plane-kubelet.sh`); found by its
+//!   executable and `--root-dir` in `/proc`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::proc_stats;
+
+pub const NODE: &str = "knode-node";
+pub const NODE_IP: &str = "198.18.255.1";
+pub const CP_DIR: &str = "/var/lib/knode/control-plane";
+const UPSTREAM_ROOT_ARG: &str = "--root-dir=/var/lib/knode/upstream-kubelet";
+
+/// Which kubelet a run measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    Ours,
+    Upstream,
+}
+
+impl Which {
+    pub fn parse(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "ours" => Ok(Self::Ours),
+            "upstream" => Ok(Self::Upstream),
+            other => anyhow::bail!("--kubelet must be ours or upstream, not {other:?}"),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ours => "ours",
+            Self::Upstream => "upstream",
+        }
+    }
+}
+
+/// Where to find things.
+pub struct Paths {
+    pub repo: PathBuf,
+    pub ours: PathBuf,
+    pub upstream: PathBuf,
+    pub containerd_endpoint: String,
+    pub out_dir: PathBuf,
+}
+
+/// A running kubelet: its PID, its command line, and what stops it.
+pub struct Running {
+    pub which: Which,
+    pub pid: u32,
+    pub args: Vec<String>,
+    child: Option<tokio::process::Child>,
+    _root: Option<tempfile::TempDir>,
+}
+
+/// Our kubelet's configuration: the cluster e2e tests' settings, default sync frequency, and the
+/// API and event rate limits upstream 1.20.2 runs with by default (5 QPS, burst 10; ours would
+/// default to 50/100), so both kubelets have the same API budget. Disk eviction thresholds are
+/// off for both (the machine's disk is shared; DiskPressure would keep every pod Pending).
+fn ours_config(dir: &Path, endpoint: &str) -> String {
+    format!(
+        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n\
+         podLogsDir: {}\nhealthzBindAddress: 127.0.0.1\nhealthzPort: 10248\naddress: 127.0.0.1\n\
+         readOnlyPort: 0\ncontainerRuntimeEndpoint: {endpoint}\nfailSwapOn: false\n\
+         cgroupsPerQOS: false\nenforceNodeAllocatable: []\n\
+         kubeAPIQPS: 5\nkubeAPIBurst: 10\neventRecordQPS: 5\neventBurst: 10\n\
+         evictionHard: {{memory.available: 100Mi, nodefs.available: \"0%\", nodefs.inodesFree: \"0%\", imagefs.available: \"0%\"}}\n",
+        dir.join("logs").display()
+    )
+}
+
+/// Starts one kubelet; returns once its process is found (not yet Ready).
+pub async fn start(which: Which, paths: &Paths, round: usize) -> anyhow::Result<Running> {
+    match which {
+        Which::Ours => {
+            let dir = tempfile::Builder::new().prefix("knode-cluster-bench-").tempdir()?;
+            for sub in ["logs", "root"] {
+                std::fs::create_dir_all(dir.path().join(sub))?;
+            }
+            let config = dir.path().join("kubelet-config.yaml");
+            std::fs::write(&config, ours_config(dir.path(), &paths.containerd_endpoint))?;
+            let args = vec![
+                paths.ours.display().to_string(),
+                format!("--config={}", config.display()),
+                format!("--root-dir={}", dir.path().join("root").display()),
+                format!("--kubeconfig={CP_DIR}/node.kubeconfig"),
+                format!("--node-ip={NODE_IP}"),
+                format!("--hostname-override={NODE}"),
+                "--v=1".into(),
+            ];
+            let log = paths.out_dir.join(format!("ours-round{round}.log"));
+            let child = tokio::process::Command::new(&args[0])
+                .args(&args[1..])
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log)?)
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("starting {}", paths.ours.display()))?;
+            let pid = child.id().context("our kubelet exited at once")?;
+            Ok(Running { which, pid, args, child: Some(child), _root: Some(dir) })
+        }
+        Which::Upstream => {
+            let status = tokio::process::Command::new(paths.repo.join("hack/control-plane.sh")).arg("kubelet-up").status().await?;
+            anyhow::ensure!(status.success(), "hack/control-plane.sh kubelet-up failed");
+            let exe = paths.upstream.display().to_string();
+            let (pid, args) = proc_stats::find_process(&exe, UPSTREAM_ROOT_ARG).with_context(|| format!("no process {exe} {UPSTREAM_ROOT_ARG}"))?;
+            Ok(Running { which, pid, args, child: None, _root: None })
+        }
+    }
+}
+
+impl Running {
+    /// Stops the kubelet (SIGTERM for ours, `kubelet-down` for upstream, which also removes the
+    /// sandboxes it ran and its Node object).
+    pub async fn stop(mut self, paths: &Paths) -> anyhow::Result<()> {
+        if let Some(child) = self.child.as_mut() {
+            let _ = std::process::Command::new("kill").arg("-TERM").arg(self.pid.to_string()).status();
+            if tokio::time::timeout(Duration::from_secs(20), child.wait()).await.is_err() {
+                child.start_kill()?;
+                child.wait().await?;
+            }
+        }
+        if self.which == Which::Upstream {
+            let status = tokio::process::Command::new(paths.repo.join("hack/control-plane.sh")).arg("kubelet-down").status().await?;
+            anyhow::ensure!(status.success(), "hack/control-plane.sh kubelet-down failed");
+        }
+        Ok(())
+    }
+
+    /// Whether the process still runs.
+    pub fn alive(&self) -> bool {
+        Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+}

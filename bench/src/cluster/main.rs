@@ -1,0 +1,118 @@
+//! `cluster-bench`: our kubelet in cluster mode against upstream kubelet 1.20.2, both as node
+//! `knode-node` on the shared control plane and containerd. `hack/bench-cluster.sh` drives it,
+//! one locked run at a time. A benchmark, never a test (see `docs/benchmarks.md`).
+//!
+//! ```text
+//! cluster-bench run --kubelet ours|upstream --round N [--pods N] [--idle-wait S] [--settle S] [--out DIR]
+//! cluster-bench report [--out DIR]
+//! ```
+
+mod kubelets;
+mod node;
+mod pods;
+mod proc_stats;
+mod report;
+mod run;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+const USAGE: &str = "cluster-bench run --kubelet ours|upstream --round N [--pods N] [--idle-wait S] [--settle S] [--out DIR]\n\
+                     cluster-bench report [--out DIR]";
+
+struct Args {
+    command: String,
+    kubelet: Option<kubelets::Which>,
+    round: usize,
+    settings: run::Settings,
+    out: PathBuf,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut it = std::env::args().skip(1);
+    let command = it.next().context(USAGE)?;
+    let mut a = Args {
+        command,
+        kubelet: None,
+        round: 1,
+        settings: run::Settings {
+            pods: 100,
+            image: std::env::var("KNODE_BUSYBOX_IMAGE").unwrap_or_else(|_| "localhost/knode/busybox:1.35".into()),
+            idle_wait: Duration::from_secs(20),
+            settle: Duration::from_secs(10),
+        },
+        out: PathBuf::from("/tmp/knode-cluster-bench"),
+    };
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--kubelet" => a.kubelet = Some(kubelets::Which::parse(&value()?)?),
+            "--round" => a.round = value()?.parse().context("--round")?,
+            "--pods" => a.settings.pods = value()?.parse().context("--pods")?,
+            "--idle-wait" => a.settings.idle_wait = Duration::from_secs(value()?.parse().context("--idle-wait")?),
+            "--settle" => a.settings.settle = Duration::from_secs(value()?.parse().context("--settle")?),
+            "--out" => a.out = value()?.into(),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => anyhow::bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    anyhow::ensure!(a.settings.pods > 0 && a.settings.pods <= 110, "--pods must be 1..=110 (maxPods)");
+    Ok(a)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    match args.command.as_str() {
+        "run" => runtime.block_on(run_one(args)),
+        "report" => report(&args.out),
+        other => anyhow::bail!("unknown command {other:?}\n{USAGE}"),
+    }
+}
+
+async fn run_one(args: Args) -> anyhow::Result<()> {
+    let which = args.kubelet.context("run needs --kubelet ours|upstream")?;
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let repo = std::env::var("KNODE_REPO_ROOT").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."));
+    let sock = std::env::var("KNODE_CONTAINERD_SOCK").unwrap_or_else(|_| "/run/knode/containerd/containerd.sock".into());
+    let k8s_bin = std::env::var("KNODE_K8S_BIN_DIR").unwrap_or_else(|_| "/var/cache/knode/k8s-1.20.2/bin".into());
+    let paths = kubelets::Paths {
+        repo,
+        ours: PathBuf::from(target).join("release/kubelet"),
+        upstream: PathBuf::from(k8s_bin).join("kubelet"),
+        containerd_endpoint: format!("unix://{sock}"),
+        out_dir: args.out.clone(),
+    };
+    anyhow::ensure!(paths.ours.is_file(), "{} not found (cargo build --release -p kubelet-cmd)", paths.ours.display());
+    std::fs::create_dir_all(&args.out)?;
+    let kubeconfig = PathBuf::from(kubelets::CP_DIR).join("admin.kubeconfig");
+    let client = kubelet_api::client::client_from_kubeconfig(&kubeconfig).await?;
+    let rt = kubelet_cri::RemoteRuntime::connect(&paths.containerd_endpoint, Duration::from_secs(120))?;
+    pods::ensure_namespace(&client).await?;
+    let result = run::run(which, args.round, &paths, &args.settings, &client, &rt).await?;
+    let file = args.out.join(format!("{}-round{}.json", which.name(), args.round));
+    std::fs::write(&file, serde_json::to_string_pretty(&result)?)?;
+    println!("{}", report::table(std::slice::from_ref(&result)));
+    eprintln!("result: {}", file.display());
+    Ok(())
+}
+
+fn report(out: &std::path::Path) -> anyhow::Result<()> {
+    let mut results = Vec::new();
+    for entry in std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let text = std::fs::read_to_string(&path)?;
+            results.push(serde_json::from_str::<run::RunResult>(&text).with_context(|| format!("parsing {}", path.display()))?);
+        }
+    }
+    anyhow::ensure!(!results.is_empty(), "no results in {}", out.display());
+    results.sort_by(|a, b| (&a.kubelet, a.round).cmp(&(&b.kubelet, b.round)));
+    println!("{}", report::table(&results));
+    Ok(())
+}

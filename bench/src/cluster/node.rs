@@ -1,0 +1,102 @@
+//! The node side of a run, seen from outside: the Node object (Ready, allocatable, deleted
+//! between runs) through the API, and the benchmark pods' containers and sandboxes in
+//! containerd through CRI (running count; removal of whatever a kubelet left behind).
+//!
+//! CRI cleanup only touches sandboxes labelled with namespace `knode-bench`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, DeleteParams};
+use kubelet_cri::{RemoteRuntime, RuntimeService, api};
+
+use crate::kubelets::NODE;
+use crate::pods::NAMESPACE;
+
+const POD_NAMESPACE_LABEL: &str = "io.kubernetes.pod.namespace";
+
+fn is_ready(node: &Node) -> bool {
+    node.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Polls every 100 ms until node `knode-node` is Ready; `alive` is checked on the way.
+pub async fn wait_ready(client: &kube::Client, timeout: Duration, alive: impl Fn() -> bool) -> anyhow::Result<Node> {
+    let api: Api<Node> = Api::all(client.clone());
+    let start = Instant::now();
+    loop {
+        if let Some(node) = api.get_opt(NODE).await?
+            && is_ready(&node)
+        {
+            return Ok(node);
+        }
+        anyhow::ensure!(alive(), "the kubelet exited before node {NODE} was Ready");
+        anyhow::ensure!(start.elapsed() < timeout, "node {NODE} not Ready after {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `pods=…, cpu=…, memory=…` of the node's allocatable.
+pub fn allocatable(node: &Node) -> String {
+    let a = node.status.as_ref().and_then(|s| s.allocatable.clone()).unwrap_or_default();
+    ["pods", "cpu", "memory"].iter().map(|k| format!("{k}={}", a.get(*k).map_or("?", |q| q.0.as_str()))).collect::<Vec<_>>().join(", ")
+}
+
+/// Deletes the Node object (if any) and waits until it is gone.
+pub async fn delete(client: &kube::Client) -> anyhow::Result<()> {
+    let api: Api<Node> = Api::all(client.clone());
+    let start = Instant::now();
+    while api.get_opt(NODE).await?.is_some() {
+        let _ = api.delete(NODE, &DeleteParams::default()).await;
+        anyhow::ensure!(start.elapsed() < Duration::from_secs(60), "node {NODE} not deleted after 60 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+fn labels() -> HashMap<String, String> {
+    HashMap::from([(POD_NAMESPACE_LABEL.to_string(), NAMESPACE.to_string())])
+}
+
+/// Benchmark containers in state RUNNING.
+pub async fn running_containers(rt: &RemoteRuntime) -> anyhow::Result<usize> {
+    let filter = api::ContainerFilter {
+        state: Some(api::ContainerStateValue { state: api::ContainerState::ContainerRunning as i32 }),
+        label_selector: labels(),
+        ..Default::default()
+    };
+    Ok(rt.list_containers(Some(filter)).await?.len())
+}
+
+/// Polls until no benchmark container runs; returns the time since `start`.
+pub async fn wait_no_running(rt: &RemoteRuntime, start: Instant, timeout: Duration) -> anyhow::Result<Duration> {
+    loop {
+        let n = running_containers(rt).await?;
+        if n == 0 {
+            return Ok(start.elapsed());
+        }
+        anyhow::ensure!(start.elapsed() < timeout, "{n} benchmark containers still running after {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Stops and removes every benchmark sandbox; returns how many there were.
+pub async fn remove_sandboxes(rt: &RemoteRuntime) -> anyhow::Result<usize> {
+    let filter = api::PodSandboxFilter { label_selector: labels(), ..Default::default() };
+    let list = rt.list_pod_sandbox(Some(filter.clone())).await?;
+    let n = list.len();
+    let mut tasks = tokio::task::JoinSet::new();
+    for s in list {
+        let rt = rt.clone();
+        tasks.spawn(async move {
+            let _ = rt.stop_pod_sandbox(&s.id).await;
+            rt.remove_pod_sandbox(&s.id).await
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    let left = rt.list_pod_sandbox(Some(filter)).await?.len();
+    anyhow::ensure!(left == 0, "{left} benchmark sandboxes left after cleanup");
+    Ok(n)
+}

@@ -1,0 +1,120 @@
+//! One measured run of one kubelet: clean slate (no benchmark pods, sandboxes or Node object),
+//! start the kubelet, wait for Node Ready, idle for a while and sample it, create the pods and
+//! time each to `Running`, settle and sample it again, delete the pods (grace 0) and time until
+//! no container runs, stop the kubelet, and clean up again — also when a step fails.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use kubelet_cri::RemoteRuntime;
+use serde::{Deserialize, Serialize};
+
+use crate::kubelets::{self, Paths, Which};
+use crate::pods::{self, PodTimes};
+use crate::proc_stats::{self, ProcSample};
+use crate::node;
+
+/// Settings of a run.
+pub struct Settings {
+    pub pods: usize,
+    pub image: String,
+    pub idle_wait: Duration,
+    pub settle: Duration,
+}
+
+/// Everything one run measured (written as JSON, read back by `report`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunResult {
+    pub kubelet: String,
+    pub round: usize,
+    pub args: Vec<String>,
+    pub load_before: String,
+    pub load_after: String,
+    pub allocatable: String,
+    /// Process start until the Node is Ready.
+    pub node_ready_s: f64,
+    pub idle: ProcSample,
+    pub loaded: ProcSample,
+    /// Kubelet CPU seconds from the first create until the last pod Running.
+    pub ramp_cpu_s: f64,
+    /// containerd's CPU seconds over the same window.
+    pub containerd_ramp_cpu_s: f64,
+    /// Kubelet CPU seconds per second over the settle window, every pod running.
+    pub steady_cpu_per_s: f64,
+    /// Pods deleted in the API until no benchmark container runs.
+    pub teardown_s: f64,
+    pub pods: Vec<(String, PodTimes)>,
+}
+
+/// Runs `which` once; cleans up whatever happens.
+pub async fn run(which: Which, round: usize, paths: &Paths, settings: &Settings, client: &kube::Client, rt: &RemoteRuntime) -> anyhow::Result<RunResult> {
+    clean(client, rt).await.context("cleaning up before the run")?;
+    let load_before = proc_stats::load_average();
+    let started = Instant::now();
+    let kubelet = kubelets::start(which, paths, round).await?;
+    let args = kubelet.args.clone();
+    let measured = measure(&kubelet, settings, client, rt, started).await;
+    let stopped = kubelet.stop(paths).await;
+    let cleaned = clean(client, rt).await;
+    let mut result = measured.with_context(|| format!("{} kubelet, round {round} (logs in {})", which.name(), paths.out_dir.display()))?;
+    stopped?;
+    cleaned.context("cleaning up after the run")?;
+    result.kubelet = which.name().into();
+    result.round = round;
+    result.args = args;
+    result.load_before = load_before;
+    result.load_after = proc_stats::load_average();
+    Ok(result)
+}
+
+/// Removes benchmark pods from the API and containerd and the Node object.
+async fn clean(client: &kube::Client, rt: &RemoteRuntime) -> anyhow::Result<()> {
+    pods::delete_all(client, Duration::from_secs(60)).await?;
+    node::remove_sandboxes(rt).await?;
+    node::delete(client).await
+}
+
+async fn measure(k: &kubelets::Running, s: &Settings, client: &kube::Client, rt: &RemoteRuntime, started: Instant) -> anyhow::Result<RunResult> {
+    let ticks = proc_stats::clock_ticks();
+    let node = node::wait_ready(client, Duration::from_secs(120), || k.alive()).await?;
+    let node_ready_s = started.elapsed().as_secs_f64();
+    let allocatable = node::allocatable(&node);
+    eprintln!("  {}: node Ready after {node_ready_s:.2} s, allocatable {allocatable}", k.which.name());
+    tokio::time::sleep(s.idle_wait).await;
+    let idle = proc_stats::sample(k.pid, ticks)?;
+
+    let containerd = proc_stats::containerd_pid();
+    let (kubelet_before, containerd_before) = (proc_stats::cpu_s(Some(k.pid), ticks), proc_stats::cpu_s(containerd, ticks));
+    let start = Instant::now();
+    let times = pods::create_and_wait_running(client, s.pods, &s.image, start, Duration::from_secs(300)).await?;
+    let ramp_cpu_s = proc_stats::cpu_s(Some(k.pid), ticks) - kubelet_before;
+    let containerd_ramp_cpu_s = proc_stats::cpu_s(containerd, ticks) - containerd_before;
+    anyhow::ensure!(k.alive(), "the kubelet exited during the ramp");
+
+    let settle_start = proc_stats::sample(k.pid, ticks)?;
+    tokio::time::sleep(s.settle).await;
+    let loaded = proc_stats::sample(k.pid, ticks)?;
+    let steady_cpu_per_s = (loaded.cpu_s - settle_start.cpu_s) / s.settle.as_secs_f64();
+    let running = node::running_containers(rt).await?;
+    anyhow::ensure!(running == s.pods, "{running} of {} benchmark containers running after settling", s.pods);
+
+    let t = Instant::now();
+    pods::delete_all(client, Duration::from_secs(120)).await?;
+    let teardown_s = node::wait_no_running(rt, t, Duration::from_secs(120)).await?.as_secs_f64();
+    Ok(RunResult {
+        kubelet: String::new(),
+        round: 0,
+        args: Vec::new(),
+        load_before: String::new(),
+        load_after: String::new(),
+        allocatable,
+        node_ready_s,
+        idle,
+        loaded,
+        ramp_cpu_s,
+        containerd_ramp_cpu_s,
+        steady_cpu_per_s,
+        teardown_s,
+        pods: times,
+    })
+}
