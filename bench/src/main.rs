@@ -9,6 +9,7 @@
 mod baseline;
 mod kubelet_run;
 mod probe;
+mod proc_stats;
 mod report;
 mod workload;
 

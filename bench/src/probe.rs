@@ -1,4 +1,4 @@
-//! Observing without interfering: process statistics from `/proc`, the CRI view of the benchmark
+//! Observing without interfering: process statistics (from [`crate::proc_stats`]), the CRI view of the benchmark
 //! namespace (how many of its containers run), a minimal HTTP GET for the kubelet's ports, and the
 //! cleanup that leaves containerd without any benchmark sandbox.
 //!
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use kubelet_cri::{RemoteRuntime, RuntimeService, api};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+pub use crate::proc_stats::{ProcSample, clock_ticks, containerd_pid, sample};
 use crate::workload::NAMESPACE;
 
 /// Label the kubelet puts on every sandbox and container with the pod's namespace.
@@ -17,59 +18,9 @@ const POD_NAMESPACE_LABEL: &str = "io.kubernetes.pod.namespace";
 /// How often the watcher lists containers while waiting.
 pub const POLL: Duration = Duration::from_millis(100);
 
-/// Memory, threads and CPU of one process at one moment.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ProcSample {
-    pub rss_kib: u64,
-    pub hwm_kib: u64,
-    pub threads: u64,
-    /// utime + stime, in seconds.
-    pub cpu_s: f64,
-}
-
-/// Clock ticks per second for `/proc/<pid>/stat` (`getconf CLK_TCK`, 100 on Linux in practice).
-pub fn clock_ticks() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// Reads `/proc/<pid>/status` and `/proc/<pid>/stat`.
-pub fn sample(pid: u32, ticks: f64) -> anyhow::Result<ProcSample> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
-    let nums: Vec<u64> = after.split_whitespace().skip(1).map(|f| f.parse().unwrap_or(0)).collect();
-    let cpu_ticks = nums.get(11).copied().unwrap_or(0) + nums.get(12).copied().unwrap_or(0);
-    Ok(ProcSample {
-        rss_kib: field("VmRSS:"),
-        hwm_kib: field("VmHWM:"),
-        threads: field("Threads:"),
-        cpu_s: cpu_ticks as f64 / ticks,
-    })
-}
-
 /// `/proc/<pid>/smaps_rollup`, for the report of where memory goes.
 pub fn smaps_rollup(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default()
-}
-
-/// Our containerd's PID (from `hack/node-env.sh`'s pidfile), to account its CPU too.
-pub fn containerd_pid() -> Option<u32> {
-    let file = std::env::var("KNODE_CONTAINERD_PIDFILE").unwrap_or_else(|_| "/run/knode/containerd.pid".into());
-    std::fs::read_to_string(file).ok()?.trim().parse().ok()
 }
 
 fn namespace_labels() -> HashMap<String, String> {

@@ -10,6 +10,7 @@
 mod kubelets;
 mod node;
 mod pods;
+#[path = "../proc_stats.rs"]
 mod proc_stats;
 mod report;
 mod run;
