@@ -40,7 +40,14 @@ pub trait PodStatusProvider: Send + Sync + 'static {
 /// One API write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StatusAction {
-    Patch { namespace: String, name: String, uid: String, status: Box<PodStatus> },
+    Patch {
+        namespace: String,
+        name: String,
+        uid: String,
+        status: Box<PodStatus>,
+        /// The API pod's resourceVersion the patch was planned against.
+        resource_version: Option<String>,
+    },
     /// Final deletion (grace 0, UID precondition) of a pod the kubelet has stopped.
     Delete { namespace: String, name: String, uid: String },
 }
@@ -68,9 +75,18 @@ fn target<'a>(pod: &Pod, store: &'a PodStore, mirrors: &'a BTreeMap<String, Pod>
     }
 }
 
+/// A status patched into the API: the API pod's resourceVersion it was planned against, and
+/// the status the API answered with (our patch as the API stores it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    pub status: PodStatus,
+    pub resource_version: Option<String>,
+    pub stored: Option<PodStatus>,
+}
+
 /// What to write, given the kubelet's statuses, the API's view, what was last sent (by API
 /// UID) and the UIDs the kubelet has had a status for.
-pub fn plan(pods: &[Pod], store: &PodStore, sent: &BTreeMap<String, PodStatus>, known: &BTreeSet<String>) -> Vec<StatusAction> {
+pub fn plan(pods: &[Pod], store: &PodStore, sent: &BTreeMap<String, Sent>, known: &BTreeSet<String>) -> Vec<StatusAction> {
     let mirrors = store.mirror_pods();
     let mut actions = Vec::new();
     let mut with_status = BTreeSet::new();
@@ -78,7 +94,14 @@ pub fn plan(pods: &[Pod], store: &PodStore, sent: &BTreeMap<String, PodStatus>, 
         with_status.extend(pod.metadata.uid.clone());
         let (Some(status), Some(api_pod)) = (pod.status.as_ref(), target(pod, store, &mirrors)) else { continue };
         let Some(api_uid) = api_pod.metadata.uid.clone() else { continue };
-        if api_pod.status.as_ref() == Some(status) || sent.get(&api_uid) == Some(status) {
+        // What was sent stands while the watch has not caught up (same resourceVersion) or the
+        // API still holds what our patch left; anything else is someone else's change (the node
+        // controller marking pods not Ready during an outage), to reconcile.
+        let rv = api_pod.metadata.resource_version.clone();
+        let already_sent = sent
+            .get(&api_uid)
+            .is_some_and(|s| s.status == *status && (s.resource_version == rv || (s.stored.is_some() && s.stored.as_ref() == api_pod.status.as_ref())));
+        if api_pod.status.as_ref() == Some(status) || already_sent {
             continue;
         }
         if is_terminal(api_pod.status.as_ref()) && !is_terminal(Some(status)) {
@@ -89,6 +112,7 @@ pub fn plan(pods: &[Pod], store: &PodStore, sent: &BTreeMap<String, PodStatus>, 
             name: api_pod.metadata.name.clone().unwrap_or_default(),
             uid: api_uid,
             status: Box::new(status.clone()),
+            resource_version: rv,
         });
     }
     for (uid, pod) in &store.pods {
@@ -115,7 +139,7 @@ pub struct StatusSyncer {
 
 impl StatusSyncer {
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let mut sent: BTreeMap<String, PodStatus> = BTreeMap::new();
+        let mut sent: BTreeMap<String, Sent> = BTreeMap::new();
         let mut known: BTreeSet<String> = BTreeSet::new();
         let mut deleting: BTreeSet<String> = BTreeSet::new();
         loop {
@@ -126,12 +150,12 @@ impl StatusSyncer {
             if store.synced {
                 for action in plan(&pods, &store, &sent, &known) {
                     match action {
-                        StatusAction::Patch { namespace, name, uid, status } => {
+                        StatusAction::Patch { namespace, name, uid, status, resource_version } => {
                             let patch = serde_json::json!({ "metadata": { "uid": uid }, "status": status });
                             match self.api.patch_pod_status(&namespace, &name, &patch).await {
-                                Ok(_) => {
+                                Ok(stored) => {
                                     tracing::debug!(pod = %format!("{namespace}/{name}"), "status updated");
-                                    sent.insert(uid, *status);
+                                    sent.insert(uid, Sent { status: *status, resource_version, stored: stored.status });
                                 }
                                 Err(e) => tracing::warn!(pod = %format!("{namespace}/{name}"), "failed to update status: {e}"),
                             }

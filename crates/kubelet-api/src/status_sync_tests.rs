@@ -28,8 +28,22 @@ fn patches_changed_statuses_only() {
     let actions = plan(&kubelet, &api, &BTreeMap::new(), &BTreeSet::new());
     assert_eq!(actions.len(), 1);
     assert!(matches!(&actions[0], StatusAction::Patch { uid, status, .. } if uid == "a" && status.phase.as_deref() == Some("Running")));
-    let sent = BTreeMap::from([("a".to_string(), kubelet[0].status.clone().unwrap())]);
-    assert!(plan(&kubelet, &api, &sent, &BTreeSet::new()).is_empty(), "already sent");
+    let sent = BTreeMap::from([("a".to_string(), Sent { status: kubelet[0].status.clone().unwrap(), resource_version: None, stored: None })]);
+    assert!(plan(&kubelet, &api, &sent, &BTreeSet::new()).is_empty(), "already sent, the watch has not caught up");
+}
+
+#[test]
+fn a_changed_api_pod_is_reconciled_even_after_sending() {
+    // The node lifecycle controller marked the pod not Ready while the API server was away.
+    let kubelet = vec![pod("a", "pa", Some("Running"))];
+    let mut api_pod = pod("a", "pa", Some("Running"));
+    api_pod.status.as_mut().unwrap().reason = Some("NodeLost".into());
+    api_pod.metadata.resource_version = Some("9".into());
+    let api = store(vec![api_pod]);
+    let stored = kubelet[0].status.clone();
+    let sent = BTreeMap::from([("a".to_string(), Sent { status: kubelet[0].status.clone().unwrap(), resource_version: Some("5".into()), stored: stored.clone() })]);
+    let actions = plan(&kubelet, &api, &sent, &BTreeSet::new());
+    assert!(matches!(&actions[..], [StatusAction::Patch { uid, resource_version, .. }] if uid == "a" && resource_version.as_deref() == Some("9")), "{actions:?}");
 }
 
 #[test]
@@ -67,4 +81,19 @@ fn deletes_stopped_pods_marked_for_deletion() {
     // "r" stopped (its status is gone) and the kubelet had run it: delete it too.
     let actions = plan(&[], &api, &BTreeMap::new(), &BTreeSet::from(["r".to_string()]));
     assert!(actions.iter().any(|a| matches!(a, StatusAction::Delete { uid, .. } if uid == "r")));
+}
+
+#[test]
+fn a_patch_the_api_stored_differently_is_not_sent_again() {
+    // The API keeps what our patch left (here: timestamps at second precision, modelled by a
+    // different message); the watch has delivered it; nothing else changed the pod.
+    let kubelet = vec![pod("a", "pa", Some("Running"))];
+    let mut stored = kubelet[0].status.clone().unwrap();
+    stored.message = Some("normalised".into());
+    let mut api_pod = pod("a", "pa", Some("Running"));
+    api_pod.status = Some(stored.clone());
+    api_pod.metadata.resource_version = Some("6".into());
+    let api = store(vec![api_pod]);
+    let sent = BTreeMap::from([("a".to_string(), Sent { status: kubelet[0].status.clone().unwrap(), resource_version: Some("5".into()), stored: Some(stored) })]);
+    assert!(plan(&kubelet, &api, &sent, &BTreeSet::new()).is_empty());
 }
