@@ -97,10 +97,14 @@ struct KubeletHealth {
 
 impl HealthChecker for KubeletHealth {
     fn healthy(&self) -> Result<(), String> {
-        if let Some(at) = self.relist.borrow().at
-            && at.elapsed() > crate::pleg::RELIST_THRESHOLD {
-                return Err(format!("pleg was last seen active {:?} ago; threshold is {:?}", at.elapsed(), crate::pleg::RELIST_THRESHOLD));
-            }
+        // Before the first relist /healthz stays healthy (the node status says why it is not Ready).
+        let relist = self.relist.borrow();
+        if relist.at.is_some()
+            && let Some(why) = relist.unhealthy()
+        {
+            return Err(why);
+        }
+        drop(relist);
         match self.heartbeat.age() {
             Some(age) if age > Duration::from_secs(180) => Err(format!("syncloop was last active {age:?} ago")),
             _ => Ok(()),
@@ -160,16 +164,7 @@ impl kubelet_api::node_controller::KubeletHealthSource for NodeHealth {
     }
 
     fn not_ready_reasons(&self) -> Vec<String> {
-        use kubelet_config::go_duration::format;
-        match self.relist.borrow().at {
-            None => vec!["PLEG is not healthy: pleg has yet to be successful".into()],
-            Some(at) if at.elapsed() > crate::pleg::RELIST_THRESHOLD => vec![format!(
-                "PLEG is not healthy: pleg was last seen active {} ago; threshold is {}",
-                format(at.elapsed()),
-                format(crate::pleg::RELIST_THRESHOLD)
-            )],
-            Some(_) => Vec::new(),
-        }
+        self.relist.borrow().unhealthy().map(|why| format!("PLEG is not healthy: {why}")).into_iter().collect()
     }
 }
 

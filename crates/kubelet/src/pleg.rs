@@ -28,6 +28,21 @@ pub struct Relist {
     pub pods: Arc<RelistSnapshot>,
 }
 
+impl Relist {
+    /// Why the PLEG is unhealthy (upstream `GenericPLEG.Healthy`), if it is: no successful
+    /// relist yet, or the last one older than [`RELIST_THRESHOLD`].
+    pub fn unhealthy(&self) -> Option<String> {
+        use kubelet_config::go_duration::format;
+        match self.at {
+            None => Some("pleg has yet to be successful".into()),
+            Some(at) if at.elapsed() > RELIST_THRESHOLD => {
+                Some(format!("pleg was last seen active {} ago; threshold is {}", format(at.elapsed()), format(RELIST_THRESHOLD)))
+            }
+            Some(_) => None,
+        }
+    }
+}
+
 /// Relists the runtime and reports changed pods.
 pub struct Pleg {
     runtime: Arc<dyn RuntimeService>,
@@ -82,6 +97,15 @@ impl Pleg {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[tokio::test(start_paused = true)]
+    async fn relist_health_follows_upstream_messages() {
+        assert_eq!(Relist::default().unhealthy().as_deref(), Some("pleg has yet to be successful"));
+        let fresh = Relist { at: Some(Instant::now()), ..Relist::default() };
+        assert_eq!(fresh.unhealthy(), None);
+        tokio::time::advance(Duration::from_secs(181)).await;
+        assert_eq!(fresh.unhealthy().as_deref(), Some("pleg was last seen active 3m1s ago; threshold is 3m0s"));
+    }
 
     fn snap(entries: &[(&str, &[(&str, i32)])]) -> RelistSnapshot {
         entries
