@@ -52,6 +52,11 @@ impl ServiceChangeTracker {
         !self.pending.is_empty()
     }
 
+    /// The Services with recorded changes.
+    pub fn pending(&self) -> impl Iterator<Item = &NamespacedName> {
+        self.pending.keys()
+    }
+
     /// Folds pending changes into `map`; returns the Services whose ports changed.
     pub fn apply(&mut self, map: &mut ServicePortMap) -> BTreeSet<NamespacedName> {
         let mut changed = BTreeSet::new();
@@ -169,6 +174,11 @@ impl EndpointsChangeTracker {
             .into_iter()
             .map(|(spn, set)| (spn, set.into_values().map(Arc::new).collect()))
             .collect()
+    }
+
+    /// The Services with recorded changes.
+    pub fn pending(&self) -> impl Iterator<Item = &NamespacedName> {
+        self.pending.iter()
     }
 
     /// Folds pending changes into `map`; returns the Services whose endpoints changed.

@@ -19,7 +19,9 @@ use crate::net::IpFamily;
 use crate::nftables::{NftConfig, NftablesSyncer};
 use crate::service::NamespacedName;
 use crate::topology::{NodeTopology, categorize_endpoints};
-use crate::tracker::{EndpointsChangeTracker, EndpointsMap, ServiceChangeTracker, ServicePortMap};
+use crate::tracker::{
+    EndpointsChangeTracker, EndpointsMap, ServiceChangeTracker, ServicePortMap, service_range,
+};
 
 /// Annotation with the time of the change that triggered an EndpointSlice update.
 pub const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-time";
@@ -170,7 +172,24 @@ impl Proxier {
 
     /// Applies pending changes to the kernel. `force_full`: rewrite everything.
     pub fn sync(&mut self, now: Instant, force_full: bool) -> Result<SyncReport, SyncError> {
-        let (services_before, endpoints_before) = (self.services.clone(), self.endpoints.clone());
+        // The stale-conntrack check needs the changed Services' state before
+        // the sync; copying only theirs keeps a small change small at 10k Services.
+        let touched: BTreeSet<NamespacedName> = self
+            .svc_tracker
+            .pending()
+            .chain(self.ep_tracker.pending())
+            .cloned()
+            .collect();
+        let services_before: ServicePortMap = touched
+            .iter()
+            .flat_map(|n| self.services.range(service_range(n)))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let endpoints_before: EndpointsMap = touched
+            .iter()
+            .flat_map(|n| self.endpoints.range(service_range(n)))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let mut changed: BTreeSet<NamespacedName> = self.svc_tracker.apply(&mut self.services);
         changed.extend(self.ep_tracker.apply(&mut self.endpoints));
         self.pending_services = 0;
@@ -192,13 +211,13 @@ impl Proxier {
                 }
                 let out = syncer.sync(&self.services, &self.endpoints, &changed, cfg, now);
                 if let Some(cleanup) = out.stale_chain_cleanup
-                    && let Err(e) = self.applier.apply(cleanup.as_str())
+                    && let Err(e) = self.applier.apply_nft(&cleanup)
                 {
                     report.cleanup_error = Some(e);
                 }
                 report.full = out.transaction.as_str().starts_with("add table");
                 report.commands = out.transaction.len();
-                if let Err(e) = self.applier.apply(out.transaction.as_str()) {
+                if let Err(e) = self.applier.apply_nft(&out.transaction) {
                     syncer.sync_failed();
                     return Err(e.into());
                 }

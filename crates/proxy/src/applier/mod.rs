@@ -10,7 +10,9 @@
 pub mod cleanup;
 mod iptables;
 pub mod ipvs;
+pub(crate) mod netlink;
 mod nft;
+pub mod nft_netlink;
 
 use std::process::{Command, Stdio};
 
@@ -35,6 +37,13 @@ pub enum ApplyError {
 /// Applies one rules transaction atomically (all or nothing).
 pub trait RulesApplier {
     fn apply(&mut self, transaction: &str) -> Result<(), ApplyError>;
+
+    /// Applies an nftables transaction. The nftables applier sends one that
+    /// has a netlink form ([`crate::nftables::Transaction::commands`])
+    /// without `nft`; every other applier runs its text.
+    fn apply_nft(&mut self, transaction: &crate::nftables::Transaction) -> Result<(), ApplyError> {
+        self.apply(transaction.as_str())
+    }
 
     /// `(chains, sets)` of table `kube-proxy` of `family` as the kernel has
     /// them (nftables only; `None` when unknown), so a full sync can remove

@@ -1,13 +1,21 @@
-//! The nftables applier: each transaction is fed to `nft -f -` on stdin, which
-//! applies it atomically or not at all (its stderr names the failing line).
+//! The nftables applier: a transaction is fed to `nft -f -` on stdin, which
+//! applies it atomically or not at all (its stderr names the failing line),
+//! or, when it has a netlink form (a partial sync), sent to the kernel as one
+//! nf_tables batch (`nft_netlink`), which is just as atomic and skips the
+//! chain dump `nft` would do first.
 
+use super::nft_netlink::{NetlinkApplyError, NftNetlink};
 use super::{ApplyError, RulesApplier, Tool};
 use crate::net::IpFamily;
+use crate::nftables::Transaction;
 
-/// Runs transactions with `nft -f -`.
-#[derive(Debug, Clone)]
+/// Runs transactions with `nft -f -` or over netlink.
+#[derive(Debug)]
 pub struct NftApplier {
     tool: Tool,
+    netns: Option<String>,
+    /// Opened on first use; `Err` once opening failed (then `nft` does all).
+    netlink: Option<Result<NftNetlink, ()>>,
 }
 
 impl NftApplier {
@@ -15,7 +23,26 @@ impl NftApplier {
     pub fn new(netns: Option<&str>) -> Self {
         NftApplier {
             tool: Tool::new("nft").in_netns(netns),
+            netns: netns.map(str::to_string),
+            netlink: None,
         }
+    }
+
+    /// Only `nft -f`, never netlink (for comparisons and tests).
+    pub fn nft_only(netns: Option<&str>) -> Self {
+        let mut a = Self::new(netns);
+        a.netlink = Some(Err(()));
+        a
+    }
+
+    fn netlink(&mut self) -> Option<&mut NftNetlink> {
+        let netns = self.netns.clone();
+        let slot = self.netlink.get_or_insert_with(|| {
+            NftNetlink::open(netns.as_deref()).map_err(|e| {
+                tracing::warn!(error = %e, "cannot open an nf_tables netlink socket; every sync runs nft");
+            })
+        });
+        slot.as_mut().ok()
     }
 
     /// `nft list table ip kube-proxy` (the table's text), `None` if it does not exist.
@@ -49,6 +76,30 @@ fn table_family(family: IpFamily) -> &'static str {
 impl RulesApplier for NftApplier {
     fn apply(&mut self, transaction: &str) -> Result<(), ApplyError> {
         self.tool.run(&["-f", "-"], Some(transaction)).map(drop)
+    }
+
+    fn apply_nft(&mut self, transaction: &Transaction) -> Result<(), ApplyError> {
+        if transaction.commands().is_some()
+            && let Some(nl) = self.netlink()
+        {
+            match nl.apply(transaction) {
+                Ok(()) => return Ok(()),
+                Err(NetlinkApplyError::Rejected { command, source }) => {
+                    return Err(ApplyError::Rejected {
+                        tool: "nf_tables netlink".to_string(),
+                        message: format!("{command}: {source}"),
+                    });
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "partial sync falls back to nft -f");
+                    if matches!(e, NetlinkApplyError::Io(_)) {
+                        // A fresh socket next time.
+                        self.netlink = None;
+                    }
+                }
+            }
+        }
+        self.apply(transaction.as_str())
     }
 
     fn existing_objects(&mut self, family: IpFamily) -> Option<(Vec<String>, Vec<String>)> {

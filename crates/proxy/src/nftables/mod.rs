@@ -4,6 +4,7 @@
 //! shape. [`NftablesSyncer`] remembers what it wrote so later syncs rewrite
 //! only the Services that changed. No kernel access: an applier runs the text.
 
+pub mod rule;
 mod service;
 mod setup;
 mod sync;
@@ -11,8 +12,9 @@ pub mod tx;
 
 use std::net::IpAddr;
 
+pub use rule::{AddrOrCidr, Direction, Match, Rule, Statement, Verdict};
 pub use sync::{NftablesSyncer, SyncOutput};
-pub use tx::Transaction;
+pub use tx::{Command, Transaction};
 
 use crate::net::{Cidr, IpFamily};
 use crate::topology::NodeTopology;
@@ -33,26 +35,6 @@ pub enum LocalDetector {
 impl LocalDetector {
     pub fn is_implemented(&self) -> bool {
         *self != LocalDetector::None
-    }
-
-    /// The nft match for "local" (`ip saddr 10.0.0.0/8`).
-    pub fn if_local(&self, family: IpFamily) -> String {
-        match self {
-            LocalDetector::None => String::new(),
-            LocalDetector::Cidr(c) => format!("{} saddr {c}", ip_x(family)),
-            LocalDetector::BridgeInterface(i) => format!("iifname {i}"),
-            LocalDetector::InterfaceNamePrefix(p) => format!("iifname \"{p}*\""),
-        }
-    }
-
-    /// The nft match for "not local" (`ip saddr != 10.0.0.0/8`).
-    pub fn if_not_local(&self, family: IpFamily) -> String {
-        match self {
-            LocalDetector::None => String::new(),
-            LocalDetector::Cidr(c) => format!("{} saddr != {c}", ip_x(family)),
-            LocalDetector::BridgeInterface(i) => format!("iifname != {i}"),
-            LocalDetector::InterfaceNamePrefix(p) => format!("iifname != \"{p}*\""),
-        }
     }
 }
 

@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use super::{NftConfig, addr_type, ip_x};
+use super::NftConfig;
+use super::rule::{AddrOrCidr, Direction, Match, Rule, Statement, Verdict};
 use crate::endpoints::EndpointInfo;
 use crate::names::hash_prefix;
 use crate::service::{ServicePortInfo, ServicePortName};
@@ -27,7 +28,7 @@ pub(super) struct Contribution {
     /// Affinity sets: (name, timeout seconds).
     pub affinity_sets: Vec<(String, u32)>,
     /// Chains with their rules, in writing order.
-    pub chains: Vec<(String, Vec<String>)>,
+    pub chains: Vec<(String, Vec<Rule>)>,
     pub elements: Vec<Elem>,
 }
 
@@ -71,7 +72,6 @@ pub(super) fn contribution(
     endpoints: &[Arc<EndpointInfo>],
     cfg: &NftConfig,
 ) -> Contribution {
-    let ipx = ip_x(cfg.family);
     let proto = svc.protocol.lower();
     let base = base_name(&svc.name);
     let cluster_chain = format!("service-{base}");
@@ -200,7 +200,7 @@ pub(super) fn contribution(
         }
     }
 
-    let mut chains: Vec<(String, Vec<String>)> = Vec::new();
+    let mut chains: Vec<(String, Vec<Rule>)> = Vec::new();
     let mut chain = |name: &str| -> usize {
         match chains.iter().position(|(n, _)| n == name) {
             Some(i) => i,
@@ -221,45 +221,59 @@ pub(super) fn contribution(
         .collect();
     let fw_i = uses_fw_chain.then(|| chain(&fw_chain));
 
+    let family = cfg.family;
+    let addr_match = |dir: Direction, negate: bool, value: AddrOrCidr| Match::Addr {
+        family,
+        dir,
+        negate,
+        value,
+    };
+    let jump_masq = || Statement::Verdict(Verdict::Jump("mark-for-masquerade".into()));
+    let goto = |c: &str| Statement::Verdict(Verdict::Goto(c.to_string()));
     if has_internal {
         let idx = chain(internal_chain);
-        let daddr = format!("{ipx} daddr {}", svc.cluster_ip);
+        let daddr = addr_match(
+            Direction::Destination,
+            false,
+            AddrOrCidr::Addr(svc.cluster_ip),
+        );
         if cfg.masquerade_all {
+            chains[idx].1.push(Rule::new(vec![daddr], jump_masq()));
+        } else if let Some(not_local) = cfg.local_detector.local_match(family, true) {
             chains[idx]
                 .1
-                .push(format!("{daddr} jump mark-for-masquerade"));
-        } else if cfg.local_detector.is_implemented() {
-            let not_local = cfg.local_detector.if_not_local(cfg.family);
-            chains[idx]
-                .1
-                .push(format!("{daddr} {not_local} jump mark-for-masquerade"));
+                .push(Rule::new(vec![daddr, not_local], jump_masq()));
         }
     }
     if let Some(i) = external_i {
         let rules = &mut chains[i].1;
         if !svc.external_policy_local {
-            rules.push("jump mark-for-masquerade".to_string());
+            rules.push(Rule::new(Vec::new(), jump_masq()));
         } else {
-            if cfg.local_detector.is_implemented() {
-                let local = cfg.local_detector.if_local(cfg.family);
-                rules.push(format!(
-                    "{local} goto {cluster_chain} comment \"short-circuit pod traffic\""
-                ));
+            if let Some(local) = cfg.local_detector.local_match(family, false) {
+                rules.push(
+                    Rule::new(vec![local], goto(&cluster_chain))
+                        .with_comment("short-circuit pod traffic"),
+                );
             }
-            rules.push("fib saddr type local jump mark-for-masquerade comment \"masquerade local traffic\"".into());
-            rules.push(format!(
-                "fib saddr type local goto {cluster_chain} comment \"short-circuit local traffic\""
-            ));
+            rules.push(
+                Rule::new(vec![Match::FibSourceLocal], jump_masq())
+                    .with_comment("masquerade local traffic"),
+            );
+            rules.push(
+                Rule::new(vec![Match::FibSourceLocal], goto(&cluster_chain))
+                    .with_comment("short-circuit local traffic"),
+            );
         }
         if has_external {
-            rules.push(format!("goto {external_policy_chain}"));
+            rules.push(Rule::new(Vec::new(), goto(external_policy_chain)));
         }
     }
     if let Some(i) = fw_i {
-        let mut sources: Vec<String> = svc
+        let mut sources: Vec<AddrOrCidr> = svc
             .load_balancer_source_ranges
             .iter()
-            .map(|c| c.to_string())
+            .map(|c| AddrOrCidr::Cidr(*c))
             .collect();
         let allow_node = cfg.node_ip.is_some_and(|ip| {
             svc.load_balancer_source_ranges
@@ -267,17 +281,30 @@ pub(super) fn contribution(
                 .any(|c| c.contains(&ip))
         });
         if allow_node {
-            sources.extend(svc.load_balancer_vips.iter().map(|ip| ip.to_string()));
+            sources.extend(
+                svc.load_balancer_vips
+                    .iter()
+                    .map(|ip| AddrOrCidr::Addr(*ip)),
+            );
         }
         // Upstream writes `saddr != { a, b } drop`; an inline set is an
         // anonymous kernel set (see the cascade below for why we avoid them),
         // so several sources become one `return` rule each, then `drop`.
         let rules = &mut chains[i].1;
+        let drop = || Statement::Verdict(Verdict::Drop);
         if let [only] = sources.as_slice() {
-            rules.push(format!("{ipx} saddr != {only} drop"));
+            rules.push(Rule::new(
+                vec![addr_match(Direction::Source, true, *only)],
+                drop(),
+            ));
         } else {
-            rules.extend(sources.iter().map(|s| format!("{ipx} saddr {s} return")));
-            rules.push("drop".to_string());
+            rules.extend(sources.iter().map(|s| {
+                Rule::new(
+                    vec![addr_match(Direction::Source, false, *s)],
+                    Statement::Verdict(Verdict::Return),
+                )
+            }));
+            rules.push(Rule::new(Vec::new(), drop()));
         }
     }
     if let Some(timeout) = svc.sticky_max_age_seconds {
@@ -285,14 +312,16 @@ pub(super) fn contribution(
             out.affinity_sets.push((affinity_set(ep), timeout));
         }
     }
-    let lb_rules = |eps: &[Arc<EndpointInfo>]| -> Vec<String> {
+    let lb_rules = |eps: &[Arc<EndpointInfo>]| -> Vec<Rule> {
         let mut rules = Vec::new();
         if svc.sticky_max_age_seconds.is_some() {
             for ep in eps {
-                rules.push(format!(
-                    "{ipx} saddr @{} goto {}",
-                    affinity_set(ep),
-                    ep_chain(ep)
+                rules.push(Rule::new(
+                    vec![Match::SourceInSet {
+                        family,
+                        set: affinity_set(ep),
+                    }],
+                    goto(&ep_chain(ep)),
                 ));
             }
         }
@@ -304,12 +333,11 @@ pub(super) fn contribution(
         let n = eps.len();
         for (k, ep) in eps.iter().enumerate() {
             if k + 1 == n {
-                rules.push(format!("goto {}", ep_chain(ep)));
+                rules.push(Rule::new(Vec::new(), goto(&ep_chain(ep))));
             } else {
-                rules.push(format!(
-                    "numgen random mod {} 0 goto {}",
-                    n - k,
-                    ep_chain(ep)
+                rules.push(Rule::new(
+                    vec![Match::RandomOneIn((n - k) as u32)],
+                    goto(&ep_chain(ep)),
                 ));
             }
         }
@@ -325,13 +353,28 @@ pub(super) fn contribution(
     }
     for (ep, i) in cat.all_reachable.iter().zip(ep_is) {
         let rules = &mut chains[i].1;
-        rules.push(format!("{ipx} saddr {} jump mark-for-masquerade", ep.ip));
+        rules.push(Rule::new(
+            vec![addr_match(
+                Direction::Source,
+                false,
+                AddrOrCidr::Addr(ep.ip),
+            )],
+            jump_masq(),
+        ));
         if svc.sticky_max_age_seconds.is_some() {
-            rules.push(format!("update @{} {{ {ipx} saddr }}", affinity_set(ep)));
+            rules.push(Rule::new(
+                Vec::new(),
+                Statement::UpdateSourceInSet {
+                    family,
+                    set: affinity_set(ep),
+                },
+            ));
         }
-        rules.push(format!("meta l4proto {proto} dnat to {}", ep.addr()));
+        rules.push(Rule::new(
+            vec![Match::L4Proto(svc.protocol)],
+            Statement::Dnat(std::net::SocketAddr::new(ep.ip, ep.port)),
+        ));
     }
-    let _ = addr_type;
     out.chains = chains;
     out
 }

@@ -8,10 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use super::NftConfig;
 use super::service::{Contribution, Elem, contribution};
 use super::setup::write_setup;
 use super::tx::Transaction;
-use super::{NftConfig, addr_type};
 use crate::service::NamespacedName;
 use crate::tracker::{EndpointsMap, ServicePortMap};
 
@@ -163,7 +163,6 @@ impl NftablesSyncer {
             }
             new_parts.push((name, old, new));
         }
-        let addr = addr_type(cfg.family);
         let mut old_chains: BTreeSet<String> = BTreeSet::new();
         let mut new_chains: BTreeSet<String> = BTreeSet::new();
         let mut old_sets: BTreeSet<String> = BTreeSet::new();
@@ -184,7 +183,7 @@ impl NftablesSyncer {
             for part in new {
                 for (set, timeout) in &part.affinity_sets {
                     if new_sets.insert(set.clone()) {
-                        tx.add_set(set, addr, "dynamic,timeout", Some(*timeout), None);
+                        tx.add_affinity_set(set, *timeout);
                     }
                 }
                 for (chain, _) in &part.chains {
@@ -199,7 +198,7 @@ impl NftablesSyncer {
         for (_, _, new) in &new_parts {
             for (chain, rules) in new.iter().flat_map(|p| p.chains.iter()) {
                 for rule in rules {
-                    tx.add_rule(chain, rule);
+                    tx.add_service_rule(chain, rule);
                 }
             }
         }
@@ -224,7 +223,7 @@ impl NftablesSyncer {
             self.stale_chains.insert(chain.clone(), now);
         }
         for set in old_sets.difference(&new_sets) {
-            tx.delete_container("set", set);
+            tx.delete_set(set);
         }
         for (name, _, mut new) in new_parts {
             // Later syncs only need the names of chains and sets and the

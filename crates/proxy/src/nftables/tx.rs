@@ -1,10 +1,45 @@
 //! Writing an `nft -f` transaction as text, in the syntax knftables writes
 //! (`add chain ip kube-proxy NAME`, `add element ... { KEY : VALUE }`).
 //! Only formatting: what to write is decided by `setup.rs`/`service.rs`/`sync.rs`.
+//!
+//! A transaction made only of the commands a partial sync uses (per-Service
+//! chains, their [`Rule`]s, affinity sets, map elements) also keeps them as
+//! [`Command`]s, which the netlink applier sends to the kernel directly;
+//! anything else (the table's fixed skeleton) makes it text-only.
 
 use std::fmt::Write;
 
+use super::rule::Rule;
 use crate::net::IpFamily;
+
+/// One command of a transaction that can be sent without `nft`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    AddChain(String),
+    FlushChain(String),
+    DeleteChain(String),
+    AddRule {
+        chain: String,
+        rule: Rule,
+    },
+    /// A session-affinity set: `type ipv4_addr ; flags dynamic,timeout ; timeout Ns`.
+    AddAffinitySet {
+        name: String,
+        timeout_secs: u32,
+    },
+    DeleteSet(String),
+    /// `key` and `value` in nft syntax (`1.2.3.4 . tcp . 80`, `goto CHAIN`).
+    AddElement {
+        container: String,
+        key: String,
+        value: Option<String>,
+        comment: Option<String>,
+    },
+    DeleteElement {
+        container: String,
+        key: String,
+    },
+}
 
 /// The table every object lives in.
 pub const TABLE: &str = "kube-proxy";
@@ -12,9 +47,12 @@ pub const TABLE: &str = "kube-proxy";
 /// One `nft -f` transaction, built line by line.
 #[derive(Debug, Clone)]
 pub struct Transaction {
+    family: IpFamily,
     prefix: &'static str,
     text: String,
     lines: usize,
+    /// The commands, while every one so far has a [`Command`] form.
+    commands: Option<Vec<Command>>,
 }
 
 impl Transaction {
@@ -24,16 +62,39 @@ impl Transaction {
             IpFamily::V6 => "ip6 kube-proxy",
         };
         Transaction {
+            family,
             prefix,
             text: String::new(),
             lines: 0,
+            commands: Some(Vec::new()),
         }
     }
 
+    /// A line with no [`Command`] form: the transaction becomes text-only.
     fn line(&mut self, args: std::fmt::Arguments<'_>) {
+        self.commands = None;
+        self.typed_line(args);
+    }
+
+    fn typed_line(&mut self, args: std::fmt::Arguments<'_>) {
         self.text.write_fmt(args).expect("writing to a String");
         self.text.push('\n');
         self.lines += 1;
+    }
+
+    fn command(&mut self, c: Command) {
+        if let Some(cmds) = &mut self.commands {
+            cmds.push(c);
+        }
+    }
+
+    pub fn family(&self) -> IpFamily {
+        self.family
+    }
+
+    /// The commands, unless the transaction has one without a [`Command`] form.
+    pub fn commands(&self) -> Option<&[Command]> {
+        self.commands.as_deref()
     }
 
     /// `add table ip kube-proxy { comment "..." ; }`
@@ -44,7 +105,8 @@ impl Transaction {
 
     pub fn add_chain(&mut self, name: &str) {
         let p = self.prefix;
-        self.line(format_args!("add chain {p} {name}"));
+        self.typed_line(format_args!("add chain {p} {name}"));
+        self.command(Command::AddChain(name.to_string()));
     }
 
     pub fn add_chain_with_comment(&mut self, name: &str, comment: &str) {
@@ -64,17 +126,43 @@ impl Transaction {
 
     pub fn flush_chain(&mut self, name: &str) {
         let p = self.prefix;
-        self.line(format_args!("flush chain {p} {name}"));
+        self.typed_line(format_args!("flush chain {p} {name}"));
+        self.command(Command::FlushChain(name.to_string()));
     }
 
     pub fn delete_chain(&mut self, name: &str) {
         let p = self.prefix;
-        self.line(format_args!("delete chain {p} {name}"));
+        self.typed_line(format_args!("delete chain {p} {name}"));
+        self.command(Command::DeleteChain(name.to_string()));
     }
 
+    /// A rule given as text (the fixed chains'): makes the transaction text-only.
     pub fn add_rule(&mut self, chain: &str, rule: &str) {
         let p = self.prefix;
         self.line(format_args!("add rule {p} {chain} {rule}"));
+    }
+
+    /// A per-Service chain's rule.
+    pub fn add_service_rule(&mut self, chain: &str, rule: &Rule) {
+        let p = self.prefix;
+        self.typed_line(format_args!("add rule {p} {chain} {rule}"));
+        self.command(Command::AddRule {
+            chain: chain.to_string(),
+            rule: rule.clone(),
+        });
+    }
+
+    /// `add set ... { type ipv4_addr ; flags dynamic,timeout ; timeout Ns ; }`
+    pub fn add_affinity_set(&mut self, name: &str, timeout_secs: u32) {
+        let kind = super::addr_type(self.family);
+        let p = self.prefix;
+        self.typed_line(format_args!(
+            "add set {p} {name} {{ type {kind} ; flags dynamic,timeout ; timeout {timeout_secs}s ; }}"
+        ));
+        self.command(Command::AddAffinitySet {
+            name: name.to_string(),
+            timeout_secs,
+        });
     }
 
     /// `add set ... { type T ; [flags F ;] [timeout Ns ;] [comment "C" ;] }`
@@ -117,6 +205,12 @@ impl Transaction {
         self.line(format_args!("delete {kind} {p} {name}"));
     }
 
+    pub fn delete_set(&mut self, name: &str) {
+        let p = self.prefix;
+        self.typed_line(format_args!("delete set {p} {name}"));
+        self.command(Command::DeleteSet(name.to_string()));
+    }
+
     /// `add element ... NAME { KEY [comment "C"] [: VALUE] }`
     pub fn add_element(
         &mut self,
@@ -133,12 +227,22 @@ impl Transaction {
             let _ = write!(body, " : {v}");
         }
         let p = self.prefix;
-        self.line(format_args!("add element {p} {container} {{ {body} }}"));
+        self.typed_line(format_args!("add element {p} {container} {{ {body} }}"));
+        self.command(Command::AddElement {
+            container: container.to_string(),
+            key: key.to_string(),
+            value: value.map(str::to_string),
+            comment: comment.map(str::to_string),
+        });
     }
 
     pub fn delete_element(&mut self, container: &str, key: &str) {
         let p = self.prefix;
-        self.line(format_args!("delete element {p} {container} {{ {key} }}"));
+        self.typed_line(format_args!("delete element {p} {container} {{ {key} }}"));
+        self.command(Command::DeleteElement {
+            container: container.to_string(),
+            key: key.to_string(),
+        });
     }
 
     /// Number of commands in the transaction.

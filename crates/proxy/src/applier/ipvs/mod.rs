@@ -177,23 +177,10 @@ pub fn in_netns<T: Send + 'static>(
     netns: Option<&str>,
     f: impl FnOnce() -> Result<T, IpvsError> + Send + 'static,
 ) -> Result<T, IpvsError> {
-    use std::os::fd::AsRawFd;
-    let Some(ns) = netns else { return f() };
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let err = |source| IpvsError::Netns {
-            path: path.clone(),
-            source,
-        };
-        let file = std::fs::File::open(&path).map_err(err)?;
-        // SAFETY: setns on a valid namespace fd changes only this thread's network namespace.
-        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(err(std::io::Error::last_os_error()));
-        }
-        f()
-    })
-    .join()
-    .unwrap_or_else(|_| Err(IpvsError::Malformed("the netns thread panicked".into())))
+    crate::applier::netlink::in_netns(netns, f).map_err(|source| IpvsError::Netns {
+        path: format!("/run/netns/{}", netns.unwrap_or_default()),
+        source,
+    })?
 }
 
 /// Whether this host can run the IPVS proxier (upstream `CanUseIPVSProxier`):

@@ -4,16 +4,16 @@
 //! with [`IpvsError::Unavailable`] on kernels without IPVS.
 
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::wire::*;
 use super::{IpvsError, IpvsHandle, IpvsTimeouts};
+use crate::applier::netlink::{NetlinkSocket, messages};
 use crate::ipvs::{RealServer, VirtualServer, VirtualServerKey};
 
 /// A generic netlink socket bound to the IPVS family.
 #[derive(Debug)]
 pub struct NetlinkIpvs {
-    fd: OwnedFd,
+    socket: NetlinkSocket,
     family: u16,
     seq: u32,
 }
@@ -27,21 +27,9 @@ impl NetlinkIpvs {
     /// A socket bound to the generic netlink family `family_name`;
     /// [`IpvsError::Unavailable`] when the kernel does not know it.
     fn open(family_name: &str) -> Result<Self, IpvsError> {
-        // SAFETY: plain socket(2); the result is checked before use.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_GENERIC,
-            )
-        };
-        if raw < 0 {
-            return Err(IpvsError::Socket(std::io::Error::last_os_error()));
-        }
-        // SAFETY: `raw` is a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let socket = NetlinkSocket::open(libc::NETLINK_GENERIC).map_err(IpvsError::Socket)?;
         let mut handle = NetlinkIpvs {
-            fd,
+            socket,
             family: GENL_ID_CTRL,
             seq: 0,
         };
@@ -89,48 +77,20 @@ impl NetlinkIpvs {
             version,
             attrs_buf,
         );
-        let fd = self.fd.as_raw_fd();
-        // SAFETY: sockaddr_nl is plain data; zeroed means "the kernel".
-        let mut to: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        to.nl_family = libc::AF_NETLINK as u16;
-        // SAFETY: `msg` and `to` outlive the call; lengths are theirs.
-        let sent = unsafe {
-            libc::sendto(
-                fd,
-                msg.as_ptr().cast(),
-                msg.len(),
-                0,
-                (&to as *const libc::sockaddr_nl).cast(),
-                std::mem::size_of::<libc::sockaddr_nl>() as u32,
-            )
-        };
-        if sent < 0 {
-            return Err(IpvsError::Socket(std::io::Error::last_os_error()));
-        }
+        self.socket.send(&msg).map_err(IpvsError::Socket)?;
         let mut out = Vec::new();
         let mut buf = vec![0u8; 65536];
         loop {
-            // SAFETY: `buf` is writable for its length.
-            let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n < 0 {
-                return Err(IpvsError::Socket(std::io::Error::last_os_error()));
-            }
-            let mut rest = &buf[..n as usize];
-            while rest.len() >= 16 {
-                let len = u32::from_ne_bytes(rest[0..4].try_into().unwrap()) as usize;
-                let kind = u16::from_ne_bytes([rest[4], rest[5]]);
-                let seq = u32::from_ne_bytes(rest[8..12].try_into().unwrap());
-                if len < 16 || len > rest.len() {
-                    return Err(IpvsError::Malformed(format!(
-                        "netlink message of length {len}"
-                    )));
-                }
-                let body = &rest[16..len];
-                rest = &rest[((len + 3) & !3).min(rest.len())..];
-                if seq != self.seq {
+            let n = self
+                .socket
+                .recv(&mut buf, true)
+                .map_err(IpvsError::Socket)?;
+            for m in messages(&buf[..n]).map_err(IpvsError::Malformed)? {
+                if m.seq != self.seq {
                     continue;
                 }
-                match kind {
+                let body = m.body;
+                match m.kind {
                     NLMSG_DONE => return Ok(out),
                     NLMSG_ERROR => {
                         let code = body

@@ -5,15 +5,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+pub(super) use crate::applier::netlink::{
+    NLM_F_ACK, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, attr, attrs, get, nested,
+};
 use crate::ipvs::{RealServer, VirtualServer, VirtualServerKey};
 use crate::service::Protocol;
 
-pub(super) const NLMSG_ERROR: u16 = 2;
-pub(super) const NLMSG_DONE: u16 = 3;
-pub(super) const NLM_F_REQUEST: u16 = 1;
-pub(super) const NLM_F_ACK: u16 = 4;
 pub(super) const NLM_F_DUMP: u16 = 0x300;
-pub(super) const NLA_F_NESTED: u16 = 0x8000;
 pub(super) const GENL_ID_CTRL: u16 = 0x10;
 pub(super) const CTRL_CMD_GETFAMILY: u8 = 3;
 pub(super) const CTRL_ATTR_FAMILY_ID: u16 = 1;
@@ -56,39 +54,6 @@ pub(super) const DEST_ADDR_FAMILY: u16 = 11;
 pub(super) const FLAG_PERSISTENT: u32 = 0x1;
 /// `IP_VS_CONN_F_MASQ`: NAT forwarding.
 pub(super) const FWD_MASQ: u32 = 0;
-
-/// Appends one attribute (padded to 4 bytes).
-pub(super) fn attr(buf: &mut Vec<u8>, kind: u16, payload: &[u8]) {
-    let len = 4 + payload.len();
-    buf.extend_from_slice(&(len as u16).to_ne_bytes());
-    buf.extend_from_slice(&kind.to_ne_bytes());
-    buf.extend_from_slice(payload);
-    buf.resize(buf.len() + (4 - len % 4) % 4, 0);
-}
-
-pub(super) fn nested(buf: &mut Vec<u8>, kind: u16, inner: &[u8]) {
-    attr(buf, kind | NLA_F_NESTED, inner);
-}
-
-/// `(type without flags, payload)` of each attribute in `buf`.
-pub(super) fn attrs(mut buf: &[u8]) -> Vec<(u16, &[u8])> {
-    let mut out = Vec::new();
-    while buf.len() >= 4 {
-        let len = usize::from(u16::from_ne_bytes([buf[0], buf[1]]));
-        let kind = u16::from_ne_bytes([buf[2], buf[3]]) & 0x3fff;
-        if len < 4 || len > buf.len() {
-            break;
-        }
-        out.push((kind, &buf[4..len]));
-        let step = (len + 3) & !3;
-        buf = &buf[step.min(buf.len())..];
-    }
-    out
-}
-
-pub(super) fn get<'a>(list: &[(u16, &'a [u8])], kind: u16) -> Option<&'a [u8]> {
-    list.iter().find(|(k, _)| *k == kind).map(|(_, v)| *v)
-}
 
 pub(super) fn u32_of(v: Option<&[u8]>) -> u32 {
     v.and_then(|b| b.get(..4))
@@ -276,6 +241,7 @@ pub(super) fn message(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::applier::netlink::NLA_F_NESTED;
 
     fn key(ip: &str, protocol: Protocol) -> VirtualServerKey {
         VirtualServerKey {

@@ -1,0 +1,382 @@
+//! End-to-end: partial nftables syncs sent over netlink program exactly what
+//! `nft -f` programs from the same transaction's text. Two network
+//! namespaces get the same full sync through `nft`, then the same partial
+//! syncs, one through netlink and one through `nft`; the kernel's tables
+//! (`nft -j list table`, handles dropped, set elements sorted) must be equal
+//! after every step. Also: the kernel's refusal names the command and
+//! applies nothing. Needs root (run by hack/test.sh); no traffic is sent.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use proxy::IpFamily;
+use proxy::app::proxier::{Backend, Proxier};
+use proxy::applier::nft_netlink::{NetlinkApplyError, NftNetlink};
+use proxy::applier::{NftApplier, RulesApplier};
+use proxy::conntrack::ConntrackCli;
+use proxy::nftables::rule::{AddrOrCidr, Direction, Match, Rule, Statement, Verdict};
+use proxy::nftables::{LocalDetector, NftConfig, Transaction};
+use proxy::service::Protocol;
+use serde_json::{Value, json};
+use support::Netns;
+use test_support::proxy::{service, slice};
+
+const NODE: &str = "node1";
+
+/// The table as JSON with handles removed and set elements sorted.
+fn table(ns: &Netns) -> Value {
+    let text = ns.exec(&["nft", "-j", "list", "table", "ip", "kube-proxy"]);
+    let mut v: Value = serde_json::from_str(&text).expect("nft -j output");
+    fn normalize(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                m.remove("handle");
+                if let Some(Value::Array(elems)) = m.get_mut("elem") {
+                    elems.sort_by_key(|e| e.to_string());
+                }
+                m.values_mut().for_each(normalize);
+            }
+            Value::Array(a) => a.iter_mut().for_each(normalize),
+            _ => {}
+        }
+    }
+    normalize(&mut v);
+    v["nftables"]
+        .as_array_mut()
+        .expect("nftables array")
+        .retain(|o| o.get("metainfo").is_none());
+    v
+}
+
+fn assert_same_tables(netlink: &Netns, nft: &Netns, step: &str) {
+    let (a, b) = (table(netlink), table(nft));
+    if a != b {
+        let a = serde_json::to_string_pretty(&a).unwrap();
+        let b = serde_json::to_string_pretty(&b).unwrap();
+        let diff: Vec<String> = a
+            .lines()
+            .zip(b.lines())
+            .filter(|(x, y)| x != y)
+            .take(20)
+            .map(|(x, y)| format!("netlink: {x}\n    nft: {y}"))
+            .collect();
+        panic!("{step}: the tables differ\n{}", diff.join("\n"));
+    }
+}
+
+fn cfg(detector: LocalDetector) -> NftConfig {
+    let mut cfg = NftConfig::new(IpFamily::V4, NODE);
+    cfg.local_detector = detector;
+    cfg.node_ip = Some("198.18.210.1".parse().unwrap());
+    cfg
+}
+
+fn proxier(ns: &Netns, cfg: NftConfig, netlink: bool) -> Proxier {
+    let applier = if netlink {
+        NftApplier::new(Some(&ns.name))
+    } else {
+        NftApplier::nft_only(Some(&ns.name))
+    };
+    Proxier::new(
+        IpFamily::V4,
+        Backend::nftables(cfg),
+        Box::new(applier),
+        Box::new(ConntrackCli::new(Some(&ns.name))),
+    )
+}
+
+fn web(
+    endpoints: usize,
+) -> (
+    k8s_openapi::api::core::v1::Service,
+    k8s_openapi::api::discovery::v1::EndpointSlice,
+) {
+    let svc = service(
+        "ns",
+        "web",
+        json!({"type": "NodePort", "clusterIP": "198.19.210.10", "externalIPs": ["198.18.211.5"],
+               "sessionAffinity": "ClientIP",
+               "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 600}},
+               "ports": [{"name": "p80", "port": 80, "protocol": "TCP", "nodePort": 30210}]}),
+        json!({}),
+    );
+    let ips: Vec<String> = (0..endpoints)
+        .map(|i| format!("198.18.212.{}", i + 1))
+        .collect();
+    let eps: Vec<(&str, Option<&str>)> = ips.iter().map(|ip| (ip.as_str(), None)).collect();
+    (svc, slice("ns", "web", 8080, &eps))
+}
+
+fn lb(
+    endpoints: &[(&str, Option<&str>)],
+) -> (
+    k8s_openapi::api::core::v1::Service,
+    k8s_openapi::api::discovery::v1::EndpointSlice,
+) {
+    let svc = service(
+        "ns",
+        "lb",
+        json!({"type": "LoadBalancer", "clusterIP": "198.19.210.20",
+               "externalTrafficPolicy": "Local", "healthCheckNodePort": 30211,
+               "loadBalancerSourceRanges": ["10.0.0.0/8", "198.18.210.0/23"],
+               "ports": [{"name": "p80", "port": 80, "protocol": "TCP", "nodePort": 30212}]}),
+        json!({"loadBalancer": {"ingress": [{"ip": "198.18.213.1"}]}}),
+    );
+    (svc, slice("ns", "lb", 9090, endpoints))
+}
+
+/// The same sequence of changes in both namespaces, compared after each sync.
+fn changes_agree(tag: &str, detector: LocalDetector) {
+    let a = Netns::new(&format!("{tag}a"));
+    let b = Netns::new(&format!("{tag}b"));
+    let mut pa = proxier(&a, cfg(detector.clone()), true);
+    let mut pb = proxier(&b, cfg(detector), false);
+    let both = |step: &str, pa: &mut Proxier, pb: &mut Proxier, f: &dyn Fn(&mut Proxier)| {
+        f(pa);
+        f(pb);
+        let ra = pa
+            .sync(Instant::now(), false)
+            .expect("netlink side applies");
+        let rb = pb.sync(Instant::now(), false).expect("nft side applies");
+        assert_eq!(ra.full, rb.full, "{step}");
+        assert_same_tables(&a, &b, step);
+        ra.full
+    };
+    let full = both("full sync", &mut pa, &mut pb, &|p| {
+        let (s, e) = web(0);
+        p.on_service(None, Some(&s));
+        p.on_endpoint_slice(&e, false);
+        let (s, e) = lb(&[
+            ("198.18.214.1", Some(NODE)),
+            ("198.18.214.2", Some("other")),
+        ]);
+        p.on_service(None, Some(&s));
+        p.on_endpoint_slice(&e, false);
+    });
+    assert!(full);
+    let partial = both("web 0 → 3 endpoints", &mut pa, &mut pb, &|p| {
+        p.on_endpoint_slice(&web(3).1, false);
+    });
+    assert!(!partial, "changes after the first sync are partial");
+    both("web 3 → 1, lb moves", &mut pa, &mut pb, &|p| {
+        p.on_endpoint_slice(&web(1).1, false);
+        p.on_endpoint_slice(&lb(&[("198.18.214.3", Some(NODE))]).1, false);
+    });
+    std::thread::sleep(Duration::from_millis(1100));
+    both("stale chains deleted", &mut pa, &mut pb, &|_| {});
+    both("lb deleted", &mut pa, &mut pb, &|p| {
+        let (s, e) = lb(&[]);
+        p.on_service(Some(&s), None);
+        p.on_endpoint_slice(&e, true);
+    });
+    std::thread::sleep(Duration::from_millis(1100));
+    both("lb's chains deleted", &mut pa, &mut pb, &|_| {});
+    let listed = a.exec(&["nft", "list", "table", "ip", "kube-proxy"]);
+    assert!(!listed.contains("ns/lb/"), "{listed}");
+    assert!(listed.contains("198.18.212.1:8080"), "{listed}");
+}
+
+#[test]
+#[ignore = "needs root: run hack/test.sh"]
+fn netlink_partial_syncs_match_nft_with_a_cidr_detector() {
+    changes_agree("nlc", LocalDetector::Cidr("198.18.0.0/15".parse().unwrap()));
+}
+
+#[test]
+#[ignore = "needs root: run hack/test.sh"]
+fn netlink_partial_syncs_match_nft_with_an_interface_detector() {
+    changes_agree("nli", LocalDetector::InterfaceNamePrefix("veth".into()));
+}
+
+fn addr(dir: Direction, negate: bool, v: &str) -> Match {
+    let value = match v.parse() {
+        Ok(ip) => AddrOrCidr::Addr(ip),
+        Err(_) => AddrOrCidr::Cidr(v.parse().unwrap()),
+    };
+    Match::Addr {
+        family: IpFamily::V4,
+        dir,
+        negate,
+        value,
+    }
+}
+
+/// Every rule form, element and set command the syncer writes, one transaction.
+fn every_form() -> Transaction {
+    let goto = |c: &str| Statement::Verdict(Verdict::Goto(c.into()));
+    let mut tx = Transaction::new(IpFamily::V4);
+    tx.add_chain("t-a");
+    tx.add_chain("t-b");
+    tx.flush_chain("t-a");
+    tx.add_affinity_set("t-aff", 10800);
+    let rules = vec![
+        Rule::new(
+            vec![
+                addr(Direction::Destination, false, "198.19.0.1"),
+                addr(Direction::Source, true, "198.18.0.0/15"),
+            ],
+            Statement::Verdict(Verdict::Jump("t-b".into())),
+        ),
+        Rule::new(
+            vec![addr(Direction::Source, false, "10.0.0.0/8")],
+            Statement::Verdict(Verdict::Return),
+        ),
+        Rule::new(
+            vec![addr(Direction::Source, true, "198.18.0.7")],
+            Statement::Verdict(Verdict::Drop),
+        ),
+        Rule::new(
+            vec![Match::Iifname {
+                negate: true,
+                name: "knode0".into(),
+                prefix: false,
+            }],
+            goto("t-b"),
+        ),
+        Rule::new(
+            vec![Match::Iifname {
+                negate: false,
+                name: "veth".into(),
+                prefix: true,
+            }],
+            goto("t-b"),
+        )
+        .with_comment("short-circuit pod traffic"),
+        Rule::new(vec![Match::FibSourceLocal], goto("t-b"))
+            .with_comment("short-circuit local traffic"),
+        Rule::new(vec![Match::RandomOneIn(3)], goto("t-b")),
+        Rule::new(
+            vec![Match::SourceInSet {
+                family: IpFamily::V4,
+                set: "t-aff".into(),
+            }],
+            goto("t-b"),
+        ),
+        Rule::new(
+            Vec::new(),
+            Statement::UpdateSourceInSet {
+                family: IpFamily::V4,
+                set: "t-aff".into(),
+            },
+        ),
+        Rule::new(
+            vec![Match::L4Proto(Protocol::Udp)],
+            Statement::Dnat("198.18.215.1:53".parse().unwrap()),
+        ),
+        Rule::new(
+            vec![Match::L4Proto(Protocol::Sctp)],
+            Statement::Dnat("198.18.215.1:80".parse().unwrap()),
+        ),
+        Rule::verdict(Verdict::Goto("t-b".into())),
+    ];
+    for r in &rules {
+        tx.add_service_rule("t-a", r);
+    }
+    tx.add_element("cluster-ips", "198.19.0.9", None, None);
+    tx.add_element(
+        "service-ips",
+        "198.19.0.9 . tcp . 80",
+        Some("goto t-a"),
+        None,
+    );
+    tx.add_element(
+        "no-endpoint-services",
+        "198.19.0.9 . udp . 53",
+        Some("goto reject-chain"),
+        Some("ns/x:dns"),
+    );
+    tx.add_element(
+        "no-endpoint-nodeports",
+        "tcp . 30999",
+        Some("drop"),
+        Some("ns/x:p"),
+    );
+    tx.add_element("service-nodeports", "sctp . 30998", Some("goto t-a"), None);
+    tx
+}
+
+/// The fixed skeleton of table `ip kube-proxy`, written by a full sync.
+fn skeleton(ns: &Netns) {
+    let mut p = proxier(ns, cfg(LocalDetector::None), false);
+    p.sync(Instant::now(), false).expect("skeleton applies");
+}
+
+#[test]
+#[ignore = "needs root: run hack/test.sh"]
+fn every_rule_form_reads_back_as_nft_writes_it() {
+    let a = Netns::new("nlfa");
+    let b = Netns::new("nlfb");
+    skeleton(&a);
+    skeleton(&b);
+    let tx = every_form();
+    assert!(tx.commands().is_some());
+    let mut nl = NftNetlink::open(Some(&a.name)).expect("netlink socket");
+    nl.apply(&tx).expect("the kernel takes the batch");
+    NftApplier::nft_only(Some(&b.name))
+        .apply(tx.as_str())
+        .expect("nft takes the text");
+    assert_same_tables(&a, &b, "every form");
+    let listed = a.exec(&["nft", "list", "chain", "ip", "kube-proxy", "t-a"]);
+    for want in [
+        "iifname != \"knode0\" goto t-b",
+        "iifname \"veth*\" goto t-b comment \"short-circuit pod traffic\"",
+        "ip saddr 10.0.0.0/8 return",
+        "ip saddr != 198.18.0.7 drop",
+        "update @t-aff { ip saddr }",
+        "meta l4proto udp dnat to 198.18.215.1:53",
+    ] {
+        assert!(listed.contains(want), "{want:?} not in\n{listed}");
+    }
+
+    // Deleting goes through netlink too.
+    let mut del = Transaction::new(IpFamily::V4);
+    del.delete_element("service-ips", "198.19.0.9 . tcp . 80");
+    del.delete_element("cluster-ips", "198.19.0.9");
+    del.delete_element("service-nodeports", "sctp . 30998");
+    del.flush_chain("t-a");
+    del.delete_set("t-aff");
+    del.delete_chain("t-a");
+    nl.apply(&del).expect("deletions apply");
+    NftApplier::nft_only(Some(&b.name))
+        .apply(del.as_str())
+        .unwrap();
+    assert_same_tables(&a, &b, "deletions");
+}
+
+#[test]
+#[ignore = "needs root: run hack/test.sh"]
+fn a_refused_batch_names_the_command_and_applies_nothing() {
+    let a = Netns::new("nlr");
+    skeleton(&a);
+    let before = table(&a);
+    let mut tx = Transaction::new(IpFamily::V4);
+    tx.add_chain("t-new");
+    tx.add_service_rule(
+        "t-new",
+        &Rule::verdict(Verdict::Goto("no-such-chain".into())),
+    );
+    tx.add_element(
+        "service-ips",
+        "198.19.0.9 . tcp . 80",
+        Some("goto t-new"),
+        None,
+    );
+    let mut nl = NftNetlink::open(Some(&a.name)).expect("netlink socket");
+    match nl.apply(&tx) {
+        Err(NetlinkApplyError::Rejected { command, source }) => {
+            assert_eq!(command, "add rule ip kube-proxy t-new goto no-such-chain");
+            assert_eq!(source.raw_os_error(), Some(libc::ENOENT), "{source}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(table(&a), before, "a refused batch must change nothing");
+    // The same socket keeps working afterwards.
+    let mut ok = Transaction::new(IpFamily::V4);
+    ok.add_chain("t-new");
+    nl.apply(&ok).expect("a good batch after a refused one");
+    assert!(a.exec(&["nft", "list", "chains"]).contains("t-new"));
+    // Through the applier, the refusal is an ApplyError naming the command.
+    let err = NftApplier::new(Some(&a.name)).apply_nft(&tx).unwrap_err();
+    assert!(err.to_string().contains("goto no-such-chain"), "{err}");
+}

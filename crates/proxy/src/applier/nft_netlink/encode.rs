@@ -1,0 +1,224 @@
+//! A partial sync's [`Command`]s as one nf_tables batch: `BATCH_BEGIN`, one
+//! message per command (sequence numbers `seq + 1 + index`), `BATCH_END`.
+//! The kernel applies the batch atomically, like `nft -f`. Map element keys
+//! and values arrive in nft syntax (`198.19.0.1 . tcp . 80`, `goto CHAIN`)
+//! and are encoded here. Pure.
+
+use std::net::IpAddr;
+
+use super::consts::*;
+use super::expr::{
+    Unsupported, comment_tlv, ip_bytes, proto_number, rule_expressions, verdict_data,
+};
+use crate::applier::netlink::{NLM_F_REQUEST, attr, header, nested};
+use crate::net::IpFamily;
+use crate::nftables::tx::TABLE;
+use crate::nftables::{Command, Verdict};
+use crate::service::Protocol;
+
+fn cstr(s: &str) -> Vec<u8> {
+    let mut v = s.as_bytes().to_vec();
+    v.push(0);
+    v
+}
+
+/// `struct nfgenmsg` + attributes, as one message.
+fn message(
+    out: &mut Vec<u8>,
+    kind: u16,
+    flags: u16,
+    seq: u32,
+    family: u8,
+    res_id: u16,
+    attrs: &[u8],
+) {
+    header(out, 4 + attrs.len(), kind, flags, seq);
+    out.push(family);
+    out.push(0); // NFNETLINK_V0
+    out.extend_from_slice(&res_id.to_be_bytes());
+    out.extend_from_slice(attrs);
+}
+
+/// The bytes of one element key: each field of a concatenation padded to 4 bytes.
+pub fn element_key(key: &str) -> Result<Vec<u8>, Unsupported> {
+    let mut out = Vec::new();
+    for part in key.split(" . ") {
+        let part = part.trim();
+        let mut bytes = if let Ok(ip) = part.parse::<IpAddr>() {
+            ip_bytes(&ip)
+        } else if let Some(p) = Protocol::parse(Some(&part.to_ascii_uppercase())) {
+            vec![proto_number(p)]
+        } else if let Ok(port) = part.parse::<u16>() {
+            port.to_be_bytes().to_vec()
+        } else {
+            return Err(Unsupported(format!("element key {key:?}")));
+        };
+        bytes.resize(bytes.len().div_ceil(4) * 4, 0);
+        out.extend_from_slice(&bytes);
+    }
+    Ok(out)
+}
+
+/// A verdict map value: `goto C`, `jump C`, `drop`, `return`.
+pub fn element_verdict(value: &str) -> Result<Verdict, Unsupported> {
+    let mut words = value.split_whitespace();
+    let v = match (words.next(), words.next(), words.next()) {
+        (Some("goto"), Some(c), None) => Verdict::Goto(c.to_string()),
+        (Some("jump"), Some(c), None) => Verdict::Jump(c.to_string()),
+        (Some("drop"), None, None) => Verdict::Drop,
+        (Some("return"), None, None) => Verdict::Return,
+        _ => return Err(Unsupported(format!("element value {value:?}"))),
+    };
+    Ok(v)
+}
+
+/// `NFTA_SET_ELEM_LIST_*` for one element of `container`.
+fn element(
+    container: &str,
+    key: &str,
+    value: Option<&str>,
+    comment: Option<&str>,
+) -> Result<Vec<u8>, Unsupported> {
+    let mut e = Vec::new();
+    let mut k = Vec::new();
+    attr(&mut k, NFTA_DATA_VALUE, &element_key(key)?);
+    nested(&mut e, NFTA_SET_ELEM_KEY, &k);
+    if let Some(v) = value {
+        nested(
+            &mut e,
+            NFTA_SET_ELEM_DATA,
+            &verdict_data(&element_verdict(v)?),
+        );
+    }
+    if let Some(c) = comment {
+        attr(&mut e, NFTA_SET_ELEM_USERDATA, &comment_tlv(c)?);
+    }
+    let mut list = Vec::new();
+    nested(&mut list, NFTA_LIST_ELEM, &e);
+    let mut out = Vec::new();
+    attr(&mut out, NFTA_SET_ELEM_LIST_TABLE, &cstr(TABLE));
+    attr(&mut out, NFTA_SET_ELEM_LIST_SET, &cstr(container));
+    nested(&mut out, NFTA_SET_ELEM_LIST_ELEMENTS, &list);
+    Ok(out)
+}
+
+/// `(message type, extra flags, attributes)` of one command.
+fn command(
+    c: &Command,
+    family: IpFamily,
+    set_id: &mut u32,
+) -> Result<(u16, u16, Vec<u8>), Unsupported> {
+    let table = cstr(TABLE);
+    let mut a = Vec::new();
+    let out = match c {
+        Command::AddChain(name) => {
+            attr(&mut a, NFTA_CHAIN_TABLE, &table);
+            attr(&mut a, NFTA_CHAIN_NAME, &cstr(name));
+            (NFT_MSG_NEWCHAIN, NLM_F_CREATE, a)
+        }
+        Command::DeleteChain(name) => {
+            attr(&mut a, NFTA_CHAIN_TABLE, &table);
+            attr(&mut a, NFTA_CHAIN_NAME, &cstr(name));
+            (NFT_MSG_DELCHAIN, 0, a)
+        }
+        Command::FlushChain(name) => {
+            attr(&mut a, NFTA_RULE_TABLE, &table);
+            attr(&mut a, NFTA_RULE_CHAIN, &cstr(name));
+            (NFT_MSG_DELRULE, 0, a)
+        }
+        Command::AddRule { chain, rule } => {
+            attr(&mut a, NFTA_RULE_TABLE, &table);
+            attr(&mut a, NFTA_RULE_CHAIN, &cstr(chain));
+            nested(&mut a, NFTA_RULE_EXPRESSIONS, &rule_expressions(rule)?);
+            if let Some(c) = rule.comment {
+                attr(&mut a, NFTA_RULE_USERDATA, &comment_tlv(c)?);
+            }
+            (NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, a)
+        }
+        Command::AddAffinitySet { name, timeout_secs } => {
+            let (kind, len) = match family {
+                IpFamily::V4 => (TYPE_IPV4_ADDR, 4u32),
+                IpFamily::V6 => (TYPE_IPV6_ADDR, 16),
+            };
+            *set_id += 1;
+            attr(&mut a, NFTA_SET_TABLE, &table);
+            attr(&mut a, NFTA_SET_NAME, &cstr(name));
+            attr(
+                &mut a,
+                NFTA_SET_FLAGS,
+                &(NFT_SET_TIMEOUT | NFT_SET_EVAL).to_be_bytes(),
+            );
+            attr(&mut a, NFTA_SET_KEY_TYPE, &kind.to_be_bytes());
+            attr(&mut a, NFTA_SET_KEY_LEN, &len.to_be_bytes());
+            attr(&mut a, NFTA_SET_ID, &set_id.to_be_bytes());
+            let ms = u64::from(*timeout_secs) * 1000;
+            attr(&mut a, NFTA_SET_TIMEOUT, &ms.to_be_bytes());
+            // nft's user data: the key is big-endian (BYTEORDER_BIG_ENDIAN = 2).
+            attr(&mut a, NFTA_SET_USERDATA, &[0, 4, 2, 0, 0, 0]);
+            (NFT_MSG_NEWSET, NLM_F_CREATE, a)
+        }
+        Command::DeleteSet(name) => {
+            attr(&mut a, NFTA_SET_TABLE, &table);
+            attr(&mut a, NFTA_SET_NAME, &cstr(name));
+            (NFT_MSG_DELSET, 0, a)
+        }
+        Command::AddElement {
+            container,
+            key,
+            value,
+            comment,
+        } => (
+            NFT_MSG_NEWSETELEM,
+            NLM_F_CREATE,
+            element(container, key, value.as_deref(), comment.as_deref())?,
+        ),
+        Command::DeleteElement { container, key } => {
+            (NFT_MSG_DELSETELEM, 0, element(container, key, None, None)?)
+        }
+    };
+    Ok(out)
+}
+
+/// The whole batch; command `i` gets sequence number `seq + 1 + i`.
+pub fn batch(commands: &[Command], family: IpFamily, seq: u32) -> Result<Vec<u8>, Unsupported> {
+    let nf_family = match family {
+        IpFamily::V4 => NFPROTO_IPV4 as u8,
+        IpFamily::V6 => NFPROTO_IPV6 as u8,
+    };
+    let mut out = Vec::new();
+    message(
+        &mut out,
+        NFNL_MSG_BATCH_BEGIN,
+        NLM_F_REQUEST,
+        seq,
+        0,
+        NFNL_SUBSYS_NFTABLES,
+        &[],
+    );
+    let mut set_id = 0;
+    for (i, c) in commands.iter().enumerate() {
+        let (kind, flags, attrs) = command(c, family, &mut set_id)?;
+        let kind = (NFNL_SUBSYS_NFTABLES << 8) | kind;
+        let seq = seq.wrapping_add(1 + i as u32);
+        message(
+            &mut out,
+            kind,
+            NLM_F_REQUEST | flags,
+            seq,
+            nf_family,
+            0,
+            &attrs,
+        );
+    }
+    let end = seq.wrapping_add(1 + commands.len() as u32);
+    message(
+        &mut out,
+        NFNL_MSG_BATCH_END,
+        NLM_F_REQUEST,
+        end,
+        0,
+        NFNL_SUBSYS_NFTABLES,
+        &[],
+    );
+    Ok(out)
+}

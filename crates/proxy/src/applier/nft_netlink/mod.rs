@@ -1,0 +1,152 @@
+//! Partial nftables syncs sent straight to the kernel over
+//! `NETLINK_NETFILTER`, without `nft`.
+//!
+//! Why: before `nft` 1.0.6 runs an `add rule`, `add element` or `delete
+//! chain` it dumps every chain of the table into its cache. At 10k Services
+//! that is ~110k chains and over two seconds of kernel time, for a change
+//! that touches a dozen chains. The batch built here names tables, chains
+//! and sets by name, so the kernel needs no cache and a one-Service change
+//! costs what it changes. Only the commands a partial sync uses have an
+//! encoding (see [`crate::nftables::Command`]); the caller runs anything
+//! else — the full sync's skeleton included — through `nft -f`.
+//!
+//! The batch is atomic like `nft -f`: one refused command and the kernel
+//! applies none of it, and the error names that command.
+
+mod consts;
+mod encode;
+mod expr;
+
+use std::io;
+use std::time::Duration;
+
+pub use encode::{batch, element_key, element_verdict};
+pub use expr::{Unsupported, rule_expressions};
+
+use crate::applier::netlink::{NLM_F_ACK, NetlinkSocket, in_netns, messages};
+use crate::nftables::Transaction;
+
+/// Why a transaction did not go through netlink.
+#[derive(Debug, thiserror::Error)]
+pub enum NetlinkApplyError {
+    /// The transaction has a command without an encoding: use `nft`.
+    #[error(transparent)]
+    Unsupported(#[from] Unsupported),
+    /// The kernel refused a command; nothing was applied.
+    #[error("the kernel refused `{command}`: {source}")]
+    Rejected {
+        command: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The socket failed (not the kernel's verdict on the rules).
+    #[error("nf_tables netlink: {0}")]
+    Io(#[source] io::Error),
+}
+
+/// A `NETLINK_NETFILTER` socket for nf_tables batches.
+#[derive(Debug)]
+pub struct NftNetlink {
+    socket: NetlinkSocket,
+    seq: u32,
+}
+
+impl NftNetlink {
+    /// Opens the socket, inside the named network namespace if given.
+    pub fn open(netns: Option<&str>) -> io::Result<Self> {
+        let socket = in_netns(netns, || NetlinkSocket::open(consts::NETLINK_NETFILTER))??;
+        Ok(NftNetlink { socket, seq: 0 })
+    }
+
+    /// Sends `tx` as one batch and waits for the kernel's answer.
+    pub fn apply(&mut self, tx: &Transaction) -> Result<(), NetlinkApplyError> {
+        let commands = tx
+            .commands()
+            .ok_or_else(|| Unsupported("a command without a netlink form".into()))?;
+        if commands.is_empty() {
+            return Ok(());
+        }
+        let base = self.seq.wrapping_add(1);
+        let last = base.wrapping_add(commands.len() as u32);
+        self.seq = last.wrapping_add(1);
+        let mut bytes = batch(commands, tx.family(), base)?;
+        ack_last_command(&mut bytes, commands.len());
+        if bytes.len() > 128 * 1024 {
+            self.socket
+                .reserve_send_buffer(bytes.len() * 2)
+                .map_err(NetlinkApplyError::Io)?;
+        }
+        self.drain_stale().map_err(NetlinkApplyError::Io)?;
+        self.socket.send(&bytes).map_err(NetlinkApplyError::Io)?;
+        let line = |seq: u32| {
+            let index = seq.wrapping_sub(base.wrapping_add(1)) as usize;
+            tx.as_str()
+                .lines()
+                .nth(index)
+                .unwrap_or("the batch")
+                .to_string()
+        };
+        // The kernel handles the batch inside sendmsg, so its answers are
+        // queued now; the wait is a safety net. Errors come in batch order,
+        // the last command's ACK (or error) last.
+        let mut buf = vec![0u8; 64 * 1024];
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let n = self
+                .socket
+                .recv(&mut buf, false)
+                .map_err(NetlinkApplyError::Io)?;
+            if n == 0 {
+                if std::time::Instant::now() > deadline {
+                    return Err(NetlinkApplyError::Io(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no answer to the batch",
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            let msgs =
+                messages(&buf[..n]).map_err(|m| NetlinkApplyError::Io(io::Error::other(m)))?;
+            for m in msgs {
+                let Some((errno, seq)) = m.error() else {
+                    continue;
+                };
+                if seq.wrapping_sub(base) > commands.len() as u32 + 1 {
+                    continue; // an answer to an earlier batch
+                }
+                if errno != 0 {
+                    return Err(NetlinkApplyError::Rejected {
+                        command: line(seq),
+                        source: io::Error::from_raw_os_error(errno),
+                    });
+                }
+                if seq == last {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Discards answers left over from an earlier, failed batch.
+    fn drain_stale(&self) -> io::Result<()> {
+        let mut buf = vec![0u8; 16 * 1024];
+        while self.socket.recv(&mut buf, false)? > 0 {}
+        Ok(())
+    }
+}
+
+/// Sets `NLM_F_ACK` on the last command's message (the one before
+/// `BATCH_END`), so success has an answer too.
+fn ack_last_command(bytes: &mut [u8], commands: usize) {
+    let mut offset = 0;
+    for _ in 0..commands {
+        let len = u32::from_ne_bytes(bytes[offset..offset + 4].try_into().expect("4 bytes"));
+        offset += (len as usize + 3) & !3;
+    }
+    let flags = u16::from_ne_bytes([bytes[offset + 6], bytes[offset + 7]]) | NLM_F_ACK;
+    bytes[offset + 6..offset + 8].copy_from_slice(&flags.to_ne_bytes());
+}
+
+#[cfg(test)]
+mod tests;
