@@ -380,3 +380,61 @@ fn a_refused_batch_names_the_command_and_applies_nothing() {
     let err = NftApplier::new(Some(&a.name)).apply_nft(&tx).unwrap_err();
     assert!(err.to_string().contains("goto no-such-chain"), "{err}");
 }
+
+/// A partial sync touching 2000 Services is one batch of several MiB (the
+/// socket's send buffer is raised for it); the result still matches `nft -f`.
+#[test]
+#[ignore = "needs root: run hack/test.sh"]
+fn a_large_partial_sync_matches_nft() {
+    let a = Netns::new("nlla");
+    let b = Netns::new("nllb");
+    let mut pa = proxier(&a, cfg(LocalDetector::None), true);
+    let mut pb = proxier(&b, cfg(LocalDetector::None), false);
+    let svc = |i: usize| {
+        test_support::proxy::cluster_ip_service(
+            "ns",
+            &format!("s{i}"),
+            &format!("198.19.{}.{}", 100 + i / 250, i % 250 + 1),
+        )
+    };
+    let eps = |i: usize, n: usize| {
+        let ips: Vec<String> = (0..n)
+            .map(|e| format!("198.18.{}.{}", 220 + i / 250, (i % 50) * 5 + e + 1))
+            .collect();
+        let list: Vec<(&str, Option<&str>)> = ips.iter().map(|ip| (ip.as_str(), None)).collect();
+        slice("ns", &format!("s{i}"), 8080, &list)
+    };
+    for p in [&mut pa, &mut pb] {
+        for i in 0..2000 {
+            p.on_service(None, Some(&svc(i)));
+            p.on_endpoint_slice(&eps(i, 0), false);
+        }
+        assert!(p.sync(Instant::now(), false).unwrap().full);
+        for i in 0..2000 {
+            p.on_endpoint_slice(&eps(i, 3), false);
+        }
+        let r = p
+            .sync(Instant::now(), false)
+            .expect("the large partial sync applies");
+        assert!(!r.full);
+        assert!(r.commands > 20_000, "{} commands", r.commands);
+    }
+    assert_same_tables(&a, &b, "2000 Services changed at once");
+
+    // The same size straight through the socket (no fallback to nft possible).
+    let mut tx = Transaction::new(IpFamily::V4);
+    for i in 0..10_000 {
+        let chain = format!("t-big-{i}");
+        tx.add_chain(&chain);
+        tx.add_service_rule(&chain, &Rule::verdict(Verdict::Return));
+    }
+    assert!(tx.as_str().len() > 500_000);
+    NftNetlink::open(Some(&a.name))
+        .unwrap()
+        .apply(&tx)
+        .expect("a batch of 20000 commands");
+    assert!(
+        a.exec(&["nft", "list", "chain", "ip", "kube-proxy", "t-big-9999"])
+            .contains("return")
+    );
+}
