@@ -42,6 +42,8 @@ fn iptables_proxier(ns: &Netns) -> Proxier {
             name: "node1".into(),
             zone: String::new(),
         },
+        family: IpFamily::V4,
+        localhost_node_ports: true,
     };
     Proxier::new(
         IpFamily::V4,

@@ -101,6 +101,8 @@ fn proxier(mode: Mode, t: &Node, o: &Opts) -> Proxier {
                     name: NODE.into(),
                     zone: String::new(),
                 },
+                family: IpFamily::V4,
+                localhost_node_ports: true,
             };
             Proxier::new(
                 IpFamily::V4,

@@ -17,10 +17,20 @@ fn cfg() -> IptablesConfig {
             name: "node1".into(),
             zone: String::new(),
         },
+        family: IpFamily::V4,
+        localhost_node_ports: true,
     }
 }
 
 fn build(
+    services: &[k8s_openapi::api::core::v1::Service],
+    slices: &[k8s_openapi::api::discovery::v1::EndpointSlice],
+) -> String {
+    build_with(&cfg(), services, slices)
+}
+
+fn build_with(
+    cfg: &IptablesConfig,
     services: &[k8s_openapi::api::core::v1::Service],
     slices: &[k8s_openapi::api::discovery::v1::EndpointSlice],
 ) -> String {
@@ -37,7 +47,7 @@ fn build(
     }
     st.apply(&mut sm);
     et.apply(&mut em);
-    ruleset(&sm, &em, &cfg())
+    ruleset(&sm, &em, cfg)
 }
 
 #[test]
@@ -84,4 +94,38 @@ fn no_endpoints_rejects_in_filter() {
         "-A KUBE-SERVICES -m comment --comment \"ns6/svc6:p80 has no endpoints\" -m tcp -p tcp -d 172.30.0.46 --dport 80 -j REJECT\n"
     ));
     assert!(!text.contains("KUBE-SVC-"));
+}
+
+#[test]
+fn localhost_node_ports_false_keeps_node_ports_off_loopback() {
+    let jump = |c: &IptablesConfig| {
+        build_with(c, &[], &[])
+            .lines()
+            .find(|l| l.contains("-j KUBE-NODEPORTS"))
+            .unwrap()
+            .to_string()
+    };
+    let on = jump(&cfg());
+    assert!(
+        on.ends_with("-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS"),
+        "{on}"
+    );
+    let off = IptablesConfig {
+        localhost_node_ports: false,
+        ..cfg()
+    };
+    assert!(
+        jump(&off).ends_with("-m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-NODEPORTS"),
+        "{}",
+        jump(&off)
+    );
+    let v6 = IptablesConfig {
+        family: IpFamily::V6,
+        ..cfg()
+    };
+    assert!(
+        jump(&v6).ends_with("--dst-type LOCAL ! -d ::1/128 -j KUBE-NODEPORTS"),
+        "{}",
+        jump(&v6)
+    );
 }

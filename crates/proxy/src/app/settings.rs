@@ -196,6 +196,8 @@ pub struct IpvsSettings {
     pub node_ports_on_all_ips: bool,
     pub strict_arp: bool,
     pub timeouts: IpvsTimeouts,
+    /// `iptables.localhostNodePorts`, for the iptables fallback.
+    pub localhost_node_ports: bool,
 }
 
 impl IpvsSettings {
@@ -207,6 +209,8 @@ impl IpvsSettings {
             masquerade_bit: self.cfg.masquerade_bit,
             local_cidr: self.cfg.local_cidr,
             node: self.cfg.node.clone(),
+            family: self.cfg.family,
+            localhost_node_ports: self.localhost_node_ports,
         }
     }
 }
@@ -243,6 +247,8 @@ pub fn backend_config(
                 _ => None,
             },
             node,
+            family,
+            localhost_node_ports: cfg.iptables.localhost_node_ports,
         })),
         ProxyMode::IPVS => {
             let node_ports_on_all_ips = node_port_ips.is_none();
@@ -270,6 +276,7 @@ pub fn backend_config(
                 },
                 node_ports_on_all_ips,
                 strict_arp: cfg.ipvs.strict_arp,
+                localhost_node_ports: cfg.iptables.localhost_node_ports,
                 timeouts: IpvsTimeouts {
                     tcp: secs(cfg.ipvs.tcp_timeout),
                     tcp_fin: secs(cfg.ipvs.tcp_fin_timeout),

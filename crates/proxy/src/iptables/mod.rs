@@ -16,7 +16,7 @@ pub use jumps::{JUMP_RULES, JumpRule, KUBE_PROXY_CHAINS, is_kube_proxy_chain, is
 
 use crate::endpoints::EndpointInfo;
 use crate::names::hash_prefix;
-use crate::net::Cidr;
+use crate::net::{Cidr, IpFamily};
 use crate::service::ServicePortInfo;
 use crate::topology::NodeTopology;
 use crate::tracker::{EndpointsMap, ServicePortMap};
@@ -31,6 +31,11 @@ pub struct IptablesConfig {
     /// Pod CIDR for local-traffic detection (ClusterCIDR/NodeCIDR modes).
     pub local_cidr: Option<Cidr>,
     pub node: NodeTopology,
+    /// The family the rules are for (`iptables-restore` or `ip6tables-restore`).
+    pub family: IpFamily,
+    /// `iptables.localhostNodePorts`: IPv4 NodePorts also answer on 127.0.0.1.
+    /// IPv6 NodePorts never answer on `::1` (as upstream).
+    pub localhost_node_ports: bool,
 }
 
 fn quote(comment: &str) -> String {
@@ -137,9 +142,14 @@ pub fn ruleset(
         let eps = endpoints.get(spn).map(Vec::as_slice).unwrap_or(&[]);
         service_rules(svc, eps, cfg, &mut filter, &mut nat);
     }
+    let not_loopback = match cfg.family {
+        IpFamily::V6 => " ! -d ::1/128",
+        IpFamily::V4 if !cfg.localhost_node_ports => " ! -d 127.0.0.0/8",
+        IpFamily::V4 => "",
+    };
     nat.rule(
         "KUBE-SERVICES",
-        "-m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS",
+        &format!("-m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\" -m addrtype --dst-type LOCAL{not_loopback} -j KUBE-NODEPORTS"),
     );
     let mut out = String::new();
     filter.write("filter", &mut out);
