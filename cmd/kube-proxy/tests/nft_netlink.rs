@@ -24,10 +24,8 @@ use test_support::proxy::{service, slice};
 
 const NODE: &str = "node1";
 
-/// The table as JSON with handles removed and set elements sorted.
-fn table(ns: &Netns) -> Value {
-    let text = ns.exec(&["nft", "-j", "list", "table", "ip", "kube-proxy"]);
-    let mut v: Value = serde_json::from_str(&text).expect("nft -j output");
+/// Handles removed, set elements sorted, nft's version line dropped.
+fn strip_handles(v: &mut Value) {
     fn normalize(v: &mut Value) {
         match v {
             Value::Object(m) => {
@@ -41,11 +39,18 @@ fn table(ns: &Netns) -> Value {
             _ => {}
         }
     }
-    normalize(&mut v);
+    normalize(v);
     v["nftables"]
         .as_array_mut()
         .expect("nftables array")
         .retain(|o| o.get("metainfo").is_none());
+}
+
+/// Table `ip kube-proxy` as JSON, normalized by [`strip_handles`].
+fn table(ns: &Netns) -> Value {
+    let text = ns.exec(&["nft", "-j", "list", "table", "ip", "kube-proxy"]);
+    let mut v: Value = serde_json::from_str(&text).expect("nft -j output");
+    strip_handles(&mut v);
     v
 }
 
@@ -437,4 +442,94 @@ fn a_large_partial_sync_matches_nft() {
         a.exec(&["nft", "list", "chain", "ip", "kube-proxy", "t-big-9999"])
             .contains("return")
     );
+}
+
+/// The IPv6 forms: 16-byte addresses and keys, header offsets 8/24, NAT family ip6.
+#[test]
+#[ignore = "needs root: run hack/test.sh"]
+fn ipv6_rule_forms_read_back_as_nft_writes_them() {
+    let a = Netns::new("nl6a");
+    let b = Netns::new("nl6b");
+    for ns in [&a, &b] {
+        let mut p = Proxier::new(
+            IpFamily::V6,
+            Backend::nftables(NftConfig::new(IpFamily::V6, NODE)),
+            Box::new(NftApplier::nft_only(Some(&ns.name))),
+            Box::new(ConntrackCli::new(Some(&ns.name))),
+        );
+        p.sync(Instant::now(), false).expect("ip6 skeleton applies");
+    }
+    let v6 = |dir, negate, v: &str| {
+        let value = match v.parse() {
+            Ok(ip) => AddrOrCidr::Addr(ip),
+            Err(_) => AddrOrCidr::Cidr(v.parse().unwrap()),
+        };
+        Match::Addr {
+            family: IpFamily::V6,
+            dir,
+            negate,
+            value,
+        }
+    };
+    let goto = || Statement::Verdict(Verdict::Goto("t-b".into()));
+    let mut tx = Transaction::new(IpFamily::V6);
+    tx.add_chain("t-a");
+    tx.add_chain("t-b");
+    tx.add_affinity_set("t-aff", 600);
+    for r in [
+        Rule::new(
+            vec![
+                v6(Direction::Destination, false, "fd00:198:19::1"),
+                v6(Direction::Source, true, "fd00:198:18::/64"),
+            ],
+            Statement::Verdict(Verdict::Jump("t-b".into())),
+        ),
+        Rule::new(
+            vec![v6(Direction::Source, false, "fd00:198:18::/60")],
+            goto(),
+        ),
+        Rule::new(
+            vec![Match::SourceInSet {
+                family: IpFamily::V6,
+                set: "t-aff".into(),
+            }],
+            goto(),
+        ),
+        Rule::new(
+            Vec::new(),
+            Statement::UpdateSourceInSet {
+                family: IpFamily::V6,
+                set: "t-aff".into(),
+            },
+        ),
+        Rule::new(
+            vec![Match::L4Proto(Protocol::Tcp)],
+            Statement::Dnat("[fd00:198:18::5]:8080".parse().unwrap()),
+        ),
+    ] {
+        tx.add_service_rule("t-a", &r);
+    }
+    tx.add_element("cluster-ips", "fd00:198:19::1", None, None);
+    tx.add_element(
+        "service-ips",
+        "fd00:198:19::1 . tcp . 80",
+        Some("goto t-a"),
+        Some("ns/v6:p80"),
+    );
+    NftNetlink::open(Some(&a.name))
+        .unwrap()
+        .apply(&tx)
+        .expect("the kernel takes the ip6 batch");
+    NftApplier::nft_only(Some(&b.name))
+        .apply(tx.as_str())
+        .expect("nft takes the ip6 text");
+    let table = |ns: &Netns| {
+        let text = ns.exec(&["nft", "-j", "list", "table", "ip6", "kube-proxy"]);
+        let mut v: Value = serde_json::from_str(&text).unwrap();
+        strip_handles(&mut v);
+        v
+    };
+    assert_eq!(table(&a), table(&b));
+    let listed = a.exec(&["nft", "list", "chain", "ip6", "kube-proxy", "t-a"]);
+    assert!(listed.contains("dnat to [fd00:198:18::5]:8080"), "{listed}");
 }
