@@ -1,161 +1,28 @@
-//! Errors and warnings of configuration loading.
+//! Errors and warnings of kubelet configuration loading: the shared types of
+//! `component-config`, with the kubelet named in messages about its file.
 //!
 //! Every error displays as one line naming where the problem is (file or flag)
 //! and which field, and what was expected. The one exception is upstream's
 //! two-line `--node-labels` refusal, kept word for word. Warnings are values
 //! (returned to the caller) and are also logged by the code that produces them.
 
-use std::fmt;
-use std::path::PathBuf;
+pub use component_config::{ConfigWarning, Origin, WarningKind};
 
-/// Where a setting came from: a configuration file, or the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    File(PathBuf),
-    CommandLine,
-}
+use crate::types::{API_VERSION, KIND};
 
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::File(p) => write!(f, "{}", p.display()),
-            Origin::CommandLine => f.write_str("command line"),
-        }
+/// The kubelet, as `component-config` names it in messages.
+#[derive(Debug)]
+pub enum Kubelet {}
+
+impl component_config::Component for Kubelet {
+    const NAME: &'static str = "kubelet";
+    const API_VERSION: &'static str = API_VERSION;
+    const KIND: &'static str = KIND;
+
+    fn unknown_command(arg: &str) -> String {
+        format!("unknown command {arg}")
     }
 }
 
 /// Why the kubelet's configuration could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The configuration file could not be read.
-    #[error("{}: cannot read kubelet configuration file: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not well-formed YAML/JSON.
-    #[error("{origin}: cannot parse kubelet configuration: {message}")]
-    Syntax { origin: Origin, message: String },
-    /// A field has a value of the wrong form (type, duration, quantity, ...).
-    #[error("{origin}: field {field}: {message}")]
-    Field {
-        origin: Origin,
-        field: String,
-        message: String,
-    },
-    /// The configuration parsed but upstream validation refuses it.
-    #[error("{origin}: invalid configuration: {field}: {message}")]
-    Invalid {
-        origin: Origin,
-        field: String,
-        message: String,
-    },
-    /// A flag upstream does not know (`unknown flag: --foo`).
-    #[error("unknown flag: {flag}")]
-    UnknownFlag { flag: String },
-    /// A known flag with a value it cannot take.
-    #[error("invalid argument {value:?} for \"{flag}\" flag: {message}")]
-    FlagValue {
-        flag: String,
-        value: String,
-        message: String,
-    },
-    /// Any other command-line problem (missing value, stray argument...).
-    #[error("{message}")]
-    Usage { message: String },
-    /// `--node-labels` named labels the kubelet may not set on itself.
-    #[error("{message}")]
-    NodeLabels { message: String },
-    /// `--help` was given: print this text and exit 0.
-    #[error("{text}")]
-    Help { text: String },
-    /// `--version` was given: print this text and exit 0.
-    #[error("{text}")]
-    Version { text: String },
-}
-
-impl ConfigError {
-    /// The process exit code a binary should use for this outcome.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            ConfigError::Help { .. } | ConfigError::Version { .. } => 0,
-            _ => 1,
-        }
-    }
-
-    pub(crate) fn field(
-        origin: &Origin,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        ConfigError::Field {
-            origin: origin.clone(),
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn invalid(
-        origin: &Origin,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        ConfigError::Invalid {
-            origin: origin.clone(),
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// What kind of thing a warning is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WarningKind {
-    /// A field this version of the API does not have (typo, or another component's field).
-    UnknownField,
-    /// A field upstream removed from `KubeletConfiguration`; ignored.
-    RemovedField,
-    /// A field upstream still accepts but which no longer has any effect.
-    DeprecatedField,
-    /// A command-line flag upstream removed; accepted and ignored.
-    RemovedFlag,
-    /// A command-line flag upstream deprecated (it still works).
-    DeprecatedFlag,
-    /// A feature gate upstream removed after it graduated; ignored.
-    RemovedFeatureGate,
-}
-
-/// A problem that does not stop the kubelet: reported, logged, and ignored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigWarning {
-    pub origin: Origin,
-    pub kind: WarningKind,
-    /// Field path (`authentication.webhook.foo`) or flag (`--network-plugin`).
-    pub field: String,
-    pub message: String,
-}
-
-impl ConfigWarning {
-    pub(crate) fn new(
-        origin: &Origin,
-        kind: WarningKind,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        let w = ConfigWarning {
-            origin: origin.clone(),
-            kind,
-            field: field.into(),
-            message: message.into(),
-        };
-        tracing::warn!(origin = %w.origin, field = %w.field, "{}", w);
-        w
-    }
-}
-
-impl fmt::Display for ConfigWarning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.origin, self.field, self.message)
-    }
-}
+pub type ConfigError = component_config::ConfigError<Kubelet>;

@@ -3,6 +3,7 @@
 //! upstream removed that old unit files still pass. Data only: `flags.rs`
 //! turns it into a clap command and applies it.
 
+use component_config::flags::{KLOG_REMOVED, KLOG_REMOVED_FLAGS, RemovedFlag, join_removed};
 use kubelet_config::flag_values::{
     parse_bool, parse_bool_map, parse_duration, parse_i32, parse_ip, parse_list, parse_vmodule,
 };
@@ -137,43 +138,17 @@ fn logging_flags() -> Vec<FlagSpec> {
     ]
 }
 
-/// Flags upstream removed: `(name, is_bool, why)`. Accepted with a warning.
-pub const REMOVED_FLAGS: &[(&str, bool, &str)] = &[
-    (
-        "add-dir-header",
-        true,
-        "klog flag removed in Kubernetes 1.26",
-    ),
-    (
-        "alsologtostderr",
-        true,
-        "klog flag removed in Kubernetes 1.26",
-    ),
-    (
-        "log-backtrace-at",
-        false,
-        "klog flag removed in Kubernetes 1.26",
-    ),
-    ("log-dir", false, "klog flag removed in Kubernetes 1.26"),
-    ("log-file", false, "klog flag removed in Kubernetes 1.26"),
-    (
-        "log-file-max-size",
-        false,
-        "klog flag removed in Kubernetes 1.26",
-    ),
-    ("logtostderr", true, "klog flag removed in Kubernetes 1.26"),
-    ("one-output", true, "klog flag removed in Kubernetes 1.26"),
-    ("skip-headers", true, "klog flag removed in Kubernetes 1.26"),
-    (
-        "skip-log-headers",
-        true,
-        "klog flag removed in Kubernetes 1.26",
-    ),
-    (
-        "stderrthreshold",
-        false,
-        "klog flag removed in Kubernetes 1.26",
-    ),
+/// Flags upstream removed: `(name, is_bool, why)`. Accepted with a warning:
+/// the klog flags the kubelet also accepts, then kube-proxy's own.
+pub const REMOVED_FLAGS: &[(&str, bool, &str)] = &ALL;
+
+const ALL: [RemovedFlag; KLOG_REMOVED_FLAGS.len() + PROXY_REMOVED_FLAGS.len()] =
+    join_removed(KLOG_REMOVED_FLAGS, PROXY_REMOVED_FLAGS);
+
+const PROXY_REMOVED_FLAGS: &[RemovedFlag] = &[
+    ("log-dir", false, KLOG_REMOVED),
+    ("log-file", false, KLOG_REMOVED),
+    ("logtostderr", true, KLOG_REMOVED),
     (
         "proxy-port-range",
         false,

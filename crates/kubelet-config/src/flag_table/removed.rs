@@ -2,22 +2,21 @@
 //! pass. They are accepted so such a kubelet still starts, ignored, and
 //! warned about with the reason. Data only: `flags` hides them from `--help`.
 
-/// Flags upstream removed: `(name, is_bool, why)`. Accepted, ignored, warned about.
-pub const REMOVED_FLAGS: &[(&str, bool, &str)] = &[
-    (
-        "add-dir-header",
-        true,
-        "klog flag removed in Kubernetes 1.26",
-    ),
+use component_config::flags::{KLOG_REMOVED_FLAGS, RemovedFlag, join_removed};
+
+/// Flags upstream removed: `(name, is_bool, why)`. Accepted, ignored, warned
+/// about: the klog flags kube-proxy also accepts, then the kubelet's own.
+pub const REMOVED_FLAGS: &[(&str, bool, &str)] = &ALL;
+
+const ALL: [RemovedFlag; KLOG_REMOVED_FLAGS.len() + KUBELET_REMOVED_FLAGS.len()] =
+    join_removed(KLOG_REMOVED_FLAGS, KUBELET_REMOVED_FLAGS);
+
+/// The kubelet's own removed flags (klog's that it explains further among them).
+const KUBELET_REMOVED_FLAGS: &[RemovedFlag] = &[
     (
         "allow-privileged",
         true,
         "removed in Kubernetes 1.15; privileged containers are governed by Pod Security admission",
-    ),
-    (
-        "alsologtostderr",
-        true,
-        "klog flag removed in Kubernetes 1.26",
     ),
     ("api-servers", false, "removed; use --kubeconfig"),
     (
@@ -109,11 +108,6 @@ pub const REMOVED_FLAGS: &[(&str, bool, &str)] = &[
         "removed in Kubernetes 1.31",
     ),
     (
-        "log-backtrace-at",
-        false,
-        "klog flag removed in Kubernetes 1.26",
-    ),
-    (
         "log-dir",
         false,
         "klog flag removed in Kubernetes 1.26; the kubelet logs to stderr",
@@ -122,11 +116,6 @@ pub const REMOVED_FLAGS: &[(&str, bool, &str)] = &[
         "log-file",
         false,
         "klog flag removed in Kubernetes 1.26; the kubelet logs to stderr",
-    ),
-    (
-        "log-file-max-size",
-        false,
-        "klog flag removed in Kubernetes 1.26",
     ),
     (
         "logtostderr",
@@ -149,7 +138,6 @@ pub const REMOVED_FLAGS: &[(&str, bool, &str)] = &[
         "removed with dockershim in Kubernetes 1.24",
     ),
     ("non-masquerade-cidr", false, "removed in Kubernetes 1.24"),
-    ("one-output", true, "klog flag removed in Kubernetes 1.26"),
     (
         "pod-infra-container-image",
         false,
@@ -176,15 +164,4 @@ pub const REMOVED_FLAGS: &[(&str, bool, &str)] = &[
         "removed; use --kubelet-cgroups",
     ),
     ("seccomp-profile-root", false, "removed in Kubernetes 1.23"),
-    ("skip-headers", true, "klog flag removed in Kubernetes 1.26"),
-    (
-        "skip-log-headers",
-        true,
-        "klog flag removed in Kubernetes 1.26",
-    ),
-    (
-        "stderrthreshold",
-        false,
-        "klog flag removed in Kubernetes 1.26",
-    ),
 ];

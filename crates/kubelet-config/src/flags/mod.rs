@@ -3,13 +3,18 @@
 //! `=`, `-v=2`, repeated and comma-list flags. Kubelet-only settings land in
 //! `KubeletFlags`; flags that set configuration fields are returned in
 //! command-line order so `lib.rs` can apply them over the config file
-//! (upstream: flags win). Removed flags are accepted with a warning.
+//! (upstream: flags win). Removed flags are accepted with a warning. The Go
+//! flag syntax, `--help`/`--version` and the warnings' wording are
+//! `component_config::flags`.
 
 use std::ffi::OsString;
 
-use self::command::clap_error;
+use component_config::flags::{
+    self as component_flags, GivenFlag, deprecated_flag_warning, removed_flag_warning,
+};
+
 use self::kubelet_flags::KUBELET_FLAGS;
-use crate::error::{ConfigError, ConfigWarning, Origin, WarningKind};
+use crate::error::{ConfigError, ConfigWarning, Kubelet};
 use crate::flag_table::{REMOVED_FLAGS, config_flags};
 use crate::types::KubeletConfiguration;
 
@@ -20,7 +25,7 @@ pub use command::command;
 pub use kubelet_flags::KubeletFlags;
 
 /// The Kubernetes release whose kubelet this one stands in for.
-pub const KUBERNETES_VERSION: &str = "v1.34.0";
+pub use component_config::KUBERNETES_VERSION;
 
 const CONFIG_DEPRECATION: &str = "This parameter should be set via the config file specified by the Kubelet's --config flag. See https://kubernetes.io/docs/tasks/administer-cluster/kubelet-config-file/ for more information.";
 
@@ -38,96 +43,33 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let mut cmd = command();
-    let matches = cmd.try_get_matches_from_mut(args).map_err(clap_error)?;
-    if matches.get_flag("help") {
-        return Err(ConfigError::Help {
-            text: cmd.render_help().to_string(),
-        });
-    }
-    if let Some(v) = matches
-        .get_many::<String>("version")
-        .and_then(|mut v| v.next_back())
-        && v != "false"
-    {
-        return Err(ConfigError::Version {
-            text: format!(
-                "Kubernetes {KUBERNETES_VERSION} (knode {})",
-                env!("CARGO_PKG_VERSION")
-            ),
-        });
-    }
-    // Every (position, flag, value) in command-line order.
-    let mut given: Vec<(usize, String, String)> = Vec::new();
-    for id in matches.ids() {
-        let name = id.as_str();
-        if name == "help" || name == "version" {
-            continue;
-        }
-        if matches.value_source(name) != Some(clap::parser::ValueSource::CommandLine) {
-            continue;
-        }
-        let (Some(values), Some(indices)) =
-            (matches.get_many::<String>(name), matches.indices_of(name))
-        else {
-            continue;
-        };
-        for (value, index) in values.zip(indices) {
-            given.push((index, name.to_string(), value.clone()));
-        }
-    }
-    given.sort_by_key(|(i, _, _)| *i);
-
-    let origin = Origin::CommandLine;
+    let given = component_flags::parse_command_line::<Kubelet, _, _>(&mut command(), args)?;
     let mut parsed = ParsedArgs {
         flags: KubeletFlags::default(),
         config_values: Vec::new(),
         warnings: Vec::new(),
     };
     let config_table = config_flags();
-    let mut warned = std::collections::BTreeSet::new();
-    for (_, name, value) in given {
+    for GivenFlag { name, value, first } in given {
         let flag = format!("--{name}");
-        let first_time = warned.insert(name.clone());
-        if !parsed.flags.explicit.contains(&name) {
+        if first {
             parsed.flags.explicit.push(name.clone());
         }
         if let Some((_, _, deprecation, _, set)) = KUBELET_FLAGS.iter().find(|f| f.0 == name) {
-            set(&mut parsed.flags, &value).map_err(|message| ConfigError::FlagValue {
-                flag: flag.clone(),
-                value: value.clone(),
-                message,
-            })?;
-            if let (Some(note), true) = (deprecation, first_time) {
-                let msg = format!("Flag {flag} has been deprecated, {note}");
-                parsed.warnings.push(ConfigWarning::new(
-                    &origin,
-                    WarningKind::DeprecatedFlag,
-                    &flag,
-                    msg,
-                ));
+            set(&mut parsed.flags, &value)
+                .map_err(|message| ConfigError::flag_value(&flag, &value, message))?;
+            if let (Some(note), true) = (deprecation, first) {
+                parsed.warnings.push(deprecated_flag_warning(&flag, note));
             }
         } else if let Some(f) = config_table.iter().find(|f| f.name == name) {
-            if f.deprecated && first_time {
-                let msg = format!("Flag {flag} has been deprecated, {CONFIG_DEPRECATION}");
-                parsed.warnings.push(ConfigWarning::new(
-                    &origin,
-                    WarningKind::DeprecatedFlag,
-                    &flag,
-                    msg,
-                ));
+            if f.deprecated && first {
+                parsed
+                    .warnings
+                    .push(deprecated_flag_warning(&flag, CONFIG_DEPRECATION));
             }
             parsed.config_values.push((name, value));
-        } else if let Some((_, _, why)) = REMOVED_FLAGS.iter().find(|f| f.0 == name)
-            && first_time
-        {
-            let msg = format!("flag {flag} is no longer supported upstream ({why}); ignored");
-            parsed.warnings.push(ConfigWarning::new(
-                &origin,
-                WarningKind::RemovedFlag,
-                &flag,
-                msg,
-            ));
+        } else if first && let Some(warning) = removed_flag_warning(REMOVED_FLAGS, &name) {
+            parsed.warnings.push(warning);
         }
     }
     Ok(parsed)
@@ -145,11 +87,8 @@ pub fn apply_config_flags(
             continue;
         };
         let first = seen.insert(name.as_str());
-        (f.set)(config, value, first).map_err(|message| ConfigError::FlagValue {
-            flag: format!("--{name}"),
-            value: value.clone(),
-            message,
-        })?;
+        (f.set)(config, value, first)
+            .map_err(|message| ConfigError::flag_value(format!("--{name}"), value, message))?;
     }
     Ok(())
 }
