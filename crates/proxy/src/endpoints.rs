@@ -6,9 +6,9 @@
 //! controller sets to the Service port's name after resolving named target
 //! ports to numbers: so a named `targetPort` needs no resolution here.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
@@ -27,23 +27,25 @@ pub struct EndpointInfo {
     pub terminating: bool,
     /// On this node (`nodeName` is the node kube-proxy runs on).
     pub is_local: bool,
-    pub zone_hints: BTreeSet<String>,
-    pub node_hints: BTreeSet<String>,
+    /// Sorted, without duplicates (a boxed slice: 8 bytes less than a set per endpoint).
+    pub zone_hints: Box<[String]>,
+    pub node_hints: Box<[String]>,
 }
 
 impl EndpointInfo {
     /// `ip:port` (`[ip]:port` for IPv6), upstream's `String()`.
     pub fn addr(&self) -> String {
-        match self.ip {
-            IpAddr::V4(ip) => format!("{ip}:{}", self.port),
-            IpAddr::V6(ip) => format!("[{ip}]:{}", self.port),
-        }
+        self.to_string()
     }
 }
 
 impl fmt::Display for EndpointInfo {
+    /// As [`EndpointInfo::addr`], written without an intermediate string.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.addr())
+        match self.ip {
+            IpAddr::V4(ip) => write!(f, "{ip}:{}", self.port),
+            IpAddr::V6(ip) => write!(f, "[{ip}]:{}", self.port),
+        }
     }
 }
 
@@ -62,14 +64,14 @@ pub fn slice_endpoints(
     slice: &EndpointSlice,
     family: IpFamily,
     node_name: &str,
-) -> Vec<(ServicePortName, Vec<EndpointInfo>)> {
+) -> Vec<(ServicePortName, Vec<Arc<EndpointInfo>>)> {
     let Some(service) = slice_service(slice) else {
         return Vec::new();
     };
     if slice.address_type != family.api_name() {
         return Vec::new();
     }
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(slice.ports.as_ref().map_or(0, Vec::len));
     for port in slice.ports.iter().flatten() {
         let Some(num) = port
             .port
@@ -86,7 +88,7 @@ pub fn slice_endpoints(
             port: port.name.clone().unwrap_or_default(),
             protocol,
         };
-        let mut eps = Vec::new();
+        let mut eps = Vec::with_capacity(slice.endpoints.len());
         for ep in &slice.endpoints {
             let Some(ip) = ep.addresses.first().and_then(|a| a.parse::<IpAddr>().ok()) else {
                 continue;
@@ -99,19 +101,21 @@ pub fn slice_endpoints(
             let serving = cond.and_then(|c| c.serving).unwrap_or(true);
             let terminating = cond.and_then(|c| c.terminating).unwrap_or(false);
             let hints = ep.hints.as_ref();
-            let zone_hints = hints
-                .and_then(|h| h.for_zones.as_ref())
-                .into_iter()
-                .flatten()
-                .map(|z| z.name.clone())
-                .collect();
-            let node_hints = hints
-                .and_then(|h| h.for_nodes.as_ref())
-                .into_iter()
-                .flatten()
-                .map(|n| n.name.clone())
-                .collect();
-            eps.push(EndpointInfo {
+            let zone_hints = sorted_hints(
+                hints
+                    .and_then(|h| h.for_zones.as_ref())
+                    .into_iter()
+                    .flatten()
+                    .map(|z| z.name.clone()),
+            );
+            let node_hints = sorted_hints(
+                hints
+                    .and_then(|h| h.for_nodes.as_ref())
+                    .into_iter()
+                    .flatten()
+                    .map(|n| n.name.clone()),
+            );
+            eps.push(Arc::new(EndpointInfo {
                 ip,
                 port: num,
                 ready,
@@ -120,9 +124,16 @@ pub fn slice_endpoints(
                 is_local: ep.node_name.as_deref().is_some_and(|n| n == node_name),
                 zone_hints,
                 node_hints,
-            });
+            }));
         }
         out.push((spn, eps));
     }
     out
+}
+
+fn sorted_hints(names: impl Iterator<Item = String>) -> Box<[String]> {
+    let mut v: Vec<String> = names.collect();
+    v.sort_unstable();
+    v.dedup();
+    v.into_boxed_slice()
 }

@@ -13,6 +13,7 @@ pub mod mode;
 pub mod proxier;
 pub mod service_health;
 pub mod settings;
+pub mod store;
 pub mod sync_loop;
 pub mod v1beta1;
 pub mod watch;

@@ -18,7 +18,8 @@ use super::health::ProxierHealth;
 use super::metrics::Metrics;
 use super::proxier::{Proxier, SyncReport};
 use super::service_health::ServiceHealthServers;
-use super::watch::{Event, Store};
+use super::store::Store;
+use super::watch::Event;
 use crate::topology::{LABEL_TOPOLOGY_ZONE, NodeTopology};
 
 /// Everything the watches send (moved, not copied: variant sizes do not matter).
@@ -89,13 +90,13 @@ pub async fn run(
                 let Some(ev) = ev else { break };
                 match ev {
                     ProxyEvent::Services(e) => {
-                        services_synced |= matches!(e, Event::Reset(_));
+                        services_synced |= matches!(e, Event::List { last: true, .. });
                         for (prev, cur) in services.apply(e) {
                             proxier.on_service(prev.as_ref(), cur.as_ref());
                         }
                     }
                     ProxyEvent::Slices(e) => {
-                        slices_synced |= matches!(e, Event::Reset(_));
+                        slices_synced |= matches!(e, Event::List { last: true, .. });
                         for (prev, cur) in slices.apply(e) {
                             match cur {
                                 Some(s) => proxier.on_endpoint_slice(&s, false),
@@ -104,8 +105,8 @@ pub async fn run(
                         }
                     }
                     ProxyEvent::Node(Event::Applied(n) | Event::Deleted(n)) => proxier.set_node(node_topology(&n)),
-                    ProxyEvent::Node(Event::Reset(list)) => {
-                        if let Some(n) = list.first() {
+                    ProxyEvent::Node(Event::List { items, .. }) => {
+                        if let Some(n) = items.first() {
                             proxier.set_node(node_topology(n));
                         }
                     }

@@ -1,10 +1,10 @@
 //! List-and-watch of one resource type (a minimal reflector, as kube-rs's
-//! watcher): list, announce the list as [`Event::Reset`], watch from its
-//! resourceVersion, relist after `410 Gone` or any error (with a backoff
-//! from 1 s doubling to 30 s). [`Store`] turns those events into the
-//! (previous, current) pairs the change trackers want. One writer: the task.
+//! watcher): list in pages of [`LIST_PAGE_SIZE`], announce each page as an
+//! [`Event::List`], watch from the list's resourceVersion, relist after
+//! `410 Gone` or any error (with a backoff from 1 s doubling to 30 s).
+//! [`super::store::Store`] turns those events into the (previous, current)
+//! pairs the change trackers want. One writer: the task.
 
-use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::time::Duration;
 
@@ -19,14 +19,36 @@ use tokio_util::sync::CancellationToken;
 
 use super::proxier::TRIGGER_TIME_ANNOTATION;
 
+/// Objects per list request (upstream's reflector pages by 500 too). Paging
+/// bounds what a list holds at once: at 10k Services one unpaged EndpointSlice
+/// list was ~100 MiB of JSON and objects at the same time, and the freed
+/// holes stayed in the heap around what the proxier kept.
+pub const LIST_PAGE_SIZE: u32 = 500;
+
 /// What a reflector announces.
 #[derive(Debug, Clone)]
 pub enum Event<K> {
-    /// The complete current list (after a (re)list).
-    Reset(Vec<K>),
+    /// One page of a (re)list. `first` starts it; `last` completes it: the
+    /// objects the pages did not list are gone.
+    List {
+        items: Vec<K>,
+        first: bool,
+        last: bool,
+    },
     /// Added or modified.
     Applied(K),
     Deleted(K),
+}
+
+impl<K> Event<K> {
+    /// A complete list in one page.
+    pub fn reset(items: Vec<K>) -> Self {
+        Event::List {
+            items,
+            first: true,
+            last: true,
+        }
+    }
 }
 
 /// Field and label selectors of a list/watch.
@@ -83,7 +105,7 @@ async fn list_then_watch<K, T, M>(
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
 {
-    let mut lp = ListParams::default();
+    let mut lp = ListParams::default().limit(LIST_PAGE_SIZE);
     let mut wp = WatchParams::default().timeout(290);
     if let Some(f) = &selectors.fields {
         lp = lp.fields(f);
@@ -93,13 +115,26 @@ where
         lp = lp.labels(l);
         wp = wp.labels(l);
     }
-    let list = api.list(&lp).await?;
-    let mut version = list.metadata.resource_version.clone().unwrap_or_default();
-    let _ = tx
-        .send(wrap(Event::Reset(
-            list.items.into_iter().map(map).collect(),
-        )))
-        .await;
+    let mut version = String::new();
+    let mut first = true;
+    loop {
+        let page = api.list(&lp).await?;
+        version = page.metadata.resource_version.clone().unwrap_or(version);
+        let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
+        let event = Event::List {
+            items: page.items.into_iter().map(map).collect(),
+            first,
+            last: next.is_none(),
+        };
+        if tx.send(wrap(event)).await.is_err() {
+            return Ok(());
+        }
+        first = false;
+        match next {
+            Some(token) => lp = lp.continue_token(&token),
+            None => break,
+        }
+    }
     loop {
         let mut stream = api.watch(&wp, &version).await?.boxed();
         while let Some(ev) = stream.try_next().await? {
@@ -146,73 +181,9 @@ pub fn slim_slice(mut slice: EndpointSlice) -> EndpointSlice {
     slice
 }
 
-/// The last known version of every object, keyed by `namespace/name`.
-#[derive(Debug)]
-pub struct Store<K> {
-    objects: BTreeMap<String, K>,
-}
-
-impl<K> Default for Store<K> {
-    fn default() -> Self {
-        Store {
-            objects: BTreeMap::new(),
-        }
-    }
-}
-
-fn key<K: Resource>(k: &K) -> String {
-    let m = k.meta();
-    format!(
-        "{}/{}",
-        m.namespace.as_deref().unwrap_or_default(),
-        m.name.as_deref().unwrap_or_default()
-    )
-}
-
-impl<K: Resource + Clone> Store<K> {
-    /// Applies an event; returns the (previous, current) pair of every object it changed
-    /// (`current: None` for deletions, including those implied by a Reset).
-    pub fn apply(&mut self, event: Event<K>) -> Vec<(Option<K>, Option<K>)> {
-        match event {
-            Event::Applied(k) => {
-                let prev = self.objects.insert(key(&k), k.clone());
-                vec![(prev, Some(k))]
-            }
-            Event::Deleted(k) => {
-                let prev = self.objects.remove(&key(&k));
-                vec![(Some(prev.unwrap_or(k)), None)]
-            }
-            Event::Reset(list) => {
-                let mut old = std::mem::take(&mut self.objects);
-                let mut out = Vec::new();
-                for k in list {
-                    let id = key(&k);
-                    let prev = old.remove(&id);
-                    self.objects.insert(id, k.clone());
-                    out.push((prev, Some(k)));
-                }
-                out.extend(old.into_values().map(|k| (Some(k), None)));
-                out
-            }
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.objects.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.objects.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn svc(name: &str, rv: &str) -> Service {
-        serde_json::from_value(serde_json::json!({"metadata": {"namespace": "ns", "name": name, "resourceVersion": rv}})).unwrap()
-    }
 
     #[test]
     fn slimming_keeps_only_what_the_proxy_reads() {
@@ -238,30 +209,5 @@ mod tests {
             .keys()
             .collect();
         assert_eq!(keys, [TRIGGER_TIME_ANNOTATION]);
-    }
-
-    #[test]
-    fn reset_deletes_what_is_gone() {
-        let mut s = Store::default();
-        s.apply(Event::Reset(vec![svc("a", "1"), svc("b", "1")]));
-        let changes = s.apply(Event::Reset(vec![svc("a", "2")]));
-        assert_eq!(changes.len(), 2);
-        assert!(changes[0].0.is_some() && changes[0].1.is_some());
-        assert_eq!(
-            changes[1].0.as_ref().unwrap().metadata.name.as_deref(),
-            Some("b")
-        );
-        assert!(changes[1].1.is_none());
-        let d = s.apply(Event::Deleted(svc("a", "3")));
-        assert_eq!(
-            d[0].0
-                .as_ref()
-                .unwrap()
-                .metadata
-                .resource_version
-                .as_deref(),
-            Some("2")
-        );
-        assert!(s.is_empty());
     }
 }
