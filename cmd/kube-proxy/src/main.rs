@@ -42,17 +42,22 @@ async fn wait_for_signal(shutdown: CancellationToken) {
 
 /// One malloc arena instead of glibc's default of 8 per core: the proxy's
 /// watch tasks, sync thread and servers never contend, and per-thread arenas
-/// each kept their own freed heap (RSS at 2k Services 65 -> 44 MiB; docs/benchmarks.md).
-fn limit_malloc_arenas() {
+/// each kept their own freed heap (RSS at 2k Services 65 -> 44 MiB). And a
+/// fixed mmap threshold: glibc otherwise raises it after the first large free,
+/// so a full sync's big transient buffers (the transaction text, list pages)
+/// would come from the heap and leave holes between long-lived data that
+/// `malloc_trim` cannot return (docs/benchmarks.md).
+fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only adjusts allocator tuning; called before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
     }
 }
 
 fn main() -> ExitCode {
-    limit_malloc_arenas();
+    tune_malloc();
     let opts = match proxy_config::load_from_args(std::env::args_os()) {
         Ok(opts) => opts,
         Err(

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use super::NftConfig;
-use super::service::{Contribution, Elem, contribution};
+use super::service::{Contribution, contribution};
 use super::setup::write_setup;
 use super::tx::Transaction;
 use crate::service::NamespacedName;
@@ -40,8 +40,9 @@ pub struct NftablesSyncer {
     flushed: bool,
     need_full_sync: bool,
     per_service: BTreeMap<NamespacedName, Vec<Contribution>>,
-    /// Element key → owners (service-port text) → (value, comment).
-    elements: BTreeMap<ElemKey, BTreeMap<String, ElemValue>>,
+    /// Element key → its owners (Service names, sorted; almost always one)
+    /// with the (value, comment) each wants; the first owner's is written.
+    elements: BTreeMap<ElemKey, Vec<(String, ElemValue)>>,
     stale_chains: BTreeMap<String, Instant>,
     /// Per-service chains and affinity sets found in the kernel before a
     /// full sync (an earlier process's); those the sync does not write are
@@ -116,10 +117,25 @@ impl NftablesSyncer {
             changed.iter().cloned().collect()
         };
         let mut old_elems: BTreeMap<ElemKey, Option<ElemValue>> = BTreeMap::new();
-        let mut new_parts: Vec<(NamespacedName, Vec<Contribution>, Vec<Contribution>)> = Vec::new();
+        let mut old_chains: BTreeSet<String> = BTreeSet::new();
+        let mut new_chains: BTreeSet<String> = BTreeSet::new();
+        let mut old_sets: BTreeSet<String> = BTreeSet::new();
+        let mut new_sets: BTreeSet<String> = BTreeSet::new();
+        if full {
+            old_chains.append(&mut self.leftover_chains);
+            old_sets.append(&mut self.leftover_sets);
+        }
+        // Rules follow every chain declaration (a goto needs its target to
+        // exist). A full sync writes them as text at once, so the rules of
+        // 10k Services are never held as values at the same time.
+        let mut rules_tx = if full {
+            Transaction::text_only(cfg.family)
+        } else {
+            Transaction::new(cfg.family)
+        };
         for name in targets {
             let old = self.per_service.remove(&name).unwrap_or_default();
-            let new: Vec<Contribution> = services
+            let mut new: Vec<Contribution> = services
                 .range(crate::tracker::service_range(&name))
                 .map(|(spn, svc)| {
                     contribution(
@@ -137,71 +153,55 @@ impl NftablesSyncer {
                     let effective = self.effective(&key);
                     old_elems.entry(key.clone()).or_insert(effective);
                     if let Some(owners) = self.elements.get_mut(&key) {
-                        owners.remove(&owner);
+                        owners.retain(|(o, _)| *o != owner);
                         if owners.is_empty() {
                             self.elements.remove(&key);
                         }
                     }
                 }
             }
-            for part in &new {
-                for Elem {
-                    container,
-                    key,
-                    value,
-                    comment,
-                } in &part.elements
-                {
-                    let k = (*container, key.clone());
+            for part in &mut new {
+                for e in &mut part.elements {
+                    let k = (e.container, e.key.clone());
                     let effective = self.effective(&k);
                     old_elems.entry(k.clone()).or_insert(effective);
-                    self.elements
-                        .entry(k)
-                        .or_default()
-                        .insert(owner.clone(), (value.clone(), comment.clone()));
+                    let owners = self.elements.entry(k).or_default();
+                    let at = owners.partition_point(|(o, _)| *o < owner);
+                    // Later syncs only need a stored element's container and key.
+                    let wanted = (e.value.take(), e.comment.take());
+                    if owners.get(at).is_some_and(|(o, _)| *o == owner) {
+                        owners[at].1 = wanted;
+                    } else {
+                        owners.insert(at, (owner.clone(), wanted));
+                    }
                 }
             }
-            new_parts.push((name, old, new));
-        }
-        let mut old_chains: BTreeSet<String> = BTreeSet::new();
-        let mut new_chains: BTreeSet<String> = BTreeSet::new();
-        let mut old_sets: BTreeSet<String> = BTreeSet::new();
-        let mut new_sets: BTreeSet<String> = BTreeSet::new();
-        if full {
-            old_chains.append(&mut self.leftover_chains);
-            old_sets.append(&mut self.leftover_sets);
-        }
-        for (_, old, new) in &new_parts {
-            old_chains.extend(
-                old.iter()
-                    .flat_map(|p| p.chains.iter().map(|c| c.0.clone())),
-            );
-            old_sets.extend(
-                old.iter()
-                    .flat_map(|p| p.affinity_sets.iter().map(|s| s.0.clone())),
-            );
-            for part in new {
+            for part in &old {
+                old_chains.extend(part.chains.iter().map(|c| c.0.clone()));
+                old_sets.extend(part.affinity_sets.iter().map(|s| s.0.clone()));
+            }
+            for part in &mut new {
                 for (set, timeout) in &part.affinity_sets {
                     if new_sets.insert(set.clone()) {
                         tx.add_affinity_set(set, *timeout);
                     }
                 }
-                for (chain, _) in &part.chains {
+                for (chain, rules) in &mut part.chains {
                     if new_chains.insert(chain.clone()) {
                         self.stale_chains.remove(chain);
                         tx.add_chain(chain);
                         tx.flush_chain(chain);
                     }
+                    for rule in std::mem::take(rules) {
+                        rules_tx.add_service_rule(chain, &rule);
+                    }
                 }
             }
-        }
-        for (_, _, new) in &new_parts {
-            for (chain, rules) in new.iter().flat_map(|p| p.chains.iter()) {
-                for rule in rules {
-                    tx.add_service_rule(chain, rule);
-                }
+            if !new.is_empty() {
+                self.per_service.insert(name, new);
             }
         }
+        tx.append(rules_tx);
         for (key, before) in old_elems {
             let after = self.effective(&key);
             if before == after {
@@ -225,18 +225,6 @@ impl NftablesSyncer {
         for set in old_sets.difference(&new_sets) {
             tx.delete_set(set);
         }
-        for (name, _, mut new) in new_parts {
-            // Later syncs only need the names of chains and sets and the
-            // elements; the rule text is most of a contribution's memory.
-            for part in &mut new {
-                for (_, rules) in &mut part.chains {
-                    *rules = Vec::new();
-                }
-            }
-            if !new.is_empty() {
-                self.per_service.insert(name, new);
-            }
-        }
         self.cfg = Some(cfg.clone());
         self.need_full_sync = false;
         SyncOutput {
@@ -249,7 +237,7 @@ impl NftablesSyncer {
     fn effective(&self, key: &ElemKey) -> Option<ElemValue> {
         self.elements
             .get(key)
-            .and_then(|o| o.values().next().cloned())
+            .and_then(|o| o.first().map(|(_, v)| v.clone()))
     }
 
     fn cleanup(&mut self, cfg: &NftConfig, now: Instant) -> Option<Transaction> {

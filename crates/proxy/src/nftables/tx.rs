@@ -70,6 +70,23 @@ impl Transaction {
         }
     }
 
+    /// A transaction kept only as text (a full sync's: no [`Command`] copies).
+    pub fn text_only(family: IpFamily) -> Self {
+        let mut tx = Transaction::new(family);
+        tx.commands = None;
+        tx
+    }
+
+    /// Appends `other`'s commands after this one's.
+    pub fn append(&mut self, other: Transaction) {
+        self.text.push_str(&other.text);
+        self.lines += other.lines;
+        match (&mut self.commands, other.commands) {
+            (Some(mine), Some(theirs)) => mine.extend(theirs),
+            (mine, _) => *mine = None,
+        }
+    }
+
     /// A line with no [`Command`] form: the transaction becomes text-only.
     fn line(&mut self, args: std::fmt::Arguments<'_>) {
         self.commands = None;
@@ -82,9 +99,10 @@ impl Transaction {
         self.lines += 1;
     }
 
-    fn command(&mut self, c: Command) {
+    /// Records a command, built only when the transaction keeps commands.
+    fn command(&mut self, c: impl FnOnce() -> Command) {
         if let Some(cmds) = &mut self.commands {
-            cmds.push(c);
+            cmds.push(c());
         }
     }
 
@@ -106,7 +124,7 @@ impl Transaction {
     pub fn add_chain(&mut self, name: &str) {
         let p = self.prefix;
         self.typed_line(format_args!("add chain {p} {name}"));
-        self.command(Command::AddChain(name.to_string()));
+        self.command(|| Command::AddChain(name.to_string()));
     }
 
     pub fn add_chain_with_comment(&mut self, name: &str, comment: &str) {
@@ -127,13 +145,13 @@ impl Transaction {
     pub fn flush_chain(&mut self, name: &str) {
         let p = self.prefix;
         self.typed_line(format_args!("flush chain {p} {name}"));
-        self.command(Command::FlushChain(name.to_string()));
+        self.command(|| Command::FlushChain(name.to_string()));
     }
 
     pub fn delete_chain(&mut self, name: &str) {
         let p = self.prefix;
         self.typed_line(format_args!("delete chain {p} {name}"));
-        self.command(Command::DeleteChain(name.to_string()));
+        self.command(|| Command::DeleteChain(name.to_string()));
     }
 
     /// A rule given as text (the fixed chains'): makes the transaction text-only.
@@ -146,7 +164,7 @@ impl Transaction {
     pub fn add_service_rule(&mut self, chain: &str, rule: &Rule) {
         let p = self.prefix;
         self.typed_line(format_args!("add rule {p} {chain} {rule}"));
-        self.command(Command::AddRule {
+        self.command(|| Command::AddRule {
             chain: chain.to_string(),
             rule: rule.clone(),
         });
@@ -159,7 +177,7 @@ impl Transaction {
         self.typed_line(format_args!(
             "add set {p} {name} {{ type {kind} ; flags dynamic,timeout ; timeout {timeout_secs}s ; }}"
         ));
-        self.command(Command::AddAffinitySet {
+        self.command(|| Command::AddAffinitySet {
             name: name.to_string(),
             timeout_secs,
         });
@@ -208,7 +226,7 @@ impl Transaction {
     pub fn delete_set(&mut self, name: &str) {
         let p = self.prefix;
         self.typed_line(format_args!("delete set {p} {name}"));
-        self.command(Command::DeleteSet(name.to_string()));
+        self.command(|| Command::DeleteSet(name.to_string()));
     }
 
     /// `add element ... NAME { KEY [comment "C"] [: VALUE] }`
@@ -228,7 +246,7 @@ impl Transaction {
         }
         let p = self.prefix;
         self.typed_line(format_args!("add element {p} {container} {{ {body} }}"));
-        self.command(Command::AddElement {
+        self.command(|| Command::AddElement {
             container: container.to_string(),
             key: key.to_string(),
             value: value.map(str::to_string),
@@ -239,7 +257,7 @@ impl Transaction {
     pub fn delete_element(&mut self, container: &str, key: &str) {
         let p = self.prefix;
         self.typed_line(format_args!("delete element {p} {container} {{ {key} }}"));
-        self.command(Command::DeleteElement {
+        self.command(|| Command::DeleteElement {
             container: container.to_string(),
             key: key.to_string(),
         });
