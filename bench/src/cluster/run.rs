@@ -10,9 +10,9 @@ use kubelet_cri::RemoteRuntime;
 use serde::{Deserialize, Serialize};
 
 use crate::kubelets::{self, Paths, Which};
+use crate::node;
 use crate::pods::{self, PodTimes};
 use crate::proc_stats::{self, ProcSample};
-use crate::node;
 
 /// Settings of a run.
 pub struct Settings {
@@ -47,16 +47,37 @@ pub struct RunResult {
 }
 
 /// Runs `which` once; cleans up whatever happens.
-pub async fn run(which: Which, round: usize, paths: &Paths, settings: &Settings, client: &kube::Client, rt: &RemoteRuntime) -> anyhow::Result<RunResult> {
-    clean(client, rt).await.context("cleaning up before the run")?;
+pub async fn run(
+    which: Which,
+    round: usize,
+    paths: &Paths,
+    settings: &Settings,
+    client: &kube::Client,
+    rt: &RemoteRuntime,
+) -> anyhow::Result<RunResult> {
+    clean(client, rt)
+        .await
+        .context("cleaning up before the run")?;
     let load_before = proc_stats::load_average();
     let started = Instant::now();
     let kubelet = kubelets::start(which, paths, round).await?;
     let args = kubelet.args.clone();
-    let measured = measure(&kubelet, settings, client, rt, started).await;
+    let snapshot = |phase: &str| {
+        paths.out_dir.join(format!(
+            "{}-round{round}-{phase}.smaps_rollup",
+            which.name()
+        ))
+    };
+    let measured = measure(&kubelet, settings, client, rt, started, snapshot).await;
     let stopped = kubelet.stop(paths).await;
     let cleaned = clean(client, rt).await;
-    let mut result = measured.with_context(|| format!("{} kubelet, round {round} (logs in {})", which.name(), paths.out_dir.display()))?;
+    let mut result = measured.with_context(|| {
+        format!(
+            "{} kubelet, round {round} (logs in {})",
+            which.name(),
+            paths.out_dir.display()
+        )
+    })?;
     stopped?;
     cleaned.context("cleaning up after the run")?;
     result.kubelet = which.name().into();
@@ -74,19 +95,37 @@ async fn clean(client: &kube::Client, rt: &RemoteRuntime) -> anyhow::Result<()> 
     node::delete(client).await
 }
 
-async fn measure(k: &kubelets::Running, s: &Settings, client: &kube::Client, rt: &RemoteRuntime, started: Instant) -> anyhow::Result<RunResult> {
+/// `snapshot(phase)` names the file that keeps the kubelet's `smaps_rollup` at the idle and the
+/// loaded sample.
+async fn measure(
+    k: &kubelets::Running,
+    s: &Settings,
+    client: &kube::Client,
+    rt: &RemoteRuntime,
+    started: Instant,
+    snapshot: impl Fn(&str) -> std::path::PathBuf,
+) -> anyhow::Result<RunResult> {
     let ticks = proc_stats::clock_ticks();
     let node = node::wait_ready(client, Duration::from_secs(120), || k.alive()).await?;
     let node_ready_s = started.elapsed().as_secs_f64();
     let allocatable = node::allocatable(&node);
-    eprintln!("  {}: node Ready after {node_ready_s:.2} s, allocatable {allocatable}", k.which.name());
+    eprintln!(
+        "  {}: node Ready after {node_ready_s:.2} s, allocatable {allocatable}",
+        k.which.name()
+    );
     tokio::time::sleep(s.idle_wait).await;
     let idle = proc_stats::sample(k.pid, ticks)?;
+    proc_stats::save_smaps_rollup(k.pid, &snapshot("idle"));
 
     let containerd = proc_stats::containerd_pid();
-    let (kubelet_before, containerd_before) = (proc_stats::cpu_s(Some(k.pid), ticks), proc_stats::cpu_s(containerd, ticks));
+    let (kubelet_before, containerd_before) = (
+        proc_stats::cpu_s(Some(k.pid), ticks),
+        proc_stats::cpu_s(containerd, ticks),
+    );
     let start = Instant::now();
-    let times = pods::create_and_wait_running(client, s.pods, &s.image, start, Duration::from_secs(300)).await?;
+    let times =
+        pods::create_and_wait_running(client, s.pods, &s.image, start, Duration::from_secs(300))
+            .await?;
     let ramp_cpu_s = proc_stats::cpu_s(Some(k.pid), ticks) - kubelet_before;
     let containerd_ramp_cpu_s = proc_stats::cpu_s(containerd, ticks) - containerd_before;
     anyhow::ensure!(k.alive(), "the kubelet exited during the ramp");
@@ -94,13 +133,20 @@ async fn measure(k: &kubelets::Running, s: &Settings, client: &kube::Client, rt:
     let settle_start = proc_stats::sample(k.pid, ticks)?;
     tokio::time::sleep(s.settle).await;
     let loaded = proc_stats::sample(k.pid, ticks)?;
+    proc_stats::save_smaps_rollup(k.pid, &snapshot("loaded"));
     let steady_cpu_per_s = (loaded.cpu_s - settle_start.cpu_s) / s.settle.as_secs_f64();
     let running = node::running_containers(rt).await?;
-    anyhow::ensure!(running == s.pods, "{running} of {} benchmark containers running after settling", s.pods);
+    anyhow::ensure!(
+        running == s.pods,
+        "{running} of {} benchmark containers running after settling",
+        s.pods
+    );
 
     let t = Instant::now();
     pods::delete_all(client, Duration::from_secs(120)).await?;
-    let teardown_s = node::wait_no_running(rt, t, Duration::from_secs(120)).await?.as_secs_f64();
+    let teardown_s = node::wait_no_running(rt, t, Duration::from_secs(120))
+        .await?
+        .as_secs_f64();
     Ok(RunResult {
         kubelet: String::new(),
         round: 0,

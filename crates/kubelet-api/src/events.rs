@@ -19,10 +19,42 @@ use crate::rate_limit::RateLimiter;
 /// Events waiting to be sent before new ones are dropped (upstream's queue length).
 pub const QUEUE_LENGTH: usize = 1000;
 
+/// What an event needs of its pod.
+#[derive(Debug, Clone, PartialEq)]
+struct Subject {
+    namespace: Option<String>,
+    name: Option<String>,
+    uid: Option<String>,
+    resource_version: Option<String>,
+}
+
+impl Subject {
+    fn of(pod: &Pod) -> Self {
+        let m = &pod.metadata;
+        Self { namespace: m.namespace.clone(), name: m.name.clone(), uid: m.uid.clone(), resource_version: m.resource_version.clone() }
+    }
+}
+
+/// An event as it waits in the queue: its pod's identity and its words, not the `v1.Event`
+/// (several times larger; up to [`QUEUE_LENGTH`] of them wait at eventRecordQPS, e.g. three
+/// per pod for a minute when 100 pods start at 5 QPS).
+#[derive(Debug)]
+struct Queued {
+    subject: Subject,
+    type_: String,
+    reason: String,
+    message: String,
+    at: Time,
+}
+
 /// The event about `pod`, at `now` (nanoseconds since the epoch name it, as upstream).
 pub fn event_for(pod: &Pod, type_: &str, reason: &str, message: &str, node: &str, now: Time) -> Event {
-    let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-    let name = pod.metadata.name.clone().unwrap_or_default();
+    event_about(Subject::of(pod), type_, reason, message, node, now)
+}
+
+fn event_about(subject: Subject, type_: &str, reason: &str, message: &str, node: &str, now: Time) -> Event {
+    let namespace = subject.namespace.unwrap_or_else(|| "default".into());
+    let name = subject.name.unwrap_or_default();
     let nanos = now.0.as_nanosecond();
     Event {
         metadata: ObjectMeta { name: Some(format!("{name}.{nanos:x}")), namespace: Some(namespace.clone()), ..ObjectMeta::default() },
@@ -31,8 +63,8 @@ pub fn event_for(pod: &Pod, type_: &str, reason: &str, message: &str, node: &str
             kind: Some("Pod".into()),
             name: Some(name),
             namespace: Some(namespace),
-            uid: pod.metadata.uid.clone(),
-            resource_version: pod.metadata.resource_version.clone(),
+            uid: subject.uid,
+            resource_version: subject.resource_version,
             ..ObjectReference::default()
         },
         reason: Some(reason.into()),
@@ -51,15 +83,15 @@ pub fn event_for(pod: &Pod, type_: &str, reason: &str, message: &str, node: &str
 /// Queues events for the API server; cheap to clone.
 #[derive(Clone)]
 pub struct EventSink {
-    tx: mpsc::Sender<Event>,
-    node: String,
+    tx: mpsc::Sender<Queued>,
 }
 
 /// The sending side of an [`EventSink`].
 pub struct EventSender {
-    rx: mpsc::Receiver<Event>,
+    rx: mpsc::Receiver<Queued>,
     api: Arc<dyn EventApi>,
     limiter: RateLimiter,
+    node: String,
 }
 
 impl EventSink {
@@ -67,13 +99,14 @@ impl EventSink {
     pub fn new(api: Arc<dyn EventApi>, node: &str, qps: i32, burst: i32) -> (EventSink, EventSender) {
         let (tx, rx) = mpsc::channel(QUEUE_LENGTH);
         let limiter = if qps > 0 { RateLimiter::new(f64::from(qps), burst) } else { RateLimiter::unlimited() };
-        (EventSink { tx, node: node.into() }, EventSender { rx, api, limiter })
+        (EventSink { tx }, EventSender { rx, api, limiter, node: node.into() })
     }
 
     /// Queues an event about `pod`; drops it when the queue is full.
     pub fn record(&self, pod: &Pod, type_: &str, reason: &str, message: &str) {
-        let now = Time(k8s_openapi::jiff::Timestamp::now());
-        if self.tx.try_send(event_for(pod, type_, reason, message, &self.node, now)).is_err() {
+        let at = Time(k8s_openapi::jiff::Timestamp::now());
+        let queued = Queued { subject: Subject::of(pod), type_: type_.into(), reason: reason.into(), message: message.into(), at };
+        if self.tx.try_send(queued).is_err() {
             tracing::debug!(reason, "event queue full or closed; dropping event");
         }
     }
@@ -83,10 +116,11 @@ impl EventSender {
     /// Sends queued events until `shutdown` or until every sink is dropped.
     pub async fn run(mut self, shutdown: CancellationToken) {
         loop {
-            let event = tokio::select! {
+            let q = tokio::select! {
                 _ = shutdown.cancelled() => return,
                 e = self.rx.recv() => match e { Some(e) => e, None => return },
             };
+            let event = event_about(q.subject, &q.type_, &q.reason, &q.message, &self.node, q.at);
             self.limiter.acquire().await;
             if let Err(e) = self.api.create_event(&event).await {
                 tracing::debug!(reason = event.reason.as_deref().unwrap_or_default(), "failed to post event: {e}");
@@ -148,6 +182,8 @@ mod tests {
         assert_eq!(api.0.lock().unwrap().len(), 2, "burst of 2");
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         assert_eq!(api.0.lock().unwrap().len(), 4);
+        let sent = api.0.lock().unwrap()[3].clone();
+        assert_eq!(sent, event_for(&pod(), "Warning", "BackOff", "m3", "n1", sent.first_timestamp.clone().unwrap()), "built from the queued words, at record time");
         stop.cancel();
         task.await.unwrap();
     }

@@ -112,6 +112,7 @@ impl MirrorPodManager {
                     self.apply(action).await;
                 }
             }
+            drop((store, desired));
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 r = self.desired.changed() => if r.is_err() { return },

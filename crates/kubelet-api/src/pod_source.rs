@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::WatchEvent;
 use kubelet_podconfig::{PodSource, PodUpdate};
@@ -33,6 +33,11 @@ pub const CONFIG_MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 
 const RELIST_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
+/// At most this many watch events already received are applied before the desired set is
+/// sent: each update is a copy of every pod of the node, and a burst of pods brings a burst
+/// of events.
+const MAX_EVENT_BATCH: usize = 256;
+
 /// Whether `pod` is a mirror pod.
 pub fn is_mirror_pod(pod: &Pod) -> bool {
     pod.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(CONFIG_MIRROR_ANNOTATION))
@@ -43,10 +48,12 @@ pub fn full_name(pod: &Pod) -> String {
     kubelet_podconfig::pod_full_name(pod)
 }
 
-/// The node's API pods, by UID, with the resource version they are current at.
+/// The node's API pods, by UID, with the resource version they are current at. Pods are shared
+/// (`Arc`): the published store, the status syncer's and the mirror manager's views and the
+/// last desired set sent all point to the same objects, so cloning the store is cheap.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PodStore {
-    pub pods: BTreeMap<String, Pod>,
+    pub pods: BTreeMap<String, Arc<Pod>>,
     pub resource_version: String,
     /// True after the first complete list.
     pub synced: bool,
@@ -58,7 +65,7 @@ pub struct PodStore {
 impl PodStore {
     /// Replaces the store with a fresh list.
     pub fn replace(&mut self, pods: Vec<Pod>, resource_version: String) {
-        self.pods = pods.into_iter().filter_map(|p| Some((p.metadata.uid.clone()?, p))).collect();
+        self.pods = pods.into_iter().filter_map(|p| Some((p.metadata.uid.clone()?, Arc::new(without_unused_fields(p))))).collect();
         self.resource_version = resource_version;
         self.synced = true;
     }
@@ -78,16 +85,24 @@ impl PodStore {
             self.resource_version = rv.clone();
         }
         let Some(uid) = pod.metadata.uid.clone() else { return Ok(false) };
-        Ok(if deleted { self.pods.remove(&uid).is_some() } else { self.pods.insert(uid, pod.clone()).as_ref() != Some(&pod) })
+        if deleted {
+            return Ok(self.pods.remove(&uid).is_some());
+        }
+        let pod = without_unused_fields(pod);
+        if self.pods.get(&uid).is_some_and(|p| **p == pod) {
+            return Ok(false);
+        }
+        self.pods.insert(uid, Arc::new(pod));
+        Ok(true)
     }
 
     /// The pods the kubelet should run or stop: admitted, not mirror pods (pods marked for
     /// deletion included; the sync loop terminates them).
-    pub fn desired(&self) -> Vec<Pod> {
+    pub fn desired(&self) -> Vec<Arc<Pod>> {
         self.pods
             .iter()
             .filter(|(uid, p)| !is_mirror_pod(p) && !self.rejected.contains_key(*uid))
-            .map(|(_, p)| p.clone())
+            .map(|(_, p)| Arc::clone(p))
             .collect()
     }
 
@@ -100,27 +115,30 @@ impl PodStore {
             .pods
             .iter()
             .filter(|(uid, p)| !is_mirror_pod(p) && !self.admitted.contains(*uid) && !self.rejected.contains_key(*uid))
-            .map(|(_, p)| p)
+            .map(|(_, p)| &**p)
             .collect();
+        if fresh.is_empty() {
+            return Vec::new();
+        }
         fresh.sort_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
-        let mut newly_rejected = Vec::new();
+        let (mut newly_admitted, mut newly_rejected) = (Vec::new(), Vec::new());
         // Static pods take their share too, through their mirror pods.
         let mirrors = self.pods.values().filter(|p| is_mirror_pod(p));
-        let mut admitted: Vec<Pod> = self.admitted.iter().filter_map(|u| self.pods.get(u)).chain(mirrors).filter(|p| !is_finished(p)).cloned().collect();
+        let mut admitted: Vec<&Pod> = self.admitted.iter().filter_map(|u| self.pods.get(u)).chain(mirrors).filter(|p| !is_finished(p)).map(|p| &**p).collect();
         for pod in fresh {
-            let uid = pod.metadata.uid.clone().unwrap_or_default();
             let verdict = match node {
-                Some(node) if !is_finished(pod) => admit(node, &admitted.iter().collect::<Vec<_>>(), pod),
+                Some(node) if !is_finished(pod) => admit(node, &admitted, pod),
                 _ => Ok(()),
             };
             match verdict {
                 Ok(()) => {
-                    admitted.push(pod.clone());
-                    self.admitted.insert(uid);
+                    admitted.push(pod);
+                    newly_admitted.push(pod.metadata.uid.clone().unwrap_or_default());
                 }
                 Err(r) => newly_rejected.push((pod.clone(), r)),
             }
         }
+        self.admitted.extend(newly_admitted);
         for (pod, r) in &newly_rejected {
             self.rejected.insert(pod.metadata.uid.clone().unwrap_or_default(), r.clone());
         }
@@ -129,8 +147,16 @@ impl PodStore {
 
     /// Mirror pods by full name.
     pub fn mirror_pods(&self) -> BTreeMap<String, Pod> {
-        self.pods.values().filter(|p| is_mirror_pod(p)).map(|p| (full_name(p), p.clone())).collect()
+        self.pods.values().filter(|p| is_mirror_pod(p)).map(|p| (full_name(p), Pod::clone(p))).collect()
     }
+}
+
+/// `pod` without what no part of the kubelet reads: `metadata.managedFields` (server-side
+/// apply bookkeeping, often the larger part of a decoded pod). Every copy of a pod the kubelet
+/// keeps (the store, the desired state, the pod workers, the status manager) is smaller for it.
+pub fn without_unused_fields(mut pod: Pod) -> Pod {
+    pod.metadata.managed_fields = None;
+    pod
 }
 
 fn is_finished(pod: &Pod) -> bool {
@@ -156,8 +182,8 @@ impl ApiPodSource {
     pub async fn run(self, updates: mpsc::Sender<PodUpdate>, store: watch::Sender<PodStore>, shutdown: CancellationToken) {
         let selector = self.field_selector();
         let mut backoff = Duration::from_millis(500);
-        let mut last_sent: Option<Vec<Pod>> = None;
-        let send = |state: &mut PodStore, last_sent: &mut Option<Vec<Pod>>| {
+        let mut last_sent: Option<Vec<Arc<Pod>>> = None;
+        let send = |state: &mut PodStore, last_sent: &mut Option<Vec<Arc<Pod>>>| {
             for (pod, r) in state.admit_new(self.node.borrow().as_ref()) {
                 tracing::warn!(pod = %full_name(&pod), reason = %r.reason, "pod rejected by node admission: {}", r.message);
                 let api = self.api.clone();
@@ -173,8 +199,9 @@ impl ApiPodSource {
             let changed = last_sent.as_ref() != Some(&desired);
             store.send_replace(state.clone());
             if changed {
-                *last_sent = Some(desired.clone());
-                Some(PodUpdate { source: PodSource::Api, pods: desired, errors: Vec::new() })
+                let pods = desired.iter().map(|p| Pod::clone(p)).collect();
+                *last_sent = Some(desired);
+                Some(PodUpdate { source: PodSource::Api, pods, errors: Vec::new() })
             } else {
                 None
             }
@@ -221,20 +248,37 @@ impl ApiPodSource {
                         _ = shutdown.cancelled() => return,
                         n = stream.next() => n,
                     };
-                    let Some(event) = next else { break };
-                    match event.and_then(|e| state.apply(e)) {
-                        Ok(true) => {
-                            if let Some(u) = send(&mut state, &mut last_sent)
-                                && updates.send(u).await.is_err()
-                            {
-                                return;
+                    let Some(mut event) = next else { break };
+                    let (mut changed, mut ended, mut applied) = (false, false, 0);
+                    loop {
+                        match event.and_then(|e| state.apply(e)) {
+                            Ok(c) => changed |= c,
+                            Err(e) => {
+                                tracing::info!("pod watch ended: {e}; listing again");
+                                continue 'relist;
                             }
                         }
-                        Ok(false) => {}
-                        Err(e) => {
-                            tracing::info!("pod watch ended: {e}; listing again");
-                            continue 'relist;
+                        applied += 1;
+                        if applied == MAX_EVENT_BATCH {
+                            break;
                         }
+                        match stream.next().now_or_never() {
+                            Some(Some(e)) => event = e,
+                            Some(None) => {
+                                ended = true;
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    if changed
+                        && let Some(u) = send(&mut state, &mut last_sent)
+                        && updates.send(u).await.is_err()
+                    {
+                        return;
+                    }
+                    if ended {
+                        break;
                     }
                 }
             }
@@ -275,7 +319,7 @@ mod tests {
         let mut deleted = pod("d", "going", "1");
         deleted.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
         s.replace(vec![pod("a", "pa", "1"), mirror, deleted], "1".into());
-        let names: Vec<String> = s.desired().iter().map(full_name).collect();
+        let names: Vec<String> = s.desired().iter().map(|p| full_name(p)).collect();
         assert_eq!(names, ["pa_default", "going_default"]);
         assert!(s.desired()[1].metadata.deletion_timestamp.is_some(), "the sync loop terminates it");
         assert_eq!(s.mirror_pods().keys().collect::<Vec<_>>(), ["static-node_default"]);
@@ -298,7 +342,7 @@ mod tests {
         let rejected = s.admit_new(Some(&node));
         assert_eq!(rejected.len(), 1);
         assert_eq!((full_name(&rejected[0].0), rejected[0].1.reason.as_str()), ("second_default".to_string(), "OutOfpods"));
-        assert_eq!(s.desired().iter().map(full_name).collect::<Vec<_>>(), ["first_default"]);
+        assert_eq!(s.desired().iter().map(|p| full_name(p)).collect::<Vec<_>>(), ["first_default"]);
         assert!(s.admit_new(Some(&node)).is_empty(), "decided once");
     }
 
@@ -316,6 +360,75 @@ mod tests {
         s.replace(vec![mirror, api], "1".into());
         let rejected = s.admit_new(Some(&node));
         assert_eq!(rejected.iter().map(|(p, r)| (full_name(p), r.reason.clone())).collect::<Vec<_>>(), [("api_default".to_string(), "OutOfpods".to_string())]);
+    }
+
+    #[test]
+    fn managed_fields_are_not_kept_and_an_event_without_other_changes_is_no_change() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+        let managed = |mut p: Pod, manager: &str| {
+            p.metadata.managed_fields = Some(vec![ManagedFieldsEntry { manager: Some(manager.into()), operation: Some("Update".into()), ..Default::default() }]);
+            p
+        };
+        let mut s = PodStore::default();
+        s.replace(vec![managed(pod("a", "pa", "1"), "kubectl")], "1".into());
+        assert!(s.pods["a"].metadata.managed_fields.is_none());
+        assert!(s.apply(WatchEvent::Added(managed(pod("b", "pb", "2"), "kubectl"))).unwrap());
+        assert!(s.pods["b"].metadata.managed_fields.is_none());
+        assert!(!s.apply(WatchEvent::Modified(managed(pod("b", "pb", "2"), "kubelet"))).unwrap(), "only managedFields differ");
+        let before = Arc::clone(&s.pods["a"]);
+        let published = s.clone();
+        assert!(Arc::ptr_eq(&before, &published.pods["a"]), "a clone of the store shares its pods");
+        assert!(Arc::ptr_eq(&before, &s.desired()[0]), "so does the desired set");
+    }
+
+    /// Lists one pod; the watch delivers `events` at once and then stays open.
+    struct BurstApi {
+        events: std::sync::Mutex<Vec<WatchEvent<Pod>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl PodApi for BurstApi {
+        async fn list_pods(&self, _: &str) -> Result<crate::api::PodList, ApiError> {
+            Ok(crate::api::PodList { pods: vec![pod("a", "pa", "1")], resource_version: "1".into() })
+        }
+        async fn watch_pods(&self, _: &str, _: &str) -> Result<futures::stream::BoxStream<'static, Result<WatchEvent<Pod>, ApiError>>, ApiError> {
+            let events: Vec<_> = std::mem::take(&mut *self.events.lock().unwrap()).into_iter().map(Ok).collect();
+            Ok(futures::stream::iter(events).chain(futures::stream::pending()).boxed())
+        }
+        async fn get_pod(&self, _: &str, _: &str) -> Result<Option<Pod>, ApiError> {
+            Ok(None)
+        }
+        async fn create_pod(&self, pod: &Pod) -> Result<Pod, ApiError> {
+            Ok(pod.clone())
+        }
+        async fn delete_pod(&self, _: &str, _: &str, _: Option<u32>, _: Option<&str>) -> Result<(), ApiError> {
+            Ok(())
+        }
+        async fn patch_pod_status(&self, _: &str, _: &str, _: &serde_json::Value) -> Result<Pod, ApiError> {
+            Ok(Pod::default())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_watch_events_is_sent_as_one_update() {
+        let events = vec![
+            WatchEvent::Added(pod("b", "pb", "2")),
+            WatchEvent::Added(pod("c", "pc", "3")),
+            WatchEvent::Modified(pod("b", "pb", "4")),
+            WatchEvent::Deleted(pod("a", "pa", "5")),
+        ];
+        let src = ApiPodSource { api: Arc::new(BurstApi { events: std::sync::Mutex::new(events) }), node_name: "n1".into(), node: watch::channel(None).1 };
+        let (tx, mut rx) = mpsc::channel(16);
+        let (store_tx, store) = watch::channel(PodStore::default());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(src.run(tx, store_tx, shutdown.clone()));
+        let names = |u: PodUpdate| u.pods.iter().map(full_name).collect::<Vec<_>>();
+        assert_eq!(names(rx.recv().await.unwrap()), ["pa_default"], "the list");
+        assert_eq!(names(rx.recv().await.unwrap()), ["pb_default", "pc_default"], "all four events at once");
+        assert!(tokio::time::timeout(Duration::from_millis(100), rx.recv()).await.is_err(), "and nothing more");
+        assert_eq!(store.borrow().resource_version, "5");
+        shutdown.cancel();
+        task.await.unwrap();
     }
 
     #[test]

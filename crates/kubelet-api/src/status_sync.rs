@@ -71,7 +71,7 @@ fn target<'a>(pod: &Pod, store: &'a PodStore, mirrors: &'a BTreeMap<String, Pod>
             let hash = annotation(pod, CONFIG_HASH_ANNOTATION).or(pod.metadata.uid.as_deref());
             mirrors.get(&full_name(pod)).filter(|m| annotation(m, CONFIG_MIRROR_ANNOTATION) == hash)
         }
-        _ => store.pods.get(pod.metadata.uid.as_deref()?),
+        _ => store.pods.get(pod.metadata.uid.as_deref()?).map(|p| &**p),
     }
 }
 
@@ -155,7 +155,10 @@ impl StatusSyncer {
                             match self.api.patch_pod_status(&namespace, &name, &patch).await {
                                 Ok(stored) => {
                                     tracing::debug!(pod = %format!("{namespace}/{name}"), "status updated");
-                                    sent.insert(uid, Sent { status: *status, resource_version, stored: stored.status });
+                                    // The API's answer is kept only when it differs from what was sent: when
+                                    // it is the same, `plan` finds it equal to the kubelet's status anyway.
+                                    let stored = stored.status.filter(|st| *st != *status);
+                                    sent.insert(uid, Sent { status: *status, resource_version, stored });
                                 }
                                 Err(e) => tracing::warn!(pod = %format!("{namespace}/{name}"), "failed to update status: {e}"),
                             }
@@ -180,6 +183,8 @@ impl StatusSyncer {
                 known.retain(|uid| store.pods.contains_key(uid) || pods.iter().any(|p| p.metadata.uid.as_deref() == Some(uid)));
                 deleting.retain(|uid| store.pods.contains_key(uid));
             }
+            // Not kept while waiting: the next round takes fresh copies.
+            drop((pods, store));
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = self.provider.changed() => {}

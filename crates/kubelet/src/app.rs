@@ -267,6 +267,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     }
 
     tokio::spawn(Pleg::new(runtime_dyn, RELIST_PERIOD).run(pleg_tx, relist_tx, shutdown.clone()));
+    tokio::spawn(crate::memory::MemoryTrimmer::default().run(shutdown.clone()));
 
     let heartbeat = SyncLoopHeartbeat::default();
     let health: Arc<dyn HealthChecker> = Arc::new(KubeletHealth { heartbeat: heartbeat.clone(), relist: relist_rx.clone() });

@@ -7,6 +7,7 @@
 //! - [`status`]: runtime state → `v1.PodStatus` (phase, conditions, container statuses);
 //! - [`volumemanager`]: pod volumes (emptyDir, hostPath, secret, configMap, downwardAPI, projected);
 //! - [`server`]: `/healthz` and the read-only port.
+//! - [`memory`]: handing freed heap back to the kernel after bursts.
 
 pub mod app;
 pub mod backoff;
@@ -15,6 +16,7 @@ pub mod container;
 pub mod events;
 pub mod eviction;
 pub mod kuberuntime;
+pub mod memory;
 pub mod node_info;
 pub mod pleg;
 pub mod pod_workers;

@@ -150,8 +150,11 @@ async fn run_worker(ctx: Arc<PodWorkerContext>, r: PodRef, mut rx: watch::Receiv
     let mut error_backoff = ERROR_BACKOFF_INITIAL;
     loop {
         let work = rx.borrow_and_update().work.clone();
+        // The sync and termination futures are boxed: they are large (several KiB of CRI and
+        // status state) and only live while the worker works, while the worker task itself
+        // lives, waiting, for as long as its pod runs.
         let wait = match work {
-            Work::Sync(pod) => match sync_pod(&ctx, &r, &pod).await {
+            Work::Sync(pod) => match Box::pin(sync_pod(&ctx, &r, &pod)).await {
                 Ok(wait) => {
                     error_backoff = ERROR_BACKOFF_INITIAL;
                     wait
@@ -163,7 +166,7 @@ async fn run_worker(ctx: Arc<PodWorkerContext>, r: PodRef, mut rx: watch::Receiv
                     wait
                 }
             },
-            Work::Terminate { pod, grace } => match terminate_pod(&ctx, &r, pod.as_deref(), grace).await {
+            Work::Terminate { pod, grace } => match Box::pin(terminate_pod(&ctx, &r, pod.as_deref(), grace)).await {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(pod = %format!("{}/{}", r.namespace, r.name), "termination failed, retrying in {error_backoff:?}: {e}");

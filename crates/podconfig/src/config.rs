@@ -109,7 +109,12 @@ impl PodConfig {
             }
             let earlier = previous.get(pod_uid(&pod)).cloned();
             self.annotate(&mut pod, source, earlier.as_deref());
-            pods.push(Arc::new(pod));
+            // An unchanged pod keeps its published object, which the pod workers and the
+            // status manager share, instead of a second equal copy.
+            match earlier {
+                Some(earlier) if *earlier == pod => pods.push(earlier),
+                _ => pods.push(Arc::new(pod)),
+            }
         }
         for error in &errors {
             tracing::error!(%source, path = %error.path, "{}", error.message);

@@ -115,6 +115,23 @@ fn seen_is_stamped_once_and_unchanged_sets_are_not_published() {
 }
 
 #[test]
+fn unchanged_pods_keep_their_published_object_and_changed_ones_get_a_new_one() {
+    let (config, rx) = PodConfig::new(&[PodSource::Api]);
+    let mut config = config.with_clock(fixed_clock);
+    config.apply(update(PodSource::Api, vec![pod("a", "1"), pod("b", "2")]));
+    let first = rx.borrow().clone();
+    let mut relabelled = pod("b", "2");
+    relabelled.metadata.labels = Some([("tier".to_string(), "web".to_string())].into());
+    config.apply(update(PodSource::Api, vec![pod("a", "1"), relabelled]));
+    let second = rx.borrow().clone();
+    assert!(Arc::ptr_eq(&first.pods["1"], &second.pods["1"]), "one shared copy of an unchanged pod");
+    assert!(!Arc::ptr_eq(&first.pods["2"], &second.pods["2"]));
+    assert_eq!(second.pods["2"].metadata.labels.as_ref().unwrap()["tier"], "web");
+    let (_, (kept, _)) = config.sets.iter().next().unwrap();
+    assert!(kept.iter().any(|p| Arc::ptr_eq(p, &second.pods["1"])), "the source's set shares it too");
+}
+
+#[test]
 fn errors_are_published_and_cleared() {
     let (mut config, rx) = PodConfig::new(&[PodSource::File]);
     let error = SourceError {
