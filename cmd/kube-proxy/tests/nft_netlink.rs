@@ -194,13 +194,18 @@ fn netlink_partial_syncs_match_nft_with_an_interface_detector() {
     changes_agree("nli", LocalDetector::InterfaceNamePrefix("veth".into()));
 }
 
+/// `ip[6] saddr|daddr [!=] ADDR|CIDR`, the family taken from the address.
 fn addr(dir: Direction, negate: bool, v: &str) -> Match {
     let value = match v.parse() {
         Ok(ip) => AddrOrCidr::Addr(ip),
         Err(_) => AddrOrCidr::Cidr(v.parse().unwrap()),
     };
+    let family = match value {
+        AddrOrCidr::Addr(ip) => IpFamily::of(&ip),
+        AddrOrCidr::Cidr(c) => c.family(),
+    };
     Match::Addr {
-        family: IpFamily::V4,
+        family,
         dir,
         negate,
         value,
@@ -459,18 +464,6 @@ fn ipv6_rule_forms_read_back_as_nft_writes_them() {
         );
         p.sync(Instant::now(), false).expect("ip6 skeleton applies");
     }
-    let v6 = |dir, negate, v: &str| {
-        let value = match v.parse() {
-            Ok(ip) => AddrOrCidr::Addr(ip),
-            Err(_) => AddrOrCidr::Cidr(v.parse().unwrap()),
-        };
-        Match::Addr {
-            family: IpFamily::V6,
-            dir,
-            negate,
-            value,
-        }
-    };
     let goto = || Statement::Verdict(Verdict::Goto("t-b".into()));
     let mut tx = Transaction::new(IpFamily::V6);
     tx.add_chain("t-a");
@@ -479,13 +472,13 @@ fn ipv6_rule_forms_read_back_as_nft_writes_them() {
     for r in [
         Rule::new(
             vec![
-                v6(Direction::Destination, false, "fd00:198:19::1"),
-                v6(Direction::Source, true, "fd00:198:18::/64"),
+                addr(Direction::Destination, false, "fd00:198:19::1"),
+                addr(Direction::Source, true, "fd00:198:18::/64"),
             ],
             Statement::Verdict(Verdict::Jump("t-b".into())),
         ),
         Rule::new(
-            vec![v6(Direction::Source, false, "fd00:198:18::/60")],
+            vec![addr(Direction::Source, false, "fd00:198:18::/60")],
             goto(),
         ),
         Rule::new(
