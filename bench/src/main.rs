@@ -7,6 +7,7 @@
 //! ```
 
 mod baseline;
+mod bench_pods;
 mod kubelet_run;
 mod probe;
 mod proc_stats;

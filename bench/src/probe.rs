@@ -4,37 +4,20 @@
 //!
 //! Cleanup only touches sandboxes labelled with the benchmark namespace, never other pods.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use kubelet_cri::{RemoteRuntime, RuntimeService, api};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+pub use crate::bench_pods::running_containers;
+use crate::bench_pods::{NAMESPACE, POD_NAMESPACE_LABEL, namespace_labels};
 pub use crate::proc_stats::{ProcSample, clock_ticks, containerd_pid, sample};
-use crate::workload::NAMESPACE;
-
-/// Label the kubelet puts on every sandbox and container with the pod's namespace.
-const POD_NAMESPACE_LABEL: &str = "io.kubernetes.pod.namespace";
 /// How often the watcher lists containers while waiting.
 pub const POLL: Duration = Duration::from_millis(100);
 
 /// `/proc/<pid>/smaps_rollup`, for the report of where memory goes.
 pub fn smaps_rollup(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default()
-}
-
-fn namespace_labels() -> HashMap<String, String> {
-    HashMap::from([(POD_NAMESPACE_LABEL.to_string(), NAMESPACE.to_string())])
-}
-
-/// Benchmark containers in state RUNNING.
-pub async fn running_containers(rt: &RemoteRuntime) -> anyhow::Result<usize> {
-    let filter = api::ContainerFilter {
-        state: Some(api::ContainerStateValue { state: api::ContainerState::ContainerRunning as i32 }),
-        label_selector: namespace_labels(),
-        ..Default::default()
-    };
-    Ok(rt.list_containers(Some(filter)).await?.len())
 }
 
 /// Benchmark sandboxes, any state.

@@ -17,7 +17,7 @@ use kubelet_config::KubeletConfiguration;
 use kubelet_podconfig::{SourceRef, apply_static_pod_defaults, decode_manifest, validate_pod};
 
 /// Namespace of every benchmark pod: cleanup only ever touches pods in it.
-pub const NAMESPACE: &str = "knode-bench";
+pub use crate::bench_pods::NAMESPACE;
 /// `--hostname-override` of the benchmarked kubelet and the node name of baseline pods.
 pub const NODE_NAME: &str = "bench-node";
 

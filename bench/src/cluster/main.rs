@@ -7,6 +7,8 @@
 //! cluster-bench report [--out DIR]
 //! ```
 
+#[path = "../bench_pods.rs"]
+mod bench_pods;
 mod kubelets;
 mod node;
 mod pods;

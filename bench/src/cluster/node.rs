@@ -4,17 +4,15 @@
 //!
 //! CRI cleanup only touches sandboxes labelled with namespace `knode-bench`.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DeleteParams};
 use kubelet_cri::{RemoteRuntime, RuntimeService, api};
 
+pub use crate::bench_pods::running_containers;
+use crate::bench_pods::namespace_labels;
 use crate::kubelets::NODE;
-use crate::pods::NAMESPACE;
-
-const POD_NAMESPACE_LABEL: &str = "io.kubernetes.pod.namespace";
 
 fn is_ready(node: &Node) -> bool {
     node.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
@@ -54,20 +52,6 @@ pub async fn delete(client: &kube::Client) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn labels() -> HashMap<String, String> {
-    HashMap::from([(POD_NAMESPACE_LABEL.to_string(), NAMESPACE.to_string())])
-}
-
-/// Benchmark containers in state RUNNING.
-pub async fn running_containers(rt: &RemoteRuntime) -> anyhow::Result<usize> {
-    let filter = api::ContainerFilter {
-        state: Some(api::ContainerStateValue { state: api::ContainerState::ContainerRunning as i32 }),
-        label_selector: labels(),
-        ..Default::default()
-    };
-    Ok(rt.list_containers(Some(filter)).await?.len())
-}
-
 /// Polls until no benchmark container runs; returns the time since `start`.
 pub async fn wait_no_running(rt: &RemoteRuntime, start: Instant, timeout: Duration) -> anyhow::Result<Duration> {
     loop {
@@ -82,7 +66,7 @@ pub async fn wait_no_running(rt: &RemoteRuntime, start: Instant, timeout: Durati
 
 /// Stops and removes every benchmark sandbox; returns how many there were.
 pub async fn remove_sandboxes(rt: &RemoteRuntime) -> anyhow::Result<usize> {
-    let filter = api::PodSandboxFilter { label_selector: labels(), ..Default::default() };
+    let filter = api::PodSandboxFilter { label_selector: namespace_labels(), ..Default::default() };
     let list = rt.list_pod_sandbox(Some(filter.clone())).await?;
     let n = list.len();
     let mut tasks = tokio::task::JoinSet::new();

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 /// Namespace of every benchmark pod.
-pub const NAMESPACE: &str = "knode-bench";
+pub use crate::bench_pods::NAMESPACE;
 /// Pods created concurrently (in flight at once).
 pub const CREATE_CONCURRENCY: usize = 10;
 
