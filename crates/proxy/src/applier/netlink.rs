@@ -168,6 +168,28 @@ impl NetlinkSocket {
         Ok(n as usize)
     }
 
+    /// Makes a waiting [`Self::recv`] fail with `WouldBlock` after `timeout`.
+    pub fn set_receive_timeout(&self, timeout: std::time::Duration) -> io::Result<()> {
+        let tv = libc::timeval {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_usec: libc::suseconds_t::from(timeout.subsec_micros()),
+        };
+        // SAFETY: setsockopt with a pointer to a timeval that outlives the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as u32,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Raises the send buffer to at least `bytes` (`SO_SNDBUFFORCE`, root only).
     pub fn reserve_send_buffer(&self, bytes: usize) -> io::Result<()> {
         let size = i32::try_from(bytes).unwrap_or(i32::MAX);
@@ -188,25 +210,52 @@ impl NetlinkSocket {
     }
 }
 
+/// Entering a network namespace failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct NetnsError {
+    pub path: String,
+    #[source]
+    pub source: io::Error,
+}
+
+impl From<NetnsError> for io::Error {
+    fn from(e: NetnsError) -> Self {
+        io::Error::new(e.source.kind(), e.to_string())
+    }
+}
+
 /// Runs `f` on a thread inside the named network namespace (`None`: here);
 /// a netlink socket opened there keeps talking to that namespace.
 pub fn in_netns<T: Send + 'static>(
     netns: Option<&str>,
     f: impl FnOnce() -> T + Send + 'static,
-) -> io::Result<T> {
+) -> Result<T, NetnsError> {
     let Some(ns) = netns else { return Ok(f()) };
     let path = format!("/run/netns/{ns}");
+    let thread_path = path.clone();
     std::thread::spawn(move || {
-        let with_path = |e: io::Error| io::Error::new(e.kind(), format!("{path}: {e}"));
-        let file = std::fs::File::open(&path).map_err(with_path)?;
+        let path = thread_path;
+        let file = std::fs::File::open(&path).map_err(|source| NetnsError {
+            path: path.clone(),
+            source,
+        })?;
         // SAFETY: setns on a valid namespace fd changes only this thread's network namespace.
         if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(with_path(io::Error::last_os_error()));
+            return Err(NetnsError {
+                path,
+                source: io::Error::last_os_error(),
+            });
         }
         Ok(f())
     })
     .join()
-    .unwrap_or_else(|_| Err(io::Error::other("the network namespace thread panicked")))
+    .unwrap_or_else(|_| {
+        Err(NetnsError {
+            path,
+            source: io::Error::other("the network namespace thread panicked"),
+        })
+    })
 }
 
 #[cfg(test)]

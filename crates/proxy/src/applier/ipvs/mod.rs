@@ -177,9 +177,9 @@ pub fn in_netns<T: Send + 'static>(
     netns: Option<&str>,
     f: impl FnOnce() -> Result<T, IpvsError> + Send + 'static,
 ) -> Result<T, IpvsError> {
-    crate::applier::netlink::in_netns(netns, f).map_err(|source| IpvsError::Netns {
-        path: format!("/run/netns/{}", netns.unwrap_or_default()),
-        source,
+    crate::applier::netlink::in_netns(netns, f).map_err(|e| IpvsError::Netns {
+        path: e.path,
+        source: e.source,
     })?
 }
 

@@ -26,6 +26,9 @@ pub use expr::{Unsupported, rule_expressions};
 use crate::applier::netlink::{NLM_F_ACK, NetlinkSocket, in_netns, messages};
 use crate::nftables::Transaction;
 
+/// How long to wait for the kernel's answer to a batch.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Why a transaction did not go through netlink.
 #[derive(Debug, thiserror::Error)]
 pub enum NetlinkApplyError {
@@ -55,6 +58,7 @@ impl NftNetlink {
     /// Opens the socket, inside the named network namespace if given.
     pub fn open(netns: Option<&str>) -> io::Result<Self> {
         let socket = in_netns(netns, || NetlinkSocket::open(consts::NETLINK_NETFILTER))??;
+        socket.set_receive_timeout(ANSWER_TIMEOUT)?;
         Ok(NftNetlink { socket, seq: 0 })
     }
 
@@ -87,25 +91,17 @@ impl NftNetlink {
                 .to_string()
         };
         // The kernel handles the batch inside sendmsg, so its answers are
-        // queued now; the wait is a safety net. Errors come in batch order,
-        // the last command's ACK (or error) last.
+        // queued by now: errors in batch order, the last command's ACK (or
+        // error) last. The receive timeout is only a safety net.
         let mut buf = vec![0u8; 64 * 1024];
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let n = self
-                .socket
-                .recv(&mut buf, false)
-                .map_err(NetlinkApplyError::Io)?;
-            if n == 0 {
-                if std::time::Instant::now() > deadline {
-                    return Err(NetlinkApplyError::Io(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "no answer to the batch",
-                    )));
-                }
-                std::thread::sleep(Duration::from_millis(1));
-                continue;
-            }
+            let n = self.socket.recv(&mut buf, true).map_err(|e| {
+                NetlinkApplyError::Io(if e.kind() == io::ErrorKind::WouldBlock {
+                    io::Error::new(io::ErrorKind::TimedOut, "no answer to the batch")
+                } else {
+                    e
+                })
+            })?;
             let msgs =
                 messages(&buf[..n]).map_err(|m| NetlinkApplyError::Io(io::Error::other(m)))?;
             for m in msgs {
