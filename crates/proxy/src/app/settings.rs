@@ -242,10 +242,7 @@ pub fn backend_config(
         ProxyMode::IPTables | ProxyMode::Unset => Ok(BackendConfig::Iptables(IptablesConfig {
             masquerade_all: cfg.iptables.masquerade_all,
             masquerade_bit: u8::try_from(cfg.iptables.masquerade_bit).unwrap_or(14),
-            local_cidr: match detector {
-                LocalDetector::Cidr(c) => Some(c),
-                _ => None,
-            },
+            local_cidr: detector.cidr(),
             node,
             family,
             localhost_node_ports: cfg.iptables.localhost_node_ports,
@@ -265,10 +262,7 @@ pub fn backend_config(
                     scheduler: cfg.ipvs.scheduler.clone(),
                     masquerade_all: cfg.iptables.masquerade_all,
                     masquerade_bit: u8::try_from(cfg.iptables.masquerade_bit).unwrap_or(14),
-                    local_cidr: match detector {
-                        LocalDetector::Cidr(c) => Some(c),
-                        _ => None,
-                    },
+                    local_cidr: detector.cidr(),
                     node,
                     node_port_ips: node_port_ips.unwrap_or_default(),
                     node_ip,

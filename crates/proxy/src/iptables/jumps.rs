@@ -27,7 +27,8 @@ impl JumpRule {
 
 const NEW: &[&str] = &["-m", "conntrack", "--ctstate", "NEW"];
 
-const fn jump(
+/// A jump rule (`extra`: matches before the comment).
+pub const fn jump(
     table: &'static str,
     from: &'static str,
     to: &'static str,

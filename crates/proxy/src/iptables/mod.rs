@@ -12,7 +12,9 @@ mod service;
 
 use std::fmt::Write;
 
-pub use jumps::{JUMP_RULES, JumpRule, KUBE_PROXY_CHAINS, is_kube_proxy_chain, is_service_chain};
+pub use jumps::{
+    JUMP_RULES, JumpRule, KUBE_PROXY_CHAINS, is_kube_proxy_chain, is_service_chain, jump,
+};
 
 use crate::endpoints::EndpointInfo;
 use crate::names::hash_prefix;
@@ -36,6 +38,17 @@ pub struct IptablesConfig {
     /// `iptables.localhostNodePorts`: IPv4 NodePorts also answer on 127.0.0.1.
     /// IPv6 NodePorts never answer on `::1` (as upstream).
     pub localhost_node_ports: bool,
+}
+
+/// `KUBE-POSTROUTING`'s rules for marked traffic (the iptables and IPVS
+/// modes share them): unmarked packets return, the mark is cleared, the
+/// rest is masqueraded.
+pub fn masquerade_postrouting(mark: &str) -> [String; 3] {
+    [
+        format!("-m mark ! --mark {mark}/{mark} -j RETURN"),
+        format!("-j MARK --xor-mark {mark}"),
+        "-m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully".to_string(),
+    ]
 }
 
 fn quote(comment: &str) -> String {
@@ -132,12 +145,9 @@ pub fn ruleset(
     filter.rule("KUBE-FORWARD", &format!("-m comment --comment \"kubernetes forwarding rules\" -m mark --mark {mark}/{mark} -j ACCEPT"));
     filter.rule("KUBE-FORWARD", "-m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT");
     nat.rule("KUBE-MARK-MASQ", &format!("-j MARK --or-mark {mark}"));
-    nat.rule(
-        "KUBE-POSTROUTING",
-        &format!("-m mark ! --mark {mark}/{mark} -j RETURN"),
-    );
-    nat.rule("KUBE-POSTROUTING", &format!("-j MARK --xor-mark {mark}"));
-    nat.rule("KUBE-POSTROUTING", "-m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully");
+    for rule in masquerade_postrouting(&mark) {
+        nat.rule("KUBE-POSTROUTING", &rule);
+    }
     for (spn, svc) in services {
         let eps = endpoints.get(spn).map(Vec::as_slice).unwrap_or(&[]);
         service_rules(svc, eps, cfg, &mut filter, &mut nat);

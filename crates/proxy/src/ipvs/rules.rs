@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 use super::IpvsConfig;
 use super::ipset::{IpsetEntries, IpsetKind};
-use crate::iptables::JumpRule;
+use crate::iptables::{JumpRule, jump, masquerade_postrouting};
 
 /// The chains the IPVS proxier writes, per table.
 pub const IPVS_CHAINS: &[(&str, &str)] = &[
@@ -22,21 +22,6 @@ pub const IPVS_CHAINS: &[(&str, &str)] = &[
     ("filter", "KUBE-FORWARD"),
 ];
 
-const fn jump(
-    table: &'static str,
-    from: &'static str,
-    to: &'static str,
-    comment: &'static str,
-) -> JumpRule {
-    JumpRule {
-        table,
-        from,
-        to,
-        comment,
-        extra: &[],
-    }
-}
-
 /// The jumps from the built-in chains (upstream `iptablesJumpChain`); the
 /// iptables mode installs the same four, so `--cleanup` removes them too.
 pub const IPVS_JUMP_RULES: &[JumpRule] = &[
@@ -45,24 +30,28 @@ pub const IPVS_JUMP_RULES: &[JumpRule] = &[
         "OUTPUT",
         "KUBE-SERVICES",
         "kubernetes service portals",
+        &[],
     ),
     jump(
         "nat",
         "PREROUTING",
         "KUBE-SERVICES",
         "kubernetes service portals",
+        &[],
     ),
     jump(
         "nat",
         "POSTROUTING",
         "KUBE-POSTROUTING",
         "kubernetes postrouting rules",
+        &[],
     ),
     jump(
         "filter",
         "FORWARD",
         "KUBE-FORWARD",
         "kubernetes forwarding rules",
+        &[],
     ),
 ];
 
@@ -187,12 +176,9 @@ pub fn ruleset(sets: &IpsetEntries, cfg: &IpvsConfig) -> String {
         let m = w.set_match(IpsetKind::LoopBack);
         w.line("KUBE-POSTROUTING", &format!("{m} -j MASQUERADE"));
     }
-    w.line(
-        "KUBE-POSTROUTING",
-        &format!("-m mark ! --mark {mark}/{mark} -j RETURN"),
-    );
-    w.line("KUBE-POSTROUTING", &format!("-j MARK --xor-mark {mark}"));
-    w.line("KUBE-POSTROUTING", "-m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully");
+    for rule in masquerade_postrouting(&mark) {
+        w.line("KUBE-POSTROUTING", &rule);
+    }
     w.line("KUBE-MARK-MASQ", &format!("-j MARK --or-mark {mark}"));
     for (kind, from, to, proto) in SET_JUMPS {
         if w.has(*kind) {

@@ -36,6 +36,15 @@ impl LocalDetector {
     pub fn is_implemented(&self) -> bool {
         *self != LocalDetector::None
     }
+
+    /// The pod CIDR of the `ClusterCIDR`/`NodeCIDR` modes (what the
+    /// iptables and IPVS modes detect local traffic by).
+    pub fn cidr(&self) -> Option<Cidr> {
+        match self {
+            LocalDetector::Cidr(c) => Some(*c),
+            _ => None,
+        }
+    }
 }
 
 /// Everything about this node and configuration the nftables rules depend on.
