@@ -1,7 +1,7 @@
 //! The benchmark namespace's pods as the CRI runtime sees them: the label the
 //! kubelet puts on every sandbox and container, the filter for the benchmark
-//! namespace, and how many of its containers run. Shared by the standalone and
-//! the cluster benchmarks (both kubelets label alike).
+//! namespace, how many of its containers run, and removing its sandboxes.
+//! Shared by the standalone and the cluster benchmarks (both kubelets label alike).
 
 use std::collections::HashMap;
 
@@ -25,4 +25,30 @@ pub async fn running_containers(rt: &RemoteRuntime) -> anyhow::Result<usize> {
         ..Default::default()
     };
     Ok(rt.list_containers(Some(filter)).await?.len())
+}
+
+/// Benchmark sandboxes, any state.
+pub async fn sandboxes(rt: &RemoteRuntime) -> anyhow::Result<Vec<api::PodSandbox>> {
+    let filter = api::PodSandboxFilter { label_selector: namespace_labels(), ..Default::default() };
+    Ok(rt.list_pod_sandbox(Some(filter)).await?)
+}
+
+/// Stops and removes every benchmark sandbox (and so its containers), all at once.
+pub async fn remove_bench_pods(rt: &RemoteRuntime) -> anyhow::Result<usize> {
+    let list = sandboxes(rt).await?;
+    let n = list.len();
+    let mut tasks = tokio::task::JoinSet::new();
+    for s in list {
+        let rt = rt.clone();
+        tasks.spawn(async move {
+            let _ = rt.stop_pod_sandbox(&s.id).await;
+            rt.remove_pod_sandbox(&s.id).await
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    let left = sandboxes(rt).await?.len();
+    anyhow::ensure!(left == 0, "{left} benchmark sandboxes left after cleanup");
+    Ok(n)
 }

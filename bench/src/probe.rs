@@ -6,11 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use kubelet_cri::{RemoteRuntime, RuntimeService, api};
+use kubelet_cri::{RemoteRuntime, RuntimeService};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub use crate::bench_pods::running_containers;
-use crate::bench_pods::{NAMESPACE, POD_NAMESPACE_LABEL, namespace_labels};
+pub use crate::bench_pods::{remove_bench_pods, running_containers, sandboxes};
+use crate::bench_pods::{NAMESPACE, POD_NAMESPACE_LABEL};
 pub use crate::proc_stats::{ProcSample, clock_ticks, containerd_pid, sample};
 /// How often the watcher lists containers while waiting.
 pub const POLL: Duration = Duration::from_millis(100);
@@ -18,12 +18,6 @@ pub const POLL: Duration = Duration::from_millis(100);
 /// `/proc/<pid>/smaps_rollup`, for the report of where memory goes.
 pub fn smaps_rollup(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default()
-}
-
-/// Benchmark sandboxes, any state.
-pub async fn sandboxes(rt: &RemoteRuntime) -> anyhow::Result<Vec<api::PodSandbox>> {
-    let filter = api::PodSandboxFilter { label_selector: namespace_labels(), ..Default::default() };
-    Ok(rt.list_pod_sandbox(Some(filter)).await?)
 }
 
 /// Kubelet-labelled sandboxes outside the benchmark namespace (someone else's pods: a kubelet
@@ -63,25 +57,6 @@ pub async fn wait_no_sandboxes(rt: &RemoteRuntime, start: Instant, timeout: Dura
     }
 }
 
-/// Stops and removes every benchmark sandbox (and so its containers), all at once.
-pub async fn remove_bench_pods(rt: &RemoteRuntime) -> anyhow::Result<usize> {
-    let list = sandboxes(rt).await?;
-    let n = list.len();
-    let mut tasks = tokio::task::JoinSet::new();
-    for s in list {
-        let rt = rt.clone();
-        tasks.spawn(async move {
-            let _ = rt.stop_pod_sandbox(&s.id).await;
-            rt.remove_pod_sandbox(&s.id).await
-        });
-    }
-    while let Some(r) = tasks.join_next().await {
-        r??;
-    }
-    let left = sandboxes(rt).await?.len();
-    anyhow::ensure!(left == 0, "{left} benchmark sandboxes left after cleanup");
-    Ok(n)
-}
 
 /// `GET path` on `addr` over HTTP/1.1; returns the status code and body.
 pub async fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {

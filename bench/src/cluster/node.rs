@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DeleteParams};
-use kubelet_cri::{RemoteRuntime, RuntimeService, api};
+use kubelet_cri::RemoteRuntime;
 
-pub use crate::bench_pods::running_containers;
-use crate::bench_pods::namespace_labels;
+pub use crate::bench_pods::{remove_bench_pods, running_containers};
 use crate::kubelets::NODE;
 
 fn is_ready(node: &Node) -> bool {
@@ -64,23 +63,3 @@ pub async fn wait_no_running(rt: &RemoteRuntime, start: Instant, timeout: Durati
     }
 }
 
-/// Stops and removes every benchmark sandbox; returns how many there were.
-pub async fn remove_sandboxes(rt: &RemoteRuntime) -> anyhow::Result<usize> {
-    let filter = api::PodSandboxFilter { label_selector: namespace_labels(), ..Default::default() };
-    let list = rt.list_pod_sandbox(Some(filter.clone())).await?;
-    let n = list.len();
-    let mut tasks = tokio::task::JoinSet::new();
-    for s in list {
-        let rt = rt.clone();
-        tasks.spawn(async move {
-            let _ = rt.stop_pod_sandbox(&s.id).await;
-            rt.remove_pod_sandbox(&s.id).await
-        });
-    }
-    while let Some(r) = tasks.join_next().await {
-        r??;
-    }
-    let left = rt.list_pod_sandbox(Some(filter)).await?.len();
-    anyhow::ensure!(left == 0, "{left} benchmark sandboxes left after cleanup");
-    Ok(n)
-}

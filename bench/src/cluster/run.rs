@@ -91,7 +91,7 @@ pub async fn run(
 /// Removes benchmark pods from the API and containerd and the Node object.
 async fn clean(client: &kube::Client, rt: &RemoteRuntime) -> anyhow::Result<()> {
     pods::delete_all(client, Duration::from_secs(60)).await?;
-    node::remove_sandboxes(rt).await?;
+    node::remove_bench_pods(rt).await?;
     node::delete(client).await
 }
 
