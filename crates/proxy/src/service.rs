@@ -56,6 +56,15 @@ impl Protocol {
         }
     }
 
+    /// The IP protocol number (`IPPROTO_TCP`, ...).
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => libc::IPPROTO_TCP as u8,
+            Protocol::Udp => libc::IPPROTO_UDP as u8,
+            Protocol::Sctp => libc::IPPROTO_SCTP as u8,
+        }
+    }
+
     /// Lower case, as nftables and chain names use it.
     pub fn lower(self) -> &'static str {
         match self {

@@ -99,7 +99,7 @@ pub(super) fn write_setup(tx: &mut Transaction, cfg: &NftConfig, first: bool) {
     tx.add_rule("masquerading", &format!("mark set mark xor {mark}"));
     tx.add_rule("masquerading", "masquerade fully-random");
 
-    tx.add_set("cluster-ips", addr, "", None, Some("Active ClusterIPs"));
+    tx.add_set("cluster-ips", addr, "Active ClusterIPs");
     tx.add_rule(
         "cluster-ips-check",
         &format!("{ipx} daddr @cluster-ips reject comment \"Reject traffic to invalid ports of ClusterIPs\""),
@@ -115,13 +115,7 @@ pub(super) fn write_setup(tx: &mut Transaction, cfg: &NftConfig, first: bool) {
         );
     }
 
-    tx.add_set(
-        "nodeport-ips",
-        addr,
-        "",
-        None,
-        Some("IPs that accept NodePort traffic"),
-    );
+    tx.add_set("nodeport-ips", addr, "IPs that accept NodePort traffic");
     match &cfg.node_port_ips {
         None => tx.delete_container("set", "nodeport-ips"),
         Some(ips) => {

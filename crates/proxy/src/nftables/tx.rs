@@ -183,27 +183,12 @@ impl Transaction {
         });
     }
 
-    /// `add set ... { type T ; [flags F ;] [timeout Ns ;] [comment "C" ;] }`
-    pub fn add_set(
-        &mut self,
-        name: &str,
-        kind: &str,
-        flags: &str,
-        timeout_secs: Option<u32>,
-        comment: Option<&str>,
-    ) {
-        let mut body = format!("type {kind} ;");
-        if !flags.is_empty() {
-            let _ = write!(body, " flags {flags} ;");
-        }
-        if let Some(t) = timeout_secs {
-            let _ = write!(body, " timeout {t}s ;");
-        }
-        if let Some(c) = comment {
-            let _ = write!(body, " comment \"{c}\" ;");
-        }
+    /// `add set ... { type T ; comment "C" ; }` (a set of the fixed skeleton).
+    pub fn add_set(&mut self, name: &str, kind: &str, comment: &str) {
         let p = self.prefix;
-        self.line(format_args!("add set {p} {name} {{ {body} }}"));
+        self.line(format_args!(
+            "add set {p} {name} {{ type {kind} ; comment \"{comment}\" ; }}"
+        ));
     }
 
     pub fn add_map(&mut self, name: &str, kind: &str, comment: &str) {

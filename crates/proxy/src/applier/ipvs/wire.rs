@@ -102,14 +102,6 @@ pub(super) fn ip_of(family: u16, v: Option<&[u8]>) -> Option<IpAddr> {
     }
 }
 
-pub(super) fn proto_number(p: Protocol) -> u16 {
-    match p {
-        Protocol::Tcp => libc::IPPROTO_TCP as u16,
-        Protocol::Udp => libc::IPPROTO_UDP as u16,
-        Protocol::Sctp => libc::IPPROTO_SCTP as u16,
-    }
-}
-
 /// The attributes identifying a virtual server (inside `IPVS_CMD_ATTR_SERVICE`).
 pub(super) fn service_key_attrs(key: &VirtualServerKey) -> Vec<u8> {
     let mut b = Vec::new();
@@ -117,7 +109,7 @@ pub(super) fn service_key_attrs(key: &VirtualServerKey) -> Vec<u8> {
     attr(
         &mut b,
         SVC_PROTOCOL,
-        &proto_number(key.protocol).to_ne_bytes(),
+        &u16::from(key.protocol.number()).to_ne_bytes(),
     );
     attr(&mut b, SVC_ADDR, &inet_addr(&key.address));
     attr(&mut b, SVC_PORT, &key.port.to_be_bytes());

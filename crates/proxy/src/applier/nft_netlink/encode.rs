@@ -7,9 +7,7 @@
 use std::net::IpAddr;
 
 use super::consts::*;
-use super::expr::{
-    Unsupported, comment_tlv, ip_bytes, proto_number, rule_expressions, verdict_data,
-};
+use super::expr::{Unsupported, comment_tlv, ip_bytes, rule_expressions, verdict_data};
 use crate::applier::netlink::{NLM_F_REQUEST, attr, header, nested};
 use crate::net::IpFamily;
 use crate::nftables::tx::TABLE;
@@ -47,7 +45,7 @@ pub fn element_key(key: &str) -> Result<Vec<u8>, Unsupported> {
         let mut bytes = if let Ok(ip) = part.parse::<IpAddr>() {
             ip_bytes(&ip)
         } else if let Some(p) = Protocol::parse(Some(&part.to_ascii_uppercase())) {
-            vec![proto_number(p)]
+            vec![p.number()]
         } else if let Ok(port) = part.parse::<u16>() {
             port.to_be_bytes().to_vec()
         } else {

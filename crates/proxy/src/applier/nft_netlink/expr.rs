@@ -11,7 +11,6 @@ use super::consts::*;
 use crate::applier::netlink::{attr, nested};
 use crate::net::IpFamily;
 use crate::nftables::{AddrOrCidr, Direction, Match, Rule, Statement, Verdict};
-use crate::service::Protocol;
 
 /// A rule, element or value this encoder cannot express.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,14 +76,6 @@ pub(super) fn ip_bytes(ip: &IpAddr) -> Vec<u8> {
     match ip {
         IpAddr::V4(a) => a.octets().to_vec(),
         IpAddr::V6(a) => a.octets().to_vec(),
-    }
-}
-
-pub(super) fn proto_number(p: Protocol) -> u8 {
-    match p {
-        Protocol::Tcp => libc::IPPROTO_TCP as u8,
-        Protocol::Udp => libc::IPPROTO_UDP as u8,
-        Protocol::Sctp => libc::IPPROTO_SCTP as u8,
     }
 }
 
@@ -182,7 +173,7 @@ fn encode_match(list: &mut Vec<u8>, m: &Match) -> Result<(), Unsupported> {
         }
         Match::L4Proto(p) => {
             meta(list, NFT_META_L4PROTO);
-            cmp(list, false, &[proto_number(*p)]);
+            cmp(list, false, &[p.number()]);
         }
     }
     Ok(())
