@@ -175,8 +175,8 @@ fn nftables_partial_syncs_follow_endpoint_changes() {
         connect(&t.node, &vip).0,
         Outcome::Answer(format!("{}:{BACKEND_PORT}", t.endpoint(0)))
     );
-    // Move to another endpoint: a partial sync flushes the old endpoint chain;
-    // a sync a second later deletes it.
+    // Move to another endpoint: a partial sync replaces the endpoint map's
+    // element (and the hairpin pair); nothing of the old endpoint is left.
     p.on_endpoint_slice(&web_slice(&[t.endpoint(2)]), false);
     sync(&mut p);
     assert_eq!(
@@ -187,8 +187,12 @@ fn nftables_partial_syncs_follow_endpoint_changes() {
     sync(&mut p);
     let table = t.node.exec(&["nft", "list", "table", "ip", "kube-proxy"]);
     assert!(
-        !table.contains(&format!("__{}/", t.endpoint(0))),
-        "stale endpoint chain left:\n{table}"
+        !table.contains(&format!(" {} .", t.endpoint(0))),
+        "stale endpoint element left:\n{table}"
+    );
+    assert!(
+        table.contains(&format!(" {0} . {0} ", t.endpoint(2))),
+        "no hairpin pair:\n{table}"
     );
     // nft's own error comes back typed, with its stderr.
     let err = NftApplier::new(Some(&t.node.name))

@@ -49,7 +49,7 @@ fn service_part(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let last_setup = lines
         .iter()
-        .rposition(|l| l.starts_with("flush map ip kube-proxy service-nodeports"))
+        .rposition(|l| l.starts_with("flush set ip kube-proxy hairpin-endpoints"))
         .unwrap();
     lines[last_setup + 1..].join("\n") + "\n"
 }
@@ -78,6 +78,8 @@ fn cluster_ip_service_golden() {
         "add rule ip kube-proxy filter-input ct state new jump nodeport-endpoints-check",
         "add rule ip kube-proxy mark-for-masquerade mark set mark or 0x00004000",
         "add rule ip kube-proxy masquerading masquerade fully-random",
+        "add set ip kube-proxy hairpin-endpoints { type ipv4_addr . ipv4_addr ; comment \"endpoint . endpoint: a pod reaching itself through a Service\" ; }",
+        "add rule ip kube-proxy masquerading ct status dnat ip saddr . ip daddr @hairpin-endpoints jump mark-for-masquerade",
         "add rule ip kube-proxy cluster-ips-check ip daddr { 172.30.0.0/16 } drop comment \"Drop traffic to unallocated ClusterIPs\"",
         "add element ip kube-proxy nodeport-ips { 192.168.0.2 }",
         "add rule ip kube-proxy services ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports",
@@ -89,13 +91,15 @@ fn cluster_ip_service_golden() {
         "\
 add chain ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80
 flush chain ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80
-add chain ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80
-flush chain ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80
+add map ip kube-proxy endpoints-tcp-0 { typeof numgen random mod 1 : ip daddr . tcp dport ; comment \"endpoints of load-balancing chains\" ; }
+flush map ip kube-proxy endpoints-tcp-0
+add map ip kube-proxy endpoints-tcp-1 { typeof numgen random mod 1 : ip daddr . tcp dport ; comment \"endpoints of load-balancing chains\" ; }
+flush map ip kube-proxy endpoints-tcp-1
 add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
-add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 goto endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80
-add rule ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 ip saddr 10.180.0.1 jump mark-for-masquerade
-add rule ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 meta l4proto tcp dnat to 10.180.0.1:80
+add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 meta l4proto tcp dnat ip to numgen random mod 1 offset 0 map @endpoints-tcp-0
 add element ip kube-proxy cluster-ips { 172.30.0.41 }
+add element ip kube-proxy endpoints-tcp-0 { 0 : 10.180.0.1 . 80 }
+add element ip kube-proxy hairpin-endpoints { 10.180.0.1 . 10.180.0.1 }
 add element ip kube-proxy service-ips { 172.30.0.41 . tcp . 80 : goto service-ULMVA6XW-ns1/svc1/tcp/p80 }
 "
     );
@@ -149,8 +153,6 @@ add chain ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80
 flush chain ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80
 add chain ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80
 flush chain ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80
-add chain ip kube-proxy endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80
-flush chain ip kube-proxy endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80
 add set ip kube-proxy affinity-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 { type ipv4_addr ; flags dynamic,timeout ; timeout 10800s ; }
 add chain ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80
 flush chain ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80
@@ -160,13 +162,15 @@ add chain ip kube-proxy endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80
 flush chain ip kube-proxy endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80
 add chain ip kube-proxy firewall-HVFWP5L3-ns5/svc5/tcp/p80
 flush chain ip kube-proxy firewall-HVFWP5L3-ns5/svc5/tcp/p80
+add map ip kube-proxy endpoints-tcp-0 { typeof numgen random mod 1 : ip daddr . tcp dport ; comment \"endpoints of load-balancing chains\" ; }
+flush map ip kube-proxy endpoints-tcp-0
+add map ip kube-proxy endpoints-tcp-1 { typeof numgen random mod 1 : ip daddr . tcp dport ; comment \"endpoints of load-balancing chains\" ; }
+flush map ip kube-proxy endpoints-tcp-1
 add rule ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80 ip daddr 172.30.0.42 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
-add rule ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80 goto endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80
+add rule ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80 meta l4proto tcp dnat ip to numgen random mod 1 offset 0 map @endpoints-tcp-0
 add rule ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80 ip saddr 10.0.0.0/8 goto service-42NFTM6N-ns2/svc2/tcp/p80 comment \"short-circuit pod traffic\"
 add rule ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80 fib saddr type local jump mark-for-masquerade comment \"masquerade local traffic\"
 add rule ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80 fib saddr type local goto service-42NFTM6N-ns2/svc2/tcp/p80 comment \"short-circuit local traffic\"
-add rule ip kube-proxy endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80 ip saddr 10.180.0.2 jump mark-for-masquerade
-add rule ip kube-proxy endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80 meta l4proto tcp dnat to 10.180.0.2:80
 add rule ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80 ip daddr 172.30.0.45 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
 add rule ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80 ip saddr @affinity-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 goto endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80
 add rule ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80 goto endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80
@@ -186,7 +190,9 @@ add rule ip kube-proxy firewall-HVFWP5L3-ns5/svc5/tcp/p80 ip saddr != 203.0.113.
         [
             "add element ip kube-proxy cluster-ips { 172.30.0.42 }",
             "add element ip kube-proxy cluster-ips { 172.30.0.45 }",
+            "add element ip kube-proxy endpoints-tcp-0 { 0 : 10.180.0.2 . 80 }",
             "add element ip kube-proxy firewall-ips { 5.6.7.8 . tcp . 80 : goto firewall-HVFWP5L3-ns5/svc5/tcp/p80 }",
+            "add element ip kube-proxy hairpin-endpoints { 10.180.0.2 . 10.180.0.2 }",
             "add element ip kube-proxy no-endpoint-nodeports { tcp . 3001 comment \"ns2/svc2:p80\" : drop }",
             "add element ip kube-proxy no-endpoint-services { 1.2.3.4 . tcp . 80 comment \"ns2/svc2:p80\" : drop }",
             "add element ip kube-proxy no-endpoint-services { 192.168.99.22 . tcp . 80 comment \"ns2/svc2:p80\" : drop }",
@@ -218,7 +224,9 @@ fn no_endpoints_rejects() {
     );
     assert_eq!(
         service_part(out.transaction.as_str()),
-        "add element ip kube-proxy cluster-ips { 172.30.0.46 }\n\
+        "add map ip kube-proxy endpoints-tcp-0 { typeof numgen random mod 1 : ip daddr . tcp dport ; comment \"endpoints of load-balancing chains\" ; }\n\
+         flush map ip kube-proxy endpoints-tcp-0\n\
+         add element ip kube-proxy cluster-ips { 172.30.0.46 }\n\
          add element ip kube-proxy no-endpoint-services { 172.30.0.46 . tcp . 80 comment \"ns6/svc6:p80\" : goto reject-chain }\n"
     );
 }
@@ -262,16 +270,21 @@ fn endpoint_choice_and_source_ranges_use_no_anonymous_sets() {
             .map(|(_, rule)| rule.split("goto ").next().unwrap().trim_end().to_string())
             .collect()
     };
-    // Endpoint k is chosen with probability 1/(N-k) among the rest: uniform.
+    // One of the N endpoints at random: keys 0..N of the slot's map.
     assert_eq!(
         rules("service-"),
         [
             "ip daddr 172.30.0.46 ip saddr != 10.0.0.0/8 jump mark-for-masquerade",
-            "numgen random mod 3 0",
-            "numgen random mod 2 0",
-            "",
+            "meta l4proto tcp dnat ip to numgen random mod 3 offset 0 map @endpoints-tcp-0",
         ]
     );
+    for (k, ep) in eps.iter().enumerate() {
+        let elem = format!(
+            "add element ip kube-proxy endpoints-tcp-0 {{ {k} : {} . 80 }}",
+            ep.0
+        );
+        assert!(part.lines().any(|l| l == elem), "missing {elem}\n{part}");
+    }
     assert_eq!(
         rules("firewall-"),
         [
@@ -279,6 +292,10 @@ fn endpoint_choice_and_source_ranges_use_no_anonymous_sets() {
             "ip saddr 198.51.100.0/24 return",
             "drop"
         ]
+    );
+    assert!(
+        !part.contains("endpoint-"),
+        "no endpoint chains without affinity"
     );
     for l in part.lines().filter(|l| l.starts_with("add rule")) {
         assert!(!l.contains('{'), "inline set or map in {l}");
@@ -307,27 +324,40 @@ fn partial_sync_rewrites_only_the_changed_service() {
     let out = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, t0);
     applier.apply(out.transaction.as_str()).unwrap();
 
-    // svc2's endpoint moves: its service chain is rewritten, the old endpoint chain flushed.
+    // svc2's endpoint moves: only its endpoint map elements change; its
+    // chain keeps the same rules and is not rewritten.
     w.ep_tracker
         .endpoint_slice_update(&slice("ns", "svc2", 80, &[("10.180.0.22", None)]), false);
     let changed = w.changes();
     let out = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, t0);
     let text = out.transaction.as_str();
     assert!(out.stale_chain_cleanup.is_none());
+    assert_eq!(
+        text,
+        "\
+delete element ip kube-proxy endpoints-tcp-0 { 16777216 }
+add element ip kube-proxy endpoints-tcp-0 { 16777216 : 10.180.0.22 . 80 }
+delete element ip kube-proxy hairpin-endpoints { 10.180.0.2 . 10.180.0.2 }
+add element ip kube-proxy hairpin-endpoints { 10.180.0.22 . 10.180.0.22 }
+"
+    );
+    assert_eq!(syncer.stale_chains().count(), 0);
+
+    // svc2 gains a second endpoint: the rule's modulus changes, so its chain is rewritten.
+    let two = [("10.180.0.22", None), ("10.180.0.23", None)];
+    w.ep_tracker
+        .endpoint_slice_update(&slice("ns", "svc2", 80, &two), false);
+    let changed = w.changes();
+    let out = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, t0);
+    let text = out.transaction.as_str();
     assert!(
         !text.contains("svc1") && !text.contains("svc3") && !text.contains("add table"),
         "{text}"
     );
-    assert!(text.contains("dnat to 10.180.0.22:80"));
+    assert!(text.contains("dnat ip to numgen random mod 2 offset 16777216 map @endpoints-tcp-0"));
     assert!(
-        text.lines()
-            .any(|l| l.starts_with("flush chain") && l.ends_with("__10.180.0.2/80"))
+        text.contains("add element ip kube-proxy endpoints-tcp-0 { 16777217 : 10.180.0.23 . 80 }")
     );
-    assert!(
-        !text.contains("add element"),
-        "map elements did not change:\n{text}"
-    );
-    assert_eq!(syncer.stale_chains().count(), 1);
 
     // svc3 is deleted: its elements go, its chains are flushed; a second later they are deleted.
     let svc3 = cluster_ip_service("ns", "svc3", "172.30.0.3");
@@ -340,26 +370,32 @@ fn partial_sync_rewrites_only_the_changed_service() {
         &cfg,
         t0 + Duration::from_secs(2),
     );
-    let cleanup = out
-        .stale_chain_cleanup
-        .expect("svc2's old endpoint chain is due");
-    assert!(
-        cleanup
-            .as_str()
-            .contains("delete chain ip kube-proxy endpoint-")
-            && cleanup.len() == 2
-    );
+    assert!(out.stale_chain_cleanup.is_none());
     let text = out.transaction.as_str();
     assert!(
         text.contains("delete element ip kube-proxy cluster-ips { 172.30.0.3 }"),
         "{text}"
     );
     assert!(text.contains("delete element ip kube-proxy service-ips { 172.30.0.3 . tcp . 80 }"));
+    assert!(text.contains("delete element ip kube-proxy endpoints-tcp-0 { 33554432 }"));
     assert_eq!(
         text.lines()
             .filter(|l| l.starts_with("flush chain"))
             .count(),
-        2
+        1
+    );
+    assert_eq!(syncer.stale_chains().count(), 1);
+    let later = syncer.sync(
+        &w.services,
+        &w.endpoints,
+        &BTreeSet::new(),
+        &cfg,
+        t0 + Duration::from_secs(4),
+    );
+    let cleanup = later.stale_chain_cleanup.expect("svc3's chain is due");
+    assert_eq!(
+        cleanup.as_str().lines().last().unwrap(),
+        "delete chain ip kube-proxy service-3IVSUKR6-ns/svc3/tcp/p80"
     );
 
     // A failed apply forces the next sync to be full.

@@ -77,7 +77,7 @@ fn failed_sync_is_followed_by_a_full_one() {
     let r = p.sync(Instant::now(), false).unwrap();
     assert!(r.full, "after a failure the whole table is rewritten");
     let last = shared.applied.lock().unwrap().last().cloned().unwrap();
-    assert!(last.contains("dnat to 198.18.141.2:8080"), "{last}");
+    assert!(last.contains("{ 0 : 198.18.141.2 . 8080 }"), "{last}");
 }
 
 #[test]

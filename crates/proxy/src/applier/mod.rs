@@ -45,7 +45,7 @@ pub trait RulesApplier {
         self.apply(transaction.as_str())
     }
 
-    /// `(chains, sets)` of table `kube-proxy` of `family` as the kernel has
+    /// `(chains, sets and maps)` of table `kube-proxy` of `family` as the kernel has
     /// them (nftables only; `None` when unknown), so a full sync can remove
     /// what an earlier process left behind.
     fn existing_objects(

@@ -106,10 +106,10 @@ impl RulesApplier for NftApplier {
         let fam = table_family(family);
         let chains = self.tool.run(&["-j", "list", "chains", fam], None).ok()?;
         let sets = self.tool.run(&["-j", "list", "sets", fam], None).ok()?;
-        Some((
-            kube_proxy_objects(&chains, "chain"),
-            kube_proxy_objects(&sets, "set"),
-        ))
+        let maps = self.tool.run(&["-j", "list", "maps", fam], None).ok()?;
+        let mut sets = kube_proxy_objects(&sets, "set");
+        sets.extend(kube_proxy_objects(&maps, "map"));
+        Some((kube_proxy_objects(&chains, "chain"), sets))
     }
 }
 

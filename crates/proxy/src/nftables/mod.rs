@@ -7,6 +7,7 @@
 pub mod rule;
 mod service;
 mod setup;
+pub mod slots;
 mod sync;
 pub mod tx;
 

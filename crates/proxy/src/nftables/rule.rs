@@ -11,14 +11,14 @@ use crate::net::{Cidr, IpFamily};
 use crate::service::Protocol;
 
 /// Which address of the IP header a match reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
     Source,
     Destination,
 }
 
 /// An address or a network (`1.2.3.4`, `10.0.0.0/8`), printed as given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AddrOrCidr {
     Addr(IpAddr),
     Cidr(Cidr),
@@ -44,7 +44,7 @@ impl fmt::Display for AddrOrCidr {
 }
 
 /// One condition of a rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Match {
     /// `ip saddr [!=] 10.0.0.0/8`
     Addr {
@@ -70,7 +70,7 @@ pub enum Match {
 }
 
 /// Where a rule sends the packet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Verdict {
     Jump(String),
     Goto(String),
@@ -79,7 +79,7 @@ pub enum Verdict {
 }
 
 /// What a rule does once its matches hold.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Statement {
     Verdict(Verdict),
     /// `update @SET { ip saddr }` (session affinity).
@@ -89,10 +89,18 @@ pub enum Statement {
     },
     /// `dnat to 10.0.0.1:80`
     Dnat(SocketAddr),
+    /// `dnat ip to numgen random mod N offset O map @M`: endpoint `O + k`
+    /// (k < N, chosen at random) of the data map `M` (see `slots.rs`).
+    DnatFromMap {
+        family: IpFamily,
+        modulus: u32,
+        offset: u32,
+        map: &'static str,
+    },
 }
 
 /// A rule of a per-Service chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Rule {
     pub matches: Vec<Match>,
     pub statement: Statement,
@@ -205,6 +213,16 @@ impl fmt::Display for Statement {
             }
             Statement::Dnat(SocketAddr::V4(a)) => write!(f, "dnat to {a}"),
             Statement::Dnat(SocketAddr::V6(a)) => write!(f, "dnat to [{}]:{}", a.ip(), a.port()),
+            Statement::DnatFromMap {
+                family,
+                modulus,
+                offset,
+                map,
+            } => write!(
+                f,
+                "dnat {} to numgen random mod {modulus} offset {offset} map @{map}",
+                ip_x(*family)
+            ),
         }
     }
 }
@@ -274,5 +292,18 @@ mod tests {
         );
         assert_eq!(r.to_string(), "update @a { ip6 saddr }");
         assert_eq!(Rule::verdict(Verdict::Drop).to_string(), "drop");
+        let r = Rule::new(
+            vec![Match::L4Proto(Protocol::Udp)],
+            Statement::DnatFromMap {
+                family: IpFamily::V4,
+                modulus: 3,
+                offset: 1 << 24,
+                map: "endpoints-tcp-0",
+            },
+        );
+        assert_eq!(
+            r.to_string(),
+            "meta l4proto udp dnat ip to numgen random mod 3 offset 16777216 map @endpoints-tcp-0"
+        );
     }
 }

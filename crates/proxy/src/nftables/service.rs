@@ -1,13 +1,19 @@
 //! The per-service-port part of the nftables ruleset (the loop body of
 //! upstream `syncProxyRules`): chains for Cluster/Local policy, external
-//! traffic, firewall and each endpoint, affinity sets, and the map elements
-//! that dispatch to them. Computed as data ([`Contribution`]) so the syncer
-//! can diff a Service's old and new contribution.
+//! traffic and firewall, the map elements that dispatch to them, and the
+//! endpoints. Unlike upstream, a Service without session affinity has no
+//! chain per endpoint: its Cluster/Local chain DNATs through a slot of an
+//! endpoint data map (see `slots.rs` for why), and hairpin traffic is
+//! recognised in `masquerading` by `@hairpin-endpoints`. Services with
+//! affinity keep upstream's endpoint chains and affinity sets. Computed as
+//! data ([`Contribution`]) so the syncer can diff a Service's old and new
+//! contribution.
 
 use std::sync::Arc;
 
 use super::NftConfig;
 use super::rule::{AddrOrCidr, Direction, Match, Rule, Statement, Verdict};
+use super::slots::SlotAllocator;
 use crate::endpoints::EndpointInfo;
 use crate::names::hash_prefix;
 use crate::service::{ServicePortInfo, ServicePortName};
@@ -27,10 +33,17 @@ pub(super) struct Elem {
 pub(super) struct Contribution {
     /// Affinity sets: (name, timeout seconds).
     pub affinity_sets: Vec<(String, u32)>,
-    /// Chains with their rules, in writing order.
+    /// Chains with their rules, in writing order. Once written, the syncer
+    /// keeps only the names, and a hash of each chain's rules in `hashes`.
     pub chains: Vec<(String, Vec<Rule>)>,
+    pub hashes: Vec<u64>,
     pub elements: Vec<Elem>,
+    /// Chains holding an endpoint-map slot.
+    pub slots: Vec<String>,
 }
+
+/// The set of `address . address` pairs for hairpin masquerading.
+pub(super) const HAIRPIN_SET: &str = "hairpin-endpoints";
 
 fn base_name(spn: &ServicePortName) -> String {
     let name = format!(
@@ -71,6 +84,7 @@ pub(super) fn contribution(
     svc: &ServicePortInfo,
     endpoints: &[Arc<EndpointInfo>],
     cfg: &NftConfig,
+    slots: &mut SlotAllocator,
 ) -> Contribution {
     let proto = svc.protocol.lower();
     let base = base_name(&svc.name);
@@ -214,11 +228,15 @@ pub(super) fn contribution(
     let cluster_i = uses_cluster_chain.then(|| chain(&cluster_chain));
     let local_i = uses_local_chain.then(|| chain(&local_chain));
     let external_i = uses_external_chain.then(|| chain(&external_chain));
-    let ep_is: Vec<usize> = cat
-        .all_reachable
-        .iter()
-        .map(|ep| chain(&ep_chain(ep)))
-        .collect();
+    let sticky = svc.sticky_max_age_seconds.is_some();
+    let ep_is: Vec<usize> = if sticky {
+        cat.all_reachable
+            .iter()
+            .map(|ep| chain(&ep_chain(ep)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let fw_i = uses_fw_chain.then(|| chain(&fw_chain));
 
     let family = cfg.family;
@@ -312,18 +330,44 @@ pub(super) fn contribution(
             out.affinity_sets.push((affinity_set(ep), timeout));
         }
     }
-    let lb_rules = |eps: &[Arc<EndpointInfo>]| -> Vec<Rule> {
+    let mut lb_rules = |chain_name: &str, eps: &[Arc<EndpointInfo>], out: &mut Contribution| {
         let mut rules = Vec::new();
-        if svc.sticky_max_age_seconds.is_some() {
-            for ep in eps {
-                rules.push(Rule::new(
-                    vec![Match::SourceInSet {
-                        family,
-                        set: affinity_set(ep),
-                    }],
-                    goto(&ep_chain(ep)),
-                ));
+        if !sticky {
+            let slot = slots.slot(chain_name, svc.protocol);
+            out.slots.push(chain_name.to_string());
+            for (k, ep) in eps.iter().enumerate() {
+                out.elements.push(Elem {
+                    container: slot.map,
+                    key: (slot.offset + k as u32).to_string(),
+                    value: Some(format!("{} . {}", ep.ip, ep.port)),
+                    comment: None,
+                });
+                out.elements.push(Elem {
+                    container: HAIRPIN_SET,
+                    key: format!("{0} . {0}", ep.ip),
+                    value: None,
+                    comment: None,
+                });
             }
+            rules.push(Rule::new(
+                vec![Match::L4Proto(svc.protocol)],
+                Statement::DnatFromMap {
+                    family,
+                    modulus: eps.len() as u32,
+                    offset: slot.offset,
+                    map: slot.map,
+                },
+            ));
+            return rules;
+        }
+        for ep in eps {
+            rules.push(Rule::new(
+                vec![Match::SourceInSet {
+                    family,
+                    set: affinity_set(ep),
+                }],
+                goto(&ep_chain(ep)),
+            ));
         }
         // A cascade instead of `numgen random mod N vmap { ... }`: each vmap
         // is an anonymous kernel set, and the kernel names a new anonymous set
@@ -344,11 +388,11 @@ pub(super) fn contribution(
         rules
     };
     if let Some(i) = cluster_i {
-        let rules = lb_rules(&cat.cluster);
+        let rules = lb_rules(&cluster_chain, &cat.cluster, &mut out);
         chains[i].1.extend(rules);
     }
     if let Some(i) = local_i {
-        let rules = lb_rules(&cat.local);
+        let rules = lb_rules(&local_chain, &cat.local, &mut out);
         chains[i].1.extend(rules);
     }
     for (ep, i) in cat.all_reachable.iter().zip(ep_is) {
@@ -361,7 +405,7 @@ pub(super) fn contribution(
             )],
             jump_masq(),
         ));
-        if svc.sticky_max_age_seconds.is_some() {
+        if sticky {
             rules.push(Rule::new(
                 Vec::new(),
                 Statement::UpdateSourceInSet {

@@ -3,9 +3,11 @@
 //! Written on every full sync; every map and set is flushed, so the
 //! per-service part (`service.rs`) can then add all elements afresh.
 
+use super::service::HAIRPIN_SET;
 use super::tx::Transaction;
 use super::{NftConfig, addr_type, ip_x};
 use crate::net::IpFamily;
+use crate::service::Protocol;
 
 /// `(name, type, hook, priority)` of every base chain (dstnat = -100, srcnat = 100).
 pub(super) const BASE_CHAINS: &[(&str, &str, &str, i32)] = &[
@@ -46,6 +48,7 @@ pub(super) const CONTAINERS: &[(&str, &str)] = &[
     ("map", "no-endpoint-services"),
     ("map", "no-endpoint-nodeports"),
     ("map", "service-nodeports"),
+    ("set", HAIRPIN_SET),
 ];
 
 /// Writes the fixed part. `first`: the first sync of this process, which
@@ -95,6 +98,17 @@ pub(super) fn write_setup(tx: &mut Transaction, cfg: &NftConfig, first: bool) {
         ensure(tx, chain);
     }
     tx.add_rule("mark-for-masquerade", &format!("mark set mark or {mark}"));
+    tx.add_set(
+        HAIRPIN_SET,
+        &format!("{addr} . {addr}"),
+        "endpoint . endpoint: a pod reaching itself through a Service",
+    );
+    tx.add_rule(
+        "masquerading",
+        &format!(
+            "ct status dnat {ipx} saddr . {ipx} daddr @{HAIRPIN_SET} jump mark-for-masquerade"
+        ),
+    );
     tx.add_rule("masquerading", &format!("mark and {mark} == 0 return"));
     tx.add_rule("masquerading", &format!("mark set mark xor {mark}"));
     tx.add_rule("masquerading", "masquerade fully-random");
@@ -194,5 +208,14 @@ pub(super) fn write_setup(tx: &mut Transaction, cfg: &NftConfig, first: bool) {
 
     for (kind, name) in CONTAINERS {
         tx.flush_container(kind, name);
+    }
+}
+
+/// Declares (and, in a full sync, flushes) `proto`'s endpoint map `index`.
+pub(super) fn write_endpoint_map(tx: &mut Transaction, proto: Protocol, index: u32, flush: bool) {
+    let name = super::slots::map_name(proto, index);
+    tx.add_endpoint_map(name, proto);
+    if flush {
+        tx.flush_container("map", name);
     }
 }

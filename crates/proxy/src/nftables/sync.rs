@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use super::NftConfig;
 use super::service::{Contribution, contribution};
-use super::setup::write_setup;
+use super::setup::{write_endpoint_map, write_setup};
+use super::slots::{PROTOCOLS, SlotAllocator, map_index, map_name};
 use super::tx::Transaction;
-use crate::service::NamespacedName;
+use crate::service::{NamespacedName, Protocol};
 use crate::tracker::{EndpointsMap, ServicePortMap};
 
 /// How long a stale chain waits before it is deleted (upstream: one second).
@@ -49,6 +50,13 @@ pub struct NftablesSyncer {
     /// flushed and deleted like any stale chain.
     leftover_chains: BTreeSet<String>,
     leftover_sets: BTreeSet<String>,
+    /// Endpoint maps found in the kernel before a full sync.
+    leftover_maps: BTreeSet<(Protocol, u32)>,
+    /// Endpoint-map slots of the load-balancing chains.
+    slots: SlotAllocator,
+    /// Endpoint maps declared so far, per protocol in [`PROTOCOLS`] order
+    /// (`endpoints-tcp-0` .. this).
+    maps: [u32; 3],
 }
 
 /// A chain or set this syncer writes per service port (`service-<hash>-ns/name/...`):
@@ -84,9 +92,11 @@ impl NftablesSyncer {
         self.need_full_sync || self.cfg.as_ref() != Some(cfg)
     }
 
-    /// Before a full sync: the chains and sets the kernel's table has now.
+    /// Before a full sync: the chains and sets (maps included) the kernel's
+    /// table has now.
     pub fn set_existing(&mut self, chains: Vec<String>, sets: Vec<String>) {
         self.leftover_chains = chains.into_iter().filter(|c| is_per_service(c)).collect();
+        self.leftover_maps = sets.iter().filter_map(|s| map_index(s)).collect();
         self.leftover_sets = sets.into_iter().filter(|c| is_per_service(c)).collect();
     }
 
@@ -142,9 +152,17 @@ impl NftablesSyncer {
                         svc,
                         endpoints.get(spn).map(Vec::as_slice).unwrap_or(&[]),
                         cfg,
+                        &mut self.slots,
                     )
                 })
                 .collect();
+            for part in &old {
+                for chain in &part.slots {
+                    if !new.iter().any(|p| p.slots.contains(chain)) {
+                        self.slots.release(chain);
+                    }
+                }
+            }
             // Element ownership: drop the old, add the new, remembering each key's old effective value.
             let owner = name.to_string();
             for part in &old {
@@ -176,9 +194,13 @@ impl NftablesSyncer {
                     }
                 }
             }
+            let mut old_hashes: BTreeMap<&str, u64> = BTreeMap::new();
             for part in &old {
                 old_chains.extend(part.chains.iter().map(|c| c.0.clone()));
                 old_sets.extend(part.affinity_sets.iter().map(|s| s.0.clone()));
+                for ((chain, _), hash) in part.chains.iter().zip(&part.hashes) {
+                    old_hashes.insert(chain, *hash);
+                }
             }
             for part in &mut new {
                 for (set, timeout) in &part.affinity_sets {
@@ -187,12 +209,19 @@ impl NftablesSyncer {
                     }
                 }
                 for (chain, rules) in &mut part.chains {
-                    if new_chains.insert(chain.clone()) {
-                        self.stale_chains.remove(chain);
-                        tx.add_chain(chain);
-                        tx.flush_chain(chain);
+                    // A partial sync leaves a chain with the same rules alone:
+                    // rewriting it would make the kernel re-validate the table.
+                    let hash = rules_hash(rules);
+                    part.hashes.push(hash);
+                    let unchanged = !full && old_hashes.get(chain.as_str()) == Some(&hash);
+                    let rules = std::mem::take(rules);
+                    if !new_chains.insert(chain.clone()) || unchanged {
+                        continue;
                     }
-                    for rule in std::mem::take(rules) {
+                    self.stale_chains.remove(chain);
+                    tx.add_chain(chain);
+                    tx.flush_chain(chain);
+                    for rule in rules {
                         rules_tx.add_service_rule(chain, &rule);
                     }
                 }
@@ -200,6 +229,19 @@ impl NftablesSyncer {
             if !new.is_empty() {
                 self.per_service.insert(name, new);
             }
+        }
+        // Maps before the rules that use them; a partial sync declares only
+        // new ones (a text-only command, so that sync goes through `nft`).
+        // A full sync declares one spare TCP map (by far the most used
+        // protocol), so partial syncs rarely need the text path for a new one.
+        for (i, proto) in PROTOCOLS.into_iter().enumerate() {
+            let spare = u32::from(full && proto == Protocol::Tcp);
+            let maps = self.maps[i].max(self.slots.maps_needed(proto) + spare);
+            let first_new = if full { 0 } else { self.maps[i] };
+            for index in first_new..maps {
+                write_endpoint_map(&mut tx, proto, index, full);
+            }
+            self.maps[i] = maps;
         }
         tx.append(rules_tx);
         for (key, before) in old_elems {
@@ -224,6 +266,15 @@ impl NftablesSyncer {
         }
         for set in old_sets.difference(&new_sets) {
             tx.delete_set(set);
+        }
+        if full {
+            // An earlier process's maps beyond ours: their rules are flushed above.
+            for (proto, index) in std::mem::take(&mut self.leftover_maps) {
+                let declared = PROTOCOLS.iter().position(|p| *p == proto);
+                if declared.is_none_or(|i| index >= self.maps[i]) {
+                    tx.delete_container("map", map_name(proto, index));
+                }
+            }
         }
         self.cfg = Some(cfg.clone());
         self.need_full_sync = false;
@@ -263,4 +314,12 @@ impl NftablesSyncer {
     pub fn stale_chains(&self) -> impl Iterator<Item = &str> {
         self.stale_chains.keys().map(String::as_str)
     }
+}
+
+/// A chain's rules, summarised (the syncer does not keep the rules).
+fn rules_hash(rules: &[super::Rule]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    rules.hash(&mut h);
+    h.finish()
 }

@@ -198,6 +198,14 @@ impl Transaction {
         ));
     }
 
+    /// An endpoint data map: `numgen` value → `address . port`.
+    pub fn add_endpoint_map(&mut self, name: &str, proto: crate::service::Protocol) {
+        let (p, ipx, l4) = (self.prefix, super::ip_x(self.family), proto.lower());
+        self.line(format_args!(
+            "add map {p} {name} {{ typeof numgen random mod 1 : {ipx} daddr . {l4} dport ; comment \"endpoints of load-balancing chains\" ; }}"
+        ));
+    }
+
     pub fn flush_container(&mut self, kind: &str, name: &str) {
         let p = self.prefix;
         self.line(format_args!("flush {kind} {p} {name}"));

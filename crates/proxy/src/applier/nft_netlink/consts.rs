@@ -89,8 +89,11 @@ pub const NFTA_IMMEDIATE_DATA: u16 = 2;
 pub const NFT_REG_VERDICT: u32 = 0;
 pub const NFT_REG_1: u32 = 1;
 pub const NFT_REG_2: u32 = 2;
+/// The second 32-bit register (`NFT_REG32_00` is 8).
+pub const NFT_REG32_01: u32 = 9;
 pub const NFTA_LOOKUP_SET: u16 = 1;
 pub const NFTA_LOOKUP_SREG: u16 = 2;
+pub const NFTA_LOOKUP_DREG: u16 = 3;
 pub const NFTA_DYNSET_SET_NAME: u16 = 1;
 pub const NFTA_DYNSET_OP: u16 = 3;
 pub const NFTA_DYNSET_SREG_KEY: u16 = 4;

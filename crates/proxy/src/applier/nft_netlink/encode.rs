@@ -1,8 +1,8 @@
 //! A partial sync's [`Command`]s as one nf_tables batch: `BATCH_BEGIN`, one
 //! message per command (sequence numbers `seq + 1 + index`), `BATCH_END`.
 //! The kernel applies the batch atomically, like `nft -f`. Map element keys
-//! and values arrive in nft syntax (`198.19.0.1 . tcp . 80`, `goto CHAIN`)
-//! and are encoded here. Pure.
+//! and values arrive in nft syntax (`198.19.0.1 . tcp . 80`, `goto CHAIN`,
+//! an endpoint map's `16777216 : 10.0.0.1 . 80`) and are encoded here. Pure.
 
 use std::net::IpAddr;
 
@@ -10,6 +10,7 @@ use super::consts::*;
 use super::expr::{Unsupported, comment_tlv, ip_bytes, rule_expressions, verdict_data};
 use crate::applier::netlink::{NLM_F_REQUEST, attr, header, nested};
 use crate::net::IpFamily;
+use crate::nftables::slots::map_index;
 use crate::nftables::tx::TABLE;
 use crate::nftables::{Command, Verdict};
 use crate::service::Protocol;
@@ -77,16 +78,30 @@ fn element(
     value: Option<&str>,
     comment: Option<&str>,
 ) -> Result<Vec<u8>, Unsupported> {
+    // An endpoint map's key is a host-order `numgen` value and its value
+    // data (`address . port`); every other map's value is a verdict.
+    let endpoint_map = map_index(container).is_some();
+    let key_bytes = if endpoint_map {
+        key.parse::<u32>()
+            .map_err(|_| Unsupported(format!("endpoint map key {key:?}")))?
+            .to_ne_bytes()
+            .to_vec()
+    } else {
+        element_key(key)?
+    };
     let mut e = Vec::new();
     let mut k = Vec::new();
-    attr(&mut k, NFTA_DATA_VALUE, &element_key(key)?);
+    attr(&mut k, NFTA_DATA_VALUE, &key_bytes);
     nested(&mut e, NFTA_SET_ELEM_KEY, &k);
     if let Some(v) = value {
-        nested(
-            &mut e,
-            NFTA_SET_ELEM_DATA,
-            &verdict_data(&element_verdict(v)?),
-        );
+        let data = if endpoint_map {
+            let mut d = Vec::new();
+            attr(&mut d, NFTA_DATA_VALUE, &element_key(v)?);
+            d
+        } else {
+            verdict_data(&element_verdict(v)?)
+        };
+        nested(&mut e, NFTA_SET_ELEM_DATA, &data);
     }
     if let Some(c) = comment {
         attr(&mut e, NFTA_SET_ELEM_USERDATA, &comment_tlv(c)?);

@@ -1,7 +1,8 @@
 //! A per-Service [`Rule`] as nf_tables expressions (`NFTA_RULE_EXPRESSIONS`),
 //! the same ones `nft` generates for the rule's text (checked with
 //! `nft --debug=netlink`): a `payload`/`meta`/`fib`/`numgen` load into
-//! register 1 and a `cmp`, then `immediate`, `lookup`, `dynset` or `nat`.
+//! register 1 and a `cmp`, then `immediate`, `lookup`, `dynset` or `nat`
+//! (after `numgen` and a map `lookup` for [`Statement::DnatFromMap`]).
 //! Pure; [`Unsupported`] for what this encoder does not know, so the
 //! caller can let `nft` do it instead.
 
@@ -233,6 +234,36 @@ fn encode_statement(list: &mut Vec<u8>, s: &Statement) {
             attr(&mut d, NFTA_NAT_REG_ADDR_MIN, &be32(NFT_REG_1));
             attr(&mut d, NFTA_NAT_REG_PROTO_MIN, &be32(NFT_REG_2));
             attr(&mut d, NFTA_NAT_FLAGS, &be32(NF_NAT_RANGE_PROTO_SPECIFIED));
+            expr(list, "nat", &d);
+        }
+        Statement::DnatFromMap {
+            family,
+            modulus,
+            offset,
+            map,
+        } => {
+            let mut d = Vec::new();
+            attr(&mut d, NFTA_NG_DREG, &be32(NFT_REG_1));
+            attr(&mut d, NFTA_NG_MODULUS, &be32(*modulus));
+            attr(&mut d, NFTA_NG_TYPE, &be32(NFT_NG_RANDOM));
+            attr(&mut d, NFTA_NG_OFFSET, &be32(*offset));
+            expr(list, "numgen", &d);
+            let mut d = Vec::new();
+            attr(&mut d, NFTA_LOOKUP_SET, format!("{map}\0").as_bytes());
+            attr(&mut d, NFTA_LOOKUP_SREG, &be32(NFT_REG_1));
+            attr(&mut d, NFTA_LOOKUP_DREG, &be32(NFT_REG_1));
+            expr(list, "lookup", &d);
+            // The port follows the address: 32-bit register 1 after an
+            // IPv4 address, 128-bit register 2 after an IPv6 one (as nft).
+            let (nf_family, port_reg) = match family {
+                IpFamily::V4 => (NFPROTO_IPV4, NFT_REG32_01),
+                IpFamily::V6 => (NFPROTO_IPV6, NFT_REG_2),
+            };
+            let mut d = Vec::new();
+            attr(&mut d, NFTA_NAT_TYPE, &be32(NFT_NAT_DNAT));
+            attr(&mut d, NFTA_NAT_FAMILY, &be32(nf_family));
+            attr(&mut d, NFTA_NAT_REG_ADDR_MIN, &be32(NFT_REG_1));
+            attr(&mut d, NFTA_NAT_REG_PROTO_MIN, &be32(port_reg));
             expr(list, "nat", &d);
         }
     }
