@@ -97,9 +97,9 @@ add map ip kube-proxy endpoints-tcp-1 { typeof numgen random mod 1 : ip daddr . 
 flush map ip kube-proxy endpoints-tcp-1
 add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
 add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 meta l4proto tcp dnat ip to numgen random mod 1 offset 0 map @endpoints-tcp-0
-add element ip kube-proxy cluster-ips { 172.30.0.41 }
 add element ip kube-proxy endpoints-tcp-0 { 0 : 10.180.0.1 . 80 }
 add element ip kube-proxy hairpin-endpoints { 10.180.0.1 . 10.180.0.1 }
+add element ip kube-proxy cluster-ips { 172.30.0.41 }
 add element ip kube-proxy service-ips { 172.30.0.41 . tcp . 80 : goto service-ULMVA6XW-ns1/svc1/tcp/p80 }
 "
     );

@@ -1,9 +1,11 @@
 //! The nftables backend's pure core (upstream `pkg/proxy/nftables/proxier.go`):
 //! from (service ports, endpoints, node, config) to the text of an `nft -f`
 //! transaction on table `ip kube-proxy` / `ip6 kube-proxy`, in upstream's
-//! shape. [`NftablesSyncer`] remembers what it wrote so later syncs rewrite
+//! shape except for endpoints, which live in data maps instead of one chain
+//! each (see `slots.rs`). [`NftablesSyncer`] remembers what it wrote so later syncs rewrite
 //! only the Services that changed. No kernel access: an applier runs the text.
 
+mod endpoint_elements;
 pub mod rule;
 mod service;
 mod setup;

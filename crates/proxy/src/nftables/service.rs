@@ -9,6 +9,7 @@
 //! data ([`Contribution`]) so the syncer can diff a Service's old and new
 //! contribution.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::NftConfig;
@@ -38,12 +39,19 @@ pub(super) struct Contribution {
     pub chains: Vec<(String, Vec<Rule>)>,
     pub hashes: Vec<u64>,
     pub elements: Vec<Elem>,
-    /// Chains holding an endpoint-map slot.
-    pub slots: Vec<String>,
+    /// The load-balancing chains' endpoint-map slots, with their endpoints
+    /// (kept compact: their elements are written by `endpoint_elements.rs`).
+    pub endpoint_slots: Vec<EndpointSlot>,
 }
 
-/// The set of `address . address` pairs for hairpin masquerading.
-pub(super) const HAIRPIN_SET: &str = "hairpin-endpoints";
+/// A load-balancing chain's endpoints: keys `offset + k` of `map`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct EndpointSlot {
+    pub chain: String,
+    pub map: &'static str,
+    pub offset: u32,
+    pub endpoints: Box<[SocketAddr]>,
+}
 
 fn base_name(spn: &ServicePortName) -> String {
     let name = format!(
@@ -334,21 +342,12 @@ pub(super) fn contribution(
         let mut rules = Vec::new();
         if !sticky {
             let slot = slots.slot(chain_name, svc.protocol);
-            out.slots.push(chain_name.to_string());
-            for (k, ep) in eps.iter().enumerate() {
-                out.elements.push(Elem {
-                    container: slot.map,
-                    key: (slot.offset + k as u32).to_string(),
-                    value: Some(format!("{} . {}", ep.ip, ep.port)),
-                    comment: None,
-                });
-                out.elements.push(Elem {
-                    container: HAIRPIN_SET,
-                    key: format!("{0} . {0}", ep.ip),
-                    value: None,
-                    comment: None,
-                });
-            }
+            out.endpoint_slots.push(EndpointSlot {
+                chain: chain_name.to_string(),
+                map: slot.map,
+                offset: slot.offset,
+                endpoints: eps.iter().map(|e| SocketAddr::new(e.ip, e.port)).collect(),
+            });
             rules.push(Rule::new(
                 vec![Match::L4Proto(svc.protocol)],
                 Statement::DnatFromMap {

@@ -3,7 +3,7 @@
 //! Written on every full sync; every map and set is flushed, so the
 //! per-service part (`service.rs`) can then add all elements afresh.
 
-use super::service::HAIRPIN_SET;
+use super::endpoint_elements::HAIRPIN_SET;
 use super::tx::Transaction;
 use super::{NftConfig, addr_type, ip_x};
 use crate::net::IpFamily;

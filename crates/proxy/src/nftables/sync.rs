@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use super::NftConfig;
-use super::service::{Contribution, contribution};
+use super::endpoint_elements::{EndpointElements, Touched};
+use super::service::{Contribution, EndpointSlot, contribution};
 use super::setup::{write_endpoint_map, write_setup};
 use super::slots::{PROTOCOLS, SlotAllocator, map_index, map_name};
 use super::tx::Transaction;
@@ -54,6 +55,8 @@ pub struct NftablesSyncer {
     leftover_maps: BTreeSet<(Protocol, u32)>,
     /// Endpoint-map slots of the load-balancing chains.
     slots: SlotAllocator,
+    /// The hairpin set's reference counts.
+    endpoint_elements: EndpointElements,
     /// Endpoint maps declared so far, per protocol in [`PROTOCOLS`] order
     /// (`endpoints-tcp-0` .. this).
     maps: [u32; 3],
@@ -119,6 +122,7 @@ impl NftablesSyncer {
             write_setup(&mut tx, cfg, !self.flushed);
             self.flushed = true;
             self.elements.clear();
+            self.endpoint_elements.clear();
             let mut all: BTreeSet<NamespacedName> =
                 services.keys().map(|k| k.service.clone()).collect();
             all.extend(self.per_service.keys().cloned());
@@ -138,11 +142,16 @@ impl NftablesSyncer {
         // Rules follow every chain declaration (a goto needs its target to
         // exist). A full sync writes them as text at once, so the rules of
         // 10k Services are never held as values at the same time.
-        let mut rules_tx = if full {
-            Transaction::text_only(cfg.family)
-        } else {
-            Transaction::new(cfg.family)
+        let new_tx = || {
+            if full {
+                Transaction::text_only(cfg.family)
+            } else {
+                Transaction::new(cfg.family)
+            }
         };
+        let mut rules_tx = new_tx();
+        let mut endpoints_tx = new_tx();
+        let mut hairpin = Touched::new();
         for name in targets {
             let old = self.per_service.remove(&name).unwrap_or_default();
             let mut new: Vec<Contribution> = services
@@ -156,13 +165,22 @@ impl NftablesSyncer {
                     )
                 })
                 .collect();
-            for part in &old {
-                for chain in &part.slots {
-                    if !new.iter().any(|p| p.slots.contains(chain)) {
-                        self.slots.release(chain);
-                    }
+            let old_slots: Vec<&EndpointSlot> =
+                old.iter().flat_map(|p| &p.endpoint_slots).collect();
+            let new_slots: Vec<&EndpointSlot> =
+                new.iter().flat_map(|p| &p.endpoint_slots).collect();
+            for slot in &old_slots {
+                if !new_slots.iter().any(|n| n.chain == slot.chain) {
+                    self.slots.release(&slot.chain);
                 }
             }
+            self.endpoint_elements.diff(
+                &old_slots,
+                &new_slots,
+                full,
+                &mut endpoints_tx,
+                &mut hairpin,
+            );
             // Element ownership: drop the old, add the new, remembering each key's old effective value.
             let owner = name.to_string();
             for part in &old {
@@ -244,6 +262,8 @@ impl NftablesSyncer {
             self.maps[i] = maps;
         }
         tx.append(rules_tx);
+        tx.append(endpoints_tx);
+        self.endpoint_elements.write_hairpin(hairpin, &mut tx);
         for (key, before) in old_elems {
             let after = self.effective(&key);
             if before == after {
