@@ -34,6 +34,11 @@ fn nft_proxier(ns: &Netns) -> Proxier {
 }
 
 fn iptables_proxier(ns: &Netns) -> Proxier {
+    iptables_proxier_with(ns, true)
+}
+
+/// `localhost_node_ports`: `iptables.localhostNodePorts`.
+fn iptables_proxier_with(ns: &Netns, localhost_node_ports: bool) -> Proxier {
     let cfg = IptablesConfig {
         masquerade_all: false,
         masquerade_bit: 14,
@@ -43,7 +48,7 @@ fn iptables_proxier(ns: &Netns) -> Proxier {
             zone: String::new(),
         },
         family: IpFamily::V4,
-        localhost_node_ports: true,
+        localhost_node_ports,
     };
     Proxier::new(
         IpFamily::V4,
@@ -210,4 +215,32 @@ fn nftables_partial_syncs_follow_endpoint_changes() {
         connect(&t.node, &vip).0,
         Outcome::Answer(format!("{}:{BACKEND_PORT}", t.endpoint(2)))
     );
+}
+
+/// `iptables.localhostNodePorts`: with `route_localnet` on (as kube-proxy
+/// sets it), a NodePort answers on 127.0.0.1 by default; with `false` the
+/// `KUBE-NODEPORTS` jump skips loopback, so nothing answers there while the
+/// node's own address still works.
+#[test]
+#[ignore = "needs root: run hack/test.sh"]
+fn iptables_localhost_node_ports_follow_the_setting() {
+    let t = Topology::new("lh", 138);
+    serve_local_addr(&t.backend, BACKEND_PORT);
+    t.node
+        .exec(&["sysctl", "-qw", "net.ipv4.conf.all.route_localnet=1"]);
+    let localhost = "127.0.0.1:30080";
+    let node_port = format!("{}:30080", t.node_ip());
+    let want = Outcome::Answer(format!("{}:{BACKEND_PORT}", t.endpoint(0)));
+    for (on, localhost_answers) in [(true, true), (false, false)] {
+        let mut p = iptables_proxier_with(&t.node, on);
+        p.on_service(None, Some(&web_service(&t.service_ip())));
+        p.on_endpoint_slice(&web_slice(&[t.endpoint(0)]), false);
+        sync(&mut p);
+        assert_eq!(connect(&t.node, &node_port).0, want, "localhostNodePorts {on}");
+        if localhost_answers {
+            assert_eq!(connect(&t.node, localhost).0, want);
+        } else {
+            assert_refused(&t.node, localhost);
+        }
+    }
 }
