@@ -173,15 +173,21 @@ pub async fn cluster_ip(client: &kube::Client, i: usize) -> anyhow::Result<Strin
         .with_context(|| format!("Service {} has no clusterIP", service_name(i)))
 }
 
-/// Replaces the endpoints of Service `i`'s slice: endpoint 0 becomes `new_ip`.
+/// Replaces the endpoints of Service `i`'s slice: endpoint 0 becomes
+/// `new_ip`, or with `add`, `new_ip` joins them as one more endpoint.
 pub async fn change_endpoint(
     client: &kube::Client,
     i: usize,
     endpoints: usize,
     new_ip: Ipv4Addr,
+    add: bool,
 ) -> anyhow::Result<()> {
     let mut ips: Vec<Ipv4Addr> = (0..endpoints).map(|j| endpoint_ip(i, j)).collect();
-    ips[0] = new_ip;
+    if add {
+        ips.push(new_ip);
+    } else {
+        ips[0] = new_ip;
+    }
     let patch = json!({"endpoints": endpoints_json(&ips)});
     slices(client)
         .patch(

@@ -71,6 +71,14 @@ pub fn table(services: usize, endpoints: usize, rows: &[(&str, Measurement)]) ->
     line(&mut out, "one-Service change: sync duration", &|m| {
         cell(&m.change_sync_s, 1e3, "ms")
     });
+    line(
+        &mut out,
+        "one-Service scale-up (+1 endpoint): write → synced",
+        &|m| cell(&m.scale_e2e_s, 1e3, "ms"),
+    );
+    line(&mut out, "one-Service scale-up: sync duration", &|m| {
+        cell(&m.scale_sync_s, 1e3, "ms")
+    });
     line(&mut out, "RSS after first sync", &|m| {
         mib(m.after_sync.rss_kib)
     });
@@ -95,9 +103,12 @@ pub fn table(services: usize, endpoints: usize, rows: &[(&str, Measurement)]) ->
         for (label, m) in &rows[1..] {
             let _ = writeln!(
                 out,
-                "- {label}: full sync {} faster [10×]; one-Service change {} ms [< 50 ms]; RSS {:.2} of upstream's [≤ 0.33]",
+                "- {label}: full sync {} faster [10×]; one-Service change {} ms, scale-up {} ms [< 50 ms]; RSS {:.2} of upstream's [≤ 0.33]",
                 ratio(median(&up.first_sync_s), median(&m.first_sync_s)),
                 median(&m.change_e2e_s)
+                    .map(|v| format!("{:.1}", v * 1e3))
+                    .unwrap_or("–".into()),
+                median(&m.scale_e2e_s)
                     .map(|v| format!("{:.1}", v * 1e3))
                     .unwrap_or("–".into()),
                 m.end.rss_kib as f64 / up.end.rss_kib.max(1) as f64,

@@ -43,6 +43,10 @@ pub struct Measurement {
     pub change_e2e_s: Vec<f64>,
     /// The sync-duration metric of those syncs.
     pub change_sync_s: Vec<f64>,
+    /// API write of a one-Service scale-up (one more endpoint) to its sync done.
+    pub scale_e2e_s: Vec<f64>,
+    /// The sync-duration metric of those syncs.
+    pub scale_sync_s: Vec<f64>,
     /// Stats a few seconds after the first sync of the last start.
     pub after_sync: ProcStats,
     /// Stats at the end of the last start.
@@ -205,42 +209,52 @@ pub async fn measure(
         }
         std::thread::sleep(Duration::from_secs(3));
         m.after_sync = probe::proc_stats(pid)?;
-        let mut k = 0;
+        // Two kinds of one-Service change: endpoint 0 moves to a new address
+        // (same count), and one endpoint is added (the count changes).
         let mut attempts = 0;
-        while k < s.changes {
-            attempts += 1;
-            anyhow::ensure!(
-                attempts <= 2 * s.changes,
-                "{}: too many disturbed change measurements",
-                spec.label
-            );
-            let i = s.services / 2 + k;
-            let ip = Ipv4Addr::new(198, 18, 200 + proxy_idx as u8, attempts as u8);
-            wait_settled(&mut proc, s.timeout)?;
-            std::thread::sleep(Duration::from_millis(1500));
-            let before = histogram().context("scraping /metrics")?;
-            let t0 = Instant::now();
-            objects::change_endpoint(client, i, s.endpoints, ip).await?;
-            let after = wait_sync(&mut proc, before, s.timeout, Duration::from_millis(2))?;
-            let e2e = t0.elapsed().as_secs_f64();
-            let sync = after.sum - before.sum;
-            let rules = probe::rules_text(spec.nftables())?;
-            if after.count != before.count + 1 || !contains_ip(&rules, &ip.to_string()) {
-                eprintln!(
-                    "  {} change {k}: disturbed by another sync or not yet programmed, repeating",
+        for scale_up in [false, true] {
+            let mut k = 0;
+            while k < s.changes {
+                attempts += 1;
+                anyhow::ensure!(
+                    attempts <= 4 * s.changes,
+                    "{}: too many disturbed change measurements",
                     spec.label
                 );
-                continue;
+                let i = s.services / 2 + k + usize::from(scale_up) * s.changes;
+                let ip = Ipv4Addr::new(198, 18, 200 + proxy_idx as u8, attempts as u8);
+                wait_settled(&mut proc, s.timeout)?;
+                std::thread::sleep(Duration::from_millis(1500));
+                let before = histogram().context("scraping /metrics")?;
+                let t0 = Instant::now();
+                objects::change_endpoint(client, i, s.endpoints, ip, scale_up).await?;
+                let after = wait_sync(&mut proc, before, s.timeout, Duration::from_millis(2))?;
+                let e2e = t0.elapsed().as_secs_f64();
+                let sync = after.sum - before.sum;
+                let rules = probe::rules_text(spec.nftables())?;
+                if after.count != before.count + 1 || !contains_ip(&rules, &ip.to_string()) {
+                    eprintln!(
+                        "  {} change {k}: disturbed by another sync or not yet programmed, repeating",
+                        spec.label
+                    );
+                    continue;
+                }
+                let (e2e_s, sync_s) = if scale_up {
+                    (&mut m.scale_e2e_s, &mut m.scale_sync_s)
+                } else {
+                    (&mut m.change_e2e_s, &mut m.change_sync_s)
+                };
+                e2e_s.push(e2e);
+                sync_s.push(sync);
+                eprintln!(
+                    "  {} {} {k}: {:.1} ms end to end, sync {:.1} ms",
+                    spec.label,
+                    if scale_up { "scale-up" } else { "change" },
+                    e2e * 1e3,
+                    sync * 1e3
+                );
+                k += 1;
             }
-            m.change_e2e_s.push(e2e);
-            m.change_sync_s.push(sync);
-            eprintln!(
-                "  {} change {k}: {:.1} ms end to end, sync {:.1} ms",
-                spec.label,
-                e2e * 1e3,
-                sync * 1e3
-            );
-            k += 1;
         }
         m.end = probe::proc_stats(pid)?;
     }
