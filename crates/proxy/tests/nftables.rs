@@ -464,3 +464,67 @@ fn one_change_at_10k_services_is_small_and_fast() {
     );
     assert!(full.transaction.len() > 10 * partial.transaction.len());
 }
+
+/// Slots fill maps of 128; a full sync declares one spare map. A partial sync
+/// that needs a map beyond it declares the map (text only: the sync then goes
+/// through `nft`), and later partial syncs are netlink-typed again.
+#[test]
+fn partial_sync_declares_a_new_endpoint_map_when_the_spare_fills() {
+    let mut w = World::new();
+    let add = |w: &mut World, i: u32| {
+        let name = format!("s{i}");
+        let ip = format!("172.30.{}.{}", i / 250, i % 250 + 1);
+        w.svc_tracker
+            .update(None, Some(&cluster_ip_service("ns", &name, &ip)));
+        let ep = format!("10.180.{}.{}", i / 250, i % 250 + 1);
+        w.ep_tracker
+            .endpoint_slice_update(&slice("ns", &name, 80, &[(&ep, None)]), false);
+    };
+    add(&mut w, 0);
+    let cfg = config();
+    let mut syncer = NftablesSyncer::new();
+    let changed = w.changes();
+    let full = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, Instant::now());
+    let text = full.transaction.as_str();
+    assert!(
+        text.contains("add map ip kube-proxy endpoints-tcp-1 "),
+        "spare map"
+    );
+    assert!(!text.contains("endpoints-tcp-2"));
+
+    for i in 1..=200 {
+        add(&mut w, i);
+    }
+    let changed = w.changes();
+    let out = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, Instant::now());
+    let text = out.transaction.as_str();
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("add map")).count(),
+        0,
+        "200 slots fit in the two declared maps"
+    );
+    assert!(out.transaction.commands().is_some(), "netlink-typed");
+    for i in 201..=300 {
+        add(&mut w, i);
+    }
+    let changed = w.changes();
+    let out = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, Instant::now());
+    let maps: Vec<&str> = out
+        .transaction
+        .as_str()
+        .lines()
+        .filter(|l| l.starts_with("add map"))
+        .collect();
+    assert_eq!(maps.len(), 1, "{maps:?}");
+    assert!(maps[0].contains("endpoints-tcp-2 "));
+    assert!(out.transaction.commands().is_none(), "a new map needs nft");
+    assert!(
+        out.transaction.as_str().contains("map @endpoints-tcp-2"),
+        "slot 256 and up use the new map"
+    );
+
+    add(&mut w, 301);
+    let changed = w.changes();
+    let out = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, Instant::now());
+    assert!(out.transaction.commands().is_some(), "typed again");
+}
