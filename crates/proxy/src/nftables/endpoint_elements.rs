@@ -54,8 +54,13 @@ impl EndpointElements {
                     tx.delete_element(slot.map, &key(slot, k));
                 }
             }
-            for ep in slot.endpoints.iter() {
-                self.unref(ep.ip(), touched);
+            // A full sync counts afresh from zero: the old slots' references
+            // are already gone (and dropping them now would take away those
+            // of Services counted earlier in the same sync).
+            if !full {
+                for ep in slot.endpoints.iter() {
+                    self.unref(ep.ip(), touched);
+                }
             }
         }
         for slot in new {
@@ -163,5 +168,34 @@ mod tests {
              delete element ip kube-proxy hairpin-endpoints { 198.18.0.1 . 198.18.0.1 }\n"
         );
         assert!(e.hairpin.is_empty());
+    }
+
+    #[test]
+    fn a_full_sync_counts_shared_addresses_afresh() {
+        let mut e = EndpointElements::default();
+        let a = slot(0, &["198.18.0.1:80"]);
+        let mut b = slot(1 << 24, &["198.18.0.1:80"]);
+        b.chain = "service-y".into();
+        run(&mut e, &[], &[&a]);
+        run(&mut e, &[], &[&b]);
+        // Full sync: Service a first (still on .1), then b, which moved away.
+        e.clear();
+        let b2 = EndpointSlot {
+            endpoints: ["198.18.0.9:80".parse().unwrap()].into(),
+            ..b.clone()
+        };
+        let mut tx = Transaction::new(IpFamily::V4);
+        let mut touched = Touched::new();
+        e.diff(&[&a], &[&a], true, &mut tx, &mut touched);
+        e.diff(&[&b], &[&b2], true, &mut tx, &mut touched);
+        e.write_hairpin(touched, &mut tx);
+        let text = tx.into_string();
+        assert!(
+            text.contains("hairpin-endpoints { 198.18.0.1 . 198.18.0.1 }"),
+            "{text}"
+        );
+        assert_eq!(e.hairpin.get(&"198.18.0.1".parse().unwrap()), Some(&1));
+        // And the next partial sync removing a's endpoint deletes the pair.
+        assert!(run(&mut e, &[&a], &[]).contains("delete element ip kube-proxy hairpin-endpoints"));
     }
 }
