@@ -150,3 +150,55 @@ fn udp_endpoint_removal_clears_conntrack_and_health_checks_count() {
         0
     );
 }
+
+/// After a rejected transaction the kernel's state is unknown: the next full
+/// sync lists it again and deletes only sets that are really there (here the
+/// affinity set the failed sync meant to create is not).
+#[test]
+fn a_failed_sync_is_followed_by_a_listing_and_no_blind_set_deletes() {
+    let shared = Shared::default();
+    let mut p = proxier(&shared);
+    p.on_service(
+        None,
+        Some(&service(
+            "ns",
+            "sticky",
+            json!({"clusterIP": "198.18.140.20", "sessionAffinity": "ClientIP",
+                   "ports": [{"name": "p80", "port": 80, "protocol": "TCP"}]}),
+            json!({}),
+        )),
+    );
+    p.on_endpoint_slice(
+        &slice("ns", "sticky", 8080, &[("198.18.141.1", None)]),
+        false,
+    );
+    assert!(p.sync(Instant::now(), false).unwrap().full);
+    assert_eq!(*shared.listings.lock().unwrap(), 1);
+
+    p.on_endpoint_slice(
+        &slice("ns", "sticky", 8080, &[("198.18.141.2", None)]),
+        false,
+    );
+    *shared.fail_next.lock().unwrap() = true;
+    assert!(p.sync(Instant::now(), false).is_err());
+
+    p.on_endpoint_slice(
+        &slice("ns", "sticky", 8080, &[("198.18.141.3", None)]),
+        false,
+    );
+    let r = p.sync(Instant::now(), false).unwrap();
+    assert!(r.full);
+    assert_eq!(*shared.listings.lock().unwrap(), 2, "listed again");
+    let last = shared.applied.lock().unwrap().last().cloned().unwrap();
+    assert!(
+        !last
+            .lines()
+            .any(|l| l.starts_with("delete set") && l.contains("affinity-")),
+        "only listed sets are deleted:\n{last}"
+    );
+    assert!(last.contains("flush chain ip kube-proxy service-X-ns/old/tcp/p80"));
+
+    // A periodic (forced) full sync knows what it wrote: no listing.
+    assert!(p.sync(Instant::now(), true).unwrap().full);
+    assert_eq!(*shared.listings.lock().unwrap(), 2);
+}

@@ -201,7 +201,7 @@ impl Proxier {
         match &mut self.backend {
             Backend::Nftables { syncer, cfg } => {
                 if force_full {
-                    syncer.sync_failed();
+                    syncer.force_full();
                 }
                 if !self.leftovers_handled
                     && syncer.next_is_full(cfg)
@@ -218,7 +218,10 @@ impl Proxier {
                 report.full = out.transaction.as_str().starts_with("add table");
                 report.commands = out.transaction.len();
                 if let Err(e) = self.applier.apply_nft(&out.transaction) {
+                    // What the kernel holds is unknown now: list it again
+                    // before the full sync that follows.
                     syncer.sync_failed();
+                    self.leftovers_handled = false;
                     return Err(e.into());
                 }
                 self.leftovers_handled |= report.full;

@@ -51,6 +51,9 @@ pub struct NftablesSyncer {
     /// flushed and deleted like any stale chain.
     leftover_chains: BTreeSet<String>,
     leftover_sets: BTreeSet<String>,
+    /// The kernel's objects were listed for the next full sync: delete
+    /// only listed sets (after a failure, remembered ones may not exist).
+    listed: bool,
     /// Endpoint maps found in the kernel before a full sync.
     leftover_maps: BTreeSet<(Protocol, u32)>,
     /// Endpoint-map slots of the load-balancing chains.
@@ -85,9 +88,18 @@ impl NftablesSyncer {
     }
 
     /// The last transaction failed to apply: the next sync must be full.
+    /// What it meant to create or delete may or may not exist; the caller
+    /// should [`Self::set_existing`] before that full sync, so it deletes
+    /// only what the kernel has.
     pub fn sync_failed(&mut self) {
         self.need_full_sync = true;
         self.stale_chains.clear();
+    }
+
+    /// The next sync rewrites everything (the periodic full sync); what
+    /// was written is known, so chains waiting for deletion still are.
+    pub fn force_full(&mut self) {
+        self.need_full_sync = true;
     }
 
     /// Whether the next [`Self::sync`] with `cfg` is a full one.
@@ -98,6 +110,7 @@ impl NftablesSyncer {
     /// Before a full sync: the chains and sets (maps included) the kernel's
     /// table has now.
     pub fn set_existing(&mut self, chains: Vec<String>, sets: Vec<String>) {
+        self.listed = true;
         self.leftover_chains = chains.into_iter().filter(|c| is_per_service(c)).collect();
         self.leftover_maps = sets.iter().filter_map(|s| map_index(s)).collect();
         self.leftover_sets = sets.into_iter().filter(|c| is_per_service(c)).collect();
@@ -135,6 +148,7 @@ impl NftablesSyncer {
         let mut new_chains: BTreeSet<String> = BTreeSet::new();
         let mut old_sets: BTreeSet<String> = BTreeSet::new();
         let mut new_sets: BTreeSet<String> = BTreeSet::new();
+        let listed = full && std::mem::take(&mut self.listed);
         if full {
             old_chains.append(&mut self.leftover_chains);
             old_sets.append(&mut self.leftover_sets);
@@ -215,7 +229,9 @@ impl NftablesSyncer {
             let mut old_hashes: BTreeMap<&str, u64> = BTreeMap::new();
             for part in &old {
                 old_chains.extend(part.chains.iter().map(|c| c.0.clone()));
-                old_sets.extend(part.affinity_sets.iter().map(|s| s.0.clone()));
+                if !(full && listed) {
+                    old_sets.extend(part.affinity_sets.iter().map(|s| s.0.clone()));
+                }
                 for ((chain, _), hash) in part.chains.iter().zip(&part.hashes) {
                     old_hashes.insert(chain, *hash);
                 }
