@@ -220,6 +220,7 @@ fn every_form() -> Transaction {
     tx.add_chain("t-b");
     tx.flush_chain("t-a");
     tx.add_affinity_set("t-aff", 10800);
+    tx.add_endpoint_map("endpoints-tcp-0", Protocol::Tcp);
     let rules = vec![
         Rule::new(
             vec![
@@ -324,8 +325,8 @@ fn every_form() -> Transaction {
 }
 
 /// The fixed skeleton of table `ip kube-proxy`, written by a full sync.
-/// An empty full sync (which declares `endpoints-tcp-0`), plus the UDP and
-/// SCTP endpoint maps a Service of those protocols would bring.
+/// An empty full sync, plus (through `nft`) the UDP and SCTP endpoint maps
+/// Services of those protocols would bring; `every_form` declares the TCP one.
 fn skeleton(ns: &Netns) {
     let mut p = proxier(ns, cfg(LocalDetector::None), false);
     p.sync(Instant::now(), false).expect("skeleton applies");
@@ -370,6 +371,21 @@ fn every_rule_form_reads_back_as_nft_writes_it() {
         .apply(tx.as_str())
         .expect("nft takes the text");
     assert_same_tables(&a, &b, "every form");
+    // The map made over netlink carries nft's typeof user data: nft shows
+    // it as declared and accepts rules written against it.
+    let map = a.exec(&["nft", "list", "map", "ip", "kube-proxy", "endpoints-tcp-0"]);
+    assert!(
+        map.contains("typeof numgen random mod 1 : ip daddr . tcp dport")
+            && map.contains("comment \"endpoints of load-balancing chains\""),
+        "{map}"
+    );
+    let mut more = Transaction::new(IpFamily::V4);
+    more.add_service_rule("t-b", &dnat_from_map(IpFamily::V4, Protocol::Tcp));
+    for ns in [&a, &b] {
+        NftApplier::nft_only(Some(&ns.name))
+            .apply(more.as_str())
+            .expect("nft takes a rule on the netlink-made map");
+    }
     let listed = a.exec(&["nft", "list", "chain", "ip", "kube-proxy", "t-a"]);
     for want in [
         "iifname != \"knode0\" goto t-b",
@@ -514,6 +530,7 @@ fn ipv6_rule_forms_read_back_as_nft_writes_them() {
     tx.add_chain("t-a");
     tx.add_chain("t-b");
     tx.add_affinity_set("t-aff", 600);
+    tx.add_endpoint_map("endpoints-tcp-0", Protocol::Tcp);
     for r in [
         Rule::new(
             vec![

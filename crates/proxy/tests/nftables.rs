@@ -93,8 +93,6 @@ add chain ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80
 flush chain ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80
 add map ip kube-proxy endpoints-tcp-0 { typeof numgen random mod 1 : ip daddr . tcp dport ; comment \"endpoints of load-balancing chains\" ; }
 flush map ip kube-proxy endpoints-tcp-0
-add map ip kube-proxy endpoints-tcp-1 { typeof numgen random mod 1 : ip daddr . tcp dport ; comment \"endpoints of load-balancing chains\" ; }
-flush map ip kube-proxy endpoints-tcp-1
 add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
 add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 meta l4proto tcp dnat ip to numgen random mod 1 offset 0 map @endpoints-tcp-0
 add element ip kube-proxy endpoints-tcp-0 { 0 : 10.180.0.1 . 80 }
@@ -164,8 +162,6 @@ add chain ip kube-proxy firewall-HVFWP5L3-ns5/svc5/tcp/p80
 flush chain ip kube-proxy firewall-HVFWP5L3-ns5/svc5/tcp/p80
 add map ip kube-proxy endpoints-tcp-0 { typeof numgen random mod 1 : ip daddr . tcp dport ; comment \"endpoints of load-balancing chains\" ; }
 flush map ip kube-proxy endpoints-tcp-0
-add map ip kube-proxy endpoints-tcp-1 { typeof numgen random mod 1 : ip daddr . tcp dport ; comment \"endpoints of load-balancing chains\" ; }
-flush map ip kube-proxy endpoints-tcp-1
 add rule ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80 ip daddr 172.30.0.42 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
 add rule ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80 meta l4proto tcp dnat ip to numgen random mod 1 offset 0 map @endpoints-tcp-0
 add rule ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80 ip saddr 10.0.0.0/8 goto service-42NFTM6N-ns2/svc2/tcp/p80 comment \"short-circuit pod traffic\"
@@ -224,9 +220,7 @@ fn no_endpoints_rejects() {
     );
     assert_eq!(
         service_part(out.transaction.as_str()),
-        "add map ip kube-proxy endpoints-tcp-0 { typeof numgen random mod 1 : ip daddr . tcp dport ; comment \"endpoints of load-balancing chains\" ; }\n\
-         flush map ip kube-proxy endpoints-tcp-0\n\
-         add element ip kube-proxy cluster-ips { 172.30.0.46 }\n\
+        "add element ip kube-proxy cluster-ips { 172.30.0.46 }\n\
          add element ip kube-proxy no-endpoint-services { 172.30.0.46 . tcp . 80 comment \"ns6/svc6:p80\" : goto reject-chain }\n"
     );
 }
@@ -465,11 +459,10 @@ fn one_change_at_10k_services_is_small_and_fast() {
     assert!(full.transaction.len() > 10 * partial.transaction.len());
 }
 
-/// Slots fill maps of 128; a full sync declares one spare map. A partial sync
-/// that needs a map beyond it declares the map (text only: the sync then goes
-/// through `nft`), and later partial syncs are netlink-typed again.
+/// Slots fill maps of 128: a partial sync that needs the next map declares
+/// it (over netlink too: the command is typed), later ones do not.
 #[test]
-fn partial_sync_declares_a_new_endpoint_map_when_the_spare_fills() {
+fn partial_sync_declares_a_new_endpoint_map_when_one_fills() {
     let mut w = World::new();
     let add = |w: &mut World, i: u32| {
         let name = format!("s{i}");
@@ -480,51 +473,46 @@ fn partial_sync_declares_a_new_endpoint_map_when_the_spare_fills() {
         w.ep_tracker
             .endpoint_slice_update(&slice("ns", &name, 80, &[(&ep, None)]), false);
     };
+    let maps = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("add map ip kube-proxy endpoints-"))
+            .map(str::to_string)
+            .collect()
+    };
     add(&mut w, 0);
     let cfg = config();
     let mut syncer = NftablesSyncer::new();
     let changed = w.changes();
     let full = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, Instant::now());
-    let text = full.transaction.as_str();
-    assert!(
-        text.contains("add map ip kube-proxy endpoints-tcp-1 "),
-        "spare map"
-    );
-    assert!(!text.contains("endpoints-tcp-2"));
+    assert_eq!(maps(full.transaction.as_str()).len(), 1);
 
-    for i in 1..=200 {
+    for i in 1..=127 {
         add(&mut w, i);
     }
+    let changed = w.changes();
+    let out = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, Instant::now());
+    assert!(
+        maps(out.transaction.as_str()).is_empty(),
+        "128 slots fit in one map"
+    );
+    add(&mut w, 128);
     let changed = w.changes();
     let out = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, Instant::now());
     let text = out.transaction.as_str();
     assert_eq!(
-        text.lines().filter(|l| l.starts_with("add map")).count(),
-        0,
-        "200 slots fit in the two declared maps"
+        maps(text),
+        [
+            "add map ip kube-proxy endpoints-tcp-1 { typeof numgen random mod 1 : ip daddr . tcp dport ; comment \"endpoints of load-balancing chains\" ; }"
+        ]
+    );
+    assert!(
+        text.contains("map @endpoints-tcp-1"),
+        "slot 128 uses the new map"
     );
     assert!(out.transaction.commands().is_some(), "netlink-typed");
-    for i in 201..=300 {
-        add(&mut w, i);
-    }
-    let changed = w.changes();
-    let out = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, Instant::now());
-    let maps: Vec<&str> = out
-        .transaction
-        .as_str()
-        .lines()
-        .filter(|l| l.starts_with("add map"))
-        .collect();
-    assert_eq!(maps.len(), 1, "{maps:?}");
-    assert!(maps[0].contains("endpoints-tcp-2 "));
-    assert!(out.transaction.commands().is_none(), "a new map needs nft");
-    assert!(
-        out.transaction.as_str().contains("map @endpoints-tcp-2"),
-        "slot 256 and up use the new map"
-    );
 
-    add(&mut w, 301);
+    add(&mut w, 129);
     let changed = w.changes();
     let out = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, Instant::now());
-    assert!(out.transaction.commands().is_some(), "typed again");
+    assert!(maps(out.transaction.as_str()).is_empty());
 }

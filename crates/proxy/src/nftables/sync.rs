@@ -264,13 +264,9 @@ impl NftablesSyncer {
                 self.per_service.insert(name, new);
             }
         }
-        // Maps before the rules that use them; a partial sync declares only
-        // new ones (a text-only command, so that sync goes through `nft`).
-        // A full sync declares one spare TCP map (by far the most used
-        // protocol), so partial syncs rarely need the text path for a new one.
+        // Maps before the rules that use them; a partial sync declares only new ones.
         for (i, proto) in PROTOCOLS.into_iter().enumerate() {
-            let spare = u32::from(full && proto == Protocol::Tcp);
-            let maps = self.maps[i].max(self.slots.maps_needed(proto) + spare);
+            let maps = self.maps[i].max(self.slots.maps_needed(proto));
             let first_new = if full { 0 } else { self.maps[i] };
             for index in first_new..maps {
                 write_endpoint_map(&mut tx, proto, index, full);

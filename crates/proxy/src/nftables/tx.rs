@@ -28,6 +28,11 @@ pub enum Command {
         timeout_secs: u32,
     },
     DeleteSet(String),
+    /// An endpoint data map: `typeof numgen random mod 1 : ip daddr . tcp dport`.
+    AddEndpointMap {
+        name: String,
+        protocol: crate::service::Protocol,
+    },
     /// `key` and `value` in nft syntax (`1.2.3.4 . tcp . 80`, `goto CHAIN`).
     AddElement {
         container: String,
@@ -43,6 +48,9 @@ pub enum Command {
 
 /// The table every object lives in.
 pub const TABLE: &str = "kube-proxy";
+
+/// The comment of every endpoint map.
+pub const ENDPOINT_MAP_COMMENT: &str = "endpoints of load-balancing chains";
 
 /// One `nft -f` transaction, built line by line.
 #[derive(Debug, Clone)]
@@ -201,9 +209,13 @@ impl Transaction {
     /// An endpoint data map: `numgen` value → `address . port`.
     pub fn add_endpoint_map(&mut self, name: &str, proto: crate::service::Protocol) {
         let (p, ipx, l4) = (self.prefix, super::ip_x(self.family), proto.lower());
-        self.line(format_args!(
-            "add map {p} {name} {{ typeof numgen random mod 1 : {ipx} daddr . {l4} dport ; comment \"endpoints of load-balancing chains\" ; }}"
+        self.typed_line(format_args!(
+            "add map {p} {name} {{ typeof numgen random mod 1 : {ipx} daddr . {l4} dport ; comment \"{ENDPOINT_MAP_COMMENT}\" ; }}"
         ));
+        self.command(|| Command::AddEndpointMap {
+            name: name.to_string(),
+            protocol: proto,
+        });
     }
 
     pub fn flush_container(&mut self, kind: &str, name: &str) {

@@ -45,6 +45,13 @@ pub const NFT_SET_EVAL: u32 = 0x20;
 /// nft's datatype numbers for `ipv4_addr` / `ipv6_addr`.
 pub const TYPE_IPV4_ADDR: u32 = 7;
 pub const TYPE_IPV6_ADDR: u32 = 8;
+pub const TYPE_INTEGER: u32 = 4;
+pub const TYPE_INET_SERVICE: u32 = 13;
+/// A concatenated type's id: each part's type in 6 bits, first part highest.
+pub const CONCAT_TYPE_BITS: u32 = 6;
+pub const NFTA_SET_DATA_TYPE: u16 = 6;
+pub const NFTA_SET_DATA_LEN: u16 = 7;
+pub const NFT_SET_MAP: u32 = 0x8;
 
 pub const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 pub const NFTA_SET_ELEM_LIST_SET: u16 = 2;

@@ -8,10 +8,11 @@ use std::net::IpAddr;
 
 use super::consts::*;
 use super::expr::{Unsupported, comment_tlv, ip_bytes, rule_expressions, verdict_data};
+use super::udata;
 use crate::applier::netlink::{NLM_F_REQUEST, attr, header, nested};
 use crate::net::IpFamily;
 use crate::nftables::slots::map_index;
-use crate::nftables::tx::TABLE;
+use crate::nftables::tx::{ENDPOINT_MAP_COMMENT, TABLE};
 use crate::nftables::{Command, Verdict};
 use crate::service::Protocol;
 
@@ -168,6 +169,26 @@ fn command(
             attr(&mut a, NFTA_SET_TIMEOUT, &ms.to_be_bytes());
             // nft's user data: the key is big-endian (BYTEORDER_BIG_ENDIAN = 2).
             attr(&mut a, NFTA_SET_USERDATA, &[0, 4, 2, 0, 0, 0]);
+            (NFT_MSG_NEWSET, NLM_F_CREATE, a)
+        }
+        Command::AddEndpointMap { name, protocol } => {
+            let (addr, addr_len) = match family {
+                IpFamily::V4 => (TYPE_IPV4_ADDR, 4u32),
+                IpFamily::V6 => (TYPE_IPV6_ADDR, 16),
+            };
+            *set_id += 1;
+            attr(&mut a, NFTA_SET_TABLE, &table);
+            attr(&mut a, NFTA_SET_NAME, &cstr(name));
+            attr(&mut a, NFTA_SET_FLAGS, &NFT_SET_MAP.to_be_bytes());
+            attr(&mut a, NFTA_SET_KEY_TYPE, &TYPE_INTEGER.to_be_bytes());
+            attr(&mut a, NFTA_SET_KEY_LEN, &4u32.to_be_bytes());
+            let data_type = (addr << CONCAT_TYPE_BITS) | TYPE_INET_SERVICE;
+            attr(&mut a, NFTA_SET_DATA_TYPE, &data_type.to_be_bytes());
+            // The address, then the port padded to 4 bytes.
+            attr(&mut a, NFTA_SET_DATA_LEN, &(addr_len + 4).to_be_bytes());
+            attr(&mut a, NFTA_SET_ID, &set_id.to_be_bytes());
+            let udata = udata::endpoint_map(family, *protocol, ENDPOINT_MAP_COMMENT);
+            attr(&mut a, NFTA_SET_USERDATA, &udata);
             (NFT_MSG_NEWSET, NLM_F_CREATE, a)
         }
         Command::DeleteSet(name) => {

@@ -16,6 +16,7 @@
 mod consts;
 mod encode;
 mod expr;
+mod udata;
 
 use std::io;
 use std::time::Duration;
