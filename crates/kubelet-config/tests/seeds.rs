@@ -7,10 +7,16 @@ use std::path::{Path, PathBuf};
 
 use kubelet_config::{ConfigError, KubeletOptions, WarningKind, load_config_file, load_from_args};
 
+/// This crate's directory, read at run time (cargo and nextest set it): a
+/// test binary that cargo reuses from another checkout sharing the target
+/// directory (CI's clone) must still read this checkout's files.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/seeds")
-        .join(name)
+    manifest_dir().join("tests/fixtures/seeds").join(name)
 }
 
 /// The words of a unit file's `ExecStart=`, split as a shell would: `\`

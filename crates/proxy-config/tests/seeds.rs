@@ -3,14 +3,20 @@
 //! fixtures under tests/fixtures/seeds. They must load, with warnings for
 //! what upstream removed.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use proxy_config::{LocalMode, ProxyMode, WarningKind, load_config_file, load_from_args};
 
+/// This crate's directory, read at run time (cargo and nextest set it): a
+/// test binary that cargo reuses from another checkout sharing the target
+/// directory (CI's clone) must still read this checkout's files.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/seeds")
-        .join(name)
+    manifest_dir().join("tests/fixtures/seeds").join(name)
 }
 
 /// The words of a unit file's `ExecStart=` (`\` continuations joined; these
