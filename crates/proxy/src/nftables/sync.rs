@@ -60,9 +60,6 @@ pub struct NftablesSyncer {
     slots: SlotAllocator,
     /// The hairpin set's reference counts.
     endpoint_elements: EndpointElements,
-    /// Endpoint maps declared so far, per protocol in [`PROTOCOLS`] order
-    /// (`endpoints-tcp-0` .. this).
-    maps: [u32; 3],
 }
 
 /// A chain or set this syncer writes per service port (`service-<hash>-ns/name/...`):
@@ -129,6 +126,9 @@ impl NftablesSyncer {
         now: Instant,
     ) -> SyncOutput {
         let full = self.need_full_sync || self.cfg.as_ref() != Some(cfg);
+        // Endpoint maps `0..maps_needed` exist once the last sync applied
+        // (slots only ever grow the count); this sync declares the rest.
+        let maps_before = PROTOCOLS.map(|p| self.slots.maps_needed(p));
         let stale_chain_cleanup = self.cleanup(cfg, now);
         let mut tx = Transaction::new(cfg.family);
         let targets: Vec<NamespacedName> = if full {
@@ -265,13 +265,11 @@ impl NftablesSyncer {
             }
         }
         // Maps before the rules that use them; a partial sync declares only new ones.
-        for (i, proto) in PROTOCOLS.into_iter().enumerate() {
-            let maps = self.maps[i].max(self.slots.maps_needed(proto));
-            let first_new = if full { 0 } else { self.maps[i] };
-            for index in first_new..maps {
+        for (proto, before) in PROTOCOLS.into_iter().zip(maps_before) {
+            let first_new = if full { 0 } else { before };
+            for index in first_new..self.slots.maps_needed(proto) {
                 write_endpoint_map(&mut tx, proto, index, full);
             }
-            self.maps[i] = maps;
         }
         tx.append(rules_tx);
         tx.append(endpoints_tx);
@@ -302,8 +300,7 @@ impl NftablesSyncer {
         if full {
             // An earlier process's maps beyond ours: their rules are flushed above.
             for (proto, index) in std::mem::take(&mut self.leftover_maps) {
-                let declared = PROTOCOLS.iter().position(|p| *p == proto);
-                if declared.is_none_or(|i| index >= self.maps[i]) {
+                if index >= self.slots.maps_needed(proto) {
                     tx.delete_container("map", map_name(proto, index));
                 }
             }

@@ -116,6 +116,14 @@ fn element(
     Ok(out)
 }
 
+/// nft's data type of an address of `family`, and its length in bytes.
+fn address_type(family: IpFamily) -> (u32, u32) {
+    match family {
+        IpFamily::V4 => (TYPE_IPV4_ADDR, 4),
+        IpFamily::V6 => (TYPE_IPV6_ADDR, 16),
+    }
+}
+
 /// `(message type, extra flags, attributes)` of one command.
 fn command(
     c: &Command,
@@ -150,10 +158,7 @@ fn command(
             (NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, a)
         }
         Command::AddAffinitySet { name, timeout_secs } => {
-            let (kind, len) = match family {
-                IpFamily::V4 => (TYPE_IPV4_ADDR, 4u32),
-                IpFamily::V6 => (TYPE_IPV6_ADDR, 16),
-            };
+            let (kind, len) = address_type(family);
             *set_id += 1;
             attr(&mut a, NFTA_SET_TABLE, &table);
             attr(&mut a, NFTA_SET_NAME, &cstr(name));
@@ -172,10 +177,7 @@ fn command(
             (NFT_MSG_NEWSET, NLM_F_CREATE, a)
         }
         Command::AddEndpointMap { name, protocol } => {
-            let (addr, addr_len) = match family {
-                IpFamily::V4 => (TYPE_IPV4_ADDR, 4u32),
-                IpFamily::V6 => (TYPE_IPV6_ADDR, 16),
-            };
+            let (addr, addr_len) = address_type(family);
             *set_id += 1;
             attr(&mut a, NFTA_SET_TABLE, &table);
             attr(&mut a, NFTA_SET_NAME, &cstr(name));

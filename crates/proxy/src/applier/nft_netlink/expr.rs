@@ -164,12 +164,7 @@ fn encode_match(list: &mut Vec<u8>, m: &Match) -> Result<(), Unsupported> {
             cmp(list, false, &RTN_LOCAL.to_ne_bytes());
         }
         Match::RandomOneIn(n) => {
-            let mut d = Vec::new();
-            attr(&mut d, NFTA_NG_DREG, &be32(NFT_REG_1));
-            attr(&mut d, NFTA_NG_MODULUS, &be32(*n));
-            attr(&mut d, NFTA_NG_TYPE, &be32(NFT_NG_RANDOM));
-            attr(&mut d, NFTA_NG_OFFSET, &be32(0));
-            expr(list, "numgen", &d);
+            numgen_random(list, *n, 0);
             cmp(list, false, &0u32.to_ne_bytes());
         }
         Match::L4Proto(p) => {
@@ -196,6 +191,29 @@ pub(super) fn verdict_data(v: &Verdict) -> Vec<u8> {
     let mut out = Vec::new();
     nested(&mut out, NFTA_DATA_VERDICT, &v);
     out
+}
+
+/// `numgen random mod N offset O` into register 1.
+fn numgen_random(list: &mut Vec<u8>, modulus: u32, offset: u32) {
+    let mut d = Vec::new();
+    attr(&mut d, NFTA_NG_DREG, &be32(NFT_REG_1));
+    attr(&mut d, NFTA_NG_MODULUS, &be32(modulus));
+    attr(&mut d, NFTA_NG_TYPE, &be32(NFT_NG_RANDOM));
+    attr(&mut d, NFTA_NG_OFFSET, &be32(offset));
+    expr(list, "numgen", &d);
+}
+
+/// DNAT to the address in register 1 and the port in `port_reg`.
+fn dnat(list: &mut Vec<u8>, nf_family: u32, port_reg: u32, flags: Option<u32>) {
+    let mut d = Vec::new();
+    attr(&mut d, NFTA_NAT_TYPE, &be32(NFT_NAT_DNAT));
+    attr(&mut d, NFTA_NAT_FAMILY, &be32(nf_family));
+    attr(&mut d, NFTA_NAT_REG_ADDR_MIN, &be32(NFT_REG_1));
+    attr(&mut d, NFTA_NAT_REG_PROTO_MIN, &be32(port_reg));
+    if let Some(f) = flags {
+        attr(&mut d, NFTA_NAT_FLAGS, &be32(f));
+    }
+    expr(list, "nat", &d);
 }
 
 fn immediate(list: &mut Vec<u8>, reg: u32, data: &[u8]) {
@@ -228,13 +246,7 @@ fn encode_statement(list: &mut Vec<u8>, s: &Statement) {
             let mut p = Vec::new();
             attr(&mut p, NFTA_DATA_VALUE, &to.port().to_be_bytes());
             immediate(list, NFT_REG_2, &p);
-            let mut d = Vec::new();
-            attr(&mut d, NFTA_NAT_TYPE, &be32(NFT_NAT_DNAT));
-            attr(&mut d, NFTA_NAT_FAMILY, &be32(family));
-            attr(&mut d, NFTA_NAT_REG_ADDR_MIN, &be32(NFT_REG_1));
-            attr(&mut d, NFTA_NAT_REG_PROTO_MIN, &be32(NFT_REG_2));
-            attr(&mut d, NFTA_NAT_FLAGS, &be32(NF_NAT_RANGE_PROTO_SPECIFIED));
-            expr(list, "nat", &d);
+            dnat(list, family, NFT_REG_2, Some(NF_NAT_RANGE_PROTO_SPECIFIED));
         }
         Statement::DnatFromMap {
             family,
@@ -242,12 +254,7 @@ fn encode_statement(list: &mut Vec<u8>, s: &Statement) {
             offset,
             map,
         } => {
-            let mut d = Vec::new();
-            attr(&mut d, NFTA_NG_DREG, &be32(NFT_REG_1));
-            attr(&mut d, NFTA_NG_MODULUS, &be32(*modulus));
-            attr(&mut d, NFTA_NG_TYPE, &be32(NFT_NG_RANDOM));
-            attr(&mut d, NFTA_NG_OFFSET, &be32(*offset));
-            expr(list, "numgen", &d);
+            numgen_random(list, *modulus, *offset);
             let mut d = Vec::new();
             attr(&mut d, NFTA_LOOKUP_SET, format!("{map}\0").as_bytes());
             attr(&mut d, NFTA_LOOKUP_SREG, &be32(NFT_REG_1));
@@ -259,12 +266,8 @@ fn encode_statement(list: &mut Vec<u8>, s: &Statement) {
                 IpFamily::V4 => (NFPROTO_IPV4, NFT_REG32_01),
                 IpFamily::V6 => (NFPROTO_IPV6, NFT_REG_2),
             };
-            let mut d = Vec::new();
-            attr(&mut d, NFTA_NAT_TYPE, &be32(NFT_NAT_DNAT));
-            attr(&mut d, NFTA_NAT_FAMILY, &be32(nf_family));
-            attr(&mut d, NFTA_NAT_REG_ADDR_MIN, &be32(NFT_REG_1));
-            attr(&mut d, NFTA_NAT_REG_PROTO_MIN, &be32(port_reg));
-            expr(list, "nat", &d);
+            // nft sets no flags here (the kernel adds them for the registers).
+            dnat(list, nf_family, port_reg, None);
         }
     }
 }
