@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark: our kubelet in cluster mode against upstream kubelet 1.20.2, side by side on
+# Benchmark: our kubelet in cluster mode against upstream kubelet 1.37, side by side on
 # this machine, the shared control plane (hack/control-plane.sh) and our containerd. Each
 # kubelet in turn registers as node knode-node (node IP 198.18.255.1); N bare pods are
 # created through the API and timed to Running; RSS and CPU are sampled idle and with the
@@ -48,7 +48,7 @@ done
 
 echo "==> preparing the node environment and the control plane (under $LOCK)"
 flock -o "$LOCK" bash -c 'hack/node-env.sh >/dev/null && hack/control-plane.sh up >/dev/null'
-[[ -x $KNODE_CACHE/k8s-1.20.2/bin/kubelet ]] || bash hack/build-upstream.sh
+bash hack/build-upstream.sh
 
 rm -rf "$OUT"
 mkdir -p "$OUT"

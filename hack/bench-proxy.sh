@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark: knode's kube-proxy (iptables and nftables modes) against upstream
-# kube-proxy 1.20.2 (iptables mode) on this machine, at 1k and 10k Services
+# kube-proxy 1.37 (nftables and iptables modes) on this machine, at 1k and 10k Services
 # (x 10 endpoints). Everything runs in a PRIVATE network namespace with its own
 # etcd and kube-apiserver (127.0.0.1 inside it; data on tmpfs), so the
 # benchmark's Services never reach the shared control plane and every rule

@@ -18,7 +18,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/env.sh"
 
 # Bump when the image recipes below change: cached images are rebuilt.
 IMAGE_RECIPE_VERSION=5
-CNI_NETWORK_NAME=knode
+CNI_NETWORK_NAME="${KNODE_CNI_NETWORK:-knode}"
 
 say() { printf '==> %s\n' "$*"; }
 warn() { printf '==> WARNING: %s\n' "$*" >&2; }
@@ -55,6 +55,7 @@ containerd_pid() {
     [[ $pid =~ ^[0-9]+$ ]] || return 1
     [[ -r /proc/$pid/cmdline ]] || return 1
     tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "containerd --config $KNODE_CONTAINERD_CONFIG" || return 1
+    if [[ ${1:-} == --binary ]]; then readlink "/proc/$pid/exe"; return 0; fi
     echo "$pid"
 }
 
@@ -186,6 +187,23 @@ if ((${#missing[@]} + ${#missing_optional[@]} > 0)); then
 else
     say "packages already installed (${#PACKAGES[@]} required + ${#OPTIONAL_PACKAGES[@]} optional)"
 fi
+
+# containerd itself: 2.x built from its Go module (the default), or Debian's 1.6.
+case "$KNODE_CONTAINERD_FLAVOUR" in
+    module)
+        bash "$KNODE_REPO_ROOT/hack/build-containerd.sh"
+        CONTAINERD_BIN_DIR="$KNODE_CONTAINERD_BUILD_DIR/bin"
+        CONTAINERD_CONFIG_VERSION=4
+        ;;
+    debian)
+        CONTAINERD_BIN_DIR=/usr/bin
+        CONTAINERD_CONFIG_VERSION=2
+        ;;
+    *) die "KNODE_CONTAINERD_FLAVOUR must be module or debian, not '$KNODE_CONTAINERD_FLAVOUR'" ;;
+esac
+CONTAINERD_BIN="$CONTAINERD_BIN_DIR/containerd"
+[[ -x $CONTAINERD_BIN ]] || die "$CONTAINERD_BIN is missing"
+say "containerd: $("$CONTAINERD_BIN" --version | awk '{print $3}') ($CONTAINERD_BIN)"
 
 mkdir -p "$KNODE_CONTAINERD_ROOT" "$KNODE_CONTAINERD_STATE" "$(dirname "$KNODE_CONTAINERD_CONFIG")" \
     "$KNODE_CNI_CONF_DIR" "$KNODE_LOG_DIR" "$KNODE_IMAGE_CACHE" "$(dirname "$KNODE_CONTAINERD_PIDFILE")"
@@ -337,8 +355,79 @@ write_if_changed() {
     return 0
 }
 
-CONFIG_CHANGED=false
-write_if_changed "$KNODE_CONTAINERD_CONFIG" "containerd config" <<EOF && CONFIG_CHANGED=true
+# containerd 2.4 reads version 4 (and migrates older versions at every start,
+# with a warning); Debian's 1.6 reads version 2.
+containerd_config_v4() {
+    cat <<EOF
+# Written by hack/node-env.sh: knode's own containerd, separate from any other.
+version = 4
+root = "$KNODE_CONTAINERD_ROOT"
+state = "$KNODE_CONTAINERD_STATE"
+oom_score = 0
+
+[debug]
+  level = "info"
+
+[plugins]
+  [plugins.'io.containerd.server.v1.grpc']
+    address = "$KNODE_CONTAINERD_SOCK"
+
+  [plugins.'io.containerd.server.v1.grpc-tcp']
+    address = ""
+
+  [plugins.'io.containerd.server.v1.ttrpc']
+    address = "$KNODE_CONTAINERD_TTRPC_SOCK"
+
+  [plugins.'io.containerd.server.v1.debug']
+    address = ""
+
+  [plugins.'io.containerd.server.v1.metrics']
+    address = ""
+
+  [plugins.'io.containerd.internal.v1.opt']
+    path = "$KNODE_CONTAINERD_ROOT/opt"
+
+  [plugins.'io.containerd.grpc.v1.cri']
+    disable_tcp_service = true
+    stream_server_address = "127.0.0.1"
+    stream_server_port = "0"
+
+  [plugins.'io.containerd.cri.v1.images']
+    snapshotter = "$SNAPSHOTTER"
+    disable_snapshot_annotations = true
+
+    [plugins.'io.containerd.cri.v1.images'.pinned_images]
+      sandbox = "$KNODE_PAUSE_IMAGE"
+
+    [plugins.'io.containerd.cri.v1.images'.registry]
+      config_path = "$KNODE_REGISTRY_HOSTS_DIR"
+
+  [plugins.'io.containerd.cri.v1.runtime']
+    # Root here lacks CAP_SYS_RESOURCE: lowering oom_score_adj fails, and
+    # without this every sandbox fails to start.
+    restrict_oom_score_adj = true
+    enable_selinux = false
+    disable_apparmor = true
+    max_container_log_line_size = 16384
+
+    [plugins.'io.containerd.cri.v1.runtime'.containerd]
+      default_runtime_name = "runc"
+
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+        runtime_type = "io.containerd.runc.v2"
+
+        [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+          SystemdCgroup = false
+
+    [plugins.'io.containerd.cri.v1.runtime'.cni]
+      bin_dirs = ["$KNODE_CNI_BIN_DIR"]
+      conf_dir = "$KNODE_CNI_CONF_DIR"
+      max_conf_num = 1
+EOF
+}
+
+containerd_config_v2() {
+    cat <<EOF
 # Written by hack/node-env.sh: knode's own containerd, separate from any other.
 version = 2
 root = "$KNODE_CONTAINERD_ROOT"
@@ -392,8 +481,14 @@ oom_score = 0
       max_conf_num = 1
 
     [plugins."io.containerd.grpc.v1.cri".registry]
-      config_path = ""
+      config_path = "$KNODE_REGISTRY_HOSTS_DIR"
 EOF
+}
+
+mkdir -p "$KNODE_REGISTRY_HOSTS_DIR"
+CONFIG_CHANGED=false
+"containerd_config_v$CONTAINERD_CONFIG_VERSION" |
+    write_if_changed "$KNODE_CONTAINERD_CONFIG" "containerd config (version $CONTAINERD_CONFIG_VERSION)" && CONFIG_CHANGED=true
 
 # ---------------------------------------------------------------------------
 # 5. CNI network: a host-only bridge, no default route, no masquerade
@@ -433,8 +528,8 @@ EOF
 # 6. start our containerd
 # ---------------------------------------------------------------------------
 print_log_tail() {
-    echo "---- last lines of $KNODE_LOG_DIR/containerd.log ----" >&2
-    tail -n 40 "$KNODE_LOG_DIR/containerd.log" >&2 || true
+    echo "---- last lines of $KNODE_CONTAINERD_LOG ----" >&2
+    tail -n 40 "$KNODE_CONTAINERD_LOG" >&2 || true
     echo "----" >&2
 }
 
@@ -444,12 +539,13 @@ start_containerd() {
         warn "containerd pid $pid does not answer on $KNODE_CONTAINERD_SOCK; restarting it"
         stop_containerd
     fi
-    say "starting containerd (log: $KNODE_LOG_DIR/containerd.log)"
+    say "starting containerd (log: $KNODE_CONTAINERD_LOG)"
     {
         echo
         echo "==== $(date -Is) started by hack/node-env.sh ===="
-    } >>"$KNODE_LOG_DIR/containerd.log"
-    setsid containerd --config "$KNODE_CONTAINERD_CONFIG" </dev/null >>"$KNODE_LOG_DIR/containerd.log" 2>&1 &
+    } >>"$KNODE_CONTAINERD_LOG"
+    # Its bin dir first on PATH, so it starts the shim of its own release.
+    PATH="$CONTAINERD_BIN_DIR:$PATH" setsid "$CONTAINERD_BIN" --config "$KNODE_CONTAINERD_CONFIG" </dev/null >>"$KNODE_CONTAINERD_LOG" 2>&1 &
     pid=$!
     echo "$pid" >"$KNODE_CONTAINERD_PIDFILE"
     for ((i = 0; i < 300; i++)); do
@@ -477,6 +573,10 @@ if containerd_answers; then
         else
             warn "config changed but the containerd on $KNODE_CONTAINERD_SOCK was not started by this script; restart it yourself"
         fi
+    elif running_bin=$(containerd_pid --binary) && [[ $running_bin != "$CONTAINERD_BIN" ]]; then
+        say "containerd runs $running_bin, not $CONTAINERD_BIN: restarting it"
+        stop_containerd
+        start_containerd
     else
         say "containerd already running on $KNODE_CONTAINERD_SOCK (pid $(containerd_pid || echo '?'))"
     fi

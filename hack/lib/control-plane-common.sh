@@ -6,7 +6,7 @@
 # Network rule: everything binds to 127.0.0.1 or to addresses in
 # 198.18.0.0/15 on interfaces the harness creates itself.
 
-KNODE_K8S_VERSION="${KNODE_K8S_VERSION:-1.20.2}"
+KNODE_K8S_VERSION="${KNODE_K8S_VERSION:-1.37.2}"
 KNODE_K8S_DIR="${KNODE_K8S_DIR:-$KNODE_CACHE/k8s-$KNODE_K8S_VERSION}"
 KNODE_K8S_BIN_DIR="${KNODE_K8S_BIN_DIR:-$KNODE_K8S_DIR/bin}"
 

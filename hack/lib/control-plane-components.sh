@@ -14,14 +14,15 @@ CP_APISERVER_MARKER="--tls-cert-file=$KNODE_CP_PKI/apiserver.crt"
 CP_CM_MARKER="--kubeconfig=$KNODE_CP_DIR/controller-manager.kubeconfig"
 CP_SCHED_MARKER="--kubeconfig=$KNODE_CP_DIR/scheduler.kubeconfig"
 
-# kubectl: $KNODE_KUBECTL, else the machine's, else Debian's kubernetes-client.
+# kubectl: $KNODE_KUBECTL, else upstream's of the pinned release (built by
+# hack/build-upstream.sh), else the machine's.
 cp_kubectl_bin() {
     if [[ -n ${KNODE_KUBECTL:-} ]]; then
         echo "$KNODE_KUBECTL"
-    elif command -v kubectl >/dev/null 2>&1; then
-        command -v kubectl
     elif [[ -x $KNODE_K8S_BIN_DIR/kubectl ]]; then
         echo "$KNODE_K8S_BIN_DIR/kubectl"
+    elif command -v kubectl >/dev/null 2>&1; then
+        command -v kubectl
     else
         return 1
     fi
@@ -52,16 +53,13 @@ cp_ensure_tools() {
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     command -v curl >/dev/null 2>&1 || missing+=(curl)
     command -v ip >/dev/null 2>&1 || missing+=(iproute2)
-    cp_kubectl_bin >/dev/null || missing+=(kubernetes-client)
     if ((${#missing[@]})); then
         say "installing ${missing[*]}"
         cp_apt_install_no_start "${missing[@]}"
     fi
+    # Idempotent: seconds when the cache is complete, ~25 min cold on 2 cores.
+    bash "$KNODE_REPO_ROOT/hack/build-upstream.sh"
     CP_KUBECTL=$(cp_kubectl_bin) || die "no kubectl found"
-    if [[ ! -x $CP_APISERVER_BIN || ! -x $CP_CM_BIN || ! -x $CP_SCHED_BIN ]]; then
-        say "upstream binaries missing in $KNODE_K8S_BIN_DIR: running hack/build-upstream.sh (20-30 min cold)"
-        bash "$KNODE_REPO_ROOT/hack/build-upstream.sh"
-    fi
 }
 
 # The node's InternalIP lives on an empty bridge we create (this kernel has no
@@ -106,7 +104,6 @@ cp_start_apiserver() {
         --bind-address="$KNODE_CP_APISERVER_BIND" \
         --advertise-address="$KNODE_CP_NODE_IP" \
         --secure-port="$KNODE_CP_APISERVER_PORT" \
-        --insecure-port=0 \
         --etcd-servers="$CP_ETCD_URL" \
         --service-cluster-ip-range="$KNODE_CP_SERVICE_CIDR" \
         --authorization-mode=Node,RBAC \
@@ -133,7 +130,6 @@ cp_start_controller_manager() {
         --authorization-kubeconfig="$kcfg" \
         --bind-address=127.0.0.1 \
         --secure-port="$KNODE_CP_CONTROLLER_MANAGER_PORT" \
-        --port=0 \
         --cert-dir="$KNODE_CP_RUN_DIR/controller-manager-certs" \
         --leader-elect=false \
         --controllers='*,bootstrapsigner,tokencleaner' \
@@ -158,7 +154,6 @@ cp_start_scheduler() {
         --authorization-kubeconfig="$kcfg" \
         --bind-address=127.0.0.1 \
         --secure-port="$KNODE_CP_SCHEDULER_PORT" \
-        --port=0 \
         --cert-dir="$KNODE_CP_RUN_DIR/scheduler-certs" \
         --leader-elect=false \
         --profiling=false \

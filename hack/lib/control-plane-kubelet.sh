@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# The UPSTREAM kubelet 1.20.2 as node $KNODE_CP_NODE_NAME against our
+# The UPSTREAM kubelet (the pinned release, 1.37) as node $KNODE_CP_NODE_NAME against our
 # containerd: the baseline for side-by-side comparisons with knode. Source it
 # after control-plane-{common,pki,proc}.sh and control-plane-components.sh.
 #
@@ -43,6 +43,49 @@ upstream_kubelet_node_ready() {
         -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -qx True
 }
 
+# The upstream kubelet's KubeletConfiguration: cgroupfs on this cgroup v1 host
+# (1.35+ refuses v1 unless failCgroupV1 is false: set for upstream's kubelet only),
+# TLS serving with our CA's certificate, webhook authn/authz, no read-only port
+# (KNODE_UPSTREAM_KUBELET_READ_ONLY_PORT opens one; KNODE_UPSTREAM_KUBELET_EXTRA_CONFIG
+# appends YAML lines).
+upstream_kubelet_config() {
+    local p=$KNODE_CP_PKI
+    cat <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+failCgroupV1: false
+containerRuntimeEndpoint: unix://$KNODE_CONTAINERD_SOCK
+runtimeRequestTimeout: 2m
+cgroupDriver: cgroupfs
+cgroupRoot: /$UPSTREAM_KUBELET_CGROUP_ROOT
+failSwapOn: false
+address: $KNODE_CP_NODE_IP
+port: 10250
+readOnlyPort: ${KNODE_UPSTREAM_KUBELET_READ_ONLY_PORT:-0}
+healthzBindAddress: 127.0.0.1
+healthzPort: $UPSTREAM_KUBELET_HEALTHZ_PORT
+tlsCertFile: $p/kubelet-serving-$KNODE_CP_NODE_NAME.crt
+tlsPrivateKeyFile: $p/kubelet-serving-$KNODE_CP_NODE_NAME.key
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: $p/ca.crt}
+authorization: {mode: Webhook}
+clusterDNS: [$KNODE_CP_CLUSTER_DNS]
+clusterDomain: $KNODE_CP_CLUSTER_DOMAIN
+makeIPTablesUtilChains: false
+volumePluginDir: $UPSTREAM_KUBELET_ROOT/volume-plugins
+evictionHard:
+  memory.available: 100Mi
+  nodefs.available: "0%"
+  nodefs.inodesFree: "0%"
+  imagefs.available: "0%"
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+${KNODE_UPSTREAM_KUBELET_EXTRA_CONFIG:-}
+EOF
+}
+
 upstream_kubelet_up() {
     local pid d p=$KNODE_CP_PKI i
     CP_KUBECTL=$(cp_kubectl_bin) || die "no kubectl"
@@ -60,34 +103,13 @@ upstream_kubelet_up() {
     mkdir -p "$UPSTREAM_KUBELET_ROOT/volume-plugins"
     # --cgroup-root must exist in every hierarchy before the kubelet starts.
     for d in $(upstream_kubelet_cgroup_dirs); do mkdir -p "$d"; done
+    upstream_kubelet_config >"$UPSTREAM_KUBELET_ROOT/config.yaml"
     proc_start upstream-kubelet "$UPSTREAM_KUBELET_BIN" \
         "$UPSTREAM_KUBELET_MARKER" \
+        --config="$UPSTREAM_KUBELET_ROOT/config.yaml" \
         --kubeconfig="$KNODE_CP_NODE_KUBECONFIG" \
         --hostname-override="$KNODE_CP_NODE_NAME" \
         --node-ip="$KNODE_CP_NODE_IP" \
-        --container-runtime=remote \
-        --container-runtime-endpoint="unix://$KNODE_CONTAINERD_SOCK" \
-        --runtime-request-timeout=2m \
-        --cgroup-driver=cgroupfs \
-        --cgroup-root="/$UPSTREAM_KUBELET_CGROUP_ROOT" \
-        --fail-swap-on=false \
-        --address="$KNODE_CP_NODE_IP" \
-        --port=10250 \
-        --read-only-port=0 \
-        --healthz-bind-address=127.0.0.1 \
-        --healthz-port="$UPSTREAM_KUBELET_HEALTHZ_PORT" \
-        --tls-cert-file="$p/kubelet-serving-$KNODE_CP_NODE_NAME.crt" \
-        --tls-private-key-file="$p/kubelet-serving-$KNODE_CP_NODE_NAME.key" \
-        --client-ca-file="$p/ca.crt" \
-        --anonymous-auth=false \
-        --authentication-token-webhook=true \
-        --authorization-mode=Webhook \
-        --cluster-dns="$KNODE_CP_CLUSTER_DNS" \
-        --cluster-domain="$KNODE_CP_CLUSTER_DOMAIN" \
-        --make-iptables-util-chains=false \
-        --volume-plugin-dir="$UPSTREAM_KUBELET_ROOT/volume-plugins" \
-        --eviction-hard="memory.available<100Mi,nodefs.available<0%,nodefs.inodesFree<0%,imagefs.available<0%" \
-        --image-gc-high-threshold=100 \
         --v=1
     say "waiting (up to 120 s) for node $KNODE_CP_NODE_NAME to be Ready"
     for ((i = 0; i < 240; i++)); do

@@ -40,3 +40,12 @@ KNODE_KUBELET_ROOT="${KNODE_KUBELET_ROOT:-/var/lib/knode/kubelet}"
 knode_ctr() {
     ctr -a "$KNODE_CONTAINERD_SOCK" -n "$KNODE_CONTAINERD_NAMESPACE" "$@"
 }
+
+# containerd 2, built from its Go module by hack/build-containerd.sh (Debian's
+# 1.6 stays available: KNODE_CONTAINERD_FLAVOUR=debian runs node-env on it).
+KNODE_CONTAINERD_VERSION="${KNODE_CONTAINERD_VERSION:-2.4.2}"
+KNODE_CONTAINERD_BUILD_DIR="${KNODE_CONTAINERD_BUILD_DIR:-$KNODE_CACHE/containerd-$KNODE_CONTAINERD_VERSION}"
+KNODE_CONTAINERD_FLAVOUR="${KNODE_CONTAINERD_FLAVOUR:-module}"
+KNODE_CONTAINERD_LOG="${KNODE_CONTAINERD_LOG:-$KNODE_LOG_DIR/containerd.log}"
+# Registry host configs (hosts.toml per registry: mirrors to the loopback test registry).
+KNODE_REGISTRY_HOSTS_DIR="${KNODE_REGISTRY_HOSTS_DIR:-/etc/knode/containerd/certs.d}"

@@ -4,7 +4,7 @@
 //! - **ours**: the release binary, started here in cluster mode with a `KubeletConfiguration`
 //!   like the cluster end-to-end tests' (`cmd/kubelet/tests/cluster_support`) and the node
 //!   kubeconfig; stopped with SIGTERM.
-//! - **upstream**: kubelet 1.20.2 started and stopped by `hack/control-plane.sh kubelet-up` /
+//! - **upstream**: kubelet 1.37 started and stopped by `hack/control-plane.sh kubelet-up` /
 //!   `kubelet-down` (its flags are in `hack/lib/control-plane-kubelet.sh`); found by its
 //!   executable and `--root-dir` in `/proc`.
 
@@ -63,8 +63,8 @@ pub struct Running {
 }
 
 /// Our kubelet's configuration: the cluster e2e tests' settings, default sync frequency, and the
-/// API and event rate limits upstream 1.20.2 runs with by default (5 QPS, burst 10; ours would
-/// default to 50/100), so both kubelets have the same API budget. Disk eviction thresholds are
+/// default API and event rate limits (50 QPS, burst 100, as upstream 1.37's), so both kubelets have
+/// the same API budget. Disk eviction thresholds are
 /// off for both (the machine's disk is shared; DiskPressure would keep every pod Pending).
 fn ours_config(dir: &Path, endpoint: &str) -> String {
     format!(
@@ -72,7 +72,6 @@ fn ours_config(dir: &Path, endpoint: &str) -> String {
          podLogsDir: {}\nhealthzBindAddress: 127.0.0.1\nhealthzPort: 10248\naddress: 127.0.0.1\n\
          readOnlyPort: 0\ncontainerRuntimeEndpoint: {endpoint}\nfailSwapOn: false\n\
          cgroupsPerQOS: false\nenforceNodeAllocatable: []\n\
-         kubeAPIQPS: 5\nkubeAPIBurst: 10\neventRecordQPS: 5\neventBurst: 10\n\
          evictionHard: {{memory.available: 100Mi, nodefs.available: \"0%\", nodefs.inodesFree: \"0%\", imagefs.available: \"0%\"}}\n",
         dir.join("logs").display()
     )

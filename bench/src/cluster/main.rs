@@ -1,4 +1,4 @@
-//! `cluster-bench`: our kubelet in cluster mode against upstream kubelet 1.20.2, both as node
+//! `cluster-bench`: our kubelet in cluster mode against upstream kubelet 1.37, both as node
 //! `knode-node` on the shared control plane and containerd. `hack/bench-cluster.sh` drives it,
 //! one locked run at a time. A benchmark, never a test (see `docs/benchmarks.md`).
 //!
@@ -83,7 +83,7 @@ async fn run_one(args: Args) -> anyhow::Result<()> {
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
     let repo = std::env::var("KNODE_REPO_ROOT").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."));
     let sock = std::env::var("KNODE_CONTAINERD_SOCK").unwrap_or_else(|_| "/run/knode/containerd/containerd.sock".into());
-    let k8s_bin = std::env::var("KNODE_K8S_BIN_DIR").unwrap_or_else(|_| "/var/cache/knode/k8s-1.20.2/bin".into());
+    let k8s_bin = std::env::var("KNODE_K8S_BIN_DIR").unwrap_or_else(|_| "/var/cache/knode/k8s-1.37.2/bin".into());
     let paths = kubelets::Paths {
         repo,
         ours: PathBuf::from(target).join("release/kubelet"),

@@ -94,7 +94,7 @@ pub fn table(results: &[RunResult]) -> String {
     for r in results {
         let _ = writeln!(out, "- {} round {}: load average {} → {}; allocatable {}", r.kubelet, r.round, r.load_before, r.load_after, r.allocatable);
     }
-    let _ = writeln!(out, "\n| figure | unit | ours | upstream 1.20.2 | upstream/ours |");
+    let _ = writeln!(out, "\n| figure | unit | ours | upstream 1.37 | upstream/ours |");
     let _ = writeln!(out, "|---|---|---|---|---|");
     let per = |runs: &[&RunResult]| runs.iter().map(|r| figures(r)).collect::<Vec<_>>();
     let (fo, fu) = (per(&ours), per(&upstream));

@@ -1,5 +1,5 @@
 //! `proxy-bench`: knode's kube-proxy (iptables and nftables modes) against
-//! upstream kube-proxy 1.20.2 (iptables mode) on the same machine, one proxy
+//! upstream kube-proxy 1.37 (nftables and iptables modes) on the same machine, one proxy
 //! at a time. Run by `hack/bench-proxy.sh` INSIDE a private network namespace
 //! with its own API server (it checks that it runs in the namespace named by
 //! `--netns`: it flushes the ruleset between proxies). A benchmark, never a test.
@@ -137,7 +137,12 @@ async fn main() -> anyhow::Result<()> {
 
     let specs = [
         ProxySpec {
-            label: "upstream 1.20.2 iptables",
+            label: "upstream nftables",
+            binary: a.upstream.clone(),
+            mode: "nftables",
+        },
+        ProxySpec {
+            label: "upstream iptables",
             binary: a.upstream.clone(),
             mode: "iptables",
         },

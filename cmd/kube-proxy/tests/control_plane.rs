@@ -1,8 +1,8 @@
-//! End-to-end against the real 1.20.2 control plane (`hack/control-plane.sh
+//! End-to-end against the real 1.37 control plane (`hack/control-plane.sh
 //! up`): the `kube-proxy` binary runs with no mode configured — so in
 //! nftables mode, removing the iptables mode's leftovers — inside a network
 //! namespace (reaching the API server at 198.18.255.1 through a veth; no
-//! other route), a Service and a `discovery.k8s.io/v1beta1` EndpointSlice
+//! other route), a Service and a `discovery.k8s.io/v1` EndpointSlice
 //! are created with kubectl, and traffic from the namespace to the cluster
 //! IP reaches a backend in a second namespace. Also checks `/healthz`,
 //! `/metrics`, and that removing the endpoints makes the service refuse.
@@ -19,7 +19,9 @@ const ADMIN_KUBECONFIG: &str = "/var/lib/knode/control-plane/admin.kubeconfig";
 const API_SERVER_IP: &str = "198.18.255.1";
 
 fn kubectl(args: &[&str], stdin: Option<&str>) -> Result<String, String> {
-    let mut cmd = Command::new("/usr/bin/kubectl");
+    // Upstream's kubectl of the harness release (hack/test.sh exports KNODE_KUBECTL).
+    let bin = std::env::var("KNODE_KUBECTL").unwrap_or_else(|_| "/var/cache/knode/k8s-1.37.2/bin/kubectl".into());
+    let mut cmd = Command::new(bin);
     cmd.arg("--kubeconfig").arg(ADMIN_KUBECONFIG).args(args);
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
@@ -207,7 +209,7 @@ fn kube_proxy_binary_against_the_control_plane() {
     kubectl(&["apply", "-f", "-"], Some(&svc)).expect("create service");
     let slice = |ips: &str| {
         format!(
-            "apiVersion: discovery.k8s.io/v1beta1\nkind: EndpointSlice\nmetadata: {{name: web-1, namespace: {ns}, labels: {{kubernetes.io/service-name: web}}}}\naddressType: IPv4\nports: [{{name: p80, port: 8080, protocol: TCP}}]\nendpoints: [{ips}]\n"
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: web-1, namespace: {ns}, labels: {{kubernetes.io/service-name: web}}}}\naddressType: IPv4\nports: [{{name: p80, port: 8080, protocol: TCP}}]\nendpoints: [{ips}]\n"
         )
     };
     kubectl(

@@ -1,4 +1,4 @@
-//! End-to-end, cluster mode: our kubelet registers `knode-node` with a real Kubernetes 1.20 control
+//! End-to-end, cluster mode: our kubelet registers `knode-node` with a real Kubernetes 1.37 control
 //! plane (`hack/control-plane.sh`), reports it Ready with upstream's node info, holds its lease,
 //! and registers it again when it is deleted. Checked with the real `kubectl`.
 

@@ -1,5 +1,5 @@
 //! End-to-end, cluster mode, volumes: a pod with the default service-account token automount
-//! (on 1.20 a `secret` volume added by admission) and a `projected` volume (token, the
+//! (a `kube-api-access-*` projected volume added by admission) and a `projected` volume (token, the
 //! `kube-root-ca.crt` ConfigMap, downwardAPI) reads its files; a configMap volume follows a
 //! changed ConfigMap while the container runs; a pod whose secret is missing waits with a
 //! FailedMount event and starts once the secret exists; deleting pods unmounts their tmpfs.

@@ -84,7 +84,7 @@ async fn wait_available(replicas: i32, timeout: Duration) {
     wait_for(&format!("deployment {DEPLOYMENT} Available with {replicas} replicas"), timeout, || async {
         let d: Deployment = kubectl_json(&["get", "deployment", DEPLOYMENT])?;
         let s = d.status?;
-        let available = s.conditions.iter().flatten().any(|c| c.type_ == "Available" && c.status == "True");
+        let available = s.conditions.iter().flatten().any(|c| c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True"));
         (available && s.available_replicas == Some(replicas) && s.ready_replicas == Some(replicas) && s.replicas == Some(replicas)).then_some(())
     })
     .await;

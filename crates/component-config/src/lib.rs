@@ -15,7 +15,7 @@ pub mod flags;
 pub use error::{ConfigError, ConfigWarning, Origin, WarningKind};
 
 /// The Kubernetes release whose kubelet and kube-proxy these stand in for.
-pub const KUBERNETES_VERSION: &str = "v1.34.0";
+pub const KUBERNETES_VERSION: &str = "v1.37.2";
 
 /// A component whose configuration is loaded here (the kubelet, kube-proxy):
 /// the names that appear in its messages and its file's type meta.

@@ -119,7 +119,7 @@ impl TokenReviewer for ApiReviewer {
     async fn review_token(&self, token: &str) -> Result<Option<UserInfo>, ReviewError> {
         const KIND: &str = "TokenReview";
         let review = TokenReview {
-            spec: TokenReviewSpec { token: Some(token.to_string()), ..Default::default() },
+            spec: TokenReviewSpec { token: token.to_string(), ..Default::default() },
             ..Default::default()
         };
         let api: Api<TokenReview> = Api::all(self.client.clone());

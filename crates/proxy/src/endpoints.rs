@@ -88,8 +88,9 @@ pub fn slice_endpoints(
             port: port.name.clone().unwrap_or_default(),
             protocol,
         };
-        let mut eps = Vec::with_capacity(slice.endpoints.len());
-        for ep in &slice.endpoints {
+        let endpoints = slice.endpoints.as_deref().unwrap_or_default();
+        let mut eps = Vec::with_capacity(endpoints.len());
+        for ep in endpoints {
             let Some(ip) = ep.addresses.first().and_then(|a| a.parse::<IpAddr>().ok()) else {
                 continue;
             };

@@ -135,7 +135,7 @@ fn udp_endpoint_removal_clears_conntrack_and_health_checks_count() {
         "service IP and node port of a newly served UDP service"
     );
     shared.deleted.lock().unwrap().clear();
-    s.endpoints.retain(|e| e.addresses[0] != "198.18.141.2");
+    s.endpoints.as_mut().unwrap().retain(|e| e.addresses[0] != "198.18.141.2");
     p.on_endpoint_slice(&s, false);
     let r = p.sync(Instant::now(), false).unwrap();
     assert!(!r.full);

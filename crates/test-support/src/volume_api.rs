@@ -93,10 +93,10 @@ impl VolumeApi for FakeVolumeApi {
         let mut st = self.state.lock().unwrap();
         st.token_requests.push((namespace.into(), service_account.into(), request.clone()));
         let now = st.now.unwrap_or_else(SystemTime::now);
-        let lifetime = Duration::from_secs(request.spec.expiration_seconds.unwrap_or(3600).max(0) as u64);
+        let lifetime = Duration::from_secs(request.spec.as_ref().and_then(|s| s.expiration_seconds).unwrap_or(3600).max(0) as u64);
         let expires = k8s_openapi::jiff::Timestamp::try_from(now + lifetime).expect("token expiry in range");
         let mut answer = request.clone();
-        answer.status = Some(TokenRequestStatus { token: format!("token-{}", st.token_requests.len()), expiration_timestamp: Time(expires) });
+        answer.status = Some(TokenRequestStatus { token: Some(format!("token-{}", st.token_requests.len())), expiration_timestamp: Some(Time(expires)) });
         Ok(answer)
     }
 }

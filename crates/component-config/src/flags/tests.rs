@@ -102,7 +102,7 @@ fn help_and_version_exit_zero() {
     assert!(
         version
             .to_string()
-            .starts_with("Kubernetes v1.34.0 (knode "),
+            .starts_with("Kubernetes v1.37.2 (knode "),
         "{version}"
     );
     assert!(matches!(

@@ -164,7 +164,7 @@ mod tests {
     }
 
     fn item(key: &str, path: &str, mode: Option<i32>) -> KeyToPath {
-        KeyToPath { key: key.into(), path: path.into(), mode }
+        KeyToPath { key: key.into(), path: path.into(), mode, ..Default::default() }
     }
 
     fn text(p: &Payload, path: &str) -> (String, u32) {
@@ -215,9 +215,10 @@ mod tests {
         pod.metadata.namespace = Some("prod".into());
         let src = ProjectedVolumeSource {
             default_mode: Some(0o420),
+            default_user: None,
             sources: Some(vec![
                 VolumeProjection {
-                    service_account_token: Some(ServiceAccountTokenProjection { path: "token".into(), expiration_seconds: Some(3607), audience: None }),
+                    service_account_token: Some(ServiceAccountTokenProjection { path: "token".into(), expiration_seconds: Some(3607), audience: None, ..Default::default() }),
                     ..Default::default()
                 },
                 VolumeProjection {

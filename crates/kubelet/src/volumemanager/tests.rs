@@ -80,7 +80,7 @@ fn downward_vol() -> Volume {
         field_ref: Some(ObjectFieldSelector { field_path: "metadata.name".into(), api_version: None }),
         ..Default::default()
     };
-    Volume { name: "info".into(), downward_api: Some(DownwardAPIVolumeSource { items: Some(vec![item]), default_mode: None }), ..Default::default() }
+    Volume { name: "info".into(), downward_api: Some(DownwardAPIVolumeSource { items: Some(vec![item]), default_mode: None, ..Default::default() }), ..Default::default() }
 }
 
 fn read(p: &Path) -> String {
@@ -92,7 +92,7 @@ async fn standalone_downward_api_and_memory_empty_dir_work_secrets_fail_clearly(
     let (_root, vm, mounter, _) = setup(None);
     let mem = Volume {
         name: "cache".into(),
-        empty_dir: Some(EmptyDirVolumeSource { medium: Some("Memory".into()), size_limit: Some(Quantity("64Mi".into())) }),
+        empty_dir: Some(EmptyDirVolumeSource { medium: Some("Memory".into()), size_limit: Some(Quantity("64Mi".into())), ..Default::default() }),
         ..Default::default()
     };
     let p = pod(vec![downward_vol(), mem]);
@@ -109,7 +109,7 @@ async fn standalone_downward_api_and_memory_empty_dir_work_secrets_fail_clearly(
     optional.secret.as_mut().unwrap().optional = Some(true);
     vm.mount_pod_volumes(&pod(vec![optional])).await.unwrap();
 
-    let bad = Volume { name: "m".into(), empty_dir: Some(EmptyDirVolumeSource { medium: Some("HugePages".into()), size_limit: None }), ..Default::default() };
+    let bad = Volume { name: "m".into(), empty_dir: Some(EmptyDirVolumeSource { medium: Some("HugePages".into()), size_limit: None, ..Default::default() }), ..Default::default() };
     let err = vm.mount_pod_volumes(&pod(vec![bad])).await.unwrap_err().to_string();
     assert!(err.contains("volume \"m\"") && err.contains("\"HugePages\" is not supported"), "{err}");
 }
@@ -155,12 +155,13 @@ async fn projected_token_is_bound_and_rotated_at_eighty_percent() {
     let api = FakeVolumeApi::new();
     let (_root, vm, _, clock) = setup(Some(api.clone()));
     api.set_now(SystemTime::UNIX_EPOCH + T0);
-    let token = ServiceAccountTokenProjection { path: "token".into(), expiration_seconds: Some(3600), audience: Some("api".into()) };
+    let token = ServiceAccountTokenProjection { path: "token".into(), expiration_seconds: Some(3600), audience: Some("api".into()), ..Default::default() };
     let projected = Volume {
         name: "kube-api-access".into(),
         projected: Some(ProjectedVolumeSource {
             default_mode: Some(0o644),
             sources: Some(vec![VolumeProjection { service_account_token: Some(token), ..Default::default() }]),
+            ..Default::default()
         }),
         ..Default::default()
     };
@@ -171,7 +172,7 @@ async fn projected_token_is_bound_and_rotated_at_eighty_percent() {
     let reqs = api.token_requests();
     let (ns, sa, req) = &reqs[0];
     assert_eq!((ns.as_str(), sa.as_str()), ("prod", "builder"));
-    let bound = req.spec.bound_object_ref.clone().unwrap();
+    let bound = req.spec.as_ref().unwrap().bound_object_ref.clone().unwrap();
     assert_eq!((bound.name.as_deref(), bound.uid.as_deref()), (Some("web"), Some("uid-1")));
 
     clock.advance(Duration::from_secs(2800));
@@ -208,7 +209,7 @@ async fn secret_volume_sits_on_a_real_tmpfs_and_pod_removal_waits_for_the_unmoun
     let vm = VolumeManager::new(root.path(), Some(Arc::new(api) as Arc<dyn VolumeApi>), Arc::new(mount::SystemMounter), clock);
     let mem = Volume {
         name: "cache".into(),
-        empty_dir: Some(EmptyDirVolumeSource { medium: Some("Memory".into()), size_limit: Some(Quantity("1Mi".into())) }),
+        empty_dir: Some(EmptyDirVolumeSource { medium: Some("Memory".into()), size_limit: Some(Quantity("1Mi".into())), ..Default::default() }),
         ..Default::default()
     };
     let p = pod(vec![secret_vol("creds", "db"), mem]);

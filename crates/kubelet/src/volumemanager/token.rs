@@ -40,8 +40,8 @@ pub fn requires_refresh(t: &IssuedToken, now: SystemTime) -> bool {
 /// The TokenRequest for a pod's projection, bound to the pod so it dies with it.
 pub fn token_request(audience: Option<&str>, expiration_seconds: Option<i64>, pod_name: &str, pod_uid: &str) -> TokenRequest {
     TokenRequest {
-        spec: TokenRequestSpec {
-            audiences: audience.filter(|a| !a.is_empty()).map(|a| vec![a.to_string()]).unwrap_or_default(),
+        spec: Some(TokenRequestSpec {
+            audiences: Some(audience.filter(|a| !a.is_empty()).map(|a| vec![a.to_string()]).unwrap_or_default()),
             expiration_seconds: Some(expiration_seconds.unwrap_or(DEFAULT_EXPIRATION_SECONDS)),
             bound_object_ref: Some(BoundObjectReference {
                 api_version: Some("v1".into()),
@@ -49,7 +49,8 @@ pub fn token_request(audience: Option<&str>, expiration_seconds: Option<i64>, po
                 name: Some(pod_name.into()),
                 uid: Some(pod_uid.into()),
             }),
-        },
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -89,7 +90,7 @@ impl TokenManager {
             namespace: namespace.into(),
             service_account: service_account.into(),
             audience: audience.unwrap_or_default().into(),
-            expiration_seconds: request.spec.expiration_seconds.unwrap_or_default(),
+            expiration_seconds: request.spec.as_ref().and_then(|s| s.expiration_seconds).unwrap_or_default(),
             pod_uid: pod_uid.into(),
         };
         if let Some(t) = self.cache.lock().expect("token cache").get(&key)
@@ -102,8 +103,9 @@ impl TokenManager {
             .await
             .map_err(|e| format!("failed to fetch token: {e}"))?;
         let status = answer.status.ok_or_else(|| format!("failed to fetch token: serviceaccounts/{namespace}/{service_account}/token answered without a status"))?;
-        let expires_at = SystemTime::from(status.expiration_timestamp.0);
-        let issued = IssuedToken { token: status.token, issued_at: now, expires_at };
+        let incomplete = || format!("failed to fetch token: serviceaccounts/{namespace}/{service_account}/token answered without a token or expiry");
+        let expires_at = SystemTime::from(status.expiration_timestamp.ok_or_else(incomplete)?.0);
+        let issued = IssuedToken { token: status.token.ok_or_else(incomplete)?, issued_at: now, expires_at };
         self.cache.lock().expect("token cache").insert(key, issued.clone());
         Ok(issued.token)
     }
@@ -134,10 +136,11 @@ mod tests {
     #[test]
     fn requests_are_bound_to_the_pod() {
         let r = token_request(Some("vault"), None, "web", "u-1");
-        assert_eq!(r.spec.audiences, vec!["vault".to_string()]);
-        assert_eq!(r.spec.expiration_seconds, Some(3600));
-        let bound = r.spec.bound_object_ref.unwrap();
+        let spec = r.spec.unwrap();
+        assert_eq!(spec.audiences, Some(vec!["vault".to_string()]));
+        assert_eq!(spec.expiration_seconds, Some(3600));
+        let bound = spec.bound_object_ref.unwrap();
         assert_eq!((bound.kind.as_deref(), bound.name.as_deref(), bound.uid.as_deref()), (Some("Pod"), Some("web"), Some("u-1")));
-        assert!(token_request(Some(""), Some(600), "web", "u").spec.audiences.is_empty());
+        assert!(token_request(Some(""), Some(600), "web", "u").spec.unwrap().audiences.unwrap_or_default().is_empty());
     }
 }

@@ -207,7 +207,7 @@ mod tests {
             m.annotations.as_ref().unwrap()[TRIGGER_TIME_ANNOTATION],
             "2020-01-01T00:00:00Z"
         );
-        assert!(gone.endpoints.is_empty() && m.resource_version.is_none());
+        assert!(gone.endpoints.as_deref().unwrap_or_default().is_empty() && m.resource_version.is_none());
         let m2 = &changes[0].0.as_ref().unwrap().metadata;
         assert_eq!(
             (m2.namespace.as_deref(), m2.name.as_deref()),

@@ -99,7 +99,8 @@ impl From<EndpointSlice> for v1::EndpointSlice {
                         ..Default::default()
                     }
                 })
-                .collect(),
+                .collect::<Vec<_>>()
+                .into(),
         }
     }
 }
@@ -120,8 +121,8 @@ mod tests {
         }))
         .unwrap();
         let v: v1::EndpointSlice = s.into();
-        assert_eq!(v.endpoints[0].node_name.as_deref(), Some("n1"));
-        assert_eq!(v.endpoints[0].zone.as_deref(), Some("z1"));
+        assert_eq!(v.endpoints.as_ref().unwrap()[0].node_name.as_deref(), Some("n1"));
+        assert_eq!(v.endpoints.as_ref().unwrap()[0].zone.as_deref(), Some("z1"));
         assert_eq!(v.ports.unwrap()[0].port, Some(8080));
         let empty: EndpointSlice =
             serde_json::from_str(r#"{"addressType": "IPv4", "endpoints": null}"#).unwrap();
