@@ -3,14 +3,15 @@
 # this machine, the shared control plane (hack/control-plane.sh) and our containerd. Each
 # kubelet in turn registers as node knode-node (node IP 198.18.255.1); N bare pods are
 # created through the API and timed to Running; RSS and CPU are sampled idle and with the
-# pods. See docs/benchmarks.md. A benchmark, not a test: run it on a quiet machine; with the
-# defaults (2 rounds of each) it takes about 8 minutes.
+# pods, then CPU and the node's API requests (from the API server's audit log) over a steady
+# window. See docs/benchmarks.md. A benchmark, not a test: run it on a quiet machine; with
+# the defaults (2 rounds of each, 120 s steady windows) it takes about 16 minutes.
 #
 # Every run holds /tmp/knode-e2e.lock (the node name and containerd are shared with the
 # end-to-end tests); the lock is released between runs.
 #
 # Usage: hack/bench-cluster.sh [--rounds N] [cluster-bench run flags...]
-#   e.g. hack/bench-cluster.sh --rounds 3 --pods 100 --idle-wait 20 --settle 10
+#   e.g. hack/bench-cluster.sh --rounds 3 --pods 100 --idle-wait 20 --settle 10 --steady 120
 # Environment: KNODE_SKIP_BUILD=1 reuses the last release builds;
 #              KNODE_CLUSTER_BENCH_OUT (default /tmp/knode-cluster-bench) keeps logs and results.
 set -euo pipefail

@@ -3,10 +3,11 @@
 //! one locked run at a time. A benchmark, never a test (see `docs/benchmarks.md`).
 //!
 //! ```text
-//! cluster-bench run --kubelet ours|upstream --round N [--pods N] [--idle-wait S] [--settle S] [--out DIR]
+//! cluster-bench run --kubelet ours|upstream --round N [--pods N] [--idle-wait S] [--settle S] [--steady S] [--out DIR]
 //! cluster-bench report [--out DIR]
 //! ```
 
+mod audit;
 #[path = "../bench_pods.rs"]
 mod bench_pods;
 mod kubelets;
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-const USAGE: &str = "cluster-bench run --kubelet ours|upstream --round N [--pods N] [--idle-wait S] [--settle S] [--out DIR]\n\
+const USAGE: &str = "cluster-bench run --kubelet ours|upstream --round N [--pods N] [--idle-wait S] [--settle S] [--steady S] [--out DIR]\n\
                      cluster-bench report [--out DIR]";
 
 struct Args {
@@ -45,6 +46,7 @@ fn parse_args() -> anyhow::Result<Args> {
             image: std::env::var("KNODE_BUSYBOX_IMAGE").unwrap_or_else(|_| "localhost/knode/busybox:1.35".into()),
             idle_wait: Duration::from_secs(20),
             settle: Duration::from_secs(10),
+            steady: Duration::from_secs(120),
         },
         out: PathBuf::from("/tmp/knode-cluster-bench"),
     };
@@ -56,6 +58,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--pods" => a.settings.pods = value()?.parse().context("--pods")?,
             "--idle-wait" => a.settings.idle_wait = Duration::from_secs(value()?.parse().context("--idle-wait")?),
             "--settle" => a.settings.settle = Duration::from_secs(value()?.parse().context("--settle")?),
+            "--steady" => a.settings.steady = Duration::from_secs(value()?.parse().context("--steady")?),
             "--out" => a.out = value()?.into(),
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -65,6 +68,7 @@ fn parse_args() -> anyhow::Result<Args> {
         }
     }
     anyhow::ensure!(a.settings.pods > 0 && a.settings.pods <= 110, "--pods must be 1..=110 (maxPods)");
+    anyhow::ensure!(a.settings.steady.as_secs() >= 10, "--steady must be at least 10 seconds");
     Ok(a)
 }
 

@@ -58,10 +58,20 @@ fn figures(r: &RunResult) -> Vec<f64> {
         r.idle.threads as f64,
         r.loaded.threads as f64,
         r.teardown_s,
+        r.steady_cpu_per_min,
+        requests_per_min(r),
     ]
 }
 
-const NAMES: [(&str, &str); 16] = [
+/// API requests per minute the node made in the steady window.
+fn requests_per_min(r: &RunResult) -> f64 {
+    if r.steady_s <= 0.0 {
+        return f64::NAN;
+    }
+    r.steady_requests.values().sum::<u64>() as f64 * 60.0 / r.steady_s
+}
+
+const NAMES: [(&str, &str); 18] = [
     ("pod create → Running, p50", "s"),
     ("pod create → Running, p99", "s"),
     ("total: first create → last Running", "s"),
@@ -78,6 +88,8 @@ const NAMES: [(&str, &str); 16] = [
     ("threads idle", ""),
     ("threads with all pods", ""),
     ("teardown: delete (grace 0) → no container", "s"),
+    ("CPU with all pods, steady window", "s/min"),
+    ("API requests with all pods, steady window", "req/min"),
 ];
 
 fn fmt(v: f64, unit: &str) -> String {
@@ -116,6 +128,12 @@ pub fn table(results: &[RunResult]) -> String {
     let rss_loaded = med[6].0 / med[6].1;
     let _ = writeln!(out, "\ngoal ≥ {SPEED_GOAL}× faster to Running: p50 {speed_p50:.2}×, p99 {:.2}×, total {speed_total:.2}× — {}", med[1].1 / med[1].0, verdict(speed_p50 >= SPEED_GOAL && speed_total >= SPEED_GOAL));
     let _ = writeln!(out, "goal RSS ≤ 1/5 of upstream: idle {rss_idle:.3}, with all pods {rss_loaded:.3} — {}", verdict(rss_idle <= RSS_GOAL && rss_loaded <= RSS_GOAL));
+    let api = med[17];
+    let _ = writeln!(out, "goal API requests per minute ≤ upstream's: {:.1} vs {:.1} — {}", api.0, api.1, verdict(api.0 <= api.1));
+    for r in results {
+        let kinds: Vec<String> = r.steady_requests.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(out, "- {} round {} requests in {:.0} s: {}", r.kubelet, r.round, r.steady_s, kinds.join(", "));
+    }
     out
 }
 

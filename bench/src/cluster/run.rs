@@ -1,7 +1,8 @@
 //! One measured run of one kubelet: clean slate (no benchmark pods, sandboxes or Node object),
 //! start the kubelet, wait for Node Ready, idle for a while and sample it, create the pods and
-//! time each to `Running`, settle and sample it again, delete the pods (grace 0) and time until
-//! no container runs, stop the kubelet, and clean up again — also when a step fails.
+//! time each to `Running`, settle and sample it again, watch it for a steady window (CPU and the
+//! API requests it makes, from the API server's audit log), delete the pods (grace 0) and time
+//! until no container runs, stop the kubelet, and clean up again — also when a step fails.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use anyhow::Context;
 use kubelet_cri::RemoteRuntime;
 use serde::{Deserialize, Serialize};
 
+use crate::audit;
 use crate::kubelets::{self, Paths, Which};
 use crate::node;
 use crate::pods::{self, PodTimes};
@@ -20,6 +22,8 @@ pub struct Settings {
     pub image: String,
     pub idle_wait: Duration,
     pub settle: Duration,
+    /// The steady window at all pods: CPU per minute and API requests per minute.
+    pub steady: Duration,
 }
 
 /// Everything one run measured (written as JSON, read back by `report`).
@@ -41,6 +45,15 @@ pub struct RunResult {
     pub containerd_ramp_cpu_s: f64,
     /// Kubelet CPU seconds per second over the settle window, every pod running.
     pub steady_cpu_per_s: f64,
+    /// Kubelet CPU seconds per minute over the steady window.
+    #[serde(default)]
+    pub steady_cpu_per_min: f64,
+    /// Length of the steady window, seconds.
+    #[serde(default)]
+    pub steady_s: f64,
+    /// API requests the node made in the steady window, by `verb resource`.
+    #[serde(default)]
+    pub steady_requests: std::collections::BTreeMap<String, u64>,
     /// Pods deleted in the API until no benchmark container runs.
     pub teardown_s: f64,
     pub pods: Vec<(String, PodTimes)>,
@@ -142,6 +155,13 @@ async fn measure(
         s.pods
     );
 
+    let cursor = audit::Cursor::at_end(&audit::log_path())?;
+    let steady_start = proc_stats::cpu_s(Some(k.pid), ticks);
+    tokio::time::sleep(s.steady).await;
+    let steady_cpu_per_min = (proc_stats::cpu_s(Some(k.pid), ticks) - steady_start) * 60.0 / s.steady.as_secs_f64();
+    let steady_requests = cursor.count_since(&format!("system:node:{}", kubelets::NODE))?;
+    anyhow::ensure!(k.alive(), "the kubelet exited during the steady window");
+
     let t = Instant::now();
     pods::delete_all(client, Duration::from_secs(120)).await?;
     let teardown_s = node::wait_no_running(rt, t, Duration::from_secs(120))
@@ -160,6 +180,9 @@ async fn measure(
         ramp_cpu_s,
         containerd_ramp_cpu_s,
         steady_cpu_per_s,
+        steady_cpu_per_min,
+        steady_s: s.steady.as_secs_f64(),
+        steady_requests,
         teardown_s,
         pods: times,
     })

@@ -189,8 +189,10 @@ fn clap_error<C: Component>(e: clap::Error) -> ConfigError<C> {
             }
         }
         (ErrorKind::UnknownArgument, Some(arg)) if arg.starts_with('-') && arg.len() > 1 => {
+            // The first character after the dash, whatever its width (`-é` must not panic).
+            let shorthand = arg[1..].chars().next().unwrap_or('-');
             ConfigError::Usage {
-                message: format!("unknown shorthand flag: '{}' in {arg}", &arg[1..2]),
+                message: format!("unknown shorthand flag: '{shorthand}' in {arg}"),
             }
         }
         (ErrorKind::UnknownArgument, Some(arg)) => ConfigError::Usage {

@@ -72,6 +72,8 @@ fn bool_flags_take_a_value_only_with_equals() {
 fn errors_read_like_upstream() {
     assert_eq!(error(&["--colour=red"]), "unknown flag: --colour");
     assert_eq!(error(&["-x"]), "unknown shorthand flag: 'x' in -x");
+    assert_eq!(error(&["-é"]), "unknown shorthand flag: 'é' in -é");
+    assert_eq!(error(&["-€x"]), "unknown shorthand flag: '€' in -€");
     assert_eq!(
         error(&["stray"]),
         "unknown command \"stray\" for \"widget\""

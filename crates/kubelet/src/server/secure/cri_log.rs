@@ -74,46 +74,14 @@ impl LogOptions {
 /// Nanoseconds since the Unix epoch of an RFC 3339 time (`2024-05-01T10:00:00.5Z`,
 /// `...+02:00`); `None` when it is not one.
 pub fn parse_rfc3339(s: &str) -> Option<i128> {
+    // RFC 3339 proper, as Go's `time.RFC3339` parse wants it: a `T` between date and time and a
+    // `Z` or `±HH:MM` offset (jiff alone would also take a space and `±HHMM`).
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':' {
+    let offset_ok = matches!(b.last(), Some(b'Z' | b'z')) || (b.len() > 6 && b[b.len() - 3] == b':' && matches!(b[b.len() - 6], b'+' | b'-'));
+    if !s.is_ascii() || !matches!(b.get(10), Some(b'T' | b't')) || !offset_ok {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r).filter(|t| t.bytes().all(|c| c.is_ascii_digit()))?.parse().ok() };
-    let (y, mo, d, h, mi, sec) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let mut rest = &s[19..];
-    let mut frac: i128 = 0;
-    if let Some(r) = rest.strip_prefix('.') {
-        let digits = r.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 || digits > 9 {
-            return None;
-        }
-        frac = r[..digits].parse::<i128>().ok()? * 10i128.pow(9 - digits as u32);
-        rest = &r[digits..];
-    }
-    let offset: i64 = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && &rest[3..4] == ":" => {
-            let v = rest[1..3].parse::<i64>().ok()? * 3600 + rest[4..6].parse::<i64>().ok()? * 60;
-            if rest.starts_with('-') { -v } else { v }
-        }
-        _ => return None,
-    };
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset;
-    Some(i128::from(secs) * 1_000_000_000 + frac)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    s.parse::<k8s_openapi::jiff::Timestamp>().ok().map(|t| t.as_nanosecond())
 }
 
 /// One parsed line of a CRI log file.
@@ -219,6 +187,11 @@ mod tests {
     fn rfc3339_times() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_rfc3339("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(parse_rfc3339("2024-02-29T12:00:00.5Z"), Some(1_709_208_000_500_000_000));
+        // Multi-byte characters where digits or separators belong are refused, not sliced through.
+        for bad in ["1970-01-01T00:00:00+0é00", "1970-01-01T00:00:00.é1Z", "1970-01-01T00:00:0é", "é", ""] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+        }
         assert_eq!(parse_rfc3339("2024-02-29T12:34:56.123456789Z"), Some(1_709_210_096_123_456_789));
         assert_eq!(parse_rfc3339("2000-03-01T00:00:00.5Z"), Some(951_868_800_500_000_000));
         for bad in ["", "yesterday", "2024-13-01T00:00:00Z", "2024-01-01 00:00:00Z", "2024-01-01T00:00:00", "2024-01-01T00:00:00.Z", "2024-01-01T00:00:00+0100"] {
