@@ -119,7 +119,7 @@ ip netns exec "$NS" /usr/bin/etcd --name=bench --data-dir="$DIR/etcd" \
     --snapshot-count=100000 --quota-backend-bytes=4294967296 --logger=zap --log-outputs=stderr \
     >"$OUT/etcd.log" 2>&1 &
 PIDS+=($!)
-ip netns exec "$NS" "$APISERVER" --bind-address=127.0.0.1 --secure-port=6443 --insecure-port=0 \
+ip netns exec "$NS" "$APISERVER" --bind-address=127.0.0.1 --secure-port=6443 \
     --advertise-address="$NODE_IP" --etcd-servers=http://127.0.0.1:2379 \
     --service-cluster-ip-range=198.19.0.0/16 \
     --tls-cert-file="$p/apiserver.crt" --tls-private-key-file="$p/apiserver.key" \

@@ -103,9 +103,8 @@ fn start(spec: &ProxySpec, s: &Settings, run: usize) -> anyhow::Result<Running> 
             "--conntrack-tcp-timeout-established=0",
             "--conntrack-tcp-timeout-close-wait=0",
         ])
-        // Upstream 1.20 never resyncs on a timer (its syncPeriod only paces
-        // the canary check); a long period keeps knode's iptables mode from
-        // resyncing during a measurement too.
+        // A long period keeps the iptables modes (upstream's and ours) from
+        // a timed full resync during a measurement.
         .arg("--iptables-sync-period=1h")
         .args(["--iptables-min-sync-period=1s", "--v=2"])
         .stdin(Stdio::null())
