@@ -38,7 +38,7 @@ impl StatusManager {
         map.insert(uid, Entry { pod, status });
         drop(map);
         if changed {
-            self.changes.notify_waiters();
+            self.changes.notify_one();
         }
         changed
     }
@@ -58,7 +58,7 @@ impl StatusManager {
             removed.pop_front();
         }
         drop(removed);
-        self.changes.notify_waiters();
+        self.changes.notify_one();
     }
 
     /// Pods recently stopped and removed (their containers are gone), even ones this kubelet
@@ -67,7 +67,9 @@ impl StatusManager {
         self.removed.read().expect("removed lock").iter().cloned().collect()
     }
 
-    /// Resolves when any status changes next.
+    /// Resolves when a status changed since the last call returned, at once if one did meanwhile
+    /// (a change made while the one consumer — the API status syncer — was busy is not lost:
+    /// `notify_one` keeps a permit when nobody waits).
     pub async fn changed(&self) {
         self.changes.notified().await
     }
@@ -96,6 +98,22 @@ impl PodLister for StatusManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_made_while_nobody_waits_is_not_lost() {
+        let sm = StatusManager::default();
+        let mut pod = Pod::default();
+        pod.metadata.uid = Some("a".into());
+        let mut status = ApiPodStatus::default();
+        status.phase = Some("Running".into());
+        assert!(sm.set_pod_status(Arc::new(pod), status));
+        // The consumer comes back after the change: it must see it at once, not at its next timer.
+        tokio::time::timeout(std::time::Duration::from_millis(1), sm.changed()).await.expect("change was lost");
+        // Nothing changed since: it waits.
+        assert!(tokio::time::timeout(std::time::Duration::from_secs(5), sm.changed()).await.is_err());
+        sm.remove("a");
+        tokio::time::timeout(std::time::Duration::from_millis(1), sm.changed()).await.expect("removal was lost");
+    }
 
     #[test]
     fn removed_pods_are_remembered_newest_last_and_bounded() {
