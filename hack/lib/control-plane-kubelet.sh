@@ -90,7 +90,7 @@ upstream_kubelet_up() {
     local pid d p=$KNODE_CP_PKI i
     CP_KUBECTL=$(cp_kubectl_bin) || die "no kubectl"
     cp_apiserver_ready || die "the control plane is not up: run hack/control-plane.sh up first"
-    [[ -x $UPSTREAM_KUBELET_BIN && -x $CRI_RMP_BIN ]] || bash "$KNODE_REPO_ROOT/hack/build-upstream.sh"
+    bash "$KNODE_REPO_ROOT/hack/build-upstream.sh"
     if pid=$(upstream_kubelet_pid); then
         say "upstream kubelet already running (pid $pid)"
         return 0
