@@ -207,7 +207,7 @@ impl RuntimeManager {
             .map(|n| std::iter::once(n.ip.clone()).chain(n.additional_ips.iter().map(|i| i.ip.clone())).filter(|ip| !ip.is_empty()).collect())
             .unwrap_or_default();
         let host_ips = if ips.is_empty() { vec![self.cfg.host_ip.clone()] } else { ips.clone() };
-        if let Err(e) = dirs.write_etc_hosts(pod, &host_ips, &self.cfg.host_hosts_file) {
+        if let Err(e) = dirs.write_etc_hosts(pod, &host_ips, &self.cfg.host_hosts_file, &self.cfg.sandbox.dns.domain) {
             out.errors.push(e.to_string());
         }
         Some((id, config, ips))

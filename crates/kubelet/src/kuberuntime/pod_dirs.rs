@@ -97,8 +97,10 @@ impl PodDirs {
         Ok(out)
     }
 
-    /// Writes the kubelet-managed `/etc/hosts` for the pod (upstream `ensureHostsFile`).
-    pub fn write_etc_hosts(&self, pod: &Pod, pod_ips: &[String], host_hosts: &Path) -> Result<PathBuf, PodDirError> {
+    /// Writes the kubelet-managed `/etc/hosts` for the pod (upstream `ensureHostsFile`). A pod
+    /// with a `subdomain` gets `<hostname>.<subdomain>.<namespace>.svc.<cluster_domain>`, as
+    /// upstream, and only its hostname when the kubelet has no `clusterDomain`.
+    pub fn write_etc_hosts(&self, pod: &Pod, pod_ips: &[String], host_hosts: &Path, cluster_domain: &str) -> Result<PathBuf, PodDirError> {
         let path = self.etc_hosts();
         let spec = pod.spec.as_ref();
         let content = if spec.and_then(|s| s.host_network).unwrap_or(false) {
@@ -113,8 +115,8 @@ impl PodDirs {
             let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
             let fqdn = spec
                 .and_then(|s| s.subdomain.as_deref())
-                .filter(|d| !d.is_empty())
-                .map(|sub| format!("{hostname}.{sub}.{ns}.svc.cluster.local\t{hostname}"))
+                .filter(|d| !d.is_empty() && !cluster_domain.is_empty())
+                .map(|sub| format!("{hostname}.{sub}.{ns}.svc.{cluster_domain}\t{hostname}"))
                 .unwrap_or_else(|| hostname.clone());
             for ip in pod_ips {
                 s.push_str(&format!("{ip}\t{fqdn}\n"));
@@ -203,9 +205,18 @@ mod tests {
         let v = dirs.prepare_volumes(&pod).unwrap();
         assert!(v["scratch"].ends_with("pods/u1/volumes/kubernetes.io~empty-dir/scratch") && v["scratch"].is_dir());
         assert!(host_dir.is_dir());
-        let hosts = dirs.write_etc_hosts(&pod, &["198.18.0.7".into()], Path::new("/etc/hosts")).unwrap();
-        let text = std::fs::read_to_string(hosts).unwrap();
+        let hosts = dirs.write_etc_hosts(&pod, &["198.18.0.7".into()], Path::new("/etc/hosts"), "cluster.local").unwrap();
+        let text = std::fs::read_to_string(&hosts).unwrap();
         assert!(text.starts_with("# Kubernetes-managed hosts file.\n") && text.ends_with("198.18.0.7\tweb\n"));
+        // A subdomain gets the FQDN under the kubelet's clusterDomain, whatever it is.
+        pod.spec.as_mut().unwrap().subdomain = Some("backend".into());
+        dirs.write_etc_hosts(&pod, &["198.18.0.7".into()], Path::new("/etc/hosts"), "corp.example").unwrap();
+        let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        let text = std::fs::read_to_string(&hosts).unwrap();
+        assert!(text.ends_with(&format!("198.18.0.7\tweb.backend.{ns}.svc.corp.example\tweb\n")), "{text}");
+        dirs.write_etc_hosts(&pod, &["198.18.0.7".into()], Path::new("/etc/hosts"), "").unwrap();
+        assert!(std::fs::read_to_string(&hosts).unwrap().ends_with("198.18.0.7\tweb\n"));
+        pod.spec.as_mut().unwrap().subdomain = None;
 
         pod.spec.as_mut().unwrap().volumes.as_mut().unwrap()[1].host_path.as_mut().unwrap().type_ = Some("File".into());
         let err = dirs.prepare_volumes(&pod).unwrap_err().to_string();
