@@ -18,7 +18,7 @@
 # Binaries go to $KNODE_CACHE/k8s-<version>/bin, stamped with the version
 # (`kubectl version` reports v1.37.2). A run with a complete cache only says so.
 # The Go module and build caches live in $KNODE_CACHE/go*; the log in
-# $KNODE_CACHE/k8s-build.log.
+# $KNODE_CACHE/k8s-<version>/build.log.
 set -euo pipefail
 
 # shellcheck source=hack/lib/env.sh
@@ -32,7 +32,7 @@ K8S_VERSION="$KNODE_K8S_VERSION"
 STAGING_VERSION="v0.${K8S_VERSION#1.}"
 BIN_DIR="$KNODE_K8S_BIN_DIR"
 MOD_DIR="$KNODE_K8S_DIR/module"
-BUILD_LOG="$KNODE_CACHE/k8s-build.log"
+BUILD_LOG="$KNODE_K8S_DIR/build.log"
 # Bump when the recipe below changes: the cache is rebuilt.
 BUILD_RECIPE_VERSION=2
 CORE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubeadm kubelet kube-proxy)
