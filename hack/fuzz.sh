@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes knode's parsers with cargo-fuzz (libFuzzer): static pod manifests, the
-# KubeletConfiguration file, the command line, resolv.conf and $(VAR) expansion.
+# KubeletConfiguration file, the command line, resolv.conf, $(VAR) expansion, and
+# what clients send the kubelet's servers (log/exec query strings, /logs/ paths,
+# CRI log lines). hack/test.sh runs every target briefly.
 # Each target runs for a bounded time; a crash leaves its input under
 # fuzz/artifacts/<target>/ and makes the script exit non-zero.
 #
@@ -8,7 +10,7 @@
 #   hack/fuzz.sh            every target for 60 s
 #   hack/fuzz.sh 300 flags  one target for 5 minutes
 # Reproduce a crash: cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run <target> artifacts/<target>/<file>
-# Needs cargo-fuzz (`cargo install cargo-fuzz`); only a stable toolchain is needed,
+# Needs cargo-fuzz (hack/test.sh installs it into $KNODE_CACHE/cargo-tools); only a stable toolchain is needed,
 # RUSTC_BOOTSTRAP=1 lets it use the nightly-only sanitizer flags.
 set -euo pipefail
 
@@ -19,9 +21,10 @@ cd "$KNODE_REPO_ROOT/fuzz"
 seconds=${1:-60}
 shift || true
 targets=("$@")
-if [[ ${#targets[@]} -eq 0 ]]; then targets=(decode_manifest kubelet_config flags resolv_conf env_expand); fi
+if [[ ${#targets[@]} -eq 0 ]]; then targets=(decode_manifest kubelet_config flags resolv_conf env_expand http_queries); fi
 
-command -v cargo-fuzz >/dev/null || { echo "==> ERROR: cargo-fuzz missing: cargo install cargo-fuzz" >&2; exit 1; }
+export PATH="$KNODE_CACHE/cargo-tools/bin:$PATH"
+command -v cargo-fuzz >/dev/null || { echo "==> ERROR: cargo-fuzz missing: cargo install --locked --root $KNODE_CACHE/cargo-tools cargo-fuzz" >&2; exit 1; }
 # Its own target dir: sanitizer flags rebuild every crate, and the main build is not locked.
 export RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="${KNODE_FUZZ_TARGET_DIR:-$KNODE_CACHE/target-fuzz}"
 export PROTOC="${PROTOC:-/usr/bin/protoc}"
@@ -40,6 +43,7 @@ seed kubelet_config ../crates/kubelet-config/tests/fixtures/seeds/*.yaml seeds/k
 seed flags seeds/flags/*
 seed resolv_conf /etc/resolv.conf seeds/resolv_conf/*
 seed env_expand seeds/env_expand/*
+seed http_queries seeds/http_queries/*
 
 failed=()
 for t in "${targets[@]}"; do
@@ -55,6 +59,7 @@ for t in "${targets[@]}"; do
         echo
     fi
 done
+echo "fuzz targets: $((${#targets[@]} - ${#failed[@]})) passed, ${#failed[@]} failed"
 if [[ ${#failed[@]} -gt 0 ]]; then
     echo "==> crashes in: ${failed[*]}"
     exit 1

@@ -55,10 +55,42 @@ fi
 
 rc=0
 echo "==> cargo nextest run --workspace --run-ignored all $*"
-cargo nextest run --workspace --run-ignored all --no-fail-fast --no-tests=warn "$@" || rc=$?
+nextest_log=$(mktemp /tmp/knode-nextest.XXXXXX)
+cargo nextest run --workspace --run-ignored all --no-fail-fast --no-tests=warn "$@" 2>&1 | tee "$nextest_log" || rc=$?
+# "Summary [...] N tests run: N passed, N failed, N skipped" (failed/skipped only when non-zero).
+summary=$(grep -E '^ *Summary \[' "$nextest_log" | tail -n1 || true)
+passed=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$summary"); passed=${passed:-0}
+failed=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$summary"); failed=${failed:-0}
+skipped=$(sed -nE 's/.* ([0-9]+) skipped.*/\1/p' <<<"$summary"); skipped=${skipped:-0}
+rm -f "$nextest_log"
+if [[ -z $summary && $rc -ne 0 ]]; then failed=$((failed + 1)); fi
+
+# Every fuzz target briefly (KNODE_FUZZ_SECONDS each, default 15; 0 skips): a crash fails
+# the run. cargo-fuzz comes from crates.io, cached like nextest.
+fuzz_seconds=${KNODE_FUZZ_SECONDS:-15}
+if [[ $fuzz_seconds != 0 ]]; then
+    if ! command -v cargo-fuzz >/dev/null 2>&1; then
+        echo "==> installing cargo-fuzz from crates.io into $NEXTEST_ROOT (once)"
+        cargo install --locked --root "$NEXTEST_ROOT" cargo-fuzz || rc=1
+    fi
+    echo "==> hack/fuzz.sh $fuzz_seconds (every fuzz target for ${fuzz_seconds} s)"
+    fuzz_log=$(mktemp /tmp/knode-fuzz.XXXXXX)
+    hack/fuzz.sh "$fuzz_seconds" 2>&1 | tee "$fuzz_log" || true
+    fuzz_line=$(grep -E '^fuzz targets: [0-9]+ passed, [0-9]+ failed' "$fuzz_log" | tail -n1 || true)
+    rm -f "$fuzz_log"
+    if [[ $fuzz_line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+        passed=$((passed + BASH_REMATCH[1])); failed=$((failed + BASH_REMATCH[2]))
+        if ((BASH_REMATCH[2] > 0)); then rc=1; fi
+    else
+        echo "==> ERROR: hack/fuzz.sh did not finish" >&2
+        failed=$((failed + 1)); rc=1
+    fi
+fi
 
 if [[ -z $cp_was_running ]] && hack/control-plane.sh status >/dev/null 2>&1; then
     echo "==> stopping the control plane the tests started (hack/control-plane.sh down)"
     hack/control-plane.sh down >/dev/null || echo "==> WARNING: hack/control-plane.sh down failed" >&2
 fi
+# One closing line for everything: the nextest tests and the fuzz targets.
+echo "total: $passed passed, $failed failed, $skipped skipped"
 exit "$rc"

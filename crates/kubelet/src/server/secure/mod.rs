@@ -13,7 +13,7 @@ pub mod authz;
 mod container_logs;
 pub mod cri_log;
 mod listener;
-mod node_logs;
+pub mod node_logs;
 pub mod setup;
 pub mod runtime_lookup;
 pub mod streaming;
