@@ -27,6 +27,14 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-$([[ -t 1 ]] && echo auto || echo n
 
 echo "==> KNODE_CONTAINERD_SOCK=$KNODE_CONTAINERD_SOCK CARGO_TARGET_DIR=$CARGO_TARGET_DIR"
 
+# One user of node knode-node and of our containerd at a time: the tests, hack/bench-cluster.sh
+# and hack/conformance.sh all hold this lock while they run.
+exec 9>/tmp/knode-e2e.lock
+if ! flock -n 9; then
+    echo "==> waiting (up to 60 min) for /tmp/knode-e2e.lock (a benchmark or conformance run uses the node)"
+    flock -w 3600 9 || { echo "==> ERROR: /tmp/knode-e2e.lock still held after 60 min" >&2; exit 1; }
+fi
+
 # The cluster-mode tests need the control plane (hack/control-plane.sh up, idempotent; the first run
 # builds upstream 1.37 from its Go module, about 25 minutes cold); stop it afterwards unless it was already running.
 cp_was_running=
@@ -63,6 +71,7 @@ passed=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$summary"); passed=${passed:-
 failed=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$summary"); failed=${failed:-0}
 skipped=$(sed -nE 's/.* ([0-9]+) skipped.*/\1/p' <<<"$summary"); skipped=${skipped:-0}
 rm -f "$nextest_log"
+exec 9>&-   # the node is free again; fuzzing needs neither it nor containerd
 if [[ -z $summary && $rc -ne 0 ]]; then failed=$((failed + 1)); fi
 
 # Every fuzz target briefly (KNODE_FUZZ_SECONDS each, default 15; 0 skips): a crash fails

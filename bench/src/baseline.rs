@@ -54,7 +54,7 @@ async fn create_pod(s: &Shared, i: usize) -> anyhow::Result<()> {
     dirs.create()?;
     std::fs::create_dir_all(&config.log_directory)?;
     let sandbox_id = s.rt.run_pod_sandbox(config.clone(), "").await.context("RunPodSandbox")?;
-    dirs.write_etc_hosts(&pod, &[], Path::new("/etc/hosts"))?;
+    dirs.write_etc_hosts(&pod, &[], Path::new("/etc/hosts"), "cluster.local")?;
     let facts = PodFacts { pod_ips: Vec::new(), host_ip: String::new(), node_name: NODE_NAME.into() };
     let volumes = Default::default();
     for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {

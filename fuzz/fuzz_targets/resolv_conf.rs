@@ -1,5 +1,7 @@
 //! The host's `resolv.conf`: parsed into nameservers, search domains and options. Never panics, and
-//! every value is one whitespace-free, comment-free field of the input.
+//! every value is one whitespace-free field of the input. A `#` after a value is not a comment
+//! (only a line that starts with one is, for glibc and upstream's `parseResolvConf` alike), so a
+//! value may hold one.
 #![no_main]
 
 use kubelet::kuberuntime::dns::parse_resolv_conf;
@@ -13,7 +15,6 @@ fuzz_target!(|data: &[u8]| {
     for v in dns.servers.iter().chain(&dns.searches).chain(&dns.options) {
         assert!(!v.is_empty(), "empty value");
         assert!(!v.chars().any(char::is_whitespace), "value {v:?} holds whitespace");
-        assert!(!v.contains(['#', ';']), "value {v:?} holds a comment");
         assert!(text.contains(v.as_str()), "value {v:?} is not from the input");
     }
 });

@@ -130,6 +130,13 @@ mod tests {
     }
 
     #[test]
+    fn a_hash_after_values_is_not_a_comment() {
+        // glibc and upstream's parseResolvConf only skip lines that start with a comment character.
+        let h = parse_resolv_conf("search l # trailing\n");
+        assert_eq!(h.searches, vec!["l", "#", "trailing"]);
+    }
+
+    #[test]
     fn cluster_first_uses_cluster_dns_and_search_path() {
         let c = pod_dns_config(&pod("ClusterFirst", false), &cluster(&["198.19.0.10"])).unwrap();
         assert_eq!(c.servers, vec!["198.19.0.10"]);
