@@ -1,7 +1,7 @@
 //! The API objects of the proxy benchmark, as JSON: N Services (one TCP port,
 //! no selector, a cluster IP allocated by the API server) and one
-//! `discovery.k8s.io/v1beta1` EndpointSlice per Service (the version a 1.20
-//! API server serves and both proxies watch) with ready endpoints, plus the
+//! `discovery.k8s.io/v1` EndpointSlice per Service (what a 1.37 API server
+//! serves and both proxies watch) with ready endpoints, plus the
 //! Node the proxies run as. Created with bounded concurrency; what already
 //! exists is kept, so the 10k run extends the 1k one.
 
@@ -46,7 +46,7 @@ fn services(client: &kube::Client) -> Api<DynamicObject> {
 fn slices(client: &kube::Client) -> Api<DynamicObject> {
     let ar = resource(
         "discovery.k8s.io",
-        "v1beta1",
+        "v1",
         "EndpointSlice",
         "endpointslices",
     );
@@ -85,7 +85,7 @@ fn endpoints_json(ips: &[Ipv4Addr]) -> Value {
 fn slice_json(i: usize, endpoints: usize) -> Value {
     let ips: Vec<Ipv4Addr> = (0..endpoints).map(|j| endpoint_ip(i, j)).collect();
     json!({
-        "apiVersion": "discovery.k8s.io/v1beta1", "kind": "EndpointSlice",
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
         "metadata": {"name": slice_name(i), "namespace": NAMESPACE, "labels": {
             BENCH_LABEL: "proxy",
             "kubernetes.io/service-name": service_name(i),

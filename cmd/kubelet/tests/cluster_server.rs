@@ -179,9 +179,28 @@ async fn kubectl_logs_exec_port_forward_and_auth() {
     assert_eq!(curl(&[], "/pods"), ("401".into(), "Unauthorized".into()));
     let (crt, key) = user_cert(node.dir.path(), "e2e-nobody");
     let (code, body) = curl(&["--cert", &crt, "--key", &key], "/pods");
-    assert_eq!((code.as_str(), body.as_str()), ("403", "Forbidden (user=e2e-nobody, verb=get, resource=nodes, subresource=proxy)"));
+    assert_eq!((code.as_str(), body.as_str()), ("403", "Forbidden (user=e2e-nobody, verb=get, resource=nodes, subresource(s)=[pods proxy])\n"));
     let (code, body) = curl(&["--cert", &crt, "--key", &key], "/logs/");
-    assert_eq!((code.as_str(), body.as_str()), ("403", "Forbidden (user=e2e-nobody, verb=get, resource=nodes, subresource=log)"));
+    assert_eq!((code.as_str(), body.as_str()), ("403", "Forbidden (user=e2e-nobody, verb=get, resource=nodes, subresource(s)=[log])\n"));
+    // Fine-grained authorization (upstream 1.36+): RBAC on nodes/pods alone opens /pods and
+    // /runningpods/, not the proxy subresource's endpoints.
+    kubectl(&["delete", "clusterrolebinding", "knode-e2e-pods-reader", "--ignore-not-found"]);
+    kubectl(&["delete", "clusterrole", "knode-e2e-pods-reader", "--ignore-not-found"]);
+    assert!(kubectl(&["create", "clusterrole", "knode-e2e-pods-reader", "--verb=get", "--resource=nodes/pods"]).0);
+    assert!(kubectl(&["create", "clusterrolebinding", "knode-e2e-pods-reader", "--clusterrole=knode-e2e-pods-reader", "--user=e2e-podreader"]).0);
+    let (crt, key) = user_cert(node.dir.path(), "e2e-podreader");
+    let reader = ["--cert", crt.as_str(), "--key", key.as_str()];
+    let pods_ok = wait_for("nodes/pods RBAC to reach the kubelet", Duration::from_secs(45), || async {
+        let (code, body) = curl(&reader, "/pods");
+        (code == "200").then_some(body)
+    })
+    .await;
+    assert!(pods_ok.contains(POD), "{pods_ok}");
+    assert_eq!(curl(&reader, "/runningpods/").0, "200");
+    let (code, body) = curl(&reader, "/containerLogs/default/e2e-server/main");
+    assert_eq!((code.as_str(), body.as_str()), ("403", "Forbidden (user=e2e-podreader, verb=get, resource=nodes, subresource(s)=[proxy])\n"));
+    kubectl(&["delete", "clusterrolebinding", "knode-e2e-pods-reader"]);
+    kubectl(&["delete", "clusterrole", "knode-e2e-pods-reader"]);
     let (pki, pod_path) = (format!("{CP_DIR}/pki"), "/containerLogs/default/e2e-server/main?tailLines=1");
     let (admin_crt, admin_key) = (format!("{pki}/apiserver-kubelet-client.crt"), format!("{pki}/apiserver-kubelet-client.key"));
     let admin = ["--cert", admin_crt.as_str(), "--key", admin_key.as_str()];

@@ -1,6 +1,6 @@
 //! The kubelet's authenticated HTTPS server on `port` (10250; upstream `pkg/kubelet/server`
-//! `Server` with its auth filter): `/healthz`, `/pods`, `/runningpods/`, `/containerLogs`,
-//! `/exec`, `/attach`, `/portForward`, `/logs/`.
+//! `Server` with its auth filter): `/healthz`, `/pods`, `/runningpods/`, `/configz`,
+//! `/containerLogs`, `/exec`, `/attach`, `/portForward`, `/logs/`.
 //!
 //! Every request is authenticated ([`authn`]) and authorized ([`authz`]) as a subresource of the
 //! node ([`attributes`]) before it reaches a handler: 401 `Unauthorized`, 403 `Forbidden (...)`.
@@ -54,6 +54,14 @@ pub struct SecureContext {
     pub authorizer: Authorizer,
     /// Served under `/logs/` (`/var/log`).
     pub node_log_dir: PathBuf,
+    /// The body of `/configz`: `{"kubeletconfig": <the KubeletConfiguration in force>}`.
+    pub configz: Arc<Vec<u8>>,
+}
+
+/// The `/configz` body for `cfg`, as upstream's configz handler writes it (the v1beta1
+/// configuration under `kubeletconfig`).
+pub fn configz_body(cfg: &KubeletConfiguration) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "kubeletconfig": cfg })).unwrap_or_else(|_| b"{}".to_vec())
 }
 
 impl SecureContext {
@@ -109,6 +117,7 @@ pub fn secure_router(ctx: Arc<SecureContext>) -> Router {
         .route("/attach/{namespace}/{pod}/{uid}/{container}", get(streaming::attach).post(streaming::attach))
         .route("/portForward/{namespace}/{pod}", get(streaming::port_forward).post(streaming::port_forward))
         .route("/portForward/{namespace}/{pod}/{uid}", get(streaming::port_forward).post(streaming::port_forward))
+        .route("/configz", get(configz))
         .route("/logs", get(node_logs::root))
         .route("/logs/", get(node_logs::root))
         .route("/logs/{*path}", get(node_logs::file))
@@ -129,19 +138,25 @@ async fn auth_filter(State(ctx): State<Arc<SecureContext>>, req: Request, next: 
         return text(StatusCode::UNAUTHORIZED, "Unauthorized".into());
     };
     let attrs = attributes::request_attributes(req.method().as_str(), req.uri().path(), &ctx.node_name);
-    match ctx.authorizer.authorize(&user, &attrs).await {
-        Ok(true) => next.run(req).await,
-        Ok(false) => {
-            let msg = attributes::forbidden_message(&user, &attrs);
-            tracing::debug!("{msg}");
-            text(StatusCode::FORBIDDEN, msg)
-        }
-        Err(e) => {
-            let msg = attributes::authorization_error_message(&user, &attrs);
-            tracing::warn!("{msg}: {e}");
-            text(StatusCode::INTERNAL_SERVER_ERROR, msg)
+    // Allowed when any of the attributes is (the fine-grained subresource, then the coarse one).
+    for a in &attrs {
+        match ctx.authorizer.authorize(&user, a).await {
+            Ok(true) => return next.run(req).await,
+            Ok(false) => {}
+            Err(e) => {
+                let msg = attributes::authorization_error_message(&user, a);
+                tracing::warn!("{msg}: {e}");
+                return text(StatusCode::INTERNAL_SERVER_ERROR, msg);
+            }
         }
     }
+    let msg = attributes::forbidden_message(&user, &attrs);
+    tracing::debug!("{}", msg.trim_end());
+    text(StatusCode::FORBIDDEN, msg)
+}
+
+async fn configz(State(ctx): State<Arc<SecureContext>>) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], ctx.configz.as_ref().clone()).into_response()
 }
 
 async fn running_pods(State(ctx): State<Arc<SecureContext>>) -> Response {

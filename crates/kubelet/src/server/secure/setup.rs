@@ -73,6 +73,7 @@ pub fn prepare(i: SecureServerInputs<'_>) -> Result<Option<PreparedServer>, std:
         authenticator,
         authorizer,
         node_log_dir: "/var/log".into(),
+        configz: Arc::new(super::configz_body(cfg)),
     };
     Ok(Some(PreparedServer { addr: SocketAddr::new(ip, port), tls, ctx: Arc::new(ctx) }))
 }

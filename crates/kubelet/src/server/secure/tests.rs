@@ -144,6 +144,7 @@ async fn fixture(anonymous: bool) -> Fixture {
         authenticator: Authenticator::new(Some(reviewer.clone()), Duration::from_secs(60), anonymous),
         authorizer: Authorizer::webhook(reviewer.clone(), Duration::from_secs(60), Duration::from_secs(60)),
         node_log_dir: logs,
+        configz: Arc::new(super::configz_body(&kubelet_config::KubeletConfiguration::default())),
     };
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = tcp.local_addr().unwrap();
@@ -202,7 +203,7 @@ async fn unauthenticated_is_401_and_unauthorized_is_403() {
     assert_eq!(f.send(anon.clone(), "GET", "/pods", "").await.unwrap(), (401, "Unauthorized".into()));
     assert_eq!(f.send(anon.clone(), "GET", "/pods", "Authorization: Bearer wrong\r\n").await.unwrap().0, 401);
     let (status, body) = f.send(anon.clone(), "GET", "/pods", "Authorization: Bearer good-token\r\n").await.unwrap();
-    assert_eq!((status, body.as_str()), (403, "Forbidden (user=bob, verb=get, resource=nodes, subresource=proxy)"));
+    assert_eq!((status, body.as_str()), (403, "Forbidden (user=bob, verb=get, resource=nodes, subresource(s)=[pods proxy])\n"));
     let (status, body) = f.send(anon.clone(), "GET", "/logs/syslog", "Authorization: Bearer good-token\r\n").await.unwrap();
     assert_eq!((status, body.as_str()), (200, "hello from syslog\n"));
     let alice = f.client(Some(client_cert(&f.ca, "alice", "ops")));
@@ -225,7 +226,7 @@ async fn unauthenticated_is_401_and_unauthorized_is_403() {
 async fn anonymous_requests_are_authorized_as_system_anonymous() {
     let f = fixture(true).await;
     let (status, body) = f.send(f.client(None), "POST", "/runningpods/", "").await.unwrap();
-    assert_eq!((status, body.as_str()), (403, "Forbidden (user=system:anonymous, verb=create, resource=nodes, subresource=proxy)"));
+    assert_eq!((status, body.as_str()), (403, "Forbidden (user=system:anonymous, verb=create, resource=nodes, subresource(s)=[pods proxy])\n"));
     f.reviewer.allow("system:anonymous", "get", "proxy");
     start_container(&f.runtime, &f.dir.path().join("pod-logs"), 0, "").await;
     let (status, body) = f.send(f.client(None), "GET", "/runningpods/", "").await.unwrap();
@@ -233,6 +234,33 @@ async fn anonymous_requests_are_authorized_as_system_anonymous() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["items"][0]["metadata"]["name"], "web");
     assert_eq!(v["items"][0]["spec"]["containers"][0]["name"], "main");
+}
+
+#[tokio::test]
+async fn fine_grained_subresources_open_pods_healthz_and_configz() {
+    let f = fixture(false).await;
+    let carol = f.client(Some(client_cert(&f.ca, "carol", "ops")));
+    // Denied on both the fine-grained and the coarse subresource.
+    let (status, body) = f.send(carol.clone(), "GET", "/configz", "").await.unwrap();
+    assert_eq!((status, body.as_str()), (403, "Forbidden (user=carol, verb=get, resource=nodes, subresource(s)=[configz proxy])\n"));
+    // nodes/configz alone is enough for /configz, and nothing else (a fresh user: denials are
+    // cached for the webhook's unauthorized TTL, as upstream's).
+    f.reviewer.allow("dave", "get", "configz");
+    let dave = f.client(Some(client_cert(&f.ca, "dave", "ops")));
+    let (status, body) = f.send(dave.clone(), "GET", "/configz", "").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["kubeletconfig"]["kind"], "KubeletConfiguration");
+    assert_eq!(v["kubeletconfig"]["syncFrequency"], "1m0s");
+    assert_eq!(f.send(dave.clone(), "GET", "/pods", "").await.unwrap().0, 403);
+    // nodes/pods opens /pods and /runningpods/, not the proxy subresource's endpoints.
+    f.reviewer.allow("erin", "get", "pods");
+    f.reviewer.allow("erin", "get", "healthz");
+    let erin = f.client(Some(client_cert(&f.ca, "erin", "ops")));
+    assert_eq!(f.send(erin.clone(), "GET", "/pods", "").await.unwrap().0, 200);
+    assert_eq!(f.send(erin.clone(), "GET", "/runningpods/", "").await.unwrap().0, 200);
+    assert_eq!(f.send(erin.clone(), "GET", "/containerLogs/default/web/main", "").await.unwrap().0, 403);
+    assert_eq!(f.send(erin, "GET", "/healthz", "").await.unwrap(), (200, "ok".into()));
 }
 
 #[tokio::test]
