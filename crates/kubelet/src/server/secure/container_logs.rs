@@ -2,7 +2,9 @@
 //! the container's CRI log file and answers what `kubectl logs` prints, honouring `follow`,
 //! `previous`, `tailLines`, `limitBytes`, `sinceSeconds`, `sinceTime` and `timestamps`.
 //!
-//! With `follow` the response streams new lines until the container stops or the client goes.
+//! The file is streamed in blocks, never read whole: `tailLines` finds its start by reading
+//! backwards from the end. With `follow` the response goes on with new lines until the container
+//! stops or the client goes.
 
 use std::io::SeekFrom;
 use std::path::PathBuf;
@@ -19,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
 use super::SecureContext;
-use super::cri_log::{LogOptions, render, tail_start};
+use super::cri_log::{LogOptions, render};
 use super::runtime_lookup::{PodRef, containers};
 use crate::server::text;
 
@@ -27,6 +29,8 @@ use crate::server::text;
 const FOLLOW_POLL: Duration = Duration::from_millis(250);
 /// How often, while idle, a follower checks that the container still runs.
 const FOLLOW_STATE_CHECK: Duration = Duration::from_secs(1);
+/// How much of the log file is read at once.
+const BLOCK: u64 = 64 * 1024;
 
 fn now_nanos() -> i128 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0)
@@ -77,26 +81,58 @@ pub(super) async fn container_logs(
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("container {container:?} in pod {pod_name:?}: {e}\n")),
     };
     let path = PathBuf::from(&status.log_path);
-    let data = match tokio::fs::read(&path).await {
-        Ok(d) => d,
+    let (len, start) = match backlog_range(&path, opts.tail_lines).await {
+        Ok(r) => r,
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("failed to read the log of container {container:?} in pod {pod_name:?}: {e}\n")),
     };
-    let start = opts.tail_lines.map(|n| tail_start(&data, n)).unwrap_or(0);
-    let complete = data.iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0).max(start);
-    let mut out = Vec::new();
-    render(&data[start..complete], &opts, &mut out);
-    let mut budget = opts.limit_bytes.unwrap_or(u64::MAX);
-    truncate(&mut out, &mut budget);
     let running = status.state == api::ContainerState::ContainerRunning as i32;
-    let headers = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
-    if !opts.follow || !running || budget == 0 {
-        return (StatusCode::OK, headers, out).into_response();
-    }
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
-    let follower = Follower { runtime: ctx.runtime.clone(), container_id: chosen_id, path, offset: complete as u64, opts, budget };
-    tokio::spawn(follower.run(out, tx));
+    let follow = opts.follow && running;
+    let budget = opts.limit_bytes.unwrap_or(u64::MAX);
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let follower = Follower { runtime: ctx.runtime.clone(), container_id: chosen_id, path, offset: start, backlog_end: len, follow, opts, budget };
+    tokio::spawn(follower.run(tx));
     let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-    (StatusCode::OK, headers, Body::from_stream(stream)).into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], Body::from_stream(stream)).into_response()
+}
+
+/// The file's length now, and where the backlog starts: 0, or for `tailLines` the start of the
+/// last `n` lines (a trailing line still being written counts as one, as upstream's tail does),
+/// found by reading backwards from the end a block at a time.
+async fn backlog_range(path: &std::path::Path, tail_lines: Option<u64>) -> std::io::Result<(u64, u64)> {
+    let mut f = tokio::fs::File::open(path).await?;
+    let len = f.metadata().await?.len();
+    let Some(n) = tail_lines else { return Ok((len, 0)) };
+    if n == 0 {
+        return Ok((len, len));
+    }
+    // Scan [0, end) backwards for newlines; a final newline ends the last line, it starts none.
+    let mut end = len;
+    let mut seen = 0;
+    let mut block = vec![0u8; BLOCK as usize];
+    let mut first = true;
+    while end > 0 {
+        let from = end.saturating_sub(BLOCK);
+        let size = (end - from) as usize;
+        f.seek(SeekFrom::Start(from)).await?;
+        f.read_exact(&mut block[..size]).await?;
+        let mut bytes = &block[..size];
+        if first {
+            first = false;
+            if bytes.last() == Some(&b'\n') {
+                bytes = &bytes[..size - 1];
+            }
+        }
+        for (i, b) in bytes.iter().enumerate().rev() {
+            if *b == b'\n' {
+                seen += 1;
+                if seen == n {
+                    return Ok((len, from + i as u64 + 1));
+                }
+            }
+        }
+        end = from;
+    }
+    Ok((len, 0))
 }
 
 /// The container whose log to serve, from the pod's status as upstream's
@@ -142,18 +178,37 @@ fn truncate(out: &mut Vec<u8>, budget: &mut u64) {
     *budget -= out.len() as u64;
 }
 
+/// Streams one container's log: the backlog (`offset` up to `backlog_end`, complete lines only),
+/// then, with `follow`, what the container appends until it stops or the client goes.
 struct Follower {
     runtime: Arc<dyn RuntimeService>,
     container_id: String,
     path: PathBuf,
     offset: u64,
+    backlog_end: u64,
+    follow: bool,
     opts: LogOptions,
     budget: u64,
 }
 
 impl Follower {
-    async fn run(mut self, first: Vec<u8>, tx: mpsc::Sender<Result<Bytes, std::io::Error>>) {
-        if !first.is_empty() && tx.send(Ok(Bytes::from(first))).await.is_err() {
+    async fn run(mut self, tx: mpsc::Sender<Result<Bytes, std::io::Error>>) {
+        // The backlog, a block at a time.
+        while self.offset < self.backlog_end && self.budget > 0 {
+            match self.read_new(Some(self.backlog_end)).await {
+                Ok(chunk) if chunk.is_empty() => break,
+                Ok(chunk) => {
+                    if !self.send(&chunk, &tx).await {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            }
+        }
+        if !self.follow {
             return;
         }
         let mut idle = Duration::ZERO;
@@ -162,7 +217,7 @@ impl Follower {
             if tx.is_closed() || self.budget == 0 {
                 return;
             }
-            let chunk = match self.read_new().await {
+            let chunk = match self.read_new(None).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::debug!(path = %self.path.display(), "following log: {e}");
@@ -171,10 +226,7 @@ impl Follower {
             };
             if !chunk.is_empty() {
                 idle = Duration::ZERO;
-                let mut out = Vec::new();
-                render(&chunk, &self.opts, &mut out);
-                truncate(&mut out, &mut self.budget);
-                if !out.is_empty() && tx.send(Ok(Bytes::from(out))).await.is_err() {
+                if !self.send(&chunk, &tx).await {
                     return;
                 }
                 continue;
@@ -196,19 +248,39 @@ impl Follower {
         }
     }
 
-    /// The complete lines appended since the last read; starts over if the file shrank.
-    async fn read_new(&mut self) -> std::io::Result<Vec<u8>> {
+    /// Renders `chunk` (complete CRI lines), cuts it to the `limitBytes` budget and sends it;
+    /// `false` when the client is gone.
+    async fn send(&mut self, chunk: &[u8], tx: &mpsc::Sender<Result<Bytes, std::io::Error>>) -> bool {
+        let mut out = Vec::new();
+        render(chunk, &self.opts, &mut out);
+        truncate(&mut out, &mut self.budget);
+        out.is_empty() || tx.send(Ok(Bytes::from(out))).await.is_ok()
+    }
+
+    /// The next complete lines after `offset`, about a block of them (more only when one line is
+    /// longer), not past `limit`; empty at the end. Starts over if the file shrank.
+    async fn read_new(&mut self, limit: Option<u64>) -> std::io::Result<Vec<u8>> {
         let mut f = tokio::fs::File::open(&self.path).await?;
         let len = f.metadata().await?.len();
         if len < self.offset {
             self.offset = 0;
         }
-        if len == self.offset {
+        let end = limit.map_or(len, |l| l.min(len));
+        if end <= self.offset {
             return Ok(Vec::new());
         }
         f.seek(SeekFrom::Start(self.offset)).await?;
-        let mut buf = Vec::with_capacity((len - self.offset).min(1 << 20) as usize);
-        (&mut f).take(len - self.offset).read_to_end(&mut buf).await?;
+        let mut buf = Vec::new();
+        let mut at = self.offset;
+        loop {
+            let take = (end - at).min(BLOCK);
+            let got = (&mut f).take(take).read_to_end(&mut buf).await? as u64;
+            at += got;
+            // Stop at the block's last newline; read on only while no line has ended yet.
+            if got == 0 || at >= end || buf.contains(&b'\n') {
+                break;
+            }
+        }
         let complete = buf.iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0);
         buf.truncate(complete);
         self.offset += complete as u64;
@@ -219,6 +291,7 @@ impl Follower {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::secure::cri_log::tail_start;
     use k8s_openapi::api::core::v1::{ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, PodStatus};
 
     fn pod(state: ContainerState, last_id: Option<&str>) -> Pod {
@@ -230,6 +303,29 @@ mod tests {
                 ..Default::default()
             }),
             ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn backlog_tail_matches_the_whole_file_tail_across_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.log");
+        // Lines of varying length, some longer than a block, with and without a partial end.
+        let mut text = Vec::new();
+        for i in 0..400u64 {
+            let len = if i % 97 == 0 { BLOCK as usize + 10 } else { (i as usize * 37) % 300 };
+            text.extend_from_slice(format!("2024-01-01T00:00:00Z stdout F {}\n", "x".repeat(len)).as_bytes());
+        }
+        for tail in [b"".as_slice(), b"2024-01-01T00:00:00Z stdout P partial"] {
+            let mut data = text.clone();
+            data.extend_from_slice(tail);
+            std::fs::write(&path, &data).unwrap();
+            for n in [0, 1, 2, 3, 50, 96, 97, 98, 399, 400, 401, 10_000] {
+                let (len, start) = backlog_range(&path, Some(n)).await.unwrap();
+                assert_eq!(len, data.len() as u64);
+                assert_eq!(start, tail_start(&data, n) as u64, "tailLines={n}, partial end {}", !tail.is_empty());
+            }
+            assert_eq!(backlog_range(&path, None).await.unwrap(), (data.len() as u64, 0));
         }
     }
 

@@ -45,8 +45,14 @@ async fn serve(base: &FsPath, rel: &str) -> Response {
     if meta.is_dir() {
         return listing(&real).await;
     }
-    match tokio::fs::read(&real).await {
-        Ok(data) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], data).into_response(),
+    // Streamed, never read whole: node logs can be large. A file still growing is served up to
+    // the length it had, which the Content-Length promises.
+    match tokio::fs::File::open(&real).await {
+        Ok(file) => {
+            let capped = tokio::io::AsyncReadExt::take(file, meta.len());
+            let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::with_capacity(capped, 64 * 1024));
+            (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()), (header::CONTENT_LENGTH, meta.len().to_string())], body).into_response()
+        }
         Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("reading {}: {e}\n", path.display())),
     }
 }
