@@ -30,28 +30,28 @@ pub fn scrape(addr: &str) -> anyhow::Result<String> {
     Ok(body)
 }
 
+/// The value of series `name`, unlabelled or (as upstream 1.37 labels its sync metrics)
+/// `name{ip_family="IPv4"}`: the benchmark is IPv4 only.
+fn series<'t>(text: &'t str, name: &str) -> Option<&'t str> {
+    let plain = format!("{name} ");
+    let ipv4 = format!("{name}{{ip_family=\"IPv4\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(plain.as_str()).or_else(|| l.strip_prefix(ipv4.as_str())))
+        .map(str::trim)
+}
+
 /// The sync histogram in a metrics text, if present.
 pub fn sync_histogram(text: &str) -> Option<SyncHistogram> {
-    let value = |suffix: &str| {
-        let key = format!("{SYNC_METRIC}_{suffix} ");
-        text.lines()
-            .find_map(|l| l.strip_prefix(key.as_str()))
-            .map(str::trim)
-    };
+    let value = |suffix: &str| series(text, &format!("{SYNC_METRIC}_{suffix}"));
     Some(SyncHistogram {
         count: value("count")?.parse::<f64>().ok()? as u64,
         sum: value("sum")?.parse().ok()?,
     })
 }
 
-/// A sample without labels (`name value`), e.g. a gauge.
+/// A sample without labels (`name value`) or for IPv4, e.g. a gauge.
 pub fn sample(text: &str, name: &str) -> Option<f64> {
-    let key = format!("{name} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(key.as_str()))?
-        .trim()
-        .parse()
-        .ok()
+    series(text, name)?.parse().ok()
 }
 
 /// No sync is queued: the last sync finished after the last change was
@@ -161,5 +161,11 @@ mod tests {
         assert!(settled(
             "kubeproxy_sync_proxy_rules_last_timestamp_seconds 1\n"
         ));
+        // Upstream 1.37 labels them by IP family; the IPv4 series counts.
+        let labelled = "kubeproxy_sync_proxy_rules_duration_seconds_sum{ip_family=\"IPv4\"} 0.5\n\
+            kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family=\"IPv4\"} 1\n\
+            kubeproxy_sync_proxy_rules_duration_seconds_sum{ip_family=\"IPv6\"} 0.1\n\
+            kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family=\"IPv6\"} 4\n";
+        assert_eq!(sync_histogram(labelled), Some(SyncHistogram { count: 1, sum: 0.5 }));
     }
 }
