@@ -36,13 +36,14 @@ impl Histogram {
         self.count += 1;
     }
 
-    fn render(&self, name: &str, help: &str, out: &mut String) {
+    /// `labels`: `ip_family="IPv4"`-style pairs put before `le`, as Prometheus' Go client orders them.
+    fn render(&self, name: &str, help: &str, labels: &str, out: &mut String) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         for (b, c) in self.bounds.iter().zip(&self.counts) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {c}");
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {c}");
         }
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count);
-        let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", self.sum, self.count);
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}\n{name}_count{{{labels}}} {}", self.sum, self.count);
     }
 }
 
@@ -67,11 +68,23 @@ struct State {
     no_local_endpoints: BTreeMap<&'static str, f64>,
 }
 
-/// Every metric kube-proxy exports.
+/// Every metric kube-proxy exports. As upstream 1.37, the sync metrics carry the proxier's
+/// `ip_family` (`IPv4` or `IPv6`; this proxy runs one family).
 #[derive(Debug)]
 pub struct Metrics {
     state: Mutex<State>,
+    ip_family: &'static str,
 }
+
+/// Gauges and counters upstream labels with `ip_family`.
+const BY_FAMILY: &[&str] = &[
+    "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
+    "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds",
+    "kubeproxy_sync_proxy_rules_nftables_sync_failures_total",
+    "kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total",
+    "kubeproxy_sync_proxy_rules_iptables_restore_failures_total",
+    "kubeproxy_conntrack_reconciler_deleted_entries_total",
+];
 
 /// Gauges (name, help).
 const GAUGES: &[(&str, &str)] = &[
@@ -131,6 +144,13 @@ const COUNTERS: &[(&str, &str)] = &[
 
 impl Default for Metrics {
     fn default() -> Self {
+        Self::for_family("IPv4")
+    }
+}
+
+impl Metrics {
+    /// The metrics of a proxier of `ip_family` (`"IPv4"` or `"IPv6"`).
+    pub fn for_family(ip_family: &'static str) -> Self {
         let sync = || Histogram::new(exponential(0.001, 2.0, 15));
         let mut np = linear(0.25, 0.25, 2);
         np.extend(linear(1.0, 1.0, 59));
@@ -146,11 +166,10 @@ impl Default for Metrics {
                 counters: COUNTERS.iter().map(|(n, _)| (*n, 0.0)).collect(),
                 no_local_endpoints: [("internal", 0.0), ("external", 0.0)].into_iter().collect(),
             }),
+            ip_family,
         }
     }
-}
 
-impl Metrics {
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
     }
@@ -199,22 +218,24 @@ impl Metrics {
 
     /// The text exposition format (`text/plain; version=0.0.4`).
     pub fn render(&self) -> String {
+        let fam = format!("ip_family=\"{}\"", self.ip_family);
+        let series = |name: &str| if BY_FAMILY.contains(&name) { format!("{name}{{{fam}}}") } else { name.to_string() };
         self.with(|s| {
             let mut out = String::new();
-            s.sync_duration.render("kubeproxy_sync_proxy_rules_duration_seconds", "[ALPHA] SyncProxyRules latency in seconds", &mut out);
-            s.full_sync_duration.render("kubeproxy_sync_full_proxy_rules_duration_seconds", "[ALPHA] SyncProxyRules latency in seconds for full resyncs", &mut out);
-            s.partial_sync_duration.render("kubeproxy_sync_partial_proxy_rules_duration_seconds", "[ALPHA] SyncProxyRules latency in seconds for partial resyncs", &mut out);
-            s.network_programming.render("kubeproxy_network_programming_duration_seconds", "[ALPHA] In Cluster Network Programming Latency in seconds", &mut out);
+            s.sync_duration.render("kubeproxy_sync_proxy_rules_duration_seconds", "[ALPHA] SyncProxyRules latency in seconds", &fam, &mut out);
+            s.full_sync_duration.render("kubeproxy_sync_full_proxy_rules_duration_seconds", "[ALPHA] SyncProxyRules latency in seconds for full resyncs", &fam, &mut out);
+            s.partial_sync_duration.render("kubeproxy_sync_partial_proxy_rules_duration_seconds", "[ALPHA] SyncProxyRules latency in seconds for partial resyncs", &fam, &mut out);
+            s.network_programming.render("kubeproxy_network_programming_duration_seconds", "[ALPHA] In Cluster Network Programming Latency in seconds", &fam, &mut out);
             for (name, help) in GAUGES {
-                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}", s.gauges[name]);
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{} {}", series(name), s.gauges[name]);
             }
             for (name, help) in COUNTERS {
-                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", s.counters[name]);
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{} {}", series(name), s.counters[name]);
             }
             let n = "kubeproxy_sync_proxy_rules_no_local_endpoints_total";
             let _ = writeln!(out, "# HELP {n} [ALPHA] Number of services with a Local traffic policy and no endpoints\n# TYPE {n} gauge");
             for (policy, v) in &s.no_local_endpoints {
-                let _ = writeln!(out, "{n}{{traffic_policy=\"{policy}\"}} {v}");
+                let _ = writeln!(out, "{n}{{{fam},traffic_policy=\"{policy}\"}} {v}");
             }
             out
         })
@@ -239,17 +260,20 @@ mod tests {
         );
         let text = m.render();
         assert!(
-            text.contains("kubeproxy_sync_proxy_rules_duration_seconds_bucket{le=\"0.004\"} 1\n")
+            text.contains("kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family=\"IPv4\",le=\"0.004\"} 1\n")
         );
         assert!(
-            text.contains("kubeproxy_sync_proxy_rules_duration_seconds_bucket{le=\"0.002\"} 0\n")
+            text.contains("kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family=\"IPv4\",le=\"0.002\"} 0\n")
         );
-        assert!(text.contains("kubeproxy_sync_proxy_rules_duration_seconds_count 1\n"));
-        assert!(text.contains("kubeproxy_sync_proxy_rules_last_timestamp_seconds 1700000000.5\n"));
-        assert!(text.contains("kubeproxy_sync_proxy_rules_nftables_sync_failures_total 1\n"));
+        assert!(text.contains("kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family=\"IPv4\"} 1\n"));
+        assert!(text.contains("kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family=\"IPv4\"} 1700000000.5\n"));
+        assert!(text.contains("kubeproxy_sync_proxy_rules_nftables_sync_failures_total{ip_family=\"IPv4\"} 1\n"));
         assert!(
-            text.contains("kubeproxy_network_programming_duration_seconds_bucket{le=\"0.25\"} 0\n")
+            text.contains("kubeproxy_network_programming_duration_seconds_bucket{ip_family=\"IPv4\",le=\"0.25\"} 0\n")
         );
+        // Not labelled upstream either.
+        assert!(text.contains("kubeproxy_sync_proxy_rules_endpoint_changes_total 0\n"));
+        assert!(Metrics::for_family("IPv6").render().contains("kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family=\"IPv6\"} 0\n"));
         assert!(text.contains("# TYPE kubeproxy_sync_proxy_rules_duration_seconds histogram\n"));
     }
 }

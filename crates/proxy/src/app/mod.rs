@@ -289,7 +289,7 @@ pub async fn run(opts: ProxyOptions, shutdown: CancellationToken) -> Result<(), 
     );
     let periods = settings::sync_periods_for(cfg, mode);
     let health = Arc::new(ProxierHealth::new(periods.sync_period * 2));
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::for_family(if family == IpFamily::V6 { "IPv6" } else { "IPv4" }));
     serve(
         &cfg.healthz_bind_address,
         health::healthz_router(health.clone()),
