@@ -29,9 +29,20 @@ pub fn parse_resolv_conf(text: &str) -> HostDns {
         match fields.next() {
             Some("nameserver") => dns.servers.extend(fields.next().map(str::to_string)),
             Some("search") => {
-                dns.searches = fields.filter(|s| *s != ".").map(|s| s.trim_end_matches('.').to_string()).collect();
+                // One trailing dot off, as upstream's `strings.TrimSuffix(s, ".")` (`..` stays `.`).
+                dns.searches = fields.filter(|s| *s != ".").map(|s| s.strip_suffix('.').unwrap_or(s).to_string()).collect();
             }
-            Some("options") => dns.options.extend(fields.map(str::to_string)),
+            // One entry per option name, the last value winning, as upstream's `appendOptions`
+            // (which leaves them in map order; here they keep their first position).
+            Some("options") => {
+                for opt in fields {
+                    let name = opt.split(':').next().unwrap_or(opt);
+                    match dns.options.iter_mut().find(|o| o.split(':').next() == Some(name)) {
+                        Some(existing) => *existing = opt.to_string(),
+                        None => dns.options.push(opt.to_string()),
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -134,6 +145,10 @@ mod tests {
         // glibc and upstream's parseResolvConf only skip lines that start with a comment character.
         let h = parse_resolv_conf("search l # trailing\n");
         assert_eq!(h.searches, vec!["l", "#", "trailing"]);
+        // Only one trailing dot comes off, as upstream's TrimSuffix: never an empty search domain.
+        assert_eq!(parse_resolv_conf("search lan .. a.b.. .\n").searches, vec!["lan", ".", "a.b."]);
+        // Options are one per name, the last value winning.
+        assert_eq!(parse_resolv_conf("options ndots:2 edns0\noptions ndots:5 rotate\n").options, vec!["ndots:5", "edns0", "rotate"]);
     }
 
     #[test]
