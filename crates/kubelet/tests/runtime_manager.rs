@@ -124,6 +124,26 @@ async fn first_sync_creates_sandbox_and_starts_containers_in_order() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_created_but_never_started_container_is_started_not_replaced() {
+    let h = harness();
+    let p = pod("interrupted", "Always", &["main"]);
+    h.fake.lose_next_start("main");
+    let (outcome, _) = h.sync(&p).await;
+    assert!(outcome.waiting.contains_key("main"), "the lost start is reported: {outcome:?}");
+    assert_eq!(h.fake.calls_of("CreateContainer").len(), 1);
+    // The next sync (e.g. after a kubelet restart) starts that same container.
+    h.fake.clear_calls();
+    let (outcome, api) = h.sync(&p).await;
+    assert!(outcome.waiting.is_empty() && outcome.errors.is_empty(), "{outcome:?}");
+    assert!(h.fake.calls_of("CreateContainer").is_empty(), "no second instance: {:?}", h.fake.calls());
+    assert_eq!(h.fake.calls_of("StartContainer").len(), 1);
+    assert_eq!(h.fake.container_ids().len(), 1);
+    let cs = &api.container_statuses.as_ref().unwrap()[0];
+    assert_eq!(cs.restart_count, 0, "no restart happened");
+    assert!(cs.state.as_ref().unwrap().running.is_some(), "{cs:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn always_policy_restarts_with_crash_loop_backoff() {
     let h = harness();
     let p = pod("crash", "Always", &["main"]);

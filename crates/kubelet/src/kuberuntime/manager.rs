@@ -227,6 +227,18 @@ impl RuntimeManager {
         out: &mut SyncOutcome,
     ) {
         let previous = status.latest_container(&c.name);
+        // Created but never started (the kubelet or the runtime went away between CreateContainer
+        // and StartContainer): start that instance. Upstream creates a second one, which users see
+        // as a restart that never happened. If it will not start, a new instance replaces it.
+        if let Some(created) = previous.filter(|p| p.state == ContainerState::Created && p.hash == container_hash(c)) {
+            match self.runtime.start_container(&created.id).await {
+                Ok(()) => {
+                    self.events.event(pod, EventType::Normal, "Started", &format!("Started container {}", c.name));
+                    return;
+                }
+                Err(e) => tracing::info!(pod = %pod_full_name(pod), container = %c.name, "starting the created container {} failed, creating a new one: {}", created.id, cri_message(&e)),
+            }
+        }
         if let Some(prev) = previous.filter(|p| p.state == ContainerState::Exited) {
             let key = backoff_key(pod, c);
             let finished = prev.finished_at.unwrap_or(SystemTime::UNIX_EPOCH);

@@ -61,6 +61,9 @@ struct State {
     pull_errors: HashMap<String, CriError>,
     /// Start errors by container name (metadata name).
     start_errors: HashMap<String, CriError>,
+    /// Container names whose next `StartContainer` is lost (the caller sees `Unavailable`, the
+    /// container stays created), as when the kubelet or runtime goes away between create and start.
+    lost_starts: std::collections::HashSet<String>,
     calls: Vec<String>,
     /// Base URL `Exec`/`Attach`/`PortForward` answer with (`<base>/<op>/<id>`); unset: Unimplemented.
     streaming_base: Option<String>,
@@ -221,6 +224,12 @@ impl FakeRuntime {
     /// Lets containers named `name` start again.
     pub fn clear_start_error(&self, name: &str) {
         self.lock().start_errors.remove(name);
+    }
+
+    /// Loses the next `StartContainer` of a container named `name`: it answers `Unavailable` and
+    /// the container stays `CREATED`, never started (a crash between create and start).
+    pub fn lose_next_start(&self, name: &str) {
+        self.lock().lost_starts.insert(name.to_owned());
     }
 
     /// Makes a running container exit with `code` now (reason `Completed` for 0, else `Error`).

@@ -291,6 +291,9 @@ impl RuntimeService for FakeRuntime {
             }
             None => return Err(not_found(OP, container_id, "container")),
         };
+        if name.as_ref().is_some_and(|n| state.lost_starts.remove(n)) {
+            return Err(failed(OP, container_id, Code::Unavailable, "connection lost before the start".into()));
+        }
         let start_error = name.and_then(|name| state.start_errors.get(&name).cloned());
         let Some(container) = state.containers.get_mut(&id) else {
             return Err(not_found(OP, container_id, "container"));
