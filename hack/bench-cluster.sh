@@ -54,7 +54,7 @@ bash hack/build-upstream.sh
 rm -rf "$OUT"
 mkdir -p "$OUT"
 echo "==> machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "==> $(ctr -a "$KNODE_CONTAINERD_SOCK" version 2>/dev/null | awk '/Version:/ {print "containerd " $2; exit}')"
+echo "==> containerd $(ctr -a "$KNODE_CONTAINERD_SOCK" version 2>/dev/null | awk '/Version:/ {v = $2} END {print v}') (server)"
 for ((round = 1; round <= ROUNDS; round++)); do
     for kubelet in ours upstream; do
         echo "==> round $round: $kubelet kubelet (waiting for $LOCK)"
