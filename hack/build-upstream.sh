@@ -193,7 +193,8 @@ for b in "${missing[@]}"; do
         knode-cri-rmp) ;;
         e2e.test) pkgs+=(k8s.io/kubernetes/test/e2e) ;;
         e2e_node.test) pkgs+=(k8s.io/kubernetes/test/e2e_node) ;;
-        ginkgo) pkgs+=(github.com/onsi/ginkgo/v2/ginkgo) ;;
+        # The ginkgo CLI at the version upstream's go.mod pins (the e2e binaries are built with it).
+        ginkgo) pkgs+=("github.com/onsi/ginkgo/v2/ginkgo@$(awk '$1 == "github.com/onsi/ginkgo/v2" {print $2; exit}' "$MOD_DIR/kubernetes.mod")") ;;
         *) pkgs+=("k8s.io/kubernetes/cmd/$b") ;;
     esac
 done
@@ -208,7 +209,8 @@ for p in "${pkgs[@]}"; do
         *) getpkgs+=("$p") ;;
     esac
 done
-if ! (cd "$MOD_DIR" && go get "k8s.io/kubernetes@v$K8S_VERSION" "${getpkgs[@]}") >>"$BUILD_LOG" 2>&1; then
+# -t: the e2e packages are tests, whose imports (e.g. k8s.io/sample-apiserver) go.sum must hold too.
+if ! (cd "$MOD_DIR" && go get -t "k8s.io/kubernetes@v$K8S_VERSION" "${getpkgs[@]}") >>"$BUILD_LOG" 2>&1; then
     tail -n 30 "$BUILD_LOG" >&2
     die "resolving the wrapper module failed; log in $BUILD_LOG"
 fi

@@ -419,6 +419,10 @@ oom_score = 0
         [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
           SystemdCgroup = false
 
+      # A second handler for RuntimeClass tests (upstream's node e2e names it test-handler).
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.test-handler]
+        runtime_type = "io.containerd.runc.v2"
+
     [plugins.'io.containerd.cri.v1.runtime'.cni]
       bin_dirs = ["$KNODE_CNI_BIN_DIR"]
       conf_dir = "$KNODE_CNI_CONF_DIR"
@@ -474,6 +478,9 @@ oom_score = 0
 
         [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
           SystemdCgroup = false
+
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.test-handler]
+        runtime_type = "io.containerd.runc.v2"
 
     [plugins."io.containerd.grpc.v1.cri".cni]
       bin_dir = "$KNODE_CNI_BIN_DIR"

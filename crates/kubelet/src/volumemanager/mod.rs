@@ -180,7 +180,9 @@ impl VolumeManager {
         }
     }
 
-    /// Creates the volume directory (0750) and, for `Some(size)`, a tmpfs on it unless one is
+    /// Creates the volume directory (0777, as upstream's emptyDir, which secret, configMap,
+    /// downwardAPI and projected volumes wrap: a container running as any user may use it) and,
+    /// for `Some(size)`, a tmpfs on it unless one is
     /// there already (the kubelet may have restarted).
     fn ensure_dir(&self, dir: &Path, tmpfs: Option<Option<u64>>) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -190,7 +192,7 @@ impl VolumeManager {
                 self.mounter.mount_tmpfs(dir, size).map_err(|e| format!("mounting tmpfs on {}: {e}", dir.display()))?;
             }
         }
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750)).map_err(|e| format!("{}: {e}", dir.display()))
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).map_err(|e| format!("{}: {e}", dir.display()))
     }
 
     /// Unmounts every mounted volume of pod `uid` and forgets its tokens, so its directory can be

@@ -102,6 +102,11 @@ async fn standalone_downward_api_and_memory_empty_dir_work_secrets_fail_clearly(
     let log = mounter.log.lock().unwrap().clone();
     assert!(log.contains(&(paths["cache"].clone(), Some(64 << 20))), "{log:?}");
     assert!(log.contains(&(paths["info"].clone(), None)), "downwardAPI is memory-backed: {log:?}");
+    // Volume directories are 0777, as upstream's emptyDir: a non-root container can use them.
+    use std::os::unix::fs::PermissionsExt;
+    for v in ["cache", "info"] {
+        assert_eq!(std::fs::metadata(&paths[v]).unwrap().permissions().mode() & 0o7777, 0o777, "{v}");
+    }
 
     let err = vm.mount_pod_volumes(&pod(vec![secret_vol("creds", "db")])).await.unwrap_err().to_string();
     assert_eq!(err, format!("MountVolume.SetUp failed for volume \"creds\" : secret \"db\": {NO_API_SERVER}"));

@@ -1,0 +1,187 @@
+# shellcheck shell=bash
+# The node under test for hack/conformance.sh: either kubelet runs as node
+# $KNODE_CP_NODE_NAME against our containerd and the harness control plane,
+# started the same way for both: the same flags and the same
+# KubeletConfiguration (upstream_kubelet_config of control-plane-kubelet.sh,
+# i.e. the harness's upstream baseline) with what node e2e assumes on top:
+# root dir /var/lib/kubelet, cgroup root / (the QoS specs look for /kubepods),
+# the read-only port 10255 and a static pod directory. Source it after
+# control-plane-{common,pki,proc,components,kubelet}.sh, conformance-common.sh
+# and conformance-configz-shim.sh.
+#
+#   ours      $KNODE_KUBELET_BIN (default $CARGO_TARGET_DIR/release/kubelet)
+#   upstream  $KNODE_K8S_BIN_DIR/kubelet (the pinned release)
+#
+# The process is "conformance-kubelet" (pidfile and log as the harness's
+# components: $KNODE_CP_RUN_DIR, $KNODE_CP_LOG_DIR).
+
+KNODE_KUBELET_BIN="${KNODE_KUBELET_BIN:-$CARGO_TARGET_DIR/release/kubelet}"
+CONFORMANCE_KUBELET_ROOT=$KNODE_CONFORMANCE_KUBELET_ROOT
+CONFORMANCE_KUBELET_MARKER="--root-dir=$CONFORMANCE_KUBELET_ROOT"
+CONFORMANCE_KUBELET_CONFIG="$KNODE_CONFORMANCE_DIR/kubelet-config.yaml"
+CONFORMANCE_READ_ONLY_PORT=10255
+# true: knode's kubelet listens on 127.0.0.1 and knode-configz-shim fronts it on
+# the node address (hack/lib/conformance-configz-shim.sh).
+CONFORMANCE_CONFIGZ_SHIM=${CONFORMANCE_CONFIGZ_SHIM:-false}
+
+conformance_kubelet_bin() {
+    case "$1" in
+        ours) echo "$KNODE_KUBELET_BIN" ;;
+        upstream) echo "$KNODE_K8S_BIN_DIR/kubelet" ;;
+    esac
+}
+
+conformance_kubelet_log() { echo "$KNODE_CP_LOG_DIR/conformance-kubelet.log"; }
+
+# The KubeletConfiguration both kubelets get.
+conformance_kubelet_config() {
+    # shellcheck disable=SC2030,SC2034 # read by upstream_kubelet_config in this subshell
+    (
+        UPSTREAM_KUBELET_ROOT=$CONFORMANCE_KUBELET_ROOT
+        UPSTREAM_KUBELET_CGROUP_ROOT=""
+        if $CONFORMANCE_CONFIGZ_SHIM; then KNODE_CP_NODE_IP=127.0.0.1; fi
+        KNODE_UPSTREAM_KUBELET_READ_ONLY_PORT=$CONFORMANCE_READ_ONLY_PORT
+        KNODE_UPSTREAM_KUBELET_EXTRA_CONFIG="staticPodPath: $KNODE_CONFORMANCE_STATIC_PODS"
+        upstream_kubelet_config
+    )
+}
+
+conformance_kubelet_pid() {
+    proc_pid conformance-kubelet "$(conformance_kubelet_bin "$1")" "$CONFORMANCE_KUBELET_MARKER"
+}
+
+# The kubepods trees the kubelets create (cgroup root /), in every hierarchy.
+conformance_kubepods_cgroups() {
+    local d
+    if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+        echo /sys/fs/cgroup/kubepods
+        return 0
+    fi
+    for d in /sys/fs/cgroup/*/; do
+        d=${d%/}
+        mountpoint -q "$d" && echo "$d/kubepods"
+    done
+}
+
+# conformance_node_busy: fails (with a reason on stderr) when something else
+# may be using node $KNODE_CP_NODE_NAME or our containerd's pods.
+conformance_node_busy() {
+    local p others=() nodes
+    if upstream_kubelet_pid >/dev/null 2>&1; then
+        echo "the harness's upstream kubelet runs (hack/control-plane.sh kubelet-down stops it)" >&2
+        return 0
+    fi
+    for p in $(pgrep -x kubelet 2>/dev/null || true); do others+=("$p"); done
+    if ((${#others[@]})); then
+        echo "kubelet processes run: $(for p in "${others[@]}"; do tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-100; echo; done)" >&2
+        return 0
+    fi
+    nodes=$(kc get nodes -o name 2>/dev/null || true)
+    if [[ -n $nodes && $nodes != "node/$KNODE_CP_NODE_NAME" ]]; then
+        echo "the cluster has other nodes ($(tr '\n' ' ' <<<"$nodes")); the node suite needs exactly one" >&2
+        return 0
+    fi
+    return 1
+}
+
+# The test namespaces, API pods and Node object left by a run, and the node's
+# static pods.
+conformance_clean_api() {
+    rm -rf "$KNODE_CONFORMANCE_STATIC_PODS"
+    mkdir -p "$KNODE_CONFORMANCE_STATIC_PODS"
+    if [[ -n $(kc get namespaces -l e2e-framework -o name 2>/dev/null) ]]; then
+        say "deleting the e2e framework's namespaces left by a run"
+        kc delete namespaces -l e2e-framework --wait=false >/dev/null 2>&1 || warn "could not delete e2e namespaces"
+    fi
+    if [[ -n $(kc get pods -A --field-selector "spec.nodeName=$KNODE_CP_NODE_NAME" -o name 2>/dev/null) ]]; then
+        say "force-deleting the API pods bound to $KNODE_CP_NODE_NAME"
+        kc delete pods -A --field-selector "spec.nodeName=$KNODE_CP_NODE_NAME" \
+            --force --grace-period=0 --wait=false >/dev/null 2>&1 || warn "could not delete pods of $KNODE_CP_NODE_NAME"
+    fi
+    if kc get node "$KNODE_CP_NODE_NAME" >/dev/null 2>&1; then
+        say "deleting Node $KNODE_CP_NODE_NAME"
+        kc delete node "$KNODE_CP_NODE_NAME" --wait=true --timeout=60s >/dev/null || true
+    fi
+}
+
+# shellcheck disable=SC2031 # the global KNODE_CP_NODE_IP, not conformance_kubelet_config's
+conformance_kubelet_up() {
+    local kind=$1 bin i
+    bin=$(conformance_kubelet_bin "$kind")
+    if [[ ! -x $bin ]]; then
+        case "$kind" in
+            ours)
+                say "building knode's kubelet (cargo build --release -p kubelet-cmd)"
+                (cd "$KNODE_REPO_ROOT" && CARGO_TARGET_DIR=$CARGO_TARGET_DIR cargo build --release -p kubelet-cmd) ||
+                    die "cargo build --release -p kubelet-cmd failed"
+                ;;
+            upstream) bash "$KNODE_REPO_ROOT/hack/build-upstream.sh" ;;
+        esac
+    fi
+    if conformance_kubelet_pid "$kind" >/dev/null; then
+        say "$kind kubelet already running (pid $(conformance_kubelet_pid "$kind"))"
+        return 0
+    fi
+    cp_ensure_node_iface
+    mkdir -p "$CONFORMANCE_KUBELET_ROOT/volume-plugins" "$KNODE_CONFORMANCE_STATIC_PODS"
+    conformance_kubelet_config >"$CONFORMANCE_KUBELET_CONFIG"
+    if $CONFORMANCE_CONFIGZ_SHIM; then configz_shim_up "$CONFORMANCE_KUBELET_CONFIG"; fi
+    proc_start conformance-kubelet "$bin" \
+        "$CONFORMANCE_KUBELET_MARKER" \
+        --config="$CONFORMANCE_KUBELET_CONFIG" \
+        --kubeconfig="$KNODE_CP_NODE_KUBECONFIG" \
+        --hostname-override="$KNODE_CP_NODE_NAME" \
+        --node-ip="$KNODE_CP_NODE_IP" \
+        --v=2
+    say "waiting (up to 120 s) for node $KNODE_CP_NODE_NAME to be Ready ($kind kubelet)"
+    for ((i = 0; i < 240; i++)); do
+        upstream_kubelet_node_ready && break
+        if ! conformance_kubelet_pid "$kind" >/dev/null; then
+            tail -n 30 "$(conformance_kubelet_log)" >&2
+            die "the $kind kubelet exited (log: $(conformance_kubelet_log))"
+        fi
+        sleep 0.5
+    done
+    upstream_kubelet_node_ready ||
+        die "node $KNODE_CP_NODE_NAME not Ready after 120 s (log: $(conformance_kubelet_log))"
+    say "node $KNODE_CP_NODE_NAME Ready ($kind kubelet)"
+}
+
+conformance_kubelet_down() {
+    local kind=$1 bin uids=() d m
+    bin=$(conformance_kubelet_bin "$kind")
+    # The pods it ran: its pod directories, and the API pods bound to the node.
+    if [[ -d $CONFORMANCE_KUBELET_ROOT/pods ]]; then
+        for d in "$CONFORMANCE_KUBELET_ROOT"/pods/*/; do
+            [[ -d $d ]] && uids+=("$(basename "$d")")
+        done
+    fi
+    mapfile -t -O "${#uids[@]}" uids < <(kc get pods -A --field-selector "spec.nodeName=$KNODE_CP_NODE_NAME" \
+        -o jsonpath='{range .items[*]}{.metadata.uid}{"\n"}{end}' 2>/dev/null || true)
+    if $CONFORMANCE_CONFIGZ_SHIM; then configz_shim_down; fi
+    proc_stop conformance-kubelet "$bin" "$CONFORMANCE_KUBELET_MARKER"
+    proc_kill_strays conformance-kubelet "$bin" "$CONFORMANCE_KUBELET_MARKER"
+    if ((${#uids[@]})) && [[ -x $CRI_RMP_BIN ]]; then
+        say "removing the sandboxes of the pods the $kind kubelet ran"
+        "$CRI_RMP_BIN" -endpoint "$KNODE_CONTAINERD_SOCK" "${uids[@]}" | sed 's/^/    /' ||
+            warn "some sandboxes could not be removed"
+    fi
+    if [[ -d $CONFORMANCE_KUBELET_ROOT ]]; then
+        # Volume mounts below the root dir, deepest first, then the root dir
+        # itself (upstream's kubelet bind-mounts it onto itself).
+        awk -v r="$CONFORMANCE_KUBELET_ROOT" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/self/mounts |
+            sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
+        while grep -q " $CONFORMANCE_KUBELET_ROOT " /proc/self/mounts; do
+            umount -l "$CONFORMANCE_KUBELET_ROOT" || break
+        done
+        say "removing $CONFORMANCE_KUBELET_ROOT"
+        rm -rf "$CONFORMANCE_KUBELET_ROOT"
+    fi
+    # The (now empty) kubepods cgroups, deepest first; nothing outside them.
+    for d in $(conformance_kubepods_cgroups); do
+        [[ -d $d ]] || continue
+        find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || warn "cgroup $d not empty: leaving it"
+    done
+    conformance_clean_api
+    say "$kind kubelet stopped and cleaned up"
+}
