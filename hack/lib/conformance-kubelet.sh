@@ -148,7 +148,7 @@ conformance_kubelet_up() {
 }
 
 conformance_kubelet_down() {
-    local kind=$1 bin uids=() d m
+    local kind=$1 bin uids=() d
     bin=$(conformance_kubelet_bin "$kind")
     # The pods it ran: its pod directories, and the API pods bound to the node.
     if [[ -d $CONFORMANCE_KUBELET_ROOT/pods ]]; then
@@ -166,22 +166,10 @@ conformance_kubelet_down() {
         "$CRI_RMP_BIN" -endpoint "$KNODE_CONTAINERD_SOCK" "${uids[@]}" | sed 's/^/    /' ||
             warn "some sandboxes could not be removed"
     fi
-    if [[ -d $CONFORMANCE_KUBELET_ROOT ]]; then
-        # Volume mounts below the root dir, deepest first, then the root dir
-        # itself (upstream's kubelet bind-mounts it onto itself).
-        awk -v r="$CONFORMANCE_KUBELET_ROOT" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/self/mounts |
-            sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
-        while grep -q " $CONFORMANCE_KUBELET_ROOT " /proc/self/mounts; do
-            umount -l "$CONFORMANCE_KUBELET_ROOT" || break
-        done
-        say "removing $CONFORMANCE_KUBELET_ROOT"
-        rm -rf "$CONFORMANCE_KUBELET_ROOT"
-    fi
-    # The (now empty) kubepods cgroups, deepest first; nothing outside them.
-    for d in $(conformance_kubepods_cgroups); do
-        [[ -d $d ]] || continue
-        find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || warn "cgroup $d not empty: leaving it"
-    done
+    kubelet_root_dir_remove "$CONFORMANCE_KUBELET_ROOT"
+    # The (now empty) kubepods cgroups; nothing outside them.
+    # shellcheck disable=SC2046 # one path per line, no spaces
+    empty_cgroups_remove $(conformance_kubepods_cgroups)
     conformance_clean_api
     say "$kind kubelet stopped and cleaned up"
 }

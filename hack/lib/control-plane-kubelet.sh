@@ -125,8 +125,33 @@ upstream_kubelet_up() {
     say "node $KNODE_CP_NODE_NAME Ready (upstream kubelet $KNODE_K8S_VERSION)"
 }
 
+# kubelet_root_dir_remove ROOT: unmounts what a kubelet left below its root
+# dir (volume mounts, secrets, projected tokens), deepest first, then the root
+# dir itself (a kubelet bind-mounts it onto itself, maybe more than once), and
+# deletes it. Shared by kubelet-down and hack/conformance.sh.
+kubelet_root_dir_remove() {
+    local root=$1
+    [[ -d $root ]] || return 0
+    awk -v r="$root" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/self/mounts |
+        sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
+    while grep -q " $root " /proc/self/mounts; do
+        umount -l "$root" || break
+    done
+    say "removing $root"
+    rm -rf "$root"
+}
+
+# empty_cgroups_remove DIR...: removes each (now empty) cgroup tree, deepest first.
+empty_cgroups_remove() {
+    local d
+    for d in "$@"; do
+        [[ -d $d ]] || continue
+        find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || warn "cgroup $d not empty: leaving it"
+    done
+}
+
 upstream_kubelet_down() {
-    local uids=() d m
+    local uids=() d
     proc_stop upstream-kubelet "$UPSTREAM_KUBELET_BIN" "$UPSTREAM_KUBELET_MARKER"
     proc_kill_strays upstream-kubelet "$UPSTREAM_KUBELET_BIN" "$UPSTREAM_KUBELET_MARKER"
 
@@ -146,24 +171,9 @@ upstream_kubelet_down() {
         fi
     fi
 
-    if [[ -d $UPSTREAM_KUBELET_ROOT ]]; then
-        # Volume mounts (secrets, projected tokens) below the root dir, deepest
-        # first, then the root dir itself (the kubelet bind-mounts it rshared).
-        awk -v r="$UPSTREAM_KUBELET_ROOT" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/self/mounts |
-            sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
-        # The root dir may be stacked on itself more than once.
-        while grep -q " $UPSTREAM_KUBELET_ROOT " /proc/self/mounts; do
-            umount -l "$UPSTREAM_KUBELET_ROOT" || break
-        done
-        say "removing $UPSTREAM_KUBELET_ROOT"
-        rm -rf "$UPSTREAM_KUBELET_ROOT"
-    fi
-    # Its (now empty) cgroups, deepest first.
-    for d in $(upstream_kubelet_cgroup_dirs); do
-        [[ -d $d ]] || continue
-        find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null ||
-            warn "cgroup $d not empty: leaving it"
-    done
+    kubelet_root_dir_remove "$UPSTREAM_KUBELET_ROOT"
+    # shellcheck disable=SC2046 # one path per line, no spaces
+    empty_cgroups_remove $(upstream_kubelet_cgroup_dirs)
 
     # shellcheck disable=SC2034 # CP_KUBECTL is read by kc
     if CP_KUBECTL=$(cp_kubectl_bin) && [[ -f $KNODE_CP_ADMIN_KUBECONFIG ]] && cp_apiserver_ready; then
