@@ -34,6 +34,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/go.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/control-plane-components.sh"
 # shellcheck source=hack/lib/conformance-common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/conformance-common.sh"
+# shellcheck source=hack/lib/rootfs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/rootfs.sh"
 # shellcheck source=hack/lib/conformance-images.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/conformance-images.sh"
 

@@ -15,6 +15,8 @@ set -euo pipefail
 
 # shellcheck source=hack/lib/env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/env.sh"
+# shellcheck source=hack/lib/rootfs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/rootfs.sh"
 
 # Bump when the image recipes below change: cached images are rebuilt.
 IMAGE_RECIPE_VERSION=5
@@ -249,24 +251,6 @@ copy_libs() {
 
 is_static() { file -L "$1" 2>/dev/null | grep -q 'statically linked' || ! ldd "$1" >/dev/null 2>&1; }
 
-write_etc() {
-    local rootfs=$1
-    mkdir -p "$rootfs/etc" "$rootfs/tmp" "$rootfs/root" "$rootfs/proc" "$rootfs/sys" "$rootfs/dev"
-    chmod 1777 "$rootfs/tmp"
-    chmod 0700 "$rootfs/root"
-    cat >"$rootfs/etc/passwd" <<'EOF'
-root:x:0:0:root:/root:/bin/sh
-nobody:x:65534:65534:nobody:/nonexistent:/bin/false
-EOF
-    cat >"$rootfs/etc/group" <<'EOF'
-root:x:0:
-nobody:x:65534:
-EOF
-    # Filled in by the runtime at container start; present so bind mounts land.
-    : >"$rootfs/etc/hosts"
-    : >"$rootfs/etc/resolv.conf"
-    : >"$rootfs/etc/hostname"
-}
 
 populate_busybox() {
     local rootfs=$1 applet

@@ -25,22 +25,9 @@
 # populate_base ROOTFS: /etc files, a writable /tmp, busybox and every applet.
 populate_base() {
     local rootfs=$1 applet
-    mkdir -p "$rootfs"/{etc,tmp,root,proc,sys,dev,bin,sbin,usr/bin,usr/sbin,var/run,home}
-    chmod 1777 "$rootfs/tmp"
-    chmod 0700 "$rootfs/root"
-    cat >"$rootfs/etc/passwd" <<'EOF'
-root:x:0:0:root:/root:/bin/sh
-nobody:x:65534:65534:nobody:/nonexistent:/bin/false
-EOF
-    cat >"$rootfs/etc/group" <<'EOF'
-root:x:0:
-nobody:x:65534:
-EOF
+    write_etc "$rootfs"
+    mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,var/run,home}
     printf 'hosts: files dns\n' >"$rootfs/etc/nsswitch.conf"
-    # Filled in (bind-mounted) by the runtime; present so the mounts land.
-    : >"$rootfs/etc/hosts"
-    : >"$rootfs/etc/resolv.conf"
-    : >"$rootfs/etc/hostname"
     install -m 0755 /bin/busybox "$rootfs/bin/busybox"
     # Every applet in /bin, as in upstream's busybox image (specs run /bin/sysctl),
     # and at the path Debian's busybox reports (sbin/sysctl, usr/bin/wget, ...).

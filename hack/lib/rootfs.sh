@@ -1,0 +1,25 @@
+# shellcheck shell=bash
+# What every locally built image's root filesystem starts with: the node
+# environment's images (hack/node-env.sh) and the conformance test images
+# (hack/lib/conformance-images.sh). Source it; it only defines functions.
+
+# write_etc ROOTFS: root and nobody in /etc/passwd and /etc/group, a writable
+# /tmp, and the files the runtime bind-mounts over (hosts, resolv.conf, hostname).
+write_etc() {
+    local rootfs=$1
+    mkdir -p "$rootfs/etc" "$rootfs/tmp" "$rootfs/root" "$rootfs/proc" "$rootfs/sys" "$rootfs/dev"
+    chmod 1777 "$rootfs/tmp"
+    chmod 0700 "$rootfs/root"
+    cat >"$rootfs/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+EOF
+    cat >"$rootfs/etc/group" <<'EOF'
+root:x:0:
+nobody:x:65534:
+EOF
+    # Filled in by the runtime at container start; present so bind mounts land.
+    : >"$rootfs/etc/hosts"
+    : >"$rootfs/etc/resolv.conf"
+    : >"$rootfs/etc/hostname"
+}
