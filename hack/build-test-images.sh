@@ -291,16 +291,7 @@ build_image() {
     fi
     say "building image $ref"
     work=$(mktemp -d "$KNODE_TEST_IMAGES_DIR/.build.XXXXXX")
-    umoci init --layout "$work/oci"
-    umoci new --image "$work/oci:$tag"
-    umoci unpack --image "$work/oci:$tag" "$work/bundle" >/dev/null
-    "$populate" "$work/bundle/rootfs"
-    umoci repack --image "$work/oci:$tag" "$work/bundle"
-    umoci config --image "$work/oci:$tag" \
-        --os linux --architecture "$(dpkg --print-architecture)" --author knode \
-        --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        --config.workingdir / "${config_args[@]}"
-    umoci gc --layout "$work/oci"
+    oci_image_build "$work" "$tag" "$populate" "${config_args[@]}"
     rm -rf "$layout"
     mv "$work/oci" "$layout"
     echo "$key" >"$layout.stamp"

@@ -295,16 +295,7 @@ build_image() {
     say "building image $ref with umoci"
     local work
     work=$(mktemp -d "$KNODE_IMAGE_CACHE/.build-$base.XXXXXX")
-    umoci init --layout "$work/oci"
-    umoci new --image "$work/oci:$tag"
-    umoci unpack --image "$work/oci:$tag" "$work/bundle" >/dev/null
-    "$populate" "$work/bundle/rootfs"
-    umoci repack --image "$work/oci:$tag" "$work/bundle"
-    umoci config --image "$work/oci:$tag" \
-        --os linux --architecture "$(dpkg --print-architecture)" --author knode \
-        --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        --config.workingdir / "$@"
-    umoci gc --layout "$work/oci"
+    oci_image_build "$work" "$tag" "$populate" "$@"
     # Name the manifest with the full image reference, so that a plain
     # `ctr images import` files it under that name.
     jq --arg ref "$ref" '.manifests[0].annotations["org.opencontainers.image.ref.name"] = $ref' \

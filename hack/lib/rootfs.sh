@@ -23,3 +23,22 @@ EOF
     : >"$rootfs/etc/resolv.conf"
     : >"$rootfs/etc/hostname"
 }
+
+# oci_image_build WORK TAG POPULATE [umoci config args...]: an OCI layout in
+# WORK/oci holding one image tagged TAG: an empty rootfs filled by the function
+# POPULATE ROOTFS, the platform's os/architecture, author knode, the usual PATH,
+# working dir /, then the extra `umoci config` arguments (entrypoint, cmd, user).
+oci_image_build() {
+    local work=$1 tag=$2 populate=$3
+    shift 3
+    umoci init --layout "$work/oci"
+    umoci new --image "$work/oci:$tag"
+    umoci unpack --image "$work/oci:$tag" "$work/bundle" >/dev/null
+    "$populate" "$work/bundle/rootfs"
+    umoci repack --image "$work/oci:$tag" "$work/bundle"
+    umoci config --image "$work/oci:$tag" \
+        --os linux --architecture "$(dpkg --print-architecture)" --author knode \
+        --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        --config.workingdir / "$@"
+    umoci gc --layout "$work/oci"
+}
