@@ -70,6 +70,11 @@ pub trait RuntimeService: Send + Sync + 'static {
     /// Full status of one container (exit code, reason, timestamps, log path).
     async fn container_status(&self, container_id: &str) -> Result<api::ContainerStatus>;
 
+    /// Runs `cmd` in a running container and waits for it (`ExecSync`), for probes and lifecycle
+    /// hooks. `timeout` is the command's own limit (`None`: no limit); the runtime kills the
+    /// command when it expires and the call fails with [`CriError::Timeout`].
+    async fn exec_sync(&self, container_id: &str, cmd: Vec<String>, timeout: Option<Duration>) -> Result<ExecSyncOutput>;
+
     /// Prepares a streaming `Exec` in a container; returns the runtime's streaming URL. The
     /// default answers `Unimplemented` (runtimes and fakes without streaming).
     async fn exec(&self, request: api::ExecRequest) -> Result<String> {
@@ -83,6 +88,14 @@ pub trait RuntimeService: Send + Sync + 'static {
     async fn port_forward(&self, request: api::PortForwardRequest) -> Result<String> {
         Err(unimplemented_streaming("PortForward", &request.pod_sandbox_id))
     }
+}
+
+/// What a command run with [`RuntimeService::exec_sync`] printed and how it exited.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecSyncOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub exit_code: i32,
 }
 
 fn unimplemented_streaming(op: &'static str, object: &str) -> CriError {

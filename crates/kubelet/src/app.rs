@@ -243,12 +243,15 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         Arc::new(SystemClock),
     );
     let manager = Arc::new(
-        RuntimeManager::new(runtime_dyn.clone(), images, events, env, manager_cfg, Arc::new(SystemClock)).with_volume_manager(volumes),
+        RuntimeManager::new(runtime_dyn.clone(), images, events.clone(), env, manager_cfg, Arc::new(SystemClock)).with_volume_manager(volumes),
     );
     let status = StatusManager::default();
+    let (probe_tx, probe_rx) = mpsc::unbounded_channel();
+    let prober = Arc::new(crate::prober::ProbeManager::new(runtime_dyn.clone(), status.clone(), events, Arc::new(SystemClock), probe_tx));
     let ctx = Arc::new(PodWorkerContext {
         manager,
         status: status.clone(),
+        prober,
         sync_frequency: cfg.sync_frequency,
         runtime_name,
         host_ip: host_ip.to_string(),
@@ -271,7 +274,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
 
     let heartbeat = SyncLoopHeartbeat::default();
     let health: Arc<dyn HealthChecker> = Arc::new(KubeletHealth { heartbeat: heartbeat.clone(), relist: relist_rx.clone() });
-    let sync_loop = SyncLoop { workers, finished, desired, pleg_events: pleg_rx, relist: relist_rx, heartbeat, deleting: Default::default() };
+    let sync_loop = SyncLoop { workers, finished, desired, pleg_events: pleg_rx, probe_updates: probe_rx, relist: relist_rx, heartbeat, deleting: Default::default() };
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn({
         let shutdown = shutdown.clone();

@@ -19,6 +19,8 @@ pub mod kuberuntime;
 pub mod memory;
 pub mod node_info;
 pub mod pleg;
+pub mod probe;
+pub mod prober;
 pub mod pod_workers;
 pub mod server;
 pub mod status;

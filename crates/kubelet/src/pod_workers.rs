@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 use crate::container::PodStatus;
 use crate::kuberuntime::labels::{PodRef, pod_name, pod_namespace, pod_uid};
 use crate::kuberuntime::{RuntimeManager, SyncOutcome, pod_is_terminal};
-use crate::status::{ProbeResults, StatusInputs, generate_api_pod_status, is_terminal_phase};
+use crate::prober::ProbeManager;
+use crate::status::{StatusInputs, generate_api_pod_status, is_terminal_phase};
 use crate::status_manager::StatusManager;
 
 /// Retry delays after runtime errors.
@@ -26,6 +27,7 @@ const ERROR_BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub struct PodWorkerContext {
     pub manager: Arc<RuntimeManager>,
     pub status: StatusManager,
+    pub prober: Arc<ProbeManager>,
     pub sync_frequency: Duration,
     /// Runtime type for API `containerID`s (`containerd`).
     pub runtime_name: String,
@@ -187,7 +189,7 @@ async fn run_worker(ctx: Arc<PodWorkerContext>, r: PodRef, mut rx: watch::Receiv
 fn publish(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, outcome: &SyncOutcome, terminal: bool) -> bool {
     let uid = pod_uid(pod);
     let previous = ctx.status.pod_status(uid);
-    let probes = ProbeResults::default();
+    let probes = ctx.prober.results_for(runtime);
     let inputs = StatusInputs {
         pod,
         runtime,
@@ -202,6 +204,8 @@ fn publish(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, outcome:
     let status = generate_api_pod_status(&inputs);
     let phase_terminal = is_terminal_phase(status.phase.as_deref().unwrap_or_default());
     ctx.status.set_pod_status(pod.clone(), status);
+    // Probe workers look at the status just published (a container may have started).
+    ctx.prober.wake_pod(uid);
     phase_terminal
 }
 
@@ -217,7 +221,9 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
         ctx.manager.kill_pod(Some(pod), &status, None).await.map_err(|e| e.to_string())?;
         return Ok(ctx.sync_frequency);
     }
-    let outcome = ctx.manager.sync_pod(pod, &status).await;
+    ctx.prober.add_pod(pod);
+    let failures = ctx.prober.failures(&status);
+    let outcome = ctx.manager.sync_pod(pod, &status, &failures).await;
     let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);
     let terminal = pod_is_terminal(pod, &fresh);
     publish(ctx, pod, &fresh, &outcome, terminal);
@@ -228,6 +234,7 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
 }
 
 async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Pod>, grace: Option<i64>) -> Result<(), String> {
+    ctx.prober.remove_pod(&r.uid);
     let status = ctx.manager.pod_status(r).await.map_err(|e| e.to_string())?;
     ctx.manager.kill_pod(pod, &status, grace).await.map_err(|e| e.to_string())?;
     let status = ctx.manager.pod_status(r).await.map_err(|e| e.to_string())?;

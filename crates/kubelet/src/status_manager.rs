@@ -11,6 +11,21 @@ use k8s_openapi::api::core::v1::{Pod, PodStatus as ApiPodStatus};
 
 use crate::server::PodLister;
 
+/// What a probe worker needs to know about its container, from the last published status.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProbeView {
+    /// Runtime ID of the newest instance (without the `containerd://` prefix).
+    pub container_id: Option<String>,
+    /// Since when the instance runs; `None` when it is not running.
+    pub running_since: Option<std::time::SystemTime>,
+    pub terminated: bool,
+    /// `started` as published (startup probe passed, or none declared).
+    pub started: bool,
+    pub pod_ip: Option<String>,
+    /// The pod reached `Succeeded` or `Failed`.
+    pub pod_terminal: bool,
+}
+
 #[derive(Clone, Debug)]
 struct Entry {
     pod: Arc<Pod>,
@@ -46,6 +61,31 @@ impl StatusManager {
     /// The last status generated for pod `uid`.
     pub fn pod_status(&self, uid: &str) -> Option<ApiPodStatus> {
         self.inner.read().expect("status lock").get(uid).map(|e| e.status.clone())
+    }
+
+    /// The probe worker's view of container `name` of pod `uid` (regular or init container).
+    pub fn probe_view(&self, uid: &str, name: &str) -> Option<ProbeView> {
+        let map = self.inner.read().expect("status lock");
+        let status = &map.get(uid)?.status;
+        let container = status
+            .container_statuses
+            .iter()
+            .flatten()
+            .chain(status.init_container_statuses.iter().flatten())
+            .find(|c| c.name == name)?;
+        let state = container.state.as_ref();
+        let running_since = state.and_then(|s| s.running.as_ref()).and_then(|r| r.started_at.as_ref()).map(|t| {
+            let secs = t.0.as_second();
+            if secs >= 0 { std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64) } else { std::time::UNIX_EPOCH }
+        });
+        Some(ProbeView {
+            container_id: container.container_id.as_deref().map(|id| id.split_once("://").map_or(id, |(_, bare)| bare).to_owned()),
+            running_since,
+            terminated: state.is_some_and(|s| s.terminated.is_some()),
+            started: container.started.unwrap_or(false),
+            pod_ip: status.pod_ip.clone(),
+            pod_terminal: crate::status::is_terminal_phase(status.phase.as_deref().unwrap_or_default()),
+        })
     }
 
     /// Forgets a pod that was removed.

@@ -46,6 +46,8 @@ pub struct SyncLoop {
     pub finished: mpsc::UnboundedReceiver<String>,
     pub desired: watch::Receiver<DesiredPods>,
     pub pleg_events: mpsc::Receiver<PodRef>,
+    /// Pods whose probe verdicts changed.
+    pub probe_updates: mpsc::UnboundedReceiver<PodRef>,
     pub relist: watch::Receiver<Relist>,
     pub heartbeat: SyncLoopHeartbeat,
     /// Pods marked for deletion whose termination was started; never synced again.
@@ -67,6 +69,7 @@ impl SyncLoop {
                     self.apply_desired();
                 }
                 Some(pod) = self.pleg_events.recv() => self.workers.poke(&pod.uid),
+                Some(pod) = self.probe_updates.recv() => self.workers.poke(&pod.uid),
                 Some(uid) = self.finished.recv() => {
                     self.workers.finished(&uid);
                     // Re-added while it was terminating: start it again (unless it is being deleted).

@@ -74,7 +74,7 @@ impl Harness {
     /// One worker iteration: sync, then the API status from the fresh runtime state.
     async fn sync(&self, p: &Pod) -> (kubelet::kuberuntime::SyncOutcome, k8s_openapi::api::core::v1::PodStatus) {
         let status = self.manager.pod_status(&pod_ref(p)).await.unwrap();
-        let outcome = self.manager.sync_pod(p, &status).await;
+        let outcome = self.manager.sync_pod(p, &status, &Default::default()).await;
         let fresh = self.manager.pod_status(&pod_ref(p)).await.unwrap();
         let api = generate_api_pod_status(&StatusInputs {
             pod: p,

@@ -9,5 +9,5 @@ pub mod ipvs;
 pub mod proxy;
 pub mod volume_api;
 
-pub use fake_runtime::FakeRuntime;
+pub use fake_runtime::{ExecAnswer, FakeRuntime};
 pub use volume_api::FakeVolumeApi;

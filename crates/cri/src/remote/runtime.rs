@@ -170,6 +170,21 @@ impl RuntimeService for RemoteRuntime {
         Ok(unary("ListContainers", "", deadline, call).await?.containers)
     }
 
+    async fn exec_sync(&self, container_id: &str, cmd: Vec<String>, timeout: Option<Duration>) -> Result<crate::ExecSyncOutput> {
+        // The command's timeout travels in the request; the call itself may take that long plus
+        // the usual request timeout (upstream adds the same margin). No timeout: no deadline.
+        let deadline = timeout.map(|t| t + self.request_timeout);
+        let message = api::ExecSyncRequest {
+            container_id: container_id.to_owned(),
+            cmd,
+            timeout: timeout.map_or(0, |t| t.as_secs().max(1) as i64),
+        };
+        let mut client = self.runtime.clone();
+        let call = client.exec_sync(request(message, deadline));
+        let response = unary("ExecSync", container_id, deadline, call).await?;
+        Ok(crate::ExecSyncOutput { stdout: response.stdout, stderr: response.stderr, exit_code: response.exit_code })
+    }
+
     async fn exec(&self, message: api::ExecRequest) -> Result<String> {
         let deadline = self.timeout();
         let object = message.container_id.clone();

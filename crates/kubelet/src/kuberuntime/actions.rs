@@ -4,10 +4,13 @@
 //! (re)created or the pod killed, which init container runs next, which containers start and which
 //! running containers must be killed. No I/O and no clock: restart backoff is applied by the caller.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::{Container, Pod};
 
 use super::hash::container_hash;
 use crate::container::{ContainerState, PodStatus, SandboxState};
+use crate::prober::ProbeKind;
 
 /// What one sync must do to move a pod towards its spec.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -34,6 +37,8 @@ pub struct ContainerToKill {
     pub id: String,
     pub name: String,
     pub message: String,
+    /// The failed probe's own `terminationGracePeriodSeconds`, which replaces the pod's.
+    pub grace_override: Option<i64>,
 }
 
 /// The pod's restart policy, `Always` when unset.
@@ -126,6 +131,7 @@ fn plan_init_containers(pod: &Pod, status: &PodStatus, actions: &mut PodActions)
                     id: latest.id.clone(),
                     name: c.name.clone(),
                     message: "Init container is in unknown state, try killing it before restart".into(),
+                    grace_override: None,
                 });
                 actions.next_init_container = Some(idx);
                 return InitProgress::Pending;
@@ -143,6 +149,12 @@ pub fn pod_is_terminal(pod: &Pod, status: &PodStatus) -> bool {
 
 /// Computes what a sync of `pod` must do given the runtime's `status` for it.
 pub fn compute_pod_actions(pod: &Pod, status: &PodStatus) -> PodActions {
+    compute_pod_actions_with_probes(pod, status, &BTreeMap::new())
+}
+
+/// [`compute_pod_actions`], where running containers whose liveness or startup probe failed
+/// (`probe_failures`, by runtime ID) are killed and, unless the pod never restarts, restarted.
+pub fn compute_pod_actions_with_probes(pod: &Pod, status: &PodStatus, probe_failures: &BTreeMap<String, ProbeKind>) -> PodActions {
     let (create_sandbox, attempt, sandbox_id) = sandbox_changed(pod, status);
     let mut actions = PodActions {
         kill_pod: create_sandbox,
@@ -195,8 +207,27 @@ pub fn compute_pod_actions(pod: &Pod, status: &PodStatus) -> PodActions {
                 id: running.id.clone(),
                 name: c.name.clone(),
                 message: format!("Container {} definition changed, will be restarted", c.name),
+                grace_override: None,
             });
             if restart_policy(pod) != "Never" {
+                actions.containers_to_start.push(idx);
+            }
+            continue;
+        }
+        if let Some(kind) = probe_failures.get(&running.id) {
+            let (what, probe) = match kind {
+                ProbeKind::Startup => ("startup", c.startup_probe.as_ref()),
+                _ => ("liveness", c.liveness_probe.as_ref()),
+            };
+            let restart = restart_policy(pod) != "Never";
+            let tail = if restart { ", will be restarted" } else { "" };
+            actions.containers_to_kill.push(ContainerToKill {
+                id: running.id.clone(),
+                name: c.name.clone(),
+                message: format!("Container {} failed {what} probe{tail}", c.name),
+                grace_override: probe.and_then(|p| p.termination_grace_period_seconds),
+            });
+            if restart {
                 actions.containers_to_start.push(idx);
             }
             continue;

@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime};
 use k8s_openapi::api::core::v1::{Container, Pod};
 use kubelet_cri::{CriError, ImageService, RuntimeService, api};
 
-use super::actions::{PodActions, compute_pod_actions};
+use super::actions::{PodActions, compute_pod_actions_with_probes};
+use super::lifecycle::{container_spec, grace_after_hook, run_hook};
 use super::container_config::{ContainerContext, container_config};
 use super::env::{EnvSources, PodFacts};
 use super::hash::container_hash;
@@ -24,7 +25,8 @@ use super::runtime_state::get_pod_status;
 use super::sandbox::{SandboxContext, pod_sandbox_config};
 use crate::backoff::Backoff;
 use crate::clock::Clock;
-use crate::container::{ContainerState, PodStatus, SandboxState};
+use crate::container::{ContainerState, ContainerStatus, PodStatus, SandboxState};
+use crate::prober::ProbeKind;
 use crate::events::{EventRecorder, EventType};
 use crate::volumemanager::VolumeManager;
 use crate::volumemanager::mount::SystemMounter;
@@ -121,9 +123,10 @@ impl RuntimeManager {
         get_pod_status(self.runtime.as_ref(), pod).await
     }
 
-    /// One sync of `pod` given the runtime's `status` for it.
-    pub async fn sync_pod(&self, pod: &Pod, status: &PodStatus) -> SyncOutcome {
-        let actions = compute_pod_actions(pod, status);
+    /// One sync of `pod` given the runtime's `status` for it and the running containers whose
+    /// liveness or startup probe failed.
+    pub async fn sync_pod(&self, pod: &Pod, status: &PodStatus, probe_failures: &BTreeMap<String, ProbeKind>) -> SyncOutcome {
+        let actions = compute_pod_actions_with_probes(pod, status, probe_failures);
         let mut out = SyncOutcome::default();
         if actions.kill_pod {
             if let Err(e) = self.kill_pod(Some(pod), status, None).await {
@@ -135,8 +138,9 @@ impl RuntimeManager {
             }
         }
         for k in &actions.containers_to_kill {
-            self.events.event(pod, EventType::Normal, "Killing", &format!("Stopping container {}", k.name));
-            if let Err(e) = self.runtime.stop_container(&k.id, grace_seconds(Some(pod), None)).await {
+            let Some(running) = status.containers.iter().find(|c| c.id == k.id) else { continue };
+            let grace = grace_seconds(Some(pod), k.grace_override);
+            if let Err(e) = self.kill_container(Some(pod), running, &k.message, grace, pod_ip(status, &self.cfg.host_ip)).await {
                 out.errors.push(e.to_string());
             }
         }
@@ -317,6 +321,37 @@ impl RuntimeManager {
             return;
         }
         self.events.event(pod, EventType::Normal, "Started", &format!("Started container {}", c.name));
+        if let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
+            let ip = facts.pod_ips.first().cloned().unwrap_or_else(|| self.cfg.host_ip.clone());
+            if let Err(msg) = run_hook(self.runtime.as_ref(), pod, c, &id, hook, &ip, None).await {
+                self.events.event(pod, EventType::Warning, "FailedPostStartHook", &msg);
+                if let Err(e) = self.runtime.stop_container(&id, grace_seconds(Some(pod), None)).await {
+                    out.errors.push(e.to_string());
+                }
+                out.waiting.insert(c.name.clone(), ("PostStartHookError".into(), msg));
+            }
+        }
+    }
+
+    /// Stops one container: its `preStop` hook first (when the pod's spec is known and the
+    /// container runs), bounded by `grace`, then the runtime's stop with the grace left.
+    async fn kill_container(&self, pod: Option<&Pod>, c: &ContainerStatus, message: &str, grace: Duration, pod_ip: String) -> Result<(), CriError> {
+        let mut grace = grace;
+        if let Some(pod) = pod {
+            self.events.event(pod, EventType::Normal, "Killing", message);
+            let hook = container_spec(pod, &c.name).and_then(|spec| Some((spec, spec.lifecycle.as_ref()?.pre_stop.as_ref()?)));
+            if let Some((spec, hook)) = hook.filter(|_| c.state == ContainerState::Running) {
+                let started = tokio::time::Instant::now();
+                let run = run_hook(self.runtime.as_ref(), pod, spec, &c.id, hook, &pod_ip, Some(grace));
+                match tokio::time::timeout(grace, run).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(msg)) => self.events.event(pod, EventType::Warning, "FailedPreStopHook", &msg),
+                    Err(_) => tracing::info!(pod = %pod_full_name(pod), container = %c.name, "preStop hook did not complete within the grace period {grace:?}"),
+                }
+                grace = grace_after_hook(grace, started.elapsed());
+            }
+        }
+        self.runtime.stop_container(&c.id, grace).await
     }
 
     /// Stops every running container of the pod (in parallel, with the grace period) and its
@@ -324,11 +359,11 @@ impl RuntimeManager {
     pub async fn kill_pod(&self, pod: Option<&Pod>, status: &PodStatus, grace_override: Option<i64>) -> Result<(), CriError> {
         let grace = grace_seconds(pod, grace_override);
         let running = status.containers.iter().filter(|c| matches!(c.state, ContainerState::Running | ContainerState::Created | ContainerState::Unknown));
+        let ip = pod_ip(status, &self.cfg.host_ip);
         let stops = running.map(|c| {
-            if let Some(p) = pod {
-                self.events.event(p, EventType::Normal, "Killing", &format!("Stopping container {}", c.name));
-            }
-            self.runtime.stop_container(&c.id, grace)
+            let message = format!("Stopping container {}", c.name);
+            let ip = ip.clone();
+            async move { self.kill_container(pod, c, &message, grace, ip).await }
         });
         let results = futures::future::join_all(stops).await;
         for r in results {
@@ -411,6 +446,11 @@ impl RuntimeManager {
                 }
         }
     }
+}
+
+/// The address hooks reach the pod at: its first IP, or the node's for host-network pods.
+fn pod_ip(status: &PodStatus, host_ip: &str) -> String {
+    status.ips().first().cloned().unwrap_or_else(|| host_ip.to_owned())
 }
 
 fn cri_message(e: &CriError) -> String {

@@ -12,6 +12,7 @@ pub mod env;
 pub mod hash;
 pub mod images;
 pub mod labels;
+pub mod lifecycle;
 pub mod manager;
 pub mod pod_dirs;
 pub mod resources;

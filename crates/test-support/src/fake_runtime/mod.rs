@@ -65,6 +65,9 @@ struct State {
     /// container stays created), as when the kubelet or runtime goes away between create and start.
     lost_starts: std::collections::HashSet<String>,
     calls: Vec<String>,
+    /// `ExecSync` answers by container name (metadata name) and command joined with spaces;
+    /// commands without an entry exit 0 with no output.
+    exec_results: HashMap<(String, String), ExecAnswer>,
     /// Base URL `Exec`/`Attach`/`PortForward` answer with (`<base>/<op>/<id>`); unset: Unimplemented.
     streaming_base: Option<String>,
     next_id: u64,
@@ -77,6 +80,16 @@ struct Sandbox {
     /// The reserved name `<name>_<namespace>_<uid>_<attempt>`, as containerd reserves it.
     name: String,
     log_directory: String,
+}
+
+/// How a faked `ExecSync` answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExecAnswer {
+    /// The command exits with this code and prints this on stdout.
+    Exit(i32, String),
+    /// The command never finishes: the call fails with a timeout once its timeout passes (or
+    /// never returns without one).
+    Hang,
 }
 
 #[derive(Debug)]
@@ -230,6 +243,11 @@ impl FakeRuntime {
     /// the container stays `CREATED`, never started (a crash between create and start).
     pub fn lose_next_start(&self, name: &str) {
         self.lock().lost_starts.insert(name.to_owned());
+    }
+
+    /// Makes `ExecSync` of `cmd` (joined with spaces) in containers named `name` answer `answer`.
+    pub fn set_exec_answer(&self, name: &str, cmd: &str, answer: ExecAnswer) {
+        self.lock().exec_results.insert((name.to_owned(), cmd.to_owned()), answer);
     }
 
     /// Makes a running container exit with `code` now (reason `Completed` for 0, else `Error`).

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use kubelet_cri::{Code, CriError, Result, RuntimeService, api};
 
 use super::{
-    Container, FakeRuntime, START_ERROR_EXIT_CODE, Sandbox, State, failed, filter, image, not_found,
+    Container, ExecAnswer, FakeRuntime, START_ERROR_EXIT_CODE, Sandbox, State, failed, filter, image, not_found,
 };
 
 const RUNNING: i32 = api::ContainerState::ContainerRunning as i32;
@@ -371,6 +371,45 @@ impl RuntimeService for FakeRuntime {
 
     async fn port_forward(&self, request: api::PortForwardRequest) -> Result<String> {
         self.streaming_url("PortForward", "portforward", &request.pod_sandbox_id, true)
+    }
+
+    async fn exec_sync(
+        &self,
+        container_id: &str,
+        cmd: Vec<String>,
+        timeout: Option<Duration>,
+    ) -> Result<kubelet_cri::ExecSyncOutput> {
+        let answer = {
+            let mut state = self.lock();
+            self.record(&mut state, "ExecSync", &cmd.join(" "));
+            let id = state
+                .container_id(container_id)
+                .ok_or_else(|| not_found("ExecSync", container_id, "container"))?;
+            let container = &state.containers[&id];
+            if container.status.state != RUNNING {
+                return Err(failed(
+                    "ExecSync",
+                    container_id,
+                    Code::FailedPrecondition,
+                    format!("container {id} is not running"),
+                ));
+            }
+            let name = container.status.metadata.as_ref().map(|m| m.name.clone()).unwrap_or_default();
+            state.exec_results.get(&(name, cmd.join(" "))).cloned()
+        };
+        match answer {
+            None => Ok(kubelet_cri::ExecSyncOutput::default()),
+            Some(ExecAnswer::Exit(exit_code, stdout)) => {
+                Ok(kubelet_cri::ExecSyncOutput { stdout: stdout.into_bytes(), stderr: Vec::new(), exit_code })
+            }
+            Some(ExecAnswer::Hang) => match timeout {
+                Some(t) => {
+                    tokio::time::sleep(t).await;
+                    Err(CriError::Timeout { op: "ExecSync", object: container_id.to_owned(), timeout: t })
+                }
+                None => std::future::pending().await,
+            },
+        }
     }
 
     async fn container_status(&self, container_id: &str) -> Result<api::ContainerStatus> {

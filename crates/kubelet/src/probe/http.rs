@@ -1,0 +1,183 @@
+//! HTTP checks: a GET whose answer is 2xx or 3xx passes (upstream `pkg/probe/http`).
+//!
+//! As upstream: the `User-Agent` is `kube-probe/<major>.<minor>` and `Accept` is `*/*` unless
+//! the probe sets them, a `Host` header replaces the URL's host, connections are not reused,
+//! HTTPS does not verify certificates, at most 10 redirects are followed and only to the same
+//! host (a redirect elsewhere passes with a warning), and at most 10 KiB of body is read.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::Request;
+use hyper::header::{ACCEPT, CONNECTION, HOST, HeaderName, HeaderValue, LOCATION, USER_AGENT};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::tcp::join_host_port;
+use super::{MAX_PROBE_OUTPUT, ProbeOutcome, bounded_text};
+
+const MAX_REDIRECTS: usize = 10;
+
+/// `<major>.<minor>` of the Kubernetes release this kubelet implements.
+pub fn probe_version() -> &'static str {
+    "1.37"
+}
+
+/// What to GET.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpTarget {
+    /// `http` or `https`.
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+    /// Path and query, starting with `/`.
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl HttpTarget {
+    pub fn url(&self) -> String {
+        format!("{}://{}{}", self.scheme, join_host_port(&self.host, self.port), self.path)
+    }
+}
+
+/// GETs `target`, following same-host redirects, all within `timeout`.
+pub async fn check(target: &HttpTarget, timeout: Duration) -> ProbeOutcome {
+    let url = target.url();
+    match tokio::time::timeout(timeout, follow(target.clone())).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(e)) => ProbeOutcome::failure(format!("Get {url:?}: {e}")),
+        Err(_) => ProbeOutcome::failure(format!("Get {url:?}: context deadline exceeded (Client.Timeout exceeded while awaiting headers)")),
+    }
+}
+
+/// GETs `target` as a lifecycle hook does: any answer passes, whatever its status code; only
+/// failing to get one (connection, TLS, timeout) fails.
+pub async fn hook(target: &HttpTarget, timeout: Duration) -> ProbeOutcome {
+    let url = target.url();
+    match tokio::time::timeout(timeout, follow(target.clone())).await {
+        Ok(Ok(outcome)) => ProbeOutcome::success(outcome.output),
+        Ok(Err(e)) => ProbeOutcome::failure(format!("Get {url:?}: {e}")),
+        Err(_) => ProbeOutcome::failure(format!("Get {url:?}: context deadline exceeded")),
+    }
+}
+
+async fn follow(mut target: HttpTarget) -> Result<ProbeOutcome, String> {
+    for _ in 0..=MAX_REDIRECTS {
+        let (status, location, body) = get_once(&target).await?;
+        let body = bounded_text(&body);
+        if (300..400).contains(&status)
+            && let Some(location) = location
+        {
+            match redirect_target(&target, &location) {
+                Some(next) if next.host == target.host => {
+                    target = next;
+                    continue;
+                }
+                _ => return Ok(ProbeOutcome::warning(format!("Probe terminated redirects, Response body: {body}"))),
+            }
+        }
+        return Ok(match status {
+            200..=299 => ProbeOutcome::success(body),
+            300..=399 => ProbeOutcome::warning(format!("Probe terminated redirects, Response body: {body}")),
+            _ => ProbeOutcome::failure(format!("HTTP probe failed with statuscode: {status}")),
+        });
+    }
+    Err(format!("stopped after {MAX_REDIRECTS} redirects"))
+}
+
+/// The target a `Location` header points at: an absolute `http(s)://` URL, or a path on the
+/// same server.
+fn redirect_target(from: &HttpTarget, location: &str) -> Option<HttpTarget> {
+    if location.starts_with('/') {
+        return Some(HttpTarget { path: location.to_owned(), ..from.clone() });
+    }
+    let uri: hyper::Uri = location.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_owned();
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    Some(HttpTarget {
+        host: uri.host()?.trim_start_matches('[').trim_end_matches(']').to_owned(),
+        port: uri.port_u16().unwrap_or(default_port),
+        path: uri.path_and_query().map_or("/".into(), |p| p.as_str().to_owned()),
+        scheme,
+        headers: from.headers.clone(),
+    })
+}
+
+async fn get_once(target: &HttpTarget) -> Result<(u16, Option<String>, Vec<u8>), String> {
+    let addr = join_host_port(&target.host, target.port);
+    let tcp = tokio::net::TcpStream::connect(&addr).await.map_err(|e| format!("dial tcp {addr}: {e}"))?;
+    let request = build_request(target)?;
+    if target.scheme == "https" {
+        let connector = tokio_rustls::TlsConnector::from(super::tls::insecure_client_config());
+        let name = rustls_pki_types::ServerName::try_from(target.host.clone()).map_err(|e| e.to_string())?;
+        let tls = connector.connect(name, tcp).await.map_err(|e| format!("tls: {e}"))?;
+        exchange(tls, request).await
+    } else {
+        exchange(tcp, request).await
+    }
+}
+
+fn build_request(target: &HttpTarget) -> Result<Request<Empty<Bytes>>, String> {
+    let mut request = Request::get(target.path.as_str())
+        .body(Empty::new())
+        .map_err(|e| format!("invalid path {:?}: {e}", target.path))?;
+    let headers = request.headers_mut();
+    let host = if target.port == 80 || target.port == 443 { target.host.clone() } else { join_host_port(&target.host, target.port) };
+    headers.insert(HOST, HeaderValue::from_str(&host).map_err(|e| e.to_string())?);
+    for (name, value) in &target.headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("invalid header name {name:?}: {e}"))?;
+        let value = HeaderValue::from_str(value).map_err(|e| format!("invalid value of header {name}: {e}"))?;
+        if name == HOST {
+            headers.insert(HOST, value);
+        } else {
+            headers.append(name, value);
+        }
+    }
+    if !headers.contains_key(USER_AGENT) {
+        headers.insert(USER_AGENT, HeaderValue::from_str(&format!("kube-probe/{}", probe_version())).expect("ascii"));
+    }
+    if !headers.contains_key(ACCEPT) {
+        headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+    }
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    Ok(request)
+}
+
+async fn exchange<S>(stream: S, request: Request<Empty<Bytes>>) -> Result<(u16, Option<String>, Vec<u8>), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    let conn = tokio::spawn(conn);
+    let response = sender.send_request(request).await.map_err(|e| e.to_string());
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => {
+            conn.abort();
+            return Err(e);
+        }
+    };
+    let status = response.status().as_u16();
+    let location = response.headers().get(LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // Read up to the limit; a longer body is cut, not an error.
+    let mut body = response.into_body();
+    let mut bytes = Vec::new();
+    while bytes.len() < MAX_PROBE_OUTPUT {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    bytes.extend_from_slice(&data);
+                }
+            }
+            Some(Err(_)) | None => break,
+        }
+    }
+    conn.abort();
+    Ok((status, location, bytes))
+}
+
+#[cfg(test)]
+#[path = "http_tests.rs"]
+mod tests;

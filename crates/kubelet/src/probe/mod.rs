@@ -1,0 +1,55 @@
+//! The checks behind probes and lifecycle hooks (upstream `pkg/probe`): run a command in a
+//! container, GET a URL, open a TCP connection, ask a gRPC health service.
+//!
+//! Each check answers a [`ProbeOutcome`]: success, success with a warning (an HTTP redirect
+//! that was not followed), or failure, with the output upstream puts in its events. The checks
+//! know nothing about thresholds or pods; that is the prober's job ([`crate::prober`]).
+
+pub mod exec;
+pub mod grpc;
+pub mod http;
+pub mod tcp;
+mod tls;
+
+/// The result of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeOutcomeKind {
+    Success,
+    /// Counted as success, reported as a `ProbeWarning` event.
+    Warning,
+    Failure,
+}
+
+/// What one check found, with the output (or error) that explains it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeOutcome {
+    pub kind: ProbeOutcomeKind,
+    pub output: String,
+}
+
+impl ProbeOutcome {
+    pub fn success(output: impl Into<String>) -> Self {
+        Self { kind: ProbeOutcomeKind::Success, output: output.into() }
+    }
+
+    pub fn warning(output: impl Into<String>) -> Self {
+        Self { kind: ProbeOutcomeKind::Warning, output: output.into() }
+    }
+
+    pub fn failure(output: impl Into<String>) -> Self {
+        Self { kind: ProbeOutcomeKind::Failure, output: output.into() }
+    }
+
+    /// Success or warning.
+    pub fn passed(&self) -> bool {
+        self.kind != ProbeOutcomeKind::Failure
+    }
+}
+
+/// Upstream reads at most this much of a probe's output (exec stdout, HTTP body).
+pub const MAX_PROBE_OUTPUT: usize = 10 * 1024;
+
+/// Lossy UTF-8 of at most [`MAX_PROBE_OUTPUT`] bytes.
+pub(crate) fn bounded_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_PROBE_OUTPUT)]).into_owned()
+}
