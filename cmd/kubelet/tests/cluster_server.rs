@@ -41,20 +41,6 @@ spec:
     )
 }
 
-/// The node's KubeletConfiguration: port 10250 on the node IP with the cluster's serving
-/// certificate, client certificates from the cluster CA, webhook authentication and authorization.
-fn secure_config(node: &TestNode) {
-    let pki = format!("{CP_DIR}/pki");
-    node.write_config(&format!(
-        "tlsCertFile: {pki}/kubelet-serving-{NODE}.crt\ntlsPrivateKeyFile: {pki}/kubelet-serving-{NODE}.key\n\
-         authentication:\n  x509: {{clientCAFile: {pki}/ca.crt}}\n  webhook: {{enabled: true}}\n  anonymous: {{enabled: false}}\n\
-         authorization: {{mode: Webhook}}\n"
-    ));
-    let path = node.config_path();
-    let text = std::fs::read_to_string(&path).unwrap().replace("address: 127.0.0.1\n", &format!("address: {NODE_IP}\n"));
-    std::fs::write(&path, text).unwrap();
-}
-
 fn container_restarts(p: &Pod, name: &str) -> i32 {
     p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).and_then(|cs| cs.iter().find(|c| c.name == name)).map(|c| c.restart_count).unwrap_or(0)
 }

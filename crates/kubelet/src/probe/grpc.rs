@@ -36,3 +36,35 @@ pub async fn check(host: &str, port: u16, service: &str, timeout: Duration) -> P
         Err(_) => ProbeOutcome::failure(format!("timeout: health rpc did not complete within {}s", timeout.as_secs())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tonic_health::server::health_reporter;
+
+    use super::*;
+    use crate::probe::ProbeOutcomeKind;
+
+    #[tokio::test]
+    async fn serving_passes_and_everything_else_fails() {
+        let (reporter, service) = health_reporter();
+        reporter.set_service_status("up", tonic_health::ServingStatus::Serving).await;
+        reporter.set_service_status("down", tonic_health::ServingStatus::NotServing).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        tokio::spawn(tonic::transport::Server::builder().add_service(service).serve_with_incoming(incoming));
+        let t = Duration::from_secs(2);
+        assert_eq!(check("127.0.0.1", port, "", t).await.kind, ProbeOutcomeKind::Success);
+        assert_eq!(check("127.0.0.1", port, "up", t).await.kind, ProbeOutcomeKind::Success);
+        let down = check("127.0.0.1", port, "down", t).await;
+        assert_eq!(down.kind, ProbeOutcomeKind::Failure);
+        assert!(down.output.contains("NOT_SERVING"), "{down:?}");
+        let unknown = check("127.0.0.1", port, "nope", t).await;
+        assert_eq!(unknown.kind, ProbeOutcomeKind::Failure);
+        assert!(unknown.output.contains("health rpc probe failed"), "{unknown:?}");
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let closed_port = closed.local_addr().unwrap().port();
+        drop(closed);
+        assert_eq!(check("127.0.0.1", closed_port, "", t).await.kind, ProbeOutcomeKind::Failure);
+    }
+}

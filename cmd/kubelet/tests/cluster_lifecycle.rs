@@ -1,0 +1,190 @@
+//! End-to-end, cluster mode: probes and lifecycle hooks of pods created with the real `kubectl`
+//! through the real API server (so every field arrives defaulted), run on real containerd.
+//!
+//! - an httpGet readiness probe against busybox `httpd` flips the pod Ready both ways and the
+//!   Service's EndpointSlice follows it; a tcpSocket liveness probe keeps it alive;
+//! - an exec liveness probe that starts failing restarts the container with upstream's events;
+//! - a startup probe holds `started` (and liveness) back until it passes;
+//! - postStart runs before the container's own work observes it; preStop runs on deletion.
+
+mod cluster_support;
+
+use std::time::Duration;
+
+use cluster_support::*;
+use e2e::{TestNode, busybox_image, wait_for};
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+
+fn apply(node: &TestNode, name: &str, yaml: &str) {
+    let file = node.dir.path().join(format!("{name}.yaml"));
+    std::fs::write(&file, yaml).unwrap();
+    let (ok, _, err) = kubectl(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(ok, "kubectl apply {name}: {err}");
+}
+
+fn container(pod: &str, name: &str) -> Option<ContainerStatus> {
+    let p: Pod = kubectl_json(&["get", "pod", pod])?;
+    p.status?.container_statuses?.into_iter().find(|c| c.name == name)
+}
+
+fn events(pod: &str) -> String {
+    let (_, out, _) = kubectl(&["get", "events", "--field-selector", &format!("involvedObject.name={pod}"), "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}"]);
+    out
+}
+
+fn ready_endpoints(service: &str) -> Option<usize> {
+    // `kubectl get -l` answers a generic `List`.
+    let list: serde_json::Value = kubectl_json(&["get", "endpointslices", "-l", &format!("kubernetes.io/service-name={service}")])?;
+    let slices = list["items"].as_array()?;
+    Some(
+        slices
+            .iter()
+            .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
+            .filter(|e| e["conditions"]["ready"] == serde_json::Value::Bool(true))
+            .count(),
+    )
+}
+
+fn probes_yaml(hostdir: &str) -> String {
+    let image = busybox_image();
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: e2e-probes
+  labels: {{app: e2e-probes}}
+spec:
+  automountServiceAccountToken: false
+  terminationGracePeriodSeconds: 10
+  volumes:
+  - name: host
+    hostPath: {{path: {hostdir}, type: DirectoryOrCreate}}
+  containers:
+  - name: web
+    image: {image}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "mkdir -p /www && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www"]
+    ports: [{{name: http, containerPort: 8080}}]
+    readinessProbe:
+      httpGet: {{path: /healthz, port: http}}
+      periodSeconds: 1
+      failureThreshold: 1
+    livenessProbe:
+      tcpSocket: {{port: 8080}}
+      periodSeconds: 2
+  - name: slow-start
+    image: {image}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "sleep 5; touch /tmp/started; sleep 3600"]
+    startupProbe:
+      exec: {{command: ["test", "-f", "/tmp/started"]}}
+      periodSeconds: 1
+      failureThreshold: 60
+    livenessProbe:
+      exec: {{command: ["test", "-f", "/tmp/started"]}}
+      periodSeconds: 1
+  - name: hooks
+    image: {image}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "while [ ! -f /tmp/poststart ]; do sleep 0.2; done; echo saw-$(cat /tmp/poststart); sleep 3600"]
+    volumeMounts: [{{name: host, mountPath: /host}}]
+    lifecycle:
+      postStart:
+        exec: {{command: ["sh", "-c", "echo poststart > /tmp/poststart"]}}
+      preStop:
+        exec: {{command: ["sh", "-c", "echo prestop > /host/prestop"]}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: e2e-flaky
+spec:
+  automountServiceAccountToken: false
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: flaky
+    image: {image}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "touch /tmp/alive; sleep 6; rm /tmp/alive; sleep 3600"]
+    livenessProbe:
+      exec: {{command: ["test", "-f", "/tmp/alive"]}}
+      periodSeconds: 1
+      failureThreshold: 2
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: e2e-probes
+spec:
+  selector: {{app: e2e-probes}}
+  ports: [{{port: 80, targetPort: 8080}}]
+"#
+    )
+}
+
+#[tokio::test]
+#[ignore = "needs root, containerd and the control plane: run hack/test.sh"]
+async fn probes_and_hooks_behave_as_upstream() {
+    control_plane_ready().await;
+    kubectl(&["delete", "service", "e2e-probes", "--ignore-not-found"]);
+    let node = TestNode::new();
+    secure_config(&node); // kubectl logs and exec reach the kubelet server
+    let kubelet = start_cluster_kubelet(&node).await;
+    wait_node_ready(Duration::from_secs(60)).await;
+    let hostdir = node.dir.path().join("hostdir");
+    apply(&node, "probes", &probes_yaml(hostdir.to_str().unwrap()));
+
+    // httpGet readiness: Ready, and the Service has one ready endpoint.
+    wait_for("web ready", Duration::from_secs(90), || async { container("e2e-probes", "web").filter(|c| c.ready).map(drop) }).await;
+    wait_for("ready endpoint", Duration::from_secs(60), || async { (ready_endpoints("e2e-probes")? == 1).then_some(()) }).await;
+
+    // Startup probe: `started` stays false (and liveness, which would fail, does not run) until
+    // the file appears after 5 s; then started, never restarted.
+    wait_for("slow-start started", Duration::from_secs(60), || async {
+        container("e2e-probes", "slow-start").filter(|c| c.started == Some(true) && c.ready).map(drop)
+    })
+    .await;
+    assert_eq!(container("e2e-probes", "slow-start").unwrap().restart_count, 0, "{}", events("e2e-probes"));
+
+    // Exec liveness that starts failing after 6 s: killed and restarted, with upstream's events.
+    wait_for("flaky restarted", Duration::from_secs(90), || async {
+        container("e2e-flaky", "flaky").filter(|c| c.restart_count >= 1).map(drop)
+    })
+    .await;
+    let ev = events("e2e-flaky");
+    assert!(ev.contains("Unhealthy: Liveness probe failed:"), "{ev}");
+    assert!(ev.contains("Killing: Container flaky failed liveness probe, will be restarted"), "{ev}");
+    assert_eq!(container("e2e-probes", "web").unwrap().restart_count, 0, "tcp liveness keeps web alive: {}", events("e2e-probes"));
+    kubectl(&["delete", "pod", "e2e-flaky", "--wait=false"]);
+
+    // postStart ran before the container's loop looked for its file.
+    let (ok, log, err) = kubectl(&["logs", "e2e-probes", "-c", "hooks"]);
+    assert!(ok && log.contains("saw-poststart"), "{log} {err}");
+
+    // Readiness flips back: without /www/healthz httpd answers 404 and the pod is not ready,
+    // and the endpoint is no longer ready; never restarted (readiness does not kill).
+    let (ok, _, err) = kubectl(&["exec", "e2e-probes", "-c", "web", "--", "rm", "/www/healthz"]);
+    assert!(ok, "kubectl exec: {err}");
+    wait_for("web not ready", Duration::from_secs(30), || async { container("e2e-probes", "web").filter(|c| !c.ready).map(drop) }).await;
+    wait_for("no ready endpoint", Duration::from_secs(60), || async { (ready_endpoints("e2e-probes")? == 0).then_some(()) }).await;
+    let p: Pod = kubectl_json(&["get", "pod", "e2e-probes"]).unwrap();
+    let ready_cond = p.status.unwrap().conditions.unwrap().into_iter().find(|c| c.type_ == "Ready").unwrap();
+    assert_eq!(ready_cond.status, "False");
+    let (ok, _, _) = kubectl(&["exec", "e2e-probes", "-c", "web", "--", "sh", "-c", "echo ok > /www/healthz"]);
+    assert!(ok);
+    wait_for("web ready again", Duration::from_secs(30), || async { container("e2e-probes", "web").filter(|c| c.ready).map(drop) }).await;
+    assert_eq!(container("e2e-probes", "web").unwrap().restart_count, 0);
+
+    // Deletion runs preStop before the container is stopped.
+    let (ok, _, err) = kubectl(&["delete", "pod", "e2e-probes", "--wait=false"]);
+    assert!(ok, "{err}");
+    let prestop = hostdir.join("prestop");
+    wait_for("preStop wrote its file", Duration::from_secs(30), || async { std::fs::read_to_string(&prestop).ok().filter(|t| t.contains("prestop")) }).await;
+    wait_for("pod gone", Duration::from_secs(60), || async {
+        let (ok, _, err) = kubectl(&["get", "pod", "e2e-probes"]);
+        (!ok && err.contains("NotFound")).then_some(())
+    })
+    .await;
+    kubectl(&["delete", "service", "e2e-probes", "--ignore-not-found"]);
+    teardown(kubelet).await;
+}
