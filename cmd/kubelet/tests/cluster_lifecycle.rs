@@ -188,3 +188,170 @@ async fn probes_and_hooks_behave_as_upstream() {
     kubectl(&["delete", "service", "e2e-probes", "--ignore-not-found"]);
     teardown(kubelet).await;
 }
+
+/// A container command that appends `<name>-up` to the shared log, and `<name>-term` on SIGTERM
+/// (after `delay` seconds) before exiting 0.
+fn traced(name: &str, delay: &str) -> String {
+    format!(r#"["sh", "-c", "echo {name}-up >> /host/log; trap 'sleep {delay}; echo {name}-term >> /host/log; exit 0' TERM; while true; do sleep 0.2; done"]"#)
+}
+
+fn lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_owned).collect()
+}
+
+#[tokio::test]
+#[ignore = "needs root, containerd and the control plane: run hack/test.sh"]
+async fn sidecars_termination_messages_and_deadlines() {
+    control_plane_ready().await;
+    let node = TestNode::new();
+    let kubelet = start_cluster_kubelet(&node).await;
+    wait_node_ready(Duration::from_secs(60)).await;
+    let image = busybox_image();
+    let job_dir = node.dir.path().join("job");
+    let order_dir = node.dir.path().join("order");
+    let yaml = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: e2e-job}}
+spec:
+  automountServiceAccountToken: false
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 10
+  volumes: [{{name: host, hostPath: {{path: {job}, type: DirectoryOrCreate}}}}]
+  initContainers:
+  - name: proxy
+    image: {image}
+    imagePullPolicy: Never
+    restartPolicy: Always
+    command: {proxy}
+    volumeMounts: [{{name: host, mountPath: /host}}]
+  - name: setup
+    image: {image}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "grep -q proxy-up /host/log && echo setup-done >> /host/log"]
+    volumeMounts: [{{name: host, mountPath: /host}}]
+  containers:
+  - name: main
+    image: {image}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "echo main-ran >> /host/log; sleep 1"]
+    volumeMounts: [{{name: host, mountPath: /host}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: e2e-order}}
+spec:
+  automountServiceAccountToken: false
+  terminationGracePeriodSeconds: 20
+  volumes: [{{name: host, hostPath: {{path: {order}, type: DirectoryOrCreate}}}}]
+  initContainers:
+  - {{name: s1, image: {image}, imagePullPolicy: Never, restartPolicy: Always, command: {s1}, volumeMounts: [{{name: host, mountPath: /host}}]}}
+  - {{name: s2, image: {image}, imagePullPolicy: Never, restartPolicy: Always, command: {s2}, volumeMounts: [{{name: host, mountPath: /host}}]}}
+  containers:
+  - {{name: main, image: {image}, imagePullPolicy: Never, command: {main}, volumeMounts: [{{name: host, mountPath: /host}}]}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: e2e-messages}}
+spec:
+  automountServiceAccountToken: false
+  restartPolicy: Never
+  containers:
+  - name: file
+    image: {image}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "printf bye > /dev/termination-log; exit 3"]
+  - name: custom-path
+    image: {image}
+    imagePullPolicy: Never
+    terminationMessagePath: /tmp/why
+    command: ["sh", "-c", "printf custom > /tmp/why"]
+  - name: logs
+    image: {image}
+    imagePullPolicy: Never
+    terminationMessagePolicy: FallbackToLogsOnError
+    command: ["sh", "-c", "echo from-logs; exit 1"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: e2e-deadline}}
+spec:
+  automountServiceAccountToken: false
+  activeDeadlineSeconds: 5
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {{name: main, image: {image}, imagePullPolicy: Never, command: ["sleep", "3600"]}}
+"#,
+        job = job_dir.display(),
+        order = order_dir.display(),
+        proxy = traced("proxy", "0"),
+        s1 = traced("s1", "0"),
+        s2 = traced("s2", "1"),
+        main = traced("main", "2"),
+    );
+    apply(&node, "lifecycle", &yaml);
+
+    // Sidecar, then the regular init container (which saw the sidecar up), then main; the pod
+    // succeeds when main does, and the sidecar is stopped after it.
+    let job: Pod = wait_for("e2e-job Succeeded", Duration::from_secs(90), || async {
+        let p: Pod = kubectl_json(&["get", "pod", "e2e-job"])?;
+        (p.status.as_ref()?.phase.as_deref() == Some("Succeeded")).then_some(p)
+    })
+    .await;
+    let log = wait_for("proxy stopped", Duration::from_secs(30), || async {
+        let l = lines(&job_dir.join("log"));
+        l.contains(&"proxy-term".to_string()).then_some(l)
+    })
+    .await;
+    assert_eq!(log, ["proxy-up", "setup-done", "main-ran", "proxy-term"]);
+    let inits = job.status.unwrap().init_container_statuses.unwrap();
+    assert_eq!(inits.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["proxy", "setup"]);
+
+    // Termination messages: from the file, from a custom path, from the logs on error.
+    let messages: Pod = wait_for("e2e-messages Failed", Duration::from_secs(60), || async {
+        let p: Pod = kubectl_json(&["get", "pod", "e2e-messages"])?;
+        (p.status.as_ref()?.phase.as_deref() == Some("Failed")).then_some(p)
+    })
+    .await;
+    let terminated = |name: &str| {
+        let statuses = messages.status.as_ref().unwrap().container_statuses.as_ref().unwrap();
+        let c = statuses.iter().find(|c| c.name == name).unwrap();
+        c.state.as_ref().unwrap().terminated.clone().unwrap()
+    };
+    let file = terminated("file");
+    assert_eq!((file.exit_code, file.reason.as_deref(), file.message.as_deref()), (3, Some("Error"), Some("bye")));
+    let custom = terminated("custom-path");
+    assert_eq!((custom.exit_code, custom.reason.as_deref(), custom.message.as_deref()), (0, Some("Completed"), Some("custom")));
+    assert_eq!(terminated("logs").message.as_deref(), Some("from-logs\n"));
+
+    // activeDeadlineSeconds: Failed with DeadlineExceeded.
+    let deadline: Pod = wait_for("e2e-deadline Failed", Duration::from_secs(60), || async {
+        let p: Pod = kubectl_json(&["get", "pod", "e2e-deadline"])?;
+        (p.status.as_ref()?.phase.as_deref() == Some("Failed")).then_some(p)
+    })
+    .await;
+    let st = deadline.status.unwrap();
+    assert_eq!(st.reason.as_deref(), Some("DeadlineExceeded"));
+    assert_eq!(st.message.as_deref(), Some("Pod was active on the node longer than the specified deadline"));
+
+    // Deletion stops main first, then the sidecars in reverse order (s2 before s1), even though
+    // main takes 2 s to stop and s2 1 s.
+    wait_for("e2e-order running", Duration::from_secs(60), || async {
+        let l = lines(&order_dir.join("log"));
+        l.contains(&"main-up".to_string()).then_some(())
+    })
+    .await;
+    let (ok, _, err) = kubectl(&["delete", "pod", "e2e-order", "--wait=false"]);
+    assert!(ok, "{err}");
+    let log = wait_for("all stopped", Duration::from_secs(40), || async {
+        let l = lines(&order_dir.join("log"));
+        (l.iter().filter(|x| x.ends_with("-term")).count() == 3).then_some(l)
+    })
+    .await;
+    let terms: Vec<&str> = log.iter().filter(|x| x.ends_with("-term")).map(String::as_str).collect();
+    assert_eq!(terms, ["main-term", "s2-term", "s1-term"], "{log:?}");
+    for p in ["e2e-job", "e2e-messages", "e2e-deadline"] {
+        kubectl(&["delete", "pod", p, "--wait=false"]);
+    }
+    teardown(kubelet).await;
+}

@@ -9,6 +9,7 @@
 //! - [`server`]: `/healthz` and the read-only port.
 //! - [`memory`]: handing freed heap back to the kernel after bursts.
 
+pub mod active_deadline;
 pub mod app;
 pub mod backoff;
 pub mod clock;

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::container::PodStatus;
 use crate::kuberuntime::labels::{PodRef, pod_name, pod_namespace, pod_uid};
 use crate::kuberuntime::{RuntimeManager, SyncOutcome, pod_is_terminal};
+use crate::events::EventType;
 use crate::prober::ProbeManager;
 use crate::status::{StatusInputs, generate_api_pod_status, is_terminal_phase};
 use crate::status_manager::StatusManager;
@@ -221,16 +222,50 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
         ctx.manager.kill_pod(Some(pod), &status, None).await.map_err(|e| e.to_string())?;
         return Ok(ctx.sync_frequency);
     }
+    let start_time = ctx.status.pod_status(&r.uid).and_then(|s| s.start_time).map(|t| crate::status::system_time(&t));
+    let deadline_left = crate::active_deadline::time_left(pod, start_time, ctx.manager.clock().now());
+    if deadline_left == Some(Duration::ZERO) {
+        ctx.manager.events().event(pod, EventType::Normal, crate::active_deadline::REASON, crate::active_deadline::MESSAGE);
+        ctx.prober.remove_pod(&r.uid);
+        ctx.manager.kill_pod(Some(pod), &status, None).await.map_err(|e| e.to_string())?;
+        let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);
+        publish_failed(ctx, pod, &fresh, crate::active_deadline::REASON, crate::active_deadline::MESSAGE);
+        return Ok(ctx.sync_frequency);
+    }
     ctx.prober.add_pod(pod);
-    let failures = ctx.prober.failures(&status);
-    let outcome = ctx.manager.sync_pod(pod, &status, &failures).await;
+    let verdicts = ctx.prober.verdicts(&status);
+    let outcome = ctx.manager.sync_pod(pod, &status, &verdicts).await;
     let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);
     let terminal = pod_is_terminal(pod, &fresh);
     publish(ctx, pod, &fresh, &outcome, terminal);
     if !outcome.errors.is_empty() {
         return Err(outcome.errors.join("; "));
     }
-    Ok(outcome.retry_after.map_or(ctx.sync_frequency, |d| d.min(ctx.sync_frequency)))
+    let wait = outcome.retry_after.map_or(ctx.sync_frequency, |d| d.min(ctx.sync_frequency));
+    // Wake up when the active deadline passes.
+    Ok(deadline_left.map_or(wait, |left| wait.min(left.max(Duration::from_millis(100)))))
+}
+
+/// Publishes the pod as `Failed` for `reason` (its containers were killed).
+fn publish_failed(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, reason: &str, message: &str) {
+    let previous = ctx.status.pod_status(pod_uid(pod));
+    let probes = ctx.prober.results_for(runtime);
+    let inputs = StatusInputs {
+        pod,
+        runtime,
+        previous: previous.as_ref(),
+        waiting_reasons: &Default::default(),
+        probes: &probes,
+        host_ip: Some(&ctx.host_ip),
+        pod_is_terminal: true,
+        runtime_name: &ctx.runtime_name,
+        now: ctx.manager.clock().now(),
+    };
+    let mut status = generate_api_pod_status(&inputs);
+    status.phase = Some(crate::status::PHASE_FAILED.to_string());
+    status.reason = Some(reason.to_string());
+    status.message = Some(message.to_string());
+    ctx.status.set_pod_status(pod.clone(), status);
 }
 
 async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Pod>, grace: Option<i64>) -> Result<(), String> {

@@ -74,10 +74,7 @@ impl StatusManager {
             .chain(status.init_container_statuses.iter().flatten())
             .find(|c| c.name == name)?;
         let state = container.state.as_ref();
-        let running_since = state.and_then(|s| s.running.as_ref()).and_then(|r| r.started_at.as_ref()).map(|t| {
-            let secs = t.0.as_second();
-            if secs >= 0 { std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64) } else { std::time::UNIX_EPOCH }
-        });
+        let running_since = state.and_then(|s| s.running.as_ref()).and_then(|r| r.started_at.as_ref()).map(crate::status::system_time);
         Some(ProbeView {
             container_id: container.container_id.as_deref().map(|id| id.split_once("://").map_or(id, |(_, bare)| bare).to_owned()),
             running_since,

@@ -101,8 +101,8 @@ impl Node {
     async fn sync(&self, p: &Arc<Pod>) -> k8s_openapi::api::core::v1::PodStatus {
         self.prober.add_pod(p);
         let status = self.manager.pod_status(&pod_ref(p)).await.unwrap();
-        let failures = self.prober.failures(&status);
-        let outcome = self.manager.sync_pod(p, &status, &failures).await;
+        let verdicts = self.prober.verdicts(&status);
+        let outcome = self.manager.sync_pod(p, &status, &verdicts).await;
         let fresh = self.manager.pod_status(&pod_ref(p)).await.unwrap();
         let probes = self.prober.results_for(&fresh);
         let previous = self.status.pod_status(p.metadata.uid.as_deref().unwrap());

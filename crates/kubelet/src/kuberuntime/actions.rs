@@ -4,12 +4,12 @@
 //! (re)created or the pod killed, which init container runs next, which containers start and which
 //! running containers must be killed. No I/O and no clock: restart backoff is applied by the caller.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 
 use super::hash::container_hash;
-use crate::container::{ContainerState, PodStatus, SandboxState};
+use crate::container::{ContainerState, ContainerStatus, PodStatus, SandboxState};
 use crate::prober::ProbeKind;
 
 /// What one sync must do to move a pod towards its spec.
@@ -23,8 +23,9 @@ pub struct PodActions {
     pub sandbox_id: Option<String>,
     /// Attempt number for the sandbox to create.
     pub attempt: u32,
-    /// Index into `spec.initContainers` of the init container to start next.
-    pub next_init_container: Option<usize>,
+    /// Indexes into `spec.initContainers` to start, in order: the next regular init container,
+    /// or sidecars (restartable init containers) to (re)start.
+    pub init_containers_to_start: Vec<usize>,
     /// Indexes into `spec.containers` of the containers to start.
     pub containers_to_start: Vec<usize>,
     /// Running containers to kill: (container ID, container name, why).
@@ -39,6 +40,21 @@ pub struct ContainerToKill {
     pub message: String,
     /// The failed probe's own `terminationGracePeriodSeconds`, which replaces the pod's.
     pub grace_override: Option<i64>,
+}
+
+/// What the prober says about the running containers, by runtime ID.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProbeVerdicts {
+    /// Containers whose liveness or startup probe failed: they are killed and restarted.
+    pub failed: BTreeMap<String, ProbeKind>,
+    /// Containers whose startup probe passed (a sidecar with a startup probe lets the next init
+    /// container start only then).
+    pub started: BTreeSet<String>,
+}
+
+/// A sidecar: an init container with `restartPolicy: Always`.
+pub fn is_sidecar(c: &Container) -> bool {
+    c.restart_policy.as_deref() == Some("Always")
 }
 
 /// The pod's restart policy, `Always` when unset.
@@ -103,26 +119,86 @@ fn succeeded(name: &str, status: &PodStatus) -> bool {
 
 /// Outcome of walking the init containers of a pod whose sandbox stays.
 enum InitProgress {
-    /// Every init container has succeeded.
+    /// Every regular init container has succeeded and every sidecar has started.
     Done,
     /// Still initialising; the plan is complete.
     Pending,
 }
 
-fn plan_init_containers(pod: &Pod, status: &PodStatus, actions: &mut PodActions) -> InitProgress {
+/// A running container whose liveness or startup probe failed: kill it, and restart it unless
+/// the pod never restarts (sidecars always restart).
+fn kill_for_probe(c: &Container, running: &ContainerStatus, kind: ProbeKind, restart: bool) -> ContainerToKill {
+    let (what, probe) = match kind {
+        ProbeKind::Startup => ("startup", c.startup_probe.as_ref()),
+        _ => ("liveness", c.liveness_probe.as_ref()),
+    };
+    let tail = if restart { ", will be restarted" } else { "" };
+    ContainerToKill {
+        id: running.id.clone(),
+        name: c.name.clone(),
+        message: format!("Container {} failed {what} probe{tail}", c.name),
+        grace_override: probe.and_then(|p| p.termination_grace_period_seconds),
+    }
+}
+
+/// A running sidecar has started: it has no startup probe or the probe passed.
+fn sidecar_started(c: &Container, running: &ContainerStatus, verdicts: &ProbeVerdicts) -> bool {
+    c.startup_probe.is_none() || verdicts.started.contains(&running.id)
+}
+
+/// Sidecars of a pod that was initialised before: any that is not running is restarted (with
+/// backoff, by the caller), without holding the regular containers back.
+fn plan_sidecars_after_init(pod: &Pod, status: &PodStatus, verdicts: &ProbeVerdicts, actions: &mut PodActions) {
+    for (idx, c) in init_containers(pod).iter().enumerate().filter(|(_, c)| is_sidecar(c)) {
+        match status.latest_container(&c.name) {
+            Some(l) if l.state == ContainerState::Running => {
+                if let Some(kind) = verdicts.failed.get(&l.id) {
+                    actions.containers_to_kill.push(kill_for_probe(c, l, *kind, true));
+                    actions.init_containers_to_start.push(idx);
+                }
+            }
+            _ if pod.metadata.deletion_timestamp.is_none() => actions.init_containers_to_start.push(idx),
+            _ => {}
+        }
+    }
+}
+
+fn plan_init_containers(pod: &Pod, status: &PodStatus, verdicts: &ProbeVerdicts, actions: &mut PodActions) -> InitProgress {
+    // Once a regular container exists the pod was initialised: regular init containers never
+    // run again (their instances may be gone), sidecars are kept running.
+    if containers(pod).iter().any(|c| status.latest_container(&c.name).is_some()) {
+        plan_sidecars_after_init(pod, status, verdicts, actions);
+        return InitProgress::Done;
+    }
     for (idx, c) in init_containers(pod).iter().enumerate() {
         let Some(latest) = status.latest_container(&c.name) else {
-            actions.next_init_container = Some(idx);
+            actions.init_containers_to_start.push(idx);
             return InitProgress::Pending;
         };
+        let sidecar = is_sidecar(c);
         match latest.state {
+            ContainerState::Running if sidecar => {
+                if let Some(kind) = verdicts.failed.get(&latest.id) {
+                    actions.containers_to_kill.push(kill_for_probe(c, latest, *kind, true));
+                    actions.init_containers_to_start.push(idx);
+                    return InitProgress::Pending;
+                }
+                if sidecar_started(c, latest, verdicts) {
+                    continue;
+                }
+                return InitProgress::Pending;
+            }
             ContainerState::Running => return InitProgress::Pending,
+            ContainerState::Exited if sidecar => {
+                actions.init_containers_to_start.push(idx);
+                return InitProgress::Pending;
+            }
             ContainerState::Exited if latest.exit_code == 0 => continue,
             ContainerState::Exited => {
                 if restart_policy(pod) == "Never" {
                     actions.kill_pod = true;
                 } else {
-                    actions.next_init_container = Some(idx);
+                    actions.init_containers_to_start.push(idx);
                 }
                 return InitProgress::Pending;
             }
@@ -133,7 +209,7 @@ fn plan_init_containers(pod: &Pod, status: &PodStatus, actions: &mut PodActions)
                     message: "Init container is in unknown state, try killing it before restart".into(),
                     grace_override: None,
                 });
-                actions.next_init_container = Some(idx);
+                actions.init_containers_to_start.push(idx);
                 return InitProgress::Pending;
             }
         }
@@ -149,12 +225,13 @@ pub fn pod_is_terminal(pod: &Pod, status: &PodStatus) -> bool {
 
 /// Computes what a sync of `pod` must do given the runtime's `status` for it.
 pub fn compute_pod_actions(pod: &Pod, status: &PodStatus) -> PodActions {
-    compute_pod_actions_with_probes(pod, status, &BTreeMap::new())
+    compute_pod_actions_with_probes(pod, status, &ProbeVerdicts::default())
 }
 
 /// [`compute_pod_actions`], where running containers whose liveness or startup probe failed
-/// (`probe_failures`, by runtime ID) are killed and, unless the pod never restarts, restarted.
-pub fn compute_pod_actions_with_probes(pod: &Pod, status: &PodStatus, probe_failures: &BTreeMap<String, ProbeKind>) -> PodActions {
+/// are killed and, unless the pod never restarts, restarted; and sidecars with a startup probe
+/// hold the next init container back until it passes.
+pub fn compute_pod_actions_with_probes(pod: &Pod, status: &PodStatus, verdicts: &ProbeVerdicts) -> PodActions {
     let (create_sandbox, attempt, sandbox_id) = sandbox_changed(pod, status);
     let mut actions = PodActions {
         kill_pod: create_sandbox,
@@ -171,7 +248,7 @@ pub fn compute_pod_actions_with_probes(pod: &Pod, status: &PodStatus, probe_fail
             return actions;
         }
         if !init_containers(pod).is_empty() {
-            actions.next_init_container = Some(0);
+            actions.init_containers_to_start = vec![0];
             return actions;
         }
         actions.containers_to_start = containers(pod)
@@ -187,7 +264,7 @@ pub fn compute_pod_actions_with_probes(pod: &Pod, status: &PodStatus, probe_fail
         return actions;
     }
 
-    if let InitProgress::Pending = plan_init_containers(pod, status, &mut actions) {
+    if let InitProgress::Pending = plan_init_containers(pod, status, verdicts, &mut actions) {
         return actions;
     }
 
@@ -214,19 +291,9 @@ pub fn compute_pod_actions_with_probes(pod: &Pod, status: &PodStatus, probe_fail
             }
             continue;
         }
-        if let Some(kind) = probe_failures.get(&running.id) {
-            let (what, probe) = match kind {
-                ProbeKind::Startup => ("startup", c.startup_probe.as_ref()),
-                _ => ("liveness", c.liveness_probe.as_ref()),
-            };
+        if let Some(kind) = verdicts.failed.get(&running.id) {
             let restart = restart_policy(pod) != "Never";
-            let tail = if restart { ", will be restarted" } else { "" };
-            actions.containers_to_kill.push(ContainerToKill {
-                id: running.id.clone(),
-                name: c.name.clone(),
-                message: format!("Container {} failed {what} probe{tail}", c.name),
-                grace_override: probe.and_then(|p| p.termination_grace_period_seconds),
-            });
+            actions.containers_to_kill.push(kill_for_probe(c, running, *kind, restart));
             if restart {
                 actions.containers_to_start.push(idx);
             }

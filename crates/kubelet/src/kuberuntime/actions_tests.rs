@@ -142,33 +142,33 @@ fn on_failure_sandbox_recreation_skips_succeeded_containers() {
 fn init_containers_run_one_at_a_time_before_app_containers() {
     let p = pod("Always", &["app"], &["i1", "i2"]);
     let a = compute_pod_actions(&p, &PodStatus::default());
-    assert_eq!(a.next_init_container, Some(0));
+    assert_eq!(a.init_containers_to_start, vec![0]);
     assert!(a.containers_to_start.is_empty());
 
     let s = status(vec![ready_sandbox()], vec![ctr(&p, "i1", ContainerState::Running, 0)]);
-    assert_eq!(compute_pod_actions(&p, &s).next_init_container, None);
+    assert!(compute_pod_actions(&p, &s).init_containers_to_start.is_empty());
 
     let s = status(vec![ready_sandbox()], vec![ctr(&p, "i1", ContainerState::Exited, 0)]);
-    assert_eq!(compute_pod_actions(&p, &s).next_init_container, Some(1));
+    assert_eq!(compute_pod_actions(&p, &s).init_containers_to_start, vec![1]);
 
     let s = status(
         vec![ready_sandbox()],
         vec![ctr(&p, "i1", ContainerState::Exited, 0), ctr(&p, "i2", ContainerState::Exited, 0)],
     );
     let a = compute_pod_actions(&p, &s);
-    assert_eq!((a.next_init_container, a.containers_to_start), (None, vec![0]));
+    assert_eq!((a.init_containers_to_start, a.containers_to_start), (vec![], vec![0]));
 }
 
 #[test]
 fn failed_init_container_restarts_or_fails_the_pod() {
     let p = pod("Always", &["app"], &["i1"]);
     let s = status(vec![ready_sandbox()], vec![ctr(&p, "i1", ContainerState::Exited, 1)]);
-    assert_eq!(compute_pod_actions(&p, &s).next_init_container, Some(0));
+    assert_eq!(compute_pod_actions(&p, &s).init_containers_to_start, vec![0]);
 
     let p = pod("Never", &["app"], &["i1"]);
     let s = status(vec![ready_sandbox()], vec![ctr(&p, "i1", ContainerState::Exited, 1)]);
     let a = compute_pod_actions(&p, &s);
-    assert!(a.kill_pod && a.next_init_container.is_none());
+    assert!(a.kill_pod && a.init_containers_to_start.is_empty());
 }
 
 #[test]
@@ -192,4 +192,62 @@ fn on_failure_pod_whose_containers_all_succeeded_is_terminal() {
     let p = pod("Always", &["a"], &[]);
     let s = status(vec![ready_sandbox()], vec![ctr(&p, "a", ContainerState::Exited, 0)]);
     assert!(!pod_is_terminal(&p, &s));
+}
+
+fn with_sidecar(mut p: Pod, name: &str, startup_probe: bool) -> Pod {
+    let inits = p.spec.as_mut().unwrap().init_containers.get_or_insert_with(Vec::new);
+    let c = inits.iter_mut().find(|c| c.name == name).unwrap();
+    c.restart_policy = Some("Always".into());
+    if startup_probe {
+        c.startup_probe = Some(Default::default());
+    }
+    p
+}
+
+#[test]
+fn a_started_sidecar_lets_the_next_init_container_run() {
+    let p = with_sidecar(pod("Never", &["app"], &["proxy", "setup"]), "proxy", false);
+    let s = status(vec![ready_sandbox()], vec![ctr(&p, "proxy", ContainerState::Running, 0)]);
+    assert_eq!(compute_pod_actions(&p, &s).init_containers_to_start, vec![1]);
+    // After the regular init container succeeded, the app starts; the sidecar keeps running.
+    let s = status(vec![ready_sandbox()], vec![ctr(&p, "proxy", ContainerState::Running, 0), ctr(&p, "setup", ContainerState::Exited, 0)]);
+    let a = compute_pod_actions(&p, &s);
+    assert_eq!((a.init_containers_to_start, a.containers_to_start, a.kill_pod), (vec![], vec![0], false));
+}
+
+#[test]
+fn a_sidecar_with_a_startup_probe_holds_init_until_it_passes() {
+    let p = with_sidecar(pod("Always", &["app"], &["proxy", "setup"]), "proxy", true);
+    let proxy = ctr(&p, "proxy", ContainerState::Running, 0);
+    let s = status(vec![ready_sandbox()], vec![proxy.clone()]);
+    let a = compute_pod_actions(&p, &s);
+    assert!(a.init_containers_to_start.is_empty() && a.containers_to_start.is_empty(), "{a:?}");
+    let started = ProbeVerdicts { started: [proxy.id.clone()].into(), ..Default::default() };
+    assert_eq!(compute_pod_actions_with_probes(&p, &s, &started).init_containers_to_start, vec![1]);
+    // A failed startup probe restarts the sidecar even in a pod that never restarts.
+    let failed = ProbeVerdicts { failed: [(proxy.id.clone(), ProbeKind::Startup)].into(), ..Default::default() };
+    let a = compute_pod_actions_with_probes(&p, &s, &failed);
+    assert_eq!(a.containers_to_kill[0].message, "Container proxy failed startup probe, will be restarted");
+    assert_eq!(a.init_containers_to_start, vec![0]);
+}
+
+#[test]
+fn exited_sidecars_restart_whatever_the_pod_policy() {
+    let p = with_sidecar(pod("Never", &["app"], &["proxy"]), "proxy", false);
+    let s = status(vec![ready_sandbox()], vec![ctr(&p, "proxy", ContainerState::Exited, 1)]);
+    assert_eq!(compute_pod_actions(&p, &s).init_containers_to_start, vec![0]);
+    // After initialisation too, without touching the running app.
+    let s = status(vec![ready_sandbox()], vec![ctr(&p, "proxy", ContainerState::Exited, 0), ctr(&p, "app", ContainerState::Running, 0)]);
+    let a = compute_pod_actions(&p, &s);
+    assert_eq!((a.init_containers_to_start, a.containers_to_start, a.kill_pod), (vec![0], vec![], false));
+}
+
+#[test]
+fn a_job_with_a_sidecar_completes_when_its_app_does() {
+    let p = with_sidecar(pod("Never", &["app"], &["proxy"]), "proxy", false);
+    let s = status(vec![ready_sandbox()], vec![ctr(&p, "proxy", ContainerState::Running, 0), ctr(&p, "app", ContainerState::Exited, 0)]);
+    let a = compute_pod_actions(&p, &s);
+    assert!(a.kill_pod && !a.create_sandbox && a.containers_to_start.is_empty(), "{a:?}");
+    let s = status(vec![ready_sandbox()], vec![ctr(&p, "proxy", ContainerState::Exited, 137), ctr(&p, "app", ContainerState::Exited, 0)]);
+    assert!(pod_is_terminal(&p, &s));
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use k8s_openapi::api::core::v1::{Container, Pod};
 use kubelet_cri::{CriError, ImageService, RuntimeService, api};
 
-use super::actions::{PodActions, compute_pod_actions_with_probes};
+use super::actions::{PodActions, ProbeVerdicts, compute_pod_actions_with_probes, is_sidecar};
 use super::lifecycle::{container_spec, grace_after_hook, run_hook};
 use super::container_config::{ContainerContext, container_config};
 use super::env::{EnvSources, PodFacts};
@@ -26,7 +26,6 @@ use super::sandbox::{SandboxContext, pod_sandbox_config};
 use crate::backoff::Backoff;
 use crate::clock::Clock;
 use crate::container::{ContainerState, ContainerStatus, PodStatus, SandboxState};
-use crate::prober::ProbeKind;
 use crate::events::{EventRecorder, EventType};
 use crate::volumemanager::VolumeManager;
 use crate::volumemanager::mount::SystemMounter;
@@ -110,6 +109,11 @@ impl RuntimeManager {
         &self.clock
     }
 
+    /// Where pod events go.
+    pub fn events(&self) -> &Arc<dyn EventRecorder> {
+        &self.events
+    }
+
     pub fn runtime(&self) -> &Arc<dyn RuntimeService> {
         &self.runtime
     }
@@ -125,8 +129,8 @@ impl RuntimeManager {
 
     /// One sync of `pod` given the runtime's `status` for it and the running containers whose
     /// liveness or startup probe failed.
-    pub async fn sync_pod(&self, pod: &Pod, status: &PodStatus, probe_failures: &BTreeMap<String, ProbeKind>) -> SyncOutcome {
-        let actions = compute_pod_actions_with_probes(pod, status, probe_failures);
+    pub async fn sync_pod(&self, pod: &Pod, status: &PodStatus, verdicts: &ProbeVerdicts) -> SyncOutcome {
+        let actions = compute_pod_actions_with_probes(pod, status, verdicts);
         let mut out = SyncOutcome::default();
         if actions.kill_pod {
             if let Err(e) = self.kill_pod(Some(pod), status, None).await {
@@ -164,10 +168,9 @@ impl RuntimeManager {
         };
         let facts = PodFacts { pod_ips: ips, host_ip: self.cfg.host_ip.clone(), node_name: self.cfg.node_name.clone() };
         let spec = pod.spec.as_ref();
-        let targets: Vec<&Container> = match actions.next_init_container {
-            Some(i) => spec.and_then(|s| s.init_containers.as_ref()).and_then(|v| v.get(i)).into_iter().collect(),
-            None => actions.containers_to_start.iter().filter_map(|&i| spec.and_then(|s| s.containers.get(i))).collect(),
-        };
+        let inits = actions.init_containers_to_start.iter().filter_map(|&i| spec.and_then(|s| s.init_containers.as_ref()).and_then(|v| v.get(i)));
+        let regular = actions.containers_to_start.iter().filter_map(|&i| spec.and_then(|s| s.containers.get(i)));
+        let targets: Vec<&Container> = inits.chain(regular).collect();
         for c in targets {
             self.start_container(pod, c, status, &sandbox_id, &sandbox_config, &dirs, &volumes, &facts, &mut out).await;
         }
@@ -336,34 +339,64 @@ impl RuntimeManager {
     /// Stops one container: its `preStop` hook first (when the pod's spec is known and the
     /// container runs), bounded by `grace`, then the runtime's stop with the grace left.
     async fn kill_container(&self, pod: Option<&Pod>, c: &ContainerStatus, message: &str, grace: Duration, pod_ip: String) -> Result<(), CriError> {
-        let mut grace = grace;
-        if let Some(pod) = pod {
-            self.events.event(pod, EventType::Normal, "Killing", message);
-            let hook = container_spec(pod, &c.name).and_then(|spec| Some((spec, spec.lifecycle.as_ref()?.pre_stop.as_ref()?)));
-            if let Some((spec, hook)) = hook.filter(|_| c.state == ContainerState::Running) {
-                let started = tokio::time::Instant::now();
-                let run = run_hook(self.runtime.as_ref(), pod, spec, &c.id, hook, &pod_ip, Some(grace));
-                match tokio::time::timeout(grace, run).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(msg)) => self.events.event(pod, EventType::Warning, "FailedPreStopHook", &msg),
-                    Err(_) => tracing::info!(pod = %pod_full_name(pod), container = %c.name, "preStop hook did not complete within the grace period {grace:?}"),
-                }
-                grace = grace_after_hook(grace, started.elapsed());
-            }
-        }
-        self.runtime.stop_container(&c.id, grace).await
+        let started = tokio::time::Instant::now();
+        self.pre_stop(pod, c, message, grace, &pod_ip).await;
+        self.runtime.stop_container(&c.id, grace_after_hook(grace, started.elapsed())).await
     }
 
-    /// Stops every running container of the pod (in parallel, with the grace period) and its
-    /// sandboxes. `pod` is `None` for orphans whose spec is gone.
+    /// Records the `Killing` event and runs the container's `preStop` hook within `grace`.
+    async fn pre_stop(&self, pod: Option<&Pod>, c: &ContainerStatus, message: &str, grace: Duration, pod_ip: &str) {
+        let Some(pod) = pod else { return };
+        self.events.event(pod, EventType::Normal, "Killing", message);
+        let hook = container_spec(pod, &c.name).and_then(|spec| Some((spec, spec.lifecycle.as_ref()?.pre_stop.as_ref()?)));
+        let Some((spec, hook)) = hook.filter(|_| c.state == ContainerState::Running) else { return };
+        let run = run_hook(self.runtime.as_ref(), pod, spec, &c.id, hook, pod_ip, Some(grace));
+        match tokio::time::timeout(grace, run).await {
+            Ok(Ok(())) => {}
+            Ok(Err(msg)) => self.events.event(pod, EventType::Warning, "FailedPreStopHook", &msg),
+            Err(_) => tracing::info!(pod = %pod_full_name(pod), container = %c.name, "preStop hook did not complete within the grace period {grace:?}"),
+        }
+    }
+
+    /// Stops every running container of the pod and its sandboxes, within one grace period.
+    /// `pod` is `None` for orphans whose spec is gone. As upstream: every `preStop` hook starts at
+    /// once; regular containers are stopped as soon as their hook is done; each sidecar is
+    /// stopped only after the regular containers and the sidecars declared after it have stopped
+    /// (or the grace period ran out).
     pub async fn kill_pod(&self, pod: Option<&Pod>, status: &PodStatus, grace_override: Option<i64>) -> Result<(), CriError> {
         let grace = grace_seconds(pod, grace_override);
-        let running = status.containers.iter().filter(|c| matches!(c.state, ContainerState::Running | ContainerState::Created | ContainerState::Unknown));
+        let running: Vec<&ContainerStatus> = status
+            .containers
+            .iter()
+            .filter(|c| matches!(c.state, ContainerState::Running | ContainerState::Created | ContainerState::Unknown))
+            .collect();
         let ip = pod_ip(status, &self.cfg.host_ip);
-        let stops = running.map(|c| {
-            let message = format!("Stopping container {}", c.name);
-            let ip = ip.clone();
-            async move { self.kill_container(pod, c, &message, grace, ip).await }
+        let sidecars: Vec<String> = pod
+            .and_then(|p| p.spec.as_ref())
+            .and_then(|s| s.init_containers.as_ref())
+            .map(|v| v.iter().filter(|c| is_sidecar(c)).map(|c| c.name.clone()).collect())
+            .unwrap_or_default();
+        // Position in the sidecar order, `None` for regular containers.
+        let rank: Vec<Option<usize>> = running.iter().map(|c| sidecars.iter().position(|n| *n == c.name)).collect();
+        let done: Vec<tokio::sync::watch::Sender<bool>> = running.iter().map(|_| tokio::sync::watch::channel(false).0).collect();
+        let started = tokio::time::Instant::now();
+        let stops = running.iter().enumerate().map(|(k, c)| {
+            let (ip, rank, done) = (&ip, &rank, &done);
+            async move {
+                self.pre_stop(pod, c, &format!("Stopping container {}", c.name), grace, ip).await;
+                if let Some(mine) = rank[k] {
+                    let waits = rank.iter().enumerate().filter(|(m, r)| *m != k && r.is_none_or(|r| r > mine)).map(|(m, _)| {
+                        let mut rx = done[m].subscribe();
+                        async move {
+                            let _ = rx.wait_for(|d| *d).await;
+                        }
+                    });
+                    let _ = tokio::time::timeout(grace.saturating_sub(started.elapsed()), futures::future::join_all(waits)).await;
+                }
+                let result = self.runtime.stop_container(&c.id, grace_after_hook(grace, started.elapsed())).await;
+                done[k].send_replace(true);
+                result
+            }
         });
         let results = futures::future::join_all(stops).await;
         for r in results {

@@ -114,7 +114,13 @@ pub async fn get_pod_status(runtime: &dyn RuntimeService, pod: &PodRef) -> kubel
     }
     for c in &containers {
         match runtime.container_status(&c.id).await {
-            Ok(st) => out.containers.push(to_container_status(c, Some(&st))),
+            Ok(st) => {
+                let mut status = to_container_status(c, Some(&st));
+                if status.state == ContainerState::Exited {
+                    append_termination_message(&mut status, &st, &c.annotations);
+                }
+                out.containers.push(status)
+            }
             Err(e) if e.is_not_found() => continue,
             Err(e) => return Err(e),
         }
@@ -122,6 +128,74 @@ pub async fn get_pod_status(runtime: &dyn RuntimeService, pod: &PodRef) -> kubel
     out.sandboxes.sort_by_key(|s| std::cmp::Reverse((s.attempt, s.created_at)));
     out.containers.sort_by_key(|c| std::cmp::Reverse((c.restart_count, c.created_at)));
     Ok(out)
+}
+
+/// Upstream's limits: the message file is read up to its last 4 KiB; the log fallback is the
+/// last 80 lines, at most 2 KiB of them.
+const MAX_TERMINATION_MESSAGE: u64 = 4096;
+const TERMINATION_LOG_LINES: u64 = 80;
+const TERMINATION_LOG_BYTES: usize = 2048;
+/// How much of a log file's end is read to find its last lines.
+const LOG_TAIL_WINDOW: u64 = 64 * 1024;
+
+/// Adds what the container wrote to its `terminationMessagePath` (or, with
+/// `FallbackToLogsOnError` after a failure, the end of its log) to its status message, as
+/// upstream's `toKubeContainerStatus` does.
+fn append_termination_message(status: &mut ContainerStatus, st: &api::ContainerStatus, annotations: &HashMap<String, String>) {
+    let policy = annotations.get(labels::TERMINATION_MESSAGE_POLICY).map(String::as_str).unwrap_or("File");
+    // A container that could not even start has no logs to fall back to.
+    let fallback = policy == "FallbackToLogsOnError" && status.exit_code != 0 && status.reason != "ContainerCannotRun";
+    let (mut message, check_logs) = termination_file_message(st, &status.termination_message_path, fallback);
+    if check_logs && !st.log_path.is_empty() {
+        message = last_log_lines(std::path::Path::new(&st.log_path));
+    }
+    if !message.is_empty() {
+        if !status.message.is_empty() {
+            status.message.push_str(": ");
+        }
+        status.message.push_str(&message);
+    }
+}
+
+/// The termination message file, found among the container's mounts by its path inside the
+/// container; and whether to fall back to the logs (no file, or an empty one).
+fn termination_file_message(st: &api::ContainerStatus, path: &str, fallback: bool) -> (String, bool) {
+    if path.is_empty() {
+        return (String::new(), fallback);
+    }
+    let Some(mount) = st.mounts.iter().find(|m| m.container_path == path) else {
+        return (String::new(), fallback);
+    };
+    match read_tail(std::path::Path::new(&mount.host_path), MAX_TERMINATION_MESSAGE) {
+        Ok(data) => {
+            let empty = data.is_empty();
+            (String::from_utf8_lossy(&data).into_owned(), fallback && empty)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), fallback),
+        Err(e) => (format!("Error on reading termination log {}: {e}", mount.host_path), false),
+    }
+}
+
+/// The last `max` bytes of a file.
+fn read_tail(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(max)))?;
+    let mut data = Vec::new();
+    f.take(max).read_to_end(&mut data)?;
+    Ok(data)
+}
+
+/// The messages of the last lines of a CRI log file, as `kubectl logs --tail=80
+/// --limit-bytes=2048` would show them.
+fn last_log_lines(path: &std::path::Path) -> String {
+    let Ok(text) = read_tail(path, LOG_TAIL_WINDOW) else { return String::new() };
+    let start = crate::server::secure::cri_log::tail_start(&text, TERMINATION_LOG_LINES);
+    let mut out = Vec::new();
+    crate::server::secure::cri_log::render(&text[start..], &Default::default(), &mut out);
+    out.truncate(TERMINATION_LOG_BYTES);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A cheap summary of one relist, for the PLEG: per pod, each container's and sandbox's state.
@@ -141,4 +215,89 @@ pub async fn relist(runtime: &dyn RuntimeService) -> kubelet_cri::Result<RelistS
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod termination_tests {
+    use super::*;
+
+    fn exited(exit_code: i32, reason: &str) -> ContainerStatus {
+        ContainerStatus {
+            id: "c1".into(),
+            name: "app".into(),
+            state: ContainerState::Exited,
+            created_at: None,
+            started_at: None,
+            finished_at: None,
+            exit_code,
+            image: String::new(),
+            image_ref: String::new(),
+            hash: String::new(),
+            restart_count: 0,
+            reason: reason.into(),
+            message: String::new(),
+            termination_message_path: "/dev/termination-log".into(),
+        }
+    }
+
+    fn cri_status(dir: &std::path::Path, file: Option<&str>, log: &str) -> api::ContainerStatus {
+        let host = dir.join("termination");
+        if let Some(text) = file {
+            std::fs::write(&host, text).unwrap();
+        }
+        let log_path = dir.join("0.log");
+        std::fs::write(&log_path, log).unwrap();
+        api::ContainerStatus {
+            mounts: vec![api::Mount { container_path: "/dev/termination-log".into(), host_path: host.to_string_lossy().into(), ..Default::default() }],
+            log_path: log_path.to_string_lossy().into(),
+            ..Default::default()
+        }
+    }
+
+    fn policy(p: &str) -> HashMap<String, String> {
+        HashMap::from([(labels::TERMINATION_MESSAGE_POLICY.to_string(), p.to_string())])
+    }
+
+    const LOG: &str = "2026-01-01T00:00:00.000000000Z stdout F first\n2026-01-01T00:00:01.000000000Z stderr F DONE\n";
+
+    #[test]
+    fn message_file_wins_and_is_cut_to_its_last_4_kib() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = exited(1, "Error");
+        append_termination_message(&mut s, &cri_status(dir.path(), Some("bye"), LOG), &policy("FallbackToLogsOnError"));
+        assert_eq!(s.message, "bye");
+        let mut s = exited(0, "Completed");
+        let long = format!("{}END", "x".repeat(5000));
+        append_termination_message(&mut s, &cri_status(dir.path(), Some(&long), LOG), &policy("File"));
+        assert_eq!(s.message.len(), 4096);
+        assert!(s.message.ends_with("END"));
+    }
+
+    #[test]
+    fn logs_are_the_fallback_only_on_error_with_that_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = exited(2, "Error");
+        append_termination_message(&mut s, &cri_status(dir.path(), Some(""), LOG), &policy("FallbackToLogsOnError"));
+        assert_eq!(s.message, "first\nDONE\n");
+        let mut s = exited(0, "Completed");
+        append_termination_message(&mut s, &cri_status(dir.path(), Some(""), LOG), &policy("FallbackToLogsOnError"));
+        assert_eq!(s.message, "", "success: no fallback");
+        let mut s = exited(2, "Error");
+        append_termination_message(&mut s, &cri_status(dir.path(), Some(""), LOG), &policy("File"));
+        assert_eq!(s.message, "", "File policy: no fallback");
+        let mut s = exited(128, "ContainerCannotRun");
+        append_termination_message(&mut s, &cri_status(dir.path(), None, LOG), &policy("FallbackToLogsOnError"));
+        assert_eq!(s.message, "");
+    }
+
+    #[test]
+    fn log_fallback_is_the_last_80_lines_within_2_kib() {
+        let dir = tempfile::tempdir().unwrap();
+        let log: String = (0..200).map(|i| format!("2026-01-01T00:00:00.000000000Z stdout F line{i}\n")).collect();
+        let mut s = exited(1, "Error");
+        s.message = "runtime said".into();
+        append_termination_message(&mut s, &cri_status(dir.path(), None, &log), &policy("FallbackToLogsOnError"));
+        assert!(s.message.starts_with("runtime said: line120\nline121\n"), "{}", &s.message[..40]);
+        assert!(s.message.ends_with("line199\n"));
+    }
 }

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::container::{ContainerState, PodStatus};
 use crate::events::EventRecorder;
+use crate::kuberuntime::actions::ProbeVerdicts;
 use crate::kuberuntime::labels::{PodRef, pod_name, pod_namespace, pod_uid};
 use crate::status::ProbeResults;
 use crate::status_manager::StatusManager;
@@ -201,15 +202,19 @@ impl ProbeManager {
         out
     }
 
-    /// Running containers whose liveness or startup probe failed, by runtime ID: the pod worker
-    /// kills (and per the restart policy restarts) them.
-    pub fn failures(&self, runtime: &PodStatus) -> BTreeMap<String, ProbeKind> {
-        let mut out = BTreeMap::new();
+    /// Verdicts about running containers, by runtime ID: those whose liveness or startup probe
+    /// failed (the pod worker kills and, per the restart policy, restarts them) and those whose
+    /// startup probe passed.
+    pub fn verdicts(&self, runtime: &PodStatus) -> ProbeVerdicts {
+        let mut out = ProbeVerdicts::default();
         for c in runtime.containers.iter().filter(|c| c.state == ContainerState::Running) {
             for kind in [ProbeKind::Liveness, ProbeKind::Startup] {
                 if self.shared.get(&c.id, kind) == Some(ProbeResult::Failure) {
-                    out.entry(c.id.clone()).or_insert(kind);
+                    out.failed.entry(c.id.clone()).or_insert(kind);
                 }
+            }
+            if self.shared.get(&c.id, ProbeKind::Startup) == Some(ProbeResult::Success) {
+                out.started.insert(c.id.clone());
             }
         }
         out

@@ -303,6 +303,12 @@ pub(crate) fn api_time(t: SystemTime) -> Time {
     Time(Timestamp::from_second(clamped).unwrap_or(Timestamp::UNIX_EPOCH))
 }
 
+/// The instant an API time names (whole seconds).
+pub fn system_time(t: &Time) -> SystemTime {
+    let secs = t.0.as_second();
+    if secs >= 0 { UNIX_EPOCH + std::time::Duration::from_secs(secs as u64) } else { UNIX_EPOCH }
+}
+
 pub(crate) fn api_time_opt(t: Option<SystemTime>) -> Option<Time> {
     t.map(api_time)
 }
