@@ -15,6 +15,8 @@
 # The process is "conformance-kubelet" (pidfile and log as the harness's
 # components: $KNODE_CP_RUN_DIR, $KNODE_CP_LOG_DIR).
 
+# Our kubelet is rebuilt (incrementally) before every run unless KNODE_KUBELET_BIN names one.
+KNODE_KUBELET_BIN_GIVEN=${KNODE_KUBELET_BIN:+1}
 KNODE_KUBELET_BIN="${KNODE_KUBELET_BIN:-$CARGO_TARGET_DIR/release/kubelet}"
 CONFORMANCE_KUBELET_ROOT=$KNODE_CONFORMANCE_KUBELET_ROOT
 CONFORMANCE_KUBELET_MARKER="--root-dir=$CONFORMANCE_KUBELET_ROOT"
@@ -108,7 +110,8 @@ conformance_clean_api() {
 conformance_kubelet_up() {
     local kind=$1 bin i
     bin=$(conformance_kubelet_bin "$kind")
-    if [[ ! -x $bin ]]; then
+    # A stale build of ours would measure old code: cargo decides what is up to date.
+    if [[ ! -x $bin || ( $kind == ours && -z $KNODE_KUBELET_BIN_GIVEN ) ]]; then
         case "$kind" in
             ours)
                 say "building knode's kubelet (cargo build --release -p kubelet-cmd)"
