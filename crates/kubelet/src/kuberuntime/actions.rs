@@ -103,11 +103,14 @@ pub fn should_container_be_restarted(pod: &Pod, name: &str, status: &PodStatus) 
     match latest.state {
         ContainerState::Running => false,
         ContainerState::Created | ContainerState::Unknown => true,
-        ContainerState::Exited => match restart_policy(pod) {
-            "Never" => false,
-            "OnFailure" => latest.exit_code != 0,
-            _ => true,
-        },
+        ContainerState::Exited => {
+            let spec = containers(pod).iter().chain(init_containers(pod)).find(|c| c.name == name);
+            let pod_policy = pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref());
+            match spec {
+                Some(c) => super::restart::container_should_restart(c, pod_policy, latest.exit_code),
+                None => super::restart::container_should_restart(&Container::default(), pod_policy, latest.exit_code),
+            }
+        }
     }
 }
 
@@ -254,7 +257,10 @@ pub fn compute_pod_actions_with_probes(pod: &Pod, status: &PodStatus, verdicts: 
         actions.containers_to_start = containers(pod)
             .iter()
             .enumerate()
-            .filter(|(_, c)| !(restart_policy(pod) == "OnFailure" && succeeded(&c.name, status)))
+            .filter(|(_, c)| {
+                let run_once = c.restart_policy.as_deref().unwrap_or(restart_policy(pod)) == "OnFailure";
+                !(run_once && succeeded(&c.name, status))
+            })
             .map(|(i, _)| i)
             .collect();
         // Nothing left to run (every container of an OnFailure pod succeeded): no new sandbox.
@@ -286,13 +292,16 @@ pub fn compute_pod_actions_with_probes(pod: &Pod, status: &PodStatus, verdicts: 
                 message: format!("Container {} definition changed, will be restarted", c.name),
                 grace_override: None,
             });
-            if restart_policy(pod) != "Never" {
-                actions.containers_to_start.push(idx);
-            }
+            // A changed definition is restarted whatever the restart policy.
+            actions.containers_to_start.push(idx);
             continue;
         }
         if let Some(kind) = verdicts.failed.get(&running.id) {
-            let restart = restart_policy(pod) != "Never";
+            // The container's own policy when it has one (its rules need an exit code).
+            let restart = match c.restart_policy.as_deref() {
+                Some(own) => own != "Never",
+                None => restart_policy(pod) != "Never",
+            };
             actions.containers_to_kill.push(kill_for_probe(c, running, *kind, restart));
             if restart {
                 actions.containers_to_start.push(idx);

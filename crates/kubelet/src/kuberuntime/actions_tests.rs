@@ -251,3 +251,21 @@ fn a_job_with_a_sidecar_completes_when_its_app_does() {
     let s = status(vec![ready_sandbox()], vec![ctr(&p, "proxy", ContainerState::Exited, 137), ctr(&p, "app", ContainerState::Exited, 0)]);
     assert!(pod_is_terminal(&p, &s));
 }
+
+#[test]
+fn container_restart_policy_and_rules_decide_over_the_pod_policy() {
+    use k8s_openapi::api::core::v1::{ContainerRestartRule, ContainerRestartRuleOnExitCodes};
+    let mut p = pod("Always", &["once", "retry"], &[]);
+    let spec = p.spec.as_mut().unwrap();
+    spec.containers[0].restart_policy = Some("Never".into());
+    spec.containers[1].restart_policy = Some("Never".into());
+    spec.containers[1].restart_policy_rules = Some(vec![ContainerRestartRule {
+        action: "Restart".into(),
+        exit_codes: Some(ContainerRestartRuleOnExitCodes { operator: "In".into(), values: Some(vec![42]) }),
+    }]);
+    let s = status(vec![ready_sandbox()], vec![ctr(&p, "once", ContainerState::Exited, 1), ctr(&p, "retry", ContainerState::Exited, 42)]);
+    assert_eq!(compute_pod_actions(&p, &s).containers_to_start, vec![1]);
+    let s = status(vec![ready_sandbox()], vec![ctr(&p, "once", ContainerState::Exited, 1), ctr(&p, "retry", ContainerState::Exited, 7)]);
+    let a = compute_pod_actions(&p, &s);
+    assert!(a.containers_to_start.is_empty() && a.kill_pod, "{a:?}");
+}

@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod manager;
 pub mod pod_dirs;
 pub mod resources;
+pub mod restart;
 pub mod runtime_state;
 pub mod sandbox;
 

@@ -249,16 +249,8 @@ fn should_container_be_restarted(
     if is_restartable_init_container(container) {
         return true;
     }
-    match pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.restart_policy.as_deref())
-        .unwrap_or("Always")
-    {
-        "Never" => false,
-        "OnFailure" => latest.exit_code != 0,
-        _ => true,
-    }
+    let pod_policy = pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref());
+    crate::kuberuntime::restart::container_should_restart(container, pod_policy, latest.exit_code)
 }
 
 fn any_regular_container_created(pod: &Pod, runtime: &crate::container::PodStatus) -> bool {

@@ -171,6 +171,13 @@ pub fn generate_api_pod_status(inputs: &StatusInputs<'_>) -> ApiPodStatus {
         conditions::scheduled(),
     ];
     conditions::with_transition_times(&mut own, old.conditions.as_deref().unwrap_or(&[]), &now);
+    // The generation of the spec this status was computed from (GA in 1.35), on the pod and on
+    // the conditions the kubelet owns; absent for pods without one (static pods).
+    let generation = pod.metadata.generation.filter(|g| *g > 0);
+    s.observed_generation = generation;
+    for c in &mut own {
+        c.observed_generation = generation;
+    }
     conds.extend(own);
     s.conditions = Some(conds);
 

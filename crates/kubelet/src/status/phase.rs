@@ -36,9 +36,10 @@ pub fn get_phase(
     let init_containers: &[Container] = spec.init_containers.as_deref().unwrap_or(&[]);
     let find = |name: &str| statuses.iter().find(|s| s.name == name);
 
+    let restartable = |c: &Container, code: i32| crate::kuberuntime::restart::container_should_restart(c, Some(restart_policy), code);
     let mut pending_restartable_init = 0;
     let mut pending_regular_init = 0;
-    let mut failed_initialization = 0;
+    let mut failed_not_restartable = 0;
     for container in init_containers
         .iter()
         .filter(|c| !is_restartable_init_container(c))
@@ -49,16 +50,9 @@ pub fn get_phase(
         };
         match Observed::of(status) {
             Observed::Running => pending_regular_init += 1,
-            Observed::Terminated(code) => {
-                if code != 0 {
-                    failed_initialization += 1;
-                }
-            }
-            Observed::Waiting {
-                last_exit: Some(code),
-            } => {
-                if code != 0 {
-                    failed_initialization += 1;
+            Observed::Terminated(code) | Observed::Waiting { last_exit: Some(code) } => {
+                if code != 0 && !restartable(container, code) {
+                    failed_not_restartable += 1;
                 }
             }
             Observed::Waiting { last_exit: None } | Observed::Unknown => pending_regular_init += 1,
@@ -69,6 +63,7 @@ pub fn get_phase(
     let mut running = 0;
     let mut waiting = 0;
     let mut stopped = 0;
+    let mut stopped_not_restartable = 0;
     let mut succeeded = 0;
     for container in init_containers
         .iter()
@@ -106,17 +101,25 @@ pub fn get_phase(
             Observed::Running => running += 1,
             Observed::Terminated(code) => {
                 stopped += 1;
+                if !restartable(container, code) {
+                    stopped_not_restartable += 1;
+                }
                 if code == 0 {
                     succeeded += 1;
                 }
             }
-            Observed::Waiting { last_exit: Some(_) } => stopped += 1,
+            Observed::Waiting { last_exit: Some(code) } => {
+                stopped += 1;
+                if !restartable(container, code) {
+                    stopped_not_restartable += 1;
+                }
+            }
             Observed::Waiting { last_exit: None } => waiting += 1,
             Observed::Unknown => unknown += 1,
         }
     }
 
-    if failed_initialization > 0 && restart_policy == "Never" {
+    if failed_not_restartable > 0 {
         return PHASE_FAILED;
     }
     if pending_regular_init > 0
@@ -138,17 +141,12 @@ pub fn get_phase(
                 PHASE_FAILED
             };
         }
-        if restart_policy == "Always" {
+        // With the container restart rules (on since 1.35): any container that will restart
+        // keeps the pod running; otherwise success only if every container succeeded.
+        if stopped != stopped_not_restartable {
             return PHASE_RUNNING;
         }
-        if stopped == succeeded {
-            return PHASE_SUCCEEDED;
-        }
-        if restart_policy == "Never" {
-            return PHASE_FAILED;
-        }
-        // OnFailure with at least one failure: restarting.
-        return PHASE_RUNNING;
+        return if stopped == succeeded { PHASE_SUCCEEDED } else { PHASE_FAILED };
     }
     PHASE_PENDING
 }

@@ -534,3 +534,16 @@ fn time_conversion_truncates_to_seconds() {
     let before = UNIX_EPOCH - Duration::from_millis(500);
     assert_eq!(api_time(before), api_time_secs(-1));
 }
+
+#[test]
+fn observed_generation_follows_the_pod_generation() {
+    let rt = || runtime(vec![sandbox(&["10.0.0.7"])], vec![instance("web", "abc", RS::Running, 0, 0, 20)]);
+    let mut case = Case::new(pod_with("Always", &["web"], &[]), rt());
+    case.pod.metadata.generation = Some(3);
+    let s = case.run(100);
+    assert_eq!(s.observed_generation, Some(3));
+    let conds = s.conditions.unwrap();
+    assert!(conds.iter().all(|c| c.observed_generation == Some(3)), "{conds:?}");
+    let case = Case::new(pod_with("Always", &["web"], &[]), rt());
+    assert_eq!(case.run(100).observed_generation, None);
+}
