@@ -201,9 +201,10 @@ fn lines(path: &std::path::Path) -> Vec<String> {
 
 #[tokio::test]
 #[ignore = "needs root, containerd and the control plane: run hack/test.sh"]
-async fn sidecars_termination_messages_and_deadlines() {
+async fn sidecars_termination_messages_deadlines_and_debug() {
     control_plane_ready().await;
     let node = TestNode::new();
+    secure_config(&node); // kubectl logs reaches the kubelet server
     let kubelet = start_cluster_kubelet(&node).await;
     wait_node_ready(Duration::from_secs(60)).await;
     let image = busybox_image();
@@ -274,6 +275,15 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata: {{name: e2e-debug-target}}
+spec:
+  automountServiceAccountToken: false
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {{name: app, image: {image}, imagePullPolicy: Never, command: ["sleep", "3600"]}}
+---
+apiVersion: v1
+kind: Pod
 metadata: {{name: e2e-deadline}}
 spec:
   automountServiceAccountToken: false
@@ -334,6 +344,28 @@ spec:
     assert_eq!(st.reason.as_deref(), Some("DeadlineExceeded"));
     assert_eq!(st.message.as_deref(), Some("Pod was active on the node longer than the specified deadline"));
 
+    // kubectl debug: an ephemeral container in the target's process namespace sees its process,
+    // runs once and is reported in ephemeralContainerStatuses.
+    wait_for("e2e-debug-target running", Duration::from_secs(60), || async {
+        let p: Pod = kubectl_json(&["get", "pod", "e2e-debug-target"])?;
+        (p.status.as_ref()?.phase.as_deref() == Some("Running")).then_some(())
+    })
+    .await;
+    let (ok, _, err) = kubectl(&[
+        "debug", "e2e-debug-target", &format!("--image={image}"), "--image-pull-policy=Never", "-c", "debugger",
+        "--target=app", "--attach=false", "--", "sh", "-c", "ps -o args",
+    ]);
+    assert!(ok, "kubectl debug: {err}");
+    let debugger = wait_for("debugger terminated", Duration::from_secs(60), || async {
+        let p: Pod = kubectl_json(&["get", "pod", "e2e-debug-target"])?;
+        let s = p.status?.ephemeral_container_statuses?.into_iter().find(|c| c.name == "debugger")?;
+        s.state.as_ref()?.terminated.is_some().then_some(s)
+    })
+    .await;
+    assert_eq!(debugger.state.unwrap().terminated.unwrap().exit_code, 0);
+    let (ok, log, err) = kubectl(&["logs", "e2e-debug-target", "-c", "debugger"]);
+    assert!(ok && log.contains("sleep 3600"), "the target's processes are visible: {log} {err}");
+
     // Deletion stops main first, then the sidecars in reverse order (s2 before s1), even though
     // main takes 2 s to stop and s2 1 s.
     wait_for("e2e-order running", Duration::from_secs(60), || async {
@@ -350,7 +382,7 @@ spec:
     .await;
     let terms: Vec<&str> = log.iter().filter(|x| x.ends_with("-term")).map(String::as_str).collect();
     assert_eq!(terms, ["main-term", "s2-term", "s1-term"], "{log:?}");
-    for p in ["e2e-job", "e2e-messages", "e2e-deadline"] {
+    for p in ["e2e-job", "e2e-messages", "e2e-deadline", "e2e-debug-target"] {
         kubectl(&["delete", "pod", p, "--wait=false"]);
     }
     teardown(kubelet).await;

@@ -269,9 +269,10 @@ fn publish_failed(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, r
 }
 
 async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Pod>, grace: Option<i64>) -> Result<(), String> {
-    ctx.prober.remove_pod(&r.uid);
+    ctx.prober.pod_terminating(&r.uid);
     let status = ctx.manager.pod_status(r).await.map_err(|e| e.to_string())?;
     ctx.manager.kill_pod(pod, &status, grace).await.map_err(|e| e.to_string())?;
+    ctx.prober.remove_pod(&r.uid);
     let status = ctx.manager.pod_status(r).await.map_err(|e| e.to_string())?;
     ctx.manager.remove_pod(&status).await.map_err(|e| e.to_string())?;
     ctx.status.remove(&r.uid);

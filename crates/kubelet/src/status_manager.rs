@@ -85,6 +85,17 @@ impl StatusManager {
         })
     }
 
+    /// Sets the readiness of container instance `container_id` of pod `uid` as a readiness
+    /// probe decided, between pod syncs (e.g. while the pod terminates).
+    pub fn set_container_readiness(&self, uid: &str, container_id: &str, ready: bool, now: std::time::SystemTime) {
+        let mut map = self.inner.write().expect("status lock");
+        let Some(entry) = map.get_mut(uid) else { return };
+        let Some(updated) = crate::status::with_container_readiness(&entry.pod, &entry.status, container_id, ready, now) else { return };
+        entry.status = updated;
+        drop(map);
+        self.changes.notify_one();
+    }
+
     /// Forgets a pod that was removed.
     pub fn remove(&self, uid: &str) {
         self.inner.write().expect("status lock").remove(uid);

@@ -264,3 +264,26 @@ async fn post_start_failure_kills_the_container_and_pre_stop_runs_before_stop() 
     assert_eq!(n.fake.calls_of("StopContainer").len(), 1);
     let _ = BTreeMap::<String, String>::new();
 }
+
+#[tokio::test(start_paused = true)]
+async fn while_terminating_readiness_goes_on_and_liveness_stops() {
+    let mut n = node();
+    let p = pod(
+        "stopping",
+        Container { name: "app".into(), readiness_probe: probe("ready", 1, 1), liveness_probe: probe("alive", 1, 1), ..Default::default() },
+    );
+    let api = n.run_for(&p, 4).await;
+    assert!(ready(&api));
+    // The pod is being deleted: the pod worker is busy stopping it and publishes nothing.
+    n.prober.pod_terminating("uid-stopping");
+    n.fake.set_exec_answer("app", "ready", ExecAnswer::Exit(1, String::new()));
+    n.fake.set_exec_answer("app", "alive", ExecAnswer::Exit(1, String::new()));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let status = n.status.pod_status("uid-stopping").unwrap();
+    assert!(!ready(&status), "readiness probed on while terminating");
+    let cond = status.conditions.unwrap().into_iter().find(|c| c.type_ == "Ready").unwrap();
+    assert_eq!((cond.status.as_str(), cond.reason.as_deref()), ("False", Some("ContainersNotReady")));
+    let runtime = n.manager.pod_status(&pod_ref(&p)).await.unwrap();
+    assert!(n.prober.verdicts(&runtime).failed.is_empty(), "liveness no longer kills");
+    assert!(!n.fake.calls_of("ExecSync").iter().rev().take(2).any(|c| c == "ExecSync alive"));
+}

@@ -28,6 +28,8 @@ pub struct PodActions {
     pub init_containers_to_start: Vec<usize>,
     /// Indexes into `spec.containers` of the containers to start.
     pub containers_to_start: Vec<usize>,
+    /// Indexes into `spec.ephemeralContainers` to start (each runs at most once).
+    pub ephemeral_containers_to_start: Vec<usize>,
     /// Running containers to kill: (container ID, container name, why).
     pub containers_to_kill: Vec<ContainerToKill>,
 }
@@ -268,6 +270,16 @@ pub fn compute_pod_actions_with_probes(pod: &Pod, status: &PodStatus, verdicts: 
             actions.create_sandbox = false;
         }
         return actions;
+    }
+
+    // Ephemeral containers start once, even while the pod initialises.
+    if pod.metadata.deletion_timestamp.is_none() {
+        actions.ephemeral_containers_to_start = super::ephemeral::ephemeral_containers(pod)
+            .iter()
+            .enumerate()
+            .filter(|(_, ec)| status.latest_container(&ec.name).is_none())
+            .map(|(i, _)| i)
+            .collect();
     }
 
     if let InitProgress::Pending = plan_init_containers(pod, status, verdicts, &mut actions) {

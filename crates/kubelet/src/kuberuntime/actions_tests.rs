@@ -269,3 +269,17 @@ fn container_restart_policy_and_rules_decide_over_the_pod_policy() {
     let a = compute_pod_actions(&p, &s);
     assert!(a.containers_to_start.is_empty() && a.kill_pod, "{a:?}");
 }
+
+#[test]
+fn ephemeral_containers_start_once_even_during_init() {
+    use k8s_openapi::api::core::v1::EphemeralContainer;
+    let mut p = pod("Always", &["app"], &["setup"]);
+    p.spec.as_mut().unwrap().ephemeral_containers = Some(vec![EphemeralContainer { name: "debug".into(), ..Default::default() }]);
+    let s = status(vec![ready_sandbox()], vec![ctr(&p, "setup", ContainerState::Running, 0)]);
+    assert_eq!(compute_pod_actions(&p, &s).ephemeral_containers_to_start, vec![0]);
+    let mut debug = ctr(&p, "app", ContainerState::Exited, 0);
+    debug.name = "debug".into();
+    let s = status(vec![ready_sandbox()], vec![ctr(&p, "app", ContainerState::Running, 0), debug]);
+    let a = compute_pod_actions(&p, &s);
+    assert!(a.ephemeral_containers_to_start.is_empty() && a.containers_to_start.is_empty(), "never restarted: {a:?}");
+}

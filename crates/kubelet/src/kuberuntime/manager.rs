@@ -172,7 +172,14 @@ impl RuntimeManager {
         let regular = actions.containers_to_start.iter().filter_map(|&i| spec.and_then(|s| s.containers.get(i)));
         let targets: Vec<&Container> = inits.chain(regular).collect();
         for c in targets {
-            self.start_container(pod, c, status, &sandbox_id, &sandbox_config, &dirs, &volumes, &facts, &mut out).await;
+            self.start_container(pod, c, None, status, &sandbox_id, &sandbox_config, &dirs, &volumes, &facts, &mut out).await;
+        }
+        let ephemeral = super::ephemeral::ephemeral_containers(pod);
+        for ec in actions.ephemeral_containers_to_start.iter().filter_map(|&i| ephemeral.get(i)) {
+            // The target's process namespace, when it names a running container.
+            let target = ec.target_container_name.as_deref().and_then(|t| status.latest_container(t)).filter(|t| t.state == ContainerState::Running).map(|t| t.id.as_str());
+            let c = super::ephemeral::as_container(ec);
+            self.start_container(pod, &c, target, status, &sandbox_id, &sandbox_config, &dirs, &volumes, &facts, &mut out).await;
         }
         self.gc_dead_instances(status).await;
         out
@@ -225,6 +232,7 @@ impl RuntimeManager {
         &self,
         pod: &Pod,
         c: &Container,
+        pid_target: Option<&str>,
         status: &PodStatus,
         sandbox_id: &str,
         sandbox_config: &api::PodSandboxConfig,
@@ -302,6 +310,12 @@ impl RuntimeManager {
                 return;
             }
         };
+        if let Some(target) = pid_target
+            && let Some(ns) = config.linux.as_mut().and_then(|l| l.security_context.as_mut()).and_then(|sc| sc.namespace_options.as_mut())
+        {
+            ns.pid = api::NamespaceMode::Target as i32;
+            ns.target_id = target.to_owned();
+        }
         if let Some(image) = config.image.as_mut() {
             image.user_specified_image = c.image.clone().unwrap_or_default();
             image.image = image_ref;

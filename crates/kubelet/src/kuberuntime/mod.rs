@@ -9,6 +9,7 @@ pub mod actions;
 pub mod container_config;
 pub mod dns;
 pub mod env;
+pub mod ephemeral;
 pub mod hash;
 pub mod images;
 pub mod labels;

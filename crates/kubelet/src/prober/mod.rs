@@ -88,6 +88,11 @@ impl Shared {
         };
         drop(map);
         if changed {
+            if kind == ProbeKind::Readiness
+                && let Some(r) = result
+            {
+                self.status.set_container_readiness(&pod.uid, container_id, r == ProbeResult::Success, self.clock.now());
+            }
             let _ = self.updates.send(pod.clone());
         }
     }
@@ -157,6 +162,25 @@ impl ProbeManager {
                 };
                 tokio::spawn(w.run());
                 workers.insert(key, handle);
+            }
+        }
+    }
+
+    /// The pod is terminating: its liveness and startup probes stop (and pass, so nothing kills
+    /// the containers meanwhile); readiness probes go on so the pod turns unready as its
+    /// containers shut down.
+    pub fn pod_terminating(&self, uid: &str) {
+        let mut workers = self.workers.lock().expect("probe workers lock");
+        let keys: Vec<_> = workers.keys().filter(|(u, _, k)| u == uid && *k != ProbeKind::Readiness).cloned().collect();
+        for key in keys {
+            if let Some(h) = workers.remove(&key) {
+                h.stop.cancel();
+            }
+        }
+        drop(workers);
+        for (_, (u, result)) in self.shared.results.lock().expect("probe results lock").iter_mut() {
+            if u == uid && *result == ProbeResult::Failure {
+                *result = ProbeResult::Success;
             }
         }
     }

@@ -24,6 +24,8 @@ pub const REASON_CONTAINER_STATUS_UNKNOWN: &str = "ContainerStatusUnknown";
 pub(crate) enum Kind {
     Regular,
     Init,
+    /// Started once, never restarted, never probed: no `started`/`ready`.
+    Ephemeral,
 }
 
 /// Converts the runtime instances of `containers` into API statuses: init containers in spec
@@ -156,6 +158,10 @@ pub(crate) fn convert(
                 continue;
             }
         }
+        // An ephemeral container that ran is never started again.
+        if kind == Kind::Ephemeral && latest.is_some() {
+            continue;
+        }
         if !should_container_be_restarted(container, pod, latest) {
             continue;
         }
@@ -173,8 +179,11 @@ pub(crate) fn convert(
             .iter()
             .filter_map(|c| statuses.remove(c.name.as_str()))
             .collect(),
-        Kind::Regular => statuses.into_values().collect(),
+        Kind::Regular | Kind::Ephemeral => statuses.into_values().collect(),
     };
+    if kind == Kind::Ephemeral {
+        return out;
+    }
     for status in &mut out {
         let container = containers.iter().find(|c| c.name == status.name);
         if let Some(container) = container {

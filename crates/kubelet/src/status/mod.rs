@@ -99,6 +99,13 @@ pub fn generate_api_pod_status(inputs: &StatusInputs<'_>) -> ApiPodStatus {
         spec.init_containers.as_deref().unwrap_or(&[]),
         containers::Kind::Init,
     );
+    let ephemeral_specs = crate::kuberuntime::ephemeral::ephemeral_specs(pod);
+    let ephemeral_statuses = containers::convert(
+        inputs,
+        old.ephemeral_container_statuses.as_deref().unwrap_or(&[]),
+        &ephemeral_specs,
+        containers::Kind::Ephemeral,
+    );
 
     let mut all: Vec<_> = container_statuses
         .iter()
@@ -214,7 +221,42 @@ pub fn generate_api_pod_status(inputs: &StatusInputs<'_>) -> ApiPodStatus {
     } else {
         None
     };
+    s.ephemeral_container_statuses = (!ephemeral_statuses.is_empty()).then_some(ephemeral_statuses);
     s
+}
+
+/// `status` with the readiness of the container instance `container_id` (runtime ID) set to
+/// `ready` and `ContainersReady`/`Ready` recomputed (upstream status manager's
+/// `SetContainerReadiness`), or `None` when nothing changes: the instance is not in the status
+/// (replaced meanwhile) or already has that readiness.
+pub fn with_container_readiness(pod: &Pod, status: &ApiPodStatus, container_id: &str, ready: bool, now: SystemTime) -> Option<ApiPodStatus> {
+    let mut s = status.clone();
+    let is_instance = |c: &k8s_openapi::api::core::v1::ContainerStatus| c.container_id.as_deref().and_then(|id| id.split_once("://")).is_some_and(|(_, bare)| bare == container_id);
+    let target = s
+        .container_statuses
+        .iter_mut()
+        .flatten()
+        .chain(s.init_container_statuses.iter_mut().flatten())
+        .find(|c| is_instance(c))?;
+    if target.ready == ready || (ready && target.state.as_ref().is_none_or(|st| st.running.is_none())) {
+        return None;
+    }
+    target.ready = ready;
+    let phase = s.phase.clone().unwrap_or_default();
+    let all: Vec<k8s_openapi::api::core::v1::ContainerStatus> = s.init_container_statuses.iter().flatten().chain(s.container_statuses.iter().flatten()).cloned().collect();
+    let old = s.conditions.clone().unwrap_or_default();
+    let mut fresh = vec![conditions::containers_ready(pod, &all, &phase), conditions::pod_ready(pod, &old, &all, &phase)];
+    conditions::with_transition_times(&mut fresh, &old, &api_time(now));
+    let generation = pod.metadata.generation.filter(|g| *g > 0);
+    let conds = s.conditions.get_or_insert_with(Vec::new);
+    for mut c in fresh {
+        c.observed_generation = generation;
+        match conds.iter_mut().find(|o| o.type_ == c.type_) {
+            Some(o) => *o = c,
+            None => conds.push(c),
+        }
+    }
+    Some(s)
 }
 
 fn static_phase(phase: &str) -> &'static str {
