@@ -3,7 +3,7 @@
 //! one locked run at a time. A benchmark, never a test (see `docs/benchmarks.md`).
 //!
 //! ```text
-//! cluster-bench run --kubelet ours|upstream --round N [--pods N] [--idle-wait S] [--settle S] [--steady S] [--out DIR]
+//! cluster-bench run --kubelet ours|upstream --round N [--pods N] [--probes] [--idle-wait S] [--settle S] [--steady S] [--out DIR]
 //! cluster-bench report [--out DIR]
 //! ```
 
@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-const USAGE: &str = "cluster-bench run --kubelet ours|upstream --round N [--pods N] [--idle-wait S] [--settle S] [--steady S] [--out DIR]\n\
+const USAGE: &str = "cluster-bench run --kubelet ours|upstream --round N [--pods N] [--probes] [--idle-wait S] [--settle S] [--steady S] [--out DIR]\n\
                      cluster-bench report [--out DIR]";
 
 struct Args {
@@ -44,6 +44,7 @@ fn parse_args() -> anyhow::Result<Args> {
         settings: run::Settings {
             pods: 100,
             image: std::env::var("KNODE_BUSYBOX_IMAGE").unwrap_or_else(|_| "localhost/knode/busybox:1.35".into()),
+            probes: false,
             idle_wait: Duration::from_secs(20),
             settle: Duration::from_secs(10),
             steady: Duration::from_secs(120),
@@ -60,6 +61,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--settle" => a.settings.settle = Duration::from_secs(value()?.parse().context("--settle")?),
             "--steady" => a.settings.steady = Duration::from_secs(value()?.parse().context("--steady")?),
             "--out" => a.out = value()?.into(),
+            "--probes" => a.settings.probes = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);

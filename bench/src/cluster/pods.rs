@@ -23,8 +23,33 @@ pub use crate::bench_pods::NAMESPACE;
 pub const CREATE_CONCURRENCY: usize = 10;
 
 /// Pod `i`: one busybox container that sleeps, tiny requests so that 100 fit on the node.
-pub fn pod(i: usize, image: &str) -> anyhow::Result<Pod> {
-    Ok(serde_json::from_value(serde_json::json!({
+/// With `probes`, it serves HTTP on 8080 (busybox `httpd`) and has a readiness and a liveness
+/// probe every second, of two different kinds among exec, httpGet and tcpSocket (rotating with
+/// `i`, so the kinds are evenly mixed).
+pub fn pod(i: usize, image: &str, probes: bool) -> anyhow::Result<Pod> {
+    let mut p: Pod = serde_json::from_value(bare_pod(i, image))?;
+    if probes {
+        let kinds = [
+            serde_json::json!({"exec": {"command": ["cat", "/www/index.html"]}}),
+            serde_json::json!({"httpGet": {"path": "/", "port": 8080}}),
+            serde_json::json!({"tcpSocket": {"port": 8080}}),
+        ];
+        let probe = |k: usize| -> anyhow::Result<k8s_openapi::api::core::v1::Probe> {
+            let mut v = kinds[k % 3].clone();
+            v["periodSeconds"] = 1.into();
+            v["timeoutSeconds"] = 1.into();
+            Ok(serde_json::from_value(v)?)
+        };
+        let c = &mut p.spec.as_mut().context("spec")?.containers[0];
+        c.command = Some(["sh", "-c", "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"].map(String::from).to_vec());
+        c.readiness_probe = Some(probe(i)?);
+        c.liveness_probe = Some(probe(i + 1)?);
+    }
+    Ok(p)
+}
+
+fn bare_pod(i: usize, image: &str) -> serde_json::Value {
+    serde_json::json!({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": format!("bench-{i:03}"), "namespace": NAMESPACE, "labels": {"app": "knode-bench"}},
@@ -39,7 +64,7 @@ pub fn pod(i: usize, image: &str) -> anyhow::Result<Pod> {
                 "resources": {"requests": {"cpu": "1m", "memory": "4Mi"}},
             }],
         },
-    }))?)
+    })
 }
 
 /// Client-side milliseconds since the run's start for one pod.
@@ -84,7 +109,7 @@ fn record(times: &mut HashMap<String, PodTimes>, pod: &Pod, now_ms: f64) {
 
 /// Creates `n` pods and waits until every one is `Running`; returns per-pod times (ms since
 /// `start`), sorted by name.
-pub async fn create_and_wait_running(client: &kube::Client, n: usize, image: &str, start: Instant, timeout: Duration) -> anyhow::Result<Vec<(String, PodTimes)>> {
+pub async fn create_and_wait_running(client: &kube::Client, n: usize, image: &str, probes: bool, start: Instant, timeout: Duration) -> anyhow::Result<Vec<(String, PodTimes)>> {
     let api: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
     let rv = api.list(&ListParams::default()).await?.metadata.resource_version.unwrap_or_else(|| "0".into());
     let times: Times = Arc::default();
@@ -114,7 +139,7 @@ pub async fn create_and_wait_running(client: &kube::Client, n: usize, image: &st
         }
     });
 
-    let pods: Vec<Pod> = (0..n).map(|i| pod(i, image)).collect::<anyhow::Result<_>>()?;
+    let pods: Vec<Pod> = (0..n).map(|i| pod(i, image, probes)).collect::<anyhow::Result<_>>()?;
     futures::stream::iter(pods)
         .map(|p| {
             let (api, times) = (api.clone(), times.clone());
@@ -165,7 +190,7 @@ mod tests {
 
     #[test]
     fn pods_are_unbound_and_tiny() {
-        let p = pod(7, "img").unwrap();
+        let p = pod(7, "img", false).unwrap();
         assert_eq!(p.metadata.name.as_deref(), Some("bench-007"));
         let spec = p.spec.unwrap();
         assert!(spec.node_name.is_none());
@@ -173,9 +198,22 @@ mod tests {
     }
 
     #[test]
+    fn probe_pods_mix_probe_kinds() {
+        let kinds = |i| {
+            let p = pod(i, "img", true).unwrap();
+            let c = p.spec.unwrap().containers.remove(0);
+            let (r, l) = (c.readiness_probe.unwrap(), c.liveness_probe.unwrap());
+            assert_eq!((r.period_seconds, l.period_seconds), (Some(1), Some(1)));
+            (r.exec.is_some(), r.http_get.is_some(), l.http_get.is_some(), l.tcp_socket.is_some())
+        };
+        assert_eq!(kinds(0), (true, false, true, false));
+        assert_eq!(kinds(1), (false, true, false, true));
+    }
+
+    #[test]
     fn records_first_bound_and_running_only() {
         let mut times = HashMap::new();
-        let mut p = pod(1, "img").unwrap();
+        let mut p = pod(1, "img", false).unwrap();
         record(&mut times, &p, 1.0);
         p.spec.as_mut().unwrap().node_name = Some("n".into());
         record(&mut times, &p, 2.0);

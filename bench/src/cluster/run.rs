@@ -20,6 +20,8 @@ use crate::proc_stats::{self, ProcSample};
 pub struct Settings {
     pub pods: usize,
     pub image: String,
+    /// Each pod has a readiness and a liveness probe every second (see `pods::pod`).
+    pub probes: bool,
     pub idle_wait: Duration,
     pub settle: Duration,
     /// The steady window at all pods: CPU per minute and API requests per minute.
@@ -137,7 +139,7 @@ async fn measure(
     );
     let start = Instant::now();
     let times =
-        pods::create_and_wait_running(client, s.pods, &s.image, start, Duration::from_secs(300))
+        pods::create_and_wait_running(client, s.pods, &s.image, s.probes, start, Duration::from_secs(300))
             .await?;
     let ramp_cpu_s = proc_stats::cpu_s(Some(k.pid), ticks) - kubelet_before;
     let containerd_ramp_cpu_s = proc_stats::cpu_s(containerd, ticks) - containerd_before;
