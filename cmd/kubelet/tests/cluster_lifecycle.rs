@@ -157,6 +157,13 @@ async fn probes_and_hooks_behave_as_upstream() {
     assert_eq!(container("e2e-probes", "web").unwrap().restart_count, 0, "tcp liveness keeps web alive: {}", events("e2e-probes"));
     kubectl(&["delete", "pod", "e2e-flaky", "--wait=false"]);
 
+    // Probe runs are counted at /metrics/probes, reached through the API server's node proxy.
+    let (ok, metrics, err) = kubectl(&["get", "--raw", &format!("/api/v1/nodes/{NODE}/proxy/metrics/probes")]);
+    assert!(ok, "{err}");
+    assert!(metrics.contains("# TYPE prober_probe_total counter"), "{metrics}");
+    let web_ready = metrics.lines().find(|l| l.contains("container=\"web\"") && l.contains("probe_type=\"Readiness\",result=\"successful\"")).unwrap_or_else(|| panic!("{metrics}"));
+    assert!(web_ready.rsplit(' ').next().unwrap().parse::<u64>().unwrap() >= 1, "{web_ready}");
+
     // postStart ran before the container's loop looked for its file.
     let (ok, log, err) = kubectl(&["logs", "e2e-probes", "-c", "hooks"]);
     assert!(ok && log.contains("saw-poststart"), "{log} {err}");

@@ -248,6 +248,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let status = StatusManager::default();
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
     let prober = Arc::new(crate::prober::ProbeManager::new(runtime_dyn.clone(), status.clone(), events, Arc::new(SystemClock), probe_tx));
+    let probe_metrics: Arc<dyn server::MetricsSource> = prober.clone();
     let ctx = Arc::new(PodWorkerContext {
         manager,
         status: status.clone(),
@@ -313,6 +314,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         pods: Arc::new(status.clone()),
         health: health.clone(),
         runtime: runtime.clone(),
+        probe_metrics: Some(probe_metrics),
     });
     let port_addr = SocketAddr::new(IpAddr::from([0, 0, 0, 0]), u16::try_from(cfg.port).unwrap_or(0));
     if let Some(p) = secure.map_err(|source| AppError::Serve { what: "kubelet server", addr: port_addr, source })? {

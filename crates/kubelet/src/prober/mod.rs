@@ -9,6 +9,7 @@
 //! sync loop, which re-publishes `ready`/`started` or kills the container.
 
 pub mod action;
+pub mod metrics;
 pub mod state;
 mod worker;
 
@@ -76,6 +77,7 @@ struct Shared {
     updates: mpsc::UnboundedSender<PodRef>,
     /// When the manager was created: probes of pods found at start-up get a random first delay.
     created: tokio::time::Instant,
+    pub(crate) counters: metrics::ProbeCounters,
 }
 
 impl Shared {
@@ -133,7 +135,7 @@ impl ProbeManager {
         clock: Arc<dyn Clock>,
         updates: mpsc::UnboundedSender<PodRef>,
     ) -> Self {
-        let shared = Shared { runtime, status, events, clock, results: Mutex::default(), updates, created: tokio::time::Instant::now() };
+        let shared = Shared { runtime, status, events, clock, results: Mutex::default(), updates, created: tokio::time::Instant::now(), counters: Default::default() };
         Self { shared: Arc::new(shared), workers: Mutex::default() }
     }
 
@@ -196,6 +198,12 @@ impl ProbeManager {
         }
         drop(workers);
         self.shared.results.lock().expect("probe results lock").retain(|_, (u, _)| u != uid);
+        self.shared.counters.remove_pod(uid);
+    }
+
+    /// `prober_probe_total` in the Prometheus text format (`/metrics/probes`).
+    pub fn render_metrics(&self) -> String {
+        self.shared.counters.render()
     }
 
     /// Lets pod `uid`'s workers look at its status now (a container may have started).
@@ -253,3 +261,9 @@ impl ProbeManager {
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+
+impl crate::server::MetricsSource for ProbeManager {
+    fn render(&self) -> String {
+        self.render_metrics()
+    }
+}

@@ -115,6 +115,11 @@ impl Worker {
             Some(Err(e)) => crate::probe::ProbeOutcome::failure(e.to_string()),
             None => crate::probe::ProbeOutcome::failure("the pod has no IP yet"),
         };
+        let counted = match outcome.kind {
+            ProbeOutcomeKind::Failure => super::metrics::ProbeRunResult::Failed,
+            _ => super::metrics::ProbeRunResult::Successful,
+        };
+        self.shared.counters.inc(&self.pod_ref, &self.container.name, self.kind, counted);
         match outcome.kind {
             ProbeOutcomeKind::Failure => {
                 let message = format!("{} probe failed: {}", self.kind.title(), outcome.output.trim_end());

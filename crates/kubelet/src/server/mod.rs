@@ -27,6 +27,12 @@ pub trait PodLister: Send + Sync + 'static {
     fn pods(&self) -> Vec<Pod>;
 }
 
+/// A set of metrics served in the Prometheus text format (e.g. `/metrics/probes`). Must be
+/// cheap and must not block on I/O.
+pub trait MetricsSource: Send + Sync + 'static {
+    fn render(&self) -> String;
+}
+
 /// The kubelet's liveness, served as the `syncloop` health check (e.g. the sync loop iterated and
 /// PLEG relisted recently). `Err` carries why it is unhealthy; it is logged, never served in full
 /// on the aggregated `/healthz`.

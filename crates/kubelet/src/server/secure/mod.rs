@@ -56,6 +56,8 @@ pub struct SecureContext {
     pub node_log_dir: PathBuf,
     /// The body of `/configz`: `{"kubeletconfig": <the KubeletConfiguration in force>}`.
     pub configz: Arc<Vec<u8>>,
+    /// `/metrics/probes` (prober_probe_total); not served when `None`.
+    pub probe_metrics: Option<Arc<dyn super::MetricsSource>>,
 }
 
 /// The `/configz` body for `cfg`, as upstream's configz handler writes it (the v1beta1
@@ -118,6 +120,7 @@ pub fn secure_router(ctx: Arc<SecureContext>) -> Router {
         .route("/portForward/{namespace}/{pod}", get(streaming::port_forward).post(streaming::port_forward))
         .route("/portForward/{namespace}/{pod}/{uid}", get(streaming::port_forward).post(streaming::port_forward))
         .route("/configz", get(configz))
+        .route("/metrics/probes", get(probe_metrics))
         .route("/logs", get(node_logs::root))
         .route("/logs/", get(node_logs::root))
         .route("/logs/{*path}", get(node_logs::file))
@@ -157,6 +160,13 @@ async fn auth_filter(State(ctx): State<Arc<SecureContext>>, req: Request, next: 
 
 async fn configz(State(ctx): State<Arc<SecureContext>>) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], ctx.configz.as_ref().clone()).into_response()
+}
+
+async fn probe_metrics(State(ctx): State<Arc<SecureContext>>) -> Response {
+    match &ctx.probe_metrics {
+        Some(m) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m.render()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 async fn running_pods(State(ctx): State<Arc<SecureContext>>) -> Response {

@@ -34,6 +34,7 @@ pub struct SecureServerInputs<'a> {
     pub pods: Arc<dyn PodLister>,
     pub health: Arc<dyn HealthChecker>,
     pub runtime: Arc<dyn RuntimeService>,
+    pub probe_metrics: Option<Arc<dyn crate::server::MetricsSource>>,
 }
 
 /// `Ok(None)`: not served (`port` 0, or webhooks configured without a client). `Err` names the
@@ -74,6 +75,7 @@ pub fn prepare(i: SecureServerInputs<'_>) -> Result<Option<PreparedServer>, std:
         authorizer,
         node_log_dir: "/var/log".into(),
         configz: Arc::new(super::configz_body(cfg)),
+        probe_metrics: i.probe_metrics,
     };
     Ok(Some(PreparedServer { addr: SocketAddr::new(ip, port), tls, ctx: Arc::new(ctx) }))
 }
@@ -106,6 +108,7 @@ mod tests {
             pods: Arc::new(NoPods),
             health: Arc::new(Healthy),
             runtime: Arc::new(FakeRuntime::new()),
+            probe_metrics: None,
         }
     }
 

@@ -1,0 +1,92 @@
+//! `prober_probe_total`: probe runs by container, probe type and result, served at
+//! `/metrics/probes` in the Prometheus text format as upstream names it. A pod's series go
+//! away when its probes stop.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use super::ProbeKind;
+use crate::kuberuntime::labels::PodRef;
+
+/// `result` label values, as upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ProbeRunResult {
+    Successful,
+    Failed,
+    Unknown,
+}
+
+impl ProbeRunResult {
+    fn as_str(self) -> &'static str {
+        match self {
+            ProbeRunResult::Successful => "successful",
+            ProbeRunResult::Failed => "failed",
+            ProbeRunResult::Unknown => "unknown",
+        }
+    }
+}
+
+/// (namespace, pod, pod UID, container, probe, result).
+type Key = (String, String, String, String, ProbeKind, ProbeRunResult);
+
+/// Counters of probe runs.
+#[derive(Default)]
+pub struct ProbeCounters(Mutex<BTreeMap<Key, u64>>);
+
+impl ProbeCounters {
+    pub fn inc(&self, pod: &PodRef, container: &str, kind: ProbeKind, result: ProbeRunResult) {
+        let key = (pod.namespace.clone(), pod.name.clone(), pod.uid.clone(), container.to_owned(), kind, result);
+        *self.0.lock().expect("probe counters lock").entry(key).or_default() += 1;
+    }
+
+    /// Drops the series of pod `uid`.
+    pub fn remove_pod(&self, uid: &str) {
+        self.0.lock().expect("probe counters lock").retain(|k, _| k.2 != uid);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::from(
+            "# HELP prober_probe_total [BETA] Cumulative number of a liveness, readiness or startup probe for a container by result.\n# TYPE prober_probe_total counter\n",
+        );
+        for ((ns, pod, uid, container, kind, result), n) in self.0.lock().expect("probe counters lock").iter() {
+            let _ = writeln!(
+                out,
+                "prober_probe_total{{container=\"{}\",namespace=\"{}\",pod=\"{}\",pod_uid=\"{}\",probe_type=\"{}\",result=\"{}\"}} {n}",
+                escape(container),
+                escape(ns),
+                escape(pod),
+                escape(uid),
+                kind.title(),
+                result.as_str()
+            );
+        }
+        out
+    }
+}
+
+/// Label value escaping of the text format.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_forgets_removed_pods() {
+        let c = ProbeCounters::default();
+        let web = PodRef { uid: "u1".into(), name: "web".into(), namespace: "default".into() };
+        c.inc(&web, "app", ProbeKind::Liveness, ProbeRunResult::Successful);
+        c.inc(&web, "app", ProbeKind::Liveness, ProbeRunResult::Successful);
+        c.inc(&web, "app", ProbeKind::Readiness, ProbeRunResult::Failed);
+        let text = c.render();
+        assert!(text.starts_with("# HELP prober_probe_total"));
+        assert!(text.contains("prober_probe_total{container=\"app\",namespace=\"default\",pod=\"web\",pod_uid=\"u1\",probe_type=\"Liveness\",result=\"successful\"} 2\n"), "{text}");
+        assert!(text.contains("probe_type=\"Readiness\",result=\"failed\"} 1\n"), "{text}");
+        c.remove_pod("u1");
+        assert!(!c.render().contains("prober_probe_total{"));
+    }
+}
