@@ -146,6 +146,16 @@ fn kill_for_probe(c: &Container, running: &ContainerStatus, kind: ProbeKind, res
     }
 }
 
+/// A running sidecar whose spec changed (e.g. its image): restarted with the new one.
+fn definition_changed(c: &Container, running: &ContainerStatus) -> ContainerToKill {
+    ContainerToKill {
+        id: running.id.clone(),
+        name: c.name.clone(),
+        message: format!("Init container {} definition changed", c.name),
+        grace_override: None,
+    }
+}
+
 /// A running sidecar has started: it has no startup probe or the probe passed.
 fn sidecar_started(c: &Container, running: &ContainerStatus, verdicts: &ProbeVerdicts) -> bool {
     c.startup_probe.is_none() || verdicts.started.contains(&running.id)
@@ -157,7 +167,10 @@ fn plan_sidecars_after_init(pod: &Pod, status: &PodStatus, verdicts: &ProbeVerdi
     for (idx, c) in init_containers(pod).iter().enumerate().filter(|(_, c)| is_sidecar(c)) {
         match status.latest_container(&c.name) {
             Some(l) if l.state == ContainerState::Running => {
-                if let Some(kind) = verdicts.failed.get(&l.id) {
+                if l.hash != container_hash(c) {
+                    actions.containers_to_kill.push(definition_changed(c, l));
+                    actions.init_containers_to_start.push(idx);
+                } else if let Some(kind) = verdicts.failed.get(&l.id) {
                     actions.containers_to_kill.push(kill_for_probe(c, l, *kind, true));
                     actions.init_containers_to_start.push(idx);
                 }
@@ -183,6 +196,11 @@ fn plan_init_containers(pod: &Pod, status: &PodStatus, verdicts: &ProbeVerdicts,
         let sidecar = is_sidecar(c);
         match latest.state {
             ContainerState::Running if sidecar => {
+                if latest.hash != container_hash(c) {
+                    actions.containers_to_kill.push(definition_changed(c, latest));
+                    actions.init_containers_to_start.push(idx);
+                    return InitProgress::Pending;
+                }
                 if let Some(kind) = verdicts.failed.get(&latest.id) {
                     actions.containers_to_kill.push(kill_for_probe(c, latest, *kind, true));
                     actions.init_containers_to_start.push(idx);

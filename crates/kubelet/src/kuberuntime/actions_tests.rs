@@ -283,3 +283,17 @@ fn ephemeral_containers_start_once_even_during_init() {
     let a = compute_pod_actions(&p, &s);
     assert!(a.ephemeral_containers_to_start.is_empty() && a.containers_to_start.is_empty(), "never restarted: {a:?}");
 }
+
+#[test]
+fn a_sidecar_whose_image_changed_is_restarted_during_and_after_init() {
+    let p = with_sidecar(pod("Never", &["app"], &["proxy", "setup"]), "proxy", false);
+    let mut old = ctr(&p, "proxy", ContainerState::Running, 0);
+    old.hash = "stale".into();
+    let s = status(vec![ready_sandbox()], vec![old.clone(), ctr(&p, "setup", ContainerState::Running, 0)]);
+    let a = compute_pod_actions(&p, &s);
+    assert_eq!(a.containers_to_kill[0].message, "Init container proxy definition changed");
+    assert_eq!(a.init_containers_to_start, vec![0]);
+    let s = status(vec![ready_sandbox()], vec![old, ctr(&p, "app", ContainerState::Running, 0)]);
+    let a = compute_pod_actions(&p, &s);
+    assert_eq!((a.containers_to_kill.len(), a.init_containers_to_start), (1, vec![0]));
+}
