@@ -199,6 +199,12 @@ impl RuntimeManager {
             let ips = status.sandboxes.iter().find(|s| s.id == id).map(|s| s.ips.clone()).unwrap_or_default();
             return Some((id, config, ips));
         }
+        if let Err(e) = super::sandbox::kernel_hostname(pod, &self.cfg.sandbox.dns.domain) {
+            let msg = format!("Failed to create pod sandbox: {e}");
+            self.events.event(pod, EventType::Warning, "FailedCreatePodSandBox", &msg);
+            out.errors.push(msg);
+            return None;
+        }
         let dirs = PodDirs::new(&self.cfg.root_dir, pod_uid(pod));
         if let Err(e) = dirs.create() {
             out.errors.push(e.to_string());

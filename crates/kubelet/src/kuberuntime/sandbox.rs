@@ -49,6 +49,27 @@ pub fn pod_hostname(pod: &Pod) -> String {
     cut
 }
 
+/// The hostname the sandbox's kernel gets: the pod's hostname, or with `setHostnameAsFQDN` and a
+/// `subdomain` its FQDN `<hostname>.<subdomain>.<namespace>.svc.<clusterDomain>`, which must fit
+/// the kernel's 64-character nodename (upstream's error otherwise).
+pub fn kernel_hostname(pod: &Pod, cluster_domain: &str) -> Result<String, String> {
+    let hostname = pod_hostname(pod);
+    let spec = pod.spec.as_ref();
+    let subdomain = spec.and_then(|s| s.subdomain.as_deref()).filter(|s| !s.is_empty());
+    let (Some(subdomain), Some(true)) = (subdomain, spec.and_then(|s| s.set_hostname_as_fqdn)) else {
+        return Ok(hostname);
+    };
+    let fqdn = format!("{hostname}.{subdomain}.{}.svc.{cluster_domain}", pod_namespace(pod));
+    const FQDN_MAX: usize = 64;
+    if fqdn.len() > FQDN_MAX {
+        return Err(format!(
+            "failed to construct FQDN from pod hostname and cluster domain, FQDN {fqdn} is too long ({FQDN_MAX} characters is the max, {} characters requested)",
+            fqdn.len()
+        ));
+    }
+    Ok(fqdn)
+}
+
 /// Namespace sharing of the pod (network, PID, IPC).
 pub fn namespace_options(pod: &Pod) -> api::NamespaceOption {
     let spec = pod.spec.as_ref();
@@ -102,7 +123,7 @@ pub fn pod_sandbox_config(pod: &Pod, attempt: u32, ctx: &SandboxContext) -> api:
             namespace: pod_namespace(pod).into(),
             attempt,
         }),
-        hostname: if host_network { String::new() } else { pod_hostname(pod) },
+        hostname: if host_network { String::new() } else { kernel_hostname(pod, &ctx.dns.domain).unwrap_or_else(|_| pod_hostname(pod)) },
         log_directory: pod_log_dir(&ctx.pod_logs_dir, pod).to_string_lossy().into_owned(),
         dns_config: pod_dns_config(pod, &ctx.dns),
         port_mappings,
@@ -160,6 +181,23 @@ mod tests {
         let ns = c.linux.unwrap().security_context.unwrap().namespace_options.unwrap();
         assert_eq!(ns.network, api::NamespaceMode::Pod as i32);
         assert_eq!(ns.pid, api::NamespaceMode::Container as i32);
+    }
+
+    #[test]
+    fn hostname_as_fqdn_needs_a_subdomain_and_fits_64_characters() {
+        let mut pod = Pod::default();
+        pod.metadata.name = Some("web-0".into());
+        pod.metadata.namespace = Some("prod".into());
+        pod.spec = Some(k8s_openapi::api::core::v1::PodSpec { set_hostname_as_fqdn: Some(true), ..Default::default() });
+        assert_eq!(kernel_hostname(&pod, "cluster.local").unwrap(), "web-0");
+        pod.spec.as_mut().unwrap().subdomain = Some("db".into());
+        assert_eq!(kernel_hostname(&pod, "cluster.local").unwrap(), "web-0.db.prod.svc.cluster.local");
+        pod.spec.as_mut().unwrap().set_hostname_as_fqdn = Some(false);
+        assert_eq!(kernel_hostname(&pod, "cluster.local").unwrap(), "web-0");
+        pod.spec.as_mut().unwrap().set_hostname_as_fqdn = Some(true);
+        pod.spec.as_mut().unwrap().hostname = Some("h".repeat(40));
+        let err = kernel_hostname(&pod, "cluster.local").unwrap_err();
+        assert!(err.contains("is too long (64 characters is the max, 66 characters requested)"), "{err}");
     }
 
     #[test]
