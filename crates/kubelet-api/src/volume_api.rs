@@ -1,6 +1,7 @@
 //! What volumes need from the API server (upstream `pkg/volume/{secret,configmap,projected}`'s
 //! `GetSecretFunc`/`GetConfigMapFunc` and the token manager's `TokenRequest` call): Secrets,
-//! ConfigMaps, and bound service-account tokens.
+//! ConfigMaps, and bound service-account tokens; and the RuntimeClass a pod names (its CRI
+//! handler), the other cluster object a pod's setup reads.
 //!
 //! [`VolumeApi`] is the boundary; [`KubeApi`] implements it over the rate-limited client, an
 //! in-memory fake lives in `test-support`. This module decides nothing: a missing object is
@@ -9,6 +10,7 @@
 use async_trait::async_trait;
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
+use k8s_openapi::api::node::v1::RuntimeClass;
 use kube::Api;
 use kube::api::PostParams;
 
@@ -25,6 +27,8 @@ pub trait VolumeApi: Send + Sync + 'static {
     /// `POST /api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token`: the answer
     /// carries the token and its expiration in `status`.
     async fn create_token(&self, namespace: &str, service_account: &str, request: &TokenRequest) -> Result<TokenRequest, ApiError>;
+    /// RuntimeClass `name` (cluster-scoped), `None` when it does not exist.
+    async fn get_runtime_class(&self, name: &str) -> Result<Option<RuntimeClass>, ApiError>;
 }
 
 #[async_trait]
@@ -35,6 +39,14 @@ impl VolumeApi for KubeApi {
 
     async fn get_config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, ApiError> {
         ConfigApi::get_config_map(self, namespace, name).await
+    }
+
+    async fn get_runtime_class(&self, name: &str) -> Result<Option<RuntimeClass>, ApiError> {
+        self.limiter.acquire().await;
+        Api::<RuntimeClass>::all(self.client().clone())
+            .get_opt(name)
+            .await
+            .map_err(|e| ApiError::from_kube(format!("runtimeclasses/{name}"), e))
     }
 
     async fn create_token(&self, namespace: &str, service_account: &str, request: &TokenRequest) -> Result<TokenRequest, ApiError> {

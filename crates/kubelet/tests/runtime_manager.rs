@@ -224,3 +224,30 @@ async fn kill_and_remove_pod_stop_gracefully_and_clean_up() {
     let stops = h.fake.calls_of("StopContainer");
     assert_eq!(stops.len(), 1, "{stops:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn runtime_class_picks_the_sandbox_handler_and_a_missing_one_fails_the_sandbox() {
+    let h = harness();
+    let api = Arc::new(test_support::FakeVolumeApi::new());
+    api.put_runtime_class("gvisor-like", "test-handler");
+    let root = tempfile::tempdir().unwrap();
+    let volumes = kubelet::volumemanager::VolumeManager::new(
+        root.path(),
+        Some(api.clone() as Arc<dyn kubelet_api::volume_api::VolumeApi>),
+        Arc::new(kubelet::volumemanager::mount::SystemMounter),
+        Arc::new(h.clock),
+    );
+    let Harness { fake, manager, clock, _root } = h;
+    let h = Harness { fake, manager: manager.with_volume_manager(volumes), clock, _root };
+    let mut p = pod("classy", "Always", &["main"]);
+    p.spec.as_mut().unwrap().runtime_class_name = Some("gvisor-like".into());
+    let (outcome, _) = h.sync(&p).await;
+    assert!(outcome.errors.is_empty(), "{outcome:?}");
+    let sandboxes = kubelet_cri::RuntimeService::list_pod_sandbox(&h.fake, None).await.unwrap();
+    assert_eq!(sandboxes[0].runtime_handler, "test-handler");
+
+    let mut p = pod("unknown-class", "Always", &["main"]);
+    p.spec.as_mut().unwrap().runtime_class_name = Some("nope".into());
+    let (outcome, _) = h.sync(&p).await;
+    assert_eq!(outcome.errors, ["Failed to create pod sandbox: RuntimeClass \"nope\" not found"]);
+}

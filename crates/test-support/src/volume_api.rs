@@ -18,6 +18,7 @@ use kubelet_api::volume_api::VolumeApi;
 #[derive(Default)]
 struct State {
     secrets: BTreeMap<(String, String), Secret>,
+    runtime_classes: BTreeMap<String, k8s_openapi::api::node::v1::RuntimeClass>,
     config_maps: BTreeMap<(String, String), ConfigMap>,
     /// (namespace, service account, request) of every TokenRequest.
     token_requests: Vec<(String, String, TokenRequest)>,
@@ -47,6 +48,13 @@ impl FakeVolumeApi {
     pub fn put_config_map(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
         let cm = ConfigMap { data: Some(data.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()), ..Default::default() };
         self.state.lock().unwrap().config_maps.insert((namespace.into(), name.into()), cm);
+    }
+
+    /// Adds RuntimeClass `name` with CRI handler `handler`.
+    pub fn put_runtime_class(&self, name: &str, handler: &str) {
+        let mut rc = k8s_openapi::api::node::v1::RuntimeClass { handler: handler.into(), ..Default::default() };
+        rc.metadata.name = Some(name.into());
+        self.state.lock().unwrap().runtime_classes.insert(name.into(), rc);
     }
 
     pub fn delete_secret(&self, namespace: &str, name: &str) {
@@ -86,6 +94,11 @@ impl VolumeApi for FakeVolumeApi {
     async fn get_config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, ApiError> {
         self.check(format!("configmaps/{namespace}/{name}"))?;
         Ok(self.state.lock().unwrap().config_maps.get(&(namespace.into(), name.into())).cloned())
+    }
+
+    async fn get_runtime_class(&self, name: &str) -> Result<Option<k8s_openapi::api::node::v1::RuntimeClass>, ApiError> {
+        self.check(format!("runtimeclasses/{name}"))?;
+        Ok(self.state.lock().unwrap().runtime_classes.get(name).cloned())
     }
 
     async fn create_token(&self, namespace: &str, service_account: &str, request: &TokenRequest) -> Result<TokenRequest, ApiError> {

@@ -211,7 +211,16 @@ impl RuntimeManager {
             return None;
         }
         let _ = std::fs::create_dir_all(&config.log_directory);
-        let id = match self.runtime.run_pod_sandbox(config.clone(), &self.cfg.runtime_handler).await {
+        let handler = match self.runtime_handler(pod).await {
+            Ok(h) => h,
+            Err(e) => {
+                let msg = format!("Failed to create pod sandbox: {e}");
+                self.events.event(pod, EventType::Warning, "FailedCreatePodSandBox", &msg);
+                out.errors.push(msg);
+                return None;
+            }
+        };
+        let id = match self.runtime.run_pod_sandbox(config.clone(), &handler).await {
             Ok(id) => id,
             Err(e) => {
                 let msg = format!("Failed to create pod sandbox: {e}");
@@ -231,6 +240,23 @@ impl RuntimeManager {
             out.errors.push(e.to_string());
         }
         Some((id, config, ips))
+    }
+
+    /// The CRI handler of the pod's RuntimeClass (`spec.runtimeClassName`), or the node's default.
+    /// A standalone kubelet has no RuntimeClasses to read and uses the default.
+    async fn runtime_handler(&self, pod: &Pod) -> Result<String, String> {
+        let Some(name) = pod.spec.as_ref().and_then(|s| s.runtime_class_name.as_deref()).filter(|n| !n.is_empty()) else {
+            return Ok(self.cfg.runtime_handler.clone());
+        };
+        let Some(api) = self.volumes.api() else {
+            tracing::warn!(pod = %pod_full_name(pod), "runtimeClassName {name:?} ignored: no API server to read RuntimeClasses from");
+            return Ok(self.cfg.runtime_handler.clone());
+        };
+        match api.get_runtime_class(name).await {
+            Ok(Some(rc)) => Ok(rc.handler),
+            Ok(None) => Err(format!("RuntimeClass {name:?} not found")),
+            Err(e) => Err(format!("failed to get RuntimeClass {name:?}: {e}")),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

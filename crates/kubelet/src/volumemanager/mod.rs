@@ -73,6 +73,11 @@ fn pod_uid(pod: &Pod) -> &str {
 }
 
 impl VolumeManager {
+    /// The API the volumes read from; `None` for a standalone kubelet.
+    pub fn api(&self) -> Option<&Arc<dyn VolumeApi>> {
+        self.api.as_ref()
+    }
+
     /// `api` is `None` for a standalone kubelet.
     pub fn new(root_dir: impl Into<PathBuf>, api: Option<Arc<dyn VolumeApi>>, mounter: Arc<dyn Mounter>, clock: Arc<dyn Clock>) -> Self {
         Self { root_dir: root_dir.into(), api, mounter, clock, tokens: TokenManager::default() }
