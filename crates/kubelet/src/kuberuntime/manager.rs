@@ -30,6 +30,9 @@ use crate::events::{EventRecorder, EventType};
 use crate::volumemanager::VolumeManager;
 use crate::volumemanager::mount::SystemMounter;
 
+/// How long a `preStop` hook may go on after the grace period it outlived.
+const ABANDONED_HOOK_LIMIT: Duration = Duration::from_secs(120);
+
 /// Upstream's floor for a kill's grace period.
 const MIN_GRACE_SECONDS: i64 = 2;
 
@@ -396,10 +399,19 @@ impl RuntimeManager {
         self.events.event(pod, EventType::Normal, "Killing", message);
         let hook = container_spec(pod, &c.name).and_then(|spec| Some((spec, spec.lifecycle.as_ref()?.pre_stop.as_ref()?)));
         let Some((spec, hook)) = hook.filter(|_| c.state == ContainerState::Running) else { return };
-        let run = run_hook(self.runtime.as_ref(), pod, spec, &c.id, hook, pod_ip, Some(grace));
-        match tokio::time::timeout(grace, run).await {
-            Ok(Ok(())) => {}
-            Ok(Err(msg)) => self.events.event(pod, EventType::Warning, "FailedPreStopHook", &msg),
+        // The hook runs in its own task, unbounded as upstream's: a hook still running when the
+        // grace period ends is not killed by us (an exec hook dies with its container when the
+        // stop that follows kills it); we only stop waiting for it. A hook that never ends is
+        // dropped after a while so its task cannot linger.
+        let (runtime, pod_owned, spec, id, hook, ip) = (self.runtime.clone(), pod.clone(), spec.clone(), c.id.clone(), hook.clone(), pod_ip.to_owned());
+        let task = tokio::spawn(async move {
+            let run = run_hook(runtime.as_ref(), &pod_owned, &spec, &id, &hook, &ip, None);
+            tokio::time::timeout(grace + ABANDONED_HOOK_LIMIT, run).await.unwrap_or(Ok(()))
+        });
+        match tokio::time::timeout(grace, task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(msg))) => self.events.event(pod, EventType::Warning, "FailedPreStopHook", &msg),
+            Ok(Err(join)) => tracing::warn!(pod = %pod_full_name(pod), container = %c.name, "preStop hook task failed: {join}"),
             Err(_) => tracing::info!(pod = %pod_full_name(pod), container = %c.name, "preStop hook did not complete within the grace period {grace:?}"),
         }
     }
