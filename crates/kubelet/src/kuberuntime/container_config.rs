@@ -105,7 +105,7 @@ fn security_context(pod: &Pod, c: &Container) -> api::LinuxContainerSecurityCont
             .or_else(|| pod_sc.and_then(|s| s.run_as_group))
             .map(|value| api::Int64Value { value }),
         readonly_rootfs: sc.and_then(|s| s.read_only_root_filesystem).unwrap_or(false),
-        supplemental_groups: pod_sc.and_then(|s| s.supplemental_groups.clone()).unwrap_or_default(),
+        supplemental_groups: super::resources::supplemental_groups(pod_sc),
         no_new_privs: sc.and_then(|s| s.allow_privilege_escalation) == Some(false),
         ..Default::default()
     }

@@ -136,7 +136,7 @@ pub fn pod_sandbox_config(pod: &Pod, attempt: u32, ctx: &SandboxContext) -> api:
                 privileged,
                 run_as_user: pod_sc.and_then(|sc| sc.run_as_user).map(|value| api::Int64Value { value }),
                 run_as_group: pod_sc.and_then(|sc| sc.run_as_group).map(|value| api::Int64Value { value }),
-                supplemental_groups: pod_sc.and_then(|sc| sc.supplemental_groups.clone()).unwrap_or_default(),
+                supplemental_groups: super::resources::supplemental_groups(pod_sc),
                 ..Default::default()
             }),
             sysctls,

@@ -15,6 +15,7 @@
 
 pub mod atomic_writer;
 pub mod downward_api;
+pub mod ownership;
 pub mod mount;
 pub mod projection;
 pub mod token;
@@ -101,10 +102,23 @@ impl VolumeManager {
     async fn set_up(&self, pod: &Pod, v: &Volume) -> Result<PathBuf, String> {
         let uid = pod_uid(pod);
         let now = self.clock.now();
+        let pod_sc = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
+        let fs_group = pod_sc.and_then(|sc| sc.fs_group).and_then(|g| u32::try_from(g).ok());
+        let change_policy = pod_sc.and_then(|sc| sc.fs_group_change_policy.as_deref());
+        let own = |dir: &Path, read_only: bool| -> Result<(), String> {
+            match fs_group {
+                Some(gid) => ownership::set_volume_ownership(dir, gid, read_only, change_policy).map_err(|e| format!("setting volume ownership for {}: {e}", dir.display())),
+                None => Ok(()),
+            }
+        };
         let write = |plugin: &str, tmpfs: bool, payload: Payload| -> Result<PathBuf, String> {
             let dir = self.volume_dir(uid, plugin, &v.name);
             self.ensure_dir(&dir, tmpfs.then_some(None))?;
-            AtomicWriter::new(&dir).write(&payload, now).map_err(|e| e.to_string())?;
+            let changed = AtomicWriter::new(&dir).write(&payload, now).map_err(|e| e.to_string())?;
+            if changed {
+                // These volumes are read-only to the pod: group read, as upstream.
+                own(&dir, true)?;
+            }
             Ok(dir)
         };
         if let Some(e) = &v.empty_dir {
@@ -114,7 +128,9 @@ impl VolumeManager {
                 "Memory" => Some(size_limit(e.size_limit.as_ref())?),
                 other => return Err(format!("emptyDir medium {other:?} is not supported (\"\" and \"Memory\" are)")),
             };
-            self.ensure_dir(&dir, tmpfs)?;
+            if self.ensure_dir(&dir, tmpfs)? {
+                own(&dir, false)?;
+            }
             return Ok(dir);
         }
         if let Some(h) = &v.host_path {
@@ -187,17 +203,23 @@ impl VolumeManager {
 
     /// Creates the volume directory (0777, as upstream's emptyDir, which secret, configMap,
     /// downwardAPI and projected volumes wrap: a container running as any user may use it) and,
-    /// for `Some(size)`, a tmpfs on it unless one is
-    /// there already (the kubelet may have restarted).
-    fn ensure_dir(&self, dir: &Path, tmpfs: Option<Option<u64>>) -> Result<(), String> {
+    /// for `Some(size)`, a tmpfs on it unless one is there already (the kubelet may have
+    /// restarted). Returns whether it was set up now (an existing one keeps its mode, which may
+    /// carry the fsGroup set-group-ID bit).
+    fn ensure_dir(&self, dir: &Path, tmpfs: Option<Option<u64>>) -> Result<bool, String> {
+        let mut fresh = !dir.exists();
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         if let Some(size) = tmpfs {
             let mounted = self.mounter.is_mount_point(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             if !mounted {
                 self.mounter.mount_tmpfs(dir, size).map_err(|e| format!("mounting tmpfs on {}: {e}", dir.display()))?;
+                fresh = true;
             }
         }
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).map_err(|e| format!("{}: {e}", dir.display()))
+        if fresh {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        Ok(fresh)
     }
 
     /// Unmounts every mounted volume of pod `uid` and forgets its tokens, so its directory can be
