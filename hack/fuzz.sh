@@ -21,7 +21,7 @@ cd "$KNODE_REPO_ROOT/fuzz"
 seconds=${1:-60}
 shift || true
 targets=("$@")
-if [[ ${#targets[@]} -eq 0 ]]; then targets=(decode_manifest kubelet_config flags resolv_conf env_expand http_queries); fi
+if [[ ${#targets[@]} -eq 0 ]]; then targets=(decode_manifest kubelet_config flags resolv_conf env_expand http_queries probe_redirect); fi
 
 export PATH="$KNODE_CACHE/cargo-tools/bin:$PATH"
 command -v cargo-fuzz >/dev/null || { echo "==> ERROR: cargo-fuzz missing: cargo install --locked --root $KNODE_CACHE/cargo-tools cargo-fuzz" >&2; exit 1; }
@@ -44,6 +44,7 @@ seed flags seeds/flags/*
 seed resolv_conf /etc/resolv.conf seeds/resolv_conf/*
 seed env_expand seeds/env_expand/*
 seed http_queries seeds/http_queries/*
+seed probe_redirect seeds/probe_redirect/*
 
 failed=()
 for t in "${targets[@]}"; do

@@ -275,3 +275,35 @@ async fn manifest_url_pods_run_and_follow_the_url() {
     .await;
     kubelet.stop().await;
 }
+
+#[tokio::test]
+#[ignore = "needs root and containerd: run hack/test.sh"]
+async fn standalone_probes_gate_readiness_and_restart_on_liveness_failure() {
+    let node = TestNode::new();
+    // Ready only once /tmp/ready exists (after 3 s); alive only while /tmp/alive exists (removed
+    // after 8 s): readiness turns true, then liveness fails and the container is restarted.
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: probed\nspec:\n  terminationGracePeriodSeconds: 2\n  containers:\n  - name: main\n    image: {}\n    command: [\"sh\", \"-c\", \"touch /tmp/alive; sleep 3; touch /tmp/ready; sleep 5; rm /tmp/alive; sleep 3600\"]\n    readinessProbe:\n      exec: {{command: [\"test\", \"-f\", \"/tmp/ready\"]}}\n      periodSeconds: 1\n    livenessProbe:\n      exec: {{command: [\"test\", \"-f\", \"/tmp/alive\"]}}\n      periodSeconds: 1\n      failureThreshold: 2\n",
+        busybox_image()
+    );
+    node.write_manifest("probed.yaml", &yaml);
+    let kubelet = start(&node).await;
+    let pod = node.wait_phase("probed", "Running", Duration::from_secs(60)).await;
+    let cs = &pod.status.unwrap().container_statuses.unwrap()[0];
+    assert!(!cs.ready, "not ready before its readiness probe passed");
+    wait_for("ready", Duration::from_secs(30), || async {
+        let p = node.pod("probed").await?;
+        p.status?.container_statuses?[0].ready.then_some(())
+    })
+    .await;
+    wait_for("restarted by liveness", Duration::from_secs(60), || async {
+        let p = node.pod("probed").await?;
+        (restart_count(&p) >= 1).then_some(())
+    })
+    .await;
+    let log = kubelet.log_text();
+    assert!(log.contains("Liveness probe failed"), "the Unhealthy event is logged");
+    assert!(log.contains("Container main failed liveness probe, will be restarted"), "the Killing event is logged");
+    kubelet.stop().await;
+    remove_all_pods().await;
+}

@@ -226,6 +226,9 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
     let deadline_left = crate::active_deadline::time_left(pod, start_time, ctx.manager.clock().now());
     if deadline_left == Some(Duration::ZERO) {
         ctx.manager.events().event(pod, EventType::Normal, crate::active_deadline::REASON, crate::active_deadline::MESSAGE);
+        // Failed first (as upstream: the status says so while the containers stop), then again
+        // with the containers' final states.
+        publish_failed(ctx, pod, &status, crate::active_deadline::REASON, crate::active_deadline::MESSAGE);
         ctx.prober.remove_pod(&r.uid);
         ctx.manager.kill_pod(Some(pod), &status, None).await.map_err(|e| e.to_string())?;
         let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);

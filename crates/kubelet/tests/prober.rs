@@ -287,3 +287,31 @@ async fn while_terminating_readiness_goes_on_and_liveness_stops() {
     assert!(n.prober.verdicts(&runtime).failed.is_empty(), "liveness no longer kills");
     assert!(!n.fake.calls_of("ExecSync").iter().rev().take(2).any(|c| c == "ExecSync alive"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn readiness_runs_as_soon_as_the_startup_probe_passes() {
+    let mut n = node();
+    let mut c = Container { name: "app".into(), startup_probe: probe("started", 1, 60), readiness_probe: probe("ready", 30, 1), ..Default::default() };
+    c.readiness_probe.as_mut().unwrap().success_threshold = Some(1);
+    let p = pod("quick-ready", c);
+    n.fake.set_exec_answer("app", "started", ExecAnswer::Exit(1, String::new()));
+    n.run_for(&p, 40).await;
+    n.fake.set_exec_answer("app", "started", ExecAnswer::Exit(0, String::new()));
+    // The readiness period is 30 s, but it runs right after the container has started.
+    let api = n.run_for(&p, 4).await;
+    assert!(ready(&api), "{api:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_that_cannot_run_neither_passes_nor_fails() {
+    let mut n = node();
+    let p = pod("typo", Container { name: "app".into(), liveness_probe: probe("nosuchcmd", 1, 1), ..Default::default() });
+    n.fake.set_exec_answer("app", "nosuchcmd", ExecAnswer::Refuse("executable file not found in $PATH".into()));
+    let api = n.run_for(&p, 10).await;
+    assert_eq!(restarts(&api), 0, "an error is not a failure");
+    let unhealthy = n.events.with_reason("Unhealthy");
+    assert!(unhealthy[0].starts_with("Liveness probe errored and resulted in unknown state:"), "{unhealthy:?}");
+    // Each round tried three times.
+    let execs = n.fake.calls_of("ExecSync").len();
+    assert!(execs >= 3 * unhealthy.len(), "{execs} execs for {} rounds", unhealthy.len());
+}

@@ -137,11 +137,17 @@ fn kill_for_probe(c: &Container, running: &ContainerStatus, kind: ProbeKind, res
         ProbeKind::Startup => ("startup", c.startup_probe.as_ref()),
         _ => ("liveness", c.liveness_probe.as_ref()),
     };
-    let tail = if restart { ", will be restarted" } else { "" };
+    // Upstream's wording: sidecars are "Init container x", and their restart goes unsaid.
+    let message = if is_sidecar(c) {
+        format!("Init container {} failed {what} probe", c.name)
+    } else {
+        let tail = if restart { ", will be restarted" } else { "" };
+        format!("Container {} failed {what} probe{tail}", c.name)
+    };
     ContainerToKill {
         id: running.id.clone(),
         name: c.name.clone(),
-        message: format!("Container {} failed {what} probe{tail}", c.name),
+        message,
         grace_override: probe.and_then(|p| p.termination_grace_period_seconds),
     }
 }
@@ -218,10 +224,11 @@ fn plan_init_containers(pod: &Pod, status: &PodStatus, verdicts: &ProbeVerdicts,
             }
             ContainerState::Exited if latest.exit_code == 0 => continue,
             ContainerState::Exited => {
-                if restart_policy(pod) == "Never" {
-                    actions.kill_pod = true;
-                } else {
+                let pod_policy = pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref());
+                if super::restart::container_should_restart(c, pod_policy, latest.exit_code) {
                     actions.init_containers_to_start.push(idx);
+                } else {
+                    actions.kill_pod = true;
                 }
                 return InitProgress::Pending;
             }

@@ -227,7 +227,7 @@ fn a_sidecar_with_a_startup_probe_holds_init_until_it_passes() {
     // A failed startup probe restarts the sidecar even in a pod that never restarts.
     let failed = ProbeVerdicts { failed: [(proxy.id.clone(), ProbeKind::Startup)].into(), ..Default::default() };
     let a = compute_pod_actions_with_probes(&p, &s, &failed);
-    assert_eq!(a.containers_to_kill[0].message, "Container proxy failed startup probe, will be restarted");
+    assert_eq!(a.containers_to_kill[0].message, "Init container proxy failed startup probe");
     assert_eq!(a.init_containers_to_start, vec![0]);
 }
 

@@ -30,8 +30,8 @@ pub async fn run_hook(
     let outcome: ProbeOutcome = match &action {
         Action::Exec(cmd) => probe::exec::check(runtime, container_id, cmd, timeout).await,
         Action::Http(target) => probe::http::hook(target, bounded).await,
-        // Upstream never runs tcpSocket hooks (deprecated); they pass.
-        Action::Tcp { .. } | Action::Grpc { .. } => ProbeOutcome::success(""),
+        // Upstream cannot run tcpSocket hooks (the API keeps the field for compatibility only).
+        Action::Tcp { .. } | Action::Grpc { .. } => ProbeOutcome::failure("Cannot run handler: invalid handler"),
         Action::Sleep(d) => {
             tokio::time::sleep(*d).await;
             ProbeOutcome::success("")

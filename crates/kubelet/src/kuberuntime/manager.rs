@@ -33,8 +33,6 @@ use crate::volumemanager::mount::SystemMounter;
 /// How long a `preStop` hook may go on after the grace period it outlived.
 const ABANDONED_HOOK_LIMIT: Duration = Duration::from_secs(120);
 
-/// Upstream's floor for a kill's grace period.
-const MIN_GRACE_SECONDS: i64 = 2;
 
 /// Node-level settings of the runtime manager.
 #[derive(Clone, Debug)]
@@ -76,11 +74,14 @@ pub struct RuntimeManager {
     volumes: VolumeManager,
 }
 
-fn grace_seconds(pod: Option<&Pod>, override_seconds: Option<i64>) -> Duration {
-    let from_pod = pod.and_then(|p| {
-        p.metadata.deletion_grace_period_seconds.or_else(|| p.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
-    });
-    let secs = override_seconds.or(from_pod).unwrap_or(30).max(MIN_GRACE_SECONDS);
+/// The grace period of a kill (upstream `setTerminationGracePeriod`): an explicit override
+/// (a deletion's), else the pod's `deletionGracePeriodSeconds`, else a failed probe's own
+/// `terminationGracePeriodSeconds`, else the pod's; 30 s when none is set. It may be 0 (a forced
+/// deletion: no `preStop`); the stop itself never gets less than 2 s ([`grace_after_hook`]).
+fn grace_seconds(pod: Option<&Pod>, override_seconds: Option<i64>, probe_seconds: Option<i64>) -> Duration {
+    let deletion = pod.and_then(|p| p.metadata.deletion_grace_period_seconds);
+    let spec = pod.and_then(|p| p.spec.as_ref()).and_then(|s| s.termination_grace_period_seconds);
+    let secs = override_seconds.or(deletion).or(probe_seconds).or(spec).unwrap_or(30).max(0);
     Duration::from_secs(secs as u64)
 }
 
@@ -146,7 +147,7 @@ impl RuntimeManager {
         }
         for k in &actions.containers_to_kill {
             let Some(running) = status.containers.iter().find(|c| c.id == k.id) else { continue };
-            let grace = grace_seconds(Some(pod), k.grace_override);
+            let grace = grace_seconds(Some(pod), None, k.grace_override);
             if let Err(e) = self.kill_container(Some(pod), running, &k.message, grace, pod_ip(status, &self.cfg.host_ip)).await {
                 out.errors.push(e.to_string());
             }
@@ -202,7 +203,8 @@ impl RuntimeManager {
             let ips = status.sandboxes.iter().find(|s| s.id == id).map(|s| s.ips.clone()).unwrap_or_default();
             return Some((id, config, ips));
         }
-        if let Err(e) = super::sandbox::kernel_hostname(pod, &self.cfg.sandbox.dns.domain) {
+        let host_network = pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false);
+        if !host_network && let Err(e) = super::sandbox::kernel_hostname(pod, &self.cfg.sandbox.dns.domain) {
             let msg = format!("Failed to create pod sandbox: {e}");
             self.events.event(pod, EventType::Warning, "FailedCreatePodSandBox", &msg);
             out.errors.push(msg);
@@ -377,7 +379,24 @@ impl RuntimeManager {
             let ip = facts.pod_ips.first().cloned().unwrap_or_else(|| self.cfg.host_ip.clone());
             if let Err(msg) = run_hook(self.runtime.as_ref(), pod, c, &id, hook, &ip, None).await {
                 self.events.event(pod, EventType::Warning, "FailedPostStartHook", &msg);
-                if let Err(e) = self.runtime.stop_container(&id, grace_seconds(Some(pod), None)).await {
+                // As upstream's killContainer: a Killing event, the preStop hook, the stop.
+                let started = ContainerStatus {
+                    id: id.clone(),
+                    name: c.name.clone(),
+                    state: ContainerState::Running,
+                    created_at: None,
+                    started_at: None,
+                    finished_at: None,
+                    exit_code: 0,
+                    image: String::new(),
+                    image_ref: String::new(),
+                    hash: String::new(),
+                    restart_count,
+                    reason: String::new(),
+                    message: String::new(),
+                    termination_message_path: String::new(),
+                };
+                if let Err(e) = self.kill_container(Some(pod), &started, "FailedPostStartHook", grace_seconds(Some(pod), None, None), ip).await {
                     out.errors.push(e.to_string());
                 }
                 out.waiting.insert(c.name.clone(), ("PostStartHookError".into(), msg));
@@ -397,6 +416,10 @@ impl RuntimeManager {
     async fn pre_stop(&self, pod: Option<&Pod>, c: &ContainerStatus, message: &str, grace: Duration, pod_ip: &str) {
         let Some(pod) = pod else { return };
         self.events.event(pod, EventType::Normal, "Killing", message);
+        // No time at all (a forced deletion): no hook, as upstream.
+        if grace.is_zero() {
+            return;
+        }
         let hook = container_spec(pod, &c.name).and_then(|spec| Some((spec, spec.lifecycle.as_ref()?.pre_stop.as_ref()?)));
         let Some((spec, hook)) = hook.filter(|_| c.state == ContainerState::Running) else { return };
         // The hook runs in its own task, unbounded as upstream's: a hook still running when the
@@ -422,7 +445,7 @@ impl RuntimeManager {
     /// stopped only after the regular containers and the sidecars declared after it have stopped
     /// (or the grace period ran out).
     pub async fn kill_pod(&self, pod: Option<&Pod>, status: &PodStatus, grace_override: Option<i64>) -> Result<(), CriError> {
-        let grace = grace_seconds(pod, grace_override);
+        let grace = grace_seconds(pod, grace_override, None);
         let running: Vec<&ContainerStatus> = status
             .containers
             .iter()

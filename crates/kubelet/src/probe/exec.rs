@@ -1,5 +1,6 @@
 //! Exec checks: a command run in the container through CRI `ExecSync` (upstream
-//! `pkg/probe/exec`). Exit code 0 passes; any other code, a timeout or a runtime error fails.
+//! `pkg/probe/exec`). Exit code 0 passes; any other code or a timeout fails; a runtime error
+//! (the command could not be run) is an error.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use super::{ProbeOutcome, bounded_text};
 
 /// Runs `command` in container `container_id`, killed after `timeout` when given.
 pub async fn check(runtime: &dyn RuntimeService, container_id: &str, command: &[String], timeout: Option<Duration>) -> ProbeOutcome {
+    let command_timeout = timeout;
     match runtime.exec_sync(container_id, command.to_vec(), timeout).await {
         Ok(out) => {
             let mut text = out.stdout;
@@ -23,9 +25,10 @@ pub async fn check(runtime: &dyn RuntimeService, container_id: &str, command: &[
             }
         }
         Err(CriError::Timeout { timeout, .. }) => {
-            let secs = timeout.as_secs();
+            // The deadline of the CRI call has the request timeout added: report the command's.
+            let secs = command_timeout.unwrap_or(timeout).as_secs();
             ProbeOutcome::failure(format!("command {command:?} timed out after {secs}s"))
         }
-        Err(e) => ProbeOutcome::failure(e.to_string()),
+        Err(e) => ProbeOutcome::error(e.to_string()),
     }
 }

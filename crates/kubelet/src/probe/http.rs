@@ -88,21 +88,38 @@ async fn follow(mut target: HttpTarget) -> Result<ProbeOutcome, String> {
 }
 
 /// The target a `Location` header points at: an absolute `http(s)://` URL, or a path on the
-/// same server.
-fn redirect_target(from: &HttpTarget, location: &str) -> Option<HttpTarget> {
+/// same server. `None` for anything else.
+pub fn redirect_target(from: &HttpTarget, location: &str) -> Option<HttpTarget> {
     if location.starts_with('/') {
         return Some(HttpTarget { path: location.to_owned(), ..from.clone() });
     }
     let uri: hyper::Uri = location.parse().ok()?;
-    let scheme = uri.scheme_str()?.to_owned();
+    // Only HTTP(S) can be followed (Go's client refuses other schemes too).
+    let scheme = uri.scheme_str().filter(|s| *s == "http" || *s == "https")?.to_owned();
     let default_port = if scheme == "https" { 443 } else { 80 };
     Some(HttpTarget {
-        host: uri.host()?.trim_start_matches('[').trim_end_matches(']').to_owned(),
-        port: uri.port_u16().unwrap_or(default_port),
-        path: uri.path_and_query().map_or("/".into(), |p| p.as_str().to_owned()),
+        host: uri.host().map(|h| h.trim_start_matches('[').trim_end_matches(']')).filter(|h| !h.is_empty())?.to_owned(),
+        port: explicit_port(uri.authority()?.as_str())?.unwrap_or(default_port),
+        path: match uri.path_and_query().map(|p| p.as_str()) {
+            Some(p) if p.starts_with('/') => p.to_owned(),
+            Some(p) => format!("/{p}"),
+            None => "/".to_owned(),
+        },
         scheme,
         headers: from.headers.clone(),
     })
+}
+
+/// The port written in an authority (`host:port`, `[v6]:port`): `Some(None)` when there is
+/// none, `None` when what follows the `:` is not a port number (the `http` crate then reports no
+/// port at all, which must not mean the default one).
+fn explicit_port(authority: &str) -> Option<Option<u16>> {
+    let after_host = authority.rsplit_once(']').map_or(authority, |(_, rest)| rest);
+    let after_userinfo = after_host.rsplit_once('@').map_or(after_host, |(_, rest)| rest);
+    match after_userinfo.rsplit_once(':') {
+        Some((_, port)) => port.parse().ok().map(Some),
+        None => Some(None),
+    }
 }
 
 async fn get_once(target: &HttpTarget) -> Result<(u16, Option<String>, Vec<u8>), String> {

@@ -91,4 +91,8 @@ fn redirect_locations() {
     let v6 = redirect_target(&from, "http://[fd00::1]:81/").unwrap();
     assert_eq!((v6.host.as_str(), v6.port), ("fd00::1", 81));
     assert!(redirect_target(&from, "not a url").is_none());
+    assert!(redirect_target(&from, "ftp://198.18.0.5/x").is_none());
+    assert!(redirect_target(&from, "http://:80/").is_none());
+    assert!(redirect_target(&from, "https://198.18.0.9:8rea?dy").is_none(), "a port that is not a number");
+    assert_eq!(redirect_target(&from, "https://198.18.0.9?x").unwrap().path, "/?x");
 }

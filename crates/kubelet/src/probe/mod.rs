@@ -18,6 +18,9 @@ pub enum ProbeOutcomeKind {
     /// Counted as success, reported as a `ProbeWarning` event.
     Warning,
     Failure,
+    /// The check could not be made (the runtime refused the exec, a named port is unknown):
+    /// retried, then neither success nor failure, as upstream's `Unknown`.
+    Error,
 }
 
 /// What one check found, with the output (or error) that explains it.
@@ -40,9 +43,13 @@ impl ProbeOutcome {
         Self { kind: ProbeOutcomeKind::Failure, output: output.into() }
     }
 
+    pub fn error(output: impl Into<String>) -> Self {
+        Self { kind: ProbeOutcomeKind::Error, output: output.into() }
+    }
+
     /// Success or warning.
     pub fn passed(&self) -> bool {
-        self.kind != ProbeOutcomeKind::Failure
+        matches!(self.kind, ProbeOutcomeKind::Success | ProbeOutcomeKind::Warning)
     }
 }
 

@@ -92,7 +92,7 @@ pub fn hook_action(handler: &LifecycleHandler, container: &Container, pod_ip: &s
         return Ok(Action::Sleep(Duration::from_secs(u64::try_from(sleep.seconds).unwrap_or(0))));
     }
     if let Some(tcp) = &handler.tcp_socket {
-        // Deprecated and never run for hooks by upstream; accepted and ignored the same way.
+        // Deprecated: upstream fails such a hook at run time ("invalid handler"), as we do.
         let host = tcp.host.as_deref().filter(|h| !h.is_empty()).unwrap_or(pod_ip).to_owned();
         return Ok(Action::Tcp { host, port: resolve_port(&tcp.port, container)? });
     }

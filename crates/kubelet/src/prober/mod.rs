@@ -56,6 +56,10 @@ impl ProbeKind {
     }
 }
 
+/// Upstream's margin: a container that started this long before the kubelet was running before
+/// it (`kubeletRestartGracePeriod`).
+const KUBELET_RESTART_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A verdict, after the thresholds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProbeResult {
@@ -77,6 +81,9 @@ struct Shared {
     updates: mpsc::UnboundedSender<PodRef>,
     /// When the manager was created: probes of pods found at start-up get a random first delay.
     created: tokio::time::Instant,
+    /// Containers started before this (10 s before the manager was created) were running
+    /// before this kubelet: they keep their published readiness until a verdict.
+    adopted_before: std::time::SystemTime,
     pub(crate) counters: metrics::ProbeCounters,
 }
 
@@ -97,6 +104,11 @@ impl Shared {
             }
             let _ = self.updates.send(pod.clone());
         }
+    }
+
+    /// Whether this running instance was running before this kubelet started.
+    fn adopted(&self, c: &crate::container::ContainerStatus) -> bool {
+        c.state == ContainerState::Running && c.started_at.is_some_and(|t| t < self.adopted_before)
     }
 
     fn get(&self, container_id: &str, kind: ProbeKind) -> Option<ProbeResult> {
@@ -135,7 +147,18 @@ impl ProbeManager {
         clock: Arc<dyn Clock>,
         updates: mpsc::UnboundedSender<PodRef>,
     ) -> Self {
-        let shared = Shared { runtime, status, events, clock, results: Mutex::default(), updates, created: tokio::time::Instant::now(), counters: Default::default() };
+        let adopted_before = clock.now() - KUBELET_RESTART_GRACE;
+        let shared = Shared {
+            runtime,
+            status,
+            events,
+            clock,
+            results: Mutex::default(),
+            updates,
+            created: tokio::time::Instant::now(),
+            adopted_before,
+            counters: Default::default(),
+        };
         Self { shared: Arc::new(shared), workers: Mutex::default() }
     }
 
@@ -180,8 +203,8 @@ impl ProbeManager {
             }
         }
         drop(workers);
-        for (_, (u, result)) in self.shared.results.lock().expect("probe results lock").iter_mut() {
-            if u == uid && *result == ProbeResult::Failure {
+        for ((_, kind), (u, result)) in self.shared.results.lock().expect("probe results lock").iter_mut() {
+            if u == uid && *kind != ProbeKind::Readiness && *result == ProbeResult::Failure {
                 *result = ProbeResult::Success;
             }
         }
@@ -230,6 +253,9 @@ impl ProbeManager {
             if let Some(r) = self.shared.get(&c.id, ProbeKind::Startup) {
                 out.startup.insert(c.name.clone(), r == ProbeResult::Success);
             }
+            if self.shared.adopted(c) {
+                out.adopted.insert(c.name.clone());
+            }
         }
         out
     }
@@ -258,9 +284,6 @@ impl ProbeManager {
     }
 }
 
-#[cfg(test)]
-#[path = "tests.rs"]
-mod tests;
 
 impl crate::server::MetricsSource for ProbeManager {
     fn render(&self) -> String {

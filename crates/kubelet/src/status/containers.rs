@@ -184,10 +184,17 @@ pub(crate) fn convert(
     if kind == Kind::Ephemeral {
         return out;
     }
+    // What was published before this kubelet started, for containers it adopted.
+    let previous_started: BTreeMap<String, bool> = old.iter().filter_map(|(n, s)| Some((n.to_string(), s.started?))).collect();
+    let pod_was_ready = inputs
+        .previous
+        .or(pod.status.as_ref())
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
     for status in &mut out {
         let container = containers.iter().find(|c| c.name == status.name);
         if let Some(container) = container {
-            set_started_and_ready(status, container, kind, inputs);
+            set_started_and_ready(status, container, kind, inputs, previous_started.get(&status.name).copied(), pod_was_ready);
         }
     }
     out
@@ -274,16 +281,26 @@ fn any_regular_container_created(pod: &Pod, runtime: &crate::container::PodStatu
 /// `started` and `ready` as the prober manager sets them: without a startup probe a running
 /// container has started; without a readiness probe a started container is ready. Regular init
 /// containers are ready once they exited 0.
+///
+/// A container that was running before this kubelet started (`probes.adopted`) and has no
+/// verdict yet keeps what was published before, as upstream 1.35+ does on a kubelet restart: it
+/// is started if it was, and ready if the pod was Ready (a kubelet restart must not make ready
+/// pods flap).
 fn set_started_and_ready(
     status: &mut ApiContainerStatus,
     container: &Container,
     kind: Kind,
     inputs: &StatusInputs<'_>,
+    previous_started: Option<bool>,
+    pod_was_ready: bool,
 ) {
     let running = status.state.as_ref().is_some_and(|s| s.running.is_some());
+    let adopted = inputs.probes.adopted.contains(&container.name);
+    let startup_verdict = inputs.probes.startup.get(&container.name).copied();
     let started = running
         && (container.startup_probe.is_none()
-            || inputs.probes.startup.get(&container.name) == Some(&true));
+            || startup_verdict == Some(true)
+            || (startup_verdict.is_none() && adopted && previous_started == Some(true)));
     status.started = Some(started);
     if kind == Kind::Init && !is_restartable_init_container(container) {
         status.ready = status
@@ -293,9 +310,11 @@ fn set_started_and_ready(
             .is_some_and(|t| t.exit_code == 0);
         return;
     }
+    let readiness_verdict = inputs.probes.readiness.get(&container.name).copied();
     status.ready = started
         && (container.readiness_probe.is_none()
-            || inputs.probes.readiness.get(&container.name) == Some(&true));
+            || readiness_verdict == Some(true)
+            || (readiness_verdict.is_none() && adopted && pod_was_ready));
 }
 
 fn waiting(reason: &str, message: &str) -> ContainerState {

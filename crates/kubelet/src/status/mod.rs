@@ -43,6 +43,9 @@ pub use qos::{QOS_BEST_EFFORT, QOS_BURSTABLE, QOS_GUARANTEED, pod_qos_class};
 pub struct ProbeResults {
     pub readiness: BTreeMap<String, bool>,
     pub startup: BTreeMap<String, bool>,
+    /// Containers whose running instance started before this kubelet (more than 10 s before
+    /// its start, as upstream): without a verdict they keep their published `started`/`ready`.
+    pub adopted: std::collections::BTreeSet<String>,
 }
 
 /// Everything [`generate_api_pod_status`] looks at.

@@ -1,7 +1,8 @@
 //! Pod phase from API container statuses (upstream `kubelet_pods.go` `getPhase`).
 //!
 //! A pure function of the pod spec and the already-converted container statuses. It ports the
-//! behaviour with the `ContainerRestartRules` feature gate off (the default through 1.34).
+//! behaviour with the `ContainerRestartRules` feature gate on (the default since 1.35): each
+//! container's restart policy and rules decide whether its exit is final.
 
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod};
 

@@ -547,3 +547,32 @@ fn observed_generation_follows_the_pod_generation() {
     let case = Case::new(pod_with("Always", &["web"], &[]), rt());
     assert_eq!(case.run(100).observed_generation, None);
 }
+
+#[test]
+fn adopted_containers_keep_their_published_readiness_until_probed() {
+    use k8s_openapi::api::core::v1::{ContainerStatus as ApiCS, PodCondition};
+    let mut p = pod_with("Always", &["web"], &[]);
+    p.spec.as_mut().unwrap().containers[0].readiness_probe = Some(Probe::default());
+    p.spec.as_mut().unwrap().containers[0].startup_probe = Some(Probe::default());
+    let rt = runtime(vec![sandbox(&["10.0.0.7"])], vec![instance("web", "abc", RS::Running, 0, 0, 20)]);
+    let mut case = Case::new(p, rt);
+    // What the API had before this kubelet started: started, ready, the pod Ready.
+    let previous = ApiPodStatus {
+        container_statuses: Some(vec![ApiCS { name: "web".into(), started: Some(true), ready: true, ..Default::default() }]),
+        conditions: Some(vec![PodCondition { type_: "Ready".into(), status: "True".into(), ..Default::default() }]),
+        ..Default::default()
+    };
+    case.pod.status = Some(previous);
+    case.probes.adopted.insert("web".into());
+    let s = case.run(100);
+    let cs = &s.container_statuses.unwrap()[0];
+    assert_eq!((cs.started, cs.ready), (Some(true), true), "no flap on a kubelet restart");
+    // A verdict, once there, decides.
+    case.probes.readiness.insert("web".into(), false);
+    let s = case.run(101);
+    assert!(!s.container_statuses.unwrap()[0].ready);
+    // Not adopted (started under this kubelet): not ready without a verdict.
+    case.probes = ProbeResults::default();
+    let s = case.run(102);
+    assert!(!s.container_statuses.unwrap()[0].ready);
+}

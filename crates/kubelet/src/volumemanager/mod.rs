@@ -104,12 +104,16 @@ impl VolumeManager {
         let now = self.clock.now();
         let pod_sc = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
         let fs_group = pod_sc.and_then(|sc| sc.fs_group).and_then(|g| u32::try_from(g).ok());
-        let change_policy = pod_sc.and_then(|sc| sc.fs_group_change_policy.as_deref());
+        // These volume kinds always get the whole walk: upstream gives them no change policy
+        // (`fsGroupChangePolicy` is for persistent volumes). A failure is logged, not fatal, as
+        // upstream's `changeFilePermission`.
         let own = |dir: &Path, read_only: bool| -> Result<(), String> {
-            match fs_group {
-                Some(gid) => ownership::set_volume_ownership(dir, gid, read_only, change_policy).map_err(|e| format!("setting volume ownership for {}: {e}", dir.display())),
-                None => Ok(()),
+            if let Some(gid) = fs_group
+                && let Err(e) = ownership::set_volume_ownership(dir, gid, read_only, None)
+            {
+                tracing::warn!(pod = %pod_uid(pod), volume = %v.name, "setting volume ownership for {}: {e}", dir.display());
             }
+            Ok(())
         };
         let write = |plugin: &str, tmpfs: bool, payload: Payload| -> Result<PathBuf, String> {
             let dir = self.volume_dir(uid, plugin, &v.name);

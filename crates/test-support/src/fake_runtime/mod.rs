@@ -90,6 +90,8 @@ pub enum ExecAnswer {
     /// The command never finishes: the call fails with a timeout once its timeout passes (or
     /// never returns without one).
     Hang,
+    /// The runtime cannot run the command (e.g. no such executable): the call fails.
+    Refuse(String),
 }
 
 #[derive(Debug)]

@@ -402,6 +402,7 @@ impl RuntimeService for FakeRuntime {
             Some(ExecAnswer::Exit(exit_code, stdout)) => {
                 Ok(kubelet_cri::ExecSyncOutput { stdout: stdout.into_bytes(), stderr: Vec::new(), exit_code })
             }
+            Some(ExecAnswer::Refuse(message)) => Err(failed("ExecSync", container_id, Code::Unknown, message)),
             Some(ExecAnswer::Hang) => match timeout {
                 Some(t) => {
                     tokio::time::sleep(t).await;
