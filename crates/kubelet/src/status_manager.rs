@@ -152,8 +152,7 @@ mod tests {
         let sm = StatusManager::default();
         let mut pod = Pod::default();
         pod.metadata.uid = Some("a".into());
-        let mut status = ApiPodStatus::default();
-        status.phase = Some("Running".into());
+        let status = ApiPodStatus { phase: Some("Running".into()), ..Default::default() };
         assert!(sm.set_pod_status(Arc::new(pod), status));
         // The consumer comes back after the change: it must see it at once, not at its next timer.
         tokio::time::timeout(std::time::Duration::from_millis(1), sm.changed()).await.expect("change was lost");

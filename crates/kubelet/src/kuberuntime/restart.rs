@@ -8,11 +8,9 @@ use k8s_openapi::api::core::v1::Container;
 /// `restartPolicy` is `pod_policy` (`Always` when unset).
 pub fn container_should_restart(container: &Container, pod_policy: Option<&str>, exit_code: i32) -> bool {
     if let Some(own) = container.restart_policy.as_deref() {
-        if let Some(action) = matching_rule_action(container, exit_code) {
-            if action == "Restart" {
-                return true;
-            }
-            // Other actions (RestartAllContainers, behind its own gate): the container's policy.
+        // Other actions (RestartAllContainers, behind its own gate) fall to the container's policy.
+        if matching_rule_action(container, exit_code) == Some("Restart") {
+            return true;
         }
         match own {
             "Always" => return true,
