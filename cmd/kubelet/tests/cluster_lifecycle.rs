@@ -282,6 +282,19 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata: {{name: e2e-oom}}
+spec:
+  automountServiceAccountToken: false
+  restartPolicy: Never
+  containers:
+  - name: hog
+    image: {image}
+    imagePullPolicy: Never
+    command: ["tail", "/dev/zero"]
+    resources: {{limits: {{memory: 32Mi}}}}
+---
+apiVersion: v1
+kind: Pod
 metadata: {{name: e2e-debug-target}}
 spec:
   automountServiceAccountToken: false
@@ -341,6 +354,15 @@ spec:
     assert_eq!((custom.exit_code, custom.reason.as_deref(), custom.message.as_deref()), (0, Some("Completed"), Some("custom")));
     assert_eq!(terminated("logs").message.as_deref(), Some("from-logs\n"));
 
+    // A container killed by the kernel for its memory limit: OOMKilled, 137.
+    let oom: Pod = wait_for("e2e-oom Failed", Duration::from_secs(60), || async {
+        let p: Pod = kubectl_json(&["get", "pod", "e2e-oom"])?;
+        (p.status.as_ref()?.phase.as_deref() == Some("Failed")).then_some(p)
+    })
+    .await;
+    let hog = oom.status.unwrap().container_statuses.unwrap()[0].state.clone().unwrap().terminated.unwrap();
+    assert_eq!((hog.reason.as_deref(), hog.exit_code), (Some("OOMKilled"), 137));
+
     // activeDeadlineSeconds: Failed with DeadlineExceeded.
     let deadline: Pod = wait_for("e2e-deadline Failed", Duration::from_secs(60), || async {
         let p: Pod = kubectl_json(&["get", "pod", "e2e-deadline"])?;
@@ -389,7 +411,7 @@ spec:
     .await;
     let terms: Vec<&str> = log.iter().filter(|x| x.ends_with("-term")).map(String::as_str).collect();
     assert_eq!(terms, ["main-term", "s2-term", "s1-term"], "{log:?}");
-    for p in ["e2e-job", "e2e-messages", "e2e-deadline", "e2e-debug-target"] {
+    for p in ["e2e-job", "e2e-messages", "e2e-deadline", "e2e-debug-target", "e2e-oom"] {
         kubectl(&["delete", "pod", p, "--wait=false"]);
     }
     teardown(kubelet).await;

@@ -35,6 +35,10 @@ pub trait PodStatusProvider: Send + Sync + 'static {
     fn removed(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Removed pods with the terminal status they ended with, to send before deleting them.
+    fn final_statuses(&self) -> Vec<Pod> {
+        Vec::new()
+    }
 }
 
 /// One API write.
@@ -87,11 +91,23 @@ pub struct Sent {
 /// What to write, given the kubelet's statuses, the API's view, what was last sent (by API
 /// UID) and the UIDs the kubelet has had a status for.
 pub fn plan(pods: &[Pod], store: &PodStore, sent: &BTreeMap<String, Sent>, known: &BTreeSet<String>) -> Vec<StatusAction> {
+    plan_with_finals(pods, &[], store, sent, known)
+}
+
+/// [`plan`], where `finals` are removed pods with their terminal status: it is sent first (a
+/// patch comes before the deletion in the returned order), and they are deleted like any
+/// removed pod.
+pub fn plan_with_finals(pods: &[Pod], finals: &[Pod], store: &PodStore, sent: &BTreeMap<String, Sent>, known: &BTreeSet<String>) -> Vec<StatusAction> {
     let mirrors = store.mirror_pods();
     let mut actions = Vec::new();
     let mut with_status = BTreeSet::new();
-    for pod in pods {
-        with_status.extend(pod.metadata.uid.clone());
+    let running_uids: BTreeSet<&str> = pods.iter().filter_map(|p| p.metadata.uid.as_deref()).collect();
+    // A pod that runs again (re-added under the same UID) is reported by its live status.
+    let finals = finals.iter().filter(|p| p.metadata.uid.as_deref().is_none_or(|u| !running_uids.contains(u)));
+    for (pod, live) in pods.iter().map(|p| (p, true)).chain(finals.map(|p| (p, false))) {
+        if live {
+            with_status.extend(pod.metadata.uid.clone());
+        }
         let (Some(status), Some(api_pod)) = (pod.status.as_ref(), target(pod, store, &mirrors)) else { continue };
         let Some(api_uid) = api_pod.metadata.uid.clone() else { continue };
         // What was sent stands while the watch has not caught up (same resourceVersion) or the
@@ -144,11 +160,12 @@ impl StatusSyncer {
         let mut deleting: BTreeSet<String> = BTreeSet::new();
         loop {
             let pods = self.provider.pods_with_status();
+            let finals = self.provider.final_statuses();
             known.extend(pods.iter().filter_map(|p| p.metadata.uid.clone()));
             known.extend(self.provider.removed());
             let store = self.store.borrow_and_update().clone();
             if store.synced {
-                for action in plan(&pods, &store, &sent, &known) {
+                for action in plan_with_finals(&pods, &finals, &store, &sent, &known) {
                     match action {
                         StatusAction::Patch { namespace, name, uid, status, resource_version } => {
                             let patch = serde_json::json!({ "metadata": { "uid": uid }, "status": status });
@@ -184,7 +201,7 @@ impl StatusSyncer {
                 deleting.retain(|uid| store.pods.contains_key(uid));
             }
             // Not kept while waiting: the next round takes fresh copies.
-            drop((pods, store));
+            drop((pods, finals, store));
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = self.provider.changed() => {}

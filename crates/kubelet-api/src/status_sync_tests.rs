@@ -97,3 +97,20 @@ fn a_patch_the_api_stored_differently_is_not_sent_again() {
     let sent = BTreeMap::from([("a".to_string(), Sent { status: kubelet[0].status.clone().unwrap(), resource_version: Some("5".into()), stored: Some(stored) })]);
     assert!(plan(&kubelet, &api, &sent, &BTreeSet::new()).is_empty());
 }
+
+#[test]
+fn a_removed_pods_final_status_is_sent_before_it_is_deleted() {
+    let mut deleted = pod("d", "pd", Some("Running"));
+    deleted.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).unwrap()));
+    let api = store(vec![deleted]);
+    let finals = [pod("d", "pd", Some("Failed"))];
+    let known = BTreeSet::from(["d".to_string()]);
+    let actions = plan_with_finals(&[], &finals, &api, &BTreeMap::new(), &known);
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    assert!(matches!(&actions[0], StatusAction::Patch { uid, status, .. } if uid == "d" && status.phase.as_deref() == Some("Failed")));
+    assert!(matches!(&actions[1], StatusAction::Delete { uid, .. } if uid == "d"));
+    // Running again under the same UID: its live status wins, nothing is deleted.
+    let live = [pod("d", "pd", Some("Running"))];
+    let actions = plan_with_finals(&live, &finals, &api, &BTreeMap::new(), &known);
+    assert!(actions.is_empty(), "{actions:?}");
+}

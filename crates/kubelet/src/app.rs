@@ -87,6 +87,9 @@ impl kubelet_api::status_sync::PodStatusProvider for StatusProvider {
     fn removed(&self) -> Vec<String> {
         self.0.removed()
     }
+    fn final_statuses(&self) -> Vec<k8s_openapi::api::core::v1::Pod> {
+        self.0.final_statuses()
+    }
 }
 
 /// `/healthz`: the sync loop iterates and the PLEG relisted recently.

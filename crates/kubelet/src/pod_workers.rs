@@ -169,7 +169,7 @@ async fn run_worker(ctx: Arc<PodWorkerContext>, r: PodRef, mut rx: watch::Receiv
                     wait
                 }
             },
-            Work::Terminate { pod, grace } => match Box::pin(terminate_pod(&ctx, &r, pod.as_deref(), grace)).await {
+            Work::Terminate { pod, grace } => match Box::pin(terminate_pod(&ctx, &r, pod.as_ref(), grace)).await {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(pod = %format!("{}/{}", r.namespace, r.name), "termination failed, retrying in {error_backoff:?}: {e}");
@@ -249,6 +249,23 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
     Ok(deadline_left.map_or(wait, |left| wait.min(left.max(Duration::from_millis(100)))))
 }
 
+/// The status of a pod whose containers were all stopped for good.
+fn terminal_status(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus) -> k8s_openapi::api::core::v1::PodStatus {
+    let previous = ctx.status.pod_status(pod_uid(pod));
+    let inputs = StatusInputs {
+        pod,
+        runtime,
+        previous: previous.as_ref(),
+        waiting_reasons: &Default::default(),
+        probes: &Default::default(),
+        host_ip: Some(&ctx.host_ip),
+        pod_is_terminal: true,
+        runtime_name: &ctx.runtime_name,
+        now: ctx.manager.clock().now(),
+    };
+    generate_api_pod_status(&inputs)
+}
+
 /// Publishes the pod as `Failed` for `reason` (its containers were killed).
 fn publish_failed(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, reason: &str, message: &str) {
     let previous = ctx.status.pod_status(pod_uid(pod));
@@ -271,14 +288,17 @@ fn publish_failed(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, r
     ctx.status.set_pod_status(pod.clone(), status);
 }
 
-async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Pod>, grace: Option<i64>) -> Result<(), String> {
+async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Arc<Pod>>, grace: Option<i64>) -> Result<(), String> {
     ctx.prober.pod_terminating(&r.uid);
     let status = ctx.manager.pod_status(r).await.map_err(|e| e.to_string())?;
-    ctx.manager.kill_pod(pod, &status, grace).await.map_err(|e| e.to_string())?;
+    ctx.manager.kill_pod(pod.map(|p| &**p), &status, grace).await.map_err(|e| e.to_string())?;
     ctx.prober.remove_pod(&r.uid);
     let status = ctx.manager.pod_status(r).await.map_err(|e| e.to_string())?;
+    // How the pod ended (upstream generates it with the pod terminal: Succeeded when every
+    // regular container exited 0, else Failed), kept for the API until it is deleted there.
+    let final_status = pod.map(|p| (p.clone(), terminal_status(ctx, p, &status)));
     ctx.manager.remove_pod(&status).await.map_err(|e| e.to_string())?;
-    ctx.status.remove(&r.uid);
+    ctx.status.remove_with_final(&r.uid, final_status);
     tracing::info!(pod = %format!("{}/{}", r.namespace, r.name), uid = %r.uid, "pod terminated and removed");
     Ok(())
 }

@@ -38,6 +38,9 @@ pub struct StatusManager {
     inner: Arc<RwLock<BTreeMap<String, Entry>>>,
     /// UIDs of the pods most recently stopped and removed, newest last (at most [`REMOVED_KEPT`]).
     removed: Arc<RwLock<VecDeque<String>>>,
+    /// The terminal statuses of recently removed pods, by UID (as many as `removed`), for the API
+    /// status syncer to send before it deletes them.
+    finals: Arc<RwLock<BTreeMap<String, Entry>>>,
     changes: Arc<tokio::sync::Notify>,
 }
 
@@ -98,15 +101,47 @@ impl StatusManager {
 
     /// Forgets a pod that was removed.
     pub fn remove(&self, uid: &str) {
+        self.remove_with_final(uid, None);
+    }
+
+    /// Forgets a pod that was stopped and removed, keeping its terminal status (phase
+    /// `Succeeded` or `Failed`, every container terminated) for the API: upstream reports how a
+    /// deleted pod ended before it deletes it, which is what a pod held by a finalizer shows.
+    pub fn remove_with_final(&self, uid: &str, final_status: Option<(Arc<Pod>, ApiPodStatus)>) {
         self.inner.write().expect("status lock").remove(uid);
         let mut removed = self.removed.write().expect("removed lock");
+        let mut finals = self.finals.write().expect("finals lock");
         removed.retain(|u| u != uid);
         removed.push_back(uid.to_string());
-        if removed.len() > REMOVED_KEPT {
-            removed.pop_front();
+        match final_status {
+            Some((pod, status)) => {
+                finals.insert(uid.to_string(), Entry { pod, status });
+            }
+            None => {
+                finals.remove(uid);
+            }
         }
-        drop(removed);
+        if removed.len() > REMOVED_KEPT
+            && let Some(oldest) = removed.pop_front()
+        {
+            finals.remove(&oldest);
+        }
+        drop((removed, finals));
         self.changes.notify_one();
+    }
+
+    /// Removed pods with their terminal status filled in.
+    pub fn final_statuses(&self) -> Vec<Pod> {
+        self.finals
+            .read()
+            .expect("finals lock")
+            .values()
+            .map(|e| {
+                let mut p = (*e.pod).clone();
+                p.status = Some(e.status.clone());
+                p
+            })
+            .collect()
     }
 
     /// Pods recently stopped and removed (their containers are gone), even ones this kubelet
