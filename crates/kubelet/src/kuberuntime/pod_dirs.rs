@@ -55,12 +55,15 @@ impl PodDirs {
         self.pod_dir.join("etc-hosts")
     }
 
-    /// Creates an empty termination-message file for a new container instance.
+    /// Creates an empty termination-message file (mode 0666) for a new container instance.
     pub fn termination_log(&self, container: &str, instance: &str) -> Result<PathBuf, PodDirError> {
         let dir = self.pod_dir.join("containers").join(container);
         mkdir(&dir)?;
         let path = dir.join(instance);
         std::fs::write(&path, b"").map_err(io_err(&path))?;
+        // 0666 whatever the umask, as upstream: a container running as any user writes it.
+        let mode = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o666);
+        std::fs::set_permissions(&path, mode).map_err(io_err(&path))?;
         Ok(path)
     }
 
@@ -181,6 +184,17 @@ mod tests {
         assert_eq!(p, Path::new("/var/log/containers/web-node1_default_main-abc.log"));
         let long = legacy_log_symlink(Path::new("/l"), &"p".repeat(300), "ns", "c", &"f".repeat(64));
         assert_eq!(long.file_name().unwrap().len(), MAX_SYMLINK_NAME);
+    }
+
+    #[test]
+    fn termination_log_is_writable_by_any_user() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dirs = PodDirs::new(root.path(), "u1");
+        dirs.create().unwrap();
+        let path = dirs.termination_log("app", "0a1b2c3d").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o666);
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
     }
 
     #[test]
