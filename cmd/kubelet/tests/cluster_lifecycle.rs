@@ -15,13 +15,6 @@ use cluster_support::*;
 use e2e::{TestNode, busybox_image, wait_for};
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
-fn apply(node: &TestNode, name: &str, yaml: &str) {
-    let file = node.dir.path().join(format!("{name}.yaml"));
-    std::fs::write(&file, yaml).unwrap();
-    let (ok, _, err) = kubectl(&["apply", "-f", file.to_str().unwrap()]);
-    assert!(ok, "kubectl apply {name}: {err}");
-}
-
 fn container(pod: &str, name: &str) -> Option<ContainerStatus> {
     let p: Pod = kubectl_json(&["get", "pod", pod])?;
     p.status?.container_statuses?.into_iter().find(|c| c.name == name)

@@ -11,13 +11,6 @@ use cluster_support::*;
 use e2e::{TestNode, busybox_image, sandboxes_of, wait_for};
 use k8s_openapi::api::core::v1::Pod;
 
-fn apply(node: &TestNode, name: &str, yaml: &str) {
-    let file = node.dir.path().join(format!("{name}.yaml"));
-    std::fs::write(&file, yaml).unwrap();
-    let (ok, _, err) = kubectl(&["apply", "-f", file.to_str().unwrap()]);
-    assert!(ok, "kubectl apply {name}: {err}");
-}
-
 #[tokio::test]
 #[ignore = "needs root, containerd and the control plane: run hack/test.sh"]
 async fn runtime_class_fqdn_hostname_and_final_status() {

@@ -32,6 +32,14 @@ struct Entry {
     status: ApiPodStatus,
 }
 
+impl Entry {
+    fn pod_with_status(&self) -> Pod {
+        let mut p = (*self.pod).clone();
+        p.status = Some(self.status.clone());
+        p
+    }
+}
+
 /// Latest pod statuses, by pod UID.
 #[derive(Clone, Default)]
 pub struct StatusManager {
@@ -132,16 +140,7 @@ impl StatusManager {
 
     /// Removed pods with their terminal status filled in.
     pub fn final_statuses(&self) -> Vec<Pod> {
-        self.finals
-            .read()
-            .expect("finals lock")
-            .values()
-            .map(|e| {
-                let mut p = (*e.pod).clone();
-                p.status = Some(e.status.clone());
-                p
-            })
-            .collect()
+        self.finals.read().expect("finals lock").values().map(Entry::pod_with_status).collect()
     }
 
     /// Pods recently stopped and removed (their containers are gone), even ones this kubelet
@@ -159,16 +158,7 @@ impl StatusManager {
 
     /// Every pod with its status filled in.
     pub fn pods_with_status(&self) -> Vec<Pod> {
-        self.inner
-            .read()
-            .expect("status lock")
-            .values()
-            .map(|e| {
-                let mut p = (*e.pod).clone();
-                p.status = Some(e.status.clone());
-                p
-            })
-            .collect()
+        self.inner.read().expect("status lock").values().map(Entry::pod_with_status).collect()
     }
 }
 

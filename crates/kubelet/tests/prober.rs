@@ -2,18 +2,17 @@
 //! takes (sync with the prober's failures, publish a status with its verdicts, wake it), with
 //! paused time: liveness restarts, readiness both ways, startup gating, thresholds, hooks.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Container, ExecAction, Lifecycle, LifecycleHandler, Pod, PodSpec, Probe, SleepAction};
 use kubelet::clock::{Clock, TokioClock};
 use kubelet::events::{EventRecorder, EventType};
-use kubelet::kuberuntime::dns::ClusterDns;
 use kubelet::kuberuntime::env::NoEnvSources;
 use kubelet::kuberuntime::labels::PodRef;
-use kubelet::kuberuntime::sandbox::SandboxContext;
-use kubelet::kuberuntime::{RuntimeManager, RuntimeManagerConfig, pod_is_terminal};
+use kubelet::kuberuntime::{RuntimeManager, pod_is_terminal};
 use kubelet::prober::ProbeManager;
 use kubelet::status::{StatusInputs, generate_api_pod_status};
 use kubelet::status_manager::StatusManager;
@@ -52,16 +51,7 @@ fn node() -> Node {
     let fake = FakeRuntime::with_images([IMAGE]);
     let root = tempfile::tempdir().unwrap();
     let clock = TokioClock::starting_at(SystemTime::now());
-    let cfg = RuntimeManagerConfig {
-        root_dir: root.path().join("kubelet"),
-        sandbox: SandboxContext { pod_logs_dir: root.path().join("logs"), dns: ClusterDns::default(), cgroup_parent: String::new() },
-        node_name: "node1".into(),
-        host_ip: "198.18.255.1".into(),
-        host_hosts_file: "/etc/hosts".into(),
-        container_logs_dir: root.path().join("containers"),
-        memory_capacity: 1 << 30,
-        runtime_handler: String::new(),
-    };
+    let cfg = common::manager_config(root.path());
     let events = Arc::new(Events::default());
     let manager = RuntimeManager::new(Arc::new(fake.clone()), Arc::new(fake.clone()), events.clone(), Arc::new(NoEnvSources), cfg, Arc::new(clock));
     let status = StatusManager::default();
@@ -262,7 +252,6 @@ async fn post_start_failure_kills_the_container_and_pre_stop_runs_before_stop() 
     n.manager.kill_pod(Some(&p), &status, None).await.unwrap();
     assert_eq!(started.elapsed(), Duration::from_secs(3));
     assert_eq!(n.fake.calls_of("StopContainer").len(), 1);
-    let _ = BTreeMap::<String, String>::new();
 }
 
 #[tokio::test(start_paused = true)]

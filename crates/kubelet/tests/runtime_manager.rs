@@ -1,17 +1,17 @@
 //! The runtime manager and pod worker decisions against the fake CRI runtime: what a sync creates,
 //! how exits drive restarts per policy with backoff, and what the generated status says.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use kubelet::clock::{Clock, TokioClock};
 use kubelet::events::LogEventRecorder;
-use kubelet::kuberuntime::dns::ClusterDns;
 use kubelet::kuberuntime::env::NoEnvSources;
 use kubelet::kuberuntime::labels::PodRef;
-use kubelet::kuberuntime::sandbox::SandboxContext;
-use kubelet::kuberuntime::{RuntimeManager, RuntimeManagerConfig, pod_is_terminal};
+use kubelet::kuberuntime::{RuntimeManager, pod_is_terminal};
 use kubelet::status::{ProbeResults, StatusInputs, generate_api_pod_status};
 use test_support::FakeRuntime;
 
@@ -28,16 +28,7 @@ fn harness() -> Harness {
     let fake = FakeRuntime::with_images([IMAGE]);
     let root = tempfile::tempdir().unwrap();
     let clock = TokioClock::starting_at(SystemTime::now());
-    let cfg = RuntimeManagerConfig {
-        root_dir: root.path().join("kubelet"),
-        sandbox: SandboxContext { pod_logs_dir: root.path().join("logs"), dns: ClusterDns::default(), cgroup_parent: String::new() },
-        node_name: "node1".into(),
-        host_ip: "198.18.255.1".into(),
-        host_hosts_file: "/etc/hosts".into(),
-        container_logs_dir: root.path().join("containers"),
-        memory_capacity: 1 << 30,
-        runtime_handler: String::new(),
-    };
+    let cfg = common::manager_config(root.path());
     let manager = RuntimeManager::new(
         Arc::new(fake.clone()),
         Arc::new(fake.clone()),

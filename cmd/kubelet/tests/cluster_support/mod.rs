@@ -103,3 +103,11 @@ pub fn secure_config(node: &TestNode) {
     let text = std::fs::read_to_string(&path).unwrap().replace("address: 127.0.0.1\n", &format!("address: {NODE_IP}\n"));
     std::fs::write(&path, text).unwrap();
 }
+
+/// Writes `yaml` to `<name>.yaml` in the test node's directory and `kubectl apply`s it.
+pub fn apply(node: &TestNode, name: &str, yaml: &str) {
+    let file = node.dir.path().join(format!("{name}.yaml"));
+    std::fs::write(&file, yaml).unwrap();
+    let (ok, _, err) = kubectl(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(ok, "kubectl apply {name}: {err}");
+}
