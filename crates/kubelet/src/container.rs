@@ -48,6 +48,12 @@ impl ContainerStatus {
     }
 }
 
+/// The runtime's ID in an API `containerID` (`containerd://<id>` → `<id>`); an ID without a
+/// scheme is returned as it is.
+pub fn bare_container_id(uri: &str) -> &str {
+    uri.split_once("://").map_or(uri, |(_, id)| id)
+}
+
 /// State of a pod sandbox.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SandboxState {

@@ -187,22 +187,33 @@ async fn run_worker(ctx: Arc<PodWorkerContext>, r: PodRef, mut rx: watch::Receiv
     }
 }
 
-fn publish(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, outcome: &SyncOutcome, terminal: bool) -> bool {
-    let uid = pod_uid(pod);
-    let previous = ctx.status.pod_status(uid);
+/// The pod's API status from its runtime state, the last published status and the probes.
+fn generate_status(
+    ctx: &PodWorkerContext,
+    pod: &Arc<Pod>,
+    runtime: &PodStatus,
+    waiting: &std::collections::BTreeMap<String, (String, String)>,
+    terminal: bool,
+) -> k8s_openapi::api::core::v1::PodStatus {
+    let previous = ctx.status.pod_status(pod_uid(pod));
     let probes = ctx.prober.results_for(runtime);
     let inputs = StatusInputs {
         pod,
         runtime,
         previous: previous.as_ref(),
-        waiting_reasons: &outcome.waiting,
+        waiting_reasons: waiting,
         probes: &probes,
         host_ip: Some(&ctx.host_ip),
         pod_is_terminal: terminal,
         runtime_name: &ctx.runtime_name,
         now: ctx.manager.clock().now(),
     };
-    let status = generate_api_pod_status(&inputs);
+    generate_api_pod_status(&inputs)
+}
+
+fn publish(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, outcome: &SyncOutcome, terminal: bool) -> bool {
+    let uid = pod_uid(pod);
+    let status = generate_status(ctx, pod, runtime, &outcome.waiting, terminal);
     let phase_terminal = is_terminal_phase(status.phase.as_deref().unwrap_or_default());
     ctx.status.set_pod_status(pod.clone(), status);
     // Probe workers look at the status just published (a container may have started).
@@ -249,39 +260,9 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
     Ok(deadline_left.map_or(wait, |left| wait.min(left.max(Duration::from_millis(100)))))
 }
 
-/// The status of a pod whose containers were all stopped for good.
-fn terminal_status(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus) -> k8s_openapi::api::core::v1::PodStatus {
-    let previous = ctx.status.pod_status(pod_uid(pod));
-    let inputs = StatusInputs {
-        pod,
-        runtime,
-        previous: previous.as_ref(),
-        waiting_reasons: &Default::default(),
-        probes: &Default::default(),
-        host_ip: Some(&ctx.host_ip),
-        pod_is_terminal: true,
-        runtime_name: &ctx.runtime_name,
-        now: ctx.manager.clock().now(),
-    };
-    generate_api_pod_status(&inputs)
-}
-
 /// Publishes the pod as `Failed` for `reason` (its containers were killed).
 fn publish_failed(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, reason: &str, message: &str) {
-    let previous = ctx.status.pod_status(pod_uid(pod));
-    let probes = ctx.prober.results_for(runtime);
-    let inputs = StatusInputs {
-        pod,
-        runtime,
-        previous: previous.as_ref(),
-        waiting_reasons: &Default::default(),
-        probes: &probes,
-        host_ip: Some(&ctx.host_ip),
-        pod_is_terminal: true,
-        runtime_name: &ctx.runtime_name,
-        now: ctx.manager.clock().now(),
-    };
-    let mut status = generate_api_pod_status(&inputs);
+    let mut status = generate_status(ctx, pod, runtime, &Default::default(), true);
     status.phase = Some(crate::status::PHASE_FAILED.to_string());
     status.reason = Some(reason.to_string());
     status.message = Some(message.to_string());
@@ -296,7 +277,8 @@ async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Arc<Pod>
     let status = ctx.manager.pod_status(r).await.map_err(|e| e.to_string())?;
     // How the pod ended (upstream generates it with the pod terminal: Succeeded when every
     // regular container exited 0, else Failed), kept for the API until it is deleted there.
-    let final_status = pod.map(|p| (p.clone(), terminal_status(ctx, p, &status)));
+    // (Its probes are gone: no verdicts, and nothing runs any more.)
+    let final_status = pod.map(|p| (p.clone(), generate_status(ctx, p, &status, &Default::default(), true)));
     ctx.manager.remove_pod(&status).await.map_err(|e| e.to_string())?;
     ctx.status.remove_with_final(&r.uid, final_status);
     tracing::info!(pod = %format!("{}/{}", r.namespace, r.name), uid = %r.uid, "pod terminated and removed");

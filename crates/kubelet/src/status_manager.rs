@@ -87,7 +87,7 @@ impl StatusManager {
         let state = container.state.as_ref();
         let running_since = state.and_then(|s| s.running.as_ref()).and_then(|r| r.started_at.as_ref()).map(crate::status::system_time);
         Some(ProbeView {
-            container_id: container.container_id.as_deref().map(|id| id.split_once("://").map_or(id, |(_, bare)| bare).to_owned()),
+            container_id: container.container_id.as_deref().map(|id| crate::container::bare_container_id(id).to_owned()),
             running_since,
             terminated: state.is_some_and(|s| s.terminated.is_some()),
             started: container.started.unwrap_or(false),

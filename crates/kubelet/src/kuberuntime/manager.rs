@@ -148,7 +148,8 @@ impl RuntimeManager {
         for k in &actions.containers_to_kill {
             let Some(running) = status.containers.iter().find(|c| c.id == k.id) else { continue };
             let grace = grace_seconds(Some(pod), None, k.grace_override);
-            if let Err(e) = self.kill_container(Some(pod), running, &k.message, grace, pod_ip(status, &self.cfg.host_ip)).await {
+            let is_running = running.state == ContainerState::Running;
+            if let Err(e) = self.kill_container(Some(pod), &running.id, &running.name, is_running, &k.message, grace, pod_ip(status, &self.cfg.host_ip)).await {
                 out.errors.push(e.to_string());
             }
         }
@@ -203,11 +204,10 @@ impl RuntimeManager {
             let ips = status.sandboxes.iter().find(|s| s.id == id).map(|s| s.ips.clone()).unwrap_or_default();
             return Some((id, config, ips));
         }
+        // A hostname the kernel cannot take: no sandbox (checked before anything is created).
         let host_network = pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false);
         if !host_network && let Err(e) = super::sandbox::kernel_hostname(pod, &self.cfg.sandbox.dns.domain) {
-            let msg = format!("Failed to create pod sandbox: {e}");
-            self.events.event(pod, EventType::Warning, "FailedCreatePodSandBox", &msg);
-            out.errors.push(msg);
+            self.sandbox_failed(pod, out, &e);
             return None;
         }
         let dirs = PodDirs::new(&self.cfg.root_dir, pod_uid(pod));
@@ -216,21 +216,15 @@ impl RuntimeManager {
             return None;
         }
         let _ = std::fs::create_dir_all(&config.log_directory);
-        let handler = match self.runtime_handler(pod).await {
-            Ok(h) => h,
-            Err(e) => {
-                let msg = format!("Failed to create pod sandbox: {e}");
-                self.events.event(pod, EventType::Warning, "FailedCreatePodSandBox", &msg);
-                out.errors.push(msg);
-                return None;
-            }
+        // The RuntimeClass's handler, then the sandbox.
+        let created = match self.runtime_handler(pod).await {
+            Ok(handler) => self.runtime.run_pod_sandbox(config.clone(), &handler).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e),
         };
-        let id = match self.runtime.run_pod_sandbox(config.clone(), &handler).await {
+        let id = match created {
             Ok(id) => id,
             Err(e) => {
-                let msg = format!("Failed to create pod sandbox: {e}");
-                self.events.event(pod, EventType::Warning, "FailedCreatePodSandBox", &msg);
-                out.errors.push(msg);
+                self.sandbox_failed(pod, out, &e);
                 return None;
             }
         };
@@ -245,6 +239,13 @@ impl RuntimeManager {
             out.errors.push(e.to_string());
         }
         Some((id, config, ips))
+    }
+
+    /// Reports a sandbox that could not be created, as upstream (`FailedCreatePodSandBox`).
+    fn sandbox_failed(&self, pod: &Pod, out: &mut SyncOutcome, reason: &str) {
+        let msg = format!("Failed to create pod sandbox: {reason}");
+        self.events.event(pod, EventType::Warning, "FailedCreatePodSandBox", &msg);
+        out.errors.push(msg);
     }
 
     /// The CRI handler of the pod's RuntimeClass (`spec.runtimeClassName`), or the node's default.
@@ -380,23 +381,8 @@ impl RuntimeManager {
             if let Err(msg) = run_hook(self.runtime.as_ref(), pod, c, &id, hook, &ip, None).await {
                 self.events.event(pod, EventType::Warning, "FailedPostStartHook", &msg);
                 // As upstream's killContainer: a Killing event, the preStop hook, the stop.
-                let started = ContainerStatus {
-                    id: id.clone(),
-                    name: c.name.clone(),
-                    state: ContainerState::Running,
-                    created_at: None,
-                    started_at: None,
-                    finished_at: None,
-                    exit_code: 0,
-                    image: String::new(),
-                    image_ref: String::new(),
-                    hash: String::new(),
-                    restart_count,
-                    reason: String::new(),
-                    message: String::new(),
-                    termination_message_path: String::new(),
-                };
-                if let Err(e) = self.kill_container(Some(pod), &started, "FailedPostStartHook", grace_seconds(Some(pod), None, None), ip).await {
+                let grace = grace_seconds(Some(pod), None, None);
+                if let Err(e) = self.kill_container(Some(pod), &id, &c.name, true, "FailedPostStartHook", grace, ip).await {
                     out.errors.push(e.to_string());
                 }
                 out.waiting.insert(c.name.clone(), ("PostStartHookError".into(), msg));
@@ -406,36 +392,40 @@ impl RuntimeManager {
 
     /// Stops one container: its `preStop` hook first (when the pod's spec is known and the
     /// container runs), bounded by `grace`, then the runtime's stop with the grace left.
-    async fn kill_container(&self, pod: Option<&Pod>, c: &ContainerStatus, message: &str, grace: Duration, pod_ip: String) -> Result<(), CriError> {
+    /// `id` and `name` name the instance; `running`: whether it runs (only then a hook).
+    #[allow(clippy::too_many_arguments)]
+    async fn kill_container(&self, pod: Option<&Pod>, id: &str, name: &str, running: bool, message: &str, grace: Duration, pod_ip: String) -> Result<(), CriError> {
         let started = tokio::time::Instant::now();
-        self.pre_stop(pod, c, message, grace, &pod_ip).await;
-        self.runtime.stop_container(&c.id, grace_after_hook(grace, started.elapsed())).await
+        self.pre_stop(pod, id, name, running, message, grace, &pod_ip).await;
+        self.runtime.stop_container(id, grace_after_hook(grace, started.elapsed())).await
     }
 
-    /// Records the `Killing` event and runs the container's `preStop` hook within `grace`.
-    async fn pre_stop(&self, pod: Option<&Pod>, c: &ContainerStatus, message: &str, grace: Duration, pod_ip: &str) {
+    /// Records the `Killing` event and runs the `preStop` hook of container instance `id`
+    /// (`name` in the spec) within `grace`, when it is `running`.
+    #[allow(clippy::too_many_arguments)]
+    async fn pre_stop(&self, pod: Option<&Pod>, id: &str, name: &str, running: bool, message: &str, grace: Duration, pod_ip: &str) {
         let Some(pod) = pod else { return };
         self.events.event(pod, EventType::Normal, "Killing", message);
         // No time at all (a forced deletion): no hook, as upstream.
         if grace.is_zero() {
             return;
         }
-        let hook = container_spec(pod, &c.name).and_then(|spec| Some((spec, spec.lifecycle.as_ref()?.pre_stop.as_ref()?)));
-        let Some((spec, hook)) = hook.filter(|_| c.state == ContainerState::Running) else { return };
+        let hook = container_spec(pod, name).and_then(|spec| Some((spec, spec.lifecycle.as_ref()?.pre_stop.as_ref()?)));
+        let Some((spec, hook)) = hook.filter(|_| running) else { return };
         // The hook runs in its own task, unbounded as upstream's: a hook still running when the
         // grace period ends is not killed by us (an exec hook dies with its container when the
         // stop that follows kills it); we only stop waiting for it. A hook that never ends is
         // dropped after a while so its task cannot linger.
-        let (runtime, pod_owned, spec, id, hook, ip) = (self.runtime.clone(), pod.clone(), spec.clone(), c.id.clone(), hook.clone(), pod_ip.to_owned());
+        let (runtime, pod_owned, spec, id_owned, hook, ip) = (self.runtime.clone(), pod.clone(), spec.clone(), id.to_owned(), hook.clone(), pod_ip.to_owned());
         let task = tokio::spawn(async move {
-            let run = run_hook(runtime.as_ref(), &pod_owned, &spec, &id, &hook, &ip, None);
+            let run = run_hook(runtime.as_ref(), &pod_owned, &spec, &id_owned, &hook, &ip, None);
             tokio::time::timeout(grace + ABANDONED_HOOK_LIMIT, run).await.unwrap_or(Ok(()))
         });
         match tokio::time::timeout(grace, task).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(msg))) => self.events.event(pod, EventType::Warning, "FailedPreStopHook", &msg),
-            Ok(Err(join)) => tracing::warn!(pod = %pod_full_name(pod), container = %c.name, "preStop hook task failed: {join}"),
-            Err(_) => tracing::info!(pod = %pod_full_name(pod), container = %c.name, "preStop hook did not complete within the grace period {grace:?}"),
+            Ok(Err(join)) => tracing::warn!(pod = %pod_full_name(pod), container = %name, "preStop hook task failed: {join}"),
+            Err(_) => tracing::info!(pod = %pod_full_name(pod), container = %name, "preStop hook did not complete within the grace period {grace:?}"),
         }
     }
 
@@ -464,7 +454,8 @@ impl RuntimeManager {
         let stops = running.iter().enumerate().map(|(k, c)| {
             let (ip, rank, done) = (&ip, &rank, &done);
             async move {
-                self.pre_stop(pod, c, &format!("Stopping container {}", c.name), grace, ip).await;
+                let running = c.state == ContainerState::Running;
+                self.pre_stop(pod, &c.id, &c.name, running, &format!("Stopping container {}", c.name), grace, ip).await;
                 if let Some(mine) = rank[k] {
                     let waits = rank.iter().enumerate().filter(|(m, r)| *m != k && r.is_none_or(|r| r > mine)).map(|(m, _)| {
                         let mut rx = done[m].subscribe();

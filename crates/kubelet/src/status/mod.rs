@@ -234,7 +234,7 @@ pub fn generate_api_pod_status(inputs: &StatusInputs<'_>) -> ApiPodStatus {
 /// (replaced meanwhile) or already has that readiness.
 pub fn with_container_readiness(pod: &Pod, status: &ApiPodStatus, container_id: &str, ready: bool, now: SystemTime) -> Option<ApiPodStatus> {
     let mut s = status.clone();
-    let is_instance = |c: &k8s_openapi::api::core::v1::ContainerStatus| c.container_id.as_deref().and_then(|id| id.split_once("://")).is_some_and(|(_, bare)| bare == container_id);
+    let is_instance = |c: &k8s_openapi::api::core::v1::ContainerStatus| c.container_id.as_deref().map(crate::container::bare_container_id) == Some(container_id);
     let target = s
         .container_statuses
         .iter_mut()

@@ -149,7 +149,7 @@ pub fn container_id_from_status(pod: &Pod, container: &str, previous: bool) -> O
         .chain(status.ephemeral_container_statuses.iter())
         .flatten()
         .find(|c| c.name == container)?;
-    let strip = |id: &str| id.split_once("://").map_or(id, |(_, i)| i).to_string();
+    let strip = |id: &str| crate::container::bare_container_id(id).to_string();
     let last = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref()).and_then(|t| t.container_id.as_deref()).filter(|i| !i.is_empty());
     let state = cs.state.as_ref();
     let running = state.and_then(|s| s.running.as_ref());
