@@ -107,7 +107,8 @@ impl Default for TestNode {
     }
 }
 
-/// A running kubelet; killed (SIGKILL) on drop. Its stderr goes to `<node>/kubelet-N.log`.
+/// A running kubelet; killed (SIGKILL) on drop. Its stderr goes to `<node>/kubelet-N.log`, which
+/// is kept in `$KNODE_E2E_LOG_DIR` (default `/var/log/knode/e2e`) when the test is failing.
 pub struct KubeletProcess {
     child: tokio::process::Child,
     pub log: PathBuf,
@@ -155,6 +156,22 @@ impl KubeletProcess {
                 let _ = self.child.start_kill();
                 self.child.wait().await.expect("wait kubelet")
             }
+        }
+    }
+}
+
+impl Drop for KubeletProcess {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let dir = PathBuf::from(std::env::var("KNODE_E2E_LOG_DIR").unwrap_or_else(|_| "/var/log/knode/e2e".into()));
+        let test = std::thread::current().name().unwrap_or("test").replace("::", "-");
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let file = self.log.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let kept = dir.join(format!("{test}-{stamp}-{file}"));
+        if std::fs::create_dir_all(&dir).and_then(|_| std::fs::copy(&self.log, &kept)).is_ok() {
+            eprintln!("kubelet log kept: {}", kept.display());
         }
     }
 }

@@ -50,6 +50,19 @@ pub fn desired_lease(base: Option<&Lease>, node: &str, duration_seconds: i32, no
     lease
 }
 
+/// Removes an owner reference to an earlier Node of this name (another UID than `node_uid`), so
+/// the next renewal owns the lease by the current Node. Left alone, the garbage collector would
+/// delete the live lease for its deleted owner (a node deleted and re-registered while its lease
+/// stayed, or a kubelet started before the collector caught up).
+pub fn drop_stale_node_owner(lease: &mut Lease, node: &str, node_uid: &str) {
+    if let Some(owners) = lease.metadata.owner_references.as_mut() {
+        owners.retain(|o| !(o.kind == "Node" && o.name == node && o.uid != node_uid));
+        if owners.is_empty() {
+            lease.metadata.owner_references = None;
+        }
+    }
+}
+
 /// Upstream's ensure-lease backoff: 200ms doubling to [`MAX_BACKOFF`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseBackoff(Duration);
@@ -168,7 +181,12 @@ impl LeaseController {
     }
 
     async fn ensure(&self) -> Result<(Lease, bool), ApiError> {
-        if let Some(lease) = self.leases.get_lease(NODE_LEASE_NAMESPACE, &self.node_name).await? {
+        if let Some(mut lease) = self.leases.get_lease(NODE_LEASE_NAMESPACE, &self.node_name).await? {
+            if lease.metadata.owner_references.as_ref().is_some_and(|o| !o.is_empty())
+                && let Some(uid) = self.node_uid().await
+            {
+                drop_stale_node_owner(&mut lease, &self.node_name, &uid);
+            }
             return Ok((lease, false));
         }
         let uid = self.node_uid().await;
@@ -206,6 +224,22 @@ mod tests {
         assert_eq!(renewed.metadata.resource_version.as_deref(), Some("7"));
         assert_eq!(renewed.spec.unwrap().renew_time, Some(mt(15)));
         assert_eq!(renewed.metadata.owner_references.unwrap()[0].uid, "uid-2");
+    }
+
+    #[test]
+    fn a_stale_node_owner_is_replaced_by_the_current_node() {
+        let mut lease = desired_lease(None, "n1", 40, mt(5), Some("old-uid"));
+        let other = OwnerReference { api_version: "v1".into(), kind: "Node".into(), name: "n2".into(), uid: "x".into(), ..OwnerReference::default() };
+        lease.metadata.owner_references.as_mut().unwrap().push(other.clone());
+        drop_stale_node_owner(&mut lease, "n1", "new-uid");
+        assert_eq!(lease.metadata.owner_references.as_deref(), Some(&[other][..]), "only the old n1 owner goes");
+        let mut lease = desired_lease(None, "n1", 40, mt(5), Some("old-uid"));
+        drop_stale_node_owner(&mut lease, "n1", "new-uid");
+        let renewed = desired_lease(Some(&lease), "n1", 40, mt(15), Some("new-uid"));
+        assert_eq!(renewed.metadata.owner_references.unwrap()[0].uid, "new-uid");
+        let mut current = desired_lease(None, "n1", 40, mt(5), Some("uid"));
+        drop_stale_node_owner(&mut current, "n1", "uid");
+        assert_eq!(current.metadata.owner_references.unwrap()[0].uid, "uid", "the current owner stays");
     }
 
     #[test]
