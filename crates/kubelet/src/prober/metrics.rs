@@ -67,7 +67,7 @@ impl ProbeCounters {
 }
 
 /// Label value escaping of the text format.
-fn escape(v: &str) -> String {
+pub(crate) fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 

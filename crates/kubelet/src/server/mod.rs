@@ -6,6 +6,7 @@
 //! port (10250: exec, logs, port-forward) is [`secure`].
 
 mod healthz;
+pub mod kubelet_metrics;
 mod read_only;
 pub mod secure;
 

@@ -120,6 +120,7 @@ pub fn secure_router(ctx: Arc<SecureContext>) -> Router {
         .route("/portForward/{namespace}/{pod}", get(streaming::port_forward).post(streaming::port_forward))
         .route("/portForward/{namespace}/{pod}/{uid}", get(streaming::port_forward).post(streaming::port_forward))
         .route("/configz", get(configz))
+        .route("/metrics", get(kubelet_metrics))
         .route("/metrics/probes", get(probe_metrics))
         .route("/logs", get(node_logs::root))
         .route("/logs/", get(node_logs::root))
@@ -162,9 +163,17 @@ async fn configz(State(ctx): State<Arc<SecureContext>>) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], ctx.configz.as_ref().clone()).into_response()
 }
 
+/// The Prometheus text exposition's content type.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+async fn kubelet_metrics(State(ctx): State<Arc<SecureContext>>) -> Response {
+    let body = super::kubelet_metrics::render(&ctx.node_name, &ctx.pods.pods());
+    (StatusCode::OK, [(header::CONTENT_TYPE, PROMETHEUS_TEXT)], body).into_response()
+}
+
 async fn probe_metrics(State(ctx): State<Arc<SecureContext>>) -> Response {
     match &ctx.probe_metrics {
-        Some(m) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m.render()).into_response(),
+        Some(m) => (StatusCode::OK, [(header::CONTENT_TYPE, PROMETHEUS_TEXT)], m.render()).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }

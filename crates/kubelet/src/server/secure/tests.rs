@@ -265,6 +265,20 @@ async fn fine_grained_subresources_open_pods_healthz_and_configz() {
 }
 
 #[tokio::test]
+async fn metrics_needs_nodes_metrics_and_serves_the_kubelet_gauges() {
+    let f = fixture(false).await;
+    let carol = f.client(Some(client_cert(&f.ca, "carol", "ops")));
+    let (status, body) = f.send(carol, "GET", "/metrics", "").await.unwrap();
+    assert_eq!((status, body.as_str()), (403, "Forbidden (user=carol, verb=get, resource=nodes, subresource(s)=[metrics])\n"));
+    f.reviewer.allow("frank", "get", "metrics");
+    let frank = f.client(Some(client_cert(&f.ca, "frank", "ops")));
+    let (status, body) = f.send(frank, "GET", "/metrics", "").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("kubelet_node_name{node=\"node-1\"} 1\n"), "{body}");
+    assert!(body.contains("# TYPE kubelet_running_pods gauge\n"), "{body}");
+}
+
+#[tokio::test]
 async fn container_logs_current_previous_tail_and_errors() {
     let f = fixture(false).await;
     let logs = f.dir.path().join("pod-logs");
