@@ -108,9 +108,9 @@ impl Cluster {
     /// Starts the pod status syncer and the mirror pod manager.
     pub fn start_pod_sync(&self, provider: Arc<dyn PodStatusProvider>, desired: watch::Receiver<DesiredPods>, shutdown: CancellationToken) {
         let api = Arc::new(self.api.clone());
-        let syncer = StatusSyncer { api: api.clone(), provider, store: self.store.clone() };
+        let syncer = StatusSyncer { api: api.clone(), provider: provider.clone(), store: self.store.clone() };
         tokio::spawn(syncer.run(shutdown.clone()));
-        let mirrors = MirrorPodManager { api, node_name: self.node_name.clone(), desired, store: self.store.clone(), node: self.node.clone() };
+        let mirrors = MirrorPodManager { api, node_name: self.node_name.clone(), desired, store: self.store.clone(), node: self.node.clone(), known: provider };
         tokio::spawn(mirrors.run(shutdown));
     }
 }

@@ -2,12 +2,14 @@
 //! URL) gets a pod object in the API server so the cluster sees it, annotated
 //! `kubernetes.io/config.mirror=<static pod hash>` and owned by the Node. A mirror pod that is
 //! missing, outdated (another hash) or being deleted is (re)created; one whose static pod is gone
-//! is deleted.
+//! is deleted. As upstream, a mirror pod stays while a static pod of its full name is still
+//! terminating (removed or replaced in its source, containers within their grace period): the
+//! cluster sees it Running until the pod has stopped.
 //!
 //! [`plan_mirrors`] is pure; [`MirrorPodManager::run`] applies it whenever the desired pods, the
 //! API pods or the node change, and every 10 s. It touches only mirror pods.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::PodApi;
 use crate::pod_source::{CONFIG_MIRROR_ANNOTATION, PodStore, full_name};
+use crate::status_sync::PodStatusProvider;
 
 const RESYNC: Duration = Duration::from_secs(10);
 
@@ -70,12 +73,24 @@ fn delete(pod: &Pod) -> MirrorAction {
     }
 }
 
-/// Writes that bring the mirror pods in line with the static pods.
-pub fn plan_mirrors(desired: &DesiredPods, mirrors: &BTreeMap<String, Pod>, node: &str, node_uid: &str) -> Vec<MirrorAction> {
+/// Full names of static pods the kubelet still has (a status for) that are no longer desired:
+/// removed from, or replaced in, their source and not yet terminated.
+pub fn terminating_static_pods(desired: &DesiredPods, known: &[Pod]) -> BTreeSet<String> {
+    known
+        .iter()
+        .filter(|p| is_static_pod(p) && p.metadata.uid.as_ref().is_some_and(|uid| !desired.pods.contains_key(uid)))
+        .map(full_name)
+        .collect()
+}
+
+/// Writes that bring the mirror pods in line with the static pods; the mirrors of `terminating`
+/// full names are left as they are.
+pub fn plan_mirrors(desired: &DesiredPods, mirrors: &BTreeMap<String, Pod>, terminating: &BTreeSet<String>, node: &str, node_uid: &str) -> Vec<MirrorAction> {
     let statics: BTreeMap<String, &Pod> = desired.pods.values().filter(|p| is_static_pod(p)).map(|p| (full_name(p), p.as_ref())).collect();
     let mut actions = Vec::new();
     for (name, pod) in &statics {
         match mirrors.get(name) {
+            Some(m) if terminating.contains(name) && m.metadata.deletion_timestamp.is_none() => {}
             None => actions.push(MirrorAction::Create(Box::new(mirror_pod(pod, node, node_uid)))),
             Some(m) if annotation(m, CONFIG_MIRROR_ANNOTATION) != Some(&static_hash(pod)) || m.metadata.deletion_timestamp.is_some() => {
                 // Outdated or being deleted: delete now, re-create on a later round.
@@ -85,7 +100,7 @@ pub fn plan_mirrors(desired: &DesiredPods, mirrors: &BTreeMap<String, Pod>, node
         }
     }
     for (name, m) in mirrors {
-        if !statics.contains_key(name) {
+        if !statics.contains_key(name) && !terminating.contains(name) {
             actions.push(delete(m));
         }
     }
@@ -99,6 +114,8 @@ pub struct MirrorPodManager {
     pub desired: watch::Receiver<DesiredPods>,
     pub store: watch::Receiver<PodStore>,
     pub node: watch::Receiver<Option<Node>>,
+    /// The kubelet's pods, terminating ones included.
+    pub known: Arc<dyn PodStatusProvider>,
 }
 
 impl MirrorPodManager {
@@ -108,7 +125,8 @@ impl MirrorPodManager {
             let store = self.store.borrow_and_update().clone();
             let desired = self.desired.borrow_and_update().clone();
             if let (Some(node_uid), true) = (node_uid, store.synced) {
-                for action in plan_mirrors(&desired, &store.mirror_pods(), &self.node_name, &node_uid) {
+                let terminating = terminating_static_pods(&desired, &self.known.pods_with_status());
+                for action in plan_mirrors(&desired, &store.mirror_pods(), &terminating, &self.node_name, &node_uid) {
                     self.apply(action).await;
                 }
             }
@@ -118,6 +136,7 @@ impl MirrorPodManager {
                 r = self.desired.changed() => if r.is_err() { return },
                 r = self.store.changed() => if r.is_err() { return },
                 r = self.node.changed() => if r.is_err() { return },
+                _ = self.known.changed() => {}
                 _ = tokio::time::sleep(RESYNC) => {}
             }
         }
@@ -188,7 +207,7 @@ mod tests {
         mirrors.get_mut("b-n1_default").unwrap().metadata.annotations.as_mut().unwrap().insert(CONFIG_MIRROR_ANNOTATION.into(), "h-b1".into());
         let mut api_pod = static_pod("api", "u-api");
         api_pod.metadata.annotations.as_mut().unwrap().insert(CONFIG_SOURCE_ANNOTATION.into(), "api".into());
-        let actions = plan_mirrors(&desired(vec![a, b, c, api_pod]), &mirrors, "n1", "node-uid");
+        let actions = plan_mirrors(&desired(vec![a, b, c, api_pod]), &mirrors, &BTreeSet::new(), "n1", "node-uid");
         let summary: Vec<String> = actions
             .iter()
             .map(|a| match a {
@@ -197,5 +216,27 @@ mod tests {
             })
             .collect();
         assert_eq!(summary, ["create a-n1", "delete b-n1 mb", "delete gone-n1 mg"]);
+    }
+
+    #[test]
+    fn mirrors_of_terminating_static_pods_stay_until_they_stop() {
+        let (b_old, b_new) = (static_pod("b-n1", "h-b1"), static_pod("b-n1", "h-b2"));
+        let gone = static_pod("gone-n1", "h-g");
+        let mirrors: BTreeMap<String, Pod> = [mirror_of(&b_old, "mb"), mirror_of(&gone, "mg")].into();
+        let want = desired(vec![b_new.clone()]);
+        // The kubelet still stops the old b and the removed pod: their mirrors stay.
+        let terminating = terminating_static_pods(&want, &[b_old, gone, b_new]);
+        assert_eq!(terminating, BTreeSet::from(["b-n1_default".to_string(), "gone-n1_default".to_string()]));
+        assert_eq!(plan_mirrors(&want, &mirrors, &terminating, "n1", "node-uid"), []);
+        // Once they have stopped, the outdated mirror is replaced and the orphan deleted.
+        let terminating = terminating_static_pods(&want, &[]);
+        let names: Vec<_> = plan_mirrors(&want, &mirrors, &terminating, "n1", "node-uid")
+            .into_iter()
+            .map(|a| match a {
+                MirrorAction::Create(p) => p.metadata.name.unwrap(),
+                MirrorAction::Delete { uid, .. } => uid,
+            })
+            .collect();
+        assert_eq!(names, ["mb", "mg"]);
     }
 }

@@ -51,6 +51,8 @@ struct WorkerState {
 struct Worker {
     tx: watch::Sender<WorkerState>,
     terminating: bool,
+    /// `name_namespace` of the pod.
+    full_name: String,
 }
 
 /// The set of running pod workers. Owned by the sync loop (single writer).
@@ -80,11 +82,12 @@ impl PodWorkers {
         let shutdown = self.shutdown.clone();
         let key = r.uid.clone();
         let uid = r.uid.clone();
+        let full_name = format!("{}_{}", r.name, r.namespace);
         tokio::spawn(async move {
             run_worker(ctx, r, rx, shutdown).await;
             let _ = done.send(uid);
         });
-        self.workers.insert(key, Worker { tx, terminating });
+        self.workers.insert(key, Worker { tx, terminating, full_name });
     }
 
     /// Sends the desired spec of a pod to its worker, starting one if needed.
@@ -141,6 +144,13 @@ impl PodWorkers {
 
     pub fn is_terminating(&self, uid: &str) -> bool {
         self.workers.get(uid).is_some_and(|w| w.terminating)
+    }
+
+    /// Whether a pod named `full_name` (`name_namespace`) other than `uid` is still terminating:
+    /// a static pod replaced in its source waits for it, as upstream starts one static pod of a
+    /// full name at a time.
+    pub fn is_full_name_terminating(&self, full_name: &str, uid: &str) -> bool {
+        self.workers.iter().any(|(u, w)| w.terminating && u != uid && w.full_name == full_name)
     }
 
     /// UIDs with a live worker.

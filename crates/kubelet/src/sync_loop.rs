@@ -72,11 +72,10 @@ impl SyncLoop {
                 Some(pod) = self.probe_updates.recv() => self.workers.poke(&pod.uid),
                 Some(uid) = self.finished.recv() => {
                     self.workers.finished(&uid);
-                    // Re-added while it was terminating: start it again (unless it is being deleted).
-                    let pod = self.desired.borrow().pods.get(&uid).cloned();
-                    if let Some(pod) = pod.filter(|p| p.metadata.deletion_timestamp.is_none()) {
-                        self.workers.update_pod(pod);
-                    }
+                    // Re-added while it was terminating, or a static pod that waited for the
+                    // one it replaces: start it now (unless it is being deleted).
+                    let desired = self.desired.borrow().clone();
+                    self.start_desired(&desired);
                 }
                 _ = housekeeping.tick() => self.housekeeping(),
             }
@@ -86,16 +85,7 @@ impl SyncLoop {
     fn apply_desired(&mut self) {
         let desired = self.desired.borrow_and_update().clone();
         self.deleting.retain(|uid| desired.pods.contains_key(uid));
-        for (uid, pod) in &desired.pods {
-            if pod.metadata.deletion_timestamp.is_none() {
-                self.workers.update_pod(pod.clone());
-            } else if self.deleting.insert(uid.clone()) {
-                let grace = pod.metadata.deletion_grace_period_seconds;
-                tracing::info!(pod = %pod_key(pod), ?grace, "pod marked for deletion; terminating");
-                let r = PodRef { uid: uid.clone(), name: pod_name(pod).into(), namespace: pod_namespace(pod).into() };
-                self.workers.terminate(r, Some(pod.clone()), grace);
-            }
-        }
+        // Terminations first, so a static pod replacing one of its name sees it terminating.
         let gone: Vec<String> = self
             .workers
             .uids()
@@ -105,6 +95,34 @@ impl SyncLoop {
         for uid in gone {
             tracing::info!(uid = %uid, "pod removed from its source; terminating");
             self.workers.terminate(PodRef { uid, name: String::new(), namespace: String::new() }, None, None);
+        }
+        for (uid, pod) in &desired.pods {
+            if pod.metadata.deletion_timestamp.is_some() && self.deleting.insert(uid.clone()) {
+                let grace = pod.metadata.deletion_grace_period_seconds;
+                tracing::info!(pod = %pod_key(pod), ?grace, "pod marked for deletion; terminating");
+                let r = PodRef { uid: uid.clone(), name: pod_name(pod).into(), namespace: pod_namespace(pod).into() };
+                self.workers.terminate(r, Some(pod.clone()), grace);
+            }
+        }
+        self.start_desired(&desired);
+    }
+
+    /// Sends every desired pod not marked for deletion to its worker. A static pod whose full
+    /// name another pod still terminating holds (its previous version, or a removed pod of the
+    /// same name) waits until that one has stopped, as upstream.
+    fn start_desired(&mut self, desired: &DesiredPods) {
+        for (uid, pod) in &desired.pods {
+            if pod.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let waits = !self.workers.has_worker(uid)
+                && crate::status::is_static_pod(pod)
+                && self.workers.is_full_name_terminating(&kubelet_podconfig::pod_full_name(pod), uid);
+            if waits {
+                tracing::debug!(pod = %pod_key(pod), uid = %uid, "static pod waits for the previous pod of its name to terminate");
+                continue;
+            }
+            self.workers.update_pod(pod.clone());
         }
     }
 

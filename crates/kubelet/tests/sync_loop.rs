@@ -1,0 +1,100 @@
+//! The sync loop and pod workers against the fake CRI runtime, with paused time: desired pods
+//! in (as the pod config merges them), CRI calls out.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::core::v1::{Container, Lifecycle, LifecycleHandler, Pod, PodSpec, SleepAction};
+use kubelet::clock::TokioClock;
+use kubelet::events::{EventRecorder, EventType};
+use kubelet::kuberuntime::RuntimeManager;
+use kubelet::kuberuntime::env::NoEnvSources;
+use kubelet::pleg::Relist;
+use kubelet::pod_workers::{PodWorkerContext, PodWorkers};
+use kubelet::prober::ProbeManager;
+use kubelet::status_manager::StatusManager;
+use kubelet::sync_loop::SyncLoop;
+use kubelet_podconfig::DesiredPods;
+use test_support::FakeRuntime;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+const IMAGE: &str = "localhost/knode/busybox:1.35";
+
+struct NoEvents;
+
+impl EventRecorder for NoEvents {
+    fn event(&self, _pod: &Pod, _kind: EventType, _reason: &str, _message: &str) {}
+}
+
+/// A static pod `web-node1` (from a manifest file) whose container takes 20 s to stop (a
+/// `preStop` sleep) within a 30 s grace period.
+fn static_pod(uid: &str, command: &str) -> Arc<Pod> {
+    let mut p = Pod::default();
+    p.metadata.name = Some("web-node1".into());
+    p.metadata.namespace = Some("default".into());
+    p.metadata.uid = Some(uid.into());
+    p.metadata.annotations = Some(BTreeMap::from([("kubernetes.io/config.source".to_string(), "file".to_string())]));
+    p.spec = Some(PodSpec {
+        termination_grace_period_seconds: Some(30),
+        containers: vec![Container {
+            name: "main".into(),
+            image: Some(IMAGE.into()),
+            command: Some(vec![command.into()]),
+            lifecycle: Some(Lifecycle { pre_stop: Some(LifecycleHandler { sleep: Some(SleepAction { seconds: 20 }), ..Default::default() }), ..Default::default() }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    Arc::new(p)
+}
+
+fn desired(pods: &[Arc<Pod>]) -> DesiredPods {
+    DesiredPods { pods: pods.iter().map(|p| (p.metadata.uid.clone().unwrap(), p.clone())).collect(), sources_ready: true, errors: Vec::new() }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replaced_static_pod_starts_after_the_previous_one_has_stopped() {
+    let fake = FakeRuntime::with_images([IMAGE]);
+    let root = tempfile::tempdir().unwrap();
+    let clock = TokioClock::starting_at(SystemTime::now());
+    let manager = RuntimeManager::new(Arc::new(fake.clone()), Arc::new(fake.clone()), Arc::new(NoEvents), Arc::new(NoEnvSources), common::manager_config(root.path()), Arc::new(clock));
+    let status = StatusManager::default();
+    let (probe_tx, probe_updates) = mpsc::unbounded_channel();
+    let prober = Arc::new(ProbeManager::new(Arc::new(fake.clone()), status.clone(), Arc::new(NoEvents), Arc::new(clock), probe_tx));
+    let ctx = Arc::new(PodWorkerContext {
+        manager: Arc::new(manager),
+        status,
+        prober,
+        sync_frequency: Duration::from_secs(60),
+        runtime_name: "containerd".into(),
+        host_ip: "198.18.255.1".into(),
+    });
+    let shutdown = CancellationToken::new();
+    let (workers, finished) = PodWorkers::new(ctx, shutdown.clone());
+    let (desired_tx, desired_rx) = watch::channel(desired(&[static_pod("v1", "first")]));
+    let (_pleg_tx, pleg_events) = mpsc::channel(16);
+    let (_relist_tx, relist) = watch::channel(Relist::default());
+    let sync_loop = SyncLoop { workers, finished, desired: desired_rx, pleg_events, probe_updates, relist, heartbeat: Default::default(), deleting: Default::default() };
+    let task = tokio::spawn(sync_loop.run(shutdown.clone()));
+    let sandboxes = || fake.calls_of("RunPodSandbox").len();
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!((sandboxes(), fake.calls_of("StartContainer").len()), (1, 1), "{:?}", fake.calls());
+
+    // The manifest changes: the old pod runs its 20 s preStop hook; the new one waits for it.
+    desired_tx.send(desired(&[static_pod("v2", "second")])).unwrap();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(sandboxes(), 1, "the new pod waits while the old one terminates: {:?}", fake.calls());
+    assert!(fake.calls_of("StopContainer").is_empty(), "still in its preStop hook: {:?}", fake.calls());
+
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert!(!fake.calls_of("StopPodSandbox").is_empty(), "the old pod stopped: {:?}", fake.calls());
+    assert_eq!((sandboxes(), fake.calls_of("StartContainer").len()), (2, 2), "then the new one started: {:?}", fake.calls());
+
+    shutdown.cancel();
+    task.await.unwrap();
+}
