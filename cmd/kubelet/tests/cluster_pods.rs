@@ -123,3 +123,41 @@ async fn api_pod_runs_and_static_pod_gets_a_mirror() {
     wait_for("sandbox removed", Duration::from_secs(30), || async { sandboxes_of("e2e-api-pod").await.is_empty().then_some(()) }).await;
     teardown(kubelet).await;
 }
+
+#[tokio::test]
+#[ignore = "needs root, containerd and the control plane: run hack/test.sh"]
+async fn mirror_pod_stays_running_while_its_removed_static_pod_terminates() {
+    control_plane_ready().await;
+    let node = TestNode::new();
+    // A static pod whose container sleeps through SIGTERM, within a 20 s grace period.
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: graceful\nspec:\n  terminationGracePeriodSeconds: 20\n  containers:\n  - name: main\n    image: {}\n    command: [\"sh\", \"-c\", \"trap 'sleep 100' TERM; sleep 1000\"]\n",
+        busybox_image()
+    );
+    node.write_manifest("graceful.yaml", &yaml);
+    let kubelet = start_cluster_kubelet(&node).await;
+    wait_node_ready(Duration::from_secs(60)).await;
+    let mirror_name = format!("graceful-{NODE}");
+    let mirror: Pod = wait_for("mirror pod Running", Duration::from_secs(90), || async {
+        let p: Pod = kubectl_json(&["get", "pod", &mirror_name])?;
+        (phase(&p) == Some("Running")).then_some(p)
+    })
+    .await;
+    let uid = mirror.metadata.uid.clone().unwrap();
+
+    // The manifest goes: the mirror pod stays, Running, while the pod has its grace period.
+    std::fs::remove_file(node.manifests().join("graceful.yaml")).unwrap();
+    for _ in 0..16 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let p: Pod = kubectl_json(&["get", "pod", &mirror_name]).expect("mirror pod still there");
+        assert_eq!((p.metadata.uid.as_deref(), phase(&p)), (Some(uid.as_str()), Some("Running")));
+    }
+    // Then it goes once the pod has been killed at the end of its grace period.
+    wait_for("mirror pod deleted after the grace period", Duration::from_secs(40), || async {
+        let (ok, _, err) = kubectl(&["get", "pod", &mirror_name]);
+        (!ok && err.contains("NotFound")).then_some(())
+    })
+    .await;
+    assert!(sandboxes_of(&format!("graceful-{NODE}")).await.iter().all(|s| s.state != 0), "sandbox stopped");
+    teardown(kubelet).await;
+}

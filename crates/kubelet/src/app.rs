@@ -46,6 +46,8 @@ pub enum AppError {
     Address { field: &'static str, value: String },
     #[error("{0}")]
     ApiClient(#[from] kubelet_api::ClientError),
+    #[error("allowedUnsafeSysctls: {0}")]
+    Sysctls(#[from] crate::sysctl::SysctlError),
 }
 
 /// Events go to the log and, in cluster mode, to the API server.
@@ -175,6 +177,9 @@ impl kubelet_api::node_controller::KubeletHealthSource for NodeHealth {
 pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<(), AppError> {
     let cfg = &opts.config;
     let proc_root = Path::new("/proc");
+    // Safe sysctls depend on the kernel; allowedUnsafeSysctls are checked before anything starts.
+    let kernel_release = std::fs::read_to_string(proc_root.join("sys/kernel/osrelease")).ok();
+    let sysctls = crate::sysctl::SysctlAllowlist::for_node(kernel_release.as_deref(), &cfg.allowed_unsafe_sysctls)?;
     let node_name = node_info::node_name(&opts.flags.hostname_override, proc_root);
     let host_ip = node_info::node_ip(&opts.flags.node_ip, &interfaces(), node_info::default_route_interface(proc_root).as_deref());
     let mut cluster = kubelet_api::Cluster::connect(&opts, &node_name).await?;
@@ -230,6 +235,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         container_logs_dir: PathBuf::from("/var/log/containers"),
         memory_capacity: node_info::memory_capacity(proc_root),
         runtime_handler: String::new(),
+        seccomp_default: cfg.seccomp_default,
     };
     let runtime_dyn: Arc<dyn RuntimeService> = runtime.clone();
     let images_for_node = images.clone();
@@ -259,6 +265,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         sync_frequency: cfg.sync_frequency,
         runtime_name,
         host_ip: host_ip.to_string(),
+        admission: crate::admission::PodAdmitter { sysctls },
     });
     let (workers, finished) = PodWorkers::new(ctx, shutdown.clone());
     let (pleg_tx, pleg_rx) = mpsc::channel(256);

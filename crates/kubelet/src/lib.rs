@@ -3,6 +3,7 @@
 //! Responsibilities follow upstream's `pkg/kubelet` layout:
 //! - [`kuberuntime`]: pod spec → CRI configs, and the pure plan of actions for one pod sync;
 //! - [`pod_workers`]: one task per pod that drives it towards its desired state;
+//! - [`admission`]: whether a new pod may run here (the [`sysctl`] allowlist), and a rejected pod's status;
 //! - [`pleg`]: the pod lifecycle event generator that relists the runtime;
 //! - [`status`]: runtime state → `v1.PodStatus` (phase, conditions, container statuses);
 //! - [`volumemanager`]: pod volumes (emptyDir, hostPath, secret, configMap, downwardAPI, projected);
@@ -10,6 +11,7 @@
 //! - [`memory`]: handing freed heap back to the kernel after bursts.
 
 pub mod active_deadline;
+pub mod admission;
 pub mod app;
 pub mod backoff;
 pub mod clock;
@@ -27,4 +29,5 @@ pub mod server;
 pub mod status;
 pub mod status_manager;
 pub mod sync_loop;
+pub mod sysctl;
 pub mod volumemanager;

@@ -33,6 +33,8 @@ pub struct PodWorkerContext {
     /// Runtime type for API `containerID`s (`containerd`).
     pub runtime_name: String,
     pub host_ip: String,
+    /// Admit handlers a pod passes before it first runs.
+    pub admission: crate::admission::PodAdmitter,
 }
 
 #[derive(Clone, Debug)]
@@ -234,6 +236,15 @@ fn publish(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, outcome:
 /// One sync; returns how long until the next one.
 async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<Duration, String> {
     let status = ctx.manager.pod_status(r).await.map_err(|e| e.to_string())?;
+    // A pod without a status yet is new to this kubelet: admit it first (upstream
+    // `HandlePodAdditions`); a rejected one is Failed and handled as finished below.
+    if ctx.status.pod_status(&r.uid).is_none()
+        && let Err(rejection) = ctx.admission.admit(pod)
+    {
+        ctx.manager.events().event(pod, EventType::Warning, rejection.reason, &rejection.message);
+        let now = ctx.manager.clock().now();
+        ctx.status.set_pod_status(pod.clone(), crate::admission::rejected_status(pod, &rejection, now));
+    }
     let already_terminal = ctx
         .status
         .pod_status(&r.uid)

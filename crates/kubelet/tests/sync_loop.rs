@@ -72,6 +72,7 @@ async fn a_replaced_static_pod_starts_after_the_previous_one_has_stopped() {
         sync_frequency: Duration::from_secs(60),
         runtime_name: "containerd".into(),
         host_ip: "198.18.255.1".into(),
+        admission: Default::default(),
     });
     let shutdown = CancellationToken::new();
     let (workers, finished) = PodWorkers::new(ctx, shutdown.clone());

@@ -2,7 +2,9 @@
 //!
 //! Pure: environment, `$(VAR)`-expanded command and args, working directory, mounts (volumes, the
 //! kubelet-managed `/etc/hosts`, the termination-message file), log path, resources, security
-//! context, labels and annotations. Preparing the host paths is the runtime manager's job.
+//! context ([`super::security_context`], including the `runAsNonRoot` check), labels and
+//! annotations. Preparing the host paths and looking up the image's user is the runtime manager's
+//! job.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,7 +16,7 @@ use super::env::{EnvSources, PodFacts, container_env, expand};
 use super::hash::container_hash;
 use super::labels::{container_annotations, container_labels};
 use super::resources::linux_resources;
-use super::sandbox::namespace_options;
+use super::security_context::{ImageUser, NodeSecurity, container_security_context, verify_run_as_non_root};
 
 /// Host-side facts a container config needs.
 pub struct ContainerContext<'a> {
@@ -28,6 +30,10 @@ pub struct ContainerContext<'a> {
     pub termination_log: Option<PathBuf>,
     /// Node memory capacity in bytes, for the OOM score of burstable pods.
     pub memory_capacity: i64,
+    /// Seccomp default and profile root, default masked paths.
+    pub security: &'a NodeSecurity,
+    /// The user the container's image runs as (from the runtime's image status).
+    pub image_user: ImageUser,
 }
 
 /// Why a container config could not be built (`CreateContainerConfigError`).
@@ -84,33 +90,6 @@ fn mounts(c: &Container, ctx: &ContainerContext) -> Result<Vec<api::Mount>, Stri
     Ok(out)
 }
 
-fn security_context(pod: &Pod, c: &Container) -> api::LinuxContainerSecurityContext {
-    let sc = c.security_context.as_ref();
-    let pod_sc = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
-    let caps = sc.and_then(|s| s.capabilities.as_ref());
-    api::LinuxContainerSecurityContext {
-        capabilities: caps.map(|c| api::Capability {
-            add_capabilities: c.add.clone().unwrap_or_default(),
-            drop_capabilities: c.drop.clone().unwrap_or_default(),
-            ..Default::default()
-        }),
-        privileged: sc.and_then(|s| s.privileged).unwrap_or(false),
-        namespace_options: Some(namespace_options(pod)),
-        run_as_user: sc
-            .and_then(|s| s.run_as_user)
-            .or_else(|| pod_sc.and_then(|s| s.run_as_user))
-            .map(|value| api::Int64Value { value }),
-        run_as_group: sc
-            .and_then(|s| s.run_as_group)
-            .or_else(|| pod_sc.and_then(|s| s.run_as_group))
-            .map(|value| api::Int64Value { value }),
-        readonly_rootfs: sc.and_then(|s| s.read_only_root_filesystem).unwrap_or(false),
-        supplemental_groups: super::resources::supplemental_groups(pod_sc),
-        no_new_privs: sc.and_then(|s| s.allow_privilege_escalation) == Some(false),
-        ..Default::default()
-    }
-}
-
 /// Builds the CRI config of `c` for its `restart_count`-th instance.
 pub fn container_config(
     pod: &Pod,
@@ -122,6 +101,10 @@ pub fn container_config(
     let env = container_env(pod, c, ctx.facts, ctx.env_sources).map_err(fail)?;
     let vars = env.iter().cloned().collect();
     let expand_all = |v: &Option<Vec<String>>| v.iter().flatten().map(|s| expand(s, &vars)).collect();
+    let mounts = mounts(c, ctx).map_err(fail)?;
+    let config_error = |e: super::security_context::SecurityContextError| fail(e.to_string());
+    verify_run_as_non_root(pod, c, &ctx.image_user).map_err(config_error)?;
+    let security_context = container_security_context(pod, c, ctx.security, &ctx.image_user).map_err(config_error)?;
     Ok(api::ContainerConfig {
         metadata: Some(api::ContainerMetadata { name: c.name.clone(), attempt: restart_count as u32 }),
         image: Some(api::ImageSpec { image: c.image.clone().unwrap_or_default(), ..Default::default() }),
@@ -129,7 +112,7 @@ pub fn container_config(
         args: expand_all(&c.args),
         working_dir: c.working_dir.clone().unwrap_or_default(),
         envs: env.into_iter().map(|(key, value)| api::KeyValue { key, value }).collect(),
-        mounts: mounts(c, ctx).map_err(fail)?,
+        mounts,
         labels: container_labels(pod, c),
         annotations: container_annotations(pod, c, &container_hash(c), restart_count),
         log_path: format!("{}/{}.log", c.name, restart_count),
@@ -138,7 +121,7 @@ pub fn container_config(
         tty: c.tty.unwrap_or(false),
         linux: Some(api::LinuxContainerConfig {
             resources: Some(linux_resources(pod, c, ctx.memory_capacity)),
-            security_context: Some(security_context(pod, c)),
+            security_context: Some(security_context),
         }),
         ..Default::default()
     })
@@ -173,6 +156,8 @@ mod tests {
             etc_hosts: Some("/k/pods/u/etc-hosts".into()),
             termination_log: Some("/k/pods/u/containers/web/0".into()),
             memory_capacity: 1 << 30,
+            security: &NodeSecurity::new("/k".as_ref(), false),
+            image_user: ImageUser::default(),
         };
         let cfg = container_config(&pod, &c, 3, &ctx).unwrap();
         assert_eq!(cfg.args, vec!["echo hi"]);
@@ -186,5 +171,32 @@ mod tests {
         bad.volume_mounts.as_mut().unwrap()[0].name = "missing".into();
         let err = container_config(&pod, &bad, 0, &ctx).unwrap_err();
         assert_eq!(err.to_string(), "container \"web\": volume \"missing\" is not available on this node");
+    }
+
+    #[test]
+    fn security_context_comes_with_the_image_user_and_run_as_non_root_is_a_config_error() {
+        use k8s_openapi::api::core::v1::{PodSecurityContext, PodSpec};
+        let mut pod = Pod::default();
+        pod.metadata.name = Some("p".into());
+        pod.metadata.uid = Some("u".into());
+        pod.spec = Some(PodSpec { security_context: Some(PodSecurityContext { run_as_non_root: Some(true), ..Default::default() }), ..Default::default() });
+        let c = Container { name: "web".into(), image: Some("busybox".into()), ..Default::default() };
+        let (node, facts, volumes) = (NodeSecurity::new("/k".as_ref(), true), PodFacts::default(), HashMap::new());
+        let ctx = |image_user| ContainerContext {
+            facts: &facts,
+            env_sources: &NoEnvSources,
+            volume_paths: &volumes,
+            etc_hosts: None,
+            termination_log: None,
+            memory_capacity: 1 << 30,
+            security: &node,
+            image_user,
+        };
+        let cfg = container_config(&pod, &c, 0, &ctx(ImageUser { uid: Some(1000), username: String::new() })).unwrap();
+        let sc = cfg.linux.unwrap().security_context.unwrap();
+        assert_eq!(sc.run_as_user, Some(api::Int64Value { value: 1000 }));
+        assert_eq!(sc.seccomp.unwrap().profile_type, api::security_profile::ProfileType::RuntimeDefault as i32);
+        let err = container_config(&pod, &c, 0, &ctx(ImageUser { uid: Some(0), username: String::new() })).unwrap_err();
+        assert_eq!(err.reason, "container has runAsNonRoot and image will run as root (pod: \"p_default(u)\", container: web)");
     }
 }

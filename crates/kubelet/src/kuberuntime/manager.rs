@@ -15,7 +15,7 @@ use kubelet_cri::{CriError, ImageService, RuntimeService, api};
 
 use super::actions::{PodActions, ProbeVerdicts, compute_pod_actions_with_probes, is_sidecar};
 use super::lifecycle::{container_spec, grace_after_hook, run_hook};
-use super::container_config::{ContainerContext, container_config};
+use super::container_config::{ContainerConfigError, ContainerContext, container_config};
 use super::env::{EnvSources, PodFacts};
 use super::hash::container_hash;
 use super::images::ImageManager;
@@ -23,6 +23,7 @@ use super::labels::{PodRef, pod_full_name, pod_name, pod_namespace, pod_uid};
 use super::pod_dirs::{PodDirs, legacy_log_symlink};
 use super::runtime_state::get_pod_status;
 use super::sandbox::{SandboxContext, pod_sandbox_config};
+use super::security_context::{ImageUser, NodeSecurity, pod_security_context, supplemental_groups_policy};
 use crate::backoff::Backoff;
 use crate::clock::Clock;
 use crate::container::{ContainerState, ContainerStatus, PodStatus, SandboxState};
@@ -48,6 +49,8 @@ pub struct RuntimeManagerConfig {
     pub memory_capacity: i64,
     /// CRI runtime handler (RuntimeClass); empty for the default.
     pub runtime_handler: String,
+    /// KubeletConfiguration `seccompDefault`.
+    pub seccomp_default: bool,
 }
 
 /// What a sync left undone, for the pod's status and the worker's next wake-up.
@@ -72,6 +75,7 @@ pub struct RuntimeManager {
     backoff: Mutex<Backoff>,
     image_manager: ImageManager,
     volumes: VolumeManager,
+    security: NodeSecurity,
 }
 
 /// The grace period of a kill (upstream `setTerminationGracePeriod`): an explicit override
@@ -99,7 +103,8 @@ impl RuntimeManager {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let volumes = VolumeManager::new(cfg.root_dir.clone(), None, Arc::new(SystemMounter), clock.clone());
-        Self { runtime, images, events, env_sources, cfg, clock, backoff: Mutex::default(), image_manager: ImageManager::default(), volumes }
+        let security = NodeSecurity::detect(&cfg.root_dir, cfg.seccomp_default, std::path::Path::new("/sys"));
+        Self { runtime, images, events, env_sources, cfg, clock, backoff: Mutex::default(), image_manager: ImageManager::default(), volumes, security }
     }
 
     /// Replaces the (standalone, API-less) volume manager, e.g. with one that reaches the API.
@@ -208,6 +213,10 @@ impl RuntimeManager {
         let host_network = pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false);
         if !host_network && let Err(e) = super::sandbox::kernel_hostname(pod, &self.cfg.sandbox.dns.domain) {
             self.sandbox_failed(pod, out, &e);
+            return None;
+        }
+        if let Err(e) = supplemental_groups_policy(pod_security_context(pod)) {
+            self.sandbox_failed(pod, out, &e.to_string());
             return None;
         }
         let dirs = PodDirs::new(&self.cfg.root_dir, pod_uid(pod));
@@ -331,15 +340,26 @@ impl RuntimeManager {
                 None
             }
         };
-        let ctx = ContainerContext {
-            facts,
-            env_sources: self.env_sources.as_ref(),
-            volume_paths: volumes,
-            etc_hosts: Some(dirs.etc_hosts()).filter(|p| p.exists()),
-            termination_log,
-            memory_capacity: self.cfg.memory_capacity,
+        // The image's user, for runAsNonRoot and a container without runAsUser (as upstream, the
+        // runtime is asked again: a pulled image's status was not read).
+        let image_spec = api::ImageSpec { image: c.image.clone().unwrap_or_default(), ..Default::default() };
+        let config = match self.images.image_status(&image_spec).await {
+            Ok(image) => {
+                let ctx = ContainerContext {
+                    facts,
+                    env_sources: self.env_sources.as_ref(),
+                    volume_paths: volumes,
+                    etc_hosts: Some(dirs.etc_hosts()).filter(|p| p.exists()),
+                    termination_log,
+                    memory_capacity: self.cfg.memory_capacity,
+                    security: &self.security,
+                    image_user: ImageUser::of(image.as_ref()),
+                };
+                container_config(pod, c, restart_count, &ctx)
+            }
+            Err(e) => Err(ContainerConfigError { container: c.name.clone(), reason: cri_message(&e) }),
         };
-        let mut config = match container_config(pod, c, restart_count, &ctx) {
+        let mut config = match config {
             Ok(cfg) => cfg,
             Err(e) => {
                 self.events.event(pod, EventType::Warning, "Failed", &format!("Error: {}", e.reason));

@@ -2,8 +2,9 @@
 //! CRI calls.
 //!
 //! Pure parts: [`labels`], [`hash`], [`dns`], [`sandbox`], [`env`], [`resources`],
-//! [`container_config`] and the sync planner [`actions`]. I/O parts: [`runtime_state`] (reading the
-//! runtime back), [`pod_dirs`] (files under the kubelet root), [`images`] and [`manager`].
+//! [`security_context`], [`container_config`] and the sync planner [`actions`]. I/O parts:
+//! [`runtime_state`] (reading the runtime back), [`pod_dirs`] (files under the kubelet root),
+//! [`images`] and [`manager`].
 
 pub mod actions;
 pub mod container_config;
@@ -20,6 +21,7 @@ pub mod resources;
 pub mod restart;
 pub mod runtime_state;
 pub mod sandbox;
+pub mod security_context;
 
 pub use actions::{PodActions, compute_pod_actions, pod_is_terminal};
 pub use manager::{RuntimeManager, RuntimeManagerConfig, SyncOutcome};

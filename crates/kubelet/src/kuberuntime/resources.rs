@@ -93,18 +93,6 @@ pub fn resource_field_value(_pod: &Pod, c: &Container, r: &ResourceFieldSelector
     Ok(format!("{}", (value / divisor).ceil() as i64))
 }
 
-/// The pod's `supplementalGroups` plus its `fsGroup` (upstream adds it to every container's
-/// groups, so volume files given to that group are usable).
-pub fn supplemental_groups(pod_sc: Option<&k8s_openapi::api::core::v1::PodSecurityContext>) -> Vec<i64> {
-    let mut groups = pod_sc.and_then(|sc| sc.supplemental_groups.clone()).unwrap_or_default();
-    if let Some(fs_group) = pod_sc.and_then(|sc| sc.fs_group)
-        && !groups.contains(&fs_group)
-    {
-        groups.push(fs_group);
-    }
-    groups
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,15 +1,17 @@
 //! Pod spec → CRI `PodSandboxConfig` (upstream `generatePodSandboxConfig`).
 //!
 //! Pure: decides the sandbox's metadata, hostname, log directory, DNS, host port mappings,
-//! namespaces, labels and annotations. Creating it is the runtime manager's job.
+//! namespaces, security context, sysctls (names normalized to dots), labels and annotations.
+//! Creating it is the runtime manager's job.
 
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, SecurityContext};
 use kubelet_cri::api;
 
 use super::dns::{ClusterDns, pod_dns_config};
 use super::labels::{pod_name, pod_namespace, pod_uid, sandbox_annotations, sandbox_labels};
+use super::security_context::{pod_security_context, pod_supplemental_groups, selinux_option, supplemental_groups_policy};
 
 /// Node-level settings that shape every sandbox.
 #[derive(Clone, Debug)]
@@ -92,6 +94,35 @@ pub fn namespace_options(pod: &Pod) -> api::NamespaceOption {
     }
 }
 
+/// Whether any container of the pod (init, regular or ephemeral) is privileged.
+fn has_privileged_container(pod: &Pod) -> bool {
+    let Some(spec) = pod.spec.as_ref() else { return false };
+    let privileged = |sc: Option<&SecurityContext>| sc.and_then(|sc| sc.privileged) == Some(true);
+    spec.init_containers.iter().flatten().chain(&spec.containers).any(|c| privileged(c.security_context.as_ref()))
+        || spec.ephemeral_containers.iter().flatten().any(|c| privileged(c.security_context.as_ref()))
+}
+
+/// The sandbox's security context (upstream `generatePodSandboxLinuxConfig`): privileged when any
+/// container is, always the runtime's default seccomp profile (pod-level profiles apply to the
+/// containers), and the pod's users, groups, group policy and SELinux options; no AppArmor
+/// profile and a writable root filesystem. An unknown `supplementalGroupsPolicy` counts as
+/// `Merge` here: the runtime manager refuses such a pod before creating its sandbox.
+pub fn sandbox_security_context(pod: &Pod) -> api::LinuxSandboxSecurityContext {
+    let pod_sc = pod_security_context(pod);
+    api::LinuxSandboxSecurityContext {
+        namespace_options: Some(namespace_options(pod)),
+        privileged: has_privileged_container(pod),
+        seccomp: Some(api::SecurityProfile { profile_type: api::security_profile::ProfileType::RuntimeDefault as i32, localhost_ref: String::new() }),
+        run_as_user: pod_sc.and_then(|sc| sc.run_as_user).map(|value| api::Int64Value { value }),
+        run_as_group: pod_sc.and_then(|sc| sc.run_as_group).map(|value| api::Int64Value { value }),
+        supplemental_groups: pod_supplemental_groups(pod_sc),
+        supplemental_groups_policy: supplemental_groups_policy(pod_sc).unwrap_or(api::SupplementalGroupsPolicy::Merge as i32),
+        selinux_options: pod_sc.and_then(|sc| sc.se_linux_options.as_ref()).map(selinux_option),
+        readonly_rootfs: false,
+        ..Default::default()
+    }
+}
+
 /// Builds the sandbox config for `pod` at sandbox `attempt`.
 pub fn pod_sandbox_config(pod: &Pod, attempt: u32, ctx: &SandboxContext) -> api::PodSandboxConfig {
     let spec = pod.spec.as_ref();
@@ -108,13 +139,9 @@ pub fn pod_sandbox_config(pod: &Pod, attempt: u32, ctx: &SandboxContext) -> api:
             host_ip: p.host_ip.clone().unwrap_or_default(),
         })
         .collect();
-    let privileged = spec.into_iter().flat_map(|s| s.containers.iter()).any(|c| {
-        c.security_context.as_ref().and_then(|sc| sc.privileged).unwrap_or(false)
-    });
-    let pod_sc = spec.and_then(|s| s.security_context.as_ref());
-    let sysctls = pod_sc
+    let sysctls = pod_security_context(pod)
         .and_then(|sc| sc.sysctls.as_ref())
-        .map(|s| s.iter().map(|s| (s.name.clone(), s.value.clone())).collect())
+        .map(|s| s.iter().map(|s| (crate::sysctl::normalize_name(&s.name), s.value.clone())).collect())
         .unwrap_or_default();
     api::PodSandboxConfig {
         metadata: Some(api::PodSandboxMetadata {
@@ -131,14 +158,7 @@ pub fn pod_sandbox_config(pod: &Pod, attempt: u32, ctx: &SandboxContext) -> api:
         annotations: sandbox_annotations(pod),
         linux: Some(api::LinuxPodSandboxConfig {
             cgroup_parent: ctx.cgroup_parent.clone(),
-            security_context: Some(api::LinuxSandboxSecurityContext {
-                namespace_options: Some(namespace_options(pod)),
-                privileged,
-                run_as_user: pod_sc.and_then(|sc| sc.run_as_user).map(|value| api::Int64Value { value }),
-                run_as_group: pod_sc.and_then(|sc| sc.run_as_group).map(|value| api::Int64Value { value }),
-                supplemental_groups: super::resources::supplemental_groups(pod_sc),
-                ..Default::default()
-            }),
+            security_context: Some(sandbox_security_context(pod)),
             sysctls,
             ..Default::default()
         }),
@@ -198,6 +218,49 @@ mod tests {
         pod.spec.as_mut().unwrap().hostname = Some("h".repeat(40));
         let err = kernel_hostname(&pod, "cluster.local").unwrap_err();
         assert!(err.contains("is too long (64 characters is the max, 66 characters requested)"), "{err}");
+    }
+
+    #[test]
+    fn sandbox_security_context_follows_the_pod() {
+        use k8s_openapi::api::core::v1::{EphemeralContainer, PodSecurityContext, SELinuxOptions, SeccompProfile, SecurityContext, Sysctl};
+        let privileged = Some(SecurityContext { privileged: Some(true), ..Default::default() });
+        let spec = PodSpec {
+            containers: vec![Container { name: "app".into(), ..Default::default() }],
+            init_containers: Some(vec![Container { name: "init".into(), security_context: privileged.clone(), ..Default::default() }]),
+            security_context: Some(PodSecurityContext {
+                run_as_user: Some(1000),
+                run_as_group: Some(3000),
+                fs_group: Some(2000),
+                supplemental_groups: Some(vec![4000]),
+                supplemental_groups_policy: Some("Strict".into()),
+                se_linux_options: Some(SELinuxOptions { level: Some("s0:c1".into()), ..Default::default() }),
+                seccomp_profile: Some(SeccompProfile { type_: "Unconfined".into(), localhost_profile: None }),
+                sysctls: Some(vec![Sysctl { name: "kernel/shm_rmid_forced".into(), value: "1".into() }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut pod = Pod { spec: Some(spec), ..Default::default() };
+        let ctx = SandboxContext { pod_logs_dir: "/var/log/pods".into(), dns: ClusterDns::default(), cgroup_parent: String::new() };
+        let linux = pod_sandbox_config(&pod, 0, &ctx).linux.unwrap();
+        assert_eq!(linux.sysctls["kernel.shm_rmid_forced"], "1");
+        let sc = linux.security_context.unwrap();
+        assert!(sc.privileged, "a privileged init container makes the sandbox privileged");
+        assert_eq!((sc.run_as_user.unwrap().value, sc.run_as_group.unwrap().value), (1000, 3000));
+        assert_eq!(sc.supplemental_groups, vec![2000, 4000]);
+        assert_eq!(sc.supplemental_groups_policy, api::SupplementalGroupsPolicy::Strict as i32);
+        assert_eq!(sc.selinux_options.unwrap().level, "s0:c1");
+        // The sandbox always runs with the runtime's default seccomp profile, and no AppArmor one.
+        assert_eq!(sc.seccomp.unwrap().profile_type, api::security_profile::ProfileType::RuntimeDefault as i32);
+        assert!(sc.apparmor.is_none() && !sc.readonly_rootfs);
+
+        let spec = pod.spec.as_mut().unwrap();
+        spec.init_containers = None;
+        spec.security_context = None;
+        let sc = sandbox_security_context(&pod);
+        assert!(!sc.privileged && sc.run_as_user.is_none() && sc.supplemental_groups.is_empty() && sc.selinux_options.is_none());
+        pod.spec.as_mut().unwrap().ephemeral_containers = Some(vec![EphemeralContainer { name: "debug".into(), security_context: privileged, ..Default::default() }]);
+        assert!(sandbox_security_context(&pod).privileged, "so does a privileged ephemeral container");
     }
 
     #[test]

@@ -76,14 +76,18 @@ mod tests {
         let running = ContainerState { running: Some(ContainerStateRunning::default()), ..Default::default() };
         let exited = ContainerState { terminated: Some(ContainerStateTerminated::default()), ..Default::default() };
         let waiting = ContainerState { waiting: Some(ContainerStateWaiting::default()), ..Default::default() };
-        let mut a = Pod::default();
-        a.status = Some(PodStatus {
-            init_container_statuses: Some(vec![status("init", exited.clone(), Some("containerd://i"))]),
-            container_statuses: Some(vec![status("web", running, Some("containerd://w")), status("side", waiting.clone(), Some("containerd://s"))]),
+        let a = Pod {
+            status: Some(PodStatus {
+                init_container_statuses: Some(vec![status("init", exited.clone(), Some("containerd://i"))]),
+                container_statuses: Some(vec![status("web", running, Some("containerd://w")), status("side", waiting.clone(), Some("containerd://s"))]),
+                ..Default::default()
+            }),
             ..Default::default()
-        });
-        let mut b = Pod::default();
-        b.status = Some(PodStatus { phase: Some("Pending".into()), container_statuses: Some(vec![status("main", waiting, None)]), ..Default::default() });
+        };
+        let b = Pod {
+            status: Some(PodStatus { phase: Some("Pending".into()), container_statuses: Some(vec![status("main", waiting, None)]), ..Default::default() }),
+            ..Default::default()
+        };
         let text = render("node-\"1\"", &[a, b]);
         assert!(text.contains("kubelet_node_name{node=\"node-\\\"1\\\"\"} 1\n"), "{text}");
         assert!(text.contains("kubelet_running_containers{container_state=\"running\"} 1\n"), "{text}");

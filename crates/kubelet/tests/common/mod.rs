@@ -19,5 +19,6 @@ pub fn manager_config(root: &Path) -> RuntimeManagerConfig {
         container_logs_dir: root.join("containers"),
         memory_capacity: 1 << 30,
         runtime_handler: String::new(),
+        seccomp_default: false,
     }
 }

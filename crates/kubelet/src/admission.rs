@@ -1,0 +1,87 @@
+//! Pod admission (upstream `canAdmitPod` and `rejectPod`): whether this node may run a pod it sees
+//! for the first time, and the status of a pod it refuses.
+//!
+//! Pure. Its only admit handler so far is the sysctl allowlist ([`crate::sysctl`]). Publishing
+//! the status and recording the event are the pod worker's.
+
+use std::time::SystemTime;
+
+use k8s_openapi::api::core::v1::{Pod, PodStatus};
+
+use crate::status::{PHASE_FAILED, api_time, pod_qos_class};
+use crate::sysctl::{FORBIDDEN_REASON, SysctlAllowlist};
+
+/// Why a pod was not admitted: the reason and message of its event and `Failed` status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodRejection {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// The node's admit handlers (by default: only the safe sysctls every kernel namespaces).
+#[derive(Clone, Debug, Default)]
+pub struct PodAdmitter {
+    pub sysctls: SysctlAllowlist,
+}
+
+impl PodAdmitter {
+    /// Admits `pod` or says why not. A pod whose API status is already terminal is not
+    /// re-admitted (it will not run again anyway).
+    pub fn admit(&self, pod: &Pod) -> Result<(), PodRejection> {
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if crate::status::is_terminal_phase(phase.unwrap_or_default()) {
+            return Ok(());
+        }
+        self.sysctls.admit(pod).map_err(|message| PodRejection { reason: FORBIDDEN_REASON, message })
+    }
+}
+
+/// The status of a rejected pod (upstream `rejectPod`): `Failed`, the reason, and
+/// `Pod was rejected: <message>`; its QoS class, and `now` as its start time as the status
+/// manager gives every first status.
+pub fn rejected_status(pod: &Pod, rejection: &PodRejection, now: SystemTime) -> PodStatus {
+    PodStatus {
+        phase: Some(PHASE_FAILED.into()),
+        reason: Some(rejection.reason.into()),
+        message: Some(format!("Pod was rejected: {}", rejection.message)),
+        qos_class: Some(pod_qos_class(pod).into()),
+        start_time: Some(api_time(now)),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{PodSecurityContext, PodSpec, Sysctl};
+
+    fn pod_with_sysctl(name: &str) -> Pod {
+        Pod {
+            spec: Some(PodSpec {
+                security_context: Some(PodSecurityContext {
+                    sysctls: Some(vec![Sysctl { name: name.into(), value: "1".into() }]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_unsafe_sysctl_rejects_the_pod_with_upstreams_status() {
+        let admitter = PodAdmitter { sysctls: SysctlAllowlist::for_node(Some("6.1.0"), &[] as &[&str]).unwrap() };
+        assert_eq!(admitter.admit(&pod_with_sysctl("kernel.shm_rmid_forced")), Ok(()));
+        let mut pod = pod_with_sysctl("kernel.msgmax");
+        let rejection = admitter.admit(&pod).unwrap_err();
+        assert_eq!(rejection.reason, "SysctlForbidden");
+        let status = rejected_status(&pod, &rejection, SystemTime::UNIX_EPOCH);
+        assert_eq!(status.phase.as_deref(), Some("Failed"));
+        assert_eq!(status.reason.as_deref(), Some("SysctlForbidden"));
+        assert_eq!(status.message.as_deref(), Some("Pod was rejected: forbidden sysctl: \"kernel.msgmax\" not allowlisted"));
+        assert_eq!(status.qos_class.as_deref(), Some("BestEffort"));
+        // Already terminal in the API: not admitted again.
+        pod.status = Some(PodStatus { phase: Some("Failed".into()), ..Default::default() });
+        assert_eq!(admitter.admit(&pod), Ok(()));
+    }
+}
