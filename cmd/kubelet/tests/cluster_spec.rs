@@ -1,7 +1,9 @@
 //! End-to-end, cluster mode: pod spec fields the node acts on, through the real API server and
 //! containerd: `runtimeClassName` picks the sandbox's CRI handler (and a missing RuntimeClass
 //! fails the sandbox with upstream's event); `setHostnameAsFQDN` makes the FQDN the hostname; a
-//! deleted pod held by a finalizer shows how it ended (phase `Failed`).
+//! deleted pod held by a finalizer shows how it ended (phase `Failed`); `resourceFieldRef`s read
+//! as upstream after the API server's defaulting (unset divisor stored as "0", unset limits read
+//! as node allocatable); `hostnameOverride` wins over `hostname`.
 
 mod cluster_support;
 
@@ -104,5 +106,83 @@ spec:
     kubectl(&["delete", "pod", "e2e-classy", "--wait=false"]);
     let (ok, _, err) = kubectl(&["delete", "runtimeclass", "knode-e2e"]);
     assert!(ok, "{err}");
+    teardown(kubelet).await;
+}
+
+/// Pod `name`'s log once it has succeeded.
+async fn succeeded_log(name: &str) -> String {
+    wait_for(&format!("{name} Succeeded"), Duration::from_secs(60), || async {
+        let p: Pod = kubectl_json(&["get", "pod", name])?;
+        (p.status?.phase.as_deref() == Some("Succeeded")).then_some(())
+    })
+    .await;
+    let (ok, log, err) = kubectl(&["logs", name]);
+    assert!(ok, "{err}");
+    log
+}
+
+#[tokio::test]
+#[ignore = "needs root, containerd and the control plane: run hack/test.sh"]
+async fn resource_fields_through_api_defaulting_and_hostname_override() {
+    control_plane_ready().await;
+    let node = TestNode::new();
+    let kubelet = start_cluster_kubelet(&node).await;
+    let n = wait_node_ready(Duration::from_secs(60)).await;
+    let image = busybox_image();
+    // No divisor anywhere but one: the API server stores the unset ones as "0". No memory
+    // limit: it reads as the node's allocatable memory.
+    let yaml = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: e2e-resources}}
+spec:
+  automountServiceAccountToken: false
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: {image}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "echo cpu_limit=$CPU_LIMIT cpu_request=$CPU_REQUEST memory_limit=$MEMORY_LIMIT memory_request=$MEMORY_REQUEST; echo file=$(cat /etc/podinfo/memory_request)"]
+    resources:
+      requests: {{cpu: 250m, memory: 32Mi}}
+      limits: {{cpu: 1250m}}
+    env:
+    - {{name: CPU_LIMIT, valueFrom: {{resourceFieldRef: {{resource: limits.cpu}}}}}}
+    - {{name: CPU_REQUEST, valueFrom: {{resourceFieldRef: {{resource: requests.cpu, divisor: 1m}}}}}}
+    - {{name: MEMORY_LIMIT, valueFrom: {{resourceFieldRef: {{resource: limits.memory}}}}}}
+    - {{name: MEMORY_REQUEST, valueFrom: {{resourceFieldRef: {{resource: requests.memory}}}}}}
+    volumeMounts:
+    - {{name: podinfo, mountPath: /etc/podinfo}}
+  volumes:
+  - name: podinfo
+    downwardAPI:
+      items:
+      - path: memory_request
+        resourceFieldRef: {{containerName: main, resource: requests.memory}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: e2e-override}}
+spec:
+  automountServiceAccountToken: false
+  restartPolicy: Never
+  hostname: custom-host
+  hostnameOverride: override-host
+  containers:
+  - {{name: main, image: {image}, imagePullPolicy: Never, command: ["sh", "-c", "echo \"$(hostname);$(cat /etc/hostname)\""]}}
+"#
+    );
+    apply(&node, "resources", &yaml);
+    let stored: Pod = kubectl_json(&["get", "pod", "e2e-resources"]).unwrap();
+    let env = stored.spec.unwrap().containers[0].env.clone().unwrap();
+    let divisor = env[0].value_from.as_ref().unwrap().resource_field_ref.as_ref().unwrap().divisor.clone();
+    assert_eq!(divisor.map(|d| d.0), Some("0".into()), "the API server defaults an unset divisor to 0");
+
+    let allocatable = n.status.unwrap().allocatable.unwrap()["memory"].0.clone();
+    let bytes = kubelet_config::quantity::parse(&allocatable).unwrap().value();
+    let log = succeeded_log("e2e-resources").await;
+    assert_eq!(log, format!("cpu_limit=2 cpu_request=250 memory_limit={bytes} memory_request=33554432\nfile=33554432\n"));
+    assert_eq!(succeeded_log("e2e-override").await.trim(), "override-host;override-host");
+    kubectl(&["delete", "pod", "e2e-resources", "e2e-override", "--wait=false"]);
     teardown(kubelet).await;
 }

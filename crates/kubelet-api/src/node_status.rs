@@ -10,6 +10,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{
     ContainerImage, DaemonEndpoint, Node, NodeAddress, NodeDaemonEndpoints, NodeSpec, NodeStatus, NodeSystemInfo, Taint,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kubelet_config::KubeletOptions;
 
@@ -137,6 +138,13 @@ pub struct StatusInputs<'a> {
     pub images: Vec<ContainerImage>,
     pub pressure: Pressure,
     pub now: Time,
+}
+
+/// The node's allocatable resources (capacity less kube/system reservations and the hard
+/// eviction thresholds), as the node status reports them.
+pub fn node_allocatable(config: &NodeConfig, machine: &MachineInfo) -> BTreeMap<String, Quantity> {
+    let cap = capacity(machine, config.max_pods, config.pods_per_core);
+    to_resource_list(&allocatable(&cap, &reservation(&cap, &config.reservations)))
 }
 
 /// The node status to post, given the previous one (for condition transition times).

@@ -10,7 +10,7 @@ use std::fmt;
 const NANO: i128 = 1_000_000_000;
 
 /// A parsed quantity, exact to 10^-9 of a unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Quantity {
     nanos: i128,
 }

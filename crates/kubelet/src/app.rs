@@ -222,6 +222,11 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         }
         String::new()
     });
+    // What the node status reports as allocatable: unset limits read as it in the downward API.
+    let node_allocatable = kubelet_api::node_status::node_allocatable(
+        &kubelet_api::node_status::NodeConfig::from_options(&opts, &node_name, host_ip),
+        &kubelet_api::machine::read_machine_info(&kubelet_api::machine::HostPaths::host(&opts.flags.root_dir)),
+    );
     let manager_cfg = RuntimeManagerConfig {
         root_dir: opts.flags.root_dir.clone(),
         sandbox: SandboxContext {
@@ -236,6 +241,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         memory_capacity: node_info::memory_capacity(proc_root),
         runtime_handler: String::new(),
         seccomp_default: cfg.seccomp_default,
+        node_allocatable: node_allocatable.clone(),
     };
     let runtime_dyn: Arc<dyn RuntimeService> = runtime.clone();
     let images_for_node = images.clone();
@@ -250,7 +256,8 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         volume_api,
         Arc::new(crate::volumemanager::mount::SystemMounter),
         Arc::new(SystemClock),
-    );
+    )
+    .with_node_allocatable(node_allocatable);
     let manager = Arc::new(
         RuntimeManager::new(runtime_dyn.clone(), images, events.clone(), env, manager_cfg, Arc::new(SystemClock)).with_volume_manager(volumes),
     );

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, EnvVar, Pod};
 
-use super::resources::resource_field_value;
+use super::resources::{NodeAllocatable, find_container, resource_field_value, with_default_limits};
 
 /// Pod facts that `fieldRef` can select.
 #[derive(Clone, Debug, Default)]
@@ -16,6 +16,8 @@ pub struct PodFacts {
     pub pod_ips: Vec<String>,
     pub host_ip: String,
     pub node_name: String,
+    /// What unset limits read as in `resourceFieldRef`s.
+    pub allocatable: NodeAllocatable,
 }
 
 /// Where ConfigMap and Secret values come from; the standalone kubelet has none.
@@ -113,7 +115,13 @@ fn env_value(pod: &Pod, c: &Container, var: &EnvVar, vars: &BTreeMap<String, Str
         return field_ref(pod, &f.field_path, facts).map(Some);
     }
     if let Some(r) = &from.resource_field_ref {
-        return resource_field_value(pod, c, r).map(Some);
+        // As upstream: limits defaulted first; a named container is looked up in the pod.
+        let defaulted = with_default_limits(pod, &facts.allocatable);
+        let target = match r.container_name.as_deref().filter(|n| !n.is_empty()) {
+            Some(name) => find_container(&defaulted, name)?.clone(),
+            None => find_container(&defaulted, &c.name).cloned().unwrap_or_else(|_| c.clone()),
+        };
+        return resource_field_value(&target, r).map(Some);
     }
     let keyed = |kind: &str, name: &str, key: &str, optional: Option<bool>, data: Option<BTreeMap<String, String>>| {
         match data.as_ref().map(|d| d.get(key)) {

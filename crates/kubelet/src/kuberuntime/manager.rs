@@ -51,6 +51,8 @@ pub struct RuntimeManagerConfig {
     pub runtime_handler: String,
     /// KubeletConfiguration `seccompDefault`.
     pub seccomp_default: bool,
+    /// The node's allocatable resources (what unset limits read as in the downward API).
+    pub node_allocatable: super::resources::NodeAllocatable,
 }
 
 /// What a sync left undone, for the pod's status and the worker's next wake-up.
@@ -102,7 +104,7 @@ impl RuntimeManager {
         cfg: RuntimeManagerConfig,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let volumes = VolumeManager::new(cfg.root_dir.clone(), None, Arc::new(SystemMounter), clock.clone());
+        let volumes = VolumeManager::new(cfg.root_dir.clone(), None, Arc::new(SystemMounter), clock.clone()).with_node_allocatable(cfg.node_allocatable.clone());
         let security = NodeSecurity::detect(&cfg.root_dir, cfg.seccomp_default, std::path::Path::new("/sys"));
         Self { runtime, images, events, env_sources, cfg, clock, backoff: Mutex::default(), image_manager: ImageManager::default(), volumes, security }
     }
@@ -176,7 +178,7 @@ impl RuntimeManager {
                 return out;
             }
         };
-        let facts = PodFacts { pod_ips: ips, host_ip: self.cfg.host_ip.clone(), node_name: self.cfg.node_name.clone() };
+        let facts = PodFacts { pod_ips: ips, host_ip: self.cfg.host_ip.clone(), node_name: self.cfg.node_name.clone(), allocatable: self.cfg.node_allocatable.clone() };
         let spec = pod.spec.as_ref();
         let inits = actions.init_containers_to_start.iter().filter_map(|&i| spec.and_then(|s| s.init_containers.as_ref()).and_then(|v| v.get(i)));
         let regular = actions.containers_to_start.iter().filter_map(|&i| spec.and_then(|s| s.containers.get(i)));

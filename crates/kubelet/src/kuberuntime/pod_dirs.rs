@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::Pod;
 
-use super::sandbox::pod_hostname;
+use super::sandbox::{pod_hostname, pod_subdomain};
 
 /// Paths of one pod's directory tree.
 #[derive(Clone, Debug)]
@@ -116,9 +116,8 @@ impl PodDirs {
             );
             let hostname = pod_hostname(pod);
             let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
-            let fqdn = spec
-                .and_then(|s| s.subdomain.as_deref())
-                .filter(|d| !d.is_empty() && !cluster_domain.is_empty())
+            let fqdn = pod_subdomain(pod)
+                .filter(|_| !cluster_domain.is_empty())
                 .map(|sub| format!("{hostname}.{sub}.{ns}.svc.{cluster_domain}\t{hostname}"))
                 .unwrap_or_else(|| hostname.clone());
             for ip in pod_ips {

@@ -37,12 +37,13 @@ pub fn protocol(p: Option<&str>) -> i32 {
     }
 }
 
-/// The pod's hostname: `spec.hostname`, else its name, cut to 63 characters as upstream.
+/// The pod's hostname: `spec.hostnameOverride` (GA 1.37), else `spec.hostname`, else its name,
+/// cut to 63 characters as upstream.
 pub fn pod_hostname(pod: &Pod) -> String {
-    let name = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.hostname.clone())
+    let spec = pod.spec.as_ref();
+    let name = spec
+        .and_then(|s| s.hostname_override.clone())
+        .or_else(|| spec.and_then(|s| s.hostname.clone()).filter(|h| !h.is_empty()))
         .unwrap_or_else(|| pod_name(pod).to_string());
     let mut cut: String = name.chars().take(63).collect();
     while cut.ends_with(['-', '.']) {
@@ -51,13 +52,23 @@ pub fn pod_hostname(pod: &Pod) -> String {
     cut
 }
 
+/// The pod's `subdomain`, which makes its FQDN; none with a `hostnameOverride`, whose name
+/// stands alone (upstream `GeneratePodHostNameAndDomain`).
+pub fn pod_subdomain(pod: &Pod) -> Option<&str> {
+    let spec = pod.spec.as_ref()?;
+    if spec.hostname_override.is_some() {
+        return None;
+    }
+    spec.subdomain.as_deref().filter(|s| !s.is_empty())
+}
+
 /// The hostname the sandbox's kernel gets: the pod's hostname, or with `setHostnameAsFQDN` and a
 /// `subdomain` its FQDN `<hostname>.<subdomain>.<namespace>.svc.<clusterDomain>`, which must fit
 /// the kernel's 64-character nodename (upstream's error otherwise).
 pub fn kernel_hostname(pod: &Pod, cluster_domain: &str) -> Result<String, String> {
     let hostname = pod_hostname(pod);
     let spec = pod.spec.as_ref();
-    let subdomain = spec.and_then(|s| s.subdomain.as_deref()).filter(|s| !s.is_empty());
+    let subdomain = pod_subdomain(pod);
     let (Some(subdomain), Some(true)) = (subdomain, spec.and_then(|s| s.set_hostname_as_fqdn)) else {
         return Ok(hostname);
     };
@@ -201,6 +212,23 @@ mod tests {
         let ns = c.linux.unwrap().security_context.unwrap().namespace_options.unwrap();
         assert_eq!(ns.network, api::NamespaceMode::Pod as i32);
         assert_eq!(ns.pid, api::NamespaceMode::Container as i32);
+    }
+
+    #[test]
+    fn hostname_override_replaces_hostname_and_drops_the_subdomain() {
+        let mut pod = Pod::default();
+        pod.metadata.name = Some("web-0".into());
+        pod.metadata.namespace = Some("prod".into());
+        pod.spec = Some(k8s_openapi::api::core::v1::PodSpec {
+            hostname: Some("custom-host".into()),
+            subdomain: Some("db".into()),
+            set_hostname_as_fqdn: Some(true),
+            ..Default::default()
+        });
+        assert_eq!(kernel_hostname(&pod, "cluster.local").unwrap(), "custom-host.db.prod.svc.cluster.local");
+        pod.spec.as_mut().unwrap().hostname_override = Some("override-host".into());
+        assert_eq!((pod_hostname(&pod).as_str(), pod_subdomain(&pod)), ("override-host", None));
+        assert_eq!(kernel_hostname(&pod, "cluster.local").unwrap(), "override-host");
     }
 
     #[test]

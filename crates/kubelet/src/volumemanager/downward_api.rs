@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{DownwardAPIVolumeFile, Pod};
 
-use crate::kuberuntime::resources::resource_field_value;
+use crate::kuberuntime::resources::{find_container, resource_field_value};
 
 /// Upstream `fieldpath.FormatMap`.
 pub fn format_map(m: &BTreeMap<String, String>) -> String {
@@ -66,20 +66,16 @@ pub fn field_value(pod: &Pod, path: &str) -> Result<String, String> {
     })
 }
 
-/// The content of one downwardAPI item.
+/// The content of one downwardAPI item of `pod`, whose unset limits are already defaulted
+/// (`resources::with_default_limits`).
 pub fn file_value(pod: &Pod, item: &DownwardAPIVolumeFile) -> Result<String, String> {
     if let Some(f) = &item.field_ref {
         return field_value(pod, &f.field_path).map_err(|e| format!("items[{}].fieldRef: {e}", item.path));
     }
     if let Some(r) = &item.resource_field_ref {
         let name = r.container_name.as_deref().unwrap_or_default();
-        let container = pod
-            .spec
-            .iter()
-            .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
-            .find(|c| c.name == name)
-            .ok_or_else(|| format!("items[{}].resourceFieldRef: container {name:?} not found in the pod", item.path))?;
-        return resource_field_value(pod, container, r).map_err(|e| format!("items[{}]: {e}", item.path));
+        let container = find_container(pod, name).map_err(|e| format!("items[{}].resourceFieldRef: {e}", item.path))?;
+        return resource_field_value(container, r).map_err(|e| format!("items[{}]: {e}", item.path));
     }
     Err(format!("items[{}]: one of fieldRef and resourceFieldRef is required", item.path))
 }
@@ -136,7 +132,7 @@ mod tests {
         };
         assert_eq!(file_value(&p, &item).unwrap(), "64");
         item.resource_field_ref.as_mut().unwrap().container_name = Some("other".into());
-        assert!(file_value(&p, &item).unwrap_err().contains("container \"other\" not found"));
+        assert!(file_value(&p, &item).unwrap_err().contains("container other not found"));
         assert!(file_value(&p, &DownwardAPIVolumeFile { path: "e".into(), ..Default::default() }).unwrap_err().contains("required"));
     }
 }

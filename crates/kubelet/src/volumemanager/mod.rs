@@ -33,6 +33,8 @@ use crate::kuberuntime::pod_dirs::check_host_path;
 use atomic_writer::{AtomicWriter, Payload};
 use mount::Mounter;
 use projection::Fetched;
+
+use crate::kuberuntime::resources::{NodeAllocatable, with_default_limits};
 use token::TokenManager;
 
 /// Why secret, configMap and token sources fail on a standalone kubelet.
@@ -63,6 +65,8 @@ pub struct VolumeManager {
     mounter: Arc<dyn Mounter>,
     clock: Arc<dyn Clock>,
     tokens: TokenManager,
+    /// What unset limits read as in downwardAPI `resourceFieldRef`s.
+    allocatable: NodeAllocatable,
 }
 
 fn pod_ns(pod: &Pod) -> &str {
@@ -81,7 +85,13 @@ impl VolumeManager {
 
     /// `api` is `None` for a standalone kubelet.
     pub fn new(root_dir: impl Into<PathBuf>, api: Option<Arc<dyn VolumeApi>>, mounter: Arc<dyn Mounter>, clock: Arc<dyn Clock>) -> Self {
-        Self { root_dir: root_dir.into(), api, mounter, clock, tokens: TokenManager::default() }
+        Self { root_dir: root_dir.into(), api, mounter, clock, tokens: TokenManager::default(), allocatable: NodeAllocatable::new() }
+    }
+
+    /// The node's allocatable resources, for downwardAPI `resourceFieldRef`s of unset limits.
+    pub fn with_node_allocatable(mut self, allocatable: NodeAllocatable) -> Self {
+        self.allocatable = allocatable;
+        self
     }
 
     /// `pods/<uid>/volumes/<plugin>/<name>`.
@@ -156,12 +166,14 @@ impl VolumeManager {
             return write(plugin::CONFIG_MAP, false, payload);
         }
         if let Some(d) = &v.downward_api {
-            let payload = projection::downward_api_payload(pod, d.items.as_deref().unwrap_or_default(), d.default_mode)?;
+            let pod = with_default_limits(pod, &self.allocatable);
+            let payload = projection::downward_api_payload(&pod, d.items.as_deref().unwrap_or_default(), d.default_mode)?;
             return write(plugin::DOWNWARD_API, true, payload);
         }
         if let Some(p) = &v.projected {
             let fetched = self.fetch_projected(pod, p).await?;
-            let payload = projection::projected_payload(pod, p, &fetched)?;
+            let pod = with_default_limits(pod, &self.allocatable);
+            let payload = projection::projected_payload(&pod, p, &fetched)?;
             return write(plugin::PROJECTED, true, payload);
         }
         Err("volume type not supported by this kubelet (emptyDir, hostPath, secret, configMap, downwardAPI and projected are)".into())

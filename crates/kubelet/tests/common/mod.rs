@@ -20,5 +20,6 @@ pub fn manager_config(root: &Path) -> RuntimeManagerConfig {
         memory_capacity: 1 << 30,
         runtime_handler: String::new(),
         seccomp_default: false,
+        node_allocatable: Default::default(),
     }
 }
