@@ -17,7 +17,7 @@ use crate::kuberuntime::labels::{PodRef, pod_name, pod_namespace, pod_uid};
 use crate::kuberuntime::{RuntimeManager, SyncOutcome, pod_is_terminal};
 use crate::events::EventType;
 use crate::prober::ProbeManager;
-use crate::status::{StatusInputs, generate_api_pod_status, is_terminal_phase};
+use crate::status::{StatusInputs, generate_api_pod_status, is_terminal_phase, terminated_pod_status};
 use crate::status_manager::StatusManager;
 
 /// Retry delays after runtime errors.
@@ -169,12 +169,13 @@ async fn run_worker(ctx: Arc<PodWorkerContext>, r: PodRef, mut rx: watch::Receiv
         // status state) and only live while the worker works, while the worker task itself
         // lives, waiting, for as long as its pod runs.
         let wait = match work {
-            Work::Sync(pod) => match Box::pin(sync_pod(&ctx, &r, &pod)).await {
-                Ok(wait) => {
+            Work::Sync(pod) => match sync_unless_terminated(&ctx, &r, &pod, &rx).await {
+                None => continue,
+                Some(Ok(wait)) => {
                     error_backoff = ERROR_BACKOFF_INITIAL;
                     wait
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     tracing::warn!(pod = %format!("{}/{}", r.namespace, r.name), "sync failed, retrying in {error_backoff:?}: {e}");
                     let wait = error_backoff;
                     error_backoff = (error_backoff * 2).min(ERROR_BACKOFF_MAX);
@@ -195,6 +196,22 @@ async fn run_worker(ctx: Arc<PodWorkerContext>, r: PodRef, mut rx: watch::Receiv
             _ = shutdown.cancelled() => return,
             changed = rx.changed() => if changed.is_err() { return },
             _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// One sync, abandoned as soon as the pod is to be terminated (upstream cancels the sync's
+/// context): a pull from an unreachable registry or a slow volume must not hold a deleted pod.
+/// Whatever the sync had started (a sandbox, a created container) is found in the runtime and
+/// stopped by the termination. `None` when abandoned.
+async fn sync_unless_terminated(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>, rx: &watch::Receiver<WorkerState>) -> Option<Result<Duration, String>> {
+    // A clone, so the worker's own receiver still sees every change made during the sync.
+    let mut watch = rx.clone();
+    tokio::select! {
+        res = Box::pin(sync_pod(ctx, r, pod)) => Some(res),
+        Ok(_) = watch.wait_for(|s| matches!(s.work, Work::Terminate { .. })) => {
+            tracing::info!(pod = %format!("{}/{}", r.namespace, r.name), "sync abandoned: the pod is terminating");
+            None
         }
     }
 }
@@ -299,7 +316,9 @@ async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Arc<Pod>
     // How the pod ended (upstream generates it with the pod terminal: Succeeded when every
     // regular container exited 0, else Failed), kept for the API until it is deleted there.
     // (Its probes are gone: no verdicts, and nothing runs any more.)
-    let final_status = pod.map(|p| (p.clone(), generate_status(ctx, p, &status, &Default::default(), true)));
+    // Containers that never ran are reported terminated, and a pod that never got to run
+    // (deleted while pending) is Failed, as upstream's `TerminatePod`.
+    let final_status = pod.map(|p| (p.clone(), terminated_pod_status(p, generate_status(ctx, p, &status, &Default::default(), true))));
     ctx.manager.remove_pod(&status).await.map_err(|e| e.to_string())?;
     ctx.status.remove_with_final(&r.uid, final_status);
     tracing::info!(pod = %format!("{}/{}", r.namespace, r.name), uid = %r.uid, "pod terminated and removed");

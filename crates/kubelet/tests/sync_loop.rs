@@ -56,8 +56,17 @@ fn desired(pods: &[Arc<Pod>]) -> DesiredPods {
     DesiredPods { pods: pods.iter().map(|p| (p.metadata.uid.clone().unwrap(), p.clone())).collect(), sources_ready: true, errors: Vec::new() }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_replaced_static_pod_starts_after_the_previous_one_has_stopped() {
+/// The sync loop over a fake runtime, with its desired-pods sender.
+struct Harness {
+    fake: FakeRuntime,
+    desired: watch::Sender<DesiredPods>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    status: StatusManager,
+    _root: tempfile::TempDir,
+}
+
+fn start(initial: DesiredPods) -> Harness {
     let fake = FakeRuntime::with_images([IMAGE]);
     let root = tempfile::tempdir().unwrap();
     let clock = TokioClock::starting_at(SystemTime::now());
@@ -67,7 +76,7 @@ async fn a_replaced_static_pod_starts_after_the_previous_one_has_stopped() {
     let prober = Arc::new(ProbeManager::new(Arc::new(fake.clone()), status.clone(), Arc::new(NoEvents), Arc::new(clock), probe_tx));
     let ctx = Arc::new(PodWorkerContext {
         manager: Arc::new(manager),
-        status,
+        status: status.clone(),
         prober,
         sync_frequency: Duration::from_secs(60),
         runtime_name: "containerd".into(),
@@ -76,18 +85,38 @@ async fn a_replaced_static_pod_starts_after_the_previous_one_has_stopped() {
     });
     let shutdown = CancellationToken::new();
     let (workers, finished) = PodWorkers::new(ctx, shutdown.clone());
-    let (desired_tx, desired_rx) = watch::channel(desired(&[static_pod("v1", "first")]));
-    let (_pleg_tx, pleg_events) = mpsc::channel(16);
-    let (_relist_tx, relist) = watch::channel(Relist::default());
+    let (desired, desired_rx) = watch::channel(initial);
+    let (pleg_tx, pleg_events) = mpsc::channel(16);
+    let (relist_tx, relist) = watch::channel(Relist::default());
     let sync_loop = SyncLoop { workers, finished, desired: desired_rx, pleg_events, probe_updates, relist, heartbeat: Default::default(), deleting: Default::default() };
-    let task = tokio::spawn(sync_loop.run(shutdown.clone()));
+    let task = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            let _keep = (pleg_tx, relist_tx);
+            sync_loop.run(shutdown).await
+        }
+    });
+    Harness { fake, desired, shutdown, task, status, _root: root }
+}
+
+impl Harness {
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replaced_static_pod_starts_after_the_previous_one_has_stopped() {
+    let h = start(desired(&[static_pod("v1", "first")]));
+    let fake = h.fake.clone();
     let sandboxes = || fake.calls_of("RunPodSandbox").len();
 
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!((sandboxes(), fake.calls_of("StartContainer").len()), (1, 1), "{:?}", fake.calls());
 
     // The manifest changes: the old pod runs its 20 s preStop hook; the new one waits for it.
-    desired_tx.send(desired(&[static_pod("v2", "second")])).unwrap();
+    h.desired.send(desired(&[static_pod("v2", "second")])).unwrap();
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(sandboxes(), 1, "the new pod waits while the old one terminates: {:?}", fake.calls());
     assert!(fake.calls_of("StopContainer").is_empty(), "still in its preStop hook: {:?}", fake.calls());
@@ -95,7 +124,31 @@ async fn a_replaced_static_pod_starts_after_the_previous_one_has_stopped() {
     tokio::time::sleep(Duration::from_secs(15)).await;
     assert!(!fake.calls_of("StopPodSandbox").is_empty(), "the old pod stopped: {:?}", fake.calls());
     assert_eq!((sandboxes(), fake.calls_of("StartContainer").len()), (2, 2), "then the new one started: {:?}", fake.calls());
+    h.stop().await;
+}
 
-    shutdown.cancel();
-    task.await.unwrap();
+#[tokio::test(start_paused = true)]
+async fn a_pod_deleted_while_its_image_pull_hangs_stops_at_once_and_fails() {
+    const UNREACHABLE: &str = "registry.invalid/app:1";
+    let mut pod = (*static_pod("p1", "app")).clone();
+    pod.metadata.annotations = Some(BTreeMap::from([("kubernetes.io/config.source".to_string(), "api".to_string())]));
+    let spec = pod.spec.as_mut().unwrap();
+    spec.containers[0].image = Some(UNREACHABLE.into());
+    spec.containers[0].lifecycle = None;
+    let h = start(desired(&[Arc::new(pod.clone())]));
+    h.fake.set_pull_delay(UNREACHABLE, Duration::from_secs(600));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(h.fake.calls_of("PullImage").len(), 1, "{:?}", h.fake.calls());
+
+    // Deleted while the pull hangs: the sync is abandoned and the pod stopped right away.
+    pod.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()));
+    pod.metadata.deletion_grace_period_seconds = Some(30);
+    h.desired.send(desired(&[Arc::new(pod)])).unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!h.fake.calls_of("StopPodSandbox").is_empty(), "sandbox stopped: {:?}", h.fake.calls());
+    assert!(h.fake.calls_of("CreateContainer").is_empty(), "{:?}", h.fake.calls());
+    let finals = h.status.final_statuses();
+    let phase = finals.iter().find(|p| p.metadata.uid.as_deref() == Some("p1")).and_then(|p| p.status.as_ref()?.phase.clone());
+    assert_eq!(phase.as_deref(), Some("Failed"), "a pending pod that is deleted ends Failed: {finals:?}");
+    h.stop().await;
 }

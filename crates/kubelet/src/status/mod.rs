@@ -10,6 +10,9 @@ mod conditions;
 mod containers;
 mod phase;
 mod qos;
+mod terminate;
+
+pub use terminate::terminated_pod_status;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -95,8 +95,15 @@ impl ImageService for FakeRuntime {
         _sandbox_config: Option<api::PodSandboxConfig>,
     ) -> Result<String> {
         let normalized = normalize(&image.image);
+        let delay = {
+            let mut state = self.lock();
+            state.calls.push(format!("PullImage {normalized}"));
+            state.pull_delays.get(&normalized).copied()
+        };
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
         let mut state = self.lock();
-        state.calls.push(format!("PullImage {normalized}"));
         if let Some(err) = state.pull_errors.get(&normalized) {
             return Err(err.clone());
         }

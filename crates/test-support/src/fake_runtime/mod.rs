@@ -59,6 +59,8 @@ struct State {
     /// Images by ID.
     images: BTreeMap<String, api::Image>,
     pull_errors: HashMap<String, CriError>,
+    /// How long a pull of an image takes (an unreachable registry), by normalized name.
+    pull_delays: HashMap<String, std::time::Duration>,
     /// Start errors by container name (metadata name).
     start_errors: HashMap<String, CriError>,
     /// Container names whose next `StartContainer` is lost (the caller sees `Unavailable`, the
@@ -223,6 +225,11 @@ impl FakeRuntime {
     /// Makes every pull of `image` fail with `err` until [`clear_pull_error`](Self::clear_pull_error).
     pub fn set_pull_error(&self, image: &str, err: CriError) {
         self.lock().pull_errors.insert(image::normalize(image), err);
+    }
+
+    /// Makes every pull of `image` take `delay` (tokio time) before it answers.
+    pub fn set_pull_delay(&self, image: &str, delay: std::time::Duration) {
+        self.lock().pull_delays.insert(image::normalize(image), delay);
     }
 
     /// Lets pulls of `image` succeed again.
