@@ -12,7 +12,7 @@ use kubelet::clock::TokioClock;
 use kubelet::events::{EventRecorder, EventType};
 use kubelet::kuberuntime::RuntimeManager;
 use kubelet::kuberuntime::env::NoEnvSources;
-use kubelet::pleg::Relist;
+use kubelet::pleg::{Pleg, Relist};
 use kubelet::pod_workers::{PodWorkerContext, PodWorkers};
 use kubelet::prober::ProbeManager;
 use kubelet::status_manager::StatusManager;
@@ -67,7 +67,10 @@ struct Harness {
 }
 
 fn start(initial: DesiredPods) -> Harness {
-    let fake = FakeRuntime::with_images([IMAGE]);
+    start_on(FakeRuntime::with_images([IMAGE]), initial)
+}
+
+fn start_on(fake: FakeRuntime, initial: DesiredPods) -> Harness {
     let root = tempfile::tempdir().unwrap();
     let clock = TokioClock::starting_at(SystemTime::now());
     let manager = RuntimeManager::new(Arc::new(fake.clone()), Arc::new(fake.clone()), Arc::new(NoEvents), Arc::new(NoEnvSources), common::manager_config(root.path()), Arc::new(clock));
@@ -89,13 +92,8 @@ fn start(initial: DesiredPods) -> Harness {
     let (pleg_tx, pleg_events) = mpsc::channel(16);
     let (relist_tx, relist) = watch::channel(Relist::default());
     let sync_loop = SyncLoop { workers, finished, desired: desired_rx, pleg_events, probe_updates, relist, heartbeat: Default::default(), deleting: Default::default() };
-    let task = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            let _keep = (pleg_tx, relist_tx);
-            sync_loop.run(shutdown).await
-        }
-    });
+    tokio::spawn(Pleg::new(Arc::new(fake.clone()), Duration::from_secs(1)).run(pleg_tx, relist_tx, shutdown.clone()));
+    let task = tokio::spawn(sync_loop.run(shutdown.clone()));
     Harness { fake, desired, shutdown, task, status, _root: root }
 }
 
@@ -150,5 +148,33 @@ async fn a_pod_deleted_while_its_image_pull_hangs_stops_at_once_and_fails() {
     let finals = h.status.final_statuses();
     let phase = finals.iter().find(|p| p.metadata.uid.as_deref() == Some("p1")).and_then(|p| p.status.as_ref()?.phase.clone());
     assert_eq!(phase.as_deref(), Some("Failed"), "a pending pod that is deleted ends Failed: {finals:?}");
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_container_that_cannot_start_is_retried_with_backoff_not_in_a_loop() {
+    for create in [false, true] {
+        retried_with_backoff(create, false).await;
+        retried_with_backoff(create, true).await;
+    }
+}
+
+async fn retried_with_backoff(create: bool, init: bool) {
+    let mut pod = (*static_pod("p2", "app")).clone();
+    pod.metadata.annotations = Some(BTreeMap::from([("kubernetes.io/config.source".to_string(), "api".to_string())]));
+    pod.spec.as_mut().unwrap().containers[0].lifecycle = None;
+    let failing = if init { "init" } else { "main" };
+    if init {
+        let spec = pod.spec.as_mut().unwrap();
+        spec.init_containers = Some(vec![Container { name: "init".into(), image: Some(IMAGE.into()), ..Default::default() }]);
+    }
+    let fake = FakeRuntime::with_images([IMAGE]);
+    let err = kubelet_cri::CriError::Status { op: "CreateContainer", object: "main".into(), code: tonic::Code::Unknown, message: "failed to generate container spec".into() };
+    if create { fake.set_create_error(failing, err) } else { fake.set_start_error(failing, err) }
+    let h = start_on(fake, desired(&[Arc::new(pod)]));
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let op = if create { "CreateContainer" } else { "StartContainer" };
+    let attempts = h.fake.calls_of(op).len();
+    assert!((2..=12).contains(&attempts), "{attempts} {op} attempts of {failing} in a minute: {:?}", h.fake.calls());
     h.stop().await;
 }

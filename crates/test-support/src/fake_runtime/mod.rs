@@ -63,6 +63,8 @@ struct State {
     pull_delays: HashMap<String, std::time::Duration>,
     /// Start errors by container name (metadata name).
     start_errors: HashMap<String, CriError>,
+    /// `CreateContainer` failures by container (metadata) name.
+    create_errors: HashMap<String, CriError>,
     /// Container names whose next `StartContainer` is lost (the caller sees `Unavailable`, the
     /// container stays created), as when the kubelet or runtime goes away between create and start.
     lost_starts: std::collections::HashSet<String>,
@@ -235,6 +237,12 @@ impl FakeRuntime {
     /// Lets pulls of `image` succeed again.
     pub fn clear_pull_error(&self, image: &str) {
         self.lock().pull_errors.remove(&image::normalize(image));
+    }
+
+    /// Makes every `CreateContainer` of a container named `name` fail with `err` (containerd's
+    /// "failed to generate container spec"), creating nothing.
+    pub fn set_create_error(&self, name: &str, err: CriError) {
+        self.lock().create_errors.insert(name.to_owned(), err);
     }
 
     /// Makes every `StartContainer` of a container named `name` (its metadata name) fail with

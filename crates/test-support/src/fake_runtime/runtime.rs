@@ -219,6 +219,9 @@ impl RuntimeService for FakeRuntime {
         if meta.name.is_empty() {
             return Err(invalid(OP, &meta.name, "container metadata needs a name"));
         }
+        if let Some(err) = state.create_errors.get(&meta.name) {
+            return Err(err.clone());
+        }
         let sandbox_id = state
             .sandbox_id(pod_sandbox_id)
             .ok_or_else(|| not_found(OP, pod_sandbox_id, "sandbox"))?;
