@@ -1,8 +1,9 @@
 //! Pod admission (upstream `canAdmitPod` and `rejectPod`): whether this node may run a pod it sees
 //! for the first time, and the status of a pod it refuses.
 //!
-//! Pure. Its only admit handler so far is the sysctl allowlist ([`crate::sysctl`]). Publishing
-//! the status and recording the event are the pod worker's.
+//! Pure. Admit handlers, in upstream's order: the pod's OS (its `kubernetes.io/os` label and
+//! `spec.os.name` must say linux), then the sysctl allowlist ([`crate::sysctl`]). Publishing the
+//! status and recording the event are the pod worker's.
 
 use std::time::SystemTime;
 
@@ -32,8 +33,29 @@ impl PodAdmitter {
         if crate::status::is_terminal_phase(phase.unwrap_or_default()) {
             return Ok(());
         }
+        admit_os(pod)?;
         self.sysctls.admit(pod).map_err(|message| PodRejection { reason: FORBIDDEN_REASON, message })
     }
+}
+
+/// The node's operating system, as its `kubernetes.io/os` label says.
+const NODE_OS: &str = "linux";
+
+/// Upstream's OS predicates: a pod selecting another OS by label, or declaring another in
+/// `spec.os`, cannot run here.
+fn admit_os(pod: &Pod) -> Result<(), PodRejection> {
+    let label = pod.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/os"));
+    if label.is_some_and(|os| os != NODE_OS) {
+        return Err(PodRejection {
+            reason: "PodOSSelectorNodeLabelDoesNotMatch",
+            message: "Failed to admit pod as the `kubernetes.io/os` label doesn't match node label".into(),
+        });
+    }
+    let declared = pod.spec.as_ref().and_then(|s| s.os.as_ref()).map(|os| os.name.as_str());
+    if declared.is_some_and(|os| os != NODE_OS) {
+        return Err(PodRejection { reason: "PodOSNotSupported", message: "Failed to admit pod as the OS field doesn't match node OS".into() });
+    }
+    Ok(())
 }
 
 /// The status of a rejected pod (upstream `rejectPod`): `Failed`, the reason, and
@@ -83,5 +105,18 @@ mod tests {
         // Already terminal in the API: not admitted again.
         pod.status = Some(PodStatus { phase: Some("Failed".into()), ..Default::default() });
         assert_eq!(admitter.admit(&pod), Ok(()));
+    }
+
+    #[test]
+    fn pods_for_another_os_are_rejected_as_upstream() {
+        let admitter = PodAdmitter::default();
+        let mut pod = pod_with_sysctl("kernel.shm_rmid_forced");
+        pod.spec.as_mut().unwrap().os = Some(k8s_openapi::api::core::v1::PodOS { name: "windows".into() });
+        assert_eq!(admitter.admit(&pod).unwrap_err().reason, "PodOSNotSupported");
+        pod.spec.as_mut().unwrap().os = Some(k8s_openapi::api::core::v1::PodOS { name: "linux".into() });
+        assert_eq!(admitter.admit(&pod), Ok(()));
+        pod.metadata.labels = Some([("kubernetes.io/os".to_string(), "windows".to_string())].into());
+        let rejection = admitter.admit(&pod).unwrap_err();
+        assert_eq!((rejection.reason, rejection.message.as_str()), ("PodOSSelectorNodeLabelDoesNotMatch", "Failed to admit pod as the `kubernetes.io/os` label doesn't match node label"));
     }
 }
