@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes knode's parsers with cargo-fuzz (libFuzzer): static pod manifests, the
-# KubeletConfiguration file, the command line, resolv.conf, $(VAR) expansion, and
-# what clients send the kubelet's servers (log/exec query strings, /logs/ paths,
-# CRI log lines). hack/test.sh runs every target briefly.
+# KubeletConfiguration file, the command line, resolv.conf, $(VAR) expansion, env
+# files (fileKeyRef), and what clients send the kubelet's servers (log/exec query
+# strings, /logs/ paths, CRI log lines). hack/test.sh runs every target briefly.
 # Each target runs for a bounded time; a crash leaves its input under
 # fuzz/artifacts/<target>/ and makes the script exit non-zero.
 #
@@ -21,7 +21,7 @@ cd "$KNODE_REPO_ROOT/fuzz"
 seconds=${1:-60}
 shift || true
 targets=("$@")
-if [[ ${#targets[@]} -eq 0 ]]; then targets=(decode_manifest kubelet_config flags resolv_conf env_expand http_queries probe_redirect); fi
+if [[ ${#targets[@]} -eq 0 ]]; then targets=(decode_manifest kubelet_config flags resolv_conf env_expand env_file http_queries probe_redirect); fi
 
 export PATH="$KNODE_CACHE/cargo-tools/bin:$PATH"
 command -v cargo-fuzz >/dev/null || { echo "==> ERROR: cargo-fuzz missing: cargo install --locked --root $KNODE_CACHE/cargo-tools cargo-fuzz" >&2; exit 1; }
@@ -43,6 +43,7 @@ seed kubelet_config ../crates/kubelet-config/tests/fixtures/seeds/*.yaml seeds/k
 seed flags seeds/flags/*
 seed resolv_conf /etc/resolv.conf seeds/resolv_conf/*
 seed env_expand seeds/env_expand/*
+seed env_file seeds/env_file/*
 seed http_queries seeds/http_queries/*
 seed probe_redirect seeds/probe_redirect/*
 

@@ -14,6 +14,7 @@ use kubelet::kuberuntime::compute_pod_actions;
 use kubelet::kuberuntime::container_config::{ContainerContext, container_config};
 use kubelet::kuberuntime::dns::{ClusterDns, parse_resolv_conf};
 use kubelet::kuberuntime::env::{NoEnvSources, PodFacts};
+use kubelet::kuberuntime::security_context::{ImageUser, NodeSecurity};
 use kubelet::kuberuntime::sandbox::{SandboxContext, pod_sandbox_config};
 use kubelet::status::{ProbeResults, StatusInputs, generate_api_pod_status};
 use kubelet_podconfig::{SourceRef, apply_static_pod_defaults, decode_manifest, validate_pod};
@@ -32,12 +33,18 @@ fn derive_everything(pod: &Pod) {
         cgroup_parent: String::new(),
     };
     let _ = pod_sandbox_config(pod, 0, &sandbox);
-    let facts = PodFacts { pod_ips: vec!["198.18.0.2".into()], host_ip: "127.0.0.1".into(), node_name: "fuzz-node".into() };
+    let allocatable = [("cpu", "2"), ("memory", "8Gi"), ("ephemeral-storage", "100Gi")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), k8s_openapi::apimachinery::pkg::api::resource::Quantity(v.into())))
+        .collect();
+    let facts = PodFacts { pod_ips: vec!["198.18.0.2".into()], host_ip: "127.0.0.1".into(), node_name: "fuzz-node".into(), allocatable };
+    let security = NodeSecurity::new(std::path::Path::new("/nonexistent-knode-fuzz"), false);
     let volumes: HashMap<String, PathBuf> = pod
         .spec
         .iter()
         .flat_map(|s| s.volumes.iter().flatten())
-        .map(|v| (v.name.clone(), PathBuf::from("/var/lib/kubelet/pods/u/volumes").join(&v.name)))
+        // Nowhere real: fileKeyRef reads find nothing.
+        .map(|v| (v.name.clone(), PathBuf::from("/nonexistent-knode-fuzz/pods/u/volumes").join(&v.name)))
         .collect();
     let ctx = ContainerContext {
         facts: &facts,
@@ -46,6 +53,8 @@ fn derive_everything(pod: &Pod) {
         etc_hosts: Some("/var/lib/kubelet/pods/u/etc-hosts".into()),
         termination_log: Some("/var/lib/kubelet/pods/u/containers/c/0".into()),
         memory_capacity: 8 << 30,
+        security: &security,
+        image_user: ImageUser::default(),
     };
     let spec = pod.spec.as_ref();
     let init = spec.and_then(|s| s.init_containers.as_ref()).into_iter().flatten();

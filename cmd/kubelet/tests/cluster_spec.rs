@@ -3,7 +3,9 @@
 //! fails the sandbox with upstream's event); `setHostnameAsFQDN` makes the FQDN the hostname; a
 //! deleted pod held by a finalizer shows how it ended (phase `Failed`); `resourceFieldRef`s read
 //! as upstream after the API server's defaulting (unset divisor stored as "0", unset limits read
-//! as node allocatable); `hostnameOverride` wins over `hostname`.
+//! as node allocatable); `hostnameOverride` wins over `hostname`; `fileKeyRef` reads a variable
+//! from an env file an init container wrote into an `emptyDir` (a missing key fails the container
+//! with upstream's `CreateContainerConfigError`).
 
 mod cluster_support;
 
@@ -184,5 +186,78 @@ spec:
     assert_eq!(log, format!("cpu_limit=2 cpu_request=250 memory_limit={bytes} memory_request=33554432\nfile=33554432\n"));
     assert_eq!(succeeded_log("e2e-override").await.trim(), "override-host;override-host");
     kubectl(&["delete", "pod", "e2e-resources", "e2e-override", "--wait=false"]);
+    teardown(kubelet).await;
+}
+
+#[tokio::test]
+#[ignore = "needs root, containerd and the control plane: run hack/test.sh"]
+async fn file_key_ref_reads_an_env_file_an_init_container_wrote() {
+    control_plane_ready().await;
+    let node = TestNode::new();
+    let kubelet = start_cluster_kubelet(&node).await;
+    wait_node_ready(Duration::from_secs(60)).await;
+    let image = busybox_image();
+    // EnvFiles (beta, on by default): the main container does not mount the volume, as in
+    // upstream's e2e; an optional missing key leaves its variable unset.
+    let yaml = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: e2e-envfile}}
+spec:
+  automountServiceAccountToken: false
+  restartPolicy: Never
+  initContainers:
+  - name: setup
+    image: {image}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "echo \"CONFIG_VALUE='hello' # from setup\" > /data/env"]
+    volumeMounts: [{{name: data, mountPath: /data}}]
+  containers:
+  - name: main
+    image: {image}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "echo \"$CONFIG_VALUE-${{OPTIONAL-unset}}\""]
+    env:
+    - {{name: CONFIG_VALUE, valueFrom: {{fileKeyRef: {{volumeName: data, path: env, key: CONFIG_VALUE}}}}}}
+    - {{name: OPTIONAL, valueFrom: {{fileKeyRef: {{volumeName: data, path: env, key: NOPE, optional: true}}}}}}
+  volumes:
+  - {{name: data, emptyDir: {{}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: e2e-envfile-missing}}
+spec:
+  automountServiceAccountToken: false
+  restartPolicy: Never
+  initContainers:
+  - name: setup
+    image: {image}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "echo \"CONFIG_VALUE='hello'\" > /data/env"]
+    volumeMounts: [{{name: data, mountPath: /data}}]
+  containers:
+  - name: main
+    image: {image}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "echo $MISSING_KEY"]
+    env:
+    - {{name: MISSING_KEY, valueFrom: {{fileKeyRef: {{volumeName: data, path: env, key: MISSING_KEY}}}}}}
+  volumes:
+  - {{name: data, emptyDir: {{}}}}
+"#
+    );
+    apply(&node, "envfile", &yaml);
+    assert_eq!(succeeded_log("e2e-envfile").await, "hello-unset\n");
+
+    let (uid, waiting) = wait_for("e2e-envfile-missing CreateContainerConfigError", Duration::from_secs(60), || async {
+        let p: Pod = kubectl_json(&["get", "pod", "e2e-envfile-missing"])?;
+        let statuses = p.status?.container_statuses?;
+        let waiting = statuses.iter().find(|c| c.name == "main")?.state.clone()?.waiting?;
+        (waiting.reason.as_deref() == Some("CreateContainerConfigError")).then(|| (p.metadata.uid.unwrap_or_default(), waiting))
+    })
+    .await;
+    let file = node.root().join(format!("pods/{uid}/volumes/kubernetes.io~empty-dir/data/env"));
+    assert_eq!(waiting.message.unwrap_or_default(), format!("environment variable key \"MISSING_KEY\" not found in file \"{}\"", file.display()));
+    kubectl(&["delete", "pod", "e2e-envfile", "e2e-envfile-missing", "--wait=false"]);
     teardown(kubelet).await;
 }

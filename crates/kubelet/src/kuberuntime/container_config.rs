@@ -1,6 +1,7 @@
 //! Container spec → CRI `ContainerConfig` (upstream `generateContainerConfig`).
 //!
-//! Pure: environment, `$(VAR)`-expanded command and args, working directory, mounts (volumes, the
+//! Pure (but for `fileKeyRef` env files, see [`super::file_key_ref`]): environment,
+//! `$(VAR)`-expanded command and args, working directory, mounts (volumes, the
 //! kubelet-managed `/etc/hosts`, the termination-message file), log path, resources, security
 //! context ([`super::security_context`], including the `runAsNonRoot` check), labels and
 //! annotations. Preparing the host paths and looking up the image's user is the runtime manager's
@@ -22,7 +23,7 @@ use super::security_context::{ImageUser, NodeSecurity, container_security_contex
 pub struct ContainerContext<'a> {
     pub facts: &'a PodFacts,
     pub env_sources: &'a dyn EnvSources,
-    /// Volume name → prepared host path.
+    /// Volume name → prepared host path (for mounts and `fileKeyRef` env files).
     pub volume_paths: &'a HashMap<String, PathBuf>,
     /// The kubelet-managed hosts file to mount at `/etc/hosts`, if any.
     pub etc_hosts: Option<PathBuf>,
@@ -98,7 +99,7 @@ pub fn container_config(
     ctx: &ContainerContext,
 ) -> Result<api::ContainerConfig, ContainerConfigError> {
     let fail = |reason: String| ContainerConfigError { container: c.name.clone(), reason };
-    let env = container_env(pod, c, ctx.facts, ctx.env_sources).map_err(fail)?;
+    let env = container_env(pod, c, ctx.facts, ctx.env_sources, ctx.volume_paths).map_err(fail)?;
     let vars = env.iter().cloned().collect();
     let expand_all = |v: &Option<Vec<String>>| v.iter().flatten().map(|s| expand(s, &vars)).collect();
     let mounts = mounts(c, ctx).map_err(fail)?;

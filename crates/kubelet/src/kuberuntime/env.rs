@@ -1,13 +1,17 @@
 //! Container environment (upstream `makeEnvironmentVariables`) and `$(VAR)` expansion.
 //!
-//! Pure: the values that need the API server (ConfigMaps, Secrets, Services) arrive through
+//! Pure but for `fileKeyRef`s, which [`super::file_key_ref`] reads from the pod's volumes on
+//! every call. The values that need the API server (ConfigMaps, Secrets, Services) arrive through
 //! [`EnvSources`]; a standalone kubelet passes none, and a reference to them then fails the
 //! container with `CreateContainerConfigError`, unless it is optional.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::{Container, EnvVar, Pod};
 
+use super::file_key_ref::{FileKeyRefError, file_key_value};
+use super::labels::pod_full_name;
 use super::resources::{NodeAllocatable, find_container, resource_field_value, with_default_limits};
 
 /// Pod facts that `fieldRef` can select.
@@ -106,7 +110,15 @@ fn field_ref(pod: &Pod, path: &str, facts: &PodFacts) -> Result<String, String> 
     })
 }
 
-fn env_value(pod: &Pod, c: &Container, var: &EnvVar, vars: &BTreeMap<String, String>, facts: &PodFacts, src: &dyn EnvSources) -> Result<Option<String>, String> {
+fn env_value(
+    pod: &Pod,
+    c: &Container,
+    var: &EnvVar,
+    vars: &BTreeMap<String, String>,
+    facts: &PodFacts,
+    src: &dyn EnvSources,
+    volumes: &HashMap<String, PathBuf>,
+) -> Result<Option<String>, String> {
     let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
     let Some(from) = &var.value_from else {
         return Ok(Some(expand(var.value.as_deref().unwrap_or_default(), vars)));
@@ -137,11 +149,27 @@ fn env_value(pod: &Pod, c: &Container, var: &EnvVar, vars: &BTreeMap<String, Str
     if let Some(r) = &from.secret_key_ref {
         return keyed("secret", &r.name, &r.key, r.optional, src.secret(ns, &r.name));
     }
+    if let Some(r) = &from.file_key_ref {
+        return file_key_value(volumes, r).map_err(|e| {
+            // The container's reason hides why; the log says it, as upstream.
+            if let FileKeyRefError::Unparsable { path, source } = &e {
+                tracing::warn!(pod = %pod_full_name(pod), container = %c.name, "env file {}: {source}", path.display());
+            }
+            e.to_string()
+        });
+    }
     Ok(None)
 }
 
 /// The container's environment, in upstream order: service links, `envFrom`, then `env`.
-pub fn container_env(pod: &Pod, c: &Container, facts: &PodFacts, src: &dyn EnvSources) -> Result<Vec<(String, String)>, String> {
+/// `volumes` (volume name → host directory) are where `fileKeyRef`s find their env files.
+pub fn container_env(
+    pod: &Pod,
+    c: &Container,
+    facts: &PodFacts,
+    src: &dyn EnvSources,
+    volumes: &HashMap<String, PathBuf>,
+) -> Result<Vec<(String, String)>, String> {
     let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
     let links = pod.spec.as_ref().and_then(|s| s.enable_service_links).unwrap_or(true);
     let mut vars = src.service_env(ns, links);
@@ -167,7 +195,7 @@ pub fn container_env(pod: &Pod, c: &Container, facts: &PodFacts, src: &dyn EnvSo
         }
     }
     for var in c.env.iter().flatten() {
-        if let Some(v) = env_value(pod, c, var, &vars, facts, src)? {
+        if let Some(v) = env_value(pod, c, var, &vars, facts, src, volumes)? {
             set(&mut vars, var.name.clone(), v);
         }
     }
@@ -211,7 +239,7 @@ mod tests {
             ]),
             ..Default::default()
         };
-        let env = container_env(&pod, &c, &PodFacts::default(), &NoEnvSources).unwrap();
+        let env = container_env(&pod, &c, &PodFacts::default(), &NoEnvSources, &HashMap::new()).unwrap();
         assert_eq!(env, vec![("A".into(), "a".into()), ("B".into(), "ab".into()), ("NAME".into(), "p".into())]);
 
         let mut c2 = c.clone();
@@ -223,6 +251,43 @@ mod tests {
             }),
             ..Default::default()
         }]);
-        assert_eq!(container_env(&pod, &c2, &PodFacts::default(), &NoEnvSources).unwrap_err(), "secret \"db\" not found");
+        assert_eq!(container_env(&pod, &c2, &PodFacts::default(), &NoEnvSources, &HashMap::new()).unwrap_err(), "secret \"db\" not found");
+    }
+
+    #[test]
+    fn file_key_refs_read_the_env_file_in_the_pod_volume() {
+        use k8s_openapi::api::core::v1::FileKeySelector;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("env"), "# written by init\nCONFIG_VALUE='hello'\n").unwrap();
+        let volumes = HashMap::from([("data".to_string(), dir.path().to_path_buf())]);
+        let from_file = |name: &str, key: &str, optional: Option<bool>| EnvVar {
+            name: name.into(),
+            value_from: Some(EnvVarSource {
+                file_key_ref: Some(FileKeySelector { volume_name: "data".into(), path: "env".into(), key: key.into(), optional }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut c = Container {
+            name: "c".into(),
+            env: Some(vec![
+                from_file("CONFIG", "CONFIG_VALUE", None),
+                from_file("ABSENT", "NOPE", Some(true)),
+                EnvVar { name: "GREETING".into(), value: Some("$(CONFIG) world".into()), ..Default::default() },
+            ]),
+            ..Default::default()
+        };
+        let pod = Pod::default();
+        let env = container_env(&pod, &c, &PodFacts::default(), &NoEnvSources, &volumes).unwrap();
+        assert_eq!(env, vec![("CONFIG".into(), "hello".into()), ("GREETING".into(), "hello world".into())]);
+
+        c.env = Some(vec![from_file("ABSENT", "NOPE", Some(false))]);
+        let err = container_env(&pod, &c, &PodFacts::default(), &NoEnvSources, &volumes).unwrap_err();
+        assert_eq!(err, format!("environment variable key \"NOPE\" not found in file \"{}\"", dir.path().join("env").display()));
+        std::fs::write(dir.path().join("env"), "CONFIG_VALUE=hello\n").unwrap();
+        c.env = Some(vec![from_file("CONFIG", "CONFIG_VALUE", None)]);
+        assert_eq!(container_env(&pod, &c, &PodFacts::default(), &NoEnvSources, &volumes).unwrap_err(), "couldn't parse env file");
+        let err = container_env(&pod, &c, &PodFacts::default(), &NoEnvSources, &HashMap::new()).unwrap_err();
+        assert_eq!(err, "cannot find the volume \"data\" referenced by FileKeyRef");
     }
 }

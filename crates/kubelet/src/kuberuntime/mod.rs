@@ -1,16 +1,18 @@
 //! The runtime manager (upstream `pkg/kubelet/kuberuntime`): everything between a `v1.Pod` and
 //! CRI calls.
 //!
-//! Pure parts: [`labels`], [`hash`], [`dns`], [`sandbox`], [`env`], [`resources`],
+//! Pure parts: [`labels`], [`hash`], [`dns`], [`sandbox`], [`env`], [`env_file`], [`resources`],
 //! [`security_context`], [`container_config`] and the sync planner [`actions`]. I/O parts:
 //! [`runtime_state`] (reading the runtime back), [`pod_dirs`] (files under the kubelet root),
-//! [`images`] and [`manager`].
+//! [`file_key_ref`] (env files in pod volumes), [`images`] and [`manager`].
 
 pub mod actions;
 pub mod container_config;
 pub mod dns;
 pub mod env;
+pub mod env_file;
 pub mod ephemeral;
+pub mod file_key_ref;
 pub mod hash;
 pub mod images;
 pub mod labels;
