@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use kubelet::kuberuntime::container_config::{ContainerContext, container_config};
 use kubelet::kuberuntime::env::{NoEnvSources, PodFacts};
+use kubelet::kuberuntime::security_context::{ImageUser, NodeSecurity};
 use kubelet::kuberuntime::pod_dirs::PodDirs;
 use kubelet::kuberuntime::sandbox::{SandboxContext, pod_sandbox_config};
 use kubelet_cri::{ImageService, RemoteRuntime, RuntimeService, api};
@@ -55,7 +56,8 @@ async fn create_pod(s: &Shared, i: usize) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.log_directory)?;
     let sandbox_id = s.rt.run_pod_sandbox(config.clone(), "").await.context("RunPodSandbox")?;
     dirs.write_etc_hosts(&pod, &[], Path::new("/etc/hosts"), "cluster.local")?;
-    let facts = PodFacts { pod_ips: Vec::new(), host_ip: String::new(), node_name: NODE_NAME.into() };
+    let facts = PodFacts { pod_ips: Vec::new(), host_ip: String::new(), node_name: NODE_NAME.into(), allocatable: Default::default() };
+    let security = NodeSecurity::new(&s.root, false);
     let volumes = Default::default();
     for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
         let ctx = ContainerContext {
@@ -65,6 +67,8 @@ async fn create_pod(s: &Shared, i: usize) -> anyhow::Result<()> {
             etc_hosts: Some(dirs.etc_hosts()),
             termination_log: Some(dirs.termination_log(&c.name, &format!("{i:08x}"))?),
             memory_capacity: s.memory_capacity,
+            security: &security,
+            image_user: ImageUser::default(),
         };
         let mut cc = container_config(&pod, c, 0, &ctx)?;
         if let Some(image) = cc.image.as_mut() {

@@ -110,3 +110,19 @@ fn disk_and_pid_pressure_reject_all_but_critical_pods() {
         assert_eq!(admit(&n, &[], &critical), Ok(()));
     }
 }
+
+#[test]
+fn device_plugin_resources_are_left_to_the_device_manager() {
+    // A pod asking for a device the node reports is admitted here; whether a device is free is
+    // the device manager's answer at the pod's first sync (upstream: the resource allocator
+    // admit handler, before the general predicates).
+    let mut n = node();
+    let alloc = n.status.as_mut().unwrap().allocatable.as_mut().unwrap();
+    alloc.insert("test.device/a".into(), Quantity("1".into()));
+    let mut p = pod("", "");
+    let resources = p.spec.as_mut().unwrap().containers[0].resources.as_mut().unwrap();
+    let rl: std::collections::BTreeMap<String, Quantity> = [("test.device/a".to_string(), Quantity("1".into()))].into();
+    (resources.requests, resources.limits) = (Some(rl.clone()), Some(rl));
+    assert_eq!(admit(&n, &[], &p), Ok(()));
+    assert_eq!(pod_requests(&p)["test.device/a"], 1);
+}

@@ -22,7 +22,7 @@ use crate::events::EventSink;
 use crate::lease::{LeaseController, micro_now};
 use crate::machine::HostPaths;
 use crate::mirror::MirrorPodManager;
-use crate::node_controller::{HostNodeFacts, KubeletHealthSource, NodeController};
+use crate::node_controller::{DeviceResources, HostNodeFacts, KubeletHealthSource, NodeController};
 use crate::node_status::NodeConfig;
 use crate::pod_source::{ApiPodSource, PodStore};
 use crate::rate_limit::RateLimiter;
@@ -58,6 +58,7 @@ impl Cluster {
     }
 
     /// Starts node registration and status updates, and the node lease.
+    #[allow(clippy::too_many_arguments)]
     pub fn start_node(
         &mut self,
         opts: &KubeletOptions,
@@ -65,6 +66,7 @@ impl Cluster {
         runtime: Arc<dyn RuntimeService>,
         images: Arc<dyn ImageService>,
         health: Arc<dyn KubeletHealthSource>,
+        devices: Option<Arc<dyn DeviceResources>>,
         shutdown: CancellationToken,
     ) {
         let Some(node_tx) = self.node_tx.take() else { return };
@@ -72,7 +74,7 @@ impl Cluster {
         let api = Arc::new(self.api.clone());
         let controller = NodeController {
             api: api.clone(),
-            facts: Arc::new(HostNodeFacts { paths: HostPaths::host(&opts.flags.root_dir), runtime, images, health }),
+            facts: Arc::new(HostNodeFacts { paths: HostPaths::host(&opts.flags.root_dir), runtime, images, health, devices }),
             config: NodeConfig::from_options(opts, &self.node_name, node_ip),
             update_frequency: cfg.node_status_update_frequency,
             report_frequency: cfg.node_status_report_frequency,

@@ -21,7 +21,7 @@ use crate::api::NodeApi;
 use crate::conditions::{Pressure, RuntimeHealth};
 use crate::error::ApiError;
 use crate::machine::{HostPaths, MachineInfo, read_machine_info};
-use crate::node_status::{NodeConfig, RuntimeInfo, StatusInputs, initial_node, node_labels, node_status, should_post, status_images};
+use crate::node_status::{DeviceCapacity, NodeConfig, RuntimeInfo, StatusInputs, initial_node, node_labels, node_status, should_post, status_images};
 
 const REGISTER_BACKOFF_MAX: Duration = Duration::from_secs(7);
 /// How long after start-up a not-Ready node status is re-checked quickly, and how often.
@@ -41,6 +41,15 @@ pub trait NodeFacts: Send + Sync + 'static {
     fn pressure(&self) -> Pressure {
         Pressure::default()
     }
+    /// Device plugin resources; none by default.
+    fn devices(&self) -> DeviceCapacity {
+        DeviceCapacity::default()
+    }
+}
+
+/// The device plugin manager's resources, as the node status reports them.
+pub trait DeviceResources: Send + Sync + 'static {
+    fn device_capacity(&self) -> DeviceCapacity;
 }
 
 /// The kubelet's own health as the node status reports it: pressure from the eviction
@@ -57,6 +66,8 @@ pub struct HostNodeFacts {
     pub runtime: Arc<dyn RuntimeService>,
     pub images: Arc<dyn ImageService>,
     pub health: Arc<dyn KubeletHealthSource>,
+    /// The device plugin manager, when it runs.
+    pub devices: Option<Arc<dyn DeviceResources>>,
 }
 
 #[async_trait]
@@ -78,6 +89,10 @@ impl NodeFacts for HostNodeFacts {
 
     fn pressure(&self) -> Pressure {
         self.health.pressure()
+    }
+
+    fn devices(&self) -> DeviceCapacity {
+        self.devices.as_ref().map(|d| d.device_capacity()).unwrap_or_default()
     }
 
     async fn images(&self, max: i32) -> Vec<ContainerImage> {
@@ -146,7 +161,7 @@ impl NodeController {
         let machine = self.facts.machine();
         let runtime = self.facts.runtime().await;
         let images = self.facts.images(self.config.max_images).await;
-        let inputs = StatusInputs { config: &self.config, machine: &machine, runtime: &runtime, images, pressure: self.facts.pressure(), now: now() };
+        let inputs = StatusInputs { config: &self.config, machine: &machine, runtime: &runtime, images, pressure: self.facts.pressure(), devices: self.facts.devices(), now: now() };
         node_status(inputs, previous)
     }
 

@@ -1,6 +1,7 @@
 //! The node object (upstream `kubelet_node_status.go` + `nodestatus` setters), as pure
 //! functions: [`initial_node`] is what registration creates; [`node_status`] is the status
-//! computed from (config, machine facts, runtime, images, previous status, now);
+//! computed from (config, machine facts, runtime, images, device plugin resources, previous
+//! status, now);
 //! [`should_post`] decides whether a computed status is sent. No I/O.
 
 use std::collections::BTreeMap;
@@ -16,7 +17,7 @@ use kubelet_config::KubeletOptions;
 
 use crate::conditions::{Pressure, RuntimeHealth, set_conditions};
 use crate::machine::MachineInfo;
-use crate::resources::{Reservations, allocatable, capacity, reservation, to_resource_list};
+use crate::resources::{Amounts, Reservations, allocatable, capacity, reservation, to_resource_list};
 
 /// Upstream's `MaxNamesPerImageInNodeStatus`.
 const MAX_NAMES_PER_IMAGE: usize = 5;
@@ -130,6 +131,14 @@ pub fn status_images(mut images: Vec<kubelet_cri::api::Image>, max: i32) -> Vec<
         .collect()
 }
 
+/// Device plugin resources (upstream `GetDevicePluginResourceCapacity`): every device of each
+/// resource, and its healthy devices. A resource whose plugin went away is reported at 0.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceCapacity {
+    pub capacity: Amounts,
+    pub allocatable: Amounts,
+}
+
 /// Everything the status is computed from.
 pub struct StatusInputs<'a> {
     pub config: &'a NodeConfig,
@@ -137,6 +146,7 @@ pub struct StatusInputs<'a> {
     pub runtime: &'a RuntimeInfo,
     pub images: Vec<ContainerImage>,
     pub pressure: Pressure,
+    pub devices: DeviceCapacity,
     pub now: Time,
 }
 
@@ -150,8 +160,10 @@ pub fn node_allocatable(config: &NodeConfig, machine: &MachineInfo) -> BTreeMap<
 /// The node status to post, given the previous one (for condition transition times).
 pub fn node_status(inputs: StatusInputs<'_>, previous: Option<&NodeStatus>) -> NodeStatus {
     let cfg = inputs.config;
-    let cap = capacity(inputs.machine, cfg.max_pods, cfg.pods_per_core);
-    let alloc = allocatable(&cap, &reservation(&cap, &cfg.reservations));
+    let mut cap = capacity(inputs.machine, cfg.max_pods, cfg.pods_per_core);
+    let mut alloc = allocatable(&cap, &reservation(&cap, &cfg.reservations));
+    cap.extend(inputs.devices.capacity);
+    alloc.extend(inputs.devices.allocatable);
     let mut conditions = previous.and_then(|p| p.conditions.clone()).unwrap_or_default();
     let missing: Vec<&str> = ["cpu", "memory", "pods", "ephemeral-storage"].into_iter().filter(|r| cap.get(*r).is_none_or(|v| *v == 0 && *r != "pods")).collect();
     set_conditions(&mut conditions, &inputs.runtime.health, inputs.pressure, &missing, &inputs.now);

@@ -59,7 +59,7 @@ fn status_has_addresses_capacity_node_info_and_conditions() {
         ],
         50,
     );
-    let s = node_status(StatusInputs { config: &cfg, machine: &m, runtime: &r, images, pressure: Pressure::default(), now: t(5) }, None);
+    let s = node_status(StatusInputs { config: &cfg, machine: &m, runtime: &r, images, pressure: Pressure::default(), devices: DeviceCapacity::default(), now: t(5) }, None);
     let addrs: Vec<(String, String)> = s.addresses.clone().unwrap().into_iter().map(|a| (a.type_, a.address)).collect();
     assert_eq!(addrs, [("InternalIP".into(), "198.18.255.1".into()), ("Hostname".into(), "knode-node".into())]);
     let cap = s.capacity.clone().unwrap();
@@ -81,7 +81,7 @@ fn status_has_addresses_capacity_node_info_and_conditions() {
 fn posts_only_on_change_or_after_report_frequency() {
     let cfg = config();
     let (m, r) = (machine(), runtime());
-    let inputs = |now| StatusInputs { config: &cfg, machine: &m, runtime: &r, images: vec![], pressure: Pressure::default(), now };
+    let inputs = |now| StatusInputs { config: &cfg, machine: &m, runtime: &r, images: vec![], pressure: Pressure::default(), devices: DeviceCapacity::default(), now };
     let first = node_status(inputs(t(0)), None);
     let second = node_status(inputs(t(10)), Some(&first));
     let freq = Duration::from_secs(300);
@@ -92,4 +92,19 @@ fn posts_only_on_change_or_after_report_frequency() {
     sick.health.errors.push("container runtime is down".into());
     let third = node_status(StatusInputs { runtime: &sick, ..inputs(t(20)) }, Some(&second));
     assert!(should_post(Some(&second), &third, Duration::from_secs(10), freq));
+}
+
+#[test]
+fn device_plugin_resources_are_reported_as_counted() {
+    let cfg = config();
+    let (m, r) = (machine(), runtime());
+    let devices = DeviceCapacity {
+        capacity: [("test.device/a".to_string(), 4), ("test.device/gone".into(), 0)].into(),
+        allocatable: [("test.device/a".to_string(), 3), ("test.device/gone".into(), 0)].into(),
+    };
+    let s = node_status(StatusInputs { config: &cfg, machine: &m, runtime: &r, images: vec![], pressure: Pressure::default(), devices, now: t(0) }, None);
+    let (cap, alloc) = (s.capacity.unwrap(), s.allocatable.unwrap());
+    assert_eq!((cap["test.device/a"].0.as_str(), alloc["test.device/a"].0.as_str()), ("4", "3"));
+    assert_eq!((cap["test.device/gone"].0.as_str(), alloc["test.device/gone"].0.as_str()), ("0", "0"));
+    assert_eq!(cap["cpu"].0, "2", "machine resources unchanged");
 }

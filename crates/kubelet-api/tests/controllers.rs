@@ -1,6 +1,6 @@
 //! The node controller and the lease controller against an in-memory API server: registration,
-//! status posting only on change, re-registration of a deleted node, lease renewal through
-//! conflicts, deletion and an API outage. Time is paused.
+//! status posting only on change, re-registration of a deleted node, device plugin resources,
+//! lease renewal through conflicts, deletion and an API outage. Time is paused.
 
 mod fake_api;
 
@@ -14,8 +14,9 @@ use k8s_openapi::api::core::v1::ContainerImage;
 use kubelet_api::conditions::{RuntimeHealth, condition_status};
 use kubelet_api::lease::{LeaseController, micro_now};
 use kubelet_api::machine::MachineInfo;
-use kubelet_api::node_controller::{NodeController, NodeFacts};
-use kubelet_api::node_status::{NodeConfig, RuntimeInfo};
+use kubelet_api::node_controller::{DeviceResources, NodeController, NodeFacts};
+use kubelet_api::node_status::{DeviceCapacity, NodeConfig, RuntimeInfo};
+use test_support::FakeDeviceResources;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -89,6 +90,60 @@ async fn registers_posts_on_change_and_reregisters_a_deleted_node() {
     let again = api.node("n1").expect("registered again");
     assert_ne!(again.metadata.uid, node.metadata.uid);
     assert_eq!(registered.borrow().as_ref().unwrap().metadata.uid, again.metadata.uid);
+    stop.cancel();
+    task.await.unwrap();
+}
+
+/// [`Facts`] plus device plugin resources.
+struct DeviceFacts {
+    base: Facts,
+    devices: FakeDeviceResources,
+}
+
+#[async_trait]
+impl NodeFacts for DeviceFacts {
+    fn machine(&self) -> MachineInfo {
+        self.base.machine()
+    }
+    async fn runtime(&self) -> RuntimeInfo {
+        self.base.runtime().await
+    }
+    async fn images(&self, max: i32) -> Vec<ContainerImage> {
+        self.base.images(max).await
+    }
+    fn devices(&self) -> DeviceCapacity {
+        self.devices.device_capacity()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn device_plugin_resources_reach_the_node_status_within_an_update_period() {
+    let api = Arc::new(FakeApi::default());
+    let devices = FakeDeviceResources::default();
+    devices.set("test.device/a", 2, 2);
+    let facts = Arc::new(DeviceFacts { base: Facts { runtime_ready: true.into() }, devices: devices.clone() });
+    let (tx, mut registered) = watch::channel(None);
+    let ctl = NodeController {
+        api: api.clone(),
+        facts,
+        config: config(),
+        update_frequency: Duration::from_secs(10),
+        report_frequency: Duration::from_secs(300),
+        register: true,
+        registered: tx,
+    };
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(ctl.run(stop.clone()));
+    registered.changed().await.unwrap();
+    let values = || {
+        let status = api.node("n1").unwrap().status.unwrap();
+        (status.allocatable.unwrap()["test.device/a"].0.clone(), status.capacity.unwrap()["test.device/a"].0.clone())
+    };
+    assert_eq!(values(), ("2".to_string(), "2".to_string()));
+    devices.set("test.device/a", 2, 0);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    settle().await;
+    assert_eq!(values(), ("0".to_string(), "2".to_string()));
     stop.cancel();
     task.await.unwrap();
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use kubelet_config::KubeletOptions;
 use kubelet_cri::{ImageService, RemoteRuntime, RuntimeService};
-use kubelet_podconfig::{PodConfig, PodSource, StaticPodSource, UrlPodSource};
+use kubelet_deviceplugin::{DeviceManager, DeviceManagerConfig};
+use kubelet_podconfig::{DesiredPods, PodConfig, PodSource, StaticPodSource, UrlPodSource};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -117,6 +118,28 @@ impl HealthChecker for KubeletHealth {
     }
 }
 
+/// Which pods may hold devices (upstream `activePods`): the desired pods that have not finished,
+/// once every source delivered its first set.
+struct DesiredPodUids(watch::Receiver<DesiredPods>);
+
+impl kubelet_deviceplugin::ActivePods for DesiredPodUids {
+    fn active_pod_uids(&self) -> Option<std::collections::BTreeSet<String>> {
+        let desired = self.0.borrow();
+        let finished = |p: &k8s_openapi::api::core::v1::Pod| crate::status::is_terminal_phase(p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or_default());
+        desired.sources_ready.then(|| desired.pods.iter().filter(|(_, p)| !finished(p)).map(|(uid, _)| uid.clone()).collect())
+    }
+}
+
+/// The device plugin resources for the node status.
+struct NodeDevices(DeviceManager);
+
+impl kubelet_api::node_controller::DeviceResources for NodeDevices {
+    fn device_capacity(&self) -> kubelet_api::node_status::DeviceCapacity {
+        let c = self.0.capacity();
+        kubelet_api::node_status::DeviceCapacity { capacity: c.capacity, allocatable: c.allocatable }
+    }
+}
+
 fn socket_addr(field: &'static str, host: &str, port: i32) -> Result<SocketAddr, AppError> {
     let ip: IpAddr = host.parse().map_err(|_| AppError::Address { field, value: host.into() })?;
     let port = u16::try_from(port).map_err(|_| AppError::Address { field, value: port.to_string() })?;
@@ -215,6 +238,14 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let (pod_config, desired) = PodConfig::new(&sources);
     tokio::spawn(pod_config.run(updates_rx));
 
+    // Device plugins register on upstream's fixed socket, in both modes. Without the socket the
+    // kubelet runs on (no plugin can register); allocations from the checkpoint still hold.
+    let devices = DeviceManager::new(DeviceManagerConfig::default(), Arc::new(DesiredPodUids(desired.clone())));
+    let device_server = devices
+        .start(shutdown.clone())
+        .inspect_err(|e| tracing::error!("device plugins cannot register: {e}"))
+        .ok();
+
     // Runtime manager and workers.
     let host_resolv = std::fs::read_to_string(&cfg.resolv_conf).unwrap_or_else(|e| {
         if !cfg.resolv_conf.is_empty() {
@@ -259,7 +290,9 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     )
     .with_node_allocatable(node_allocatable);
     let manager = Arc::new(
-        RuntimeManager::new(runtime_dyn.clone(), images, events.clone(), env, manager_cfg, Arc::new(SystemClock)).with_volume_manager(volumes),
+        RuntimeManager::new(runtime_dyn.clone(), images, events.clone(), env, manager_cfg, Arc::new(SystemClock))
+            .with_volume_manager(volumes)
+            .with_devices(Arc::new(devices.clone())),
     );
     let status = StatusManager::default();
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
@@ -283,7 +316,8 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     tokio::spawn(EvictionManager::from_config(cfg, signal_paths).run(pressure_tx, shutdown.clone()));
     if let Some(cluster) = cluster.as_mut() {
         let health = Arc::new(NodeHealth { pressure: pressure_rx, relist: relist_rx.clone() });
-        cluster.start_node(&opts, host_ip, runtime_dyn.clone(), images_for_node.clone(), health, shutdown.clone());
+        let node_devices = Arc::new(NodeDevices(devices.clone()));
+        cluster.start_node(&opts, host_ip, runtime_dyn.clone(), images_for_node.clone(), health, Some(node_devices), shutdown.clone());
         cluster.start_pod_sync(Arc::new(StatusProvider(status.clone())), desired.clone(), shutdown.clone());
     }
 
@@ -294,6 +328,12 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let health: Arc<dyn HealthChecker> = Arc::new(KubeletHealth { heartbeat: heartbeat.clone(), relist: relist_rx.clone() });
     let sync_loop = SyncLoop { workers, finished, desired, pleg_events: pleg_rx, probe_updates: probe_rx, relist: relist_rx, heartbeat, deleting: Default::default() };
     let mut tasks = tokio::task::JoinSet::new();
+    if let Some(serve) = device_server {
+        tasks.spawn(async move {
+            serve.await;
+            Ok(())
+        });
+    }
     tasks.spawn({
         let shutdown = shutdown.clone();
         async move {

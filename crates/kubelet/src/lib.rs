@@ -4,6 +4,7 @@
 //! - [`kuberuntime`]: pod spec → CRI configs, and the pure plan of actions for one pod sync;
 //! - [`pod_workers`]: one task per pod that drives it towards its desired state;
 //! - [`admission`]: whether a new pod may run here (the [`sysctl`] allowlist), and a rejected pod's status;
+//! - [`devices`]: device plugin allocations at admission and in container configs;
 //! - [`pleg`]: the pod lifecycle event generator that relists the runtime;
 //! - [`status`]: runtime state → `v1.PodStatus` (phase, conditions, container statuses);
 //! - [`volumemanager`]: pod volumes (emptyDir, hostPath, secret, configMap, downwardAPI, projected);
@@ -16,6 +17,7 @@ pub mod app;
 pub mod backoff;
 pub mod clock;
 pub mod container;
+pub mod devices;
 pub mod events;
 pub mod eviction;
 pub mod kuberuntime;

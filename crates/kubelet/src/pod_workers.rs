@@ -250,13 +250,24 @@ fn publish(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, outcome:
     phase_terminal
 }
 
+/// The admit handlers, then the devices the pod asks for (upstream's resource allocation handler
+/// runs after the sysctl one). A pod already terminal in the API gets no devices.
+async fn admit(ctx: &PodWorkerContext, pod: &Pod) -> Result<(), crate::admission::PodRejection> {
+    ctx.admission.admit(pod)?;
+    let terminal = is_terminal_phase(pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or_default());
+    match ctx.manager.devices() {
+        Some(devices) if !terminal => crate::devices::admit(devices.as_ref(), pod).await,
+        _ => Ok(()),
+    }
+}
+
 /// One sync; returns how long until the next one.
 async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<Duration, String> {
     let status = ctx.manager.pod_status(r).await.map_err(|e| e.to_string())?;
     // A pod without a status yet is new to this kubelet: admit it first (upstream
     // `HandlePodAdditions`); a rejected one is Failed and handled as finished below.
     if ctx.status.pod_status(&r.uid).is_none()
-        && let Err(rejection) = ctx.admission.admit(pod)
+        && let Err(rejection) = admit(ctx, pod).await
     {
         ctx.manager.events().event(pod, EventType::Warning, rejection.reason, &rejection.message);
         let now = ctx.manager.clock().now();
@@ -320,6 +331,9 @@ async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Arc<Pod>
     // (deleted while pending) is Failed, as upstream's `TerminatePod`.
     let final_status = pod.map(|p| (p.clone(), terminated_pod_status(p, generate_status(ctx, p, &status, &Default::default(), true))));
     ctx.manager.remove_pod(&status).await.map_err(|e| e.to_string())?;
+    if let Some(devices) = ctx.manager.devices() {
+        devices.remove_pod(&r.uid);
+    }
     ctx.status.remove_with_final(&r.uid, final_status);
     tracing::info!(pod = %format!("{}/{}", r.namespace, r.name), uid = %r.uid, "pod terminated and removed");
     Ok(())

@@ -4,10 +4,14 @@
 //! behind `cfg(test)` in library code.
 
 pub mod auth;
+pub mod device_plugin;
+pub mod devices;
 mod fake_runtime;
 pub mod ipvs;
 pub mod proxy;
 pub mod volume_api;
 
+pub use device_plugin::FakeDevicePlugin;
+pub use devices::{FakeDeviceAllocator, FakeDeviceResources};
 pub use fake_runtime::{ExecAnswer, FakeRuntime};
 pub use volume_api::FakeVolumeApi;

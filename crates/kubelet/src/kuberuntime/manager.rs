@@ -78,6 +78,8 @@ pub struct RuntimeManager {
     image_manager: ImageManager,
     volumes: VolumeManager,
     security: NodeSecurity,
+    /// Device plugin allocations, when the device manager runs.
+    devices: Option<Arc<dyn crate::devices::DeviceAllocator>>,
 }
 
 /// The grace period of a kill (upstream `setTerminationGracePeriod`): an explicit override
@@ -106,13 +108,33 @@ impl RuntimeManager {
     ) -> Self {
         let volumes = VolumeManager::new(cfg.root_dir.clone(), None, Arc::new(SystemMounter), clock.clone()).with_node_allocatable(cfg.node_allocatable.clone());
         let security = NodeSecurity::detect(&cfg.root_dir, cfg.seccomp_default, std::path::Path::new("/sys"));
-        Self { runtime, images, events, env_sources, cfg, clock, backoff: Mutex::default(), image_manager: ImageManager::default(), volumes, security }
+        Self { runtime, images, events, env_sources, cfg, clock, backoff: Mutex::default(), image_manager: ImageManager::default(), volumes, security, devices: None }
     }
 
     /// Replaces the (standalone, API-less) volume manager, e.g. with one that reaches the API.
     pub fn with_volume_manager(mut self, volumes: VolumeManager) -> Self {
         self.volumes = volumes;
         self
+    }
+
+    /// Gives containers the devices the device manager allocated them.
+    pub fn with_devices(mut self, devices: Arc<dyn crate::devices::DeviceAllocator>) -> Self {
+        self.devices = Some(devices);
+        self
+    }
+
+    /// The device manager, for admission and for freeing a removed pod's devices.
+    pub fn devices(&self) -> Option<&Arc<dyn crate::devices::DeviceAllocator>> {
+        self.devices.as_ref()
+    }
+
+    /// Adds the container's device settings (the device manager may call its plugin's
+    /// `PreStartContainer` first); a failure is a `CreateContainerConfigError`.
+    async fn with_device_options(&self, pod: &Pod, c: &Container, mut config: api::ContainerConfig) -> Result<api::ContainerConfig, ContainerConfigError> {
+        let Some(devices) = &self.devices else { return Ok(config) };
+        let opts = devices.container_options(pod, c).await.map_err(|e| ContainerConfigError { container: c.name.clone(), reason: e.to_string() })?;
+        crate::devices::apply(&mut config, opts);
+        Ok(config)
     }
 
     /// The clock backoff decisions and statuses use.
@@ -360,6 +382,10 @@ impl RuntimeManager {
                 container_config(pod, c, restart_count, &ctx)
             }
             Err(e) => Err(ContainerConfigError { container: c.name.clone(), reason: cri_message(&e) }),
+        };
+        let config = match config {
+            Ok(cfg) => self.with_device_options(pod, c, cfg).await,
+            Err(e) => Err(e),
         };
         let mut config = match config {
             Ok(cfg) => cfg,
