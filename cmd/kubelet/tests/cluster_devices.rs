@@ -52,6 +52,7 @@ async fn wait_phase(name: &str, phase: &str) -> Pod {
 async fn device_plugin_resources_reach_the_node_and_its_pods() {
     control_plane_ready().await;
     let node = TestNode::new();
+    secure_config(&node);
     let kubelet = start_cluster_kubelet(&node).await;
     wait_node_ready(Duration::from_secs(60)).await;
     // Absent, or at 0 when an earlier run left it in the device plugin checkpoint.

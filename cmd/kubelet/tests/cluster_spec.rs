@@ -128,6 +128,7 @@ async fn succeeded_log(name: &str) -> String {
 async fn resource_fields_through_api_defaulting_and_hostname_override() {
     control_plane_ready().await;
     let node = TestNode::new();
+    secure_config(&node);
     let kubelet = start_cluster_kubelet(&node).await;
     let n = wait_node_ready(Duration::from_secs(60)).await;
     let image = busybox_image();
@@ -194,6 +195,7 @@ spec:
 async fn file_key_ref_reads_an_env_file_an_init_container_wrote() {
     control_plane_ready().await;
     let node = TestNode::new();
+    secure_config(&node);
     let kubelet = start_cluster_kubelet(&node).await;
     wait_node_ready(Duration::from_secs(60)).await;
     let image = busybox_image();
