@@ -2,7 +2,8 @@
 //! for the first time, and the status of a pod it refuses.
 //!
 //! Pure. Admit handlers, in upstream's order: the pod's OS (its `kubernetes.io/os` label and
-//! `spec.os.name` must say linux), then the sysctl allowlist ([`crate::sysctl`]). Publishing the
+//! `spec.os.name` must say linux), the sysctl allowlist ([`crate::sysctl`]), AppArmor
+//! ([`crate::apparmor`]). Publishing the
 //! status and recording the event are the pod worker's.
 
 use std::time::SystemTime;
@@ -23,6 +24,8 @@ pub struct PodRejection {
 #[derive(Clone, Debug, Default)]
 pub struct PodAdmitter {
     pub sysctls: SysctlAllowlist,
+    /// Whether the host enforces AppArmor ([`crate::apparmor::host_enabled`]).
+    pub apparmor: bool,
 }
 
 impl PodAdmitter {
@@ -34,7 +37,12 @@ impl PodAdmitter {
             return Ok(());
         }
         admit_os(pod)?;
-        self.sysctls.admit(pod).map_err(|message| PodRejection { reason: FORBIDDEN_REASON, message })
+        self.sysctls.admit(pod).map_err(|message| PodRejection { reason: FORBIDDEN_REASON, message })?;
+        // As upstream, only a pod still Pending in the API is checked (a static pod has no phase).
+        if phase == Some("Pending") {
+            crate::apparmor::admit(pod, self.apparmor).map_err(|e| PodRejection { reason: "AppArmor", message: format!("Cannot enforce AppArmor: {e}") })?;
+        }
+        Ok(())
     }
 }
 
@@ -92,7 +100,7 @@ mod tests {
 
     #[test]
     fn an_unsafe_sysctl_rejects_the_pod_with_upstreams_status() {
-        let admitter = PodAdmitter { sysctls: SysctlAllowlist::for_node(Some("6.1.0"), &[] as &[&str]).unwrap() };
+        let admitter = PodAdmitter { sysctls: SysctlAllowlist::for_node(Some("6.1.0"), &[] as &[&str]).unwrap(), apparmor: false };
         assert_eq!(admitter.admit(&pod_with_sysctl("kernel.shm_rmid_forced")), Ok(()));
         let mut pod = pod_with_sysctl("kernel.msgmax");
         let rejection = admitter.admit(&pod).unwrap_err();

@@ -305,7 +305,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         sync_frequency: cfg.sync_frequency,
         runtime_name,
         host_ip: host_ip.to_string(),
-        admission: crate::admission::PodAdmitter { sysctls },
+        admission: crate::admission::PodAdmitter { sysctls, apparmor: crate::apparmor::host_enabled(Path::new("/sys")) },
     });
     let (workers, finished) = PodWorkers::new(ctx, shutdown.clone());
     let (pleg_tx, pleg_rx) = mpsc::channel(256);
