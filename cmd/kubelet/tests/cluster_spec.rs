@@ -173,6 +173,22 @@ spec:
   hostnameOverride: override-host
   containers:
   - {{name: main, image: {image}, imagePullPolicy: Never, command: ["sh", "-c", "echo \"$(hostname);$(cat /etc/hostname)\""]}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: e2e-hostnet}}
+spec:
+  automountServiceAccountToken: false
+  restartPolicy: Never
+  hostNetwork: true
+  containers:
+  - name: main
+    image: {image}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "echo \"$HOST_IP=$POD_IP\""]
+    env:
+    - {{name: HOST_IP, valueFrom: {{fieldRef: {{fieldPath: status.hostIP}}}}}}
+    - {{name: POD_IP, valueFrom: {{fieldRef: {{fieldPath: status.podIP}}}}}}
 "#
     );
     apply(&node, "resources", &yaml);
@@ -186,7 +202,9 @@ spec:
     let log = succeeded_log("e2e-resources").await;
     assert_eq!(log, format!("cpu_limit=2 cpu_request=250 memory_limit={bytes} memory_request=33554432\nfile=33554432\n"));
     assert_eq!(succeeded_log("e2e-override").await.trim(), "override-host;override-host");
-    kubectl(&["delete", "pod", "e2e-resources", "e2e-override", "--wait=false"]);
+    // A host-network pod's IP is the node's.
+    assert_eq!(succeeded_log("e2e-hostnet").await.trim(), format!("{NODE_IP}={NODE_IP}"));
+    kubectl(&["delete", "pod", "e2e-resources", "e2e-override", "e2e-hostnet", "--wait=false"]);
     teardown(kubelet).await;
 }
 

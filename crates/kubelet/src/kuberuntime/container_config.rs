@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, Pod, VolumeMount};
 use kubelet_cri::api;
 
 use super::env::{EnvSources, PodFacts, container_env, expand};
@@ -45,6 +45,32 @@ pub struct ContainerConfigError {
     pub reason: String,
 }
 
+/// Whether the runtime is known to make read-only mounts recursively read-only. The kubelet does
+/// not read the runtime handlers' features yet (nor publish `status.runtimeHandlers`), so it
+/// assumes not, as upstream does for a runtime that does not say.
+const RUNTIME_SUPPORTS_RRO: bool = false;
+
+/// Upstream `resolveRecursiveReadOnly`: whether the mount is to be recursively read-only, or why
+/// its `recursiveReadOnly` cannot be honoured.
+fn resolve_recursive_read_only(m: &VolumeMount, runtime_supports_rro: bool) -> Result<bool, String> {
+    let mode = m.recursive_read_only.as_deref().unwrap_or("Disabled");
+    if mode == "Disabled" {
+        return Ok(false);
+    }
+    if !m.read_only.unwrap_or(false) {
+        return Err(format!("volume {:?} requested recursive read-only mode, but it is not read-only", m.name));
+    }
+    if let Some(p) = m.mount_propagation.as_deref().filter(|p| *p != "None") {
+        return Err(format!("volume {:?} requested recursive read-only mode, but it is not compatible with propagation {p:?}", m.name));
+    }
+    match mode {
+        "IfPossible" => Ok(runtime_supports_rro),
+        "Enabled" if runtime_supports_rro => Ok(true),
+        "Enabled" => Err(format!("volume {:?} requested recursive read-only mode, but it is not supported by the runtime", m.name)),
+        other => Err(format!("unknown recursive read-only mode {other:?}")),
+    }
+}
+
 fn mounts(c: &Container, ctx: &ContainerContext) -> Result<Vec<api::Mount>, String> {
     let mut out = Vec::new();
     for m in c.volume_mounts.iter().flatten() {
@@ -59,6 +85,7 @@ fn mounts(c: &Container, ctx: &ContainerContext) -> Result<Vec<api::Mount>, Stri
             Some(sub) => base.join(sub),
             None => base.clone(),
         };
+        resolve_recursive_read_only(m, RUNTIME_SUPPORTS_RRO).map_err(|e| format!("failed to resolve recursive read-only mode: {e}"))?;
         out.push(api::Mount {
             container_path: m.mount_path.clone(),
             host_path: host.to_string_lossy().into_owned(),
@@ -132,7 +159,29 @@ pub fn container_config(
 mod tests {
     use super::*;
     use crate::kuberuntime::env::NoEnvSources;
-    use k8s_openapi::api::core::v1::{EnvVar, VolumeMount};
+    use k8s_openapi::api::core::v1::EnvVar;
+
+    #[test]
+    fn recursive_read_only_as_upstream() {
+        let mount = |rro: Option<&str>, ro: bool, propagation: Option<&str>| VolumeMount {
+            name: "mnt".into(),
+            mount_path: "/mnt".into(),
+            read_only: Some(ro),
+            recursive_read_only: rro.map(Into::into),
+            mount_propagation: propagation.map(Into::into),
+            ..Default::default()
+        };
+        assert_eq!(resolve_recursive_read_only(&mount(None, true, None), false), Ok(false));
+        assert_eq!(resolve_recursive_read_only(&mount(Some("IfPossible"), true, None), false), Ok(false));
+        assert_eq!(resolve_recursive_read_only(&mount(Some("IfPossible"), true, None), true), Ok(true));
+        assert_eq!(resolve_recursive_read_only(&mount(Some("Enabled"), true, None), true), Ok(true));
+        assert_eq!(
+            resolve_recursive_read_only(&mount(Some("Enabled"), true, None), false).unwrap_err(),
+            "volume \"mnt\" requested recursive read-only mode, but it is not supported by the runtime"
+        );
+        assert!(resolve_recursive_read_only(&mount(Some("Enabled"), false, None), true).unwrap_err().contains("it is not read-only"));
+        assert!(resolve_recursive_read_only(&mount(Some("IfPossible"), true, Some("HostToContainer")), true).unwrap_err().contains("propagation \"HostToContainer\""));
+    }
 
     #[test]
     fn config_expands_args_and_sets_log_path_and_mounts() {

@@ -200,6 +200,9 @@ impl RuntimeManager {
                 return out;
             }
         };
+        // A host-network pod's IPs are the node's (its sandbox reports none), as upstream.
+        let host_network = pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false);
+        let ips = if ips.is_empty() && host_network { vec![self.cfg.host_ip.clone()] } else { ips };
         let facts = PodFacts { pod_ips: ips, host_ip: self.cfg.host_ip.clone(), node_name: self.cfg.node_name.clone(), allocatable: self.cfg.node_allocatable.clone() };
         let spec = pod.spec.as_ref();
         let inits = actions.init_containers_to_start.iter().filter_map(|&i| spec.and_then(|s| s.init_containers.as_ref()).and_then(|v| v.get(i)));
