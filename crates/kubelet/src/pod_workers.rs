@@ -165,6 +165,7 @@ async fn run_worker(ctx: Arc<PodWorkerContext>, r: PodRef, mut rx: watch::Receiv
     let mut error_backoff = ERROR_BACKOFF_INITIAL;
     loop {
         let work = rx.borrow_and_update().work.clone();
+        let last = work.clone();
         // The sync and termination futures are boxed: they are large (several KiB of CRI and
         // status state) and only live while the worker works, while the worker task itself
         // lives, waiting, for as long as its pod runs.
@@ -192,10 +193,28 @@ async fn run_worker(ctx: Arc<PodWorkerContext>, r: PodRef, mut rx: watch::Receiv
                 }
             },
         };
+        // After a failure only new work (a new spec, a termination) cuts the backoff short: the
+        // runtime's events about the pod (PLEG pokes) wait for it, or a container that cannot
+        // be created would be retried at the relist rate, as upstream never does.
+        let failed = error_backoff != ERROR_BACKOFF_INITIAL;
+        let next = async {
+            if failed { rx.wait_for(|s| !s.work.same_as(&last)).await.map(|_| ()) } else { rx.changed().await }
+        };
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            changed = rx.changed() => if changed.is_err() { return },
+            changed = next => if changed.is_err() { return },
             _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+impl Work {
+    /// The same work item (the same pod object, or the same termination) as `other`.
+    fn same_as(&self, other: &Work) -> bool {
+        match (self, other) {
+            (Work::Sync(a), Work::Sync(b)) => Arc::ptr_eq(a, b),
+            (Work::Terminate { grace: a, .. }, Work::Terminate { grace: b, .. }) => a == b,
+            _ => false,
         }
     }
 }
