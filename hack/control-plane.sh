@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A real Kubernetes 1.20.2 control plane on this machine, for tests and users:
+# A real Kubernetes 1.37 control plane on this machine, for tests and users:
 # etcd (Debian), kube-apiserver, kube-controller-manager and kube-scheduler
 # (built from source by hack/build-upstream.sh), our own CA and certificates,
 # and a node address on a bridge the harness creates. Everything binds to
@@ -10,7 +10,7 @@
 #   hack/control-plane.sh down [--purge] stop everything (--purge: also wipe etcd data)
 #   hack/control-plane.sh status         show what runs
 #   hack/control-plane.sh env            print `export KUBECONFIG=...` lines (eval them)
-#   hack/control-plane.sh kubelet-up     run the UPSTREAM kubelet 1.20.2 as node
+#   hack/control-plane.sh kubelet-up     run the UPSTREAM kubelet 1.37 as node
 #                                        knode-node against our containerd (baseline)
 #   hack/control-plane.sh kubelet-down   stop it and remove the pods it left in containerd
 #   hack/control-plane.sh apiserver-stop stop only kube-apiserver (an API outage; `up` ends it)
