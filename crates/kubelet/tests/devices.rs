@@ -10,20 +10,16 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use kubelet::admission::PodAdmitter;
 use kubelet::clock::TokioClock;
 use kubelet::events::LogEventRecorder;
 use kubelet::kuberuntime::RuntimeManager;
 use kubelet::kuberuntime::env::NoEnvSources;
 use kubelet::kuberuntime::labels::PodRef;
-use kubelet::pod_workers::{PodWorkerContext, PodWorkers};
-use kubelet::prober::ProbeManager;
-use kubelet::status_manager::StatusManager;
+use kubelet::pod_workers::PodWorkers;
 use kubelet_cri::RuntimeService;
 use kubelet_deviceplugin::RunContainerOptions;
 use kubelet_deviceplugin::v1beta1::Mount;
 use test_support::{FakeDeviceAllocator, FakeRuntime};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 const IMAGE: &str = "localhost/knode/busybox:1.35";
@@ -57,18 +53,8 @@ async fn devices_are_allocated_at_admission_and_given_to_the_container() {
     });
     let manager = RuntimeManager::new(Arc::new(fake.clone()), Arc::new(fake.clone()), Arc::new(LogEventRecorder), Arc::new(NoEnvSources), common::manager_config(root.path()), Arc::new(clock))
         .with_devices(Arc::new(devices.clone()));
-    let status = StatusManager::default();
-    let (probe_tx, _probe_updates) = mpsc::unbounded_channel();
-    let prober = Arc::new(ProbeManager::new(Arc::new(fake.clone()), status.clone(), Arc::new(LogEventRecorder), Arc::new(clock), probe_tx));
-    let ctx = Arc::new(PodWorkerContext {
-        manager: Arc::new(manager),
-        status: status.clone(),
-        prober,
-        sync_frequency: Duration::from_secs(60),
-        runtime_name: "containerd".into(),
-        host_ip: "198.18.255.1".into(),
-        admission: PodAdmitter::default(),
-    });
+    let (ctx, _probe_updates) = common::worker_context(&fake, manager, Arc::new(LogEventRecorder), clock);
+    let status = ctx.status.clone();
     let shutdown = CancellationToken::new();
     let (mut workers, _finished) = PodWorkers::new(ctx, shutdown.clone());
 

@@ -13,8 +13,7 @@ use kubelet::events::{EventRecorder, EventType};
 use kubelet::kuberuntime::RuntimeManager;
 use kubelet::kuberuntime::env::NoEnvSources;
 use kubelet::pleg::{Pleg, Relist};
-use kubelet::pod_workers::{PodWorkerContext, PodWorkers};
-use kubelet::prober::ProbeManager;
+use kubelet::pod_workers::PodWorkers;
 use kubelet::status_manager::StatusManager;
 use kubelet::sync_loop::SyncLoop;
 use kubelet_podconfig::DesiredPods;
@@ -74,18 +73,8 @@ fn start_on(fake: FakeRuntime, initial: DesiredPods) -> Harness {
     let root = tempfile::tempdir().unwrap();
     let clock = TokioClock::starting_at(SystemTime::now());
     let manager = RuntimeManager::new(Arc::new(fake.clone()), Arc::new(fake.clone()), Arc::new(NoEvents), Arc::new(NoEnvSources), common::manager_config(root.path()), Arc::new(clock));
-    let status = StatusManager::default();
-    let (probe_tx, probe_updates) = mpsc::unbounded_channel();
-    let prober = Arc::new(ProbeManager::new(Arc::new(fake.clone()), status.clone(), Arc::new(NoEvents), Arc::new(clock), probe_tx));
-    let ctx = Arc::new(PodWorkerContext {
-        manager: Arc::new(manager),
-        status: status.clone(),
-        prober,
-        sync_frequency: Duration::from_secs(60),
-        runtime_name: "containerd".into(),
-        host_ip: "198.18.255.1".into(),
-        admission: Default::default(),
-    });
+    let (ctx, probe_updates) = common::worker_context(&fake, manager, Arc::new(NoEvents), clock);
+    let status = ctx.status.clone();
     let shutdown = CancellationToken::new();
     let (workers, finished) = PodWorkers::new(ctx, shutdown.clone());
     let (desired, desired_rx) = watch::channel(initial);

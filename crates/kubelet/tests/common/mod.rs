@@ -1,7 +1,19 @@
 //! What the fake-runtime integration tests share: the node configuration of a runtime manager
-//! rooted in a test directory.
+//! rooted in a test directory, and the pod workers' context over a fake runtime.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kubelet::clock::TokioClock;
+use kubelet::events::EventRecorder;
+use kubelet::kuberuntime::RuntimeManager;
+use kubelet::kuberuntime::labels::PodRef;
+use kubelet::pod_workers::PodWorkerContext;
+use kubelet::prober::ProbeManager;
+use kubelet::status_manager::StatusManager;
+use test_support::FakeRuntime;
+use tokio::sync::mpsc;
 
 use kubelet::kuberuntime::RuntimeManagerConfig;
 use kubelet::kuberuntime::dns::ClusterDns;
@@ -22,4 +34,23 @@ pub fn manager_config(root: &Path) -> RuntimeManagerConfig {
         seccomp_default: false,
         node_allocatable: Default::default(),
     }
+}
+
+/// The pod workers' context on node `node1` (1 min sync period, default admission) around
+/// `manager`, probing through `fake`; with the prober's update channel.
+#[allow(dead_code)] // not every test binary runs pod workers
+pub fn worker_context(fake: &FakeRuntime, manager: RuntimeManager, events: Arc<dyn EventRecorder>, clock: TokioClock) -> (Arc<PodWorkerContext>, mpsc::UnboundedReceiver<PodRef>) {
+    let status = StatusManager::default();
+    let (probe_tx, probe_updates) = mpsc::unbounded_channel();
+    let prober = Arc::new(ProbeManager::new(Arc::new(fake.clone()), status.clone(), events, Arc::new(clock), probe_tx));
+    let ctx = PodWorkerContext {
+        manager: Arc::new(manager),
+        status,
+        prober,
+        sync_frequency: Duration::from_secs(60),
+        runtime_name: "containerd".into(),
+        host_ip: "198.18.255.1".into(),
+        admission: Default::default(),
+    };
+    (Arc::new(ctx), probe_updates)
 }
