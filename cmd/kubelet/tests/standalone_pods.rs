@@ -29,6 +29,11 @@ fn restart_count(pod: &k8s_openapi::api::core::v1::Pod) -> i32 {
 
 async fn start(node: &TestNode) -> KubeletProcess {
     remove_all_pods().await;
+    start_keeping_pods(node).await
+}
+
+/// Starts a kubelet on `node` without removing the pods an earlier kubelet left running.
+async fn start_keeping_pods(node: &TestNode) -> KubeletProcess {
     KubeletProcess::start(Path::new(KUBELET), node, &[]).await
 }
 
@@ -206,6 +211,45 @@ async fn kubelet_restart_adopts_running_pods_without_restarting_them() {
     assert_eq!(restart_count(&pod), 0);
     let flaky = node.pod("flaky").await.unwrap();
     assert!(restart_count(&flaky) >= 1, "restart count is recovered from the runtime");
+    kubelet.stop().await;
+    remove_all_pods().await;
+}
+
+#[tokio::test]
+#[ignore = "needs root and containerd: run hack/test.sh"]
+async fn a_failed_kubelet_task_exits_non_zero_naming_it_and_pods_keep_running() {
+    let node = TestNode::new();
+    node.write_manifest("a.yaml", &pod_yaml("steady", "Always", "sleep 3600"));
+    let kubelet = start(&node).await;
+    node.wait_phase("steady", "Running", Duration::from_secs(60)).await;
+    let before: Vec<String> = containers_of(&full("steady")).await.into_iter().map(|c| c.id).collect();
+    assert!(kubelet.stop().await.success());
+
+    // Something else holds the read-only port: the server task fails, and the kubelet stops
+    // (non-zero, for its service manager to restart it) instead of running without it.
+    let taken = std::net::TcpListener::bind(("127.0.0.1", node.read_only_port)).expect("bind the read-only port");
+    let mut child = tokio::process::Command::new(KUBELET)
+        .arg(format!("--config={}", node.config_path().display()))
+        .arg(format!("--root-dir={}", node.root().display()))
+        .arg(format!("--hostname-override={}", "e2e-node"))
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn kubelet");
+    let mut stderr = child.stderr.take().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("kubelet exits").unwrap();
+    let mut log = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut log).await.unwrap();
+    assert_eq!(status.code(), Some(1), "{log}");
+    let want = format!("kubelet: read-only server on 127.0.0.1:{}", node.read_only_port);
+    assert!(log.contains(&want), "the failed task is named ({want}): {log}");
+    drop(taken);
+
+    let after: Vec<String> = containers_of(&full("steady")).await.into_iter().map(|c| c.id).collect();
+    assert_eq!(after, before, "the pod's container kept running");
+    let kubelet = start_keeping_pods(&node).await;
+    let pod = node.wait_phase("steady", "Running", Duration::from_secs(30)).await;
+    assert_eq!(restart_count(&pod), 0);
     kubelet.stop().await;
     remove_all_pods().await;
 }

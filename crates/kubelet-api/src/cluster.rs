@@ -1,7 +1,8 @@
-//! Starts the cluster-mode tasks for a kubelet with `--kubeconfig`: the API pod source, node
+//! Builds the cluster-mode tasks for a kubelet with `--kubeconfig`: the API pod source, node
 //! registration and status, the node lease, events, the pod status syncer and mirror pods, and
-//! gives the environment source for containers. The
-//! kubelet calls these in order as it builds its parts; each task stops at `shutdown`.
+//! gives the environment source for containers. The kubelet calls these in order as it builds
+//! its parts and owns the [`ClusterTask`]s they return (it spawns and supervises them; nothing
+//! here is spawned and forgotten); each task stops at the token it was given.
 //!
 //! Owns only the wiring: every task's logic lives in its own module.
 
@@ -28,6 +29,16 @@ use crate::pod_source::{ApiPodSource, PodStore};
 use crate::rate_limit::RateLimiter;
 use crate::status_sync::{PodStatusProvider, StatusSyncer};
 
+/// One long-lived cluster task, named for the kubelet's log when it fails.
+pub struct ClusterTask {
+    pub name: &'static str,
+    pub future: futures::future::BoxFuture<'static, ()>,
+}
+
+fn task(name: &'static str, future: impl std::future::Future<Output = ()> + Send + 'static) -> ClusterTask {
+    ClusterTask { name, future: Box::pin(future) }
+}
+
 /// The connection and the shared views the cluster tasks publish.
 pub struct Cluster {
     pub api: KubeApi,
@@ -50,16 +61,16 @@ impl Cluster {
         Ok(Some(Cluster { api, node_name: node_name.into(), store, store_tx: Some(store_tx), node, node_tx: Some(node_tx) }))
     }
 
-    /// Starts the API pod source, sending `PodSource::Api` updates on `updates`.
-    pub fn start_pod_source(&mut self, updates: mpsc::Sender<PodUpdate>, shutdown: CancellationToken) {
-        let Some(store_tx) = self.store_tx.take() else { return };
+    /// The API pod source, sending `PodSource::Api` updates on `updates` (once: `None` after).
+    pub fn pod_source(&mut self, updates: mpsc::Sender<PodUpdate>, shutdown: CancellationToken) -> Option<ClusterTask> {
+        let store_tx = self.store_tx.take()?;
         let src = ApiPodSource { api: Arc::new(self.api.clone()), node_name: self.node_name.clone(), node: self.node.clone() };
-        tokio::spawn(src.run(updates, store_tx, shutdown));
+        Some(task("API pod source", src.run(updates, store_tx, shutdown)))
     }
 
-    /// Starts node registration and status updates, and the node lease.
+    /// Node registration and status updates, and the node lease (once: empty after).
     #[allow(clippy::too_many_arguments)]
-    pub fn start_node(
+    pub fn node_tasks(
         &mut self,
         opts: &KubeletOptions,
         node_ip: IpAddr,
@@ -68,8 +79,8 @@ impl Cluster {
         health: Arc<dyn KubeletHealthSource>,
         devices: Option<Arc<dyn DeviceResources>>,
         shutdown: CancellationToken,
-    ) {
-        let Some(node_tx) = self.node_tx.take() else { return };
+    ) -> Vec<ClusterTask> {
+        let Some(node_tx) = self.node_tx.take() else { return Vec::new() };
         let cfg = &opts.config;
         let api = Arc::new(self.api.clone());
         let controller = NodeController {
@@ -81,7 +92,7 @@ impl Cluster {
             register: cfg.register_node,
             registered: node_tx,
         };
-        tokio::spawn(controller.run(shutdown.clone()));
+        let node_status = task("node status", controller.run(shutdown.clone()));
         let lease = LeaseController {
             leases: api.clone(),
             nodes: api,
@@ -89,17 +100,16 @@ impl Cluster {
             duration_seconds: cfg.node_lease_duration_seconds,
             clock: micro_now,
         };
-        tokio::spawn(lease.run(shutdown));
+        vec![node_status, task("node lease", lease.run(shutdown))]
     }
 
-    /// Starts the event sender; returns the sink pods' events go to.
-    pub fn start_events(&self, opts: &KubeletOptions, shutdown: CancellationToken) -> EventSink {
+    /// The sink pods' events go to, and the task that sends them.
+    pub fn events(&self, opts: &KubeletOptions, shutdown: CancellationToken) -> (EventSink, ClusterTask) {
         // Events have their own budget (eventRecordQPS/eventBurst, as upstream's separate event
         // client): they must not spend the kubeAPIQPS tokens pod statuses need.
         let events_api = KubeApi::new(self.api.client().clone(), RateLimiter::unlimited());
         let (sink, sender) = EventSink::new(Arc::new(events_api), &self.node_name, opts.config.event_record_qps, opts.config.event_burst);
-        tokio::spawn(sender.run(shutdown));
-        sink
+        (sink, task("event sender", sender.run(shutdown)))
     }
 
     /// ConfigMaps, Secrets and Services for container environments.
@@ -107,12 +117,12 @@ impl Cluster {
         ApiEnvSource::new(Arc::new(self.api.clone()))
     }
 
-    /// Starts the pod status syncer and the mirror pod manager.
-    pub fn start_pod_sync(&self, provider: Arc<dyn PodStatusProvider>, desired: watch::Receiver<DesiredPods>, shutdown: CancellationToken) {
+    /// The pod status syncer and the mirror pod manager.
+    pub fn pod_sync_tasks(&self, provider: Arc<dyn PodStatusProvider>, desired: watch::Receiver<DesiredPods>, shutdown: CancellationToken) -> Vec<ClusterTask> {
         let api = Arc::new(self.api.clone());
         let syncer = StatusSyncer { api: api.clone(), provider: provider.clone(), store: self.store.clone() };
-        tokio::spawn(syncer.run(shutdown.clone()));
+        let statuses = task("pod status syncer", syncer.run(shutdown.clone()));
         let mirrors = MirrorPodManager { api, node_name: self.node_name.clone(), desired, store: self.store.clone(), node: self.node.clone(), known: provider };
-        tokio::spawn(mirrors.run(shutdown));
+        vec![statuses, task("mirror pods", mirrors.run(shutdown))]
     }
 }

@@ -29,6 +29,7 @@ use crate::pleg::{Pleg, RELIST_PERIOD, Relist};
 use crate::pod_workers::{PodWorkerContext, PodWorkers};
 use crate::server::{self, HealthChecker};
 use crate::status_manager::StatusManager;
+use crate::supervisor::{Stage, Supervisor, TaskFailure};
 use crate::sync_loop::{SyncLoop, SyncLoopHeartbeat};
 
 /// How long start-up waits for the container runtime to answer.
@@ -49,6 +50,8 @@ pub enum AppError {
     ApiClient(#[from] kubelet_api::ClientError),
     #[error("allowedUnsafeSysctls: {0}")]
     Sysctls(#[from] crate::sysctl::SysctlError),
+    #[error("kubelet task {task:?} panicked: {message}")]
+    TaskPanicked { task: &'static str, message: String },
 }
 
 /// Events go to the log and, in cluster mode, to the API server.
@@ -196,7 +199,11 @@ impl kubelet_api::node_controller::KubeletHealthSource for NodeHealth {
     }
 }
 
-/// Runs a kubelet until `shutdown` is cancelled. Pods keep running after it returns.
+/// How long each shutdown stage may take before its tasks are aborted.
+const SHUTDOWN_STAGE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Runs a kubelet until `shutdown` is cancelled or one of its tasks fails (the error names it).
+/// Pods keep running after it returns.
 pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<(), AppError> {
     let cfg = &opts.config;
     let proc_root = Path::new("/proc");
@@ -217,32 +224,38 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         Arc::new(connect_runtime(&cfg.image_service_endpoint, cfg.runtime_request_timeout).await?.0)
     };
 
+    // Every long-lived task is owned here; see `supervisor` for failures and shutdown order.
+    let mut tasks = Supervisor::new(shutdown.clone());
+    let (serve_stop, sync_stop, report_stop) = (tasks.token(Stage::Serve), tasks.token(Stage::Sync), tasks.token(Stage::Report));
+
     // Pod sources → merged desired state.
     let (updates_tx, updates_rx) = mpsc::channel(16);
     let mut sources = Vec::new();
     if !cfg.static_pod_path.is_empty() {
         sources.push(PodSource::File);
         let src = StaticPodSource::new(PathBuf::from(&cfg.static_pod_path), node_name.clone(), cfg.file_check_frequency);
-        tokio::spawn(src.run(updates_tx.clone(), shutdown.clone()));
+        tasks.spawn(Stage::Sync, "static pod source (file)", src.run(updates_tx.clone(), sync_stop.clone()));
     }
     if !cfg.static_pod_url.is_empty() {
         sources.push(PodSource::Http);
         let src = UrlPodSource::new(cfg.static_pod_url.clone(), cfg.static_pod_url_header.clone(), node_name.clone(), cfg.http_check_frequency);
-        tokio::spawn(src.run(updates_tx.clone(), shutdown.clone()));
+        tasks.spawn(Stage::Sync, "static pod source (URL)", src.run(updates_tx.clone(), sync_stop.clone()));
     }
     if let Some(cluster) = cluster.as_mut() {
         sources.push(PodSource::Api);
-        cluster.start_pod_source(updates_tx.clone(), shutdown.clone());
+        if let Some(t) = cluster.pod_source(updates_tx.clone(), sync_stop.clone()) {
+            tasks.spawn(Stage::Sync, t.name, t.future);
+        }
     }
     drop(updates_tx);
     let (pod_config, desired) = PodConfig::new(&sources);
-    tokio::spawn(pod_config.run(updates_rx));
+    tasks.spawn(Stage::Sync, "pod config", pod_config.run(updates_rx));
 
     // Device plugins register on upstream's fixed socket, in both modes. Without the socket the
     // kubelet runs on (no plugin can register); allocations from the checkpoint still hold.
     let devices = DeviceManager::new(DeviceManagerConfig::default(), Arc::new(DesiredPodUids(desired.clone())));
     let device_server = devices
-        .start(shutdown.clone())
+        .start(serve_stop.clone())
         .inspect_err(|e| tracing::error!("device plugins cannot register: {e}"))
         .ok();
 
@@ -277,7 +290,11 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let runtime_dyn: Arc<dyn RuntimeService> = runtime.clone();
     let images_for_node = images.clone();
     let (events, env): (Arc<dyn crate::events::EventRecorder>, Arc<dyn crate::kuberuntime::env::EnvSources + Send>) = match cluster.as_ref() {
-        Some(c) => (Arc::new(ClusterEvents(c.start_events(&opts, shutdown.clone()))), Arc::new(ClusterEnv(c.env_source()))),
+        Some(c) => {
+            let (sink, sender) = c.events(&opts, report_stop.clone());
+            tasks.spawn(Stage::Report, sender.name, sender.future);
+            (Arc::new(ClusterEvents(sink)), Arc::new(ClusterEnv(c.env_source())))
+        }
         None => (Arc::new(LogEventRecorder), Arc::new(NoEnvSources)),
     };
     // Volumes: secrets, configMaps and tokens come from the API server in cluster mode.
@@ -307,45 +324,41 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         host_ip: host_ip.to_string(),
         admission: crate::admission::PodAdmitter { sysctls, apparmor: crate::apparmor::host_enabled(Path::new("/sys")) },
     });
-    let (workers, finished) = PodWorkers::new(ctx, shutdown.clone());
+    let (workers, finished) = PodWorkers::new(ctx, sync_stop.clone());
     let (pleg_tx, pleg_rx) = mpsc::channel(256);
     let (relist_tx, relist_rx) = watch::channel(Relist::default());
     let (pressure_tx, pressure_rx) = watch::channel(kubelet_api::conditions::Pressure::default());
     let root_dir = opts.flags.root_dir.clone();
     let signal_paths = SignalPaths { proc_root: proc_root.into(), node_fs: root_dir.clone(), image_fs: root_dir };
-    tokio::spawn(EvictionManager::from_config(cfg, signal_paths).run(pressure_tx, shutdown.clone()));
+    tasks.spawn(Stage::Sync, "eviction manager", EvictionManager::from_config(cfg, signal_paths).run(pressure_tx, sync_stop.clone()));
     if let Some(cluster) = cluster.as_mut() {
         let health = Arc::new(NodeHealth { pressure: pressure_rx, relist: relist_rx.clone() });
         let node_devices = Arc::new(NodeDevices(devices.clone()));
-        cluster.start_node(&opts, host_ip, runtime_dyn.clone(), images_for_node.clone(), health, Some(node_devices), shutdown.clone());
-        cluster.start_pod_sync(Arc::new(StatusProvider(status.clone())), desired.clone(), shutdown.clone());
+        let node = cluster.node_tasks(&opts, host_ip, runtime_dyn.clone(), images_for_node.clone(), health, Some(node_devices), report_stop.clone());
+        let pod_sync = cluster.pod_sync_tasks(Arc::new(StatusProvider(status.clone())), desired.clone(), report_stop.clone());
+        for t in node.into_iter().chain(pod_sync) {
+            tasks.spawn(Stage::Report, t.name, t.future);
+        }
     }
 
-    tokio::spawn(Pleg::new(runtime_dyn, RELIST_PERIOD).run(pleg_tx, relist_tx, shutdown.clone()));
-    tokio::spawn(crate::memory::MemoryTrimmer::default().run(shutdown.clone()));
+    tasks.spawn(Stage::Sync, "PLEG", Pleg::new(runtime_dyn, RELIST_PERIOD).run(pleg_tx, relist_tx, sync_stop.clone()));
+    let trimmer = crate::memory::MemoryTrimmer::default().run(sync_stop.clone());
+    tasks.spawn(Stage::Sync, "memory trimmer", async move {
+        trimmer.await;
+    });
 
     let heartbeat = SyncLoopHeartbeat::default();
     let health: Arc<dyn HealthChecker> = Arc::new(KubeletHealth { heartbeat: heartbeat.clone(), relist: relist_rx.clone() });
     let sync_loop = SyncLoop { workers, finished, desired, pleg_events: pleg_rx, probe_updates: probe_rx, relist: relist_rx, heartbeat, deleting: Default::default() };
-    let mut tasks = tokio::task::JoinSet::new();
     if let Some(serve) = device_server {
-        tasks.spawn(async move {
-            serve.await;
-            Ok(())
-        });
+        tasks.spawn(Stage::Serve, "device plugin registration", serve);
     }
-    tasks.spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            sync_loop.run(shutdown).await;
-            Ok(())
-        }
-    });
+    tasks.spawn(Stage::Sync, "sync loop", sync_loop.run(sync_stop.clone()));
 
     if cfg.healthz_port > 0 {
         let addr = socket_addr("healthzBindAddress", &cfg.healthz_bind_address, cfg.healthz_port)?;
-        let (health, stop) = (health.clone(), shutdown.clone());
-        tasks.spawn(async move {
+        let (health, stop) = (health.clone(), serve_stop.clone());
+        tasks.spawn_fallible(Stage::Serve, "healthz server", async move {
             server::serve_healthz(addr, health, async move { stop.cancelled().await })
                 .await
                 .map_err(|source| AppError::Serve { what: "healthz server", addr, source })
@@ -353,9 +366,9 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     }
     if cfg.read_only_port > 0 {
         let addr = socket_addr("address", &cfg.address, cfg.read_only_port)?;
-        let (health, stop) = (health.clone(), shutdown.clone());
+        let (health, stop) = (health.clone(), serve_stop.clone());
         let lister: Arc<dyn server::PodLister> = Arc::new(status.clone());
-        tasks.spawn(async move {
+        tasks.spawn_fallible(Stage::Serve, "read-only server", async move {
             server::serve_read_only(addr, lister, health, async move { stop.cancelled().await })
                 .await
                 .map_err(|source| AppError::Serve { what: "read-only server", addr, source })
@@ -375,23 +388,16 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     });
     let port_addr = SocketAddr::new(IpAddr::from([0, 0, 0, 0]), u16::try_from(cfg.port).unwrap_or(0));
     if let Some(p) = secure.map_err(|source| AppError::Serve { what: "kubelet server", addr: port_addr, source })? {
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
+        let stop = serve_stop.clone();
+        tasks.spawn_fallible(Stage::Serve, "kubelet server", async move {
             server::secure::serve_secure(p.addr, p.tls, p.ctx, async move { stop.cancelled().await })
                 .await
                 .map_err(|source| AppError::Serve { what: "kubelet server", addr: p.addr, source })
         });
     }
     // The first task to fail stops the kubelet; otherwise run until shutdown.
-    while let Some(res) = tasks.join_next().await {
-        match res {
-            Ok(Err(e)) => {
-                shutdown.cancel();
-                return Err(e);
-            }
-            Ok(Ok(())) => {}
-            Err(join) => tracing::error!("kubelet task failed: {join}"),
-        }
-    }
-    Ok(())
+    tasks.run(SHUTDOWN_STAGE_DEADLINE).await.map_err(|f| match f {
+        TaskFailure::Failed { error, .. } => error,
+        TaskFailure::Panicked { task, message } => AppError::TaskPanicked { task, message },
+    })
 }

@@ -31,6 +31,7 @@ pub mod pod_workers;
 pub mod server;
 pub mod status;
 pub mod status_manager;
+pub mod supervisor;
 pub mod sync_loop;
 pub mod sysctl;
 pub mod volumemanager;
