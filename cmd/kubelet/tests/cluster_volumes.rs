@@ -170,8 +170,12 @@ async fn secret_configmap_projected_and_token_volumes() {
         (ok && out.contains(want)).then_some(())
     })
     .await;
-    let waiting: Pod = kubectl_json(&["get", "pod", "e2e-vol-secret"]).unwrap();
-    let st = waiting.status.unwrap();
+    // The event can reach the API server before the pod's status does.
+    let st = wait_for("status of the pod waiting for its volume", Duration::from_secs(20), || async {
+        let waiting: Pod = kubectl_json(&["get", "pod", "e2e-vol-secret"])?;
+        waiting.status.filter(|s| s.container_statuses.as_ref().is_some_and(|c| !c.is_empty()))
+    })
+    .await;
     assert_eq!(st.phase.as_deref(), Some("Pending"));
     let reason = st.container_statuses.unwrap_or_default().first().and_then(|c| c.state.clone()?.waiting?.reason);
     assert_eq!(reason.as_deref(), Some("ContainerCreating"));

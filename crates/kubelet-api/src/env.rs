@@ -3,9 +3,9 @@
 //! (`<SVC>_SERVICE_HOST`, `<SVC>_PORT_<port>_TCP`, ...) with the master `kubernetes` service
 //! always included, so every pod gets `KUBERNETES_SERVICE_HOST` / `_PORT`.
 //!
-//! [`service_env`] is pure. [`ApiEnvSource`] answers the kubelet's synchronous `EnvSources`
-//! calls by blocking its worker thread on the API request (`block_in_place`, so it needs the
-//! multi-threaded runtime the kubelet runs on); failures read as "not found". The service list
+//! [`service_env`] is pure. [`ApiEnvSource`] reads the objects asynchronously; "not found" is
+//! `Ok(None)` and any other API failure is returned, for the kubelet to fail the container
+//! with it rather than start it without the values. The service list
 //! is shared for [`SERVICE_LIST_TTL`] (upstream reads an informer cache, never the API per
 //! container): a hundred pods starting at once cost one list, not a hundred rate-limited ones.
 
@@ -17,6 +17,7 @@ use k8s_openapi::api::core::v1::Service;
 use tokio::time::Instant;
 
 use crate::api::ConfigApi;
+use crate::error::ApiError;
 
 /// How long one service list answers every container's service variables.
 pub const SERVICE_LIST_TTL: Duration = Duration::from_secs(1);
@@ -90,64 +91,40 @@ pub fn service_env(services: &[Service], namespace: &str, enable_service_links: 
 #[derive(Clone)]
 pub struct ApiEnvSource {
     api: Arc<dyn ConfigApi>,
-    handle: tokio::runtime::Handle,
     /// Held across the list request, so concurrent callers wait for one answer.
     services: Arc<tokio::sync::Mutex<ServiceCache>>,
 }
 
 impl ApiEnvSource {
-    /// Must be created inside the kubelet's (multi-threaded) runtime.
     pub fn new(api: Arc<dyn ConfigApi>) -> ApiEnvSource {
-        ApiEnvSource { api, handle: tokio::runtime::Handle::current(), services: Arc::default() }
+        ApiEnvSource { api, services: Arc::default() }
     }
 
-    fn block<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
-        tokio::task::block_in_place(|| self.handle.block_on(fut))
+    /// The data (and binary data, as UTF-8) of ConfigMap `namespace/name`; `None` if absent.
+    pub async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<BTreeMap<String, String>>, ApiError> {
+        Ok(self.api.get_config_map(namespace, name).await?.map(|cm| {
+            let mut data = cm.data.unwrap_or_default();
+            for (k, v) in cm.binary_data.unwrap_or_default() {
+                data.entry(k).or_insert_with(|| String::from_utf8_lossy(&v.0).into_owned());
+            }
+            data
+        }))
     }
 
-    /// The data (and binary data, as UTF-8) of ConfigMap `namespace/name`.
-    pub fn config_map(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, String>> {
-        match self.block(self.api.get_config_map(namespace, name)) {
-            Ok(Some(cm)) => {
-                let mut data = cm.data.unwrap_or_default();
-                for (k, v) in cm.binary_data.unwrap_or_default() {
-                    data.entry(k).or_insert_with(|| String::from_utf8_lossy(&v.0).into_owned());
-                }
-                Some(data)
-            }
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!("configmap {namespace}/{name}: {e}");
-                None
-            }
-        }
-    }
-
-    /// The decoded data of Secret `namespace/name`.
-    pub fn secret(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, String>> {
-        match self.block(self.api.get_secret(namespace, name)) {
-            Ok(Some(s)) => Some(s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned())).collect()),
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!("secret {namespace}/{name}: {e}");
-                None
-            }
-        }
+    /// The decoded data of Secret `namespace/name`; `None` if absent.
+    pub async fn secret(&self, namespace: &str, name: &str) -> Result<Option<BTreeMap<String, String>>, ApiError> {
+        Ok(self.api.get_secret(namespace, name).await?.map(|s| {
+            s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned())).collect()
+        }))
     }
 
     /// Service variables for `namespace`.
-    pub fn service_env(&self, namespace: &str, enable_service_links: bool) -> BTreeMap<String, String> {
-        match self.block(self.services()) {
-            Ok(services) => service_env(&services, namespace, enable_service_links),
-            Err(e) => {
-                tracing::warn!("listing services for environment variables: {e}");
-                BTreeMap::new()
-            }
-        }
+    pub async fn service_env(&self, namespace: &str, enable_service_links: bool) -> Result<BTreeMap<String, String>, ApiError> {
+        Ok(service_env(&self.services().await?, namespace, enable_service_links))
     }
 
     /// Every Service: the cached list while it is younger than [`SERVICE_LIST_TTL`].
-    async fn services(&self) -> Result<Arc<Vec<Service>>, crate::error::ApiError> {
+    async fn services(&self) -> Result<Arc<Vec<Service>>, ApiError> {
         let mut cache = self.services.lock().await;
         if cache.fetched.is_some_and(|at| at.elapsed() < SERVICE_LIST_TTL) {
             return Ok(cache.services.clone());
@@ -194,16 +171,16 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[tokio::test(start_paused = true)]
     async fn one_service_list_serves_many_containers_until_it_expires() {
         let api = Arc::new(CountingApi::default());
         let src = ApiEnvSource::new(api.clone());
         for _ in 0..50 {
-            assert_eq!(src.service_env("prod", true)["KUBERNETES_SERVICE_HOST"], "198.19.0.1");
+            assert_eq!(src.service_env("prod", true).await.unwrap()["KUBERNETES_SERVICE_HOST"], "198.19.0.1");
         }
         assert_eq!(api.0.load(std::sync::atomic::Ordering::SeqCst), 1);
         tokio::time::sleep(SERVICE_LIST_TTL + Duration::from_millis(50)).await;
-        src.service_env("prod", true);
+        src.service_env("prod", true).await.unwrap();
         assert_eq!(api.0.load(std::sync::atomic::Ordering::SeqCst), 2, "a stale list is fetched again");
     }
 

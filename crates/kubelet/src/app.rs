@@ -67,15 +67,23 @@ impl crate::events::EventRecorder for ClusterEvents {
 /// ConfigMaps, Secrets and Services from the API server for container environments.
 struct ClusterEnv(kubelet_api::env::ApiEnvSource);
 
+fn env_error(kind: &'static str, namespace: &str, name: &str, e: kubelet_api::ApiError) -> crate::kuberuntime::env::EnvSourceError {
+    crate::kuberuntime::env::EnvSourceError::Object { kind, namespace: namespace.into(), name: name.into(), message: e.to_string() }
+}
+
+#[async_trait::async_trait]
 impl crate::kuberuntime::env::EnvSources for ClusterEnv {
-    fn config_map(&self, namespace: &str, name: &str) -> Option<std::collections::BTreeMap<String, String>> {
-        self.0.config_map(namespace, name)
+    async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<crate::kuberuntime::env::ObjectData>, crate::kuberuntime::env::EnvSourceError> {
+        self.0.config_map(namespace, name).await.map_err(|e| env_error("configmap", namespace, name, e))
     }
-    fn secret(&self, namespace: &str, name: &str) -> Option<std::collections::BTreeMap<String, String>> {
-        self.0.secret(namespace, name)
+    async fn secret(&self, namespace: &str, name: &str) -> Result<Option<crate::kuberuntime::env::ObjectData>, crate::kuberuntime::env::EnvSourceError> {
+        self.0.secret(namespace, name).await.map_err(|e| env_error("secret", namespace, name, e))
     }
-    fn service_env(&self, namespace: &str, enable_service_links: bool) -> std::collections::BTreeMap<String, String> {
-        self.0.service_env(namespace, enable_service_links)
+    async fn service_env(&self, namespace: &str, enable_service_links: bool) -> Result<crate::kuberuntime::env::ObjectData, crate::kuberuntime::env::EnvSourceError> {
+        self.0
+            .service_env(namespace, enable_service_links)
+            .await
+            .map_err(|e| crate::kuberuntime::env::EnvSourceError::Services { message: e.to_string() })
     }
 }
 

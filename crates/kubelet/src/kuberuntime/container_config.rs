@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use k8s_openapi::api::core::v1::{Container, Pod, VolumeMount};
 use kubelet_cri::api;
 
-use super::env::{EnvSources, PodFacts, container_env, expand};
+use super::env::{EnvObjects, PodFacts, container_env, expand};
 use super::hash::container_hash;
 use super::labels::{container_annotations, container_labels};
 use super::resources::linux_resources;
@@ -22,7 +22,8 @@ use super::security_context::{ImageUser, NodeSecurity, container_security_contex
 /// Host-side facts a container config needs.
 pub struct ContainerContext<'a> {
     pub facts: &'a PodFacts,
-    pub env_sources: &'a dyn EnvSources,
+    /// The API objects the environment reads ([`EnvObjects::fetch`]).
+    pub env_objects: &'a EnvObjects,
     /// Volume name → prepared host path (for mounts and `fileKeyRef` env files).
     pub volume_paths: &'a HashMap<String, PathBuf>,
     /// The kubelet-managed hosts file to mount at `/etc/hosts`, if any.
@@ -126,7 +127,7 @@ pub fn container_config(
     ctx: &ContainerContext,
 ) -> Result<api::ContainerConfig, ContainerConfigError> {
     let fail = |reason: String| ContainerConfigError { container: c.name.clone(), reason };
-    let env = container_env(pod, c, ctx.facts, ctx.env_sources, ctx.volume_paths).map_err(fail)?;
+    let env = container_env(pod, c, ctx.facts, ctx.env_objects, ctx.volume_paths).map_err(fail)?;
     let vars = env.iter().cloned().collect();
     let expand_all = |v: &Option<Vec<String>>| v.iter().flatten().map(|s| expand(s, &vars)).collect();
     let mounts = mounts(c, ctx).map_err(fail)?;
@@ -158,7 +159,7 @@ pub fn container_config(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kuberuntime::env::NoEnvSources;
+    use crate::kuberuntime::env::EnvObjects;
     use k8s_openapi::api::core::v1::EnvVar;
 
     #[test]
@@ -201,7 +202,7 @@ mod tests {
         let volumes = HashMap::from([("data".to_string(), PathBuf::from("/vol/data"))]);
         let ctx = ContainerContext {
             facts: &PodFacts::default(),
-            env_sources: &NoEnvSources,
+            env_objects: &EnvObjects::default(),
             volume_paths: &volumes,
             etc_hosts: Some("/k/pods/u/etc-hosts".into()),
             termination_log: Some("/k/pods/u/containers/web/0".into()),
@@ -232,9 +233,10 @@ mod tests {
         pod.spec = Some(PodSpec { security_context: Some(PodSecurityContext { run_as_non_root: Some(true), ..Default::default() }), ..Default::default() });
         let c = Container { name: "web".into(), image: Some("busybox".into()), ..Default::default() };
         let (node, facts, volumes) = (NodeSecurity::new("/k".as_ref(), true), PodFacts::default(), HashMap::new());
+        let objects = EnvObjects::default();
         let ctx = |image_user| ContainerContext {
             facts: &facts,
-            env_sources: &NoEnvSources,
+            env_objects: &objects,
             volume_paths: &volumes,
             etc_hosts: None,
             termination_log: None,

@@ -1,9 +1,12 @@
 //! Container environment (upstream `makeEnvironmentVariables`) and `$(VAR)` expansion.
 //!
 //! Pure but for `fileKeyRef`s, which [`super::file_key_ref`] reads from the pod's volumes on
-//! every call. The values that need the API server (ConfigMaps, Secrets, Services) arrive through
-//! [`EnvSources`]; a standalone kubelet passes none, and a reference to them then fails the
-//! container with `CreateContainerConfigError`, unless it is optional.
+//! every call. The values that need the API server (ConfigMaps, Secrets, Services) are fetched
+//! first, asynchronously, from [`EnvSources`] into [`EnvObjects`] (each object once per
+//! container); a standalone kubelet has none, and a reference to them then fails the container
+//! with `CreateContainerConfigError`, unless it is optional. As upstream, an object that could not
+//! be read (an API error other than "not found") fails the container even when its reference is
+//! optional: starting it without the values would be silently wrong.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -24,27 +27,96 @@ pub struct PodFacts {
     pub allocatable: NodeAllocatable,
 }
 
-/// Where ConfigMap and Secret values come from; the standalone kubelet has none.
-pub trait EnvSources: Sync {
+/// An object a container's environment needs could not be read (not "not found": that is
+/// `Ok(None)`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EnvSourceError {
+    #[error("failed to get {kind} {namespace}/{name}: {message}")]
+    Object {
+        /// `configmap` or `secret`.
+        kind: &'static str,
+        namespace: String,
+        name: String,
+        message: String,
+    },
+    #[error("failed to list services for the service environment variables: {message}")]
+    Services { message: String },
+}
+
+/// Object data by key (Secret values decoded).
+pub type ObjectData = BTreeMap<String, String>;
+
+/// Where ConfigMap, Secret and Service values come from; the standalone kubelet has none.
+#[async_trait::async_trait]
+pub trait EnvSources: Send + Sync {
     /// The data of ConfigMap `namespace/name`, or `None` when it does not exist.
-    fn config_map(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, String>>;
+    async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<ObjectData>, EnvSourceError>;
     /// The (decoded) data of Secret `namespace/name`, or `None` when it does not exist.
-    fn secret(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, String>>;
+    async fn secret(&self, namespace: &str, name: &str) -> Result<Option<ObjectData>, EnvSourceError>;
     /// Service environment variables (`<SVC>_SERVICE_HOST` ...) for the namespace.
-    fn service_env(&self, _namespace: &str, _enable_service_links: bool) -> BTreeMap<String, String> {
-        BTreeMap::new()
+    async fn service_env(&self, _namespace: &str, _enable_service_links: bool) -> Result<ObjectData, EnvSourceError> {
+        Ok(BTreeMap::new())
     }
 }
 
 /// No API server: no ConfigMaps, no Secrets, no Services.
 pub struct NoEnvSources;
 
+#[async_trait::async_trait]
 impl EnvSources for NoEnvSources {
-    fn config_map(&self, _: &str, _: &str) -> Option<BTreeMap<String, String>> {
-        None
+    async fn config_map(&self, _: &str, _: &str) -> Result<Option<ObjectData>, EnvSourceError> {
+        Ok(None)
     }
-    fn secret(&self, _: &str, _: &str) -> Option<BTreeMap<String, String>> {
-        None
+    async fn secret(&self, _: &str, _: &str) -> Result<Option<ObjectData>, EnvSourceError> {
+        Ok(None)
+    }
+}
+
+/// The API objects one container's environment reads, fetched before it is built.
+#[derive(Clone, Debug, Default)]
+pub struct EnvObjects {
+    /// ConfigMap name → its data, `None` when it does not exist.
+    pub config_maps: BTreeMap<String, Option<ObjectData>>,
+    /// Secret name → its data, `None` when it does not exist.
+    pub secrets: BTreeMap<String, Option<ObjectData>>,
+    /// The service variables for the pod's namespace.
+    pub service_env: ObjectData,
+}
+
+impl EnvObjects {
+    /// Fetches every ConfigMap and Secret `c` refers to in `envFrom` and `env`, each once, and
+    /// the service variables of the pod's namespace. The first read that fails is the error.
+    pub async fn fetch(pod: &Pod, c: &Container, src: &dyn EnvSources) -> Result<EnvObjects, EnvSourceError> {
+        let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+        let links = pod.spec.as_ref().and_then(|s| s.enable_service_links).unwrap_or(true);
+        let mut objects = EnvObjects { service_env: src.service_env(ns, links).await?, ..EnvObjects::default() };
+        let mut config_maps = std::collections::BTreeSet::new();
+        let mut secrets = std::collections::BTreeSet::new();
+        for from in c.env_from.iter().flatten() {
+            config_maps.extend(from.config_map_ref.as_ref().map(|r| r.name.clone()));
+            secrets.extend(from.secret_ref.as_ref().map(|r| r.name.clone()));
+        }
+        for from in c.env.iter().flatten().filter_map(|v| v.value_from.as_ref()) {
+            config_maps.extend(from.config_map_key_ref.as_ref().map(|r| r.name.clone()));
+            secrets.extend(from.secret_key_ref.as_ref().map(|r| r.name.clone()));
+        }
+        for name in config_maps {
+            let data = src.config_map(ns, &name).await?;
+            objects.config_maps.insert(name, data);
+        }
+        for name in secrets {
+            let data = src.secret(ns, &name).await?;
+            objects.secrets.insert(name, data);
+        }
+        Ok(objects)
+    }
+
+    fn config_map(&self, name: &str) -> Option<ObjectData> {
+        self.config_maps.get(name).cloned().flatten()
+    }
+
+    fn secret(&self, name: &str) -> Option<ObjectData> {
+        self.secrets.get(name).cloned().flatten()
     }
 }
 
@@ -116,7 +188,7 @@ fn env_value(
     var: &EnvVar,
     vars: &BTreeMap<String, String>,
     facts: &PodFacts,
-    src: &dyn EnvSources,
+    src: &EnvObjects,
     volumes: &HashMap<String, PathBuf>,
 ) -> Result<Option<String>, String> {
     let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
@@ -144,10 +216,10 @@ fn env_value(
         }
     };
     if let Some(r) = &from.config_map_key_ref {
-        return keyed("configmap", &r.name, &r.key, r.optional, src.config_map(ns, &r.name));
+        return keyed("configmap", &r.name, &r.key, r.optional, src.config_map(&r.name));
     }
     if let Some(r) = &from.secret_key_ref {
-        return keyed("secret", &r.name, &r.key, r.optional, src.secret(ns, &r.name));
+        return keyed("secret", &r.name, &r.key, r.optional, src.secret(&r.name));
     }
     if let Some(r) = &from.file_key_ref {
         return file_key_value(volumes, r).map_err(|e| {
@@ -161,18 +233,17 @@ fn env_value(
     Ok(None)
 }
 
-/// The container's environment, in upstream order: service links, `envFrom`, then `env`.
-/// `volumes` (volume name → host directory) are where `fileKeyRef`s find their env files.
+/// The container's environment, in upstream order: service links, `envFrom`, then `env`, from
+/// the objects [`EnvObjects::fetch`] read. `volumes` (volume name → host directory) are where
+/// `fileKeyRef`s find their env files.
 pub fn container_env(
     pod: &Pod,
     c: &Container,
     facts: &PodFacts,
-    src: &dyn EnvSources,
+    src: &EnvObjects,
     volumes: &HashMap<String, PathBuf>,
 ) -> Result<Vec<(String, String)>, String> {
-    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
-    let links = pod.spec.as_ref().and_then(|s| s.enable_service_links).unwrap_or(true);
-    let mut vars = src.service_env(ns, links);
+    let mut vars = src.service_env.clone();
     let mut order: Vec<String> = vars.keys().cloned().collect();
     let mut set = |vars: &mut BTreeMap<String, String>, k: String, v: String| {
         if vars.insert(k.clone(), v).is_none() {
@@ -182,9 +253,9 @@ pub fn container_env(
     for from in c.env_from.iter().flatten() {
         let prefix = from.prefix.as_deref().unwrap_or_default();
         let (kind, name, optional, data) = if let Some(r) = &from.config_map_ref {
-            ("configmap", r.name.clone(), r.optional, src.config_map(ns, &r.name))
+            ("configmap", r.name.clone(), r.optional, src.config_map(&r.name))
         } else if let Some(r) = &from.secret_ref {
-            ("secret", r.name.clone(), r.optional, src.secret(ns, &r.name))
+            ("secret", r.name.clone(), r.optional, src.secret(&r.name))
         } else {
             continue;
         };
@@ -209,6 +280,72 @@ mod tests {
 
     fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// ConfigMap `cm` and Secret `sec` exist; `broken` cannot be read; every read is counted.
+    #[derive(Default)]
+    struct FakeSources(std::sync::Mutex<Vec<String>>);
+
+    #[async_trait::async_trait]
+    impl EnvSources for FakeSources {
+        async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<ObjectData>, EnvSourceError> {
+            self.0.lock().unwrap().push(format!("configmap {namespace}/{name}"));
+            match name {
+                "cm" => Ok(Some(vars(&[("k", "from-cm"), ("other", "o")]))),
+                "broken" => Err(EnvSourceError::Object { kind: "configmap", namespace: namespace.into(), name: name.into(), message: "connection refused".into() }),
+                _ => Ok(None),
+            }
+        }
+        async fn secret(&self, namespace: &str, name: &str) -> Result<Option<ObjectData>, EnvSourceError> {
+            self.0.lock().unwrap().push(format!("secret {namespace}/{name}"));
+            Ok((name == "sec").then(|| vars(&[("pw", "hunter2")])))
+        }
+    }
+
+    fn key_ref(name: &str, cm: Option<&str>, secret: Option<&str>, key: &str, optional: bool) -> EnvVar {
+        use k8s_openapi::api::core::v1::ConfigMapKeySelector;
+        EnvVar {
+            name: name.into(),
+            value_from: Some(EnvVarSource {
+                config_map_key_ref: cm.map(|n| ConfigMapKeySelector { name: n.into(), key: key.into(), optional: Some(optional) }),
+                secret_key_ref: secret.map(|n| SecretKeySelector { name: n.into(), key: key.into(), optional: Some(optional) }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn each_referenced_object_is_read_once_and_absent_optional_ones_are_skipped() {
+        use k8s_openapi::api::core::v1::{ConfigMapEnvSource, EnvFromSource};
+        let mut pod = Pod::default();
+        pod.metadata.namespace = Some("prod".into());
+        let c = Container {
+            name: "c".into(),
+            env_from: Some(vec![EnvFromSource { config_map_ref: Some(ConfigMapEnvSource { name: "cm".into(), optional: None }), prefix: Some("CM_".into()), ..Default::default() }]),
+            env: Some(vec![
+                key_ref("K", Some("cm"), None, "k", false),
+                key_ref("PW", None, Some("sec"), "pw", false),
+                key_ref("GONE", None, Some("absent"), "x", true),
+                key_ref("K2", Some("cm"), None, "other", false),
+            ]),
+            ..Default::default()
+        };
+        let src = FakeSources::default();
+        let objects = EnvObjects::fetch(&pod, &c, &src).await.unwrap();
+        assert_eq!(*src.0.lock().unwrap(), vec!["configmap prod/cm", "secret prod/absent", "secret prod/sec"]);
+        let env = container_env(&pod, &c, &PodFacts::default(), &objects, &HashMap::new()).unwrap();
+        let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, vec!["CM_k", "CM_other", "K", "PW", "K2"]);
+        assert_eq!(env[3].1, "hunter2");
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_object_fails_the_container_even_when_optional() {
+        let pod = Pod::default();
+        let c = Container { name: "c".into(), env: Some(vec![key_ref("K", Some("broken"), None, "k", true)]), ..Default::default() };
+        let err = EnvObjects::fetch(&pod, &c, &FakeSources::default()).await.unwrap_err();
+        assert_eq!(err.to_string(), "failed to get configmap default/broken: connection refused");
     }
 
     #[test]
@@ -239,7 +376,7 @@ mod tests {
             ]),
             ..Default::default()
         };
-        let env = container_env(&pod, &c, &PodFacts::default(), &NoEnvSources, &HashMap::new()).unwrap();
+        let env = container_env(&pod, &c, &PodFacts::default(), &EnvObjects::default(), &HashMap::new()).unwrap();
         assert_eq!(env, vec![("A".into(), "a".into()), ("B".into(), "ab".into()), ("NAME".into(), "p".into())]);
 
         let mut c2 = c.clone();
@@ -251,7 +388,7 @@ mod tests {
             }),
             ..Default::default()
         }]);
-        assert_eq!(container_env(&pod, &c2, &PodFacts::default(), &NoEnvSources, &HashMap::new()).unwrap_err(), "secret \"db\" not found");
+        assert_eq!(container_env(&pod, &c2, &PodFacts::default(), &EnvObjects::default(), &HashMap::new()).unwrap_err(), "secret \"db\" not found");
     }
 
     #[test]
@@ -278,16 +415,16 @@ mod tests {
             ..Default::default()
         };
         let pod = Pod::default();
-        let env = container_env(&pod, &c, &PodFacts::default(), &NoEnvSources, &volumes).unwrap();
+        let env = container_env(&pod, &c, &PodFacts::default(), &EnvObjects::default(), &volumes).unwrap();
         assert_eq!(env, vec![("CONFIG".into(), "hello".into()), ("GREETING".into(), "hello world".into())]);
 
         c.env = Some(vec![from_file("ABSENT", "NOPE", Some(false))]);
-        let err = container_env(&pod, &c, &PodFacts::default(), &NoEnvSources, &volumes).unwrap_err();
+        let err = container_env(&pod, &c, &PodFacts::default(), &EnvObjects::default(), &volumes).unwrap_err();
         assert_eq!(err, format!("environment variable key \"NOPE\" not found in file \"{}\"", dir.path().join("env").display()));
         std::fs::write(dir.path().join("env"), "CONFIG_VALUE=hello\n").unwrap();
         c.env = Some(vec![from_file("CONFIG", "CONFIG_VALUE", None)]);
-        assert_eq!(container_env(&pod, &c, &PodFacts::default(), &NoEnvSources, &volumes).unwrap_err(), "couldn't parse env file");
-        let err = container_env(&pod, &c, &PodFacts::default(), &NoEnvSources, &HashMap::new()).unwrap_err();
+        assert_eq!(container_env(&pod, &c, &PodFacts::default(), &EnvObjects::default(), &volumes).unwrap_err(), "couldn't parse env file");
+        let err = container_env(&pod, &c, &PodFacts::default(), &EnvObjects::default(), &HashMap::new()).unwrap_err();
         assert_eq!(err, "cannot find the volume \"data\" referenced by FileKeyRef");
     }
 }

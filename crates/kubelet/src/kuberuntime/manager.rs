@@ -16,7 +16,7 @@ use kubelet_cri::{CriError, ImageService, RuntimeService, api};
 use super::actions::{PodActions, ProbeVerdicts, compute_pod_actions_with_probes, is_sidecar};
 use super::lifecycle::{container_spec, grace_after_hook, run_hook};
 use super::container_config::{ContainerConfigError, ContainerContext, container_config};
-use super::env::{EnvSources, PodFacts};
+use super::env::{EnvObjects, EnvSources, PodFacts};
 use super::hash::container_hash;
 use super::images::ImageManager;
 use super::labels::{PodRef, pod_full_name, pod_name, pod_namespace, pod_uid};
@@ -370,11 +370,13 @@ impl RuntimeManager {
         // The image's user, for runAsNonRoot and a container without runAsUser (as upstream, the
         // runtime is asked again: a pulled image's status was not read).
         let image_spec = api::ImageSpec { image: c.image.clone().unwrap_or_default(), ..Default::default() };
-        let config = match self.images.image_status(&image_spec).await {
-            Ok(image) => {
+        let objects = EnvObjects::fetch(pod, c, self.env_sources.as_ref()).await;
+        let config = match (self.images.image_status(&image_spec).await, objects) {
+            (_, Err(e)) => Err(ContainerConfigError { container: c.name.clone(), reason: e.to_string() }),
+            (Ok(image), Ok(objects)) => {
                 let ctx = ContainerContext {
                     facts,
-                    env_sources: self.env_sources.as_ref(),
+                    env_objects: &objects,
                     volume_paths: volumes,
                     etc_hosts: Some(dirs.etc_hosts()).filter(|p| p.exists()),
                     termination_log,
@@ -384,7 +386,7 @@ impl RuntimeManager {
                 };
                 container_config(pod, c, restart_count, &ctx)
             }
-            Err(e) => Err(ContainerConfigError { container: c.name.clone(), reason: cri_message(&e) }),
+            (Err(e), Ok(_)) => Err(ContainerConfigError { container: c.name.clone(), reason: cri_message(&e) }),
         };
         let config = match config {
             Ok(cfg) => self.with_device_options(pod, c, cfg).await,
