@@ -199,7 +199,7 @@ impl ApiPodSource {
             let changed = last_sent.as_ref() != Some(&desired);
             store.send_replace(state.clone());
             if changed {
-                let pods = desired.iter().map(|p| Pod::clone(p)).collect();
+                let pods = desired.clone();
                 *last_sent = Some(desired);
                 Some(PodUpdate { source: PodSource::Api, pods, errors: Vec::new() })
             } else {
@@ -422,7 +422,7 @@ mod tests {
         let (store_tx, store) = watch::channel(PodStore::default());
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(src.run(tx, store_tx, shutdown.clone()));
-        let names = |u: PodUpdate| u.pods.iter().map(full_name).collect::<Vec<_>>();
+        let names = |u: PodUpdate| u.pods.iter().map(|p| full_name(p)).collect::<Vec<_>>();
         assert_eq!(names(rx.recv().await.unwrap()), ["pa_default"], "the list");
         assert_eq!(names(rx.recv().await.unwrap()), ["pb_default", "pc_default"], "all four events at once");
         assert!(tokio::time::timeout(Duration::from_millis(100), rx.recv()).await.is_err(), "and nothing more");

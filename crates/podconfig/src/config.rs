@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use tokio::sync::{mpsc, watch};
 
 use crate::{
@@ -91,9 +92,9 @@ impl PodConfig {
         let mut errors = update.errors;
         let mut names = HashSet::new();
         let mut pods = Vec::with_capacity(update.pods.len());
-        for mut pod in update.pods {
-            let full_name = pod_full_name(&pod);
-            if pod_uid(&pod).is_empty() {
+        for incoming in update.pods {
+            let full_name = pod_full_name(&incoming);
+            if pod_uid(&incoming).is_empty() {
                 errors.push(rejected(
                     source,
                     format!("pod {full_name:?} has no UID, ignoring"),
@@ -107,13 +108,17 @@ impl PodConfig {
                 ));
                 continue;
             }
-            let earlier = previous.get(pod_uid(&pod)).cloned();
-            self.annotate(&mut pod, source, earlier.as_deref());
             // An unchanged pod keeps its published object, which the pod workers and the
-            // status manager share, instead of a second equal copy.
+            // status manager share: no copy is made. Only a new or changed pod is copied, to
+            // carry the config annotations.
+            let earlier = previous.get(pod_uid(&incoming)).cloned();
             match earlier {
-                Some(earlier) if *earlier == pod => pods.push(earlier),
-                _ => pods.push(Arc::new(pod)),
+                Some(earlier) if unchanged(&earlier, &incoming, source) => pods.push(earlier),
+                _ => {
+                    let mut pod = Arc::unwrap_or_clone(incoming);
+                    self.annotate(&mut pod, source, earlier.as_deref());
+                    pods.push(Arc::new(pod));
+                }
             }
         }
         for error in &errors {
@@ -196,6 +201,44 @@ fn same_state(a: &DesiredPods, b: &DesiredPods) -> bool {
             .all(|((ka, pa), (kb, pb))| ka == kb && same_ignoring_seen(pa, pb))
 }
 
+/// Whether `incoming` is `earlier` (published from `source`) but for the annotations the
+/// config adds: compared in place, without copying either pod.
+fn unchanged(earlier: &Pod, incoming: &Pod, source: PodSource) -> bool {
+    fn others(pod: &Pod) -> Vec<(&String, &String)> {
+        let added = |k: &str| k == CONFIG_SOURCE_ANNOTATION || k == CONFIG_SEEN_ANNOTATION;
+        pod.metadata.annotations.iter().flatten().filter(|(k, _)| !added(k)).collect()
+    }
+    let annotation = |pod: &Pod, key: &str| pod.metadata.annotations.as_ref().and_then(|a| a.get(key)).cloned();
+    // Destructured in full, so a new metadata field cannot be silently left out.
+    let ObjectMeta {
+        annotations: _,
+        creation_timestamp,
+        deletion_grace_period_seconds,
+        deletion_timestamp,
+        finalizers,
+        generate_name,
+        generation,
+        labels,
+        managed_fields,
+        name,
+        namespace,
+        owner_references,
+        resource_version,
+        self_link,
+        uid,
+    } = &incoming.metadata;
+    let a = &earlier.metadata;
+    annotation(earlier, CONFIG_SOURCE_ANNOTATION).as_deref() == Some(source.as_str())
+        && annotation(earlier, CONFIG_SEEN_ANNOTATION).is_some()
+        && earlier.spec == incoming.spec
+        && earlier.status == incoming.status
+        && (&a.name, &a.namespace, &a.uid, &a.resource_version, &a.generation) == (name, namespace, uid, resource_version, generation)
+        && (&a.labels, &a.owner_references, &a.finalizers, &a.managed_fields) == (labels, owner_references, finalizers, managed_fields)
+        && (&a.deletion_timestamp, &a.deletion_grace_period_seconds) == (deletion_timestamp, deletion_grace_period_seconds)
+        && (&a.creation_timestamp, &a.generate_name, &a.self_link) == (creation_timestamp, generate_name, self_link)
+        && others(earlier) == others(incoming)
+}
+
 /// Pods are equal when they differ at most in `kubernetes.io/config.seen`.
 fn same_ignoring_seen(a: &Pod, b: &Pod) -> bool {
     if a == b {
@@ -211,40 +254,13 @@ fn same_ignoring_seen(a: &Pod, b: &Pod) -> bool {
     strip(a) == strip(b)
 }
 
-/// Go's `time.RFC3339Nano` in UTC: trailing zeros of the fraction are dropped.
+/// Go's `time.RFC3339Nano` in UTC: trailing zeros of the fraction are dropped (jiff's
+/// default precision does the same).
 pub(crate) fn format_rfc3339_nano(time: SystemTime) -> String {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let (year, month, day) = civil_from_days(days);
-    let mut out = format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
-    let nanos = since.subsec_nanos();
-    if nanos > 0 {
-        let fraction = format!("{nanos:09}");
-        out.push('.');
-        out.push_str(fraction.trim_end_matches('0'));
-    }
-    out.push('Z');
-    out
-}
-
-/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    k8s_openapi::jiff::Timestamp::from_nanosecond(since.as_nanos() as i128)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ fn pod(name: &str, uid: &str) -> Pod {
 fn update(source: PodSource, pods: Vec<Pod>) -> PodUpdate {
     PodUpdate {
         source,
-        pods,
+        pods: pods.into_iter().map(Arc::new).collect(),
         errors: Vec::new(),
     }
 }
@@ -129,6 +129,17 @@ fn unchanged_pods_keep_their_published_object_and_changed_ones_get_a_new_one() {
     assert_eq!(second.pods["2"].metadata.labels.as_ref().unwrap()["tier"], "web");
     let (_, (kept, _)) = config.sets.iter().next().unwrap();
     assert!(kept.iter().any(|p| Arc::ptr_eq(p, &second.pods["1"])), "the source's set shares it too");
+
+    // A changed annotation of the pod's own is a change; the config's annotations stay.
+    let mut annotated = pod("a", "1");
+    annotated.metadata.annotations = Some([("team".to_string(), "db".to_string())].into());
+    config.apply(update(PodSource::Api, vec![annotated, second.pods["2"].as_ref().clone()]));
+    let third = rx.borrow().clone();
+    assert!(!Arc::ptr_eq(&second.pods["1"], &third.pods["1"]));
+    let annotations = third.pods["1"].metadata.annotations.as_ref().unwrap();
+    assert_eq!(annotations["team"], "db");
+    assert_eq!(annotations[CONFIG_SEEN_ANNOTATION], "2023-11-14T22:13:20.12Z", "first seen is kept");
+    assert!(Arc::ptr_eq(&second.pods["2"], &third.pods["2"]), "a pod sent back with the config's annotations is unchanged");
 }
 
 #[test]

@@ -15,6 +15,7 @@
 //! path yields an empty set so the source still counts as seen.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -84,7 +85,7 @@ impl StaticPodSource {
             }
             let update = PodUpdate {
                 source: PodSource::File,
-                pods: current.0.clone(),
+                pods: current.0.iter().cloned().map(Arc::new).collect(),
                 errors: current.1.clone(),
             };
             tracing::debug!(

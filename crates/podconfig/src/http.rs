@@ -8,6 +8,7 @@
 //! set was delivered the failure is also reported as a [`SourceError`] next to that set.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Empty, Limited};
@@ -167,7 +168,7 @@ impl UrlPodSource {
         Some(
             pods.map(|pods| PodUpdate {
                 source: PodSource::Http,
-                pods,
+                pods: pods.into_iter().map(Arc::new).collect(),
                 errors: Vec::new(),
             })
             .map_err(Into::into),

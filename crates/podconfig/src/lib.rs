@@ -24,6 +24,7 @@ mod manifest;
 mod validation;
 
 use std::fmt;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 
@@ -103,8 +104,9 @@ pub struct SourceError {
 pub struct PodUpdate {
     /// Which source sends this set.
     pub source: PodSource,
-    /// Every pod the source currently wants; pods missing here are removed.
-    pub pods: Vec<Pod>,
+    /// Every pod the source currently wants; pods missing here are removed. Shared: a source
+    /// that keeps its pods (the API watch cache) sends them without copying.
+    pub pods: Vec<Arc<Pod>>,
     /// Manifests the source could not use in this round.
     pub errors: Vec<SourceError>,
 }
