@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use kubelet::kuberuntime::container_config::{ContainerContext, container_config};
-use kubelet::kuberuntime::env::{NoEnvSources, PodFacts};
+use kubelet::kuberuntime::env::{EnvObjects, PodFacts};
 use kubelet::kuberuntime::security_context::{ImageUser, NodeSecurity};
 use kubelet::kuberuntime::pod_dirs::PodDirs;
 use kubelet::kuberuntime::sandbox::{SandboxContext, pod_sandbox_config};
@@ -62,7 +62,7 @@ async fn create_pod(s: &Shared, i: usize) -> anyhow::Result<()> {
     for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
         let ctx = ContainerContext {
             facts: &facts,
-            env_sources: &NoEnvSources,
+            env_objects: &EnvObjects::default(),
             volume_paths: &volumes,
             etc_hosts: Some(dirs.etc_hosts()),
             termination_log: Some(dirs.termination_log(&c.name, &format!("{i:08x}"))?),

@@ -124,11 +124,15 @@ fn control_plane(cmd: &str) {
 async fn deployment_survives_restarts_and_outages_and_scales_down_gracefully() {
     control_plane_ready().await;
     kubectl(&["delete", "deployment", DEPLOYMENT, "--ignore-not-found", "--wait=true"]);
+    // Its ReplicaSets too: the garbage collector can lag after an earlier run stopped the API server.
+    kubectl(&["delete", "replicasets", "-l", &format!("app={DEPLOYMENT}"), "--ignore-not-found", "--wait=false"]);
     let node = TestNode::new();
     let term_dir = node.dir.path().join("term");
     let term = term_dir.to_str().unwrap().to_string();
     let kubelet = start_cluster_kubelet(&node).await;
     wait_node_ready(Duration::from_secs(60)).await;
+    // Pods of an earlier run are collected in the background once their Deployment is gone.
+    wait_for("pods of an earlier run gone", Duration::from_secs(120), || async { pods().filter(|p| p.is_empty()) }).await;
 
     // Three replicas become Available on our node.
     apply(&node, &deployment_yaml(3, &term));

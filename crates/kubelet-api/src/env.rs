@@ -4,8 +4,12 @@
 //! always included, so every pod gets `KUBERNETES_SERVICE_HOST` / `_PORT`.
 //!
 //! [`service_env`] is pure. [`ApiEnvSource`] reads the objects asynchronously; "not found" is
-//! `Ok(None)` and any other API failure is returned, for the kubelet to fail the container
-//! with it rather than start it without the values. The service list
+//! `Ok(None)`. When the API server cannot be reached, the last answer for the same object (or
+//! the last service list) is used, as upstream's informer caches keep serving during an
+//! outage, so a container that dies then is restarted with the environment it had. An object
+//! never read before cannot be answered: that error is returned, for the kubelet to fail the
+//! container with it rather than start it without the values. Last answers not refreshed for
+//! [`LAST_KNOWN_TTL`] are dropped. The service list
 //! is shared for [`SERVICE_LIST_TTL`] (upstream reads an informer cache, never the API per
 //! container): a hundred pods starting at once cost one list, not a hundred rate-limited ones.
 
@@ -21,6 +25,15 @@ use crate::error::ApiError;
 
 /// How long one service list answers every container's service variables.
 pub const SERVICE_LIST_TTL: Duration = Duration::from_secs(1);
+
+/// How long the last answer for a ConfigMap or Secret may stand in during an outage.
+pub const LAST_KNOWN_TTL: Duration = Duration::from_secs(3600);
+
+/// Object data by key.
+type ObjectData = BTreeMap<String, String>;
+
+/// The last answer for each object read, for outages: `(kind, namespace, name)` → data.
+type LastKnown = std::collections::HashMap<(&'static str, String, String), (Instant, Option<ObjectData>)>;
 
 /// The last service list and when it was fetched.
 #[derive(Default)]
@@ -93,34 +106,77 @@ pub struct ApiEnvSource {
     api: Arc<dyn ConfigApi>,
     /// Held across the list request, so concurrent callers wait for one answer.
     services: Arc<tokio::sync::Mutex<ServiceCache>>,
+    last_known: Arc<std::sync::Mutex<LastKnown>>,
 }
 
 impl ApiEnvSource {
     pub fn new(api: Arc<dyn ConfigApi>) -> ApiEnvSource {
-        ApiEnvSource { api, services: Arc::default() }
+        ApiEnvSource { api, services: Arc::default(), last_known: Arc::default() }
     }
 
     /// The data (and binary data, as UTF-8) of ConfigMap `namespace/name`; `None` if absent.
-    pub async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<BTreeMap<String, String>>, ApiError> {
-        Ok(self.api.get_config_map(namespace, name).await?.map(|cm| {
-            let mut data = cm.data.unwrap_or_default();
-            for (k, v) in cm.binary_data.unwrap_or_default() {
-                data.entry(k).or_insert_with(|| String::from_utf8_lossy(&v.0).into_owned());
-            }
-            data
-        }))
+    pub async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<ObjectData>, ApiError> {
+        let read = self.api.get_config_map(namespace, name).await.map(|cm| {
+            cm.map(|cm| {
+                let mut data = cm.data.unwrap_or_default();
+                for (k, v) in cm.binary_data.unwrap_or_default() {
+                    data.entry(k).or_insert_with(|| String::from_utf8_lossy(&v.0).into_owned());
+                }
+                data
+            })
+        });
+        self.remember(("configmap", namespace.into(), name.into()), read)
     }
 
     /// The decoded data of Secret `namespace/name`; `None` if absent.
-    pub async fn secret(&self, namespace: &str, name: &str) -> Result<Option<BTreeMap<String, String>>, ApiError> {
-        Ok(self.api.get_secret(namespace, name).await?.map(|s| {
-            s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned())).collect()
-        }))
+    pub async fn secret(&self, namespace: &str, name: &str) -> Result<Option<ObjectData>, ApiError> {
+        let read = self.api.get_secret(namespace, name).await.map(|s| {
+            s.map(|s| s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned())).collect())
+        });
+        self.remember(("secret", namespace.into(), name.into()), read)
+    }
+
+    /// Records a successful read; answers a failed one from the last known answer, if any.
+    fn remember(&self, key: (&'static str, String, String), read: Result<Option<ObjectData>, ApiError>) -> Result<Option<ObjectData>, ApiError> {
+        let mut last = self.last_known.lock().expect("last-known lock");
+        let now = Instant::now();
+        match read {
+            Ok(data) => {
+                last.retain(|_, (at, _)| now.duration_since(*at) < LAST_KNOWN_TTL);
+                last.insert(key, (now, data.clone()));
+                Ok(data)
+            }
+            Err(e) => match last.get(&key) {
+                Some((at, data)) if now.duration_since(*at) < LAST_KNOWN_TTL => {
+                    tracing::info!("{} {}/{}: {e}; using its last known data", key.0, key.1, key.2);
+                    Ok(data.clone())
+                }
+                _ => Err(e),
+            },
+        }
     }
 
     /// Service variables for `namespace`.
     pub async fn service_env(&self, namespace: &str, enable_service_links: bool) -> Result<BTreeMap<String, String>, ApiError> {
         Ok(service_env(&self.services().await?, namespace, enable_service_links))
+    }
+
+    /// Reads the service list once at start-up, retrying until it succeeds or `shutdown`, so
+    /// that a container restarted during a later API outage gets its service variables from
+    /// the last list (upstream's service informer syncs at start the same way).
+    pub async fn warm_up(self, shutdown: tokio_util::sync::CancellationToken) {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            match self.services().await {
+                Ok(_) => return,
+                Err(e) => tracing::info!("listing services for environment variables: {e}; retrying in {backoff:?}"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
     }
 
     /// Every Service: the cached list while it is younger than [`SERVICE_LIST_TTL`].
@@ -129,9 +185,19 @@ impl ApiEnvSource {
         if cache.fetched.is_some_and(|at| at.elapsed() < SERVICE_LIST_TTL) {
             return Ok(cache.services.clone());
         }
-        let services = Arc::new(self.api.list_services().await?);
-        *cache = ServiceCache { fetched: Some(Instant::now()), services: services.clone() };
-        Ok(services)
+        match self.api.list_services().await {
+            Ok(services) => {
+                let services = Arc::new(services);
+                *cache = ServiceCache { fetched: Some(Instant::now()), services: services.clone() };
+                Ok(services)
+            }
+            // The last list stands in while the API server cannot be reached.
+            Err(e) if cache.fetched.is_some() => {
+                tracing::info!("listing services: {e}; using the last list");
+                Ok(cache.services.clone())
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -182,6 +248,63 @@ mod tests {
         tokio::time::sleep(SERVICE_LIST_TTL + Duration::from_millis(50)).await;
         src.service_env("prod", true).await.unwrap();
         assert_eq!(api.0.load(std::sync::atomic::Ordering::SeqCst), 2, "a stale list is fetched again");
+    }
+
+    /// ConfigMap `cm` and one service, until the API server goes down.
+    #[derive(Default)]
+    struct OutageApi(std::sync::atomic::AtomicBool);
+
+    impl OutageApi {
+        fn check(&self, what: &str) -> Result<(), ApiError> {
+            if self.0.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(ApiError::Transport { what: what.into(), message: "client error (Connect)".into() });
+            }
+            Ok(())
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ConfigApi for OutageApi {
+        async fn get_config_map(&self, _: &str, name: &str) -> Result<Option<k8s_openapi::api::core::v1::ConfigMap>, ApiError> {
+            self.check(&format!("configmaps/{name}"))?;
+            Ok((name == "cm").then(|| k8s_openapi::api::core::v1::ConfigMap { data: Some([("k".to_string(), "v".to_string())].into()), ..Default::default() }))
+        }
+        async fn get_secret(&self, _: &str, name: &str) -> Result<Option<k8s_openapi::api::core::v1::Secret>, ApiError> {
+            self.check(&format!("secrets/{name}"))?;
+            Ok(None)
+        }
+        async fn list_services(&self) -> Result<Vec<Service>, ApiError> {
+            self.check("services")?;
+            Ok(vec![svc("default", "kubernetes", "198.19.0.1", &[(Some("https"), 443)])])
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn during_an_outage_objects_read_before_answer_from_their_last_data() {
+        let api = Arc::new(OutageApi::default());
+        let src = ApiEnvSource::new(api.clone());
+        assert_eq!(src.config_map("prod", "cm").await.unwrap().unwrap()["k"], "v");
+        assert_eq!(src.secret("prod", "gone").await.unwrap(), None);
+        src.service_env("prod", true).await.unwrap();
+
+        api.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(SERVICE_LIST_TTL * 2).await;
+        assert_eq!(src.config_map("prod", "cm").await.unwrap().unwrap()["k"], "v", "last known data");
+        assert_eq!(src.secret("prod", "gone").await.unwrap(), None, "last known absence");
+        assert_eq!(src.service_env("prod", true).await.unwrap()["KUBERNETES_SERVICE_HOST"], "198.19.0.1", "last list");
+        let err = src.config_map("prod", "never-read").await.unwrap_err();
+        assert!(err.to_string().contains("configmaps/never-read"), "{err}");
+
+        let later = Arc::new(OutageApi::default());
+        let warmed = ApiEnvSource::new(later.clone());
+        warmed.clone().warm_up(tokio_util::sync::CancellationToken::new()).await;
+        later.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(SERVICE_LIST_TTL * 2).await;
+        assert!(warmed.service_env("prod", true).await.is_ok(), "a source warmed up at start answers during an outage");
+
+        tokio::time::sleep(LAST_KNOWN_TTL).await;
+        assert!(src.config_map("prod", "cm").await.is_err(), "last known data expires");
+        assert!(ApiEnvSource::new(api).service_env("prod", true).await.is_err(), "no list ever read");
     }
 
     #[test]

@@ -301,7 +301,9 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         Some(c) => {
             let (sink, sender) = c.events(&opts, report_stop.clone());
             tasks.spawn(Stage::Report, sender.name, sender.future);
-            (Arc::new(ClusterEvents(sink)), Arc::new(ClusterEnv(c.env_source())))
+            let env = c.env_source();
+            tasks.spawn(Stage::Sync, "service list warm-up", env.clone().warm_up(sync_stop.clone()));
+            (Arc::new(ClusterEvents(sink)), Arc::new(ClusterEnv(env)))
         }
         None => (Arc::new(LogEventRecorder), Arc::new(NoEnvSources)),
     };
