@@ -256,6 +256,28 @@ async fn a_failed_kubelet_task_exits_non_zero_naming_it_and_pods_keep_running() 
 
 #[tokio::test]
 #[ignore = "needs root and containerd: run hack/test.sh"]
+async fn a_manifest_removed_and_written_again_restarts_its_pod_with_restart_count_one() {
+    let node = TestNode::new();
+    let manifest = pod_yaml("again", "Always", "sleep 3600");
+    node.write_manifest("again.yaml", &manifest);
+    let kubelet = start(&node).await;
+    let first = node.wait_phase("again", "Running", Duration::from_secs(60)).await;
+    // Removed, then written again unchanged (same UID) while the pod takes its 3 s grace to stop.
+    node.remove_manifest("again.yaml");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    node.write_manifest("again.yaml", &manifest);
+    let pod = wait_for("the pod running again with restart count 1", Duration::from_secs(60), || async {
+        node.pod("again").await.filter(|p| restart_count(p) == 1 && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+    })
+    .await;
+    assert_eq!(pod.metadata.uid, first.metadata.uid, "the same pod, as upstream's mirror-pod conformance spec expects");
+    assert_eq!(containers_of(&full("again")).await.len(), 2, "the stopped container is kept beside the new one");
+    kubelet.stop().await;
+    remove_all_pods().await;
+}
+
+#[tokio::test]
+#[ignore = "needs root and containerd: run hack/test.sh"]
 async fn broken_manifests_are_reported_and_do_not_affect_good_pods() {
     let node = TestNode::new();
     node.write_manifest("good.yaml", &pod_yaml("good", "Always", "sleep 3600"));

@@ -48,6 +48,10 @@ struct WorkerState {
     work: Work,
     /// Bumped to wake the worker without changing its work.
     pokes: u64,
+    /// The terminating pod was added again with the same UID (a static pod whose manifest came
+    /// back): its stopped containers are kept for the next worker, which counts restarts from
+    /// them, as upstream restarts such a pod.
+    restart_requested: bool,
 }
 
 struct Worker {
@@ -78,7 +82,7 @@ impl PodWorkers {
 
     fn spawn(&mut self, r: PodRef, work: Work) {
         let terminating = matches!(work, Work::Terminate { .. });
-        let (tx, rx) = watch::channel(WorkerState { work, pokes: 0 });
+        let (tx, rx) = watch::channel(WorkerState { work, pokes: 0, restart_requested: false });
         let ctx = self.ctx.clone();
         let done = self.done_tx.clone();
         let shutdown = self.shutdown.clone();
@@ -96,7 +100,13 @@ impl PodWorkers {
     pub fn update_pod(&mut self, pod: Arc<Pod>) {
         let uid = pod_uid(&pod).to_string();
         match self.workers.get(&uid) {
-            Some(w) if w.terminating => {} // re-spawned after it finishes, by the sync loop
+            // Re-spawned after it finishes, by the sync loop; meanwhile it keeps what it stopped.
+            Some(w) if w.terminating => {
+                w.tx.send_if_modified(|s| {
+                    s.restart_requested = true;
+                    false
+                });
+            }
             Some(w) => {
                 w.tx.send_if_modified(|s| match &s.work {
                     Work::Sync(old) if **old == *pod => false,
@@ -183,7 +193,7 @@ async fn run_worker(ctx: Arc<PodWorkerContext>, r: PodRef, mut rx: watch::Receiv
                     wait
                 }
             },
-            Work::Terminate { pod, grace } => match Box::pin(terminate_pod(&ctx, &r, pod.as_ref(), grace)).await {
+            Work::Terminate { pod, grace } => match Box::pin(terminate_pod(&ctx, &r, pod.as_ref(), grace, &rx)).await {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(pod = %format!("{}/{}", r.namespace, r.name), "termination failed, retrying in {error_backoff:?}: {e}");
@@ -337,7 +347,7 @@ fn publish_failed(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, r
     ctx.status.set_pod_status(pod.clone(), status);
 }
 
-async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Arc<Pod>>, grace: Option<i64>) -> Result<(), String> {
+async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Arc<Pod>>, grace: Option<i64>, rx: &watch::Receiver<WorkerState>) -> Result<(), String> {
     ctx.prober.pod_terminating(&r.uid);
     let status = ctx.manager.pod_status(r).await.map_err(|e| e.to_string())?;
     ctx.manager.kill_pod(pod.map(|p| &**p), &status, grace).await.map_err(|e| e.to_string())?;
@@ -349,7 +359,11 @@ async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Arc<Pod>
     // Containers that never ran are reported terminated, and a pod that never got to run
     // (deleted while pending) is Failed, as upstream's `TerminatePod`.
     let final_status = pod.map(|p| (p.clone(), terminated_pod_status(p, generate_status(ctx, p, &status, &Default::default(), true))));
-    ctx.manager.remove_pod(&status).await.map_err(|e| e.to_string())?;
+    if rx.borrow().restart_requested {
+        tracing::info!(pod = %format!("{}/{}", r.namespace, r.name), uid = %r.uid, "pod added again while terminating: keeping its stopped containers for the restart");
+    } else {
+        ctx.manager.remove_pod(&status).await.map_err(|e| e.to_string())?;
+    }
     if let Some(devices) = ctx.manager.devices() {
         devices.remove_pod(&r.uid);
     }

@@ -167,3 +167,30 @@ async fn retried_with_backoff(create: bool, init: bool) {
     assert!((2..=12).contains(&attempts), "{attempts} {op} attempts of {failing} in a minute: {:?}", h.fake.calls());
     h.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_static_pod_added_again_while_terminating_restarts_from_its_stopped_containers() {
+    let pod = static_pod("same", "app");
+    let h = start(desired(std::slice::from_ref(&pod)));
+    let fake = h.fake.clone();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(fake.calls_of("StartContainer").len(), 1, "{:?}", fake.calls());
+
+    // The manifest is removed, then written again unchanged (same UID) during the preStop hook.
+    h.desired.send(desired(&[])).unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    h.desired.send(desired(std::slice::from_ref(&pod))).unwrap();
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    assert!(!fake.calls_of("StopPodSandbox").is_empty(), "the pod stopped first: {:?}", fake.calls());
+    assert!(fake.calls_of("RemoveContainer").is_empty(), "its stopped container is kept: {:?}", fake.calls());
+    assert_eq!(fake.calls_of("StartContainer").len(), 2, "then it started again: {:?}", fake.calls());
+    let status = h.status.pod_status("same").expect("status of the restarted pod");
+    let restarts: Vec<i32> = status.container_statuses.iter().flatten().map(|c| c.restart_count).collect();
+    assert_eq!(restarts, vec![1], "counted from the kept container, as upstream: {status:?}");
+
+    // Removed for good: everything goes.
+    h.desired.send(desired(&[])).unwrap();
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    assert_eq!(fake.calls_of("RemoveContainer").len(), 2, "{:?}", fake.calls());
+    h.stop().await;
+}
