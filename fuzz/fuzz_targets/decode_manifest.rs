@@ -13,7 +13,7 @@ use kubelet::container::PodStatus;
 use kubelet::kuberuntime::compute_pod_actions;
 use kubelet::kuberuntime::container_config::{ContainerContext, container_config};
 use kubelet::kuberuntime::dns::{ClusterDns, parse_resolv_conf};
-use kubelet::kuberuntime::env::{NoEnvSources, PodFacts};
+use kubelet::kuberuntime::env::{EnvObjects, PodFacts};
 use kubelet::kuberuntime::security_context::{ImageUser, NodeSecurity};
 use kubelet::kuberuntime::sandbox::{SandboxContext, pod_sandbox_config};
 use kubelet::status::{ProbeResults, StatusInputs, generate_api_pod_status};
@@ -48,7 +48,7 @@ fn derive_everything(pod: &Pod) {
         .collect();
     let ctx = ContainerContext {
         facts: &facts,
-        env_sources: &NoEnvSources,
+        env_objects: &EnvObjects::default(),
         volume_paths: &volumes,
         etc_hosts: Some("/var/lib/kubelet/pods/u/etc-hosts".into()),
         termination_log: Some("/var/lib/kubelet/pods/u/containers/c/0".into()),

@@ -55,6 +55,11 @@ async fn pod_runs_and_writes_its_log_where_upstream_puts_it() {
     let cs = &status.container_statuses.unwrap()[0];
     assert!(cs.ready && cs.container_id.as_deref().unwrap_or_default().starts_with("containerd://"));
     assert_eq!(status.qos_class.as_deref(), Some("BestEffort"));
+    // The root directory is a shared mount (as upstream), for mount propagation into pods.
+    let root = node.root().canonicalize().unwrap();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let root_mount = mountinfo.lines().rev().find(|l| l.split(' ').nth(4).map(Path::new) == Some(root.as_path()));
+    assert!(root_mount.is_some_and(|l| l.contains(" shared:")), "root {} on a shared mount: {mountinfo}", root.display());
 
     let log = node.logs().join(format!("default_{}_{uid}/main/0.log", full("hello")));
     let text = wait_for("container log", Duration::from_secs(20), || async {

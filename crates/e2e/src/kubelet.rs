@@ -23,6 +23,20 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
+impl Drop for TestNode {
+    /// The kubelet bind-mounts its root directory on itself (shared propagation, as upstream)
+    /// and leaves it mounted; detach it so the directory can be removed.
+    fn drop(&mut self) {
+        let root = self.root();
+        let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+            .map(|m| m.lines().any(|l| l.split(' ').nth(4).map(Path::new) == Some(root.as_path())))
+            .unwrap_or(false);
+        if mounted {
+            let _ = std::process::Command::new("umount").arg("--lazy").arg(&root).status();
+        }
+    }
+}
+
 impl TestNode {
     pub fn new() -> Self {
         let dir = tempfile::Builder::new().prefix("knode-e2e-").tempdir().expect("tempdir");

@@ -50,6 +50,8 @@ pub enum AppError {
     ApiClient(#[from] kubelet_api::ClientError),
     #[error("allowedUnsafeSysctls: {0}")]
     Sysctls(#[from] crate::sysctl::SysctlError),
+    #[error("configuring root directory {}: {source}", path.display())]
+    RootDir { path: PathBuf, source: std::io::Error },
     #[error("kubelet task {task:?} panicked: {message}")]
     TaskPanicked { task: &'static str, message: String },
 }
@@ -218,6 +220,12 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     // Safe sysctls depend on the kernel; allowedUnsafeSysctls are checked before anything starts.
     let kernel_release = std::fs::read_to_string(proc_root.join("sys/kernel/osrelease")).ok();
     let sysctls = crate::sysctl::SysctlAllowlist::for_node(kernel_release.as_deref(), &cfg.allowed_unsafe_sysctls)?;
+    // As upstream: volumes with mount propagation need the root directory on a shared mount.
+    let root_error = |source| AppError::RootDir { path: opts.flags.root_dir.clone(), source };
+    std::fs::create_dir_all(&opts.flags.root_dir).map_err(root_error)?;
+    if crate::shared_root::make_rshared(&opts.flags.root_dir).map_err(root_error)? {
+        tracing::info!(root = %opts.flags.root_dir.display(), "bind-mounted the root directory with shared mount propagation");
+    }
     let node_name = node_info::node_name(&opts.flags.hostname_override, proc_root);
     let host_ip = node_info::node_ip(&opts.flags.node_ip, &interfaces(), node_info::default_route_interface(proc_root).as_deref());
     let mut cluster = kubelet_api::Cluster::connect(&opts, &node_name).await?;

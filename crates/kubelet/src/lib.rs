@@ -30,6 +30,7 @@ pub mod prober;
 pub mod pod_workers;
 pub mod server;
 pub mod status;
+pub mod shared_root;
 pub mod status_manager;
 pub mod supervisor;
 pub mod sync_loop;
