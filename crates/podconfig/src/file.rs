@@ -30,6 +30,12 @@ use crate::{PodSource, PodUpdate, SourceError, SourceRef};
 
 /// How long to wait after an inotify event for the burst (write, chmod, rename) to settle.
 const EVENT_SETTLE: Duration = Duration::from_millis(50);
+/// How long a removal sent on its own stands before the re-added pods follow, so the kubelet
+/// sees the pods go (the desired set is a watch value: only the latest is read).
+const REMOVAL_GAP: Duration = Duration::from_millis(200);
+
+/// Manifest paths the watcher saw removed, shared with its callback.
+type Removed = Arc<std::sync::Mutex<std::collections::BTreeSet<PathBuf>>>;
 
 /// Reads static pods from a directory or file and sends them as [`PodUpdate`]s.
 #[derive(Debug, Clone)]
@@ -60,6 +66,8 @@ impl StaticPodSource {
     pub async fn run(self, tx: mpsc::Sender<PodUpdate>, shutdown: CancellationToken) {
         tracing::info!(path = %self.path.display(), "watching static pod path");
         let (event_tx, mut events) = mpsc::channel::<()>(1);
+        // Manifests the watcher saw removed since the last read (see `send_removals`).
+        let removed: Removed = Arc::default();
         let mut watch: Option<Watch> = None;
         let mut resync = interval(self.check_frequency.max(Duration::from_millis(1)));
         resync.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -74,7 +82,18 @@ impl StaticPodSource {
                     while events.try_recv().is_ok() {}
                 }
             }
-            self.ensure_watch(&mut watch, &event_tx);
+            self.ensure_watch(&mut watch, &event_tx, &removed);
+            let gone: Vec<PathBuf> = std::mem::take(&mut *removed.lock().expect("removed lock")).into_iter().collect();
+            if let Some(interim) = self.removals(&gone, last.as_ref()).await {
+                // Sent on its own, and given time to be seen, before the file's pods come back.
+                last = Some(interim.clone());
+                let update = PodUpdate { source: PodSource::File, pods: interim.0.into_iter().map(Arc::new).collect(), errors: interim.1 };
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    sent = tx.send(update) => if sent.is_err() { return },
+                }
+                sleep(REMOVAL_GAP).await;
+            }
             let previous = last
                 .as_ref()
                 .map(|(pods, _)| pods.as_slice())
@@ -184,9 +203,30 @@ impl StaticPodSource {
         }
     }
 
+    /// A manifest removed and already written back within one burst of events (a static pod
+    /// deleted and re-created, as upstream's mirror-pod conformance spec does): upstream's file
+    /// source handles the removal event on its own, so the pod is removed and then added again
+    /// (and restarts, counting one restart). Returns the set last sent without the pods of such
+    /// files, when any of them had been sent.
+    async fn removals(&self, gone: &[PathBuf], last: Option<&(Vec<Pod>, Vec<SourceError>)>) -> Option<(Vec<Pod>, Vec<SourceError>)> {
+        let (sent, errors) = last?;
+        let mut back = std::collections::HashSet::new();
+        for path in gone.iter().filter(|p| p.is_file()) {
+            if let Ok(pods) = self.read_file(path).await {
+                back.extend(pods.into_iter().filter_map(|p| p.metadata.uid));
+            }
+        }
+        let uid = |p: &Pod| p.metadata.uid.clone().unwrap_or_default();
+        if !sent.iter().any(|p| back.contains(&uid(p))) {
+            return None;
+        }
+        tracing::info!(files = ?gone, "static pod manifests removed and written again: removing their pods first");
+        Some((sent.iter().filter(|p| !back.contains(&uid(p))).cloned().collect(), errors.clone()))
+    }
+
     /// Watches the directory, or the parent of a single file (so that replacing the file
     /// by rename is seen). Re-established when the target changes or disappears.
-    fn ensure_watch(&self, watch: &mut Option<Watch>, events: &mpsc::Sender<()>) {
+    fn ensure_watch(&self, watch: &mut Option<Watch>, events: &mpsc::Sender<()>, removed: &Removed) {
         let (target, only) = if self.path.is_dir() {
             (self.path.clone(), None)
         } else {
@@ -208,9 +248,16 @@ impl StaticPodSource {
             return;
         }
         let events = events.clone();
+        let removed = removed.clone();
         let handler = move |result: notify::Result<notify::Event>| {
             let relevant = match result {
-                Ok(event) => is_relevant(&event, only.as_deref()),
+                Ok(event) => {
+                    let relevant = is_relevant(&event, only.as_deref());
+                    if relevant && matches!(event.kind, EventKind::Remove(_)) {
+                        removed.lock().expect("removed lock").extend(event.paths.iter().cloned());
+                    }
+                    relevant
+                }
                 Err(_) => true,
             };
             if relevant {

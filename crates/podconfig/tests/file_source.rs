@@ -269,3 +269,23 @@ async fn feeds_pod_config() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_manifest_removed_and_written_back_at_once_is_sent_removed_then_added() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.yaml"), manifest("a", "nginx:1")).unwrap();
+    std::fs::write(dir.path().join("b.yaml"), manifest("b", "nginx:1")).unwrap();
+    let mut source = start(dir.path(), NO_POLL);
+    let first = source.wait_for("initial set", |_| true).await;
+    assert_eq!(names(&first), ["a-node1", "b-node1"]);
+
+    // As upstream's mirror-pod conformance spec does: delete, then write the same file again.
+    std::fs::remove_file(dir.path().join("a.yaml")).unwrap();
+    std::fs::write(dir.path().join("a.yaml"), manifest("a", "nginx:1")).unwrap();
+    let gone = source.wait_for("a's removal", |_| true).await;
+    assert_eq!(names(&gone), ["b-node1"], "the removal is sent on its own");
+    let back = source.wait_for("a back", |_| true).await;
+    assert_eq!(names(&back), ["a-node1", "b-node1"]);
+    assert_eq!(uid_of(&back, "a-node1"), uid_of(&first, "a-node1"), "the same pod again");
+    source.stop().await;
+}
