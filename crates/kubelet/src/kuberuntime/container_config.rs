@@ -49,11 +49,11 @@ pub struct ContainerConfigError {
 /// Whether the runtime is known to make read-only mounts recursively read-only. The kubelet does
 /// not read the runtime handlers' features yet (nor publish `status.runtimeHandlers`), so it
 /// assumes not, as upstream does for a runtime that does not say.
-const RUNTIME_SUPPORTS_RRO: bool = false;
+pub(crate) const RUNTIME_SUPPORTS_RRO: bool = false;
 
 /// Upstream `resolveRecursiveReadOnly`: whether the mount is to be recursively read-only, or why
 /// its `recursiveReadOnly` cannot be honoured.
-fn resolve_recursive_read_only(m: &VolumeMount, runtime_supports_rro: bool) -> Result<bool, String> {
+pub(crate) fn resolve_recursive_read_only(m: &VolumeMount, runtime_supports_rro: bool) -> Result<bool, String> {
     let mode = m.recursive_read_only.as_deref().unwrap_or("Disabled");
     if mode == "Disabled" {
         return Ok(false);

@@ -120,6 +120,9 @@ pub(crate) fn convert(
         );
         if *count == 0 {
             *status = converted;
+            if let Some(container) = containers.iter().find(|c| c.name == instance.name) {
+                status.volume_mounts = volume_mount_statuses(container);
+            }
         } else {
             status.last_state = converted.state;
         }
@@ -198,6 +201,28 @@ pub(crate) fn convert(
         }
     }
     out
+}
+
+/// The mounts of a container the runtime knows (upstream `convertToAPIContainerStatuses` with
+/// RecursiveReadOnlyMounts, GA): read-only ones say whether they are recursively read-only.
+fn volume_mount_statuses(c: &Container) -> Option<Vec<k8s_openapi::api::core::v1::VolumeMountStatus>> {
+    let mounts = c.volume_mounts.as_ref().filter(|m| !m.is_empty())?;
+    Some(
+        mounts
+            .iter()
+            .map(|m| {
+                let read_only = m.read_only.unwrap_or(false);
+                let recursive = read_only.then(|| {
+                    match crate::kuberuntime::container_config::resolve_recursive_read_only(m, crate::kuberuntime::container_config::RUNTIME_SUPPORTS_RRO) {
+                        Ok(true) => "Enabled",
+                        _ => "Disabled",
+                    }
+                    .to_string()
+                });
+                k8s_openapi::api::core::v1::VolumeMountStatus { name: m.name.clone(), mount_path: m.mount_path.clone(), read_only: Some(read_only), recursive_read_only: recursive, ..Default::default() }
+            })
+            .collect(),
+    )
 }
 
 fn convert_instance(

@@ -197,6 +197,29 @@ fn running_pod() {
 }
 
 #[test]
+fn started_containers_report_their_mounts_and_recursive_read_only_mode() {
+    use k8s_openapi::api::core::v1::VolumeMount;
+    let mut pod = pod_with("Always", &["web"], &[]);
+    let mount = |name: &str, path: &str, ro: bool, rro: Option<&str>| VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        read_only: Some(ro),
+        recursive_read_only: rro.map(Into::into),
+        ..Default::default()
+    };
+    pod.spec.as_mut().unwrap().containers[0].volume_mounts =
+        Some(vec![mount("mnt", "/ro", true, None), mount("mnt", "/if-possible", true, Some("IfPossible")), mount("mnt", "/rw", false, None)]);
+    let case = Case::new(pod.clone(), runtime(vec![sandbox(&["10.0.0.7"])], vec![instance("web", "abc", RS::Running, 0, 0, 20)]));
+    let s = case.run(100);
+    let mounts = s.container_statuses.unwrap()[0].volume_mounts.clone().unwrap();
+    let got: Vec<(&str, Option<bool>, Option<&str>)> = mounts.iter().map(|m| (m.mount_path.as_str(), m.read_only, m.recursive_read_only.as_deref())).collect();
+    assert_eq!(got, vec![("/ro", Some(true), Some("Disabled")), ("/if-possible", Some(true), Some("Disabled")), ("/rw", Some(false), None)]);
+    // Not started yet: no mounts reported.
+    let waiting = Case::new(pod, runtime(vec![], vec![])).run(5);
+    assert_eq!(waiting.container_statuses.unwrap()[0].volume_mounts, None);
+}
+
+#[test]
 fn never_created_containers_wait_with_reasons() {
     let mut case = Case::new(
         pod_with("Always", &["a", "b"], &[]),
