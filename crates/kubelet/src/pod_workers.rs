@@ -359,8 +359,12 @@ async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Arc<Pod>
     // Containers that never ran are reported terminated, and a pod that never got to run
     // (deleted while pending) is Failed, as upstream's `TerminatePod`.
     let final_status = pod.map(|p| (p.clone(), terminated_pod_status(p, generate_status(ctx, p, &status, &Default::default(), true))));
-    if rx.borrow().restart_requested {
-        tracing::info!(pod = %format!("{}/{}", r.namespace, r.name), uid = %r.uid, "pod added again while terminating: keeping its stopped containers for the restart");
+    // A static pod removed from its source leaves its stopped sandbox and containers for the
+    // housekeeping's orphan sweep (every 2 s) to remove, as upstream leaves them to its container
+    // deleter: a manifest written back meanwhile restarts the same pod from them.
+    let static_pod = pod.is_some_and(|p| crate::status::is_static_pod(p));
+    if rx.borrow().restart_requested || static_pod {
+        tracing::info!(pod = %format!("{}/{}", r.namespace, r.name), uid = %r.uid, "keeping the stopped containers of a static pod for a restart or the orphan sweep");
     } else {
         ctx.manager.remove_pod(&status).await.map_err(|e| e.to_string())?;
     }
