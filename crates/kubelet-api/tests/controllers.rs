@@ -43,6 +43,22 @@ fn config() -> NodeConfig {
     NodeConfig::from_options(&opts, "n1", "198.18.255.1".parse().unwrap())
 }
 
+/// A registering node controller for node `n1` (10 s updates, 5 min reports), and the
+/// receiver that sees the registered Node.
+fn node_controller(api: &Arc<FakeApi>, facts: Arc<dyn NodeFacts>) -> (NodeController, watch::Receiver<Option<k8s_openapi::api::core::v1::Node>>) {
+    let (tx, registered) = watch::channel(None);
+    let ctl = NodeController {
+        api: api.clone(),
+        facts,
+        config: config(),
+        update_frequency: Duration::from_secs(10),
+        report_frequency: Duration::from_secs(300),
+        register: true,
+        registered: tx,
+    };
+    (ctl, registered)
+}
+
 async fn settle() {
     for _ in 0..50 {
         tokio::task::yield_now().await;
@@ -53,16 +69,7 @@ async fn settle() {
 async fn registers_posts_on_change_and_reregisters_a_deleted_node() {
     let api = Arc::new(FakeApi::default());
     let facts = Arc::new(Facts { runtime_ready: true.into() });
-    let (tx, mut registered) = watch::channel(None);
-    let ctl = NodeController {
-        api: api.clone(),
-        facts: facts.clone(),
-        config: config(),
-        update_frequency: Duration::from_secs(10),
-        report_frequency: Duration::from_secs(300),
-        register: true,
-        registered: tx,
-    };
+    let (ctl, mut registered) = node_controller(&api, facts.clone());
     let stop = CancellationToken::new();
     let task = tokio::spawn(ctl.run(stop.clone()));
     registered.changed().await.unwrap();
@@ -122,16 +129,7 @@ async fn device_plugin_resources_reach_the_node_status_within_an_update_period()
     let devices = FakeDeviceResources::default();
     devices.set("test.device/a", 2, 2);
     let facts = Arc::new(DeviceFacts { base: Facts { runtime_ready: true.into() }, devices: devices.clone() });
-    let (tx, mut registered) = watch::channel(None);
-    let ctl = NodeController {
-        api: api.clone(),
-        facts,
-        config: config(),
-        update_frequency: Duration::from_secs(10),
-        report_frequency: Duration::from_secs(300),
-        register: true,
-        registered: tx,
-    };
+    let (ctl, mut registered) = node_controller(&api, facts);
     let stop = CancellationToken::new();
     let task = tokio::spawn(ctl.run(stop.clone()));
     registered.changed().await.unwrap();
