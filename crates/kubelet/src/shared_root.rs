@@ -73,16 +73,9 @@ pub fn make_rshared(root: &Path) -> io::Result<bool> {
     if is_shared(&mountinfo, &root).unwrap_or(false) {
         return Ok(false);
     }
-    let c_path = std::ffi::CString::new(root.as_os_str().as_encoded_bytes()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: both calls get a valid NUL-terminated path and null fstype/data, as mount(2) allows.
-    unsafe {
-        if libc::mount(c_path.as_ptr(), c_path.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if libc::mount(std::ptr::null(), c_path.as_ptr(), std::ptr::null(), libc::MS_SHARED | libc::MS_REC, std::ptr::null()) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
+    // mount --bind <root> <root>; mount --make-rshared <root> (rustix, as the volume mounter).
+    rustix::mount::mount_bind(&root, &root).map_err(io::Error::from)?;
+    rustix::mount::mount_change(&root, rustix::mount::MountPropagationFlags::SHARED | rustix::mount::MountPropagationFlags::REC).map_err(io::Error::from)?;
     Ok(true)
 }
 
@@ -129,9 +122,7 @@ mod tests {
         assert_eq!(is_shared(&info, &root), Some(true), "{info}");
         assert!(!make_rshared(&root).unwrap(), "already shared");
         if private {
-            let c = std::ffi::CString::new(root.as_os_str().as_encoded_bytes()).unwrap();
-            // SAFETY: valid NUL-terminated path.
-            assert_eq!(unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) }, 0);
+            rustix::mount::unmount(&root, rustix::mount::UnmountFlags::DETACH).unwrap();
         }
     }
 }
