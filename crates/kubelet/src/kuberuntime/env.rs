@@ -111,12 +111,12 @@ impl EnvObjects {
         Ok(objects)
     }
 
-    fn config_map(&self, name: &str) -> Option<ObjectData> {
-        self.config_maps.get(name).cloned().flatten()
+    fn config_map(&self, name: &str) -> Option<&ObjectData> {
+        self.config_maps.get(name)?.as_ref()
     }
 
-    fn secret(&self, name: &str) -> Option<ObjectData> {
-        self.secrets.get(name).cloned().flatten()
+    fn secret(&self, name: &str) -> Option<&ObjectData> {
+        self.secrets.get(name)?.as_ref()
     }
 }
 
@@ -207,8 +207,8 @@ fn env_value(
         };
         return resource_field_value(&target, r).map(Some);
     }
-    let keyed = |kind: &str, name: &str, key: &str, optional: Option<bool>, data: Option<BTreeMap<String, String>>| {
-        match data.as_ref().map(|d| d.get(key)) {
+    let keyed = |kind: &str, name: &str, key: &str, optional: Option<bool>, data: Option<&ObjectData>| {
+        match data.map(|d| d.get(key)) {
             Some(Some(v)) => Ok(Some(v.clone())),
             _ if optional.unwrap_or(false) => Ok(None),
             None => Err(format!("{kind} \"{name}\" not found")),
@@ -260,7 +260,7 @@ pub fn container_env(
             continue;
         };
         match data {
-            Some(data) => data.into_iter().for_each(|(k, v)| set(&mut vars, format!("{prefix}{k}"), v)),
+            Some(data) => data.iter().for_each(|(k, v)| set(&mut vars, format!("{prefix}{k}"), v.clone())),
             None if optional.unwrap_or(false) => {}
             None => return Err(format!("{kind} \"{name}\" not found")),
         }
