@@ -91,7 +91,18 @@ pub(super) async fn container_logs(
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let follower = Follower { runtime: ctx.runtime.clone(), container_id: chosen_id, path, offset: start, backlog_end: len, follow, opts, budget };
     tokio::spawn(follower.run(tx));
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    // The end of the body comes in a poll of its own, after the last chunk was flushed: upstream
+    // flushes every write, so the body's last data and the chunked encoding's terminator reach the
+    // API server in separate TLS records. Its WebSocket log streamer drops the data of a read that
+    // also reports the end (`wsstream.messageCopy`), so one record holding both would leave a
+    // WebSocket client (`kubectl logs` over WebSockets, the conformance spec) with an empty log.
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        let item = rx.recv().await;
+        if item.is_none() {
+            tokio::task::yield_now().await;
+        }
+        item.map(|item| (item, rx))
+    });
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], Body::from_stream(stream)).into_response()
 }
 

@@ -14,6 +14,9 @@ pub struct LogOptions {
     pub limit_bytes: Option<u64>,
     /// Only lines at or after this time (Unix nanoseconds), from `sinceSeconds` or `sinceTime`.
     pub since_nanos: Option<i128>,
+    /// `stream` (`PodLogsQuerySplitStreams`): only `stdout` or only `stderr` lines; `None` for
+    /// `All` or when unset.
+    pub stream: Option<&'static str>,
 }
 
 /// Why the query is not valid `PodLogOptions`.
@@ -56,6 +59,14 @@ impl LogOptions {
                 "tailLines" | "tail" => o.tail_lines = Some(parse_positive("tailLines", v, true)?),
                 "limitBytes" => o.limit_bytes = Some(parse_positive("limitBytes", v, false)?),
                 "sinceSeconds" => since_seconds = Some(parse_positive("sinceSeconds", v, false)?),
+                "stream" => {
+                    o.stream = match v.as_str() {
+                        "All" => None,
+                        "Stdout" => Some("stdout"),
+                        "Stderr" => Some("stderr"),
+                        _ => return Err(LogOptionsError::Invalid { field: "stream", value: v.clone(), reason: "must be one of All, Stdout, Stderr" }),
+                    }
+                }
                 "sinceTime" => {
                     since_time = Some(parse_rfc3339(v).ok_or_else(|| LogOptionsError::Invalid { field: "sinceTime", value: v.clone(), reason: "not an RFC 3339 time" })?)
                 }
@@ -113,6 +124,9 @@ pub fn render(text: &[u8], o: &LogOptions, out: &mut Vec<u8>) {
     for raw in text.split_inclusive(|b| *b == b'\n') {
         let Some(raw) = raw.strip_suffix(b"\n") else { continue };
         let Some(line) = parse_line(raw) else { continue };
+        if o.stream.is_some_and(|s| s != line.stream) {
+            continue;
+        }
         if let Some(since) = o.since_nanos
             && parse_rfc3339(line.timestamp).is_some_and(|t| t < since)
         {
@@ -169,6 +183,11 @@ mod tests {
         let mut out = Vec::new();
         render(LOG, &LogOptions { since_nanos: since, ..Default::default() }, &mut out);
         assert_eq!(String::from_utf8(out).unwrap(), "two\nthree\n");
+        for (stream, want) in [(Some("stderr"), "two\n"), (Some("stdout"), "one\nthree\n"), (None, "one\ntwo\nthree\n")] {
+            let mut out = Vec::new();
+            render(LOG, &LogOptions { stream, ..Default::default() }, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{stream:?}");
+        }
         assert_eq!(parse_line(b"2024-01-01T00:00:01Z stdout F"), Some(CriLine { timestamp: "2024-01-01T00:00:01Z", stream: "stdout", partial: false, message: b"" }));
     }
 
@@ -203,11 +222,13 @@ mod tests {
     fn options_from_the_query() {
         let now = 100 * 1_000_000_000;
         let o = LogOptions::from_query(&q(&[("follow", "true"), ("tailLines", "5"), ("limitBytes", "10"), ("sinceSeconds", "30"), ("timestamps", "1"), ("previous", "false")]), now).unwrap();
-        assert_eq!(o, LogOptions { follow: true, previous: false, timestamps: true, tail_lines: Some(5), limit_bytes: Some(10), since_nanos: Some(70 * 1_000_000_000) });
+        assert_eq!(o, LogOptions { follow: true, previous: false, timestamps: true, tail_lines: Some(5), limit_bytes: Some(10), since_nanos: Some(70 * 1_000_000_000), stream: None });
+        assert_eq!(LogOptions::from_query(&q(&[("stream", "Stderr")]), now).unwrap().stream, Some("stderr"));
+        assert_eq!(LogOptions::from_query(&q(&[("stream", "All")]), now).unwrap().stream, None);
         assert_eq!(LogOptions::from_query(&q(&[("tail", "all")]), now).unwrap().tail_lines, None);
         assert_eq!(LogOptions::from_query(&q(&[("sinceTime", "1970-01-01T00:00:10Z")]), now).unwrap().since_nanos, Some(10_000_000_000));
         assert_eq!(LogOptions::from_query(&q(&[("sinceTime", "1970-01-01T00:00:10Z"), ("sinceSeconds", "1")]), now), Err(LogOptionsError::BothSince));
-        for (k, v) in [("tailLines", "-1"), ("tailLines", "x"), ("limitBytes", "0"), ("sinceSeconds", "0"), ("follow", "yes"), ("sinceTime", "now")] {
+        for (k, v) in [("tailLines", "-1"), ("tailLines", "x"), ("limitBytes", "0"), ("sinceSeconds", "0"), ("follow", "yes"), ("sinceTime", "now"), ("stream", "stdout")] {
             let e = LogOptions::from_query(&q(&[(k, v)]), now).unwrap_err().to_string();
             assert!(e.starts_with(&format!("{k}: invalid value")), "{e}");
         }
