@@ -23,6 +23,8 @@ pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 pub const MAX_UPDATE_RETRIES: usize = 5;
 /// Upstream `maxBackoff` while getting or creating the lease.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(7);
+/// How often a lease without its Node owner reference is renewed (until it has one).
+pub const OWNERLESS_RENEW_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Renewal interval: a quarter of the lease duration (upstream `NodeLeaseRenewIntervalFraction`).
 pub fn renew_interval(lease_duration_seconds: i32) -> Duration {
@@ -107,9 +109,13 @@ impl LeaseController {
                 _ = shutdown.cancelled() => return,
                 _ = self.sync(&mut latest, &shutdown) => {}
             }
+            // A lease made before the Node was registered has no owner yet: renew it soon, so it
+            // gets one about when the node does (the node can be Ready within a second).
+            let ownerless = latest.as_ref().is_some_and(|l| l.metadata.owner_references.as_ref().is_none_or(|o| o.is_empty()));
+            let wait = if ownerless { interval.min(OWNERLESS_RENEW_INTERVAL) } else { interval };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(interval) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
     }

@@ -157,18 +157,29 @@ async fn lease_is_created_renewed_and_recovers_from_conflicts_and_deletion() {
     assert_eq!(lease.spec.as_ref().unwrap().lease_duration_seconds, Some(40));
     assert!(lease.metadata.owner_references.is_none(), "no node yet");
 
-    // Once the node exists, the next renewal (10 s later) adds the owner reference.
-    kubelet_api::api::NodeApi::create_node(&*api, &kubelet_api::node_status::initial_node(&config())).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    // Without an owner the lease is renewed every second (not every 10 s), so once the node
+    // exists the owner reference follows within a second; then renewals go back to 10 s.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     settle().await;
-    assert_eq!(api.lease_updates.load(Ordering::SeqCst), 1);
+    let ownerless_updates = api.lease_updates.load(Ordering::SeqCst);
+    assert_eq!(ownerless_updates, 2, "renewed each second while ownerless");
+    kubelet_api::api::NodeApi::create_node(&*api, &kubelet_api::node_status::initial_node(&config())).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    settle().await;
+    assert_eq!(api.lease_updates.load(Ordering::SeqCst), ownerless_updates + 1);
     assert_eq!(api.lease("n1").unwrap().metadata.owner_references.unwrap()[0].kind, "Node");
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    settle().await;
+    assert_eq!(api.lease_updates.load(Ordering::SeqCst), ownerless_updates + 1, "owned: the next renewal is 10 s later");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    settle().await;
+    assert_eq!(api.lease_updates.load(Ordering::SeqCst), ownerless_updates + 2);
 
     // Someone else bumps the lease: the conflict is resolved by getting it again.
     api.leases.lock().unwrap().get_mut("n1").unwrap().metadata.resource_version = Some("999".into());
     tokio::time::sleep(Duration::from_secs(10)).await;
     settle().await;
-    assert_eq!(api.lease_updates.load(Ordering::SeqCst), 2);
+    assert_eq!(api.lease_updates.load(Ordering::SeqCst), ownerless_updates + 3);
 
     // Deleted (e.g. garbage-collected with an old node): created again.
     api.leases.lock().unwrap().clear();
