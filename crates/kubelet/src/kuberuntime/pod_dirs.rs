@@ -106,7 +106,7 @@ impl PodDirs {
     pub fn write_etc_hosts(&self, pod: &Pod, pod_ips: &[String], host_hosts: &Path, cluster_domain: &str) -> Result<PathBuf, PodDirError> {
         let path = self.etc_hosts();
         let spec = pod.spec.as_ref();
-        let content = if spec.and_then(|s| s.host_network).unwrap_or(false) {
+        let mut content = if spec.and_then(|s| s.host_network).unwrap_or(false) {
             let host = std::fs::read_to_string(host_hosts).unwrap_or_default();
             format!("# Kubernetes-managed hosts file (host network).\n{host}")
         } else {
@@ -123,15 +123,16 @@ impl PodDirs {
             for ip in pod_ips {
                 s.push_str(&format!("{ip}\t{fqdn}\n"));
             }
-            let aliases = spec.and_then(|s| s.host_aliases.as_ref());
-            if aliases.is_some_and(|a| !a.is_empty()) {
-                s.push_str("\n# Entries added by HostAliases.\n");
-                for a in aliases.into_iter().flatten() {
-                    s.push_str(&format!("{}\t{}\n", a.ip, a.hostnames.as_deref().unwrap_or_default().join("\t")));
-                }
-            }
             s
         };
+        // Host aliases follow either content, the node's hosts file too.
+        let aliases = spec.and_then(|s| s.host_aliases.as_ref());
+        if aliases.is_some_and(|a| !a.is_empty()) {
+            content.push_str("\n# Entries added by HostAliases.\n");
+            for a in aliases.into_iter().flatten() {
+                content.push_str(&format!("{}\t{}\n", a.ip, a.hostnames.as_deref().unwrap_or_default().join("\t")));
+            }
+        }
         std::fs::write(&path, content).map_err(io_err(&path))?;
         Ok(path)
     }
@@ -230,6 +231,20 @@ mod tests {
         dirs.write_etc_hosts(&pod, &["198.18.0.7".into()], Path::new("/etc/hosts"), "").unwrap();
         assert!(std::fs::read_to_string(&hosts).unwrap().ends_with("198.18.0.7\tweb\n"));
         pod.spec.as_mut().unwrap().subdomain = None;
+
+        // Host network: the node's hosts file, then the host aliases (as for any pod).
+        let node_hosts = root.path().join("node-hosts");
+        std::fs::write(&node_hosts, "127.0.0.1 localhost\n").unwrap();
+        let spec = pod.spec.as_mut().unwrap();
+        spec.host_network = Some(true);
+        spec.host_aliases = Some(vec![k8s_openapi::api::core::v1::HostAlias { ip: "123.45.67.89".into(), hostnames: Some(vec!["foo".into(), "bar".into()]) }]);
+        dirs.write_etc_hosts(&pod, &[], &node_hosts, "cluster.local").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&hosts).unwrap(),
+            "# Kubernetes-managed hosts file (host network).\n127.0.0.1 localhost\n\n# Entries added by HostAliases.\n123.45.67.89\tfoo\tbar\n"
+        );
+        let spec = pod.spec.as_mut().unwrap();
+        (spec.host_network, spec.host_aliases) = (None, None);
 
         pod.spec.as_mut().unwrap().volumes.as_mut().unwrap()[1].host_path.as_mut().unwrap().type_ = Some("File".into());
         let err = dirs.prepare_volumes(&pod).unwrap_err().to_string();
