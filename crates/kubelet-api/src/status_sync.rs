@@ -88,6 +88,41 @@ pub struct Sent {
     pub stored: Option<PodStatus>,
 }
 
+/// Pod condition types the kubelet owns (upstream `PodConditionByKubelet`): it reports them;
+/// every other condition (readiness gates', a controller's) belongs to whoever set it.
+pub fn pod_condition_by_kubelet(type_: &str) -> bool {
+    matches!(type_, "PodScheduled" | "Ready" | "Initialized" | "ContainersReady" | "PodReadyToStartContainers" | "PodResizePending" | "PodResizeInProgress")
+}
+
+/// Condition types both sides may set (upstream `PodConditionSharedByKubelet`): the kubelet's
+/// wins when it has one.
+fn pod_condition_shared_by_kubelet(type_: &str) -> bool {
+    type_ == "DisruptionTarget"
+}
+
+/// `status` with the conditions merged as upstream's `mergePodStatus`: the conditions others own
+/// as the API holds them now (the kubelet's copy may predate a readiness gate's update, and
+/// sending it would undo that update), then the kubelet's own and shared ones.
+pub fn merge_pod_conditions(status: &PodStatus, api: Option<&PodStatus>) -> PodStatus {
+    let ours = status.conditions.as_deref().unwrap_or_default();
+    let has_shared = |t: &str| ours.iter().any(|c| c.type_ == t);
+    let mut conditions: Vec<_> = api
+        .and_then(|a| a.conditions.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .filter(|c| {
+            // Others' conditions, but not a shared one the kubelet reports itself.
+            let replaced = pod_condition_shared_by_kubelet(&c.type_) && has_shared(&c.type_);
+            !(pod_condition_by_kubelet(&c.type_) || replaced)
+        })
+        .cloned()
+        .collect();
+    conditions.extend(ours.iter().filter(|c| pod_condition_by_kubelet(&c.type_) || pod_condition_shared_by_kubelet(&c.type_)).cloned());
+    let mut merged = status.clone();
+    merged.conditions = (!conditions.is_empty() || status.conditions.is_some()).then_some(conditions);
+    merged
+}
+
 /// What to write, given the kubelet's statuses, the API's view, what was last sent (by API
 /// UID) and the UIDs the kubelet has had a status for.
 pub fn plan(pods: &[Pod], store: &PodStore, sent: &BTreeMap<String, Sent>, known: &BTreeSet<String>) -> Vec<StatusAction> {
@@ -110,6 +145,8 @@ pub fn plan_with_finals(pods: &[Pod], finals: &[Pod], store: &PodStore, sent: &B
         }
         let (Some(status), Some(api_pod)) = (pod.status.as_ref(), target(pod, store, &mirrors)) else { continue };
         let Some(api_uid) = api_pod.metadata.uid.clone() else { continue };
+        let merged = merge_pod_conditions(status, api_pod.status.as_ref());
+        let status = &merged;
         // What was sent stands while the watch has not caught up (same resourceVersion) or the
         // API still holds what our patch left; anything else is someone else's change (the node
         // controller marking pods not Ready during an outage), to reconcile.

@@ -114,3 +114,24 @@ fn a_removed_pods_final_status_is_sent_before_it_is_deleted() {
     let actions = plan_with_finals(&live, &finals, &api, &BTreeMap::new(), &known);
     assert!(actions.is_empty(), "{actions:?}");
 }
+
+#[test]
+fn conditions_others_own_are_kept_as_the_api_holds_them() {
+    use k8s_openapi::api::core::v1::PodCondition;
+    let cond = |t: &str, s: &str| PodCondition { type_: t.into(), status: s.into(), ..PodCondition::default() };
+    // The kubelet's status was generated before a readiness gate's condition was set.
+    let mut ours = pod("a", "pa", Some("Running"));
+    ours.status.as_mut().unwrap().conditions = Some(vec![cond("k8s.io/gate", "False"), cond("Ready", "True"), cond("DisruptionTarget", "True")]);
+    let mut api_pod = pod("a", "pa", Some("Running"));
+    api_pod.status.as_mut().unwrap().conditions = Some(vec![cond("k8s.io/gate", "True"), cond("Ready", "False"), cond("DisruptionTarget", "False"), cond("example.com/other", "True")]);
+    let actions = plan(&[ours.clone()], &store(vec![api_pod.clone()]), &BTreeMap::new(), &BTreeSet::new());
+    let [StatusAction::Patch { status, .. }] = &actions[..] else { panic!("{actions:?}") };
+    let sent: Vec<(&str, &str)> = status.conditions.as_deref().unwrap().iter().map(|c| (c.type_.as_str(), c.status.as_str())).collect();
+    assert_eq!(sent, vec![("k8s.io/gate", "True"), ("example.com/other", "True"), ("Ready", "True"), ("DisruptionTarget", "True")]);
+
+    // Nothing to send when the only difference is a condition the kubelet does not own.
+    let mut api_same = api_pod.clone();
+    api_same.status.as_mut().unwrap().conditions = Some(vec![cond("k8s.io/gate", "True"), cond("Ready", "True"), cond("DisruptionTarget", "True")]);
+    ours.status.as_mut().unwrap().conditions = Some(vec![cond("Ready", "True"), cond("DisruptionTarget", "True")]);
+    assert!(plan(&[ours], &store(vec![api_same]), &BTreeMap::new(), &BTreeSet::new()).is_empty());
+}

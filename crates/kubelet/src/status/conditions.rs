@@ -26,16 +26,9 @@ pub const REASON_READINESS_GATES_NOT_READY: &str = "ReadinessGatesNotReady";
 pub const REASON_POD_COMPLETED: &str = "PodCompleted";
 pub const REASON_POD_FAILED: &str = "PodFailed";
 
-/// Condition types the kubelet generates itself (upstream `PodConditionByKubelet`, minus resize).
+/// Condition types the kubelet owns (upstream `PodConditionByKubelet`).
 pub fn is_kubelet_condition(type_: &str) -> bool {
-    matches!(
-        type_,
-        POD_SCHEDULED
-            | POD_INITIALIZED
-            | POD_READY
-            | CONTAINERS_READY
-            | POD_READY_TO_START_CONTAINERS
-    )
+    kubelet_api::status_sync::pod_condition_by_kubelet(type_)
 }
 
 fn condition(type_: &str, ok: bool, reason: Option<&str>, message: Option<String>) -> PodCondition {
