@@ -220,9 +220,9 @@ mkdir -p "$KNODE_TEST_IMAGES_DIR/bin" "$KNODE_TEST_IMAGES_DIR/oci"
 # ---------------------------------------------------------------------------
 build_go_binaries() {
     local stamp="$KNODE_TEST_IMAGES_DIR/bin/.stamp" want
-    want="kubernetes v$KNODE_K8S_VERSION agnhost nnp nmeter recipe $RECIPE_VERSION"
+    want="kubernetes v$KNODE_K8S_VERSION agnhost nnp nmeter knode-sh recipe $RECIPE_VERSION"
     if ! $FORCE && [[ -x $KNODE_TEST_IMAGES_DIR/bin/agnhost && -x $KNODE_TEST_IMAGES_DIR/bin/nnp &&
-        -x $KNODE_TEST_IMAGES_DIR/bin/nmeter &&
+        -x $KNODE_TEST_IMAGES_DIR/bin/nmeter && -x $KNODE_TEST_IMAGES_DIR/bin/knode-sh &&
         -f $stamp && $(<"$stamp") == "$want" ]]; then
         say "agnhost, nnp and nmeter already built ($KNODE_TEST_IMAGES_DIR/bin)"
         return 0
@@ -239,6 +239,7 @@ build_go_binaries() {
     local log="$KNODE_TEST_IMAGES_DIR/build.log" t0=$SECONDS
     say "building agnhost and nnp from k8s.io/kubernetes@v$KNODE_K8S_VERSION, and nmeter (log: $log)"
     write_nmeter_source "$MOD_DIR/cmd/nmeter"
+    write_knode_sh_source "$MOD_DIR/cmd/knode-sh"
     (
         cd "$MOD_DIR"
         go get "k8s.io/kubernetes/test/images/agnhost@v$KNODE_K8S_VERSION" \
@@ -248,6 +249,7 @@ build_go_binaries() {
         CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$KNODE_TEST_IMAGES_DIR/bin/nnp" \
             k8s.io/kubernetes/test/images/nonewprivs
         CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$KNODE_TEST_IMAGES_DIR/bin/nmeter" ./cmd/nmeter
+        CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$KNODE_TEST_IMAGES_DIR/bin/knode-sh" ./cmd/knode-sh
     ) >"$log" 2>&1 || { tail -n 30 "$log" >&2; die "building agnhost/nnp failed (log: $log)"; }
     echo "$want" >"$stamp"
     say "  agnhost, nnp and nmeter built in $((SECONDS - t0)) s"
@@ -263,6 +265,7 @@ pkg_version() { dpkg-query -W -f='${Version}' "$1"; }
 image_key() {
     local ref=$1 recipe=$2 extra=""
     extra="nmeter=$(sha256sum <"$KNODE_TEST_IMAGES_DIR/bin/nmeter" | cut -c1-16)"
+    extra+=" knode-sh=$(sha256sum <"$KNODE_TEST_IMAGES_DIR/bin/knode-sh" | cut -c1-16)"
     case "$recipe" in
         populate_agnhost*) extra+=" agnhost=$(sha256sum <"$KNODE_TEST_IMAGES_DIR/bin/agnhost" | cut -c1-16)" ;;
         populate_nonewprivs*) extra+=" nnp=$(sha256sum <"$KNODE_TEST_IMAGES_DIR/bin/nnp" | cut -c1-16)" ;;

@@ -38,11 +38,65 @@ populate_base() {
         [[ -e $rootfs/bin/${applet##*/} ]] || ln -s busybox "$rootfs/bin/${applet##*/}"
     done < <(/bin/busybox --list-full)
     install -m 0755 "$KNODE_TEST_IMAGES_DIR/bin/nmeter" "$rootfs/bin/nmeter"
-    # /bin/sh is bash: Debian's busybox 1.35 ash drops environment variables
-    # whose names are not identifiers (data-1=value-1 from envFrom), which
-    # upstream's busybox 1.37 passes on to `env`.
+    # /bin/sh is knode-sh (below): busybox's ash, as in upstream's image (specs
+    # compare its messages, "/bin/sh: can't create /file: Read-only file
+    # system"), but bash when the environment holds a variable whose name is not
+    # an identifier: Debian's busybox 1.35 ash drops those (data-1=value-1 from
+    # envFrom), which upstream's busybox 1.37 passes on to `env`.
     copy_dynamic /bin/bash "$rootfs" /bin/bash
-    ln -sf bash "$rootfs/bin/sh"
+    install -m 0755 "$KNODE_TEST_IMAGES_DIR/bin/knode-sh" "$rootfs/bin/sh"
+}
+
+# write_knode_sh_source DIR: /bin/sh of the busybox-based images (see
+# populate_base): execs busybox as `sh` (ash), or bash when an environment
+# variable's name is not a shell identifier; argv is passed on unchanged.
+write_knode_sh_source() {
+    mkdir -p "$1"
+    cat >"$1/main.go" <<'GO'
+// knode-sh runs busybox's ash, or bash for environments ash 1.35 would lose.
+package main
+
+import (
+	"os"
+	"strings"
+	"syscall"
+)
+
+func identifier(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i, c := range name {
+		letter := c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		if !letter && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func main() {
+	shell := "/bin/busybox"
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !identifier(name) {
+			shell = "/bin/bash"
+			break
+		}
+	}
+	args := append([]string{}, os.Args...)
+	if shell == "/bin/busybox" {
+		// busybox picks the applet by argv[0]'s base name: keep "/bin/sh" (messages
+		// say "/bin/sh: ...") unless it was called by another name.
+		if !strings.HasSuffix(args[0], "sh") {
+			args[0] = "sh"
+		}
+	}
+	err := syscall.Exec(shell, args, os.Environ())
+	os.Stderr.WriteString("knode-sh: exec " + shell + ": " + err.Error() + "\n")
+	os.Exit(127)
+}
+GO
 }
 
 # write_nmeter_source DIR: a stand-in for busybox's nmeter applet, limited to
