@@ -69,6 +69,7 @@ async fn create_pod(s: &Shared, i: usize) -> anyhow::Result<()> {
             memory_capacity: s.memory_capacity,
             security: &security,
             image_user: ImageUser::default(),
+            sub_paths: &kubelet::kuberuntime::sub_path::HostSubPaths,
         };
         let mut cc = container_config(&pod, c, 0, &ctx)?;
         if let Some(image) = cc.image.as_mut() {

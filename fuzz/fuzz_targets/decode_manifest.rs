@@ -55,6 +55,7 @@ fn derive_everything(pod: &Pod) {
         memory_capacity: 8 << 30,
         security: &security,
         image_user: ImageUser::default(),
+        sub_paths: &kubelet::kuberuntime::sub_path::JoinedSubPaths,
     };
     let spec = pod.spec.as_ref();
     let init = spec.and_then(|s| s.init_containers.as_ref()).into_iter().flatten();

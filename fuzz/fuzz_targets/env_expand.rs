@@ -2,13 +2,18 @@
 //! `third_party/forked/golang/expansion.Expand`. Input: `NAME=value` lines up to the first empty
 //! line define the variables; the rest is the string to expand.
 //!
+//! The same input as a volume mount's `subPathExpr`: never a panic, and what it accepts is a
+//! relative path without `..` components, equal to the expansion when every variable is set.
+//!
 //! One deliberate difference: upstream appends `$` plus the next *byte* after a lone `$`, which
 //! splits a multi-byte UTF-8 character; the reference keeps the character whole, as the kubelet.
 #![no_main]
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::VolumeMount;
 use kubelet::kuberuntime::env::expand;
+use kubelet::kuberuntime::sub_path::mount_sub_path;
 use libfuzzer_sys::fuzz_target;
 
 /// Upstream's algorithm, operating on bytes as the Go code does.
@@ -68,5 +73,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(got, reference(input, &vars), "input {input:?} vars {vars:?}");
     if !input.contains('$') {
         assert_eq!(got, input);
+    }
+    let mount = VolumeMount { name: "v".into(), mount_path: "/m".into(), sub_path_expr: Some(input.to_string()), ..Default::default() };
+    if let Ok(Some(sub)) = mount_sub_path(&mount, &vars) {
+        assert!(!sub.starts_with('/') && !sub.split('/').any(|p| p == ".."), "{sub:?} from {input:?}");
+        assert_eq!(sub, got, "accepted expansions are the plain expansion");
     }
 });

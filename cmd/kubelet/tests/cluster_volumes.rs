@@ -2,7 +2,10 @@
 //! (a `kube-api-access-*` projected volume added by admission) and a `projected` volume (token, the
 //! `kube-root-ca.crt` ConfigMap, downwardAPI) reads its files; a configMap volume follows a
 //! changed ConfigMap while the container runs; a pod whose secret is missing waits with a
-//! FailedMount event and starts once the secret exists; deleting pods unmounts their tmpfs.
+//! FailedMount event and starts once the secret exists; deleting pods unmounts their tmpfs;
+//! `subPathExpr` expands from the environment into a directory with the volume's mode, while a
+//! `..` expansion and a symlink pointing out of the volume are `CreateContainerConfigError`s; a
+//! pod that finished gives back its (memory-backed) emptyDir while its object stays.
 //! Real control plane (`hack/control-plane.sh`), real containerd, real `kubectl`.
 
 mod cluster_support;
@@ -197,5 +200,136 @@ async fn secret_configmap_projected_and_token_volumes() {
     wait_for("pod directory removed", Duration::from_secs(30), || async { (!pod_dir.exists()).then_some(()) }).await;
     kubectl(&["delete", "configmap", "e2e-vol-cm", "--ignore-not-found"]);
     kubectl(&["delete", "secret", "e2e-vol-missing", "--ignore-not-found"]);
+    teardown(kubelet).await;
+}
+
+/// `subPathExpr` from the pod name (a non-root writer), a `..` expansion, and an init container
+/// that leaves a symlink to `/etc` in the volume for the main container's `subPath`.
+fn sub_path_pods_yaml() -> String {
+    let image = busybox_image();
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: e2e-vol-subpath, namespace: default}}
+spec:
+  automountServiceAccountToken: false
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: {image}
+    imagePullPolicy: Never
+    securityContext: {{runAsUser: 1001}}
+    env:
+    - name: POD_NAME
+      valueFrom: {{fieldRef: {{fieldPath: metadata.name}}}}
+    command: ["sh", "-c", "echo hi > /logs/f && test -f /whole/e2e-vol-subpath/f && echo subpath-ok mode=$(stat -c %a /whole/e2e-vol-subpath); sleep 3600"]
+    volumeMounts:
+    - {{name: work, mountPath: /logs, subPathExpr: "$(POD_NAME)"}}
+    - {{name: work, mountPath: /whole}}
+  volumes:
+  - {{name: work, emptyDir: {{}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: e2e-vol-subpath-up, namespace: default}}
+spec:
+  automountServiceAccountToken: false
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: {image}
+    imagePullPolicy: Never
+    env: [{{name: UP, value: ".."}}]
+    command: ["sleep", "3600"]
+    volumeMounts: [{{name: work, mountPath: /logs, subPathExpr: "$(UP)"}}]
+  volumes:
+  - {{name: work, emptyDir: {{}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: e2e-vol-subpath-escape, namespace: default}}
+spec:
+  automountServiceAccountToken: false
+  terminationGracePeriodSeconds: 1
+  initContainers:
+  - name: plant
+    image: {image}
+    imagePullPolicy: Never
+    command: ["ln", "-s", "/etc", "/work/escape"]
+    volumeMounts: [{{name: work, mountPath: /work}}]
+  containers:
+  - name: main
+    image: {image}
+    imagePullPolicy: Never
+    command: ["sleep", "3600"]
+    volumeMounts: [{{name: work, mountPath: /host-etc, subPath: escape}}]
+  volumes:
+  - {{name: work, emptyDir: {{}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: e2e-vol-done, namespace: default}}
+spec:
+  automountServiceAccountToken: false
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: {image}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "echo data > /scratch/f"]
+    volumeMounts: [{{name: scratch, mountPath: /scratch}}]
+  volumes:
+  - {{name: scratch, emptyDir: {{medium: Memory}}}}
+"#
+    )
+}
+
+/// The message of the pod's container `main` once it waits with `CreateContainerConfigError`.
+async fn config_error(name: &str) -> String {
+    wait_for(&format!("{name}: main container waiting with a config error"), Duration::from_secs(60), || async {
+        let p: Pod = kubectl_json(&["get", "pod", name])?;
+        let cs = p.status?.container_statuses?;
+        let w = cs.iter().find(|c| c.name == "main")?.state.clone()?.waiting?;
+        (w.reason.as_deref() == Some("CreateContainerConfigError")).then(|| w.message.unwrap_or_default())
+    })
+    .await
+}
+
+#[tokio::test]
+#[ignore = "needs root, containerd and the control plane: run hack/test.sh"]
+async fn sub_paths_and_finished_pod_volumes() {
+    control_plane_ready().await;
+    let pods = ["e2e-vol-subpath", "e2e-vol-subpath-up", "e2e-vol-subpath-escape", "e2e-vol-done"];
+    for pod in pods {
+        kubectl(&["delete", "pod", pod, "--ignore-not-found", "--wait=false"]);
+    }
+    let node = TestNode::new();
+    let kubelet = start_cluster_kubelet(&node).await;
+    wait_node_ready(Duration::from_secs(60)).await;
+    apply(&node, "subpath.yaml", &sub_path_pods_yaml());
+
+    // The expanded sub path is a directory of the (0777) emptyDir that uid 1001 can write.
+    let pod = running("e2e-vol-subpath", Duration::from_secs(90)).await;
+    let text = log_containing(&node, &pod, "subpath-ok", Duration::from_secs(30)).await;
+    assert!(text.contains("subpath-ok mode=777"), "{text}");
+
+    assert_eq!(config_error("e2e-vol-subpath-up").await, "unable to provision SubPath `..`: must not contain '..'");
+    assert_eq!(config_error("e2e-vol-subpath-escape").await, "subPath `escape` resolves outside its volume");
+    // Neither started a container; the node's /etc was never mounted anywhere.
+    let p: Pod = kubectl_json(&["get", "pod", "e2e-vol-subpath-escape"]).unwrap();
+    assert_eq!(p.status.and_then(|s| s.phase).as_deref(), Some("Pending"));
+
+    // The finished pod: Succeeded, its tmpfs unmounted and its volume directory gone.
+    let done: Pod = wait_for("e2e-vol-done Succeeded", Duration::from_secs(60), || async {
+        let p: Pod = kubectl_json(&["get", "pod", "e2e-vol-done"])?;
+        (p.status.as_ref()?.phase.as_deref() == Some("Succeeded")).then_some(p)
+    })
+    .await;
+    let pod_dir = node.root().join(format!("pods/{}", done.metadata.uid.unwrap()));
+    let scratch = pod_dir.join("volumes/kubernetes.io~empty-dir/scratch");
+    wait_for("finished pod's emptyDir torn down", Duration::from_secs(30), || async { (!scratch.exists() && !is_mount_point(&scratch)).then_some(()) }).await;
+    assert!(pod_dir.is_dir(), "the pod directory stays until the pod is deleted");
+
+    kubectl(&["delete", "pod", pods[0], pods[1], pods[2], pods[3], "--wait=false"]);
     teardown(kubelet).await;
 }

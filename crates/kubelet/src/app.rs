@@ -52,6 +52,8 @@ pub enum AppError {
     Sysctls(#[from] crate::sysctl::SysctlError),
     #[error("configuring root directory {}: {source}", path.display())]
     RootDir { path: PathBuf, source: std::io::Error },
+    #[error("cgroupsPerQOS: {0}")]
+    Cgroups(#[from] crate::cm::CgroupError),
     #[error("kubelet task {task:?} panicked: {message}")]
     TaskPanicked { task: &'static str, message: String },
 }
@@ -283,10 +285,17 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         String::new()
     });
     // What the node status reports as allocatable: unset limits read as it in the downward API.
-    let node_allocatable = kubelet_api::node_status::node_allocatable(
-        &kubelet_api::node_status::NodeConfig::from_options(&opts, &node_name, host_ip),
-        &kubelet_api::machine::read_machine_info(&kubelet_api::machine::HostPaths::host(&opts.flags.root_dir)),
-    );
+    let machine = kubelet_api::machine::read_machine_info(&kubelet_api::machine::HostPaths::host(&opts.flags.root_dir));
+    let node_allocatable = kubelet_api::node_status::node_allocatable(&kubelet_api::node_status::NodeConfig::from_options(&opts, &node_name, host_ip), &machine);
+    // QoS cgroups (kubepods, burstable, besteffort) before any pod; each pod gets its own below.
+    let pod_cgroups = if cfg.cgroups_per_qos {
+        let driver = if cfg.cgroup_driver == "systemd" { crate::cm::pod_cgroups::CgroupDriver::Systemd } else { crate::cm::pod_cgroups::CgroupDriver::Cgroupfs };
+        let qos = crate::cm::QosCgroups::new(std::path::Path::new("/sys/fs/cgroup"), &cfg.cgroup_root, driver, cfg.pod_pids_limit);
+        qos.ensure_top_level(machine.num_cores * 1000)?;
+        Some(Arc::new(qos))
+    } else {
+        None
+    };
     let manager_cfg = RuntimeManagerConfig {
         root_dir: opts.flags.root_dir.clone(),
         sandbox: SandboxContext {
@@ -324,11 +333,13 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         Arc::new(SystemClock),
     )
     .with_node_allocatable(node_allocatable);
-    let manager = Arc::new(
-        RuntimeManager::new(runtime_dyn.clone(), images, events.clone(), env, manager_cfg, Arc::new(SystemClock))
-            .with_volume_manager(volumes)
-            .with_devices(Arc::new(devices.clone())),
-    );
+    let mut manager = RuntimeManager::new(runtime_dyn.clone(), images, events.clone(), env, manager_cfg, Arc::new(SystemClock))
+        .with_volume_manager(volumes)
+        .with_devices(Arc::new(devices.clone()));
+    if let Some(cgroups) = pod_cgroups {
+        manager = manager.with_pod_cgroups(cgroups);
+    }
+    let manager = Arc::new(manager);
     let status = StatusManager::default();
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
     let prober = Arc::new(crate::prober::ProbeManager::new(runtime_dyn.clone(), status.clone(), events, Arc::new(SystemClock), probe_tx));

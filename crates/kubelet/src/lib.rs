@@ -4,6 +4,7 @@
 //! - [`kuberuntime`]: pod spec → CRI configs, and the pure plan of actions for one pod sync;
 //! - [`pod_workers`]: one task per pod that drives it towards its desired state;
 //! - [`admission`]: whether a new pod may run here (the [`sysctl`] allowlist), and a rejected pod's status;
+//! - [`cm`]: QoS and pod cgroups (`cgroupsPerQOS`);
 //! - [`devices`]: device plugin allocations at admission and in container configs;
 //! - [`pleg`]: the pod lifecycle event generator that relists the runtime;
 //! - [`status`]: runtime state → `v1.PodStatus` (phase, conditions, container statuses);
@@ -17,6 +18,7 @@ pub mod app;
 pub mod apparmor;
 pub mod backoff;
 pub mod clock;
+pub mod cm;
 pub mod container;
 pub mod devices;
 pub mod events;

@@ -309,6 +309,7 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
     if already_terminal {
         // A finished pod is never restarted; make sure nothing of it still runs.
         ctx.manager.kill_pod(Some(pod), &status, None).await.map_err(|e| e.to_string())?;
+        ctx.manager.clean_up_terminated(pod);
         return Ok(ctx.sync_frequency);
     }
     let start_time = ctx.status.pod_status(&r.uid).and_then(|s| s.start_time).map(|t| crate::status::system_time(&t));
@@ -329,7 +330,11 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
     let outcome = ctx.manager.sync_pod(pod, &status, &verdicts).await;
     let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);
     let terminal = pod_is_terminal(pod, &fresh);
-    publish(ctx, pod, &fresh, &outcome, terminal);
+    if publish(ctx, pod, &fresh, &outcome, terminal) {
+        // Finished just now: stop the sandbox and give back volumes and cgroup at once.
+        ctx.manager.kill_pod(Some(pod), &fresh, None).await.map_err(|e| e.to_string())?;
+        ctx.manager.clean_up_terminated(pod);
+    }
     if !outcome.errors.is_empty() {
         return Err(outcome.errors.join("; "));
     }

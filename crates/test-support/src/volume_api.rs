@@ -24,6 +24,8 @@ struct State {
     token_requests: Vec<(String, String, TokenRequest)>,
     now: Option<SystemTime>,
     fail: Option<String>,
+    /// Secret and ConfigMap GETs so far.
+    object_gets: usize,
 }
 
 /// Cheap to clone; clones share state.
@@ -57,6 +59,23 @@ impl FakeVolumeApi {
         self.state.lock().unwrap().runtime_classes.insert(name.into(), rc);
     }
 
+    /// Marks Secret and ConfigMap `namespace/name` (those that exist) `immutable: true`.
+    pub fn set_immutable(&self, namespace: &str, name: &str) {
+        let mut st = self.state.lock().unwrap();
+        let key = (namespace.to_string(), name.to_string());
+        if let Some(s) = st.secrets.get_mut(&key) {
+            s.immutable = Some(true);
+        }
+        if let Some(c) = st.config_maps.get_mut(&key) {
+            c.immutable = Some(true);
+        }
+    }
+
+    /// How many Secret and ConfigMap GETs were answered so far.
+    pub fn object_gets(&self) -> usize {
+        self.state.lock().unwrap().object_gets
+    }
+
     pub fn delete_secret(&self, namespace: &str, name: &str) {
         self.state.lock().unwrap().secrets.remove(&(namespace.into(), name.into()));
     }
@@ -88,12 +107,16 @@ impl FakeVolumeApi {
 impl VolumeApi for FakeVolumeApi {
     async fn get_secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, ApiError> {
         self.check(format!("secrets/{namespace}/{name}"))?;
-        Ok(self.state.lock().unwrap().secrets.get(&(namespace.into(), name.into())).cloned())
+        let mut st = self.state.lock().unwrap();
+        st.object_gets += 1;
+        Ok(st.secrets.get(&(namespace.into(), name.into())).cloned())
     }
 
     async fn get_config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, ApiError> {
         self.check(format!("configmaps/{namespace}/{name}"))?;
-        Ok(self.state.lock().unwrap().config_maps.get(&(namespace.into(), name.into())).cloned())
+        let mut st = self.state.lock().unwrap();
+        st.object_gets += 1;
+        Ok(st.config_maps.get(&(namespace.into(), name.into())).cloned())
     }
 
     async fn get_runtime_class(&self, name: &str) -> Result<Option<k8s_openapi::api::node::v1::RuntimeClass>, ApiError> {

@@ -7,7 +7,7 @@
 //! annotations. Preparing the host paths and looking up the image's user is the runtime manager's
 //! job.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::{Container, Pod, VolumeMount};
@@ -17,6 +17,7 @@ use super::env::{EnvObjects, PodFacts, container_env, expand};
 use super::hash::container_hash;
 use super::labels::{container_annotations, container_labels};
 use super::resources::linux_resources;
+use super::sub_path::{SubPaths, mount_sub_path};
 use super::security_context::{ImageUser, NodeSecurity, container_security_context, verify_run_as_non_root};
 
 /// Host-side facts a container config needs.
@@ -36,6 +37,8 @@ pub struct ContainerContext<'a> {
     pub security: &'a NodeSecurity,
     /// The user the container's image runs as (from the runtime's image status).
     pub image_user: ImageUser,
+    /// Prepares `subPath`/`subPathExpr` mounts on the host ([`HostSubPaths`](super::sub_path::HostSubPaths)).
+    pub sub_paths: &'a dyn SubPaths,
 }
 
 /// Why a container config could not be built (`CreateContainerConfigError`).
@@ -72,18 +75,15 @@ pub(crate) fn resolve_recursive_read_only(m: &VolumeMount, runtime_supports_rro:
     }
 }
 
-fn mounts(c: &Container, ctx: &ContainerContext) -> Result<Vec<api::Mount>, String> {
+fn mounts(c: &Container, ctx: &ContainerContext, vars: &BTreeMap<String, String>) -> Result<Vec<api::Mount>, String> {
     let mut out = Vec::new();
     for m in c.volume_mounts.iter().flatten() {
         let base = ctx
             .volume_paths
             .get(&m.name)
             .ok_or_else(|| format!("volume {:?} is not available on this node", m.name))?;
-        let host = match m.sub_path.as_deref().filter(|s| !s.is_empty()) {
-            Some(sub) if sub.split('/').any(|p| p == "..") || sub.starts_with('/') => {
-                return Err(format!("subPath {sub:?} must be a relative path without '..'"));
-            }
-            Some(sub) => base.join(sub),
+        let host = match mount_sub_path(m, vars)? {
+            Some(sub) => ctx.sub_paths.prepare(base, &sub)?,
             None => base.clone(),
         };
         resolve_recursive_read_only(m, RUNTIME_SUPPORTS_RRO).map_err(|e| format!("failed to resolve recursive read-only mode: {e}"))?;
@@ -130,7 +130,7 @@ pub fn container_config(
     let env = container_env(pod, c, ctx.facts, ctx.env_objects, ctx.volume_paths).map_err(fail)?;
     let vars = env.iter().cloned().collect();
     let expand_all = |v: &Option<Vec<String>>| v.iter().flatten().map(|s| expand(s, &vars)).collect();
-    let mounts = mounts(c, ctx).map_err(fail)?;
+    let mounts = mounts(c, ctx, &vars).map_err(fail)?;
     let config_error = |e: super::security_context::SecurityContextError| fail(e.to_string());
     verify_run_as_non_root(pod, c, &ctx.image_user).map_err(config_error)?;
     let security_context = container_security_context(pod, c, ctx.security, &ctx.image_user).map_err(config_error)?;
@@ -209,6 +209,7 @@ mod tests {
             memory_capacity: 1 << 30,
             security: &NodeSecurity::new("/k".as_ref(), false),
             image_user: ImageUser::default(),
+            sub_paths: &crate::kuberuntime::sub_path::JoinedSubPaths,
         };
         let cfg = container_config(&pod, &c, 3, &ctx).unwrap();
         assert_eq!(cfg.args, vec!["echo hi"]);
@@ -243,6 +244,7 @@ mod tests {
             memory_capacity: 1 << 30,
             security: &node,
             image_user,
+            sub_paths: &crate::kuberuntime::sub_path::JoinedSubPaths,
         };
         let cfg = container_config(&pod, &c, 0, &ctx(ImageUser { uid: Some(1000), username: String::new() })).unwrap();
         let sc = cfg.linux.unwrap().security_context.unwrap();

@@ -122,6 +122,11 @@ impl EnvObjects {
 
 /// Expands `$(NAME)` references from `vars`; `$$` escapes a `$`; unknown references stay as written.
 pub fn expand(input: &str, vars: &BTreeMap<String, String>) -> String {
+    expand_with(input, |name| vars.get(name).map(String::as_str))
+}
+
+/// [`expand`] with the values from `lookup` (`None`: the reference stays as written).
+pub fn expand_with<'v>(input: &str, mut lookup: impl FnMut(&str) -> Option<&'v str>) -> String {
     let mut out = String::with_capacity(input.len());
     let mut rest = input;
     while let Some(pos) = rest.find('$') {
@@ -134,7 +139,7 @@ pub fn expand(input: &str, vars: &BTreeMap<String, String>) -> String {
             match inner.find(')') {
                 Some(end) => {
                     let name = &inner[..end];
-                    match vars.get(name) {
+                    match lookup(name) {
                         Some(v) => out.push_str(v),
                         None => {
                             out.push_str("$(");

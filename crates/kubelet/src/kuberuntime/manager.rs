@@ -23,6 +23,7 @@ use super::labels::{PodRef, pod_full_name, pod_name, pod_namespace, pod_uid};
 use super::pod_dirs::{PodDirs, legacy_log_symlink};
 use super::runtime_state::get_pod_status;
 use super::sandbox::{SandboxContext, pod_sandbox_config};
+use super::sub_path::HostSubPaths;
 use super::security_context::{ImageUser, NodeSecurity, pod_security_context, supplemental_groups_policy};
 use crate::backoff::Backoff;
 use crate::clock::Clock;
@@ -80,6 +81,9 @@ pub struct RuntimeManager {
     security: NodeSecurity,
     /// Device plugin allocations, when the device manager runs.
     devices: Option<Arc<dyn crate::devices::DeviceAllocator>>,
+    /// Pod cgroups under the QoS classes' (`cgroupsPerQOS`); `None`: the sandbox context's
+    /// fixed parent.
+    cgroups: Option<Arc<dyn crate::cm::PodCgroups>>,
 }
 
 /// The grace period of a kill (upstream `setTerminationGracePeriod`): an explicit override
@@ -108,7 +112,7 @@ impl RuntimeManager {
     ) -> Self {
         let volumes = VolumeManager::new(cfg.root_dir.clone(), None, Arc::new(SystemMounter), clock.clone()).with_node_allocatable(cfg.node_allocatable.clone());
         let security = NodeSecurity::detect(&cfg.root_dir, cfg.seccomp_default, std::path::Path::new("/sys"));
-        Self { runtime, images, events, env_sources, cfg, clock, backoff: Mutex::default(), image_manager: ImageManager::default(), volumes, security, devices: None }
+        Self { runtime, images, events, env_sources, cfg, clock, backoff: Mutex::default(), image_manager: ImageManager::default(), volumes, security, devices: None, cgroups: None }
     }
 
     /// Replaces the (standalone, API-less) volume manager, e.g. with one that reaches the API.
@@ -120,6 +124,12 @@ impl RuntimeManager {
     /// Gives containers the devices the device manager allocated them.
     pub fn with_devices(mut self, devices: Arc<dyn crate::devices::DeviceAllocator>) -> Self {
         self.devices = Some(devices);
+        self
+    }
+
+    /// Runs each pod in a cgroup of its own (`cgroupsPerQOS`).
+    pub fn with_pod_cgroups(mut self, cgroups: Arc<dyn crate::cm::PodCgroups>) -> Self {
+        self.cgroups = Some(cgroups);
         self
     }
 
@@ -230,7 +240,24 @@ impl RuntimeManager {
         actions: &PodActions,
         out: &mut SyncOutcome,
     ) -> Option<(String, api::PodSandboxConfig, Vec<String>)> {
-        let config = pod_sandbox_config(pod, actions.attempt, &self.cfg.sandbox);
+        let mut config = pod_sandbox_config(pod, actions.attempt, &self.cfg.sandbox);
+        // The pod's cgroup, made (or its limits updated) on every sync as upstream does.
+        if let Some(cgroups) = &self.cgroups {
+            let parent = match cgroups.ensure_pod(pod) {
+                Ok(parent) => parent,
+                Err(e) if actions.create_sandbox => {
+                    self.sandbox_failed(pod, out, &format!("failed to create the pod's cgroup: {e}"));
+                    return None;
+                }
+                Err(e) => {
+                    tracing::warn!(pod = %pod_full_name(pod), "updating the pod's cgroup: {e}");
+                    cgroups.pod_parent(pod)
+                }
+            };
+            if let Some(linux) = config.linux.as_mut() {
+                linux.cgroup_parent = parent;
+            }
+        }
         if !actions.create_sandbox {
             let id = actions.sandbox_id.clone()?;
             let ips = status.sandboxes.iter().find(|s| s.id == id).map(|s| s.ips.clone()).unwrap_or_default();
@@ -383,6 +410,7 @@ impl RuntimeManager {
                     memory_capacity: self.cfg.memory_capacity,
                     security: &self.security,
                     image_user: ImageUser::of(image.as_ref()),
+                    sub_paths: &HostSubPaths,
                 };
                 container_config(pod, c, restart_count, &ctx)
             }
@@ -539,6 +567,21 @@ impl RuntimeManager {
         Ok(())
     }
 
+    /// What a pod that reached a terminal phase gives back before it is deleted (upstream
+    /// `SyncTerminatedPod`): its volumes are torn down and its cgroup removed; the stopped
+    /// containers (and their logs) stay for `kubectl logs`.
+    pub fn clean_up_terminated(&self, pod: &Pod) {
+        let uid = pod_uid(pod);
+        if let Err(e) = self.volumes.tear_down_pod_volumes(uid) {
+            tracing::warn!(pod = %pod_full_name(pod), "tearing down the volumes of the finished pod: {e}");
+        }
+        if let Some(cgroups) = &self.cgroups
+            && let Err(e) = cgroups.remove_pod(uid)
+        {
+            tracing::debug!(pod = %pod_full_name(pod), "removing the finished pod's cgroup: {e}");
+        }
+    }
+
     /// Removes every sandbox and container of a killed pod, its logs and its directory.
     pub async fn remove_pod(&self, status: &PodStatus) -> Result<(), CriError> {
         for c in &status.containers {
@@ -549,6 +592,11 @@ impl RuntimeManager {
                 Err(e) if !e.is_not_found() => return Err(e),
                 _ => {}
             }
+        }
+        if let Some(cgroups) = &self.cgroups
+            && let Err(e) = cgroups.remove_pod(&status.uid)
+        {
+            tracing::warn!(pod = %status.uid, "removing the pod's cgroup: {e}");
         }
         match self.volumes.unmount_pod_volumes(&status.uid) {
             Ok(()) => {

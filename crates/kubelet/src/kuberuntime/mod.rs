@@ -2,7 +2,7 @@
 //! CRI calls.
 //!
 //! Pure parts: [`labels`], [`hash`], [`dns`], [`sandbox`], [`env`], [`env_file`], [`resources`],
-//! [`security_context`], [`container_config`] and the sync planner [`actions`]. I/O parts:
+//! [`security_context`], [`sub_path`]'s checks, [`container_config`] and the sync planner [`actions`]. I/O parts:
 //! [`runtime_state`] (reading the runtime back), [`pod_dirs`] (files under the kubelet root),
 //! [`file_key_ref`] (env files in pod volumes), [`images`] and [`manager`].
 
@@ -24,6 +24,7 @@ pub mod restart;
 pub mod runtime_state;
 pub mod sandbox;
 pub mod security_context;
+pub mod sub_path;
 
 pub use actions::{PodActions, compute_pod_actions, pod_is_terminal};
 pub use manager::{RuntimeManager, RuntimeManagerConfig, SyncOutcome};

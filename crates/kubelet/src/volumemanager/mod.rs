@@ -10,11 +10,13 @@
 //! events), so ConfigMap/Secret changes and token rotation reach running pods within one sync
 //! period: the objects are fetched again ([`VolumeApi`]), the files rebuilt by the pure
 //! [`projection`] builders, and rewritten by the [`atomic_writer`] only when they changed.
+//! Immutable Secrets and ConfigMaps are fetched once while pods use them ([`immutable`]).
 //! [`VolumeManager::unmount_pod_volumes`] undoes the mounts before the pod directory goes.
 //! Without an API server (standalone) secret, configMap and token sources fail clearly.
 
 pub mod atomic_writer;
 pub mod downward_api;
+pub mod immutable;
 pub mod ownership;
 pub mod mount;
 pub mod projection;
@@ -67,6 +69,9 @@ pub struct VolumeManager {
     tokens: TokenManager,
     /// What unset limits read as in downwardAPI `resourceFieldRef`s.
     allocatable: NodeAllocatable,
+    /// Immutable Secrets and ConfigMaps, not fetched again while pods use them.
+    immutable_secrets: immutable::ImmutableObjects<Secret>,
+    immutable_config_maps: immutable::ImmutableObjects<ConfigMap>,
 }
 
 fn pod_ns(pod: &Pod) -> &str {
@@ -85,7 +90,7 @@ impl VolumeManager {
 
     /// `api` is `None` for a standalone kubelet.
     pub fn new(root_dir: impl Into<PathBuf>, api: Option<Arc<dyn VolumeApi>>, mounter: Arc<dyn Mounter>, clock: Arc<dyn Clock>) -> Self {
-        Self { root_dir: root_dir.into(), api, mounter, clock, tokens: TokenManager::default(), allocatable: NodeAllocatable::new() }
+        Self { root_dir: root_dir.into(), api, mounter, clock, tokens: TokenManager::default(), allocatable: NodeAllocatable::new(), immutable_secrets: Default::default(), immutable_config_maps: Default::default() }
     }
 
     /// The node's allocatable resources, for downwardAPI `resourceFieldRef`s of unset limits.
@@ -155,13 +160,13 @@ impl VolumeManager {
         if let Some(s) = &v.secret {
             let name = s.secret_name.clone().unwrap_or_default();
             let optional = s.optional.unwrap_or(false);
-            let obj = self.fetch_secret(pod_ns(pod), &name, optional).await?;
+            let obj = self.fetch_secret(pod_ns(pod), &name, optional, uid).await?;
             let payload = projection::secret_payload(&name, obj.as_ref(), s.items.as_deref(), s.default_mode, optional)?;
             return write(plugin::SECRET, true, payload);
         }
         if let Some(c) = &v.config_map {
             let optional = c.optional.unwrap_or(false);
-            let obj = self.fetch_config_map(pod_ns(pod), &c.name, optional).await?;
+            let obj = self.fetch_config_map(pod_ns(pod), &c.name, optional, uid).await?;
             let payload = projection::config_map_payload(&c.name, obj.as_ref(), c.items.as_deref(), c.default_mode, optional)?;
             return write(plugin::CONFIG_MAP, false, payload);
         }
@@ -185,10 +190,10 @@ impl VolumeManager {
         let mut fetched = Fetched::default();
         for (i, source) in p.sources.iter().flatten().enumerate() {
             if let Some(s) = &source.secret {
-                let obj = self.fetch_secret(ns, &s.name, s.optional.unwrap_or(false)).await?;
+                let obj = self.fetch_secret(ns, &s.name, s.optional.unwrap_or(false), pod_uid(pod)).await?;
                 fetched.secrets.insert(s.name.clone(), obj);
             } else if let Some(c) = &source.config_map {
-                let obj = self.fetch_config_map(ns, &c.name, c.optional.unwrap_or(false)).await?;
+                let obj = self.fetch_config_map(ns, &c.name, c.optional.unwrap_or(false), pod_uid(pod)).await?;
                 fetched.config_maps.insert(c.name.clone(), obj);
             } else if let Some(t) = &source.service_account_token {
                 let api = self.api.as_deref().ok_or_else(|| format!("failed to fetch token: {NO_API_SERVER}"))?;
@@ -201,17 +206,37 @@ impl VolumeManager {
         Ok(fetched)
     }
 
-    async fn fetch_secret(&self, ns: &str, name: &str, optional: bool) -> Result<Option<Secret>, String> {
+    /// Secret `ns/name` for pod `uid`: from the API server, or kept if it is immutable.
+    async fn fetch_secret(&self, ns: &str, name: &str, optional: bool, uid: &str) -> Result<Option<Secret>, String> {
+        if let Some(kept) = self.immutable_secrets.get(ns, name, uid) {
+            return Ok(Some(kept));
+        }
         match &self.api {
-            Some(api) => api.get_secret(ns, name).await.map_err(|e| format!("couldn't get secret {ns}/{name}: {e}")),
+            Some(api) => {
+                let got = api.get_secret(ns, name).await.map_err(|e| format!("couldn't get secret {ns}/{name}: {e}"))?;
+                if let Some(s) = got.as_ref().filter(|s| s.immutable == Some(true)) {
+                    self.immutable_secrets.insert(ns, name, uid, s.clone());
+                }
+                Ok(got)
+            }
             None if optional => Ok(None),
             None => Err(format!("secret {name:?}: {NO_API_SERVER}")),
         }
     }
 
-    async fn fetch_config_map(&self, ns: &str, name: &str, optional: bool) -> Result<Option<ConfigMap>, String> {
+    /// ConfigMap `ns/name` for pod `uid`: from the API server, or kept if it is immutable.
+    async fn fetch_config_map(&self, ns: &str, name: &str, optional: bool, uid: &str) -> Result<Option<ConfigMap>, String> {
+        if let Some(kept) = self.immutable_config_maps.get(ns, name, uid) {
+            return Ok(Some(kept));
+        }
         match &self.api {
-            Some(api) => api.get_config_map(ns, name).await.map_err(|e| format!("couldn't get configmap {ns}/{name}: {e}")),
+            Some(api) => {
+                let got = api.get_config_map(ns, name).await.map_err(|e| format!("couldn't get configmap {ns}/{name}: {e}"))?;
+                if let Some(c) = got.as_ref().filter(|c| c.immutable == Some(true)) {
+                    self.immutable_config_maps.insert(ns, name, uid, c.clone());
+                }
+                Ok(got)
+            }
             None if optional => Ok(None),
             None => Err(format!("configmap {name:?}: {NO_API_SERVER}")),
         }
@@ -220,20 +245,21 @@ impl VolumeManager {
     /// Creates the volume directory (0777, as upstream's emptyDir, which secret, configMap,
     /// downwardAPI and projected volumes wrap: a container running as any user may use it) and,
     /// for `Some(size)`, a tmpfs on it unless one is there already (the kubelet may have
-    /// restarted). Returns whether it was set up now (an existing one keeps its mode, which may
-    /// carry the fsGroup set-group-ID bit).
+    /// restarted); the tmpfs root is 1777, tmpfs's default, as upstream leaves it. Returns
+    /// whether it was set up now (an existing one keeps its mode, which may carry the fsGroup
+    /// set-group-ID bit).
     fn ensure_dir(&self, dir: &Path, tmpfs: Option<Option<u64>>) -> Result<bool, String> {
         let mut fresh = !dir.exists();
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        if fresh {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
         if let Some(size) = tmpfs {
             let mounted = self.mounter.is_mount_point(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             if !mounted {
                 self.mounter.mount_tmpfs(dir, size).map_err(|e| format!("mounting tmpfs on {}: {e}", dir.display()))?;
                 fresh = true;
             }
-        }
-        if fresh {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
         Ok(fresh)
     }
@@ -242,10 +268,25 @@ impl VolumeManager {
     /// removed. Fails, naming the path, if a mount stays.
     pub fn unmount_pod_volumes(&self, uid: &str) -> Result<(), VolumeError> {
         self.tokens.forget_pod(uid);
+        self.immutable_secrets.forget_pod(uid);
+        self.immutable_config_maps.forget_pod(uid);
         for dir in volume_dirs(&self.root_dir.join("pods").join(uid)) {
             if self.mounter.is_mount_point(&dir).unwrap_or(false) {
                 self.mounter.unmount(&dir).map_err(|source| VolumeError::TearDown { path: dir.clone(), source })?;
             }
+        }
+        Ok(())
+    }
+}
+
+impl VolumeManager {
+    /// Tears down a finished pod's volumes (upstream unmounts the volumes of terminated pods):
+    /// unmounts them and removes their directories, so an emptyDir's data (a `Memory` one's
+    /// RAM) goes while the pod object and its stopped containers stay.
+    pub fn tear_down_pod_volumes(&self, uid: &str) -> Result<(), VolumeError> {
+        self.unmount_pod_volumes(uid)?;
+        for dir in volume_dirs(&self.root_dir.join("pods").join(uid)) {
+            std::fs::remove_dir_all(&dir).map_err(|source| VolumeError::TearDown { path: dir.clone(), source })?;
         }
         Ok(())
     }

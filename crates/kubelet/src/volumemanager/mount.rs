@@ -28,12 +28,10 @@ pub fn is_mount_point(path: &Path) -> io::Result<bool> {
     Ok(meta.dev() != parent_meta.dev() || meta.ino() == parent_meta.ino())
 }
 
-/// The tmpfs option string: `mode=0755`, plus `size=<bytes>` when limited.
+/// The tmpfs option string: `size=<bytes>` when limited. No `mode`: the root keeps tmpfs's
+/// default 1777, as upstream's emptyDir mounts it (specs read the sticky bit).
 pub fn tmpfs_options(size_bytes: Option<u64>) -> String {
-    match size_bytes {
-        Some(n) => format!("mode=0755,size={n}"),
-        None => "mode=0755".into(),
-    }
+    size_bytes.map(|n| format!("size={n}")).unwrap_or_default()
 }
 
 /// mount(2) on the host.
@@ -74,7 +72,7 @@ mod tests {
 
     #[test]
     fn tmpfs_options_carry_the_size_limit() {
-        assert_eq!(tmpfs_options(None), "mode=0755");
-        assert_eq!(tmpfs_options(Some(64 << 20)), "mode=0755,size=67108864");
+        assert_eq!(tmpfs_options(None), "");
+        assert_eq!(tmpfs_options(Some(64 << 20)), "size=67108864");
     }
 }

@@ -153,6 +153,17 @@ async fn missing_secret_fails_then_recovers_and_updates_reach_the_files() {
 
     vm.unmount_pod_volumes("uid-1").unwrap();
     assert!(mounter.mounted.lock().unwrap().is_empty());
+
+    // A finished pod's volumes are torn down: unmounted and their directories gone, the pod
+    // directory kept.
+    api.fail_with(None);
+    vm.mount_pod_volumes(&p).await.unwrap();
+    assert_eq!(mounter.mounted.lock().unwrap().len(), 1);
+    vm.tear_down_pod_volumes("uid-1").unwrap();
+    assert!(mounter.mounted.lock().unwrap().is_empty());
+    assert!(!secret_dir.exists() && !paths["conf"].exists());
+    assert!(root.path().join("pods/uid-1").is_dir());
+    vm.tear_down_pod_volumes("uid-1").unwrap();
 }
 
 #[tokio::test]
@@ -237,4 +248,32 @@ async fn secret_volume_sits_on_a_real_tmpfs_and_pod_removal_waits_for_the_unmoun
     assert!(!mount::is_mount_point(&paths["creds"]).unwrap());
     dirs.remove().unwrap();
     assert!(!root.path().join("pods/uid-1").exists());
+}
+
+#[tokio::test]
+async fn immutable_objects_are_fetched_once_while_pods_use_them() {
+    let api = FakeVolumeApi::new();
+    let (_root, vm, _, _) = setup(Some(api.clone()));
+    api.put_secret("prod", "db", &[("password", "one")]);
+    api.set_immutable("prod", "db");
+    let cm = Volume { name: "conf".into(), config_map: Some(ConfigMapVolumeSource { name: "app".into(), ..Default::default() }), ..Default::default() };
+    api.put_config_map("prod", "app", &[("app.conf", "v=1")]);
+    let p = pod(vec![secret_vol("creds", "db"), cm]);
+
+    let paths = vm.mount_pod_volumes(&p).await.unwrap();
+    assert_eq!(api.object_gets(), 2);
+    vm.mount_pod_volumes(&p).await.unwrap();
+    vm.mount_pod_volumes(&p).await.unwrap();
+    assert_eq!(api.object_gets(), 4, "the mutable ConfigMap is fetched on each sync, the immutable Secret once");
+    assert_eq!(read(&paths["creds"].join("password")), "one");
+
+    // Deleted and re-created under the same name: the pods that had it keep it; once they are
+    // gone the new one is fetched.
+    api.delete_secret("prod", "db");
+    api.put_secret("prod", "db", &[("password", "two")]);
+    vm.mount_pod_volumes(&p).await.unwrap();
+    assert_eq!(read(&paths["creds"].join("password")), "one");
+    vm.unmount_pod_volumes("uid-1").unwrap();
+    vm.mount_pod_volumes(&p).await.unwrap();
+    assert_eq!(read(&paths["creds"].join("password")), "two");
 }
