@@ -7,7 +7,7 @@
 //! from an env file an init container wrote into an `emptyDir` (a missing key fails the container
 //! with upstream's `CreateContainerConfigError`); with `cgroupsPerQOS` each pod runs in its own
 //! cgroup under its QoS class's, with the pod's limits, through a kubelet restart, and the cgroup
-//! goes with the pod.
+//! goes with the pod (an orphaned one at housekeeping).
 
 mod cluster_support;
 
@@ -323,11 +323,21 @@ async fn pods_run_in_qos_and_pod_cgroups() {
     let config = std::fs::read_to_string(node.config_path()).unwrap();
     let config = config.replace("cgroupsPerQOS: false\n", &format!("cgroupsPerQOS: true\ncgroupRoot: /{CGROUP_ROOT}\npodPidsLimit: 512\n"));
     std::fs::write(node.config_path(), config).unwrap();
+    // A pod cgroup left by a pod that went while the kubelet was down (no source, no runtime
+    // pod knows its UID): housekeeping removes it.
+    let orphan = "kubepods/besteffort/pod00000000-0000-0000-0000-00000000dead";
+    for c in ["cpu", "memory"] {
+        std::fs::create_dir_all(format!("/sys/fs/cgroup/{c}/{CGROUP_ROOT}/{orphan}")).unwrap();
+    }
     let mut kubelet = start_cluster_kubelet(&node).await;
     wait_node_ready(Duration::from_secs(60)).await;
 
     // The QoS cgroups exist before any pod.
     assert_eq!(cgroup_file("cpu", "kubepods/besteffort", "cpu.shares").as_deref(), Some("2"));
+    wait_for("orphaned pod cgroup removed", Duration::from_secs(20), || async {
+        (!std::path::Path::new(&format!("/sys/fs/cgroup/memory/{CGROUP_ROOT}/{orphan}")).exists()).then_some(())
+    })
+    .await;
     assert!(std::path::Path::new(&format!("/sys/fs/cgroup/memory/{CGROUP_ROOT}/kubepods/burstable")).is_dir());
 
     let image = busybox_image();
@@ -380,6 +390,8 @@ spec:
     assert_eq!(cgroup_file("memory", &g, "memory.limit_in_bytes").as_deref(), Some("67108864"));
     assert_eq!(cgroup_file("pids", &g, "pids.max").as_deref(), Some("512"));
     assert_eq!(cgroup_file("cpu", &b, "cpu.shares").as_deref(), Some("102"));
+    // The Burstable cgroup's shares are its pods' requests (one pod, 100m).
+    assert_eq!(cgroup_file("cpu", "kubepods/burstable", "cpu.shares").as_deref(), Some("102"));
     assert_eq!(cgroup_file("cpu", &b, "cpu.cfs_quota_us").as_deref(), Some("-1"), "no CPU limit declared");
     assert_eq!(cgroup_file("memory", &b, "memory.limit_in_bytes").as_deref(), Some("33554432"));
     assert_eq!(cgroup_file("cpu", &be, "cpu.shares").as_deref(), Some("2"));

@@ -150,6 +150,11 @@ impl PodWorkers {
         self.workers.remove(uid);
     }
 
+    /// The runtime manager the workers drive.
+    pub fn manager(&self) -> &RuntimeManager {
+        &self.ctx.manager
+    }
+
     pub fn has_worker(&self, uid: &str) -> bool {
         self.workers.contains_key(uid)
     }

@@ -138,6 +138,10 @@ impl SyncLoop {
             .filter(|(r, _)| !desired.pods.contains_key(&r.uid) && !self.workers.has_worker(&r.uid))
             .map(|(r, _)| r.clone())
             .collect();
+        // Pod cgroups of pods no source, worker or runtime knows (gone while the kubelet was
+        // down, or whose removal failed).
+        let known = |uid: &str| desired.pods.contains_key(uid) || self.workers.has_worker(uid) || relist.pods.contains_key(uid);
+        self.workers.manager().remove_orphaned_pod_cgroups(known);
         drop(desired);
         for r in orphans {
             tracing::info!(pod = %format!("{}/{}", r.namespace, r.name), uid = %r.uid, "terminating orphaned pod found in the runtime");

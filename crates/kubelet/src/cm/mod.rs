@@ -1,7 +1,8 @@
 //! The container manager's cgroups (upstream `pkg/kubelet/cm`): with `cgroupsPerQOS` the kubelet
 //! makes `kubepods`, `kubepods/burstable` and `kubepods/besteffort` under `cgroupRoot` at start,
 //! gives every pod a cgroup of its own under its QoS class's ([`pod_cgroups`]), hands that
-//! cgroup to the runtime as the sandbox's `cgroup_parent`, and removes it with the pod.
+//! cgroup to the runtime as the sandbox's `cgroup_parent`, and removes it with the pod. The
+//! Burstable cgroup's CPU shares follow the sum of its pods' requests.
 //!
 //! [`PodCgroups`] is the boundary the runtime manager uses; [`QosCgroups`] implements it on this
 //! host's cgroupfs ([`cgroupfs`], v1 and v2). With the `systemd` driver the names are systemd
@@ -10,14 +11,16 @@
 pub mod cgroupfs;
 pub mod pod_cgroups;
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::Pod;
 
 use self::cgroupfs::Cgroupfs;
-use self::pod_cgroups::{CgroupDriver, CgroupName, CgroupResources, MIN_SHARES, pod_cgroup, pod_cgroup_resources, pods_cgroup, qos_cgroup};
+use self::pod_cgroups::{CgroupDriver, CgroupName, CgroupResources, MIN_SHARES, pod_cgroup, pod_cgroup_resources, pod_cpu_request, pods_cgroup, qos_cgroup};
 use crate::kuberuntime::resources::milli_cpu_to_shares;
-use crate::status::{QOS_BEST_EFFORT, QOS_BURSTABLE, QOS_GUARANTEED};
+use crate::status::{QOS_BEST_EFFORT, QOS_BURSTABLE, QOS_GUARANTEED, pod_qos_class};
 
 /// A cgroup the kubelet could not make or remove.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +39,8 @@ pub trait PodCgroups: Send + Sync {
     fn pod_parent(&self, pod: &Pod) -> String;
     /// Removes the cgroup of pod `uid` under whichever QoS class it was; gone is no error.
     fn remove_pod(&self, uid: &str) -> Result<(), CgroupError>;
+    /// The UIDs of the pods that have a cgroup on this host.
+    fn pod_uids(&self) -> Vec<String>;
 }
 
 /// QoS and pod cgroups on this host (KubeletConfiguration `cgroupRoot`, `cgroupDriver`,
@@ -46,6 +51,9 @@ pub struct QosCgroups {
     /// `None` with the systemd driver.
     fs: Option<Cgroupfs>,
     pids_limit: Option<i64>,
+    /// CPU requests (millicores) of the Burstable pods with a cgroup, by UID: the Burstable
+    /// cgroup's shares are their sum (upstream's QoS container manager).
+    burstable: Mutex<BTreeMap<String, i64>>,
 }
 
 impl QosCgroups {
@@ -53,7 +61,7 @@ impl QosCgroups {
     pub fn new(mount: &Path, cgroup_root: &str, driver: CgroupDriver, pod_pids_limit: i64) -> Self {
         let fs = (driver == CgroupDriver::Cgroupfs).then(|| Cgroupfs::detect(mount));
         let pids_limit = (pod_pids_limit > 0).then_some(pod_pids_limit);
-        QosCgroups { root: cgroup_root.to_string(), driver, fs, pids_limit }
+        QosCgroups { root: cgroup_root.to_string(), driver, fs, pids_limit, burstable: Mutex::default() }
     }
 
     /// Makes the top-level cgroups: `kubepods` with the node's CPU as its shares, `burstable`, and
@@ -63,7 +71,9 @@ impl QosCgroups {
         let kubepods = CgroupResources { cpu_shares: Some(milli_cpu_to_shares(node_milli_cpu) as u64), ..Default::default() };
         let levels = [
             (pods_cgroup(&self.root), kubepods),
-            (qos_cgroup(&self.root, QOS_BURSTABLE), CgroupResources::default()),
+            // No Burstable pod has a cgroup yet: the shares of an empty sum, as upstream's QoS
+            // manager sets them; each Burstable pod's sync adds its request.
+            (qos_cgroup(&self.root, QOS_BURSTABLE), CgroupResources { cpu_shares: Some(MIN_SHARES), ..Default::default() }),
             (qos_cgroup(&self.root, QOS_BEST_EFFORT), CgroupResources { cpu_shares: Some(MIN_SHARES), ..Default::default() }),
         ];
         for (name, resources) in levels {
@@ -72,14 +82,23 @@ impl QosCgroups {
         Ok(())
     }
 
-    /// The pod cgroups present under every QoS class: their pod UIDs.
-    pub fn pod_uids(&self) -> Vec<String> {
-        let Some(fs) = &self.fs else { return Vec::new() };
-        [QOS_GUARANTEED, QOS_BURSTABLE, QOS_BEST_EFFORT]
-            .iter()
-            .flat_map(|q| fs.children(&qos_cgroup(&self.root, q)))
-            .filter_map(|c| c.strip_prefix("pod").map(String::from))
-            .collect()
+    /// Records pod `uid`'s CPU request (`None`: not Burstable, or gone) and sets the Burstable
+    /// cgroup's shares to the sum when it changed.
+    fn track_burstable(&self, fs: &Cgroupfs, uid: &str, milli_cpu: Option<i64>) -> Result<(), CgroupError> {
+        let total = {
+            let mut pods = self.burstable.lock().unwrap_or_else(|e| e.into_inner());
+            let changed = match milli_cpu {
+                Some(m) => pods.insert(uid.to_string(), m) != Some(m),
+                None => pods.remove(uid).is_some(),
+            };
+            if !changed {
+                return Ok(());
+            }
+            pods.values().sum()
+        };
+        let name = qos_cgroup(&self.root, QOS_BURSTABLE);
+        let shares = CgroupResources { cpu_shares: Some(milli_cpu_to_shares(total) as u64), ..Default::default() };
+        fs.ensure(&name, &shares).map_err(|source| CgroupError { name: name.relative_path(), source })
     }
 }
 
@@ -88,6 +107,8 @@ impl PodCgroups for QosCgroups {
         let name = pod_cgroup(&self.root, pod);
         if let Some(fs) = &self.fs {
             fs.ensure(&name, &pod_cgroup_resources(pod, self.pids_limit)).map_err(|source| CgroupError { name: name.relative_path(), source })?;
+            let burstable = (pod_qos_class(pod) == QOS_BURSTABLE).then(|| pod_cpu_request(pod));
+            self.track_burstable(fs, pod.metadata.uid.as_deref().unwrap_or_default(), burstable)?;
         }
         Ok(name.for_driver(self.driver))
     }
@@ -105,7 +126,16 @@ impl PodCgroups for QosCgroups {
                 fs.remove(&name).map_err(|source| CgroupError { name: name.relative_path(), source })?;
             }
         }
-        Ok(())
+        self.track_burstable(fs, uid, None)
+    }
+
+    fn pod_uids(&self) -> Vec<String> {
+        let Some(fs) = &self.fs else { return Vec::new() };
+        [QOS_GUARANTEED, QOS_BURSTABLE, QOS_BEST_EFFORT]
+            .iter()
+            .flat_map(|q| fs.children(&qos_cgroup(&self.root, q)))
+            .filter_map(|c| c.strip_prefix("pod").map(String::from))
+            .collect()
     }
 }
 
@@ -139,6 +169,29 @@ mod tests {
         qos.remove_pod("u1").unwrap();
         assert!(qos.pod_uids().is_empty());
         qos.remove_pod("u1").unwrap();
+
+        // Burstable pods' requests add up to the Burstable cgroup's shares.
+        let burstable = |uid: &str, cpu: &str| {
+            let mut c = Container::default();
+            c.resources = Some(k8s_openapi::api::core::v1::ResourceRequirements {
+                requests: Some([("cpu".to_string(), k8s_openapi::apimachinery::pkg::api::resource::Quantity(cpu.into()))].into()),
+                ..Default::default()
+            });
+            let mut p = Pod { spec: Some(PodSpec { containers: vec![c], ..Default::default() }), ..Default::default() };
+            p.metadata.uid = Some(uid.into());
+            p
+        };
+        let shares = || std::fs::read_to_string(t.path().join("cpu/kubepods/burstable/cpu.shares")).unwrap();
+        qos.ensure_pod(&burstable("b1", "500m")).unwrap();
+        qos.ensure_pod(&burstable("b2", "250m")).unwrap();
+        assert_eq!(shares(), "768");
+        for c in ["cpu", "memory"] {
+            for f in std::fs::read_dir(t.path().join(c).join("kubepods/burstable/podb1")).unwrap().flatten() {
+                std::fs::remove_file(f.path()).unwrap();
+            }
+        }
+        qos.remove_pod("b1").unwrap();
+        assert_eq!(shares(), "256");
     }
 
     #[test]

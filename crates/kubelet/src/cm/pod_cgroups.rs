@@ -121,6 +121,11 @@ fn pod_total(pod: &Pod, limits: bool, resource: &str) -> i64 {
     sum.max(init_peak) + overhead
 }
 
+/// The pod's CPU request in millicores, as upstream totals it (for the Burstable cgroup).
+pub fn pod_cpu_request(pod: &Pod) -> i64 {
+    pod_total(pod, false, "cpu")
+}
+
 /// Whether every container (init ones too) declares a non-zero `resource` limit.
 fn all_limited(pod: &Pod, resource: &str) -> bool {
     let Some(spec) = pod.spec.as_ref() else { return false };

@@ -582,6 +582,19 @@ impl RuntimeManager {
         }
     }
 
+    /// Removes the cgroups of pods the kubelet no longer knows (`known` says which to keep), as
+    /// upstream's `cleanupOrphanedPodCgroups`: e.g. of pods that went while the kubelet was
+    /// down. A cgroup that still holds a process cannot go; it is tried again next time.
+    pub fn remove_orphaned_pod_cgroups(&self, known: impl Fn(&str) -> bool) {
+        let Some(cgroups) = &self.cgroups else { return };
+        for uid in cgroups.pod_uids().iter().filter(|uid| !known(uid)) {
+            match cgroups.remove_pod(uid) {
+                Ok(()) => tracing::info!(uid = %uid, "removed the cgroup of an orphaned pod"),
+                Err(e) => tracing::debug!(uid = %uid, "orphaned pod cgroup stays for now: {e}"),
+            }
+        }
+    }
+
     /// Removes every sandbox and container of a killed pod, its logs and its directory.
     pub async fn remove_pod(&self, status: &PodStatus) -> Result<(), CriError> {
         for c in &status.containers {
