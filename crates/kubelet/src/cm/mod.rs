@@ -172,11 +172,13 @@ mod tests {
 
         // Burstable pods' requests add up to the Burstable cgroup's shares.
         let burstable = |uid: &str, cpu: &str| {
-            let mut c = Container::default();
-            c.resources = Some(k8s_openapi::api::core::v1::ResourceRequirements {
-                requests: Some([("cpu".to_string(), k8s_openapi::apimachinery::pkg::api::resource::Quantity(cpu.into()))].into()),
+            let c = Container {
+                resources: Some(k8s_openapi::api::core::v1::ResourceRequirements {
+                    requests: Some([("cpu".to_string(), k8s_openapi::apimachinery::pkg::api::resource::Quantity(cpu.into()))].into()),
+                    ..Default::default()
+                }),
                 ..Default::default()
-            });
+            };
             let mut p = Pod { spec: Some(PodSpec { containers: vec![c], ..Default::default() }), ..Default::default() };
             p.metadata.uid = Some(uid.into());
             p
