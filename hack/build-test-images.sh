@@ -40,7 +40,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/rootfs.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/conformance-images.sh"
 
 # Bump when a recipe in hack/lib/conformance-images.sh changes: images are rebuilt.
-RECIPE_VERSION=6
+RECIPE_VERSION=7
 UPSTREAM_MOD_DIR="$KNODE_K8S_DIR/module"
 MOD_DIR="$KNODE_TEST_IMAGES_DIR/module"
 

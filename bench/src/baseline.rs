@@ -70,6 +70,7 @@ async fn create_pod(s: &Shared, i: usize) -> anyhow::Result<()> {
             security: &security,
             image_user: ImageUser::default(),
             sub_paths: &kubelet::kuberuntime::sub_path::HostSubPaths,
+            runtime_supports_rro: false,
         };
         let mut cc = container_config(&pod, c, 0, &ctx)?;
         if let Some(image) = cc.image.as_mut() {

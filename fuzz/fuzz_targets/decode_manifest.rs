@@ -56,6 +56,7 @@ fn derive_everything(pod: &Pod) {
         security: &security,
         image_user: ImageUser::default(),
         sub_paths: &kubelet::kuberuntime::sub_path::JoinedSubPaths,
+        runtime_supports_rro: true,
     };
     let spec = pod.spec.as_ref();
     let init = spec.and_then(|s| s.init_containers.as_ref()).into_iter().flatten();

@@ -10,7 +10,7 @@
 #              bash, curl and netcat-openbsd (Debian's, with their libraries:
 #              probe specs run /bin/bash -c, networking specs nc -u -w 1), /uploads, porter's certificates, user 1000 and
 #              group 50000 "defined in image"
-#   busybox    busybox applets in /bin and where busybox reports them, bash as /bin/sh,
+#   busybox    busybox applets in /bin and where busybox reports them, knode-sh as /bin/sh,
 #              and nmeter (Debian's busybox lacks it; the container-lifecycle specs
 #              take millisecond timestamps from `nmeter -d0 '%3t'`): every image
 #              built on populate_base gets knode-nmeter (below) as /bin/nmeter
@@ -212,6 +212,10 @@ populate_agnhost() {
     # wait for the UDP answer the networking specs read.
     copy_dynamic "$(readlink -f /bin/nc.openbsd)" "$rootfs" /usr/bin/nc
     ln -sf /usr/bin/nc "$rootfs/bin/nc"
+    # /bin/sh is bash here: Debian's busybox ash runs its own applets before
+    # PATH (FEATURE_PREFER_APPLETS), so `sh -c 'nc -v ...'` would get busybox's
+    # nc, which has no -v; upstream's agnhost (Alpine) shell finds the real nc.
+    ln -sf bash "$rootfs/bin/sh"
     install -m 0755 "$KNODE_TEST_IMAGES_DIR/bin/agnhost" "$rootfs/agnhost"
     ln -s agnhost "$rootfs/agnhost-2"
     mkdir -p "$rootfs/uploads"

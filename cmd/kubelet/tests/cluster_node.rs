@@ -28,6 +28,12 @@ async fn node_registers_ready_with_node_info_and_lease() {
     assert_eq!(info.kubelet_version, kubelet_config_version());
     assert!(info.container_runtime_version.starts_with("containerd://"), "{}", info.container_runtime_version);
     assert_eq!(info.operating_system, "linux");
+    // containerd 2.x lists its runtime handlers (the default one named "") with their features;
+    // the node publishes them, and the runtime's own features.
+    let handlers = status.runtime_handlers.clone().unwrap_or_default();
+    let default = handlers.iter().find(|h| h.name.as_deref() == Some("")).unwrap_or_else(|| panic!("no default handler in {handlers:?}"));
+    assert!(default.features.as_ref().is_some_and(|f| f.recursive_read_only_mounts.is_some() && f.user_namespaces.is_some()), "{default:?}");
+    assert!(handlers.iter().any(|h| h.name.as_deref() == Some("test-handler")), "{handlers:?}");
     assert!(!info.kernel_version.is_empty() && !info.os_image.is_empty() && !info.boot_id.is_empty());
     let addrs: Vec<(String, String)> = status.addresses.clone().unwrap().into_iter().map(|a| (a.type_, a.address)).collect();
     assert!(addrs.contains(&("InternalIP".into(), NODE_IP.into())), "{addrs:?}");

@@ -81,10 +81,14 @@ impl NodeFacts for HostNodeFacts {
             Ok(v) => (v.runtime_name, v.runtime_version),
             Err(_) => (String::new(), String::new()),
         };
-        let status = self.runtime.status(false).await.ok().and_then(|s| s.status);
-        let mut health = RuntimeHealth::from_cri(status.as_ref());
+        let response = self.runtime.status(false).await.ok();
+        let mut health = RuntimeHealth::from_cri(response.as_ref().and_then(|s| s.status.as_ref()));
         health.errors.extend(self.health.not_ready_reasons());
-        RuntimeInfo { name, version, health }
+        let info = RuntimeInfo { name, version, health, ..RuntimeInfo::default() };
+        match &response {
+            Some(r) => info.with_cri_features(r),
+            None => info,
+        }
     }
 
     fn pressure(&self) -> Pressure {

@@ -9,7 +9,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{
-    ContainerImage, DaemonEndpoint, Node, NodeAddress, NodeDaemonEndpoints, NodeSpec, NodeStatus, NodeSystemInfo, Taint,
+    ContainerImage, DaemonEndpoint, Node, NodeAddress, NodeDaemonEndpoints, NodeFeatures, NodeRuntimeHandler, NodeRuntimeHandlerFeatures, NodeSpec, NodeStatus,
+    NodeSystemInfo, Taint,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -71,12 +72,34 @@ impl NodeConfig {
     }
 }
 
-/// What the runtime reports: `containerd` + `1.6.20`, and its health.
+/// What the runtime reports: `containerd` + `1.6.20`, its health, its handlers' and its own
+/// features (`status.runtimeHandlers`, `status.features`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RuntimeInfo {
     pub name: String,
     pub version: String,
     pub health: RuntimeHealth,
+    pub handlers: Vec<NodeRuntimeHandler>,
+    pub features: Option<NodeFeatures>,
+}
+
+impl RuntimeInfo {
+    /// The handlers and features of a CRI `Status` answer, as upstream's setters publish them.
+    pub fn with_cri_features(mut self, status: &kubelet_cri::api::StatusResponse) -> Self {
+        self.handlers = status
+            .runtime_handlers
+            .iter()
+            .map(|h| {
+                let f = h.features.unwrap_or_default();
+                NodeRuntimeHandler {
+                    name: Some(h.name.clone()),
+                    features: Some(NodeRuntimeHandlerFeatures { recursive_read_only_mounts: Some(f.recursive_read_only_mounts), user_namespaces: Some(f.user_namespaces) }),
+                }
+            })
+            .collect();
+        self.features = status.features.as_ref().map(|f| NodeFeatures { supplemental_groups_policy: Some(f.supplemental_groups_policy) });
+        self
+    }
 }
 
 /// Go's `GOARCH` for this build.
@@ -179,6 +202,8 @@ pub fn node_status(inputs: StatusInputs<'_>, previous: Option<&NodeStatus>) -> N
         conditions: Some(conditions),
         daemon_endpoints: Some(NodeDaemonEndpoints { kubelet_endpoint: Some(DaemonEndpoint { port: cfg.kubelet_port }) }),
         images: Some(inputs.images),
+        runtime_handlers: Some(inputs.runtime.handlers.clone()).filter(|h| !h.is_empty()),
+        features: inputs.runtime.features.clone(),
         node_info: Some(NodeSystemInfo {
             architecture: go_arch().into(),
             boot_id: m.boot_id.clone(),

@@ -32,7 +32,7 @@ fn machine() -> MachineInfo {
 }
 
 fn runtime() -> RuntimeInfo {
-    RuntimeInfo { name: "containerd".into(), version: "1.6.20".into(), health: RuntimeHealth::default() }
+    RuntimeInfo { name: "containerd".into(), version: "1.6.20".into(), health: RuntimeHealth::default(), ..RuntimeInfo::default() }
 }
 
 #[test]
@@ -75,6 +75,27 @@ fn status_has_addresses_capacity_node_info_and_conditions() {
     let images = s.images.clone().unwrap();
     assert_eq!(images[0].names.as_deref().unwrap(), ["big@sha256:1", "big:1"]);
     assert_eq!(crate::conditions::condition_status(s.conditions.as_deref().unwrap(), "Ready"), Some("True"));
+    assert_eq!((s.runtime_handlers.clone(), s.features.clone()), (None, None), "a runtime that reports no handlers");
+
+    // The CRI Status's handlers and features, as upstream publishes them.
+    let cri = kubelet_cri::api::StatusResponse {
+        runtime_handlers: vec![
+            kubelet_cri::api::RuntimeHandler { name: String::new(), features: Some(kubelet_cri::api::RuntimeHandlerFeatures { recursive_read_only_mounts: true, user_namespaces: false }) },
+            kubelet_cri::api::RuntimeHandler { name: "runc".into(), features: None },
+        ],
+        features: Some(kubelet_cri::api::RuntimeFeatures { supplemental_groups_policy: true }),
+        ..Default::default()
+    };
+    let r = runtime().with_cri_features(&cri);
+    let s = node_status(StatusInputs { config: &cfg, machine: &m, runtime: &r, images: Vec::new(), pressure: Pressure::default(), devices: DeviceCapacity::default(), now: t(5) }, None);
+    let handlers: Vec<(String, Option<bool>, Option<bool>)> = s
+        .runtime_handlers
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.name.unwrap(), h.features.as_ref().and_then(|f| f.recursive_read_only_mounts), h.features.as_ref().and_then(|f| f.user_namespaces)))
+        .collect();
+    assert_eq!(handlers, vec![(String::new(), Some(true), Some(false)), ("runc".into(), Some(false), Some(false))]);
+    assert_eq!(s.features.unwrap().supplemental_groups_policy, Some(true));
 }
 
 #[test]

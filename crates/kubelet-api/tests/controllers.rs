@@ -31,7 +31,7 @@ impl NodeFacts for Facts {
     }
     async fn runtime(&self) -> RuntimeInfo {
         let health = if self.runtime_ready.load(Ordering::SeqCst) { RuntimeHealth::default() } else { RuntimeHealth { errors: vec!["container runtime is down".into()] } };
-        RuntimeInfo { name: "containerd".into(), version: "1.7.0".into(), health }
+        RuntimeInfo { name: "containerd".into(), version: "1.7.0".into(), health, ..RuntimeInfo::default() }
     }
     async fn images(&self, _max: i32) -> Vec<ContainerImage> {
         Vec::new()

@@ -161,6 +161,18 @@ fn socket_addr(field: &'static str, host: &str, port: i32) -> Result<SocketAddr,
     Ok(SocketAddr::new(ip, port))
 }
 
+/// The runtime handlers whose CRI features include recursive read-only mounts (upstream reads
+/// them from the runtime's `Status` at start, as here).
+async fn rro_handlers(runtime: &dyn RuntimeService) -> Vec<String> {
+    match runtime.status(false).await {
+        Ok(s) => s.runtime_handlers.into_iter().filter(|h| h.features.as_ref().is_some_and(|f| f.recursive_read_only_mounts)).map(|h| h.name).collect(),
+        Err(e) => {
+            tracing::warn!("reading the runtime handlers' features: {e}; assuming no recursive read-only mounts");
+            Vec::new()
+        }
+    }
+}
+
 async fn connect_runtime(endpoint: &str, timeout: Duration) -> Result<(RemoteRuntime, String), AppError> {
     let err = |source| AppError::Runtime { endpoint: endpoint.into(), source };
     let runtime = RemoteRuntime::connect(endpoint, timeout).map_err(err)?;
@@ -311,6 +323,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         runtime_handler: String::new(),
         seccomp_default: cfg.seccomp_default,
         node_allocatable: node_allocatable.clone(),
+        rro_handlers: rro_handlers(runtime.as_ref()).await,
     };
     let runtime_dyn: Arc<dyn RuntimeService> = runtime.clone();
     let images_for_node = images.clone();

@@ -39,6 +39,8 @@ pub struct ContainerStatus {
     pub message: String,
     /// Termination message path recorded at creation.
     pub termination_message_path: String,
+    /// Container paths of the mounts the runtime made recursively read-only (CRI status).
+    pub recursive_read_only_paths: Vec<String>,
 }
 
 impl ContainerStatus {

@@ -53,6 +53,7 @@ fn ctr(pod: &Pod, name: &str, state: ContainerState, exit_code: i32) -> Containe
         reason: String::new(),
         message: String::new(),
         termination_message_path: String::new(),
+        recursive_read_only_paths: Vec::new(),
     }
 }
 

@@ -39,6 +39,8 @@ pub struct ContainerContext<'a> {
     pub image_user: ImageUser,
     /// Prepares `subPath`/`subPathExpr` mounts on the host ([`HostSubPaths`](super::sub_path::HostSubPaths)).
     pub sub_paths: &'a dyn SubPaths,
+    /// Whether the pod's runtime handler makes mounts recursively read-only (its CRI features).
+    pub runtime_supports_rro: bool,
 }
 
 /// Why a container config could not be built (`CreateContainerConfigError`).
@@ -48,11 +50,6 @@ pub struct ContainerConfigError {
     pub container: String,
     pub reason: String,
 }
-
-/// Whether the runtime is known to make read-only mounts recursively read-only. The kubelet does
-/// not read the runtime handlers' features yet (nor publish `status.runtimeHandlers`), so it
-/// assumes not, as upstream does for a runtime that does not say.
-pub(crate) const RUNTIME_SUPPORTS_RRO: bool = false;
 
 /// Upstream `resolveRecursiveReadOnly`: whether the mount is to be recursively read-only, or why
 /// its `recursiveReadOnly` cannot be honoured.
@@ -86,11 +83,12 @@ fn mounts(c: &Container, ctx: &ContainerContext, vars: &BTreeMap<String, String>
             Some(sub) => ctx.sub_paths.prepare(base, &sub)?,
             None => base.clone(),
         };
-        resolve_recursive_read_only(m, RUNTIME_SUPPORTS_RRO).map_err(|e| format!("failed to resolve recursive read-only mode: {e}"))?;
+        let recursive_read_only = resolve_recursive_read_only(m, ctx.runtime_supports_rro).map_err(|e| format!("failed to resolve recursive read-only mode: {e}"))?;
         out.push(api::Mount {
             container_path: m.mount_path.clone(),
             host_path: host.to_string_lossy().into_owned(),
             readonly: m.read_only.unwrap_or(false),
+            recursive_read_only,
             propagation: match m.mount_propagation.as_deref() {
                 Some("HostToContainer") => api::MountPropagation::PropagationHostToContainer as i32,
                 Some("Bidirectional") => api::MountPropagation::PropagationBidirectional as i32,
@@ -210,6 +208,7 @@ mod tests {
             security: &NodeSecurity::new("/k".as_ref(), false),
             image_user: ImageUser::default(),
             sub_paths: &crate::kuberuntime::sub_path::JoinedSubPaths,
+            runtime_supports_rro: false,
         };
         let cfg = container_config(&pod, &c, 3, &ctx).unwrap();
         assert_eq!(cfg.args, vec!["echo hi"]);
@@ -223,6 +222,15 @@ mod tests {
         bad.volume_mounts.as_mut().unwrap()[0].name = "missing".into();
         let err = container_config(&pod, &bad, 0, &ctx).unwrap_err();
         assert_eq!(err.to_string(), "container \"web\": volume \"missing\" is not available on this node");
+
+        // A recursive read-only mount reaches the runtime when the handler supports it.
+        let mut rro = c.clone();
+        let m = &mut rro.volume_mounts.as_mut().unwrap()[0];
+        (m.read_only, m.recursive_read_only) = (Some(true), Some("IfPossible".into()));
+        assert!(!container_config(&pod, &rro, 0, &ctx).unwrap().mounts[0].recursive_read_only);
+        let supported = ContainerContext { runtime_supports_rro: true, ..ctx };
+        let mounts = container_config(&pod, &rro, 0, &supported).unwrap().mounts;
+        assert!(mounts[0].readonly && mounts[0].recursive_read_only);
     }
 
     #[test]
@@ -245,6 +253,7 @@ mod tests {
             security: &node,
             image_user,
             sub_paths: &crate::kuberuntime::sub_path::JoinedSubPaths,
+            runtime_supports_rro: false,
         };
         let cfg = container_config(&pod, &c, 0, &ctx(ImageUser { uid: Some(1000), username: String::new() })).unwrap();
         let sc = cfg.linux.unwrap().security_context.unwrap();

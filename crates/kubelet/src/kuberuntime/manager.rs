@@ -54,6 +54,9 @@ pub struct RuntimeManagerConfig {
     pub seccomp_default: bool,
     /// The node's allocatable resources (what unset limits read as in the downward API).
     pub node_allocatable: super::resources::NodeAllocatable,
+    /// The runtime handlers (`""` the default) whose CRI features include recursive read-only
+    /// mounts.
+    pub rro_handlers: Vec<String>,
 }
 
 /// What a sync left undone, for the pod's status and the worker's next wake-up.
@@ -398,6 +401,9 @@ impl RuntimeManager {
         // runtime is asked again: a pulled image's status was not read).
         let image_spec = api::ImageSpec { image: c.image.clone().unwrap_or_default(), ..Default::default() };
         let objects = EnvObjects::fetch(pod, c, self.env_sources.as_ref()).await;
+        // Only a mount asking for recursive read-only needs the handler's features.
+        let wants_rro = c.volume_mounts.iter().flatten().any(|m| m.recursive_read_only.as_deref().is_some_and(|r| r != "Disabled"));
+        let runtime_supports_rro = wants_rro && self.runtime_handler(pod).await.is_ok_and(|h| self.cfg.rro_handlers.contains(&h));
         let config = match (self.images.image_status(&image_spec).await, objects) {
             (_, Err(e)) => Err(ContainerConfigError { container: c.name.clone(), reason: e.to_string() }),
             (Ok(image), Ok(objects)) => {
@@ -411,6 +417,7 @@ impl RuntimeManager {
                     security: &self.security,
                     image_user: ImageUser::of(image.as_ref()),
                     sub_paths: &HostSubPaths,
+                    runtime_supports_rro,
                 };
                 container_config(pod, c, restart_count, &ctx)
             }

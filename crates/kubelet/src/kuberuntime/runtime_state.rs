@@ -56,6 +56,7 @@ pub fn to_container_status(c: &api::Container, s: Option<&api::ContainerStatus>)
             .get(labels::TERMINATION_MESSAGE_PATH)
             .cloned()
             .unwrap_or_default(),
+        recursive_read_only_paths: s.map(|s| s.mounts.iter().filter(|m| m.recursive_read_only).map(|m| m.container_path.clone()).collect()).unwrap_or_default(),
     }
 }
 
@@ -237,6 +238,7 @@ mod termination_tests {
             reason: reason.into(),
             message: String::new(),
             termination_message_path: "/dev/termination-log".into(),
+            recursive_read_only_paths: Vec::new(),
         }
     }
 

@@ -121,7 +121,7 @@ pub(crate) fn convert(
         if *count == 0 {
             *status = converted;
             if let Some(container) = containers.iter().find(|c| c.name == instance.name) {
-                status.volume_mounts = volume_mount_statuses(container);
+                status.volume_mounts = volume_mount_statuses(container, instance);
             }
         } else {
             status.last_state = converted.state;
@@ -204,21 +204,16 @@ pub(crate) fn convert(
 }
 
 /// The mounts of a container the runtime knows (upstream `convertToAPIContainerStatuses` with
-/// RecursiveReadOnlyMounts, GA): read-only ones say whether they are recursively read-only.
-fn volume_mount_statuses(c: &Container) -> Option<Vec<k8s_openapi::api::core::v1::VolumeMountStatus>> {
+/// RecursiveReadOnlyMounts, GA): read-only ones say whether the runtime made them recursively
+/// read-only (its status lists the mount so).
+fn volume_mount_statuses(c: &Container, instance: &RuntimeContainer) -> Option<Vec<k8s_openapi::api::core::v1::VolumeMountStatus>> {
     let mounts = c.volume_mounts.as_ref().filter(|m| !m.is_empty())?;
     Some(
         mounts
             .iter()
             .map(|m| {
                 let read_only = m.read_only.unwrap_or(false);
-                let recursive = read_only.then(|| {
-                    match crate::kuberuntime::container_config::resolve_recursive_read_only(m, crate::kuberuntime::container_config::RUNTIME_SUPPORTS_RRO) {
-                        Ok(true) => "Enabled",
-                        _ => "Disabled",
-                    }
-                    .to_string()
-                });
+                let recursive = read_only.then(|| if instance.recursive_read_only_paths.contains(&m.mount_path) { "Enabled" } else { "Disabled" }.to_string());
                 k8s_openapi::api::core::v1::VolumeMountStatus { name: m.name.clone(), mount_path: m.mount_path.clone(), read_only: Some(read_only), recursive_read_only: recursive, ..Default::default() }
             })
             .collect(),

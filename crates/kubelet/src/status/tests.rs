@@ -51,6 +51,7 @@ fn instance(
         .into(),
         message: String::new(),
         termination_message_path: String::new(),
+        recursive_read_only_paths: Vec::new(),
     }
 }
 

@@ -33,6 +33,7 @@ pub fn manager_config(root: &Path) -> RuntimeManagerConfig {
         runtime_handler: String::new(),
         seccomp_default: false,
         node_allocatable: Default::default(),
+        rro_handlers: Vec::new(),
     }
 }
 
