@@ -1,9 +1,10 @@
 //! Node-side pod admission (upstream `lifecycle/predicate.go`): before running a pod bound to
 //! this node, check it against the node — nodeName, nodeSelector and required node affinity
-//! (`matchExpressions` on labels), NoExecute taints it does not tolerate, the pod count
-//! (maxPods) and cpu / memory / ephemeral-storage requests against allocatable minus what
-//! admitted pods request. A rejected pod is marked `Failed` with upstream's reason (`OutOfcpu`,
-//! `OutOfmemory`, `OutOfpods`, `NodeAffinity`, `NodeName`, `TaintToleration`) and message.
+//! (`matchExpressions` on labels), host ports admitted pods already hold, NoExecute taints it does
+//! not tolerate, the pod count (maxPods) and cpu / memory / ephemeral-storage requests against
+//! allocatable minus what admitted pods request. A rejected pod is marked `Failed` with
+//! upstream's reason (`OutOfcpu`, `OutOfmemory`, `OutOfpods`, `NodeAffinity`, `NodeName`,
+//! `NodePorts`, `TaintToleration`) and message.
 //! Node pressure conditions are checked first, as the eviction manager does upstream (`Evicted`).
 //!
 //! Pure: (node, admitted pods, pod) → verdict. [`crate::pod_source::PodStore::admit_new`] applies
@@ -33,8 +34,34 @@ impl Rejection {
     }
 }
 
-fn predicate(name: &str) -> Rejection {
-    Rejection { reason: name.into(), message: format!("Predicate {name} failed") }
+/// Upstream's `PredicateFailureError`: reason the predicate's name, message
+/// `Predicate <name> failed: <the scheduler plugin's reason>`.
+fn predicate(name: &str, desc: &str) -> Rejection {
+    Rejection { reason: name.into(), message: format!("Predicate {name} failed: {desc}") }
+}
+
+/// (host IP, protocol, port) of every host port the pod asks for (upstream `GetHostPorts`):
+/// its containers' and its sidecars' (init containers that run for the pod's whole life).
+/// An unset IP is every address, an unset protocol TCP.
+fn host_ports(pod: &Pod) -> Vec<(String, String, i32)> {
+    let Some(spec) = pod.spec.as_ref() else { return Vec::new() };
+    let sidecars = spec.init_containers.iter().flatten().filter(|c| c.restart_policy.as_deref() == Some("Always"));
+    sidecars
+        .chain(spec.containers.iter())
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| p.host_port.filter(|h| *h > 0).map(|h| (p, h)))
+        .map(|(p, h)| {
+            let ip = p.host_ip.clone().filter(|i| !i.is_empty()).unwrap_or_else(|| "0.0.0.0".into());
+            let protocol = p.protocol.clone().filter(|i| !i.is_empty()).unwrap_or_else(|| "TCP".into());
+            (ip, protocol, h)
+        })
+        .collect()
+}
+
+/// Whether two host ports collide (upstream `HostPortInfo.CheckConflict`): same protocol and
+/// port, and the same address or either on every address.
+fn ports_conflict(a: &(String, String, i32), b: &(String, String, i32)) -> bool {
+    a.1 == b.1 && a.2 == b.2 && (a.0 == b.0 || a.0 == "0.0.0.0" || b.0 == "0.0.0.0")
 }
 
 /// Requests of a pod: max(sum of containers, each init container), cpu in millicores.
@@ -152,17 +179,8 @@ pub fn admit_under_pressure(node: &Node, pod: &Pod) -> Result<(), Rejection> {
 /// Admits `pod` onto `node` where `admitted` already run, or says why not.
 pub fn admit(node: &Node, admitted: &[&Pod], pod: &Pod) -> Result<(), Rejection> {
     admit_under_pressure(node, pod)?;
-    let node_name = node.metadata.name.as_deref().unwrap_or_default();
-    if pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty() && n != node_name) {
-        return Err(predicate("NodeName"));
-    }
-    let labels = node.metadata.labels.clone().unwrap_or_default();
-    if !node_affinity_matches(pod, &labels) {
-        return Err(predicate("NodeAffinity"));
-    }
-    if !tolerates_no_execute_taints(pod, node) {
-        return Err(predicate("TaintToleration"));
-    }
+    // Upstream's order (the scheduler's `AdmissionCheck`, then taints); the first failure is
+    // the reason.
     let allocatable = node.status.as_ref().and_then(|s| s.allocatable.clone()).unwrap_or_default();
     let capacity = |r: &str| allocatable.get(r).and_then(|q| quantity::parse(&q.0).ok()).map(|q| if r == "cpu" { q.milli_value() } else { q.value() });
     if let Some(max) = capacity("pods") {
@@ -181,6 +199,21 @@ pub fn admit(node: &Node, admitted: &[&Pod], pod: &Pod) -> Result<(), Rejection>
                 message: format!("Node didn't have enough resource: {r}, requested: {req}, used: {used}, capacity: {cap}"),
             });
         }
+    }
+    let labels = node.metadata.labels.clone().unwrap_or_default();
+    if !node_affinity_matches(pod, &labels) {
+        return Err(predicate("NodeAffinity", "node(s) didn't match Pod's node affinity/selector"));
+    }
+    let node_name = node.metadata.name.as_deref().unwrap_or_default();
+    if pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty() && n != node_name) {
+        return Err(predicate("NodeName", "node(s) didn't match the requested node name"));
+    }
+    let in_use: Vec<_> = admitted.iter().flat_map(|p| host_ports(p)).collect();
+    if host_ports(pod).iter().any(|want| in_use.iter().any(|used| ports_conflict(want, used))) {
+        return Err(predicate("NodePorts", "node(s) didn't have free ports for the requested pod ports"));
+    }
+    if !tolerates_no_execute_taints(pod, node) {
+        return Err(predicate("TaintToleration", "node(s) had taints that the pod didn't tolerate"));
     }
     Ok(())
 }

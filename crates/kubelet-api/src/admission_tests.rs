@@ -52,7 +52,10 @@ fn node_name_selector_and_affinity() {
 
     let mut p = pod("", "");
     p.spec.as_mut().unwrap().node_selector = Some([("disk".to_string(), "hdd".to_string())].into());
-    assert_eq!(admit(&node(), &[], &p).unwrap_err(), Rejection { reason: "NodeAffinity".into(), message: "Predicate NodeAffinity failed".into() });
+    assert_eq!(
+        admit(&node(), &[], &p).unwrap_err(),
+        Rejection { reason: "NodeAffinity".into(), message: "Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector".into() }
+    );
 
     let term = |op: &str, values: &[&str]| NodeSelectorTerm {
         match_expressions: Some(vec![NodeSelectorRequirement { key: "zone".into(), operator: op.into(), values: Some(values.iter().map(|v| v.to_string()).collect()) }]),
@@ -125,4 +128,40 @@ fn device_plugin_resources_are_left_to_the_device_manager() {
     (resources.requests, resources.limits) = (Some(rl.clone()), Some(rl));
     assert_eq!(admit(&n, &[], &p), Ok(()));
     assert_eq!(pod_requests(&p)["test.device/a"], 1);
+}
+
+#[test]
+fn host_ports_held_by_admitted_pods() {
+    use k8s_openapi::api::core::v1::ContainerPort;
+    let with_port = |ip: Option<&str>, protocol: Option<&str>, port: i32| {
+        let mut p = pod("", "");
+        p.spec.as_mut().unwrap().containers[0].ports = Some(vec![ContainerPort {
+            container_port: 80,
+            host_port: Some(port),
+            host_ip: ip.map(Into::into),
+            protocol: protocol.map(Into::into),
+            ..Default::default()
+        }]);
+        p
+    };
+    let holder = with_port(None, None, 8080);
+    let err = admit(&node(), &[&holder], &with_port(Some("198.18.0.1"), Some("TCP"), 8080)).unwrap_err();
+    assert_eq!(
+        (err.reason.as_str(), err.message.as_str()),
+        ("NodePorts", "Predicate NodePorts failed: node(s) didn't have free ports for the requested pod ports")
+    );
+    assert!(admit(&node(), &[&holder], &with_port(None, Some("UDP"), 8080)).is_ok(), "another protocol");
+    assert!(admit(&node(), &[&holder], &with_port(None, None, 8081)).is_ok(), "another port");
+    let specific = with_port(Some("198.18.0.1"), None, 9090);
+    assert!(admit(&node(), &[&specific], &with_port(Some("198.18.0.2"), None, 9090)).is_ok(), "another address");
+    assert!(admit(&node(), &[&specific], &with_port(None, None, 9090)).is_err(), "every address includes it");
+    // A sidecar's host port counts; a plain init container's does not.
+    let mut sidecar = pod("", "");
+    let mut init = with_port(None, None, 7070).spec.unwrap().containers.remove(0);
+    init.restart_policy = Some("Always".into());
+    sidecar.spec.as_mut().unwrap().init_containers = Some(vec![init.clone()]);
+    assert!(admit(&node(), &[&sidecar], &with_port(None, None, 7070)).is_err());
+    init.restart_policy = None;
+    sidecar.spec.as_mut().unwrap().init_containers = Some(vec![init]);
+    assert!(admit(&node(), &[&sidecar], &with_port(None, None, 7070)).is_ok());
 }
