@@ -213,8 +213,9 @@ impl PodApi for KubeApi {
 
     async fn patch_pod_status(&self, namespace: &str, name: &str, patch: &serde_json::Value) -> Result<Pod, ApiError> {
         self.limiter.acquire().await;
+        // Strategic: lists with a merge key (conditions by type) merge, as upstream's patches do.
         self.pods(namespace)
-            .patch_status(name, &PatchParams::default(), &merge_patch(patch))
+            .patch_status(name, &PatchParams::default(), &Patch::Strategic(patch))
             .await
             .map_err(|e| ApiError::from_kube(format!("pods/{namespace}/{name}/status"), e))
     }

@@ -23,7 +23,8 @@ pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 pub const MAX_UPDATE_RETRIES: usize = 5;
 /// Upstream `maxBackoff` while getting or creating the lease.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(7);
-/// How often a lease without its Node owner reference is renewed (until it has one).
+/// How soon a lease without its Node owner reference is first renewed (then twice as late each
+/// time, up to the renew interval, until it has one).
 pub const OWNERLESS_RENEW_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Renewal interval: a quarter of the lease duration (upstream `NodeLeaseRenewIntervalFraction`).
@@ -104,15 +105,18 @@ impl LeaseController {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut latest: Option<Lease> = None;
         let interval = renew_interval(self.duration_seconds);
+        let mut ownerless_wait = OWNERLESS_RENEW_INTERVAL;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = self.sync(&mut latest, &shutdown) => {}
             }
             // A lease made before the Node was registered has no owner yet: renew it soon, so it
-            // gets one about when the node does (the node can be Ready within a second).
+            // gets one about when the node does (the node can be Ready within a second); 1 s,
+            // doubling up to the renew interval if the Node does not come.
             let ownerless = latest.as_ref().is_some_and(|l| l.metadata.owner_references.as_ref().is_none_or(|o| o.is_empty()));
-            let wait = if ownerless { interval.min(OWNERLESS_RENEW_INTERVAL) } else { interval };
+            let wait = if ownerless { interval.min(ownerless_wait) } else { interval };
+            ownerless_wait = if ownerless { (ownerless_wait * 2).min(interval) } else { OWNERLESS_RENEW_INTERVAL };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}

@@ -123,6 +123,17 @@ pub fn merge_pod_conditions(status: &PodStatus, api: Option<&PodStatus>) -> PodS
     merged
 }
 
+/// The strategic merge patch that writes `status` for the pod with `uid`: conditions merge by
+/// type on the server, so only the kubelet's own (and shared) ones are sent and a condition
+/// someone else set meanwhile is left alone.
+pub fn status_patch(uid: &str, status: &PodStatus) -> serde_json::Value {
+    let mut status = status.clone();
+    if let Some(conditions) = status.conditions.as_mut() {
+        conditions.retain(|c| pod_condition_by_kubelet(&c.type_) || pod_condition_shared_by_kubelet(&c.type_));
+    }
+    serde_json::json!({ "metadata": { "uid": uid }, "status": status })
+}
+
 /// What to write, given the kubelet's statuses, the API's view, what was last sent (by API
 /// UID) and the UIDs the kubelet has had a status for.
 pub fn plan(pods: &[Pod], store: &PodStore, sent: &BTreeMap<String, Sent>, known: &BTreeSet<String>) -> Vec<StatusAction> {
@@ -205,7 +216,7 @@ impl StatusSyncer {
                 for action in plan_with_finals(&pods, &finals, &store, &sent, &known) {
                     match action {
                         StatusAction::Patch { namespace, name, uid, status, resource_version } => {
-                            let patch = serde_json::json!({ "metadata": { "uid": uid }, "status": status });
+                            let patch = status_patch(&uid, &status);
                             match self.api.patch_pod_status(&namespace, &name, &patch).await {
                                 Ok(stored) => {
                                     tracing::debug!(pod = %format!("{namespace}/{name}"), "status updated");

@@ -134,4 +134,10 @@ fn conditions_others_own_are_kept_as_the_api_holds_them() {
     api_same.status.as_mut().unwrap().conditions = Some(vec![cond("k8s.io/gate", "True"), cond("Ready", "True"), cond("DisruptionTarget", "True")]);
     ours.status.as_mut().unwrap().conditions = Some(vec![cond("Ready", "True"), cond("DisruptionTarget", "True")]);
     assert!(plan(&[ours], &store(vec![api_same]), &BTreeMap::new(), &BTreeSet::new()).is_empty());
+
+    // The patch carries only the kubelet's conditions (the server merges them by type).
+    let patch = status_patch("a", status);
+    let types: Vec<&str> = patch["status"]["conditions"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["Ready", "DisruptionTarget"]);
+    assert_eq!(patch["metadata"]["uid"], "a");
 }

@@ -328,6 +328,7 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
         ctx.manager.kill_pod(Some(pod), &status, None).await.map_err(|e| e.to_string())?;
         let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);
         publish_failed(ctx, pod, &fresh, crate::active_deadline::REASON, crate::active_deadline::MESSAGE);
+        ctx.manager.clean_up_terminated(pod);
         return Ok(ctx.sync_frequency);
     }
     ctx.prober.add_pod(pod);
@@ -335,10 +336,18 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
     let outcome = ctx.manager.sync_pod(pod, &status, &verdicts).await;
     let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);
     let terminal = pod_is_terminal(pod, &fresh);
-    if publish(ctx, pod, &fresh, &outcome, terminal) {
-        // Finished just now: stop the sandbox and give back volumes and cgroup at once.
+    let finished = generate_status(ctx, pod, &fresh, &outcome.waiting, terminal).phase.as_deref().is_some_and(is_terminal_phase);
+    if finished {
+        // Finished just now: stop what is left (the sandbox, sidecars) before saying so, as
+        // upstream keeps the old phase while containers could run; then report from the
+        // runtime's final state and give back volumes and cgroup. A failed stop reports nothing
+        // new and is retried.
         ctx.manager.kill_pod(Some(pod), &fresh, None).await.map_err(|e| e.to_string())?;
+        let last = ctx.manager.pod_status(r).await.unwrap_or(fresh);
+        publish(ctx, pod, &last, &outcome, true);
         ctx.manager.clean_up_terminated(pod);
+    } else {
+        publish(ctx, pod, &fresh, &outcome, terminal);
     }
     if !outcome.errors.is_empty() {
         return Err(outcome.errors.join("; "));

@@ -85,17 +85,16 @@ impl QosCgroups {
     /// Records pod `uid`'s CPU request (`None`: not Burstable, or gone) and sets the Burstable
     /// cgroup's shares to the sum when it changed.
     fn track_burstable(&self, fs: &Cgroupfs, uid: &str, milli_cpu: Option<i64>) -> Result<(), CgroupError> {
-        let total = {
-            let mut pods = self.burstable.lock().unwrap_or_else(|e| e.into_inner());
-            let changed = match milli_cpu {
-                Some(m) => pods.insert(uid.to_string(), m) != Some(m),
-                None => pods.remove(uid).is_some(),
-            };
-            if !changed {
-                return Ok(());
-            }
-            pods.values().sum()
+        // Written under the lock: two pods' updates must not land in the wrong order.
+        let mut pods = self.burstable.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = match milli_cpu {
+            Some(m) => pods.insert(uid.to_string(), m) != Some(m),
+            None => pods.remove(uid).is_some(),
         };
+        if !changed {
+            return Ok(());
+        }
+        let total: i64 = pods.values().sum();
         let name = qos_cgroup(&self.root, QOS_BURSTABLE);
         let shares = CgroupResources { cpu_shares: Some(milli_cpu_to_shares(total) as u64), ..Default::default() };
         fs.ensure(&name, &shares).map_err(|source| CgroupError { name: name.relative_path(), source })
@@ -106,7 +105,11 @@ impl PodCgroups for QosCgroups {
     fn ensure_pod(&self, pod: &Pod) -> Result<String, CgroupError> {
         let name = pod_cgroup(&self.root, pod);
         if let Some(fs) = &self.fs {
-            fs.ensure(&name, &pod_cgroup_resources(pod, self.pids_limit)).map_err(|source| CgroupError { name: name.relative_path(), source })?;
+            // Made once with the pod's limits (upstream `EnsureExists`); not rewritten on later
+            // syncs, which would change the pod's limits under its running containers.
+            if !fs.exists(&name) {
+                fs.ensure(&name, &pod_cgroup_resources(pod, self.pids_limit)).map_err(|source| CgroupError { name: name.relative_path(), source })?;
+            }
             let burstable = (pod_qos_class(pod) == QOS_BURSTABLE).then(|| pod_cpu_request(pod));
             self.track_burstable(fs, pod.metadata.uid.as_deref().unwrap_or_default(), burstable)?;
         }
@@ -119,14 +122,18 @@ impl PodCgroups for QosCgroups {
 
     fn remove_pod(&self, uid: &str) -> Result<(), CgroupError> {
         let Some(fs) = &self.fs else { return Ok(()) };
+        // Every hierarchy is tried (one may hold it while another does not); gone is no error.
+        let mut first_err = None;
         for qos in [QOS_GUARANTEED, QOS_BURSTABLE, QOS_BEST_EFFORT] {
             let mut name: CgroupName = qos_cgroup(&self.root, qos);
             name.0.push(format!("pod{uid}"));
-            if fs.exists(&name) {
-                fs.remove(&name).map_err(|source| CgroupError { name: name.relative_path(), source })?;
+            if let Err(source) = fs.remove(&name) {
+                first_err.get_or_insert(CgroupError { name: name.relative_path(), source });
             }
         }
-        self.track_burstable(fs, uid, None)
+        // The pod no longer counts towards the Burstable shares either way.
+        self.track_burstable(fs, uid, None)?;
+        first_err.map_or(Ok(()), Err)
     }
 
     fn pod_uids(&self) -> Vec<String> {

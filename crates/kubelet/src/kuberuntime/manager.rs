@@ -244,7 +244,7 @@ impl RuntimeManager {
         out: &mut SyncOutcome,
     ) -> Option<(String, api::PodSandboxConfig, Vec<String>)> {
         let mut config = pod_sandbox_config(pod, actions.attempt, &self.cfg.sandbox);
-        // The pod's cgroup, made (or its limits updated) on every sync as upstream does.
+        // The pod's cgroup, made if missing on every sync as upstream does.
         if let Some(cgroups) = &self.cgroups {
             let parent = match cgroups.ensure_pod(pod) {
                 Ok(parent) => parent,

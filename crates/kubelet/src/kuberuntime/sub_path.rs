@@ -86,16 +86,29 @@ fn beneath(root: &OwnedFd, path: &str) -> Result<OwnedFd, Errno> {
     fs::openat2(root, path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS)
 }
 
-/// Creates every missing directory of `sub` under `root` with `mode` (set again after creation:
-/// the umask would narrow it), each step confined to `root`.
+/// Creates the missing directories of `sub` under `root` with `mode` (set again after creation:
+/// the umask would narrow it), as upstream's `SafeMakeDir`: the existing prefix is resolved
+/// confined to `root` (a symlink in it may point elsewhere inside the volume) and left as it is;
+/// only the directories made here get the mode, each opened without following a link.
 fn make_dirs(root: &OwnedFd, sub: &str, mode: Mode) -> Result<(), Errno> {
-    let mut dir = fs::openat2(root, ".", OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::BENEATH)?;
-    for part in sub.split('/').filter(|p| !p.is_empty() && *p != ".") {
-        match fs::mkdirat(&dir, part, mode) {
+    let parts: Vec<&str> = sub.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    let open_dir = |path: &str| fs::openat2(root, path, OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS);
+    // The longest prefix that exists.
+    let mut existing = 0;
+    let mut dir = open_dir(".")?;
+    for i in 1..=parts.len() {
+        match open_dir(&parts[..i].join("/")) {
+            Ok(d) => (existing, dir) = (i, d),
+            Err(Errno::NOENT) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    for part in &parts[existing..] {
+        match fs::mkdirat(&dir, *part, mode) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(e),
         }
-        let next = fs::openat2(dir.as_fd(), part, OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS)?;
+        let next = fs::openat2(dir.as_fd(), *part, OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS)?;
         fs::fchmod(&next, mode)?;
         dir = next;
     }
@@ -151,6 +164,14 @@ mod tests {
         for p in [volume.join("a"), volume.join("a/b")] {
             assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777, 0o777, "{}", p.display());
         }
+        // Directories that exist keep their mode (a hostPath volume's are the host's); a symlink
+        // inside the volume in the existing prefix is followed.
+        std::fs::create_dir(volume.join("kept")).unwrap();
+        std::fs::set_permissions(volume.join("kept"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::symlink("kept", volume.join("to-kept")).unwrap();
+        assert_eq!(HostSubPaths.prepare(&volume, "to-kept/new").unwrap(), volume.join("kept/new"));
+        assert_eq!(std::fs::metadata(volume.join("kept")).unwrap().permissions().mode() & 0o7777, 0o700);
+        assert_eq!(std::fs::metadata(volume.join("kept/new")).unwrap().permissions().mode() & 0o7777, 0o777);
         // An existing file is mounted as it is.
         std::fs::write(volume.join("f"), "x").unwrap();
         assert_eq!(HostSubPaths.prepare(&volume, "f").unwrap(), volume.join("f"));
