@@ -86,14 +86,20 @@ conformance_node_busy() {
     return 1
 }
 
-# The test namespaces, API pods and Node object left by a run, and the node's
-# static pods.
+# The test namespaces, RuntimeClass, API pods and Node object left by a run,
+# and the node's static pods.
 conformance_clean_api() {
     rm -rf "$KNODE_CONFORMANCE_STATIC_PODS"
     mkdir -p "$KNODE_CONFORMANCE_STATIC_PODS"
     if [[ -n $(kc get namespaces -l e2e-framework -o name 2>/dev/null) ]]; then
         say "deleting the e2e framework's namespaces left by a run"
         kc delete namespaces -l e2e-framework --wait=false >/dev/null 2>&1 || warn "could not delete e2e namespaces"
+    fi
+    # Node e2e's PodOverhead spec creates the cluster-scoped RuntimeClass
+    # test-handler and leaves it; the next run's spec would fail to create it.
+    if kc get runtimeclass test-handler >/dev/null 2>&1; then
+        say "deleting the RuntimeClass test-handler left by a run"
+        kc delete runtimeclass test-handler --wait=false >/dev/null 2>&1 || warn "could not delete RuntimeClass test-handler"
     fi
     if [[ -n $(kc get pods -A --field-selector "spec.nodeName=$KNODE_CP_NODE_NAME" -o name 2>/dev/null) ]]; then
         say "force-deleting the API pods bound to $KNODE_CP_NODE_NAME"
