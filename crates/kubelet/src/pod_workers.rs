@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::container::PodStatus;
 use crate::kuberuntime::labels::{PodRef, pod_name, pod_namespace, pod_uid};
-use crate::kuberuntime::{RuntimeManager, SyncOutcome, pod_is_terminal};
+use crate::kuberuntime::{RuntimeManager, pod_is_terminal};
 use crate::events::EventType;
 use crate::prober::ProbeManager;
 use crate::status::{StatusInputs, generate_api_pod_status, is_terminal_phase, terminated_pod_status};
@@ -274,14 +274,11 @@ fn generate_status(
     generate_api_pod_status(&inputs)
 }
 
-fn publish(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, outcome: &SyncOutcome, terminal: bool) -> bool {
-    let uid = pod_uid(pod);
-    let status = generate_status(ctx, pod, runtime, &outcome.waiting, terminal);
-    let phase_terminal = is_terminal_phase(status.phase.as_deref().unwrap_or_default());
+/// Sets the pod's generated status and wakes its probe workers, which look at the status just
+/// published (a container may have started).
+fn publish(ctx: &PodWorkerContext, pod: &Arc<Pod>, status: k8s_openapi::api::core::v1::PodStatus) {
     ctx.status.set_pod_status(pod.clone(), status);
-    // Probe workers look at the status just published (a container may have started).
-    ctx.prober.wake_pod(uid);
-    phase_terminal
+    ctx.prober.wake_pod(pod_uid(pod));
 }
 
 /// The admit handlers, then the devices the pod asks for (upstream's resource allocation handler
@@ -336,18 +333,18 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
     let outcome = ctx.manager.sync_pod(pod, &status, &verdicts).await;
     let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);
     let terminal = pod_is_terminal(pod, &fresh);
-    let finished = generate_status(ctx, pod, &fresh, &outcome.waiting, terminal).phase.as_deref().is_some_and(is_terminal_phase);
-    if finished {
+    let status = generate_status(ctx, pod, &fresh, &outcome.waiting, terminal);
+    if status.phase.as_deref().is_some_and(is_terminal_phase) {
         // Finished just now: stop what is left (the sandbox, sidecars) before saying so, as
         // upstream keeps the old phase while containers could run; then report from the
         // runtime's final state and give back volumes and cgroup. A failed stop reports nothing
         // new and is retried.
         ctx.manager.kill_pod(Some(pod), &fresh, None).await.map_err(|e| e.to_string())?;
         let last = ctx.manager.pod_status(r).await.unwrap_or(fresh);
-        publish(ctx, pod, &last, &outcome, true);
+        publish(ctx, pod, generate_status(ctx, pod, &last, &outcome.waiting, true));
         ctx.manager.clean_up_terminated(pod);
     } else {
-        publish(ctx, pod, &fresh, &outcome, terminal);
+        publish(ctx, pod, status);
     }
     if !outcome.errors.is_empty() {
         return Err(outcome.errors.join("; "));
