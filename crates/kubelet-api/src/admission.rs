@@ -68,7 +68,7 @@ fn ports_conflict(a: &(String, String, i32), b: &(String, String, i32)) -> bool 
 pub fn pod_requests(pod: &Pod) -> BTreeMap<String, i64> {
     let mut sum: BTreeMap<String, i64> = BTreeMap::new();
     let Some(spec) = pod.spec.as_ref() else { return sum };
-    let amount = |r: &str, q: &str| quantity::parse(q).map(|q| if r == "cpu" { q.milli_value() } else { q.value() }).unwrap_or(0);
+    let amount = |r: &str, q: &str| quantity::parse(q).map(|q| crate::resources::amount(r, &q)).unwrap_or(0);
     for c in &spec.containers {
         for (r, q) in c.resources.as_ref().and_then(|r| r.requests.as_ref()).into_iter().flatten() {
             *sum.entry(r.clone()).or_default() += amount(r, &q.0);
@@ -182,7 +182,7 @@ pub fn admit(node: &Node, admitted: &[&Pod], pod: &Pod) -> Result<(), Rejection>
     // Upstream's order (the scheduler's `AdmissionCheck`, then taints); the first failure is
     // the reason.
     let allocatable = node.status.as_ref().and_then(|s| s.allocatable.clone()).unwrap_or_default();
-    let capacity = |r: &str| allocatable.get(r).and_then(|q| quantity::parse(&q.0).ok()).map(|q| if r == "cpu" { q.milli_value() } else { q.value() });
+    let capacity = |r: &str| allocatable.get(r).and_then(|q| quantity::parse(&q.0).ok()).map(|q| crate::resources::amount(r, &q));
     if let Some(max) = capacity("pods") {
         let used = admitted.len() as i64;
         if used + 1 > max {

@@ -44,7 +44,8 @@ pub fn capacity(machine: &MachineInfo, max_pods: i64, pods_per_core: i64) -> Amo
     c
 }
 
-fn amount(resource: &str, q: &quantity::Quantity) -> i64 {
+/// A quantity of `resource` as the node counts it: millicores for cpu, units otherwise.
+pub fn amount(resource: &str, q: &quantity::Quantity) -> i64 {
     if resource == "cpu" { q.milli_value() } else { q.value() }
 }
 

@@ -109,7 +109,7 @@ impl Cgroupfs {
         if let Some(p) = r.pids_limit
             && mount.join("pids").exists()
         {
-            write(&at("pids"), "pids.max", &if p < 0 { "max".to_string() } else { p.to_string() })?;
+            write(&at("pids"), "pids.max", &pids_max(p))?;
         }
         Ok(())
     }
@@ -189,9 +189,14 @@ fn write_v2(dir: &Path, r: &CgroupResources) -> io::Result<()> {
         write(dir, "memory.max", &m.to_string())?;
     }
     if let Some(p) = r.pids_limit {
-        write(dir, "pids.max", &if p < 0 { "max".to_string() } else { p.to_string() })?;
+        write(dir, "pids.max", &pids_max(p))?;
     }
     Ok(())
+}
+
+/// `pids.max` for a limit: a count, or `max` for none (negative).
+fn pids_max(limit: i64) -> String {
+    if limit < 0 { "max".to_string() } else { limit.to_string() }
 }
 
 fn write(dir: &Path, file: &str, value: &str) -> io::Result<()> {

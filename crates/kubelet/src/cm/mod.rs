@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use k8s_openapi::api::core::v1::Pod;
 
 use self::cgroupfs::Cgroupfs;
-use self::pod_cgroups::{CgroupDriver, CgroupName, CgroupResources, MIN_SHARES, pod_cgroup, pod_cgroup_resources, pod_cpu_request, pods_cgroup, qos_cgroup};
+use self::pod_cgroups::{CgroupDriver, CgroupName, CgroupResources, MIN_SHARES, pod_cgroup, pod_cgroup_in, pod_cgroup_resources, pod_cpu_request, pods_cgroup, qos_cgroup};
 use crate::kuberuntime::resources::milli_cpu_to_shares;
 use crate::status::{QOS_BEST_EFFORT, QOS_BURSTABLE, QOS_GUARANTEED, pod_qos_class};
 
@@ -29,6 +29,11 @@ pub struct CgroupError {
     pub name: String,
     #[source]
     pub source: std::io::Error,
+}
+
+/// Makes `name` with `resources` on `fs`, naming the cgroup when it cannot.
+fn ensure(fs: &Cgroupfs, name: &CgroupName, resources: &CgroupResources) -> Result<(), CgroupError> {
+    fs.ensure(name, resources).map_err(|source| CgroupError { name: name.relative_path(), source })
 }
 
 /// Pod cgroups, as the runtime manager needs them.
@@ -77,7 +82,7 @@ impl QosCgroups {
             (qos_cgroup(&self.root, QOS_BEST_EFFORT), CgroupResources { cpu_shares: Some(MIN_SHARES), ..Default::default() }),
         ];
         for (name, resources) in levels {
-            fs.ensure(&name, &resources).map_err(|source| CgroupError { name: name.relative_path(), source })?;
+            ensure(fs, &name, &resources)?;
         }
         Ok(())
     }
@@ -97,21 +102,21 @@ impl QosCgroups {
         let total: i64 = pods.values().sum();
         let name = qos_cgroup(&self.root, QOS_BURSTABLE);
         let shares = CgroupResources { cpu_shares: Some(milli_cpu_to_shares(total) as u64), ..Default::default() };
-        fs.ensure(&name, &shares).map_err(|source| CgroupError { name: name.relative_path(), source })
+        ensure(fs, &name, &shares)
     }
 }
 
 impl PodCgroups for QosCgroups {
     fn ensure_pod(&self, pod: &Pod) -> Result<String, CgroupError> {
-        let name = pod_cgroup(&self.root, pod);
+        let (qos, uid) = (pod_qos_class(pod), pod.metadata.uid.as_deref().unwrap_or_default());
+        let name = pod_cgroup_in(&self.root, qos, uid);
         if let Some(fs) = &self.fs {
             // Made once with the pod's limits (upstream `EnsureExists`); not rewritten on later
             // syncs, which would change the pod's limits under its running containers.
             if !fs.exists(&name) {
-                fs.ensure(&name, &pod_cgroup_resources(pod, self.pids_limit)).map_err(|source| CgroupError { name: name.relative_path(), source })?;
+                ensure(fs, &name, &pod_cgroup_resources(pod, self.pids_limit))?;
             }
-            let burstable = (pod_qos_class(pod) == QOS_BURSTABLE).then(|| pod_cpu_request(pod));
-            self.track_burstable(fs, pod.metadata.uid.as_deref().unwrap_or_default(), burstable)?;
+            self.track_burstable(fs, uid, (qos == QOS_BURSTABLE).then(|| pod_cpu_request(pod)))?;
         }
         Ok(name.for_driver(self.driver))
     }
@@ -125,8 +130,7 @@ impl PodCgroups for QosCgroups {
         // Every hierarchy is tried (one may hold it while another does not); gone is no error.
         let mut first_err = None;
         for qos in [QOS_GUARANTEED, QOS_BURSTABLE, QOS_BEST_EFFORT] {
-            let mut name: CgroupName = qos_cgroup(&self.root, qos);
-            name.0.push(format!("pod{uid}"));
+            let name = pod_cgroup_in(&self.root, qos, uid);
             if let Err(source) = fs.remove(&name) {
                 first_err.get_or_insert(CgroupError { name: name.relative_path(), source });
             }

@@ -9,7 +9,10 @@
 //! (`/kubepods/burstable/pod<uid>`), nested slices for `systemd`
 //! (`kubepods-burstable-pod<uid with _ for ->.slice`).
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::kuberuntime::resources::{milli_cpu_to_quota, milli_cpu_to_shares};
 use crate::status::{QOS_BEST_EFFORT, QOS_BURSTABLE, pod_qos_class};
@@ -71,11 +74,16 @@ pub fn qos_cgroup(cgroup_root: &str, qos: &str) -> CgroupName {
     }
 }
 
+/// The cgroup of pod `uid` under QoS class `qos`'s.
+pub fn pod_cgroup_in(cgroup_root: &str, qos: &str, uid: &str) -> CgroupName {
+    let mut name = qos_cgroup(cgroup_root, qos);
+    name.0.push(format!("pod{uid}"));
+    name
+}
+
 /// The pod's own cgroup under its QoS class's.
 pub fn pod_cgroup(cgroup_root: &str, pod: &Pod) -> CgroupName {
-    let mut name = qos_cgroup(cgroup_root, pod_qos_class(pod));
-    name.0.push(format!("pod{}", pod.metadata.uid.as_deref().unwrap_or_default()));
-    name
+    pod_cgroup_in(cgroup_root, pod_qos_class(pod), pod.metadata.uid.as_deref().unwrap_or_default())
 }
 
 /// Limits a cgroup gets; `None` leaves the kernel's default (unlimited, 1024 shares).
@@ -91,11 +99,15 @@ pub struct CgroupResources {
     pub pids_limit: Option<i64>,
 }
 
+/// `resource` in a list of quantities, as the node counts it (millicores for cpu).
+fn listed(list: Option<&BTreeMap<String, Quantity>>, resource: &str) -> Option<i64> {
+    let q = kubelet_config::quantity::parse(list?.get(resource)?.0.trim()).ok()?;
+    Some(kubelet_api::resources::amount(resource, &q))
+}
+
 fn quantity(c: &Container, limits: bool, resource: &str) -> Option<i64> {
     let r = c.resources.as_ref()?;
-    let map = if limits { r.limits.as_ref() } else { r.requests.as_ref() }?;
-    let q = kubelet_config::quantity::parse(map.get(resource)?.0.trim()).ok()?;
-    Some(if resource == "cpu" { q.milli_value() } else { q.value() })
+    listed(if limits { r.limits.as_ref() } else { r.requests.as_ref() }, resource)
 }
 
 /// A pod total as upstream's `PodRequests`/`PodLimits`: the regular containers and restartable
@@ -116,9 +128,7 @@ fn pod_total(pod: &Pod, limits: bool, resource: &str) -> i64 {
         }
     }
     sum += sidecars;
-    let overhead = spec.overhead.as_ref().and_then(|o| o.get(resource)).and_then(|q| kubelet_config::quantity::parse(q.0.trim()).ok());
-    let overhead = overhead.map(|q| if resource == "cpu" { q.milli_value() } else { q.value() }).unwrap_or(0);
-    sum.max(init_peak) + overhead
+    sum.max(init_peak) + listed(spec.overhead.as_ref(), resource).unwrap_or(0)
 }
 
 /// The pod's CPU request in millicores, as upstream totals it (for the Burstable cgroup).
@@ -173,8 +183,6 @@ pub fn shares_to_weight(shares: u64) -> u64 {
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{PodSpec, ResourceRequirements};
-    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-    use std::collections::BTreeMap;
 
     fn container(name: &str, requests: &[(&str, &str)], limits: &[(&str, &str)]) -> Container {
         let map = |kv: &[(&str, &str)]| (!kv.is_empty()).then(|| kv.iter().map(|(k, v)| (k.to_string(), Quantity(v.to_string()))).collect::<BTreeMap<_, _>>());
