@@ -100,6 +100,11 @@ fn pod_condition_shared_by_kubelet(type_: &str) -> bool {
     type_ == "DisruptionTarget"
 }
 
+/// The conditions the kubelet reports: its own and the shared ones.
+fn reported_by_kubelet(type_: &str) -> bool {
+    pod_condition_by_kubelet(type_) || pod_condition_shared_by_kubelet(type_)
+}
+
 /// `status` with the conditions merged as upstream's `mergePodStatus`: the conditions others own
 /// as the API holds them now (the kubelet's copy may predate a readiness gate's update, and
 /// sending it would undo that update), then the kubelet's own and shared ones.
@@ -117,7 +122,7 @@ pub fn merge_pod_conditions(status: &PodStatus, api: Option<&PodStatus>) -> PodS
         })
         .cloned()
         .collect();
-    conditions.extend(ours.iter().filter(|c| pod_condition_by_kubelet(&c.type_) || pod_condition_shared_by_kubelet(&c.type_)).cloned());
+    conditions.extend(ours.iter().filter(|c| reported_by_kubelet(&c.type_)).cloned());
     let mut merged = status.clone();
     merged.conditions = (!conditions.is_empty() || status.conditions.is_some()).then_some(conditions);
     merged
@@ -129,7 +134,7 @@ pub fn merge_pod_conditions(status: &PodStatus, api: Option<&PodStatus>) -> PodS
 pub fn status_patch(uid: &str, status: &PodStatus) -> serde_json::Value {
     let mut status = status.clone();
     if let Some(conditions) = status.conditions.as_mut() {
-        conditions.retain(|c| pod_condition_by_kubelet(&c.type_) || pod_condition_shared_by_kubelet(&c.type_));
+        conditions.retain(|c| reported_by_kubelet(&c.type_));
     }
     serde_json::json!({ "metadata": { "uid": uid }, "status": status })
 }
