@@ -22,8 +22,28 @@ impl<T> Default for ImmutableObjects<T> {
 }
 
 impl<T: Clone> ImmutableObjects<T> {
+    /// Object `namespace/name` for pod `uid`: the kept one, else what `fetch` answers, kept when
+    /// `immutable` says it is.
+    pub async fn get_or_fetch<E>(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        immutable: impl Fn(&T) -> bool,
+        fetch: impl Future<Output = Result<Option<T>, E>>,
+    ) -> Result<Option<T>, E> {
+        if let Some(kept) = self.get(namespace, name, uid) {
+            return Ok(Some(kept));
+        }
+        let got = fetch.await?;
+        if let Some(object) = got.as_ref().filter(|o| immutable(o)) {
+            self.insert(namespace, name, uid, object.clone());
+        }
+        Ok(got)
+    }
+
     /// The kept object, now also used by pod `uid`.
-    pub fn get(&self, namespace: &str, name: &str, uid: &str) -> Option<T> {
+    fn get(&self, namespace: &str, name: &str, uid: &str) -> Option<T> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let (object, pods) = entries.get_mut(&(namespace.to_string(), name.to_string()))?;
         pods.insert(uid.to_string());
@@ -31,7 +51,7 @@ impl<T: Clone> ImmutableObjects<T> {
     }
 
     /// Keeps `object` (fetched for pod `uid`, and immutable).
-    pub fn insert(&self, namespace: &str, name: &str, uid: &str, object: T) {
+    fn insert(&self, namespace: &str, name: &str, uid: &str, object: T) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let entry = entries.entry((namespace.to_string(), name.to_string())).or_insert_with(|| (object, HashSet::new()));
         entry.1.insert(uid.to_string());

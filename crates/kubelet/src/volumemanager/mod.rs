@@ -208,17 +208,12 @@ impl VolumeManager {
 
     /// Secret `ns/name` for pod `uid`: from the API server, or kept if it is immutable.
     async fn fetch_secret(&self, ns: &str, name: &str, optional: bool, uid: &str) -> Result<Option<Secret>, String> {
-        if let Some(kept) = self.immutable_secrets.get(ns, name, uid) {
-            return Ok(Some(kept));
-        }
         match &self.api {
-            Some(api) => {
-                let got = api.get_secret(ns, name).await.map_err(|e| format!("couldn't get secret {ns}/{name}: {e}"))?;
-                if let Some(s) = got.as_ref().filter(|s| s.immutable == Some(true)) {
-                    self.immutable_secrets.insert(ns, name, uid, s.clone());
-                }
-                Ok(got)
-            }
+            Some(api) => self
+                .immutable_secrets
+                .get_or_fetch(ns, name, uid, |s| s.immutable == Some(true), api.get_secret(ns, name))
+                .await
+                .map_err(|e| format!("couldn't get secret {ns}/{name}: {e}")),
             None if optional => Ok(None),
             None => Err(format!("secret {name:?}: {NO_API_SERVER}")),
         }
@@ -226,17 +221,12 @@ impl VolumeManager {
 
     /// ConfigMap `ns/name` for pod `uid`: from the API server, or kept if it is immutable.
     async fn fetch_config_map(&self, ns: &str, name: &str, optional: bool, uid: &str) -> Result<Option<ConfigMap>, String> {
-        if let Some(kept) = self.immutable_config_maps.get(ns, name, uid) {
-            return Ok(Some(kept));
-        }
         match &self.api {
-            Some(api) => {
-                let got = api.get_config_map(ns, name).await.map_err(|e| format!("couldn't get configmap {ns}/{name}: {e}"))?;
-                if let Some(c) = got.as_ref().filter(|c| c.immutable == Some(true)) {
-                    self.immutable_config_maps.insert(ns, name, uid, c.clone());
-                }
-                Ok(got)
-            }
+            Some(api) => self
+                .immutable_config_maps
+                .get_or_fetch(ns, name, uid, |c| c.immutable == Some(true), api.get_config_map(ns, name))
+                .await
+                .map_err(|e| format!("couldn't get configmap {ns}/{name}: {e}")),
             None if optional => Ok(None),
             None => Err(format!("configmap {name:?}: {NO_API_SERVER}")),
         }
