@@ -370,18 +370,10 @@ spec:
   - {{name: main, image: {image}, imagePullPolicy: Never, command: ["sleep", "3600"]}}
 "#
     );
-    let file = node.dir.path().join("cgroups.yaml");
-    std::fs::write(&file, yaml).unwrap();
-    let (ok, _, err) = kubectl(&["apply", "-f", file.to_str().unwrap()]);
-    assert!(ok, "kubectl apply: {err}");
+    apply(&node, "cgroups", &yaml);
     let mut uids = Vec::new();
     for name in ["e2e-cg-guaranteed", "e2e-cg-burstable", "e2e-cg-besteffort"] {
-        let p: Pod = wait_for(&format!("{name} Running"), Duration::from_secs(90), || async {
-            let p: Pod = kubectl_json(&["get", "pod", name])?;
-            (p.status.as_ref()?.phase.as_deref() == Some("Running")).then_some(p)
-        })
-        .await;
-        uids.push(p.metadata.uid.unwrap());
+        uids.push(pod_running(name, Duration::from_secs(90)).await.metadata.uid.unwrap());
     }
     let (g, b, be) = (format!("kubepods/pod{}", uids[0]), format!("kubepods/burstable/pod{}", uids[1]), format!("kubepods/besteffort/pod{}", uids[2]));
     // The pod cgroups carry the pod's limits (requests defaulted to limits by the API server).

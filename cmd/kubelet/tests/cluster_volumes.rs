@@ -19,13 +19,6 @@ use k8s_openapi::api::core::v1::Pod;
 
 const SA_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
-fn apply(node: &TestNode, file: &str, yaml: &str) {
-    let path = node.dir.path().join(file);
-    std::fs::write(&path, yaml).unwrap();
-    let (ok, _, err) = kubectl(&["apply", "-f", path.to_str().unwrap()]);
-    assert!(ok, "kubectl apply {file}: {err}");
-}
-
 /// Reads the service-account files of the automount and of a projected volume, then sleeps.
 fn token_pod_yaml() -> String {
     format!(
@@ -108,14 +101,6 @@ spec:
     )
 }
 
-async fn running(name: &str, timeout: Duration) -> Pod {
-    wait_for(&format!("pod {name} Running"), timeout, || async {
-        let p: Pod = kubectl_json(&["get", "pod", name])?;
-        (p.status.as_ref()?.phase.as_deref() == Some("Running")).then_some(p)
-    })
-    .await
-}
-
 async fn log_containing(node: &TestNode, pod: &Pod, needle: &str, timeout: Duration) -> String {
     let (name, uid) = (pod.metadata.name.clone().unwrap(), pod.metadata.uid.clone().unwrap());
     let log = node.logs().join(format!("default_{name}_{uid}/main/0.log"));
@@ -142,12 +127,12 @@ async fn secret_configmap_projected_and_token_volumes() {
     wait_node_ready(Duration::from_secs(60)).await;
 
     // The default service-account automount and a projected token volume.
-    apply(&node, "token.yaml", &token_pod_yaml());
-    apply(&node, "cm.yaml", &config_map_yaml("hello"));
-    apply(&node, "config.yaml", &config_pod_yaml());
-    apply(&node, "secret-pod.yaml", &secret_pod_yaml());
+    apply(&node, "token", &token_pod_yaml());
+    apply(&node, "cm", &config_map_yaml("hello"));
+    apply(&node, "config", &config_pod_yaml());
+    apply(&node, "secret-pod", &secret_pod_yaml());
 
-    let token_pod = running("e2e-vol-token", Duration::from_secs(90)).await;
+    let token_pod = pod_running("e2e-vol-token", Duration::from_secs(90)).await;
     let vols = token_pod.spec.as_ref().unwrap().volumes.clone().unwrap_or_default();
     assert!(vols.iter().any(|v| v.secret.is_some() || v.name.starts_with("kube-api-access")), "admission added the token volume: {vols:?}");
     let text = log_containing(&node, &token_pod, "done", Duration::from_secs(30)).await;
@@ -161,9 +146,9 @@ async fn secret_configmap_projected_and_token_volumes() {
     assert!(data.to_string_lossy().starts_with("..20"), "{data:?}");
 
     // A changed ConfigMap reaches the running container (one sync period: 10 s in tests).
-    let config_pod = running("e2e-vol-config", Duration::from_secs(60)).await;
+    let config_pod = pod_running("e2e-vol-config", Duration::from_secs(60)).await;
     log_containing(&node, &config_pod, "greeting=hello", Duration::from_secs(30)).await;
-    apply(&node, "cm.yaml", &config_map_yaml("bonjour"));
+    apply(&node, "cm", &config_map_yaml("bonjour"));
     log_containing(&node, &config_pod, "greeting=bonjour", Duration::from_secs(60)).await;
 
     // The pod with a missing secret waits with FailedMount, then starts once it exists.
@@ -184,7 +169,7 @@ async fn secret_configmap_projected_and_token_volumes() {
     assert_eq!(reason.as_deref(), Some("ContainerCreating"));
     let (ok, _, err) = kubectl(&["create", "secret", "generic", "e2e-vol-missing", "--from-literal=password=opensesame"]);
     assert!(ok, "create secret: {err}");
-    let secret_pod = running("e2e-vol-secret", Duration::from_secs(60)).await;
+    let secret_pod = pod_running("e2e-vol-secret", Duration::from_secs(60)).await;
     let text = log_containing(&node, &secret_pod, "secret=", Duration::from_secs(30)).await;
     assert!(text.contains("secret=opensesame mode=400"), "{text}");
 
@@ -306,10 +291,10 @@ async fn sub_paths_and_finished_pod_volumes() {
     let node = TestNode::new();
     let kubelet = start_cluster_kubelet(&node).await;
     wait_node_ready(Duration::from_secs(60)).await;
-    apply(&node, "subpath.yaml", &sub_path_pods_yaml());
+    apply(&node, "subpath", &sub_path_pods_yaml());
 
     // The expanded sub path is a directory of the (0777) emptyDir that uid 1001 can write.
-    let pod = running("e2e-vol-subpath", Duration::from_secs(90)).await;
+    let pod = pod_running("e2e-vol-subpath", Duration::from_secs(90)).await;
     let text = log_containing(&node, &pod, "subpath-ok", Duration::from_secs(30)).await;
     assert!(text.contains("subpath-ok mode=777"), "{text}");
 

@@ -104,6 +104,15 @@ pub fn secure_config(node: &TestNode) {
     std::fs::write(&path, text).unwrap();
 }
 
+/// Waits until pod `name` (namespace `default`) is Running; returns it.
+pub async fn pod_running(name: &str, timeout: Duration) -> k8s_openapi::api::core::v1::Pod {
+    wait_for(&format!("pod {name} Running"), timeout, || async {
+        let p: k8s_openapi::api::core::v1::Pod = kubectl_json(&["get", "pod", name])?;
+        (p.status.as_ref()?.phase.as_deref() == Some("Running")).then_some(p)
+    })
+    .await
+}
+
 /// Writes `yaml` to `<name>.yaml` in the test node's directory and `kubectl apply`s it.
 pub fn apply(node: &TestNode, name: &str, yaml: &str) {
     let file = node.dir.path().join(format!("{name}.yaml"));
