@@ -28,6 +28,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/control-plane-proc.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/control-plane-components.sh"
 # shellcheck source=hack/lib/control-plane-kubelet.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/control-plane-kubelet.sh"
+# shellcheck source=hack/lib/control-plane-metrics-server.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/control-plane-metrics-server.sh"
 
 usage() { sed -n '8,16p' "$0" | sed 's/^# \{0,1\}//'; }
 

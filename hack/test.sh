@@ -46,6 +46,10 @@ export KNODE_CONTROL_PLANE=required
 # Upstream's kubectl of the harness release, for the tests (hack/build-upstream.sh built it).
 KNODE_KUBECTL="${KNODE_KUBECTL:-$(hack/build-upstream.sh --print-bin-dir)/kubectl}"
 export KNODE_KUBECTL
+# metrics-server, the real consumer of the stats endpoints in cluster_stats (built from its Go
+# module once, about 3 minutes cold; cached outside the clone).
+echo "==> building metrics-server (hack/build-metrics-server.sh, cached)"
+hack/build-metrics-server.sh
 
 # cargo-nextest runs each test in its own process and, with the test groups in
 # .config/nextest.toml, the end-to-end tests one at a time. A machine without it gets it

@@ -80,6 +80,16 @@ cp_etcd_healthy() { curl -fsS --max-time 2 "$CP_ETCD_URL/health" | grep -q '"hea
 cp_apiserver_ready() { kc get --raw /readyz --request-timeout=3s 2>/dev/null | grep -qx ok; }
 cp_secure_healthy() { curl -fsSk --max-time 2 "https://127.0.0.1:$1/healthz" | grep -qx ok; }
 
+# Whether the running apiserver has the API-aggregation flags (an apiserver
+# started before they were added has not: `up` does not restart a running one).
+cp_apiserver_aggregation() {
+    local pid args
+    pid=$(proc_pid kube-apiserver "$CP_APISERVER_BIN" "$CP_APISERVER_MARKER") || return 1
+    args=$(tr '\0' '\n' <"/proc/$pid/cmdline")
+    grep -qxF -- --enable-aggregator-routing=true <<<"$args" &&
+        grep -qxF -- "--proxy-client-cert-file=$KNODE_CP_PKI/front-proxy-client.crt" <<<"$args"
+}
+
 cp_start_etcd() {
     mkdir -p "$KNODE_CP_ETCD_DATA"
     chmod 0700 "$KNODE_CP_ETCD_DATA"
@@ -111,6 +121,9 @@ rules:
 EOF
 }
 
+# API aggregation (metrics-server, hack/metrics-server.sh): the front-proxy
+# (requestheader) flags, and --enable-aggregator-routing so the aggregator dials
+# an APIService's endpoint IP itself (no kube-proxy runs here).
 cp_start_apiserver() {
     local p=$KNODE_CP_PKI
     cp_write_audit_policy
@@ -134,6 +147,14 @@ cp_start_apiserver() {
         --service-account-signing-key-file="$p/sa.key" \
         --service-account-key-file="$p/sa.pub" \
         --enable-bootstrap-token-auth=true \
+        --requestheader-client-ca-file="$p/front-proxy-ca.crt" \
+        --requestheader-allowed-names=front-proxy-client \
+        --requestheader-extra-headers-prefix=X-Remote-Extra- \
+        --requestheader-group-headers=X-Remote-Group \
+        --requestheader-username-headers=X-Remote-User \
+        --proxy-client-cert-file="$p/front-proxy-client.crt" \
+        --proxy-client-key-file="$p/front-proxy-client.key" \
+        --enable-aggregator-routing=true \
         --audit-policy-file="$KNODE_CP_DIR/audit-policy.yaml" \
         --audit-log-path="$KNODE_CP_LOG_DIR/audit-nodes.log" \
         --audit-log-maxsize=200 \
@@ -257,6 +278,8 @@ cp_up() {
     cp_ensure_node_iface
     if cp_all_running && cp_apiserver_ready; then
         say "control plane already running and ready ($KNODE_CP_APISERVER_URL)"
+        cp_apiserver_aggregation ||
+            warn "kube-apiserver was started without the API-aggregation flags (metrics-server needs them): run 'hack/control-plane.sh down && hack/control-plane.sh up' once"
         cp_print_env_hint
         return 0
     fi
@@ -287,6 +310,9 @@ cp_down() {
     if upstream_kubelet_pid >/dev/null 2>&1 || [[ -n $(upstream_kubelet_strays) ]]; then
         upstream_kubelet_down
     fi
+    # metrics-server goes first, with its APIService, while the API still answers
+    # (control-plane-metrics-server.sh; only control-plane.sh sources it).
+    if declare -F ms_present >/dev/null && ms_present; then ms_down; fi
     proc_stop kube-scheduler "$CP_SCHED_BIN" "$CP_SCHED_MARKER"
     proc_stop kube-controller-manager "$CP_CM_BIN" "$CP_CM_MARKER"
     proc_stop kube-apiserver "$CP_APISERVER_BIN" "$CP_APISERVER_MARKER"
@@ -326,6 +352,7 @@ cp_status() {
     cp_status_line kube-controller-manager "$CP_CM_BIN" "$CP_CM_MARKER"
     cp_status_line kube-scheduler "$CP_SCHED_BIN" "$CP_SCHED_MARKER"
     cp_status_line upstream-kubelet "$UPSTREAM_KUBELET_BIN" "$UPSTREAM_KUBELET_MARKER"
+    if [[ -n ${MS_BIN:-} ]]; then cp_status_line metrics-server "$MS_BIN" "$MS_MARKER"; fi
     if ip -4 -o addr show dev "$KNODE_CP_NODE_IFACE" 2>/dev/null | grep -qw "$KNODE_CP_NODE_IP"; then
         printf '  %-24s %s on %s\n' "node address" "$KNODE_CP_NODE_IP" "$KNODE_CP_NODE_IFACE"
     else

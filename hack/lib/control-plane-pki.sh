@@ -8,13 +8,14 @@
 KNODE_CP_PKI_VERSION=2
 CP_CERT_DAYS=3650
 
-# pki_sign NAME CN O SAN_LIST USAGE
+# pki_sign NAME CN O SAN_LIST USAGE [CA]
 #   NAME      file base name in $KNODE_CP_PKI (NAME.crt, NAME.key)
 #   CN, O     subject (O may be empty)
 #   SAN_LIST  subjectAltName value, e.g. "IP:127.0.0.1,DNS:localhost" (may be empty)
 #   USAGE     serverAuth, clientAuth or "serverAuth,clientAuth"
+#   CA        base name of the signing CA (default: ca; front-proxy-ca for the aggregator)
 pki_sign() {
-    local name=$1 cn=$2 org=$3 sans=$4 usage=$5
+    local name=$1 cn=$2 org=$3 sans=$4 usage=$5 ca=${6:-ca}
     local key="$KNODE_CP_PKI/$name.key" crt="$KNODE_CP_PKI/$name.crt"
     local subj="/CN=$cn" ext
     [[ -f $key && -f $crt ]] && return 0
@@ -28,11 +29,25 @@ pki_sign() {
     } >"$ext"
     openssl genrsa -out "$key" 2048 2>/dev/null
     openssl req -new -key "$key" -subj "$subj" -out "$KNODE_CP_PKI/$name.csr" 2>/dev/null
-    openssl x509 -req -in "$KNODE_CP_PKI/$name.csr" -CA "$KNODE_CP_PKI/ca.crt" -CAkey "$KNODE_CP_PKI/ca.key" \
+    openssl x509 -req -in "$KNODE_CP_PKI/$name.csr" -CA "$KNODE_CP_PKI/$ca.crt" -CAkey "$KNODE_CP_PKI/$ca.key" \
         -CAcreateserial -days "$CP_CERT_DAYS" -sha256 -extfile "$ext" -out "$crt" 2>/dev/null
     rm -f "$ext" "$KNODE_CP_PKI/$name.csr"
     chmod 0600 "$key"
     say "  generated $name.crt (CN=$cn${org:+, O=$org})"
+}
+
+# pki_ca NAME CN: a self-signed CA NAME.{crt,key}, made when missing; succeeds
+# only when it made one (fails when the CA was already there).
+pki_ca() {
+    local name=$1 cn=$2
+    [[ -f $KNODE_CP_PKI/$name.crt && -f $KNODE_CP_PKI/$name.key ]] && return 1
+    openssl genrsa -out "$KNODE_CP_PKI/$name.key" 2048 2>/dev/null
+    openssl req -x509 -new -key "$KNODE_CP_PKI/$name.key" -subj "/CN=$cn" -days "$CP_CERT_DAYS" -sha256 \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign" \
+        -out "$KNODE_CP_PKI/$name.crt"
+    chmod 0600 "$KNODE_CP_PKI/$name.key"
+    say "  generated $name.crt (CN=$cn)"
 }
 
 # A bootstrap token "id.secret" for TLS-bootstrap tests, kept across runs.
@@ -113,6 +128,15 @@ ensure_pki() {
     # kubelets against our CA) can reach logs/exec/port-forward.
     pki_sign "kubelet-serving-$node" "system:node:$node" system:nodes \
         "IP:$KNODE_CP_NODE_IP,IP:127.0.0.1,DNS:$node,DNS:localhost" serverAuth
+
+    # API aggregation (metrics-server): a separate front-proxy CA, as kubeadm
+    # has, and the client certificate the apiserver presents to extension
+    # apiservers; they trust the CA for requestheader auth only. A new CA
+    # re-issues the client certificate. Added later: older PKIs just gain files.
+    if pki_ca front-proxy-ca front-proxy-ca; then
+        rm -f "$KNODE_CP_PKI/front-proxy-client.crt" "$KNODE_CP_PKI/front-proxy-client.key"
+    fi
+    pki_sign front-proxy-client front-proxy-client "" "" clientAuth front-proxy-ca
 
     if [[ ! -f $KNODE_CP_PKI/sa.key || ! -f $KNODE_CP_PKI/sa.pub ]]; then
         openssl genrsa -out "$KNODE_CP_PKI/sa.key" 2048 2>/dev/null
