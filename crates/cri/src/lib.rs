@@ -88,6 +88,12 @@ pub trait RuntimeService: Send + Sync + 'static {
     async fn port_forward(&self, request: api::PortForwardRequest) -> Result<String> {
         Err(unimplemented_streaming("PortForward", &request.pod_sandbox_id))
     }
+    /// Resource usage of the containers `filter` selects (all when `None`): the kubelet reads
+    /// their writable layers' use from it.
+    async fn list_container_stats(&self, filter: Option<api::ContainerStatsFilter>) -> Result<Vec<api::ContainerStats>> {
+        let _ = filter;
+        Err(unimplemented("ListContainerStats"))
+    }
 }
 
 /// What a command run with [`RuntimeService::exec_sync`] printed and how it exited.
@@ -96,6 +102,11 @@ pub struct ExecSyncOutput {
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
     pub exit_code: i32,
+}
+
+/// A CRI call this runtime (usually a test fake) does not implement.
+pub fn unimplemented(op: &'static str) -> CriError {
+    CriError::Status { op, object: String::new(), code: tonic::Code::Unimplemented, message: "not implemented by this runtime".into() }
 }
 
 fn unimplemented_streaming(op: &'static str, object: &str) -> CriError {
@@ -123,4 +134,8 @@ pub trait ImageService: Send + Sync + 'static {
     ) -> Result<String>;
     /// Removes an image.
     async fn remove_image(&self, image: &api::ImageSpec) -> Result<()>;
+    /// The filesystems holding images and containers' writable layers, with what they use.
+    async fn image_fs_info(&self) -> Result<api::ImageFsInfoResponse> {
+        Err(unimplemented("ImageFsInfo"))
+    }
 }

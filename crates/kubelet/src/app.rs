@@ -225,11 +225,15 @@ impl kubelet_api::node_controller::KubeletHealthSource for NodeHealth {
 
 /// How long each shutdown stage may take before its tasks are aborted.
 const SHUTDOWN_STAGE_DEADLINE: Duration = Duration::from_secs(5);
+/// How often the stats collector samples (cAdvisor's housekeeping interval as the kubelet
+/// sets it).
+const STATS_HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Runs a kubelet until `shutdown` is cancelled or one of its tasks fails (the error names it).
 /// Pods keep running after it returns.
 pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<(), AppError> {
     let cfg = &opts.config;
+    let kubelet_start = std::time::SystemTime::now();
     let proc_root = Path::new("/proc");
     // Safe sysctls depend on the kernel; allowedUnsafeSysctls are checked before anything starts.
     let kernel_release = std::fs::read_to_string(proc_root.join("sys/kernel/osrelease")).ok();
@@ -327,6 +331,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     };
     let runtime_dyn: Arc<dyn RuntimeService> = runtime.clone();
     let images_for_node = images.clone();
+    let images_for_stats = images.clone();
     let (events, env): (Arc<dyn crate::events::EventRecorder>, Arc<dyn crate::kuberuntime::env::EnvSources + Send>) = match cluster.as_ref() {
         Some(c) => {
             let (sink, sender) = c.events(&opts, report_stop.clone());
@@ -383,7 +388,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         }
     }
 
-    tasks.spawn(Stage::Sync, "PLEG", Pleg::new(runtime_dyn, RELIST_PERIOD).run(pleg_tx, relist_tx, sync_stop.clone()));
+    tasks.spawn(Stage::Sync, "PLEG", Pleg::new(runtime_dyn.clone(), RELIST_PERIOD).run(pleg_tx, relist_tx, sync_stop.clone()));
     let trimmer = crate::memory::MemoryTrimmer::default().run(sync_stop.clone());
     tasks.spawn(Stage::Sync, "memory trimmer", async move {
         trimmer.await;
@@ -406,12 +411,46 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
                 .map_err(|source| AppError::Serve { what: "healthz server", addr, source })
         });
     }
+    // Stats: sampled on the housekeeping interval, served from the latest snapshot.
+    let stats_store = crate::stats::StatsStore::default();
+    let collector = crate::stats::StatsCollector::new(
+        crate::stats::StatsConfig {
+            node_name: node_name.clone(),
+            cgroup_root: cfg.cgroup_root.clone(),
+            root_dir: opts.flags.root_dir.clone(),
+            pod_logs_dir: PathBuf::from(&cfg.pod_logs_dir),
+            proc_root: proc_root.to_path_buf(),
+            kubelet_cgroup: cfg.kubelet_cgroups.clone(),
+            runtime_cgroup: opts.flags.runtime_cgroups.clone(),
+            system_cgroup: cfg.system_cgroups.clone(),
+            memory_capacity: u64::try_from(machine.memory_capacity).unwrap_or(0),
+            interval: STATS_HOUSEKEEPING_INTERVAL,
+            du_period: cfg.volume_stats_agg_period,
+            kubelet_start,
+            machine: crate::stats::MachineLabels {
+                machine_id: machine.machine_id.clone(),
+                system_uuid: machine.system_uuid.clone(),
+                boot_id: machine.boot_id.clone(),
+                kernel_version: machine.kernel_version.clone(),
+                os_image: machine.os_image.clone(),
+                swap_total: crate::stats::host::swap_total(proc_root),
+            },
+        },
+        crate::stats::cgroup::CgroupReader::new(crate::cm::cgroupfs::Cgroupfs::detect(Path::new("/sys/fs/cgroup"))),
+        Arc::new(status.clone()),
+        runtime_dyn.clone(),
+        images_for_stats,
+        stats_store.clone(),
+    );
+    tasks.spawn(Stage::Report, "stats collector", collector.run(report_stop.clone()));
+    let stats_source: Arc<dyn crate::stats::StatsSource> = Arc::new(stats_store);
     if cfg.read_only_port > 0 {
         let addr = socket_addr("address", &cfg.address, cfg.read_only_port)?;
         let (health, stop) = (health.clone(), serve_stop.clone());
         let lister: Arc<dyn server::PodLister> = Arc::new(status.clone());
+        let stats_source_ro = stats_source.clone();
         tasks.spawn_fallible(Stage::Serve, "read-only server", async move {
-            server::serve_read_only(addr, lister, health, async move { stop.cancelled().await })
+            server::serve_read_only(addr, lister, health, Some(stats_source_ro), async move { stop.cancelled().await })
                 .await
                 .map_err(|source| AppError::Serve { what: "read-only server", addr, source })
         });
@@ -427,6 +466,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         health: health.clone(),
         runtime: runtime.clone(),
         probe_metrics: Some(probe_metrics),
+        stats: Some(stats_source),
     });
     let port_addr = SocketAddr::new(IpAddr::from([0, 0, 0, 0]), u16::try_from(cfg.port).unwrap_or(0));
     if let Some(p) = secure.map_err(|source| AppError::Serve { what: "kubelet server", addr: port_addr, source })? {

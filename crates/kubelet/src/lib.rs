@@ -31,6 +31,7 @@ pub mod probe;
 pub mod prober;
 pub mod pod_workers;
 pub mod server;
+pub mod stats;
 pub mod status;
 pub mod shared_root;
 pub mod status_manager;

@@ -15,6 +15,13 @@ impl ImageService for RemoteRuntime {
         Ok(unary("ListImages", "", deadline, call).await?.images)
     }
 
+    async fn image_fs_info(&self) -> Result<api::ImageFsInfoResponse> {
+        let deadline = Some(self.request_timeout);
+        let mut client = self.images.clone();
+        let call = client.image_fs_info(request(api::ImageFsInfoRequest {}, deadline));
+        unary("ImageFsInfo", "", deadline, call).await
+    }
+
     async fn image_status(&self, image: &api::ImageSpec) -> Result<Option<api::Image>> {
         const OP: &str = "ImageStatus";
         let deadline = Some(self.request_timeout);

@@ -170,6 +170,13 @@ impl RuntimeService for RemoteRuntime {
         Ok(unary("ListContainers", "", deadline, call).await?.containers)
     }
 
+    async fn list_container_stats(&self, filter: Option<api::ContainerStatsFilter>) -> Result<Vec<api::ContainerStats>> {
+        let deadline = self.timeout();
+        let mut client = self.runtime.clone();
+        let call = client.list_container_stats(request(api::ListContainerStatsRequest { filter }, deadline));
+        Ok(unary("ListContainerStats", "", deadline, call).await?.stats)
+    }
+
     async fn exec_sync(&self, container_id: &str, cmd: Vec<String>, timeout: Option<Duration>) -> Result<crate::ExecSyncOutput> {
         // The command's timeout travels in the request; the call itself may take that long plus
         // the usual request timeout (upstream adds the same margin). No timeout: no deadline.

@@ -9,6 +9,7 @@ mod healthz;
 pub mod kubelet_metrics;
 mod read_only;
 pub mod secure;
+mod stats_routes;
 
 use std::future::Future;
 use std::io;
@@ -20,6 +21,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use k8s_openapi::api::core::v1::Pod;
 use tokio::net::TcpListener;
+
+use crate::stats::StatsSource;
 
 /// The pods the kubelet is managing, each with its current status filled in.
 ///
@@ -47,11 +50,15 @@ pub fn healthz_router(health: Arc<dyn HealthChecker>) -> Router {
     healthz::routes(health).fallback(not_found)
 }
 
-/// The router for the read-only port: healthz plus `GET /pods`.
-pub fn read_only_router(pods: Arc<dyn PodLister>, health: Arc<dyn HealthChecker>) -> Router {
-    healthz::routes(health)
-        .merge(read_only::routes(pods))
-        .fallback(not_found)
+/// The router for the read-only port: healthz, `GET /pods` and, with a stats source, the
+/// stats endpoints.
+pub fn read_only_router(pods: Arc<dyn PodLister>, health: Arc<dyn HealthChecker>, stats: Option<Arc<dyn StatsSource>>) -> Router {
+    let router = healthz::routes(health).merge(read_only::routes(pods));
+    let router = match stats {
+        Some(s) => router.merge(stats_routes::routes(s)),
+        None => router,
+    };
+    router.fallback(not_found)
 }
 
 /// Serves the healthz endpoints on `addr` until `shutdown` completes.
@@ -69,10 +76,11 @@ pub async fn serve_read_only(
     addr: SocketAddr,
     pods: Arc<dyn PodLister>,
     health: Arc<dyn HealthChecker>,
+    stats: Option<Arc<dyn StatsSource>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let listener = bind(addr).await?;
-    serve_on(listener, read_only_router(pods, health), shutdown).await
+    serve_on(listener, read_only_router(pods, health, stats), shutdown).await
 }
 
 async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {

@@ -155,6 +155,7 @@ async fn read_only_port_lists_pods() {
     let server = Running::start(read_only_router(
         Arc::new(FakePods(vec![pod])),
         health(Ok(())),
+        None,
     ))
     .await;
     for path in ["/pods", "/pods/"] {
@@ -178,7 +179,7 @@ async fn read_only_port_lists_pods() {
 
 #[tokio::test]
 async fn empty_pod_list_and_bad_requests() {
-    let server = Running::start(read_only_router(Arc::new(FakePods(vec![])), health(Ok(())))).await;
+    let server = Running::start(read_only_router(Arc::new(FakePods(vec![])), health(Ok(())), None)).await;
     let r = get(server.addr, "/pods").await;
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v["items"], serde_json::json!([]));
@@ -220,6 +221,7 @@ async fn serve_functions_stop_on_shutdown() {
         "127.0.0.1:0".parse().unwrap(),
         Arc::new(FakePods(vec![])),
         health(Ok(())),
+        None,
         async move {
             let _ = rx.await;
         },

@@ -1,6 +1,7 @@
 //! The kubelet's authenticated HTTPS server on `port` (10250; upstream `pkg/kubelet/server`
 //! `Server` with its auth filter): `/healthz`, `/pods`, `/runningpods/`, `/configz`,
-//! `/containerLogs`, `/exec`, `/attach`, `/portForward`, `/logs/`.
+//! `/containerLogs`, `/exec`, `/attach`, `/portForward`, `/logs/`, `/metrics`, `/metrics/probes`,
+//! and the stats endpoints (`/stats/summary`, `/metrics/resource`, `/metrics/cadvisor`).
 //!
 //! Every request is authenticated ([`authn`]) and authorized ([`authz`]) as a subresource of the
 //! node ([`attributes`]) before it reaches a handler: 401 `Unauthorized`, 403 `Forbidden (...)`.
@@ -58,6 +59,8 @@ pub struct SecureContext {
     pub configz: Arc<Vec<u8>>,
     /// `/metrics/probes` (prober_probe_total); not served when `None`.
     pub probe_metrics: Option<Arc<dyn super::MetricsSource>>,
+    /// `/stats/summary`, `/metrics/resource`, `/metrics/cadvisor`; not served when `None`.
+    pub stats: Option<Arc<dyn crate::stats::StatsSource>>,
 }
 
 /// The `/configz` body for `cfg`, as upstream's configz handler writes it (the v1beta1
@@ -126,6 +129,10 @@ pub fn secure_router(ctx: Arc<SecureContext>) -> Router {
         .route("/logs/", get(node_logs::root))
         .route("/logs/{*path}", get(node_logs::file))
         .with_state(ctx.clone());
+    let handlers = match &ctx.stats {
+        Some(s) => handlers.merge(super::stats_routes::routes(s.clone())),
+        None => handlers,
+    };
     healthz::routes(ctx.health.clone())
         .merge(read_only::routes(ctx.pods.clone()))
         .merge(handlers)
@@ -163,8 +170,7 @@ async fn configz(State(ctx): State<Arc<SecureContext>>) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], ctx.configz.as_ref().clone()).into_response()
 }
 
-/// The Prometheus text exposition's content type.
-const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+use super::stats_routes::PROMETHEUS_TEXT;
 
 async fn kubelet_metrics(State(ctx): State<Arc<SecureContext>>) -> Response {
     let body = super::kubelet_metrics::render(&ctx.node_name, &ctx.pods.pods());

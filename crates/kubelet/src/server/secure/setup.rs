@@ -35,6 +35,7 @@ pub struct SecureServerInputs<'a> {
     pub health: Arc<dyn HealthChecker>,
     pub runtime: Arc<dyn RuntimeService>,
     pub probe_metrics: Option<Arc<dyn crate::server::MetricsSource>>,
+    pub stats: Option<Arc<dyn crate::stats::StatsSource>>,
 }
 
 /// `Ok(None)`: not served (`port` 0, or webhooks configured without a client). `Err` names the
@@ -76,6 +77,7 @@ pub fn prepare(i: SecureServerInputs<'_>) -> Result<Option<PreparedServer>, std:
         node_log_dir: "/var/log".into(),
         configz: Arc::new(super::configz_body(cfg)),
         probe_metrics: i.probe_metrics,
+        stats: i.stats,
     };
     Ok(Some(PreparedServer { addr: SocketAddr::new(ip, port), tls, ctx: Arc::new(ctx) }))
 }
@@ -109,6 +111,7 @@ mod tests {
             health: Arc::new(Healthy),
             runtime: Arc::new(FakeRuntime::new()),
             probe_metrics: None,
+            stats: None,
         }
     }
 

@@ -1,0 +1,153 @@
+//! End-to-end, cluster mode: the node's observability endpoints read by real clients. A pod
+//! spinning in a loop under a 200m CPU limit, with an `emptyDir`, runs on our kubelet (pod cgroups
+//! on, in a cgroup tree of the test's own); through the API server's node proxy,
+//! `/stats/summary` reports the node, the pod, its container, volume, network and ephemeral
+//! storage with plausible figures (the loop near 200m), `/metrics/resource` and
+//! `/metrics/cadvisor` carry the pod's samples under upstream's names and labels, and
+//! metrics-server (built from its Go module) shows the pod at ≈200m in `kubectl top`.
+
+mod cluster_support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use cluster_support::*;
+use e2e::{TestNode, busybox_image, wait_for};
+use serde_json::Value;
+
+const CGROUP_ROOT: &str = "knode-e2e-stats";
+const POD: &str = "e2e-stats-busy";
+
+fn remove_cgroup_tree(dir: &std::path::Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+fn remove_cgroups() {
+    for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+        remove_cgroup_tree(&h.path().join(CGROUP_ROOT));
+    }
+}
+
+/// A kubelet endpoint through the API server's node proxy.
+fn proxied(path: &str) -> Option<String> {
+    let (ok, out, _) = kubectl(&["get", "--raw", &format!("/api/v1/nodes/{NODE}/proxy{path}")]);
+    ok.then_some(out)
+}
+
+fn metrics_server(cmd: &str) -> bool {
+    Command::new(repo_root().join("hack/metrics-server.sh")).arg(cmd).status().is_ok_and(|s| s.success())
+}
+
+fn n(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+/// CPU of `kubectl top pod` in millicores (`205m` → 205).
+fn top_millicores(out: &str) -> Option<u64> {
+    out.split_whitespace().nth(1)?.strip_suffix('m')?.parse().ok()
+}
+
+#[tokio::test]
+#[ignore = "needs root, containerd and the control plane: run hack/test.sh"]
+async fn summary_metrics_and_kubectl_top_read_a_busy_pod() {
+    control_plane_ready().await;
+    assert!(metrics_server("up"), "hack/metrics-server.sh up failed");
+    remove_cgroups();
+    let node = TestNode::new();
+    secure_config(&node);
+    let config = std::fs::read_to_string(node.config_path()).unwrap();
+    std::fs::write(node.config_path(), config.replace("cgroupsPerQOS: false\n", &format!("cgroupsPerQOS: true\ncgroupRoot: /{CGROUP_ROOT}\n"))).unwrap();
+    let kubelet = start_cluster_kubelet(&node).await;
+    wait_node_ready(Duration::from_secs(60)).await;
+
+    let image = busybox_image();
+    let yaml = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: {POD}, namespace: default}}
+spec:
+  terminationGracePeriodSeconds: 1
+  automountServiceAccountToken: false
+  containers:
+  - name: busy
+    image: {image}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "echo started; head -c 20000 /dev/urandom > /scratch/data; while :; do :; done"]
+    resources: {{limits: {{cpu: 200m, memory: 64Mi}}}}
+    volumeMounts: [{{name: scratch, mountPath: /scratch}}]
+  volumes: [{{name: scratch, emptyDir: {{}}}}]
+"#
+    );
+    apply(&node, "stats", &yaml);
+    pod_running(POD, Duration::from_secs(90)).await;
+
+    // Two samples (10 s apart) give the pod a CPU rate.
+    let (summary, pod) = wait_for("the pod's CPU rate in /stats/summary", Duration::from_secs(60), || async {
+        let s: Value = serde_json::from_str(&proxied("/stats/summary")?).ok()?;
+        let p = s["pods"].as_array()?.iter().find(|p| p["podRef"]["name"] == POD)?.clone();
+        p["containers"][0]["cpu"]["usageNanoCores"].as_u64()?;
+        Some((s, p))
+    })
+    .await;
+    let node_stats = &summary["node"];
+    assert_eq!(node_stats["nodeName"], NODE);
+    assert!(n(&node_stats["cpu"]["usageCoreNanoSeconds"]) > 1_000_000_000, "{node_stats}");
+    assert!(n(&node_stats["memory"]["workingSetBytes"]) > 10_000_000, "{node_stats}");
+    assert!(n(&node_stats["memory"]["availableBytes"]) > 0, "{node_stats}");
+    assert!(n(&node_stats["fs"]["capacityBytes"]) > n(&node_stats["fs"]["availableBytes"]), "{node_stats}");
+    assert!(n(&node_stats["runtime"]["imageFs"]["usedBytes"]) > 0, "{node_stats}");
+    assert!(n(&node_stats["rlimit"]["maxpid"]) > 0, "{node_stats}");
+    let sys: Vec<&str> = node_stats["systemContainers"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    assert!(sys.contains(&"pods"), "{sys:?}");
+
+    // The loop is held to its 200m limit; a rate over one 10 s window sits near it.
+    let c = &pod["containers"][0];
+    assert_eq!(c["name"], "busy");
+    let cores = n(&c["cpu"]["usageNanoCores"]);
+    assert!((120_000_000..=260_000_000).contains(&cores), "container at {cores} nanocores, limit 200m: {c}");
+    let pod_cores = n(&pod["cpu"]["usageNanoCores"]);
+    assert!((120_000_000..=260_000_000).contains(&pod_cores), "pod at {pod_cores} nanocores: {pod}");
+    assert!(n(&c["memory"]["workingSetBytes"]) > 0 && n(&c["memory"]["availableBytes"]) > 0, "{c}");
+    assert!(c["rootfs"]["capacityBytes"].as_u64().is_some() && c["logs"]["usedBytes"].as_u64().is_some(), "{c}");
+    let volume = pod["volume"].as_array().unwrap().iter().find(|v| v["name"] == "scratch").cloned().unwrap_or_default();
+    assert!(n(&volume["usedBytes"]) >= 20_000 && n(&volume["inodesUsed"]) >= 2, "emptyDir with a 20 kB file: {volume}");
+    assert!(n(&pod["ephemeral-storage"]["usedBytes"]) >= 20_000, "{pod}");
+    assert_eq!(pod["network"]["name"], "eth0", "{pod}");
+    assert!(pod["network"]["rxBytes"].as_u64().is_some(), "{pod}");
+    assert!(n(&pod["process_stats"]["process_count"]) >= 1, "{pod}");
+
+    // The trimmed summary metrics-server used to read.
+    let trimmed: Value = serde_json::from_str(&proxied("/stats/summary?only_cpu_and_memory=true").unwrap()).unwrap();
+    assert!(trimmed["node"]["fs"].is_null() && trimmed["node"]["cpu"].is_object(), "{trimmed}");
+
+    let resource = proxied("/metrics/resource").expect("/metrics/resource");
+    assert!(resource.contains(&format!("container_cpu_usage_seconds_total{{container=\"busy\",namespace=\"default\",pod=\"{POD}\"}}")), "{resource}");
+    assert!(resource.contains("node_memory_working_set_bytes ") && resource.contains("resource_scrape_error 0"), "{resource}");
+    let cadvisor = proxied("/metrics/cadvisor").expect("/metrics/cadvisor");
+    let quota = cadvisor.lines().find(|l| l.starts_with("container_spec_cpu_quota{container=\"busy\"")).unwrap_or_default();
+    assert!(quota.ends_with(" 20000"), "the 200m limit as a CFS quota: {quota:?}");
+    assert!(cadvisor.lines().any(|l| l.starts_with("container_cpu_cfs_throttled_periods_total{container=\"busy\"")), "the loop is throttled");
+    assert!(cadvisor.contains(&format!("pod=\"{POD}\"")) && cadvisor.contains("container_network_receive_bytes_total{"), "network of the sandbox");
+
+    // metrics-server scrapes /metrics/resource over TLS with its token; kubectl top shows the pod.
+    let top = wait_for("kubectl top pod", Duration::from_secs(120), || async {
+        let (ok, out, _) = kubectl(&["top", "pod", POD, "--no-headers"]);
+        ok.then(|| top_millicores(&out)).flatten()
+    })
+    .await;
+    assert!((120..=260).contains(&top), "kubectl top pod: {top}m for a loop limited to 200m");
+    let (ok, out, err) = kubectl(&["top", "node", NODE, "--no-headers"]);
+    assert!(ok && out.starts_with(NODE), "kubectl top node: {out} {err}");
+
+    kubectl(&["delete", "pod", POD, "--wait=false"]);
+    teardown(kubelet).await;
+    metrics_server("down");
+    remove_cgroups();
+}

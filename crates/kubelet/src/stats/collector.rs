@@ -1,0 +1,471 @@
+//! The stats collector: an owned task that samples the node, the kubelet's cgroups, every
+//! managed pod and its containers on a housekeeping interval, and publishes the result as one
+//! immutable [`StatsSnapshot`]. Endpoints read the latest snapshot; nothing is computed per
+//! request. Directory walks (volumes, logs) run at most once per `volumeStatsAggPeriod` per
+//! directory.
+//!
+//! Pod and container cgroups are found as the kubelet made them (`cgroupfs` driver): the pod's
+//! cgroup from its QoS class and UID, each container's below it, named after the container ID.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use k8s_openapi::api::core::v1::Pod;
+use kubelet_cri::{ImageService, RuntimeService, api};
+use tokio_util::sync::CancellationToken;
+
+use super::api::*;
+use super::cgroup::{CgroupReader, CgroupSample, MemorySample};
+use super::fs::{DiskUsage, FsInfo, disk_usage, fs_info};
+use super::host;
+use super::network::{self, InterfaceCounters};
+use super::summary::{add_used, cpu_stats, fs_stats, io_stats, memory_stats, network_stats, swap_stats};
+use crate::cm::pod_cgroups::{pod_cgroup, pods_cgroup, qos_cgroup};
+use crate::kuberuntime::labels::{CONTAINER_NAME, POD_UID};
+use crate::server::PodLister;
+use crate::status::{QOS_BEST_EFFORT, QOS_BURSTABLE, api_time};
+
+/// What the collector needs to know about the node.
+#[derive(Debug, Clone)]
+pub struct StatsConfig {
+    pub node_name: String,
+    /// KubeletConfiguration `cgroupRoot`.
+    pub cgroup_root: String,
+    /// The kubelet root dir (`/var/lib/kubelet`): the node filesystem and pod volumes.
+    pub root_dir: PathBuf,
+    /// `/var/log/pods`.
+    pub pod_logs_dir: PathBuf,
+    pub proc_root: PathBuf,
+    /// `kubeletCgroups`, `--runtime-cgroups`, `systemCgroups` (empty: not reported).
+    pub kubelet_cgroup: String,
+    pub runtime_cgroup: String,
+    pub system_cgroup: String,
+    pub memory_capacity: u64,
+    /// How often everything is sampled.
+    pub interval: Duration,
+    /// How long a directory's measured use is reused (`volumeStatsAggPeriod`).
+    pub du_period: Duration,
+    pub kubelet_start: SystemTime,
+    pub machine: MachineLabels,
+}
+
+/// The machine's identity as `/metrics/cadvisor` labels it.
+#[derive(Debug, Clone, Default)]
+pub struct MachineLabels {
+    pub machine_id: String,
+    pub system_uuid: String,
+    pub boot_id: String,
+    pub kernel_version: String,
+    pub os_image: String,
+    pub swap_total: u64,
+}
+
+/// The node filesystem as the root cgroup's disk figures.
+#[derive(Debug, Clone)]
+pub struct RootDisk {
+    pub device: String,
+    pub fs: FsInfo,
+    pub io: Option<host::DiskStats>,
+}
+
+/// One container's cgroup as `/metrics/cadvisor` reports it.
+#[derive(Debug, Clone, Default)]
+pub struct CgroupRecord {
+    /// The cgroup path (`/kubepods/burstable/pod…/<id>`, `/` for the node).
+    pub id: String,
+    /// Kubernetes labels: empty for cgroups that are not a pod's; `POD` for a sandbox.
+    pub container: String,
+    pub pod: String,
+    pub namespace: String,
+    pub image: String,
+    /// The runtime's container ID (empty for pod and system cgroups).
+    pub name: String,
+    pub sample: CgroupSample,
+    pub network: Vec<InterfaceCounters>,
+    /// The writable layer's use and the size of its filesystem.
+    pub fs: Option<(DiskUsage, FsInfo)>,
+    pub processes: host::ProcessFacts,
+    pub start: Option<SystemTime>,
+}
+
+/// Everything one sampling round saw.
+#[derive(Debug, Clone)]
+pub struct StatsSnapshot {
+    pub taken: SystemTime,
+    pub summary: Summary,
+    pub cgroups: Vec<CgroupRecord>,
+    pub num_cores: u64,
+    pub memory_capacity: u64,
+    pub machine: MachineLabels,
+    pub root_disk: Option<RootDisk>,
+}
+
+/// The latest snapshot, shared with the endpoints.
+#[derive(Clone, Default)]
+pub struct StatsStore(Arc<RwLock<Option<Arc<StatsSnapshot>>>>);
+
+impl StatsStore {
+    pub fn latest(&self) -> Option<Arc<StatsSnapshot>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn publish(&self, s: StatsSnapshot) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(s));
+    }
+}
+
+/// Samples on an interval and publishes into a [`StatsStore`].
+pub struct StatsCollector {
+    cfg: StatsConfig,
+    reader: CgroupReader,
+    pods: Arc<dyn PodLister>,
+    runtime: Arc<dyn RuntimeService>,
+    images: Arc<dyn ImageService>,
+    store: StatsStore,
+    /// The previous cumulative CPU of each cgroup, for rates.
+    prev_cpu: HashMap<String, (SystemTime, u64)>,
+    du_cache: HashMap<PathBuf, (Instant, Option<DiskUsage>)>,
+}
+
+/// The runtime's view of one round: containers and their writable layers.
+struct RuntimeView {
+    sandboxes: Vec<api::PodSandbox>,
+    containers: Vec<api::Container>,
+    layers: HashMap<String, DiskUsage>,
+    /// The runtime's own CPU and memory figures of each container, for containers whose
+    /// cgroup the kubelet did not place (`cgroupsPerQOS: false`).
+    cri: HashMap<String, api::ContainerStats>,
+    image_fs: Option<(FsInfo, DiskUsage)>,
+    container_fs: Option<(FsInfo, DiskUsage)>,
+}
+
+impl StatsCollector {
+    pub fn new(cfg: StatsConfig, reader: CgroupReader, pods: Arc<dyn PodLister>, runtime: Arc<dyn RuntimeService>, images: Arc<dyn ImageService>, store: StatsStore) -> Self {
+        StatsCollector { cfg, reader, pods, runtime, images, store, prev_cpu: HashMap::new(), du_cache: HashMap::new() }
+    }
+
+    /// Samples every `interval` until `stop`.
+    pub async fn run(mut self, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(self.cfg.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let snapshot = self.collect().await;
+            self.store.publish(snapshot);
+        }
+    }
+
+    /// One sampling round.
+    pub async fn collect(&mut self) -> StatsSnapshot {
+        let view = self.runtime_view().await;
+        let now = SystemTime::now();
+        let pods = self.pods.pods();
+        let mut cgroups = Vec::new();
+        let mut prev_cpu = HashMap::new();
+        let pod_stats: Vec<PodStats> = pods.iter().filter_map(|p| self.pod_stats(p, &view, now, &mut cgroups, &mut prev_cpu)).collect();
+        let node = self.node_stats(&view, now, &mut cgroups, &mut prev_cpu);
+        self.prev_cpu = prev_cpu;
+        let keep = Instant::now() - self.cfg.du_period * 3;
+        self.du_cache.retain(|_, (at, _)| *at > keep);
+        StatsSnapshot {
+            taken: now,
+            summary: Summary { node, pods: pod_stats },
+            cgroups,
+            num_cores: host::num_cores(&self.cfg.proc_root),
+            memory_capacity: self.cfg.memory_capacity,
+            machine: self.cfg.machine.clone(),
+            root_disk: self.root_disk(),
+        }
+    }
+
+    async fn runtime_view(&self) -> RuntimeView {
+        let sandboxes = self.runtime.list_pod_sandbox(None).await.inspect_err(|e| tracing::debug!("stats: listing sandboxes: {e}")).unwrap_or_default();
+        let containers = self.runtime.list_containers(None).await.inspect_err(|e| tracing::debug!("stats: listing containers: {e}")).unwrap_or_default();
+        let cri: HashMap<String, api::ContainerStats> = match self.runtime.list_container_stats(None).await {
+            Ok(stats) => stats.into_iter().filter_map(|s| Some((s.attributes.as_ref()?.id.clone(), s))).collect(),
+            Err(e) => {
+                tracing::debug!("stats: listing container stats: {e}");
+                HashMap::new()
+            }
+        };
+        let layers = cri
+            .iter()
+            .filter_map(|(id, s)| {
+                let w = s.writable_layer.as_ref()?;
+                Some((id.clone(), DiskUsage { bytes: w.used_bytes.map_or(0, |u| u.value), inodes: w.inodes_used.map_or(0, |u| u.value) }))
+            })
+            .collect();
+        let usage = |f: &api::FilesystemUsage| {
+            let mount = f.fs_id.as_ref().map(|i| i.mountpoint.clone()).unwrap_or_default();
+            let info = fs_info(Path::new(&mount))?;
+            Some((info, DiskUsage { bytes: f.used_bytes.as_ref().map_or(0, |u| u.value), inodes: f.inodes_used.as_ref().map_or(0, |u| u.value) }))
+        };
+        let (image_fs, container_fs) = match self.images.image_fs_info().await {
+            Ok(r) => {
+                let image = r.image_filesystems.first().and_then(usage);
+                let container = r.container_filesystems.first().and_then(usage).or(image);
+                (image, container)
+            }
+            Err(e) => {
+                tracing::debug!("stats: image filesystem info: {e}");
+                (None, None)
+            }
+        };
+        RuntimeView { sandboxes, containers, layers, cri, image_fs, container_fs }
+    }
+
+    /// CPU stats of `key`'s sample, remembering its counter for the next round's rate.
+    fn cpu(&self, key: &str, s: &CgroupSample, now: SystemTime, prev_cpu: &mut HashMap<String, (SystemTime, u64)>) -> Option<CpuStats> {
+        let out = cpu_stats(s, now, self.prev_cpu.get(key).copied());
+        if let Some(u) = s.cpu_usage_ns {
+            prev_cpu.insert(key.to_string(), (now, u));
+        }
+        out
+    }
+
+    /// A directory's use, measured at most once per `du_period`.
+    fn du(&mut self, dir: &Path) -> Option<DiskUsage> {
+        if let Some((at, u)) = self.du_cache.get(dir)
+            && at.elapsed() < self.cfg.du_period
+        {
+            return *u;
+        }
+        let u = disk_usage(dir);
+        self.du_cache.insert(dir.to_path_buf(), (Instant::now(), u));
+        u
+    }
+
+    fn node_stats(&mut self, view: &RuntimeView, now: SystemTime, cgroups: &mut Vec<CgroupRecord>, prev_cpu: &mut HashMap<String, (SystemTime, u64)>) -> NodeStats {
+        let proc_root = self.cfg.proc_root.clone();
+        let mut root = self.reader.read("").unwrap_or_default();
+        if root.memory.is_none() {
+            root.memory = host::meminfo_sample(&proc_root);
+        }
+        let host_net = network::read_pid(&proc_root, std::process::id());
+        cgroups.push(CgroupRecord { id: "/".into(), sample: root.clone(), network: host_net.clone(), start: host::boot_time(&proc_root), ..Default::default() });
+        let mut system_containers = Vec::new();
+        let pods_rel = pods_cgroup(&self.cfg.cgroup_root).relative_path();
+        let named = [
+            (SYSTEM_CONTAINER_KUBELET, self.cfg.kubelet_cgroup.clone(), Some(self.cfg.kubelet_start)),
+            (SYSTEM_CONTAINER_RUNTIME, self.cfg.runtime_cgroup.clone(), None),
+            (SYSTEM_CONTAINER_MISC, self.cfg.system_cgroup.clone(), None),
+            (SYSTEM_CONTAINER_PODS, pods_rel, None),
+        ];
+        for (name, rel, start) in named {
+            if rel.is_empty() {
+                continue;
+            }
+            let Some(s) = self.reader.read(&rel) else { continue };
+            let key = format!("/{}", rel.trim_matches('/'));
+            system_containers.push(ContainerStats {
+                name: name.into(),
+                start_time: api_time(start.or(s.created).unwrap_or(now)),
+                cpu: self.cpu(&key, &s, now, prev_cpu),
+                memory: memory_stats(&s, now, None),
+                io: io_stats(&s, now),
+                rootfs: None,
+                logs: None,
+                swap: swap_stats(&s, now),
+            });
+            cgroups.push(CgroupRecord { id: key, start: s.created, sample: s, ..Default::default() });
+        }
+        for qos in [QOS_BURSTABLE, QOS_BEST_EFFORT] {
+            let rel = qos_cgroup(&self.cfg.cgroup_root, qos).relative_path();
+            if let Some(s) = self.reader.read(&rel) {
+                cgroups.push(CgroupRecord { id: format!("/{rel}"), start: s.created, sample: s, ..Default::default() });
+            }
+        }
+        let nodefs = fs_info(&self.cfg.root_dir);
+        let capacity = Some(self.cfg.memory_capacity);
+        NodeStats {
+            node_name: self.cfg.node_name.clone(),
+            system_containers,
+            start_time: api_time(host::boot_time(&proc_root).unwrap_or(now)),
+            cpu: self.cpu("/", &root, now, prev_cpu),
+            memory: memory_stats(&CgroupSample { memory: root.memory.clone().map(|mut m| { m.limit = None; m }), ..Default::default() }, now, capacity).map(|mut m| {
+                m.psi = host::psi(&proc_root, "memory");
+                m
+            }),
+            io: host::psi(&proc_root, "io").map(|psi| IoStats { time: api_time(now), psi: Some(psi) }),
+            network: network_stats(&host_net, now),
+            fs: Some(fs_stats(nodefs.as_ref(), None, now)),
+            runtime: Some(RuntimeStats {
+                image_fs: view.image_fs.map(|(i, u)| fs_stats(Some(&i), Some(u), now)),
+                container_fs: view.container_fs.map(|(i, u)| fs_stats(Some(&i), Some(u), now)),
+            }),
+            rlimit: Some(RlimitStats { time: api_time(now), max_pid: host::pid_max(&proc_root), num_of_running_processes: host::process_count(&proc_root) }),
+            swap: host::swap(&proc_root, now),
+        }
+        .with_cpu_psi(host::psi(&proc_root, "cpu"))
+    }
+
+    fn pod_stats(&mut self, pod: &Pod, view: &RuntimeView, now: SystemTime, cgroups: &mut Vec<CgroupRecord>, prev_cpu: &mut HashMap<String, (SystemTime, u64)>) -> Option<PodStats> {
+        let uid = pod.metadata.uid.clone()?;
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        let sandbox = view.sandboxes.iter().filter(|s| s.metadata.as_ref().is_some_and(|m| m.uid == uid)).max_by_key(|s| (s.state == api::PodSandboxState::SandboxReady as i32, s.created_at))?;
+        let pod_rel = pod_cgroup(&self.cfg.cgroup_root, pod).relative_path();
+        let pod_key = format!("/{pod_rel}");
+        let pod_sample = self.reader.read(&pod_rel);
+        let children = self.reader.children(&pod_rel);
+        let child_of = |id: &str| children.iter().find(|c| c.contains(id)).map(|c| format!("{pod_rel}/{c}"));
+        // The pod's network namespace, seen through the sandbox's process (or any of the pod's).
+        let net_pid = child_of(&sandbox.id).and_then(|rel| self.reader.pids(&rel, 1).first().copied()).or_else(|| self.reader.pids(&pod_rel, 1).first().copied());
+        let net = net_pid.map(|pid| network::read_pid(&self.cfg.proc_root, pid)).unwrap_or_default();
+        if let Some(rel) = child_of(&sandbox.id)
+            && let Some(s) = self.reader.read(&rel)
+        {
+            let image = String::new();
+            cgroups.push(CgroupRecord { id: format!("/{rel}"), container: String::new(), pod: name.clone(), namespace: namespace.clone(), image, name: sandbox.id.clone(), start: s.created, processes: host::process_facts(&self.cfg.proc_root, &self.reader.pids(&rel, 1024), s.pids_max), sample: s, network: net.clone(), fs: None });
+        }
+        // The newest running container of each name.
+        let mut newest: HashMap<&str, &api::Container> = HashMap::new();
+        for c in view.containers.iter().filter(|c| c.pod_sandbox_id == sandbox.id && c.state == api::ContainerState::ContainerRunning as i32) {
+            let Some(cname) = c.labels.get(CONTAINER_NAME).or(c.metadata.as_ref().map(|m| &m.name)) else { continue };
+            if c.labels.get(POD_UID).is_some_and(|u| *u != uid) {
+                continue;
+            }
+            let e = newest.entry(cname.as_str()).or_insert(c);
+            if c.created_at > e.created_at {
+                *e = c;
+            }
+        }
+        let container_fs = view.container_fs.map(|(i, _)| i);
+        let log_fs = fs_info(&self.cfg.pod_logs_dir);
+        let pod_log_dir = self.cfg.pod_logs_dir.join(format!("{namespace}_{name}_{uid}"));
+        let mut containers = Vec::new();
+        let mut ephemeral: Option<DiskUsage> = None;
+        let mut names: Vec<&&str> = newest.keys().collect();
+        names.sort();
+        for cname in names {
+            let c = newest[*cname];
+            let started = SystemTime::UNIX_EPOCH + Duration::from_nanos(u64::try_from(c.created_at).unwrap_or(0));
+            let rel = child_of(&c.id);
+            let sample = rel.as_deref().and_then(|r| self.reader.read(r)).or_else(|| view.cri.get(&c.id).map(cri_sample));
+            let layer = view.layers.get(&c.id).copied();
+            let logs = self.du(&pod_log_dir.join(cname));
+            ephemeral = add_used(add_used(ephemeral, layer), logs);
+            let key = rel.as_ref().map(|r| format!("/{r}")).unwrap_or_else(|| c.id.clone());
+            containers.push(ContainerStats {
+                name: cname.to_string(),
+                start_time: api_time(started),
+                cpu: sample.as_ref().and_then(|s| self.cpu(&key, s, now, prev_cpu)),
+                memory: sample.as_ref().and_then(|s| memory_stats(s, now, None)),
+                io: sample.as_ref().and_then(|s| io_stats(s, now)),
+                rootfs: layer.map(|u| fs_stats(container_fs.as_ref(), Some(u), now)),
+                logs: Some(fs_stats(log_fs.as_ref(), logs, now)),
+                swap: sample.as_ref().and_then(|s| swap_stats(s, now)),
+            });
+            if let (Some(rel), Some(s)) = (rel, sample) {
+                let image = c.image.as_ref().map(|i| i.user_specified_image.clone()).filter(|i| !i.is_empty()).unwrap_or_else(|| c.image_ref.clone());
+                let pids = self.reader.pids(&rel, 1024);
+                cgroups.push(CgroupRecord {
+                    id: format!("/{rel}"),
+                    container: cname.to_string(),
+                    pod: name.clone(),
+                    namespace: namespace.clone(),
+                    image,
+                    name: c.id.clone(),
+                    processes: host::process_facts(&self.cfg.proc_root, &pids, s.pids_max),
+                    start: Some(started),
+                    sample: s,
+                    network: Vec::new(),
+                    fs: layer.zip(container_fs),
+                });
+            }
+        }
+        let volume_stats = self.volume_stats(pod, &uid, now);
+        for v in &volume_stats {
+            let local = pod.spec.as_ref().and_then(|s| s.volumes.as_ref()).and_then(|vs| vs.iter().find(|x| x.name == v.name)).is_some_and(is_local_ephemeral);
+            if local {
+                ephemeral = add_used(ephemeral, v.fs.used_bytes.map(|b| DiskUsage { bytes: b, inodes: v.fs.inodes_used.unwrap_or(0) }));
+            }
+        }
+        let etc_hosts = self.du(&self.cfg.root_dir.join("pods").join(&uid).join("etc-hosts"));
+        ephemeral = add_used(ephemeral, etc_hosts);
+        let nodefs = fs_info(&self.cfg.root_dir);
+        if let Some(s) = &pod_sample {
+            cgroups.push(CgroupRecord { id: pod_key.clone(), pod: name.clone(), namespace: namespace.clone(), start: s.created, sample: s.clone(), network: net.clone(), ..Default::default() });
+        }
+        let start_time = pod.status.as_ref().and_then(|s| s.start_time.clone()).unwrap_or_else(|| api_time(SystemTime::UNIX_EPOCH + Duration::from_nanos(u64::try_from(sandbox.created_at).unwrap_or(0))));
+        Some(PodStats {
+            pod_ref: PodReference { name, namespace, uid },
+            start_time,
+            containers,
+            cpu: pod_sample.as_ref().and_then(|s| self.cpu(&pod_key, s, now, prev_cpu)),
+            memory: pod_sample.as_ref().and_then(|s| memory_stats(s, now, None)),
+            io: pod_sample.as_ref().and_then(|s| io_stats(s, now)),
+            network: network_stats(&net, now),
+            volume_stats,
+            ephemeral_storage: Some(fs_stats(nodefs.as_ref(), Some(ephemeral.unwrap_or_default()), now)),
+            process_stats: pod_sample.as_ref().and_then(|s| s.pids).map(|n| ProcessStats { process_count: Some(n) }),
+            swap: pod_sample.as_ref().and_then(|s| swap_stats(s, now)),
+        })
+    }
+
+    fn root_disk(&self) -> Option<RootDisk> {
+        let fs = fs_info(&self.cfg.root_dir)?;
+        let device = host::mount_source(&self.cfg.proc_root, &self.cfg.root_dir).unwrap_or_default();
+        let io = device.strip_prefix("/dev/").and_then(|name| host::disk_stats(&self.cfg.proc_root, name));
+        Some(RootDisk { device, fs, io })
+    }
+
+    /// Every mounted volume of the pod (`pods/<uid>/volumes/<plugin>/<name>`), measured by a walk.
+    fn volume_stats(&mut self, pod: &Pod, uid: &str, now: SystemTime) -> Vec<VolumeStats> {
+        let base = self.cfg.root_dir.join("pods").join(uid).join("volumes");
+        let mut dirs = Vec::new();
+        for plugin in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            for vol in std::fs::read_dir(plugin.path()).into_iter().flatten().flatten() {
+                if let Ok(name) = vol.file_name().into_string() {
+                    dirs.push((name, vol.path()));
+                }
+            }
+        }
+        dirs.sort();
+        let spec_volumes = pod.spec.as_ref().and_then(|s| s.volumes.clone()).unwrap_or_default();
+        let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        dirs.into_iter()
+            .map(|(name, dir)| {
+                let used = self.du(&dir);
+                let pvc_ref = spec_volumes.iter().find(|v| v.name == name).and_then(|v| v.persistent_volume_claim.as_ref()).map(|c| PvcReference { name: c.claim_name.clone(), namespace: namespace.clone() });
+                VolumeStats { fs: fs_stats(fs_info(&dir).as_ref(), used, now), name, pvc_ref }
+            })
+            .collect()
+    }
+}
+
+/// A sample from the runtime's figures, for a container without a cgroup of the kubelet's.
+fn cri_sample(s: &api::ContainerStats) -> CgroupSample {
+    let memory = s.memory.as_ref().map(|m| {
+        let usage = m.usage_bytes.map_or(0, |v| v.value);
+        let working_set = m.working_set_bytes.map_or(usage, |v| v.value);
+        MemorySample {
+            usage,
+            inactive_file: usage.saturating_sub(working_set),
+            rss: m.rss_bytes.map_or(0, |v| v.value),
+            page_faults: m.page_faults.map_or(0, |v| v.value),
+            major_page_faults: m.major_page_faults.map_or(0, |v| v.value),
+            ..Default::default()
+        }
+    });
+    CgroupSample { cpu_usage_ns: s.cpu.as_ref().and_then(|c| c.usage_core_nano_seconds).map(|v| v.value), memory, ..Default::default() }
+}
+
+/// Upstream `IsLocalEphemeralVolume`: counted in the pod's ephemeral storage.
+fn is_local_ephemeral(v: &k8s_openapi::api::core::v1::Volume) -> bool {
+    v.git_repo.is_some() || v.config_map.is_some() || v.empty_dir.as_ref().is_some_and(|e| e.medium.as_deref().unwrap_or("").is_empty())
+}
+
+impl NodeStats {
+    fn with_cpu_psi(mut self, psi: Option<PsiStats>) -> Self {
+        if let Some(c) = self.cpu.as_mut() {
+            c.psi = c.psi.take().or(psi);
+        }
+        self
+    }
+}
