@@ -26,6 +26,57 @@ CONFORMANCE_READ_ONLY_PORT=10255
 # the node address (hack/lib/conformance-configz-shim.sh).
 CONFORMANCE_CONFIGZ_SHIM=${CONFORMANCE_CONFIGZ_SHIM:-false}
 
+# node e2e's ContainerMetrics spec reads http://localhost:10255/metrics/cadvisor
+# while both kubelets serve the read-only port on the node address: a loopback
+# TCP forwarder (python3, for either kubelet) bridges the two for the run.
+READ_ONLY_FORWARD_PY="$KNODE_CONFORMANCE_DIR/read-only-forward.py"
+READ_ONLY_FORWARD_MARKER="--forward-marker=$KNODE_CONFORMANCE_DIR"
+
+read_only_forward_up() {
+    mkdir -p "$KNODE_CONFORMANCE_DIR"
+    cat >"$READ_ONLY_FORWARD_PY" <<'PY'
+# Forwards TCP connections from LISTEN_HOST:PORT to TO_HOST:PORT (both directions).
+import asyncio
+import sys
+
+listen_host, listen_port, to_host, to_port = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+
+
+async def pipe(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+
+
+async def handle(reader, writer):
+    try:
+        up_reader, up_writer = await asyncio.open_connection(to_host, to_port)
+    except OSError:
+        writer.close()
+        return
+    await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True)
+
+
+async def main():
+    server = await asyncio.start_server(handle, listen_host, listen_port)
+    async with server:
+        await server.serve_forever()
+
+
+asyncio.run(main())
+PY
+    proc_pid read-only-forward /usr/bin/python3 "$READ_ONLY_FORWARD_MARKER" >/dev/null && return 0
+    proc_start read-only-forward /usr/bin/python3 "$READ_ONLY_FORWARD_PY" \
+        127.0.0.1 "$CONFORMANCE_READ_ONLY_PORT" "$KNODE_CP_NODE_IP" "$CONFORMANCE_READ_ONLY_PORT" "$READ_ONLY_FORWARD_MARKER"
+}
+
+read_only_forward_down() {
+    proc_stop read-only-forward /usr/bin/python3 "$READ_ONLY_FORWARD_MARKER"
+}
+
 conformance_kubelet_bin() {
     case "$1" in
         ours) echo "$KNODE_KUBELET_BIN" ;;
@@ -142,6 +193,7 @@ conformance_kubelet_up() {
         --hostname-override="$KNODE_CP_NODE_NAME" \
         --node-ip="$KNODE_CP_NODE_IP" \
         --v=2
+    if ! $CONFORMANCE_CONFIGZ_SHIM; then read_only_forward_up; fi
     say "waiting (up to 120 s) for node $KNODE_CP_NODE_NAME to be Ready ($kind kubelet)"
     for ((i = 0; i < 240; i++)); do
         upstream_kubelet_node_ready && break
@@ -168,6 +220,7 @@ conformance_kubelet_down() {
     mapfile -t -O "${#uids[@]}" uids < <(kc get pods -A --field-selector "spec.nodeName=$KNODE_CP_NODE_NAME" \
         -o jsonpath='{range .items[*]}{.metadata.uid}{"\n"}{end}' 2>/dev/null || true)
     if $CONFORMANCE_CONFIGZ_SHIM; then configz_shim_down; fi
+    read_only_forward_down
     proc_stop conformance-kubelet "$bin" "$CONFORMANCE_KUBELET_MARKER"
     proc_kill_strays conformance-kubelet "$bin" "$CONFORMANCE_KUBELET_MARKER"
     if ((${#uids[@]})) && [[ -x $CRI_RMP_BIN ]]; then

@@ -71,6 +71,14 @@ pub fn reservation(capacity: &Amounts, r: &Reservations) -> Amounts {
     out
 }
 
+/// What the `kubepods` cgroup is limited to when `enforceNodeAllocatable` has `pods` (upstream
+/// `GetNodeAllocatableAbsolute`): capacity minus kubeReserved and systemReserved; the hard
+/// eviction thresholds are not taken off (the kubelet evicts before the cgroup limit bites).
+pub fn pods_cgroup_limits(capacity: &Amounts, r: &Reservations) -> Amounts {
+    let reserved = reservation(capacity, &Reservations { eviction_hard: BTreeMap::new(), ..r.clone() });
+    capacity.iter().map(|(k, v)| (k.clone(), (v - reserved.get(k).copied().unwrap_or(0)).max(0))).collect()
+}
+
 /// Allocatable: capacity minus reservation (never negative), minus huge pages from memory.
 pub fn allocatable(capacity: &Amounts, reserved: &Amounts) -> Amounts {
     let mut out: Amounts = capacity.iter().map(|(k, v)| (k.clone(), (v - reserved.get(k).copied().unwrap_or(0)).max(0))).collect();
@@ -126,6 +134,18 @@ mod tests {
             ephemeral_storage: 100 << 30,
             ..MachineInfo::default()
         }
+    }
+
+    #[test]
+    fn the_pods_cgroup_limit_leaves_eviction_thresholds_in() {
+        let cap = capacity(&machine(), 110, 0);
+        let r = Reservations {
+            kube_reserved: [("memory".to_string(), "256Mi".to_string())].into(),
+            system_reserved: [("cpu".to_string(), "500m".to_string())].into(),
+            eviction_hard: [("memory.available".to_string(), "100Mi".to_string())].into(),
+        };
+        let l = pods_cgroup_limits(&cap, &r);
+        assert_eq!((l["memory"], l["cpu"]), ((16 << 30) - (256 << 20), 3500));
     }
 
     #[test]

@@ -307,7 +307,15 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let pod_cgroups = if cfg.cgroups_per_qos {
         let driver = if cfg.cgroup_driver == "systemd" { crate::cm::pod_cgroups::CgroupDriver::Systemd } else { crate::cm::pod_cgroups::CgroupDriver::Cgroupfs };
         let qos = crate::cm::QosCgroups::new(std::path::Path::new("/sys/fs/cgroup"), &cfg.cgroup_root, driver, cfg.pod_pids_limit);
-        qos.ensure_top_level(machine.num_cores * 1000)?;
+        // With `pods` in enforceNodeAllocatable (the default) kubepods gets the node's CPU shares
+        // and memory less kubeReserved and systemReserved, as upstream.
+        let enforced = cfg.enforce_node_allocatable.iter().any(|e| e == "pods");
+        let limits = kubelet_api::resources::pods_cgroup_limits(
+            &kubelet_api::resources::capacity(&machine, i64::from(cfg.max_pods), i64::from(cfg.pods_per_core)),
+            &kubelet_api::resources::Reservations { kube_reserved: cfg.kube_reserved.clone(), system_reserved: cfg.system_reserved.clone(), eviction_hard: Default::default() },
+        );
+        let cpu = if enforced { limits.get("cpu").copied().unwrap_or(machine.num_cores * 1000) } else { machine.num_cores * 1000 };
+        qos.ensure_top_level(cpu, enforced.then(|| limits.get("memory").copied()).flatten())?;
         Some(Arc::new(qos))
     } else {
         None

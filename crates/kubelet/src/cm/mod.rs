@@ -69,11 +69,12 @@ impl QosCgroups {
         QosCgroups { root: cgroup_root.to_string(), driver, fs, pids_limit, burstable: Mutex::default() }
     }
 
-    /// Makes the top-level cgroups: `kubepods` with the node's CPU as its shares, `burstable`, and
-    /// `besteffort` with the minimum shares (upstream's node-allocatable and QoS containers).
-    pub fn ensure_top_level(&self, node_milli_cpu: i64) -> Result<(), CgroupError> {
+    /// Makes the top-level cgroups: `kubepods` with the node's CPU as its shares (and, when node
+    /// allocatable is enforced on pods, `memory_limit` bytes), `burstable`, and `besteffort` with
+    /// the minimum shares (upstream's node-allocatable and QoS containers).
+    pub fn ensure_top_level(&self, node_milli_cpu: i64, memory_limit: Option<i64>) -> Result<(), CgroupError> {
         let Some(fs) = &self.fs else { return Ok(()) };
-        let kubepods = CgroupResources { cpu_shares: Some(milli_cpu_to_shares(node_milli_cpu) as u64), ..Default::default() };
+        let kubepods = CgroupResources { cpu_shares: Some(milli_cpu_to_shares(node_milli_cpu) as u64), memory_limit, ..Default::default() };
         let levels = [
             (pods_cgroup(&self.root), kubepods),
             // No Burstable pod has a cgroup yet: the shares of an empty sum, as upstream's QoS
@@ -162,10 +163,12 @@ mod tests {
             std::fs::create_dir(t.path().join(c)).unwrap();
         }
         let qos = QosCgroups::new(t.path(), "/", CgroupDriver::Cgroupfs, -1);
-        qos.ensure_top_level(2000).unwrap();
+        qos.ensure_top_level(2000, Some(8 << 30)).unwrap();
         assert_eq!(std::fs::read_to_string(t.path().join("cpu/kubepods/cpu.shares")).unwrap(), "2048");
         assert_eq!(std::fs::read_to_string(t.path().join("cpu/kubepods/besteffort/cpu.shares")).unwrap(), "2");
         assert!(t.path().join("memory/kubepods/burstable").is_dir());
+        assert_eq!(std::fs::read_to_string(t.path().join("memory/kubepods/memory.limit_in_bytes")).unwrap(), (8u64 << 30).to_string());
+        assert!(!t.path().join("memory/kubepods/burstable/memory.limit_in_bytes").exists(), "QoS cgroups are not limited");
 
         let mut pod = Pod { spec: Some(PodSpec { containers: vec![Container::default()], ..Default::default() }), ..Default::default() };
         pod.metadata.uid = Some("u1".into());
@@ -211,7 +214,7 @@ mod tests {
     fn systemd_driver_names_slices_and_touches_nothing() {
         let t = tempfile::tempdir().unwrap();
         let qos = QosCgroups::new(t.path(), "", CgroupDriver::Systemd, -1);
-        qos.ensure_top_level(1000).unwrap();
+        qos.ensure_top_level(1000, None).unwrap();
         let mut pod = Pod { spec: Some(PodSpec { containers: vec![Container::default()], ..Default::default() }), ..Default::default() };
         pod.metadata.uid = Some("a-b".into());
         assert_eq!(qos.ensure_pod(&pod).unwrap(), "kubepods-besteffort-poda_b.slice");

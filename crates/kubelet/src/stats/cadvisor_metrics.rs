@@ -238,6 +238,13 @@ fn root_disk_families(f: &mut Families, s: &StatsSnapshot, ts: Option<u128>) {
     g(f, "container_fs_limit_bytes", "Number of bytes that can be consumed by the container on this filesystem.", "gauge", d.fs.capacity as f64);
     g(f, "container_fs_usage_bytes", "Number of bytes that are consumed by the container on this filesystem.", "gauge", d.fs.used as f64);
     if let Some(io) = &d.io {
+        // Completed reads and writes come from the root cgroup's block I/O where it has this
+        // device (one sample per device and family).
+        let root_blkio = s.cgroups.iter().find(|r| r.id == "/").is_some_and(|r| !r.sample.blkio.is_empty());
+        if !root_blkio {
+            g(f, "container_fs_reads_total", "Cumulative count of reads completed", "counter", io.reads as f64);
+            g(f, "container_fs_writes_total", "Cumulative count of writes completed", "counter", io.writes as f64);
+        }
         // Times in milliseconds divided by 1e9, as cAdvisor reports them.
         g(f, "container_fs_reads_merged_total", "Cumulative count of reads merged", "counter", io.reads_merged as f64);
         g(f, "container_fs_sector_reads_total", "Cumulative count of sector reads completed", "counter", io.sectors_read as f64);

@@ -85,6 +85,21 @@ fn each_family_appears_once_with_help_and_type_first() {
 }
 
 #[test]
+fn the_root_filesystem_and_its_disk() {
+    let mut s = snapshot(vec![CgroupRecord { id: "/".into(), ..Default::default() }]);
+    s.root_disk = Some(crate::stats::collector::RootDisk {
+        device: "/dev/vda".into(),
+        fs: crate::stats::fs::FsInfo { capacity: 100, available: 40, used: 60, inodes: 10, inodes_free: 4 },
+        io: Some(crate::stats::host::DiskStats { reads: 7, writes: 9, io_ms: 2_000, ..Default::default() }),
+    });
+    let body = render_at(Some(&s), UNIX_EPOCH);
+    let l = r#"container="",device="/dev/vda",id="/",image="",name="",namespace="",pod="""#;
+    for want in [format!("container_fs_limit_bytes{{{l}}} 100 "), format!("container_fs_usage_bytes{{{l}}} 60 "), format!("container_fs_reads_total{{{l}}} 7 "), format!("container_fs_writes_total{{{l}}} 9 "), format!("container_fs_io_time_seconds_total{{{l}}} 0.000002 ")] {
+        assert!(body.contains(&want), "{want} in {body}");
+    }
+}
+
+#[test]
 fn nothing_sampled_yet_is_a_scrape_error() {
     let body = render_at(None, UNIX_EPOCH);
     assert!(body.contains("container_scrape_error 1\n"), "{body}");
