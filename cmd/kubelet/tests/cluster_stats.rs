@@ -3,7 +3,8 @@
 //! on, in a cgroup tree of the test's own); through the API server's node proxy,
 //! `/stats/summary` reports the node, the pod, its container, volume, network and ephemeral
 //! storage with plausible figures (the loop near 200m), `/metrics/resource` and
-//! `/metrics/cadvisor` carry the pod's samples under upstream's names and labels, and
+//! `/metrics/cadvisor` carry the pod's samples under upstream's names and labels, `/metrics` the
+//! kubelet's own (pod start, pod worker, PLEG, CRI operations, process), and
 //! metrics-server (built from its Go module) shows the pod at ≈200m in `kubectl top`.
 
 mod cluster_support;
@@ -135,6 +136,16 @@ spec:
     assert!(quota.ends_with(" 20000"), "the 200m limit as a CFS quota: {quota:?}");
     assert!(cadvisor.lines().any(|l| l.starts_with("container_cpu_cfs_throttled_periods_total{container=\"busy\"")), "the loop is throttled");
     assert!(cadvisor.contains(&format!("pod=\"{POD}\"")) && cadvisor.contains("container_network_receive_bytes_total{"), "network of the sandbox");
+
+    // The kubelet's own metrics: the pod's start, its worker, the PLEG and the CRI calls.
+    let own = proxied("/metrics").expect("/metrics");
+    let count = |name: &str| own.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    assert!(count("kubelet_pod_start_duration_seconds_count ") >= 1.0, "{own}");
+    assert!(count("kubelet_pod_worker_duration_seconds_count{operation_type=\"create\"}") >= 1.0, "{own}");
+    assert!(count("kubelet_pleg_relist_duration_seconds_count ") >= 5.0, "{own}");
+    assert!(count("kubelet_runtime_operations_total{operation_type=\"create_container\"}") >= 1.0, "{own}");
+    assert!(count("kubelet_runtime_operations_total{operation_type=\"list_container_stats\"}") >= 2.0, "the stats collector's calls: {own}");
+    assert!(count("process_resident_memory_bytes ") > 1e6, "{own}");
 
     // metrics-server scrapes /metrics/resource over TLS with its token; kubectl top shows the pod.
     let top = wait_for("kubectl top pod", Duration::from_secs(120), || async {

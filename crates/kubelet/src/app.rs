@@ -257,6 +257,10 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     } else {
         Arc::new(connect_runtime(&cfg.image_service_endpoint, cfg.runtime_request_timeout).await?.0)
     };
+    // Every CRI call from here on is counted and timed for /metrics.
+    let kubelet_metrics = Arc::new(crate::metrics::KubeletMetrics::new());
+    let runtime = Arc::new(crate::metrics::instrumented::InstrumentedRuntime::new(runtime, images, kubelet_metrics.clone()));
+    let images: Arc<dyn ImageService> = runtime.clone();
 
     // Every long-lived task is owned here; see `supervisor` for failures and shutdown order.
     let mut tasks = Supervisor::new(shutdown.clone());
@@ -378,6 +382,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         runtime_name,
         host_ip: host_ip.to_string(),
         admission: crate::admission::PodAdmitter { sysctls, apparmor: crate::apparmor::host_enabled(Path::new("/sys")) },
+        metrics: kubelet_metrics.clone(),
     });
     let (workers, finished) = PodWorkers::new(ctx, sync_stop.clone());
     let (pleg_tx, pleg_rx) = mpsc::channel(256);
@@ -396,7 +401,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         }
     }
 
-    tasks.spawn(Stage::Sync, "PLEG", Pleg::new(runtime_dyn.clone(), RELIST_PERIOD).run(pleg_tx, relist_tx, sync_stop.clone()));
+    tasks.spawn(Stage::Sync, "PLEG", Pleg::new(runtime_dyn.clone(), RELIST_PERIOD).with_metrics(kubelet_metrics.clone()).run(pleg_tx, relist_tx, sync_stop.clone()));
     let trimmer = crate::memory::MemoryTrimmer::default().run(sync_stop.clone());
     tasks.spawn(Stage::Sync, "memory trimmer", async move {
         trimmer.await;
@@ -474,6 +479,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         health: health.clone(),
         runtime: runtime.clone(),
         probe_metrics: Some(probe_metrics),
+        kubelet_metrics: Some(kubelet_metrics.clone()),
         stats: Some(stats_source),
     });
     let port_addr = SocketAddr::new(IpAddr::from([0, 0, 0, 0]), u16::try_from(cfg.port).unwrap_or(0));

@@ -25,6 +25,7 @@ pub mod events;
 pub mod eviction;
 pub mod kuberuntime;
 pub mod memory;
+pub mod metrics;
 pub mod node_info;
 pub mod pleg;
 pub mod probe;

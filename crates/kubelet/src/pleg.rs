@@ -47,6 +47,7 @@ impl Relist {
 pub struct Pleg {
     runtime: Arc<dyn RuntimeService>,
     period: Duration,
+    metrics: Option<Arc<crate::metrics::KubeletMetrics>>,
 }
 
 /// UIDs whose runtime state differs between two relists.
@@ -62,12 +63,19 @@ pub fn changed_pods(old: &RelistSnapshot, new: &RelistSnapshot) -> Vec<PodRef> {
 
 impl Pleg {
     pub fn new(runtime: Arc<dyn RuntimeService>, period: Duration) -> Self {
-        Self { runtime, period }
+        Self { runtime, period, metrics: None }
+    }
+
+    /// Records each relist's duration and the interval between relists.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::KubeletMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Runs until `shutdown`; sends changed pods on `events` and publishes each relist.
     pub async fn run(self, events: mpsc::Sender<PodRef>, latest: watch::Sender<Relist>, shutdown: CancellationToken) {
         let mut previous = Arc::new(RelistSnapshot::new());
+        let mut last_relist: Option<Instant> = None;
         let mut tick = tokio::time::interval(self.period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -75,7 +83,16 @@ impl Pleg {
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let current = match relist(self.runtime.as_ref()).await {
+            let started = Instant::now();
+            if let (Some(m), Some(last)) = (&self.metrics, last_relist) {
+                m.pleg_relist_interval.observe(&[], started.duration_since(last).as_secs_f64());
+            }
+            last_relist = Some(started);
+            let result = relist(self.runtime.as_ref()).await;
+            if let Some(m) = &self.metrics {
+                m.pleg_relist_duration.observe(&[], started.elapsed().as_secs_f64());
+            }
+            let current = match result {
                 Ok(c) => Arc::new(c),
                 Err(e) => {
                     tracing::warn!("PLEG relist failed: {e}");

@@ -35,6 +35,8 @@ pub struct PodWorkerContext {
     pub host_ip: String,
     /// Admit handlers a pod passes before it first runs.
     pub admission: crate::admission::PodAdmitter,
+    /// Pod worker and pod start durations.
+    pub metrics: Arc<crate::metrics::KubeletMetrics>,
 }
 
 #[derive(Clone, Debug)]
@@ -178,9 +180,23 @@ impl PodWorkers {
 
 async fn run_worker(ctx: Arc<PodWorkerContext>, r: PodRef, mut rx: watch::Receiver<WorkerState>, shutdown: CancellationToken) {
     let mut error_backoff = ERROR_BACKOFF_INITIAL;
+    // When the kubelet first saw the pod, until it is seen running (pod start duration), and
+    // the spec of the last sync (create, update or sync).
+    let mut first_seen = Some(tokio::time::Instant::now());
+    let mut synced: Option<Arc<Pod>> = None;
     loop {
         let work = rx.borrow_and_update().work.clone();
         let last = work.clone();
+        let started = tokio::time::Instant::now();
+        let operation = match (&work, &synced) {
+            (Work::Terminate { .. }, _) => "terminated",
+            (Work::Sync(_), None) => "create",
+            (Work::Sync(p), Some(prev)) if !Arc::ptr_eq(p, prev) => "update",
+            (Work::Sync(_), Some(_)) => "sync",
+        };
+        if let Work::Sync(p) = &work {
+            synced = Some(p.clone());
+        }
         // The sync and termination futures are boxed: they are large (several KiB of CRI and
         // status state) and only live while the worker works, while the worker task itself
         // lives, waiting, for as long as its pod runs.
@@ -189,6 +205,11 @@ async fn run_worker(ctx: Arc<PodWorkerContext>, r: PodRef, mut rx: watch::Receiv
                 None => continue,
                 Some(Ok(wait)) => {
                     error_backoff = ERROR_BACKOFF_INITIAL;
+                    ctx.metrics.pod_worker_duration.observe(&[operation], started.elapsed().as_secs_f64());
+                    let running = ctx.status.pod_status(&r.uid).is_some_and(|s| s.phase.as_deref() == Some(crate::status::PHASE_RUNNING));
+                    if running && let Some(seen) = first_seen.take() {
+                        ctx.metrics.pod_start_duration.observe(&[], seen.elapsed().as_secs_f64());
+                    }
                     wait
                 }
                 Some(Err(e)) => {
@@ -199,7 +220,10 @@ async fn run_worker(ctx: Arc<PodWorkerContext>, r: PodRef, mut rx: watch::Receiv
                 }
             },
             Work::Terminate { pod, grace } => match Box::pin(terminate_pod(&ctx, &r, pod.as_ref(), grace, &rx)).await {
-                Ok(()) => return,
+                Ok(()) => {
+                    ctx.metrics.pod_worker_duration.observe(&[operation], started.elapsed().as_secs_f64());
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(pod = %format!("{}/{}", r.namespace, r.name), "termination failed, retrying in {error_backoff:?}: {e}");
                     let wait = error_backoff;

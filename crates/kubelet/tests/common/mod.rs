@@ -52,6 +52,7 @@ pub fn worker_context(fake: &FakeRuntime, manager: RuntimeManager, events: Arc<d
         runtime_name: "containerd".into(),
         host_ip: "198.18.255.1".into(),
         admission: Default::default(),
+        metrics: Default::default(),
     };
     (Arc::new(ctx), probe_updates)
 }

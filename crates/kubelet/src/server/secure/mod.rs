@@ -57,6 +57,9 @@ pub struct SecureContext {
     pub node_log_dir: PathBuf,
     /// The body of `/configz`: `{"kubeletconfig": <the KubeletConfiguration in force>}`.
     pub configz: Arc<Vec<u8>>,
+    /// The kubelet's own metrics, appended to `/metrics` (pod worker, PLEG, CRI operations,
+    /// process).
+    pub kubelet_metrics: Option<Arc<dyn super::MetricsSource>>,
     /// `/metrics/probes` (prober_probe_total); not served when `None`.
     pub probe_metrics: Option<Arc<dyn super::MetricsSource>>,
     /// `/stats/summary`, `/metrics/resource`, `/metrics/cadvisor`; not served when `None`.
@@ -173,7 +176,10 @@ async fn configz(State(ctx): State<Arc<SecureContext>>) -> Response {
 use super::stats_routes::PROMETHEUS_TEXT;
 
 async fn kubelet_metrics(State(ctx): State<Arc<SecureContext>>) -> Response {
-    let body = super::kubelet_metrics::render(&ctx.node_name, &ctx.pods.pods());
+    let mut body = super::kubelet_metrics::render(&ctx.node_name, &ctx.pods.pods());
+    if let Some(m) = &ctx.kubelet_metrics {
+        body.push_str(&m.render());
+    }
     (StatusCode::OK, [(header::CONTENT_TYPE, PROMETHEUS_TEXT)], body).into_response()
 }
 

@@ -35,6 +35,7 @@ pub struct SecureServerInputs<'a> {
     pub health: Arc<dyn HealthChecker>,
     pub runtime: Arc<dyn RuntimeService>,
     pub probe_metrics: Option<Arc<dyn crate::server::MetricsSource>>,
+    pub kubelet_metrics: Option<Arc<dyn crate::server::MetricsSource>>,
     pub stats: Option<Arc<dyn crate::stats::StatsSource>>,
 }
 
@@ -77,6 +78,7 @@ pub fn prepare(i: SecureServerInputs<'_>) -> Result<Option<PreparedServer>, std:
         node_log_dir: "/var/log".into(),
         configz: Arc::new(super::configz_body(cfg)),
         probe_metrics: i.probe_metrics,
+        kubelet_metrics: i.kubelet_metrics,
         stats: i.stats,
     };
     Ok(Some(PreparedServer { addr: SocketAddr::new(ip, port), tls, ctx: Arc::new(ctx) }))
@@ -111,6 +113,7 @@ mod tests {
             health: Arc::new(Healthy),
             runtime: Arc::new(FakeRuntime::new()),
             probe_metrics: None,
+            kubelet_metrics: None,
             stats: None,
         }
     }

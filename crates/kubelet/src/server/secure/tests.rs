@@ -146,6 +146,7 @@ async fn fixture(anonymous: bool) -> Fixture {
         node_log_dir: logs,
         configz: Arc::new(super::configz_body(&kubelet_config::KubeletConfiguration::default())),
         probe_metrics: None,
+        kubelet_metrics: None,
         stats: None,
     };
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,0 +1,129 @@
+//! The kubelet's own metrics on `/metrics` (upstream `pkg/kubelet/metrics`), under upstream's
+//! names, help texts, buckets and stability levels: pod start and pod worker durations, PLEG
+//! relist duration and interval, CRI operations ([`instrumented`]), and the process's
+//! `process_*` figures. (`kubelet_evictions` comes with pod eviction, which the kubelet does not
+//! do yet.) One [`KubeletMetrics`] is made at start and handed to the parts that
+//! record into it; `/metrics` renders it.
+
+pub mod families;
+pub mod instrumented;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use families::{CounterVec, DEF_BUCKETS, HistogramVec, exponential_buckets};
+
+/// Upstream's `podStartupDurationBuckets`.
+const POD_START_BUCKETS: &[f64] = &[0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 20.0, 30.0, 45.0, 60.0, 120.0, 180.0, 240.0, 300.0, 360.0, 480.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0, 3600.0];
+
+/// Every metric the kubelet records as it works.
+pub struct KubeletMetrics {
+    pub pod_start_duration: HistogramVec,
+    pub pod_worker_duration: HistogramVec,
+    pub pleg_relist_duration: HistogramVec,
+    pub pleg_relist_interval: HistogramVec,
+    pub runtime_operations: CounterVec,
+    pub runtime_operations_errors: CounterVec,
+    pub runtime_operations_duration: HistogramVec,
+    /// `/proc` of this process, for the `process_*` figures.
+    proc_self: PathBuf,
+}
+
+impl Default for KubeletMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl KubeletMetrics {
+    pub fn new() -> Self {
+        KubeletMetrics {
+            pod_start_duration: HistogramVec::new("kubelet_pod_start_duration_seconds", "Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run", "ALPHA", &[], POD_START_BUCKETS.to_vec()),
+            pod_worker_duration: HistogramVec::new("kubelet_pod_worker_duration_seconds", "Duration in seconds to sync a single pod. Broken down by operation type: create, update, or sync", "ALPHA", &["operation_type"], DEF_BUCKETS.to_vec()),
+            pleg_relist_duration: HistogramVec::new("kubelet_pleg_relist_duration_seconds", "Duration in seconds for relisting pods in PLEG.", "ALPHA", &[], DEF_BUCKETS.to_vec()),
+            pleg_relist_interval: HistogramVec::new("kubelet_pleg_relist_interval_seconds", "Interval in seconds between relisting in PLEG.", "ALPHA", &[], DEF_BUCKETS.to_vec()),
+            runtime_operations: CounterVec::new("kubelet_runtime_operations_total", "Cumulative number of runtime operations by operation type.", "ALPHA", &["operation_type"]),
+            runtime_operations_errors: CounterVec::new("kubelet_runtime_operations_errors_total", "Cumulative number of runtime operation errors by operation type.", "ALPHA", &["operation_type"]),
+            runtime_operations_duration: HistogramVec::new("kubelet_runtime_operations_duration_seconds", "Duration in seconds of runtime operations. Broken down by operation type.", "ALPHA", &["operation_type"], exponential_buckets(0.005, 2.5, 14)),
+            proc_self: PathBuf::from("/proc/self"),
+        }
+    }
+
+    /// Appends every family to `out`.
+    pub fn render(&self, out: &mut String) {
+        self.pleg_relist_duration.render(out);
+        self.pleg_relist_interval.render(out);
+        self.pod_start_duration.render(out);
+        self.pod_worker_duration.render(out);
+        self.runtime_operations.render(out);
+        self.runtime_operations_duration.render(out);
+        self.runtime_operations_errors.render(out);
+        process_metrics(&self.proc_self, out);
+    }
+}
+
+impl crate::server::MetricsSource for KubeletMetrics {
+    fn render(&self) -> String {
+        let mut out = String::new();
+        KubeletMetrics::render(self, &mut out);
+        out
+    }
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times.
+const CLK_TCK: f64 = 100.0;
+
+/// The `process_*` figures of the Prometheus client (cpu, memory, fds, start time).
+fn process_metrics(proc_self: &std::path::Path, out: &mut String) {
+    let stat = std::fs::read_to_string(proc_self.join("stat")).unwrap_or_default();
+    // Fields after the command's closing parenthesis: state is field 3.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<f64>().ok());
+    let gauge = |out: &mut String, name: &str, help: &str, kind: &str, v: f64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+    };
+    if let (Some(utime), Some(stime)) = (field(14), field(15)) {
+        gauge(out, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", "counter", (utime + stime) / CLK_TCK);
+    }
+    let fds = std::fs::read_dir(proc_self.join("fd")).map(|d| d.count()).unwrap_or(0);
+    gauge(out, "process_open_fds", "Number of open file descriptors.", "gauge", fds as f64);
+    let limits = std::fs::read_to_string(proc_self.join("limits")).unwrap_or_default();
+    if let Some(max) = limits.lines().find(|l| l.starts_with("Max open files")).and_then(|l| l.trim_start_matches("Max open files").split_whitespace().next()).and_then(|v| v.parse::<f64>().ok()) {
+        gauge(out, "process_max_fds", "Maximum number of open file descriptors.", "gauge", max);
+    }
+    let status = std::fs::read_to_string(proc_self.join("status")).unwrap_or_default();
+    let kib = |key: &str| status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse::<f64>().ok());
+    if let Some(rss) = kib("VmRSS:") {
+        gauge(out, "process_resident_memory_bytes", "Resident memory size in bytes.", "gauge", rss * 1024.0);
+    }
+    if let Some(vm) = kib("VmSize:") {
+        gauge(out, "process_virtual_memory_bytes", "Virtual memory size in bytes.", "gauge", vm * 1024.0);
+    }
+    let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| crate::stats::cgroup::keyed(&s, "btime"));
+    if let (Some(start_ticks), Some(boot)) = (field(22), boot) {
+        gauge(out, "process_start_time_seconds", "Start time of the process since unix epoch in seconds.", "gauge", boot as f64 + start_ticks / CLK_TCK);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_families_and_this_process() {
+        let m = KubeletMetrics::new();
+        m.pod_worker_duration.observe(&["create"], 0.2);
+        let mut out = String::new();
+        m.render(&mut out);
+        for want in [
+            "# HELP kubelet_pod_start_duration_seconds [ALPHA] Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run\n",
+            "kubelet_pod_worker_duration_seconds_bucket{operation_type=\"create\",le=\"0.25\"} 1\n",
+            "kubelet_pleg_relist_duration_seconds_count 0\n",
+            "# TYPE process_cpu_seconds_total counter\n",
+            "process_resident_memory_bytes ",
+            "process_start_time_seconds ",
+        ] {
+            assert!(out.contains(want), "{want:?} in {out}");
+        }
+    }
+}
