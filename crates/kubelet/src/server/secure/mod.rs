@@ -14,6 +14,8 @@ pub mod authz;
 mod container_logs;
 pub mod cri_log;
 mod listener;
+pub mod node_log_query;
+mod node_log_query_serve;
 pub mod node_logs;
 pub mod setup;
 pub mod runtime_lookup;
@@ -55,6 +57,8 @@ pub struct SecureContext {
     pub authorizer: Authorizer,
     /// Served under `/logs/` (`/var/log`).
     pub node_log_dir: PathBuf,
+    /// `enableSystemLogQuery`: `/logs/?query=…` answers node log queries.
+    pub log_query: bool,
     /// The body of `/configz`: `{"kubeletconfig": <the KubeletConfiguration in force>}`.
     pub configz: Arc<Vec<u8>>,
     /// The kubelet's own metrics, appended to `/metrics` (pod worker, PLEG, CRI operations,

@@ -1,23 +1,56 @@
 //! `GET /logs/` (upstream: a file server on `/var/log`): a directory answers an HTML listing as
 //! Go's `http.FileServer` writes it, a file its contents. Nothing outside the log directory is
-//! served, symlinks included.
+//! served, symlinks included. With `enableSystemLogQuery`, a request with query parameters is a
+//! node log query ([`super::node_log_query`]).
 
 use std::path::{Component, Path as FsPath, PathBuf};
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::SecureContext;
+use super::node_log_query::{NodeLogQuery, aggregate};
 use crate::server::text;
 
-pub(super) async fn root(State(ctx): State<Arc<SecureContext>>) -> Response {
-    serve(&ctx.node_log_dir, "").await
+pub(super) async fn root(State(ctx): State<Arc<SecureContext>>, RawQuery(query): RawQuery) -> Response {
+    logs(&ctx, "", query.as_deref()).await
 }
 
-pub(super) async fn file(State(ctx): State<Arc<SecureContext>>, Path(rel): Path<String>) -> Response {
-    serve(&ctx.node_log_dir, &rel).await
+pub(super) async fn file(State(ctx): State<Arc<SecureContext>>, Path(rel): Path<String>, RawQuery(query): RawQuery) -> Response {
+    logs(&ctx, &rel, query.as_deref()).await
+}
+
+/// A file (or listing), or with `enableSystemLogQuery` and query parameters, a log query.
+async fn logs(ctx: &SecureContext, rel: &str, query: Option<&str>) -> Response {
+    let base = &ctx.node_log_dir;
+    let Some(raw) = query.filter(|_| ctx.log_query) else { return serve(base, rel).await };
+    let q = match NodeLogQuery::parse(raw) {
+        Err(errs) => return text(StatusCode::BAD_REQUEST, format!("{}\n", aggregate(&errs))),
+        Ok(None) => return serve(base, rel).await,
+        Ok(Some(q)) => q,
+    };
+    if !rel.is_empty() && rel != "/" {
+        return text(StatusCode::NOT_ACCEPTABLE, "path not allowed in query mode\n".into());
+    }
+    if let Err(errs) = q.validate(base) {
+        return text(StatusCode::NOT_ACCEPTABLE, format!("{}\n", aggregate(&errs)));
+    }
+    if q.services.is_empty() {
+        return serve(base, &q.files[0]).await;
+    }
+    let body = super::node_log_query_serve::collect(&q, base).await;
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")], body).into_response()
+}
+
+/// Opens `rel` for reading with the kernel keeping the lookup inside `base` (no `..`, no
+/// absolute path, no symlink out of it).
+pub fn open_beneath(base: &FsPath, rel: &str) -> std::io::Result<std::fs::File> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags, openat2};
+    let dir = std::fs::File::open(base)?;
+    let fd = openat2(&dir, rel, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS)?;
+    Ok(std::fs::File::from(fd))
 }
 
 /// `rel` under `base`, or `None` when it would leave it (`..`, absolute parts).

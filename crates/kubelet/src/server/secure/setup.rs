@@ -76,6 +76,7 @@ pub fn prepare(i: SecureServerInputs<'_>) -> Result<Option<PreparedServer>, std:
         authenticator,
         authorizer,
         node_log_dir: "/var/log".into(),
+        log_query: cfg.enable_system_log_query,
         configz: Arc::new(super::configz_body(cfg)),
         probe_metrics: i.probe_metrics,
         kubelet_metrics: i.kubelet_metrics,

@@ -144,6 +144,7 @@ async fn fixture(anonymous: bool) -> Fixture {
         authenticator: Authenticator::new(Some(reviewer.clone()), Duration::from_secs(60), anonymous),
         authorizer: Authorizer::webhook(reviewer.clone(), Duration::from_secs(60), Duration::from_secs(60)),
         node_log_dir: logs,
+        log_query: true,
         configz: Arc::new(super::configz_body(&kubelet_config::KubeletConfiguration::default())),
         probe_metrics: None,
         kubelet_metrics: None,
@@ -209,6 +210,18 @@ async fn unauthenticated_is_401_and_unauthorized_is_403() {
     assert_eq!((status, body.as_str()), (403, "Forbidden (user=bob, verb=get, resource=nodes, subresource(s)=[pods proxy])\n"));
     let (status, body) = f.send(anon.clone(), "GET", "/logs/syslog", "Authorization: Bearer good-token\r\n").await.unwrap();
     assert_eq!((status, body.as_str()), (200, "hello from syslog\n"));
+    // Node log query (enableSystemLogQuery): a service no journal knows is read from its file;
+    // bad input is named in the answer; a query with a path is refused.
+    let auth = "Authorization: Bearer good-token\r\n";
+    let (status, body) = f.send(anon.clone(), "GET", "/logs/?query=syslog", auth).await.unwrap();
+    assert_eq!((status, body.as_str()), (200, "hello from syslog\n"));
+    let (status, body) = f.send(anon.clone(), "GET", "/logs/?query=nothing-here", auth).await.unwrap();
+    assert_eq!((status, body.as_str()), (200, "\nlog not found for nothing-here\n"));
+    let (status, body) = f.send(anon.clone(), "GET", "/logs/?query=syslog&tailLines=abc", auth).await.unwrap();
+    assert_eq!((status, body.as_str()), (400, "tailLines: Invalid value: \"abc\": strconv.Atoi: parsing \"abc\": invalid syntax\n"));
+    let (status, body) = f.send(anon.clone(), "GET", "/logs/?query=../../etc/shadow", auth).await.unwrap();
+    assert_eq!(status, 406, "{body}");
+    assert_eq!(f.send(anon.clone(), "GET", "/logs/syslog?query=syslog", auth).await.unwrap(), (406, "path not allowed in query mode\n".into()));
     let alice = f.client(Some(client_cert(&f.ca, "alice", "ops")));
     let (status, body) = f.send(alice.clone(), "GET", "/pods", "").await.unwrap();
     assert_eq!(status, 200, "{body}");
