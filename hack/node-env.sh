@@ -162,8 +162,10 @@ fi
 # ---------------------------------------------------------------------------
 # 1. packages
 # ---------------------------------------------------------------------------
+# prometheus: the scraper cmd/kubelet/tests/cluster_autoscaling.rs runs itself; its packaged
+# service stays stopped (see no_service_starts below).
 PACKAGES=(containerd runc containernetworking-plugins umoci busybox-static catatonit
-    protobuf-compiler nftables iptables conntrack iproute2 jq procps)
+    protobuf-compiler nftables iptables conntrack iproute2 jq procps prometheus)
 OPTIONAL_PACKAGES=(skopeo)
 
 pkg_installed() {
@@ -175,10 +177,45 @@ for p in "${PACKAGES[@]}"; do pkg_installed "$p" || missing+=("$p"); done
 missing_optional=()
 for p in "${OPTIONAL_PACKAGES[@]}"; do pkg_installed "$p" || missing_optional+=("$p"); done
 
+# Packaged daemons (prometheus) must not run: tests start their own. A policy-rc.d that
+# forbids every action keeps the maintainer scripts' invoke-rc.d/deb-systemd-invoke from
+# starting them (one already in place, as in Docker images, is kept); whatever runs as the
+# service user afterwards is stopped, and the systemd unit disabled where systemd runs.
+POLICY_RC_D=/usr/sbin/policy-rc.d
+no_service_starts() {
+    if [[ -e $POLICY_RC_D ]]; then return 0; fi
+    printf '#!/bin/sh\n# hack/node-env.sh: no service starts during apt-get install\nexit 101\n' >"$POLICY_RC_D"
+    chmod 0755 "$POLICY_RC_D"
+    trap 'rm -f "$POLICY_RC_D"' EXIT
+    OUR_POLICY_RC_D=true
+}
+services_allowed_again() {
+    if ${OUR_POLICY_RC_D:-false}; then
+        rm -f "$POLICY_RC_D"
+        trap - EXIT
+    fi
+}
+stop_packaged_daemons() {
+    local unit pid
+    if [[ -d /run/systemd/system ]]; then
+        for unit in prometheus prometheus-node-exporter; do
+            if systemctl list-unit-files "$unit.service" >/dev/null 2>&1; then
+                systemctl disable --now "$unit.service" >/dev/null 2>&1 || true
+            fi
+        done
+    fi
+    # The packages' service user runs nothing else; a test's prometheus runs as root.
+    for pid in $(pgrep -u prometheus -x 'prometheus|prometheus-node' 2>/dev/null || true); do
+        say "stopping packaged daemon pid $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true))"
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+}
+
 if ((${#missing[@]} + ${#missing_optional[@]} > 0)); then
     say "installing packages: ${missing[*]} ${missing_optional[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    no_service_starts
     if ((${#missing[@]} > 0)); then
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
@@ -186,6 +223,8 @@ if ((${#missing[@]} + ${#missing_optional[@]} > 0)); then
         apt-get install -y -qq --no-install-recommends "${missing_optional[@]}" >/dev/null ||
             warn "optional packages not installed: ${missing_optional[*]}"
     fi
+    services_allowed_again
+    stop_packaged_daemons
 else
     say "packages already installed (${#PACKAGES[@]} required + ${#OPTIONAL_PACKAGES[@]} optional)"
 fi
