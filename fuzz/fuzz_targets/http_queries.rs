@@ -1,13 +1,14 @@
 //! What a client sends the kubelet's servers on 10250/10255: the query strings of
 //! `/containerLogs`, `/exec`, `/attach` and `/run` (parsed as axum does, `application/x-www-form-urlencoded`),
-//! the `/logs/` path below the node log directory, and the CRI log lines `/containerLogs` renders.
-//! The first byte picks the parser. Never panics; a resolved `/logs/` path never leaves its base;
+//! the `/logs/` path below the node log directory, the node log query (`/logs/?query=…`), and
+//! the CRI log lines `/containerLogs` renders. The first byte picks the parser. Never panics; a resolved `/logs/` path never leaves its base;
 //! a tail never starts past the end; rendering never invents bytes beyond timestamps and newlines.
 #![no_main]
 
 use std::path::Path;
 
 use kubelet::server::secure::cri_log::{LogOptions, parse_line, render, tail_start};
+use kubelet::server::secure::node_log_query::NodeLogQuery;
 use kubelet::server::secure::node_logs::resolve;
 use kubelet::server::secure::streaming::StreamOptions;
 use libfuzzer_sys::fuzz_target;
@@ -18,7 +19,7 @@ fn pairs(query: &[u8]) -> Vec<(String, String)> {
 
 fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else { return };
-    match which % 4 {
+    match which % 5 {
         0 => {
             let q = pairs(rest);
             if let Ok(o) = LogOptions::from_query(&q, 1_700_000_000_000_000_000) {
@@ -36,6 +37,21 @@ fuzz_target!(|data: &[u8]| {
             if let Some(p) = resolve(base, rel) {
                 assert!(p.starts_with(base), "{rel:?} resolved to {} outside {}", p.display(), base.display());
                 assert!(!p.components().any(|c| matches!(c, std::path::Component::ParentDir)), "{rel:?} kept a '..'");
+            }
+        }
+        3 => {
+            // A node log query that validates only ever hands journalctl safe unit names.
+            let Ok(raw) = std::str::from_utf8(rest) else { return };
+            if let Ok(Some(q)) = NodeLogQuery::parse(raw)
+                && q.validate(Path::new("/nonexistent-knode-fuzz-logs")).is_ok()
+            {
+                assert!(q.files.is_empty() || q.services.is_empty());
+                let args = q.journalctl_args(&q.services);
+                let units: Vec<&String> = args.iter().filter(|a| a.starts_with("--unit=")).collect();
+                assert_eq!(units.len(), q.services.iter().filter(|s| !s.is_empty()).count());
+                for u in units {
+                    assert!(u["--unit=".len()..].chars().all(|c| c.is_ascii_alphanumeric() || "-_.:@".contains(c)), "unsafe unit {u:?}");
+                }
             }
         }
         _ => {
