@@ -461,9 +461,17 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         let addr = socket_addr("address", &cfg.address, cfg.read_only_port)?;
         let (health, stop) = (health.clone(), serve_stop.clone());
         let lister: Arc<dyn server::PodLister> = Arc::new(status.clone());
-        let stats_source_ro = stats_source.clone();
+        let extras = server::ReadOnlyExtras {
+            stats: Some(stats_source.clone()),
+            metrics: Some(Arc::new(server::metrics_routes::MetricsEndpoints {
+                node_name: node_name.clone(),
+                pods: lister.clone(),
+                kubelet: Some(kubelet_metrics.clone()),
+                probes: Some(probe_metrics.clone()),
+            })),
+        };
         tasks.spawn_fallible(Stage::Serve, "read-only server", async move {
-            server::serve_read_only(addr, lister, health, Some(stats_source_ro), async move { stop.cancelled().await })
+            server::serve_read_only(addr, lister, health, extras, async move { stop.cancelled().await })
                 .await
                 .map_err(|source| AppError::Serve { what: "read-only server", addr, source })
         });

@@ -104,6 +104,11 @@ impl HistogramVec {
         s.count += 1;
     }
 
+    /// Keeps only the series whose label values satisfy `keep`.
+    pub fn retain(&self, keep: impl Fn(&[String]) -> bool) {
+        self.series.lock().unwrap_or_else(|e| e.into_inner()).retain(|values, _| keep(values));
+    }
+
     /// Observations for `values`.
     pub fn count(&self, values: &[&str]) -> u64 {
         let key: Vec<String> = values.iter().map(|v| v.to_string()).collect();

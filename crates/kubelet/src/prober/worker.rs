@@ -142,7 +142,9 @@ impl Worker {
         if age < delay {
             return Step::NotBefore(Instant::now() + (delay - age));
         }
+        let probing = Instant::now();
         let outcome = self.check(&view, &id).await;
+        let took = probing.elapsed().as_secs_f64();
         let counted = match outcome.kind {
             ProbeOutcomeKind::Failure => super::metrics::ProbeRunResult::Failed,
             ProbeOutcomeKind::Error => super::metrics::ProbeRunResult::Unknown,
@@ -152,6 +154,7 @@ impl Worker {
             return Step::Stop;
         }
         self.shared.counters.inc(&self.pod_ref, &self.container.name, self.kind, counted);
+        self.shared.counters.observe_duration(&self.pod_ref, &self.container.name, self.kind, counted, took);
         let title = self.kind.title();
         let output = outcome.output.trim_end();
         match outcome.kind {

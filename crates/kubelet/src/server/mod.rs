@@ -7,6 +7,7 @@
 
 mod healthz;
 pub mod kubelet_metrics;
+pub mod metrics_routes;
 mod read_only;
 pub mod secure;
 mod stats_routes;
@@ -50,14 +51,25 @@ pub fn healthz_router(health: Arc<dyn HealthChecker>) -> Router {
     healthz::routes(health).fallback(not_found)
 }
 
-/// The router for the read-only port: healthz, `GET /pods` and, with a stats source, the
-/// stats endpoints.
-pub fn read_only_router(pods: Arc<dyn PodLister>, health: Arc<dyn HealthChecker>, stats: Option<Arc<dyn StatsSource>>) -> Router {
-    let router = healthz::routes(health).merge(read_only::routes(pods));
-    let router = match stats {
-        Some(s) => router.merge(stats_routes::routes(s)),
-        None => router,
-    };
+/// The optional endpoints of the read-only port.
+#[derive(Default)]
+pub struct ReadOnlyExtras {
+    /// `/stats/summary`, `/metrics/resource`, `/metrics/cadvisor`.
+    pub stats: Option<Arc<dyn StatsSource>>,
+    /// `/metrics`, `/metrics/probes`.
+    pub metrics: Option<Arc<metrics_routes::MetricsEndpoints>>,
+}
+
+/// The router for the read-only port: healthz, `GET /pods` and the stats and metrics endpoints
+/// it is given.
+pub fn read_only_router(pods: Arc<dyn PodLister>, health: Arc<dyn HealthChecker>, extras: ReadOnlyExtras) -> Router {
+    let mut router = healthz::routes(health).merge(read_only::routes(pods));
+    if let Some(s) = extras.stats {
+        router = router.merge(stats_routes::routes(s));
+    }
+    if let Some(m) = extras.metrics {
+        router = router.merge(metrics_routes::routes(m));
+    }
     router.fallback(not_found)
 }
 
@@ -76,11 +88,11 @@ pub async fn serve_read_only(
     addr: SocketAddr,
     pods: Arc<dyn PodLister>,
     health: Arc<dyn HealthChecker>,
-    stats: Option<Arc<dyn StatsSource>>,
+    extras: ReadOnlyExtras,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let listener = bind(addr).await?;
-    serve_on(listener, read_only_router(pods, health, stats), shutdown).await
+    serve_on(listener, read_only_router(pods, health, extras), shutdown).await
 }
 
 async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {

@@ -155,7 +155,7 @@ async fn read_only_port_lists_pods() {
     let server = Running::start(read_only_router(
         Arc::new(FakePods(vec![pod])),
         health(Ok(())),
-        None,
+        Default::default(),
     ))
     .await;
     for path in ["/pods", "/pods/"] {
@@ -179,7 +179,7 @@ async fn read_only_port_lists_pods() {
 
 #[tokio::test]
 async fn empty_pod_list_and_bad_requests() {
-    let server = Running::start(read_only_router(Arc::new(FakePods(vec![])), health(Ok(())), None)).await;
+    let server = Running::start(read_only_router(Arc::new(FakePods(vec![])), health(Ok(())), Default::default())).await;
     let r = get(server.addr, "/pods").await;
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v["items"], serde_json::json!([]));
@@ -221,11 +221,48 @@ async fn serve_functions_stop_on_shutdown() {
         "127.0.0.1:0".parse().unwrap(),
         Arc::new(FakePods(vec![])),
         health(Ok(())),
-        None,
+        Default::default(),
         async move {
             let _ = rx.await;
         },
     ));
     tx.send(()).unwrap();
     task.await.unwrap().unwrap();
+}
+
+struct FixedMetrics(&'static str);
+impl MetricsSource for FixedMetrics {
+    fn render(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+struct NoSnapshot;
+impl crate::stats::StatsSource for NoSnapshot {
+    fn latest(&self) -> Option<Arc<crate::stats::StatsSnapshot>> {
+        None
+    }
+}
+
+#[tokio::test]
+async fn read_only_port_serves_metrics_and_stats_when_given() {
+    let extras = ReadOnlyExtras {
+        stats: Some(Arc::new(NoSnapshot)),
+        metrics: Some(Arc::new(metrics_routes::MetricsEndpoints {
+            node_name: "node-a".into(),
+            pods: Arc::new(FakePods(vec![])),
+            kubelet: Some(Arc::new(FixedMetrics("kubelet_pleg_relist_duration_seconds_count 3\n"))),
+            probes: Some(Arc::new(FixedMetrics("prober_probe_total{} 1\n"))),
+        })),
+    };
+    let server = Running::start(read_only_router(Arc::new(FakePods(vec![])), health(Ok(())), extras)).await;
+    let r = get(server.addr, "/metrics").await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("kubelet_node_name{node=\"node-a\"} 1\n") && r.body.ends_with("kubelet_pleg_relist_duration_seconds_count 3\n"), "{}", r.body);
+    assert_eq!(get(server.addr, "/metrics/probes").await.body, "prober_probe_total{} 1\n");
+    // Before the first stats sample: the summary is unavailable, the metrics say so.
+    assert_eq!(get(server.addr, "/stats/summary").await.status, 503);
+    assert!(get(server.addr, "/metrics/resource").await.body.contains("resource_scrape_error 1\n"));
+    assert!(get(server.addr, "/metrics/cadvisor").await.body.contains("container_scrape_error 1\n"));
+    assert_eq!(get(server.addr, "/stats/summary?only_cpu_and_memory=maybe").await.status, 400);
 }

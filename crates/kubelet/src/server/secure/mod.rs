@@ -130,12 +130,17 @@ pub fn secure_router(ctx: Arc<SecureContext>) -> Router {
         .route("/portForward/{namespace}/{pod}", get(streaming::port_forward).post(streaming::port_forward))
         .route("/portForward/{namespace}/{pod}/{uid}", get(streaming::port_forward).post(streaming::port_forward))
         .route("/configz", get(configz))
-        .route("/metrics", get(kubelet_metrics))
-        .route("/metrics/probes", get(probe_metrics))
         .route("/logs", get(node_logs::root))
         .route("/logs/", get(node_logs::root))
         .route("/logs/{*path}", get(node_logs::file))
         .with_state(ctx.clone());
+    let metrics = Arc::new(super::metrics_routes::MetricsEndpoints {
+        node_name: ctx.node_name.clone(),
+        pods: ctx.pods.clone(),
+        kubelet: ctx.kubelet_metrics.clone(),
+        probes: ctx.probe_metrics.clone(),
+    });
+    let handlers = handlers.merge(super::metrics_routes::routes(metrics));
     let handlers = match &ctx.stats {
         Some(s) => handlers.merge(super::stats_routes::routes(s.clone())),
         None => handlers,
@@ -177,22 +182,7 @@ async fn configz(State(ctx): State<Arc<SecureContext>>) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], ctx.configz.as_ref().clone()).into_response()
 }
 
-use super::stats_routes::PROMETHEUS_TEXT;
 
-async fn kubelet_metrics(State(ctx): State<Arc<SecureContext>>) -> Response {
-    let mut body = super::kubelet_metrics::render(&ctx.node_name, &ctx.pods.pods());
-    if let Some(m) = &ctx.kubelet_metrics {
-        body.push_str(&m.render());
-    }
-    (StatusCode::OK, [(header::CONTENT_TYPE, PROMETHEUS_TEXT)], body).into_response()
-}
-
-async fn probe_metrics(State(ctx): State<Arc<SecureContext>>) -> Response {
-    match &ctx.probe_metrics {
-        Some(m) => (StatusCode::OK, [(header::CONTENT_TYPE, PROMETHEUS_TEXT)], m.render()).into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
-}
 
 async fn running_pods(State(ctx): State<Arc<SecureContext>>) -> Response {
     match runtime_lookup::running_pods(ctx.runtime.as_ref()).await {
