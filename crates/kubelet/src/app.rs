@@ -430,6 +430,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         crate::stats::StatsConfig {
             node_name: node_name.clone(),
             cgroup_root: cfg.cgroup_root.clone(),
+            cgroup_driver: if cfg.cgroup_driver == "systemd" { crate::cm::pod_cgroups::CgroupDriver::Systemd } else { crate::cm::pod_cgroups::CgroupDriver::Cgroupfs },
             root_dir: opts.flags.root_dir.clone(),
             pod_logs_dir: PathBuf::from(&cfg.pod_logs_dir),
             proc_root: proc_root.to_path_buf(),

@@ -46,6 +46,18 @@ impl CgroupName {
         self.0.join("/")
     }
 
+    /// The directory below a hierarchy's mount point as `driver` lays it out: the plain path
+    /// (cgroupfs), or nested slices (systemd: `kubepods.slice/kubepods-burstable.slice/…`).
+    pub fn dir_for_driver(&self, driver: CgroupDriver) -> String {
+        match driver {
+            CgroupDriver::Cgroupfs => self.relative_path(),
+            CgroupDriver::Systemd => {
+                let escaped: Vec<String> = self.0.iter().map(|p| p.replace('-', "_")).collect();
+                (1..=escaped.len()).map(|n| format!("{}.slice", escaped[..n].join("-"))).collect::<Vec<_>>().join("/")
+            }
+        }
+    }
+
     /// The name the runtime gets as `cgroup_parent`: `/kubepods/burstable/pod<uid>` (cgroupfs) or
     /// `kubepods-burstable-pod<uid>.slice` (systemd, `-` in a component escaped as `_`).
     pub fn for_driver(&self, driver: CgroupDriver) -> String {
@@ -211,6 +223,8 @@ mod tests {
         assert_eq!(pod_cgroup("", &burstable).for_driver(CgroupDriver::Systemd), "kubepods-burstable-pod0f2c_11.slice");
         assert_eq!(pod_cgroup("/knode", &best_effort).relative_path(), "knode/kubepods/besteffort/pod0f2c-11");
         assert_eq!(CgroupName::new("/", &[]).for_driver(CgroupDriver::Systemd), "-.slice");
+        assert_eq!(pod_cgroup("", &burstable).dir_for_driver(CgroupDriver::Systemd), "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0f2c_11.slice");
+        assert_eq!(pod_cgroup("", &burstable).dir_for_driver(CgroupDriver::Cgroupfs), "kubepods/burstable/pod0f2c-11");
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! request. Directory walks (volumes, logs) run at most once per `volumeStatsAggPeriod` per
 //! directory.
 //!
-//! Pod and container cgroups are found as the kubelet made them (`cgroupfs` driver): the pod's
-//! cgroup from its QoS class and UID, each container's below it, named after the container ID.
+//! Pod and container cgroups are found as the kubelet and the runtime lay them out for the
+//! cgroup driver (`cgroupfs`: `kubepods/burstable/pod<uid>/<id>`; `systemd`: nested slices and
+//! a `…<id>.scope`): the pod's cgroup from its QoS class and UID, each container's the child
+//! whose name holds the container ID.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +24,7 @@ use super::fs::{DiskUsage, FsInfo, disk_usage, fs_info};
 use super::host;
 use super::network::{self, InterfaceCounters};
 use super::summary::{add_used, cpu_stats, fs_stats, io_stats, memory_stats, network_stats, swap_stats};
-use crate::cm::pod_cgroups::{pod_cgroup, pods_cgroup, qos_cgroup};
+use crate::cm::pod_cgroups::{CgroupDriver, pod_cgroup, pods_cgroup, qos_cgroup};
 use crate::kuberuntime::labels::{CONTAINER_NAME, POD_UID};
 use crate::server::PodLister;
 use crate::status::{QOS_BEST_EFFORT, QOS_BURSTABLE, api_time};
@@ -31,8 +33,9 @@ use crate::status::{QOS_BEST_EFFORT, QOS_BURSTABLE, api_time};
 #[derive(Debug, Clone)]
 pub struct StatsConfig {
     pub node_name: String,
-    /// KubeletConfiguration `cgroupRoot`.
+    /// KubeletConfiguration `cgroupRoot` and `cgroupDriver` (how the cgroups are laid out).
     pub cgroup_root: String,
+    pub cgroup_driver: CgroupDriver,
     /// The kubelet root dir (`/var/lib/kubelet`): the node filesystem and pod volumes.
     pub root_dir: PathBuf,
     /// `/var/log/pods`.
@@ -249,7 +252,7 @@ impl StatsCollector {
         let host_net = network::read_pid(&proc_root, std::process::id());
         cgroups.push(CgroupRecord { id: "/".into(), sample: root.clone(), network: host_net.clone(), start: host::boot_time(&proc_root), ..Default::default() });
         let mut system_containers = Vec::new();
-        let pods_rel = pods_cgroup(&self.cfg.cgroup_root).relative_path();
+        let pods_rel = pods_cgroup(&self.cfg.cgroup_root).dir_for_driver(self.cfg.cgroup_driver);
         let named = [
             (SYSTEM_CONTAINER_KUBELET, self.cfg.kubelet_cgroup.clone(), Some(self.cfg.kubelet_start)),
             (SYSTEM_CONTAINER_RUNTIME, self.cfg.runtime_cgroup.clone(), None),
@@ -275,7 +278,7 @@ impl StatsCollector {
             cgroups.push(CgroupRecord { id: key, start: s.created, sample: s, ..Default::default() });
         }
         for qos in [QOS_BURSTABLE, QOS_BEST_EFFORT] {
-            let rel = qos_cgroup(&self.cfg.cgroup_root, qos).relative_path();
+            let rel = qos_cgroup(&self.cfg.cgroup_root, qos).dir_for_driver(self.cfg.cgroup_driver);
             if let Some(s) = self.reader.read(&rel) {
                 cgroups.push(CgroupRecord { id: format!("/{rel}"), start: s.created, sample: s, ..Default::default() });
             }
@@ -309,7 +312,7 @@ impl StatsCollector {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
         let sandbox = view.sandboxes.iter().filter(|s| s.metadata.as_ref().is_some_and(|m| m.uid == uid)).max_by_key(|s| (s.state == api::PodSandboxState::SandboxReady as i32, s.created_at))?;
-        let pod_rel = pod_cgroup(&self.cfg.cgroup_root, pod).relative_path();
+        let pod_rel = pod_cgroup(&self.cfg.cgroup_root, pod).dir_for_driver(self.cfg.cgroup_driver);
         let pod_key = format!("/{pod_rel}");
         let pod_sample = self.reader.read(&pod_rel);
         let children = self.reader.children(&pod_rel);
@@ -469,3 +472,7 @@ impl NodeStats {
         self
     }
 }
+
+#[cfg(test)]
+#[path = "collector_tests.rs"]
+mod tests;
