@@ -25,37 +25,11 @@ const PROM_POD: &str = "e2e-prom-busy";
 const PROM_SA: &str = "e2e-prometheus";
 const HPA: &str = "e2e-hpa-load";
 
-fn remove_cgroup_tree(dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                remove_cgroup_tree(&e.path());
-            }
-        }
-    }
-    let _ = std::fs::remove_dir(dir);
-}
-
-fn remove_cgroups() {
-    for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
-        remove_cgroup_tree(&h.path().join(CGROUP_ROOT));
-    }
-}
-
-fn metrics_server(cmd: &str) -> bool {
-    Command::new(repo_root().join("hack/metrics-server.sh")).arg(cmd).status().is_ok_and(|s| s.success())
-}
-
 /// Our kubelet as `knode-node` with pod cgroups (in a cgroup tree of the test's own), secure port
 /// on the node IP, Ready.
 async fn start_node() -> (TestNode, e2e::KubeletProcess) {
-    remove_cgroups();
     let node = TestNode::new();
-    secure_config(&node);
-    let config = std::fs::read_to_string(node.config_path()).unwrap();
-    std::fs::write(node.config_path(), config.replace("cgroupsPerQOS: false\n", &format!("cgroupsPerQOS: true\ncgroupRoot: /{CGROUP_ROOT}\n"))).unwrap();
-    let kubelet = start_cluster_kubelet(&node).await;
-    wait_node_ready(Duration::from_secs(60)).await;
+    let kubelet = start_kubelet_with_pod_cgroups(&node, CGROUP_ROOT).await;
     (node, kubelet)
 }
 
@@ -188,23 +162,7 @@ async fn prometheus_scrapes_the_kubelet_endpoints() {
     ]);
 
     // A loop held to 200m, with a readiness probe so /metrics/probes has a series of its own.
-    let image = busybox_image();
-    let yaml = format!(
-        r#"apiVersion: v1
-kind: Pod
-metadata: {{name: {PROM_POD}, namespace: default}}
-spec:
-  terminationGracePeriodSeconds: 1
-  automountServiceAccountToken: false
-  containers:
-  - name: busy
-    image: {image}
-    imagePullPolicy: Never
-    command: ["sh", "-c", "while :; do :; done"]
-    resources: {{limits: {{cpu: 200m, memory: 64Mi}}}}
-    readinessProbe: {{exec: {{command: ["true"]}}, periodSeconds: 5}}
-"#
-    );
+    let yaml = busy_pod_yaml(PROM_POD, "while :; do :; done", "    readinessProbe: {exec: {command: [\"true\"]}, periodSeconds: 5}\n");
     apply(&node, "prom-busy", &yaml);
 
     // Prometheus' identity: a service account allowed what the kubelet's webhook authorizer asks
@@ -297,7 +255,7 @@ subjects: [{{kind: ServiceAccount, name: {PROM_SA}, namespace: default}}]
     drop(prometheus);
     drop(objects);
     teardown(kubelet).await;
-    remove_cgroups();
+    remove_test_cgroups(CGROUP_ROOT);
 }
 
 /// The HPA's currentReplicas, desiredReplicas and CPU utilization (% of the request).
@@ -443,6 +401,6 @@ spec:
     drop(objects);
     teardown(kubelet).await;
     metrics_server("down");
-    remove_cgroups();
+    remove_test_cgroups(CGROUP_ROOT);
     eprintln!("hpa test took {:?}", started.elapsed());
 }

@@ -287,18 +287,6 @@ spec:
 /// The cgroup root of the cgroup test: its own tree, so the host's `/kubepods` is not touched.
 const CGROUP_ROOT: &str = "knode-e2e-cgroups";
 
-/// Removes the test's cgroup tree bottom-up (cgroup directories go with `rmdir` only).
-fn remove_cgroup_tree(dir: &std::path::Path) {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                remove_cgroup_tree(&e.path());
-            }
-        }
-    }
-    let _ = std::fs::remove_dir(dir);
-}
-
 fn cgroup_hierarchies() -> Vec<std::path::PathBuf> {
     std::fs::read_dir("/sys/fs/cgroup").map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_dir() && !p.is_symlink()).collect()).unwrap_or_default()
 }

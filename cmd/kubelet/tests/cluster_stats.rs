@@ -9,41 +9,19 @@
 
 mod cluster_support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use cluster_support::*;
-use e2e::{TestNode, busybox_image, wait_for};
+use e2e::{TestNode, wait_for};
 use serde_json::Value;
 
 const CGROUP_ROOT: &str = "knode-e2e-stats";
 const POD: &str = "e2e-stats-busy";
 
-fn remove_cgroup_tree(dir: &std::path::Path) {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                remove_cgroup_tree(&e.path());
-            }
-        }
-    }
-    let _ = std::fs::remove_dir(dir);
-}
-
-fn remove_cgroups() {
-    for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
-        remove_cgroup_tree(&h.path().join(CGROUP_ROOT));
-    }
-}
-
 /// A kubelet endpoint through the API server's node proxy.
 fn proxied(path: &str) -> Option<String> {
     let (ok, out, _) = kubectl(&["get", "--raw", &format!("/api/v1/nodes/{NODE}/proxy{path}")]);
     ok.then_some(out)
-}
-
-fn metrics_server(cmd: &str) -> bool {
-    Command::new(repo_root().join("hack/metrics-server.sh")).arg(cmd).status().is_ok_and(|s| s.success())
 }
 
 fn n(v: &Value) -> u64 {
@@ -60,32 +38,11 @@ fn top_millicores(out: &str) -> Option<u64> {
 async fn summary_metrics_and_kubectl_top_read_a_busy_pod() {
     control_plane_ready().await;
     assert!(metrics_server("up"), "hack/metrics-server.sh up failed");
-    remove_cgroups();
     let node = TestNode::new();
-    secure_config(&node);
-    let config = std::fs::read_to_string(node.config_path()).unwrap();
-    std::fs::write(node.config_path(), config.replace("cgroupsPerQOS: false\n", &format!("cgroupsPerQOS: true\ncgroupRoot: /{CGROUP_ROOT}\n"))).unwrap();
-    let kubelet = start_cluster_kubelet(&node).await;
-    wait_node_ready(Duration::from_secs(60)).await;
-
-    let image = busybox_image();
-    let yaml = format!(
-        r#"apiVersion: v1
-kind: Pod
-metadata: {{name: {POD}, namespace: default}}
-spec:
-  terminationGracePeriodSeconds: 1
-  automountServiceAccountToken: false
-  containers:
-  - name: busy
-    image: {image}
-    imagePullPolicy: Never
-    command: ["sh", "-c", "echo started; head -c 20000 /dev/urandom > /scratch/data; while :; do :; done"]
-    resources: {{limits: {{cpu: 200m, memory: 64Mi}}}}
-    volumeMounts: [{{name: scratch, mountPath: /scratch}}]
-  volumes: [{{name: scratch, emptyDir: {{}}}}]
-"#
-    );
+    let kubelet = start_kubelet_with_pod_cgroups(&node, CGROUP_ROOT).await;
+    let script = "echo started; head -c 20000 /dev/urandom > /scratch/data; while :; do :; done";
+    let extra = "    volumeMounts: [{name: scratch, mountPath: /scratch}]\n  volumes: [{name: scratch, emptyDir: {}}]\n";
+    let yaml = busy_pod_yaml(POD, script, extra);
     apply(&node, "stats", &yaml);
     pod_running(POD, Duration::from_secs(90)).await;
 
@@ -160,5 +117,5 @@ spec:
     kubectl(&["delete", "pod", POD, "--wait=false"]);
     teardown(kubelet).await;
     metrics_server("down");
-    remove_cgroups();
+    remove_test_cgroups(CGROUP_ROOT);
 }

@@ -120,3 +120,48 @@ pub fn apply(node: &TestNode, name: &str, yaml: &str) {
     let (ok, _, err) = kubectl(&["apply", "-f", file.to_str().unwrap()]);
     assert!(ok, "kubectl apply {name}: {err}");
 }
+
+/// Removes a cgroup tree bottom-up (cgroup directories go with `rmdir` only).
+pub fn remove_cgroup_tree(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+/// Removes the cgroup tree `/<root>` from every hierarchy.
+pub fn remove_test_cgroups(root: &str) {
+    for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+        remove_cgroup_tree(&h.path().join(root));
+    }
+}
+
+/// Our kubelet as `knode-node` with pod cgroups in the test's own tree `/<cgroup_root>`, the
+/// secure port on the node IP, Ready.
+pub async fn start_kubelet_with_pod_cgroups(node: &TestNode, cgroup_root: &str) -> KubeletProcess {
+    remove_test_cgroups(cgroup_root);
+    secure_config(node);
+    let config = std::fs::read_to_string(node.config_path()).unwrap();
+    std::fs::write(node.config_path(), config.replace("cgroupsPerQOS: false\n", &format!("cgroupsPerQOS: true\ncgroupRoot: /{cgroup_root}\n"))).unwrap();
+    let kubelet = start_cluster_kubelet(node).await;
+    wait_node_ready(Duration::from_secs(60)).await;
+    kubelet
+}
+
+/// `hack/metrics-server.sh <cmd>` (`up`, `down`) succeeded.
+pub fn metrics_server(cmd: &str) -> bool {
+    Command::new(repo_root().join("hack/metrics-server.sh")).arg(cmd).status().is_ok_and(|s| s.success())
+}
+
+/// A pod in `default` whose container `busy` spins under a 200m CPU limit, with `extra`
+/// (indented YAML) appended to the container.
+pub fn busy_pod_yaml(name: &str, script: &str, extra: &str) -> String {
+    let image = e2e::busybox_image();
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  terminationGracePeriodSeconds: 1\n  automountServiceAccountToken: false\n  containers:\n  - name: busy\n    image: {image}\n    imagePullPolicy: Never\n    command: [\"sh\", \"-c\", {script:?}]\n    resources: {{limits: {{cpu: 200m, memory: 64Mi}}}}\n{extra}"
+    )
+}
