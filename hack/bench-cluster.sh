@@ -4,8 +4,9 @@
 # kubelet in turn registers as node knode-node (node IP 198.18.255.1); N bare pods are
 # created through the API and timed to Running; RSS and CPU are sampled idle and with the
 # pods, then CPU and the node's API requests (from the API server's audit log) over a steady
-# window. See docs/benchmarks.md. A benchmark, not a test: run it on a quiet machine; with
-# the defaults (2 rounds of each, 120 s steady windows) it takes about 16 minutes.
+# window, then the latency of GET /stats/summary, /metrics/cadvisor and /metrics/resource on
+# the kubelet's port 10250. See docs/benchmarks.md. A benchmark, not a test: run it on a quiet
+# machine; with the defaults (2 rounds of each, 120 s steady windows) it takes about 16 minutes.
 #
 # Every run holds /tmp/knode-e2e.lock (the node name and containerd are shared with the
 # end-to-end tests); the lock is released between runs.
@@ -25,7 +26,7 @@ ARGS=()
 while (($#)); do
     case "$1" in
         --rounds) ROUNDS=${2:?--rounds needs a value}; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) ARGS+=("$1"); shift ;;
     esac
 done

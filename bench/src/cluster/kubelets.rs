@@ -62,17 +62,26 @@ pub struct Running {
     _root: Option<tempfile::TempDir>,
 }
 
-/// Our kubelet's configuration: the cluster e2e tests' settings, default sync frequency, and the
+/// Our kubelet's configuration: the cluster e2e tests' settings with pod and QoS cgroups (as
+/// upstream's, under a cgroup root of its own, so both collect stats the same way), default sync
+/// frequency, and the
 /// default API and event rate limits (50 QPS, burst 100, as upstream 1.37's), so both kubelets have
 /// the same API budget. Disk eviction thresholds are
 /// off for both (the machine's disk is shared; DiskPressure would keep every pod Pending).
+/// Port 10250 is served as upstream's is (and as the e2e tests' `secure_config` does): on the
+/// node IP with the cluster's serving certificate, client certificates from the cluster CA,
+/// webhook authentication and authorization.
 fn ours_config(dir: &Path, endpoint: &str) -> String {
+    let pki = format!("{CP_DIR}/pki");
     format!(
         "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n\
-         podLogsDir: {}\nhealthzBindAddress: 127.0.0.1\nhealthzPort: 10248\naddress: 127.0.0.1\n\
+         podLogsDir: {}\nhealthzBindAddress: 127.0.0.1\nhealthzPort: 10248\naddress: {NODE_IP}\n\
          readOnlyPort: 0\ncontainerRuntimeEndpoint: {endpoint}\nfailSwapOn: false\n\
-         cgroupsPerQOS: false\nenforceNodeAllocatable: []\n\
-         evictionHard: {{memory.available: 100Mi, nodefs.available: \"0%\", nodefs.inodesFree: \"0%\", imagefs.available: \"0%\"}}\n",
+         cgroupsPerQOS: true\ncgroupRoot: /knode-cluster-bench\n\
+         evictionHard: {{memory.available: 100Mi, nodefs.available: \"0%\", nodefs.inodesFree: \"0%\", imagefs.available: \"0%\"}}\n\
+         tlsCertFile: {pki}/kubelet-serving-{NODE}.crt\ntlsPrivateKeyFile: {pki}/kubelet-serving-{NODE}.key\n\
+         authentication:\n  x509: {{clientCAFile: {pki}/ca.crt}}\n  webhook: {{enabled: true}}\n  anonymous: {{enabled: false}}\n\
+         authorization: {{mode: Webhook}}\n",
         dir.join("logs").display()
     )
 }

@@ -10,6 +10,7 @@
 mod audit;
 #[path = "../bench_pods.rs"]
 mod bench_pods;
+mod endpoints;
 mod kubelets;
 mod node;
 mod pods;

@@ -1,16 +1,23 @@
 //! The results table: per run and per kubelet (median over rounds) — per-pod create→Running
 //! p50/p99, total (first create → last Running), Node Ready time, RSS and CPU idle and with
-//! every pod — and the ratios upstream/ours against the goals (≥ 2× faster to Running,
-//! ≤ 1/5 the RSS).
+//! every pod, CPU and API requests over the steady window, the stats endpoints' latencies and
+//! response sizes — and the ratios upstream/ours against the issues' goals (≥ 2× faster to
+//! Running, ≤ 1/5 the RSS, no more API requests, ≤ 1/3 the steady CPU, every endpoint request
+//! under 50 ms).
 
 use std::fmt::Write;
 
+use crate::endpoints;
 use crate::run::RunResult;
 
 /// The goals: ours at least this many times faster to Running…
 pub const SPEED_GOAL: f64 = 2.0;
-/// …and at most this fraction of upstream's RSS.
+/// …and at most this fraction of upstream's RSS…
 pub const RSS_GOAL: f64 = 0.2;
+/// …and of its CPU over the steady window (stats collection on for both)…
+pub const CPU_GOAL: f64 = 1.0 / 3.0;
+/// …and every request to a stats endpoint answered within this many milliseconds.
+pub const ENDPOINT_GOAL_MS: f64 = 50.0;
 
 /// Nearest-rank percentile `p` (0–100) of `v`.
 pub fn percentile(v: &[f64], p: f64) -> f64 {
@@ -61,6 +68,23 @@ fn figures(r: &RunResult) -> Vec<f64> {
         r.steady_cpu_per_min,
         requests_per_min(r),
     ]
+    .into_iter()
+    .chain(endpoint_figures(r))
+    .collect()
+}
+
+/// Per endpoint p50 and max (ms) and response size (KiB), then the kubelet's CPU seconds while
+/// they were served; NaN for results from before the endpoints were timed.
+fn endpoint_figures(r: &RunResult) -> Vec<f64> {
+    let mut v = Vec::new();
+    for path in endpoints::PATHS {
+        match r.endpoints.iter().find(|l| l.path == path) {
+            Some(l) => v.extend([l.p50_ms(), l.max_ms(), l.bytes as f64 / 1024.0]),
+            None => v.extend([f64::NAN; 3]),
+        }
+    }
+    v.push(if r.endpoints.is_empty() { f64::NAN } else { r.endpoints_cpu_s });
+    v
 }
 
 /// API requests per minute the node made in the steady window.
@@ -70,6 +94,9 @@ fn requests_per_min(r: &RunResult) -> f64 {
     }
     r.steady_requests.values().sum::<u64>() as f64 * 60.0 / r.steady_s
 }
+
+/// Index of the first endpoint row in [`names`].
+const FIRST_ENDPOINT_ROW: usize = NAMES.len();
 
 const NAMES: [(&str, &str); 18] = [
     ("pod create → Running, p50", "s"),
@@ -92,6 +119,18 @@ const NAMES: [(&str, &str); 18] = [
     ("API requests with all pods, steady window", "req/min"),
 ];
 
+/// [`NAMES`], then the rows of [`endpoint_figures`].
+fn names() -> Vec<(String, &'static str)> {
+    let mut v: Vec<(String, &str)> = NAMES.iter().map(|(n, u)| (n.to_string(), *u)).collect();
+    for path in endpoints::PATHS {
+        v.push((format!("GET {path}, p50 of {}", endpoints::REQUESTS), "ms"));
+        v.push((format!("GET {path}, max of {}", endpoints::REQUESTS), "ms"));
+        v.push((format!("GET {path}, response size"), "KiB"));
+    }
+    v.push(("CPU seconds during the endpoint requests".into(), "s"));
+    v
+}
+
 fn fmt(v: f64, unit: &str) -> String {
     if unit == "s/s" { format!("{v:.3}") } else { format!("{v:.2}") }
 }
@@ -111,7 +150,7 @@ pub fn table(results: &[RunResult]) -> String {
     let per = |runs: &[&RunResult]| runs.iter().map(|r| figures(r)).collect::<Vec<_>>();
     let (fo, fu) = (per(&ours), per(&upstream));
     let mut med = Vec::new();
-    for (i, (name, unit)) in NAMES.iter().enumerate() {
+    for (i, (name, unit)) in names().iter().enumerate() {
         let col = |f: &[Vec<f64>]| {
             let v: Vec<f64> = f.iter().map(|x| x[i]).collect();
             let each = v.iter().map(|x| fmt(*x, unit)).collect::<Vec<_>>().join(", ");
@@ -130,6 +169,12 @@ pub fn table(results: &[RunResult]) -> String {
     let _ = writeln!(out, "goal RSS ≤ 1/5 of upstream: idle {rss_idle:.3}, with all pods {rss_loaded:.3} — {}", verdict(rss_idle <= RSS_GOAL && rss_loaded <= RSS_GOAL));
     let api = med[17];
     let _ = writeln!(out, "goal API requests per minute ≤ upstream's: {:.1} vs {:.1} — {}", api.0, api.1, verdict(api.0 <= api.1));
+    let cpu = med[16];
+    let _ = writeln!(out, "goal steady CPU ≤ 1/3 of upstream's: {:.3} — {}", cpu.0 / cpu.1, verdict(cpu.0 / cpu.1 <= CPU_GOAL));
+    for (i, path) in endpoints::PATHS.iter().enumerate() {
+        let (p50, max) = (med[FIRST_ENDPOINT_ROW + 3 * i].0, med[FIRST_ENDPOINT_ROW + 3 * i + 1].0);
+        let _ = writeln!(out, "goal GET {path} under {ENDPOINT_GOAL_MS} ms (ours): p50 {p50:.1} ms, max {max:.1} ms — {}", verdict(max < ENDPOINT_GOAL_MS));
+    }
     for r in results {
         let kinds: Vec<String> = r.steady_requests.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(out, "- {} round {} requests in {:.0} s: {}", r.kubelet, r.round, r.steady_s, kinds.join(", "));

@@ -1,8 +1,9 @@
 //! One measured run of one kubelet: clean slate (no benchmark pods, sandboxes or Node object),
 //! start the kubelet, wait for Node Ready, idle for a while and sample it, create the pods and
 //! time each to `Running`, settle and sample it again, watch it for a steady window (CPU and the
-//! API requests it makes, from the API server's audit log), delete the pods (grace 0) and time
-//! until no container runs, stop the kubelet, and clean up again — also when a step fails.
+//! API requests it makes, from the API server's audit log), time its stats endpoints (after the
+//! window, so their requests and CPU stay out of it), delete the pods (grace 0) and time until no
+//! container runs, stop the kubelet, and clean up again — also when a step fails.
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ use kubelet_cri::RemoteRuntime;
 use serde::{Deserialize, Serialize};
 
 use crate::audit;
+use crate::endpoints::{self, Latency};
 use crate::kubelets::{self, Paths, Which};
 use crate::node;
 use crate::pods::{self, PodTimes};
@@ -56,6 +58,16 @@ pub struct RunResult {
     /// API requests the node made in the steady window, by `verb resource`.
     #[serde(default)]
     pub steady_requests: std::collections::BTreeMap<String, u64>,
+    /// `GET /stats/summary`, `/metrics/cadvisor` and `/metrics/resource` on the secure port, with
+    /// every pod running, after the steady window.
+    #[serde(default)]
+    pub endpoints: Vec<Latency>,
+    /// Kubelet CPU seconds while those requests were served (its background work included)…
+    #[serde(default)]
+    pub endpoints_cpu_s: f64,
+    /// …and how long that took, seconds.
+    #[serde(default)]
+    pub endpoints_wall_s: f64,
     /// Pods deleted in the API until no benchmark container runs.
     pub teardown_s: f64,
     pub pods: Vec<(String, PodTimes)>,
@@ -77,9 +89,9 @@ pub async fn run(
     let started = Instant::now();
     let kubelet = kubelets::start(which, paths, round).await?;
     let args = kubelet.args.clone();
-    let snapshot = |phase: &str| {
+    let snapshot = |name: &str| {
         paths.out_dir.join(format!(
-            "{}-round{round}-{phase}.smaps_rollup",
+            "{}-round{round}-{name}",
             which.name()
         ))
     };
@@ -110,8 +122,8 @@ async fn clean(client: &kube::Client, rt: &RemoteRuntime) -> anyhow::Result<()> 
     node::delete(client).await
 }
 
-/// `snapshot(phase)` names the file that keeps the kubelet's `smaps_rollup` at the idle and the
-/// loaded sample.
+/// `snapshot(name)` names a file kept in the output directory: the kubelet's `smaps_rollup` at
+/// the idle and the loaded sample, the last body each stats endpoint served.
 async fn measure(
     k: &kubelets::Running,
     s: &Settings,
@@ -130,7 +142,7 @@ async fn measure(
     );
     tokio::time::sleep(s.idle_wait).await;
     let idle = proc_stats::sample(k.pid, ticks)?;
-    proc_stats::save_smaps_rollup(k.pid, &snapshot("idle"));
+    proc_stats::save_smaps_rollup(k.pid, &snapshot("idle.smaps_rollup"));
 
     let containerd = proc_stats::containerd_pid();
     let (kubelet_before, containerd_before) = (
@@ -148,7 +160,7 @@ async fn measure(
     let settle_start = proc_stats::sample(k.pid, ticks)?;
     tokio::time::sleep(s.settle).await;
     let loaded = proc_stats::sample(k.pid, ticks)?;
-    proc_stats::save_smaps_rollup(k.pid, &snapshot("loaded"));
+    proc_stats::save_smaps_rollup(k.pid, &snapshot("loaded.smaps_rollup"));
     let steady_cpu_per_s = (loaded.cpu_s - settle_start.cpu_s) / s.settle.as_secs_f64();
     let running = node::running_containers(rt).await?;
     anyhow::ensure!(
@@ -163,6 +175,14 @@ async fn measure(
     let steady_cpu_per_min = (proc_stats::cpu_s(Some(k.pid), ticks) - steady_start) * 60.0 / s.steady.as_secs_f64();
     let steady_requests = cursor.count_since(&format!("system:node:{}", kubelets::NODE))?;
     anyhow::ensure!(k.alive(), "the kubelet exited during the steady window");
+
+    let (probe_start, probe_cpu) = (Instant::now(), proc_stats::cpu_s(Some(k.pid), ticks));
+    let endpoints = endpoints::measure(|name| snapshot(&format!("{name}.txt"))).await.context("timing the stats endpoints")?;
+    let endpoints_cpu_s = proc_stats::cpu_s(Some(k.pid), ticks) - probe_cpu;
+    let endpoints_wall_s = probe_start.elapsed().as_secs_f64();
+    for l in &endpoints {
+        eprintln!("  {}: GET {} p50 {:.1} ms, max {:.1} ms, {} bytes", k.which.name(), l.path, l.p50_ms(), l.max_ms(), l.bytes);
+    }
 
     let t = Instant::now();
     pods::delete_all(client, Duration::from_secs(120)).await?;
@@ -185,6 +205,9 @@ async fn measure(
         steady_cpu_per_min,
         steady_s: s.steady.as_secs_f64(),
         steady_requests,
+        endpoints,
+        endpoints_cpu_s,
+        endpoints_wall_s,
         teardown_s,
         pods: times,
     })
