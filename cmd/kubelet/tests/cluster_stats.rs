@@ -5,7 +5,10 @@
 //! storage with plausible figures (the loop near 200m), `/metrics/resource` and
 //! `/metrics/cadvisor` carry the pod's samples under upstream's names and labels, `/metrics` the
 //! kubelet's own (pod start, pod worker, PLEG, CRI operations, process), and
-//! metrics-server (built from its Go module) shows the pod at ≈200m in `kubectl top`.
+//! metrics-server (built from its Go module) shows the pod at ≈200m in `kubectl top`. Pods over
+//! their local ephemeral storage limits (an `emptyDir` `sizeLimit`, a container's
+//! `ephemeral-storage` limit) are evicted with upstream's reason, message and event; a pod
+//! within its limits keeps running.
 
 mod cluster_support;
 
@@ -13,6 +16,7 @@ use std::time::Duration;
 
 use cluster_support::*;
 use e2e::{TestNode, wait_for};
+use kubelet_cri::api;
 use serde_json::Value;
 
 const CGROUP_ROOT: &str = "knode-e2e-stats";
@@ -118,4 +122,59 @@ async fn summary_metrics_and_kubectl_top_read_a_busy_pod() {
     teardown(kubelet).await;
     metrics_server("down");
     remove_test_cgroups(CGROUP_ROOT);
+}
+
+/// A pod of `busy_pod_yaml`'s kind that writes `mb` MB into `path` and then waits.
+fn writer_yaml(name: &str, path: &str, mb: u32, extra: &str) -> String {
+    busy_pod_yaml(name, &format!("head -c {}000000 /dev/zero > {path}; sleep 3600", mb), extra)
+}
+
+fn pod_reason(name: &str) -> Option<(String, String, String)> {
+    let p: k8s_openapi::api::core::v1::Pod = kubectl_json(&["get", "pod", name])?;
+    let s = p.status?;
+    Some((s.phase.unwrap_or_default(), s.reason.unwrap_or_default(), s.message.unwrap_or_default()))
+}
+
+#[tokio::test]
+#[ignore = "needs root, containerd and the control plane: run hack/test.sh"]
+async fn pods_over_their_local_storage_limits_are_evicted() {
+    control_plane_ready().await;
+    let node = TestNode::new();
+    secure_config(&node);
+    // Directory use is measured every 10 s (volumeStatsAggPeriod), not every minute.
+    let config = std::fs::read_to_string(node.config_path()).unwrap();
+    std::fs::write(node.config_path(), format!("{config}volumeStatsAggPeriod: 10s\n")).unwrap();
+    let kubelet = start_cluster_kubelet(&node).await;
+    wait_node_ready(Duration::from_secs(60)).await;
+
+    let scratch = |limit: &str| format!("    volumeMounts: [{{name: scratch, mountPath: /scratch}}]\n  volumes: [{{name: scratch, emptyDir: {{sizeLimit: {limit}}}}}]\n");
+    let yaml = [
+        writer_yaml("e2e-evict-emptydir", "/scratch/fill", 3, &scratch("1Mi")),
+        writer_yaml("e2e-evict-container", "/tmp/fill", 3, "    resources: {limits: {cpu: 200m, memory: 64Mi, ephemeral-storage: 1Mi}}\n").replace("    resources: {limits: {cpu: 200m, memory: 64Mi}}\n", ""),
+        writer_yaml("e2e-within-limits", "/scratch/fill", 1, &scratch("10Mi")),
+    ]
+    .join("---\n");
+    apply(&node, "evict", &yaml);
+    for name in ["e2e-evict-emptydir", "e2e-evict-container", "e2e-within-limits"] {
+        wait_for(&format!("{name} started"), Duration::from_secs(90), || async { pod_reason(name).filter(|(phase, ..)| phase != "Pending") }).await;
+    }
+    let (_, reason, message) = wait_for("e2e-evict-emptydir evicted", Duration::from_secs(90), || async { pod_reason("e2e-evict-emptydir").filter(|(phase, ..)| phase == "Failed") }).await;
+    assert_eq!((reason.as_str(), message.as_str()), ("Evicted", "Usage of EmptyDir volume \"scratch\" exceeds the limit \"1Mi\". "));
+    let (_, reason, message) = wait_for("e2e-evict-container evicted", Duration::from_secs(90), || async { pod_reason("e2e-evict-container").filter(|(phase, ..)| phase == "Failed") }).await;
+    assert_eq!(reason, "Evicted");
+    // One container, so its own limit is also the pod's total: the pod-level check comes first.
+    assert_eq!(message, "Pod ephemeral local storage usage exceeds the total limit of containers 1Mi. ");
+    let (ok, events, _) = kubectl(&["get", "events", "--field-selector", "involvedObject.name=e2e-evict-emptydir,reason=Evicted", "-o", "name"]);
+    assert!(ok && !events.trim().is_empty(), "an Evicted event");
+    assert_eq!(pod_reason("e2e-within-limits").map(|(phase, ..)| phase).as_deref(), Some("Running"), "a pod within its limits stays");
+    let own = proxied("/metrics").unwrap_or_default();
+    assert!(own.contains("kubelet_evictions{eviction_signal=\"emptydirfs.limit\"} 1\n") && own.contains("kubelet_evictions{eviction_signal=\"ephemeralpodfs.limit\"} 1\n"), "{own}");
+    // The evicted pod's sandbox stops (the status says Failed first, as upstream's does).
+    wait_for("the evicted pod's sandbox stopped", Duration::from_secs(30), || async {
+        e2e::sandboxes_of("e2e-evict-emptydir").await.iter().all(|s| s.state != api::PodSandboxState::SandboxReady as i32).then_some(())
+    })
+    .await;
+
+    kubectl(&["delete", "pod", "e2e-evict-emptydir", "e2e-evict-container", "e2e-within-limits", "--wait=false"]);
+    teardown(kubelet).await;
 }

@@ -372,6 +372,8 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let manager = Arc::new(manager);
     let status = StatusManager::default();
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
+    // Evictions reach the pod workers through the same poke channel as probe results.
+    let evictions = crate::eviction::requests::EvictionRequests::new(probe_tx.clone());
     let prober = Arc::new(crate::prober::ProbeManager::new(runtime_dyn.clone(), status.clone(), events, Arc::new(SystemClock), probe_tx));
     let probe_metrics: Arc<dyn server::MetricsSource> = prober.clone();
     let ctx = Arc::new(PodWorkerContext {
@@ -383,6 +385,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         host_ip: host_ip.to_string(),
         admission: crate::admission::PodAdmitter { sysctls, apparmor: crate::apparmor::host_enabled(Path::new("/sys")) },
         metrics: kubelet_metrics.clone(),
+        evictions: evictions.clone(),
     });
     let (workers, finished) = PodWorkers::new(ctx, sync_stop.clone());
     let (pleg_tx, pleg_rx) = mpsc::channel(256);
@@ -390,7 +393,17 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let (pressure_tx, pressure_rx) = watch::channel(kubelet_api::conditions::Pressure::default());
     let root_dir = opts.flags.root_dir.clone();
     let signal_paths = SignalPaths { proc_root: proc_root.into(), node_fs: root_dir.clone(), image_fs: root_dir };
-    tasks.spawn(Stage::Sync, "eviction manager", EvictionManager::from_config(cfg, signal_paths).run(pressure_tx, sync_stop.clone()));
+    // The stats collector's snapshots (it starts below) feed local storage eviction too.
+    let stats_store = crate::stats::StatsStore::default();
+    let mut eviction_manager = EvictionManager::from_config(cfg, signal_paths);
+    if cfg.local_storage_capacity_isolation {
+        eviction_manager = eviction_manager.with_local_storage(crate::eviction::LocalStorageLimits {
+            pods: Arc::new(status.clone()),
+            stats: Arc::new(stats_store.clone()),
+            requests: evictions.clone(),
+        });
+    }
+    tasks.spawn(Stage::Sync, "eviction manager", eviction_manager.run(pressure_tx, sync_stop.clone()));
     if let Some(cluster) = cluster.as_mut() {
         let health = Arc::new(NodeHealth { pressure: pressure_rx, relist: relist_rx.clone() });
         let node_devices = Arc::new(NodeDevices(devices.clone()));
@@ -425,7 +438,6 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         });
     }
     // Stats: sampled on the housekeeping interval, served from the latest snapshot.
-    let stats_store = crate::stats::StatsStore::default();
     let collector = crate::stats::StatsCollector::new(
         crate::stats::StatsConfig {
             node_name: node_name.clone(),

@@ -37,6 +37,8 @@ pub struct PodWorkerContext {
     pub admission: crate::admission::PodAdmitter,
     /// Pod worker and pod start durations.
     pub metrics: Arc<crate::metrics::KubeletMetrics>,
+    /// Evictions the eviction manager filed.
+    pub evictions: crate::eviction::requests::EvictionRequests,
 }
 
 #[derive(Clone, Debug)]
@@ -316,6 +318,11 @@ async fn admit(ctx: &PodWorkerContext, pod: &Pod) -> Result<(), crate::admission
     }
 }
 
+/// The reason of an evicted pod (upstream `eviction.Reason`).
+const EVICTED: &str = "Evicted";
+/// Grace of a pod evicted for its local storage (upstream `immediateEvictionGracePeriodSeconds`).
+const EVICTION_GRACE_SECONDS: i64 = 1;
+
 /// One sync; returns how long until the next one.
 async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<Duration, String> {
     let status = ctx.manager.pod_status(r).await.map_err(|e| e.to_string())?;
@@ -335,6 +342,19 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
     if already_terminal {
         // A finished pod is never restarted; make sure nothing of it still runs.
         ctx.manager.kill_pod(Some(pod), &status, None).await.map_err(|e| e.to_string())?;
+        ctx.manager.clean_up_terminated(pod);
+        return Ok(ctx.sync_frequency);
+    }
+    if let Some(eviction) = ctx.evictions.take(&r.uid) {
+        // Upstream's eviction: Failed with reason Evicted while the containers stop (one second
+        // of grace), then again with their final states; an Evicted event.
+        ctx.metrics.evictions.inc(&[eviction.signal]);
+        ctx.manager.events().event(pod, EventType::Warning, EVICTED, &eviction.message);
+        publish_failed(ctx, pod, &status, EVICTED, &eviction.message);
+        ctx.prober.remove_pod(&r.uid);
+        ctx.manager.kill_pod(Some(pod), &status, Some(EVICTION_GRACE_SECONDS)).await.map_err(|e| e.to_string())?;
+        let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);
+        publish_failed(ctx, pod, &fresh, EVICTED, &eviction.message);
         ctx.manager.clean_up_terminated(pod);
         return Ok(ctx.sync_frequency);
     }

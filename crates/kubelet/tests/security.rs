@@ -84,6 +84,7 @@ async fn a_pod_with_a_forbidden_sysctl_is_rejected_before_its_sandbox() {
         host_ip: "198.18.255.1".into(),
         admission: PodAdmitter { sysctls: SysctlAllowlist::for_node(Some("6.1.0"), &["net.core.somaxconn"]).unwrap(), apparmor: false },
         metrics: Default::default(),
+        evictions: Default::default(),
     });
     let shutdown = CancellationToken::new();
     let (mut workers, _finished) = PodWorkers::new(ctx, shutdown.clone());

@@ -1,11 +1,15 @@
-//! The eviction manager's observing half (upstream `pkg/kubelet/eviction`): every monitoring
-//! period it reads the eviction signals, compares them with `evictionHard` / `evictionSoft`
-//! and publishes the node's pressure (`MemoryPressure`, `DiskPressure`, `PIDPressure`) for the
-//! node status and admission. It does not evict pods (see docs/kubelet.md).
+//! The eviction manager (upstream `pkg/kubelet/eviction`): every monitoring period it reads the
+//! eviction signals, compares them with `evictionHard` / `evictionSoft` and publishes the node's
+//! pressure (`MemoryPressure`, `DiskPressure`, `PIDPressure`) for the node status and
+//! admission; with `localStorageCapacityIsolation` it evicts the pods over their local
+//! ephemeral storage limits ([`local_storage`]) through the pod workers ([`requests`]). It
+//! does not yet evict pods to relieve node pressure (see docs/kubelet.md).
 //!
 //! One writer (this task), many readers (the `watch` receivers).
 
+pub mod local_storage;
 pub mod observe;
+pub mod requests;
 pub mod thresholds;
 
 use std::time::Duration;
@@ -28,6 +32,29 @@ pub struct EvictionManager {
     pub transition_period: Duration,
     pub paths: SignalPaths,
     pub period: Duration,
+    /// Local ephemeral storage limits, when enforced.
+    pub local_storage: Option<LocalStorageLimits>,
+}
+
+/// What local storage eviction reads and where it files evictions.
+pub struct LocalStorageLimits {
+    pub pods: std::sync::Arc<dyn crate::server::PodLister>,
+    pub stats: std::sync::Arc<dyn crate::stats::StatsSource>,
+    pub requests: requests::EvictionRequests,
+}
+
+impl LocalStorageLimits {
+    /// Files an eviction for every running pod over a limit in the latest stats.
+    fn check(&self) {
+        let Some(snapshot) = self.stats.latest() else { return };
+        let pods: Vec<_> = self.pods.pods().into_iter().filter(|p| !crate::status::is_terminal_phase(p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or_default())).collect();
+        for (uid, eviction) in local_storage::local_storage_evictions(&pods, &snapshot.summary) {
+            let Some(pod) = pods.iter().find(|p| p.metadata.uid.as_deref() == Some(uid.as_str())) else { continue };
+            if self.requests.request(pod, eviction.clone()) {
+                tracing::warn!(pod = %format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or_default(), pod.metadata.name.as_deref().unwrap_or_default()), "evicting: {}", eviction.message.trim_end());
+            }
+        }
+    }
 }
 
 impl EvictionManager {
@@ -38,7 +65,14 @@ impl EvictionManager {
             transition_period: cfg.eviction_pressure_transition_period,
             paths,
             period: MONITORING_PERIOD,
+            local_storage: None,
         }
+    }
+
+    /// Enforces local ephemeral storage limits (`localStorageCapacityIsolation`).
+    pub fn with_local_storage(mut self, limits: LocalStorageLimits) -> Self {
+        self.local_storage = Some(limits);
+        self
     }
 
     /// Runs until `shutdown`, publishing on `pressure`.
@@ -55,6 +89,9 @@ impl EvictionManager {
                     tracing::warn!(?verdict.pressure, "eviction thresholds met: {}", verdict.met.join(", "));
                 }
                 pressure.send_replace(verdict.pressure);
+            }
+            if let Some(l) = &self.local_storage {
+                l.check();
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,

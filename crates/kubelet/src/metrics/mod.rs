@@ -1,8 +1,7 @@
 //! The kubelet's own metrics on `/metrics` (upstream `pkg/kubelet/metrics`), under upstream's
 //! names, help texts, buckets and stability levels: pod start and pod worker durations, PLEG
-//! relist duration and interval, CRI operations ([`instrumented`]), and the process's
-//! `process_*` figures. (`kubelet_evictions` comes with pod eviction, which the kubelet does not
-//! do yet.) One [`KubeletMetrics`] is made at start and handed to the parts that
+//! relist duration and interval, CRI operations ([`instrumented`]), evictions by signal, and
+//! the process's `process_*` figures. One [`KubeletMetrics`] is made at start and handed to the parts that
 //! record into it; `/metrics` renders it.
 
 pub mod families;
@@ -25,6 +24,7 @@ pub struct KubeletMetrics {
     pub runtime_operations: CounterVec,
     pub runtime_operations_errors: CounterVec,
     pub runtime_operations_duration: HistogramVec,
+    pub evictions: CounterVec,
     /// `/proc` of this process, for the `process_*` figures.
     proc_self: PathBuf,
 }
@@ -45,12 +45,14 @@ impl KubeletMetrics {
             runtime_operations: CounterVec::new("kubelet_runtime_operations_total", "Cumulative number of runtime operations by operation type.", "ALPHA", &["operation_type"]),
             runtime_operations_errors: CounterVec::new("kubelet_runtime_operations_errors_total", "Cumulative number of runtime operation errors by operation type.", "ALPHA", &["operation_type"]),
             runtime_operations_duration: HistogramVec::new("kubelet_runtime_operations_duration_seconds", "Duration in seconds of runtime operations. Broken down by operation type.", "ALPHA", &["operation_type"], exponential_buckets(0.005, 2.5, 14)),
+            evictions: CounterVec::new("kubelet_evictions", "Cumulative number of pod evictions by eviction signal", "ALPHA", &["eviction_signal"]),
             proc_self: PathBuf::from("/proc/self"),
         }
     }
 
     /// Appends every family to `out`.
     pub fn render(&self, out: &mut String) {
+        self.evictions.render(out);
         self.pleg_relist_duration.render(out);
         self.pleg_relist_interval.render(out);
         self.pod_start_duration.render(out);
@@ -113,12 +115,14 @@ mod tests {
     fn renders_the_families_and_this_process() {
         let m = KubeletMetrics::new();
         m.pod_worker_duration.observe(&["create"], 0.2);
+        m.evictions.inc(&["emptydirfs.limit"]);
         let mut out = String::new();
         m.render(&mut out);
         for want in [
             "# HELP kubelet_pod_start_duration_seconds [ALPHA] Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run\n",
             "kubelet_pod_worker_duration_seconds_bucket{operation_type=\"create\",le=\"0.25\"} 1\n",
             "kubelet_pleg_relist_duration_seconds_count 0\n",
+            "kubelet_evictions{eviction_signal=\"emptydirfs.limit\"} 1\n",
             "# TYPE process_cpu_seconds_total counter\n",
             "process_resident_memory_bytes ",
             "process_start_time_seconds ",

@@ -53,6 +53,7 @@ pub fn worker_context(fake: &FakeRuntime, manager: RuntimeManager, events: Arc<d
         host_ip: "198.18.255.1".into(),
         admission: Default::default(),
         metrics: Default::default(),
+        evictions: Default::default(),
     };
     (Arc::new(ctx), probe_updates)
 }
