@@ -2,8 +2,15 @@
 //! and `blkio` hierarchies; v2: the unified tree). What cAdvisor reads for the kubelet; the
 //! parsers are pure and the mount point is a parameter, so tests run on trees they write.
 
+use std::collections::HashMap;
+use std::io::Read as _;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
+
+use rustix::fs::{Mode, OFlags};
 
 use super::api::{PsiData, PsiStats};
 use crate::cm::cgroupfs::Cgroupfs;
@@ -80,15 +87,24 @@ pub struct CgroupSample {
     pub io_psi: Option<PsiStats>,
 }
 
-/// Reads cgroups of one cgroupfs mount.
-#[derive(Debug, Clone)]
+/// Reads cgroups of one cgroupfs mount. Limits and creation times are cached for a few rounds
+/// (they change only with a resize); usage is read every time.
+#[derive(Debug)]
 pub struct CgroupReader {
     fs: Cgroupfs,
+    /// v1: whether the kernel accounts swap (`memory.memsw.*` exist); checked once.
+    swap_accounting: bool,
+    round: AtomicU64,
+    specs: Mutex<HashMap<String, CachedSpec>>,
 }
 
 impl CgroupReader {
     pub fn new(fs: Cgroupfs) -> Self {
-        CgroupReader { fs }
+        let swap_accounting = match &fs {
+            Cgroupfs::V1 { mount } => mount.join("memory/memory.memsw.usage_in_bytes").exists(),
+            Cgroupfs::V2 { .. } => true,
+        };
+        CgroupReader { fs, swap_accounting, round: AtomicU64::new(0), specs: Mutex::default() }
     }
 
     pub fn is_v2(&self) -> bool {
@@ -138,39 +154,72 @@ impl CgroupReader {
         out
     }
 
+    /// Starts a sampling round: cached limits older than [`SPEC_REFRESH_ROUNDS`] are read
+    /// again, and those of cgroups not read in the last round are forgotten.
+    pub fn begin_round(&self) {
+        let round = self.round.fetch_add(1, Ordering::Relaxed) + 1;
+        self.specs.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, s| s.used + 1 >= round);
+    }
+
+    /// The cgroup's limits, from the cache unless due for a refresh; `read` reads them.
+    fn spec(&self, rel: &str, read: impl FnOnce() -> Spec) -> Spec {
+        let round = self.round.load(Ordering::Relaxed);
+        let mut specs = self.specs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = specs.get_mut(rel)
+            && round < c.read + SPEC_REFRESH_ROUNDS
+        {
+            c.used = round;
+            return c.spec.clone();
+        }
+        let spec = read();
+        specs.insert(rel.to_string(), CachedSpec { spec: spec.clone(), read: round, used: round });
+        spec
+    }
+
     fn read_v1(&self, rel: &str) -> Option<CgroupSample> {
-        let memory_dir = self.dir("memory", rel);
-        let cpu_dir = self.dir("cpu", rel);
-        let cpuacct_dir = self.dir("cpuacct", rel);
-        if !memory_dir.is_dir() && !cpuacct_dir.is_dir() {
+        let memory = Dir::open(&self.dir("memory", rel));
+        let cpu = Dir::open(&self.dir("cpu", rel));
+        let cpuacct = Dir::open(&self.dir("cpuacct", rel));
+        if !memory.exists() && !cpuacct.exists() {
             return None;
         }
-        let mut s = CgroupSample { created: created(&memory_dir).or_else(|| created(&cpuacct_dir)), ..Default::default() };
-        s.cpu_usage_ns = read_u64(&cpuacct_dir.join("cpuacct.usage"));
-        if let Some(stat) = read(&cpuacct_dir.join("cpuacct.stat")) {
+        let pids = Dir::open(&self.dir("pids", rel));
+        let limited = |v: Option<u64>| v.filter(|l| *l < V1_UNLIMITED);
+        let swap_accounting = self.swap_accounting;
+        let spec = self.spec(rel, || Spec {
+            created: memory.created().or_else(|| cpuacct.created()),
+            cpu_shares: cpu.u64("cpu.shares"),
+            cpu_period_us: cpu.u64("cpu.cfs_period_us"),
+            cpu_quota_us: cpu.read("cpu.cfs_quota_us").and_then(|q| q.trim().parse::<i64>().ok()).and_then(|q| u64::try_from(q).ok()),
+            memory_limit: limited(memory.u64("memory.limit_in_bytes")),
+            reservation: limited(memory.u64("memory.soft_limit_in_bytes")).unwrap_or(0),
+            swap_limit: if swap_accounting { limited(memory.u64("memory.memsw.limit_in_bytes")) } else { None },
+            pids_max: pids.u64("pids.max"),
+        });
+        let mut s = CgroupSample { created: spec.created, cpu_shares: spec.cpu_shares, cpu_period_us: spec.cpu_period_us, cpu_quota_us: spec.cpu_quota_us, pids_max: spec.pids_max, ..Default::default() };
+        s.cpu_usage_ns = cpuacct.u64("cpuacct.usage");
+        if let Some(stat) = cpuacct.read("cpuacct.stat") {
             let ticks = |k| keyed(&stat, k).map(|t| t * (1_000_000_000 / USER_HZ));
             s.cpu_user_ns = ticks("user");
             s.cpu_system_ns = ticks("system");
         }
-        if let Some(stat) = read(&cpu_dir.join("cpu.stat")) {
+        if spec.cpu_quota_us.is_some()
+            && let Some(stat) = cpu.read("cpu.stat")
+        {
             s.cpu_periods = keyed(&stat, "nr_periods");
             s.cpu_throttled_periods = keyed(&stat, "nr_throttled");
             s.cpu_throttled_ns = keyed(&stat, "throttled_time");
         }
-        s.cpu_shares = read_u64(&cpu_dir.join("cpu.shares"));
-        s.cpu_period_us = read_u64(&cpu_dir.join("cpu.cfs_period_us"));
-        s.cpu_quota_us = read(&cpu_dir.join("cpu.cfs_quota_us")).and_then(|q| q.trim().parse::<i64>().ok()).and_then(|q| u64::try_from(q).ok());
-        if let Some(usage) = read_u64(&memory_dir.join("memory.usage_in_bytes")) {
-            let stat = read(&memory_dir.join("memory.stat")).unwrap_or_default();
+        if let Some(usage) = memory.u64("memory.usage_in_bytes") {
+            let stat = memory.read("memory.stat").unwrap_or_default();
             let stat_of = |k| keyed(&stat, k).unwrap_or(0);
-            let limited = |v: Option<u64>| v.filter(|l| *l < V1_UNLIMITED);
-            let memsw = read_u64(&memory_dir.join("memory.memsw.usage_in_bytes"));
+            let memsw = if swap_accounting { memory.u64("memory.memsw.usage_in_bytes") } else { None };
             s.memory = Some(MemorySample {
                 usage,
-                max_usage: read_u64(&memory_dir.join("memory.max_usage_in_bytes")),
-                limit: limited(read_u64(&memory_dir.join("memory.limit_in_bytes"))),
-                reservation: limited(read_u64(&memory_dir.join("memory.soft_limit_in_bytes"))).unwrap_or(0),
-                failcnt: read_u64(&memory_dir.join("memory.failcnt")),
+                max_usage: memory.u64("memory.max_usage_in_bytes"),
+                limit: spec.memory_limit,
+                reservation: spec.reservation,
+                failcnt: memory.u64("memory.failcnt"),
                 cache: stat_of("total_cache"),
                 rss: stat_of("total_rss"),
                 mapped_file: stat_of("total_mapped_file"),
@@ -178,30 +227,39 @@ impl CgroupReader {
                 page_faults: stat_of("total_pgfault"),
                 major_page_faults: stat_of("total_pgmajfault"),
                 swap: memsw.map(|m| m.saturating_sub(usage)),
-                swap_limit: limited(read_u64(&memory_dir.join("memory.memsw.limit_in_bytes"))),
-                oom_kills: read(&memory_dir.join("memory.oom_control")).and_then(|c| keyed(&c, "oom_kill")).unwrap_or(0),
+                swap_limit: spec.swap_limit,
+                oom_kills: memory.read("memory.oom_control").and_then(|c| keyed(&c, "oom_kill")).unwrap_or(0),
                 events_high: 0,
                 events_max: 0,
             });
         }
-        let pids_dir = self.dir("pids", rel);
-        s.pids = read_u64(&pids_dir.join("pids.current"));
-        s.pids_max = read_u64(&pids_dir.join("pids.max"));
-        let blkio_dir = self.dir("blkio", rel);
-        s.blkio = v1_blkio(
-            &read(&blkio_dir.join("blkio.throttle.io_service_bytes_recursive")).unwrap_or_default(),
-            &read(&blkio_dir.join("blkio.throttle.io_serviced_recursive")).unwrap_or_default(),
-        );
+        s.pids = pids.u64("pids.current");
+        let blkio = Dir::open(&self.dir("blkio", rel));
+        s.blkio = v1_blkio(&blkio.read("blkio.throttle.io_service_bytes_recursive").unwrap_or_default(), &blkio.read("blkio.throttle.io_serviced_recursive").unwrap_or_default());
         Some(s)
     }
 
     fn read_v2(&self, rel: &str) -> Option<CgroupSample> {
-        let dir = self.dir("", rel);
-        if !dir.is_dir() {
+        let dir = Dir::open(&self.dir("", rel));
+        if !dir.exists() {
             return None;
         }
-        let mut s = CgroupSample { created: created(&dir), ..Default::default() };
-        if let Some(stat) = read(&dir.join("cpu.stat")) {
+        let spec = self.spec(rel, || {
+            let max = dir.read("cpu.max").unwrap_or_default();
+            let mut parts = max.split_whitespace();
+            Spec {
+                created: dir.created(),
+                cpu_shares: dir.u64("cpu.weight").map(weight_to_shares),
+                cpu_quota_us: parts.next().and_then(|q| q.parse().ok()),
+                cpu_period_us: parts.next().and_then(|p| p.parse().ok()),
+                memory_limit: dir.u64("memory.max"),
+                reservation: dir.u64("memory.low").unwrap_or(0),
+                swap_limit: dir.u64("memory.swap.max"),
+                pids_max: dir.u64("pids.max"),
+            }
+        });
+        let mut s = CgroupSample { created: spec.created, cpu_shares: spec.cpu_shares, cpu_period_us: spec.cpu_period_us, cpu_quota_us: spec.cpu_quota_us, pids_max: spec.pids_max, ..Default::default() };
+        if let Some(stat) = dir.read("cpu.stat") {
             let ns = |k| keyed(&stat, k).map(|us| us * 1000);
             s.cpu_usage_ns = ns("usage_usec");
             s.cpu_user_ns = ns("user_usec");
@@ -210,22 +268,16 @@ impl CgroupReader {
             s.cpu_throttled_periods = keyed(&stat, "nr_throttled");
             s.cpu_throttled_ns = ns("throttled_usec");
         }
-        s.cpu_shares = read_u64(&dir.join("cpu.weight")).map(weight_to_shares);
-        if let Some(max) = read(&dir.join("cpu.max")) {
-            let mut parts = max.split_whitespace();
-            s.cpu_quota_us = parts.next().and_then(|q| q.parse().ok());
-            s.cpu_period_us = parts.next().and_then(|p| p.parse().ok());
-        }
-        if let Some(usage) = read_u64(&dir.join("memory.current")) {
-            let stat = read(&dir.join("memory.stat")).unwrap_or_default();
+        if let Some(usage) = dir.u64("memory.current") {
+            let stat = dir.read("memory.stat").unwrap_or_default();
             let stat_of = |k| keyed(&stat, k).unwrap_or(0);
-            let events = read(&dir.join("memory.events")).unwrap_or_default();
+            let events = dir.read("memory.events").unwrap_or_default();
             let event = |k| keyed(&events, k).unwrap_or(0);
             s.memory = Some(MemorySample {
                 usage,
-                max_usage: read_u64(&dir.join("memory.peak")),
-                limit: read_u64(&dir.join("memory.max")),
-                reservation: read_u64(&dir.join("memory.low")).unwrap_or(0),
+                max_usage: dir.u64("memory.peak"),
+                limit: spec.memory_limit,
+                reservation: spec.reservation,
                 failcnt: None,
                 cache: stat_of("file"),
                 rss: stat_of("anon"),
@@ -233,37 +285,78 @@ impl CgroupReader {
                 inactive_file: stat_of("inactive_file"),
                 page_faults: stat_of("pgfault"),
                 major_page_faults: stat_of("pgmajfault"),
-                swap: read_u64(&dir.join("memory.swap.current")),
-                swap_limit: read_u64(&dir.join("memory.swap.max")),
+                swap: dir.u64("memory.swap.current"),
+                swap_limit: spec.swap_limit,
                 oom_kills: event("oom_kill"),
                 events_high: event("high"),
                 events_max: event("max"),
             });
         }
-        s.pids = read_u64(&dir.join("pids.current"));
-        s.pids_max = read_u64(&dir.join("pids.max"));
-        s.blkio = v2_io_stat(&read(&dir.join("io.stat")).unwrap_or_default());
-        s.cpu_psi = read(&dir.join("cpu.pressure")).map(|p| parse_psi(&p));
-        s.memory_psi = read(&dir.join("memory.pressure")).map(|p| parse_psi(&p));
-        s.io_psi = read(&dir.join("io.pressure")).map(|p| parse_psi(&p));
+        s.pids = dir.u64("pids.current");
+        s.blkio = v2_io_stat(&dir.read("io.stat").unwrap_or_default());
+        s.cpu_psi = dir.read("cpu.pressure").map(|p| parse_psi(&p));
+        s.memory_psi = dir.read("memory.pressure").map(|p| parse_psi(&p));
+        s.io_psi = dir.read("io.pressure").map(|p| parse_psi(&p));
         Some(s)
     }
 }
 
-fn read(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path).ok()
+/// How many rounds a cgroup's limits are reused before they are read again (a minute at the
+/// collector's 10 s).
+const SPEC_REFRESH_ROUNDS: u64 = 6;
+
+/// What rarely changes in a cgroup: its creation time and limits.
+#[derive(Debug, Clone, Default)]
+struct Spec {
+    created: Option<SystemTime>,
+    cpu_shares: Option<u64>,
+    cpu_period_us: Option<u64>,
+    cpu_quota_us: Option<u64>,
+    memory_limit: Option<u64>,
+    reservation: u64,
+    swap_limit: Option<u64>,
+    pids_max: Option<u64>,
 }
 
-/// A file holding one number; `max` and junk read as `None`.
-fn read_u64(path: &Path) -> Option<u64> {
-    read(path)?.trim().parse().ok()
+#[derive(Debug)]
+struct CachedSpec {
+    spec: Spec,
+    /// The round it was read in, and the last round it was used in.
+    read: u64,
+    used: u64,
 }
 
-fn created(dir: &Path) -> Option<SystemTime> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(dir).ok()?;
-    let secs = u64::try_from(m.ctime()).ok()?;
-    Some(SystemTime::UNIX_EPOCH + std::time::Duration::new(secs, u32::try_from(m.ctime_nsec()).unwrap_or(0)))
+/// A cgroup directory opened once (`O_PATH`); its files are opened relative to it, so each
+/// read resolves one name instead of the whole path.
+struct Dir(Option<OwnedFd>);
+
+impl Dir {
+    fn open(path: &Path) -> Dir {
+        Dir(rustix::fs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok())
+    }
+
+    fn exists(&self) -> bool {
+        self.0.is_some()
+    }
+
+    fn read(&self, name: &str) -> Option<String> {
+        let fd = rustix::fs::openat(self.0.as_ref()?, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+        let mut text = String::new();
+        std::fs::File::from(fd).read_to_string(&mut text).ok()?;
+        Some(text)
+    }
+
+    /// A file holding one number; `max` and junk read as `None`.
+    fn u64(&self, name: &str) -> Option<u64> {
+        self.read(name)?.trim().parse().ok()
+    }
+
+    /// When the directory was made (its change time).
+    fn created(&self) -> Option<SystemTime> {
+        let st = rustix::fs::fstat(self.0.as_ref()?).ok()?;
+        let secs = u64::try_from(st.st_ctime).ok()?;
+        Some(SystemTime::UNIX_EPOCH + std::time::Duration::new(secs, u32::try_from(st.st_ctime_nsec).unwrap_or(0)))
+    }
 }
 
 /// The value of `key` in a `key value` per line file (`memory.stat`, `cpu.stat`).

@@ -15,7 +15,7 @@ fn reads_a_v1_cgroup_across_hierarchies() {
     write(m, &format!("cpuacct/{c}/cpuacct.stat"), "user 300\nsystem 100\n");
     write(m, &format!("cpu/{c}/cpu.stat"), "nr_periods 10\nnr_throttled 4\nthrottled_time 123456\n");
     write(m, &format!("cpu/{c}/cpu.shares"), "204\n");
-    write(m, &format!("cpu/{c}/cpu.cfs_quota_us"), "-1\n");
+    write(m, &format!("cpu/{c}/cpu.cfs_quota_us"), "20000\n");
     write(m, &format!("cpu/{c}/cpu.cfs_period_us"), "100000\n");
     write(m, &format!("memory/{c}/memory.usage_in_bytes"), "10000\n");
     write(m, &format!("memory/{c}/memory.limit_in_bytes"), "9223372036854771712\n");
@@ -32,7 +32,7 @@ fn reads_a_v1_cgroup_across_hierarchies() {
     assert_eq!(s.cpu_usage_ns, Some(5_000_000_000));
     assert_eq!((s.cpu_user_ns, s.cpu_system_ns), (Some(3_000_000_000), Some(1_000_000_000)));
     assert_eq!((s.cpu_periods, s.cpu_throttled_periods, s.cpu_throttled_ns), (Some(10), Some(4), Some(123456)));
-    assert_eq!((s.cpu_shares, s.cpu_quota_us, s.cpu_period_us), (Some(204), None, Some(100_000)));
+    assert_eq!((s.cpu_shares, s.cpu_quota_us, s.cpu_period_us), (Some(204), Some(20_000), Some(100_000)));
     let mem = s.memory.unwrap();
     assert_eq!((mem.usage, mem.working_set(), mem.rss, mem.cache, mem.limit), (10_000, 9_000, 6_000, 3_000, None));
     assert_eq!((mem.page_faults, mem.major_page_faults, mem.oom_kills, mem.max_usage, mem.swap), (50, 2, 1, Some(20_000), None));
@@ -78,4 +78,35 @@ fn reads_a_v2_cgroup_with_pressure() {
 fn weight_maps_back_to_shares_at_the_ends() {
     assert_eq!(weight_to_shares(1), 2);
     assert_eq!(weight_to_shares(10_000), 262_144);
+}
+
+#[test]
+fn limits_are_cached_for_a_few_rounds_and_usage_is_not() {
+    let t = tempfile::tempdir().unwrap();
+    let m = t.path();
+    let c = "kubepods/podZ";
+    write(m, &format!("memory/{c}/memory.usage_in_bytes"), "100\n");
+    write(m, &format!("memory/{c}/memory.limit_in_bytes"), "1000\n");
+    write(m, &format!("cpuacct/{c}/cpuacct.usage"), "5\n");
+    let r = CgroupReader::new(Cgroupfs::V1 { mount: m.to_path_buf() });
+    r.begin_round();
+    assert_eq!(r.read(c).unwrap().memory.unwrap().limit, Some(1000));
+    write(m, &format!("memory/{c}/memory.limit_in_bytes"), "2000\n");
+    write(m, &format!("memory/{c}/memory.usage_in_bytes"), "200\n");
+    r.begin_round();
+    let mem = r.read(c).unwrap().memory.unwrap();
+    assert_eq!((mem.usage, mem.limit), (200, Some(1000)), "usage fresh, limit cached");
+    for _ in 0..SPEC_REFRESH_ROUNDS {
+        r.begin_round();
+        r.read(c);
+    }
+    assert_eq!(r.read(c).unwrap().memory.unwrap().limit, Some(2000), "limit read again after a minute");
+    // A cgroup not read for a round is forgotten; a removed one reads as gone.
+    r.begin_round();
+    r.begin_round();
+    assert!(r.specs.lock().unwrap().is_empty());
+    for h in ["memory", "cpuacct"] {
+        std::fs::remove_dir_all(m.join(h).join(c)).unwrap();
+    }
+    assert!(r.read(c).is_none());
 }

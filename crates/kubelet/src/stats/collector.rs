@@ -19,15 +19,19 @@ use kubelet_cri::{ImageService, RuntimeService, api};
 use tokio_util::sync::CancellationToken;
 
 use super::api::*;
-use super::cgroup::{CgroupReader, CgroupSample, MemorySample};
+use super::cgroup::{CgroupReader, CgroupSample};
 use super::fs::{DiskUsage, FsInfo, disk_usage, fs_info};
 use super::host;
+use super::runtime_view::{RuntimeView, cri_sample};
 use super::network::{self, InterfaceCounters};
 use super::summary::{add_used, cpu_stats, fs_stats, io_stats, memory_stats, network_stats, swap_stats};
 use crate::cm::pod_cgroups::{CgroupDriver, pod_cgroup, pods_cgroup, qos_cgroup};
 use crate::kuberuntime::labels::{CONTAINER_NAME, POD_UID};
 use crate::server::PodLister;
 use crate::status::{QOS_BEST_EFFORT, QOS_BURSTABLE, api_time};
+
+/// The most processes of one container whose threads, files and sockets are counted.
+const MAX_PIDS: usize = 1024;
 
 /// What the collector needs to know about the node.
 #[derive(Debug, Clone)]
@@ -132,18 +136,6 @@ pub struct StatsCollector {
     du_cache: HashMap<PathBuf, (Instant, Option<DiskUsage>)>,
 }
 
-/// The runtime's view of one round: containers and their writable layers.
-struct RuntimeView {
-    sandboxes: Vec<api::PodSandbox>,
-    containers: Vec<api::Container>,
-    layers: HashMap<String, DiskUsage>,
-    /// The runtime's own CPU and memory figures of each container, for containers whose
-    /// cgroup the kubelet did not place (`cgroupsPerQOS: false`).
-    cri: HashMap<String, api::ContainerStats>,
-    image_fs: Option<(FsInfo, DiskUsage)>,
-    container_fs: Option<(FsInfo, DiskUsage)>,
-}
-
 impl StatsCollector {
     pub fn new(cfg: StatsConfig, reader: CgroupReader, pods: Arc<dyn PodLister>, runtime: Arc<dyn RuntimeService>, images: Arc<dyn ImageService>, store: StatsStore) -> Self {
         StatsCollector { cfg, reader, pods, runtime, images, store, prev_cpu: HashMap::new(), du_cache: HashMap::new() }
@@ -165,7 +157,8 @@ impl StatsCollector {
 
     /// One sampling round.
     pub async fn collect(&mut self) -> StatsSnapshot {
-        let view = self.runtime_view().await;
+        self.reader.begin_round();
+        let view = RuntimeView::read(self.runtime.as_ref(), self.images.as_ref()).await;
         let now = SystemTime::now();
         let pods = self.pods.pods();
         let mut cgroups = Vec::new();
@@ -184,42 +177,6 @@ impl StatsCollector {
             machine: self.cfg.machine.clone(),
             root_disk: self.root_disk(),
         }
-    }
-
-    async fn runtime_view(&self) -> RuntimeView {
-        let sandboxes = self.runtime.list_pod_sandbox(None).await.inspect_err(|e| tracing::debug!("stats: listing sandboxes: {e}")).unwrap_or_default();
-        let containers = self.runtime.list_containers(None).await.inspect_err(|e| tracing::debug!("stats: listing containers: {e}")).unwrap_or_default();
-        let cri: HashMap<String, api::ContainerStats> = match self.runtime.list_container_stats(None).await {
-            Ok(stats) => stats.into_iter().filter_map(|s| Some((s.attributes.as_ref()?.id.clone(), s))).collect(),
-            Err(e) => {
-                tracing::debug!("stats: listing container stats: {e}");
-                HashMap::new()
-            }
-        };
-        let layers = cri
-            .iter()
-            .filter_map(|(id, s)| {
-                let w = s.writable_layer.as_ref()?;
-                Some((id.clone(), DiskUsage { bytes: w.used_bytes.map_or(0, |u| u.value), inodes: w.inodes_used.map_or(0, |u| u.value) }))
-            })
-            .collect();
-        let usage = |f: &api::FilesystemUsage| {
-            let mount = f.fs_id.as_ref().map(|i| i.mountpoint.clone()).unwrap_or_default();
-            let info = fs_info(Path::new(&mount))?;
-            Some((info, DiskUsage { bytes: f.used_bytes.as_ref().map_or(0, |u| u.value), inodes: f.inodes_used.as_ref().map_or(0, |u| u.value) }))
-        };
-        let (image_fs, container_fs) = match self.images.image_fs_info().await {
-            Ok(r) => {
-                let image = r.image_filesystems.first().and_then(usage);
-                let container = r.container_filesystems.first().and_then(usage).or(image);
-                (image, container)
-            }
-            Err(e) => {
-                tracing::debug!("stats: image filesystem info: {e}");
-                (None, None)
-            }
-        };
-        RuntimeView { sandboxes, containers, layers, cri, image_fs, container_fs }
     }
 
     /// CPU stats of `key`'s sample, remembering its counter for the next round's rate.
@@ -318,13 +275,15 @@ impl StatsCollector {
         let children = self.reader.children(&pod_rel);
         let child_of = |id: &str| children.iter().find(|c| c.contains(id)).map(|c| format!("{pod_rel}/{c}"));
         // The pod's network namespace, seen through the sandbox's process (or any of the pod's).
-        let net_pid = child_of(&sandbox.id).and_then(|rel| self.reader.pids(&rel, 1).first().copied()).or_else(|| self.reader.pids(&pod_rel, 1).first().copied());
+        let sandbox_rel = child_of(&sandbox.id);
+        let sandbox_pids = sandbox_rel.as_deref().map(|rel| self.reader.pids(rel, MAX_PIDS)).unwrap_or_default();
+        let net_pid = sandbox_pids.first().copied().or_else(|| self.reader.pids(&pod_rel, 1).first().copied());
         let net = net_pid.map(|pid| network::read_pid(&self.cfg.proc_root, pid)).unwrap_or_default();
-        if let Some(rel) = child_of(&sandbox.id)
+        if let Some(rel) = sandbox_rel
             && let Some(s) = self.reader.read(&rel)
         {
-            let image = String::new();
-            cgroups.push(CgroupRecord { id: format!("/{rel}"), container: String::new(), pod: name.clone(), namespace: namespace.clone(), image, name: sandbox.id.clone(), start: s.created, processes: host::process_facts(&self.cfg.proc_root, &self.reader.pids(&rel, 1024), s.pids_max), sample: s, network: net.clone(), fs: None });
+            let processes = host::process_facts(&self.cfg.proc_root, &sandbox_pids, s.pids_max);
+            cgroups.push(CgroupRecord { id: format!("/{rel}"), pod: name.clone(), namespace: namespace.clone(), name: sandbox.id.clone(), start: s.created, processes, sample: s, network: net.clone(), ..Default::default() });
         }
         // The newest running container of each name.
         let mut newest: HashMap<&str, &api::Container> = HashMap::new();
@@ -366,7 +325,7 @@ impl StatsCollector {
             });
             if let (Some(rel), Some(s)) = (rel, sample) {
                 let image = c.image.as_ref().map(|i| i.user_specified_image.clone()).filter(|i| !i.is_empty()).unwrap_or_else(|| c.image_ref.clone());
-                let pids = self.reader.pids(&rel, 1024);
+                let pids = self.reader.pids(&rel, MAX_PIDS);
                 cgroups.push(CgroupRecord {
                     id: format!("/{rel}"),
                     container: cname.to_string(),
@@ -384,7 +343,7 @@ impl StatsCollector {
         }
         let volume_stats = self.volume_stats(pod, &uid, now);
         for v in &volume_stats {
-            let local = pod.spec.as_ref().and_then(|s| s.volumes.as_ref()).and_then(|vs| vs.iter().find(|x| x.name == v.name)).is_some_and(is_local_ephemeral);
+            let local = pod.spec.as_ref().and_then(|s| s.volumes.as_ref()).and_then(|vs| vs.iter().find(|x| x.name == v.name)).is_some_and(crate::eviction::local_storage::is_local_ephemeral);
             if local {
                 ephemeral = add_used(ephemeral, v.fs.used_bytes.map(|b| DiskUsage { bytes: b, inodes: v.fs.inodes_used.unwrap_or(0) }));
             }
@@ -440,28 +399,6 @@ impl StatsCollector {
             })
             .collect()
     }
-}
-
-/// A sample from the runtime's figures, for a container without a cgroup of the kubelet's.
-fn cri_sample(s: &api::ContainerStats) -> CgroupSample {
-    let memory = s.memory.as_ref().map(|m| {
-        let usage = m.usage_bytes.map_or(0, |v| v.value);
-        let working_set = m.working_set_bytes.map_or(usage, |v| v.value);
-        MemorySample {
-            usage,
-            inactive_file: usage.saturating_sub(working_set),
-            rss: m.rss_bytes.map_or(0, |v| v.value),
-            page_faults: m.page_faults.map_or(0, |v| v.value),
-            major_page_faults: m.major_page_faults.map_or(0, |v| v.value),
-            ..Default::default()
-        }
-    });
-    CgroupSample { cpu_usage_ns: s.cpu.as_ref().and_then(|c| c.usage_core_nano_seconds).map(|v| v.value), memory, ..Default::default() }
-}
-
-/// Upstream `IsLocalEphemeralVolume`: counted in the pod's ephemeral storage.
-fn is_local_ephemeral(v: &k8s_openapi::api::core::v1::Volume) -> bool {
-    v.git_repo.is_some() || v.config_map.is_some() || v.empty_dir.as_ref().is_some_and(|e| e.medium.as_deref().unwrap_or("").is_empty())
 }
 
 impl NodeStats {

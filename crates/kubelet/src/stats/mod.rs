@@ -12,6 +12,7 @@ pub mod fs;
 pub mod host;
 pub mod network;
 pub mod resource_metrics;
+pub mod runtime_view;
 pub mod summary;
 
 pub use collector::{MachineLabels, StatsCollector, StatsConfig, StatsSnapshot, StatsStore};
