@@ -2,10 +2,11 @@
 //! help texts and labels of the kinds upstream enables: cpu, memory, disk I/O, root disk use,
 //! network, processes, OOM events, pressure on cgroup v2, and the machine figures), from the
 //! latest snapshot. Every container sample carries `container`, `id`, `image`, `name`,
-//! `namespace` and `pod`; labels are sorted by name, samples by labels, families by name.
+//! `namespace` and `pod`; labels are sorted by name, families by name, samples in sampling order.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::collector::{CgroupRecord, StatsSnapshot};
@@ -14,29 +15,40 @@ use crate::prober::metrics::escape;
 struct Family {
     help: &'static str,
     kind: &'static str,
-    /// (rendered labels, value, timestamp ms)
-    samples: Vec<(String, f64, Option<u128>)>,
+    /// (rendered labels, value, timestamp ms), in the order the cgroups were sampled (the text
+    /// format asks for no order within a family).
+    samples: Vec<(Labels, f64, Option<u128>)>,
 }
+
+/// A rendered label set, shared by the many families of one cgroup.
+type Labels = Rc<str>;
 
 #[derive(Default)]
 struct Families(BTreeMap<&'static str, Family>);
 
 impl Families {
-    fn add(&mut self, name: &'static str, help: &'static str, kind: &'static str, labels: String, value: f64, ts: Option<u128>) {
-        self.0.entry(name).or_insert_with(|| Family { help, kind, samples: Vec::new() }).samples.push((labels, value, ts));
+    fn add(&mut self, name: &'static str, help: &'static str, kind: &'static str, labels: impl Into<Labels>, value: f64, ts: Option<u128>) {
+        self.0.entry(name).or_insert_with(|| Family { help, kind, samples: Vec::new() }).samples.push((labels.into(), value, ts));
     }
 
-    fn render(mut self) -> String {
-        let mut out = String::new();
-        for (name, f) in &mut self.0 {
-            f.samples.sort_by(|a, b| a.0.cmp(&b.0));
+    fn render(self) -> String {
+        let samples: usize = self.0.values().map(|f| f.samples.len()).sum();
+        let mut out = String::with_capacity(samples * 256);
+        for (name, f) in &self.0 {
             let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} {}", f.help, f.kind);
             for (labels, value, ts) in &f.samples {
-                let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
-                match ts {
-                    Some(ts) => { let _ = writeln!(out, "{name}{braces} {} {ts}", number(*value)); }
-                    None => { let _ = writeln!(out, "{name}{braces} {}", number(*value)); }
+                out.push_str(name);
+                if !labels.is_empty() {
+                    out.push('{');
+                    out.push_str(labels);
+                    out.push('}');
                 }
+                out.push(' ');
+                push_number(&mut out, *value);
+                if let Some(ts) = ts {
+                    let _ = write!(out, " {ts}");
+                }
+                out.push('\n');
             }
         }
         out
@@ -44,8 +56,12 @@ impl Families {
 }
 
 /// A value as Prometheus text: integers without a fraction.
-fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") }
+fn push_number(out: &mut String, v: f64) {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        let _ = write!(out, "{}", v as i64);
+    } else {
+        let _ = write!(out, "{v}");
+    }
 }
 
 /// `name="value"` pairs sorted by name.
@@ -111,7 +127,7 @@ pub fn render_at(snapshot: Option<&StatsSnapshot>, now: SystemTime) -> String {
 
 fn container_families(f: &mut Families, s: &StatsSnapshot, r: &CgroupRecord, ts: Option<u128>, now: SystemTime) {
     let x = &r.sample;
-    let l = with(r, &[]);
+    let l: Labels = with(r, &[]).into();
     let root = r.id == "/";
     if let Some(start) = r.start {
         let secs = start.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as f64;
@@ -231,7 +247,7 @@ fn container_families(f: &mut Families, s: &StatsSnapshot, r: &CgroupRecord, ts:
 fn root_disk_families(f: &mut Families, s: &StatsSnapshot, ts: Option<u128>) {
     let Some(d) = &s.root_disk else { return };
     let root = CgroupRecord { id: "/".into(), ..Default::default() };
-    let l = with(&root, &[("device", d.device.clone())]);
+    let l: Labels = with(&root, &[("device", d.device.clone())]).into();
     let g = |f: &mut Families, name, help, kind, v: f64| f.add(name, help, kind, l.clone(), v, ts);
     g(f, "container_fs_inodes_free", "Number of available Inodes", "gauge", d.fs.inodes_free as f64);
     g(f, "container_fs_inodes_total", "Number of Inodes", "gauge", d.fs.inodes as f64);
