@@ -135,6 +135,12 @@ fn tolerates_no_execute_taints(pod: &Pod, node: &Node) -> bool {
 /// Upstream `SystemCriticalPriority`: pods at or above it are admitted under pressure.
 const SYSTEM_CRITICAL_PRIORITY: i32 = 2_000_000_000;
 
+/// Upstream `IsCriticalPod`: static and mirror pods, and pods at system-critical priority.
+/// They are never evicted.
+pub fn is_critical_pod(pod: &Pod) -> bool {
+    crate::mirror::is_static_pod(pod) || crate::pod_source::is_mirror_pod(pod) || pod.spec.as_ref().and_then(|s| s.priority).is_some_and(|p| p >= SYSTEM_CRITICAL_PRIORITY)
+}
+
 fn is_best_effort(pod: &Pod) -> bool {
     let Some(spec) = pod.spec.as_ref() else { return true };
     spec.containers.iter().chain(spec.init_containers.iter().flatten()).all(|c| {

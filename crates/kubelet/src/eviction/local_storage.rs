@@ -40,6 +40,11 @@ pub fn is_local_ephemeral(v: &Volume) -> bool {
     v.git_repo.is_some() || v.config_map.is_some() || v.empty_dir.as_ref().is_some_and(|e| e.medium.as_deref().unwrap_or("").is_empty())
 }
 
+/// A restartable init container (`restartPolicy: Always`).
+fn is_sidecar(c: &Container) -> bool {
+    c.restart_policy.as_deref() == Some("Always")
+}
+
 fn used(fs: Option<&crate::stats::api::FsStats>) -> u64 {
     fs.and_then(|f| f.used_bytes).unwrap_or(0)
 }
@@ -55,7 +60,7 @@ pub fn local_storage_evictions(pods: &[Pod], summary: &Summary) -> BTreeMap<Stri
     for pod in pods {
         let Some(uid) = pod.metadata.uid.as_deref() else { continue };
         let (Some(s), Some(spec)) = (stats.get(uid), pod.spec.as_ref()) else { continue };
-        if let Some(e) = empty_dir(spec.volumes.as_deref().unwrap_or_default(), s).or_else(|| pod_total(pod, s)).or_else(|| per_container(&spec.containers, s)) {
+        if let Some(e) = empty_dir(spec.volumes.as_deref().unwrap_or_default(), s).or_else(|| pod_total(pod, s)).or_else(|| per_container(spec, s)) {
             out.insert(uid.to_string(), e);
         }
     }
@@ -78,9 +83,22 @@ fn empty_dir(volumes: &[Volume], s: &PodStats) -> Option<Eviction> {
 
 fn pod_total(pod: &Pod, s: &PodStats) -> Option<Eviction> {
     let spec = pod.spec.as_ref()?;
-    let limits: Vec<&Quantity> = spec.containers.iter().filter_map(storage_limit).collect();
+    // Upstream `PodLimits`: regular containers and sidecars (restartable init containers) add
+    // up; an init container counts with the sidecars started before it.
+    let sidecars: Vec<&Container> = spec.init_containers.iter().flatten().filter(|c| is_sidecar(c)).collect();
+    let limits: Vec<&Quantity> = spec.containers.iter().chain(sidecars.iter().copied()).filter_map(storage_limit).collect();
     let regular: u64 = limits.iter().filter_map(|q| bytes(q)).sum();
-    let init = spec.init_containers.iter().flatten().filter_map(storage_limit).filter_map(bytes).max().unwrap_or(0);
+    let mut started_sidecars = 0u64;
+    let mut init = 0u64;
+    for c in spec.init_containers.iter().flatten() {
+        let own = storage_limit(c).and_then(bytes).unwrap_or(0);
+        if is_sidecar(c) {
+            started_sidecars += own;
+            init = init.max(started_sidecars);
+        } else {
+            init = init.max(started_sidecars + own);
+        }
+    }
     let total = regular.max(init);
     if total == 0 {
         return None;
@@ -96,7 +114,9 @@ fn pod_total(pod: &Pod, s: &PodStats) -> Option<Eviction> {
     (usage > total).then(|| Eviction { signal: SIGNAL_POD, message: format!("Pod ephemeral local storage usage exceeds the total limit of containers {shown}. ") })
 }
 
-fn per_container(containers: &[Container], s: &PodStats) -> Option<Eviction> {
+fn per_container(spec: &k8s_openapi::api::core::v1::PodSpec, s: &PodStats) -> Option<Eviction> {
+    let containers = spec.containers.iter().chain(spec.init_containers.iter().flatten().filter(|c| is_sidecar(c)));
+    let containers: Vec<&Container> = containers.collect();
     s.containers.iter().find_map(|cs| {
         let limit = storage_limit(containers.iter().find(|c| c.name == cs.name)?)?;
         let max = bytes(limit)?;

@@ -80,3 +80,17 @@ fn local_volumes_count_towards_the_pod_total_and_pods_without_stats_are_skipped(
     assert_eq!(got["v"].message, "Pod ephemeral local storage usage exceeds the total limit of containers 2Mi. ");
     assert_eq!(got.len(), 1);
 }
+
+#[test]
+fn sidecars_count_towards_the_pod_total_and_their_own_limit() {
+    let mi = 1 << 20;
+    let mut sidecar = container("side", Some("1Mi"));
+    sidecar.restart_policy = Some("Always".into());
+    let mut p = pod("s", vec![container("app", Some("1Mi"))], vec![]);
+    p.spec.as_mut().unwrap().init_containers = Some(vec![sidecar]);
+    // 1.5Mi in all, under the 2Mi of app and sidecar together: no pod-level eviction; the
+    // sidecar itself is over its own 1Mi.
+    let s = summary(vec![stats("s", &[("app", mi / 2, 0), ("side", mi + 1, 0)], &[])]);
+    let got = local_storage_evictions(&[p], &s);
+    assert_eq!(got["s"], Eviction { signal: SIGNAL_CONTAINER, message: "Container side exceeded its local ephemeral storage limit \"1Mi\". ".into() });
+}

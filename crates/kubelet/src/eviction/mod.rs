@@ -47,7 +47,15 @@ impl LocalStorageLimits {
     /// Files an eviction for every running pod over a limit in the latest stats.
     fn check(&self) {
         let Some(snapshot) = self.stats.latest() else { return };
-        let pods: Vec<_> = self.pods.pods().into_iter().filter(|p| !crate::status::is_terminal_phase(p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or_default())).collect();
+        // Finished pods have nothing left to evict; critical pods (static, mirror,
+        // system-critical priority) are never evicted, as upstream's `evictPod` refuses them.
+        let pods: Vec<_> = self
+            .pods
+            .pods()
+            .into_iter()
+            .filter(|p| !crate::status::is_terminal_phase(p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or_default()))
+            .filter(|p| !kubelet_api::admission::is_critical_pod(p))
+            .collect();
         for (uid, eviction) in local_storage::local_storage_evictions(&pods, &snapshot.summary) {
             let Some(pod) = pods.iter().find(|p| p.metadata.uid.as_deref() == Some(uid.as_str())) else { continue };
             if self.requests.request(pod, eviction.clone()) {

@@ -159,12 +159,19 @@ impl StatsCollector {
     pub async fn collect(&mut self) -> StatsSnapshot {
         self.reader.begin_round();
         let view = RuntimeView::read(self.runtime.as_ref(), self.images.as_ref()).await;
+        // The rest is file reads and directory walks: off the async workers' hands, so a volume
+        // with a million files cannot stall the kubelet's other tasks.
+        tokio::task::block_in_place(|| self.sample(&view))
+    }
+
+    /// The synchronous part of a round: cgroups, `/proc`, directories.
+    fn sample(&mut self, view: &RuntimeView) -> StatsSnapshot {
         let now = SystemTime::now();
         let pods = self.pods.pods();
         let mut cgroups = Vec::new();
         let mut prev_cpu = HashMap::new();
-        let pod_stats: Vec<PodStats> = pods.iter().filter_map(|p| self.pod_stats(p, &view, now, &mut cgroups, &mut prev_cpu)).collect();
-        let node = self.node_stats(&view, now, &mut cgroups, &mut prev_cpu);
+        let pod_stats: Vec<PodStats> = pods.iter().filter_map(|p| self.pod_stats(p, view, now, &mut cgroups, &mut prev_cpu)).collect();
+        let node = self.node_stats(view, now, &mut cgroups, &mut prev_cpu);
         self.prev_cpu = prev_cpu;
         let keep = Instant::now() - self.cfg.du_period * 3;
         self.du_cache.retain(|_, (at, _)| *at > keep);

@@ -35,7 +35,7 @@ fn cgroup(mount: &Path, rel: &str, cpu_ns: u64, usage: u64) {
     write(mount, &format!("pids/{rel}/cgroup.procs"), "4242\n");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_its_container_volume_and_cpu_rate() {
     let t = tempfile::tempdir().unwrap();
     let (mount, proc_root, root_dir, logs) = (t.path().join("cg"), t.path().join("proc"), t.path().join("kubelet"), t.path().join("pods-logs"));

@@ -28,7 +28,7 @@ impl StatsSource for StatsStore {
     }
 }
 
-/// The `/stats/summary` body; `only_cpu_and_memory` keeps just those figures (upstream's
+/// The `/stats/summary` body; `only_cpu_and_memory` keeps just CPU, memory and swap (upstream's
 /// `only_cpu_and_memory=true` query).
 pub fn summary_json(s: &StatsSnapshot, only_cpu_and_memory: bool) -> Vec<u8> {
     let body = if only_cpu_and_memory {
@@ -37,7 +37,6 @@ pub fn summary_json(s: &StatsSnapshot, only_cpu_and_memory: bool) -> Vec<u8> {
             c.io = None;
             c.rootfs = None;
             c.logs = None;
-            c.swap = None;
         };
         summary.node.system_containers.iter_mut().for_each(trim);
         summary.node.io = None;
@@ -45,7 +44,6 @@ pub fn summary_json(s: &StatsSnapshot, only_cpu_and_memory: bool) -> Vec<u8> {
         summary.node.fs = None;
         summary.node.runtime = None;
         summary.node.rlimit = None;
-        summary.node.swap = None;
         for p in &mut summary.pods {
             p.containers.iter_mut().for_each(trim);
             p.io = None;
@@ -53,7 +51,6 @@ pub fn summary_json(s: &StatsSnapshot, only_cpu_and_memory: bool) -> Vec<u8> {
             p.volume_stats.clear();
             p.ephemeral_storage = None;
             p.process_stats = None;
-            p.swap = None;
         }
         serde_json::to_vec(&summary)
     } else {

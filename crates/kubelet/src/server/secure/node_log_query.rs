@@ -59,8 +59,9 @@ fn quoted(s: &str) -> String {
     format!("{s:?}")
 }
 
+/// A list value as apimachinery 0.37 prints it (JSON).
 fn string_list(v: &[String]) -> String {
-    format!("[]string{{{}}}", v.iter().map(|s| quoted(s)).collect::<Vec<_>>().join(", "))
+    serde_json::to_string(v).unwrap_or_default()
 }
 
 fn invalid(field: &'static str, value: String, detail: impl Into<String>) -> FieldError {
@@ -138,11 +139,11 @@ impl NodeLogQuery {
         }
         match (self.files.len(), self.services.len()) {
             (0, 0) => errs.push(FieldError::Required { field: "query", detail: "cannot be empty with options" }),
-            (f, s) if f > 0 && s > 0 => errs.push(invalid("query", format!("{:?}, {:?}", self.files, self.services), "cannot specify a file and service")),
+            (f, s) if f > 0 && s > 0 => errs.push(invalid("query", quoted(&format!("[{}], [{}]", self.files.join(" "), self.services.join(" "))), "cannot specify a file and service")),
             (f, _) if f > 1 => errs.push(invalid("query", string_list(&self.files), "cannot specify more than one file")),
             (1, _) if self.has_options() => errs.push(invalid("query", string_list(&self.files), "cannot specify file with options")),
             (1, _) => {
-                if let Err(e) = super::node_logs::open_beneath(log_dir, &self.files[0]) {
+                if let Err(e) = super::node_logs::stat_beneath(log_dir, &self.files[0]) {
                     errs.push(invalid("query", string_list(&self.files), e.to_string()));
                 }
             }
@@ -151,7 +152,7 @@ impl NodeLogQuery {
         if let (Some(since), Some(until)) = (self.since_time, self.until_time)
             && since > until
         {
-            errs.push(invalid("untilTime", until.to_string(), "must be after `sinceTime`"));
+            errs.push(invalid("untilTime", quoted(&until.to_string()), "must be after `sinceTime`"));
         }
         if let Some(b) = self.boot.filter(|b| *b > 0) {
             errs.push(invalid("boot", b.to_string(), "must be less than 1"));

@@ -1,7 +1,8 @@
 //! Answers a validated node log query: services the journal knows are read with `journalctl`,
 //! the others from files under the log directory found by upstream's heuristics (`<name>`,
-//! `<name>.log`, `<name>/<name>.log`, opened beneath the directory). Bounded by upstream's
-//! 30 s deadline; what went wrong is written into the body, as upstream does.
+//! `<name>.log`, `<name>/<name>.log`, opened beneath the directory; regular files only). Bounded
+//! by upstream's 30 s deadline and, unlike upstream, by 64 MiB; what went wrong is written into
+//! the body, as upstream does.
 
 use std::io::Read;
 use std::path::Path;
@@ -12,6 +13,9 @@ use super::node_logs::open_beneath;
 
 /// Upstream's deadline for one query.
 const QUERY_DEADLINE: Duration = Duration::from_secs(30);
+/// The most one query answers (upstream streams without a bound; this kubelet collects the
+/// answer in memory, so it is capped).
+const MAX_QUERY_BYTES: u64 = 64 << 20;
 
 /// Whether journald has the unit `<service>.service`.
 async fn in_journal(service: &str) -> bool {
@@ -30,14 +34,29 @@ pub async fn collect(q: &NodeLogQuery, log_dir: &Path) -> Vec<u8> {
         if in_journal(s).await { native.push(s.clone()) } else { files.push(s.clone()) }
     }
     if !native.is_empty() {
-        let cmd = tokio::process::Command::new("journalctl").args(q.journalctl_args(&native)).kill_on_drop(true).output();
-        match tokio::time::timeout(QUERY_DEADLINE, cmd).await {
-            Ok(Ok(o)) => {
-                out.extend_from_slice(&o.stdout);
-                out.extend_from_slice(&o.stderr);
+        let child = tokio::process::Command::new("journalctl")
+            .args(q.journalctl_args(&native))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn();
+        match child {
+            Ok(mut child) => {
+                // What journalctl wrote by the deadline (at most MAX_QUERY_BYTES) is answered.
+                if let Some(stdout) = child.stdout.take() {
+                    let mut capped = tokio::io::AsyncReadExt::take(stdout, MAX_QUERY_BYTES);
+                    let mut chunk = vec![0u8; 64 * 1024];
+                    let deadline = tokio::time::Instant::now() + QUERY_DEADLINE;
+                    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, tokio::io::AsyncReadExt::read(&mut capped, &mut chunk)).await {
+                        if n == 0 {
+                            break;
+                        }
+                        out.extend_from_slice(&chunk[..n]);
+                    }
+                }
             }
-            _ if q.boot.unwrap_or(0) == 0 => out.extend_from_slice(b"\nerror: journal output not available\n"),
-            _ => {}
+            Err(_) if q.boot.unwrap_or(0) == 0 => out.extend_from_slice(b"\nerror: journal output not available\n"),
+            Err(_) => {}
         }
     }
     if files.is_empty() {
@@ -62,12 +81,9 @@ pub async fn collect(q: &NodeLogQuery, log_dir: &Path) -> Vec<u8> {
 fn file_log(log_dir: &Path, service: &str) -> Result<Vec<u8>, String> {
     for name in [service.to_string(), format!("{service}.log"), format!("{service}/{service}.log")] {
         match open_beneath(log_dir, &name) {
-            Ok(mut f) => {
-                if f.metadata().is_ok_and(|m| m.is_dir()) {
-                    continue;
-                }
+            Ok(f) => {
                 let mut buf = Vec::new();
-                return f.read_to_end(&mut buf).map(|_| buf).map_err(|e| format!("\nerror getting log for {service}: {e}\n"));
+                return f.take(MAX_QUERY_BYTES).read_to_end(&mut buf).map(|_| buf).map_err(|e| format!("\nerror getting log for {service}: {e}\n"));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(format!("\nerror getting log for {service}: {e}\n")),

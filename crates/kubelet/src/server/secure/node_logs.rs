@@ -44,13 +44,30 @@ async fn logs(ctx: &SecureContext, rel: &str, query: Option<&str>) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")], body).into_response()
 }
 
-/// Opens `rel` for reading with the kernel keeping the lookup inside `base` (no `..`, no
+/// Opens `rel` with `flags`, the kernel keeping the lookup inside `base` (no `..`, no
 /// absolute path, no symlink out of it).
-pub fn open_beneath(base: &FsPath, rel: &str) -> std::io::Result<std::fs::File> {
+fn openat_beneath(base: &FsPath, rel: &str, flags: rustix::fs::OFlags) -> std::io::Result<std::fs::File> {
     use rustix::fs::{Mode, OFlags, ResolveFlags, openat2};
     let dir = std::fs::File::open(base)?;
-    let fd = openat2(&dir, rel, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS)?;
+    let fd = openat2(&dir, rel, flags | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS)?;
     Ok(std::fs::File::from(fd))
+}
+
+/// Opens the regular file `rel` under `base` for reading (never blocking on a FIFO).
+pub fn open_beneath(base: &FsPath, rel: &str) -> std::io::Result<std::fs::File> {
+    let f = openat_beneath(base, rel, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK)?;
+    if f.metadata()?.is_dir() {
+        return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{rel} is a directory")));
+    }
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{rel} is not a regular file")));
+    }
+    Ok(f)
+}
+
+/// Whether `rel` exists under `base` (looked up without opening it, as upstream's `Stat`).
+pub fn stat_beneath(base: &FsPath, rel: &str) -> std::io::Result<()> {
+    openat_beneath(base, rel, rustix::fs::OFlags::PATH).map(|_| ())
 }
 
 /// `rel` under `base`, or `None` when it would leave it (`..`, absolute parts).
