@@ -90,8 +90,8 @@ fn process_metrics(proc_self: &std::path::Path, out: &mut String) {
     let fds = std::fs::read_dir(proc_self.join("fd")).map(|d| d.count()).unwrap_or(0);
     gauge(out, "process_open_fds", "Number of open file descriptors.", "gauge", fds as f64);
     let limits = std::fs::read_to_string(proc_self.join("limits")).unwrap_or_default();
-    if let Some(max) = limits.lines().find(|l| l.starts_with("Max open files")).and_then(|l| l.trim_start_matches("Max open files").split_whitespace().next()).and_then(|v| v.parse::<f64>().ok()) {
-        gauge(out, "process_max_fds", "Maximum number of open file descriptors.", "gauge", max);
+    if let Some(max) = crate::stats::host::max_open_files_soft(&limits) {
+        gauge(out, "process_max_fds", "Maximum number of open file descriptors.", "gauge", max as f64);
     }
     let status = std::fs::read_to_string(proc_self.join("status")).unwrap_or_default();
     let kib = |key: &str| status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse::<f64>().ok());
@@ -101,9 +101,9 @@ fn process_metrics(proc_self: &std::path::Path, out: &mut String) {
     if let Some(vm) = kib("VmSize:") {
         gauge(out, "process_virtual_memory_bytes", "Virtual memory size in bytes.", "gauge", vm * 1024.0);
     }
-    let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| crate::stats::cgroup::keyed(&s, "btime"));
+    let boot = crate::stats::host::boot_time(std::path::Path::new("/proc")).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
     if let (Some(start_ticks), Some(boot)) = (field(22), boot) {
-        gauge(out, "process_start_time_seconds", "Start time of the process since unix epoch in seconds.", "gauge", boot as f64 + start_ticks / CLK_TCK);
+        gauge(out, "process_start_time_seconds", "Start time of the process since unix epoch in seconds.", "gauge", boot.as_secs() as f64 + start_ticks / CLK_TCK);
     }
 }
 

@@ -123,6 +123,15 @@ impl StatsStore {
     }
 }
 
+/// What one round shares between the pods and the node: the runtime's view, the time, and
+/// the node and log filesystems' sizes.
+struct Round<'a> {
+    view: &'a RuntimeView,
+    now: SystemTime,
+    nodefs: Option<FsInfo>,
+    log_fs: Option<FsInfo>,
+}
+
 /// Samples on an interval and publishes into a [`StatsStore`].
 pub struct StatsCollector {
     cfg: StatsConfig,
@@ -170,8 +179,10 @@ impl StatsCollector {
         let pods = self.pods.pods();
         let mut cgroups = Vec::new();
         let mut prev_cpu = HashMap::new();
-        let pod_stats: Vec<PodStats> = pods.iter().filter_map(|p| self.pod_stats(p, view, now, &mut cgroups, &mut prev_cpu)).collect();
-        let node = self.node_stats(view, now, &mut cgroups, &mut prev_cpu);
+        // The node and log filesystems, once per round for every pod.
+        let round = Round { view, now, nodefs: fs_info(&self.cfg.root_dir), log_fs: fs_info(&self.cfg.pod_logs_dir) };
+        let pod_stats: Vec<PodStats> = pods.iter().filter_map(|p| self.pod_stats(p, &round, &mut cgroups, &mut prev_cpu)).collect();
+        let node = self.node_stats(&round, &mut cgroups, &mut prev_cpu);
         self.prev_cpu = prev_cpu;
         let keep = Instant::now() - self.cfg.du_period * 3;
         self.du_cache.retain(|_, (at, _)| *at > keep);
@@ -182,7 +193,7 @@ impl StatsCollector {
             num_cores: host::num_cores(&self.cfg.proc_root),
             memory_capacity: self.cfg.memory_capacity,
             machine: self.cfg.machine.clone(),
-            root_disk: self.root_disk(),
+            root_disk: self.root_disk(round.nodefs),
         }
     }
 
@@ -207,14 +218,16 @@ impl StatsCollector {
         u
     }
 
-    fn node_stats(&mut self, view: &RuntimeView, now: SystemTime, cgroups: &mut Vec<CgroupRecord>, prev_cpu: &mut HashMap<String, (SystemTime, u64)>) -> NodeStats {
+    fn node_stats(&mut self, round: &Round, cgroups: &mut Vec<CgroupRecord>, prev_cpu: &mut HashMap<String, (SystemTime, u64)>) -> NodeStats {
+        let (view, now) = (round.view, round.now);
         let proc_root = self.cfg.proc_root.clone();
         let mut root = self.reader.read("").unwrap_or_default();
         if root.memory.is_none() {
             root.memory = host::meminfo_sample(&proc_root);
         }
         let host_net = network::read_pid(&proc_root, std::process::id());
-        cgroups.push(CgroupRecord { id: "/".into(), sample: root.clone(), network: host_net.clone(), start: host::boot_time(&proc_root), ..Default::default() });
+        let boot = host::boot_time(&proc_root);
+        cgroups.push(CgroupRecord { id: "/".into(), sample: root.clone(), network: host_net.clone(), start: boot, ..Default::default() });
         let mut system_containers = Vec::new();
         let pods_rel = pods_cgroup(&self.cfg.cgroup_root).dir_for_driver(self.cfg.cgroup_driver);
         let named = [
@@ -247,12 +260,11 @@ impl StatsCollector {
                 cgroups.push(CgroupRecord { id: format!("/{rel}"), start: s.created, sample: s, ..Default::default() });
             }
         }
-        let nodefs = fs_info(&self.cfg.root_dir);
         let capacity = Some(self.cfg.memory_capacity);
         NodeStats {
             node_name: self.cfg.node_name.clone(),
             system_containers,
-            start_time: api_time(host::boot_time(&proc_root).unwrap_or(now)),
+            start_time: api_time(boot.unwrap_or(now)),
             cpu: self.cpu("/", &root, now, prev_cpu),
             memory: memory_stats(&CgroupSample { memory: root.memory.clone().map(|mut m| { m.limit = None; m }), ..Default::default() }, now, capacity).map(|mut m| {
                 m.psi = host::psi(&proc_root, "memory");
@@ -260,7 +272,7 @@ impl StatsCollector {
             }),
             io: host::psi(&proc_root, "io").map(|psi| IoStats { time: api_time(now), psi: Some(psi) }),
             network: network_stats(&host_net, now),
-            fs: Some(fs_stats(nodefs.as_ref(), None, now)),
+            fs: Some(fs_stats(round.nodefs.as_ref(), None, now)),
             runtime: Some(RuntimeStats {
                 image_fs: view.image_fs.map(|(i, u)| fs_stats(Some(&i), Some(u), now)),
                 container_fs: view.container_fs.map(|(i, u)| fs_stats(Some(&i), Some(u), now)),
@@ -271,7 +283,8 @@ impl StatsCollector {
         .with_cpu_psi(host::psi(&proc_root, "cpu"))
     }
 
-    fn pod_stats(&mut self, pod: &Pod, view: &RuntimeView, now: SystemTime, cgroups: &mut Vec<CgroupRecord>, prev_cpu: &mut HashMap<String, (SystemTime, u64)>) -> Option<PodStats> {
+    fn pod_stats(&mut self, pod: &Pod, round: &Round, cgroups: &mut Vec<CgroupRecord>, prev_cpu: &mut HashMap<String, (SystemTime, u64)>) -> Option<PodStats> {
+        let (view, now) = (round.view, round.now);
         let uid = pod.metadata.uid.clone()?;
         let name = pod.metadata.name.clone().unwrap_or_default();
         let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
@@ -305,7 +318,6 @@ impl StatsCollector {
             }
         }
         let container_fs = view.container_fs.map(|(i, _)| i);
-        let log_fs = fs_info(&self.cfg.pod_logs_dir);
         let pod_log_dir = self.cfg.pod_logs_dir.join(format!("{namespace}_{name}_{uid}"));
         let mut containers = Vec::new();
         let mut ephemeral: Option<DiskUsage> = None;
@@ -327,7 +339,7 @@ impl StatsCollector {
                 memory: sample.as_ref().and_then(|s| memory_stats(s, now, None)),
                 io: sample.as_ref().and_then(|s| io_stats(s, now)),
                 rootfs: layer.map(|u| fs_stats(container_fs.as_ref(), Some(u), now)),
-                logs: Some(fs_stats(log_fs.as_ref(), logs, now)),
+                logs: Some(fs_stats(round.log_fs.as_ref(), logs, now)),
                 swap: sample.as_ref().and_then(|s| swap_stats(s, now)),
             });
             if let (Some(rel), Some(s)) = (rel, sample) {
@@ -357,7 +369,6 @@ impl StatsCollector {
         }
         let etc_hosts = self.du(&self.cfg.root_dir.join("pods").join(&uid).join("etc-hosts"));
         ephemeral = add_used(ephemeral, etc_hosts);
-        let nodefs = fs_info(&self.cfg.root_dir);
         if let Some(s) = &pod_sample {
             cgroups.push(CgroupRecord { id: pod_key.clone(), pod: name.clone(), namespace: namespace.clone(), start: s.created, sample: s.clone(), network: net.clone(), ..Default::default() });
         }
@@ -371,14 +382,14 @@ impl StatsCollector {
             io: pod_sample.as_ref().and_then(|s| io_stats(s, now)),
             network: network_stats(&net, now),
             volume_stats,
-            ephemeral_storage: Some(fs_stats(nodefs.as_ref(), Some(ephemeral.unwrap_or_default()), now)),
+            ephemeral_storage: Some(fs_stats(round.nodefs.as_ref(), Some(ephemeral.unwrap_or_default()), now)),
             process_stats: pod_sample.as_ref().and_then(|s| s.pids).map(|n| ProcessStats { process_count: Some(n) }),
             swap: pod_sample.as_ref().and_then(|s| swap_stats(s, now)),
         })
     }
 
-    fn root_disk(&self) -> Option<RootDisk> {
-        let fs = fs_info(&self.cfg.root_dir)?;
+    fn root_disk(&self, nodefs: Option<FsInfo>) -> Option<RootDisk> {
+        let fs = nodefs?;
         let device = host::mount_source(&self.cfg.proc_root, &self.cfg.root_dir).unwrap_or_default();
         let io = device.strip_prefix("/dev/").and_then(|name| host::disk_stats(&self.cfg.proc_root, name));
         Some(RootDisk { device, fs, io })

@@ -93,6 +93,12 @@ pub struct ProcessFacts {
     pub max_open_files_soft: Option<u64>,
 }
 
+/// The soft "Max open files" limit of a `/proc/<pid>/limits` text (`None` when unlimited).
+pub fn max_open_files_soft(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files").split_whitespace().next()?.parse().ok()
+}
+
 /// Facts about `pids` (their threads, open files and sockets).
 pub fn process_facts(proc_root: &Path, pids: &[u32], pids_max: Option<u64>) -> ProcessFacts {
     let mut f = ProcessFacts { processes: pids.len() as u64, threads_max: pids_max.unwrap_or(0), ..Default::default() };
@@ -108,10 +114,7 @@ pub fn process_facts(proc_root: &Path, pids: &[u32], pids_max: Option<u64>) -> P
             }
         }
         if f.max_open_files_soft.is_none() {
-            f.max_open_files_soft = std::fs::read_to_string(dir.join("limits")).ok().and_then(|l| {
-                let line = l.lines().find(|l| l.starts_with("Max open files"))?;
-                line.trim_start_matches("Max open files").split_whitespace().next()?.parse().ok()
-            });
+            f.max_open_files_soft = std::fs::read_to_string(dir.join("limits")).ok().and_then(|l| max_open_files_soft(&l));
         }
     }
     f
