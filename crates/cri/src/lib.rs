@@ -69,6 +69,12 @@ pub trait RuntimeService: Send + Sync + 'static {
     ) -> Result<Vec<api::Container>>;
     /// Full status of one container (exit code, reason, timestamps, log path).
     async fn container_status(&self, container_id: &str) -> Result<api::ContainerStatus>;
+    /// Changes a running container's CPU and memory settings in place
+    /// (`UpdateContainerResources`, in-place pod resize). The default answers `Unimplemented`.
+    async fn update_container_resources(&self, container_id: &str, linux: api::LinuxContainerResources) -> Result<()> {
+        let _ = (container_id, linux);
+        Err(unimplemented("UpdateContainerResources"))
+    }
 
     /// Runs `cmd` in a running container and waits for it (`ExecSync`), for probes and lifecycle
     /// hooks. `timeout` is the command's own limit (`None`: no limit); the runtime kills the

@@ -51,6 +51,9 @@ pub enum StatusAction {
         status: Box<PodStatus>,
         /// The API pod's resourceVersion the patch was planned against.
         resource_version: Option<String>,
+        /// Kubelet-owned condition types the API holds and the kubelet no longer reports
+        /// (e.g. `PodResizePending` once the resize is allocated): deleted by the patch.
+        removed_conditions: Vec<String>,
     },
     /// Final deletion (grace 0, UID precondition) of a pod the kubelet has stopped.
     Delete { namespace: String, name: String, uid: String },
@@ -131,12 +134,27 @@ pub fn merge_pod_conditions(status: &PodStatus, api: Option<&PodStatus>) -> PodS
 /// The strategic merge patch that writes `status` for the pod with `uid`: conditions merge by
 /// type on the server, so only the kubelet's own (and shared) ones are sent and a condition
 /// someone else set meanwhile is left alone.
-pub fn status_patch(uid: &str, status: &PodStatus) -> serde_json::Value {
+/// Conditions in `removed` get the strategic merge patch's delete directive (a list merged by
+/// key keeps an element the patch leaves out).
+pub fn status_patch(uid: &str, status: &PodStatus, removed: &[String]) -> serde_json::Value {
     let mut status = status.clone();
     if let Some(conditions) = status.conditions.as_mut() {
         conditions.retain(|c| reported_by_kubelet(&c.type_));
     }
-    serde_json::json!({ "metadata": { "uid": uid }, "status": status })
+    let mut patch = serde_json::json!({ "metadata": { "uid": uid }, "status": status });
+    if !removed.is_empty() {
+        let list = patch["status"]["conditions"].as_array().cloned().unwrap_or_default();
+        let deletes = removed.iter().map(|t| serde_json::json!({ "type": t, "$patch": "delete" }));
+        patch["status"]["conditions"] = serde_json::Value::Array(list.into_iter().chain(deletes).collect());
+    }
+    patch
+}
+
+/// The kubelet-owned condition types `api` holds that `ours` lacks.
+fn removed_conditions(ours: &PodStatus, api: Option<&PodStatus>) -> Vec<String> {
+    let has = |t: &str| ours.conditions.iter().flatten().any(|c| c.type_ == t);
+    let api_types = api.and_then(|a| a.conditions.as_deref()).unwrap_or_default().iter().map(|c| &c.type_);
+    api_types.filter(|t| pod_condition_by_kubelet(t) && !has(t)).cloned().collect()
 }
 
 /// What to write, given the kubelet's statuses, the API's view, what was last sent (by API
@@ -182,6 +200,7 @@ pub fn plan_with_finals(pods: &[Pod], finals: &[Pod], store: &PodStore, sent: &B
             uid: api_uid,
             status: Box::new(status.clone()),
             resource_version: rv,
+            removed_conditions: removed_conditions(status, api_pod.status.as_ref()),
         });
     }
     for (uid, pod) in &store.pods {
@@ -220,8 +239,8 @@ impl StatusSyncer {
             if store.synced {
                 for action in plan_with_finals(&pods, &finals, &store, &sent, &known) {
                     match action {
-                        StatusAction::Patch { namespace, name, uid, status, resource_version } => {
-                            let patch = status_patch(&uid, &status);
+                        StatusAction::Patch { namespace, name, uid, status, resource_version, removed_conditions } => {
+                            let patch = status_patch(&uid, &status, &removed_conditions);
                             match self.api.patch_pod_status(&namespace, &name, &patch).await {
                                 Ok(stored) => {
                                     tracing::debug!(pod = %format!("{namespace}/{name}"), "status updated");

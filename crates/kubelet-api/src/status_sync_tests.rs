@@ -136,8 +136,24 @@ fn conditions_others_own_are_kept_as_the_api_holds_them() {
     assert!(plan(&[ours], &store(vec![api_same]), &BTreeMap::new(), &BTreeSet::new()).is_empty());
 
     // The patch carries only the kubelet's conditions (the server merges them by type).
-    let patch = status_patch("a", status);
+    let patch = status_patch("a", status, &[]);
     let types: Vec<&str> = patch["status"]["conditions"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["Ready", "DisruptionTarget"]);
     assert_eq!(patch["metadata"]["uid"], "a");
+}
+
+#[test]
+fn a_kubelet_condition_no_longer_reported_is_deleted_by_the_patch() {
+    use k8s_openapi::api::core::v1::PodCondition;
+    let cond = |t: &str| PodCondition { type_: t.into(), status: "True".into(), ..PodCondition::default() };
+    let mut ours = pod("a", "pa", Some("Running"));
+    ours.status.as_mut().unwrap().conditions = Some(vec![cond("Ready")]);
+    let mut api_pod = pod("a", "pa", Some("Running"));
+    api_pod.status.as_mut().unwrap().conditions = Some(vec![cond("Ready"), cond("PodResizePending"), cond("example.com/gate")]);
+    let actions = plan(&[ours], &store(vec![api_pod]), &BTreeMap::new(), &BTreeSet::new());
+    let [StatusAction::Patch { status, removed_conditions, .. }] = &actions[..] else { panic!("{actions:?}") };
+    assert_eq!(removed_conditions, &vec!["PodResizePending".to_string()]);
+    let patch = status_patch("a", status, removed_conditions);
+    let conditions = patch["status"]["conditions"].as_array().unwrap();
+    assert_eq!(conditions.last().unwrap(), &serde_json::json!({"type": "PodResizePending", "$patch": "delete"}));
 }

@@ -14,6 +14,7 @@
 
 pub mod active_deadline;
 pub mod admission;
+pub mod allocation;
 pub mod app;
 pub mod apparmor;
 pub mod backoff;

@@ -18,6 +18,8 @@ use crate::kuberuntime::{RuntimeManager, pod_is_terminal};
 use crate::events::EventType;
 use crate::prober::ProbeManager;
 use crate::status::{StatusInputs, generate_api_pod_status, is_terminal_phase, terminated_pod_status};
+use crate::allocation::ResizeDecision;
+use crate::status::resize::{ResizeFacts, add_resize_status};
 use crate::status_manager::StatusManager;
 
 /// Retry delays after runtime errors.
@@ -284,6 +286,18 @@ fn generate_status(
     waiting: &std::collections::BTreeMap<String, (String, String)>,
     terminal: bool,
 ) -> k8s_openapi::api::core::v1::PodStatus {
+    generate_status_with(ctx, pod, runtime, waiting, terminal, None)
+}
+
+/// [`generate_status`], with the error of an in-place resize that could not be applied.
+fn generate_status_with(
+    ctx: &PodWorkerContext,
+    pod: &Arc<Pod>,
+    runtime: &PodStatus,
+    waiting: &std::collections::BTreeMap<String, (String, String)>,
+    terminal: bool,
+    resize_error: Option<&str>,
+) -> k8s_openapi::api::core::v1::PodStatus {
     let previous = ctx.status.pod_status(pod_uid(pod));
     let probes = ctx.prober.results_for(runtime);
     let inputs = StatusInputs {
@@ -297,7 +311,61 @@ fn generate_status(
         runtime_name: &ctx.runtime_name,
         now: ctx.manager.clock().now(),
     };
-    generate_api_pod_status(&inputs)
+    let mut status = generate_api_pod_status(&inputs);
+    let allocation = ctx.manager.allocation();
+    let uid = pod_uid(pod);
+    let actuated = |name: &str| allocation.actuated(uid, name);
+    let facts = ResizeFacts { allocated: pod, actuated: &actuated, pending: allocation.pending(uid), error: resize_error.map(String::from), now: inputs.now };
+    add_resize_status(&mut status, previous.as_ref(), &facts);
+    status
+}
+
+/// Records the events of a resize decision (upstream's `ResizeStarted`, `ResizeDeferred`,
+/// `ResizeInfeasible`), with upstream's summary of the spec's resources.
+fn resize_events(ctx: &PodWorkerContext, pod: &Pod, decision: &ResizeDecision) {
+    let generation = pod.metadata.generation.unwrap_or(0);
+    match decision {
+        ResizeDecision::Allocated => {
+            let msg = format!("Pod resize started: {}", resize_summary(pod, generation, None));
+            ctx.manager.events().event(pod, EventType::Normal, "ResizeStarted", &msg);
+        }
+        ResizeDecision::Pending { pending, newly: true } => {
+            let reason = if pending.reason == crate::allocation::REASON_INFEASIBLE { "ResizeInfeasible" } else { "ResizeDeferred" };
+            let msg = format!("Pod resize {}: {}", pending.reason, resize_summary(pod, generation, Some(&pending.message)));
+            ctx.manager.events().event(pod, EventType::Warning, reason, &msg);
+        }
+        _ => {}
+    }
+}
+
+/// Upstream's resize event summary: `{"initContainers":[…],"containers":[…],"generation":N,"error":"…"}`.
+fn resize_summary(pod: &Pod, generation: i64, error: Option<&str>) -> String {
+    #[derive(serde::Serialize)]
+    struct Entry<'a> {
+        name: &'a str,
+        resources: k8s_openapi::api::core::v1::ResourceRequirements,
+    }
+    #[derive(serde::Serialize)]
+    struct Summary<'a> {
+        #[serde(rename = "initContainers", skip_serializing_if = "Vec::is_empty")]
+        init_containers: Vec<Entry<'a>>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        containers: Vec<Entry<'a>>,
+        generation: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<&'a str>,
+    }
+    fn entry(c: &k8s_openapi::api::core::v1::Container) -> Entry<'_> {
+        Entry { name: &c.name, resources: c.resources.clone().unwrap_or_default() }
+    }
+    let spec = pod.spec.as_ref();
+    let summary = Summary {
+        init_containers: spec.and_then(|s| s.init_containers.as_ref()).into_iter().flatten().map(entry).collect(),
+        containers: spec.into_iter().flat_map(|s| s.containers.iter()).map(entry).collect(),
+        generation,
+        error,
+    };
+    serde_json::to_string(&summary).unwrap_or_default()
 }
 
 /// Sets the pod's generated status and wakes its probe workers, which look at the status just
@@ -318,6 +386,15 @@ async fn admit(ctx: &PodWorkerContext, pod: &Pod) -> Result<(), crate::admission
     }
 }
 
+/// How soon a resize that could not be applied is tried again.
+const RESIZE_RETRY: Duration = Duration::from_secs(5);
+/// How soon a deferred resize is tried again (besides when other pods go).
+const DEFERRED_RESIZE_RETRY: Duration = Duration::from_secs(10);
+
+fn has_condition(status: &k8s_openapi::api::core::v1::PodStatus, type_: &str) -> bool {
+    status.conditions.iter().flatten().any(|c| c.type_ == type_ && c.status == "True")
+}
+
 /// The reason of an evicted pod (upstream `eviction.Reason`).
 const EVICTED: &str = "Evicted";
 /// Grace of a pod evicted for its local storage (upstream `immediateEvictionGracePeriodSeconds`).
@@ -328,12 +405,16 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
     let status = ctx.manager.pod_status(r).await.map_err(|e| e.to_string())?;
     // A pod without a status yet is new to this kubelet: admit it first (upstream
     // `HandlePodAdditions`); a rejected one is Failed and handled as finished below.
-    if ctx.status.pod_status(&r.uid).is_none()
-        && let Err(rejection) = admit(ctx, pod).await
-    {
-        ctx.manager.events().event(pod, EventType::Warning, rejection.reason, &rejection.message);
-        let now = ctx.manager.clock().now();
-        ctx.status.set_pod_status(pod.clone(), crate::admission::rejected_status(pod, &rejection, now));
+    if ctx.status.pod_status(&r.uid).is_none() {
+        match admit(ctx, pod).await {
+            // Its resources are allocated (a restarted kubelet keeps the earlier allocation).
+            Ok(()) => ctx.manager.allocation().admit(pod),
+            Err(rejection) => {
+                ctx.manager.events().event(pod, EventType::Warning, rejection.reason, &rejection.message);
+                let now = ctx.manager.clock().now();
+                ctx.status.set_pod_status(pod.clone(), crate::admission::rejected_status(pod, &rejection, now));
+            }
+        }
     }
     let already_terminal = ctx
         .status
@@ -343,6 +424,7 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
         // A finished pod is never restarted; make sure nothing of it still runs.
         ctx.manager.kill_pod(Some(pod), &status, None).await.map_err(|e| e.to_string())?;
         ctx.manager.clean_up_terminated(pod);
+        ctx.manager.allocation().remove_pod(&r.uid);
         return Ok(ctx.sync_frequency);
     }
     if let Some(eviction) = ctx.evictions.take(&r.uid) {
@@ -373,11 +455,22 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
         return Ok(ctx.sync_frequency);
     }
     ctx.prober.add_pod(pod);
+    // A changed spec is allocated when the node has room; the pod runs with its allocation.
+    let decision = ctx.manager.allocation().handle_resize(pod);
+    resize_events(ctx, pod, &decision);
+    let allocated = Arc::new(ctx.manager.allocation().allocated_pod(pod));
     let verdicts = ctx.prober.verdicts(&status);
-    let outcome = ctx.manager.sync_pod(pod, &status, &verdicts).await;
+    let outcome = ctx.manager.sync_pod(&allocated, &status, &verdicts).await;
     let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);
-    let terminal = pod_is_terminal(pod, &fresh);
-    let status = generate_status(ctx, pod, &fresh, &outcome.waiting, terminal);
+    let terminal = pod_is_terminal(&allocated, &fresh);
+    let was_resizing = ctx.status.pod_status(&r.uid).is_some_and(|s| has_condition(&s, crate::status::resize::POD_RESIZE_IN_PROGRESS));
+    let status = generate_status_with(ctx, &allocated, &fresh, &outcome.waiting, terminal, outcome.resize_error.as_deref());
+    let resizing = has_condition(&status, crate::status::resize::POD_RESIZE_IN_PROGRESS);
+    // Completed when the condition clears, or at once when the sync that allocated it applied it.
+    if (was_resizing || decision == ResizeDecision::Allocated) && !resizing && !terminal {
+        let msg = format!("Pod resize completed: {}", resize_summary(&allocated, allocated.metadata.generation.unwrap_or(0), None));
+        ctx.manager.events().event(pod, EventType::Normal, "ResizeCompleted", &msg);
+    }
     if status.phase.as_deref().is_some_and(is_terminal_phase) {
         // Finished just now: stop what is left (the sandbox, sidecars) before saying so, as
         // upstream keeps the old phase while containers could run; then report from the
@@ -385,15 +478,23 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
         // new and is retried.
         ctx.manager.kill_pod(Some(pod), &fresh, None).await.map_err(|e| e.to_string())?;
         let last = ctx.manager.pod_status(r).await.unwrap_or(fresh);
-        publish(ctx, pod, generate_status(ctx, pod, &last, &outcome.waiting, true));
+        publish(ctx, pod, generate_status(ctx, &allocated, &last, &outcome.waiting, true));
         ctx.manager.clean_up_terminated(pod);
+        ctx.manager.allocation().remove_pod(&r.uid);
     } else {
         publish(ctx, pod, status);
     }
     if !outcome.errors.is_empty() {
         return Err(outcome.errors.join("; "));
     }
-    let wait = outcome.retry_after.map_or(ctx.sync_frequency, |d| d.min(ctx.sync_frequency));
+    let mut wait = outcome.retry_after.map_or(ctx.sync_frequency, |d| d.min(ctx.sync_frequency));
+    // A resize that failed to apply, or waits for room, is tried again soon.
+    if resizing {
+        wait = wait.min(RESIZE_RETRY);
+    }
+    if matches!(decision, ResizeDecision::Pending { ref pending, .. } if pending.reason == crate::allocation::REASON_DEFERRED) {
+        wait = wait.min(DEFERRED_RESIZE_RETRY);
+    }
     // Wake up when the active deadline passes.
     Ok(deadline_left.map_or(wait, |left| wait.min(left.max(Duration::from_millis(100)))))
 }
@@ -431,6 +532,7 @@ async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Arc<Pod>
     if let Some(devices) = ctx.manager.devices() {
         devices.remove_pod(&r.uid);
     }
+    ctx.manager.allocation().remove_pod(&r.uid);
     ctx.status.remove_with_final(&r.uid, final_status);
     tracing::info!(pod = %format!("{}/{}", r.namespace, r.name), uid = %r.uid, "pod terminated and removed");
     Ok(())

@@ -140,6 +140,14 @@ impl RuntimeService for RemoteRuntime {
         unary("StartContainer", container_id, deadline, call).await.map(drop)
     }
 
+    async fn update_container_resources(&self, container_id: &str, linux: api::LinuxContainerResources) -> Result<()> {
+        let deadline = self.timeout();
+        let message = api::UpdateContainerResourcesRequest { container_id: container_id.to_owned(), linux: Some(linux), ..Default::default() };
+        let mut client = self.runtime.clone();
+        let call = client.update_container_resources(request(message, deadline));
+        unary("UpdateContainerResources", container_id, deadline, call).await.map(drop)
+    }
+
     async fn stop_container(&self, container_id: &str, timeout: Duration) -> Result<()> {
         // The runtime may take the whole grace period before it kills, so the call's deadline is
         // the grace period plus the ordinary request timeout, as upstream.

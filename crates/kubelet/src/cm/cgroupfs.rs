@@ -18,6 +18,20 @@ const V1_CONTROLLERS: [&str; 9] = ["cpu", "cpuacct", "cpuset", "memory", "pids",
 /// v2 controllers enabled for the kubelet's cgroups.
 const V2_CONTROLLERS: [&str; 4] = ["cpu", "cpuset", "memory", "pids"];
 
+/// v1's `memory.limit_in_bytes` of an unlimited cgroup is at least this.
+const V1_UNLIMITED_MEMORY: i64 = 1 << 62;
+
+/// What [`Cgroupfs::read_limits`] found; `None` is unlimited or unreadable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CgroupLimits {
+    /// CFS quota in µs per period.
+    pub cpu_quota: Option<i64>,
+    /// Bytes.
+    pub memory_limit: Option<i64>,
+    /// Bytes in use now.
+    pub memory_usage: Option<i64>,
+}
+
 /// A cgroupfs mount: v1 (controllers in subdirectories) or v2 (unified).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cgroupfs {
@@ -114,6 +128,34 @@ impl Cgroupfs {
         Ok(())
     }
 
+    /// The cgroup's CPU quota, memory limit and memory use as the kernel has them (`None`:
+    /// unlimited, or not readable).
+    pub fn read_limits(&self, name: &CgroupName) -> CgroupLimits {
+        let read = |dir: PathBuf, file: &str| std::fs::read_to_string(dir.join(file)).ok().map(|s| s.trim().to_string());
+        let number = |s: Option<String>| s.and_then(|s| s.parse::<i64>().ok());
+        match self {
+            Cgroupfs::V1 { mount } => {
+                let at = |c: &str| mount.join(c).join(name.relative_path());
+                // An unlimited v1 memory cgroup reads as the largest page-aligned i64.
+                let memory_limit = number(read(at("memory"), "memory.limit_in_bytes")).filter(|m| *m < V1_UNLIMITED_MEMORY);
+                CgroupLimits {
+                    cpu_quota: number(read(at("cpu"), "cpu.cfs_quota_us")).filter(|q| *q > 0),
+                    memory_limit,
+                    memory_usage: number(read(at("memory"), "memory.usage_in_bytes")),
+                }
+            }
+            Cgroupfs::V2 { mount } => {
+                let dir = mount.join(name.relative_path());
+                let cpu_max = read(dir.clone(), "cpu.max");
+                CgroupLimits {
+                    cpu_quota: cpu_max.and_then(|m| m.split_whitespace().next().and_then(|q| q.parse().ok())),
+                    memory_limit: number(read(dir.clone(), "memory.max")),
+                    memory_usage: number(read(dir, "memory.current")),
+                }
+            }
+        }
+    }
+
     /// Removes the cgroup (its children must be gone); a cgroup that does not exist is no error.
     pub fn remove(&self, name: &CgroupName) -> io::Result<()> {
         let mut first_err = None;
@@ -186,7 +228,7 @@ fn write_v2(dir: &Path, r: &CgroupResources) -> io::Result<()> {
         write(dir, "cpu.max", &format!("{quota} {period}"))?;
     }
     if let Some(m) = r.memory_limit {
-        write(dir, "memory.max", &m.to_string())?;
+        write(dir, "memory.max", &if m < 0 { "max".to_string() } else { m.to_string() })?;
     }
     if let Some(p) = r.pids_limit {
         write(dir, "pids.max", &pids_max(p))?;

@@ -17,6 +17,7 @@ use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::Pod;
 
+pub use self::cgroupfs::CgroupLimits;
 use self::cgroupfs::Cgroupfs;
 use self::pod_cgroups::{CgroupDriver, CgroupName, CgroupResources, MIN_SHARES, pod_cgroup, pod_cgroup_in, pod_cgroup_resources, pod_cpu_request, pods_cgroup, qos_cgroup};
 use crate::kuberuntime::resources::milli_cpu_to_shares;
@@ -46,6 +47,12 @@ pub trait PodCgroups: Send + Sync {
     fn remove_pod(&self, uid: &str) -> Result<(), CgroupError>;
     /// The UIDs of the pods that have a cgroup on this host.
     fn pod_uids(&self) -> Vec<String>;
+    /// The pod cgroup's CPU quota, memory limit and memory use (in-place resize); `None` when
+    /// the kubelet does not manage the values (the systemd driver).
+    fn pod_limits(&self, pod: &Pod) -> Option<CgroupLimits>;
+    /// Writes `resources` to the pod's cgroup (in-place resize) and keeps the Burstable
+    /// cgroup's shares in step with the pod's new CPU request.
+    fn set_pod_resources(&self, pod: &Pod, resources: &CgroupResources) -> Result<(), CgroupError>;
 }
 
 /// QoS and pod cgroups on this host (KubeletConfiguration `cgroupRoot`, `cgroupDriver`,
@@ -139,6 +146,19 @@ impl PodCgroups for QosCgroups {
         // The pod no longer counts towards the Burstable shares either way.
         self.track_burstable(fs, uid, None)?;
         first_err.map_or(Ok(()), Err)
+    }
+
+    fn pod_limits(&self, pod: &Pod) -> Option<CgroupLimits> {
+        let fs = self.fs.as_ref()?;
+        let name = pod_cgroup(&self.root, pod);
+        fs.exists(&name).then(|| fs.read_limits(&name))
+    }
+
+    fn set_pod_resources(&self, pod: &Pod, resources: &CgroupResources) -> Result<(), CgroupError> {
+        let Some(fs) = &self.fs else { return Ok(()) };
+        let (qos, uid) = (pod_qos_class(pod), pod.metadata.uid.as_deref().unwrap_or_default());
+        ensure(fs, &pod_cgroup(&self.root, pod), resources)?;
+        self.track_burstable(fs, uid, (qos == QOS_BURSTABLE).then(|| pod_cpu_request(pod)))
     }
 
     fn pod_uids(&self) -> Vec<String> {

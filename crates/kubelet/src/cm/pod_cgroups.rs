@@ -143,6 +143,12 @@ fn pod_total(pod: &Pod, limits: bool, resource: &str) -> i64 {
     sum.max(init_peak) + listed(spec.overhead.as_ref(), resource).unwrap_or(0)
 }
 
+/// The pod's request of `resource` as upstream's `PodRequests` totals it (millicores for cpu,
+/// bytes for memory).
+pub fn pod_request(pod: &Pod, resource: &str) -> i64 {
+    pod_total(pod, false, resource)
+}
+
 /// The pod's CPU request in millicores, as upstream totals it (for the Burstable cgroup).
 pub fn pod_cpu_request(pod: &Pod) -> i64 {
     pod_total(pod, false, "cpu")

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 
-use super::hash::container_hash;
+use super::hash::hash_matches;
 use crate::container::{ContainerState, ContainerStatus, PodStatus, SandboxState};
 use crate::prober::ProbeKind;
 
@@ -173,7 +173,7 @@ fn plan_sidecars_after_init(pod: &Pod, status: &PodStatus, verdicts: &ProbeVerdi
     for (idx, c) in init_containers(pod).iter().enumerate().filter(|(_, c)| is_sidecar(c)) {
         match status.latest_container(&c.name) {
             Some(l) if l.state == ContainerState::Running => {
-                if l.hash != container_hash(c) {
+                if !hash_matches(&l.hash, c) {
                     actions.containers_to_kill.push(definition_changed(c, l));
                     actions.init_containers_to_start.push(idx);
                 } else if let Some(kind) = verdicts.failed.get(&l.id) {
@@ -202,7 +202,7 @@ fn plan_init_containers(pod: &Pod, status: &PodStatus, verdicts: &ProbeVerdicts,
         let sidecar = is_sidecar(c);
         match latest.state {
             ContainerState::Running if sidecar => {
-                if latest.hash != container_hash(c) {
+                if !hash_matches(&latest.hash, c) {
                     actions.containers_to_kill.push(definition_changed(c, latest));
                     actions.init_containers_to_start.push(idx);
                     return InitProgress::Pending;
@@ -322,7 +322,7 @@ pub fn compute_pod_actions_with_probes(pod: &Pod, status: &PodStatus, verdicts: 
             }
             continue;
         };
-        if running.hash != container_hash(c) {
+        if !hash_matches(&running.hash, c) {
             actions.containers_to_kill.push(ContainerToKill {
                 id: running.id.clone(),
                 name: c.name.clone(),

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::container::{ContainerStatus, SandboxStatus};
+use crate::kuberuntime::hash::container_hash;
 use k8s_openapi::api::core::v1::PodSpec;
 
 fn pod(policy: &str, names: &[&str], inits: &[&str]) -> Pod {

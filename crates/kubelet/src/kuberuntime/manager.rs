@@ -14,10 +14,12 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use kubelet_cri::{CriError, ImageService, RuntimeService, api};
 
 use super::actions::{PodActions, ProbeVerdicts, compute_pod_actions_with_probes, is_sidecar};
+use super::resize::{ResizePlan, memory_shrink_refused, plan_resize, widened};
+use crate::allocation::{Allocatable, AllocationManager};
 use super::lifecycle::{container_spec, grace_after_hook, run_hook};
 use super::container_config::{ContainerConfigError, ContainerContext, container_config};
 use super::env::{EnvObjects, EnvSources, PodFacts};
-use super::hash::container_hash;
+use super::hash::{container_hash, hash_matches};
 use super::images::ImageManager;
 use super::labels::{PodRef, pod_full_name, pod_name, pod_namespace, pod_uid};
 use super::pod_dirs::{PodDirs, legacy_log_symlink};
@@ -68,6 +70,9 @@ pub struct SyncOutcome {
     pub retry_after: Option<Duration>,
     /// Runtime errors of this sync (the worker retries with its own backoff).
     pub errors: Vec<String>,
+    /// Why an in-place resize could not be applied (the `PodResizeInProgress` condition's
+    /// `Error`); retried on the next sync.
+    pub resize_error: Option<String>,
 }
 
 /// Drives pods on the container runtime.
@@ -87,6 +92,8 @@ pub struct RuntimeManager {
     /// Pod cgroups under the QoS classes' (`cgroupsPerQOS`); `None`: the sandbox context's
     /// fixed parent.
     cgroups: Option<Arc<dyn crate::cm::PodCgroups>>,
+    /// Allocated and actuated resources (in-place resize).
+    allocation: Arc<AllocationManager>,
 }
 
 /// The grace period of a kill (upstream `setTerminationGracePeriod`): an explicit override
@@ -115,7 +122,8 @@ impl RuntimeManager {
     ) -> Self {
         let volumes = VolumeManager::new(cfg.root_dir.clone(), None, Arc::new(SystemMounter), clock.clone()).with_node_allocatable(cfg.node_allocatable.clone());
         let security = NodeSecurity::detect(&cfg.root_dir, cfg.seccomp_default, std::path::Path::new("/sys"));
-        Self { runtime, images, events, env_sources, cfg, clock, backoff: Mutex::default(), image_manager: ImageManager::default(), volumes, security, devices: None, cgroups: None }
+        let allocation = Arc::new(AllocationManager::new(Some(&cfg.root_dir), Allocatable::from_list(&cfg.node_allocatable)));
+        Self { runtime, images, events, env_sources, cfg, clock, backoff: Mutex::default(), image_manager: ImageManager::default(), volumes, security, devices: None, cgroups: None, allocation }
     }
 
     /// Replaces the (standalone, API-less) volume manager, e.g. with one that reaches the API.
@@ -150,6 +158,11 @@ impl RuntimeManager {
         Ok(config)
     }
 
+    /// Allocated and actuated resources of the pods (in-place resize).
+    pub fn allocation(&self) -> &Arc<AllocationManager> {
+        &self.allocation
+    }
+
     /// The clock backoff decisions and statuses use.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
@@ -176,8 +189,17 @@ impl RuntimeManager {
     /// One sync of `pod` given the runtime's `status` for it and the running containers whose
     /// liveness or startup probe failed.
     pub async fn sync_pod(&self, pod: &Pod, status: &PodStatus, verdicts: &ProbeVerdicts) -> SyncOutcome {
-        let actions = compute_pod_actions_with_probes(pod, status, verdicts);
+        let mut actions = compute_pod_actions_with_probes(pod, status, verdicts);
         let mut out = SyncOutcome::default();
+        // Resized containers (the pod is the allocated one): restarts join the plan; the pod
+        // cgroup widens before anything grows.
+        let resize = if actions.kill_pod {
+            ResizePlan::default()
+        } else {
+            plan_resize(pod, status, &actions, |name| self.allocation.actuated(pod_uid(pod), name))
+        };
+        resize.add_restarts(&mut actions);
+        let pod_cgroup_target = if resize.is_empty() { None } else { self.widen_pod_cgroup(pod, &mut out) };
         if actions.kill_pod {
             if let Err(e) = self.kill_pod(Some(pod), status, None).await {
                 out.errors.push(e.to_string());
@@ -231,8 +253,58 @@ impl RuntimeManager {
             let c = super::ephemeral::as_container(ec);
             self.start_container(pod, &c, target, status, &sandbox_id, &sandbox_config, &dirs, &volumes, &facts, &mut out).await;
         }
+        if !resize.is_empty() && out.resize_error.is_none() {
+            self.resize_in_place(pod, &resize, pod_cgroup_target, &mut out).await;
+        }
         self.gc_dead_instances(status).await;
         out
+    }
+
+    /// Before a resize: checks that the pod's memory limit may shrink, and widens the pod
+    /// cgroup to hold both the old and the new container settings. Returns the pod cgroup's
+    /// final settings (`None`: no pod cgroup managed here).
+    fn widen_pod_cgroup(&self, pod: &Pod, out: &mut SyncOutcome) -> Option<crate::cm::pod_cgroups::CgroupResources> {
+        let cgroups = self.cgroups.as_ref()?;
+        let current = cgroups.pod_limits(pod)?;
+        let target = crate::cm::pod_cgroups::pod_cgroup_resources(pod, None);
+        if let Some(refused) = memory_shrink_refused(&current, &target) {
+            out.resize_error = Some(refused);
+            return None;
+        }
+        if let Err(e) = cgroups.set_pod_resources(pod, &widened(&current, &target)) {
+            out.resize_error = Some(format!("updating the pod cgroup: {e}"));
+            return None;
+        }
+        Some(target)
+    }
+
+    /// Applies an allocated resize to the running containers that take it in place
+    /// (`UpdateContainerResources`), then gives the pod cgroup its final settings.
+    async fn resize_in_place(&self, pod: &Pod, plan: &ResizePlan, pod_cgroup_target: Option<crate::cm::pod_cgroups::CgroupResources>, out: &mut SyncOutcome) {
+        let uid = pod_uid(pod);
+        let spec = pod.spec.as_ref();
+        for u in &plan.update {
+            let c = match u.slot {
+                super::resize::Slot::Regular(i) => spec.and_then(|s| s.containers.get(i)),
+                super::resize::Slot::Sidecar(i) => spec.and_then(|s| s.init_containers.as_ref()).and_then(|v| v.get(i)),
+            };
+            let Some(c) = c else { continue };
+            let linux = super::resources::linux_resources(pod, c, self.cfg.memory_capacity);
+            match self.runtime.update_container_resources(&u.id, linux).await {
+                Ok(()) => self.allocation.set_actuated(uid, &u.name, &u.resources),
+                Err(e) => {
+                    let msg = format!("updating container {}: {}", u.name, cri_message(&e));
+                    tracing::warn!(pod = %pod_full_name(pod), "in-place resize: {msg}");
+                    out.resize_error.get_or_insert(msg);
+                }
+            }
+        }
+        if let (Some(cgroups), Some(target)) = (&self.cgroups, pod_cgroup_target)
+            && out.resize_error.is_none()
+            && let Err(e) = cgroups.set_pod_resources(pod, &target)
+        {
+            out.resize_error = Some(format!("updating the pod cgroup: {e}"));
+        }
     }
 
     /// Reuses the ready sandbox or creates a new one; returns its ID, config and pod IPs.
@@ -349,7 +421,7 @@ impl RuntimeManager {
         // Created but never started (the kubelet or the runtime went away between CreateContainer
         // and StartContainer): start that instance. Upstream creates a second one, which users see
         // as a restart that never happened. If it will not start, a new instance replaces it.
-        if let Some(created) = previous.filter(|p| p.state == ContainerState::Created && p.hash == container_hash(c)) {
+        if let Some(created) = previous.filter(|p| p.state == ContainerState::Created && hash_matches(&p.hash, c)) {
             match self.runtime.start_container(&created.id).await {
                 Ok(()) => {
                     self.events.event(pod, EventType::Normal, "Started", &format!("Started container {}", c.name));
@@ -456,6 +528,7 @@ impl RuntimeManager {
             }
         };
         self.events.event(pod, EventType::Normal, "Created", &format!("Created container {}", c.name));
+        self.allocation.set_actuated(pod_uid(pod), &c.name, &c.resources.clone().unwrap_or_default());
         self.link_container_log(pod_name(pod), pod_namespace(pod), &c.name, &id, sandbox_config, restart_count);
         if let Err(e) = self.runtime.start_container(&id).await {
             let msg = cri_message(&e);

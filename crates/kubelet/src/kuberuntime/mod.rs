@@ -19,6 +19,7 @@ pub mod labels;
 pub mod lifecycle;
 pub mod manager;
 pub mod pod_dirs;
+pub mod resize;
 pub mod resources;
 pub mod restart;
 pub mod runtime_state;

@@ -10,6 +10,7 @@ mod conditions;
 mod containers;
 mod phase;
 mod qos;
+pub mod resize;
 mod terminate;
 
 pub use terminate::terminated_pod_status;

@@ -315,6 +315,21 @@ impl RuntimeService for FakeRuntime {
         Ok(())
     }
 
+    async fn update_container_resources(&self, container_id: &str, linux: api::LinuxContainerResources) -> Result<()> {
+        const OP: &str = "UpdateContainerResources";
+        let mut state = self.lock();
+        self.record(&mut state, OP, container_id);
+        let id = state.container_id(container_id).ok_or_else(|| not_found(OP, container_id, "container"))?;
+        match state.containers.get_mut(&id) {
+            Some(c) if c.status.state == RUNNING || c.status.state == CREATED => {
+                c.status.resources = Some(api::ContainerResources { linux: Some(linux), ..Default::default() });
+                Ok(())
+            }
+            Some(_) => Err(failed(OP, container_id, Code::FailedPrecondition, format!("container {id:?} is not running"))),
+            None => Err(not_found(OP, container_id, "container")),
+        }
+    }
+
     async fn stop_container(&self, container_id: &str, timeout: Duration) -> Result<()> {
         const OP: &str = "StopContainer";
         let now = self.clock.now_nanos();

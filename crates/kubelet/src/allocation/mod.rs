@@ -1,0 +1,331 @@
+//! In-place pod resize's bookkeeping (upstream `pkg/kubelet/allocation`).
+//!
+//! Three views of a container's CPU and memory exist while a pod is resized: what its spec asks
+//! for now (desired), what the kubelet admitted (allocated) and what it last applied to the
+//! container (actuated). The kubelet runs pods with their allocated resources; a spec change is
+//! allocated only when the node has room for it, else it stays pending (`PodResizePending`,
+//! reason `Infeasible` when the pod alone exceeds the node's allocatable, `Deferred` when other
+//! pods' allocations are in the way, retried on later syncs). Allocated and actuated resources
+//! survive kubelet restarts in upstream's checkpoint files.
+//!
+//! Choice: upstream 1.37 reports every resize that does not fit as `Deferred` and leaves
+//! preemption to the scheduler; this kubelet calls one that could never fit `Infeasible` (as
+//! upstream up to 1.34 did), so an operator sees at once that it will never happen.
+
+pub mod checkpoint;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+use self::checkpoint::{Entries, PodResourceInfo};
+use crate::cm::pod_cgroups::pod_request;
+use crate::kuberuntime::actions::is_sidecar;
+
+/// The checkpoint of allocated resources, as upstream names it.
+pub const ALLOCATED_STATE_FILE: &str = "allocated_pods_state";
+/// The checkpoint of actuated resources, as upstream names it.
+pub const ACTUATED_STATE_FILE: &str = "actuated_pods_state";
+
+/// `PodResizePending` reasons.
+pub const REASON_INFEASIBLE: &str = "Infeasible";
+pub const REASON_DEFERRED: &str = "Deferred";
+
+/// A resize the kubelet has not allocated, for the pod's `PodResizePending` condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingResize {
+    pub reason: &'static str,
+    pub message: String,
+    /// The pod generation the decision was about.
+    pub generation: i64,
+}
+
+/// What [`AllocationManager::handle_resize`] decided about a pod's spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResizeDecision {
+    /// The spec asks for what is allocated.
+    Unchanged,
+    /// The new resources were allocated just now (`ResizeStarted`).
+    Allocated,
+    /// Not allocated; `newly` when the reason or generation changed (an event is due).
+    Pending { pending: PendingResize, newly: bool },
+}
+
+/// The CPU (millicores) and memory (bytes) of a requirements list, compared as amounts (so
+/// `1` and `1000m` are the same).
+fn amounts(list: Option<&BTreeMap<String, Quantity>>) -> [Option<i64>; 2] {
+    let get = |r: &str| {
+        let q = list?.get(r)?;
+        let parsed = kubelet_config::quantity::parse(q.0.trim()).ok()?;
+        Some(kubelet_api::resources::amount(r, &parsed))
+    };
+    [get("cpu"), get("memory")]
+}
+
+/// Whether two containers' CPU and memory requirements differ (the resizable resources).
+pub fn resources_differ(a: &ResourceRequirements, b: &ResourceRequirements) -> bool {
+    amounts(a.requests.as_ref()) != amounts(b.requests.as_ref()) || amounts(a.limits.as_ref()) != amounts(b.limits.as_ref())
+}
+
+/// Which of CPU and memory differ between two requirements: `(cpu, memory)`.
+pub fn differing(a: &ResourceRequirements, b: &ResourceRequirements) -> (bool, bool) {
+    let (ra, rb) = (amounts(a.requests.as_ref()), amounts(b.requests.as_ref()));
+    let (la, lb) = (amounts(a.limits.as_ref()), amounts(b.limits.as_ref()));
+    (ra[0] != rb[0] || la[0] != lb[0], ra[1] != rb[1] || la[1] != lb[1])
+}
+
+/// The containers whose resources the kubelet allocates: regular ones and sidecars (plain init
+/// containers are not resized in place).
+fn resizable(pod: &Pod) -> impl Iterator<Item = &Container> {
+    let spec = pod.spec.as_ref();
+    spec.into_iter().flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten().filter(|c| is_sidecar(c))))
+}
+
+/// The pod's spec resources, as an allocation records them.
+fn spec_info(pod: &Pod) -> PodResourceInfo {
+    let spec = pod.spec.as_ref();
+    let all = spec.into_iter().flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()));
+    PodResourceInfo {
+        container_resources: all.map(|c| (c.name.clone(), c.resources.clone().unwrap_or_default())).collect(),
+        pod_level_resources: spec.and_then(|s| s.resources.clone()),
+    }
+}
+
+/// `pod` with its containers' resources replaced by `info`'s (those it records).
+fn with_resources(pod: &Pod, info: &PodResourceInfo) -> Pod {
+    let mut out = pod.clone();
+    if let Some(spec) = out.spec.as_mut() {
+        for c in spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten()) {
+            if let Some(r) = info.container_resources.get(&c.name) {
+                c.resources = (r != &ResourceRequirements::default() || c.resources.is_some()).then(|| r.clone());
+            }
+        }
+    }
+    out
+}
+
+fn pod_uid(pod: &Pod) -> &str {
+    pod.metadata.uid.as_deref().unwrap_or_default()
+}
+
+/// A checkpointed map of pod resources.
+struct Checkpointed {
+    path: Option<PathBuf>,
+    entries: Mutex<Entries>,
+}
+
+impl Checkpointed {
+    fn open(dir: Option<&Path>, file: &str) -> Self {
+        let path = dir.map(|d| d.join(file));
+        let entries = match path.as_deref().map(checkpoint::load) {
+            Some(Ok(e)) => e,
+            Some(Err(e)) => {
+                tracing::warn!("{e}; starting from the pods' specs");
+                Entries::new()
+            }
+            None => Entries::new(),
+        };
+        Checkpointed { path, entries: Mutex::new(entries) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, uid: &str) -> Option<PodResourceInfo> {
+        self.lock().get(uid).cloned()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Entries) -> bool) {
+        let mut entries = self.lock();
+        if f(&mut entries)
+            && let Some(path) = &self.path
+            && let Err(e) = checkpoint::save(path, &entries)
+        {
+            tracing::warn!("{e}");
+        }
+    }
+}
+
+/// The node's allocatable CPU (millicores) and memory (bytes) that resizes are checked against.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Allocatable {
+    pub milli_cpu: i64,
+    pub memory: i64,
+}
+
+impl Allocatable {
+    /// From the node status's allocatable list.
+    pub fn from_list(list: &BTreeMap<String, Quantity>) -> Self {
+        let [cpu, memory] = amounts(Some(list));
+        Allocatable { milli_cpu: cpu.unwrap_or(i64::MAX), memory: memory.unwrap_or(i64::MAX) }
+    }
+}
+
+/// Allocated and actuated resources of the pods on this node.
+pub struct AllocationManager {
+    allocated: Checkpointed,
+    actuated: Checkpointed,
+    allocatable: Allocatable,
+    /// CPU and memory requests of each allocated pod (for the others' total).
+    requests: Mutex<BTreeMap<String, (i64, i64)>>,
+    /// Resizes not allocated, by pod UID.
+    pending: Mutex<BTreeMap<String, PendingResize>>,
+}
+
+impl AllocationManager {
+    /// Keeps its checkpoints in `root_dir` (`None`: in memory only, for tests).
+    pub fn new(root_dir: Option<&Path>, allocatable: Allocatable) -> Self {
+        AllocationManager {
+            allocated: Checkpointed::open(root_dir, ALLOCATED_STATE_FILE),
+            actuated: Checkpointed::open(root_dir, ACTUATED_STATE_FILE),
+            allocatable,
+            requests: Mutex::default(),
+            pending: Mutex::default(),
+        }
+    }
+
+    fn note_requests(&self, allocated: &Pod) {
+        let r = (pod_request(allocated, "cpu"), pod_request(allocated, "memory"));
+        self.requests.lock().unwrap_or_else(|e| e.into_inner()).insert(pod_uid(allocated).to_string(), r);
+    }
+
+    /// Records an admitted pod's spec as its allocation unless it has one (a kubelet restart
+    /// keeps what was allocated), and, for containers with no actuated record, their allocated
+    /// resources as what runs (containers started before this kubelet kept records).
+    pub fn admit(&self, pod: &Pod) {
+        let uid = pod_uid(pod).to_string();
+        let info = spec_info(pod);
+        let mut allocated = None;
+        self.allocated.update(|e| match e.get(&uid) {
+            Some(existing) => {
+                allocated = Some(existing.clone());
+                false
+            }
+            None => {
+                e.insert(uid.clone(), info.clone());
+                allocated = Some(info);
+                true
+            }
+        });
+        let allocated = allocated.unwrap_or_default();
+        self.actuated.update(|e| {
+            if e.contains_key(&uid) {
+                return false;
+            }
+            e.insert(uid.clone(), allocated.clone());
+            true
+        });
+        self.note_requests(&with_resources(pod, &allocated));
+    }
+
+    /// `pod` as the kubelet runs it: its containers' resources are the allocated ones.
+    pub fn allocated_pod(&self, pod: &Pod) -> Pod {
+        match self.allocated.get(pod_uid(pod)) {
+            Some(info) => with_resources(pod, &info),
+            None => pod.clone(),
+        }
+    }
+
+    /// Allocates a changed spec when the node has room for it (upstream
+    /// `handlePodResourcesResize`).
+    pub fn handle_resize(&self, pod: &Pod) -> ResizeDecision {
+        let uid = pod_uid(pod).to_string();
+        let Some(allocated) = self.allocated.get(&uid) else { return ResizeDecision::Unchanged };
+        let desired = spec_info(pod);
+        let changed = resizable(pod).any(|c| {
+            let want = c.resources.clone().unwrap_or_default();
+            allocated.container_resources.get(&c.name).is_none_or(|have| resources_differ(have, &want))
+        });
+        if !changed {
+            self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
+            return ResizeDecision::Unchanged;
+        }
+        let generation = pod.metadata.generation.unwrap_or(0);
+        let others: (i64, i64) = self
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(u, _)| **u != uid)
+            .fold((0, 0), |acc, (_, r)| (acc.0 + r.0, acc.1 + r.1));
+        match fits(pod, others, self.allocatable) {
+            Ok(()) => {
+                // Only the resizable containers take the spec's values.
+                let mut next = allocated.clone();
+                for c in resizable(pod) {
+                    if let Some(r) = desired.container_resources.get(&c.name) {
+                        next.container_resources.insert(c.name.clone(), r.clone());
+                    }
+                }
+                self.allocated.update(|e| {
+                    e.insert(uid.clone(), next.clone());
+                    true
+                });
+                self.note_requests(&with_resources(pod, &next));
+                self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
+                ResizeDecision::Allocated
+            }
+            Err((reason, message)) => {
+                let pending = PendingResize { reason, message, generation };
+                let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                let newly = map.get(&uid).is_none_or(|p| p.reason != pending.reason || p.generation != pending.generation);
+                map.insert(uid, pending.clone());
+                ResizeDecision::Pending { pending, newly }
+            }
+        }
+    }
+
+    /// The pod's resize that waits, if any.
+    pub fn pending(&self, uid: &str) -> Option<PendingResize> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).get(uid).cloned()
+    }
+
+    /// What was last applied to a container (`None`: nothing recorded).
+    pub fn actuated(&self, uid: &str, container: &str) -> Option<ResourceRequirements> {
+        self.actuated.get(uid)?.container_resources.get(container).cloned()
+    }
+
+    /// Records what a container now runs with (it started, or was updated in place).
+    pub fn set_actuated(&self, uid: &str, container: &str, resources: &ResourceRequirements) {
+        self.actuated.update(|e| {
+            let info = e.entry(uid.to_string()).or_default();
+            if info.container_resources.get(container) == Some(resources) {
+                return false;
+            }
+            info.container_resources.insert(container.to_string(), resources.clone());
+            true
+        });
+    }
+
+    /// Forgets a pod that finished or was removed.
+    pub fn remove_pod(&self, uid: &str) {
+        self.allocated.update(|e| e.remove(uid).is_some());
+        self.actuated.update(|e| e.remove(uid).is_some());
+        self.requests.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+    }
+}
+
+/// Whether `pod`'s spec fits next to `others` (their allocated CPU and memory requests) within
+/// `allocatable`; else the `PodResizePending` reason and message.
+fn fits(pod: &Pod, others: (i64, i64), allocatable: Allocatable) -> Result<(), (&'static str, String)> {
+    let wanted = [("cpu", pod_request(pod, "cpu"), others.0, allocatable.milli_cpu), ("memory", pod_request(pod, "memory"), others.1, allocatable.memory)];
+    for (name, requested, _, capacity) in wanted {
+        if requested > capacity {
+            return Err((REASON_INFEASIBLE, format!("Node didn't have enough capacity: {name}, requested: {requested}, capacity: {capacity}")));
+        }
+    }
+    for (name, requested, used, capacity) in wanted {
+        if requested.saturating_add(used) > capacity {
+            return Err((REASON_DEFERRED, format!("Node didn't have enough resource: {name}, requested: {requested}, used: {used}, capacity: {capacity}")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,128 @@
+//! The in-place resize part of a pod sync (upstream `computePodResizeAction` and
+//! `doPodResizeAction`), as pure planning.
+//!
+//! A running container whose allocated CPU or memory differs from what it was last given
+//! (actuated) is either updated in place (`UpdateContainerResources`) or, when the container's
+//! `resizePolicy` says `RestartContainer` for a resource that changed, restarted. The pod cgroup
+//! is widened before any container grows and narrowed after every container shrank, so a
+//! container never has more than its pod ([`widened`]).
+
+use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements};
+
+use super::actions::{ContainerToKill, PodActions, is_sidecar};
+use super::hash::hash_matches;
+use crate::allocation::differing;
+use crate::cm::CgroupLimits;
+use crate::cm::pod_cgroups::CgroupResources;
+use crate::container::{ContainerState, PodStatus};
+
+/// Where a container sits in the spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// `spec.containers[i]`.
+    Regular(usize),
+    /// `spec.initContainers[i]`, a sidecar.
+    Sidecar(usize),
+}
+
+/// A running container to update in place.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerUpdate {
+    pub id: String,
+    pub name: String,
+    pub slot: Slot,
+    pub resources: ResourceRequirements,
+}
+
+/// What a sync does about resized containers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ResizePlan {
+    pub update: Vec<ContainerUpdate>,
+    /// Containers restarted for their resize policy.
+    pub restart: Vec<(Slot, ContainerToKill)>,
+}
+
+impl ResizePlan {
+    pub fn is_empty(&self) -> bool {
+        self.update.is_empty() && self.restart.is_empty()
+    }
+
+    /// Adds the restarts to the sync's kills and starts.
+    pub fn add_restarts(&self, actions: &mut PodActions) {
+        for (slot, kill) in &self.restart {
+            actions.containers_to_kill.push(kill.clone());
+            match *slot {
+                Slot::Regular(i) => actions.containers_to_start.push(i),
+                Slot::Sidecar(i) => actions.init_containers_to_start.push(i),
+            }
+        }
+    }
+}
+
+/// `RestartContainer` for `resource` in the container's resize policy (the default is
+/// `NotRequired`).
+fn restarts_for(c: &Container, resource: &str) -> bool {
+    c.resize_policy.iter().flatten().any(|p| p.resource_name == resource && p.restart_policy == "RestartContainer")
+}
+
+/// Plans the resize of `pod`'s (allocated) running containers given what each was last given
+/// (`actuated`, by container name; `None`: nothing recorded, left alone). Containers the sync
+/// already kills are left to it.
+pub fn plan_resize(pod: &Pod, status: &PodStatus, actions: &PodActions, actuated: impl Fn(&str) -> Option<ResourceRequirements>) -> ResizePlan {
+    let mut plan = ResizePlan::default();
+    let Some(spec) = pod.spec.as_ref() else { return plan };
+    let regular = spec.containers.iter().enumerate().map(|(i, c)| (Slot::Regular(i), c));
+    let sidecars = spec.init_containers.iter().flatten().enumerate().filter(|(_, c)| is_sidecar(c)).map(|(i, c)| (Slot::Sidecar(i), c));
+    for (slot, c) in regular.chain(sidecars) {
+        let Some(running) = status.latest_container(&c.name).filter(|s| s.state == ContainerState::Running && hash_matches(&s.hash, c)) else { continue };
+        if actions.containers_to_kill.iter().any(|k| k.id == running.id) {
+            continue;
+        }
+        let Some(have) = actuated(&c.name) else { continue };
+        let want = c.resources.clone().unwrap_or_default();
+        let (cpu, memory) = differing(&have, &want);
+        if !cpu && !memory {
+            continue;
+        }
+        if (cpu && restarts_for(c, "cpu")) || (memory && restarts_for(c, "memory")) {
+            let message = format!("Container {} resize requires restart", c.name);
+            plan.restart.push((slot, ContainerToKill { id: running.id.clone(), name: c.name.clone(), message, grace_override: None }));
+        } else {
+            plan.update.push(ContainerUpdate { id: running.id.clone(), name: c.name.clone(), slot, resources: want });
+        }
+    }
+    plan
+}
+
+/// The larger of two limits where `None` is unlimited.
+fn larger(current: Option<i64>, new: Option<i64>) -> Option<i64> {
+    match (current, new) {
+        (Some(c), Some(n)) => Some(c.max(n)),
+        _ => None,
+    }
+}
+
+/// The pod cgroup's settings while its containers are resized: the new shares, and for the
+/// CPU quota and memory limit the larger of the current and the new (`None` in a limit of
+/// `target` means "leave as is"; unlimited stays unlimited).
+pub fn widened(current: &CgroupLimits, target: &CgroupResources) -> CgroupResources {
+    let quota_target = target.cpu_quota.filter(|q| *q > 0);
+    let memory_target = target.memory_limit.filter(|m| *m > 0);
+    CgroupResources {
+        cpu_shares: target.cpu_shares,
+        cpu_quota: current.cpu_quota.and(Some(larger(current.cpu_quota, quota_target).unwrap_or(-1))),
+        cpu_period: current.cpu_quota.and(target.cpu_period),
+        memory_limit: current.memory_limit.and(Some(larger(current.memory_limit, memory_target).unwrap_or(-1))),
+        pids_limit: None,
+    }
+}
+
+/// Why the pod's memory limit cannot shrink now: its cgroup uses more than the new limit.
+pub fn memory_shrink_refused(current: &CgroupLimits, target: &CgroupResources) -> Option<String> {
+    let (new, usage) = (target.memory_limit.filter(|m| *m > 0)?, current.memory_usage?);
+    (usage > new).then(|| format!("attempting to set pod memory limit ({new}) below current usage ({usage})"))
+}
+
+#[cfg(test)]
+#[path = "resize_tests.rs"]
+mod tests;
