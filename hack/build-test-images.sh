@@ -183,7 +183,15 @@ start_registry() {
     fi
     mkdir -p "$(dirname "$KNODE_REGISTRY_PIDFILE")" "$(dirname "$KNODE_REGISTRY_LOG")"
     printf '\n===== %s started by hack/build-test-images.sh\n' "$(date -Is)" >>"$KNODE_REGISTRY_LOG"
-    setsid "$KNODE_REGISTRY_BIN" serve "$KNODE_REGISTRY_DIR/config.yml" </dev/null >>"$KNODE_REGISTRY_LOG" 2>&1 &
+    # Started without the caller's other descriptors: a held `flock` fd (a test or
+    # conformance run holding /tmp/knode-e2e.lock) would stay locked for the registry's life.
+    (
+        for fd in /proc/"$BASHPID"/fd/*; do
+            fd=${fd##*/}
+            if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+        done
+        exec setsid "$KNODE_REGISTRY_BIN" serve "$KNODE_REGISTRY_DIR/config.yml" </dev/null >>"$KNODE_REGISTRY_LOG" 2>&1
+    ) &
     pid=$!
     echo "$pid" >"$KNODE_REGISTRY_PIDFILE"
     for ((i = 0; i < 100; i++)); do

@@ -393,16 +393,13 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let (pressure_tx, pressure_rx) = watch::channel(kubelet_api::conditions::Pressure::default());
     let root_dir = opts.flags.root_dir.clone();
     let signal_paths = SignalPaths { proc_root: proc_root.into(), node_fs: root_dir.clone(), image_fs: root_dir };
-    // The stats collector's snapshots (it starts below) feed local storage eviction too.
+    // The stats collector's snapshots (it starts below) feed eviction too.
     let stats_store = crate::stats::StatsStore::default();
-    let mut eviction_manager = EvictionManager::from_config(cfg, signal_paths);
-    if cfg.local_storage_capacity_isolation {
-        eviction_manager = eviction_manager.with_local_storage(crate::eviction::LocalStorageLimits {
-            pods: Arc::new(status.clone()),
-            stats: Arc::new(stats_store.clone()),
-            requests: evictions.clone(),
-        });
-    }
+    let eviction_manager = EvictionManager::from_config(cfg, signal_paths).with_pods(crate::eviction::PodEvictions {
+        pods: Arc::new(status.clone()),
+        stats: Arc::new(stats_store.clone()),
+        requests: evictions.clone(),
+    });
     tasks.spawn(Stage::Sync, "eviction manager", eviction_manager.run(pressure_tx, sync_stop.clone()));
     if let Some(cluster) = cluster.as_mut() {
         let health = Arc::new(NodeHealth { pressure: pressure_rx, relist: relist_rx.clone() });

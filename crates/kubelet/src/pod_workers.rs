@@ -428,16 +428,19 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
         return Ok(ctx.sync_frequency);
     }
     if let Some(eviction) = ctx.evictions.take(&r.uid) {
-        // Upstream's eviction: Failed with reason Evicted while the containers stop (one second
-        // of grace), then again with their final states; an Evicted event.
+        // Upstream's eviction: Failed with reason Evicted and the DisruptionTarget condition
+        // while the containers stop (one second of grace, or a soft threshold's), then again
+        // with their final states; an Evicted event.
         ctx.metrics.evictions.inc(&[eviction.signal]);
         ctx.manager.events().event(pod, EventType::Warning, EVICTED, &eviction.message);
-        publish_failed(ctx, pod, &status, EVICTED, &eviction.message);
+        publish_evicted(ctx, pod, &status, &eviction.message);
         ctx.prober.remove_pod(&r.uid);
-        ctx.manager.kill_pod(Some(pod), &status, Some(EVICTION_GRACE_SECONDS)).await.map_err(|e| e.to_string())?;
+        let grace = eviction.grace_seconds.unwrap_or(EVICTION_GRACE_SECONDS);
+        ctx.manager.kill_pod(Some(pod), &status, Some(grace)).await.map_err(|e| e.to_string())?;
         let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);
-        publish_failed(ctx, pod, &fresh, EVICTED, &eviction.message);
+        publish_evicted(ctx, pod, &fresh, &eviction.message);
         ctx.manager.clean_up_terminated(pod);
+        ctx.manager.allocation().remove_pod(&r.uid);
         return Ok(ctx.sync_frequency);
     }
     let start_time = ctx.status.pod_status(&r.uid).and_then(|s| s.start_time).map(|t| crate::status::system_time(&t));
@@ -507,6 +510,37 @@ fn publish_failed(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, r
     status.message = Some(message.to_string());
     ctx.status.set_pod_status(pod.clone(), status);
 }
+
+/// Publishes the pod as evicted: `Failed`, reason `Evicted`, and upstream's `DisruptionTarget`
+/// condition (reason `TerminationByKubelet`) with the eviction's message.
+fn publish_evicted(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, message: &str) {
+    let mut status = generate_status(ctx, pod, runtime, &Default::default(), true);
+    status.phase = Some(crate::status::PHASE_FAILED.to_string());
+    status.reason = Some(EVICTED.to_string());
+    status.message = Some(message.to_string());
+    let previous = ctx.status.pod_status(pod_uid(pod));
+    let since = previous
+        .as_ref()
+        .and_then(|p| p.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == DISRUPTION_TARGET && c.status == "True"))
+        .and_then(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| crate::status::api_time(ctx.manager.clock().now()));
+    let conditions = status.conditions.get_or_insert_with(Vec::new);
+    conditions.retain(|c| c.type_ != DISRUPTION_TARGET);
+    conditions.push(k8s_openapi::api::core::v1::PodCondition {
+        type_: DISRUPTION_TARGET.into(),
+        status: "True".into(),
+        reason: Some("TerminationByKubelet".into()),
+        message: Some(message.to_string()),
+        last_transition_time: Some(since),
+        observed_generation: pod.metadata.generation,
+        ..Default::default()
+    });
+    ctx.status.set_pod_status(pod.clone(), status);
+}
+
+/// Upstream's condition of a pod the kubelet (or a controller) is disrupting.
+const DISRUPTION_TARGET: &str = "DisruptionTarget";
 
 async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Arc<Pod>>, grace: Option<i64>, rx: &watch::Receiver<WorkerState>) -> Result<(), String> {
     ctx.prober.pod_terminating(&r.uid);

@@ -24,6 +24,8 @@ pub struct Eviction {
     pub signal: &'static str,
     /// The pod's status message, as upstream words it.
     pub message: String,
+    /// The pod's grace period; `None`: immediate (upstream's one second).
+    pub grace_seconds: Option<i64>,
 }
 
 fn bytes(q: &Quantity) -> Option<u64> {
@@ -77,7 +79,7 @@ fn empty_dir(volumes: &[Volume], s: &PodStats) -> Option<Eviction> {
         let limit = e.size_limit.as_ref()?;
         let max = bytes(limit).filter(|b| *b > 0)?;
         let usage = s.volume_stats.iter().find(|vs| vs.name == v.name)?.fs.used_bytes?;
-        (usage > max).then(|| Eviction { signal: SIGNAL_EMPTY_DIR, message: format!("Usage of EmptyDir volume {:?} exceeds the limit {:?}. ", v.name, limit.0) })
+        (usage > max).then(|| Eviction { signal: SIGNAL_EMPTY_DIR, message: format!("Usage of EmptyDir volume {:?} exceeds the limit {:?}. ", v.name, limit.0), grace_seconds: None })
     })
 }
 
@@ -111,7 +113,7 @@ fn pod_total(pod: &Pod, s: &PodStats) -> Option<Eviction> {
         [one] if total == regular => one.0.clone(),
         _ => binary_si(i64::try_from(total).unwrap_or(i64::MAX)),
     };
-    (usage > total).then(|| Eviction { signal: SIGNAL_POD, message: format!("Pod ephemeral local storage usage exceeds the total limit of containers {shown}. ") })
+    (usage > total).then(|| Eviction { signal: SIGNAL_POD, message: format!("Pod ephemeral local storage usage exceeds the total limit of containers {shown}. "), grace_seconds: None })
 }
 
 fn per_container(spec: &k8s_openapi::api::core::v1::PodSpec, s: &PodStats) -> Option<Eviction> {
@@ -120,7 +122,7 @@ fn per_container(spec: &k8s_openapi::api::core::v1::PodSpec, s: &PodStats) -> Op
     s.containers.iter().find_map(|cs| {
         let limit = storage_limit(containers.iter().find(|c| c.name == cs.name)?)?;
         let max = bytes(limit)?;
-        (container_usage(cs) > max).then(|| Eviction { signal: SIGNAL_CONTAINER, message: format!("Container {} exceeded its local ephemeral storage limit {:?}. ", cs.name, limit.0) })
+        (container_usage(cs) > max).then(|| Eviction { signal: SIGNAL_CONTAINER, message: format!("Container {} exceeded its local ephemeral storage limit {:?}. ", cs.name, limit.0), grace_seconds: None })
     })
 }
 

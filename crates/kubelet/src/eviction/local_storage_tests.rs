@@ -64,9 +64,9 @@ fn each_limit_with_upstreams_message() {
         stats("mem", &[("c", 0, 0)], &[("shm", 5 * mi)]),
     ]);
     let got = local_storage_evictions(&pods, &s);
-    assert_eq!(got["a"], Eviction { signal: SIGNAL_EMPTY_DIR, message: "Usage of EmptyDir volume \"scratch\" exceeds the limit \"1Mi\". ".into() });
-    assert_eq!(got["b"], Eviction { signal: SIGNAL_POD, message: "Pod ephemeral local storage usage exceeds the total limit of containers 2Mi. ".into() });
-    assert_eq!(got["c"], Eviction { signal: SIGNAL_CONTAINER, message: "Container app exceeded its local ephemeral storage limit \"1Mi\". ".into() });
+    assert_eq!(got["a"], Eviction { signal: SIGNAL_EMPTY_DIR, message: "Usage of EmptyDir volume \"scratch\" exceeds the limit \"1Mi\". ".into(), grace_seconds: None });
+    assert_eq!(got["b"], Eviction { signal: SIGNAL_POD, message: "Pod ephemeral local storage usage exceeds the total limit of containers 2Mi. ".into(), grace_seconds: None });
+    assert_eq!(got["c"], Eviction { signal: SIGNAL_CONTAINER, message: "Container app exceeded its local ephemeral storage limit \"1Mi\". ".into(), grace_seconds: None });
     assert!(!got.contains_key("ok") && !got.contains_key("mem"), "{got:?}");
 }
 
@@ -92,5 +92,5 @@ fn sidecars_count_towards_the_pod_total_and_their_own_limit() {
     // sidecar itself is over its own 1Mi.
     let s = summary(vec![stats("s", &[("app", mi / 2, 0), ("side", mi + 1, 0)], &[])]);
     let got = local_storage_evictions(&[p], &s);
-    assert_eq!(got["s"], Eviction { signal: SIGNAL_CONTAINER, message: "Container side exceeded its local ephemeral storage limit \"1Mi\". ".into() });
+    assert_eq!(got["s"], Eviction { signal: SIGNAL_CONTAINER, message: "Container side exceeded its local ephemeral storage limit \"1Mi\". ".into(), grace_seconds: None });
 }

@@ -1,13 +1,19 @@
 //! The eviction manager (upstream `pkg/kubelet/eviction`): every monitoring period it reads the
-//! eviction signals, compares them with `evictionHard` / `evictionSoft` and publishes the node's
-//! pressure (`MemoryPressure`, `DiskPressure`, `PIDPressure`) for the node status and
-//! admission; with `localStorageCapacityIsolation` it evicts the pods over their local
-//! ephemeral storage limits ([`local_storage`]) through the pod workers ([`requests`]). It
-//! does not yet evict pods to relieve node pressure (see docs/kubelet.md).
+//! eviction signals, compares them with `evictionHard` / `evictionSoft` (with
+//! `evictionMinimumReclaim`) and publishes the node's pressure (`MemoryPressure`,
+//! `DiskPressure`, `PIDPressure`) for the node status and admission. When a threshold has been
+//! met for its grace period it evicts one pod per round, ranked as upstream
+//! ([`node_pressure`]), and waits for it to stop (up to 30 s) before the next; with
+//! `localStorageCapacityIsolation` it evicts the pods over their local ephemeral storage limits
+//! ([`local_storage`]). Evictions go through the pod workers ([`requests`]).
+//!
+//! Not done: node-level reclaim before evicting for disk (deleting dead containers and unused
+//! images) waits for the image garbage collector.
 //!
 //! One writer (this task), many readers (the `watch` receivers).
 
 pub mod local_storage;
+pub mod node_pressure;
 pub mod observe;
 pub mod requests;
 pub mod thresholds;
@@ -26,36 +32,76 @@ use thresholds::{PressureTracker, Threshold};
 /// Upstream's `evictionMonitoringPeriod`.
 pub const MONITORING_PERIOD: Duration = Duration::from_secs(10);
 
+/// How long the manager waits for an evicted pod to stop before evicting another (upstream
+/// `podCleanupTimeout`).
+const POD_CLEANUP_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Observes signals and publishes pressure.
 pub struct EvictionManager {
     pub thresholds: Vec<Threshold>,
     pub transition_period: Duration,
     pub paths: SignalPaths,
     pub period: Duration,
-    /// Local ephemeral storage limits, when enforced.
-    pub local_storage: Option<LocalStorageLimits>,
+    /// `evictionMaxPodGracePeriod`: the longest grace a soft eviction gives.
+    pub max_pod_grace_seconds: i64,
+    /// The pods and their stats, when the manager evicts.
+    pub pods: Option<PodEvictions>,
+    /// Whether local ephemeral storage limits are enforced (`localStorageCapacityIsolation`).
+    pub local_storage: bool,
 }
 
-/// What local storage eviction reads and where it files evictions.
-pub struct LocalStorageLimits {
+/// What eviction reads (the pods, their stats) and where it files evictions.
+pub struct PodEvictions {
     pub pods: std::sync::Arc<dyn crate::server::PodLister>,
     pub stats: std::sync::Arc<dyn crate::stats::StatsSource>,
     pub requests: requests::EvictionRequests,
 }
 
-impl LocalStorageLimits {
-    /// Files an eviction for every running pod over a limit in the latest stats.
-    fn check(&self) {
-        let Some(snapshot) = self.stats.latest() else { return };
-        // Finished pods have nothing left to evict; critical pods (static, mirror,
-        // system-critical priority) are never evicted, as upstream's `evictPod` refuses them.
-        let pods: Vec<_> = self
-            .pods
+/// The last pod evicted for node pressure, and when.
+type LastEviction = Option<(String, Instant)>;
+
+impl PodEvictions {
+    /// Pods that may be evicted: not finished (nothing left to evict) and not critical (static,
+    /// mirror, system-critical priority: upstream's `evictPod` refuses them).
+    fn candidates(&self) -> Vec<k8s_openapi::api::core::v1::Pod> {
+        self.pods
             .pods()
             .into_iter()
             .filter(|p| !crate::status::is_terminal_phase(p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or_default()))
             .filter(|p| !kubelet_api::admission::is_critical_pod(p))
-            .collect();
+            .collect()
+    }
+
+    /// Evicts the first-ranked pod for the most pressing threshold met, unless the pod
+    /// evicted last is still stopping.
+    fn relieve(&self, met: &[node_pressure::MetThreshold], max_pod_grace: i64, last: &mut LastEviction, now: Instant) {
+        let pods = self.candidates();
+        if let Some((uid, at)) = last.as_ref()
+            && now.duration_since(*at) < POD_CLEANUP_TIMEOUT
+            && pods.iter().any(|p| p.metadata.uid.as_deref() == Some(uid.as_str()))
+        {
+            tracing::info!(uid = %uid, "waiting for the evicted pod to stop before evicting another");
+            return;
+        }
+        let Some(snapshot) = self.stats.latest() else {
+            tracing::warn!("eviction thresholds met but no stats sampled yet; no pod evicted this round");
+            return;
+        };
+        let Some((uid, eviction)) = node_pressure::pick(met, &pods, &snapshot.summary, max_pod_grace) else {
+            tracing::warn!("eviction thresholds met but no pod may be evicted (only critical pods run)");
+            return;
+        };
+        let Some(pod) = pods.iter().find(|p| p.metadata.uid.as_deref() == Some(uid.as_str())) else { return };
+        if self.requests.request(pod, eviction.clone()) {
+            tracing::warn!(pod = %format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or_default(), pod.metadata.name.as_deref().unwrap_or_default()), "evicting for node pressure: {}", eviction.message.trim_end());
+        }
+        *last = Some((uid, now));
+    }
+
+    /// Files an eviction for every running pod over a local storage limit in the latest stats.
+    fn check_local_storage(&self) {
+        let Some(snapshot) = self.stats.latest() else { return };
+        let pods = self.candidates();
         for (uid, eviction) in local_storage::local_storage_evictions(&pods, &snapshot.summary) {
             let Some(pod) = pods.iter().find(|p| p.metadata.uid.as_deref() == Some(uid.as_str())) else { continue };
             if self.requests.request(pod, eviction.clone()) {
@@ -69,23 +115,26 @@ impl EvictionManager {
     /// From the kubelet configuration.
     pub fn from_config(cfg: &KubeletConfiguration, paths: SignalPaths) -> Self {
         Self {
-            thresholds: thresholds::thresholds(&cfg.eviction_hard, &cfg.eviction_soft, &cfg.eviction_soft_grace_period),
+            thresholds: thresholds::with_min_reclaim(thresholds::thresholds(&cfg.eviction_hard, &cfg.eviction_soft, &cfg.eviction_soft_grace_period), &cfg.eviction_minimum_reclaim),
             transition_period: cfg.eviction_pressure_transition_period,
             paths,
             period: MONITORING_PERIOD,
-            local_storage: None,
+            max_pod_grace_seconds: i64::from(cfg.eviction_max_pod_grace_period),
+            pods: None,
+            local_storage: cfg.local_storage_capacity_isolation,
         }
     }
 
-    /// Enforces local ephemeral storage limits (`localStorageCapacityIsolation`).
-    pub fn with_local_storage(mut self, limits: LocalStorageLimits) -> Self {
-        self.local_storage = Some(limits);
+    /// Evicts pods: for node pressure, and over local storage limits when enforced.
+    pub fn with_pods(mut self, pods: PodEvictions) -> Self {
+        self.pods = Some(pods);
         self
     }
 
     /// Runs until `shutdown`, publishing on `pressure`.
     pub async fn run(self, pressure: watch::Sender<Pressure>, shutdown: CancellationToken) {
         let mut tracker = PressureTracker::default();
+        let mut last: LastEviction = None;
         loop {
             let observations = observe::observe(&self.paths);
             let verdict = tracker.observe(&self.thresholds, &observations, self.transition_period, Instant::now());
@@ -98,8 +147,13 @@ impl EvictionManager {
                 }
                 pressure.send_replace(verdict.pressure);
             }
-            if let Some(l) = &self.local_storage {
-                l.check();
+            if let Some(p) = &self.pods {
+                if !verdict.effective.is_empty() {
+                    p.relieve(&verdict.effective, self.max_pod_grace_seconds, &mut last, Instant::now());
+                }
+                if self.local_storage {
+                    p.check_local_storage();
+                }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,

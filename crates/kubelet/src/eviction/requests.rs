@@ -61,9 +61,9 @@ mod tests {
         let mut pod = Pod::default();
         pod.metadata.uid = Some("u".into());
         pod.metadata.name = Some("web".into());
-        let e = Eviction { signal: "emptydirfs.limit", message: "first".into() };
+        let e = Eviction { signal: "emptydirfs.limit", message: "first".into(), grace_seconds: None };
         assert!(q.request(&pod, e.clone()));
-        assert!(!q.request(&pod, Eviction { signal: "x", message: "second".into() }));
+        assert!(!q.request(&pod, Eviction { signal: "x", message: "second".into(), grace_seconds: None }));
         assert_eq!(rx.try_recv().unwrap().uid, "u");
         assert!(rx.try_recv().is_err(), "poked once");
         assert_eq!(q.take("u"), Some(e));

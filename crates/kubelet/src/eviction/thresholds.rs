@@ -18,6 +18,9 @@ pub struct Threshold {
     pub value: ThresholdValue,
     /// `None` for hard thresholds; the soft grace period otherwise.
     pub grace_period: Option<Duration>,
+    /// `evictionMinimumReclaim`: once met, the threshold stays met until this much more is
+    /// available.
+    pub min_reclaim: Option<ThresholdValue>,
 }
 
 /// Available amount and capacity of one signal (bytes, inodes or pids).
@@ -36,25 +39,45 @@ pub fn thresholds(hard: &BTreeMap<String, String>, soft: &BTreeMap<String, Strin
     let mut out = Vec::new();
     for (signal, v) in hard {
         if let Ok(Some(value)) = parse_threshold(signal, v) {
-            out.push(Threshold { signal: signal.clone(), value, grace_period: None });
+            out.push(Threshold { signal: signal.clone(), value, grace_period: None, min_reclaim: None });
         }
     }
     for (signal, v) in soft {
         let grace = soft_grace.get(signal).and_then(|g| go_duration::parse(g).ok()).unwrap_or_default();
         if let Ok(Some(value)) = parse_threshold(signal, v) {
-            out.push(Threshold { signal: signal.clone(), value, grace_period: Some(grace) });
+            out.push(Threshold { signal: signal.clone(), value, grace_period: Some(grace), min_reclaim: None });
         }
     }
     out
 }
 
+/// Adds `evictionMinimumReclaim` (validated at load time) to the thresholds of its signals.
+pub fn with_min_reclaim(mut thresholds: Vec<Threshold>, min_reclaim: &BTreeMap<String, String>) -> Vec<Threshold> {
+    for t in &mut thresholds {
+        if let Some(v) = min_reclaim.get(&t.signal) {
+            t.min_reclaim = parse_threshold(&t.signal, v).ok().flatten();
+        }
+    }
+    thresholds
+}
+
+fn amount(value: ThresholdValue, capacity: i64) -> i64 {
+    match value {
+        ThresholdValue::Quantity(q) => q.value(),
+        ThresholdValue::Percentage(p) => (capacity as f64 * p) as i64,
+    }
+}
+
 /// Whether `obs` is below `threshold` (upstream `thresholdsMet`: available < quantity).
 pub fn is_met(threshold: &Threshold, obs: Observation) -> bool {
-    let limit = match threshold.value {
-        ThresholdValue::Quantity(q) => q.value(),
-        ThresholdValue::Percentage(p) => (obs.capacity as f64 * p) as i64,
-    };
-    obs.available < limit
+    obs.available < amount(threshold.value, obs.capacity)
+}
+
+/// [`is_met`] for a threshold met before: its minimum reclaim counts too (upstream
+/// `thresholdsMet` with `enforceMinReclaim`).
+fn still_met(threshold: &Threshold, obs: Observation) -> bool {
+    let extra = threshold.min_reclaim.map_or(0, |m| amount(m, obs.capacity));
+    obs.available < amount(threshold.value, obs.capacity).saturating_add(extra)
 }
 
 /// The node condition a signal maps to.
@@ -76,6 +99,8 @@ pub struct PressureTracker {
     soft_first_met: BTreeMap<String, Instant>,
     /// Condition → when it was last observed.
     last_observed: BTreeMap<&'static str, Instant>,
+    /// Signals met in the last round (their minimum reclaim applies until resolved).
+    unresolved: std::collections::BTreeSet<String>,
 }
 
 /// What one observation round concluded.
@@ -84,18 +109,25 @@ pub struct Verdict {
     pub pressure: Pressure,
     /// `signal` descriptions of the thresholds met now (for the log).
     pub met: Vec<String>,
+    /// The thresholds met past their grace period, with what was observed: the eviction
+    /// manager relieves them.
+    pub effective: Vec<super::node_pressure::MetThreshold>,
 }
 
 impl PressureTracker {
     /// Folds in one round of observations at `now`.
     pub fn observe(&mut self, thresholds: &[Threshold], observations: &Observations, transition_period: Duration, now: Instant) -> Verdict {
         let mut met = Vec::new();
+        let mut effective_met = Vec::new();
         let mut soft_still_met = BTreeMap::new();
+        let mut unresolved = std::collections::BTreeSet::new();
         for t in thresholds {
             let Some(obs) = observations.get(&t.signal) else { continue };
-            if !is_met(t, *obs) {
+            let hit = if self.unresolved.contains(&t.signal) { still_met(t, *obs) } else { is_met(t, *obs) };
+            if !hit {
                 continue;
             }
+            unresolved.insert(t.signal.clone());
             let effective = match t.grace_period {
                 None => true,
                 Some(grace) => {
@@ -106,14 +138,16 @@ impl PressureTracker {
             };
             if effective {
                 met.push(format!("{} (available {} of {})", t.signal, obs.available, obs.capacity));
+                effective_met.push(super::node_pressure::MetThreshold { threshold: t.clone(), observation: *obs });
                 if let Some(c) = condition_of(&t.signal) {
                     self.last_observed.insert(c, now);
                 }
             }
         }
         self.soft_first_met = soft_still_met;
+        self.unresolved = unresolved;
         let held = |c: &str| self.last_observed.get(c).is_some_and(|at| now.duration_since(*at) < transition_period || *at == now);
-        Verdict { pressure: Pressure { memory: held("MemoryPressure"), disk: held("DiskPressure"), pid: held("PIDPressure") }, met }
+        Verdict { pressure: Pressure { memory: held("MemoryPressure"), disk: held("DiskPressure"), pid: held("PIDPressure") }, met, effective: effective_met }
     }
 }
 
@@ -187,6 +221,25 @@ mod tests {
         // A recovery resets the grace clock.
         assert!(!tracker.observe(&t, &healthy(), period, start + Duration::from_secs(100)).pressure.pid);
         assert!(!tracker.observe(&t, &low, period, start + Duration::from_secs(110)).pressure.pid);
+    }
+
+    #[test]
+    fn a_met_threshold_needs_its_minimum_reclaim_to_resolve() {
+        let hard = [("memory.available".to_string(), "100Mi".to_string())].into_iter().collect();
+        let reclaim = [("memory.available".to_string(), "50Mi".to_string())].into_iter().collect();
+        let t = with_min_reclaim(thresholds(&hard, &BTreeMap::new(), &BTreeMap::new()), &reclaim);
+        let mut tracker = PressureTracker::default();
+        let now = Instant::now();
+        let at = |mi: i64| obs(&[("memory.available", mi * MI, 8000 * MI)]);
+        assert!(tracker.observe(&t, &at(120), Duration::ZERO, now).effective.is_empty());
+        let v = tracker.observe(&t, &at(90), Duration::ZERO, now);
+        assert_eq!(v.effective.len(), 1);
+        assert_eq!(v.effective[0].observation.available, 90 * MI);
+        // Above the threshold but not by the minimum reclaim: still met.
+        assert_eq!(tracker.observe(&t, &at(120), Duration::ZERO, now).effective.len(), 1);
+        assert!(tracker.observe(&t, &at(160), Duration::ZERO, now).effective.is_empty());
+        // Resolved: back to the plain threshold.
+        assert!(tracker.observe(&t, &at(120), Duration::ZERO, now).effective.is_empty());
     }
 
     #[test]
