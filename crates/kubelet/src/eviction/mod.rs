@@ -13,6 +13,7 @@
 //! One writer (this task), many readers (the `watch` receivers).
 
 pub mod local_storage;
+pub mod memory_watch;
 pub mod node_pressure;
 pub mod observe;
 pub mod requests;
@@ -48,6 +49,9 @@ pub struct EvictionManager {
     pub pods: Option<PodEvictions>,
     /// Whether local ephemeral storage limits are enforced (`localStorageCapacityIsolation`).
     pub local_storage: bool,
+    /// The root memory cgroup to register kernel threshold notifications in
+    /// (`kernelMemcgNotification` on a cgroup v1 host).
+    pub memcg_root: Option<std::path::PathBuf>,
 }
 
 /// What eviction reads (the pods, their stats) and where it files evictions.
@@ -59,6 +63,11 @@ pub struct PodEvictions {
 
 /// The last pod evicted for node pressure, and when.
 type LastEviction = Option<(String, Instant)>;
+
+/// How many rounds a pod may lack stats before it is ranked as upstream ranks such pods
+/// (first): stats of a pod just started, or of every pod right after a kubelet restart, come
+/// with the collector's next sample, and evicting on a guess meanwhile would pick the wrong pod.
+const ROUNDS_WITHOUT_STATS: u32 = 2;
 
 impl PodEvictions {
     /// Pods that may be evicted: not finished (nothing left to evict) and not critical (static,
@@ -74,7 +83,7 @@ impl PodEvictions {
 
     /// Evicts the first-ranked pod for the most pressing threshold met, unless the pod
     /// evicted last is still stopping.
-    fn relieve(&self, met: &[node_pressure::MetThreshold], max_pod_grace: i64, last: &mut LastEviction, now: Instant) {
+    fn relieve(&self, met: &[node_pressure::MetThreshold], max_pod_grace: i64, last: &mut LastEviction, waited_for_stats: &mut u32, now: Instant) {
         let pods = self.candidates();
         if let Some((uid, at)) = last.as_ref()
             && now.duration_since(*at) < POD_CLEANUP_TIMEOUT
@@ -87,6 +96,17 @@ impl PodEvictions {
             tracing::warn!("eviction thresholds met but no stats sampled yet; no pod evicted this round");
             return;
         };
+        let without_stats: Vec<&str> = pods
+            .iter()
+            .filter_map(|p| p.metadata.uid.as_deref())
+            .filter(|uid| !snapshot.summary.pods.iter().any(|s| s.pod_ref.uid == *uid))
+            .collect();
+        if !without_stats.is_empty() && *waited_for_stats < ROUNDS_WITHOUT_STATS {
+            *waited_for_stats += 1;
+            tracing::info!(pods = ?without_stats, "eviction thresholds met; waiting a round for the stats of every pod before ranking");
+            return;
+        }
+        *waited_for_stats = 0;
         let Some((uid, eviction)) = node_pressure::pick(met, &pods, &snapshot.summary, max_pod_grace) else {
             tracing::warn!("eviction thresholds met but no pod may be evicted (only critical pods run)");
             return;
@@ -122,6 +142,41 @@ impl EvictionManager {
             max_pod_grace_seconds: i64::from(cfg.eviction_max_pod_grace_period),
             pods: None,
             local_storage: cfg.local_storage_capacity_isolation,
+            memcg_root: cfg.kernel_memcg_notification.then(|| memory_watch::v1_root_memory_cgroup(std::path::Path::new("/sys/fs/cgroup"))).flatten(),
+        }
+    }
+
+    /// Waits for the next round: the monitoring period, or less when a memory threshold is
+    /// newly met (read every second, or signalled by the kernel). `false` on shutdown.
+    async fn wait_next_round(&self, shutdown: &CancellationToken) -> bool {
+        let proc_root = &self.paths.proc_root;
+        // Already under memory pressure: rounds keep their period, as upstream's.
+        let watch_memory = !memory_watch::memory_threshold_met(&self.thresholds, proc_root);
+        let notifier = match (&self.memcg_root, watch_memory) {
+            (Some(dir), true) => memory_watch::usage_threshold(&self.thresholds, proc_root, dir).and_then(|t| {
+                memory_watch::MemcgNotifier::register(dir, t).map_err(|e| tracing::warn!("kernel memory threshold notification in {}: {e}", dir.display())).ok()
+            }),
+            _ => None,
+        };
+        let deadline = Instant::now() + self.period;
+        loop {
+            let tick = deadline.min(Instant::now() + memory_watch::WATCH_PERIOD);
+            tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                Some(Ok(())) = async { match &notifier { Some(n) => Some(n.crossed().await), None => std::future::pending().await } } => {
+                    tracing::info!("the kernel signalled the memory threshold; checking now");
+                    return true;
+                }
+                _ = tokio::time::sleep_until(tick) => {
+                    if Instant::now() >= deadline {
+                        return true;
+                    }
+                    if watch_memory && memory_watch::memory_threshold_met(&self.thresholds, proc_root) {
+                        tracing::info!("a memory eviction threshold is met between rounds; checking now");
+                        return true;
+                    }
+                }
+            }
         }
     }
 
@@ -135,6 +190,7 @@ impl EvictionManager {
     pub async fn run(self, pressure: watch::Sender<Pressure>, shutdown: CancellationToken) {
         let mut tracker = PressureTracker::default();
         let mut last: LastEviction = None;
+        let mut waited_for_stats = 0;
         loop {
             let observations = observe::observe(&self.paths);
             let verdict = tracker.observe(&self.thresholds, &observations, self.transition_period, Instant::now());
@@ -149,15 +205,14 @@ impl EvictionManager {
             }
             if let Some(p) = &self.pods {
                 if !verdict.effective.is_empty() {
-                    p.relieve(&verdict.effective, self.max_pod_grace_seconds, &mut last, Instant::now());
+                    p.relieve(&verdict.effective, self.max_pod_grace_seconds, &mut last, &mut waited_for_stats, Instant::now());
                 }
                 if self.local_storage {
                     p.check_local_storage();
                 }
             }
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(self.period) => {}
+            if !self.wait_next_round(&shutdown).await {
+                return;
             }
         }
     }
