@@ -47,7 +47,8 @@ upstream_kubelet_node_ready() {
 # (1.35+ refuses v1 unless failCgroupV1 is false: set for upstream's kubelet only),
 # TLS serving with our CA's certificate, webhook authn/authz, no read-only port
 # (KNODE_UPSTREAM_KUBELET_READ_ONLY_PORT opens one; KNODE_UPSTREAM_KUBELET_EXTRA_CONFIG
-# appends YAML lines).
+# appends YAML lines; KNODE_UPSTREAM_KUBELET_MEMORY_AVAILABLE sets evictionHard's
+# memory.available, 100Mi by default).
 upstream_kubelet_config() {
     local p=$KNODE_CP_PKI
     cat <<EOF
@@ -76,7 +77,7 @@ clusterDomain: $KNODE_CP_CLUSTER_DOMAIN
 makeIPTablesUtilChains: false
 volumePluginDir: $UPSTREAM_KUBELET_ROOT/volume-plugins
 evictionHard:
-  memory.available: 100Mi
+  memory.available: ${KNODE_UPSTREAM_KUBELET_MEMORY_AVAILABLE:-100Mi}
   nodefs.available: "0%"
   nodefs.inodesFree: "0%"
   imagefs.available: "0%"

@@ -71,14 +71,14 @@ pub struct Running {
 /// Port 10250 is served as upstream's is (and as the e2e tests' `secure_config` does): on the
 /// node IP with the cluster's serving certificate, client certificates from the cluster CA,
 /// webhook authentication and authorization.
-fn ours_config(dir: &Path, endpoint: &str) -> String {
+fn ours_config(dir: &Path, endpoint: &str, memory_available: &str) -> String {
     let pki = format!("{CP_DIR}/pki");
     format!(
         "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n\
          podLogsDir: {}\nhealthzBindAddress: 127.0.0.1\nhealthzPort: 10248\naddress: {NODE_IP}\n\
          readOnlyPort: 0\ncontainerRuntimeEndpoint: {endpoint}\nfailSwapOn: false\n\
          cgroupsPerQOS: true\ncgroupRoot: /knode-cluster-bench\n\
-         evictionHard: {{memory.available: 100Mi, nodefs.available: \"0%\", nodefs.inodesFree: \"0%\", imagefs.available: \"0%\"}}\n\
+         evictionHard: {{memory.available: {memory_available}, nodefs.available: \"0%\", nodefs.inodesFree: \"0%\", imagefs.available: \"0%\"}}\n\
          tlsCertFile: {pki}/kubelet-serving-{NODE}.crt\ntlsPrivateKeyFile: {pki}/kubelet-serving-{NODE}.key\n\
          authentication:\n  x509: {{clientCAFile: {pki}/ca.crt}}\n  webhook: {{enabled: true}}\n  anonymous: {{enabled: false}}\n\
          authorization: {{mode: Webhook}}\n",
@@ -88,6 +88,12 @@ fn ours_config(dir: &Path, endpoint: &str) -> String {
 
 /// Starts one kubelet; returns once its process is found (not yet Ready).
 pub async fn start(which: Which, paths: &Paths, round: usize) -> anyhow::Result<Running> {
+    start_with_memory_threshold(which, paths, round, "100Mi").await
+}
+
+/// [`start`] with `evictionHard`'s `memory.available` set to `memory_available` (a quantity)
+/// for either kubelet.
+pub async fn start_with_memory_threshold(which: Which, paths: &Paths, round: usize, memory_available: &str) -> anyhow::Result<Running> {
     match which {
         Which::Ours => {
             let dir = tempfile::Builder::new().prefix("knode-cluster-bench-").tempdir()?;
@@ -95,7 +101,7 @@ pub async fn start(which: Which, paths: &Paths, round: usize) -> anyhow::Result<
                 std::fs::create_dir_all(dir.path().join(sub))?;
             }
             let config = dir.path().join("kubelet-config.yaml");
-            std::fs::write(&config, ours_config(dir.path(), &paths.containerd_endpoint))?;
+            std::fs::write(&config, ours_config(dir.path(), &paths.containerd_endpoint, memory_available))?;
             let args = vec![
                 paths.ours.display().to_string(),
                 format!("--config={}", config.display()),
@@ -117,7 +123,11 @@ pub async fn start(which: Which, paths: &Paths, round: usize) -> anyhow::Result<
             Ok(Running { which, pid, args, child: Some(child), _root: Some(dir) })
         }
         Which::Upstream => {
-            let status = tokio::process::Command::new(paths.repo.join("hack/control-plane.sh")).arg("kubelet-up").status().await?;
+            let status = tokio::process::Command::new(paths.repo.join("hack/control-plane.sh"))
+                .arg("kubelet-up")
+                .env("KNODE_UPSTREAM_KUBELET_MEMORY_AVAILABLE", memory_available)
+                .status()
+                .await?;
             anyhow::ensure!(status.success(), "hack/control-plane.sh kubelet-up failed");
             let exe = paths.upstream.display().to_string();
             let (pid, args) = proc_stats::find_process(&exe, UPSTREAM_ROOT_ARG).with_context(|| format!("no process {exe} {UPSTREAM_ROOT_ARG}"))?;

@@ -5,12 +5,15 @@
 //! ```text
 //! cluster-bench run --kubelet ours|upstream --round N [--pods N] [--probes] [--idle-wait S] [--settle S] [--steady S] [--out DIR]
 //! cluster-bench report [--out DIR]
+//! cluster-bench eviction --kubelet ours|upstream --round N [--out DIR]
+//! cluster-bench eviction-report [--out DIR]
 //! ```
 
 mod audit;
 #[path = "../bench_pods.rs"]
 mod bench_pods;
 mod endpoints;
+mod eviction;
 mod kubelets;
 mod node;
 mod pods;
@@ -25,7 +28,9 @@ use std::time::Duration;
 use anyhow::Context;
 
 const USAGE: &str = "cluster-bench run --kubelet ours|upstream --round N [--pods N] [--probes] [--idle-wait S] [--settle S] [--steady S] [--out DIR]\n\
-                     cluster-bench report [--out DIR]";
+                     cluster-bench report [--out DIR]\n\
+                     cluster-bench eviction --kubelet ours|upstream --round N [--out DIR]\n\
+                     cluster-bench eviction-report [--out DIR]";
 
 struct Args {
     command: String,
@@ -81,8 +86,54 @@ fn main() -> anyhow::Result<()> {
     match args.command.as_str() {
         "run" => runtime.block_on(run_one(args)),
         "report" => report(&args.out),
+        "eviction" => runtime.block_on(eviction_one(args)),
+        "eviction-report" => eviction_report(&args.out),
         other => anyhow::bail!("unknown command {other:?}\n{USAGE}"),
     }
+}
+
+fn paths(out: &std::path::Path) -> kubelets::Paths {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let repo = std::env::var("KNODE_REPO_ROOT").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."));
+    let sock = std::env::var("KNODE_CONTAINERD_SOCK").unwrap_or_else(|_| "/run/knode/containerd/containerd.sock".into());
+    let k8s_bin = std::env::var("KNODE_K8S_BIN_DIR").unwrap_or_else(|_| "/var/cache/knode/k8s-1.37.2/bin".into());
+    kubelets::Paths {
+        repo,
+        ours: PathBuf::from(target).join("release/kubelet"),
+        upstream: PathBuf::from(k8s_bin).join("kubelet"),
+        containerd_endpoint: format!("unix://{sock}"),
+        out_dir: out.to_path_buf(),
+    }
+}
+
+async fn eviction_one(args: Args) -> anyhow::Result<()> {
+    let which = args.kubelet.context("eviction needs --kubelet ours|upstream")?;
+    let paths = paths(&args.out);
+    anyhow::ensure!(paths.ours.is_file(), "{} not found (cargo build --release -p kubelet-cmd)", paths.ours.display());
+    std::fs::create_dir_all(&args.out)?;
+    let client = kubelet_api::client::client_from_kubeconfig(&PathBuf::from(kubelets::CP_DIR).join("admin.kubeconfig")).await?;
+    let rt = kubelet_cri::RemoteRuntime::connect(&paths.containerd_endpoint, Duration::from_secs(120))?;
+    pods::ensure_namespace(&client).await?;
+    let result = eviction::run(which, args.round, &paths, &args.settings.image, &client, &rt).await?;
+    let file = args.out.join(format!("eviction-{}-round{}.json", which.name(), args.round));
+    std::fs::write(&file, serde_json::to_string_pretty(&result)?)?;
+    print!("{}", eviction::report(std::slice::from_ref(&result)));
+    Ok(())
+}
+
+fn eviction_report(out: &std::path::Path) -> anyhow::Result<()> {
+    let mut results = Vec::new();
+    for entry in std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.starts_with("eviction-") && name.ends_with(".json") {
+            results.push(serde_json::from_str::<eviction::EvictionResult>(&std::fs::read_to_string(&path)?).with_context(|| format!("parsing {}", path.display()))?);
+        }
+    }
+    anyhow::ensure!(!results.is_empty(), "no eviction results in {}", out.display());
+    results.sort_by(|a, b| (&a.kubelet, a.round).cmp(&(&b.kubelet, b.round)));
+    print!("{}", eviction::report(&results));
+    Ok(())
 }
 
 async fn run_one(args: Args) -> anyhow::Result<()> {
@@ -116,7 +167,8 @@ fn report(out: &std::path::Path) -> anyhow::Result<()> {
     let mut results = Vec::new();
     for entry in std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))? {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "json") {
+        let eviction = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("eviction-"));
+        if path.extension().is_some_and(|e| e == "json") && !eviction {
             let text = std::fs::read_to_string(&path)?;
             results.push(serde_json::from_str::<run::RunResult>(&text).with_context(|| format!("parsing {}", path.display()))?);
         }

@@ -242,3 +242,55 @@ async fn runtime_class_picks_the_sandbox_handler_and_a_missing_one_fails_the_san
     let (outcome, _) = h.sync(&p).await;
     assert_eq!(outcome.errors, ["Failed to create pod sandbox: RuntimeClass \"nope\" not found"]);
 }
+
+fn with_resources(mut p: Pod, cpu: &str, memory: &str, memory_restarts: &[&str]) -> Pod {
+    use k8s_openapi::api::core::v1::{ContainerResizePolicy, ResourceRequirements};
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    for c in &mut p.spec.as_mut().unwrap().containers {
+        let list: std::collections::BTreeMap<String, Quantity> = [("cpu".to_string(), Quantity(cpu.into())), ("memory".to_string(), Quantity(memory.into()))].into();
+        c.resources = Some(ResourceRequirements { requests: Some(list.clone()), limits: Some(list), ..Default::default() });
+        if memory_restarts.contains(&c.name.as_str()) {
+            c.resize_policy = Some(vec![ContainerResizePolicy { resource_name: "memory".into(), restart_policy: "RestartContainer".into() }]);
+        }
+    }
+    p
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_allocated_resize_updates_in_place_or_restarts_per_policy() {
+    let h = harness();
+    let v1 = with_resources(pod("resize", "Always", &["a", "b"]), "100m", "64Mi", &["b"]);
+    let allocation = h.manager.allocation().clone();
+    allocation.admit(&v1);
+    let (outcome, _) = h.sync(&v1).await;
+    assert!(outcome.errors.is_empty(), "{outcome:?}");
+    let started = h.fake.calls_of("CreateContainer").len();
+
+    // CPU grows: both containers are updated in place, nothing is created.
+    h.fake.clear_calls();
+    let v2 = with_resources(pod("resize", "Always", &["a", "b"]), "200m", "64Mi", &["b"]);
+    assert_eq!(allocation.handle_resize(&v2), kubelet::allocation::ResizeDecision::Allocated);
+    let (outcome, _) = h.sync(&allocation.allocated_pod(&v2)).await;
+    assert!(outcome.errors.is_empty() && outcome.resize_error.is_none(), "{outcome:?}");
+    assert_eq!(h.fake.calls_of("UpdateContainerResources").len(), 2, "{:?}", h.fake.calls());
+    assert!(h.fake.calls_of("CreateContainer").is_empty());
+    let actuated = allocation.actuated("uid-resize", "a").unwrap();
+    assert_eq!(actuated.limits.unwrap()["cpu"].0, "200m");
+
+    // Memory grows: `a` in place, `b` (RestartContainer for memory) restarted with it.
+    h.fake.clear_calls();
+    let v3 = with_resources(pod("resize", "Always", &["a", "b"]), "200m", "128Mi", &["b"]);
+    assert_eq!(allocation.handle_resize(&v3), kubelet::allocation::ResizeDecision::Allocated);
+    let (outcome, api) = h.sync(&allocation.allocated_pod(&v3)).await;
+    assert!(outcome.errors.is_empty(), "{outcome:?}");
+    assert_eq!(h.fake.calls_of("UpdateContainerResources").len(), 1, "{:?}", h.fake.calls());
+    assert_eq!(h.fake.calls_of("CreateContainer"), vec!["CreateContainer b".to_string()], "{started} created before");
+    let b = api.container_statuses.unwrap().into_iter().find(|c| c.name == "b").unwrap();
+    assert_eq!(b.restart_count, 1);
+    assert_eq!(allocation.actuated("uid-resize", "b").unwrap().limits.unwrap()["memory"].0, "128Mi");
+
+    // Nothing left to do.
+    h.fake.clear_calls();
+    h.sync(&allocation.allocated_pod(&v3)).await;
+    assert!(h.fake.calls_of("UpdateContainerResources").is_empty() && h.fake.calls_of("CreateContainer").is_empty());
+}
