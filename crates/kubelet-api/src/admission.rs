@@ -64,21 +64,44 @@ fn ports_conflict(a: &(String, String, i32), b: &(String, String, i32)) -> bool 
     a.1 == b.1 && a.2 == b.2 && (a.0 == b.0 || a.0 == "0.0.0.0" || b.0 == "0.0.0.0")
 }
 
-/// Requests of a pod: max(sum of containers, each init container), cpu in millicores.
+/// Requests of a pod as upstream's `PodRequests` totals them (cpu in millicores): the regular
+/// containers and sidecars (restartable init containers) summed, at least each plain init
+/// container's request plus the sidecars started before it; pod-level requests
+/// (`spec.resources`) stand for the containers' where set; then the overhead.
 pub fn pod_requests(pod: &Pod) -> BTreeMap<String, i64> {
     let mut sum: BTreeMap<String, i64> = BTreeMap::new();
     let Some(spec) = pod.spec.as_ref() else { return sum };
     let amount = |r: &str, q: &str| quantity::parse(q).map(|q| crate::resources::amount(r, &q)).unwrap_or(0);
+    let requests = |c: &k8s_openapi::api::core::v1::Container| c.resources.as_ref().and_then(|r| r.requests.clone()).unwrap_or_default();
     for c in &spec.containers {
-        for (r, q) in c.resources.as_ref().and_then(|r| r.requests.as_ref()).into_iter().flatten() {
-            *sum.entry(r.clone()).or_default() += amount(r, &q.0);
+        for (r, q) in requests(c) {
+            *sum.entry(r.clone()).or_default() += amount(&r, &q.0);
         }
     }
+    let mut sidecars: BTreeMap<String, i64> = BTreeMap::new();
+    let mut init_peak: BTreeMap<String, i64> = BTreeMap::new();
     for c in spec.init_containers.iter().flatten() {
-        for (r, q) in c.resources.as_ref().and_then(|r| r.requests.as_ref()).into_iter().flatten() {
-            let v = amount(r, &q.0);
-            let e = sum.entry(r.clone()).or_default();
-            *e = (*e).max(v);
+        let sidecar = c.restart_policy.as_deref() == Some("Always");
+        for (r, q) in requests(c) {
+            let v = amount(&r, &q.0);
+            let before = sidecars.get(&r).copied().unwrap_or(0);
+            let peak = init_peak.entry(r.clone()).or_default();
+            *peak = (*peak).max(before + v);
+            if sidecar {
+                sidecars.insert(r.clone(), before + v);
+            }
+        }
+    }
+    for (r, v) in sidecars {
+        *sum.entry(r).or_default() += v;
+    }
+    for (r, v) in init_peak {
+        let e = sum.entry(r).or_default();
+        *e = (*e).max(v);
+    }
+    for (r, q) in spec.resources.as_ref().and_then(|r| r.requests.as_ref()).into_iter().flatten() {
+        if r == "cpu" || r == "memory" {
+            sum.insert(r.clone(), amount(r, &q.0));
         }
     }
     for (r, q) in spec.overhead.iter().flatten() {

@@ -165,3 +165,20 @@ fn host_ports_held_by_admitted_pods() {
     sidecar.spec.as_mut().unwrap().init_containers = Some(vec![init]);
     assert!(admit(&node(), &[&sidecar], &with_port(None, None, 7070)).is_ok());
 }
+
+#[test]
+fn pod_requests_count_sidecars_init_peaks_and_pod_level_as_upstream() {
+    use k8s_openapi::api::core::v1::{Container, ResourceRequirements};
+    let cpu = |v: &str| Some(ResourceRequirements { requests: Some([("cpu".to_string(), Quantity(v.into()))].into()), ..Default::default() });
+    let mut p = pod("", "");
+    p.spec.as_mut().unwrap().containers[0].resources = cpu("100m");
+    let sidecar = Container { name: "s".into(), restart_policy: Some("Always".into()), resources: cpu("200m"), ..Default::default() };
+    let init = Container { name: "i".into(), resources: cpu("250m"), ..Default::default() };
+    p.spec.as_mut().unwrap().init_containers = Some(vec![sidecar, init]);
+    // Regular 100m + sidecar 200m = 300m, but the init container ran next to the sidecar: 450m.
+    assert_eq!(pod_requests(&p)["cpu"], 450);
+    p.spec.as_mut().unwrap().init_containers.as_mut().unwrap()[1].resources = cpu("50m");
+    assert_eq!(pod_requests(&p)["cpu"], 300);
+    p.spec.as_mut().unwrap().resources = cpu("1");
+    assert_eq!(pod_requests(&p)["cpu"], 1000, "pod-level requests stand for the containers'");
+}

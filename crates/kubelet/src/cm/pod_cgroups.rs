@@ -127,6 +127,11 @@ fn quantity(c: &Container, limits: bool, resource: &str) -> Option<i64> {
 /// sidecars started before it), plus the pod overhead. CPU in millicores.
 fn pod_total(pod: &Pod, limits: bool, resource: &str) -> i64 {
     let Some(spec) = pod.spec.as_ref() else { return 0 };
+    // Pod-level resources, when the pod sets this one, stand for the containers' (upstream
+    // `PodRequests`/`PodLimits`); the overhead still adds.
+    if let Some(v) = pod_level(pod, limits, resource) {
+        return v + listed(spec.overhead.as_ref(), resource).unwrap_or(0);
+    }
     let mut sum: i64 = spec.containers.iter().filter_map(|c| quantity(c, limits, resource)).sum();
     let mut sidecars = 0i64;
     let mut init_peak = 0i64;
@@ -154,8 +159,18 @@ pub fn pod_cpu_request(pod: &Pod) -> i64 {
     pod_total(pod, false, "cpu")
 }
 
-/// Whether every container (init ones too) declares a non-zero `resource` limit.
+/// The pod-level (`spec.resources`) request or limit of `resource`, when set.
+pub fn pod_level(pod: &Pod, limits: bool, resource: &str) -> Option<i64> {
+    let r = pod.spec.as_ref()?.resources.as_ref()?;
+    listed(if limits { r.limits.as_ref() } else { r.requests.as_ref() }, resource)
+}
+
+/// Whether the pod's `resource` is limited: a pod-level limit, or a non-zero limit on every
+/// container (init ones too).
 fn all_limited(pod: &Pod, resource: &str) -> bool {
+    if pod_level(pod, true, resource).is_some_and(|v| v > 0) {
+        return true;
+    }
     let Some(spec) = pod.spec.as_ref() else { return false };
     spec.containers.iter().chain(spec.init_containers.iter().flatten()).all(|c| quantity(c, true, resource).is_some_and(|v| v > 0))
 }
@@ -231,6 +246,22 @@ mod tests {
         assert_eq!(CgroupName::new("/", &[]).for_driver(CgroupDriver::Systemd), "-.slice");
         assert_eq!(pod_cgroup("", &burstable).dir_for_driver(CgroupDriver::Systemd), "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0f2c_11.slice");
         assert_eq!(pod_cgroup("", &burstable).dir_for_driver(CgroupDriver::Cgroupfs), "kubepods/burstable/pod0f2c-11");
+    }
+
+    #[test]
+    fn pod_level_resources_stand_for_the_containers() {
+        let map = |kv: &[(&str, &str)]| (!kv.is_empty()).then(|| kv.iter().map(|(k, v)| (k.to_string(), Quantity(v.to_string()))).collect::<BTreeMap<_, _>>());
+        // Requests and limits at pod level, containers without resources: Burstable with both.
+        let mut p = pod(vec![container("a", &[], &[]), container("b", &[], &[])], vec![]);
+        p.spec.as_mut().unwrap().resources = Some(ResourceRequirements { requests: map(&[("cpu", "50m"), ("memory", "50Mi")]), limits: map(&[("cpu", "100m"), ("memory", "100Mi")]), ..Default::default() });
+        let r = pod_cgroup_resources(&p, None);
+        assert_eq!((r.cpu_shares, r.cpu_quota, r.memory_limit), (Some(51), Some(10_000), Some(100 << 20)));
+        assert_eq!(pod_request(&p, "memory"), 50 << 20);
+        // Pod-level requests only, one container limited: no pod limits.
+        let mut q = pod(vec![container("a", &[], &[("cpu", "50m"), ("memory", "50Mi")]), container("b", &[], &[])], vec![]);
+        q.spec.as_mut().unwrap().resources = Some(ResourceRequirements { requests: map(&[("cpu", "100m"), ("memory", "100Mi")]), ..Default::default() });
+        let r = pod_cgroup_resources(&q, None);
+        assert_eq!((r.cpu_shares, r.cpu_quota, r.memory_limit), (Some(102), None, None));
     }
 
     #[test]

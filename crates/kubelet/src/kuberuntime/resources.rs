@@ -58,8 +58,14 @@ pub fn oom_score_adj(pod: &Pod, c: &Container, memory_capacity: i64) -> i64 {
 /// CRI resources of a container.
 pub fn linux_resources(pod: &Pod, c: &Container, memory_capacity: i64) -> LinuxContainerResources {
     let cpu_request = amount(c, "requests", "cpu").or_else(|| amount(c, "limits", "cpu"));
-    let cpu_limit = amount(c, "limits", "cpu");
-    let memory_limit = amount(c, "limits", "memory");
+    // A container without its own limit has the pod-level one (upstream `getCPULimit`,
+    // `getMemoryLimit`).
+    let pod_limit = |resource: &str| {
+        let q = pod.spec.as_ref()?.resources.as_ref()?.limits.as_ref()?.get(resource)?;
+        kubelet_config::quantity::parse(q.0.trim()).ok().map(|q| q.as_f64())
+    };
+    let cpu_limit = amount(c, "limits", "cpu").or_else(|| pod_limit("cpu"));
+    let memory_limit = amount(c, "limits", "memory").or_else(|| pod_limit("memory"));
     let quota = cpu_limit.map(|l| milli_cpu_to_quota((l * 1000.0).ceil() as i64)).unwrap_or(0);
     LinuxContainerResources {
         cpu_shares: milli_cpu_to_shares(cpu_request.map(|r| (r * 1000.0).ceil() as i64).unwrap_or(0)),
@@ -194,6 +200,17 @@ mod tests {
         let err = resource_field_value(&c, &selector("limits.gpu", None)).unwrap_err();
         assert_eq!(err, "unsupported container resource : limits.gpu");
         assert!(resource_field_value(&c, &selector("limits.cpu", Some("x"))).unwrap_err().contains("divisor"));
+    }
+
+    #[test]
+    fn a_container_without_limits_gets_the_pod_level_ones() {
+        let mut pod = Pod { spec: Some(Default::default()), ..Default::default() };
+        pod.spec.as_mut().unwrap().resources = Some(k8s_openapi::api::core::v1::ResourceRequirements { limits: Some(quantities(&[("cpu", "100m"), ("memory", "100Mi")])), ..Default::default() });
+        let free = container(&[], &[("cpu", "10m")]);
+        let r = linux_resources(&pod, &free, 1 << 30);
+        assert_eq!((r.cpu_quota, r.memory_limit_in_bytes, r.cpu_shares), (10_000, 100 << 20, 10));
+        let own = container(&[("memory", "20Mi")], &[]);
+        assert_eq!(linux_resources(&pod, &own, 1 << 30).memory_limit_in_bytes, 20 << 20);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 pub const QOS_GUARANTEED: &str = "Guaranteed";
@@ -24,6 +24,11 @@ pub fn pod_qos_class(pod: &Pod) -> &'static str {
     let Some(spec) = pod.spec.as_ref() else {
         return QOS_BEST_EFFORT;
     };
+    // Pod-level resources (`spec.resources`, beta and on by default) decide alone, as
+    // upstream's `ComputePodQOS`.
+    if let Some(r) = spec.resources.as_ref().filter(|r| pod_level_set(r)) {
+        return requirements_qos(r);
+    }
     let mut requests: BTreeMap<&str, i128> = BTreeMap::new();
     let mut limits: BTreeMap<&str, i128> = BTreeMap::new();
     let mut guaranteed = true;
@@ -51,6 +56,41 @@ pub fn pod_qos_class(pod: &Pod) -> &'static str {
     } else {
         QOS_BURSTABLE
     }
+}
+
+/// Whether pod-level requirements name CPU or memory (upstream `IsPodLevelResourcesSet`).
+fn pod_level_set(r: &ResourceRequirements) -> bool {
+    let names = |l: Option<&BTreeMap<String, Quantity>>| l.into_iter().flatten().any(|(k, _)| QOS_RESOURCES.contains(&k.as_str()));
+    names(r.requests.as_ref()) || names(r.limits.as_ref())
+}
+
+fn amount(list: Option<&BTreeMap<String, Quantity>>, name: &str) -> i128 {
+    list.and_then(|l| l.get(name)).and_then(|q| kubelet_config::quantity::parse(q.0.trim()).ok()).map_or(0, |q| q.nanos())
+}
+
+/// Upstream `requirementsQOS` over one set of requirements: BestEffort when nothing is set,
+/// Guaranteed when CPU and memory both have equal non-zero request and limit, else Burstable.
+fn requirements_qos(r: &ResourceRequirements) -> &'static str {
+    let mut class = None;
+    for res in QOS_RESOURCES {
+        let (req, lim) = (amount(r.requests.as_ref(), res), amount(r.limits.as_ref(), res));
+        let this = if req != lim {
+            QOS_BURSTABLE
+        } else if req == 0 {
+            QOS_BEST_EFFORT
+        } else {
+            QOS_GUARANTEED
+        };
+        match class {
+            None => class = Some(this),
+            Some(c) if c != this => return QOS_BURSTABLE,
+            _ => {}
+        }
+        if this == QOS_BURSTABLE {
+            return QOS_BURSTABLE;
+        }
+    }
+    class.unwrap_or(QOS_BEST_EFFORT)
 }
 
 fn container_resources(container: &Container, limits: bool) -> Option<&BTreeMap<String, Quantity>> {
@@ -86,7 +126,7 @@ fn add_positive(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{PodSpec, ResourceRequirements};
+    use k8s_openapi::api::core::v1::PodSpec;
 
     fn q(list: &[(&str, &str)]) -> Option<BTreeMap<String, Quantity>> {
         if list.is_empty() {
@@ -155,6 +195,22 @@ mod tests {
             pod_qos_class(&pod(vec![limits_only], vec![])),
             QOS_BURSTABLE
         );
+    }
+
+    #[test]
+    fn pod_level_resources_decide_alone() {
+        let mut p = pod(vec![container("a", &[("cpu", "10m")], &[]), Container::default()], vec![]);
+        let r = |req: &[(&str, &str)], lim: &[(&str, &str)]| Some(ResourceRequirements { requests: q(req), limits: q(lim), ..Default::default() });
+        p.spec.as_mut().unwrap().resources = r(&[("cpu", "100m"), ("memory", "100Mi")], &[("cpu", "0.1"), ("memory", "100Mi")]);
+        assert_eq!(pod_qos_class(&p), QOS_GUARANTEED);
+        p.spec.as_mut().unwrap().resources = r(&[("cpu", "100m"), ("memory", "100Mi")], &[]);
+        assert_eq!(pod_qos_class(&p), QOS_BURSTABLE);
+        // Only non-compute resources at pod level: the containers decide.
+        p.spec.as_mut().unwrap().resources = r(&[("hugepages-2Mi", "2Mi")], &[]);
+        assert_eq!(pod_qos_class(&p), QOS_BURSTABLE);
+        let mut be = pod(vec![Container::default()], vec![]);
+        be.spec.as_mut().unwrap().resources = r(&[], &[]);
+        assert_eq!(pod_qos_class(&be), QOS_BEST_EFFORT);
     }
 
     #[test]
