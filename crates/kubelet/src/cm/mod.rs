@@ -77,11 +77,12 @@ impl QosCgroups {
     }
 
     /// Makes the top-level cgroups: `kubepods` with the node's CPU as its shares (and, when node
-    /// allocatable is enforced on pods, `memory_limit` bytes), `burstable`, and `besteffort` with
-    /// the minimum shares (upstream's node-allocatable and QoS containers).
-    pub fn ensure_top_level(&self, node_milli_cpu: i64, memory_limit: Option<i64>) -> Result<(), CgroupError> {
+    /// allocatable is enforced on pods, `memory_limit` bytes and `pids_limit` tasks),
+    /// `burstable`, and `besteffort` with the minimum shares (upstream's node-allocatable and
+    /// QoS containers).
+    pub fn ensure_top_level(&self, node_milli_cpu: i64, memory_limit: Option<i64>, pids_limit: Option<i64>) -> Result<(), CgroupError> {
         let Some(fs) = &self.fs else { return Ok(()) };
-        let kubepods = CgroupResources { cpu_shares: Some(milli_cpu_to_shares(node_milli_cpu) as u64), memory_limit, ..Default::default() };
+        let kubepods = CgroupResources { cpu_shares: Some(milli_cpu_to_shares(node_milli_cpu) as u64), memory_limit, pids_limit, ..Default::default() };
         let levels = [
             (pods_cgroup(&self.root), kubepods),
             // No Burstable pod has a cgroup yet: the shares of an empty sum, as upstream's QoS
@@ -93,6 +94,21 @@ impl QosCgroups {
             ensure(fs, &name, &resources)?;
         }
         Ok(())
+    }
+
+    /// Limits an existing cgroup to a reservation (`enforceNodeAllocatable`'s `system-reserved`
+    /// or `kube-reserved`, upstream `enforceExistingCgroup`): CPU shares from the reserved CPU,
+    /// and unless only compressible resources are enforced, the reserved memory and PIDs as its
+    /// limits. The cgroup must exist (the kubelet does not make it).
+    pub fn enforce_reserved(&self, cgroup: &str, milli_cpu: i64, memory: Option<i64>, pids: Option<i64>) -> Result<(), CgroupError> {
+        let Some(fs) = &self.fs else { return Ok(()) };
+        let name = CgroupName::new(cgroup, &[]);
+        if name.0.is_empty() || !fs.exists(&name) {
+            let source = std::io::Error::new(std::io::ErrorKind::NotFound, format!("{cgroup:?} cgroup does not exist"));
+            return Err(CgroupError { name: cgroup.to_string(), source });
+        }
+        let r = CgroupResources { cpu_shares: Some(milli_cpu_to_shares(milli_cpu) as u64), memory_limit: memory.filter(|m| *m > 0), pids_limit: pids.filter(|p| *p > 0), ..Default::default() };
+        ensure(fs, &name, &r)
     }
 
     /// Records pod `uid`'s CPU request (`None`: not Burstable, or gone) and sets the Burstable
@@ -183,7 +199,9 @@ mod tests {
             std::fs::create_dir(t.path().join(c)).unwrap();
         }
         let qos = QosCgroups::new(t.path(), "/", CgroupDriver::Cgroupfs, -1);
-        qos.ensure_top_level(2000, Some(8 << 30)).unwrap();
+        std::fs::create_dir(t.path().join("pids")).unwrap();
+        qos.ensure_top_level(2000, Some(8 << 30), Some(30000)).unwrap();
+        assert_eq!(std::fs::read_to_string(t.path().join("pids/kubepods/pids.max")).unwrap(), "30000");
         assert_eq!(std::fs::read_to_string(t.path().join("cpu/kubepods/cpu.shares")).unwrap(), "2048");
         assert_eq!(std::fs::read_to_string(t.path().join("cpu/kubepods/besteffort/cpu.shares")).unwrap(), "2");
         assert!(t.path().join("memory/kubepods/burstable").is_dir());
@@ -231,10 +249,25 @@ mod tests {
     }
 
     #[test]
+    fn reserved_cgroups_get_their_reservation_and_must_exist() {
+        let t = tempfile::tempdir().unwrap();
+        for c in ["cpu", "memory", "pids"] {
+            std::fs::create_dir_all(t.path().join(c).join("system.slice")).unwrap();
+        }
+        let qos = QosCgroups::new(t.path(), "/", CgroupDriver::Cgroupfs, -1);
+        qos.enforce_reserved("/system.slice", 500, Some(1 << 30), Some(1000)).unwrap();
+        assert_eq!(std::fs::read_to_string(t.path().join("cpu/system.slice/cpu.shares")).unwrap(), "512");
+        assert_eq!(std::fs::read_to_string(t.path().join("memory/system.slice/memory.limit_in_bytes")).unwrap(), (1u64 << 30).to_string());
+        assert_eq!(std::fs::read_to_string(t.path().join("pids/system.slice/pids.max")).unwrap(), "1000");
+        let err = qos.enforce_reserved("/kube.slice", 100, None, None).unwrap_err().to_string();
+        assert!(err.contains("\"/kube.slice\" cgroup does not exist"), "{err}");
+    }
+
+    #[test]
     fn systemd_driver_names_slices_and_touches_nothing() {
         let t = tempfile::tempdir().unwrap();
         let qos = QosCgroups::new(t.path(), "", CgroupDriver::Systemd, -1);
-        qos.ensure_top_level(1000, None).unwrap();
+        qos.ensure_top_level(1000, None, None).unwrap();
         let mut pod = Pod { spec: Some(PodSpec { containers: vec![Container::default()], ..Default::default() }), ..Default::default() };
         pod.metadata.uid = Some("a-b".into());
         assert_eq!(qos.ensure_pod(&pod).unwrap(), "kubepods-besteffort-poda_b.slice");
