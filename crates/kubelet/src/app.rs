@@ -331,7 +331,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         let capacity = kubelet_api::resources::capacity(&machine, i64::from(cfg.max_pods), i64::from(cfg.pods_per_core));
         for (enforcement, cgroup, reserved) in [("system-reserved", &cfg.system_reserved_cgroup, &cfg.system_reserved), ("kube-reserved", &cfg.kube_reserved_cgroup, &cfg.kube_reserved)] {
             let compressible = format!("{enforcement}-compressible");
-            let (full, only_cpu) = (cfg.enforce_node_allocatable.iter().any(|e| e == enforcement), cfg.enforce_node_allocatable.iter().any(|e| *e == compressible));
+            let (full, only_cpu) = (cfg.enforce_node_allocatable.iter().any(|e| e == enforcement), cfg.enforce_node_allocatable.contains(&compressible));
             if !full && !only_cpu {
                 continue;
             }
