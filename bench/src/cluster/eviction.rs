@@ -4,8 +4,8 @@
 //! A round: `evictionHard: memory.available` is set 768 MiB below what the machine has
 //! available now; one Burstable pod runs and has been sampled; then this process fills a file
 //! in the host's `/dev/shm` (tmpfs: anonymous memory, nothing is exhausted) in 32 MiB steps
-//! until `memory.available` (MemFree + Inactive(file)) is below the threshold, plus 256 MiB
-//! so the kubelet's own reading (upstream's comes from the root cgroup) is below it too. The
+//! until `memory.available` (computed as both kubelets do: MemTotal minus the root memory
+//! cgroup's working set) is below the threshold, plus 256 MiB of margin. The
 //! figure is the time from that crossing to the API showing the pod `Failed` with reason
 //! `Evicted`. The file is removed at the end of the round.
 
@@ -41,13 +41,21 @@ pub struct EvictionResult {
     pub hog_mib: usize,
 }
 
-/// `memory.available` as `/proc/meminfo` gives it (MemFree + Inactive(file)), bytes.
+/// `memory.available` as both kubelets compute it on a cgroup v1 host: MemTotal minus the root
+/// memory cgroup's usage less its inactive file pages (on other hosts: MemFree +
+/// Inactive(file)), bytes.
 fn memory_available() -> anyhow::Result<i64> {
     let text = std::fs::read_to_string("/proc/meminfo")?;
     let kib = |key: &str| -> anyhow::Result<i64> {
         let line = text.lines().find(|l| l.split(':').next() == Some(key)).with_context(|| format!("no {key} in /proc/meminfo"))?;
         Ok(line.split_whitespace().nth(1).context("meminfo value")?.parse()?)
     };
+    let root = std::path::Path::new("/sys/fs/cgroup/memory");
+    if let (Ok(usage), Ok(stat)) = (std::fs::read_to_string(root.join("memory.usage_in_bytes")), std::fs::read_to_string(root.join("memory.stat"))) {
+        let usage: i64 = usage.trim().parse()?;
+        let inactive: i64 = stat.lines().find_map(|l| l.strip_prefix("total_inactive_file ")).context("no total_inactive_file")?.trim().parse()?;
+        return Ok(kib("MemTotal")? * 1024 - (usage - inactive));
+    }
     Ok((kib("MemFree")? + kib("Inactive(file)")?) * 1024)
 }
 

@@ -412,7 +412,8 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let (relist_tx, relist_rx) = watch::channel(Relist::default());
     let (pressure_tx, pressure_rx) = watch::channel(kubelet_api::conditions::Pressure::default());
     let root_dir = opts.flags.root_dir.clone();
-    let signal_paths = SignalPaths { proc_root: proc_root.into(), node_fs: root_dir.clone(), image_fs: root_dir };
+    let memory_cgroup = crate::eviction::memory_watch::v1_root_memory_cgroup(Path::new("/sys/fs/cgroup"));
+    let signal_paths = SignalPaths { proc_root: proc_root.into(), node_fs: root_dir.clone(), image_fs: root_dir, memory_cgroup };
     // The stats collector's snapshots (it starts below) feed eviction too.
     let stats_store = crate::stats::StatsStore::default();
     let eviction_manager = EvictionManager::from_config(cfg, signal_paths).with_pods(crate::eviction::PodEvictions {

@@ -2,9 +2,9 @@
 //!
 //! Upstream checks its thresholds every 10 s, and with `kernelMemcgNotification` also when the
 //! root memory cgroup's usage crosses a threshold the kernel watches. This kubelet does both
-//! and, between rounds, reads `memory.available` from `/proc/meminfo` every second: a memory
+//! and, between rounds, reads `memory.available` (meminfo and the root memory cgroup) every second: a memory
 //! threshold newly met starts a round at once, so a node runs out of memory seconds sooner
-//! than a 10 s poll allows. One small file read a second costs next to nothing.
+//! than a 10 s poll allows. Three small file reads a second cost next to nothing.
 //!
 //! The kernel notification ([`MemcgNotifier`]) is cgroup v1's: an eventfd registered in the
 //! root memory cgroup's `cgroup.event_control` for `memory.usage_in_bytes` crossing
@@ -26,9 +26,9 @@ use super::thresholds::{Threshold, is_met};
 /// How often `memory.available` is read between rounds.
 pub const WATCH_PERIOD: Duration = Duration::from_secs(1);
 
-/// Whether a memory threshold is met in `proc_root`'s memory figures now.
-pub fn memory_threshold_met(thresholds: &[Threshold], proc_root: &Path) -> bool {
-    let Some(obs) = observe::memory(proc_root) else { return false };
+/// Whether a memory threshold is met in the memory figures `paths` lead to now.
+pub fn memory_threshold_met(thresholds: &[Threshold], paths: &observe::SignalPaths) -> bool {
+    let Some(obs) = observe::memory_of(paths) else { return false };
     thresholds.iter().filter(|t| t.signal == "memory.available").any(|t| is_met(t, obs))
 }
 
@@ -86,7 +86,7 @@ pub fn v1_root_memory_cgroup(cgroup_mount: &Path) -> Option<PathBuf> {
 /// The usage at which the memory threshold is crossed: capacity − threshold + inactive file
 /// pages of the root cgroup (upstream's `memoryThresholdNotifier.UpdateThreshold`).
 pub fn usage_threshold(thresholds: &[Threshold], proc_root: &Path, memory_cgroup: &Path) -> Option<u64> {
-    let obs = observe::memory(proc_root)?;
+    let obs = observe::memory_from_cgroup(proc_root, memory_cgroup)?;
     let t = thresholds.iter().find(|t| t.signal == "memory.available")?;
     let quantity = match t.value {
         kubelet_config::eviction::ThresholdValue::Quantity(q) => q.value(),
@@ -110,9 +110,10 @@ mod tests {
     fn a_met_memory_threshold_is_seen_in_meminfo() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("meminfo"), "MemTotal: 8000000 kB\nMemFree: 100000 kB\nInactive(file): 50000 kB\n").unwrap();
-        assert!(memory_threshold_met(&[threshold("200Mi")], dir.path()));
-        assert!(!memory_threshold_met(&[threshold("100Mi")], dir.path()));
-        assert!(!memory_threshold_met(&[], dir.path()));
+        let paths = observe::SignalPaths { proc_root: dir.path().into(), node_fs: dir.path().into(), image_fs: dir.path().into(), memory_cgroup: None };
+        assert!(memory_threshold_met(&[threshold("200Mi")], &paths));
+        assert!(!memory_threshold_met(&[threshold("100Mi")], &paths));
+        assert!(!memory_threshold_met(&[], &paths));
     }
 
     /// On a cgroup v1 host, as root: a process in a test cgroup filling a tmpfs file past the

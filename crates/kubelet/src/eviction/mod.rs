@@ -151,7 +151,7 @@ impl EvictionManager {
     async fn wait_next_round(&self, shutdown: &CancellationToken) -> bool {
         let proc_root = &self.paths.proc_root;
         // Already under memory pressure: rounds keep their period, as upstream's.
-        let watch_memory = !memory_watch::memory_threshold_met(&self.thresholds, proc_root);
+        let watch_memory = !memory_watch::memory_threshold_met(&self.thresholds, &self.paths);
         let notifier = match (&self.memcg_root, watch_memory) {
             (Some(dir), true) => memory_watch::usage_threshold(&self.thresholds, proc_root, dir).and_then(|t| {
                 memory_watch::MemcgNotifier::register(dir, t).map_err(|e| tracing::warn!("kernel memory threshold notification in {}: {e}", dir.display())).ok()
@@ -171,7 +171,7 @@ impl EvictionManager {
                     if Instant::now() >= deadline {
                         return true;
                     }
-                    if watch_memory && memory_watch::memory_threshold_met(&self.thresholds, proc_root) {
+                    if watch_memory && memory_watch::memory_threshold_met(&self.thresholds, &self.paths) {
                         tracing::info!("a memory eviction threshold is met between rounds; checking now");
                         return true;
                     }

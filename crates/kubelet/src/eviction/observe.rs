@@ -1,6 +1,9 @@
 //! Observes the eviction signals on the host (upstream gets them from the summary API):
-//! `memory.available` from `/proc/meminfo` (MemFree + Inactive(file), i.e. capacity minus the
-//! working set), `nodefs.*` from `statvfs` of the kubelet root dir, `imagefs.*` from `statvfs`
+//! `memory.available` as capacity (MemTotal) minus the working set, the working set being, as
+//! upstream's (and `/stats/summary`'s node memory), the root memory cgroup's usage minus its
+//! inactive file pages on a cgroup v1 host — kernel memory the cgroup does not charge is not
+//! counted — and MemTotal − MemFree − Inactive(file) from `/proc/meminfo` where there is no v1
+//! root memory cgroup; `nodefs.*` from `statvfs` of the kubelet root dir, `imagefs.*` from `statvfs`
 //! of the image filesystem (the root dir's filesystem unless told otherwise), `pid.available`
 //! from `kernel/pid_max` minus the scheduling entities counted in `/proc/loadavg`.
 //!
@@ -19,12 +22,14 @@ pub struct SignalPaths {
     pub node_fs: PathBuf,
     /// A path on the image filesystem (imagefs).
     pub image_fs: PathBuf,
+    /// The v1 root memory cgroup (`/sys/fs/cgroup/memory`), when the host has one.
+    pub memory_cgroup: Option<PathBuf>,
 }
 
 /// Reads every signal it can.
 pub fn observe(paths: &SignalPaths) -> Observations {
     let mut out = Observations::new();
-    if let Some(m) = memory(&paths.proc_root) {
+    if let Some(m) = memory_of(paths) {
         out.insert("memory.available".into(), m);
     }
     for (prefix, path) in [("nodefs", &paths.node_fs), ("imagefs", &paths.image_fs)] {
@@ -45,7 +50,24 @@ fn meminfo_bytes(text: &str, key: &str) -> Option<i64> {
     Some(kib * 1024)
 }
 
-/// `memory.available`: capacity minus working set (usage minus inactive file pages).
+/// `memory.available` where `paths` say to read it.
+pub fn memory_of(paths: &SignalPaths) -> Option<Observation> {
+    paths.memory_cgroup.as_deref().and_then(|cg| memory_from_cgroup(&paths.proc_root, cg)).or_else(|| memory(&paths.proc_root))
+}
+
+/// `memory.available` from the v1 root memory cgroup: MemTotal − (usage − total_inactive_file).
+pub fn memory_from_cgroup(proc_root: &Path, memory_cgroup: &Path) -> Option<Observation> {
+    let text = std::fs::read_to_string(proc_root.join("meminfo")).ok()?;
+    let total = meminfo_bytes(&text, "MemTotal")?;
+    let usage: i64 = std::fs::read_to_string(memory_cgroup.join("memory.usage_in_bytes")).ok()?.trim().parse().ok()?;
+    let stat = std::fs::read_to_string(memory_cgroup.join("memory.stat")).ok()?;
+    let inactive_file: i64 = stat.lines().find_map(|l| l.strip_prefix("total_inactive_file ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let working_set = (usage - inactive_file).max(0);
+    Some(Observation { available: total - working_set, capacity: total })
+}
+
+/// `memory.available` from `/proc/meminfo`: capacity minus working set (MemTotal − MemFree −
+/// Inactive(file)).
 pub fn memory(proc_root: &Path) -> Option<Observation> {
     let text = std::fs::read_to_string(proc_root.join("meminfo")).ok()?;
     let total = meminfo_bytes(&text, "MemTotal")?;
@@ -89,9 +111,16 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("sys/kernel")).unwrap();
         std::fs::write(dir.path().join("sys/kernel/pid_max"), "32768\n").unwrap();
         std::fs::write(dir.path().join("loadavg"), "0.10 0.20 0.30 2/768 12345\n").unwrap();
-        let paths = SignalPaths { proc_root: dir.path().into(), node_fs: dir.path().into(), image_fs: dir.path().join("missing") };
+        let paths = SignalPaths { proc_root: dir.path().into(), node_fs: dir.path().into(), image_fs: dir.path().join("missing"), memory_cgroup: None };
         let o = observe(&paths);
         assert_eq!(o["memory.available"], Observation { available: 3_000_000 * 1024, capacity: 8_000_000 * 1024 });
+        // With a v1 root memory cgroup: its usage less its inactive file pages is the working set.
+        let cg = dir.path().join("memory");
+        std::fs::create_dir_all(&cg).unwrap();
+        std::fs::write(cg.join("memory.usage_in_bytes"), format!("{}\n", 3_000_000i64 * 1024)).unwrap();
+        std::fs::write(cg.join("memory.stat"), format!("cache 1\ntotal_inactive_file {}\n", 1_000_000i64 * 1024)).unwrap();
+        let with_cgroup = SignalPaths { memory_cgroup: Some(cg), ..paths };
+        assert_eq!(observe(&with_cgroup)["memory.available"], Observation { available: 6_000_000 * 1024, capacity: 8_000_000 * 1024 });
         assert_eq!(o["pid.available"], Observation { available: 32768 - 768, capacity: 32768 });
         assert!(o["nodefs.available"].capacity > 0 && o["nodefs.inodesFree"].capacity > 0);
         assert!(!o.contains_key("imagefs.available"), "unreadable image fs is left out");
