@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: time from the node crossing a memory eviction threshold to the first eviction,
 # our kubelet against upstream kubelet 1.37, side by side on this machine (the shared control
-# plane and containerd, node knode-node). Each round sets evictionHard memory.available 768 MiB
+# plane and containerd, node knode-node). Each round sets evictionHard memory.available 1 GiB
 # below what the machine has available, runs one pod, then fills a file in /dev/shm until the
 # threshold is crossed (nothing is exhausted; the file is removed after the round) and times
 # the API showing the pod Evicted. See docs/benchmarks.md. A benchmark, not a test: run it on a

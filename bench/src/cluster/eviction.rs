@@ -1,7 +1,7 @@
 //! The eviction benchmark: how long after the node crosses a memory eviction threshold the
 //! kubelet evicts a pod, ours against upstream's, each in turn as node `knode-node`.
 //!
-//! A round: `evictionHard: memory.available` is set 768 MiB below what the machine has
+//! A round: `evictionHard: memory.available` is set 1 GiB below what the machine has
 //! available now; one Burstable pod runs and has been sampled; then this process fills a file
 //! in the host's `/dev/shm` (tmpfs: anonymous memory, nothing is exhausted) in 32 MiB steps
 //! until `memory.available` (computed as both kubelets do: MemTotal minus the root memory
@@ -22,7 +22,7 @@ use crate::kubelets::{self, Paths, Which};
 use crate::{node, pods};
 
 const VICTIM: &str = "bench-victim";
-const MARGIN: i64 = 768 << 20;
+const MARGIN: i64 = 1 << 30;
 const EXTRA: i64 = 256 << 20;
 const STEP: usize = 32 << 20;
 const HOG: &str = "/dev/shm/knode-eviction-bench-hog";
@@ -149,7 +149,7 @@ async fn measure(k: &kubelets::Running, threshold: i64, image: &str, client: &ku
     wait_pod(&api, "victim Running", Duration::from_secs(120), |p| phase_reason(p).0 == Some("Running")).await?;
     // Both kubelets have sampled the pod's stats by then.
     tokio::time::sleep(Duration::from_secs(25)).await;
-    anyhow::ensure!(memory_available()? > threshold + (256 << 20), "memory.available moved towards the threshold on its own; the machine is not quiet");
+    anyhow::ensure!(memory_available()? > threshold + (512 << 20), "memory.available moved towards the threshold on its own; the machine is not quiet");
     let (crossed, hog_mib) = fill_until_below(threshold)?;
     let evicted = wait_pod(&api, "victim evicted", Duration::from_secs(90), |p| phase_reason(p) == (Some("Failed"), Some("Evicted"))).await?;
     Ok((evicted.duration_since(crossed), hog_mib))

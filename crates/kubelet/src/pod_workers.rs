@@ -455,6 +455,7 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
         let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);
         publish_failed(ctx, pod, &fresh, crate::active_deadline::REASON, crate::active_deadline::MESSAGE);
         ctx.manager.clean_up_terminated(pod);
+        ctx.manager.allocation().remove_pod(&r.uid);
         return Ok(ctx.sync_frequency);
     }
     ctx.prober.add_pod(pod);
@@ -514,7 +515,8 @@ fn publish_failed(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, r
 /// Publishes the pod as evicted: `Failed`, reason `Evicted`, and upstream's `DisruptionTarget`
 /// condition (reason `TerminationByKubelet`) with the eviction's message.
 fn publish_evicted(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, message: &str) {
-    let mut status = generate_status(ctx, pod, runtime, &Default::default(), true);
+    let allocated = Arc::new(ctx.manager.allocation().allocated_pod(pod));
+    let mut status = generate_status(ctx, &allocated, runtime, &Default::default(), true);
     status.phase = Some(crate::status::PHASE_FAILED.to_string());
     status.reason = Some(EVICTED.to_string());
     status.message = Some(message.to_string());
@@ -553,7 +555,11 @@ async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Arc<Pod>
     // (Its probes are gone: no verdicts, and nothing runs any more.)
     // Containers that never ran are reported terminated, and a pod that never got to run
     // (deleted while pending) is Failed, as upstream's `TerminatePod`.
-    let final_status = pod.map(|p| (p.clone(), terminated_pod_status(p, generate_status(ctx, p, &status, &Default::default(), true))));
+    // Reported with the resources the pod ran with (its allocation), then forgotten.
+    let final_status = pod.map(|p| {
+        let allocated = Arc::new(ctx.manager.allocation().allocated_pod(p));
+        (p.clone(), terminated_pod_status(p, generate_status(ctx, &allocated, &status, &Default::default(), true)))
+    });
     // A static pod removed from its source leaves its stopped sandbox and containers for the
     // housekeeping's orphan sweep (every 2 s) to remove, as upstream leaves them to its container
     // deleter: a manifest written back meanwhile restarts the same pod from them.

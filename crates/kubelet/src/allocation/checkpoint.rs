@@ -2,9 +2,9 @@
 //! `actuated_pods_state`), in upstream's layout: `{"data": "<JSON>", "checksum": N}` where the
 //! data is `{"entries": {"<pod UID>": {"ContainerResources": {"<name>": <requirements>}}}}`.
 //!
-//! The checksum is FNV-1a (32 bit) of the data string. Upstream hashes a debug dump of it
-//! instead, so a file an upstream kubelet wrote is accepted when its data parses, with a
-//! warning; data that does not parse is refused (the kubelet then starts from the pods' specs).
+//! The checksum is upstream's: FNV-1a (32 bit) over apimachinery's hash dump of the data string
+//! (`(string)` followed by the string), so either kubelet reads the other's files. A file whose
+//! checksum or data does not match is refused (the kubelet then starts from the pods' specs).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -46,12 +46,17 @@ pub enum CheckpointError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a checkpoint: {source}")]
     Malformed { path: PathBuf, source: serde_json::Error },
+    #[error("{path}: checksum {found} does not match its data (expected {expected}); the file is corrupt")]
+    Checksum { path: PathBuf, found: u64, expected: u64 },
     #[error("writing {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
 }
 
-fn fnv1a32(bytes: &[u8]) -> u64 {
-    u64::from(bytes.iter().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)))
+/// Upstream's `checksum.New(data)`.
+fn checksum(data: &str) -> u64 {
+    let fnv = |h: u32, b: &u8| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193);
+    let h = b"(string)".iter().fold(0x811c_9dc5_u32, fnv);
+    u64::from(data.as_bytes().iter().fold(h, fnv))
 }
 
 /// Loads `path`; a missing file is empty.
@@ -63,10 +68,11 @@ pub fn load(path: &Path) -> Result<Entries, CheckpointError> {
     };
     let malformed = |source| CheckpointError::Malformed { path: path.into(), source };
     let file: File = serde_json::from_slice(&bytes).map_err(malformed)?;
-    let data: Data = serde_json::from_str(&file.data).map_err(malformed)?;
-    if fnv1a32(file.data.as_bytes()) != file.checksum {
-        tracing::warn!(path = %path.display(), "checkpoint checksum is not this kubelet's (written by upstream's?); using its data, which parses");
+    let expected = checksum(&file.data);
+    if expected != file.checksum {
+        return Err(CheckpointError::Checksum { path: path.into(), found: file.checksum, expected });
     }
+    let data: Data = serde_json::from_str(&file.data).map_err(malformed)?;
     Ok(data.entries)
 }
 
@@ -75,7 +81,7 @@ pub fn load(path: &Path) -> Result<Entries, CheckpointError> {
 pub fn save(path: &Path, entries: &Entries) -> Result<(), CheckpointError> {
     let write_err = |source| CheckpointError::Write { path: path.into(), source };
     let data = serde_json::to_string(&Data { entries: entries.clone() }).unwrap_or_default();
-    let file = File { checksum: fnv1a32(data.as_bytes()), data };
+    let file = File { checksum: checksum(&data), data };
     let body = serde_json::to_vec(&file).unwrap_or_default();
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).open(&tmp).map_err(write_err)?;
@@ -107,11 +113,19 @@ mod tests {
     }
 
     #[test]
-    fn a_foreign_checksum_is_accepted_and_garbage_refused() {
+    fn upstreams_checksum_is_checked_and_garbage_refused() {
+        // Computed with upstream v1.37.2's `checksum.New` for the same data.
+        let data = r#"{"entries":{"u":{"ContainerResources":{"c1":{"requests":{"cpu":"20m"}}}}}}"#;
+        assert_eq!(checksum(data), 764_198_705);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state");
-        std::fs::write(&path, r#"{"data":"{\"entries\":{\"u\":{\"ContainerResources\":{}}}}","checksum":1}"#).unwrap();
+        let file = serde_json::json!({"data": data, "checksum": 764_198_705u64});
+        std::fs::write(&path, file.to_string()).unwrap();
         assert!(load(&path).unwrap().contains_key("u"));
+        let wrong = serde_json::json!({"data": data, "checksum": 1});
+        std::fs::write(&path, wrong.to_string()).unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(err.contains("checksum 1 does not match"), "{err}");
         std::fs::write(&path, "{not json").unwrap();
         let err = load(&path).unwrap_err().to_string();
         assert!(err.contains("is not a checkpoint"), "{err}");

@@ -174,17 +174,56 @@ pub struct AllocationManager {
     requests: Mutex<BTreeMap<String, (i64, i64)>>,
     /// Resizes not allocated, by pod UID.
     pending: Mutex<BTreeMap<String, PendingResize>>,
+    /// The pod cgroup settings last applied, by pod UID (in memory: after a restart each pod
+    /// cgroup is brought in line once).
+    pod_cgroups: Mutex<BTreeMap<String, crate::cm::pod_cgroups::CgroupResources>>,
+    /// Held across a resize decision (others' total, fit, commit): two pods' resizes must not
+    /// both take the same room.
+    deciding: Mutex<()>,
 }
 
 impl AllocationManager {
     /// Keeps its checkpoints in `root_dir` (`None`: in memory only, for tests).
     pub fn new(root_dir: Option<&Path>, allocatable: Allocatable) -> Self {
+        let allocated = Checkpointed::open(root_dir, ALLOCATED_STATE_FILE);
+        // Until each pod is seen again after a restart, its requests are estimated from the
+        // checkpoint (containers summed: never less than upstream's total), so an early resize
+        // of another pod cannot take room that is allocated.
+        let requests = allocated
+            .lock()
+            .iter()
+            .map(|(uid, info)| {
+                let sum = |r: &str| info.container_resources.values().filter_map(|c| amounts(c.requests.as_ref())[usize::from(r == "memory")]).fold(0i64, i64::saturating_add);
+                (uid.clone(), (sum("cpu"), sum("memory")))
+            })
+            .collect();
         AllocationManager {
-            allocated: Checkpointed::open(root_dir, ALLOCATED_STATE_FILE),
+            allocated,
             actuated: Checkpointed::open(root_dir, ACTUATED_STATE_FILE),
             allocatable,
-            requests: Mutex::default(),
+            requests: Mutex::new(requests),
             pending: Mutex::default(),
+            pod_cgroups: Mutex::default(),
+            deciding: Mutex::default(),
+        }
+    }
+
+    /// The pod cgroup settings last applied to pod `uid`.
+    pub fn pod_cgroup(&self, uid: &str) -> Option<crate::cm::pod_cgroups::CgroupResources> {
+        self.pod_cgroups.lock().unwrap_or_else(|e| e.into_inner()).get(uid).cloned()
+    }
+
+    /// Records the pod cgroup settings just applied.
+    pub fn set_pod_cgroup(&self, uid: &str, r: crate::cm::pod_cgroups::CgroupResources) {
+        self.pod_cgroups.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.to_string(), r);
+    }
+
+    /// Forgets the pods `known` does not know (deleted while the kubelet was down), as
+    /// upstream's `RemoveOrphanedPods`.
+    pub fn remove_orphaned(&self, known: impl Fn(&str) -> bool) {
+        let uids: Vec<String> = self.allocated.lock().keys().chain(self.actuated.lock().keys()).filter(|u| !known(u)).cloned().collect();
+        for uid in uids {
+            self.remove_pod(&uid);
         }
     }
 
@@ -234,6 +273,7 @@ impl AllocationManager {
     /// `handlePodResourcesResize`).
     pub fn handle_resize(&self, pod: &Pod) -> ResizeDecision {
         let uid = pod_uid(pod).to_string();
+        let _deciding = self.deciding.lock().unwrap_or_else(|e| e.into_inner());
         let Some(allocated) = self.allocated.get(&uid) else { return ResizeDecision::Unchanged };
         let desired = spec_info(pod);
         let changed = resizable(pod).any(|c| {
@@ -251,7 +291,7 @@ impl AllocationManager {
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .filter(|(u, _)| **u != uid)
-            .fold((0, 0), |acc, (_, r)| (acc.0 + r.0, acc.1 + r.1));
+            .fold((0i64, 0i64), |acc, (_, r)| (acc.0.saturating_add(r.0), acc.1.saturating_add(r.1)));
         match fits(pod, others, self.allocatable) {
             Ok(()) => {
                 // Only the resizable containers take the spec's values.
@@ -307,6 +347,7 @@ impl AllocationManager {
         self.actuated.update(|e| e.remove(uid).is_some());
         self.requests.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+        self.pod_cgroups.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
     }
 }
 

@@ -2,9 +2,9 @@
 //!
 //! Upstream checks its thresholds every 10 s, and with `kernelMemcgNotification` also when the
 //! root memory cgroup's usage crosses a threshold the kernel watches. This kubelet does both
-//! and, between rounds, reads `memory.available` (meminfo and the root memory cgroup) every second: a memory
+//! and, between rounds, reads `memory.available` (meminfo and the root memory cgroup) twice a second: a memory
 //! threshold newly met starts a round at once, so a node runs out of memory seconds sooner
-//! than a 10 s poll allows. Three small file reads a second cost next to nothing.
+//! than a 10 s poll allows. Six small file reads a second cost next to nothing.
 //!
 //! The kernel notification ([`MemcgNotifier`]) is cgroup v1's: an eventfd registered in the
 //! root memory cgroup's `cgroup.event_control` for `memory.usage_in_bytes` crossing
@@ -24,7 +24,7 @@ use super::observe;
 use super::thresholds::{Threshold, is_met};
 
 /// How often `memory.available` is read between rounds.
-pub const WATCH_PERIOD: Duration = Duration::from_secs(1);
+pub const WATCH_PERIOD: Duration = Duration::from_millis(500);
 
 /// Whether a memory threshold is met in the memory figures `paths` lead to now.
 pub fn memory_threshold_met(thresholds: &[Threshold], paths: &observe::SignalPaths) -> bool {

@@ -83,7 +83,7 @@ impl PodEvictions {
 
     /// Evicts the first-ranked pod for the most pressing threshold met, unless the pod
     /// evicted last is still stopping.
-    fn relieve(&self, met: &[node_pressure::MetThreshold], max_pod_grace: i64, last: &mut LastEviction, waited_for_stats: &mut u32, now: Instant) {
+    fn relieve(&self, met: &[node_pressure::MetThreshold], max_pod_grace: i64, last: &mut LastEviction, waited_for_stats: &mut std::collections::BTreeMap<String, u32>, now: Instant) {
         let pods = self.candidates();
         if let Some((uid, at)) = last.as_ref()
             && now.duration_since(*at) < POD_CLEANUP_TIMEOUT
@@ -101,12 +101,21 @@ impl PodEvictions {
             .filter_map(|p| p.metadata.uid.as_deref())
             .filter(|uid| !snapshot.summary.pods.iter().any(|s| s.pod_ref.uid == *uid))
             .collect();
-        if !without_stats.is_empty() && *waited_for_stats < ROUNDS_WITHOUT_STATS {
-            *waited_for_stats += 1;
-            tracing::info!(pods = ?without_stats, "eviction thresholds met; waiting a round for the stats of every pod before ranking");
+        // Rounds each pod has gone without stats; only pods new to that wait hold the ranking
+        // back (one that never gets stats, e.g. stuck pulling its image, ranks as upstream's).
+        waited_for_stats.retain(|uid, _| without_stats.contains(&uid.as_str()));
+        let mut waiting = Vec::new();
+        for uid in &without_stats {
+            let rounds = waited_for_stats.entry(uid.to_string()).or_insert(0);
+            if *rounds < ROUNDS_WITHOUT_STATS {
+                *rounds += 1;
+                waiting.push(*uid);
+            }
+        }
+        if !waiting.is_empty() {
+            tracing::info!(pods = ?waiting, "eviction thresholds met; waiting a round for these pods' stats before ranking");
             return;
         }
-        *waited_for_stats = 0;
         let Some((uid, eviction)) = node_pressure::pick(met, &pods, &snapshot.summary, max_pod_grace) else {
             tracing::warn!("eviction thresholds met but no pod may be evicted (only critical pods run)");
             return;
@@ -147,7 +156,7 @@ impl EvictionManager {
     }
 
     /// Waits for the next round: the monitoring period, or less when a memory threshold is
-    /// newly met (read every second, or signalled by the kernel). `false` on shutdown.
+    /// newly met (read every 500 ms, or signalled by the kernel). `false` on shutdown.
     async fn wait_next_round(&self, shutdown: &CancellationToken) -> bool {
         let proc_root = &self.paths.proc_root;
         // Already under memory pressure: rounds keep their period, as upstream's.
@@ -190,7 +199,7 @@ impl EvictionManager {
     pub async fn run(self, pressure: watch::Sender<Pressure>, shutdown: CancellationToken) {
         let mut tracker = PressureTracker::default();
         let mut last: LastEviction = None;
-        let mut waited_for_stats = 0;
+        let mut waited_for_stats = std::collections::BTreeMap::new();
         loop {
             let observations = observe::observe(&self.paths);
             let verdict = tracker.observe(&self.thresholds, &observations, self.transition_period, Instant::now());

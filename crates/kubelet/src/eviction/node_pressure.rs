@@ -81,20 +81,33 @@ fn priority(pod: &Pod) -> i32 {
     pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0)
 }
 
+/// Upstream's comparators: `Less` puts the first pod first. Where either pod's use is unknown,
+/// the unknown one goes first (`cmpBool(!found1, !found2)`).
+fn unknown_first(u1: Option<i64>, u2: Option<i64>) -> Option<Ordering> {
+    match (u1, u2) {
+        (Some(_), Some(_)) => None,
+        _ => Some(u2.is_none().cmp(&u1.is_none())),
+    }
+}
+
 /// Ranks `pods` (with their stats) for relieving `resource`: the first is evicted first.
+/// Memory and disk bytes: use above request first, then priority, then use above request;
+/// inodes and PIDs: priority, then use (upstream `rankMemoryPressure`, `rankDiskPressureFunc`,
+/// `rankPIDPressure`).
 pub fn rank<'a>(resource: &str, mut pods: Vec<(&'a Pod, Option<&'a PodStats>)>) -> Vec<(&'a Pod, Option<&'a PodStats>)> {
     let requests_apply = matches!(resource, "memory" | "ephemeral-storage");
     pods.sort_by(|(p1, s1), (p2, s2)| {
         let (u1, u2) = (s1.and_then(|s| usage(resource, s)), s2.and_then(|s| usage(resource, s)));
-        // Unknown use first.
-        let unknown = u2.is_none().cmp(&u1.is_none());
-        if unknown != Ordering::Equal || u1.is_none() {
-            return unknown;
-        }
-        let (u1, u2) = (u1.unwrap_or(0), u2.unwrap_or(0));
         let (r1, r2) = (request(resource, p1), request(resource, p2));
-        let exceeds = if requests_apply { (u2 > r2).cmp(&(u1 > r1)) } else { Ordering::Equal };
-        exceeds.then_with(|| priority(p1).cmp(&priority(p2))).then_with(|| (u2 - r2).cmp(&(u1 - r1)))
+        let exceeds = || {
+            if !requests_apply {
+                return Ordering::Equal;
+            }
+            unknown_first(u1, u2).unwrap_or_else(|| (u2.unwrap_or(0) > r2).cmp(&(u1.unwrap_or(0) > r1)))
+        };
+        let by_priority = || priority(p1).cmp(&priority(p2));
+        let by_use = || unknown_first(u1, u2).unwrap_or_else(|| (u2.unwrap_or(0) - r2).cmp(&(u1.unwrap_or(0) - r1)));
+        exceeds().then_with(by_priority).then_with(by_use)
     });
     pods
 }

@@ -73,6 +73,11 @@ fn memory_ranking_is_upstreams() {
     // PIDs: priority, then process count.
     let s = summary(vec![stats("within-big", 0, 3), stats("within-small", 0, 9), stats("over", 0, 1), stats("over-important", 0, 50), stats("besteffort", 0, 2), stats("no-stats", 0, 1)]);
     assert_eq!(order("pids", &pods, &s), ["within-small", "within-big", "besteffort", "over", "no-stats", "over-important"]);
+    // PIDs without stats: first within their priority, not before lower priorities.
+    let s = summary(vec![stats("within-big", 0, 3), stats("within-small", 0, 9), stats("over", 0, 1), stats("besteffort", 0, 2), stats("no-stats", 0, 1)]);
+    assert_eq!(order("pids", &pods, &s), ["within-small", "within-big", "besteffort", "over", "no-stats", "over-important"]);
+    let s = summary(vec![stats("within-big", 0, 3)]);
+    assert_eq!(order("pids", &pods, &s).last().unwrap(), "over-important", "priority first even without stats");
 }
 
 #[test]

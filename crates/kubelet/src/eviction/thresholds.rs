@@ -99,7 +99,8 @@ pub struct PressureTracker {
     soft_first_met: BTreeMap<String, Instant>,
     /// Condition → when it was last observed.
     last_observed: BTreeMap<&'static str, Instant>,
-    /// Signals met in the last round (their minimum reclaim applies until resolved).
+    /// Thresholds (`signal/hard`, `signal/soft`) met in the last round: their minimum reclaim
+    /// applies until resolved.
     unresolved: std::collections::BTreeSet<String>,
 }
 
@@ -123,11 +124,14 @@ impl PressureTracker {
         let mut unresolved = std::collections::BTreeSet::new();
         for t in thresholds {
             let Some(obs) = observations.get(&t.signal) else { continue };
-            let hit = if self.unresolved.contains(&t.signal) { still_met(t, *obs) } else { is_met(t, *obs) };
+            // Keyed by the threshold (a signal may have a hard and a soft one): only a threshold
+            // that was itself met keeps its minimum reclaim.
+            let key = format!("{}/{}", t.signal, if t.grace_period.is_some() { "soft" } else { "hard" });
+            let hit = if self.unresolved.contains(&key) { still_met(t, *obs) } else { is_met(t, *obs) };
             if !hit {
                 continue;
             }
-            unresolved.insert(t.signal.clone());
+            unresolved.insert(key);
             let effective = match t.grace_period {
                 None => true,
                 Some(grace) => {

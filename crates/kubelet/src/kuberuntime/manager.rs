@@ -191,15 +191,14 @@ impl RuntimeManager {
     pub async fn sync_pod(&self, pod: &Pod, status: &PodStatus, verdicts: &ProbeVerdicts) -> SyncOutcome {
         let mut actions = compute_pod_actions_with_probes(pod, status, verdicts);
         let mut out = SyncOutcome::default();
-        // Resized containers (the pod is the allocated one): restarts join the plan; the pod
-        // cgroup widens before anything grows.
+        // Resized containers (the pod is the allocated one): restarts join the plan; the rest
+        // is applied after the kills and before the starts, as upstream's step 7.
         let resize = if actions.kill_pod {
             ResizePlan::default()
         } else {
             plan_resize(pod, status, &actions, |name| self.allocation.actuated(pod_uid(pod), name))
         };
         resize.add_restarts(&mut actions);
-        let pod_cgroup_target = if resize.is_empty() { None } else { self.widen_pod_cgroup(pod, &mut out) };
         if actions.kill_pod {
             if let Err(e) = self.kill_pod(Some(pod), status, None).await {
                 out.errors.push(e.to_string());
@@ -239,6 +238,9 @@ impl RuntimeManager {
         let host_network = pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false);
         let ips = if ips.is_empty() && host_network { vec![self.cfg.host_ip.clone()] } else { ips };
         let facts = PodFacts { pod_ips: ips, host_ip: self.cfg.host_ip.clone(), node_name: self.cfg.node_name.clone(), allocatable: self.cfg.node_allocatable.clone() };
+        if !actions.create_sandbox {
+            self.resize_pod(pod, &resize, &mut out).await;
+        }
         let spec = pod.spec.as_ref();
         let inits = actions.init_containers_to_start.iter().filter_map(|&i| spec.and_then(|s| s.init_containers.as_ref()).and_then(|v| v.get(i)));
         let regular = actions.containers_to_start.iter().filter_map(|&i| spec.and_then(|s| s.containers.get(i)));
@@ -253,35 +255,35 @@ impl RuntimeManager {
             let c = super::ephemeral::as_container(ec);
             self.start_container(pod, &c, target, status, &sandbox_id, &sandbox_config, &dirs, &volumes, &facts, &mut out).await;
         }
-        if !resize.is_empty() && out.resize_error.is_none() {
-            self.resize_in_place(pod, &resize, pod_cgroup_target, &mut out).await;
-        }
         self.gc_dead_instances(status).await;
         out
     }
 
-    /// Before a resize: checks that the pod's memory limit may shrink, and widens the pod
-    /// cgroup to hold both the old and the new container settings. Returns the pod cgroup's
-    /// final settings (`None`: no pod cgroup managed here).
-    fn widen_pod_cgroup(&self, pod: &Pod, out: &mut SyncOutcome) -> Option<crate::cm::pod_cgroups::CgroupResources> {
-        let cgroups = self.cgroups.as_ref()?;
-        let current = cgroups.pod_limits(pod)?;
-        let target = crate::cm::pod_cgroups::pod_cgroup_resources(pod, None);
-        if let Some(refused) = memory_shrink_refused(&current, &target) {
-            out.resize_error = Some(refused);
-            return None;
-        }
-        if let Err(e) = cgroups.set_pod_resources(pod, &widened(&current, &target)) {
-            out.resize_error = Some(format!("updating the pod cgroup: {e}"));
-            return None;
-        }
-        Some(target)
-    }
-
-    /// Applies an allocated resize to the running containers that take it in place
-    /// (`UpdateContainerResources`), then gives the pod cgroup its final settings.
-    async fn resize_in_place(&self, pod: &Pod, plan: &ResizePlan, pod_cgroup_target: Option<crate::cm::pod_cgroups::CgroupResources>, out: &mut SyncOutcome) {
+    /// Brings the pod cgroup to the allocated pod's settings and updates the running containers
+    /// that take their resize in place (upstream `doPodResizeAction`), after the sync's kills
+    /// (a container restarted for its resize no longer holds memory) and before its starts. The
+    /// pod cgroup is widened first (the larger of old and new CPU quota and memory limit), the
+    /// containers updated, then the pod cgroup given its final settings. A pod cgroup whose
+    /// settings were applied is not touched again until the allocation changes them, which also
+    /// covers containers that get their new resources by starting (a crash loop, a restart).
+    async fn resize_pod(&self, pod: &Pod, plan: &ResizePlan, out: &mut SyncOutcome) {
         let uid = pod_uid(pod);
+        let target = self.cgroups.as_ref().map(|_| crate::cm::pod_cgroups::pod_cgroup_resources(pod, None));
+        let stale = target.is_some() && self.allocation.pod_cgroup(uid) != target;
+        if plan.update.is_empty() && !stale {
+            return;
+        }
+        let current = self.cgroups.as_ref().and_then(|c| c.pod_limits(pod));
+        if let (Some(cgroups), Some(current), Some(target)) = (&self.cgroups, current, target.as_ref()) {
+            if let Some(refused) = memory_shrink_refused(&current, target) {
+                out.resize_error = Some(refused);
+                return;
+            }
+            if let Err(e) = cgroups.set_pod_resources(pod, &widened(&current, target)) {
+                out.resize_error = Some(format!("updating the pod cgroup: {e}"));
+                return;
+            }
+        }
         let spec = pod.spec.as_ref();
         for u in &plan.update {
             let c = match u.slot {
@@ -299,11 +301,17 @@ impl RuntimeManager {
                 }
             }
         }
-        if let (Some(cgroups), Some(target)) = (&self.cgroups, pod_cgroup_target)
-            && out.resize_error.is_none()
-            && let Err(e) = cgroups.set_pod_resources(pod, &target)
-        {
-            out.resize_error = Some(format!("updating the pod cgroup: {e}"));
+        if out.resize_error.is_some() {
+            return;
+        }
+        match (&self.cgroups, current, target) {
+            (Some(cgroups), Some(_), Some(target)) => match cgroups.set_pod_resources(pod, &target) {
+                Ok(()) => self.allocation.set_pod_cgroup(uid, target),
+                Err(e) => out.resize_error = Some(format!("updating the pod cgroup: {e}")),
+            },
+            // No pod cgroup values to manage here (the systemd driver, or none yet).
+            (_, _, Some(target)) => self.allocation.set_pod_cgroup(uid, target),
+            _ => {}
         }
     }
 

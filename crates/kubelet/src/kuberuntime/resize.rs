@@ -120,7 +120,7 @@ pub fn widened(current: &CgroupLimits, target: &CgroupResources) -> CgroupResour
 /// Why the pod's memory limit cannot shrink now: its cgroup uses more than the new limit.
 pub fn memory_shrink_refused(current: &CgroupLimits, target: &CgroupResources) -> Option<String> {
     let (new, usage) = (target.memory_limit.filter(|m| *m > 0)?, current.memory_usage?);
-    (usage > new).then(|| format!("attempting to set pod memory limit ({new}) below current usage ({usage})"))
+    (usage >= new).then(|| format!("attempting to set pod memory limit ({new}) below current usage ({usage})"))
 }
 
 #[cfg(test)]
