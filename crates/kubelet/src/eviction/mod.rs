@@ -201,7 +201,10 @@ impl EvictionManager {
         let mut last: LastEviction = None;
         let mut waited_for_stats = std::collections::BTreeMap::new();
         loop {
-            let observations = observe::observe(&self.paths);
+            let mut observations = observe::observe(&self.paths);
+            if let Some(snapshot) = self.pods.as_ref().and_then(|p| p.stats.latest()) {
+                observe::with_runtime_filesystems(&mut observations, snapshot.summary.node.runtime.as_ref());
+            }
             let verdict = tracker.observe(&self.thresholds, &observations, self.transition_period, Instant::now());
             let before = *pressure.borrow();
             if verdict.pressure != before {

@@ -44,6 +44,23 @@ pub fn observe(paths: &SignalPaths) -> Observations {
     out
 }
 
+/// Replaces the statvfs guesses for `imagefs.*` and adds `containerfs.*` with what the runtime
+/// reported (CRI `ImageFsInfo`, through the stats collector's latest summary), as upstream takes
+/// them from the summary's `runtime.imageFs` / `containerFs`.
+pub fn with_runtime_filesystems(out: &mut Observations, runtime: Option<&crate::stats::api::RuntimeStats>) {
+    let Some(runtime) = runtime else { return };
+    for (prefix, fs) in [("imagefs", runtime.image_fs.as_ref()), ("containerfs", runtime.container_fs.as_ref().or(runtime.image_fs.as_ref()))] {
+        let Some(fs) = fs else { continue };
+        let n = |v: Option<u64>| v.and_then(|v| i64::try_from(v).ok());
+        if let (Some(available), Some(capacity)) = (n(fs.available_bytes), n(fs.capacity_bytes)) {
+            out.insert(format!("{prefix}.available"), Observation { available, capacity });
+        }
+        if let (Some(available), Some(capacity)) = (n(fs.inodes_free), n(fs.inodes)) {
+            out.insert(format!("{prefix}.inodesFree"), Observation { available, capacity });
+        }
+    }
+}
+
 fn meminfo_bytes(text: &str, key: &str) -> Option<i64> {
     let line = text.lines().find(|l| l.split(':').next() == Some(key))?;
     let kib: i64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -124,6 +141,19 @@ mod tests {
         assert_eq!(o["pid.available"], Observation { available: 32768 - 768, capacity: 32768 });
         assert!(o["nodefs.available"].capacity > 0 && o["nodefs.inodesFree"].capacity > 0);
         assert!(!o.contains_key("imagefs.available"), "unreadable image fs is left out");
+    }
+
+    #[test]
+    fn the_runtimes_image_filesystem_replaces_the_guess() {
+        use crate::stats::api::{FsStats, RuntimeStats};
+        let fs = FsStats { time: crate::status::api_time(std::time::UNIX_EPOCH), available_bytes: Some(30), capacity_bytes: Some(100), used_bytes: Some(70), inodes_free: Some(5), inodes: Some(10), inodes_used: Some(5) };
+        let mut o = Observations::new();
+        o.insert("imagefs.available".into(), Observation { available: 1, capacity: 2 });
+        with_runtime_filesystems(&mut o, Some(&RuntimeStats { image_fs: Some(fs), container_fs: None }));
+        assert_eq!(o["imagefs.available"], Observation { available: 30, capacity: 100 });
+        assert_eq!(o["containerfs.inodesFree"], Observation { available: 5, capacity: 10 }, "containerfs is the image fs when not split");
+        with_runtime_filesystems(&mut o, None);
+        assert_eq!(o.len(), 4);
     }
 
     #[test]
