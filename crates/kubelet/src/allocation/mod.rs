@@ -23,7 +23,6 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use self::checkpoint::{Entries, PodResourceInfo};
 use crate::cm::pod_cgroups::pod_request;
-use crate::kuberuntime::actions::is_sidecar;
 
 /// The checkpoint of allocated resources, as upstream names it.
 pub const ALLOCATED_STATE_FILE: &str = "allocated_pods_state";
@@ -77,11 +76,11 @@ pub fn differing(a: &ResourceRequirements, b: &ResourceRequirements) -> (bool, b
     (ra[0] != rb[0] || la[0] != lb[0], ra[1] != rb[1] || la[1] != lb[1])
 }
 
-/// The containers whose resources the kubelet allocates: regular ones and sidecars (plain init
-/// containers are not resized in place).
+/// The containers whose resources the kubelet allocates: all of them (init containers too, GA
+/// in 1.37: `InPlacePodVerticalScalingInitContainers`).
 fn resizable(pod: &Pod) -> impl Iterator<Item = &Container> {
     let spec = pod.spec.as_ref();
-    spec.into_iter().flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten().filter(|c| is_sidecar(c))))
+    spec.into_iter().flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
 }
 
 /// The pod's spec resources, as an allocation records them.
@@ -294,7 +293,7 @@ impl AllocationManager {
             .fold((0i64, 0i64), |acc, (_, r)| (acc.0.saturating_add(r.0), acc.1.saturating_add(r.1)));
         match fits(pod, others, self.allocatable) {
             Ok(()) => {
-                // Only the resizable containers take the spec's values.
+                // The containers take the spec's values.
                 let mut next = allocated.clone();
                 for c in resizable(pod) {
                     if let Some(r) = desired.container_resources.get(&c.name) {

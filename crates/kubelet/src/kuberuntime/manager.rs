@@ -288,7 +288,7 @@ impl RuntimeManager {
         for u in &plan.update {
             let c = match u.slot {
                 super::resize::Slot::Regular(i) => spec.and_then(|s| s.containers.get(i)),
-                super::resize::Slot::Sidecar(i) => spec.and_then(|s| s.init_containers.as_ref()).and_then(|v| v.get(i)),
+                super::resize::Slot::Init(i) => spec.and_then(|s| s.init_containers.as_ref()).and_then(|v| v.get(i)),
             };
             let Some(c) = c else { continue };
             let linux = super::resources::linux_resources(pod, c, self.cfg.memory_capacity);

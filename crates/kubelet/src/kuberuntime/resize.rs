@@ -9,7 +9,7 @@
 
 use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements};
 
-use super::actions::{ContainerToKill, PodActions, is_sidecar};
+use super::actions::{ContainerToKill, PodActions};
 use super::hash::hash_matches;
 use crate::allocation::differing;
 use crate::cm::CgroupLimits;
@@ -21,8 +21,8 @@ use crate::container::{ContainerState, PodStatus};
 pub enum Slot {
     /// `spec.containers[i]`.
     Regular(usize),
-    /// `spec.initContainers[i]`, a sidecar.
-    Sidecar(usize),
+    /// `spec.initContainers[i]` (a sidecar, or an init container still running).
+    Init(usize),
 }
 
 /// A running container to update in place.
@@ -53,7 +53,7 @@ impl ResizePlan {
             actions.containers_to_kill.push(kill.clone());
             match *slot {
                 Slot::Regular(i) => actions.containers_to_start.push(i),
-                Slot::Sidecar(i) => actions.init_containers_to_start.push(i),
+                Slot::Init(i) => actions.init_containers_to_start.push(i),
             }
         }
     }
@@ -72,8 +72,8 @@ pub fn plan_resize(pod: &Pod, status: &PodStatus, actions: &PodActions, actuated
     let mut plan = ResizePlan::default();
     let Some(spec) = pod.spec.as_ref() else { return plan };
     let regular = spec.containers.iter().enumerate().map(|(i, c)| (Slot::Regular(i), c));
-    let sidecars = spec.init_containers.iter().flatten().enumerate().filter(|(_, c)| is_sidecar(c)).map(|(i, c)| (Slot::Sidecar(i), c));
-    for (slot, c) in regular.chain(sidecars) {
+    let inits = spec.init_containers.iter().flatten().enumerate().map(|(i, c)| (Slot::Init(i), c));
+    for (slot, c) in regular.chain(inits) {
         let Some(running) = status.latest_container(&c.name).filter(|s| s.state == ContainerState::Running && hash_matches(&s.hash, c)) else { continue };
         if actions.containers_to_kill.iter().any(|k| k.id == running.id) {
             continue;

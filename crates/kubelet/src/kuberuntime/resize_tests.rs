@@ -65,7 +65,7 @@ fn changed_containers_are_updated_or_restarted_by_their_policy() {
     };
     let plan = plan_resize(&p, &s, &PodActions::default(), actuated);
     let updated: Vec<_> = plan.update.iter().map(|u| (u.name.as_str(), u.slot)).collect();
-    assert_eq!(updated, vec![("a", Slot::Regular(0)), ("c", Slot::Regular(2)), ("proxy", Slot::Sidecar(0))]);
+    assert_eq!(updated, vec![("a", Slot::Regular(0)), ("c", Slot::Regular(2)), ("proxy", Slot::Init(0))]);
     assert_eq!(plan.restart.len(), 1);
     assert_eq!(plan.restart[0].0, Slot::Regular(1));
     assert_eq!(plan.restart[0].1.message, "Container b resize requires restart");
