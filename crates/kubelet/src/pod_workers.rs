@@ -433,12 +433,14 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
         // with their final states; an Evicted event.
         ctx.metrics.evictions.inc(&[eviction.signal]);
         ctx.manager.events().event(pod, EventType::Warning, EVICTED, &eviction.message);
-        publish_evicted(ctx, pod, &status, &eviction.message);
+        // Upstream adds the condition for node pressure evictions only, not for local storage.
+        let disruption = crate::eviction::node_pressure::resource_of(eviction.signal).is_some();
+        publish_evicted(ctx, pod, &status, &eviction.message, disruption);
         ctx.prober.remove_pod(&r.uid);
         let grace = eviction.grace_seconds.unwrap_or(EVICTION_GRACE_SECONDS);
         ctx.manager.kill_pod(Some(pod), &status, Some(grace)).await.map_err(|e| e.to_string())?;
         let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);
-        publish_evicted(ctx, pod, &fresh, &eviction.message);
+        publish_evicted(ctx, pod, &fresh, &eviction.message, disruption);
         ctx.manager.clean_up_terminated(pod);
         ctx.manager.allocation().remove_pod(&r.uid);
         return Ok(ctx.sync_frequency);
@@ -512,14 +514,18 @@ fn publish_failed(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, r
     ctx.status.set_pod_status(pod.clone(), status);
 }
 
-/// Publishes the pod as evicted: `Failed`, reason `Evicted`, and upstream's `DisruptionTarget`
-/// condition (reason `TerminationByKubelet`) with the eviction's message.
-fn publish_evicted(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, message: &str) {
+/// Publishes the pod as evicted: `Failed`, reason `Evicted`, and with `disruption` upstream's
+/// `DisruptionTarget` condition (reason `TerminationByKubelet`) with the eviction's message.
+fn publish_evicted(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, message: &str, disruption: bool) {
     let allocated = Arc::new(ctx.manager.allocation().allocated_pod(pod));
     let mut status = generate_status(ctx, &allocated, runtime, &Default::default(), true);
     status.phase = Some(crate::status::PHASE_FAILED.to_string());
     status.reason = Some(EVICTED.to_string());
     status.message = Some(message.to_string());
+    if !disruption {
+        ctx.status.set_pod_status(pod.clone(), status);
+        return;
+    }
     let previous = ctx.status.pod_status(pod_uid(pod));
     let since = previous
         .as_ref()
