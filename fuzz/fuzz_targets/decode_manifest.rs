@@ -1,6 +1,7 @@
 //! A static pod manifest as the kubelet handles it: decode (YAML or JSON, Pod or PodList), apply
 //! the static-pod defaults, validate; then, for a pod that passed validation, everything pure the
-//! kubelet derives from it (sync plan, sandbox and container configs, API status). Nothing may
+//! kubelet derives from it (sync plan, sandbox and container configs, QoS, pod cgroup, resize
+//! allocation and plan, API status). Nothing may
 //! panic, whatever the bytes.
 #![no_main]
 
@@ -9,7 +10,9 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use k8s_openapi::api::core::v1::Pod;
+use kubelet::allocation::{Allocatable, AllocationManager};
 use kubelet::container::PodStatus;
+use kubelet::kuberuntime::resize::plan_resize;
 use kubelet::kuberuntime::compute_pod_actions;
 use kubelet::kuberuntime::container_config::{ContainerContext, container_config};
 use kubelet::kuberuntime::dns::{ClusterDns, parse_resolv_conf};
@@ -63,6 +66,15 @@ fn derive_everything(pod: &Pod) {
     for c in init.chain(spec.into_iter().flat_map(|s| s.containers.iter())) {
         let _ = container_config(pod, c, 0, &ctx);
     }
+    // Resource management: QoS, the pod cgroup, an allocation and a resize of the pod to itself.
+    let _ = kubelet::status::pod_qos_class(pod);
+    let _ = kubelet::cm::pod_cgroups::pod_cgroup_resources(pod, Some(1024));
+    let allocation = AllocationManager::new(None, Allocatable { milli_cpu: 2000, memory: 8 << 30 });
+    allocation.admit(pod);
+    let _ = allocation.handle_resize(pod);
+    let allocated = allocation.allocated_pod(pod);
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let _ = plan_resize(&allocated, &runtime, &Default::default(), |name| allocation.actuated(&uid, name));
     let waiting = BTreeMap::new();
     let probes = ProbeResults::default();
     let _ = generate_api_pod_status(&StatusInputs {

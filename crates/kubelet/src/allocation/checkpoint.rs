@@ -66,8 +66,13 @@ pub fn load(path: &Path) -> Result<Entries, CheckpointError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Entries::new()),
         Err(source) => return Err(CheckpointError::Read { path: path.into(), source }),
     };
+    parse(&bytes, path)
+}
+
+/// Parses a checkpoint's bytes (`path` names it in errors).
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Entries, CheckpointError> {
     let malformed = |source| CheckpointError::Malformed { path: path.into(), source };
-    let file: File = serde_json::from_slice(&bytes).map_err(malformed)?;
+    let file: File = serde_json::from_slice(bytes).map_err(malformed)?;
     let expected = checksum(&file.data);
     if expected != file.checksum {
         return Err(CheckpointError::Checksum { path: path.into(), found: file.checksum, expected });
