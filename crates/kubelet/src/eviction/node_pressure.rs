@@ -174,21 +174,9 @@ pub fn pick(met: &[MetThreshold], pods: &[Pod], summary: &Summary, max_pod_grace
     Some((pod.metadata.uid.clone()?, eviction))
 }
 
-/// The signal as a `'static` name for `kubelet_evictions`.
+/// The signal as a `'static` name for `kubelet_evictions` (one of upstream's signals).
 fn signal_name(signal: &str) -> &'static str {
-    const SIGNALS: [&str; 10] = [
-        "memory.available",
-        "allocatableMemory.available",
-        "nodefs.available",
-        "nodefs.inodesFree",
-        "imagefs.available",
-        "imagefs.inodesFree",
-        "containerfs.available",
-        "containerfs.inodesFree",
-        "pid.available",
-        "unknown",
-    ];
-    SIGNALS.iter().find(|s| **s == signal).copied().unwrap_or("unknown")
+    kubelet_config::eviction::SIGNALS.iter().find(|s| **s == signal).copied().unwrap_or("unknown")
 }
 
 #[cfg(test)]
