@@ -315,7 +315,14 @@ fn generate_status_with(
     let allocation = ctx.manager.allocation();
     let uid = pod_uid(pod);
     let actuated = |name: &str| allocation.actuated(uid, name);
-    let facts = ResizeFacts { allocated: pod, actuated: &actuated, pending: allocation.pending(uid), error: resize_error.map(String::from), now: inputs.now };
+    let facts = ResizeFacts {
+        allocated: pod,
+        actuated: &actuated,
+        pending: allocation.pending(uid),
+        error: resize_error.map(String::from),
+        allocated_generation: allocation.allocated_generation(uid),
+        now: inputs.now,
+    };
     add_resize_status(&mut status, previous.as_ref(), &facts);
     status
 }
@@ -470,6 +477,11 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
     let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);
     let terminal = pod_is_terminal(&allocated, &fresh);
     let was_resizing = ctx.status.pod_status(&r.uid).is_some_and(|s| has_condition(&s, crate::status::resize::POD_RESIZE_IN_PROGRESS));
+    if ctx.manager.allocation().note_resize_error(&r.uid, outcome.resize_error.as_deref()) {
+        let generation = ctx.manager.allocation().allocated_generation(&r.uid).unwrap_or(0);
+        let msg = format!("Pod resize error: {}", resize_summary(&allocated, generation, outcome.resize_error.as_deref()));
+        ctx.manager.events().event(pod, EventType::Warning, "ResizeError", &msg);
+    }
     let status = generate_status_with(ctx, &allocated, &fresh, &outcome.waiting, terminal, outcome.resize_error.as_deref());
     let resizing = has_condition(&status, crate::status::resize::POD_RESIZE_IN_PROGRESS);
     // Completed when the condition clears, or at once when the sync that allocated it applied it.

@@ -179,6 +179,9 @@ pub struct AllocationManager {
     /// Held across a resize decision (others' total, fit, commit): two pods' resizes must not
     /// both take the same room.
     deciding: Mutex<()>,
+    /// The pod generation each pod's latest resize was allocated at, and the last error
+    /// applying it (for `PodResizeInProgress` and the `ResizeError` event).
+    in_progress: Mutex<BTreeMap<String, (i64, Option<String>)>>,
 }
 
 impl AllocationManager {
@@ -204,7 +207,23 @@ impl AllocationManager {
             pending: Mutex::default(),
             pod_cgroups: Mutex::default(),
             deciding: Mutex::default(),
+            in_progress: Mutex::default(),
         }
+    }
+
+    /// The generation the pod's latest resize was allocated at (`None`: none this run).
+    pub fn allocated_generation(&self, uid: &str) -> Option<i64> {
+        self.in_progress.lock().unwrap_or_else(|e| e.into_inner()).get(uid).map(|(g, _)| *g)
+    }
+
+    /// Records the outcome of applying the pod's resize; `true` when `error` is new (a
+    /// `ResizeError` event is due).
+    pub fn note_resize_error(&self, uid: &str, error: Option<&str>) -> bool {
+        let mut map = self.in_progress.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = map.get_mut(uid) else { return false };
+        let new = error.is_some() && entry.1.as_deref() != error;
+        entry.1 = error.map(String::from);
+        new
     }
 
     /// The pod cgroup settings last applied to pod `uid`.
@@ -306,6 +325,7 @@ impl AllocationManager {
                 });
                 self.note_requests(&with_resources(pod, &next));
                 self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
+                self.in_progress.lock().unwrap_or_else(|e| e.into_inner()).insert(uid, (generation, None));
                 ResizeDecision::Allocated
             }
             Err((reason, message)) => {
@@ -347,6 +367,7 @@ impl AllocationManager {
         self.requests.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
         self.pod_cgroups.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+        self.in_progress.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
     }
 }
 

@@ -34,6 +34,12 @@ fn a_fitting_resize_is_allocated_and_the_pod_runs_with_it() {
     assert_eq!(cpu_request(&m.allocated_pod(&v2)), "100m");
     assert_eq!(m.handle_resize(&v2), ResizeDecision::Allocated);
     assert_eq!(cpu_request(&m.allocated_pod(&v2)), "0.2");
+    assert_eq!(m.allocated_generation("a"), Some(2));
+    // An error applying it is news once; the same error again is not; success clears it.
+    assert!(m.note_resize_error("a", Some("boom")));
+    assert!(!m.note_resize_error("a", Some("boom")));
+    assert!(!m.note_resize_error("a", None));
+    assert!(m.note_resize_error("a", Some("boom")));
     assert_eq!(m.handle_resize(&v2), ResizeDecision::Unchanged);
     // Equivalent quantities are no change.
     assert_eq!(m.handle_resize(&pod("a", 3, &[("cpu", "200m")], &[])), ResizeDecision::Unchanged);

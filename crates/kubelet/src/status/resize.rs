@@ -26,6 +26,9 @@ pub struct ResizeFacts<'a> {
     pub pending: Option<PendingResize>,
     /// Why applying the allocation failed in the last sync.
     pub error: Option<String>,
+    /// The generation the resize in progress was allocated at (upstream keeps it on the
+    /// condition); `None`: the pod's current one.
+    pub allocated_generation: Option<i64>,
     pub now: SystemTime,
 }
 
@@ -75,7 +78,7 @@ pub fn add_resize_status(status: &mut PodStatus, previous: Option<&PodStatus>, f
             reason: facts.error.as_ref().map(|_| "Error".into()),
             message: facts.error.clone(),
             last_transition_time: Some(transition(POD_RESIZE_IN_PROGRESS)),
-            observed_generation: generation,
+            observed_generation: facts.allocated_generation.or(generation),
             ..Default::default()
         });
     }

@@ -41,7 +41,7 @@ fn status(a_running: bool) -> PodStatus {
 fn running_containers_report_what_they_were_given_until_the_resize_lands() {
     let p = pod();
     let actuated = |n: &str| (n == "a").then(|| res("20m"));
-    let facts = ResizeFacts { allocated: &p, actuated: &actuated, pending: None, error: None, now: UNIX_EPOCH };
+    let facts = ResizeFacts { allocated: &p, actuated: &actuated, pending: None, error: None, allocated_generation: None, now: UNIX_EPOCH };
     let mut s = status(true);
     assert!(add_resize_status(&mut s, None, &facts));
     let cs = s.container_statuses.as_ref().unwrap();
@@ -64,7 +64,7 @@ fn pending_and_error_conditions_keep_their_transition_time() {
     let p = pod();
     let actuated = |_: &str| None;
     let pending = PendingResize { reason: "Infeasible", message: "Node didn't have enough capacity: cpu, requested: 5000, capacity: 2000".into(), generation: 2 };
-    let facts = ResizeFacts { allocated: &p, actuated: &actuated, pending: Some(pending), error: Some("boom".into()), now: UNIX_EPOCH + std::time::Duration::from_secs(100) };
+    let facts = ResizeFacts { allocated: &p, actuated: &actuated, pending: Some(pending), error: Some("boom".into()), allocated_generation: Some(2), now: UNIX_EPOCH + std::time::Duration::from_secs(100) };
     let mut s = status(true);
     add_resize_status(&mut s, None, &facts);
     let later = ResizeFacts { now: UNIX_EPOCH + std::time::Duration::from_secs(200), ..facts };
@@ -76,5 +76,5 @@ fn pending_and_error_conditions_keep_their_transition_time() {
     assert_eq!((pending.reason.as_deref(), pending.observed_generation), (Some("Infeasible"), Some(2)));
     assert_eq!(pending.last_transition_time.as_ref().unwrap().0.as_second(), 100);
     let error = conds.iter().find(|c| c.type_ == POD_RESIZE_IN_PROGRESS).unwrap();
-    assert_eq!((error.reason.as_deref(), error.message.as_deref()), (Some("Error"), Some("boom")));
+    assert_eq!((error.reason.as_deref(), error.message.as_deref(), error.observed_generation), (Some("Error"), Some("boom"), Some(2)));
 }
