@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use kubelet_config::eviction::{ThresholdValue, parse_threshold};
+use kubelet_config::eviction::parse_threshold;
 use kubelet_config::quantity;
 
 use crate::machine::MachineInfo;
@@ -62,8 +62,7 @@ pub fn reservation(capacity: &Amounts, r: &Reservations) -> Amounts {
     for (signal, resource) in [("memory.available", "memory"), ("nodefs.available", "ephemeral-storage")] {
         let Some(v) = r.eviction_hard.get(signal) else { continue };
         let reserve = match parse_threshold(signal, v) {
-            Ok(Some(ThresholdValue::Quantity(q))) => q.value(),
-            Ok(Some(ThresholdValue::Percentage(p))) => (capacity.get(resource).copied().unwrap_or(0) as f64 * p) as i64,
+            Ok(Some(t)) => t.quantity_for(capacity.get(resource).copied().unwrap_or(0)),
             _ => 0,
         };
         *out.entry(resource.into()).or_default() += reserve;

@@ -27,6 +27,17 @@ pub enum ThresholdValue {
     Percentage(f64),
 }
 
+impl ThresholdValue {
+    /// The amount this threshold stands for on a resource of `capacity` (upstream
+    /// `GetThresholdQuantity`).
+    pub fn quantity_for(self, capacity: i64) -> i64 {
+        match self {
+            ThresholdValue::Quantity(q) => q.value(),
+            ThresholdValue::Percentage(p) => (capacity as f64 * p) as i64,
+        }
+    }
+}
+
 /// Parses one threshold statement. `Ok(None)` means "disabled" (`0%`/`100%`).
 pub fn parse_threshold(signal: &str, value: &str) -> Result<Option<ThresholdValue>, String> {
     if !SIGNALS.contains(&signal) {

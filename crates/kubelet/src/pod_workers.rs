@@ -431,7 +431,6 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
         // A finished pod is never restarted; make sure nothing of it still runs.
         ctx.manager.kill_pod(Some(pod), &status, None).await.map_err(|e| e.to_string())?;
         ctx.manager.clean_up_terminated(pod);
-        ctx.manager.allocation().remove_pod(&r.uid);
         return Ok(ctx.sync_frequency);
     }
     if let Some(eviction) = ctx.evictions.take(&r.uid) {
@@ -449,7 +448,6 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
         let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);
         publish_evicted(ctx, pod, &fresh, &eviction.message, disruption);
         ctx.manager.clean_up_terminated(pod);
-        ctx.manager.allocation().remove_pod(&r.uid);
         return Ok(ctx.sync_frequency);
     }
     let start_time = ctx.status.pod_status(&r.uid).and_then(|s| s.start_time).map(|t| crate::status::system_time(&t));
@@ -464,7 +462,6 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
         let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);
         publish_failed(ctx, pod, &fresh, crate::active_deadline::REASON, crate::active_deadline::MESSAGE);
         ctx.manager.clean_up_terminated(pod);
-        ctx.manager.allocation().remove_pod(&r.uid);
         return Ok(ctx.sync_frequency);
     }
     ctx.prober.add_pod(pod);
@@ -498,7 +495,6 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
         let last = ctx.manager.pod_status(r).await.unwrap_or(fresh);
         publish(ctx, pod, generate_status(ctx, &allocated, &last, &outcome.waiting, true));
         ctx.manager.clean_up_terminated(pod);
-        ctx.manager.allocation().remove_pod(&r.uid);
     } else {
         publish(ctx, pod, status);
     }

@@ -52,11 +52,9 @@ pub enum CheckpointError {
     Write { path: PathBuf, source: std::io::Error },
 }
 
-/// Upstream's `checksum.New(data)`.
+/// Upstream's `checksum.New(data)`: FNV-1a over the hash dump of the string.
 fn checksum(data: &str) -> u64 {
-    let fnv = |h: u32, b: &u8| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193);
-    let h = b"(string)".iter().fold(0x811c_9dc5_u32, fnv);
-    u64::from(data.as_bytes().iter().fold(h, fnv))
+    u64::from(crate::kuberuntime::hash::fnv1a32(b"(string)".iter().chain(data.as_bytes())))
 }
 
 /// Loads `path`; a missing file is empty.

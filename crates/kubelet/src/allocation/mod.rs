@@ -22,7 +22,8 @@ use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use self::checkpoint::{Entries, PodResourceInfo};
-use crate::cm::pod_cgroups::pod_request;
+use crate::cm::pod_cgroups::{listed, pod_request};
+use crate::kuberuntime::labels::pod_uid;
 
 /// The checkpoint of allocated resources, as upstream names it.
 pub const ALLOCATED_STATE_FILE: &str = "allocated_pods_state";
@@ -56,17 +57,13 @@ pub enum ResizeDecision {
 /// The CPU (millicores) and memory (bytes) of a requirements list, compared as amounts (so
 /// `1` and `1000m` are the same).
 fn amounts(list: Option<&BTreeMap<String, Quantity>>) -> [Option<i64>; 2] {
-    let get = |r: &str| {
-        let q = list?.get(r)?;
-        let parsed = kubelet_config::quantity::parse(q.0.trim()).ok()?;
-        Some(kubelet_api::resources::amount(r, &parsed))
-    };
-    [get("cpu"), get("memory")]
+    [listed(list, "cpu"), listed(list, "memory")]
 }
 
 /// Whether two containers' CPU and memory requirements differ (the resizable resources).
 pub fn resources_differ(a: &ResourceRequirements, b: &ResourceRequirements) -> bool {
-    amounts(a.requests.as_ref()) != amounts(b.requests.as_ref()) || amounts(a.limits.as_ref()) != amounts(b.limits.as_ref())
+    let (cpu, memory) = differing(a, b);
+    cpu || memory
 }
 
 /// Which of CPU and memory differ between two requirements: `(cpu, memory)`.
@@ -85,11 +82,9 @@ fn resizable(pod: &Pod) -> impl Iterator<Item = &Container> {
 
 /// The pod's spec resources, as an allocation records them.
 fn spec_info(pod: &Pod) -> PodResourceInfo {
-    let spec = pod.spec.as_ref();
-    let all = spec.into_iter().flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()));
     PodResourceInfo {
-        container_resources: all.map(|c| (c.name.clone(), c.resources.clone().unwrap_or_default())).collect(),
-        pod_level_resources: spec.and_then(|s| s.resources.clone()),
+        container_resources: resizable(pod).map(|c| (c.name.clone(), c.resources.clone().unwrap_or_default())).collect(),
+        pod_level_resources: pod.spec.as_ref().and_then(|s| s.resources.clone()),
     }
 }
 
@@ -104,10 +99,6 @@ fn with_resources(pod: &Pod, info: &PodResourceInfo) -> Pod {
         }
     }
     out
-}
-
-fn pod_uid(pod: &Pod) -> &str {
-    pod.metadata.uid.as_deref().unwrap_or_default()
 }
 
 /// A checkpointed map of pod resources.
@@ -195,7 +186,7 @@ impl AllocationManager {
             .lock()
             .iter()
             .map(|(uid, info)| {
-                let sum = |r: &str| info.container_resources.values().filter_map(|c| amounts(c.requests.as_ref())[usize::from(r == "memory")]).fold(0i64, i64::saturating_add);
+                let sum = |r: &str| info.container_resources.values().filter_map(|c| listed(c.requests.as_ref(), r)).fold(0i64, i64::saturating_add);
                 (uid.clone(), (sum("cpu"), sum("memory")))
             })
             .collect();
@@ -312,13 +303,8 @@ impl AllocationManager {
             .fold((0i64, 0i64), |acc, (_, r)| (acc.0.saturating_add(r.0), acc.1.saturating_add(r.1)));
         match fits(pod, others, self.allocatable) {
             Ok(()) => {
-                // The containers take the spec's values.
-                let mut next = allocated.clone();
-                for c in resizable(pod) {
-                    if let Some(r) = desired.container_resources.get(&c.name) {
-                        next.container_resources.insert(c.name.clone(), r.clone());
-                    }
-                }
+                // The containers take the spec's values; pod-level resources are not resized.
+                let next = PodResourceInfo { pod_level_resources: allocated.pod_level_resources.clone(), ..desired };
                 self.allocated.update(|e| {
                     e.insert(uid.clone(), next.clone());
                     true

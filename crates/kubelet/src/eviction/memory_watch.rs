@@ -88,13 +88,8 @@ pub fn v1_root_memory_cgroup(cgroup_mount: &Path) -> Option<PathBuf> {
 pub fn usage_threshold(thresholds: &[Threshold], proc_root: &Path, memory_cgroup: &Path) -> Option<u64> {
     let obs = observe::memory_from_cgroup(proc_root, memory_cgroup)?;
     let t = thresholds.iter().find(|t| t.signal == "memory.available")?;
-    let quantity = match t.value {
-        kubelet_config::eviction::ThresholdValue::Quantity(q) => q.value(),
-        kubelet_config::eviction::ThresholdValue::Percentage(p) => (obs.capacity as f64 * p) as i64,
-    };
-    let stat = std::fs::read_to_string(memory_cgroup.join("memory.stat")).ok()?;
-    let inactive_file: i64 = stat.lines().find_map(|l| l.strip_prefix("total_inactive_file ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
-    u64::try_from(obs.capacity - quantity + inactive_file).ok()
+    let quantity = t.value.quantity_for(obs.capacity);
+    u64::try_from(obs.capacity - quantity + observe::inactive_file(memory_cgroup)?).ok()
 }
 
 #[cfg(test)]

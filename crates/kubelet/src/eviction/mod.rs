@@ -122,7 +122,7 @@ impl PodEvictions {
         };
         let Some(pod) = pods.iter().find(|p| p.metadata.uid.as_deref() == Some(uid.as_str())) else { return };
         if self.requests.request(pod, eviction.clone()) {
-            tracing::warn!(pod = %format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or_default(), pod.metadata.name.as_deref().unwrap_or_default()), "evicting for node pressure: {}", eviction.message.trim_end());
+            tracing::warn!(pod = %crate::sync_loop::pod_key(pod), "evicting for node pressure: {}", eviction.message.trim_end());
         }
         *last = Some((uid, now));
     }
@@ -134,7 +134,7 @@ impl PodEvictions {
         for (uid, eviction) in local_storage::local_storage_evictions(&pods, &snapshot.summary) {
             let Some(pod) = pods.iter().find(|p| p.metadata.uid.as_deref() == Some(uid.as_str())) else { continue };
             if self.requests.request(pod, eviction.clone()) {
-                tracing::warn!(pod = %format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or_default(), pod.metadata.name.as_deref().unwrap_or_default()), "evicting: {}", eviction.message.trim_end());
+                tracing::warn!(pod = %crate::sync_loop::pod_key(pod), "evicting: {}", eviction.message.trim_end());
             }
         }
     }

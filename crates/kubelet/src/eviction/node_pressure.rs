@@ -17,7 +17,6 @@ use std::cmp::Ordering;
 
 use k8s_openapi::api::core::v1::Pod;
 use kubelet_api::resources::binary_si;
-use kubelet_config::eviction::ThresholdValue;
 
 use super::local_storage::Eviction;
 use super::thresholds::{Observation, Threshold};
@@ -112,14 +111,6 @@ pub fn rank<'a>(resource: &str, mut pods: Vec<(&'a Pod, Option<&'a PodStats>)>) 
     pods
 }
 
-/// The threshold's quantity for a capacity (upstream `GetThresholdQuantity`).
-fn threshold_quantity(t: &Threshold, capacity: i64) -> i64 {
-    match t.value {
-        ThresholdValue::Quantity(q) => q.value(),
-        ThresholdValue::Percentage(p) => (capacity as f64 * p) as i64,
-    }
-}
-
 fn shown(resource: &str, n: i64) -> String {
     if matches!(resource, "memory" | "ephemeral-storage") { binary_si(n) } else { n.to_string() }
 }
@@ -127,7 +118,7 @@ fn shown(resource: &str, n: i64) -> String {
 /// Upstream's eviction message: the resource, the threshold and what was available, and each
 /// container using more memory or storage than it requests.
 pub fn message(resource: &str, met: &MetThreshold, pod: &Pod, stats: Option<&PodStats>) -> String {
-    let quantity = threshold_quantity(&met.threshold, met.observation.capacity);
+    let quantity = met.threshold.value.quantity_for(met.observation.capacity);
     let mut m = format!("The node was low on resource: {resource}. Threshold quantity: {}, available: {}. ", shown(resource, quantity), shown(resource, met.observation.available));
     let (Some(stats), Some(spec)) = (stats, pod.spec.as_ref()) else { return m };
     if !matches!(resource, "memory" | "ephemeral-storage") {

@@ -77,10 +77,15 @@ pub fn memory_from_cgroup(proc_root: &Path, memory_cgroup: &Path) -> Option<Obse
     let text = std::fs::read_to_string(proc_root.join("meminfo")).ok()?;
     let total = meminfo_bytes(&text, "MemTotal")?;
     let usage: i64 = std::fs::read_to_string(memory_cgroup.join("memory.usage_in_bytes")).ok()?.trim().parse().ok()?;
-    let stat = std::fs::read_to_string(memory_cgroup.join("memory.stat")).ok()?;
-    let inactive_file: i64 = stat.lines().find_map(|l| l.strip_prefix("total_inactive_file ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
-    let working_set = (usage - inactive_file).max(0);
+    let working_set = (usage - inactive_file(memory_cgroup)?).max(0);
     Some(Observation { available: total - working_set, capacity: total })
+}
+
+/// The v1 memory cgroup's inactive file pages (`total_inactive_file`, 0 when not listed);
+/// `None` when `memory.stat` cannot be read.
+pub fn inactive_file(memory_cgroup: &Path) -> Option<i64> {
+    let stat = std::fs::read_to_string(memory_cgroup.join("memory.stat")).ok()?;
+    Some(crate::stats::cgroup::keyed(&stat, "total_inactive_file").and_then(|v| i64::try_from(v).ok()).unwrap_or(0))
 }
 
 /// `memory.available` from `/proc/meminfo`: capacity minus working set (MemTotal − MemFree −

@@ -61,23 +61,16 @@ pub fn with_min_reclaim(mut thresholds: Vec<Threshold>, min_reclaim: &BTreeMap<S
     thresholds
 }
 
-fn amount(value: ThresholdValue, capacity: i64) -> i64 {
-    match value {
-        ThresholdValue::Quantity(q) => q.value(),
-        ThresholdValue::Percentage(p) => (capacity as f64 * p) as i64,
-    }
-}
-
 /// Whether `obs` is below `threshold` (upstream `thresholdsMet`: available < quantity).
 pub fn is_met(threshold: &Threshold, obs: Observation) -> bool {
-    obs.available < amount(threshold.value, obs.capacity)
+    obs.available < threshold.value.quantity_for(obs.capacity)
 }
 
 /// [`is_met`] for a threshold met before: its minimum reclaim counts too (upstream
 /// `thresholdsMet` with `enforceMinReclaim`).
 fn still_met(threshold: &Threshold, obs: Observation) -> bool {
-    let extra = threshold.min_reclaim.map_or(0, |m| amount(m, obs.capacity));
-    obs.available < amount(threshold.value, obs.capacity).saturating_add(extra)
+    let extra = threshold.min_reclaim.map_or(0, |m| m.quantity_for(obs.capacity));
+    obs.available < threshold.value.quantity_for(obs.capacity).saturating_add(extra)
 }
 
 /// The node condition a signal maps to.

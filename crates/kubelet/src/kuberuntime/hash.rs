@@ -47,8 +47,9 @@ fn hash_dump_of_bytes(bytes: &[u8]) -> String {
     format!("([]uint8)[{}]", items.join(" "))
 }
 
-fn fnv1a32(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193))
+/// FNV-1a (32 bit), as Go's `hash/fnv` `New32a`, which upstream's hashes and checksums use.
+pub(crate) fn fnv1a32<'a>(bytes: impl IntoIterator<Item = &'a u8>) -> u32 {
+    bytes.into_iter().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193))
 }
 
 #[cfg(test)]

@@ -668,6 +668,8 @@ impl RuntimeManager {
         {
             tracing::debug!(pod = %pod_full_name(pod), "removing the finished pod's cgroup: {e}");
         }
+        // A finished pod runs no more: its allocation goes too.
+        self.allocation.remove_pod(uid);
     }
 
     /// Removes the cgroups of pods the kubelet no longer knows (`known` says which to keep), as

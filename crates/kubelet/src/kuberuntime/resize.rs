@@ -94,14 +94,6 @@ pub fn plan_resize(pod: &Pod, status: &PodStatus, actions: &PodActions, actuated
     plan
 }
 
-/// The larger of two limits where `None` is unlimited.
-fn larger(current: Option<i64>, new: Option<i64>) -> Option<i64> {
-    match (current, new) {
-        (Some(c), Some(n)) => Some(c.max(n)),
-        _ => None,
-    }
-}
-
 /// The pod cgroup's settings while its containers are resized: the new shares, and for the
 /// CPU quota and memory limit the larger of the current and the new (`None` in a limit of
 /// `target` means "leave as is"; unlimited stays unlimited).
@@ -110,9 +102,10 @@ pub fn widened(current: &CgroupLimits, target: &CgroupResources) -> CgroupResour
     let memory_target = target.memory_limit.filter(|m| *m > 0);
     CgroupResources {
         cpu_shares: target.cpu_shares,
-        cpu_quota: current.cpu_quota.and(Some(larger(current.cpu_quota, quota_target).unwrap_or(-1))),
+        // A limited cgroup keeps the larger limit, or becomes unlimited (-1) when the target is.
+        cpu_quota: current.cpu_quota.map(|c| quota_target.map_or(-1, |n| c.max(n))),
         cpu_period: current.cpu_quota.and(target.cpu_period),
-        memory_limit: current.memory_limit.and(Some(larger(current.memory_limit, memory_target).unwrap_or(-1))),
+        memory_limit: current.memory_limit.map(|c| memory_target.map_or(-1, |n| c.max(n))),
         pids_limit: None,
     }
 }
