@@ -79,6 +79,7 @@ fn ours_config(dir: &Path, endpoint: &str, memory_available: &str) -> String {
          readOnlyPort: 0\ncontainerRuntimeEndpoint: {endpoint}\nfailSwapOn: false\n\
          cgroupsPerQOS: true\ncgroupRoot: /knode-cluster-bench\n\
          evictionHard: {{memory.available: {memory_available}, nodefs.available: \"0%\", nodefs.inodesFree: \"0%\", imagefs.available: \"0%\"}}\n\
+         imageGCHighThresholdPercent: 100\nimageGCLowThresholdPercent: 99\n\
          tlsCertFile: {pki}/kubelet-serving-{NODE}.crt\ntlsPrivateKeyFile: {pki}/kubelet-serving-{NODE}.key\n\
          authentication:\n  x509: {{clientCAFile: {pki}/ca.crt}}\n  webhook: {{enabled: true}}\n  anonymous: {{enabled: false}}\n\
          authorization: {{mode: Webhook}}\n",

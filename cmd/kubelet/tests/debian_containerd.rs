@@ -6,17 +6,16 @@
 //!
 //! Needs root; run through `hack/test.sh` (nextest group `containerd`, one test per process).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
-use e2e::{KubeletProcess, TestNode, busybox_image, wait_for};
+use e2e::{KubeletProcess, NodeEnv, OwnContainerd, TestNode, busybox_image, wait_for};
 use kubelet_cri::RuntimeService;
 
 const KUBELET: &str = env!("CARGO_BIN_EXE_kubelet");
 
 /// Where the second containerd lives; nothing is shared with the suite's containerd.
-const DEBIAN_ENV: &[(&str, &str)] = &[
+const DEBIAN_ENV: NodeEnv = &[
     ("KNODE_CONTAINERD_FLAVOUR", "debian"),
     ("KNODE_CONTAINERD_SOCK", "/run/knode/containerd-debian/containerd.sock"),
     ("KNODE_CONTAINERD_TTRPC_SOCK", "/run/knode/containerd-debian/containerd.sock.ttrpc"),
@@ -32,42 +31,10 @@ const DEBIAN_ENV: &[(&str, &str)] = &[
     ("KNODE_POD_GATEWAY", "198.18.3.1"),
 ];
 
-fn repo_root() -> PathBuf {
-    // Read at run time: cargo may reuse this binary from another checkout sharing the target dir.
-    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
-    Path::new(&dir).join("../..")
-}
-
-fn node_env(args: &[&str]) -> bool {
-    Command::new("bash")
-        .arg(repo_root().join("hack/node-env.sh"))
-        .args(args)
-        .envs(DEBIAN_ENV.iter().copied())
-        .status()
-        .expect("run hack/node-env.sh")
-        .success()
-}
-
-/// Purges the second containerd when the test ends, passed or not.
-struct DebianContainerd;
-
-impl Drop for DebianContainerd {
-    fn drop(&mut self) {
-        if !node_env(&["--stop", "--purge"]) {
-            eprintln!("hack/node-env.sh --stop --purge for the Debian containerd failed");
-        }
-    }
-}
-
 #[tokio::test]
 #[ignore = "needs root: run hack/test.sh"]
 async fn static_pod_runs_on_debian_containerd_1_6() {
-    assert!(node_env(&[]), "hack/node-env.sh with Debian's containerd failed");
-    let _purge = DebianContainerd;
-    let sock = DEBIAN_ENV.iter().find(|(k, _)| *k == "KNODE_CONTAINERD_SOCK").unwrap().1;
-    // SAFETY: this test runs alone in its process (nextest) and sets the variable before any
-    // other thread of the test reads the environment.
-    unsafe { std::env::set_var("KNODE_CONTAINERD_SOCK", sock) };
+    let _containerd = OwnContainerd::start(DEBIAN_ENV);
 
     let version = e2e::cri().version().await.expect("CRI version of the Debian containerd");
     assert!(version.runtime_version.starts_with("1.6."), "expected Debian's containerd 1.6, got {version:?}");

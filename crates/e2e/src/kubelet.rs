@@ -62,15 +62,17 @@ impl TestNode {
     }
 
     /// Writes the KubeletConfiguration, with `extra` YAML lines appended. Disk-based eviction
-    /// thresholds are off (as kind does): the test machine's disk is shared with other work, and
-    /// DiskPressure would make the scheduler and node admission refuse every test pod.
+    /// thresholds and image garbage collection are off (as kind does): the test machine's disk
+    /// is shared with other work, DiskPressure would make the scheduler and node admission
+    /// refuse every test pod, and image GC would remove the shared containerd's images.
     pub fn write_config(&self, extra: &str) {
         let text = format!(
             "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n\
              staticPodPath: {}\npodLogsDir: {}\nhealthzBindAddress: 127.0.0.1\nhealthzPort: {}\n\
              address: 127.0.0.1\nreadOnlyPort: {}\ncontainerRuntimeEndpoint: unix://{}\n\
              failSwapOn: false\ncgroupsPerQOS: false\nenforceNodeAllocatable: []\nsyncFrequency: 10s\n\
-             evictionHard: {{memory.available: 100Mi, nodefs.available: \"0%\", nodefs.inodesFree: \"0%\", imagefs.available: \"0%\"}}\n{extra}",
+             evictionHard: {{memory.available: 100Mi, nodefs.available: \"0%\", nodefs.inodesFree: \"0%\", imagefs.available: \"0%\"}}\n\
+             imageGCHighThresholdPercent: 100\nimageGCLowThresholdPercent: 99\n{extra}",
             self.manifests().display(),
             self.logs().display(),
             self.healthz_port,

@@ -7,9 +7,11 @@
 
 mod http;
 mod kubelet;
+mod own_containerd;
 
 pub use http::http_get;
 pub use kubelet::{KubeletProcess, TestNode};
+pub use own_containerd::{NodeEnv, OwnContainerd, repo_root};
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
-//! Pod events to the API server (upstream's event broadcaster and recorder): `v1.Event`s
-//! naming the pod, from `kubelet` on this node, created at most eventRecordQPS per second
+//! Pod and node events to the API server (upstream's event broadcaster and recorder):
+//! `v1.Event`s naming the pod (or this node, e.g. `FreeDiskSpaceFailed`), from `kubelet` on this node, created at most eventRecordQPS per second
 //! with bursts of eventBurst (0 QPS: no limit).
 //!
 //! [`EventSink::record`] never blocks: events queue on a bounded channel and are dropped (and
@@ -19,9 +19,10 @@ use crate::rate_limit::RateLimiter;
 /// Events waiting to be sent before new ones are dropped (upstream's queue length).
 pub const QUEUE_LENGTH: usize = 1000;
 
-/// What an event needs of its pod.
+/// What an event needs of its object: a pod, or the node.
 #[derive(Debug, Clone, PartialEq)]
 struct Subject {
+    kind: &'static str,
     namespace: Option<String>,
     name: Option<String>,
     uid: Option<String>,
@@ -31,7 +32,13 @@ struct Subject {
 impl Subject {
     fn of(pod: &Pod) -> Self {
         let m = &pod.metadata;
-        Self { namespace: m.namespace.clone(), name: m.name.clone(), uid: m.uid.clone(), resource_version: m.resource_version.clone() }
+        Self { kind: "Pod", namespace: m.namespace.clone(), name: m.name.clone(), uid: m.uid.clone(), resource_version: m.resource_version.clone() }
+    }
+
+    /// The node, as upstream's `nodeRef`: no namespace, its name as UID; the event itself goes
+    /// in `default`.
+    fn node(name: &str) -> Self {
+        Self { kind: "Node", namespace: None, name: Some(name.into()), uid: Some(name.into()), resource_version: None }
     }
 }
 
@@ -53,16 +60,16 @@ pub fn event_for(pod: &Pod, type_: &str, reason: &str, message: &str, node: &str
 }
 
 fn event_about(subject: Subject, type_: &str, reason: &str, message: &str, node: &str, now: Time) -> Event {
-    let namespace = subject.namespace.unwrap_or_else(|| "default".into());
+    let namespace = subject.namespace.clone().unwrap_or_else(|| "default".into());
     let name = subject.name.unwrap_or_default();
     let nanos = now.0.as_nanosecond();
     Event {
         metadata: ObjectMeta { name: Some(format!("{name}.{nanos:x}")), namespace: Some(namespace.clone()), ..ObjectMeta::default() },
         involved_object: ObjectReference {
-            api_version: Some("v1".into()),
-            kind: Some("Pod".into()),
+            api_version: (subject.kind == "Pod").then(|| "v1".into()),
+            kind: Some(subject.kind.into()),
             name: Some(name),
-            namespace: Some(namespace),
+            namespace: subject.namespace.map(|_| namespace),
             uid: subject.uid,
             resource_version: subject.resource_version,
             ..ObjectReference::default()
@@ -104,8 +111,17 @@ impl EventSink {
 
     /// Queues an event about `pod`; drops it when the queue is full.
     pub fn record(&self, pod: &Pod, type_: &str, reason: &str, message: &str) {
+        self.queue(Subject::of(pod), type_, reason, message);
+    }
+
+    /// Queues an event about node `node` (e.g. `ImageGCFailed`); drops it when the queue is full.
+    pub fn record_node(&self, node: &str, type_: &str, reason: &str, message: &str) {
+        self.queue(Subject::node(node), type_, reason, message);
+    }
+
+    fn queue(&self, subject: Subject, type_: &str, reason: &str, message: &str) {
         let at = Time(k8s_openapi::jiff::Timestamp::now());
-        let queued = Queued { subject: Subject::of(pod), type_: type_.into(), reason: reason.into(), message: message.into(), at };
+        let queued = Queued { subject, type_: type_.into(), reason: reason.into(), message: message.into(), at };
         if self.tx.try_send(queued).is_err() {
             tracing::debug!(reason, "event queue full or closed; dropping event");
         }
@@ -167,6 +183,14 @@ mod tests {
         assert_eq!((o.kind.as_deref(), o.name.as_deref(), o.uid.as_deref()), (Some("Pod"), Some("web"), Some("u1")));
         assert_eq!(e.source.unwrap().host.as_deref(), Some("n1"));
         assert_eq!((e.type_.as_deref(), e.count), (Some("Normal"), Some(1)));
+    }
+
+    #[test]
+    fn node_event_names_the_node_without_a_namespace() {
+        let e = event_about(Subject::node("n1"), "Warning", "FreeDiskSpaceFailed", "m", "n1", Time(Timestamp::from_second(1).unwrap()));
+        assert_eq!(e.metadata.namespace.as_deref(), Some("default"));
+        let o = &e.involved_object;
+        assert_eq!((o.kind.as_deref(), o.name.as_deref(), o.uid.as_deref(), o.namespace.as_deref(), o.api_version.as_deref()), (Some("Node"), Some("n1"), Some("n1"), None, None));
     }
 
     #[tokio::test(start_paused = true)]

@@ -59,12 +59,20 @@ pub enum AppError {
 }
 
 /// Events go to the log and, in cluster mode, to the API server.
-struct ClusterEvents(kubelet_api::events::EventSink);
+struct ClusterEvents {
+    sink: kubelet_api::events::EventSink,
+    node: String,
+}
 
 impl crate::events::EventRecorder for ClusterEvents {
     fn event(&self, pod: &k8s_openapi::api::core::v1::Pod, kind: crate::events::EventType, reason: &str, message: &str) {
         crate::events::EventRecorder::event(&LogEventRecorder, pod, kind, reason, message);
-        self.0.record(pod, kind.as_str(), reason, message);
+        self.sink.record(pod, kind.as_str(), reason, message);
+    }
+
+    fn node_event(&self, kind: crate::events::EventType, reason: &str, message: &str) {
+        crate::events::EventRecorder::node_event(&LogEventRecorder, kind, reason, message);
+        self.sink.record_node(&self.node, kind.as_str(), reason, message);
     }
 }
 
@@ -364,13 +372,14 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let runtime_dyn: Arc<dyn RuntimeService> = runtime.clone();
     let images_for_node = images.clone();
     let images_for_stats = images.clone();
+    let images_for_gc = images.clone();
     let (events, env): (Arc<dyn crate::events::EventRecorder>, Arc<dyn crate::kuberuntime::env::EnvSources + Send>) = match cluster.as_ref() {
         Some(c) => {
             let (sink, sender) = c.events(&opts, report_stop.clone());
             tasks.spawn(Stage::Report, sender.name, sender.future);
             let env = c.env_source();
             tasks.spawn(Stage::Sync, "service list warm-up", env.clone().warm_up(sync_stop.clone()));
-            (Arc::new(ClusterEvents(sink)), Arc::new(ClusterEnv(env)))
+            (Arc::new(ClusterEvents { sink, node: node_name.clone() }), Arc::new(ClusterEnv(env)))
         }
         None => (Arc::new(LogEventRecorder), Arc::new(NoEnvSources)),
     };
@@ -394,7 +403,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
     // Evictions reach the pod workers through the same poke channel as probe results.
     let evictions = crate::eviction::requests::EvictionRequests::new(probe_tx.clone());
-    let prober = Arc::new(crate::prober::ProbeManager::new(runtime_dyn.clone(), status.clone(), events, Arc::new(SystemClock), probe_tx));
+    let prober = Arc::new(crate::prober::ProbeManager::new(runtime_dyn.clone(), status.clone(), events.clone(), Arc::new(SystemClock), probe_tx));
     let probe_metrics: Arc<dyn server::MetricsSource> = prober.clone();
     let ctx = Arc::new(PodWorkerContext {
         manager,
@@ -416,11 +425,24 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let signal_paths = SignalPaths { proc_root: proc_root.into(), node_fs: root_dir.clone(), image_fs: root_dir, memory_cgroup };
     // The stats collector's snapshots (it starts below) feed eviction too.
     let stats_store = crate::stats::StatsStore::default();
-    let eviction_manager = EvictionManager::from_config(cfg, signal_paths).with_pods(crate::eviction::PodEvictions {
-        pods: Arc::new(status.clone()),
-        stats: Arc::new(stats_store.clone()),
-        requests: evictions.clone(),
-    });
+    // Image garbage collection: on its own period, and for eviction's disk reclaim.
+    let image_gc = Arc::new(crate::image_gc::ImageGcManager::new(
+        runtime_dyn.clone(),
+        images_for_gc.clone(),
+        Arc::new(crate::image_gc::RuntimeImageFs(images_for_gc)),
+        events.clone(),
+        Arc::new(SystemClock),
+        crate::image_gc::records::ImageGcPolicy {
+            high_threshold_percent: cfg.image_gc_high_threshold_percent,
+            low_threshold_percent: cfg.image_gc_low_threshold_percent,
+            min_age: cfg.image_minimum_gc_age,
+            max_age: cfg.image_maximum_gc_age,
+        },
+    ));
+    tasks.spawn(Stage::Sync, "image garbage collector", image_gc.clone().run(crate::image_gc::IMAGE_GC_PERIOD, sync_stop.clone()));
+    let eviction_manager = EvictionManager::from_config(cfg, signal_paths)
+        .with_pods(crate::eviction::PodEvictions { pods: Arc::new(status.clone()), stats: Arc::new(stats_store.clone()), requests: evictions.clone() })
+        .with_reclaim(Arc::new(crate::image_gc::ImageReclaim { gc: image_gc, node_fs: opts.flags.root_dir.clone() }));
     tasks.spawn(Stage::Sync, "eviction manager", eviction_manager.run(pressure_tx, sync_stop.clone()));
     if let Some(cluster) = cluster.as_mut() {
         let health = Arc::new(NodeHealth { pressure: pressure_rx, relist: relist_rx.clone() });

@@ -1,4 +1,5 @@
-//! Pod events (`Pulling`, `Created`, `Started`, `Killing`, `BackOff`, ...).
+//! Pod events (`Pulling`, `Created`, `Started`, `Killing`, `BackOff`, ...) and node events
+//! (`ImageGCFailed`, `FreeDiskSpaceFailed`, ...).
 //!
 //! The [`EventRecorder`] trait is the boundary: a standalone kubelet logs events; with an API
 //! server they are posted as `v1.Event`s. The reasons and messages follow upstream's wording.
@@ -24,6 +25,14 @@ impl EventType {
 /// Receives the events of pods; implementations must not block.
 pub trait EventRecorder: Send + Sync + 'static {
     fn event(&self, pod: &Pod, kind: EventType, reason: &str, message: &str);
+
+    /// An event about this node; logged unless the recorder posts it somewhere.
+    fn node_event(&self, kind: EventType, reason: &str, message: &str) {
+        match kind {
+            EventType::Normal => tracing::info!(reason, "node event: {message}"),
+            EventType::Warning => tracing::warn!(reason, "node event: {message}"),
+        }
+    }
 }
 
 /// Writes events to the log (the standalone kubelet's recorder).

@@ -23,6 +23,7 @@ pub mod cm;
 pub mod container;
 pub mod devices;
 pub mod events;
+pub mod image_gc;
 pub mod eviction;
 pub mod kuberuntime;
 pub mod memory;

@@ -7,8 +7,11 @@
 //! `localStorageCapacityIsolation` it evicts the pods over their local ephemeral storage limits
 //! ([`local_storage`]). Evictions go through the pod workers ([`requests`]).
 //!
-//! Not done: node-level reclaim before evicting for disk (deleting dead containers and unused
-//! images) waits for the image garbage collector.
+//! Before evicting for a disk signal it reclaims at node level ([`NodeReclaim`]: unused
+//! images, through the image garbage collector); when that freed anything the pods are left
+//! alone until the next round's signals show whether it was enough (upstream re-observes at
+//! once; our image figures come with the next stats sample). Not done: dead containers are
+//! not part of that reclaim (the runtime manager removes them as they die).
 //!
 //! One writer (this task), many readers (the `watch` receivers).
 
@@ -52,6 +55,15 @@ pub struct EvictionManager {
     /// The root memory cgroup to register kernel threshold notifications in
     /// (`kernelMemcgNotification` on a cgroup v1 host).
     pub memcg_root: Option<std::path::PathBuf>,
+    /// Node-level reclaim for disk signals.
+    pub reclaim: Option<std::sync::Arc<dyn NodeReclaim>>,
+}
+
+/// Node-level reclaim before evicting for a disk signal (upstream's `nodeReclaimFunc`s).
+#[async_trait::async_trait]
+pub trait NodeReclaim: Send + Sync + 'static {
+    /// Frees what it can for `signal` (e.g. `imagefs.available`); returns the bytes freed.
+    async fn reclaim(&self, signal: &str) -> u64;
 }
 
 /// What eviction reads (the pods, their stats) and where it files evictions.
@@ -152,7 +164,29 @@ impl EvictionManager {
             pods: None,
             local_storage: cfg.local_storage_capacity_isolation,
             memcg_root: cfg.kernel_memcg_notification.then(|| memory_watch::v1_root_memory_cgroup(std::path::Path::new("/sys/fs/cgroup"))).flatten(),
+            reclaim: None,
         }
+    }
+
+    /// Reclaims at node level before evicting for disk.
+    pub fn with_reclaim(mut self, reclaim: std::sync::Arc<dyn NodeReclaim>) -> Self {
+        self.reclaim = Some(reclaim);
+        self
+    }
+
+    /// Node-level reclaim for the most pressing threshold met, when it is a disk signal;
+    /// `true` when it freed something (the pods are spared this round).
+    async fn reclaimed(&self, met: &[node_pressure::MetThreshold]) -> bool {
+        let (Some(reclaim), Some(relieve)) = (&self.reclaim, node_pressure::to_relieve(met)) else { return false };
+        let signal = relieve.threshold.signal.as_str();
+        if !matches!(node_pressure::resource_of(signal), Some("ephemeral-storage" | "inodes")) {
+            return false;
+        }
+        let freed = reclaim.reclaim(signal).await;
+        if freed > 0 {
+            tracing::info!(signal, freed, "reclaimed disk at node level (unused images); evicting only if the next round still finds the threshold met");
+        }
+        freed > 0
     }
 
     /// Waits for the next round: the monitoring period, or less when a memory threshold is
@@ -216,7 +250,7 @@ impl EvictionManager {
                 pressure.send_replace(verdict.pressure);
             }
             if let Some(p) = &self.pods {
-                if !verdict.effective.is_empty() {
+                if !verdict.effective.is_empty() && !self.reclaimed(&verdict.effective).await {
                     p.relieve(&verdict.effective, self.max_pod_grace_seconds, &mut last, &mut waited_for_stats, Instant::now());
                 }
                 if self.local_storage {
@@ -227,5 +261,46 @@ impl EvictionManager {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod reclaim_tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use node_pressure::MetThreshold;
+    use thresholds::Observation;
+
+    struct Reclaim(Mutex<Vec<String>>, u64);
+
+    #[async_trait::async_trait]
+    impl NodeReclaim for Reclaim {
+        async fn reclaim(&self, signal: &str) -> u64 {
+            self.0.lock().unwrap().push(signal.into());
+            self.1
+        }
+    }
+
+    fn met(signal: &str) -> MetThreshold {
+        let threshold = thresholds::thresholds(&[(signal.to_string(), "10%".to_string())].into(), &Default::default(), &Default::default()).remove(0);
+        MetThreshold { threshold, observation: Observation { available: 1, capacity: 100 } }
+    }
+
+    fn manager(freed: u64) -> (EvictionManager, Arc<Reclaim>) {
+        let reclaim = Arc::new(Reclaim(Mutex::default(), freed));
+        let paths = SignalPaths { proc_root: "/nonexistent".into(), node_fs: "/nonexistent".into(), image_fs: "/nonexistent".into(), memory_cgroup: None };
+        (EvictionManager::from_config(&KubeletConfiguration::default(), paths).with_reclaim(reclaim.clone()), reclaim)
+    }
+
+    #[tokio::test]
+    async fn disk_pressure_reclaims_images_before_evicting() {
+        let (m, reclaim) = manager(5);
+        assert!(m.reclaimed(&[met("imagefs.available")]).await, "freed something: no eviction this round");
+        let (m, _) = manager(0);
+        assert!(!m.reclaimed(&[met("nodefs.available")]).await, "nothing freed: evict");
+        assert!(!manager(5).0.reclaimed(&[met("memory.available")]).await, "memory is not reclaimed at node level");
+        assert!(!manager(5).0.reclaimed(&[met("memory.available"), met("imagefs.available")]).await, "memory is relieved first");
+        assert_eq!(reclaim.0.lock().unwrap().as_slice(), ["imagefs.available"]);
     }
 }

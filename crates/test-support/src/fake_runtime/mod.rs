@@ -224,6 +224,23 @@ impl FakeRuntime {
         image::add_image(&mut self.lock(), name)
     }
 
+    /// Sets the size and `pinned` flag the runtime reports for image `name` (added if absent,
+    /// like [`add_image`](Self::add_image)); returns its image ref.
+    pub fn set_image(&self, name: &str, size: u64, pinned: bool) -> String {
+        let mut state = self.lock();
+        let id = image::add_image(&mut state, name);
+        if let Some(image) = state.images.get_mut(&id) {
+            image.size = size;
+            image.pinned = pinned;
+        }
+        id
+    }
+
+    /// Whether the runtime has image `name` (a reference or an ID).
+    pub fn has_image(&self, name: &str) -> bool {
+        image::find(&self.lock(), name).is_some()
+    }
+
     /// Makes every pull of `image` fail with `err` until [`clear_pull_error`](Self::clear_pull_error).
     pub fn set_pull_error(&self, image: &str, err: CriError) {
         self.lock().pull_errors.insert(image::normalize(image), err);

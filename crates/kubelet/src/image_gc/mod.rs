@@ -1,0 +1,269 @@
+//! Image garbage collection (upstream `pkg/kubelet/images/image_gc_manager.go`).
+//!
+//! Every [`IMAGE_GC_PERIOD`] the manager lists the runtime's images and containers, notes when
+//! each image was first seen and last used by a container (running or exited), then:
+//! - removes images unused for longer than `imageMaximumGCAge` (once the kubelet has run that
+//!   long);
+//! - when the image filesystem (CRI `ImageFsInfo`, sized with `statvfs`) is at or above
+//!   `imageGCHighThresholdPercent`, removes unused images least recently used first until it
+//!   would be down to `imageGCLowThresholdPercent`, skipping images detected less than
+//!   `imageMinimumGCAge` ago.
+//!
+//! Images in use and pinned images (containerd's sandbox image) are never removed. When not
+//! enough can be freed the node gets upstream's `FreeDiskSpaceFailed` event, and a second failure
+//! in a row `ImageGCFailed`. Eviction calls [`ImageGcManager::delete_unused_images`] to reclaim
+//! disk before evicting pods.
+
+pub mod records;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use kubelet_cri::{CriError, ImageService, RuntimeService, api};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::events::{EventRecorder, EventType};
+use records::{Candidate, CapacityError, ImageGcPolicy, ImageRecords};
+
+/// Upstream's `ImageGCPeriod`.
+pub const IMAGE_GC_PERIOD: Duration = Duration::from_secs(5 * 60);
+
+/// Why a round of image garbage collection failed; the messages are upstream's.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageGcError {
+    #[error("failed to list images: {0}")]
+    ListImages(CriError),
+    #[error("failed to list containers: {0}")]
+    ListContainers(CriError),
+    #[error("failed to get image filesystem stats: {0}")]
+    FsStats(String),
+    #[error(transparent)]
+    Capacity(#[from] CapacityError),
+    #[error("wanted to free images older than {max_age:?}, encountered errors in image deletion: {}", joined(errors))]
+    OldImages { max_age: Duration, errors: Vec<CriError> },
+    #[error("wanted to free {wanted} bytes, but freed {freed} bytes space with errors in image deletion: {}", joined(errors))]
+    Remove { wanted: u64, freed: u64, errors: Vec<CriError> },
+    #[error(
+        "Insufficient free disk space on the node's image filesystem ({usage_percent}% of {capacity} used). Failed to free sufficient space by deleting unused images (freed {freed} bytes). Investigate disk usage, as it could be used by active images, logs, volumes, or other data."
+    )]
+    Insufficient { usage_percent: i64, capacity: String, freed: u64 },
+}
+
+fn joined(errors: &[CriError]) -> String {
+    let parts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// The size and free space of the image filesystem.
+#[async_trait::async_trait]
+pub trait ImageFsStats: Send + Sync + 'static {
+    /// `(capacity, available)` in bytes.
+    async fn image_fs(&self) -> Result<(u64, u64), String>;
+}
+
+/// The runtime's image filesystem: the mount point CRI `ImageFsInfo` names, sized with `statvfs`.
+pub struct RuntimeImageFs(pub Arc<dyn ImageService>);
+
+#[async_trait::async_trait]
+impl ImageFsStats for RuntimeImageFs {
+    async fn image_fs(&self) -> Result<(u64, u64), String> {
+        let info = self.0.image_fs_info().await.map_err(|e| e.to_string())?;
+        let fs = info.image_filesystems.first().ok_or("the runtime reported no image filesystem")?;
+        let mount = fs.fs_id.as_ref().map(|i| i.mountpoint.as_str()).unwrap_or_default();
+        let stats = crate::stats::fs::fs_info(Path::new(mount)).ok_or_else(|| format!("statfs of the image filesystem {mount:?} failed"))?;
+        Ok((stats.capacity, stats.available))
+    }
+}
+
+/// Removes unused images by the policy.
+pub struct ImageGcManager {
+    runtime: Arc<dyn RuntimeService>,
+    images: Arc<dyn ImageService>,
+    fs: Arc<dyn ImageFsStats>,
+    events: Arc<dyn EventRecorder>,
+    clock: Arc<dyn Clock>,
+    policy: ImageGcPolicy,
+    records: Mutex<ImageRecords>,
+}
+
+impl ImageGcManager {
+    pub fn new(
+        runtime: Arc<dyn RuntimeService>,
+        images: Arc<dyn ImageService>,
+        fs: Arc<dyn ImageFsStats>,
+        events: Arc<dyn EventRecorder>,
+        clock: Arc<dyn Clock>,
+        policy: ImageGcPolicy,
+    ) -> Self {
+        Self { runtime, images, fs, events, clock, policy, records: Mutex::default() }
+    }
+
+    /// Lists images and containers and updates the records; returns the images in use.
+    async fn detect(&self, now: SystemTime) -> Result<HashSet<String>, ImageGcError> {
+        let images = self.images.list_images(None).await.map_err(ImageGcError::ListImages)?;
+        let containers = self.runtime.list_containers(None).await.map_err(ImageGcError::ListContainers)?;
+        let in_use = records::images_in_use(&containers);
+        self.records.lock().expect("image records lock").detect(&images, &in_use, now);
+        Ok(in_use)
+    }
+
+    async fn eviction_order(&self, now: SystemTime) -> Result<Vec<Candidate>, ImageGcError> {
+        let in_use = self.detect(now).await?;
+        let records = self.records.lock().expect("image records lock");
+        let candidates = records.eviction_order(&in_use);
+        tracing::debug!(images = records.len(), in_use = ?in_use, candidates = ?candidates, "images in eviction order");
+        Ok(candidates)
+    }
+
+    async fn remove(&self, c: &Candidate, why: &str) -> Result<(), CriError> {
+        tracing::info!(image = %c.id, size = c.record.size, "removing image ({why})");
+        self.images.remove_image(&api::ImageSpec { image: c.id.clone(), ..Default::default() }).await?;
+        self.records.lock().expect("image records lock").forget(&c.id);
+        Ok(())
+    }
+
+    /// Removes candidates in order until `wanted` bytes are freed; returns what was freed.
+    async fn free_space(&self, wanted: u64, now: SystemTime, candidates: &[Candidate]) -> Result<u64, ImageGcError> {
+        let mut freed = 0u64;
+        let mut errors = Vec::new();
+        for c in candidates.iter().filter(|c| records::may_free(c, &self.policy, now)) {
+            match self.remove(c, "to free disk space").await {
+                Ok(()) => freed = freed.saturating_add(c.record.size),
+                Err(e) => errors.push(e),
+            }
+            if freed >= wanted {
+                break;
+            }
+        }
+        if errors.is_empty() { Ok(freed) } else { Err(ImageGcError::Remove { wanted, freed, errors }) }
+    }
+
+    /// One round (upstream's `GarbageCollect`); `began` is when the kubelet started collecting.
+    pub async fn garbage_collect(&self, began: SystemTime) -> Result<(), ImageGcError> {
+        let now = self.clock.now();
+        let candidates = self.eviction_order(now).await?;
+        let mut left = Vec::with_capacity(candidates.len());
+        let mut errors = Vec::new();
+        for c in candidates {
+            if !records::too_old(&c, &self.policy, now, began) {
+                left.push(c);
+                continue;
+            }
+            if let Err(e) = self.remove(&c, &format!("unused for longer than imageMaximumGCAge {:?}", self.policy.max_age)).await {
+                errors.push(e);
+                left.push(c);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ImageGcError::OldImages { max_age: self.policy.max_age, errors });
+        }
+        let (capacity, available) = self.fs.image_fs().await.map_err(ImageGcError::FsStats)?;
+        let space = match records::space_to_free(capacity, available, &self.policy) {
+            Ok(s) => s,
+            Err(e) => {
+                self.events.node_event(EventType::Warning, "InvalidDiskCapacity", &e.to_string());
+                return Err(e.into());
+            }
+        };
+        let Some(space) = space else { return Ok(()) };
+        tracing::info!(
+            usage = space.usage_percent,
+            high_threshold = self.policy.high_threshold_percent,
+            low_threshold = self.policy.low_threshold_percent,
+            amount_to_free = space.bytes,
+            "disk usage on the image filesystem is over the high threshold; freeing bytes down to the low threshold"
+        );
+        let freed = self.free_space(space.bytes, now, &left).await?;
+        if freed < space.bytes {
+            let e = ImageGcError::Insufficient { usage_percent: space.usage_percent, capacity: records::format_size(capacity), freed };
+            self.events.node_event(EventType::Warning, "FreeDiskSpaceFailed", &e.to_string());
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Removes every unused image old enough (eviction's node-level reclaim); returns the bytes
+    /// freed.
+    pub async fn delete_unused_images(&self) -> Result<u64, ImageGcError> {
+        tracing::info!("attempting to delete unused images");
+        let now = self.clock.now();
+        let candidates = self.eviction_order(now).await?;
+        self.free_space(u64::MAX, now, &candidates).await
+    }
+
+    /// Collects every `period` until `shutdown` (the first round at once, as upstream's).
+    /// A failure is logged; a second in a row is also the node event `ImageGCFailed`.
+    pub async fn run(self: Arc<Self>, period: Duration, shutdown: CancellationToken) {
+        if self.policy.disabled() {
+            tracing::info!("imageGCHighThresholdPercent is 100 and imageMaximumGCAge is 0: image garbage collection is disabled");
+            return;
+        }
+        let began = self.clock.now();
+        let mut failed_before = false;
+        loop {
+            match self.garbage_collect(began).await {
+                Ok(()) => {
+                    if failed_before {
+                        tracing::info!("image garbage collection succeeded");
+                    }
+                    failed_before = false;
+                }
+                Err(e) if failed_before => {
+                    tracing::error!("image garbage collection failed multiple times in a row: {e}");
+                    self.events.node_event(EventType::Warning, "ImageGCFailed", &e.to_string());
+                }
+                Err(e) => {
+                    tracing::warn!("image garbage collection failed once (stats may not be ready yet): {e}");
+                    failed_before = true;
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(period) => {}
+            }
+        }
+    }
+}
+
+/// Eviction's node-level reclaim: unused images. For `nodefs.*` signals only when the images
+/// live on the node's filesystem (upstream reclaims nothing for nodefs when the image
+/// filesystem is a dedicated one).
+pub struct ImageReclaim {
+    pub gc: Arc<ImageGcManager>,
+    /// The kubelet's root directory, on the node filesystem.
+    pub node_fs: std::path::PathBuf,
+}
+
+impl ImageReclaim {
+    async fn dedicated_image_fs(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(info) = self.gc.images.image_fs_info().await else { return false };
+        let mount = info.image_filesystems.first().and_then(|f| f.fs_id.as_ref()).map(|i| i.mountpoint.clone()).unwrap_or_default();
+        match (std::fs::metadata(&mount), std::fs::metadata(&self.node_fs)) {
+            (Ok(image), Ok(node)) => image.dev() != node.dev(),
+            _ => false,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::eviction::NodeReclaim for ImageReclaim {
+    async fn reclaim(&self, signal: &str) -> u64 {
+        if signal.starts_with("nodefs.") && self.dedicated_image_fs().await {
+            return 0;
+        }
+        match self.gc.delete_unused_images().await {
+            Ok(freed) => freed,
+            Err(e) => {
+                tracing::warn!(signal, "reclaiming unused images failed: {e}");
+                0
+            }
+        }
+    }
+}
