@@ -75,6 +75,12 @@ pub trait RuntimeService: Send + Sync + 'static {
         let _ = (container_id, linux);
         Err(unimplemented("UpdateContainerResources"))
     }
+    /// Asks the runtime to reopen a running container's log file (after the kubelet renamed it
+    /// for rotation).
+    async fn reopen_container_log(&self, container_id: &str) -> Result<()> {
+        let _ = container_id;
+        Err(unimplemented("ReopenContainerLog"))
+    }
 
     /// Runs `cmd` in a running container and waits for it (`ExecSync`), for probes and lifecycle
     /// hooks. `timeout` is the command's own limit (`None`: no limit); the runtime kills the

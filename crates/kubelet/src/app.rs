@@ -439,6 +439,8 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
             max_age: cfg.image_maximum_gc_age,
         },
     ));
+    let log_manager = crate::logs::ContainerLogManager::new(runtime_dyn.clone(), crate::logs::LogRotationPolicy::from_config(cfg));
+    tasks.spawn(Stage::Sync, "container log manager", log_manager.run(sync_stop.clone()));
     tasks.spawn(Stage::Sync, "image garbage collector", image_gc.clone().run(crate::image_gc::IMAGE_GC_PERIOD, sync_stop.clone()));
     let eviction_manager = EvictionManager::from_config(cfg, signal_paths)
         .with_pods(crate::eviction::PodEvictions { pods: Arc::new(status.clone()), stats: Arc::new(stats_store.clone()), requests: evictions.clone() })

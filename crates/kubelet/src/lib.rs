@@ -26,6 +26,7 @@ pub mod events;
 pub mod image_gc;
 pub mod eviction;
 pub mod kuberuntime;
+pub mod logs;
 pub mod memory;
 pub mod metrics;
 pub mod node_info;

@@ -148,6 +148,14 @@ impl RuntimeService for RemoteRuntime {
         unary("UpdateContainerResources", container_id, deadline, call).await.map(drop)
     }
 
+    async fn reopen_container_log(&self, container_id: &str) -> Result<()> {
+        let deadline = self.timeout();
+        let message = api::ReopenContainerLogRequest { container_id: container_id.to_owned() };
+        let mut client = self.runtime.clone();
+        let call = client.reopen_container_log(request(message, deadline));
+        unary("ReopenContainerLog", container_id, deadline, call).await.map(drop)
+    }
+
     async fn stop_container(&self, container_id: &str, timeout: Duration) -> Result<()> {
         // The runtime may take the whole grace period before it kills, so the call's deadline is
         // the grace period plus the ordinary request timeout, as upstream.

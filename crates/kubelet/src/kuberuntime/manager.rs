@@ -6,7 +6,7 @@
 //! It holds no per-pod state besides backoff; the runtime's labels are the record.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -732,7 +732,7 @@ impl RuntimeManager {
         }
         if let Some(s) = status {
             if !s.log_path.is_empty() {
-                let _ = std::fs::remove_file(&s.log_path);
+                crate::logs::rotation::remove_all(Path::new(&s.log_path));
             }
             let label = |k: &str| s.labels.get(k).cloned().unwrap_or_default();
             let (pod, ns, name) = (label(super::labels::POD_NAME), label(super::labels::POD_NAMESPACE), label(super::labels::CONTAINER_NAME));

@@ -80,6 +80,9 @@ impl<R: RuntimeService + ?Sized, I: Send + Sync + 'static + ?Sized> RuntimeServi
     async fn update_container_resources(&self, id: &str, linux: api::LinuxContainerResources) -> Result<()> {
         self.record("update_container", self.runtime.update_container_resources(id, linux)).await
     }
+    async fn reopen_container_log(&self, id: &str) -> Result<()> {
+        self.record("reopen_container_log", self.runtime.reopen_container_log(id)).await
+    }
     async fn exec_sync(&self, id: &str, cmd: Vec<String>, timeout: Option<Duration>) -> Result<ExecSyncOutput> {
         self.record("exec_sync", self.runtime.exec_sync(id, cmd, timeout)).await
     }

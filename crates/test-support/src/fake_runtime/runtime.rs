@@ -330,6 +330,18 @@ impl RuntimeService for FakeRuntime {
         }
     }
 
+    async fn reopen_container_log(&self, container_id: &str) -> Result<()> {
+        const OP: &str = "ReopenContainerLog";
+        let mut state = self.lock();
+        self.record(&mut state, OP, container_id);
+        let id = state.container_id(container_id).ok_or_else(|| not_found(OP, container_id, "container"))?;
+        match state.containers.get(&id) {
+            Some(c) if c.status.state == RUNNING => Ok(()),
+            Some(_) => Err(failed(OP, container_id, Code::FailedPrecondition, format!("container {id:?} is not running"))),
+            None => Err(not_found(OP, container_id, "container")),
+        }
+    }
+
     async fn stop_container(&self, container_id: &str, timeout: Duration) -> Result<()> {
         const OP: &str = "StopContainer";
         let now = self.clock.now_nanos();

@@ -4,7 +4,9 @@
 //!
 //! The file is streamed in blocks, never read whole: `tailLines` finds its start by reading
 //! backwards from the end. With `follow` the response goes on with new lines until the container
-//! stops or the client goes.
+//! stops or the client goes, across log rotations: the open file is read to its end, and when the
+//! log's path names a new file (the kubelet renamed the old one and the runtime reopened it) the
+//! new file is followed from its start.
 
 use std::io::SeekFrom;
 use std::path::PathBuf;
@@ -89,7 +91,7 @@ pub(super) async fn container_logs(
     let follow = opts.follow && running;
     let budget = opts.limit_bytes.unwrap_or(u64::MAX);
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let follower = Follower { runtime: ctx.runtime.clone(), container_id: chosen_id, path, offset: start, backlog_end: len, follow, opts, budget };
+    let follower = Follower { runtime: ctx.runtime.clone(), container_id: chosen_id, path, offset: start, backlog_end: len, follow, opts, budget, file: None };
     tokio::spawn(follower.run(tx));
     // The end of the body comes in a poll of its own, after the last chunk was flushed: upstream
     // flushes every write, so the body's last data and the chunked encoding's terminator reach the
@@ -200,6 +202,8 @@ struct Follower {
     follow: bool,
     opts: LogOptions,
     budget: u64,
+    /// The file being read and its identity (device, inode).
+    file: Option<(tokio::fs::File, (u64, u64))>,
 }
 
 impl Follower {
@@ -242,6 +246,19 @@ impl Follower {
                 }
                 continue;
             }
+            if self.rotated().await {
+                // The runtime writes to the new file now; what reached the old one was read
+                // above, but for lines that landed since: read it once more, then switch.
+                if let Ok(rest) = self.read_new(None).await
+                    && !self.send(&rest, &tx).await
+                {
+                    return;
+                }
+                tracing::debug!(path = %self.path.display(), "log rotated; following the new file");
+                self.file = None;
+                self.offset = 0;
+                continue;
+            }
             if stopped {
                 return;
             }
@@ -271,7 +288,13 @@ impl Follower {
     /// The next complete lines after `offset`, about a block of them (more only when one line is
     /// longer), not past `limit`; empty at the end. Starts over if the file shrank.
     async fn read_new(&mut self, limit: Option<u64>) -> std::io::Result<Vec<u8>> {
-        let mut f = tokio::fs::File::open(&self.path).await?;
+        use std::os::unix::fs::MetadataExt;
+        if self.file.is_none() {
+            let f = tokio::fs::File::open(&self.path).await?;
+            let m = f.metadata().await?;
+            self.file = Some((f, (m.dev(), m.ino())));
+        }
+        let Some((f, _)) = self.file.as_mut() else { return Ok(Vec::new()) };
         let len = f.metadata().await?.len();
         if len < self.offset {
             self.offset = 0;
@@ -285,7 +308,7 @@ impl Follower {
         let mut at = self.offset;
         loop {
             let take = (end - at).min(BLOCK);
-            let got = (&mut f).take(take).read_to_end(&mut buf).await? as u64;
+            let got = (&mut *f).take(take).read_to_end(&mut buf).await? as u64;
             at += got;
             // Stop at the block's last newline; read on only while no line has ended yet.
             if got == 0 || at >= end || buf.contains(&b'\n') {
@@ -296,6 +319,13 @@ impl Follower {
         buf.truncate(complete);
         self.offset += complete as u64;
         Ok(buf)
+    }
+
+    /// Whether the log's path now names another file than the one being read.
+    async fn rotated(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Some((_, id)) = &self.file else { return false };
+        tokio::fs::metadata(&self.path).await.is_ok_and(|m| (m.dev(), m.ino()) != *id)
     }
 }
 
@@ -337,6 +367,28 @@ mod tests {
                 assert_eq!(start, tail_start(&data, n) as u64, "tailLines={n}, partial end {}", !tail.is_empty());
             }
             assert_eq!(backlog_range(&path, None).await.unwrap(), (data.len() as u64, 0));
+        }
+    }
+
+    #[tokio::test]
+    async fn follow_goes_on_across_a_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.log");
+        std::fs::write(&path, "2024-01-01T00:00:01Z stdout F a\n").unwrap();
+        let runtime: Arc<dyn RuntimeService> = Arc::new(test_support::FakeRuntime::new());
+        let follower = Follower { runtime, container_id: "c".into(), path: path.clone(), offset: 0, backlog_end: 32, follow: true, opts: LogOptions::default(), budget: u64::MAX, file: None };
+        let (tx, mut rx) = mpsc::channel(4);
+        tokio::spawn(follower.run(tx));
+        assert_eq!(rx.recv().await.unwrap().unwrap(), Bytes::from_static(b"a\n"));
+        // The old file gets a last line, is renamed, and the runtime starts a new one.
+        let mut old = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        std::io::Write::write_all(&mut old, b"2024-01-01T00:00:02Z stdout F b\n").unwrap();
+        std::fs::rename(&path, dir.path().join("0.log.20240101-000002")).unwrap();
+        std::fs::write(&path, "2024-01-01T00:00:03Z stdout F c\n").unwrap();
+        let mut got = Vec::new();
+        while got != b"b\nc\n" {
+            let chunk = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("more log").unwrap().unwrap();
+            got.extend_from_slice(&chunk);
         }
     }
 
