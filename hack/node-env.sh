@@ -164,9 +164,12 @@ fi
 # ---------------------------------------------------------------------------
 # prometheus: the scraper cmd/kubelet/tests/cluster_autoscaling.rs runs itself; its packaged
 # service stays stopped (see no_service_starts below).
+# docker-registry, skopeo, apache2-utils (htpasswd): the image pull tests
+# (cmd/kubelet/tests/cluster_images.rs) run an open and an authenticated registry on loopback.
 PACKAGES=(containerd runc containernetworking-plugins umoci busybox-static catatonit
-    protobuf-compiler nftables iptables conntrack iproute2 jq procps prometheus)
-OPTIONAL_PACKAGES=(skopeo)
+    protobuf-compiler nftables iptables conntrack iproute2 jq procps prometheus
+    docker-registry skopeo apache2-utils)
+OPTIONAL_PACKAGES=()
 
 pkg_installed() {
     [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true) == installed ]]
@@ -177,7 +180,7 @@ for p in "${PACKAGES[@]}"; do pkg_installed "$p" || missing+=("$p"); done
 missing_optional=()
 for p in "${OPTIONAL_PACKAGES[@]}"; do pkg_installed "$p" || missing_optional+=("$p"); done
 
-# Packaged daemons (prometheus) must not run: tests start their own. A policy-rc.d that
+# Packaged daemons (prometheus, docker-registry) must not run: tests start their own. A policy-rc.d that
 # forbids every action keeps the maintainer scripts' invoke-rc.d/deb-systemd-invoke from
 # starting them (one already in place, as in Docker images, is kept); whatever runs as the
 # service user afterwards is stopped, and the systemd unit disabled where systemd runs.
@@ -198,14 +201,15 @@ services_allowed_again() {
 stop_packaged_daemons() {
     local unit pid
     if [[ -d /run/systemd/system ]]; then
-        for unit in prometheus prometheus-node-exporter; do
+        for unit in prometheus prometheus-node-exporter docker-registry; do
             if systemctl list-unit-files "$unit.service" >/dev/null 2>&1; then
                 systemctl disable --now "$unit.service" >/dev/null 2>&1 || true
             fi
         done
     fi
     # The packages' service user runs nothing else; a test's prometheus runs as root.
-    for pid in $(pgrep -u prometheus -x 'prometheus|prometheus-node' 2>/dev/null || true); do
+    for pid in $(pgrep -u prometheus -x 'prometheus|prometheus-node' 2>/dev/null || true) \
+        $(pgrep -u docker-registry -x docker-registry 2>/dev/null || true); do
         say "stopping packaged daemon pid $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true))"
         kill -TERM "$pid" 2>/dev/null || true
     done

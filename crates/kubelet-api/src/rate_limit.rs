@@ -33,6 +33,22 @@ impl RateLimiter {
         RateLimiter::new(0.0, 1)
     }
 
+    /// Takes a token if one is there now (client-go's `TryAccept`); never waits for one.
+    pub async fn try_acquire(&self) -> bool {
+        if self.qps <= 0.0 {
+            return true;
+        }
+        let mut b = self.bucket.lock().await;
+        let now = Instant::now();
+        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * self.qps).min(self.burst);
+        b.last = now;
+        if b.tokens < 1.0 {
+            return false;
+        }
+        b.tokens -= 1.0;
+        true
+    }
+
     /// Waits for a token. The lock is held while waiting, so callers are served in order.
     pub async fn acquire(&self) {
         if self.qps <= 0.0 {
@@ -67,6 +83,15 @@ mod tests {
         l.acquire().await;
         l.acquire().await;
         assert_eq!(start.elapsed(), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn try_acquire_refuses_beyond_the_burst() {
+        let l = RateLimiter::new(1.0, 2);
+        assert!(l.try_acquire().await && l.try_acquire().await);
+        assert!(!l.try_acquire().await);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(l.try_acquire().await);
     }
 
     #[tokio::test(start_paused = true)]

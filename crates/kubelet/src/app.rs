@@ -394,7 +394,8 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     .with_node_allocatable(node_allocatable);
     let mut manager = RuntimeManager::new(runtime_dyn.clone(), images, events.clone(), env, manager_cfg, Arc::new(SystemClock))
         .with_volume_manager(volumes)
-        .with_devices(Arc::new(devices.clone()));
+        .with_devices(Arc::new(devices.clone()))
+        .with_pull_limits(crate::kuberuntime::images::PullLimits::from_config(cfg));
     if let Some(cgroups) = pod_cgroups {
         manager = manager.with_pod_cgroups(cgroups);
     }

@@ -1,14 +1,23 @@
 //! Image pulling by `imagePullPolicy` with per-image backoff (upstream `pkg/kubelet/images`).
 //!
 //! Reasons follow upstream: `ErrImagePull`, `ImagePullBackOff`, `ErrImageNeverPull`,
-//! `InvalidImageName`, `ErrImageInspect`.
+//! `InvalidImageName`, `ErrImageInspect`, `RegistryUnavailable` and
+//! `SignatureValidationFailed` when the runtime says so. Credentials come from the pod's
+//! `imagePullSecrets` ([`super::credentials`]), each matching one tried in turn. Pulls are
+//! one at a time node-wide (`serializeImagePulls`) or at most `maxParallelImagePulls` at once,
+//! and refused beyond `registryPullQPS`/`registryBurst` ("pull QPS exceeded"), as upstream.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
 use k8s_openapi::api::core::v1::{Container, Pod};
-use kubelet_cri::{ImageService, api};
+use kubelet_api::rate_limit::RateLimiter;
+use kubelet_cri::{CriError, ImageService, api};
+use tokio::sync::Semaphore;
 
+use super::credentials::DockerKeyring;
+use super::env::EnvSources;
 use crate::backoff::Backoff;
 use crate::events::{EventRecorder, EventType};
 
@@ -19,22 +28,86 @@ pub struct ImageError {
     pub message: String,
 }
 
+/// How many pulls may run at once and how often they may start.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PullLimits {
+    /// `None`: no limit (`serializeImagePulls: false` without `maxParallelImagePulls`).
+    pub parallel: Option<usize>,
+    /// `registryPullQPS` (0: no limit) and `registryBurst`.
+    pub qps: f64,
+    pub burst: i32,
+}
+
+impl Default for PullLimits {
+    /// Upstream's defaults: serialized, 5 pulls per second with bursts of 10.
+    fn default() -> Self {
+        Self { parallel: Some(1), qps: 5.0, burst: 10 }
+    }
+}
+
+impl PullLimits {
+    /// From the configuration.
+    pub fn from_config(cfg: &kubelet_config::KubeletConfiguration) -> Self {
+        let parallel = if cfg.serialize_image_pulls { Some(1) } else { cfg.max_parallel_image_pulls.and_then(|n| usize::try_from(n).ok()).filter(|n| *n > 0) };
+        Self { parallel, qps: f64::from(cfg.registry_pull_qps), burst: cfg.registry_burst }
+    }
+}
+
 /// Pulls images for containers, honouring the pull policy and backing off after failures.
 pub struct ImageManager {
     backoff: Mutex<Backoff>,
+    /// The last pull error per backoff key, for the `ImagePullBackOff` message.
+    last_error: Mutex<HashMap<String, String>>,
+    slots: Option<Semaphore>,
+    qps: RateLimiter,
 }
 
 impl Default for ImageManager {
     fn default() -> Self {
-        Self { backoff: Mutex::new(Backoff::default()) }
+        Self::new(PullLimits::default())
     }
 }
 
+/// Whether `image` parses as a Docker reference (`[domain/]path[:tag][@digest]`): path
+/// components lowercase letters and digits joined by `.`, `_`, `__` or dashes; a tag of word
+/// characters, `.` and `-` (at most 128); a digest `algorithm:hex`.
 fn valid_reference(image: &str) -> bool {
-    !image.is_empty()
-        && !image.contains(char::is_whitespace)
-        && image.chars().all(|c| c.is_ascii_alphanumeric() || "./:_-@+".contains(c))
-        && !image.starts_with(['.', '/', ':', '-'])
+    let (name, digest) = match image.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (image, None),
+    };
+    if let Some(d) = digest {
+        let Some((algo, hex)) = d.split_once(':') else { return false };
+        if algo.is_empty() || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return false;
+        }
+    }
+    let (path, tag) = match name.rfind(':') {
+        Some(i) if !name[i..].contains('/') => (&name[..i], Some(&name[i + 1..])),
+        _ => (name, None),
+    };
+    if let Some(t) = tag
+        && (t.is_empty() || t.len() > 128 || t.starts_with(['.', '-']) || !t.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)))
+    {
+        return false;
+    }
+    let mut parts: Vec<&str> = path.split('/').collect();
+    if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
+        let domain = parts.remove(0);
+        let (host, port) = domain.split_once(':').unwrap_or((domain, ""));
+        if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || ".-".contains(c)) || !port.chars().all(|c| c.is_ascii_digit()) {
+            return false;
+        }
+    }
+    let component = |c: &str| {
+        !c.is_empty()
+            && c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
+            && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+            && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
+            && !c.contains("..")
+            && !c.contains("___")
+    };
+    !parts.is_empty() && parts.iter().all(|c| component(c))
 }
 
 /// `Always` when the tag is `latest` or missing, else `IfNotPresent` (the API default).
@@ -48,12 +121,66 @@ pub fn effective_pull_policy(c: &Container) -> String {
     if image.contains('@') || tag.is_some_and(|t| t != "latest") { "IfNotPresent".into() } else { "Always".into() }
 }
 
+/// The waiting reason and message of a failed pull (upstream's `evalCRIPullErr`): the
+/// runtime's `RegistryUnavailable` and `SignatureValidationFailed` keep their names.
+pub fn pull_failure(image: &str, error: &str) -> ImageError {
+    let runtime_says = |name: &str| {
+        let at = error.find(name)?;
+        Some(error[at + name.len()..].to_string())
+    };
+    if let Some(rest) = runtime_says("RegistryUnavailable") {
+        return ImageError { reason: "RegistryUnavailable", message: format!("image pull failed for {image} because the registry is unavailable{rest}") };
+    }
+    if let Some(rest) = runtime_says("SignatureValidationFailed") {
+        return ImageError { reason: "SignatureValidationFailed", message: format!("image pull failed for {image} because the signature validation failed{rest}") };
+    }
+    ImageError { reason: "ErrImagePull", message: error.to_string() }
+}
+
+/// Several errors as upstream's `NewAggregate` writes them.
+fn aggregate(errors: &[CriError]) -> String {
+    match errors {
+        [one] => one.to_string(),
+        many => format!("[{}]", many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// Credentials from the pod's pull secrets; the names of those that could not be read.
+async fn pull_keyring(secrets: &dyn EnvSources, pod: &Pod) -> (DockerKeyring, Vec<String>) {
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let mut keyring = DockerKeyring::default();
+    let mut missing = Vec::new();
+    for name in pod.spec.iter().flat_map(|s| s.image_pull_secrets.iter().flatten()).map(|r| r.name.as_str()) {
+        match secrets.secret(namespace, name).await {
+            Ok(Some(data)) => {
+                if let Err(e) = keyring.add_secret(&data) {
+                    tracing::warn!(pod = %crate::sync_loop::pod_key(pod), secret = name, "pull secret {namespace}/{name} is unusable: {e}");
+                    missing.push(name.to_string());
+                }
+            }
+            Ok(None) => missing.push(name.to_string()),
+            Err(e) => {
+                tracing::info!(pod = %crate::sync_loop::pod_key(pod), secret = name, "unable to retrieve pull secret, the image pull may not succeed: {e}");
+                missing.push(name.to_string());
+            }
+        }
+    }
+    (keyring, missing)
+}
+
 impl ImageManager {
+    pub fn new(limits: PullLimits) -> Self {
+        let qps = if limits.qps > 0.0 { RateLimiter::new(limits.qps, limits.burst) } else { RateLimiter::unlimited() };
+        Self { backoff: Mutex::new(Backoff::default()), last_error: Mutex::default(), slots: limits.parallel.map(Semaphore::new), qps }
+    }
+
     /// Makes sure the container's image is present; returns the image reference to run.
+    #[allow(clippy::too_many_arguments)]
     pub async fn ensure_image(
         &self,
         images: &dyn ImageService,
         events: &dyn EventRecorder,
+        secrets: &dyn EnvSources,
         pod: &Pod,
         c: &Container,
         sandbox: &api::PodSandboxConfig,
@@ -88,26 +215,62 @@ impl ImageManager {
             backoff.remaining_since_update(&key, now).is_some()
         };
         if in_backoff {
-            let message = format!("Back-off pulling image {image:?}");
+            let mut message = format!("Back-off pulling image {image:?}");
             events.event(pod, EventType::Normal, "BackOff", &message);
+            if let Some(previous) = self.last_error.lock().expect("pull errors lock").get(&key) {
+                message = format!("{message}: {previous}");
+            }
             return Err(ImageError { reason: "ImagePullBackOff", message });
         }
+        self.last_error.lock().expect("pull errors lock").remove(&key);
+        let (keyring, missing_secrets) = pull_keyring(secrets, pod).await;
         events.event(pod, EventType::Normal, "Pulling", &format!("Pulling image {image:?}"));
         let started = Instant::now();
-        match images.pull_image(spec, None, Some(sandbox.clone())).await {
-            Ok(reference) => {
+        match self.pull(images, spec, keyring.lookup(&image), sandbox).await {
+            Ok((reference, pulling)) => {
                 self.backoff.lock().expect("backoff lock").reset(&key);
-                let took = started.elapsed();
-                events.event(pod, EventType::Normal, "Pulled", &format!("Successfully pulled image {image:?} in {took:.3?}"));
+                let size = images.image_status(&api::ImageSpec { image: reference.clone(), ..Default::default() }).await.ok().flatten().map_or(0, |i| i.size);
+                let ms = |d: std::time::Duration| kubelet_config::go_duration::format(std::time::Duration::from_millis(d.as_millis() as u64));
+                let message = format!("Successfully pulled image {image:?} in {} ({} including waiting). Image size: {size} bytes.", ms(pulling), ms(started.elapsed()));
+                events.event(pod, EventType::Normal, "Pulled", &message);
                 Ok(reference)
             }
             Err(e) => {
+                events.event(pod, EventType::Warning, "Failed", &format!("Failed to pull image {image:?}: {e}"));
                 self.backoff.lock().expect("backoff lock").next(&key, now);
-                let message = format!("Failed to pull image {image:?}: {e}");
-                events.event(pod, EventType::Warning, "Failed", &message);
-                Err(ImageError { reason: "ErrImagePull", message })
+                let failure = pull_failure(&image, &e);
+                self.last_error.lock().expect("pull errors lock").insert(key, format!("{}: {}", failure.reason, failure.message));
+                if !missing_secrets.is_empty() {
+                    let message = format!("Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.", missing_secrets.join(", "));
+                    events.event(pod, EventType::Warning, "FailedToRetrieveImagePullSecret", &message);
+                }
+                Err(failure)
             }
         }
+    }
+
+    /// One pull in its slot: anonymously, or with each credential in turn until one works.
+    /// Returns the image reference and how long the pull itself took (without waiting).
+    async fn pull(&self, images: &dyn ImageService, spec: api::ImageSpec, credentials: Vec<api::AuthConfig>, sandbox: &api::PodSandboxConfig) -> Result<(String, std::time::Duration), String> {
+        let _slot = match &self.slots {
+            Some(s) => Some(s.acquire().await.map_err(|e| e.to_string())?),
+            None => None,
+        };
+        if !self.qps.try_acquire().await {
+            return Err("pull QPS exceeded".into());
+        }
+        let started = Instant::now();
+        if credentials.is_empty() {
+            return images.pull_image(spec, None, Some(sandbox.clone())).await.map(|r| (r, started.elapsed())).map_err(|e| e.to_string());
+        }
+        let mut errors = Vec::new();
+        for auth in credentials {
+            match images.pull_image(spec.clone(), Some(auth), Some(sandbox.clone())).await {
+                Ok(r) => return Ok((r, started.elapsed())),
+                Err(e) => errors.push(e),
+            }
+        }
+        Err(aggregate(&errors))
     }
 }
 
@@ -126,5 +289,19 @@ mod tests {
         assert!(valid_reference("localhost/knode/busybox:1.35"));
         assert!(!valid_reference("Bad Image"));
         assert!(!valid_reference(""));
+        assert!(!valid_reference("Bad_Image:UPPER"), "repository names are lowercase");
+        assert!(valid_reference("Registry.Example.com:5000/team/app_x-1:V1.2"), "a domain and a tag may have capitals");
+        assert!(valid_reference("busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
+        assert!(!valid_reference("busybox@sha256:xyz"));
+        assert!(!valid_reference("app:"));
+        assert!(!valid_reference("-app"));
+    }
+
+    #[test]
+    fn runtime_reasons_are_kept() {
+        let e = pull_failure("r.io/a:1", "PullImage \"r.io/a:1\": rpc error: code = Unknown desc = RegistryUnavailable: connection refused");
+        assert_eq!((e.reason, e.message.as_str()), ("RegistryUnavailable", "image pull failed for r.io/a:1 because the registry is unavailable: connection refused"));
+        assert_eq!(pull_failure("a", "SignatureValidationFailed").reason, "SignatureValidationFailed");
+        assert_eq!(pull_failure("a", "not found"), ImageError { reason: "ErrImagePull", message: "not found".into() });
     }
 }

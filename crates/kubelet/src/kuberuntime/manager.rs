@@ -132,6 +132,12 @@ impl RuntimeManager {
         self
     }
 
+    /// Limits image pulls (`serializeImagePulls`, `maxParallelImagePulls`, `registryPullQPS`).
+    pub fn with_pull_limits(mut self, limits: super::images::PullLimits) -> Self {
+        self.image_manager = ImageManager::new(limits);
+        self
+    }
+
     /// Gives containers the devices the device manager allocated them.
     pub fn with_devices(mut self, devices: Arc<dyn crate::devices::DeviceAllocator>) -> Self {
         self.devices = Some(devices);
@@ -458,10 +464,10 @@ impl RuntimeManager {
             }
             backoff.next(&key, finished);
         }
-        let image_ref = match self.image_manager.ensure_image(self.images.as_ref(), self.events.as_ref(), pod, c, sandbox_config, self.clock.now()).await {
+        let image_ref = match self.image_manager.ensure_image(self.images.as_ref(), self.events.as_ref(), self.env_sources.as_ref(), pod, c, sandbox_config, self.clock.now()).await {
             Ok(r) => r,
             Err(e) => {
-                if e.reason == "ImagePullBackOff" || e.reason == "ErrImagePull" {
+                if matches!(e.reason, "ImagePullBackOff" | "ErrImagePull" | "RegistryUnavailable" | "SignatureValidationFailed") {
                     out.retry_after = Some(out.retry_after.map_or(Duration::from_secs(10), |r| r.min(Duration::from_secs(10))));
                 }
                 out.waiting.insert(c.name.clone(), (e.reason.into(), e.message));

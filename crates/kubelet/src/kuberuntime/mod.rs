@@ -8,6 +8,7 @@
 
 pub mod actions;
 pub mod container_config;
+pub mod credentials;
 pub mod dns;
 pub mod env;
 pub mod env_file;

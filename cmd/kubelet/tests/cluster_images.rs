@@ -1,0 +1,192 @@
+//! End-to-end, cluster mode: image pulls against real registries on loopback. The test starts
+//! two of Debian's `docker-registry`, one open and one behind htpasswd authentication, pushes
+//! the busybox image to both with `skopeo`, and points containerd at them (a `hosts.toml` each,
+//! removed afterwards). Pods go through the API server, secrets are made with
+//! `kubectl create secret docker-registry`:
+//! - the open registry, `imagePullPolicy: Always`: Running, upstream's `Pulled` event with the
+//!   pull time and image size;
+//! - the private registry without credentials: `ErrImagePull`/`ImagePullBackOff`, the pull's
+//!   error kept in the back-off message;
+//! - with the secret in `imagePullSecrets`, and through a service account's `imagePullSecrets`
+//!   (added by the API server's admission): Running;
+//! - with a wrong password: not Running, the registry's refusal in the message;
+//! - `Never` for an image the node lacks: `ErrImageNeverPull`; an invalid name:
+//!   `InvalidImageName`.
+
+mod cluster_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use cluster_support::*;
+use e2e::{TestNode, wait_for};
+use k8s_openapi::api::core::v1::Pod;
+
+const USER: &str = "puller";
+const PASSWORD: &str = "s3cret-pull";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One `docker-registry` on loopback with its containerd `hosts.toml`; both go on drop.
+struct Registry {
+    child: Child,
+    addr: String,
+    hosts_dir: PathBuf,
+}
+
+impl Registry {
+    fn start(dir: &Path, name: &str, htpasswd: Option<&Path>) -> Registry {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let storage = dir.join(format!("{name}-storage"));
+        std::fs::create_dir_all(&storage).unwrap();
+        let auth = htpasswd.map(|f| format!("auth:\n  htpasswd:\n    realm: knode-test\n    path: {}\n", f.display())).unwrap_or_default();
+        let config = dir.join(format!("{name}.yml"));
+        std::fs::write(&config, format!("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n{auth}", storage.display())).unwrap();
+        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+        let child = Command::new("docker-registry").arg("serve").arg(&config).stdout(Stdio::null()).stderr(log).spawn().expect("start docker-registry");
+        let hosts_dir = Path::new(&std::env::var("KNODE_REGISTRY_HOSTS_DIR").unwrap_or_else(|_| "/etc/knode/containerd/certs.d".into())).join(&addr);
+        std::fs::create_dir_all(&hosts_dir).unwrap();
+        std::fs::write(hosts_dir.join("hosts.toml"), format!("server = \"http://{addr}\"\n\n[host.\"http://{addr}\"]\n  capabilities = [\"pull\", \"resolve\"]\n")).unwrap();
+        let registry = Registry { child, addr, hosts_dir };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(&registry.addr).is_ok() {
+                return registry;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("docker-registry {name} did not come up on {}", registry.addr);
+    }
+
+    /// Pushes the node environment's busybox image as `<addr>/<path>`.
+    fn push(&self, path: &str, creds: Option<&str>) -> String {
+        let cache = std::env::var("KNODE_IMAGE_CACHE").unwrap_or_else(|_| "/var/cache/knode/images".into());
+        let image = format!("{}/{path}", self.addr);
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["copy", "--quiet", "--dest-tls-verify=false"]);
+        if let Some(c) = creds {
+            cmd.args(["--dest-creds", c]);
+        }
+        let out = cmd.arg(format!("oci-archive:{cache}/busybox.tar")).arg(format!("docker://{image}")).output().expect("run skopeo");
+        assert!(out.status.success(), "skopeo copy to {image}: {}", String::from_utf8_lossy(&out.stderr));
+        image
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.hosts_dir);
+    }
+}
+
+fn pod_yaml(name: &str, image: &str, policy: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  automountServiceAccountToken: false\n  terminationGracePeriodSeconds: 1\n{extra}  containers:\n  - name: main\n    image: {image}\n    imagePullPolicy: {policy}\n    command: [\"sleep\", \"3600\"]\n"
+    )
+}
+
+/// The waiting reason and message of the pod's container, once it has one.
+async fn waiting(name: &str, reasons: &[&str]) -> (String, String) {
+    wait_for(&format!("pod {name} waiting with one of {reasons:?}"), Duration::from_secs(90), || async {
+        let p: Pod = kubectl_json(&["get", "pod", name])?;
+        let w = p.status?.container_statuses?.first()?.state.clone()?.waiting?;
+        let reason = w.reason.unwrap_or_default();
+        reasons.contains(&reason.as_str()).then(|| (reason, w.message.unwrap_or_default()))
+    })
+    .await
+}
+
+fn events_of(name: &str) -> String {
+    kubectl(&["get", "events", "--field-selector", &format!("involvedObject.name={name}"), "-o", "custom-columns=R:.reason,M:.message", "--no-headers"]).1
+}
+
+/// Removes what the test pulled into the shared containerd.
+struct PulledImages(Vec<String>);
+
+impl Drop for PulledImages {
+    fn drop(&mut self) {
+        let sock = e2e::containerd_socket();
+        for image in &self.0 {
+            let _ = Command::new("ctr").args(["-a", &sock, "-n", "k8s.io", "images", "rm", image]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs root, containerd and the control plane: run hack/test.sh"]
+async fn pull_policies_credentials_and_reasons() {
+    control_plane_ready().await;
+    let node = TestNode::new();
+    let dir = node.dir.path().to_path_buf();
+    let htpasswd = dir.join("htpasswd");
+    let out = Command::new("htpasswd").args(["-Bbc", htpasswd.to_str().unwrap(), USER, PASSWORD]).output().expect("run htpasswd");
+    assert!(out.status.success(), "htpasswd: {}", String::from_utf8_lossy(&out.stderr));
+    let open = Registry::start(&dir, "open", None);
+    let private = Registry::start(&dir, "private", Some(&htpasswd));
+    let public_image = open.push("knode/public:1.0", None);
+    let private_image = private.push("knode/private:1.0", Some(&format!("{USER}:{PASSWORD}")));
+    let _cleanup = PulledImages(vec![public_image.clone(), private_image.clone()]);
+
+    secure_config(&node);
+    let kubelet = start_cluster_kubelet(&node).await;
+    wait_node_ready(Duration::from_secs(60)).await;
+    let pods = ["img-public", "img-nocreds", "img-secret", "img-sa", "img-wrong", "img-never", "img-invalid"];
+    for p in pods {
+        kubectl(&["delete", "pod", p, "--ignore-not-found", "--grace-period=0", "--force"]);
+    }
+    kubectl(&["delete", "secret", "regcred", "wrongcred", "--ignore-not-found"]);
+    kubectl(&["delete", "serviceaccount", "img-puller", "--ignore-not-found"]);
+    let server = format!("--docker-server={}", private.addr);
+    for (name, password) in [("regcred", PASSWORD), ("wrongcred", "nope")] {
+        let (ok, _, err) = kubectl(&["create", "secret", "docker-registry", name, &server, &format!("--docker-username={USER}"), &format!("--docker-password={password}")]);
+        assert!(ok, "create secret {name}: {err}");
+    }
+    apply(&node, "sa", "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: img-puller, namespace: default}\nimagePullSecrets: [{name: regcred}]\n");
+
+    // The open registry, always pulled.
+    apply(&node, "img-public", &pod_yaml("img-public", &public_image, "Always", ""));
+    pod_running("img-public", Duration::from_secs(90)).await;
+    let events = events_of("img-public");
+    assert!(events.lines().any(|l| l.starts_with("Pulled") && l.contains(&format!("Successfully pulled image \"{public_image}\" in ")) && l.contains(" including waiting). Image size: ")), "{events}");
+
+    // The private registry without credentials: refused, then backing off with the error.
+    apply(&node, "img-nocreds", &pod_yaml("img-nocreds", &private_image, "Always", ""));
+    let (reason, message) = waiting("img-nocreds", &["ErrImagePull"]).await;
+    assert!(message.contains("authoriz"), "{reason}: {message}");
+    let (_, message) = waiting("img-nocreds", &["ImagePullBackOff"]).await;
+    assert!(message.starts_with(&format!("Back-off pulling image \"{private_image}\": ErrImagePull: ")), "{message}");
+
+    // With the secret, directly and through the service account.
+    apply(&node, "img-secret", &pod_yaml("img-secret", &private_image, "Always", "  imagePullSecrets: [{name: regcred}]\n"));
+    apply(&node, "img-sa", &pod_yaml("img-sa", &private_image, "Always", "  serviceAccountName: img-puller\n"));
+    pod_running("img-secret", Duration::from_secs(90)).await;
+    let sa_pod = pod_running("img-sa", Duration::from_secs(90)).await;
+    assert_eq!(sa_pod.spec.unwrap().image_pull_secrets.unwrap()[0].name, "regcred", "admission added the service account's secret");
+
+    // A wrong password, a missing secret: refused, and the missing secret named in an event.
+    apply(&node, "img-wrong", &pod_yaml("img-wrong", &private_image, "Always", "  imagePullSecrets: [{name: wrongcred}, {name: no-such-secret}]\n"));
+    let (_, message) = waiting("img-wrong", &["ErrImagePull", "ImagePullBackOff"]).await;
+    assert!(message.contains("authoriz") || message.contains("401"), "{message}");
+    wait_for("FailedToRetrieveImagePullSecret event", Duration::from_secs(30), || async {
+        events_of("img-wrong").lines().any(|l| l.starts_with("FailedToRetrieveImagePullSecret") && l.contains("(no-such-secret)")).then_some(())
+    })
+    .await;
+
+    // Never, and an invalid name.
+    apply(&node, "img-never", &pod_yaml("img-never", &format!("{}/knode/absent:1.0", open.addr), "Never", ""));
+    let (_, message) = waiting("img-never", &["ErrImageNeverPull"]).await;
+    assert!(message.ends_with("is not present with pull policy of Never"), "{message}");
+    apply(&node, "img-invalid", &pod_yaml("img-invalid", "Bad_Image:UPPER", "IfNotPresent", ""));
+    waiting("img-invalid", &["InvalidImageName"]).await;
+
+    for p in pods {
+        kubectl(&["delete", "pod", p, "--grace-period=0", "--force"]);
+    }
+    kubectl(&["delete", "secret", "regcred", "wrongcred"]);
+    kubectl(&["delete", "serviceaccount", "img-puller"]);
+    teardown(kubelet).await;
+}
