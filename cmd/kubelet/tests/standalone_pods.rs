@@ -378,3 +378,43 @@ async fn standalone_probes_gate_readiness_and_restart_on_liveness_failure() {
     kubelet.stop().await;
     remove_all_pods().await;
 }
+
+#[tokio::test]
+#[ignore = "needs root and containerd: run hack/test.sh"]
+async fn directories_of_a_pod_deleted_while_the_kubelet_was_down_are_removed() {
+    let node = TestNode::new();
+    node.write_manifest("keeper.yaml", &pod_yaml("keeper", "Always", "sleep 3600"));
+    let goner = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: goner\nspec:\n  terminationGracePeriodSeconds: 1\n  volumes:\n  - name: scratch\n    emptyDir: {{medium: Memory}}\n  containers:\n  - name: main\n    image: {}\n    command: [\"sh\", \"-c\", \"echo hi > /scratch/f; sleep 3600\"]\n    volumeMounts: [{{name: scratch, mountPath: /scratch}}]\n",
+        busybox_image()
+    );
+    node.write_manifest("goner.yaml", &goner);
+    let kubelet = start(&node).await;
+    let keeper = node.wait_phase("keeper", "Running", Duration::from_secs(60)).await;
+    let gone = node.wait_phase("goner", "Running", Duration::from_secs(60)).await;
+    let (keeper_uid, gone_uid) = (keeper.metadata.uid.unwrap(), gone.metadata.uid.unwrap());
+    assert!(kubelet.stop().await.success());
+
+    // While the kubelet is down the pod's manifest goes and its sandbox is removed from the
+    // runtime: only its directories, its tmpfs and its logs remain.
+    node.remove_manifest("goner.yaml");
+    let rt = e2e::cri();
+    for s in sandboxes_of(&full("goner")).await {
+        use kubelet_cri::RuntimeService;
+        rt.stop_pod_sandbox(&s.id).await.unwrap();
+        rt.remove_pod_sandbox(&s.id).await.unwrap();
+    }
+    let pod_dir = node.root().join("pods").join(&gone_uid);
+    let log_dir = node.logs().join(format!("default_{}_{gone_uid}", full("goner")));
+    let mounted = |dir: &Path| std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().any(|l| l.split(' ').nth(4).is_some_and(|m| Path::new(m).starts_with(dir)));
+    assert!(pod_dir.is_dir() && log_dir.is_dir() && mounted(&pod_dir), "the deleted pod left its directories and tmpfs");
+
+    let kubelet = start_keeping_pods(&node).await;
+    wait_for("the orphaned pod's directories removed", Duration::from_secs(30), || async { (!pod_dir.exists() && !log_dir.exists()).then_some(()) }).await;
+    assert!(!mounted(&pod_dir), "its tmpfs was unmounted");
+    assert!(node.root().join("pods").join(&keeper_uid).is_dir(), "the running pod's directory stays");
+    assert!(node.logs().join(format!("default_{}_{keeper_uid}", full("keeper"))).is_dir(), "the running pod's logs stay");
+    assert!(kubelet.log_text().contains("removed the directory of an orphaned pod"));
+    kubelet.stop().await;
+    remove_all_pods().await;
+}

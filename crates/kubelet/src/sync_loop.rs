@@ -143,6 +143,7 @@ impl SyncLoop {
         let known = |uid: &str| desired.pods.contains_key(uid) || self.workers.has_worker(uid) || relist.pods.contains_key(uid);
         self.workers.manager().remove_orphaned_pod_cgroups(known);
         self.workers.manager().allocation().remove_orphaned(known);
+        self.workers.manager().remove_orphaned_pod_dirs(&known);
         drop(desired);
         for r in orphans {
             tracing::info!(pod = %format!("{}/{}", r.namespace, r.name), uid = %r.uid, "terminating orphaned pod found in the runtime");

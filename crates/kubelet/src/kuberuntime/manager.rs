@@ -691,6 +691,38 @@ impl RuntimeManager {
         }
     }
 
+    /// Removes the directories of pods the kubelet no longer knows (`known` says which to
+    /// keep), e.g. deleted while it was down: `<root>/pods/<uid>` once its volumes are
+    /// unmounted (kept, and tried again next time, while anything under it stays mounted), the
+    /// pod's log directory, and dangling `/var/log/containers` links.
+    pub fn remove_orphaned_pod_dirs(&self, known: &dyn Fn(&str) -> bool) {
+        for uid in super::orphans::orphaned_pod_dirs(&self.cfg.root_dir, known) {
+            if let Err(e) = self.volumes.unmount_pod_volumes(&uid) {
+                tracing::warn!(uid = %uid, "orphaned pod directory stays for now: {e}");
+                continue;
+            }
+            let dir = self.cfg.root_dir.join("pods").join(&uid);
+            let mounted = super::orphans::mounts_under(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(), &dir);
+            if !mounted.is_empty() {
+                tracing::warn!(uid = %uid, mounts = ?mounted, "orphaned pod directory stays: still mounted");
+                continue;
+            }
+            match PodDirs::new(&self.cfg.root_dir, &uid).remove() {
+                Ok(()) => tracing::info!(uid = %uid, dir = %dir.display(), "removed the directory of an orphaned pod"),
+                Err(e) => tracing::warn!(uid = %uid, "orphaned pod directory stays for now: {e}"),
+            }
+        }
+        for dir in super::orphans::orphaned_log_dirs(&self.cfg.sandbox.pod_logs_dir, known) {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => tracing::info!(dir = %dir.display(), "removed the log directory of an orphaned pod"),
+                Err(e) => tracing::warn!(dir = %dir.display(), "removing the log directory of an orphaned pod: {e}"),
+            }
+        }
+        for link in super::orphans::dangling_container_log_links(&self.cfg.container_logs_dir) {
+            let _ = std::fs::remove_file(link);
+        }
+    }
+
     /// Removes every sandbox and container of a killed pod, its logs and its directory.
     pub async fn remove_pod(&self, status: &PodStatus) -> Result<(), CriError> {
         for c in &status.containers {

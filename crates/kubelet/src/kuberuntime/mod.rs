@@ -19,6 +19,7 @@ pub mod images;
 pub mod labels;
 pub mod lifecycle;
 pub mod manager;
+pub mod orphans;
 pub mod pod_dirs;
 pub mod resize;
 pub mod resources;
