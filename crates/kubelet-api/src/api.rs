@@ -78,24 +78,37 @@ pub trait ConfigApi: Send + Sync + 'static {
     async fn list_services(&self) -> Result<Vec<k8s_openapi::api::core::v1::Service>, ApiError>;
 }
 
-/// Every API trait over one `kube::Client`, rate-limited.
+/// Every API trait over one `kube::Client`, rate-limited. Clones share the client: when the
+/// certificate manager rotates the client certificate it replaces the client once
+/// ([`KubeApi::replace_client`]) and every clone's next request uses the new one.
 #[derive(Clone)]
 pub struct KubeApi {
-    client: Client,
+    client: Arc<std::sync::RwLock<Client>>,
     pub(crate) limiter: Arc<RateLimiter>,
 }
 
 impl KubeApi {
     pub fn new(client: Client, limiter: RateLimiter) -> KubeApi {
-        KubeApi { client, limiter: Arc::new(limiter) }
+        KubeApi { client: Arc::new(std::sync::RwLock::new(client)), limiter: Arc::new(limiter) }
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// The same (replaceable) client with another rate limit.
+    pub fn with_limiter(&self, limiter: RateLimiter) -> KubeApi {
+        KubeApi { client: Arc::clone(&self.client), limiter: Arc::new(limiter) }
+    }
+
+    /// The current client.
+    pub fn client(&self) -> Client {
+        self.client.read().expect("client lock").clone()
+    }
+
+    /// Makes every clone use `client` from its next request on (a rotated certificate).
+    pub fn replace_client(&self, client: Client) {
+        *self.client.write().expect("client lock") = client;
     }
 
     fn pods(&self, namespace: &str) -> Api<Pod> {
-        Api::namespaced(self.client.clone(), namespace)
+        Api::namespaced(self.client(), namespace)
     }
 }
 
@@ -107,13 +120,13 @@ fn merge_patch(patch: &serde_json::Value) -> Patch<&serde_json::Value> {
 impl NodeApi for KubeApi {
     async fn get_node(&self, name: &str) -> Result<Option<Node>, ApiError> {
         self.limiter.acquire().await;
-        Api::<Node>::all(self.client.clone()).get_opt(name).await.map_err(|e| ApiError::from_kube(format!("nodes/{name}"), e))
+        Api::<Node>::all(self.client()).get_opt(name).await.map_err(|e| ApiError::from_kube(format!("nodes/{name}"), e))
     }
 
     async fn create_node(&self, node: &Node) -> Result<Node, ApiError> {
         self.limiter.acquire().await;
         let name = node.metadata.name.clone().unwrap_or_default();
-        Api::<Node>::all(self.client.clone())
+        Api::<Node>::all(self.client())
             .create(&PostParams::default(), node)
             .await
             .map_err(|e| ApiError::from_kube(format!("nodes/{name}"), e))
@@ -121,7 +134,7 @@ impl NodeApi for KubeApi {
 
     async fn patch_node(&self, name: &str, patch: &serde_json::Value) -> Result<Node, ApiError> {
         self.limiter.acquire().await;
-        Api::<Node>::all(self.client.clone())
+        Api::<Node>::all(self.client())
             .patch(name, &PatchParams::default(), &merge_patch(patch))
             .await
             .map_err(|e| ApiError::from_kube(format!("nodes/{name}"), e))
@@ -129,7 +142,7 @@ impl NodeApi for KubeApi {
 
     async fn patch_node_status(&self, name: &str, patch: &serde_json::Value) -> Result<Node, ApiError> {
         self.limiter.acquire().await;
-        Api::<Node>::all(self.client.clone())
+        Api::<Node>::all(self.client())
             .patch_status(name, &PatchParams::default(), &merge_patch(patch))
             .await
             .map_err(|e| ApiError::from_kube(format!("nodes/{name}/status"), e))
@@ -140,7 +153,7 @@ impl NodeApi for KubeApi {
 impl LeaseApi for KubeApi {
     async fn get_lease(&self, namespace: &str, name: &str) -> Result<Option<Lease>, ApiError> {
         self.limiter.acquire().await;
-        Api::<Lease>::namespaced(self.client.clone(), namespace)
+        Api::<Lease>::namespaced(self.client(), namespace)
             .get_opt(name)
             .await
             .map_err(|e| ApiError::from_kube(format!("leases/{namespace}/{name}"), e))
@@ -149,7 +162,7 @@ impl LeaseApi for KubeApi {
     async fn create_lease(&self, lease: &Lease) -> Result<Lease, ApiError> {
         self.limiter.acquire().await;
         let (ns, name) = (lease.metadata.namespace.clone().unwrap_or_default(), lease.metadata.name.clone().unwrap_or_default());
-        Api::<Lease>::namespaced(self.client.clone(), &ns)
+        Api::<Lease>::namespaced(self.client(), &ns)
             .create(&PostParams::default(), lease)
             .await
             .map_err(|e| ApiError::from_kube(format!("leases/{ns}/{name}"), e))
@@ -158,7 +171,7 @@ impl LeaseApi for KubeApi {
     async fn update_lease(&self, lease: &Lease) -> Result<Lease, ApiError> {
         self.limiter.acquire().await;
         let (ns, name) = (lease.metadata.namespace.clone().unwrap_or_default(), lease.metadata.name.clone().unwrap_or_default());
-        Api::<Lease>::namespaced(self.client.clone(), &ns)
+        Api::<Lease>::namespaced(self.client(), &ns)
             .replace(&name, &PostParams::default(), lease)
             .await
             .map_err(|e| ApiError::from_kube(format!("leases/{ns}/{name}"), e))
@@ -170,7 +183,7 @@ impl PodApi for KubeApi {
     async fn list_pods(&self, field_selector: &str) -> Result<PodList, ApiError> {
         self.limiter.acquire().await;
         let lp = ListParams { field_selector: Some(field_selector.into()), ..ListParams::default() };
-        let list = Api::<Pod>::all(self.client.clone()).list(&lp).await.map_err(|e| ApiError::from_kube("pods", e))?;
+        let list = Api::<Pod>::all(self.client()).list(&lp).await.map_err(|e| ApiError::from_kube("pods", e))?;
         Ok(PodList { resource_version: list.metadata.resource_version.unwrap_or_default(), pods: list.items })
     }
 
@@ -181,7 +194,7 @@ impl PodApi for KubeApi {
     ) -> Result<BoxStream<'static, Result<WatchEvent<Pod>, ApiError>>, ApiError> {
         self.limiter.acquire().await;
         let wp = WatchParams { field_selector: Some(field_selector.into()), timeout: Some(290), bookmarks: true, ..WatchParams::default() };
-        let stream = Api::<Pod>::all(self.client.clone())
+        let stream = Api::<Pod>::all(self.client())
             .watch(&wp, resource_version)
             .await
             .map_err(|e| ApiError::from_kube("pods (watch)", e))?;
@@ -226,7 +239,7 @@ impl EventApi for KubeApi {
     async fn create_event(&self, event: &Event) -> Result<(), ApiError> {
         self.limiter.acquire().await;
         let ns = event.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-        Api::<Event>::namespaced(self.client.clone(), &ns)
+        Api::<Event>::namespaced(self.client(), &ns)
             .create(&PostParams::default(), event)
             .await
             .map_err(|e| ApiError::from_kube(format!("events/{ns}"), e))?;
@@ -238,7 +251,7 @@ impl EventApi for KubeApi {
 impl ConfigApi for KubeApi {
     async fn get_config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, ApiError> {
         self.limiter.acquire().await;
-        Api::<ConfigMap>::namespaced(self.client.clone(), namespace)
+        Api::<ConfigMap>::namespaced(self.client(), namespace)
             .get_opt(name)
             .await
             .map_err(|e| ApiError::from_kube(format!("configmaps/{namespace}/{name}"), e))
@@ -246,7 +259,7 @@ impl ConfigApi for KubeApi {
 
     async fn get_secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, ApiError> {
         self.limiter.acquire().await;
-        Api::<Secret>::namespaced(self.client.clone(), namespace)
+        Api::<Secret>::namespaced(self.client(), namespace)
             .get_opt(name)
             .await
             .map_err(|e| ApiError::from_kube(format!("secrets/{namespace}/{name}"), e))
@@ -254,7 +267,7 @@ impl ConfigApi for KubeApi {
 
     async fn list_services(&self) -> Result<Vec<k8s_openapi::api::core::v1::Service>, ApiError> {
         self.limiter.acquire().await;
-        let list = Api::<k8s_openapi::api::core::v1::Service>::all(self.client.clone())
+        let list = Api::<k8s_openapi::api::core::v1::Service>::all(self.client())
             .list(&ListParams::default())
             .await
             .map_err(|e| ApiError::from_kube("services", e))?;

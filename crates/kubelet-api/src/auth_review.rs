@@ -65,12 +65,13 @@ pub trait AccessReviewer: Send + Sync + 'static {
 /// Both reviews through the kubelet's API client.
 #[derive(Clone)]
 pub struct ApiReviewer {
-    client: kube::Client,
+    api: crate::api::KubeApi,
 }
 
 impl ApiReviewer {
-    pub fn new(client: kube::Client) -> Self {
-        Self { client }
+    /// Reviews through `api`'s (replaceable) client; reviews are not rate-limited by it.
+    pub fn new(api: &crate::api::KubeApi) -> Self {
+        Self { api: api.clone() }
     }
 }
 
@@ -122,7 +123,7 @@ impl TokenReviewer for ApiReviewer {
             spec: TokenReviewSpec { token: token.to_string(), ..Default::default() },
             ..Default::default()
         };
-        let api: Api<TokenReview> = Api::all(self.client.clone());
+        let api: Api<TokenReview> = Api::all(self.api.client());
         let answer = api.create(&PostParams::default(), &review).await.map_err(|e| ReviewError::Api { kind: KIND, message: e.to_string() })?;
         if answer.status.is_none() {
             return Err(ReviewError::NoStatus { kind: KIND });
@@ -135,7 +136,7 @@ impl TokenReviewer for ApiReviewer {
 impl AccessReviewer for ApiReviewer {
     async fn review_access(&self, user: &UserInfo, attributes: &RequestAttributes) -> Result<AccessDecision, ReviewError> {
         const KIND: &str = "SubjectAccessReview";
-        let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
+        let api: Api<SubjectAccessReview> = Api::all(self.api.client());
         let answer = api
             .create(&PostParams::default(), &subject_access_review(user, attributes))
             .await

@@ -107,7 +107,7 @@ impl Cluster {
     pub fn events(&self, opts: &KubeletOptions, shutdown: CancellationToken) -> (EventSink, ClusterTask) {
         // Events have their own budget (eventRecordQPS/eventBurst, as upstream's separate event
         // client): they must not spend the kubeAPIQPS tokens pod statuses need.
-        let events_api = KubeApi::new(self.api.client().clone(), RateLimiter::unlimited());
+        let events_api = self.api.with_limiter(RateLimiter::unlimited());
         let (sink, sender) = EventSink::new(Arc::new(events_api), &self.node_name, opts.config.event_record_qps, opts.config.event_burst);
         (sink, task("event sender", sender.run(shutdown)))
     }

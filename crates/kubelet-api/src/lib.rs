@@ -19,6 +19,7 @@
 pub mod admission;
 pub mod api;
 pub mod auth_review;
+pub mod certificate;
 pub mod client;
 pub mod cluster;
 pub mod conditions;

@@ -43,7 +43,7 @@ impl VolumeApi for KubeApi {
 
     async fn get_runtime_class(&self, name: &str) -> Result<Option<RuntimeClass>, ApiError> {
         self.limiter.acquire().await;
-        Api::<RuntimeClass>::all(self.client().clone())
+        Api::<RuntimeClass>::all(self.client())
             .get_opt(name)
             .await
             .map_err(|e| ApiError::from_kube(format!("runtimeclasses/{name}"), e))
@@ -51,7 +51,7 @@ impl VolumeApi for KubeApi {
 
     async fn create_token(&self, namespace: &str, service_account: &str, request: &TokenRequest) -> Result<TokenRequest, ApiError> {
         self.limiter.acquire().await;
-        Api::<ServiceAccount>::namespaced(self.client().clone(), namespace)
+        Api::<ServiceAccount>::namespaced(self.client(), namespace)
             .create_token_request(service_account, &PostParams::default(), request)
             .await
             .map_err(|e| ApiError::from_kube(format!("serviceaccounts/{namespace}/{service_account}/token"), e))

@@ -54,6 +54,8 @@ pub enum AppError {
     RootDir { path: PathBuf, source: std::io::Error },
     #[error("cgroupsPerQOS: {0}")]
     Cgroups(#[from] crate::cm::CgroupError),
+    #[error("{0}")]
+    Certificate(#[from] crate::certificates::CertificateError),
     #[error("kubelet task {task:?} panicked: {message}")]
     TaskPanicked { task: &'static str, message: String },
 }
@@ -254,6 +256,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     }
     let node_name = node_info::node_name(&opts.flags.hostname_override, proc_root);
     let host_ip = node_info::node_ip(&opts.flags.node_ip, &interfaces(), node_info::default_route_interface(proc_root).as_deref());
+    crate::certificates::bootstrap_if_needed(&opts, &node_name).await?;
     let mut cluster = kubelet_api::Cluster::connect(&opts, &node_name).await?;
     let mode = if cluster.is_some() { "cluster" } else { "standalone" };
     tracing::info!(node = %node_name, ip = %host_ip, "starting kubelet in {mode} mode");
@@ -533,18 +536,33 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         });
     }
     // The authenticated kubelet server (port 10250): logs, exec, attach, port-forward.
+    // serverTLSBootstrap: port 10250's certificate from a kubelet-serving request, rotated.
+    let serving_resolver = match cluster.as_ref() {
+        Some(c) if cfg.server_tls_bootstrap && cfg.tls_cert_file.is_empty() => {
+            let resolver = crate::certificates::ServingCertResolver::new(&opts.flags.cert_dir);
+            let hostname = node_name.clone();
+            let rotation = crate::certificates::serving_rotation(&c.api, &node_name, hostname, vec![host_ip], &opts.flags.cert_dir, resolver.clone());
+            tasks.spawn(Stage::Report, "serving certificate rotation", rotation.run(report_stop.clone()));
+            Some(resolver as Arc<dyn rustls::server::ResolvesServerCert>)
+        }
+        _ => None,
+    };
+    if let Some(rotation) = cluster.as_ref().and_then(|c| crate::certificates::client_rotation(&opts, &node_name, &c.api)) {
+        tasks.spawn(Stage::Report, "client certificate rotation", rotation.run(report_stop.clone()));
+    }
     let secure = server::secure::setup::prepare(server::secure::setup::SecureServerInputs {
         config: cfg,
         root_dir: &opts.flags.root_dir,
         node_name: &node_name,
         node_ip: host_ip,
-        reviewer: cluster.as_ref().map(|c| Arc::new(kubelet_api::auth_review::ApiReviewer::new(c.api.client().clone()))),
+        reviewer: cluster.as_ref().map(|c| Arc::new(kubelet_api::auth_review::ApiReviewer::new(&c.api))),
         pods: Arc::new(status.clone()),
         health: health.clone(),
         runtime: runtime.clone(),
         probe_metrics: Some(probe_metrics),
         kubelet_metrics: Some(kubelet_metrics.clone()),
         stats: Some(stats_source),
+        serving_resolver,
     });
     let port_addr = SocketAddr::new(IpAddr::from([0, 0, 0, 0]), u16::try_from(cfg.port).unwrap_or(0));
     if let Some(p) = secure.map_err(|source| AppError::Serve { what: "kubelet server", addr: port_addr, source })? {

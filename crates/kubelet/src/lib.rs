@@ -18,6 +18,7 @@ pub mod allocation;
 pub mod app;
 pub mod apparmor;
 pub mod backoff;
+pub mod certificates;
 pub mod clock;
 pub mod cm;
 pub mod container;

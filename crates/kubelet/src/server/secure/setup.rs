@@ -37,6 +37,8 @@ pub struct SecureServerInputs<'a> {
     pub probe_metrics: Option<Arc<dyn crate::server::MetricsSource>>,
     pub kubelet_metrics: Option<Arc<dyn crate::server::MetricsSource>>,
     pub stats: Option<Arc<dyn crate::stats::StatsSource>>,
+    /// `serverTLSBootstrap`'s certificate resolver.
+    pub serving_resolver: Option<Arc<dyn rustls::server::ResolvesServerCert>>,
 }
 
 /// `Ok(None)`: not served (`port` 0, or webhooks configured without a client). `Err` names the
@@ -66,6 +68,7 @@ pub fn prepare(i: SecureServerInputs<'_>) -> Result<Option<PreparedServer>, std:
         root_dir: i.root_dir.to_path_buf(),
         node_name: i.node_name.to_string(),
         node_ips: vec![i.node_ip],
+        serving_resolver: i.serving_resolver,
     };
     let tls = server_config(&tls_opts).map_err(|e| invalid(e.to_string()))?;
     let ctx = SecureContext {
@@ -116,6 +119,7 @@ mod tests {
             probe_metrics: None,
             kubelet_metrics: None,
             stats: None,
+            serving_resolver: None,
         }
     }
 

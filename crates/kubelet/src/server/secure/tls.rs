@@ -48,6 +48,9 @@ pub struct TlsOptions {
     pub root_dir: PathBuf,
     pub node_name: String,
     pub node_ips: Vec<IpAddr>,
+    /// `serverTLSBootstrap`: the certificate comes from this resolver (the `kubelet-server`
+    /// store, reloaded on rotation) instead of a file.
+    pub serving_resolver: Option<Arc<dyn rustls::server::ResolvesServerCert>>,
 }
 
 /// The certificate and key files to serve: configured, or the self-signed pair (made if missing).
@@ -149,10 +152,6 @@ fn read_certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'sta
 
 /// The rustls server configuration of port 10250.
 pub fn server_config(o: &TlsOptions) -> Result<Arc<ServerConfig>, TlsError> {
-    let (cert_file, key_file) = serving_cert_files(o)?;
-    let certs = read_certs("tlsCertFile", &cert_file)?;
-    let key_data = std::fs::read(&key_file).map_err(|source| TlsError::Io { what: "tlsPrivateKeyFile", path: key_file.clone(), source })?;
-    let key = PrivateKeyDer::from_pem_slice(&key_data).map_err(|e| TlsError::Pem { what: "tlsPrivateKeyFile", path: key_file.clone(), reason: e.to_string() })?;
     let provider = Arc::new(provider(&o.cipher_suites)?);
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions(&o.min_version)?)
@@ -171,9 +170,16 @@ pub fn server_config(o: &TlsOptions) -> Result<Arc<ServerConfig>, TlsError> {
             .map_err(|e| TlsError::Pem { what: "clientCAFile", path: path.into(), reason: e.to_string() })?;
         builder.with_client_cert_verifier(verifier)
     };
-    let mut config = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| TlsError::Pem { what: "tlsPrivateKeyFile", path: key_file, reason: e.to_string() })?;
+    let mut config = match &o.serving_resolver {
+        Some(resolver) => builder.with_cert_resolver(resolver.clone()),
+        None => {
+            let (cert_file, key_file) = serving_cert_files(o)?;
+            let certs = read_certs("tlsCertFile", &cert_file)?;
+            let key_data = std::fs::read(&key_file).map_err(|source| TlsError::Io { what: "tlsPrivateKeyFile", path: key_file.clone(), source })?;
+            let key = PrivateKeyDer::from_pem_slice(&key_data).map_err(|e| TlsError::Pem { what: "tlsPrivateKeyFile", path: key_file.clone(), reason: e.to_string() })?;
+            builder.with_single_cert(certs, key).map_err(|e| TlsError::Pem { what: "tlsPrivateKeyFile", path: key_file, reason: e.to_string() })?
+        }
+    };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
