@@ -56,6 +56,14 @@ where
         }
         None => (defaults::flag_only_defaults(), Origin::CommandLine),
     };
+    let (mut config, origin) = match &parsed.flags.config_dir {
+        Some(dir) => {
+            let (merged, drop_in_warnings) = load::drop_in::apply(config, &origin, dir)?;
+            warnings.extend(drop_in_warnings);
+            (merged, Origin::File(dir.clone()))
+        }
+        None => (config, origin),
+    };
     flags::apply_config_flags(&parsed, &mut config)?;
     for gate in features::REMOVED {
         if parsed.config_values.iter().any(|(n, v)| {

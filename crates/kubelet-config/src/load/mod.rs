@@ -8,6 +8,8 @@
 //! and deprecated fields are here. Validation is `validation.rs`; the command
 //! line is `flags.rs`.
 
+pub mod drop_in;
+
 use std::path::Path;
 
 use component_config::decode;

@@ -257,3 +257,36 @@ fn parse_config_bytes_never_panics_on_garbage() {
         let _ = parse_config_bytes("fuzz", &bytes[HEAD.len()..]);
     }
 }
+
+#[test]
+fn drop_ins_merge_in_order_over_the_file_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("config.yaml");
+    std::fs::write(&main, "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 50\nsyncFrequency: 20s\nevictionHard: {memory.available: 200Mi, nodefs.available: 10%}\n").unwrap();
+    let drop = dir.path().join("conf.d");
+    std::fs::create_dir(&drop).unwrap();
+    let tm = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n";
+    std::fs::write(drop.join("20-pods.conf"), format!("{tm}maxPods: 70\nevictionHard: {{memory.available: 300Mi}}\n")).unwrap();
+    std::fs::write(drop.join("10-pods.conf"), format!("{tm}maxPods: 60\nserializeImagePulls: false\n")).unwrap();
+    std::fs::write(drop.join("ignored.yaml"), "maxPods: 1\n").unwrap();
+    let args = |extra: &[&str]| {
+        let mut a = vec!["kubelet".to_string(), format!("--config={}", main.display()), format!("--config-dir={}", drop.display())];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let o = crate::load_from_args(args(&[])).unwrap();
+    assert_eq!(o.config.max_pods, 70, "the later drop-in wins");
+    assert!(!o.config.serialize_image_pulls);
+    assert_eq!(o.config.sync_frequency, std::time::Duration::from_secs(20), "the file's value stays");
+    assert_eq!(o.config.eviction_hard.get("memory.available").map(String::as_str), Some("300Mi"));
+    assert_eq!(o.config.eviction_hard.get("nodefs.available").map(String::as_str), Some("10%"), "maps merge");
+    let o = crate::load_from_args(args(&["--max-pods=80"])).unwrap();
+    assert_eq!(o.config.max_pods, 80, "flags win over drop-ins");
+
+    std::fs::write(drop.join("30-bad.conf"), format!("{tm}maxPods: many\n")).unwrap();
+    let err = crate::load_from_args(args(&[])).unwrap_err().to_string();
+    assert!(err.contains("30-bad.conf") && err.contains("maxPods"), "{err}");
+    std::fs::write(drop.join("30-bad.conf"), "maxPods: 5\n").unwrap();
+    let err = crate::load_from_args(args(&[])).unwrap_err().to_string();
+    assert!(err.contains("30-bad.conf"), "a drop-in needs apiVersion and kind: {err}");
+}
