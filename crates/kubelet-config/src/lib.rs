@@ -48,7 +48,7 @@ where
 {
     let parsed = flags::parse_args(args)?;
     let mut warnings = parsed.warnings.clone();
-    let (mut config, origin) = match &parsed.flags.config {
+    let (config, origin) = match &parsed.flags.config {
         Some(path) => {
             let (config, file_warnings) = load::decode_file(path)?;
             warnings.extend(file_warnings);
