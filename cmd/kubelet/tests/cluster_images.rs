@@ -11,7 +11,10 @@
 //!   (added by the API server's admission): Running;
 //! - with a wrong password: not Running, the registry's refusal in the message;
 //! - `Never` for an image the node lacks: `ErrImageNeverPull`; an invalid name:
-//!   `InvalidImageName`.
+//!   `InvalidImageName`;
+//! - an image credential provider plugin (a shell script written here, matching one path of
+//!   the private registry) gives the credentials for two pods without secrets; its answer is
+//!   cached (`cacheKeyType: Image`), so it runs once.
 
 mod cluster_support;
 
@@ -129,12 +132,33 @@ async fn pull_policies_credentials_and_reasons() {
     let private = Registry::start(&dir, "private", Some(&htpasswd));
     let public_image = open.push("knode/public:1.0", None);
     let private_image = private.push("knode/private:1.0", Some(&format!("{USER}:{PASSWORD}")));
-    let _cleanup = PulledImages(vec![public_image.clone(), private_image.clone()]);
+    let plugin_image = private.push("knode/viaplugin:1.0", Some(&format!("{USER}:{PASSWORD}")));
+    let _cleanup = PulledImages(vec![public_image.clone(), private_image.clone(), plugin_image.clone()]);
+
+    // The credential provider plugin: records each request, answers the private registry's
+    // credentials for the viaplugin path.
+    let bin = dir.join("plugins");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = dir.join("plugin-calls");
+    let script = format!(
+        "#!/bin/sh\ncat >> {calls}\necho >> {calls}\necho '{{\"kind\":\"CredentialProviderResponse\",\"apiVersion\":\"credentialprovider.kubelet.k8s.io/v1\",\"cacheKeyType\":\"Image\",\"cacheDuration\":\"1h\",\"auth\":{{\"{addr}/knode/viaplugin\":{{\"username\":\"{USER}\",\"password\":\"{PASSWORD}\"}}}}}}'\n",
+        calls = calls.display(),
+        addr = private.addr
+    );
+    std::fs::write(bin.join("knode-test-provider"), script).unwrap();
+    std::fs::set_permissions(bin.join("knode-test-provider"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let provider_config = dir.join("credential-provider.yaml");
+    std::fs::write(
+        &provider_config,
+        format!("apiVersion: kubelet.config.k8s.io/v1\nkind: CredentialProviderConfig\nproviders:\n- name: knode-test-provider\n  matchImages: [\"{}/knode/viaplugin\"]\n  defaultCacheDuration: 10m\n  apiVersion: credentialprovider.kubelet.k8s.io/v1\n", private.addr),
+    )
+    .unwrap();
 
     secure_config(&node);
-    let kubelet = start_cluster_kubelet(&node).await;
+    let plugin_flags = [format!("--image-credential-provider-config={}", provider_config.display()), format!("--image-credential-provider-bin-dir={}", bin.display())];
+    let kubelet = start_cluster_kubelet_with(&node, &[&plugin_flags[0], &plugin_flags[1]]).await;
     wait_node_ready(Duration::from_secs(60)).await;
-    let pods = ["img-public", "img-nocreds", "img-secret", "img-sa", "img-wrong", "img-never", "img-invalid"];
+    let pods = ["img-public", "img-nocreds", "img-secret", "img-sa", "img-wrong", "img-never", "img-invalid", "img-plugin-1", "img-plugin-2"];
     for p in pods {
         kubectl(&["delete", "pod", p, "--ignore-not-found", "--grace-period=0", "--force"]);
     }
@@ -182,6 +206,15 @@ async fn pull_policies_credentials_and_reasons() {
     assert!(message.ends_with("is not present with pull policy of Never"), "{message}");
     apply(&node, "img-invalid", &pod_yaml("img-invalid", "Bad_Image:UPPER", "IfNotPresent", ""));
     waiting("img-invalid", &["InvalidImageName"]).await;
+
+    // The plugin's credentials, asked once for two pods.
+    apply(&node, "img-plugin-1", &pod_yaml("img-plugin-1", &plugin_image, "Always", ""));
+    pod_running("img-plugin-1", Duration::from_secs(90)).await;
+    apply(&node, "img-plugin-2", &pod_yaml("img-plugin-2", &plugin_image, "Always", ""));
+    pod_running("img-plugin-2", Duration::from_secs(90)).await;
+    let asked = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(asked.lines().count(), 1, "cached after the first answer: {asked}");
+    assert!(asked.contains(&format!("\"image\":\"{}/knode/viaplugin\"", private.addr)), "{asked}");
 
     for p in pods {
         kubectl(&["delete", "pod", p, "--grace-period=0", "--force"]);

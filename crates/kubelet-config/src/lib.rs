@@ -13,6 +13,7 @@ pub mod features;
 pub mod flag_table;
 pub mod flag_values;
 pub mod flags;
+pub mod credential_provider;
 pub mod go_duration;
 pub mod labels;
 pub mod load;

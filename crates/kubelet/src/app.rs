@@ -56,6 +56,8 @@ pub enum AppError {
     Cgroups(#[from] crate::cm::CgroupError),
     #[error("{0}")]
     Certificate(#[from] crate::certificates::CertificateError),
+    #[error("{0}")]
+    CredentialPlugins(#[from] crate::kuberuntime::credential_plugins::PluginError),
     #[error("kubelet task {task:?} panicked: {message}")]
     TaskPanicked { task: &'static str, message: String },
 }
@@ -373,6 +375,10 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         rro_handlers: rro_handlers(runtime.as_ref()).await,
     };
     let runtime_dyn: Arc<dyn RuntimeService> = runtime.clone();
+    let credential_plugins = match &opts.flags.image_credential_provider_config {
+        Some(config) => Some(Arc::new(crate::kuberuntime::credential_plugins::CredentialPlugins::load(config, opts.flags.image_credential_provider_bin_dir.as_deref())?)),
+        None => None,
+    };
     let images_for_node = images.clone();
     let images_for_stats = images.clone();
     let images_for_gc = images.clone();
@@ -398,7 +404,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let mut manager = RuntimeManager::new(runtime_dyn.clone(), images, events.clone(), env, manager_cfg, Arc::new(SystemClock))
         .with_volume_manager(volumes)
         .with_devices(Arc::new(devices.clone()))
-        .with_pull_limits(crate::kuberuntime::images::PullLimits::from_config(cfg));
+        .with_pull_limits(crate::kuberuntime::images::PullLimits::from_config(cfg), credential_plugins);
     if let Some(cgroups) = pod_cgroups {
         manager = manager.with_pod_cgroups(cgroups);
     }

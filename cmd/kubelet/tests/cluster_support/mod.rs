@@ -66,10 +66,17 @@ pub async fn control_plane_ready() {
 
 /// Our kubelet as `knode-node` against the control plane, on a fresh test node.
 pub async fn start_cluster_kubelet(node: &TestNode) -> KubeletProcess {
+    start_cluster_kubelet_with(node, &[]).await
+}
+
+/// [`start_cluster_kubelet`] with more flags.
+pub async fn start_cluster_kubelet_with(node: &TestNode, extra: &[&str]) -> KubeletProcess {
     let kubeconfig = format!("--kubeconfig={CP_DIR}/node.kubeconfig");
     let ip = format!("--node-ip={NODE_IP}");
     let host = format!("--hostname-override={NODE}");
-    KubeletProcess::start(Path::new(KUBELET), node, &[&kubeconfig, &ip, &host, "--node-labels=knode.test/e2e=true"]).await
+    let mut flags = vec![kubeconfig.as_str(), ip.as_str(), host.as_str(), "--node-labels=knode.test/e2e=true"];
+    flags.extend_from_slice(extra);
+    KubeletProcess::start(Path::new(KUBELET), node, &flags).await
 }
 
 /// Waits until the node reports `Ready=True`.

@@ -162,6 +162,19 @@ impl DockerKeyring {
         Ok(())
     }
 
+    /// Adds (location, username, password) entries, e.g. a credential plugin's answer.
+    pub fn add_entries(&mut self, entries: impl IntoIterator<Item = (String, String, String)>) {
+        for (location, username, password) in entries {
+            self.entries.push((key_of(&location), api::AuthConfig { username, password, ..Default::default() }));
+        }
+        self.entries.sort_by(|a, b| b.0.cmp(&a.0));
+    }
+
+    /// Whether the location glob `glob` matches repository `repo` (upstream's `URLsMatchStr`).
+    pub fn matches(glob: &str, repo: &str) -> bool {
+        urls_match(&key_of(glob), repo)
+    }
+
     /// The credentials to try for `image`, in order; empty: pull anonymously.
     pub fn lookup(&self, image: &str) -> Vec<api::AuthConfig> {
         let repo = repository(image);

@@ -60,6 +60,8 @@ pub struct ImageManager {
     last_error: Mutex<HashMap<String, String>>,
     slots: Option<Semaphore>,
     qps: RateLimiter,
+    /// Image credential provider plugins, asked after the pull secrets.
+    plugins: Option<std::sync::Arc<super::credential_plugins::CredentialPlugins>>,
 }
 
 impl Default for ImageManager {
@@ -171,7 +173,13 @@ async fn pull_keyring(secrets: &dyn EnvSources, pod: &Pod) -> (DockerKeyring, Ve
 impl ImageManager {
     pub fn new(limits: PullLimits) -> Self {
         let qps = if limits.qps > 0.0 { RateLimiter::new(limits.qps, limits.burst) } else { RateLimiter::unlimited() };
-        Self { backoff: Mutex::new(Backoff::default()), last_error: Mutex::default(), slots: limits.parallel.map(Semaphore::new), qps }
+        Self { backoff: Mutex::new(Backoff::default()), last_error: Mutex::default(), slots: limits.parallel.map(Semaphore::new), qps, plugins: None }
+    }
+
+    /// Asks these credential provider plugins too.
+    pub fn with_plugins(mut self, plugins: std::sync::Arc<super::credential_plugins::CredentialPlugins>) -> Self {
+        self.plugins = Some(plugins);
+        self
     }
 
     /// Makes sure the container's image is present; returns the image reference to run.
@@ -226,7 +234,11 @@ impl ImageManager {
         let (keyring, missing_secrets) = pull_keyring(secrets, pod).await;
         events.event(pod, EventType::Normal, "Pulling", &format!("Pulling image {image:?}"));
         let started = Instant::now();
-        match self.pull(images, spec, keyring.lookup(&image), sandbox).await {
+        let mut credentials = keyring.lookup(&image);
+        if let Some(plugins) = &self.plugins {
+            credentials.extend(plugins.keyring(&image).await.lookup(&image));
+        }
+        match self.pull(images, spec, credentials, sandbox).await {
             Ok((reference, pulling)) => {
                 self.backoff.lock().expect("backoff lock").reset(&key);
                 let size = images.image_status(&api::ImageSpec { image: reference.clone(), ..Default::default() }).await.ok().flatten().map_or(0, |i| i.size);

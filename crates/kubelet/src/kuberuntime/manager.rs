@@ -133,8 +133,11 @@ impl RuntimeManager {
     }
 
     /// Limits image pulls (`serializeImagePulls`, `maxParallelImagePulls`, `registryPullQPS`).
-    pub fn with_pull_limits(mut self, limits: super::images::PullLimits) -> Self {
+    pub fn with_pull_limits(mut self, limits: super::images::PullLimits, plugins: Option<Arc<super::credential_plugins::CredentialPlugins>>) -> Self {
         self.image_manager = ImageManager::new(limits);
+        if let Some(p) = plugins {
+            self.image_manager = self.image_manager.with_plugins(p);
+        }
         self
     }
 

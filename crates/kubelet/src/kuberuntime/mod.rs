@@ -8,6 +8,7 @@
 
 pub mod actions;
 pub mod container_config;
+pub mod credential_plugins;
 pub mod credentials;
 pub mod dns;
 pub mod env;
