@@ -71,7 +71,7 @@ pub struct Running {
 /// Port 10250 is served as upstream's is (and as the e2e tests' `secure_config` does): on the
 /// node IP with the cluster's serving certificate, client certificates from the cluster CA,
 /// webhook authentication and authorization.
-fn ours_config(dir: &Path, endpoint: &str, memory_available: &str) -> String {
+fn ours_config(dir: &Path, endpoint: &str, memory_available: &str, extra: &str) -> String {
     let pki = format!("{CP_DIR}/pki");
     format!(
         "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n\
@@ -82,7 +82,7 @@ fn ours_config(dir: &Path, endpoint: &str, memory_available: &str) -> String {
          imageGCHighThresholdPercent: 100\nimageGCLowThresholdPercent: 99\n\
          tlsCertFile: {pki}/kubelet-serving-{NODE}.crt\ntlsPrivateKeyFile: {pki}/kubelet-serving-{NODE}.key\n\
          authentication:\n  x509: {{clientCAFile: {pki}/ca.crt}}\n  webhook: {{enabled: true}}\n  anonymous: {{enabled: false}}\n\
-         authorization: {{mode: Webhook}}\n",
+         authorization: {{mode: Webhook}}\n{extra}",
         dir.join("logs").display()
     )
 }
@@ -95,6 +95,11 @@ pub async fn start(which: Which, paths: &Paths, round: usize) -> anyhow::Result<
 /// [`start`] with `evictionHard`'s `memory.available` set to `memory_available` (a quantity)
 /// for either kubelet.
 pub async fn start_with_memory_threshold(which: Which, paths: &Paths, round: usize, memory_available: &str) -> anyhow::Result<Running> {
+    start_with(which, paths, round, memory_available, "").await
+}
+
+/// [`start_with_memory_threshold`] with `extra` YAML lines in either kubelet's configuration.
+pub async fn start_with(which: Which, paths: &Paths, round: usize, memory_available: &str, extra: &str) -> anyhow::Result<Running> {
     match which {
         Which::Ours => {
             let dir = tempfile::Builder::new().prefix("knode-cluster-bench-").tempdir()?;
@@ -102,7 +107,7 @@ pub async fn start_with_memory_threshold(which: Which, paths: &Paths, round: usi
                 std::fs::create_dir_all(dir.path().join(sub))?;
             }
             let config = dir.path().join("kubelet-config.yaml");
-            std::fs::write(&config, ours_config(dir.path(), &paths.containerd_endpoint, memory_available))?;
+            std::fs::write(&config, ours_config(dir.path(), &paths.containerd_endpoint, memory_available, extra))?;
             let args = vec![
                 paths.ours.display().to_string(),
                 format!("--config={}", config.display()),
@@ -127,6 +132,7 @@ pub async fn start_with_memory_threshold(which: Which, paths: &Paths, round: usi
             let status = tokio::process::Command::new(paths.repo.join("hack/control-plane.sh"))
                 .arg("kubelet-up")
                 .env("KNODE_UPSTREAM_KUBELET_MEMORY_AVAILABLE", memory_available)
+                .env("KNODE_UPSTREAM_KUBELET_EXTRA_CONFIG", extra)
                 .status()
                 .await?;
             anyhow::ensure!(status.success(), "hack/control-plane.sh kubelet-up failed");

@@ -7,6 +7,8 @@
 //! cluster-bench report [--out DIR]
 //! cluster-bench eviction --kubelet ours|upstream --round N [--out DIR]
 //! cluster-bench eviction-report [--out DIR]
+//! cluster-bench logs --kubelet ours|upstream --round N [--out DIR]
+//! cluster-bench logs-report [--out DIR]
 //! ```
 
 mod audit;
@@ -15,6 +17,7 @@ mod bench_pods;
 mod endpoints;
 mod eviction;
 mod kubelets;
+mod logs;
 mod node;
 mod pods;
 #[path = "../proc_stats.rs"]
@@ -30,7 +33,9 @@ use anyhow::Context;
 const USAGE: &str = "cluster-bench run --kubelet ours|upstream --round N [--pods N] [--probes] [--idle-wait S] [--settle S] [--steady S] [--out DIR]\n\
                      cluster-bench report [--out DIR]\n\
                      cluster-bench eviction --kubelet ours|upstream --round N [--out DIR]\n\
-                     cluster-bench eviction-report [--out DIR]";
+                     cluster-bench eviction-report [--out DIR]\n\
+                     cluster-bench logs --kubelet ours|upstream --round N [--out DIR]\n\
+                     cluster-bench logs-report [--out DIR]";
 
 struct Args {
     command: String,
@@ -88,6 +93,12 @@ fn main() -> anyhow::Result<()> {
         "report" => report(&args.out),
         "eviction" => runtime.block_on(eviction_one(args)),
         "eviction-report" => eviction_report(&args.out),
+        "logs" => runtime.block_on(logs_one(args)),
+        "logs-report" => {
+            let results: Vec<logs::LogsResult> = load_results(&args.out, "logs-")?;
+            print!("{}", logs::report(&results));
+            Ok(())
+        }
         other => anyhow::bail!("unknown command {other:?}\n{USAGE}"),
     }
 }
@@ -106,33 +117,61 @@ fn paths(out: &std::path::Path) -> kubelets::Paths {
     }
 }
 
-async fn eviction_one(args: Args) -> anyhow::Result<()> {
-    let which = args.kubelet.context("eviction needs --kubelet ours|upstream")?;
-    let paths = paths(&args.out);
+/// The admin client, the runtime and the paths of a one-kubelet benchmark run.
+async fn setup(out: &std::path::Path) -> anyhow::Result<(kubelets::Paths, kube::Client, kubelet_cri::RemoteRuntime)> {
+    let paths = paths(out);
     anyhow::ensure!(paths.ours.is_file(), "{} not found (cargo build --release -p kubelet-cmd)", paths.ours.display());
-    std::fs::create_dir_all(&args.out)?;
+    std::fs::create_dir_all(out)?;
     let client = kubelet_api::client::client_from_kubeconfig(&PathBuf::from(kubelets::CP_DIR).join("admin.kubeconfig")).await?;
     let rt = kubelet_cri::RemoteRuntime::connect(&paths.containerd_endpoint, Duration::from_secs(120))?;
     pods::ensure_namespace(&client).await?;
+    Ok((paths, client, rt))
+}
+
+/// Writes one run's result as `<prefix><kubelet>-round<N>.json`.
+fn save<T: serde::Serialize>(out: &std::path::Path, prefix: &str, which: kubelets::Which, round: usize, result: &T) -> anyhow::Result<()> {
+    let file = out.join(format!("{prefix}{}-round{round}.json", which.name()));
+    std::fs::write(&file, serde_json::to_string_pretty(result)?)?;
+    Ok(())
+}
+
+/// Every `<prefix>*.json` result in `out`.
+fn load_results<T: serde::de::DeserializeOwned>(out: &std::path::Path, prefix: &str) -> anyhow::Result<Vec<T>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.starts_with(prefix) && name.ends_with(".json") {
+            files.push(path);
+        }
+    }
+    anyhow::ensure!(!files.is_empty(), "no {prefix}*.json results in {}", out.display());
+    files.sort();
+    files.iter().map(|p| serde_json::from_str(&std::fs::read_to_string(p)?).with_context(|| format!("parsing {}", p.display()))).collect()
+}
+
+async fn eviction_one(args: Args) -> anyhow::Result<()> {
+    let which = args.kubelet.context("eviction needs --kubelet ours|upstream")?;
+    let (paths, client, rt) = setup(&args.out).await?;
     let result = eviction::run(which, args.round, &paths, &args.settings.image, &client, &rt).await?;
-    let file = args.out.join(format!("eviction-{}-round{}.json", which.name(), args.round));
-    std::fs::write(&file, serde_json::to_string_pretty(&result)?)?;
+    save(&args.out, "eviction-", which, args.round, &result)?;
     print!("{}", eviction::report(std::slice::from_ref(&result)));
     Ok(())
 }
 
 fn eviction_report(out: &std::path::Path) -> anyhow::Result<()> {
-    let mut results = Vec::new();
-    for entry in std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))? {
-        let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if name.starts_with("eviction-") && name.ends_with(".json") {
-            results.push(serde_json::from_str::<eviction::EvictionResult>(&std::fs::read_to_string(&path)?).with_context(|| format!("parsing {}", path.display()))?);
-        }
-    }
-    anyhow::ensure!(!results.is_empty(), "no eviction results in {}", out.display());
+    let mut results: Vec<eviction::EvictionResult> = load_results(out, "eviction-")?;
     results.sort_by(|a, b| (&a.kubelet, a.round).cmp(&(&b.kubelet, b.round)));
     print!("{}", eviction::report(&results));
+    Ok(())
+}
+
+async fn logs_one(args: Args) -> anyhow::Result<()> {
+    let which = args.kubelet.context("logs needs --kubelet ours|upstream")?;
+    let (paths, client, rt) = setup(&args.out).await?;
+    let result = logs::run(which, args.round, &paths, &args.settings.image, &client, &rt).await?;
+    save(&args.out, "logs-", which, args.round, &result)?;
+    print!("{}", logs::report(std::slice::from_ref(&result)));
     Ok(())
 }
 
@@ -167,8 +206,8 @@ fn report(out: &std::path::Path) -> anyhow::Result<()> {
     let mut results = Vec::new();
     for entry in std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))? {
         let path = entry?.path();
-        let eviction = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("eviction-"));
-        if path.extension().is_some_and(|e| e == "json") && !eviction {
+        let other = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("eviction-") || n.starts_with("logs-"));
+        if path.extension().is_some_and(|e| e == "json") && !other {
             let text = std::fs::read_to_string(&path)?;
             results.push(serde_json::from_str::<run::RunResult>(&text).with_context(|| format!("parsing {}", path.display()))?);
         }
