@@ -9,7 +9,8 @@
 //!   would be down to `imageGCLowThresholdPercent`, skipping images detected less than
 //!   `imageMinimumGCAge` ago.
 //!
-//! Images in use and pinned images (containerd's sandbox image) are never removed. When not
+//! Images in use (by a container, or mounted as an image volume) and pinned images
+//! (containerd's sandbox image) are never removed. When not
 //! enough can be freed the node gets upstream's `FreeDiskSpaceFailed` event, and a second failure
 //! in a row `ImageGCFailed`. Eviction calls [`ImageGcManager::delete_unused_images`] to reclaim
 //! disk before evicting pods.
@@ -108,7 +109,13 @@ impl ImageGcManager {
     async fn detect(&self, now: SystemTime) -> Result<HashSet<String>, ImageGcError> {
         let images = self.images.list_images(None).await.map_err(ImageGcError::ListImages)?;
         let containers = self.runtime.list_containers(None).await.map_err(ImageGcError::ListContainers)?;
-        let in_use = records::images_in_use(&containers);
+        let mut in_use = records::images_in_use(&containers);
+        // Image volumes: the images a container's mounts name (upstream's handleImageVolumes).
+        for c in &containers {
+            if let Ok(status) = self.runtime.container_status(&c.id).await {
+                in_use.extend(status.mounts.iter().filter_map(|m| m.image.as_ref()).map(|i| i.image.clone()).filter(|i| !i.is_empty()));
+            }
+        }
         self.records.lock().expect("image records lock").detect(&images, &in_use, now);
         Ok(in_use)
     }

@@ -27,6 +27,9 @@ pub struct ContainerContext<'a> {
     pub env_objects: &'a EnvObjects,
     /// Volume name → prepared host path (for mounts and `fileKeyRef` env files).
     pub volume_paths: &'a HashMap<String, PathBuf>,
+    /// Image volume name → (the image as the pod names it, the pulled image reference): the
+    /// runtime mounts these read-only (CRI `Mount.image`).
+    pub image_volumes: &'a HashMap<String, (String, String)>,
     /// The kubelet-managed hosts file to mount at `/etc/hosts`, if any.
     pub etc_hosts: Option<PathBuf>,
     /// Host file backing the container's termination-message path.
@@ -75,6 +78,18 @@ pub(crate) fn resolve_recursive_read_only(m: &VolumeMount, runtime_supports_rro:
 fn mounts(c: &Container, ctx: &ContainerContext, vars: &BTreeMap<String, String>) -> Result<Vec<api::Mount>, String> {
     let mut out = Vec::new();
     for m in c.volume_mounts.iter().flatten() {
+        if let Some((reference, image_ref)) = ctx.image_volumes.get(&m.name) {
+            if m.sub_path.as_deref().is_some_and(|s| !s.is_empty()) || m.sub_path_expr.as_deref().is_some_and(|s| !s.is_empty()) {
+                return Err(format!("volume {:?}: subPath of an image volume is not supported by this kubelet", m.name));
+            }
+            out.push(api::Mount {
+                container_path: m.mount_path.clone(),
+                readonly: true,
+                image: Some(api::ImageSpec { image: image_ref.clone(), user_specified_image: reference.clone(), ..Default::default() }),
+                ..Default::default()
+            });
+            continue;
+        }
         let base = ctx
             .volume_paths
             .get(&m.name)
@@ -202,6 +217,7 @@ mod tests {
             facts: &PodFacts::default(),
             env_objects: &EnvObjects::default(),
             volume_paths: &volumes,
+            image_volumes: &HashMap::new(),
             etc_hosts: Some("/k/pods/u/etc-hosts".into()),
             termination_log: Some("/k/pods/u/containers/web/0".into()),
             memory_capacity: 1 << 30,
@@ -231,6 +247,18 @@ mod tests {
         let supported = ContainerContext { runtime_supports_rro: true, ..ctx };
         let mounts = container_config(&pod, &rro, 0, &supported).unwrap().mounts;
         assert!(mounts[0].readonly && mounts[0].recursive_read_only);
+
+        // An image volume: the runtime mounts the pulled image, read-only, no host path.
+        let images = HashMap::from([("tools".to_string(), ("localhost/tools:1".to_string(), "sha256:abc".to_string()))]);
+        let mut with_image = c.clone();
+        with_image.volume_mounts = Some(vec![VolumeMount { name: "tools".into(), mount_path: "/tools".into(), ..Default::default() }]);
+        let imaged = ContainerContext { image_volumes: &images, ..supported };
+        let m = container_config(&pod, &with_image, 0, &imaged).unwrap().mounts.remove(0);
+        assert_eq!((m.container_path.as_str(), m.host_path.as_str(), m.readonly), ("/tools", "", true));
+        let spec = m.image.unwrap();
+        assert_eq!((spec.image.as_str(), spec.user_specified_image.as_str()), ("sha256:abc", "localhost/tools:1"));
+        with_image.volume_mounts.as_mut().unwrap()[0].sub_path = Some("bin".into());
+        assert!(container_config(&pod, &with_image, 0, &imaged).unwrap_err().reason.contains("subPath of an image volume"));
     }
 
     #[test]
@@ -242,11 +270,12 @@ mod tests {
         pod.spec = Some(PodSpec { security_context: Some(PodSecurityContext { run_as_non_root: Some(true), ..Default::default() }), ..Default::default() });
         let c = Container { name: "web".into(), image: Some("busybox".into()), ..Default::default() };
         let (node, facts, volumes) = (NodeSecurity::new("/k".as_ref(), true), PodFacts::default(), HashMap::new());
-        let objects = EnvObjects::default();
+        let (objects, no_images) = (EnvObjects::default(), HashMap::new());
         let ctx = |image_user| ContainerContext {
             facts: &facts,
             env_objects: &objects,
             volume_paths: &volumes,
+            image_volumes: &no_images,
             etc_hosts: None,
             termination_log: None,
             memory_capacity: 1 << 30,

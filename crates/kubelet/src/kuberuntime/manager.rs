@@ -477,6 +477,25 @@ impl RuntimeManager {
                 return;
             }
         };
+        // Image volumes this container mounts: pulled by their own policy, failing as its image.
+        let mut image_volumes = HashMap::new();
+        for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()).filter(|v| c.volume_mounts.iter().flatten().any(|m| m.name == v.name)) {
+            let Some(source) = &v.image else { continue };
+            let reference = source.reference.clone().unwrap_or_default();
+            let as_container = Container { name: c.name.clone(), image: Some(reference.clone()), image_pull_policy: source.pull_policy.clone(), ..Default::default() };
+            match self.image_manager.ensure_image(self.images.as_ref(), self.events.as_ref(), self.env_sources.as_ref(), pod, &as_container, sandbox_config, self.clock.now()).await {
+                Ok(r) => {
+                    image_volumes.insert(v.name.clone(), (reference, r));
+                }
+                Err(e) => {
+                    if matches!(e.reason, "ImagePullBackOff" | "ErrImagePull" | "RegistryUnavailable" | "SignatureValidationFailed") {
+                        out.retry_after = Some(out.retry_after.map_or(Duration::from_secs(10), |r| r.min(Duration::from_secs(10))));
+                    }
+                    out.waiting.insert(c.name.clone(), (e.reason.into(), format!("image volume {:?}: {}", v.name, e.message)));
+                    return;
+                }
+            }
+        }
         let restart_count = previous.map(|p| p.restart_count + 1).unwrap_or(0);
         let instance = format!("{:08x}", rand_instance());
         let termination_log = match dirs.termination_log(&c.name, &instance) {
@@ -500,6 +519,7 @@ impl RuntimeManager {
                     facts,
                     env_objects: &objects,
                     volume_paths: volumes,
+                    image_volumes: &image_volumes,
                     etc_hosts: Some(dirs.etc_hosts()).filter(|p| p.exists()),
                     termination_log,
                     memory_capacity: self.cfg.memory_capacity,

@@ -49,6 +49,8 @@ pub mod plugin {
     pub const CONFIG_MAP: &str = "kubernetes.io~configmap";
     pub const DOWNWARD_API: &str = "kubernetes.io~downward-api";
     pub const PROJECTED: &str = "kubernetes.io~projected";
+    /// Image volumes: never created on the host (the runtime mounts the image).
+    pub const IMAGE: &str = "kubernetes.io~image";
 }
 
 /// A volume that could not be set up or torn down; the message follows upstream's events.
@@ -152,6 +154,11 @@ impl VolumeManager {
             }
             return Ok(dir);
         }
+        if v.image.is_some() {
+            // The runtime mounts the image itself (CRI `Mount.image`); the runtime manager pulls
+            // it with the container. Nothing on the host.
+            return Ok(self.volume_dir(uid, plugin::IMAGE, &v.name));
+        }
         if let Some(h) = &v.host_path {
             let p = PathBuf::from(&h.path);
             check_host_path(&p, h.type_.as_deref().unwrap_or(""))?;
@@ -181,7 +188,7 @@ impl VolumeManager {
             let payload = projection::projected_payload(&pod, p, &fetched)?;
             return write(plugin::PROJECTED, true, payload);
         }
-        Err("volume type not supported by this kubelet (emptyDir, hostPath, secret, configMap, downwardAPI and projected are)".into())
+        Err("volume type not supported by this kubelet (emptyDir, hostPath, secret, configMap, downwardAPI, projected and image are)".into())
     }
 
     /// Fetches what a projected volume's sources refer to.
