@@ -58,12 +58,13 @@ async fn create_pod(s: &Shared, i: usize) -> anyhow::Result<()> {
     dirs.write_etc_hosts(&pod, &[], Path::new("/etc/hosts"), "cluster.local")?;
     let facts = PodFacts { pod_ips: Vec::new(), host_ip: String::new(), node_name: NODE_NAME.into(), allocatable: Default::default() };
     let security = NodeSecurity::new(&s.root, false);
-    let volumes = Default::default();
+    let (volumes, image_volumes) = (Default::default(), Default::default());
     for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
         let ctx = ContainerContext {
             facts: &facts,
             env_objects: &EnvObjects::default(),
             volume_paths: &volumes,
+            image_volumes: &image_volumes,
             etc_hosts: Some(dirs.etc_hosts()),
             termination_log: Some(dirs.termination_log(&c.name, &format!("{i:08x}"))?),
             memory_capacity: s.memory_capacity,

@@ -28,6 +28,9 @@ impl component_config::Component for CredentialProviderFile {
 /// Why the file is refused; names the file and field.
 pub type CredentialProviderError = component_config::ConfigError<CredentialProviderFile>;
 
+/// Earlier versions of the file upstream still reads.
+const OLDER_API_VERSIONS: &[&str] = &["kubelet.config.k8s.io/v1beta1", "kubelet.config.k8s.io/v1alpha1"];
+
 /// The plugin request/response API versions a provider may name.
 pub const PLUGIN_API_VERSIONS: &[&str] = &["credentialprovider.kubelet.k8s.io/v1", "credentialprovider.kubelet.k8s.io/v1beta1", "credentialprovider.kubelet.k8s.io/v1alpha1"];
 
@@ -69,7 +72,11 @@ pub struct CredentialProviderConfig {
 pub fn load(path: &Path) -> Result<CredentialProviderConfig, CredentialProviderError> {
     let origin = Origin::File(path.to_path_buf());
     let bytes = decode::read_file::<CredentialProviderFile>(path)?;
-    let map = decode::strip_nulls(decode::parse_mapping::<CredentialProviderFile>(&origin, &bytes)?);
+    let mut map = decode::strip_nulls(decode::parse_mapping::<CredentialProviderFile>(&origin, &bytes)?);
+    // Upstream still reads v1beta1 and v1alpha1 files (same fields for the exec providers).
+    if let Some(v) = map.get_mut("apiVersion").filter(|v| OLDER_API_VERSIONS.iter().any(|o| v.as_str() == Some(o))) {
+        *v = serde_json::Value::String("kubelet.config.k8s.io/v1".into());
+    }
     decode::check_type_meta::<CredentialProviderFile>(&origin, &map)?;
     let (config, _unknown): (CredentialProviderConfig, _) = decode::decode_typed(&origin, map)?;
     validate(&config).map_err(|(field, message)| CredentialProviderError::Invalid { origin, field, message })?;
@@ -142,5 +149,7 @@ mod tests {
         assert!(err("providers:\n- {name: a, matchImages: [x], defaultCacheDuration: 1m, apiVersion: v9}\n").contains("providers[0].apiVersion"));
         assert!(err("providers:\n- {name: a, matchImages: [x], defaultCacheDuration: 1m, apiVersion: credentialprovider.kubelet.k8s.io/v1}\n- {name: a, matchImages: [x], defaultCacheDuration: 1m, apiVersion: credentialprovider.kubelet.k8s.io/v1}\n").contains("duplicate name"));
         assert!(load_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n").unwrap_err().contains("credential-provider.yaml"));
+        let old = load_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: CredentialProviderConfig\nproviders:\n- {name: a, matchImages: [x], defaultCacheDuration: 1m, apiVersion: credentialprovider.kubelet.k8s.io/v1beta1}\n");
+        assert!(old.is_ok(), "v1beta1 files are still read: {old:?}");
     }
 }

@@ -57,6 +57,8 @@ pub enum AppError {
     #[error("{0}")]
     Certificate(#[from] crate::certificates::CertificateError),
     #[error("{0}")]
+    CertificateExpired(kubelet_api::certificate::rotation::ExpiredError),
+    #[error("{0}")]
     CredentialPlugins(#[from] crate::kuberuntime::credential_plugins::PluginError),
     #[error("kubelet task {task:?} panicked: {message}")]
     TaskPanicked { task: &'static str, message: String },
@@ -548,13 +550,17 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
             let resolver = crate::certificates::ServingCertResolver::new(&opts.flags.cert_dir);
             let hostname = node_name.clone();
             let rotation = crate::certificates::serving_rotation(&c.api, &node_name, hostname, vec![host_ip], &opts.flags.cert_dir, resolver.clone());
-            tasks.spawn(Stage::Report, "serving certificate rotation", rotation.run(report_stop.clone()));
+            let stop = report_stop.clone();
+            tasks.spawn(Stage::Report, "serving certificate rotation", async move {
+                let _ = rotation.run(stop).await;
+            });
             Some(resolver as Arc<dyn rustls::server::ResolvesServerCert>)
         }
         _ => None,
     };
     if let Some(rotation) = cluster.as_ref().and_then(|c| crate::certificates::client_rotation(&opts, &node_name, &c.api)) {
-        tasks.spawn(Stage::Report, "client certificate rotation", rotation.run(report_stop.clone()));
+        let stop = report_stop.clone();
+        tasks.spawn_fallible(Stage::Report, "client certificate rotation", async move { rotation.run(stop).await.map_err(AppError::CertificateExpired) });
     }
     let secure = server::secure::setup::prepare(server::secure::setup::SecureServerInputs {
         config: cfg,

@@ -79,6 +79,7 @@ pub fn client_rotation(opts: &KubeletOptions, node_name: &str, api: &KubeApi) ->
             });
         }),
         timeout: RENEWAL_TIMEOUT,
+        exit_after_expiry: Some(std::time::Duration::from_secs(5 * 60)),
     })
 }
 
@@ -139,5 +140,6 @@ pub fn serving_rotation(api: &KubeApi, node_name: &str, hostname: String, ips: V
         request: Arc::new(move || Request::serving(&node, names.clone(), ips.clone())),
         on_rotate: Arc::new(move |_file: &Path| resolver.reload()),
         timeout: RENEWAL_TIMEOUT,
+        exit_after_expiry: None,
     }
 }

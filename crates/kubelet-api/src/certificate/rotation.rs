@@ -44,6 +44,18 @@ pub struct Rotation {
     pub request: Arc<dyn Fn() -> Request + Send + Sync>,
     pub on_rotate: OnRotate,
     pub timeout: Duration,
+    /// The client certificate: stop (so the kubelet exits and a restart bootstraps again) when
+    /// it has been expired this long without a renewal, as upstream's transport does.
+    pub exit_after_expiry: Option<Duration>,
+}
+
+/// Why rotation gave up.
+#[derive(Debug, thiserror::Error)]
+#[error("the certificate {path} expired at {expired} and could not be renewed for {waited:?}; exiting so that a restart bootstraps again")]
+pub struct ExpiredError {
+    pub path: PathBuf,
+    pub expired: String,
+    pub waited: Duration,
 }
 
 impl Rotation {
@@ -57,11 +69,17 @@ impl Rotation {
 
     /// Renews at each deadline until `shutdown`. With no certificate in the store yet (a
     /// serving certificate before its first request) it requests one at once.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), ExpiredError> {
         loop {
             let now = k8s_openapi::jiff::Timestamp::now().as_second();
             let wait = match self.store.current() {
                 Ok(Some(pair)) => {
+                    if let Some(grace) = self.exit_after_expiry
+                        && now > pair.not_after + grace.as_secs() as i64
+                    {
+                        let expired = k8s_openapi::jiff::Timestamp::from_second(pair.not_after).map(|t| t.to_string()).unwrap_or_default();
+                        return Err(ExpiredError { path: self.store.current_path(), expired, waited: grace });
+                    }
                     let deadline = rotation_deadline(pair.not_before, pair.not_after, jitter());
                     tracing::info!(store = %self.store.current_path().display(), expires = pair.not_after, deadline, "certificate rotation deadline");
                     Duration::from_secs(u64::try_from(deadline - now).unwrap_or(0))
@@ -73,7 +91,7 @@ impl Rotation {
                 }
             };
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(wait) => {}
             }
             match self.renew().await {
@@ -84,7 +102,7 @@ impl Rotation {
                 Err(e) => {
                     tracing::error!("certificate rotation failed: {e}; retrying in {RETRY:?}");
                     tokio::select! {
-                        _ = shutdown.cancelled() => return,
+                        _ = shutdown.cancelled() => return Ok(()),
                         _ = tokio::time::sleep(RETRY) => {}
                     }
                 }

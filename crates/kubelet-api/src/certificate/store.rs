@@ -128,7 +128,7 @@ pub fn timestamp_now() -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A self-signed pair valid from 2000 to the start of `until`.

@@ -174,6 +174,7 @@ async fn renewal_stores_a_new_pair_and_calls_back() {
         request: Arc::new(|| Request::serving("n1", vec!["n1".into()], vec!["198.18.255.1".parse().unwrap()])),
         on_rotate: Arc::new(move |f: &std::path::Path| seen.lock().unwrap().push(f.to_path_buf())),
         timeout: Duration::from_secs(5),
+        exit_after_expiry: Some(Duration::from_secs(300)),
     };
     let file = r.renew().await.unwrap();
     assert_eq!(std::fs::read_link(store.current_path()).unwrap(), file);
@@ -181,6 +182,13 @@ async fn renewal_stores_a_new_pair_and_calls_back() {
     let task = tokio::spawn(r.run(stop.clone()));
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.cancel();
-    task.await.unwrap();
+    task.await.unwrap().unwrap();
     assert!(rotated.lock().unwrap().is_empty(), "a certificate valid until 2100 is not renewed yet");
+
+    // Expired long ago and no signer answering: rotation gives up so the kubelet exits.
+    let (cert, key) = super::store::tests::self_signed(2001);
+    store.update(&cert, &key, "2001-01-01-00-00-00").unwrap();
+    let r = Rotation { api: FakeCsrs::new(Verdict::Ignore), store: store.clone(), request: Arc::new(|| Request::client("n1")), on_rotate: Arc::new(|_: &std::path::Path| {}), timeout: Duration::from_secs(1), exit_after_expiry: Some(Duration::from_secs(300)) };
+    let err = r.run(tokio_util::sync::CancellationToken::new()).await.unwrap_err();
+    assert!(err.to_string().contains("expired at 2001-01-01T00:00:00Z"), "{err}");
 }

@@ -12,10 +12,22 @@ use serde_json::Value;
 use crate::error::{ConfigError, ConfigWarning, Kubelet, Origin};
 use crate::types::KubeletConfiguration;
 
-/// The drop-in files of `dir`, in the order they apply.
+/// The drop-in files under `dir` (subdirectories too, as upstream's `WalkDir`), in the order
+/// they apply: lexical by path.
 pub fn drop_in_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| ConfigError::Read { path: dir.into(), source })?;
-    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "conf") && p.is_file()).collect();
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|source| ConfigError::Read { path: d.clone(), source })?;
+        for e in entries.flatten() {
+            let (path, kind) = (e.path(), e.file_type());
+            match kind {
+                Ok(t) if t.is_dir() => dirs.push(path),
+                Ok(t) if t.is_file() && path.extension().is_some_and(|x| x == "conf") => files.push(path),
+                _ => {}
+            }
+        }
+    }
     files.sort();
     Ok(files)
 }

@@ -269,6 +269,8 @@ fn drop_ins_merge_in_order_over_the_file_and_flags_win() {
     std::fs::write(drop.join("20-pods.conf"), format!("{tm}maxPods: 70\nevictionHard: {{memory.available: 300Mi}}\n")).unwrap();
     std::fs::write(drop.join("10-pods.conf"), format!("{tm}maxPods: 60\nserializeImagePulls: false\n")).unwrap();
     std::fs::write(drop.join("ignored.yaml"), "maxPods: 1\n").unwrap();
+    std::fs::create_dir(drop.join("15-sub")).unwrap();
+    std::fs::write(drop.join("15-sub/a.conf"), format!("{tm}syncFrequency: 30s\n")).unwrap();
     let args = |extra: &[&str]| {
         let mut a = vec!["kubelet".to_string(), format!("--config={}", main.display()), format!("--config-dir={}", drop.display())];
         a.extend(extra.iter().map(|s| s.to_string()));
@@ -277,7 +279,7 @@ fn drop_ins_merge_in_order_over_the_file_and_flags_win() {
     let o = crate::load_from_args(args(&[])).unwrap();
     assert_eq!(o.config.max_pods, 70, "the later drop-in wins");
     assert!(!o.config.serialize_image_pulls);
-    assert_eq!(o.config.sync_frequency, std::time::Duration::from_secs(20), "the file's value stays");
+    assert_eq!(o.config.sync_frequency, std::time::Duration::from_secs(30), "a subdirectory's drop-in applies, after 10- and before 20-");
     assert_eq!(o.config.eviction_hard.get("memory.available").map(String::as_str), Some("300Mi"));
     assert_eq!(o.config.eviction_hard.get("nodefs.available").map(String::as_str), Some("10%"), "maps merge");
     let o = crate::load_from_args(args(&["--max-pods=80"])).unwrap();

@@ -129,6 +129,12 @@ pub fn repository(image: &str) -> String {
     }
 }
 
+/// A JSON error without the text it quotes (a secret's values may be in it): its category and
+/// position only.
+fn without_values(e: &serde_json::Error) -> String {
+    format!("invalid JSON ({:?} error at line {}, column {})", e.classify(), e.line(), e.column())
+}
+
 fn decode_auth(auth: &str) -> Option<(String, String)> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(auth.trim()).ok()?;
     let text = String::from_utf8(bytes).ok()?;
@@ -141,9 +147,9 @@ impl DockerKeyring {
     /// with neither adds nothing.
     pub fn add_secret(&mut self, data: &BTreeMap<String, String>) -> Result<(), CredentialError> {
         let entries = if let Some(json) = data.get(DOCKER_CONFIG_JSON_KEY).filter(|j| !j.is_empty()) {
-            serde_json::from_str::<ConfigJson>(json).map_err(|e| CredentialError::Malformed { key: DOCKER_CONFIG_JSON_KEY, message: e.to_string() })?.auths
+            serde_json::from_str::<ConfigJson>(json).map_err(|e| CredentialError::Malformed { key: DOCKER_CONFIG_JSON_KEY, message: without_values(&e) })?.auths
         } else if let Some(cfg) = data.get(DOCKER_CFG_KEY).filter(|c| !c.is_empty()) {
-            serde_json::from_str::<BTreeMap<String, ConfigEntry>>(cfg).map_err(|e| CredentialError::Malformed { key: DOCKER_CFG_KEY, message: e.to_string() })?
+            serde_json::from_str::<BTreeMap<String, ConfigEntry>>(cfg).map_err(|e| CredentialError::Malformed { key: DOCKER_CFG_KEY, message: without_values(&e) })?
         } else {
             return Ok(());
         };
@@ -247,6 +253,8 @@ mod tests {
         assert!(err.to_string().starts_with(".dockerconfigjson: "), "{err}");
         let err = DockerKeyring::default().add_secret(&[(DOCKER_CONFIG_JSON_KEY.to_string(), r#"{"auths": {"r.io": {"auth": "!!"}}}"#.to_string())].into()).unwrap_err();
         assert!(err.to_string().contains("\"r.io\""), "{err}");
+        let err = DockerKeyring::default().add_secret(&[(DOCKER_CONFIG_JSON_KEY.to_string(), r#"{"auths": {"r.io": {"password": 987654}}}"#.to_string())].into()).unwrap_err();
+        assert!(!err.to_string().contains("987654"), "no secret value in the message: {err}");
         let mut empty = DockerKeyring::default();
         empty.add_secret(&BTreeMap::new()).unwrap();
         assert!(empty.is_empty());

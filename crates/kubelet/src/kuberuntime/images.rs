@@ -220,6 +220,8 @@ impl ImageManager {
         let in_backoff = {
             let mut backoff = self.backoff.lock().expect("backoff lock");
             backoff.gc(now);
+            // Errors of pulls whose back-off expired (their pods may be gone) go with it.
+            self.last_error.lock().expect("pull errors lock").retain(|k, _| backoff.current(k).is_some());
             backoff.remaining_since_update(&key, now).is_some()
         };
         if in_backoff {

@@ -725,7 +725,9 @@ impl RuntimeManager {
                 continue;
             }
             let dir = self.cfg.root_dir.join("pods").join(&uid);
-            let mounted = super::orphans::mounts_under(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(), &dir);
+            // mountinfo names resolved paths (the root dir may be a symlink).
+            let resolved = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+            let mounted = super::orphans::mounts_under(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(), &resolved);
             if !mounted.is_empty() {
                 tracing::warn!(uid = %uid, mounts = ?mounted, "orphaned pod directory stays: still mounted");
                 continue;

@@ -29,11 +29,17 @@ pub fn orphaned_log_dirs(pod_logs_dir: &Path, known: &dyn Fn(&str) -> bool) -> V
         .collect()
 }
 
-/// `*.log` symlinks in `/var/log/containers` whose target is gone.
+/// `*.log` symlinks in `/var/log/containers` whose pod's log directory is gone (the target,
+/// `<pod log dir>/<container>/<restart>.log`, is briefly missing for a live container too:
+/// before the runtime creates it, and during a rotation).
 pub fn dangling_container_log_links(container_logs_dir: &Path) -> Vec<PathBuf> {
     entries(container_logs_dir)
         .into_iter()
-        .filter(|(name, path)| name.ends_with(".log") && path.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) && !path.exists())
+        .filter(|(name, path)| {
+            name.ends_with(".log")
+                && path.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink())
+                && std::fs::read_link(path).is_ok_and(|target| target.parent().and_then(Path::parent).is_some_and(|pod_dir| !pod_dir.exists()))
+        })
         .map(|(_, path)| path)
         .collect()
 }
@@ -65,9 +71,9 @@ mod tests {
 
         let links = root.path().join("containers");
         std::fs::create_dir_all(&links).unwrap();
-        std::os::unix::fs::symlink(logs.join("default_web_keep"), links.join("live.log")).unwrap();
-        std::os::unix::fs::symlink(logs.join("nothing"), links.join("dead.log")).unwrap();
-        std::os::unix::fs::symlink(logs.join("nothing"), links.join("dead.txt")).unwrap();
+        std::os::unix::fs::symlink(logs.join("default_web_keep/main/0.log"), links.join("starting.log")).unwrap();
+        std::os::unix::fs::symlink(logs.join("default_gone_x/main/0.log"), links.join("dead.log")).unwrap();
+        std::os::unix::fs::symlink(logs.join("default_gone_x/main/0.log"), links.join("dead.txt")).unwrap();
         assert_eq!(dangling_container_log_links(&links), [links.join("dead.log")]);
     }
 

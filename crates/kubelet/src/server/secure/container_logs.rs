@@ -248,11 +248,13 @@ impl Follower {
             }
             if self.rotated().await {
                 // The runtime writes to the new file now; what reached the old one was read
-                // above, but for lines that landed since: read it once more, then switch.
-                if let Ok(rest) = self.read_new(None).await
-                    && !self.send(&rest, &tx).await
+                // above, but for lines that landed since: read it to its end, then switch.
+                while let Ok(rest) = self.read_new(None).await
+                    && !rest.is_empty()
                 {
-                    return;
+                    if !self.send(&rest, &tx).await {
+                        return;
+                    }
                 }
                 tracing::debug!(path = %self.path.display(), "log rotated; following the new file");
                 self.file = None;
