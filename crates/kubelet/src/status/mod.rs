@@ -215,6 +215,12 @@ pub fn generate_api_pod_status(inputs: &StatusInputs<'_>) -> ApiPodStatus {
     if let Some(first) = pod_ips.first() {
         s.pod_ip = Some(first.clone());
         s.pod_ips = Some(pod_ips.iter().map(|ip| PodIP { ip: ip.clone() }).collect());
+    } else if crate::status::is_terminal_phase(s.phase.as_deref().unwrap_or_default()) {
+        // A finished pod's sandbox is stopped (no IP to read any more): it keeps the IPs it
+        // ran with, so no status after Pending lacks them (upstream reports the terminal phase
+        // while the sandbox still runs; a status computed after the stop must not clear them).
+        s.pod_ip = old.pod_ip.clone().or_else(|| api_status.pod_ip.clone());
+        s.pod_ips = old.pod_ips.clone().or_else(|| api_status.pod_ips.clone());
     }
 
     s.start_time = old

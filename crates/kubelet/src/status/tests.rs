@@ -600,3 +600,20 @@ fn adopted_containers_keep_their_published_readiness_until_probed() {
     let s = case.run(102);
     assert!(!s.container_statuses.unwrap()[0].ready);
 }
+
+#[test]
+fn a_finished_pod_keeps_the_ips_it_ran_with_after_its_sandbox_stopped() {
+    let running = Case::new(pod_with("Never", &["job"], &[]), runtime(vec![sandbox(&["10.0.0.9"])], vec![instance("job", "abc", RS::Running, 0, 0, 20)]));
+    let before = running.run(100);
+    assert_eq!(before.pod_ip.as_deref(), Some("10.0.0.9"));
+    let mut done = Case::new(pod_with("Never", &["job"], &[]), runtime(vec![sandbox(&[])], vec![instance("job", "abc", RS::Exited, 0, 20, 30)]));
+    done.previous = Some(before);
+    done.terminal = true;
+    let s = done.run(130);
+    assert_eq!(s.phase.as_deref(), Some("Succeeded"));
+    assert_eq!((s.pod_ip.as_deref(), s.pod_ips.map(|v| v.len())), (Some("10.0.0.9"), Some(1)));
+    // A pod still running with no IP (its sandbox being recreated) does not keep old ones.
+    let mut pending = Case::new(pod_with("Always", &["web"], &[]), runtime(vec![sandbox(&[])], vec![]));
+    pending.previous = Some(running.run(100));
+    assert!(pending.run(130).pod_ip.is_none());
+}
