@@ -109,6 +109,12 @@ pub async fn serve_on(
 ) -> io::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving HTTP");
+    // As Go's listeners: no Nagle (a small final write would wait for a delayed ACK).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY: {e}");
+        }
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await

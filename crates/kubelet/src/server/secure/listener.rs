@@ -47,6 +47,11 @@ impl TlsListener {
                         continue;
                     }
                 };
+                // As Go's listeners: no Nagle. The log streamer ends a body in a TLS record of its
+                // own; with Nagle that record waited for the client's delayed ACK (40 ms).
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(%peer, "TCP_NODELAY: {e}");
+                }
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
