@@ -49,10 +49,18 @@ fn derive_everything(pod: &Pod) {
         // Nowhere real: fileKeyRef reads find nothing.
         .map(|v| (v.name.clone(), PathBuf::from("/nonexistent-knode-fuzz/pods/u/volumes").join(&v.name)))
         .collect();
+    // Image volumes as the runtime manager passes them once pulled.
+    let image_volumes: HashMap<String, (String, String)> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .filter_map(|v| Some((v.name.clone(), (v.image.as_ref()?.reference.clone().unwrap_or_default(), "sha256:fuzz".to_string()))))
+        .collect();
     let ctx = ContainerContext {
         facts: &facts,
         env_objects: &EnvObjects::default(),
         volume_paths: &volumes,
+        image_volumes: &image_volumes,
         etc_hosts: Some("/var/lib/kubelet/pods/u/etc-hosts".into()),
         termination_log: Some("/var/lib/kubelet/pods/u/containers/c/0".into()),
         memory_capacity: 8 << 30,
