@@ -151,7 +151,12 @@ impl CredentialPlugins {
             .spawn()
             .map_err(|e| exec_err(e.to_string()))?;
         if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(request.to_string().as_bytes()).await.map_err(|e| exec_err(e.to_string()))?;
+            // A plugin may exit without reading its request; as Go's exec, that is not an
+            // error of its own (its exit status says how it went).
+            match stdin.write_all(request.to_string().as_bytes()).await {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(exec_err(e.to_string())),
+                _ => {}
+            }
         }
         let out = tokio::time::timeout(PLUGIN_TIMEOUT, child.wait_with_output()).await.map_err(|_| exec_err(format!("timed out after {PLUGIN_TIMEOUT:?}")))?.map_err(|e| exec_err(e.to_string()))?;
         if !out.status.success() {
