@@ -128,11 +128,11 @@ async fn setup(out: &std::path::Path) -> anyhow::Result<(kubelets::Paths, kube::
     Ok((paths, client, rt))
 }
 
-/// Writes one run's result as `<prefix><kubelet>-round<N>.json`.
-fn save<T: serde::Serialize>(out: &std::path::Path, prefix: &str, which: kubelets::Which, round: usize, result: &T) -> anyhow::Result<()> {
+/// Writes one run's result as `<prefix><kubelet>-round<N>.json`; returns the file.
+fn save<T: serde::Serialize>(out: &std::path::Path, prefix: &str, which: kubelets::Which, round: usize, result: &T) -> anyhow::Result<PathBuf> {
     let file = out.join(format!("{prefix}{}-round{round}.json", which.name()));
     std::fs::write(&file, serde_json::to_string_pretty(result)?)?;
-    Ok(())
+    Ok(file)
 }
 
 /// Every `<prefix>*.json` result in `out`.
@@ -177,26 +177,9 @@ async fn logs_one(args: Args) -> anyhow::Result<()> {
 
 async fn run_one(args: Args) -> anyhow::Result<()> {
     let which = args.kubelet.context("run needs --kubelet ours|upstream")?;
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let repo = std::env::var("KNODE_REPO_ROOT").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."));
-    let sock = std::env::var("KNODE_CONTAINERD_SOCK").unwrap_or_else(|_| "/run/knode/containerd/containerd.sock".into());
-    let k8s_bin = std::env::var("KNODE_K8S_BIN_DIR").unwrap_or_else(|_| "/var/cache/knode/k8s-1.37.2/bin".into());
-    let paths = kubelets::Paths {
-        repo,
-        ours: PathBuf::from(target).join("release/kubelet"),
-        upstream: PathBuf::from(k8s_bin).join("kubelet"),
-        containerd_endpoint: format!("unix://{sock}"),
-        out_dir: args.out.clone(),
-    };
-    anyhow::ensure!(paths.ours.is_file(), "{} not found (cargo build --release -p kubelet-cmd)", paths.ours.display());
-    std::fs::create_dir_all(&args.out)?;
-    let kubeconfig = PathBuf::from(kubelets::CP_DIR).join("admin.kubeconfig");
-    let client = kubelet_api::client::client_from_kubeconfig(&kubeconfig).await?;
-    let rt = kubelet_cri::RemoteRuntime::connect(&paths.containerd_endpoint, Duration::from_secs(120))?;
-    pods::ensure_namespace(&client).await?;
+    let (paths, client, rt) = setup(&args.out).await?;
     let result = run::run(which, args.round, &paths, &args.settings, &client, &rt).await?;
-    let file = args.out.join(format!("{}-round{}.json", which.name(), args.round));
-    std::fs::write(&file, serde_json::to_string_pretty(&result)?)?;
+    let file = save(&args.out, "", which, args.round, &result)?;
     println!("{}", report::table(std::slice::from_ref(&result)));
     eprintln!("result: {}", file.display());
     Ok(())

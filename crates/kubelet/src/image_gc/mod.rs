@@ -71,13 +71,18 @@ pub trait ImageFsStats: Send + Sync + 'static {
 /// The runtime's image filesystem: the mount point CRI `ImageFsInfo` names, sized with `statvfs`.
 pub struct RuntimeImageFs(pub Arc<dyn ImageService>);
 
+/// The mount point of the runtime's (first) image filesystem, from CRI `ImageFsInfo`.
+async fn image_fs_mount(images: &dyn ImageService) -> Result<String, String> {
+    let info = images.image_fs_info().await.map_err(|e| e.to_string())?;
+    let fs = info.image_filesystems.first().ok_or("the runtime reported no image filesystem")?;
+    Ok(fs.fs_id.as_ref().map(|i| i.mountpoint.clone()).unwrap_or_default())
+}
+
 #[async_trait::async_trait]
 impl ImageFsStats for RuntimeImageFs {
     async fn image_fs(&self) -> Result<(u64, u64), String> {
-        let info = self.0.image_fs_info().await.map_err(|e| e.to_string())?;
-        let fs = info.image_filesystems.first().ok_or("the runtime reported no image filesystem")?;
-        let mount = fs.fs_id.as_ref().map(|i| i.mountpoint.as_str()).unwrap_or_default();
-        let stats = crate::stats::fs::fs_info(Path::new(mount)).ok_or_else(|| format!("statfs of the image filesystem {mount:?} failed"))?;
+        let mount = image_fs_mount(self.0.as_ref()).await?;
+        let stats = crate::stats::fs::fs_info(Path::new(&mount)).ok_or_else(|| format!("statfs of the image filesystem {mount:?} failed"))?;
         Ok((stats.capacity, stats.available))
     }
 }
@@ -250,8 +255,7 @@ pub struct ImageReclaim {
 impl ImageReclaim {
     async fn dedicated_image_fs(&self) -> bool {
         use std::os::unix::fs::MetadataExt;
-        let Ok(info) = self.gc.images.image_fs_info().await else { return false };
-        let mount = info.image_filesystems.first().and_then(|f| f.fs_id.as_ref()).map(|i| i.mountpoint.clone()).unwrap_or_default();
+        let Ok(mount) = image_fs_mount(self.gc.images.as_ref()).await else { return false };
         match (std::fs::metadata(&mount), std::fs::metadata(&self.node_fs)) {
             (Ok(image), Ok(node)) => image.dev() != node.dev(),
             _ => false,

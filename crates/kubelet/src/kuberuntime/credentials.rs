@@ -64,12 +64,17 @@ fn strip_scheme(s: &str) -> &str {
     s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")).unwrap_or(s)
 }
 
-fn location(s: &str) -> Location<'_> {
+/// `host[:port]` and the rest (from the first `/`) of a location without its scheme.
+fn split_authority(s: &str) -> (&str, &str) {
     let s = strip_scheme(s);
-    let (authority, path) = match s.find('/') {
+    match s.find('/') {
         Some(i) => (&s[..i], &s[i..]),
         None => (s, ""),
-    };
+    }
+}
+
+fn location(s: &str) -> Location<'_> {
+    let (authority, path) = split_authority(s);
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => (h, p),
         _ => (authority, ""),
@@ -79,11 +84,7 @@ fn location(s: &str) -> Location<'_> {
 
 /// The key an entry is stored under: host (with port) and path, `/v1/` and `/v2/` dropped.
 fn key_of(location: &str) -> String {
-    let s = strip_scheme(location);
-    let (authority, path) = match s.find('/') {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, ""),
-    };
+    let (authority, path) = split_authority(location);
     let path = path.strip_prefix("/v2").or_else(|| path.strip_prefix("/v1")).filter(|p| p.starts_with('/')).unwrap_or(path);
     if path.is_empty() || path == "/" { authority.to_string() } else { format!("{authority}{path}") }
 }

@@ -75,6 +75,17 @@ pub struct SyncOutcome {
     pub resize_error: Option<String>,
 }
 
+impl SyncOutcome {
+    /// Records that container `name`'s image (or an image volume it mounts) is not available;
+    /// a pull that may succeed later brings the pod back within 10 s.
+    fn image_failed(&mut self, name: &str, reason: &'static str, message: String) {
+        if matches!(reason, "ImagePullBackOff" | "ErrImagePull" | "RegistryUnavailable" | "SignatureValidationFailed") {
+            self.retry_after = Some(self.retry_after.map_or(Duration::from_secs(10), |r| r.min(Duration::from_secs(10))));
+        }
+        self.waiting.insert(name.to_string(), (reason.into(), message));
+    }
+}
+
 /// Drives pods on the container runtime.
 pub struct RuntimeManager {
     runtime: Arc<dyn RuntimeService>,
@@ -470,10 +481,7 @@ impl RuntimeManager {
         let image_ref = match self.image_manager.ensure_image(self.images.as_ref(), self.events.as_ref(), self.env_sources.as_ref(), pod, c, sandbox_config, self.clock.now()).await {
             Ok(r) => r,
             Err(e) => {
-                if matches!(e.reason, "ImagePullBackOff" | "ErrImagePull" | "RegistryUnavailable" | "SignatureValidationFailed") {
-                    out.retry_after = Some(out.retry_after.map_or(Duration::from_secs(10), |r| r.min(Duration::from_secs(10))));
-                }
-                out.waiting.insert(c.name.clone(), (e.reason.into(), e.message));
+                out.image_failed(&c.name, e.reason, e.message);
                 return;
             }
         };
@@ -488,10 +496,7 @@ impl RuntimeManager {
                     image_volumes.insert(v.name.clone(), (reference, r));
                 }
                 Err(e) => {
-                    if matches!(e.reason, "ImagePullBackOff" | "ErrImagePull" | "RegistryUnavailable" | "SignatureValidationFailed") {
-                        out.retry_after = Some(out.retry_after.map_or(Duration::from_secs(10), |r| r.min(Duration::from_secs(10))));
-                    }
-                    out.waiting.insert(c.name.clone(), (e.reason.into(), format!("image volume {:?}: {}", v.name, e.message)));
+                    out.image_failed(&c.name, e.reason, format!("image volume {:?}: {}", v.name, e.message));
                     return;
                 }
             }
