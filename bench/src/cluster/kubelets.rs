@@ -154,6 +154,11 @@ impl Running {
                 child.wait().await?;
             }
         }
+        // Our kubelet bind-mounts its root dir on itself (shared propagation, as upstream):
+        // unmount it so the temporary directory can go.
+        if let Some(dir) = &self._root {
+            let _ = std::process::Command::new("umount").arg("--lazy").arg(dir.path().join("root")).status();
+        }
         if self.which == Which::Upstream {
             let status = tokio::process::Command::new(paths.repo.join("hack/control-plane.sh")).arg("kubelet-down").status().await?;
             anyhow::ensure!(status.success(), "hack/control-plane.sh kubelet-down failed");
