@@ -30,6 +30,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/control-plane-components.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/control-plane-kubelet.sh"
 # shellcheck source=hack/lib/control-plane-metrics-server.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/control-plane-metrics-server.sh"
+# shellcheck source=hack/lib/control-plane-kubeadm.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/control-plane-kubeadm.sh"
 
 usage() { sed -n '8,16p' "$0" | sed 's/^# \{0,1\}//'; }
 

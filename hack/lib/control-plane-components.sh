@@ -278,6 +278,7 @@ cp_up() {
     cp_ensure_node_iface
     if cp_all_running && cp_apiserver_ready; then
         say "control plane already running and ready ($KNODE_CP_APISERVER_URL)"
+        cp_apply_kubeadm
         cp_apiserver_aggregation ||
             warn "kube-apiserver was started without the API-aggregation flags (metrics-server needs them): run 'hack/control-plane.sh down && hack/control-plane.sh up' once"
         cp_print_env_hint
@@ -297,6 +298,7 @@ cp_up() {
     kc get serviceaccount default -n default >/dev/null 2>&1 ||
         die "the default service account did not appear in 60 s (see $KNODE_CP_LOG_DIR/kube-controller-manager.log)"
     cp_apply_bootstrap
+    cp_apply_kubeadm
     say "control plane ready in $(($(date +%s) - start)) s ($KNODE_CP_APISERVER_URL)"
     cp_print_env_hint
 }

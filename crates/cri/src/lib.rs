@@ -33,6 +33,11 @@ pub trait RuntimeService: Send + Sync + 'static {
     async fn version(&self) -> Result<api::VersionResponse>;
     /// Runtime conditions (`RuntimeReady`, `NetworkReady`) and the cgroup driver when reported.
     async fn status(&self, verbose: bool) -> Result<api::StatusResponse>;
+    /// The runtime's own settings the kubelet must match (`RuntimeConfig`: the Linux cgroup
+    /// driver). The default answers `Unimplemented`, as runtimes older than CRI 1.28 do.
+    async fn runtime_config(&self) -> Result<api::RuntimeConfigResponse> {
+        Err(unimplemented("RuntimeConfig"))
+    }
 
     /// Creates and starts a pod sandbox; returns its ID.
     async fn run_pod_sandbox(&self, config: api::PodSandboxConfig, runtime_handler: &str)

@@ -139,6 +139,9 @@ impl KubeletProcess {
         let child = tokio::process::Command::new(binary)
             .arg(format!("--config={}", node.config_path().display()))
             .arg(format!("--root-dir={}", node.root().display()))
+            // The self-signed serving certificate stays with the node (upstream's default
+            // --cert-dir is the host's /var/lib/kubelet/pki, whatever --root-dir says).
+            .arg(format!("--cert-dir={}", node.root().join("pki").display()))
             .arg(format!("--hostname-override={NODE_NAME}"))
             .arg("--v=2")
             .args(extra)

@@ -564,7 +564,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     }
     let secure = server::secure::setup::prepare(server::secure::setup::SecureServerInputs {
         config: cfg,
-        root_dir: &opts.flags.root_dir,
+        cert_dir: &opts.flags.cert_dir,
         node_name: &node_name,
         node_ip: host_ip,
         reviewer: cluster.as_ref().map(|c| Arc::new(kubelet_api::auth_review::ApiReviewer::new(&c.api))),

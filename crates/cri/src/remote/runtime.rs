@@ -45,6 +45,12 @@ impl RuntimeService for RemoteRuntime {
         Ok(response)
     }
 
+    async fn runtime_config(&self) -> Result<api::RuntimeConfigResponse> {
+        let deadline = self.timeout();
+        let message = api::RuntimeConfigRequest {};
+        unary("RuntimeConfig", "", deadline, self.runtime.clone().runtime_config(request(message, deadline))).await
+    }
+
     async fn run_pod_sandbox(
         &self,
         config: api::PodSandboxConfig,

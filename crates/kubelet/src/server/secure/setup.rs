@@ -27,7 +27,8 @@ pub struct PreparedServer {
 /// What the server is built from.
 pub struct SecureServerInputs<'a> {
     pub config: &'a KubeletConfiguration,
-    pub root_dir: &'a Path,
+    /// `--cert-dir`: where the self-signed serving certificate is kept.
+    pub cert_dir: &'a Path,
     pub node_name: &'a str,
     pub node_ip: IpAddr,
     pub reviewer: Option<Arc<ApiReviewer>>,
@@ -65,7 +66,7 @@ pub fn prepare(i: SecureServerInputs<'_>) -> Result<Option<PreparedServer>, std:
         cipher_suites: cfg.tls_cipher_suites.clone(),
         min_version: cfg.tls_min_version.clone(),
         client_ca_file: cfg.authentication.x509.client_ca_file.clone(),
-        root_dir: i.root_dir.to_path_buf(),
+        cert_dir: i.cert_dir.to_path_buf(),
         node_name: i.node_name.to_string(),
         node_ips: vec![i.node_ip],
         serving_resolver: i.serving_resolver,
@@ -106,10 +107,10 @@ mod tests {
         }
     }
 
-    fn inputs<'a>(config: &'a KubeletConfiguration, root: &'a Path) -> SecureServerInputs<'a> {
+    fn inputs<'a>(config: &'a KubeletConfiguration, cert_dir: &'a Path) -> SecureServerInputs<'a> {
         SecureServerInputs {
             config,
-            root_dir: root,
+            cert_dir,
             node_name: "n1",
             node_ip: "127.0.0.1".parse().unwrap(),
             reviewer: None,
@@ -129,12 +130,12 @@ mod tests {
         // Config-file defaults (webhook authn and authz) need an API client: not served.
         let cfg = KubeletConfiguration::default();
         assert!(prepare(inputs(&cfg, d.path())).unwrap().is_none());
-        assert!(!d.path().join("pki").exists());
+        assert!(!d.path().join("kubelet.key").exists());
         // Flag-only defaults (anonymous, AlwaysAllow) are served, with a self-signed certificate.
         let cfg = kubelet_config::defaults::flag_only_defaults();
         let p = prepare(inputs(&cfg, d.path())).unwrap().unwrap();
         assert_eq!(p.addr, "0.0.0.0:10250".parse().unwrap());
-        assert!(d.path().join("pki/kubelet.key").is_file());
+        assert!(d.path().join("kubelet.key").is_file());
         let mut cfg = kubelet_config::defaults::flag_only_defaults();
         cfg.port = 0;
         assert!(prepare(inputs(&cfg, d.path())).unwrap().is_none());

@@ -117,7 +117,7 @@ async fn fixture(anonymous: bool) -> Fixture {
     std::fs::write(&ca_file, &ca.pem).unwrap();
     let opts = TlsOptions {
         client_ca_file: ca_file.display().to_string(),
-        root_dir: dir.path().into(),
+        cert_dir: dir.path().join("pki"),
         node_name: "node-1".into(),
         node_ips: vec!["127.0.0.1".parse().unwrap()],
         ..Default::default()

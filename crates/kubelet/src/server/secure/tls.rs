@@ -2,7 +2,7 @@
 //! `InitializeTLS` in `cmd/kubelet/app/server.go`).
 //!
 //! `tlsCertFile`/`tlsPrivateKeyFile` when given; otherwise a self-signed certificate at
-//! `<rootDir>/pki/kubelet.crt` and `kubelet.key` (key mode 0600), made once and reused after a
+//! `<certDir>/kubelet.crt` and `kubelet.key` (`--cert-dir`, upstream's place; key mode 0600), made once and reused after a
 //! restart. `tlsCipherSuites` (Go names) and `tlsMinVersion` restrict what rustls offers; client
 //! certificates are verified against `authentication.x509.clientCAFile` but optional, so tokens
 //! and anonymous requests still connect.
@@ -44,8 +44,8 @@ pub struct TlsOptions {
     pub cipher_suites: Vec<String>,
     pub min_version: String,
     pub client_ca_file: String,
-    /// `--root-dir`, for the self-signed certificate.
-    pub root_dir: PathBuf,
+    /// `--cert-dir`, for the self-signed certificate.
+    pub cert_dir: PathBuf,
     pub node_name: String,
     pub node_ips: Vec<IpAddr>,
     /// `serverTLSBootstrap`: the certificate comes from this resolver (the `kubelet-server`
@@ -58,7 +58,7 @@ pub fn serving_cert_files(o: &TlsOptions) -> Result<(PathBuf, PathBuf), TlsError
     if !o.cert_file.is_empty() || !o.key_file.is_empty() {
         return Ok((o.cert_file.clone().into(), o.key_file.clone().into()));
     }
-    let dir = o.root_dir.join("pki");
+    let dir = o.cert_dir.clone();
     let (cert, key) = (dir.join("kubelet.crt"), dir.join("kubelet.key"));
     if cert.is_file() && key.is_file() {
         return Ok((cert, key));
@@ -189,7 +189,7 @@ mod tests {
     use super::*;
 
     fn opts(dir: &Path) -> TlsOptions {
-        TlsOptions { root_dir: dir.into(), node_name: "node-1".into(), node_ips: vec!["198.18.255.1".parse().unwrap()], ..Default::default() }
+        TlsOptions { cert_dir: dir.join("pki"), node_name: "node-1".into(), node_ips: vec!["198.18.255.1".parse().unwrap()], ..Default::default() }
     }
 
     #[test]
