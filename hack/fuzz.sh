@@ -21,7 +21,7 @@ cd "$KNODE_REPO_ROOT/fuzz"
 seconds=${1:-60}
 shift || true
 targets=("$@")
-if [[ ${#targets[@]} -eq 0 ]]; then targets=(decode_manifest kubelet_config flags resolv_conf env_expand env_file http_queries probe_redirect allocation_checkpoint pull_secret); fi
+if [[ ${#targets[@]} -eq 0 ]]; then targets=(decode_manifest kubelet_config flags resolv_conf env_expand env_file http_queries probe_redirect allocation_checkpoint pull_secret join_inputs); fi
 
 export PATH="$KNODE_CACHE/cargo-tools/bin:$PATH"
 command -v cargo-fuzz >/dev/null || { echo "==> ERROR: cargo-fuzz missing: cargo install --locked --root $KNODE_CACHE/cargo-tools cargo-fuzz" >&2; exit 1; }
@@ -48,6 +48,7 @@ seed http_queries seeds/http_queries/*
 seed probe_redirect seeds/probe_redirect/*
 seed allocation_checkpoint seeds/allocation_checkpoint/*
 seed pull_secret seeds/pull_secret/*
+seed join_inputs seeds/join_inputs/*
 
 failed=()
 for t in "${targets[@]}"; do

@@ -27,6 +27,9 @@ const REGISTER_BACKOFF_MAX: Duration = Duration::from_secs(7);
 /// How long after start-up a not-Ready node status is re-checked quickly, and how often.
 const FAST_UPDATE_WINDOW: Duration = Duration::from_secs(120);
 const FAST_UPDATE_PERIOD: Duration = Duration::from_secs(1);
+/// Within that window, how often the runtime's readiness is looked at locally (upstream's
+/// `fastStatusUpdateOnce` ticks every 100 ms): the status is posted as soon as it turns ready.
+const FAST_READY_POLL: Duration = Duration::from_millis(100);
 
 fn is_ready(status: &NodeStatus) -> bool {
     status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True")
@@ -153,10 +156,22 @@ impl NodeController {
             // Right after start-up, a not-yet-Ready node is re-checked every second so it turns
             // Ready as soon as the runtime and PLEG are (upstream `fastStatusUpdateOnce`).
             let not_ready = last_post.as_ref().is_some_and(|(s, _)| !is_ready(s));
-            let wait = if not_ready && started.elapsed() < FAST_UPDATE_WINDOW { self.update_frequency.min(FAST_UPDATE_PERIOD) } else { self.update_frequency };
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
+            if not_ready && started.elapsed() < FAST_UPDATE_WINDOW {
+                let until = Instant::now() + self.update_frequency.min(FAST_UPDATE_PERIOD);
+                while Instant::now() < until {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(FAST_READY_POLL) => {}
+                    }
+                    if self.facts.runtime().await.health.errors.is_empty() {
+                        break;
+                    }
+                }
+            } else {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(self.update_frequency) => {}
+                }
             }
         }
     }

@@ -266,6 +266,14 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     tracing::info!(node = %node_name, ip = %host_ip, "starting kubelet in {mode} mode");
 
     let (runtime, runtime_name) = connect_runtime(&cfg.container_runtime_endpoint, cfg.runtime_request_timeout).await?;
+    let (cgroup_driver, driver_source) = crate::cm::driver::effective(&cfg.cgroup_driver, runtime.runtime_config().await);
+    match driver_source {
+        crate::cm::driver::DriverSource::Runtime { overrides: None } => tracing::info!(driver = ?cgroup_driver, "using the container runtime's cgroup driver (CRI RuntimeConfig)"),
+        crate::cm::driver::DriverSource::Runtime { overrides: Some(configured) } => {
+            tracing::warn!(driver = ?cgroup_driver, "cgroupDriver {configured:?} in the configuration is ignored: the container runtime uses {cgroup_driver:?} (CRI RuntimeConfig)")
+        }
+        crate::cm::driver::DriverSource::Config { reason } => tracing::info!(driver = %cfg.cgroup_driver, "using the configured cgroup driver: {reason}"),
+    }
     let runtime = Arc::new(runtime);
     let images: Arc<dyn ImageService> = if cfg.image_service_endpoint.is_empty() || cfg.image_service_endpoint == cfg.container_runtime_endpoint {
         runtime.clone()
@@ -324,8 +332,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let node_allocatable = kubelet_api::node_status::node_allocatable(&kubelet_api::node_status::NodeConfig::from_options(&opts, &node_name, host_ip), &machine);
     // QoS cgroups (kubepods, burstable, besteffort) before any pod; each pod gets its own below.
     let pod_cgroups = if cfg.cgroups_per_qos {
-        let driver = if cfg.cgroup_driver == "systemd" { crate::cm::pod_cgroups::CgroupDriver::Systemd } else { crate::cm::pod_cgroups::CgroupDriver::Cgroupfs };
-        let qos = crate::cm::QosCgroups::new(std::path::Path::new("/sys/fs/cgroup"), &cfg.cgroup_root, driver, cfg.pod_pids_limit);
+        let qos = crate::cm::QosCgroups::new(std::path::Path::new("/sys/fs/cgroup"), &cfg.cgroup_root, cgroup_driver, cfg.pod_pids_limit);
         // With `pods` in enforceNodeAllocatable (the default) kubepods gets the node's CPU shares
         // and memory less kubeReserved and systemReserved, as upstream.
         let enforced = cfg.enforce_node_allocatable.iter().any(|e| e == "pods");
@@ -496,7 +503,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         crate::stats::StatsConfig {
             node_name: node_name.clone(),
             cgroup_root: cfg.cgroup_root.clone(),
-            cgroup_driver: if cfg.cgroup_driver == "systemd" { crate::cm::pod_cgroups::CgroupDriver::Systemd } else { crate::cm::pod_cgroups::CgroupDriver::Cgroupfs },
+            cgroup_driver,
             root_dir: opts.flags.root_dir.clone(),
             pod_logs_dir: PathBuf::from(&cfg.pod_logs_dir),
             proc_root: proc_root.to_path_buf(),

@@ -3,7 +3,8 @@
 //! `CN=system:node:<node>, O=system:nodes` (with the node's names and addresses for a serving
 //! certificate), the `CertificateSigningRequest` object with its signer and usages, named
 //! `node-csr-<digest>` after the key, subject and usages so a retry finds the same request.
-//! Then [`wait_for_certificate`] polls it until it is issued, denied or failed.
+//! Then [`wait_for_certificate`] polls it (50 ms, doubling to 1 s; upstream watches it) until it
+//! is issued, denied or failed.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -22,8 +23,10 @@ pub const CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client-kubelet";
 /// `kubernetes.io/kubelet-serving`: the node's serving certificate.
 pub const SERVING_SIGNER: &str = "kubernetes.io/kubelet-serving";
 
-/// How often a pending request is looked at.
-const POLL: Duration = Duration::from_secs(1);
+/// How often a pending request is looked at: soon at first (the controller-manager approves
+/// and signs within a fraction of a second), then backing off to once a second.
+const POLL_FIRST: Duration = Duration::from_millis(50);
+const POLL_MAX: Duration = Duration::from_secs(1);
 
 /// Why no certificate came.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +146,7 @@ pub async fn request_certificate(api: &dyn CsrApi, req: &Request, key_pem: &str,
 pub async fn wait_for_certificate(api: &dyn CsrApi, name: &str, timeout: Duration) -> Result<String, CsrError> {
     let start = tokio::time::Instant::now();
     let mut approved = false;
+    let mut poll = POLL_FIRST;
     loop {
         let csr = api.get_csr(name).await.map_err(|source| CsrError::Get { name: name.into(), source })?.ok_or_else(|| CsrError::Deleted { name: name.into() })?;
         let status = csr.status.unwrap_or_default();
@@ -161,6 +165,7 @@ pub async fn wait_for_certificate(api: &dyn CsrApi, name: &str, timeout: Duratio
         if start.elapsed() >= timeout {
             return Err(CsrError::Timeout { name: name.into(), waited: timeout, approved });
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(poll).await;
+        poll = (poll * 2).min(POLL_MAX);
     }
 }

@@ -9,6 +9,7 @@
 //! slices, which the runtime creates through systemd; the kubelet writes no limits then.
 
 pub mod cgroupfs;
+pub mod driver;
 pub mod pod_cgroups;
 
 use std::collections::BTreeMap;
