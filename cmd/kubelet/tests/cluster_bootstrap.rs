@@ -12,7 +12,9 @@
 //! - with a certificate about to expire (signed here with the harness CA) and
 //!   `rotateCertificates`, the kubelet renews it with a request authenticated by the old one,
 //!   switches its API client, and keeps its lease fresh after the old certificate expired;
-//! - a wrong token stops start-up with a clear error.
+//! - a wrong token stops start-up with a clear error;
+//! - a request that is not auto-approved and that an admin denies stops start-up with its name
+//!   and the denial's reason.
 
 mod cluster_support;
 
@@ -219,4 +221,59 @@ async fn a_wrong_bootstrap_token_stops_start_up_with_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("TLS bootstrap: cannot create certificate signing request: certificatesigningrequests/node-csr-") && stderr.contains("401"), "{stderr}");
     assert!(!node.dir.path().join("kubelet.conf").exists(), "no kubeconfig written");
+}
+
+/// A client certificate from the harness CA for `user` (no group), with its key.
+fn user_client_cert(user: &str) -> String {
+    let ca_key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(format!("{CP_DIR}/pki/ca.key")).unwrap()).unwrap();
+    let ca = rcgen::Issuer::from_ca_cert_pem(&std::fs::read_to_string(format!("{CP_DIR}/pki/ca.crt")).unwrap(), ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(rcgen::DnType::CommonName, user);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    format!("{}{}", params.signed_by(&key, &ca).unwrap().pem(), key.serialize_pem())
+}
+
+/// A bootstrap identity that may create signing requests but is not auto-approved (it is
+/// neither a bootstrap token nor a node): its request waits for an admin, who denies it here.
+/// The kubelet stops with the request's name and the denial's reason.
+#[tokio::test]
+#[ignore = "needs root, containerd and the control plane: run hack/test.sh"]
+async fn a_denied_signing_request_stops_start_up_with_its_name_and_reason() {
+    let (node, _) = fresh_node().await;
+    const USER: &str = "knode-e2e-csr-requester";
+    let (ok, _, err) = kubectl(&["create", "clusterrolebinding", USER, "--clusterrole=system:node-bootstrapper", &format!("--user={USER}")]);
+    assert!(ok || err.contains("already exists"), "{err}");
+    let cert = node.dir.path().join("requester.pem");
+    std::fs::write(&cert, user_client_cert(USER)).unwrap();
+    let bootstrap = node.dir.path().join("bootstrap-kubelet.conf");
+    std::fs::write(
+        &bootstrap,
+        format!("apiVersion: v1\nkind: Config\nclusters:\n- name: knode\n  cluster: {{server: {SERVER}, certificate-authority: {CP_DIR}/pki/ca.crt}}\nusers:\n- name: r\n  user: {{client-certificate: {0}, client-key: {0}}}\ncontexts:\n- name: r\n  context: {{cluster: knode, user: r}}\ncurrent-context: r\n", cert.display()),
+    )
+    .unwrap();
+    let child = tokio::process::Command::new(KUBELET)
+        .arg(format!("--config={}", node.config_path().display()))
+        .arg(format!("--root-dir={}", node.root().display()))
+        .args(flags(&node, &bootstrap))
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pending = wait_for("the kubelet's pending request", Duration::from_secs(30), || async {
+        csrs("kubernetes.io/kube-apiserver-client-kubelet").into_iter().find(|c| c.spec.username.as_deref() == Some(USER))
+    })
+    .await;
+    assert!(pending.status.as_ref().and_then(|s| s.conditions.as_ref()).is_none_or(|c| c.is_empty()), "not auto-approved: {pending:?}");
+    let name = pending.metadata.name.unwrap();
+    let (ok, _, err) = kubectl(&["certificate", "deny", &name]);
+    assert!(ok, "{err}");
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await.expect("the kubelet exits").unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("certificate signing request {name} is denied, reason: KubectlDeny")), "{stderr}");
+    assert!(!node.dir.path().join("kubelet.conf").exists(), "no kubeconfig written");
+    kubectl(&["delete", "clusterrolebinding", USER]);
+    clean_csrs();
 }
