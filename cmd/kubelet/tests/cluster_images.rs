@@ -65,6 +65,11 @@ impl Registry {
 
     /// Pushes the node environment's busybox image as `<addr>/<path>`.
     fn push(&self, path: &str, creds: Option<&str>) -> String {
+        self.push_archive("busybox", path, creds)
+    }
+
+    /// Pushes the node environment's `<archive>.tar` (busybox, pause) as `<addr>/<path>`.
+    fn push_archive(&self, archive: &str, path: &str, creds: Option<&str>) -> String {
         let cache = std::env::var("KNODE_IMAGE_CACHE").unwrap_or_else(|_| "/var/cache/knode/images".into());
         let image = format!("{}/{path}", self.addr);
         let mut cmd = Command::new("skopeo");
@@ -72,7 +77,7 @@ impl Registry {
         if let Some(c) = creds {
             cmd.args(["--dest-creds", c]);
         }
-        let out = cmd.arg(format!("oci-archive:{cache}/busybox.tar")).arg(format!("docker://{image}")).output().expect("run skopeo");
+        let out = cmd.arg(format!("oci-archive:{cache}/{archive}.tar")).arg(format!("docker://{image}")).output().expect("run skopeo");
         assert!(out.status.success(), "skopeo copy to {image}: {}", String::from_utf8_lossy(&out.stderr));
         image
     }
@@ -221,5 +226,86 @@ async fn pull_policies_credentials_and_reasons() {
     }
     kubectl(&["delete", "secret", "regcred", "wrongcred"]);
     kubectl(&["delete", "serviceaccount", "img-puller"]);
+    teardown(kubelet).await;
+}
+
+fn pause_pod_yaml(name: &str, image: &str, policy: &str, extra: &str) -> String {
+    pod_yaml(name, image, policy, extra).replace("    command: [\"sleep\", \"3600\"]\n", "")
+}
+
+/// The pull record under the node's root naming `needle`: (path, text).
+fn pull_record(node: &TestNode, needle: &str) -> Option<(PathBuf, String)> {
+    std::fs::read_dir(node.root().join("image_manager/pulled")).ok()?.flatten().map(|e| e.path()).find_map(|p| {
+        let text = std::fs::read_to_string(&p).ok()?;
+        text.contains(needle).then_some((p, text))
+    })
+}
+
+/// KubeletEnsureSecretPulledImages (on by default since 1.35, policy
+/// NeverVerifyPreloadedImages): an image a pod pulled with a secret is not handed to a pod
+/// without those credentials, whatever its pull policy; a secret with the same credentials
+/// is; preloaded images are not verified. The records are upstream's files.
+#[tokio::test]
+#[ignore = "needs root, containerd and the control plane: run hack/test.sh"]
+async fn images_pulled_with_a_secret_stay_with_its_credentials() {
+    control_plane_ready().await;
+    let node = TestNode::new();
+    let dir = node.dir.path().to_path_buf();
+    let htpasswd = dir.join("htpasswd");
+    let out = Command::new("htpasswd").args(["-Bbc", htpasswd.to_str().unwrap(), USER, PASSWORD]).output().expect("run htpasswd");
+    assert!(out.status.success());
+    let private = Registry::start(&dir, "private", Some(&htpasswd));
+    // The pause image (its own entrypoint): not busybox, whose image ID the preloaded image
+    // below must not share — a record is per image ID, whatever name it was pulled under.
+    let image = private.push_archive("pause", "knode/ensured:1.0", Some(&format!("{USER}:{PASSWORD}")));
+    let _cleanup = PulledImages(vec![image.clone()]);
+    secure_config(&node);
+    let kubelet = start_cluster_kubelet(&node).await;
+    wait_node_ready(Duration::from_secs(60)).await;
+    let pods = ["ens-first", "ens-nosecret", "ens-never", "ens-copy", "ens-preloaded"];
+    for p in pods {
+        kubectl(&["delete", "pod", p, "--ignore-not-found", "--grace-period=0", "--force"]);
+    }
+    kubectl(&["delete", "secret", "regcred", "copycred", "--ignore-not-found"]);
+    let server = format!("--docker-server={}", private.addr);
+    for name in ["regcred", "copycred"] {
+        let (ok, _, err) = kubectl(&["create", "secret", "docker-registry", name, &server, &format!("--docker-username={USER}"), &format!("--docker-password={PASSWORD}")]);
+        assert!(ok, "create secret {name}: {err}");
+    }
+
+    // Pulled with regcred: recorded with the secret's coordinates and credential hash.
+    apply(&node, "ens-first", &pause_pod_yaml("ens-first", &image, "IfNotPresent", "  imagePullSecrets: [{name: regcred}]\n"));
+    pod_running("ens-first", Duration::from_secs(90)).await;
+    let (path, record) = wait_for("the pull record", Duration::from_secs(10), || async { pull_record(&node, "knode/ensured") }).await;
+    assert!(path.file_name().unwrap().to_str().unwrap().starts_with("sha256-"), "{}", path.display());
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions()) & 0o777, 0o600);
+    assert!(record.starts_with("{\"kind\":\"ImagePulledRecord\",\"apiVersion\":\"kubelet.config.k8s.io/v1beta1\""), "{record}");
+    let secret_uid = kubectl(&["get", "secret", "regcred", "-o", "jsonpath={.metadata.uid}"]).1;
+    assert!(record.contains(&format!("{{\"uid\":\"{secret_uid}\",\"namespace\":\"default\",\"name\":\"regcred\",\"credentialHash\":\"")), "{record}");
+
+    // No secret: IfNotPresent must pull, and the anonymous pull is refused; Never answers as
+    // for an absent image.
+    apply(&node, "ens-nosecret", &pause_pod_yaml("ens-nosecret", &image, "IfNotPresent", ""));
+    let (reason, message) = waiting("ens-nosecret", &["ErrImagePull", "ImagePullBackOff"]).await;
+    assert!(message.contains("authoriz") || message.contains("401") || reason == "ImagePullBackOff", "{reason}: {message}");
+    apply(&node, "ens-never", &pause_pod_yaml("ens-never", &image, "Never", ""));
+    let (_, message) = waiting("ens-never", &["ErrImageNeverPull"]).await;
+    assert_eq!(message, format!("Container image \"{image}\" is not present with pull policy of Never"));
+
+    // Another secret with the same credentials: allowed without a pull, and recorded.
+    apply(&node, "ens-copy", &pause_pod_yaml("ens-copy", &image, "Never", "  imagePullSecrets: [{name: copycred}]\n"));
+    pod_running("ens-copy", Duration::from_secs(60)).await;
+    assert!(events_of("ens-copy").contains(&format!("Container image \"{image}\" already present on machine and can be accessed by the pod")), "{}", events_of("ens-copy"));
+    let (_, record) = pull_record(&node, "knode/ensured").unwrap();
+    assert!(record.contains("\"name\":\"copycred\"") && record.contains("\"name\":\"regcred\""), "{record}");
+
+    // A preloaded image (the node environment's busybox, not pulled by this kubelet).
+    apply(&node, "ens-preloaded", &pod_yaml("ens-preloaded", &e2e::busybox_image(), "Never", ""));
+    pod_running("ens-preloaded", Duration::from_secs(60)).await;
+
+    for p in pods {
+        kubectl(&["delete", "pod", p, "--grace-period=0", "--force"]);
+    }
+    kubectl(&["delete", "secret", "regcred", "copycred"]);
     teardown(kubelet).await;
 }

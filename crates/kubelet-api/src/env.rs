@@ -136,6 +136,19 @@ impl ApiEnvSource {
         self.remember(("secret", namespace.into(), name.into()), read)
     }
 
+    /// [`Self::secret`] with the Secret's UID (pull records name secrets by it); after a failed
+    /// read, the last known data without a UID.
+    pub async fn secret_with_uid(&self, namespace: &str, name: &str) -> Result<Option<(String, ObjectData)>, ApiError> {
+        match self.api.get_secret(namespace, name).await {
+            Ok(secret) => {
+                let found = secret.map(|s| (s.metadata.uid.unwrap_or_default(), s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned())).collect::<ObjectData>()));
+                self.remember(("secret", namespace.into(), name.into()), Ok(found.as_ref().map(|(_, d)| d.clone())))?;
+                Ok(found)
+            }
+            Err(_) => Ok(self.secret(namespace, name).await?.map(|d| (String::new(), d))),
+        }
+    }
+
     /// Records a successful read; answers a failed one from the last known answer, if any.
     fn remember(&self, key: (&'static str, String, String), read: Result<Option<ObjectData>, ApiError>) -> Result<Option<ObjectData>, ApiError> {
         let mut last = self.last_known.lock().expect("last-known lock");

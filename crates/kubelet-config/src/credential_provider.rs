@@ -64,7 +64,13 @@ pub struct CredentialProvider {
 
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CredentialProviderConfig {
+    /// Type metadata (checked on load; read here so it is not reported as unknown).
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub kind: String,
     pub providers: Vec<CredentialProvider>,
 }
 

@@ -308,6 +308,13 @@ pub fn apply_after_decode(
     {
         cfg.crash_loop_back_off.max_container_restart_period = Some(secs(300));
     }
+    apply_gate_defaults(cfg);
+}
+
+/// The defaults that depend on feature gates, once the gates are known (the configuration
+/// file's, its drop-ins' and `--feature-gates`).
+pub fn apply_gate_defaults(cfg: &mut KubeletConfiguration) {
+    let gates = crate::features::FeatureGates::new(&cfg.feature_gates);
     if gates.enabled("KubeletEnsureSecretPulledImages")
         && cfg.image_pull_credentials_verification_policy.is_empty()
     {

@@ -13,7 +13,8 @@ const DEFAULTS: &[(&str, bool)] = &[
     ("GracefulNodeShutdownBasedOnPodPriority", true),
     ("ImageMaximumGCAge", true),
     ("KubeletCrashLoopBackOffMax", false),
-    ("KubeletEnsureSecretPulledImages", false),
+    // Beta and on by default since 1.35.
+    ("KubeletEnsureSecretPulledImages", true),
     ("MemoryQoS", false),
     ("NodeLogQuery", false),
     ("NodeSwap", true),

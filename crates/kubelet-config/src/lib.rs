@@ -90,6 +90,8 @@ where
     labels::validate_node_labels(&flags.node_labels)
         .map_err(|message| ConfigError::NodeLabels { message })?;
     config.node_labels = flags.node_labels.clone();
+    // Defaults that depend on feature gates, which flags may set too.
+    defaults::apply_gate_defaults(&mut config);
     validation::validate(&config, &origin)?;
     Ok(KubeletOptions {
         flags,

@@ -97,6 +97,9 @@ impl crate::kuberuntime::env::EnvSources for ClusterEnv {
     async fn secret(&self, namespace: &str, name: &str) -> Result<Option<crate::kuberuntime::env::ObjectData>, crate::kuberuntime::env::EnvSourceError> {
         self.0.secret(namespace, name).await.map_err(|e| env_error("secret", namespace, name, e))
     }
+    async fn pull_secret(&self, namespace: &str, name: &str) -> Result<Option<(String, crate::kuberuntime::env::ObjectData)>, crate::kuberuntime::env::EnvSourceError> {
+        self.0.secret_with_uid(namespace, name).await.map_err(|e| env_error("secret", namespace, name, e))
+    }
     async fn service_env(&self, namespace: &str, enable_service_links: bool) -> Result<crate::kuberuntime::env::ObjectData, crate::kuberuntime::env::EnvSourceError> {
         self.0
             .service_env(namespace, enable_service_links)
@@ -284,6 +287,18 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let kubelet_metrics = Arc::new(crate::metrics::KubeletMetrics::new());
     let runtime = Arc::new(crate::metrics::instrumented::InstrumentedRuntime::new(runtime, images, kubelet_metrics.clone()));
     let images: Arc<dyn ImageService> = runtime.clone();
+    // Which credentials pulled each image (KubeletEnsureSecretPulledImages, on by default):
+    // pulls a restart interrupted are settled against the images now present.
+    let pull_records = kubelet_config::features::FeatureGates::new(&cfg.feature_gates).enabled("KubeletEnsureSecretPulledImages").then(|| {
+        let policy = crate::kuberuntime::pull_records::VerificationPolicy::from_config(&cfg.image_pull_credentials_verification_policy, &cfg.preloaded_images_verification_allowlist);
+        Arc::new(crate::kuberuntime::pull_records::PullRecords::new(&opts.flags.root_dir, policy))
+    });
+    if let Some(records) = &pull_records {
+        match images.list_images(None).await {
+            Ok(list) => records.reconcile_intents(&list),
+            Err(e) => tracing::warn!("listing images to settle interrupted pulls: {e}"),
+        }
+    }
 
     // Every long-lived task is owned here; see `supervisor` for failures and shutdown order.
     let mut tasks = Supervisor::new(shutdown.clone());
@@ -414,6 +429,9 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         .with_volume_manager(volumes)
         .with_devices(Arc::new(devices.clone()))
         .with_pull_limits(crate::kuberuntime::images::PullLimits::from_config(cfg), credential_plugins);
+    if let Some(records) = &pull_records {
+        manager = manager.with_pull_records(records.clone());
+    }
     if let Some(cgroups) = pod_cgroups {
         manager = manager.with_pod_cgroups(cgroups);
     }
@@ -445,7 +463,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     // The stats collector's snapshots (it starts below) feed eviction too.
     let stats_store = crate::stats::StatsStore::default();
     // Image garbage collection: on its own period, and for eviction's disk reclaim.
-    let image_gc = Arc::new(crate::image_gc::ImageGcManager::new(
+    let image_gc = crate::image_gc::ImageGcManager::new(
         runtime_dyn.clone(),
         images_for_gc.clone(),
         Arc::new(crate::image_gc::RuntimeImageFs(images_for_gc)),
@@ -457,7 +475,11 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
             min_age: cfg.image_minimum_gc_age,
             max_age: cfg.image_maximum_gc_age,
         },
-    ));
+    );
+    let image_gc = Arc::new(match &pull_records {
+        Some(records) => image_gc.with_pull_records(records.clone()),
+        None => image_gc,
+    });
     let log_manager = crate::logs::ContainerLogManager::new(runtime_dyn.clone(), crate::logs::LogRotationPolicy::from_config(cfg));
     tasks.spawn(Stage::Sync, "container log manager", log_manager.run(sync_stop.clone()));
     tasks.spawn(Stage::Sync, "image garbage collector", image_gc.clone().run(crate::image_gc::IMAGE_GC_PERIOD, sync_stop.clone()));

@@ -23,7 +23,9 @@ fn err(body: &str) -> String {
 fn empty_config_gets_upstream_defaults() {
     let (c, w) = parse("").unwrap();
     assert!(w.is_empty(), "{w:?}");
-    assert_eq!(c, KubeletConfiguration::default());
+    // The gate-dependent default: KubeletEnsureSecretPulledImages is on.
+    let want = KubeletConfiguration { image_pull_credentials_verification_policy: "NeverVerifyPreloadedImages".into(), ..KubeletConfiguration::default() };
+    assert_eq!(c, want);
     assert_eq!(c.sync_frequency, Duration::from_secs(60));
     assert_eq!(c.file_check_frequency, Duration::from_secs(20));
     assert_eq!(c.node_status_report_frequency, Duration::from_secs(300));

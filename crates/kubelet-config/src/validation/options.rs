@@ -100,7 +100,13 @@ pub(super) fn image_pull_policy(
             || {
                 "can't be set if imagePullCredentialsVerificationPolicy is not \"NeverVerifyAllowlistedImages\"".into()
             },
-        )
+        )?;
+        for (i, pattern) in c.preloaded_images_verification_allowlist.iter().enumerate() {
+            req(allowlist_pattern_problem(pattern).is_none(), &format!("preloadedImagesVerificationAllowlist[{i}]"), || {
+                format!("{pattern:?}: {}", allowlist_pattern_problem(pattern).unwrap_or_default())
+            })?;
+        }
+        Ok(())
     } else {
         req(
             policy.is_empty(),
@@ -118,5 +124,52 @@ pub(super) fn image_pull_policy(
                     .into()
             },
         )
+    }
+}
+
+/// Why an entry of `preloadedImagesVerificationAllowlist` is not valid (upstream's
+/// `ValidateAllowlistImagesPatterns`): an image repository without tag or digest, or a prefix
+/// ending in `/*`, with at least a registry host.
+fn allowlist_pattern_problem(pattern: &str) -> Option<String> {
+    if pattern.trim() != pattern {
+        return Some("must not begin or end with spaces".into());
+    }
+    let repo = match pattern.strip_suffix("/*") {
+        Some("") => return Some("at least registry hostname is required".into()),
+        Some(prefix) => prefix,
+        None => pattern,
+    };
+    if repo.contains('*') {
+        return Some("not a valid wildcard pattern, only patterns ending with '/*' are allowed".into());
+    }
+    if repo.contains('@') || repo.rsplit('/').next().is_some_and(|last| last.contains(':')) {
+        return Some("must not contain a tag or digest".into());
+    }
+    let component_ok = |c: &str| !c.is_empty() && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "._-:".contains(ch));
+    if pattern.ends_with("/*") && !repo.contains('/') {
+        // A registry host alone (`registry.example.com/*`).
+        return (!component_ok(repo)).then(|| "not a valid registry hostname".into());
+    }
+    (!repo.split('/').all(component_ok)).then(|| "not a valid image repository".into())
+}
+
+#[cfg(test)]
+mod allowlist_tests {
+    use super::allowlist_pattern_problem;
+
+    #[test]
+    fn allowlist_patterns_as_upstream() {
+        for ok in ["registry.k8s.io/pause", "registry.example.com/*", "registry.example.com/team/*", "localhost:5000/app"] {
+            assert_eq!(allowlist_pattern_problem(ok), None, "{ok}");
+        }
+        for (bad, why) in [
+            ("/*", "at least registry hostname"),
+            ("registry.k8s.io/*/pause", "only patterns ending with '/*'"),
+            ("registry.k8s.io/pause:3.9", "tag or digest"),
+            (" registry.k8s.io/pause", "spaces"),
+            ("registry.k8s.io/pa use", "not a valid image repository"),
+        ] {
+            assert!(allowlist_pattern_problem(bad).is_some_and(|p| p.contains(why)), "{bad}: {:?}", allowlist_pattern_problem(bad));
+        }
     }
 }

@@ -96,6 +96,8 @@ pub struct ImageGcManager {
     clock: Arc<dyn Clock>,
     policy: ImageGcPolicy,
     records: Mutex<ImageRecords>,
+    /// Which credentials pulled each image: the records of removed images go after a round.
+    pull_records: Option<Arc<crate::kuberuntime::pull_records::PullRecords>>,
 }
 
 impl ImageGcManager {
@@ -107,7 +109,21 @@ impl ImageGcManager {
         clock: Arc<dyn Clock>,
         policy: ImageGcPolicy,
     ) -> Self {
-        Self { runtime, images, fs, events, clock, policy, records: Mutex::default() }
+        Self { runtime, images, fs, events, clock, policy, records: Mutex::default(), pull_records: None }
+    }
+
+    pub fn with_pull_records(mut self, records: Arc<crate::kuberuntime::pull_records::PullRecords>) -> Self {
+        self.pull_records = Some(records);
+        self
+    }
+
+    /// Drops the pull records of images gone since `started` (upstream's `PruneUnknownRecords`).
+    async fn prune_pull_records(&self, started: SystemTime) {
+        let Some(records) = &self.pull_records else { return };
+        match self.images.list_images(None).await {
+            Ok(images) => records.prune(&images.into_iter().map(|i| i.id).collect(), started),
+            Err(e) => tracing::warn!("listing images to prune the pull records: {e}"),
+        }
     }
 
     /// Lists images and containers and updates the records; returns the images in use.
@@ -158,6 +174,13 @@ impl ImageGcManager {
 
     /// One round (upstream's `GarbageCollect`); `began` is when the kubelet started collecting.
     pub async fn garbage_collect(&self, began: SystemTime) -> Result<(), ImageGcError> {
+        let started = self.clock.now();
+        let result = self.collect(began).await;
+        self.prune_pull_records(started).await;
+        result
+    }
+
+    async fn collect(&self, began: SystemTime) -> Result<(), ImageGcError> {
         let now = self.clock.now();
         let candidates = self.eviction_order(now).await?;
         let mut left = Vec::with_capacity(candidates.len());
@@ -206,7 +229,9 @@ impl ImageGcManager {
         tracing::info!("attempting to delete unused images");
         let now = self.clock.now();
         let candidates = self.eviction_order(now).await?;
-        self.free_space(u64::MAX, now, &candidates).await
+        let freed = self.free_space(u64::MAX, now, &candidates).await;
+        self.prune_pull_records(now).await;
+        freed
     }
 
     /// Collects every `period` until `shutdown` (the first round at once, as upstream's).

@@ -85,7 +85,7 @@ impl CredentialPlugins {
     /// From the flags; every provider's binary must exist.
     pub fn load(config: &Path, bin_dir: Option<&Path>) -> Result<Self, PluginError> {
         let bin_dir = bin_dir.ok_or(PluginError::NoBinDir)?;
-        let CredentialProviderConfig { providers } = kubelet_config::credential_provider::load(config)?;
+        let CredentialProviderConfig { providers, .. } = kubelet_config::credential_provider::load(config)?;
         for p in &providers {
             let path = bin_dir.join(&p.name);
             if !path.is_file() {

@@ -17,6 +17,8 @@ use base64::Engine;
 use kubelet_cri::api;
 use serde::Deserialize;
 
+use super::pull_records::{SecretCoordinates, credential_hash};
+
 /// `.dockerconfigjson` and `.dockercfg`, the data keys of the two pull secret types.
 pub const DOCKER_CONFIG_JSON_KEY: &str = ".dockerconfigjson";
 pub const DOCKER_CFG_KEY: &str = ".dockercfg";
@@ -37,6 +39,8 @@ struct ConfigEntry {
     password: String,
     #[serde(default)]
     auth: String,
+    #[serde(default)]
+    email: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,8 +52,24 @@ struct ConfigJson {
 /// Credentials by registry location.
 #[derive(Debug, Default, Clone)]
 pub struct DockerKeyring {
-    /// (key, credentials), in lookup order.
-    entries: Vec<(String, api::AuthConfig)>,
+    /// In lookup order.
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    key: String,
+    auth: api::AuthConfig,
+    /// Where the credentials came from (a pull secret), with their hash; `None`: the node's.
+    source: Option<SecretCoordinates>,
+}
+
+/// Credentials to try for an image, and the pull secret they came from (`None`: the node's
+/// own, e.g. a credential provider plugin's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Credential {
+    pub auth: api::AuthConfig,
+    pub source: Option<SecretCoordinates>,
 }
 
 /// A URL without its scheme, split as upstream's `ParseSchemelessURL` does.
@@ -143,10 +163,22 @@ fn decode_auth(auth: &str) -> Option<(String, String)> {
     Some((user.to_string(), password.trim_matches('\0').to_string()))
 }
 
+impl Entry {
+    fn credential(&self) -> Credential {
+        Credential { auth: self.auth.clone(), source: self.source.clone() }
+    }
+}
+
 impl DockerKeyring {
     /// Adds a secret's data (decoded): `.dockerconfigjson` first, else `.dockercfg`. A secret
     /// with neither adds nothing.
     pub fn add_secret(&mut self, data: &BTreeMap<String, String>) -> Result<(), CredentialError> {
+        self.add_pull_secret(data, None)
+    }
+
+    /// [`Self::add_secret`] for pull secret `(uid, namespace, name)`: its credentials are
+    /// recorded with it when they pull an image.
+    pub fn add_pull_secret(&mut self, data: &BTreeMap<String, String>, secret: Option<(&str, &str, &str)>) -> Result<(), CredentialError> {
         let entries = if let Some(json) = data.get(DOCKER_CONFIG_JSON_KEY).filter(|j| !j.is_empty()) {
             serde_json::from_str::<ConfigJson>(json).map_err(|e| CredentialError::Malformed { key: DOCKER_CONFIG_JSON_KEY, message: without_values(&e) })?.auths
         } else if let Some(cfg) = data.get(DOCKER_CFG_KEY).filter(|c| !c.is_empty()) {
@@ -160,21 +192,27 @@ impl DockerKeyring {
             } else {
                 decode_auth(&entry.auth).ok_or_else(|| CredentialError::Malformed { key: DOCKER_CONFIG_JSON_KEY, message: format!("the auth of {location:?} is not base64 of user:password") })?
             };
+            let source = secret.map(|(uid, namespace, name)| SecretCoordinates {
+                uid: uid.into(),
+                namespace: namespace.into(),
+                name: name.into(),
+                credential_hash: credential_hash(&username, &password, &entry.email),
+            });
             // No server address: upstream sends none (containerd would parse it as a URL).
             let auth = api::AuthConfig { username, password, ..Default::default() };
-            self.entries.push((key_of(&location), auth));
+            self.entries.push(Entry { key: key_of(&location), auth, source });
         }
         // Reverse order of the keys, as upstream's index: longer (more specific) paths first.
-        self.entries.sort_by(|a, b| b.0.cmp(&a.0));
+        self.entries.sort_by(|a, b| b.key.cmp(&a.key));
         Ok(())
     }
 
     /// Adds (location, username, password) entries, e.g. a credential plugin's answer.
     pub fn add_entries(&mut self, entries: impl IntoIterator<Item = (String, String, String)>) {
         for (location, username, password) in entries {
-            self.entries.push((key_of(&location), api::AuthConfig { username, password, ..Default::default() }));
+            self.entries.push(Entry { key: key_of(&location), auth: api::AuthConfig { username, password, ..Default::default() }, source: None });
         }
-        self.entries.sort_by(|a, b| b.0.cmp(&a.0));
+        self.entries.sort_by(|a, b| b.key.cmp(&a.key));
     }
 
     /// Whether the location glob `glob` matches repository `repo` (upstream's `URLsMatchStr`).
@@ -184,12 +222,17 @@ impl DockerKeyring {
 
     /// The credentials to try for `image`, in order; empty: pull anonymously.
     pub fn lookup(&self, image: &str) -> Vec<api::AuthConfig> {
+        self.lookup_credentials(image).into_iter().map(|c| c.auth).collect()
+    }
+
+    /// [`Self::lookup`] with where each credential came from.
+    pub fn lookup_credentials(&self, image: &str) -> Vec<Credential> {
         let repo = repository(image);
-        let found: Vec<api::AuthConfig> = self.entries.iter().filter(|(k, _)| urls_match(k, &repo)).map(|(_, a)| a.clone()).collect();
+        let found: Vec<Credential> = self.entries.iter().filter(|e| urls_match(&e.key, &repo)).map(Entry::credential).collect();
         if !found.is_empty() || !is_default_registry(&repo) {
             return found;
         }
-        self.entries.iter().filter(|(k, _)| k == "index.docker.io").map(|(_, a)| a.clone()).collect()
+        self.entries.iter().filter(|e| e.key == "index.docker.io").map(Entry::credential).collect()
     }
 
     pub fn is_empty(&self) -> bool {

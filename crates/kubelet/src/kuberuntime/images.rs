@@ -16,7 +16,8 @@ use kubelet_api::rate_limit::RateLimiter;
 use kubelet_cri::{CriError, ImageService, api};
 use tokio::sync::Semaphore;
 
-use super::credentials::DockerKeyring;
+use super::credentials::{Credential, DockerKeyring};
+use super::pull_records::{Access, PullRecords, PulledWith, SecretCoordinates};
 use super::env::EnvSources;
 use crate::backoff::Backoff;
 use crate::events::{EventRecorder, EventType};
@@ -62,6 +63,9 @@ pub struct ImageManager {
     qps: RateLimiter,
     /// Image credential provider plugins, asked after the pull secrets.
     plugins: Option<std::sync::Arc<super::credential_plugins::CredentialPlugins>>,
+    /// Which credentials pulled each image (`KubeletEnsureSecretPulledImages`); `None` with
+    /// the gate off.
+    records: Option<std::sync::Arc<PullRecords>>,
 }
 
 impl Default for ImageManager {
@@ -153,9 +157,9 @@ async fn pull_keyring(secrets: &dyn EnvSources, pod: &Pod) -> (DockerKeyring, Ve
     let mut keyring = DockerKeyring::default();
     let mut missing = Vec::new();
     for name in pod.spec.iter().flat_map(|s| s.image_pull_secrets.iter().flatten()).map(|r| r.name.as_str()) {
-        match secrets.secret(namespace, name).await {
-            Ok(Some(data)) => {
-                if let Err(e) = keyring.add_secret(&data) {
+        match secrets.pull_secret(namespace, name).await {
+            Ok(Some((uid, data))) => {
+                if let Err(e) = keyring.add_pull_secret(&data, Some((&uid, namespace, name))) {
                     tracing::warn!(pod = %crate::sync_loop::pod_key(pod), secret = name, "pull secret {namespace}/{name} is unusable: {e}");
                     missing.push(name.to_string());
                 }
@@ -173,7 +177,13 @@ async fn pull_keyring(secrets: &dyn EnvSources, pod: &Pod) -> (DockerKeyring, Ve
 impl ImageManager {
     pub fn new(limits: PullLimits) -> Self {
         let qps = if limits.qps > 0.0 { RateLimiter::new(limits.qps, limits.burst) } else { RateLimiter::unlimited() };
-        Self { backoff: Mutex::new(Backoff::default()), last_error: Mutex::default(), slots: limits.parallel.map(Semaphore::new), qps, plugins: None }
+        Self { backoff: Mutex::new(Backoff::default()), last_error: Mutex::default(), slots: limits.parallel.map(Semaphore::new), qps, plugins: None, records: None }
+    }
+
+    /// Verifies that pods may use the images present on the node (`KubeletEnsureSecretPulledImages`).
+    pub fn with_pull_records(mut self, records: std::sync::Arc<PullRecords>) -> Self {
+        self.records = Some(records);
+        self
     }
 
     /// Asks these credential provider plugins too.
@@ -208,8 +218,21 @@ impl ImageManager {
         })?;
         let policy = effective_pull_policy(c);
         if let Some(img) = present.as_ref().filter(|_| policy != "Always") {
-            events.event(pod, EventType::Normal, "Pulled", &format!("Container image {image:?} already present on machine"));
-            return Ok(img.id.clone());
+            let Some(records) = &self.records else {
+                events.event(pod, EventType::Normal, "Pulled", &format!("Container image {image:?} already present on machine"));
+                return Ok(img.id.clone());
+            };
+            let (keyring, _) = pull_keyring(secrets, pod).await;
+            let pod_secrets: Vec<SecretCoordinates> = keyring.lookup_credentials(&image).into_iter().filter_map(|c| c.source).collect();
+            match records.access(&image, &img.id, &pod_secrets) {
+                Access::NotVerified | Access::Granted => {
+                    events.event(pod, EventType::Normal, "Pulled", &format!("Container image {image:?} already present on machine and can be accessed by the pod"));
+                    return Ok(img.id.clone());
+                }
+                // `Never` answers as for an absent image: the pod learns nothing of what the
+                // node holds. `IfNotPresent` pulls with the pod's own credentials.
+                Access::MustPull(why) => tracing::info!(pod = %crate::sync_loop::pod_key(pod), image, "the image is present but the pod must pull it: {why}"),
+            }
         }
         if policy == "Never" {
             let message = format!("Container image {image:?} is not present with pull policy of Never");
@@ -236,11 +259,32 @@ impl ImageManager {
         let (keyring, missing_secrets) = pull_keyring(secrets, pod).await;
         events.event(pod, EventType::Normal, "Pulling", &format!("Pulling image {image:?}"));
         let started = Instant::now();
-        let mut credentials = keyring.lookup(&image);
+        let mut credentials = keyring.lookup_credentials(&image);
         if let Some(plugins) = &self.plugins {
-            credentials.extend(plugins.keyring(&image).await.lookup(&image));
+            credentials.extend(plugins.keyring(&image).await.lookup_credentials(&image));
         }
-        match self.pull(images, spec, credentials, sandbox).await {
+        if let Some(records) = &self.records
+            && let Err(e) = records.record_intent(&image)
+        {
+            let message = format!("Failed to record image pull intent for container image {image:?}: {e}");
+            events.event(pod, EventType::Warning, "Failed", &message);
+            return Err(ImageError { reason: "ErrImagePull", message });
+        }
+        let pulled = self.pull(images, spec, credentials, sandbox).await;
+        if let Some(records) = &self.records {
+            if let Ok((reference, _, source)) = &pulled {
+                let with = source.clone().map_or(PulledWith::NodeAccessible, PulledWith::Secret);
+                if let Err(e) = records.record_pulled(&image, reference, with) {
+                    // The intent stays: the image counts as pulled by the kubelet and is verified.
+                    tracing::warn!(image, "recording the image's pull: {e}");
+                } else {
+                    records.finish_intent(&image);
+                }
+            } else {
+                records.finish_intent(&image);
+            }
+        }
+        match pulled.map(|(r, d, _)| (r, d)) {
             Ok((reference, pulling)) => {
                 self.backoff.lock().expect("backoff lock").reset(&key);
                 let size = images.image_status(&api::ImageSpec { image: reference.clone(), ..Default::default() }).await.ok().flatten().map_or(0, |i| i.size);
@@ -264,8 +308,9 @@ impl ImageManager {
     }
 
     /// One pull in its slot: anonymously, or with each credential in turn until one works.
-    /// Returns the image reference and how long the pull itself took (without waiting).
-    async fn pull(&self, images: &dyn ImageService, spec: api::ImageSpec, credentials: Vec<api::AuthConfig>, sandbox: &api::PodSandboxConfig) -> Result<(String, std::time::Duration), String> {
+    /// Returns the image reference, how long the pull itself took (without waiting) and the
+    /// pull secret whose credentials worked (`None`: anonymous or the node's).
+    async fn pull(&self, images: &dyn ImageService, spec: api::ImageSpec, credentials: Vec<Credential>, sandbox: &api::PodSandboxConfig) -> Result<(String, std::time::Duration, Option<SecretCoordinates>), String> {
         let _slot = match &self.slots {
             Some(s) => Some(s.acquire().await.map_err(|e| e.to_string())?),
             None => None,
@@ -275,12 +320,12 @@ impl ImageManager {
         }
         let started = Instant::now();
         if credentials.is_empty() {
-            return images.pull_image(spec, None, Some(sandbox.clone())).await.map(|r| (r, started.elapsed())).map_err(|e| e.to_string());
+            return images.pull_image(spec, None, Some(sandbox.clone())).await.map(|r| (r, started.elapsed(), None)).map_err(|e| e.to_string());
         }
         let mut errors = Vec::new();
-        for auth in credentials {
-            match images.pull_image(spec.clone(), Some(auth), Some(sandbox.clone())).await {
-                Ok(r) => return Ok((r, started.elapsed())),
+        for credential in credentials {
+            match images.pull_image(spec.clone(), Some(credential.auth), Some(sandbox.clone())).await {
+                Ok(r) => return Ok((r, started.elapsed(), credential.source)),
                 Err(e) => errors.push(e),
             }
         }

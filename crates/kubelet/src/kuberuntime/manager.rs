@@ -152,6 +152,12 @@ impl RuntimeManager {
         self
     }
 
+    /// Verifies that pods may use images already present (`KubeletEnsureSecretPulledImages`).
+    pub fn with_pull_records(mut self, records: Arc<super::pull_records::PullRecords>) -> Self {
+        self.image_manager = std::mem::take(&mut self.image_manager).with_pull_records(records);
+        self
+    }
+
     /// Gives containers the devices the device manager allocated them.
     pub fn with_devices(mut self, devices: Arc<dyn crate::devices::DeviceAllocator>) -> Self {
         self.devices = Some(devices);

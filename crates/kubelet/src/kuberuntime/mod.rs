@@ -17,6 +17,7 @@ pub mod ephemeral;
 pub mod file_key_ref;
 pub mod hash;
 pub mod images;
+pub mod pull_records;
 pub mod labels;
 pub mod lifecycle;
 pub mod manager;

@@ -1,0 +1,380 @@
+//! Which credentials pulled each image (upstream's image pull manager, KEP-2535
+//! `KubeletEnsureSecretPulledImages`, on by default since 1.35): a pod may use an image already
+//! on the node without pulling it only if the image was pulled with credentials the pod has too,
+//! or without credentials — so one tenant's private image is not handed to another who cannot
+//! pull it, per `imagePullCredentialsVerificationPolicy`.
+//!
+//! State, as upstream keeps it under `<root-dir>/image_manager` (0700), in single-line JSON
+//! files (0600, written through `<name>.tmp`) named `sha256-<hex(sha256(key))>`:
+//! - `pulling/`: an `ImagePullIntent` per image being pulled (key: the image as written in the
+//!   pod), so a pull interrupted by a restart still counts as the kubelet's;
+//! - `pulled/`: an `ImagePulledRecord` per image (key: the image ID), mapping the image name
+//!   (without tag or digest) to the secrets that pulled it (`uid`, `namespace`, `name`,
+//!   `credentialHash` = hex SHA-256 of the credentials as Go's JSON writes them) or to
+//!   `nodePodsAccessible` when it was pulled without a pod's credentials.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+const API_VERSION: &str = "kubelet.config.k8s.io/v1beta1";
+/// A record lists at most this many secrets matched by hash only.
+const MAX_MATCHED_SECRETS: usize = 100;
+
+/// `imagePullCredentialsVerificationPolicy`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VerificationPolicy {
+    NeverVerify,
+    /// The default: images the kubelet did not pull (preloaded) are not verified.
+    NeverVerifyPreloadedImages,
+    /// Images matching the allowlist (`preloadedImagesVerificationAllowlist`) are not verified.
+    NeverVerifyAllowlistedImages(Vec<String>),
+    AlwaysVerify,
+}
+
+impl VerificationPolicy {
+    /// From the (validated) configuration; an empty policy is the default.
+    pub fn from_config(policy: &str, allowlist: &[String]) -> Self {
+        match policy {
+            "NeverVerify" => Self::NeverVerify,
+            "NeverVerifyAllowlistedImages" => Self::NeverVerifyAllowlistedImages(allowlist.to_vec()),
+            "AlwaysVerify" => Self::AlwaysVerify,
+            _ => Self::NeverVerifyPreloadedImages,
+        }
+    }
+}
+
+/// A pull secret as the records name it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretCoordinates {
+    pub uid: String,
+    pub namespace: String,
+    pub name: String,
+    pub credential_hash: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceAccountCoordinates {
+    pub uid: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImagePullCredentials {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kubernetes_secrets: Vec<SecretCoordinates>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kubernetes_service_accounts: Vec<ServiceAccountCoordinates>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub node_pods_accessible: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ImagePullIntent {
+    kind: String,
+    api_version: String,
+    image: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImagePulledRecord {
+    kind: String,
+    api_version: String,
+    last_updated_time: String,
+    pub image_ref: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub credential_mapping: BTreeMap<String, ImagePullCredentials>,
+}
+
+/// How a pull succeeded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PulledWith {
+    /// Anonymously or with the node's own credentials: any pod may use the image.
+    NodeAccessible,
+    Secret(SecretCoordinates),
+}
+
+/// Whether a pod may use a present image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// The policy does not ask (`credentialPolicyAllowed`).
+    NotVerified,
+    /// The pod has credentials the image was pulled with, or it was pulled without any.
+    Granted,
+    /// The pod must pull it with its own credentials; why, for the log.
+    MustPull(&'static str),
+}
+
+/// The image name a record maps: the image without `@digest`, then without `:tag`.
+pub fn image_name(image: &str) -> &str {
+    let name = image.split('@').next().unwrap_or(image);
+    match name.rfind(':') {
+        Some(i) if !name[i..].contains('/') => &name[..i],
+        _ => name,
+    }
+}
+
+/// Whether `image` matches an allowlist entry: exactly (without tag or digest) or below a
+/// `prefix/*`.
+pub fn allowlisted(image: &str, allowlist: &[String]) -> bool {
+    let name = image_name(image);
+    allowlist.iter().any(|p| match p.strip_suffix("/*") {
+        Some(prefix) => name.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/')),
+        None => name == p,
+    })
+}
+
+/// A JSON string as Go's `encoding/json` writes it (HTML characters and U+2028/9 escaped).
+fn go_json_string(s: &str) -> String {
+    serde_json::to_string(s)
+        .unwrap_or_default()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+}
+
+/// Upstream's credential hash: hex SHA-256 of `json.Marshal(AuthConfig{Username, Password,
+/// Email})` (fields omitted when empty).
+pub fn credential_hash(username: &str, password: &str, email: &str) -> String {
+    let fields: Vec<String> = [("username", username), ("password", password), ("email", email)]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("\"{k}\":{}", go_json_string(v)))
+        .collect();
+    let json = format!("{{{}}}", fields.join(","));
+    let digest = ring::digest::digest(&ring::digest::SHA256, json.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn file_name(key: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+    format!("sha256-{}", digest.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+fn now_rfc3339() -> String {
+    k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The pull intents and pulled records of one kubelet.
+pub struct PullRecords {
+    dir: PathBuf,
+    policy: VerificationPolicy,
+    /// Pulls in flight per image; the intent file goes when the count reaches zero.
+    intents: Mutex<HashMap<String, u32>>,
+    /// Serializes read-modify-write of the record files.
+    write: Mutex<()>,
+}
+
+impl PullRecords {
+    /// Records under `<root_dir>/image_manager`.
+    pub fn new(root_dir: &Path, policy: VerificationPolicy) -> Self {
+        Self { dir: root_dir.join("image_manager"), policy, intents: Mutex::default(), write: Mutex::default() }
+    }
+
+    fn pulling(&self) -> PathBuf {
+        self.dir.join("pulling")
+    }
+    fn pulled(&self) -> PathBuf {
+        self.dir.join("pulled")
+    }
+
+    fn write_file(dir: &Path, name: &str, json: &str) -> std::io::Result<()> {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        let tmp = dir.join(format!("{name}.tmp"));
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        f.write_all(json.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, dir.join(name))
+    }
+
+    /// Notes that `image` is about to be pulled. A failure must stop the pull.
+    pub fn record_intent(&self, image: &str) -> std::io::Result<()> {
+        let mut intents = self.intents.lock().expect("intents lock");
+        let count = intents.entry(image.to_owned()).or_default();
+        if *count == 0 {
+            let intent = ImagePullIntent { kind: "ImagePullIntent".into(), api_version: API_VERSION.into(), image: image.into() };
+            Self::write_file(&self.pulling(), &file_name(image), &serde_json::to_string(&intent).expect("serializable"))?;
+        }
+        *count += 1;
+        Ok(())
+    }
+
+    /// The pull of `image` is over (either way).
+    pub fn finish_intent(&self, image: &str) {
+        let mut intents = self.intents.lock().expect("intents lock");
+        let Some(count) = intents.get_mut(image) else { return };
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            intents.remove(image);
+            let _ = std::fs::remove_file(self.pulling().join(file_name(image)));
+        }
+    }
+
+    fn intent_exists(&self, image: &str) -> bool {
+        self.intents.lock().expect("intents lock").contains_key(image) || self.pulling().join(file_name(image)).is_file()
+    }
+
+    /// The record of image ID `image_ref`: `Ok(None)` when there is none.
+    pub fn record(&self, image_ref: &str) -> Result<Option<ImagePulledRecord>, String> {
+        let path = self.pulled().join(file_name(image_ref));
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let record: ImagePulledRecord = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok((record.image_ref == image_ref).then_some(record))
+    }
+
+    fn store(&self, record: &ImagePulledRecord) -> std::io::Result<()> {
+        Self::write_file(&self.pulled(), &file_name(&record.image_ref), &serde_json::to_string(record).expect("serializable"))
+    }
+
+    /// Records that `image` (image ID `image_ref`) was pulled `with` these credentials.
+    pub fn record_pulled(&self, image: &str, image_ref: &str, with: PulledWith) -> std::io::Result<()> {
+        let _guard = self.write.lock().expect("records lock");
+        let mut record = self.record(image_ref).ok().flatten().unwrap_or_else(|| ImagePulledRecord {
+            kind: "ImagePulledRecord".into(),
+            api_version: API_VERSION.into(),
+            last_updated_time: String::new(),
+            image_ref: image_ref.into(),
+            credential_mapping: BTreeMap::new(),
+        });
+        let before = record.credential_mapping.clone();
+        let entry = record.credential_mapping.entry(image_name(image).to_owned()).or_default();
+        match with {
+            PulledWith::NodeAccessible => *entry = ImagePullCredentials { node_pods_accessible: true, ..Default::default() },
+            PulledWith::Secret(secret) if !entry.node_pods_accessible => merge_secret(&mut entry.kubernetes_secrets, secret),
+            PulledWith::Secret(_) => {}
+        }
+        if record.credential_mapping == before && !record.last_updated_time.is_empty() {
+            return Ok(());
+        }
+        record.last_updated_time = now_rfc3339();
+        self.store(&record)
+    }
+
+    /// Whether a pod holding `pod_secrets` (from its pull secrets, with their hashes) may use
+    /// `image`, present on the node as image ID `image_ref`, without pulling it.
+    pub fn access(&self, image: &str, image_ref: &str, pod_secrets: &[SecretCoordinates]) -> Access {
+        let record = match self.record(image_ref) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(image, "Unable to access cache records about image pulls: {e}");
+                return Access::MustPull("unreadable pull record");
+            }
+        };
+        let verify = match &self.policy {
+            VerificationPolicy::NeverVerify => false,
+            VerificationPolicy::NeverVerifyPreloadedImages => record.is_some() || self.intent_exists(image),
+            VerificationPolicy::NeverVerifyAllowlistedImages(list) => !allowlisted(image, list),
+            VerificationPolicy::AlwaysVerify => true,
+        };
+        if !verify {
+            return Access::NotVerified;
+        }
+        let Some(mut record) = record else { return Access::MustPull("no record of how the image was pulled") };
+        let Some(entry) = record.credential_mapping.get_mut(image_name(image)) else { return Access::MustPull("the image was pulled under another name") };
+        if entry.node_pods_accessible {
+            return Access::Granted;
+        }
+        if entry.kubernetes_secrets.is_empty() && entry.kubernetes_service_accounts.is_empty() {
+            return Access::MustPull("the image was pulled with credentials the kubelet did not record");
+        }
+        for pod in pod_secrets {
+            let same_object = |c: &SecretCoordinates| c.uid == pod.uid && c.namespace == pod.namespace && c.name == pod.name;
+            if let Some(cached) = entry.kubernetes_secrets.iter_mut().find(|c| !c.credential_hash.is_empty() && c.credential_hash == pod.credential_hash) {
+                if !same_object(cached) && entry.kubernetes_secrets.len() < MAX_MATCHED_SECRETS {
+                    merge_secret(&mut entry.kubernetes_secrets, pod.clone());
+                    self.update(&mut record);
+                }
+                return Access::Granted;
+            }
+            if let Some(cached) = entry.kubernetes_secrets.iter_mut().find(|c| same_object(c)) {
+                // The same secret with new contents: it still may use what it pulled.
+                cached.credential_hash.clone_from(&pod.credential_hash);
+                self.update(&mut record);
+                return Access::Granted;
+            }
+        }
+        Access::MustPull("the pod has none of the credentials the image was pulled with")
+    }
+
+    fn update(&self, record: &mut ImagePulledRecord) {
+        let _guard = self.write.lock().expect("records lock");
+        record.last_updated_time = now_rfc3339();
+        if let Err(e) = self.store(record) {
+            tracing::warn!(image = %record.image_ref, "updating the image's pull record: {e}");
+        }
+    }
+
+    /// At start: intents left by pulls a restart interrupted. An intent whose image is now
+    /// present becomes a record without credentials (verified from then on); the others stay.
+    pub fn reconcile_intents(&self, images: &[kubelet_cri::api::Image]) {
+        let Ok(entries) = std::fs::read_dir(self.pulling()) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with("sha256-") || name.ends_with(".tmp") {
+                continue;
+            }
+            let Some(intent) = std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<ImagePullIntent>(&t).ok()) else {
+                tracing::warn!(file = %path.display(), "unreadable image pull intent");
+                continue;
+            };
+            let Some(img) = images.iter().find(|i| i.repo_tags.contains(&intent.image) || i.repo_digests.contains(&intent.image)) else { continue };
+            let _guard = self.write.lock().expect("records lock");
+            if self.record(&img.id).ok().flatten().is_none() {
+                let record = ImagePulledRecord { kind: "ImagePulledRecord".into(), api_version: API_VERSION.into(), last_updated_time: now_rfc3339(), image_ref: img.id.clone(), credential_mapping: BTreeMap::new() };
+                if let Err(e) = self.store(&record) {
+                    tracing::warn!(image = %intent.image, "recording an interrupted pull: {e}");
+                    continue;
+                }
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+
+    /// After image GC: drops the records of images no longer present that were last updated
+    /// before `gc_started`.
+    pub fn prune(&self, present: &HashSet<String>, gc_started: SystemTime) {
+        let Ok(entries) = std::fs::read_dir(self.pulled()) else { return };
+        let started = k8s_openapi::jiff::Timestamp::try_from(gc_started).ok();
+        let _guard = self.write.lock().expect("records lock");
+        for entry in entries.flatten() {
+            let Some(record) = std::fs::read_to_string(entry.path()).ok().and_then(|t| serde_json::from_str::<ImagePulledRecord>(&t).ok()) else { continue };
+            let updated = record.last_updated_time.parse::<k8s_openapi::jiff::Timestamp>().ok();
+            let old = matches!((updated, started), (Some(u), Some(s)) if u < s);
+            if old && !present.contains(&record.image_ref) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// Adds `secret` to the list (unique by uid, namespace and name; a known one takes the new
+/// hash), sorted by namespace, name, uid.
+fn merge_secret(list: &mut Vec<SecretCoordinates>, secret: SecretCoordinates) {
+    match list.iter_mut().find(|c| c.uid == secret.uid && c.namespace == secret.namespace && c.name == secret.name) {
+        Some(known) => known.credential_hash = secret.credential_hash,
+        None => list.push(secret),
+    }
+    list.sort_by(|a, b| (&a.namespace, &a.name, &a.uid).cmp(&(&b.namespace, &b.name, &b.uid)));
+}
+
+#[cfg(test)]
+#[path = "pull_records_tests.rs"]
+mod tests;
