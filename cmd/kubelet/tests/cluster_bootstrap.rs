@@ -151,18 +151,7 @@ async fn bootstrap_serving_certificate_and_restart() {
 /// A client certificate for the node from the harness CA, valid from `from` to `to` seconds
 /// around now: certificate and key PEM.
 fn short_lived_client_cert(from: i64, to: i64) -> String {
-    let ca_key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(format!("{CP_DIR}/pki/ca.key")).unwrap()).unwrap();
-    let ca = rcgen::Issuer::from_ca_cert_pem(&std::fs::read_to_string(format!("{CP_DIR}/pki/ca.crt")).unwrap(), ca_key).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(rcgen::DnType::OrganizationName, "system:nodes");
-    params.distinguished_name.push(rcgen::DnType::CommonName, format!("system:node:{NODE}"));
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    let now = time::OffsetDateTime::now_utc();
-    params.not_before = now + time::Duration::seconds(from);
-    params.not_after = now + time::Duration::seconds(to);
-    format!("{}{}", params.signed_by(&key, &ca).unwrap().pem(), key.serialize_pem())
+    harness_client_cert(&format!("system:node:{NODE}"), Some("system:nodes"), from, to)
 }
 
 #[tokio::test]
@@ -223,18 +212,6 @@ async fn a_wrong_bootstrap_token_stops_start_up_with_a_clear_error() {
     assert!(!node.dir.path().join("kubelet.conf").exists(), "no kubeconfig written");
 }
 
-/// A client certificate from the harness CA for `user` (no group), with its key.
-fn user_client_cert(user: &str) -> String {
-    let ca_key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(format!("{CP_DIR}/pki/ca.key")).unwrap()).unwrap();
-    let ca = rcgen::Issuer::from_ca_cert_pem(&std::fs::read_to_string(format!("{CP_DIR}/pki/ca.crt")).unwrap(), ca_key).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(rcgen::DnType::CommonName, user);
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    format!("{}{}", params.signed_by(&key, &ca).unwrap().pem(), key.serialize_pem())
-}
-
 /// A bootstrap identity that may create signing requests but is not auto-approved (it is
 /// neither a bootstrap token nor a node): its request waits for an admin, who denies it here.
 /// The kubelet stops with the request's name and the denial's reason.
@@ -246,7 +223,7 @@ async fn a_denied_signing_request_stops_start_up_with_its_name_and_reason() {
     let (ok, _, err) = kubectl(&["create", "clusterrolebinding", USER, "--clusterrole=system:node-bootstrapper", &format!("--user={USER}")]);
     assert!(ok || err.contains("already exists"), "{err}");
     let cert = node.dir.path().join("requester.pem");
-    std::fs::write(&cert, user_client_cert(USER)).unwrap();
+    std::fs::write(&cert, harness_client_cert(USER, None, -60, 3600)).unwrap();
     let bootstrap = node.dir.path().join("bootstrap-kubelet.conf");
     std::fs::write(
         &bootstrap,

@@ -229,16 +229,7 @@ async fn knode_join_refuses_what_it_cannot_trust_or_run_on() {
 
 /// A node client certificate from the harness CA that expired an hour ago, with its key.
 fn expired_client_cert() -> String {
-    let ca_key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(format!("{CP_DIR}/pki/ca.key")).unwrap()).unwrap();
-    let ca = rcgen::Issuer::from_ca_cert_pem(&std::fs::read_to_string(format!("{CP_DIR}/pki/ca.crt")).unwrap(), ca_key).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(rcgen::DnType::OrganizationName, "system:nodes");
-    params.distinguished_name.push(rcgen::DnType::CommonName, format!("system:node:{NODE}"));
-    let now = time::OffsetDateTime::now_utc();
-    params.not_before = now - time::Duration::hours(2);
-    params.not_after = now - time::Duration::hours(1);
-    format!("{}{}", params.signed_by(&key, &ca).unwrap().pem(), key.serialize_pem())
+    harness_client_cert(&format!("system:node:{NODE}"), Some("system:nodes"), -7200, -3600)
 }
 
 #[tokio::test]

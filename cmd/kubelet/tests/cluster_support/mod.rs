@@ -172,3 +172,22 @@ pub fn busy_pod_yaml(name: &str, script: &str, extra: &str) -> String {
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  terminationGracePeriodSeconds: 1\n  automountServiceAccountToken: false\n  containers:\n  - name: busy\n    image: {image}\n    imagePullPolicy: Never\n    command: [\"sh\", \"-c\", {script:?}]\n    resources: {{limits: {{cpu: 200m, memory: 64Mi}}}}\n{extra}"
     )
 }
+
+/// A client certificate and key (PEM) signed by the harness CA for `cn` (in organization
+/// `org` when given), valid from `from` to `to` seconds around now.
+pub fn harness_client_cert(cn: &str, org: Option<&str>, from: i64, to: i64) -> String {
+    let ca_key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(format!("{CP_DIR}/pki/ca.key")).unwrap()).unwrap();
+    let ca = rcgen::Issuer::from_ca_cert_pem(&std::fs::read_to_string(format!("{CP_DIR}/pki/ca.crt")).unwrap(), ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    if let Some(org) = org {
+        params.distinguished_name.push(rcgen::DnType::OrganizationName, org);
+    }
+    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now + time::Duration::seconds(from);
+    params.not_after = now + time::Duration::seconds(to);
+    format!("{}{}", params.signed_by(&key, &ca).unwrap().pem(), key.serialize_pem())
+}
