@@ -291,7 +291,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     // pulls a restart interrupted are settled against the images now present.
     let pull_records = kubelet_config::features::FeatureGates::new(&cfg.feature_gates).enabled("KubeletEnsureSecretPulledImages").then(|| {
         let policy = crate::kuberuntime::pull_records::VerificationPolicy::from_config(&cfg.image_pull_credentials_verification_policy, &cfg.preloaded_images_verification_allowlist);
-        Arc::new(crate::kuberuntime::pull_records::PullRecords::new(&opts.flags.root_dir, policy))
+        Arc::new(crate::kuberuntime::pull_records::PullRecords::new(&opts.flags.root_dir, policy).with_metrics(kubelet_metrics.clone()))
     });
     if let Some(records) = &pull_records {
         match images.list_images(None).await {
@@ -476,6 +476,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
             max_age: cfg.image_maximum_gc_age,
         },
     );
+    let image_gc = image_gc.with_metrics(kubelet_metrics.clone());
     let image_gc = Arc::new(match &pull_records {
         Some(records) => image_gc.with_pull_records(records.clone()),
         None => image_gc,

@@ -98,6 +98,7 @@ pub struct ImageGcManager {
     records: Mutex<ImageRecords>,
     /// Which credentials pulled each image: the records of removed images go after a round.
     pull_records: Option<Arc<crate::kuberuntime::pull_records::PullRecords>>,
+    metrics: Option<Arc<crate::metrics::KubeletMetrics>>,
 }
 
 impl ImageGcManager {
@@ -109,7 +110,13 @@ impl ImageGcManager {
         clock: Arc<dyn Clock>,
         policy: ImageGcPolicy,
     ) -> Self {
-        Self { runtime, images, fs, events, clock, policy, records: Mutex::default(), pull_records: None }
+        Self { runtime, images, fs, events, clock, policy, records: Mutex::default(), pull_records: None, metrics: None }
+    }
+
+    /// Counts removals in `kubelet_image_garbage_collected_total`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::KubeletMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn with_pull_records(mut self, records: Arc<crate::kuberuntime::pull_records::PullRecords>) -> Self {
@@ -149,10 +156,14 @@ impl ImageGcManager {
         Ok(candidates)
     }
 
-    async fn remove(&self, c: &Candidate, why: &str) -> Result<(), CriError> {
+    /// Removes one image; `reason` is the metric's (`age`, `space`).
+    async fn remove(&self, c: &Candidate, reason: &str, why: &str) -> Result<(), CriError> {
         tracing::info!(image = %c.id, size = c.record.size, "removing image ({why})");
         self.images.remove_image(&api::ImageSpec { image: c.id.clone(), ..Default::default() }).await?;
         self.records.lock().expect("image records lock").forget(&c.id);
+        if let Some(m) = &self.metrics {
+            m.image_garbage_collected.inc(&[reason]);
+        }
         Ok(())
     }
 
@@ -161,7 +172,7 @@ impl ImageGcManager {
         let mut freed = 0u64;
         let mut errors = Vec::new();
         for c in candidates.iter().filter(|c| records::may_free(c, &self.policy, now)) {
-            match self.remove(c, "to free disk space").await {
+            match self.remove(c, "space", "to free disk space").await {
                 Ok(()) => freed = freed.saturating_add(c.record.size),
                 Err(e) => errors.push(e),
             }
@@ -174,7 +185,8 @@ impl ImageGcManager {
 
     /// One round (upstream's `GarbageCollect`); `began` is when the kubelet started collecting.
     pub async fn garbage_collect(&self, began: SystemTime) -> Result<(), ImageGcError> {
-        let started = self.clock.now();
+        // Pull records carry wall-clock times.
+        let started = SystemTime::now();
         let result = self.collect(began).await;
         self.prune_pull_records(started).await;
         result
@@ -190,7 +202,7 @@ impl ImageGcManager {
                 left.push(c);
                 continue;
             }
-            if let Err(e) = self.remove(&c, &format!("unused for longer than imageMaximumGCAge {:?}", self.policy.max_age)).await {
+            if let Err(e) = self.remove(&c, "age", &format!("unused for longer than imageMaximumGCAge {:?}", self.policy.max_age)).await {
                 errors.push(e);
                 left.push(c);
             }
@@ -229,8 +241,9 @@ impl ImageGcManager {
         tracing::info!("attempting to delete unused images");
         let now = self.clock.now();
         let candidates = self.eviction_order(now).await?;
+        let started = SystemTime::now();
         let freed = self.free_space(u64::MAX, now, &candidates).await;
-        self.prune_pull_records(now).await;
+        self.prune_pull_records(started).await;
         freed
     }
 

@@ -109,6 +109,28 @@ async fn over_the_high_threshold_unused_images_go_least_recently_used_first() {
 }
 
 #[tokio::test]
+async fn removals_are_counted_by_reason_and_pull_records_of_removed_images_go() {
+    let mut s = setup(policy(85, 80, 0, 0), 100 * MIB, 10 * MIB);
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(crate::metrics::KubeletMetrics::new());
+    let records = Arc::new(crate::kuberuntime::pull_records::PullRecords::new(dir.path(), crate::kuberuntime::pull_records::VerificationPolicy::AlwaysVerify));
+    s.gc = s.gc.with_metrics(metrics.clone()).with_pull_records(records.clone());
+    let big = s.runtime.set_image("big:1", 20 * MIB, false);
+    let kept = s.runtime.set_image("kept:1", MIB, false);
+    container_using(&s.runtime, "kept:1").await;
+    for id in [&big, &kept] {
+        records.record_pulled("x:1", id, crate::kuberuntime::pull_records::PulledWith::NodeAccessible).unwrap();
+    }
+    // The records must predate the round to be pruned (seconds resolution).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.gc.garbage_collect(s.clock.now()).await.unwrap();
+    assert!(!s.runtime.has_image(&big));
+    assert_eq!(metrics.image_garbage_collected.get(&["space"]), 1.0);
+    assert!(records.record(&big).unwrap().is_none(), "the removed image's record went");
+    assert!(records.record(&kept).unwrap().is_some());
+}
+
+#[tokio::test]
 async fn below_the_high_threshold_nothing_goes() {
     let s = setup(policy(85, 80, 0, 0), 100 * MIB, 20 * MIB);
     let unused = s.runtime.set_image("unused:1", 5 * MIB, false);

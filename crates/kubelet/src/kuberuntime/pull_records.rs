@@ -23,6 +23,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 const API_VERSION: &str = "kubelet.config.k8s.io/v1beta1";
+const UNREADABLE: &str = "unreadable pull record";
 /// A record lists at most this many secrets matched by hash only.
 const MAX_MATCHED_SECRETS: usize = 100;
 
@@ -176,12 +177,21 @@ pub struct PullRecords {
     intents: Mutex<HashMap<String, u32>>,
     /// Serializes read-modify-write of the record files.
     write: Mutex<()>,
+    metrics: Option<std::sync::Arc<crate::metrics::KubeletMetrics>>,
 }
 
 impl PullRecords {
     /// Records under `<root_dir>/image_manager`.
     pub fn new(root_dir: &Path, policy: VerificationPolicy) -> Self {
-        Self { dir: root_dir.join("image_manager"), policy, intents: Mutex::default(), write: Mutex::default() }
+        Self { dir: root_dir.join("image_manager"), policy, intents: Mutex::default(), write: Mutex::default(), metrics: None }
+    }
+
+    /// Counts the checks in `kubelet_imagemanager_image_mustpull_checks_total` and has the
+    /// files counted on `/metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::KubeletMetrics>) -> Self {
+        let _ = metrics.image_manager_dir.set(self.dir.clone());
+        self.metrics = Some(metrics);
+        self
     }
 
     fn pulling(&self) -> PathBuf {
@@ -270,11 +280,25 @@ impl PullRecords {
     /// Whether a pod holding `pod_secrets` (from its pull secrets, with their hashes) may use
     /// `image`, present on the node as image ID `image_ref`, without pulling it.
     pub fn access(&self, image: &str, image_ref: &str, pod_secrets: &[SecretCoordinates]) -> Access {
+        let access = self.decide(image, image_ref, pod_secrets);
+        if let Some(m) = &self.metrics {
+            let result = match access {
+                Access::NotVerified => "credentialPolicyAllowed",
+                Access::Granted => "credentialRecordFound",
+                Access::MustPull(UNREADABLE) => "error",
+                Access::MustPull(_) => "mustAuthenticate",
+            };
+            m.image_mustpull_checks.inc(&[result]);
+        }
+        access
+    }
+
+    fn decide(&self, image: &str, image_ref: &str, pod_secrets: &[SecretCoordinates]) -> Access {
         let record = match self.record(image_ref) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(image, "Unable to access cache records about image pulls: {e}");
-                return Access::MustPull("unreadable pull record");
+                return Access::MustPull(UNREADABLE);
             }
         };
         let verify = match &self.policy {

@@ -105,3 +105,22 @@ fn interrupted_pulls_corrupt_records_and_gc() {
     assert!(r.record("sha256:2222").unwrap().is_none());
     assert!(r.record("sha256:3333").unwrap().is_some());
 }
+
+#[test]
+fn checks_and_files_are_counted_for_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = std::sync::Arc::new(crate::metrics::KubeletMetrics::new());
+    let r = PullRecords::new(dir.path(), VerificationPolicy::NeverVerifyPreloadedImages).with_metrics(metrics.clone());
+    r.access(IMAGE, REF, &[]);
+    r.record_pulled(IMAGE, REF, PulledWith::Secret(secret("u1", "regcred", "h1"))).unwrap();
+    r.access(IMAGE, REF, &[]);
+    r.access(IMAGE, REF, &[secret("u1", "regcred", "h1")]);
+    r.record_intent("other:1").unwrap();
+    assert_eq!(metrics.image_mustpull_checks.get(&["credentialPolicyAllowed"]), 1.0);
+    assert_eq!(metrics.image_mustpull_checks.get(&["mustAuthenticate"]), 1.0);
+    assert_eq!(metrics.image_mustpull_checks.get(&["credentialRecordFound"]), 1.0);
+    let mut out = String::new();
+    metrics.render(&mut out);
+    assert!(out.contains("\nkubelet_imagemanager_ondisk_pullintents 1\n") && out.contains("\nkubelet_imagemanager_ondisk_pulledrecords 1\n"), "{out}");
+    assert!(out.contains("kubelet_imagemanager_image_mustpull_checks_total{result=\"mustAuthenticate\"} 1"), "{out}");
+}

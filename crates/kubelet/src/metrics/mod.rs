@@ -25,6 +25,13 @@ pub struct KubeletMetrics {
     pub runtime_operations_errors: CounterVec,
     pub runtime_operations_duration: HistogramVec,
     pub evictions: CounterVec,
+    /// Images removed by image GC, by reason (`age`, `space`).
+    pub image_garbage_collected: CounterVec,
+    /// Checks whether a pod may use a present image, by result (`credentialPolicyAllowed`,
+    /// `credentialRecordFound`, `mustAuthenticate`, `error`).
+    pub image_mustpull_checks: CounterVec,
+    /// `<root-dir>/image_manager` when pull records are kept: its files are counted on render.
+    pub image_manager_dir: std::sync::OnceLock<PathBuf>,
     /// `/proc` of this process, for the `process_*` figures.
     proc_self: PathBuf,
 }
@@ -46,6 +53,9 @@ impl KubeletMetrics {
             runtime_operations_errors: CounterVec::new("kubelet_runtime_operations_errors_total", "Cumulative number of runtime operation errors by operation type.", "ALPHA", &["operation_type"]),
             runtime_operations_duration: HistogramVec::new("kubelet_runtime_operations_duration_seconds", "Duration in seconds of runtime operations. Broken down by operation type.", "ALPHA", &["operation_type"], exponential_buckets(0.005, 2.5, 14)),
             evictions: CounterVec::new("kubelet_evictions", "Cumulative number of pod evictions by eviction signal", "ALPHA", &["eviction_signal"]),
+            image_garbage_collected: CounterVec::new("kubelet_image_garbage_collected_total", "Total number of images garbage collected by the kubelet, whether through disk usage or image age.", "ALPHA", &["reason"]),
+            image_mustpull_checks: CounterVec::new("kubelet_imagemanager_image_mustpull_checks_total", "Counter for how many times kubelet checked whether credentials need to be re-verified to access an image", "ALPHA", &["result"]),
+            image_manager_dir: std::sync::OnceLock::new(),
             proc_self: PathBuf::from("/proc/self"),
         }
     }
@@ -53,6 +63,13 @@ impl KubeletMetrics {
     /// Appends every family to `out`.
     pub fn render(&self, out: &mut String) {
         self.evictions.render(out);
+        self.image_garbage_collected.render(out);
+        if let Some(dir) = self.image_manager_dir.get() {
+            self.image_mustpull_checks.render(out);
+            let count = |sub: &str| std::fs::read_dir(dir.join(sub)).map(|d| d.flatten().filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with("sha256-") && !n.ends_with(".tmp"))).count()).unwrap_or(0);
+            let _ = writeln!(out, "# HELP kubelet_imagemanager_ondisk_pullintents [ALPHA] Number of ImagePullIntents stored on disk.\n# TYPE kubelet_imagemanager_ondisk_pullintents gauge\nkubelet_imagemanager_ondisk_pullintents {}", count("pulling"));
+            let _ = writeln!(out, "# HELP kubelet_imagemanager_ondisk_pulledrecords [ALPHA] Number of ImagePulledRecords stored on disk.\n# TYPE kubelet_imagemanager_ondisk_pulledrecords gauge\nkubelet_imagemanager_ondisk_pulledrecords {}", count("pulled"));
+        }
         self.pleg_relist_duration.render(out);
         self.pleg_relist_interval.render(out);
         self.pod_start_duration.render(out);
