@@ -74,13 +74,15 @@ fn service_mode(m: &ArgMatches) -> ServiceMode {
 /// `90`, `90s`, `4m`, `1h`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let (n, unit) = text.find(|c: char| !c.is_ascii_digit()).map_or((text, "s"), |i| text.split_at(i));
-    let n: u64 = n.parse().map_err(|_| format!("--timeout {text:?}: expected a number with s, m or h"))?;
-    match unit {
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("--timeout {text:?}: expected a number with s, m or h")),
-    }
+    let bad = || format!("--timeout {text:?}: expected a number with s, m or h, at most 24h");
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        _ => None,
+    };
+    secs.filter(|s| *s <= 24 * 3600).map(Duration::from_secs).ok_or_else(bad)
 }
 
 fn join_options(m: &ArgMatches) -> Result<JoinOptions, String> {
@@ -135,6 +137,7 @@ async fn doctor(m: &ArgMatches) -> ExitCode {
         node_name: &name,
         check_node: false,
         check_client_cert: kubeconfig.is_some(),
+        check_leftovers: false,
     };
     let findings = preflight::check(&facts::gather(&probe).await, Mode::Doctor, &[]);
     for f in &findings {
@@ -189,5 +192,6 @@ mod tests {
         assert!(join_options(m.subcommand_matches("join").unwrap()).unwrap_err().starts_with("--token"));
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert!(parse_duration("4d").is_err());
+        assert!(parse_duration("99999999999999999h").is_err() && parse_duration("25h").is_err());
     }
 }

@@ -66,6 +66,8 @@ pub struct Probe<'a> {
     pub check_node: bool,
     /// Look at the client certificate (doctor, on a joined node).
     pub check_client_cert: bool,
+    /// Look for the files of an earlier join (join).
+    pub check_leftovers: bool,
 }
 
 pub async fn gather(p: &Probe<'_>) -> Facts {
@@ -89,6 +91,10 @@ pub async fn gather(p: &Probe<'_>) -> Facts {
     facts.kubelet_healthy = healthz(&p.settings.healthz_bind_address, p.settings.healthz_port).await;
     facts.cni_conf = Some((p.cni_conf_dir.display().to_string(), has_cni_config(p.cni_conf_dir)));
     facts.kubelet_binary = p.kubelet_binary.map(binary);
+    if p.check_leftovers {
+        use crate::layout::{BOOTSTRAP_KUBECONFIG, CA_CERT, KUBELET_KUBECONFIG};
+        facts.leftover_files = [KUBELET_KUBECONFIG, BOOTSTRAP_KUBECONFIG, CA_CERT].into_iter().filter(|f| p.layout.path(f).exists()).map(str::to_owned).collect();
+    }
     if p.check_client_cert {
         facts.client_cert = Some(client_cert(&p.layout.path(CLIENT_CERT)));
     }

@@ -82,8 +82,10 @@ pub async fn join<W: Write>(opts: &JoinOptions, report: &mut Report<W>) -> Resul
         Discovery::Token { server, token, pins, unsafe_skip_ca_verification } => {
             let server = api::server_url(server)?;
             report.step(format!("discovery: fetching cluster-info from {server} (not trusted yet)"));
-            let info = token_discovery(&server, token, pins, *unsafe_skip_ca_verification).await?;
-            report.step(format!("discovery: cluster-info signed by token {} and its CA matches the pinned hash; API server {}", token.id, info.server));
+            let deadline = Instant::now() + opts.ready_timeout;
+            let info = token_discovery(&server, token, pins, *unsafe_skip_ca_verification, deadline, report).await?;
+            let ca = if pins.is_empty() { "its CA NOT verified (--unsafe-skip-ca-verification)" } else { "its CA matches the pinned hash" };
+            report.step(format!("discovery: cluster-info signed by token {} and {ca}; API server {}", token.id, info.server));
             let kubeconfig = files::bootstrap_kubeconfig(&info.server, &info.ca_pem, token);
             (info, kubeconfig)
         }
@@ -115,6 +117,7 @@ pub async fn join<W: Write>(opts: &JoinOptions, report: &mut Report<W>) -> Resul
         node_name: &opts.node_name,
         check_node: true,
         check_client_cert: false,
+        check_leftovers: true,
     };
     let findings = preflight::check(&facts::gather(&probe).await, Mode::Join, &opts.ignore_preflight_errors);
     report_findings(report, &findings);
@@ -182,15 +185,35 @@ pub async fn join<W: Write>(opts: &JoinOptions, report: &mut Report<W>) -> Resul
     Ok(())
 }
 
-/// kubeadm's token discovery: unverified fetch, signature, pins, verified fetch.
-async fn token_discovery(server: &str, token: &BootstrapToken, pins: &[String], skip_ca: bool) -> Result<ClusterInfo, JoinError> {
+/// kubeadm's token discovery: unverified fetch, signature, pins, verified fetch. A server not
+/// answering yet and a `cluster-info` not signed yet for the token (the bootstrapsigner runs
+/// after `kubeadm token create`) are waited for until `deadline`, as kubeadm does.
+async fn token_discovery<W: Write>(server: &str, token: &BootstrapToken, pins: &[String], skip_ca: bool, deadline: Instant, report: &mut Report<W>) -> Result<ClusterInfo, JoinError> {
     let pins = pins.iter().map(|p| discovery::parse_pin(p)).collect::<Result<Vec<_>, _>>()?;
     if pins.is_empty() && !skip_ca {
         return Err(DiscoveryError::BadPin("(none given): pass --ca-cert-hash, or --unsafe-skip-ca-verification to trust the token alone".into()).into());
     }
-    let first = api::cluster_info(&api::anonymous(server, None)?).await?;
-    let info = discovery::verify(&first, token)?;
-    if !skip_ca {
+    let mut waiting_reported = false;
+    let (first, info) = loop {
+        let attempt = async {
+            let first = api::cluster_info(&api::anonymous(server, None)?).await?;
+            let info = discovery::verify(&first, token)?;
+            Ok::<_, JoinError>((first, info))
+        };
+        match attempt.await {
+            Ok(found) => break found,
+            Err(e @ (JoinError::Discovery(DiscoveryError::NotSigned { .. }) | JoinError::Api(ApiError::Unreachable { .. }))) if Instant::now() < deadline => {
+                if !waiting_reported {
+                    report.step(format!("discovery: waiting ({e})"));
+                    waiting_reported = true;
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    // Pins given are checked even with --unsafe-skip-ca-verification (which only allows none).
+    if !pins.is_empty() {
         discovery::check_pins(&info, &pins)?;
     }
     let second = api::cluster_info(&api::anonymous(server, Some(&info.ca_pem))?).await?;

@@ -32,6 +32,8 @@ pub struct Facts {
     /// A Node of this name exists: whether it is Ready.
     pub existing_node_ready: Option<bool>,
     pub kubelet_binary: Option<Result<String, String>>,
+    /// Files of an earlier join that are still there (join only).
+    pub leftover_files: Vec<String>,
     pub now_unix: i64,
 }
 
@@ -153,9 +155,9 @@ pub fn check(facts: &Facts, mode: Mode, ignore: &[String]) -> Vec<Finding> {
             match (&rt.cgroup_driver, &facts.kubelet_cgroup_driver) {
                 (Some(runtime), Some(kubelet)) if runtime != kubelet => out.push(bad(
                     "CgroupDriver",
-                    Error,
-                    format!("the kubelet is configured with cgroupDriver {kubelet} but the runtime uses {runtime}: pods would fail to start"),
-                    format!("set cgroupDriver: {runtime} in the kubelet configuration (or remove it: the kubelet follows the runtime), or change the runtime's (containerd: SystemdCgroup in the runc options)"),
+                    Warning,
+                    format!("the kubelet configuration says cgroupDriver {kubelet} but the runtime uses {runtime}: the kubelet uses the runtime's (CRI RuntimeConfig)"),
+                    format!("set cgroupDriver: {runtime} in the kubelet configuration (or remove it) so the two agree"),
                 )),
                 (Some(runtime), _) => out.push(ok("CgroupDriver", format!("cgroup driver {runtime} (the runtime's)"))),
                 (None, _) => {}
@@ -232,6 +234,14 @@ pub fn check(facts: &Facts, mode: Mode, ignore: &[String]) -> Vec<Finding> {
         )),
         Some(false) if mode == Mode::Join => out.push(bad("NodeName", Warning, format!("a NotReady node named {} exists: this machine will take it over", facts.node_name), "fine when it is this machine rejoining")),
         _ => {}
+    }
+    for file in &facts.leftover_files {
+        out.push(bad(
+            &format!("FileAvailable-{}", file.replace('/', "-")),
+            Error,
+            format!("{file} already exists: this machine was joined before (its kubelet would keep the old identity)"),
+            "knode reset first (or remove the file)",
+        ));
     }
     match &facts.kubelet_binary {
         Some(Ok(path)) => out.push(ok("KubeletBinary", format!("kubelet at {path}"))),

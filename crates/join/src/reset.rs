@@ -58,6 +58,8 @@ pub async fn reset<W: Write>(opts: &ResetOptions, report: &mut Report<W>) -> Res
     if unmounted > 0 {
         report.step(format!("unmounted {unmounted} mount(s) under {}", kubelet_dir.display()));
     }
+    // Never delete through a mount point (a volume's data): what is still mounted stays.
+    let still_mounted = mounts_under(&kubelet_dir);
 
     let mut removed = Vec::new();
     for path in [BOOTSTRAP_KUBECONFIG, KUBELET_KUBECONFIG, CA_CERT, PID_FILE].map(|p| layout.path(p)).into_iter().chain(units.clone()) {
@@ -65,10 +67,25 @@ pub async fn reset<W: Write>(opts: &ResetOptions, report: &mut Report<W>) -> Res
             removed.push(path);
         }
     }
-    for dir in [kubelet_dir, layout.path(MANIFESTS), units[1].parent().expect("drop-in dir").to_path_buf()] {
+    let kubelet_parts = if still_mounted.is_empty() {
+        vec![kubelet_dir.clone()]
+    } else {
+        report.step(format!("{} is left in place, these are still mounted (unmount them and remove it):", kubelet_dir.display()));
+        for m in &still_mounted {
+            report.detail(m.display().to_string());
+        }
+        // Its credentials and configuration go all the same.
+        ["pki", "config.yaml", "kubeadm-flags.env", "instance-config.yaml"].iter().map(|p| kubelet_dir.join(p)).collect()
+    };
+    for dir in kubelet_parts.into_iter().chain([layout.path(MANIFESTS)]) {
         if remove(&dir)? {
             removed.push(dir);
         }
+    }
+    // The drop-in directory only if it held nothing but ours.
+    let drop_ins = units[1].parent().expect("drop-in dir");
+    if std::fs::remove_dir(drop_ins).is_ok() {
+        removed.push(drop_ins.to_path_buf());
     }
     if systemd {
         let _ = service::systemctl(&["daemon-reload"]);
@@ -101,12 +118,31 @@ async fn remove_pods(socket: &str) -> Result<usize, String> {
     Ok(sandboxes.len())
 }
 
-/// Lazily unmounts every mount point at or under `dir`, deepest first; how many.
-fn unmount_under(dir: &Path) -> usize {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return 0 };
+/// The mount points at or under `dir`, deepest first, each once.
+fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
     let mut points: Vec<PathBuf> = info.lines().filter_map(|l| l.split(' ').nth(4)).map(unescape).filter(|p| p.starts_with(dir)).collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    points.sort_by(|a, b| b.components().count().cmp(&a.components().count()).then_with(|| a.cmp(b)));
     points.dedup();
+    points
+}
+
+/// Lazily unmounts every mount point at or under `dir`, deepest first (stacked mounts need
+/// one unmount each: a few passes); how many unmounts succeeded.
+fn unmount_under(dir: &Path) -> usize {
+    let mut n = 0;
+    for _ in 0..4 {
+        let points = mounts_under(dir);
+        let before = n;
+        n += unmount_all(&points);
+        if points.is_empty() || n == before {
+            break;
+        }
+    }
+    n
+}
+
+fn unmount_all(points: &[PathBuf]) -> usize {
     let mut n = 0;
     for p in points {
         let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) else { continue };

@@ -145,7 +145,7 @@ impl ApiEnvSource {
                 self.remember(("secret", namespace.into(), name.into()), Ok(found.as_ref().map(|(_, d)| d.clone())))?;
                 Ok(found)
             }
-            Err(_) => Ok(self.secret(namespace, name).await?.map(|d| (String::new(), d))),
+            Err(e) => Ok(self.remember(("secret", namespace.into(), name.into()), Err(e))?.map(|d| (String::new(), d))),
         }
     }
 

@@ -30,6 +30,8 @@ const FAST_UPDATE_PERIOD: Duration = Duration::from_secs(1);
 /// Within that window, how often the runtime's readiness is looked at locally (upstream's
 /// `fastStatusUpdateOnce` ticks every 100 ms): the status is posted as soon as it turns ready.
 const FAST_READY_POLL: Duration = Duration::from_millis(100);
+/// How many rounds may start early while the runtime already looks healthy.
+const FAST_EARLY_ROUNDS: u32 = 3;
 
 fn is_ready(status: &NodeStatus) -> bool {
     status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True")
@@ -136,6 +138,7 @@ impl NodeController {
         let started = Instant::now();
         let mut last_post: Option<(NodeStatus, Instant)> = None;
         let mut need_register = self.register;
+        let mut early_rounds = 0;
         loop {
             if need_register {
                 let Some(node) = self.register_with_backoff(&shutdown).await else { return };
@@ -157,15 +160,22 @@ impl NodeController {
             // Ready as soon as the runtime and PLEG are (upstream `fastStatusUpdateOnce`).
             let not_ready = last_post.as_ref().is_some_and(|(s, _)| !is_ready(s));
             if not_ready && started.elapsed() < FAST_UPDATE_WINDOW {
+                // Cut the wait short when the runtime turns healthy during it, or (a few times,
+                // as it may have before the first look) is healthy: a node NotReady for another
+                // reason soon keeps to one round a second.
                 let until = Instant::now() + self.update_frequency.min(FAST_UPDATE_PERIOD);
+                let mut was_healthy = None;
                 while Instant::now() < until {
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = tokio::time::sleep(FAST_READY_POLL) => {}
                     }
-                    if self.facts.runtime().await.health.errors.is_empty() {
+                    let healthy = self.facts.runtime().await.health.errors.is_empty();
+                    if healthy && (was_healthy == Some(false) || early_rounds < FAST_EARLY_ROUNDS) {
+                        early_rounds += 1;
                         break;
                     }
+                    was_healthy = Some(healthy);
                 }
             } else {
                 tokio::select! {

@@ -42,6 +42,8 @@ pub enum AppError {
     Runtime { endpoint: String, source: kubelet_cri::CriError },
     #[error("container runtime {endpoint} is not ready: {reason}")]
     RuntimeNotReady { endpoint: String, reason: String },
+    #[error(transparent)]
+    CgroupDriver(#[from] crate::cm::driver::DriverError),
     #[error("{what} on {addr}: {source}")]
     Serve { what: &'static str, addr: SocketAddr, source: std::io::Error },
     #[error("invalid {field} {value:?}")]
@@ -269,7 +271,19 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     tracing::info!(node = %node_name, ip = %host_ip, "starting kubelet in {mode} mode");
 
     let (runtime, runtime_name) = connect_runtime(&cfg.container_runtime_endpoint, cfg.runtime_request_timeout).await?;
-    let (cgroup_driver, driver_source) = crate::cm::driver::effective(&cfg.cgroup_driver, runtime.runtime_config().await);
+    // Upstream asks three times, two seconds apart, before giving up.
+    let mut attempt = 0;
+    let (cgroup_driver, driver_source) = loop {
+        attempt += 1;
+        match crate::cm::driver::effective(&cfg.cgroup_driver, runtime.runtime_config().await) {
+            Ok(found) => break found,
+            Err(e) if attempt < 3 => {
+                tracing::warn!("{e}; asking again");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => return Err(AppError::CgroupDriver(e)),
+        }
+    };
     match driver_source {
         crate::cm::driver::DriverSource::Runtime { overrides: None } => tracing::info!(driver = ?cgroup_driver, "using the container runtime's cgroup driver (CRI RuntimeConfig)"),
         crate::cm::driver::DriverSource::Runtime { overrides: Some(configured) } => {

@@ -21,18 +21,32 @@ pub fn parse(name: &str) -> CgroupDriver {
     if name == "systemd" { CgroupDriver::Systemd } else { CgroupDriver::Cgroupfs }
 }
 
-/// The driver to use, given the configured one and the runtime's answer.
-pub fn effective(configured: &str, reported: kubelet_cri::Result<api::RuntimeConfigResponse>) -> (CgroupDriver, DriverSource) {
+/// Why the runtime's driver could not be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("the container runtime's cgroup driver (CRI RuntimeConfig): {0}")]
+pub struct DriverError(pub String);
+
+/// The driver to use, given the configured one and the runtime's answer. Only a runtime that
+/// does not implement `RuntimeConfig` falls back to the configuration (as upstream); another
+/// error, or a driver this kubelet does not know, is an error (the caller retries).
+pub fn effective(configured: &str, reported: kubelet_cri::Result<api::RuntimeConfigResponse>) -> Result<(CgroupDriver, DriverSource), DriverError> {
     let linux = match reported {
         Ok(r) => r.linux,
-        Err(e) => return (parse(configured), DriverSource::Config { reason: format!("the runtime does not report its cgroup driver ({e})") }),
+        Err(kubelet_cri::CriError::Status { code: tonic::Code::Unimplemented, .. }) => {
+            return Ok((parse(configured), DriverSource::Config { reason: "the runtime does not implement CRI RuntimeConfig".into() }));
+        }
+        Err(e) => return Err(DriverError(e.to_string())),
     };
     let Some(linux) = linux else {
-        return (parse(configured), DriverSource::Config { reason: "the runtime's RuntimeConfig has no Linux settings".into() });
+        return Ok((parse(configured), DriverSource::Config { reason: "the runtime's RuntimeConfig has no Linux settings".into() }));
     };
-    let runtime = if linux.cgroup_driver == api::CgroupDriver::Systemd as i32 { CgroupDriver::Systemd } else { CgroupDriver::Cgroupfs };
+    let runtime = match api::CgroupDriver::try_from(linux.cgroup_driver) {
+        Ok(api::CgroupDriver::Systemd) => CgroupDriver::Systemd,
+        Ok(api::CgroupDriver::Cgroupfs) => CgroupDriver::Cgroupfs,
+        Err(_) => return Err(DriverError(format!("unknown cgroup driver {}", linux.cgroup_driver))),
+    };
     let overrides = (parse(configured) != runtime).then(|| configured.to_owned());
-    (runtime, DriverSource::Runtime { overrides })
+    Ok((runtime, DriverSource::Runtime { overrides }))
 }
 
 #[cfg(test)]
@@ -45,12 +59,16 @@ mod tests {
 
     #[test]
     fn the_runtime_s_driver_wins_and_the_config_is_the_fallback() {
-        assert_eq!(effective("cgroupfs", reported(api::CgroupDriver::Cgroupfs)), (CgroupDriver::Cgroupfs, DriverSource::Runtime { overrides: None }));
-        assert_eq!(effective("systemd", reported(api::CgroupDriver::Cgroupfs)), (CgroupDriver::Cgroupfs, DriverSource::Runtime { overrides: Some("systemd".into()) }));
-        assert_eq!(effective("cgroupfs", reported(api::CgroupDriver::Systemd)).0, CgroupDriver::Systemd);
-        let (driver, source) = effective("systemd", Err(kubelet_cri::unimplemented("RuntimeConfig")));
+        assert_eq!(effective("cgroupfs", reported(api::CgroupDriver::Cgroupfs)), Ok((CgroupDriver::Cgroupfs, DriverSource::Runtime { overrides: None })));
+        assert_eq!(effective("systemd", reported(api::CgroupDriver::Cgroupfs)), Ok((CgroupDriver::Cgroupfs, DriverSource::Runtime { overrides: Some("systemd".into()) })));
+        assert_eq!(effective("cgroupfs", reported(api::CgroupDriver::Systemd)).unwrap().0, CgroupDriver::Systemd);
+        let (driver, source) = effective("systemd", Err(kubelet_cri::unimplemented("RuntimeConfig"))).unwrap();
         assert_eq!(driver, CgroupDriver::Systemd);
-        assert!(matches!(source, DriverSource::Config { reason } if reason.contains("does not report")));
-        assert_eq!(effective("cgroupfs", Ok(api::RuntimeConfigResponse { linux: None })).0, CgroupDriver::Cgroupfs);
+        assert!(matches!(source, DriverSource::Config { reason } if reason.contains("does not implement")));
+        assert_eq!(effective("cgroupfs", Ok(api::RuntimeConfigResponse { linux: None })).unwrap().0, CgroupDriver::Cgroupfs);
+        let unavailable = kubelet_cri::CriError::Status { op: "RuntimeConfig", object: String::new(), code: tonic::Code::Unavailable, message: "down".into() };
+        assert!(effective("cgroupfs", Err(unavailable)).is_err(), "only Unimplemented falls back");
+        let unknown = Ok(api::RuntimeConfigResponse { linux: Some(api::LinuxRuntimeConfiguration { cgroup_driver: 7 }) });
+        assert_eq!(effective("cgroupfs", unknown), Err(DriverError("unknown cgroup driver 7".into())));
     }
 }

@@ -143,6 +143,22 @@ pub fn pull_failure(image: &str, error: &str) -> ImageError {
     ImageError { reason: "ErrImagePull", message: error.to_string() }
 }
 
+/// Ends a pull's intent when the pull is over, however it ends (also when the pod worker
+/// gives up waiting and drops the pull), unless `keep` says the intent must stay.
+struct IntentGuard<'a> {
+    records: &'a PullRecords,
+    image: &'a str,
+    keep: bool,
+}
+
+impl Drop for IntentGuard<'_> {
+    fn drop(&mut self) {
+        if !self.keep {
+            self.records.finish_intent(self.image);
+        }
+    }
+}
+
 /// Several errors as upstream's `NewAggregate` writes them.
 fn aggregate(errors: &[CriError]) -> String {
     match errors {
@@ -222,9 +238,13 @@ impl ImageManager {
                 events.event(pod, EventType::Normal, "Pulled", &format!("Container image {image:?} already present on machine"));
                 return Ok(img.id.clone());
             };
-            let (keyring, _) = pull_keyring(secrets, pod).await;
-            let pod_secrets: Vec<SecretCoordinates> = keyring.lookup_credentials(&image).into_iter().filter_map(|c| c.source).collect();
-            match records.access(&image, &img.id, &pod_secrets) {
+            let mut access = records.access(&image, &img.id, None);
+            if access == Access::NeedsPodCredentials {
+                let (keyring, _) = pull_keyring(secrets, pod).await;
+                let pod_secrets: Vec<SecretCoordinates> = keyring.lookup_credentials(&image).into_iter().filter_map(|c| c.source).collect();
+                access = records.access(&image, &img.id, Some(&pod_secrets));
+            }
+            match access {
                 Access::NotVerified | Access::Granted => {
                     events.event(pod, EventType::Normal, "Pulled", &format!("Container image {image:?} already present on machine and can be accessed by the pod"));
                     return Ok(img.id.clone());
@@ -232,6 +252,7 @@ impl ImageManager {
                 // `Never` answers as for an absent image: the pod learns nothing of what the
                 // node holds. `IfNotPresent` pulls with the pod's own credentials.
                 Access::MustPull(why) => tracing::info!(pod = %crate::sync_loop::pod_key(pod), image, "the image is present but the pod must pull it: {why}"),
+                Access::NeedsPodCredentials => unreachable!("asked with the pod's credentials"),
             }
         }
         if policy == "Never" {
@@ -263,27 +284,27 @@ impl ImageManager {
         if let Some(plugins) = &self.plugins {
             credentials.extend(plugins.keyring(&image).await.lookup_credentials(&image));
         }
-        if let Some(records) = &self.records
-            && let Err(e) = records.record_intent(&image)
-        {
-            let message = format!("Failed to record image pull intent for container image {image:?}: {e}");
-            events.event(pod, EventType::Warning, "Failed", &message);
-            return Err(ImageError { reason: "ErrImagePull", message });
-        }
-        let pulled = self.pull(images, spec, credentials, sandbox).await;
-        if let Some(records) = &self.records {
-            if let Ok((reference, _, source)) = &pulled {
-                let with = source.clone().map_or(PulledWith::NodeAccessible, PulledWith::Secret);
-                if let Err(e) = records.record_pulled(&image, reference, with) {
-                    // The intent stays: the image counts as pulled by the kubelet and is verified.
-                    tracing::warn!(image, "recording the image's pull: {e}");
-                } else {
-                    records.finish_intent(&image);
+        let mut intent = match &self.records {
+            Some(records) => match records.record_intent(&image) {
+                Ok(()) => Some(IntentGuard { records, image: &image, keep: false }),
+                Err(e) => {
+                    let message = format!("Failed to record image pull intent for container image {image:?}: {e}");
+                    events.event(pod, EventType::Warning, "Failed", &message);
+                    return Err(ImageError { reason: "ErrImagePull", message });
                 }
-            } else {
-                records.finish_intent(&image);
+            },
+            None => None,
+        };
+        let pulled = self.pull(images, spec, credentials, sandbox).await;
+        if let (Some(guard), Ok((reference, _, source))) = (intent.as_mut(), &pulled) {
+            let with = source.clone().map_or(PulledWith::NodeAccessible, PulledWith::Secret);
+            if let Err(e) = guard.records.record_pulled(&image, reference, with) {
+                // The intent stays: the image counts as pulled by the kubelet and is verified.
+                tracing::warn!(image, "recording the image's pull: {e}");
+                guard.keep = true;
             }
         }
+        drop(intent);
         match pulled.map(|(r, d, _)| (r, d)) {
             Ok((reference, pulling)) => {
                 self.backoff.lock().expect("backoff lock").reset(&key);

@@ -115,6 +115,8 @@ pub enum Access {
     Granted,
     /// The pod must pull it with its own credentials; why, for the log.
     MustPull(&'static str),
+    /// Only the pod's credentials can tell: ask again with them.
+    NeedsPodCredentials,
 }
 
 /// The image name a record maps: the image without `@digest`, then without `:tag`.
@@ -277,23 +279,28 @@ impl PullRecords {
         self.store(&record)
     }
 
-    /// Whether a pod holding `pod_secrets` (from its pull secrets, with their hashes) may use
-    /// `image`, present on the node as image ID `image_ref`, without pulling it.
-    pub fn access(&self, image: &str, image_ref: &str, pod_secrets: &[SecretCoordinates]) -> Access {
+    /// Whether a pod may use `image`, present on the node as image ID `image_ref`, without
+    /// pulling it. `pod_secrets` are the pod's pull secrets (with their credential hashes)
+    /// that match the image; `None` asks without them first (they cost API reads), and the
+    /// answer is [`Access::NeedsPodCredentials`] when only they can decide.
+    pub fn access(&self, image: &str, image_ref: &str, pod_secrets: Option<&[SecretCoordinates]>) -> Access {
         let access = self.decide(image, image_ref, pod_secrets);
         if let Some(m) = &self.metrics {
             let result = match access {
-                Access::NotVerified => "credentialPolicyAllowed",
-                Access::Granted => "credentialRecordFound",
-                Access::MustPull(UNREADABLE) => "error",
-                Access::MustPull(_) => "mustAuthenticate",
+                Access::NotVerified => Some("credentialPolicyAllowed"),
+                Access::Granted => Some("credentialRecordFound"),
+                Access::MustPull(UNREADABLE) => Some("error"),
+                Access::MustPull(_) => Some("mustAuthenticate"),
+                Access::NeedsPodCredentials => None,
             };
-            m.image_mustpull_checks.inc(&[result]);
+            if let Some(result) = result {
+                m.image_mustpull_checks.inc(&[result]);
+            }
         }
         access
     }
 
-    fn decide(&self, image: &str, image_ref: &str, pod_secrets: &[SecretCoordinates]) -> Access {
+    fn decide(&self, image: &str, image_ref: &str, pod_secrets: Option<&[SecretCoordinates]>) -> Access {
         let record = match self.record(image_ref) {
             Ok(r) => r,
             Err(e) => {
@@ -310,37 +317,44 @@ impl PullRecords {
         if !verify {
             return Access::NotVerified;
         }
-        let Some(mut record) = record else { return Access::MustPull("no record of how the image was pulled") };
-        let Some(entry) = record.credential_mapping.get_mut(image_name(image)) else { return Access::MustPull("the image was pulled under another name") };
+        let Some(record) = record else { return Access::MustPull("no record of how the image was pulled") };
+        let Some(entry) = record.credential_mapping.get(image_name(image)) else { return Access::MustPull("the image was pulled under another name") };
         if entry.node_pods_accessible {
             return Access::Granted;
         }
         if entry.kubernetes_secrets.is_empty() && entry.kubernetes_service_accounts.is_empty() {
             return Access::MustPull("the image was pulled with credentials the kubelet did not record");
         }
+        let Some(pod_secrets) = pod_secrets else { return Access::NeedsPodCredentials };
         for pod in pod_secrets {
             let same_object = |c: &SecretCoordinates| c.uid == pod.uid && c.namespace == pod.namespace && c.name == pod.name;
-            if let Some(cached) = entry.kubernetes_secrets.iter_mut().find(|c| !c.credential_hash.is_empty() && c.credential_hash == pod.credential_hash) {
+            if let Some(cached) = entry.kubernetes_secrets.iter().find(|c| !c.credential_hash.is_empty() && c.credential_hash == pod.credential_hash) {
                 if !same_object(cached) && entry.kubernetes_secrets.len() < MAX_MATCHED_SECRETS {
-                    merge_secret(&mut entry.kubernetes_secrets, pod.clone());
-                    self.update(&mut record);
+                    self.add_secret(image, image_ref, pod);
                 }
                 return Access::Granted;
             }
-            if let Some(cached) = entry.kubernetes_secrets.iter_mut().find(|c| same_object(c)) {
+            if entry.kubernetes_secrets.iter().any(same_object) {
                 // The same secret with new contents: it still may use what it pulled.
-                cached.credential_hash.clone_from(&pod.credential_hash);
-                self.update(&mut record);
+                self.add_secret(image, image_ref, pod);
                 return Access::Granted;
             }
         }
         Access::MustPull("the pod has none of the credentials the image was pulled with")
     }
 
-    fn update(&self, record: &mut ImagePulledRecord) {
+    /// Adds (or updates the hash of) a secret in the record, re-read under the lock so a
+    /// concurrent write is not lost.
+    fn add_secret(&self, image: &str, image_ref: &str, secret: &SecretCoordinates) {
         let _guard = self.write.lock().expect("records lock");
+        let Ok(Some(mut record)) = self.record(image_ref) else { return };
+        let Some(entry) = record.credential_mapping.get_mut(image_name(image)) else { return };
+        if entry.node_pods_accessible {
+            return;
+        }
+        merge_secret(&mut entry.kubernetes_secrets, secret.clone());
         record.last_updated_time = now_rfc3339();
-        if let Err(e) = self.store(record) {
+        if let Err(e) = self.store(&record) {
             tracing::warn!(image = %record.image_ref, "updating the image's pull record: {e}");
         }
     }
