@@ -7,7 +7,8 @@
 //!   (0600), the `kubelet-client-current.pem` link and the kubeconfig (0600), and the node
 //!   becomes Ready with that certificate;
 //! - with `serverTLSBootstrap` it asks for a `kubernetes.io/kubelet-serving` certificate for its
-//!   name and IP; once an admin approves it, port 10250 serves it (verified against the CA);
+//!   name and IP; once an admin approves it, port 10250 serves it (verified against the CA, and
+//!   by the API server for `kubectl logs`);
 //! - a restart sends no new request;
 //! - with a certificate about to expire (signed here with the harness CA) and
 //!   `rotateCertificates`, the kubelet renews it with a request authenticated by the old one,
@@ -137,6 +138,17 @@ async fn bootstrap_serving_certificate_and_restart() {
     })
     .await;
     assert!(pki.join("kubelet-server-current.pem").exists());
+    // kubectl logs goes through the API server, which verifies the kubelet's serving
+    // certificate against the cluster CA (--kubelet-certificate-authority).
+    apply(&node, "served", &busy_pod_yaml("served-logs", "echo served-over-the-issued-certificate; sleep 3600", ""));
+    pod_running("served-logs", Duration::from_secs(60)).await;
+    let logs = wait_for("kubectl logs over the issued certificate", Duration::from_secs(30), || async {
+        let (ok, out, _) = kubectl(&["logs", "served-logs"]);
+        (ok && out.contains("served-over-the-issued-certificate")).then_some(out)
+    })
+    .await;
+    assert!(logs.contains("served-over-the-issued-certificate"));
+    kubectl(&["delete", "pod", "served-logs", "--grace-period=0", "--force"]);
 
     // A restart reuses the certificate: no new client request.
     kubelet.stop().await;

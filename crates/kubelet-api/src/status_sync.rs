@@ -54,6 +54,8 @@ pub enum StatusAction {
         /// Kubelet-owned condition types the API holds and the kubelet no longer reports
         /// (e.g. `PodResizePending` once the resize is allocated): deleted by the patch.
         removed_conditions: Vec<String>,
+        /// `(podIPs|hostIPs, ip)` the API holds that the kubelet's status replaced.
+        removed_ips: Vec<(String, String)>,
     },
     /// Final deletion (grace 0, UID precondition) of a pod the kubelet has stopped.
     Delete { namespace: String, name: String, uid: String },
@@ -136,7 +138,11 @@ pub fn merge_pod_conditions(status: &PodStatus, api: Option<&PodStatus>) -> PodS
 /// someone else set meanwhile is left alone.
 /// Conditions in `removed` get the strategic merge patch's delete directive (a list merged by
 /// key keeps an element the patch leaves out).
-pub fn status_patch(uid: &str, status: &PodStatus, removed: &[String]) -> serde_json::Value {
+/// IPs in `removed_ips` (`podIPs`/`hostIPs` merge by `ip` the same way) get it too, with the
+/// list's order (`$setElementOrder`), as upstream's two-way merge patch: a pod restarted under
+/// the same UID has a new sandbox IP, and merging it with the old one is refused (422: one IP per
+/// family).
+pub fn status_patch(uid: &str, status: &PodStatus, removed: &[String], removed_ips: &[(String, String)]) -> serde_json::Value {
     let mut status = status.clone();
     if let Some(conditions) = status.conditions.as_mut() {
         conditions.retain(|c| reported_by_kubelet(&c.type_));
@@ -147,7 +153,30 @@ pub fn status_patch(uid: &str, status: &PodStatus, removed: &[String]) -> serde_
         let deletes = removed.iter().map(|t| serde_json::json!({ "type": t, "$patch": "delete" }));
         patch["status"]["conditions"] = serde_json::Value::Array(list.into_iter().chain(deletes).collect());
     }
+    for field in ["podIPs", "hostIPs"] {
+        let gone: Vec<&String> = removed_ips.iter().filter(|(f, _)| f == field).map(|(_, ip)| ip).collect();
+        if gone.is_empty() {
+            continue;
+        }
+        let list = patch["status"][field].as_array().cloned().unwrap_or_default();
+        patch["status"][format!("$setElementOrder/{field}")] = serde_json::Value::Array(list.iter().map(|e| serde_json::json!({ "ip": e["ip"] })).collect());
+        let deletes = gone.into_iter().map(|ip| serde_json::json!({ "ip": ip, "$patch": "delete" }));
+        patch["status"][field] = serde_json::Value::Array(list.into_iter().chain(deletes).collect());
+    }
     patch
+}
+
+/// The pod and host IPs `api` holds that `ours` replaced (ours lists others).
+fn removed_ips(ours: &PodStatus, api: Option<&PodStatus>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Some(api) = api else { return out };
+    let pod = |s: &PodStatus| s.pod_ips.as_ref().map(|l| l.iter().map(|i| i.ip.clone()).collect::<Vec<_>>());
+    let host = |s: &PodStatus| s.host_ips.as_ref().map(|l| l.iter().map(|i| i.ip.clone()).collect::<Vec<_>>());
+    for (field, ours, theirs) in [("podIPs", pod(ours), pod(api)), ("hostIPs", host(ours), host(api))] {
+        let (Some(ours), Some(theirs)) = (ours, theirs) else { continue };
+        out.extend(theirs.into_iter().filter(|ip| !ours.contains(ip)).map(|ip| (field.to_owned(), ip)));
+    }
+    out
 }
 
 /// The kubelet-owned condition types `api` holds that `ours` lacks.
@@ -201,6 +230,7 @@ pub fn plan_with_finals(pods: &[Pod], finals: &[Pod], store: &PodStore, sent: &B
             status: Box::new(status.clone()),
             resource_version: rv,
             removed_conditions: removed_conditions(status, api_pod.status.as_ref()),
+            removed_ips: removed_ips(status, api_pod.status.as_ref()),
         });
     }
     for (uid, pod) in &store.pods {
@@ -239,8 +269,8 @@ impl StatusSyncer {
             if store.synced {
                 for action in plan_with_finals(&pods, &finals, &store, &sent, &known) {
                     match action {
-                        StatusAction::Patch { namespace, name, uid, status, resource_version, removed_conditions } => {
-                            let patch = status_patch(&uid, &status, &removed_conditions);
+                        StatusAction::Patch { namespace, name, uid, status, resource_version, removed_conditions, removed_ips } => {
+                            let patch = status_patch(&uid, &status, &removed_conditions, &removed_ips);
                             match self.api.patch_pod_status(&namespace, &name, &patch).await {
                                 Ok(stored) => {
                                     tracing::debug!(pod = %format!("{namespace}/{name}"), "status updated");

@@ -136,7 +136,7 @@ fn conditions_others_own_are_kept_as_the_api_holds_them() {
     assert!(plan(&[ours], &store(vec![api_same]), &BTreeMap::new(), &BTreeSet::new()).is_empty());
 
     // The patch carries only the kubelet's conditions (the server merges them by type).
-    let patch = status_patch("a", status, &[]);
+    let patch = status_patch("a", status, &[], &[]);
     let types: Vec<&str> = patch["status"]["conditions"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["Ready", "DisruptionTarget"]);
     assert_eq!(patch["metadata"]["uid"], "a");
@@ -153,7 +153,30 @@ fn a_kubelet_condition_no_longer_reported_is_deleted_by_the_patch() {
     let actions = plan(&[ours], &store(vec![api_pod]), &BTreeMap::new(), &BTreeSet::new());
     let [StatusAction::Patch { status, removed_conditions, .. }] = &actions[..] else { panic!("{actions:?}") };
     assert_eq!(removed_conditions, &vec!["PodResizePending".to_string()]);
-    let patch = status_patch("a", status, removed_conditions);
+    let patch = status_patch("a", status, removed_conditions, &[]);
     let conditions = patch["status"]["conditions"].as_array().unwrap();
     assert_eq!(conditions.last().unwrap(), &serde_json::json!({"type": "PodResizePending", "$patch": "delete"}));
+}
+
+#[test]
+fn a_new_pod_ip_replaces_the_old_one_in_the_patch() {
+    use k8s_openapi::api::core::v1::PodIP;
+    let ips = |v: &[&str]| Some(v.iter().map(|ip| PodIP { ip: ip.to_string() }).collect::<Vec<_>>());
+    let mut ours = pod("a", "pa", Some("Running"));
+    ours.status.as_mut().unwrap().pod_ips = ips(&["198.18.0.7"]);
+    let mut api_pod = pod("a", "pa", Some("Running"));
+    api_pod.status.as_mut().unwrap().pod_ips = ips(&["198.18.0.3"]);
+    let actions = plan(&[ours], &store(vec![api_pod]), &BTreeMap::new(), &BTreeSet::new());
+    let [StatusAction::Patch { status, removed_conditions, removed_ips, .. }] = &actions[..] else { panic!("{actions:?}") };
+    assert_eq!(removed_ips, &vec![("podIPs".to_string(), "198.18.0.3".to_string())]);
+    let patch = status_patch("a", status, removed_conditions, removed_ips);
+    assert_eq!(patch["status"]["podIPs"], serde_json::json!([{"ip": "198.18.0.7"}, {"ip": "198.18.0.3", "$patch": "delete"}]));
+    assert_eq!(patch["status"]["$setElementOrder/podIPs"], serde_json::json!([{"ip": "198.18.0.7"}]));
+    // No IPs of ours yet (a restarted pod before its sandbox): the API's stay.
+    let mut pending = pod("a", "pa", Some("Pending"));
+    pending.status.as_mut().unwrap().pod_ips = None;
+    let mut api_pod = pod("a", "pa", Some("Running"));
+    api_pod.status.as_mut().unwrap().pod_ips = ips(&["198.18.0.3"]);
+    let actions = plan(&[pending], &store(vec![api_pod]), &BTreeMap::new(), &BTreeSet::new());
+    assert!(actions.iter().all(|a| matches!(a, StatusAction::Patch { removed_ips, .. } if removed_ips.is_empty())), "{actions:?}");
 }
