@@ -62,18 +62,18 @@ pub fn anonymous(server: &str, ca_pem: Option<&[u8]>) -> Result<Client, ApiError
     client(config(server, ca_pem)?, server)
 }
 
-/// A client with a bearer token (the bootstrap token), verified against the CA.
-pub fn with_token(server: &str, ca_pem: &[u8], token: &str) -> Result<Client, ApiError> {
-    let mut config = config(server, Some(ca_pem))?;
-    config.auth_info.token = Some(token.to_owned().into());
-    client(config, server)
-}
-
 /// A client from a kubeconfig file (the kubelet's, once it has its certificate).
 pub async fn from_kubeconfig(path: &std::path::Path) -> Result<Client, ApiError> {
-    let what = || format!("kubeconfig {}", path.display());
-    let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| ApiError::Request { what: what(), reason: e.to_string() })?;
-    let config = Config::from_custom_kubeconfig(kc, &Default::default()).await.map_err(|e| ApiError::Request { what: what(), reason: e.to_string() })?;
+    let what = format!("kubeconfig {}", path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| ApiError::Request { what: what.clone(), reason: e.to_string() })?;
+    from_kubeconfig_yaml(&text, &what).await
+}
+
+/// A client from a kubeconfig's text (the bootstrap kubeconfig join renders); `what` names it
+/// in errors.
+pub async fn from_kubeconfig_yaml(text: &str, what: &str) -> Result<Client, ApiError> {
+    let kc = kube::config::Kubeconfig::from_yaml(text).map_err(|e| ApiError::Request { what: what.into(), reason: e.to_string() })?;
+    let config = Config::from_custom_kubeconfig(kc, &Default::default()).await.map_err(|e| ApiError::Request { what: what.into(), reason: e.to_string() })?;
     let server = config.cluster_url.to_string();
     client(config, &server)
 }

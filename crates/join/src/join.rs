@@ -95,7 +95,7 @@ pub async fn join<W: Write>(opts: &JoinOptions, report: &mut Report<W>) -> Resul
             (info, text)
         }
     };
-    let client = bootstrap_client(&bootstrap_kubeconfig).await?;
+    let client = api::from_kubeconfig_yaml(&bootstrap_kubeconfig, "the bootstrap kubeconfig").await?;
 
     // 2. The cluster's kubelet configuration.
     let cluster_config = api::kubelet_config(&client).await?;
@@ -237,16 +237,7 @@ fn read_bootstrap_kubeconfig(path: &std::path::Path) -> Result<(ClusterInfo, Str
     Ok((ClusterInfo { server, ca_pem }, text))
 }
 
-async fn bootstrap_client(kubeconfig: &str) -> Result<kube::Client, JoinError> {
-    let kc = kube::config::Kubeconfig::from_yaml(kubeconfig).map_err(|e| JoinError::BootstrapKubeconfig { path: "(rendered)".into(), reason: e.to_string() })?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .map_err(|e| JoinError::BootstrapKubeconfig { path: "(rendered)".into(), reason: e.to_string() })?;
-    let server = config.cluster_url.to_string();
-    kube::Client::try_from(config).map_err(|e| ApiError::Unreachable { server, reason: e.to_string() }.into())
-}
-
-pub fn report_findings<W: Write>(report: &mut Report<W>, findings: &[Finding]) {
+fn report_findings<W: Write>(report: &mut Report<W>, findings: &[Finding]) {
     let problems = findings.iter().filter(|f| f.severity != Severity::Ok).count();
     report.step(format!("preflight: {} checks, {problems} problem(s)", findings.len()));
     for f in findings.iter().filter(|f| f.severity != Severity::Ok) {

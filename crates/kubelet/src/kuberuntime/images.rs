@@ -233,6 +233,7 @@ impl ImageManager {
             ImageError { reason: "ErrImageInspect", message }
         })?;
         let policy = effective_pull_policy(c);
+        let mut fetched: Option<(DockerKeyring, Vec<String>)> = None;
         if let Some(img) = present.as_ref().filter(|_| policy != "Always") {
             let Some(records) = &self.records else {
                 events.event(pod, EventType::Normal, "Pulled", &format!("Container image {image:?} already present on machine"));
@@ -240,7 +241,7 @@ impl ImageManager {
             };
             let mut access = records.access(&image, &img.id, None);
             if access == Access::NeedsPodCredentials {
-                let (keyring, _) = pull_keyring(secrets, pod).await;
+                let (keyring, _) = fetched.insert(pull_keyring(secrets, pod).await);
                 let pod_secrets: Vec<SecretCoordinates> = keyring.lookup_credentials(&image).into_iter().filter_map(|c| c.source).collect();
                 access = records.access(&image, &img.id, Some(&pod_secrets));
             }
@@ -277,7 +278,11 @@ impl ImageManager {
             return Err(ImageError { reason: "ImagePullBackOff", message });
         }
         self.last_error.lock().expect("pull errors lock").remove(&key);
-        let (keyring, missing_secrets) = pull_keyring(secrets, pod).await;
+        // The pod's secrets, unless the access check above has read them already.
+        let (keyring, missing_secrets) = match fetched {
+            Some(read) => read,
+            None => pull_keyring(secrets, pod).await,
+        };
         events.event(pod, EventType::Normal, "Pulling", &format!("Pulling image {image:?}"));
         let started = Instant::now();
         let mut credentials = keyring.lookup_credentials(&image);

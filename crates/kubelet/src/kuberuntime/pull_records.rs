@@ -157,14 +157,15 @@ pub fn credential_hash(username: &str, password: &str, email: &str) -> String {
         .filter(|(_, v)| !v.is_empty())
         .map(|(k, v)| format!("\"{k}\":{}", go_json_string(v)))
         .collect();
-    let json = format!("{{{}}}", fields.join(","));
-    let digest = ring::digest::digest(&ring::digest::SHA256, json.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(format!("{{{}}}", fields.join(",")).as_bytes())
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, data).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn file_name(key: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
-    format!("sha256-{}", digest.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!("sha256-{}", sha256_hex(key.as_bytes()))
 }
 
 fn now_rfc3339() -> String {
