@@ -15,16 +15,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=hack/lib/env.sh
 source hack/lib/env.sh
+# shellcheck source=hack/lib/cluster-bench.sh
+source hack/lib/cluster-bench.sh
 
-rounds=3
-while (($#)); do
-    case "$1" in
-        --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "==> ERROR: unknown argument '$1'" >&2; exit 2 ;;
-    esac
-done
-[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "==> ERROR: --rounds must be a positive integer" >&2; exit 2; }
+bench_parse_rounds "$0" 3 "$@"
+rounds=$BENCH_ROUNDS
 [[ $(id -u) -eq 0 ]] || { echo "==> ERROR: must run as root" >&2; exit 1; }
 
 export CARGO_TARGET_DIR PROTOC="${PROTOC:-/usr/bin/protoc}"

@@ -1,4 +1,5 @@
-# Shared by the side-by-side cluster benchmarks (hack/bench-eviction.sh, hack/bench-logs.sh):
+# Shared by the side-by-side cluster benchmarks (hack/bench-eviction.sh, hack/bench-logs.sh;
+# hack/bench-join.sh uses bench_parse_rounds only):
 # `cluster_bench_rounds COMMAND ROUNDS_DEFAULT OUT_DEFAULT "$@"` parses --rounds, builds the
 # release kubelet and cluster-bench (unless KNODE_SKIP_BUILD), brings up the node environment,
 # the control plane and upstream's build, then runs `cluster-bench COMMAND` for ours and
@@ -6,17 +7,26 @@
 # The caller sources hack/lib/env.sh first; its header comment (from line 2, the
 # comment block before `set -euo pipefail`) is its --help.
 
-cluster_bench_rounds() {
-    local command=$1 rounds=$2 out=$3 script=${BASH_SOURCE[1]}
-    shift 3
+# `bench_parse_rounds SCRIPT DEFAULT "$@"`: a benchmark's arguments, `--rounds N` (set in
+# BENCH_ROUNDS, checked) or `-h`/`--help` (SCRIPT's header comment); anything else exits 2.
+bench_parse_rounds() {
+    local script=$1
+    BENCH_ROUNDS=$2
+    shift 2
     while (($#)); do
         case "$1" in
-            --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
+            --rounds) BENCH_ROUNDS=${2:?--rounds needs a value}; shift 2 ;;
             -h|--help) sed -n '2,/^set -euo/p' "$script" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
             *) echo "==> ERROR: unknown argument '$1'" >&2; exit 2 ;;
         esac
     done
-    [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "==> ERROR: --rounds must be a positive integer, not '$rounds'" >&2; exit 2; }
+    [[ $BENCH_ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "==> ERROR: --rounds must be a positive integer, not '$BENCH_ROUNDS'" >&2; exit 2; }
+}
+
+cluster_bench_rounds() {
+    local command=$1 rounds out=$3 script=${BASH_SOURCE[1]}
+    bench_parse_rounds "$script" "$2" "${@:4}"
+    rounds=$BENCH_ROUNDS
     [[ $(id -u) -eq 0 ]] || { echo "==> ERROR: must run as root (containerd socket, kubelets)" >&2; exit 1; }
     local lock=/tmp/knode-e2e.lock bench round kubelet
     export CARGO_TARGET_DIR KNODE_CONTAINERD_SOCK KNODE_CONTAINERD_PIDFILE KNODE_BUSYBOX_IMAGE KNODE_REPO_ROOT

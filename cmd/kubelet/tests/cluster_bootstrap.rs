@@ -25,7 +25,6 @@ use std::time::Duration;
 
 use cluster_support::*;
 use e2e::{KubeletProcess, TestNode, wait_for};
-use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use k8s_openapi::api::coordination::v1::Lease;
 
 const SERVER: &str = "https://198.18.255.1:6443";
@@ -68,12 +67,6 @@ async fn start(node: &TestNode, bootstrap: &Path) -> KubeletProcess {
     KubeletProcess::start(Path::new(KUBELET), node, &args).await
 }
 
-fn csrs(signer: &str) -> Vec<CertificateSigningRequest> {
-    let list: Option<serde_json::Value> = kubectl_json(&["get", "csr"]);
-    let items: Vec<CertificateSigningRequest> = list.and_then(|l| serde_json::from_value(l["items"].clone()).ok()).unwrap_or_default();
-    items.into_iter().filter(|c| c.spec.signer_name == signer).collect()
-}
-
 fn clean_csrs() {
     let (_, names, _) = kubectl(&["get", "csr", "-o", "name"]);
     for n in names.lines() {
@@ -91,15 +84,6 @@ async fn fresh_node() -> (TestNode, PathBuf) {
     write_config(&node);
     let bootstrap = bootstrap_kubeconfig(node.dir.path(), &token());
     (node, bootstrap)
-}
-
-fn mode(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-fn token() -> String {
-    std::fs::read_to_string(format!("{CP_DIR}/pki/bootstrap-token")).unwrap().trim().to_string()
 }
 
 #[tokio::test]
@@ -120,7 +104,7 @@ async fn bootstrap_serving_certificate_and_restart() {
     let subject = Command::new("openssl").args(["x509", "-noout", "-subject", "-issuer", "-in"]).arg(&target).output().unwrap();
     let subject = String::from_utf8_lossy(&subject.stdout);
     assert!(subject.contains("O = system:nodes, CN = system:node:knode-node") && subject.contains("CN = knode-ca"), "{subject}");
-    let client = csrs("kubernetes.io/kube-apiserver-client-kubelet");
+    let client = csrs(CLIENT_SIGNER);
     assert_eq!(client.len(), 1, "one client request");
     let id = token().split('.').next().unwrap().to_string();
     assert_eq!(client[0].spec.username.as_deref(), Some(format!("system:bootstrap:{id}").as_str()));
@@ -155,7 +139,7 @@ async fn bootstrap_serving_certificate_and_restart() {
     let kubelet = start(&node, &bootstrap).await;
     wait_node_ready(Duration::from_secs(60)).await;
     assert!(kubelet.log_text().contains("kubeconfig exists and is valid; skipping TLS bootstrap"));
-    assert_eq!(csrs("kubernetes.io/kube-apiserver-client-kubelet").len(), 1, "no new client request after a restart");
+    assert_eq!(csrs(CLIENT_SIGNER).len(), 1, "no new client request after a restart");
     teardown(kubelet).await;
     clean_csrs();
 }
@@ -191,7 +175,7 @@ async fn a_client_certificate_about_to_expire_is_rotated_without_a_restart() {
     })
     .await;
     wait_for("the API client switched", Duration::from_secs(10), || async { kubelet.log_text().contains("API client switched to the rotated client certificate").then_some(()) }).await;
-    let renewal = csrs("kubernetes.io/kube-apiserver-client-kubelet");
+    let renewal = csrs(CLIENT_SIGNER);
     assert_eq!(renewal.len(), 1);
     assert_eq!(renewal[0].spec.username.as_deref(), Some("system:node:knode-node"), "the renewal is authenticated by the old certificate");
     // Past the old certificate's expiry the lease is still renewed with the new one.
@@ -251,7 +235,7 @@ async fn a_denied_signing_request_stops_start_up_with_its_name_and_reason() {
         .spawn()
         .unwrap();
     let pending = wait_for("the kubelet's pending request", Duration::from_secs(30), || async {
-        csrs("kubernetes.io/kube-apiserver-client-kubelet").into_iter().find(|c| c.spec.username.as_deref() == Some(USER))
+        csrs(CLIENT_SIGNER).into_iter().find(|c| c.spec.username.as_deref() == Some(USER))
     })
     .await;
     assert!(pending.status.as_ref().and_then(|s| s.conditions.as_ref()).is_none_or(|c| c.is_empty()), "not auto-approved: {pending:?}");

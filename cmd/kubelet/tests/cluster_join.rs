@@ -14,7 +14,6 @@
 
 mod cluster_support;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -29,10 +28,6 @@ fn knode() -> PathBuf {
     let path = Path::new(KUBELET).with_file_name("knode");
     assert!(path.exists(), "{} is missing: build it (cargo build -p knode-cmd; hack/test.sh builds the workspace)", path.display());
     path
-}
-
-fn token() -> String {
-    std::fs::read_to_string(format!("{CP_DIR}/pki/bootstrap-token")).unwrap().trim().to_string()
 }
 
 fn ca_hash() -> String {
@@ -89,10 +84,6 @@ fn join(root: &Root, token: &str, hash: &str, extra: &[&str]) -> Output {
     args.extend(["--cri-socket", &cri, "--cni-conf-dir", &cni, "--kubelet-binary", KUBELET, "--service", "process", "--timeout", "90s"]);
     args.extend_from_slice(extra);
     run(&args)
-}
-
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
 }
 
 /// Every file under `dir` whose content contains `needle`.
@@ -286,13 +277,7 @@ async fn kubeadm_join_with_our_kubelet_started_as_its_drop_in_does() {
     .expect("kubeadm join finished within 120 s");
     assert!(out.0.success() && out.1.contains("This node has joined the cluster"), "kubeadm join: {}\n{}\nkubelet log: {}", out.1, out.2, std::fs::read_to_string(root.path().join("kubelet.log")).unwrap_or_default());
     wait_node_ready(Duration::from_secs(30)).await;
-    let csr_user = kubectl_json::<serde_json::Value>(&["get", "csr", "-o", "json"])
-        .and_then(|l| l["items"].as_array().cloned())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|c| c["spec"]["signerName"] == "kubernetes.io/kube-apiserver-client-kubelet")
-        .filter_map(|c| c["spec"]["username"].as_str().map(str::to_owned))
-        .collect::<Vec<_>>();
+    let csr_user = client_csr_users();
     assert!(csr_user.iter().any(|u| u == "system:bootstrap:knode0"), "{csr_user:?}");
 
     let _ = kubelet.start_kill();

@@ -128,12 +128,7 @@ async fn seed_004_manual_deployment_step_by_step() {
     let current = opt.join("ssl/kubelet-client-current.pem");
     assert!(std::fs::read_link(&current).is_ok(), "{} is a link", current.display());
     assert!(opt.join("cfg/kubelet.kubeconfig").exists());
-    let users: Vec<String> = kubectl_json::<serde_json::Value>(&["get", "csr", "-o", "json"])
-        .and_then(|l| l["items"].as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|c| c["spec"]["username"].as_str().map(str::to_owned))
-        .collect();
+    let users = client_csr_users();
     assert!(users.iter().any(|u| u == "system:bootstrap:be8dad"), "{users:?}");
     // The role label, the operator's way.
     kubectl_ok(&["label", "node", NODE, "node-role.kubernetes.io/master=linux-node1", "--overwrite"]);

@@ -191,3 +191,29 @@ pub fn harness_client_cert(cn: &str, org: Option<&str>, from: i64, to: i64) -> S
     params.not_after = now + time::Duration::seconds(to);
     format!("{}{}", params.signed_by(&key, &ca).unwrap().pem(), key.serialize_pem())
 }
+
+/// The harness's bootstrap token (`<id>.<secret>`).
+pub fn token() -> String {
+    std::fs::read_to_string(format!("{CP_DIR}/pki/bootstrap-token")).unwrap().trim().to_string()
+}
+
+/// A file's permission bits.
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+/// `kubernetes.io/kube-apiserver-client-kubelet`: the kubelet's client certificate requests.
+pub const CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client-kubelet";
+
+/// The certificate signing requests for `signer`.
+pub fn csrs(signer: &str) -> Vec<k8s_openapi::api::certificates::v1::CertificateSigningRequest> {
+    let list: Option<serde_json::Value> = kubectl_json(&["get", "csr"]);
+    let items: Vec<k8s_openapi::api::certificates::v1::CertificateSigningRequest> = list.and_then(|l| serde_json::from_value(l["items"].clone()).ok()).unwrap_or_default();
+    items.into_iter().filter(|c| c.spec.signer_name == signer).collect()
+}
+
+/// Who asked for the kubelet client certificates (`spec.username` of each request).
+pub fn client_csr_users() -> Vec<String> {
+    csrs(CLIENT_SIGNER).into_iter().filter_map(|c| c.spec.username).collect()
+}
