@@ -73,12 +73,12 @@ async fn create_pod(s: &Shared, i: usize) -> anyhow::Result<()> {
             sub_paths: &kubelet::kuberuntime::sub_path::HostSubPaths,
             runtime_supports_rro: false,
         };
-        let mut cc = container_config(&pod, c, 0, &ctx)?;
+        let (mut cc, extras) = container_config(&pod, c, 0, &ctx)?;
         if let Some(image) = cc.image.as_mut() {
             image.user_specified_image = s.image.clone();
             image.image = s.image_ref.clone();
         }
-        let id = s.rt.create_container(&sandbox_id, cc, config.clone()).await.context("CreateContainer")?;
+        let id = s.rt.create_container_with(&sandbox_id, cc, &extras, config.clone()).await.context("CreateContainer")?;
         s.rt.start_container(&id).await.context("StartContainer")?;
     }
     Ok(())

@@ -29,6 +29,9 @@ use k8s_openapi::api::core::v1::Pod;
 const USER: &str = "puller";
 const PASSWORD: &str = "s3cret-pull";
 
+/// The audience of the tokens the service-account provider is given.
+const SA_AUDIENCE: &str = "knode-test-registry";
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -138,7 +141,8 @@ async fn pull_policies_credentials_and_reasons() {
     let public_image = open.push("knode/public:1.0", None);
     let private_image = private.push("knode/private:1.0", Some(&format!("{USER}:{PASSWORD}")));
     let plugin_image = private.push("knode/viaplugin:1.0", Some(&format!("{USER}:{PASSWORD}")));
-    let _cleanup = PulledImages(vec![public_image.clone(), private_image.clone(), plugin_image.clone()]);
+    let sa_image = private.push("knode/viasa:1.0", Some(&format!("{USER}:{PASSWORD}")));
+    let _cleanup = PulledImages(vec![public_image.clone(), private_image.clone(), plugin_image.clone(), sa_image.clone()]);
 
     // The credential provider plugin: records each request, answers the private registry's
     // credentials for the viaplugin path.
@@ -151,24 +155,40 @@ async fn pull_policies_credentials_and_reasons() {
         addr = private.addr
     );
     std::fs::write(bin.join("knode-test-provider"), script).unwrap();
-    std::fs::set_permissions(bin.join("knode-test-provider"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // A service-account provider (tokenAttributes): given the pod's token for its audience and
+    // the service account's role annotation, it answers for the viasa path.
+    let sa_calls = dir.join("sa-plugin-calls");
+    let sa_script = format!(
+        "#!/bin/sh\ncat >> {calls}\necho >> {calls}\necho '{{\"kind\":\"CredentialProviderResponse\",\"apiVersion\":\"credentialprovider.kubelet.k8s.io/v1\",\"cacheKeyType\":\"Image\",\"cacheDuration\":\"1h\",\"auth\":{{\"{addr}/knode/viasa\":{{\"username\":\"{USER}\",\"password\":\"{PASSWORD}\"}}}}}}'\n",
+        calls = sa_calls.display(),
+        addr = private.addr
+    );
+    std::fs::write(bin.join("knode-sa-provider"), sa_script).unwrap();
+    for plugin in ["knode-test-provider", "knode-sa-provider"] {
+        std::fs::set_permissions(bin.join(plugin), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
     let provider_config = dir.join("credential-provider.yaml");
     std::fs::write(
         &provider_config,
-        format!("apiVersion: kubelet.config.k8s.io/v1\nkind: CredentialProviderConfig\nproviders:\n- name: knode-test-provider\n  matchImages: [\"{}/knode/viaplugin\"]\n  defaultCacheDuration: 10m\n  apiVersion: credentialprovider.kubelet.k8s.io/v1\n", private.addr),
+        format!(
+            "apiVersion: kubelet.config.k8s.io/v1\nkind: CredentialProviderConfig\nproviders:\n- name: knode-test-provider\n  matchImages: [\"{addr}/knode/viaplugin\"]\n  defaultCacheDuration: 10m\n  apiVersion: credentialprovider.kubelet.k8s.io/v1\n- name: knode-sa-provider\n  matchImages: [\"{addr}/knode/viasa\"]\n  defaultCacheDuration: 10m\n  apiVersion: credentialprovider.kubelet.k8s.io/v1\n  tokenAttributes:\n    serviceAccountTokenAudience: {SA_AUDIENCE}\n    cacheType: ServiceAccount\n    requireServiceAccount: true\n    requiredServiceAccountAnnotationKeys: [knode.test/registry-role]\n",
+            addr = private.addr
+        ),
     )
     .unwrap();
+    // Nodes may ask for tokens of this audience (upstream's ServiceAccountNodeAudienceRestriction).
+    apply(&node, "sa-audience", &format!("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: knode-test-registry-audience}}\nrules:\n- apiGroups: [\"\"]\n  resources: [{SA_AUDIENCE}]\n  verbs: [request-serviceaccounts-token-audience]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: knode-test-registry-audience}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: knode-test-registry-audience}}\nsubjects:\n- {{apiGroup: rbac.authorization.k8s.io, kind: Group, name: \"system:nodes\"}}\n"));
 
     secure_config(&node);
     let plugin_flags = [format!("--image-credential-provider-config={}", provider_config.display()), format!("--image-credential-provider-bin-dir={}", bin.display())];
     let kubelet = start_cluster_kubelet_with(&node, &[&plugin_flags[0], &plugin_flags[1]]).await;
     wait_node_ready(Duration::from_secs(60)).await;
-    let pods = ["img-public", "img-nocreds", "img-secret", "img-sa", "img-wrong", "img-never", "img-invalid", "img-plugin-1", "img-plugin-2"];
+    let pods = ["img-public", "img-nocreds", "img-secret", "img-sa", "img-wrong", "img-never", "img-invalid", "img-plugin-1", "img-plugin-2", "img-sa-token", "img-sa-unannotated"];
     for p in pods {
         kubectl(&["delete", "pod", p, "--ignore-not-found", "--grace-period=0", "--force"]);
     }
     kubectl(&["delete", "secret", "regcred", "wrongcred", "--ignore-not-found"]);
-    kubectl(&["delete", "serviceaccount", "img-puller", "--ignore-not-found"]);
+    kubectl(&["delete", "serviceaccount", "img-puller", "token-puller", "--ignore-not-found"]);
     let server = format!("--docker-server={}", private.addr);
     for (name, password) in [("regcred", PASSWORD), ("wrongcred", "nope")] {
         let (ok, _, err) = kubectl(&["create", "secret", "docker-registry", name, &server, &format!("--docker-username={USER}"), &format!("--docker-password={password}")]);
@@ -221,11 +241,37 @@ async fn pull_policies_credentials_and_reasons() {
     assert_eq!(asked.lines().count(), 1, "cached after the first answer: {asked}");
     assert!(asked.contains(&format!("\"image\":\"{}/knode/viaplugin\"", private.addr)), "{asked}");
 
+    // The service-account provider: given a token the API server accepts for the audience,
+    // bound to the pod; skipped for a service account without the required annotation.
+    apply(&node, "token-puller", "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: token-puller, namespace: default, annotations: {knode.test/registry-role: reader, knode.test/other: x}}\n");
+    apply(&node, "img-sa-token", &pod_yaml("img-sa-token", &sa_image, "Always", "  serviceAccountName: token-puller\n"));
+    pod_running("img-sa-token", Duration::from_secs(90)).await;
+    let asked = std::fs::read_to_string(&sa_calls).unwrap();
+    assert_eq!(asked.lines().count(), 1, "{asked}");
+    let request: serde_json::Value = serde_json::from_str(asked.lines().next().unwrap()).unwrap();
+    assert_eq!(request["serviceAccountAnnotations"], serde_json::json!({"knode.test/registry-role": "reader"}), "only the named annotation: {asked}");
+    let token = request["serviceAccountToken"].as_str().expect("a token in the request").to_string();
+    let review_file = dir.join("token-review.json");
+    std::fs::write(&review_file, serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token, "audiences": [SA_AUDIENCE]}}).to_string()).unwrap();
+    let review: serde_json::Value = kubectl_json(&["create", "-f", review_file.to_str().unwrap()]).expect("kubectl create TokenReview");
+    assert_eq!(review["status"]["authenticated"], true, "{review}");
+    assert_eq!(review["status"]["user"]["username"], "system:serviceaccount:default:token-puller", "{review}");
+    assert_eq!(review["status"]["user"]["extra"]["authentication.kubernetes.io/pod-name"][0], "img-sa-token", "bound to the pod: {review}");
+    let account: serde_json::Value = kubectl_json(&["get", "serviceaccount", "token-puller"]).expect("the service account");
+    let (_, record) = pull_record(&node, "knode/viasa").expect("a pull record of the image");
+    let recorded = format!("\"kubernetesServiceAccounts\":[{{\"uid\":{},\"namespace\":\"default\",\"name\":\"token-puller\"}}]", account["metadata"]["uid"]);
+    assert!(record.contains(&recorded), "the pull is recorded with the service account: {record}");
+    apply(&node, "img-sa-unannotated", &pod_yaml("img-sa-unannotated", &sa_image, "Always", "  serviceAccountName: default\n"));
+    let (_, message) = waiting("img-sa-unannotated", &["ErrImagePull", "ImagePullBackOff"]).await;
+    assert!(message.contains("authoriz") || message.contains("401"), "the plugin was skipped: {message}");
+    assert_eq!(std::fs::read_to_string(&sa_calls).unwrap().lines().count(), 1, "not asked for a service account without the annotation");
+
     for p in pods {
         kubectl(&["delete", "pod", p, "--grace-period=0", "--force"]);
     }
     kubectl(&["delete", "secret", "regcred", "wrongcred"]);
-    kubectl(&["delete", "serviceaccount", "img-puller"]);
+    kubectl(&["delete", "serviceaccount", "img-puller", "token-puller"]);
+    kubectl(&["delete", "clusterrole,clusterrolebinding", "knode-test-registry-audience"]);
     teardown(kubelet).await;
 }
 

@@ -7,9 +7,10 @@
 //! `imageMinimumGCAge` and an `imagefs.available` eviction threshold that is always met:
 //! - GC's first round, at start, finds nothing old enough to remove and reports upstream's
 //!   `FreeDiskSpaceFailed` (the next round would come after 5 minutes, as upstream's);
-//! - eviction, every 10 s under DiskPressure, first reclaims at node level: the two unused images
-//!   go, the one in use and the pinned sandbox image stay, and the (static, so critical) pod
-//!   keeps running.
+//! - eviction, every 10 s under DiskPressure, first reclaims at node level: the dead container
+//!   of a finished pod goes (upstream's `DeleteAllUnusedContainers`), so its image is unused too;
+//!   then the unused images go, the one in use and the pinned sandbox image stay, and the
+//!   (static, so critical) running pod keeps running.
 //!
 //! Needs root; run through `hack/test.sh` (nextest group `containerd`, one test per process).
 
@@ -97,10 +98,22 @@ async fn unused_images_are_removed_over_the_high_threshold() {
         busybox_image()
     );
     node.write_manifest("image-user.yaml", &pod);
-    // First without GC, so the pod's container exists when GC first looks.
+    // A finished pod whose dead container holds gc1 in use.
+    let finished = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: finished\nspec:\n  restartPolicy: Never\n  containers:\n  - name: once\n    image: localhost/knode/gc-test:gc1\n    imagePullPolicy: Never\n    command: [\"true\"]\n";
+    node.write_manifest("finished.yaml", finished);
+    // First without GC, so the pods' containers exist when GC first looks.
     let kubelet = KubeletProcess::start(Path::new(KUBELET), &node, &[]).await;
     node.wait_phase("image-user", "Running", Duration::from_secs(90)).await;
+    node.wait_phase("finished", "Succeeded", Duration::from_secs(90)).await;
     kubelet.stop().await;
+    let finished_containers = || {
+        let cri = &cri;
+        async move {
+            let filter = kubelet_cri::api::ContainerFilter { label_selector: [("io.kubernetes.container.name".to_string(), "once".to_string())].into(), ..Default::default() };
+            kubelet_cri::RuntimeService::list_containers(cri, Some(filter)).await.expect("ListContainers").len()
+        }
+    };
+    assert_eq!(finished_containers().await, 1, "the finished pod's dead container is kept (for its logs)");
 
     let high = usage_percent(containerd.var("KNODE_CONTAINERD_ROOT")).clamp(1, 100);
     let config = std::fs::read_to_string(node.config_path())
@@ -114,6 +127,7 @@ async fn unused_images_are_removed_over_the_high_threshold() {
         (id_of(gc1.clone()).await.is_none() && id_of(gc2.clone()).await.is_none()).then_some(())
     })
     .await;
+    assert_eq!(finished_containers().await, 0, "the finished pod's dead container was removed first");
     assert!(id_of(busybox.clone()).await.is_some(), "the image in use stays");
     assert!(id_of(pause.clone()).await.is_some(), "the pinned sandbox image stays");
     let running = node.pod("image-user").await.expect("pod still reported");
@@ -123,5 +137,6 @@ async fn unused_images_are_removed_over_the_high_threshold() {
     assert!(log.contains(&format!("image={gc1}")) && log.contains(&format!("image={gc2}")), "each removal is logged with the image ID:\n{log}");
     kubelet.stop().await;
     node.remove_manifest("image-user.yaml");
+    node.remove_manifest("finished.yaml");
     e2e::remove_all_pods().await;
 }

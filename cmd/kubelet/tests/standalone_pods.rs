@@ -424,27 +424,36 @@ async fn directories_of_a_pod_deleted_while_the_kubelet_was_down_are_removed() {
 async fn an_image_volume_is_mounted_read_only_and_a_missing_one_is_err_image_never_pull() {
     let node = TestNode::new();
     let image = busybox_image();
-    let pod = |name: &str, volume_image: &str| {
+    // Mounted whole at /tools, and its `bin` directory alone at /sub (a subPath, which the
+    // runtime resolves inside the image: CRI `Mount.image_sub_path`).
+    let pod = |name: &str, volume_image: &str, sub_path: &str| {
         format!(
-            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  terminationGracePeriodSeconds: 1\n  volumes:\n  - name: tools\n    image: {{reference: {volume_image}, pullPolicy: Never}}\n  containers:\n  - name: main\n    image: {image}\n    command: [\"sh\", \"-c\", \"/tools/bin/busybox echo from-the-image-volume; touch /tools/x 2>/dev/null || echo read-only; sleep 3600\"]\n    volumeMounts: [{{name: tools, mountPath: /tools}}]\n"
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  terminationGracePeriodSeconds: 1\n  volumes:\n  - name: tools\n    image: {{reference: {volume_image}, pullPolicy: Never}}\n  containers:\n  - name: main\n    image: {image}\n    command: [\"sh\", \"-c\", \"/tools/bin/busybox echo from-the-image-volume; touch /tools/x 2>/dev/null || echo read-only; /sub/busybox echo from-the-sub-path; sleep 3600\"]\n    volumeMounts: [{{name: tools, mountPath: /tools}}, {{name: tools, mountPath: /sub, subPath: {sub_path}}}]\n"
         )
     };
-    node.write_manifest("imgvol.yaml", &pod("imgvol", &image));
-    node.write_manifest("imgvol-missing.yaml", &pod("imgvol-missing", "localhost/knode/absent:1.0"));
+    node.write_manifest("imgvol.yaml", &pod("imgvol", &image, "bin"));
+    node.write_manifest("imgvol-missing.yaml", &pod("imgvol-missing", "localhost/knode/absent:1.0", "bin"));
+    node.write_manifest("imgvol-badsub.yaml", &pod("imgvol-badsub", &image, "no/such/dir"));
     let kubelet = start(&node).await;
     node.wait_phase("imgvol", "Running", Duration::from_secs(60)).await;
     let log_dir = node.logs().join(format!("default_{}_{}", full("imgvol"), node.pod("imgvol").await.unwrap().metadata.uid.unwrap()));
     wait_for("the container read the image volume", Duration::from_secs(30), || async {
         let log = std::fs::read_to_string(log_dir.join("main/0.log")).ok()?;
-        (log.contains("from-the-image-volume") && log.contains("read-only")).then_some(())
+        (log.contains("from-the-image-volume") && log.contains("read-only") && log.contains("from-the-sub-path")).then_some(())
     })
     .await;
-    let waiting = wait_for("the missing image volume's reason", Duration::from_secs(30), || async {
-        let p = node.pod("imgvol-missing").await?;
-        let w = p.status?.container_statuses?.first()?.state.clone()?.waiting?;
-        (w.reason.as_deref() == Some("ErrImageNeverPull")).then_some(w.message.unwrap_or_default())
-    })
-    .await;
+    // The waiting message of a pod's container once its reason is `reason`.
+    let waiting_with = |name: &'static str, reason: &'static str| {
+        let node = &node;
+        wait_for(reason, Duration::from_secs(30), move || async move {
+            let p = node.pod(name).await?;
+            let w = p.status?.container_statuses?.first()?.state.clone()?.waiting?;
+            (w.reason.as_deref() == Some(reason)).then_some(w.message.unwrap_or_default())
+        })
+    };
+    let bad_sub = waiting_with("imgvol-badsub", "CreateContainerError").await;
+    assert!(bad_sub.contains("no/such/dir"), "the runtime names the sub-path the image lacks: {bad_sub}");
+    let waiting = waiting_with("imgvol-missing", "ErrImageNeverPull").await;
     assert!(waiting.starts_with("image volume \"tools\": Container image \"localhost/knode/absent:1.0\" is not present with pull policy of Never"), "{waiting}");
     kubelet.stop().await;
     remove_all_pods().await;

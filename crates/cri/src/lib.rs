@@ -9,9 +9,11 @@
 //! the kubelet's `kuberuntime` module's job.
 
 mod error;
+mod newer;
 mod remote;
 
 pub use error::CriError;
+pub use newer::ContainerConfigExtras;
 /// gRPC status codes carried by [`CriError::Status`].
 pub use tonic::Code;
 pub use remote::RemoteRuntime;
@@ -61,6 +63,20 @@ pub trait RuntimeService: Send + Sync + 'static {
         config: api::ContainerConfig,
         sandbox_config: api::PodSandboxConfig,
     ) -> Result<String>;
+    /// [`Self::create_container`] with fields newer than [`api`] (image volume sub-paths). The
+    /// default sends none: it refuses extras (`Unimplemented`) and creates as usual without.
+    async fn create_container_with(
+        &self,
+        pod_sandbox_id: &str,
+        config: api::ContainerConfig,
+        extras: &ContainerConfigExtras,
+        sandbox_config: api::PodSandboxConfig,
+    ) -> Result<String> {
+        if !extras.is_empty() {
+            return Err(unimplemented("CreateContainer with fields newer than this client's CRI API"));
+        }
+        self.create_container(pod_sandbox_id, config, sandbox_config).await
+    }
     /// Starts a created container.
     async fn start_container(&self, container_id: &str) -> Result<()>;
     /// Stops a container: SIGTERM (or the image's stop signal), then SIGKILL after `timeout`.

@@ -32,6 +32,15 @@ pub const LAST_KNOWN_TTL: Duration = Duration::from_secs(3600);
 /// Object data by key.
 type ObjectData = BTreeMap<String, String>;
 
+/// A Secret's UID, type and decoded data; UID and type are empty when only the last known data
+/// could be given.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecretRead {
+    pub uid: String,
+    pub type_: String,
+    pub data: ObjectData,
+}
+
 /// The last answer for each object read, for outages: `(kind, namespace, name)` → data.
 type LastKnown = std::collections::HashMap<(&'static str, String, String), (Instant, Option<ObjectData>)>;
 
@@ -136,18 +145,24 @@ impl ApiEnvSource {
         self.remember(("secret", namespace.into(), name.into()), read)
     }
 
-    /// [`Self::secret`] with the Secret's UID (pull records name secrets by it); after a failed
-    /// read, the last known data without a UID.
-    pub async fn secret_with_uid(&self, namespace: &str, name: &str) -> Result<Option<(String, ObjectData)>, ApiError> {
+    /// [`Self::secret`] with the Secret's UID (pull records name secrets by it) and type (pull
+    /// secrets must be of a docker config type); after a failed read, the last known data
+    /// without either.
+    pub async fn secret_with_uid(&self, namespace: &str, name: &str) -> Result<Option<SecretRead>, ApiError> {
         match self.api.get_secret(namespace, name).await {
             Ok(secret) => {
-                let found = secret.map(|s| (s.metadata.uid.unwrap_or_default(), s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned())).collect::<ObjectData>()));
-                self.remember(("secret", namespace.into(), name.into()), Ok(found.as_ref().map(|(_, d)| d.clone())))?;
+                let found = secret.map(|s| SecretRead {
+                    uid: s.metadata.uid.unwrap_or_default(),
+                    type_: s.type_.unwrap_or_default(),
+                    data: s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned())).collect(),
+                });
+                self.remember(("secret", namespace.into(), name.into()), Ok(found.as_ref().map(|s| s.data.clone())))?;
                 Ok(found)
             }
-            Err(e) => Ok(self.remember(("secret", namespace.into(), name.into()), Err(e))?.map(|d| (String::new(), d))),
+            Err(e) => Ok(self.remember(("secret", namespace.into(), name.into()), Err(e))?.map(|data| SecretRead { uid: String::new(), type_: String::new(), data })),
         }
     }
+
 
     /// Records a successful read; answers a failed one from the last known answer, if any.
     fn remember(&self, key: (&'static str, String, String), read: Result<Option<ObjectData>, ApiError>) -> Result<Option<ObjectData>, ApiError> {

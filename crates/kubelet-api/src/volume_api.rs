@@ -1,7 +1,8 @@
 //! What volumes need from the API server (upstream `pkg/volume/{secret,configmap,projected}`'s
 //! `GetSecretFunc`/`GetConfigMapFunc` and the token manager's `TokenRequest` call): Secrets,
 //! ConfigMaps, and bound service-account tokens; and the RuntimeClass a pod names (its CRI
-//! handler), the other cluster object a pod's setup reads.
+//! handler) and its ServiceAccount (for credential provider plugins), the other cluster objects
+//! a pod's setup reads.
 //!
 //! [`VolumeApi`] is the boundary; [`KubeApi`] implements it over the rate-limited client, an
 //! in-memory fake lives in `test-support`. This module decides nothing: a missing object is
@@ -29,6 +30,9 @@ pub trait VolumeApi: Send + Sync + 'static {
     async fn create_token(&self, namespace: &str, service_account: &str, request: &TokenRequest) -> Result<TokenRequest, ApiError>;
     /// RuntimeClass `name` (cluster-scoped), `None` when it does not exist.
     async fn get_runtime_class(&self, name: &str) -> Result<Option<RuntimeClass>, ApiError>;
+    /// ServiceAccount `namespace/name` (credential provider plugins given its tokens read its
+    /// UID and annotations), `None` when it does not exist.
+    async fn get_service_account(&self, namespace: &str, name: &str) -> Result<Option<ServiceAccount>, ApiError>;
 }
 
 #[async_trait]
@@ -47,6 +51,14 @@ impl VolumeApi for KubeApi {
             .get_opt(name)
             .await
             .map_err(|e| ApiError::from_kube(format!("runtimeclasses/{name}"), e))
+    }
+
+    async fn get_service_account(&self, namespace: &str, name: &str) -> Result<Option<ServiceAccount>, ApiError> {
+        self.limiter.acquire().await;
+        Api::<ServiceAccount>::namespaced(self.client(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| ApiError::from_kube(format!("serviceaccounts/{namespace}/{name}"), e))
     }
 
     async fn create_token(&self, namespace: &str, service_account: &str, request: &TokenRequest) -> Result<TokenRequest, ApiError> {

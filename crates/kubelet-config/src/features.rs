@@ -15,6 +15,8 @@ const DEFAULTS: &[(&str, bool)] = &[
     ("KubeletCrashLoopBackOffMax", false),
     // Beta and on by default since 1.35.
     ("KubeletEnsureSecretPulledImages", true),
+    // Beta and on by default since 1.34.
+    ("KubeletServiceAccountTokenForCredentialProviders", true),
     ("MemoryQoS", false),
     ("NodeLogQuery", false),
     ("NodeSwap", true),

@@ -32,6 +32,9 @@ use crate::status_manager::StatusManager;
 use crate::supervisor::{Stage, Supervisor, TaskFailure};
 use crate::sync_loop::{SyncLoop, SyncLoopHeartbeat};
 
+/// Where the legacy per-container log links go, as upstream's fixed `/var/log/containers`.
+const CONTAINER_LOGS_DIR: &str = "/var/log/containers";
+
 /// How long start-up waits for the container runtime to answer.
 const RUNTIME_WAIT: Duration = Duration::from_secs(30);
 
@@ -99,7 +102,7 @@ impl crate::kuberuntime::env::EnvSources for ClusterEnv {
     async fn secret(&self, namespace: &str, name: &str) -> Result<Option<crate::kuberuntime::env::ObjectData>, crate::kuberuntime::env::EnvSourceError> {
         self.0.secret(namespace, name).await.map_err(|e| env_error("secret", namespace, name, e))
     }
-    async fn pull_secret(&self, namespace: &str, name: &str) -> Result<Option<(String, crate::kuberuntime::env::ObjectData)>, crate::kuberuntime::env::EnvSourceError> {
+    async fn pull_secret(&self, namespace: &str, name: &str) -> Result<Option<kubelet_api::env::SecretRead>, crate::kuberuntime::env::EnvSourceError> {
         self.0.secret_with_uid(namespace, name).await.map_err(|e| env_error("secret", namespace, name, e))
     }
     async fn service_env(&self, namespace: &str, enable_service_links: bool) -> Result<crate::kuberuntime::env::ObjectData, crate::kuberuntime::env::EnvSourceError> {
@@ -405,7 +408,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         node_name: node_name.clone(),
         host_ip: host_ip.to_string(),
         host_hosts_file: PathBuf::from("/etc/hosts"),
-        container_logs_dir: PathBuf::from("/var/log/containers"),
+        container_logs_dir: PathBuf::from(CONTAINER_LOGS_DIR),
         memory_capacity: node_info::memory_capacity(proc_root),
         runtime_handler: String::new(),
         seccomp_default: cfg.seccomp_default,
@@ -414,7 +417,14 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     };
     let runtime_dyn: Arc<dyn RuntimeService> = runtime.clone();
     let credential_plugins = match &opts.flags.image_credential_provider_config {
-        Some(config) => Some(Arc::new(crate::kuberuntime::credential_plugins::CredentialPlugins::load(config, opts.flags.image_credential_provider_bin_dir.as_deref())?)),
+        Some(config) => {
+            let sa_tokens = kubelet_config::features::FeatureGates::new(&cfg.feature_gates).enabled("KubeletServiceAccountTokenForCredentialProviders");
+            let plugins = crate::kuberuntime::credential_plugins::CredentialPlugins::load(config, opts.flags.image_credential_provider_bin_dir.as_deref(), sa_tokens)?.with_metrics(kubelet_metrics.clone());
+            Some(Arc::new(match cluster.as_ref() {
+                Some(c) => plugins.with_tokens(Arc::new(crate::kuberuntime::sa_tokens::ApiServiceAccountTokens { api: Arc::new(c.api.clone()), tokens: Default::default() })),
+                None => plugins,
+            }))
+        }
         None => None,
     };
     let images_for_node = images.clone();
@@ -500,7 +510,11 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     tasks.spawn(Stage::Sync, "image garbage collector", image_gc.clone().run(crate::image_gc::IMAGE_GC_PERIOD, sync_stop.clone()));
     let eviction_manager = EvictionManager::from_config(cfg, signal_paths)
         .with_pods(crate::eviction::PodEvictions { pods: Arc::new(status.clone()), stats: Arc::new(stats_store.clone()), requests: evictions.clone() })
-        .with_reclaim(Arc::new(crate::image_gc::ImageReclaim { gc: image_gc, node_fs: opts.flags.root_dir.clone() }));
+        .with_reclaim(Arc::new(crate::image_gc::DiskReclaim {
+            gc: image_gc,
+            containers: Some(crate::kuberuntime::container_gc::ContainerReclaim { runtime: runtime_dyn.clone(), container_logs_dir: PathBuf::from(CONTAINER_LOGS_DIR), pods: Arc::new(status.clone()) }),
+            node_fs: opts.flags.root_dir.clone(),
+        }));
     tasks.spawn(Stage::Sync, "eviction manager", eviction_manager.run(pressure_tx, sync_stop.clone()));
     if let Some(cluster) = cluster.as_mut() {
         let health = Arc::new(NodeHealth { pressure: pressure_rx, relist: relist_rx.clone() });

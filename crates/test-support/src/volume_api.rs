@@ -19,6 +19,7 @@ use kubelet_api::volume_api::VolumeApi;
 struct State {
     secrets: BTreeMap<(String, String), Secret>,
     runtime_classes: BTreeMap<String, k8s_openapi::api::node::v1::RuntimeClass>,
+    service_accounts: BTreeMap<(String, String), k8s_openapi::api::core::v1::ServiceAccount>,
     config_maps: BTreeMap<(String, String), ConfigMap>,
     /// (namespace, service account, request) of every TokenRequest.
     token_requests: Vec<(String, String, TokenRequest)>,
@@ -50,6 +51,16 @@ impl FakeVolumeApi {
     pub fn put_config_map(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
         let cm = ConfigMap { data: Some(data.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()), ..Default::default() };
         self.state.lock().unwrap().config_maps.insert((namespace.into(), name.into()), cm);
+    }
+
+    /// Adds ServiceAccount `namespace/name` with `uid` and `annotations`.
+    pub fn put_service_account(&self, namespace: &str, name: &str, uid: &str, annotations: &[(&str, &str)]) {
+        let mut sa = k8s_openapi::api::core::v1::ServiceAccount::default();
+        sa.metadata.name = Some(name.into());
+        sa.metadata.namespace = Some(namespace.into());
+        sa.metadata.uid = Some(uid.into());
+        sa.metadata.annotations = Some(annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        self.state.lock().unwrap().service_accounts.insert((namespace.into(), name.into()), sa);
     }
 
     /// Adds RuntimeClass `name` with CRI handler `handler`.
@@ -122,6 +133,11 @@ impl VolumeApi for FakeVolumeApi {
     async fn get_runtime_class(&self, name: &str) -> Result<Option<k8s_openapi::api::node::v1::RuntimeClass>, ApiError> {
         self.check(format!("runtimeclasses/{name}"))?;
         Ok(self.state.lock().unwrap().runtime_classes.get(name).cloned())
+    }
+
+    async fn get_service_account(&self, namespace: &str, name: &str) -> Result<Option<k8s_openapi::api::core::v1::ServiceAccount>, ApiError> {
+        self.check(format!("serviceaccounts/{namespace}/{name}"))?;
+        Ok(self.state.lock().unwrap().service_accounts.get(&(namespace.into(), name.into())).cloned())
     }
 
     async fn create_token(&self, namespace: &str, service_account: &str, request: &TokenRequest) -> Result<TokenRequest, ApiError> {

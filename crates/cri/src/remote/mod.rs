@@ -36,6 +36,8 @@ const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 pub struct RemoteRuntime {
     runtime: RuntimeServiceClient<Channel>,
     images: ImageServiceClient<Channel>,
+    /// The same connection, for requests written by hand ([`crate::newer`]).
+    channel: Channel,
     request_timeout: Duration,
 }
 
@@ -70,9 +72,10 @@ impl RemoteRuntime {
             runtime: RuntimeServiceClient::new(channel.clone())
                 .max_decoding_message_size(MAX_MESSAGE_SIZE)
                 .max_encoding_message_size(MAX_MESSAGE_SIZE),
-            images: ImageServiceClient::new(channel)
+            images: ImageServiceClient::new(channel.clone())
                 .max_decoding_message_size(MAX_MESSAGE_SIZE)
                 .max_encoding_message_size(MAX_MESSAGE_SIZE),
+            channel,
             request_timeout,
         })
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{RemoteRuntime, missing, request, unary};
-use crate::{Result, RuntimeService, api};
+use crate::{ContainerConfigExtras, Result, RuntimeService, api};
 
 /// The CRI version string sent in `VersionRequest`, as upstream sends it.
 const CRI_VERSION: &str = "v1";
@@ -120,18 +120,40 @@ impl RuntimeService for RemoteRuntime {
         config: api::ContainerConfig,
         sandbox_config: api::PodSandboxConfig,
     ) -> Result<String> {
+        self.create_container_with(pod_sandbox_id, config, &ContainerConfigExtras::default(), sandbox_config).await
+    }
+
+    async fn create_container_with(
+        &self,
+        pod_sandbox_id: &str,
+        config: api::ContainerConfig,
+        extras: &ContainerConfigExtras,
+        sandbox_config: api::PodSandboxConfig,
+    ) -> Result<String> {
         const OP: &str = "CreateContainer";
         let deadline = self.timeout();
-        let container = config.metadata.as_ref().map_or("", |meta| meta.name.as_str());
+        let container = config.metadata.as_ref().map_or("", |meta| meta.name.as_str()).to_owned();
         let object = format!("{}/{container}", pod_name(&sandbox_config));
-        let message = api::CreateContainerRequest {
-            pod_sandbox_id: pod_sandbox_id.to_owned(),
-            config: Some(config),
-            sandbox_config: Some(sandbox_config),
+        let response = if extras.is_empty() {
+            let message = api::CreateContainerRequest {
+                pod_sandbox_id: pod_sandbox_id.to_owned(),
+                config: Some(config),
+                sandbox_config: Some(sandbox_config),
+            };
+            let mut client = self.runtime.clone();
+            let call = client.create_container(request(message, deadline));
+            unary(OP, &object, deadline, call).await?
+        } else {
+            let wire = crate::newer::create_container_request(pod_sandbox_id, config, &sandbox_config, extras);
+            let mut grpc = tonic::client::Grpc::new(self.channel.clone()).max_decoding_message_size(super::MAX_MESSAGE_SIZE).max_encoding_message_size(super::MAX_MESSAGE_SIZE);
+            let call = async move {
+                grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+                let path = tonic::codegen::http::uri::PathAndQuery::from_static("/runtime.v1.RuntimeService/CreateContainer");
+                let codec = tonic_prost::ProstCodec::<crate::newer::Encoded, api::CreateContainerResponse>::default();
+                grpc.unary(request(crate::newer::Encoded(wire), deadline), path, codec).await
+            };
+            unary(OP, &object, deadline, call).await?
         };
-        let mut client = self.runtime.clone();
-        let call = client.create_container(request(message, deadline));
-        let response = unary(OP, &object, deadline, call).await?;
         if response.container_id.is_empty() {
             return Err(missing(OP, &object, "container_id"));
         }

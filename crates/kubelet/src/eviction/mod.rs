@@ -7,11 +7,11 @@
 //! `localStorageCapacityIsolation` it evicts the pods over their local ephemeral storage limits
 //! ([`local_storage`]). Evictions go through the pod workers ([`requests`]).
 //!
-//! Before evicting for a disk signal it reclaims at node level ([`NodeReclaim`]: unused
-//! images, through the image garbage collector); when that freed anything the pods are left
-//! alone until the next round's signals show whether it was enough (upstream re-observes at
-//! once; our image figures come with the next stats sample). Not done: dead containers are
-//! not part of that reclaim (the runtime manager removes them as they die).
+//! Before evicting for a disk signal it reclaims at node level ([`NodeReclaim`]: dead
+//! containers, then unused images, as upstream's `DeleteAllUnusedContainers` and
+//! `DeleteUnusedImages`); when that removed anything the pods are left alone until the next
+//! round's signals show whether it was enough (upstream re-observes at once; our figures come
+//! with the next stats sample).
 //!
 //! One writer (this task), many readers (the `watch` receivers).
 
@@ -62,8 +62,23 @@ pub struct EvictionManager {
 /// Node-level reclaim before evicting for a disk signal (upstream's `nodeReclaimFunc`s).
 #[async_trait::async_trait]
 pub trait NodeReclaim: Send + Sync + 'static {
-    /// Frees what it can for `signal` (e.g. `imagefs.available`); returns the bytes freed.
-    async fn reclaim(&self, signal: &str) -> u64;
+    /// Frees what it can for `signal` (e.g. `imagefs.available`).
+    async fn reclaim(&self, signal: &str) -> Reclaimed;
+}
+
+/// What a node-level reclaim removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reclaimed {
+    /// Bytes freed, as far as the runtime tells (a container's writable layer may be unknown).
+    pub bytes: u64,
+    /// Dead containers and sandboxes removed.
+    pub containers: usize,
+}
+
+impl Reclaimed {
+    pub fn is_empty(&self) -> bool {
+        self.bytes == 0 && self.containers == 0
+    }
 }
 
 /// What eviction reads (the pods, their stats) and where it files evictions.
@@ -183,10 +198,10 @@ impl EvictionManager {
             return false;
         }
         let freed = reclaim.reclaim(signal).await;
-        if freed > 0 {
-            tracing::info!(signal, freed, "reclaimed disk at node level (unused images); evicting only if the next round still finds the threshold met");
+        if !freed.is_empty() {
+            tracing::info!(signal, bytes = freed.bytes, containers = freed.containers, "reclaimed disk at node level (dead containers, unused images); evicting only if the next round still finds the threshold met");
         }
-        freed > 0
+        !freed.is_empty()
     }
 
     /// Waits for the next round: the monitoring period, or less when a memory threshold is
@@ -276,9 +291,9 @@ mod reclaim_tests {
 
     #[async_trait::async_trait]
     impl NodeReclaim for Reclaim {
-        async fn reclaim(&self, signal: &str) -> u64 {
+        async fn reclaim(&self, signal: &str) -> Reclaimed {
             self.0.lock().unwrap().push(signal.into());
-            self.1
+            Reclaimed { bytes: self.1, ..Default::default() }
         }
     }
 

@@ -281,16 +281,18 @@ impl ImageGcManager {
     }
 }
 
-/// Eviction's node-level reclaim: unused images. For `nodefs.*` signals only when the images
-/// live on the node's filesystem (upstream reclaims nothing for nodefs when the image
-/// filesystem is a dedicated one).
-pub struct ImageReclaim {
+/// Eviction's node-level reclaim: dead containers, then the images that leaves unused (upstream
+/// `DeleteAllUnusedContainers`, `DeleteUnusedImages`). For `nodefs.*` signals only when the
+/// images and writable layers live on the node's filesystem (upstream reclaims nothing for
+/// nodefs when the image filesystem is a dedicated one).
+pub struct DiskReclaim {
     pub gc: Arc<ImageGcManager>,
+    pub containers: Option<crate::kuberuntime::container_gc::ContainerReclaim>,
     /// The kubelet's root directory, on the node filesystem.
     pub node_fs: std::path::PathBuf,
 }
 
-impl ImageReclaim {
+impl DiskReclaim {
     async fn dedicated_image_fs(&self) -> bool {
         use std::os::unix::fs::MetadataExt;
         let Ok(mount) = image_fs_mount(self.gc.images.as_ref()).await else { return false };
@@ -302,17 +304,25 @@ impl ImageReclaim {
 }
 
 #[async_trait::async_trait]
-impl crate::eviction::NodeReclaim for ImageReclaim {
-    async fn reclaim(&self, signal: &str) -> u64 {
+impl crate::eviction::NodeReclaim for DiskReclaim {
+    async fn reclaim(&self, signal: &str) -> crate::eviction::Reclaimed {
+        let mut out = crate::eviction::Reclaimed::default();
         if signal.starts_with("nodefs.") && self.dedicated_image_fs().await {
-            return 0;
+            return out;
         }
-        match self.gc.delete_unused_images().await {
-            Ok(freed) => freed,
-            Err(e) => {
-                tracing::warn!(signal, "reclaiming unused images failed: {e}");
-                0
+        if let Some(containers) = &self.containers {
+            match containers.reclaim().await {
+                Ok(removed) => {
+                    out.bytes += removed.bytes;
+                    out.containers += removed.containers + removed.sandboxes;
+                }
+                Err(e) => tracing::warn!(signal, "removing dead containers failed: {e}"),
             }
         }
+        match self.gc.delete_unused_images().await {
+            Ok(freed) => out.bytes += freed,
+            Err(e) => tracing::warn!(signal, "reclaiming unused images failed: {e}"),
+        }
+        out
     }
 }

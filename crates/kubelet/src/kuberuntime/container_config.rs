@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::{Container, Pod, VolumeMount};
-use kubelet_cri::api;
+use kubelet_cri::{ContainerConfigExtras, api};
 
 use super::env::{EnvObjects, PodFacts, container_env, expand};
 use super::hash::container_hash;
@@ -75,12 +75,16 @@ pub(crate) fn resolve_recursive_read_only(m: &VolumeMount, runtime_supports_rro:
     }
 }
 
-fn mounts(c: &Container, ctx: &ContainerContext, vars: &BTreeMap<String, String>) -> Result<Vec<api::Mount>, String> {
+/// The container's mounts, and the sub-paths of its image volume mounts (by index into them):
+/// the runtime mounts the path inside the image (CRI `Mount.image_sub_path`, refusing one the
+/// image lacks), as upstream since 1.33.
+fn mounts(c: &Container, ctx: &ContainerContext, vars: &BTreeMap<String, String>) -> Result<(Vec<api::Mount>, ContainerConfigExtras), String> {
     let mut out = Vec::new();
+    let mut extras = ContainerConfigExtras::default();
     for m in c.volume_mounts.iter().flatten() {
         if let Some((reference, image_ref)) = ctx.image_volumes.get(&m.name) {
-            if m.sub_path.as_deref().is_some_and(|s| !s.is_empty()) || m.sub_path_expr.as_deref().is_some_and(|s| !s.is_empty()) {
-                return Err(format!("volume {:?}: subPath of an image volume is not supported by this kubelet", m.name));
+            if let Some(sub) = mount_sub_path(m, vars)? {
+                extras.image_sub_paths.insert(out.len(), sub);
             }
             out.push(api::Mount {
                 container_path: m.mount_path.clone(),
@@ -129,25 +133,26 @@ fn mounts(c: &Container, ctx: &ContainerContext, vars: &BTreeMap<String, String>
                 ..Default::default()
             });
         }
-    Ok(out)
+    Ok((out, extras))
 }
 
-/// Builds the CRI config of `c` for its `restart_count`-th instance.
+/// Builds the CRI config of `c` for its `restart_count`-th instance, with the fields newer than
+/// the generated CRI messages.
 pub fn container_config(
     pod: &Pod,
     c: &Container,
     restart_count: i32,
     ctx: &ContainerContext,
-) -> Result<api::ContainerConfig, ContainerConfigError> {
+) -> Result<(api::ContainerConfig, ContainerConfigExtras), ContainerConfigError> {
     let fail = |reason: String| ContainerConfigError { container: c.name.clone(), reason };
     let env = container_env(pod, c, ctx.facts, ctx.env_objects, ctx.volume_paths).map_err(fail)?;
     let vars = env.iter().cloned().collect();
     let expand_all = |v: &Option<Vec<String>>| v.iter().flatten().map(|s| expand(s, &vars)).collect();
-    let mounts = mounts(c, ctx, &vars).map_err(fail)?;
+    let (mounts, extras) = mounts(c, ctx, &vars).map_err(fail)?;
     let config_error = |e: super::security_context::SecurityContextError| fail(e.to_string());
     verify_run_as_non_root(pod, c, &ctx.image_user).map_err(config_error)?;
     let security_context = container_security_context(pod, c, ctx.security, &ctx.image_user).map_err(config_error)?;
-    Ok(api::ContainerConfig {
+    let config = api::ContainerConfig {
         metadata: Some(api::ContainerMetadata { name: c.name.clone(), attempt: restart_count as u32 }),
         image: Some(api::ImageSpec { image: c.image.clone().unwrap_or_default(), ..Default::default() }),
         command: expand_all(&c.command),
@@ -166,7 +171,8 @@ pub fn container_config(
             security_context: Some(security_context),
         }),
         ..Default::default()
-    })
+    };
+    Ok((config, extras))
 }
 
 #[cfg(test)]
@@ -226,7 +232,7 @@ mod tests {
             sub_paths: &crate::kuberuntime::sub_path::JoinedSubPaths,
             runtime_supports_rro: false,
         };
-        let cfg = container_config(&pod, &c, 3, &ctx).unwrap();
+        let cfg = container_config(&pod, &c, 3, &ctx).unwrap().0;
         assert_eq!(cfg.args, vec!["echo hi"]);
         assert_eq!(cfg.log_path, "web/3.log");
         assert_eq!(cfg.metadata.unwrap().attempt, 3);
@@ -243,9 +249,9 @@ mod tests {
         let mut rro = c.clone();
         let m = &mut rro.volume_mounts.as_mut().unwrap()[0];
         (m.read_only, m.recursive_read_only) = (Some(true), Some("IfPossible".into()));
-        assert!(!container_config(&pod, &rro, 0, &ctx).unwrap().mounts[0].recursive_read_only);
+        assert!(!container_config(&pod, &rro, 0, &ctx).unwrap().0.mounts[0].recursive_read_only);
         let supported = ContainerContext { runtime_supports_rro: true, ..ctx };
-        let mounts = container_config(&pod, &rro, 0, &supported).unwrap().mounts;
+        let mounts = container_config(&pod, &rro, 0, &supported).unwrap().0.mounts;
         assert!(mounts[0].readonly && mounts[0].recursive_read_only);
 
         // An image volume: the runtime mounts the pulled image, read-only, no host path.
@@ -253,12 +259,18 @@ mod tests {
         let mut with_image = c.clone();
         with_image.volume_mounts = Some(vec![VolumeMount { name: "tools".into(), mount_path: "/tools".into(), ..Default::default() }]);
         let imaged = ContainerContext { image_volumes: &images, ..supported };
-        let m = container_config(&pod, &with_image, 0, &imaged).unwrap().mounts.remove(0);
+        let (mut cfg, extras) = container_config(&pod, &with_image, 0, &imaged).unwrap();
+        assert!(extras.is_empty());
+        let m = cfg.mounts.remove(0);
         assert_eq!((m.container_path.as_str(), m.host_path.as_str(), m.readonly), ("/tools", "", true));
         let spec = m.image.unwrap();
         assert_eq!((spec.image.as_str(), spec.user_specified_image.as_str()), ("sha256:abc", "localhost/tools:1"));
+        // Its subPath (or subPathExpr) goes to the runtime with the mount.
         with_image.volume_mounts.as_mut().unwrap()[0].sub_path = Some("bin".into());
-        assert!(container_config(&pod, &with_image, 0, &imaged).unwrap_err().reason.contains("subPath of an image volume"));
+        let (cfg, extras) = container_config(&pod, &with_image, 0, &imaged).unwrap();
+        assert_eq!(extras.image_sub_paths, [(cfg.mounts.iter().position(|m| m.container_path == "/tools").unwrap(), "bin".to_string())].into());
+        with_image.volume_mounts.as_mut().unwrap()[0].sub_path = Some("../up".into());
+        assert!(container_config(&pod, &with_image, 0, &imaged).is_err(), "a sub-path leaving the volume is refused");
     }
 
     #[test]
@@ -284,7 +296,7 @@ mod tests {
             sub_paths: &crate::kuberuntime::sub_path::JoinedSubPaths,
             runtime_supports_rro: false,
         };
-        let cfg = container_config(&pod, &c, 0, &ctx(ImageUser { uid: Some(1000), username: String::new() })).unwrap();
+        let cfg = container_config(&pod, &c, 0, &ctx(ImageUser { uid: Some(1000), username: String::new() })).unwrap().0;
         let sc = cfg.linux.unwrap().security_context.unwrap();
         assert_eq!(sc.run_as_user, Some(api::Int64Value { value: 1000 }));
         assert_eq!(sc.seccomp.unwrap().profile_type, api::security_profile::ProfileType::RuntimeDefault as i32);

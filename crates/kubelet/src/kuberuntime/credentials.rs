@@ -17,11 +17,14 @@ use base64::Engine;
 use kubelet_cri::api;
 use serde::Deserialize;
 
-use super::pull_records::{SecretCoordinates, credential_hash};
+use super::pull_records::{SecretCoordinates, ServiceAccountCoordinates, credential_hash};
 
 /// `.dockerconfigjson` and `.dockercfg`, the data keys of the two pull secret types.
 pub const DOCKER_CONFIG_JSON_KEY: &str = ".dockerconfigjson";
 pub const DOCKER_CFG_KEY: &str = ".dockercfg";
+/// The two pull secret types.
+pub const SECRET_TYPE_DOCKER_CONFIG_JSON: &str = "kubernetes.io/dockerconfigjson";
+pub const SECRET_TYPE_DOCKERCFG: &str = "kubernetes.io/dockercfg";
 
 /// Why a pull secret's data could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -60,16 +63,24 @@ pub struct DockerKeyring {
 struct Entry {
     key: String,
     auth: api::AuthConfig,
-    /// Where the credentials came from (a pull secret), with their hash; `None`: the node's.
-    source: Option<SecretCoordinates>,
+    /// Where the credentials came from; `None`: the node's.
+    source: Option<CredentialSource>,
 }
 
-/// Credentials to try for an image, and the pull secret they came from (`None`: the node's
-/// own, e.g. a credential provider plugin's).
+/// Whose credentials pulled an image: a pod's pull secret (with the credentials' hash), or a
+/// credential provider plugin answering for a pod's service account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    Secret(SecretCoordinates),
+    ServiceAccount(ServiceAccountCoordinates),
+}
+
+/// Credentials to try for an image, and where they came from (`None`: the node's own, e.g. a
+/// credential provider plugin's that is not given service account tokens).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Credential {
     pub auth: api::AuthConfig,
-    pub source: Option<SecretCoordinates>,
+    pub source: Option<CredentialSource>,
 }
 
 /// A URL without its scheme, split as upstream's `ParseSchemelessURL` does.
@@ -173,15 +184,20 @@ impl DockerKeyring {
     /// Adds a secret's data (decoded): `.dockerconfigjson` first, else `.dockercfg`. A secret
     /// with neither adds nothing.
     pub fn add_secret(&mut self, data: &BTreeMap<String, String>) -> Result<(), CredentialError> {
-        self.add_pull_secret(data, None)
+        self.add_pull_secret("", data, None)
     }
 
-    /// [`Self::add_secret`] for pull secret `(uid, namespace, name)`: its credentials are
-    /// recorded with it when they pull an image.
-    pub fn add_pull_secret(&mut self, data: &BTreeMap<String, String>, secret: Option<(&str, &str, &str)>) -> Result<(), CredentialError> {
-        let entries = if let Some(json) = data.get(DOCKER_CONFIG_JSON_KEY).filter(|j| !j.is_empty()) {
+    /// [`Self::add_secret`] for pull secret `(uid, namespace, name)` of type `type_`: its
+    /// credentials are recorded with it when they pull an image. As upstream, only a
+    /// `kubernetes.io/dockerconfigjson` secret's `.dockerconfigjson` and a
+    /// `kubernetes.io/dockercfg` secret's `.dockercfg` count; a secret of another type adds
+    /// nothing. An empty type (unknown: the last known data after a failed read) is not
+    /// checked.
+    pub fn add_pull_secret(&mut self, type_: &str, data: &BTreeMap<String, String>, secret: Option<(&str, &str, &str)>) -> Result<(), CredentialError> {
+        let typed = |wanted: &str| type_.is_empty() || type_ == wanted;
+        let entries = if let Some(json) = data.get(DOCKER_CONFIG_JSON_KEY).filter(|j| !j.is_empty() && typed(SECRET_TYPE_DOCKER_CONFIG_JSON)) {
             serde_json::from_str::<ConfigJson>(json).map_err(|e| CredentialError::Malformed { key: DOCKER_CONFIG_JSON_KEY, message: without_values(&e) })?.auths
-        } else if let Some(cfg) = data.get(DOCKER_CFG_KEY).filter(|c| !c.is_empty()) {
+        } else if let Some(cfg) = data.get(DOCKER_CFG_KEY).filter(|c| !c.is_empty() && typed(SECRET_TYPE_DOCKERCFG)) {
             serde_json::from_str::<BTreeMap<String, ConfigEntry>>(cfg).map_err(|e| CredentialError::Malformed { key: DOCKER_CFG_KEY, message: without_values(&e) })?
         } else {
             return Ok(());
@@ -192,11 +208,13 @@ impl DockerKeyring {
             } else {
                 decode_auth(&entry.auth).ok_or_else(|| CredentialError::Malformed { key: DOCKER_CONFIG_JSON_KEY, message: format!("the auth of {location:?} is not base64 of user:password") })?
             };
-            let source = secret.map(|(uid, namespace, name)| SecretCoordinates {
-                uid: uid.into(),
-                namespace: namespace.into(),
-                name: name.into(),
-                credential_hash: credential_hash(&username, &password, &entry.email),
+            let source = secret.map(|(uid, namespace, name)| {
+                CredentialSource::Secret(SecretCoordinates {
+                    uid: uid.into(),
+                    namespace: namespace.into(),
+                    name: name.into(),
+                    credential_hash: credential_hash(&username, &password, &entry.email),
+                })
             });
             // No server address: upstream sends none (containerd would parse it as a URL).
             let auth = api::AuthConfig { username, password, ..Default::default() };
@@ -207,10 +225,12 @@ impl DockerKeyring {
         Ok(())
     }
 
-    /// Adds (location, username, password) entries, e.g. a credential plugin's answer.
-    pub fn add_entries(&mut self, entries: impl IntoIterator<Item = (String, String, String)>) {
+    /// Adds (location, username, password) entries, e.g. a credential plugin's answer, with the
+    /// service account they were given for (`None`: the node's).
+    pub fn add_entries(&mut self, entries: impl IntoIterator<Item = (String, String, String)>, service_account: Option<&ServiceAccountCoordinates>) {
         for (location, username, password) in entries {
-            self.entries.push(Entry { key: key_of(&location), auth: api::AuthConfig { username, password, ..Default::default() }, source: None });
+            let source = service_account.cloned().map(CredentialSource::ServiceAccount);
+            self.entries.push(Entry { key: key_of(&location), auth: api::AuthConfig { username, password, ..Default::default() }, source });
         }
         self.entries.sort_by(|a, b| b.key.cmp(&a.key));
     }
@@ -293,6 +313,13 @@ mod tests {
         let mut k = DockerKeyring::default();
         k.add_secret(&[(DOCKER_CFG_KEY.to_string(), r#"{"quay.io": {"username": "q", "password": "p"}}"#.to_string())].into()).unwrap();
         assert_eq!(users(&k, "quay.io/app"), ["q"]);
+        let cfg = [(DOCKER_CFG_KEY.to_string(), r#"{"quay.io": {"username": "q", "password": "p"}}"#.to_string())].into();
+        let mut typed = DockerKeyring::default();
+        typed.add_pull_secret(SECRET_TYPE_DOCKER_CONFIG_JSON, &cfg, None).unwrap();
+        typed.add_pull_secret("Opaque", &[(DOCKER_CONFIG_JSON_KEY.to_string(), "{".to_string())].into(), None).unwrap();
+        assert!(typed.is_empty(), "a key that does not go with the secret's type, and an Opaque secret, add nothing");
+        typed.add_pull_secret(SECRET_TYPE_DOCKERCFG, &cfg, None).unwrap();
+        assert_eq!(users(&typed, "quay.io/x"), ["q"]);
         let err = DockerKeyring::default().add_secret(&[(DOCKER_CONFIG_JSON_KEY.to_string(), "{".to_string())].into()).unwrap_err();
         assert!(err.to_string().starts_with(".dockerconfigjson: "), "{err}");
         let err = DockerKeyring::default().add_secret(&[(DOCKER_CONFIG_JSON_KEY.to_string(), r#"{"auths": {"r.io": {"auth": "!!"}}}"#.to_string())].into()).unwrap_err();

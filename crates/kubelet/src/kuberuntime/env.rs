@@ -53,9 +53,9 @@ pub trait EnvSources: Send + Sync {
     async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<ObjectData>, EnvSourceError>;
     /// The (decoded) data of Secret `namespace/name`, or `None` when it does not exist.
     async fn secret(&self, namespace: &str, name: &str) -> Result<Option<ObjectData>, EnvSourceError>;
-    /// A pull secret's UID and decoded data (the UID may be empty where unknown).
-    async fn pull_secret(&self, namespace: &str, name: &str) -> Result<Option<(String, ObjectData)>, EnvSourceError> {
-        Ok(self.secret(namespace, name).await?.map(|d| (String::new(), d)))
+    /// A pull secret's UID, type and decoded data (UID and type may be empty where unknown).
+    async fn pull_secret(&self, namespace: &str, name: &str) -> Result<Option<kubelet_api::env::SecretRead>, EnvSourceError> {
+        Ok(self.secret(namespace, name).await?.map(|data| kubelet_api::env::SecretRead { data, ..Default::default() }))
     }
     /// Service environment variables (`<SVC>_SERVICE_HOST` ...) for the namespace.
     async fn service_env(&self, _namespace: &str, _enable_service_links: bool) -> Result<ObjectData, EnvSourceError> {

@@ -16,8 +16,9 @@ use kubelet_api::rate_limit::RateLimiter;
 use kubelet_cri::{CriError, ImageService, api};
 use tokio::sync::Semaphore;
 
-use super::credentials::{Credential, DockerKeyring};
-use super::pull_records::{Access, PullRecords, PulledWith, SecretCoordinates};
+use super::credentials::{Credential, CredentialSource, DockerKeyring};
+use super::credential_plugins::PullingPod;
+use super::pull_records::{Access, PodCredentials, PullRecords, PulledWith};
 use super::env::EnvSources;
 use crate::backoff::Backoff;
 use crate::events::{EventRecorder, EventType};
@@ -174,8 +175,8 @@ async fn pull_keyring(secrets: &dyn EnvSources, pod: &Pod) -> (DockerKeyring, Ve
     let mut missing = Vec::new();
     for name in pod.spec.iter().flat_map(|s| s.image_pull_secrets.iter().flatten()).map(|r| r.name.as_str()) {
         match secrets.pull_secret(namespace, name).await {
-            Ok(Some((uid, data))) => {
-                if let Err(e) = keyring.add_pull_secret(&data, Some((&uid, namespace, name))) {
+            Ok(Some(secret)) => {
+                if let Err(e) = keyring.add_pull_secret(&secret.type_, &secret.data, Some((&secret.uid, namespace, name))) {
                     tracing::warn!(pod = %crate::sync_loop::pod_key(pod), secret = name, "pull secret {namespace}/{name} is unusable: {e}");
                     missing.push(name.to_string());
                 }
@@ -233,7 +234,7 @@ impl ImageManager {
             ImageError { reason: "ErrImageInspect", message }
         })?;
         let policy = effective_pull_policy(c);
-        let mut fetched: Option<(DockerKeyring, Vec<String>)> = None;
+        let mut fetched: Option<(Vec<Credential>, Vec<String>)> = None;
         if let Some(img) = present.as_ref().filter(|_| policy != "Always") {
             let Some(records) = &self.records else {
                 events.event(pod, EventType::Normal, "Pulled", &format!("Container image {image:?} already present on machine"));
@@ -241,9 +242,18 @@ impl ImageManager {
             };
             let mut access = records.access(&image, &img.id, None);
             if access == Access::NeedsPodCredentials {
-                let (keyring, _) = fetched.insert(pull_keyring(secrets, pod).await);
-                let pod_secrets: Vec<SecretCoordinates> = keyring.lookup_credentials(&image).into_iter().filter_map(|c| c.source).collect();
-                access = records.access(&image, &img.id, Some(&pod_secrets));
+                let (credentials, _) = fetched.insert(self.credentials(secrets, pod, &image).await);
+                let mut pod_credentials = PodCredentials::default();
+                for source in credentials.iter().filter_map(|c| c.source.as_ref()) {
+                    match source {
+                        CredentialSource::Secret(s) => pod_credentials.secrets.push(s.clone()),
+                        // As upstream: the first service account a plugin answered for.
+                        CredentialSource::ServiceAccount(a) => {
+                            pod_credentials.service_account.get_or_insert_with(|| a.clone());
+                        }
+                    }
+                }
+                access = records.access(&image, &img.id, Some(&pod_credentials));
             }
             match access {
                 Access::NotVerified | Access::Granted => {
@@ -278,17 +288,13 @@ impl ImageManager {
             return Err(ImageError { reason: "ImagePullBackOff", message });
         }
         self.last_error.lock().expect("pull errors lock").remove(&key);
-        // The pod's secrets, unless the access check above has read them already.
-        let (keyring, missing_secrets) = match fetched {
+        // The pod's credentials, unless the access check above has gathered them already.
+        let (credentials, missing_secrets) = match fetched {
             Some(read) => read,
-            None => pull_keyring(secrets, pod).await,
+            None => self.credentials(secrets, pod, &image).await,
         };
         events.event(pod, EventType::Normal, "Pulling", &format!("Pulling image {image:?}"));
         let started = Instant::now();
-        let mut credentials = keyring.lookup_credentials(&image);
-        if let Some(plugins) = &self.plugins {
-            credentials.extend(plugins.keyring(&image).await.lookup_credentials(&image));
-        }
         let mut intent = match &self.records {
             Some(records) => match records.record_intent(&image) {
                 Ok(()) => Some(IntentGuard { records, image: &image, keep: false }),
@@ -302,7 +308,11 @@ impl ImageManager {
         };
         let pulled = self.pull(images, spec, credentials, sandbox).await;
         if let (Some(guard), Ok((reference, _, source))) = (intent.as_mut(), &pulled) {
-            let with = source.clone().map_or(PulledWith::NodeAccessible, PulledWith::Secret);
+            let with = match source.clone() {
+                None => PulledWith::NodeAccessible,
+                Some(CredentialSource::Secret(s)) => PulledWith::Secret(s),
+                Some(CredentialSource::ServiceAccount(a)) => PulledWith::ServiceAccount(a),
+            };
             if let Err(e) = guard.records.record_pulled(&image, reference, with) {
                 // The intent stays: the image counts as pulled by the kubelet and is verified.
                 tracing::warn!(image, "recording the image's pull: {e}");
@@ -333,10 +343,27 @@ impl ImageManager {
         }
     }
 
+    /// The credentials to try for `image` in order (the pod's pull secrets, then the plugins'
+    /// answers), and the pull secrets that could not be read.
+    async fn credentials(&self, secrets: &dyn EnvSources, pod: &Pod, image: &str) -> (Vec<Credential>, Vec<String>) {
+        let (keyring, missing) = pull_keyring(secrets, pod).await;
+        let mut credentials = keyring.lookup_credentials(image);
+        if let Some(plugins) = &self.plugins {
+            let pulling = PullingPod {
+                namespace: pod.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+                name: pod.metadata.name.clone().unwrap_or_default(),
+                uid: pod.metadata.uid.clone().unwrap_or_default(),
+                service_account: pod.spec.as_ref().and_then(|s| s.service_account_name.clone()).unwrap_or_default(),
+            };
+            credentials.extend(plugins.keyring(image, Some(&pulling)).await.lookup_credentials(image));
+        }
+        (credentials, missing)
+    }
+
     /// One pull in its slot: anonymously, or with each credential in turn until one works.
-    /// Returns the image reference, how long the pull itself took (without waiting) and the
-    /// pull secret whose credentials worked (`None`: anonymous or the node's).
-    async fn pull(&self, images: &dyn ImageService, spec: api::ImageSpec, credentials: Vec<Credential>, sandbox: &api::PodSandboxConfig) -> Result<(String, std::time::Duration, Option<SecretCoordinates>), String> {
+    /// Returns the image reference, how long the pull itself took (without waiting) and where
+    /// the credentials that worked came from (`None`: anonymous or the node's).
+    async fn pull(&self, images: &dyn ImageService, spec: api::ImageSpec, credentials: Vec<Credential>, sandbox: &api::PodSandboxConfig) -> Result<(String, std::time::Duration, Option<CredentialSource>), String> {
         let _slot = match &self.slots {
             Some(s) => Some(s.acquire().await.map_err(|e| e.to_string())?),
             None => None,

@@ -6,7 +6,7 @@
 //! It holds no per-pod state besides backoff; the runtime's labels are the record.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -544,11 +544,11 @@ impl RuntimeManager {
             (Err(e), Ok(_)) => Err(ContainerConfigError { container: c.name.clone(), reason: cri_message(&e) }),
         };
         let config = match config {
-            Ok(cfg) => self.with_device_options(pod, c, cfg).await,
+            Ok((cfg, extras)) => self.with_device_options(pod, c, cfg).await.map(|cfg| (cfg, extras)),
             Err(e) => Err(e),
         };
-        let mut config = match config {
-            Ok(cfg) => cfg,
+        let (mut config, extras) = match config {
+            Ok(built) => built,
             Err(e) => {
                 self.events.event(pod, EventType::Warning, "Failed", &format!("Error: {}", e.reason));
                 out.waiting.insert(c.name.clone(), ("CreateContainerConfigError".into(), e.reason));
@@ -566,7 +566,7 @@ impl RuntimeManager {
             image.user_specified_image = c.image.clone().unwrap_or_default();
             image.image = image_ref;
         }
-        let id = match self.runtime.create_container(sandbox_id, config, sandbox_config.clone()).await {
+        let id = match self.runtime.create_container_with(sandbox_id, config, &extras, sandbox_config.clone()).await {
             Ok(id) => id,
             Err(e) => {
                 let msg = cri_message(&e);
@@ -799,20 +799,7 @@ impl RuntimeManager {
     }
 
     async fn remove_container(&self, id: &str) -> Result<(), CriError> {
-        let status = self.runtime.container_status(id).await.ok();
-        match self.runtime.remove_container(id).await {
-            Err(e) if !e.is_not_found() => return Err(e),
-            _ => {}
-        }
-        if let Some(s) = status {
-            if !s.log_path.is_empty() {
-                crate::logs::rotation::remove_all(Path::new(&s.log_path));
-            }
-            let label = |k: &str| s.labels.get(k).cloned().unwrap_or_default();
-            let (pod, ns, name) = (label(super::labels::POD_NAME), label(super::labels::POD_NAMESPACE), label(super::labels::CONTAINER_NAME));
-            let _ = std::fs::remove_file(legacy_log_symlink(&self.cfg.container_logs_dir, &pod, &ns, &name, id));
-        }
-        Ok(())
+        super::container_gc::remove_container_and_logs(self.runtime.as_ref(), &self.cfg.container_logs_dir, id).await.map(drop)
     }
 
     /// Keeps one dead instance per container (for `lastState` and logs) and removes older ones

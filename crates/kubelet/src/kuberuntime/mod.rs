@@ -8,6 +8,7 @@
 
 pub mod actions;
 pub mod container_config;
+pub mod container_gc;
 pub mod credential_plugins;
 pub mod credentials;
 pub mod dns;
@@ -27,6 +28,7 @@ pub mod resize;
 pub mod resources;
 pub mod restart;
 pub mod runtime_state;
+pub mod sa_tokens;
 pub mod sandbox;
 pub mod security_context;
 pub mod sub_path;

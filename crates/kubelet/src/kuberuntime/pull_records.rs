@@ -104,6 +104,22 @@ pub enum PulledWith {
     /// Anonymously or with the node's own credentials: any pod may use the image.
     NodeAccessible,
     Secret(SecretCoordinates),
+    /// With a credential provider plugin's answer for a service account's token.
+    ServiceAccount(ServiceAccountCoordinates),
+}
+
+/// What a pod could pull an image with: its pull secrets that match it (with the credentials'
+/// hashes), and the service account a credential provider plugin answered for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodCredentials {
+    pub secrets: Vec<SecretCoordinates>,
+    pub service_account: Option<ServiceAccountCoordinates>,
+}
+
+impl PodCredentials {
+    pub fn secrets(secrets: &[SecretCoordinates]) -> Self {
+        Self { secrets: secrets.to_vec(), service_account: None }
+    }
 }
 
 /// Whether a pod may use a present image.
@@ -160,7 +176,7 @@ pub fn credential_hash(username: &str, password: &str, email: &str) -> String {
     sha256_hex(format!("{{{}}}", fields.join(",")).as_bytes())
 }
 
-fn sha256_hex(data: &[u8]) -> String {
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
     ring::digest::digest(&ring::digest::SHA256, data).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -271,7 +287,13 @@ impl PullRecords {
         match with {
             PulledWith::NodeAccessible => *entry = ImagePullCredentials { node_pods_accessible: true, ..Default::default() },
             PulledWith::Secret(secret) if !entry.node_pods_accessible => merge_secret(&mut entry.kubernetes_secrets, secret),
-            PulledWith::Secret(_) => {}
+            PulledWith::ServiceAccount(account) if !entry.node_pods_accessible => {
+                if !entry.kubernetes_service_accounts.contains(&account) {
+                    entry.kubernetes_service_accounts.push(account);
+                    entry.kubernetes_service_accounts.sort_by(|a, b| (&a.namespace, &a.name, &a.uid).cmp(&(&b.namespace, &b.name, &b.uid)));
+                }
+            }
+            PulledWith::Secret(_) | PulledWith::ServiceAccount(_) => {}
         }
         if record.credential_mapping == before && !record.last_updated_time.is_empty() {
             return Ok(());
@@ -281,11 +303,11 @@ impl PullRecords {
     }
 
     /// Whether a pod may use `image`, present on the node as image ID `image_ref`, without
-    /// pulling it. `pod_secrets` are the pod's pull secrets (with their credential hashes)
-    /// that match the image; `None` asks without them first (they cost API reads), and the
-    /// answer is [`Access::NeedsPodCredentials`] when only they can decide.
-    pub fn access(&self, image: &str, image_ref: &str, pod_secrets: Option<&[SecretCoordinates]>) -> Access {
-        let access = self.decide(image, image_ref, pod_secrets);
+    /// pulling it. `pod` is what the pod could pull it with; `None` asks without that first (it
+    /// costs API reads and plugin runs), and the answer is [`Access::NeedsPodCredentials`] when
+    /// only it can decide.
+    pub fn access(&self, image: &str, image_ref: &str, pod: Option<&PodCredentials>) -> Access {
+        let access = self.decide(image, image_ref, pod);
         if let Some(m) = &self.metrics {
             let result = match access {
                 Access::NotVerified => Some("credentialPolicyAllowed"),
@@ -301,7 +323,7 @@ impl PullRecords {
         access
     }
 
-    fn decide(&self, image: &str, image_ref: &str, pod_secrets: Option<&[SecretCoordinates]>) -> Access {
+    fn decide(&self, image: &str, image_ref: &str, pod: Option<&PodCredentials>) -> Access {
         let record = match self.record(image_ref) {
             Ok(r) => r,
             Err(e) => {
@@ -326,8 +348,12 @@ impl PullRecords {
         if entry.kubernetes_secrets.is_empty() && entry.kubernetes_service_accounts.is_empty() {
             return Access::MustPull("the image was pulled with credentials the kubelet did not record");
         }
-        let Some(pod_secrets) = pod_secrets else { return Access::NeedsPodCredentials };
-        for pod in pod_secrets {
+        let Some(pod) = pod else { return Access::NeedsPodCredentials };
+        // As upstream: the service account must be the very one (UID too) the image was pulled for.
+        if pod.service_account.as_ref().is_some_and(|a| entry.kubernetes_service_accounts.contains(a)) {
+            return Access::Granted;
+        }
+        for pod in &pod.secrets {
             let same_object = |c: &SecretCoordinates| c.uid == pod.uid && c.namespace == pod.namespace && c.name == pod.name;
             if let Some(cached) = entry.kubernetes_secrets.iter().find(|c| !c.credential_hash.is_empty() && c.credential_hash == pod.credential_hash) {
                 if !same_object(cached) && entry.kubernetes_secrets.len() < MAX_MATCHED_SECRETS {

@@ -62,6 +62,9 @@ impl<R: RuntimeService + ?Sized, I: Send + Sync + 'static + ?Sized> RuntimeServi
     async fn create_container(&self, sandbox_id: &str, config: api::ContainerConfig, sandbox_config: api::PodSandboxConfig) -> Result<String> {
         self.record("create_container", self.runtime.create_container(sandbox_id, config, sandbox_config)).await
     }
+    async fn create_container_with(&self, sandbox_id: &str, config: api::ContainerConfig, extras: &kubelet_cri::ContainerConfigExtras, sandbox_config: api::PodSandboxConfig) -> Result<String> {
+        self.record("create_container", self.runtime.create_container_with(sandbox_id, config, extras, sandbox_config)).await
+    }
     async fn start_container(&self, id: &str) -> Result<()> {
         self.record("start_container", self.runtime.start_container(id)).await
     }

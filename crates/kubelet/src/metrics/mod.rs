@@ -30,6 +30,11 @@ pub struct KubeletMetrics {
     /// Checks whether a pod may use a present image, by result (`credentialPolicyAllowed`,
     /// `credentialRecordFound`, `mustAuthenticate`, `error`).
     pub image_mustpull_checks: CounterVec,
+    /// Credential provider plugin runs, by plugin (`plugin_name`).
+    pub credential_provider_plugin_duration: HistogramVec,
+    pub credential_provider_plugin_errors: CounterVec,
+    /// The credential provider configuration's hash, when plugins are configured.
+    pub credential_provider_config_hash: std::sync::OnceLock<String>,
     /// `<root-dir>/image_manager` when pull records are kept: its files are counted on render.
     pub image_manager_dir: std::sync::OnceLock<PathBuf>,
     /// `/proc` of this process, for the `process_*` figures.
@@ -55,6 +60,9 @@ impl KubeletMetrics {
             evictions: CounterVec::new("kubelet_evictions", "Cumulative number of pod evictions by eviction signal", "ALPHA", &["eviction_signal"]),
             image_garbage_collected: CounterVec::new("kubelet_image_garbage_collected_total", "Total number of images garbage collected by the kubelet, whether through disk usage or image age.", "ALPHA", &["reason"]),
             image_mustpull_checks: CounterVec::new("kubelet_imagemanager_image_mustpull_checks_total", "Counter for how many times kubelet checked whether credentials need to be re-verified to access an image", "ALPHA", &["result"]),
+            credential_provider_plugin_duration: HistogramVec::new("kubelet_credential_provider_plugin_duration", "Duration of execution in seconds for credential provider plugin", "ALPHA", &["plugin_name"], DEF_BUCKETS.to_vec()),
+            credential_provider_plugin_errors: CounterVec::new("kubelet_credential_provider_plugin_errors_total", "Number of errors from credential provider plugin", "ALPHA", &["plugin_name"]),
+            credential_provider_config_hash: std::sync::OnceLock::new(),
             image_manager_dir: std::sync::OnceLock::new(),
             proc_self: PathBuf::from("/proc/self"),
         }
@@ -62,6 +70,11 @@ impl KubeletMetrics {
 
     /// Appends every family to `out`.
     pub fn render(&self, out: &mut String) {
+        if let Some(hash) = self.credential_provider_config_hash.get() {
+            let _ = writeln!(out, "# HELP kubelet_credential_provider_config_info [ALPHA] Information about the last applied credential provider configuration with hash as label\n# TYPE kubelet_credential_provider_config_info gauge\nkubelet_credential_provider_config_info{{hash=\"{hash}\"}} 1");
+        }
+        self.credential_provider_plugin_duration.render(out);
+        self.credential_provider_plugin_errors.render(out);
         self.evictions.render(out);
         self.image_garbage_collected.render(out);
         if let Some(dir) = self.image_manager_dir.get() {

@@ -106,7 +106,11 @@ impl TokenManager {
         let incomplete = || format!("failed to fetch token: serviceaccounts/{namespace}/{service_account}/token answered without a token or expiry");
         let expires_at = SystemTime::from(status.expiration_timestamp.ok_or_else(incomplete)?.0);
         let issued = IssuedToken { token: status.token.ok_or_else(incomplete)?, issued_at: now, expires_at };
-        self.cache.lock().expect("token cache").insert(key, issued.clone());
+        let mut cache = self.cache.lock().expect("token cache");
+        // Expired tokens go (a pod's are also forgotten with it; credential plugins' tokens
+        // only expire).
+        cache.retain(|_, t| t.expires_at > now);
+        cache.insert(key, issued.clone());
         Ok(issued.token)
     }
 

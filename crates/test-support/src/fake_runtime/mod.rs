@@ -69,6 +69,8 @@ struct State {
     /// container stays created), as when the kubelet or runtime goes away between create and start.
     lost_starts: std::collections::HashSet<String>,
     calls: Vec<String>,
+    /// The newer CRI fields each container was created with, by container ID.
+    extras: HashMap<String, kubelet_cri::ContainerConfigExtras>,
     /// `ExecSync` answers by container name (metadata name) and command joined with spaces;
     /// commands without an entry exit 0 with no output.
     exec_results: HashMap<(String, String), ExecAnswer>,
@@ -300,6 +302,11 @@ impl FakeRuntime {
         }
         runtime::mark_exited(&mut container.status, now, code, None);
         true
+    }
+
+    /// The newer CRI fields (image volume sub-paths) container `id` was created with.
+    pub fn container_extras(&self, id: &str) -> kubelet_cri::ContainerConfigExtras {
+        self.lock().extras.get(id).cloned().unwrap_or_default()
     }
 
     /// The IDs of all sandboxes, in ID order.

@@ -276,6 +276,20 @@ impl RuntimeService for FakeRuntime {
         Ok(id)
     }
 
+    async fn create_container_with(
+        &self,
+        pod_sandbox_id: &str,
+        config: api::ContainerConfig,
+        extras: &kubelet_cri::ContainerConfigExtras,
+        sandbox_config: api::PodSandboxConfig,
+    ) -> Result<String> {
+        let id = self.create_container(pod_sandbox_id, config, sandbox_config).await?;
+        if !extras.is_empty() {
+            self.lock().extras.insert(id.clone(), extras.clone());
+        }
+        Ok(id)
+    }
+
     async fn start_container(&self, container_id: &str) -> Result<()> {
         const OP: &str = "StartContainer";
         let now = self.clock.now_nanos();
