@@ -1,5 +1,6 @@
 # Shared by the side-by-side cluster benchmarks (hack/bench-eviction.sh, hack/bench-logs.sh;
-# hack/bench-join.sh uses bench_parse_rounds only):
+# hack/bench-pulls.sh uses cluster_bench_prepare with its own rounds; hack/bench-join.sh uses
+# bench_parse_rounds only):
 # `cluster_bench_rounds COMMAND ROUNDS_DEFAULT OUT_DEFAULT "$@"` parses --rounds, builds the
 # release kubelet and cluster-bench (unless KNODE_SKIP_BUILD), brings up the node environment,
 # the control plane and upstream's build, then runs `cluster-bench COMMAND` for ours and
@@ -23,12 +24,12 @@ bench_parse_rounds() {
     [[ $BENCH_ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "==> ERROR: --rounds must be a positive integer, not '$BENCH_ROUNDS'" >&2; exit 2; }
 }
 
-cluster_bench_rounds() {
-    local command=$1 rounds out=$3 script=${BASH_SOURCE[1]}
-    bench_parse_rounds "$script" "$2" "${@:4}"
-    rounds=$BENCH_ROUNDS
+# `cluster_bench_prepare OUT`: builds the release kubelet and cluster-bench (unless
+# KNODE_SKIP_BUILD), brings up the node environment, the control plane and upstream's build,
+# and empties OUT; sets `bench` to the cluster-bench binary.
+cluster_bench_prepare() {
+    local out=$1 lock=/tmp/knode-e2e.lock
     [[ $(id -u) -eq 0 ]] || { echo "==> ERROR: must run as root (containerd socket, kubelets)" >&2; exit 1; }
-    local lock=/tmp/knode-e2e.lock bench round kubelet
     export CARGO_TARGET_DIR KNODE_CONTAINERD_SOCK KNODE_CONTAINERD_PIDFILE KNODE_BUSYBOX_IMAGE KNODE_REPO_ROOT
     export PROTOC="${PROTOC:-/usr/bin/protoc}"
     if [[ -z ${KNODE_SKIP_BUILD:-} ]]; then
@@ -43,6 +44,14 @@ cluster_bench_rounds() {
     rm -rf "$out"
     mkdir -p "$out"
     echo "==> machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+cluster_bench_rounds() {
+    local command=$1 rounds out=$3 script=${BASH_SOURCE[1]}
+    bench_parse_rounds "$script" "$2" "${@:4}"
+    rounds=$BENCH_ROUNDS
+    local lock=/tmp/knode-e2e.lock bench round kubelet
+    cluster_bench_prepare "$out"
     for ((round = 1; round <= rounds; round++)); do
         for kubelet in ours upstream; do
             echo "==> round $round: $kubelet kubelet (waiting for $lock)"

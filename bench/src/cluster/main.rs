@@ -9,6 +9,8 @@
 //! cluster-bench eviction-report [--out DIR]
 //! cluster-bench logs --kubelet ours|upstream --round N [--out DIR]
 //! cluster-bench logs-report [--out DIR]
+//! cluster-bench pulls --kubelet ours|upstream --round N --serialize true|false --images FILE [--out DIR]
+//! cluster-bench pulls-report [--out DIR]
 //! ```
 
 mod audit;
@@ -20,6 +22,7 @@ mod kubelets;
 mod logs;
 mod node;
 mod pods;
+mod pulls;
 #[path = "../proc_stats.rs"]
 mod proc_stats;
 mod report;
@@ -35,13 +38,18 @@ const USAGE: &str = "cluster-bench run --kubelet ours|upstream --round N [--pods
                      cluster-bench eviction --kubelet ours|upstream --round N [--out DIR]\n\
                      cluster-bench eviction-report [--out DIR]\n\
                      cluster-bench logs --kubelet ours|upstream --round N [--out DIR]\n\
-                     cluster-bench logs-report [--out DIR]";
+                     cluster-bench logs-report [--out DIR]\n\
+                     cluster-bench pulls --kubelet ours|upstream --round N --serialize true|false --images FILE [--out DIR]\n\
+                     cluster-bench pulls-report [--out DIR]";
 
 struct Args {
     command: String,
     kubelet: Option<kubelets::Which>,
     round: usize,
     settings: run::Settings,
+    /// `pulls`: `serializeImagePulls`, and the file listing the images (one per line).
+    serialize: Option<bool>,
+    images: Option<PathBuf>,
     out: PathBuf,
 }
 
@@ -60,6 +68,8 @@ fn parse_args() -> anyhow::Result<Args> {
             settle: Duration::from_secs(10),
             steady: Duration::from_secs(120),
         },
+        serialize: None,
+        images: None,
         out: PathBuf::from("/tmp/knode-cluster-bench"),
     };
     while let Some(flag) = it.next() {
@@ -72,6 +82,8 @@ fn parse_args() -> anyhow::Result<Args> {
             "--settle" => a.settings.settle = Duration::from_secs(value()?.parse().context("--settle")?),
             "--steady" => a.settings.steady = Duration::from_secs(value()?.parse().context("--steady")?),
             "--out" => a.out = value()?.into(),
+            "--serialize" => a.serialize = Some(value()?.parse().context("--serialize takes true or false")?),
+            "--images" => a.images = Some(value()?.into()),
             "--probes" => a.settings.probes = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -97,6 +109,13 @@ fn main() -> anyhow::Result<()> {
         "logs-report" => {
             let results: Vec<logs::LogsResult> = load_results(&args.out, "logs-")?;
             print!("{}", logs::report(&results));
+            Ok(())
+        }
+        "pulls" => runtime.block_on(pulls_one(args)),
+        "pulls-report" => {
+            let mut results: Vec<pulls::PullsResult> = load_results(&args.out, "pulls-")?;
+            results.sort_by(|a, b| (a.round, !a.serialized, &a.kubelet).cmp(&(b.round, !b.serialized, &b.kubelet)));
+            print!("{}", pulls::report(&results));
             Ok(())
         }
         other => anyhow::bail!("unknown command {other:?}\n{USAGE}"),
@@ -175,6 +194,20 @@ async fn logs_one(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn pulls_one(args: Args) -> anyhow::Result<()> {
+    let which = args.kubelet.context("pulls needs --kubelet ours|upstream")?;
+    let serialized = args.serialize.context("pulls needs --serialize true|false")?;
+    let list = args.images.context("pulls needs --images FILE")?;
+    let images: Vec<String> = std::fs::read_to_string(&list).with_context(|| format!("reading {}", list.display()))?.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect();
+    anyhow::ensure!(!images.is_empty(), "{} lists no images", list.display());
+    let (paths, client, rt) = setup(&args.out).await?;
+    let result = pulls::run(which, args.round, serialized, &paths, &images, &client, &rt).await?;
+    let mode = if serialized { "serialized" } else { "parallel" };
+    save(&args.out, &format!("pulls-{mode}-"), which, args.round, &result)?;
+    print!("{}", pulls::report(std::slice::from_ref(&result)));
+    Ok(())
+}
+
 async fn run_one(args: Args) -> anyhow::Result<()> {
     let which = args.kubelet.context("run needs --kubelet ours|upstream")?;
     let (paths, client, rt) = setup(&args.out).await?;
@@ -189,7 +222,7 @@ fn report(out: &std::path::Path) -> anyhow::Result<()> {
     let mut results = Vec::new();
     for entry in std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))? {
         let path = entry?.path();
-        let other = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("eviction-") || n.starts_with("logs-"));
+        let other = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("eviction-") || n.starts_with("logs-") || n.starts_with("pulls-"));
         if path.extension().is_some_and(|e| e == "json") && !other {
             let text = std::fs::read_to_string(&path)?;
             results.push(serde_json::from_str::<run::RunResult>(&text).with_context(|| format!("parsing {}", path.display()))?);

@@ -110,6 +110,13 @@ fn record(times: &mut HashMap<String, PodTimes>, pod: &Pod, now_ms: f64) {
 /// Creates `n` pods and waits until every one is `Running`; returns per-pod times (ms since
 /// `start`), sorted by name.
 pub async fn create_and_wait_running(client: &kube::Client, n: usize, image: &str, probes: bool, start: Instant, timeout: Duration) -> anyhow::Result<Vec<(String, PodTimes)>> {
+    let pods: Vec<Pod> = (0..n).map(|i| pod(i, image, probes)).collect::<anyhow::Result<_>>()?;
+    create_pods_and_wait_running(client, pods, start, timeout).await
+}
+
+/// [`create_and_wait_running`] for pods made by the caller (in [`NAMESPACE`]).
+pub async fn create_pods_and_wait_running(client: &kube::Client, pods: Vec<Pod>, start: Instant, timeout: Duration) -> anyhow::Result<Vec<(String, PodTimes)>> {
+    let n = pods.len();
     let api: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
     let rv = api.list(&ListParams::default()).await?.metadata.resource_version.unwrap_or_else(|| "0".into());
     let times: Times = Arc::default();
@@ -139,7 +146,6 @@ pub async fn create_and_wait_running(client: &kube::Client, n: usize, image: &st
         }
     });
 
-    let pods: Vec<Pod> = (0..n).map(|i| pod(i, image, probes)).collect::<anyhow::Result<_>>()?;
     futures::stream::iter(pods)
         .map(|p| {
             let (api, times) = (api.clone(), times.clone());

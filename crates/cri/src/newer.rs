@@ -26,8 +26,9 @@ const REQUEST_SANDBOX_CONFIG: u32 = 3;
 /// What a `ContainerConfig` carries beyond [`api::ContainerConfig`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ContainerConfigExtras {
-    /// `Mount.image_sub_path` by index into `ContainerConfig.mounts`.
-    pub image_sub_paths: BTreeMap<usize, String>,
+    /// `Mount.image_sub_path` by the mount's `container_path` (unique in a container; an
+    /// index would shift when mounts are added in front, e.g. a device plugin's).
+    pub image_sub_paths: BTreeMap<String, String>,
 }
 
 impl ContainerConfigExtras {
@@ -40,9 +41,9 @@ impl ContainerConfigExtras {
 pub(crate) fn create_container_request(pod_sandbox_id: &str, mut config: api::ContainerConfig, sandbox_config: &api::PodSandboxConfig, extras: &ContainerConfigExtras) -> Vec<u8> {
     let mounts = std::mem::take(&mut config.mounts);
     let mut config_bytes = config.encode_to_vec();
-    for (i, mount) in mounts.iter().enumerate() {
+    for mount in &mounts {
         let mut mount_bytes = mount.encode_to_vec();
-        if let Some(sub_path) = extras.image_sub_paths.get(&i).filter(|s| !s.is_empty()) {
+        if let Some(sub_path) = extras.image_sub_paths.get(&mount.container_path).filter(|s| !s.is_empty() && mount.image.is_some()) {
             prost::encoding::string::encode(MOUNT_IMAGE_SUB_PATH, sub_path, &mut mount_bytes);
         }
         prost::encoding::bytes::encode(CONTAINER_CONFIG_MOUNTS, &mount_bytes, &mut config_bytes);
@@ -119,13 +120,13 @@ mod tests {
             ..Default::default()
         };
         let sandbox = api::PodSandboxConfig { hostname: "h".into(), ..Default::default() };
-        let extras = ContainerConfigExtras { image_sub_paths: [(1, "dir/sub".to_string())].into() };
+        let extras = ContainerConfigExtras { image_sub_paths: [("/data".to_string(), "dir/sub".to_string()), ("/etc/hosts".to_string(), "not/an/image".to_string())].into() };
         let wire = create_container_request("sb1", config.clone(), &sandbox, &extras);
         let old = api::CreateContainerRequest::decode(wire.as_slice()).unwrap();
         assert_eq!(old, api::CreateContainerRequest { pod_sandbox_id: "sb1".into(), config: Some(config.clone()), sandbox_config: Some(sandbox.clone()) }, "everything else, mounts in order");
         let current = CurrentRequest::decode(wire.as_slice()).unwrap().config.unwrap();
         let sub_paths: Vec<(&str, &str)> = current.mounts.iter().map(|m| (m.container_path.as_str(), m.image_sub_path.as_str())).collect();
-        assert_eq!(sub_paths, [("/etc/hosts", ""), ("/data", "dir/sub")]);
+        assert_eq!(sub_paths, [("/etc/hosts", ""), ("/data", "dir/sub")], "only image mounts carry one");
         assert_eq!(current.mounts[1].image, Some(image));
         let plain = create_container_request("sb1", config.clone(), &sandbox, &ContainerConfigExtras::default());
         assert_eq!(api::CreateContainerRequest::decode(plain.as_slice()).unwrap().config, Some(config));

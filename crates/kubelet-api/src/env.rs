@@ -44,6 +44,9 @@ pub struct SecretRead {
 /// The last answer for each object read, for outages: `(kind, namespace, name)` → data.
 type LastKnown = std::collections::HashMap<(&'static str, String, String), (Instant, Option<ObjectData>)>;
 
+/// (namespace, name) → (UID, type) of each Secret read.
+type SecretMeta = std::collections::HashMap<(String, String), (String, String)>;
+
 /// The last service list and when it was fetched.
 #[derive(Default)]
 struct ServiceCache {
@@ -116,11 +119,14 @@ pub struct ApiEnvSource {
     /// Held across the list request, so concurrent callers wait for one answer.
     services: Arc<tokio::sync::Mutex<ServiceCache>>,
     last_known: Arc<std::sync::Mutex<LastKnown>>,
+    /// Each Secret's UID and type as last read (kept with its last known data): pull secrets
+    /// read during an outage are still checked by type.
+    secret_meta: Arc<std::sync::Mutex<SecretMeta>>,
 }
 
 impl ApiEnvSource {
     pub fn new(api: Arc<dyn ConfigApi>) -> ApiEnvSource {
-        ApiEnvSource { api, services: Arc::default(), last_known: Arc::default() }
+        ApiEnvSource { api, services: Arc::default(), last_known: Arc::default(), secret_meta: Arc::default() }
     }
 
     /// The data (and binary data, as UTF-8) of ConfigMap `namespace/name`; `None` if absent.
@@ -139,16 +145,13 @@ impl ApiEnvSource {
 
     /// The decoded data of Secret `namespace/name`; `None` if absent.
     pub async fn secret(&self, namespace: &str, name: &str) -> Result<Option<ObjectData>, ApiError> {
-        let read = self.api.get_secret(namespace, name).await.map(|s| {
-            s.map(|s| s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned())).collect())
-        });
-        self.remember(("secret", namespace.into(), name.into()), read)
+        Ok(self.secret_with_uid(namespace, name).await?.map(|s| s.data))
     }
 
     /// [`Self::secret`] with the Secret's UID (pull records name secrets by it) and type (pull
-    /// secrets must be of a docker config type); after a failed read, the last known data
-    /// without either.
+    /// secrets must be of a docker config type); after a failed read, the last known ones.
     pub async fn secret_with_uid(&self, namespace: &str, name: &str) -> Result<Option<SecretRead>, ApiError> {
+        let key = (namespace.to_owned(), name.to_owned());
         match self.api.get_secret(namespace, name).await {
             Ok(secret) => {
                 let found = secret.map(|s| SecretRead {
@@ -156,10 +159,20 @@ impl ApiEnvSource {
                     type_: s.type_.unwrap_or_default(),
                     data: s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned())).collect(),
                 });
+                let mut meta = self.secret_meta.lock().expect("secret meta lock");
+                match &found {
+                    Some(s) => meta.insert(key, (s.uid.clone(), s.type_.clone())),
+                    None => meta.remove(&key),
+                };
+                drop(meta);
                 self.remember(("secret", namespace.into(), name.into()), Ok(found.as_ref().map(|s| s.data.clone())))?;
                 Ok(found)
             }
-            Err(e) => Ok(self.remember(("secret", namespace.into(), name.into()), Err(e))?.map(|data| SecretRead { uid: String::new(), type_: String::new(), data })),
+            Err(e) => {
+                let data = self.remember(("secret", namespace.into(), name.into()), Err(e))?;
+                let (uid, type_) = self.secret_meta.lock().expect("secret meta lock").get(&key).cloned().unwrap_or_default();
+                Ok(data.map(|data| SecretRead { uid, type_, data }))
+            }
         }
     }
 
@@ -299,7 +312,11 @@ mod tests {
         }
         async fn get_secret(&self, _: &str, name: &str) -> Result<Option<k8s_openapi::api::core::v1::Secret>, ApiError> {
             self.check(&format!("secrets/{name}"))?;
-            Ok(None)
+            Ok((name == "pull").then(|| {
+                let mut s = k8s_openapi::api::core::v1::Secret { type_: Some("kubernetes.io/dockerconfigjson".into()), ..Default::default() };
+                s.metadata.uid = Some("uid-pull".into());
+                s
+            }))
         }
         async fn list_services(&self) -> Result<Vec<Service>, ApiError> {
             self.check("services")?;
@@ -313,12 +330,15 @@ mod tests {
         let src = ApiEnvSource::new(api.clone());
         assert_eq!(src.config_map("prod", "cm").await.unwrap().unwrap()["k"], "v");
         assert_eq!(src.secret("prod", "gone").await.unwrap(), None);
+        assert!(src.secret("prod", "pull").await.unwrap().is_some(), "read once, as an environment's secret");
         src.service_env("prod", true).await.unwrap();
 
         api.0.store(true, std::sync::atomic::Ordering::SeqCst);
         tokio::time::sleep(SERVICE_LIST_TTL * 2).await;
         assert_eq!(src.config_map("prod", "cm").await.unwrap().unwrap()["k"], "v", "last known data");
         assert_eq!(src.secret("prod", "gone").await.unwrap(), None, "last known absence");
+        let pull = src.secret_with_uid("prod", "pull").await.unwrap().unwrap();
+        assert_eq!((pull.uid.as_str(), pull.type_.as_str()), ("uid-pull", "kubernetes.io/dockerconfigjson"), "the type (and UID) come with the last known data");
         assert_eq!(src.service_env("prod", true).await.unwrap()["KUBERNETES_SERVICE_HOST"], "198.19.0.1", "last list");
         let err = src.config_map("prod", "never-read").await.unwrap_err();
         assert!(err.to_string().contains("configmaps/never-read"), "{err}");

@@ -71,7 +71,7 @@ pub trait NodeReclaim: Send + Sync + 'static {
 pub struct Reclaimed {
     /// Bytes freed, as far as the runtime tells (a container's writable layer may be unknown).
     pub bytes: u64,
-    /// Dead containers and sandboxes removed.
+    /// Dead containers removed.
     pub containers: usize,
 }
 
@@ -171,7 +171,10 @@ impl EvictionManager {
     /// From the kubelet configuration.
     pub fn from_config(cfg: &KubeletConfiguration, paths: SignalPaths) -> Self {
         Self {
-            thresholds: thresholds::with_min_reclaim(thresholds::thresholds(&cfg.eviction_hard, &cfg.eviction_soft, &cfg.eviction_soft_grace_period), &cfg.eviction_minimum_reclaim),
+            thresholds: thresholds::with_allocatable(
+                thresholds::with_min_reclaim(thresholds::thresholds(&cfg.eviction_hard, &cfg.eviction_soft, &cfg.eviction_soft_grace_period), &cfg.eviction_minimum_reclaim),
+                &cfg.enforce_node_allocatable,
+            ),
             transition_period: cfg.eviction_pressure_transition_period,
             paths,
             period: MONITORING_PERIOD,
@@ -253,6 +256,7 @@ impl EvictionManager {
             let mut observations = observe::observe(&self.paths);
             if let Some(snapshot) = self.pods.as_ref().and_then(|p| p.stats.latest()) {
                 observe::with_runtime_filesystems(&mut observations, snapshot.summary.node.runtime.as_ref());
+                observe::with_allocatable_memory(&mut observations, &snapshot.summary.node.system_containers);
             }
             let verdict = tracker.observe(&self.thresholds, &observations, self.transition_period, Instant::now());
             let before = *pressure.borrow();

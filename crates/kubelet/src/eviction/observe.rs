@@ -61,6 +61,16 @@ pub fn with_runtime_filesystems(out: &mut Observations, runtime: Option<&crate::
     }
 }
 
+/// `allocatableMemory.available` from the summary's `pods` system container (the pods'
+/// cgroup): what is left under its limit, out of limit (available + working set), as upstream.
+pub fn with_allocatable_memory(out: &mut Observations, system_containers: &[crate::stats::api::ContainerStats]) {
+    let Some(memory) = system_containers.iter().find(|c| c.name == crate::stats::api::SYSTEM_CONTAINER_PODS).and_then(|c| c.memory.as_ref()) else { return };
+    let n = |v: Option<u64>| v.and_then(|v| i64::try_from(v).ok());
+    if let (Some(available), Some(working_set)) = (n(memory.available_bytes), n(memory.working_set_bytes)) {
+        out.insert("allocatableMemory.available".into(), Observation { available, capacity: available.saturating_add(working_set) });
+    }
+}
+
 fn meminfo_bytes(text: &str, key: &str) -> Option<i64> {
     let line = text.lines().find(|l| l.split(':').next() == Some(key))?;
     let kib: i64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -159,6 +169,19 @@ mod tests {
         assert_eq!(o["containerfs.inodesFree"], Observation { available: 5, capacity: 10 }, "containerfs is the image fs when not split");
         with_runtime_filesystems(&mut o, None);
         assert_eq!(o.len(), 4);
+    }
+
+    #[test]
+    fn allocatable_memory_is_what_the_pods_cgroup_has_left() {
+        let pods = |memory: serde_json::Value| -> crate::stats::api::ContainerStats {
+            serde_json::from_value(serde_json::json!({"name": "pods", "startTime": "2026-01-01T00:00:00Z", "memory": memory})).unwrap()
+        };
+        let mut o = Observations::new();
+        with_allocatable_memory(&mut o, &[pods(serde_json::json!({"time": "2026-01-01T00:00:00Z", "availableBytes": 300, "workingSetBytes": 700}))]);
+        assert_eq!(o["allocatableMemory.available"], Observation { available: 300, capacity: 1000 });
+        let mut o = Observations::new();
+        with_allocatable_memory(&mut o, &[pods(serde_json::json!({"time": "2026-01-01T00:00:00Z", "workingSetBytes": 700}))]);
+        assert!(o.is_empty(), "no limit on the pods cgroup: no signal");
     }
 
     #[test]

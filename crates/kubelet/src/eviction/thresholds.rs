@@ -61,6 +61,22 @@ pub fn with_min_reclaim(mut thresholds: Vec<Threshold>, min_reclaim: &BTreeMap<S
     thresholds
 }
 
+/// Upstream `addAllocatableThresholds`: with `pods` in `enforceNodeAllocatable`, each hard
+/// `memory.available` threshold also applies to the pods' share of the node, as
+/// `allocatableMemory.available` (same value and minimum reclaim; call after
+/// [`with_min_reclaim`]).
+pub fn with_allocatable(mut thresholds: Vec<Threshold>, enforce_node_allocatable: &[String]) -> Vec<Threshold> {
+    if enforce_node_allocatable.iter().any(|e| e == "pods") {
+        let extra: Vec<Threshold> = thresholds
+            .iter()
+            .filter(|t| t.signal == "memory.available" && t.grace_period.is_none())
+            .map(|t| Threshold { signal: "allocatableMemory.available".into(), ..t.clone() })
+            .collect();
+        thresholds.extend(extra);
+    }
+    thresholds
+}
+
 /// Whether `obs` is below `threshold` (upstream `thresholdsMet`: available < quantity).
 pub fn is_met(threshold: &Threshold, obs: Observation) -> bool {
     obs.available < threshold.value.quantity_for(obs.capacity)
@@ -161,6 +177,24 @@ mod tests {
 
     fn healthy() -> Observations {
         obs(&[("memory.available", 4000 * MI, 8000 * MI), ("nodefs.available", 50, 100), ("nodefs.inodesFree", 50, 100), ("imagefs.available", 50, 100), ("pid.available", 30000, 32768)])
+    }
+
+    #[test]
+    fn enforced_allocatable_copies_the_hard_memory_threshold() {
+        let hard = [("memory.available".to_string(), "100Mi".to_string()), ("nodefs.available".to_string(), "10%".to_string())].into();
+        let soft = [("memory.available".to_string(), "300Mi".to_string())].into();
+        let grace = [("memory.available".to_string(), "1m".to_string())].into();
+        let base = with_min_reclaim(thresholds(&hard, &soft, &grace), &[("memory.available".to_string(), "50Mi".to_string())].into());
+        let all = with_allocatable(base.clone(), &["pods".to_string()]);
+        let added: Vec<&Threshold> = all.iter().filter(|t| t.signal == "allocatableMemory.available").collect();
+        assert_eq!(added.len(), 1, "from the hard threshold only: {all:?}");
+        let hard_memory = base.iter().find(|t| t.signal == "memory.available" && t.grace_period.is_none()).unwrap();
+        assert_eq!((added[0].value, added[0].min_reclaim, added[0].grace_period), (hard_memory.value, hard_memory.min_reclaim, None));
+        assert_eq!(with_allocatable(base.clone(), &["system-reserved".to_string()]), base, "only when pods are enforced");
+        let mut tracker = PressureTracker::default();
+        let over = obs(&[("memory.available", 4000 * MI, 8000 * MI), ("allocatableMemory.available", 10 * MI, 2000 * MI)]);
+        let verdict = tracker.observe(&all, &over, Duration::from_secs(300), Instant::now());
+        assert!(verdict.pressure.memory, "the pods over their allocatable is memory pressure: {verdict:?}");
     }
 
     #[test]

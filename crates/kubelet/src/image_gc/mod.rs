@@ -314,7 +314,8 @@ impl crate::eviction::NodeReclaim for DiskReclaim {
             match containers.reclaim().await {
                 Ok(removed) => {
                     out.bytes += removed.bytes;
-                    out.containers += removed.containers + removed.sandboxes;
+                    // Empty sandboxes alone free next to nothing: they do not spare the pods.
+                    out.containers += removed.containers;
                 }
                 Err(e) => tracing::warn!(signal, "removing dead containers failed: {e}"),
             }

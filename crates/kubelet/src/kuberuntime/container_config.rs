@@ -75,7 +75,7 @@ pub(crate) fn resolve_recursive_read_only(m: &VolumeMount, runtime_supports_rro:
     }
 }
 
-/// The container's mounts, and the sub-paths of its image volume mounts (by index into them):
+/// The container's mounts, and the sub-paths of its image volume mounts (by mount path):
 /// the runtime mounts the path inside the image (CRI `Mount.image_sub_path`, refusing one the
 /// image lacks), as upstream since 1.33.
 fn mounts(c: &Container, ctx: &ContainerContext, vars: &BTreeMap<String, String>) -> Result<(Vec<api::Mount>, ContainerConfigExtras), String> {
@@ -84,7 +84,7 @@ fn mounts(c: &Container, ctx: &ContainerContext, vars: &BTreeMap<String, String>
     for m in c.volume_mounts.iter().flatten() {
         if let Some((reference, image_ref)) = ctx.image_volumes.get(&m.name) {
             if let Some(sub) = mount_sub_path(m, vars)? {
-                extras.image_sub_paths.insert(out.len(), sub);
+                extras.image_sub_paths.insert(m.mount_path.clone(), sub);
             }
             out.push(api::Mount {
                 container_path: m.mount_path.clone(),
@@ -268,7 +268,8 @@ mod tests {
         // Its subPath (or subPathExpr) goes to the runtime with the mount.
         with_image.volume_mounts.as_mut().unwrap()[0].sub_path = Some("bin".into());
         let (cfg, extras) = container_config(&pod, &with_image, 0, &imaged).unwrap();
-        assert_eq!(extras.image_sub_paths, [(cfg.mounts.iter().position(|m| m.container_path == "/tools").unwrap(), "bin".to_string())].into());
+        assert!(cfg.mounts.iter().any(|m| m.container_path == "/tools" && m.image.is_some()));
+        assert_eq!(extras.image_sub_paths, [("/tools".to_string(), "bin".to_string())].into());
         with_image.volume_mounts.as_mut().unwrap()[0].sub_path = Some("../up".into());
         assert!(container_config(&pod, &with_image, 0, &imaged).is_err(), "a sub-path leaving the volume is refused");
     }

@@ -58,11 +58,12 @@ fn log_bytes(log: &Path) -> u64 {
         .sum()
 }
 
-/// The dead containers to remove: all of a removable pod's, else all but the newest of each
-/// container name. Containers without a pod UID label are not the kubelet's.
+/// The dead (not running) containers to remove: all of a removable pod's, else all but the
+/// newest of each container name. Containers without a pod UID label are not the kubelet's.
 pub fn containers_to_remove<'a>(containers: &'a [api::Container], removable_pod: &dyn Fn(&str) -> bool) -> Vec<&'a api::Container> {
     let mut dead: BTreeMap<(&str, &str), Vec<&api::Container>> = BTreeMap::new();
-    for c in containers.iter().filter(|c| c.state == api::ContainerState::ContainerExited as i32) {
+    // Every container not running is evictable, as upstream's (created and unknown too).
+    for c in containers.iter().filter(|c| c.state != api::ContainerState::ContainerRunning as i32) {
         let (Some(uid), Some(name)) = (c.labels.get(POD_UID), c.labels.get(CONTAINER_NAME)) else { continue };
         dead.entry((uid.as_str(), name.as_str())).or_default().push(c);
     }

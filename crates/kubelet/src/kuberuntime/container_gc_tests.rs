@@ -31,7 +31,7 @@ fn ids<'a>(v: impl IntoIterator<Item = &'a api::Container>) -> Vec<&'a str> {
 
 #[test]
 fn a_live_pod_keeps_the_newest_dead_instance_of_each_container_and_a_finished_pod_none() {
-    use api::ContainerState::{ContainerExited as Exited, ContainerRunning as Running};
+    use api::ContainerState::{ContainerCreated as Created, ContainerExited as Exited, ContainerRunning as Running};
     let all = vec![
         container("live-web-1", "live", "web", 1, Exited),
         container("live-web-2", "live", "web", 2, Exited),
@@ -39,12 +39,15 @@ fn a_live_pod_keeps_the_newest_dead_instance_of_each_container_and_a_finished_po
         container("live-init-1", "live", "init", 1, Exited),
         container("done-main-1", "done", "main", 1, Exited),
         container("done-main-2", "done", "main", 2, Exited),
+        container("done-stuck", "done", "side", 1, Created),
+        container("live-side-1", "live", "side", 1, Exited),
+        container("live-side-2", "live", "side", 2, Created),
         container("unlabelled", "", "x", 1, Exited),
     ];
     let mut all = all;
     all.last_mut().unwrap().labels.clear();
     let doomed = containers_to_remove(&all, &|uid| uid == "done");
-    assert_eq!(ids(doomed), ["done-main-1", "done-main-2", "live-web-1"]);
+    assert_eq!(ids(doomed), ["done-main-1", "done-main-2", "done-stuck", "live-side-1", "live-web-1"], "created (never started) containers count as dead, the newest instance stays");
 }
 
 #[test]

@@ -106,8 +106,9 @@ pub struct ServiceAccountInfo {
 pub trait ServiceAccountTokens: Send + Sync + 'static {
     /// Service account `namespace/name`; `None` when it does not exist.
     async fn service_account(&self, namespace: &str, name: &str) -> Result<Option<ServiceAccountInfo>, String>;
-    /// A token of the pod's service account for `audience`, bound to the pod.
-    async fn token(&self, pod: &PullingPod, audience: &str) -> Result<String, String>;
+    /// A token of the pod's service account (whose UID is `service_account_uid`) for
+    /// `audience`, bound to the pod.
+    async fn token(&self, pod: &PullingPod, service_account_uid: &str, audience: &str) -> Result<String, String>;
 }
 
 /// What a service-account provider is given for one pod, and what its answers are cached by.
@@ -232,7 +233,7 @@ impl CredentialPlugins {
                 annotations.insert(key.clone(), v.clone());
             }
         }
-        let token = tokens.token(pod, &t.service_account_token_audience).await.map_err(|e| sa_err(format!("failed to get service account token: {e}")))?;
+        let token = tokens.token(pod, &account.uid, &t.service_account_token_audience).await.map_err(|e| sa_err(format!("failed to get service account token: {e}")))?;
         let mut cache_key = serde_json::json!([pod.namespace, pod.service_account, account.uid, annotations]).to_string();
         if t.cache_type == "Token" {
             cache_key.push_str(&format!(" token {}", super::pull_records::sha256_hex(token.as_bytes())));
@@ -300,7 +301,9 @@ impl CredentialPlugins {
             }
         }
         let out = result?;
-        serde_json::from_slice(&out).map_err(|e| PluginError::Response { name: p.name.clone(), message: format!("error decoding credential provider plugin response from stdout: {e}") })
+        // Without the values serde would quote: the answer holds credentials (upstream does
+        // not wrap this error at all).
+        serde_json::from_slice(&out).map_err(|e| PluginError::Response { name: p.name.clone(), message: format!("error decoding credential provider plugin response from stdout: {}", super::credentials::without_values(&e)) })
     }
 
     /// The plugin's standard output.
@@ -399,7 +402,7 @@ mod tests {
                 _ => None,
             })
         }
-        async fn token(&self, pod: &PullingPod, audience: &str) -> Result<String, String> {
+        async fn token(&self, pod: &PullingPod, _service_account_uid: &str, audience: &str) -> Result<String, String> {
             Ok(format!("token-of-{}-for-{audience}", pod.name))
         }
     }

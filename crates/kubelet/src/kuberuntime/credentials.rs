@@ -163,7 +163,7 @@ pub fn repository(image: &str) -> String {
 
 /// A JSON error without the text it quotes (a secret's values may be in it): its category and
 /// position only.
-fn without_values(e: &serde_json::Error) -> String {
+pub(crate) fn without_values(e: &serde_json::Error) -> String {
     format!("invalid JSON ({:?} error at line {}, column {})", e.classify(), e.line(), e.column())
 }
 

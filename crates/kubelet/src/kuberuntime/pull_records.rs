@@ -348,12 +348,8 @@ impl PullRecords {
         if entry.kubernetes_secrets.is_empty() && entry.kubernetes_service_accounts.is_empty() {
             return Access::MustPull("the image was pulled with credentials the kubelet did not record");
         }
-        let Some(pod) = pod else { return Access::NeedsPodCredentials };
-        // As upstream: the service account must be the very one (UID too) the image was pulled for.
-        if pod.service_account.as_ref().is_some_and(|a| entry.kubernetes_service_accounts.contains(a)) {
-            return Access::Granted;
-        }
-        for pod in &pod.secrets {
+        let Some(pod_credentials) = pod else { return Access::NeedsPodCredentials };
+        for pod in &pod_credentials.secrets {
             let same_object = |c: &SecretCoordinates| c.uid == pod.uid && c.namespace == pod.namespace && c.name == pod.name;
             if let Some(cached) = entry.kubernetes_secrets.iter().find(|c| !c.credential_hash.is_empty() && c.credential_hash == pod.credential_hash) {
                 if !same_object(cached) && entry.kubernetes_secrets.len() < MAX_MATCHED_SECRETS {
@@ -366,6 +362,10 @@ impl PullRecords {
                 self.add_secret(image, image_ref, pod);
                 return Access::Granted;
             }
+        }
+        // Then, as upstream, the service account: the very one (UID too) the image was pulled for.
+        if pod_credentials.service_account.as_ref().is_some_and(|a| entry.kubernetes_service_accounts.contains(a)) {
+            return Access::Granted;
         }
         Access::MustPull("the pod has none of the credentials the image was pulled with")
     }

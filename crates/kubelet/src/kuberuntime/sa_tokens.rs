@@ -1,5 +1,7 @@
 //! [`ServiceAccountTokens`] over the API server: the ServiceAccount object, and tokens from
-//! the TokenRequest API bound to the pod, cached and refreshed as projected tokens are
+//! the TokenRequest API bound to the pod, with the service account's UID as a precondition
+//! (as upstream: a service account made again under the same name is another one), cached and
+//! refreshed as projected tokens are
 //! ([`TokenManager`]; the token lives an hour, upstream leaves `expirationSeconds` unset and
 //! the API server's default is the same).
 
@@ -9,7 +11,7 @@ use std::time::SystemTime;
 use kubelet_api::volume_api::VolumeApi;
 
 use super::credential_plugins::{PullingPod, ServiceAccountInfo, ServiceAccountTokens};
-use crate::volumemanager::token::TokenManager;
+use crate::volumemanager::token::{TokenFor, TokenManager};
 
 pub struct ApiServiceAccountTokens {
     pub api: Arc<dyn VolumeApi>,
@@ -23,7 +25,16 @@ impl ServiceAccountTokens for ApiServiceAccountTokens {
         Ok(account.map(|a| ServiceAccountInfo { uid: a.metadata.uid.unwrap_or_default(), annotations: a.metadata.annotations.unwrap_or_default() }))
     }
 
-    async fn token(&self, pod: &PullingPod, audience: &str) -> Result<String, String> {
-        self.tokens.get(self.api.as_ref(), &pod.namespace, &pod.service_account, Some(audience), None, &pod.name, &pod.uid, SystemTime::now()).await
+    async fn token(&self, pod: &PullingPod, service_account_uid: &str, audience: &str) -> Result<String, String> {
+        let want = TokenFor {
+            namespace: &pod.namespace,
+            service_account: &pod.service_account,
+            service_account_uid: Some(service_account_uid).filter(|u| !u.is_empty()),
+            audience: Some(audience),
+            expiration_seconds: None,
+            pod_name: &pod.name,
+            pod_uid: &pod.uid,
+        };
+        self.tokens.get(self.api.as_ref(), want, SystemTime::now()).await
     }
 }

@@ -206,7 +206,8 @@ impl VolumeManager {
                 let api = self.api.as_deref().ok_or_else(|| format!("failed to fetch token: {NO_API_SERVER}"))?;
                 let sa = pod.spec.as_ref().and_then(|s| s.service_account_name.as_deref()).filter(|s| !s.is_empty()).unwrap_or("default");
                 let name = pod.metadata.name.as_deref().unwrap_or_default();
-                let token = self.tokens.get(api, ns, sa, t.audience.as_deref(), t.expiration_seconds, name, pod_uid(pod), self.clock.now()).await?;
+                let want = token::TokenFor { namespace: ns, service_account: sa, service_account_uid: None, audience: t.audience.as_deref(), expiration_seconds: t.expiration_seconds, pod_name: name, pod_uid: pod_uid(pod) };
+                let token = self.tokens.get(api, want, self.clock.now()).await?;
                 fetched.tokens.insert(i, token);
             }
         }

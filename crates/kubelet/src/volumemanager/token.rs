@@ -60,9 +60,25 @@ pub fn token_request(audience: Option<&str>, expiration_seconds: Option<i64>, po
 struct TokenKey {
     namespace: String,
     service_account: String,
+    /// The service account's UID when the request names it (credential provider plugins'
+    /// tokens): one made again under the same name gets a token of its own.
+    service_account_uid: String,
     audience: String,
     expiration_seconds: i64,
     pod_uid: String,
+}
+
+/// A token wanted: whose, for what, bound to which pod.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenFor<'a> {
+    pub namespace: &'a str,
+    pub service_account: &'a str,
+    /// Sent as the request's `metadata.uid` precondition when set.
+    pub service_account_uid: Option<&'a str>,
+    pub audience: Option<&'a str>,
+    pub expiration_seconds: Option<i64>,
+    pub pod_name: &'a str,
+    pub pod_uid: &'a str,
 }
 
 /// The token cache.
@@ -72,23 +88,15 @@ pub struct TokenManager {
 }
 
 impl TokenManager {
-    /// The token for the pod's projection, from the cache or a new TokenRequest.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn get(
-        &self,
-        api: &dyn VolumeApi,
-        namespace: &str,
-        service_account: &str,
-        audience: Option<&str>,
-        expiration_seconds: Option<i64>,
-        pod_name: &str,
-        pod_uid: &str,
-        now: SystemTime,
-    ) -> Result<String, String> {
-        let request = token_request(audience, expiration_seconds, pod_name, pod_uid);
+    /// The token `want` describes, from the cache or a new TokenRequest.
+    pub async fn get(&self, api: &dyn VolumeApi, want: TokenFor<'_>, now: SystemTime) -> Result<String, String> {
+        let TokenFor { namespace, service_account, service_account_uid, audience, expiration_seconds, pod_name, pod_uid } = want;
+        let mut request = token_request(audience, expiration_seconds, pod_name, pod_uid);
+        request.metadata.uid = service_account_uid.map(str::to_owned);
         let key = TokenKey {
             namespace: namespace.into(),
             service_account: service_account.into(),
+            service_account_uid: service_account_uid.unwrap_or_default().into(),
             audience: audience.unwrap_or_default().into(),
             expiration_seconds: request.spec.as_ref().and_then(|s| s.expiration_seconds).unwrap_or_default(),
             pod_uid: pod_uid.into(),
@@ -146,5 +154,19 @@ mod tests {
         let bound = spec.bound_object_ref.unwrap();
         assert_eq!((bound.kind.as_deref(), bound.name.as_deref(), bound.uid.as_deref()), (Some("Pod"), Some("web"), Some("u-1")));
         assert!(token_request(Some(""), Some(600), "web", "u").spec.unwrap().audiences.unwrap_or_default().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_service_account_made_again_gets_a_token_of_its_own() {
+        let api = test_support::FakeVolumeApi::new();
+        let tokens = TokenManager::default();
+        let want = |uid| TokenFor { namespace: "ns", service_account: "sa", service_account_uid: Some(uid), audience: Some("registry"), expiration_seconds: None, pod_name: "p", pod_uid: "pu" };
+        let now = SystemTime::now();
+        let first = tokens.get(&api, want("sa-1"), now).await.unwrap();
+        assert_eq!(tokens.get(&api, want("sa-1"), now).await.unwrap(), first, "cached");
+        assert_ne!(tokens.get(&api, want("sa-2"), now).await.unwrap(), first);
+        let requests = api.token_requests();
+        assert_eq!(requests.len(), 2);
+        assert_eq!(requests[1].2.metadata.uid.as_deref(), Some("sa-2"), "the UID is the request's precondition");
     }
 }
