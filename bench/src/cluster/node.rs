@@ -6,6 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
+
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DeleteParams};
 use kubelet_cri::RemoteRuntime;
@@ -30,6 +32,26 @@ pub async fn wait_ready(client: &kube::Client, timeout: Duration, alive: impl Fn
         anyhow::ensure!(alive(), "the kubelet exited before node {NODE} was Ready");
         anyhow::ensure!(start.elapsed() < timeout, "node {NODE} not Ready after {timeout:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// [`wait_ready`], then until the node carries no `NoSchedule` taint: the node lifecycle
+/// controller lifts `node.kubernetes.io/not-ready` a monitor period (5 s) after it sees the node
+/// Ready, and pods created before that wait in the scheduler's back-off (up to 10 s), which
+/// would time the scheduler rather than the kubelet.
+pub async fn wait_schedulable(client: &kube::Client, timeout: Duration, alive: impl Fn() -> bool) -> anyhow::Result<Node> {
+    let start = Instant::now();
+    let api: Api<Node> = Api::all(client.clone());
+    let mut node = wait_ready(client, timeout, &alive).await?;
+    loop {
+        let tainted = node.spec.as_ref().and_then(|s| s.taints.as_ref()).is_some_and(|t| t.iter().any(|t| t.effect == "NoSchedule"));
+        if !tainted {
+            return Ok(node);
+        }
+        anyhow::ensure!(alive(), "the kubelet exited before node {NODE} was schedulable");
+        anyhow::ensure!(start.elapsed() < timeout, "node {NODE} still tainted NoSchedule after {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        node = api.get_opt(NODE).await?.with_context(|| format!("node {NODE} is gone"))?;
     }
 }
 

@@ -4,7 +4,8 @@
 //! `knode-node`.
 //!
 //! A run: the images are removed from containerd, the kubelet starts (with `registryPullQPS:
-//! 0`, so the rate limit does not set the pace), and the 20 pods are created at once; the
+//! 0`, so the rate limit does not set the pace), and once the node is Ready and no longer
+//! tainted `NoSchedule`, the 20 pods are created at once; the
 //! figure is the time from their creation to the last one `Running`, with the kubelet's CPU
 //! time over it and its peak resident memory.
 
@@ -65,7 +66,7 @@ pub async fn run(which: Which, round: usize, serialized: bool, paths: &Paths, im
 }
 
 async fn measure(k: &kubelets::Running, which: Which, round: usize, serialized: bool, images: &[String], client: &kube::Client) -> anyhow::Result<PullsResult> {
-    node::wait_ready(client, Duration::from_secs(120), || k.alive()).await?;
+    node::wait_schedulable(client, Duration::from_secs(120), || k.alive()).await?;
     let ticks = proc_stats::clock_ticks();
     let before = proc_stats::sample(k.pid, ticks)?;
     let pods: Vec<Pod> = images.iter().enumerate().map(|(i, image)| pods::pod(i, image, false)).collect::<anyhow::Result<_>>()?;

@@ -112,3 +112,52 @@ async fn memory_pressure_evicts_pods_in_upstreams_order() {
     teardown(kubelet).await;
     remove_test_cgroups(CGROUP_ROOT);
 }
+
+/// `allocatableMemory.available` (with `pods` in `enforceNodeAllocatable`, upstream's default): the
+/// node keeps all but 400 MiB for the system (`systemReserved`), so the pods' cgroup is limited
+/// to 400 MiB while the machine has plenty. A pod holding 320 MiB in a memory-backed emptyDir leaves the pods
+/// less than the hard `memory.available` threshold (100Mi), which upstream applies to the pods'
+/// share too: it is evicted though `memory.available` is never met.
+#[tokio::test]
+#[ignore = "needs root, containerd and the control plane: run hack/test.sh"]
+async fn the_pods_over_their_allocatable_memory_are_evicted() {
+    const ROOT: &str = "knode-e2e-allocatable";
+    control_plane_ready().await;
+    let node = TestNode::new();
+    let name = "e2e-evict-allocatable";
+    kubectl(&["delete", "pod", name, "--force", "--grace-period=0", "--ignore-not-found"]);
+    kubectl(&["delete", "events", "--field-selector", &format!("involvedObject.name={name}")]);
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let total_kib: u64 = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok()).expect("MemTotal");
+    let reserved_mib = total_kib / 1024 - 400;
+    remove_test_cgroups(ROOT);
+    secure_config(&node);
+    let config = std::fs::read_to_string(node.config_path()).unwrap();
+    assert!(config.contains("memory.available: 100Mi") && config.contains("cgroupsPerQOS: false\n") && config.contains("enforceNodeAllocatable: []\n") && !config.contains("systemReserved"), "{config}");
+    let config = config
+        .replace("cgroupsPerQOS: false\n", &format!("cgroupsPerQOS: true\ncgroupRoot: /{ROOT}\nsystemReserved:\n  memory: {reserved_mib}Mi\n"))
+        .replace("enforceNodeAllocatable: []\n", "enforceNodeAllocatable: [pods]\n");
+    std::fs::write(node.config_path(), config).unwrap();
+    let kubelet = start_cluster_kubelet(&node).await;
+    wait_node_ready(Duration::from_secs(60)).await;
+    let limit = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/{ROOT}/kubepods/memory.limit_in_bytes")).unwrap();
+    assert_eq!(limit.trim().parse::<u64>().unwrap() >> 20, 400, "the pods' cgroup is limited to what is not reserved");
+    // A memory-backed emptyDir (the sandbox's /dev/shm is 64 MiB).
+    let image = e2e::busybox_image();
+    apply(&node, "allocatable", &format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  terminationGracePeriodSeconds: 1\n  automountServiceAccountToken: false\n  volumes: [{{name: mem, emptyDir: {{medium: Memory}}}}]\n  containers:\n  - name: c\n    image: {image}\n    imagePullPolicy: Never\n    command: [sh, -c, 'head -c 320m /dev/zero > /mem/fill; echo filled; sleep 100000']\n    volumeMounts: [{{name: mem, mountPath: /mem}}]\n"
+    ));
+    pod_running(name, Duration::from_secs(90)).await;
+    let evicted = wait_for("the pod evicted", Duration::from_secs(120), || async { phase(name).filter(|(ph, _)| ph == "Failed").map(|(_, p)| p) }).await;
+    let status = evicted.status.unwrap();
+    assert_eq!(status.reason.as_deref(), Some("Evicted"));
+    let message = status.message.unwrap();
+    assert!(message.starts_with("The node was low on resource: memory. Threshold quantity: 100Mi, available: "), "{message}");
+    let log = kubelet.log_text();
+    assert!(log.lines().any(|l| l.contains("allocatableMemory.available")), "the signal met is the pods' share:\n{}", log.lines().filter(|l| l.contains("evict")).collect::<Vec<_>>().join("\n"));
+    // (`allocatableMemory.available` does not contain the lower-case name.)
+    assert!(!log.lines().any(|l| l.contains("eviction thresholds met:") && l.contains("memory.available")), "memory.available itself was never met");
+    kubectl(&["delete", "pod", name, "--force", "--grace-period=0", "--ignore-not-found"]);
+    teardown(kubelet).await;
+    remove_test_cgroups(ROOT);
+}
