@@ -115,7 +115,8 @@ pub async fn start_with(which: Which, paths: &Paths, round: usize, memory_availa
                 format!("--kubeconfig={CP_DIR}/node.kubeconfig"),
                 format!("--node-ip={NODE_IP}"),
                 format!("--hostname-override={NODE}"),
-                "--v=1".into(),
+                // KNODE_BENCH_KUBELET_V raises our kubelet's log level for a closer look.
+                format!("--v={}", std::env::var("KNODE_BENCH_KUBELET_V").unwrap_or_else(|_| "1".into())),
             ];
             let log = paths.out_dir.join(format!("ours-round{round}.log"));
             let child = tokio::process::Command::new(&args[0])

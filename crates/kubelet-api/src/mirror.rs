@@ -120,7 +120,9 @@ pub struct MirrorPodManager {
 
 impl MirrorPodManager {
     pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut known_changes = self.known.subscribe();
         loop {
+            known_changes.borrow_and_update();
             let node_uid = self.node.borrow_and_update().as_ref().and_then(|n| n.metadata.uid.clone());
             let store = self.store.borrow_and_update().clone();
             let desired = self.desired.borrow_and_update().clone();
@@ -136,7 +138,7 @@ impl MirrorPodManager {
                 r = self.desired.changed() => if r.is_err() { return },
                 r = self.store.changed() => if r.is_err() { return },
                 r = self.node.changed() => if r.is_err() { return },
-                _ = self.known.changed() => {}
+                r = known_changes.changed() => if r.is_err() { return },
                 _ = tokio::time::sleep(RESYNC) => {}
             }
         }

@@ -28,8 +28,9 @@ pub const SYNC_PERIOD: Duration = Duration::from_secs(10);
 pub trait PodStatusProvider: Send + Sync + 'static {
     /// Every pod the kubelet has a status for, with `status` filled in.
     fn pods_with_status(&self) -> Vec<Pod>;
-    /// Resolves at the next status change.
-    async fn changed(&self);
+    /// A receiver of status changes of its own for one consumer (its `changed()` resolves after
+    /// each change since it last looked).
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<u64>;
     /// UIDs of pods the kubelet recently stopped and removed; a pod marked for deletion among
     /// them is deleted for good even if the kubelet never had a status for it.
     fn removed(&self) -> Vec<String> {
@@ -257,17 +258,21 @@ pub struct StatusSyncer {
 
 impl StatusSyncer {
     pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut changes = self.provider.subscribe();
         let mut sent: BTreeMap<String, Sent> = BTreeMap::new();
         let mut known: BTreeSet<String> = BTreeSet::new();
         let mut deleting: BTreeSet<String> = BTreeSet::new();
         loop {
+            changes.borrow_and_update();
             let pods = self.provider.pods_with_status();
             let finals = self.provider.final_statuses();
             known.extend(pods.iter().filter_map(|p| p.metadata.uid.clone()));
             known.extend(self.provider.removed());
             let store = self.store.borrow_and_update().clone();
             if store.synced {
-                for action in plan_with_finals(&pods, &finals, &store, &sent, &known) {
+                let actions = plan_with_finals(&pods, &finals, &store, &sent, &known);
+                tracing::debug!(pods = pods.len(), api_pods = store.pods.len(), actions = actions.len(), "status sync round");
+                for action in actions {
                     match action {
                         StatusAction::Patch { namespace, name, uid, status, resource_version, removed_conditions, removed_ips } => {
                             let patch = status_patch(&uid, &status, &removed_conditions, &removed_ips);
@@ -306,7 +311,7 @@ impl StatusSyncer {
             drop((pods, finals, store));
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = self.provider.changed() => {}
+                r = changes.changed() => if r.is_err() { return },
                 r = self.store.changed() => if r.is_err() { return },
                 _ = tokio::time::sleep(SYNC_PERIOD) => {}
             }

@@ -121,8 +121,8 @@ impl kubelet_api::status_sync::PodStatusProvider for StatusProvider {
     fn pods_with_status(&self) -> Vec<k8s_openapi::api::core::v1::Pod> {
         self.0.pods_with_status()
     }
-    async fn changed(&self) {
-        self.0.changed().await
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.subscribe()
     }
     fn removed(&self) -> Vec<String> {
         self.0.removed()

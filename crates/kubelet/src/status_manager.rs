@@ -41,7 +41,7 @@ impl Entry {
 }
 
 /// Latest pod statuses, by pod UID.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct StatusManager {
     inner: Arc<RwLock<BTreeMap<String, Entry>>>,
     /// UIDs of the pods most recently stopped and removed, newest last (at most [`REMOVED_KEPT`]).
@@ -49,7 +49,20 @@ pub struct StatusManager {
     /// The terminal statuses of recently removed pods, by UID (as many as `removed`), for the API
     /// status syncer to send before it deletes them.
     finals: Arc<RwLock<BTreeMap<String, Entry>>>,
-    changes: Arc<tokio::sync::Notify>,
+    /// Bumped at every change; each consumer (the API status syncer, the mirror pod manager)
+    /// has a receiver of its own, so every one of them sees every change.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Default for StatusManager {
+    fn default() -> Self {
+        Self {
+            inner: Arc::default(),
+            removed: Arc::default(),
+            finals: Arc::default(),
+            changes: Arc::new(tokio::sync::watch::Sender::new(0)),
+        }
+    }
 }
 
 /// How many removed pod UIDs are remembered for the API status syncer.
@@ -64,7 +77,7 @@ impl StatusManager {
         map.insert(uid, Entry { pod, status });
         drop(map);
         if changed {
-            self.changes.notify_one();
+            self.notify();
         }
         changed
     }
@@ -104,7 +117,7 @@ impl StatusManager {
         let Some(updated) = crate::status::with_container_readiness(&entry.pod, &entry.status, container_id, ready, now) else { return };
         entry.status = updated;
         drop(map);
-        self.changes.notify_one();
+        self.notify();
     }
 
     /// Forgets a pod that was removed.
@@ -135,7 +148,7 @@ impl StatusManager {
             finals.remove(&oldest);
         }
         drop((removed, finals));
-        self.changes.notify_one();
+        self.notify();
     }
 
     /// Removed pods with their terminal status filled in.
@@ -149,11 +162,16 @@ impl StatusManager {
         self.removed.read().expect("removed lock").iter().cloned().collect()
     }
 
-    /// Resolves when a status changed since the last call returned, at once if one did meanwhile
-    /// (a change made while the one consumer — the API status syncer — was busy is not lost:
-    /// `notify_one` keeps a permit when nobody waits).
-    pub async fn changed(&self) {
-        self.changes.notified().await
+    fn notify(&self) {
+        self.changes.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// A receiver of status changes for one consumer: its `changed()` resolves after every
+    /// change since it last looked (a change made while the consumer was busy is not lost, and
+    /// no consumer takes a change from another, as a shared `Notify::notify_one` did: the
+    /// mirror pod manager took the syncer's wake-ups, which then waited up to 10 s).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Every pod with its status filled in.
@@ -173,18 +191,23 @@ mod tests {
     use super::*;
 
     #[tokio::test(start_paused = true)]
-    async fn a_change_made_while_nobody_waits_is_not_lost() {
+    async fn every_consumer_sees_every_change_even_one_made_while_it_was_busy() {
         let sm = StatusManager::default();
+        // Two consumers, as in cluster mode: the API status syncer and the mirror pod manager.
+        let (mut syncer, mut mirrors) = (sm.subscribe(), sm.subscribe());
         let mut pod = Pod::default();
         pod.metadata.uid = Some("a".into());
         let status = ApiPodStatus { phase: Some("Running".into()), ..Default::default() };
         assert!(sm.set_pod_status(Arc::new(pod), status));
-        // The consumer comes back after the change: it must see it at once, not at its next timer.
-        tokio::time::timeout(std::time::Duration::from_millis(1), sm.changed()).await.expect("change was lost");
-        // Nothing changed since: it waits.
-        assert!(tokio::time::timeout(std::time::Duration::from_secs(5), sm.changed()).await.is_err());
+        // Each comes back after the change: each sees it at once, not at its next timer.
+        let ms = std::time::Duration::from_millis(1);
+        tokio::time::timeout(ms, mirrors.changed()).await.expect("mirror manager lost the change").unwrap();
+        tokio::time::timeout(ms, syncer.changed()).await.expect("syncer lost the change").unwrap();
+        // Nothing changed since: both wait.
+        assert!(tokio::time::timeout(std::time::Duration::from_secs(5), syncer.changed()).await.is_err());
         sm.remove("a");
-        tokio::time::timeout(std::time::Duration::from_millis(1), sm.changed()).await.expect("removal was lost");
+        tokio::time::timeout(ms, syncer.changed()).await.expect("removal was lost").unwrap();
+        tokio::time::timeout(ms, mirrors.changed()).await.expect("removal was lost").unwrap();
     }
 
     #[test]
