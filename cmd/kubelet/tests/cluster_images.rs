@@ -94,6 +94,17 @@ impl Drop for Registry {
     }
 }
 
+/// A credential provider plugin at `path` that appends each request to `calls` and answers
+/// the private registry's credentials for `location`, cached an hour per image.
+fn write_plugin(path: &Path, calls: &Path, location: &str) {
+    let script = format!(
+        "#!/bin/sh\ncat >> {calls}\necho >> {calls}\necho '{{\"kind\":\"CredentialProviderResponse\",\"apiVersion\":\"credentialprovider.kubelet.k8s.io/v1\",\"cacheKeyType\":\"Image\",\"cacheDuration\":\"1h\",\"auth\":{{\"{location}\":{{\"username\":\"{USER}\",\"password\":\"{PASSWORD}\"}}}}}}'\n",
+        calls = calls.display()
+    );
+    std::fs::write(path, script).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
 fn pod_yaml(name: &str, image: &str, policy: &str, extra: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  automountServiceAccountToken: false\n  terminationGracePeriodSeconds: 1\n{extra}  containers:\n  - name: main\n    image: {image}\n    imagePullPolicy: {policy}\n    command: [\"sleep\", \"3600\"]\n"
@@ -149,24 +160,11 @@ async fn pull_policies_credentials_and_reasons() {
     let bin = dir.join("plugins");
     std::fs::create_dir_all(&bin).unwrap();
     let calls = dir.join("plugin-calls");
-    let script = format!(
-        "#!/bin/sh\ncat >> {calls}\necho >> {calls}\necho '{{\"kind\":\"CredentialProviderResponse\",\"apiVersion\":\"credentialprovider.kubelet.k8s.io/v1\",\"cacheKeyType\":\"Image\",\"cacheDuration\":\"1h\",\"auth\":{{\"{addr}/knode/viaplugin\":{{\"username\":\"{USER}\",\"password\":\"{PASSWORD}\"}}}}}}'\n",
-        calls = calls.display(),
-        addr = private.addr
-    );
-    std::fs::write(bin.join("knode-test-provider"), script).unwrap();
+    write_plugin(&bin.join("knode-test-provider"), &calls, &format!("{}/knode/viaplugin", private.addr));
     // A service-account provider (tokenAttributes): given the pod's token for its audience and
     // the service account's role annotation, it answers for the viasa path.
     let sa_calls = dir.join("sa-plugin-calls");
-    let sa_script = format!(
-        "#!/bin/sh\ncat >> {calls}\necho >> {calls}\necho '{{\"kind\":\"CredentialProviderResponse\",\"apiVersion\":\"credentialprovider.kubelet.k8s.io/v1\",\"cacheKeyType\":\"Image\",\"cacheDuration\":\"1h\",\"auth\":{{\"{addr}/knode/viasa\":{{\"username\":\"{USER}\",\"password\":\"{PASSWORD}\"}}}}}}'\n",
-        calls = sa_calls.display(),
-        addr = private.addr
-    );
-    std::fs::write(bin.join("knode-sa-provider"), sa_script).unwrap();
-    for plugin in ["knode-test-provider", "knode-sa-provider"] {
-        std::fs::set_permissions(bin.join(plugin), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    }
+    write_plugin(&bin.join("knode-sa-provider"), &sa_calls, &format!("{}/knode/viasa", private.addr));
     let provider_config = dir.join("credential-provider.yaml");
     std::fs::write(
         &provider_config,

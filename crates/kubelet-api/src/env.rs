@@ -32,8 +32,8 @@ pub const LAST_KNOWN_TTL: Duration = Duration::from_secs(3600);
 /// Object data by key.
 type ObjectData = BTreeMap<String, String>;
 
-/// A Secret's UID, type and decoded data; UID and type are empty when only the last known data
-/// could be given.
+/// A Secret's UID, type and decoded data (also how a ConfigMap's data is remembered, with no UID
+/// or type).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SecretRead {
     pub uid: String,
@@ -41,11 +41,9 @@ pub struct SecretRead {
     pub data: ObjectData,
 }
 
-/// The last answer for each object read, for outages: `(kind, namespace, name)` → data.
-type LastKnown = std::collections::HashMap<(&'static str, String, String), (Instant, Option<ObjectData>)>;
-
-/// (namespace, name) → (UID, type) of each Secret read.
-type SecretMeta = std::collections::HashMap<(String, String), (String, String)>;
+/// The last answer for each object read, for outages: `(kind, namespace, name)` → the object's
+/// data, with its UID and type for a Secret (a ConfigMap's record leaves them empty).
+type LastKnown = std::collections::HashMap<(&'static str, String, String), (Instant, Option<SecretRead>)>;
 
 /// The last service list and when it was fetched.
 #[derive(Default)]
@@ -119,14 +117,11 @@ pub struct ApiEnvSource {
     /// Held across the list request, so concurrent callers wait for one answer.
     services: Arc<tokio::sync::Mutex<ServiceCache>>,
     last_known: Arc<std::sync::Mutex<LastKnown>>,
-    /// Each Secret's UID and type as last read (kept with its last known data): pull secrets
-    /// read during an outage are still checked by type.
-    secret_meta: Arc<std::sync::Mutex<SecretMeta>>,
 }
 
 impl ApiEnvSource {
     pub fn new(api: Arc<dyn ConfigApi>) -> ApiEnvSource {
-        ApiEnvSource { api, services: Arc::default(), last_known: Arc::default(), secret_meta: Arc::default() }
+        ApiEnvSource { api, services: Arc::default(), last_known: Arc::default() }
     }
 
     /// The data (and binary data, as UTF-8) of ConfigMap `namespace/name`; `None` if absent.
@@ -137,10 +132,10 @@ impl ApiEnvSource {
                 for (k, v) in cm.binary_data.unwrap_or_default() {
                     data.entry(k).or_insert_with(|| String::from_utf8_lossy(&v.0).into_owned());
                 }
-                data
+                SecretRead { data, ..Default::default() }
             })
         });
-        self.remember(("configmap", namespace.into(), name.into()), read)
+        Ok(self.remember(("configmap", namespace.into(), name.into()), read)?.map(|r| r.data))
     }
 
     /// The decoded data of Secret `namespace/name`; `None` if absent.
@@ -151,34 +146,18 @@ impl ApiEnvSource {
     /// [`Self::secret`] with the Secret's UID (pull records name secrets by it) and type (pull
     /// secrets must be of a docker config type); after a failed read, the last known ones.
     pub async fn secret_with_uid(&self, namespace: &str, name: &str) -> Result<Option<SecretRead>, ApiError> {
-        let key = (namespace.to_owned(), name.to_owned());
-        match self.api.get_secret(namespace, name).await {
-            Ok(secret) => {
-                let found = secret.map(|s| SecretRead {
-                    uid: s.metadata.uid.unwrap_or_default(),
-                    type_: s.type_.unwrap_or_default(),
-                    data: s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned())).collect(),
-                });
-                let mut meta = self.secret_meta.lock().expect("secret meta lock");
-                match &found {
-                    Some(s) => meta.insert(key, (s.uid.clone(), s.type_.clone())),
-                    None => meta.remove(&key),
-                };
-                drop(meta);
-                self.remember(("secret", namespace.into(), name.into()), Ok(found.as_ref().map(|s| s.data.clone())))?;
-                Ok(found)
-            }
-            Err(e) => {
-                let data = self.remember(("secret", namespace.into(), name.into()), Err(e))?;
-                let (uid, type_) = self.secret_meta.lock().expect("secret meta lock").get(&key).cloned().unwrap_or_default();
-                Ok(data.map(|data| SecretRead { uid, type_, data }))
-            }
-        }
+        let read = self.api.get_secret(namespace, name).await.map(|secret| {
+            secret.map(|s| SecretRead {
+                uid: s.metadata.uid.unwrap_or_default(),
+                type_: s.type_.unwrap_or_default(),
+                data: s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned())).collect(),
+            })
+        });
+        self.remember(("secret", namespace.into(), name.into()), read)
     }
 
-
     /// Records a successful read; answers a failed one from the last known answer, if any.
-    fn remember(&self, key: (&'static str, String, String), read: Result<Option<ObjectData>, ApiError>) -> Result<Option<ObjectData>, ApiError> {
+    fn remember(&self, key: (&'static str, String, String), read: Result<Option<SecretRead>, ApiError>) -> Result<Option<SecretRead>, ApiError> {
         let mut last = self.last_known.lock().expect("last-known lock");
         let now = Instant::now();
         match read {

@@ -103,8 +103,12 @@ pub struct CredentialProviderConfig {
 
 /// Reads and validates the file.
 pub fn load(path: &Path) -> Result<CredentialProviderConfig, CredentialProviderError> {
-    let bytes = decode::read_file::<CredentialProviderFile>(path)?;
-    parse_bytes(path, &bytes)
+    parse_bytes(path, &read(path)?)
+}
+
+/// The file's bytes (for [`parse_bytes`], and for the configuration's hash the kubelet reports).
+pub fn read(path: &Path) -> Result<Vec<u8>, CredentialProviderError> {
+    decode::read_file::<CredentialProviderFile>(path)
 }
 
 /// Parses and validates the contents of the file at `path` (named in errors).

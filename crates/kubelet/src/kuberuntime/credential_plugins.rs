@@ -158,7 +158,9 @@ impl CredentialPlugins {
     /// feature gate `KubeletServiceAccountTokenForCredentialProviders`.
     pub fn load(config: &Path, bin_dir: Option<&Path>, service_account_tokens: bool) -> Result<Self, PluginError> {
         let bin_dir = bin_dir.ok_or(PluginError::NoBinDir)?;
-        let CredentialProviderConfig { providers, .. } = kubelet_config::credential_provider::load(config)?;
+        // Read once: the hash is of the very bytes parsed.
+        let bytes = kubelet_config::credential_provider::read(config)?;
+        let CredentialProviderConfig { providers, .. } = kubelet_config::credential_provider::parse_bytes(config, &bytes)?;
         if !service_account_tokens && let Some(index) = providers.iter().position(|p| p.token_attributes.is_some()) {
             return Err(PluginError::TokensDisabled { path: config.into(), index });
         }
@@ -168,7 +170,7 @@ impl CredentialPlugins {
                 return Err(PluginError::Missing { name: p.name.clone(), path });
             }
         }
-        let config_hash = config_hash(&[&std::fs::read(config).unwrap_or_default()]);
+        let config_hash = config_hash(&[&bytes]);
         Ok(Self { providers, bin_dir: bin_dir.into(), cache: Mutex::default(), tokens: None, metrics: None, config_hash })
     }
 
