@@ -153,11 +153,7 @@ async fn secret_configmap_projected_and_token_volumes() {
 
     // The pod with a missing secret waits with FailedMount, then starts once it exists.
     let want = "MountVolume.SetUp failed for volume \"creds\" : secret \"e2e-vol-missing\" not found";
-    wait_for("FailedMount event", Duration::from_secs(60), || async {
-        let (ok, out, _) = kubectl(&["get", "events", "--field-selector", "involvedObject.name=e2e-vol-secret,reason=FailedMount", "-o", "jsonpath={.items[*].message}"]);
-        (ok && out.contains(want)).then_some(())
-    })
-    .await;
+    wait_event("e2e-vol-secret", "FailedMount", want, Duration::from_secs(60)).await;
     // The event can reach the API server before the pod's status does.
     let st = wait_for("status of the pod waiting for its volume", Duration::from_secs(20), || async {
         let waiting: Pod = kubectl_json(&["get", "pod", "e2e-vol-secret"])?;

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestStatus};
+use k8s_openapi::api::certificates::v1::{ClusterTrustBundle, ClusterTrustBundleSpec, PodCertificateRequest};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kubelet_api::ApiError;
@@ -21,6 +22,13 @@ struct State {
     runtime_classes: BTreeMap<String, k8s_openapi::api::node::v1::RuntimeClass>,
     service_accounts: BTreeMap<(String, String), k8s_openapi::api::core::v1::ServiceAccount>,
     config_maps: BTreeMap<(String, String), ConfigMap>,
+    trust_bundles: BTreeMap<String, ClusterTrustBundle>,
+    /// PodCertificateRequests by (namespace, name); created ones are named `req-<n>`.
+    pod_certificate_requests: BTreeMap<(String, String), PodCertificateRequest>,
+    pod_certificate_requests_created: usize,
+    nodes: BTreeMap<String, String>,
+    /// ClusterTrustBundle GETs and LISTs so far.
+    trust_bundle_reads: usize,
     /// (namespace, service account, request) of every TokenRequest.
     token_requests: Vec<(String, String, TokenRequest)>,
     now: Option<SystemTime>,
@@ -68,6 +76,46 @@ impl FakeVolumeApi {
         let mut rc = k8s_openapi::api::node::v1::RuntimeClass { handler: handler.into(), ..Default::default() };
         rc.metadata.name = Some(name.into());
         self.state.lock().unwrap().runtime_classes.insert(name.into(), rc);
+    }
+
+    /// Adds (or replaces) ClusterTrustBundle `name` of `signer` (`None`: a bundle named for no
+    /// signer) with `labels` and the PEM text `bundle`.
+    pub fn put_trust_bundle(&self, name: &str, signer: Option<&str>, labels: &[(&str, &str)], bundle: &str) {
+        let mut ctb = ClusterTrustBundle {
+            spec: ClusterTrustBundleSpec { signer_name: signer.map(Into::into), trust_bundle: bundle.into() },
+            ..Default::default()
+        };
+        ctb.metadata.name = Some(name.into());
+        ctb.metadata.labels = Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        self.state.lock().unwrap().trust_bundles.insert(name.into(), ctb);
+    }
+
+    /// Adds Node `name` with `uid`.
+    pub fn put_node(&self, name: &str, uid: &str) {
+        self.state.lock().unwrap().nodes.insert(name.into(), uid.into());
+    }
+
+    /// Every PodCertificateRequest, in creation order.
+    pub fn pod_certificate_requests(&self) -> Vec<PodCertificateRequest> {
+        let mut all: Vec<_> = self.state.lock().unwrap().pod_certificate_requests.values().cloned().collect();
+        all.sort_by_key(|r| r.metadata.name.as_deref().and_then(|n| n.strip_prefix("req-")?.parse::<usize>().ok()));
+        all
+    }
+
+    /// Replaces the status of PodCertificateRequest `namespace/name` (a signer's answer).
+    pub fn set_pod_certificate_status(&self, namespace: &str, name: &str, status: k8s_openapi::api::certificates::v1::PodCertificateRequestStatus) {
+        let mut st = self.state.lock().unwrap();
+        st.pod_certificate_requests.get_mut(&(namespace.into(), name.into())).expect("known request").status = Some(status);
+    }
+
+    /// Removes PodCertificateRequest `namespace/name`.
+    pub fn delete_pod_certificate_request(&self, namespace: &str, name: &str) {
+        self.state.lock().unwrap().pod_certificate_requests.remove(&(namespace.into(), name.into()));
+    }
+
+    /// How many ClusterTrustBundle GETs and LISTs were answered so far.
+    pub fn trust_bundle_reads(&self) -> usize {
+        self.state.lock().unwrap().trust_bundle_reads
     }
 
     /// Marks Secret and ConfigMap `namespace/name` (those that exist) `immutable: true`.
@@ -138,6 +186,56 @@ impl VolumeApi for FakeVolumeApi {
     async fn get_service_account(&self, namespace: &str, name: &str) -> Result<Option<k8s_openapi::api::core::v1::ServiceAccount>, ApiError> {
         self.check(format!("serviceaccounts/{namespace}/{name}"))?;
         Ok(self.state.lock().unwrap().service_accounts.get(&(namespace.into(), name.into())).cloned())
+    }
+
+    async fn get_cluster_trust_bundle(&self, name: &str) -> Result<Option<ClusterTrustBundle>, ApiError> {
+        self.check(format!("clustertrustbundles/{name}"))?;
+        let mut st = self.state.lock().unwrap();
+        st.trust_bundle_reads += 1;
+        Ok(st.trust_bundles.get(name).cloned())
+    }
+
+    /// Understands the selectors the kubelet sends: empty, or `k=v` terms joined by commas.
+    async fn list_cluster_trust_bundles(&self, signer_name: &str, label_selector: &str) -> Result<Vec<ClusterTrustBundle>, ApiError> {
+        self.check("clustertrustbundles".into())?;
+        let mut st = self.state.lock().unwrap();
+        st.trust_bundle_reads += 1;
+        let terms: Vec<(&str, &str)> = label_selector.split(',').filter(|t| !t.is_empty()).filter_map(|t| t.split_once('=')).collect();
+        let matches = |c: &ClusterTrustBundle| {
+            let labels = c.metadata.labels.clone().unwrap_or_default();
+            c.spec.signer_name.as_deref() == Some(signer_name) && terms.iter().all(|(k, v)| labels.get(*k).map(String::as_str) == Some(*v))
+        };
+        Ok(st.trust_bundles.values().filter(|c| matches(c)).cloned().collect())
+    }
+
+    async fn create_pod_certificate_request(&self, request: &PodCertificateRequest) -> Result<PodCertificateRequest, ApiError> {
+        let ns = request.metadata.namespace.clone().unwrap_or_default();
+        self.check(format!("podcertificaterequests/{ns}"))?;
+        let mut st = self.state.lock().unwrap();
+        let mut stored = request.clone();
+        st.pod_certificate_requests_created += 1;
+        let name = format!("req-{}", st.pod_certificate_requests_created);
+        stored.metadata.name = Some(name.clone());
+        stored.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::try_from(st.now.unwrap_or_else(SystemTime::now)).expect("time in range"),
+        ));
+        st.pod_certificate_requests.insert((ns, name), stored.clone());
+        Ok(stored)
+    }
+
+    async fn get_pod_certificate_request(&self, namespace: &str, name: &str) -> Result<Option<PodCertificateRequest>, ApiError> {
+        self.check(format!("podcertificaterequests/{namespace}/{name}"))?;
+        Ok(self.state.lock().unwrap().pod_certificate_requests.get(&(namespace.into(), name.into())).cloned())
+    }
+
+    async fn get_node(&self, name: &str) -> Result<Option<k8s_openapi::api::core::v1::Node>, ApiError> {
+        self.check(format!("nodes/{name}"))?;
+        Ok(self.state.lock().unwrap().nodes.get(name).map(|uid| {
+            let mut node = k8s_openapi::api::core::v1::Node::default();
+            node.metadata.name = Some(name.into());
+            node.metadata.uid = Some(uid.clone());
+            node
+        }))
     }
 
     async fn create_token(&self, namespace: &str, service_account: &str, request: &TokenRequest) -> Result<TokenRequest, ApiError> {

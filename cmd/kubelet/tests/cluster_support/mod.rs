@@ -120,6 +120,17 @@ pub async fn pod_running(name: &str, timeout: Duration) -> k8s_openapi::api::cor
     .await
 }
 
+/// Waits until pod `pod` (namespace `default`) has an event of `reason` whose message contains
+/// `want`.
+pub async fn wait_event(pod: &str, reason: &str, want: &str, timeout: Duration) {
+    let selector = format!("involvedObject.name={pod},reason={reason}");
+    wait_for(&format!("{reason} event for {pod} containing {want:?}"), timeout, || async {
+        let (ok, out, _) = kubectl(&["get", "events", "--field-selector", &selector, "-o", "jsonpath={.items[*].message}"]);
+        (ok && out.contains(want)).then_some(())
+    })
+    .await
+}
+
 /// Writes `yaml` to `<name>.yaml` in the test node's directory and `kubectl apply`s it.
 pub fn apply(node: &TestNode, name: &str, yaml: &str) {
     let file = node.dir.path().join(format!("{name}.yaml"));

@@ -7,7 +7,9 @@
 //! <volume>/<top-level name> -> ..data/<top-level name>
 //! ```
 //!
-//! A write that would change nothing (same paths, bytes and modes) leaves the volume alone.
+//! A write that would change nothing (same paths and bytes) leaves the volume alone. Modes are
+//! not compared, as upstream's `shouldWriteFile`: the fsGroup walk adds group bits after a
+//! write, and comparing them would rewrite such a volume at every sync.
 //! Owns only the files under its target directory; mounting is the caller's business.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,11 +24,13 @@ const DATA_DIR_TMP: &str = "..data_tmp";
 const MAX_PATH_LEN: usize = 4096;
 const MAX_SEGMENT_LEN: usize = 255;
 
-/// One file of a volume: its bytes and permission bits.
+/// One file of a volume: its bytes, permission bits and, when set, its owner (upstream's
+/// `FsUser`; the group is left to the fsGroup walk).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileProjection {
     pub data: Vec<u8>,
     pub mode: u32,
+    pub uid: Option<u32>,
 }
 
 /// Relative path (`key`, `dir/key`) → file.
@@ -118,6 +122,9 @@ impl AtomicWriter {
             }
             std::fs::write(&dest, &file.data).map_err(io_err(&dest))?;
             std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(file.mode & 0o7777)).map_err(io_err(&dest))?;
+            if let Some(uid) = file.uid {
+                std::os::unix::fs::lchown(&dest, Some(uid), None).map_err(io_err(&dest))?;
+            }
         }
 
         // Swap `..data` in one rename.
@@ -197,12 +204,11 @@ fn relative_paths(dir: &Path) -> Result<BTreeSet<String>, WriterError> {
     Ok(out)
 }
 
-/// Whether every payload file exists in `dir` with the same bytes and mode.
+/// Whether every payload file exists in `dir` with the same bytes.
 fn same_files(dir: &Path, payload: &Payload) -> bool {
     payload.iter().all(|(path, file)| {
         let p = dir.join(path);
-        let mode_ok = std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o7777 == file.mode & 0o7777);
-        mode_ok && std::fs::read(&p).is_ok_and(|d| d == file.data)
+        std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) && std::fs::read(&p).is_ok_and(|d| d == file.data)
     })
 }
 
@@ -212,7 +218,7 @@ mod tests {
     use std::time::Duration;
 
     fn file(data: &str, mode: u32) -> FileProjection {
-        FileProjection { data: data.as_bytes().to_vec(), mode }
+        FileProjection { data: data.as_bytes().to_vec(), mode, uid: None }
     }
 
     fn at(secs: u64) -> SystemTime {
@@ -245,11 +251,10 @@ mod tests {
         assert!(!w.write(&payload, at(1)).unwrap());
         assert_eq!(std::fs::read_link(vol.join(DATA_DIR)).unwrap(), first);
 
-        // A mode change alone rewrites.
-        let mut changed = payload.clone();
-        changed.get_mut("token").unwrap().mode = 0o400;
-        assert!(w.write(&changed, at(2)).unwrap());
-        assert_eq!(mode("token"), 0o400);
+        // A mode changed on disk (the fsGroup walk adds group read) does not rewrite.
+        std::fs::set_permissions(vol.join("sub/ca.crt"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(!w.write(&payload, at(2)).unwrap());
+        assert_eq!(mode("sub/ca.crt"), 0o640);
 
         // New content, a removed key: new version, old one and stale link gone.
         let next = Payload::from([("token".into(), file("def", 0o644))]);

@@ -10,9 +10,13 @@
 //! events), so ConfigMap/Secret changes and token rotation reach running pods within one sync
 //! period: the objects are fetched again ([`VolumeApi`]), the files rebuilt by the pure
 //! [`projection`] builders, and rewritten by the [`atomic_writer`] only when they changed.
-//! Immutable Secrets and ConfigMaps are fetched once while pods use them ([`immutable`]).
+//! Immutable Secrets and ConfigMaps are fetched once while pods use them ([`immutable`]);
+//! `clusterTrustBundle` sources read ClusterTrustBundles through a short cache ([`trust_bundles`]);
+//! `podCertificate` sources get keys and certificates through PodCertificateRequests
+//! ([`pod_certificates`]).
 //! [`VolumeManager::unmount_pod_volumes`] undoes the mounts before the pod directory goes.
-//! Without an API server (standalone) secret, configMap and token sources fail clearly.
+//! Without an API server (standalone) secret, configMap, token, trust bundle and pod certificate
+//! sources fail clearly.
 
 pub mod atomic_writer;
 pub mod downward_api;
@@ -20,7 +24,9 @@ pub mod immutable;
 pub mod ownership;
 pub mod mount;
 pub mod projection;
+pub mod pod_certificates;
 pub mod token;
+pub mod trust_bundles;
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
@@ -38,6 +44,7 @@ use projection::Fetched;
 
 use crate::kuberuntime::resources::{NodeAllocatable, with_default_limits};
 use token::TokenManager;
+use trust_bundles::TrustBundles;
 
 /// Why secret, configMap and token sources fail on a standalone kubelet.
 pub const NO_API_SERVER: &str = "no API server to fetch it from (the kubelet runs standalone)";
@@ -69,6 +76,8 @@ pub struct VolumeManager {
     mounter: Arc<dyn Mounter>,
     clock: Arc<dyn Clock>,
     tokens: TokenManager,
+    trust_bundles: TrustBundles,
+    pod_certificates: pod_certificates::PodCertificates,
     /// What unset limits read as in downwardAPI `resourceFieldRef`s.
     allocatable: NodeAllocatable,
     /// Immutable Secrets and ConfigMaps, not fetched again while pods use them.
@@ -92,7 +101,7 @@ impl VolumeManager {
 
     /// `api` is `None` for a standalone kubelet.
     pub fn new(root_dir: impl Into<PathBuf>, api: Option<Arc<dyn VolumeApi>>, mounter: Arc<dyn Mounter>, clock: Arc<dyn Clock>) -> Self {
-        Self { root_dir: root_dir.into(), api, mounter, clock, tokens: TokenManager::default(), allocatable: NodeAllocatable::new(), immutable_secrets: Default::default(), immutable_config_maps: Default::default() }
+        Self { root_dir: root_dir.into(), api, mounter, clock, tokens: TokenManager::default(), trust_bundles: Default::default(), pod_certificates: Default::default(), allocatable: NodeAllocatable::new(), immutable_secrets: Default::default(), immutable_config_maps: Default::default() }
     }
 
     /// The node's allocatable resources, for downwardAPI `resourceFieldRef`s of unset limits.
@@ -183,7 +192,7 @@ impl VolumeManager {
             return write(plugin::DOWNWARD_API, true, payload);
         }
         if let Some(p) = &v.projected {
-            let fetched = self.fetch_projected(pod, p).await?;
+            let fetched = self.fetch_projected(pod, &v.name, p).await?;
             let pod = with_default_limits(pod, &self.allocatable);
             let payload = projection::projected_payload(&pod, p, &fetched)?;
             return write(plugin::PROJECTED, true, payload);
@@ -192,7 +201,7 @@ impl VolumeManager {
     }
 
     /// Fetches what a projected volume's sources refer to.
-    async fn fetch_projected(&self, pod: &Pod, p: &k8s_openapi::api::core::v1::ProjectedVolumeSource) -> Result<Fetched, String> {
+    async fn fetch_projected(&self, pod: &Pod, volume: &str, p: &k8s_openapi::api::core::v1::ProjectedVolumeSource) -> Result<Fetched, String> {
         let ns = pod_ns(pod);
         let mut fetched = Fetched::default();
         for (i, source) in p.sources.iter().flatten().enumerate() {
@@ -209,6 +218,12 @@ impl VolumeManager {
                 let want = token::TokenFor { namespace: ns, service_account: sa, service_account_uid: None, audience: t.audience.as_deref(), expiration_seconds: t.expiration_seconds, pod_name: name, pod_uid: pod_uid(pod) };
                 let token = self.tokens.get(api, want, self.clock.now()).await?;
                 fetched.tokens.insert(i, token);
+            } else if let Some(c) = &source.cluster_trust_bundle {
+                let anchors = self.trust_bundles.anchors(self.api.as_deref(), c, self.clock.now()).await?;
+                fetched.trust_anchors.insert(i, anchors);
+            } else if let Some(c) = &source.pod_certificate {
+                let bundle = self.pod_certificates.bundle(self.api.as_deref(), pod, volume, i, c, self.clock.now()).await?;
+                fetched.pod_certificates.insert(i, bundle);
             }
         }
         Ok(fetched)
@@ -266,6 +281,7 @@ impl VolumeManager {
     /// removed. Fails, naming the path, if a mount stays.
     pub fn unmount_pod_volumes(&self, uid: &str) -> Result<(), VolumeError> {
         self.tokens.forget_pod(uid);
+        self.pod_certificates.forget_pod(uid);
         self.immutable_secrets.forget_pod(uid);
         self.immutable_config_maps.forget_pod(uid);
         for dir in volume_dirs(&self.root_dir.join("pods").join(uid)) {

@@ -30,6 +30,21 @@ fn root_matches(root: &Path, fs_group: u32, read_only: bool) -> io::Result<bool>
     Ok(meta.gid() == fs_group && meta.mode() & mask == mask)
 }
 
+/// The user every container of `pod` runs as (its `runAsUser`, or the pod's), when all run as
+/// the same one (upstream `FsUserFrom`); credential files of projected volumes are given to it.
+pub fn fs_user(pod: &k8s_openapi::api::core::v1::Pod) -> Option<u32> {
+    let spec = pod.spec.as_ref()?;
+    let pod_user = spec.security_context.as_ref().and_then(|sc| sc.run_as_user);
+    let regular = spec.init_containers.iter().flatten().chain(&spec.containers).map(|c| c.security_context.as_ref());
+    let ephemeral = spec.ephemeral_containers.iter().flatten().map(|c| c.security_context.as_ref());
+    let mut users = regular.chain(ephemeral).map(|sc| sc.and_then(|sc| sc.run_as_user).or(pod_user));
+    let first = users.next()??;
+    match users.all(|u| u == Some(first)) {
+        true => u32::try_from(first).ok(),
+        false => None,
+    }
+}
+
 /// Gives the contents of `root` to group `fs_group`, as described in the module docs.
 pub fn set_volume_ownership(root: &Path, fs_group: u32, read_only: bool, change_policy: Option<&str>) -> io::Result<()> {
     if change_policy == Some("OnRootMismatch") && root_matches(root, fs_group, read_only)? {
@@ -57,6 +72,31 @@ fn walk(path: &Path, fs_group: u32, read_only: bool) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fs_user_is_the_one_user_of_every_container() {
+        use k8s_openapi::api::core::v1::{Container, EphemeralContainer, Pod, PodSecurityContext, PodSpec, SecurityContext};
+        let c = |user: Option<i64>| Container { security_context: user.map(|u| SecurityContext { run_as_user: Some(u), ..Default::default() }), ..Default::default() };
+        let pod = |pod_user: Option<i64>, containers: Vec<Container>| Pod {
+            spec: Some(PodSpec {
+                security_context: Some(PodSecurityContext { run_as_user: pod_user, ..Default::default() }),
+                containers,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(fs_user(&pod(None, vec![c(Some(1000)), c(Some(1000))])), Some(1000));
+        assert_eq!(fs_user(&pod(Some(1000), vec![c(None), c(Some(1000))])), Some(1000), "the pod's user fills in");
+        assert_eq!(fs_user(&pod(None, vec![c(Some(1000)), c(None)])), None, "one container without a user");
+        assert_eq!(fs_user(&pod(Some(7), vec![c(Some(1000)), c(None)])), None, "two users");
+        assert_eq!(fs_user(&pod(None, vec![])), None);
+        let mut p = pod(Some(1000), vec![c(None)]);
+        p.spec.as_mut().unwrap().init_containers = Some(vec![c(Some(0))]);
+        assert_eq!(fs_user(&p), None, "init containers count");
+        let mut p = pod(None, vec![c(Some(5))]);
+        p.spec.as_mut().unwrap().ephemeral_containers = Some(vec![EphemeralContainer::default()]);
+        assert_eq!(fs_user(&p), None, "an ephemeral container without a user");
+    }
 
     #[test]
     fn masks_as_upstream() {

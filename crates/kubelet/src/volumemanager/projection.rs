@@ -23,6 +23,10 @@ pub struct Fetched {
     pub config_maps: BTreeMap<String, Option<ConfigMap>>,
     /// Service-account tokens by the source's index in `sources`.
     pub tokens: BTreeMap<usize, String>,
+    /// `clusterTrustBundle` file contents (PEM) by the source's index in `sources`.
+    pub trust_anchors: BTreeMap<usize, Vec<u8>>,
+    /// `podCertificate` private key and certificate chain (PEM each) by the source's index.
+    pub pod_certificates: BTreeMap<usize, super::pod_certificates::KeyAndChain>,
 }
 
 fn mode_of(field: &str, mode: Option<i32>, default: i32) -> Result<u32, String> {
@@ -47,7 +51,7 @@ fn keyed_payload(
     match items.filter(|i| !i.is_empty()) {
         None => {
             for (k, v) in data {
-                out.insert(k.clone(), FileProjection { data: v.clone(), mode: default });
+                out.insert(k.clone(), FileProjection { data: v.clone(), mode: default, uid: None });
             }
         }
         Some(items) => {
@@ -60,7 +64,7 @@ fn keyed_payload(
                     return Err(format!("{what}: {}", item.key));
                 };
                 let mode = mode_of(&format!("items[{}].mode", item.key), item.mode, default as i32)?;
-                out.insert(item.path.clone(), FileProjection { data: v.clone(), mode });
+                out.insert(item.path.clone(), FileProjection { data: v.clone(), mode, uid: None });
             }
         }
     }
@@ -108,7 +112,7 @@ pub fn downward_api_payload(pod: &Pod, items: &[DownwardAPIVolumeFile], default_
     for item in items {
         let value = downward_api::file_value(pod, item)?;
         let mode = mode_of(&format!("items[{}].mode", item.path), item.mode, default as i32)?;
-        out.insert(item.path.clone(), FileProjection { data: value.into_bytes(), mode });
+        out.insert(item.path.clone(), FileProjection { data: value.into_bytes(), mode, uid: None });
     }
     Ok(out)
 }
@@ -118,15 +122,40 @@ pub fn downward_api_payload(pod: &Pod, items: &[DownwardAPIVolumeFile], default_
 pub fn projected_payload(pod: &Pod, src: &ProjectedVolumeSource, fetched: &Fetched) -> Result<Payload, String> {
     let default = src.default_mode.unwrap_or(DEFAULT_MODE);
     mode_of("defaultMode", Some(default), DEFAULT_MODE)?;
+    let owner = CredentialOwner::of(pod);
     let mut out = Payload::new();
     for (i, source) in src.sources.iter().flatten().enumerate() {
-        let part = source_payload(pod, i, source, default, fetched)?;
+        let part = source_payload(pod, i, source, default, owner, fetched)?;
         out.extend(part);
     }
     Ok(out)
 }
 
-fn source_payload(pod: &Pod, index: usize, source: &VolumeProjection, default: i32, fetched: &Fetched) -> Result<Payload, String> {
+/// Who owns the credential files of a projected volume (service-account tokens, trust anchors),
+/// as upstream: the containers' common `runAsUser` (`FsUserFrom`); and with it or an `fsGroup`,
+/// mode 0600 whatever `defaultMode` says (the fsGroup walk then adds group read).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CredentialOwner {
+    pub fs_user: Option<u32>,
+    pub fs_group: Option<u32>,
+}
+
+impl CredentialOwner {
+    pub fn of(pod: &Pod) -> Self {
+        let fs_group = pod.spec.as_ref().and_then(|s| s.security_context.as_ref()).and_then(|sc| sc.fs_group).and_then(|g| u32::try_from(g).ok());
+        Self { fs_user: super::ownership::fs_user(pod), fs_group }
+    }
+
+    fn file(self, data: Vec<u8>, default: i32) -> Result<FileProjection, String> {
+        let mode = match self.fs_user.is_some() || self.fs_group.is_some() {
+            true => 0o600,
+            false => mode_of("defaultMode", Some(default), DEFAULT_MODE)?,
+        };
+        Ok(FileProjection { data, mode, uid: self.fs_user })
+    }
+}
+
+fn source_payload(pod: &Pod, index: usize, source: &VolumeProjection, default: i32, owner: CredentialOwner, fetched: &Fetched) -> Result<Payload, String> {
     if let Some(s) = &source.secret {
         let optional = s.optional.unwrap_or(false);
         let obj = fetched.secrets.get(&s.name).and_then(Option::as_ref);
@@ -145,8 +174,22 @@ fn source_payload(pod: &Pod, index: usize, source: &VolumeProjection, default: i
     }
     if let Some(t) = &source.service_account_token {
         let token = fetched.tokens.get(&index).ok_or_else(|| format!("no service account token for path {:?}", t.path))?;
-        let mode = mode_of("defaultMode", Some(default), DEFAULT_MODE)?;
-        return Ok(Payload::from([(t.path.clone(), FileProjection { data: token.clone().into_bytes(), mode })]));
+        return Ok(Payload::from([(t.path.clone(), owner.file(token.clone().into_bytes(), default)?)]));
+    }
+    if let Some(c) = &source.cluster_trust_bundle {
+        let anchors = fetched.trust_anchors.get(&index).ok_or_else(|| format!("no trust anchors for path {:?}", c.path))?;
+        return Ok(Payload::from([(c.path.clone(), owner.file(anchors.clone(), default)?)]));
+    }
+    if let Some(c) = &source.pod_certificate {
+        let (key, chain) = fetched.pod_certificates.get(&index).ok_or_else(|| format!("no pod certificate for signer {:?}", c.signer_name))?;
+        let mut out = Payload::new();
+        let paths = [(&c.credential_bundle_path, [key.as_slice(), chain].concat()), (&c.key_path, key.clone()), (&c.certificate_chain_path, chain.clone())];
+        for (path, data) in paths {
+            if let Some(path) = path.as_ref().filter(|p| !p.is_empty()) {
+                out.insert(path.clone(), owner.file(data, default)?);
+            }
+        }
+        return Ok(out);
     }
     Ok(Payload::new())
 }
@@ -250,5 +293,34 @@ mod tests {
 
         fetched.config_maps.clear();
         assert_eq!(projected_payload(&pod, &src, &fetched).unwrap_err(), "configmap \"kube-root-ca.crt\" not found");
+    }
+
+    #[test]
+    fn credential_files_belong_to_the_pods_user_with_mode_0600() {
+        use k8s_openapi::api::core::v1::{ClusterTrustBundleProjection, Container, PodSecurityContext, PodSpec};
+        let src = ProjectedVolumeSource {
+            default_mode: Some(0o644),
+            sources: Some(vec![
+                VolumeProjection { service_account_token: Some(ServiceAccountTokenProjection { path: "token".into(), ..Default::default() }), ..Default::default() },
+                VolumeProjection { cluster_trust_bundle: Some(ClusterTrustBundleProjection { path: "ca.pem".into(), ..Default::default() }), ..Default::default() },
+                VolumeProjection { config_map: Some(ConfigMapProjection { name: "cm".into(), items: None, optional: Some(true) }), ..Default::default() },
+            ]),
+            ..Default::default()
+        };
+        let mut fetched = Fetched::default();
+        fetched.tokens.insert(0, "jwt".into());
+        fetched.trust_anchors.insert(1, b"PEM".to_vec());
+        fetched.config_maps.insert("cm".into(), Some(ConfigMap { data: Some(BTreeMap::from([("k".to_string(), "v".to_string())])), ..Default::default() }));
+        let pod = |sc: PodSecurityContext| Pod {
+            spec: Some(PodSpec { security_context: Some(sc), containers: vec![Container::default()], ..Default::default() }),
+            ..Default::default()
+        };
+        let p = projected_payload(&pod(PodSecurityContext::default()), &src, &fetched).unwrap();
+        assert_eq!((p["token"].mode, p["token"].uid, p["ca.pem"].mode), (0o644, None, 0o644));
+        let p = projected_payload(&pod(PodSecurityContext { fs_group: Some(2000), ..Default::default() }), &src, &fetched).unwrap();
+        assert_eq!((p["token"].mode, p["token"].uid, p["ca.pem"].mode, p["k"].mode), (0o600, None, 0o600, 0o644));
+        let p = projected_payload(&pod(PodSecurityContext { run_as_user: Some(1000), ..Default::default() }), &src, &fetched).unwrap();
+        assert_eq!((p["token"].mode, p["token"].uid, p["ca.pem"].uid, p["k"].uid), (0o600, Some(1000), Some(1000), None));
+        assert_eq!(p["ca.pem"].data, b"PEM");
     }
 }

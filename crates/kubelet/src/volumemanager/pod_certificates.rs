@@ -1,0 +1,270 @@
+//! `podCertificate` projections (GA in 1.37, upstream `pkg/kubelet/podcertificate`): for each
+//! such source of a pod the kubelet makes a private key, files a PodCertificateRequest for it
+//! (`generateName: req-`, owned by the pod, naming the pod, its service account, the node and
+//! the signer, with a stub PKCS#10 request signed by the key as proof of possession), waits for
+//! the signer to answer in the request's status, and writes the key and the issued chain. From
+//! `beginRefreshAt` (plus up to 5 minutes of jitter, as upstream) it files a new request with a
+//! new key and keeps serving the current pair until the new one is issued.
+//!
+//! Per source the states are upstream's: nothing yet → waiting → issued (fresh) → waiting for
+//! the refresh → issued, or denied / failed for good. A request that disappears while waited for
+//! is given up after 10 minutes and filed again. The state advances when the volume is set up (at
+//! every pod sync), not on a watch: an answer reaches the pod at its next sync.
+//!
+//! [`observe`] (what a request's status says) and [`new_key`] are pure; [`PodCertificates`]
+//! holds the states and talks to the API server through [`VolumeApi`].
+//!
+//! Key types: `ED25519`, `ECDSAP256` and `ECDSAP384`. `ECDSAP521`, `RSA3072` and `RSA4096`,
+//! which upstream also makes, are refused with a message naming them: the crypto library this
+//! kubelet links (ring) cannot generate those keys.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::certificates::v1::{PodCertificateRequest, PodCertificateRequestSpec};
+use k8s_openapi::api::core::v1::{Pod, PodCertificateProjection};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kubelet_api::volume_api::VolumeApi;
+
+/// How long a request that cannot be found is waited for before a new one is filed.
+const ASSUME_DELETED_AFTER: Duration = Duration::from_secs(10 * 60);
+/// Upper bound of the random delay added to `beginRefreshAt` and to the give-up time.
+const MAX_JITTER: Duration = Duration::from_secs(5 * 60);
+
+/// A private key (PKCS#8 PEM) and the stub PKCS#10 request (DER) that proves its possession.
+pub struct NewKey {
+    pub key_pem: Vec<u8>,
+    pub stub_request: Vec<u8>,
+}
+
+/// A fresh key of `key_type` (the projection's `keyType`) with its stub request.
+pub fn new_key(key_type: &str) -> Result<NewKey, String> {
+    let alg = match key_type {
+        "ED25519" => &rcgen::PKCS_ED25519,
+        "ECDSAP256" => &rcgen::PKCS_ECDSA_P256_SHA256,
+        "ECDSAP384" => &rcgen::PKCS_ECDSA_P384_SHA384,
+        "ECDSAP521" | "RSA3072" | "RSA4096" => {
+            return Err(format!("while generating keypair: key type {key_type:?} is not supported by this kubelet (ED25519, ECDSAP256 and ECDSAP384 are)"));
+        }
+        other => return Err(format!("while generating keypair: unknown key type {other:?}")),
+    };
+    let key = rcgen::KeyPair::generate_for(alg).map_err(|e| format!("while generating {key_type} key: {e}"))?;
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    let csr = params.serialize_request(&key).map_err(|e| format!("while generating stub PKCS#10 request: {e}"))?;
+    Ok(NewKey { key_pem: key.serialize_pem().into_bytes(), stub_request: csr.der().to_vec() })
+}
+
+/// What a PodCertificateRequest's status says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Pending,
+    Issued { chain: Vec<u8>, begin_refresh_at: SystemTime, not_after: SystemTime },
+    Denied { reason: String, message: String },
+    Failed { reason: String, message: String },
+}
+
+/// The signer's answer in `pcr`'s status (the first terminal condition), the chain re-encoded as
+/// plain `CERTIFICATE` blocks (upstream's `cleanCertificateChain`).
+pub fn observe(pcr: &PodCertificateRequest) -> Answer {
+    let Some(status) = &pcr.status else { return Answer::Pending };
+    for c in status.conditions.iter().flatten().filter(|c| c.status == "True") {
+        match c.type_.as_str() {
+            "Denied" => return Answer::Denied { reason: c.reason.clone(), message: c.message.clone() },
+            "Failed" => return Answer::Failed { reason: c.reason.clone(), message: c.message.clone() },
+            "Issued" => {
+                let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+                let blocks = pem::parse_many(status.certificate_chain.as_deref().unwrap_or_default()).unwrap_or_default();
+                let chain = blocks.into_iter().flat_map(|b| pem::encode_config(&pem::Pem::new("CERTIFICATE", b.into_contents()), config).into_bytes()).collect();
+                let time = |t: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| t.as_ref().map(|t| SystemTime::from(t.0)).unwrap_or(SystemTime::UNIX_EPOCH);
+                return Answer::Issued { chain, begin_refresh_at: time(&status.begin_refresh_at), not_after: time(&status.not_after) };
+            }
+            _ => {}
+        }
+    }
+    Answer::Pending
+}
+
+#[derive(Clone, Debug)]
+struct Issued {
+    key_pem: Vec<u8>,
+    chain: Vec<u8>,
+    begin_refresh_at: SystemTime,
+}
+
+#[derive(Clone, Debug)]
+struct Waiting {
+    key_pem: Vec<u8>,
+    pcr: String,
+    give_up_at: SystemTime,
+}
+
+#[derive(Clone, Debug, Default)]
+enum State {
+    #[default]
+    Initial,
+    Wait(Waiting),
+    Fresh(Issued),
+    WaitRefresh(Issued, Waiting),
+    Denied(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    pod_uid: String,
+    volume: String,
+    index: usize,
+}
+
+/// A private key and its certificate chain, PEM each.
+pub type KeyAndChain = (Vec<u8>, Vec<u8>);
+
+const NOT_ISSUED: &str = "credential bundle is not issued yet";
+
+/// The state of every `podCertificate` source of the node's pods.
+#[derive(Default)]
+pub struct PodCertificates {
+    states: Mutex<HashMap<Key, State>>,
+}
+
+fn jitter() -> Duration {
+    Duration::from_millis(fastrand::u64(0..MAX_JITTER.as_millis() as u64))
+}
+
+impl PodCertificates {
+    /// The private key (PEM) and certificate chain (PEM) for source `index` of volume `volume`,
+    /// advancing its state first; an error until a certificate is issued, or for good once the
+    /// signer denied or failed the request.
+    pub async fn bundle(&self, api: Option<&dyn VolumeApi>, pod: &Pod, volume: &str, index: usize, src: &PodCertificateProjection, now: SystemTime) -> Result<KeyAndChain, String> {
+        let api = api.ok_or("podCertificate projection is not supported in static kubelet mode")?;
+        let key = Key { pod_uid: pod.metadata.uid.clone().unwrap_or_default(), volume: volume.into(), index };
+        let state = self.lock().get(&key).cloned().unwrap_or_default();
+        let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+        let (next, result) = match state {
+            State::Initial => {
+                let waiting = self.file_request(api, pod, src, now).await?;
+                (State::Wait(waiting), Err(NOT_ISSUED.to_string()))
+            }
+            State::Wait(w) => match api.get_pod_certificate_request(ns, &w.pcr).await.map_err(|e| format!("while getting PodCertificateRequest: {e}"))? {
+                None if now > w.give_up_at => (State::Initial, Err(format!("PodCertificateRequest {ns}/{} appears to have been deleted", w.pcr))),
+                None => (State::Wait(w), Err(NOT_ISSUED.to_string())),
+                Some(pcr) => on_answer(ns, w, observe(&pcr), |w| (State::Wait(w), Err(NOT_ISSUED.to_string()))),
+            },
+            State::Fresh(issued) if now >= issued.begin_refresh_at => {
+                let out = Ok((issued.key_pem.clone(), issued.chain.clone()));
+                match self.file_request(api, pod, src, now).await {
+                    Ok(waiting) => (State::WaitRefresh(issued, waiting), out),
+                    Err(e) => {
+                        tracing::warn!(pod = %key.pod_uid, volume, "podCertificate refresh: {e}");
+                        (State::Fresh(issued), out)
+                    }
+                }
+            }
+            State::Fresh(issued) => {
+                let out = Ok((issued.key_pem.clone(), issued.chain.clone()));
+                (State::Fresh(issued), out)
+            }
+            State::WaitRefresh(current, w) => {
+                let out = Ok((current.key_pem.clone(), current.chain.clone()));
+                match api.get_pod_certificate_request(ns, &w.pcr).await {
+                    Err(e) => {
+                        tracing::warn!(pod = %key.pod_uid, volume, "podCertificate refresh: {e}");
+                        (State::WaitRefresh(current, w), out)
+                    }
+                    Ok(None) if now > w.give_up_at => (State::Fresh(current), out),
+                    Ok(None) => (State::WaitRefresh(current, w), out),
+                    // As upstream, a refused refresh ends the projection.
+                    Ok(Some(pcr)) => on_answer(ns, w, observe(&pcr), |w| (State::WaitRefresh(current, w), out)),
+                }
+            }
+            State::Denied(message) => (State::Denied(message.clone()), Err(message)),
+        };
+        self.lock().insert(key, next);
+        result
+    }
+
+    /// Forgets the states (keys included) of pod `uid`.
+    pub fn forget_pod(&self, uid: &str) {
+        self.lock().retain(|k, _| k.pod_uid != uid);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, State>> {
+        self.states.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes a key and files its request; returns what to wait for.
+    async fn file_request(&self, api: &dyn VolumeApi, pod: &Pod, src: &PodCertificateProjection, now: SystemTime) -> Result<Waiting, String> {
+        let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        let spec = pod.spec.as_ref().ok_or("pod has no spec")?;
+        let sa_name = spec.service_account_name.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "default".into());
+        let sa = api
+            .get_service_account(&ns, &sa_name)
+            .await
+            .map_err(|e| format!("while fetching service account: {e}"))?
+            .ok_or_else(|| format!("while fetching service account: serviceaccounts {sa_name:?} not found"))?;
+        let node_name = spec.node_name.clone().ok_or("pod is not bound to a node")?;
+        let node = api
+            .get_node(&node_name)
+            .await
+            .map_err(|e| format!("while getting node object: {e}"))?
+            .ok_or_else(|| format!("while getting node object: nodes {node_name:?} not found"))?;
+        let key = new_key(&src.key_type)?;
+        let mut request = PodCertificateRequest {
+            spec: PodCertificateRequestSpec {
+                signer_name: src.signer_name.clone(),
+                pod_name: pod.metadata.name.clone().unwrap_or_default(),
+                pod_uid: pod.metadata.uid.clone().unwrap_or_default(),
+                service_account_name: sa_name,
+                service_account_uid: sa.metadata.uid.unwrap_or_default(),
+                node_name,
+                node_uid: node.metadata.uid.unwrap_or_default(),
+                max_expiration_seconds: src.max_expiration_seconds,
+                stub_pkc_s10_request: ByteString(key.stub_request),
+                unverified_user_annotations: src.user_annotations.clone(),
+            },
+            ..Default::default()
+        };
+        request.metadata.namespace = Some(ns.clone());
+        request.metadata.generate_name = Some("req-".into());
+        request.metadata.owner_references = Some(vec![OwnerReference {
+            api_version: "v1".into(),
+            kind: "Pod".into(),
+            name: request.spec.pod_name.clone(),
+            uid: request.spec.pod_uid.clone(),
+            ..Default::default()
+        }]);
+        let created = api.create_pod_certificate_request(&request).await.map_err(|e| format!("while creating PodCertificateRequest: {e}"))?;
+        let created_at = created.metadata.creation_timestamp.as_ref().map(|t| SystemTime::from(t.0)).unwrap_or(now);
+        Ok(Waiting { key_pem: key.key_pem, pcr: created.metadata.name.unwrap_or_default(), give_up_at: created_at + ASSUME_DELETED_AFTER + jitter() })
+    }
+}
+
+/// A state and what the volume gets in it.
+type Step = (State, Result<KeyAndChain, String>);
+
+/// The step once the signer answered request `w`; `pending` makes the one of no answer yet.
+fn on_answer(ns: &str, w: Waiting, answer: Answer, pending: impl FnOnce(Waiting) -> Step) -> Step {
+    match answer {
+        Answer::Pending => pending(w),
+        Answer::Issued { chain, begin_refresh_at, .. } => {
+            let issued = Issued { key_pem: w.key_pem, chain, begin_refresh_at: begin_refresh_at + jitter() };
+            let out = Ok((issued.key_pem.clone(), issued.chain.clone()));
+            (State::Fresh(issued), out)
+        }
+        Answer::Denied { reason, message } => terminal(ns, &w.pcr, "denied", &reason, &message),
+        Answer::Failed { reason, message } => terminal(ns, &w.pcr, "failed", &reason, &message),
+    }
+}
+
+/// The state and error for a request the signer `outcome` (`denied` or `failed`), in upstream's
+/// words.
+fn terminal(ns: &str, pcr: &str, outcome: &str, reason: &str, message: &str) -> Step {
+    let text = format!("PodCertificateRequest {ns}/{pcr} was permanently {outcome}: reason={reason:?} message={message:?}");
+    (State::Denied(text.clone()), Err(text))
+}
+
+#[cfg(test)]
+#[path = "pod_certificates_tests.rs"]
+mod tests;

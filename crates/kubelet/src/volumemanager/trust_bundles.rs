@@ -1,0 +1,138 @@
+//! `clusterTrustBundle` projections (GA in 1.37, upstream `pkg/kubelet/clustertrustbundle`):
+//! the trust anchors of one ClusterTrustBundle named by `name`, or of every bundle of
+//! `signerName` whose labels match `labelSelector`, written as one PEM file.
+//!
+//! [`normalize`] and [`selector_string`] are pure. [`TrustBundles`] asks the API server (a GET by
+//! name, a LIST by signer and selector) and keeps each answer for [`CACHE_TTL`], so the pods of a
+//! node that project the same bundles cost one request per interval, not one per pod sync.
+//! Upstream keeps an informer of every bundle instead; an update reaches the volumes here within
+//! the TTL plus the pod's next sync.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::core::v1::ClusterTrustBundleProjection;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kubelet_api::volume_api::VolumeApi;
+
+/// How long one answer of the API server is reused.
+pub const CACHE_TTL: Duration = Duration::from_secs(10);
+/// Upstream's bound on a rendered label selector.
+const MAX_LABEL_SELECTOR_LEN: usize = 100 * 1024;
+
+/// The API's selector syntax of `selector`; `None` when it selects nothing (an unset selector,
+/// as upstream reads it for this projection).
+pub fn selector_string(selector: Option<&LabelSelector>) -> Result<Option<String>, String> {
+    let Some(sel) = selector else { return Ok(None) };
+    let mut terms: Vec<(String, String)> = Vec::new();
+    for (k, v) in sel.match_labels.iter().flatten() {
+        terms.push((k.clone(), format!("{k}={v}")));
+    }
+    for e in sel.match_expressions.iter().flatten() {
+        let values = e.values.clone().unwrap_or_default();
+        let list = || {
+            let mut v = values.clone();
+            v.sort();
+            v.join(",")
+        };
+        let term = match e.operator.as_str() {
+            "In" | "NotIn" if values.is_empty() => return Err(format!("labelSelector: values must be non-empty for operator {} on key {:?}", e.operator, e.key)),
+            "In" => format!("{} in ({})", e.key, list()),
+            "NotIn" => format!("{} notin ({})", e.key, list()),
+            "Exists" | "DoesNotExist" if !values.is_empty() => {
+                return Err(format!("labelSelector: values must be empty for operator {} on key {:?}", e.operator, e.key));
+            }
+            "Exists" => e.key.clone(),
+            "DoesNotExist" => format!("!{}", e.key),
+            other => return Err(format!("labelSelector: {other:?} is not a valid label selector operator")),
+        };
+        terms.push((e.key.clone(), term));
+    }
+    terms.sort();
+    let s = terms.into_iter().map(|(_, t)| t).collect::<Vec<_>>().join(",");
+    if s.len() > MAX_LABEL_SELECTOR_LEN {
+        return Err(format!("label selector length ({}) is larger than {MAX_LABEL_SELECTOR_LEN}", s.len()));
+    }
+    Ok(Some(s))
+}
+
+/// The certificates of `bundles` (PEM text each), each once, as `CERTIFICATE` blocks in the
+/// order of their DER bytes. Upstream shuffles them instead, so no consumer comes to rely on an
+/// order; a stable order keeps the volume from being rewritten at every sync.
+pub fn normalize<'a>(bundles: impl IntoIterator<Item = &'a str>) -> Result<Vec<u8>, String> {
+    let mut anchors = BTreeSet::new();
+    for text in bundles {
+        for block in pem::parse_many(text).map_err(|e| format!("while parsing trust bundle PEM: {e}"))? {
+            anchors.insert(block.into_contents());
+        }
+    }
+    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    Ok(anchors.into_iter().flat_map(|der| pem::encode_config(&pem::Pem::new("CERTIFICATE", der), config).into_bytes()).collect())
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Name(String),
+    Signer { signer: String, selector: String },
+}
+
+/// Trust anchors from the API server, each answer kept for [`CACHE_TTL`].
+#[derive(Default)]
+pub struct TrustBundles {
+    cache: Mutex<HashMap<Key, (SystemTime, Vec<u8>)>>,
+}
+
+impl TrustBundles {
+    /// The file contents of projection `src`: the anchors, empty when an `optional` source
+    /// finds nothing, an error otherwise (upstream's wording).
+    pub async fn anchors(&self, api: Option<&dyn VolumeApi>, src: &ClusterTrustBundleProjection, now: SystemTime) -> Result<Vec<u8>, String> {
+        let optional = src.optional.unwrap_or(false);
+        let key = match (&src.name, &src.signer_name) {
+            (Some(name), _) => Key::Name(name.clone()),
+            (None, Some(signer)) => match selector_string(src.label_selector.as_ref())? {
+                Some(selector) => Key::Signer { signer: signer.clone(), selector },
+                // An unset selector matches no bundle.
+                None if optional => return Ok(Vec::new()),
+                None => return Err(NO_MATCH.into()),
+            },
+            (None, None) => return Err("ClusterTrustBundle projection requires either name or signerName to be set".into()),
+        };
+        let Some(api) = api else {
+            return Err("ClusterTrustBundle projection is not supported in static kubelet mode".into());
+        };
+        if let Some((at, anchors)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
+            && now.duration_since(*at).is_ok_and(|age| age < CACHE_TTL)
+        {
+            return Ok(anchors.clone());
+        }
+        let anchors = match &key {
+            Key::Name(name) => match api.get_cluster_trust_bundle(name).await.map_err(|e| format!("while getting ClusterTrustBundle: {e}"))? {
+                Some(ctb) => normalize([ctb.spec.trust_bundle.as_str()])?,
+                None if optional => Vec::new(),
+                None => return Err(format!("while getting ClusterTrustBundle: clustertrustbundles.certificates.k8s.io {name:?} not found")),
+            },
+            Key::Signer { signer, selector } => {
+                let list = api
+                    .list_cluster_trust_bundles(signer, selector)
+                    .await
+                    .map_err(|e| format!("while listing ClusterTrustBundles matching label selector {selector:?}: {e}"))?;
+                // The API server filters by signer already; a bundle of another signer is ignored.
+                let bundles: Vec<&str> = list.iter().filter(|c| c.spec.signer_name.as_deref() == Some(signer.as_str())).map(|c| c.spec.trust_bundle.as_str()).collect();
+                match bundles.is_empty() {
+                    true if optional => Vec::new(),
+                    true => return Err(NO_MATCH.into()),
+                    false => normalize(bundles)?,
+                }
+            }
+        };
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key, (now, anchors.clone()));
+        Ok(anchors)
+    }
+}
+
+const NO_MATCH: &str = "combination of signerName and labelSelector matched zero ClusterTrustBundles";
+
+#[cfg(test)]
+#[path = "trust_bundles_tests.rs"]
+mod tests;
