@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build containerd 2 (containerd, containerd-shim-runc-v2, ctr) from its Go
 # module through the Go module proxy: upstream's kubelet 1.36+ needs containerd
-# 2 and Debian bookworm ships 1.6. runc and the CNI plugins stay Debian's.
+# 2 and Debian bookworm ships 1.6. The default runc and the CNI plugins stay
+# Debian's; a current runc (KNODE_RUNC_VERSION, with seccomp: needs
+# libseccomp-dev) is built too, for the user-namespace runtime handler only.
 #
 # Usage:
 #   hack/build-containerd.sh                 build if missing (idempotent)
@@ -40,8 +42,24 @@ complete() {
     [[ -f $STAMP && "$(<"$STAMP")" == "containerd v$VERSION" ]] || return 1
     for c in "${CMDS[@]}"; do [[ -x $BIN_DIR/$c ]] || return 1; done
 }
+RUNC_STAMP="$(dirname "$KNODE_RUNC_BIN")/.stamp"
+runc_complete() { [[ -x $KNODE_RUNC_BIN && -f $RUNC_STAMP && "$(<"$RUNC_STAMP")" == "runc v$KNODE_RUNC_VERSION" ]]; }
+build_runc() {
+    $FORCE || ! runc_complete || return 0
+    go_env_setup
+    mkdir -p "$(dirname "$KNODE_RUNC_BIN")"
+    say "building runc v$KNODE_RUNC_VERSION (log: $LOG)"
+    if ! GOBIN="$(dirname "$KNODE_RUNC_BIN")" CGO_ENABLED=1 go install -trimpath -tags seccomp \
+        "github.com/opencontainers/runc@v$KNODE_RUNC_VERSION" >>"$LOG" 2>&1; then
+        tail -n 30 "$LOG" >&2
+        die "building runc failed; log in $LOG"
+    fi
+    echo "runc v$KNODE_RUNC_VERSION" >"$RUNC_STAMP"
+}
+
 if ! $FORCE && complete; then
     say "containerd v$VERSION already built: $BIN_DIR"
+    build_runc
     exit 0
 fi
 
@@ -61,4 +79,5 @@ for c in "${CMDS[@]}"; do
     fi
 done
 echo "containerd v$VERSION" >"$STAMP"
+build_runc
 say "done in $((SECONDS - start)) s: $("$BIN_DIR/containerd" --version)"

@@ -168,7 +168,7 @@ fi
 # (cmd/kubelet/tests/cluster_images.rs) run an open and an authenticated registry on loopback.
 PACKAGES=(containerd runc containernetworking-plugins umoci busybox-static catatonit
     protobuf-compiler nftables iptables conntrack iproute2 jq procps prometheus
-    docker-registry skopeo apache2-utils)
+    docker-registry skopeo apache2-utils libseccomp-dev)
 OPTIONAL_PACKAGES=()
 
 pkg_installed() {
@@ -440,6 +440,14 @@ oom_score = 0
       # A second handler for RuntimeClass tests (upstream's node e2e names it test-handler).
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.test-handler]
         runtime_type = "io.containerd.runc.v2"
+
+      # A current runc with ID-mapped mounts: user namespace pods (hostUsers: false).
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc-userns]
+        runtime_type = "io.containerd.runc.v2"
+
+        [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc-userns.options]
+          BinaryName = "$KNODE_RUNC_BIN"
+          SystemdCgroup = false
 
     [plugins.'io.containerd.cri.v1.runtime'.cni]
       bin_dirs = ["$KNODE_CNI_BIN_DIR"]

@@ -46,6 +46,11 @@ knode_ctr() {
 KNODE_CONTAINERD_VERSION="${KNODE_CONTAINERD_VERSION:-2.4.2}"
 KNODE_CONTAINERD_BUILD_DIR="${KNODE_CONTAINERD_BUILD_DIR:-$KNODE_CACHE/containerd-$KNODE_CONTAINERD_VERSION}"
 KNODE_CONTAINERD_FLAVOUR="${KNODE_CONTAINERD_FLAVOUR:-module}"
+# A current runc, built from its Go module next to containerd, for the runtime
+# handler "runc-userns" only: Debian's runc 1.1 (the default handler) has no
+# ID-mapped mounts, so containerd reports no user namespace support for it.
+KNODE_RUNC_VERSION="${KNODE_RUNC_VERSION:-1.4.4}"
+KNODE_RUNC_BIN="${KNODE_RUNC_BIN:-$KNODE_CACHE/runc-$KNODE_RUNC_VERSION/bin/runc}"
 KNODE_CONTAINERD_LOG="${KNODE_CONTAINERD_LOG:-$KNODE_LOG_DIR/containerd.log}"
 # Registry host configs (hosts.toml per registry: mirrors to the loopback test registry).
 KNODE_REGISTRY_HOSTS_DIR="${KNODE_REGISTRY_HOSTS_DIR:-/etc/knode/containerd/certs.d}"

@@ -65,6 +65,8 @@ pub enum AppError {
     CertificateExpired(kubelet_api::certificate::rotation::ExpiredError),
     #[error("{0}")]
     CredentialPlugins(#[from] crate::kuberuntime::credential_plugins::PluginError),
+    #[error("user namespaces: {0}")]
+    UserNamespaces(String),
     #[error("kubelet task {task:?} panicked: {message}")]
     TaskPanicked { task: &'static str, message: String },
 }
@@ -183,16 +185,34 @@ fn socket_addr(field: &'static str, host: &str, port: i32) -> Result<SocketAddr,
     Ok(SocketAddr::new(ip, port))
 }
 
-/// The runtime handlers whose CRI features include recursive read-only mounts (upstream reads
-/// them from the runtime's `Status` at start, as here).
-async fn rro_handlers(runtime: &dyn RuntimeService) -> Vec<String> {
+/// The runtime handlers whose CRI features include recursive read-only mounts, and those that
+/// support user namespaces (upstream reads them from the runtime's `Status`; here at start).
+async fn handler_features(runtime: &dyn RuntimeService) -> (Vec<String>, Vec<String>) {
     match runtime.status(false).await {
-        Ok(s) => s.runtime_handlers.into_iter().filter(|h| h.features.as_ref().is_some_and(|f| f.recursive_read_only_mounts)).map(|h| h.name).collect(),
+        Ok(s) => {
+            let with = |f: fn(&kubelet_cri::api::RuntimeHandlerFeatures) -> bool| -> Vec<String> {
+                s.runtime_handlers.iter().filter(|h| h.features.as_ref().is_some_and(f)).map(|h| h.name.clone()).collect()
+            };
+            let (rro, userns) = (with(|f| f.recursive_read_only_mounts), with(|f| f.user_namespaces));
+            tracing::info!(?rro, ?userns, "runtime handlers with recursive read-only mounts and with user namespaces");
+            (rro, userns)
+        }
         Err(e) => {
-            tracing::warn!("reading the runtime handlers' features: {e}; assuming no recursive read-only mounts");
-            Vec::new()
+            tracing::warn!("reading the runtime handlers' features: {e}; assuming no recursive read-only mounts and no user namespaces");
+            (Vec::new(), Vec::new())
         }
     }
+}
+
+/// The pods' user namespace ranges: `userNamespaces.idsPerPod` (default 65536) out of the
+/// kubelet's share of host IDs, checked as upstream at start.
+fn user_namespaces(cfg: &kubelet_config::types::KubeletConfiguration, root_dir: &Path) -> Result<crate::kuberuntime::userns::UserNamespaces, AppError> {
+    use crate::kuberuntime::userns;
+    let per_pod = cfg.user_namespaces.as_ref().and_then(|u| u.ids_per_pod).unwrap_or(i64::from(userns::IDS_UNIT));
+    let per_pod = u32::try_from(per_pod).map_err(|_| AppError::UserNamespaces(format!("userNamespaces.idsPerPod {per_pod} is out of range")))?;
+    let ranges = userns::kubelet_ranges(per_pod).map_err(AppError::UserNamespaces)?;
+    ranges.validate(u32::try_from(cfg.max_pods).unwrap_or(0)).map_err(AppError::UserNamespaces)?;
+    Ok(userns::UserNamespaces::new(root_dir, ranges))
 }
 
 async fn connect_runtime(endpoint: &str, timeout: Duration) -> Result<(RemoteRuntime, String), AppError> {
@@ -398,6 +418,8 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     } else {
         None
     };
+    let (rro_handlers, userns_handlers) = handler_features(runtime.as_ref()).await;
+    let user_namespaces = user_namespaces(cfg, &opts.flags.root_dir)?;
     let manager_cfg = RuntimeManagerConfig {
         root_dir: opts.flags.root_dir.clone(),
         sandbox: SandboxContext {
@@ -413,7 +435,8 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         runtime_handler: String::new(),
         seccomp_default: cfg.seccomp_default,
         node_allocatable: node_allocatable.clone(),
-        rro_handlers: rro_handlers(runtime.as_ref()).await,
+        rro_handlers,
+        userns_handlers,
     };
     let runtime_dyn: Arc<dyn RuntimeService> = runtime.clone();
     let credential_plugins = match &opts.flags.image_credential_provider_config {
@@ -451,6 +474,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     .with_node_allocatable(node_allocatable);
     let mut manager = RuntimeManager::new(runtime_dyn.clone(), images, events.clone(), env, manager_cfg, Arc::new(SystemClock))
         .with_volume_manager(volumes)
+        .with_user_namespaces(user_namespaces)
         .with_devices(Arc::new(devices.clone()))
         .with_pull_limits(crate::kuberuntime::images::PullLimits::from_config(cfg), credential_plugins);
     if let Some(records) = &pull_records {

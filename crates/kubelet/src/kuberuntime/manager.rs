@@ -59,6 +59,8 @@ pub struct RuntimeManagerConfig {
     /// The runtime handlers (`""` the default) whose CRI features include recursive read-only
     /// mounts.
     pub rro_handlers: Vec<String>,
+    /// The runtime handlers (`""` the default) whose CRI features include user namespaces.
+    pub userns_handlers: Vec<String>,
 }
 
 /// What a sync left undone, for the pod's status and the worker's next wake-up.
@@ -105,6 +107,8 @@ pub struct RuntimeManager {
     cgroups: Option<Arc<dyn crate::cm::PodCgroups>>,
     /// Allocated and actuated resources (in-place resize).
     allocation: Arc<AllocationManager>,
+    /// The pods' user namespaces (`hostUsers: false`).
+    user_namespaces: Arc<super::userns::UserNamespaces>,
 }
 
 /// The grace period of a kill (upstream `setTerminationGracePeriod`): an explicit override
@@ -134,7 +138,14 @@ impl RuntimeManager {
         let volumes = VolumeManager::new(cfg.root_dir.clone(), None, Arc::new(SystemMounter), clock.clone()).with_node_allocatable(cfg.node_allocatable.clone());
         let security = NodeSecurity::detect(&cfg.root_dir, cfg.seccomp_default, std::path::Path::new("/sys"));
         let allocation = Arc::new(AllocationManager::new(Some(&cfg.root_dir), Allocatable::from_list(&cfg.node_allocatable)));
-        Self { runtime, images, events, env_sources, cfg, clock, backoff: Mutex::default(), image_manager: ImageManager::default(), volumes, security, devices: None, cgroups: None, allocation }
+        let user_namespaces = Arc::new(super::userns::UserNamespaces::new(&cfg.root_dir, super::userns::IdRanges::default_for(super::userns::IDS_UNIT)));
+        Self { runtime, images, events, env_sources, cfg, clock, backoff: Mutex::default(), image_manager: ImageManager::default(), volumes, security, devices: None, cgroups: None, allocation, user_namespaces }
+    }
+
+    /// Replaces the default user namespace ranges (upstream's default share, 65536 IDs a pod).
+    pub fn with_user_namespaces(mut self, user_namespaces: super::userns::UserNamespaces) -> Self {
+        self.user_namespaces = Arc::new(user_namespaces);
+        self
     }
 
     /// Replaces the (standalone, API-less) volume manager, e.g. with one that reaches the API.
@@ -369,6 +380,14 @@ impl RuntimeManager {
         }
         if !actions.create_sandbox {
             let id = actions.sandbox_id.clone()?;
+            // The containers join the sandbox's user namespace, recorded when it was made.
+            match self.user_namespaces.options(pod, "", false, false) {
+                Ok(ns) => set_userns(&mut config, ns),
+                Err(e) => {
+                    out.errors.push(e);
+                    return None;
+                }
+            }
             let ips = status.sandboxes.iter().find(|s| s.id == id).map(|s| s.ips.clone()).unwrap_or_default();
             return Some((id, config, ips));
         }
@@ -388,11 +407,22 @@ impl RuntimeManager {
             return None;
         }
         let _ = std::fs::create_dir_all(&config.log_directory);
-        // The RuntimeClass's handler, then the sandbox.
-        let created = match self.runtime_handler(pod).await {
-            Ok(handler) => self.runtime.run_pod_sandbox(config.clone(), &handler).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e),
+        // The RuntimeClass's handler, the pod's user namespace on it, then the sandbox.
+        let handler = match self.runtime_handler(pod).await {
+            Ok(handler) => handler,
+            Err(e) => {
+                self.sandbox_failed(pod, out, &e);
+                return None;
+            }
         };
+        match self.user_namespaces.options(pod, &handler, self.cfg.userns_handlers.contains(&handler), true) {
+            Ok(ns) => set_userns(&mut config, ns),
+            Err(e) => {
+                self.sandbox_failed(pod, out, &e);
+                return None;
+            }
+        }
+        let created = self.runtime.run_pod_sandbox(config.clone(), &handler).await.map_err(|e| e.to_string());
         let id = match created {
             Ok(id) => id,
             Err(e) => {
@@ -561,6 +591,10 @@ impl RuntimeManager {
         {
             ns.pid = api::NamespaceMode::Target as i32;
             ns.target_id = target.to_owned();
+        }
+        let sandbox_userns = sandbox_config.linux.as_ref().and_then(|l| l.security_context.as_ref()).and_then(|sc| sc.namespace_options.as_ref()).and_then(|ns| ns.userns_options.clone());
+        if let Some(ns) = config.linux.as_mut().and_then(|l| l.security_context.as_mut()).and_then(|sc| sc.namespace_options.as_mut()) {
+            ns.userns_options = sandbox_userns;
         }
         if let Some(image) = config.image.as_mut() {
             image.user_specified_image = c.image.clone().unwrap_or_default();
@@ -819,6 +853,13 @@ impl RuntimeManager {
 }
 
 /// The address hooks reach the pod at: its first IP, or the node's for host-network pods.
+/// Puts the pod's user namespace into its sandbox's namespace options.
+fn set_userns(config: &mut api::PodSandboxConfig, ns: api::UserNamespace) {
+    if let Some(opts) = config.linux.as_mut().and_then(|l| l.security_context.as_mut()).and_then(|sc| sc.namespace_options.as_mut()) {
+        opts.userns_options = Some(ns);
+    }
+}
+
 fn pod_ip(status: &PodStatus, host_ip: &str) -> String {
     status.ips().first().cloned().unwrap_or_else(|| host_ip.to_owned())
 }

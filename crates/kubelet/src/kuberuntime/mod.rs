@@ -32,6 +32,7 @@ pub mod sa_tokens;
 pub mod sandbox;
 pub mod security_context;
 pub mod sub_path;
+pub mod userns;
 
 pub use actions::{PodActions, compute_pod_actions, pod_is_terminal};
 pub use manager::{RuntimeManager, RuntimeManagerConfig, SyncOutcome};

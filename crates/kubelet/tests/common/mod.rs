@@ -34,6 +34,7 @@ pub fn manager_config(root: &Path) -> RuntimeManagerConfig {
         seccomp_default: false,
         node_allocatable: Default::default(),
         rro_handlers: Vec::new(),
+        userns_handlers: Vec::new(),
     }
 }
 

@@ -1,0 +1,239 @@
+//! User namespaces for pods (`spec.hostUsers: false`, GA in 1.36; upstream
+//! `pkg/kubelet/userns`): each such pod gets its own range of `idsPerPod` host IDs, mapped to
+//! IDs 0.. inside the pod, the same range for UIDs and GIDs; every other pod shares the node's
+//! user namespace (CRI mode `NODE`).
+//!
+//! The ranges come from the kubelet's share of host IDs: the `kubelet` user's entry of
+//! `getsubids` when that user exists and the tool is installed, else upstream's default (from
+//! `idsPerPod` to the end of the 32-bit ID space). A pod's range is written to `userns` in its
+//! directory (upstream's JSON), so it survives kubelet restarts and is freed with the
+//! directory; allocation reads the ranges of all pod directories, so no second record can
+//! drift from the disk.
+//!
+//! A pod asking for a user namespace on a runtime handler that does not support them (CRI
+//! `RuntimeHandlerFeatures.user_namespaces`) is refused with upstream's message: it never runs
+//! in the host's user namespace by mistake.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use k8s_openapi::api::core::v1::Pod;
+use kubelet_cri::api;
+use serde::{Deserialize, Serialize};
+
+/// Upstream's unit and default of `userNamespaces.idsPerPod`.
+pub const IDS_UNIT: u32 = 65536;
+/// The file in the pod directory that holds its mappings.
+pub const MAPPINGS_FILE: &str = "userns";
+
+/// One ID mapping, upstream's JSON field names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdMapping {
+    pub host_id: u32,
+    pub container_id: u32,
+    pub length: u32,
+}
+
+/// A pod's mappings as stored in its `userns` file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodMappings {
+    pub uid_mappings: Vec<IdMapping>,
+    pub gid_mappings: Vec<IdMapping>,
+}
+
+impl PodMappings {
+    fn of(host_id: u32, length: u32) -> Self {
+        let m = IdMapping { host_id, container_id: 0, length };
+        Self { uid_mappings: vec![m], gid_mappings: vec![m] }
+    }
+
+    /// The one range of a valid file (upstream's checks: one mapping, UIDs and GIDs alike, ID 0
+    /// mapped).
+    fn range(&self) -> Result<IdMapping, String> {
+        let ([u], [g]) = (self.uid_mappings.as_slice(), self.gid_mappings.as_slice()) else {
+            return Err("invalid user namespace configuration: no more than one mapping allowed.".into());
+        };
+        if u != g {
+            return Err("invalid user namespace configuration: GID and UID mappings should be identical.".into());
+        }
+        if u.container_id != 0 {
+            return Err("invalid user namespace configuration: UID 0 must be mapped".into());
+        }
+        Ok(*u)
+    }
+}
+
+/// The kubelet's share of host IDs and the size of each pod's range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdRanges {
+    pub first_id: u32,
+    pub length: u32,
+    pub ids_per_pod: u32,
+}
+
+impl IdRanges {
+    /// Upstream's default share: from `ids_per_pod` to the end of the ID space.
+    pub fn default_for(ids_per_pod: u32) -> Self {
+        Self { first_id: ids_per_pod, length: (u64::from(u32::MAX) + 1 - u64::from(ids_per_pod)) as u32, ids_per_pod }
+    }
+
+    /// Upstream's start-up checks (`MakeUserNsManager`).
+    pub fn validate(&self, max_pods: u32) -> Result<(), String> {
+        let n = self.ids_per_pod;
+        if n == 0 || !n.is_multiple_of(IDS_UNIT) {
+            return Err(format!("kubelet user namespace length {n} is not a multiple of {IDS_UNIT}"));
+        }
+        if !self.first_id.is_multiple_of(n) {
+            return Err(format!("kubelet user assigned ID {} is not a multiple of {n}", self.first_id));
+        }
+        if self.first_id < n {
+            return Err(format!("kubelet user assigned ID {} must be greater or equal to {n}", self.first_id));
+        }
+        if !self.length.is_multiple_of(n) {
+            return Err(format!("kubelet user assigned IDs length {} is not a multiple of {n}", self.length));
+        }
+        if self.length / n < max_pods {
+            return Err(format!("kubelet user assigned IDs are not enough to support {max_pods} pods"));
+        }
+        Ok(())
+    }
+
+    fn slots(&self) -> u32 {
+        self.length / self.ids_per_pod
+    }
+
+    /// The first slot's host ID that overlaps no range in use (first ID, length).
+    fn first_free(&self, used: &BTreeSet<(u32, u32)>) -> Option<u32> {
+        let n = u64::from(self.ids_per_pod);
+        let overlaps = |id: u64| used.iter().any(|&(h, l)| id < u64::from(h) + u64::from(l) && u64::from(h) < id + n);
+        (0..u64::from(self.slots())).map(|i| u64::from(self.first_id) + i * n).find(|&id| !overlaps(id)).map(|id| id as u32)
+    }
+}
+
+/// The kubelet's share from `getsubids` output (`0: kubelet 65536 65536`), upstream's parse.
+pub fn parse_getsubids(out: &str) -> Result<(u32, u32), String> {
+    let line = out.lines().next().unwrap_or_default();
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    let [_, _, first, length] = parts.as_slice() else {
+        return Err(format!("error parsing line {line:?}: it must contain 4 elements"));
+    };
+    let num = |s: &str| s.parse::<u32>().map_err(|e| format!("error parsing line {line:?}: {e}"));
+    Ok((num(first)?, num(length)?))
+}
+
+/// The kubelet's share of host IDs on this machine (see the module docs).
+pub fn kubelet_ranges(ids_per_pod: u32) -> Result<IdRanges, String> {
+    let has_user = std::fs::read_to_string("/etc/passwd").is_ok_and(|p| p.lines().any(|l| l.split(':').next() == Some("kubelet")));
+    let tool = ["/usr/bin/getsubids", "/usr/local/bin/getsubids", "/bin/getsubids"].into_iter().map(Path::new).find(|p| p.exists());
+    let (true, Some(tool)) = (has_user, tool) else { return Ok(IdRanges::default_for(ids_per_pod)) };
+    let run = |args: &[&str]| -> Result<String, String> {
+        let out = std::process::Command::new(tool).args(args).output().map_err(|e| format!("running {}: {e}", tool.display()))?;
+        match out.status.success() {
+            true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+            false => Err(format!("error retrieving additional ids for user \"kubelet\": {}", String::from_utf8_lossy(&out.stderr).trim())),
+        }
+    };
+    let (uids, gids) = (run(&["kubelet"])?, run(&["-g", "kubelet"])?);
+    if uids != gids {
+        return Err("mismatched subuids and subgids for user \"kubelet\"".into());
+    }
+    let (first_id, length) = parse_getsubids(&uids)?;
+    Ok(IdRanges { first_id, length, ids_per_pod })
+}
+
+/// Hands out and reads back the pods' ranges.
+pub struct UserNamespaces {
+    pods_dir: PathBuf,
+    ranges: IdRanges,
+    /// Serializes allocations (two pods must not both take the first free slot).
+    lock: Mutex<()>,
+}
+
+impl UserNamespaces {
+    pub fn new(root_dir: &Path, ranges: IdRanges) -> Self {
+        Self { pods_dir: root_dir.join("pods"), ranges, lock: Mutex::new(()) }
+    }
+
+    fn file(&self, uid: &str) -> PathBuf {
+        self.pods_dir.join(uid).join(MAPPINGS_FILE)
+    }
+
+    /// The CRI user namespace of `pod`: `NODE` unless it sets `hostUsers: false`; then its
+    /// stored range, or a new one when `create` (the sandbox is being made) and the handler
+    /// supports user namespaces.
+    pub fn options(&self, pod: &Pod, handler: &str, handler_supports: bool, create: bool) -> Result<api::UserNamespace, String> {
+        let node = api::UserNamespace { mode: api::NamespaceMode::Node as i32, ..Default::default() };
+        if pod.spec.as_ref().and_then(|s| s.host_users) != Some(false) {
+            return Ok(node);
+        }
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mappings = match self.read(uid)? {
+            Some(m) => m,
+            None if !create => return Err("user namespace: no mappings recorded for the pod".into()),
+            None if !handler_supports => {
+                return Err(match handler {
+                    "" => "can't set `spec.hostUsers: false`, runtime does not support user namespaces".into(),
+                    h => format!("can't set `spec.hostUsers: false`, RuntimeClass handler {h:?} does not support user namespaces"),
+                });
+            }
+            None => {
+                let used = self.used()?;
+                let host_id = self.ranges.first_free(&used).ok_or("create user namespace: could not find an empty slot to allocate a user namespace")?;
+                let m = PodMappings::of(host_id, self.ranges.ids_per_pod);
+                let text = serde_json::to_vec(&m).map_err(|e| format!("create user namespace: {e}"))?;
+                let path = self.file(uid);
+                std::fs::write(&path, text).map_err(|e| format!("create user namespace: {}: {e}", path.display()))?;
+                m
+            }
+        };
+        let map = |v: &[IdMapping]| v.iter().map(|m| api::IdMapping { host_id: m.host_id, container_id: m.container_id, length: m.length }).collect();
+        Ok(api::UserNamespace { mode: api::NamespaceMode::Pod as i32, uids: map(&mappings.uid_mappings), gids: map(&mappings.gid_mappings) })
+    }
+
+    /// Pod `uid`'s stored mappings, `None` when it has none.
+    fn read(&self, uid: &str) -> Result<Option<PodMappings>, String> {
+        let path = self.file(uid);
+        let text = match std::fs::read(&path) {
+            Ok(t) if t.is_empty() => return Ok(None),
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("user namespace: {}: {e}", path.display())),
+        };
+        let m: PodMappings = serde_json::from_slice(&text).map_err(|e| format!("user namespace: invalid user namespace mappings file {}: {e}", path.display()))?;
+        m.range().map_err(|e| format!("user namespace: {e}"))?;
+        Ok(Some(m))
+    }
+
+    /// The range (first ID, length) of every pod directory. A file that cannot be read counts as
+    /// nothing: its pod can never start again with it, and refusing every new pod over it
+    /// would take the node down.
+    fn used(&self) -> Result<BTreeSet<(u32, u32)>, String> {
+        let dirs = match std::fs::read_dir(&self.pods_dir) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
+            Err(e) => return Err(format!("user namespace: read pods from disk: {e}")),
+        };
+        let mut used = BTreeSet::new();
+        for entry in dirs.flatten() {
+            let uid = entry.file_name().to_string_lossy().into_owned();
+            match self.read(&uid) {
+                Ok(Some(m)) => {
+                    if let Ok(r) = m.range() {
+                        used.insert((r.host_id, r.length));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(pod = %uid, "{e}"),
+            }
+        }
+        Ok(used)
+    }
+}
+
+#[cfg(test)]
+#[path = "userns_tests.rs"]
+mod tests;
