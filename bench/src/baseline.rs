@@ -70,7 +70,7 @@ async fn create_pod(s: &Shared, i: usize) -> anyhow::Result<()> {
             memory_capacity: s.memory_capacity,
             security: &security,
             image_user: ImageUser::default(),
-            sub_paths: &kubelet::kuberuntime::sub_path::HostSubPaths,
+            sub_paths: &kubelet::kuberuntime::sub_path::HostSubPaths { pod_dir: dirs.pod_dir.clone() },
             runtime_supports_rro: false,
         };
         let (mut cc, extras) = container_config(&pod, c, 0, &ctx)?;

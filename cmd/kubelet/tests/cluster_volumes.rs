@@ -3,7 +3,8 @@
 //! `kube-root-ca.crt` ConfigMap, downwardAPI) reads its files; a configMap volume follows a
 //! changed ConfigMap while the container runs; a pod whose secret is missing waits with a
 //! FailedMount event and starts once the secret exists; deleting pods unmounts their tmpfs;
-//! `subPathExpr` expands from the environment into a directory with the volume's mode, while a
+//! `subPathExpr` expands from the environment into a directory with the volume's mode (bind-mounted
+//! for the runtime under the pod's directory, unmounted with it), while a
 //! `..` expansion and a symlink pointing out of the volume are `CreateContainerConfigError`s; a
 //! pod that finished gives back its (memory-backed) emptyDir while its object stays.
 //! Real control plane (`hack/control-plane.sh`), real containerd, real `kubectl`.
@@ -293,6 +294,11 @@ async fn sub_paths_and_finished_pod_volumes() {
     let pod = pod_running("e2e-vol-subpath", Duration::from_secs(90)).await;
     let text = log_containing(&node, &pod, "subpath-ok", Duration::from_secs(30)).await;
     assert!(text.contains("subpath-ok mode=777"), "{text}");
+    // The runtime got a bind mount of the checked directory, under the pod's directory.
+    let subpath_pod_dir = node.root().join(format!("pods/{}", pod.metadata.uid.clone().unwrap()));
+    let pinned = subpath_pod_dir.join("volume-subpaths");
+    let mounts = || std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().filter(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(pinned.to_str().unwrap()))).count();
+    assert_eq!(mounts(), 1, "one sub path bind mount under {}", pinned.display());
 
     assert_eq!(config_error("e2e-vol-subpath-up").await, "unable to provision SubPath `..`: must not contain '..'");
     assert_eq!(config_error("e2e-vol-subpath-escape").await, "subPath `escape` resolves outside its volume");
@@ -311,6 +317,9 @@ async fn sub_paths_and_finished_pod_volumes() {
     wait_for("finished pod's emptyDir torn down", Duration::from_secs(30), || async { (!scratch.exists() && !is_mount_point(&scratch)).then_some(()) }).await;
     assert!(pod_dir.is_dir(), "the pod directory stays until the pod is deleted");
 
+    // Deleted, the pod's sub path mount goes with its directory.
     kubectl(&["delete", "pod", pods[0], pods[1], pods[2], pods[3], "--wait=false"]);
+    wait_for("sub path pod directory removed", Duration::from_secs(60), || async { (!subpath_pod_dir.exists()).then_some(()) }).await;
+    assert_eq!(mounts(), 0);
     teardown(kubelet).await;
 }

@@ -81,7 +81,7 @@ pub(crate) fn resolve_recursive_read_only(m: &VolumeMount, runtime_supports_rro:
 fn mounts(c: &Container, ctx: &ContainerContext, vars: &BTreeMap<String, String>) -> Result<(Vec<api::Mount>, ContainerConfigExtras), String> {
     let mut out = Vec::new();
     let mut extras = ContainerConfigExtras::default();
-    for m in c.volume_mounts.iter().flatten() {
+    for (index, m) in c.volume_mounts.iter().flatten().enumerate() {
         if let Some((reference, image_ref)) = ctx.image_volumes.get(&m.name) {
             if let Some(sub) = mount_sub_path(m, vars)? {
                 extras.image_sub_paths.insert(m.mount_path.clone(), sub);
@@ -99,7 +99,7 @@ fn mounts(c: &Container, ctx: &ContainerContext, vars: &BTreeMap<String, String>
             .get(&m.name)
             .ok_or_else(|| format!("volume {:?} is not available on this node", m.name))?;
         let host = match mount_sub_path(m, vars)? {
-            Some(sub) => ctx.sub_paths.prepare(base, &sub)?,
+            Some(sub) => ctx.sub_paths.prepare(&m.name, base, &sub, &c.name, index)?,
             None => base.clone(),
         };
         let recursive_read_only = resolve_recursive_read_only(m, ctx.runtime_supports_rro).map_err(|e| format!("failed to resolve recursive read-only mode: {e}"))?;

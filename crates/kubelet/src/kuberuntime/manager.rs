@@ -566,7 +566,7 @@ impl RuntimeManager {
                     memory_capacity: self.cfg.memory_capacity,
                     security: &self.security,
                     image_user: ImageUser::of(image.as_ref()),
-                    sub_paths: &HostSubPaths,
+                    sub_paths: &HostSubPaths { pod_dir: dirs.pod_dir.clone() },
                     runtime_supports_rro,
                 };
                 container_config(pod, c, restart_count, &ctx)

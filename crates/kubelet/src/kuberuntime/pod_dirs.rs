@@ -70,7 +70,13 @@ impl PodDirs {
     /// Removes the whole pod directory; refuses while a volume is still mounted (the volume
     /// manager unmounts first), so removal never descends into a mount.
     pub fn remove(&self) -> Result<(), PodDirError> {
-        if let Some(mounted) = crate::volumemanager::volume_dirs(&self.pod_dir).into_iter().find(|d| crate::volumemanager::mount::is_mount_point(d).unwrap_or(true)) {
+        // Removing through a mount would delete the volume's (or, for a hostPath sub path, the
+        // host's) files. A bind mount from the same file system shares its parent's device:
+        // mountinfo is asked as well.
+        let resolved = std::fs::canonicalize(&self.pod_dir).unwrap_or_else(|_| self.pod_dir.clone());
+        let listed = super::orphans::mounts_under(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(), &resolved);
+        let by_device = crate::volumemanager::volume_dirs(&self.pod_dir).into_iter().find(|d| crate::volumemanager::mount::is_mount_point(d).unwrap_or(true));
+        if let Some(mounted) = by_device.or(listed.into_iter().next()) {
             return Err(PodDirError::Io { path: mounted, source: io::Error::other("volume still mounted; not removing the pod directory") });
         }
         match std::fs::remove_dir_all(&self.pod_dir) {

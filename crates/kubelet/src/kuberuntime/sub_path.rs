@@ -7,6 +7,13 @@
 //! mode (so non-root writers keep the access the volume gives them) and resolves it with the
 //! kernel confined to the volume (`openat2` with `RESOLVE_BENEATH`), so a symlink a container
 //! left in its volume cannot point another container's mount at the host.
+//!
+//! The object so opened is then bind-mounted, through its file descriptor, at
+//! `pods/<uid>/volume-subpaths/<volume>/<container>/<mount index>` (upstream's layout), and the
+//! runtime gets that path: a container that swaps a directory of the sub path for a symlink
+//! between this check and the runtime's mount (CVE-2017-1002101's race) changes nothing, as
+//! the bind mount pins what was checked. The volume manager unmounts these with the pod's
+//! volumes ([`subpath_mounts`]).
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -52,16 +59,73 @@ pub fn mount_sub_path(m: &VolumeMount, vars: &BTreeMap<String, String>) -> Resul
 
 /// Makes a sub path of a prepared volume ready to mount and says where it is on the host.
 pub trait SubPaths: Send + Sync {
-    /// The host path to mount for `sub` (already checked by [`mount_sub_path`]) of the volume
-    /// at `volume`.
-    fn prepare(&self, volume: &Path, sub: &str) -> Result<PathBuf, String>;
+    /// The host path to mount for `sub` (already checked by [`mount_sub_path`]) of volume
+    /// `name` at `volume`, for mount `index` of container `container`.
+    fn prepare(&self, name: &str, volume: &Path, sub: &str, container: &str, index: usize) -> Result<PathBuf, String>;
 }
 
-/// Sub paths on this host's file system (see the module docs).
-pub struct HostSubPaths;
+/// Where the sub path bind mounts of a pod live, under its directory.
+pub const SUBPATHS_DIR: &str = "volume-subpaths";
+
+/// Every `volume-subpaths/<volume>/<container>/<index>` entry of pod directory `pod_dir`.
+pub fn subpath_mounts(pod_dir: &Path) -> Vec<PathBuf> {
+    let list = |d: &Path| -> Vec<PathBuf> { std::fs::read_dir(d).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default() };
+    let dirs = |d: &Path| -> Vec<PathBuf> { list(d).into_iter().filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())).collect() };
+    dirs(&pod_dir.join(SUBPATHS_DIR)).iter().flat_map(|v| dirs(v)).flat_map(|c| list(&c)).collect()
+}
+
+/// Sub paths on this host's file system, bind-mounted under pod directory `pod_dir` (see the
+/// module docs).
+pub struct HostSubPaths {
+    pub pod_dir: PathBuf,
+}
 
 impl SubPaths for HostSubPaths {
-    fn prepare(&self, volume: &Path, sub: &str) -> Result<PathBuf, String> {
+    fn prepare(&self, name: &str, volume: &Path, sub: &str, container: &str, index: usize) -> Result<PathBuf, String> {
+        let fd = self.open(volume, sub)?;
+        let target = self.pod_dir.join(SUBPATHS_DIR).join(name).join(container).join(index.to_string());
+        bind_fd(&fd, &target).map_err(|e| format!("failed to prepare subPath `{sub}`: mounting it at {}: {e}", target.display()))?;
+        Ok(target)
+    }
+}
+
+/// Mounts the object `fd` opened at `target` (a directory or a file, made to match), replacing
+/// an earlier mount there (a restarted container's: its source may have changed since).
+fn bind_fd(fd: &OwnedFd, target: &Path) -> std::io::Result<()> {
+    let is_dir = fs::FileType::from_raw_mode(fs::fstat(fd)?.st_mode) == fs::FileType::Directory;
+    unmount_all(target, rustix::mount::UnmountFlags::DETACH)?;
+    std::fs::create_dir_all(target.parent().unwrap_or(target))?;
+    match std::fs::symlink_metadata(target) {
+        Ok(m) if m.is_dir() == is_dir && !m.file_type().is_symlink() => {}
+        Ok(m) => {
+            if m.is_dir() { std::fs::remove_dir(target)? } else { std::fs::remove_file(target)? }
+            make_target(target, is_dir)?;
+        }
+        Err(_) => make_target(target, is_dir)?,
+    }
+    Ok(rustix::mount::mount_bind(format!("/proc/self/fd/{}", fd.as_raw_fd()), target)?)
+}
+
+/// Unmounts every mount stacked at `path` (a bind mount from the same file system shares its
+/// parent's device, so only the kernel can say whether one is there: `EINVAL` when none is).
+pub fn unmount_all(path: &Path, flags: rustix::mount::UnmountFlags) -> std::io::Result<()> {
+    for _ in 0..64 {
+        match rustix::mount::unmount(path, flags) {
+            Ok(()) => {}
+            Err(Errno::INVAL | Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(std::io::Error::other(format!("{}: still mounted after 64 unmounts", path.display())))
+}
+
+fn make_target(target: &Path, is_dir: bool) -> std::io::Result<()> {
+    if is_dir { std::fs::create_dir(target) } else { std::fs::File::create_new(target).map(drop) }
+}
+
+impl HostSubPaths {
+    /// Opens (creating it as a directory if missing) sub path `sub` confined to `volume`.
+    fn open(&self, volume: &Path, sub: &str) -> Result<OwnedFd, String> {
         let fail = |what: &str, e: Errno| format!("failed to prepare subPath `{sub}`: {what}: {e}");
         let root = fs::open(volume, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| fail("opening the volume", e))?;
         let fd = match beneath(&root, sub) {
@@ -72,11 +136,10 @@ impl SubPaths for HostSubPaths {
             }
             other => other,
         };
-        let fd = fd.map_err(|e| match e {
+        fd.map_err(|e| match e {
             Errno::XDEV => format!("subPath `{sub}` resolves outside its volume"),
             e => fail("opening it", e),
-        })?;
-        std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(|e| format!("failed to prepare subPath `{sub}`: resolving it: {e}"))
+        })
     }
 }
 
@@ -120,7 +183,7 @@ fn make_dirs(root: &OwnedFd, sub: &str, mode: Mode) -> Result<(), Errno> {
 pub struct JoinedSubPaths;
 
 impl SubPaths for JoinedSubPaths {
-    fn prepare(&self, volume: &Path, sub: &str) -> Result<PathBuf, String> {
+    fn prepare(&self, _name: &str, volume: &Path, sub: &str, _container: &str, _index: usize) -> Result<PathBuf, String> {
         Ok(volume.join(sub))
     }
 }
@@ -151,6 +214,12 @@ mod tests {
         assert_eq!(mount_sub_path(&mount(Some("a..b/c"), None), &vars), Ok(Some("a..b/c".into())));
     }
 
+    /// Where `HostSubPaths::open` resolved `sub` to.
+    fn resolved(volume: &Path, sub: &str) -> Result<PathBuf, String> {
+        let fd = HostSubPaths { pod_dir: PathBuf::new() }.open(volume, sub)?;
+        Ok(std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap())
+    }
+
     #[test]
     fn host_sub_paths_are_created_with_the_volume_mode_and_stay_in_the_volume() {
         let dir = tempfile::tempdir().unwrap();
@@ -159,8 +228,7 @@ mod tests {
         std::fs::set_permissions(&volume, std::fs::Permissions::from_mode(0o777)).unwrap();
         let volume = volume.canonicalize().unwrap();
 
-        let got = HostSubPaths.prepare(&volume, "a/b").unwrap();
-        assert_eq!(got, volume.join("a/b"));
+        assert_eq!(resolved(&volume, "a/b").unwrap(), volume.join("a/b"));
         for p in [volume.join("a"), volume.join("a/b")] {
             assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777, 0o777, "{}", p.display());
         }
@@ -169,21 +237,61 @@ mod tests {
         std::fs::create_dir(volume.join("kept")).unwrap();
         std::fs::set_permissions(volume.join("kept"), std::fs::Permissions::from_mode(0o700)).unwrap();
         std::os::unix::fs::symlink("kept", volume.join("to-kept")).unwrap();
-        assert_eq!(HostSubPaths.prepare(&volume, "to-kept/new").unwrap(), volume.join("kept/new"));
+        assert_eq!(resolved(&volume, "to-kept/new").unwrap(), volume.join("kept/new"));
         assert_eq!(std::fs::metadata(volume.join("kept")).unwrap().permissions().mode() & 0o7777, 0o700);
         assert_eq!(std::fs::metadata(volume.join("kept/new")).unwrap().permissions().mode() & 0o7777, 0o777);
         // An existing file is mounted as it is.
         std::fs::write(volume.join("f"), "x").unwrap();
-        assert_eq!(HostSubPaths.prepare(&volume, "f").unwrap(), volume.join("f"));
+        assert_eq!(resolved(&volume, "f").unwrap(), volume.join("f"));
         // A symlink within the volume resolves to its target; one out of it is refused.
         std::os::unix::fs::symlink("a/b", volume.join("inside")).unwrap();
-        assert_eq!(HostSubPaths.prepare(&volume, "inside").unwrap(), volume.join("a/b"));
+        assert_eq!(resolved(&volume, "inside").unwrap(), volume.join("a/b"));
         std::os::unix::fs::symlink("/etc", volume.join("escape")).unwrap();
         std::os::unix::fs::symlink("../..", volume.join("up")).unwrap();
         for bad in ["escape", "up", "escape/x"] {
-            let e = HostSubPaths.prepare(&volume, bad).unwrap_err();
+            let e = resolved(&volume, bad).unwrap_err();
             assert!(e.contains("outside its volume"), "{bad}: {e}");
         }
         assert!(!Path::new("/etc/x").exists());
+    }
+
+    /// Needs root (mounts), as the test command runs.
+    #[test]
+    fn sub_paths_are_pinned_by_a_bind_mount_under_the_pod_directory() {
+        let mounted = |p: &Path| std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().filter(|l| l.split(' ').nth(4) == Some(p.to_str().unwrap())).count();
+        let dir = tempfile::tempdir().unwrap();
+        let (volume, pod_dir) = (dir.path().join("vol"), dir.path().join("pod"));
+        std::fs::create_dir_all(volume.join("data")).unwrap();
+        std::fs::write(volume.join("data/secret-free"), "volume data").unwrap();
+        std::fs::write(volume.join("file"), "one file").unwrap();
+        let paths = HostSubPaths { pod_dir: pod_dir.clone() };
+
+        let got = paths.prepare("vol", &volume, "data", "main", 2).unwrap();
+        assert_eq!(got, pod_dir.join("volume-subpaths/vol/main/2"));
+        assert_eq!(mounted(&got), 1);
+        assert_eq!(std::fs::read_to_string(got.join("secret-free")).unwrap(), "volume data");
+        let file = paths.prepare("vol", &volume, "file", "main", 3).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "one file");
+
+        // The container swaps the directory for a symlink to the host after the check: the mount
+        // still shows what was checked.
+        std::fs::rename(volume.join("data"), volume.join("moved")).unwrap();
+        std::os::unix::fs::symlink("/etc", volume.join("data")).unwrap();
+        assert!(got.join("secret-free").exists() && !got.join("passwd").exists());
+
+        // A restart prepares again: the old mount is replaced, not stacked; the new check refuses.
+        assert!(paths.prepare("vol", &volume, "data", "main", 2).unwrap_err().contains("outside its volume"));
+        std::fs::remove_file(volume.join("data")).unwrap();
+        std::fs::rename(volume.join("moved"), volume.join("data")).unwrap();
+        paths.prepare("vol", &volume, "data", "main", 2).unwrap();
+        assert_eq!(mounted(&got), 1, "one mount at the target");
+
+        let mut listed = subpath_mounts(&pod_dir);
+        listed.sort();
+        assert_eq!(listed, vec![got.clone(), file.clone()]);
+        for m in subpath_mounts(&pod_dir) {
+            unmount_all(&m, rustix::mount::UnmountFlags::empty()).unwrap();
+        }
+        assert_eq!((mounted(&got), mounted(&file)), (0, 0));
     }
 }

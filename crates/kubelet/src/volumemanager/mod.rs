@@ -277,14 +277,19 @@ impl VolumeManager {
         Ok(fresh)
     }
 
-    /// Unmounts every mounted volume of pod `uid` and forgets its tokens, so its directory can be
-    /// removed. Fails, naming the path, if a mount stays.
+    /// Unmounts every mounted volume and sub path of pod `uid` and forgets its tokens, so its
+    /// directory can be removed. Fails, naming the path, if a mount stays.
     pub fn unmount_pod_volumes(&self, uid: &str) -> Result<(), VolumeError> {
         self.tokens.forget_pod(uid);
         self.pod_certificates.forget_pod(uid);
         self.immutable_secrets.forget_pod(uid);
         self.immutable_config_maps.forget_pod(uid);
-        for dir in volume_dirs(&self.root_dir.join("pods").join(uid)) {
+        let pod_dir = self.root_dir.join("pods").join(uid);
+        // The sub path bind mounts first: they pin objects inside the volumes.
+        for path in crate::kuberuntime::sub_path::subpath_mounts(&pod_dir) {
+            crate::kuberuntime::sub_path::unmount_all(&path, rustix::mount::UnmountFlags::empty()).map_err(|source| VolumeError::TearDown { path, source })?;
+        }
+        for dir in volume_dirs(&pod_dir) {
             if self.mounter.is_mount_point(&dir).unwrap_or(false) {
                 self.mounter.unmount(&dir).map_err(|source| VolumeError::TearDown { path: dir.clone(), source })?;
             }
