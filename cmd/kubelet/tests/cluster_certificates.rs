@@ -139,7 +139,7 @@ async fn cluster_trust_bundles_are_projected_and_follow_updates() {
     log_line(&node, &pod, "named=1 root=3 all=4", Duration::from_secs(60)).await;
 
     // A bundle that does not exist holds its pod back, named in the event.
-    let want = "MountVolume.SetUp failed for volume \"anchors\" : while getting ClusterTrustBundle: clustertrustbundles.certificates.k8s.io \"e2e-ctb-nope\" not found";
+    let want = "MountVolume.SetUp failed for volume \"anchors\" : while getting ClusterTrustBundle: clustertrustbundle.certificates.k8s.io \"e2e-ctb-nope\" not found";
     wait_event("e2e-ctb-missing", "FailedMount", want, Duration::from_secs(60)).await;
     apply(&node, "nope", &bundle_yaml("e2e-ctb-nope", None, "root", &[&a]));
     pod_running("e2e-ctb-missing", Duration::from_secs(60)).await;
@@ -159,6 +159,7 @@ kind: Pod
 metadata: {{name: {name}, namespace: default}}
 spec:
   terminationGracePeriodSeconds: 1
+  securityContext: {{runAsUser: 1000, fsGroup: 2000}}
   containers:
   - name: main
     image: {image}
@@ -250,6 +251,12 @@ async fn pod_certificates_are_requested_issued_and_denied() {
     let vol = node.root().join(format!("pods/{uid}/volumes/kubernetes.io~projected/mesh"));
     let key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(vol.join("key.pem")).unwrap()).unwrap();
     assert_eq!(key.public_key_raw(), csr.public_key.der_bytes(), "the key on the node is the one the certificate was issued for");
+    // The key belongs to the pod's user, readable by its fsGroup, by no one else.
+    for f in ["key.pem", "bundle.pem"] {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(vol.join(f)).unwrap();
+        assert_eq!((m.mode() & 0o777, m.uid(), m.gid()), (0o640, 1000, 2000), "{f}");
+    }
     assert_eq!(std::fs::read_to_string(vol.join("chain.pem")).unwrap(), format!("{leaf}{ca_pem}").replace("\r\n", "\n"));
 
     // A denied request holds its pod back, named in the event.

@@ -132,6 +132,14 @@ impl SyncLoop {
             return;
         }
         let relist = self.relist.borrow().clone();
+        // What the runtime runs is only known after a successful, recent relist: before the
+        // first (the timer fires at once) or while relists fail, a running pod deleted while the
+        // kubelet was down would look orphaned, and its directory (its volumes, its user
+        // namespace range) would go while its sandbox runs. Upstream skips its cleanups too.
+        if let Some(why) = relist.unhealthy() {
+            tracing::debug!("housekeeping skips the orphan sweeps: {why}");
+            return;
+        }
         let orphans: Vec<PodRef> = relist
             .pods
             .values()

@@ -110,3 +110,75 @@ async fn a_pod_with_a_forbidden_sysctl_is_rejected_before_its_sandbox() {
     assert_eq!(fake.calls_of("RunPodSandbox").len(), 1, "{:?}", fake.calls());
     shutdown.cancel();
 }
+
+fn userns_of_sandbox(s: &kubelet_cri::api::PodSandboxStatus) -> Option<kubelet_cri::api::UserNamespace> {
+    s.linux.as_ref()?.namespaces.as_ref()?.options.as_ref()?.userns_options.clone()
+}
+
+#[tokio::test(start_paused = true)]
+async fn host_users_false_pods_get_a_recorded_range_and_old_sandboxes_are_remade() {
+    use kubelet_cri::RuntimeService;
+    use kubelet_cri::api::NamespaceMode;
+    let fake = FakeRuntime::with_images([IMAGE]);
+    let root = tempfile::tempdir().unwrap();
+    let clock = TokioClock::starting_at(SystemTime::now());
+    let r = PodRef { uid: "uid-p".into(), name: "p".into(), namespace: "default".into() };
+    let mut p = pod(PodSecurityContext::default(), None);
+    p.spec.as_mut().unwrap().restart_policy = Some("Always".into());
+    p.spec.as_mut().unwrap().host_users = Some(false);
+
+    // A kubelet that supports no user namespaces on the default handler refuses the pod.
+    let refusing = manager(&fake, root.path(), clock);
+    let outcome = refusing.sync_pod(&p, &refusing.pod_status(&r).await.unwrap(), &Default::default()).await;
+    assert!(outcome.errors.iter().any(|e| e.contains("runtime does not support user namespaces")), "{outcome:?}");
+    assert!(fake.calls_of("RunPodSandbox").is_empty());
+
+    // A sandbox left by a kubelet that ignored hostUsers (no range recorded).
+    let mut cfg = common::manager_config(root.path());
+    cfg.userns_handlers = vec![String::new()];
+    let events = Arc::new(LogEventRecorder);
+    let m = RuntimeManager::new(Arc::new(fake.clone()), Arc::new(fake.clone()), events, Arc::new(NoEnvSources), cfg, Arc::new(clock));
+    let mut old = p.clone();
+    old.spec.as_mut().unwrap().host_users = None;
+    m.sync_pod(&old, &m.pod_status(&r).await.unwrap(), &Default::default()).await;
+    let first = fake.sandbox_ids();
+    assert_eq!(first.len(), 1);
+    assert_eq!(userns_of_sandbox(&fake.pod_sandbox_status(&first[0]).await.unwrap()).map(|u| u.mode), Some(NamespaceMode::Node as i32));
+
+    // The pod (asking for a user namespace) finds that sandbox: it is stopped, then made again
+    // with a range that its containers share.
+    let outcome = m.sync_pod(&p, &m.pod_status(&r).await.unwrap(), &Default::default()).await;
+    assert!(outcome.errors.iter().any(|e| e.contains("no mappings recorded")), "{outcome:?}");
+    assert_eq!(fake.calls_of("StopPodSandbox").len(), 1, "{:?}", fake.calls());
+    for _ in 0..3 {
+        m.sync_pod(&p, &m.pod_status(&r).await.unwrap(), &Default::default()).await;
+    }
+    let new_sandbox = fake.sandbox_ids().into_iter().find(|id| *id != first[0]).expect("a new sandbox");
+    let ns = userns_of_sandbox(&fake.pod_sandbox_status(&new_sandbox).await.unwrap()).unwrap();
+    assert_eq!((ns.mode, ns.uids.len(), ns.uids[0].host_id, ns.uids[0].length), (NamespaceMode::Pod as i32, 1, 65536, 65536));
+    let in_sandbox = |sandbox: String| {
+        let fake = fake.clone();
+        async move {
+            let all = fake.list_containers(None).await.unwrap();
+            let mut ids: Vec<(i64, String)> = all.into_iter().filter(|c| c.pod_sandbox_id == sandbox).map(|c| (c.created_at, c.id)).collect();
+            ids.sort();
+            ids.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
+        }
+    };
+    let c = in_sandbox(new_sandbox.clone()).await.pop().expect("a container in the new sandbox");
+    assert_eq!(fake.container_userns(&c), Some(ns.clone()), "the container joins the sandbox's user namespace");
+    assert!(root.path().join("kubelet/pods/uid-p/userns").exists());
+
+    // A new kubelet (restart) starts the next container in the same namespace.
+    let mut cfg = common::manager_config(root.path());
+    cfg.userns_handlers = vec![String::new()];
+    let again = RuntimeManager::new(Arc::new(fake.clone()), Arc::new(fake.clone()), Arc::new(LogEventRecorder), Arc::new(NoEnvSources), cfg, Arc::new(clock));
+    assert!(fake.exit_container(&c, 1));
+    again.sync_pod(&p, &again.pod_status(&r).await.unwrap(), &Default::default()).await;
+    tokio::time::advance(Duration::from_secs(20)).await;
+    again.sync_pod(&p, &again.pod_status(&r).await.unwrap(), &Default::default()).await;
+    let ids = in_sandbox(new_sandbox.clone()).await;
+    assert_eq!(ids.len(), 2, "the container was started again in the same sandbox");
+    let restarted = ids.into_iter().find(|id| *id != c).unwrap();
+    assert_eq!(fake.container_userns(&restarted), Some(ns));
+}

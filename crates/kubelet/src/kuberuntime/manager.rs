@@ -384,6 +384,13 @@ impl RuntimeManager {
             match self.user_namespaces.options(pod, "", false, false) {
                 Ok(ns) => set_userns(&mut config, ns),
                 Err(e) => {
+                    // A sandbox made without the user namespace the pod asks for: made again.
+                    if self.user_namespaces.missing_for(pod) {
+                        self.events.event(pod, EventType::Normal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.");
+                        if let Err(e) = self.runtime.stop_pod_sandbox(&id).await {
+                            out.errors.push(format!("stopping the sandbox made without a user namespace: {}", cri_message(&e)));
+                        }
+                    }
                     out.errors.push(e);
                     return None;
                 }

@@ -95,6 +95,9 @@ impl IdRanges {
         if !self.length.is_multiple_of(n) {
             return Err(format!("kubelet user assigned IDs length {} is not a multiple of {n}", self.length));
         }
+        if u64::from(self.first_id) + u64::from(self.length) > 1 << 32 {
+            return Err(format!("kubelet user assigned IDs {}+{} go past the 32-bit ID space", self.first_id, self.length));
+        }
         if self.length / n < max_pods {
             return Err(format!("kubelet user assigned IDs are not enough to support {max_pods} pods"));
         }
@@ -172,7 +175,10 @@ impl UserNamespaces {
         let uid = pod.metadata.uid.as_deref().unwrap_or_default();
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let mappings = match self.read(uid)? {
-            Some(m) => m,
+            Some(m) => {
+                self.check_stored(&m)?;
+                m
+            }
             None if !create => return Err("user namespace: no mappings recorded for the pod".into()),
             None if !handler_supports => {
                 return Err(match handler {
@@ -186,12 +192,31 @@ impl UserNamespaces {
                 let m = PodMappings::of(host_id, self.ranges.ids_per_pod);
                 let text = serde_json::to_vec(&m).map_err(|e| format!("create user namespace: {e}"))?;
                 let path = self.file(uid);
-                std::fs::write(&path, text).map_err(|e| format!("create user namespace: {}: {e}", path.display()))?;
+                write_durably(&path, &text).map_err(|e| format!("create user namespace: {}: {e}", path.display()))?;
                 m
             }
         };
         let map = |v: &[IdMapping]| v.iter().map(|m| api::IdMapping { host_id: m.host_id, container_id: m.container_id, length: m.length }).collect();
         Ok(api::UserNamespace { mode: api::NamespaceMode::Pod as i32, uids: map(&mappings.uid_mappings), gids: map(&mappings.gid_mappings) })
+    }
+
+    /// A stored range must be one this kubelet could have handed out (upstream's `record`): in
+    /// its share, on a slot boundary, never host ID 0.
+    fn check_stored(&self, m: &PodMappings) -> Result<(), String> {
+        let r = m.range().map_err(|e| format!("user namespace: {e}"))?;
+        let end = u64::from(self.ranges.first_id) + u64::from(self.ranges.length);
+        let inside = r.host_id >= self.ranges.first_id && u64::from(r.host_id) + u64::from(r.length) <= end;
+        if r.host_id == 0 || r.length != self.ranges.ids_per_pod || !inside || !(r.host_id - self.ranges.first_id).is_multiple_of(self.ranges.ids_per_pod) {
+            return Err(format!("user namespace: range {}+{} is not one of this kubelet's ({}+{} in steps of {})", r.host_id, r.length, self.ranges.first_id, self.ranges.length, self.ranges.ids_per_pod));
+        }
+        Ok(())
+    }
+
+    /// Whether `pod` asks for a user namespace but has no range recorded: its sandbox was made
+    /// without one (by a kubelet that ignored `hostUsers`) and must be made again.
+    pub fn missing_for(&self, pod: &Pod) -> bool {
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        pod.spec.as_ref().and_then(|s| s.host_users) == Some(false) && matches!(self.read(uid), Ok(None))
     }
 
     /// Pod `uid`'s stored mappings, `None` when it has none.
@@ -220,18 +245,31 @@ impl UserNamespaces {
         let mut used = BTreeSet::new();
         for entry in dirs.flatten() {
             let uid = entry.file_name().to_string_lossy().into_owned();
-            match self.read(&uid) {
-                Ok(Some(m)) => {
-                    if let Ok(r) = m.range() {
-                        used.insert((r.host_id, r.length));
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(pod = %uid, "{e}"),
+            let path = self.file(&uid);
+            let Ok(text) = std::fs::read(&path) else { continue };
+            if text.is_empty() {
+                continue;
+            }
+            // Every range a file names stays taken, valid or not: its pod may still run in it.
+            match serde_json::from_slice::<PodMappings>(&text) {
+                Ok(m) => used.extend(m.uid_mappings.iter().chain(&m.gid_mappings).map(|r| (r.host_id, r.length))),
+                Err(e) => tracing::warn!(pod = %uid, "user namespace: unreadable mappings file {}: {e}", path.display()),
             }
         }
         Ok(used)
     }
+}
+
+/// Writes `path` so that a crash leaves the old file or the new one, never a part: a
+/// temporary file synced, renamed over it, and the directory synced.
+fn write_durably(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(path.parent().unwrap_or(Path::new(".")))?.sync_all()
 }
 
 #[cfg(test)]

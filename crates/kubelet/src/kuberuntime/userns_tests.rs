@@ -32,6 +32,7 @@ fn ranges_are_checked_as_upstream() {
     assert!(bad(0, 65536 * 4, 65536, 1).contains("must be greater or equal to 65536"));
     assert!(bad(65536, 65536 * 4 + 1, 65536, 1).contains("length 262145 is not a multiple"));
     assert!(bad(65536, 65536 * 4, 65536, 5).contains("not enough to support 5 pods"));
+    assert!(bad(65536 * 2, 4_294_901_760, 65536, 1).contains("past the 32-bit ID space"));
 }
 
 #[test]
@@ -95,6 +96,14 @@ fn unsupported_handlers_and_bad_files_are_refused() {
     let two = r#"{"uidMappings":[{"hostId":65536,"containerId":0,"length":65536}],"gidMappings":[{"hostId":131072,"containerId":0,"length":65536}]}"#;
     std::fs::write(root.path().join("pods/a/userns"), two).unwrap();
     assert!(users.options(&pod("a", Some(false)), "", true, true).unwrap_err().contains("should be identical"));
-    // Another pod is not held up by the bad file.
-    assert_eq!(first_host_id(&users.options(&pod("b", Some(false)), "", true, true).unwrap()), 65536);
+    // Another pod is not held up by the bad file, and does not get a range it names.
+    assert_eq!(first_host_id(&users.options(&pod("b", Some(false)), "", true, true).unwrap()), 196608);
+    // A stored range this kubelet could not have handed out (host root, off a slot) is refused.
+    setup(root.path(), &["c", "d"]);
+    for (uid, host) in [("c", 0), ("d", 70000)] {
+        let bad = format!(r#"{{"uidMappings":[{{"hostId":{host},"containerId":0,"length":65536}}],"gidMappings":[{{"hostId":{host},"containerId":0,"length":65536}}]}}"#);
+        std::fs::write(root.path().join(format!("pods/{uid}/userns")), bad).unwrap();
+        let err = users.options(&pod(uid, Some(false)), "", true, false).unwrap_err();
+        assert!(err.contains("is not one of this kubelet's"), "{uid}: {err}");
+    }
 }

@@ -120,7 +120,14 @@ impl AtomicWriter {
             if let Some(parent) = dest.parent() {
                 std::fs::create_dir_all(parent).map_err(io_err(parent))?;
             }
-            std::fs::write(&dest, &file.data).map_err(io_err(&dest))?;
+            // Created with its mode (less the umask) rather than 0666 first: a key or token is
+            // never readable by others, even for a moment.
+            {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(file.mode & 0o777).open(&dest).map_err(io_err(&dest))?;
+                f.write_all(&file.data).map_err(io_err(&dest))?;
+            }
             std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(file.mode & 0o7777)).map_err(io_err(&dest))?;
             if let Some(uid) = file.uid {
                 std::os::unix::fs::lchown(&dest, Some(uid), None).map_err(io_err(&dest))?;

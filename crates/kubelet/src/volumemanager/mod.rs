@@ -204,6 +204,7 @@ impl VolumeManager {
     async fn fetch_projected(&self, pod: &Pod, volume: &str, p: &k8s_openapi::api::core::v1::ProjectedVolumeSource) -> Result<Fetched, String> {
         let ns = pod_ns(pod);
         let mut fetched = Fetched::default();
+        let mut certificate_errors = Vec::new();
         for (i, source) in p.sources.iter().flatten().enumerate() {
             if let Some(s) = &source.secret {
                 let obj = self.fetch_secret(ns, &s.name, s.optional.unwrap_or(false), pod_uid(pod)).await?;
@@ -222,9 +223,19 @@ impl VolumeManager {
                 let anchors = self.trust_bundles.anchors(self.api.as_deref(), c, self.clock.now()).await?;
                 fetched.trust_anchors.insert(i, anchors);
             } else if let Some(c) = &source.pod_certificate {
-                let bundle = self.pod_certificates.bundle(self.api.as_deref(), pod, volume, i, c, self.clock.now()).await?;
-                fetched.pod_certificates.insert(i, bundle);
+                // Every podCertificate source advances (files its request) before the volume
+                // fails, as upstream's per-source queue: not one signer round trip after another.
+                match self.pod_certificates.bundle(self.api.as_deref(), pod, volume, i, c, self.clock.now()).await {
+                    Ok(bundle) => {
+                        fetched.pod_certificates.insert(i, bundle);
+                    }
+                    Err(e) => certificate_errors.push(e),
+                }
             }
+        }
+        if !certificate_errors.is_empty() {
+            certificate_errors.dedup();
+            return Err(certificate_errors.join("; "));
         }
         Ok(fetched)
     }

@@ -77,10 +77,13 @@ enum Key {
     Signer { signer: String, selector: String },
 }
 
+/// When the API server answered, and the anchors (`None`: no bundle matched).
+type Answer = (SystemTime, Option<Vec<u8>>);
+
 /// Trust anchors from the API server, each answer kept for [`CACHE_TTL`].
 #[derive(Default)]
 pub struct TrustBundles {
-    cache: Mutex<HashMap<Key, (SystemTime, Vec<u8>)>>,
+    cache: Mutex<HashMap<Key, Answer>>,
 }
 
 impl TrustBundles {
@@ -101,16 +104,31 @@ impl TrustBundles {
         let Some(api) = api else {
             return Err("ClusterTrustBundle projection is not supported in static kubelet mode".into());
         };
-        if let Some((at, anchors)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
-            && now.duration_since(*at).is_ok_and(|age| age < CACHE_TTL)
-        {
-            return Ok(anchors.clone());
+        let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key).filter(|(at, _)| now.duration_since(*at).is_ok_and(|age| age < CACHE_TTL)).map(|(_, a)| a.clone());
+        // What the API server holds (`None`: no such bundle), cached as such: whether a source
+        // may do without it is its own business, decided after.
+        let found = match cached {
+            Some(found) => found,
+            None => {
+                let found = self.fetch(api, &key).await?;
+                self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), (now, found.clone()));
+                found
+            }
+        };
+        match (found, &key) {
+            (Some(anchors), _) => Ok(anchors),
+            (None, _) if optional => Ok(Vec::new()),
+            (None, Key::Name(name)) => Err(format!("while getting ClusterTrustBundle: clustertrustbundle.certificates.k8s.io {name:?} not found")),
+            (None, Key::Signer { .. }) => Err(NO_MATCH.into()),
         }
-        let anchors = match &key {
+    }
+
+    /// The normalized anchors for `key`, `None` when no bundle matches.
+    async fn fetch(&self, api: &dyn VolumeApi, key: &Key) -> Result<Option<Vec<u8>>, String> {
+        match key {
             Key::Name(name) => match api.get_cluster_trust_bundle(name).await.map_err(|e| format!("while getting ClusterTrustBundle: {e}"))? {
-                Some(ctb) => normalize([ctb.spec.trust_bundle.as_str()])?,
-                None if optional => Vec::new(),
-                None => return Err(format!("while getting ClusterTrustBundle: clustertrustbundles.certificates.k8s.io {name:?} not found")),
+                Some(ctb) => normalize([ctb.spec.trust_bundle.as_str()]).map(Some),
+                None => Ok(None),
             },
             Key::Signer { signer, selector } => {
                 let list = api
@@ -119,16 +137,11 @@ impl TrustBundles {
                     .map_err(|e| format!("while listing ClusterTrustBundles matching label selector {selector:?}: {e}"))?;
                 // The API server filters by signer already; a bundle of another signer is ignored.
                 let bundles: Vec<&str> = list.iter().filter(|c| c.spec.signer_name.as_deref() == Some(signer.as_str())).map(|c| c.spec.trust_bundle.as_str()).collect();
-                match bundles.is_empty() {
-                    true if optional => Vec::new(),
-                    true => return Err(NO_MATCH.into()),
-                    false => normalize(bundles)?,
-                }
+                if bundles.is_empty() { Ok(None) } else { normalize(bundles).map(Some) }
             }
-        };
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key, (now, anchors.clone()));
-        Ok(anchors)
+        }
     }
+
 }
 
 const NO_MATCH: &str = "combination of signerName and labelSelector matched zero ClusterTrustBundles";

@@ -71,6 +71,8 @@ struct State {
     calls: Vec<String>,
     /// The newer CRI fields each container was created with, by container ID.
     extras: HashMap<String, kubelet_cri::ContainerConfigExtras>,
+    /// The user namespace each container was created with.
+    container_userns: HashMap<String, Option<api::UserNamespace>>,
     /// `ExecSync` answers by container name (metadata name) and command joined with spaces;
     /// commands without an entry exit 0 with no output.
     exec_results: HashMap<(String, String), ExecAnswer>,
@@ -307,6 +309,11 @@ impl FakeRuntime {
     /// The newer CRI fields (image volume sub-paths) container `id` was created with.
     pub fn container_extras(&self, id: &str) -> kubelet_cri::ContainerConfigExtras {
         self.lock().extras.get(id).cloned().unwrap_or_default()
+    }
+
+    /// The user namespace options container `id` was created with.
+    pub fn container_userns(&self, id: &str) -> Option<api::UserNamespace> {
+        self.lock().container_userns.get(id).cloned().flatten()
     }
 
     /// The IDs of all sandboxes, in ID order.

@@ -283,7 +283,9 @@ impl RuntimeService for FakeRuntime {
         extras: &kubelet_cri::ContainerConfigExtras,
         sandbox_config: api::PodSandboxConfig,
     ) -> Result<String> {
+        let userns = config.linux.as_ref().and_then(|l| l.security_context.as_ref()).and_then(|sc| sc.namespace_options.as_ref()).and_then(|n| n.userns_options.clone());
         let id = self.create_container(pod_sandbox_id, config, sandbox_config).await?;
+        self.lock().container_userns.insert(id.clone(), userns);
         if !extras.is_empty() {
             self.lock().extras.insert(id.clone(), extras.clone());
         }
