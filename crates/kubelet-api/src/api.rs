@@ -16,6 +16,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Precon
 use kube::{Api, Client};
 
 use crate::error::ApiError;
+use crate::object_watch::{ObjectWatches, WatchSource};
 use crate::rate_limit::RateLimiter;
 
 /// The field manager name on patches.
@@ -85,16 +86,39 @@ pub trait ConfigApi: Send + Sync + 'static {
 pub struct KubeApi {
     client: Arc<std::sync::RwLock<Client>>,
     pub(crate) limiter: Arc<RateLimiter>,
+    /// Watched Secrets and ConfigMaps answering their GETs, when the change detection strategy
+    /// is `Watch`.
+    objects: Option<Arc<ObjectCaches>>,
+}
+
+/// The watches behind [`KubeApi::with_object_watches`].
+pub struct ObjectCaches {
+    pub secrets: ObjectWatches<Secret>,
+    pub config_maps: ObjectWatches<ConfigMap>,
 }
 
 impl KubeApi {
     pub fn new(client: Client, limiter: RateLimiter) -> KubeApi {
-        KubeApi { client: Arc::new(std::sync::RwLock::new(client)), limiter: Arc::new(limiter) }
+        KubeApi { client: Arc::new(std::sync::RwLock::new(client)), limiter: Arc::new(limiter), objects: None }
     }
 
     /// The same (replaceable) client with another rate limit.
     pub fn with_limiter(&self, limiter: RateLimiter) -> KubeApi {
-        KubeApi { client: Arc::clone(&self.client), limiter: Arc::new(limiter) }
+        KubeApi { client: Arc::clone(&self.client), limiter: Arc::new(limiter), objects: None }
+    }
+
+    /// This client, answering Secret and ConfigMap reads from a watch of each object read
+    /// (`configMapAndSecretChangeDetectionStrategy: Watch`, see [`crate::object_watch`]). Its
+    /// clones share the watches.
+    pub fn with_object_watches(&self) -> KubeApi {
+        let plain = Arc::new(KubeApi { objects: None, ..self.clone() });
+        let caches = ObjectCaches { secrets: ObjectWatches::new(plain.clone()), config_maps: ObjectWatches::new(plain) };
+        KubeApi { objects: Some(Arc::new(caches)), ..self.clone() }
+    }
+
+    /// The object watches, when this client has them.
+    pub fn object_caches(&self) -> Option<&Arc<ObjectCaches>> {
+        self.objects.as_ref()
     }
 
     /// The current client.
@@ -250,6 +274,9 @@ impl EventApi for KubeApi {
 #[async_trait]
 impl ConfigApi for KubeApi {
     async fn get_config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, ApiError> {
+        if let Some(cached) = self.objects.as_ref().and_then(|o| o.config_maps.cached(namespace, name)) {
+            return Ok(cached);
+        }
         self.limiter.acquire().await;
         Api::<ConfigMap>::namespaced(self.client(), namespace)
             .get_opt(name)
@@ -258,6 +285,9 @@ impl ConfigApi for KubeApi {
     }
 
     async fn get_secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, ApiError> {
+        if let Some(cached) = self.objects.as_ref().and_then(|o| o.secrets.cached(namespace, name)) {
+            return Ok(cached);
+        }
         self.limiter.acquire().await;
         Api::<Secret>::namespaced(self.client(), namespace)
             .get_opt(name)
@@ -272,5 +302,28 @@ impl ConfigApi for KubeApi {
             .await
             .map_err(|e| ApiError::from_kube("services", e))?;
         Ok(list.items)
+    }
+}
+
+/// One object's LIST and WATCH by name, for [`ObjectWatches`].
+#[async_trait]
+impl<K> WatchSource<K> for KubeApi
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    async fn list_one(&self, namespace: &str, name: &str) -> Result<(Option<K>, String), ApiError> {
+        self.limiter.acquire().await;
+        let what = format!("{}/{namespace}/{name} (list)", K::plural(&()));
+        let lp = ListParams { field_selector: Some(format!("metadata.name={name}")), ..ListParams::default() };
+        let list = Api::<K>::namespaced(self.client(), namespace).list(&lp).await.map_err(|e| ApiError::from_kube(what, e))?;
+        Ok((list.items.into_iter().next(), list.metadata.resource_version.unwrap_or_default()))
+    }
+
+    async fn watch_one(&self, namespace: &str, name: &str, resource_version: &str) -> Result<BoxStream<'static, Result<WatchEvent<K>, ApiError>>, ApiError> {
+        self.limiter.acquire().await;
+        let what = format!("{}/{namespace}/{name} (watch)", K::plural(&()));
+        let wp = WatchParams { field_selector: Some(format!("metadata.name={name}")), timeout: Some(290), bookmarks: true, ..WatchParams::default() };
+        let stream = Api::<K>::namespaced(self.client(), namespace).watch(&wp, resource_version).await.map_err(|e| ApiError::from_kube(what.clone(), e))?;
+        Ok(stream.map(move |r| r.map_err(|e| ApiError::from_kube(what.clone(), e))).boxed())
     }
 }

@@ -31,6 +31,7 @@ pub mod machine;
 pub mod mirror;
 pub mod node_controller;
 pub mod node_status;
+pub mod object_watch;
 pub mod pod_source;
 pub mod rate_limit;
 pub mod resources;

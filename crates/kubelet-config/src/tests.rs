@@ -81,3 +81,12 @@ fn server_auth_defaults_differ_between_flags_only_and_a_config_file() {
     assert!(!o.config.authentication.anonymous.enabled);
     assert_eq!(o.config.authorization.mode, "Webhook");
 }
+
+#[test]
+fn change_detection_strategy_is_one_of_upstreams() {
+    let f = temp_config("configMapAndSecretChangeDetectionStrategy: Poll\n");
+    let e = load_from_args(args(&[&format!("--config={}", f.path().display())])).unwrap_err();
+    assert!(e.to_string().contains("\"Poll\" specified for configMapAndSecretChangeDetectionStrategy; valid options are [\"Get\", \"Cache\", \"Watch\"]"), "{e}");
+    let f = temp_config("configMapAndSecretChangeDetectionStrategy: Get\n");
+    assert_eq!(load_from_args(args(&[&format!("--config={}", f.path().display())])).unwrap().config.config_map_and_secret_change_detection_strategy, "Get");
+}

@@ -290,6 +290,13 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let host_ip = node_info::node_ip(&opts.flags.node_ip, &interfaces(), node_info::default_route_interface(proc_root).as_deref());
     crate::certificates::bootstrap_if_needed(&opts, &node_name).await?;
     let mut cluster = kubelet_api::Cluster::connect(&opts, &node_name).await?;
+    // Secrets and ConfigMaps: watched one by one (the default), or a GET at every read (`Get`;
+    // `Cache`, upstream's TTL cache, reads as `Get` here).
+    if let Some(c) = cluster.as_mut()
+        && cfg.config_map_and_secret_change_detection_strategy == "Watch"
+    {
+        c.api = c.api.with_object_watches();
+    }
     let mode = if cluster.is_some() { "cluster" } else { "standalone" };
     tracing::info!(node = %node_name, ip = %host_ip, "starting kubelet in {mode} mode");
 

@@ -131,6 +131,18 @@ pub async fn wait_event(pod: &str, reason: &str, want: &str, timeout: Duration) 
     .await
 }
 
+/// How many single-object GETs of `resource` the API server has answered (its
+/// `apiserver_request_total`, every code).
+pub fn apiserver_gets(resource: &str) -> u64 {
+    let (ok, text, err) = kubectl(&["get", "--raw", "/metrics"]);
+    assert!(ok, "API server metrics: {err}");
+    let wanted = [format!("resource=\"{resource}\""), "scope=\"resource\"".to_string(), "verb=\"GET\"".to_string()];
+    text.lines()
+        .filter(|l| l.starts_with("apiserver_request_total{") && wanted.iter().all(|w| l.contains(w.as_str())))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 /// Writes `yaml` to `<name>.yaml` in the test node's directory and `kubectl apply`s it.
 pub fn apply(node: &TestNode, name: &str, yaml: &str) {
     let file = node.dir.path().join(format!("{name}.yaml"));

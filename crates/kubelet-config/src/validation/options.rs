@@ -40,6 +40,11 @@ pub(super) fn enumerated(c: &KubeletConfiguration, gates: &FeatureGates) -> Resu
         &["None", "TieredReservation"],
     )?;
     one_of(
+        &c.config_map_and_secret_change_detection_strategy,
+        "configMapAndSecretChangeDetectionStrategy",
+        &["Get", "Cache", "Watch"],
+    )?;
+    one_of(
         &c.logging.format,
         "logging.format (--logging-format)",
         &["text", "json"],

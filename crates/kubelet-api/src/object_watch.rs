@@ -1,0 +1,177 @@
+//! Secrets and ConfigMaps the node's pods read, each kept current by a watch of that one object
+//! (upstream's default `configMapAndSecretChangeDetectionStrategy: Watch`, its
+//! `watch_based_manager`): a pod sync reads the cached object instead of a GET, so a node's API
+//! load no longer grows with its pods times its sync frequency.
+//!
+//! The first read of an object starts its watch (a LIST with `fieldSelector=metadata.name=<name>`
+//! in its namespace, then a WATCH from that version, which the Node authorizer allows for objects
+//! the node's pods reference) and is answered by a GET; once the LIST has answered, reads come
+//! from the cache: `Some(object)`, or `None` for an object that does not exist, until a watch
+//! event changes it. A watch that fails keeps the last answer (as an informer does during an
+//! outage) and lists again with backoff. A watch unread for [`IDLE`] ends (its pods are gone);
+//! a later read starts it again. Upstream counts pod references instead; this needs no
+//! registration, at the price of up to [`IDLE`] of watching after the last pod went.
+//!
+//! Each watch is a task owned by its entry: dropping the [`ObjectWatches`] aborts them all.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use kube::api::WatchEvent;
+use kube::{Resource, ResourceExt};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::error::ApiError;
+
+/// How long a watch nobody reads goes on.
+pub const IDLE: Duration = Duration::from_secs(600);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The API calls one object's watch makes; [`crate::api::KubeApi`] implements it.
+#[async_trait]
+pub trait WatchSource<K>: Send + Sync + 'static {
+    /// Object `namespace/name` (`None`: it does not exist) and the list's resource version.
+    async fn list_one(&self, namespace: &str, name: &str) -> Result<(Option<K>, String), ApiError>;
+    /// The changes of object `namespace/name` from `resource_version` on.
+    async fn watch_one(&self, namespace: &str, name: &str, resource_version: &str) -> Result<BoxStream<'static, Result<WatchEvent<K>, ApiError>>, ApiError>;
+}
+
+/// The cached answer: `None` until the first LIST answered.
+type Cached<K> = Option<Option<K>>;
+
+struct Entry<K> {
+    value: watch::Receiver<Cached<K>>,
+    last_read: Arc<Mutex<Instant>>,
+    task: tokio::task::AbortHandle,
+}
+
+impl<K> Drop for Entry<K> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Watches of single objects of kind `K`, by namespace and name.
+pub struct ObjectWatches<K> {
+    source: Arc<dyn WatchSource<K>>,
+    entries: Mutex<HashMap<(String, String), Entry<K>>>,
+    idle: Duration,
+}
+
+impl<K: Resource + Clone + Debug + Send + Sync + 'static> ObjectWatches<K> {
+    pub fn new(source: Arc<dyn WatchSource<K>>) -> Self {
+        Self::with_idle(source, IDLE)
+    }
+
+    pub fn with_idle(source: Arc<dyn WatchSource<K>>, idle: Duration) -> Self {
+        Self { source, entries: Mutex::new(HashMap::new()), idle }
+    }
+
+    /// The cached object `namespace/name` when its watch has answered (`Some(None)`: it does
+    /// not exist); `None` when the caller must ask the API server itself. Starts the watch when
+    /// none runs.
+    pub fn cached(&self, namespace: &str, name: &str) -> Cached<K> {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (namespace.to_string(), name.to_string());
+        if let Some(e) = entries.get(&key).filter(|e| !e.task.is_finished()) {
+            *e.last_read.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+            return e.value.borrow().clone();
+        }
+        entries.retain(|_, e| !e.task.is_finished());
+        let (tx, rx) = watch::channel(None);
+        let last_read = Arc::new(Mutex::new(Instant::now()));
+        let task = tokio::spawn(run(self.source.clone(), key.clone(), tx, last_read.clone(), self.idle)).abort_handle();
+        entries.insert(key, Entry { value: rx, last_read, task });
+        None
+    }
+
+    /// How many watches run.
+    pub fn running(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).values().filter(|e| !e.task.is_finished()).count()
+    }
+}
+
+/// One object's watch: LIST, then WATCH until it fails or ends, again, until unread for `idle`.
+async fn run<K: Resource + Clone + Debug + Send + Sync + 'static>(source: Arc<dyn WatchSource<K>>, key: (String, String), tx: watch::Sender<Cached<K>>, last_read: Arc<Mutex<Instant>>, idle: Duration) {
+    let (ns, name) = (key.0.as_str(), key.1.as_str());
+    let idle_now = || last_read.lock().unwrap_or_else(|p| p.into_inner()).elapsed() >= idle;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        if idle_now() {
+            return;
+        }
+        let (object, mut version) = match source.list_one(ns, name).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::debug!(namespace = ns, name, "listing a watched object: {e}");
+                pause(&mut backoff).await;
+                continue;
+            }
+        };
+        tx.send_replace(Some(object));
+        backoff = Duration::from_secs(1);
+        // Watch from the list's version until an error asks for a new list.
+        'watch: loop {
+            if idle_now() {
+                return;
+            }
+            let started = Instant::now();
+            let mut stream = match source.watch_one(ns, name, &version).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(namespace = ns, name, "watching an object: {e}");
+                    pause(&mut backoff).await;
+                    break 'watch;
+                }
+            };
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(WatchEvent::Added(k) | WatchEvent::Modified(k)) => {
+                        version = k.resource_version().unwrap_or(version);
+                        tx.send_replace(Some(Some(k)));
+                    }
+                    Ok(WatchEvent::Deleted(k)) => {
+                        version = k.resource_version().unwrap_or(version);
+                        tx.send_replace(Some(None));
+                    }
+                    Ok(WatchEvent::Bookmark(b)) => version = b.metadata.resource_version,
+                    // 410 Gone: the version is too old; anything else: list again after a pause.
+                    Ok(WatchEvent::Error(status)) => {
+                        if status.code != 410 {
+                            tracing::debug!(namespace = ns, name, "watch of an object: {} {}", status.code, status.message);
+                            pause(&mut backoff).await;
+                        }
+                        break 'watch;
+                    }
+                    Err(e) => {
+                        tracing::debug!(namespace = ns, name, "watch of an object: {e}");
+                        pause(&mut backoff).await;
+                        break 'watch;
+                    }
+                }
+            }
+            // The server ended the watch (its timeout): go on from the last version; one that
+            // ends at once is not retried in a tight loop.
+            if started.elapsed() < Duration::from_secs(1) {
+                pause(&mut backoff).await;
+            }
+        }
+    }
+}
+
+/// Sleeps `backoff`, then doubles it up to [`MAX_BACKOFF`].
+async fn pause(backoff: &mut Duration) {
+    let wait = *backoff;
+    *backoff = (*backoff * 2).min(MAX_BACKOFF);
+    tokio::time::sleep(wait).await;
+}
+
+#[cfg(test)]
+#[path = "object_watch_tests.rs"]
+mod tests;
