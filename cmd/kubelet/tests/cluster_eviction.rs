@@ -115,7 +115,7 @@ async fn memory_pressure_evicts_pods_in_upstreams_order() {
 
 /// `allocatableMemory.available` (with `pods` in `enforceNodeAllocatable`, upstream's default): the
 /// node keeps all but 400 MiB for the system (`systemReserved`), so the pods' cgroup is limited
-/// to 400 MiB while the machine has plenty. A pod holding 320 MiB in a memory-backed emptyDir leaves the pods
+/// to 400 MiB while the machine has plenty. A pod holding 320 MiB in two memory-backed emptyDirs leaves the pods
 /// less than the hard `memory.available` threshold (100Mi), which upstream applies to the pods'
 /// share too: it is evicted though `memory.available` is never met.
 #[tokio::test]
@@ -142,10 +142,11 @@ async fn the_pods_over_their_allocatable_memory_are_evicted() {
     wait_node_ready(Duration::from_secs(60)).await;
     let limit = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/{ROOT}/kubepods/memory.limit_in_bytes")).unwrap();
     assert_eq!(limit.trim().parse::<u64>().unwrap() >> 20, 400, "the pods' cgroup is limited to what is not reserved");
-    // A memory-backed emptyDir (the sandbox's /dev/shm is 64 MiB).
+    // Memory-backed emptyDirs (the sandbox's /dev/shm is 64 MiB), two: each tmpfs is sized to
+    // allocatable memory (300 MiB here), as upstream.
     let image = e2e::busybox_image();
     apply(&node, "allocatable", &format!(
-        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  terminationGracePeriodSeconds: 1\n  automountServiceAccountToken: false\n  volumes: [{{name: mem, emptyDir: {{medium: Memory}}}}]\n  containers:\n  - name: c\n    image: {image}\n    imagePullPolicy: Never\n    command: [sh, -c, 'head -c 320m /dev/zero > /mem/fill; echo filled; sleep 100000']\n    volumeMounts: [{{name: mem, mountPath: /mem}}]\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  terminationGracePeriodSeconds: 1\n  automountServiceAccountToken: false\n  volumes: [{{name: mem, emptyDir: {{medium: Memory}}}}, {{name: mem2, emptyDir: {{medium: Memory}}}}]\n  containers:\n  - name: c\n    image: {image}\n    imagePullPolicy: Never\n    command: [sh, -c, 'head -c 160m /dev/zero > /mem/fill; head -c 160m /dev/zero > /mem2/fill; echo filled; sleep 100000']\n    volumeMounts: [{{name: mem, mountPath: /mem}}, {{name: mem2, mountPath: /mem2}}]\n"
     ));
     pod_running(name, Duration::from_secs(90)).await;
     let evicted = wait_for("the pod evicted", Duration::from_secs(120), || async { phase(name).filter(|(ph, _)| ph == "Failed").map(|(_, p)| p) }).await;

@@ -155,7 +155,11 @@ impl VolumeManager {
             let dir = self.volume_dir(uid, plugin::EMPTY_DIR, &v.name);
             let tmpfs = match e.medium.as_deref().unwrap_or_default() {
                 "" => None,
-                "Memory" => Some(size_limit(e.size_limit.as_ref())?),
+                "Memory" => {
+                    let allocatable = self.allocatable.get("memory").and_then(|q| size_limit(Some(q)).ok().flatten());
+                    let pod_limit = crate::cm::pod_cgroups::pod_cgroup_resources(pod, None).memory_limit.and_then(|b| u64::try_from(b).ok());
+                    Some(memory_size(allocatable, pod_limit, size_limit(e.size_limit.as_ref())?))
+                }
                 other => return Err(format!("emptyDir medium {other:?} is not supported (\"\" and \"Memory\" are)")),
             };
             if self.ensure_dir(&dir, tmpfs)? {
@@ -328,15 +332,24 @@ pub fn volume_dirs(pod_dir: &Path) -> Vec<PathBuf> {
     list(&pod_dir.join("volumes")).iter().filter(|p| p.is_dir()).flat_map(|p| list(p)).collect()
 }
 
-/// A `sizeLimit` quantity in bytes.
+/// A `sizeLimit` quantity in bytes; `None` when unset or not positive (upstream ignores those).
 fn size_limit(q: Option<&k8s_openapi::apimachinery::pkg::api::resource::Quantity>) -> Result<Option<u64>, String> {
     let Some(q) = q else { return Ok(None) };
     let parsed = kubelet_config::quantity::parse(q.0.trim()).map_err(|e| format!("emptyDir sizeLimit {:?}: {e}", q.0))?;
-    let bytes = parsed.value();
-    if bytes <= 0 {
-        return Err(format!("emptyDir sizeLimit {:?} must be positive", q.0));
-    }
-    Ok(Some(bytes as u64))
+    Ok(u64::try_from(parsed.value()).ok().filter(|b| *b > 0))
+}
+
+/// The size of a `medium: Memory` emptyDir's tmpfs (upstream `calculateEmptyDirMemorySize`):
+/// the node's allocatable memory, or the pod's memory limit if smaller, or the volume's
+/// `sizeLimit` if smaller still; `None` (the kernel's default, half the RAM) only when none is
+/// known.
+fn memory_size(allocatable: Option<u64>, pod_limit: Option<u64>, size_limit: Option<u64>) -> Option<u64> {
+    let narrower = |current: Option<u64>, candidate: Option<u64>| match (current, candidate.filter(|c| *c > 0)) {
+        (Some(cur), Some(c)) if c <= cur => Some(c),
+        (None, Some(c)) => Some(c),
+        (cur, _) => cur,
+    };
+    narrower(narrower(allocatable, pod_limit), size_limit)
 }
 
 #[cfg(test)]

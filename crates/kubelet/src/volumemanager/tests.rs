@@ -277,3 +277,40 @@ async fn immutable_objects_are_fetched_once_while_pods_use_them() {
     vm.mount_pod_volumes(&p).await.unwrap();
     assert_eq!(read(&paths["creds"].join("password")), "two");
 }
+
+#[test]
+fn memory_empty_dirs_are_sized_as_upstream() {
+    let (gi, mi) = (1u64 << 30, 1u64 << 20);
+    // Allocatable, narrowed by the pod's limit, narrowed by sizeLimit; each only when smaller.
+    assert_eq!(super::memory_size(Some(8 * gi), None, None), Some(8 * gi));
+    assert_eq!(super::memory_size(Some(8 * gi), Some(512 * mi), None), Some(512 * mi));
+    assert_eq!(super::memory_size(Some(8 * gi), Some(512 * mi), Some(64 * mi)), Some(64 * mi));
+    assert_eq!(super::memory_size(Some(8 * gi), Some(512 * mi), Some(gi)), Some(512 * mi), "sizeLimit over the pod limit");
+    assert_eq!(super::memory_size(Some(gi), Some(8 * gi), None), Some(gi), "pod limit over allocatable");
+    assert_eq!(super::memory_size(Some(gi), None, Some(0)), Some(gi), "zero is ignored");
+    assert_eq!(super::memory_size(None, None, Some(64 * mi)), Some(64 * mi));
+    assert_eq!(super::memory_size(None, None, None), None);
+}
+
+#[tokio::test]
+async fn a_memory_empty_dir_without_size_limit_gets_the_pods_memory_limit() {
+    use k8s_openapi::api::core::v1::ResourceRequirements;
+    let (_root, vm, mounter, _) = setup(None);
+    let vm = vm.with_node_allocatable(std::collections::BTreeMap::from([("memory".to_string(), Quantity("4Gi".into()))]));
+    let mem = Volume { name: "cache".into(), empty_dir: Some(EmptyDirVolumeSource { medium: Some("Memory".into()), ..Default::default() }), ..Default::default() };
+    let mut p = pod(vec![mem.clone()]);
+    let limits = std::collections::BTreeMap::from([("memory".to_string(), Quantity("128Mi".into()))]);
+    p.spec.as_mut().unwrap().containers = vec![k8s_openapi::api::core::v1::Container {
+        name: "c".into(),
+        resources: Some(ResourceRequirements { limits: Some(limits), ..Default::default() }),
+        ..Default::default()
+    }];
+    let paths = vm.mount_pod_volumes(&p).await.unwrap();
+    assert!(mounter.log.lock().unwrap().contains(&(paths["cache"].clone(), Some(128 << 20))));
+    // Without limits: the node's allocatable memory.
+    let mut q = pod(vec![mem]);
+    q.metadata.uid = Some("uid-2".into());
+    q.spec.as_mut().unwrap().containers = vec![k8s_openapi::api::core::v1::Container { name: "c".into(), ..Default::default() }];
+    let paths = vm.mount_pod_volumes(&q).await.unwrap();
+    assert!(mounter.log.lock().unwrap().contains(&(paths["cache"].clone(), Some(4 << 30))), "{:?}", mounter.log.lock().unwrap());
+}
