@@ -412,7 +412,8 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
     let status = ctx.manager.pod_status(r).await.map_err(|e| e.to_string())?;
     // A pod without a status yet is new to this kubelet: admit it first (upstream
     // `HandlePodAdditions`); a rejected one is Failed and handled as finished below.
-    if ctx.status.pod_status(&r.uid).is_none() {
+    let first_sync = ctx.status.pod_status(&r.uid).is_none();
+    if first_sync {
         match admit(ctx, pod).await {
             // Its resources are allocated (a restarted kubelet keeps the earlier allocation).
             Ok(()) => ctx.manager.allocation().admit(pod),
@@ -470,6 +471,15 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
     resize_events(ctx, pod, &decision);
     let allocated = Arc::new(ctx.manager.allocation().allocated_pod(pod));
     let verdicts = ctx.prober.verdicts(&status);
+    if first_sync {
+        // Upstream publishes a status before it syncs: a new pod whose images take long to pull
+        // shows Pending with its containers ContainerCreating, not nothing. Only on the first
+        // sync: later ones would need upstream's reason cache not to flap waiting reasons.
+        let before = generate_status(ctx, &allocated, &status, &Default::default(), false);
+        if !before.phase.as_deref().is_some_and(is_terminal_phase) {
+            publish(ctx, pod, before);
+        }
+    }
     let outcome = ctx.manager.sync_pod(&allocated, &status, &verdicts).await;
     let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);
     let terminal = pod_is_terminal(&allocated, &fresh);

@@ -126,6 +126,11 @@ async fn a_pod_deleted_while_its_image_pull_hangs_stops_at_once_and_fails() {
     h.fake.set_pull_delay(UNREACHABLE, Duration::from_secs(600));
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(h.fake.calls_of("PullImage").len(), 1, "{:?}", h.fake.calls());
+    // Published before the pull ends, as upstream: Pending, the container ContainerCreating.
+    let st = h.status.pod_status("p1").expect("a status while the image pulls");
+    assert_eq!(st.phase.as_deref(), Some("Pending"));
+    let waiting = st.container_statuses.unwrap_or_default().first().and_then(|c| c.state.clone()?.waiting?.reason);
+    assert_eq!(waiting.as_deref(), Some("ContainerCreating"));
 
     // Deleted while the pull hangs: the sync is abandoned and the pod stopped right away.
     pod.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()));
