@@ -293,4 +293,20 @@ async fn an_allocated_resize_updates_in_place_or_restarts_per_policy() {
     h.fake.clear_calls();
     h.sync(&allocation.allocated_pod(&v3)).await;
     assert!(h.fake.calls_of("UpdateContainerResources").is_empty() && h.fake.calls_of("CreateContainer").is_empty());
+
+    // Memory shrinks below what `a` uses: refused with upstream's error, nothing updated; once
+    // the usage drops, applied.
+    let a_id = h.fake.container_id_by_name("a").unwrap();
+    h.fake.set_memory_usage(&a_id, 100 << 20);
+    let v4 = with_resources(pod("resize", "Always", &["a", "b"]), "200m", "96Mi", &["b"]);
+    assert_eq!(allocation.handle_resize(&v4), kubelet::allocation::ResizeDecision::Allocated);
+    h.fake.clear_calls();
+    let (outcome, _) = h.sync(&allocation.allocated_pod(&v4)).await;
+    let want = format!("cannot decrease memory limits: attempting to set container \"a\" memory limit ({}) below current usage ({})", 96 << 20, 100 << 20);
+    assert_eq!(outcome.resize_error.as_deref(), Some(want.as_str()), "{outcome:?}");
+    assert!(h.fake.calls_of("UpdateContainerResources").is_empty(), "{:?}", h.fake.calls());
+    h.fake.set_memory_usage(&a_id, 50 << 20);
+    let (outcome, _) = h.sync(&allocation.allocated_pod(&v4)).await;
+    assert_eq!(outcome.resize_error, None, "{outcome:?}");
+    assert_eq!(allocation.actuated("uid-resize", "a").unwrap().limits.unwrap()["memory"].0, "96Mi");
 }

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use kubelet_cri::{CriError, ImageService, RuntimeService, api};
 
 use super::actions::{PodActions, ProbeVerdicts, compute_pod_actions_with_probes, is_sidecar};
-use super::resize::{ResizePlan, memory_shrink_refused, plan_resize, widened};
+use super::resize::{ResizePlan, container_shrink_refused, memory_decrease_error, memory_decreases, memory_shrink_refused, plan_resize, widened};
 use crate::allocation::{Allocatable, AllocationManager};
 use super::lifecycle::{container_spec, grace_after_hook, run_hook};
 use super::container_config::{ContainerConfigError, ContainerContext, container_config};
@@ -311,15 +311,28 @@ impl RuntimeManager {
             return;
         }
         let current = self.cgroups.as_ref().and_then(|c| c.pod_limits(pod));
-        if let (Some(cgroups), Some(current), Some(target)) = (&self.cgroups, current, target.as_ref()) {
-            if let Some(refused) = memory_shrink_refused(&current, target) {
-                out.resize_error = Some(refused);
-                return;
-            }
-            if let Err(e) = cgroups.set_pod_resources(pod, &widened(&current, target)) {
-                out.resize_error = Some(format!("updating the pod cgroup: {e}"));
-                return;
-            }
+        // No memory limit goes below what is in use (upstream `validateMemoryResizeAction`).
+        let mut refused: Vec<String> = current.as_ref().zip(target.as_ref()).and_then(|(c, t)| memory_shrink_refused(c, t)).into_iter().collect();
+        for (id, name, new) in memory_decreases(plan, |name| self.allocation.actuated(uid, name)) {
+            let filter = api::ContainerStatsFilter { id: id.clone(), ..Default::default() };
+            let usage = match self.runtime.list_container_stats(Some(filter)).await {
+                Ok(stats) => stats.iter().find(|s| s.attributes.as_ref().is_some_and(|a| a.id == id)).and_then(|s| s.memory.as_ref()?.usage_bytes.as_ref()).map(|u| u.value),
+                Err(e) => {
+                    tracing::warn!(pod = %pod_full_name(pod), container = %name, "reading memory usage for a resize: {}", cri_message(&e));
+                    None
+                }
+            };
+            refused.extend(container_shrink_refused(&name, new, usage));
+        }
+        if let Some(error) = memory_decrease_error(&refused) {
+            out.resize_error = Some(error);
+            return;
+        }
+        if let (Some(cgroups), Some(current), Some(target)) = (&self.cgroups, current, target.as_ref())
+            && let Err(e) = cgroups.set_pod_resources(pod, &widened(&current, target))
+        {
+            out.resize_error = Some(format!("updating the pod cgroup: {e}"));
+            return;
         }
         let spec = pod.spec.as_ref();
         for u in &plan.update {

@@ -110,10 +110,44 @@ pub fn widened(current: &CgroupLimits, target: &CgroupResources) -> CgroupResour
     }
 }
 
-/// Why the pod's memory limit cannot shrink now: its cgroup uses more than the new limit.
+/// Why the pod's memory limit cannot shrink now: it is lowered (or set where there was none)
+/// and its cgroup uses at least the new limit.
 pub fn memory_shrink_refused(current: &CgroupLimits, target: &CgroupResources) -> Option<String> {
     let (new, usage) = (target.memory_limit.filter(|m| *m > 0)?, current.memory_usage?);
-    (usage >= new).then(|| format!("attempting to set pod memory limit ({new}) below current usage ({usage})"))
+    let lowered = current.memory_limit.filter(|c| *c > 0).is_none_or(|c| new < c);
+    (lowered && usage >= new).then(|| format!("attempting to set pod memory limit ({new}) below current usage ({usage})"))
+}
+
+/// The containers the plan updates whose memory limit goes down (or is set where there was
+/// none): `(container ID, name, new limit in bytes)` (upstream `validateMemoryResizeAction`).
+pub fn memory_decreases(plan: &ResizePlan, actuated: impl Fn(&str) -> Option<ResourceRequirements>) -> Vec<(String, String, i64)> {
+    let limit = |r: &ResourceRequirements| crate::cm::pod_cgroups::listed(r.limits.as_ref(), "memory").filter(|m| *m > 0);
+    plan.update
+        .iter()
+        .filter_map(|u| {
+            let new = limit(&u.resources)?;
+            let old = actuated(&u.name).as_ref().and_then(limit);
+            old.is_none_or(|o| new < o).then(|| (u.id.clone(), u.name.clone(), new))
+        })
+        .collect()
+}
+
+/// A container whose usage (`None`: unknown) is at or over its new memory limit.
+pub fn container_shrink_refused(name: &str, new: i64, usage: Option<u64>) -> Option<String> {
+    match usage {
+        None => Some(format!("missing container {name:?} memory usage")),
+        Some(u) if u >= new.max(0) as u64 => Some(format!("attempting to set container {name:?} memory limit ({new}) below current usage ({u})")),
+        Some(_) => None,
+    }
+}
+
+/// Upstream's resize error for refused memory decreases: the one reason, or all in brackets.
+pub fn memory_decrease_error(reasons: &[String]) -> Option<String> {
+    match reasons {
+        [] => None,
+        [one] => Some(format!("cannot decrease memory limits: {one}")),
+        many => Some(format!("cannot decrease memory limits: [{}]", many.join(", "))),
+    }
 }
 
 #[cfg(test)]

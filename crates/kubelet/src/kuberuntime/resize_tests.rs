@@ -94,6 +94,31 @@ fn the_pod_cgroup_widens_first_and_refuses_to_shrink_below_use() {
     let w = widened(&CgroupLimits::default(), &target);
     assert_eq!((w.cpu_quota, w.memory_limit), (None, None));
     assert!(memory_shrink_refused(&current, &target).is_none());
-    let busy = CgroupLimits { memory_usage: Some(50 << 20), ..current };
+    let busy = CgroupLimits { memory_limit: Some(60 << 20), memory_usage: Some(50 << 20), ..current };
     assert_eq!(memory_shrink_refused(&busy, &target).unwrap(), format!("attempting to set pod memory limit ({}) below current usage ({})", 40 << 20, 50 << 20));
+    // Only a lowered (or newly set) limit is checked, as upstream.
+    let at_limit = CgroupLimits { memory_limit: Some(40 << 20), memory_usage: Some(40 << 20), ..current };
+    assert!(memory_shrink_refused(&at_limit, &target).is_none());
+    let unlimited = CgroupLimits { memory_limit: None, memory_usage: Some(50 << 20), ..current };
+    assert!(memory_shrink_refused(&unlimited, &target).is_some());
+}
+
+#[test]
+fn memory_decreases_are_found_and_refused_as_upstream() {
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    let req = |mem: Option<&str>| ResourceRequirements { limits: mem.map(|m| std::collections::BTreeMap::from([("memory".to_string(), Quantity(m.into()))])), ..Default::default() };
+    let update = |name: &str, mem: Option<&str>| ContainerUpdate { id: format!("id-{name}"), name: name.into(), slot: Slot::Regular(0), resources: req(mem) };
+    let plan = ResizePlan { update: vec![update("down", Some("64Mi")), update("up", Some("256Mi")), update("new", Some("32Mi")), update("none", None)], restart: Vec::new() };
+    let actuated = |name: &str| match name {
+        "down" | "up" => Some(req(Some("128Mi"))),
+        "new" => Some(req(None)),
+        _ => None,
+    };
+    assert_eq!(memory_decreases(&plan, actuated), vec![("id-down".to_string(), "down".to_string(), 64 << 20), ("id-new".to_string(), "new".to_string(), 32 << 20)]);
+    assert_eq!(container_shrink_refused("down", 64 << 20, Some(10)), None);
+    assert_eq!(container_shrink_refused("down", 64, Some(64)).unwrap(), "attempting to set container \"down\" memory limit (64) below current usage (64)");
+    assert_eq!(container_shrink_refused("down", 64, None).unwrap(), "missing container \"down\" memory usage");
+    assert_eq!(memory_decrease_error(&[]), None);
+    assert_eq!(memory_decrease_error(&["a".into()]).unwrap(), "cannot decrease memory limits: a");
+    assert_eq!(memory_decrease_error(&["a".into(), "b".into()]).unwrap(), "cannot decrease memory limits: [a, b]");
 }

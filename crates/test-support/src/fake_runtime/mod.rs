@@ -73,6 +73,8 @@ struct State {
     extras: HashMap<String, kubelet_cri::ContainerConfigExtras>,
     /// The user namespace each container was created with.
     container_userns: HashMap<String, Option<api::UserNamespace>>,
+    /// Memory usage (bytes) `ListContainerStats` reports per container.
+    memory_usage: HashMap<String, u64>,
     /// `ExecSync` answers by container name (metadata name) and command joined with spaces;
     /// commands without an entry exit 0 with no output.
     exec_results: HashMap<(String, String), ExecAnswer>,
@@ -309,6 +311,11 @@ impl FakeRuntime {
     /// The newer CRI fields (image volume sub-paths) container `id` was created with.
     pub fn container_extras(&self, id: &str) -> kubelet_cri::ContainerConfigExtras {
         self.lock().extras.get(id).cloned().unwrap_or_default()
+    }
+
+    /// Makes `ListContainerStats` report `bytes` of memory in use by container `id`.
+    pub fn set_memory_usage(&self, id: &str, bytes: u64) {
+        self.lock().memory_usage.insert(id.to_string(), bytes);
     }
 
     /// The user namespace options container `id` was created with.

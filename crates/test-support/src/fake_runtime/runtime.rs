@@ -346,6 +346,23 @@ impl RuntimeService for FakeRuntime {
         }
     }
 
+    /// Memory usage as set with [`FakeRuntime::set_memory_usage`] (0 otherwise), for the
+    /// containers the filter names.
+    async fn list_container_stats(&self, filter: Option<api::ContainerStatsFilter>) -> Result<Vec<api::ContainerStats>> {
+        let state = self.lock();
+        let id = filter.map(|f| f.id).filter(|id| !id.is_empty());
+        Ok(state
+            .containers
+            .iter()
+            .filter(|(cid, _)| id.as_ref().is_none_or(|want| *cid == want))
+            .map(|(cid, c)| api::ContainerStats {
+                attributes: Some(api::ContainerAttributes { id: cid.clone(), metadata: c.status.metadata.clone(), ..Default::default() }),
+                memory: Some(api::MemoryUsage { usage_bytes: Some(api::UInt64Value { value: state.memory_usage.get(cid).copied().unwrap_or(0) }), ..Default::default() }),
+                ..Default::default()
+            })
+            .collect())
+    }
+
     async fn reopen_container_log(&self, container_id: &str) -> Result<()> {
         const OP: &str = "ReopenContainerLog";
         let mut state = self.lock();
