@@ -98,7 +98,7 @@ async fn summary_metrics_and_kubectl_top_read_a_busy_pod() {
     assert!(cadvisor.lines().any(|l| l.starts_with("container_cpu_cfs_throttled_periods_total{container=\"busy\"")), "the loop is throttled");
     assert!(cadvisor.contains(&format!("pod=\"{POD}\"")) && cadvisor.contains("container_network_receive_bytes_total{"), "network of the sandbox");
 
-    // The kubelet's own metrics: the pod's start, its worker, the PLEG and the CRI calls.
+    // The kubelet's own metrics: the pod's start, its worker, the PLEG, the CRI and API calls.
     let own = proxied("/metrics").expect("/metrics");
     let count = |name: &str| own.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     assert!(count("kubelet_pod_start_duration_seconds_count ") >= 1.0, "{own}");
@@ -107,6 +107,10 @@ async fn summary_metrics_and_kubectl_top_read_a_busy_pod() {
     assert!(count("kubelet_runtime_operations_total{operation_type=\"create_container\"}") >= 1.0, "{own}");
     assert!(count("kubelet_runtime_operations_total{operation_type=\"list_container_stats\"}") >= 2.0, "the stats collector's calls: {own}");
     assert!(count("process_resident_memory_bytes ") > 1e6, "{own}");
+    // The API client's requests, as upstream's rest_client_* (labels code, method, host).
+    assert!(count("rest_client_requests_total{code=\"200\",method=\"GET\",host=\"") >= 1.0, "{own}");
+    assert!(count("rest_client_requests_total{code=\"200\",method=\"PATCH\",host=\"") >= 1.0, "pod status patches: {own}");
+    assert!(count("rest_client_request_duration_seconds_count{verb=\"GET\",host=\"") >= 1.0, "{own}");
 
     // metrics-server scrapes /metrics/resource over TLS with its token; kubectl top shows the pod.
     let top = wait_for("kubectl top pod", Duration::from_secs(120), || async {

@@ -37,7 +37,10 @@ pub async fn client_from_kubeconfig(path: &Path) -> Result<kube::Client, ClientE
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .map_err(|source| ClientError::Kubeconfig { path: path.into(), source })?;
-    kube::Client::try_from(config).map_err(|source| ClientError::Build { path: path.into(), source })
+    // Every request is counted and timed (`rest_client_*`, see [`crate::rest_metrics`]).
+    let host = config.cluster_url.authority().map(|a| a.to_string()).unwrap_or_default();
+    let builder = kube::client::ClientBuilder::try_from(config).map_err(|source| ClientError::Build { path: path.into(), source })?;
+    Ok(builder.with_layer(&crate::rest_metrics::RestMetricsLayer::new(host)).build())
 }
 
 #[cfg(test)]

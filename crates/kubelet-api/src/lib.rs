@@ -35,6 +35,7 @@ pub mod object_watch;
 pub mod pod_source;
 pub mod rate_limit;
 pub mod resources;
+pub mod rest_metrics;
 pub mod status_sync;
 pub mod volume_api;
 

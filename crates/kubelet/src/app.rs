@@ -288,6 +288,9 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     }
     let node_name = node_info::node_name(&opts.flags.hostname_override, proc_root);
     let host_ip = node_info::node_ip(&opts.flags.node_ip, &interfaces(), node_info::default_route_interface(proc_root).as_deref());
+    // Made first: the API client reports its requests to it from the first one (bootstrap's).
+    let kubelet_metrics = Arc::new(crate::metrics::KubeletMetrics::new());
+    kubelet_api::rest_metrics::set_observer(kubelet_metrics.clone());
     crate::certificates::bootstrap_if_needed(&opts, &node_name).await?;
     let mut cluster = kubelet_api::Cluster::connect(&opts, &node_name).await?;
     // Secrets and ConfigMaps: watched one by one (the default), or a GET at every read (`Get`;
@@ -328,7 +331,6 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         Arc::new(connect_runtime(&cfg.image_service_endpoint, cfg.runtime_request_timeout).await?.0)
     };
     // Every CRI call from here on is counted and timed for /metrics.
-    let kubelet_metrics = Arc::new(crate::metrics::KubeletMetrics::new());
     let runtime = Arc::new(crate::metrics::instrumented::InstrumentedRuntime::new(runtime, images, kubelet_metrics.clone()));
     let images: Arc<dyn ImageService> = runtime.clone();
     // Which credentials pulled each image (KubeletEnsureSecretPulledImages, on by default):

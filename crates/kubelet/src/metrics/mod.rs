@@ -15,6 +15,9 @@ use families::{CounterVec, DEF_BUCKETS, HistogramVec, exponential_buckets};
 /// Upstream's `podStartupDurationBuckets`.
 const POD_START_BUCKETS: &[f64] = &[0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 20.0, 30.0, 45.0, 60.0, 120.0, 180.0, 240.0, 300.0, 360.0, 480.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0, 3600.0];
 
+/// Upstream's `rest_client_request_duration_seconds` buckets.
+const REST_CLIENT_BUCKETS: &[f64] = &[0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0];
+
 /// Every metric the kubelet records as it works.
 pub struct KubeletMetrics {
     pub pod_start_duration: HistogramVec,
@@ -37,6 +40,9 @@ pub struct KubeletMetrics {
     pub credential_provider_config_hash: std::sync::OnceLock<String>,
     /// `<root-dir>/image_manager` when pull records are kept: its files are counted on render.
     pub image_manager_dir: std::sync::OnceLock<PathBuf>,
+    /// The API client's requests (`rest_client_*`), by status code, method and host.
+    pub rest_client_requests: CounterVec,
+    pub rest_client_request_duration: HistogramVec,
     /// `/proc` of this process, for the `process_*` figures.
     proc_self: PathBuf,
 }
@@ -62,6 +68,8 @@ impl KubeletMetrics {
             image_mustpull_checks: CounterVec::new("kubelet_imagemanager_image_mustpull_checks_total", "Counter for how many times kubelet checked whether credentials need to be re-verified to access an image", "ALPHA", &["result"]),
             credential_provider_plugin_duration: HistogramVec::new("kubelet_credential_provider_plugin_duration", "Duration of execution in seconds for credential provider plugin", "ALPHA", &["plugin_name"], DEF_BUCKETS.to_vec()),
             credential_provider_plugin_errors: CounterVec::new("kubelet_credential_provider_plugin_errors_total", "Number of errors from credential provider plugin", "ALPHA", &["plugin_name"]),
+            rest_client_requests: CounterVec::new("rest_client_requests_total", "Number of HTTP requests, partitioned by status code, method, and host.", "ALPHA", &["code", "method", "host"]),
+            rest_client_request_duration: HistogramVec::new("rest_client_request_duration_seconds", "Request latency in seconds. Broken down by verb, and host.", "ALPHA", &["verb", "host"], REST_CLIENT_BUCKETS.to_vec()),
             credential_provider_config_hash: std::sync::OnceLock::new(),
             image_manager_dir: std::sync::OnceLock::new(),
             proc_self: PathBuf::from("/proc/self"),
@@ -87,10 +95,20 @@ impl KubeletMetrics {
         self.pleg_relist_interval.render(out);
         self.pod_start_duration.render(out);
         self.pod_worker_duration.render(out);
+        self.rest_client_request_duration.render(out);
+        self.rest_client_requests.render(out);
         self.runtime_operations.render(out);
         self.runtime_operations_duration.render(out);
         self.runtime_operations_errors.render(out);
         process_metrics(&self.proc_self, out);
+    }
+}
+
+/// The API client's requests, recorded as upstream's `restclient` metrics.
+impl kubelet_api::rest_metrics::RequestObserver for KubeletMetrics {
+    fn observe(&self, method: &str, host: &str, code: &str, elapsed: std::time::Duration) {
+        self.rest_client_requests.inc(&[code, method, host]);
+        self.rest_client_request_duration.observe(&[method, host], elapsed.as_secs_f64());
     }
 }
 
