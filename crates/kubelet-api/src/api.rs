@@ -274,7 +274,9 @@ impl EventApi for KubeApi {
 #[async_trait]
 impl ConfigApi for KubeApi {
     async fn get_config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, ApiError> {
-        if let Some(cached) = self.objects.as_ref().and_then(|o| o.config_maps.cached(namespace, name)) {
+        if let Some(objects) = &self.objects
+            && let Some(cached) = objects.config_maps.read(namespace, name).await
+        {
             return Ok(cached);
         }
         self.limiter.acquire().await;
@@ -285,7 +287,9 @@ impl ConfigApi for KubeApi {
     }
 
     async fn get_secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, ApiError> {
-        if let Some(cached) = self.objects.as_ref().and_then(|o| o.secrets.cached(namespace, name)) {
+        if let Some(objects) = &self.objects
+            && let Some(cached) = objects.secrets.read(namespace, name).await
+        {
             return Ok(cached);
         }
         self.limiter.acquire().await;
@@ -319,8 +323,8 @@ where
         Ok((list.items.into_iter().next(), list.metadata.resource_version.unwrap_or_default()))
     }
 
+    /// Not rate-limited, as upstream's client never throttles watches.
     async fn watch_one(&self, namespace: &str, name: &str, resource_version: &str) -> Result<BoxStream<'static, Result<WatchEvent<K>, ApiError>>, ApiError> {
-        self.limiter.acquire().await;
         let what = format!("{}/{namespace}/{name} (watch)", K::plural(&()));
         let wp = WatchParams { field_selector: Some(format!("metadata.name={name}")), timeout: Some(290), bookmarks: true, ..WatchParams::default() };
         let stream = Api::<K>::namespaced(self.client(), namespace).watch(&wp, resource_version).await.map_err(|e| ApiError::from_kube(what.clone(), e))?;

@@ -31,6 +31,12 @@ use crate::error::ApiError;
 
 /// How long a watch nobody reads goes on.
 pub const IDLE: Duration = Duration::from_secs(600);
+/// The longest one WATCH request is waited on (the server's timeout is 290 s).
+const WATCH_DEADLINE: Duration = Duration::from_secs(320);
+/// How long a first read waits for its watch's LIST.
+pub const FIRST_LIST_WAIT: Duration = Duration::from_secs(1);
+/// A watch that lasted this long resets the backoff.
+const STABLE: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The API calls one object's watch makes; [`crate::api::KubeApi`] implements it.
@@ -91,6 +97,19 @@ impl<K: Resource + Clone + Debug + Send + Sync + 'static> ObjectWatches<K> {
         None
     }
 
+    /// [`Self::cached`], waiting up to [`FIRST_LIST_WAIT`] for a watch just started to list
+    /// (upstream waits for its first list too), so the first read of an object does not cost
+    /// a GET on top of the LIST.
+    pub async fn read(&self, namespace: &str, name: &str) -> Cached<K> {
+        if let Some(found) = self.cached(namespace, name) {
+            return Some(found);
+        }
+        let rx = self.entries.lock().unwrap_or_else(|p| p.into_inner()).get(&(namespace.to_string(), name.to_string())).map(|e| e.value.clone());
+        let mut rx = rx?;
+        let _ = tokio::time::timeout(FIRST_LIST_WAIT, rx.wait_for(Option::is_some)).await;
+        rx.borrow().clone()
+    }
+
     /// How many watches run.
     pub fn running(&self) -> usize {
         self.entries.lock().unwrap_or_else(|p| p.into_inner()).values().filter(|e| !e.task.is_finished()).count()
@@ -101,6 +120,8 @@ impl<K: Resource + Clone + Debug + Send + Sync + 'static> ObjectWatches<K> {
 async fn run<K: Resource + Clone + Debug + Send + Sync + 'static>(source: Arc<dyn WatchSource<K>>, key: (String, String), tx: watch::Sender<Cached<K>>, last_read: Arc<Mutex<Instant>>, idle: Duration) {
     let (ns, name) = (key.0.as_str(), key.1.as_str());
     let idle_now = || last_read.lock().unwrap_or_else(|p| p.into_inner()).elapsed() >= idle;
+    // Kept across lists: it only goes back to 1 s once a watch has lasted (upstream's
+    // reflector), so a watch that fails at once is not retried every second for ever.
     let mut backoff = Duration::from_secs(1);
     loop {
         if idle_now() {
@@ -109,13 +130,12 @@ async fn run<K: Resource + Clone + Debug + Send + Sync + 'static>(source: Arc<dy
         let (object, mut version) = match source.list_one(ns, name).await {
             Ok(answer) => answer,
             Err(e) => {
-                tracing::debug!(namespace = ns, name, "listing a watched object: {e}");
+                tracing::warn!(namespace = ns, name, "listing a watched object: {e}");
                 pause(&mut backoff).await;
                 continue;
             }
         };
         tx.send_replace(Some(object));
-        backoff = Duration::from_secs(1);
         // Watch from the list's version until an error asks for a new list.
         'watch: loop {
             if idle_now() {
@@ -125,12 +145,23 @@ async fn run<K: Resource + Clone + Debug + Send + Sync + 'static>(source: Arc<dy
             let mut stream = match source.watch_one(ns, name, &version).await {
                 Ok(s) => s,
                 Err(e) => {
-                    tracing::debug!(namespace = ns, name, "watching an object: {e}");
+                    tracing::warn!(namespace = ns, name, "watching an object: {e}");
                     pause(&mut backoff).await;
                     break 'watch;
                 }
             };
-            while let Some(event) = stream.next().await {
+            // The server ends a watch after its timeout; a connection that died without a word
+            // would otherwise be waited on for ever, serving the old object.
+            let deadline = started + WATCH_DEADLINE;
+            loop {
+                let event = match tokio::time::timeout_at(deadline, stream.next()).await {
+                    Ok(Some(event)) => event,
+                    Ok(None) => break,
+                    Err(_) => {
+                        tracing::debug!(namespace = ns, name, "watch of an object outlived its deadline; watching again");
+                        break;
+                    }
+                };
                 match event {
                     Ok(WatchEvent::Added(k) | WatchEvent::Modified(k)) => {
                         version = k.resource_version().unwrap_or(version);
@@ -141,24 +172,26 @@ async fn run<K: Resource + Clone + Debug + Send + Sync + 'static>(source: Arc<dy
                         tx.send_replace(Some(None));
                     }
                     Ok(WatchEvent::Bookmark(b)) => version = b.metadata.resource_version,
-                    // 410 Gone: the version is too old; anything else: list again after a pause.
+                    // 410 Gone: the version is too old, list again (at once the first time);
+                    // anything else: list again after a pause.
                     Ok(WatchEvent::Error(status)) => {
-                        if status.code != 410 {
-                            tracing::debug!(namespace = ns, name, "watch of an object: {} {}", status.code, status.message);
+                        if status.code != 410 || started.elapsed() < STABLE {
+                            tracing::warn!(namespace = ns, name, "watch of an object: {} {}", status.code, status.message);
                             pause(&mut backoff).await;
                         }
                         break 'watch;
                     }
                     Err(e) => {
-                        tracing::debug!(namespace = ns, name, "watch of an object: {e}");
+                        tracing::warn!(namespace = ns, name, "watch of an object: {e}");
                         pause(&mut backoff).await;
                         break 'watch;
                     }
                 }
             }
-            // The server ended the watch (its timeout): go on from the last version; one that
-            // ends at once is not retried in a tight loop.
-            if started.elapsed() < Duration::from_secs(1) {
+            if started.elapsed() >= STABLE {
+                backoff = Duration::from_secs(1);
+            } else {
+                // One that ends at once is not retried in a tight loop.
                 pause(&mut backoff).await;
             }
         }

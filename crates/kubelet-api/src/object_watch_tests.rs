@@ -19,6 +19,7 @@ struct FakeState {
     objects: BTreeMap<String, ConfigMap>,
     watchers: Vec<(String, EventSender)>,
     lists: usize,
+    watches: usize,
     fail_lists: bool,
 }
 
@@ -61,7 +62,9 @@ impl WatchSource<ConfigMap> for FakeSource {
 
     async fn watch_one(&self, _: &str, name: &str, _: &str) -> Result<BoxStream<'static, Result<WatchEvent<ConfigMap>, ApiError>>, ApiError> {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.state.lock().unwrap().watchers.push((name.into(), tx));
+        let mut st = self.state.lock().unwrap();
+        st.watches += 1;
+        st.watchers.push((name.into(), tx));
         Ok(tokio_stream_from(rx))
     }
 }
@@ -109,10 +112,14 @@ async fn reads_come_from_the_watch_once_it_answered() {
     assert_eq!(value(&watches.cached("ns", "later")), Some(Some("here".into())));
     assert_eq!(source.state.lock().unwrap().lists, 2, "one list per object, reads cost nothing");
 
-    // A watch the server ends goes on from its version.
+    // A watch the server ends goes on from its version (after a pause: it ended at once).
+    let before = source.state.lock().unwrap().watches;
     source.end_watches();
-    tokio::time::advance(Duration::from_secs(2)).await;
-    settle().await;
+    for _ in 0..10 {
+        tokio::time::advance(Duration::from_secs(1)).await;
+        settle().await;
+    }
+    assert_eq!(source.state.lock().unwrap().watches, before + 2, "both watched again");
     source.put("app", "v4");
     settle().await;
     assert_eq!(value(&watches.cached("ns", "app")), Some(Some("v4".into())));
@@ -154,4 +161,28 @@ async fn unread_watches_end_and_failing_lists_leave_reads_to_the_caller() {
     tokio::time::advance(Duration::from_secs(2)).await;
     settle().await;
     assert_eq!(value(&watches.cached("ns", "other")), Some(None));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_first_read_waits_for_the_list_and_a_silent_watch_is_renewed() {
+    let source = Arc::new(FakeSource::default());
+    source.put("app", "v1");
+    let watches = ObjectWatches::new(source.clone() as Arc<dyn WatchSource<ConfigMap>>);
+    assert_eq!(value(&watches.read("ns", "app").await), Some(Some("v1".into())), "answered by the watch's list, no GET");
+    // A list that never answers: the read gives up after a second, for the caller to GET.
+    source.state.lock().unwrap().fail_lists = true;
+    let started = Instant::now();
+    assert_eq!(value(&watches.read("ns", "slow").await), None);
+    assert!(started.elapsed() >= FIRST_LIST_WAIT);
+    source.state.lock().unwrap().fail_lists = false;
+
+    // A watch that hears nothing (a dead connection) is dropped and made again at its deadline.
+    let before = source.state.lock().unwrap().watches;
+    tokio::time::advance(WATCH_DEADLINE + Duration::from_secs(1)).await;
+    settle().await;
+    watches.cached("ns", "app");
+    assert!(source.state.lock().unwrap().watches > before, "watched again");
+    source.put("app", "v2");
+    settle().await;
+    assert_eq!(value(&watches.cached("ns", "app")), Some(Some("v2".into())));
 }

@@ -30,6 +30,8 @@ use crate::error::ApiError;
 
 /// Annotation marking a mirror pod; its value is the static pod's hash (its UID).
 pub const CONFIG_MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
+/// The longest one pod WATCH is waited on.
+const WATCH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(320);
 
 const RELIST_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
@@ -243,9 +245,16 @@ impl ApiPodSource {
                         continue 'relist;
                     }
                 };
+                // The server ends a watch after its timeout (290 s); one silent past that is a
+                // connection that died without a word: watched again rather than waited on.
+                let deadline = tokio::time::Instant::now() + WATCH_DEADLINE;
                 loop {
                     let next = tokio::select! {
                         _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep_until(deadline) => {
+                            tracing::debug!("pod watch outlived its deadline; watching again");
+                            None
+                        }
                         n = stream.next() => n,
                     };
                     let Some(mut event) = next else { break };

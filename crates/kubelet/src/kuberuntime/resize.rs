@@ -113,9 +113,13 @@ pub fn widened(current: &CgroupLimits, target: &CgroupResources) -> CgroupResour
 /// Why the pod's memory limit cannot shrink now: it is lowered (or set where there was none)
 /// and its cgroup uses at least the new limit.
 pub fn memory_shrink_refused(current: &CgroupLimits, target: &CgroupResources) -> Option<String> {
-    let (new, usage) = (target.memory_limit.filter(|m| *m > 0)?, current.memory_usage?);
+    let new = target.memory_limit.filter(|m| *m > 0)?;
     let lowered = current.memory_limit.filter(|c| *c > 0).is_none_or(|c| new < c);
-    (lowered && usage >= new).then(|| format!("attempting to set pod memory limit ({new}) below current usage ({usage})"))
+    match current.memory_usage {
+        _ if !lowered => None,
+        None => Some("missing pod memory usage".into()),
+        Some(usage) => (usage >= new).then(|| format!("attempting to set pod memory limit ({new}) below current usage ({usage})")),
+    }
 }
 
 /// The containers the plan updates whose memory limit goes down (or is set where there was
