@@ -88,8 +88,7 @@ spec:
 }
 
 async fn log_line(node: &TestNode, pod: &Pod, needle: &str, timeout: Duration) -> String {
-    let (name, uid) = (pod.metadata.name.clone().unwrap(), pod.metadata.uid.clone().unwrap());
-    let log = node.logs().join(format!("default_{name}_{uid}/main/0.log"));
+    let (name, log) = (pod.metadata.name.clone().unwrap(), main_log(node, pod));
     wait_for(&format!("{name} log containing {needle:?}"), timeout, || async {
         let text = std::fs::read_to_string(&log).ok()?;
         text.lines().rev().find(|l| l.contains(" end")).filter(|l| l.contains(needle)).map(String::from)

@@ -39,8 +39,7 @@ spec:
 
 /// The first host ID of pod `name`'s UID mapping, read from its log (`0 <host> <length>`).
 async fn mapping(node: &TestNode, pod: &Pod) -> (u64, u64) {
-    let (name, uid) = (pod.metadata.name.clone().unwrap(), pod.metadata.uid.clone().unwrap());
-    let log = node.logs().join(format!("default_{name}_{uid}/main/0.log"));
+    let (name, log) = (pod.metadata.name.clone().unwrap(), main_log(node, pod));
     let line = wait_for(&format!("{name} printed its mappings"), Duration::from_secs(30), || async {
         std::fs::read_to_string(&log).ok()?.lines().find(|l| l.contains(" end")).map(String::from)
     })

@@ -104,8 +104,7 @@ spec:
 }
 
 async fn log_containing(node: &TestNode, pod: &Pod, needle: &str, timeout: Duration) -> String {
-    let (name, uid) = (pod.metadata.name.clone().unwrap(), pod.metadata.uid.clone().unwrap());
-    let log = node.logs().join(format!("default_{name}_{uid}/main/0.log"));
+    let (name, log) = (pod.metadata.name.clone().unwrap(), main_log(node, pod));
     wait_for(&format!("{name} log containing {needle:?}"), timeout, || async {
         std::fs::read_to_string(&log).ok().filter(|t| t.contains(needle))
     })

@@ -143,6 +143,12 @@ pub fn apiserver_gets(resource: &str) -> u64 {
         .sum::<f64>() as u64
 }
 
+/// The log of container `main` (first run) of pod `pod` in namespace `default`.
+pub fn main_log(node: &TestNode, pod: &k8s_openapi::api::core::v1::Pod) -> PathBuf {
+    let (name, uid) = (pod.metadata.name.as_deref().unwrap_or_default(), pod.metadata.uid.as_deref().unwrap_or_default());
+    node.logs().join(format!("default_{name}_{uid}/main/0.log"))
+}
+
 /// Writes `yaml` to `<name>.yaml` in the test node's directory and `kubectl apply`s it.
 pub fn apply(node: &TestNode, name: &str, yaml: &str) {
     let file = node.dir.path().join(format!("{name}.yaml"));

@@ -175,10 +175,7 @@ impl UserNamespaces {
         let uid = pod.metadata.uid.as_deref().unwrap_or_default();
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let mappings = match self.read(uid)? {
-            Some(m) => {
-                self.check_stored(&m)?;
-                m
-            }
+            Some(m) => m,
             None if !create => return Err("user namespace: no mappings recorded for the pod".into()),
             None if !handler_supports => {
                 return Err(match handler {
@@ -219,7 +216,8 @@ impl UserNamespaces {
         pod.spec.as_ref().and_then(|s| s.host_users) == Some(false) && matches!(self.read(uid), Ok(None))
     }
 
-    /// Pod `uid`'s stored mappings, `None` when it has none.
+    /// Pod `uid`'s stored mappings, `None` when it has none; an error when the file cannot be
+    /// read, does not parse, or names a range this kubelet could not have handed out.
     fn read(&self, uid: &str) -> Result<Option<PodMappings>, String> {
         let path = self.file(uid);
         let text = match std::fs::read(&path) {
@@ -229,7 +227,7 @@ impl UserNamespaces {
             Err(e) => return Err(format!("user namespace: {}: {e}", path.display())),
         };
         let m: PodMappings = serde_json::from_slice(&text).map_err(|e| format!("user namespace: invalid user namespace mappings file {}: {e}", path.display()))?;
-        m.range().map_err(|e| format!("user namespace: {e}"))?;
+        self.check_stored(&m)?;
         Ok(Some(m))
     }
 
