@@ -10,7 +10,8 @@
 # Usage:
 #   hack/build-upstream.sh                 control plane, kubectl, kubeadm, kubelet, kube-proxy
 #   hack/build-upstream.sh --control-plane only what the harness and tests need: the control
-#                                          plane, kubectl and knode-cri-rmp (CI's path)
+#                                          plane, kubectl, kubeadm (cluster_join drives
+#                                          `kubeadm join`) and knode-cri-rmp (CI's path)
 #   hack/build-upstream.sh --e2e           also e2e.test, e2e_node.test and ginkgo (on demand)
 #   hack/build-upstream.sh --force         rebuild even if the cache is complete
 #   hack/build-upstream.sh --print-bin-dir print the binary directory and exit
@@ -40,7 +41,7 @@ E2E=false
 FORCE=false
 CONTROL_PLANE_ONLY=false
 
-usage() { sed -n '10,21p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '10,22p' "$0" | sed 's/^# \{0,1\}//'; }
 
 for arg in "$@"; do
     case "$arg" in
@@ -54,7 +55,7 @@ for arg in "$@"; do
 done
 
 WANT=("${CORE_CMDS[@]}" knode-cri-rmp)
-if $CONTROL_PLANE_ONLY; then WANT=(kube-apiserver kube-controller-manager kube-scheduler kubectl knode-cri-rmp); fi
+if $CONTROL_PLANE_ONLY; then WANT=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubeadm knode-cri-rmp); fi
 if $E2E; then WANT+=(e2e.test e2e_node.test ginkgo); fi
 
 stamp_of() { printf 'kubernetes v%s recipe %s\n' "$K8S_VERSION" "$BUILD_RECIPE_VERSION"; }
