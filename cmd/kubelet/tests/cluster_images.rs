@@ -4,7 +4,7 @@
 //! removed afterwards). Pods go through the API server, secrets are made with
 //! `kubectl create secret docker-registry`:
 //! - the open registry, `imagePullPolicy: Always`: Running, upstream's `Pulled` event with the
-//!   pull time and image size;
+//!   pull time and image size, and the pull left out of the pod's startup SLI;
 //! - the private registry without credentials: `ErrImagePull`/`ImagePullBackOff`, the pull's
 //!   error kept in the back-off message;
 //! - with the secret in `imagePullSecrets`, and through a service account's `imagePullSecrets`
@@ -199,6 +199,12 @@ async fn pull_policies_credentials_and_reasons() {
     pod_running("img-public", Duration::from_secs(90)).await;
     let events = events_of("img-public");
     assert!(events.lines().any(|l| l.starts_with("Pulled") && l.contains(&format!("Successfully pulled image \"{public_image}\" in ")) && l.contains(" including waiting). Image size: ")), "{events}");
+    // The startup SLI leaves the pull out: the pod's line names a pulling time above zero.
+    let startup = wait_for("the pod's startup duration logged", Duration::from_secs(30), || async {
+        kubelet.log_text().lines().find(|l| l.contains("observed pod startup duration") && l.contains("pod=default/img-public")).map(str::to_string)
+    })
+    .await;
+    assert!(startup.contains("total_images_pulling_time=") && !startup.contains("total_images_pulling_time=0ns"), "{startup}");
 
     // The private registry without credentials: refused, then backing off with the error.
     apply(&node, "img-nocreds", &pod_yaml("img-nocreds", &private_image, "Always", ""));

@@ -4,7 +4,7 @@
 //! `/stats/summary` reports the node, the pod, its container, volume, network and ephemeral
 //! storage with plausible figures (the loop near 200m), `/metrics/resource` and
 //! `/metrics/cadvisor` carry the pod's samples under upstream's names and labels, `/metrics` the
-//! kubelet's own (pod start, pod worker, PLEG, CRI operations, process), and
+//! kubelet's own (pod start and its SLI, pod worker, PLEG, CRI operations, process), and
 //! metrics-server (built from its Go module) shows the pod at ≈200m in `kubectl top`. Pods over
 //! their local ephemeral storage limits (an `emptyDir` `sizeLimit`, a container's
 //! `ephemeral-storage` limit) are evicted with upstream's reason, message and event; a pod
@@ -102,6 +102,13 @@ async fn summary_metrics_and_kubectl_top_read_a_busy_pod() {
     let own = proxied("/metrics").expect("/metrics");
     let count = |name: &str| own.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     assert!(count("kubelet_pod_start_duration_seconds_count ") >= 1.0, "{own}");
+    // The startup SLI: the pod's creation to the watch showing it running, once; the image was
+    // present, so the SLI is the total (no pulls, no init containers).
+    assert_eq!(count("kubelet_pod_start_total_duration_seconds_count "), 1.0, "{own}");
+    assert_eq!(count("kubelet_pod_start_sli_duration_seconds_count "), 1.0, "{own}");
+    let (sli, total) = (count("kubelet_pod_start_sli_duration_seconds_sum "), count("kubelet_pod_start_total_duration_seconds_sum "));
+    assert!(sli > 0.0 && sli == total && total < 90.0, "SLI {sli} s, total {total} s");
+    assert_eq!(count("kubelet_first_network_pod_start_sli_duration_seconds "), sli, "{own}");
     assert!(count("kubelet_pod_worker_duration_seconds_count{operation_type=\"create\"}") >= 1.0, "{own}");
     assert!(count("kubelet_pleg_relist_duration_seconds_count ") >= 5.0, "{own}");
     assert!(count("kubelet_runtime_operations_total{operation_type=\"create_container\"}") >= 1.0, "{own}");

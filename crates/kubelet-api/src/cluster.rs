@@ -27,6 +27,7 @@ use crate::node_controller::{DeviceResources, HostNodeFacts, KubeletHealthSource
 use crate::node_status::NodeConfig;
 use crate::pod_source::{ApiPodSource, PodStore};
 use crate::rate_limit::RateLimiter;
+use crate::startup::PodStartupObserver;
 use crate::status_sync::{PodStatusProvider, StatusSyncer};
 
 /// One long-lived cluster task, named for the kubelet's log when it fails.
@@ -49,6 +50,9 @@ pub struct Cluster {
     /// The registered Node (one writer: the node controller).
     pub node: watch::Receiver<Option<Node>>,
     node_tx: Option<watch::Sender<Option<Node>>>,
+    /// Told of pods received and statuses stored (the pod startup latency SLI), when set before
+    /// the tasks are made.
+    pub startup: Option<Arc<dyn PodStartupObserver>>,
 }
 
 impl Cluster {
@@ -58,13 +62,13 @@ impl Cluster {
         let api = connect(&ClientOptions { kubeconfig, qps: opts.config.kube_api_qps, burst: opts.config.kube_api_burst }).await?;
         let (store_tx, store) = watch::channel(PodStore::default());
         let (node_tx, node) = watch::channel(None);
-        Ok(Some(Cluster { api, node_name: node_name.into(), store, store_tx: Some(store_tx), node, node_tx: Some(node_tx) }))
+        Ok(Some(Cluster { api, node_name: node_name.into(), store, store_tx: Some(store_tx), node, node_tx: Some(node_tx), startup: None }))
     }
 
     /// The API pod source, sending `PodSource::Api` updates on `updates` (once: `None` after).
     pub fn pod_source(&mut self, updates: mpsc::Sender<PodUpdate>, shutdown: CancellationToken) -> Option<ClusterTask> {
         let store_tx = self.store_tx.take()?;
-        let src = ApiPodSource { api: Arc::new(self.api.clone()), node_name: self.node_name.clone(), node: self.node.clone() };
+        let src = ApiPodSource { api: Arc::new(self.api.clone()), node_name: self.node_name.clone(), node: self.node.clone(), startup: self.startup.clone() };
         Some(task("API pod source", src.run(updates, store_tx, shutdown)))
     }
 
@@ -120,7 +124,7 @@ impl Cluster {
     /// The pod status syncer and the mirror pod manager.
     pub fn pod_sync_tasks(&self, provider: Arc<dyn PodStatusProvider>, desired: watch::Receiver<DesiredPods>, shutdown: CancellationToken) -> Vec<ClusterTask> {
         let api = Arc::new(self.api.clone());
-        let syncer = StatusSyncer { api: api.clone(), provider: provider.clone(), store: self.store.clone() };
+        let syncer = StatusSyncer { api: api.clone(), provider: provider.clone(), store: self.store.clone(), startup: self.startup.clone() };
         let statuses = task("pod status syncer", syncer.run(shutdown.clone()));
         let mirrors = MirrorPodManager { api, node_name: self.node_name.clone(), desired, store: self.store.clone(), node: self.node.clone(), known: provider };
         vec![statuses, task("mirror pods", mirrors.run(shutdown))]

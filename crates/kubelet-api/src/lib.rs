@@ -11,6 +11,7 @@
 //!   container environments; [`admission`]: node-side admission of API pods;
 //! - [`volume_api`]: Secrets, ConfigMaps and service-account tokens for pod volumes;
 //! - [`auth_review`]: TokenReview and SubjectAccessReview for the kubelet server's auth;
+//! - [`startup`]: what the pod startup latency SLI hears from the pod source and status syncer;
 //! - [`cluster`]: starts all of the above for the kubelet.
 //!
 //! This crate depends on the pod sources (`kubelet-podconfig`) and the CRI, never on the
@@ -36,6 +37,7 @@ pub mod pod_source;
 pub mod rate_limit;
 pub mod resources;
 pub mod rest_metrics;
+pub mod startup;
 pub mod status_sync;
 pub mod volume_api;
 

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
@@ -27,6 +27,7 @@ use k8s_openapi::api::core::v1::Node;
 use crate::admission::{Rejection, admit};
 use crate::api::PodApi;
 use crate::error::ApiError;
+use crate::startup::PodStartupObserver;
 
 /// Annotation marking a mirror pod; its value is the static pod's hash (its UID).
 pub const CONFIG_MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
@@ -171,12 +172,37 @@ pub struct ApiPodSource {
     pub node_name: String,
     /// The registered node, for admission.
     pub node: watch::Receiver<Option<Node>>,
+    /// Told of every pod received (the pod startup latency SLI).
+    pub startup: Option<Arc<dyn PodStartupObserver>>,
 }
 
 impl ApiPodSource {
     /// `spec.nodeName=<node>`.
     pub fn field_selector(&self) -> String {
         format!("spec.nodeName={}", self.node_name)
+    }
+
+    /// Tells the startup observer of a watch event's pod.
+    fn observe(&self, event: &WatchEvent<Pod>) {
+        let Some(observer) = &self.startup else { return };
+        match event {
+            WatchEvent::Added(p) | WatchEvent::Modified(p) => observer.observed_on_watch(p, SystemTime::now()),
+            WatchEvent::Deleted(p) => observer.forget(p.metadata.uid.as_deref().unwrap_or_default()),
+            WatchEvent::Bookmark(_) | WatchEvent::Error(_) => {}
+        }
+    }
+
+    /// Tells the startup observer of a list's pods, and of the pods it no longer has.
+    fn observe_list(&self, before: &PodStore, pods: &[Pod]) {
+        let Some(observer) = &self.startup else { return };
+        let now = SystemTime::now();
+        for pod in pods {
+            observer.observed_on_watch(pod, now);
+        }
+        let listed: std::collections::BTreeSet<&str> = pods.iter().filter_map(|p| p.metadata.uid.as_deref()).collect();
+        for uid in before.pods.keys().filter(|uid| !listed.contains(uid.as_str())) {
+            observer.forget(uid);
+        }
     }
 
     /// Lists and watches until `shutdown`, sending the desired set on `updates` whenever it
@@ -212,6 +238,7 @@ impl ApiPodSource {
             let mut state = store.borrow().clone();
             match self.api.list_pods(&selector).await {
                 Ok(list) => {
+                    self.observe_list(&state, &list.pods);
                     state.replace(list.pods, list.resource_version);
                     backoff = Duration::from_millis(500);
                     if let Some(u) = send(&mut state, &mut last_sent)
@@ -260,6 +287,9 @@ impl ApiPodSource {
                     let Some(mut event) = next else { break };
                     let (mut changed, mut ended, mut applied) = (false, false, 0);
                     loop {
+                        if let Ok(e) = &event {
+                            self.observe(e);
+                        }
                         match event.and_then(|e| state.apply(e)) {
                             Ok(c) => changed |= c,
                             Err(e) => {
@@ -426,7 +456,7 @@ mod tests {
             WatchEvent::Modified(pod("b", "pb", "4")),
             WatchEvent::Deleted(pod("a", "pa", "5")),
         ];
-        let src = ApiPodSource { api: Arc::new(BurstApi { events: std::sync::Mutex::new(events) }), node_name: "n1".into(), node: watch::channel(None).1 };
+        let src = ApiPodSource { api: Arc::new(BurstApi { events: std::sync::Mutex::new(events) }), node_name: "n1".into(), node: watch::channel(None).1, startup: None };
         let (tx, mut rx) = mpsc::channel(16);
         let (store_tx, store) = watch::channel(PodStore::default());
         let shutdown = CancellationToken::new();

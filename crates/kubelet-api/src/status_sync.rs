@@ -254,6 +254,8 @@ pub struct StatusSyncer {
     pub api: Arc<dyn PodApi>,
     pub provider: Arc<dyn PodStatusProvider>,
     pub store: watch::Receiver<PodStore>,
+    /// Told of every status the API server accepted (the pod startup latency SLI).
+    pub startup: Option<Arc<dyn crate::startup::PodStartupObserver>>,
 }
 
 impl StatusSyncer {
@@ -279,6 +281,9 @@ impl StatusSyncer {
                             match self.api.patch_pod_status(&namespace, &name, &patch).await {
                                 Ok(stored) => {
                                     tracing::debug!(pod = %format!("{namespace}/{name}"), "status updated");
+                                    if let Some(observer) = &self.startup {
+                                        observer.status_updated(&stored);
+                                    }
                                     // The API's answer is kept only when it differs from what was sent: when
                                     // it is the same, `plan` finds it equal to the kubelet's status anyway.
                                     let stored = stored.status.filter(|st| *st != *status);

@@ -300,6 +300,12 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     {
         c.api = c.api.with_object_watches();
     }
+    // The pod startup latency SLI: only API pods are tracked, so only cluster mode has one.
+    let startup_tracker = cluster.as_mut().map(|c| {
+        let tracker = Arc::new(crate::pod_startup_latency::PodStartupLatencyTracker::new(Arc::new(SystemClock), kubelet_metrics.clone()));
+        c.startup = Some(tracker.clone());
+        tracker
+    });
     let mode = if cluster.is_some() { "cluster" } else { "standalone" };
     tracing::info!(node = %node_name, ip = %host_ip, "starting kubelet in {mode} mode");
 
@@ -488,6 +494,9 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         .with_pull_limits(crate::kuberuntime::images::PullLimits::from_config(cfg), credential_plugins);
     if let Some(records) = &pull_records {
         manager = manager.with_pull_records(records.clone());
+    }
+    if let Some(tracker) = startup_tracker {
+        manager = manager.with_startup_tracker(tracker);
     }
     if let Some(cgroups) = pod_cgroups {
         manager = manager.with_pod_cgroups(cgroups);

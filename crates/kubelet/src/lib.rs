@@ -34,6 +34,7 @@ pub mod node_info;
 pub mod pleg;
 pub mod probe;
 pub mod prober;
+pub mod pod_startup_latency;
 pub mod pod_workers;
 pub mod server;
 pub mod stats;

@@ -67,6 +67,8 @@ pub struct ImageManager {
     /// Which credentials pulled each image (`KubeletEnsureSecretPulledImages`); `None` with
     /// the gate off.
     records: Option<std::sync::Arc<PullRecords>>,
+    /// Told of each pull's start and end (the pod startup latency SLI).
+    startup: Option<std::sync::Arc<crate::pod_startup_latency::PodStartupLatencyTracker>>,
 }
 
 impl Default for ImageManager {
@@ -194,13 +196,27 @@ async fn pull_keyring(secrets: &dyn EnvSources, pod: &Pod) -> (DockerKeyring, Ve
 impl ImageManager {
     pub fn new(limits: PullLimits) -> Self {
         let qps = if limits.qps > 0.0 { RateLimiter::new(limits.qps, limits.burst) } else { RateLimiter::unlimited() };
-        Self { backoff: Mutex::new(Backoff::default()), last_error: Mutex::default(), slots: limits.parallel.map(Semaphore::new), qps, plugins: None, records: None }
+        Self { backoff: Mutex::new(Backoff::default()), last_error: Mutex::default(), slots: limits.parallel.map(Semaphore::new), qps, plugins: None, records: None, startup: None }
     }
 
     /// Verifies that pods may use the images present on the node (`KubeletEnsureSecretPulledImages`).
     pub fn with_pull_records(mut self, records: std::sync::Arc<PullRecords>) -> Self {
         self.records = Some(records);
         self
+    }
+
+    /// Tells `tracker` when pulls for a pod start and end.
+    pub fn with_startup_tracker(mut self, tracker: std::sync::Arc<crate::pod_startup_latency::PodStartupLatencyTracker>) -> Self {
+        self.startup = Some(tracker);
+        self
+    }
+
+    /// The oldest pull under way for `pod` ends (also when the image turned out present, as
+    /// upstream: another pod's pull may have brought it).
+    fn pull_finished(&self, pod: &Pod) {
+        if let Some(t) = &self.startup {
+            t.image_pull_finished(pod.metadata.uid.as_deref().unwrap_or_default());
+        }
     }
 
     /// Asks these credential provider plugins too.
@@ -238,6 +254,7 @@ impl ImageManager {
         if let Some(img) = present.as_ref().filter(|_| policy != "Always") {
             let Some(records) = &self.records else {
                 events.event(pod, EventType::Normal, "Pulled", &format!("Container image {image:?} already present on machine"));
+                self.pull_finished(pod);
                 return Ok(img.id.clone());
             };
             let mut access = records.access(&image, &img.id, None);
@@ -258,6 +275,7 @@ impl ImageManager {
             match access {
                 Access::NotVerified | Access::Granted => {
                     events.event(pod, EventType::Normal, "Pulled", &format!("Container image {image:?} already present on machine and can be accessed by the pod"));
+                    self.pull_finished(pod);
                     return Ok(img.id.clone());
                 }
                 // `Never` answers as for an absent image: the pod learns nothing of what the
@@ -293,6 +311,9 @@ impl ImageManager {
             Some(read) => read,
             None => self.credentials(secrets, pod, &image).await,
         };
+        if let Some(t) = &self.startup {
+            t.image_pull_started(pod.metadata.uid.as_deref().unwrap_or_default());
+        }
         events.event(pod, EventType::Normal, "Pulling", &format!("Pulling image {image:?}"));
         let started = Instant::now();
         let mut intent = match &self.records {
@@ -322,6 +343,7 @@ impl ImageManager {
         drop(intent);
         match pulled.map(|(r, d, _)| (r, d)) {
             Ok((reference, pulling)) => {
+                self.pull_finished(pod);
                 self.backoff.lock().expect("backoff lock").reset(&key);
                 let size = images.image_status(&api::ImageSpec { image: reference.clone(), ..Default::default() }).await.ok().flatten().map_or(0, |i| i.size);
                 let ms = |d: std::time::Duration| kubelet_config::go_duration::format(std::time::Duration::from_millis(d.as_millis() as u64));

@@ -109,6 +109,9 @@ pub struct RuntimeManager {
     allocation: Arc<AllocationManager>,
     /// The pods' user namespaces (`hostUsers: false`).
     user_namespaces: Arc<super::userns::UserNamespaces>,
+    /// The pod startup latency SLI, told of init containers (and, through the image manager,
+    /// of pulls).
+    startup: Option<Arc<crate::pod_startup_latency::PodStartupLatencyTracker>>,
 }
 
 /// The grace period of a kill (upstream `setTerminationGracePeriod`): an explicit override
@@ -139,7 +142,7 @@ impl RuntimeManager {
         let security = NodeSecurity::detect(&cfg.root_dir, cfg.seccomp_default, std::path::Path::new("/sys"));
         let allocation = Arc::new(AllocationManager::new(Some(&cfg.root_dir), Allocatable::from_list(&cfg.node_allocatable)));
         let user_namespaces = Arc::new(super::userns::UserNamespaces::new(&cfg.root_dir, super::userns::IdRanges::default_for(super::userns::IDS_UNIT)));
-        Self { runtime, images, events, env_sources, cfg, clock, backoff: Mutex::default(), image_manager: ImageManager::default(), volumes, security, devices: None, cgroups: None, allocation, user_namespaces }
+        Self { runtime, images, events, env_sources, cfg, clock, backoff: Mutex::default(), image_manager: ImageManager::default(), volumes, security, devices: None, cgroups: None, allocation, user_namespaces, startup: None }
     }
 
     /// Replaces the default user namespace ranges (upstream's default share, 65536 IDs a pod).
@@ -157,9 +160,19 @@ impl RuntimeManager {
     /// Limits image pulls (`serializeImagePulls`, `maxParallelImagePulls`, `registryPullQPS`).
     pub fn with_pull_limits(mut self, limits: super::images::PullLimits, plugins: Option<Arc<super::credential_plugins::CredentialPlugins>>) -> Self {
         self.image_manager = ImageManager::new(limits);
+        if let Some(t) = &self.startup {
+            self.image_manager = std::mem::take(&mut self.image_manager).with_startup_tracker(t.clone());
+        }
         if let Some(p) = plugins {
             self.image_manager = self.image_manager.with_plugins(p);
         }
+        self
+    }
+
+    /// Tells the pod startup latency tracker of image pulls and init containers.
+    pub fn with_startup_tracker(mut self, tracker: Arc<crate::pod_startup_latency::PodStartupLatencyTracker>) -> Self {
+        self.image_manager = std::mem::take(&mut self.image_manager).with_startup_tracker(tracker.clone());
+        self.startup = Some(tracker);
         self
     }
 
@@ -226,6 +239,7 @@ impl RuntimeManager {
     /// One sync of `pod` given the runtime's `status` for it and the running containers whose
     /// liveness or startup probe failed.
     pub async fn sync_pod(&self, pod: &Pod, status: &PodStatus, verdicts: &ProbeVerdicts) -> SyncOutcome {
+        self.init_containers_finished(pod, status);
         let mut actions = compute_pod_actions_with_probes(pod, status, verdicts);
         let mut out = SyncOutcome::default();
         // Resized containers (the pod is the allocated one): restarts join the plan; the rest
@@ -508,7 +522,7 @@ impl RuntimeManager {
         if let Some(created) = previous.filter(|p| p.state == ContainerState::Created && hash_matches(&p.hash, c)) {
             match self.runtime.start_container(&created.id).await {
                 Ok(()) => {
-                    self.events.event(pod, EventType::Normal, "Started", &format!("Started container {}", c.name));
+                    self.container_started(pod, c);
                     return;
                 }
                 Err(e) => tracing::info!(pod = %pod_full_name(pod), container = %c.name, "starting the created container {} failed, creating a new one: {}", created.id, cri_message(&e)),
@@ -638,7 +652,7 @@ impl RuntimeManager {
             out.waiting.insert(c.name.clone(), ("RunContainerError".into(), msg));
             return;
         }
-        self.events.event(pod, EventType::Normal, "Started", &format!("Started container {}", c.name));
+        self.container_started(pod, c);
         if let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
             let ip = facts.pod_ips.first().cloned().unwrap_or_else(|| self.cfg.host_ip.clone());
             if let Err(msg) = run_hook(self.runtime.as_ref(), pod, c, &id, hook, &ip, None).await {
@@ -649,6 +663,28 @@ impl RuntimeManager {
                     out.errors.push(e.to_string());
                 }
                 out.waiting.insert(c.name.clone(), ("PostStartHookError".into(), msg));
+            }
+        }
+    }
+
+    /// The `Started` event; an init container's start (not a sidecar's) also goes to the pod
+    /// startup latency tracker, as upstream.
+    fn container_started(&self, pod: &Pod, c: &Container) {
+        self.events.event(pod, EventType::Normal, "Started", &format!("Started container {}", c.name));
+        let is_init = pod.spec.as_ref().and_then(|s| s.init_containers.as_ref()).is_some_and(|inits| inits.iter().any(|i| i.name == c.name));
+        if let Some(t) = self.startup.as_ref().filter(|_| is_init && !super::actions::is_sidecar(c)) {
+            t.init_container_started(pod_uid(pod));
+        }
+    }
+
+    /// Tells the pod startup latency tracker of init containers (not sidecars) that have
+    /// exited; it counts each from the start it was told of.
+    fn init_containers_finished(&self, pod: &Pod, status: &PodStatus) {
+        let Some(t) = &self.startup else { return };
+        let inits = pod.spec.as_ref().and_then(|s| s.init_containers.as_deref()).unwrap_or_default();
+        for c in inits.iter().filter(|c| !super::actions::is_sidecar(c)) {
+            if let Some(finished) = status.latest_container(&c.name).filter(|s| s.state == ContainerState::Exited).and_then(|s| s.finished_at) {
+                t.init_container_finished(pod_uid(pod), finished);
             }
         }
     }
