@@ -3,7 +3,7 @@
 //! one locked run at a time. A benchmark, never a test (see `docs/benchmarks.md`).
 //!
 //! ```text
-//! cluster-bench run --kubelet ours|upstream --round N [--pods N] [--probes] [--idle-wait S] [--settle S] [--steady S] [--out DIR]
+//! cluster-bench run --kubelet ours|upstream --round N [--pods N] [--probes] [--objects] [--idle-wait S] [--settle S] [--steady S] [--out DIR]
 //! cluster-bench report [--out DIR]
 //! cluster-bench eviction --kubelet ours|upstream --round N [--out DIR]
 //! cluster-bench eviction-report [--out DIR]
@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-const USAGE: &str = "cluster-bench run --kubelet ours|upstream --round N [--pods N] [--probes] [--idle-wait S] [--settle S] [--steady S] [--out DIR]\n\
+const USAGE: &str = "cluster-bench run --kubelet ours|upstream --round N [--pods N] [--probes] [--objects] [--idle-wait S] [--settle S] [--steady S] [--out DIR]\n\
                      cluster-bench report [--out DIR]\n\
                      cluster-bench eviction --kubelet ours|upstream --round N [--out DIR]\n\
                      cluster-bench eviction-report [--out DIR]\n\
@@ -64,6 +64,7 @@ fn parse_args() -> anyhow::Result<Args> {
             pods: 100,
             image: std::env::var("KNODE_BUSYBOX_IMAGE").unwrap_or_else(|_| "localhost/knode/busybox:1.35".into()),
             probes: false,
+            objects: false,
             idle_wait: Duration::from_secs(20),
             settle: Duration::from_secs(10),
             steady: Duration::from_secs(120),
@@ -85,6 +86,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--serialize" => a.serialize = Some(value()?.parse().context("--serialize takes true or false")?),
             "--images" => a.images = Some(value()?.into()),
             "--probes" => a.settings.probes = true,
+            "--objects" => a.settings.objects = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -211,7 +213,16 @@ async fn pulls_one(args: Args) -> anyhow::Result<()> {
 async fn run_one(args: Args) -> anyhow::Result<()> {
     let which = args.kubelet.context("run needs --kubelet ours|upstream")?;
     let (paths, client, rt) = setup(&args.out).await?;
-    let result = run::run(which, args.round, &paths, &args.settings, &client, &rt).await?;
+    if args.settings.objects {
+        pods::ensure_objects(&client, args.settings.pods).await?;
+    }
+    let result = run::run(which, args.round, &paths, &args.settings, &client, &rt).await;
+    if args.settings.objects
+        && let Err(e) = pods::delete_objects(&client).await
+    {
+        eprintln!("deleting the benchmark's ConfigMaps and Secrets: {e:#}");
+    }
+    let result = result?;
     let file = save(&args.out, "", which, args.round, &result)?;
     println!("{}", report::table(std::slice::from_ref(&result)));
     eprintln!("result: {}", file.display());

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
 use kube::api::{Api, DeleteParams, ListParams, PostParams, WatchEvent, WatchParams};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
@@ -46,6 +46,50 @@ pub fn pod(i: usize, image: &str, probes: bool) -> anyhow::Result<Pod> {
         c.liveness_probe = Some(probe(i + 1)?);
     }
     Ok(p)
+}
+
+/// Names of pod `i`'s ConfigMap and Secret (`--objects`).
+fn object_names(i: usize) -> (String, String) {
+    (format!("bench-cm-{i:03}"), format!("bench-secret-{i:03}"))
+}
+
+/// Gives pod `i` a ConfigMap volume and an environment variable from a Secret, each an object
+/// of its own: what a kubelet must keep current for it (watches, or reads at every sync).
+pub fn with_objects(p: &mut Pod, i: usize) -> anyhow::Result<()> {
+    let (cm, secret) = object_names(i);
+    let spec = p.spec.as_mut().context("spec")?;
+    spec.volumes = Some(vec![serde_json::from_value(serde_json::json!({"name": "config", "configMap": {"name": cm}}))?]);
+    let c = &mut spec.containers[0];
+    c.volume_mounts = Some(vec![serde_json::from_value(serde_json::json!({"name": "config", "mountPath": "/config"}))?]);
+    c.env = Some(vec![serde_json::from_value(serde_json::json!({"name": "BENCH_SECRET", "valueFrom": {"secretKeyRef": {"name": secret, "key": "value"}}}))?]);
+    Ok(())
+}
+
+/// Creates the ConfigMap and Secret of pods `0..n` that are missing (`--objects`).
+pub async fn ensure_objects(client: &kube::Client, n: usize) -> anyhow::Result<()> {
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), NAMESPACE);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
+    for i in 0..n {
+        let (cm, secret) = object_names(i);
+        let labels = serde_json::json!({"app": "knode-bench"});
+        if cms.get_opt(&cm).await?.is_none() {
+            let o: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": cm, "labels": labels}, "data": {"setting": format!("value-{i}")}}))?;
+            cms.create(&PostParams::default(), &o).await.with_context(|| format!("creating configmap {cm}"))?;
+        }
+        if secrets.get_opt(&secret).await?.is_none() {
+            let o: Secret = serde_json::from_value(serde_json::json!({"metadata": {"name": secret, "labels": labels}, "stringData": {"value": format!("secret-{i}")}}))?;
+            secrets.create(&PostParams::default(), &o).await.with_context(|| format!("creating secret {secret}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes every benchmark ConfigMap and Secret.
+pub async fn delete_objects(client: &kube::Client) -> anyhow::Result<()> {
+    let lp = ListParams::default().labels("app=knode-bench");
+    Api::<ConfigMap>::namespaced(client.clone(), NAMESPACE).delete_collection(&DeleteParams::default(), &lp).await?;
+    Api::<Secret>::namespaced(client.clone(), NAMESPACE).delete_collection(&DeleteParams::default(), &lp).await?;
+    Ok(())
 }
 
 fn bare_pod(i: usize, image: &str) -> serde_json::Value {
@@ -107,10 +151,16 @@ fn record(times: &mut HashMap<String, PodTimes>, pod: &Pod, now_ms: f64) {
     }
 }
 
-/// Creates `n` pods and waits until every one is `Running`; returns per-pod times (ms since
-/// `start`), sorted by name.
-pub async fn create_and_wait_running(client: &kube::Client, n: usize, image: &str, probes: bool, start: Instant, timeout: Duration) -> anyhow::Result<Vec<(String, PodTimes)>> {
-    let pods: Vec<Pod> = (0..n).map(|i| pod(i, image, probes)).collect::<anyhow::Result<_>>()?;
+/// Creates `n` pods (with a ConfigMap and a Secret each when `objects`; see [`with_objects`])
+/// and waits until every one is `Running`; returns per-pod times (ms since `start`), sorted
+/// by name.
+pub async fn create_and_wait_running(client: &kube::Client, n: usize, image: &str, probes: bool, objects: bool, start: Instant, timeout: Duration) -> anyhow::Result<Vec<(String, PodTimes)>> {
+    let mut pods: Vec<Pod> = (0..n).map(|i| pod(i, image, probes)).collect::<anyhow::Result<_>>()?;
+    if objects {
+        for (i, p) in pods.iter_mut().enumerate() {
+            with_objects(p, i)?;
+        }
+    }
     create_pods_and_wait_running(client, pods, start, timeout).await
 }
 
@@ -193,6 +243,16 @@ pub async fn delete_all(client: &kube::Client, timeout: Duration) -> anyhow::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn objects_give_each_pod_a_configmap_volume_and_a_secret_variable() {
+        let mut p = pod(4, "img", false).unwrap();
+        with_objects(&mut p, 4).unwrap();
+        let spec = p.spec.unwrap();
+        assert_eq!(spec.volumes.unwrap()[0].config_map.as_ref().unwrap().name, "bench-cm-004");
+        let env = &spec.containers[0].env.as_ref().unwrap()[0];
+        assert_eq!(env.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap().name, "bench-secret-004");
+    }
 
     #[test]
     fn pods_are_unbound_and_tiny() {

@@ -24,6 +24,9 @@ pub struct Settings {
     pub image: String,
     /// Each pod has a readiness and a liveness probe every second (see `pods::pod`).
     pub probes: bool,
+    /// Each pod has a ConfigMap volume and an environment variable from a Secret (see
+    /// `pods::with_objects`).
+    pub objects: bool,
     pub idle_wait: Duration,
     pub settle: Duration,
     /// The steady window at all pods: CPU per minute and API requests per minute.
@@ -151,7 +154,7 @@ async fn measure(
     );
     let start = Instant::now();
     let times =
-        pods::create_and_wait_running(client, s.pods, &s.image, s.probes, start, Duration::from_secs(300))
+        pods::create_and_wait_running(client, s.pods, &s.image, s.probes, s.objects, start, Duration::from_secs(300))
             .await?;
     let ramp_cpu_s = proc_stats::cpu_s(Some(k.pid), ticks) - kubelet_before;
     let containerd_ramp_cpu_s = proc_stats::cpu_s(containerd, ticks) - containerd_before;

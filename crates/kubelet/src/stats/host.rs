@@ -2,6 +2,7 @@
 //! time) and per-process facts of a cgroup's processes (threads, open files, sockets), as
 //! cAdvisor reads them. `proc_root` is a parameter so tests run on written trees.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -120,10 +121,20 @@ pub fn process_facts(proc_root: &Path, pids: &[u32], pids_max: Option<u64>) -> P
     f
 }
 
-/// `/dev/<name>` of block device `major:minor` (from sysfs), empty when unknown.
+/// `/dev/<name>` of block device `major:minor` (from sysfs), empty when unknown. Names found
+/// are kept: `/metrics/cadvisor` asks for each cgroup's devices at every scrape, and a sysfs
+/// read per sample was most of its time. Unknown numbers are read again at the next call.
 pub fn block_device_name(major: u64, minor: u64) -> String {
+    static NAMES: std::sync::Mutex<BTreeMap<(u64, u64), String>> = std::sync::Mutex::new(BTreeMap::new());
+    if let Some(name) = NAMES.lock().expect("device names lock").get(&(major, minor)) {
+        return name.clone();
+    }
     let uevent = std::fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/uevent")).unwrap_or_default();
-    uevent.lines().find_map(|l| l.strip_prefix("DEVNAME=")).map(|n| format!("/dev/{n}")).unwrap_or_default()
+    let name = uevent.lines().find_map(|l| l.strip_prefix("DEVNAME=")).map(|n| format!("/dev/{n}")).unwrap_or_default();
+    if !name.is_empty() {
+        NAMES.lock().expect("device names lock").insert((major, minor), name.clone());
+    }
+    name
 }
 
 /// The device a path's filesystem is mounted from (`/dev/vda`), by the longest mount point
