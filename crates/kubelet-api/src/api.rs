@@ -80,11 +80,14 @@ pub trait ConfigApi: Send + Sync + 'static {
 }
 
 /// Every API trait over one `kube::Client`, rate-limited. Clones share the client: when the
-/// certificate manager rotates the client certificate it replaces the client once
-/// ([`KubeApi::replace_client`]) and every clone's next request uses the new one.
+/// certificate manager rotates the client certificate it replaces the clients once
+/// ([`KubeApi::replace_clients`]) and every clone's next request uses the new ones.
 #[derive(Clone)]
 pub struct KubeApi {
     client: Arc<std::sync::RwLock<Client>>,
+    /// The HTTP/2 clients of the object watches' lanes ([`crate::client`],
+    /// [`crate::object_watch::WatchLanes`]); none: the main one.
+    watch_clients: Arc<std::sync::RwLock<Vec<Client>>>,
     pub(crate) limiter: Arc<RateLimiter>,
     /// Watched Secrets and ConfigMaps answering their GETs, when the change detection strategy
     /// is `Watch`.
@@ -99,12 +102,18 @@ pub struct ObjectCaches {
 
 impl KubeApi {
     pub fn new(client: Client, limiter: RateLimiter) -> KubeApi {
-        KubeApi { client: Arc::new(std::sync::RwLock::new(client)), limiter: Arc::new(limiter), objects: None }
+        KubeApi { client: Arc::new(std::sync::RwLock::new(client)), watch_clients: Arc::default(), limiter: Arc::new(limiter), objects: None }
+    }
+
+    /// Object watches (LIST and WATCH of single objects) go through `clients`, one per lane.
+    pub fn with_watch_clients(self, clients: Vec<Client>) -> KubeApi {
+        *self.watch_clients.write().expect("client lock") = clients;
+        self
     }
 
     /// The same (replaceable) client with another rate limit.
     pub fn with_limiter(&self, limiter: RateLimiter) -> KubeApi {
-        KubeApi { client: Arc::clone(&self.client), limiter: Arc::new(limiter), objects: None }
+        KubeApi { client: Arc::clone(&self.client), watch_clients: Arc::clone(&self.watch_clients), limiter: Arc::new(limiter), objects: None }
     }
 
     /// This client, answering Secret and ConfigMap reads from a watch of each object read
@@ -112,7 +121,8 @@ impl KubeApi {
     /// clones share the watches.
     pub fn with_object_watches(&self) -> KubeApi {
         let plain = Arc::new(KubeApi { objects: None, ..self.clone() });
-        let caches = ObjectCaches { secrets: ObjectWatches::new(plain.clone()), config_maps: ObjectWatches::new(plain) };
+        let lanes = Arc::new(crate::object_watch::WatchLanes::default());
+        let caches = ObjectCaches { secrets: ObjectWatches::sharing(plain.clone(), lanes.clone()), config_maps: ObjectWatches::sharing(plain, lanes) };
         KubeApi { objects: Some(Arc::new(caches)), ..self.clone() }
     }
 
@@ -126,9 +136,20 @@ impl KubeApi {
         self.client.read().expect("client lock").clone()
     }
 
-    /// Makes every clone use `client` from its next request on (a rotated certificate).
-    pub fn replace_client(&self, client: Client) {
-        *self.client.write().expect("client lock") = client;
+    /// The client of the object watches in `lane`.
+    fn watch_client(&self, lane: usize) -> Client {
+        let clients = self.watch_clients.read().expect("client lock");
+        if clients.is_empty() { self.client() } else { clients[lane % clients.len()].clone() }
+    }
+
+    /// Makes every clone use `clients` from its next request on (a rotated certificate); watches
+    /// under way keep their connection until they end.
+    pub fn replace_clients(&self, clients: crate::client::Clients) {
+        *self.client.write().expect("client lock") = clients.main;
+        let mut watches = self.watch_clients.write().expect("client lock");
+        if !watches.is_empty() {
+            *watches = clients.watches;
+        }
     }
 
     fn pods(&self, namespace: &str) -> Api<Pod> {
@@ -315,19 +336,19 @@ impl<K> WatchSource<K> for KubeApi
 where
     K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
-    async fn list_one(&self, namespace: &str, name: &str) -> Result<(Option<K>, String), ApiError> {
+    async fn list_one(&self, lane: usize, namespace: &str, name: &str) -> Result<(Option<K>, String), ApiError> {
         self.limiter.acquire().await;
         let what = format!("{}/{namespace}/{name} (list)", K::plural(&()));
         let lp = ListParams { field_selector: Some(format!("metadata.name={name}")), ..ListParams::default() };
-        let list = Api::<K>::namespaced(self.client(), namespace).list(&lp).await.map_err(|e| ApiError::from_kube(what, e))?;
+        let list = Api::<K>::namespaced(self.watch_client(lane), namespace).list(&lp).await.map_err(|e| ApiError::from_kube(what, e))?;
         Ok((list.items.into_iter().next(), list.metadata.resource_version.unwrap_or_default()))
     }
 
     /// Not rate-limited, as upstream's client never throttles watches.
-    async fn watch_one(&self, namespace: &str, name: &str, resource_version: &str) -> Result<BoxStream<'static, Result<WatchEvent<K>, ApiError>>, ApiError> {
+    async fn watch_one(&self, lane: usize, namespace: &str, name: &str, resource_version: &str) -> Result<BoxStream<'static, Result<WatchEvent<K>, ApiError>>, ApiError> {
         let what = format!("{}/{namespace}/{name} (watch)", K::plural(&()));
         let wp = WatchParams { field_selector: Some(format!("metadata.name={name}")), timeout: Some(290), bookmarks: true, ..WatchParams::default() };
-        let stream = Api::<K>::namespaced(self.client(), namespace).watch(&wp, resource_version).await.map_err(|e| ApiError::from_kube(what.clone(), e))?;
+        let stream = Api::<K>::namespaced(self.watch_client(lane), namespace).watch(&wp, resource_version).await.map_err(|e| ApiError::from_kube(what.clone(), e))?;
         Ok(stream.map(move |r| r.map_err(|e| ApiError::from_kube(what.clone(), e))).boxed())
     }
 }

@@ -13,6 +13,14 @@
 //! registration, at the price of up to [`IDLE`] of watching after the last pod went.
 //!
 //! Each watch is a task owned by its entry: dropping the [`ObjectWatches`] aborts them all.
+//!
+//! Watches run in lanes ([`WatchLanes`]): each lane is one HTTP/2 connection of its own
+//! (`crate::client`), holding at most [`STREAMS_PER_LANE`] watches, each of which uses its lane
+//! for its LIST and its WATCH, so no connection carries more streams than kube-apiserver allows
+//! (`--http2-max-streams-per-connection`, 100 by default; a stream over the limit would wait for
+//! one to end, and watches end after minutes). At most [`LANES`] × [`STREAMS_PER_LANE`] objects
+//! are watched at once (Secrets and ConfigMaps together); objects read beyond that are answered
+//! by a GET at every read, as with the `Get` strategy, until watches end and make room.
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -24,10 +32,36 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use kube::api::WatchEvent;
 use kube::{Resource, ResourceExt};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 
 use crate::error::ApiError;
+
+/// Watches one lane (one HTTP/2 connection) carries at most: below kube-apiserver's default
+/// stream limit of 100, leaving room for a server that counts a stream a little longer.
+pub const STREAMS_PER_LANE: usize = 90;
+/// Lanes (connections) for object watches.
+pub const LANES: usize = 6;
+
+/// Room for watches, lane by lane; shared by the kinds whose watches share the connections.
+pub struct WatchLanes(Vec<Arc<Semaphore>>);
+
+impl WatchLanes {
+    pub fn new(lanes: usize, streams_per_lane: usize) -> Self {
+        WatchLanes((0..lanes).map(|_| Arc::new(Semaphore::new(streams_per_lane))).collect())
+    }
+
+    /// A place in the first lane with room: its index and the permit that holds it.
+    fn take(&self) -> Option<(usize, OwnedSemaphorePermit)> {
+        self.0.iter().enumerate().find_map(|(i, lane)| lane.clone().try_acquire_owned().ok().map(|p| (i, p)))
+    }
+}
+
+impl Default for WatchLanes {
+    fn default() -> Self {
+        WatchLanes::new(LANES, STREAMS_PER_LANE)
+    }
+}
 
 /// How long a watch nobody reads goes on.
 pub const IDLE: Duration = Duration::from_secs(600);
@@ -43,9 +77,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 #[async_trait]
 pub trait WatchSource<K>: Send + Sync + 'static {
     /// Object `namespace/name` (`None`: it does not exist) and the list's resource version.
-    async fn list_one(&self, namespace: &str, name: &str) -> Result<(Option<K>, String), ApiError>;
+    async fn list_one(&self, lane: usize, namespace: &str, name: &str) -> Result<(Option<K>, String), ApiError>;
     /// The changes of object `namespace/name` from `resource_version` on.
-    async fn watch_one(&self, namespace: &str, name: &str, resource_version: &str) -> Result<BoxStream<'static, Result<WatchEvent<K>, ApiError>>, ApiError>;
+    async fn watch_one(&self, lane: usize, namespace: &str, name: &str, resource_version: &str) -> Result<BoxStream<'static, Result<WatchEvent<K>, ApiError>>, ApiError>;
 }
 
 /// The cached answer: `None` until the first LIST answered.
@@ -68,15 +102,24 @@ pub struct ObjectWatches<K> {
     source: Arc<dyn WatchSource<K>>,
     entries: Mutex<HashMap<(String, String), Entry<K>>>,
     idle: Duration,
+    /// Room for watches, shared with the other kinds' watches.
+    lanes: Arc<WatchLanes>,
+    /// Whether running out of room was logged.
+    over_budget_logged: std::sync::atomic::AtomicBool,
 }
 
 impl<K: Resource + Clone + Debug + Send + Sync + 'static> ObjectWatches<K> {
     pub fn new(source: Arc<dyn WatchSource<K>>) -> Self {
-        Self::with_idle(source, IDLE)
+        Self::sharing(source, Arc::default())
+    }
+
+    /// Watches that take their room in `lanes` with other kinds' watches.
+    pub fn sharing(source: Arc<dyn WatchSource<K>>, lanes: Arc<WatchLanes>) -> Self {
+        Self { source, entries: Mutex::new(HashMap::new()), idle: IDLE, lanes, over_budget_logged: Default::default() }
     }
 
     pub fn with_idle(source: Arc<dyn WatchSource<K>>, idle: Duration) -> Self {
-        Self { source, entries: Mutex::new(HashMap::new()), idle }
+        Self { idle, ..Self::new(source) }
     }
 
     /// The cached object `namespace/name` when its watch has answered (`Some(None)`: it does
@@ -90,9 +133,15 @@ impl<K: Resource + Clone + Debug + Send + Sync + 'static> ObjectWatches<K> {
             return e.value.borrow().clone();
         }
         entries.retain(|_, e| !e.task.is_finished());
+        let Some((lane, permit)) = self.lanes.take() else {
+            if !self.over_budget_logged.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(namespace, name, "{} objects are watched already; objects beyond are read with a GET at every read", LANES * STREAMS_PER_LANE);
+            }
+            return None;
+        };
         let (tx, rx) = watch::channel(None);
         let last_read = Arc::new(Mutex::new(Instant::now()));
-        let task = tokio::spawn(run(self.source.clone(), key.clone(), tx, last_read.clone(), self.idle)).abort_handle();
+        let task = tokio::spawn(run(self.source.clone(), (lane, permit), key.clone(), tx, last_read.clone(), self.idle)).abort_handle();
         entries.insert(key, Entry { value: rx, last_read, task });
         None
     }
@@ -117,7 +166,15 @@ impl<K: Resource + Clone + Debug + Send + Sync + 'static> ObjectWatches<K> {
 }
 
 /// One object's watch: LIST, then WATCH until it fails or ends, again, until unread for `idle`.
-async fn run<K: Resource + Clone + Debug + Send + Sync + 'static>(source: Arc<dyn WatchSource<K>>, key: (String, String), tx: watch::Sender<Cached<K>>, last_read: Arc<Mutex<Instant>>, idle: Duration) {
+/// Its place in `lane` is held for as long as the watch runs (aborted or ended).
+async fn run<K: Resource + Clone + Debug + Send + Sync + 'static>(
+    source: Arc<dyn WatchSource<K>>,
+    (lane, _place): (usize, OwnedSemaphorePermit),
+    key: (String, String),
+    tx: watch::Sender<Cached<K>>,
+    last_read: Arc<Mutex<Instant>>,
+    idle: Duration,
+) {
     let (ns, name) = (key.0.as_str(), key.1.as_str());
     let idle_now = || last_read.lock().unwrap_or_else(|p| p.into_inner()).elapsed() >= idle;
     // Kept across lists: it only goes back to 1 s once a watch has lasted (upstream's
@@ -127,7 +184,7 @@ async fn run<K: Resource + Clone + Debug + Send + Sync + 'static>(source: Arc<dy
         if idle_now() {
             return;
         }
-        let (object, mut version) = match source.list_one(ns, name).await {
+        let (object, mut version) = match source.list_one(lane, ns, name).await {
             Ok(answer) => answer,
             Err(e) => {
                 tracing::warn!(namespace = ns, name, "listing a watched object: {e}");
@@ -142,7 +199,7 @@ async fn run<K: Resource + Clone + Debug + Send + Sync + 'static>(source: Arc<dy
                 return;
             }
             let started = Instant::now();
-            let mut stream = match source.watch_one(ns, name, &version).await {
+            let mut stream = match source.watch_one(lane, ns, name, &version).await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(namespace = ns, name, "watching an object: {e}");

@@ -20,6 +20,8 @@ struct FakeState {
     watchers: Vec<(String, EventSender)>,
     lists: usize,
     watches: usize,
+    /// The lane of each list.
+    lanes: Vec<usize>,
     fail_lists: bool,
 }
 
@@ -51,16 +53,17 @@ impl FakeSource {
 
 #[async_trait]
 impl WatchSource<ConfigMap> for FakeSource {
-    async fn list_one(&self, _: &str, name: &str) -> Result<(Option<ConfigMap>, String), ApiError> {
+    async fn list_one(&self, lane: usize, _: &str, name: &str) -> Result<(Option<ConfigMap>, String), ApiError> {
         let mut st = self.state.lock().unwrap();
         st.lists += 1;
+        st.lanes.push(lane);
         if st.fail_lists {
             return Err(ApiError::Status { what: format!("configmaps/{name}"), code: 500, reason: "InternalError".into(), message: "down".into() });
         }
         Ok((st.objects.get(name).cloned(), st.version.to_string()))
     }
 
-    async fn watch_one(&self, _: &str, name: &str, _: &str) -> Result<BoxStream<'static, Result<WatchEvent<ConfigMap>, ApiError>>, ApiError> {
+    async fn watch_one(&self, _: usize, _: &str, name: &str, _: &str) -> Result<BoxStream<'static, Result<WatchEvent<ConfigMap>, ApiError>>, ApiError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut st = self.state.lock().unwrap();
         st.watches += 1;
@@ -185,4 +188,33 @@ async fn a_first_read_waits_for_the_list_and_a_silent_watch_is_renewed() {
     source.put("app", "v2");
     settle().await;
     assert_eq!(value(&watches.cached("ns", "app")), Some(Some("v2".into())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn watches_take_the_first_lane_with_room_and_beyond_the_lanes_reads_are_the_callers() {
+    let source = Arc::new(FakeSource::default());
+    for n in ["a", "b", "c", "d"] {
+        source.put(n, n);
+    }
+    // Two kinds sharing two lanes of one watch each (both over the same fake here).
+    let lanes = Arc::new(WatchLanes::new(2, 1));
+    let first = ObjectWatches::sharing(source.clone() as Arc<dyn WatchSource<ConfigMap>>, lanes.clone());
+    let second = ObjectWatches::sharing(source.clone() as Arc<dyn WatchSource<ConfigMap>>, lanes);
+    first.cached("ns", "a");
+    second.cached("ns", "b");
+    settle().await;
+    assert_eq!(source.state.lock().unwrap().lanes, vec![0, 1], "one watch in each lane");
+    assert_eq!(value(&first.cached("ns", "a")), Some(Some("a".into())));
+    assert_eq!(value(&second.cached("ns", "b")), Some(Some("b".into())));
+    assert_eq!(value(&second.cached("ns", "c")), None);
+    settle().await;
+    assert_eq!(value(&second.cached("ns", "c")), None, "no room: every read is the caller's");
+    assert_eq!((second.running(), source.state.lock().unwrap().lists), (1, 2), "and no watch was started");
+    // The first kind's watch goes: its lane takes the next one.
+    drop(first);
+    settle().await;
+    second.cached("ns", "d");
+    settle().await;
+    assert_eq!(value(&second.cached("ns", "d")), Some(Some("d".into())));
+    assert_eq!(source.state.lock().unwrap().lanes, vec![0, 1, 0]);
 }

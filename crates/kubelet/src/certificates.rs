@@ -69,9 +69,9 @@ pub fn client_rotation(opts: &KubeletOptions, node_name: &str, api: &KubeApi) ->
         on_rotate: Arc::new(move |_file: &Path| {
             let (swap, kubeconfig) = (swap.clone(), kubeconfig.clone());
             tokio::spawn(async move {
-                match kubelet_api::client::client_from_kubeconfig(&kubeconfig).await {
-                    Ok(client) => {
-                        swap.replace_client(client);
+                match kubelet_api::client::clients_from_kubeconfig(&kubeconfig).await {
+                    Ok(clients) => {
+                        swap.replace_clients(clients);
                         tracing::info!("API client switched to the rotated client certificate");
                     }
                     Err(e) => tracing::error!("rebuilding the API client after rotation: {e}"),
