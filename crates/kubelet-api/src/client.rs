@@ -1,8 +1,8 @@
 //! Builds the API clients from the `--kubeconfig` file: its current context, cluster CA, client
 //! certificate or token, over rustls. Request rate limits come from kubeAPIQPS / kubeAPIBurst.
 //!
-//! The object watches ([`crate::object_watch`]) get clients of their own: kube's stack over an
-//! HTTP/2-only connector, one client (so one connection) per watch lane. Those watches are
+//! The object watches ([`crate::object_watch`]) get clients of their own: kube's stack over a
+//! connector that offers HTTP/2 first, one client (so one connection) per watch lane. Those watches are
 //! long-lived, one per Secret or ConfigMap the node's pods read; over HTTP/1.1 each held a TLS
 //! connection of its own (with 200 watched objects, 200 connections and about 8 MiB more
 //! kubelet memory than over HTTP/2), where a lane's connection carries up to 90 as streams, as
@@ -84,8 +84,9 @@ fn main_client(config: kube::Config) -> Result<kube::Client, kube::Error> {
     Ok(builder.with_layer(&crate::rest_metrics::RestMetricsLayer::new(host)).build())
 }
 
-/// kube's stack (base URI, authentication, extra headers, the `rest_client_*` metrics) over an
-/// HTTP/2-only connector: its one pooled connection carries its lane's watches as streams.
+/// kube's stack (base URI, authentication, extra headers, the `rest_client_*` metrics) over a
+/// connector that offers HTTP/2 first: its pooled connection carries its lane's watches as
+/// streams.
 fn watch_client(config: &kube::Config) -> Result<kube::Client, kube::Error> {
     use tower::ServiceBuilder;
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -96,9 +97,16 @@ fn watch_client(config: &kube::Config) -> Result<kube::Client, kube::Error> {
         let name = rustls_pki_types::ServerName::try_from(name.clone()).map_err(|e| kube::Error::Service(format!("tls-server-name {name:?}: {e}").into()))?;
         tls = tls.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name));
     }
-    let connector = tls.enable_http2().wrap_connector(http);
-    let client: hyper_util::client::legacy::Client<_, kube::client::Body> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).http2_only(true).build(connector);
+    // HTTP/1.1 stays offered: a server with HTTP/2 off still serves the watches (a connection
+    // each, as before). Pings every 30 s find a connection that died without a word, as Go's
+    // client's health checks do; its streams then fail and their watches list again.
+    let connector = tls.enable_all_versions().wrap_connector(http);
+    let client: hyper_util::client::legacy::Client<_, kube::client::Body> = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .timer(hyper_util::rt::TokioTimer::new())
+        .http2_keep_alive_interval(std::time::Duration::from_secs(30))
+        .http2_keep_alive_timeout(std::time::Duration::from_secs(15))
+        .http2_keep_alive_while_idle(true)
+        .build(connector);
     let service = ServiceBuilder::new()
         .layer(config.base_uri_layer())
         .option_layer(config.auth_layer()?)

@@ -69,6 +69,9 @@ pub const IDLE: Duration = Duration::from_secs(600);
 const WATCH_DEADLINE: Duration = Duration::from_secs(320);
 /// How long a first read waits for its watch's LIST.
 pub const FIRST_LIST_WAIT: Duration = Duration::from_secs(1);
+/// The longest a LIST, or a WATCH's response headers, is waited on (a lane's connection may
+/// be dead without a word until its keep-alive ping fails).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// A watch that lasted this long resets the backoff.
 const STABLE: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -184,7 +187,8 @@ async fn run<K: Resource + Clone + Debug + Send + Sync + 'static>(
         if idle_now() {
             return;
         }
-        let (object, mut version) = match source.list_one(lane, ns, name).await {
+        let listed = tokio::time::timeout(REQUEST_TIMEOUT, source.list_one(lane, ns, name)).await.unwrap_or_else(|_| Err(timed_out(ns, name, "list")));
+        let (object, mut version) = match listed {
             Ok(answer) => answer,
             Err(e) => {
                 tracing::warn!(namespace = ns, name, "listing a watched object: {e}");
@@ -199,7 +203,8 @@ async fn run<K: Resource + Clone + Debug + Send + Sync + 'static>(
                 return;
             }
             let started = Instant::now();
-            let mut stream = match source.watch_one(lane, ns, name, &version).await {
+            let opened = tokio::time::timeout(REQUEST_TIMEOUT, source.watch_one(lane, ns, name, &version)).await.unwrap_or_else(|_| Err(timed_out(ns, name, "watch")));
+            let mut stream = match opened {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(namespace = ns, name, "watching an object: {e}");
@@ -231,7 +236,10 @@ async fn run<K: Resource + Clone + Debug + Send + Sync + 'static>(
                     Ok(WatchEvent::Bookmark(b)) => version = b.metadata.resource_version,
                     // 410 Gone: the version is too old, list again (at once the first time);
                     // anything else: list again after a pause.
+                    // The stream goes before any pause: unread, it would hold its share of
+                    // the lane connection's flow-control window and a server stream.
                     Ok(WatchEvent::Error(status)) => {
+                        drop(stream);
                         if status.code != 410 || started.elapsed() < STABLE {
                             tracing::warn!(namespace = ns, name, "watch of an object: {} {}", status.code, status.message);
                             pause(&mut backoff).await;
@@ -239,12 +247,14 @@ async fn run<K: Resource + Clone + Debug + Send + Sync + 'static>(
                         break 'watch;
                     }
                     Err(e) => {
+                        drop(stream);
                         tracing::warn!(namespace = ns, name, "watch of an object: {e}");
                         pause(&mut backoff).await;
                         break 'watch;
                     }
                 }
             }
+            drop(stream);
             if started.elapsed() >= STABLE {
                 backoff = Duration::from_secs(1);
             } else {
@@ -253,6 +263,10 @@ async fn run<K: Resource + Clone + Debug + Send + Sync + 'static>(
             }
         }
     }
+}
+
+fn timed_out(namespace: &str, name: &str, verb: &str) -> ApiError {
+    ApiError::Transport { what: format!("{namespace}/{name} ({verb})"), message: format!("no answer within {REQUEST_TIMEOUT:?}") }
 }
 
 /// Sleeps `backoff`, then doubles it up to [`MAX_BACKOFF`].

@@ -22,6 +22,8 @@ struct FakeState {
     watches: usize,
     /// The lane of each list.
     lanes: Vec<usize>,
+    /// Lists never answer (a dead connection).
+    hang_lists: bool,
     fail_lists: bool,
 }
 
@@ -54,9 +56,16 @@ impl FakeSource {
 #[async_trait]
 impl WatchSource<ConfigMap> for FakeSource {
     async fn list_one(&self, lane: usize, _: &str, name: &str) -> Result<(Option<ConfigMap>, String), ApiError> {
-        let mut st = self.state.lock().unwrap();
-        st.lists += 1;
-        st.lanes.push(lane);
+        let hang = {
+            let mut st = self.state.lock().unwrap();
+            st.lists += 1;
+            st.lanes.push(lane);
+            st.hang_lists
+        };
+        if hang {
+            futures::future::pending::<()>().await;
+        }
+        let st = self.state.lock().unwrap();
         if st.fail_lists {
             return Err(ApiError::Status { what: format!("configmaps/{name}"), code: 500, reason: "InternalError".into(), message: "down".into() });
         }
@@ -217,4 +226,24 @@ async fn watches_take_the_first_lane_with_room_and_beyond_the_lanes_reads_are_th
     settle().await;
     assert_eq!(value(&second.cached("ns", "d")), Some(Some("d".into())));
     assert_eq!(source.state.lock().unwrap().lanes, vec![0, 1, 0]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_list_that_never_answers_is_given_up_and_made_again() {
+    let source = Arc::new(FakeSource::default());
+    source.put("app", "v1");
+    source.state.lock().unwrap().hang_lists = true;
+    let watches = ObjectWatches::new(source.clone() as Arc<dyn WatchSource<ConfigMap>>);
+    watches.cached("ns", "app");
+    settle().await;
+    tokio::time::advance(REQUEST_TIMEOUT - Duration::from_secs(1)).await;
+    settle().await;
+    assert_eq!(source.state.lock().unwrap().lists, 1, "still waiting on the first list");
+    source.state.lock().unwrap().hang_lists = false;
+    for _ in 0..3 {
+        tokio::time::advance(Duration::from_secs(1)).await;
+        settle().await;
+    }
+    assert_eq!(source.state.lock().unwrap().lists, 2, "given up at its timeout, listed again after a pause");
+    assert_eq!(value(&watches.cached("ns", "app")), Some(Some("v1".into())));
 }
