@@ -73,7 +73,9 @@ pub async fn client_from_kubeconfig(path: &Path) -> Result<kube::Client, ClientE
 pub async fn clients_from_kubeconfig(path: &Path) -> Result<Clients, ClientError> {
     let config = read_config(path).await?;
     let build = |source| ClientError::Build { path: path.into(), source };
-    let watches = (0..crate::object_watch::LANES).map(|_| watch_client(&config)).collect::<Result<_, _>>().map_err(build)?;
+    // The TLS configuration (certificates and keys parsed) is made once for every lane.
+    let tls = config.rustls_client_config().map_err(build)?;
+    let watches = (0..crate::object_watch::LANES).map(|_| watch_client(&config, tls.clone())).collect::<Result<_, _>>().map_err(build)?;
     Ok(Clients { watches, main: main_client(config).map_err(build)? })
 }
 
@@ -87,12 +89,12 @@ fn main_client(config: kube::Config) -> Result<kube::Client, kube::Error> {
 /// kube's stack (base URI, authentication, extra headers, the `rest_client_*` metrics) over a
 /// connector that offers HTTP/2 first: its pooled connection carries its lane's watches as
 /// streams.
-fn watch_client(config: &kube::Config) -> Result<kube::Client, kube::Error> {
+fn watch_client(config: &kube::Config, tls: rustls::ClientConfig) -> Result<kube::Client, kube::Error> {
     use tower::ServiceBuilder;
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(config.connect_timeout);
-    let mut tls = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config.rustls_client_config()?).https_or_http();
+    let mut tls = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
     if let Some(name) = &config.tls_server_name {
         let name = rustls_pki_types::ServerName::try_from(name.clone()).map_err(|e| kube::Error::Service(format!("tls-server-name {name:?}: {e}").into()))?;
         tls = tls.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name));

@@ -26,6 +26,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kubelet_api::startup::PodStartupObserver;
 
 use crate::clock::Clock;
+use crate::kuberuntime::labels::pod_uid;
 use crate::metrics::KubeletMetrics;
 
 /// One pod's startup so far.
@@ -57,10 +58,6 @@ pub struct PodStartupLatencyTracker {
     clock: Arc<dyn Clock>,
     metrics: Arc<KubeletMetrics>,
     pods: Mutex<Pods>,
-}
-
-fn uid(pod: &Pod) -> &str {
-    pod.metadata.uid.as_deref().unwrap_or_default()
 }
 
 fn phase(pod: &Pod) -> Option<&str> {
@@ -152,7 +149,7 @@ impl PodStartupLatencyTracker {
 
     /// Records `pod`, started, as seen at `when`.
     fn record(&self, pods: &mut Pods, pod: &Pod, when: SystemTime) {
-        let Some(state) = pods.tracked.get_mut(uid(pod)) else { return };
+        let Some(state) = pods.tracked.get_mut(pod_uid(pod)) else { return };
         state.recorded = true;
         let created = pod.metadata.creation_timestamp.as_ref().map_or(when, |t| SystemTime::from(t.0));
         let total = when.duration_since(created).unwrap_or_default();
@@ -183,7 +180,7 @@ impl PodStartupLatencyTracker {
 
 impl PodStartupObserver for PodStartupLatencyTracker {
     fn observed_on_watch(&self, pod: &Pod, when: SystemTime) {
-        let uid = uid(pod);
+        let uid = pod_uid(pod);
         let mut pods = self.pods.lock().expect("startup tracker lock");
         if matches!(phase(pod), Some("Succeeded" | "Failed")) {
             pods.tracked.remove(uid);
@@ -218,7 +215,7 @@ impl PodStartupObserver for PodStartupLatencyTracker {
     fn status_updated(&self, pod: &Pod) {
         let now = self.clock.now();
         let mut pods = self.pods.lock().expect("startup tracker lock");
-        let Some(p) = pods.tracked.get_mut(uid(pod)) else { return };
+        let Some(p) = pods.tracked.get_mut(pod_uid(pod)) else { return };
         if p.recorded || p.running_since.is_some() || !all_containers_running(pod) {
             return;
         }

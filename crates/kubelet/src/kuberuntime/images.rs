@@ -215,7 +215,7 @@ impl ImageManager {
     /// upstream: another pod's pull may have brought it).
     fn pull_finished(&self, pod: &Pod) {
         if let Some(t) = &self.startup {
-            t.image_pull_finished(pod.metadata.uid.as_deref().unwrap_or_default());
+            t.image_pull_finished(super::labels::pod_uid(pod));
         }
     }
 
@@ -312,7 +312,7 @@ impl ImageManager {
             None => self.credentials(secrets, pod, &image).await,
         };
         if let Some(t) = &self.startup {
-            t.image_pull_started(pod.metadata.uid.as_deref().unwrap_or_default());
+            t.image_pull_started(super::labels::pod_uid(pod));
         }
         events.event(pod, EventType::Normal, "Pulling", &format!("Pulling image {image:?}"));
         let started = Instant::now();
