@@ -143,7 +143,7 @@ async fn setup(out: &std::path::Path) -> anyhow::Result<(kubelets::Paths, kube::
     let paths = paths(out);
     anyhow::ensure!(paths.ours.is_file(), "{} not found (cargo build --release -p kubelet-cmd)", paths.ours.display());
     std::fs::create_dir_all(out)?;
-    let client = kubelet_api::client::client_from_kubeconfig(&PathBuf::from(kubelets::CP_DIR).join("admin.kubeconfig")).await?;
+    let client = kubelet_cluster::client::client_from_kubeconfig(&PathBuf::from(kubelets::CP_DIR).join("admin.kubeconfig")).await?;
     let rt = kubelet_cri::RemoteRuntime::connect(&paths.containerd_endpoint, Duration::from_secs(120))?;
     pods::ensure_namespace(&client).await?;
     Ok((paths, client, rt))

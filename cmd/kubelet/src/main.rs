@@ -1,5 +1,5 @@
 //! `kubelet`: the node agent. Parses upstream's flags and `KubeletConfiguration`, sets up logging
-//! from `--v`, turns SIGTERM/SIGINT into an orderly shutdown and runs [`kubelet::app::run`].
+//! from `--v`, turns SIGTERM/SIGINT into an orderly shutdown and runs [`kubelet_app::run`].
 
 use std::process::ExitCode;
 
@@ -67,7 +67,7 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(wait_for_signal(shutdown.clone()));
-        match kubelet::app::run(opts, shutdown).await {
+        match kubelet_app::run(opts, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!("{e}");

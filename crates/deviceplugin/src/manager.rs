@@ -207,6 +207,15 @@ impl DeviceManager {
     }
 }
 
+
+/// The node status reads the device plugin resources through this.
+impl kubelet_types::node::DeviceResources for DeviceManager {
+    fn device_capacity(&self) -> kubelet_types::node::DeviceCapacity {
+        let c = self.capacity();
+        kubelet_types::node::DeviceCapacity { capacity: c.capacity, allocatable: c.allocatable }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

@@ -9,23 +9,27 @@
 //! - [`pleg`]: the pod lifecycle event generator that relists the runtime;
 //! - [`status`]: runtime state → `v1.PodStatus` (phase, conditions, container statuses);
 //! - [`volumemanager`]: pod volumes (emptyDir, hostPath, secret, configMap, downwardAPI, projected);
-//! - [`server`]: `/healthz` and the read-only port.
+//! - [`server`]: `/healthz`, the read-only port and the authenticated port; [`health`]: what
+//!   `/healthz` and the node status read of the kubelet's health.
 //! - [`memory`]: handing freed heap back to the kernel after bursts.
+//!
+//! Everything that needs the API server comes in through the traits of `kubelet-types`
+//! (volume objects, environment sources, events, reviews, ...), which cluster mode
+//! (`kubelet-cluster`) implements; `kubelet-app` wires the two. This crate never depends on
+//! the cluster-mode crate.
 
 pub mod active_deadline;
 pub mod admission;
 pub mod allocation;
-pub mod app;
 pub mod apparmor;
 pub mod backoff;
-pub mod certificates;
 pub mod clock;
 pub mod cm;
 pub mod container;
 pub mod devices;
-pub mod events;
 pub mod image_gc;
 pub mod eviction;
+pub mod health;
 pub mod kuberuntime;
 pub mod logs;
 pub mod memory;

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::Pod;
-use kubelet_api::startup::PodStartupObserver;
+use kubelet_types::startup::PodStartupObserver;
 
 use crate::clock::Clock;
 use crate::kuberuntime::labels::pod_uid;

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::container::PodStatus;
 use crate::kuberuntime::labels::{PodRef, pod_name, pod_namespace, pod_uid};
 use crate::kuberuntime::{RuntimeManager, pod_is_terminal};
-use crate::events::EventType;
+use kubelet_types::events::EventType;
 use crate::prober::ProbeManager;
 use crate::status::{StatusInputs, generate_api_pod_status, is_terminal_phase, terminated_pod_status};
 use crate::allocation::ResizeDecision;

@@ -186,6 +186,23 @@ impl PodLister for StatusManager {
     }
 }
 
+
+/// What the cluster-mode status syncer reads.
+impl kubelet_types::status::PodStatusProvider for StatusManager {
+    fn pods_with_status(&self) -> Vec<Pod> {
+        StatusManager::pods_with_status(self)
+    }
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        StatusManager::subscribe(self)
+    }
+    fn removed(&self) -> Vec<String> {
+        StatusManager::removed(self)
+    }
+    fn final_statuses(&self) -> Vec<Pod> {
+        StatusManager::final_statuses(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

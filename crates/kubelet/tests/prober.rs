@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Container, ExecAction, Lifecycle, LifecycleHandler, Pod, PodSpec, Probe, SleepAction};
 use kubelet::clock::{Clock, TokioClock};
-use kubelet::events::{EventRecorder, EventType};
+use kubelet_types::events::{EventRecorder, EventType};
 use kubelet::kuberuntime::env::NoEnvSources;
 use kubelet::kuberuntime::labels::PodRef;
 use kubelet::kuberuntime::{RuntimeManager, pod_is_terminal};

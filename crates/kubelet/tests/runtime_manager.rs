@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use kubelet::clock::{Clock, TokioClock};
-use kubelet::events::LogEventRecorder;
+use kubelet_types::events::LogEventRecorder;
 use kubelet::kuberuntime::env::NoEnvSources;
 use kubelet::kuberuntime::labels::PodRef;
 use kubelet::kuberuntime::{RuntimeManager, pod_is_terminal};
@@ -224,7 +224,7 @@ async fn runtime_class_picks_the_sandbox_handler_and_a_missing_one_fails_the_san
     let root = tempfile::tempdir().unwrap();
     let volumes = kubelet::volumemanager::VolumeManager::new(
         root.path(),
-        Some(api.clone() as Arc<dyn kubelet_api::volume_api::VolumeApi>),
+        Some(api.clone() as Arc<dyn kubelet_types::volume_api::VolumeApi>),
         Arc::new(kubelet::volumemanager::mount::SystemMounter),
         Arc::new(h.clock),
     );

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Container, Lifecycle, LifecycleHandler, Pod, PodSpec, SleepAction};
 use kubelet::clock::TokioClock;
-use kubelet::events::{EventRecorder, EventType};
+use kubelet_types::events::{EventRecorder, EventType};
 use kubelet::kuberuntime::RuntimeManager;
 use kubelet::kuberuntime::env::NoEnvSources;
 use kubelet::pleg::{Pleg, Relist};

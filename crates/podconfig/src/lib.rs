@@ -39,8 +39,7 @@ pub use validation::{FieldError, FieldErrorKind, ValidationErrors, validate_pod}
 pub const CONFIG_HASH_ANNOTATION: &str = "kubernetes.io/config.hash";
 /// Annotation holding the time (RFC 3339, nanoseconds) the kubelet first saw a pod.
 pub const CONFIG_SEEN_ANNOTATION: &str = "kubernetes.io/config.seen";
-/// Annotation naming the source a pod came from: `file`, `http` or `api`.
-pub const CONFIG_SOURCE_ANNOTATION: &str = "kubernetes.io/config.source";
+pub use kubelet_types::pod::CONFIG_SOURCE_ANNOTATION;
 
 /// Where a pod came from (upstream `kubetypes.FileSource`, `HTTPSource`, `ApiserverSource`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

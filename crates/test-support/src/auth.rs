@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use kubelet_api::auth_review::{AccessDecision, AccessReviewer, RequestAttributes, ReviewError, TokenReviewer, UserInfo};
+use kubelet_types::review::{AccessDecision, AccessReviewer, RequestAttributes, ReviewError, TokenReviewer, UserInfo};
 
 #[derive(Default)]
 struct State {

@@ -1,5 +1,5 @@
 //! Fakes of the device plugin manager's two faces: [`FakeDeviceResources`] (the node status's
-//! [`kubelet_api::node_controller::DeviceResources`]) and [`FakeDeviceAllocator`] (the
+//! [`kubelet_types::node::DeviceResources`]) and [`FakeDeviceAllocator`] (the
 //! kubelet's [`kubelet_deviceplugin::DeviceAllocator`]), which counts devices per resource and
 //! answers every container that holds some with the options the test set.
 
@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::{Container, Pod};
-use kubelet_api::node_controller::DeviceResources;
-use kubelet_api::node_status::DeviceCapacity;
+use kubelet_types::node::DeviceResources;
+use kubelet_types::node::DeviceCapacity;
 use kubelet_deviceplugin::{AllocationError, DeviceAllocator, RunContainerOptions};
 
 /// Device capacity the test sets. Cheap to clone; clones share state.

@@ -1,5 +1,5 @@
 //! [`FakeVolumeApi`]: in-memory Secrets, ConfigMaps and a token issuer implementing
-//! [`kubelet_api::volume_api::VolumeApi`], for the kubelet's volume manager tests.
+//! [`kubelet_types::volume_api::VolumeApi`], for the kubelet's volume manager tests.
 //!
 //! Tokens are `token-<n>` with the requested lifetime from the time the test sets; every
 //! TokenRequest is recorded so tests can assert binding and refresh.
@@ -13,8 +13,8 @@ use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestStatus};
 use k8s_openapi::api::certificates::v1::{ClusterTrustBundle, ClusterTrustBundleSpec, PodCertificateRequest};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kubelet_api::ApiError;
-use kubelet_api::volume_api::VolumeApi;
+use kubelet_types::api_error::ApiError;
+use kubelet_types::volume_api::VolumeApi;
 
 #[derive(Default)]
 struct State {

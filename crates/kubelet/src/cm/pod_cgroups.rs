@@ -114,7 +114,7 @@ pub struct CgroupResources {
 /// `resource` in a list of quantities, as the node counts it (millicores for cpu).
 pub fn listed(list: Option<&BTreeMap<String, Quantity>>, resource: &str) -> Option<i64> {
     let q = kubelet_config::quantity::parse(list?.get(resource)?.0.trim()).ok()?;
-    Some(kubelet_api::resources::amount(resource, &q))
+    Some(kubelet_types::resources::amount(resource, &q))
 }
 
 fn quantity(c: &Container, limits: bool, resource: &str) -> Option<i64> {

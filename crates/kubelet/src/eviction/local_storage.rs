@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, Pod, Volume};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use kubelet_api::resources::binary_si;
+use kubelet_types::resources::binary_si;
 
 use crate::stats::api::{ContainerStats, PodStats, Summary};
 

@@ -24,7 +24,7 @@ pub mod thresholds;
 
 use std::time::Duration;
 
-use kubelet_api::conditions::Pressure;
+use kubelet_types::node::Pressure;
 use kubelet_config::KubeletConfiguration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -104,7 +104,7 @@ impl PodEvictions {
             .pods()
             .into_iter()
             .filter(|p| !crate::status::is_terminal_phase(p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or_default()))
-            .filter(|p| !kubelet_api::admission::is_critical_pod(p))
+            .filter(|p| !kubelet_types::pod::is_critical_pod(p))
             .collect()
     }
 

@@ -16,7 +16,7 @@
 use std::cmp::Ordering;
 
 use k8s_openapi::api::core::v1::Pod;
-use kubelet_api::resources::binary_si;
+use kubelet_types::resources::binary_si;
 
 use super::local_storage::Eviction;
 use super::thresholds::{Observation, Threshold};

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use kubelet_api::conditions::Pressure;
+use kubelet_types::node::Pressure;
 use kubelet_config::eviction::{ThresholdValue, parse_threshold};
 use kubelet_config::go_duration;
 use tokio::time::Instant;

@@ -29,7 +29,7 @@ use kubelet_cri::{CriError, ImageService, RuntimeService, api};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::events::{EventRecorder, EventType};
+use kubelet_types::events::{EventRecorder, EventType};
 use records::{Candidate, CapacityError, ImageGcPolicy, ImageRecords};
 
 /// Upstream's `ImageGCPeriod`.

@@ -9,7 +9,7 @@ use test_support::FakeRuntime;
 
 use super::records::{self, ImageGcPolicy, ImageRecords};
 use super::*;
-use crate::events::{EventRecorder, EventType};
+use kubelet_types::events::{EventRecorder, EventType};
 
 const MIB: u64 = 1024 * 1024;
 

@@ -16,6 +16,7 @@ use k8s_openapi::api::core::v1::{Container, EnvVar, Pod};
 use super::file_key_ref::{FileKeyRefError, file_key_value};
 use super::labels::pod_full_name;
 use super::resources::{NodeAllocatable, find_container, resource_field_value, with_default_limits};
+pub use kubelet_types::env::{EnvSourceError, EnvSources, NoEnvSources, ObjectData, SecretRead};
 
 /// Pod facts that `fieldRef` can select.
 #[derive(Clone, Debug, Default)]
@@ -25,55 +26,6 @@ pub struct PodFacts {
     pub node_name: String,
     /// What unset limits read as in `resourceFieldRef`s.
     pub allocatable: NodeAllocatable,
-}
-
-/// An object a container's environment needs could not be read (not "not found": that is
-/// `Ok(None)`).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum EnvSourceError {
-    #[error("failed to get {kind} {namespace}/{name}: {message}")]
-    Object {
-        /// `configmap` or `secret`.
-        kind: &'static str,
-        namespace: String,
-        name: String,
-        message: String,
-    },
-    #[error("failed to list services for the service environment variables: {message}")]
-    Services { message: String },
-}
-
-/// Object data by key (Secret values decoded).
-pub type ObjectData = BTreeMap<String, String>;
-
-/// Where ConfigMap, Secret and Service values come from; the standalone kubelet has none.
-#[async_trait::async_trait]
-pub trait EnvSources: Send + Sync {
-    /// The data of ConfigMap `namespace/name`, or `None` when it does not exist.
-    async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<ObjectData>, EnvSourceError>;
-    /// The (decoded) data of Secret `namespace/name`, or `None` when it does not exist.
-    async fn secret(&self, namespace: &str, name: &str) -> Result<Option<ObjectData>, EnvSourceError>;
-    /// A pull secret's UID, type and decoded data (UID and type may be empty where unknown).
-    async fn pull_secret(&self, namespace: &str, name: &str) -> Result<Option<kubelet_api::env::SecretRead>, EnvSourceError> {
-        Ok(self.secret(namespace, name).await?.map(|data| kubelet_api::env::SecretRead { data, ..Default::default() }))
-    }
-    /// Service environment variables (`<SVC>_SERVICE_HOST` ...) for the namespace.
-    async fn service_env(&self, _namespace: &str, _enable_service_links: bool) -> Result<ObjectData, EnvSourceError> {
-        Ok(BTreeMap::new())
-    }
-}
-
-/// No API server: no ConfigMaps, no Secrets, no Services.
-pub struct NoEnvSources;
-
-#[async_trait::async_trait]
-impl EnvSources for NoEnvSources {
-    async fn config_map(&self, _: &str, _: &str) -> Result<Option<ObjectData>, EnvSourceError> {
-        Ok(None)
-    }
-    async fn secret(&self, _: &str, _: &str) -> Result<Option<ObjectData>, EnvSourceError> {
-        Ok(None)
-    }
 }
 
 /// The API objects one container's environment reads, fetched before it is built.

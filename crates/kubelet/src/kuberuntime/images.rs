@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
 use k8s_openapi::api::core::v1::{Container, Pod};
-use kubelet_api::rate_limit::RateLimiter;
+use kubelet_types::rate_limit::RateLimiter;
 use kubelet_cri::{CriError, ImageService, api};
 use tokio::sync::Semaphore;
 
@@ -21,7 +21,7 @@ use super::credential_plugins::PullingPod;
 use super::pull_records::{Access, PodCredentials, PullRecords, PulledWith};
 use super::env::EnvSources;
 use crate::backoff::Backoff;
-use crate::events::{EventRecorder, EventType};
+use kubelet_types::events::{EventRecorder, EventType};
 
 /// Why an image is not available, as a container waiting reason and message.
 #[derive(Clone, Debug, PartialEq, Eq)]

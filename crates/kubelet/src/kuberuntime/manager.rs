@@ -30,7 +30,7 @@ use super::security_context::{ImageUser, NodeSecurity, pod_security_context, sup
 use crate::backoff::Backoff;
 use crate::clock::Clock;
 use crate::container::{ContainerState, ContainerStatus, PodStatus, SandboxState};
-use crate::events::{EventRecorder, EventType};
+use kubelet_types::events::{EventRecorder, EventType};
 use crate::volumemanager::VolumeManager;
 use crate::volumemanager::mount::SystemMounter;
 

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use kubelet_api::volume_api::VolumeApi;
+use kubelet_types::volume_api::VolumeApi;
 
 use super::credential_plugins::{PullingPod, ServiceAccountInfo, ServiceAccountTokens};
 use crate::volumemanager::token::{TokenFor, TokenManager};

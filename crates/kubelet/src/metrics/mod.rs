@@ -119,7 +119,7 @@ impl KubeletMetrics {
 }
 
 /// The API client's requests, recorded as upstream's `restclient` metrics.
-impl kubelet_api::rest_metrics::RequestObserver for KubeletMetrics {
+impl kubelet_types::client_metrics::RequestObserver for KubeletMetrics {
     fn observe(&self, method: &str, host: &str, code: &str, elapsed: std::time::Duration) {
         self.rest_client_requests.inc(&[code, method, host]);
         self.rest_client_request_duration.observe(&[method, host], elapsed.as_secs_f64());

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::container::{ContainerState, PodStatus};
-use crate::events::EventRecorder;
+use kubelet_types::events::EventRecorder;
 use crate::kuberuntime::actions::ProbeVerdicts;
 use crate::kuberuntime::labels::{PodRef, pod_name, pod_namespace, pod_uid};
 use crate::status::ProbeResults;

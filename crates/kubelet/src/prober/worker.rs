@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::action::{probe_action, run};
 use super::state::{ProbeState, Thresholds, initial_result};
 use super::{ProbeKind, ProbeResult, Shared};
-use crate::events::EventType;
+use kubelet_types::events::EventType;
 use crate::kuberuntime::labels::PodRef;
 use crate::probe::{ProbeOutcome, ProbeOutcomeKind};
 use crate::status_manager::ProbeView;

@@ -28,7 +28,7 @@ pub const REASON_POD_FAILED: &str = "PodFailed";
 
 /// Condition types the kubelet owns (upstream `PodConditionByKubelet`).
 pub fn is_kubelet_condition(type_: &str) -> bool {
-    kubelet_api::status_sync::pod_condition_by_kubelet(type_)
+    kubelet_types::status::pod_condition_by_kubelet(type_)
 }
 
 fn condition(type_: &str, ok: bool, reason: Option<&str>, message: Option<String>) -> PodCondition {

@@ -342,14 +342,7 @@ pub(crate) fn is_restartable_init_container(c: &Container) -> bool {
     c.restart_policy.as_deref() == Some("Always")
 }
 
-/// A pod from a file or URL source rather than the API server (upstream `IsStaticPod`).
-pub(crate) fn is_static_pod(pod: &Pod) -> bool {
-    pod.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get("kubernetes.io/config.source"))
-        .is_some_and(|source| source != "api")
-}
+pub(crate) use kubelet_types::pod::is_static_pod;
 
 /// API time, truncated to whole seconds as it is serialized (so statuses compare equal after a
 /// round trip through the API server).

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Volume};
-use kubelet_api::volume_api::VolumeApi;
+use kubelet_types::volume_api::VolumeApi;
 
 use crate::clock::Clock;
 use crate::kuberuntime::pod_dirs::check_host_path;

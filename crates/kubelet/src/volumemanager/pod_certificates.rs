@@ -26,7 +26,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::certificates::v1::{PodCertificateRequest, PodCertificateRequestSpec};
 use k8s_openapi::api::core::v1::{Pod, PodCertificateProjection};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kubelet_api::volume_api::VolumeApi;
+use kubelet_types::volume_api::VolumeApi;
 
 /// How long a request that cannot be found is waited for before a new one is filed.
 const ASSUME_DELETED_AFTER: Duration = Duration::from_secs(10 * 60);

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
-use kubelet_api::volume_api::VolumeApi;
+use kubelet_types::volume_api::VolumeApi;
 
 /// Tokens older than this are refreshed whatever their lifetime.
 pub const MAX_TOKEN_AGE: Duration = Duration::from_secs(24 * 3600);

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::ClusterTrustBundleProjection;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use kubelet_api::volume_api::VolumeApi;
+use kubelet_types::volume_api::VolumeApi;
 
 /// How long one answer of the API server is reused.
 pub const CACHE_TTL: Duration = Duration::from_secs(10);

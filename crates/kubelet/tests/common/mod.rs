@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kubelet::clock::TokioClock;
-use kubelet::events::EventRecorder;
+use kubelet_types::events::EventRecorder;
 use kubelet::kuberuntime::RuntimeManager;
 use kubelet::kuberuntime::labels::PodRef;
 use kubelet::pod_workers::PodWorkerContext;

@@ -4,7 +4,7 @@
 //! Pure: a method and a path in, [`RequestAttributes`] out; plus the exact 401/403/500 texts
 //! the kubelet answers with.
 
-use kubelet_api::auth_review::{RequestAttributes, UserInfo};
+use kubelet_types::review::{RequestAttributes, UserInfo};
 
 /// The API verb for an HTTP method; `""` for methods the API has no verb for (upstream sends
 /// those to the authorizer with an empty verb, which RBAC never allows).

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kubelet_api::auth_review::{TokenReviewer, UserInfo};
+use kubelet_types::review::{TokenReviewer, UserInfo};
 
 use super::ttl_cache::TtlCache;
 

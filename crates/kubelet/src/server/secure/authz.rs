@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kubelet_api::auth_review::{AccessReviewer, RequestAttributes, ReviewError, UserInfo};
+use kubelet_types::review::{AccessReviewer, RequestAttributes, ReviewError, UserInfo};
 
 use super::ttl_cache::TtlCache;
 

@@ -37,7 +37,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use k8s_openapi::api::core::v1::Pod;
-use kubelet_api::auth_review::{AccessReviewer, TokenReviewer};
+use kubelet_types::review::{AccessReviewer, Reviewer, TokenReviewer};
 use kubelet_config::KubeletConfiguration;
 use kubelet_cri::RuntimeService;
 
@@ -96,21 +96,18 @@ pub enum AuthSetupError {
 
 /// The authenticator and authorizer of `authentication` / `authorization`, as upstream's
 /// `BuildAuth`: webhooks need an API client (`reviewer`).
-pub fn build_auth<R>(cfg: &KubeletConfiguration, reviewer: Option<Arc<R>>) -> Result<(Authenticator, Authorizer), AuthSetupError>
-where
-    R: TokenReviewer + AccessReviewer,
-{
+pub fn build_auth(cfg: &KubeletConfiguration, reviewer: Option<Arc<dyn Reviewer>>) -> Result<(Authenticator, Authorizer), AuthSetupError> {
     let a = &cfg.authentication;
     let tokens: Option<Arc<dyn TokenReviewer>> = match (a.webhook.enabled, &reviewer) {
         (false, _) => None,
-        (true, Some(r)) => Some(r.clone()),
+        (true, Some(r)) => Some(r.clone() as Arc<dyn TokenReviewer>),
         (true, None) => return Err(AuthSetupError::NoClientForAuthentication),
     };
     let authenticator = Authenticator::new(tokens, a.webhook.cache_ttl, a.anonymous.enabled);
     let z = &cfg.authorization;
     let authorizer = match (z.mode.as_str(), reviewer) {
         ("AlwaysAllow", _) => Authorizer::AlwaysAllow,
-        ("Webhook", Some(r)) => Authorizer::webhook(r, z.webhook.cache_authorized_ttl, z.webhook.cache_unauthorized_ttl),
+        ("Webhook", Some(r)) => Authorizer::webhook(r as Arc<dyn AccessReviewer>, z.webhook.cache_authorized_ttl, z.webhook.cache_unauthorized_ttl),
         ("Webhook", None) => return Err(AuthSetupError::NoClientForAuthorization),
         (other, _) => return Err(AuthSetupError::UnknownMode(other.into())),
     };

@@ -1,5 +1,5 @@
 //! Builds the authenticated server from the kubelet's configuration (upstream `BuildAuth` and
-//! `InitializeTLS`), for `app.rs` to run.
+//! `InitializeTLS`), for `kubelet-app` to run.
 //!
 //! Without an API client, webhook authentication or authorization cannot work; upstream refuses
 //! to start then. Here the kubelet starts without port 10250 and says why, so a standalone
@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
-use kubelet_api::auth_review::ApiReviewer;
+use kubelet_types::review::Reviewer;
 use kubelet_config::KubeletConfiguration;
 use kubelet_cri::RuntimeService;
 
@@ -31,7 +31,7 @@ pub struct SecureServerInputs<'a> {
     pub cert_dir: &'a Path,
     pub node_name: &'a str,
     pub node_ip: IpAddr,
-    pub reviewer: Option<Arc<ApiReviewer>>,
+    pub reviewer: Option<Arc<dyn Reviewer>>,
     pub pods: Arc<dyn PodLister>,
     pub health: Arc<dyn HealthChecker>,
     pub runtime: Arc<dyn RuntimeService>,

@@ -4,7 +4,7 @@
 //! Pure: walks just enough DER (Certificate → tbsCertificate → subject) to read those two
 //! attributes. The TLS layer has already verified the chain; this never decides trust.
 
-use kubelet_api::auth_review::UserInfo;
+use kubelet_types::review::UserInfo;
 
 const OID_COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
 const OID_ORGANIZATION: &[u8] = &[0x55, 0x04, 0x0a];

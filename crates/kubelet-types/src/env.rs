@@ -1,0 +1,64 @@
+//! What container environments need from the API server: ConfigMaps, Secrets and the service
+//! variables, through [`EnvSources`]. The kubelet's runtime manager calls it; the cluster-mode
+//! crate implements it; a standalone kubelet has [`NoEnvSources`].
+
+use std::collections::BTreeMap;
+
+/// An object a container's environment needs could not be read (not "not found": that is
+/// `Ok(None)`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EnvSourceError {
+    #[error("failed to get {kind} {namespace}/{name}: {message}")]
+    Object {
+        /// `configmap` or `secret`.
+        kind: &'static str,
+        namespace: String,
+        name: String,
+        message: String,
+    },
+    #[error("failed to list services for the service environment variables: {message}")]
+    Services { message: String },
+}
+
+/// Object data by key (Secret values decoded).
+pub type ObjectData = BTreeMap<String, String>;
+
+/// A Secret's UID, type and decoded data (also how a ConfigMap's data is remembered, with no UID
+/// or type).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecretRead {
+    pub uid: String,
+    pub type_: String,
+    pub data: ObjectData,
+}
+
+/// Where ConfigMap, Secret and Service values come from; the standalone kubelet has none.
+#[async_trait::async_trait]
+pub trait EnvSources: Send + Sync {
+    /// The data of ConfigMap `namespace/name`, or `None` when it does not exist.
+    async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<ObjectData>, EnvSourceError>;
+    /// The (decoded) data of Secret `namespace/name`, or `None` when it does not exist.
+    async fn secret(&self, namespace: &str, name: &str) -> Result<Option<ObjectData>, EnvSourceError>;
+    /// A pull secret's UID, type and decoded data (UID and type may be empty where unknown).
+    async fn pull_secret(&self, namespace: &str, name: &str) -> Result<Option<SecretRead>, EnvSourceError> {
+        Ok(self.secret(namespace, name).await?.map(|data| SecretRead { data, ..Default::default() }))
+    }
+    /// Service environment variables (`<SVC>_SERVICE_HOST` ...) for the namespace.
+    async fn service_env(&self, _namespace: &str, _enable_service_links: bool) -> Result<ObjectData, EnvSourceError> {
+        Ok(BTreeMap::new())
+    }
+}
+
+/// No API server: no ConfigMaps, no Secrets, no Services.
+pub struct NoEnvSources;
+
+#[async_trait::async_trait]
+impl EnvSources for NoEnvSources {
+    async fn config_map(&self, _: &str, _: &str) -> Result<Option<ObjectData>, EnvSourceError> {
+        Ok(None)
+    }
+    async fn secret(&self, _: &str, _: &str) -> Result<Option<ObjectData>, EnvSourceError> {
+        Ok(None)
+    }
+}
+

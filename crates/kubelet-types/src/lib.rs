@@ -1,0 +1,31 @@
+//! The kubelet's boundary with the parts that talk to the API server (upstream keeps these
+//! interfaces beside the kubelet: `pkg/kubelet/types`, the status manager's provider, the
+//! volume plugins' getters).
+//!
+//! The kubelet's core (`kubelet`) calls these traits; the cluster-mode crate
+//! (`kubelet-cluster`) implements them; the binary's wiring (`kubelet-app`) joins the two, and
+//! fakes of each live in `test-support`. Nothing here does I/O but [`machine`], which reads the
+//! host's facts from paths it is given.
+//!
+//! - [`api_error`]: a failed API request, reduced to what callers decide on;
+//! - [`volume_api`]: the objects pod volumes read; [`env`]: the objects container environments
+//!   read; [`review`]: token and access reviews for the kubelet server;
+//! - [`events`]: pod and node events; [`status`]: pod statuses for the API; [`startup`]: what the
+//!   startup latency SLI hears; [`client_metrics`]: what the API client reports of requests;
+//! - [`node`]: pressure, the kubelet's health and device resources for the node status;
+//! - [`pod`]: static, mirror and critical pods; [`machine`], [`resources`]: capacity and
+//!   allocatable; [`rate_limit`]: the token bucket of `kubeAPIQPS` and `registryPullQPS`.
+
+pub mod api_error;
+pub mod client_metrics;
+pub mod env;
+pub mod events;
+pub mod machine;
+pub mod node;
+pub mod pod;
+pub mod rate_limit;
+pub mod resources;
+pub mod review;
+pub mod startup;
+pub mod status;
+pub mod volume_api;
