@@ -24,7 +24,7 @@ use kubelet_podconfig::{DesiredPods, PodConfig, PodSource, StaticPodSource, UrlP
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use kubelet::clock::SystemClock;
+use kubelet_types::clock::SystemClock;
 use kubelet::eviction::EvictionManager;
 use kubelet::eviction::observe::SignalPaths;
 use kubelet_types::events::LogEventRecorder;

@@ -18,7 +18,8 @@
 //! (`kubelet-types`), never on the `kubelet` crate: its types implement the boundary's traits
 //! (`VolumeApi` for [`KubeApi`], `EnvSources` for [`env::ApiEnvSource`], `EventRecorder` for
 //! [`events::ClusterEventRecorder`], the reviewers for [`auth_review::ApiReviewer`]) and read the
-//! kubelet through others (`PodStatusProvider`, `KubeletHealthSource`, `PodStartupObserver`);
+//! kubelet through others (`PodStatusProvider`, `KubeletHealthSource`, `DeviceResources`,
+//! `PodStartupObserver`, `RequestObserver`);
 //! `kubelet-app` wires the two.
 
 pub mod admission;

@@ -2,9 +2,10 @@
 //! interfaces beside the kubelet: `pkg/kubelet/types`, the status manager's provider, the
 //! volume plugins' getters).
 //!
-//! The kubelet's core (`kubelet`) calls these traits; the cluster-mode crate
-//! (`kubelet-cluster`) implements them; the binary's wiring (`kubelet-app`) joins the two, and
-//! fakes of each live in `test-support`. Nothing here does I/O but [`machine`], which reads the
+//! They go both ways: the kubelet's core (`kubelet`) calls [`volume_api`], [`env`], [`events`]
+//! and [`review`], which the cluster-mode crate (`kubelet-cluster`) implements; cluster mode reads
+//! the kubelet through [`status`], [`node`], [`startup`] and [`client_metrics`], which the core
+//! implements. The binary's wiring (`kubelet-app`) joins the two; fakes live in `test-support`. Nothing here does I/O but [`machine`], which reads the
 //! host's facts from paths it is given.
 //!
 //! - [`api_error`]: a failed API request, reduced to what callers decide on;
@@ -13,10 +14,12 @@
 //! - [`events`]: pod and node events; [`status`]: pod statuses for the API; [`startup`]: what the
 //!   startup latency SLI hears; [`client_metrics`]: what the API client reports of requests;
 //! - [`node`]: pressure, the kubelet's health and device resources for the node status;
+//! - [`clock`]: the wall clock, injected so tests can control it;
 //! - [`pod`]: static, mirror and critical pods; [`machine`], [`resources`]: capacity and
 //!   allocatable; [`rate_limit`]: the token bucket of `kubeAPIQPS` and `registryPullQPS`.
 
 pub mod api_error;
+pub mod clock;
 pub mod client_metrics;
 pub mod env;
 pub mod events;

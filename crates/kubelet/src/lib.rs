@@ -23,7 +23,6 @@ pub mod admission;
 pub mod allocation;
 pub mod apparmor;
 pub mod backoff;
-pub mod clock;
 pub mod cm;
 pub mod container;
 pub mod devices;

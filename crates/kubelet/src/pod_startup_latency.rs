@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime};
 use k8s_openapi::api::core::v1::Pod;
 use kubelet_types::startup::PodStartupObserver;
 
-use crate::clock::Clock;
+use kubelet_types::clock::Clock;
 use crate::kuberuntime::labels::pod_uid;
 use crate::metrics::KubeletMetrics;
 

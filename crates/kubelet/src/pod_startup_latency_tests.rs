@@ -4,7 +4,7 @@ use k8s_openapi::api::core::v1::{ContainerState, ContainerStateRunning, Containe
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
 use super::*;
-use crate::clock::TokioClock;
+use kubelet_types::clock::TokioClock;
 
 const T0: u64 = 1_800_000_000;
 

@@ -4,44 +4,29 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Container, ExecAction, Lifecycle, LifecycleHandler, Pod, PodSpec, Probe, SleepAction};
-use kubelet::clock::{Clock, TokioClock};
-use kubelet_types::events::{EventRecorder, EventType};
+use kubelet_types::clock::{Clock, TokioClock};
 use kubelet::kuberuntime::env::NoEnvSources;
 use kubelet::kuberuntime::labels::PodRef;
 use kubelet::kuberuntime::{RuntimeManager, pod_is_terminal};
 use kubelet::prober::ProbeManager;
 use kubelet::status::{StatusInputs, generate_api_pod_status};
 use kubelet::status_manager::StatusManager;
-use test_support::{ExecAnswer, FakeRuntime};
+use test_support::{ExecAnswer, FakeRuntime, RecordingEvents};
 use tokio::sync::mpsc;
 
 const IMAGE: &str = "localhost/knode/busybox:1.35";
 
-#[derive(Default)]
-struct Events(Mutex<Vec<(String, String)>>);
-
-impl EventRecorder for Events {
-    fn event(&self, _pod: &Pod, _kind: EventType, reason: &str, message: &str) {
-        self.0.lock().unwrap().push((reason.to_owned(), message.to_owned()));
-    }
-}
-
-impl Events {
-    fn with_reason(&self, reason: &str) -> Vec<String> {
-        self.0.lock().unwrap().iter().filter(|(r, _)| r == reason).map(|(_, m)| m.clone()).collect()
-    }
-}
 
 struct Node {
     fake: FakeRuntime,
     manager: RuntimeManager,
     prober: ProbeManager,
     status: StatusManager,
-    events: Arc<Events>,
+    events: Arc<RecordingEvents>,
     clock: TokioClock,
     updates: mpsc::UnboundedReceiver<PodRef>,
     _root: tempfile::TempDir,
@@ -52,7 +37,7 @@ fn node() -> Node {
     let root = tempfile::tempdir().unwrap();
     let clock = TokioClock::starting_at(SystemTime::now());
     let cfg = common::manager_config(root.path());
-    let events = Arc::new(Events::default());
+    let events = Arc::new(RecordingEvents::default());
     let manager = RuntimeManager::new(Arc::new(fake.clone()), Arc::new(fake.clone()), events.clone(), Arc::new(NoEnvSources), cfg, Arc::new(clock));
     let status = StatusManager::default();
     let (tx, updates) = mpsc::unbounded_channel();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
-use kubelet::clock::{Clock, TokioClock};
+use kubelet_types::clock::{Clock, TokioClock};
 use kubelet_types::events::LogEventRecorder;
 use kubelet::kuberuntime::env::NoEnvSources;
 use kubelet::kuberuntime::labels::PodRef;

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Container, Pod, PodSecurityContext, PodSpec, SecurityContext, Sysctl};
 use kubelet::admission::PodAdmitter;
-use kubelet::clock::TokioClock;
+use kubelet_types::clock::TokioClock;
 use kubelet_types::events::LogEventRecorder;
 use kubelet::kuberuntime::RuntimeManager;
 use kubelet::kuberuntime::env::NoEnvSources;

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Container, Lifecycle, LifecycleHandler, Pod, PodSpec, SleepAction};
-use kubelet::clock::TokioClock;
-use kubelet_types::events::{EventRecorder, EventType};
+use kubelet_types::clock::TokioClock;
 use kubelet::kuberuntime::RuntimeManager;
 use kubelet::kuberuntime::env::NoEnvSources;
 use kubelet::pleg::{Pleg, Relist};
@@ -17,17 +16,12 @@ use kubelet::pod_workers::PodWorkers;
 use kubelet::status_manager::StatusManager;
 use kubelet::sync_loop::SyncLoop;
 use kubelet_podconfig::DesiredPods;
-use test_support::FakeRuntime;
+use test_support::{FakeRuntime, RecordingEvents};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 const IMAGE: &str = "localhost/knode/busybox:1.35";
 
-struct NoEvents;
-
-impl EventRecorder for NoEvents {
-    fn event(&self, _pod: &Pod, _kind: EventType, _reason: &str, _message: &str) {}
-}
 
 /// A static pod `web-node1` (from a manifest file) whose container takes 20 s to stop (a
 /// `preStop` sleep) within a 30 s grace period.
@@ -72,8 +66,8 @@ fn start(initial: DesiredPods) -> Harness {
 fn start_on(fake: FakeRuntime, initial: DesiredPods) -> Harness {
     let root = tempfile::tempdir().unwrap();
     let clock = TokioClock::starting_at(SystemTime::now());
-    let manager = RuntimeManager::new(Arc::new(fake.clone()), Arc::new(fake.clone()), Arc::new(NoEvents), Arc::new(NoEnvSources), common::manager_config(root.path()), Arc::new(clock));
-    let (ctx, probe_updates) = common::worker_context(&fake, manager, Arc::new(NoEvents), clock);
+    let manager = RuntimeManager::new(Arc::new(fake.clone()), Arc::new(fake.clone()), Arc::new(RecordingEvents::default()), Arc::new(NoEnvSources), common::manager_config(root.path()), Arc::new(clock));
+    let (ctx, probe_updates) = common::worker_context(&fake, manager, Arc::new(RecordingEvents::default()), clock);
     let status = ctx.status.clone();
     let shutdown = CancellationToken::new();
     let (workers, finished) = PodWorkers::new(ctx, shutdown.clone());

@@ -4,14 +4,18 @@
 //! behind `cfg(test)` in library code.
 
 pub mod auth;
+pub mod clock;
 pub mod device_plugin;
 pub mod devices;
+pub mod events;
 mod fake_runtime;
 pub mod ipvs;
 pub mod proxy;
 pub mod volume_api;
 
 pub use device_plugin::FakeDevicePlugin;
+pub use clock::ManualClock;
 pub use devices::{FakeDeviceAllocator, FakeDeviceResources};
+pub use events::{RecordedEvent, RecordingEvents};
 pub use fake_runtime::{ExecAnswer, FakeRuntime};
 pub use volume_api::FakeVolumeApi;

@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime};
 use kubelet_cri::{CriError, ImageService, RuntimeService, api};
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::Clock;
+use kubelet_types::clock::Clock;
 use kubelet_types::events::{EventRecorder, EventType};
 use records::{Candidate, CapacityError, ImageGcPolicy, ImageRecords};
 

@@ -3,25 +3,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use k8s_openapi::api::core::v1::Pod;
 use kubelet_cri::{RuntimeService, api};
-use test_support::FakeRuntime;
+use test_support::{FakeRuntime, ManualClock, RecordingEvents};
 
 use super::records::{self, ImageGcPolicy, ImageRecords};
 use super::*;
-use kubelet_types::events::{EventRecorder, EventType};
 
 const MIB: u64 = 1024 * 1024;
 
-#[derive(Default)]
-struct NodeEvents(Mutex<Vec<(String, String)>>);
-
-impl EventRecorder for NodeEvents {
-    fn event(&self, _: &Pod, _: EventType, _: &str, _: &str) {}
-    fn node_event(&self, _: EventType, reason: &str, message: &str) {
-        self.0.lock().unwrap().push((reason.into(), message.into()));
-    }
-}
 
 struct FixedFs(Mutex<(u64, u64)>);
 
@@ -32,19 +21,6 @@ impl ImageFsStats for FixedFs {
     }
 }
 
-struct StepClock(Mutex<SystemTime>);
-
-impl Clock for StepClock {
-    fn now(&self) -> SystemTime {
-        *self.0.lock().unwrap()
-    }
-}
-
-impl StepClock {
-    fn advance(&self, by: Duration) {
-        *self.0.lock().unwrap() += by;
-    }
-}
 
 fn policy(high: i32, low: i32, min_age: u64, max_age: u64) -> ImageGcPolicy {
     ImageGcPolicy { high_threshold_percent: high, low_threshold_percent: low, min_age: Duration::from_secs(min_age), max_age: Duration::from_secs(max_age) }
@@ -53,16 +29,16 @@ fn policy(high: i32, low: i32, min_age: u64, max_age: u64) -> ImageGcPolicy {
 struct Setup {
     runtime: Arc<FakeRuntime>,
     fs: Arc<FixedFs>,
-    clock: Arc<StepClock>,
-    events: Arc<NodeEvents>,
+    clock: Arc<ManualClock>,
+    events: Arc<RecordingEvents>,
     gc: ImageGcManager,
 }
 
 fn setup(policy: ImageGcPolicy, capacity: u64, available: u64) -> Setup {
     let runtime = Arc::new(FakeRuntime::new());
     let fs = Arc::new(FixedFs(Mutex::new((capacity, available))));
-    let clock = Arc::new(StepClock(Mutex::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000))));
-    let events = Arc::new(NodeEvents::default());
+    let clock = Arc::new(ManualClock::at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000)));
+    let events = Arc::new(RecordingEvents::default());
     let gc = ImageGcManager::new(runtime.clone(), runtime.clone(), fs.clone(), events.clone(), clock.clone(), policy);
     Setup { runtime, fs, clock, events, gc }
 }
@@ -105,7 +81,7 @@ async fn over_the_high_threshold_unused_images_go_least_recently_used_first() {
     assert!(!s.runtime.has_image(&old), "detected first, removed first");
     assert!(!s.runtime.has_image(&newer), "6 MiB freed is not 10 MiB: the next goes too");
     assert!(s.runtime.has_image(&spare), "12 MiB freed is enough");
-    assert!(s.events.0.lock().unwrap().is_empty());
+    assert!(s.events.node_events().is_empty());
 }
 
 #[tokio::test]
@@ -146,7 +122,7 @@ async fn images_younger_than_the_minimum_age_stay_and_a_shortfall_is_an_event() 
     assert!(s.runtime.has_image(&fresh), "detected just now");
     let text = err.to_string();
     assert!(text.starts_with("Insufficient free disk space on the node's image filesystem (95% of 100.0 MiB used). Failed to free sufficient space by deleting unused images (freed 0 bytes)."), "{text}");
-    assert_eq!(s.events.0.lock().unwrap().as_slice(), &[("FreeDiskSpaceFailed".to_string(), text)]);
+    assert_eq!(s.events.node_events(), [("FreeDiskSpaceFailed".to_string(), text)]);
     s.clock.advance(Duration::from_secs(121));
     s.fs.0.lock().unwrap().1 = 25 * MIB;
     s.gc.garbage_collect(s.clock.now()).await.unwrap();
@@ -188,7 +164,7 @@ async fn a_zero_capacity_is_refused_with_upstreams_event() {
     let s = setup(policy(85, 80, 0, 0), 0, 0);
     let err = s.gc.garbage_collect(s.clock.now()).await.unwrap_err();
     assert_eq!(err.to_string(), "invalid capacity 0 on image filesystem");
-    assert_eq!(s.events.0.lock().unwrap()[0].0, "InvalidDiskCapacity");
+    assert_eq!(s.events.node_events()[0].0, "InvalidDiskCapacity");
 }
 
 #[test]

@@ -28,7 +28,7 @@ use super::sandbox::{SandboxContext, pod_sandbox_config};
 use super::sub_path::HostSubPaths;
 use super::security_context::{ImageUser, NodeSecurity, pod_security_context, supplemental_groups_policy};
 use crate::backoff::Backoff;
-use crate::clock::Clock;
+use kubelet_types::clock::Clock;
 use crate::container::{ContainerState, ContainerStatus, PodStatus, SandboxState};
 use kubelet_types::events::{EventRecorder, EventType};
 use crate::volumemanager::VolumeManager;

@@ -21,7 +21,7 @@ use kubelet_cri::RuntimeService;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::Clock;
+use kubelet_types::clock::Clock;
 use crate::container::{ContainerState, PodStatus};
 use kubelet_types::events::EventRecorder;
 use crate::kuberuntime::actions::ProbeVerdicts;

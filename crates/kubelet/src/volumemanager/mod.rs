@@ -36,7 +36,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Volume};
 use kubelet_types::volume_api::VolumeApi;
 
-use crate::clock::Clock;
+use kubelet_types::clock::Clock;
 use crate::kuberuntime::pod_dirs::check_host_path;
 use atomic_writer::{AtomicWriter, Payload};
 use mount::Mounter;

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{
     ProjectedVolumeSource, SecretVolumeSource, ServiceAccountTokenProjection, VolumeProjection,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use test_support::FakeVolumeApi;
+use test_support::{FakeVolumeApi, ManualClock};
 
 use super::*;
 
@@ -36,26 +36,13 @@ impl Mounter for RecordingMounter {
     }
 }
 
-struct TestClock(Mutex<SystemTime>);
-
-impl Clock for TestClock {
-    fn now(&self) -> SystemTime {
-        *self.0.lock().unwrap()
-    }
-}
-
-impl TestClock {
-    fn advance(&self, d: Duration) {
-        *self.0.lock().unwrap() += d;
-    }
-}
 
 const T0: Duration = Duration::from_secs(1_800_000_000);
 
-fn setup(api: Option<FakeVolumeApi>) -> (tempfile::TempDir, VolumeManager, Arc<RecordingMounter>, Arc<TestClock>) {
+fn setup(api: Option<FakeVolumeApi>) -> (tempfile::TempDir, VolumeManager, Arc<RecordingMounter>, Arc<ManualClock>) {
     let root = tempfile::tempdir().unwrap();
     let mounter = Arc::new(RecordingMounter::default());
-    let clock = Arc::new(TestClock(Mutex::new(SystemTime::UNIX_EPOCH + T0)));
+    let clock = Arc::new(ManualClock::at(SystemTime::UNIX_EPOCH + T0));
     let api = api.map(|a| Arc::new(a) as Arc<dyn VolumeApi>);
     let vm = VolumeManager::new(root.path(), api, mounter.clone(), clock.clone());
     (root, vm, mounter, clock)
@@ -221,7 +208,7 @@ async fn secret_volume_sits_on_a_real_tmpfs_and_pod_removal_waits_for_the_unmoun
     let api = FakeVolumeApi::new();
     api.put_secret("prod", "db", &[("password", "s3cret")]);
     let root = tempfile::tempdir().unwrap();
-    let clock = Arc::new(TestClock(Mutex::new(SystemTime::UNIX_EPOCH + T0)));
+    let clock = Arc::new(ManualClock::at(SystemTime::UNIX_EPOCH + T0));
     let vm = VolumeManager::new(root.path(), Some(Arc::new(api) as Arc<dyn VolumeApi>), Arc::new(mount::SystemMounter), clock);
     let mem = Volume {
         name: "cache".into(),

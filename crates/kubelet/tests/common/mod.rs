@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kubelet::clock::TokioClock;
+use kubelet_types::clock::TokioClock;
 use kubelet_types::events::EventRecorder;
 use kubelet::kuberuntime::RuntimeManager;
 use kubelet::kuberuntime::labels::PodRef;
