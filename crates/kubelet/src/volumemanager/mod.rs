@@ -64,9 +64,47 @@ pub mod plugin {
 #[derive(Debug, thiserror::Error)]
 pub enum VolumeError {
     #[error("MountVolume.SetUp failed for volume {volume:?} : {reason}")]
-    SetUp { volume: String, reason: String },
+    SetUp { volume: String, reason: SetUpError },
     #[error("UnmountVolume.TearDown failed for {path}: {source}")]
     TearDown { path: PathBuf, source: std::io::Error },
+}
+
+/// Why one volume could not be set up (the `reason` of [`VolumeError::SetUp`]).
+#[derive(Debug, thiserror::Error)]
+pub enum SetUpError {
+    /// The volume's directory could not be made or read.
+    #[error("{path}: {source}")]
+    Dir { path: PathBuf, source: std::io::Error },
+    #[error("mounting tmpfs on {path}: {source}")]
+    Tmpfs { path: PathBuf, source: std::io::Error },
+    /// The volume's files could not be written.
+    #[error(transparent)]
+    Write(#[from] atomic_writer::WriterError),
+    #[error("emptyDir medium {0:?} is not supported (\"\" and \"Memory\" are)")]
+    Medium(String),
+    #[error("emptyDir sizeLimit {value:?}: {reason}")]
+    SizeLimit { value: String, reason: String },
+    /// A hostPath that is not of its declared `type`, or could not be made.
+    #[error("{0}")]
+    HostPath(String),
+    /// A Secret or ConfigMap the API server could not give.
+    #[error("couldn't get {kind} {namespace}/{name}: {source}")]
+    Fetch { kind: &'static str, namespace: String, name: String, source: Box<kubelet_types::api_error::ApiError> },
+    /// A Secret, ConfigMap or token asked of a standalone kubelet.
+    #[error("{what}: {}", NO_API_SERVER)]
+    Standalone { what: String },
+    /// Items, keys or modes the volume's sources name that its objects cannot give.
+    #[error("{0}")]
+    Projection(String),
+    #[error("{0}")]
+    Token(String),
+    #[error("{0}")]
+    TrustBundle(String),
+    /// Every failing `podCertificate` source, joined.
+    #[error("{0}")]
+    PodCertificate(String),
+    #[error("volume type not supported by this kubelet (emptyDir, hostPath, secret, configMap, downwardAPI, projected and image are)")]
+    Unsupported,
 }
 
 /// Sets up, refreshes and tears down pod volumes.
@@ -125,7 +163,7 @@ impl VolumeManager {
         Ok(out)
     }
 
-    async fn set_up(&self, pod: &Pod, v: &Volume) -> Result<PathBuf, String> {
+    async fn set_up(&self, pod: &Pod, v: &Volume) -> Result<PathBuf, SetUpError> {
         let uid = pod_uid(pod);
         let now = self.clock.now();
         let pod_sc = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
@@ -133,21 +171,20 @@ impl VolumeManager {
         // These volume kinds always get the whole walk: upstream gives them no change policy
         // (`fsGroupChangePolicy` is for persistent volumes). A failure is logged, not fatal, as
         // upstream's `changeFilePermission`.
-        let own = |dir: &Path, read_only: bool| -> Result<(), String> {
+        let own = |dir: &Path, read_only: bool| {
             if let Some(gid) = fs_group
                 && let Err(e) = ownership::set_volume_ownership(dir, gid, read_only, None)
             {
                 tracing::warn!(pod = %pod_uid(pod), volume = %v.name, "setting volume ownership for {}: {e}", dir.display());
             }
-            Ok(())
         };
-        let write = |plugin: &str, tmpfs: bool, payload: Payload| -> Result<PathBuf, String> {
+        let write = |plugin: &str, tmpfs: bool, payload: Payload| -> Result<PathBuf, SetUpError> {
             let dir = self.volume_dir(uid, plugin, &v.name);
             self.ensure_dir(&dir, tmpfs.then_some(None))?;
-            let changed = AtomicWriter::new(&dir).write(&payload, now).map_err(|e| e.to_string())?;
+            let changed = AtomicWriter::new(&dir).write(&payload, now)?;
             if changed {
                 // These volumes are read-only to the pod: group read, as upstream.
-                own(&dir, true)?;
+                own(&dir, true);
             }
             Ok(dir)
         };
@@ -160,10 +197,10 @@ impl VolumeManager {
                     let pod_limit = crate::cm::pod_cgroups::pod_cgroup_resources(pod, None).memory_limit.and_then(|b| u64::try_from(b).ok());
                     Some(memory_size(allocatable, pod_limit, size_limit(e.size_limit.as_ref())?))
                 }
-                other => return Err(format!("emptyDir medium {other:?} is not supported (\"\" and \"Memory\" are)")),
+                other => return Err(SetUpError::Medium(other.into())),
             };
             if self.ensure_dir(&dir, tmpfs)? {
-                own(&dir, false)?;
+                own(&dir, false);
             }
             return Ok(dir);
         }
@@ -174,38 +211,38 @@ impl VolumeManager {
         }
         if let Some(h) = &v.host_path {
             let p = PathBuf::from(&h.path);
-            check_host_path(&p, h.type_.as_deref().unwrap_or(""))?;
+            check_host_path(&p, h.type_.as_deref().unwrap_or("")).map_err(SetUpError::HostPath)?;
             return Ok(p);
         }
         if let Some(s) = &v.secret {
             let name = s.secret_name.clone().unwrap_or_default();
             let optional = s.optional.unwrap_or(false);
             let obj = self.fetch_secret(pod_ns(pod), &name, optional, uid).await?;
-            let payload = projection::secret_payload(&name, obj.as_ref(), s.items.as_deref(), s.default_mode, optional)?;
+            let payload = projection::secret_payload(&name, obj.as_ref(), s.items.as_deref(), s.default_mode, optional).map_err(SetUpError::Projection)?;
             return write(plugin::SECRET, true, payload);
         }
         if let Some(c) = &v.config_map {
             let optional = c.optional.unwrap_or(false);
             let obj = self.fetch_config_map(pod_ns(pod), &c.name, optional, uid).await?;
-            let payload = projection::config_map_payload(&c.name, obj.as_ref(), c.items.as_deref(), c.default_mode, optional)?;
+            let payload = projection::config_map_payload(&c.name, obj.as_ref(), c.items.as_deref(), c.default_mode, optional).map_err(SetUpError::Projection)?;
             return write(plugin::CONFIG_MAP, false, payload);
         }
         if let Some(d) = &v.downward_api {
             let pod = with_default_limits(pod, &self.allocatable);
-            let payload = projection::downward_api_payload(&pod, d.items.as_deref().unwrap_or_default(), d.default_mode)?;
+            let payload = projection::downward_api_payload(&pod, d.items.as_deref().unwrap_or_default(), d.default_mode).map_err(SetUpError::Projection)?;
             return write(plugin::DOWNWARD_API, true, payload);
         }
         if let Some(p) = &v.projected {
             let fetched = self.fetch_projected(pod, &v.name, p).await?;
             let pod = with_default_limits(pod, &self.allocatable);
-            let payload = projection::projected_payload(&pod, p, &fetched)?;
+            let payload = projection::projected_payload(&pod, p, &fetched).map_err(SetUpError::Projection)?;
             return write(plugin::PROJECTED, true, payload);
         }
-        Err("volume type not supported by this kubelet (emptyDir, hostPath, secret, configMap, downwardAPI, projected and image are)".into())
+        Err(SetUpError::Unsupported)
     }
 
     /// Fetches what a projected volume's sources refer to.
-    async fn fetch_projected(&self, pod: &Pod, volume: &str, p: &k8s_openapi::api::core::v1::ProjectedVolumeSource) -> Result<Fetched, String> {
+    async fn fetch_projected(&self, pod: &Pod, volume: &str, p: &k8s_openapi::api::core::v1::ProjectedVolumeSource) -> Result<Fetched, SetUpError> {
         let ns = pod_ns(pod);
         let mut fetched = Fetched::default();
         let mut certificate_errors = Vec::new();
@@ -217,14 +254,14 @@ impl VolumeManager {
                 let obj = self.fetch_config_map(ns, &c.name, c.optional.unwrap_or(false), pod_uid(pod)).await?;
                 fetched.config_maps.insert(c.name.clone(), obj);
             } else if let Some(t) = &source.service_account_token {
-                let api = self.api.as_deref().ok_or_else(|| format!("failed to fetch token: {NO_API_SERVER}"))?;
+                let api = self.api.as_deref().ok_or_else(|| SetUpError::Standalone { what: "failed to fetch token".into() })?;
                 let sa = pod.spec.as_ref().and_then(|s| s.service_account_name.as_deref()).filter(|s| !s.is_empty()).unwrap_or("default");
                 let name = pod.metadata.name.as_deref().unwrap_or_default();
                 let want = token::TokenFor { namespace: ns, service_account: sa, service_account_uid: None, audience: t.audience.as_deref(), expiration_seconds: t.expiration_seconds, pod_name: name, pod_uid: pod_uid(pod) };
-                let token = self.tokens.get(api, want, self.clock.now()).await?;
+                let token = self.tokens.get(api, want, self.clock.now()).await.map_err(SetUpError::Token)?;
                 fetched.tokens.insert(i, token);
             } else if let Some(c) = &source.cluster_trust_bundle {
-                let anchors = self.trust_bundles.anchors(self.api.as_deref(), c, self.clock.now()).await?;
+                let anchors = self.trust_bundles.anchors(self.api.as_deref(), c, self.clock.now()).await.map_err(SetUpError::TrustBundle)?;
                 fetched.trust_anchors.insert(i, anchors);
             } else if let Some(c) = &source.pod_certificate {
                 // Every podCertificate source advances (files its request) before the volume
@@ -239,34 +276,34 @@ impl VolumeManager {
         }
         if !certificate_errors.is_empty() {
             certificate_errors.dedup();
-            return Err(certificate_errors.join("; "));
+            return Err(SetUpError::PodCertificate(certificate_errors.join("; ")));
         }
         Ok(fetched)
     }
 
     /// Secret `ns/name` for pod `uid`: from the API server, or kept if it is immutable.
-    async fn fetch_secret(&self, ns: &str, name: &str, optional: bool, uid: &str) -> Result<Option<Secret>, String> {
+    async fn fetch_secret(&self, ns: &str, name: &str, optional: bool, uid: &str) -> Result<Option<Secret>, SetUpError> {
         match &self.api {
             Some(api) => self
                 .immutable_secrets
                 .get_or_fetch(ns, name, uid, |s| s.immutable == Some(true), api.get_secret(ns, name))
                 .await
-                .map_err(|e| format!("couldn't get secret {ns}/{name}: {e}")),
+                .map_err(|source| SetUpError::Fetch { kind: "secret", namespace: ns.into(), name: name.into(), source: Box::new(source) }),
             None if optional => Ok(None),
-            None => Err(format!("secret {name:?}: {NO_API_SERVER}")),
+            None => Err(SetUpError::Standalone { what: format!("secret {name:?}") }),
         }
     }
 
     /// ConfigMap `ns/name` for pod `uid`: from the API server, or kept if it is immutable.
-    async fn fetch_config_map(&self, ns: &str, name: &str, optional: bool, uid: &str) -> Result<Option<ConfigMap>, String> {
+    async fn fetch_config_map(&self, ns: &str, name: &str, optional: bool, uid: &str) -> Result<Option<ConfigMap>, SetUpError> {
         match &self.api {
             Some(api) => self
                 .immutable_config_maps
                 .get_or_fetch(ns, name, uid, |c| c.immutable == Some(true), api.get_config_map(ns, name))
                 .await
-                .map_err(|e| format!("couldn't get configmap {ns}/{name}: {e}")),
+                .map_err(|source| SetUpError::Fetch { kind: "configmap", namespace: ns.into(), name: name.into(), source: Box::new(source) }),
             None if optional => Ok(None),
-            None => Err(format!("configmap {name:?}: {NO_API_SERVER}")),
+            None => Err(SetUpError::Standalone { what: format!("configmap {name:?}") }),
         }
     }
 
@@ -276,16 +313,17 @@ impl VolumeManager {
     /// restarted); the tmpfs root is 1777, tmpfs's default, as upstream leaves it. Returns
     /// whether it was set up now (an existing one keeps its mode, which may carry the fsGroup
     /// set-group-ID bit).
-    fn ensure_dir(&self, dir: &Path, tmpfs: Option<Option<u64>>) -> Result<bool, String> {
+    fn ensure_dir(&self, dir: &Path, tmpfs: Option<Option<u64>>) -> Result<bool, SetUpError> {
         let mut fresh = !dir.exists();
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let dir_error = |source| SetUpError::Dir { path: dir.to_path_buf(), source };
+        std::fs::create_dir_all(dir).map_err(dir_error)?;
         if fresh {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).map_err(dir_error)?;
         }
         if let Some(size) = tmpfs {
-            let mounted = self.mounter.is_mount_point(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let mounted = self.mounter.is_mount_point(dir).map_err(dir_error)?;
             if !mounted {
-                self.mounter.mount_tmpfs(dir, size).map_err(|e| format!("mounting tmpfs on {}: {e}", dir.display()))?;
+                self.mounter.mount_tmpfs(dir, size).map_err(|source| SetUpError::Tmpfs { path: dir.to_path_buf(), source })?;
                 fresh = true;
             }
         }
@@ -333,9 +371,9 @@ pub fn volume_dirs(pod_dir: &Path) -> Vec<PathBuf> {
 }
 
 /// A `sizeLimit` quantity in bytes; `None` when unset or not positive (upstream ignores those).
-fn size_limit(q: Option<&k8s_openapi::apimachinery::pkg::api::resource::Quantity>) -> Result<Option<u64>, String> {
+fn size_limit(q: Option<&k8s_openapi::apimachinery::pkg::api::resource::Quantity>) -> Result<Option<u64>, SetUpError> {
     let Some(q) = q else { return Ok(None) };
-    let parsed = kubelet_config::quantity::parse(q.0.trim()).map_err(|e| format!("emptyDir sizeLimit {:?}: {e}", q.0))?;
+    let parsed = kubelet_config::quantity::parse(q.0.trim()).map_err(|e| SetUpError::SizeLimit { value: q.0.clone(), reason: e.to_string() })?;
     Ok(u64::try_from(parsed.value()).ok().filter(|b| *b > 0))
 }
 

@@ -135,7 +135,9 @@ async fn missing_secret_fails_then_recovers_and_updates_reach_the_files() {
 
     // API trouble names the object.
     api.fail_with(Some("etcd down"));
-    let err = vm.mount_pod_volumes(&p).await.unwrap_err().to_string();
+    let err = vm.mount_pod_volumes(&p).await.unwrap_err();
+    assert!(matches!(&err, VolumeError::SetUp { volume, reason: SetUpError::Fetch { kind: "secret", namespace, name, .. } } if volume == "creds" && namespace == "prod" && name == "db"), "{err:?}");
+    let err = err.to_string();
     assert!(err.contains("couldn't get secret prod/db") && err.contains("etcd down"), "{err}");
 
     vm.unmount_pod_volumes("uid-1").unwrap();
