@@ -174,6 +174,17 @@ async fn probes_and_hooks_behave_as_upstream() {
     assert!(ok);
     wait_for("web ready again", Duration::from_secs(30), || async { container("e2e-probes", "web").filter(|c| c.ready).map(drop) }).await;
     assert_eq!(container("e2e-probes", "web").unwrap().restart_count, 0);
+    // Ready again carries no reason or message: the patch clears the `ContainersNotReady` ones
+    // (a strategic merge patch keeps fields it leaves out).
+    wait_for("Ready=True without a reason", Duration::from_secs(30), || async {
+        let p: Pod = kubectl_json(&["get", "pod", "e2e-probes"])?;
+        let ready = p.status?.conditions?.into_iter().find(|c| c.type_ == "Ready")?;
+        (ready.status == "True").then_some((ready.reason, ready.message))
+    })
+    .await;
+    let p: Pod = kubectl_json(&["get", "pod", "e2e-probes"]).unwrap();
+    let ready_cond = p.status.unwrap().conditions.unwrap().into_iter().find(|c| c.type_ == "Ready").unwrap();
+    assert_eq!((ready_cond.reason.as_deref(), ready_cond.message.as_deref()), (None, None), "{ready_cond:?}");
 
     // Deletion runs preStop before the container is stopped.
     let (ok, _, err) = kubectl(&["delete", "pod", "e2e-probes", "--wait=false"]);

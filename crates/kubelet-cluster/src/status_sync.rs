@@ -114,7 +114,7 @@ pub fn merge_pod_conditions(status: &PodStatus, api: Option<&PodStatus>) -> PodS
 
 /// The strategic merge patch that writes `status` for the pod with `uid`: conditions merge by
 /// type on the server, so only the kubelet's own (and shared) ones are sent and a condition
-/// someone else set meanwhile is left alone.
+/// someone else set meanwhile is left alone; a reason or message ours lacks is sent as null.
 /// Conditions in `removed` get the strategic merge patch's delete directive (a list merged by
 /// key keeps an element the patch leaves out).
 /// IPs in `removed_ips` (`podIPs`/`hostIPs` merge by `ip` the same way) get it too, with the
@@ -127,6 +127,16 @@ pub fn status_patch(uid: &str, status: &PodStatus, removed: &[String], removed_i
         conditions.retain(|c| reported_by_kubelet(&c.type_));
     }
     let mut patch = serde_json::json!({ "metadata": { "uid": uid }, "status": status });
+    // A condition's reason and message are cleared when ours has none (Ready turning True after
+    // `ContainersNotReady`): a field the patch leaves out keeps its old value on the server, as
+    // upstream's two-way patch would set it to null.
+    for condition in patch["status"]["conditions"].as_array_mut().into_iter().flatten() {
+        if let Some(fields) = condition.as_object_mut() {
+            for field in ["reason", "message"] {
+                fields.entry(field).or_insert(serde_json::Value::Null);
+            }
+        }
+    }
     if !removed.is_empty() {
         let list = patch["status"]["conditions"].as_array().cloned().unwrap_or_default();
         let deletes = removed.iter().map(|t| serde_json::json!({ "type": t, "$patch": "delete" }));

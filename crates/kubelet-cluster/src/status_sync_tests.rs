@@ -180,3 +180,31 @@ fn a_new_pod_ip_replaces_the_old_one_in_the_patch() {
     let actions = plan(&[pending], &store(vec![api_pod]), &BTreeMap::new(), &BTreeSet::new());
     assert!(actions.iter().all(|a| matches!(a, StatusAction::Patch { removed_ips, .. } if removed_ips.is_empty())), "{actions:?}");
 }
+
+#[test]
+fn a_condition_without_reason_clears_the_old_reason() {
+    use k8s_openapi::api::core::v1::PodCondition;
+    let cond = |status: &str, reason: Option<&str>| PodCondition {
+        type_: "Ready".into(),
+        status: status.into(),
+        reason: reason.map(str::to_string),
+        message: reason.map(|_| "containers with unready status: [c]".to_string()),
+        ..PodCondition::default()
+    };
+    let mut ours = pod("a", "pa", Some("Running"));
+    ours.status.as_mut().unwrap().conditions = Some(vec![cond("True", None)]);
+    let mut api_pod = pod("a", "pa", Some("Running"));
+    api_pod.status.as_mut().unwrap().conditions = Some(vec![cond("False", Some("ContainersNotReady"))]);
+    let actions = plan(&[ours], &store(vec![api_pod]), &BTreeMap::new(), &BTreeSet::new());
+    let [StatusAction::Patch { status, removed_conditions, .. }] = &actions[..] else { panic!("{actions:?}") };
+    let patch = status_patch("a", status, removed_conditions, &[]);
+    let ready = &patch["status"]["conditions"][0];
+    assert_eq!((&ready["status"], &ready["reason"], &ready["message"]), (&serde_json::json!("True"), &serde_json::Value::Null, &serde_json::Value::Null));
+    assert!(ready.as_object().unwrap().contains_key("reason"), "null, not absent: {ready}");
+    // A condition with a reason keeps it.
+    let mut not_ready = pod("a", "pa", Some("Running"));
+    not_ready.status.as_mut().unwrap().conditions = Some(vec![cond("False", Some("ContainersNotReady"))]);
+    let patch = status_patch("a", not_ready.status.as_ref().unwrap(), &[], &[]);
+    assert_eq!(patch["status"]["conditions"][0]["reason"], "ContainersNotReady");
+}
+
