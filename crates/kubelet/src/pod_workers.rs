@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::container::PodStatus;
 use crate::kuberuntime::labels::{PodRef, pod_name, pod_namespace, pod_uid};
-use crate::kuberuntime::{RuntimeManager, pod_is_terminal};
+use crate::kuberuntime::{RuntimeManager, SyncError, pod_is_terminal};
 use kubelet_types::events::EventType;
 use crate::prober::ProbeManager;
 use crate::status::{StatusInputs, generate_api_pod_status, is_terminal_phase, terminated_pod_status};
@@ -262,11 +262,23 @@ impl Work {
     }
 }
 
+/// Why a pod's sync or termination did not finish; the worker logs it and retries with its
+/// back-off.
+#[derive(Debug, thiserror::Error)]
+pub enum PodSyncError {
+    /// Reading, stopping or removing the pod's sandboxes and containers.
+    #[error(transparent)]
+    Runtime(#[from] kubelet_cri::CriError),
+    /// What one sync could not do (the rest of the sync went on).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Sync(Vec<SyncError>),
+}
+
 /// One sync, abandoned as soon as the pod is to be terminated (upstream cancels the sync's
 /// context): a pull from an unreachable registry or a slow volume must not hold a deleted pod.
 /// Whatever the sync had started (a sandbox, a created container) is found in the runtime and
 /// stopped by the termination. `None` when abandoned.
-async fn sync_unless_terminated(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>, rx: &watch::Receiver<WorkerState>) -> Option<Result<Duration, String>> {
+async fn sync_unless_terminated(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>, rx: &watch::Receiver<WorkerState>) -> Option<Result<Duration, PodSyncError>> {
     // A clone, so the worker's own receiver still sees every change made during the sync.
     let mut watch = rx.clone();
     tokio::select! {
@@ -408,8 +420,8 @@ const EVICTED: &str = "Evicted";
 const EVICTION_GRACE_SECONDS: i64 = 1;
 
 /// One sync; returns how long until the next one.
-async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<Duration, String> {
-    let status = ctx.manager.pod_status(r).await.map_err(|e| e.to_string())?;
+async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<Duration, PodSyncError> {
+    let status = ctx.manager.pod_status(r).await?;
     // A pod without a status yet is new to this kubelet: admit it first (upstream
     // `HandlePodAdditions`); a rejected one is Failed and handled as finished below.
     let first_sync = ctx.status.pod_status(&r.uid).is_none();
@@ -430,7 +442,7 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
         .is_some_and(|s| is_terminal_phase(s.phase.as_deref().unwrap_or_default()));
     if already_terminal {
         // A finished pod is never restarted; make sure nothing of it still runs.
-        ctx.manager.kill_pod(Some(pod), &status, None).await.map_err(|e| e.to_string())?;
+        ctx.manager.kill_pod(Some(pod), &status, None).await?;
         ctx.manager.clean_up_terminated(pod);
         return Ok(ctx.sync_frequency);
     }
@@ -445,7 +457,7 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
         publish_evicted(ctx, pod, &status, &eviction.message, disruption);
         ctx.prober.remove_pod(&r.uid);
         let grace = eviction.grace_seconds.unwrap_or(EVICTION_GRACE_SECONDS);
-        ctx.manager.kill_pod(Some(pod), &status, Some(grace)).await.map_err(|e| e.to_string())?;
+        ctx.manager.kill_pod(Some(pod), &status, Some(grace)).await?;
         let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);
         publish_evicted(ctx, pod, &fresh, &eviction.message, disruption);
         ctx.manager.clean_up_terminated(pod);
@@ -459,7 +471,7 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
         // with the containers' final states.
         publish_failed(ctx, pod, &status, crate::active_deadline::REASON, crate::active_deadline::MESSAGE);
         ctx.prober.remove_pod(&r.uid);
-        ctx.manager.kill_pod(Some(pod), &status, None).await.map_err(|e| e.to_string())?;
+        ctx.manager.kill_pod(Some(pod), &status, None).await?;
         let fresh = ctx.manager.pod_status(r).await.unwrap_or(status);
         publish_failed(ctx, pod, &fresh, crate::active_deadline::REASON, crate::active_deadline::MESSAGE);
         ctx.manager.clean_up_terminated(pod);
@@ -501,7 +513,7 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
         // upstream keeps the old phase while containers could run; then report from the
         // runtime's final state and give back volumes and cgroup. A failed stop reports nothing
         // new and is retried.
-        ctx.manager.kill_pod(Some(pod), &fresh, None).await.map_err(|e| e.to_string())?;
+        ctx.manager.kill_pod(Some(pod), &fresh, None).await?;
         let last = ctx.manager.pod_status(r).await.unwrap_or(fresh);
         publish(ctx, pod, generate_status(ctx, &allocated, &last, &outcome.waiting, true));
         ctx.manager.clean_up_terminated(pod);
@@ -509,7 +521,7 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
         publish(ctx, pod, status);
     }
     if !outcome.errors.is_empty() {
-        return Err(outcome.errors.join("; "));
+        return Err(PodSyncError::Sync(outcome.errors));
     }
     let mut wait = outcome.retry_after.map_or(ctx.sync_frequency, |d| d.min(ctx.sync_frequency));
     // A resize that failed to apply, or waits for room, is tried again soon.
@@ -568,12 +580,12 @@ fn publish_evicted(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, 
 /// Upstream's condition of a pod the kubelet (or a controller) is disrupting.
 const DISRUPTION_TARGET: &str = "DisruptionTarget";
 
-async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Arc<Pod>>, grace: Option<i64>, rx: &watch::Receiver<WorkerState>) -> Result<(), String> {
+async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Arc<Pod>>, grace: Option<i64>, rx: &watch::Receiver<WorkerState>) -> Result<(), PodSyncError> {
     ctx.prober.pod_terminating(&r.uid);
-    let status = ctx.manager.pod_status(r).await.map_err(|e| e.to_string())?;
-    ctx.manager.kill_pod(pod.map(|p| &**p), &status, grace).await.map_err(|e| e.to_string())?;
+    let status = ctx.manager.pod_status(r).await?;
+    ctx.manager.kill_pod(pod.map(|p| &**p), &status, grace).await?;
     ctx.prober.remove_pod(&r.uid);
-    let status = ctx.manager.pod_status(r).await.map_err(|e| e.to_string())?;
+    let status = ctx.manager.pod_status(r).await?;
     // How the pod ended (upstream generates it with the pod terminal: Succeeded when every
     // regular container exited 0, else Failed), kept for the API until it is deleted there.
     // (Its probes are gone: no verdicts, and nothing runs any more.)
@@ -591,7 +603,7 @@ async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Arc<Pod>
     if rx.borrow().restart_requested || static_pod {
         tracing::info!(pod = %format!("{}/{}", r.namespace, r.name), uid = %r.uid, "keeping the stopped containers of a static pod for a restart or the orphan sweep");
     } else {
-        ctx.manager.remove_pod(&status).await.map_err(|e| e.to_string())?;
+        ctx.manager.remove_pod(&status).await?;
     }
     if let Some(devices) = ctx.manager.devices() {
         devices.remove_pod(&r.uid);

@@ -240,7 +240,7 @@ async fn runtime_class_picks_the_sandbox_handler_and_a_missing_one_fails_the_san
     let mut p = pod("unknown-class", "Always", &["main"]);
     p.spec.as_mut().unwrap().runtime_class_name = Some("nope".into());
     let (outcome, _) = h.sync(&p).await;
-    assert_eq!(outcome.errors, ["Failed to create pod sandbox: RuntimeClass \"nope\" not found"]);
+    assert_eq!(outcome.errors.iter().map(ToString::to_string).collect::<Vec<_>>(), ["Failed to create pod sandbox: RuntimeClass \"nope\" not found"]);
 }
 
 fn with_resources(mut p: Pod, cpu: &str, memory: &str, memory_restarts: &[&str]) -> Pod {

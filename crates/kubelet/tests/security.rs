@@ -130,7 +130,7 @@ async fn host_users_false_pods_get_a_recorded_range_and_old_sandboxes_are_remade
     // A kubelet that supports no user namespaces on the default handler refuses the pod.
     let refusing = manager(&fake, root.path(), clock);
     let outcome = refusing.sync_pod(&p, &refusing.pod_status(&r).await.unwrap(), &Default::default()).await;
-    assert!(outcome.errors.iter().any(|e| e.contains("runtime does not support user namespaces")), "{outcome:?}");
+    assert!(outcome.errors.iter().any(|e| e.to_string().contains("runtime does not support user namespaces")), "{outcome:?}");
     assert!(fake.calls_of("RunPodSandbox").is_empty());
 
     // A sandbox left by a kubelet that ignored hostUsers (no range recorded).
@@ -148,7 +148,7 @@ async fn host_users_false_pods_get_a_recorded_range_and_old_sandboxes_are_remade
     // The pod (asking for a user namespace) finds that sandbox: it is stopped, then made again
     // with a range that its containers share.
     let outcome = m.sync_pod(&p, &m.pod_status(&r).await.unwrap(), &Default::default()).await;
-    assert!(outcome.errors.iter().any(|e| e.contains("no mappings recorded")), "{outcome:?}");
+    assert!(outcome.errors.iter().any(|e| e.to_string().contains("no mappings recorded")), "{outcome:?}");
     assert_eq!(fake.calls_of("StopPodSandbox").len(), 1, "{:?}", fake.calls());
     for _ in 0..3 {
         m.sync_pod(&p, &m.pod_status(&r).await.unwrap(), &Default::default()).await;

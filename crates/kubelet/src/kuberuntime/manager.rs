@@ -63,15 +63,36 @@ pub struct RuntimeManagerConfig {
     pub userns_handlers: Vec<String>,
 }
 
+/// A runtime failure within one pod sync; the sync goes on where it can, and the pod worker
+/// retries with its back-off.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// A CRI call (stopping the pod or one of its containers).
+    #[error(transparent)]
+    Runtime(#[from] CriError),
+    /// The pod's directories or files (`/etc/hosts`, a termination-message file).
+    #[error(transparent)]
+    PodDir(#[from] super::pod_dirs::PodDirError),
+    /// A sandbox made without the user namespace the pod asks for could not be stopped.
+    #[error("stopping the sandbox made without a user namespace: {0}")]
+    StaleSandbox(String),
+    /// The pod's user namespace could not be given.
+    #[error("{0}")]
+    UserNamespace(String),
+    /// `RunPodSandbox` (or what it needs first) failed, as the `FailedCreatePodSandBox` event says.
+    #[error("Failed to create pod sandbox: {0}")]
+    CreateSandbox(String),
+}
+
 /// What a sync left undone, for the pod's status and the worker's next wake-up.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub struct SyncOutcome {
     /// Container name → (waiting reason, message), e.g. `CrashLoopBackOff`.
     pub waiting: BTreeMap<String, (String, String)>,
     /// When a backoff ends and the pod should be synced again.
     pub retry_after: Option<Duration>,
     /// Runtime errors of this sync (the worker retries with its own backoff).
-    pub errors: Vec<String>,
+    pub errors: Vec<SyncError>,
     /// Why an in-place resize could not be applied (the `PodResizeInProgress` condition's
     /// `Error`); retried on the next sync.
     pub resize_error: Option<String>,
@@ -252,7 +273,7 @@ impl RuntimeManager {
         resize.add_restarts(&mut actions);
         if actions.kill_pod {
             if let Err(e) = self.kill_pod(Some(pod), status, None).await {
-                out.errors.push(e.to_string());
+                out.errors.push(e.into());
                 return out;
             }
             if !actions.create_sandbox {
@@ -264,7 +285,7 @@ impl RuntimeManager {
             let grace = grace_seconds(Some(pod), None, k.grace_override);
             let is_running = running.state == ContainerState::Running;
             if let Err(e) = self.kill_container(Some(pod), &running.id, &running.name, is_running, &k.message, grace, pod_ip(status, &self.cfg.host_ip)).await {
-                out.errors.push(e.to_string());
+                out.errors.push(e.into());
             }
         }
         let Some((sandbox_id, sandbox_config, ips)) = self.ensure_sandbox(pod, status, &actions, &mut out).await else {
@@ -415,10 +436,10 @@ impl RuntimeManager {
                     if self.user_namespaces.missing_for(pod) {
                         self.events.event(pod, EventType::Normal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.");
                         if let Err(e) = self.runtime.stop_pod_sandbox(&id).await {
-                            out.errors.push(format!("stopping the sandbox made without a user namespace: {}", cri_message(&e)));
+                            out.errors.push(SyncError::StaleSandbox(cri_message(&e)));
                         }
                     }
-                    out.errors.push(e);
+                    out.errors.push(SyncError::UserNamespace(e));
                     return None;
                 }
             }
@@ -437,7 +458,7 @@ impl RuntimeManager {
         }
         let dirs = PodDirs::new(&self.cfg.root_dir, pod_uid(pod));
         if let Err(e) = dirs.create() {
-            out.errors.push(e.to_string());
+            out.errors.push(e.into());
             return None;
         }
         let _ = std::fs::create_dir_all(&config.log_directory);
@@ -472,16 +493,16 @@ impl RuntimeManager {
             .unwrap_or_default();
         let host_ips = if ips.is_empty() { vec![self.cfg.host_ip.clone()] } else { ips.clone() };
         if let Err(e) = dirs.write_etc_hosts(pod, &host_ips, &self.cfg.host_hosts_file, &self.cfg.sandbox.dns.domain) {
-            out.errors.push(e.to_string());
+            out.errors.push(e.into());
         }
         Some((id, config, ips))
     }
 
     /// Reports a sandbox that could not be created, as upstream (`FailedCreatePodSandBox`).
     fn sandbox_failed(&self, pod: &Pod, out: &mut SyncOutcome, reason: &str) {
-        let msg = format!("Failed to create pod sandbox: {reason}");
-        self.events.event(pod, EventType::Warning, "FailedCreatePodSandBox", &msg);
-        out.errors.push(msg);
+        let error = SyncError::CreateSandbox(reason.to_string());
+        self.events.event(pod, EventType::Warning, "FailedCreatePodSandBox", &error.to_string());
+        out.errors.push(error);
     }
 
     /// The CRI handler of the pod's RuntimeClass (`spec.runtimeClassName`), or the node's default.
@@ -576,7 +597,7 @@ impl RuntimeManager {
         let termination_log = match dirs.termination_log(&c.name, &instance) {
             Ok(p) => Some(p),
             Err(e) => {
-                out.errors.push(e.to_string());
+                out.errors.push(e.into());
                 None
             }
         };
@@ -660,7 +681,7 @@ impl RuntimeManager {
                 // As upstream's killContainer: a Killing event, the preStop hook, the stop.
                 let grace = grace_seconds(Some(pod), None, None);
                 if let Err(e) = self.kill_container(Some(pod), &id, &c.name, true, "FailedPostStartHook", grace, ip).await {
-                    out.errors.push(e.to_string());
+                    out.errors.push(e.into());
                 }
                 out.waiting.insert(c.name.clone(), ("PostStartHookError".into(), msg));
             }

@@ -35,4 +35,4 @@ pub mod sub_path;
 pub mod userns;
 
 pub use actions::{PodActions, compute_pod_actions, pod_is_terminal};
-pub use manager::{RuntimeManager, RuntimeManagerConfig, SyncOutcome};
+pub use manager::{RuntimeManager, RuntimeManagerConfig, SyncError, SyncOutcome};
