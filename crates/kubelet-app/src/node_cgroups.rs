@@ -18,8 +18,9 @@ pub(crate) fn qos_cgroups(cfg: &KubeletConfiguration, machine: &MachineInfo, cgr
     // With `pods` in enforceNodeAllocatable (the default) kubepods gets the node's CPU shares
     // and memory less kubeReserved and systemReserved, as upstream.
     let enforced = cfg.enforce_node_allocatable.iter().any(|e| e == "pods");
+    let capacity = kubelet_types::resources::capacity(machine, i64::from(cfg.max_pods), i64::from(cfg.pods_per_core));
     let limits = kubelet_types::resources::pods_cgroup_limits(
-        &kubelet_types::resources::capacity(machine, i64::from(cfg.max_pods), i64::from(cfg.pods_per_core)),
+        &capacity,
         &kubelet_types::resources::Reservations { kube_reserved: cfg.kube_reserved.clone(), system_reserved: cfg.system_reserved.clone(), eviction_hard: Default::default() },
     );
     let cpu = if enforced { limits.get("cpu").copied().unwrap_or(machine.num_cores * 1000) } else { machine.num_cores * 1000 };
@@ -32,7 +33,6 @@ pub(crate) fn qos_cgroups(cfg: &KubeletConfiguration, machine: &MachineInfo, cgr
     // The reserved cgroups, when their enforcement is asked for (validated: their names are
     // set): the reservation becomes their limit, or only their CPU shares for the
     // `-compressible` forms.
-    let capacity = kubelet_types::resources::capacity(machine, i64::from(cfg.max_pods), i64::from(cfg.pods_per_core));
     for (enforcement, cgroup, reserved) in [("system-reserved", &cfg.system_reserved_cgroup, &cfg.system_reserved), ("kube-reserved", &cfg.kube_reserved_cgroup, &cfg.kube_reserved)] {
         let compressible = format!("{enforcement}-compressible");
         let (full, only_cpu) = (cfg.enforce_node_allocatable.iter().any(|e| e == enforcement), cfg.enforce_node_allocatable.contains(&compressible));

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::PodApi;
 use crate::pod_source::{PodStore, full_name};
-use kubelet_types::pod::{CONFIG_MIRROR_ANNOTATION, is_static_pod};
+use kubelet_types::pod::{CONFIG_MIRROR_ANNOTATION, annotation, is_static_pod};
 use kubelet_types::status::PodStatusProvider;
 
 const RESYNC: Duration = Duration::from_secs(10);
@@ -31,10 +31,6 @@ const RESYNC: Duration = Duration::from_secs(10);
 pub enum MirrorAction {
     Create(Box<Pod>),
     Delete { namespace: String, name: String, uid: String },
-}
-
-fn annotation<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
-    pod.metadata.annotations.as_ref().and_then(|a| a.get(key)).map(String::as_str)
 }
 
 

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::PodApi;
 use crate::pod_source::{PodStore, full_name};
-use kubelet_types::pod::{CONFIG_MIRROR_ANNOTATION, is_mirror_pod};
+use kubelet_types::pod::{CONFIG_MIRROR_ANNOTATION, annotation, is_mirror_pod};
 use kubelet_types::status::{PodStatusProvider, pod_condition_by_kubelet};
 
 /// Upstream's status manager resync period.
@@ -43,10 +43,6 @@ pub enum StatusAction {
     },
     /// Final deletion (grace 0, UID precondition) of a pod the kubelet has stopped.
     Delete { namespace: String, name: String, uid: String },
-}
-
-fn annotation<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
-    pod.metadata.annotations.as_ref().and_then(|a| a.get(key)).map(String::as_str)
 }
 
 fn is_terminal(status: Option<&PodStatus>) -> bool {

@@ -11,7 +11,8 @@ pub const CONFIG_MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 /// Upstream `SystemCriticalPriority`: pods at or above it are admitted under pressure.
 pub const SYSTEM_CRITICAL_PRIORITY: i32 = 2_000_000_000;
 
-fn annotation<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
+/// The value of annotation `key` on `pod`.
+pub fn annotation<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
     pod.metadata.annotations.as_ref().and_then(|a| a.get(key)).map(String::as_str)
 }
 

@@ -1,11 +1,9 @@
 //! Pod status between the kubelet and the API side: the status manager implements
 //! [`PodStatusProvider`]; the cluster-mode status syncer reads it and patches the API.
 
-use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Pod;
 
 /// The kubelet's latest pod statuses.
-#[async_trait]
 pub trait PodStatusProvider: Send + Sync + 'static {
     /// Every pod the kubelet has a status for, with `status` filled in.
     fn pods_with_status(&self) -> Vec<Pod>;

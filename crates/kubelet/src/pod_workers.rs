@@ -599,7 +599,7 @@ async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Arc<Pod>
     // A static pod removed from its source leaves its stopped sandbox and containers for the
     // housekeeping's orphan sweep (every 2 s) to remove, as upstream leaves them to its container
     // deleter: a manifest written back meanwhile restarts the same pod from them.
-    let static_pod = pod.is_some_and(|p| crate::status::is_static_pod(p));
+    let static_pod = pod.is_some_and(|p| kubelet_types::pod::is_static_pod(p));
     if rx.borrow().restart_requested || static_pod {
         tracing::info!(pod = %format!("{}/{}", r.namespace, r.name), uid = %r.uid, "keeping the stopped containers of a static pod for a restart or the orphan sweep");
     } else {

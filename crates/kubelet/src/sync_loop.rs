@@ -116,7 +116,7 @@ impl SyncLoop {
                 continue;
             }
             let waits = !self.workers.has_worker(uid)
-                && crate::status::is_static_pod(pod)
+                && kubelet_types::pod::is_static_pod(pod)
                 && self.workers.is_full_name_terminating(&kubelet_podconfig::pod_full_name(pod), uid);
             if waits {
                 tracing::debug!(pod = %pod_key(pod), uid = %uid, "static pod waits for the previous pod of its name to terminate");

@@ -342,7 +342,6 @@ pub(crate) fn is_restartable_init_container(c: &Container) -> bool {
     c.restart_policy.as_deref() == Some("Always")
 }
 
-pub(crate) use kubelet_types::pod::is_static_pod;
 
 /// API time, truncated to whole seconds as it is serialized (so statuses compare equal after a
 /// round trip through the API server).

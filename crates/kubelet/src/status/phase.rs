@@ -6,7 +6,8 @@
 
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod};
 
-use super::{is_restartable_init_container, is_static_pod};
+use super::is_restartable_init_container;
+use kubelet_types::pod::is_static_pod;
 
 pub const PHASE_PENDING: &str = "Pending";
 pub const PHASE_RUNNING: &str = "Running";

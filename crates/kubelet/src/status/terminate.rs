@@ -6,7 +6,8 @@
 
 use k8s_openapi::api::core::v1::{ContainerState, ContainerStateTerminated, ContainerStatus, Pod, PodStatus};
 
-use super::{is_restartable_init_container, is_static_pod};
+use super::is_restartable_init_container;
+use kubelet_types::pod::is_static_pod;
 
 /// Upstream `ContainerReasonStatusUnknown`.
 pub const CONTAINER_STATUS_UNKNOWN: &str = "ContainerStatusUnknown";
