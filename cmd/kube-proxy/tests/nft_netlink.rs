@@ -11,7 +11,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use proxy::IpFamily;
-use proxy::app::proxier::{Backend, Proxier};
+use proxy::app::backend::NftablesBackend;
+use proxy::app::proxier::Proxier;
 use proxy::applier::nft_netlink::{NetlinkApplyError, NftNetlink};
 use proxy::applier::{NftApplier, RulesApplier};
 use proxy::conntrack::ConntrackCli;
@@ -85,7 +86,7 @@ fn proxier(ns: &Netns, cfg: NftConfig, netlink: bool) -> Proxier {
     };
     Proxier::new(
         IpFamily::V4,
-        Backend::nftables(cfg),
+        Box::new(NftablesBackend::new(cfg)),
         Box::new(applier),
         Box::new(ConntrackCli::new(Some(&ns.name))),
     )
@@ -519,7 +520,7 @@ fn ipv6_rule_forms_read_back_as_nft_writes_them() {
     for ns in [&a, &b] {
         let mut p = Proxier::new(
             IpFamily::V6,
-            Backend::nftables(NftConfig::new(IpFamily::V6, NODE)),
+            Box::new(NftablesBackend::new(NftConfig::new(IpFamily::V6, NODE))),
             Box::new(NftApplier::nft_only(Some(&ns.name))),
             Box::new(ConntrackCli::new(Some(&ns.name))),
         );

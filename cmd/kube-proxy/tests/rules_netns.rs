@@ -12,7 +12,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use proxy::IpFamily;
-use proxy::app::proxier::{Backend, Proxier};
+use proxy::app::backend::{IptablesBackend, NftablesBackend};
+use proxy::app::proxier::Proxier;
 use proxy::applier::cleanup::cleanup_leftovers;
 use proxy::applier::{ApplyError, IptablesApplier, NftApplier, RulesApplier};
 use proxy::conntrack::ConntrackCli;
@@ -27,7 +28,7 @@ const BACKEND_PORT: u16 = 8080;
 fn nft_proxier(ns: &Netns) -> Proxier {
     Proxier::new(
         IpFamily::V4,
-        Backend::nftables(NftConfig::new(IpFamily::V4, "node1")),
+        Box::new(NftablesBackend::new(NftConfig::new(IpFamily::V4, "node1"))),
         Box::new(NftApplier::new(Some(&ns.name))),
         Box::new(ConntrackCli::new(Some(&ns.name))),
     )
@@ -52,7 +53,7 @@ fn iptables_proxier_with(ns: &Netns, localhost_node_ports: bool) -> Proxier {
     };
     Proxier::new(
         IpFamily::V4,
-        Backend::Iptables { cfg },
+        Box::new(IptablesBackend::new(cfg)),
         Box::new(IptablesApplier::new(IpFamily::V4, Some(&ns.name))),
         Box::new(ConntrackCli::new(Some(&ns.name))),
     )

@@ -22,7 +22,8 @@ use node_support::traffic::{
 };
 use node_support::{Node, json_body, slice};
 use proxy::app::host_setup::{Note, apply_route_localnet};
-use proxy::app::proxier::{Backend, Proxier};
+use proxy::app::backend::{IptablesBackend, NftablesBackend};
+use proxy::app::proxier::Proxier;
 use proxy::applier::cleanup::{RunningMode, cleanup_other_modes};
 use proxy::applier::{IptablesApplier, NftApplier};
 use proxy::conntrack::ConntrackCli;
@@ -87,7 +88,7 @@ fn proxier(mode: Mode, t: &Node, o: &Opts) -> Proxier {
             cfg.node_ip = t.node_ip().parse().ok();
             Proxier::new(
                 IpFamily::V4,
-                Backend::nftables(cfg),
+                Box::new(NftablesBackend::new(cfg)),
                 Box::new(NftApplier::new(ns)),
                 conntrack,
             )
@@ -106,7 +107,7 @@ fn proxier(mode: Mode, t: &Node, o: &Opts) -> Proxier {
             };
             Proxier::new(
                 IpFamily::V4,
-                Backend::Iptables { cfg },
+                Box::new(IptablesBackend::new(cfg)),
                 Box::new(IptablesApplier::new(IpFamily::V4, ns)),
                 conntrack,
             )

@@ -18,6 +18,9 @@ use crate::service::{NamespacedName, Protocol, ServicePortName};
 /// Label naming the Service an EndpointSlice belongs to.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
+/// Annotation with the time of the change that triggered an EndpointSlice update.
+pub const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-time";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointInfo {
     pub ip: IpAddr,

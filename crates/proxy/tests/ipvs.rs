@@ -10,8 +10,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use proxy::app::ipvs_proxier::IpvsBackend;
-use proxy::app::proxier::{Backend, Proxier, SyncError};
+use proxy::app::backend::IpvsBackend;
+use proxy::app::proxier::{Proxier, SyncError};
 use proxy::applier::{ApplyError, RulesApplier};
 use proxy::ipvs::{IpvsConfig, VirtualServerKey, desired_state};
 use proxy::{
@@ -208,7 +208,7 @@ fn proxier(fake: &FakeIpvs, ipt: &Iptables) -> Proxier {
     let backend = IpvsBackend::new(cfg(), Box::new(fake.clone()), Box::new(fake.clone()));
     Proxier::new(
         IpFamily::V4,
-        Backend::Ipvs(Box::new(backend)),
+        Box::new(backend),
         Box::new(ipt.clone()),
         Box::new(FakeConntrack::default()),
     )

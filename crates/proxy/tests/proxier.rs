@@ -4,7 +4,8 @@
 
 use std::time::Instant;
 
-use proxy::app::proxier::{Backend, HealthCheck, Proxier};
+use proxy::app::backend::NftablesBackend;
+use proxy::app::proxier::{HealthCheck, Proxier};
 use proxy::applier::{ApplyError, RulesApplier};
 use proxy::conntrack::{ConntrackCleaner, ConntrackError, Deletion};
 use proxy::nftables::NftConfig;
@@ -50,7 +51,7 @@ impl ConntrackCleaner for Shared {
 fn proxier(shared: &Shared) -> Proxier {
     Proxier::new(
         IpFamily::V4,
-        Backend::nftables(NftConfig::new(IpFamily::V4, "node1")),
+        Box::new(NftablesBackend::new(NftConfig::new(IpFamily::V4, "node1"))),
         Box::new(shared.clone()),
         Box::new(shared.clone()),
     )

@@ -5,9 +5,9 @@
 //! servers, and runs the sync loop until shutdown. `--cleanup` is
 //! [`cleanup`]. Owns wiring only; the decisions live in the submodules.
 
+pub mod backend;
 pub mod health;
 pub mod host_setup;
-pub mod ipvs_proxier;
 pub mod metrics;
 pub mod mode;
 pub mod proxier;
@@ -230,7 +230,7 @@ fn start_up_host(
     ));
     tracing::info!(
         "prepared the host for the {} mode",
-        ipvs_proxier::mode_name(mode)
+        mode::mode_name(mode)
     );
 }
 
@@ -281,11 +281,11 @@ pub async fn run(opts: ProxyOptions, shutdown: CancellationToken) -> Result<(), 
         np_ips,
         node_ips.first().copied(),
     )?;
-    let (proxier, mode) = ipvs_proxier::build_proxier(backend_cfg, family, None);
+    let (proxier, mode) = mode::build_proxier(backend_cfg, family, None);
     start_up_host(cfg, mode, family, np_ips_for_setup.as_deref());
     tracing::info!(
         "using the {} proxier for {family:?} on node {node_name}",
-        ipvs_proxier::mode_name(mode)
+        mode::mode_name(mode)
     );
     let periods = settings::sync_periods_for(cfg, mode);
     let health = Arc::new(ProxierHealth::new(periods.sync_period * 2));

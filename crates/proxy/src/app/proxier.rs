@@ -10,70 +10,17 @@ use std::time::{Instant, SystemTime};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use super::ipvs_proxier::IpvsBackend;
-use crate::applier::ipvs::IpvsError;
+use super::backend::{Backend, SyncInput};
+pub use super::backend::SyncError;
 use crate::applier::{ApplyError, RulesApplier};
 use crate::conntrack::{ConntrackCleaner, ConntrackError, stale_udp_entries};
-use crate::iptables::{IptablesConfig, ruleset};
 use crate::net::IpFamily;
-use crate::nftables::{NftConfig, NftablesSyncer};
 use crate::service::NamespacedName;
+use crate::endpoints::TRIGGER_TIME_ANNOTATION;
 use crate::topology::{NodeTopology, categorize_endpoints};
 use crate::tracker::{
     EndpointsChangeTracker, EndpointsMap, ServiceChangeTracker, ServicePortMap, service_range,
 };
-
-/// Annotation with the time of the change that triggered an EndpointSlice update.
-pub const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-time";
-
-/// Which kernel interface programs the rules (one per process: size is no concern).
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)]
-pub enum Backend {
-    Nftables {
-        syncer: NftablesSyncer,
-        cfg: NftConfig,
-    },
-    Iptables {
-        cfg: IptablesConfig,
-    },
-    /// IPVS; the proxier's applier writes its `iptables-restore` text.
-    Ipvs(Box<IpvsBackend>),
-}
-
-impl Backend {
-    pub fn nftables(cfg: NftConfig) -> Self {
-        Backend::Nftables {
-            syncer: NftablesSyncer::new(),
-            cfg,
-        }
-    }
-
-    /// Sets the node's topology (zone), which the rules depend on.
-    fn set_node(&mut self, node: NodeTopology) {
-        match self {
-            Backend::Nftables { cfg, .. } => cfg.node = node,
-            Backend::Iptables { cfg } => cfg.node = node,
-            Backend::Ipvs(b) => b.cfg.node = node,
-        }
-    }
-
-    fn node(&self) -> &NodeTopology {
-        match self {
-            Backend::Nftables { cfg, .. } => &cfg.node,
-            Backend::Iptables { cfg } => &cfg.node,
-            Backend::Ipvs(b) => &b.cfg.node,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error("applying the rules failed: {0}")]
-    Apply(#[from] ApplyError),
-    #[error("programming IPVS failed: {0}")]
-    Ipvs(#[from] IpvsError),
-}
 
 /// What one successful sync did.
 #[derive(Debug, Default)]
@@ -102,22 +49,18 @@ pub struct Proxier {
     ep_tracker: EndpointsChangeTracker,
     services: ServicePortMap,
     endpoints: EndpointsMap,
-    backend: Backend,
+    backend: Box<dyn Backend>,
     applier: Box<dyn RulesApplier + Send>,
     conntrack: Box<dyn ConntrackCleaner + Send>,
     trigger_times: Vec<SystemTime>,
     pending_services: usize,
     pending_slices: usize,
-    /// nftables: an earlier process's objects were listed and a full sync
-    /// removing them applied. Listing dumps the whole table (seconds at
-    /// 10k Services), so it happens only until then, not per full sync.
-    leftovers_handled: bool,
 }
 
 impl Proxier {
     pub fn new(
         family: IpFamily,
-        backend: Backend,
+        backend: Box<dyn Backend>,
         applier: Box<dyn RulesApplier + Send>,
         conntrack: Box<dyn ConntrackCleaner + Send>,
     ) -> Self {
@@ -133,7 +76,6 @@ impl Proxier {
             trigger_times: Vec::new(),
             pending_services: 0,
             pending_slices: 0,
-            leftovers_handled: false,
         }
     }
 
@@ -161,8 +103,9 @@ impl Proxier {
         self.backend.set_node(node);
     }
 
-    pub fn is_nftables(&self) -> bool {
-        matches!(self.backend, Backend::Nftables { .. })
+    /// The mode the backend programs.
+    pub fn mode(&self) -> proxy_config::ProxyMode {
+        self.backend.mode()
     }
 
     /// `(services, slices)` events recorded since the last sync.
@@ -194,53 +137,21 @@ impl Proxier {
         changed.extend(self.ep_tracker.apply(&mut self.endpoints));
         self.pending_services = 0;
         self.pending_slices = 0;
+        let input = SyncInput {
+            services: &self.services,
+            endpoints: &self.endpoints,
+            changed: &changed,
+            now,
+            force_full,
+        };
+        let done = self.backend.sync(input, self.applier.as_mut())?;
         let mut report = SyncReport {
+            full: done.full,
+            commands: done.commands,
             services_changed: changed.len(),
+            cleanup_error: done.cleanup_error,
             ..Default::default()
         };
-        match &mut self.backend {
-            Backend::Nftables { syncer, cfg } => {
-                if force_full {
-                    syncer.force_full();
-                }
-                if !self.leftovers_handled
-                    && syncer.next_is_full(cfg)
-                    && let Some((chains, sets)) = self.applier.existing_objects(cfg.family)
-                {
-                    syncer.set_existing(chains, sets);
-                }
-                let out = syncer.sync(&self.services, &self.endpoints, &changed, cfg, now);
-                if let Some(cleanup) = out.stale_chain_cleanup
-                    && let Err(e) = self.applier.apply_nft(&cleanup)
-                {
-                    report.cleanup_error = Some(e);
-                }
-                report.full = out.transaction.as_str().starts_with("add table");
-                report.commands = out.transaction.len();
-                if let Err(e) = self.applier.apply_nft(&out.transaction) {
-                    // What the kernel holds is unknown now: list it again
-                    // before the full sync that follows.
-                    syncer.sync_failed();
-                    self.leftovers_handled = false;
-                    return Err(e.into());
-                }
-                self.leftovers_handled |= report.full;
-                if report.full {
-                    drop(out.transaction);
-                    release_freed_memory();
-                }
-            }
-            Backend::Iptables { cfg } => {
-                let text = ruleset(&self.services, &self.endpoints, cfg);
-                report.full = true;
-                report.commands = text.lines().count();
-                self.applier.apply(&text)?;
-            }
-            Backend::Ipvs(b) => {
-                report.full = true;
-                report.commands = b.sync(&self.services, &self.endpoints, self.applier.as_mut())?;
-            }
-        }
         for d in stale_udp_entries(
             &services_before,
             &endpoints_before,
@@ -292,16 +203,5 @@ impl Proxier {
             }
         }
         (internal, external)
-    }
-}
-
-/// Hands freed heap back to the kernel. A full sync's transaction text is
-/// tens of MiB at 10k Services; once freed, glibc would otherwise keep it in
-/// its arenas and the proxy's RSS would stay at the sync's peak.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free pages of the allocator's own arenas.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }

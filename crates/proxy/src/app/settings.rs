@@ -10,7 +10,6 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Node;
 use proxy_config::{KubeProxyConfiguration, LocalMode, ProxyMode};
 
-use super::sync_loop::SyncPeriods;
 use crate::applier::ipvs::IpvsTimeouts;
 use crate::iptables::IptablesConfig;
 use crate::ipvs::IpvsConfig;
@@ -158,6 +157,15 @@ pub fn node_port_ips(
     } else {
         Some(out)
     })
+}
+
+/// How often to sync.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncPeriods {
+    pub min_sync_period: Duration,
+    pub sync_period: Duration,
+    /// Everything is rewritten this often (upstream: one hour).
+    pub full_sync_period: Duration,
 }
 
 /// The sync periods of the configured mode.

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 
-use super::proxier::TRIGGER_TIME_ANNOTATION;
+use crate::endpoints::TRIGGER_TIME_ANNOTATION;
 use super::watch::Event;
 use crate::endpoints::SERVICE_NAME_LABEL;
 

@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::health::ProxierHealth;
 use super::metrics::Metrics;
-use super::proxier::{Proxier, SyncReport};
+use super::proxier::{Proxier, SyncError, SyncReport};
+pub use super::settings::SyncPeriods;
 use super::service_health::ServiceHealthServers;
 use super::store::Store;
 use super::watch::Event;
@@ -29,15 +30,6 @@ pub enum ProxyEvent {
     Services(Event<Service>),
     Slices(Event<EndpointSlice>),
     Node(Event<Node>),
-}
-
-/// How often to sync.
-#[derive(Debug, Clone, Copy)]
-pub struct SyncPeriods {
-    pub min_sync_period: Duration,
-    pub sync_period: Duration,
-    /// Everything is rewritten this often (upstream: one hour).
-    pub full_sync_period: Duration,
 }
 
 /// What the loop publishes to.
@@ -133,7 +125,7 @@ pub async fn run(
                     }
                     Err(e) => {
                         tracing::error!("sync failed, retrying: {e}");
-                        out.metrics.inc(if proxier.is_nftables() {
+                        out.metrics.inc(if proxier.mode() == proxy_config::ProxyMode::NFTables {
                             "kubeproxy_sync_proxy_rules_nftables_sync_failures_total"
                         } else {
                             "kubeproxy_sync_proxy_rules_iptables_restore_failures_total"
@@ -159,7 +151,7 @@ async fn sync_blocking(
     force_full: bool,
 ) -> (
     Proxier,
-    Result<SyncReport, super::proxier::SyncError>,
+    Result<SyncReport, SyncError>,
     Duration,
 ) {
     let start = Instant::now();

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::proxier::TRIGGER_TIME_ANNOTATION;
+use crate::endpoints::TRIGGER_TIME_ANNOTATION;
 
 /// Objects per list request (upstream's reflector pages by 500 too). Paging
 /// bounds what a list holds at once: at 10k Services one unpaged EndpointSlice
