@@ -78,6 +78,25 @@ rm -f "$nextest_log"
 exec 9>&-   # the node is free again; fuzzing needs neither it nor containerd
 if [[ -z $summary && $rc -ne 0 ]]; then failed=$((failed + 1)); fi
 
+# Static checks, one count each: the workspace's format (rustfmt.toml; fuzz/ too) and clippy with
+# every warning an error. KNODE_LINT=0 skips them (e.g. with extra args for one crate).
+if [[ ${KNODE_LINT:-1} != 0 ]]; then
+    echo "==> cargo fmt --all --check (and fuzz/)"
+    if cargo fmt --all --check && cargo fmt --manifest-path fuzz/Cargo.toml --all --check; then
+        passed=$((passed + 1))
+    else
+        echo "==> FAILED: rustfmt (run \`cargo fmt --all\` and \`cargo fmt --manifest-path fuzz/Cargo.toml --all\`)" >&2
+        failed=$((failed + 1)); rc=1
+    fi
+    echo "==> cargo clippy --workspace --all-targets -- -D warnings"
+    if cargo clippy --workspace --all-targets -- -D warnings; then
+        passed=$((passed + 1))
+    else
+        echo "==> FAILED: clippy" >&2
+        failed=$((failed + 1)); rc=1
+    fi
+fi
+
 # Every fuzz target briefly (KNODE_FUZZ_SECONDS each, default 15; 0 skips): a crash fails
 # the run. cargo-fuzz comes from crates.io, cached like nextest.
 fuzz_seconds=${KNODE_FUZZ_SECONDS:-15}
@@ -104,6 +123,6 @@ if [[ -z $cp_was_running ]] && hack/control-plane.sh status >/dev/null 2>&1; the
     echo "==> stopping the control plane the tests started (hack/control-plane.sh down)"
     hack/control-plane.sh down >/dev/null || echo "==> WARNING: hack/control-plane.sh down failed" >&2
 fi
-# One closing line for everything: the nextest tests and the fuzz targets.
+# One closing line for everything: the nextest tests, the two static checks and the fuzz targets.
 echo "total: $passed passed, $failed failed, $skipped skipped"
 exit "$rc"

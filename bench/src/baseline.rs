@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use kubelet::kuberuntime::container_config::{ContainerContext, container_config};
 use kubelet::kuberuntime::env::{EnvObjects, PodFacts};
-use kubelet::kuberuntime::security_context::{ImageUser, NodeSecurity};
 use kubelet::kuberuntime::pod_dirs::PodDirs;
 use kubelet::kuberuntime::sandbox::{SandboxContext, pod_sandbox_config};
+use kubelet::kuberuntime::security_context::{ImageUser, NodeSecurity};
 use kubelet_cri::{ImageService, RemoteRuntime, RuntimeService, api};
 
 use crate::probe;
@@ -125,8 +125,7 @@ pub async fn run(rt: &RemoteRuntime, endpoint: &str, image: &str, pods: usize, t
         }
         Ok::<_, anyhow::Error>(start.elapsed())
     };
-    let (last_start_returned, all_running) =
-        tokio::try_join!(creator, probe::wait_running(rt, pods, start, Duration::from_secs(300)))?;
+    let (last_start_returned, all_running) = tokio::try_join!(creator, probe::wait_running(rt, pods, start, Duration::from_secs(300)))?;
     let containerd_cpu_s = cpu(containerd) - cpu_before;
 
     let t = Instant::now();

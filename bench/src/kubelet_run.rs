@@ -55,7 +55,9 @@ async fn reported_running(addr: &str) -> usize {
     let Ok(list) = serde_json::from_str::<serde_json::Value>(&body) else { return 0 };
     list["items"]
         .as_array()
-        .map(|items| items.iter().filter(|p| p["status"]["phase"] == "Running" && p["metadata"]["namespace"] == workload::NAMESPACE).count())
+        .map(|items| {
+            items.iter().filter(|p| p["status"]["phase"] == "Running" && p["metadata"]["namespace"] == workload::NAMESPACE).count()
+        })
         .unwrap_or(0)
 }
 

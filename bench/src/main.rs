@@ -74,7 +74,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.kubelet.is_file(), "kubelet binary {} not found (cargo build --release -p kubelet-cmd)", args.kubelet.display());
     std::fs::create_dir_all(&args.out)?;
     let rt = RemoteRuntime::connect(&endpoint, Duration::from_secs(120))?;
-    let leftovers = probe::remove_bench_pods(&rt).await.context("cleaning up earlier benchmark pods (is containerd up? run hack/node-env.sh)")?;
+    let leftovers =
+        probe::remove_bench_pods(&rt).await.context("cleaning up earlier benchmark pods (is containerd up? run hack/node-env.sh)")?;
     if leftovers > 0 {
         eprintln!("removed {leftovers} sandboxes left by an earlier benchmark");
     }
@@ -98,14 +99,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let b = baseline::run(&rt, &endpoint, &image, args.pods, ticks).await.with_context(|| format!("baseline run {n}"))?;
         eprintln!(
             "run {n} baseline: all running {:.2} s (last start {:.2} s), containerd CPU {:.2} s, teardown {:.2} s",
-            b.all_running.as_secs_f64(), b.last_start_returned.as_secs_f64(), b.containerd_cpu_s, b.teardown.as_secs_f64()
+            b.all_running.as_secs_f64(),
+            b.last_start_returned.as_secs_f64(),
+            b.containerd_cpu_s,
+            b.teardown.as_secs_f64()
         );
         base.push(b);
         let k = bench.run(&rt, n).await?;
         eprintln!(
             "run {n} kubelet:  all running {:.2} s (/pods {:.2} s), kubelet CPU {:.2} s, containerd CPU {:.2} s, RSS idle {} KiB, loaded {} KiB, teardown {:.2} s",
-            k.all_running.as_secs_f64(), k.all_reported.as_secs_f64(), k.startup_cpu_s, k.containerd_cpu_s,
-            k.idle.rss_kib, k.loaded.rss_kib, k.teardown.as_secs_f64()
+            k.all_running.as_secs_f64(),
+            k.all_reported.as_secs_f64(),
+            k.startup_cpu_s,
+            k.containerd_cpu_s,
+            k.idle.rss_kib,
+            k.loaded.rss_kib,
+            k.teardown.as_secs_f64()
         );
         kube.push(k);
     }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use kubelet_cri::{RemoteRuntime, RuntimeService};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub use crate::bench_pods::{remove_bench_pods, running_containers, sandboxes};
 use crate::bench_pods::{NAMESPACE, POD_NAMESPACE_LABEL};
+pub use crate::bench_pods::{remove_bench_pods, running_containers, sandboxes};
 pub use crate::proc_stats::{ProcSample, clock_ticks, containerd_pid, sample};
 /// How often the watcher lists containers while waiting.
 pub const POLL: Duration = Duration::from_millis(100);
@@ -26,7 +26,9 @@ pub async fn foreign_sandboxes(rt: &RemoteRuntime) -> anyhow::Result<usize> {
     let all = rt.list_pod_sandbox(None).await?;
     Ok(all
         .iter()
-        .filter(|s| s.labels.contains_key("io.kubernetes.pod.uid") && s.labels.get(POD_NAMESPACE_LABEL).map(String::as_str) != Some(NAMESPACE))
+        .filter(|s| {
+            s.labels.contains_key("io.kubernetes.pod.uid") && s.labels.get(POD_NAMESPACE_LABEL).map(String::as_str) != Some(NAMESPACE)
+        })
         .count())
 }
 
@@ -56,7 +58,6 @@ pub async fn wait_no_sandboxes(rt: &RemoteRuntime, start: Instant, timeout: Dura
         tokio::time::sleep(POLL).await;
     }
 }
-
 
 /// `GET path` on `addr` over HTTP/1.1; returns the status code and body.
 pub async fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {

@@ -39,39 +39,23 @@ pub fn sample(pid: u32, ticks: f64) -> anyhow::Result<ProcSample> {
     };
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // After the parenthesised command name: state is field 3, utime and stime fields 14 and 15.
-    let after = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or_default();
-    let nums: Vec<u64> = after
-        .split_whitespace()
-        .skip(1)
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let nums: Vec<u64> = after.split_whitespace().skip(1).map(|f| f.parse().unwrap_or(0)).collect();
     let cpu_ticks = nums.get(11).copied().unwrap_or(0) + nums.get(12).copied().unwrap_or(0);
-    Ok(ProcSample {
-        rss_kib: field("VmRSS:"),
-        hwm_kib: field("VmHWM:"),
-        threads: field("Threads:"),
-        cpu_s: cpu_ticks as f64 / ticks,
-    })
+    Ok(ProcSample { rss_kib: field("VmRSS:"), hwm_kib: field("VmHWM:"), threads: field("Threads:"), cpu_s: cpu_ticks as f64 / ticks })
 }
 
 /// Copies `/proc/<pid>/smaps_rollup` (RSS split into anonymous, file-backed and shared memory) to
 /// `to`, for reading where a figure's memory went; best effort, a failure is only reported.
 pub fn save_smaps_rollup(pid: u32, to: &std::path::Path) {
     if let Err(e) = std::fs::copy(format!("/proc/{pid}/smaps_rollup"), to) {
-        eprintln!(
-            "  cannot save /proc/{pid}/smaps_rollup to {}: {e}",
-            to.display()
-        );
+        eprintln!("  cannot save /proc/{pid}/smaps_rollup to {}: {e}", to.display());
     }
 }
 
 /// CPU seconds of `pid`, 0 when it cannot be read.
 pub fn cpu_s(pid: Option<u32>, ticks: f64) -> f64 {
-    pid.and_then(|p| sample(p, ticks).ok())
-        .map_or(0.0, |s| s.cpu_s)
+    pid.and_then(|p| sample(p, ticks).ok()).map_or(0.0, |s| s.cpu_s)
 }
 
 /// The PID of the process running `exe` with `arg` among its arguments, and its arguments.
@@ -83,11 +67,7 @@ pub fn find_process(exe: &str, arg: &str) -> Option<(u32, Vec<String>)> {
         let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
             continue;
         };
-        let args: Vec<String> = raw
-            .split(|b| *b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
+        let args: Vec<String> = raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
         if args.first().map(String::as_str) == Some(exe) && args.iter().any(|a| a == arg) {
             return Some((pid, args));
         }
@@ -97,16 +77,13 @@ pub fn find_process(exe: &str, arg: &str) -> Option<(u32, Vec<String>)> {
 
 /// Our containerd's PID (from `hack/node-env.sh`'s pidfile).
 pub fn containerd_pid() -> Option<u32> {
-    let file = std::env::var("KNODE_CONTAINERD_PIDFILE")
-        .unwrap_or_else(|_| "/run/knode/containerd.pid".into());
+    let file = std::env::var("KNODE_CONTAINERD_PIDFILE").unwrap_or_else(|_| "/run/knode/containerd.pid".into());
     std::fs::read_to_string(file).ok()?.trim().parse().ok()
 }
 
 /// The 1-, 5- and 15-minute load averages.
 pub fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg").map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
 }
 
 #[cfg(test)]

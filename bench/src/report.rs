@@ -69,7 +69,12 @@ pub fn table(pods: usize, base: &[BaselineRun], kube: &[KubeletRun]) -> String {
     let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
     let _ = writeln!(out, "goal time ≤ {TIME_GOAL_RATIO:.2}× baseline: {}", verdict(ratio <= TIME_GOAL_RATIO));
     let _ = writeln!(out, "goal RSS idle < {} MiB: {} ({idle:.1} MiB)", IDLE_RSS_GOAL_KIB / 1024, verdict(idle < mib(IDLE_RSS_GOAL_KIB)));
-    let _ = writeln!(out, "goal RSS with {pods} pods < {} MiB: {} ({loaded:.1} MiB)", LOADED_RSS_GOAL_KIB / 1024, verdict(loaded < mib(LOADED_RSS_GOAL_KIB)));
+    let _ = writeln!(
+        out,
+        "goal RSS with {pods} pods < {} MiB: {} ({loaded:.1} MiB)",
+        LOADED_RSS_GOAL_KIB / 1024,
+        verdict(loaded < mib(LOADED_RSS_GOAL_KIB))
+    );
     out
 }
 

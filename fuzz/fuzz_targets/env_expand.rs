@@ -64,11 +64,8 @@ fn reference(input: &str, vars: &BTreeMap<String, String>) -> String {
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let (defs, input) = text.split_once("\n\n").unwrap_or(("", text));
-    let vars: BTreeMap<String, String> = defs
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let vars: BTreeMap<String, String> =
+        defs.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let got = expand(input, &vars);
     assert_eq!(got, reference(input, &vars), "input {input:?} vars {vars:?}");
     if !input.contains('$') {

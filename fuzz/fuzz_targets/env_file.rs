@@ -10,8 +10,13 @@ use libfuzzer_sys::fuzz_target;
 fn error_line(e: &EnvFileError) -> usize {
     use EnvFileError::*;
     match *e {
-        MissingEquals { line } | EmptyName { line } | BlankBeforeEquals { line } | UnquotedValue { line }
-        | ContentAfterQuote { line } | UnclosedQuote { line } | LineTooLong { line } => line,
+        MissingEquals { line }
+        | EmptyName { line }
+        | BlankBeforeEquals { line }
+        | UnquotedValue { line }
+        | ContentAfterQuote { line }
+        | UnclosedQuote { line }
+        | LineTooLong { line } => line,
     }
 }
 

@@ -51,9 +51,12 @@ fn memory_available() -> anyhow::Result<i64> {
         Ok(line.split_whitespace().nth(1).context("meminfo value")?.parse()?)
     };
     let root = std::path::Path::new("/sys/fs/cgroup/memory");
-    if let (Ok(usage), Ok(stat)) = (std::fs::read_to_string(root.join("memory.usage_in_bytes")), std::fs::read_to_string(root.join("memory.stat"))) {
+    if let (Ok(usage), Ok(stat)) =
+        (std::fs::read_to_string(root.join("memory.usage_in_bytes")), std::fs::read_to_string(root.join("memory.stat")))
+    {
         let usage: i64 = usage.trim().parse()?;
-        let inactive: i64 = stat.lines().find_map(|l| l.strip_prefix("total_inactive_file ")).context("no total_inactive_file")?.trim().parse()?;
+        let inactive: i64 =
+            stat.lines().find_map(|l| l.strip_prefix("total_inactive_file ")).context("no total_inactive_file")?.trim().parse()?;
         return Ok(kib("MemTotal")? * 1024 - (usage - inactive));
     }
     Ok((kib("MemFree")? + kib("Inactive(file)")?) * 1024)
@@ -118,7 +121,14 @@ fn fill_until_below(threshold: i64) -> anyhow::Result<(Instant, usize)> {
 }
 
 /// One round with `which`.
-pub async fn run(which: Which, round: usize, paths: &Paths, image: &str, client: &kube::Client, rt: &RemoteRuntime) -> anyhow::Result<EvictionResult> {
+pub async fn run(
+    which: Which,
+    round: usize,
+    paths: &Paths,
+    image: &str,
+    client: &kube::Client,
+    rt: &RemoteRuntime,
+) -> anyhow::Result<EvictionResult> {
     clean(client, rt).await?;
     let available = memory_available()?;
     let threshold = available - MARGIN;
@@ -149,9 +159,13 @@ async fn measure(k: &kubelets::Running, threshold: i64, image: &str, client: &ku
     wait_pod(&api, "victim Running", Duration::from_secs(120), |p| phase_reason(p).0 == Some("Running")).await?;
     // Both kubelets have sampled the pod's stats by then.
     tokio::time::sleep(Duration::from_secs(25)).await;
-    anyhow::ensure!(memory_available()? > threshold + (512 << 20), "memory.available moved towards the threshold on its own; the machine is not quiet");
+    anyhow::ensure!(
+        memory_available()? > threshold + (512 << 20),
+        "memory.available moved towards the threshold on its own; the machine is not quiet"
+    );
     let (crossed, hog_mib) = fill_until_below(threshold)?;
-    let evicted = wait_pod(&api, "victim evicted", Duration::from_secs(90), |p| phase_reason(p) == (Some("Failed"), Some("Evicted"))).await?;
+    let evicted =
+        wait_pod(&api, "victim evicted", Duration::from_secs(90), |p| phase_reason(p) == (Some("Failed"), Some("Evicted"))).await?;
     Ok((evicted.duration_since(crossed), hog_mib))
 }
 
@@ -165,7 +179,10 @@ async fn clean(client: &kube::Client, rt: &RemoteRuntime) -> anyhow::Result<()> 
 pub fn report(results: &[EvictionResult]) -> String {
     let mut out = String::from("kubelet   round  available  threshold  hog MiB  crossing → evicted\n");
     for r in results {
-        out.push_str(&format!("{:<9} {:>5}  {:>6} MiB  {:>6} MiB  {:>7}  {:>10.0} ms\n", r.kubelet, r.round, r.available_mib, r.threshold_mib, r.hog_mib, r.eviction_ms));
+        out.push_str(&format!(
+            "{:<9} {:>5}  {:>6} MiB  {:>6} MiB  {:>7}  {:>10.0} ms\n",
+            r.kubelet, r.round, r.available_mib, r.threshold_mib, r.hog_mib, r.eviction_ms
+        ));
     }
     let mean = |k: &str| {
         let v: Vec<f64> = results.iter().filter(|r| r.kubelet == k).map(|r| r.eviction_ms).collect();

@@ -138,7 +138,8 @@ pub async fn start_with(which: Which, paths: &Paths, round: usize, memory_availa
                 .await?;
             anyhow::ensure!(status.success(), "hack/control-plane.sh kubelet-up failed");
             let exe = paths.upstream.display().to_string();
-            let (pid, args) = proc_stats::find_process(&exe, UPSTREAM_ROOT_ARG).with_context(|| format!("no process {exe} {UPSTREAM_ROOT_ARG}"))?;
+            let (pid, args) =
+                proc_stats::find_process(&exe, UPSTREAM_ROOT_ARG).with_context(|| format!("no process {exe} {UPSTREAM_ROOT_ARG}"))?;
             Ok(Running { which, pid, args, child: None, _root: None })
         }
     }

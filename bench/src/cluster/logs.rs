@@ -78,7 +78,14 @@ async fn wait_written(path: &str, timeout: Duration) -> anyhow::Result<u64> {
 }
 
 /// One round with `which`.
-pub async fn run(which: Which, round: usize, paths: &Paths, image: &str, client: &kube::Client, rt: &RemoteRuntime) -> anyhow::Result<LogsResult> {
+pub async fn run(
+    which: Which,
+    round: usize,
+    paths: &Paths,
+    image: &str,
+    client: &kube::Client,
+    rt: &RemoteRuntime,
+) -> anyhow::Result<LogsResult> {
     clean(client, rt).await?;
     let kubelet = kubelets::start_with(which, paths, round, "100Mi", "containerLogMaxSize: 4Gi\n").await?;
     let measured = measure(&kubelet, which, round, image, client, rt).await;
@@ -96,7 +103,14 @@ pub async fn run(which: Which, round: usize, paths: &Paths, image: &str, client:
     Ok(result)
 }
 
-async fn measure(k: &kubelets::Running, which: Which, round: usize, image: &str, client: &kube::Client, rt: &RemoteRuntime) -> anyhow::Result<LogsResult> {
+async fn measure(
+    k: &kubelets::Running,
+    which: Which,
+    round: usize,
+    image: &str,
+    client: &kube::Client,
+    rt: &RemoteRuntime,
+) -> anyhow::Result<LogsResult> {
     node::wait_ready(client, Duration::from_secs(120), || k.alive()).await?;
     let api: Api<Pod> = Api::namespaced(client.clone(), pods::NAMESPACE);
     api.create(&PostParams::default(), &logger(image)?).await?;
@@ -148,7 +162,16 @@ pub fn report(results: &[LogsResult]) -> String {
     let mut out = String::from("kubelet   round  log MiB  tail=100 reads (ms)                 RSS before → after  peak\n");
     for r in results {
         let reads: Vec<String> = r.tail_ms.iter().map(|m| format!("{m:.0}")).collect();
-        out.push_str(&format!("{:<9} {:>5}  {:>7}  {:<34}  {:>6.1} → {:>6.1} MiB  {:>6.1} MiB\n", r.kubelet, r.round, r.log_mib, reads.join(" "), r.rss_before_mib, r.rss_after_mib, r.hwm_mib));
+        out.push_str(&format!(
+            "{:<9} {:>5}  {:>7}  {:<34}  {:>6.1} → {:>6.1} MiB  {:>6.1} MiB\n",
+            r.kubelet,
+            r.round,
+            r.log_mib,
+            reads.join(" "),
+            r.rss_before_mib,
+            r.rss_after_mib,
+            r.hwm_mib
+        ));
     }
     let med = |k: &str| {
         let v: Vec<f64> = results.iter().filter(|r| r.kubelet == k).flat_map(|r| r.tail_ms.clone()).collect();

@@ -22,9 +22,9 @@ mod kubelets;
 mod logs;
 mod node;
 mod pods;
-mod pulls;
 #[path = "../proc_stats.rs"]
 mod proc_stats;
+mod pulls;
 mod report;
 mod run;
 
@@ -150,7 +150,13 @@ async fn setup(out: &std::path::Path) -> anyhow::Result<(kubelets::Paths, kube::
 }
 
 /// Writes one run's result as `<prefix><kubelet>-round<N>.json`; returns the file.
-fn save<T: serde::Serialize>(out: &std::path::Path, prefix: &str, which: kubelets::Which, round: usize, result: &T) -> anyhow::Result<PathBuf> {
+fn save<T: serde::Serialize>(
+    out: &std::path::Path,
+    prefix: &str,
+    which: kubelets::Which,
+    round: usize,
+    result: &T,
+) -> anyhow::Result<PathBuf> {
     let file = out.join(format!("{prefix}{}-round{round}.json", which.name()));
     std::fs::write(&file, serde_json::to_string_pretty(result)?)?;
     Ok(file)
@@ -200,7 +206,12 @@ async fn pulls_one(args: Args) -> anyhow::Result<()> {
     let which = args.kubelet.context("pulls needs --kubelet ours|upstream")?;
     let serialized = args.serialize.context("pulls needs --serialize true|false")?;
     let list = args.images.context("pulls needs --images FILE")?;
-    let images: Vec<String> = std::fs::read_to_string(&list).with_context(|| format!("reading {}", list.display()))?.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect();
+    let images: Vec<String> = std::fs::read_to_string(&list)
+        .with_context(|| format!("reading {}", list.display()))?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
     anyhow::ensure!(!images.is_empty(), "{} lists no images", list.display());
     let (paths, client, rt) = setup(&args.out).await?;
     let result = pulls::run(which, args.round, serialized, &paths, &images, &client, &rt).await?;
@@ -233,7 +244,10 @@ fn report(out: &std::path::Path) -> anyhow::Result<()> {
     let mut results = Vec::new();
     for entry in std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))? {
         let path = entry?.path();
-        let other = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("eviction-") || n.starts_with("logs-") || n.starts_with("pulls-"));
+        let other = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("eviction-") || n.starts_with("logs-") || n.starts_with("pulls-"));
         if path.extension().is_some_and(|e| e == "json") && !other {
             let text = std::fs::read_to_string(&path)?;
             results.push(serde_json::from_str::<run::RunResult>(&text).with_context(|| format!("parsing {}", path.display()))?);

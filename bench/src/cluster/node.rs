@@ -84,4 +84,3 @@ pub async fn wait_no_running(rt: &RemoteRuntime, start: Instant, timeout: Durati
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
-

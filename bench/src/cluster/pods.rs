@@ -41,7 +41,8 @@ pub fn pod(i: usize, image: &str, probes: bool) -> anyhow::Result<Pod> {
             Ok(serde_json::from_value(v)?)
         };
         let c = &mut p.spec.as_mut().context("spec")?.containers[0];
-        c.command = Some(["sh", "-c", "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"].map(String::from).to_vec());
+        c.command =
+            Some(["sh", "-c", "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"].map(String::from).to_vec());
         c.readiness_probe = Some(probe(i)?);
         c.liveness_probe = Some(probe(i + 1)?);
     }
@@ -61,7 +62,9 @@ pub fn with_objects(p: &mut Pod, i: usize) -> anyhow::Result<()> {
     spec.volumes = Some(vec![serde_json::from_value(serde_json::json!({"name": "config", "configMap": {"name": cm}}))?]);
     let c = &mut spec.containers[0];
     c.volume_mounts = Some(vec![serde_json::from_value(serde_json::json!({"name": "config", "mountPath": "/config"}))?]);
-    c.env = Some(vec![serde_json::from_value(serde_json::json!({"name": "BENCH_SECRET", "valueFrom": {"secretKeyRef": {"name": secret, "key": "value"}}}))?]);
+    c.env = Some(vec![serde_json::from_value(
+        serde_json::json!({"name": "BENCH_SECRET", "valueFrom": {"secretKeyRef": {"name": secret, "key": "value"}}}),
+    )?]);
     Ok(())
 }
 
@@ -73,11 +76,15 @@ pub async fn ensure_objects(client: &kube::Client, n: usize) -> anyhow::Result<(
         let (cm, secret) = object_names(i);
         let labels = serde_json::json!({"app": "knode-bench"});
         if cms.get_opt(&cm).await?.is_none() {
-            let o: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": cm, "labels": labels}, "data": {"setting": format!("value-{i}")}}))?;
+            let o: ConfigMap = serde_json::from_value(
+                serde_json::json!({"metadata": {"name": cm, "labels": labels}, "data": {"setting": format!("value-{i}")}}),
+            )?;
             cms.create(&PostParams::default(), &o).await.with_context(|| format!("creating configmap {cm}"))?;
         }
         if secrets.get_opt(&secret).await?.is_none() {
-            let o: Secret = serde_json::from_value(serde_json::json!({"metadata": {"name": secret, "labels": labels}, "stringData": {"value": format!("secret-{i}")}}))?;
+            let o: Secret = serde_json::from_value(
+                serde_json::json!({"metadata": {"name": secret, "labels": labels}, "stringData": {"value": format!("secret-{i}")}}),
+            )?;
             secrets.create(&PostParams::default(), &o).await.with_context(|| format!("creating secret {secret}"))?;
         }
     }
@@ -154,7 +161,15 @@ fn record(times: &mut HashMap<String, PodTimes>, pod: &Pod, now_ms: f64) {
 /// Creates `n` pods (with a ConfigMap and a Secret each when `objects`; see [`with_objects`])
 /// and waits until every one is `Running`; returns per-pod times (ms since `start`), sorted
 /// by name.
-pub async fn create_and_wait_running(client: &kube::Client, n: usize, image: &str, probes: bool, objects: bool, start: Instant, timeout: Duration) -> anyhow::Result<Vec<(String, PodTimes)>> {
+pub async fn create_and_wait_running(
+    client: &kube::Client,
+    n: usize,
+    image: &str,
+    probes: bool,
+    objects: bool,
+    start: Instant,
+    timeout: Duration,
+) -> anyhow::Result<Vec<(String, PodTimes)>> {
     let mut pods: Vec<Pod> = (0..n).map(|i| pod(i, image, probes)).collect::<anyhow::Result<_>>()?;
     if objects {
         for (i, p) in pods.iter_mut().enumerate() {
@@ -165,7 +180,12 @@ pub async fn create_and_wait_running(client: &kube::Client, n: usize, image: &st
 }
 
 /// [`create_and_wait_running`] for pods made by the caller (in [`NAMESPACE`]).
-pub async fn create_pods_and_wait_running(client: &kube::Client, pods: Vec<Pod>, start: Instant, timeout: Duration) -> anyhow::Result<Vec<(String, PodTimes)>> {
+pub async fn create_pods_and_wait_running(
+    client: &kube::Client,
+    pods: Vec<Pod>,
+    start: Instant,
+    timeout: Duration,
+) -> anyhow::Result<Vec<(String, PodTimes)>> {
     let n = pods.len();
     let api: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
     let rv = api.list(&ListParams::default()).await?.metadata.resource_version.unwrap_or_else(|| "0".into());

@@ -48,7 +48,15 @@ async fn remove_images(rt: &RemoteRuntime, images: &[String]) -> anyhow::Result<
 }
 
 /// One run with `which`.
-pub async fn run(which: Which, round: usize, serialized: bool, paths: &Paths, images: &[String], client: &kube::Client, rt: &RemoteRuntime) -> anyhow::Result<PullsResult> {
+pub async fn run(
+    which: Which,
+    round: usize,
+    serialized: bool,
+    paths: &Paths,
+    images: &[String],
+    client: &kube::Client,
+    rt: &RemoteRuntime,
+) -> anyhow::Result<PullsResult> {
     clean(client, rt, images).await?;
     let extra = format!("serializeImagePulls: {serialized}\nregistryPullQPS: 0\n");
     let kubelet = kubelets::start_with(which, paths, round, "100Mi", &extra).await?;
@@ -65,7 +73,14 @@ pub async fn run(which: Which, round: usize, serialized: bool, paths: &Paths, im
     Ok(result)
 }
 
-async fn measure(k: &kubelets::Running, which: Which, round: usize, serialized: bool, images: &[String], client: &kube::Client) -> anyhow::Result<PullsResult> {
+async fn measure(
+    k: &kubelets::Running,
+    which: Which,
+    round: usize,
+    serialized: bool,
+    images: &[String],
+    client: &kube::Client,
+) -> anyhow::Result<PullsResult> {
     node::wait_schedulable(client, Duration::from_secs(120), || k.alive()).await?;
     let ticks = proc_stats::clock_ticks();
     let before = proc_stats::sample(k.pid, ticks)?;
@@ -110,14 +125,27 @@ pub fn report(results: &[PullsResult]) -> String {
     for r in results {
         out.push_str(&format!(
             "{:<9} {:>5}  {:<10} {:>10.2}s {:>5.2}s {:>6.2}s {:>10.2}s {:>7.1} MiB\n",
-            r.kubelet, r.round, mode(r.serialized), r.all_running_s, r.first_running_s, r.median_running_s, r.kubelet_cpu_s, r.hwm_mib
+            r.kubelet,
+            r.round,
+            mode(r.serialized),
+            r.all_running_s,
+            r.first_running_s,
+            r.median_running_s,
+            r.kubelet_cpu_s,
+            r.hwm_mib
         ));
     }
-    let med = |kubelet: &str, serialized: bool| median(results.iter().filter(|r| r.kubelet == kubelet && r.serialized == serialized).map(|r| r.all_running_s));
+    let med = |kubelet: &str, serialized: bool| {
+        median(results.iter().filter(|r| r.kubelet == kubelet && r.serialized == serialized).map(|r| r.all_running_s))
+    };
     for serialized in [true, false] {
         let (ours, upstream) = (med("ours", serialized), med("upstream", serialized));
         if ours > 0.0 && upstream > 0.0 {
-            out.push_str(&format!("{} pulls, median to all Running: ours {ours:.2}s, upstream {upstream:.2}s, ratio {:.2}\n", mode(serialized), ours / upstream));
+            out.push_str(&format!(
+                "{} pulls, median to all Running: ours {ours:.2}s, upstream {upstream:.2}s, ratio {:.2}\n",
+                mode(serialized),
+                ours / upstream
+            ));
         }
     }
     for kubelet in ["ours", "upstream"] {

@@ -141,9 +141,14 @@ pub fn table(results: &[RunResult]) -> String {
     let of = |k: &str| results.iter().filter(|r| r.kubelet == k).collect::<Vec<_>>();
     let (ours, upstream) = (of("ours"), of("upstream"));
     let pods = results.first().map_or(0, |r| r.pods.len());
-    let _ = writeln!(out, "{pods} pods; ours: {} round(s), upstream: {} round(s); cells: median (each round)\n", ours.len(), upstream.len());
+    let _ =
+        writeln!(out, "{pods} pods; ours: {} round(s), upstream: {} round(s); cells: median (each round)\n", ours.len(), upstream.len());
     for r in results {
-        let _ = writeln!(out, "- {} round {}: load average {} → {}; allocatable {}", r.kubelet, r.round, r.load_before, r.load_after, r.allocatable);
+        let _ = writeln!(
+            out,
+            "- {} round {}: load average {} → {}; allocatable {}",
+            r.kubelet, r.round, r.load_before, r.load_after, r.allocatable
+        );
     }
     let _ = writeln!(out, "\n| figure | unit | ours | upstream 1.37 | upstream/ours |");
     let _ = writeln!(out, "|---|---|---|---|---|");
@@ -165,15 +170,28 @@ pub fn table(results: &[RunResult]) -> String {
     let speed_total = med[2].1 / med[2].0;
     let rss_idle = med[5].0 / med[5].1;
     let rss_loaded = med[6].0 / med[6].1;
-    let _ = writeln!(out, "\ngoal ≥ {SPEED_GOAL}× faster to Running: p50 {speed_p50:.2}×, p99 {:.2}×, total {speed_total:.2}× — {}", med[1].1 / med[1].0, verdict(speed_p50 >= SPEED_GOAL && speed_total >= SPEED_GOAL));
-    let _ = writeln!(out, "goal RSS ≤ 1/5 of upstream: idle {rss_idle:.3}, with all pods {rss_loaded:.3} — {}", verdict(rss_idle <= RSS_GOAL && rss_loaded <= RSS_GOAL));
+    let _ = writeln!(
+        out,
+        "\ngoal ≥ {SPEED_GOAL}× faster to Running: p50 {speed_p50:.2}×, p99 {:.2}×, total {speed_total:.2}× — {}",
+        med[1].1 / med[1].0,
+        verdict(speed_p50 >= SPEED_GOAL && speed_total >= SPEED_GOAL)
+    );
+    let _ = writeln!(
+        out,
+        "goal RSS ≤ 1/5 of upstream: idle {rss_idle:.3}, with all pods {rss_loaded:.3} — {}",
+        verdict(rss_idle <= RSS_GOAL && rss_loaded <= RSS_GOAL)
+    );
     let api = med[17];
     let _ = writeln!(out, "goal API requests per minute ≤ upstream's: {:.1} vs {:.1} — {}", api.0, api.1, verdict(api.0 <= api.1));
     let cpu = med[16];
     let _ = writeln!(out, "goal steady CPU ≤ 1/3 of upstream's: {:.3} — {}", cpu.0 / cpu.1, verdict(cpu.0 / cpu.1 <= CPU_GOAL));
     for (i, path) in endpoints::PATHS.iter().enumerate() {
         let (p50, max) = (med[FIRST_ENDPOINT_ROW + 3 * i].0, med[FIRST_ENDPOINT_ROW + 3 * i + 1].0);
-        let _ = writeln!(out, "goal GET {path} under {ENDPOINT_GOAL_MS} ms (ours): p50 {p50:.1} ms, max {max:.1} ms — {}", verdict(max < ENDPOINT_GOAL_MS));
+        let _ = writeln!(
+            out,
+            "goal GET {path} under {ENDPOINT_GOAL_MS} ms (ours): p50 {p50:.1} ms, max {max:.1} ms — {}",
+            verdict(max < ENDPOINT_GOAL_MS)
+        );
     }
     for r in results {
         let kinds: Vec<String> = r.steady_requests.iter().map(|(k, n)| format!("{k} {n}")).collect();

@@ -85,29 +85,16 @@ pub async fn run(
     client: &kube::Client,
     rt: &RemoteRuntime,
 ) -> anyhow::Result<RunResult> {
-    clean(client, rt)
-        .await
-        .context("cleaning up before the run")?;
+    clean(client, rt).await.context("cleaning up before the run")?;
     let load_before = proc_stats::load_average();
     let started = Instant::now();
     let kubelet = kubelets::start(which, paths, round).await?;
     let args = kubelet.args.clone();
-    let snapshot = |name: &str| {
-        paths.out_dir.join(format!(
-            "{}-round{round}-{name}",
-            which.name()
-        ))
-    };
+    let snapshot = |name: &str| paths.out_dir.join(format!("{}-round{round}-{name}", which.name()));
     let measured = measure(&kubelet, settings, client, rt, started, snapshot).await;
     let stopped = kubelet.stop(paths).await;
     let cleaned = clean(client, rt).await;
-    let mut result = measured.with_context(|| {
-        format!(
-            "{} kubelet, round {round} (logs in {})",
-            which.name(),
-            paths.out_dir.display()
-        )
-    })?;
+    let mut result = measured.with_context(|| format!("{} kubelet, round {round} (logs in {})", which.name(), paths.out_dir.display()))?;
     stopped?;
     cleaned.context("cleaning up after the run")?;
     result.kubelet = which.name().into();
@@ -139,23 +126,15 @@ async fn measure(
     let node = node::wait_ready(client, Duration::from_secs(120), || k.alive()).await?;
     let node_ready_s = started.elapsed().as_secs_f64();
     let allocatable = node::allocatable(&node);
-    eprintln!(
-        "  {}: node Ready after {node_ready_s:.2} s, allocatable {allocatable}",
-        k.which.name()
-    );
+    eprintln!("  {}: node Ready after {node_ready_s:.2} s, allocatable {allocatable}", k.which.name());
     tokio::time::sleep(s.idle_wait).await;
     let idle = proc_stats::sample(k.pid, ticks)?;
     proc_stats::save_smaps_rollup(k.pid, &snapshot("idle.smaps_rollup"));
 
     let containerd = proc_stats::containerd_pid();
-    let (kubelet_before, containerd_before) = (
-        proc_stats::cpu_s(Some(k.pid), ticks),
-        proc_stats::cpu_s(containerd, ticks),
-    );
+    let (kubelet_before, containerd_before) = (proc_stats::cpu_s(Some(k.pid), ticks), proc_stats::cpu_s(containerd, ticks));
     let start = Instant::now();
-    let times =
-        pods::create_and_wait_running(client, s.pods, &s.image, s.probes, s.objects, start, Duration::from_secs(300))
-            .await?;
+    let times = pods::create_and_wait_running(client, s.pods, &s.image, s.probes, s.objects, start, Duration::from_secs(300)).await?;
     let ramp_cpu_s = proc_stats::cpu_s(Some(k.pid), ticks) - kubelet_before;
     let containerd_ramp_cpu_s = proc_stats::cpu_s(containerd, ticks) - containerd_before;
     anyhow::ensure!(k.alive(), "the kubelet exited during the ramp");
@@ -166,11 +145,7 @@ async fn measure(
     proc_stats::save_smaps_rollup(k.pid, &snapshot("loaded.smaps_rollup"));
     let steady_cpu_per_s = (loaded.cpu_s - settle_start.cpu_s) / s.settle.as_secs_f64();
     let running = node::running_containers(rt).await?;
-    anyhow::ensure!(
-        running == s.pods,
-        "{running} of {} benchmark containers running after settling",
-        s.pods
-    );
+    anyhow::ensure!(running == s.pods, "{running} of {} benchmark containers running after settling", s.pods);
 
     let cursor = audit::Cursor::at_end(&audit::log_path())?;
     let steady_start = proc_stats::cpu_s(Some(k.pid), ticks);
@@ -189,9 +164,7 @@ async fn measure(
 
     let t = Instant::now();
     pods::delete_all(client, Duration::from_secs(120)).await?;
-    let teardown_s = node::wait_no_running(rt, t, Duration::from_secs(120))
-        .await?
-        .as_secs_f64();
+    let teardown_s = node::wait_no_running(rt, t, Duration::from_secs(120)).await?.as_secs_f64();
     Ok(RunResult {
         kubelet: String::new(),
         round: 0,

@@ -76,24 +76,11 @@ fn parse_args() -> anyhow::Result<Args> {
             other => anyhow::bail!("unknown argument {other:?} (usage: {USAGE})"),
         }
     }
-    anyhow::ensure!(
-        !a.netns.is_empty(),
-        "--netns is required (the namespace this runs in)"
-    );
-    anyhow::ensure!(
-        a.services > 0 && a.restarts > 0,
-        "--services and --restarts must be positive"
-    );
-    anyhow::ensure!(
-        (1..=250).contains(&a.endpoints),
-        "--endpoints must be 1..=250"
-    );
+    anyhow::ensure!(!a.netns.is_empty(), "--netns is required (the namespace this runs in)");
+    anyhow::ensure!(a.services > 0 && a.restarts > 0, "--services and --restarts must be positive");
+    anyhow::ensure!((1..=250).contains(&a.endpoints), "--endpoints must be 1..=250");
     anyhow::ensure!(a.changes <= 100, "--changes must be at most 100");
-    for (flag, p) in [
-        ("--kubeconfig", &a.kubeconfig),
-        ("--upstream", &a.upstream),
-        ("--ours", &a.ours),
-    ] {
+    for (flag, p) in [("--kubeconfig", &a.kubeconfig), ("--upstream", &a.upstream), ("--ours", &a.ours)] {
         anyhow::ensure!(p.is_file(), "{flag} {:?}: no such file", p.display());
     }
     Ok(a)
@@ -114,8 +101,7 @@ fn ensure_in_netns(name: &str) -> anyhow::Result<()> {
 }
 
 async fn client(path: &std::path::Path) -> anyhow::Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(path)
-        .with_context(|| format!("reading {}", path.display()))?;
+    let kc = kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
     let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
     Ok(kube::Client::try_from(cfg)?)
 }
@@ -129,33 +115,13 @@ async fn main() -> anyhow::Result<()> {
     objects::ensure_node(&client, run::NODE_NAME, Ipv4Addr::new(198, 18, 208, 1)).await?;
     let t = Instant::now();
     let created = objects::populate(&client, a.services, a.endpoints).await?;
-    eprintln!(
-        "{} Services with EndpointSlices ({created} created in {:.1} s)",
-        a.services,
-        t.elapsed().as_secs_f64()
-    );
+    eprintln!("{} Services with EndpointSlices ({created} created in {:.1} s)", a.services, t.elapsed().as_secs_f64());
 
     let specs = [
-        ProxySpec {
-            label: "upstream nftables",
-            binary: a.upstream.clone(),
-            mode: "nftables",
-        },
-        ProxySpec {
-            label: "upstream iptables",
-            binary: a.upstream.clone(),
-            mode: "iptables",
-        },
-        ProxySpec {
-            label: "knode iptables",
-            binary: a.ours.clone(),
-            mode: "iptables",
-        },
-        ProxySpec {
-            label: "knode nftables",
-            binary: a.ours.clone(),
-            mode: "nftables",
-        },
+        ProxySpec { label: "upstream nftables", binary: a.upstream.clone(), mode: "nftables" },
+        ProxySpec { label: "upstream iptables", binary: a.upstream.clone(), mode: "iptables" },
+        ProxySpec { label: "knode iptables", binary: a.ours.clone(), mode: "iptables" },
+        ProxySpec { label: "knode nftables", binary: a.ours.clone(), mode: "nftables" },
     ];
     let settings = Settings {
         kubeconfig: &a.kubeconfig,
@@ -168,10 +134,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut rows = Vec::new();
     for (idx, spec) in specs.iter().enumerate() {
-        if a.only
-            .as_ref()
-            .is_some_and(|o| !o.iter().any(|l| spec.label.contains(l.as_str())))
-        {
+        if a.only.as_ref().is_some_and(|o| !o.iter().any(|l| spec.label.contains(l.as_str()))) {
             continue;
         }
         // Upstream's iptables mode rewrites every rule on every sync: at 10k Services one

@@ -21,35 +21,16 @@ const BENCH_LABEL: &str = "knode-bench";
 const CONCURRENCY: usize = 32;
 
 fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
-    let api_version = if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    };
-    ApiResource {
-        group: group.into(),
-        version: version.into(),
-        api_version,
-        kind: kind.into(),
-        plural: plural.into(),
-    }
+    let api_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    ApiResource { group: group.into(), version: version.into(), api_version, kind: kind.into(), plural: plural.into() }
 }
 
 fn services(client: &kube::Client) -> Api<DynamicObject> {
-    Api::namespaced_with(
-        client.clone(),
-        NAMESPACE,
-        &resource("", "v1", "Service", "services"),
-    )
+    Api::namespaced_with(client.clone(), NAMESPACE, &resource("", "v1", "Service", "services"))
 }
 
 fn slices(client: &kube::Client) -> Api<DynamicObject> {
-    let ar = resource(
-        "discovery.k8s.io",
-        "v1",
-        "EndpointSlice",
-        "endpointslices",
-    );
+    let ar = resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices");
     Api::namespaced_with(client.clone(), NAMESPACE, &ar)
 }
 
@@ -77,9 +58,7 @@ fn service_json(i: usize) -> Value {
 }
 
 fn endpoints_json(ips: &[Ipv4Addr]) -> Value {
-    ips.iter()
-        .map(|ip| json!({"addresses": [ip.to_string()], "conditions": {"ready": true}}))
-        .collect()
+    ips.iter().map(|ip| json!({"addresses": [ip.to_string()], "conditions": {"ready": true}})).collect()
 }
 
 fn slice_json(i: usize, endpoints: usize) -> Value {
@@ -103,29 +82,18 @@ fn object(v: Value) -> anyhow::Result<DynamicObject> {
 async fn existing(api: &Api<DynamicObject>) -> anyhow::Result<BTreeSet<String>> {
     let lp = ListParams::default().labels(&format!("{BENCH_LABEL}=proxy"));
     let list = api.list(&lp).await.context("listing benchmark objects")?;
-    Ok(list
-        .items
-        .into_iter()
-        .filter_map(|o| o.metadata.name)
-        .collect())
+    Ok(list.items.into_iter().filter_map(|o| o.metadata.name).collect())
 }
 
 /// Creates the Node `node` (InternalIP `node_ip`) unless it exists.
-pub async fn ensure_node(
-    client: &kube::Client,
-    node: &str,
-    node_ip: Ipv4Addr,
-) -> anyhow::Result<()> {
-    let api: Api<DynamicObject> =
-        Api::all_with(client.clone(), &resource("", "v1", "Node", "nodes"));
+pub async fn ensure_node(client: &kube::Client, node: &str, node_ip: Ipv4Addr) -> anyhow::Result<()> {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource("", "v1", "Node", "nodes"));
     if api.get_opt(node).await?.is_some() {
         return Ok(());
     }
     let n = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node},
         "status": {"addresses": [{"type": "InternalIP", "address": node_ip.to_string()}]}});
-    api.create(&PostParams::default(), &object(n)?)
-        .await
-        .with_context(|| format!("creating Node {node}"))?;
+    api.create(&PostParams::default(), &object(n)?).await.with_context(|| format!("creating Node {node}"))?;
     Ok(())
 }
 
@@ -133,9 +101,7 @@ pub async fn ensure_node(
 pub async fn populate(client: &kube::Client, n: usize, endpoints: usize) -> anyhow::Result<usize> {
     let (svc_api, slice_api) = (services(client), slices(client));
     let (have_svc, have_slice) = (existing(&svc_api).await?, existing(&slice_api).await?);
-    let todo: Vec<usize> = (0..n)
-        .filter(|i| !have_svc.contains(&service_name(*i)) || !have_slice.contains(&slice_name(*i)))
-        .collect();
+    let todo: Vec<usize> = (0..n).filter(|i| !have_svc.contains(&service_name(*i)) || !have_slice.contains(&slice_name(*i))).collect();
     let created = todo.len();
     futures::stream::iter(todo)
         .map(|i| {
@@ -167,21 +133,12 @@ pub async fn populate(client: &kube::Client, n: usize, endpoints: usize) -> anyh
 /// The cluster IP of Service `i`.
 pub async fn cluster_ip(client: &kube::Client, i: usize) -> anyhow::Result<String> {
     let svc = services(client).get(&service_name(i)).await?;
-    svc.data["spec"]["clusterIP"]
-        .as_str()
-        .map(str::to_string)
-        .with_context(|| format!("Service {} has no clusterIP", service_name(i)))
+    svc.data["spec"]["clusterIP"].as_str().map(str::to_string).with_context(|| format!("Service {} has no clusterIP", service_name(i)))
 }
 
 /// Replaces the endpoints of Service `i`'s slice: endpoint 0 becomes
 /// `new_ip`, or with `add`, `new_ip` joins them as one more endpoint.
-pub async fn change_endpoint(
-    client: &kube::Client,
-    i: usize,
-    endpoints: usize,
-    new_ip: Ipv4Addr,
-    add: bool,
-) -> anyhow::Result<()> {
+pub async fn change_endpoint(client: &kube::Client, i: usize, endpoints: usize, new_ip: Ipv4Addr, add: bool) -> anyhow::Result<()> {
     let mut ips: Vec<Ipv4Addr> = (0..endpoints).map(|j| endpoint_ip(i, j)).collect();
     if add {
         ips.push(new_ip);
@@ -190,11 +147,7 @@ pub async fn change_endpoint(
     }
     let patch = json!({"endpoints": endpoints_json(&ips)});
     slices(client)
-        .patch(
-            &slice_name(i),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
+        .patch(&slice_name(i), &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .with_context(|| format!("patching EndpointSlice {}", slice_name(i)))?;
     Ok(())

@@ -70,9 +70,7 @@ struct Running(Child);
 impl Drop for Running {
     fn drop(&mut self) {
         // SIGTERM (an orderly shutdown) to the child we spawned, by its pid.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.0.try_wait() {
@@ -86,23 +84,15 @@ impl Drop for Running {
 }
 
 fn start(spec: &ProxySpec, s: &Settings, run: usize) -> anyhow::Result<Running> {
-    let log = s
-        .out
-        .join(format!("{}-{}svc-{run}.log", spec.label, s.services));
+    let log = s.out.join(format!("{}-{}svc-{run}.log", spec.label, s.services));
     let log = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
     let child = Command::new(&spec.binary)
         .arg(format!("--kubeconfig={}", s.kubeconfig.display()))
         .arg(format!("--proxy-mode={}", spec.mode))
         .arg(format!("--hostname-override={NODE_NAME}"))
         .arg(format!("--metrics-bind-address={METRICS_ADDR}"))
-        .args([
-            "--healthz-bind-address=127.0.0.1:10256",
-            "--conntrack-max-per-core=0",
-        ])
-        .args([
-            "--conntrack-tcp-timeout-established=0",
-            "--conntrack-tcp-timeout-close-wait=0",
-        ])
+        .args(["--healthz-bind-address=127.0.0.1:10256", "--conntrack-max-per-core=0"])
+        .args(["--conntrack-tcp-timeout-established=0", "--conntrack-tcp-timeout-close-wait=0"])
         // A long period keeps the iptables modes (upstream's and ours) from
         // a timed full resync during a measurement.
         .arg("--iptables-sync-period=1h")
@@ -116,19 +106,11 @@ fn start(spec: &ProxySpec, s: &Settings, run: usize) -> anyhow::Result<Running> 
 }
 
 fn histogram() -> Option<SyncHistogram> {
-    probe::scrape(METRICS_ADDR)
-        .ok()
-        .as_deref()
-        .and_then(probe::sync_histogram)
+    probe::scrape(METRICS_ADDR).ok().as_deref().and_then(probe::sync_histogram)
 }
 
 /// Polls until the sync count exceeds `after.count`; returns the new histogram.
-fn wait_sync(
-    proc: &mut Running,
-    after: SyncHistogram,
-    timeout: Duration,
-    poll: Duration,
-) -> anyhow::Result<SyncHistogram> {
+fn wait_sync(proc: &mut Running, after: SyncHistogram, timeout: Duration, poll: Duration) -> anyhow::Result<SyncHistogram> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(h) = histogram()
@@ -147,60 +129,33 @@ fn wait_sync(
 /// Waits until no sync is queued (e.g. the ones a start queues after the first).
 fn wait_settled(proc: &mut Running, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
-    while !probe::scrape(METRICS_ADDR)
-        .map(|t| probe::settled(&t))
-        .unwrap_or(false)
-    {
+    while !probe::scrape(METRICS_ADDR).map(|t| probe::settled(&t)).unwrap_or(false) {
         if let Some(st) = proc.0.try_wait()? {
             anyhow::bail!("the proxy exited ({st})");
         }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "syncs still queued after {timeout:?}"
-        );
+        anyhow::ensure!(Instant::now() < deadline, "syncs still queued after {timeout:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
     Ok(())
 }
 
 fn contains_ip(rules: &str, ip: &str) -> bool {
-    rules
-        .match_indices(ip)
-        .any(|(i, _)| !rules[i + ip.len()..].starts_with(|c: char| c.is_ascii_digit()))
+    rules.match_indices(ip).any(|(i, _)| !rules[i + ip.len()..].starts_with(|c: char| c.is_ascii_digit()))
 }
 
-pub async fn measure(
-    client: &kube::Client,
-    spec: &ProxySpec,
-    s: &Settings<'_>,
-    proxy_idx: usize,
-) -> anyhow::Result<Measurement> {
+pub async fn measure(client: &kube::Client, spec: &ProxySpec, s: &Settings<'_>, proxy_idx: usize) -> anyhow::Result<Measurement> {
     let mut m = Measurement::default();
     let last_ip = objects::cluster_ip(client, s.services - 1).await?;
     for run in 0..s.restarts {
         probe::flush_rules()?;
         let started = Instant::now();
         let mut proc = start(spec, s, run)?;
-        let first = wait_sync(
-            &mut proc,
-            SyncHistogram::default(),
-            s.timeout,
-            Duration::from_millis(20),
-        )?;
+        let first = wait_sync(&mut proc, SyncHistogram::default(), s.timeout, Duration::from_millis(20))?;
         m.start_to_synced_s.push(started.elapsed().as_secs_f64());
         m.first_sync_s.push(first.sum);
-        eprintln!(
-            "  {} run {run}: first sync {:.3} s ({} s after start)",
-            spec.label,
-            first.sum,
-            started.elapsed().as_secs_f64()
-        );
+        eprintln!("  {} run {run}: first sync {:.3} s ({} s after start)", spec.label, first.sum, started.elapsed().as_secs_f64());
         let rules = probe::rules_text(spec.nftables())?;
-        anyhow::ensure!(
-            contains_ip(&rules, &last_ip),
-            "{}: the rules lack the last Service's cluster IP {last_ip}",
-            spec.label
-        );
+        anyhow::ensure!(contains_ip(&rules, &last_ip), "{}: the rules lack the last Service's cluster IP {last_ip}", spec.label);
         m.rule_lines = rules.lines().count();
         let pid = proc.0.id();
         if run + 1 < s.restarts {
@@ -215,11 +170,7 @@ pub async fn measure(
             let mut k = 0;
             while k < s.changes {
                 attempts += 1;
-                anyhow::ensure!(
-                    attempts <= 4 * s.changes,
-                    "{}: too many disturbed change measurements",
-                    spec.label
-                );
+                anyhow::ensure!(attempts <= 4 * s.changes, "{}: too many disturbed change measurements", spec.label);
                 let i = s.services / 2 + k + usize::from(scale_up) * s.changes;
                 let ip = Ipv4Addr::new(198, 18, 200 + proxy_idx as u8, attempts as u8);
                 wait_settled(&mut proc, s.timeout)?;
@@ -232,17 +183,11 @@ pub async fn measure(
                 let sync = after.sum - before.sum;
                 let rules = probe::rules_text(spec.nftables())?;
                 if after.count != before.count + 1 || !contains_ip(&rules, &ip.to_string()) {
-                    eprintln!(
-                        "  {} change {k}: disturbed by another sync or not yet programmed, repeating",
-                        spec.label
-                    );
+                    eprintln!("  {} change {k}: disturbed by another sync or not yet programmed, repeating", spec.label);
                     continue;
                 }
-                let (e2e_s, sync_s) = if scale_up {
-                    (&mut m.scale_e2e_s, &mut m.scale_sync_s)
-                } else {
-                    (&mut m.change_e2e_s, &mut m.change_sync_s)
-                };
+                let (e2e_s, sync_s) =
+                    if scale_up { (&mut m.scale_e2e_s, &mut m.scale_sync_s) } else { (&mut m.change_e2e_s, &mut m.change_sync_s) };
                 e2e_s.push(e2e);
                 sync_s.push(sync);
                 eprintln!(

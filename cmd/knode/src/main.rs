@@ -24,30 +24,57 @@ fn common(cmd: Command) -> Command {
 }
 
 fn cli() -> Command {
-    let service = Arg::new("service").long("service").value_parser(["auto", "systemd", "process"]).default_value("auto").help("how the kubelet runs: systemd when it runs (auto), or a detached process");
+    let service = Arg::new("service")
+        .long("service")
+        .value_parser(["auto", "systemd", "process"])
+        .default_value("auto")
+        .help("how the kubelet runs: systemd when it runs (auto), or a detached process");
     Command::new("knode")
         .about("Join this machine to a Kubernetes cluster, diagnose it, or undo the join")
         // A repeated flag: the last one wins, as with upstream's (pflag) tools.
         .args_override_self(true)
         .subcommand_required(true)
         .subcommand(
-            common(Command::new("join").about("Join the cluster: discovery, preflight checks, the kubelet's files and service, wait until the node is Ready"))
-                .arg(Arg::new("api-server").help("the API server, host:port (kubeadm's form) or https://host:port"))
-                .arg(Arg::new("server").long("server").help("the API server (as the positional argument)"))
-                .arg(Arg::new("token").long("token").help("a bootstrap token, <id>.<secret>"))
-                .arg(Arg::new("ca-cert-hash").long("ca-cert-hash").alias("discovery-token-ca-cert-hash").action(ArgAction::Append).help("sha256:<hex> of the cluster CA's public key (repeatable)"))
-                .arg(Arg::new("unsafe-skip-ca-verification").long("unsafe-skip-ca-verification").action(ArgAction::SetTrue))
-                .arg(Arg::new("bootstrap-kubeconfig").long("bootstrap-kubeconfig").help("join with this bootstrap kubeconfig instead of a token"))
-                .arg(Arg::new("node-ip").long("node-ip"))
-                .arg(Arg::new("ignore-preflight-errors").long("ignore-preflight-errors").value_delimiter(',').action(ArgAction::Append).help("checks whose errors are only warned about, or 'all'"))
-                .arg(Arg::new("timeout").long("timeout").default_value("4m").help("how long to wait for the node to be Ready"))
-                .arg(service.clone()),
+            common(
+                Command::new("join")
+                    .about("Join the cluster: discovery, preflight checks, the kubelet's files and service, wait until the node is Ready"),
+            )
+            .arg(Arg::new("api-server").help("the API server, host:port (kubeadm's form) or https://host:port"))
+            .arg(Arg::new("server").long("server").help("the API server (as the positional argument)"))
+            .arg(Arg::new("token").long("token").help("a bootstrap token, <id>.<secret>"))
+            .arg(
+                Arg::new("ca-cert-hash")
+                    .long("ca-cert-hash")
+                    .alias("discovery-token-ca-cert-hash")
+                    .action(ArgAction::Append)
+                    .help("sha256:<hex> of the cluster CA's public key (repeatable)"),
+            )
+            .arg(Arg::new("unsafe-skip-ca-verification").long("unsafe-skip-ca-verification").action(ArgAction::SetTrue))
+            .arg(
+                Arg::new("bootstrap-kubeconfig")
+                    .long("bootstrap-kubeconfig")
+                    .help("join with this bootstrap kubeconfig instead of a token"),
+            )
+            .arg(Arg::new("node-ip").long("node-ip"))
+            .arg(
+                Arg::new("ignore-preflight-errors")
+                    .long("ignore-preflight-errors")
+                    .value_delimiter(',')
+                    .action(ArgAction::Append)
+                    .help("checks whose errors are only warned about, or 'all'"),
+            )
+            .arg(Arg::new("timeout").long("timeout").default_value("4m").help("how long to wait for the node to be Ready"))
+            .arg(service.clone()),
         )
-        .subcommand(common(Command::new("doctor").about("Check this node; every problem with its fix. Exit status 1 when something is wrong")))
+        .subcommand(common(
+            Command::new("doctor").about("Check this node; every problem with its fix. Exit status 1 when something is wrong"),
+        ))
         .subcommand(
-            common(Command::new("reset").about("Undo a join: stop the kubelet, remove its pods and every file the join and the kubelet wrote"))
-                .arg(Arg::new("keep-pods").long("keep-pods").action(ArgAction::SetTrue).help("leave the runtime's pods alone"))
-                .arg(service),
+            common(
+                Command::new("reset").about("Undo a join: stop the kubelet, remove its pods and every file the join and the kubelet wrote"),
+            )
+            .arg(Arg::new("keep-pods").long("keep-pods").action(ArgAction::SetTrue).help("leave the runtime's pods alone"))
+            .arg(service),
         )
 }
 
@@ -160,7 +187,12 @@ async fn main() -> ExitCode {
         },
         Some(("doctor", m)) => return doctor(m).await,
         Some(("reset", m)) => {
-            let opts = reset::ResetOptions { layout: Layout::new(s(m, "root")), cri_socket: s(m, "cri-socket"), service: service_mode(m), remove_pods: !m.get_flag("keep-pods") };
+            let opts = reset::ResetOptions {
+                layout: Layout::new(s(m, "root")),
+                cri_socket: s(m, "cri-socket"),
+                service: service_mode(m),
+                remove_pods: !m.get_flag("keep-pods"),
+            };
             reset::reset(&opts, &mut report).await.map_err(|e| e.to_string())
         }
         _ => unreachable!("subcommand_required"),
@@ -181,9 +213,25 @@ mod tests {
     #[test]
     fn flags_parse_like_kubeadm_join() {
         cli().debug_assert();
-        let m = cli().try_get_matches_from(["knode", "join", "198.18.255.1:6443", "--token", "abcdef.0123456789abcdef", "--discovery-token-ca-cert-hash", "sha256:00", "--ignore-preflight-errors", "Swap,Port-10250", "--node-name", "n1"]).unwrap();
+        let m = cli()
+            .try_get_matches_from([
+                "knode",
+                "join",
+                "198.18.255.1:6443",
+                "--token",
+                "abcdef.0123456789abcdef",
+                "--discovery-token-ca-cert-hash",
+                "sha256:00",
+                "--ignore-preflight-errors",
+                "Swap,Port-10250",
+                "--node-name",
+                "n1",
+            ])
+            .unwrap();
         let opts = join_options(m.subcommand_matches("join").unwrap()).unwrap();
-        assert!(matches!(&opts.discovery, Discovery::Token { server, pins, .. } if server == "198.18.255.1:6443" && pins == &["sha256:00"]));
+        assert!(
+            matches!(&opts.discovery, Discovery::Token { server, pins, .. } if server == "198.18.255.1:6443" && pins == &["sha256:00"])
+        );
         assert_eq!(opts.ignore_preflight_errors, ["Swap", "Port-10250"]);
         assert_eq!((opts.node_name.as_str(), opts.ready_timeout), ("n1", Duration::from_secs(240)));
         let m = cli().try_get_matches_from(["knode", "join", "--token", "abcdef.0123456789abcdef"]).unwrap();

@@ -20,7 +20,10 @@ fn verify(edit: impl Fn(String) -> String) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("kubelet.service.d")).unwrap();
     let copy = |name: &str, edit: &dyn Fn(String) -> String| {
-        let text = std::fs::read_to_string(deploy().join(name)).unwrap().replace("/usr/bin/kubelet", "/bin/true").replace("/usr/bin/kube-proxy", "/bin/true");
+        let text = std::fs::read_to_string(deploy().join(name))
+            .unwrap()
+            .replace("/usr/bin/kubelet", "/bin/true")
+            .replace("/usr/bin/kube-proxy", "/bin/true");
         std::fs::write(dir.path().join(name), edit(text)).unwrap();
     };
     copy("kubelet.service", &|t| t);
@@ -35,7 +38,11 @@ fn verify(edit: impl Fn(String) -> String) -> (bool, String) {
         .expect("run systemd-analyze");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     // Anything said about our units is a finding, even with a zero exit status.
-    let ours = text.lines().filter(|l| l.contains("kubelet.service") || l.contains("kube-proxy.service") || l.contains("10-kubeadm.conf")).collect::<Vec<_>>().join("\n");
+    let ours = text
+        .lines()
+        .filter(|l| l.contains("kubelet.service") || l.contains("kube-proxy.service") || l.contains("10-kubeadm.conf"))
+        .collect::<Vec<_>>()
+        .join("\n");
     (out.status.success() && ours.is_empty(), text)
 }
 

@@ -15,8 +15,7 @@ fn init_logging(verbosity: u32) {
         3..=4 => "debug",
         _ => "trace",
     };
-    let filter =
-        EnvFilter::try_from_env("KUBE_PROXY_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let filter = EnvFilter::try_from_env("KUBE_PROXY_LOG").unwrap_or_else(|_| EnvFilter::new(level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -27,10 +26,7 @@ fn init_logging(verbosity: u32) {
 
 async fn wait_for_signal(shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         return;
     };
     tokio::select! {
@@ -60,10 +56,7 @@ fn main() -> ExitCode {
     tune_malloc();
     let opts = match proxy_config::load_from_args(std::env::args_os()) {
         Ok(opts) => opts,
-        Err(
-            e
-            @ (proxy_config::ConfigError::Help { .. } | proxy_config::ConfigError::Version { .. }),
-        ) => {
+        Err(e @ (proxy_config::ConfigError::Help { .. } | proxy_config::ConfigError::Version { .. })) => {
             println!("{e}");
             return ExitCode::SUCCESS;
         }
@@ -85,11 +78,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("kube-proxy: cannot start the async runtime: {e}");

@@ -23,21 +23,12 @@ fn kubectl(args: &[&str], stdin: Option<&str>) -> Result<String, String> {
     let bin = std::env::var("KNODE_KUBECTL").unwrap_or_else(|_| "/var/cache/knode/k8s-1.37.2/bin/kubectl".into());
     let mut cmd = Command::new(bin);
     cmd.arg("--kubeconfig").arg(ADMIN_KUBECONFIG).args(args);
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| e.to_string())?;
     if let Some(s) = stdin {
         use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(s.as_bytes())
-            .map_err(|e| e.to_string())?;
+        child.stdin.take().unwrap().write_all(s.as_bytes()).map_err(|e| e.to_string())?;
     }
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if out.status.success() {
@@ -56,7 +47,6 @@ impl Drop for KubeNamespace {
     }
 }
 
-
 /// Polls `f` every 200 ms for up to `secs` seconds.
 fn eventually<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -70,22 +60,13 @@ fn eventually<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
 }
 
 fn http_get(ns: &Netns, path: &str, port: u16) -> String {
-    ns.exec(&[
-        "/usr/bin/busybox",
-        "wget",
-        "-q",
-        "-O",
-        "-",
-        &format!("http://127.0.0.1:{port}{path}"),
-    ])
+    ns.exec(&["/usr/bin/busybox", "wget", "-q", "-O", "-", &format!("http://127.0.0.1:{port}{path}")])
 }
 
 #[test]
 #[ignore = "needs root: run hack/test.sh"]
 fn kube_proxy_binary_against_the_control_plane() {
-    if !std::path::Path::new(ADMIN_KUBECONFIG).exists()
-        || kubectl(&["get", "--raw", "/readyz"], None).is_err()
-    {
+    if !std::path::Path::new(ADMIN_KUBECONFIG).exists() || kubectl(&["get", "--raw", "/readyz"], None).is_err() {
         // hack/test.sh starts the control plane and requires this test to run.
         assert!(
             std::env::var("KNODE_CONTROL_PLANE").as_deref() != Ok("required"),
@@ -99,19 +80,7 @@ fn kube_proxy_binary_against_the_control_plane() {
     let node = Netns::new("cn");
     let backend = Netns::new("cb");
     let host_if = format!("kvh{pid}");
-    sh(&[
-        "ip",
-        "link",
-        "add",
-        &host_if,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &format!("kvc{pid}"),
-        "netns",
-        &node.name,
-    ]);
+    sh(&["ip", "link", "add", &host_if, "type", "veth", "peer", "name", &format!("kvc{pid}"), "netns", &node.name]);
     struct HostLink(String);
     impl Drop for HostLink {
         fn drop(&mut self) {
@@ -121,40 +90,12 @@ fn kube_proxy_binary_against_the_control_plane() {
     let _host_link = HostLink(host_if.clone());
     sh(&["ip", "addr", "add", "198.18.136.1/30", "dev", &host_if]);
     sh(&["ip", "link", "set", &host_if, "up"]);
-    node.exec(&[
-        "ip",
-        "addr",
-        "add",
-        "198.18.136.2/30",
-        "dev",
-        &format!("kvc{pid}"),
-    ]);
+    node.exec(&["ip", "addr", "add", "198.18.136.2/30", "dev", &format!("kvc{pid}")]);
     node.exec(&["ip", "link", "set", &format!("kvc{pid}"), "up"]);
-    node.exec(&[
-        "ip",
-        "route",
-        "add",
-        &format!("{API_SERVER_IP}/32"),
-        "via",
-        "198.18.136.1",
-    ]);
-    veth(
-        &node,
-        &format!("kvn{pid}"),
-        "198.18.137.1/24",
-        &backend,
-        &format!("kvb{pid}"),
-        &["198.18.137.2/24"],
-    );
+    node.exec(&["ip", "route", "add", &format!("{API_SERVER_IP}/32"), "via", "198.18.136.1"]);
+    veth(&node, &format!("kvn{pid}"), "198.18.137.1/24", &backend, &format!("kvb{pid}"), &["198.18.137.2/24"]);
     // The control plane's service range goes towards the backend link.
-    node.exec(&[
-        "ip",
-        "route",
-        "add",
-        "198.19.0.0/16",
-        "dev",
-        &format!("kvn{pid}"),
-    ]);
+    node.exec(&["ip", "route", "add", "198.19.0.0/16", "dev", &format!("kvn{pid}")]);
     serve_local_addr(&backend, 8080);
     // Leftovers of an iptables-mode kube-proxy, which the default
     // (nftables) mode removes at start-up.
@@ -175,26 +116,9 @@ fn kube_proxy_binary_against_the_control_plane() {
     ]);
 
     let child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &node.name,
-            env!("CARGO_BIN_EXE_kube-proxy"),
-        ])
-        .args([
-            "--kubeconfig",
-            ADMIN_KUBECONFIG,
-            "--hostname-override",
-            "knode-e2e-proxy",
-        ])
-        .args([
-            "--healthz-bind-address",
-            "127.0.0.1:10256",
-            "--metrics-bind-address",
-            "127.0.0.1:10249",
-            "--v",
-            "4",
-        ])
+        .args(["netns", "exec", &node.name, env!("CARGO_BIN_EXE_kube-proxy")])
+        .args(["--kubeconfig", ADMIN_KUBECONFIG, "--hostname-override", "knode-e2e-proxy"])
+        .args(["--healthz-bind-address", "127.0.0.1:10256", "--metrics-bind-address", "127.0.0.1:10249", "--v", "4"])
         .stdin(Stdio::null())
         .spawn()
         .expect("start kube-proxy");
@@ -212,53 +136,22 @@ fn kube_proxy_binary_against_the_control_plane() {
             "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: web-1, namespace: {ns}, labels: {{kubernetes.io/service-name: web}}}}\naddressType: IPv4\nports: [{{name: p80, port: 8080, protocol: TCP}}]\nendpoints: [{ips}]\n"
         )
     };
-    kubectl(
-        &["apply", "-f", "-"],
-        Some(&slice(
-            "{addresses: [198.18.137.2], conditions: {ready: true}}",
-        )),
-    )
-    .expect("create slice");
-    let ip = kubectl(
-        &[
-            "get",
-            "service",
-            "web",
-            "-n",
-            &ns,
-            "-o",
-            "jsonpath={.spec.clusterIP}",
-        ],
-        None,
-    )
-    .unwrap();
+    kubectl(&["apply", "-f", "-"], Some(&slice("{addresses: [198.18.137.2], conditions: {ready: true}}"))).expect("create slice");
+    let ip = kubectl(&["get", "service", "web", "-n", &ns, "-o", "jsonpath={.spec.clusterIP}"], None).unwrap();
     let vip = format!("{}:80", ip.trim());
 
     let answer = eventually(30, || match connect(&node, &vip).0 {
         Outcome::Answer(a) => Some(a),
         _ => None,
     });
-    assert_eq!(
-        answer.as_deref(),
-        Some("198.18.137.2:8080"),
-        "cluster IP {vip} reaches the backend"
-    );
+    assert_eq!(answer.as_deref(), Some("198.18.137.2:8080"), "cluster IP {vip} reaches the backend");
 
-    assert!(
-        node.exec(&["nft", "list", "tables"]).contains("kube-proxy"),
-        "an empty mode runs nftables"
-    );
+    assert!(node.exec(&["nft", "list", "tables"]).contains("kube-proxy"), "an empty mode runs nftables");
     let saved = node.exec(&["iptables-save"]);
-    assert!(
-        !saved.contains("KUBE-"),
-        "iptables leftovers kept:\n{saved}"
-    );
+    assert!(!saved.contains("KUBE-"), "iptables leftovers kept:\n{saved}");
 
     let healthz = http_get(&node, "/healthz", 10256);
-    assert!(
-        healthz.contains("\"lastUpdated\"") && healthz.contains("\"currentTime\""),
-        "{healthz}"
-    );
+    assert!(healthz.contains("\"lastUpdated\"") && healthz.contains("\"currentTime\""), "{healthz}");
     let metrics = http_get(&node, "/metrics", 10249);
     for name in [
         "kubeproxy_sync_proxy_rules_duration_seconds_bucket",
@@ -269,8 +162,6 @@ fn kube_proxy_binary_against_the_control_plane() {
     }
 
     kubectl(&["apply", "-f", "-"], Some(&slice(""))).expect("empty the slice");
-    let refused = eventually(30, || {
-        (connect(&node, &vip).0 == Outcome::Refused).then_some(())
-    });
+    let refused = eventually(30, || (connect(&node, &vip).0 == Outcome::Refused).then_some(()));
     assert!(refused.is_some(), "a service without endpoints refuses");
 }

@@ -93,9 +93,7 @@ impl Drop for TempDir {
 }
 
 fn sysctl(ns: &Netns, name: &str) -> String {
-    ns.exec(&["cat", &format!("/proc/sys/{name}")])
-        .trim()
-        .to_string()
+    ns.exec(&["cat", &format!("/proc/sys/{name}")]).trim().to_string()
 }
 
 #[test]
@@ -107,40 +105,19 @@ fn empty_mode_runs_nftables_and_removes_iptables_leftovers() {
     ns.exec(
         &["iptables", "-t", "nat", "-I", "OUTPUT", "-m", "comment"]
             .into_iter()
-            .chain([
-                "--comment",
-                "kubernetes service portals",
-                "-j",
-                "KUBE-SERVICES",
-            ])
+            .chain(["--comment", "kubernetes service portals", "-j", "KUBE-SERVICES"])
             .collect::<Vec<_>>(),
     );
     let dir = TempDir::new("dm");
     let mut proxy = Proxy::start(&ns, None, dir.path().join("log"));
     let log = proxy.wait_for(" proxier for V4 on node");
-    assert!(
-        log.contains("no proxy mode configured: using nftables"),
-        "{log}"
-    );
+    assert!(log.contains("no proxy mode configured: using nftables"), "{log}");
     assert!(log.contains("using the nftables proxier"), "{log}");
-    assert!(
-        log.contains("nf_conntrack_max"),
-        "a warning, not an exit:\n{log}"
-    );
+    assert!(log.contains("nf_conntrack_max"), "a warning, not an exit:\n{log}");
     let saved = ns.exec(&["iptables-save"]);
-    assert!(
-        !saved.contains("KUBE-"),
-        "iptables leftovers kept:\n{saved}"
-    );
-    assert_eq!(
-        sysctl(&ns, "net/netfilter/nf_conntrack_tcp_timeout_close_wait"),
-        "1234"
-    );
-    assert_eq!(
-        sysctl(&ns, "net/netfilter/nf_conntrack_tcp_timeout_established"),
-        "86400",
-        "the default tcpEstablishedTimeout"
-    );
+    assert!(!saved.contains("KUBE-"), "iptables leftovers kept:\n{saved}");
+    assert_eq!(sysctl(&ns, "net/netfilter/nf_conntrack_tcp_timeout_close_wait"), "1234");
+    assert_eq!(sysctl(&ns, "net/netfilter/nf_conntrack_tcp_timeout_established"), "86400", "the default tcpEstablishedTimeout");
     assert!(proxy.process.0.try_wait().unwrap().is_none(), "kube-proxy still runs");
 }
 
@@ -151,20 +128,8 @@ fn empty_mode_falls_back_to_iptables_without_nft() {
     ns.exec(&["nft", "add", "table", "ip", "kube-proxy"]);
     // A PATH with every tool kube-proxy runs except nft.
     let bin = TempDir::new("di");
-    for tool in [
-        "ip",
-        "iptables",
-        "iptables-save",
-        "iptables-restore",
-        "ip6tables",
-        "ip6tables-save",
-        "ip6tables-restore",
-        "conntrack",
-    ] {
-        let real = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .unwrap();
+    for tool in ["ip", "iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore", "conntrack"] {
+        let real = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap();
         let real = String::from_utf8_lossy(&real.stdout).trim().to_string();
         assert!(!real.is_empty(), "{tool} not installed");
         symlink(&real, bin.path().join(tool)).unwrap();
@@ -172,16 +137,10 @@ fn empty_mode_falls_back_to_iptables_without_nft() {
     let path = bin.path().to_str().unwrap().to_string();
     let mut proxy = Proxy::start(&ns, Some(&path), bin.path().join("log"));
     let log = proxy.wait_for(" proxier for V4 on node");
-    assert!(
-        log.contains("nftables is unusable") && log.contains("using iptables"),
-        "{log}"
-    );
+    assert!(log.contains("nftables is unusable") && log.contains("using iptables"), "{log}");
     assert!(log.contains("using the iptables proxier"), "{log}");
     assert_eq!(sysctl(&ns, "net/ipv4/conf/all/route_localnet"), "1");
     // Without nft the nftables table cannot be removed: a warning, not an exit.
-    assert!(
-        log.contains("cleaning up other proxy modes' rules"),
-        "{log}"
-    );
+    assert!(log.contains("cleaning up other proxy modes' rules"), "{log}");
     assert!(proxy.process.0.try_wait().unwrap().is_none(), "kube-proxy still runs");
 }

@@ -28,21 +28,14 @@ fn netns() -> Netns {
     ns
 }
 
-
 fn kube_proxy(ns: &Netns, args: &[&str]) -> Command {
     let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_kube-proxy")])
-        .args(args)
-        .env_remove("KUBE_PROXY_LOG");
+    cmd.args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_kube-proxy")]).args(args).env_remove("KUBE_PROXY_LOG");
     cmd
 }
 
 /// Stderr lines until one contains every needle of `wanted` in order, or `timeout`.
-fn wait_for_lines(
-    lines: &mpsc::Receiver<String>,
-    wanted: &[&str],
-    timeout: Duration,
-) -> Vec<String> {
+fn wait_for_lines(lines: &mpsc::Receiver<String>, wanted: &[&str], timeout: Duration) -> Vec<String> {
     let deadline = Instant::now() + timeout;
     let mut seen = Vec::new();
     let mut next = 0;
@@ -55,11 +48,7 @@ fn wait_for_lines(
                 }
                 seen.push(l);
             }
-            Err(_) => panic!(
-                "waited {timeout:?} for {:?}; kube-proxy said:\n{}",
-                wanted[next],
-                seen.join("\n")
-            ),
+            Err(_) => panic!("waited {timeout:?} for {:?}; kube-proxy said:\n{}", wanted[next], seen.join("\n")),
         }
     }
     seen
@@ -70,8 +59,7 @@ fn healthz_status(ns: &Netns, port: u16) -> String {
     ns.run(move || {
         let mut s = TcpStream::connect((ADDR, port)).expect("connect to healthz");
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(b"GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n")
-            .unwrap();
+        s.write_all(b"GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
         let mut out = String::new();
         let _ = s.read_to_string(&mut out);
         out.lines().next().unwrap_or_default().to_string()
@@ -118,30 +106,15 @@ fn ipvs_mode_falls_back_to_iptables_without_kernel_support() {
             }
         }
     });
-    let seen = wait_for_lines(
-        &rx,
-        &[
-            "Can't use ipvs proxier, trying iptables proxier",
-            "using the iptables proxier",
-        ],
-        Duration::from_secs(30),
-    );
+    let seen =
+        wait_for_lines(&rx, &["Can't use ipvs proxier, trying iptables proxier", "using the iptables proxier"], Duration::from_secs(30));
     let fallback = seen.iter().find(|l| l.contains("Can't use ipvs")).unwrap();
     assert!(fallback.contains("WARN"), "{fallback}");
-    assert!(
-        fallback.contains("IPVS is not available in this kernel"),
-        "the log line says why: {fallback}"
-    );
-    assert!(
-        !seen.iter().any(|l| l.contains("using the ipvs proxier")),
-        "{seen:?}"
-    );
+    assert!(fallback.contains("IPVS is not available in this kernel"), "the log line says why: {fallback}");
+    assert!(!seen.iter().any(|l| l.contains("using the ipvs proxier")), "{seen:?}");
     // Still running and serving after the fallback (503 until the first sync).
     std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        running.0.try_wait().unwrap().is_none(),
-        "kube-proxy exited: {seen:?}"
-    );
+    assert!(running.0.try_wait().unwrap().is_none(), "kube-proxy exited: {seen:?}");
     let status = healthz_status(&ns, 10256);
     assert!(status.starts_with("HTTP/1."), "healthz answered {status:?}");
 }
@@ -167,10 +140,7 @@ fn cleanup_with_ipvs_mode_configured_works_without_ipvs() {
         "KUBE-SERVICES",
     ]);
     ns.exec(&["iptables", "-w", "-t", "nat", "-N", "KUBE-NODE-PORT"]);
-    let out = kube_proxy(&ns, &["--cleanup", "--proxy-mode=ipvs"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run kube-proxy --cleanup");
+    let out = kube_proxy(&ns, &["--cleanup", "--proxy-mode=ipvs"]).stdin(Stdio::null()).output().expect("run kube-proxy --cleanup");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "--cleanup failed: {stderr}");
     if !kernel_has_ipvs() {
@@ -178,8 +148,5 @@ fn cleanup_with_ipvs_mode_configured_works_without_ipvs() {
     }
     let saved = ns.exec(&["iptables-save", "-t", "nat"]);
     assert!(!saved.contains("KUBE-SERVICES"), "{saved}");
-    assert!(
-        !saved.contains("KUBE-NODE-PORT"),
-        "the IPVS mode's chain is removed too: {saved}"
-    );
+    assert!(!saved.contains("KUBE-NODE-PORT"), "the IPVS mode's chain is removed too: {saved}");
 }

@@ -41,10 +41,7 @@ fn strip_handles(v: &mut Value) {
         }
     }
     normalize(v);
-    v["nftables"]
-        .as_array_mut()
-        .expect("nftables array")
-        .retain(|o| o.get("metainfo").is_none());
+    v["nftables"].as_array_mut().expect("nftables array").retain(|o| o.get("metainfo").is_none());
 }
 
 /// Table `ip kube-proxy` as JSON, normalized by [`strip_handles`].
@@ -60,13 +57,8 @@ fn assert_same_tables(netlink: &Netns, nft: &Netns, step: &str) {
     if a != b {
         let a = serde_json::to_string_pretty(&a).unwrap();
         let b = serde_json::to_string_pretty(&b).unwrap();
-        let diff: Vec<String> = a
-            .lines()
-            .zip(b.lines())
-            .filter(|(x, y)| x != y)
-            .take(20)
-            .map(|(x, y)| format!("netlink: {x}\n    nft: {y}"))
-            .collect();
+        let diff: Vec<String> =
+            a.lines().zip(b.lines()).filter(|(x, y)| x != y).take(20).map(|(x, y)| format!("netlink: {x}\n    nft: {y}")).collect();
         panic!("{step}: the tables differ\n{}", diff.join("\n"));
     }
 }
@@ -79,25 +71,11 @@ fn cfg(detector: LocalDetector) -> NftConfig {
 }
 
 fn proxier(ns: &Netns, cfg: NftConfig, netlink: bool) -> Proxier {
-    let applier = if netlink {
-        NftApplier::new(Some(&ns.name))
-    } else {
-        NftApplier::nft_only(Some(&ns.name))
-    };
-    Proxier::new(
-        IpFamily::V4,
-        Box::new(NftablesBackend::new(cfg)),
-        Box::new(applier),
-        Box::new(ConntrackCli::new(Some(&ns.name))),
-    )
+    let applier = if netlink { NftApplier::new(Some(&ns.name)) } else { NftApplier::nft_only(Some(&ns.name)) };
+    Proxier::new(IpFamily::V4, Box::new(NftablesBackend::new(cfg)), Box::new(applier), Box::new(ConntrackCli::new(Some(&ns.name))))
 }
 
-fn web(
-    endpoints: usize,
-) -> (
-    k8s_openapi::api::core::v1::Service,
-    k8s_openapi::api::discovery::v1::EndpointSlice,
-) {
+fn web(endpoints: usize) -> (k8s_openapi::api::core::v1::Service, k8s_openapi::api::discovery::v1::EndpointSlice) {
     let svc = service(
         "ns",
         "web",
@@ -107,19 +85,12 @@ fn web(
                "ports": [{"name": "p80", "port": 80, "protocol": "TCP", "nodePort": 30210}]}),
         json!({}),
     );
-    let ips: Vec<String> = (0..endpoints)
-        .map(|i| format!("198.18.212.{}", i + 1))
-        .collect();
+    let ips: Vec<String> = (0..endpoints).map(|i| format!("198.18.212.{}", i + 1)).collect();
     let eps: Vec<(&str, Option<&str>)> = ips.iter().map(|ip| (ip.as_str(), None)).collect();
     (svc, slice("ns", "web", 8080, &eps))
 }
 
-fn lb(
-    endpoints: &[(&str, Option<&str>)],
-) -> (
-    k8s_openapi::api::core::v1::Service,
-    k8s_openapi::api::discovery::v1::EndpointSlice,
-) {
+fn lb(endpoints: &[(&str, Option<&str>)]) -> (k8s_openapi::api::core::v1::Service, k8s_openapi::api::discovery::v1::EndpointSlice) {
     let svc = service(
         "ns",
         "lb",
@@ -141,9 +112,7 @@ fn changes_agree(tag: &str, detector: LocalDetector) {
     let both = |step: &str, pa: &mut Proxier, pb: &mut Proxier, f: &dyn Fn(&mut Proxier)| {
         f(pa);
         f(pb);
-        let ra = pa
-            .sync(Instant::now(), false)
-            .expect("netlink side applies");
+        let ra = pa.sync(Instant::now(), false).expect("netlink side applies");
         let rb = pb.sync(Instant::now(), false).expect("nft side applies");
         assert_eq!(ra.full, rb.full, "{step}");
         assert_same_tables(&a, &b, step);
@@ -153,10 +122,7 @@ fn changes_agree(tag: &str, detector: LocalDetector) {
         let (s, e) = web(0);
         p.on_service(None, Some(&s));
         p.on_endpoint_slice(&e, false);
-        let (s, e) = lb(&[
-            ("198.18.214.1", Some(NODE)),
-            ("198.18.214.2", Some("other")),
-        ]);
+        let (s, e) = lb(&[("198.18.214.1", Some(NODE)), ("198.18.214.2", Some("other"))]);
         p.on_service(None, Some(&s));
         p.on_endpoint_slice(&e, false);
     });
@@ -205,12 +171,7 @@ fn addr(dir: Direction, negate: bool, v: &str) -> Match {
         AddrOrCidr::Addr(ip) => IpFamily::of(&ip),
         AddrOrCidr::Cidr(c) => c.family(),
     };
-    Match::Addr {
-        family,
-        dir,
-        negate,
-        value,
-    }
+    Match::Addr { family, dir, negate, value }
 }
 
 /// Every rule form, element and set command the syncer writes, one transaction.
@@ -224,62 +185,20 @@ fn every_form() -> Transaction {
     tx.add_endpoint_map("endpoints-tcp-0", Protocol::Tcp);
     let rules = vec![
         Rule::new(
-            vec![
-                addr(Direction::Destination, false, "198.19.0.1"),
-                addr(Direction::Source, true, "198.18.0.0/15"),
-            ],
+            vec![addr(Direction::Destination, false, "198.19.0.1"), addr(Direction::Source, true, "198.18.0.0/15")],
             Statement::Verdict(Verdict::Jump("t-b".into())),
         ),
-        Rule::new(
-            vec![addr(Direction::Source, false, "10.0.0.0/8")],
-            Statement::Verdict(Verdict::Return),
-        ),
-        Rule::new(
-            vec![addr(Direction::Source, true, "198.18.0.7")],
-            Statement::Verdict(Verdict::Drop),
-        ),
-        Rule::new(
-            vec![Match::Iifname {
-                negate: true,
-                name: "knode0".into(),
-                prefix: false,
-            }],
-            goto("t-b"),
-        ),
-        Rule::new(
-            vec![Match::Iifname {
-                negate: false,
-                name: "veth".into(),
-                prefix: true,
-            }],
-            goto("t-b"),
-        )
-        .with_comment("short-circuit pod traffic"),
-        Rule::new(vec![Match::FibSourceLocal], goto("t-b"))
-            .with_comment("short-circuit local traffic"),
+        Rule::new(vec![addr(Direction::Source, false, "10.0.0.0/8")], Statement::Verdict(Verdict::Return)),
+        Rule::new(vec![addr(Direction::Source, true, "198.18.0.7")], Statement::Verdict(Verdict::Drop)),
+        Rule::new(vec![Match::Iifname { negate: true, name: "knode0".into(), prefix: false }], goto("t-b")),
+        Rule::new(vec![Match::Iifname { negate: false, name: "veth".into(), prefix: true }], goto("t-b"))
+            .with_comment("short-circuit pod traffic"),
+        Rule::new(vec![Match::FibSourceLocal], goto("t-b")).with_comment("short-circuit local traffic"),
         Rule::new(vec![Match::RandomOneIn(3)], goto("t-b")),
-        Rule::new(
-            vec![Match::SourceInSet {
-                family: IpFamily::V4,
-                set: "t-aff".into(),
-            }],
-            goto("t-b"),
-        ),
-        Rule::new(
-            Vec::new(),
-            Statement::UpdateSourceInSet {
-                family: IpFamily::V4,
-                set: "t-aff".into(),
-            },
-        ),
-        Rule::new(
-            vec![Match::L4Proto(Protocol::Udp)],
-            Statement::Dnat("198.18.215.1:53".parse().unwrap()),
-        ),
-        Rule::new(
-            vec![Match::L4Proto(Protocol::Sctp)],
-            Statement::Dnat("198.18.215.1:80".parse().unwrap()),
-        ),
+        Rule::new(vec![Match::SourceInSet { family: IpFamily::V4, set: "t-aff".into() }], goto("t-b")),
+        Rule::new(Vec::new(), Statement::UpdateSourceInSet { family: IpFamily::V4, set: "t-aff".into() }),
+        Rule::new(vec![Match::L4Proto(Protocol::Udp)], Statement::Dnat("198.18.215.1:53".parse().unwrap())),
+        Rule::new(vec![Match::L4Proto(Protocol::Sctp)], Statement::Dnat("198.18.215.1:80".parse().unwrap())),
         dnat_from_map(IpFamily::V4, Protocol::Tcp),
         dnat_from_map(IpFamily::V4, Protocol::Udp),
         dnat_from_map(IpFamily::V4, Protocol::Sctp),
@@ -297,30 +216,10 @@ fn every_form() -> Transaction {
     ] {
         tx.add_element(map, key, Some(value), None);
     }
-    tx.add_element(
-        "hairpin-endpoints",
-        "198.18.215.1 . 198.18.215.1",
-        None,
-        None,
-    );
-    tx.add_element(
-        "service-ips",
-        "198.19.0.9 . tcp . 80",
-        Some("goto t-a"),
-        None,
-    );
-    tx.add_element(
-        "no-endpoint-services",
-        "198.19.0.9 . udp . 53",
-        Some("goto reject-chain"),
-        Some("ns/x:dns"),
-    );
-    tx.add_element(
-        "no-endpoint-nodeports",
-        "tcp . 30999",
-        Some("drop"),
-        Some("ns/x:p"),
-    );
+    tx.add_element("hairpin-endpoints", "198.18.215.1 . 198.18.215.1", None, None);
+    tx.add_element("service-ips", "198.19.0.9 . tcp . 80", Some("goto t-a"), None);
+    tx.add_element("no-endpoint-services", "198.19.0.9 . udp . 53", Some("goto reject-chain"), Some("ns/x:dns"));
+    tx.add_element("no-endpoint-nodeports", "tcp . 30999", Some("drop"), Some("ns/x:p"));
     tx.add_element("service-nodeports", "sctp . 30998", Some("goto t-a"), None);
     tx
 }
@@ -334,9 +233,7 @@ fn skeleton(ns: &Netns) {
     let mut tx = Transaction::new(IpFamily::V4);
     tx.add_endpoint_map("endpoints-udp-0", Protocol::Udp);
     tx.add_endpoint_map("endpoints-sctp-0", Protocol::Sctp);
-    NftApplier::nft_only(Some(&ns.name))
-        .apply(tx.as_str())
-        .expect("endpoint maps apply");
+    NftApplier::nft_only(Some(&ns.name)).apply(tx.as_str()).expect("endpoint maps apply");
 }
 
 /// `meta l4proto P dnat ip to numgen random mod 2 offset 2^24 map @endpoints-P-0`.
@@ -346,15 +243,7 @@ fn dnat_from_map(family: IpFamily, proto: Protocol) -> Rule {
         Protocol::Udp => "endpoints-udp-0",
         Protocol::Sctp => "endpoints-sctp-0",
     };
-    Rule::new(
-        vec![Match::L4Proto(proto)],
-        Statement::DnatFromMap {
-            family,
-            modulus: 2,
-            offset: 1 << 24,
-            map,
-        },
-    )
+    Rule::new(vec![Match::L4Proto(proto)], Statement::DnatFromMap { family, modulus: 2, offset: 1 << 24, map })
 }
 
 #[test]
@@ -368,24 +257,19 @@ fn every_rule_form_reads_back_as_nft_writes_it() {
     assert!(tx.commands().is_some());
     let mut nl = NftNetlink::open(Some(&a.name)).expect("netlink socket");
     nl.apply(&tx).expect("the kernel takes the batch");
-    NftApplier::nft_only(Some(&b.name))
-        .apply(tx.as_str())
-        .expect("nft takes the text");
+    NftApplier::nft_only(Some(&b.name)).apply(tx.as_str()).expect("nft takes the text");
     assert_same_tables(&a, &b, "every form");
     // The map made over netlink carries nft's typeof user data: nft shows
     // it as declared and accepts rules written against it.
     let map = a.exec(&["nft", "list", "map", "ip", "kube-proxy", "endpoints-tcp-0"]);
     assert!(
-        map.contains("typeof numgen random mod 1 : ip daddr . tcp dport")
-            && map.contains("comment \"endpoints of load-balancing chains\""),
+        map.contains("typeof numgen random mod 1 : ip daddr . tcp dport") && map.contains("comment \"endpoints of load-balancing chains\""),
         "{map}"
     );
     let mut more = Transaction::new(IpFamily::V4);
     more.add_service_rule("t-b", &dnat_from_map(IpFamily::V4, Protocol::Tcp));
     for ns in [&a, &b] {
-        NftApplier::nft_only(Some(&ns.name))
-            .apply(more.as_str())
-            .expect("nft takes a rule on the netlink-made map");
+        NftApplier::nft_only(Some(&ns.name)).apply(more.as_str()).expect("nft takes a rule on the netlink-made map");
     }
     let listed = a.exec(&["nft", "list", "chain", "ip", "kube-proxy", "t-a"]);
     for want in [
@@ -409,9 +293,7 @@ fn every_rule_form_reads_back_as_nft_writes_it() {
     del.delete_set("t-aff");
     del.delete_chain("t-a");
     nl.apply(&del).expect("deletions apply");
-    NftApplier::nft_only(Some(&b.name))
-        .apply(del.as_str())
-        .unwrap();
+    NftApplier::nft_only(Some(&b.name)).apply(del.as_str()).unwrap();
     assert_same_tables(&a, &b, "deletions");
 }
 
@@ -423,16 +305,8 @@ fn a_refused_batch_names_the_command_and_applies_nothing() {
     let before = table(&a);
     let mut tx = Transaction::new(IpFamily::V4);
     tx.add_chain("t-new");
-    tx.add_service_rule(
-        "t-new",
-        &Rule::verdict(Verdict::Goto("no-such-chain".into())),
-    );
-    tx.add_element(
-        "service-ips",
-        "198.19.0.9 . tcp . 80",
-        Some("goto t-new"),
-        None,
-    );
+    tx.add_service_rule("t-new", &Rule::verdict(Verdict::Goto("no-such-chain".into())));
+    tx.add_element("service-ips", "198.19.0.9 . tcp . 80", Some("goto t-new"), None);
     let mut nl = NftNetlink::open(Some(&a.name)).expect("netlink socket");
     match nl.apply(&tx) {
         Err(NetlinkApplyError::Rejected { command, source }) => {
@@ -462,17 +336,10 @@ fn a_large_partial_sync_matches_nft() {
     let b = Netns::new("nllb");
     let mut pa = proxier(&a, cfg(LocalDetector::None), true);
     let mut pb = proxier(&b, cfg(LocalDetector::None), false);
-    let svc = |i: usize| {
-        test_support::proxy::cluster_ip_service(
-            "ns",
-            &format!("s{i}"),
-            &format!("198.19.{}.{}", 100 + i / 250, i % 250 + 1),
-        )
-    };
+    let svc =
+        |i: usize| test_support::proxy::cluster_ip_service("ns", &format!("s{i}"), &format!("198.19.{}.{}", 100 + i / 250, i % 250 + 1));
     let eps = |i: usize, n: usize| {
-        let ips: Vec<String> = (0..n)
-            .map(|e| format!("198.18.{}.{}", 220 + i / 250, (i % 50) * 5 + e + 1))
-            .collect();
+        let ips: Vec<String> = (0..n).map(|e| format!("198.18.{}.{}", 220 + i / 250, (i % 50) * 5 + e + 1)).collect();
         let list: Vec<(&str, Option<&str>)> = ips.iter().map(|ip| (ip.as_str(), None)).collect();
         slice("ns", &format!("s{i}"), 8080, &list)
     };
@@ -485,9 +352,7 @@ fn a_large_partial_sync_matches_nft() {
         for i in 0..2000 {
             p.on_endpoint_slice(&eps(i, 3), false);
         }
-        let r = p
-            .sync(Instant::now(), false)
-            .expect("the large partial sync applies");
+        let r = p.sync(Instant::now(), false).expect("the large partial sync applies");
         assert!(!r.full);
         assert!(r.commands > 10_000, "{} commands", r.commands);
     }
@@ -501,14 +366,8 @@ fn a_large_partial_sync_matches_nft() {
         tx.add_service_rule(&chain, &Rule::verdict(Verdict::Return));
     }
     assert!(tx.as_str().len() > 500_000);
-    NftNetlink::open(Some(&a.name))
-        .unwrap()
-        .apply(&tx)
-        .expect("a batch of 20000 commands");
-    assert!(
-        a.exec(&["nft", "list", "chain", "ip", "kube-proxy", "t-big-9999"])
-            .contains("return")
-    );
+    NftNetlink::open(Some(&a.name)).unwrap().apply(&tx).expect("a batch of 20000 commands");
+    assert!(a.exec(&["nft", "list", "chain", "ip", "kube-proxy", "t-big-9999"]).contains("return"));
 }
 
 /// The IPv6 forms: 16-byte addresses and keys, header offsets 8/24, NAT family ip6.
@@ -534,64 +393,23 @@ fn ipv6_rule_forms_read_back_as_nft_writes_them() {
     tx.add_endpoint_map("endpoints-tcp-0", Protocol::Tcp);
     for r in [
         Rule::new(
-            vec![
-                addr(Direction::Destination, false, "fd00:198:19::1"),
-                addr(Direction::Source, true, "fd00:198:18::/64"),
-            ],
+            vec![addr(Direction::Destination, false, "fd00:198:19::1"), addr(Direction::Source, true, "fd00:198:18::/64")],
             Statement::Verdict(Verdict::Jump("t-b".into())),
         ),
-        Rule::new(
-            vec![addr(Direction::Source, false, "fd00:198:18::/60")],
-            goto(),
-        ),
-        Rule::new(
-            vec![Match::SourceInSet {
-                family: IpFamily::V6,
-                set: "t-aff".into(),
-            }],
-            goto(),
-        ),
-        Rule::new(
-            Vec::new(),
-            Statement::UpdateSourceInSet {
-                family: IpFamily::V6,
-                set: "t-aff".into(),
-            },
-        ),
-        Rule::new(
-            vec![Match::L4Proto(Protocol::Tcp)],
-            Statement::Dnat("[fd00:198:18::5]:8080".parse().unwrap()),
-        ),
+        Rule::new(vec![addr(Direction::Source, false, "fd00:198:18::/60")], goto()),
+        Rule::new(vec![Match::SourceInSet { family: IpFamily::V6, set: "t-aff".into() }], goto()),
+        Rule::new(Vec::new(), Statement::UpdateSourceInSet { family: IpFamily::V6, set: "t-aff".into() }),
+        Rule::new(vec![Match::L4Proto(Protocol::Tcp)], Statement::Dnat("[fd00:198:18::5]:8080".parse().unwrap())),
         dnat_from_map(IpFamily::V6, Protocol::Tcp),
     ] {
         tx.add_service_rule("t-a", &r);
     }
     tx.add_element("cluster-ips", "fd00:198:19::1", None, None);
-    tx.add_element(
-        "endpoints-tcp-0",
-        "16777217",
-        Some("fd00:198:18::5 . 8080"),
-        None,
-    );
-    tx.add_element(
-        "hairpin-endpoints",
-        "fd00:198:18::5 . fd00:198:18::5",
-        None,
-        None,
-    );
-    tx.add_element(
-        "service-ips",
-        "fd00:198:19::1 . tcp . 80",
-        Some("goto t-a"),
-        Some("ns/v6:p80"),
-    );
-    NftNetlink::open(Some(&a.name))
-        .unwrap()
-        .apply(&tx)
-        .expect("the kernel takes the ip6 batch");
-    NftApplier::nft_only(Some(&b.name))
-        .apply(tx.as_str())
-        .expect("nft takes the ip6 text");
+    tx.add_element("endpoints-tcp-0", "16777217", Some("fd00:198:18::5 . 8080"), None);
+    tx.add_element("hairpin-endpoints", "fd00:198:18::5 . fd00:198:18::5", None, None);
+    tx.add_element("service-ips", "fd00:198:19::1 . tcp . 80", Some("goto t-a"), Some("ns/v6:p80"));
+    NftNetlink::open(Some(&a.name)).unwrap().apply(&tx).expect("the kernel takes the ip6 batch");
+    NftApplier::nft_only(Some(&b.name)).apply(tx.as_str()).expect("nft takes the ip6 text");
     let table = |ns: &Netns| {
         let text = ns.exec(&["nft", "-j", "list", "table", "ip6", "kube-proxy"]);
         let mut v: Value = serde_json::from_str(&text).unwrap();
@@ -601,8 +419,5 @@ fn ipv6_rule_forms_read_back_as_nft_writes_them() {
     assert_eq!(table(&a), table(&b));
     let listed = a.exec(&["nft", "list", "chain", "ip6", "kube-proxy", "t-a"]);
     assert!(listed.contains("dnat to [fd00:198:18::5]:8080"), "{listed}");
-    assert!(
-        listed.contains("dnat ip6 to numgen random mod 2 offset 16777216 map @endpoints-tcp-0"),
-        "{listed}"
-    );
+    assert!(listed.contains("dnat ip6 to numgen random mod 2 offset 16777216 map @endpoints-tcp-0"), "{listed}");
 }

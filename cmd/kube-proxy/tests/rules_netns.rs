@@ -44,10 +44,7 @@ fn iptables_proxier_with(ns: &Netns, localhost_node_ports: bool) -> Proxier {
         masquerade_all: false,
         masquerade_bit: 14,
         local_cidr: None,
-        node: proxy::NodeTopology {
-            name: "node1".into(),
-            zone: String::new(),
-        },
+        node: proxy::NodeTopology { name: "node1".into(), zone: String::new() },
         family: IpFamily::V4,
         localhost_node_ports,
     };
@@ -110,20 +107,10 @@ fn scale_zero_three_zero(t: &Topology, mut p: Proxier) {
     let three: Vec<String> = (0..3).map(|i| t.endpoint(i)).collect();
     p.on_endpoint_slice(&web_slice(&three), false);
     sync(&mut p);
-    let want: BTreeSet<String> = three
-        .iter()
-        .map(|ip| format!("{ip}:{BACKEND_PORT}"))
-        .collect();
-    assert_eq!(
-        answers(&t.node, &vip),
-        want,
-        "ClusterIP spreads over the three endpoints"
-    );
+    let want: BTreeSet<String> = three.iter().map(|ip| format!("{ip}:{BACKEND_PORT}")).collect();
+    assert_eq!(answers(&t.node, &vip), want, "ClusterIP spreads over the three endpoints");
     let node_port = format!("{}:30080", t.node_ip());
-    assert!(
-        want.is_superset(&answers(&t.node, &node_port)),
-        "NodePort reaches the endpoints"
-    );
+    assert!(want.is_superset(&answers(&t.node, &node_port)), "NodePort reaches the endpoints");
 
     p.on_endpoint_slice(&web_slice(&[]), false);
     sync(&mut p);
@@ -153,12 +140,7 @@ fn iptables_cluster_ip_node_port_and_scaling() {
     let p = iptables_proxier(&t.node);
     scale_zero_three_zero(&t, p);
     let saved = t.node.exec(&["iptables-save"]);
-    assert!(
-        saved.contains(
-            "-A OUTPUT -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES"
-        ),
-        "{saved}"
-    );
+    assert!(saved.contains("-A OUTPUT -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES"), "{saved}");
 
     let report = cleanup_leftovers(Some(&t.node.name), Path::new("/proc/net"));
     assert!(report.errors.is_empty(), "{:?}", report.errors);
@@ -177,45 +159,24 @@ fn nftables_partial_syncs_follow_endpoint_changes() {
     p.on_service(None, Some(&web_service(&t.service_ip())));
     p.on_endpoint_slice(&web_slice(&[t.endpoint(0)]), false);
     sync(&mut p);
-    assert_eq!(
-        connect(&t.node, &vip).0,
-        Outcome::Answer(format!("{}:{BACKEND_PORT}", t.endpoint(0)))
-    );
+    assert_eq!(connect(&t.node, &vip).0, Outcome::Answer(format!("{}:{BACKEND_PORT}", t.endpoint(0))));
     // Move to another endpoint: a partial sync replaces the endpoint map's
     // element (and the hairpin pair); nothing of the old endpoint is left.
     p.on_endpoint_slice(&web_slice(&[t.endpoint(2)]), false);
     sync(&mut p);
-    assert_eq!(
-        connect(&t.node, &vip).0,
-        Outcome::Answer(format!("{}:{BACKEND_PORT}", t.endpoint(2)))
-    );
+    assert_eq!(connect(&t.node, &vip).0, Outcome::Answer(format!("{}:{BACKEND_PORT}", t.endpoint(2))));
     std::thread::sleep(Duration::from_millis(1100));
     sync(&mut p);
     let table = t.node.exec(&["nft", "list", "table", "ip", "kube-proxy"]);
-    assert!(
-        !table.contains(&format!(" {} .", t.endpoint(0))),
-        "stale endpoint element left:\n{table}"
-    );
-    assert!(
-        table.contains(&format!(" {0} . {0} ", t.endpoint(2))),
-        "no hairpin pair:\n{table}"
-    );
+    assert!(!table.contains(&format!(" {} .", t.endpoint(0))), "stale endpoint element left:\n{table}");
+    assert!(table.contains(&format!(" {0} . {0} ", t.endpoint(2))), "no hairpin pair:\n{table}");
     // nft's own error comes back typed, with its stderr.
-    let err = NftApplier::new(Some(&t.node.name))
-        .apply("add rule ip kube-proxy no-such-chain drop\n")
-        .unwrap_err();
-    assert!(
-        matches!(&err, ApplyError::Rejected { message, .. } if message.contains("No such file or directory")),
-        "{err}"
-    );
+    let err = NftApplier::new(Some(&t.node.name)).apply("add rule ip kube-proxy no-such-chain drop\n").unwrap_err();
+    assert!(matches!(&err, ApplyError::Rejected { message, .. } if message.contains("No such file or directory")), "{err}");
     // Someone deleted the table: a forced full sync recreates everything.
     t.node.exec(&["nft", "delete", "table", "ip", "kube-proxy"]);
-    p.sync(Instant::now(), true)
-        .expect("a forced full sync recreates the table");
-    assert_eq!(
-        connect(&t.node, &vip).0,
-        Outcome::Answer(format!("{}:{BACKEND_PORT}", t.endpoint(2)))
-    );
+    p.sync(Instant::now(), true).expect("a forced full sync recreates the table");
+    assert_eq!(connect(&t.node, &vip).0, Outcome::Answer(format!("{}:{BACKEND_PORT}", t.endpoint(2))));
 }
 
 /// `iptables.localhostNodePorts`: with `route_localnet` on (as kube-proxy
@@ -227,8 +188,7 @@ fn nftables_partial_syncs_follow_endpoint_changes() {
 fn iptables_localhost_node_ports_follow_the_setting() {
     let t = Topology::new("lh", 138);
     serve_local_addr(&t.backend, BACKEND_PORT);
-    t.node
-        .exec(&["sysctl", "-qw", "net.ipv4.conf.all.route_localnet=1"]);
+    t.node.exec(&["sysctl", "-qw", "net.ipv4.conf.all.route_localnet=1"]);
     let localhost = "127.0.0.1:30080";
     let node_port = format!("{}:30080", t.node_ip());
     let want = Outcome::Answer(format!("{}:{BACKEND_PORT}", t.endpoint(0)));

@@ -17,12 +17,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Service;
-use node_support::traffic::{
-    Flow, HealthServers, Reply, http_get, serve_tcp, serve_udp, tcp, udp, udp_on, udp_socket,
-};
+use node_support::traffic::{Flow, HealthServers, Reply, http_get, serve_tcp, serve_udp, tcp, udp, udp_on, udp_socket};
 use node_support::{Node, json_body, slice};
-use proxy::app::host_setup::{Note, apply_route_localnet};
 use proxy::app::backend::{IptablesBackend, NftablesBackend};
+use proxy::app::host_setup::{Note, apply_route_localnet};
 use proxy::app::proxier::Proxier;
 use proxy::applier::cleanup::{RunningMode, cleanup_other_modes};
 use proxy::applier::{IptablesApplier, NftApplier};
@@ -86,31 +84,18 @@ fn proxier(mode: Mode, t: &Node, o: &Opts) -> Proxier {
             cfg.masquerade_all = o.masquerade_all;
             cfg.local_detector = cidr.map(LocalDetector::Cidr).unwrap_or(LocalDetector::None);
             cfg.node_ip = t.node_ip().parse().ok();
-            Proxier::new(
-                IpFamily::V4,
-                Box::new(NftablesBackend::new(cfg)),
-                Box::new(NftApplier::new(ns)),
-                conntrack,
-            )
+            Proxier::new(IpFamily::V4, Box::new(NftablesBackend::new(cfg)), Box::new(NftApplier::new(ns)), conntrack)
         }
         Mode::Iptables => {
             let cfg = IptablesConfig {
                 masquerade_all: o.masquerade_all,
                 masquerade_bit: 14,
                 local_cidr: cidr,
-                node: NodeTopology {
-                    name: NODE.into(),
-                    zone: String::new(),
-                },
+                node: NodeTopology { name: NODE.into(), zone: String::new() },
                 family: IpFamily::V4,
                 localhost_node_ports: true,
             };
-            Proxier::new(
-                IpFamily::V4,
-                Box::new(IptablesBackend::new(cfg)),
-                Box::new(IptablesApplier::new(IpFamily::V4, ns)),
-                conntrack,
-            )
+            Proxier::new(IpFamily::V4, Box::new(IptablesBackend::new(cfg)), Box::new(IptablesApplier::new(IpFamily::V4, ns)), conntrack)
         }
     }
 }
@@ -171,29 +156,18 @@ fn session_affinity(mode: Mode) {
     let addr = format!("{vip}:80");
     for src in [&t.pods[3], &t.node] {
         let seen = spread(src, &addr, 15);
-        assert_eq!(
-            seen.len(),
-            1,
-            "ClientIP affinity from {}: {seen:?}",
-            src.name
-        );
+        assert_eq!(seen.len(), 1, "ClientIP affinity from {}: {seen:?}", src.name);
     }
     let text = rules(mode, &t);
     let timeout = match mode {
         Mode::Nftables => "timeout 1m30s",
         Mode::Iptables => "--seconds 90",
     };
-    assert!(
-        text.contains(timeout),
-        "affinity timeout {timeout:?} not in\n{text}"
-    );
+    assert!(text.contains(timeout), "affinity timeout {timeout:?} not in\n{text}");
     // Without affinity the same client spreads: the check above can fail.
     p.on_service(None, Some(&svc("sticky", spec(false))));
     sync(&mut p);
-    assert!(
-        spread(&t.pods[3], &addr, 30).len() > 1,
-        "no affinity, no stickiness"
-    );
+    assert!(spread(&t.pods[3], &addr, 30).len() > 1, "no affinity, no stickiness");
 }
 
 fn external_policy_local(mode: Mode) {
@@ -217,24 +191,14 @@ fn external_policy_local(mode: Mode) {
     for _ in 0..10 {
         assert_eq!(
             tcp(&t.client, &node_port, WAIT),
-            Reply::From {
-                endpoint: format!("{}:8080", t.pod_ip(0)),
-                source: t.client_ip()
-            },
+            Reply::From { endpoint: format!("{}:8080", t.pod_ip(0)), source: t.client_ip() },
             "NodePort with Local policy: local endpoint only, client IP preserved"
         );
     }
-    assert_eq!(
-        spread(&t.pods[2], &format!("{}:80", t.service_ip(11)), 20).len(),
-        2,
-        "the ClusterIP still uses every endpoint"
-    );
+    assert_eq!(spread(&t.pods[2], &format!("{}:80", t.service_ip(11)), 20).len(), 2, "the ClusterIP still uses every endpoint");
     let health = format!("{}:30900", t.node_ip());
     let ok = http_get(&t.client, &health).expect("health check answers");
-    assert!(
-        ok.starts_with("HTTP/1.0 200") || ok.starts_with("HTTP/1.1 200"),
-        "{ok}"
-    );
+    assert!(ok.starts_with("HTTP/1.0 200") || ok.starts_with("HTTP/1.1 200"), "{ok}");
     let body = json_body(&ok);
     assert_eq!(body["localEndpoints"], 1, "{ok}");
     assert_eq!(body["service"], json!({"namespace": "ns", "name": "local"}));
@@ -244,10 +208,7 @@ fn external_policy_local(mode: Mode) {
     sync(&mut p);
     hc.sync(p.health_checks());
     let r = tcp(&t.client, &node_port, Duration::from_millis(800));
-    assert!(
-        matches!(&r, Reply::Failed(_)),
-        "no local endpoint: NodePort traffic dropped, got {r:?}"
-    );
+    assert!(matches!(&r, Reply::Failed(_)), "no local endpoint: NodePort traffic dropped, got {r:?}");
     let unavailable = http_get(&t.client, &health).expect("health check answers");
     assert!(unavailable.contains(" 503 "), "{unavailable}");
     assert_eq!(json_body(&unavailable)["localEndpoints"], 0);
@@ -255,13 +216,7 @@ fn external_policy_local(mode: Mode) {
     // Cluster policy: the remote endpoint serves, and the source is masqueraded.
     p.on_service(None, Some(&svc("local", spec("Cluster"))));
     sync(&mut p);
-    assert_eq!(
-        tcp(&t.client, &node_port, WAIT),
-        Reply::From {
-            endpoint: format!("{}:8080", t.pod_ip(1)),
-            source: t.bridge_ip()
-        }
-    );
+    assert_eq!(tcp(&t.client, &node_port, WAIT), Reply::From { endpoint: format!("{}:8080", t.pod_ip(1)), source: t.bridge_ip() });
 }
 
 /// Both policies Local (a service the rules once failed to build: the
@@ -271,10 +226,7 @@ fn both_policies_local(mode: Mode) {
     for i in 0..2 {
         serve_tcp(&t.pods[i], &t.pod_ip(i), 8080);
     }
-    let opts = Opts {
-        cluster_cidr: Some(t.pod_cidr()),
-        ..Opts::default()
-    };
+    let opts = Opts { cluster_cidr: Some(t.pod_cidr()), ..Opts::default() };
     let mut p = proxier(mode, &t, &opts);
     let (vip, ext) = (t.service_ip(19), t.service_ip(101));
     p.on_service(
@@ -290,18 +242,11 @@ fn both_policies_local(mode: Mode) {
     p.on_endpoint_slice(&slice("both", &both, &[("http", 8080, "TCP")]), false);
     sync(&mut p);
     let local = BTreeSet::from([format!("{}:8080", t.pod_ip(0))]);
-    assert_eq!(
-        spread(&t.pods[2], &format!("{vip}:80"), 10),
-        local,
-        "ClusterIP: local only"
-    );
+    assert_eq!(spread(&t.pods[2], &format!("{vip}:80"), 10), local, "ClusterIP: local only");
     for _ in 0..5 {
         assert_eq!(
             tcp(&t.client, &format!("{}:30085", t.node_ip()), WAIT),
-            Reply::From {
-                endpoint: format!("{}:8080", t.pod_ip(0)),
-                source: t.client_ip()
-            }
+            Reply::From { endpoint: format!("{}:8080", t.pod_ip(0)), source: t.client_ip() }
         );
     }
     // A pod going to the external IP is short-circuited to every endpoint.
@@ -334,10 +279,7 @@ fn internal_policy_local(mode: Mode) {
     p.on_endpoint_slice(&slice("itl", &remote, &[("http", 8080, "TCP")]), false);
     sync(&mut p);
     let r = tcp(&t.pods[2], &addr, Duration::from_millis(800));
-    assert!(
-        matches!(&r, Reply::Failed(_)),
-        "no local endpoint: dropped, got {r:?}"
-    );
+    assert!(matches!(&r, Reply::Failed(_)), "no local endpoint: dropped, got {r:?}");
 }
 
 fn external_and_load_balancer_ips(mode: Mode) {
@@ -380,10 +322,7 @@ fn external_and_load_balancer_ips(mode: Mode) {
     match mode {
         Mode::Iptables => {
             let before = tcp(&t.node, localhost, Duration::from_millis(800));
-            assert!(
-                matches!(before, Reply::Failed(_)),
-                "martian without route_localnet: {before:?}"
-            );
+            assert!(matches!(before, Reply::Failed(_)), "martian without route_localnet: {before:?}");
             let notes = t
                 .node
                 .run(|| {
@@ -424,48 +363,29 @@ fn udp_endpoint_change(mode: Mode) {
     );
     sync(&mut p);
     let client = udp_socket(&t.pods[2]);
-    assert!(
-        !matches!(udp_on(&client, &vip), Reply::From { .. }),
-        "no endpoints yet"
-    );
+    assert!(!matches!(udp_on(&client, &vip), Reply::From { .. }), "no endpoints yet");
     let port = [("dns", 5353, "UDP")];
     p.on_endpoint_slice(&slice("dns", &eps(&t, &[(0, NODE)]), &port), false);
     sync(&mut p);
     let first = format!("{}:5353", t.pod_ip(0));
     let got = (0..5).find_map(|_| udp_on(&client, &vip).endpoint().map(str::to_string));
-    assert_eq!(
-        got.as_deref(),
-        Some(first.as_str()),
-        "the first endpoint answers"
-    );
+    assert_eq!(got.as_deref(), Some(first.as_str()), "the first endpoint answers");
     let outside = udp_socket(&t.client);
     let np = format!("{}:30054", t.node_ip());
     for _ in 0..3 {
         assert_eq!(udp_on(&client, &vip).endpoint(), Some(first.as_str()));
-        assert_eq!(
-            udp_on(&outside, &np).endpoint(),
-            Some(first.as_str()),
-            "NodePort"
-        );
+        assert_eq!(udp_on(&outside, &np).endpoint(), Some(first.as_str()), "NodePort");
     }
     // Replace the endpoint; the old one still answers, so only deleting the
     // stale conntrack entry sends the same client flow to the new one.
     p.on_endpoint_slice(&slice("dns", &eps(&t, &[(1, NODE)]), &port), false);
     let report = sync(&mut p);
-    assert!(
-        report.conntrack_errors.is_empty(),
-        "{:?}",
-        report.conntrack_errors
-    );
+    assert!(report.conntrack_errors.is_empty(), "{:?}", report.conntrack_errors);
     assert!(report.conntrack_deleted > 0, "{report:?}");
     let second = format!("{}:5353", t.pod_ip(1));
     for _ in 0..3 {
         assert_eq!(udp_on(&client, &vip).endpoint(), Some(second.as_str()));
-        assert_eq!(
-            udp_on(&outside, &np).endpoint(),
-            Some(second.as_str()),
-            "NodePort"
-        );
+        assert_eq!(udp_on(&outside, &np).endpoint(), Some(second.as_str()), "NodePort");
     }
 }
 
@@ -474,25 +394,13 @@ fn hairpin(mode: Mode) {
     serve_tcp(&t.pods[0], &t.pod_ip(0), 8080);
     let mut p = proxier(mode, &t, &Opts::default());
     let vip = t.service_ip(15);
-    p.on_service(
-        None,
-        Some(&svc(
-            "self",
-            json!({"clusterIP": vip, "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}),
-        )),
-    );
-    p.on_endpoint_slice(
-        &slice("self", &eps(&t, &[(0, NODE)]), &[("http", 8080, "TCP")]),
-        false,
-    );
+    p.on_service(None, Some(&svc("self", json!({"clusterIP": vip, "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}))));
+    p.on_endpoint_slice(&slice("self", &eps(&t, &[(0, NODE)]), &[("http", 8080, "TCP")]), false);
     sync(&mut p);
     // The pod reaches itself; masqueraded to the bridge so the reply returns.
     assert_eq!(
         tcp(&t.pods[0], &format!("{vip}:80"), WAIT),
-        Reply::From {
-            endpoint: format!("{}:8080", t.pod_ip(0)),
-            source: t.bridge_ip()
-        }
+        Reply::From { endpoint: format!("{}:8080", t.pod_ip(0)), source: t.bridge_ip() }
     );
 }
 
@@ -526,11 +434,7 @@ fn multiple_named_ports(mode: Mode) {
         json!({"name": "https", "port": 443, "protocol": "TCP", "targetPort": "tls", "nodePort": 30443}),
         json!({"name": "dns", "port": 53, "protocol": "UDP", "targetPort": "dns", "nodePort": 30053}),
     ];
-    let mut slice_ports = vec![
-        ("http", 8080, "TCP"),
-        ("https", 8443, "TCP"),
-        ("dns", 5353, "UDP"),
-    ];
+    let mut slice_ports = vec![("http", 8080, "TCP"), ("https", 8443, "TCP"), ("dns", 5353, "UDP")];
     match &sctp {
         Ok(()) => {
             ports.push(json!({"name": "assoc", "port": 9999, "protocol": "SCTP"}));
@@ -538,13 +442,7 @@ fn multiple_named_ports(mode: Mode) {
         }
         Err(e) => eprintln!("SCTP skipped: the kernel has no SCTP sockets ({e})"),
     }
-    p.on_service(
-        None,
-        Some(&svc(
-            "multi",
-            json!({"type": "NodePort", "clusterIP": vip, "ports": ports}),
-        )),
-    );
+    p.on_service(None, Some(&svc("multi", json!({"type": "NodePort", "clusterIP": vip, "ports": ports}))));
     let both = eps(&t, &[(0, NODE), (1, NODE)]);
     p.on_endpoint_slice(&slice("multi", &both, &slice_ports), false);
     sync(&mut p);
@@ -558,20 +456,12 @@ fn multiple_named_ports(mode: Mode) {
     ] {
         for _ in 0..4 {
             let e = served_by(ns, &addr);
-            assert!(
-                e.ends_with(target),
-                "{addr} from {} → {e}, want port {target}",
-                ns.name
-            );
+            assert!(e.ends_with(target), "{addr} from {} → {e}, want port {target}", ns.name);
         }
     }
     for (ns, addr) in [(&t.pods[2], format!("{vip}:53")), (&t.client, np(30053))] {
         let e = udp(ns, &addr, WAIT);
-        assert!(
-            e.endpoint().is_some_and(|e| e.ends_with(":5353")),
-            "UDP {addr} from {}: {e:?}",
-            ns.name
-        );
+        assert!(e.endpoint().is_some_and(|e| e.ends_with(":5353")), "UDP {addr} from {}: {e:?}", ns.name);
     }
     if sctp.is_ok() {
         let text = rules(mode, &t);
@@ -586,13 +476,7 @@ fn restart_keeps_established_flows(mode: Mode) {
     }
     let vip = t.service_ip(17);
     let feed = |p: &mut Proxier| {
-        p.on_service(
-            None,
-            Some(&svc(
-                "web",
-                json!({"clusterIP": vip, "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}),
-            )),
-        );
+        p.on_service(None, Some(&svc("web", json!({"clusterIP": vip, "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}))));
         let both = eps(&t, &[(0, NODE), (1, NODE)]);
         p.on_endpoint_slice(&slice("web", &both, &[("http", 8080, "TCP")]), false);
         sync(p);
@@ -610,17 +494,11 @@ fn restart_keeps_established_flows(mode: Mode) {
     assert!(echoed.starts_with(&endpoint), "{echoed}");
     drop(p);
     // A restart in the other mode cleans this mode's rules up first.
-    let report = cleanup_other_modes(
-        mode.other().running(),
-        Some(&t.node.name),
-        Path::new("/proc/net"),
-    );
+    let report = cleanup_other_modes(mode.other().running(), Some(&t.node.name), Path::new("/proc/net"));
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let mut p = proxier(mode.other(), &t, &Opts::default());
     feed(&mut p);
-    let echoed = flow
-        .echo("after-switch")
-        .expect("flow survives a mode switch");
+    let echoed = flow.echo("after-switch").expect("flow survives a mode switch");
     assert!(echoed.starts_with(&endpoint), "{echoed}");
     match mode {
         Mode::Nftables => {
@@ -655,10 +533,7 @@ fn restart_removes_stale_rules(mode: Mode) {
                        "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}),
             )),
         );
-        p.on_endpoint_slice(
-            &slice("gone", &eps(&t, endpoints), &[("http", 8080, "TCP")]),
-            false,
-        );
+        p.on_endpoint_slice(&slice("gone", &eps(&t, endpoints), &[("http", 8080, "TCP")]), false);
         sync(&mut p);
         p
     };
@@ -675,14 +550,8 @@ fn restart_removes_stale_rules(mode: Mode) {
     std::thread::sleep(Duration::from_millis(1100));
     sync(&mut p);
     let text = rules(mode, &t);
-    assert!(
-        !text.contains(&gone),
-        "{gone} left behind after a restart:\n{text}"
-    );
-    assert_eq!(
-        served_by(&t.pods[1], &format!("{vip}:80")),
-        format!("{}:8080", t.pod_ip(0))
-    );
+    assert!(!text.contains(&gone), "{gone} left behind after a restart:\n{text}");
+    assert_eq!(served_by(&t.pods[1], &format!("{vip}:80")), format!("{}:8080", t.pod_ip(0)));
 }
 
 fn masquerade_rules(mode: Mode) {
@@ -704,31 +573,18 @@ fn masquerade_rules(mode: Mode) {
                    "ports": [{"name": "http", "port": 80, "protocol": "TCP", "nodePort": 30084}]}),
             )),
         );
-        p.on_endpoint_slice(
-            &slice("m", &eps(&t, &[(0, NODE)]), &[("http", 8080, "TCP")]),
-            false,
-        );
+        p.on_endpoint_slice(&slice("m", &eps(&t, &[(0, NODE)]), &[("http", 8080, "TCP")]), false);
         sync(&mut p);
         p
     };
     // clusterCIDR: traffic from outside it is masqueraded, pod traffic is not.
-    let p = run(Opts {
-        cluster_cidr: Some(t.pod_cidr()),
-        ..Opts::default()
-    });
+    let p = run(Opts { cluster_cidr: Some(t.pod_cidr()), ..Opts::default() });
     assert_eq!(source(&t.pods[1], &vip), t.pod_ip(1));
     assert_eq!(source(&t.client, &vip), t.bridge_ip());
-    assert_eq!(
-        source(&t.client, &np),
-        t.bridge_ip(),
-        "NodePort (Cluster policy)"
-    );
+    assert_eq!(source(&t.client, &np), t.bridge_ip(), "NodePort (Cluster policy)");
     drop(p);
     // masqueradeAll: everything is.
-    let p = run(Opts {
-        masquerade_all: true,
-        ..Opts::default()
-    });
+    let p = run(Opts { masquerade_all: true, ..Opts::default() });
     assert_eq!(source(&t.pods[1], &vip), t.bridge_ip());
     drop(p);
     // Neither: ClusterIP traffic keeps its source.

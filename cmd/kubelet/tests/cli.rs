@@ -7,11 +7,7 @@ const KUBELET: &str = env!("CARGO_BIN_EXE_kubelet");
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(KUBELET).args(args).output().expect("run kubelet");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
@@ -37,7 +33,11 @@ fn bad_field_names_file_field_and_expectation() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains(&cfg) && err.contains("syncFrequency") && err.contains("duration"), "{err}");
 
-    let cfg = write(&dir, "q.yaml", "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nevictionHard:\n  memory.available: lots\n");
+    let cfg = write(
+        &dir,
+        "q.yaml",
+        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nevictionHard:\n  memory.available: lots\n",
+    );
     let (code, _, err) = run(&["--config", &cfg]);
     assert_eq!(code, 1);
     assert!(err.contains("evictionHard") && err.contains("lots"), "{err}");

@@ -195,7 +195,12 @@ subjects: [{{kind: ServiceAccount, name: {PROM_SA}, namespace: default}}]
     std::fs::write(&token_file, token.trim()).unwrap();
     pod_running(PROM_POD, Duration::from_secs(90)).await;
 
-    let jobs = [("kubelet", "/metrics"), ("kubelet-cadvisor", "/metrics/cadvisor"), ("kubelet-resource", "/metrics/resource"), ("kubelet-probes", "/metrics/probes")];
+    let jobs = [
+        ("kubelet", "/metrics"),
+        ("kubelet-cadvisor", "/metrics/cadvisor"),
+        ("kubelet-resource", "/metrics/resource"),
+        ("kubelet-probes", "/metrics/probes"),
+    ];
     let mut config = String::from("global: {scrape_interval: 5s, scrape_timeout: 4s, evaluation_interval: 5s}\nscrape_configs:\n");
     for (name, path) in jobs {
         config.push_str(&scrape_job(name, path, &token_file));
@@ -225,10 +230,8 @@ subjects: [{{kind: ServiceAccount, name: {PROM_SA}, namespace: default}}]
             return Err(format!("fewer than 3 samples in 30 s: {samples:?}"));
         }
         let result = prometheus.query(&promql).await?;
-        let rates: Vec<(String, f64)> = result
-            .iter()
-            .filter_map(|s| Some((s["metric"]["job"].as_str()?.to_string(), s["value"][1].as_str()?.parse().ok()?)))
-            .collect();
+        let rates: Vec<(String, f64)> =
+            result.iter().filter_map(|s| Some((s["metric"]["job"].as_str()?.to_string(), s["value"][1].as_str()?.parse().ok()?))).collect();
         let in_range = rates.iter().all(|(_, r)| (0.12..=0.26).contains(r));
         let both = ["kubelet-cadvisor", "kubelet-resource"].iter().all(|j| rates.iter().any(|(job, _)| job == j));
         if both && in_range { Ok(rates) } else { Err(format!("{rates:?}")) }
@@ -290,7 +293,10 @@ fn hpa_conditions() -> String {
 fn running_replicas() -> usize {
     let pods: Value = kubectl_json(&["get", "pods", "-l", &format!("app={HPA}")]).unwrap_or_default();
     let items = pods["items"].as_array().cloned().unwrap_or_default();
-    items.iter().filter(|p| p["status"]["phase"] == "Running" && p["spec"]["nodeName"] == NODE && p["metadata"]["deletionTimestamp"].is_null()).count()
+    items
+        .iter()
+        .filter(|p| p["status"]["phase"] == "Running" && p["spec"]["nodeName"] == NODE && p["metadata"]["deletionTimestamp"].is_null())
+        .count()
 }
 
 #[tokio::test]
@@ -371,7 +377,9 @@ spec:
     })
     .await;
     let scaled_up = load_started.elapsed();
-    eprintln!("scaled up after {scaled_up:?}: current {current}, desired {desired}, utilization {utilization:?}%, {running} replicas running");
+    eprintln!(
+        "scaled up after {scaled_up:?}: current {current}, desired {desired}, utilization {utilization:?}%, {running} replicas running"
+    );
 
     // The load stops; the pods idle and the HPA scales back to the minimum.
     std::fs::write(control.join("stop"), "").unwrap();
@@ -387,7 +395,10 @@ spec:
         }
     })
     .await;
-    eprintln!("scaled down {:?} after the load stopped: current {current}, desired {desired}, utilization {utilization:?}%", stopped.elapsed());
+    eprintln!(
+        "scaled down {:?} after the load stopped: current {current}, desired {desired}, utilization {utilization:?}%",
+        stopped.elapsed()
+    );
     let max = seen.iter().map(|(c, d, _)| *c.max(d)).max().unwrap_or(0);
     assert!((2..=3).contains(&max), "replicas between the minimum and the maximum: {seen:?}");
     poll("the Deployment back to 1 running replica", Duration::from_secs(45), || async {

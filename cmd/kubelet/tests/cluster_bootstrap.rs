@@ -111,13 +111,30 @@ async fn bootstrap_serving_certificate_and_restart() {
     assert!(client[0].status.as_ref().unwrap().conditions.as_ref().unwrap().iter().any(|c| c.type_ == "Approved"), "auto-approved");
 
     // The serving certificate: requested for the node's name and IP, served once approved.
-    let serving = wait_for("a kubelet-serving request", Duration::from_secs(30), || async { csrs("kubernetes.io/kubelet-serving").into_iter().next() }).await;
+    let serving = wait_for("a kubelet-serving request", Duration::from_secs(30), || async {
+        csrs("kubernetes.io/kubelet-serving").into_iter().next()
+    })
+    .await;
     assert_eq!(serving.spec.username.as_deref(), Some("system:node:knode-node"));
     let name = serving.metadata.name.unwrap();
     let (ok, _, err) = kubectl(&["certificate", "approve", &name]);
     assert!(ok, "approve {name}: {err}");
     wait_for("port 10250 serving the issued certificate", Duration::from_secs(30), || async {
-        let out = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "--cacert", &format!("{CP_DIR}/pki/ca.crt"), &format!("https://{NODE_IP}:10250/healthz")]).output().ok()?;
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "5",
+                "--cacert",
+                &format!("{CP_DIR}/pki/ca.crt"),
+                &format!("https://{NODE_IP}:10250/healthz"),
+            ])
+            .output()
+            .ok()?;
         (String::from_utf8_lossy(&out.stdout) == "401").then_some(())
     })
     .await;
@@ -174,7 +191,10 @@ async fn a_client_certificate_about_to_expire_is_rotated_without_a_restart() {
         (std::fs::read_link(pki.join("kubelet-client-current.pem")).ok()? != old).then_some(())
     })
     .await;
-    wait_for("the API client switched", Duration::from_secs(10), || async { kubelet.log_text().contains("API client switched to the rotated client certificate").then_some(()) }).await;
+    wait_for("the API client switched", Duration::from_secs(10), || async {
+        kubelet.log_text().contains("API client switched to the rotated client certificate").then_some(())
+    })
+    .await;
     let renewal = csrs(CLIENT_SIGNER);
     assert_eq!(renewal.len(), 1);
     assert_eq!(renewal[0].spec.username.as_deref(), Some("system:node:knode-node"), "the renewal is authenticated by the old certificate");
@@ -183,9 +203,13 @@ async fn a_client_certificate_about_to_expire_is_rotated_without_a_restart() {
     if let Some(rest) = expired_at.checked_sub(started.elapsed()) {
         tokio::time::sleep(rest).await;
     }
-    let renew_time = || kubectl_json::<Lease>(&["get", "lease", "-n", "kube-node-lease", NODE]).and_then(|l| l.spec?.renew_time).map(|t| t.0);
+    let renew_time =
+        || kubectl_json::<Lease>(&["get", "lease", "-n", "kube-node-lease", NODE]).and_then(|l| l.spec?.renew_time).map(|t| t.0);
     let before = renew_time().expect("lease");
-    wait_for("a lease renewal after the old certificate expired", Duration::from_secs(30), || async { renew_time().filter(|t| *t > before).map(|_| ()) }).await;
+    wait_for("a lease renewal after the old certificate expired", Duration::from_secs(30), || async {
+        renew_time().filter(|t| *t > before).map(|_| ())
+    })
+    .await;
     assert!(!kubelet.log_text().contains("certificate has expired"), "{}", kubelet.log_text());
     teardown(kubelet).await;
     clean_csrs();
@@ -198,13 +222,24 @@ async fn a_wrong_bootstrap_token_stops_start_up_with_a_clear_error() {
     let node = TestNode::new();
     write_config(&node);
     let bootstrap = bootstrap_kubeconfig(node.dir.path(), "abcdef.0123456789abcdef");
-    let out = tokio::time::timeout(Duration::from_secs(30), tokio::process::Command::new(KUBELET).arg(format!("--config={}", node.config_path().display())).arg(format!("--root-dir={}", node.root().display())).args(flags(&node, &bootstrap)).output())
-        .await
-        .expect("the kubelet exits")
-        .unwrap();
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(KUBELET)
+            .arg(format!("--config={}", node.config_path().display()))
+            .arg(format!("--root-dir={}", node.root().display()))
+            .args(flags(&node, &bootstrap))
+            .output(),
+    )
+    .await
+    .expect("the kubelet exits")
+    .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("TLS bootstrap: cannot create certificate signing request: certificatesigningrequests/node-csr-") && stderr.contains("401"), "{stderr}");
+    assert!(
+        stderr.contains("TLS bootstrap: cannot create certificate signing request: certificatesigningrequests/node-csr-")
+            && stderr.contains("401"),
+        "{stderr}"
+    );
     assert!(!node.dir.path().join("kubelet.conf").exists(), "no kubeconfig written");
 }
 
@@ -216,7 +251,8 @@ async fn a_wrong_bootstrap_token_stops_start_up_with_a_clear_error() {
 async fn a_denied_signing_request_stops_start_up_with_its_name_and_reason() {
     let (node, _) = fresh_node().await;
     const USER: &str = "knode-e2e-csr-requester";
-    let (ok, _, err) = kubectl(&["create", "clusterrolebinding", USER, "--clusterrole=system:node-bootstrapper", &format!("--user={USER}")]);
+    let (ok, _, err) =
+        kubectl(&["create", "clusterrolebinding", USER, "--clusterrole=system:node-bootstrapper", &format!("--user={USER}")]);
     assert!(ok || err.contains("already exists"), "{err}");
     let cert = node.dir.path().join("requester.pem");
     std::fs::write(&cert, harness_client_cert(USER, None, -60, 3600)).unwrap();

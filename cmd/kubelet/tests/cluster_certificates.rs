@@ -34,7 +34,9 @@ fn ca_pem(name: &str) -> String {
 fn bundle_yaml(name: &str, signer: Option<&str>, tier: &str, certs: &[&str]) -> String {
     let pem: String = certs.concat().lines().map(|l| format!("    {l}\n")).collect();
     let signer = signer.map(|s| format!("  signerName: {s}\n")).unwrap_or_default();
-    format!("apiVersion: certificates.k8s.io/v1\nkind: ClusterTrustBundle\nmetadata: {{name: {name}, labels: {{tier: {tier}}}}}\nspec:\n{signer}  trustBundle: |\n{pem}")
+    format!(
+        "apiVersion: certificates.k8s.io/v1\nkind: ClusterTrustBundle\nmetadata: {{name: {name}, labels: {{tier: {tier}}}}}\nspec:\n{signer}  trustBundle: |\n{pem}"
+    )
 }
 
 /// Prints, every second, how many certificates each projected file holds and the token's
@@ -190,7 +192,8 @@ async fn request_for(pod: &str) -> PodCertificateRequest {
 fn patch_status(pcr: &PodCertificateRequest, status: serde_json::Value) {
     let name = pcr.metadata.name.clone().unwrap();
     let patch = serde_json::json!({ "status": status }).to_string();
-    let (ok, _, err) = kubectl(&["patch", "podcertificaterequest", &name, "-n", "default", "--subresource=status", "--type=merge", "-p", &patch]);
+    let (ok, _, err) =
+        kubectl(&["patch", "podcertificaterequest", &name, "-n", "default", "--subresource=status", "--type=merge", "-p", &patch]);
     assert!(ok, "patch status of {name}: {err}");
 }
 
@@ -216,7 +219,10 @@ async fn pod_certificates_are_requested_issued_and_denied() {
     let node_obj: k8s_openapi::api::core::v1::Node = kubectl_json(&["get", "node", NODE]).unwrap();
     assert_eq!(Some(&pcr.spec.pod_uid), pod.metadata.uid.as_ref());
     assert_eq!((pcr.spec.node_name.as_str(), Some(&pcr.spec.node_uid)), (NODE, node_obj.metadata.uid.as_ref()));
-    assert_eq!((pcr.spec.signer_name.as_str(), pcr.spec.service_account_name.as_str(), pcr.spec.max_expiration_seconds), (SIGNER, "default", Some(3600)));
+    assert_eq!(
+        (pcr.spec.signer_name.as_str(), pcr.spec.service_account_name.as_str(), pcr.spec.max_expiration_seconds),
+        (SIGNER, "default", Some(3600))
+    );
     assert_eq!(pcr.metadata.owner_references.as_ref().map(|o| o[0].uid.clone()), pod.metadata.uid.clone());
 
     // Issue: a one-hour certificate for the request's public key, signed by a test CA.

@@ -21,11 +21,17 @@ async fn the_runtime_s_cgroup_driver_wins_over_the_configured_one() {
     let node = TestNode::new();
     secure_config(&node);
     let config = std::fs::read_to_string(node.config_path()).unwrap();
-    std::fs::write(node.config_path(), config.replace("cgroupsPerQOS: false\n", &format!("cgroupsPerQOS: true\ncgroupRoot: /{CGROUP_ROOT}\ncgroupDriver: systemd\n"))).unwrap();
+    std::fs::write(
+        node.config_path(),
+        config.replace("cgroupsPerQOS: false\n", &format!("cgroupsPerQOS: true\ncgroupRoot: /{CGROUP_ROOT}\ncgroupDriver: systemd\n")),
+    )
+    .unwrap();
     let kubelet = start_cluster_kubelet(&node).await;
     wait_node_ready(Duration::from_secs(60)).await;
     assert!(
-        kubelet.log_text().contains("cgroupDriver \"systemd\" in the configuration is ignored: the container runtime uses Cgroupfs (CRI RuntimeConfig)"),
+        kubelet
+            .log_text()
+            .contains("cgroupDriver \"systemd\" in the configuration is ignored: the container runtime uses Cgroupfs (CRI RuntimeConfig)"),
         "{}",
         kubelet.log_text()
     );

@@ -122,7 +122,9 @@ spec:
     assert_eq!(refused.reason.as_deref(), Some("UnexpectedAdmissionError"));
     assert_eq!(
         refused.message.as_deref(),
-        Some("Pod was rejected: Allocate failed due to requested number of devices unavailable for test.device/knode-e2e. Requested: 2, Available: 1, which is unexpected")
+        Some(
+            "Pod was rejected: Allocate failed due to requested number of devices unavailable for test.device/knode-e2e. Requested: 2, Available: 1, which is unexpected"
+        )
     );
     kubectl(&["delete", "pod", "e2e-device-greedy", "--wait=false"]);
 

@@ -32,7 +32,14 @@ fn phase(name: &str) -> Option<(String, Pod)> {
 }
 
 fn events(name: &str) -> String {
-    let (_, out, _) = kubectl(&["get", "events", "--field-selector", &format!("involvedObject.name={name}"), "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}"]);
+    let (_, out, _) = kubectl(&[
+        "get",
+        "events",
+        "--field-selector",
+        &format!("involvedObject.name={name}"),
+        "-o",
+        "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
+    ]);
     out
 }
 
@@ -94,7 +101,10 @@ async fn memory_pressure_evicts_pods_in_upstreams_order() {
     assert_eq!(status.reason.as_deref(), Some("Evicted"));
     let message = status.message.unwrap();
     assert!(message.starts_with("The node was low on resource: memory. Threshold quantity: "), "{message}");
-    assert!(message.contains("Container c was using ") && message.ends_with("request is 16Mi, has larger consumption of memory. "), "{message}");
+    assert!(
+        message.contains("Container c was using ") && message.ends_with("request is 16Mi, has larger consumption of memory. "),
+        "{message}"
+    );
     let disruption = status.conditions.unwrap().into_iter().find(|c| c.type_ == "DisruptionTarget").expect("DisruptionTarget");
     assert_eq!((disruption.status.as_str(), disruption.reason.as_deref()), ("True", Some("TerminationByKubelet")));
     assert!(events(pods[0]).contains("Evicted: The node was low on resource: memory."), "{}", events(pods[0]));
@@ -128,14 +138,28 @@ async fn the_pods_over_their_allocatable_memory_are_evicted() {
     kubectl(&["delete", "pod", name, "--force", "--grace-period=0", "--ignore-not-found"]);
     kubectl(&["delete", "events", "--field-selector", &format!("involvedObject.name={name}")]);
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
-    let total_kib: u64 = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok()).expect("MemTotal");
+    let total_kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("MemTotal");
     let reserved_mib = total_kib / 1024 - 400;
     remove_test_cgroups(ROOT);
     secure_config(&node);
     let config = std::fs::read_to_string(node.config_path()).unwrap();
-    assert!(config.contains("memory.available: 100Mi") && config.contains("cgroupsPerQOS: false\n") && config.contains("enforceNodeAllocatable: []\n") && !config.contains("systemReserved"), "{config}");
+    assert!(
+        config.contains("memory.available: 100Mi")
+            && config.contains("cgroupsPerQOS: false\n")
+            && config.contains("enforceNodeAllocatable: []\n")
+            && !config.contains("systemReserved"),
+        "{config}"
+    );
     let config = config
-        .replace("cgroupsPerQOS: false\n", &format!("cgroupsPerQOS: true\ncgroupRoot: /{ROOT}\nsystemReserved:\n  memory: {reserved_mib}Mi\n"))
+        .replace(
+            "cgroupsPerQOS: false\n",
+            &format!("cgroupsPerQOS: true\ncgroupRoot: /{ROOT}\nsystemReserved:\n  memory: {reserved_mib}Mi\n"),
+        )
         .replace("enforceNodeAllocatable: []\n", "enforceNodeAllocatable: [pods]\n");
     std::fs::write(node.config_path(), config).unwrap();
     let kubelet = start_cluster_kubelet(&node).await;
@@ -145,19 +169,32 @@ async fn the_pods_over_their_allocatable_memory_are_evicted() {
     // Memory-backed emptyDirs (the sandbox's /dev/shm is 64 MiB), two: each tmpfs is sized to
     // allocatable memory (300 MiB here), as upstream.
     let image = e2e::busybox_image();
-    apply(&node, "allocatable", &format!(
-        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  terminationGracePeriodSeconds: 1\n  automountServiceAccountToken: false\n  volumes: [{{name: mem, emptyDir: {{medium: Memory}}}}, {{name: mem2, emptyDir: {{medium: Memory}}}}]\n  containers:\n  - name: c\n    image: {image}\n    imagePullPolicy: Never\n    command: [sh, -c, 'head -c 160m /dev/zero > /mem/fill; head -c 160m /dev/zero > /mem2/fill; echo filled; sleep 100000']\n    volumeMounts: [{{name: mem, mountPath: /mem}}, {{name: mem2, mountPath: /mem2}}]\n"
-    ));
+    apply(
+        &node,
+        "allocatable",
+        &format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  terminationGracePeriodSeconds: 1\n  automountServiceAccountToken: false\n  volumes: [{{name: mem, emptyDir: {{medium: Memory}}}}, {{name: mem2, emptyDir: {{medium: Memory}}}}]\n  containers:\n  - name: c\n    image: {image}\n    imagePullPolicy: Never\n    command: [sh, -c, 'head -c 160m /dev/zero > /mem/fill; head -c 160m /dev/zero > /mem2/fill; echo filled; sleep 100000']\n    volumeMounts: [{{name: mem, mountPath: /mem}}, {{name: mem2, mountPath: /mem2}}]\n"
+        ),
+    );
     pod_running(name, Duration::from_secs(90)).await;
-    let evicted = wait_for("the pod evicted", Duration::from_secs(120), || async { phase(name).filter(|(ph, _)| ph == "Failed").map(|(_, p)| p) }).await;
+    let evicted =
+        wait_for("the pod evicted", Duration::from_secs(120), || async { phase(name).filter(|(ph, _)| ph == "Failed").map(|(_, p)| p) })
+            .await;
     let status = evicted.status.unwrap();
     assert_eq!(status.reason.as_deref(), Some("Evicted"));
     let message = status.message.unwrap();
     assert!(message.starts_with("The node was low on resource: memory. Threshold quantity: 100Mi, available: "), "{message}");
     let log = kubelet.log_text();
-    assert!(log.lines().any(|l| l.contains("allocatableMemory.available")), "the signal met is the pods' share:\n{}", log.lines().filter(|l| l.contains("evict")).collect::<Vec<_>>().join("\n"));
+    assert!(
+        log.lines().any(|l| l.contains("allocatableMemory.available")),
+        "the signal met is the pods' share:\n{}",
+        log.lines().filter(|l| l.contains("evict")).collect::<Vec<_>>().join("\n")
+    );
     // (`allocatableMemory.available` does not contain the lower-case name.)
-    assert!(!log.lines().any(|l| l.contains("eviction thresholds met:") && l.contains("memory.available")), "memory.available itself was never met");
+    assert!(
+        !log.lines().any(|l| l.contains("eviction thresholds met:") && l.contains("memory.available")),
+        "memory.available itself was never met"
+    );
     kubectl(&["delete", "pod", name, "--force", "--grace-period=0", "--ignore-not-found"]);
     teardown(kubelet).await;
     remove_test_cgroups(ROOT);

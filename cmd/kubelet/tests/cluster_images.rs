@@ -50,12 +50,30 @@ impl Registry {
         std::fs::create_dir_all(&storage).unwrap();
         let auth = htpasswd.map(|f| format!("auth:\n  htpasswd:\n    realm: knode-test\n    path: {}\n", f.display())).unwrap_or_default();
         let config = dir.join(format!("{name}.yml"));
-        std::fs::write(&config, format!("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n{auth}", storage.display())).unwrap();
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n{auth}",
+                storage.display()
+            ),
+        )
+        .unwrap();
         let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-        let child = Command::new("docker-registry").arg("serve").arg(&config).stdout(Stdio::null()).stderr(log).spawn().expect("start docker-registry");
-        let hosts_dir = Path::new(&std::env::var("KNODE_REGISTRY_HOSTS_DIR").unwrap_or_else(|_| "/etc/knode/containerd/certs.d".into())).join(&addr);
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry");
+        let hosts_dir =
+            Path::new(&std::env::var("KNODE_REGISTRY_HOSTS_DIR").unwrap_or_else(|_| "/etc/knode/containerd/certs.d".into())).join(&addr);
         std::fs::create_dir_all(&hosts_dir).unwrap();
-        std::fs::write(hosts_dir.join("hosts.toml"), format!("server = \"http://{addr}\"\n\n[host.\"http://{addr}\"]\n  capabilities = [\"pull\", \"resolve\"]\n")).unwrap();
+        std::fs::write(
+            hosts_dir.join("hosts.toml"),
+            format!("server = \"http://{addr}\"\n\n[host.\"http://{addr}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"),
+        )
+        .unwrap();
         let registry = Registry { child, addr, hosts_dir };
         for _ in 0..100 {
             if std::net::TcpStream::connect(&registry.addr).is_ok() {
@@ -123,7 +141,16 @@ async fn waiting(name: &str, reasons: &[&str]) -> (String, String) {
 }
 
 fn events_of(name: &str) -> String {
-    kubectl(&["get", "events", "--field-selector", &format!("involvedObject.name={name}"), "-o", "custom-columns=R:.reason,M:.message", "--no-headers"]).1
+    kubectl(&[
+        "get",
+        "events",
+        "--field-selector",
+        &format!("involvedObject.name={name}"),
+        "-o",
+        "custom-columns=R:.reason,M:.message",
+        "--no-headers",
+    ])
+    .1
 }
 
 /// Removes what the test pulled into the shared containerd.
@@ -133,7 +160,11 @@ impl Drop for PulledImages {
     fn drop(&mut self) {
         let sock = e2e::containerd_socket();
         for image in &self.0 {
-            let _ = Command::new("ctr").args(["-a", &sock, "-n", "k8s.io", "images", "rm", image]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ = Command::new("ctr")
+                .args(["-a", &sock, "-n", "k8s.io", "images", "rm", image])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
@@ -175,13 +206,34 @@ async fn pull_policies_credentials_and_reasons() {
     )
     .unwrap();
     // Nodes may ask for tokens of this audience (upstream's ServiceAccountNodeAudienceRestriction).
-    apply(&node, "sa-audience", &format!("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: knode-test-registry-audience}}\nrules:\n- apiGroups: [\"\"]\n  resources: [{SA_AUDIENCE}]\n  verbs: [request-serviceaccounts-token-audience]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: knode-test-registry-audience}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: knode-test-registry-audience}}\nsubjects:\n- {{apiGroup: rbac.authorization.k8s.io, kind: Group, name: \"system:nodes\"}}\n"));
+    apply(
+        &node,
+        "sa-audience",
+        &format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: knode-test-registry-audience}}\nrules:\n- apiGroups: [\"\"]\n  resources: [{SA_AUDIENCE}]\n  verbs: [request-serviceaccounts-token-audience]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: knode-test-registry-audience}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: knode-test-registry-audience}}\nsubjects:\n- {{apiGroup: rbac.authorization.k8s.io, kind: Group, name: \"system:nodes\"}}\n"
+        ),
+    );
 
     secure_config(&node);
-    let plugin_flags = [format!("--image-credential-provider-config={}", provider_config.display()), format!("--image-credential-provider-bin-dir={}", bin.display())];
+    let plugin_flags = [
+        format!("--image-credential-provider-config={}", provider_config.display()),
+        format!("--image-credential-provider-bin-dir={}", bin.display()),
+    ];
     let kubelet = start_cluster_kubelet_with(&node, &[&plugin_flags[0], &plugin_flags[1]]).await;
     wait_node_ready(Duration::from_secs(60)).await;
-    let pods = ["img-public", "img-nocreds", "img-secret", "img-sa", "img-wrong", "img-never", "img-invalid", "img-plugin-1", "img-plugin-2", "img-sa-token", "img-sa-unannotated"];
+    let pods = [
+        "img-public",
+        "img-nocreds",
+        "img-secret",
+        "img-sa",
+        "img-wrong",
+        "img-never",
+        "img-invalid",
+        "img-plugin-1",
+        "img-plugin-2",
+        "img-sa-token",
+        "img-sa-unannotated",
+    ];
     for p in pods {
         kubectl(&["delete", "pod", p, "--ignore-not-found", "--grace-period=0", "--force"]);
     }
@@ -189,19 +241,40 @@ async fn pull_policies_credentials_and_reasons() {
     kubectl(&["delete", "serviceaccount", "img-puller", "token-puller", "--ignore-not-found"]);
     let server = format!("--docker-server={}", private.addr);
     for (name, password) in [("regcred", PASSWORD), ("wrongcred", "nope")] {
-        let (ok, _, err) = kubectl(&["create", "secret", "docker-registry", name, &server, &format!("--docker-username={USER}"), &format!("--docker-password={password}")]);
+        let (ok, _, err) = kubectl(&[
+            "create",
+            "secret",
+            "docker-registry",
+            name,
+            &server,
+            &format!("--docker-username={USER}"),
+            &format!("--docker-password={password}"),
+        ]);
         assert!(ok, "create secret {name}: {err}");
     }
-    apply(&node, "sa", "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: img-puller, namespace: default}\nimagePullSecrets: [{name: regcred}]\n");
+    apply(
+        &node,
+        "sa",
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: img-puller, namespace: default}\nimagePullSecrets: [{name: regcred}]\n",
+    );
 
     // The open registry, always pulled.
     apply(&node, "img-public", &pod_yaml("img-public", &public_image, "Always", ""));
     pod_running("img-public", Duration::from_secs(90)).await;
     let events = events_of("img-public");
-    assert!(events.lines().any(|l| l.starts_with("Pulled") && l.contains(&format!("Successfully pulled image \"{public_image}\" in ")) && l.contains(" including waiting). Image size: ")), "{events}");
+    assert!(
+        events.lines().any(|l| l.starts_with("Pulled")
+            && l.contains(&format!("Successfully pulled image \"{public_image}\" in "))
+            && l.contains(" including waiting). Image size: ")),
+        "{events}"
+    );
     // The startup SLI leaves the pull out: the pod's line names a pulling time above zero.
     let startup = wait_for("the pod's startup duration logged", Duration::from_secs(30), || async {
-        kubelet.log_text().lines().find(|l| l.contains("observed pod startup duration") && l.contains("pod=default/img-public")).map(str::to_string)
+        kubelet
+            .log_text()
+            .lines()
+            .find(|l| l.contains("observed pod startup duration") && l.contains("pod=default/img-public"))
+            .map(str::to_string)
     })
     .await;
     assert!(startup.contains("total_images_pulling_time=") && !startup.contains("total_images_pulling_time=0ns"), "{startup}");
@@ -223,11 +296,18 @@ async fn pull_policies_credentials_and_reasons() {
     assert_eq!(sa_pod.spec.unwrap().image_pull_secrets.unwrap()[0].name, "regcred", "admission added the service account's secret");
 
     // A wrong password, a missing secret: refused, and the missing secret named in an event.
-    apply(&node, "img-wrong", &pod_yaml("img-wrong", &private_image, "Always", "  imagePullSecrets: [{name: wrongcred}, {name: no-such-secret}]\n"));
+    apply(
+        &node,
+        "img-wrong",
+        &pod_yaml("img-wrong", &private_image, "Always", "  imagePullSecrets: [{name: wrongcred}, {name: no-such-secret}]\n"),
+    );
     let (_, message) = waiting("img-wrong", &["ErrImagePull", "ImagePullBackOff"]).await;
     assert!(message.contains("authoriz") || message.contains("401"), "{message}");
     wait_for("FailedToRetrieveImagePullSecret event", Duration::from_secs(30), || async {
-        events_of("img-wrong").lines().any(|l| l.starts_with("FailedToRetrieveImagePullSecret") && l.contains("(no-such-secret)")).then_some(())
+        events_of("img-wrong")
+            .lines()
+            .any(|l| l.starts_with("FailedToRetrieveImagePullSecret") && l.contains("(no-such-secret)"))
+            .then_some(())
     })
     .await;
 
@@ -249,13 +329,21 @@ async fn pull_policies_credentials_and_reasons() {
 
     // The service-account provider: given a token the API server accepts for the audience,
     // bound to the pod; skipped for a service account without the required annotation.
-    apply(&node, "token-puller", "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: token-puller, namespace: default, annotations: {knode.test/registry-role: reader, knode.test/other: x}}\n");
+    apply(
+        &node,
+        "token-puller",
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: token-puller, namespace: default, annotations: {knode.test/registry-role: reader, knode.test/other: x}}\n",
+    );
     apply(&node, "img-sa-token", &pod_yaml("img-sa-token", &sa_image, "Always", "  serviceAccountName: token-puller\n"));
     pod_running("img-sa-token", Duration::from_secs(90)).await;
     let asked = std::fs::read_to_string(&sa_calls).unwrap();
     assert_eq!(asked.lines().count(), 1, "{asked}");
     let request: serde_json::Value = serde_json::from_str(asked.lines().next().unwrap()).unwrap();
-    assert_eq!(request["serviceAccountAnnotations"], serde_json::json!({"knode.test/registry-role": "reader"}), "only the named annotation: {asked}");
+    assert_eq!(
+        request["serviceAccountAnnotations"],
+        serde_json::json!({"knode.test/registry-role": "reader"}),
+        "only the named annotation: {asked}"
+    );
     let token = request["serviceAccountToken"].as_str().expect("a token in the request").to_string();
     let review_file = dir.join("token-review.json");
     std::fs::write(&review_file, serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token, "audiences": [SA_AUDIENCE]}}).to_string()).unwrap();
@@ -265,7 +353,10 @@ async fn pull_policies_credentials_and_reasons() {
     assert_eq!(review["status"]["user"]["extra"]["authentication.kubernetes.io/pod-name"][0], "img-sa-token", "bound to the pod: {review}");
     let account: serde_json::Value = kubectl_json(&["get", "serviceaccount", "token-puller"]).expect("the service account");
     let (_, record) = pull_record(&node, "knode/viasa").expect("a pull record of the image");
-    let recorded = format!("\"kubernetesServiceAccounts\":[{{\"uid\":{},\"namespace\":\"default\",\"name\":\"token-puller\"}}]", account["metadata"]["uid"]);
+    let recorded = format!(
+        "\"kubernetesServiceAccounts\":[{{\"uid\":{},\"namespace\":\"default\",\"name\":\"token-puller\"}}]",
+        account["metadata"]["uid"]
+    );
     assert!(record.contains(&recorded), "the pull is recorded with the service account: {record}");
     apply(&node, "img-sa-unannotated", &pod_yaml("img-sa-unannotated", &sa_image, "Always", "  serviceAccountName: default\n"));
     let (_, message) = waiting("img-sa-unannotated", &["ErrImagePull", "ImagePullBackOff"]).await;
@@ -321,7 +412,15 @@ async fn images_pulled_with_a_secret_stay_with_its_credentials() {
     kubectl(&["delete", "secret", "regcred", "copycred", "--ignore-not-found"]);
     let server = format!("--docker-server={}", private.addr);
     for name in ["regcred", "copycred"] {
-        let (ok, _, err) = kubectl(&["create", "secret", "docker-registry", name, &server, &format!("--docker-username={USER}"), &format!("--docker-password={PASSWORD}")]);
+        let (ok, _, err) = kubectl(&[
+            "create",
+            "secret",
+            "docker-registry",
+            name,
+            &server,
+            &format!("--docker-username={USER}"),
+            &format!("--docker-password={PASSWORD}"),
+        ]);
         assert!(ok, "create secret {name}: {err}");
     }
 
@@ -333,7 +432,10 @@ async fn images_pulled_with_a_secret_stay_with_its_credentials() {
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions()) & 0o777, 0o600);
     assert!(record.starts_with("{\"kind\":\"ImagePulledRecord\",\"apiVersion\":\"kubelet.config.k8s.io/v1beta1\""), "{record}");
     let secret_uid = kubectl(&["get", "secret", "regcred", "-o", "jsonpath={.metadata.uid}"]).1;
-    assert!(record.contains(&format!("{{\"uid\":\"{secret_uid}\",\"namespace\":\"default\",\"name\":\"regcred\",\"credentialHash\":\"")), "{record}");
+    assert!(
+        record.contains(&format!("{{\"uid\":\"{secret_uid}\",\"namespace\":\"default\",\"name\":\"regcred\",\"credentialHash\":\"")),
+        "{record}"
+    );
 
     // No secret: IfNotPresent must pull, and the anonymous pull is refused; Never answers as
     // for an absent image.
@@ -347,7 +449,11 @@ async fn images_pulled_with_a_secret_stay_with_its_credentials() {
     // Another secret with the same credentials: allowed without a pull, and recorded.
     apply(&node, "ens-copy", &pause_pod_yaml("ens-copy", &image, "Never", "  imagePullSecrets: [{name: copycred}]\n"));
     pod_running("ens-copy", Duration::from_secs(60)).await;
-    assert!(events_of("ens-copy").contains(&format!("Container image \"{image}\" already present on machine and can be accessed by the pod")), "{}", events_of("ens-copy"));
+    assert!(
+        events_of("ens-copy").contains(&format!("Container image \"{image}\" already present on machine and can be accessed by the pod")),
+        "{}",
+        events_of("ens-copy")
+    );
     let (_, record) = pull_record(&node, "knode/ensured").unwrap();
     assert!(record.contains("\"name\":\"copycred\"") && record.contains("\"name\":\"regcred\""), "{record}");
 

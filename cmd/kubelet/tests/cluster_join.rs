@@ -63,7 +63,11 @@ impl Root {
 
 impl Drop for Root {
     fn drop(&mut self) {
-        let _ = Command::new(Path::new(KUBELET).with_file_name("knode")).args(["reset", "--root"]).arg(self.path()).args(["--cri-socket", &cri_socket()]).output();
+        let _ = Command::new(Path::new(KUBELET).with_file_name("knode"))
+            .args(["reset", "--root"])
+            .arg(self.path())
+            .args(["--cri-socket", &cri_socket()])
+            .output();
     }
 }
 
@@ -80,7 +84,8 @@ fn text(out: &Output) -> String {
 fn join(root: &Root, token: &str, hash: &str, extra: &[&str]) -> Output {
     let root_arg = root.path().display().to_string();
     let (cri, cni) = (cri_socket(), cni_conf_dir());
-    let mut args = vec!["join", SERVER, "--token", token, "--ca-cert-hash", hash, "--node-name", NODE, "--node-ip", NODE_IP, "--root", &root_arg];
+    let mut args =
+        vec!["join", SERVER, "--token", token, "--ca-cert-hash", hash, "--node-name", NODE, "--node-ip", NODE_IP, "--root", &root_arg];
     args.extend(["--cri-socket", &cri, "--cni-conf-dir", &cni, "--kubelet-binary", KUBELET, "--service", "process", "--timeout", "90s"]);
     args.extend_from_slice(extra);
     run(&args)
@@ -95,7 +100,9 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
             let path = entry.path();
             match entry.file_type() {
                 Ok(t) if t.is_dir() => stack.push(path),
-                Ok(t) if t.is_file() && std::fs::read(&path).is_ok_and(|c| c.windows(needle.len()).any(|w| w == needle)) => found.push(path),
+                Ok(t) if t.is_file() && std::fs::read(&path).is_ok_and(|c| c.windows(needle.len()).any(|w| w == needle)) => {
+                    found.push(path)
+                }
                 _ => {}
             }
         }
@@ -111,7 +118,14 @@ async fn knode_join_doctor_and_reset() {
     let out = join(&root, &token(), &ca_hash(), &[]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "join failed: {}", text(&out));
-    for step in ["signed by token knode0 and its CA matches the pinned hash", "from the cluster's kube-system/kubelet-config", "preflight: 11 checks, 0 problem(s)", "started the kubelet as the units would", "TLS bootstrap done", "node knode-node is Ready"] {
+    for step in [
+        "signed by token knode0 and its CA matches the pinned hash",
+        "from the cluster's kube-system/kubelet-config",
+        "preflight: 11 checks, 0 problem(s)",
+        "started the kubelet as the units would",
+        "TLS bootstrap done",
+        "node knode-node is Ready",
+    ] {
         assert!(stdout.contains(step), "step {step:?} reported: {stdout}");
     }
     // Files, with upstream's modes, and the kubelet's client certificate from the CSR.
@@ -122,7 +136,11 @@ async fn knode_join_doctor_and_reset() {
     let flags = std::fs::read_to_string(root.at("/var/lib/kubelet/kubeadm-flags.env")).unwrap();
     assert!(flags.starts_with("KUBELET_KUBEADM_ARGS=\"--hostname-override=knode-node --node-ip=198.18.255.1"), "{flags}");
     let config = std::fs::read_to_string(root.at("/var/lib/kubelet/config.yaml")).unwrap();
-    assert!(config.contains("cgroupDriver: cgroupfs") && config.contains(&format!("clientCAFile: {}", root.at("/etc/kubernetes/pki/ca.crt").display())), "{config}");
+    assert!(
+        config.contains("cgroupDriver: cgroupfs")
+            && config.contains(&format!("clientCAFile: {}", root.at("/etc/kubernetes/pki/ca.crt").display())),
+        "{config}"
+    );
     let current = root.at("/var/lib/kubelet/pki/kubelet-client-current.pem");
     assert_eq!(mode(&std::fs::read_link(&current).expect("the current-certificate link")), 0o600);
     wait_node_ready(Duration::from_secs(10)).await;
@@ -143,16 +161,37 @@ async fn knode_join_doctor_and_reset() {
 
     // Doctor on the joined node: every check passes, the ports are the kubelet's.
     let root_arg = root.path().display().to_string();
-    let out = run(&["doctor", "--root", &root_arg, "--node-name", NODE, "--cri-socket", &cri_socket(), "--cni-conf-dir", &cni_conf_dir(), "--kubelet-binary", KUBELET]);
+    let out = run(&[
+        "doctor",
+        "--root",
+        &root_arg,
+        "--node-name",
+        NODE,
+        "--cri-socket",
+        &cri_socket(),
+        "--cni-conf-dir",
+        &cni_conf_dir(),
+        "--kubelet-binary",
+        KUBELET,
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     let report = text(&out);
-    assert!(report.contains("[ok Port-10250] port 10250 is the kubelet's") && report.contains("[ok ClientCertificate]") && report.contains("[ok ClockSkew]"), "{report}");
+    assert!(
+        report.contains("[ok Port-10250] port 10250 is the kubelet's")
+            && report.contains("[ok ClientCertificate]")
+            && report.contains("[ok ClockSkew]"),
+        "{report}"
+    );
 
     // Reset: kubelet stopped, pods gone, no token or key left.
     let pid: i32 = std::fs::read_to_string(root.at("/run/knode/kubelet.pid")).unwrap().trim().parse().unwrap();
     let out = run(&["reset", "--root", &root_arg, "--cri-socket", &cri_socket()]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(!Path::new(&format!("/proc/{pid}")).exists() || std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z"), "the kubelet stopped");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z"),
+        "the kubelet stopped"
+    );
     assert!(e2e::sandboxes_of("joined").await.is_empty(), "the pod's sandbox is removed");
     let secret = token().split('.').nth(1).unwrap().to_string();
     assert_eq!(files_containing(root.path(), secret.as_bytes()), Vec::<PathBuf>::new(), "the token's secret is gone");
@@ -165,7 +204,8 @@ async fn knode_join_doctor_and_reset() {
 #[ignore = "needs root, containerd and the control plane: run hack/test.sh"]
 async fn knode_join_refuses_what_it_cannot_trust_or_run_on() {
     control_plane_ready().await;
-    let written = |root: &Root| root.at("/etc/kubernetes/bootstrap-kubelet.conf").exists() || root.at("/var/lib/kubelet/config.yaml").exists();
+    let written =
+        |root: &Root| root.at("/etc/kubernetes/bootstrap-kubelet.conf").exists() || root.at("/var/lib/kubelet/config.yaml").exists();
     let (good_token, good_hash) = (token(), ca_hash());
     let id = good_token.split('.').next().unwrap().to_string();
     let wrong_hash = format!("sha256:{}", "0".repeat(64));
@@ -173,9 +213,19 @@ async fn knode_join_refuses_what_it_cannot_trust_or_run_on() {
         (good_token.clone(), wrong_hash, vec![], "refusing to trust https://198.18.255.1:6443"),
         (format!("{id}.0000000000000000"), good_hash.clone(), vec![], "does not verify: the token's secret is wrong"),
         // Not signed yet is waited for (the bootstrapsigner may be behind), up to --timeout.
-        ("zzzzzz.0000000000000000".into(), good_hash.clone(), vec!["--timeout".into(), "3s".into()], "is not signed for token id \"zzzzzz\""),
+        (
+            "zzzzzz.0000000000000000".into(),
+            good_hash.clone(),
+            vec!["--timeout".into(), "3s".into()],
+            "is not signed for token id \"zzzzzz\"",
+        ),
         ("not-a-token".into(), good_hash.clone(), vec![], "--token: the bootstrap token must look like"),
-        (good_token.clone(), good_hash.clone(), vec!["--cri-socket".into(), "unix:///run/knode-nonexistent.sock".into()], "[ERROR CRI] the container runtime at unix:///run/knode-nonexistent.sock does not answer"),
+        (
+            good_token.clone(),
+            good_hash.clone(),
+            vec!["--cri-socket".into(), "unix:///run/knode-nonexistent.sock".into()],
+            "[ERROR CRI] the container runtime at unix:///run/knode-nonexistent.sock does not answer",
+        ),
     ];
     for (token, hash, extra, want) in cases {
         let root = Root::new();
@@ -214,9 +264,23 @@ async fn knode_join_refuses_what_it_cannot_trust_or_run_on() {
     )
     .unwrap();
     let root_arg = root.path().display().to_string();
-    let out = run(&["doctor", "--root", &root_arg, "--cri-socket", &cri_socket(), "--cni-conf-dir", &cni_conf_dir(), "--kubelet-binary", KUBELET]);
+    let out = run(&[
+        "doctor",
+        "--root",
+        &root_arg,
+        "--cri-socket",
+        &cri_socket(),
+        "--cni-conf-dir",
+        &cni_conf_dir(),
+        "--kubelet-binary",
+        KUBELET,
+    ]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("[ERROR ClientCertificate] the kubelet's client certificate") && text(&out).contains("expired"), "{}", text(&out));
+    assert!(
+        text(&out).contains("[ERROR ClientCertificate] the kubelet's client certificate") && text(&out).contains("expired"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// A node client certificate from the harness CA that expired an hour ago, with its key.
@@ -240,7 +304,11 @@ async fn kubeadm_join_with_our_kubelet_started_as_its_drop_in_does() {
     std::fs::create_dir_all(root.at("/etc/default")).unwrap();
     std::fs::write(
         root.at("/etc/default/kubelet"),
-        format!("KUBELET_EXTRA_ARGS=\"--node-ip={NODE_IP} --root-dir={} --cert-dir={}/pki\"\n", kubelet_dir.display(), kubelet_dir.display()),
+        format!(
+            "KUBELET_EXTRA_ARGS=\"--node-ip={NODE_IP} --root-dir={} --cert-dir={}/pki\"\n",
+            kubelet_dir.display(),
+            kubelet_dir.display()
+        ),
     )
     .unwrap();
 
@@ -248,14 +316,27 @@ async fn kubeadm_join_with_our_kubelet_started_as_its_drop_in_does() {
     let mut join = tokio::process::Command::new(&kubeadm)
         .args(["join", SERVER, "--rootfs"])
         .arg(root.path())
-        .args(["--token", &token(), "--discovery-token-ca-cert-hash", &ca_hash(), "--node-name", NODE, "--cri-socket", &cri_socket(), "--ignore-preflight-errors=all"])
+        .args([
+            "--token",
+            &token(),
+            "--discovery-token-ca-cert-hash",
+            &ca_hash(),
+            "--node-name",
+            NODE,
+            "--cri-socket",
+            &cri_socket(),
+            "--ignore-preflight-errors=all",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("run kubeadm");
     // kubeadm writes config.yaml, then kubeadm-flags.env, then waits for the kubelet.
-    wait_for("kubeadm's kubeadm-flags.env", Duration::from_secs(60), || async { root.at("/var/lib/kubelet/kubeadm-flags.env").exists().then_some(()) }).await;
+    wait_for("kubeadm's kubeadm-flags.env", Duration::from_secs(60), || async {
+        root.at("/var/lib/kubelet/kubeadm-flags.env").exists().then_some(())
+    })
+    .await;
     let config_path = root.at("/var/lib/kubelet/config.yaml");
     let config = std::fs::read_to_string(&config_path).unwrap();
     std::fs::write(&config_path, layout.rewrite(&config)).unwrap();
@@ -275,7 +356,13 @@ async fn kubeadm_join_with_our_kubelet_started_as_its_drop_in_does() {
     })
     .await
     .expect("kubeadm join finished within 120 s");
-    assert!(out.0.success() && out.1.contains("This node has joined the cluster"), "kubeadm join: {}\n{}\nkubelet log: {}", out.1, out.2, std::fs::read_to_string(root.path().join("kubelet.log")).unwrap_or_default());
+    assert!(
+        out.0.success() && out.1.contains("This node has joined the cluster"),
+        "kubeadm join: {}\n{}\nkubelet log: {}",
+        out.1,
+        out.2,
+        std::fs::read_to_string(root.path().join("kubelet.log")).unwrap_or_default()
+    );
     wait_node_ready(Duration::from_secs(30)).await;
     let csr_user = client_csr_users();
     assert!(csr_user.iter().any(|u| u == "system:bootstrap:knode0"), "{csr_user:?}");

@@ -21,7 +21,14 @@ fn container(pod: &str, name: &str) -> Option<ContainerStatus> {
 }
 
 fn events(pod: &str) -> String {
-    let (_, out, _) = kubectl(&["get", "events", "--field-selector", &format!("involvedObject.name={pod}"), "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}"]);
+    let (_, out, _) = kubectl(&[
+        "get",
+        "events",
+        "--field-selector",
+        &format!("involvedObject.name={pod}"),
+        "-o",
+        "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
+    ]);
     out
 }
 
@@ -154,7 +161,10 @@ async fn probes_and_hooks_behave_as_upstream() {
     let (ok, metrics, err) = kubectl(&["get", "--raw", &format!("/api/v1/nodes/{NODE}/proxy/metrics/probes")]);
     assert!(ok, "{err}");
     assert!(metrics.contains("# TYPE prober_probe_total counter"), "{metrics}");
-    let web_ready = metrics.lines().find(|l| l.contains("container=\"web\"") && l.contains("probe_type=\"Readiness\",result=\"successful\"")).unwrap_or_else(|| panic!("{metrics}"));
+    let web_ready = metrics
+        .lines()
+        .find(|l| l.contains("container=\"web\"") && l.contains("probe_type=\"Readiness\",result=\"successful\""))
+        .unwrap_or_else(|| panic!("{metrics}"));
     assert!(web_ready.rsplit(' ').next().unwrap().parse::<u64>().unwrap() >= 1, "{web_ready}");
 
     // postStart ran before the container's loop looked for its file.
@@ -190,7 +200,10 @@ async fn probes_and_hooks_behave_as_upstream() {
     let (ok, _, err) = kubectl(&["delete", "pod", "e2e-probes", "--wait=false"]);
     assert!(ok, "{err}");
     let prestop = hostdir.join("prestop");
-    wait_for("preStop wrote its file", Duration::from_secs(30), || async { std::fs::read_to_string(&prestop).ok().filter(|t| t.contains("prestop")) }).await;
+    wait_for("preStop wrote its file", Duration::from_secs(30), || async {
+        std::fs::read_to_string(&prestop).ok().filter(|t| t.contains("prestop"))
+    })
+    .await;
     wait_for("pod gone", Duration::from_secs(60), || async {
         let (ok, _, err) = kubectl(&["get", "pod", "e2e-probes"]);
         (!ok && err.contains("NotFound")).then_some(())
@@ -203,7 +216,9 @@ async fn probes_and_hooks_behave_as_upstream() {
 /// A container command that appends `<name>-up` to the shared log, and `<name>-term` on SIGTERM
 /// (after `delay` seconds) before exiting 0.
 fn traced(name: &str, delay: &str) -> String {
-    format!(r#"["sh", "-c", "echo {name}-up >> /host/log; trap 'sleep {delay}; echo {name}-term >> /host/log; exit 0' TERM; while true; do sleep 0.2; done"]"#)
+    format!(
+        r#"["sh", "-c", "echo {name}-up >> /host/log; trap 'sleep {delay}; echo {name}-term >> /host/log; exit 0' TERM; while true; do sleep 0.2; done"]"#
+    )
 }
 
 fn lines(path: &std::path::Path) -> Vec<String> {
@@ -385,8 +400,18 @@ spec:
     })
     .await;
     let (ok, _, err) = kubectl(&[
-        "debug", "e2e-debug-target", &format!("--image={image}"), "--image-pull-policy=Never", "-c", "debugger",
-        "--target=app", "--attach=false", "--", "sh", "-c", "ps -o args",
+        "debug",
+        "e2e-debug-target",
+        &format!("--image={image}"),
+        "--image-pull-policy=Never",
+        "-c",
+        "debugger",
+        "--target=app",
+        "--attach=false",
+        "--",
+        "sh",
+        "-c",
+        "ps -o args",
     ]);
     assert!(ok, "kubectl debug: {err}");
     let debugger = wait_for("debugger terminated", Duration::from_secs(60), || async {

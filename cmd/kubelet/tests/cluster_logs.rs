@@ -84,6 +84,9 @@ async fn kubectl_logs_follows_across_rotations() {
     assert!(files.iter().any(|f| f.starts_with("0.log.2") && !f.ends_with(".gz")), "the newest rotated file is not: {files:?}");
 
     kubectl(&["delete", "pod", POD, "--grace-period=1"]);
-    wait_for("rotated logs removed with the container", Duration::from_secs(60), || async { (!dir.exists() || std::fs::read_dir(&dir).map(|d| d.count() == 0).unwrap_or(true)).then_some(()) }).await;
+    wait_for("rotated logs removed with the container", Duration::from_secs(60), || async {
+        (!dir.exists() || std::fs::read_dir(&dir).map(|d| d.count() == 0).unwrap_or(true)).then_some(())
+    })
+    .await;
     teardown(kubelet).await;
 }

@@ -32,7 +32,10 @@ async fn node_registers_ready_with_node_info_and_lease() {
     // the node publishes them, and the runtime's own features.
     let handlers = status.runtime_handlers.clone().unwrap_or_default();
     let default = handlers.iter().find(|h| h.name.as_deref() == Some("")).unwrap_or_else(|| panic!("no default handler in {handlers:?}"));
-    assert!(default.features.as_ref().is_some_and(|f| f.recursive_read_only_mounts.is_some() && f.user_namespaces.is_some()), "{default:?}");
+    assert!(
+        default.features.as_ref().is_some_and(|f| f.recursive_read_only_mounts.is_some() && f.user_namespaces.is_some()),
+        "{default:?}"
+    );
     assert!(handlers.iter().any(|h| h.name.as_deref() == Some("test-handler")), "{handlers:?}");
     assert!(!info.kernel_version.is_empty() && !info.os_image.is_empty() && !info.boot_id.is_empty());
     let addrs: Vec<(String, String)> = status.addresses.clone().unwrap().into_iter().map(|a| (a.type_, a.address)).collect();
@@ -52,7 +55,8 @@ async fn node_registers_ready_with_node_info_and_lease() {
     // The owner reference is added on the first renewal after the node exists.
     let lease: Lease = wait_for("node lease owned by the node", Duration::from_secs(30), || async {
         let l: Lease = kubectl_json(&["-n", "kube-node-lease", "get", "lease", NODE])?;
-        let owned = l.metadata.owner_references.as_ref().is_some_and(|o| o.iter().any(|o| o.uid == n.metadata.uid.clone().unwrap_or_default()));
+        let owned =
+            l.metadata.owner_references.as_ref().is_some_and(|o| o.iter().any(|o| o.uid == n.metadata.uid.clone().unwrap_or_default()));
         owned.then_some(l)
     })
     .await;

@@ -60,12 +60,15 @@ async fn api_pod_runs_and_static_pod_gets_a_mirror() {
     // Its environment has the master service and the ConfigMap value.
     let uid = pod.metadata.uid.clone().unwrap();
     let log = node.logs().join(format!("default_e2e-api-pod_{uid}/main/0.log"));
-    let text = wait_for("container log", Duration::from_secs(20), || async { std::fs::read_to_string(&log).ok().filter(|t| t.contains("svc=")) }).await;
+    let text =
+        wait_for("container log", Duration::from_secs(20), || async { std::fs::read_to_string(&log).ok().filter(|t| t.contains("svc=")) })
+            .await;
     assert!(text.contains("svc=198.19.0.1:443 cm=hello"), "{text}");
 
     // Its events reached the API server.
     wait_for("Started event", Duration::from_secs(30), || async {
-        let (ok, out, _) = kubectl(&["get", "events", "--field-selector", "involvedObject.name=e2e-api-pod", "-o", "jsonpath={.items[*].reason}"]);
+        let (ok, out, _) =
+            kubectl(&["get", "events", "--field-selector", "involvedObject.name=e2e-api-pod", "-o", "jsonpath={.items[*].reason}"]);
         (ok && out.contains("Started")).then_some(())
     })
     .await;

@@ -53,13 +53,23 @@ fn status_of(p: &Pod, name: &str) -> ContainerStatus {
 }
 
 fn events() -> String {
-    let (_, out, _) = kubectl(&["get", "events", "--field-selector", &format!("involvedObject.name={POD}"), "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}"]);
+    let (_, out, _) = kubectl(&[
+        "get",
+        "events",
+        "--field-selector",
+        &format!("involvedObject.name={POD}"),
+        "-o",
+        "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
+    ]);
     out
 }
 
 fn conditions(p: &Pod) -> Vec<(String, String, String)> {
     let cs = p.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
-    cs.into_iter().filter(|c| c.type_.starts_with("PodResize")).map(|c| (c.type_, c.reason.unwrap_or_default(), c.message.unwrap_or_default())).collect()
+    cs.into_iter()
+        .filter(|c| c.type_.starts_with("PodResize"))
+        .map(|c| (c.type_, c.reason.unwrap_or_default(), c.message.unwrap_or_default()))
+        .collect()
 }
 
 /// Waits until the kubelet observed the pod's generation and no resize is pending or in
@@ -121,7 +131,10 @@ async fn resize_in_place_with_restart_policy_and_infeasible() {
     let (inplace, restarted) = (status_of(&after, "inplace"), status_of(&after, "restarts"));
     assert_eq!(bare_id(&inplace), inplace_id, "resized in place, not recreated");
     assert_eq!((inplace.restart_count, restarted.restart_count), (0, 1), "{:?}", statuses(&after));
-    assert_eq!((quantity(&inplace, false, "cpu"), quantity(&inplace, true, "cpu"), quantity(&inplace, true, "memory")), ("25m".into(), "40m".into(), "50Mi".into()));
+    assert_eq!(
+        (quantity(&inplace, false, "cpu"), quantity(&inplace, true, "cpu"), quantity(&inplace, true, "memory")),
+        ("25m".into(), "40m".into(), "50Mi".into())
+    );
     assert_eq!(restarted.allocated_resources.as_ref().unwrap()["memory"].0, "40Mi");
     assert_eq!(cgroup_value(&after, Some(&inplace_id), "cpu", "cpu.cfs_quota_us"), "4000");
     assert_eq!(cgroup_value(&after, Some(&inplace_id), "cpu", "cpu.shares"), "25");
@@ -164,7 +177,7 @@ async fn resize_in_place_with_restart_policy_and_infeasible() {
         conditions(&p).into_iter().find(|(t, r, _)| t == "PodResizePending" && r == "Deferred").map(|c| (p, c))
     })
     .await;
-    assert!(pending.1 .2.starts_with("Node didn't have enough resource: cpu, requested: 420, used: "), "{:?}", pending.1);
+    assert!(pending.1.2.starts_with("Node didn't have enough resource: cpu, requested: 420, used: "), "{:?}", pending.1);
     assert_eq!(quantity(&status_of(&pending.0, "inplace"), true, "cpu"), "40m");
     assert_eq!(cgroup_value(&pending.0, Some(&inplace_id), "cpu", "cpu.cfs_quota_us"), "4000");
     assert!(events().contains("ResizeDeferred: Pod resize Deferred"), "{}", events());

@@ -33,8 +33,16 @@ fn seed_cluster_objects() -> String {
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bootstrap-token-be8dad\n  namespace: kube-system\ntype: bootstrap.kubernetes.io/token\nstringData:\n  token-id: be8dad\n  token-secret: da8a699a46edc482\n  usage-bootstrap-authentication: \"true\"\n  usage-bootstrap-signing: \"true\"\n  auth-extra-groups: system:bootstrappers:default-node-token\n\
          ---\n{}---\n{}---\n{}",
         binding("kubelet-bootstrap", "system:node-bootstrapper", "system:bootstrappers:default-node-token"),
-        binding("node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", "system:bootstrappers:default-node-token"),
-        binding("node-autoapprove-certificate-rotation", "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", "system:nodes"),
+        binding(
+            "node-autoapprove-bootstrap",
+            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+            "system:bootstrappers:default-node-token"
+        ),
+        binding(
+            "node-autoapprove-certificate-rotation",
+            "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+            "system:nodes"
+        ),
     )
 }
 
@@ -74,7 +82,14 @@ async fn seed_004_manual_deployment_step_by_step() {
         assert!(out.status.success(), "kubectl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
     };
     let ca = opt.join("ssl/ca.pem").display().to_string();
-    kc(&["config", "set-cluster", "kubernetes", &format!("--certificate-authority={ca}"), "--embed-certs=true", &format!("--server=https://{NODE_IP}:6443")]);
+    kc(&[
+        "config",
+        "set-cluster",
+        "kubernetes",
+        &format!("--certificate-authority={ca}"),
+        "--embed-certs=true",
+        &format!("--server=https://{NODE_IP}:6443"),
+    ]);
     kc(&["config", "set-credentials", "tls-bootstrap-token-user", &format!("--token={SEED_TOKEN}")]);
     kc(&["config", "set-context", "tls-bootstrap-token-user@kubernetes", "--cluster=kubernetes", "--user=tls-bootstrap-token-user"]);
     kc(&["config", "use-context", "tls-bootstrap-token-user@kubernetes"]);
@@ -106,7 +121,10 @@ async fn seed_004_manual_deployment_step_by_step() {
         format!("--config-dir={}", opt.join("cfg/kubelet.conf.d").display()),
     ]);
     let refused = run_kubelet_expecting_failure(&argv);
-    assert!(refused.contains("unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: [node-role.kubernetes.io/master]"), "{refused}");
+    assert!(
+        refused.contains("unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: [node-role.kubernetes.io/master]"),
+        "{refused}"
+    );
     argv.retain(|a| !a.starts_with("--node-labels="));
 
     // Steps 7–8: the token Secret and the RBAC.
@@ -117,7 +135,12 @@ async fn seed_004_manual_deployment_step_by_step() {
 
     // Step 9: start it.
     let log = root.path().join("kubelet.log");
-    let mut kubelet = tokio::process::Command::new(&argv[0]).args(&argv[1..]).stderr(std::fs::File::create(&log).unwrap()).kill_on_drop(true).spawn().unwrap();
+    let mut kubelet = tokio::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
     let node = tokio::time::timeout(Duration::from_secs(90), wait_node_ready(Duration::from_secs(90))).await;
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(node.is_ok(), "node Ready; kubelet log:\n{log_text}");

@@ -43,7 +43,12 @@ spec:
 }
 
 fn container_restarts(p: &Pod, name: &str) -> i32 {
-    p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).and_then(|cs| cs.iter().find(|c| c.name == name)).map(|c| c.restart_count).unwrap_or(0)
+    p.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.name == name))
+        .map(|c| c.restart_count)
+        .unwrap_or(0)
 }
 
 fn free_port() -> u16 {
@@ -53,7 +58,8 @@ fn free_port() -> u16 {
 /// `curl` to the kubelet server; returns (HTTP status, body).
 fn curl(extra: &[&str], path: &str) -> (String, String) {
     let url = format!("https://{NODE_IP}:10250{path}");
-    let out = Command::new("curl").args(["-sk", "--max-time", "10", "-w", "\n%{http_code}"]).args(extra).arg(&url).output().expect("run curl");
+    let out =
+        Command::new("curl").args(["-sk", "--max-time", "10", "-w", "\n%{http_code}"]).args(extra).arg(&url).output().expect("run curl");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
     (code.to_string(), body.to_string())
@@ -100,14 +106,33 @@ fn websocket_log(pod: &str, container: &str) -> String {
 /// A client certificate for `cn` signed by the cluster CA (no RBAC binding anywhere).
 fn user_cert(dir: &std::path::Path, cn: &str) -> (String, String) {
     let (key, csr, crt) = (dir.join(format!("{cn}.key")), dir.join(format!("{cn}.csr")), dir.join(format!("{cn}.crt")));
-    let run = |args: &[&str]| assert!(Command::new("openssl").args(args).stderr(Stdio::null()).status().unwrap().success(), "openssl {args:?}");
+    let run =
+        |args: &[&str]| assert!(Command::new("openssl").args(args).stderr(Stdio::null()).status().unwrap().success(), "openssl {args:?}");
     run(&["genrsa", "-out", key.to_str().unwrap(), "2048"]);
     run(&["req", "-new", "-key", key.to_str().unwrap(), "-subj", &format!("/CN={cn}"), "-out", csr.to_str().unwrap()]);
     let (ca, ca_key) = (format!("{CP_DIR}/pki/ca.crt"), format!("{CP_DIR}/pki/ca.key"));
     // An X.509 v3 certificate: rustls (webpki) refuses v1 certificates, which Go accepts.
     let ext = dir.join("client-ext.cnf");
     std::fs::write(&ext, "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n").unwrap();
-    run(&["x509", "-req", "-in", csr.to_str().unwrap(), "-CA", &ca, "-CAkey", &ca_key, "-CAcreateserial", "-CAserial", dir.join("ca.srl").to_str().unwrap(), "-days", "1", "-extfile", ext.to_str().unwrap(), "-out", crt.to_str().unwrap()]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        csr.to_str().unwrap(),
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-CAserial",
+        dir.join("ca.srl").to_str().unwrap(),
+        "-days",
+        "1",
+        "-extfile",
+        ext.to_str().unwrap(),
+        "-out",
+        crt.to_str().unwrap(),
+    ]);
     (crt.display().to_string(), key.display().to_string())
 }
 
@@ -207,7 +232,10 @@ async fn kubectl_logs_exec_port_forward_and_auth() {
     assert_eq!(curl(&[], "/pods"), ("401".into(), "Unauthorized".into()));
     let (crt, key) = user_cert(node.dir.path(), "e2e-nobody");
     let (code, body) = curl(&["--cert", &crt, "--key", &key], "/pods");
-    assert_eq!((code.as_str(), body.as_str()), ("403", "Forbidden (user=e2e-nobody, verb=get, resource=nodes, subresource(s)=[pods proxy])\n"));
+    assert_eq!(
+        (code.as_str(), body.as_str()),
+        ("403", "Forbidden (user=e2e-nobody, verb=get, resource=nodes, subresource(s)=[pods proxy])\n")
+    );
     let (code, body) = curl(&["--cert", &crt, "--key", &key], "/logs/");
     assert_eq!((code.as_str(), body.as_str()), ("403", "Forbidden (user=e2e-nobody, verb=get, resource=nodes, subresource(s)=[log])\n"));
     // Fine-grained authorization (upstream 1.36+): RBAC on nodes/pods alone opens /pods and
@@ -215,7 +243,10 @@ async fn kubectl_logs_exec_port_forward_and_auth() {
     kubectl(&["delete", "clusterrolebinding", "knode-e2e-pods-reader", "--ignore-not-found"]);
     kubectl(&["delete", "clusterrole", "knode-e2e-pods-reader", "--ignore-not-found"]);
     assert!(kubectl(&["create", "clusterrole", "knode-e2e-pods-reader", "--verb=get", "--resource=nodes/pods"]).0);
-    assert!(kubectl(&["create", "clusterrolebinding", "knode-e2e-pods-reader", "--clusterrole=knode-e2e-pods-reader", "--user=e2e-podreader"]).0);
+    assert!(
+        kubectl(&["create", "clusterrolebinding", "knode-e2e-pods-reader", "--clusterrole=knode-e2e-pods-reader", "--user=e2e-podreader"])
+            .0
+    );
     let (crt, key) = user_cert(node.dir.path(), "e2e-podreader");
     let reader = ["--cert", crt.as_str(), "--key", key.as_str()];
     let pods_ok = wait_for("nodes/pods RBAC to reach the kubelet", Duration::from_secs(45), || async {
@@ -226,7 +257,10 @@ async fn kubectl_logs_exec_port_forward_and_auth() {
     assert!(pods_ok.contains(POD), "{pods_ok}");
     assert_eq!(curl(&reader, "/runningpods/").0, "200");
     let (code, body) = curl(&reader, "/containerLogs/default/e2e-server/main");
-    assert_eq!((code.as_str(), body.as_str()), ("403", "Forbidden (user=e2e-podreader, verb=get, resource=nodes, subresource(s)=[proxy])\n"));
+    assert_eq!(
+        (code.as_str(), body.as_str()),
+        ("403", "Forbidden (user=e2e-podreader, verb=get, resource=nodes, subresource(s)=[proxy])\n")
+    );
     kubectl(&["delete", "clusterrolebinding", "knode-e2e-pods-reader"]);
     kubectl(&["delete", "clusterrole", "knode-e2e-pods-reader"]);
     let (pki, pod_path) = (format!("{CP_DIR}/pki"), "/containerLogs/default/e2e-server/main?tailLines=1");

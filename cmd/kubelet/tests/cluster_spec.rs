@@ -279,7 +279,10 @@ spec:
     })
     .await;
     let file = node.root().join(format!("pods/{uid}/volumes/kubernetes.io~empty-dir/data/env"));
-    assert_eq!(waiting.message.unwrap_or_default(), format!("environment variable key \"MISSING_KEY\" not found in file \"{}\"", file.display()));
+    assert_eq!(
+        waiting.message.unwrap_or_default(),
+        format!("environment variable key \"MISSING_KEY\" not found in file \"{}\"", file.display())
+    );
     kubectl(&["delete", "pod", "e2e-envfile", "e2e-envfile-missing", "--wait=false"]);
     teardown(kubelet).await;
 }
@@ -288,7 +291,9 @@ spec:
 const CGROUP_ROOT: &str = "knode-e2e-cgroups";
 
 fn cgroup_hierarchies() -> Vec<std::path::PathBuf> {
-    std::fs::read_dir("/sys/fs/cgroup").map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_dir() && !p.is_symlink()).collect()).unwrap_or_default()
+    std::fs::read_dir("/sys/fs/cgroup")
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_dir() && !p.is_symlink()).collect())
+        .unwrap_or_default()
 }
 
 fn cgroup_file(controller: &str, path: &str, file: &str) -> Option<String> {
@@ -363,7 +368,8 @@ spec:
     for name in ["e2e-cg-guaranteed", "e2e-cg-burstable", "e2e-cg-besteffort"] {
         uids.push(pod_running(name, Duration::from_secs(90)).await.metadata.uid.unwrap());
     }
-    let (g, b, be) = (format!("kubepods/pod{}", uids[0]), format!("kubepods/burstable/pod{}", uids[1]), format!("kubepods/besteffort/pod{}", uids[2]));
+    let (g, b, be) =
+        (format!("kubepods/pod{}", uids[0]), format!("kubepods/burstable/pod{}", uids[1]), format!("kubepods/besteffort/pod{}", uids[2]));
     // The pod cgroups carry the pod's limits (requests defaulted to limits by the API server).
     assert_eq!(cgroup_file("cpu", &g, "cpu.shares").as_deref(), Some("204"));
     assert_eq!(cgroup_file("cpu", &g, "cpu.cfs_quota_us").as_deref(), Some("20000"));

@@ -90,17 +90,28 @@ async fn summary_metrics_and_kubectl_top_read_a_busy_pod() {
     assert!(trimmed["node"]["fs"].is_null() && trimmed["node"]["cpu"].is_object(), "{trimmed}");
 
     let resource = proxied("/metrics/resource").expect("/metrics/resource");
-    assert!(resource.contains(&format!("container_cpu_usage_seconds_total{{container=\"busy\",namespace=\"default\",pod=\"{POD}\"}}")), "{resource}");
+    assert!(
+        resource.contains(&format!("container_cpu_usage_seconds_total{{container=\"busy\",namespace=\"default\",pod=\"{POD}\"}}")),
+        "{resource}"
+    );
     assert!(resource.contains("node_memory_working_set_bytes ") && resource.contains("resource_scrape_error 0"), "{resource}");
     let cadvisor = proxied("/metrics/cadvisor").expect("/metrics/cadvisor");
     let quota = cadvisor.lines().find(|l| l.starts_with("container_spec_cpu_quota{container=\"busy\"")).unwrap_or_default();
     assert!(quota.ends_with(" 20000"), "the 200m limit as a CFS quota: {quota:?}");
-    assert!(cadvisor.lines().any(|l| l.starts_with("container_cpu_cfs_throttled_periods_total{container=\"busy\"")), "the loop is throttled");
-    assert!(cadvisor.contains(&format!("pod=\"{POD}\"")) && cadvisor.contains("container_network_receive_bytes_total{"), "network of the sandbox");
+    assert!(
+        cadvisor.lines().any(|l| l.starts_with("container_cpu_cfs_throttled_periods_total{container=\"busy\"")),
+        "the loop is throttled"
+    );
+    assert!(
+        cadvisor.contains(&format!("pod=\"{POD}\"")) && cadvisor.contains("container_network_receive_bytes_total{"),
+        "network of the sandbox"
+    );
 
     // The kubelet's own metrics: the pod's start, its worker, the PLEG, the CRI and API calls.
     let own = proxied("/metrics").expect("/metrics");
-    let count = |name: &str| own.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let count = |name: &str| {
+        own.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+    };
     assert!(count("kubelet_pod_start_duration_seconds_count ") >= 1.0, "{own}");
     // The startup SLI: the pod's creation to the watch showing it running, once; the image was
     // present, so the SLI is the total (no pulls, no init containers).
@@ -112,7 +123,10 @@ async fn summary_metrics_and_kubectl_top_read_a_busy_pod() {
     assert!(count("kubelet_pod_worker_duration_seconds_count{operation_type=\"create\"}") >= 1.0, "{own}");
     assert!(count("kubelet_pleg_relist_duration_seconds_count ") >= 5.0, "{own}");
     assert!(count("kubelet_runtime_operations_total{operation_type=\"create_container\"}") >= 1.0, "{own}");
-    assert!(count("kubelet_runtime_operations_total{operation_type=\"list_container_stats\"}") >= 2.0, "the stats collector's calls: {own}");
+    assert!(
+        count("kubelet_runtime_operations_total{operation_type=\"list_container_stats\"}") >= 2.0,
+        "the stats collector's calls: {own}"
+    );
     assert!(count("process_resident_memory_bytes ") > 1e6, "{own}");
     // The API client's requests, as upstream's rest_client_* (labels code, method, host).
     assert!(count("rest_client_requests_total{code=\"200\",method=\"GET\",host=\"") >= 1.0, "{own}");
@@ -163,28 +177,47 @@ async fn pods_over_their_local_storage_limits_are_evicted() {
     let kubelet = start_cluster_kubelet(&node).await;
     wait_node_ready(Duration::from_secs(60)).await;
 
-    let scratch = |limit: &str| format!("    volumeMounts: [{{name: scratch, mountPath: /scratch}}]\n  volumes: [{{name: scratch, emptyDir: {{sizeLimit: {limit}}}}}]\n");
+    let scratch = |limit: &str| {
+        format!(
+            "    volumeMounts: [{{name: scratch, mountPath: /scratch}}]\n  volumes: [{{name: scratch, emptyDir: {{sizeLimit: {limit}}}}}]\n"
+        )
+    };
     let yaml = [
         writer_yaml("e2e-evict-emptydir", "/scratch/fill", 3, &scratch("1Mi")),
-        writer_yaml("e2e-evict-container", "/tmp/fill", 3, "    resources: {limits: {cpu: 200m, memory: 64Mi, ephemeral-storage: 1Mi}}\n").replace("    resources: {limits: {cpu: 200m, memory: 64Mi}}\n", ""),
+        writer_yaml("e2e-evict-container", "/tmp/fill", 3, "    resources: {limits: {cpu: 200m, memory: 64Mi, ephemeral-storage: 1Mi}}\n")
+            .replace("    resources: {limits: {cpu: 200m, memory: 64Mi}}\n", ""),
         writer_yaml("e2e-within-limits", "/scratch/fill", 1, &scratch("10Mi")),
     ]
     .join("---\n");
     apply(&node, "evict", &yaml);
     for name in ["e2e-evict-emptydir", "e2e-evict-container", "e2e-within-limits"] {
-        wait_for(&format!("{name} started"), Duration::from_secs(90), || async { pod_reason(name).filter(|(phase, ..)| phase != "Pending") }).await;
+        wait_for(&format!("{name} started"), Duration::from_secs(90), || async {
+            pod_reason(name).filter(|(phase, ..)| phase != "Pending")
+        })
+        .await;
     }
-    let (_, reason, message) = wait_for("e2e-evict-emptydir evicted", Duration::from_secs(90), || async { pod_reason("e2e-evict-emptydir").filter(|(phase, ..)| phase == "Failed") }).await;
+    let (_, reason, message) = wait_for("e2e-evict-emptydir evicted", Duration::from_secs(90), || async {
+        pod_reason("e2e-evict-emptydir").filter(|(phase, ..)| phase == "Failed")
+    })
+    .await;
     assert_eq!((reason.as_str(), message.as_str()), ("Evicted", "Usage of EmptyDir volume \"scratch\" exceeds the limit \"1Mi\". "));
-    let (_, reason, message) = wait_for("e2e-evict-container evicted", Duration::from_secs(90), || async { pod_reason("e2e-evict-container").filter(|(phase, ..)| phase == "Failed") }).await;
+    let (_, reason, message) = wait_for("e2e-evict-container evicted", Duration::from_secs(90), || async {
+        pod_reason("e2e-evict-container").filter(|(phase, ..)| phase == "Failed")
+    })
+    .await;
     assert_eq!(reason, "Evicted");
     // One container, so its own limit is also the pod's total: the pod-level check comes first.
     assert_eq!(message, "Pod ephemeral local storage usage exceeds the total limit of containers 1Mi. ");
-    let (ok, events, _) = kubectl(&["get", "events", "--field-selector", "involvedObject.name=e2e-evict-emptydir,reason=Evicted", "-o", "name"]);
+    let (ok, events, _) =
+        kubectl(&["get", "events", "--field-selector", "involvedObject.name=e2e-evict-emptydir,reason=Evicted", "-o", "name"]);
     assert!(ok && !events.trim().is_empty(), "an Evicted event");
     assert_eq!(pod_reason("e2e-within-limits").map(|(phase, ..)| phase).as_deref(), Some("Running"), "a pod within its limits stays");
     let own = proxied("/metrics").unwrap_or_default();
-    assert!(own.contains("kubelet_evictions{eviction_signal=\"emptydirfs.limit\"} 1\n") && own.contains("kubelet_evictions{eviction_signal=\"ephemeralpodfs.limit\"} 1\n"), "{own}");
+    assert!(
+        own.contains("kubelet_evictions{eviction_signal=\"emptydirfs.limit\"} 1\n")
+            && own.contains("kubelet_evictions{eviction_signal=\"ephemeralpodfs.limit\"} 1\n"),
+        "{own}"
+    );
     // The evicted pod's sandbox stops (the status says Failed first, as upstream's does).
     wait_for("the evicted pod's sandbox stopped", Duration::from_secs(30), || async {
         e2e::sandboxes_of("e2e-evict-emptydir").await.iter().all(|s| s.state != api::PodSandboxState::SandboxReady as i32).then_some(())

@@ -68,7 +68,11 @@ async fn host_users_false_gets_a_user_namespace_where_the_runtime_supports_it() 
     let node_obj = wait_node_ready(Duration::from_secs(60)).await;
     let handlers = node_obj.status.and_then(|s| s.runtime_handlers).unwrap_or_default();
     let userns = |name: &str| handlers.iter().find(|h| h.name.as_deref() == Some(name)).and_then(|h| h.features.as_ref()?.user_namespaces);
-    assert_eq!((userns(""), userns("runc-userns")), (Some(false), Some(true)), "the node reports which handlers support user namespaces: {handlers:?}");
+    assert_eq!(
+        (userns(""), userns("runc-userns")),
+        (Some(false), Some(true)),
+        "the node reports which handlers support user namespaces: {handlers:?}"
+    );
 
     apply(&node, "rc", "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: e2e-userns}\nhandler: runc-userns\n");
     apply(&node, "a", &pod_yaml("e2e-userns-a", Some("e2e-userns"), Some(false)));

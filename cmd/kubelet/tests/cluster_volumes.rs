@@ -197,7 +197,9 @@ async fn secret_configmap_projected_and_token_volumes() {
 fn many_objects_yaml(n: usize) -> String {
     let mut yaml = String::new();
     for i in 0..n {
-        yaml.push_str(&format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: e2e-many-{i}, namespace: default}}\ndata: {{v{i}: \"{i}\"}}\n---\n"));
+        yaml.push_str(&format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: e2e-many-{i}, namespace: default}}\ndata: {{v{i}: \"{i}\"}}\n---\n"
+        ));
     }
     let sources: String = (0..n).map(|i| format!("      - configMap: {{name: e2e-many-{i}}}\n")).collect();
     yaml.push_str(&format!(
@@ -227,10 +229,14 @@ async fn more_objects_than_one_connection_carries_are_all_watched() {
     let before = gets();
     tokio::time::sleep(Duration::from_secs(25)).await;
     assert_eq!(gets() - before, 0, "ConfigMap GETs during two sync periods of a pod reading {N} of them");
-    let (ok, _, err) = kubectl(&["patch", "configmap", &format!("e2e-many-{}", N - 1), "-p", &format!("{{\"data\":{{\"v{}\":\"changed\"}}}}", N - 1)]);
+    let (ok, _, err) =
+        kubectl(&["patch", "configmap", &format!("e2e-many-{}", N - 1), "-p", &format!("{{\"data\":{{\"v{}\":\"changed\"}}}}", N - 1)]);
     assert!(ok, "patch: {err}");
     let file = node.root().join(format!("pods/{}/volumes/kubernetes.io~projected/many/v{}", pod.metadata.uid.as_deref().unwrap(), N - 1));
-    wait_for("the change in the volume", Duration::from_secs(30), || async { (std::fs::read_to_string(&file).ok()? == "changed").then_some(()) }).await;
+    wait_for("the change in the volume", Duration::from_secs(30), || async {
+        (std::fs::read_to_string(&file).ok()? == "changed").then_some(())
+    })
+    .await;
     kubectl(&["delete", "pod", "e2e-vol-many", "--wait=false"]);
     for i in 0..N {
         kubectl(&["delete", "configmap", &format!("e2e-many-{i}"), "--ignore-not-found", "--wait=false"]);
@@ -350,7 +356,13 @@ async fn sub_paths_and_finished_pod_volumes() {
     // The runtime got a bind mount of the checked directory, under the pod's directory.
     let subpath_pod_dir = node.root().join(format!("pods/{}", pod.metadata.uid.clone().unwrap()));
     let pinned = subpath_pod_dir.join("volume-subpaths");
-    let mounts = || std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().filter(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(pinned.to_str().unwrap()))).count();
+    let mounts = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(pinned.to_str().unwrap())))
+            .count()
+    };
     assert_eq!(mounts(), 1, "one sub path bind mount under {}", pinned.display());
 
     assert_eq!(config_error("e2e-vol-subpath-up").await, "unable to provision SubPath `..`: must not contain '..'");
@@ -367,7 +379,10 @@ async fn sub_paths_and_finished_pod_volumes() {
     .await;
     let pod_dir = node.root().join(format!("pods/{}", done.metadata.uid.unwrap()));
     let scratch = pod_dir.join("volumes/kubernetes.io~empty-dir/scratch");
-    wait_for("finished pod's emptyDir torn down", Duration::from_secs(30), || async { (!scratch.exists() && !is_mount_point(&scratch)).then_some(()) }).await;
+    wait_for("finished pod's emptyDir torn down", Duration::from_secs(30), || async {
+        (!scratch.exists() && !is_mount_point(&scratch)).then_some(())
+    })
+    .await;
     assert!(pod_dir.is_dir(), "the pod directory stays until the pod is deleted");
 
     // Deleted, the pod's sub path mount goes with its directory.

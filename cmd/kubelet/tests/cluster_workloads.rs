@@ -86,14 +86,21 @@ async fn wait_available(replicas: i32, timeout: Duration) {
         let d: Option<Deployment> = kubectl_json(&["get", "deployment", DEPLOYMENT]);
         let status = d.and_then(|d| d.status);
         if let Some(s) = &status {
-            let available = s.conditions.iter().flatten().any(|c| c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True"));
+            let available =
+                s.conditions.iter().flatten().any(|c| c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True"));
             if available && s.available_replicas == Some(replicas) && s.ready_replicas == Some(replicas) && s.replicas == Some(replicas) {
                 return;
             }
         }
         if tokio::time::Instant::now() > deadline {
-            let pods: Vec<_> = pods().unwrap_or_default().into_iter().map(|p| (p.metadata.name, p.metadata.deletion_timestamp, p.status.and_then(|s| s.phase))).collect();
-            panic!("timed out after {timeout:?} waiting for deployment {DEPLOYMENT} Available with {replicas} replicas; last status {status:?}; pods {pods:?}");
+            let pods: Vec<_> = pods()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| (p.metadata.name, p.metadata.deletion_timestamp, p.status.and_then(|s| s.phase)))
+                .collect();
+            panic!(
+                "timed out after {timeout:?} waiting for deployment {DEPLOYMENT} Available with {replicas} replicas; last status {status:?}; pods {pods:?}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -139,7 +146,10 @@ async fn deployment_survives_restarts_and_outages_and_scales_down_gracefully() {
     wait_available(3, Duration::from_secs(120)).await;
     let before = live_pods();
     assert_eq!(before.len(), 3, "{before:?}");
-    assert!(before.values().all(|(id, restarts, phase)| id.starts_with("containerd://") && *restarts == 0 && phase == "Running"), "{before:?}");
+    assert!(
+        before.values().all(|(id, restarts, phase)| id.starts_with("containerd://") && *restarts == 0 && phase == "Running"),
+        "{before:?}"
+    );
     let containers = running_container_ids().await;
     assert_eq!(containers.len(), 3, "{containers:?}");
 
@@ -196,11 +206,9 @@ async fn deployment_survives_restarts_and_outages_and_scales_down_gracefully() {
     // only after 2 minutes without failure), so the controllers may act up to a minute late.
     apply(&node, &deployment_yaml(1, &term));
     wait_available(1, Duration::from_secs(150)).await;
-    wait_for("two pods gone from the API", Duration::from_secs(60), || async {
-        (pods()?.len() == 1).then_some(())
-    })
-    .await;
-    let mut termed: Vec<String> = std::fs::read_dir(&term_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    wait_for("two pods gone from the API", Duration::from_secs(60), || async { (pods()?.len() == 1).then_some(()) }).await;
+    let mut termed: Vec<String> =
+        std::fs::read_dir(&term_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     termed.sort();
     assert_eq!(termed.len(), 2, "two containers saw SIGTERM: {termed:?}");
     assert!(termed.iter().all(|t| before.contains_key(t)), "{termed:?} ⊂ {:?}", before.keys());

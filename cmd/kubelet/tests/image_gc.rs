@@ -110,7 +110,10 @@ async fn unused_images_are_removed_over_the_high_threshold() {
     let finished_containers = || {
         let cri = &cri;
         async move {
-            let filter = kubelet_cri::api::ContainerFilter { label_selector: [("io.kubernetes.container.name".to_string(), "once".to_string())].into(), ..Default::default() };
+            let filter = kubelet_cri::api::ContainerFilter {
+                label_selector: [("io.kubernetes.container.name".to_string(), "once".to_string())].into(),
+                ..Default::default()
+            };
             kubelet_cri::RuntimeService::list_containers(cri, Some(filter)).await.expect("ListContainers").len()
         }
     };
@@ -119,11 +122,17 @@ async fn unused_images_are_removed_over_the_high_threshold() {
     assert!(usage_percent(containerd.var("KNODE_CONTAINERD_ROOT")) >= 1, "the image filesystem is in use");
     let config = std::fs::read_to_string(node.config_path())
         .unwrap()
-        .replace("imageGCHighThresholdPercent: 100\nimageGCLowThresholdPercent: 99\n", "imageGCHighThresholdPercent: 1\nimageGCLowThresholdPercent: 0\nimageMinimumGCAge: 1s\n")
+        .replace(
+            "imageGCHighThresholdPercent: 100\nimageGCLowThresholdPercent: 99\n",
+            "imageGCHighThresholdPercent: 1\nimageGCLowThresholdPercent: 0\nimageMinimumGCAge: 1s\n",
+        )
         .replace("imagefs.available: \"0%\"", "imagefs.available: \"99%\"");
     std::fs::write(node.config_path(), config).unwrap();
     let kubelet = KubeletProcess::start(Path::new(KUBELET), &node, &["--v=4"]).await;
-    wait_for("FreeDiskSpaceFailed logged", Duration::from_secs(30), || async { kubelet.log_text().contains("FreeDiskSpaceFailed").then_some(()) }).await;
+    wait_for("FreeDiskSpaceFailed logged", Duration::from_secs(30), || async {
+        kubelet.log_text().contains("FreeDiskSpaceFailed").then_some(())
+    })
+    .await;
     wait_for("the unused images removed", Duration::from_secs(60), || async {
         (id_of(gc1.clone()).await.is_none() && id_of(gc2.clone()).await.is_none()).then_some(())
     })
@@ -135,7 +144,10 @@ async fn unused_images_are_removed_over_the_high_threshold() {
     assert_eq!(running.status.and_then(|s| s.phase).as_deref(), Some("Running"));
     let log = kubelet.log_text();
     assert!(log.contains("reclaimed disk at node level"), "eviction reclaimed before evicting:\n{log}");
-    assert!(log.contains(&format!("image={gc1}")) && log.contains(&format!("image={gc2}")), "each removal is logged with the image ID:\n{log}");
+    assert!(
+        log.contains(&format!("image={gc1}")) && log.contains(&format!("image={gc2}")),
+        "each removal is logged with the image ID:\n{log}"
+    );
     kubelet.stop().await;
     node.remove_manifest("image-user.yaml");
     node.remove_manifest("finished.yaml");

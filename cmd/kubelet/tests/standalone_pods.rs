@@ -159,8 +159,7 @@ async fn manifest_edit_restarts_gracefully_and_removal_removes_the_sandbox() {
     node.write_manifest("web.yaml", &manifest("v2"));
     let v2 = wait_for("edited pod running with a new UID", Duration::from_secs(60), || async {
         node.pod("web").await.filter(|p| {
-            p.metadata.uid.as_deref() != Some(uid1.as_str())
-                && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+            p.metadata.uid.as_deref() != Some(uid1.as_str()) && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
         })
     })
     .await;
@@ -192,10 +191,7 @@ async fn kubelet_restart_adopts_running_pods_without_restarting_them() {
     node.write_manifest("b.yaml", &pod_yaml("flaky", "Always", "sleep 2; exit 1"));
     let kubelet = start(&node).await;
     node.wait_phase("steady", "Running", Duration::from_secs(60)).await;
-    wait_for("flaky restarted once", Duration::from_secs(60), || async {
-        node.pod("flaky").await.filter(|p| restart_count(p) >= 1)
-    })
-    .await;
+    wait_for("flaky restarted once", Duration::from_secs(60), || async { node.pod("flaky").await.filter(|p| restart_count(p) >= 1) }).await;
     let ids = |cs: Vec<kubelet_cri::api::Container>| {
         let mut v: Vec<(String, i32)> = cs.into_iter().map(|c| (c.id, c.state)).collect();
         v.sort();
@@ -288,7 +284,10 @@ async fn broken_manifests_are_reported_and_do_not_affect_good_pods() {
     node.write_manifest("good.yaml", &pod_yaml("good", "Always", "sleep 3600"));
     node.write_manifest("broken.yaml", "apiVersion: v1\nkind: Pod\nmetadata: [not, a, map\n");
     node.write_manifest("wrongkind.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc\n");
-    node.write_manifest("invalid.json", "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"Bad_Name\"},\"spec\":{\"containers\":[]}}");
+    node.write_manifest(
+        "invalid.json",
+        "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"Bad_Name\"},\"spec\":{\"containers\":[]}}",
+    );
     let kubelet = start(&node).await;
     node.wait_phase("good", "Running", Duration::from_secs(60)).await;
     let log = wait_for("errors for each broken file", Duration::from_secs(20), || async {
@@ -340,10 +339,7 @@ async fn manifest_url_pods_run_and_follow_the_url() {
     assert_eq!(annotations.get("kubernetes.io/config.source").map(String::as_str), Some("http"));
     // The URL now serves nothing: the pod goes away.
     *body.lock().unwrap() = "apiVersion: v1\nkind: PodList\nitems: []\n".into();
-    wait_for("url pod removed", Duration::from_secs(30), || async {
-        sandboxes_of(&full("fromurl")).await.is_empty().then_some(())
-    })
-    .await;
+    wait_for("url pod removed", Duration::from_secs(30), || async { sandboxes_of(&full("fromurl")).await.is_empty().then_some(()) }).await;
     kubelet.stop().await;
 }
 
@@ -406,11 +402,19 @@ async fn directories_of_a_pod_deleted_while_the_kubelet_was_down_are_removed() {
     }
     let pod_dir = node.root().join("pods").join(&gone_uid);
     let log_dir = node.logs().join(format!("default_{}_{gone_uid}", full("goner")));
-    let mounted = |dir: &Path| std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().any(|l| l.split(' ').nth(4).is_some_and(|m| Path::new(m).starts_with(dir)));
+    let mounted = |dir: &Path| {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .any(|l| l.split(' ').nth(4).is_some_and(|m| Path::new(m).starts_with(dir)))
+    };
     assert!(pod_dir.is_dir() && log_dir.is_dir() && mounted(&pod_dir), "the deleted pod left its directories and tmpfs");
 
     let kubelet = start_keeping_pods(&node).await;
-    wait_for("the orphaned pod's directories removed", Duration::from_secs(30), || async { (!pod_dir.exists() && !log_dir.exists()).then_some(()) }).await;
+    wait_for("the orphaned pod's directories removed", Duration::from_secs(30), || async {
+        (!pod_dir.exists() && !log_dir.exists()).then_some(())
+    })
+    .await;
     assert!(!mounted(&pod_dir), "its tmpfs was unmounted");
     assert!(node.root().join("pods").join(&keeper_uid).is_dir(), "the running pod's directory stays");
     assert!(node.logs().join(format!("default_{}_{keeper_uid}", full("keeper"))).is_dir(), "the running pod's logs stay");
@@ -454,7 +458,11 @@ async fn an_image_volume_is_mounted_read_only_and_a_missing_one_is_err_image_nev
     let bad_sub = waiting_with("imgvol-badsub", "CreateContainerError").await;
     assert!(bad_sub.contains("no/such/dir"), "the runtime names the sub-path the image lacks: {bad_sub}");
     let waiting = waiting_with("imgvol-missing", "ErrImageNeverPull").await;
-    assert!(waiting.starts_with("image volume \"tools\": Container image \"localhost/knode/absent:1.0\" is not present with pull policy of Never"), "{waiting}");
+    assert!(
+        waiting
+            .starts_with("image volume \"tools\": Container image \"localhost/knode/absent:1.0\" is not present with pull policy of Never"),
+        "{waiting}"
+    );
     kubelet.stop().await;
     remove_all_pods().await;
 }

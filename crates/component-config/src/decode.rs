@@ -19,25 +19,15 @@ use crate::error::{ConfigError, ConfigWarning, Origin, WarningKind};
 
 /// Reads a configuration file; the error names the file.
 pub fn read_file<C: Component>(path: &Path) -> Result<Vec<u8>, ConfigError<C>> {
-    std::fs::read(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })
 }
 
 /// Parses YAML or JSON (chosen by a leading `{`) whose top level must be a
 /// mapping. A UTF-8 byte order mark is skipped; nulls are kept.
-pub fn parse_mapping<C: Component>(
-    origin: &Origin,
-    bytes: &[u8],
-) -> Result<Map<String, Value>, ConfigError<C>> {
+pub fn parse_mapping<C: Component>(origin: &Origin, bytes: &[u8]) -> Result<Map<String, Value>, ConfigError<C>> {
     let kind = C::KIND;
-    let syntax = |message: String| ConfigError::Syntax {
-        origin: origin.clone(),
-        message,
-    };
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| syntax(format!("not valid UTF-8 (at byte {})", e.valid_up_to())))?;
+    let syntax = |message: String| ConfigError::Syntax { origin: origin.clone(), message };
+    let text = std::str::from_utf8(bytes).map_err(|e| syntax(format!("not valid UTF-8 (at byte {})", e.valid_up_to())))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
         return Err(syntax(format!("the file is empty (expected a {kind})")));
@@ -45,71 +35,40 @@ pub fn parse_mapping<C: Component>(
     let value: Value = if text.trim_start().starts_with('{') {
         serde_json::from_str(text).map_err(|e| syntax(format!("invalid JSON: {e}")))?
     } else {
-        serde_saphyr::from_str(text)
-            .map_err(|e| syntax(format!("invalid YAML: {}", one_line(&e.to_string()))))?
+        serde_saphyr::from_str(text).map_err(|e| syntax(format!("invalid YAML: {}", one_line(&e.to_string()))))?
     };
     match value {
         Value::Object(map) => Ok(map),
-        _ => Err(syntax(format!(
-            "expected a mapping of fields at the top level (a {kind})"
-        ))),
+        _ => Err(syntax(format!("expected a mapping of fields at the top level (a {kind})"))),
     }
 }
 
 /// Checks `kind`, then `apiVersion`, against the component's.
-pub fn check_type_meta<C: Component>(
-    origin: &Origin,
-    map: &Map<String, Value>,
-) -> Result<(), ConfigError<C>> {
+pub fn check_type_meta<C: Component>(origin: &Origin, map: &Map<String, Value>) -> Result<(), ConfigError<C>> {
     let (kind, api_version) = (C::KIND, C::API_VERSION);
     match map.get("kind") {
         None => {
-            return Err(ConfigError::field(
-                origin,
-                "kind",
-                format!("missing (expected {kind:?})"),
-            ));
+            return Err(ConfigError::field(origin, "kind", format!("missing (expected {kind:?})")));
         }
         Some(Value::String(k)) if k == kind => {}
         Some(other) => {
-            return Err(ConfigError::field(
-                origin,
-                "kind",
-                format!("expected {kind:?}, got {other}"),
-            ));
+            return Err(ConfigError::field(origin, "kind", format!("expected {kind:?}, got {other}")));
         }
     }
     match map.get("apiVersion") {
-        None => Err(ConfigError::field(
-            origin,
-            "apiVersion",
-            format!("missing (expected {api_version:?})"),
-        )),
+        None => Err(ConfigError::field(origin, "apiVersion", format!("missing (expected {api_version:?})"))),
         Some(Value::String(v)) if v == api_version => Ok(()),
-        Some(other) => Err(ConfigError::field(
-            origin,
-            "apiVersion",
-            format!("unsupported version {other} (expected {api_version:?})"),
-        )),
+        Some(other) => Err(ConfigError::field(origin, "apiVersion", format!("unsupported version {other} (expected {api_version:?})"))),
     }
 }
 
 /// Removes each field of `removed` — `(dotted path, why)` — that the file
 /// sets (even to null), with a [`WarningKind::RemovedField`] warning for each.
-pub fn remove_fields(
-    origin: &Origin,
-    map: &mut Map<String, Value>,
-    removed: &[(&str, &str)],
-) -> Vec<ConfigWarning> {
+pub fn remove_fields(origin: &Origin, map: &mut Map<String, Value>, removed: &[(&str, &str)]) -> Vec<ConfigWarning> {
     let mut warnings = Vec::new();
     for (path, why) in removed {
         if remove_path(map, path).is_some() {
-            warnings.push(ConfigWarning::new(
-                origin,
-                WarningKind::RemovedField,
-                *path,
-                format!("field ignored: {why}"),
-            ));
+            warnings.push(ConfigWarning::new(origin, WarningKind::RemovedField, *path, format!("field ignored: {why}")));
         }
     }
     warnings
@@ -129,10 +88,7 @@ fn remove_path(map: &mut Map<String, Value>, path: &str) -> Option<Value> {
 /// Go decoders treat `null` as "not set": drops null members (recursively,
 /// also inside lists) so serde fills them with defaults instead of failing.
 pub fn strip_nulls(map: Map<String, Value>) -> Map<String, Value> {
-    map.into_iter()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| (k, strip_nulls_in(v)))
-        .collect()
+    map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls_in(v))).collect()
 }
 
 fn strip_nulls_in(v: Value) -> Value {
@@ -186,11 +142,7 @@ fn field_path(p: &str) -> String {
             out.push_str(seg);
         }
     }
-    if out.is_empty() {
-        "(document)".to_string()
-    } else {
-        out
-    }
+    if out.is_empty() { "(document)".to_string() } else { out }
 }
 
 /// Folds a multi-line message (YAML errors quote the input) onto one line.

@@ -44,28 +44,16 @@ pub enum ConfigError<C: Component> {
     Syntax { origin: Origin, message: String },
     /// A field has a value of the wrong form (type, duration, quantity, ...).
     #[error("{origin}: field {field}: {message}")]
-    Field {
-        origin: Origin,
-        field: String,
-        message: String,
-    },
+    Field { origin: Origin, field: String, message: String },
     /// The configuration parsed but upstream validation refuses it.
     #[error("{origin}: invalid configuration: {field}: {message}")]
-    Invalid {
-        origin: Origin,
-        field: String,
-        message: String,
-    },
+    Invalid { origin: Origin, field: String, message: String },
     /// A flag upstream does not know (`unknown flag: --foo`).
     #[error("unknown flag: {flag}")]
     UnknownFlag { flag: String },
     /// A known flag with a value it cannot take.
     #[error("invalid argument {value:?} for \"{flag}\" flag: {message}")]
-    FlagValue {
-        flag: String,
-        value: String,
-        message: String,
-    },
+    FlagValue { flag: String, value: String, message: String },
     /// Any other command-line problem (missing value, stray argument...).
     #[error("{message}")]
     Usage { message: String },
@@ -96,29 +84,17 @@ impl<C: Component> ConfigError<C> {
 
     /// A field of `origin` with a value of the wrong form.
     pub fn field(origin: &Origin, field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError::Field {
-            origin: origin.clone(),
-            field: field.into(),
-            message: message.into(),
-        }
+        ConfigError::Field { origin: origin.clone(), field: field.into(), message: message.into() }
     }
 
     /// A field of `origin` that upstream validation refuses.
     pub fn invalid(origin: &Origin, field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError::Invalid {
-            origin: origin.clone(),
-            field: field.into(),
-            message: message.into(),
-        }
+        ConfigError::Invalid { origin: origin.clone(), field: field.into(), message: message.into() }
     }
 
     /// A flag (`--name`) given a value it cannot take.
     pub fn flag_value(flag: impl Into<String>, value: impl Into<String>, message: String) -> Self {
-        ConfigError::FlagValue {
-            flag: flag.into(),
-            value: value.into(),
-            message,
-        }
+        ConfigError::FlagValue { flag: flag.into(), value: value.into(), message }
     }
 }
 
@@ -153,18 +129,8 @@ pub struct ConfigWarning {
 
 impl ConfigWarning {
     /// Makes the warning and logs it.
-    pub fn new(
-        origin: &Origin,
-        kind: WarningKind,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        let w = ConfigWarning {
-            origin: origin.clone(),
-            kind,
-            field: field.into(),
-            message: message.into(),
-        };
+    pub fn new(origin: &Origin, kind: WarningKind, field: impl Into<String>, message: impl Into<String>) -> Self {
+        let w = ConfigWarning { origin: origin.clone(), kind, field: field.into(), message: message.into() };
         tracing::warn!(origin = %w.origin, field = %w.field, "{}", w);
         w
     }

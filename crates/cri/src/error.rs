@@ -25,9 +25,6 @@ impl CriError {
 
     /// True when the runtime could not be reached (socket missing, runtime down or restarting).
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            CriError::Connect { .. } | CriError::Status { code: tonic::Code::Unavailable, .. }
-        )
+        matches!(self, CriError::Connect { .. } | CriError::Status { code: tonic::Code::Unavailable, .. })
     }
 }

@@ -14,9 +14,9 @@ mod remote;
 
 pub use error::CriError;
 pub use newer::ContainerConfigExtras;
+pub use remote::RemoteRuntime;
 /// gRPC status codes carried by [`CriError::Status`].
 pub use tonic::Code;
-pub use remote::RemoteRuntime;
 
 /// CRI v1 messages, as generated from the upstream `api.proto`.
 pub use k8s_cri::v1 as api;
@@ -42,8 +42,7 @@ pub trait RuntimeService: Send + Sync + 'static {
     }
 
     /// Creates and starts a pod sandbox; returns its ID.
-    async fn run_pod_sandbox(&self, config: api::PodSandboxConfig, runtime_handler: &str)
-    -> Result<String>;
+    async fn run_pod_sandbox(&self, config: api::PodSandboxConfig, runtime_handler: &str) -> Result<String>;
     /// Stops every container of the sandbox and the sandbox itself. Idempotent.
     async fn stop_pod_sandbox(&self, pod_sandbox_id: &str) -> Result<()>;
     /// Removes a stopped sandbox and its containers. Idempotent.
@@ -51,10 +50,7 @@ pub trait RuntimeService: Send + Sync + 'static {
     /// Status of one sandbox (network addresses, state, creation time).
     async fn pod_sandbox_status(&self, pod_sandbox_id: &str) -> Result<api::PodSandboxStatus>;
     /// Lists sandboxes, optionally filtered.
-    async fn list_pod_sandbox(
-        &self,
-        filter: Option<api::PodSandboxFilter>,
-    ) -> Result<Vec<api::PodSandbox>>;
+    async fn list_pod_sandbox(&self, filter: Option<api::PodSandboxFilter>) -> Result<Vec<api::PodSandbox>>;
 
     /// Creates a container in a sandbox; returns its ID.
     async fn create_container(
@@ -84,10 +80,7 @@ pub trait RuntimeService: Send + Sync + 'static {
     /// Removes a container. Idempotent.
     async fn remove_container(&self, container_id: &str) -> Result<()>;
     /// Lists containers, optionally filtered.
-    async fn list_containers(
-        &self,
-        filter: Option<api::ContainerFilter>,
-    ) -> Result<Vec<api::Container>>;
+    async fn list_containers(&self, filter: Option<api::ContainerFilter>) -> Result<Vec<api::Container>>;
     /// Full status of one container (exit code, reason, timestamps, log path).
     async fn container_status(&self, container_id: &str) -> Result<api::ContainerStatus>;
     /// Changes a running container's CPU and memory settings in place

@@ -38,7 +38,12 @@ impl ContainerConfigExtras {
 }
 
 /// The wire form of a `CreateContainerRequest` with `extras`.
-pub(crate) fn create_container_request(pod_sandbox_id: &str, mut config: api::ContainerConfig, sandbox_config: &api::PodSandboxConfig, extras: &ContainerConfigExtras) -> Vec<u8> {
+pub(crate) fn create_container_request(
+    pod_sandbox_id: &str,
+    mut config: api::ContainerConfig,
+    sandbox_config: &api::PodSandboxConfig,
+    extras: &ContainerConfigExtras,
+) -> Vec<u8> {
     let mounts = std::mem::take(&mut config.mounts);
     let mut config_bytes = config.encode_to_vec();
     for mount in &mounts {
@@ -66,7 +71,13 @@ impl prost::Message for Encoded {
         buf.put_slice(&self.0);
     }
 
-    fn merge_field(&mut self, tag: u32, wire_type: prost::encoding::WireType, buf: &mut impl Buf, ctx: prost::encoding::DecodeContext) -> Result<(), prost::DecodeError> {
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
         // Only ever sent, never read.
         prost::encoding::skip_field(wire_type, tag, buf, ctx)
     }
@@ -120,10 +131,20 @@ mod tests {
             ..Default::default()
         };
         let sandbox = api::PodSandboxConfig { hostname: "h".into(), ..Default::default() };
-        let extras = ContainerConfigExtras { image_sub_paths: [("/data".to_string(), "dir/sub".to_string()), ("/etc/hosts".to_string(), "not/an/image".to_string())].into() };
+        let extras = ContainerConfigExtras {
+            image_sub_paths: [("/data".to_string(), "dir/sub".to_string()), ("/etc/hosts".to_string(), "not/an/image".to_string())].into(),
+        };
         let wire = create_container_request("sb1", config.clone(), &sandbox, &extras);
         let old = api::CreateContainerRequest::decode(wire.as_slice()).unwrap();
-        assert_eq!(old, api::CreateContainerRequest { pod_sandbox_id: "sb1".into(), config: Some(config.clone()), sandbox_config: Some(sandbox.clone()) }, "everything else, mounts in order");
+        assert_eq!(
+            old,
+            api::CreateContainerRequest {
+                pod_sandbox_id: "sb1".into(),
+                config: Some(config.clone()),
+                sandbox_config: Some(sandbox.clone())
+            },
+            "everything else, mounts in order"
+        );
         let current = CurrentRequest::decode(wire.as_slice()).unwrap().config.unwrap();
         let sub_paths: Vec<(&str, &str)> = current.mounts.iter().map(|m| (m.container_path.as_str(), m.image_sub_path.as_str())).collect();
         assert_eq!(sub_paths, [("/etc/hosts", ""), ("/data", "dir/sub")], "only image mounts carry one");

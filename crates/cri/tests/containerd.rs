@@ -25,9 +25,7 @@ fn runtime() -> anyhow::Result<RemoteRuntime> {
 
 /// A name no earlier run used, so a crashed run's leftovers never collide with this one.
 fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     format!("{prefix}-{}-{nanos:x}", std::process::id())
 }
 
@@ -100,12 +98,7 @@ async fn sandbox_and_container_run_to_exit() -> anyhow::Result<()> {
     let sandbox_id = runtime.run_pod_sandbox(config.clone(), "").await?;
     let sandbox_took = started.elapsed();
     // Run the checks in their own task so that a panic still reaches the cleanup below.
-    let body = tokio::spawn(run_busybox(
-        runtime.clone(),
-        sandbox_id.clone(),
-        config,
-        logs.path().to_owned(),
-    ));
+    let body = tokio::spawn(run_busybox(runtime.clone(), sandbox_id.clone(), config, logs.path().to_owned()));
     let outcome = body.await;
 
     let stopped = runtime.stop_pod_sandbox(&sandbox_id).await;
@@ -120,9 +113,7 @@ async fn sandbox_and_container_run_to_exit() -> anyhow::Result<()> {
         runtime.pod_sandbox_status(&sandbox_id).await.is_err_and(|e| e.is_not_found()),
         "sandbox {sandbox_id} still there after removal"
     );
-    eprintln!(
-        "RunPodSandbox took {sandbox_took:?}; CreateContainer+StartContainer took {container_took:?}"
-    );
+    eprintln!("RunPodSandbox took {sandbox_took:?}; CreateContainer+StartContainer took {container_took:?}");
     Ok(())
 }
 
@@ -135,10 +126,7 @@ async fn run_busybox(
     logs: std::path::PathBuf,
 ) -> anyhow::Result<Duration> {
     let status = runtime.pod_sandbox_status(&sandbox_id).await?;
-    ensure!(
-        status.state == api::PodSandboxState::SandboxReady as i32,
-        "sandbox not ready: {status:?}"
-    );
+    ensure!(status.state == api::PodSandboxState::SandboxReady as i32, "sandbox not ready: {status:?}");
     let ip = status.network.map(|n| n.ip).unwrap_or_default();
     let ip: Ipv4Addr = ip.parse().with_context(|| format!("sandbox IP {ip:?}"))?;
     ensure!(ip.octets()[..3] == [198, 18, 0], "sandbox IP {ip} outside 198.18.0.0/24");
@@ -148,9 +136,7 @@ async fn run_busybox(
     ensure!(runtime.image_status(&spec).await?.is_some(), "{image} missing: run hack/node-env.sh");
 
     let started = Instant::now();
-    let id = runtime
-        .create_container(&sandbox_id, busybox_config(&image, "echo hello; exit 3"), config)
-        .await?;
+    let id = runtime.create_container(&sandbox_id, busybox_config(&image, "echo hello; exit 3"), config).await?;
     runtime.start_container(&id).await?;
     let took = started.elapsed();
 
@@ -160,17 +146,11 @@ async fn run_busybox(
     let log_path = logs.join("busybox/0.log");
     ensure!(Path::new(&status.log_path) == log_path, "log path {}", status.log_path);
 
-    let log = tokio::fs::read_to_string(&log_path)
-        .await
-        .with_context(|| log_path.display().to_string())?;
+    let log = tokio::fs::read_to_string(&log_path).await.with_context(|| log_path.display().to_string())?;
     let line = log.lines().next().unwrap_or_default();
     let fields: Vec<&str> = line.splitn(4, ' ').collect();
     ensure!(fields.len() == 4 && fields[1..] == ["stdout", "F", "hello"], "log line {line:?}");
-    ensure!(
-        fields[0].contains('T') && (fields[0].ends_with('Z') || fields[0].contains('+')),
-        "timestamp {:?} is not RFC 3339",
-        fields[0]
-    );
+    ensure!(fields[0].contains('T') && (fields[0].ends_with('Z') || fields[0].contains('+')), "timestamp {:?} is not RFC 3339", fields[0]);
 
     runtime.remove_container(&id).await?;
     Ok(took)

@@ -117,7 +117,11 @@ mod tests {
     fn state(health: &[&str]) -> DeviceState {
         let mut s = DeviceState::default();
         s.connected(R, 1);
-        s.update(R, 1, health.iter().enumerate().map(|(i, h)| Device { id: format!("d{i}"), health: h.to_string(), topology: None }).collect());
+        s.update(
+            R,
+            1,
+            health.iter().enumerate().map(|(i, h)| Device { id: format!("d{i}"), health: h.to_string(), topology: None }).collect(),
+        );
         s
     }
 
@@ -126,7 +130,15 @@ mod tests {
     }
 
     fn hold(pods: &mut PodDevices, pod: &str, container: &str, ids: &[&str]) {
-        pods.insert(pod, container, R, ContainerDevices { by_numa_node: [(NODE_WITHOUT_TOPOLOGY, ids.iter().map(|s| s.to_string()).collect())].into(), response: None });
+        pods.insert(
+            pod,
+            container,
+            R,
+            ContainerDevices {
+                by_numa_node: [(NODE_WITHOUT_TOPOLOGY, ids.iter().map(|s| s.to_string()).collect())].into(),
+                response: None,
+            },
+        );
     }
 
     #[test]

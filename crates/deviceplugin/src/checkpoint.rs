@@ -241,8 +241,20 @@ mod tests {
         assert_eq!(checksum(&empty_map), 3_467_439_661);
         let full = CheckpointData {
             pod_device_entries: Some(vec![
-                PodDevicesEntry { pod_uid: "u 1\"q\n".into(), container_name: "é".into(), resource_name: "r".into(), device_ids: None, alloc_resp: None },
-                PodDevicesEntry { pod_uid: "u2".into(), container_name: "c".into(), resource_name: "r".into(), device_ids: Some(BTreeMap::new()), alloc_resp: Some(ByteString(vec![])) },
+                PodDevicesEntry {
+                    pod_uid: "u 1\"q\n".into(),
+                    container_name: "é".into(),
+                    resource_name: "r".into(),
+                    device_ids: None,
+                    alloc_resp: None,
+                },
+                PodDevicesEntry {
+                    pod_uid: "u2".into(),
+                    container_name: "c".into(),
+                    resource_name: "r".into(),
+                    device_ids: Some(BTreeMap::new()),
+                    alloc_resp: Some(ByteString(vec![])),
+                },
                 PodDevicesEntry {
                     pod_uid: "u3".into(),
                     container_name: "c".into(),
@@ -262,7 +274,11 @@ mod tests {
                 device_ids: Some(BTreeMap::from([(-1, strings(&["dev0", "dev1"])), (0, strings(&["x"]))])),
                 alloc_resp: Some(ByteString(vec![10, 3, 97, 98, 99])),
             }]),
-            registered_devices: Some(BTreeMap::from([("test.device/a".to_string(), strings(&["dev0", "dev1"])), ("test.device/b".into(), None), ("test.device/c".into(), Some(vec![]))])),
+            registered_devices: Some(BTreeMap::from([
+                ("test.device/a".to_string(), strings(&["dev0", "dev1"])),
+                ("test.device/b".into(), None),
+                ("test.device/c".into(), Some(vec![])),
+            ])),
         };
         assert_eq!(checksum(&registered), 2_545_094_002);
     }
@@ -283,7 +299,12 @@ mod tests {
         assert!(read(dir.path()).unwrap().is_none());
         let mut pods = PodDevices::default();
         let response = ContainerAllocateResponse { envs: [("DEV".to_string(), "d0".to_string())].into(), ..Default::default() };
-        pods.insert("u1", "c", "test.device/r", ContainerDevices { by_numa_node: [(NODE_WITHOUT_TOPOLOGY, vec!["d0".to_string()])].into(), response: Some(response) });
+        pods.insert(
+            "u1",
+            "c",
+            "test.device/r",
+            ContainerDevices { by_numa_node: [(NODE_WITHOUT_TOPOLOGY, vec!["d0".to_string()])].into(), response: Some(response) },
+        );
         // A reservation without an answer is not written.
         pods.insert("u2", "c", "test.device/r", ContainerDevices { by_numa_node: [(0, vec!["d1".to_string()])].into(), response: None });
         let registered = BTreeMap::from([("test.device/r".to_string(), vec!["d0".to_string(), "d1".to_string()])]);

@@ -14,8 +14,8 @@ use tonic::transport::{Channel, Endpoint, Uri};
 use crate::allocation::AllocationError;
 use crate::v1beta1::device_plugin_client::DevicePluginClient;
 use crate::v1beta1::{
-    AllocateRequest, ContainerAllocateRequest, ContainerAllocateResponse, ContainerPreferredAllocationRequest, Device, DevicePluginOptions, Empty,
-    PRE_START_CONTAINER_TIMEOUT, PreStartContainerRequest, PreferredAllocationRequest,
+    AllocateRequest, ContainerAllocateRequest, ContainerAllocateResponse, ContainerPreferredAllocationRequest, Device, DevicePluginOptions,
+    Empty, PRE_START_CONTAINER_TIMEOUT, PreStartContainerRequest, PreferredAllocationRequest,
 };
 use crate::validation::RegistrationError;
 
@@ -80,7 +80,14 @@ pub(crate) enum WatchEnd {
 }
 
 impl PluginEndpoint {
-    pub fn new(resource: &str, socket: PathBuf, generation: u64, client: DevicePluginClient<Channel>, options: DevicePluginOptions, stop: CancellationToken) -> Self {
+    pub fn new(
+        resource: &str,
+        socket: PathBuf,
+        generation: u64,
+        client: DevicePluginClient<Channel>,
+        options: DevicePluginOptions,
+        stop: CancellationToken,
+    ) -> Self {
         Self { resource: resource.into(), socket, generation, options, client, stop }
     }
 
@@ -113,7 +120,12 @@ impl PluginEndpoint {
     }
 
     /// The plugin's preferred `size` devices of `available`, including `must_include`.
-    pub async fn preferred_allocation(&self, available: Vec<String>, must_include: Vec<String>, size: usize) -> Result<Vec<String>, AllocationError> {
+    pub async fn preferred_allocation(
+        &self,
+        available: Vec<String>,
+        must_include: Vec<String>,
+        size: usize,
+    ) -> Result<Vec<String>, AllocationError> {
         self.check_running()?;
         let request = PreferredAllocationRequest {
             container_requests: vec![ContainerPreferredAllocationRequest {
@@ -122,7 +134,8 @@ impl PluginEndpoint {
                 allocation_size: i32::try_from(size).unwrap_or(i32::MAX),
             }],
         };
-        let response = self.client.clone().get_preferred_allocation(request).await.map_err(|s| AllocationError::PreferredAllocation(rpc_error(&s)))?;
+        let response =
+            self.client.clone().get_preferred_allocation(request).await.map_err(|s| AllocationError::PreferredAllocation(rpc_error(&s)))?;
         Ok(response.into_inner().container_responses.into_iter().next().map(|r| r.device_i_ds).unwrap_or_default())
     }
 

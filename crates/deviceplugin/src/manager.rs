@@ -94,7 +94,8 @@ impl DeviceManager {
             Ok(None) => {}
             Err(e) => tracing::warn!("continuing without the device plugin checkpoint; device allocations may not be up to date: {e}"),
         }
-        let inner = Inner { dir: config.dir, active_pods, shared: Mutex::new(shared), checkpoint: Mutex::new(()), stop: CancellationToken::new() };
+        let inner =
+            Inner { dir: config.dir, active_pods, shared: Mutex::new(shared), checkpoint: Mutex::new(()), stop: CancellationToken::new() };
         Self { inner: Arc::new(inner) }
     }
 
@@ -155,13 +156,15 @@ impl DeviceManager {
         tracing::info!(resource = %req.resource_name, endpoint = %req.endpoint, "registration request from device plugin");
         validate(&req).inspect_err(|e| tracing::warn!(resource = %req.resource_name, "bad device plugin registration: {e}"))?;
         let socket = self.inner.dir.join(&req.endpoint);
-        let (client, options) =
-            crate::endpoint::connect(&socket).await.inspect_err(|e| tracing::warn!(resource = %req.resource_name, "device plugin not used: {e}"))?;
+        let (client, options) = crate::endpoint::connect(&socket)
+            .await
+            .inspect_err(|e| tracing::warn!(resource = %req.resource_name, "device plugin not used: {e}"))?;
         let resource = req.resource_name;
         let endpoint = {
             let mut shared = self.lock();
             shared.generations += 1;
-            let endpoint = Arc::new(PluginEndpoint::new(&resource, socket, shared.generations, client, options, self.inner.stop.child_token()));
+            let endpoint =
+                Arc::new(PluginEndpoint::new(&resource, socket, shared.generations, client, options, self.inner.stop.child_token()));
             if let Some(old) = shared.endpoints.insert(resource.clone(), endpoint.clone()) {
                 old.stop.cancel();
             }
@@ -206,7 +209,6 @@ impl DeviceManager {
         }
     }
 }
-
 
 /// The node status reads the device plugin resources through this.
 impl kubelet_types::node::DeviceResources for DeviceManager {

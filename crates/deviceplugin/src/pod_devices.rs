@@ -122,7 +122,10 @@ mod tests {
     use super::*;
 
     fn devices(ids: &[&str]) -> ContainerDevices {
-        ContainerDevices { by_numa_node: BTreeMap::from([(NODE_WITHOUT_TOPOLOGY, ids.iter().map(|s| s.to_string()).collect())]), response: None }
+        ContainerDevices {
+            by_numa_node: BTreeMap::from([(NODE_WITHOUT_TOPOLOGY, ids.iter().map(|s| s.to_string()).collect())]),
+            response: None,
+        }
     }
 
     fn set(ids: &[&str]) -> BTreeSet<String> {

@@ -24,7 +24,11 @@ pub struct RunContainerOptions {
 
 impl RunContainerOptions {
     pub fn is_empty(&self) -> bool {
-        self.envs.is_empty() && self.mounts.is_empty() && self.devices.is_empty() && self.annotations.is_empty() && self.cdi_devices.is_empty()
+        self.envs.is_empty()
+            && self.mounts.is_empty()
+            && self.devices.is_empty()
+            && self.annotations.is_empty()
+            && self.cdi_devices.is_empty()
     }
 }
 

@@ -26,7 +26,11 @@ impl Registration for RegistrationService {
 }
 
 /// Serves registrations on `listener` until `shutdown` completes.
-pub(crate) async fn serve(listener: UnixListener, manager: DeviceManager, shutdown: impl Future<Output = ()>) -> Result<(), tonic::transport::Error> {
+pub(crate) async fn serve(
+    listener: UnixListener,
+    manager: DeviceManager,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
         .add_service(RegistrationServer::new(RegistrationService(manager)))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)

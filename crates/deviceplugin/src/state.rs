@@ -106,7 +106,11 @@ impl DeviceState {
     /// A resource read from the checkpoint: shown with no devices until its plugin registers
     /// again, forgotten if it does not within the grace period from `at`.
     pub fn restored(&mut self, resource: &str, at: Instant) {
-        self.resources.entry(resource.to_string()).or_insert(Resource { devices: BTreeMap::new(), listed: true, endpoint: Endpoint::Stopped { at } });
+        self.resources.entry(resource.to_string()).or_insert(Resource {
+            devices: BTreeMap::new(),
+            listed: true,
+            endpoint: Endpoint::Stopped { at },
+        });
     }
 
     /// Forgets the resources whose plugin stopped more than the grace period before `now`;

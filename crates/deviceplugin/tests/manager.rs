@@ -109,9 +109,14 @@ async fn a_single_device_turns_unhealthy_and_healthy_again() {
 fn pod(uid: &str, containers: &[(&str, i64)]) -> Pod {
     let container = |(name, n): &(&str, i64)| {
         let rl = [(R.to_string(), Quantity(n.to_string()))].into_iter().collect();
-        Container { name: name.to_string(), resources: Some(ResourceRequirements { limits: Some(rl), ..Default::default() }), ..Default::default() }
+        Container {
+            name: name.to_string(),
+            resources: Some(ResourceRequirements { limits: Some(rl), ..Default::default() }),
+            ..Default::default()
+        }
     };
-    let mut p = Pod { spec: Some(PodSpec { containers: containers.iter().map(container).collect(), ..Default::default() }), ..Default::default() };
+    let mut p =
+        Pod { spec: Some(PodSpec { containers: containers.iter().map(container).collect(), ..Default::default() }), ..Default::default() };
     p.metadata.uid = Some(uid.into());
     p
 }
@@ -199,7 +204,12 @@ async fn when_the_plugin_stops_devices_turn_unhealthy_then_capacity_zero() {
 #[tokio::test]
 async fn registration_checks_version_and_resource_name() {
     let node = Node::start(GRACE);
-    let request = |version: &str, resource: &str| RegisterRequest { version: version.into(), endpoint: "p.sock".into(), resource_name: resource.into(), options: None };
+    let request = |version: &str, resource: &str| RegisterRequest {
+        version: version.into(),
+        endpoint: "p.sock".into(),
+        resource_name: resource.into(),
+        options: None,
+    };
     let err = register_request(&node.socket(), request("v1alpha1", R)).await.unwrap_err();
     assert_eq!(err.message(), "requested API version \"v1alpha1\" is not supported by kubelet. Supported version is [\"v1beta1\"]");
     let err = register_request(&node.socket(), request("v1beta1", "gpu")).await.unwrap_err();

@@ -22,7 +22,13 @@ pub fn repo_root() -> PathBuf {
 }
 
 fn node_env(env: NodeEnv, args: &[&str]) -> bool {
-    Command::new("bash").arg(repo_root().join("hack/node-env.sh")).args(args).envs(env.iter().copied()).status().expect("run hack/node-env.sh").success()
+    Command::new("bash")
+        .arg(repo_root().join("hack/node-env.sh"))
+        .args(args)
+        .envs(env.iter().copied())
+        .status()
+        .expect("run hack/node-env.sh")
+        .success()
 }
 
 impl OwnContainerd {

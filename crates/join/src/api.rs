@@ -22,7 +22,13 @@ pub enum ApiError {
 
 /// `host:port` (kubeadm's form) or an `https://` URL, as an `https://` URL.
 pub fn server_url(text: &str) -> Result<String, ApiError> {
-    let url = if text.starts_with("https://") { text.to_owned() } else if text.contains("://") { return Err(ApiError::BadServer(text.into())) } else { format!("https://{text}") };
+    let url = if text.starts_with("https://") {
+        text.to_owned()
+    } else if text.contains("://") {
+        return Err(ApiError::BadServer(text.into()));
+    } else {
+        format!("https://{text}")
+    };
     url.parse::<http::Uri>().ok().filter(|u| u.host().is_some()).ok_or_else(|| ApiError::BadServer(text.into()))?;
     Ok(url.trim_end_matches('/').to_owned())
 }
@@ -73,7 +79,9 @@ pub async fn from_kubeconfig(path: &std::path::Path) -> Result<Client, ApiError>
 /// in errors.
 pub async fn from_kubeconfig_yaml(text: &str, what: &str) -> Result<Client, ApiError> {
     let kc = kube::config::Kubeconfig::from_yaml(text).map_err(|e| ApiError::Request { what: what.into(), reason: e.to_string() })?;
-    let config = Config::from_custom_kubeconfig(kc, &Default::default()).await.map_err(|e| ApiError::Request { what: what.into(), reason: e.to_string() })?;
+    let config = Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .map_err(|e| ApiError::Request { what: what.into(), reason: e.to_string() })?;
     let server = config.cluster_url.to_string();
     client(config, &server)
 }
@@ -87,7 +95,10 @@ fn request_error(what: &str, e: kube::Error) -> ApiError {
 
 /// `kube-public/cluster-info`'s data.
 pub async fn cluster_info(client: &Client) -> Result<BTreeMap<String, String>, ApiError> {
-    let cm = Api::<ConfigMap>::namespaced(client.clone(), "kube-public").get("cluster-info").await.map_err(|e| request_error("get configmap kube-public/cluster-info", e))?;
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), "kube-public")
+        .get("cluster-info")
+        .await
+        .map_err(|e| request_error("get configmap kube-public/cluster-info", e))?;
     Ok(cm.data.unwrap_or_default())
 }
 
@@ -117,8 +128,14 @@ pub fn is_ready(node: &Node) -> bool {
 
 /// The API server's clock: the `Date` header of its `/healthz` answer.
 pub async fn server_time(client: &Client) -> Result<SystemTime, ApiError> {
-    let request = http::Request::get("/healthz").body(Vec::new()).map_err(|e| ApiError::Request { what: "GET /healthz".into(), reason: e.to_string() })?;
+    let request = http::Request::get("/healthz")
+        .body(Vec::new())
+        .map_err(|e| ApiError::Request { what: "GET /healthz".into(), reason: e.to_string() })?;
     let response = client.send(request.map(Into::into)).await.map_err(|e| request_error("GET /healthz", e))?;
-    let date = response.headers().get(http::header::DATE).and_then(|d| d.to_str().ok()).ok_or_else(|| ApiError::Request { what: "GET /healthz".into(), reason: "no Date header".into() })?;
+    let date = response
+        .headers()
+        .get(http::header::DATE)
+        .and_then(|d| d.to_str().ok())
+        .ok_or_else(|| ApiError::Request { what: "GET /healthz".into(), reason: "no Date header".into() })?;
     httpdate::parse_http_date(date).map_err(|e| ApiError::Request { what: "the Date header".into(), reason: e.to_string() })
 }

@@ -93,7 +93,11 @@ pub async fn gather(p: &Probe<'_>) -> Facts {
     facts.kubelet_binary = p.kubelet_binary.map(binary);
     if p.check_leftovers {
         use crate::layout::{BOOTSTRAP_KUBECONFIG, CA_CERT, KUBELET_KUBECONFIG};
-        facts.leftover_files = [KUBELET_KUBECONFIG, BOOTSTRAP_KUBECONFIG, CA_CERT].into_iter().filter(|f| p.layout.path(f).exists()).map(str::to_owned).collect();
+        facts.leftover_files = [KUBELET_KUBECONFIG, BOOTSTRAP_KUBECONFIG, CA_CERT]
+            .into_iter()
+            .filter(|f| p.layout.path(f).exists())
+            .map(str::to_owned)
+            .collect();
     }
     if p.check_client_cert {
         facts.client_cert = Some(client_cert(&p.layout.path(CLIENT_CERT)));
@@ -167,7 +171,8 @@ fn binary(path: &Path) -> Result<String, String> {
 }
 
 fn client_cert(path: &PathBuf) -> Result<CertFact, String> {
-    let data = std::fs::read(path).map_err(|e| format!("the kubelet's client certificate {}: {e} (TLS bootstrap has not finished?)", path.display()))?;
+    let data = std::fs::read(path)
+        .map_err(|e| format!("the kubelet's client certificate {}: {e} (TLS bootstrap has not finished?)", path.display()))?;
     let bad = |e: String| format!("the kubelet's client certificate {}: {e}", path.display());
     let (_, pem) = x509_parser::pem::parse_x509_pem(&data).map_err(|e| bad(e.to_string()))?;
     let cert = pem.parse_x509().map_err(|e| bad(e.to_string()))?;
@@ -182,7 +187,9 @@ mod tests {
     fn swap_settings_and_binaries() {
         assert_eq!(swap_total("Filename Type Size Used Priority\n"), 0);
         assert_eq!(swap_total("Filename Type Size Used Priority\n/swap file 1024 0 -2\n/dev/sdb partition 2048 0 -3\n"), 3072);
-        let s = KubeletSettings::from_config(Some("kind: KubeletConfiguration\nfailSwapOn: false\nhealthzPort: 10999\ncgroupDriver: systemd\n"));
+        let s = KubeletSettings::from_config(Some(
+            "kind: KubeletConfiguration\nfailSwapOn: false\nhealthzPort: 10999\ncgroupDriver: systemd\n",
+        ));
         assert!(!s.fail_swap_on);
         assert_eq!((s.healthz_port, s.port, s.cgroup_driver.as_deref()), (10999, 10250, Some("systemd")));
         assert!(KubeletSettings::from_config(Some("[oops")).fail_swap_on);

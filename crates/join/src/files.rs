@@ -114,7 +114,10 @@ mod tests {
         let token = BootstrapToken::parse("abcdef.0123456789abcdef").unwrap();
         let kc = bootstrap_kubeconfig("https://198.18.255.1:6443", b"PEM", &token);
         assert!(kc.contains("token: abcdef.0123456789abcdef") && kc.contains(&STANDARD.encode("PEM")));
-        assert_eq!(kubeadm_flags_env(&["--node-ip=198.18.0.5".into(), "--hostname-override=n".into()]), "KUBELET_KUBEADM_ARGS=\"--node-ip=198.18.0.5 --hostname-override=n\"\n");
+        assert_eq!(
+            kubeadm_flags_env(&["--node-ip=198.18.0.5".into(), "--hostname-override=n".into()]),
+            "KUBELET_KUBEADM_ARGS=\"--node-ip=198.18.0.5 --hostname-override=n\"\n"
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("etc/kubernetes/bootstrap-kubelet.conf");
         write(&path, &kc, 0o600).unwrap();

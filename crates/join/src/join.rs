@@ -20,7 +20,9 @@ use crate::api::{self, ApiError};
 use crate::discovery::{self, ClusterInfo, DiscoveryError};
 use crate::facts::{self, KubeletSettings};
 use crate::files::{self, FilesError};
-use crate::layout::{BOOTSTRAP_KUBECONFIG, CA_CERT, KUBEADM_FLAGS, KUBELET_CONFIG, KUBELET_DIR, KUBELET_KUBECONFIG, KUBELET_PKI, Layout, MANIFESTS};
+use crate::layout::{
+    BOOTSTRAP_KUBECONFIG, CA_CERT, KUBEADM_FLAGS, KUBELET_CONFIG, KUBELET_DIR, KUBELET_KUBECONFIG, KUBELET_PKI, Layout, MANIFESTS,
+};
 use crate::preflight::{self, Finding, Mode, Severity};
 use crate::report::Report;
 use crate::service::{self, ServiceError};
@@ -144,7 +146,8 @@ pub async fn join<W: Write>(opts: &JoinOptions, report: &mut Report<W>) -> Resul
         files::write(&layout.path(path), text, *mode)?;
         report.step(format!("wrote {} ({mode:o})", layout.path(path).display()));
     }
-    std::fs::create_dir_all(layout.path(MANIFESTS)).map_err(|source| FilesError::Write { path: layout.path(MANIFESTS).display().to_string(), source })?;
+    std::fs::create_dir_all(layout.path(MANIFESTS))
+        .map_err(|source| FilesError::Write { path: layout.path(MANIFESTS).display().to_string(), source })?;
 
     // 5. The kubelet.
     let systemd = match opts.service {
@@ -171,15 +174,23 @@ pub async fn join<W: Write>(opts: &JoinOptions, report: &mut Report<W>) -> Resul
     // 6. TLS bootstrap and Ready.
     let deadline = Instant::now() + opts.ready_timeout;
     let kubeconfig = layout.path(KUBELET_KUBECONFIG);
-    wait(deadline, opts.ready_timeout, "the kubelet's TLS bootstrap (kubelet.conf)", "see the kubelet's log; is the CSR approved? (kubectl get csr)", || async {
-        kubeconfig.exists().then_some(())
-    })
+    wait(
+        deadline,
+        opts.ready_timeout,
+        "the kubelet's TLS bootstrap (kubelet.conf)",
+        "see the kubelet's log; is the CSR approved? (kubectl get csr)",
+        || async { kubeconfig.exists().then_some(()) },
+    )
     .await?;
     report.step(format!("TLS bootstrap done: client certificate issued, {} written", kubeconfig.display()));
     let node_client = api::from_kubeconfig(&kubeconfig).await?;
-    wait(deadline, opts.ready_timeout, &format!("node {} Ready", opts.node_name), "see the kubelet's log and kubectl describe node", || async {
-        api::node(&node_client, &opts.node_name).await.ok().flatten().filter(api::is_ready).map(|_| ())
-    })
+    wait(
+        deadline,
+        opts.ready_timeout,
+        &format!("node {} Ready", opts.node_name),
+        "see the kubelet's log and kubectl describe node",
+        || async { api::node(&node_client, &opts.node_name).await.ok().flatten().filter(api::is_ready).map(|_| ()) },
+    )
     .await?;
     report.step(format!("node {} is Ready ({:.1} s in all)", opts.node_name, report.elapsed().as_secs_f64()));
     Ok(())
@@ -188,10 +199,20 @@ pub async fn join<W: Write>(opts: &JoinOptions, report: &mut Report<W>) -> Resul
 /// kubeadm's token discovery: unverified fetch, signature, pins, verified fetch. A server not
 /// answering yet and a `cluster-info` not signed yet for the token (the bootstrapsigner runs
 /// after `kubeadm token create`) are waited for until `deadline`, as kubeadm does.
-async fn token_discovery<W: Write>(server: &str, token: &BootstrapToken, pins: &[String], skip_ca: bool, deadline: Instant, report: &mut Report<W>) -> Result<ClusterInfo, JoinError> {
+async fn token_discovery<W: Write>(
+    server: &str,
+    token: &BootstrapToken,
+    pins: &[String],
+    skip_ca: bool,
+    deadline: Instant,
+    report: &mut Report<W>,
+) -> Result<ClusterInfo, JoinError> {
     let pins = pins.iter().map(|p| discovery::parse_pin(p)).collect::<Result<Vec<_>, _>>()?;
     if pins.is_empty() && !skip_ca {
-        return Err(DiscoveryError::BadPin("(none given): pass --ca-cert-hash, or --unsafe-skip-ca-verification to trust the token alone".into()).into());
+        return Err(DiscoveryError::BadPin(
+            "(none given): pass --ca-cert-hash, or --unsafe-skip-ca-verification to trust the token alone".into(),
+        )
+        .into());
     }
     let mut waiting_reported = false;
     let (first, info) = loop {
@@ -202,7 +223,9 @@ async fn token_discovery<W: Write>(server: &str, token: &BootstrapToken, pins: &
         };
         match attempt.await {
             Ok(found) => break found,
-            Err(e @ (JoinError::Discovery(DiscoveryError::NotSigned { .. }) | JoinError::Api(ApiError::Unreachable { .. }))) if Instant::now() < deadline => {
+            Err(e @ (JoinError::Discovery(DiscoveryError::NotSigned { .. }) | JoinError::Api(ApiError::Unreachable { .. })))
+                if Instant::now() < deadline =>
+            {
                 if !waiting_reported {
                     report.step(format!("discovery: waiting ({e})"));
                     waiting_reported = true;
@@ -230,7 +253,9 @@ fn read_bootstrap_kubeconfig(path: &std::path::Path) -> Result<(ClusterInfo, Str
     let cluster = kc.clusters.first().and_then(|c| c.cluster.clone()).ok_or_else(|| bad("no cluster".into()))?;
     let server = cluster.server.ok_or_else(|| bad("the cluster has no server".into()))?;
     let ca_pem = match (cluster.certificate_authority_data, cluster.certificate_authority) {
-        (Some(data), _) => base64::engine::general_purpose::STANDARD.decode(data.trim()).map_err(|e| bad(format!("certificate-authority-data: {e}")))?,
+        (Some(data), _) => {
+            base64::engine::general_purpose::STANDARD.decode(data.trim()).map_err(|e| bad(format!("certificate-authority-data: {e}")))?
+        }
         (None, Some(file)) => std::fs::read(&file).map_err(|e| bad(format!("certificate-authority {file}: {e}")))?,
         (None, None) => return Err(bad("the cluster names no certificate authority".into())),
     };

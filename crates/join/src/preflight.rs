@@ -111,7 +111,11 @@ const SKEW_WARN_SECS: i64 = 5;
 pub fn check(facts: &Facts, mode: Mode, ignore: &[String]) -> Vec<Finding> {
     use Severity::{Error, Warning};
     let mut out = Vec::new();
-    out.push(if facts.is_root { ok("IsPrivilegedUser", "running as root") } else { bad("IsPrivilegedUser", Error, "not running as root", "run as root (sudo)") });
+    out.push(if facts.is_root {
+        ok("IsPrivilegedUser", "running as root")
+    } else {
+        bad("IsPrivilegedUser", Error, "not running as root", "run as root (sudo)")
+    });
 
     match facts.swap_kib {
         Some(kib) if kib > 0 && facts.fail_swap_on => out.push(bad(
@@ -135,7 +139,9 @@ pub fn check(facts: &Facts, mode: Mode, ignore: &[String]) -> Vec<Finding> {
         None => {}
     }
     match facts.bridge_nf_call_iptables.as_deref() {
-        Some("1") => out.push(ok("FileContent--proc-sys-net-bridge-bridge-nf-call-iptables", "br_netfilter loaded, bridge-nf-call-iptables = 1")),
+        Some("1") => {
+            out.push(ok("FileContent--proc-sys-net-bridge-bridge-nf-call-iptables", "br_netfilter loaded, bridge-nf-call-iptables = 1"))
+        }
         Some(v) => out.push(bad(
             "FileContent--proc-sys-net-bridge-bridge-nf-call-iptables",
             Warning,
@@ -190,12 +196,26 @@ pub fn check(facts: &Facts, mode: Mode, ignore: &[String]) -> Vec<Finding> {
         Some(Ok(skew)) if skew.abs() >= SKEW_ERROR_SECS => out.push(bad(
             "ClockSkew",
             Error,
-            format!("this clock is {} s {} the API server's: certificates and tokens will be judged invalid", skew.abs(), if *skew > 0 { "behind" } else { "ahead of" }),
+            format!(
+                "this clock is {} s {} the API server's: certificates and tokens will be judged invalid",
+                skew.abs(),
+                if *skew > 0 { "behind" } else { "ahead of" }
+            ),
             "synchronise the clock (chrony or systemd-timesyncd) with the control plane's time source",
         )),
-        Some(Ok(skew)) if skew.abs() >= SKEW_WARN_SECS => out.push(bad("ClockSkew", Warning, format!("this clock is {} s off the API server's", skew.abs()), "synchronise the clock (chrony or systemd-timesyncd)")),
+        Some(Ok(skew)) if skew.abs() >= SKEW_WARN_SECS => out.push(bad(
+            "ClockSkew",
+            Warning,
+            format!("this clock is {} s off the API server's", skew.abs()),
+            "synchronise the clock (chrony or systemd-timesyncd)",
+        )),
         Some(Ok(_)) => out.push(ok("ClockSkew", "clock in step with the API server")),
-        Some(Err(e)) => out.push(bad("APIServer", Error, format!("cannot read the API server's clock: {e}"), "check the server address, the network path and the API server")),
+        Some(Err(e)) => out.push(bad(
+            "APIServer",
+            Error,
+            format!("cannot read the API server's clock: {e}"),
+            "check the server address, the network path and the API server",
+        )),
         None => {}
     }
     match &facts.client_cert {
@@ -232,7 +252,12 @@ pub fn check(facts: &Facts, mode: Mode, ignore: &[String]) -> Vec<Finding> {
             format!("a Ready node named {} already exists: joining would take over its identity", facts.node_name),
             format!("choose another name (--node-name), or kubectl delete node {} if that machine is gone", facts.node_name),
         )),
-        Some(false) if mode == Mode::Join => out.push(bad("NodeName", Warning, format!("a NotReady node named {} exists: this machine will take it over", facts.node_name), "fine when it is this machine rejoining")),
+        Some(false) if mode == Mode::Join => out.push(bad(
+            "NodeName",
+            Warning,
+            format!("a NotReady node named {} exists: this machine will take it over", facts.node_name),
+            "fine when it is this machine rejoining",
+        )),
         _ => {}
     }
     for file in &facts.leftover_files {
@@ -245,7 +270,9 @@ pub fn check(facts: &Facts, mode: Mode, ignore: &[String]) -> Vec<Finding> {
     }
     match &facts.kubelet_binary {
         Some(Ok(path)) => out.push(ok("KubeletBinary", format!("kubelet at {path}"))),
-        Some(Err(e)) => out.push(bad("KubeletBinary", Error, e.clone(), "install the kubelet binary at /usr/bin/kubelet or pass --kubelet-binary")),
+        Some(Err(e)) => {
+            out.push(bad("KubeletBinary", Error, e.clone(), "install the kubelet binary at /usr/bin/kubelet or pass --kubelet-binary"))
+        }
         None => {}
     }
     let all = ignore.iter().any(|i| i.eq_ignore_ascii_case("all"));

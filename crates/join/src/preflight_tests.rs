@@ -46,15 +46,27 @@ fn each_problem_is_an_error_or_warning_with_its_fix() {
         ("FileContent--proc-sys-net-bridge-bridge-nf-call-iptables", Severity::Warning, Box::new(|f| f.bridge_nf_call_iptables = None)),
         ("CRI", Severity::Error, Box::new(|f| f.runtime = Some(Err("connection refused".into())))),
         ("CgroupDriver", Severity::Warning, Box::new(|f| f.kubelet_cgroup_driver = Some("cgroupfs".into()))),
-        ("FileAvailable--etc-kubernetes-kubelet.conf", Severity::Error, Box::new(|f| f.leftover_files = vec!["/etc/kubernetes/kubelet.conf".into()])),
+        (
+            "FileAvailable--etc-kubernetes-kubelet.conf",
+            Severity::Error,
+            Box::new(|f| f.leftover_files = vec!["/etc/kubernetes/kubelet.conf".into()]),
+        ),
         ("Port-10250", Severity::Error, Box::new(|f| f.ports[0].in_use = true)),
         ("ClockSkew", Severity::Error, Box::new(|f| f.clock_skew_secs = Some(Ok(-90)))),
         ("ClockSkew", Severity::Warning, Box::new(|f| f.clock_skew_secs = Some(Ok(10)))),
-        ("ClientCertificate", Severity::Error, Box::new(|f| f.client_cert = Some(Ok(CertFact { path: "c.pem".into(), not_after_unix: f.now_unix - 7200 })))),
-        ("ClientCertificate", Severity::Warning, Box::new(|f| {
-            f.rotate_certificates = false;
-            f.client_cert = Some(Ok(CertFact { path: "c.pem".into(), not_after_unix: f.now_unix + 3600 }));
-        })),
+        (
+            "ClientCertificate",
+            Severity::Error,
+            Box::new(|f| f.client_cert = Some(Ok(CertFact { path: "c.pem".into(), not_after_unix: f.now_unix - 7200 }))),
+        ),
+        (
+            "ClientCertificate",
+            Severity::Warning,
+            Box::new(|f| {
+                f.rotate_certificates = false;
+                f.client_cert = Some(Ok(CertFact { path: "c.pem".into(), not_after_unix: f.now_unix + 3600 }));
+            }),
+        ),
         ("CNIConfig", Severity::Warning, Box::new(|f| f.cni_conf = Some(("/etc/cni/net.d".into(), false)))),
         ("NodeName", Severity::Error, Box::new(|f| f.existing_node_ready = Some(true))),
         ("KubeletBinary", Severity::Error, Box::new(|f| f.kubelet_binary = Some(Err("/usr/bin/kubelet does not exist".into())))),

@@ -49,7 +49,8 @@ pub async fn reset<W: Write>(opts: &ResetOptions, report: &mut Report<W>) -> Res
     if opts.remove_pods {
         match remove_pods(&opts.cri_socket).await {
             Ok(n) => report.step(format!("removed {n} pod sandbox(es) and their containers from the runtime")),
-            Err(e) => report.step(format!("could not remove the pods from the runtime at {}: {e} (remove them with crictl rmp -fa)", opts.cri_socket)),
+            Err(e) => report
+                .step(format!("could not remove the pods from the runtime at {}: {e} (remove them with crictl rmp -fa)", opts.cri_socket)),
         }
     }
 
@@ -189,10 +190,23 @@ mod tests {
     async fn reset_removes_what_join_wrote_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path());
-        for p in [BOOTSTRAP_KUBECONFIG, KUBELET_KUBECONFIG, CA_CERT, "/var/lib/kubelet/pki/kubelet-client-current.pem", "/var/lib/kubelet/config.yaml", "/etc/kubernetes/manifests/x.yaml", "/etc/kubernetes/admin.conf"] {
+        for p in [
+            BOOTSTRAP_KUBECONFIG,
+            KUBELET_KUBECONFIG,
+            CA_CERT,
+            "/var/lib/kubelet/pki/kubelet-client-current.pem",
+            "/var/lib/kubelet/config.yaml",
+            "/etc/kubernetes/manifests/x.yaml",
+            "/etc/kubernetes/admin.conf",
+        ] {
             crate::files::write(&layout.path(p), "x", 0o600).unwrap();
         }
-        let opts = ResetOptions { layout: layout.clone(), cri_socket: "unix:///nonexistent.sock".into(), service: ServiceMode::Process, remove_pods: false };
+        let opts = ResetOptions {
+            layout: layout.clone(),
+            cri_socket: "unix:///nonexistent.sock".into(),
+            service: ServiceMode::Process,
+            remove_pods: false,
+        };
         let mut out = Vec::new();
         reset(&opts, &mut Report::new(&mut out)).await.unwrap();
         let text = String::from_utf8(out).unwrap();

@@ -184,7 +184,9 @@ mod tests {
     #[test]
     fn the_shipped_kubelet_units_give_kubeadm_s_command_line() {
         let files = |path: &str| match path {
-            "/var/lib/kubelet/kubeadm-flags.env" => Some("KUBELET_KUBEADM_ARGS=\"--node-ip=198.18.0.5 --hostname-override=n1\"\n".to_owned()),
+            "/var/lib/kubelet/kubeadm-flags.env" => {
+                Some("KUBELET_KUBEADM_ARGS=\"--node-ip=198.18.0.5 --hostname-override=n1\"\n".to_owned())
+            }
             "/etc/default/kubelet" => Some("# extra\nKUBELET_EXTRA_ARGS='--v=2 --max-pods=50'\n".to_owned()),
             _ => None,
         };
@@ -204,7 +206,10 @@ mod tests {
         );
         // Without the drop-in: the bare binary.
         assert_eq!(exec_start(&[KUBELET_SERVICE], |_| None).unwrap(), ["/usr/bin/kubelet"]);
-        assert_eq!(exec_start(&[KUBE_PROXY_SERVICE], |_| None).unwrap(), ["/usr/bin/kube-proxy", "--config=/var/lib/kube-proxy/kube-proxy-config.yaml"]);
+        assert_eq!(
+            exec_start(&[KUBE_PROXY_SERVICE], |_| None).unwrap(),
+            ["/usr/bin/kube-proxy", "--config=/var/lib/kube-proxy/kube-proxy-config.yaml"]
+        );
     }
 
     #[test]

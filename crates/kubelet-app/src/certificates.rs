@@ -9,11 +9,11 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use kubelet_cluster::api::KubeApi;
+use kubelet_cluster::certificate::CsrApi;
 use kubelet_cluster::certificate::bootstrap::{BOOTSTRAP_TIMEOUT, Bootstrap, BootstrapError};
 use kubelet_cluster::certificate::csr::Request;
 use kubelet_cluster::certificate::rotation::{RENEWAL_TIMEOUT, Rotation};
 use kubelet_cluster::certificate::store::CertStore;
-use kubelet_cluster::certificate::CsrApi;
 use kubelet_config::KubeletOptions;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -35,7 +35,8 @@ pub enum CertificateError {
 pub async fn bootstrap_if_needed(opts: &KubeletOptions, node_name: &str) -> Result<(), CertificateError> {
     let Some(bootstrap) = opts.flags.bootstrap_kubeconfig.as_deref() else { return Ok(()) };
     let kubeconfig = opts.flags.kubeconfig.as_deref().ok_or(CertificateError::NoKubeconfig)?;
-    let b = Bootstrap { kubeconfig, bootstrap_kubeconfig: bootstrap, cert_dir: &opts.flags.cert_dir, node_name, timeout: BOOTSTRAP_TIMEOUT };
+    let b =
+        Bootstrap { kubeconfig, bootstrap_kubeconfig: bootstrap, cert_dir: &opts.flags.cert_dir, node_name, timeout: BOOTSTRAP_TIMEOUT };
     let client = kubelet_cluster::client::client_from_kubeconfig(bootstrap).await?;
     let api = KubeApi::new(client, kubelet_types::rate_limit::RateLimiter::unlimited());
     b.load_client_cert(&api).await?;
@@ -102,7 +103,8 @@ impl ServingCertResolver {
     pub fn reload(&self) {
         let loaded = self.store.current().map_err(|e| e.to_string()).and_then(|pair| {
             let Some(pair) = pair else { return Ok(None) };
-            let certs = CertificateDer::pem_slice_iter(pair.cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+            let certs =
+                CertificateDer::pem_slice_iter(pair.cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
             let key = PrivateKeyDer::from_pem_slice(pair.key_pem.as_bytes()).map_err(|e| e.to_string())?;
             let key = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| e.to_string())?;
             Ok(Some(Arc::new(CertifiedKey::new(certs, key))))
@@ -131,7 +133,14 @@ impl ResolvesServerCert for ServingCertResolver {
 
 /// The serving certificate's requests and rotation (`serverTLSBootstrap`), reloading
 /// `resolver` after each.
-pub fn serving_rotation(api: &KubeApi, node_name: &str, hostname: String, ips: Vec<IpAddr>, cert_dir: &Path, resolver: Arc<ServingCertResolver>) -> Rotation {
+pub fn serving_rotation(
+    api: &KubeApi,
+    node_name: &str,
+    hostname: String,
+    ips: Vec<IpAddr>,
+    cert_dir: &Path,
+    resolver: Arc<ServingCertResolver>,
+) -> Rotation {
     let node = node_name.to_string();
     let names = vec![hostname];
     Rotation {

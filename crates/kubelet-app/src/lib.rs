@@ -24,12 +24,10 @@ use kubelet_podconfig::{DesiredPods, PodConfig, PodSource, StaticPodSource, UrlP
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use kubelet_types::clock::SystemClock;
 use kubelet::eviction::EvictionManager;
 use kubelet::eviction::observe::SignalPaths;
-use kubelet_types::events::LogEventRecorder;
-use kubelet::kuberuntime::env::NoEnvSources;
 use kubelet::kuberuntime::RuntimeManager;
+use kubelet::kuberuntime::env::NoEnvSources;
 use kubelet::node_info;
 use kubelet::pleg::{Pleg, RELIST_PERIOD, Relist};
 use kubelet::pod_workers::{PodWorkerContext, PodWorkers};
@@ -37,6 +35,8 @@ use kubelet::server::{self, HealthChecker};
 use kubelet::status_manager::StatusManager;
 use kubelet::supervisor::{Stage, Supervisor, TaskFailure};
 use kubelet::sync_loop::{SyncLoop, SyncLoopHeartbeat};
+use kubelet_types::clock::SystemClock;
+use kubelet_types::events::LogEventRecorder;
 
 /// Where the legacy per-container log links go, as upstream's fixed `/var/log/containers`.
 const CONTAINER_LOGS_DIR: &str = "/var/log/containers";
@@ -81,11 +81,12 @@ struct DesiredPodUids(watch::Receiver<DesiredPods>);
 impl kubelet_deviceplugin::ActivePods for DesiredPodUids {
     fn active_pod_uids(&self) -> Option<std::collections::BTreeSet<String>> {
         let desired = self.0.borrow();
-        let finished = |p: &k8s_openapi::api::core::v1::Pod| kubelet::status::is_terminal_phase(p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or_default());
+        let finished = |p: &k8s_openapi::api::core::v1::Pod| {
+            kubelet::status::is_terminal_phase(p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or_default())
+        };
         desired.sources_ready.then(|| desired.pods.iter().filter(|(_, p)| !finished(p)).map(|(uid, _)| uid.clone()).collect())
     }
 }
-
 
 fn interfaces() -> Vec<(String, IpAddr)> {
     if_addrs::get_if_addrs().unwrap_or_default().into_iter().map(|i| (i.name.clone(), i.ip())).collect()
@@ -100,7 +101,13 @@ const SHUTDOWN_STAGE_DEADLINE: Duration = Duration::from_secs(5);
 const STATS_HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The stats collector's settings: what it samples, where, and how often.
-fn stats_config(opts: &KubeletOptions, node_name: &str, cgroup_driver: kubelet::cm::pod_cgroups::CgroupDriver, machine: &kubelet_types::machine::MachineInfo, kubelet_start: std::time::SystemTime) -> kubelet::stats::StatsConfig {
+fn stats_config(
+    opts: &KubeletOptions,
+    node_name: &str,
+    cgroup_driver: kubelet::cm::pod_cgroups::CgroupDriver,
+    machine: &kubelet_types::machine::MachineInfo,
+    kubelet_start: std::time::SystemTime,
+) -> kubelet::stats::StatsConfig {
     kubelet::stats::StatsConfig {
         node_name: node_name.to_string(),
         cgroup_root: opts.config.cgroup_root.clone(),
@@ -167,20 +174,27 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let (runtime, runtime_name) = runtime::connect_runtime(&cfg.container_runtime_endpoint, cfg.runtime_request_timeout).await?;
     let cgroup_driver = runtime::cgroup_driver(cfg, &runtime).await?;
     let runtime = Arc::new(runtime);
-    let images: Arc<dyn ImageService> = if cfg.image_service_endpoint.is_empty() || cfg.image_service_endpoint == cfg.container_runtime_endpoint {
-        runtime.clone()
-    } else {
-        Arc::new(runtime::connect_runtime(&cfg.image_service_endpoint, cfg.runtime_request_timeout).await?.0)
-    };
+    let images: Arc<dyn ImageService> =
+        if cfg.image_service_endpoint.is_empty() || cfg.image_service_endpoint == cfg.container_runtime_endpoint {
+            runtime.clone()
+        } else {
+            Arc::new(runtime::connect_runtime(&cfg.image_service_endpoint, cfg.runtime_request_timeout).await?.0)
+        };
     // Every CRI call from here on is counted and timed for /metrics.
     let runtime = Arc::new(kubelet::metrics::instrumented::InstrumentedRuntime::new(runtime, images, kubelet_metrics.clone()));
     let images: Arc<dyn ImageService> = runtime.clone();
     // Which credentials pulled each image (KubeletEnsureSecretPulledImages, on by default):
     // pulls a restart interrupted are settled against the images now present.
-    let pull_records = kubelet_config::features::FeatureGates::new(&cfg.feature_gates).enabled("KubeletEnsureSecretPulledImages").then(|| {
-        let policy = kubelet::kuberuntime::pull_records::VerificationPolicy::from_config(&cfg.image_pull_credentials_verification_policy, &cfg.preloaded_images_verification_allowlist);
-        Arc::new(kubelet::kuberuntime::pull_records::PullRecords::new(&opts.flags.root_dir, policy).with_metrics(kubelet_metrics.clone()))
-    });
+    let pull_records =
+        kubelet_config::features::FeatureGates::new(&cfg.feature_gates).enabled("KubeletEnsureSecretPulledImages").then(|| {
+            let policy = kubelet::kuberuntime::pull_records::VerificationPolicy::from_config(
+                &cfg.image_pull_credentials_verification_policy,
+                &cfg.preloaded_images_verification_allowlist,
+            );
+            Arc::new(
+                kubelet::kuberuntime::pull_records::PullRecords::new(&opts.flags.root_dir, policy).with_metrics(kubelet_metrics.clone()),
+            )
+        });
     if let Some(records) = &pull_records {
         match images.list_images(None).await {
             Ok(list) => records.reconcile_intents(&list),
@@ -202,7 +216,8 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     }
     if !cfg.static_pod_url.is_empty() {
         sources.push(PodSource::Http);
-        let src = UrlPodSource::new(cfg.static_pod_url.clone(), cfg.static_pod_url_header.clone(), node_name.clone(), cfg.http_check_frequency);
+        let src =
+            UrlPodSource::new(cfg.static_pod_url.clone(), cfg.static_pod_url_header.clone(), node_name.clone(), cfg.http_check_frequency);
         tasks.spawn(Stage::Sync, "static pod source (URL)", src.run(updates_tx.clone(), sync_stop.clone()));
     }
     if let Some(cluster) = cluster.as_mut() {
@@ -218,15 +233,15 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     // Device plugins register on upstream's fixed socket, in both modes. Without the socket the
     // kubelet runs on (no plugin can register); allocations from the checkpoint still hold.
     let devices = DeviceManager::new(DeviceManagerConfig::default(), Arc::new(DesiredPodUids(desired.clone())));
-    let device_server = devices
-        .start(serve_stop.clone())
-        .inspect_err(|e| tracing::error!("device plugins cannot register: {e}"))
-        .ok();
+    let device_server = devices.start(serve_stop.clone()).inspect_err(|e| tracing::error!("device plugins cannot register: {e}")).ok();
 
     // Runtime manager and workers.
     // What the node status reports as allocatable: unset limits read as it in the downward API.
     let machine = kubelet_types::machine::read_machine_info(&kubelet_types::machine::HostPaths::host(&opts.flags.root_dir));
-    let node_allocatable = kubelet_cluster::node_status::node_allocatable(&kubelet_cluster::node_status::NodeConfig::from_options(&opts, &node_name, host_ip), &machine);
+    let node_allocatable = kubelet_cluster::node_status::node_allocatable(
+        &kubelet_cluster::node_status::NodeConfig::from_options(&opts, &node_name, host_ip),
+        &machine,
+    );
     // QoS cgroups (kubepods, burstable, besteffort) before any pod; each pod gets its own below.
     let pod_cgroups = if cfg.cgroups_per_qos { Some(node_cgroups::qos_cgroups(cfg, &machine, cgroup_driver, proc_root)?) } else { None };
     let (rro_handlers, userns_handlers) = runtime::handler_features(runtime.as_ref()).await;
@@ -235,10 +250,19 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let runtime_dyn: Arc<dyn RuntimeService> = runtime.clone();
     let credential_plugins = match &opts.flags.image_credential_provider_config {
         Some(config) => {
-            let sa_tokens = kubelet_config::features::FeatureGates::new(&cfg.feature_gates).enabled("KubeletServiceAccountTokenForCredentialProviders");
-            let plugins = kubelet::kuberuntime::credential_plugins::CredentialPlugins::load(config, opts.flags.image_credential_provider_bin_dir.as_deref(), sa_tokens)?.with_metrics(kubelet_metrics.clone());
+            let sa_tokens =
+                kubelet_config::features::FeatureGates::new(&cfg.feature_gates).enabled("KubeletServiceAccountTokenForCredentialProviders");
+            let plugins = kubelet::kuberuntime::credential_plugins::CredentialPlugins::load(
+                config,
+                opts.flags.image_credential_provider_bin_dir.as_deref(),
+                sa_tokens,
+            )?
+            .with_metrics(kubelet_metrics.clone());
             Some(Arc::new(match cluster.as_ref() {
-                Some(c) => plugins.with_tokens(Arc::new(kubelet::kuberuntime::sa_tokens::ApiServiceAccountTokens { api: Arc::new(c.api.clone()), tokens: Default::default() })),
+                Some(c) => plugins.with_tokens(Arc::new(kubelet::kuberuntime::sa_tokens::ApiServiceAccountTokens {
+                    api: Arc::new(c.api.clone()),
+                    tokens: Default::default(),
+                })),
                 None => plugins,
             }))
         }
@@ -247,16 +271,17 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let images_for_node = images.clone();
     let images_for_stats = images.clone();
     let images_for_gc = images.clone();
-    let (events, env): (Arc<dyn kubelet_types::events::EventRecorder>, Arc<dyn kubelet::kuberuntime::env::EnvSources + Send>) = match cluster.as_ref() {
-        Some(c) => {
-            let (sink, sender) = c.events(&opts, report_stop.clone());
-            tasks.spawn(Stage::Report, sender.name, sender.future);
-            let env = c.env_source();
-            tasks.spawn(Stage::Sync, "service list warm-up", env.clone().warm_up(sync_stop.clone()));
-            (Arc::new(kubelet_cluster::events::ClusterEventRecorder { sink, node: node_name.clone() }), Arc::new(env))
-        }
-        None => (Arc::new(LogEventRecorder), Arc::new(NoEnvSources)),
-    };
+    let (events, env): (Arc<dyn kubelet_types::events::EventRecorder>, Arc<dyn kubelet::kuberuntime::env::EnvSources + Send>) =
+        match cluster.as_ref() {
+            Some(c) => {
+                let (sink, sender) = c.events(&opts, report_stop.clone());
+                tasks.spawn(Stage::Report, sender.name, sender.future);
+                let env = c.env_source();
+                tasks.spawn(Stage::Sync, "service list warm-up", env.clone().warm_up(sync_stop.clone()));
+                (Arc::new(kubelet_cluster::events::ClusterEventRecorder { sink, node: node_name.clone() }), Arc::new(env))
+            }
+            None => (Arc::new(LogEventRecorder), Arc::new(NoEnvSources)),
+        };
     // Volumes: secrets, configMaps and tokens come from the API server in cluster mode.
     let volume_api = cluster.as_ref().map(|c| Arc::new(c.api.clone()) as Arc<dyn kubelet_types::volume_api::VolumeApi>);
     let volumes = kubelet::volumemanager::VolumeManager::new(
@@ -285,7 +310,8 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
     // Evictions reach the pod workers through the same poke channel as probe results.
     let evictions = kubelet::eviction::requests::EvictionRequests::new(probe_tx.clone());
-    let prober = Arc::new(kubelet::prober::ProbeManager::new(runtime_dyn.clone(), status.clone(), events.clone(), Arc::new(SystemClock), probe_tx));
+    let prober =
+        Arc::new(kubelet::prober::ProbeManager::new(runtime_dyn.clone(), status.clone(), events.clone(), Arc::new(SystemClock), probe_tx));
     let probe_metrics: Arc<dyn server::MetricsSource> = prober.clone();
     let ctx = Arc::new(PodWorkerContext {
         manager,
@@ -330,32 +356,62 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     tasks.spawn(Stage::Sync, "container log manager", log_manager.run(sync_stop.clone()));
     tasks.spawn(Stage::Sync, "image garbage collector", image_gc.clone().run(kubelet::image_gc::IMAGE_GC_PERIOD, sync_stop.clone()));
     let eviction_manager = EvictionManager::from_config(cfg, signal_paths)
-        .with_pods(kubelet::eviction::PodEvictions { pods: Arc::new(status.clone()), stats: Arc::new(stats_store.clone()), requests: evictions.clone() })
+        .with_pods(kubelet::eviction::PodEvictions {
+            pods: Arc::new(status.clone()),
+            stats: Arc::new(stats_store.clone()),
+            requests: evictions.clone(),
+        })
         .with_reclaim(Arc::new(kubelet::image_gc::DiskReclaim {
             gc: image_gc,
-            containers: Some(kubelet::kuberuntime::container_gc::ContainerReclaim { runtime: runtime_dyn.clone(), container_logs_dir: PathBuf::from(CONTAINER_LOGS_DIR), pods: Arc::new(status.clone()) }),
+            containers: Some(kubelet::kuberuntime::container_gc::ContainerReclaim {
+                runtime: runtime_dyn.clone(),
+                container_logs_dir: PathBuf::from(CONTAINER_LOGS_DIR),
+                pods: Arc::new(status.clone()),
+            }),
             node_fs: opts.flags.root_dir.clone(),
         }));
     tasks.spawn(Stage::Sync, "eviction manager", eviction_manager.run(pressure_tx, sync_stop.clone()));
     if let Some(cluster) = cluster.as_mut() {
         let health = Arc::new(kubelet::health::NodeHealth { pressure: pressure_rx, relist: relist_rx.clone() });
         let node_devices = Arc::new(devices.clone());
-        let node = cluster.node_tasks(&opts, host_ip, runtime_dyn.clone(), images_for_node.clone(), health, Some(node_devices), report_stop.clone());
+        let node = cluster.node_tasks(
+            &opts,
+            host_ip,
+            runtime_dyn.clone(),
+            images_for_node.clone(),
+            health,
+            Some(node_devices),
+            report_stop.clone(),
+        );
         let pod_sync = cluster.pod_sync_tasks(Arc::new(status.clone()), desired.clone(), report_stop.clone());
         for t in node.into_iter().chain(pod_sync) {
             tasks.spawn(Stage::Report, t.name, t.future);
         }
     }
 
-    tasks.spawn(Stage::Sync, "PLEG", Pleg::new(runtime_dyn.clone(), RELIST_PERIOD).with_metrics(kubelet_metrics.clone()).run(pleg_tx, relist_tx, sync_stop.clone()));
+    tasks.spawn(
+        Stage::Sync,
+        "PLEG",
+        Pleg::new(runtime_dyn.clone(), RELIST_PERIOD).with_metrics(kubelet_metrics.clone()).run(pleg_tx, relist_tx, sync_stop.clone()),
+    );
     let trimmer = kubelet::memory::MemoryTrimmer::default().run(sync_stop.clone());
     tasks.spawn(Stage::Sync, "memory trimmer", async move {
         trimmer.await;
     });
 
     let heartbeat = SyncLoopHeartbeat::default();
-    let health: Arc<dyn HealthChecker> = Arc::new(kubelet::health::KubeletHealth { heartbeat: heartbeat.clone(), relist: relist_rx.clone() });
-    let sync_loop = SyncLoop { workers, finished, desired, pleg_events: pleg_rx, probe_updates: probe_rx, relist: relist_rx, heartbeat, deleting: Default::default() };
+    let health: Arc<dyn HealthChecker> =
+        Arc::new(kubelet::health::KubeletHealth { heartbeat: heartbeat.clone(), relist: relist_rx.clone() });
+    let sync_loop = SyncLoop {
+        workers,
+        finished,
+        desired,
+        pleg_events: pleg_rx,
+        probe_updates: probe_rx,
+        relist: relist_rx,
+        heartbeat,
+        deleting: Default::default(),
+    };
     if let Some(serve) = device_server {
         tasks.spawn(Stage::Serve, "device plugin registration", serve);
     }
@@ -372,7 +428,9 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     );
     tasks.spawn(Stage::Report, "stats collector", collector.run(report_stop.clone()));
     let stats_source: Arc<dyn kubelet::stats::StatsSource> = Arc::new(stats_store);
-    let secure_reviewer = cluster.as_ref().map(|c| Arc::new(kubelet_cluster::auth_review::ApiReviewer::new(&c.api)) as Arc<dyn kubelet_types::review::Reviewer>);
+    let secure_reviewer = cluster
+        .as_ref()
+        .map(|c| Arc::new(kubelet_cluster::auth_review::ApiReviewer::new(&c.api)) as Arc<dyn kubelet_types::review::Reviewer>);
     servers::spawn(
         &mut tasks,
         servers::ServerParts {

@@ -6,10 +6,10 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use kubelet::kuberuntime::RuntimeManagerConfig;
 use kubelet::kuberuntime::dns::{ClusterDns, parse_resolv_conf};
 use kubelet::kuberuntime::resources::NodeAllocatable;
 use kubelet::kuberuntime::sandbox::SandboxContext;
-use kubelet::kuberuntime::RuntimeManagerConfig;
 use kubelet::node_info;
 use kubelet_config::KubeletOptions;
 use kubelet_config::types::KubeletConfiguration;
@@ -41,10 +41,14 @@ pub(crate) async fn handler_features(runtime: &dyn RuntimeService) -> (Vec<Strin
 
 /// The pods' user namespace ranges: `userNamespaces.idsPerPod` (default 65536) out of the
 /// kubelet's share of host IDs, checked as upstream at start.
-pub(crate) fn user_namespaces(cfg: &KubeletConfiguration, root_dir: &Path) -> Result<kubelet::kuberuntime::userns::UserNamespaces, AppError> {
+pub(crate) fn user_namespaces(
+    cfg: &KubeletConfiguration,
+    root_dir: &Path,
+) -> Result<kubelet::kuberuntime::userns::UserNamespaces, AppError> {
     use kubelet::kuberuntime::userns;
     let per_pod = cfg.user_namespaces.as_ref().and_then(|u| u.ids_per_pod).unwrap_or(i64::from(userns::IDS_UNIT));
-    let per_pod = u32::try_from(per_pod).map_err(|_| AppError::UserNamespaces(format!("userNamespaces.idsPerPod {per_pod} is out of range")))?;
+    let per_pod =
+        u32::try_from(per_pod).map_err(|_| AppError::UserNamespaces(format!("userNamespaces.idsPerPod {per_pod} is out of range")))?;
     let ranges = userns::kubelet_ranges(per_pod).map_err(AppError::UserNamespaces)?;
     ranges.validate(u32::try_from(cfg.max_pods).unwrap_or(0)).map_err(AppError::UserNamespaces)?;
     Ok(userns::UserNamespaces::new(root_dir, ranges))
@@ -81,7 +85,10 @@ pub(crate) async fn connect_runtime(endpoint: &str, timeout: Duration) -> Result
 
 /// The cgroup driver: the runtime's (CRI `RuntimeConfig`) when it reports one, else the
 /// configured one.
-pub(crate) async fn cgroup_driver(cfg: &KubeletConfiguration, runtime: &RemoteRuntime) -> Result<kubelet::cm::pod_cgroups::CgroupDriver, AppError> {
+pub(crate) async fn cgroup_driver(
+    cfg: &KubeletConfiguration,
+    runtime: &RemoteRuntime,
+) -> Result<kubelet::cm::pod_cgroups::CgroupDriver, AppError> {
     // Upstream asks three times, two seconds apart, before giving up.
     let mut attempt = 0;
     let (cgroup_driver, driver_source) = loop {
@@ -96,11 +103,15 @@ pub(crate) async fn cgroup_driver(cfg: &KubeletConfiguration, runtime: &RemoteRu
         }
     };
     match driver_source {
-        kubelet::cm::driver::DriverSource::Runtime { overrides: None } => tracing::info!(driver = ?cgroup_driver, "using the container runtime's cgroup driver (CRI RuntimeConfig)"),
+        kubelet::cm::driver::DriverSource::Runtime { overrides: None } => {
+            tracing::info!(driver = ?cgroup_driver, "using the container runtime's cgroup driver (CRI RuntimeConfig)")
+        }
         kubelet::cm::driver::DriverSource::Runtime { overrides: Some(configured) } => {
             tracing::warn!(driver = ?cgroup_driver, "cgroupDriver {configured:?} in the configuration is ignored: the container runtime uses {cgroup_driver:?} (CRI RuntimeConfig)")
         }
-        kubelet::cm::driver::DriverSource::Config { reason } => tracing::info!(driver = %cfg.cgroup_driver, "using the configured cgroup driver: {reason}"),
+        kubelet::cm::driver::DriverSource::Config { reason } => {
+            tracing::info!(driver = %cfg.cgroup_driver, "using the configured cgroup driver: {reason}")
+        }
     }
     Ok(cgroup_driver)
 }
@@ -108,7 +119,13 @@ pub(crate) async fn cgroup_driver(cfg: &KubeletConfiguration, runtime: &RemoteRu
 /// The runtime manager's settings: paths, DNS (with the host's `resolvConf`), the node's facts,
 /// and `handlers` (the runtime handlers with recursive read-only mounts, and with user
 /// namespaces).
-pub(crate) fn manager_config(opts: &KubeletOptions, node_name: &str, host_ip: IpAddr, node_allocatable: NodeAllocatable, handlers: (Vec<String>, Vec<String>)) -> RuntimeManagerConfig {
+pub(crate) fn manager_config(
+    opts: &KubeletOptions,
+    node_name: &str,
+    host_ip: IpAddr,
+    node_allocatable: NodeAllocatable,
+    handlers: (Vec<String>, Vec<String>),
+) -> RuntimeManagerConfig {
     let host_resolv = std::fs::read_to_string(&opts.config.resolv_conf).unwrap_or_else(|e| {
         if !opts.config.resolv_conf.is_empty() {
             tracing::warn!("resolvConf {}: {e}; pods get no host DNS servers", opts.config.resolv_conf);
@@ -119,7 +136,11 @@ pub(crate) fn manager_config(opts: &KubeletOptions, node_name: &str, host_ip: Ip
         root_dir: opts.flags.root_dir.clone(),
         sandbox: SandboxContext {
             pod_logs_dir: PathBuf::from(&opts.config.pod_logs_dir),
-            dns: ClusterDns { servers: opts.config.cluster_dns.clone(), domain: opts.config.cluster_domain.clone(), host: parse_resolv_conf(&host_resolv) },
+            dns: ClusterDns {
+                servers: opts.config.cluster_dns.clone(),
+                domain: opts.config.cluster_domain.clone(),
+                host: parse_resolv_conf(&host_resolv),
+            },
             cgroup_parent: String::new(),
         },
         node_name: node_name.to_string(),

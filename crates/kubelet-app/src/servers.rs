@@ -44,9 +44,11 @@ pub(crate) fn spawn(tasks: &mut Supervisor<AppError>, p: ServerParts<'_>) -> Res
         let addr = socket_addr("healthzBindAddress", &p.opts.config.healthz_bind_address, p.opts.config.healthz_port)?;
         let (health, stop) = (p.health.clone(), serve_stop.clone());
         tasks.spawn_fallible(Stage::Serve, "healthz server", async move {
-            server::serve_healthz(addr, health, async move { stop.cancelled().await })
-                .await
-                .map_err(|source| AppError::Serve { what: "healthz server", addr, source })
+            server::serve_healthz(addr, health, async move { stop.cancelled().await }).await.map_err(|source| AppError::Serve {
+                what: "healthz server",
+                addr,
+                source,
+            })
         });
     }
     if p.opts.config.read_only_port > 0 {
@@ -74,7 +76,8 @@ pub(crate) fn spawn(tasks: &mut Supervisor<AppError>, p: ServerParts<'_>) -> Res
         Some(api) if p.opts.config.server_tls_bootstrap && p.opts.config.tls_cert_file.is_empty() => {
             let resolver = certificates::ServingCertResolver::new(&p.opts.flags.cert_dir);
             let hostname = p.node_name.to_string();
-            let rotation = certificates::serving_rotation(api, p.node_name, hostname, vec![p.host_ip], &p.opts.flags.cert_dir, resolver.clone());
+            let rotation =
+                certificates::serving_rotation(api, p.node_name, hostname, vec![p.host_ip], &p.opts.flags.cert_dir, resolver.clone());
             let stop = report_stop.clone();
             tasks.spawn(Stage::Report, "serving certificate rotation", async move {
                 let _ = rotation.run(stop).await;
@@ -85,7 +88,9 @@ pub(crate) fn spawn(tasks: &mut Supervisor<AppError>, p: ServerParts<'_>) -> Res
     };
     if let Some(rotation) = p.api.and_then(|api| certificates::client_rotation(p.opts, p.node_name, api)) {
         let stop = report_stop.clone();
-        tasks.spawn_fallible(Stage::Report, "client certificate rotation", async move { rotation.run(stop).await.map_err(AppError::CertificateExpired) });
+        tasks.spawn_fallible(Stage::Report, "client certificate rotation", async move {
+            rotation.run(stop).await.map_err(AppError::CertificateExpired)
+        });
     }
     let secure = server::secure::setup::prepare(server::secure::setup::SecureServerInputs {
         config: &p.opts.config,

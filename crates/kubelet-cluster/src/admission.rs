@@ -119,7 +119,10 @@ fn requirement_matches(req: &NodeSelectorRequirement, labels: &BTreeMap<String, 
         "Exists" => value.is_some(),
         "DoesNotExist" => value.is_none(),
         "Gt" | "Lt" => {
-            let (Some(v), Some(bound)) = (value.and_then(|v| v.parse::<i64>().ok()), values.first().and_then(|b| b.parse::<i64>().ok())) else { return false };
+            let (Some(v), Some(bound)) = (value.and_then(|v| v.parse::<i64>().ok()), values.first().and_then(|b| b.parse::<i64>().ok()))
+            else {
+                return false;
+            };
             if req.operator == "Gt" { v > bound } else { v < bound }
         }
         _ => false,
@@ -133,7 +136,11 @@ fn node_affinity_matches(pod: &Pod, labels: &BTreeMap<String, String>) -> bool {
     {
         return false;
     }
-    let required = spec.affinity.as_ref().and_then(|a| a.node_affinity.as_ref()).and_then(|n| n.required_during_scheduling_ignored_during_execution.as_ref());
+    let required = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|n| n.required_during_scheduling_ignored_during_execution.as_ref());
     match required {
         None => true,
         Some(r) => r.node_selector_terms.iter().any(|t| t.match_expressions.iter().flatten().all(|e| requirement_matches(e, labels))),
@@ -154,7 +161,6 @@ fn tolerates_no_execute_taints(pod: &Pod, node: &Node) -> bool {
         })
     })
 }
-
 
 fn is_best_effort(pod: &Pod) -> bool {
     let Some(spec) = pod.spec.as_ref() else { return true };
@@ -188,7 +194,9 @@ pub fn admit_under_pressure(node: &Node, pod: &Pod) -> Result<(), Rejection> {
         .filter(|c| c.status == "True" && matches!(c.type_.as_str(), "MemoryPressure" | "DiskPressure" | "PIDPressure"))
         .map(|c| c.type_.as_str())
         .collect();
-    if conditions.is_empty() || pod.spec.as_ref().and_then(|s| s.priority).is_some_and(|p| p >= kubelet_types::pod::SYSTEM_CRITICAL_PRIORITY) {
+    if conditions.is_empty()
+        || pod.spec.as_ref().and_then(|s| s.priority).is_some_and(|p| p >= kubelet_types::pod::SYSTEM_CRITICAL_PRIORITY)
+    {
         return Ok(());
     }
     if conditions.contains(&"MemoryPressure") && (!is_best_effort(pod) || tolerates_memory_pressure(pod)) {
@@ -207,7 +215,10 @@ pub fn admit(node: &Node, admitted: &[&Pod], pod: &Pod) -> Result<(), Rejection>
     if let Some(max) = capacity("pods") {
         let used = admitted.len() as i64;
         if used + 1 > max {
-            return Err(Rejection { reason: "OutOfpods".into(), message: format!("Node didn't have enough resource: pods, requested: 1, used: {used}, capacity: {max}") });
+            return Err(Rejection {
+                reason: "OutOfpods".into(),
+                message: format!("Node didn't have enough resource: pods, requested: 1, used: {used}, capacity: {max}"),
+            });
         }
     }
     let wanted = pod_requests(pod);

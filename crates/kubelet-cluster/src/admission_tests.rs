@@ -1,23 +1,36 @@
 use super::*;
 use k8s_openapi::api::core::v1::{
-    Affinity, Container, NodeAffinity, NodeSelector, NodeSelectorTerm, NodeSpec, NodeStatus, PodSpec, ResourceRequirements, Taint, Toleration,
+    Affinity, Container, NodeAffinity, NodeSelector, NodeSelectorTerm, NodeSpec, NodeStatus, PodSpec, ResourceRequirements, Taint,
+    Toleration,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 fn node() -> Node {
     let alloc = [("cpu", "2"), ("memory", "4Gi"), ("pods", "2")].into_iter().map(|(k, v)| (k.to_string(), Quantity(v.into()))).collect();
-    let mut n = Node { spec: Some(NodeSpec::default()), status: Some(NodeStatus { allocatable: Some(alloc), ..NodeStatus::default() }), ..Node::default() };
+    let mut n = Node {
+        spec: Some(NodeSpec::default()),
+        status: Some(NodeStatus { allocatable: Some(alloc), ..NodeStatus::default() }),
+        ..Node::default()
+    };
     n.metadata.name = Some("n1".into());
     n.metadata.labels = Some([("disk".to_string(), "ssd".to_string()), ("zone".to_string(), "a".to_string())].into());
     n
 }
 
 fn pod(cpu: &str, mem: &str) -> Pod {
-    let requests = [("cpu", cpu), ("memory", mem)].into_iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_string(), Quantity(v.into()))).collect();
+    let requests = [("cpu", cpu), ("memory", mem)]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.to_string(), Quantity(v.into())))
+        .collect();
     Pod {
         spec: Some(PodSpec {
             node_name: Some("n1".into()),
-            containers: vec![Container { name: "c".into(), resources: Some(ResourceRequirements { requests: Some(requests), ..Default::default() }), ..Default::default() }],
+            containers: vec![Container {
+                name: "c".into(),
+                resources: Some(ResourceRequirements { requests: Some(requests), ..Default::default() }),
+                ..Default::default()
+            }],
             ..PodSpec::default()
         }),
         ..Pod::default()
@@ -41,7 +54,10 @@ fn resources_are_checked_against_allocatable() {
 fn max_pods() {
     let (a, b) = (pod("", ""), pod("", ""));
     let err = admit(&node(), &[&a, &b], &pod("", "")).unwrap_err();
-    assert_eq!((err.reason.as_str(), err.message.as_str()), ("OutOfpods", "Node didn't have enough resource: pods, requested: 1, used: 2, capacity: 2"));
+    assert_eq!(
+        (err.reason.as_str(), err.message.as_str()),
+        ("OutOfpods", "Node didn't have enough resource: pods, requested: 1, used: 2, capacity: 2")
+    );
 }
 
 #[test]
@@ -54,17 +70,27 @@ fn node_name_selector_and_affinity() {
     p.spec.as_mut().unwrap().node_selector = Some([("disk".to_string(), "hdd".to_string())].into());
     assert_eq!(
         admit(&node(), &[], &p).unwrap_err(),
-        Rejection { reason: "NodeAffinity".into(), message: "Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector".into() }
+        Rejection {
+            reason: "NodeAffinity".into(),
+            message: "Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector".into()
+        }
     );
 
     let term = |op: &str, values: &[&str]| NodeSelectorTerm {
-        match_expressions: Some(vec![NodeSelectorRequirement { key: "zone".into(), operator: op.into(), values: Some(values.iter().map(|v| v.to_string()).collect()) }]),
+        match_expressions: Some(vec![NodeSelectorRequirement {
+            key: "zone".into(),
+            operator: op.into(),
+            values: Some(values.iter().map(|v| v.to_string()).collect()),
+        }]),
         ..Default::default()
     };
     let with_affinity = |terms: Vec<NodeSelectorTerm>| {
         let mut p = pod("", "");
         p.spec.as_mut().unwrap().affinity = Some(Affinity {
-            node_affinity: Some(NodeAffinity { required_during_scheduling_ignored_during_execution: Some(NodeSelector { node_selector_terms: terms }), ..Default::default() }),
+            node_affinity: Some(NodeAffinity {
+                required_during_scheduling_ignored_during_execution: Some(NodeSelector { node_selector_terms: terms }),
+                ..Default::default()
+            }),
             ..Default::default()
         });
         p
@@ -76,10 +102,12 @@ fn node_name_selector_and_affinity() {
 #[test]
 fn untolerated_no_execute_taints() {
     let mut n = node();
-    n.spec.as_mut().unwrap().taints = Some(vec![Taint { key: "dedicated".into(), value: Some("gpu".into()), effect: "NoExecute".into(), time_added: None }]);
+    n.spec.as_mut().unwrap().taints =
+        Some(vec![Taint { key: "dedicated".into(), value: Some("gpu".into()), effect: "NoExecute".into(), time_added: None }]);
     assert_eq!(admit(&n, &[], &pod("", "")).unwrap_err().reason, "TaintToleration");
     let mut p = pod("", "");
-    p.spec.as_mut().unwrap().tolerations = Some(vec![Toleration { key: Some("dedicated".into()), operator: Some("Exists".into()), ..Default::default() }]);
+    p.spec.as_mut().unwrap().tolerations =
+        Some(vec![Toleration { key: Some("dedicated".into()), operator: Some("Exists".into()), ..Default::default() }]);
     assert!(admit(&n, &[], &p).is_ok());
 }
 
@@ -97,8 +125,12 @@ fn memory_pressure_rejects_only_best_effort_pods() {
     assert_eq!(r.reason, "Evicted");
     assert_eq!(r.message, "The node had condition: [MemoryPressure]. ");
     let mut tolerant = pod("", "");
-    tolerant.spec.as_mut().unwrap().tolerations =
-        Some(vec![Toleration { key: Some("node.kubernetes.io/memory-pressure".into()), operator: Some("Exists".into()), effect: Some("NoSchedule".into()), ..Default::default() }]);
+    tolerant.spec.as_mut().unwrap().tolerations = Some(vec![Toleration {
+        key: Some("node.kubernetes.io/memory-pressure".into()),
+        operator: Some("Exists".into()),
+        effect: Some("NoSchedule".into()),
+        ..Default::default()
+    }]);
     assert_eq!(admit(&n, &[], &tolerant), Ok(()));
 }
 
@@ -169,7 +201,8 @@ fn host_ports_held_by_admitted_pods() {
 #[test]
 fn pod_requests_count_sidecars_init_peaks_and_pod_level_as_upstream() {
     use k8s_openapi::api::core::v1::{Container, ResourceRequirements};
-    let cpu = |v: &str| Some(ResourceRequirements { requests: Some([("cpu".to_string(), Quantity(v.into()))].into()), ..Default::default() });
+    let cpu =
+        |v: &str| Some(ResourceRequirements { requests: Some([("cpu".to_string(), Quantity(v.into()))].into()), ..Default::default() });
     let mut p = pod("", "");
     p.spec.as_mut().unwrap().containers[0].resources = cpu("100m");
     let sidecar = Container { name: "s".into(), restart_policy: Some("Always".into()), resources: cpu("200m"), ..Default::default() };

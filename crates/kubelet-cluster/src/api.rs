@@ -54,8 +54,11 @@ pub struct PodList {
 pub trait PodApi: Send + Sync + 'static {
     async fn list_pods(&self, field_selector: &str) -> Result<PodList, ApiError>;
     /// Watches from `resource_version`; the stream ends when the server closes the watch.
-    async fn watch_pods(&self, field_selector: &str, resource_version: &str)
-    -> Result<BoxStream<'static, Result<WatchEvent<Pod>, ApiError>>, ApiError>;
+    async fn watch_pods(
+        &self,
+        field_selector: &str,
+        resource_version: &str,
+    ) -> Result<BoxStream<'static, Result<WatchEvent<Pod>, ApiError>>, ApiError>;
     async fn get_pod(&self, namespace: &str, name: &str) -> Result<Option<Pod>, ApiError>;
     async fn create_pod(&self, pod: &Pod) -> Result<Pod, ApiError>;
     /// Deletes with a grace period, only if the pod still has `uid` (when given).
@@ -102,7 +105,12 @@ pub struct ObjectCaches {
 
 impl KubeApi {
     pub fn new(client: Client, limiter: RateLimiter) -> KubeApi {
-        KubeApi { client: Arc::new(std::sync::RwLock::new(client)), watch_clients: Arc::default(), limiter: Arc::new(limiter), objects: None }
+        KubeApi {
+            client: Arc::new(std::sync::RwLock::new(client)),
+            watch_clients: Arc::default(),
+            limiter: Arc::new(limiter),
+            objects: None,
+        }
     }
 
     /// Object watches (LIST and WATCH of single objects) go through `clients`, one per lane.
@@ -113,7 +121,12 @@ impl KubeApi {
 
     /// The same (replaceable) client with another rate limit.
     pub fn with_limiter(&self, limiter: RateLimiter) -> KubeApi {
-        KubeApi { client: Arc::clone(&self.client), watch_clients: Arc::clone(&self.watch_clients), limiter: Arc::new(limiter), objects: None }
+        KubeApi {
+            client: Arc::clone(&self.client),
+            watch_clients: Arc::clone(&self.watch_clients),
+            limiter: Arc::new(limiter),
+            objects: None,
+        }
     }
 
     /// This client, answering Secret and ConfigMap reads from a watch of each object read
@@ -122,7 +135,10 @@ impl KubeApi {
     pub fn with_object_watches(&self) -> KubeApi {
         let plain = Arc::new(KubeApi { objects: None, ..self.clone() });
         let lanes = Arc::new(crate::object_watch::WatchLanes::default());
-        let caches = ObjectCaches { secrets: ObjectWatches::sharing(plain.clone(), lanes.clone()), config_maps: ObjectWatches::sharing(plain, lanes) };
+        let caches = ObjectCaches {
+            secrets: ObjectWatches::sharing(plain.clone(), lanes.clone()),
+            config_maps: ObjectWatches::sharing(plain, lanes),
+        };
         KubeApi { objects: Some(Arc::new(caches)), ..self.clone() }
     }
 
@@ -239,10 +255,8 @@ impl PodApi for KubeApi {
     ) -> Result<BoxStream<'static, Result<WatchEvent<Pod>, ApiError>>, ApiError> {
         self.limiter.acquire().await;
         let wp = WatchParams { field_selector: Some(field_selector.into()), timeout: Some(290), bookmarks: true, ..WatchParams::default() };
-        let stream = Api::<Pod>::all(self.client())
-            .watch(&wp, resource_version)
-            .await
-            .map_err(|e| crate::error::from_kube("pods (watch)", e))?;
+        let stream =
+            Api::<Pod>::all(self.client()).watch(&wp, resource_version).await.map_err(|e| crate::error::from_kube("pods (watch)", e))?;
         Ok(stream.map(|r| r.map_err(|e| crate::error::from_kube("pods (watch)", e))).boxed())
     }
 
@@ -334,21 +348,42 @@ impl ConfigApi for KubeApi {
 #[async_trait]
 impl<K> WatchSource<K> for KubeApi
 where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
 {
     async fn list_one(&self, lane: usize, namespace: &str, name: &str) -> Result<(Option<K>, String), ApiError> {
         self.limiter.acquire().await;
         let what = format!("{}/{namespace}/{name} (list)", K::plural(&()));
         let lp = ListParams { field_selector: Some(format!("metadata.name={name}")), ..ListParams::default() };
-        let list = Api::<K>::namespaced(self.watch_client(lane), namespace).list(&lp).await.map_err(|e| crate::error::from_kube(what, e))?;
+        let list =
+            Api::<K>::namespaced(self.watch_client(lane), namespace).list(&lp).await.map_err(|e| crate::error::from_kube(what, e))?;
         Ok((list.items.into_iter().next(), list.metadata.resource_version.unwrap_or_default()))
     }
 
     /// Not rate-limited, as upstream's client never throttles watches.
-    async fn watch_one(&self, lane: usize, namespace: &str, name: &str, resource_version: &str) -> Result<BoxStream<'static, Result<WatchEvent<K>, ApiError>>, ApiError> {
+    async fn watch_one(
+        &self,
+        lane: usize,
+        namespace: &str,
+        name: &str,
+        resource_version: &str,
+    ) -> Result<BoxStream<'static, Result<WatchEvent<K>, ApiError>>, ApiError> {
         let what = format!("{}/{namespace}/{name} (watch)", K::plural(&()));
-        let wp = WatchParams { field_selector: Some(format!("metadata.name={name}")), timeout: Some(290), bookmarks: true, ..WatchParams::default() };
-        let stream = Api::<K>::namespaced(self.watch_client(lane), namespace).watch(&wp, resource_version).await.map_err(|e| crate::error::from_kube(what.clone(), e))?;
+        let wp = WatchParams {
+            field_selector: Some(format!("metadata.name={name}")),
+            timeout: Some(290),
+            bookmarks: true,
+            ..WatchParams::default()
+        };
+        let stream = Api::<K>::namespaced(self.watch_client(lane), namespace)
+            .watch(&wp, resource_version)
+            .await
+            .map_err(|e| crate::error::from_kube(what.clone(), e))?;
         Ok(stream.map(move |r| r.map_err(|e| crate::error::from_kube(what.clone(), e))).boxed())
     }
 }

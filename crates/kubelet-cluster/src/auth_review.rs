@@ -69,12 +69,10 @@ pub fn reviewed_user(review: &TokenReview) -> Option<UserInfo> {
 impl TokenReviewer for ApiReviewer {
     async fn review_token(&self, token: &str) -> Result<Option<UserInfo>, ReviewError> {
         const KIND: &str = "TokenReview";
-        let review = TokenReview {
-            spec: TokenReviewSpec { token: token.to_string(), ..Default::default() },
-            ..Default::default()
-        };
+        let review = TokenReview { spec: TokenReviewSpec { token: token.to_string(), ..Default::default() }, ..Default::default() };
         let api: Api<TokenReview> = Api::all(self.api.client());
-        let answer = api.create(&PostParams::default(), &review).await.map_err(|e| ReviewError::Api { kind: KIND, message: e.to_string() })?;
+        let answer =
+            api.create(&PostParams::default(), &review).await.map_err(|e| ReviewError::Api { kind: KIND, message: e.to_string() })?;
         if answer.status.is_none() {
             return Err(ReviewError::NoStatus { kind: KIND });
         }

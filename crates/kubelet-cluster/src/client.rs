@@ -96,26 +96,30 @@ fn watch_client(config: &kube::Config, tls: rustls::ClientConfig) -> Result<kube
     http.set_connect_timeout(config.connect_timeout);
     let mut tls = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
     if let Some(name) = &config.tls_server_name {
-        let name = rustls_pki_types::ServerName::try_from(name.clone()).map_err(|e| kube::Error::Service(format!("tls-server-name {name:?}: {e}").into()))?;
+        let name = rustls_pki_types::ServerName::try_from(name.clone())
+            .map_err(|e| kube::Error::Service(format!("tls-server-name {name:?}: {e}").into()))?;
         tls = tls.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name));
     }
     // HTTP/1.1 stays offered: a server with HTTP/2 off still serves the watches (a connection
     // each, as before). Pings every 30 s find a connection that died without a word, as Go's
     // client's health checks do; its streams then fail and their watches list again.
     let connector = tls.enable_all_versions().wrap_connector(http);
-    let client: hyper_util::client::legacy::Client<_, kube::client::Body> = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .timer(hyper_util::rt::TokioTimer::new())
-        .http2_keep_alive_interval(std::time::Duration::from_secs(30))
-        .http2_keep_alive_timeout(std::time::Duration::from_secs(15))
-        .http2_keep_alive_while_idle(true)
-        .build(connector);
+    let client: hyper_util::client::legacy::Client<_, kube::client::Body> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .http2_keep_alive_interval(std::time::Duration::from_secs(30))
+            .http2_keep_alive_timeout(std::time::Duration::from_secs(15))
+            .http2_keep_alive_while_idle(true)
+            .build(connector);
     let service = ServiceBuilder::new()
         .layer(config.base_uri_layer())
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
         .map_err(|e: hyper_util::client::legacy::Error| -> tower::BoxError { Box::new(e) })
         .service(client);
-    Ok(kube::client::ClientBuilder::new(service, config.default_namespace.clone()).with_layer(&crate::rest_metrics::RestMetricsLayer::new(host_of(config))).build())
+    Ok(kube::client::ClientBuilder::new(service, config.default_namespace.clone())
+        .with_layer(&crate::rest_metrics::RestMetricsLayer::new(host_of(config)))
+        .build())
 }
 
 #[cfg(test)]

@@ -21,15 +21,15 @@ use crate::client::{ClientError, ClientOptions, connect};
 use crate::env::ApiEnvSource;
 use crate::events::EventSink;
 use crate::lease::{LeaseController, micro_now};
-use kubelet_types::machine::HostPaths;
 use crate::mirror::MirrorPodManager;
 use crate::node_controller::{HostNodeFacts, NodeController};
-use kubelet_types::node::{DeviceResources, KubeletHealthSource};
 use crate::node_status::NodeConfig;
 use crate::pod_source::{ApiPodSource, PodStore};
+use crate::status_sync::StatusSyncer;
+use kubelet_types::machine::HostPaths;
+use kubelet_types::node::{DeviceResources, KubeletHealthSource};
 use kubelet_types::rate_limit::RateLimiter;
 use kubelet_types::startup::PodStartupObserver;
-use crate::status_sync::StatusSyncer;
 use kubelet_types::status::PodStatusProvider;
 
 /// One long-lived cluster task, named for the kubelet's log when it fails.
@@ -70,7 +70,12 @@ impl Cluster {
     /// The API pod source, sending `PodSource::Api` updates on `updates` (once: `None` after).
     pub fn pod_source(&mut self, updates: mpsc::Sender<PodUpdate>, shutdown: CancellationToken) -> Option<ClusterTask> {
         let store_tx = self.store_tx.take()?;
-        let src = ApiPodSource { api: Arc::new(self.api.clone()), node_name: self.node_name.clone(), node: self.node.clone(), startup: self.startup.clone() };
+        let src = ApiPodSource {
+            api: Arc::new(self.api.clone()),
+            node_name: self.node_name.clone(),
+            node: self.node.clone(),
+            startup: self.startup.clone(),
+        };
         Some(task("API pod source", src.run(updates, store_tx, shutdown)))
     }
 
@@ -124,11 +129,24 @@ impl Cluster {
     }
 
     /// The pod status syncer and the mirror pod manager.
-    pub fn pod_sync_tasks(&self, provider: Arc<dyn PodStatusProvider>, desired: watch::Receiver<DesiredPods>, shutdown: CancellationToken) -> Vec<ClusterTask> {
+    pub fn pod_sync_tasks(
+        &self,
+        provider: Arc<dyn PodStatusProvider>,
+        desired: watch::Receiver<DesiredPods>,
+        shutdown: CancellationToken,
+    ) -> Vec<ClusterTask> {
         let api = Arc::new(self.api.clone());
-        let syncer = StatusSyncer { api: api.clone(), provider: provider.clone(), store: self.store.clone(), startup: self.startup.clone() };
+        let syncer =
+            StatusSyncer { api: api.clone(), provider: provider.clone(), store: self.store.clone(), startup: self.startup.clone() };
         let statuses = task("pod status syncer", syncer.run(shutdown.clone()));
-        let mirrors = MirrorPodManager { api, node_name: self.node_name.clone(), desired, store: self.store.clone(), node: self.node.clone(), known: provider };
+        let mirrors = MirrorPodManager {
+            api,
+            node_name: self.node_name.clone(),
+            desired,
+            store: self.store.clone(),
+            node: self.node.clone(),
+            known: provider,
+        };
         vec![statuses, task("mirror pods", mirrors.run(shutdown))]
     }
 }

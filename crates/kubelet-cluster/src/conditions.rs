@@ -29,13 +29,14 @@ impl RuntimeHealth {
         }
         match find("NetworkReady") {
             Some(c) if c.status => {}
-            Some(c) => errors.push(format!("container runtime network not ready: NetworkReady=false reason:{} message:{}", c.reason, c.message)),
+            Some(c) => {
+                errors.push(format!("container runtime network not ready: NetworkReady=false reason:{} message:{}", c.reason, c.message))
+            }
             None => errors.push("container runtime network not ready: NetworkReady condition is missing".into()),
         }
         RuntimeHealth { errors }
     }
 }
-
 
 /// Go's `utilerrors.NewAggregate(errs).Error()`.
 fn aggregate(errors: &[String]) -> String {
@@ -69,11 +70,32 @@ fn set(conditions: &mut Vec<NodeCondition>, type_: &str, status: &str, reason: &
 
 /// Updates the kubelet-owned conditions in `conditions` (others, like `NetworkUnavailable`, are
 /// kept). `missing_capacity` lists required capacities the node lacks.
-pub fn set_conditions(conditions: &mut Vec<NodeCondition>, health: &RuntimeHealth, pressure: Pressure, missing_capacity: &[&str], now: &Time) {
+pub fn set_conditions(
+    conditions: &mut Vec<NodeCondition>,
+    health: &RuntimeHealth,
+    pressure: Pressure,
+    missing_capacity: &[&str],
+    now: &Time,
+) {
     let pressures = [
-        ("MemoryPressure", pressure.memory, ("KubeletHasInsufficientMemory", "kubelet has insufficient memory available"), ("KubeletHasSufficientMemory", "kubelet has sufficient memory available")),
-        ("DiskPressure", pressure.disk, ("KubeletHasDiskPressure", "kubelet has disk pressure"), ("KubeletHasNoDiskPressure", "kubelet has no disk pressure")),
-        ("PIDPressure", pressure.pid, ("KubeletHasInsufficientPID", "kubelet has insufficient PID available"), ("KubeletHasSufficientPID", "kubelet has sufficient PID available")),
+        (
+            "MemoryPressure",
+            pressure.memory,
+            ("KubeletHasInsufficientMemory", "kubelet has insufficient memory available"),
+            ("KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+        ),
+        (
+            "DiskPressure",
+            pressure.disk,
+            ("KubeletHasDiskPressure", "kubelet has disk pressure"),
+            ("KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        ),
+        (
+            "PIDPressure",
+            pressure.pid,
+            ("KubeletHasInsufficientPID", "kubelet has insufficient PID available"),
+            ("KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+        ),
     ];
     for (type_, under, (on_reason, on_msg), (off_reason, off_msg)) in pressures {
         if under {
@@ -114,7 +136,12 @@ mod tests {
     }
 
     fn cri(runtime: bool, network: bool) -> RuntimeStatus {
-        let c = |t: &str, ok: bool, reason: &str, msg: &str| RuntimeCondition { r#type: t.into(), status: ok, reason: reason.into(), message: msg.into() };
+        let c = |t: &str, ok: bool, reason: &str, msg: &str| RuntimeCondition {
+            r#type: t.into(),
+            status: ok,
+            reason: reason.into(),
+            message: msg.into(),
+        };
         RuntimeStatus {
             conditions: vec![
                 c("RuntimeReady", runtime, "", ""),
@@ -145,7 +172,9 @@ mod tests {
         assert_eq!(ready.reason.as_deref(), Some("KubeletNotReady"));
         assert_eq!(
             ready.message.as_deref(),
-            Some("container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized")
+            Some(
+                "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"
+            )
         );
         set_conditions(&mut conds, &bad, Pressure::default(), &[], &t(20));
         let again = conds.last().unwrap();
@@ -163,6 +192,9 @@ mod tests {
         let mut conds = vec![NodeCondition { type_: "NetworkUnavailable".into(), status: "False".into(), ..Default::default() }];
         set_conditions(&mut conds, &RuntimeHealth::from_cri(None), Pressure::default(), &["pods"], &t(1));
         assert_eq!(conds[0].type_, "NetworkUnavailable");
-        assert_eq!(conds.last().unwrap().message.as_deref(), Some("[container runtime is down, Missing node capacity for resources: pods]"));
+        assert_eq!(
+            conds.last().unwrap().message.as_deref(),
+            Some("[container runtime is down, Missing node capacity for resources: pods]")
+        );
     }
 }

@@ -30,7 +30,6 @@ pub const SERVICE_LIST_TTL: Duration = Duration::from_secs(1);
 /// How long the last answer for a ConfigMap or Secret may stand in during an outage.
 pub const LAST_KNOWN_TTL: Duration = Duration::from_secs(3600);
 
-
 /// The last answer for each object read, for outages: `(kind, namespace, name)` → the object's
 /// data, with its UID and type for a Secret (a ConfigMap's record leaves them empty).
 type LastKnown = std::collections::HashMap<(&'static str, String, String), (Instant, Option<SecretRead>)>;
@@ -147,7 +146,11 @@ impl ApiEnvSource {
     }
 
     /// Records a successful read; answers a failed one from the last known answer, if any.
-    fn remember(&self, key: (&'static str, String, String), read: Result<Option<SecretRead>, ApiError>) -> Result<Option<SecretRead>, ApiError> {
+    fn remember(
+        &self,
+        key: (&'static str, String, String),
+        read: Result<Option<SecretRead>, ApiError>,
+    ) -> Result<Option<SecretRead>, ApiError> {
         let mut last = self.last_known.lock().expect("last-known lock");
         let now = Instant::now();
         match read {
@@ -211,7 +214,6 @@ impl ApiEnvSource {
     }
 }
 
-
 fn env_error(kind: &'static str, namespace: &str, name: &str, e: ApiError) -> EnvSourceError {
     EnvSourceError::Object { kind, namespace: namespace.into(), name: name.into(), message: e.to_string() }
 }
@@ -229,7 +231,9 @@ impl EnvSources for ApiEnvSource {
         self.secret_with_uid(namespace, name).await.map_err(|e| env_error("secret", namespace, name, e))
     }
     async fn service_env(&self, namespace: &str, enable_service_links: bool) -> Result<ObjectData, EnvSourceError> {
-        ApiEnvSource::service_env(self, namespace, enable_service_links).await.map_err(|e| EnvSourceError::Services { message: e.to_string() })
+        ApiEnvSource::service_env(self, namespace, enable_service_links)
+            .await
+            .map_err(|e| EnvSourceError::Services { message: e.to_string() })
     }
 }
 
@@ -244,7 +248,17 @@ mod tests {
             metadata: ObjectMeta { namespace: Some(ns.into()), name: Some(name.into()), ..ObjectMeta::default() },
             spec: Some(ServiceSpec {
                 cluster_ip: Some(ip.into()),
-                ports: Some(ports.iter().map(|(n, p)| ServicePort { name: n.map(Into::into), port: *p, protocol: Some("TCP".into()), ..ServicePort::default() }).collect()),
+                ports: Some(
+                    ports
+                        .iter()
+                        .map(|(n, p)| ServicePort {
+                            name: n.map(Into::into),
+                            port: *p,
+                            protocol: Some("TCP".into()),
+                            ..ServicePort::default()
+                        })
+                        .collect(),
+                ),
                 ..ServiceSpec::default()
             }),
             status: None,
@@ -299,12 +313,16 @@ mod tests {
     impl ConfigApi for OutageApi {
         async fn get_config_map(&self, _: &str, name: &str) -> Result<Option<k8s_openapi::api::core::v1::ConfigMap>, ApiError> {
             self.check(&format!("configmaps/{name}"))?;
-            Ok((name == "cm").then(|| k8s_openapi::api::core::v1::ConfigMap { data: Some([("k".to_string(), "v".to_string())].into()), ..Default::default() }))
+            Ok((name == "cm").then(|| k8s_openapi::api::core::v1::ConfigMap {
+                data: Some([("k".to_string(), "v".to_string())].into()),
+                ..Default::default()
+            }))
         }
         async fn get_secret(&self, _: &str, name: &str) -> Result<Option<k8s_openapi::api::core::v1::Secret>, ApiError> {
             self.check(&format!("secrets/{name}"))?;
             Ok((name == "pull").then(|| {
-                let mut s = k8s_openapi::api::core::v1::Secret { type_: Some("kubernetes.io/dockerconfigjson".into()), ..Default::default() };
+                let mut s =
+                    k8s_openapi::api::core::v1::Secret { type_: Some("kubernetes.io/dockerconfigjson".into()), ..Default::default() };
                 s.metadata.uid = Some("uid-pull".into());
                 s
             }))
@@ -329,7 +347,11 @@ mod tests {
         assert_eq!(src.config_map("prod", "cm").await.unwrap().unwrap()["k"], "v", "last known data");
         assert_eq!(src.secret("prod", "gone").await.unwrap(), None, "last known absence");
         let pull = src.secret_with_uid("prod", "pull").await.unwrap().unwrap();
-        assert_eq!((pull.uid.as_str(), pull.type_.as_str()), ("uid-pull", "kubernetes.io/dockerconfigjson"), "the type (and UID) come with the last known data");
+        assert_eq!(
+            (pull.uid.as_str(), pull.type_.as_str()),
+            ("uid-pull", "kubernetes.io/dockerconfigjson"),
+            "the type (and UID) come with the last known data"
+        );
         assert_eq!(src.service_env("prod", true).await.unwrap()["KUBERNETES_SERVICE_HOST"], "198.19.0.1", "last list");
         let err = src.config_map("prod", "never-read").await.unwrap_err();
         assert!(err.to_string().contains("configmaps/never-read"), "{err}");

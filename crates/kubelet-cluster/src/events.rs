@@ -33,7 +33,13 @@ struct Subject {
 impl Subject {
     fn of(pod: &Pod) -> Self {
         let m = &pod.metadata;
-        Self { kind: "Pod", namespace: m.namespace.clone(), name: m.name.clone(), uid: m.uid.clone(), resource_version: m.resource_version.clone() }
+        Self {
+            kind: "Pod",
+            namespace: m.namespace.clone(),
+            name: m.name.clone(),
+            uid: m.uid.clone(),
+            resource_version: m.resource_version.clone(),
+        }
     }
 
     /// The node, as upstream's `nodeRef`: no namespace, its name as UID; the event itself goes
@@ -146,7 +152,6 @@ impl EventSender {
     }
 }
 
-
 /// The kubelet's event recorder in cluster mode: each event is logged and posted.
 pub struct ClusterEventRecorder {
     pub sink: EventSink,
@@ -211,7 +216,10 @@ mod tests {
         let e = event_about(Subject::node("n1"), "Warning", "FreeDiskSpaceFailed", "m", "n1", Time(Timestamp::from_second(1).unwrap()));
         assert_eq!(e.metadata.namespace.as_deref(), Some("default"));
         let o = &e.involved_object;
-        assert_eq!((o.kind.as_deref(), o.name.as_deref(), o.uid.as_deref(), o.namespace.as_deref(), o.api_version.as_deref()), (Some("Node"), Some("n1"), Some("n1"), None, None));
+        assert_eq!(
+            (o.kind.as_deref(), o.name.as_deref(), o.uid.as_deref(), o.namespace.as_deref(), o.api_version.as_deref()),
+            (Some("Node"), Some("n1"), Some("n1"), None, None)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -228,7 +236,11 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         assert_eq!(api.0.lock().unwrap().len(), 4);
         let sent = api.0.lock().unwrap()[3].clone();
-        assert_eq!(sent, event_for(&pod(), "Warning", "BackOff", "m3", "n1", sent.first_timestamp.clone().unwrap()), "built from the queued words, at record time");
+        assert_eq!(
+            sent,
+            event_for(&pod(), "Warning", "BackOff", "m3", "n1", sent.first_timestamp.clone().unwrap()),
+            "built from the queued words, at record time"
+        );
         stop.cancel();
         task.await.unwrap();
     }

@@ -45,7 +45,13 @@ pub fn desired_lease(base: Option<&Lease>, node: &str, duration_seconds: i32, no
     spec.renew_time = Some(now);
     let owners = lease.metadata.owner_references.get_or_insert_with(Vec::new);
     if let (true, Some(uid)) = (owners.is_empty(), node_uid) {
-        owners.push(OwnerReference { api_version: "v1".into(), kind: "Node".into(), name: node.into(), uid: uid.into(), ..OwnerReference::default() });
+        owners.push(OwnerReference {
+            api_version: "v1".into(),
+            kind: "Node".into(),
+            name: node.into(),
+            uid: uid.into(),
+            ..OwnerReference::default()
+        });
     }
     if owners.is_empty() {
         lease.metadata.owner_references = None;
@@ -222,7 +228,10 @@ mod tests {
         let spec = l.spec.clone().unwrap();
         assert_eq!((spec.holder_identity.as_deref(), spec.lease_duration_seconds, spec.renew_time), (Some("n1"), Some(40), Some(mt(5))));
         let owner = &l.metadata.owner_references.unwrap()[0];
-        assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.uid.as_str(), owner.api_version.as_str()), ("Node", "n1", "uid-1", "v1"));
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str(), owner.uid.as_str(), owner.api_version.as_str()),
+            ("Node", "n1", "uid-1", "v1")
+        );
     }
 
     #[test]
@@ -239,7 +248,13 @@ mod tests {
     #[test]
     fn a_stale_node_owner_is_replaced_by_the_current_node() {
         let mut lease = desired_lease(None, "n1", 40, mt(5), Some("old-uid"));
-        let other = OwnerReference { api_version: "v1".into(), kind: "Node".into(), name: "n2".into(), uid: "x".into(), ..OwnerReference::default() };
+        let other = OwnerReference {
+            api_version: "v1".into(),
+            kind: "Node".into(),
+            name: "n2".into(),
+            uid: "x".into(),
+            ..OwnerReference::default()
+        };
         lease.metadata.owner_references.as_mut().unwrap().push(other.clone());
         drop_stale_node_owner(&mut lease, "n1", "new-uid");
         assert_eq!(lease.metadata.owner_references.as_deref(), Some(&[other][..]), "only the old n1 owner goes");

@@ -33,7 +33,6 @@ pub enum MirrorAction {
     Delete { namespace: String, name: String, uid: String },
 }
 
-
 fn static_hash(pod: &Pod) -> String {
     annotation(pod, CONFIG_HASH_ANNOTATION).map(str::to_string).or_else(|| pod.metadata.uid.clone()).unwrap_or_default()
 }
@@ -78,7 +77,13 @@ pub fn terminating_static_pods(desired: &DesiredPods, known: &[Pod]) -> BTreeSet
 
 /// Writes that bring the mirror pods in line with the static pods; the mirrors of `terminating`
 /// full names are left as they are.
-pub fn plan_mirrors(desired: &DesiredPods, mirrors: &BTreeMap<String, Pod>, terminating: &BTreeSet<String>, node: &str, node_uid: &str) -> Vec<MirrorAction> {
+pub fn plan_mirrors(
+    desired: &DesiredPods,
+    mirrors: &BTreeMap<String, Pod>,
+    terminating: &BTreeSet<String>,
+    node: &str,
+    node_uid: &str,
+) -> Vec<MirrorAction> {
     let statics: BTreeMap<String, &Pod> = desired.pods.values().filter(|p| is_static_pod(p)).map(|p| (full_name(p), p.as_ref())).collect();
     let mut actions = Vec::new();
     for (name, pod) in &statics {
@@ -140,7 +145,11 @@ impl MirrorPodManager {
     async fn apply(&self, action: MirrorAction) {
         match action {
             MirrorAction::Create(pod) => {
-                let key = format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or_default(), pod.metadata.name.as_deref().unwrap_or_default());
+                let key = format!(
+                    "{}/{}",
+                    pod.metadata.namespace.as_deref().unwrap_or_default(),
+                    pod.metadata.name.as_deref().unwrap_or_default()
+                );
                 match self.api.create_pod(&pod).await {
                     Ok(_) => tracing::info!(pod = %key, "created mirror pod"),
                     Err(e) if e.is_already_exists() => {}
@@ -159,8 +168,8 @@ impl MirrorPodManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kubelet_types::pod::CONFIG_SOURCE_ANNOTATION;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use kubelet_types::pod::CONFIG_SOURCE_ANNOTATION;
 
     fn static_pod(name: &str, hash: &str) -> Pod {
         Pod {
@@ -168,7 +177,10 @@ mod tests {
                 name: Some(name.into()),
                 namespace: Some("default".into()),
                 uid: Some(hash.into()),
-                annotations: Some([(CONFIG_SOURCE_ANNOTATION.to_string(), "file".to_string()), (CONFIG_HASH_ANNOTATION.to_string(), hash.to_string())].into()),
+                annotations: Some(
+                    [(CONFIG_SOURCE_ANNOTATION.to_string(), "file".to_string()), (CONFIG_HASH_ANNOTATION.to_string(), hash.to_string())]
+                        .into(),
+                ),
                 ..ObjectMeta::default()
             },
             ..Pod::default()
@@ -198,9 +210,17 @@ mod tests {
     #[test]
     fn creates_missing_replaces_outdated_deletes_orphans() {
         let (a, b, c) = (static_pod("a-n1", "h-a"), static_pod("b-n1", "h-b2"), static_pod("c-n1", "h-c"));
-        let mut mirrors: BTreeMap<String, Pod> = [mirror_of(&b, "mb"), mirror_of(&c, "mc"), mirror_of(&static_pod("gone-n1", "h-g"), "mg")].into();
+        let mut mirrors: BTreeMap<String, Pod> =
+            [mirror_of(&b, "mb"), mirror_of(&c, "mc"), mirror_of(&static_pod("gone-n1", "h-g"), "mg")].into();
         // b's static pod changed since its mirror was made.
-        mirrors.get_mut("b-n1_default").unwrap().metadata.annotations.as_mut().unwrap().insert(CONFIG_MIRROR_ANNOTATION.into(), "h-b1".into());
+        mirrors
+            .get_mut("b-n1_default")
+            .unwrap()
+            .metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(CONFIG_MIRROR_ANNOTATION.into(), "h-b1".into());
         let mut api_pod = static_pod("api", "u-api");
         api_pod.metadata.annotations.as_mut().unwrap().insert(CONFIG_SOURCE_ANNOTATION.into(), "api".into());
         let actions = plan_mirrors(&desired(vec![a, b, c, api_pod]), &mirrors, &BTreeSet::new(), "n1", "node-uid");

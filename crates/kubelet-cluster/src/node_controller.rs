@@ -19,10 +19,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::NodeApi;
 use crate::conditions::RuntimeHealth;
-use kubelet_types::node::{DeviceCapacity, DeviceResources, KubeletHealthSource, Pressure};
 use crate::error::ApiError;
-use kubelet_types::machine::{HostPaths, MachineInfo, read_machine_info};
 use crate::node_status::{NodeConfig, RuntimeInfo, StatusInputs, initial_node, node_labels, node_status, should_post, status_images};
+use kubelet_types::machine::{HostPaths, MachineInfo, read_machine_info};
+use kubelet_types::node::{DeviceCapacity, DeviceResources, KubeletHealthSource, Pressure};
 
 const REGISTER_BACKOFF_MAX: Duration = Duration::from_secs(7);
 /// How long after start-up a not-Ready node status is re-checked quickly, and how often.
@@ -52,8 +52,6 @@ pub trait NodeFacts: Send + Sync + 'static {
         DeviceCapacity::default()
     }
 }
-
-
 
 /// Facts from the host and the CRI runtime.
 pub struct HostNodeFacts {
@@ -180,7 +178,15 @@ impl NodeController {
         let machine = self.facts.machine();
         let runtime = self.facts.runtime().await;
         let images = self.facts.images(self.config.max_images).await;
-        let inputs = StatusInputs { config: &self.config, machine: &machine, runtime: &runtime, images, pressure: self.facts.pressure(), devices: self.facts.devices(), now: now() };
+        let inputs = StatusInputs {
+            config: &self.config,
+            machine: &machine,
+            runtime: &runtime,
+            images,
+            pressure: self.facts.pressure(),
+            devices: self.facts.devices(),
+            now: now(),
+        };
         node_status(inputs, previous)
     }
 
@@ -192,7 +198,9 @@ impl NodeController {
                     tracing::info!(node = %self.config.name, "successfully registered node");
                     return Some(node);
                 }
-                Err(e) => tracing::warn!(node = %self.config.name, "unable to register node with the API server, retrying in {wait:?}: {e}"),
+                Err(e) => {
+                    tracing::warn!(node = %self.config.name, "unable to register node with the API server, retrying in {wait:?}: {e}")
+                }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return None,
@@ -223,7 +231,11 @@ impl NodeController {
     }
 
     async fn update_status(&self, last_post: &mut Option<(NodeStatus, Instant)>) -> Result<(), ApiError> {
-        let node = self.api.get_node(&self.config.name).await?.ok_or_else(|| ApiError::NotFound { what: format!("nodes/{}", self.config.name) })?;
+        let node = self
+            .api
+            .get_node(&self.config.name)
+            .await?
+            .ok_or_else(|| ApiError::NotFound { what: format!("nodes/{}", self.config.name) })?;
         if self.registered.borrow().as_ref().and_then(|n| n.metadata.uid.clone()) != node.metadata.uid {
             self.registered.send_replace(Some(node.clone()));
         }

@@ -9,16 +9,16 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{
-    ContainerImage, DaemonEndpoint, Node, NodeAddress, NodeDaemonEndpoints, NodeFeatures, NodeRuntimeHandler, NodeRuntimeHandlerFeatures, NodeSpec, NodeStatus,
-    NodeSystemInfo, Taint,
+    ContainerImage, DaemonEndpoint, Node, NodeAddress, NodeDaemonEndpoints, NodeFeatures, NodeRuntimeHandler, NodeRuntimeHandlerFeatures,
+    NodeSpec, NodeStatus, NodeSystemInfo, Taint,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kubelet_config::KubeletOptions;
 
 use crate::conditions::{RuntimeHealth, set_conditions};
-use kubelet_types::node::{DeviceCapacity, Pressure};
 use kubelet_types::machine::MachineInfo;
+use kubelet_types::node::{DeviceCapacity, Pressure};
 use kubelet_types::resources::{Reservations, allocatable, capacity, reservation, to_resource_list};
 
 /// Upstream's `MaxNamesPerImageInNodeStatus`.
@@ -56,7 +56,12 @@ impl NodeConfig {
             taints: cfg
                 .register_with_taints
                 .iter()
-                .map(|t| Taint { key: t.key.clone(), value: Some(t.value.clone()).filter(|v| !v.is_empty()), effect: t.effect.clone(), time_added: None })
+                .map(|t| Taint {
+                    key: t.key.clone(),
+                    value: Some(t.value.clone()).filter(|v| !v.is_empty()),
+                    effect: t.effect.clone(),
+                    time_added: None,
+                })
                 .collect(),
             provider_id: if opts.flags.provider_id.is_empty() { cfg.provider_id.clone() } else { opts.flags.provider_id.clone() },
             max_pods: i64::from(cfg.max_pods),
@@ -94,7 +99,10 @@ impl RuntimeInfo {
                 let f = h.features.unwrap_or_default();
                 NodeRuntimeHandler {
                     name: Some(h.name.clone()),
-                    features: Some(NodeRuntimeHandlerFeatures { recursive_read_only_mounts: Some(f.recursive_read_only_mounts), user_namespaces: Some(f.user_namespaces) }),
+                    features: Some(NodeRuntimeHandlerFeatures {
+                        recursive_read_only_mounts: Some(f.recursive_read_only_mounts),
+                        user_namespaces: Some(f.user_namespaces),
+                    }),
                 }
             })
             .collect();
@@ -129,7 +137,12 @@ pub fn node_labels(cfg: &NodeConfig) -> BTreeMap<String, String> {
 pub fn initial_node(cfg: &NodeConfig) -> Node {
     let annotations = BTreeMap::from([("volumes.kubernetes.io/controller-managed-attach-detach".to_string(), "true".to_string())]);
     Node {
-        metadata: ObjectMeta { name: Some(cfg.name.clone()), labels: Some(node_labels(cfg)), annotations: Some(annotations), ..ObjectMeta::default() },
+        metadata: ObjectMeta {
+            name: Some(cfg.name.clone()),
+            labels: Some(node_labels(cfg)),
+            annotations: Some(annotations),
+            ..ObjectMeta::default()
+        },
         spec: Some(NodeSpec {
             taints: Some(cfg.taints.clone()).filter(|t| !t.is_empty()),
             provider_id: Some(cfg.provider_id.clone()).filter(|p| !p.is_empty()),
@@ -154,7 +167,6 @@ pub fn status_images(mut images: Vec<kubelet_cri::api::Image>, max: i32) -> Vec<
         })
         .collect()
 }
-
 
 /// Everything the status is computed from.
 pub struct StatusInputs<'a> {
@@ -182,7 +194,10 @@ pub fn node_status(inputs: StatusInputs<'_>, previous: Option<&NodeStatus>) -> N
     cap.extend(inputs.devices.capacity);
     alloc.extend(inputs.devices.allocatable);
     let mut conditions = previous.and_then(|p| p.conditions.clone()).unwrap_or_default();
-    let missing: Vec<&str> = ["cpu", "memory", "pods", "ephemeral-storage"].into_iter().filter(|r| cap.get(*r).is_none_or(|v| *v == 0 && *r != "pods")).collect();
+    let missing: Vec<&str> = ["cpu", "memory", "pods", "ephemeral-storage"]
+        .into_iter()
+        .filter(|r| cap.get(*r).is_none_or(|v| *v == 0 && *r != "pods"))
+        .collect();
     set_conditions(&mut conditions, &inputs.runtime.health, inputs.pressure, &missing, &inputs.now);
     let m = inputs.machine;
     let runtime_version = if inputs.runtime.version.is_empty() { "Unknown" } else { &inputs.runtime.version };

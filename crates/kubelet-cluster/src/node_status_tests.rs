@@ -55,11 +55,27 @@ fn status_has_addresses_capacity_node_info_and_conditions() {
     let images = status_images(
         vec![
             kubelet_cri::api::Image { repo_tags: vec!["small:1".into()], size: 10, ..Default::default() },
-            kubelet_cri::api::Image { repo_tags: vec!["big:1".into()], repo_digests: vec!["big@sha256:1".into()], size: 99, ..Default::default() },
+            kubelet_cri::api::Image {
+                repo_tags: vec!["big:1".into()],
+                repo_digests: vec!["big@sha256:1".into()],
+                size: 99,
+                ..Default::default()
+            },
         ],
         50,
     );
-    let s = node_status(StatusInputs { config: &cfg, machine: &m, runtime: &r, images, pressure: Pressure::default(), devices: DeviceCapacity::default(), now: t(5) }, None);
+    let s = node_status(
+        StatusInputs {
+            config: &cfg,
+            machine: &m,
+            runtime: &r,
+            images,
+            pressure: Pressure::default(),
+            devices: DeviceCapacity::default(),
+            now: t(5),
+        },
+        None,
+    );
     let addrs: Vec<(String, String)> = s.addresses.clone().unwrap().into_iter().map(|a| (a.type_, a.address)).collect();
     assert_eq!(addrs, [("InternalIP".into(), "198.18.255.1".into()), ("Hostname".into(), "knode-node".into())]);
     let cap = s.capacity.clone().unwrap();
@@ -80,19 +96,39 @@ fn status_has_addresses_capacity_node_info_and_conditions() {
     // The CRI Status's handlers and features, as upstream publishes them.
     let cri = kubelet_cri::api::StatusResponse {
         runtime_handlers: vec![
-            kubelet_cri::api::RuntimeHandler { name: String::new(), features: Some(kubelet_cri::api::RuntimeHandlerFeatures { recursive_read_only_mounts: true, user_namespaces: false }) },
+            kubelet_cri::api::RuntimeHandler {
+                name: String::new(),
+                features: Some(kubelet_cri::api::RuntimeHandlerFeatures { recursive_read_only_mounts: true, user_namespaces: false }),
+            },
             kubelet_cri::api::RuntimeHandler { name: "runc".into(), features: None },
         ],
         features: Some(kubelet_cri::api::RuntimeFeatures { supplemental_groups_policy: true }),
         ..Default::default()
     };
     let r = runtime().with_cri_features(&cri);
-    let s = node_status(StatusInputs { config: &cfg, machine: &m, runtime: &r, images: Vec::new(), pressure: Pressure::default(), devices: DeviceCapacity::default(), now: t(5) }, None);
+    let s = node_status(
+        StatusInputs {
+            config: &cfg,
+            machine: &m,
+            runtime: &r,
+            images: Vec::new(),
+            pressure: Pressure::default(),
+            devices: DeviceCapacity::default(),
+            now: t(5),
+        },
+        None,
+    );
     let handlers: Vec<(String, Option<bool>, Option<bool>)> = s
         .runtime_handlers
         .unwrap()
         .into_iter()
-        .map(|h| (h.name.unwrap(), h.features.as_ref().and_then(|f| f.recursive_read_only_mounts), h.features.as_ref().and_then(|f| f.user_namespaces)))
+        .map(|h| {
+            (
+                h.name.unwrap(),
+                h.features.as_ref().and_then(|f| f.recursive_read_only_mounts),
+                h.features.as_ref().and_then(|f| f.user_namespaces),
+            )
+        })
         .collect();
     assert_eq!(handlers, vec![(String::new(), Some(true), Some(false)), ("runc".into(), Some(false), Some(false))]);
     assert_eq!(s.features.unwrap().supplemental_groups_policy, Some(true));
@@ -102,7 +138,15 @@ fn status_has_addresses_capacity_node_info_and_conditions() {
 fn posts_only_on_change_or_after_report_frequency() {
     let cfg = config();
     let (m, r) = (machine(), runtime());
-    let inputs = |now| StatusInputs { config: &cfg, machine: &m, runtime: &r, images: vec![], pressure: Pressure::default(), devices: DeviceCapacity::default(), now };
+    let inputs = |now| StatusInputs {
+        config: &cfg,
+        machine: &m,
+        runtime: &r,
+        images: vec![],
+        pressure: Pressure::default(),
+        devices: DeviceCapacity::default(),
+        now,
+    };
     let first = node_status(inputs(t(0)), None);
     let second = node_status(inputs(t(10)), Some(&first));
     let freq = Duration::from_secs(300);
@@ -123,7 +167,10 @@ fn device_plugin_resources_are_reported_as_counted() {
         capacity: [("test.device/a".to_string(), 4), ("test.device/gone".into(), 0)].into(),
         allocatable: [("test.device/a".to_string(), 3), ("test.device/gone".into(), 0)].into(),
     };
-    let s = node_status(StatusInputs { config: &cfg, machine: &m, runtime: &r, images: vec![], pressure: Pressure::default(), devices, now: t(0) }, None);
+    let s = node_status(
+        StatusInputs { config: &cfg, machine: &m, runtime: &r, images: vec![], pressure: Pressure::default(), devices, now: t(0) },
+        None,
+    );
     let (cap, alloc) = (s.capacity.unwrap(), s.allocatable.unwrap());
     assert_eq!((cap["test.device/a"].0.as_str(), alloc["test.device/a"].0.as_str()), ("4", "3"));
     assert_eq!((cap["test.device/gone"].0.as_str(), alloc["test.device/gone"].0.as_str()), ("0", "0"));

@@ -82,7 +82,13 @@ pub trait WatchSource<K>: Send + Sync + 'static {
     /// Object `namespace/name` (`None`: it does not exist) and the list's resource version.
     async fn list_one(&self, lane: usize, namespace: &str, name: &str) -> Result<(Option<K>, String), ApiError>;
     /// The changes of object `namespace/name` from `resource_version` on.
-    async fn watch_one(&self, lane: usize, namespace: &str, name: &str, resource_version: &str) -> Result<BoxStream<'static, Result<WatchEvent<K>, ApiError>>, ApiError>;
+    async fn watch_one(
+        &self,
+        lane: usize,
+        namespace: &str,
+        name: &str,
+        resource_version: &str,
+    ) -> Result<BoxStream<'static, Result<WatchEvent<K>, ApiError>>, ApiError>;
 }
 
 /// The cached answer: `None` until the first LIST answered.
@@ -138,7 +144,12 @@ impl<K: Resource + Clone + Debug + Send + Sync + 'static> ObjectWatches<K> {
         entries.retain(|_, e| !e.task.is_finished());
         let Some((lane, permit)) = self.lanes.take() else {
             if !self.over_budget_logged.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                tracing::warn!(namespace, name, "{} objects are watched already; objects beyond are read with a GET at every read", LANES * STREAMS_PER_LANE);
+                tracing::warn!(
+                    namespace,
+                    name,
+                    "{} objects are watched already; objects beyond are read with a GET at every read",
+                    LANES * STREAMS_PER_LANE
+                );
             }
             return None;
         };
@@ -156,7 +167,8 @@ impl<K: Resource + Clone + Debug + Send + Sync + 'static> ObjectWatches<K> {
         if let Some(found) = self.cached(namespace, name) {
             return Some(found);
         }
-        let rx = self.entries.lock().unwrap_or_else(|p| p.into_inner()).get(&(namespace.to_string(), name.to_string())).map(|e| e.value.clone());
+        let rx =
+            self.entries.lock().unwrap_or_else(|p| p.into_inner()).get(&(namespace.to_string(), name.to_string())).map(|e| e.value.clone());
         let mut rx = rx?;
         let _ = tokio::time::timeout(FIRST_LIST_WAIT, rx.wait_for(Option::is_some)).await;
         rx.borrow().clone()
@@ -187,7 +199,9 @@ async fn run<K: Resource + Clone + Debug + Send + Sync + 'static>(
         if idle_now() {
             return;
         }
-        let listed = tokio::time::timeout(REQUEST_TIMEOUT, source.list_one(lane, ns, name)).await.unwrap_or_else(|_| Err(timed_out(ns, name, "list")));
+        let listed = tokio::time::timeout(REQUEST_TIMEOUT, source.list_one(lane, ns, name))
+            .await
+            .unwrap_or_else(|_| Err(timed_out(ns, name, "list")));
         let (object, mut version) = match listed {
             Ok(answer) => answer,
             Err(e) => {
@@ -203,7 +217,9 @@ async fn run<K: Resource + Clone + Debug + Send + Sync + 'static>(
                 return;
             }
             let started = Instant::now();
-            let opened = tokio::time::timeout(REQUEST_TIMEOUT, source.watch_one(lane, ns, name, &version)).await.unwrap_or_else(|_| Err(timed_out(ns, name, "watch")));
+            let opened = tokio::time::timeout(REQUEST_TIMEOUT, source.watch_one(lane, ns, name, &version))
+                .await
+                .unwrap_or_else(|_| Err(timed_out(ns, name, "watch")));
             let mut stream = match opened {
                 Ok(s) => s,
                 Err(e) => {

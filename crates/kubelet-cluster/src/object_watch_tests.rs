@@ -67,12 +67,23 @@ impl WatchSource<ConfigMap> for FakeSource {
         }
         let st = self.state.lock().unwrap();
         if st.fail_lists {
-            return Err(ApiError::Status { what: format!("configmaps/{name}"), code: 500, reason: "InternalError".into(), message: "down".into() });
+            return Err(ApiError::Status {
+                what: format!("configmaps/{name}"),
+                code: 500,
+                reason: "InternalError".into(),
+                message: "down".into(),
+            });
         }
         Ok((st.objects.get(name).cloned(), st.version.to_string()))
     }
 
-    async fn watch_one(&self, _: usize, _: &str, name: &str, _: &str) -> Result<BoxStream<'static, Result<WatchEvent<ConfigMap>, ApiError>>, ApiError> {
+    async fn watch_one(
+        &self,
+        _: usize,
+        _: &str,
+        name: &str,
+        _: &str,
+    ) -> Result<BoxStream<'static, Result<WatchEvent<ConfigMap>, ApiError>>, ApiError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut st = self.state.lock().unwrap();
         st.watches += 1;

@@ -25,9 +25,9 @@ use tokio_util::sync::CancellationToken;
 use k8s_openapi::api::core::v1::Node;
 
 use crate::admission::{Rejection, admit};
-use kubelet_types::pod::is_mirror_pod;
 use crate::api::PodApi;
 use crate::error::ApiError;
+use kubelet_types::pod::is_mirror_pod;
 use kubelet_types::startup::PodStartupObserver;
 
 /// The longest one pod WATCH is waited on.
@@ -39,7 +39,6 @@ const RELIST_BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// sent: each update is a copy of every pod of the node, and a burst of pods brings a burst
 /// of events.
 const MAX_EVENT_BATCH: usize = 256;
-
 
 /// `name_namespace`, the kubelet's key for a pod.
 pub fn full_name(pod: &Pod) -> String {
@@ -77,7 +76,9 @@ impl PodStore {
                 self.resource_version = b.metadata.resource_version;
                 return Ok(false);
             }
-            WatchEvent::Error(status) => return Err(ApiError::from_status("pods (watch)".into(), status.code, &status.reason, &status.message)),
+            WatchEvent::Error(status) => {
+                return Err(ApiError::from_status("pods (watch)".into(), status.code, &status.reason, &status.message));
+            }
         };
         if let Some(rv) = &pod.metadata.resource_version {
             self.resource_version = rv.clone();
@@ -97,11 +98,7 @@ impl PodStore {
     /// The pods the kubelet should run or stop: admitted, not mirror pods (pods marked for
     /// deletion included; the sync loop terminates them).
     pub fn desired(&self) -> Vec<Arc<Pod>> {
-        self.pods
-            .iter()
-            .filter(|(uid, p)| !is_mirror_pod(p) && !self.rejected.contains_key(*uid))
-            .map(|(_, p)| Arc::clone(p))
-            .collect()
+        self.pods.iter().filter(|(uid, p)| !is_mirror_pod(p) && !self.rejected.contains_key(*uid)).map(|(_, p)| Arc::clone(p)).collect()
     }
 
     /// Runs admission for pods seen for the first time, oldest first, against `node` (skipped
@@ -122,7 +119,8 @@ impl PodStore {
         let (mut newly_admitted, mut newly_rejected) = (Vec::new(), Vec::new());
         // Static pods take their share too, through their mirror pods.
         let mirrors = self.pods.values().filter(|p| is_mirror_pod(p));
-        let mut admitted: Vec<&Pod> = self.admitted.iter().filter_map(|u| self.pods.get(u)).chain(mirrors).filter(|p| !is_finished(p)).map(|p| &**p).collect();
+        let mut admitted: Vec<&Pod> =
+            self.admitted.iter().filter_map(|u| self.pods.get(u)).chain(mirrors).filter(|p| !is_finished(p)).map(|p| &**p).collect();
         for pod in fresh {
             let verdict = match node {
                 Some(node) if !is_finished(pod) => admit(node, &admitted, pod),
@@ -323,12 +321,18 @@ impl ApiPodSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kubelet_types::pod::CONFIG_MIRROR_ANNOTATION;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+    use kubelet_types::pod::CONFIG_MIRROR_ANNOTATION;
 
     pub(crate) fn pod(uid: &str, name: &str, rv: &str) -> Pod {
         Pod {
-            metadata: ObjectMeta { uid: Some(uid.into()), name: Some(name.into()), namespace: Some("default".into()), resource_version: Some(rv.into()), ..ObjectMeta::default() },
+            metadata: ObjectMeta {
+                uid: Some(uid.into()),
+                name: Some(name.into()),
+                namespace: Some("default".into()),
+                resource_version: Some(rv.into()),
+                ..ObjectMeta::default()
+            },
             ..Pod::default()
         }
     }
@@ -364,7 +368,10 @@ mod tests {
     fn admission_runs_once_per_pod_and_rejected_pods_are_not_desired() {
         use k8s_openapi::api::core::v1::{NodeStatus, PodSpec};
         use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-        let mut node = Node { status: Some(NodeStatus { allocatable: Some([("pods".to_string(), Quantity("1".into()))].into()), ..NodeStatus::default() }), ..Node::default() };
+        let mut node = Node {
+            status: Some(NodeStatus { allocatable: Some([("pods".to_string(), Quantity("1".into()))].into()), ..NodeStatus::default() }),
+            ..Node::default()
+        };
         node.metadata.name = Some("n1".into());
         let bound = |uid: &str, name: &str, at: i64| {
             let mut p = pod(uid, name, "1");
@@ -385,7 +392,10 @@ mod tests {
     fn mirror_pods_count_against_max_pods() {
         use k8s_openapi::api::core::v1::{NodeStatus, PodSpec};
         use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-        let mut node = Node { status: Some(NodeStatus { allocatable: Some([("pods".to_string(), Quantity("1".into()))].into()), ..NodeStatus::default() }), ..Node::default() };
+        let mut node = Node {
+            status: Some(NodeStatus { allocatable: Some([("pods".to_string(), Quantity("1".into()))].into()), ..NodeStatus::default() }),
+            ..Node::default()
+        };
         node.metadata.name = Some("n1".into());
         let mut mirror = pod("m", "static-n1", "1");
         mirror.metadata.annotations = Some([(CONFIG_MIRROR_ANNOTATION.to_string(), "hash".to_string())].into());
@@ -394,14 +404,18 @@ mod tests {
         let mut s = PodStore::default();
         s.replace(vec![mirror, api], "1".into());
         let rejected = s.admit_new(Some(&node));
-        assert_eq!(rejected.iter().map(|(p, r)| (full_name(p), r.reason.clone())).collect::<Vec<_>>(), [("api_default".to_string(), "OutOfpods".to_string())]);
+        assert_eq!(
+            rejected.iter().map(|(p, r)| (full_name(p), r.reason.clone())).collect::<Vec<_>>(),
+            [("api_default".to_string(), "OutOfpods".to_string())]
+        );
     }
 
     #[test]
     fn managed_fields_are_not_kept_and_an_event_without_other_changes_is_no_change() {
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
         let managed = |mut p: Pod, manager: &str| {
-            p.metadata.managed_fields = Some(vec![ManagedFieldsEntry { manager: Some(manager.into()), operation: Some("Update".into()), ..Default::default() }]);
+            p.metadata.managed_fields =
+                Some(vec![ManagedFieldsEntry { manager: Some(manager.into()), operation: Some("Update".into()), ..Default::default() }]);
             p
         };
         let mut s = PodStore::default();
@@ -426,7 +440,11 @@ mod tests {
         async fn list_pods(&self, _: &str) -> Result<crate::api::PodList, ApiError> {
             Ok(crate::api::PodList { pods: vec![pod("a", "pa", "1")], resource_version: "1".into() })
         }
-        async fn watch_pods(&self, _: &str, _: &str) -> Result<futures::stream::BoxStream<'static, Result<WatchEvent<Pod>, ApiError>>, ApiError> {
+        async fn watch_pods(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<futures::stream::BoxStream<'static, Result<WatchEvent<Pod>, ApiError>>, ApiError> {
             let events: Vec<_> = std::mem::take(&mut *self.events.lock().unwrap()).into_iter().map(Ok).collect();
             Ok(futures::stream::iter(events).chain(futures::stream::pending()).boxed())
         }
@@ -452,7 +470,12 @@ mod tests {
             WatchEvent::Modified(pod("b", "pb", "4")),
             WatchEvent::Deleted(pod("a", "pa", "5")),
         ];
-        let src = ApiPodSource { api: Arc::new(BurstApi { events: std::sync::Mutex::new(events) }), node_name: "n1".into(), node: watch::channel(None).1, startup: None };
+        let src = ApiPodSource {
+            api: Arc::new(BurstApi { events: std::sync::Mutex::new(events) }),
+            node_name: "n1".into(),
+            node: watch::channel(None).1,
+            startup: None,
+        };
         let (tx, mut rx) = mpsc::channel(16);
         let (store_tx, store) = watch::channel(PodStore::default());
         let shutdown = CancellationToken::new();

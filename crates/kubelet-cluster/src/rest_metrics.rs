@@ -15,7 +15,6 @@ use std::time::Instant;
 
 use kubelet_types::client_metrics::RequestObserver;
 
-
 static OBSERVER: OnceLock<Arc<dyn RequestObserver>> = OnceLock::new();
 
 /// Installs the process's observer (the first one stays).
@@ -121,7 +120,8 @@ mod tests {
             let _ = svc.ready().await.unwrap().call(req).await;
         }
         let got = recorded.0.lock().unwrap().clone();
-        let want = [("GET", "200"), ("POST", "404"), ("GET", "<error>")].map(|(m, c)| (m.to_string(), "198.18.0.1:6443".to_string(), c.to_string()));
+        let want = [("GET", "200"), ("POST", "404"), ("GET", "<error>")]
+            .map(|(m, c)| (m.to_string(), "198.18.0.1:6443".to_string(), c.to_string()));
         assert_eq!(got, want.to_vec());
     }
 }

@@ -24,7 +24,6 @@ use kubelet_types::status::{PodStatusProvider, pod_condition_by_kubelet};
 /// Upstream's status manager resync period.
 pub const SYNC_PERIOD: Duration = Duration::from_secs(10);
 
-
 /// One API write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StatusAction {
@@ -72,7 +71,6 @@ pub struct Sent {
     pub resource_version: Option<String>,
     pub stored: Option<PodStatus>,
 }
-
 
 /// Condition types both sides may set (upstream `PodConditionSharedByKubelet`): the kubelet's
 /// wins when it has one.
@@ -144,7 +142,8 @@ pub fn status_patch(uid: &str, status: &PodStatus, removed: &[String], removed_i
             continue;
         }
         let list = patch["status"][field].as_array().cloned().unwrap_or_default();
-        patch["status"][format!("$setElementOrder/{field}")] = serde_json::Value::Array(list.iter().map(|e| serde_json::json!({ "ip": e["ip"] })).collect());
+        patch["status"][format!("$setElementOrder/{field}")] =
+            serde_json::Value::Array(list.iter().map(|e| serde_json::json!({ "ip": e["ip"] })).collect());
         let deletes = gone.into_iter().map(|ip| serde_json::json!({ "ip": ip, "$patch": "delete" }));
         patch["status"][field] = serde_json::Value::Array(list.into_iter().chain(deletes).collect());
     }
@@ -180,7 +179,13 @@ pub fn plan(pods: &[Pod], store: &PodStore, sent: &BTreeMap<String, Sent>, known
 /// [`plan`], where `finals` are removed pods with their terminal status: it is sent first (a
 /// patch comes before the deletion in the returned order), and they are deleted like any
 /// removed pod.
-pub fn plan_with_finals(pods: &[Pod], finals: &[Pod], store: &PodStore, sent: &BTreeMap<String, Sent>, known: &BTreeSet<String>) -> Vec<StatusAction> {
+pub fn plan_with_finals(
+    pods: &[Pod],
+    finals: &[Pod],
+    store: &PodStore,
+    sent: &BTreeMap<String, Sent>,
+    known: &BTreeSet<String>,
+) -> Vec<StatusAction> {
     let mirrors = store.mirror_pods();
     let mut actions = Vec::new();
     let mut with_status = BTreeSet::new();
@@ -199,9 +204,9 @@ pub fn plan_with_finals(pods: &[Pod], finals: &[Pod], store: &PodStore, sent: &B
         // API still holds what our patch left; anything else is someone else's change (the node
         // controller marking pods not Ready during an outage), to reconcile.
         let rv = api_pod.metadata.resource_version.clone();
-        let already_sent = sent
-            .get(&api_uid)
-            .is_some_and(|s| s.status == *status && (s.resource_version == rv || (s.stored.is_some() && s.stored.as_ref() == api_pod.status.as_ref())));
+        let already_sent = sent.get(&api_uid).is_some_and(|s| {
+            s.status == *status && (s.resource_version == rv || (s.stored.is_some() && s.stored.as_ref() == api_pod.status.as_ref()))
+        });
         if api_pod.status.as_ref() == Some(status) || already_sent {
             continue;
         }
@@ -281,7 +286,9 @@ impl StatusSyncer {
                                 continue;
                             }
                             match self.api.delete_pod(&namespace, &name, Some(0), Some(&uid)).await {
-                                Ok(()) => tracing::info!(pod = %format!("{namespace}/{name}"), "pod fully terminated and deleted from the API server"),
+                                Ok(()) => {
+                                    tracing::info!(pod = %format!("{namespace}/{name}"), "pod fully terminated and deleted from the API server")
+                                }
                                 Err(e) if e.is_not_found() => {}
                                 Err(e) => {
                                     deleting.remove(&uid);

@@ -28,7 +28,8 @@ fn patches_changed_statuses_only() {
     let actions = plan(&kubelet, &api, &BTreeMap::new(), &BTreeSet::new());
     assert_eq!(actions.len(), 1);
     assert!(matches!(&actions[0], StatusAction::Patch { uid, status, .. } if uid == "a" && status.phase.as_deref() == Some("Running")));
-    let sent = BTreeMap::from([("a".to_string(), Sent { status: kubelet[0].status.clone().unwrap(), resource_version: None, stored: None })]);
+    let sent =
+        BTreeMap::from([("a".to_string(), Sent { status: kubelet[0].status.clone().unwrap(), resource_version: None, stored: None })]);
     assert!(plan(&kubelet, &api, &sent, &BTreeSet::new()).is_empty(), "already sent, the watch has not caught up");
 }
 
@@ -41,9 +42,15 @@ fn a_changed_api_pod_is_reconciled_even_after_sending() {
     api_pod.metadata.resource_version = Some("9".into());
     let api = store(vec![api_pod]);
     let stored = kubelet[0].status.clone();
-    let sent = BTreeMap::from([("a".to_string(), Sent { status: kubelet[0].status.clone().unwrap(), resource_version: Some("5".into()), stored: stored.clone() })]);
+    let sent = BTreeMap::from([(
+        "a".to_string(),
+        Sent { status: kubelet[0].status.clone().unwrap(), resource_version: Some("5".into()), stored: stored.clone() },
+    )]);
     let actions = plan(&kubelet, &api, &sent, &BTreeSet::new());
-    assert!(matches!(&actions[..], [StatusAction::Patch { uid, resource_version, .. }] if uid == "a" && resource_version.as_deref() == Some("9")), "{actions:?}");
+    assert!(
+        matches!(&actions[..], [StatusAction::Patch { uid, resource_version, .. }] if uid == "a" && resource_version.as_deref() == Some("9")),
+        "{actions:?}"
+    );
 }
 
 #[test]
@@ -55,7 +62,10 @@ fn never_regresses_a_terminal_phase() {
 
 #[test]
 fn static_pod_status_goes_to_its_mirror() {
-    let static_pod = with_annotations(pod("hash1", "web-node", Some("Running")), &[(CONFIG_SOURCE_ANNOTATION, "file"), (CONFIG_HASH_ANNOTATION, "hash1")]);
+    let static_pod = with_annotations(
+        pod("hash1", "web-node", Some("Running")),
+        &[(CONFIG_SOURCE_ANNOTATION, "file"), (CONFIG_HASH_ANNOTATION, "hash1")],
+    );
     let mirror = with_annotations(pod("m-uid", "web-node", Some("Pending")), &[(CONFIG_MIRROR_ANNOTATION, "hash1")]);
     let stale = with_annotations(pod("m-old", "other-node", None), &[(CONFIG_MIRROR_ANNOTATION, "old")]);
     let actions = plan(&[static_pod], &store(vec![mirror, stale]), &BTreeMap::new(), &BTreeSet::new());
@@ -94,7 +104,10 @@ fn a_patch_the_api_stored_differently_is_not_sent_again() {
     api_pod.status = Some(stored.clone());
     api_pod.metadata.resource_version = Some("6".into());
     let api = store(vec![api_pod]);
-    let sent = BTreeMap::from([("a".to_string(), Sent { status: kubelet[0].status.clone().unwrap(), resource_version: Some("5".into()), stored: Some(stored) })]);
+    let sent = BTreeMap::from([(
+        "a".to_string(),
+        Sent { status: kubelet[0].status.clone().unwrap(), resource_version: Some("5".into()), stored: Some(stored) },
+    )]);
     assert!(plan(&kubelet, &api, &sent, &BTreeSet::new()).is_empty());
 }
 
@@ -121,9 +134,15 @@ fn conditions_others_own_are_kept_as_the_api_holds_them() {
     let cond = |t: &str, s: &str| PodCondition { type_: t.into(), status: s.into(), ..PodCondition::default() };
     // The kubelet's status was generated before a readiness gate's condition was set.
     let mut ours = pod("a", "pa", Some("Running"));
-    ours.status.as_mut().unwrap().conditions = Some(vec![cond("k8s.io/gate", "False"), cond("Ready", "True"), cond("DisruptionTarget", "True")]);
+    ours.status.as_mut().unwrap().conditions =
+        Some(vec![cond("k8s.io/gate", "False"), cond("Ready", "True"), cond("DisruptionTarget", "True")]);
     let mut api_pod = pod("a", "pa", Some("Running"));
-    api_pod.status.as_mut().unwrap().conditions = Some(vec![cond("k8s.io/gate", "True"), cond("Ready", "False"), cond("DisruptionTarget", "False"), cond("example.com/other", "True")]);
+    api_pod.status.as_mut().unwrap().conditions = Some(vec![
+        cond("k8s.io/gate", "True"),
+        cond("Ready", "False"),
+        cond("DisruptionTarget", "False"),
+        cond("example.com/other", "True"),
+    ]);
     let actions = plan(&[ours.clone()], &store(vec![api_pod.clone()]), &BTreeMap::new(), &BTreeSet::new());
     let [StatusAction::Patch { status, .. }] = &actions[..] else { panic!("{actions:?}") };
     let sent: Vec<(&str, &str)> = status.conditions.as_deref().unwrap().iter().map(|c| (c.type_.as_str(), c.status.as_str())).collect();
@@ -131,7 +150,8 @@ fn conditions_others_own_are_kept_as_the_api_holds_them() {
 
     // Nothing to send when the only difference is a condition the kubelet does not own.
     let mut api_same = api_pod.clone();
-    api_same.status.as_mut().unwrap().conditions = Some(vec![cond("k8s.io/gate", "True"), cond("Ready", "True"), cond("DisruptionTarget", "True")]);
+    api_same.status.as_mut().unwrap().conditions =
+        Some(vec![cond("k8s.io/gate", "True"), cond("Ready", "True"), cond("DisruptionTarget", "True")]);
     ours.status.as_mut().unwrap().conditions = Some(vec![cond("Ready", "True"), cond("DisruptionTarget", "True")]);
     assert!(plan(&[ours], &store(vec![api_same]), &BTreeMap::new(), &BTreeSet::new()).is_empty());
 
@@ -199,7 +219,10 @@ fn a_condition_without_reason_clears_the_old_reason() {
     let [StatusAction::Patch { status, removed_conditions, .. }] = &actions[..] else { panic!("{actions:?}") };
     let patch = status_patch("a", status, removed_conditions, &[]);
     let ready = &patch["status"]["conditions"][0];
-    assert_eq!((&ready["status"], &ready["reason"], &ready["message"]), (&serde_json::json!("True"), &serde_json::Value::Null, &serde_json::Value::Null));
+    assert_eq!(
+        (&ready["status"], &ready["reason"], &ready["message"]),
+        (&serde_json::json!("True"), &serde_json::Value::Null, &serde_json::Value::Null)
+    );
     assert!(ready.as_object().unwrap().contains_key("reason"), "null, not absent: {ready}");
     // A condition with a reason keeps it.
     let mut not_ready = pod("a", "pa", Some("Running"));
@@ -207,4 +230,3 @@ fn a_condition_without_reason_clears_the_old_reason() {
     let patch = status_patch("a", not_ready.status.as_ref().unwrap(), &[], &[]);
     assert_eq!(patch["status"]["conditions"][0]["reason"], "ContainersNotReady");
 }
-

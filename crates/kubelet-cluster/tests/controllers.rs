@@ -31,7 +31,11 @@ impl NodeFacts for Facts {
         MachineInfo { num_cores: 2, memory_capacity: 4 << 30, ephemeral_storage: 10 << 30, boot_id: "b".into(), ..MachineInfo::default() }
     }
     async fn runtime(&self) -> RuntimeInfo {
-        let health = if self.runtime_ready.load(Ordering::SeqCst) { RuntimeHealth::default() } else { RuntimeHealth { errors: vec!["container runtime is down".into()] } };
+        let health = if self.runtime_ready.load(Ordering::SeqCst) {
+            RuntimeHealth::default()
+        } else {
+            RuntimeHealth { errors: vec!["container runtime is down".into()] }
+        };
         RuntimeInfo { name: "containerd".into(), version: "1.7.0".into(), health, ..RuntimeInfo::default() }
     }
     async fn images(&self, _max: i32) -> Vec<ContainerImage> {
@@ -46,7 +50,10 @@ fn config() -> NodeConfig {
 
 /// A registering node controller for node `n1` (10 s updates, 5 min reports), and the
 /// receiver that sees the registered Node.
-fn node_controller(api: &Arc<FakeApi>, facts: Arc<dyn NodeFacts>) -> (NodeController, watch::Receiver<Option<k8s_openapi::api::core::v1::Node>>) {
+fn node_controller(
+    api: &Arc<FakeApi>,
+    facts: Arc<dyn NodeFacts>,
+) -> (NodeController, watch::Receiver<Option<k8s_openapi::api::core::v1::Node>>) {
     let (tx, registered) = watch::channel(None);
     let ctl = NodeController {
         api: api.clone(),

@@ -32,7 +32,8 @@ pub type CredentialProviderError = component_config::ConfigError<CredentialProvi
 const OLDER_API_VERSIONS: &[&str] = &["kubelet.config.k8s.io/v1beta1", "kubelet.config.k8s.io/v1alpha1"];
 
 /// The plugin request/response API versions a provider may name.
-pub const PLUGIN_API_VERSIONS: &[&str] = &["credentialprovider.kubelet.k8s.io/v1", "credentialprovider.kubelet.k8s.io/v1beta1", "credentialprovider.kubelet.k8s.io/v1alpha1"];
+pub const PLUGIN_API_VERSIONS: &[&str] =
+    &["credentialprovider.kubelet.k8s.io/v1", "credentialprovider.kubelet.k8s.io/v1beta1", "credentialprovider.kubelet.k8s.io/v1alpha1"];
 
 /// One environment variable for a plugin.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -126,7 +127,10 @@ pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<CredentialProviderConfig
     let (config, _unknown): (CredentialProviderConfig, _) = decode::decode_typed(&origin, map)?;
     let invalid = |(field, message)| CredentialProviderError::Invalid { origin: origin.clone(), field, message };
     if older && let Some(i) = config.providers.iter().position(|p| p.token_attributes.is_some()) {
-        return Err(invalid((format!("providers[{i}].tokenAttributes"), "tokenAttributes is only read from kubelet.config.k8s.io/v1 files".into())));
+        return Err(invalid((
+            format!("providers[{i}].tokenAttributes"),
+            "tokenAttributes is only read from kubelet.config.k8s.io/v1 files".into(),
+        )));
     }
     validate(&config).map_err(invalid)?;
     Ok(config)
@@ -184,9 +188,15 @@ fn validate_token_attributes(t: &TokenAttributes, api_version: &str) -> Result<(
         return Err((String::new(), format!("tokenAttributes is only supported for {TOKEN_API_VERSION} API version")));
     }
     if t.require_service_account == Some(false) && !t.required_service_account_annotation_keys.is_empty() {
-        return Err((".requiredServiceAccountAnnotationKeys".into(), "requireServiceAccount cannot be false when requiredServiceAccountAnnotationKeys is set".into()));
+        return Err((
+            ".requiredServiceAccountAnnotationKeys".into(),
+            "requireServiceAccount cannot be false when requiredServiceAccountAnnotationKeys is set".into(),
+        ));
     }
-    for (field, keys) in [(".requiredServiceAccountAnnotationKeys", &t.required_service_account_annotation_keys), (".optionalServiceAccountAnnotationKeys", &t.optional_service_account_annotation_keys)] {
+    for (field, keys) in [
+        (".requiredServiceAccountAnnotationKeys", &t.required_service_account_annotation_keys),
+        (".optionalServiceAccountAnnotationKeys", &t.optional_service_account_annotation_keys),
+    ] {
         let mut seen = std::collections::HashSet::new();
         for key in keys {
             crate::labels::check_qualified_name(&key.to_lowercase()).map_err(|e| (field.to_string(), format!("{key:?}: {e}")))?;
@@ -195,13 +205,17 @@ fn validate_token_attributes(t: &TokenAttributes, api_version: &str) -> Result<(
             }
         }
     }
-    let mut both: Vec<&String> = t.required_service_account_annotation_keys.iter().filter(|k| t.optional_service_account_annotation_keys.contains(k)).collect();
+    let mut both: Vec<&String> =
+        t.required_service_account_annotation_keys.iter().filter(|k| t.optional_service_account_annotation_keys.contains(k)).collect();
     if !both.is_empty() {
         both.sort();
         return Err((String::new(), format!("{both:?}: annotation keys cannot be both required and optional")));
     }
     match t.cache_type.as_str() {
-        "" => Err((".cacheType".into(), format!("cacheType is required to be set when tokenAttributes is specified. Supported values are: {}", CACHE_TYPES.join(", ")))),
+        "" => Err((
+            ".cacheType".into(),
+            format!("cacheType is required to be set when tokenAttributes is specified. Supported values are: {}", CACHE_TYPES.join(", ")),
+        )),
         c if !CACHE_TYPES.contains(&c) => Err((".cacheType".into(), format!("{c:?}: supported values: {}", CACHE_TYPES.join(", ")))),
         _ => Ok(()),
     }
@@ -224,39 +238,82 @@ mod tests {
     fn a_provider_is_read_and_bad_ones_are_named() {
         let c = load_text(&format!("{HEAD}providers:\n- name: test-plugin\n  matchImages: [\"*.example.com\", \"127.0.0.1:5001/knode\"]\n  defaultCacheDuration: 10m\n  apiVersion: credentialprovider.kubelet.k8s.io/v1\n  args: [get]\n  env: [{{name: A, value: b}}]\n")).unwrap();
         let p = &c.providers[0];
-        assert_eq!((p.name.as_str(), p.default_cache_duration, p.args.as_slice()), ("test-plugin", Some(Duration::from_secs(600)), ["get".to_string()].as_slice()));
+        assert_eq!(
+            (p.name.as_str(), p.default_cache_duration, p.args.as_slice()),
+            ("test-plugin", Some(Duration::from_secs(600)), ["get".to_string()].as_slice())
+        );
         assert_eq!(p.env, [ExecEnvVar { name: "A".into(), value: "b".into() }]);
         let err = |body: &str| load_text(&format!("{HEAD}{body}")).unwrap_err();
         assert!(err("providers: []\n").contains("providers: at least 1 item"));
-        assert!(err("providers:\n- {name: a/b, matchImages: [x], defaultCacheDuration: 1m, apiVersion: credentialprovider.kubelet.k8s.io/v1}\n").contains("providers[0].name"));
-        assert!(err("providers:\n- {name: a, matchImages: [], defaultCacheDuration: 1m, apiVersion: credentialprovider.kubelet.k8s.io/v1}\n").contains("providers[0].matchImages"));
-        assert!(err("providers:\n- {name: a, matchImages: [x], apiVersion: credentialprovider.kubelet.k8s.io/v1}\n").contains("defaultCacheDuration is required"));
-        assert!(err("providers:\n- {name: a, matchImages: [x], defaultCacheDuration: 1m, apiVersion: v9}\n").contains("providers[0].apiVersion"));
+        assert!(
+            err(
+                "providers:\n- {name: a/b, matchImages: [x], defaultCacheDuration: 1m, apiVersion: credentialprovider.kubelet.k8s.io/v1}\n"
+            )
+            .contains("providers[0].name")
+        );
+        assert!(
+            err("providers:\n- {name: a, matchImages: [], defaultCacheDuration: 1m, apiVersion: credentialprovider.kubelet.k8s.io/v1}\n")
+                .contains("providers[0].matchImages")
+        );
+        assert!(
+            err("providers:\n- {name: a, matchImages: [x], apiVersion: credentialprovider.kubelet.k8s.io/v1}\n")
+                .contains("defaultCacheDuration is required")
+        );
+        assert!(
+            err("providers:\n- {name: a, matchImages: [x], defaultCacheDuration: 1m, apiVersion: v9}\n")
+                .contains("providers[0].apiVersion")
+        );
         assert!(err("providers:\n- {name: a, matchImages: [x], defaultCacheDuration: 1m, apiVersion: credentialprovider.kubelet.k8s.io/v1}\n- {name: a, matchImages: [x], defaultCacheDuration: 1m, apiVersion: credentialprovider.kubelet.k8s.io/v1}\n").contains("duplicate name"));
-        assert!(load_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n").unwrap_err().contains("credential-provider.yaml"));
-        let old = load_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: CredentialProviderConfig\nproviders:\n- {name: a, matchImages: [x], defaultCacheDuration: 1m, apiVersion: credentialprovider.kubelet.k8s.io/v1beta1}\n");
+        assert!(
+            load_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n")
+                .unwrap_err()
+                .contains("credential-provider.yaml")
+        );
+        let old = load_text(
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: CredentialProviderConfig\nproviders:\n- {name: a, matchImages: [x], defaultCacheDuration: 1m, apiVersion: credentialprovider.kubelet.k8s.io/v1beta1}\n",
+        );
         assert!(old.is_ok(), "v1beta1 files are still read: {old:?}");
     }
 
     #[test]
     fn token_attributes_are_read_and_checked_as_upstream() {
-        let provider = |attrs: &str| format!("{HEAD}providers:\n- name: sa\n  matchImages: [x]\n  defaultCacheDuration: 1m\n  apiVersion: credentialprovider.kubelet.k8s.io/v1\n  tokenAttributes: {{{attrs}}}\n");
+        let provider = |attrs: &str| {
+            format!(
+                "{HEAD}providers:\n- name: sa\n  matchImages: [x]\n  defaultCacheDuration: 1m\n  apiVersion: credentialprovider.kubelet.k8s.io/v1\n  tokenAttributes: {{{attrs}}}\n"
+            )
+        };
         let ok = load_text(&provider("serviceAccountTokenAudience: reg.example, cacheType: Token, requireServiceAccount: true, requiredServiceAccountAnnotationKeys: [example.com/role], optionalServiceAccountAnnotationKeys: [example.com/tier]")).unwrap();
         let t = ok.providers[0].token_attributes.clone().unwrap();
-        assert_eq!((t.service_account_token_audience.as_str(), t.cache_type.as_str(), t.require_service_account), ("reg.example", "Token", Some(true)));
+        assert_eq!(
+            (t.service_account_token_audience.as_str(), t.cache_type.as_str(), t.require_service_account),
+            ("reg.example", "Token", Some(true))
+        );
         assert_eq!(t.required_service_account_annotation_keys, ["example.com/role"]);
         let err = |attrs: &str| load_text(&provider(attrs)).unwrap_err();
-        assert!(err("cacheType: Token, requireServiceAccount: true").contains("providers[0].tokenAttributes.serviceAccountTokenAudience: Required value"));
+        assert!(
+            err("cacheType: Token, requireServiceAccount: true")
+                .contains("providers[0].tokenAttributes.serviceAccountTokenAudience: Required value")
+        );
         assert!(err("serviceAccountTokenAudience: a, cacheType: Token").contains("tokenAttributes.requireServiceAccount: Required value"));
         assert!(err("serviceAccountTokenAudience: a, requireServiceAccount: true").contains("cacheType is required to be set"));
-        assert!(err("serviceAccountTokenAudience: a, requireServiceAccount: true, cacheType: Pod").contains("\"Pod\": supported values: ServiceAccount, Token"));
-        assert!(err("serviceAccountTokenAudience: a, requireServiceAccount: false, cacheType: Token, requiredServiceAccountAnnotationKeys: [k]").contains("requireServiceAccount cannot be false"));
+        assert!(
+            err("serviceAccountTokenAudience: a, requireServiceAccount: true, cacheType: Pod")
+                .contains("\"Pod\": supported values: ServiceAccount, Token")
+        );
+        assert!(
+            err(
+                "serviceAccountTokenAudience: a, requireServiceAccount: false, cacheType: Token, requiredServiceAccountAnnotationKeys: [k]"
+            )
+            .contains("requireServiceAccount cannot be false")
+        );
         assert!(err("serviceAccountTokenAudience: a, requireServiceAccount: true, cacheType: Token, optionalServiceAccountAnnotationKeys: [\"bad key\"]").contains("optionalServiceAccountAnnotationKeys: \"bad key\""));
         assert!(err("serviceAccountTokenAudience: a, requireServiceAccount: true, cacheType: Token, optionalServiceAccountAnnotationKeys: [k, k]").contains("Duplicate value"));
         assert!(err("serviceAccountTokenAudience: a, requireServiceAccount: true, cacheType: Token, requiredServiceAccountAnnotationKeys: [k], optionalServiceAccountAnnotationKeys: [k]").contains("cannot be both required and optional"));
-        let beta = provider("serviceAccountTokenAudience: a, requireServiceAccount: true, cacheType: Token").replace("credentialprovider.kubelet.k8s.io/v1\n", "credentialprovider.kubelet.k8s.io/v1beta1\n");
+        let beta = provider("serviceAccountTokenAudience: a, requireServiceAccount: true, cacheType: Token")
+            .replace("credentialprovider.kubelet.k8s.io/v1\n", "credentialprovider.kubelet.k8s.io/v1beta1\n");
         assert!(load_text(&beta).unwrap_err().contains("only supported for credentialprovider.kubelet.k8s.io/v1 API version"));
-        let old_file = provider("serviceAccountTokenAudience: a, requireServiceAccount: true, cacheType: Token").replace("kubelet.config.k8s.io/v1\n", "kubelet.config.k8s.io/v1beta1\n");
+        let old_file = provider("serviceAccountTokenAudience: a, requireServiceAccount: true, cacheType: Token")
+            .replace("kubelet.config.k8s.io/v1\n", "kubelet.config.k8s.io/v1beta1\n");
         assert!(load_text(&old_file).unwrap_err().contains("only read from kubelet.config.k8s.io/v1 files"));
     }
 }

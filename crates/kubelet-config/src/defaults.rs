@@ -22,15 +22,10 @@ const fn secs(n: u64) -> Duration {
 
 /// Upstream's default hard eviction thresholds.
 pub fn default_eviction_hard() -> BTreeMap<String, String> {
-    [
-        ("memory.available", "100Mi"),
-        ("nodefs.available", "10%"),
-        ("nodefs.inodesFree", "5%"),
-        ("imagefs.available", "15%"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    [("memory.available", "100Mi"), ("nodefs.available", "10%"), ("nodefs.inodesFree", "5%"), ("imagefs.available", "15%")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 impl Default for KubeletConfiguration {
@@ -172,28 +167,19 @@ impl Default for KubeletConfiguration {
 
 impl Default for KubeletWebhookAuthentication {
     fn default() -> Self {
-        KubeletWebhookAuthentication {
-            enabled: true,
-            cache_ttl: secs(120),
-        }
+        KubeletWebhookAuthentication { enabled: true, cache_ttl: secs(120) }
     }
 }
 
 impl Default for KubeletAuthorization {
     fn default() -> Self {
-        KubeletAuthorization {
-            mode: "Webhook".to_string(),
-            webhook: KubeletWebhookAuthorization::default(),
-        }
+        KubeletAuthorization { mode: "Webhook".to_string(), webhook: KubeletWebhookAuthorization::default() }
     }
 }
 
 impl Default for KubeletWebhookAuthorization {
     fn default() -> Self {
-        KubeletWebhookAuthorization {
-            cache_authorized_ttl: secs(300),
-            cache_unauthorized_ttl: secs(30),
-        }
+        KubeletWebhookAuthorization { cache_authorized_ttl: secs(300), cache_unauthorized_ttl: secs(30) }
     }
 }
 
@@ -211,10 +197,7 @@ impl Default for LoggingConfiguration {
 
 impl Default for OutputRoutingOptions {
     fn default() -> Self {
-        OutputRoutingOptions {
-            split_stream: false,
-            info_buffer_size: "0".to_string(),
-        }
+        OutputRoutingOptions { split_stream: false, info_buffer_size: "0".to_string() }
     }
 }
 
@@ -229,22 +212,13 @@ macro_rules! zero_to_default {
 
 /// Applies the defaults upstream computes after decoding. `given` is the
 /// decoded document (top-level object), used to tell "absent" from "set".
-pub fn apply_after_decode(
-    cfg: &mut KubeletConfiguration,
-    given: &serde_json::Map<String, serde_json::Value>,
-) {
+pub fn apply_after_decode(cfg: &mut KubeletConfiguration, given: &serde_json::Map<String, serde_json::Value>) {
     let d = KubeletConfiguration::default();
     let zero = Duration::ZERO;
     // nodeStatusReportFrequency follows an explicitly set nodeStatusUpdateFrequency.
-    if cfg.node_status_report_frequency == zero || !given.contains_key("nodeStatusReportFrequency")
-    {
-        let update_set = given.contains_key("nodeStatusUpdateFrequency")
-            && cfg.node_status_update_frequency != zero;
-        cfg.node_status_report_frequency = if update_set {
-            cfg.node_status_update_frequency
-        } else {
-            d.node_status_report_frequency
-        };
+    if cfg.node_status_report_frequency == zero || !given.contains_key("nodeStatusReportFrequency") {
+        let update_set = given.contains_key("nodeStatusUpdateFrequency") && cfg.node_status_update_frequency != zero;
+        cfg.node_status_report_frequency = if update_set { cfg.node_status_update_frequency } else { d.node_status_report_frequency };
     }
     zero_to_default!(cfg, d, sync_frequency, zero);
     zero_to_default!(cfg, d, file_check_frequency, zero);
@@ -300,12 +274,7 @@ pub fn apply_after_decode(
         }
     }
     let gates = crate::features::FeatureGates::new(&cfg.feature_gates);
-    if gates.enabled("KubeletCrashLoopBackOffMax")
-        && cfg
-            .crash_loop_back_off
-            .max_container_restart_period
-            .is_none()
-    {
+    if gates.enabled("KubeletCrashLoopBackOffMax") && cfg.crash_loop_back_off.max_container_restart_period.is_none() {
         cfg.crash_loop_back_off.max_container_restart_period = Some(secs(300));
     }
     apply_gate_defaults(cfg);
@@ -315,9 +284,7 @@ pub fn apply_after_decode(
 /// file's, its drop-ins' and `--feature-gates`).
 pub fn apply_gate_defaults(cfg: &mut KubeletConfiguration) {
     let gates = crate::features::FeatureGates::new(&cfg.feature_gates);
-    if gates.enabled("KubeletEnsureSecretPulledImages")
-        && cfg.image_pull_credentials_verification_policy.is_empty()
-    {
+    if gates.enabled("KubeletEnsureSecretPulledImages") && cfg.image_pull_credentials_verification_policy.is_empty() {
         cfg.image_pull_credentials_verification_policy = "NeverVerifyPreloadedImages".to_string();
     }
 }

@@ -78,11 +78,7 @@ impl<'a> FeatureGates<'a> {
             return *v;
         }
         let all_alpha = self.configured.get("AllAlpha").copied().unwrap_or(false);
-        DEFAULTS
-            .iter()
-            .find(|(n, _)| *n == gate)
-            .map(|(_, v)| *v || all_alpha)
-            .unwrap_or(false)
+        DEFAULTS.iter().find(|(n, _)| *n == gate).map(|(_, v)| *v || all_alpha).unwrap_or(false)
     }
 }
 

@@ -18,15 +18,11 @@ pub fn parse_bool(v: &str) -> Result<bool, String> {
 }
 
 pub fn parse_i32(v: &str) -> Result<i32, String> {
-    v.trim()
-        .parse()
-        .map_err(|_| "expected a 32-bit integer".to_string())
+    v.trim().parse().map_err(|_| "expected a 32-bit integer".to_string())
 }
 
 pub fn parse_i64(v: &str) -> Result<i64, String> {
-    v.trim()
-        .parse()
-        .map_err(|_| "expected an integer".to_string())
+    v.trim().parse().map_err(|_| "expected an integer".to_string())
 }
 
 pub fn parse_duration(v: &str) -> Result<Duration, String> {
@@ -34,27 +30,19 @@ pub fn parse_duration(v: &str) -> Result<Duration, String> {
 }
 
 pub fn parse_ip(v: &str) -> Result<String, String> {
-    v.parse::<std::net::IpAddr>()
-        .map(|_| v.to_string())
-        .map_err(|_| format!("{v:?} is not a valid IP address"))
+    v.parse::<std::net::IpAddr>().map(|_| v.to_string()).map_err(|_| format!("{v:?} is not a valid IP address"))
 }
 
 /// A comma list (pflag `StringSlice`), empty items dropped.
 pub fn parse_list(v: &str) -> Vec<String> {
-    v.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect()
+    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
 }
 
 /// `k1=v1,k2=v2` (`MapStringString`); with `sep = '<'` the `LangleSeparatedMapStringString`.
 pub fn parse_map(v: &str, sep: char) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     for pair in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (k, val) = pair
-            .split_once(sep)
-            .ok_or_else(|| format!("malformed pair {pair:?}, expect string{sep}string"))?;
+        let (k, val) = pair.split_once(sep).ok_or_else(|| format!("malformed pair {pair:?}, expect string{sep}string"))?;
         out.insert(k.trim().to_string(), val.trim().to_string());
     }
     Ok(out)
@@ -66,25 +54,16 @@ pub fn parse_bool_map(v: &str) -> Result<BTreeMap<String, bool>, String> {
         .into_iter()
         .map(|(k, val)| match parse_bool(&val) {
             Ok(b) => Ok((k, b)),
-            Err(_) => Err(format!(
-                "invalid value of {k}={val}, expected true or false"
-            )),
+            Err(_) => Err(format!("invalid value of {k}={val}, expected true or false")),
         })
         .collect()
 }
 
 /// `a:hello,b:again` (`ColonSeparatedMultimapStringString`), appended to `into`.
-pub fn parse_colon_multimap(
-    v: &str,
-    into: &mut BTreeMap<String, Vec<String>>,
-) -> Result<(), String> {
+pub fn parse_colon_multimap(v: &str, into: &mut BTreeMap<String, Vec<String>>) -> Result<(), String> {
     for pair in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (k, val) = pair
-            .split_once(':')
-            .ok_or_else(|| format!("malformed pair {pair:?}, expect string:string"))?;
-        into.entry(k.trim().to_string())
-            .or_default()
-            .push(val.trim().to_string());
+        let (k, val) = pair.split_once(':').ok_or_else(|| format!("malformed pair {pair:?}, expect string:string"))?;
+        into.entry(k.trim().to_string()).or_default().push(val.trim().to_string());
     }
     Ok(())
 }
@@ -96,41 +75,25 @@ pub fn parse_taints(v: &str) -> Result<Vec<Taint>, String> {
         let bad = || format!("invalid taint spec: {spec}");
         let (kv, effect) = spec.rsplit_once(':').ok_or_else(bad)?;
         if !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
-            return Err(format!(
-                "invalid taint effect: {effect}, unsupported taint effect"
-            ));
+            return Err(format!("invalid taint effect: {effect}, unsupported taint effect"));
         }
         let (key, value) = kv.split_once('=').unwrap_or((kv, ""));
         if key.is_empty() {
             return Err(bad());
         }
-        crate::labels::check_qualified_name(key)
-            .map_err(|e| format!("invalid taint spec: {spec}, {e}"))?;
-        crate::labels::check_label_value(value)
-            .map_err(|e| format!("invalid taint spec: {spec}, {e}"))?;
-        out.push(Taint {
-            key: key.into(),
-            value: value.into(),
-            effect: effect.into(),
-            time_added: None,
-        });
+        crate::labels::check_qualified_name(key).map_err(|e| format!("invalid taint spec: {spec}, {e}"))?;
+        crate::labels::check_label_value(value).map_err(|e| format!("invalid taint spec: {spec}, {e}"))?;
+        out.push(Taint { key: key.into(), value: value.into(), effect: effect.into(), time_added: None });
     }
     Ok(out)
 }
 
 /// `0:memory=1Gi,hugepages-1M=2Gi` (`--reserved-memory`, one NUMA node per occurrence).
 pub fn parse_reserved_memory(v: &str) -> Result<MemoryReservation, String> {
-    let (node, limits) = v.split_once(':').ok_or_else(|| {
-        format!("malformed reservation {v:?}, expect <numa-id>:<resource>=<quantity>,...")
-    })?;
-    let numa_node = node
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid NUMA node id {node:?}"))?;
-    Ok(MemoryReservation {
-        numa_node,
-        limits: parse_map(limits, '=')?,
-    })
+    let (node, limits) =
+        v.split_once(':').ok_or_else(|| format!("malformed reservation {v:?}, expect <numa-id>:<resource>=<quantity>,..."))?;
+    let numa_node = node.trim().parse().map_err(|_| format!("invalid NUMA node id {node:?}"))?;
+    Ok(MemoryReservation { numa_node, limits: parse_map(limits, '=')? })
 }
 
 /// `pattern=N,...` (`--vmodule`).
@@ -138,16 +101,9 @@ pub fn parse_vmodule(v: &str) -> Result<Vec<crate::types::VModuleItem>, String> 
     parse_list(v)
         .into_iter()
         .map(|item| {
-            let (pat, n) = item
-                .split_once('=')
-                .ok_or_else(|| format!("{item:?} does not have the pattern=N format"))?;
-            let verbosity = n
-                .parse()
-                .map_err(|_| format!("parsing verbosity in {item:?}: expected a number"))?;
-            Ok(crate::types::VModuleItem {
-                file_pattern: pat.to_string(),
-                verbosity,
-            })
+            let (pat, n) = item.split_once('=').ok_or_else(|| format!("{item:?} does not have the pattern=N format"))?;
+            let verbosity = n.parse().map_err(|_| format!("parsing verbosity in {item:?}: expected a number"))?;
+            Ok(crate::types::VModuleItem { file_pattern: pat.to_string(), verbosity })
         })
         .collect()
 }
@@ -171,10 +127,7 @@ mod tests {
         assert!(parse_map("a", '=').unwrap_err().contains("malformed pair"));
         let e = parse_map("memory.available<1Gi,nodefs.available<10%", '<').unwrap();
         assert_eq!(e["nodefs.available"], "10%");
-        assert_eq!(
-            parse_list("10.0.0.10,,10.0.0.11"),
-            vec!["10.0.0.10", "10.0.0.11"]
-        );
+        assert_eq!(parse_list("10.0.0.10,,10.0.0.11"), vec!["10.0.0.10", "10.0.0.11"]);
         let g = parse_bool_map("A=true,B=false").unwrap();
         assert!(g["A"] && !g["B"]);
         assert!(parse_bool_map("A=maybe").is_err());
@@ -187,23 +140,11 @@ mod tests {
     #[test]
     fn taints() {
         let t = parse_taints("k=v:NoSchedule,dedicated:NoExecute").unwrap();
-        assert_eq!(
-            t[0],
-            Taint {
-                key: "k".into(),
-                value: "v".into(),
-                effect: "NoSchedule".into(),
-                time_added: None
-            }
-        );
+        assert_eq!(t[0], Taint { key: "k".into(), value: "v".into(), effect: "NoSchedule".into(), time_added: None });
         assert_eq!(t[1].key, "dedicated");
         assert_eq!(t[1].value, "");
         assert!(parse_taints("k=v").is_err());
-        assert!(
-            parse_taints("k=v:Sometimes")
-                .unwrap_err()
-                .contains("unsupported taint effect")
-        );
+        assert!(parse_taints("k=v:Sometimes").unwrap_err().contains("unsupported taint effect"));
     }
 
     #[test]

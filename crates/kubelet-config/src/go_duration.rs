@@ -43,10 +43,7 @@ const UNITS: &[(&str, u128)] = &[
 
 /// Parses a Go duration such as `"1h2m3.5s"`, `"300ms"`, `"0"` or `"1.5h"`.
 pub fn parse(input: &str) -> Result<Duration, DurationError> {
-    let err = |reason| DurationError {
-        input: input.to_string(),
-        reason,
-    };
+    let err = |reason| DurationError { input: input.to_string(), reason };
     let mut s = input;
     let mut negative = false;
     if let Some(rest) = s.strip_prefix('-') {
@@ -75,10 +72,7 @@ pub fn parse(input: &str) -> Result<Duration, DurationError> {
         if int_part.is_empty() && frac_part.is_empty() {
             return Err(err("expected a number"));
         }
-        let unit_len = rest
-            .char_indices()
-            .find(|(_, c)| c.is_ascii_digit() || *c == '.')
-            .map_or(rest.len(), |(i, _)| i);
+        let unit_len = rest.char_indices().find(|(_, c)| c.is_ascii_digit() || *c == '.').map_or(rest.len(), |(i, _)| i);
         let (unit, rest) = rest.split_at(unit_len);
         if unit.is_empty() {
             return Err(err("missing unit in duration"));
@@ -88,14 +82,8 @@ pub fn parse(input: &str) -> Result<Duration, DurationError> {
             .find(|(name, _)| *name == unit)
             .map(|(_, scale)| *scale)
             .ok_or_else(|| err("unknown unit in duration (valid units are ns, us, ms, s, m, h)"))?;
-        let whole: u128 = if int_part.is_empty() {
-            0
-        } else {
-            int_part.parse().map_err(|_| err("duration out of range"))?
-        };
-        let mut nanos = whole
-            .checked_mul(scale)
-            .ok_or_else(|| err("duration out of range"))?;
+        let whole: u128 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| err("duration out of range"))? };
+        let mut nanos = whole.checked_mul(scale).ok_or_else(|| err("duration out of range"))?;
         // Fractional part: scale each digit, dropping what is below a nanosecond (as Go does).
         let mut place = scale;
         for digit in frac_part.bytes().map(|b| u128::from(b - b'0')) {
@@ -105,9 +93,7 @@ pub fn parse(input: &str) -> Result<Duration, DurationError> {
             }
             nanos += digit * place;
         }
-        total_nanos = total_nanos
-            .checked_add(nanos)
-            .ok_or_else(|| err("duration out of range"))?;
+        total_nanos = total_nanos.checked_add(nanos).ok_or_else(|| err("duration out of range"))?;
         if total_nanos > i64::MAX as u128 {
             return Err(err("duration out of range"));
         }
@@ -226,22 +212,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_durations() {
-        for bad in [
-            "",
-            "10",
-            "10 seconds",
-            "1x",
-            "s",
-            "1.s.",
-            "-1s",
-            "99999999999h",
-            ".",
-        ] {
+        for bad in ["", "10", "10 seconds", "1x", "s", "1.s.", "-1s", "99999999999h", "."] {
             let e = parse(bad).unwrap_err();
-            assert!(
-                e.to_string().contains("expected a Go duration"),
-                "{bad}: {e}"
-            );
+            assert!(e.to_string().contains("expected a Go duration"), "{bad}: {e}");
         }
         assert_eq!(parse("10").unwrap_err().reason, "missing unit in duration");
         assert!(parse("-1s").unwrap_err().to_string().contains("negative"));

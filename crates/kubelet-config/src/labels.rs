@@ -29,10 +29,7 @@ fn namespace(key: &str) -> &str {
 
 fn is_kubernetes_label(key: &str) -> bool {
     let ns = namespace(key);
-    ns == "kubernetes.io"
-        || ns.ends_with(".kubernetes.io")
-        || ns == "k8s.io"
-        || ns.ends_with(".k8s.io")
+    ns == "kubernetes.io" || ns.ends_with(".kubernetes.io") || ns == "k8s.io" || ns.ends_with(".k8s.io")
 }
 
 /// Whether upstream lets a kubelet set `key` on its own Node.
@@ -41,18 +38,12 @@ pub fn is_kubelet_label(key: &str) -> bool {
         return true;
     }
     let ns = namespace(key);
-    KUBELET_LABEL_NAMESPACES
-        .iter()
-        .any(|allowed| ns == *allowed || ns.ends_with(&format!(".{allowed}")))
+    KUBELET_LABEL_NAMESPACES.iter().any(|allowed| ns == *allowed || ns.ends_with(&format!(".{allowed}")))
 }
 
 /// Upstream's check of `--node-labels`; the error text is upstream's, word for word.
 pub fn validate_node_labels(labels: &BTreeMap<String, String>) -> Result<(), String> {
-    let unknown: BTreeSet<&str> = labels
-        .keys()
-        .map(String::as_str)
-        .filter(|k| is_kubernetes_label(k) && !is_kubelet_label(k))
-        .collect();
+    let unknown: BTreeSet<&str> = labels.keys().map(String::as_str).filter(|k| is_kubernetes_label(k) && !is_kubelet_label(k)).collect();
     if !unknown.is_empty() {
         return Err(format!(
             "unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: [{}]\n--node-labels in the 'kubernetes.io' namespace must begin with an allowed prefix ({}) or be in the specifically allowed set ({})",
@@ -70,11 +61,7 @@ pub fn validate_node_labels(labels: &BTreeMap<String, String>) -> Result<(), Str
             problems.push(format!("'{v}' - {e}"));
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("invalid node labels: {}", problems.join("; ")))
-    }
+    if problems.is_empty() { Ok(()) } else { Err(format!("invalid node labels: {}", problems.join("; "))) }
 }
 
 fn is_name_part(s: &str) -> bool {
@@ -82,8 +69,7 @@ fn is_name_part(s: &str) -> bool {
     !b.is_empty()
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 fn is_dns_subdomain(s: &str) -> bool {
@@ -94,8 +80,7 @@ fn is_dns_subdomain(s: &str) -> bool {
                 && b.len() <= 63
                 && b[0].is_ascii_lowercase() | b[0].is_ascii_digit()
                 && b[b.len() - 1].is_ascii_lowercase() | b[b.len() - 1].is_ascii_digit()
-                && b.iter()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         })
 }
 
@@ -112,7 +97,10 @@ pub fn check_qualified_name(key: &str) -> Result<(), String> {
         return Err("name part must be no more than 63 characters".to_string());
     }
     if !is_name_part(name) {
-        return Err("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character".to_string());
+        return Err(
+            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+                .to_string(),
+        );
     }
     Ok(())
 }
@@ -133,20 +121,14 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn allows_kubelet_labels() {
         let l = labels(&[
             ("kubernetes.io/hostname", "n1"),
-            (
-                "node.kubernetes.io/exclude-from-external-load-balancers",
-                "",
-            ),
+            ("node.kubernetes.io/exclude-from-external-load-balancers", ""),
             ("kubelet.kubernetes.io/x", "y"),
             ("topology.kubernetes.io/zone", "a"),
             ("example.com/role", "db"),
@@ -157,11 +139,7 @@ mod tests {
 
     #[test]
     fn refuses_node_role_with_upstream_message() {
-        let err = validate_node_labels(&labels(&[(
-            "node-role.kubernetes.io/master",
-            "linux-node1",
-        )]))
-        .unwrap_err();
+        let err = validate_node_labels(&labels(&[("node-role.kubernetes.io/master", "linux-node1")])).unwrap_err();
         assert!(err.starts_with(
             "unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: [node-role.kubernetes.io/master]\n--node-labels in the 'kubernetes.io' namespace must begin with an allowed prefix (kubelet.kubernetes.io, node.kubernetes.io) or be in the specifically allowed set (beta.kubernetes.io/arch, "
         ), "{err}");

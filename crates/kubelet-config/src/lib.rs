@@ -6,6 +6,7 @@
 //! but the configuration file is read. Entry points: [`load_from_args`] for a
 //! binary, [`load_config_file`] / [`parse_config_bytes`] for a file or bytes.
 
+pub mod credential_provider;
 pub mod defaults;
 pub mod error;
 pub mod eviction;
@@ -13,7 +14,6 @@ pub mod features;
 pub mod flag_table;
 pub mod flag_values;
 pub mod flags;
-pub mod credential_provider;
 pub mod go_duration;
 pub mod labels;
 pub mod load;
@@ -67,10 +67,11 @@ where
     };
     flags::apply_config_flags(&parsed, &mut config)?;
     for gate in features::REMOVED {
-        if parsed.config_values.iter().any(|(n, v)| {
-            n == "feature-gates"
-                && flag_values::parse_bool_map(v).is_ok_and(|m| m.contains_key(*gate))
-        }) && config.feature_gates.remove(*gate).is_some()
+        if parsed
+            .config_values
+            .iter()
+            .any(|(n, v)| n == "feature-gates" && flag_values::parse_bool_map(v).is_ok_and(|m| m.contains_key(*gate)))
+            && config.feature_gates.remove(*gate).is_some()
         {
             warnings.push(ConfigWarning::new(
                 &Origin::CommandLine,
@@ -87,17 +88,12 @@ where
         flags.verbosity = config.logging.verbosity.min(u32::from(u8::MAX)) as u8;
     }
     flags.provider_id.clone_from(&config.provider_id);
-    labels::validate_node_labels(&flags.node_labels)
-        .map_err(|message| ConfigError::NodeLabels { message })?;
+    labels::validate_node_labels(&flags.node_labels).map_err(|message| ConfigError::NodeLabels { message })?;
     config.node_labels = flags.node_labels.clone();
     // Defaults that depend on feature gates, which flags may set too.
     defaults::apply_gate_defaults(&mut config);
     validation::validate(&config, &origin)?;
-    Ok(KubeletOptions {
-        flags,
-        config,
-        warnings,
-    })
+    Ok(KubeletOptions { flags, config, warnings })
 }
 
 #[cfg(test)]

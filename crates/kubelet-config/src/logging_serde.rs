@@ -20,9 +20,7 @@ pub mod flush_frequency {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        match Raw::deserialize(d).map_err(|_| {
-            D::Error::custom("expected a Go duration string or an integer of nanoseconds")
-        })? {
+        match Raw::deserialize(d).map_err(|_| D::Error::custom("expected a Go duration string or an integer of nanoseconds"))? {
             Raw::Nanos(n) => Ok(Duration::from_nanos(n)),
             Raw::Text(t) => go_duration::parse(&t).map_err(D::Error::custom),
         }

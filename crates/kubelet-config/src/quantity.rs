@@ -25,8 +25,7 @@ impl Quantity {
     /// The quantity in thousandths, rounded up like Go's `Quantity.MilliValue()`.
     pub fn milli_value(&self) -> i64 {
         let per_milli = NANO / 1000;
-        let v =
-            self.nanos.div_euclid(per_milli) + i128::from(self.nanos.rem_euclid(per_milli) != 0);
+        let v = self.nanos.div_euclid(per_milli) + i128::from(self.nanos.rem_euclid(per_milli) != 0);
         v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
     }
 
@@ -72,10 +71,7 @@ impl std::error::Error for QuantityError {}
 /// suffix (Ki Mi Gi Ti Pi Ei), a decimal suffix (n u m k M G T P E) or a
 /// decimal exponent (`e3`, `E-2`).
 pub fn parse(input: &str) -> Result<Quantity, QuantityError> {
-    let err = |reason| QuantityError {
-        input: input.to_string(),
-        reason,
-    };
+    let err = |reason| QuantityError { input: input.to_string(), reason };
     if input.is_empty() {
         return Err(err("empty quantity"));
     }
@@ -126,43 +122,25 @@ pub fn parse(input: &str) -> Result<Quantity, QuantityError> {
     if digits.len() > 30 {
         return Err(err("number has too many digits"));
     }
-    let mantissa: i128 = if digits.is_empty() {
-        0
-    } else {
-        digits.parse().map_err(|_| err("expected a number"))?
-    };
+    let mantissa: i128 = if digits.is_empty() { 0 } else { digits.parse().map_err(|_| err("expected a number"))? };
     let exp = exp10 + 9 - frac_part.len() as i32;
     let scaled = if exp >= 0 {
-        10i128
-            .checked_pow(exp as u32)
-            .and_then(|p| mantissa.checked_mul(p))
+        10i128.checked_pow(exp as u32).and_then(|p| mantissa.checked_mul(p))
     } else {
         // Below a nanounit: round up, like Kubernetes rounds to its smallest scale.
         let p = 10i128.checked_pow((-exp) as u32).unwrap_or(i128::MAX);
         Some(mantissa / p + i128::from(mantissa % p != 0))
     };
-    let nanos = scaled
-        .and_then(|v| v.checked_mul(mult))
-        .filter(|v| *v <= i64::MAX as i128 * NANO)
-        .ok_or_else(|| err("quantity too large"))?;
-    Ok(Quantity {
-        nanos: if negative { -nanos } else { nanos },
-    })
+    let nanos =
+        scaled.and_then(|v| v.checked_mul(mult)).filter(|v| *v <= i64::MAX as i128 * NANO).ok_or_else(|| err("quantity too large"))?;
+    Ok(Quantity { nanos: if negative { -nanos } else { nanos } })
 }
 
 /// Parses a percentage such as `"10%"` or `"7.5%"` into a fraction (0.1, 0.075).
 pub fn parse_percentage(input: &str) -> Result<f64, QuantityError> {
-    let err = |reason| QuantityError {
-        input: input.to_string(),
-        reason,
-    };
-    let number = input
-        .strip_suffix('%')
-        .ok_or_else(|| err("expected a percentage"))?;
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| err("invalid percentage"))?;
+    let err = |reason| QuantityError { input: input.to_string(), reason };
+    let number = input.strip_suffix('%').ok_or_else(|| err("expected a percentage"))?;
+    let value: f64 = number.trim().parse().map_err(|_| err("invalid percentage"))?;
     if !value.is_finite() {
         return Err(err("invalid percentage"));
     }
@@ -194,22 +172,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_quantities() {
-        for bad in [
-            "",
-            "Mi",
-            "10MB",
-            "1.2.3",
-            "ten",
-            "10 Mi",
-            "1e99",
-            "99999999999999Ei",
-            "10%",
-        ] {
+        for bad in ["", "Mi", "10MB", "1.2.3", "ten", "10 Mi", "1e99", "99999999999999Ei", "10%"] {
             let e = parse(bad).unwrap_err();
-            assert!(
-                e.to_string().contains("expected a Kubernetes quantity"),
-                "{bad}: {e}"
-            );
+            assert!(e.to_string().contains("expected a Kubernetes quantity"), "{bad}: {e}");
         }
     }
 

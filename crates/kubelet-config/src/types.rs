@@ -89,10 +89,7 @@ pub struct KubeletConfiguration {
     pub cgroup_driver: String,
     #[serde(rename = "cpuManagerPolicy")]
     pub cpu_manager_policy: String,
-    #[serde(
-        rename = "singleProcessOOMKill",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "singleProcessOOMKill", skip_serializing_if = "Option::is_none")]
     pub single_process_oom_kill: Option<bool>,
     pub cpu_manager_policy_options: BTreeMap<String, String>,
     #[serde(with = "serde_str")]

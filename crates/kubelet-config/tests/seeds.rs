@@ -11,8 +11,7 @@ use kubelet_config::{ConfigError, KubeletOptions, WarningKind, load_config_file,
 /// test binary that cargo reuses from another checkout sharing the target
 /// directory (CI's clone) must still read this checkout's files.
 fn manifest_dir() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -23,10 +22,7 @@ fn fixture(name: &str) -> PathBuf {
 /// line continuations joined, quotes removed, `$VAR`/`${VAR}` references dropped.
 fn exec_start_words(unit: &str) -> Vec<String> {
     let joined = unit.replace("\\\n", " ");
-    let line = joined
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("ExecStart="))
-        .expect("unit has an ExecStart line");
+    let line = joined.lines().find_map(|l| l.trim().strip_prefix("ExecStart=")).expect("unit has an ExecStart line");
     shell_words(line)
 }
 
@@ -86,69 +82,37 @@ fn unit_args(unit: &str, config: Option<&str>) -> Vec<String> {
 }
 
 fn warned(o: &KubeletOptions, field: &str, kind: WarningKind) -> bool {
-    o.warnings
-        .iter()
-        .any(|w| w.field == field && w.kind == kind)
+    o.warnings.iter().any(|w| w.field == field && w.kind == kind)
 }
 
 #[test]
 fn splitter_handles_continuations_quotes_and_env() {
     let unit = "[Service]\nExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS \\\n  --a=\"x y\" ${KUBELET_EXTRA_ARGS} \\\n  --b='z'\n";
-    assert_eq!(
-        exec_start_words(unit),
-        vec!["/usr/bin/kubelet", "--a=x y", "--b=z"]
-    );
+    assert_eq!(exec_start_words(unit), vec!["/usr/bin/kubelet", "--a=x y", "--b=z"]);
 }
 
 #[test]
 fn seed_000_config_loads_cleanly() {
     let (c, w) = load_config_file(&fixture("000-kubelet-config.yaml")).unwrap();
     assert!(w.is_empty(), "{w:?}");
-    assert_eq!(
-        c.authentication.x509.client_ca_file,
-        "/var/lib/kubernetes/ca.pem"
-    );
+    assert_eq!(c.authentication.x509.client_ca_file, "/var/lib/kubernetes/ca.pem");
     assert!(!c.authentication.anonymous.enabled && c.authentication.webhook.enabled);
     assert_eq!(c.cluster_dns, vec!["10.32.0.10"]);
     assert_eq!(c.pod_cidr, "10.20.0.0/16");
     assert_eq!(c.resolv_conf, "/run/systemd/resolve/resolv.conf");
-    assert_eq!(
-        c.runtime_request_timeout,
-        std::time::Duration::from_secs(600)
-    );
+    assert_eq!(c.runtime_request_timeout, std::time::Duration::from_secs(600));
     assert_eq!(c.tls_private_key_file, "/var/lib/kubelet/worker-0-key.pem");
 }
 
 #[test]
 fn seed_000_unit_loads_with_removed_flag_warnings() {
-    let o = load_from_args(unit_args(
-        "000-kubelet.service",
-        Some("000-kubelet-config.yaml"),
-    ))
-    .unwrap();
-    for flag in [
-        "--container-runtime",
-        "--image-pull-progress-deadline",
-        "--network-plugin",
-    ] {
-        assert!(
-            warned(&o, flag, WarningKind::RemovedFlag),
-            "{flag}: {:?}",
-            o.warnings
-        );
+    let o = load_from_args(unit_args("000-kubelet.service", Some("000-kubelet-config.yaml"))).unwrap();
+    for flag in ["--container-runtime", "--image-pull-progress-deadline", "--network-plugin"] {
+        assert!(warned(&o, flag, WarningKind::RemovedFlag), "{flag}: {:?}", o.warnings);
     }
-    assert_eq!(
-        o.config.container_runtime_endpoint,
-        "unix:///var/run/crio/crio.sock"
-    );
-    assert_eq!(
-        o.config.image_service_endpoint,
-        "unix:///var/run/crio/crio.sock"
-    );
-    assert_eq!(
-        o.flags.kubeconfig.as_deref(),
-        Some(Path::new("/var/lib/kubelet/kubeconfig"))
-    );
+    assert_eq!(o.config.container_runtime_endpoint, "unix:///var/run/crio/crio.sock");
+    assert_eq!(o.config.image_service_endpoint, "unix:///var/run/crio/crio.sock");
+    assert_eq!(o.flags.kubeconfig.as_deref(), Some(Path::new("/var/lib/kubelet/kubeconfig")));
     assert_eq!(o.flags.verbosity, 2);
     assert!(o.config.register_node);
     assert_eq!(o.config.cluster_dns, vec!["10.32.0.10"]);
@@ -159,41 +123,19 @@ fn seed_001_unit_loads() {
     let o = load_from_args(unit_args("001-kubelet.service", None)).unwrap();
     assert_eq!(o.flags.hostname_override, "192.168.0.160");
     assert_eq!(o.flags.root_dir, PathBuf::from("/var/lib/kubelet"));
-    assert_eq!(
-        o.flags.kubeconfig.as_deref(),
-        Some(Path::new("/etc/kubernetes/kubelet.kubeconfig"))
-    );
-    assert_eq!(
-        o.config.container_runtime_endpoint,
-        "unix:///run/containerd/containerd.sock"
-    );
-    assert!(
-        o.warnings
-            .iter()
-            .all(|w| w.kind == WarningKind::DeprecatedFlag),
-        "{:?}",
-        o.warnings
-    );
+    assert_eq!(o.flags.kubeconfig.as_deref(), Some(Path::new("/etc/kubernetes/kubelet.kubeconfig")));
+    assert_eq!(o.config.container_runtime_endpoint, "unix:///run/containerd/containerd.sock");
+    assert!(o.warnings.iter().all(|w| w.kind == WarningKind::DeprecatedFlag), "{:?}", o.warnings);
 }
 
 #[test]
 fn seed_003_cri_flags_load() {
     let o = load_from_args(unit_args("003-cri-flags.service", None)).unwrap();
     assert!(warned(&o, "--container-runtime", WarningKind::RemovedFlag));
-    assert_eq!(
-        o.config.container_runtime_endpoint,
-        "unix:///run/containerd/containerd.sock"
-    );
+    assert_eq!(o.config.container_runtime_endpoint, "unix:///run/containerd/containerd.sock");
     // Seed 003 also mentions --feature-gates=RotateKubeletServerCertificate=true: still a gate.
-    let o = load_from_args([
-        "kubelet",
-        "--feature-gates=RotateKubeletServerCertificate=true",
-    ])
-    .unwrap();
-    assert_eq!(
-        o.config.feature_gates.get("RotateKubeletServerCertificate"),
-        Some(&true)
-    );
+    let o = load_from_args(["kubelet", "--feature-gates=RotateKubeletServerCertificate=true"]).unwrap();
+    assert_eq!(o.config.feature_gates.get("RotateKubeletServerCertificate"), Some(&true));
 }
 
 #[test]
@@ -201,33 +143,15 @@ fn seed_004_config_loads_with_deprecation_warnings() {
     let (c, w) = load_config_file(&fixture("004-kubelet-conf.yaml")).unwrap();
     let mut fields: Vec<&str> = w.iter().map(|w| w.field.as_str()).collect();
     fields.sort();
-    assert_eq!(
-        fields,
-        [
-            "iptablesDropBit",
-            "iptablesMasqueradeBit",
-            "streamingConnectionIdleTimeout"
-        ]
-    );
+    assert_eq!(fields, ["iptablesDropBit", "iptablesMasqueradeBit", "streamingConnectionIdleTimeout"]);
     assert!(w.iter().all(|w| w.kind == WarningKind::DeprecatedField));
     assert_eq!(c.read_only_port, 10255);
     assert_eq!(c.cluster_domain, "cluster.local.");
-    assert_eq!(
-        (
-            c.event_record_qps,
-            c.event_burst,
-            c.kube_api_qps,
-            c.kube_api_burst
-        ),
-        (5, 10, 5, 10)
-    );
+    assert_eq!((c.event_record_qps, c.event_burst, c.kube_api_qps, c.kube_api_burst), (5, 10, 5, 10));
     assert_eq!(c.eviction_hard["nodefs.inodesFree"], "5%");
     assert_eq!(c.static_pod_path, "/opt/kubernetes/manifests");
     assert!(c.rotate_certificates && c.serialize_image_pulls);
-    assert_eq!(
-        c.authorization.webhook.cache_authorized_ttl,
-        std::time::Duration::from_secs(300)
-    );
+    assert_eq!(c.authorization.webhook.cache_authorized_ttl, std::time::Duration::from_secs(300));
 }
 
 #[test]
@@ -240,9 +164,7 @@ fn seed_004_unit_is_refused_for_its_node_role_label() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some(
-            "unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: [node-role.kubernetes.io/master]"
-        )
+        Some("unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: [node-role.kubernetes.io/master]")
     );
     assert_eq!(
         lines.next(),
@@ -252,10 +174,7 @@ fn seed_004_unit_is_refused_for_its_node_role_label() {
     );
 
     // Everything else in that unit is accepted, with warnings for the removed flags.
-    let rest: Vec<String> = args
-        .into_iter()
-        .filter(|a| !a.starts_with("--node-labels="))
-        .collect();
+    let rest: Vec<String> = args.into_iter().filter(|a| !a.starts_with("--node-labels=")).collect();
     let o = load_from_args(rest).unwrap();
     for flag in [
         "--network-plugin",
@@ -267,24 +186,12 @@ fn seed_004_unit_is_refused_for_its_node_role_label() {
         "--logtostderr",
         "--log-dir",
     ] {
-        assert!(
-            warned(&o, flag, WarningKind::RemovedFlag),
-            "{flag}: {:?}",
-            o.warnings
-        );
+        assert!(warned(&o, flag, WarningKind::RemovedFlag), "{flag}: {:?}", o.warnings);
     }
     assert!(warned(&o, "iptablesDropBit", WarningKind::DeprecatedField));
     assert_eq!(o.flags.cert_dir, PathBuf::from("/opt/kubernetes/ssl"));
-    assert_eq!(
-        o.flags.bootstrap_kubeconfig.as_deref(),
-        Some(Path::new(
-            "/opt/kubernetes/cfg/kubelet-bootstrap.kubeconfig"
-        ))
-    );
+    assert_eq!(o.flags.bootstrap_kubeconfig.as_deref(), Some(Path::new("/opt/kubernetes/cfg/kubelet-bootstrap.kubeconfig")));
     assert_eq!(o.config.allowed_unsafe_sysctls, vec!["net.*"]);
-    assert!(
-        !o.config.fail_swap_on,
-        "--fail-swap-on=false overrides failSwapOn: true from the file"
-    );
+    assert!(!o.config.fail_swap_on, "--fail-swap-on=false overrides failSwapOn: true from the file");
     assert_eq!(o.config.read_only_port, 10255);
 }

@@ -61,4 +61,3 @@ impl EnvSources for NoEnvSources {
         Ok(None)
     }
 }
-

@@ -19,8 +19,8 @@
 //!   allocatable; [`rate_limit`]: the token bucket of `kubeAPIQPS` and `registryPullQPS`.
 
 pub mod api_error;
-pub mod clock;
 pub mod client_metrics;
+pub mod clock;
 pub mod env;
 pub mod events;
 pub mod machine;

@@ -144,7 +144,12 @@ mod tests {
         w("etc/os-release", "NAME=\"Debian\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n");
         w("sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "3\n");
         w("sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages", "0\n");
-        let paths = HostPaths { proc_root: root.join("proc"), sys_root: root.join("sys"), etc_root: root.join("etc"), root_dir: root.join("var/lib/kubelet") };
+        let paths = HostPaths {
+            proc_root: root.join("proc"),
+            sys_root: root.join("sys"),
+            etc_root: root.join("etc"),
+            root_dir: root.join("var/lib/kubelet"),
+        };
         let m = read_machine_info(&paths);
         assert_eq!(m.num_cores, 2);
         assert_eq!(m.memory_capacity, 2048 * 1024);

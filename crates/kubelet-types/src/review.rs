@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 
-
 /// Who made a request, as an authenticator found them (upstream `user.Info`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserInfo {

@@ -24,5 +24,14 @@ pub trait PodStatusProvider: Send + Sync + 'static {
 /// Pod condition types the kubelet owns (upstream `PodConditionByKubelet`): it reports them;
 /// every other condition (readiness gates', a controller's) belongs to whoever set it.
 pub fn pod_condition_by_kubelet(type_: &str) -> bool {
-    matches!(type_, "PodScheduled" | "Ready" | "Initialized" | "ContainersReady" | "PodReadyToStartContainers" | "PodResizePending" | "PodResizeInProgress")
+    matches!(
+        type_,
+        "PodScheduled"
+            | "Ready"
+            | "Initialized"
+            | "ContainersReady"
+            | "PodReadyToStartContainers"
+            | "PodResizePending"
+            | "PodResizeInProgress"
+    )
 }

@@ -40,7 +40,8 @@ impl PodAdmitter {
         self.sysctls.admit(pod).map_err(|message| PodRejection { reason: FORBIDDEN_REASON, message })?;
         // As upstream, only a pod still Pending in the API is checked (a static pod has no phase).
         if phase == Some("Pending") {
-            crate::apparmor::admit(pod, self.apparmor).map_err(|e| PodRejection { reason: "AppArmor", message: format!("Cannot enforce AppArmor: {e}") })?;
+            crate::apparmor::admit(pod, self.apparmor)
+                .map_err(|e| PodRejection { reason: "AppArmor", message: format!("Cannot enforce AppArmor: {e}") })?;
         }
         Ok(())
     }
@@ -61,7 +62,10 @@ fn admit_os(pod: &Pod) -> Result<(), PodRejection> {
     }
     let declared = pod.spec.as_ref().and_then(|s| s.os.as_ref()).map(|os| os.name.as_str());
     if declared.is_some_and(|os| os != NODE_OS) {
-        return Err(PodRejection { reason: "PodOSNotSupported", message: "Failed to admit pod as the OS field doesn't match node OS".into() });
+        return Err(PodRejection {
+            reason: "PodOSNotSupported",
+            message: "Failed to admit pod as the OS field doesn't match node OS".into(),
+        });
     }
     Ok(())
 }
@@ -125,6 +129,9 @@ mod tests {
         assert_eq!(admitter.admit(&pod), Ok(()));
         pod.metadata.labels = Some([("kubernetes.io/os".to_string(), "windows".to_string())].into());
         let rejection = admitter.admit(&pod).unwrap_err();
-        assert_eq!((rejection.reason, rejection.message.as_str()), ("PodOSSelectorNodeLabelDoesNotMatch", "Failed to admit pod as the `kubernetes.io/os` label doesn't match node label"));
+        assert_eq!(
+            (rejection.reason, rejection.message.as_str()),
+            ("PodOSSelectorNodeLabelDoesNotMatch", "Failed to admit pod as the `kubernetes.io/os` label doesn't match node label")
+        );
     }
 }

@@ -67,7 +67,11 @@ mod tests {
     fn pod_with(profile: Option<AppArmorProfile>, annotation: Option<&str>) -> Pod {
         let mut pod = Pod {
             spec: Some(PodSpec {
-                containers: vec![Container { name: "c".into(), security_context: Some(SecurityContext { app_armor_profile: profile, ..Default::default() }), ..Default::default() }],
+                containers: vec![Container {
+                    name: "c".into(),
+                    security_context: Some(SecurityContext { app_armor_profile: profile, ..Default::default() }),
+                    ..Default::default()
+                }],
                 ..Default::default()
             }),
             ..Default::default()

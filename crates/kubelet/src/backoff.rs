@@ -65,9 +65,7 @@ impl Backoff {
     pub fn next(&mut self, key: &str, event_time: SystemTime) {
         let fresh = Entry { backoff: self.initial, last_update: event_time };
         let updated = match self.entries.get(key) {
-            Some(e) if !self.expired(event_time, e) => {
-                Entry { backoff: (e.backoff * 2).min(self.max), last_update: event_time }
-            }
+            Some(e) if !self.expired(event_time, e) => Entry { backoff: (e.backoff * 2).min(self.max), last_update: event_time },
             _ => fresh,
         };
         self.entries.insert(key.to_string(), updated);

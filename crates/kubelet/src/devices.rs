@@ -17,7 +17,10 @@ pub const UNEXPECTED_ADMISSION_ERROR: &str = "UnexpectedAdmissionError";
 
 /// Allocates the devices `pod` asks for, or says why it cannot run here.
 pub async fn admit(devices: &dyn DeviceAllocator, pod: &Pod) -> Result<(), PodRejection> {
-    devices.allocate_pod(pod).await.map_err(|e| PodRejection { reason: UNEXPECTED_ADMISSION_ERROR, message: format!("Allocate failed due to {e}, which is unexpected") })
+    devices.allocate_pod(pod).await.map_err(|e| PodRejection {
+        reason: UNEXPECTED_ADMISSION_ERROR,
+        message: format!("Allocate failed due to {e}, which is unexpected"),
+    })
 }
 
 /// Adds a container's device settings to its CRI config: the plugins' environment variables
@@ -35,7 +38,11 @@ pub fn apply(config: &mut api::ContainerConfig, opts: RunContainerOptions) {
         .collect();
     mounts.append(&mut config.mounts);
     config.mounts = mounts;
-    config.devices.extend(opts.devices.into_iter().map(|d| api::Device { container_path: d.container_path, host_path: d.host_path, permissions: d.permissions }));
+    config.devices.extend(opts.devices.into_iter().map(|d| api::Device {
+        container_path: d.container_path,
+        host_path: d.host_path,
+        permissions: d.permissions,
+    }));
     for (key, value) in opts.annotations {
         config.annotations.entry(key).or_insert(value);
     }
@@ -68,9 +75,13 @@ mod tests {
         apply(&mut config, opts);
         let envs: Vec<(&str, &str)> = config.envs.iter().map(|e| (e.key.as_str(), e.value.as_str())).collect();
         assert_eq!(envs, [("GPU", "0"), ("NIC", "1"), ("GPU", "mine")], "the container's own variable comes last and wins");
-        let mounts: Vec<(&str, &str, bool)> = config.mounts.iter().map(|m| (m.container_path.as_str(), m.host_path.as_str(), m.readonly)).collect();
+        let mounts: Vec<(&str, &str, bool)> =
+            config.mounts.iter().map(|m| (m.container_path.as_str(), m.host_path.as_str(), m.readonly)).collect();
         assert_eq!(mounts, [("/lib/gpu", "/opt/gpu", true), ("/data", "/vol", false)]);
-        assert_eq!(config.devices, vec![api::Device { container_path: "/dev/gpu0".into(), host_path: "/dev/nvidia0".into(), permissions: "rw".into() }]);
+        assert_eq!(
+            config.devices,
+            vec![api::Device { container_path: "/dev/gpu0".into(), host_path: "/dev/nvidia0".into(), permissions: "rw".into() }]
+        );
         assert_eq!(config.annotations["io.kubernetes.container.hash"], "1");
         assert_eq!(config.annotations["vendor/gpu"], "0");
         assert_eq!(config.cdi_devices, vec![api::CdiDevice { name: "vendor.com/gpu=0".into() }]);

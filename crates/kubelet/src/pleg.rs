@@ -52,11 +52,8 @@ pub struct Pleg {
 
 /// UIDs whose runtime state differs between two relists.
 pub fn changed_pods(old: &RelistSnapshot, new: &RelistSnapshot) -> Vec<PodRef> {
-    let mut out: Vec<PodRef> = new
-        .iter()
-        .filter(|(uid, (_, states))| old.get(*uid).map(|(_, o)| o) != Some(states))
-        .map(|(_, (r, _))| r.clone())
-        .collect();
+    let mut out: Vec<PodRef> =
+        new.iter().filter(|(uid, (_, states))| old.get(*uid).map(|(_, o)| o) != Some(states)).map(|(_, (r, _))| r.clone()).collect();
     out.extend(old.iter().filter(|(uid, _)| !new.contains_key(*uid)).map(|(_, (r, _))| r.clone()));
     out
 }

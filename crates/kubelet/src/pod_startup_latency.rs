@@ -25,9 +25,9 @@ use std::time::{Duration, SystemTime};
 use k8s_openapi::api::core::v1::Pod;
 use kubelet_types::startup::PodStartupObserver;
 
-use kubelet_types::clock::Clock;
 use crate::kuberuntime::labels::pod_uid;
 use crate::metrics::KubeletMetrics;
+use kubelet_types::clock::Clock;
 
 /// One pod's startup so far.
 #[derive(Debug, Default)]
@@ -75,7 +75,9 @@ fn all_containers_running(pod: &Pod) -> bool {
 /// stateful: the SLI leaves such pods out.
 fn is_stateful(pod: &Pod) -> bool {
     let volumes = pod.spec.as_ref().and_then(|s| s.volumes.as_deref()).unwrap_or_default();
-    volumes.iter().any(|v| v.secret.is_none() && v.config_map.is_none() && v.downward_api.is_none() && v.empty_dir.is_none() && v.projected.is_none())
+    volumes
+        .iter()
+        .any(|v| v.secret.is_none() && v.config_map.is_none() && v.downward_api.is_none() && v.empty_dir.is_none() && v.projected.is_none())
 }
 
 fn is_unschedulable(pod: &Pod) -> bool {

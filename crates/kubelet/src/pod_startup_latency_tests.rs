@@ -18,14 +18,25 @@ fn time(secs: u64) -> Time {
 
 /// A pod created at T0; `running_at` gives every container a running state from then.
 fn pod(uid: &str, started: bool, running_at: Option<u64>) -> Pod {
-    let running = running_at.map(|s| ContainerState { running: Some(ContainerStateRunning { started_at: Some(time(s)) }), ..Default::default() });
+    let running =
+        running_at.map(|s| ContainerState { running: Some(ContainerStateRunning { started_at: Some(time(s)) }), ..Default::default() });
     Pod {
-        metadata: ObjectMeta { uid: Some(uid.into()), name: Some(uid.into()), namespace: Some("ns".into()), creation_timestamp: Some(time(0)), ..Default::default() },
+        metadata: ObjectMeta {
+            uid: Some(uid.into()),
+            name: Some(uid.into()),
+            namespace: Some("ns".into()),
+            creation_timestamp: Some(time(0)),
+            ..Default::default()
+        },
         spec: Some(PodSpec::default()),
         status: Some(PodStatus {
             phase: Some(if running_at.is_some() { "Running" } else { "Pending" }.into()),
             start_time: started.then(|| time(1)),
-            container_statuses: Some(vec![ContainerStatus { name: "main".into(), state: Some(running.unwrap_or_default()), ..Default::default() }]),
+            container_statuses: Some(vec![ContainerStatus {
+                name: "main".into(),
+                state: Some(running.unwrap_or_default()),
+                ..Default::default()
+            }]),
             ..Default::default()
         }),
     }
@@ -128,7 +139,8 @@ async fn pods_already_started_unschedulable_or_stateful_are_left_out() {
     t.observed_on_watch(&started, at(2));
     // Unschedulable at first sight: excluded for good, even once scheduled.
     let mut waiting = pod("waiting", false, None);
-    waiting.status.as_mut().unwrap().conditions = Some(vec![PodCondition { type_: "PodScheduled".into(), status: "False".into(), ..Default::default() }]);
+    waiting.status.as_mut().unwrap().conditions =
+        Some(vec![PodCondition { type_: "PodScheduled".into(), status: "False".into(), ..Default::default() }]);
     t.observed_on_watch(&waiting, at(0));
     t.observed_on_watch(&pod("waiting", false, None), at(1));
     t.status_updated(&pod("waiting", true, Some(2)));
@@ -136,7 +148,8 @@ async fn pods_already_started_unschedulable_or_stateful_are_left_out() {
     assert_eq!(m.pod_start_total_duration.count(&[]), 0);
     // A hostPath volume makes the pod stateful: its total counts, the SLI does not.
     let mut stateful = pod("stateful", false, None);
-    stateful.spec.as_mut().unwrap().volumes = Some(vec![Volume { name: "data".into(), host_path: Some(Default::default()), ..Default::default() }]);
+    stateful.spec.as_mut().unwrap().volumes =
+        Some(vec![Volume { name: "data".into(), host_path: Some(Default::default()), ..Default::default() }]);
     t.observed_on_watch(&stateful, at(0));
     let mut running = pod("stateful", true, Some(2));
     running.spec = stateful.spec.clone();

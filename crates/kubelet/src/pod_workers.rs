@@ -12,15 +12,15 @@ use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::allocation::ResizeDecision;
 use crate::container::PodStatus;
 use crate::kuberuntime::labels::{PodRef, pod_name, pod_namespace, pod_uid};
 use crate::kuberuntime::{RuntimeManager, SyncError, pod_is_terminal};
-use kubelet_types::events::EventType;
 use crate::prober::ProbeManager;
-use crate::status::{StatusInputs, generate_api_pod_status, is_terminal_phase, terminated_pod_status};
-use crate::allocation::ResizeDecision;
 use crate::status::resize::{ResizeFacts, add_resize_status};
+use crate::status::{StatusInputs, generate_api_pod_status, is_terminal_phase, terminated_pod_status};
 use crate::status_manager::StatusManager;
+use kubelet_types::events::EventType;
 
 /// Retry delays after runtime errors.
 const ERROR_BACKOFF_INITIAL: Duration = Duration::from_secs(1);
@@ -240,9 +240,7 @@ async fn run_worker(ctx: Arc<PodWorkerContext>, r: PodRef, mut rx: watch::Receiv
         // runtime's events about the pod (PLEG pokes) wait for it, or a container that cannot
         // be created would be retried at the relist rate, as upstream never does.
         let failed = error_backoff != ERROR_BACKOFF_INITIAL;
-        let next = async {
-            if failed { rx.wait_for(|s| !s.work.same_as(&last)).await.map(|_| ()) } else { rx.changed().await }
-        };
+        let next = async { if failed { rx.wait_for(|s| !s.work.same_as(&last)).await.map(|_| ()) } else { rx.changed().await } };
         tokio::select! {
             _ = shutdown.cancelled() => return,
             changed = next => if changed.is_err() { return },
@@ -278,7 +276,12 @@ pub enum PodSyncError {
 /// context): a pull from an unreachable registry or a slow volume must not hold a deleted pod.
 /// Whatever the sync had started (a sandbox, a created container) is found in the runtime and
 /// stopped by the termination. `None` when abandoned.
-async fn sync_unless_terminated(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>, rx: &watch::Receiver<WorkerState>) -> Option<Result<Duration, PodSyncError>> {
+async fn sync_unless_terminated(
+    ctx: &PodWorkerContext,
+    r: &PodRef,
+    pod: &Arc<Pod>,
+    rx: &watch::Receiver<WorkerState>,
+) -> Option<Result<Duration, PodSyncError>> {
     // A clone, so the worker's own receiver still sees every change made during the sync.
     let mut watch = rx.clone();
     tokio::select! {
@@ -436,10 +439,7 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
             }
         }
     }
-    let already_terminal = ctx
-        .status
-        .pod_status(&r.uid)
-        .is_some_and(|s| is_terminal_phase(s.phase.as_deref().unwrap_or_default()));
+    let already_terminal = ctx.status.pod_status(&r.uid).is_some_and(|s| is_terminal_phase(s.phase.as_deref().unwrap_or_default()));
     if already_terminal {
         // A finished pod is never restarted; make sure nothing of it still runs.
         ctx.manager.kill_pod(Some(pod), &status, None).await?;
@@ -580,7 +580,13 @@ fn publish_evicted(ctx: &PodWorkerContext, pod: &Arc<Pod>, runtime: &PodStatus, 
 /// Upstream's condition of a pod the kubelet (or a controller) is disrupting.
 const DISRUPTION_TARGET: &str = "DisruptionTarget";
 
-async fn terminate_pod(ctx: &PodWorkerContext, r: &PodRef, pod: Option<&Arc<Pod>>, grace: Option<i64>, rx: &watch::Receiver<WorkerState>) -> Result<(), PodSyncError> {
+async fn terminate_pod(
+    ctx: &PodWorkerContext,
+    r: &PodRef,
+    pod: Option<&Arc<Pod>>,
+    grace: Option<i64>,
+    rx: &watch::Receiver<WorkerState>,
+) -> Result<(), PodSyncError> {
     ctx.prober.pod_terminating(&r.uid);
     let status = ctx.manager.pod_status(r).await?;
     ctx.manager.kill_pod(pod.map(|p| &**p), &status, grace).await?;

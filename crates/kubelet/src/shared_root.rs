@@ -75,7 +75,8 @@ pub fn make_rshared(root: &Path) -> io::Result<bool> {
     }
     // mount --bind <root> <root>; mount --make-rshared <root> (rustix, as the volume mounter).
     rustix::mount::mount_bind(&root, &root).map_err(io::Error::from)?;
-    rustix::mount::mount_change(&root, rustix::mount::MountPropagationFlags::SHARED | rustix::mount::MountPropagationFlags::REC).map_err(io::Error::from)?;
+    rustix::mount::mount_change(&root, rustix::mount::MountPropagationFlags::SHARED | rustix::mount::MountPropagationFlags::REC)
+        .map_err(io::Error::from)?;
     Ok(true)
 }
 

@@ -91,12 +91,8 @@ impl StatusManager {
     pub fn probe_view(&self, uid: &str, name: &str) -> Option<ProbeView> {
         let map = self.inner.read().expect("status lock");
         let status = &map.get(uid)?.status;
-        let container = status
-            .container_statuses
-            .iter()
-            .flatten()
-            .chain(status.init_container_statuses.iter().flatten())
-            .find(|c| c.name == name)?;
+        let container =
+            status.container_statuses.iter().flatten().chain(status.init_container_statuses.iter().flatten()).find(|c| c.name == name)?;
         let state = container.state.as_ref();
         let running_since = state.and_then(|s| s.running.as_ref()).and_then(|r| r.started_at.as_ref()).map(crate::status::system_time);
         Some(ProbeView {
@@ -185,7 +181,6 @@ impl PodLister for StatusManager {
         self.pods_with_status()
     }
 }
-
 
 /// What the cluster-mode status syncer reads.
 impl kubelet_types::status::PodStatusProvider for StatusManager {

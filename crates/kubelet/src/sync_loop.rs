@@ -86,12 +86,8 @@ impl SyncLoop {
         let desired = self.desired.borrow_and_update().clone();
         self.deleting.retain(|uid| desired.pods.contains_key(uid));
         // Terminations first, so a static pod replacing one of its name sees it terminating.
-        let gone: Vec<String> = self
-            .workers
-            .uids()
-            .filter(|uid| !desired.pods.contains_key(*uid) && !self.workers.is_terminating(uid))
-            .cloned()
-            .collect();
+        let gone: Vec<String> =
+            self.workers.uids().filter(|uid| !desired.pods.contains_key(*uid) && !self.workers.is_terminating(uid)).cloned().collect();
         for uid in gone {
             tracing::info!(uid = %uid, "pod removed from its source; terminating");
             self.workers.terminate(PodRef { uid, name: String::new(), namespace: String::new() }, None, None);

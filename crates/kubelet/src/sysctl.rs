@@ -89,13 +89,14 @@ pub enum SysctlError {
 /// separator is a slash has its dots and slashes swapped (sysctl.d(5)); others are unchanged.
 pub fn normalize_name(name: &str) -> String {
     match name.find(['.', '/']) {
-        Some(i) if name.as_bytes()[i] == b'/' => {
-            name.chars().map(|c| match c {
+        Some(i) if name.as_bytes()[i] == b'/' => name
+            .chars()
+            .map(|c| match c {
                 '.' => '/',
                 '/' => '.',
                 c => c,
-            }).collect()
-        }
+            })
+            .collect(),
         _ => name.to_string(),
     }
 }
@@ -103,10 +104,7 @@ pub fn normalize_name(name: &str) -> String {
 /// The kernel namespace of a (normalized) sysctl name or pattern prefix, if it is namespaced.
 pub fn namespace_of(name: &str) -> Option<SysctlNamespace> {
     NAMESPACED.iter().find(|(n, _)| *n == name).map(|(_, ns)| *ns).or_else(|| {
-        NAMESPACED_PREFIXES
-            .iter()
-            .find(|(p, _)| name.strip_prefix(p).is_some_and(|rest| rest.starts_with('.')))
-            .map(|(_, ns)| *ns)
+        NAMESPACED_PREFIXES.iter().find(|(p, _)| name.strip_prefix(p).is_some_and(|rest| rest.starts_with('.'))).map(|(_, ns)| *ns)
     })
 }
 
@@ -123,9 +121,7 @@ pub fn is_valid_pattern(pattern: &str) -> bool {
     let segments: Vec<&str> = pattern.split(['.', '/']).collect();
     let (last, rest) = segments.split_last().expect("split yields a segment");
     let inner_ok = |s: &str| s.len() == 1 || s[1..s.len() - 1].chars().all(|c| is_name_char(c) || c == '-' || c == '_');
-    let full_segment = |s: &str| {
-        s.starts_with(is_name_char) && s.ends_with(is_name_char) && inner_ok(s)
-    };
+    let full_segment = |s: &str| s.starts_with(is_name_char) && s.ends_with(is_name_char) && inner_ok(s);
     let last_ok = match last.len() {
         0 => false,
         1 => last.starts_with(|c| is_name_char(c) || c == '*'),
@@ -160,10 +156,7 @@ pub fn parse_kernel_version(release: &str) -> Option<(u32, u32)> {
 
 /// The safe sysctls the kernel namespaces; with an unknown kernel, those every kernel does.
 pub fn safe_sysctls(kernel: Option<(u32, u32)>) -> Vec<&'static str> {
-    SAFE.iter()
-        .filter(|(_, min)| min.is_none_or(|min| kernel.is_some_and(|k| k >= min)))
-        .map(|(name, _)| *name)
-        .collect()
+    SAFE.iter().filter(|(_, min)| min.is_none_or(|min| kernel.is_some_and(|k| k >= min))).map(|(name, _)| *name).collect()
 }
 
 /// The sysctls pods may set: names and prefixes with their kernel namespace.
@@ -176,7 +169,8 @@ pub struct SysctlAllowlist {
 impl Default for SysctlAllowlist {
     /// The safe sysctls every kernel namespaces, nothing unsafe.
     fn default() -> Self {
-        let names = safe_sysctls(None).into_iter().map(|n| (n.to_string(), namespace_of(n).expect("safe sysctls are namespaced"))).collect();
+        let names =
+            safe_sysctls(None).into_iter().map(|n| (n.to_string(), namespace_of(n).expect("safe sysctls are namespaced"))).collect();
         Self { names, prefixes: Vec::new() }
     }
 }
@@ -213,11 +207,8 @@ impl SysctlAllowlist {
     /// (`hostNetwork`, `hostIPC`, `hostUsers`) is refused even when allowlisted.
     pub fn validate(&self, name: &str, host_net: bool, host_ipc: bool, host_users: bool) -> Result<(), String> {
         let name = normalize_name(name);
-        let found = self
-            .names
-            .iter()
-            .find(|(n, _)| *n == name)
-            .or_else(|| self.prefixes.iter().find(|(p, _)| name.starts_with(p.as_str())));
+        let found =
+            self.names.iter().find(|(n, _)| *n == name).or_else(|| self.prefixes.iter().find(|(p, _)| name.starts_with(p.as_str())));
         let Some((_, ns)) = found else { return Err(format!("{name:?} not allowlisted")) };
         let shared = match ns {
             SysctlNamespace::Ipc => host_ipc,

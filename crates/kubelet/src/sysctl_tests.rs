@@ -29,13 +29,16 @@ fn safe_sysctls_depend_on_the_kernel_version() {
     let old = safe_sysctls(Some((4, 5)));
     assert!(old.contains(&"net.ipv4.tcp_keepalive_time") && old.contains(&"net.ipv4.ip_local_reserved_ports"));
     assert!(!old.contains(&"net.ipv4.tcp_fin_timeout") && !old.contains(&"net.ipv4.tcp_rmem"));
-    assert_eq!(safe_sysctls(None), vec![
-        "kernel.shm_rmid_forced",
-        "net.ipv4.ip_local_port_range",
-        "net.ipv4.tcp_syncookies",
-        "net.ipv4.ping_group_range",
-        "net.ipv4.ip_unprivileged_port_start",
-    ]);
+    assert_eq!(
+        safe_sysctls(None),
+        vec![
+            "kernel.shm_rmid_forced",
+            "net.ipv4.ip_local_port_range",
+            "net.ipv4.tcp_syncookies",
+            "net.ipv4.ping_group_range",
+            "net.ipv4.ip_unprivileged_port_start",
+        ]
+    );
     assert_eq!(SysctlAllowlist::default(), SysctlAllowlist::for_node(None, &[] as &[&str]).unwrap());
     assert_eq!(parse_kernel_version("6.1.0-18-amd64\n"), Some((6, 1)));
     assert_eq!(parse_kernel_version("4.15"), Some((4, 15)));
@@ -63,7 +66,10 @@ fn safe_sysctls_are_admitted_and_unsafe_ones_rejected() {
 #[test]
 fn allowed_unsafe_sysctls_admit_names_and_glob_patterns() {
     let list = node(&["kernel.msg*", "net.core.somaxconn", "fs.mqueue.*"]);
-    assert_eq!(list.admit(&pod(&["kernel.msgmax", "kernel.msgmnb", "net.core.somaxconn", "fs.mqueue.msg_max"], false, false, None)), Ok(()));
+    assert_eq!(
+        list.admit(&pod(&["kernel.msgmax", "kernel.msgmnb", "net.core.somaxconn", "fs.mqueue.msg_max"], false, false, None)),
+        Ok(())
+    );
     assert!(list.admit(&pod(&["kernel.sem"], false, false, None)).is_err());
     assert!(list.admit(&pod(&["net.core.rmem_max"], false, false, None)).is_err());
     let all_net = node(&["net.*"]);
@@ -103,10 +109,7 @@ fn slash_separated_names_are_normalized() {
 
 #[test]
 fn invalid_or_node_level_patterns_are_refused() {
-    assert_eq!(
-        SysctlAllowlist::new(["kernel.*"]).unwrap_err().to_string(),
-        "the sysctls \"kernel.\" are not known to be namespaced"
-    );
+    assert_eq!(SysctlAllowlist::new(["kernel.*"]).unwrap_err().to_string(), "the sysctls \"kernel.\" are not known to be namespaced");
     assert_eq!(SysctlAllowlist::new(["vm.swappiness"]).unwrap_err(), SysctlError::NotNamespaced("vm.swappiness".into()));
     assert_eq!(
         SysctlAllowlist::new(["Kernel.Msg*"]).unwrap_err().to_string(),

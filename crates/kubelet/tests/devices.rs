@@ -10,8 +10,6 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use kubelet_types::clock::TokioClock;
-use kubelet_types::events::LogEventRecorder;
 use kubelet::kuberuntime::RuntimeManager;
 use kubelet::kuberuntime::env::NoEnvSources;
 use kubelet::kuberuntime::labels::PodRef;
@@ -19,6 +17,8 @@ use kubelet::pod_workers::PodWorkers;
 use kubelet_cri::RuntimeService;
 use kubelet_deviceplugin::RunContainerOptions;
 use kubelet_deviceplugin::v1beta1::Mount;
+use kubelet_types::clock::TokioClock;
+use kubelet_types::events::LogEventRecorder;
 use test_support::{FakeDeviceAllocator, FakeRuntime};
 use tokio_util::sync::CancellationToken;
 
@@ -51,8 +51,15 @@ async fn devices_are_allocated_at_admission_and_given_to_the_container() {
         annotations: vec![("vendor.example/device".into(), "0".into())],
         ..Default::default()
     });
-    let manager = RuntimeManager::new(Arc::new(fake.clone()), Arc::new(fake.clone()), Arc::new(LogEventRecorder), Arc::new(NoEnvSources), common::manager_config(root.path()), Arc::new(clock))
-        .with_devices(Arc::new(devices.clone()));
+    let manager = RuntimeManager::new(
+        Arc::new(fake.clone()),
+        Arc::new(fake.clone()),
+        Arc::new(LogEventRecorder),
+        Arc::new(NoEnvSources),
+        common::manager_config(root.path()),
+        Arc::new(clock),
+    )
+    .with_devices(Arc::new(devices.clone()));
     let (ctx, _probe_updates) = common::worker_context(&fake, manager, Arc::new(LogEventRecorder), clock);
     let status = ctx.status.clone();
     let shutdown = CancellationToken::new();
@@ -77,7 +84,9 @@ async fn devices_are_allocated_at_admission_and_given_to_the_container() {
     assert_eq!(refused.reason.as_deref(), Some("UnexpectedAdmissionError"));
     assert_eq!(
         refused.message.as_deref(),
-        Some("Pod was rejected: Allocate failed due to requested number of devices unavailable for test.device/a. Requested: 1, Available: 0, which is unexpected")
+        Some(
+            "Pod was rejected: Allocate failed due to requested number of devices unavailable for test.device/a. Requested: 1, Available: 0, which is unexpected"
+        )
     );
     assert_eq!(fake.calls_of("RunPodSandbox").len(), 1, "{:?}", fake.calls());
 

@@ -8,18 +8,17 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Container, ExecAction, Lifecycle, LifecycleHandler, Pod, PodSpec, Probe, SleepAction};
-use kubelet_types::clock::{Clock, TokioClock};
 use kubelet::kuberuntime::env::NoEnvSources;
 use kubelet::kuberuntime::labels::PodRef;
 use kubelet::kuberuntime::{RuntimeManager, pod_is_terminal};
 use kubelet::prober::ProbeManager;
 use kubelet::status::{StatusInputs, generate_api_pod_status};
 use kubelet::status_manager::StatusManager;
+use kubelet_types::clock::{Clock, TokioClock};
 use test_support::{ExecAnswer, FakeRuntime, RecordingEvents};
 use tokio::sync::mpsc;
 
 const IMAGE: &str = "localhost/knode/busybox:1.35";
-
 
 struct Node {
     fake: FakeRuntime,
@@ -38,7 +37,8 @@ fn node() -> Node {
     let clock = TokioClock::starting_at(SystemTime::now());
     let cfg = common::manager_config(root.path());
     let events = Arc::new(RecordingEvents::default());
-    let manager = RuntimeManager::new(Arc::new(fake.clone()), Arc::new(fake.clone()), events.clone(), Arc::new(NoEnvSources), cfg, Arc::new(clock));
+    let manager =
+        RuntimeManager::new(Arc::new(fake.clone()), Arc::new(fake.clone()), events.clone(), Arc::new(NoEnvSources), cfg, Arc::new(clock));
     let status = StatusManager::default();
     let (tx, updates) = mpsc::unbounded_channel();
     let prober = ProbeManager::new(Arc::new(fake.clone()), status.clone(), events.clone(), Arc::new(clock), tx);
@@ -152,7 +152,9 @@ async fn readiness_flips_both_ways_and_never_restarts() {
     n.fake.set_exec_answer("app", "ready", ExecAnswer::Exit(0, String::new()));
     let api = n.run_for(&p, 4).await;
     assert!(ready(&api), "two successes: ready");
-    let cond = |api: &k8s_openapi::api::core::v1::PodStatus, t: &str| api.conditions.as_ref().unwrap().iter().find(|c| c.type_ == t).unwrap().status.clone();
+    let cond = |api: &k8s_openapi::api::core::v1::PodStatus, t: &str| {
+        api.conditions.as_ref().unwrap().iter().find(|c| c.type_ == t).unwrap().status.clone()
+    };
     assert_eq!(cond(&api, "Ready"), "True");
     n.fake.set_exec_answer("app", "ready", ExecAnswer::Exit(1, String::new()));
     let api = n.run_for(&p, 4).await;
@@ -265,7 +267,12 @@ async fn while_terminating_readiness_goes_on_and_liveness_stops() {
 #[tokio::test(start_paused = true)]
 async fn readiness_runs_as_soon_as_the_startup_probe_passes() {
     let mut n = node();
-    let mut c = Container { name: "app".into(), startup_probe: probe("started", 1, 60), readiness_probe: probe("ready", 30, 1), ..Default::default() };
+    let mut c = Container {
+        name: "app".into(),
+        startup_probe: probe("started", 1, 60),
+        readiness_probe: probe("ready", 30, 1),
+        ..Default::default()
+    };
     c.readiness_probe.as_mut().unwrap().success_threshold = Some(1);
     let p = pod("quick-ready", c);
     n.fake.set_exec_answer("app", "started", ExecAnswer::Exit(1, String::new()));

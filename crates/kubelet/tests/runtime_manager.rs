@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
-use kubelet_types::clock::{Clock, TokioClock};
-use kubelet_types::events::LogEventRecorder;
 use kubelet::kuberuntime::env::NoEnvSources;
 use kubelet::kuberuntime::labels::PodRef;
 use kubelet::kuberuntime::{RuntimeManager, pod_is_terminal};
 use kubelet::status::{ProbeResults, StatusInputs, generate_api_pod_status};
+use kubelet_types::clock::{Clock, TokioClock};
+use kubelet_types::events::LogEventRecorder;
 use test_support::FakeRuntime;
 
 const IMAGE: &str = "localhost/knode/busybox:1.35";
@@ -48,10 +48,7 @@ fn pod(name: &str, policy: &str, containers: &[&str]) -> Pod {
     p.spec = Some(PodSpec {
         restart_policy: Some(policy.into()),
         termination_grace_period_seconds: Some(5),
-        containers: containers
-            .iter()
-            .map(|c| Container { name: c.to_string(), image: Some(IMAGE.into()), ..Default::default() })
-            .collect(),
+        containers: containers.iter().map(|c| Container { name: c.to_string(), image: Some(IMAGE.into()), ..Default::default() }).collect(),
         ..Default::default()
     });
     p
@@ -103,7 +100,12 @@ async fn first_sync_creates_sandbox_and_starts_containers_in_order() {
     let p = pod("web", "Always", &["a", "b"]);
     let (outcome, api) = h.sync(&p).await;
     assert!(outcome.errors.is_empty() && outcome.waiting.is_empty(), "{outcome:?}");
-    let ops: Vec<String> = h.fake.calls().into_iter().filter(|c| c.starts_with("RunPodSandbox") || c.starts_with("CreateContainer") || c.starts_with("StartContainer")).collect();
+    let ops: Vec<String> = h
+        .fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("RunPodSandbox") || c.starts_with("CreateContainer") || c.starts_with("StartContainer"))
+        .collect();
     assert_eq!(ops.len(), 5, "{ops:?}");
     assert!(ops[0].starts_with("RunPodSandbox") && ops[1] == "CreateContainer a" && ops[3] == "CreateContainer b", "{ops:?}");
     assert_eq!(api.phase.as_deref(), Some("Running"));
@@ -240,17 +242,22 @@ async fn runtime_class_picks_the_sandbox_handler_and_a_missing_one_fails_the_san
     let mut p = pod("unknown-class", "Always", &["main"]);
     p.spec.as_mut().unwrap().runtime_class_name = Some("nope".into());
     let (outcome, _) = h.sync(&p).await;
-    assert_eq!(outcome.errors.iter().map(ToString::to_string).collect::<Vec<_>>(), ["Failed to create pod sandbox: RuntimeClass \"nope\" not found"]);
+    assert_eq!(
+        outcome.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["Failed to create pod sandbox: RuntimeClass \"nope\" not found"]
+    );
 }
 
 fn with_resources(mut p: Pod, cpu: &str, memory: &str, memory_restarts: &[&str]) -> Pod {
     use k8s_openapi::api::core::v1::{ContainerResizePolicy, ResourceRequirements};
     use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
     for c in &mut p.spec.as_mut().unwrap().containers {
-        let list: std::collections::BTreeMap<String, Quantity> = [("cpu".to_string(), Quantity(cpu.into())), ("memory".to_string(), Quantity(memory.into()))].into();
+        let list: std::collections::BTreeMap<String, Quantity> =
+            [("cpu".to_string(), Quantity(cpu.into())), ("memory".to_string(), Quantity(memory.into()))].into();
         c.resources = Some(ResourceRequirements { requests: Some(list.clone()), limits: Some(list), ..Default::default() });
         if memory_restarts.contains(&c.name.as_str()) {
-            c.resize_policy = Some(vec![ContainerResizePolicy { resource_name: "memory".into(), restart_policy: "RestartContainer".into() }]);
+            c.resize_policy =
+                Some(vec![ContainerResizePolicy { resource_name: "memory".into(), restart_policy: "RestartContainer".into() }]);
         }
     }
     p
@@ -302,7 +309,11 @@ async fn an_allocated_resize_updates_in_place_or_restarts_per_policy() {
     assert_eq!(allocation.handle_resize(&v4), kubelet::allocation::ResizeDecision::Allocated);
     h.fake.clear_calls();
     let (outcome, _) = h.sync(&allocation.allocated_pod(&v4)).await;
-    let want = format!("cannot decrease memory limits: attempting to set container \"a\" memory limit ({}) below current usage ({})", 96 << 20, 100 << 20);
+    let want = format!(
+        "cannot decrease memory limits: attempting to set container \"a\" memory limit ({}) below current usage ({})",
+        96 << 20,
+        100 << 20
+    );
     assert_eq!(outcome.resize_error.as_deref(), Some(want.as_str()), "{outcome:?}");
     assert!(h.fake.calls_of("UpdateContainerResources").is_empty(), "{:?}", h.fake.calls());
     h.fake.set_memory_usage(&a_id, 50 << 20);

@@ -9,8 +9,6 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Container, Pod, PodSecurityContext, PodSpec, SecurityContext, Sysctl};
 use kubelet::admission::PodAdmitter;
-use kubelet_types::clock::TokioClock;
-use kubelet_types::events::LogEventRecorder;
 use kubelet::kuberuntime::RuntimeManager;
 use kubelet::kuberuntime::env::NoEnvSources;
 use kubelet::kuberuntime::labels::PodRef;
@@ -18,6 +16,8 @@ use kubelet::pod_workers::{PodWorkerContext, PodWorkers};
 use kubelet::prober::ProbeManager;
 use kubelet::status_manager::StatusManager;
 use kubelet::sysctl::SysctlAllowlist;
+use kubelet_types::clock::TokioClock;
+use kubelet_types::events::LogEventRecorder;
 use test_support::FakeRuntime;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -40,7 +40,14 @@ fn pod(pod_sc: PodSecurityContext, container_sc: Option<SecurityContext>) -> Pod
 
 fn manager(fake: &FakeRuntime, root: &std::path::Path, clock: TokioClock) -> RuntimeManager {
     let events = Arc::new(LogEventRecorder);
-    RuntimeManager::new(Arc::new(fake.clone()), Arc::new(fake.clone()), events, Arc::new(NoEnvSources), common::manager_config(root), Arc::new(clock))
+    RuntimeManager::new(
+        Arc::new(fake.clone()),
+        Arc::new(fake.clone()),
+        events,
+        Arc::new(NoEnvSources),
+        common::manager_config(root),
+        Arc::new(clock),
+    )
 }
 
 #[tokio::test(start_paused = true)]
@@ -60,7 +67,10 @@ async fn run_as_non_root_with_a_root_image_is_a_create_container_config_error() 
     assert!(fake.calls_of("CreateContainer").is_empty(), "{:?}", fake.calls());
 
     // An explicit non-root runAsUser overrides the image's root user.
-    let as_1000 = pod(PodSecurityContext { run_as_non_root: Some(true), ..Default::default() }, Some(SecurityContext { run_as_user: Some(1000), ..Default::default() }));
+    let as_1000 = pod(
+        PodSecurityContext { run_as_non_root: Some(true), ..Default::default() },
+        Some(SecurityContext { run_as_user: Some(1000), ..Default::default() }),
+    );
     let status = m.pod_status(&r).await.unwrap();
     let outcome = m.sync_pod(&as_1000, &status, &Default::default()).await;
     assert!(outcome.waiting.is_empty(), "{outcome:?}");
@@ -160,7 +170,8 @@ async fn host_users_false_pods_get_a_recorded_range_and_old_sandboxes_are_remade
         let fake = fake.clone();
         async move {
             let all = fake.list_containers(None).await.unwrap();
-            let mut ids: Vec<(i64, String)> = all.into_iter().filter(|c| c.pod_sandbox_id == sandbox).map(|c| (c.created_at, c.id)).collect();
+            let mut ids: Vec<(i64, String)> =
+                all.into_iter().filter(|c| c.pod_sandbox_id == sandbox).map(|c| (c.created_at, c.id)).collect();
             ids.sort();
             ids.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
         }
@@ -172,7 +183,14 @@ async fn host_users_false_pods_get_a_recorded_range_and_old_sandboxes_are_remade
     // A new kubelet (restart) starts the next container in the same namespace.
     let mut cfg = common::manager_config(root.path());
     cfg.userns_handlers = vec![String::new()];
-    let again = RuntimeManager::new(Arc::new(fake.clone()), Arc::new(fake.clone()), Arc::new(LogEventRecorder), Arc::new(NoEnvSources), cfg, Arc::new(clock));
+    let again = RuntimeManager::new(
+        Arc::new(fake.clone()),
+        Arc::new(fake.clone()),
+        Arc::new(LogEventRecorder),
+        Arc::new(NoEnvSources),
+        cfg,
+        Arc::new(clock),
+    );
     assert!(fake.exit_container(&c, 1));
     again.sync_pod(&p, &again.pod_status(&r).await.unwrap(), &Default::default()).await;
     tokio::time::advance(Duration::from_secs(20)).await;

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Container, Lifecycle, LifecycleHandler, Pod, PodSpec, SleepAction};
-use kubelet_types::clock::TokioClock;
 use kubelet::kuberuntime::RuntimeManager;
 use kubelet::kuberuntime::env::NoEnvSources;
 use kubelet::pleg::{Pleg, Relist};
@@ -16,12 +15,12 @@ use kubelet::pod_workers::PodWorkers;
 use kubelet::status_manager::StatusManager;
 use kubelet::sync_loop::SyncLoop;
 use kubelet_podconfig::DesiredPods;
+use kubelet_types::clock::TokioClock;
 use test_support::{FakeRuntime, RecordingEvents};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 const IMAGE: &str = "localhost/knode/busybox:1.35";
-
 
 /// A static pod `web-node1` (from a manifest file) whose container takes 20 s to stop (a
 /// `preStop` sleep) within a 30 s grace period.
@@ -37,7 +36,10 @@ fn static_pod(uid: &str, command: &str) -> Arc<Pod> {
             name: "main".into(),
             image: Some(IMAGE.into()),
             command: Some(vec![command.into()]),
-            lifecycle: Some(Lifecycle { pre_stop: Some(LifecycleHandler { sleep: Some(SleepAction { seconds: 20 }), ..Default::default() }), ..Default::default() }),
+            lifecycle: Some(Lifecycle {
+                pre_stop: Some(LifecycleHandler { sleep: Some(SleepAction { seconds: 20 }), ..Default::default() }),
+                ..Default::default()
+            }),
             ..Default::default()
         }],
         ..Default::default()
@@ -46,7 +48,11 @@ fn static_pod(uid: &str, command: &str) -> Arc<Pod> {
 }
 
 fn desired(pods: &[Arc<Pod>]) -> DesiredPods {
-    DesiredPods { pods: pods.iter().map(|p| (p.metadata.uid.clone().unwrap(), p.clone())).collect(), sources_ready: true, errors: Vec::new() }
+    DesiredPods {
+        pods: pods.iter().map(|p| (p.metadata.uid.clone().unwrap(), p.clone())).collect(),
+        sources_ready: true,
+        errors: Vec::new(),
+    }
 }
 
 /// The sync loop over a fake runtime, with its desired-pods sender.
@@ -66,7 +72,14 @@ fn start(initial: DesiredPods) -> Harness {
 fn start_on(fake: FakeRuntime, initial: DesiredPods) -> Harness {
     let root = tempfile::tempdir().unwrap();
     let clock = TokioClock::starting_at(SystemTime::now());
-    let manager = RuntimeManager::new(Arc::new(fake.clone()), Arc::new(fake.clone()), Arc::new(RecordingEvents::default()), Arc::new(NoEnvSources), common::manager_config(root.path()), Arc::new(clock));
+    let manager = RuntimeManager::new(
+        Arc::new(fake.clone()),
+        Arc::new(fake.clone()),
+        Arc::new(RecordingEvents::default()),
+        Arc::new(NoEnvSources),
+        common::manager_config(root.path()),
+        Arc::new(clock),
+    );
     let (ctx, probe_updates) = common::worker_context(&fake, manager, Arc::new(RecordingEvents::default()), clock);
     let status = ctx.status.clone();
     let shutdown = CancellationToken::new();
@@ -74,7 +87,16 @@ fn start_on(fake: FakeRuntime, initial: DesiredPods) -> Harness {
     let (desired, desired_rx) = watch::channel(initial);
     let (pleg_tx, pleg_events) = mpsc::channel(16);
     let (relist_tx, relist) = watch::channel(Relist::default());
-    let sync_loop = SyncLoop { workers, finished, desired: desired_rx, pleg_events, probe_updates, relist, heartbeat: Default::default(), deleting: Default::default() };
+    let sync_loop = SyncLoop {
+        workers,
+        finished,
+        desired: desired_rx,
+        pleg_events,
+        probe_updates,
+        relist,
+        heartbeat: Default::default(),
+        deleting: Default::default(),
+    };
     tokio::spawn(Pleg::new(Arc::new(fake.clone()), Duration::from_secs(1)).run(pleg_tx, relist_tx, shutdown.clone()));
     let task = tokio::spawn(sync_loop.run(shutdown.clone()));
     Harness { fake, desired, shutdown, task, status, _root: root }
@@ -157,8 +179,17 @@ async fn retried_with_backoff(create: bool, init: bool) {
         spec.init_containers = Some(vec![Container { name: "init".into(), image: Some(IMAGE.into()), ..Default::default() }]);
     }
     let fake = FakeRuntime::with_images([IMAGE]);
-    let err = kubelet_cri::CriError::Status { op: "CreateContainer", object: "main".into(), code: tonic::Code::Unknown, message: "failed to generate container spec".into() };
-    if create { fake.set_create_error(failing, err) } else { fake.set_start_error(failing, err) }
+    let err = kubelet_cri::CriError::Status {
+        op: "CreateContainer",
+        object: "main".into(),
+        code: tonic::Code::Unknown,
+        message: "failed to generate container spec".into(),
+    };
+    if create {
+        fake.set_create_error(failing, err)
+    } else {
+        fake.set_start_error(failing, err)
+    }
     let h = start_on(fake, desired(&[Arc::new(pod)]));
     tokio::time::sleep(Duration::from_secs(60)).await;
     let op = if create { "CreateContainer" } else { "StartContainer" };

@@ -18,10 +18,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use tokio::sync::{mpsc, watch};
 
-use crate::{
-    CONFIG_SEEN_ANNOTATION, CONFIG_SOURCE_ANNOTATION, PodSource, PodUpdate, SourceError,
-    pod_full_name, pod_uid,
-};
+use crate::{CONFIG_SEEN_ANNOTATION, CONFIG_SOURCE_ANNOTATION, PodSource, PodUpdate, SourceError, pod_full_name, pod_uid};
 
 /// The merged desired state the kubelet works towards.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -53,17 +50,8 @@ impl PodConfig {
             }
         }
         let ready = configured.is_empty();
-        let (tx, rx) = watch::channel(DesiredPods {
-            sources_ready: ready,
-            ..DesiredPods::default()
-        });
-        let config = PodConfig {
-            configured,
-            sets: BTreeMap::new(),
-            seen_sources: BTreeSet::new(),
-            tx,
-            clock: SystemTime::now,
-        };
+        let (tx, rx) = watch::channel(DesiredPods { sources_ready: ready, ..DesiredPods::default() });
+        let config = PodConfig { configured, sets: BTreeMap::new(), seen_sources: BTreeSet::new(), tx, clock: SystemTime::now };
         (config, rx)
     }
 
@@ -95,17 +83,11 @@ impl PodConfig {
         for incoming in update.pods {
             let full_name = pod_full_name(&incoming);
             if pod_uid(&incoming).is_empty() {
-                errors.push(rejected(
-                    source,
-                    format!("pod {full_name:?} has no UID, ignoring"),
-                ));
+                errors.push(rejected(source, format!("pod {full_name:?} has no UID, ignoring")));
                 continue;
             }
             if !names.insert(full_name.clone()) {
-                errors.push(rejected(
-                    source,
-                    format!("duplicate pod name {full_name:?}, ignoring"),
-                ));
+                errors.push(rejected(source, format!("duplicate pod name {full_name:?}, ignoring")));
                 continue;
             }
             // An unchanged pod keeps its published object, which the pod workers and the
@@ -131,34 +113,21 @@ impl PodConfig {
 
     fn annotate(&self, pod: &mut Pod, source: PodSource, previous: Option<&Pod>) {
         let annotations = pod.metadata.annotations.get_or_insert_default();
-        annotations.insert(
-            CONFIG_SOURCE_ANNOTATION.to_owned(),
-            source.as_str().to_owned(),
-        );
-        let earlier = previous
-            .and_then(|p| p.metadata.annotations.as_ref())
-            .and_then(|a| a.get(CONFIG_SEEN_ANNOTATION))
-            .cloned();
+        annotations.insert(CONFIG_SOURCE_ANNOTATION.to_owned(), source.as_str().to_owned());
+        let earlier = previous.and_then(|p| p.metadata.annotations.as_ref()).and_then(|a| a.get(CONFIG_SEEN_ANNOTATION)).cloned();
         match earlier {
             Some(seen) => {
                 annotations.insert(CONFIG_SEEN_ANNOTATION.to_owned(), seen);
             }
             None => {
-                annotations
-                    .entry(CONFIG_SEEN_ANNOTATION.to_owned())
-                    .or_insert_with(|| format_rfc3339_nano((self.clock)()));
+                annotations.entry(CONFIG_SEEN_ANNOTATION.to_owned()).or_insert_with(|| format_rfc3339_nano((self.clock)()));
             }
         }
     }
 
     fn publish(&self) {
-        let mut desired = DesiredPods {
-            sources_ready: self
-                .configured
-                .iter()
-                .all(|s| self.seen_sources.contains(s)),
-            ..DesiredPods::default()
-        };
+        let mut desired =
+            DesiredPods { sources_ready: self.configured.iter().all(|s| self.seen_sources.contains(s)), ..DesiredPods::default() };
         for source in &self.configured {
             let Some((pods, errors)) = self.sets.get(source) else {
                 continue;
@@ -185,20 +154,14 @@ impl PodConfig {
 }
 
 fn rejected(source: PodSource, message: String) -> SourceError {
-    SourceError {
-        path: source.as_str().to_owned(),
-        message,
-    }
+    SourceError { path: source.as_str().to_owned(), message }
 }
 
 fn same_state(a: &DesiredPods, b: &DesiredPods) -> bool {
     a.sources_ready == b.sources_ready
         && a.errors == b.errors
         && a.pods.len() == b.pods.len()
-        && a.pods
-            .iter()
-            .zip(&b.pods)
-            .all(|((ka, pa), (kb, pb))| ka == kb && same_ignoring_seen(pa, pb))
+        && a.pods.iter().zip(&b.pods).all(|((ka, pa), (kb, pb))| ka == kb && same_ignoring_seen(pa, pb))
 }
 
 /// Whether `incoming` is `earlier` (published from `source`) but for the annotations the

@@ -8,22 +8,13 @@ use super::*;
 
 fn pod(name: &str, uid: &str) -> Pod {
     Pod {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some("default".into()),
-            uid: Some(uid.into()),
-            ..ObjectMeta::default()
-        },
+        metadata: ObjectMeta { name: Some(name.into()), namespace: Some("default".into()), uid: Some(uid.into()), ..ObjectMeta::default() },
         ..Pod::default()
     }
 }
 
 fn update(source: PodSource, pods: Vec<Pod>) -> PodUpdate {
-    PodUpdate {
-        source,
-        pods: pods.into_iter().map(Arc::new).collect(),
-        errors: Vec::new(),
-    }
+    PodUpdate { source, pods: pods.into_iter().map(Arc::new).collect(), errors: Vec::new() }
 }
 
 fn fixed_clock() -> SystemTime {
@@ -60,26 +51,13 @@ fn set_semantics_replace_a_source() {
 fn first_source_wins_a_uid_and_duplicate_names_are_rejected() {
     let (mut config, rx) = PodConfig::new(&[PodSource::File, PodSource::Http]);
     config.apply(update(PodSource::Http, vec![pod("from-http", "1")]));
-    config.apply(update(
-        PodSource::File,
-        vec![pod("from-file", "1"), pod("from-file", "2")],
-    ));
+    config.apply(update(PodSource::File, vec![pod("from-file", "1"), pod("from-file", "2")]));
     let desired = rx.borrow().clone();
     assert_eq!(desired.pods.len(), 1);
-    assert_eq!(
-        desired.pods["1"].metadata.name.as_deref(),
-        Some("from-file")
-    );
-    assert_eq!(
-        desired.pods["1"].metadata.annotations.as_ref().unwrap()[CONFIG_SOURCE_ANNOTATION],
-        "file"
-    );
+    assert_eq!(desired.pods["1"].metadata.name.as_deref(), Some("from-file"));
+    assert_eq!(desired.pods["1"].metadata.annotations.as_ref().unwrap()[CONFIG_SOURCE_ANNOTATION], "file");
     assert_eq!(desired.errors.len(), 1);
-    assert!(
-        desired.errors[0]
-            .message
-            .contains("duplicate pod name \"from-file_default\"")
-    );
+    assert!(desired.errors[0].message.contains("duplicate pod name \"from-file_default\""));
 }
 
 #[test]
@@ -88,30 +66,16 @@ fn seen_is_stamped_once_and_unchanged_sets_are_not_published() {
     let mut config = config.with_clock(fixed_clock);
     config.apply(update(PodSource::File, vec![pod("a", "1")]));
     assert!(rx.has_changed().unwrap());
-    let seen = rx.borrow_and_update().pods["1"]
-        .metadata
-        .annotations
-        .as_ref()
-        .unwrap()[CONFIG_SEEN_ANNOTATION]
-        .clone();
+    let seen = rx.borrow_and_update().pods["1"].metadata.annotations.as_ref().unwrap()[CONFIG_SEEN_ANNOTATION].clone();
     assert_eq!(seen, "2023-11-14T22:13:20.12Z");
 
     config.clock = later_clock;
     config.apply(update(PodSource::File, vec![pod("a", "1")]));
-    assert!(
-        !rx.has_changed().unwrap(),
-        "same pods must not be republished"
-    );
+    assert!(!rx.has_changed().unwrap(), "same pods must not be republished");
     config.apply(update(PodSource::File, vec![pod("a", "1"), pod("b", "2")]));
     let desired = rx.borrow_and_update().clone();
-    assert_eq!(
-        desired.pods["1"].metadata.annotations.as_ref().unwrap()[CONFIG_SEEN_ANNOTATION],
-        seen
-    );
-    assert_eq!(
-        desired.pods["2"].metadata.annotations.as_ref().unwrap()[CONFIG_SEEN_ANNOTATION],
-        "2027-01-15T08:00:00Z"
-    );
+    assert_eq!(desired.pods["1"].metadata.annotations.as_ref().unwrap()[CONFIG_SEEN_ANNOTATION], seen);
+    assert_eq!(desired.pods["2"].metadata.annotations.as_ref().unwrap()[CONFIG_SEEN_ANNOTATION], "2027-01-15T08:00:00Z");
 }
 
 #[test]
@@ -145,15 +109,8 @@ fn unchanged_pods_keep_their_published_object_and_changed_ones_get_a_new_one() {
 #[test]
 fn errors_are_published_and_cleared() {
     let (mut config, rx) = PodConfig::new(&[PodSource::File]);
-    let error = SourceError {
-        path: "/m/bad.yaml".into(),
-        message: "nope".into(),
-    };
-    config.apply(PodUpdate {
-        source: PodSource::File,
-        pods: vec![],
-        errors: vec![error.clone()],
-    });
+    let error = SourceError { path: "/m/bad.yaml".into(), message: "nope".into() };
+    config.apply(PodUpdate { source: PodSource::File, pods: vec![], errors: vec![error.clone()] });
     assert_eq!(rx.borrow().errors, [error]);
     config.apply(update(PodSource::File, vec![]));
     assert!(rx.borrow().errors.is_empty());
@@ -164,9 +121,7 @@ async fn run_stops_when_senders_are_gone() {
     let (config, mut rx) = PodConfig::new(&[PodSource::Api]);
     let (tx, updates) = mpsc::channel(4);
     let task = tokio::spawn(config.run(updates));
-    tx.send(update(PodSource::Api, vec![pod("a", "1")]))
-        .await
-        .unwrap();
+    tx.send(update(PodSource::Api, vec![pod("a", "1")])).await.unwrap();
     rx.changed().await.unwrap();
     assert!(rx.borrow().sources_ready);
     drop(tx);
@@ -176,8 +131,5 @@ async fn run_stops_when_senders_are_gone() {
 #[test]
 fn rfc3339_nano() {
     assert_eq!(format_rfc3339_nano(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-    assert_eq!(
-        format_rfc3339_nano(UNIX_EPOCH + Duration::new(951_782_400, 5)),
-        "2000-02-29T00:00:00.000000005Z"
-    );
+    assert_eq!(format_rfc3339_nano(UNIX_EPOCH + Duration::new(951_782_400, 5)), "2000-02-29T00:00:00.000000005Z");
 }

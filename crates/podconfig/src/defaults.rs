@@ -12,9 +12,7 @@
 //! Pure functions only; the first-seen time is stamped later by [`crate::PodConfig`].
 
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, PodSecurityContext, PodSpec, Probe, Toleration,
-};
+use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSecurityContext, PodSpec, Probe, Toleration};
 use md5::{Digest, Md5};
 use serde_json::Value;
 
@@ -37,36 +35,21 @@ pub fn apply_static_pod_defaults(pod: &mut Pod, node_name: &str, source: &Source
     }
     let name = pod.metadata.name.as_deref().unwrap_or_default();
     pod.metadata.name = Some(format!("{name}-{}", node_name.to_lowercase()));
-    if pod
-        .metadata
-        .namespace
-        .as_deref()
-        .unwrap_or_default()
-        .is_empty()
-    {
+    if pod.metadata.namespace.as_deref().unwrap_or_default().is_empty() {
         pod.metadata.namespace = Some("default".to_owned());
     }
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let annotations = pod.metadata.annotations.get_or_insert_default();
     annotations.insert(CONFIG_HASH_ANNOTATION.to_owned(), uid);
-    annotations.insert(
-        CONFIG_SOURCE_ANNOTATION.to_owned(),
-        source.kind().as_str().to_owned(),
-    );
+    annotations.insert(CONFIG_SOURCE_ANNOTATION.to_owned(), source.kind().as_str().to_owned());
 
     let spec = pod.spec.get_or_insert_default();
     spec.node_name = Some(node_name.to_owned());
     if matches!(source, SourceRef::File(_)) {
-        let tolerate_all = Toleration {
-            operator: Some("Exists".to_owned()),
-            effect: Some("NoExecute".to_owned()),
-            ..Toleration::default()
-        };
+        let tolerate_all =
+            Toleration { operator: Some("Exists".to_owned()), effect: Some("NoExecute".to_owned()), ..Toleration::default() };
         let tolerations = spec.tolerations.get_or_insert_default();
-        if !tolerations
-            .iter()
-            .any(|t| same_toleration(t, &tolerate_all))
-        {
+        if !tolerations.iter().any(|t| same_toleration(t, &tolerate_all)) {
             tolerations.push(tolerate_all);
         }
     }
@@ -83,28 +66,18 @@ pub fn static_pod_uid(pod: &Pod, node_name: &str, source: &SourceRef) -> String 
         SourceRef::Url(url) => hasher.update(format!("url:{url}")),
     }
     let mut value = serde_json::to_value(pod).unwrap_or(Value::Null);
-    let emptied = value
-        .pointer_mut("/metadata/annotations")
-        .and_then(Value::as_object_mut)
-        .is_some_and(|annotations| {
-            annotations.remove(CONFIG_SEEN_ANNOTATION);
-            annotations.is_empty()
-        });
+    let emptied = value.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut).is_some_and(|annotations| {
+        annotations.remove(CONFIG_SEEN_ANNOTATION);
+        annotations.is_empty()
+    });
     if emptied {
         // No annotations and only `config.seen` hash alike.
-        value
-            .get_mut("metadata")
-            .and_then(Value::as_object_mut)
-            .map(|m| m.remove("annotations"));
+        value.get_mut("metadata").and_then(Value::as_object_mut).map(|m| m.remove("annotations"));
     }
     let mut canonical = String::new();
     write_canonical(&value, &mut canonical);
     hasher.update(canonical.as_bytes());
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// JSON with object keys sorted, independent of serde_json's map ordering features.
@@ -141,10 +114,7 @@ fn write_canonical(value: &Value, out: &mut String) {
 /// Upstream `Toleration.MatchToleration`: key, operator, value and effect are equal.
 fn same_toleration(a: &Toleration, b: &Toleration) -> bool {
     let s = |v: &Option<String>| v.clone().unwrap_or_default();
-    s(&a.key) == s(&b.key)
-        && s(&a.operator) == s(&b.operator)
-        && s(&a.value) == s(&b.value)
-        && s(&a.effect) == s(&b.effect)
+    s(&a.key) == s(&b.key) && s(&a.operator) == s(&b.operator) && s(&a.value) == s(&b.value) && s(&a.effect) == s(&b.effect)
 }
 
 /// The v1 API defaults a kubelet relies on (upstream `pkg/apis/core/v1/defaults.go`).
@@ -161,16 +131,9 @@ pub fn apply_api_defaults(pod: &mut Pod) {
     for ephemeral in spec.ephemeral_containers.iter_mut().flatten() {
         let policy = &mut ephemeral.image_pull_policy;
         default_pull_policy(policy, ephemeral.image.as_deref());
-        set(
-            &mut ephemeral.termination_message_path,
-            "/dev/termination-log",
-        );
+        set(&mut ephemeral.termination_message_path, "/dev/termination-log");
         set(&mut ephemeral.termination_message_policy, "File");
-        ephemeral
-            .ports
-            .iter_mut()
-            .flatten()
-            .for_each(default_port_protocol);
+        ephemeral.ports.iter_mut().flatten().for_each(default_port_protocol);
     }
 }
 
@@ -178,8 +141,7 @@ fn default_pod_spec(spec: &mut PodSpec) {
     set(&mut spec.dns_policy, "ClusterFirst");
     set(&mut spec.restart_policy, "Always");
     set(&mut spec.scheduler_name, "default-scheduler");
-    spec.security_context
-        .get_or_insert_with(PodSecurityContext::default);
+    spec.security_context.get_or_insert_with(PodSecurityContext::default);
     spec.termination_grace_period_seconds.get_or_insert(30);
     spec.enable_service_links.get_or_insert(true);
     for volume in spec.volumes.iter_mut().flatten() {
@@ -200,10 +162,7 @@ fn default_pod_spec(spec: &mut PodSpec) {
 
 fn default_container(container: &mut Container, host_network: bool) {
     default_pull_policy(&mut container.image_pull_policy, container.image.as_deref());
-    set(
-        &mut container.termination_message_path,
-        "/dev/termination-log",
-    );
+    set(&mut container.termination_message_path, "/dev/termination-log");
     set(&mut container.termination_message_policy, "File");
     for port in container.ports.iter_mut().flatten() {
         default_port_protocol(port);
@@ -224,11 +183,7 @@ fn default_container(container: &mut Container, host_network: bool) {
             set(&mut field_ref.api_version, "v1");
         }
     }
-    let probes = [
-        &mut container.liveness_probe,
-        &mut container.readiness_probe,
-        &mut container.startup_probe,
-    ];
+    let probes = [&mut container.liveness_probe, &mut container.readiness_probe, &mut container.startup_probe];
     for probe in probes.into_iter().flatten() {
         default_probe(probe);
     }

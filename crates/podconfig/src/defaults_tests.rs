@@ -6,9 +6,7 @@ use super::*;
 use crate::decode_manifest;
 
 fn pod(yaml: &str) -> Pod {
-    decode_manifest("t.yaml", yaml.as_bytes())
-        .unwrap()
-        .remove(0)
+    decode_manifest("t.yaml", yaml.as_bytes()).unwrap().remove(0)
 }
 
 const WEB: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: nginx\n    image: nginx\n    ports: [{containerPort: 80}]\n    resources:\n      limits: {cpu: 500m, memory: 64Mi}\n      requests: {cpu: 100m}\n";
@@ -23,31 +21,11 @@ fn uid_is_stable_and_depends_on_node_path_and_content() {
     let a = static_pod_uid(&p, "node-a", &file("/etc/kubernetes/manifests/web.yaml"));
     assert_eq!(a.len(), 32);
     assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
-    assert_eq!(
-        a,
-        static_pod_uid(
-            &pod(WEB),
-            "node-a",
-            &file("/etc/kubernetes/manifests/web.yaml")
-        )
-    );
-    assert_ne!(
-        a,
-        static_pod_uid(&p, "node-b", &file("/etc/kubernetes/manifests/web.yaml"))
-    );
-    assert_ne!(
-        a,
-        static_pod_uid(&p, "node-a", &file("/etc/kubernetes/manifests/web2.yaml"))
-    );
+    assert_eq!(a, static_pod_uid(&pod(WEB), "node-a", &file("/etc/kubernetes/manifests/web.yaml")));
+    assert_ne!(a, static_pod_uid(&p, "node-b", &file("/etc/kubernetes/manifests/web.yaml")));
+    assert_ne!(a, static_pod_uid(&p, "node-a", &file("/etc/kubernetes/manifests/web2.yaml")));
     let changed = pod(&WEB.replace("image: nginx", "image: nginx:1.27"));
-    assert_ne!(
-        a,
-        static_pod_uid(
-            &changed,
-            "node-a",
-            &file("/etc/kubernetes/manifests/web.yaml")
-        )
-    );
+    assert_ne!(a, static_pod_uid(&changed, "node-a", &file("/etc/kubernetes/manifests/web.yaml")));
     let url = static_pod_uid(&p, "node-a", &SourceRef::Url("http://x/pods".into()));
     assert_ne!(a, url);
 }
@@ -57,10 +35,7 @@ fn uid_ignores_seen_annotation_and_key_order() {
     let mut p = pod(WEB);
     let source = file("/m/web.yaml");
     let before = static_pod_uid(&p, "n", &source);
-    p.metadata
-        .annotations
-        .get_or_insert_default()
-        .insert(CONFIG_SEEN_ANNOTATION.into(), "t".into());
+    p.metadata.annotations.get_or_insert_default().insert(CONFIG_SEEN_ANNOTATION.into(), "t".into());
     assert_eq!(before, static_pod_uid(&p, "n", &source));
     let json = r#"{"kind":"Pod","spec":{"containers":[{"ports":[{"containerPort":80}],"image":"nginx","name":"nginx","resources":{"requests":{"cpu":"100m"},"limits":{"memory":"64Mi","cpu":"500m"}}}]},"metadata":{"name":"web"},"apiVersion":"v1"}"#;
     let from_json = decode_manifest("j", json.as_bytes()).unwrap().remove(0);
@@ -87,18 +62,12 @@ fn static_defaults_name_namespace_annotations_tolerations() {
     let mut from_url = pod(WEB);
     apply_static_pod_defaults(&mut from_url, "n", &SourceRef::Url("http://x".into()));
     assert!(from_url.spec.unwrap().tolerations.is_none());
-    assert_eq!(
-        from_url.metadata.annotations.unwrap()[CONFIG_SOURCE_ANNOTATION],
-        "http"
-    );
+    assert_eq!(from_url.metadata.annotations.unwrap()[CONFIG_SOURCE_ANNOTATION], "http");
 }
 
 #[test]
 fn existing_uid_and_namespace_are_kept() {
-    let yaml = WEB.replace(
-        "  name: web\n",
-        "  name: web\n  namespace: kube-system\n  uid: fixed\n",
-    );
+    let yaml = WEB.replace("  name: web\n", "  name: web\n  namespace: kube-system\n  uid: fixed\n");
     let mut p = pod(&yaml);
     apply_static_pod_defaults(&mut p, "n", &file("/m/web.yaml"));
     assert_eq!(p.metadata.uid.as_deref(), Some("fixed"));
@@ -118,23 +87,14 @@ fn api_defaults() {
     assert!(spec.security_context.is_some());
     let c = &spec.containers[0];
     assert_eq!(c.image_pull_policy.as_deref(), Some("Always"));
-    assert_eq!(
-        c.termination_message_path.as_deref(),
-        Some("/dev/termination-log")
-    );
+    assert_eq!(c.termination_message_path.as_deref(), Some("/dev/termination-log"));
     assert_eq!(c.termination_message_policy.as_deref(), Some("File"));
     let port = &c.ports.as_ref().unwrap()[0];
     assert_eq!(port.protocol.as_deref(), Some("TCP"));
-    assert_eq!(
-        port.host_port, None,
-        "hostPort is only defaulted for hostNetwork pods"
-    );
+    assert_eq!(port.host_port, None, "hostPort is only defaulted for hostNetwork pods");
     let requests = c.resources.as_ref().unwrap().requests.as_ref().unwrap();
     assert_eq!(requests["cpu"].0, "100m", "explicit requests win");
-    assert_eq!(
-        requests["memory"].0, "64Mi",
-        "missing requests default to limits"
-    );
+    assert_eq!(requests["memory"].0, "64Mi", "missing requests default to limits");
 }
 
 #[test]
@@ -164,26 +124,10 @@ fn probe_and_volume_defaults() {
     let mut p = pod(yaml);
     apply_api_defaults(&mut p);
     let spec = p.spec.unwrap();
-    assert_eq!(
-        spec.volumes.unwrap()[0]
-            .secret
-            .as_ref()
-            .unwrap()
-            .default_mode,
-        Some(0o644)
-    );
+    assert_eq!(spec.volumes.unwrap()[0].secret.as_ref().unwrap().default_mode, Some(0o644));
     let probe = spec.containers[0].liveness_probe.clone().unwrap();
-    assert_eq!(
-        (probe.timeout_seconds, probe.period_seconds),
-        (Some(1), Some(10))
-    );
-    assert_eq!(
-        (probe.success_threshold, probe.failure_threshold),
-        (Some(1), Some(3))
-    );
+    assert_eq!((probe.timeout_seconds, probe.period_seconds), (Some(1), Some(10)));
+    assert_eq!((probe.success_threshold, probe.failure_threshold), (Some(1), Some(3)));
     let http = probe.http_get.unwrap();
-    assert_eq!(
-        (http.path.as_deref(), http.scheme.as_deref()),
-        (Some("/"), Some("HTTP"))
-    );
+    assert_eq!((http.path.as_deref(), http.scheme.as_deref()), (Some("/"), Some("HTTP")));
 }

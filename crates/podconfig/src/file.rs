@@ -54,11 +54,7 @@ struct Watch {
 impl StaticPodSource {
     /// A source for `path` on node `node_name`, fully re-read every `check_frequency`.
     pub fn new(path: PathBuf, node_name: String, check_frequency: Duration) -> Self {
-        Self {
-            path,
-            node_name,
-            check_frequency,
-        }
+        Self { path, node_name, check_frequency }
     }
 
     /// Sends the pod set after every change until `shutdown` is cancelled or the receiver
@@ -94,24 +90,14 @@ impl StaticPodSource {
                 }
                 sleep(REMOVAL_GAP).await;
             }
-            let previous = last
-                .as_ref()
-                .map(|(pods, _)| pods.as_slice())
-                .unwrap_or_default();
+            let previous = last.as_ref().map(|(pods, _)| pods.as_slice()).unwrap_or_default();
             let current = self.read(previous).await;
             if last.as_ref() == Some(&current) {
                 continue;
             }
-            let update = PodUpdate {
-                source: PodSource::File,
-                pods: current.0.iter().cloned().map(Arc::new).collect(),
-                errors: current.1.clone(),
-            };
-            tracing::debug!(
-                pods = update.pods.len(),
-                errors = update.errors.len(),
-                "static pods changed"
-            );
+            let update =
+                PodUpdate { source: PodSource::File, pods: current.0.iter().cloned().map(Arc::new).collect(), errors: current.1.clone() };
+            tracing::debug!(pods = update.pods.len(), errors = update.errors.len(), "static pods changed");
             last = Some(current);
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -129,20 +115,14 @@ impl StaticPodSource {
                 return (Vec::new(), Vec::new());
             }
             Err(e) => {
-                return (
-                    previous.to_vec(),
-                    vec![self.error(&self.path, &e.to_string())],
-                );
+                return (previous.to_vec(), vec![self.error(&self.path, &e.to_string())]);
             }
         };
         if metadata.is_dir() {
             return self.read_dir().await;
         }
         if !metadata.is_file() {
-            return (
-                previous.to_vec(),
-                vec![self.error(&self.path, "path is not a directory or file")],
-            );
+            return (previous.to_vec(), vec![self.error(&self.path, "path is not a directory or file")]);
         }
         match self.read_file(&self.path).await {
             Ok(pods) => (pods, Vec::new()),
@@ -181,26 +161,19 @@ impl StaticPodSource {
     }
 
     async fn read_file(&self, path: &Path) -> Result<Vec<Pod>, SourceError> {
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|e| self.error(path, &e.to_string()))?;
+        let bytes = tokio::fs::read(path).await.map_err(|e| self.error(path, &e.to_string()))?;
         let source = SourceRef::File(path.to_path_buf());
         load_static_pods(&bytes, &self.node_name, &source).map_err(|e| {
             let name = path.display().to_string();
             let message = e.to_string();
-            let message = message
-                .strip_prefix(&format!("{name}: "))
-                .unwrap_or(&message);
+            let message = message.strip_prefix(&format!("{name}: ")).unwrap_or(&message);
             self.error(path, message)
         })
     }
 
     fn error(&self, path: &Path, message: &str) -> SourceError {
         tracing::error!(path = %path.display(), "can't process static pod manifest: {message}");
-        SourceError {
-            path: path.display().to_string(),
-            message: message.to_owned(),
-        }
+        SourceError { path: path.display().to_string(), message: message.to_owned() }
     }
 
     /// A manifest removed and already written back within one burst of events (a static pod
@@ -230,15 +203,8 @@ impl StaticPodSource {
         let (target, only) = if self.path.is_dir() {
             (self.path.clone(), None)
         } else {
-            let parent = self
-                .path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            (
-                parent.to_path_buf(),
-                self.path.file_name().map(ToOwned::to_owned),
-            )
+            let parent = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            (parent.to_path_buf(), self.path.file_name().map(ToOwned::to_owned))
         };
         if !target.is_dir() {
             *watch = None;
@@ -269,12 +235,7 @@ impl StaticPodSource {
             Ok(w)
         });
         match watcher {
-            Ok(watcher) => {
-                *watch = Some(Watch {
-                    _watcher: watcher,
-                    target,
-                })
-            }
+            Ok(watcher) => *watch = Some(Watch { _watcher: watcher, target }),
             Err(e) => {
                 tracing::warn!(path = %target.display(), error = %e, "unable to watch static pod path; polling only");
                 *watch = None;
@@ -293,12 +254,9 @@ fn is_relevant(event: &notify::Event, only: Option<&std::ffi::OsStr>) -> bool {
     if event.paths.is_empty() {
         return true;
     }
-    event
-        .paths
-        .iter()
-        .any(|path| match (path.file_name(), only) {
-            (Some(name), Some(only)) => name == only,
-            (Some(name), None) => !name.to_string_lossy().starts_with('.'),
-            (None, _) => true,
-        })
+    event.paths.iter().any(|path| match (path.file_name(), only) {
+        (Some(name), Some(only)) => name == only,
+        (Some(name), None) => !name.to_string_lossy().starts_with('.'),
+        (None, _) => true,
+    })
 }

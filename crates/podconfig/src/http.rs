@@ -45,10 +45,7 @@ pub enum UrlSourceError {
     Timeout { url: String },
     /// The server answered with something other than 200 OK.
     #[error("{url}: {status}")]
-    Status {
-        url: String,
-        status: hyper::StatusCode,
-    },
+    Status { url: String, status: hyper::StatusCode },
     /// The body was empty.
     #[error("zero-length data received from {url}")]
     EmptyBody { url: String },
@@ -68,18 +65,8 @@ pub struct UrlPodSource {
 
 impl UrlPodSource {
     /// A source for `url` sent with `headers`, polled every `check_frequency`.
-    pub fn new(
-        url: String,
-        headers: BTreeMap<String, Vec<String>>,
-        node_name: String,
-        check_frequency: Duration,
-    ) -> Self {
-        Self {
-            url,
-            headers,
-            node_name,
-            check_frequency,
-        }
+    pub fn new(url: String, headers: BTreeMap<String, Vec<String>>, node_name: String, check_frequency: Duration) -> Self {
+        Self { url, headers, node_name, check_frequency }
     }
 
     /// Polls until `shutdown` is cancelled or the receiver is dropped.
@@ -125,14 +112,8 @@ impl UrlPodSource {
                         continue;
                     };
                     let message = error.to_string();
-                    let errors = vec![SourceError {
-                        path: self.url.clone(),
-                        message,
-                    }];
-                    PodUpdate {
-                        errors,
-                        ..last.clone()
-                    }
+                    let errors = vec![SourceError { path: self.url.clone(), message }];
+                    PodUpdate { errors, ..last.clone() }
                 }
             };
             if delivered.as_ref() == Some(&update) {
@@ -150,37 +131,21 @@ impl UrlPodSource {
     fn decode(&self, body: &Bytes) -> Option<Result<PodUpdate, UrlSourceError>> {
         let source = SourceRef::Url(self.url.clone());
         if body.is_empty() {
-            let error = UrlSourceError::EmptyBody {
-                url: self.url.clone(),
-            };
+            let error = UrlSourceError::EmptyBody { url: self.url.clone() };
             log_failure(&error, 0);
-            let errors = vec![SourceError {
-                path: self.url.clone(),
-                message: error.to_string(),
-            }];
-            return Some(Ok(PodUpdate {
-                source: PodSource::Http,
-                pods: Vec::new(),
-                errors,
-            }));
+            let errors = vec![SourceError { path: self.url.clone(), message: error.to_string() }];
+            return Some(Ok(PodUpdate { source: PodSource::Http, pods: Vec::new(), errors }));
         }
         let pods: Result<Vec<Pod>, _> = load_static_pods(body, &self.node_name, &source);
         Some(
-            pods.map(|pods| PodUpdate {
-                source: PodSource::Http,
-                pods: pods.into_iter().map(Arc::new).collect(),
-                errors: Vec::new(),
-            })
-            .map_err(Into::into),
+            pods.map(|pods| PodUpdate { source: PodSource::Http, pods: pods.into_iter().map(Arc::new).collect(), errors: Vec::new() })
+                .map_err(Into::into),
         )
     }
 
     async fn fetch(&self, client: &Result<HttpsClient, String>) -> Result<Bytes, UrlSourceError> {
         let url = self.url.clone();
-        let invalid = |reason: String| UrlSourceError::InvalidRequest {
-            url: url.clone(),
-            reason,
-        };
+        let invalid = |reason: String| UrlSourceError::InvalidRequest { url: url.clone(), reason };
         let client = client.as_ref().map_err(|e| invalid(e.clone()))?;
         let mut request = hyper::Request::get(self.url.as_str());
         for (name, values) in &self.headers {
@@ -188,36 +153,19 @@ impl UrlPodSource {
                 request = request.header(name.as_str(), value.as_str());
             }
         }
-        let request = request
-            .body(Empty::new())
-            .map_err(|e| invalid(e.to_string()))?;
+        let request = request.body(Empty::new()).map_err(|e| invalid(e.to_string()))?;
         let exchange = async {
-            let response = client
-                .request(request)
-                .await
-                .map_err(|e| UrlSourceError::Request {
-                    url: url.clone(),
-                    reason: error_chain(&e),
-                })?;
+            let response =
+                client.request(request).await.map_err(|e| UrlSourceError::Request { url: url.clone(), reason: error_chain(&e) })?;
             let status = response.status();
-            let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
-                .collect()
-                .await;
-            let body = body.map_err(|e| UrlSourceError::Request {
-                url: url.clone(),
-                reason: e.to_string(),
-            })?;
+            let body = Limited::new(response.into_body(), MAX_BODY_BYTES).collect().await;
+            let body = body.map_err(|e| UrlSourceError::Request { url: url.clone(), reason: e.to_string() })?;
             if status != hyper::StatusCode::OK {
-                return Err(UrlSourceError::Status {
-                    url: url.clone(),
-                    status,
-                });
+                return Err(UrlSourceError::Status { url: url.clone(), status });
             }
             Ok(body.to_bytes())
         };
-        timeout(REQUEST_TIMEOUT, exchange)
-            .await
-            .map_err(|_| UrlSourceError::Timeout { url: url.clone() })?
+        timeout(REQUEST_TIMEOUT, exchange).await.map_err(|_| UrlSourceError::Timeout { url: url.clone() })?
     }
 }
 
@@ -225,9 +173,7 @@ impl UrlPodSource {
 fn log_failure(error: &UrlSourceError, failures: u32) {
     match failures {
         0..3 => tracing::error!("failed to read pods from URL: {error}"),
-        3 => tracing::error!(
-            "failed to read pods from URL, reducing verbosity of this message: {error}"
-        ),
+        3 => tracing::error!("failed to read pods from URL, reducing verbosity of this message: {error}"),
         _ => tracing::debug!("failed to read pods from URL: {error}"),
     }
 }
@@ -246,9 +192,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// An http+https client on rustls/ring; without system roots https fails per request.
 fn build_client() -> Result<HttpsClient, String> {
     let provider = || rustls::crypto::ring::default_provider();
-    let builder = match hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(provider())
-    {
+    let builder = match hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(provider()) {
         Ok(builder) => builder,
         Err(e) => {
             tracing::warn!(error = %e, "no system trust roots; https manifest URLs will fail");

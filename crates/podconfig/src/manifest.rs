@@ -24,29 +24,14 @@ pub enum ManifestError {
     #[error("{name}: Object '{field}' is missing")]
     MissingTypeField { name: String, field: &'static str },
     /// A kind other than a v1 Pod or PodList (e.g. `List`, `Deployment`).
-    #[error(
-        "{name}: unsupported kind {kind:?} (apiVersion {api_version:?}): expected a v1 {expected}"
-    )]
-    UnsupportedKind {
-        name: String,
-        api_version: String,
-        kind: String,
-        expected: &'static str,
-    },
+    #[error("{name}: unsupported kind {kind:?} (apiVersion {api_version:?}): expected a v1 {expected}")]
+    UnsupportedKind { name: String, api_version: String, kind: String, expected: &'static str },
     /// The object has the right kind but its fields do not fit the Pod schema.
     #[error("{name}: couldn't decode {kind}: {reason}")]
-    Decode {
-        name: String,
-        kind: &'static str,
-        reason: String,
-    },
+    Decode { name: String, kind: &'static str, reason: String },
     /// Decoded and defaulted, but the pod fails validation.
     #[error("{name}: invalid pod {pod:?}: {errors}")]
-    Invalid {
-        name: String,
-        pod: String,
-        errors: ValidationErrors,
-    },
+    Invalid { name: String, pod: String, errors: ValidationErrors },
 }
 
 /// A decoded manifest: upstream accepts exactly these two shapes.
@@ -67,11 +52,7 @@ pub fn decode_manifest(name: &str, bytes: &[u8]) -> Result<Vec<Pod>, ManifestErr
 }
 
 /// Decodes, defaults and validates a static pod manifest (a `Pod` or a `PodList`).
-pub(crate) fn load_static_pods(
-    bytes: &[u8],
-    node_name: &str,
-    source: &SourceRef,
-) -> Result<Vec<Pod>, ManifestError> {
+pub(crate) fn load_static_pods(bytes: &[u8], node_name: &str, source: &SourceRef) -> Result<Vec<Pod>, ManifestError> {
     let name = match source {
         SourceRef::File(path) => path.display().to_string(),
         SourceRef::Url(url) => url.clone(),
@@ -93,58 +74,36 @@ pub(crate) fn load_static_pods(
 pub(crate) fn decode_object(name: &str, bytes: &[u8]) -> Result<Manifest, ManifestError> {
     let value = parse_document(name, bytes)?;
     let Value::Object(map) = &value else {
-        return Err(ManifestError::NotAnObject {
-            name: name.to_owned(),
-            found: kind_of(&value),
-        });
+        return Err(ManifestError::NotAnObject { name: name.to_owned(), found: kind_of(&value) });
     };
     let type_field = |field: &'static str| match map.get(field) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        _ => Err(ManifestError::MissingTypeField {
-            name: name.to_owned(),
-            field,
-        }),
+        _ => Err(ManifestError::MissingTypeField { name: name.to_owned(), field }),
     };
     let kind = type_field("kind")?;
     let api_version = type_field("apiVersion")?;
     let expected = "Pod or PodList";
-    let unsupported = || ManifestError::UnsupportedKind {
-        name: name.to_owned(),
-        api_version: api_version.clone(),
-        kind: kind.clone(),
-        expected,
-    };
+    let unsupported =
+        || ManifestError::UnsupportedKind { name: name.to_owned(), api_version: api_version.clone(), kind: kind.clone(), expected };
     if api_version != "v1" {
         return Err(unsupported());
     }
     match kind.as_str() {
-        "Pod" => serde_json::from_value::<Pod>(value)
-            .map(|pod| Manifest::Pod(Box::new(pod)))
-            .map_err(|e| decode_error(name, "Pod", e)),
+        "Pod" => serde_json::from_value::<Pod>(value).map(|pod| Manifest::Pod(Box::new(pod))).map_err(|e| decode_error(name, "Pod", e)),
         "PodList" => {
-            let items = map
-                .get("items")
-                .cloned()
-                .unwrap_or(Value::Array(Vec::new()));
+            let items = map.get("items").cloned().unwrap_or(Value::Array(Vec::new()));
             let items = match items {
                 Value::Null => Vec::new(),
                 Value::Array(items) => items,
                 other => {
                     let reason = format!("items: expected a list, found {}", kind_of(&other));
-                    return Err(ManifestError::Decode {
-                        name: name.to_owned(),
-                        kind: "PodList",
-                        reason,
-                    });
+                    return Err(ManifestError::Decode { name: name.to_owned(), kind: "PodList", reason });
                 }
             };
             items
                 .into_iter()
                 .enumerate()
-                .map(|(i, item)| {
-                    serde_json::from_value::<Pod>(item)
-                        .map_err(|e| decode_error(name, "PodList", format!("items[{i}]: {e}")))
-                })
+                .map(|(i, item)| serde_json::from_value::<Pod>(item).map_err(|e| decode_error(name, "PodList", format!("items[{i}]: {e}"))))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Manifest::List)
         }
@@ -153,27 +112,18 @@ pub(crate) fn decode_object(name: &str, bytes: &[u8]) -> Result<Manifest, Manife
 }
 
 fn decode_error(name: &str, kind: &'static str, reason: impl ToString) -> ManifestError {
-    ManifestError::Decode {
-        name: name.to_owned(),
-        kind,
-        reason: reason.to_string(),
-    }
+    ManifestError::Decode { name: name.to_owned(), kind, reason: reason.to_string() }
 }
 
 /// JSON is YAML, but serde_json gives better messages for JSON, so JSON goes there first.
 fn parse_document(name: &str, bytes: &[u8]) -> Result<Value, ManifestError> {
-    let syntax = |reason: String| ManifestError::Syntax {
-        name: name.to_owned(),
-        reason,
-    };
+    let syntax = |reason: String| ManifestError::Syntax { name: name.to_owned(), reason };
     let trimmed = bytes.trim_ascii_start();
     if trimmed.starts_with(b"{") {
         return serde_json::from_slice(trimmed).map_err(|e| syntax(e.to_string()));
     }
     let text = std::str::from_utf8(bytes).map_err(|e| syntax(format!("not UTF-8: {e}")))?;
-    serde_saphyr::from_str::<Option<Value>>(text)
-        .map(Option::unwrap_or_default)
-        .map_err(|e| syntax(first_line(&e.to_string())))
+    serde_saphyr::from_str::<Option<Value>>(text).map(Option::unwrap_or_default).map_err(|e| syntax(first_line(&e.to_string())))
 }
 
 /// serde-saphyr appends a source snippet to its messages; one line is enough for a log.
@@ -226,27 +176,13 @@ mod tests {
     #[test]
     fn rejects_wrong_kinds() {
         for (doc, needle) in [
-            (
-                "apiVersion: v1\nkind: List\nitems: []\n",
-                "unsupported kind \"List\"",
-            ),
-            (
-                "apiVersion: apps/v1\nkind: Deployment\n",
-                "unsupported kind \"Deployment\"",
-            ),
+            ("apiVersion: v1\nkind: List\nitems: []\n", "unsupported kind \"List\""),
+            ("apiVersion: apps/v1\nkind: Deployment\n", "unsupported kind \"Deployment\""),
             ("apiVersion: v2\nkind: Pod\n", "apiVersion \"v2\""),
-            (
-                "kind: Pod\nmetadata: {name: x}\n",
-                "Object 'apiVersion' is missing",
-            ),
-            (
-                "apiVersion: v1\nmetadata: {name: x}\n",
-                "Object 'kind' is missing",
-            ),
+            ("kind: Pod\nmetadata: {name: x}\n", "Object 'apiVersion' is missing"),
+            ("apiVersion: v1\nmetadata: {name: x}\n", "Object 'kind' is missing"),
         ] {
-            let err = decode_manifest("m.yaml", doc.as_bytes())
-                .unwrap_err()
-                .to_string();
+            let err = decode_manifest("m.yaml", doc.as_bytes()).unwrap_err().to_string();
             assert!(err.starts_with("m.yaml: "), "{err}");
             assert!(err.contains(needle), "{err} should contain {needle}");
         }

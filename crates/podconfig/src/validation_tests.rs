@@ -6,14 +6,8 @@ use super::*;
 use crate::{SourceRef, apply_static_pod_defaults, decode_manifest};
 
 fn defaulted(yaml: &str) -> Pod {
-    let mut pod = decode_manifest("t.yaml", yaml.as_bytes())
-        .unwrap()
-        .remove(0);
-    apply_static_pod_defaults(
-        &mut pod,
-        "node1",
-        &SourceRef::File(PathBuf::from("/m/t.yaml")),
-    );
+    let mut pod = decode_manifest("t.yaml", yaml.as_bytes()).unwrap().remove(0);
+    apply_static_pod_defaults(&mut pod, "node1", &SourceRef::File(PathBuf::from("/m/t.yaml")));
     pod
 }
 
@@ -33,8 +27,7 @@ fn valid_pod_passes() {
 
 #[test]
 fn container_name_message_matches_upstream() {
-    let yaml =
-        format!("{HEAD}  containers:\n  - {{name: a, image: x}}\n  - {{name: Web_1, image: x}}\n");
+    let yaml = format!("{HEAD}  containers:\n  - {{name: a, image: x}}\n  - {{name: Web_1, image: x}}\n");
     assert_eq!(
         errors(&yaml),
         "spec.containers[1].name: Invalid value: \"Web_1\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
@@ -43,21 +36,13 @@ fn container_name_message_matches_upstream() {
 
 #[test]
 fn duplicate_names_across_init_and_regular_containers() {
-    let yaml = format!(
-        "{HEAD}  initContainers: [{{name: a, image: x}}]\n  containers: [{{name: a, image: x}}]\n"
-    );
-    assert_eq!(
-        errors(&yaml),
-        "spec.containers[0].name: Duplicate value: \"a\""
-    );
+    let yaml = format!("{HEAD}  initContainers: [{{name: a, image: x}}]\n  containers: [{{name: a, image: x}}]\n");
+    assert_eq!(errors(&yaml), "spec.containers[0].name: Duplicate value: \"a\"");
 }
 
 #[test]
 fn missing_containers_and_image() {
-    assert_eq!(
-        errors(&format!("{HEAD}  containers: []\n")),
-        "spec.containers: Required value"
-    );
+    assert_eq!(errors(&format!("{HEAD}  containers: []\n")), "spec.containers: Required value");
     let yaml = format!("{HEAD}  containers: [{{name: a}}]\n");
     assert_eq!(errors(&yaml), "spec.containers[0].image: Required value");
 }
@@ -66,19 +51,12 @@ fn missing_containers_and_image() {
 fn bad_name_namespace_and_policy() {
     let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name, namespace: \"kube.system\"}\nspec:\n  restartPolicy: Sometimes\n  terminationGracePeriodSeconds: -1\n  containers: [{name: a, image: x}]\n";
     let message = errors(yaml);
+    assert!(message.starts_with("[metadata.name: Invalid value: \"Bad_Name-node1\": a lowercase RFC 1123 subdomain"), "{message}");
+    assert!(message.contains("metadata.namespace: Invalid value: \"kube.system\": a lowercase RFC 1123 label"), "{message}");
     assert!(
-        message.starts_with(
-            "[metadata.name: Invalid value: \"Bad_Name-node1\": a lowercase RFC 1123 subdomain"
-        ),
+        message.contains("spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\""),
         "{message}"
     );
-    assert!(
-        message.contains(
-            "metadata.namespace: Invalid value: \"kube.system\": a lowercase RFC 1123 label"
-        ),
-        "{message}"
-    );
-    assert!(message.contains("spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\""), "{message}");
     assert!(message.contains("spec.terminationGracePeriodSeconds: Invalid value: -1: must be greater than or equal to 0"), "{message}");
 }
 
@@ -99,23 +77,13 @@ fn ports_protocols_and_env() {
             "spec.containers[0].env[1].name",
         ]
     );
-    assert_eq!(
-        e.0[0].to_string(),
-        "spec.containers[0].ports[0].containerPort: Invalid value: 0: must be between 1 and 65535, inclusive"
-    );
+    assert_eq!(e.0[0].to_string(), "spec.containers[0].ports[0].containerPort: Invalid value: 0: must be between 1 and 65535, inclusive");
     assert_eq!(
         e.0[2].to_string(),
         "spec.containers[0].ports[1].protocol: Unsupported value: \"ICMP\": supported values: \"SCTP\", \"TCP\", \"UDP\""
     );
-    assert!(
-        e.0[3]
-            .to_string()
-            .contains("a valid environment variable name must consist of")
-    );
-    assert_eq!(
-        e.0[4].to_string(),
-        "spec.containers[0].env[1].name: Required value"
-    );
+    assert!(e.0[3].to_string().contains("a valid environment variable name must consist of"));
+    assert_eq!(e.0[4].to_string(), "spec.containers[0].env[1].name: Required value");
 }
 
 #[test]
@@ -128,18 +96,17 @@ fn resource_quantities() {
         e.0[0].to_string(),
         "spec.containers[0].resources.limits[cpu]: Invalid value: \"abc\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
     );
-    assert!(e.to_string().contains("spec.containers[0].resources.requests: Invalid value: \"2Gi\": must be less than or equal to memory limit of 1Gi"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("spec.containers[0].resources.requests: Invalid value: \"2Gi\": must be less than or equal to memory limit of 1Gi"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unknown_volume_mount() {
-    let yaml = format!(
-        "{HEAD}  containers:\n  - name: a\n    image: x\n    volumeMounts: [{{name: nope, mountPath: /x}}]\n"
-    );
-    assert_eq!(
-        errors(&yaml),
-        "spec.containers[0].volumeMounts[0].name: Not found: \"nope\""
-    );
+    let yaml = format!("{HEAD}  containers:\n  - name: a\n    image: x\n    volumeMounts: [{{name: nope, mountPath: /x}}]\n");
+    assert_eq!(errors(&yaml), "spec.containers[0].volumeMounts[0].name: Not found: \"nope\"");
 }
 
 #[test]

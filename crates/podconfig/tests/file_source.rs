@@ -9,9 +9,7 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 fn manifest(name: &str, image: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  containers:\n  - name: main\n    image: {image}\n"
-    )
+    format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  containers:\n  - name: main\n    image: {image}\n")
 }
 
 struct Running {
@@ -39,34 +37,21 @@ impl Running {
                 }
             }
         };
-        timeout(Duration::from_secs(5), wait)
-            .await
-            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+        timeout(Duration::from_secs(5), wait).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
     }
 
     async fn stop(self) {
         self.shutdown.cancel();
-        timeout(Duration::from_secs(5), self.task)
-            .await
-            .expect("run did not stop")
-            .unwrap();
+        timeout(Duration::from_secs(5), self.task).await.expect("run did not stop").unwrap();
     }
 }
 
 fn names(update: &PodUpdate) -> Vec<String> {
-    update
-        .pods
-        .iter()
-        .map(|p| p.metadata.name.clone().unwrap_or_default())
-        .collect()
+    update.pods.iter().map(|p| p.metadata.name.clone().unwrap_or_default()).collect()
 }
 
 fn uid_of(update: &PodUpdate, name: &str) -> String {
-    let pod = update
-        .pods
-        .iter()
-        .find(|p| p.metadata.name.as_deref() == Some(name))
-        .unwrap();
+    let pod = update.pods.iter().find(|p| p.metadata.name.as_deref() == Some(name)).unwrap();
     pod.metadata.uid.clone().unwrap()
 }
 
@@ -77,7 +62,11 @@ const NO_POLL: Duration = Duration::from_secs(600);
 async fn directory_add_edit_remove_through_inotify() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.yaml"), manifest("a", "nginx:1")).unwrap();
-    std::fs::write(dir.path().join("b.json"), r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"b"},"spec":{"containers":[{"name":"c","image":"busybox"}]}}"#).unwrap();
+    std::fs::write(
+        dir.path().join("b.json"),
+        r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"b"},"spec":{"containers":[{"name":"c","image":"busybox"}]}}"#,
+    )
+    .unwrap();
     std::fs::write(dir.path().join(".hidden.yaml"), manifest("hidden", "x")).unwrap();
     std::fs::create_dir(dir.path().join("sub")).unwrap();
     std::fs::write(dir.path().join("sub/c.yaml"), manifest("c", "x")).unwrap();
@@ -92,11 +81,7 @@ async fn directory_add_edit_remove_through_inotify() {
     let uid_a = uid_of(&first, "a-node1");
 
     std::fs::write(dir.path().join("a.yaml"), manifest("a", "nginx:2")).unwrap();
-    let edited = source
-        .wait_for("edited a", |u| {
-            u.pods.len() == 2 && uid_of(u, "a-node1") != uid_a
-        })
-        .await;
+    let edited = source.wait_for("edited a", |u| u.pods.len() == 2 && uid_of(u, "a-node1") != uid_a).await;
     assert_eq!(uid_of(&edited, "b-node1"), uid_of(&first, "b-node1"));
 
     std::fs::remove_file(dir.path().join("b.json")).unwrap();
@@ -104,9 +89,7 @@ async fn directory_add_edit_remove_through_inotify() {
     assert_eq!(names(&removed), ["a-node1"]);
 
     std::fs::write(dir.path().join("d.yaml"), manifest("d", "x")).unwrap();
-    source
-        .wait_for("d added", |u| names(u) == ["a-node1", "d-node1"])
-        .await;
+    source.wait_for("d added", |u| names(u) == ["a-node1", "d-node1"]).await;
     source.stop().await;
 }
 
@@ -114,16 +97,8 @@ async fn directory_add_edit_remove_through_inotify() {
 async fn broken_file_next_to_good_ones() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("good.yaml"), manifest("good", "x")).unwrap();
-    std::fs::write(
-        dir.path().join("broken.yaml"),
-        "apiVersion: v1\nkind: Pod\nspec: [",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("list.yaml"),
-        "apiVersion: v1\nkind: List\nitems: []\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("broken.yaml"), "apiVersion: v1\nkind: Pod\nspec: [").unwrap();
+    std::fs::write(dir.path().join("list.yaml"), "apiVersion: v1\nkind: List\nitems: []\n").unwrap();
     // A PodList is accepted in a file too (upstream's file source only takes a Pod).
     std::fs::write(
         dir.path().join("pods.yaml"),
@@ -139,38 +114,11 @@ async fn broken_file_next_to_good_ones() {
     assert_eq!(got, ["good-node1", "listed-node1"]);
     let paths: Vec<String> = update.errors.iter().map(|e| e.path.clone()).collect();
     let expect = |f: &str| dir.path().join(f).display().to_string();
-    assert_eq!(
-        paths,
-        [
-            expect("broken.yaml"),
-            expect("invalid.yaml"),
-            expect("list.yaml")
-        ]
-    );
-    assert!(
-        update.errors[0].message.contains("not valid YAML or JSON"),
-        "{}",
-        update.errors[0]
-    );
-    assert!(
-        update.errors[1]
-            .message
-            .contains("metadata.name: Invalid value: \"Bad_Name-node1\""),
-        "{}",
-        update.errors[1]
-    );
-    assert!(
-        update.errors[2]
-            .message
-            .contains("unsupported kind \"List\""),
-        "{}",
-        update.errors[2]
-    );
-    assert!(
-        update.errors[0]
-            .to_string()
-            .starts_with(&expect("broken.yaml"))
-    );
+    assert_eq!(paths, [expect("broken.yaml"), expect("invalid.yaml"), expect("list.yaml")]);
+    assert!(update.errors[0].message.contains("not valid YAML or JSON"), "{}", update.errors[0]);
+    assert!(update.errors[1].message.contains("metadata.name: Invalid value: \"Bad_Name-node1\""), "{}", update.errors[1]);
+    assert!(update.errors[2].message.contains("unsupported kind \"List\""), "{}", update.errors[2]);
+    assert!(update.errors[0].to_string().starts_with(&expect("broken.yaml")));
 
     // Fixing the file brings its pod in and clears its error; breaking a good file drops
     // its pod, as upstream does.
@@ -178,19 +126,11 @@ async fn broken_file_next_to_good_ones() {
     std::fs::remove_file(dir.path().join("pods.yaml")).unwrap();
     std::fs::remove_file(dir.path().join("invalid.yaml")).unwrap();
     std::fs::write(dir.path().join("broken.yaml"), manifest("fixed", "x")).unwrap();
-    source
-        .wait_for("fixed", |u| u.errors.is_empty() && u.pods.len() == 2)
-        .await;
+    source.wait_for("fixed", |u| u.errors.is_empty() && u.pods.len() == 2).await;
     std::fs::write(dir.path().join("good.yaml"), "kind: Pod\n").unwrap();
-    let update = source
-        .wait_for("good broken", |u| u.errors.len() == 1)
-        .await;
+    let update = source.wait_for("good broken", |u| u.errors.len() == 1).await;
     assert_eq!(names(&update), ["fixed-node1"]);
-    assert!(
-        update.errors[0]
-            .message
-            .contains("Object 'apiVersion' is missing")
-    );
+    assert!(update.errors[0].message.contains("Object 'apiVersion' is missing"));
     source.stop().await;
 }
 
@@ -208,11 +148,7 @@ async fn single_file_path() {
     let tmp = dir.path().join(".pod.yaml.tmp");
     std::fs::write(&tmp, manifest("solo", "x:2")).unwrap();
     std::fs::rename(&tmp, &file).unwrap();
-    let second = source
-        .wait_for("replaced", |u| {
-            u.pods.len() == 1 && u.pods[0].metadata.uid != first.pods[0].metadata.uid
-        })
-        .await;
+    let second = source.wait_for("replaced", |u| u.pods.len() == 1 && u.pods[0].metadata.uid != first.pods[0].metadata.uid).await;
     assert_eq!(names(&second), ["solo-node1"]);
 
     // A broken single file keeps the last good pod and reports the error.
@@ -246,28 +182,16 @@ async fn feeds_pod_config() {
     let source = StaticPodSource::new(dir.path().to_path_buf(), "n".into(), NO_POLL);
     let source = tokio::spawn(source.run(tx, shutdown.clone()));
     let merger = tokio::spawn(config.run(rx));
-    timeout(
-        Duration::from_secs(5),
-        desired.wait_for(|d| d.sources_ready),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    timeout(Duration::from_secs(5), desired.wait_for(|d| d.sources_ready)).await.unwrap().unwrap();
     let state = desired.borrow().clone();
     let pod = state.pods.values().next().unwrap();
     let annotations = pod.metadata.annotations.as_ref().unwrap();
     assert_eq!(annotations["kubernetes.io/config.source"], "file");
-    assert_eq!(
-        annotations["kubernetes.io/config.hash"],
-        pod.metadata.uid.clone().unwrap()
-    );
+    assert_eq!(annotations["kubernetes.io/config.hash"], pod.metadata.uid.clone().unwrap());
     assert!(annotations.contains_key("kubernetes.io/config.seen"));
     shutdown.cancel();
     source.await.unwrap();
-    timeout(Duration::from_secs(5), merger)
-        .await
-        .unwrap()
-        .unwrap();
+    timeout(Duration::from_secs(5), merger).await.unwrap().unwrap();
 }
 
 #[tokio::test]

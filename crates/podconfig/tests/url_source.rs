@@ -36,15 +36,10 @@ async fn serve(state: Arc<Mutex<Served>>) -> String {
                 }
                 let (status, body) = {
                     let mut state = state.lock().unwrap();
-                    state
-                        .requests
-                        .push(String::from_utf8_lossy(&request).into_owned());
+                    state.requests.push(String::from_utf8_lossy(&request).into_owned());
                     (state.status, state.body.clone())
                 };
-                let response = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                let response = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
                 let _ = stream.write_all(response.as_bytes()).await;
             });
         }
@@ -59,35 +54,19 @@ fn pod_json(name: &str) -> String {
 }
 
 async fn next(rx: &mut mpsc::Receiver<PodUpdate>) -> PodUpdate {
-    timeout(Duration::from_secs(5), rx.recv())
-        .await
-        .expect("no update")
-        .expect("source stopped")
+    timeout(Duration::from_secs(5), rx.recv()).await.expect("no update").expect("source stopped")
 }
 
 fn names(update: &PodUpdate) -> Vec<String> {
-    update
-        .pods
-        .iter()
-        .map(|p| p.metadata.name.clone().unwrap_or_default())
-        .collect()
+    update.pods.iter().map(|p| p.metadata.name.clone().unwrap_or_default()).collect()
 }
 
 #[tokio::test]
 async fn polls_url_with_headers_and_keeps_last_good_set() {
-    let state = Arc::new(Mutex::new(Served {
-        status: 200,
-        body: pod_json("web"),
-        ..Served::default()
-    }));
+    let state = Arc::new(Mutex::new(Served { status: 200, body: pod_json("web"), ..Served::default() }));
     let url = serve(Arc::clone(&state)).await;
     let headers = BTreeMap::from([("X-Token".to_owned(), vec!["a".to_owned(), "b".to_owned()])]);
-    let source = UrlPodSource::new(
-        url.clone(),
-        headers,
-        "Node1".into(),
-        Duration::from_millis(50),
-    );
+    let source = UrlPodSource::new(url.clone(), headers, "Node1".into(), Duration::from_millis(50));
     let (tx, mut rx) = mpsc::channel(8);
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(source.run(tx, shutdown.clone()));
@@ -102,22 +81,12 @@ async fn polls_url_with_headers_and_keeps_last_good_set() {
         let state = state.lock().unwrap();
         let request = state.requests[0].to_ascii_lowercase();
         assert!(request.starts_with("get /pods http/1.1"), "{request}");
-        assert!(
-            request.contains("x-token: a\r\n") && request.contains("x-token: b\r\n"),
-            "{request}"
-        );
+        assert!(request.contains("x-token: a\r\n") && request.contains("x-token: b\r\n"), "{request}");
     }
 
     // The same body again and again: no update.
-    assert!(
-        timeout(Duration::from_millis(300), rx.recv())
-            .await
-            .is_err()
-    );
-    assert!(
-        state.lock().unwrap().requests.len() >= 3,
-        "the URL is polled"
-    );
+    assert!(timeout(Duration::from_millis(300), rx.recv()).await.is_err());
+    assert!(state.lock().unwrap().requests.len() >= 3, "the URL is polled");
 
     // A YAML PodList replaces the set.
     state.lock().unwrap().body = "apiVersion: v1\nkind: PodList\nitems:\n- metadata: {name: a}\n  spec: {containers: [{name: c, image: x}]}\n- metadata: {name: b}\n  spec: {containers: [{name: c, image: x}]}\n".into();
@@ -129,11 +98,7 @@ async fn polls_url_with_headers_and_keeps_last_good_set() {
     let failed = next(&mut rx).await;
     assert_eq!(failed.pods, list.pods);
     assert_eq!(failed.errors[0].path, url);
-    assert!(
-        failed.errors[0].message.contains("500"),
-        "{}",
-        failed.errors[0]
-    );
+    assert!(failed.errors[0].message.contains("500"), "{}", failed.errors[0]);
 
     {
         let mut state = state.lock().unwrap();
@@ -142,13 +107,7 @@ async fn polls_url_with_headers_and_keeps_last_good_set() {
     }
     let wrong_kind = next(&mut rx).await;
     assert_eq!(wrong_kind.pods, list.pods);
-    assert!(
-        wrong_kind.errors[0]
-            .message
-            .contains("unsupported kind \"List\""),
-        "{}",
-        wrong_kind.errors[0]
-    );
+    assert!(wrong_kind.errors[0].message.contains("unsupported kind \"List\""), "{}", wrong_kind.errors[0]);
 
     // An empty body is an empty set.
     state.lock().unwrap().body.clear();
@@ -157,29 +116,18 @@ async fn polls_url_with_headers_and_keeps_last_good_set() {
     assert!(empty.errors[0].message.contains("zero-length data"));
 
     shutdown.cancel();
-    timeout(Duration::from_secs(5), task)
-        .await
-        .unwrap()
-        .unwrap();
+    timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
 }
 
 #[tokio::test]
 async fn no_update_before_the_first_good_answer() {
-    let state = Arc::new(Mutex::new(Served {
-        status: 404,
-        ..Served::default()
-    }));
+    let state = Arc::new(Mutex::new(Served { status: 404, ..Served::default() }));
     let url = serve(Arc::clone(&state)).await;
     let source = UrlPodSource::new(url, BTreeMap::new(), "n".into(), Duration::from_millis(50));
     let (tx, mut rx) = mpsc::channel(8);
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(source.run(tx, shutdown.clone()));
-    assert!(
-        timeout(Duration::from_millis(300), rx.recv())
-            .await
-            .is_err(),
-        "a failing URL is not yet seen"
-    );
+    assert!(timeout(Duration::from_millis(300), rx.recv()).await.is_err(), "a failing URL is not yet seen");
     {
         let mut state = state.lock().unwrap();
         state.status = 200;
@@ -187,32 +135,18 @@ async fn no_update_before_the_first_good_answer() {
     }
     assert_eq!(names(&next(&mut rx).await), ["late-n"]);
     shutdown.cancel();
-    timeout(Duration::from_secs(5), task)
-        .await
-        .unwrap()
-        .unwrap();
+    timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
 }
 
 #[tokio::test]
 async fn https_to_a_plain_server_fails_without_panicking() {
-    let state = Arc::new(Mutex::new(Served {
-        status: 200,
-        body: pod_json("x"),
-        ..Served::default()
-    }));
+    let state = Arc::new(Mutex::new(Served { status: 200, body: pod_json("x"), ..Served::default() }));
     let url = serve(state).await.replace("http://", "https://");
     let source = UrlPodSource::new(url, BTreeMap::new(), "n".into(), Duration::from_millis(50));
     let (tx, mut rx) = mpsc::channel(8);
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(source.run(tx, shutdown.clone()));
-    assert!(
-        timeout(Duration::from_millis(300), rx.recv())
-            .await
-            .is_err()
-    );
+    assert!(timeout(Duration::from_millis(300), rx.recv()).await.is_err());
     shutdown.cancel();
-    timeout(Duration::from_secs(5), task)
-        .await
-        .unwrap()
-        .unwrap();
+    timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
 }

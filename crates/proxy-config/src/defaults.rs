@@ -214,11 +214,8 @@ mod tests {
 
     #[test]
     fn ipv6_bind_address_and_ports() {
-        let mut c = KubeProxyConfiguration {
-            bind_address: "fd00::1".into(),
-            healthz_bind_address: "10.0.0.1".into(),
-            ..Default::default()
-        };
+        let mut c =
+            KubeProxyConfiguration { bind_address: "fd00::1".into(), healthz_bind_address: "10.0.0.1".into(), ..Default::default() };
         apply_defaults(&mut c);
         assert_eq!(c.healthz_bind_address, "10.0.0.1:10256");
         assert_eq!(c.metrics_bind_address, "[::1]:10249");
@@ -226,10 +223,7 @@ mod tests {
 
     #[test]
     fn platform_defaults() {
-        let mut c = KubeProxyConfiguration {
-            mode: ProxyMode::NFTables,
-            ..defaulted()
-        };
+        let mut c = KubeProxyConfiguration { mode: ProxyMode::NFTables, ..defaulted() };
         apply_platform_defaults(&mut c);
         assert_eq!(c.node_port_addresses, vec!["primary"]);
         assert_eq!(c.detect_local_mode, LocalMode::ClusterCIDR);

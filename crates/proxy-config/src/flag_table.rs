@@ -4,9 +4,7 @@
 //! turns it into a clap command and applies it.
 
 use component_config::flags::{KLOG_REMOVED, KLOG_REMOVED_FLAGS, RemovedFlag, join_removed};
-use kubelet_config::flag_values::{
-    parse_bool, parse_bool_map, parse_duration, parse_i32, parse_ip, parse_list, parse_vmodule,
-};
+use kubelet_config::flag_values::{parse_bool, parse_bool_map, parse_duration, parse_i32, parse_ip, parse_list, parse_vmodule};
 
 use crate::flags::ProxyFlags;
 use crate::types::{KubeProxyConfiguration, LocalMode, ProxyMode};
@@ -36,13 +34,7 @@ pub struct FlagSpec {
 }
 
 const fn spec(name: &'static str, is_bool: bool, help: &'static str, target: Target) -> FlagSpec {
-    FlagSpec {
-        name,
-        is_bool,
-        deprecated: None,
-        help,
-        target,
-    }
+    FlagSpec { name, is_bool, deprecated: None, help, target }
 }
 
 fn ip_port(v: &str) -> Result<String, String> {
@@ -54,9 +46,7 @@ fn ip_port(v: &str) -> Result<String, String> {
 }
 
 fn f32_value(v: &str) -> Result<f32, String> {
-    v.trim()
-        .parse()
-        .map_err(|_| "expected a number".to_string())
+    v.trim().parse().map_err(|_| "expected a number".to_string())
 }
 
 /// Every flag kube-proxy accepts (Linux), in upstream's order.
@@ -142,29 +132,16 @@ fn logging_flags() -> Vec<FlagSpec> {
 /// the klog flags the kubelet also accepts, then kube-proxy's own.
 pub const REMOVED_FLAGS: &[(&str, bool, &str)] = &ALL;
 
-const ALL: [RemovedFlag; KLOG_REMOVED_FLAGS.len() + PROXY_REMOVED_FLAGS.len()] =
-    join_removed(KLOG_REMOVED_FLAGS, PROXY_REMOVED_FLAGS);
+const ALL: [RemovedFlag; KLOG_REMOVED_FLAGS.len() + PROXY_REMOVED_FLAGS.len()] = join_removed(KLOG_REMOVED_FLAGS, PROXY_REMOVED_FLAGS);
 
 const PROXY_REMOVED_FLAGS: &[RemovedFlag] = &[
     ("log-dir", false, KLOG_REMOVED),
     ("log-file", false, KLOG_REMOVED),
     ("logtostderr", true, KLOG_REMOVED),
-    (
-        "proxy-port-range",
-        false,
-        "removed with the userspace proxy",
-    ),
-    (
-        "udp-timeout",
-        false,
-        "removed with the userspace proxy in Kubernetes 1.26",
-    ),
+    ("proxy-port-range", false, "removed with the userspace proxy"),
+    ("udp-timeout", false, "removed with the userspace proxy in Kubernetes 1.26"),
     ("resource-container", false, "removed in Kubernetes 1.16"),
-    (
-        "conntrack-max",
-        false,
-        "removed; use --conntrack-max-per-core and --conntrack-min",
-    ),
+    ("conntrack-max", false, "removed; use --conntrack-max-per-core and --conntrack-min"),
     ("cleanup-iptables", true, "removed; use --cleanup"),
     ("cleanup-ipvs", true, "removed; use --cleanup"),
 ];

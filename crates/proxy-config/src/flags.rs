@@ -11,9 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Command;
-use component_config::flags::{
-    self as component_flags, GivenFlag, deprecated_flag_warning, go_arg, removed_flag_warning,
-};
+use component_config::flags::{self as component_flags, GivenFlag, deprecated_flag_warning, go_arg, removed_flag_warning};
 
 use crate::error::{ConfigError, ConfigWarning, KubeProxy};
 use crate::flag_table::{REMOVED_FLAGS, Target, flags};
@@ -75,9 +73,7 @@ pub struct ParsedArgs {
 pub fn command() -> Command {
     component_config::flags::command::<KubeProxy>(
         "The Kubernetes network proxy runs on each node. This reflects services as defined in the Kubernetes API on each node and can do simple TCP, UDP, and SCTP stream forwarding or round robin TCP, UDP, and SCTP forwarding across a set of backends.",
-        flags()
-            .into_iter()
-            .map(|f| go_arg(f.name, f.is_bool, f.help)),
+        flags().into_iter().map(|f| go_arg(f.name, f.is_bool, f.help)),
         REMOVED_FLAGS,
     )
 }
@@ -90,11 +86,7 @@ where
 {
     let given = component_flags::parse_command_line::<KubeProxy, _, _>(&mut command(), args)?;
     let table = flags();
-    let mut parsed = ParsedArgs {
-        flags: ProxyFlags::default(),
-        config_values: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut parsed = ParsedArgs { flags: ProxyFlags::default(), config_values: Vec::new(), warnings: Vec::new() };
     for GivenFlag { name, value, first } in given {
         let flag = format!("--{name}");
         if first {
@@ -105,8 +97,7 @@ where
                 parsed.warnings.push(deprecated_flag_warning(&flag, note));
             }
             match spec.target {
-                Target::Flags(set) => set(&mut parsed.flags, &value)
-                    .map_err(|message| ConfigError::flag_value(&flag, &value, message))?,
+                Target::Flags(set) => set(&mut parsed.flags, &value).map_err(|message| ConfigError::flag_value(&flag, &value, message))?,
                 Target::Config(_) | Target::Logging(_) => parsed.config_values.push((name, value)),
             }
         } else if first && let Some(warning) = removed_flag_warning(REMOVED_FLAGS, &name) {

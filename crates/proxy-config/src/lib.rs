@@ -48,11 +48,8 @@ where
     let mut warnings = parsed.warnings;
     let table = flag_table::flags();
     let target_of = |name: &str| table.iter().find(|f| f.name == name).map(|f| f.target);
-    let set_error = |name: &str, value: &str, message: String| ConfigError::FlagValue {
-        flag: format!("--{name}"),
-        value: value.to_string(),
-        message,
-    };
+    let set_error =
+        |name: &str, value: &str, message: String| ConfigError::FlagValue { flag: format!("--{name}"), value: value.to_string(), message };
     let pflags = parsed.flags;
     let (mut config, origin) = match &pflags.config {
         Some(path) => {
@@ -77,10 +74,7 @@ where
                 "healthz-port",
                 "metrics-port",
             ];
-            for name in sync_flags
-                .iter()
-                .filter(|n| pflags.explicit.iter().any(|e| e == *n))
-            {
+            for name in sync_flags.iter().filter(|n| pflags.explicit.iter().any(|e| e == *n)) {
                 ignored.insert(name.to_string());
             }
             for name in ignored {
@@ -101,10 +95,8 @@ where
                 }
             }
             apply_mode_dependent_flags(&pflags, &mut config);
-            config.healthz_bind_address =
-                address_from_deprecated_flag(&config.healthz_bind_address, pflags.healthz_port);
-            config.metrics_bind_address =
-                address_from_deprecated_flag(&config.metrics_bind_address, pflags.metrics_port);
+            config.healthz_bind_address = address_from_deprecated_flag(&config.healthz_bind_address, pflags.healthz_port);
+            config.metrics_bind_address = address_from_deprecated_flag(&config.metrics_bind_address, pflags.metrics_port);
             (config, Origin::CommandLine)
         }
     };
@@ -121,11 +113,7 @@ where
         config.hostname_override = name.to_lowercase();
     }
     validation::validate(&config, &origin)?;
-    Ok(ProxyOptions {
-        flags: pflags,
-        config,
-        warnings,
-    })
+    Ok(ProxyOptions { flags: pflags, config, warnings })
 }
 
 /// `processV1Alpha1Flags`: the `--iptables-*` sync periods apply to every mode

@@ -18,20 +18,12 @@ use crate::types::KubeProxyConfiguration;
 /// Fields (dotted paths) that `KubeProxyConfiguration` once had; ignored with a warning.
 const REMOVED_FIELDS: &[(&str, &str)] = &[
     ("resourceContainer", "removed in Kubernetes 1.16"),
-    (
-        "udpIdleTimeout",
-        "removed with the userspace proxy in Kubernetes 1.26",
-    ),
-    (
-        "conntrack.max",
-        "removed; the limit is conntrack.maxPerCore × CPUs, at least conntrack.min",
-    ),
+    ("udpIdleTimeout", "removed with the userspace proxy in Kubernetes 1.26"),
+    ("conntrack.max", "removed; the limit is conntrack.maxPerCore × CPUs, at least conntrack.min"),
 ];
 
 /// Loads, defaults (including platform defaults) and validates a configuration file.
-pub fn load_config_file(
-    path: &Path,
-) -> Result<(KubeProxyConfiguration, Vec<ConfigWarning>), ConfigError> {
+pub fn load_config_file(path: &Path) -> Result<(KubeProxyConfiguration, Vec<ConfigWarning>), ConfigError> {
     let (mut cfg, warnings) = decode_file(path)?;
     crate::defaults::apply_platform_defaults(&mut cfg);
     crate::validation::validate(&cfg, &Origin::File(path.to_path_buf()))?;
@@ -39,19 +31,14 @@ pub fn load_config_file(
 }
 
 /// Loads and defaults a file, without platform defaults or validation.
-pub(crate) fn decode_file(
-    path: &Path,
-) -> Result<(KubeProxyConfiguration, Vec<ConfigWarning>), ConfigError> {
+pub(crate) fn decode_file(path: &Path) -> Result<(KubeProxyConfiguration, Vec<ConfigWarning>), ConfigError> {
     let bytes = decode::read_file(path)?;
     decode(&Origin::File(path.to_path_buf()), &bytes)
 }
 
 /// Parses, defaults and validates configuration bytes; `name` stands for the
 /// file in messages. Never panics, whatever the input.
-pub fn parse_config_bytes(
-    name: &str,
-    bytes: &[u8],
-) -> Result<(KubeProxyConfiguration, Vec<ConfigWarning>), ConfigError> {
+pub fn parse_config_bytes(name: &str, bytes: &[u8]) -> Result<(KubeProxyConfiguration, Vec<ConfigWarning>), ConfigError> {
     let origin = Origin::File(name.into());
     let (mut cfg, warnings) = decode(&origin, bytes)?;
     crate::defaults::apply_platform_defaults(&mut cfg);
@@ -59,10 +46,7 @@ pub fn parse_config_bytes(
     Ok((cfg, warnings))
 }
 
-pub(crate) fn decode(
-    origin: &Origin,
-    bytes: &[u8],
-) -> Result<(KubeProxyConfiguration, Vec<ConfigWarning>), ConfigError> {
+pub(crate) fn decode(origin: &Origin, bytes: &[u8]) -> Result<(KubeProxyConfiguration, Vec<ConfigWarning>), ConfigError> {
     // Type meta and removed fields are looked at before nulls are dropped:
     // `kind: null` is a wrong kind, a removed field set to null is warned about.
     let mut map = decode::parse_mapping::<KubeProxy>(origin, bytes)?;
@@ -70,10 +54,7 @@ pub(crate) fn decode(
 
     let mut warnings = decode::remove_fields(origin, &mut map, REMOVED_FIELDS);
     let map = decode::strip_nulls(map);
-    if map
-        .get("portRange")
-        .is_some_and(|v| v.as_str().is_none_or(|s| !s.is_empty()))
-    {
+    if map.get("portRange").is_some_and(|v| v.as_str().is_none_or(|s| !s.is_empty())) {
         warnings.push(ConfigWarning::new(
             origin,
             WarningKind::DeprecatedField,

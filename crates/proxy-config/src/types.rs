@@ -182,9 +182,7 @@ impl ProxyMode {
             "ipvs" => Ok(ProxyMode::IPVS),
             "nftables" => Ok(ProxyMode::NFTables),
             "kernelspace" => Ok(ProxyMode::KernelSpace),
-            _ => Err(format!(
-                "unknown proxy mode {v:?} (expected iptables, ipvs or nftables)"
-            )),
+            _ => Err(format!("unknown proxy mode {v:?} (expected iptables, ipvs or nftables)")),
         }
     }
 }
@@ -219,9 +217,7 @@ impl LocalMode {
             "NodeCIDR" => Ok(LocalMode::NodeCIDR),
             "BridgeInterface" => Ok(LocalMode::BridgeInterface),
             "InterfaceNamePrefix" => Ok(LocalMode::InterfaceNamePrefix),
-            _ => Err(format!(
-                "unknown detect-local-mode {v:?} (expected ClusterCIDR, NodeCIDR, BridgeInterface or InterfaceNamePrefix)"
-            )),
+            _ => Err(format!("unknown detect-local-mode {v:?} (expected ClusterCIDR, NodeCIDR, BridgeInterface or InterfaceNamePrefix)")),
         }
     }
 }

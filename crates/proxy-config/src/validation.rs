@@ -11,38 +11,22 @@ use crate::error::{ConfigError, Origin};
 use crate::types::*;
 
 /// IPVS schedulers upstream accepts (`""` means the default, `rr`).
-pub const IPVS_SCHEDULERS: &[&str] = &[
-    "", "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed", "nq", "mh",
-];
+pub const IPVS_SCHEDULERS: &[&str] = &["", "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed", "nq", "mh"];
 
 /// Checks `c` as upstream's `Validate` does on Linux.
 pub fn validate(c: &KubeProxyConfiguration, origin: &Origin) -> Result<(), ConfigError> {
     let bad = |field: &str, msg: String| Err(ConfigError::invalid(origin, field, msg));
     let positive = |field: &str, d: Duration| {
-        if d.is_zero() {
-            bad(field, "must be greater than 0".into())
-        } else {
-            Ok(())
-        }
+        if d.is_zero() { bad(field, "must be greater than 0".into()) } else { Ok(()) }
     };
     match c.mode {
         ProxyMode::KernelSpace => {
-            return bad(
-                "mode",
-                "\"kernelspace\" is only supported on Windows (expected iptables, ipvs or nftables)"
-                    .into(),
-            );
+            return bad("mode", "\"kernelspace\" is only supported on Windows (expected iptables, ipvs or nftables)".into());
         }
         ProxyMode::IPVS => {
             positive("ipvs.syncPeriod", c.ipvs.sync_period)?;
             if !IPVS_SCHEDULERS.contains(&c.ipvs.scheduler.as_str()) {
-                return bad(
-                    "ipvs.scheduler",
-                    format!(
-                        "invalid value {:?}: unknown IPVS scheduler",
-                        c.ipvs.scheduler
-                    ),
-                );
+                return bad("ipvs.scheduler", format!("invalid value {:?}: unknown IPVS scheduler", c.ipvs.scheduler));
             }
             for (i, cidr) in c.ipvs.exclude_cidrs.iter().enumerate() {
                 check_cidr(cidr).or_else(|m| bad(&format!("ipvs.excludeCIDRs[{i}]"), m))?;
@@ -57,20 +41,14 @@ pub fn validate(c: &KubeProxyConfiguration, origin: &Origin) -> Result<(), Confi
     check_bit("iptables.masqueradeBit", c.iptables.masquerade_bit, origin)?;
     positive("iptables.syncPeriod", c.iptables.sync_period)?;
     if c.conntrack.max_per_core < 0 {
-        return bad(
-            "conntrack.maxPerCore",
-            "must be greater than or equal to 0".into(),
-        );
+        return bad("conntrack.maxPerCore", "must be greater than or equal to 0".into());
     }
     if c.conntrack.min < 0 {
         return bad("conntrack.min", "must be greater than or equal to 0".into());
     }
     positive("configSyncPeriod", c.config_sync_period)?;
     if c.bind_address.parse::<IpAddr>().is_err() {
-        return bad(
-            "bindAddress",
-            format!("{:?}: must be a valid IP address", c.bind_address),
-        );
+        return bad("bindAddress", format!("{:?}: must be a valid IP address", c.bind_address));
     }
     if !c.healthz_bind_address.is_empty() {
         check_host_port(&c.healthz_bind_address).or_else(|m| bad("healthzBindAddress", m))?;
@@ -82,58 +60,33 @@ pub fn validate(c: &KubeProxyConfiguration, origin: &Origin) -> Result<(), Confi
         check_cluster_cidr(&c.cluster_cidr).or_else(|m| bad("clusterCIDR", m))?;
     }
     if !(-1000..=1000).contains(&c.oom_score_adj) {
-        return bad(
-            "oomScoreAdj",
-            "must be within the range [-1000, 1000]".into(),
-        );
+        return bad("oomScoreAdj", "must be within the range [-1000, 1000]".into());
     }
     match c.detect_local_mode {
         LocalMode::BridgeInterface if c.detect_local.bridge_interface.is_empty() => {
-            return bad(
-                "detectLocal.bridgeInterface",
-                "must be set when detectLocalMode is BridgeInterface".into(),
-            );
+            return bad("detectLocal.bridgeInterface", "must be set when detectLocalMode is BridgeInterface".into());
         }
         LocalMode::InterfaceNamePrefix if c.detect_local.interface_name_prefix.is_empty() => {
-            return bad(
-                "detectLocal.interfaceNamePrefix",
-                "must be set when detectLocalMode is InterfaceNamePrefix".into(),
-            );
+            return bad("detectLocal.interfaceNamePrefix", "must be set when detectLocalMode is InterfaceNamePrefix".into());
         }
         _ => {}
     }
     for (i, a) in c.node_port_addresses.iter().enumerate() {
         if a != "primary" {
-            check_cidr(a).or_else(|m| {
-                bad(
-                    &format!("nodePortAddresses[{i}]"),
-                    format!("{m} (or the keyword \"primary\")"),
-                )
-            })?;
+            check_cidr(a).or_else(|m| bad(&format!("nodePortAddresses[{i}]"), format!("{m} (or the keyword \"primary\")")))?;
         }
     }
     if c.client_connection.burst < 0 {
         return bad("clientConnection.burst", "must be non-negative".into());
     }
     if !matches!(c.logging.format.as_str(), "text" | "json") {
-        return bad(
-            "logging.format",
-            format!("unsupported log format {:?}", c.logging.format),
-        );
+        return bad("logging.format", format!("unsupported log format {:?}", c.logging.format));
     }
     Ok(())
 }
 
 fn check_bit(field: &str, bit: i32, origin: &Origin) -> Result<(), ConfigError> {
-    if (0..=31).contains(&bit) {
-        Ok(())
-    } else {
-        Err(ConfigError::invalid(
-            origin,
-            field,
-            "must be within the range [0, 31]",
-        ))
-    }
+    if (0..=31).contains(&bit) { Ok(()) } else { Err(ConfigError::invalid(origin, field, "must be within the range [0, 31]")) }
 }
 
 /// `a.b.c.d/n` or `v6/n`.
@@ -157,25 +110,18 @@ pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
 /// One CIDR, or a comma-separated dual-stack pair (one IPv4, one IPv6).
 fn check_cluster_cidr(s: &str) -> Result<(), String> {
     let parts: Vec<&str> = s.split(',').collect();
-    let parsed = parts
-        .iter()
-        .map(|p| parse_cidr(p))
-        .collect::<Result<Vec<_>, _>>()?;
+    let parsed = parts.iter().map(|p| parse_cidr(p)).collect::<Result<Vec<_>, _>>()?;
     match parsed.as_slice() {
         [_] => Ok(()),
         [a, b] if a.0.is_ipv4() != b.0.is_ipv4() => Ok(()),
-        [_, _] => Err(format!(
-            "{s:?}: a dual-stack pair must hold one IPv4 and one IPv6 CIDR"
-        )),
+        [_, _] => Err(format!("{s:?}: a dual-stack pair must hold one IPv4 and one IPv6 CIDR")),
         _ => Err(format!("{s:?}: at most two CIDRs (a dual-stack pair)")),
     }
 }
 
 /// `ip:port` / `[ipv6]:port` with a port in 0..=65535.
 fn check_host_port(s: &str) -> Result<(), String> {
-    s.parse::<std::net::SocketAddr>()
-        .map(|_| ())
-        .map_err(|_| format!("{s:?} must be IP:port"))
+    s.parse::<std::net::SocketAddr>().map(|_| ()).map_err(|_| format!("{s:?} must be IP:port"))
 }
 
 #[cfg(test)]
@@ -196,10 +142,7 @@ mod tests {
     fn refuses_bad_values_naming_the_field() {
         let mut c = defaulted();
         c.iptables.masquerade_bit = 32;
-        assert_eq!(
-            check(&c).unwrap_err(),
-            "kp.yaml: invalid configuration: iptables.masqueradeBit: must be within the range [0, 31]"
-        );
+        assert_eq!(check(&c).unwrap_err(), "kp.yaml: invalid configuration: iptables.masqueradeBit: must be within the range [0, 31]");
         let mut c = defaulted();
         c.cluster_cidr = "10.0.0.0/8,10.1.0.0/16".into();
         assert!(check(&c).unwrap_err().contains("clusterCIDR"));

@@ -11,8 +11,7 @@ use proxy_config::{LocalMode, ProxyMode, WarningKind, load_config_file, load_fro
 /// test binary that cargo reuses from another checkout sharing the target
 /// directory (CI's clone) must still read this checkout's files.
 fn manifest_dir() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -23,10 +22,7 @@ fn fixture(name: &str) -> PathBuf {
 /// fixtures need no quoting rules).
 fn exec_start_words(unit: &str) -> Vec<String> {
     let joined = unit.replace("\\\n", " ");
-    let line = joined
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("ExecStart="))
-        .expect("unit has an ExecStart line");
+    let line = joined.lines().find_map(|l| l.trim().strip_prefix("ExecStart=")).expect("unit has an ExecStart line");
     line.split_whitespace().map(String::from).collect()
 }
 
@@ -40,35 +36,18 @@ fn seed_004_config_file_loads_with_warnings_for_removed_fields() {
     assert_eq!(cfg.cluster_cidr, "10.2.0.0/16");
     assert_eq!(cfg.hostname_override, "linux-node1");
     assert!(cfg.iptables.masquerade_all);
-    assert_eq!(
-        cfg.iptables.min_sync_period.as_secs(),
-        1,
-        "0s is defaulted to 1s"
-    );
+    assert_eq!(cfg.iptables.min_sync_period.as_secs(), 1, "0s is defaulted to 1s");
     assert_eq!(cfg.ipvs.sync_period.as_secs(), 30);
     assert_eq!(cfg.conntrack.max_per_core, 32768);
     assert_eq!(cfg.conntrack.tcp_established_timeout.as_secs(), 86400);
-    assert_eq!(
-        cfg.client_connection.kubeconfig,
-        "/opt/kubernetes/cfg/kube-proxy.kubeconfig"
-    );
+    assert_eq!(cfg.client_connection.kubeconfig, "/opt/kubernetes/cfg/kube-proxy.kubeconfig");
     assert_eq!(cfg.client_connection.qps, 5.0);
     assert_eq!(cfg.config_sync_period.as_secs(), 900);
     assert_eq!(cfg.oom_score_adj, -999);
     assert_eq!(cfg.detect_local_mode, LocalMode::ClusterCIDR);
-    let removed: Vec<&str> = warnings
-        .iter()
-        .filter(|w| w.kind == WarningKind::RemovedField)
-        .map(|w| w.field.as_str())
-        .collect();
-    assert_eq!(
-        removed,
-        ["resourceContainer", "udpIdleTimeout", "conntrack.max"]
-    );
-    assert!(
-        warnings.iter().all(|w| w.kind != WarningKind::UnknownField),
-        "{warnings:?}"
-    );
+    let removed: Vec<&str> = warnings.iter().filter(|w| w.kind == WarningKind::RemovedField).map(|w| w.field.as_str()).collect();
+    assert_eq!(removed, ["resourceContainer", "udpIdleTimeout", "conntrack.max"]);
+    assert!(warnings.iter().all(|w| w.kind != WarningKind::UnknownField), "{warnings:?}");
 }
 
 #[test]
@@ -78,21 +57,13 @@ fn seed_004_unit_loads_the_file_and_warns_about_klog_flags() {
     // The unit points at /opt/kubernetes/cfg; use the fixture instead.
     for a in &mut args {
         if a.starts_with("--config=") {
-            *a = format!(
-                "--config={}",
-                fixture("004-kube-proxy.config.yaml").display()
-            );
+            *a = format!("--config={}", fixture("004-kube-proxy.config.yaml").display());
         }
     }
     let opts = load_from_args(&args).unwrap();
     assert_eq!(opts.config.mode, ProxyMode::IPVS);
     assert_eq!(opts.config.logging.verbosity, 2, "-v wins over the file");
-    let removed: Vec<&str> = opts
-        .warnings
-        .iter()
-        .filter(|w| w.kind == WarningKind::RemovedFlag)
-        .map(|w| w.field.as_str())
-        .collect();
+    let removed: Vec<&str> = opts.warnings.iter().filter(|w| w.kind == WarningKind::RemovedFlag).map(|w| w.field.as_str()).collect();
     assert_eq!(removed, ["--alsologtostderr", "--logtostderr", "--log-dir"]);
 }
 
@@ -102,10 +73,7 @@ fn seed_000_unit_loads_from_flags() {
     let opts = load_from_args(exec_start_words(&unit)).unwrap();
     assert_eq!(opts.config.mode, ProxyMode::IPTables);
     assert_eq!(opts.config.cluster_cidr, "10.200.0.0/16");
-    assert_eq!(
-        opts.config.client_connection.kubeconfig,
-        "/var/lib/kube-proxy/kubeconfig"
-    );
+    assert_eq!(opts.config.client_connection.kubeconfig, "/var/lib/kube-proxy/kubeconfig");
     assert_eq!(opts.config.logging.verbosity, 2);
     assert_eq!(opts.config.healthz_bind_address, "0.0.0.0:10256");
     assert!(opts.warnings.is_empty(), "{:?}", opts.warnings);

@@ -55,19 +55,12 @@ impl fmt::Display for EndpointInfo {
 /// The Service a slice belongs to, from its namespace and service-name label.
 pub fn slice_service(slice: &EndpointSlice) -> Option<NamespacedName> {
     let name = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
-    Some(NamespacedName::new(
-        slice.metadata.namespace.clone().unwrap_or_default(),
-        name.clone(),
-    ))
+    Some(NamespacedName::new(slice.metadata.namespace.clone().unwrap_or_default(), name.clone()))
 }
 
 /// The endpoints of one slice per service port, for `family`. Endpoints of
 /// the other family, without addresses, or ports without a number are skipped.
-pub fn slice_endpoints(
-    slice: &EndpointSlice,
-    family: IpFamily,
-    node_name: &str,
-) -> Vec<(ServicePortName, Vec<Arc<EndpointInfo>>)> {
+pub fn slice_endpoints(slice: &EndpointSlice, family: IpFamily, node_name: &str) -> Vec<(ServicePortName, Vec<Arc<EndpointInfo>>)> {
     let Some(service) = slice_service(slice) else {
         return Vec::new();
     };
@@ -76,21 +69,13 @@ pub fn slice_endpoints(
     }
     let mut out = Vec::with_capacity(slice.ports.as_ref().map_or(0, Vec::len));
     for port in slice.ports.iter().flatten() {
-        let Some(num) = port
-            .port
-            .and_then(|p| u16::try_from(p).ok())
-            .filter(|p| *p != 0)
-        else {
+        let Some(num) = port.port.and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0) else {
             continue;
         };
         let Some(protocol) = Protocol::parse(port.protocol.as_deref()) else {
             continue;
         };
-        let spn = ServicePortName {
-            service: service.clone(),
-            port: port.name.clone().unwrap_or_default(),
-            protocol,
-        };
+        let spn = ServicePortName { service: service.clone(), port: port.name.clone().unwrap_or_default(), protocol };
         let endpoints = slice.endpoints.as_deref().unwrap_or_default();
         let mut eps = Vec::with_capacity(endpoints.len());
         for ep in endpoints {
@@ -105,20 +90,8 @@ pub fn slice_endpoints(
             let serving = cond.and_then(|c| c.serving).unwrap_or(true);
             let terminating = cond.and_then(|c| c.terminating).unwrap_or(false);
             let hints = ep.hints.as_ref();
-            let zone_hints = sorted_hints(
-                hints
-                    .and_then(|h| h.for_zones.as_ref())
-                    .into_iter()
-                    .flatten()
-                    .map(|z| z.name.clone()),
-            );
-            let node_hints = sorted_hints(
-                hints
-                    .and_then(|h| h.for_nodes.as_ref())
-                    .into_iter()
-                    .flatten()
-                    .map(|n| n.name.clone()),
-            );
+            let zone_hints = sorted_hints(hints.and_then(|h| h.for_zones.as_ref()).into_iter().flatten().map(|z| z.name.clone()));
+            let node_hints = sorted_hints(hints.and_then(|h| h.for_nodes.as_ref()).into_iter().flatten().map(|n| n.name.clone()));
             eps.push(Arc::new(EndpointInfo {
                 ip,
                 port: num,

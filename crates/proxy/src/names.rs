@@ -34,14 +34,8 @@ mod tests {
     fn matches_upstream_chain_hashes() {
         // From upstream's nftables and iptables proxier tests.
         assert_eq!(hash_prefix("ns1/svc1/tcp/p80", 8), "ULMVA6XW");
-        assert_eq!(
-            hash_prefix("ns1/svc1/tcp/p80__10.180.0.1/80", 8),
-            "5OJB2KTY"
-        );
+        assert_eq!(hash_prefix("ns1/svc1/tcp/p80__10.180.0.1/80", 8), "5OJB2KTY");
         assert_eq!(hash_prefix("ns1/svc1:p80tcp", 16), "XPGD46QRK7WJZT7O");
-        assert_eq!(
-            hash_prefix("ns1/svc1:p80tcp10.180.0.1:80", 16),
-            "SXIVWICOYRO3J4NJ"
-        );
+        assert_eq!(hash_prefix("ns1/svc1:p80tcp10.180.0.1:80", 16), "SXIVWICOYRO3J4NJ");
     }
 }

@@ -25,10 +25,7 @@ pub struct NamespacedName {
 
 impl NamespacedName {
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        NamespacedName {
-            namespace: namespace.into(),
-            name: name.into(),
-        }
+        NamespacedName { namespace: namespace.into(), name: name.into() }
     }
 }
 
@@ -87,11 +84,7 @@ pub struct ServicePortName {
 impl fmt::Display for ServicePortName {
     /// `ns/name:port`, or `ns/name` when the port has no name (upstream `String()`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.port.is_empty() {
-            write!(f, "{}", self.service)
-        } else {
-            write!(f, "{}:{}", self.service, self.port)
-        }
+        if self.port.is_empty() { write!(f, "{}", self.service) } else { write!(f, "{}:{}", self.service, self.port) }
     }
 }
 
@@ -139,10 +132,7 @@ impl ServicePortInfo {
 /// The service ports of `svc` for `family`, keyed by name. Empty for headless
 /// services (`clusterIP: None`), services without a cluster IP of this family,
 /// and `ExternalName` services.
-pub fn service_ports(
-    svc: &Service,
-    family: IpFamily,
-) -> BTreeMap<ServicePortName, ServicePortInfo> {
+pub fn service_ports(svc: &Service, family: IpFamily) -> BTreeMap<ServicePortName, ServicePortInfo> {
     let mut out = BTreeMap::new();
     let Some(spec) = &svc.spec else { return out };
     let ns = svc.metadata.namespace.clone().unwrap_or_default();
@@ -150,39 +140,22 @@ pub fn service_ports(
     if spec.type_.as_deref() == Some("ExternalName") {
         return out;
     }
-    let mut cluster_ips: Vec<&str> = spec
-        .cluster_ips
-        .iter()
-        .flatten()
-        .map(String::as_str)
-        .collect();
+    let mut cluster_ips: Vec<&str> = spec.cluster_ips.iter().flatten().map(String::as_str).collect();
     if cluster_ips.is_empty() {
         cluster_ips.extend(spec.cluster_ip.as_deref());
     }
-    let Some(cluster_ip) = cluster_ips
-        .iter()
-        .filter_map(|s| s.parse::<IpAddr>().ok())
-        .find(|ip| family.matches(ip))
-    else {
+    let Some(cluster_ip) = cluster_ips.iter().filter_map(|s| s.parse::<IpAddr>().ok()).find(|ip| family.matches(ip)) else {
         return out;
     };
     let ips_of_family = |list: Option<&Vec<String>>| -> Vec<IpAddr> {
-        list.into_iter()
-            .flatten()
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .filter(|ip| family.matches(ip))
-            .collect()
+        list.into_iter().flatten().filter_map(|s| s.trim().parse::<IpAddr>().ok()).filter(|ip| family.matches(ip)).collect()
     };
     let svc_type = spec.type_.as_deref().unwrap_or("ClusterIP");
     let is_lb = svc_type == "LoadBalancer";
     let external_ips = ips_of_family(spec.external_ips.as_ref());
     let mut load_balancer_vips = Vec::new();
     if is_lb {
-        let ingress = svc
-            .status
-            .as_ref()
-            .and_then(|s| s.load_balancer.as_ref())
-            .and_then(|lb| lb.ingress.as_ref());
+        let ingress = svc.status.as_ref().and_then(|s| s.load_balancer.as_ref()).and_then(|lb| lb.ingress.as_ref());
         for ing in ingress.into_iter().flatten() {
             if ing.ip_mode.as_deref().is_some_and(|m| m == "Proxy") {
                 continue;
@@ -204,28 +177,20 @@ pub fn service_ports(
     } else {
         Vec::new()
     };
-    let sticky_max_age_seconds =
-        (spec.session_affinity.as_deref() == Some("ClientIP")).then(|| {
-            spec.session_affinity_config
-                .as_ref()
-                .and_then(|c| c.client_ip.as_ref())
-                .and_then(|c| c.timeout_seconds)
-                .and_then(|t| u32::try_from(t).ok())
-                .unwrap_or(DEFAULT_STICKY_MAX_AGE_SECONDS)
-        });
+    let sticky_max_age_seconds = (spec.session_affinity.as_deref() == Some("ClientIP")).then(|| {
+        spec.session_affinity_config
+            .as_ref()
+            .and_then(|c| c.client_ip.as_ref())
+            .and_then(|c| c.timeout_seconds)
+            .and_then(|t| u32::try_from(t).ok())
+            .unwrap_or(DEFAULT_STICKY_MAX_AGE_SECONDS)
+    });
     // apiservice.ExternallyAccessible / ExternalPolicyLocal / InternalPolicyLocal.
-    let svc_externally_accessible =
-        is_lb || svc_type == "NodePort" || (svc_type == "ClusterIP" && !external_ips.is_empty());
-    let external_policy_local =
-        svc_externally_accessible && spec.external_traffic_policy.as_deref() == Some("Local");
+    let svc_externally_accessible = is_lb || svc_type == "NodePort" || (svc_type == "ClusterIP" && !external_ips.is_empty());
+    let external_policy_local = svc_externally_accessible && spec.external_traffic_policy.as_deref() == Some("Local");
     let internal_policy_local = spec.internal_traffic_policy.as_deref() == Some("Local");
-    let health_check_node_port = if external_policy_local && is_lb {
-        spec.health_check_node_port
-            .and_then(|p| u16::try_from(p).ok())
-            .unwrap_or(0)
-    } else {
-        0
-    };
+    let health_check_node_port =
+        if external_policy_local && is_lb { spec.health_check_node_port.and_then(|p| u16::try_from(p).ok()).unwrap_or(0) } else { 0 };
     for p in spec.ports.iter().flatten() {
         let Some(protocol) = Protocol::parse(p.protocol.as_deref()) else {
             continue;
@@ -233,11 +198,7 @@ pub fn service_ports(
         let Ok(port) = u16::try_from(p.port) else {
             continue;
         };
-        let spn = ServicePortName {
-            service: NamespacedName::new(&ns, &name),
-            port: p.name.clone().unwrap_or_default(),
-            protocol,
-        };
+        let spn = ServicePortName { service: NamespacedName::new(&ns, &name), port: p.name.clone().unwrap_or_default(), protocol };
         let info = ServicePortInfo {
             name: spn.clone(),
             cluster_ip,

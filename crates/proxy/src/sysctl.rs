@@ -36,10 +36,7 @@ pub trait Sysctl {
 /// `name`'s value as an integer.
 pub fn get_int(s: &dyn Sysctl, name: &str) -> Result<i64, SysctlError> {
     let v = s.get(name)?;
-    v.parse().map_err(|_| SysctlError::NotInteger {
-        name: name.to_string(),
-        value: v,
-    })
+    v.parse().map_err(|_| SysctlError::NotInteger { name: name.to_string(), value: v })
 }
 
 /// Sets `name` to `value` unless it already has it (upstream only writes
@@ -83,18 +80,12 @@ impl Default for ProcSysctl {
 impl Sysctl for ProcSysctl {
     fn get(&self, name: &str) -> Result<String, SysctlError> {
         let path = self.path(name);
-        std::fs::read_to_string(&path)
-            .map(|v| v.trim().to_string())
-            .map_err(|source| SysctlError::Read { path, source })
+        std::fs::read_to_string(&path).map(|v| v.trim().to_string()).map_err(|source| SysctlError::Read { path, source })
     }
 
     fn set(&mut self, name: &str, value: &str) -> Result<(), SysctlError> {
         let path = self.path(name);
-        std::fs::write(&path, value).map_err(|source| SysctlError::Write {
-            path,
-            value: value.to_string(),
-            source,
-        })
+        std::fs::write(&path, value).map_err(|source| SysctlError::Write { path, value: value.to_string(), source })
     }
 }
 
@@ -106,30 +97,16 @@ mod tests {
     fn reads_writes_and_skips_equal_values() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("net/netfilter")).unwrap();
-        std::fs::write(
-            dir.path().join("net/netfilter/nf_conntrack_max"),
-            "131072\n",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("net/netfilter/nf_conntrack_max"), "131072\n").unwrap();
         let mut s = ProcSysctl::new(dir.path());
-        assert_eq!(
-            get_int(&s, "net/netfilter/nf_conntrack_max").unwrap(),
-            131072
-        );
+        assert_eq!(get_int(&s, "net/netfilter/nf_conntrack_max").unwrap(), 131072);
         assert!(!ensure_int(&mut s, "net/netfilter/nf_conntrack_max", 131072).unwrap());
         assert!(ensure_int(&mut s, "/net/netfilter/nf_conntrack_max", 262144).unwrap());
         assert_eq!(s.get("net/netfilter/nf_conntrack_max").unwrap(), "262144");
         // A missing sysctl (module not loaded) is a typed error naming the path.
         let err = ensure_int(&mut s, "net/bridge/bridge-nf-call-iptables", 1).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("net/bridge/bridge-nf-call-iptables"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("net/bridge/bridge-nf-call-iptables"), "{err}");
         std::fs::write(dir.path().join("net/netfilter/bad"), "many").unwrap();
-        assert!(matches!(
-            get_int(&s, "net/netfilter/bad"),
-            Err(SysctlError::NotInteger { .. })
-        ));
+        assert!(matches!(get_int(&s, "net/netfilter/bad"), Err(SysctlError::NotInteger { .. })));
     }
 }

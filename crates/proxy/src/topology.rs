@@ -75,27 +75,18 @@ fn available(ep: &EndpointInfo, mode: TopologyMode, node: &NodeTopology) -> bool
     }
 }
 
-fn filter(
-    eps: &[Arc<EndpointInfo>],
-    keep: impl Fn(&EndpointInfo) -> bool,
-) -> Vec<Arc<EndpointInfo>> {
+fn filter(eps: &[Arc<EndpointInfo>], keep: impl Fn(&EndpointInfo) -> bool) -> Vec<Arc<EndpointInfo>> {
     eps.iter().filter(|e| keep(e)).cloned().collect()
 }
 
 /// Upstream `CategorizeEndpoints` (with `PreferSameTrafficDistribution` on).
-pub fn categorize_endpoints(
-    endpoints: &[Arc<EndpointInfo>],
-    svc: &ServicePortInfo,
-    node: &NodeTopology,
-) -> Categorized {
+pub fn categorize_endpoints(endpoints: &[Arc<EndpointInfo>], svc: &ServicePortInfo, node: &NodeTopology) -> Categorized {
     let mut out = Categorized::default();
     if svc.uses_cluster_endpoints() {
         let mode = topology_mode(endpoints, node);
         out.cluster = filter(endpoints, |e| e.ready && available(e, mode, node));
         if out.cluster.is_empty() {
-            out.cluster = filter(endpoints, |e| {
-                e.serving && e.terminating && available(e, mode, node)
-            });
+            out.cluster = filter(endpoints, |e| e.serving && e.terminating && available(e, mode, node));
         }
         out.has_any = !out.cluster.is_empty();
     }
@@ -123,9 +114,7 @@ pub fn categorize_endpoints(
         return out;
     }
     // Merge, keeping the input (sorted) order and dropping duplicates.
-    out.all_reachable = filter(endpoints, |e| {
-        out.cluster.iter().any(|c| **c == *e) || out.local.iter().any(|l| **l == *e)
-    });
+    out.all_reachable = filter(endpoints, |e| out.cluster.iter().any(|c| **c == *e) || out.local.iter().any(|l| **l == *e));
     out
 }
 
@@ -149,11 +138,7 @@ mod tests {
 
     fn svc(internal_local: bool, external_local: bool, node_port: u16) -> ServicePortInfo {
         ServicePortInfo {
-            name: ServicePortName {
-                service: NamespacedName::new("ns", "s"),
-                port: "p".into(),
-                protocol: Protocol::Tcp,
-            },
+            name: ServicePortName { service: NamespacedName::new("ns", "s"), port: "p".into(), protocol: Protocol::Tcp },
             cluster_ip: "172.30.0.1".parse().unwrap(),
             port: 80,
             protocol: Protocol::Tcp,
@@ -169,10 +154,7 @@ mod tests {
     }
 
     fn node() -> NodeTopology {
-        NodeTopology {
-            name: "n1".into(),
-            zone: "a".into(),
-        }
+        NodeTopology { name: "n1".into(), zone: "a".into() }
     }
 
     fn ips(v: &[Arc<EndpointInfo>]) -> Vec<String> {
@@ -188,36 +170,24 @@ mod tests {
         let c = categorize_endpoints(&eps, &svc(false, false, 0), &node());
         assert_eq!(ips(&c.cluster), ["10.0.0.3"]);
         assert!(c.has_any);
-        let eps = vec![
-            ep("10.0.0.1", true, false, &[]),
-            ep("10.0.0.2", true, false, &[]),
-        ];
+        let eps = vec![ep("10.0.0.1", true, false, &[]), ep("10.0.0.2", true, false, &[])];
         let c = categorize_endpoints(&eps, &svc(false, false, 0), &node());
         assert_eq!(ips(&c.cluster), ["10.0.0.1", "10.0.0.2"]);
     }
 
     #[test]
     fn zone_hints_only_when_all_have_them() {
-        let eps = vec![
-            ep("10.0.0.1", true, false, &["a"]),
-            ep("10.0.0.2", true, false, &["b"]),
-        ];
+        let eps = vec![ep("10.0.0.1", true, false, &["a"]), ep("10.0.0.2", true, false, &["b"])];
         let c = categorize_endpoints(&eps, &svc(false, false, 0), &node());
         assert_eq!(ips(&c.cluster), ["10.0.0.1"]);
-        let eps = vec![
-            ep("10.0.0.1", true, false, &["a"]),
-            ep("10.0.0.2", true, false, &[]),
-        ];
+        let eps = vec![ep("10.0.0.1", true, false, &["a"]), ep("10.0.0.2", true, false, &[])];
         let c = categorize_endpoints(&eps, &svc(false, false, 0), &node());
         assert_eq!(ips(&c.cluster), ["10.0.0.1", "10.0.0.2"]);
     }
 
     #[test]
     fn local_policies() {
-        let eps = vec![
-            ep("10.0.0.1", true, false, &[]),
-            ep("10.0.0.2", true, true, &[]),
-        ];
+        let eps = vec![ep("10.0.0.1", true, false, &[]), ep("10.0.0.2", true, true, &[])];
         let c = categorize_endpoints(&eps, &svc(true, false, 0), &node());
         assert!(c.cluster.is_empty());
         assert_eq!(ips(&c.local), ["10.0.0.2"]);

@@ -32,10 +32,7 @@ pub struct ServiceChangeTracker {
 
 impl ServiceChangeTracker {
     pub fn new(family: IpFamily) -> Self {
-        ServiceChangeTracker {
-            family,
-            pending: BTreeMap::new(),
-        }
+        ServiceChangeTracker { family, pending: BTreeMap::new() }
     }
 
     /// Records an add (`previous: None`), update, or delete (`current: None`).
@@ -44,18 +41,8 @@ impl ServiceChangeTracker {
         let Some(svc) = current.or(previous) else {
             return !self.pending.is_empty();
         };
-        let name = NamespacedName::new(
-            svc.metadata.namespace.clone().unwrap_or_default(),
-            svc.metadata.name.clone().unwrap_or_default(),
-        );
-        let ports = current
-            .map(|s| {
-                service_ports(s, self.family)
-                    .into_iter()
-                    .map(|(k, p)| (k, Arc::new(p)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let name = NamespacedName::new(svc.metadata.namespace.clone().unwrap_or_default(), svc.metadata.name.clone().unwrap_or_default());
+        let ports = current.map(|s| service_ports(s, self.family).into_iter().map(|(k, p)| (k, Arc::new(p))).collect()).unwrap_or_default();
         self.pending.insert(name, ports);
         !self.pending.is_empty()
     }
@@ -71,10 +58,7 @@ impl ServiceChangeTracker {
         for (name, ports) in std::mem::take(&mut self.pending) {
             // Both sorted by service port name.
             let old = map.range(service_range(&name));
-            let same = old.clone().count() == ports.len()
-                && old
-                    .zip(&ports)
-                    .all(|((k, v), (nk, nv))| k == nk && **v == **nv);
+            let same = old.clone().count() == ports.len() && old.zip(&ports).all(|((k, v), (nk, nv))| k == nk && **v == **nv);
             if same {
                 continue;
             }
@@ -88,10 +72,7 @@ impl ServiceChangeTracker {
 
 /// Removes one Service's keys from a map ordered by `ServicePortName`.
 fn remove_service<V>(map: &mut BTreeMap<ServicePortName, V>, name: &NamespacedName) {
-    let keys: Vec<ServicePortName> = map
-        .range(service_range(name))
-        .map(|(k, _)| k.clone())
-        .collect();
+    let keys: Vec<ServicePortName> = map.range(service_range(name)).map(|(k, _)| k.clone()).collect();
     for k in keys {
         map.remove(&k);
     }
@@ -100,18 +81,10 @@ fn remove_service<V>(map: &mut BTreeMap<ServicePortName, V>, name: &NamespacedNa
 /// All keys of one Service in a map ordered by `ServicePortName`.
 pub fn service_range(name: &NamespacedName) -> impl std::ops::RangeBounds<ServicePortName> + use<> {
     use crate::service::Protocol;
-    let lo = ServicePortName {
-        service: name.clone(),
-        port: String::new(),
-        protocol: Protocol::Tcp,
-    };
+    let lo = ServicePortName { service: name.clone(), port: String::new(), protocol: Protocol::Tcp };
     let mut next = name.clone();
     next.name.push('\0');
-    let hi = ServicePortName {
-        service: next,
-        port: String::new(),
-        protocol: Protocol::Tcp,
-    };
+    let hi = ServicePortName { service: next, port: String::new(), protocol: Protocol::Tcp };
     lo..hi
 }
 
@@ -134,12 +107,7 @@ pub struct EndpointsChangeTracker {
 impl EndpointsChangeTracker {
     /// `node_name`: endpoints whose `nodeName` equals it are local.
     pub fn new(family: IpFamily, node_name: impl Into<String>) -> Self {
-        EndpointsChangeTracker {
-            family,
-            node_name: node_name.into(),
-            slices: BTreeMap::new(),
-            pending: BTreeSet::new(),
-        }
+        EndpointsChangeTracker { family, node_name: node_name.into(), slices: BTreeMap::new(), pending: BTreeSet::new() }
     }
 
     /// Records an added/updated slice, or a deleted one (`removed`). Slices
@@ -215,8 +183,7 @@ impl EndpointsChangeTracker {
             let new = self.merged(&service);
             // Both sorted by service port name.
             let old = map.range(service_range(&service));
-            let same = old.clone().count() == new.len()
-                && old.zip(&new).all(|((k, v), (nk, nv))| k == *nk && v == nv);
+            let same = old.clone().count() == new.len() && old.zip(&new).all(|((k, v), (nk, nv))| k == *nk && v == nv);
             if same {
                 continue;
             }
@@ -248,10 +215,7 @@ struct AddrText {
 
 impl Default for AddrText {
     fn default() -> Self {
-        AddrText {
-            buf: [0; 64],
-            len: 0,
-        }
+        AddrText { buf: [0; 64], len: 0 }
     }
 }
 
@@ -277,15 +241,8 @@ mod tests {
 
     /// A slice of `svc` in namespace `ns` with (address, node name) endpoints on port 80.
     fn slice(name: &str, eps: &[(&str, &str)]) -> EndpointSlice {
-        let endpoints: Vec<_> = eps
-            .iter()
-            .map(|(ip, node)| serde_json::json!({"addresses": [ip], "nodeName": node}))
-            .collect();
-        let family = if eps.iter().any(|(ip, _)| ip.contains(':')) {
-            "IPv6"
-        } else {
-            "IPv4"
-        };
+        let endpoints: Vec<_> = eps.iter().map(|(ip, node)| serde_json::json!({"addresses": [ip], "nodeName": node})).collect();
+        let family = if eps.iter().any(|(ip, _)| ip.contains(':')) { "IPv6" } else { "IPv4" };
         serde_json::from_value(serde_json::json!({
             "metadata": {"namespace": "ns", "name": name,
                 "labels": {"kubernetes.io/service-name": "svc"}},
@@ -296,54 +253,28 @@ mod tests {
     fn endpoints(t: &mut EndpointsChangeTracker) -> Vec<(String, bool)> {
         let mut map = EndpointsMap::new();
         t.apply(&mut map);
-        map.values()
-            .flatten()
-            .map(|e| (e.addr(), e.is_local))
-            .collect()
+        map.values().flatten().map(|e| (e.addr(), e.is_local)).collect()
     }
 
     #[test]
     fn merged_endpoints_sort_as_text_and_a_local_duplicate_wins() {
         let mut t = EndpointsChangeTracker::new(IpFamily::V4, "me");
-        t.endpoint_slice_update(
-            &slice(
-                "s-b",
-                &[("198.18.150.9", "other"), ("198.18.150.10", "other")],
-            ),
-            false,
-        );
-        t.endpoint_slice_update(
-            &slice("s-a", &[("198.18.150.10", "x"), ("198.18.150.2", "other")]),
-            false,
-        );
+        t.endpoint_slice_update(&slice("s-b", &[("198.18.150.9", "other"), ("198.18.150.10", "other")]), false);
+        t.endpoint_slice_update(&slice("s-a", &[("198.18.150.10", "x"), ("198.18.150.2", "other")]), false);
         t.endpoint_slice_update(&slice("s-c", &[("198.18.150.9", "me")]), false);
         assert_eq!(
             endpoints(&mut t),
-            [
-                ("198.18.150.10:80".to_string(), false),
-                ("198.18.150.2:80".to_string(), false),
-                ("198.18.150.9:80".to_string(), true),
-            ]
+            [("198.18.150.10:80".to_string(), false), ("198.18.150.2:80".to_string(), false), ("198.18.150.9:80".to_string(), true),]
         );
     }
 
     #[test]
     fn ipv6_endpoints_sort_by_their_bracketed_text() {
         let mut t = EndpointsChangeTracker::new(IpFamily::V6, "me");
-        t.endpoint_slice_update(
-            &slice(
-                "s",
-                &[("fd00::a", "n"), ("fd00::1:0", "n"), ("fd00::9", "me")],
-            ),
-            false,
-        );
+        t.endpoint_slice_update(&slice("s", &[("fd00::a", "n"), ("fd00::1:0", "n"), ("fd00::9", "me")]), false);
         assert_eq!(
             endpoints(&mut t),
-            [
-                ("[fd00::1:0]:80".to_string(), false),
-                ("[fd00::9]:80".to_string(), true),
-                ("[fd00::a]:80".to_string(), false),
-            ]
+            [("[fd00::1:0]:80".to_string(), false), ("[fd00::9]:80".to_string(), true), ("[fd00::a]:80".to_string(), false),]
         );
     }
 

@@ -26,13 +26,7 @@ fn conntrack_sysctls_in_a_network_namespace() {
     c.tcp_close_wait_timeout = Duration::from_secs(3600);
     // No /sys here: the hash size cannot be read or written either.
     let notes = apply_conntrack(&c, 2, &mut s, Path::new("/nonexistent-sys"));
-    assert_eq!(
-        s.writes,
-        [
-            (ESTABLISHED.to_string(), "86400".to_string()),
-            (CLOSE_WAIT.to_string(), "3600".to_string())
-        ]
-    );
+    assert_eq!(s.writes, [(ESTABLISHED.to_string(), "86400".to_string()), (CLOSE_WAIT.to_string(), "3600".to_string())]);
     let warnings: Vec<&String> = notes
         .iter()
         .filter_map(|n| match n {
@@ -52,8 +46,5 @@ fn route_localnet_through_the_trait() {
     assert_eq!(s.values[ROUTE_LOCALNET], "1");
     let mut s = FakeSysctl::with(&[(ROUTE_LOCALNET, "0")]);
     apply_route_localnet(ProxyMode::NFTables, IpFamily::V4, true, None, &mut s);
-    assert!(
-        s.writes.is_empty(),
-        "nftables mode never serves NodePorts on localhost"
-    );
+    assert!(s.writes.is_empty(), "nftables mode never serves NodePorts on localhost");
 }

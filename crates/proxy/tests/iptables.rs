@@ -2,10 +2,7 @@
 //! in upstream's iptables proxier_test.go).
 
 use proxy::iptables::{IptablesConfig, ruleset};
-use proxy::{
-    EndpointsChangeTracker, EndpointsMap, IpFamily, NodeTopology, ServiceChangeTracker,
-    ServicePortMap,
-};
+use proxy::{EndpointsChangeTracker, EndpointsMap, IpFamily, NodeTopology, ServiceChangeTracker, ServicePortMap};
 use test_support::proxy::*;
 
 fn cfg() -> IptablesConfig {
@@ -13,19 +10,13 @@ fn cfg() -> IptablesConfig {
         masquerade_all: false,
         masquerade_bit: 14,
         local_cidr: Some("10.0.0.0/8".parse().unwrap()),
-        node: NodeTopology {
-            name: "node1".into(),
-            zone: String::new(),
-        },
+        node: NodeTopology { name: "node1".into(), zone: String::new() },
         family: IpFamily::V4,
         localhost_node_ports: true,
     }
 }
 
-fn build(
-    services: &[k8s_openapi::api::core::v1::Service],
-    slices: &[k8s_openapi::api::discovery::v1::EndpointSlice],
-) -> String {
+fn build(services: &[k8s_openapi::api::core::v1::Service], slices: &[k8s_openapi::api::discovery::v1::EndpointSlice]) -> String {
     build_with(&cfg(), services, slices)
 }
 
@@ -34,10 +25,7 @@ fn build_with(
     services: &[k8s_openapi::api::core::v1::Service],
     slices: &[k8s_openapi::api::discovery::v1::EndpointSlice],
 ) -> String {
-    let (mut st, mut et) = (
-        ServiceChangeTracker::new(IpFamily::V4),
-        EndpointsChangeTracker::new(IpFamily::V4, "node1"),
-    );
+    let (mut st, mut et) = (ServiceChangeTracker::new(IpFamily::V4), EndpointsChangeTracker::new(IpFamily::V4, "node1"));
     let (mut sm, mut em) = (ServicePortMap::new(), EndpointsMap::new());
     for s in services {
         st.update(None, Some(s));
@@ -54,12 +42,7 @@ fn build_with(
 fn cluster_ip_with_two_endpoints() {
     let text = build(
         &[cluster_ip_service("ns1", "svc1", "172.30.0.41")],
-        &[slice(
-            "ns1",
-            "svc1",
-            80,
-            &[("10.180.0.1", None), ("10.180.0.2", None)],
-        )],
+        &[slice("ns1", "svc1", 80, &[("10.180.0.1", None), ("10.180.0.2", None)])],
     );
     let nat = &text[text.find("*nat").unwrap()..];
     for line in [
@@ -75,15 +58,9 @@ fn cluster_ip_with_two_endpoints() {
     ] {
         assert!(nat.lines().any(|l| l == line), "missing {line}\n{nat}");
     }
-    let svc_rules: Vec<&str> = nat
-        .lines()
-        .filter(|l| l.starts_with("-A KUBE-SVC-"))
-        .collect();
+    let svc_rules: Vec<&str> = nat.lines().filter(|l| l.starts_with("-A KUBE-SVC-")).collect();
     assert_eq!(svc_rules.len(), 3);
-    assert!(
-        svc_rules[2].contains("-> 10.180.0.2:80\" -j KUBE-SEP-")
-            && !svc_rules[2].contains("statistic")
-    );
+    assert!(svc_rules[2].contains("-> 10.180.0.2:80\" -j KUBE-SEP-") && !svc_rules[2].contains("statistic"));
     assert!(nat.trim_end().ends_with("-j KUBE-NODEPORTS\nCOMMIT"));
 }
 
@@ -98,34 +75,11 @@ fn no_endpoints_rejects_in_filter() {
 
 #[test]
 fn localhost_node_ports_false_keeps_node_ports_off_loopback() {
-    let jump = |c: &IptablesConfig| {
-        build_with(c, &[], &[])
-            .lines()
-            .find(|l| l.contains("-j KUBE-NODEPORTS"))
-            .unwrap()
-            .to_string()
-    };
+    let jump = |c: &IptablesConfig| build_with(c, &[], &[]).lines().find(|l| l.contains("-j KUBE-NODEPORTS")).unwrap().to_string();
     let on = jump(&cfg());
-    assert!(
-        on.ends_with("-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS"),
-        "{on}"
-    );
-    let off = IptablesConfig {
-        localhost_node_ports: false,
-        ..cfg()
-    };
-    assert!(
-        jump(&off).ends_with("-m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-NODEPORTS"),
-        "{}",
-        jump(&off)
-    );
-    let v6 = IptablesConfig {
-        family: IpFamily::V6,
-        ..cfg()
-    };
-    assert!(
-        jump(&v6).ends_with("--dst-type LOCAL ! -d ::1/128 -j KUBE-NODEPORTS"),
-        "{}",
-        jump(&v6)
-    );
+    assert!(on.ends_with("-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS"), "{on}");
+    let off = IptablesConfig { localhost_node_ports: false, ..cfg() };
+    assert!(jump(&off).ends_with("-m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-NODEPORTS"), "{}", jump(&off));
+    let v6 = IptablesConfig { family: IpFamily::V6, ..cfg() };
+    assert!(jump(&v6).ends_with("--dst-type LOCAL ! -d ::1/128 -j KUBE-NODEPORTS"), "{}", jump(&v6));
 }

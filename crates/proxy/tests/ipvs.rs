@@ -14,9 +14,7 @@ use proxy::app::backend::IpvsBackend;
 use proxy::app::proxier::{Proxier, SyncError};
 use proxy::applier::{ApplyError, RulesApplier};
 use proxy::ipvs::{IpvsConfig, VirtualServerKey, desired_state};
-use proxy::{
-    EndpointsChangeTracker, EndpointsMap, IpFamily, Protocol, ServiceChangeTracker, ServicePortMap,
-};
+use proxy::{EndpointsChangeTracker, EndpointsMap, IpFamily, Protocol, ServiceChangeTracker, ServicePortMap};
 use serde_json::json;
 use test_support::ipvs::FakeIpvs;
 use test_support::proxy::{FakeConntrack, service, slice};
@@ -32,11 +30,7 @@ fn cfg() -> IpvsConfig {
 }
 
 fn key(ip: &str, port: u16) -> VirtualServerKey {
-    VirtualServerKey {
-        address: ip.parse().unwrap(),
-        protocol: Protocol::Tcp,
-        port,
-    }
+    VirtualServerKey { address: ip.parse().unwrap(), protocol: Protocol::Tcp, port }
 }
 
 fn node_port_service(policy: &str) -> k8s_openapi::api::core::v1::Service {
@@ -53,10 +47,7 @@ fn maps(
     services: &[k8s_openapi::api::core::v1::Service],
     slices: &[k8s_openapi::api::discovery::v1::EndpointSlice],
 ) -> (ServicePortMap, EndpointsMap) {
-    let (mut st, mut et) = (
-        ServiceChangeTracker::new(IpFamily::V4),
-        EndpointsChangeTracker::new(IpFamily::V4, "node1"),
-    );
+    let (mut st, mut et) = (ServiceChangeTracker::new(IpFamily::V4), EndpointsChangeTracker::new(IpFamily::V4, "node1"));
     let (mut sm, mut em) = (ServicePortMap::new(), EndpointsMap::new());
     for s in services {
         st.update(None, Some(s));
@@ -70,12 +61,7 @@ fn maps(
 }
 
 fn two_endpoints() -> k8s_openapi::api::discovery::v1::EndpointSlice {
-    slice(
-        "ns",
-        "web",
-        8080,
-        &[("10.180.0.1", Some("node1")), ("10.180.0.2", Some("node2"))],
-    )
+    slice("ns", "web", 8080, &[("10.180.0.1", Some("node1")), ("10.180.0.2", Some("node2"))])
 }
 
 #[test]
@@ -120,17 +106,8 @@ COMMIT
 COMMIT
 ";
     assert_eq!(d.iptables, want);
-    let loop_back: Vec<&String> = d
-        .ipsets
-        .values()
-        .flatten()
-        .filter(|e| e.contains(",10."))
-        .collect();
-    assert_eq!(
-        loop_back,
-        ["10.180.0.1,tcp:8080,10.180.0.1"],
-        "only the local endpoint hairpins"
-    );
+    let loop_back: Vec<&String> = d.ipsets.values().flatten().filter(|e| e.contains(",10.")).collect();
+    assert_eq!(loop_back, ["10.180.0.1,tcp:8080,10.180.0.1"], "only the local endpoint hairpins");
 }
 
 #[test]
@@ -149,47 +126,23 @@ fn external_and_load_balancer_ips_with_source_ranges() {
     let (sm, em) = maps(&[svc], &[]);
     let d = desired_state(&sm, &em, &c);
     let servers: Vec<String> = d.virtual_servers.keys().map(|k| k.to_string()).collect();
-    assert_eq!(
-        servers,
-        [
-            "172.30.0.42:80/TCP",
-            "192.168.1.10:30081/TCP",
-            "198.51.100.7:80/TCP",
-            "203.0.113.9:80/TCP"
-        ]
-    );
+    assert_eq!(servers, ["172.30.0.42:80/TCP", "192.168.1.10:30081/TCP", "198.51.100.7:80/TCP", "203.0.113.9:80/TCP"]);
     for ds in d.virtual_servers.values() {
         assert!(ds.server.persistent && ds.server.timeout == 10800 && ds.server.scheduler == "lc");
         assert!(ds.real_servers.is_empty());
     }
-    assert_eq!(
-        d.bind_addresses.len(),
-        3,
-        "cluster, external and LB IPs are bound"
-    );
+    assert_eq!(d.bind_addresses.len(), 3, "cluster, external and LB IPs are bound");
     let t = &d.iptables;
     assert!(t.contains("-A KUBE-SERVICES -m comment --comment \"Kubernetes service lb portal\" -m set --match-set KUBE-LOAD-BALANCER dst,dst -j KUBE-LOAD-BALANCER\n"), "{t}");
     assert!(t.contains("--match-set KUBE-LOAD-BALANCER-FW dst,dst -j KUBE-FIREWALL\n"));
     assert!(t.contains("--match-set KUBE-LOAD-BALANCER-SOURCE-CIDR dst,dst,src -j RETURN\n"));
-    assert!(
-        t.contains("--match-set KUBE-LOAD-BALANCER-SOURCE-IP dst,dst,src -j RETURN\n"),
-        "the node IP is in the range"
-    );
-    assert!(
-        t.contains("--match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ\n"),
-        "masqueradeAll"
-    );
+    assert!(t.contains("--match-set KUBE-LOAD-BALANCER-SOURCE-IP dst,dst,src -j RETURN\n"), "the node IP is in the range");
+    assert!(t.contains("--match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ\n"), "masqueradeAll");
     assert!(t.contains("--match-set KUBE-EXTERNAL-IP dst,dst -m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL -j ACCEPT\n"));
     let set = |k: proxy::ipvs::IpsetKind| d.ipsets.get(&k).cloned().unwrap_or_default();
     use proxy::ipvs::IpsetKind::*;
-    assert_eq!(
-        set(LoadBalancerSourceCidr),
-        ["203.0.113.9,tcp:80,192.168.1.0/24".to_string()].into()
-    );
-    assert_eq!(
-        set(LoadBalancerSourceIp),
-        ["203.0.113.9,tcp:80,203.0.113.9".to_string()].into()
-    );
+    assert_eq!(set(LoadBalancerSourceCidr), ["203.0.113.9,tcp:80,192.168.1.0/24".to_string()].into());
+    assert_eq!(set(LoadBalancerSourceIp), ["203.0.113.9,tcp:80,203.0.113.9".to_string()].into());
     assert_eq!(set(ExternalIp), ["198.51.100.7,tcp:80".to_string()].into());
 }
 
@@ -206,12 +159,7 @@ impl RulesApplier for Iptables {
 
 fn proxier(fake: &FakeIpvs, ipt: &Iptables) -> Proxier {
     let backend = IpvsBackend::new(cfg(), Box::new(fake.clone()), Box::new(fake.clone()));
-    Proxier::new(
-        IpFamily::V4,
-        Box::new(backend),
-        Box::new(ipt.clone()),
-        Box::new(FakeConntrack::default()),
-    )
+    Proxier::new(IpFamily::V4, Box::new(backend), Box::new(ipt.clone()), Box::new(FakeConntrack::default()))
 }
 
 fn sync(p: &mut Proxier) {
@@ -220,8 +168,7 @@ fn sync(p: &mut Proxier) {
 
 fn web_slice(n: u8) -> k8s_openapi::api::discovery::v1::EndpointSlice {
     let ips: Vec<String> = (1..=n).map(|i| format!("10.180.0.{i}")).collect();
-    let eps: Vec<(&str, Option<&str>)> =
-        ips.iter().map(|ip| (ip.as_str(), Some("node2"))).collect();
+    let eps: Vec<(&str, Option<&str>)> = ips.iter().map(|ip| (ip.as_str(), Some("node2"))).collect();
     slice("ns", "web", 8080, &eps)
 }
 
@@ -248,36 +195,23 @@ fn scale_zero_three_zero_drains_busy_real_servers() {
     sync(&mut p);
     let three: Vec<(String, u32)> = (1..=3).map(|i| (format!("10.180.0.{i}:8080"), 1)).collect();
     assert_eq!(fake.real_servers(&cip), three.iter().cloned().collect());
-    assert_eq!(
-        fake.real_servers(&key(NODE_IP, 30080)),
-        three.iter().cloned().collect()
-    );
+    assert_eq!(fake.real_servers(&key(NODE_IP, 30080)), three.iter().cloned().collect());
 
     // 10.180.0.3 has a connection open when the service scales to 0.
     fake.set_active_conns(&cip, "10.180.0.3:8080".parse().unwrap(), 2);
     p.on_endpoint_slice(&web_slice(0), false);
     sync(&mut p);
-    assert_eq!(
-        fake.real_servers(&cip),
-        [("10.180.0.3:8080".to_string(), 0)].into(),
-        "the busy real server drains with weight 0"
-    );
+    assert_eq!(fake.real_servers(&cip), [("10.180.0.3:8080".to_string(), 0)].into(), "the busy real server drains with weight 0");
     assert!(fake.real_servers(&key(NODE_IP, 30080)).is_empty());
     fake.set_active_conns(&cip, "10.180.0.3:8080".parse().unwrap(), 0);
     sync(&mut p);
     assert!(fake.real_servers(&cip).is_empty(), "deleted once idle");
     let calls = fake.state().calls.clone();
-    assert!(
-        calls.contains(&"update-rs 172.30.0.41:80/TCP 10.180.0.3:8080 w0".to_string()),
-        "{calls:?}"
-    );
+    assert!(calls.contains(&"update-rs 172.30.0.41:80/TCP 10.180.0.3:8080 w0".to_string()), "{calls:?}");
     let calls_before = calls.len();
     sync(&mut p);
     let after = fake.state().calls.len();
-    assert_eq!(
-        after, calls_before,
-        "an in-sync kernel gets no IPVS or address changes"
-    );
+    assert_eq!(after, calls_before, "an in-sync kernel gets no IPVS or address changes");
 }
 
 #[test]
@@ -288,8 +222,7 @@ fn affinity_changes_update_the_virtual_server() {
     let mut sticky = plain.clone();
     let spec = sticky.spec.as_mut().unwrap();
     spec.session_affinity = Some("ClientIP".into());
-    spec.session_affinity_config =
-        serde_json::from_value(json!({"clientIP": {"timeoutSeconds": 600}})).unwrap();
+    spec.session_affinity_config = serde_json::from_value(json!({"clientIP": {"timeoutSeconds": 600}})).unwrap();
     p.on_service(None, Some(&plain));
     sync(&mut p);
     p.on_service(Some(&plain), Some(&sticky));
@@ -298,11 +231,7 @@ fn affinity_changes_update_the_virtual_server() {
     let vs = fake.state().virtual_servers[&k].0.clone();
     assert!(vs.persistent);
     assert_eq!(vs.timeout, 600);
-    assert!(
-        fake.state()
-            .calls
-            .contains(&"update-vs 172.30.0.50:80/TCP".to_string())
-    );
+    assert!(fake.state().calls.contains(&"update-vs 172.30.0.50:80/TCP".to_string()));
 
     // Deleting the service removes the server, the address and the set entry.
     p.on_service(Some(&sticky), None);
@@ -320,29 +249,14 @@ fn local_policy_node_port_uses_local_endpoints_only() {
     p.on_service(None, Some(&node_port_service("Local")));
     p.on_endpoint_slice(&two_endpoints(), false);
     sync(&mut p);
-    assert_eq!(
-        fake.real_servers(&key(NODE_IP, 30080)),
-        [("10.180.0.1:8080".to_string(), 1)].into(),
-        "NodePort: this node's endpoint only"
-    );
-    assert_eq!(
-        fake.real_servers(&key("172.30.0.41", 80)).len(),
-        2,
-        "ClusterIP: all"
-    );
+    assert_eq!(fake.real_servers(&key(NODE_IP, 30080)), [("10.180.0.1:8080".to_string(), 1)].into(), "NodePort: this node's endpoint only");
+    assert_eq!(fake.real_servers(&key("172.30.0.41", 80)).len(), 2, "ClusterIP: all");
     let s = fake.state();
     assert!(s.ipsets["KUBE-NODE-PORT-LOCAL-TCP"].contains("30080"));
     let text = ipt.0.lock().unwrap().last().unwrap().clone();
-    let local = text
-        .find("KUBE-NODE-PORT-LOCAL-TCP dst -j RETURN")
-        .expect("local RETURN");
-    let masq = text
-        .find("KUBE-NODE-PORT-TCP dst -j KUBE-MARK-MASQ")
-        .expect("masquerade");
-    assert!(
-        local < masq,
-        "the Local RETURN comes before the masquerade mark"
-    );
+    let local = text.find("KUBE-NODE-PORT-LOCAL-TCP dst -j RETURN").expect("local RETURN");
+    let masq = text.find("KUBE-NODE-PORT-TCP dst -j KUBE-MARK-MASQ").expect("masquerade");
+    assert!(local < masq, "the Local RETURN comes before the masquerade mark");
 }
 
 #[test]

@@ -47,30 +47,17 @@ fn config() -> NftConfig {
 /// The lines of `text` after the fixed setup part (from the first per-service line).
 fn service_part(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
-    let last_setup = lines
-        .iter()
-        .rposition(|l| l.starts_with("flush set ip kube-proxy hairpin-endpoints"))
-        .unwrap();
+    let last_setup = lines.iter().rposition(|l| l.starts_with("flush set ip kube-proxy hairpin-endpoints")).unwrap();
     lines[last_setup + 1..].join("\n") + "\n"
 }
 
 #[test]
 fn cluster_ip_service_golden() {
     let mut w = World::new();
-    w.svc_tracker.update(
-        None,
-        Some(&cluster_ip_service("ns1", "svc1", "172.30.0.41")),
-    );
-    w.ep_tracker
-        .endpoint_slice_update(&slice("ns1", "svc1", 80, &[("10.180.0.1", None)]), false);
+    w.svc_tracker.update(None, Some(&cluster_ip_service("ns1", "svc1", "172.30.0.41")));
+    w.ep_tracker.endpoint_slice_update(&slice("ns1", "svc1", 80, &[("10.180.0.1", None)]), false);
     let changed = w.changes();
-    let out = NftablesSyncer::new().sync(
-        &w.services,
-        &w.endpoints,
-        &changed,
-        &config(),
-        Instant::now(),
-    );
+    let out = NftablesSyncer::new().sync(&w.services, &w.endpoints, &changed, &config(), Instant::now());
     let text = out.transaction.as_str();
     assert!(text.starts_with("add table ip kube-proxy { comment \"rules for kube-proxy\" ; }\n"));
     for line in [
@@ -119,8 +106,7 @@ fn load_balancer_local_policy_and_affinity_golden() {
             json!({"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}}),
         )),
     );
-    w.ep_tracker
-        .endpoint_slice_update(&slice("ns2", "svc2", 80, &[("10.180.0.2", None)]), false);
+    w.ep_tracker.endpoint_slice_update(&slice("ns2", "svc2", 80, &[("10.180.0.2", None)]), false);
     // Upstream's svc5: LoadBalancer, Cluster policy, source ranges, ClientIP affinity.
     w.svc_tracker.update(
         None,
@@ -135,16 +121,9 @@ fn load_balancer_local_policy_and_affinity_golden() {
             json!({"loadBalancer": {"ingress": [{"ip": "5.6.7.8"}]}}),
         )),
     );
-    w.ep_tracker
-        .endpoint_slice_update(&slice("ns5", "svc5", 80, &[("10.180.0.3", None)]), false);
+    w.ep_tracker.endpoint_slice_update(&slice("ns5", "svc5", 80, &[("10.180.0.3", None)]), false);
     let changed = w.changes();
-    let out = NftablesSyncer::new().sync(
-        &w.services,
-        &w.endpoints,
-        &changed,
-        &config(),
-        Instant::now(),
-    );
+    let out = NftablesSyncer::new().sync(&w.services, &w.endpoints, &changed, &config(), Instant::now());
     let part = service_part(out.transaction.as_str());
     let expected = "\
 add chain ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80
@@ -206,18 +185,9 @@ add rule ip kube-proxy firewall-HVFWP5L3-ns5/svc5/tcp/p80 ip saddr != 203.0.113.
 #[test]
 fn no_endpoints_rejects() {
     let mut w = World::new();
-    w.svc_tracker.update(
-        None,
-        Some(&cluster_ip_service("ns6", "svc6", "172.30.0.46")),
-    );
+    w.svc_tracker.update(None, Some(&cluster_ip_service("ns6", "svc6", "172.30.0.46")));
     let changed = w.changes();
-    let out = NftablesSyncer::new().sync(
-        &w.services,
-        &w.endpoints,
-        &changed,
-        &config(),
-        Instant::now(),
-    );
+    let out = NftablesSyncer::new().sync(&w.services, &w.endpoints, &changed, &config(), Instant::now());
     assert_eq!(
         service_part(out.transaction.as_str()),
         "add element ip kube-proxy cluster-ips { 172.30.0.46 }\n\
@@ -240,21 +210,10 @@ fn endpoint_choice_and_source_ranges_use_no_anonymous_sets() {
             json!({"loadBalancer": {"ingress": [{"ip": "5.6.7.9"}]}}),
         )),
     );
-    let eps = [
-        ("10.180.0.1", None),
-        ("10.180.0.2", None),
-        ("10.180.0.3", None),
-    ];
-    w.ep_tracker
-        .endpoint_slice_update(&slice("ns6", "svc6", 80, &eps), false);
+    let eps = [("10.180.0.1", None), ("10.180.0.2", None), ("10.180.0.3", None)];
+    w.ep_tracker.endpoint_slice_update(&slice("ns6", "svc6", 80, &eps), false);
     let changed = w.changes();
-    let out = NftablesSyncer::new().sync(
-        &w.services,
-        &w.endpoints,
-        &changed,
-        &config(),
-        Instant::now(),
-    );
+    let out = NftablesSyncer::new().sync(&w.services, &w.endpoints, &changed, &config(), Instant::now());
     let part = service_part(out.transaction.as_str());
     let rules = |prefix: &str| -> Vec<String> {
         part.lines()
@@ -273,24 +232,11 @@ fn endpoint_choice_and_source_ranges_use_no_anonymous_sets() {
         ]
     );
     for (k, ep) in eps.iter().enumerate() {
-        let elem = format!(
-            "add element ip kube-proxy endpoints-tcp-0 {{ {k} : {} . 80 }}",
-            ep.0
-        );
+        let elem = format!("add element ip kube-proxy endpoints-tcp-0 {{ {k} : {} . 80 }}", ep.0);
         assert!(part.lines().any(|l| l == elem), "missing {elem}\n{part}");
     }
-    assert_eq!(
-        rules("firewall-"),
-        [
-            "ip saddr 203.0.113.0/25 return",
-            "ip saddr 198.51.100.0/24 return",
-            "drop"
-        ]
-    );
-    assert!(
-        !part.contains("endpoint-"),
-        "no endpoint chains without affinity"
-    );
+    assert_eq!(rules("firewall-"), ["ip saddr 203.0.113.0/25 return", "ip saddr 198.51.100.0/24 return", "drop"]);
+    assert!(!part.contains("endpoint-"), "no endpoint chains without affinity");
     for l in part.lines().filter(|l| l.starts_with("add rule")) {
         assert!(!l.contains('{'), "inline set or map in {l}");
     }
@@ -301,14 +247,8 @@ fn partial_sync_rewrites_only_the_changed_service() {
     let mut w = World::new();
     for i in 1..=3 {
         let name = format!("svc{i}");
-        w.svc_tracker.update(
-            None,
-            Some(&cluster_ip_service("ns", &name, &format!("172.30.0.{i}"))),
-        );
-        w.ep_tracker.endpoint_slice_update(
-            &slice("ns", &name, 80, &[(&format!("10.180.0.{i}"), None)]),
-            false,
-        );
+        w.svc_tracker.update(None, Some(&cluster_ip_service("ns", &name, &format!("172.30.0.{i}"))));
+        w.ep_tracker.endpoint_slice_update(&slice("ns", &name, 80, &[(&format!("10.180.0.{i}"), None)]), false);
     }
     let cfg = config();
     let mut syncer = NftablesSyncer::new();
@@ -320,8 +260,7 @@ fn partial_sync_rewrites_only_the_changed_service() {
 
     // svc2's endpoint moves: only its endpoint map elements change; its
     // chain keeps the same rules and is not rewritten.
-    w.ep_tracker
-        .endpoint_slice_update(&slice("ns", "svc2", 80, &[("10.180.0.22", None)]), false);
+    w.ep_tracker.endpoint_slice_update(&slice("ns", "svc2", 80, &[("10.180.0.22", None)]), false);
     let changed = w.changes();
     let out = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, t0);
     let text = out.transaction.as_str();
@@ -339,73 +278,36 @@ add element ip kube-proxy hairpin-endpoints { 10.180.0.22 . 10.180.0.22 }
 
     // svc2 gains a second endpoint: the rule's modulus changes, so its chain is rewritten.
     let two = [("10.180.0.22", None), ("10.180.0.23", None)];
-    w.ep_tracker
-        .endpoint_slice_update(&slice("ns", "svc2", 80, &two), false);
+    w.ep_tracker.endpoint_slice_update(&slice("ns", "svc2", 80, &two), false);
     let changed = w.changes();
     let out = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, t0);
     let text = out.transaction.as_str();
-    assert!(
-        !text.contains("svc1") && !text.contains("svc3") && !text.contains("add table"),
-        "{text}"
-    );
+    assert!(!text.contains("svc1") && !text.contains("svc3") && !text.contains("add table"), "{text}");
     assert!(text.contains("dnat ip to numgen random mod 2 offset 16777216 map @endpoints-tcp-0"));
-    assert!(
-        text.contains("add element ip kube-proxy endpoints-tcp-0 { 16777217 : 10.180.0.23 . 80 }")
-    );
+    assert!(text.contains("add element ip kube-proxy endpoints-tcp-0 { 16777217 : 10.180.0.23 . 80 }"));
 
     // svc3 is deleted: its elements go, its chains are flushed; a second later they are deleted.
     let svc3 = cluster_ip_service("ns", "svc3", "172.30.0.3");
     w.svc_tracker.update(Some(&svc3), None);
     let changed = w.changes();
-    let out = syncer.sync(
-        &w.services,
-        &w.endpoints,
-        &changed,
-        &cfg,
-        t0 + Duration::from_secs(2),
-    );
+    let out = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, t0 + Duration::from_secs(2));
     assert!(out.stale_chain_cleanup.is_none());
     let text = out.transaction.as_str();
-    assert!(
-        text.contains("delete element ip kube-proxy cluster-ips { 172.30.0.3 }"),
-        "{text}"
-    );
+    assert!(text.contains("delete element ip kube-proxy cluster-ips { 172.30.0.3 }"), "{text}");
     assert!(text.contains("delete element ip kube-proxy service-ips { 172.30.0.3 . tcp . 80 }"));
     assert!(text.contains("delete element ip kube-proxy endpoints-tcp-0 { 33554432 }"));
-    assert_eq!(
-        text.lines()
-            .filter(|l| l.starts_with("flush chain"))
-            .count(),
-        1
-    );
+    assert_eq!(text.lines().filter(|l| l.starts_with("flush chain")).count(), 1);
     assert_eq!(syncer.stale_chains().count(), 1);
-    let later = syncer.sync(
-        &w.services,
-        &w.endpoints,
-        &BTreeSet::new(),
-        &cfg,
-        t0 + Duration::from_secs(4),
-    );
+    let later = syncer.sync(&w.services, &w.endpoints, &BTreeSet::new(), &cfg, t0 + Duration::from_secs(4));
     let cleanup = later.stale_chain_cleanup.expect("svc3's chain is due");
-    assert_eq!(
-        cleanup.as_str().lines().last().unwrap(),
-        "delete chain ip kube-proxy service-3IVSUKR6-ns/svc3/tcp/p80"
-    );
+    assert_eq!(cleanup.as_str().lines().last().unwrap(), "delete chain ip kube-proxy service-3IVSUKR6-ns/svc3/tcp/p80");
 
     // A failed apply forces the next sync to be full.
     syncer.sync_failed();
-    let out = syncer.sync(
-        &w.services,
-        &w.endpoints,
-        &BTreeSet::new(),
-        &cfg,
-        t0 + Duration::from_secs(3),
-    );
+    let out = syncer.sync(&w.services, &w.endpoints, &BTreeSet::new(), &cfg, t0 + Duration::from_secs(3));
     assert!(out.transaction.as_str().starts_with("add table"));
     assert!(
-        !out.transaction
-            .as_str()
-            .contains("delete chain ip kube-proxy nat-prerouting"),
+        !out.transaction.as_str().contains("delete chain ip kube-proxy nat-prerouting"),
         "base chains re-created only on the first sync"
     );
 }
@@ -416,46 +318,25 @@ fn one_change_at_10k_services_is_small_and_fast() {
     for i in 0..10_000u32 {
         let name = format!("svc{i}");
         let ip = format!("172.30.{}.{}", i / 250, i % 250 + 1);
-        w.svc_tracker
-            .update(None, Some(&cluster_ip_service("ns", &name, &ip)));
+        w.svc_tracker.update(None, Some(&cluster_ip_service("ns", &name, &ip)));
         let ep = format!("10.{}.{}.{}", 100 + i / 62500, (i / 250) % 250, i % 250 + 1);
-        w.ep_tracker
-            .endpoint_slice_update(&slice("ns", &name, 8080, &[(&ep, Some("node2"))]), false);
+        w.ep_tracker.endpoint_slice_update(&slice("ns", &name, 8080, &[(&ep, Some("node2"))]), false);
     }
     let cfg = config();
     let mut syncer = NftablesSyncer::new();
     let start = Instant::now();
     let changed = w.changes();
     let full = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, Instant::now());
-    println!(
-        "full sync of 10000 services: {} commands in {:?}",
-        full.transaction.len(),
-        start.elapsed()
-    );
+    println!("full sync of 10000 services: {} commands in {:?}", full.transaction.len(), start.elapsed());
 
-    w.ep_tracker.endpoint_slice_update(
-        &slice(
-            "ns",
-            "svc4242",
-            8080,
-            &[("10.200.0.1", Some("node2")), ("10.200.0.2", None)],
-        ),
-        false,
-    );
+    w.ep_tracker.endpoint_slice_update(&slice("ns", "svc4242", 8080, &[("10.200.0.1", Some("node2")), ("10.200.0.2", None)]), false);
     let start = Instant::now();
     let changed = w.changes();
     let partial = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, Instant::now());
     let elapsed = start.elapsed();
-    println!(
-        "partial sync after one endpoint change: {} commands in {elapsed:?}",
-        partial.transaction.len()
-    );
+    println!("partial sync after one endpoint change: {} commands in {elapsed:?}", partial.transaction.len());
     assert_eq!(changed.len(), 1);
-    assert!(
-        partial.transaction.len() < 20,
-        "{}",
-        partial.transaction.as_str()
-    );
+    assert!(partial.transaction.len() < 20, "{}", partial.transaction.as_str());
     assert!(full.transaction.len() > 10 * partial.transaction.len());
 }
 
@@ -467,17 +348,12 @@ fn partial_sync_declares_a_new_endpoint_map_when_one_fills() {
     let add = |w: &mut World, i: u32| {
         let name = format!("s{i}");
         let ip = format!("172.30.{}.{}", i / 250, i % 250 + 1);
-        w.svc_tracker
-            .update(None, Some(&cluster_ip_service("ns", &name, &ip)));
+        w.svc_tracker.update(None, Some(&cluster_ip_service("ns", &name, &ip)));
         let ep = format!("10.180.{}.{}", i / 250, i % 250 + 1);
-        w.ep_tracker
-            .endpoint_slice_update(&slice("ns", &name, 80, &[(&ep, None)]), false);
+        w.ep_tracker.endpoint_slice_update(&slice("ns", &name, 80, &[(&ep, None)]), false);
     };
     let maps = |text: &str| -> Vec<String> {
-        text.lines()
-            .filter(|l| l.starts_with("add map ip kube-proxy endpoints-"))
-            .map(str::to_string)
-            .collect()
+        text.lines().filter(|l| l.starts_with("add map ip kube-proxy endpoints-")).map(str::to_string).collect()
     };
     add(&mut w, 0);
     let cfg = config();
@@ -491,10 +367,7 @@ fn partial_sync_declares_a_new_endpoint_map_when_one_fills() {
     }
     let changed = w.changes();
     let out = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, Instant::now());
-    assert!(
-        maps(out.transaction.as_str()).is_empty(),
-        "128 slots fit in one map"
-    );
+    assert!(maps(out.transaction.as_str()).is_empty(), "128 slots fit in one map");
     add(&mut w, 128);
     let changed = w.changes();
     let out = syncer.sync(&w.services, &w.endpoints, &changed, &cfg, Instant::now());
@@ -505,10 +378,7 @@ fn partial_sync_declares_a_new_endpoint_map_when_one_fills() {
             "add map ip kube-proxy endpoints-tcp-1 { typeof numgen random mod 1 : ip daddr . tcp dport ; comment \"endpoints of load-balancing chains\" ; }"
         ]
     );
-    assert!(
-        text.contains("map @endpoints-tcp-1"),
-        "slot 128 uses the new map"
-    );
+    assert!(text.contains("map @endpoints-tcp-1"), "slot 128 uses the new map");
     assert!(out.transaction.commands().is_some(), "netlink-typed");
 
     add(&mut w, 129);

@@ -26,10 +26,7 @@ struct Shared {
 impl RulesApplier for Shared {
     fn apply(&mut self, tx: &str) -> Result<(), ApplyError> {
         if std::mem::take(&mut *self.fail_next.lock().unwrap()) {
-            return Err(ApplyError::Rejected {
-                tool: "nft".into(),
-                message: "Error: boom".into(),
-            });
+            return Err(ApplyError::Rejected { tool: "nft".into(), message: "Error: boom".into() });
         }
         self.applied.lock().unwrap().push(tx.to_string());
         Ok(())
@@ -61,14 +58,7 @@ fn proxier(shared: &Shared) -> Proxier {
 fn failed_sync_is_followed_by_a_full_one() {
     let shared = Shared::default();
     let mut p = proxier(&shared);
-    p.on_service(
-        None,
-        Some(&test_support::proxy::cluster_ip_service(
-            "ns",
-            "a",
-            "198.18.140.10",
-        )),
-    );
+    p.on_service(None, Some(&test_support::proxy::cluster_ip_service("ns", "a", "198.18.140.10")));
     let r = p.sync(Instant::now(), false).unwrap();
     assert!(r.full);
     p.on_endpoint_slice(&slice("ns", "a", 8080, &[("198.18.141.2", None)]), false);
@@ -89,10 +79,7 @@ fn leftovers_are_listed_only_until_the_first_full_sync_applies() {
     assert!(p.sync(Instant::now(), false).is_err());
     assert!(p.sync(Instant::now(), false).unwrap().full);
     let first = shared.applied.lock().unwrap().last().cloned().unwrap();
-    assert!(
-        first.contains("flush chain ip kube-proxy service-X-ns/old/tcp/p80"),
-        "{first}"
-    );
+    assert!(first.contains("flush chain ip kube-proxy service-X-ns/old/tcp/p80"), "{first}");
     // Listing dumps the whole table: not again for later (forced) full syncs.
     assert!(p.sync(Instant::now(), true).unwrap().full);
     assert_eq!(*shared.listings.lock().unwrap(), 2);
@@ -111,30 +98,12 @@ fn udp_endpoint_removal_clears_conntrack_and_health_checks_count() {
         json!({}),
     );
     p.on_service(None, Some(&svc));
-    let mut s = slice(
-        "ns",
-        "dns",
-        5353,
-        &[
-            ("198.18.141.2", Some("node1")),
-            ("198.18.141.3", Some("node2")),
-        ],
-    );
+    let mut s = slice("ns", "dns", 5353, &[("198.18.141.2", Some("node1")), ("198.18.141.3", Some("node2"))]);
     s.ports.as_mut().unwrap()[0].protocol = Some("UDP".into());
     p.on_endpoint_slice(&s, false);
     p.sync(Instant::now(), false).unwrap();
-    assert_eq!(
-        p.health_checks().get(&NamespacedName::new("ns", "dns")),
-        Some(&HealthCheck {
-            port: 32000,
-            local_endpoints: 1
-        })
-    );
-    assert_eq!(
-        shared.deleted.lock().unwrap().len(),
-        2,
-        "service IP and node port of a newly served UDP service"
-    );
+    assert_eq!(p.health_checks().get(&NamespacedName::new("ns", "dns")), Some(&HealthCheck { port: 32000, local_endpoints: 1 }));
+    assert_eq!(shared.deleted.lock().unwrap().len(), 2, "service IP and node port of a newly served UDP service");
     shared.deleted.lock().unwrap().clear();
     s.endpoints.as_mut().unwrap().retain(|e| e.addresses[0] != "198.18.141.2");
     p.on_endpoint_slice(&s, false);
@@ -146,10 +115,7 @@ fn udp_endpoint_removal_clears_conntrack_and_health_checks_count() {
         endpoint: "198.18.141.2".parse().unwrap(),
         protocol: proxy::Protocol::Udp,
     }));
-    assert_eq!(
-        p.health_checks()[&NamespacedName::new("ns", "dns")].local_endpoints,
-        0
-    );
+    assert_eq!(p.health_checks()[&NamespacedName::new("ns", "dns")].local_endpoints, 0);
 }
 
 /// After a rejected transaction the kernel's state is unknown: the next full
@@ -169,34 +135,20 @@ fn a_failed_sync_is_followed_by_a_listing_and_no_blind_set_deletes() {
             json!({}),
         )),
     );
-    p.on_endpoint_slice(
-        &slice("ns", "sticky", 8080, &[("198.18.141.1", None)]),
-        false,
-    );
+    p.on_endpoint_slice(&slice("ns", "sticky", 8080, &[("198.18.141.1", None)]), false);
     assert!(p.sync(Instant::now(), false).unwrap().full);
     assert_eq!(*shared.listings.lock().unwrap(), 1);
 
-    p.on_endpoint_slice(
-        &slice("ns", "sticky", 8080, &[("198.18.141.2", None)]),
-        false,
-    );
+    p.on_endpoint_slice(&slice("ns", "sticky", 8080, &[("198.18.141.2", None)]), false);
     *shared.fail_next.lock().unwrap() = true;
     assert!(p.sync(Instant::now(), false).is_err());
 
-    p.on_endpoint_slice(
-        &slice("ns", "sticky", 8080, &[("198.18.141.3", None)]),
-        false,
-    );
+    p.on_endpoint_slice(&slice("ns", "sticky", 8080, &[("198.18.141.3", None)]), false);
     let r = p.sync(Instant::now(), false).unwrap();
     assert!(r.full);
     assert_eq!(*shared.listings.lock().unwrap(), 2, "listed again");
     let last = shared.applied.lock().unwrap().last().cloned().unwrap();
-    assert!(
-        !last
-            .lines()
-            .any(|l| l.starts_with("delete set") && l.contains("affinity-")),
-        "only listed sets are deleted:\n{last}"
-    );
+    assert!(!last.lines().any(|l| l.starts_with("delete set") && l.contains("affinity-")), "only listed sets are deleted:\n{last}");
     assert!(last.contains("flush chain ip kube-proxy service-X-ns/old/tcp/p80"));
 
     // A periodic (forced) full sync knows what it wrote: no listing.

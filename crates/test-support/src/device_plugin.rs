@@ -174,7 +174,10 @@ impl DevicePlugin for FakeDevicePlugin {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn get_preferred_allocation(&self, request: Request<PreferredAllocationRequest>) -> Result<Response<PreferredAllocationResponse>, Status> {
+    async fn get_preferred_allocation(
+        &self,
+        request: Request<PreferredAllocationRequest>,
+    ) -> Result<Response<PreferredAllocationResponse>, Status> {
         self.record("GetPreferredAllocation")?;
         let container_responses = request
             .into_inner()
@@ -198,7 +201,9 @@ impl DevicePlugin for FakeDevicePlugin {
             self.state.allocations.lock().unwrap().push(r.devices_ids.clone());
             container_responses.push(match &answer {
                 Some(answer) => answer(&r.devices_ids),
-                None => ContainerAllocateResponse { envs: [(DEVICES_ENV.to_string(), r.devices_ids.join(","))].into(), ..Default::default() },
+                None => {
+                    ContainerAllocateResponse { envs: [(DEVICES_ENV.to_string(), r.devices_ids.join(","))].into(), ..Default::default() }
+                }
             });
         }
         Ok(Response::new(AllocateResponse { container_responses }))
@@ -213,7 +218,11 @@ impl DevicePlugin for FakeDevicePlugin {
 /// Registers a plugin listening on `endpoint` (a file name in the kubelet's device plugin
 /// directory) for `resource` with the kubelet at `kubelet_socket`, as a device plugin does.
 pub async fn register(kubelet_socket: &Path, endpoint: &str, resource: &str) -> Result<(), Status> {
-    register_request(kubelet_socket, RegisterRequest { version: VERSION.into(), endpoint: endpoint.into(), resource_name: resource.into(), options: None }).await
+    register_request(
+        kubelet_socket,
+        RegisterRequest { version: VERSION.into(), endpoint: endpoint.into(), resource_name: resource.into(), options: None },
+    )
+    .await
 }
 
 /// Sends `request` to the kubelet's registration socket.

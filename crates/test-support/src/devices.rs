@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::{Container, Pod};
-use kubelet_types::node::DeviceResources;
-use kubelet_types::node::DeviceCapacity;
 use kubelet_deviceplugin::{AllocationError, DeviceAllocator, RunContainerOptions};
+use kubelet_types::node::DeviceCapacity;
+use kubelet_types::node::DeviceResources;
 
 /// Device capacity the test sets. Cheap to clone; clones share state.
 #[derive(Clone, Default)]

@@ -39,7 +39,8 @@ impl RecordingEvents {
 
 impl EventRecorder for RecordingEvents {
     fn event(&self, pod: &Pod, kind: EventType, reason: &str, message: &str) {
-        let name = format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or("default"), pod.metadata.name.as_deref().unwrap_or_default());
+        let name =
+            format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or("default"), pod.metadata.name.as_deref().unwrap_or_default());
         self.0.lock().unwrap().push(RecordedEvent { pod: Some(name), kind, reason: reason.into(), message: message.into() });
     }
 

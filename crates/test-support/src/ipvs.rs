@@ -32,11 +32,7 @@ pub struct IpvsState {
 pub struct FakeIpvs(pub Arc<Mutex<IpvsState>>);
 
 fn kernel(op: &'static str, object: String, errno: i32) -> IpvsError {
-    IpvsError::Kernel {
-        op,
-        object,
-        source: std::io::Error::from_raw_os_error(errno),
-    }
+    IpvsError::Kernel { op, object, source: std::io::Error::from_raw_os_error(errno) }
 }
 
 const EEXIST: i32 = 17;
@@ -60,15 +56,7 @@ impl FakeIpvs {
 
     /// The real servers of `vs` as `ip:port` → weight.
     pub fn real_servers(&self, vs: &VirtualServerKey) -> BTreeMap<String, u32> {
-        self.state()
-            .virtual_servers
-            .get(vs)
-            .map(|(_, r)| {
-                r.iter()
-                    .map(|r| (r.address.to_string(), r.weight))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.state().virtual_servers.get(vs).map(|(_, r)| r.iter().map(|r| (r.address.to_string(), r.weight)).collect()).unwrap_or_default()
     }
 
     fn call(&self, what: String) -> Result<MutexGuard<'_, IpvsState>, IpvsError> {
@@ -106,18 +94,10 @@ impl IpvsHandle for FakeIpvs {
 
     fn delete_virtual_server(&mut self, key: &VirtualServerKey) -> Result<(), IpvsError> {
         let mut s = self.call(format!("delete-vs {key}"))?;
-        s.virtual_servers
-            .remove(key)
-            .map(drop)
-            .ok_or_else(|| kernel("delete", key.to_string(), ESRCH))
+        s.virtual_servers.remove(key).map(drop).ok_or_else(|| kernel("delete", key.to_string(), ESRCH))
     }
 
-    fn add_real_server(
-        &mut self,
-        vs: &VirtualServerKey,
-        addr: SocketAddr,
-        weight: u32,
-    ) -> Result<(), IpvsError> {
+    fn add_real_server(&mut self, vs: &VirtualServerKey, addr: SocketAddr, weight: u32) -> Result<(), IpvsError> {
         let mut s = self.call(format!("add-rs {vs} {addr} w{weight}"))?;
         let Some((_, real)) = s.virtual_servers.get_mut(vs) else {
             return Err(kernel("add", format!("{addr} to {vs}"), ESRCH));
@@ -125,21 +105,11 @@ impl IpvsHandle for FakeIpvs {
         if real.iter().any(|r| r.address == addr) {
             return Err(kernel("add", format!("{addr} to {vs}"), EEXIST));
         }
-        real.push(RealServer {
-            address: addr,
-            weight,
-            active_conns: 0,
-            inactive_conns: 0,
-        });
+        real.push(RealServer { address: addr, weight, active_conns: 0, inactive_conns: 0 });
         Ok(())
     }
 
-    fn update_real_server(
-        &mut self,
-        vs: &VirtualServerKey,
-        addr: SocketAddr,
-        weight: u32,
-    ) -> Result<(), IpvsError> {
+    fn update_real_server(&mut self, vs: &VirtualServerKey, addr: SocketAddr, weight: u32) -> Result<(), IpvsError> {
         let mut s = self.call(format!("update-rs {vs} {addr} w{weight}"))?;
         let r = s
             .virtual_servers
@@ -150,17 +120,9 @@ impl IpvsHandle for FakeIpvs {
         Ok(())
     }
 
-    fn delete_real_server(
-        &mut self,
-        vs: &VirtualServerKey,
-        addr: SocketAddr,
-    ) -> Result<(), IpvsError> {
+    fn delete_real_server(&mut self, vs: &VirtualServerKey, addr: SocketAddr) -> Result<(), IpvsError> {
         let mut s = self.call(format!("delete-rs {vs} {addr}"))?;
-        let real = &mut s
-            .virtual_servers
-            .get_mut(vs)
-            .ok_or_else(|| kernel("delete", format!("{addr} of {vs}"), ESRCH))?
-            .1;
+        let real = &mut s.virtual_servers.get_mut(vs).ok_or_else(|| kernel("delete", format!("{addr} of {vs}"), ESRCH))?.1;
         let before = real.len();
         real.retain(|r| r.address != addr);
         if real.len() == before {
@@ -185,9 +147,7 @@ impl IpvsHost for FakeIpvs {
     fn bound_addresses(&mut self) -> Result<BTreeSet<IpAddr>, IpvsError> {
         let s = self.state();
         if !s.dummy_device {
-            return Err(IpvsError::Malformed(
-                "Device \"kube-ipvs0\" does not exist.".into(),
-            ));
+            return Err(IpvsError::Malformed("Device \"kube-ipvs0\" does not exist.".into()));
         }
         Ok(s.bound.clone())
     }
@@ -224,9 +184,7 @@ impl IpvsHost for FakeIpvs {
                 }
                 ["add", name, entry, ..] => {
                     let Some(set) = s.ipsets.get_mut(*name) else {
-                        return Err(IpvsError::Malformed(format!(
-                            "ipset restore: no set {name}"
-                        )));
+                        return Err(IpvsError::Malformed(format!("ipset restore: no set {name}")));
                     };
                     set.insert(entry.to_string());
                 }
@@ -236,9 +194,7 @@ impl IpvsHost for FakeIpvs {
                     }
                 }
                 _ => {
-                    return Err(IpvsError::Malformed(format!(
-                        "ipset restore: bad line {line:?}"
-                    )));
+                    return Err(IpvsError::Malformed(format!("ipset restore: bad line {line:?}")));
                 }
             }
         }

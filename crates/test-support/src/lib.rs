@@ -13,8 +13,8 @@ pub mod ipvs;
 pub mod proxy;
 pub mod volume_api;
 
-pub use device_plugin::FakeDevicePlugin;
 pub use clock::ManualClock;
+pub use device_plugin::FakeDevicePlugin;
 pub use devices::{FakeDeviceAllocator, FakeDeviceResources};
 pub use events::{RecordedEvent, RecordingEvents};
 pub use fake_runtime::{ExecAnswer, FakeRuntime};

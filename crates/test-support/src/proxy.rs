@@ -20,10 +20,7 @@ pub struct FakeApplier {
 impl RulesApplier for FakeApplier {
     fn apply(&mut self, transaction: &str) -> Result<(), ApplyError> {
         if let Some(message) = self.fail_next.take() {
-            return Err(ApplyError::Rejected {
-                tool: "nft".into(),
-                message,
-            });
+            return Err(ApplyError::Rejected { tool: "nft".into(), message });
         }
         self.applied.push(transaction.to_string());
         Ok(())
@@ -55,25 +52,13 @@ pub struct FakeSysctl {
 
 impl FakeSysctl {
     pub fn with(values: &[(&str, &str)]) -> Self {
-        FakeSysctl {
-            values: values
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ..Default::default()
-        }
+        FakeSysctl { values: values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..Default::default() }
     }
 }
 
 impl Sysctl for FakeSysctl {
     fn get(&self, name: &str) -> Result<String, SysctlError> {
-        self.values
-            .get(name)
-            .cloned()
-            .ok_or_else(|| SysctlError::Read {
-                path: name.into(),
-                source: std::io::ErrorKind::NotFound.into(),
-            })
+        self.values.get(name).cloned().ok_or_else(|| SysctlError::Read { path: name.into(), source: std::io::ErrorKind::NotFound.into() })
     }
 
     fn set(&mut self, name: &str, value: &str) -> Result<(), SysctlError> {
@@ -91,12 +76,7 @@ impl Sysctl for FakeSysctl {
 }
 
 /// A Service from a JSON `spec` (and optional `status`).
-pub fn service(
-    ns: &str,
-    name: &str,
-    spec: serde_json::Value,
-    status: serde_json::Value,
-) -> Service {
+pub fn service(ns: &str, name: &str, spec: serde_json::Value, status: serde_json::Value) -> Service {
     serde_json::from_value(json!({
         "metadata": {"namespace": ns, "name": name},
         "spec": spec,
@@ -107,12 +87,7 @@ pub fn service(
 
 /// A one-port ClusterIP Service `ns/name` with port `p80` (80/TCP).
 pub fn cluster_ip_service(ns: &str, name: &str, ip: &str) -> Service {
-    service(
-        ns,
-        name,
-        json!({"clusterIP": ip, "ports": [{"name": "p80", "port": 80, "protocol": "TCP"}]}),
-        json!({}),
-    )
+    service(ns, name, json!({"clusterIP": ip, "ports": [{"name": "p80", "port": 80, "protocol": "TCP"}]}), json!({}))
 }
 
 /// An IPv4 EndpointSlice for `ns/svc` with port `p80` → `port` and the given

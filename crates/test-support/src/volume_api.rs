@@ -103,7 +103,12 @@ impl FakeVolumeApi {
     }
 
     /// Replaces the status of PodCertificateRequest `namespace/name` (a signer's answer).
-    pub fn set_pod_certificate_status(&self, namespace: &str, name: &str, status: k8s_openapi::api::certificates::v1::PodCertificateRequestStatus) {
+    pub fn set_pod_certificate_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: k8s_openapi::api::certificates::v1::PodCertificateRequestStatus,
+    ) {
         let mut st = self.state.lock().unwrap();
         st.pod_certificate_requests.get_mut(&(namespace.into(), name.into())).expect("known request").status = Some(status);
     }
@@ -183,7 +188,11 @@ impl VolumeApi for FakeVolumeApi {
         Ok(self.state.lock().unwrap().runtime_classes.get(name).cloned())
     }
 
-    async fn get_service_account(&self, namespace: &str, name: &str) -> Result<Option<k8s_openapi::api::core::v1::ServiceAccount>, ApiError> {
+    async fn get_service_account(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<k8s_openapi::api::core::v1::ServiceAccount>, ApiError> {
         self.check(format!("serviceaccounts/{namespace}/{name}"))?;
         Ok(self.state.lock().unwrap().service_accounts.get(&(namespace.into(), name.into())).cloned())
     }
@@ -246,7 +255,10 @@ impl VolumeApi for FakeVolumeApi {
         let lifetime = Duration::from_secs(request.spec.as_ref().and_then(|s| s.expiration_seconds).unwrap_or(3600).max(0) as u64);
         let expires = k8s_openapi::jiff::Timestamp::try_from(now + lifetime).expect("token expiry in range");
         let mut answer = request.clone();
-        answer.status = Some(TokenRequestStatus { token: Some(format!("token-{}", st.token_requests.len())), expiration_timestamp: Some(Time(expires)) });
+        answer.status = Some(TokenRequestStatus {
+            token: Some(format!("token-{}", st.token_requests.len())),
+            expiration_timestamp: Some(Time(expires)),
+        });
         Ok(answer)
     }
 }

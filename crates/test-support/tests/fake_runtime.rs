@@ -32,10 +32,7 @@ fn container_config(name: &str, image: &str) -> api::ContainerConfig {
 
 async fn running_container(fake: &FakeRuntime, pod: &str, name: &str) -> (String, String) {
     let sandbox = fake.run_pod_sandbox(sandbox_config(pod), "").await.expect("sandbox");
-    let id = fake
-        .create_container(&sandbox, container_config(name, "busybox"), sandbox_config(pod))
-        .await
-        .expect("create");
+    let id = fake.create_container(&sandbox, container_config(name, "busybox"), sandbox_config(pod)).await.expect("create");
     fake.start_container(&id).await.expect("start");
     (sandbox, id)
 }
@@ -79,10 +76,8 @@ async fn stop_and_remove_sandbox_cascade_to_containers() {
     let status = fake.container_status(&id).await.expect("status");
     assert_eq!(status.state, api::ContainerState::ContainerExited as i32);
     assert_eq!(status.exit_code, 137);
-    let err = fake
-        .create_container(&sandbox, container_config("late", "busybox"), sandbox_config("nginx"))
-        .await
-        .expect_err("sandbox not ready");
+    let err =
+        fake.create_container(&sandbox, container_config("late", "busybox"), sandbox_config("nginx")).await.expect_err("sandbox not ready");
     assert!(matches!(err, CriError::Status { code: Code::FailedPrecondition, .. }), "{err}");
 
     fake.remove_pod_sandbox(&sandbox).await.expect("remove");
@@ -98,25 +93,19 @@ async fn list_filters_like_containerd() {
     let (_sandbox_b, _db) = running_container(&fake, "b", "db").await;
     fake.exit_container(&web, 0);
 
-    let by_sandbox =
-        api::ContainerFilter { pod_sandbox_id: sandbox_a[..12].to_owned(), ..Default::default() };
+    let by_sandbox = api::ContainerFilter { pod_sandbox_id: sandbox_a[..12].to_owned(), ..Default::default() };
     let found = fake.list_containers(Some(by_sandbox)).await.expect("list");
     assert_eq!(found.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), [web.as_str()]);
 
     let running = api::ContainerFilter {
-        state: Some(api::ContainerStateValue {
-            state: api::ContainerState::ContainerRunning as i32,
-        }),
+        state: Some(api::ContainerStateValue { state: api::ContainerState::ContainerRunning as i32 }),
         ..Default::default()
     };
     let found = fake.list_containers(Some(running)).await.expect("list");
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].metadata.as_ref().map(|m| m.name.as_str()), Some("db"));
 
-    let by_label = api::PodSandboxFilter {
-        label_selector: HashMap::from([("app".to_owned(), "b".to_owned())]),
-        ..Default::default()
-    };
+    let by_label = api::PodSandboxFilter { label_selector: HashMap::from([("app".to_owned(), "b".to_owned())]), ..Default::default() };
     let found = fake.list_pod_sandbox(Some(by_label)).await.expect("list");
     assert_eq!(found.len(), 1);
     let unknown = api::ContainerFilter { id: "nope".to_owned(), ..Default::default() };
@@ -143,10 +132,8 @@ async fn injected_start_and_pull_errors() {
     assert_eq!(found.map(|image| image.id), Some(image_ref));
 
     let sandbox = fake.run_pod_sandbox(sandbox_config("p"), "").await.expect("sandbox");
-    let err = fake
-        .create_container(&sandbox, container_config("app", "private/app"), sandbox_config("p"))
-        .await
-        .expect_err("image missing");
+    let err =
+        fake.create_container(&sandbox, container_config("app", "private/app"), sandbox_config("p")).await.expect_err("image missing");
     assert!(err.is_not_found(), "{err}");
 
     let crash = CriError::Status {
@@ -156,10 +143,7 @@ async fn injected_start_and_pull_errors() {
         message: "exec: \"nope\": executable file not found".to_owned(),
     };
     fake.set_start_error("web", crash);
-    let id = fake
-        .create_container(&sandbox, container_config("web", "busybox"), sandbox_config("p"))
-        .await
-        .expect("create");
+    let id = fake.create_container(&sandbox, container_config("web", "busybox"), sandbox_config("p")).await.expect("create");
     fake.start_container(&id).await.expect_err("injected");
     let status = fake.container_status(&id).await.expect("status");
     assert_eq!((status.exit_code, status.reason.as_str()), (128, "StartError"));
@@ -172,10 +156,7 @@ async fn names_are_reserved_per_attempt() {
     let (sandbox, _) = running_container(&fake, "p", "web").await;
     let err = fake.run_pod_sandbox(sandbox_config("p"), "").await.expect_err("reserved");
     assert!(matches!(err, CriError::Status { code: Code::AlreadyExists, .. }), "{err}");
-    let err = fake
-        .create_container(&sandbox, container_config("web", "busybox"), sandbox_config("p"))
-        .await
-        .expect_err("reserved");
+    let err = fake.create_container(&sandbox, container_config("web", "busybox"), sandbox_config("p")).await.expect_err("reserved");
     assert!(matches!(err, CriError::Status { code: Code::AlreadyExists, .. }), "{err}");
     let mut retry = container_config("web", "busybox");
     retry.metadata = Some(api::ContainerMetadata { name: "web".to_owned(), attempt: 1 });

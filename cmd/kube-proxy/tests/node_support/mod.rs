@@ -32,131 +32,42 @@ pub struct Node {
 impl Node {
     /// A node with `pods` pod namespaces on bridge `kbr0`.
     pub fn new(tag: &str, net: u8, pods: usize) -> Node {
-        assert!(
-            (144..=158).contains(&net),
-            "service-behaviour tests live in 198.18.144.0/20"
-        );
+        assert!((144..=158).contains(&net), "service-behaviour tests live in 198.18.144.0/20");
         let node = Netns::new(&format!("N{tag}"));
         let client = Netns::new(&format!("C{tag}"));
-        for (k, v) in [
-            ("net.ipv4.ip_forward", "1"),
-            ("net.ipv4.conf.all.rp_filter", "0"),
-            ("net.ipv4.conf.default.rp_filter", "0"),
-        ] {
+        for (k, v) in [("net.ipv4.ip_forward", "1"), ("net.ipv4.conf.all.rp_filter", "0"), ("net.ipv4.conf.default.rp_filter", "0")] {
             node.exec(&["sysctl", "-qw", &format!("{k}={v}")]);
         }
         // br_netfilter: bridged pod-to-pod replies must see the service DNAT.
-        let _ = Command::new("ip")
-            .args(["netns", "exec", &node.name, "sysctl", "-qw"])
-            .arg("net.bridge.bridge-nf-call-iptables=1")
-            .output();
+        let _ =
+            Command::new("ip").args(["netns", "exec", &node.name, "sysctl", "-qw"]).arg("net.bridge.bridge-nf-call-iptables=1").output();
         node.exec(&["ip", "link", "add", "kbr0", "type", "bridge"]);
-        node.exec(&[
-            "ip",
-            "addr",
-            "add",
-            &format!("198.18.{net}.1/24"),
-            "dev",
-            "kbr0",
-        ]);
+        node.exec(&["ip", "addr", "add", &format!("198.18.{net}.1/24"), "dev", "kbr0"]);
         node.exec(&["ip", "link", "set", "kbr0", "up"]);
         let mut out = Vec::new();
         for i in 0..pods {
             let pod = Netns::new(&format!("P{i}{tag}"));
             let host_if = format!("vp{i}");
-            sh(&[
-                "ip", "link", "add", &host_if, "netns", &node.name, "type", "veth", "peer", "name",
-                "eth0", "netns", &pod.name,
-            ]);
+            sh(&["ip", "link", "add", &host_if, "netns", &node.name, "type", "veth", "peer", "name", "eth0", "netns", &pod.name]);
             node.exec(&["ip", "link", "set", &host_if, "master", "kbr0"]);
             // What the kubelet's hairpin-veth mode does: a pod may reach itself.
-            node.exec(&[
-                "ip",
-                "link",
-                "set",
-                &host_if,
-                "type",
-                "bridge_slave",
-                "hairpin",
-                "on",
-            ]);
+            node.exec(&["ip", "link", "set", &host_if, "type", "bridge_slave", "hairpin", "on"]);
             node.exec(&["ip", "link", "set", &host_if, "up"]);
-            pod.exec(&[
-                "ip",
-                "addr",
-                "add",
-                &format!("198.18.{net}.{}/24", 10 + i),
-                "dev",
-                "eth0",
-            ]);
+            pod.exec(&["ip", "addr", "add", &format!("198.18.{net}.{}/24", 10 + i), "dev", "eth0"]);
             pod.exec(&["ip", "link", "set", "eth0", "up"]);
-            pod.exec(&[
-                "ip",
-                "route",
-                "add",
-                "default",
-                "via",
-                &format!("198.18.{net}.1"),
-            ]);
+            pod.exec(&["ip", "route", "add", "default", "via", &format!("198.18.{net}.1")]);
             out.push(pod);
         }
         let ext = net + 1;
-        sh(&[
-            "ip",
-            "link",
-            "add",
-            "ext0",
-            "netns",
-            &node.name,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            &client.name,
-        ]);
-        node.exec(&[
-            "ip",
-            "addr",
-            "add",
-            &format!("198.18.{ext}.1/24"),
-            "dev",
-            "ext0",
-        ]);
+        sh(&["ip", "link", "add", "ext0", "netns", &node.name, "type", "veth", "peer", "name", "eth0", "netns", &client.name]);
+        node.exec(&["ip", "addr", "add", &format!("198.18.{ext}.1/24"), "dev", "ext0"]);
         node.exec(&["ip", "link", "set", "ext0", "up"]);
-        client.exec(&[
-            "ip",
-            "addr",
-            "add",
-            &format!("198.18.{ext}.2/24"),
-            "dev",
-            "eth0",
-        ]);
+        client.exec(&["ip", "addr", "add", &format!("198.18.{ext}.2/24"), "dev", "eth0"]);
         client.exec(&["ip", "link", "set", "eth0", "up"]);
-        client.exec(&[
-            "ip",
-            "route",
-            "add",
-            "default",
-            "via",
-            &format!("198.18.{ext}.1"),
-        ]);
+        client.exec(&["ip", "route", "add", "default", "via", &format!("198.18.{ext}.1")]);
         // Locally originated service traffic needs a route before DNAT rewrites it.
-        node.exec(&[
-            "ip",
-            "route",
-            "add",
-            &format!("198.19.{net}.0/24"),
-            "dev",
-            "kbr0",
-        ]);
-        Node {
-            node,
-            pods: out,
-            client,
-            net,
-        }
+        node.exec(&["ip", "route", "add", &format!("198.19.{net}.0/24"), "dev", "kbr0"]);
+        Node { node, pods: out, client, net }
     }
 
     pub fn pod_ip(&self, i: usize) -> String {
@@ -191,14 +102,9 @@ pub type SlicePort<'a> = (&'a str, u16, &'a str);
 
 /// An IPv4 EndpointSlice for `ns/svc` with `endpoints` `(ip, nodeName)` and `ports`.
 pub fn slice(svc: &str, endpoints: &[(String, &str)], ports: &[SlicePort<'_>]) -> EndpointSlice {
-    let eps: Vec<serde_json::Value> = endpoints
-        .iter()
-        .map(|(ip, node)| json!({"addresses": [ip], "nodeName": node}))
-        .collect();
-    let ports: Vec<serde_json::Value> = ports
-        .iter()
-        .map(|(name, port, proto)| json!({"name": name, "port": port, "protocol": proto}))
-        .collect();
+    let eps: Vec<serde_json::Value> = endpoints.iter().map(|(ip, node)| json!({"addresses": [ip], "nodeName": node})).collect();
+    let ports: Vec<serde_json::Value> =
+        ports.iter().map(|(name, port, proto)| json!({"name": name, "port": port, "protocol": proto})).collect();
     serde_json::from_value(json!({
         "metadata": {"namespace": "ns", "name": format!("{svc}-1"),
                      "labels": {"kubernetes.io/service-name": svc}},

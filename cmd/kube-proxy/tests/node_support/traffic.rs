@@ -40,10 +40,7 @@ impl Reply {
     fn parse(line: &str) -> Reply {
         let mut it = line.split_whitespace();
         match (it.next(), it.next()) {
-            (Some(e), Some(s)) => Reply::From {
-                endpoint: e.to_string(),
-                source: s.to_string(),
-            },
+            (Some(e), Some(s)) => Reply::From { endpoint: e.to_string(), source: s.to_string() },
             _ => Reply::Failed(format!("bad answer {line:?}")),
         }
     }
@@ -61,10 +58,7 @@ pub fn serve_tcp(ns: &Netns, ip: &str, port: u16) {
         for c in l.incoming().take(5_000).flatten() {
             let me = me.clone();
             std::thread::spawn(move || {
-                let peer = c
-                    .peer_addr()
-                    .map(|a| a.ip().to_string())
-                    .unwrap_or_default();
+                let peer = c.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
                 let mut w = match c.try_clone() {
                     Ok(w) => w,
                     Err(_) => return,
@@ -81,8 +75,7 @@ pub fn serve_tcp(ns: &Netns, ip: &str, port: u16) {
             });
         }
     });
-    rx.recv_timeout(Duration::from_secs(5))
-        .expect("TCP server started");
+    rx.recv_timeout(Duration::from_secs(5)).expect("TCP server started");
 }
 
 /// UDP server in `ns` on `0.0.0.0:port`: answers each datagram with `"<ip>:<port> <peer-ip>"`.
@@ -100,8 +93,7 @@ pub fn serve_udp(ns: &Netns, ip: &str, port: u16) {
             let _ = s.send_to(format!("{me} {}", peer.ip()).as_bytes(), peer);
         }
     });
-    rx.recv_timeout(Duration::from_secs(5))
-        .expect("UDP server started");
+    rx.recv_timeout(Duration::from_secs(5)).expect("UDP server started");
 }
 
 /// One TCP request from `ns` to `addr` (`timeout` to connect and to read).
@@ -144,12 +136,8 @@ pub fn udp(ns: &Netns, addr: &str, timeout: Duration) -> Reply {
 
 /// A UDP client socket created in `ns` that keeps its source port.
 pub fn udp_socket(ns: &Netns) -> UdpSocket {
-    let s = ns
-        .run(|| UdpSocket::bind("0.0.0.0:0").unwrap())
-        .join()
-        .unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
+    let s = ns.run(|| UdpSocket::bind("0.0.0.0:0").unwrap()).join().unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
     s
 }
 
@@ -182,10 +170,7 @@ impl Flow {
         let mut stream = BufReader::new(s);
         let mut line = String::new();
         stream.read_line(&mut line).expect("greeting");
-        Flow {
-            stream,
-            greeting: Reply::parse(&line),
-        }
+        Flow { stream, greeting: Reply::parse(&line) }
     }
 
     /// Sends `msg` and returns the echoed line, or the error.
@@ -204,11 +189,9 @@ impl Flow {
 pub fn http_get(ns: &Netns, addr: &str) -> Result<String, String> {
     let addr: SocketAddr = addr.parse().unwrap();
     ns.run(move || {
-        let mut s =
-            TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
         s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        s.write_all(b"GET / HTTP/1.0\r\nHost: node\r\n\r\n")
-            .map_err(|e| e.to_string())?;
+        s.write_all(b"GET / HTTP/1.0\r\nHost: node\r\n\r\n").map_err(|e| e.to_string())?;
         let mut out = String::new();
         s.read_to_string(&mut out).map_err(|e| e.to_string())?;
         Ok(out)
@@ -226,13 +209,9 @@ pub struct HealthServers {
 
 impl HealthServers {
     pub fn start(node: &Netns) -> HealthServers {
-        let (tx, mut rx) =
-            tokio::sync::mpsc::unbounded_channel::<(Checks, std::sync::mpsc::Sender<()>)>();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Checks, std::sync::mpsc::Sender<()>)>();
         node.run(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 let health = Arc::new(ProxierHealth::new(Duration::from_secs(60)));
                 health.updated(SystemTime::now());
@@ -250,10 +229,7 @@ impl HealthServers {
     /// Starts/stops/updates the servers to `checks` (what the sync loop does after a sync).
     pub fn sync(&self, checks: Checks) {
         let (done, wait) = std::sync::mpsc::channel();
-        self.tx
-            .send((checks, done))
-            .expect("health servers running");
-        wait.recv_timeout(Duration::from_secs(5))
-            .expect("health servers synced");
+        self.tx.send((checks, done)).expect("health servers running");
+        wait.recv_timeout(Duration::from_secs(5)).expect("health servers synced");
     }
 }

@@ -12,15 +12,8 @@ use std::time::{Duration, Instant};
 
 /// Runs a command; panics with its stderr on failure.
 pub fn sh(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -47,10 +40,7 @@ impl Netns {
     }
 
     /// Runs `f` on a thread inside this namespace.
-    pub fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> std::thread::JoinHandle<T> {
+    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> std::thread::JoinHandle<T> {
         let path = format!("/run/netns/{}", self.name);
         std::thread::spawn(move || {
             let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -64,18 +54,13 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
     }
 }
 
 /// Connects `a` and `b` with a veth pair: `a_if` in `a` with `a_addr`, `b_if` in `b` with `b_addrs`.
 pub fn veth(a: &Netns, a_if: &str, a_addr: &str, b: &Netns, b_if: &str, b_addrs: &[&str]) {
-    sh(&[
-        "ip", "link", "add", a_if, "netns", &a.name, "type", "veth", "peer", "name", b_if, "netns",
-        &b.name,
-    ]);
+    sh(&["ip", "link", "add", a_if, "netns", &a.name, "type", "veth", "peer", "name", b_if, "netns", &b.name]);
     a.exec(&["ip", "addr", "add", a_addr, "dev", a_if]);
     a.exec(&["ip", "link", "set", a_if, "up"]);
     for addr in b_addrs {
@@ -97,8 +82,7 @@ pub fn serve_local_addr(ns: &Netns, port: u16) {
             let _ = writeln!(c, "{local}");
         }
     });
-    rx.recv_timeout(Duration::from_secs(5))
-        .expect("server started");
+    rx.recv_timeout(Duration::from_secs(5)).expect("server started");
 }
 
 /// What one connection attempt from inside a namespace gave.
@@ -145,10 +129,7 @@ pub struct Topology {
 
 impl Topology {
     pub fn new(tag: &str, net: u8) -> Topology {
-        assert!(
-            (128..254).contains(&net),
-            "test networks live in 198.18.128.0/17"
-        );
+        assert!((128..254).contains(&net), "test networks live in 198.18.128.0/17");
         let node = Netns::new(&format!("n{tag}"));
         let backend = Netns::new(&format!("b{tag}"));
         let pid = std::process::id() % 100_000;
@@ -158,20 +139,9 @@ impl Topology {
             &format!("198.18.{net}.1/24"),
             &backend,
             &format!("kvb{pid}"),
-            &[
-                &format!("198.18.{net}.2/24"),
-                &format!("198.18.{net}.3/24"),
-                &format!("198.18.{net}.4/24"),
-            ],
+            &[&format!("198.18.{net}.2/24"), &format!("198.18.{net}.3/24"), &format!("198.18.{net}.4/24")],
         );
-        node.exec(&[
-            "ip",
-            "route",
-            "add",
-            &format!("198.18.{}.0/24", net + 1),
-            "dev",
-            &format!("kvn{pid}"),
-        ]);
+        node.exec(&["ip", "route", "add", &format!("198.18.{}.0/24", net + 1), "dev", &format!("kvn{pid}")]);
         Topology { node, backend, net }
     }
 

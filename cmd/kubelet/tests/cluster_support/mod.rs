@@ -20,9 +20,7 @@ pub const CP_DIR: &str = "/var/lib/knode/control-plane";
 /// checkout sharing the target directory (CI's clone) must still run this
 /// checkout's scripts.
 pub fn repo_root() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
-        .join("../..")
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from).join("../..")
 }
 
 pub fn kubectl_bin() -> String {
@@ -31,11 +29,7 @@ pub fn kubectl_bin() -> String {
 
 /// Runs `kubectl` as admin; returns (success, stdout, stderr).
 pub fn kubectl(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(kubectl_bin())
-        .env("KUBECONFIG", format!("{CP_DIR}/admin.kubeconfig"))
-        .args(args)
-        .output()
-        .expect("run kubectl");
+    let out = Command::new(kubectl_bin()).env("KUBECONFIG", format!("{CP_DIR}/admin.kubeconfig")).args(args).output().expect("run kubectl");
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
@@ -59,7 +53,16 @@ pub async fn control_plane_ready() {
         let status = Command::new(&script).arg("kubelet-down").status().expect("run hack/control-plane.sh kubelet-down");
         assert!(status.success(), "hack/control-plane.sh kubelet-down failed");
     }
-    kubectl(&["delete", "pods", "--all-namespaces", "--field-selector", &format!("spec.nodeName={NODE}"), "--force", "--grace-period=0", "--wait=false"]);
+    kubectl(&[
+        "delete",
+        "pods",
+        "--all-namespaces",
+        "--field-selector",
+        &format!("spec.nodeName={NODE}"),
+        "--force",
+        "--grace-period=0",
+        "--wait=false",
+    ]);
     kubectl(&["delete", "node", NODE, "--wait=true"]);
     remove_all_pods().await;
 }
@@ -93,7 +96,16 @@ pub async fn wait_node_ready(timeout: Duration) -> k8s_openapi::api::core::v1::N
 pub async fn teardown(kubelet: KubeletProcess) {
     kubelet.stop().await;
     remove_all_pods().await;
-    kubectl(&["delete", "pods", "--all-namespaces", "--field-selector", &format!("spec.nodeName={NODE}"), "--force", "--grace-period=0", "--wait=false"]);
+    kubectl(&[
+        "delete",
+        "pods",
+        "--all-namespaces",
+        "--field-selector",
+        &format!("spec.nodeName={NODE}"),
+        "--force",
+        "--grace-period=0",
+        "--wait=false",
+    ]);
     kubectl(&["delete", "node", NODE, "--wait=false"]);
 }
 
@@ -182,7 +194,11 @@ pub async fn start_kubelet_with_pod_cgroups(node: &TestNode, cgroup_root: &str) 
     remove_test_cgroups(cgroup_root);
     secure_config(node);
     let config = std::fs::read_to_string(node.config_path()).unwrap();
-    std::fs::write(node.config_path(), config.replace("cgroupsPerQOS: false\n", &format!("cgroupsPerQOS: true\ncgroupRoot: /{cgroup_root}\n"))).unwrap();
+    std::fs::write(
+        node.config_path(),
+        config.replace("cgroupsPerQOS: false\n", &format!("cgroupsPerQOS: true\ncgroupRoot: /{cgroup_root}\n")),
+    )
+    .unwrap();
     let kubelet = start_cluster_kubelet(node).await;
     wait_node_ready(Duration::from_secs(60)).await;
     kubelet
@@ -238,7 +254,8 @@ pub const CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client-kubelet";
 /// The certificate signing requests for `signer`.
 pub fn csrs(signer: &str) -> Vec<k8s_openapi::api::certificates::v1::CertificateSigningRequest> {
     let list: Option<serde_json::Value> = kubectl_json(&["get", "csr"]);
-    let items: Vec<k8s_openapi::api::certificates::v1::CertificateSigningRequest> = list.and_then(|l| serde_json::from_value(l["items"].clone()).ok()).unwrap_or_default();
+    let items: Vec<k8s_openapi::api::certificates::v1::CertificateSigningRequest> =
+        list.and_then(|l| serde_json::from_value(l["items"].clone()).ok()).unwrap_or_default();
     items.into_iter().filter(|c| c.spec.signer_name == signer).collect()
 }
 

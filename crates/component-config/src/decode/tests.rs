@@ -53,56 +53,26 @@ fn yaml_and_json_decode_alike() {
 
 #[test]
 fn malformed_input_is_a_one_line_syntax_error() {
-    let e = |text: &[u8]| {
-        parse_mapping::<Widget>(&origin(), text)
-            .unwrap_err()
-            .to_string()
-    };
+    let e = |text: &[u8]| parse_mapping::<Widget>(&origin(), text).unwrap_err().to_string();
     let prefix = "/etc/widget.yaml: cannot parse widget configuration: ";
-    assert_eq!(
-        e(b"\xff\xfe"),
-        format!("{prefix}not valid UTF-8 (at byte 0)")
-    );
-    assert_eq!(
-        e(b" \n\t"),
-        format!("{prefix}the file is empty (expected a WidgetConfiguration)")
-    );
-    assert_eq!(
-        e(b"[1, 2]"),
-        format!("{prefix}expected a mapping of fields at the top level (a WidgetConfiguration)")
-    );
+    assert_eq!(e(b"\xff\xfe"), format!("{prefix}not valid UTF-8 (at byte 0)"));
+    assert_eq!(e(b" \n\t"), format!("{prefix}the file is empty (expected a WidgetConfiguration)"));
+    assert_eq!(e(b"[1, 2]"), format!("{prefix}expected a mapping of fields at the top level (a WidgetConfiguration)"));
     assert!(e(b"{bad").starts_with(&format!("{prefix}invalid JSON: ")));
     let yaml = e(b"a: [b\n  c: :");
-    assert!(
-        yaml.starts_with(&format!("{prefix}invalid YAML: ")),
-        "{yaml}"
-    );
+    assert!(yaml.starts_with(&format!("{prefix}invalid YAML: ")), "{yaml}");
     assert!(!yaml.contains('\n'), "{yaml}");
 }
 
 #[test]
 fn type_meta_is_checked_kind_first() {
-    let check = |text: &str| {
-        check_type_meta::<Widget>(&origin(), &mapping(text).unwrap()).map_err(|e| e.to_string())
-    };
+    let check = |text: &str| check_type_meta::<Widget>(&origin(), &mapping(text).unwrap()).map_err(|e| e.to_string());
     assert_eq!(check(HEAD), Ok(()));
     let refused = [
-        (
-            "apiVersion: x\n",
-            "kind: missing (expected \"WidgetConfiguration\")",
-        ),
-        (
-            "kind: null\n",
-            "kind: expected \"WidgetConfiguration\", got null",
-        ),
-        (
-            "kind: WidgetConfiguration\n",
-            "apiVersion: missing (expected \"widget.config.k8s.io/v1\")",
-        ),
-        (
-            "kind: WidgetConfiguration\napiVersion: 2\n",
-            "apiVersion: unsupported version 2 (expected \"widget.config.k8s.io/v1\")",
-        ),
+        ("apiVersion: x\n", "kind: missing (expected \"WidgetConfiguration\")"),
+        ("kind: null\n", "kind: expected \"WidgetConfiguration\", got null"),
+        ("kind: WidgetConfiguration\n", "apiVersion: missing (expected \"widget.config.k8s.io/v1\")"),
+        ("kind: WidgetConfiguration\napiVersion: 2\n", "apiVersion: unsupported version 2 (expected \"widget.config.k8s.io/v1\")"),
     ];
     for (text, message) in refused {
         let want = format!("/etc/widget.yaml: field {message}");
@@ -112,19 +82,11 @@ fn type_meta_is_checked_kind_first() {
 
 #[test]
 fn removed_fields_are_dropped_with_a_warning_even_when_null() {
-    let mut map = mapping(&format!(
-        "{HEAD}old: null\nnested:\n  gone: 1\n  kept: 2\nsize: 1\n"
-    ))
-    .unwrap();
+    let mut map = mapping(&format!("{HEAD}old: null\nnested:\n  gone: 1\n  kept: 2\nsize: 1\n")).unwrap();
     let warnings = remove_fields(
         &origin(),
         &mut map,
-        &[
-            ("old", "removed in 1.0"),
-            ("nested.gone", "removed too"),
-            ("absent", "x"),
-            ("size.deep", "x"),
-        ],
+        &[("old", "removed in 1.0"), ("nested.gone", "removed too"), ("absent", "x"), ("size.deep", "x")],
     );
     let fields: Vec<&str> = warnings.iter().map(|w| w.field.as_str()).collect();
     assert_eq!(fields, ["old", "nested.gone"]);
@@ -137,10 +99,7 @@ fn removed_fields_are_dropped_with_a_warning_even_when_null() {
 
 #[test]
 fn nulls_mean_not_set() {
-    let (cfg, w) = decode(&format!(
-        "{HEAD}size: null\nlabels: {{a: null}}\nparts: [{{name: null}}]\n"
-    ))
-    .unwrap();
+    let (cfg, w) = decode(&format!("{HEAD}size: null\nlabels: {{a: null}}\nparts: [{{name: null}}]\n")).unwrap();
     assert!(w.is_empty(), "{w:?}");
     assert_eq!(cfg.size, 0);
     assert!(cfg.labels.is_empty());
@@ -149,31 +108,19 @@ fn nulls_mean_not_set() {
 
 #[test]
 fn unknown_fields_warn_with_their_path() {
-    let (_, w) = decode(&format!(
-        "{HEAD}colour: red\nparts:\n- name: a\n  weight: 2\n"
-    ))
-    .unwrap();
+    let (_, w) = decode(&format!("{HEAD}colour: red\nparts:\n- name: a\n  weight: 2\n")).unwrap();
     let fields: Vec<&str> = w.iter().map(|w| w.field.as_str()).collect();
     assert_eq!(fields, ["colour", "parts[0].weight"]);
     assert!(w.iter().all(|w| w.kind == WarningKind::UnknownField));
-    assert_eq!(
-        w[0].message,
-        "unknown field in widget.config.k8s.io/v1 WidgetConfiguration; ignored"
-    );
+    assert_eq!(w[0].message, "unknown field in widget.config.k8s.io/v1 WidgetConfiguration; ignored");
 }
 
 #[test]
 fn a_field_of_the_wrong_type_is_named() {
     let e = decode(&format!("{HEAD}parts:\n- name: [1]\n")).unwrap_err();
-    assert_eq!(
-        e,
-        "/etc/widget.yaml: field parts[0].name: invalid type: sequence, expected a string"
-    );
+    assert_eq!(e, "/etc/widget.yaml: field parts[0].name: invalid type: sequence, expected a string");
     let e = decode(&format!("{HEAD}size: abc\n")).unwrap_err();
-    assert_eq!(
-        e,
-        "/etc/widget.yaml: field size: invalid type: string \"abc\", expected i32"
-    );
+    assert_eq!(e, "/etc/widget.yaml: field size: invalid type: string \"abc\", expected i32");
 }
 
 #[test]
@@ -187,9 +134,5 @@ fn field_paths_are_normalized() {
 #[test]
 fn a_missing_file_is_named() {
     let e = read_file::<Widget>(Path::new("/nonexistent/widget.yaml")).unwrap_err();
-    assert!(
-        e.to_string()
-            .starts_with("/nonexistent/widget.yaml: cannot read widget configuration file: "),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("/nonexistent/widget.yaml: cannot read widget configuration file: "), "{e}");
 }

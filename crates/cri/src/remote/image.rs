@@ -30,9 +30,8 @@ impl ImageService for RemoteRuntime {
         let call = client.image_status(request(message, deadline));
         let found = unary(OP, &image.image, deadline, call).await?.image;
         // Upstream treats an image without ID or tags as malformed rather than absent.
-        let malformed = found.as_ref().is_some_and(|found| {
-            found.id.is_empty() || (found.repo_tags.is_empty() && found.repo_digests.is_empty())
-        });
+        let malformed =
+            found.as_ref().is_some_and(|found| found.id.is_empty() || (found.repo_tags.is_empty() && found.repo_digests.is_empty()));
         if malformed {
             return Err(missing(OP, &image.image, "image.id or image.repo_tags"));
         }

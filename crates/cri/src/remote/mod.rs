@@ -59,15 +59,10 @@ impl RemoteRuntime {
             });
         }
         // The URI is required by tonic but unused: the connector always dials the socket.
-        let channel =
-            Endpoint::from_static("http://[::]:50051").connect_with_connector_lazy(
-                tower::service_fn(move |_: Uri| {
-                    let path = Arc::clone(&path);
-                    async move {
-                        Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(&*path).await?))
-                    }
-                }),
-            );
+        let channel = Endpoint::from_static("http://[::]:50051").connect_with_connector_lazy(tower::service_fn(move |_: Uri| {
+            let path = Arc::clone(&path);
+            async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(&*path).await?)) }
+        }));
         Ok(Self {
             runtime: RuntimeServiceClient::new(channel.clone())
                 .max_decoding_message_size(MAX_MESSAGE_SIZE)
@@ -112,39 +107,23 @@ async fn unary<T>(
         },
         None => call.await,
     };
-    outcome
-        .map(tonic::Response::into_inner)
-        .map_err(|status| status_error(op, object, deadline, &status))
+    outcome.map(tonic::Response::into_inner).map_err(|status| status_error(op, object, deadline, &status))
 }
 
 /// Maps a gRPC status to a [`CriError`]. A deadline reported by the runtime, or by tonic's own
 /// `grpc-timeout` enforcement (which reports `Cancelled`), becomes [`CriError::Timeout`].
-fn status_error(
-    op: &'static str,
-    object: &str,
-    deadline: Option<Duration>,
-    status: &tonic::Status,
-) -> CriError {
+fn status_error(op: &'static str, object: &str, deadline: Option<Duration>, status: &tonic::Status) -> CriError {
     let timed_out = status.code() == tonic::Code::DeadlineExceeded
         || (status.code() == tonic::Code::Cancelled && status.message() == "Timeout expired");
     match deadline {
         Some(timeout) if timed_out => CriError::Timeout { op, object: object.to_owned(), timeout },
-        _ => CriError::Status {
-            op,
-            object: object.to_owned(),
-            code: status.code(),
-            message: status.message().to_owned(),
-        },
+        _ => CriError::Status { op, object: object.to_owned(), code: status.code(), message: status.message().to_owned() },
     }
 }
 
 /// The error for a response that lacks a field CRI requires (upstream validates the same ones).
 fn missing(op: &'static str, object: &str, field: &'static str) -> CriError {
-    CriError::InvalidResponse {
-        op,
-        object: object.to_owned(),
-        reason: format!("{field} is not set"),
-    }
+    CriError::InvalidResponse { op, object: object.to_owned(), reason: format!("{field} is not set") }
 }
 
 #[cfg(test)]
@@ -156,19 +135,13 @@ mod tests {
         let deadline = Some(Duration::from_secs(2));
         let err = status_error("Version", "", deadline, &tonic::Status::deadline_exceeded("late"));
         assert!(matches!(err, CriError::Timeout { op: "Version", .. }), "{err}");
-        let err =
-            status_error("Version", "", deadline, &tonic::Status::cancelled("Timeout expired"));
+        let err = status_error("Version", "", deadline, &tonic::Status::cancelled("Timeout expired"));
         assert!(matches!(err, CriError::Timeout { .. }), "{err}");
     }
 
     #[test]
     fn other_statuses_keep_code_and_object() {
-        let err = status_error(
-            "StartContainer",
-            "abc",
-            None,
-            &tonic::Status::not_found("no such container"),
-        );
+        let err = status_error("StartContainer", "abc", None, &tonic::Status::not_found("no such container"));
         assert!(err.is_not_found());
         assert_eq!(err.to_string(), "CRI StartContainer abc: NotFound: no such container");
     }
@@ -176,19 +149,14 @@ mod tests {
     #[tokio::test]
     async fn connect_is_lazy_and_reports_unavailable_runtime() {
         let runtime =
-            RemoteRuntime::connect("unix:///nonexistent/knode-test.sock", Duration::from_secs(5))
-                .expect("lazy connect does not dial");
+            RemoteRuntime::connect("unix:///nonexistent/knode-test.sock", Duration::from_secs(5)).expect("lazy connect does not dial");
         let err = crate::RuntimeService::version(&runtime).await.expect_err("no runtime there");
-        assert!(
-            matches!(err, CriError::Status { op: "Version", code: tonic::Code::Unavailable, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, CriError::Status { op: "Version", code: tonic::Code::Unavailable, .. }), "{err}");
     }
 
     #[test]
     fn connect_outside_tokio_is_an_error_not_a_panic() {
-        let err =
-            RemoteRuntime::connect("/run/x.sock", Duration::from_secs(1)).expect_err("no runtime");
+        let err = RemoteRuntime::connect("/run/x.sock", Duration::from_secs(1)).expect_err("no runtime");
         assert!(matches!(err, CriError::Connect { .. }), "{err}");
     }
 }

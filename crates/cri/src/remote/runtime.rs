@@ -29,16 +29,13 @@ impl RuntimeService for RemoteRuntime {
     async fn version(&self) -> Result<api::VersionResponse> {
         let deadline = self.timeout();
         let message = api::VersionRequest { version: CRI_VERSION.to_owned() };
-        unary("Version", "", deadline, self.runtime.clone().version(request(message, deadline)))
-            .await
+        unary("Version", "", deadline, self.runtime.clone().version(request(message, deadline))).await
     }
 
     async fn status(&self, verbose: bool) -> Result<api::StatusResponse> {
         let deadline = self.timeout();
         let message = api::StatusRequest { verbose };
-        let response =
-            unary("Status", "", deadline, self.runtime.clone().status(request(message, deadline)))
-                .await?;
+        let response = unary("Status", "", deadline, self.runtime.clone().status(request(message, deadline))).await?;
         if response.status.is_none() {
             return Err(missing("Status", "", "status"));
         }
@@ -51,20 +48,13 @@ impl RuntimeService for RemoteRuntime {
         unary("RuntimeConfig", "", deadline, self.runtime.clone().runtime_config(request(message, deadline))).await
     }
 
-    async fn run_pod_sandbox(
-        &self,
-        config: api::PodSandboxConfig,
-        runtime_handler: &str,
-    ) -> Result<String> {
+    async fn run_pod_sandbox(&self, config: api::PodSandboxConfig, runtime_handler: &str) -> Result<String> {
         const OP: &str = "RunPodSandbox";
         // Upstream doubles the timeout here: creating the network namespace and pulling the
         // sandbox image can be slow.
         let deadline = Some(self.request_timeout.saturating_mul(2));
         let object = pod_name(&config);
-        let message = api::RunPodSandboxRequest {
-            config: Some(config),
-            runtime_handler: runtime_handler.to_owned(),
-        };
+        let message = api::RunPodSandboxRequest { config: Some(config), runtime_handler: runtime_handler.to_owned() };
         let mut client = self.runtime.clone();
         let call = client.run_pod_sandbox(request(message, deadline));
         let response = unary(OP, &object, deadline, call).await?;
@@ -93,24 +83,17 @@ impl RuntimeService for RemoteRuntime {
     async fn pod_sandbox_status(&self, pod_sandbox_id: &str) -> Result<api::PodSandboxStatus> {
         const OP: &str = "PodSandboxStatus";
         let deadline = self.timeout();
-        let message = api::PodSandboxStatusRequest {
-            pod_sandbox_id: pod_sandbox_id.to_owned(),
-            verbose: false,
-        };
+        let message = api::PodSandboxStatusRequest { pod_sandbox_id: pod_sandbox_id.to_owned(), verbose: false };
         let mut client = self.runtime.clone();
         let call = client.pod_sandbox_status(request(message, deadline));
         let response = unary(OP, pod_sandbox_id, deadline, call).await?;
         response.status.ok_or_else(|| missing(OP, pod_sandbox_id, "status"))
     }
 
-    async fn list_pod_sandbox(
-        &self,
-        filter: Option<api::PodSandboxFilter>,
-    ) -> Result<Vec<api::PodSandbox>> {
+    async fn list_pod_sandbox(&self, filter: Option<api::PodSandboxFilter>) -> Result<Vec<api::PodSandbox>> {
         let deadline = self.timeout();
         let mut client = self.runtime.clone();
-        let call =
-            client.list_pod_sandbox(request(api::ListPodSandboxRequest { filter }, deadline));
+        let call = client.list_pod_sandbox(request(api::ListPodSandboxRequest { filter }, deadline));
         Ok(unary("ListPodSandbox", "", deadline, call).await?.items)
     }
 
@@ -145,7 +128,9 @@ impl RuntimeService for RemoteRuntime {
             unary(OP, &object, deadline, call).await?
         } else {
             let wire = crate::newer::create_container_request(pod_sandbox_id, config, &sandbox_config, extras);
-            let mut grpc = tonic::client::Grpc::new(self.channel.clone()).max_decoding_message_size(super::MAX_MESSAGE_SIZE).max_encoding_message_size(super::MAX_MESSAGE_SIZE);
+            let mut grpc = tonic::client::Grpc::new(self.channel.clone())
+                .max_decoding_message_size(super::MAX_MESSAGE_SIZE)
+                .max_encoding_message_size(super::MAX_MESSAGE_SIZE);
             let call = async move {
                 grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
                 let path = tonic::codegen::http::uri::PathAndQuery::from_static("/runtime.v1.RuntimeService/CreateContainer");
@@ -170,7 +155,8 @@ impl RuntimeService for RemoteRuntime {
 
     async fn update_container_resources(&self, container_id: &str, linux: api::LinuxContainerResources) -> Result<()> {
         let deadline = self.timeout();
-        let message = api::UpdateContainerResourcesRequest { container_id: container_id.to_owned(), linux: Some(linux), ..Default::default() };
+        let message =
+            api::UpdateContainerResourcesRequest { container_id: container_id.to_owned(), linux: Some(linux), ..Default::default() };
         let mut client = self.runtime.clone();
         let call = client.update_container_resources(request(message, deadline));
         unary("UpdateContainerResources", container_id, deadline, call).await.map(drop)
@@ -189,8 +175,7 @@ impl RuntimeService for RemoteRuntime {
         // the grace period plus the ordinary request timeout, as upstream.
         let deadline = Some(timeout.saturating_add(self.request_timeout));
         let seconds = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX);
-        let message =
-            api::StopContainerRequest { container_id: container_id.to_owned(), timeout: seconds };
+        let message = api::StopContainerRequest { container_id: container_id.to_owned(), timeout: seconds };
         let mut client = self.runtime.clone();
         let call = client.stop_container(request(message, deadline));
         unary("StopContainer", container_id, deadline, call).await.map(drop)
@@ -204,10 +189,7 @@ impl RuntimeService for RemoteRuntime {
         unary("RemoveContainer", container_id, deadline, call).await.map(drop)
     }
 
-    async fn list_containers(
-        &self,
-        filter: Option<api::ContainerFilter>,
-    ) -> Result<Vec<api::Container>> {
+    async fn list_containers(&self, filter: Option<api::ContainerFilter>) -> Result<Vec<api::Container>> {
         let deadline = self.timeout();
         let mut client = self.runtime.clone();
         let call = client.list_containers(request(api::ListContainersRequest { filter }, deadline));
@@ -225,11 +207,8 @@ impl RuntimeService for RemoteRuntime {
         // The command's timeout travels in the request; the call itself may take that long plus
         // the usual request timeout (upstream adds the same margin). No timeout: no deadline.
         let deadline = timeout.map(|t| t + self.request_timeout);
-        let message = api::ExecSyncRequest {
-            container_id: container_id.to_owned(),
-            cmd,
-            timeout: timeout.map_or(0, |t| t.as_secs().max(1) as i64),
-        };
+        let message =
+            api::ExecSyncRequest { container_id: container_id.to_owned(), cmd, timeout: timeout.map_or(0, |t| t.as_secs().max(1) as i64) };
         let mut client = self.runtime.clone();
         let call = client.exec_sync(request(message, deadline));
         let response = unary("ExecSync", container_id, deadline, call).await?;
@@ -264,14 +243,10 @@ impl RuntimeService for RemoteRuntime {
     async fn container_status(&self, container_id: &str) -> Result<api::ContainerStatus> {
         const OP: &str = "ContainerStatus";
         let deadline = self.timeout();
-        let message =
-            api::ContainerStatusRequest { container_id: container_id.to_owned(), verbose: false };
+        let message = api::ContainerStatusRequest { container_id: container_id.to_owned(), verbose: false };
         let mut client = self.runtime.clone();
         let call = client.container_status(request(message, deadline));
-        let status = unary(OP, container_id, deadline, call)
-            .await?
-            .status
-            .ok_or_else(|| missing(OP, container_id, "status"))?;
+        let status = unary(OP, container_id, deadline, call).await?.status.ok_or_else(|| missing(OP, container_id, "status"))?;
         // Upstream rejects statuses without these: the kubelet keys on them.
         if status.id.is_empty() {
             return Err(missing(OP, container_id, "status.id"));

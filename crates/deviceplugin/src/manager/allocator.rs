@@ -12,11 +12,11 @@ use async_trait::async_trait;
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 
 use super::DeviceManager;
+use crate::DeviceAllocator;
 use crate::allocation::{AllocationError, Plan, Request, pick, plan};
 use crate::pod_devices::{ContainerDevices, NODE_WITHOUT_TOPOLOGY};
 use crate::run_options::{RunContainerOptions, merge};
 use crate::state::DeviceState;
-use crate::DeviceAllocator;
 
 /// The extended resources `c` asks for and how many of each (its limits).
 fn limits(c: &Container) -> Vec<(String, usize)> {
@@ -36,7 +36,11 @@ fn limits(c: &Container) -> Vec<(String, usize)> {
 fn by_numa_node(devices: &DeviceState, resource: &str, ids: &BTreeSet<String>) -> BTreeMap<i64, Vec<String>> {
     let mut out: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     for id in ids {
-        let nodes: Vec<i64> = devices.device(resource, id).and_then(|d| d.topology.as_ref()).map(|t| t.nodes.iter().map(|n| n.id).collect()).unwrap_or_default();
+        let nodes: Vec<i64> = devices
+            .device(resource, id)
+            .and_then(|d| d.topology.as_ref())
+            .map(|t| t.nodes.iter().map(|n| n.id).collect())
+            .unwrap_or_default();
         if nodes.is_empty() {
             out.entry(NODE_WITHOUT_TOPOLOGY).or_default().push(id.clone());
         }
@@ -99,7 +103,12 @@ impl DeviceManager {
         Ok(())
     }
 
-    async fn allocate_container(&self, pod: &str, c: &Container, reusable: &BTreeMap<String, BTreeSet<String>>) -> Result<(), AllocationError> {
+    async fn allocate_container(
+        &self,
+        pod: &str,
+        c: &Container,
+        reusable: &BTreeMap<String, BTreeSet<String>>,
+    ) -> Result<(), AllocationError> {
         for (resource, required) in self.device_requests(c) {
             let req = Request { pod, container: &c.name, resource: &resource, required };
             self.allocate_resource(req, reusable.get(&resource).cloned().unwrap_or_default()).await?;
@@ -182,7 +191,11 @@ impl DeviceAllocator for DeviceManager {
                 (shared.endpoints.get(resource).cloned(), shared.pods.container_devices(uid, &container.name, resource))
             };
             let Some(endpoint) = endpoint.filter(|e| e.options.pre_start_required) else { continue };
-            let devices = devices.ok_or_else(|| AllocationError::NotAllocated { pod: uid.into(), container: container.name.clone(), resource: resource.clone() })?;
+            let devices = devices.ok_or_else(|| AllocationError::NotAllocated {
+                pod: uid.into(),
+                container: container.name.clone(),
+                resource: resource.clone(),
+            })?;
             endpoint.pre_start_container(devices.into_iter().collect()).await?;
         }
         let shared = self.lock();

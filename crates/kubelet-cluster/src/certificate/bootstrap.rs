@@ -13,9 +13,9 @@ use std::time::Duration;
 use base64::Engine;
 use kube::config::Kubeconfig;
 
+use super::CsrApi;
 use super::csr::{self, CsrError, Request};
 use super::store::{self, CertStore, StoreError};
-use super::CsrApi;
 
 /// The key of a request still being waited for.
 pub const TMP_KEY_FILE: &str = "kubelet-client.key.tmp";
@@ -61,9 +61,19 @@ fn unix(seconds: i64) -> String {
 /// The current context's client certificate (inline data or file, relative to the kubeconfig).
 fn current_client_cert(k: &Kubeconfig, path: &Path) -> Result<Vec<u8>, String> {
     let context = k.current_context.as_deref().ok_or("no current context")?;
-    let ctx = k.contexts.iter().find(|c| c.name == context).and_then(|c| c.context.as_ref()).ok_or_else(|| format!("context {context:?} not found"))?;
+    let ctx = k
+        .contexts
+        .iter()
+        .find(|c| c.name == context)
+        .and_then(|c| c.context.as_ref())
+        .ok_or_else(|| format!("context {context:?} not found"))?;
     let user = ctx.user.as_deref().ok_or("the current context names no user")?;
-    let auth = k.auth_infos.iter().find(|a| a.name == user).and_then(|a| a.auth_info.as_ref()).ok_or_else(|| format!("user {user:?} not found"))?;
+    let auth = k
+        .auth_infos
+        .iter()
+        .find(|a| a.name == user)
+        .and_then(|a| a.auth_info.as_ref())
+        .ok_or_else(|| format!("user {user:?} not found"))?;
     if let Some(data) = &auth.client_certificate_data {
         return base64::engine::general_purpose::STANDARD.decode(data.trim()).map_err(|e| format!("client-certificate-data: {e}"));
     }
@@ -77,11 +87,24 @@ fn bootstrap_cluster(path: &Path) -> Result<(String, Option<Vec<u8>>, bool), Boo
     let err = |message: String| BootstrapError::BootstrapKubeconfig { path: path.into(), message };
     let k = Kubeconfig::read_from(path).map_err(|e| err(e.to_string()))?;
     let context = k.current_context.as_deref().ok_or_else(|| err("no current context".into()))?;
-    let cluster_name = k.contexts.iter().find(|c| c.name == context).and_then(|c| c.context.as_ref()).map(|c| c.cluster.clone()).ok_or_else(|| err(format!("context {context:?} not found")))?;
-    let cluster = k.clusters.iter().find(|c| c.name == cluster_name).and_then(|c| c.cluster.as_ref()).ok_or_else(|| err(format!("cluster {cluster_name:?} not found")))?;
+    let cluster_name = k
+        .contexts
+        .iter()
+        .find(|c| c.name == context)
+        .and_then(|c| c.context.as_ref())
+        .map(|c| c.cluster.clone())
+        .ok_or_else(|| err(format!("context {context:?} not found")))?;
+    let cluster = k
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster_name)
+        .and_then(|c| c.cluster.as_ref())
+        .ok_or_else(|| err(format!("cluster {cluster_name:?} not found")))?;
     let server = cluster.server.clone().ok_or_else(|| err(format!("cluster {cluster_name:?} has no server")))?;
     let ca = match (&cluster.certificate_authority_data, &cluster.certificate_authority) {
-        (Some(data), _) => Some(base64::engine::general_purpose::STANDARD.decode(data.trim()).map_err(|e| err(format!("certificate-authority-data: {e}")))?),
+        (Some(data), _) => Some(
+            base64::engine::general_purpose::STANDARD.decode(data.trim()).map_err(|e| err(format!("certificate-authority-data: {e}")))?,
+        ),
         (None, Some(file)) => {
             let file = path.parent().unwrap_or(Path::new("/")).join(file);
             Some(std::fs::read(&file).map_err(|e| err(format!("{}: {e}", file.display())))?)
@@ -95,7 +118,9 @@ fn bootstrap_cluster(path: &Path) -> Result<(String, Option<Vec<u8>>, bool), Boo
 /// and key are both `pem_path`, one context in namespace `default`.
 pub fn kubeconfig_text(server: &str, ca_pem: Option<&[u8]>, insecure: bool, pem_path: &Path) -> String {
     let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
-    let ca = ca_pem.map(|c| format!("    certificate-authority-data: {}\n", base64::engine::general_purpose::STANDARD.encode(c))).unwrap_or_default();
+    let ca = ca_pem
+        .map(|c| format!("    certificate-authority-data: {}\n", base64::engine::general_purpose::STANDARD.encode(c)))
+        .unwrap_or_default();
     let insecure = if insecure { "    insecure-skip-tls-verify: true\n" } else { "" };
     let pem = q(&pem_path.display().to_string());
     format!(
@@ -136,7 +161,9 @@ impl Bootstrap<'_> {
                 tracing::info!(kubeconfig = %self.kubeconfig.display(), "kubeconfig exists and is valid; skipping TLS bootstrap");
                 return Ok(false);
             }
-            Err(why) => tracing::info!(kubeconfig = %self.kubeconfig.display(), "TLS bootstrap with {}: the kubeconfig cannot be used: {why}", self.bootstrap_kubeconfig.display()),
+            Err(why) => {
+                tracing::info!(kubeconfig = %self.kubeconfig.display(), "TLS bootstrap with {}: the kubeconfig cannot be used: {why}", self.bootstrap_kubeconfig.display())
+            }
         }
         let (server, ca, insecure) = bootstrap_cluster(self.bootstrap_kubeconfig)?;
         let store = CertStore::client(self.cert_dir);

@@ -10,9 +10,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use base64::Engine;
+use k8s_openapi::ByteString;
 use k8s_openapi::api::certificates::v1::{CertificateSigningRequest, CertificateSigningRequestSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::ByteString;
 use rcgen::PublicKeyData;
 
 use super::CsrApi;
@@ -68,12 +68,26 @@ pub struct Request {
 impl Request {
     /// The client certificate of node `node` (usages for an ECDSA key).
     pub fn client(node: &str) -> Self {
-        Self { common_name: format!("system:node:{node}"), organization: "system:nodes".into(), dns_names: Vec::new(), ips: Vec::new(), signer: CLIENT_SIGNER, usages: vec!["digital signature", "client auth"] }
+        Self {
+            common_name: format!("system:node:{node}"),
+            organization: "system:nodes".into(),
+            dns_names: Vec::new(),
+            ips: Vec::new(),
+            signer: CLIENT_SIGNER,
+            usages: vec!["digital signature", "client auth"],
+        }
     }
 
     /// The serving certificate of node `node` for its host names and addresses.
     pub fn serving(node: &str, dns_names: Vec<String>, ips: Vec<IpAddr>) -> Self {
-        Self { common_name: format!("system:node:{node}"), organization: "system:nodes".into(), dns_names, ips, signer: SERVING_SIGNER, usages: vec!["digital signature", "server auth"] }
+        Self {
+            common_name: format!("system:node:{node}"),
+            organization: "system:nodes".into(),
+            dns_names,
+            ips,
+            signer: SERVING_SIGNER,
+            usages: vec!["digital signature", "server auth"],
+        }
     }
 
     /// `node-csr-<base64url(SHA-512/256(...))>` of the public key, subject and usages (each
@@ -131,7 +145,9 @@ pub async fn request_certificate(api: &dyn CsrApi, req: &Request, key_pem: &str,
         Ok(_) => tracing::info!(csr = %name, signer = req.signer, "created certificate signing request"),
         Err(e) if e.is_already_exists() => {
             let existing = api.get_csr(&name).await.map_err(|source| CsrError::Get { name: name.clone(), source })?;
-            let same = existing.as_ref().is_some_and(|e| e.spec.request == csr.spec.request || (e.spec.signer_name == csr.spec.signer_name && e.spec.usages == csr.spec.usages));
+            let same = existing.as_ref().is_some_and(|e| {
+                e.spec.request == csr.spec.request || (e.spec.signer_name == csr.spec.signer_name && e.spec.usages == csr.spec.usages)
+            });
             if !same {
                 return Err(CsrError::Incompatible { name });
             }
@@ -148,7 +164,11 @@ pub async fn wait_for_certificate(api: &dyn CsrApi, name: &str, timeout: Duratio
     let mut approved = false;
     let mut poll = POLL_FIRST;
     loop {
-        let csr = api.get_csr(name).await.map_err(|source| CsrError::Get { name: name.into(), source })?.ok_or_else(|| CsrError::Deleted { name: name.into() })?;
+        let csr = api
+            .get_csr(name)
+            .await
+            .map_err(|source| CsrError::Get { name: name.into(), source })?
+            .ok_or_else(|| CsrError::Deleted { name: name.into() })?;
         let status = csr.status.unwrap_or_default();
         for c in status.conditions.iter().flatten() {
             let (reason, message) = (c.reason.clone().unwrap_or_default(), c.message.clone().unwrap_or_default());
@@ -160,7 +180,11 @@ pub async fn wait_for_certificate(api: &dyn CsrApi, name: &str, timeout: Duratio
             }
         }
         if let Some(cert) = status.certificate.filter(|c| !c.0.is_empty()) {
-            return String::from_utf8(cert.0).map_err(|_| CsrError::Failed { name: name.into(), reason: "NotPEM".into(), message: "the issued certificate is not text".into() });
+            return String::from_utf8(cert.0).map_err(|_| CsrError::Failed {
+                name: name.into(),
+                reason: "NotPEM".into(),
+                message: "the issued certificate is not text".into(),
+            });
         }
         if start.elapsed() >= timeout {
             return Err(CsrError::Timeout { name: name.into(), waited: timeout, approved });

@@ -38,6 +38,9 @@ impl CsrApi for KubeApi {
 
     async fn get_csr(&self, name: &str) -> Result<Option<CertificateSigningRequest>, ApiError> {
         self.limiter.acquire().await;
-        Api::<CertificateSigningRequest>::all(self.client()).get_opt(name).await.map_err(|e| crate::error::from_kube(format!("certificatesigningrequests/{name}"), e))
+        Api::<CertificateSigningRequest>::all(self.client())
+            .get_opt(name)
+            .await
+            .map_err(|e| crate::error::from_kube(format!("certificatesigningrequests/{name}"), e))
     }
 }

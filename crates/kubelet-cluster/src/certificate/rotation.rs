@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::CsrApi;
 use super::csr::{self, Request};
 use super::store::{self, CertStore};
-use super::CsrApi;
 
 /// How long a renewal waits for its certificate (upstream's certificate manager uses 15 min).
 pub const RENEWAL_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -62,7 +62,8 @@ impl Rotation {
     /// One renewal: a new key, a request, the new pair stored. Returns the new file.
     pub async fn renew(&self) -> Result<PathBuf, String> {
         let key_pem = csr::new_key_pem().map_err(|e| e.to_string())?;
-        let cert_pem = csr::request_certificate(self.api.as_ref(), &(self.request)(), &key_pem, self.timeout).await.map_err(|e| e.to_string())?;
+        let cert_pem =
+            csr::request_certificate(self.api.as_ref(), &(self.request)(), &key_pem, self.timeout).await.map_err(|e| e.to_string())?;
         store::validity(cert_pem.as_bytes())?;
         self.store.update(&cert_pem, &key_pem, &store::timestamp_now()).map_err(|e| e.to_string())
     }

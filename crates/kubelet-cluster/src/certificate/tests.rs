@@ -64,13 +64,24 @@ impl CsrApi for FakeCsrs {
     async fn get_csr(&self, name: &str) -> Result<Option<CertificateSigningRequest>, ApiError> {
         let mut csrs = self.csrs.lock().unwrap();
         let Some(csr) = csrs.get_mut(name) else { return Ok(None) };
-        let condition = |t: &str| CertificateSigningRequestCondition { type_: t.into(), status: "True".into(), reason: Some("Test".into()), message: Some(format!("{t} by the test")), ..Default::default() };
+        let condition = |t: &str| CertificateSigningRequestCondition {
+            type_: t.into(),
+            status: "True".into(),
+            reason: Some("Test".into()),
+            message: Some(format!("{t} by the test")),
+            ..Default::default()
+        };
         match self.verdict {
             Verdict::Issue => {
                 let pem = String::from_utf8(csr.spec.request.0.clone()).unwrap();
-                csr.status = Some(CertificateSigningRequestStatus { conditions: Some(vec![condition("Approved")]), certificate: Some(ByteString(self.sign(&pem).into_bytes())) });
+                csr.status = Some(CertificateSigningRequestStatus {
+                    conditions: Some(vec![condition("Approved")]),
+                    certificate: Some(ByteString(self.sign(&pem).into_bytes())),
+                });
             }
-            Verdict::Deny => csr.status = Some(CertificateSigningRequestStatus { conditions: Some(vec![condition("Denied")]), certificate: None }),
+            Verdict::Deny => {
+                csr.status = Some(CertificateSigningRequestStatus { conditions: Some(vec![condition("Denied")]), certificate: None })
+            }
             Verdict::Ignore => {}
         }
         Ok(Some(csr.clone()))
@@ -93,7 +104,13 @@ async fn bootstrap_writes_the_certificate_link_and_kubeconfig_and_a_restart_reus
     let (kubeconfig, certs) = (dir.path().join("kubelet.conf"), dir.path().join("pki"));
     let bootstrap = bootstrap_kubeconfig(dir.path());
     let api = FakeCsrs::new(Verdict::Issue);
-    let b = Bootstrap { kubeconfig: &kubeconfig, bootstrap_kubeconfig: &bootstrap, cert_dir: &certs, node_name: "n1", timeout: Duration::from_secs(5) };
+    let b = Bootstrap {
+        kubeconfig: &kubeconfig,
+        bootstrap_kubeconfig: &bootstrap,
+        cert_dir: &certs,
+        node_name: "n1",
+        timeout: Duration::from_secs(5),
+    };
     assert!(b.load_client_cert(api.as_ref()).await.unwrap(), "bootstrapped");
     let csr = api.csrs.lock().unwrap().values().next().unwrap().clone();
     assert!(csr.metadata.name.as_deref().unwrap().starts_with("node-csr-"));
@@ -109,7 +126,12 @@ async fn bootstrap_writes_the_certificate_link_and_kubeconfig_and_a_restart_reus
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&kubeconfig).unwrap().permissions().mode() & 0o777, 0o600);
     let text = std::fs::read_to_string(&kubeconfig).unwrap();
-    assert!(text.contains("server: \"https://198.18.255.1:6443\"") && text.contains("certificate-authority-data: Q0EtUEVN") && text.contains(&format!("client-key: \"{}\"", current.display())), "{text}");
+    assert!(
+        text.contains("server: \"https://198.18.255.1:6443\"")
+            && text.contains("certificate-authority-data: Q0EtUEVN")
+            && text.contains(&format!("client-key: \"{}\"", current.display())),
+        "{text}"
+    );
     assert_eq!(client_config_still_valid(&kubeconfig, k8s_openapi::jiff::Timestamp::now().as_second()), Ok(()));
 
     // A restart: the kubeconfig is valid, nothing is requested.
@@ -124,13 +146,26 @@ async fn denied_and_never_issued_requests_are_named_in_the_error_and_the_key_is_
     let dir = tempfile::tempdir().unwrap();
     let (kubeconfig, certs) = (dir.path().join("kubelet.conf"), dir.path().join("pki"));
     let bootstrap = bootstrap_kubeconfig(dir.path());
-    let b = Bootstrap { kubeconfig: &kubeconfig, bootstrap_kubeconfig: &bootstrap, cert_dir: &certs, node_name: "n1", timeout: Duration::from_millis(1500) };
+    let b = Bootstrap {
+        kubeconfig: &kubeconfig,
+        bootstrap_kubeconfig: &bootstrap,
+        cert_dir: &certs,
+        node_name: "n1",
+        timeout: Duration::from_millis(1500),
+    };
     let err = b.load_client_cert(FakeCsrs::new(Verdict::Deny).as_ref()).await.unwrap_err();
-    assert!(err.to_string().starts_with("certificate signing request node-csr-") && err.to_string().contains("is denied, reason: Test"), "{err}");
+    assert!(
+        err.to_string().starts_with("certificate signing request node-csr-") && err.to_string().contains("is denied, reason: Test"),
+        "{err}"
+    );
     let key = std::fs::read_to_string(certs.join(TMP_KEY_FILE)).unwrap();
     let err = b.load_client_cert(FakeCsrs::new(Verdict::Ignore).as_ref()).await.unwrap_err();
     assert!(err.to_string().contains("timed out after 1.5s waiting for certificate signing request node-csr-"), "{err}");
-    assert_eq!(std::fs::read_to_string(certs.join(TMP_KEY_FILE)).unwrap(), key, "the same key (and so the same request) on the next attempt");
+    assert_eq!(
+        std::fs::read_to_string(certs.join(TMP_KEY_FILE)).unwrap(),
+        key,
+        "the same key (and so the same request) on the next attempt"
+    );
     assert!(!kubeconfig.exists());
 
     let bad = dir.path().join("bad.conf");
@@ -188,7 +223,14 @@ async fn renewal_stores_a_new_pair_and_calls_back() {
     // Expired long ago and no signer answering: rotation gives up so the kubelet exits.
     let (cert, key) = super::store::tests::self_signed(2001);
     store.update(&cert, &key, "2001-01-01-00-00-00").unwrap();
-    let r = Rotation { api: FakeCsrs::new(Verdict::Ignore), store: store.clone(), request: Arc::new(|| Request::client("n1")), on_rotate: Arc::new(|_: &std::path::Path| {}), timeout: Duration::from_secs(1), exit_after_expiry: Some(Duration::from_secs(300)) };
+    let r = Rotation {
+        api: FakeCsrs::new(Verdict::Ignore),
+        store: store.clone(),
+        request: Arc::new(|| Request::client("n1")),
+        on_rotate: Arc::new(|_: &std::path::Path| {}),
+        timeout: Duration::from_secs(1),
+        exit_after_expiry: Some(Duration::from_secs(300)),
+    };
     let err = r.run(tokio_util::sync::CancellationToken::new()).await.unwrap_err();
     assert!(err.to_string().contains("expired at 2001-01-01T00:00:00Z"), "{err}");
 }

@@ -64,11 +64,7 @@ fn extend(list: &mut Vec<String>, v: &str, first: bool) {
     list.extend(crate::flag_values::parse_list(v));
 }
 
-fn merge<V>(
-    map: &mut std::collections::BTreeMap<String, V>,
-    new: std::collections::BTreeMap<String, V>,
-    first: bool,
-) {
+fn merge<V>(map: &mut std::collections::BTreeMap<String, V>, new: std::collections::BTreeMap<String, V>, first: bool) {
     if first {
         map.clear();
     }

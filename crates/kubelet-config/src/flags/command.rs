@@ -12,12 +12,8 @@ use crate::flag_table::{REMOVED_FLAGS, config_flags};
 
 /// The clap command for the kubelet (used for parsing and `--help`).
 pub fn command() -> Command {
-    let kubelet_flags = KUBELET_FLAGS
-        .iter()
-        .map(|(name, is_bool, _, help, _)| go_arg(name, *is_bool, help));
-    let config_flags = config_flags()
-        .into_iter()
-        .map(|f| go_arg(f.name, f.is_bool, f.help));
+    let kubelet_flags = KUBELET_FLAGS.iter().map(|(name, is_bool, _, help, _)| go_arg(name, *is_bool, help));
+    let config_flags = config_flags().into_iter().map(|f| go_arg(f.name, f.is_bool, f.help));
     component_config::flags::command::<Kubelet>(
         "The kubelet is the primary \"node agent\" that runs on each node.",
         kubelet_flags.chain(config_flags),

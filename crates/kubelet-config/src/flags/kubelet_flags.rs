@@ -72,116 +72,50 @@ pub(super) type FlagSetter = fn(&mut KubeletFlags, &str) -> Result<(), String>;
 
 /// Kubelet-only flags: `(name, is_bool, deprecation note, help, setter)`.
 pub(super) const KUBELET_FLAGS: &[(&str, bool, Option<&str>, &str, FlagSetter)] = &[
-    (
-        "config",
-        false,
-        None,
-        "The Kubelet will load its initial configuration from this file",
-        |f, v| {
-            f.config = Some(v.into());
-            Ok(())
-        },
-    ),
-    (
-        "config-dir",
-        false,
-        None,
-        "Path to a directory of configuration drop-ins",
-        |f, v| {
-            f.config_dir = Some(v.into());
-            Ok(())
-        },
-    ),
-    (
-        "kubeconfig",
-        false,
-        None,
-        "Path to a kubeconfig file, specifying how to connect to the API server",
-        |f, v| {
-            f.kubeconfig = Some(v.into());
-            Ok(())
-        },
-    ),
-    (
-        "bootstrap-kubeconfig",
-        false,
-        None,
-        "Path to a kubeconfig file used to get a client certificate for kubelet",
-        |f, v| {
-            f.bootstrap_kubeconfig = Some(v.into());
-            Ok(())
-        },
-    ),
-    (
-        "cert-dir",
-        false,
-        None,
-        "The directory where the TLS certs are located",
-        |f, v| {
-            f.cert_dir = v.into();
-            Ok(())
-        },
-    ),
-    (
-        "hostname-override",
-        false,
-        None,
-        "If non-empty, will use this string as identification instead of the actual hostname",
-        |f, v| {
-            f.hostname_override = v.into();
-            Ok(())
-        },
-    ),
-    (
-        "node-ip",
-        false,
-        None,
-        "IP address (or comma-separated dual-stack IP addresses) of the node",
-        |f, v| {
-            f.node_ip = v.into();
-            Ok(())
-        },
-    ),
-    (
-        "root-dir",
-        false,
-        None,
-        "Directory path for managing kubelet files (volume mounts, etc)",
-        |f, v| {
-            f.root_dir = v.into();
-            Ok(())
-        },
-    ),
-    (
-        "node-labels",
-        false,
-        None,
-        "Labels to add when registering the node in the cluster (key=value pairs separated by ',')",
-        |f, v| {
-            f.node_labels.extend(parse_map(v, '=')?);
-            Ok(())
-        },
-    ),
-    (
-        "cloud-provider",
-        false,
-        None,
-        "The provider for cloud services ('' or 'external')",
-        |f, v| {
-            f.cloud_provider = v.into();
-            Ok(())
-        },
-    ),
-    (
-        "image-credential-provider-config",
-        false,
-        None,
-        "Path to a credential provider plugin config file or directory",
-        |f, v| {
-            f.image_credential_provider_config = Some(v.into());
-            Ok(())
-        },
-    ),
+    ("config", false, None, "The Kubelet will load its initial configuration from this file", |f, v| {
+        f.config = Some(v.into());
+        Ok(())
+    }),
+    ("config-dir", false, None, "Path to a directory of configuration drop-ins", |f, v| {
+        f.config_dir = Some(v.into());
+        Ok(())
+    }),
+    ("kubeconfig", false, None, "Path to a kubeconfig file, specifying how to connect to the API server", |f, v| {
+        f.kubeconfig = Some(v.into());
+        Ok(())
+    }),
+    ("bootstrap-kubeconfig", false, None, "Path to a kubeconfig file used to get a client certificate for kubelet", |f, v| {
+        f.bootstrap_kubeconfig = Some(v.into());
+        Ok(())
+    }),
+    ("cert-dir", false, None, "The directory where the TLS certs are located", |f, v| {
+        f.cert_dir = v.into();
+        Ok(())
+    }),
+    ("hostname-override", false, None, "If non-empty, will use this string as identification instead of the actual hostname", |f, v| {
+        f.hostname_override = v.into();
+        Ok(())
+    }),
+    ("node-ip", false, None, "IP address (or comma-separated dual-stack IP addresses) of the node", |f, v| {
+        f.node_ip = v.into();
+        Ok(())
+    }),
+    ("root-dir", false, None, "Directory path for managing kubelet files (volume mounts, etc)", |f, v| {
+        f.root_dir = v.into();
+        Ok(())
+    }),
+    ("node-labels", false, None, "Labels to add when registering the node in the cluster (key=value pairs separated by ',')", |f, v| {
+        f.node_labels.extend(parse_map(v, '=')?);
+        Ok(())
+    }),
+    ("cloud-provider", false, None, "The provider for cloud services ('' or 'external')", |f, v| {
+        f.cloud_provider = v.into();
+        Ok(())
+    }),
+    ("image-credential-provider-config", false, None, "Path to a credential provider plugin config file or directory", |f, v| {
+        f.image_credential_provider_config = Some(v.into());
+        Ok(())
+    }),
     (
         "image-credential-provider-bin-dir",
         false,
@@ -192,36 +126,18 @@ pub(super) const KUBELET_FLAGS: &[(&str, bool, Option<&str>, &str, FlagSetter)] 
             Ok(())
         },
     ),
-    (
-        "lock-file",
-        false,
-        None,
-        "<Alpha> The path to file for kubelet to use as a lock file",
-        |f, v| {
-            f.lock_file = Some(v.into());
-            Ok(())
-        },
-    ),
-    (
-        "exit-on-lock-contention",
-        true,
-        None,
-        "Whether kubelet should exit upon lock-file contention",
-        |f, v| {
-            f.exit_on_lock_contention = parse_bool(v)?;
-            Ok(())
-        },
-    ),
-    (
-        "runtime-cgroups",
-        false,
-        None,
-        "Optional absolute name of cgroups to create and run the runtime in",
-        |f, v| {
-            f.runtime_cgroups = v.into();
-            Ok(())
-        },
-    ),
+    ("lock-file", false, None, "<Alpha> The path to file for kubelet to use as a lock file", |f, v| {
+        f.lock_file = Some(v.into());
+        Ok(())
+    }),
+    ("exit-on-lock-contention", true, None, "Whether kubelet should exit upon lock-file contention", |f, v| {
+        f.exit_on_lock_contention = parse_bool(v)?;
+        Ok(())
+    }),
+    ("runtime-cgroups", false, None, "Optional absolute name of cgroups to create and run the runtime in", |f, v| {
+        f.runtime_cgroups = v.into();
+        Ok(())
+    }),
     (
         "experimental-mounter-path",
         false,
@@ -245,9 +161,7 @@ pub(super) const KUBELET_FLAGS: &[(&str, bool, Option<&str>, &str, FlagSetter)] 
     (
         "minimum-container-ttl-duration",
         false,
-        Some(
-            "Use --eviction-hard or --eviction-soft instead. Will be removed in a future version.",
-        ),
+        Some("Use --eviction-hard or --eviction-soft instead. Will be removed in a future version."),
         "Minimum age for a finished container before it is garbage collected",
         |f, v| {
             f.minimum_gc_age = parse_duration(v)?;
@@ -257,9 +171,7 @@ pub(super) const KUBELET_FLAGS: &[(&str, bool, Option<&str>, &str, FlagSetter)] 
     (
         "maximum-dead-containers",
         false,
-        Some(
-            "Use --eviction-hard or --eviction-soft instead. Will be removed in a future version.",
-        ),
+        Some("Use --eviction-hard or --eviction-soft instead. Will be removed in a future version."),
         "Maximum number of old instances of containers to retain globally",
         |f, v| {
             f.max_container_count = parse_i32(v)?;
@@ -269,26 +181,15 @@ pub(super) const KUBELET_FLAGS: &[(&str, bool, Option<&str>, &str, FlagSetter)] 
     (
         "maximum-dead-containers-per-container",
         false,
-        Some(
-            "Use --eviction-hard or --eviction-soft instead. Will be removed in a future version.",
-        ),
+        Some("Use --eviction-hard or --eviction-soft instead. Will be removed in a future version."),
         "Maximum number of old instances to retain per container",
         |f, v| {
             f.max_per_pod_container_count = parse_i32(v)?;
             Ok(())
         },
     ),
-    (
-        "v",
-        false,
-        None,
-        "number for the log level verbosity",
-        |f, v| {
-            f.verbosity = v
-                .trim()
-                .parse()
-                .map_err(|_| "expected a verbosity level from 0 to 255".to_string())?;
-            Ok(())
-        },
-    ),
+    ("v", false, None, "number for the log level verbosity", |f, v| {
+        f.verbosity = v.trim().parse().map_err(|_| "expected a verbosity level from 0 to 255".to_string())?;
+        Ok(())
+    }),
 ];

@@ -9,9 +9,7 @@
 
 use std::ffi::OsString;
 
-use component_config::flags::{
-    self as component_flags, GivenFlag, deprecated_flag_warning, removed_flag_warning,
-};
+use component_config::flags::{self as component_flags, GivenFlag, deprecated_flag_warning, removed_flag_warning};
 
 use self::kubelet_flags::KUBELET_FLAGS;
 use crate::error::{ConfigError, ConfigWarning, Kubelet};
@@ -44,11 +42,7 @@ where
     T: Into<OsString> + Clone,
 {
     let given = component_flags::parse_command_line::<Kubelet, _, _>(&mut command(), args)?;
-    let mut parsed = ParsedArgs {
-        flags: KubeletFlags::default(),
-        config_values: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut parsed = ParsedArgs { flags: KubeletFlags::default(), config_values: Vec::new(), warnings: Vec::new() };
     let config_table = config_flags();
     for GivenFlag { name, value, first } in given {
         let flag = format!("--{name}");
@@ -56,16 +50,13 @@ where
             parsed.flags.explicit.push(name.clone());
         }
         if let Some((_, _, deprecation, _, set)) = KUBELET_FLAGS.iter().find(|f| f.0 == name) {
-            set(&mut parsed.flags, &value)
-                .map_err(|message| ConfigError::flag_value(&flag, &value, message))?;
+            set(&mut parsed.flags, &value).map_err(|message| ConfigError::flag_value(&flag, &value, message))?;
             if let (Some(note), true) = (deprecation, first) {
                 parsed.warnings.push(deprecated_flag_warning(&flag, note));
             }
         } else if let Some(f) = config_table.iter().find(|f| f.name == name) {
             if f.deprecated && first {
-                parsed
-                    .warnings
-                    .push(deprecated_flag_warning(&flag, CONFIG_DEPRECATION));
+                parsed.warnings.push(deprecated_flag_warning(&flag, CONFIG_DEPRECATION));
             }
             parsed.config_values.push((name, value));
         } else if first && let Some(warning) = removed_flag_warning(REMOVED_FLAGS, &name) {
@@ -76,10 +67,7 @@ where
 }
 
 /// Applies config-setting flags over `config`, in command-line order.
-pub fn apply_config_flags(
-    parsed: &ParsedArgs,
-    config: &mut KubeletConfiguration,
-) -> Result<(), ConfigError> {
+pub fn apply_config_flags(parsed: &ParsedArgs, config: &mut KubeletConfiguration) -> Result<(), ConfigError> {
     let table = config_flags();
     let mut seen = std::collections::BTreeSet::new();
     for (name, value) in &parsed.config_values {
@@ -87,8 +75,7 @@ pub fn apply_config_flags(
             continue;
         };
         let first = seen.insert(name.as_str());
-        (f.set)(config, value, first)
-            .map_err(|message| ConfigError::flag_value(format!("--{name}"), value, message))?;
+        (f.set)(config, value, first).map_err(|message| ConfigError::flag_value(format!("--{name}"), value, message))?;
     }
     Ok(())
 }

@@ -8,10 +8,7 @@ use std::time::Duration;
 use crate::*;
 
 fn args(list: &[&str]) -> Vec<String> {
-    std::iter::once("kubelet")
-        .chain(list.iter().copied())
-        .map(String::from)
-        .collect()
+    std::iter::once("kubelet").chain(list.iter().copied()).map(String::from).collect()
 }
 
 #[test]
@@ -37,10 +34,7 @@ fn flag_syntax_follows_pflag() {
     ]))
     .unwrap();
     let c = &o.config;
-    assert_eq!(
-        (c.port, c.read_only_port, c.oom_score_adj),
-        (10251, 10255, -900)
-    );
+    assert_eq!((c.port, c.read_only_port, c.oom_score_adj), (10251, 10255, -900));
     assert!(!c.fail_swap_on && c.register_node);
     assert_eq!(o.flags.verbosity, 3);
     assert_eq!(c.logging.verbosity, 3);
@@ -52,15 +46,8 @@ fn flag_syntax_follows_pflag() {
     assert_eq!(c.eviction_hard.len(), 1);
     assert_eq!(c.sync_frequency, Duration::from_secs(30));
     assert_eq!(o.flags.hostname_override, "n1");
-    assert_eq!(
-        o.flags.root_dir,
-        std::path::PathBuf::from("/var/lib/kubelet")
-    );
-    assert!(
-        o.warnings
-            .iter()
-            .any(|w| w.field == "--port" && w.kind == WarningKind::DeprecatedFlag)
-    );
+    assert_eq!(o.flags.root_dir, std::path::PathBuf::from("/var/lib/kubelet"));
+    assert!(o.warnings.iter().any(|w| w.field == "--port" && w.kind == WarningKind::DeprecatedFlag));
     let o = load_from_args(args(&["-v", "4", "--fail-swap-on=true"])).unwrap();
     assert_eq!(o.flags.verbosity, 4);
 }
@@ -69,33 +56,22 @@ fn flag_syntax_follows_pflag() {
 fn flag_errors() {
     let e = load_from_args(args(&["--foo=bar"])).unwrap_err();
     assert_eq!(e.to_string(), "unknown flag: --foo");
-    assert_eq!(
-        load_from_args(args(&["--foo"])).unwrap_err().to_string(),
-        "unknown flag: --foo"
-    );
+    assert_eq!(load_from_args(args(&["--foo"])).unwrap_err().to_string(), "unknown flag: --foo");
     let e = load_from_args(args(&["--port=abc"])).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "invalid argument \"abc\" for \"--port\" flag: expected a 32-bit integer"
-    );
+    assert_eq!(e.to_string(), "invalid argument \"abc\" for \"--port\" flag: expected a 32-bit integer");
     let e = load_from_args(args(&["--fail-swap-on=maybe"])).unwrap_err();
     assert!(e.to_string().contains("\"--fail-swap-on\" flag"), "{e}");
     // A Go bool flag does not take a separate value: "false" is a stray argument.
     let e = load_from_args(args(&["--fail-swap-on", "false"])).unwrap_err();
     assert_eq!(e.to_string(), "unknown command false");
     let e = load_from_args(args(&["--sync-frequency=10 seconds"])).unwrap_err();
-    assert!(
-        e.to_string().starts_with(
-            "invalid argument \"10 seconds\" for \"--sync-frequency\" flag: invalid duration"
-        ),
-        "{e}"
-    );
-    assert!(matches!(
-        load_from_args(args(&["--port"])).unwrap_err(),
-        ConfigError::Usage { .. }
-    ));
+    assert!(e.to_string().starts_with("invalid argument \"10 seconds\" for \"--sync-frequency\" flag: invalid duration"), "{e}");
+    assert!(matches!(load_from_args(args(&["--port"])).unwrap_err(), ConfigError::Usage { .. }));
     let e = load_from_args(args(&["--node-labels=node-role.kubernetes.io/master=x"])).unwrap_err();
-    assert!(e.to_string().starts_with("unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: [node-role.kubernetes.io/master]\n"));
+    assert!(
+        e.to_string()
+            .starts_with("unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: [node-role.kubernetes.io/master]\n")
+    );
 }
 
 #[test]
@@ -107,10 +83,7 @@ fn help_and_version_exit_zero() {
     let e = load_from_args(args(&["--version"])).unwrap_err();
     assert_eq!(e.exit_code(), 0);
     assert!(e.to_string().starts_with("Kubernetes v1."), "{e}");
-    assert!(matches!(
-        load_from_args(args(&["-h"])).unwrap_err(),
-        ConfigError::Help { .. }
-    ));
+    assert!(matches!(load_from_args(args(&["-h"])).unwrap_err(), ConfigError::Help { .. }));
 }
 
 #[test]
@@ -124,18 +97,8 @@ fn removed_flags_are_accepted_with_warnings() {
         "--container-runtime=remote",
     ]))
     .unwrap();
-    for flag in [
-        "--network-plugin",
-        "--allow-privileged",
-        "--logtostderr",
-        "--cni-bin-dir",
-        "--container-runtime",
-    ] {
-        let w = o
-            .warnings
-            .iter()
-            .find(|w| w.field == flag)
-            .unwrap_or_else(|| panic!("no warning for {flag}"));
+    for flag in ["--network-plugin", "--allow-privileged", "--logtostderr", "--cni-bin-dir", "--container-runtime"] {
+        let w = o.warnings.iter().find(|w| w.field == flag).unwrap_or_else(|| panic!("no warning for {flag}"));
         assert_eq!(w.kind, WarningKind::RemovedFlag);
         assert!(w.message.contains(flag));
     }

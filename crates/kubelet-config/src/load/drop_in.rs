@@ -53,12 +53,20 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 
 /// `base` with every drop-in of `dir` merged over it; each file is checked on its own first,
 /// so an error names the drop-in.
-pub fn apply(base: KubeletConfiguration, base_origin: &Origin, dir: &Path) -> Result<(KubeletConfiguration, Vec<ConfigWarning>), ConfigError> {
+pub fn apply(
+    base: KubeletConfiguration,
+    base_origin: &Origin,
+    dir: &Path,
+) -> Result<(KubeletConfiguration, Vec<ConfigWarning>), ConfigError> {
     let files = drop_in_files(dir)?;
     if files.is_empty() {
         return Ok((base, Vec::new()));
     }
-    let mut merged = serde_json::to_value(&base).map_err(|e| ConfigError::Invalid { origin: base_origin.clone(), field: String::new(), message: e.to_string() })?;
+    let mut merged = serde_json::to_value(&base).map_err(|e| ConfigError::Invalid {
+        origin: base_origin.clone(),
+        field: String::new(),
+        message: e.to_string(),
+    })?;
     let mut warnings = Vec::new();
     for file in &files {
         let origin = Origin::File(file.clone());
@@ -69,7 +77,11 @@ pub fn apply(base: KubeletConfiguration, base_origin: &Origin, dir: &Path) -> Re
         let map = decode::parse_mapping::<Kubelet>(&origin, &bytes)?;
         merge_patch(&mut merged, &Value::Object(map));
     }
-    let bytes = serde_json::to_vec(&merged).map_err(|e| ConfigError::Invalid { origin: Origin::File(dir.into()), field: String::new(), message: e.to_string() })?;
+    let bytes = serde_json::to_vec(&merged).map_err(|e| ConfigError::Invalid {
+        origin: Origin::File(dir.into()),
+        field: String::new(),
+        message: e.to_string(),
+    })?;
     let (cfg, _) = super::decode(&Origin::File(dir.into()), &bytes)?;
     Ok((cfg, warnings))
 }

@@ -21,48 +21,25 @@ use crate::types::KubeletConfiguration;
 /// Fields that `KubeletConfiguration` had once (or that old guides put in the
 /// file) and that upstream removed; ignored with a warning.
 const REMOVED_FIELDS: &[(&str, &str)] = &[
-    (
-        "cAdvisorPort",
-        "removed in Kubernetes 1.12 (cAdvisor no longer serves its own port)",
-    ),
+    ("cAdvisorPort", "removed in Kubernetes 1.12 (cAdvisor no longer serves its own port)"),
     ("resourceContainer", "removed; use kubeletCgroups"),
     ("enableCAdvisorJSONEndpoints", "removed in Kubernetes 1.21"),
-    (
-        "dynamicConfigDir",
-        "removed with dynamic kubelet configuration in Kubernetes 1.24",
-    ),
-    (
-        "containerRuntime",
-        "removed in Kubernetes 1.27; only remote CRI runtimes are supported",
-    ),
-    (
-        "podInfraContainerImage",
-        "removed; the CRI runtime chooses the sandbox image",
-    ),
-    (
-        "networkPluginName",
-        "removed with dockershim in Kubernetes 1.24",
-    ),
+    ("dynamicConfigDir", "removed with dynamic kubelet configuration in Kubernetes 1.24"),
+    ("containerRuntime", "removed in Kubernetes 1.27; only remote CRI runtimes are supported"),
+    ("podInfraContainerImage", "removed; the CRI runtime chooses the sandbox image"),
+    ("networkPluginName", "removed with dockershim in Kubernetes 1.24"),
     ("keepTerminatedPodVolumes", "removed in Kubernetes 1.31"),
 ];
 
 /// Fields upstream still accepts but documents as having no effect.
 const DEPRECATED_FIELDS: &[(&str, &str)] = &[
-    (
-        "iptablesMasqueradeBit",
-        "deprecated: no longer has any effect",
-    ),
+    ("iptablesMasqueradeBit", "deprecated: no longer has any effect"),
     ("iptablesDropBit", "deprecated: no longer has any effect"),
-    (
-        "streamingConnectionIdleTimeout",
-        "deprecated: no longer has any effect",
-    ),
+    ("streamingConnectionIdleTimeout", "deprecated: no longer has any effect"),
 ];
 
 /// Loads, defaults and validates a configuration file.
-pub fn load_config_file(
-    path: &Path,
-) -> Result<(KubeletConfiguration, Vec<ConfigWarning>), ConfigError> {
+pub fn load_config_file(path: &Path) -> Result<(KubeletConfiguration, Vec<ConfigWarning>), ConfigError> {
     let (cfg, warnings) = decode_file(path)?;
     crate::validation::validate(&cfg, &Origin::File(path.to_path_buf()))?;
     Ok((cfg, warnings))
@@ -70,29 +47,21 @@ pub fn load_config_file(
 
 /// Loads and defaults a configuration file, without validation (flags may
 /// still override it).
-pub(crate) fn decode_file(
-    path: &Path,
-) -> Result<(KubeletConfiguration, Vec<ConfigWarning>), ConfigError> {
+pub(crate) fn decode_file(path: &Path) -> Result<(KubeletConfiguration, Vec<ConfigWarning>), ConfigError> {
     let bytes = decode::read_file(path)?;
     decode(&Origin::File(path.to_path_buf()), &bytes)
 }
 
 /// Parses, defaults and validates configuration bytes; `name` is used in
 /// messages as the file name. Never panics, whatever the input.
-pub fn parse_config_bytes(
-    name: &str,
-    bytes: &[u8],
-) -> Result<(KubeletConfiguration, Vec<ConfigWarning>), ConfigError> {
+pub fn parse_config_bytes(name: &str, bytes: &[u8]) -> Result<(KubeletConfiguration, Vec<ConfigWarning>), ConfigError> {
     let origin = Origin::File(name.into());
     let (cfg, warnings) = decode(&origin, bytes)?;
     crate::validation::validate(&cfg, &origin)?;
     Ok((cfg, warnings))
 }
 
-pub(crate) fn decode(
-    origin: &Origin,
-    bytes: &[u8],
-) -> Result<(KubeletConfiguration, Vec<ConfigWarning>), ConfigError> {
+pub(crate) fn decode(origin: &Origin, bytes: &[u8]) -> Result<(KubeletConfiguration, Vec<ConfigWarning>), ConfigError> {
     // Nulls go first: a `kind: null` is a missing kind, a removed field set
     // to null is not set.
     let mut map = decode::strip_nulls(decode::parse_mapping::<Kubelet>(origin, bytes)?);
@@ -101,12 +70,7 @@ pub(crate) fn decode(
     let mut warnings = decode::remove_fields(origin, &mut map, REMOVED_FIELDS);
     for (name, why) in DEPRECATED_FIELDS {
         if map.contains_key(*name) {
-            warnings.push(ConfigWarning::new(
-                origin,
-                WarningKind::DeprecatedField,
-                *name,
-                *why,
-            ));
+            warnings.push(ConfigWarning::new(origin, WarningKind::DeprecatedField, *name, *why));
         }
     }
     if let Some(Value::Object(gates)) = map.get_mut("featureGates") {

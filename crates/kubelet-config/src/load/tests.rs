@@ -9,10 +9,7 @@ use crate::*;
 const HEAD: &str = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n";
 
 fn parse(body: &str) -> Result<(KubeletConfiguration, Vec<ConfigWarning>), ConfigError> {
-    parse_config_bytes(
-        "/etc/kubernetes/kubelet.yaml",
-        format!("{HEAD}{body}").as_bytes(),
-    )
+    parse_config_bytes("/etc/kubernetes/kubelet.yaml", format!("{HEAD}{body}").as_bytes())
 }
 
 fn err(body: &str) -> String {
@@ -24,7 +21,10 @@ fn empty_config_gets_upstream_defaults() {
     let (c, w) = parse("").unwrap();
     assert!(w.is_empty(), "{w:?}");
     // The gate-dependent default: KubeletEnsureSecretPulledImages is on.
-    let want = KubeletConfiguration { image_pull_credentials_verification_policy: "NeverVerifyPreloadedImages".into(), ..KubeletConfiguration::default() };
+    let want = KubeletConfiguration {
+        image_pull_credentials_verification_policy: "NeverVerifyPreloadedImages".into(),
+        ..KubeletConfiguration::default()
+    };
     assert_eq!(c, want);
     assert_eq!(c.sync_frequency, Duration::from_secs(60));
     assert_eq!(c.file_check_frequency, Duration::from_secs(20));
@@ -32,18 +32,12 @@ fn empty_config_gets_upstream_defaults() {
     assert_eq!(c.port, 10250);
     assert_eq!(c.read_only_port, 0);
     assert_eq!(c.healthz_port, 10248);
-    assert_eq!(
-        c.container_runtime_endpoint,
-        "unix:///run/containerd/containerd.sock"
-    );
+    assert_eq!(c.container_runtime_endpoint, "unix:///run/containerd/containerd.sock");
     assert_eq!(c.eviction_hard["memory.available"], "100Mi");
     assert_eq!(c.eviction_hard["imagefs.available"], "15%");
     assert!(c.authentication.webhook.enabled && !c.authentication.anonymous.enabled);
     assert_eq!(c.authorization.mode, "Webhook");
-    assert_eq!(
-        c.authorization.webhook.cache_unauthorized_ttl,
-        Duration::from_secs(30)
-    );
+    assert_eq!(c.authorization.webhook.cache_unauthorized_ttl, Duration::from_secs(30));
 }
 
 #[test]
@@ -70,10 +64,7 @@ fn report_frequency_follows_explicit_update_frequency() {
 fn parallel_pulls_turn_off_serialized_pulls() {
     let (c, _) = parse("maxParallelImagePulls: 5\n").unwrap();
     assert!(!c.serialize_image_pulls);
-    assert!(
-        err("maxParallelImagePulls: 5\nserializeImagePulls: true\n")
-            .contains("invalid configuration: maxParallelImagePulls")
-    );
+    assert!(err("maxParallelImagePulls: 5\nserializeImagePulls: true\n").contains("invalid configuration: maxParallelImagePulls"));
 }
 
 #[test]
@@ -90,35 +81,14 @@ fn unknown_and_deprecated_fields_warn() {
     assert_eq!(c.max_pods, 50);
     assert_eq!(c.authentication.webhook.cache_ttl, Duration::from_secs(60));
     let fields: Vec<(&str, WarningKind)> = w.iter().map(|w| (w.field.as_str(), w.kind)).collect();
-    assert!(
-        fields.contains(&("fooBar", WarningKind::UnknownField)),
-        "{fields:?}"
-    );
-    assert!(
-        fields.contains(&("authentication.webhook.colour", WarningKind::UnknownField)),
-        "{fields:?}"
-    );
-    assert!(
-        fields.contains(&("iptablesDropBit", WarningKind::DeprecatedField)),
-        "{fields:?}"
-    );
-    assert!(
-        fields.contains(&("cAdvisorPort", WarningKind::RemovedField)),
-        "{fields:?}"
-    );
-    assert!(fields.contains(&(
-        "featureGates.RotateKubeletClientCertificate",
-        WarningKind::RemovedFeatureGate
-    )));
+    assert!(fields.contains(&("fooBar", WarningKind::UnknownField)), "{fields:?}");
+    assert!(fields.contains(&("authentication.webhook.colour", WarningKind::UnknownField)), "{fields:?}");
+    assert!(fields.contains(&("iptablesDropBit", WarningKind::DeprecatedField)), "{fields:?}");
+    assert!(fields.contains(&("cAdvisorPort", WarningKind::RemovedField)), "{fields:?}");
+    assert!(fields.contains(&("featureGates.RotateKubeletClientCertificate", WarningKind::RemovedFeatureGate)));
     assert_eq!(c.feature_gates.get("Foo"), Some(&true));
-    assert!(
-        !c.feature_gates
-            .contains_key("RotateKubeletClientCertificate")
-    );
-    assert!(
-        w[0].to_string()
-            .starts_with("/etc/kubernetes/kubelet.yaml: ")
-    );
+    assert!(!c.feature_gates.contains_key("RotateKubeletClientCertificate"));
+    assert!(w[0].to_string().starts_with("/etc/kubernetes/kubelet.yaml: "));
 }
 
 #[test]
@@ -128,31 +98,19 @@ fn errors_name_file_and_field() {
         "/etc/kubernetes/kubelet.yaml: field syncFrequency: invalid duration \"10 seconds\": unknown unit in duration (valid units are ns, us, ms, s, m, h) (expected a Go duration such as \"1m0s\", \"10s\", \"2h45m\" or \"300ms\")"
     );
     let cases = [
-        (
-            "authentication:\n  webhook:\n    cacheTTL: forever\n",
-            "field authentication.webhook.cacheTTL: invalid duration",
-        ),
+        ("authentication:\n  webhook:\n    cacheTTL: forever\n", "field authentication.webhook.cacheTTL: invalid duration"),
         ("port: http\n", "field port: invalid type"),
         (
             "evictionHard:\n  memory.available: 100 megs\n",
             "invalid configuration: evictionHard.memory.available: invalid quantity \"100 megs\"",
         ),
-        (
-            "evictionHard:\n  memory.free: 1Gi\n",
-            "evictionHard.memory.free: unsupported eviction signal",
-        ),
+        ("evictionHard:\n  memory.free: 1Gi\n", "evictionHard.memory.free: unsupported eviction signal"),
         (
             "evictionHard:\n  nodefs.available: 120%\n",
             "evictionHard.nodefs.available: eviction percentage threshold nodefs.available must be <= 100%",
         ),
-        (
-            "kubeReserved:\n  memory: lots\n",
-            "kubeReserved.memory: invalid quantity",
-        ),
-        (
-            "port: 70000\n",
-            "invalid configuration: port: port (--port) 70000 must be between 1 and 65535",
-        ),
+        ("kubeReserved:\n  memory: lots\n", "kubeReserved.memory: invalid quantity"),
+        ("port: 70000\n", "invalid configuration: port: port (--port) 70000 must be between 1 and 65535"),
         (
             "imageGCLowThresholdPercent: 90\n",
             "imageGCLowThresholdPercent: imageGCLowThresholdPercent (--image-gc-low-threshold) 90 must be less than",
@@ -161,38 +119,14 @@ fn errors_name_file_and_field() {
             "imageGCHighThresholdPercent: 101\n",
             "imageGCHighThresholdPercent: imageGCHighThresholdPercent (--image-gc-high-threshold) 101 must be between 0 and 100",
         ),
-        (
-            "maxPods: -1\n",
-            "maxPods: maxPods (--max-pods) -1 must not be a negative number",
-        ),
-        (
-            "hairpinMode: sometimes\n",
-            "hairpinMode: \"sometimes\" specified for hairpinMode",
-        ),
-        (
-            "containerLogMaxSize: big\n",
-            "containerLogMaxSize: invalid quantity",
-        ),
-        (
-            "clusterDNS: [\"dns.local\"]\n",
-            "clusterDNS[0]: \"dns.local\" is not a valid IP address",
-        ),
-        (
-            "registerWithTaints:\n- key: a\n  effect: Sometimes\n",
-            "registerWithTaints[0].effect: invalid taint effect",
-        ),
-        (
-            "evictionSoft:\n  memory.available: 1Gi\n",
-            "evictionSoft.memory.available: grace period must be specified",
-        ),
-        (
-            "featureGates:\n  Foo: maybe\n",
-            "field featureGates.Foo: invalid type",
-        ),
-        (
-            "shutdownGracePeriod: -1s\n",
-            "field shutdownGracePeriod: invalid duration \"-1s\"",
-        ),
+        ("maxPods: -1\n", "maxPods: maxPods (--max-pods) -1 must not be a negative number"),
+        ("hairpinMode: sometimes\n", "hairpinMode: \"sometimes\" specified for hairpinMode"),
+        ("containerLogMaxSize: big\n", "containerLogMaxSize: invalid quantity"),
+        ("clusterDNS: [\"dns.local\"]\n", "clusterDNS[0]: \"dns.local\" is not a valid IP address"),
+        ("registerWithTaints:\n- key: a\n  effect: Sometimes\n", "registerWithTaints[0].effect: invalid taint effect"),
+        ("evictionSoft:\n  memory.available: 1Gi\n", "evictionSoft.memory.available: grace period must be specified"),
+        ("featureGates:\n  Foo: maybe\n", "field featureGates.Foo: invalid type"),
+        ("shutdownGracePeriod: -1s\n", "field shutdownGracePeriod: invalid duration \"-1s\""),
     ];
     for (body, want) in cases {
         let got = err(body);
@@ -204,44 +138,14 @@ fn errors_name_file_and_field() {
 
 #[test]
 fn type_meta_is_checked() {
-    let e = parse_config_bytes(
-        "k.yaml",
-        b"apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeProxyConfiguration\n",
-    )
-    .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "k.yaml: field kind: expected \"KubeletConfiguration\", got \"KubeProxyConfiguration\""
-    );
-    let e = parse_config_bytes(
-        "k.yaml",
-        b"apiVersion: kubelet.config.k8s.io/v1alpha1\nkind: KubeletConfiguration\n",
-    )
-    .unwrap_err();
-    assert!(
-        e.to_string()
-            .starts_with("k.yaml: field apiVersion: unsupported version"),
-        "{e}"
-    );
+    let e = parse_config_bytes("k.yaml", b"apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeProxyConfiguration\n").unwrap_err();
+    assert_eq!(e.to_string(), "k.yaml: field kind: expected \"KubeletConfiguration\", got \"KubeProxyConfiguration\"");
+    let e = parse_config_bytes("k.yaml", b"apiVersion: kubelet.config.k8s.io/v1alpha1\nkind: KubeletConfiguration\n").unwrap_err();
+    assert!(e.to_string().starts_with("k.yaml: field apiVersion: unsupported version"), "{e}");
     let e = parse_config_bytes("k.yaml", b"port: 1\n").unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "k.yaml: field kind: missing (expected \"KubeletConfiguration\")"
-    );
-    for junk in [
-        &b""[..],
-        b"- a\n- b\n",
-        b"{",
-        b"\xff\xfe",
-        b"a: [",
-        b"kind: [1, {]",
-    ] {
-        assert!(
-            parse_config_bytes("junk", junk)
-                .unwrap_err()
-                .to_string()
-                .starts_with("junk: ")
-        );
+    assert_eq!(e.to_string(), "k.yaml: field kind: missing (expected \"KubeletConfiguration\")");
+    for junk in [&b""[..], b"- a\n- b\n", b"{", b"\xff\xfe", b"a: [", b"kind: [1, {]"] {
+        assert!(parse_config_bytes("junk", junk).unwrap_err().to_string().starts_with("junk: "));
     }
 }
 

@@ -186,7 +186,9 @@ impl AllocationManager {
             .lock()
             .iter()
             .map(|(uid, info)| {
-                let sum = |r: &str| info.container_resources.values().filter_map(|c| listed(c.requests.as_ref(), r)).fold(0i64, i64::saturating_add);
+                let sum = |r: &str| {
+                    info.container_resources.values().filter_map(|c| listed(c.requests.as_ref(), r)).fold(0i64, i64::saturating_add)
+                };
                 (uid.clone(), (sum("cpu"), sum("memory")))
             })
             .collect();
@@ -360,15 +362,24 @@ impl AllocationManager {
 /// Whether `pod`'s spec fits next to `others` (their allocated CPU and memory requests) within
 /// `allocatable`; else the `PodResizePending` reason and message.
 fn fits(pod: &Pod, others: (i64, i64), allocatable: Allocatable) -> Result<(), (&'static str, String)> {
-    let wanted = [("cpu", pod_request(pod, "cpu"), others.0, allocatable.milli_cpu), ("memory", pod_request(pod, "memory"), others.1, allocatable.memory)];
+    let wanted = [
+        ("cpu", pod_request(pod, "cpu"), others.0, allocatable.milli_cpu),
+        ("memory", pod_request(pod, "memory"), others.1, allocatable.memory),
+    ];
     for (name, requested, _, capacity) in wanted {
         if requested > capacity {
-            return Err((REASON_INFEASIBLE, format!("Node didn't have enough capacity: {name}, requested: {requested}, capacity: {capacity}")));
+            return Err((
+                REASON_INFEASIBLE,
+                format!("Node didn't have enough capacity: {name}, requested: {requested}, capacity: {capacity}"),
+            ));
         }
     }
     for (name, requested, used, capacity) in wanted {
         if requested.saturating_add(used) > capacity {
-            return Err((REASON_DEFERRED, format!("Node didn't have enough resource: {name}, requested: {requested}, used: {used}, capacity: {capacity}")));
+            return Err((
+                REASON_DEFERRED,
+                format!("Node didn't have enough resource: {name}, requested: {requested}, used: {used}, capacity: {capacity}"),
+            ));
         }
     }
     Ok(())

@@ -7,7 +7,11 @@ fn list(kv: &[(&str, &str)]) -> Option<BTreeMap<String, Quantity>> {
 }
 
 fn pod(uid: &str, generation: i64, requests: &[(&str, &str)], limits: &[(&str, &str)]) -> Pod {
-    let c = Container { name: "c1".into(), resources: Some(ResourceRequirements { requests: list(requests), limits: list(limits), ..Default::default() }), ..Default::default() };
+    let c = Container {
+        name: "c1".into(),
+        resources: Some(ResourceRequirements { requests: list(requests), limits: list(limits), ..Default::default() }),
+        ..Default::default()
+    };
     Pod {
         metadata: ObjectMeta { uid: Some(uid.into()), generation: Some(generation), ..Default::default() },
         spec: Some(PodSpec { containers: vec![c], ..Default::default() }),
@@ -93,7 +97,8 @@ fn allocations_and_actuations_survive_a_restart() {
 
 #[test]
 fn which_resources_differ() {
-    let r = |req: &[(&str, &str)], lim: &[(&str, &str)]| ResourceRequirements { requests: list(req), limits: list(lim), ..Default::default() };
+    let r =
+        |req: &[(&str, &str)], lim: &[(&str, &str)]| ResourceRequirements { requests: list(req), limits: list(lim), ..Default::default() };
     assert_eq!(differing(&r(&[("cpu", "1")], &[]), &r(&[("cpu", "1000m")], &[])), (false, false));
     assert_eq!(differing(&r(&[("cpu", "1")], &[]), &r(&[("cpu", "1")], &[("memory", "1Gi")])), (false, true));
     assert_eq!(differing(&r(&[], &[]), &r(&[("cpu", "1m")], &[])), (true, false));

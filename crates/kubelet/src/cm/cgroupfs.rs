@@ -74,7 +74,9 @@ impl Cgroupfs {
     pub fn exists(&self, name: &CgroupName) -> bool {
         match self {
             Cgroupfs::V2 { mount } => mount.join(name.relative_path()).is_dir(),
-            Cgroupfs::V1 { mount } => ["memory", "cpu"].iter().all(|c| !mount.join(c).exists() || mount.join(c).join(name.relative_path()).is_dir()),
+            Cgroupfs::V1 { mount } => {
+                ["memory", "cpu"].iter().all(|c| !mount.join(c).exists() || mount.join(c).join(name.relative_path()).is_dir())
+            }
         }
     }
 
@@ -211,7 +213,8 @@ fn create_cpuset(dir: &Path) -> io::Result<()> {
 /// Enables the kubelet's controllers for the children of `dir`, as far as `dir` has them.
 fn enable_v2_controllers(dir: &Path) {
     let available = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
-    let wanted: Vec<String> = V2_CONTROLLERS.iter().filter(|c| available.split_whitespace().any(|a| a == **c)).map(|c| format!("+{c}")).collect();
+    let wanted: Vec<String> =
+        V2_CONTROLLERS.iter().filter(|c| available.split_whitespace().any(|a| a == **c)).map(|c| format!("+{c}")).collect();
     if !wanted.is_empty() {
         // Best effort: a controller the parent cannot hand down leaves its limits unset.
         let _ = std::fs::write(dir.join("cgroup.subtree_control"), wanted.join(" "));
@@ -242,7 +245,8 @@ fn pids_max(limit: i64) -> String {
 }
 
 fn write(dir: &Path, file: &str, value: &str) -> io::Result<()> {
-    std::fs::write(dir.join(file), value).map_err(|e| io::Error::new(e.kind(), format!("writing {value:?} to {}: {e}", dir.join(file).display())))
+    std::fs::write(dir.join(file), value)
+        .map_err(|e| io::Error::new(e.kind(), format!("writing {value:?} to {}: {e}", dir.join(file).display())))
 }
 
 #[cfg(test)]
@@ -267,7 +271,13 @@ mod tests {
         let fs = Cgroupfs::detect(t.path());
         assert!(matches!(fs, Cgroupfs::V1 { .. }));
         let name = CgroupName::new("/", &["kubepods", "burstable", "podx"]);
-        let r = CgroupResources { cpu_shares: Some(102), cpu_quota: Some(20_000), cpu_period: Some(100_000), memory_limit: Some(1 << 26), pids_limit: Some(-1) };
+        let r = CgroupResources {
+            cpu_shares: Some(102),
+            cpu_quota: Some(20_000),
+            cpu_period: Some(100_000),
+            memory_limit: Some(1 << 26),
+            pids_limit: Some(-1),
+        };
         assert!(!fs.exists(&name));
         fs.ensure(&name, &r).unwrap();
         assert!(fs.exists(&name));
@@ -298,7 +308,17 @@ mod tests {
         let fs = Cgroupfs::detect(t.path());
         assert!(matches!(fs, Cgroupfs::V2 { .. }));
         let name = CgroupName::new("", &["kubepods", "podg"]);
-        fs.ensure(&name, &CgroupResources { cpu_shares: Some(1024), cpu_quota: Some(50_000), cpu_period: Some(100_000), memory_limit: Some(1 << 20), pids_limit: None }).unwrap();
+        fs.ensure(
+            &name,
+            &CgroupResources {
+                cpu_shares: Some(1024),
+                cpu_quota: Some(50_000),
+                cpu_period: Some(100_000),
+                memory_limit: Some(1 << 20),
+                pids_limit: None,
+            },
+        )
+        .unwrap();
         assert_eq!(read(t.path().join("cgroup.subtree_control")), "+cpu +cpuset +memory +pids");
         let dir = t.path().join("kubepods/podg");
         assert_eq!(read(dir.join("cpu.weight")), "39");

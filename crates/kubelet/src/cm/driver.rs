@@ -29,7 +29,10 @@ pub struct DriverError(pub String);
 /// The driver to use, given the configured one and the runtime's answer. Only a runtime that
 /// does not implement `RuntimeConfig` falls back to the configuration (as upstream); another
 /// error, or a driver this kubelet does not know, is an error (the caller retries).
-pub fn effective(configured: &str, reported: kubelet_cri::Result<api::RuntimeConfigResponse>) -> Result<(CgroupDriver, DriverSource), DriverError> {
+pub fn effective(
+    configured: &str,
+    reported: kubelet_cri::Result<api::RuntimeConfigResponse>,
+) -> Result<(CgroupDriver, DriverSource), DriverError> {
     let linux = match reported {
         Ok(r) => r.linux,
         Err(kubelet_cri::CriError::Status { code: tonic::Code::Unimplemented, .. }) => {
@@ -59,14 +62,25 @@ mod tests {
 
     #[test]
     fn the_runtime_s_driver_wins_and_the_config_is_the_fallback() {
-        assert_eq!(effective("cgroupfs", reported(api::CgroupDriver::Cgroupfs)), Ok((CgroupDriver::Cgroupfs, DriverSource::Runtime { overrides: None })));
-        assert_eq!(effective("systemd", reported(api::CgroupDriver::Cgroupfs)), Ok((CgroupDriver::Cgroupfs, DriverSource::Runtime { overrides: Some("systemd".into()) })));
+        assert_eq!(
+            effective("cgroupfs", reported(api::CgroupDriver::Cgroupfs)),
+            Ok((CgroupDriver::Cgroupfs, DriverSource::Runtime { overrides: None }))
+        );
+        assert_eq!(
+            effective("systemd", reported(api::CgroupDriver::Cgroupfs)),
+            Ok((CgroupDriver::Cgroupfs, DriverSource::Runtime { overrides: Some("systemd".into()) }))
+        );
         assert_eq!(effective("cgroupfs", reported(api::CgroupDriver::Systemd)).unwrap().0, CgroupDriver::Systemd);
         let (driver, source) = effective("systemd", Err(kubelet_cri::unimplemented("RuntimeConfig"))).unwrap();
         assert_eq!(driver, CgroupDriver::Systemd);
         assert!(matches!(source, DriverSource::Config { reason } if reason.contains("does not implement")));
         assert_eq!(effective("cgroupfs", Ok(api::RuntimeConfigResponse { linux: None })).unwrap().0, CgroupDriver::Cgroupfs);
-        let unavailable = kubelet_cri::CriError::Status { op: "RuntimeConfig", object: String::new(), code: tonic::Code::Unavailable, message: "down".into() };
+        let unavailable = kubelet_cri::CriError::Status {
+            op: "RuntimeConfig",
+            object: String::new(),
+            code: tonic::Code::Unavailable,
+            message: "down".into(),
+        };
         assert!(effective("cgroupfs", Err(unavailable)).is_err(), "only Unimplemented falls back");
         let unknown = Ok(api::RuntimeConfigResponse { linux: Some(api::LinuxRuntimeConfiguration { cgroup_driver: 7 }) });
         assert_eq!(effective("cgroupfs", unknown), Err(DriverError("unknown cgroup driver 7".into())));

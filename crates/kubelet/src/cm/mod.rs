@@ -20,7 +20,10 @@ use k8s_openapi::api::core::v1::Pod;
 
 pub use self::cgroupfs::CgroupLimits;
 use self::cgroupfs::Cgroupfs;
-use self::pod_cgroups::{CgroupDriver, CgroupName, CgroupResources, MIN_SHARES, pod_cgroup, pod_cgroup_in, pod_cgroup_resources, pod_cpu_request, pods_cgroup, qos_cgroup};
+use self::pod_cgroups::{
+    CgroupDriver, CgroupName, CgroupResources, MIN_SHARES, pod_cgroup, pod_cgroup_in, pod_cgroup_resources, pod_cpu_request, pods_cgroup,
+    qos_cgroup,
+};
 use crate::kuberuntime::resources::milli_cpu_to_shares;
 use crate::status::{QOS_BEST_EFFORT, QOS_BURSTABLE, QOS_GUARANTEED, pod_qos_class};
 
@@ -83,7 +86,12 @@ impl QosCgroups {
     /// QoS containers).
     pub fn ensure_top_level(&self, node_milli_cpu: i64, memory_limit: Option<i64>, pids_limit: Option<i64>) -> Result<(), CgroupError> {
         let Some(fs) = &self.fs else { return Ok(()) };
-        let kubepods = CgroupResources { cpu_shares: Some(milli_cpu_to_shares(node_milli_cpu) as u64), memory_limit, pids_limit, ..Default::default() };
+        let kubepods = CgroupResources {
+            cpu_shares: Some(milli_cpu_to_shares(node_milli_cpu) as u64),
+            memory_limit,
+            pids_limit,
+            ..Default::default()
+        };
         let levels = [
             (pods_cgroup(&self.root), kubepods),
             // No Burstable pod has a cgroup yet: the shares of an empty sum, as upstream's QoS
@@ -108,7 +116,12 @@ impl QosCgroups {
             let source = std::io::Error::new(std::io::ErrorKind::NotFound, format!("{cgroup:?} cgroup does not exist"));
             return Err(CgroupError { name: cgroup.to_string(), source });
         }
-        let r = CgroupResources { cpu_shares: Some(milli_cpu_to_shares(milli_cpu) as u64), memory_limit: memory.filter(|m| *m > 0), pids_limit: pids.filter(|p| *p > 0), ..Default::default() };
+        let r = CgroupResources {
+            cpu_shares: Some(milli_cpu_to_shares(milli_cpu) as u64),
+            memory_limit: memory.filter(|m| *m > 0),
+            pids_limit: pids.filter(|p| *p > 0),
+            ..Default::default()
+        };
         ensure(fs, &name, &r)
     }
 

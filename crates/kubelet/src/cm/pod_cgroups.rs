@@ -218,8 +218,14 @@ mod tests {
     use k8s_openapi::api::core::v1::{PodSpec, ResourceRequirements};
 
     fn container(name: &str, requests: &[(&str, &str)], limits: &[(&str, &str)]) -> Container {
-        let map = |kv: &[(&str, &str)]| (!kv.is_empty()).then(|| kv.iter().map(|(k, v)| (k.to_string(), Quantity(v.to_string()))).collect::<BTreeMap<_, _>>());
-        Container { name: name.into(), resources: Some(ResourceRequirements { requests: map(requests), limits: map(limits), ..Default::default() }), ..Default::default() }
+        let map = |kv: &[(&str, &str)]| {
+            (!kv.is_empty()).then(|| kv.iter().map(|(k, v)| (k.to_string(), Quantity(v.to_string()))).collect::<BTreeMap<_, _>>())
+        };
+        Container {
+            name: name.into(),
+            resources: Some(ResourceRequirements { requests: map(requests), limits: map(limits), ..Default::default() }),
+            ..Default::default()
+        }
     }
 
     /// Limits only: requests defaulted to them, as the API server does.
@@ -244,22 +250,32 @@ mod tests {
         assert_eq!(pod_cgroup("", &burstable).for_driver(CgroupDriver::Systemd), "kubepods-burstable-pod0f2c_11.slice");
         assert_eq!(pod_cgroup("/knode", &best_effort).relative_path(), "knode/kubepods/besteffort/pod0f2c-11");
         assert_eq!(CgroupName::new("/", &[]).for_driver(CgroupDriver::Systemd), "-.slice");
-        assert_eq!(pod_cgroup("", &burstable).dir_for_driver(CgroupDriver::Systemd), "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0f2c_11.slice");
+        assert_eq!(
+            pod_cgroup("", &burstable).dir_for_driver(CgroupDriver::Systemd),
+            "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0f2c_11.slice"
+        );
         assert_eq!(pod_cgroup("", &burstable).dir_for_driver(CgroupDriver::Cgroupfs), "kubepods/burstable/pod0f2c-11");
     }
 
     #[test]
     fn pod_level_resources_stand_for_the_containers() {
-        let map = |kv: &[(&str, &str)]| (!kv.is_empty()).then(|| kv.iter().map(|(k, v)| (k.to_string(), Quantity(v.to_string()))).collect::<BTreeMap<_, _>>());
+        let map = |kv: &[(&str, &str)]| {
+            (!kv.is_empty()).then(|| kv.iter().map(|(k, v)| (k.to_string(), Quantity(v.to_string()))).collect::<BTreeMap<_, _>>())
+        };
         // Requests and limits at pod level, containers without resources: Burstable with both.
         let mut p = pod(vec![container("a", &[], &[]), container("b", &[], &[])], vec![]);
-        p.spec.as_mut().unwrap().resources = Some(ResourceRequirements { requests: map(&[("cpu", "50m"), ("memory", "50Mi")]), limits: map(&[("cpu", "100m"), ("memory", "100Mi")]), ..Default::default() });
+        p.spec.as_mut().unwrap().resources = Some(ResourceRequirements {
+            requests: map(&[("cpu", "50m"), ("memory", "50Mi")]),
+            limits: map(&[("cpu", "100m"), ("memory", "100Mi")]),
+            ..Default::default()
+        });
         let r = pod_cgroup_resources(&p, None);
         assert_eq!((r.cpu_shares, r.cpu_quota, r.memory_limit), (Some(51), Some(10_000), Some(100 << 20)));
         assert_eq!(pod_request(&p, "memory"), 50 << 20);
         // Pod-level requests only, one container limited: no pod limits.
         let mut q = pod(vec![container("a", &[], &[("cpu", "50m"), ("memory", "50Mi")]), container("b", &[], &[])], vec![]);
-        q.spec.as_mut().unwrap().resources = Some(ResourceRequirements { requests: map(&[("cpu", "100m"), ("memory", "100Mi")]), ..Default::default() });
+        q.spec.as_mut().unwrap().resources =
+            Some(ResourceRequirements { requests: map(&[("cpu", "100m"), ("memory", "100Mi")]), ..Default::default() });
         let r = pod_cgroup_resources(&q, None);
         assert_eq!((r.cpu_shares, r.cpu_quota, r.memory_limit), (Some(102), None, None));
     }
@@ -270,10 +286,22 @@ mod tests {
         let g = pod(vec![limited("a", &[("cpu", "500m"), ("memory", "64Mi")]), limited("b", &[("cpu", "1"), ("memory", "64Mi")])], vec![]);
         assert_eq!(
             pod_cgroup_resources(&g, Some(1024)),
-            CgroupResources { cpu_shares: Some(1536), cpu_quota: Some(150_000), cpu_period: Some(CFS_PERIOD_US), memory_limit: Some(128 << 20), pids_limit: Some(1024) }
+            CgroupResources {
+                cpu_shares: Some(1536),
+                cpu_quota: Some(150_000),
+                cpu_period: Some(CFS_PERIOD_US),
+                memory_limit: Some(128 << 20),
+                pids_limit: Some(1024)
+            }
         );
         // Burstable: limits only when every container declares them.
-        let b = pod(vec![container("a", &[("cpu", "100m")], &[("cpu", "200m"), ("memory", "32Mi")]), container("b", &[("memory", "10Mi")], &[("memory", "16Mi")])], vec![]);
+        let b = pod(
+            vec![
+                container("a", &[("cpu", "100m")], &[("cpu", "200m"), ("memory", "32Mi")]),
+                container("b", &[("memory", "10Mi")], &[("memory", "16Mi")]),
+            ],
+            vec![],
+        );
         let r = pod_cgroup_resources(&b, None);
         assert_eq!((r.cpu_shares, r.cpu_quota, r.memory_limit), (Some(102), None, Some(48 << 20)));
         // An init container larger than the sum sets the total; a sidecar adds to everything after it.

@@ -62,7 +62,9 @@ pub fn local_storage_evictions(pods: &[Pod], summary: &Summary) -> BTreeMap<Stri
     for pod in pods {
         let Some(uid) = pod.metadata.uid.as_deref() else { continue };
         let (Some(s), Some(spec)) = (stats.get(uid), pod.spec.as_ref()) else { continue };
-        if let Some(e) = empty_dir(spec.volumes.as_deref().unwrap_or_default(), s).or_else(|| pod_total(pod, s)).or_else(|| per_container(spec, s)) {
+        if let Some(e) =
+            empty_dir(spec.volumes.as_deref().unwrap_or_default(), s).or_else(|| pod_total(pod, s)).or_else(|| per_container(spec, s))
+        {
             out.insert(uid.to_string(), e);
         }
     }
@@ -79,7 +81,11 @@ fn empty_dir(volumes: &[Volume], s: &PodStats) -> Option<Eviction> {
         let limit = e.size_limit.as_ref()?;
         let max = bytes(limit).filter(|b| *b > 0)?;
         let usage = s.volume_stats.iter().find(|vs| vs.name == v.name)?.fs.used_bytes?;
-        (usage > max).then(|| Eviction { signal: SIGNAL_EMPTY_DIR, message: format!("Usage of EmptyDir volume {:?} exceeds the limit {:?}. ", v.name, limit.0), grace_seconds: None })
+        (usage > max).then(|| Eviction {
+            signal: SIGNAL_EMPTY_DIR,
+            message: format!("Usage of EmptyDir volume {:?} exceeds the limit {:?}. ", v.name, limit.0),
+            grace_seconds: None,
+        })
     })
 }
 
@@ -106,14 +112,23 @@ fn pod_total(pod: &Pod, s: &PodStats) -> Option<Eviction> {
         return None;
     }
     let volumes = spec.volumes.as_deref().unwrap_or_default();
-    let local_volumes: u64 = s.volume_stats.iter().filter(|vs| volumes.iter().any(|v| v.name == vs.name && is_local_ephemeral(v))).map(|vs| vs.fs.used_bytes.unwrap_or(0)).sum();
+    let local_volumes: u64 = s
+        .volume_stats
+        .iter()
+        .filter(|vs| volumes.iter().any(|v| v.name == vs.name && is_local_ephemeral(v)))
+        .map(|vs| vs.fs.used_bytes.unwrap_or(0))
+        .sum();
     let usage: u64 = s.containers.iter().map(container_usage).sum::<u64>() + local_volumes;
     // The sum as the API would write it; one limit keeps the form it was given in.
     let shown = match limits.as_slice() {
         [one] if total == regular => one.0.clone(),
         _ => binary_si(i64::try_from(total).unwrap_or(i64::MAX)),
     };
-    (usage > total).then(|| Eviction { signal: SIGNAL_POD, message: format!("Pod ephemeral local storage usage exceeds the total limit of containers {shown}. "), grace_seconds: None })
+    (usage > total).then(|| Eviction {
+        signal: SIGNAL_POD,
+        message: format!("Pod ephemeral local storage usage exceeds the total limit of containers {shown}. "),
+        grace_seconds: None,
+    })
 }
 
 fn per_container(spec: &k8s_openapi::api::core::v1::PodSpec, s: &PodStats) -> Option<Eviction> {
@@ -122,7 +137,11 @@ fn per_container(spec: &k8s_openapi::api::core::v1::PodSpec, s: &PodStats) -> Op
     s.containers.iter().find_map(|cs| {
         let limit = storage_limit(containers.iter().find(|c| c.name == cs.name)?)?;
         let max = bytes(limit)?;
-        (container_usage(cs) > max).then(|| Eviction { signal: SIGNAL_CONTAINER, message: format!("Container {} exceeded its local ephemeral storage limit {:?}. ", cs.name, limit.0), grace_seconds: None })
+        (container_usage(cs) > max).then(|| Eviction {
+            signal: SIGNAL_CONTAINER,
+            message: format!("Container {} exceeded its local ephemeral storage limit {:?}. ", cs.name, limit.0),
+            grace_seconds: None,
+        })
     })
 }
 

@@ -4,11 +4,22 @@ use crate::status::api_time;
 use k8s_openapi::api::core::v1::{EmptyDirVolumeSource, PodSpec, ResourceRequirements};
 
 fn fs(used: u64) -> FsStats {
-    FsStats { time: api_time(std::time::UNIX_EPOCH), available_bytes: None, capacity_bytes: None, used_bytes: Some(used), inodes_free: None, inodes: None, inodes_used: None }
+    FsStats {
+        time: api_time(std::time::UNIX_EPOCH),
+        available_bytes: None,
+        capacity_bytes: None,
+        used_bytes: Some(used),
+        inodes_free: None,
+        inodes: None,
+        inodes_used: None,
+    }
 }
 
 fn container(name: &str, limit: Option<&str>) -> Container {
-    let resources = limit.map(|l| ResourceRequirements { limits: Some([("ephemeral-storage".to_string(), Quantity(l.into()))].into()), ..Default::default() });
+    let resources = limit.map(|l| ResourceRequirements {
+        limits: Some([("ephemeral-storage".to_string(), Quantity(l.into()))].into()),
+        ..Default::default()
+    });
     Container { name: name.into(), resources, ..Default::default() }
 }
 
@@ -24,7 +35,16 @@ fn stats(uid: &str, containers: &[(&str, u64, u64)], volumes: &[(&str, u64)]) ->
         start_time: api_time(std::time::UNIX_EPOCH),
         containers: containers
             .iter()
-            .map(|(n, root, logs)| ContainerStats { name: n.to_string(), start_time: api_time(std::time::UNIX_EPOCH), cpu: None, memory: None, io: None, rootfs: Some(fs(*root)), logs: Some(fs(*logs)), swap: None })
+            .map(|(n, root, logs)| ContainerStats {
+                name: n.to_string(),
+                start_time: api_time(std::time::UNIX_EPOCH),
+                cpu: None,
+                memory: None,
+                io: None,
+                rootfs: Some(fs(*root)),
+                logs: Some(fs(*logs)),
+                swap: None,
+            })
             .collect(),
         cpu: None,
         memory: None,
@@ -38,12 +58,32 @@ fn stats(uid: &str, containers: &[(&str, u64, u64)], volumes: &[(&str, u64)]) ->
 }
 
 fn summary(pods: Vec<PodStats>) -> Summary {
-    let node = NodeStats { node_name: "n".into(), system_containers: vec![], start_time: api_time(std::time::UNIX_EPOCH), cpu: None, memory: None, io: None, network: None, fs: None, runtime: None, rlimit: None, swap: None };
+    let node = NodeStats {
+        node_name: "n".into(),
+        system_containers: vec![],
+        start_time: api_time(std::time::UNIX_EPOCH),
+        cpu: None,
+        memory: None,
+        io: None,
+        network: None,
+        fs: None,
+        runtime: None,
+        rlimit: None,
+        swap: None,
+    };
     Summary { node, pods }
 }
 
 fn empty_dir_volume(name: &str, limit: Option<&str>, medium: Option<&str>) -> Volume {
-    Volume { name: name.into(), empty_dir: Some(EmptyDirVolumeSource { size_limit: limit.map(|l| Quantity(l.into())), medium: medium.map(Into::into), ..Default::default() }), ..Default::default() }
+    Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            size_limit: limit.map(|l| Quantity(l.into())),
+            medium: medium.map(Into::into),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -64,16 +104,40 @@ fn each_limit_with_upstreams_message() {
         stats("mem", &[("c", 0, 0)], &[("shm", 5 * mi)]),
     ]);
     let got = local_storage_evictions(&pods, &s);
-    assert_eq!(got["a"], Eviction { signal: SIGNAL_EMPTY_DIR, message: "Usage of EmptyDir volume \"scratch\" exceeds the limit \"1Mi\". ".into(), grace_seconds: None });
-    assert_eq!(got["b"], Eviction { signal: SIGNAL_POD, message: "Pod ephemeral local storage usage exceeds the total limit of containers 2Mi. ".into(), grace_seconds: None });
-    assert_eq!(got["c"], Eviction { signal: SIGNAL_CONTAINER, message: "Container app exceeded its local ephemeral storage limit \"1Mi\". ".into(), grace_seconds: None });
+    assert_eq!(
+        got["a"],
+        Eviction {
+            signal: SIGNAL_EMPTY_DIR,
+            message: "Usage of EmptyDir volume \"scratch\" exceeds the limit \"1Mi\". ".into(),
+            grace_seconds: None
+        }
+    );
+    assert_eq!(
+        got["b"],
+        Eviction {
+            signal: SIGNAL_POD,
+            message: "Pod ephemeral local storage usage exceeds the total limit of containers 2Mi. ".into(),
+            grace_seconds: None
+        }
+    );
+    assert_eq!(
+        got["c"],
+        Eviction {
+            signal: SIGNAL_CONTAINER,
+            message: "Container app exceeded its local ephemeral storage limit \"1Mi\". ".into(),
+            grace_seconds: None
+        }
+    );
     assert!(!got.contains_key("ok") && !got.contains_key("mem"), "{got:?}");
 }
 
 #[test]
 fn local_volumes_count_towards_the_pod_total_and_pods_without_stats_are_skipped() {
     let mi = 1 << 20;
-    let pods = vec![pod("v", vec![container("c", Some("2Mi"))], vec![empty_dir_volume("data", None, None)]), pod("nostats", vec![container("c", Some("1"))], vec![])];
+    let pods = vec![
+        pod("v", vec![container("c", Some("2Mi"))], vec![empty_dir_volume("data", None, None)]),
+        pod("nostats", vec![container("c", Some("1"))], vec![]),
+    ];
     let s = summary(vec![stats("v", &[("c", mi, 0)], &[("data", 2 * mi)])]);
     let got = local_storage_evictions(&pods, &s);
     assert_eq!(got["v"].signal, SIGNAL_POD);
@@ -92,5 +156,12 @@ fn sidecars_count_towards_the_pod_total_and_their_own_limit() {
     // sidecar itself is over its own 1Mi.
     let s = summary(vec![stats("s", &[("app", mi / 2, 0), ("side", mi + 1, 0)], &[])]);
     let got = local_storage_evictions(&[p], &s);
-    assert_eq!(got["s"], Eviction { signal: SIGNAL_CONTAINER, message: "Container side exceeded its local ephemeral storage limit \"1Mi\". ".into(), grace_seconds: None });
+    assert_eq!(
+        got["s"],
+        Eviction {
+            signal: SIGNAL_CONTAINER,
+            message: "Container side exceeded its local ephemeral storage limit \"1Mi\". ".into(),
+            grace_seconds: None
+        }
+    );
 }

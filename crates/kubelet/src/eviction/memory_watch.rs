@@ -98,14 +98,24 @@ mod tests {
     use kubelet_config::eviction::parse_threshold;
 
     fn threshold(v: &str) -> Threshold {
-        Threshold { signal: "memory.available".into(), value: parse_threshold("memory.available", v).unwrap().unwrap(), grace_period: None, min_reclaim: None }
+        Threshold {
+            signal: "memory.available".into(),
+            value: parse_threshold("memory.available", v).unwrap().unwrap(),
+            grace_period: None,
+            min_reclaim: None,
+        }
     }
 
     #[test]
     fn a_met_memory_threshold_is_seen_in_meminfo() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("meminfo"), "MemTotal: 8000000 kB\nMemFree: 100000 kB\nInactive(file): 50000 kB\n").unwrap();
-        let paths = observe::SignalPaths { proc_root: dir.path().into(), node_fs: dir.path().into(), image_fs: dir.path().into(), memory_cgroup: None };
+        let paths = observe::SignalPaths {
+            proc_root: dir.path().into(),
+            node_fs: dir.path().into(),
+            image_fs: dir.path().into(),
+            memory_cgroup: None,
+        };
         assert!(memory_threshold_met(&[threshold("200Mi")], &paths));
         assert!(!memory_threshold_met(&[threshold("100Mi")], &paths));
         assert!(!memory_threshold_met(&[], &paths));

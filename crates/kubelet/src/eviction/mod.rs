@@ -24,8 +24,8 @@ pub mod thresholds;
 
 use std::time::Duration;
 
-use kubelet_types::node::Pressure;
 use kubelet_config::KubeletConfiguration;
+use kubelet_types::node::Pressure;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -110,7 +110,14 @@ impl PodEvictions {
 
     /// Evicts the first-ranked pod for the most pressing threshold met, unless the pod
     /// evicted last is still stopping.
-    fn relieve(&self, met: &[node_pressure::MetThreshold], max_pod_grace: i64, last: &mut LastEviction, waited_for_stats: &mut std::collections::BTreeMap<String, u32>, now: Instant) {
+    fn relieve(
+        &self,
+        met: &[node_pressure::MetThreshold],
+        max_pod_grace: i64,
+        last: &mut LastEviction,
+        waited_for_stats: &mut std::collections::BTreeMap<String, u32>,
+        now: Instant,
+    ) {
         let pods = self.candidates();
         if let Some((uid, at)) = last.as_ref()
             && now.duration_since(*at) < POD_CLEANUP_TIMEOUT
@@ -172,7 +179,10 @@ impl EvictionManager {
     pub fn from_config(cfg: &KubeletConfiguration, paths: SignalPaths) -> Self {
         Self {
             thresholds: thresholds::with_allocatable(
-                thresholds::with_min_reclaim(thresholds::thresholds(&cfg.eviction_hard, &cfg.eviction_soft, &cfg.eviction_soft_grace_period), &cfg.eviction_minimum_reclaim),
+                thresholds::with_min_reclaim(
+                    thresholds::thresholds(&cfg.eviction_hard, &cfg.eviction_soft, &cfg.eviction_soft_grace_period),
+                    &cfg.eviction_minimum_reclaim,
+                ),
                 &cfg.enforce_node_allocatable,
             ),
             transition_period: cfg.eviction_pressure_transition_period,
@@ -181,7 +191,10 @@ impl EvictionManager {
             max_pod_grace_seconds: i64::from(cfg.eviction_max_pod_grace_period),
             pods: None,
             local_storage: cfg.local_storage_capacity_isolation,
-            memcg_root: cfg.kernel_memcg_notification.then(|| memory_watch::v1_root_memory_cgroup(std::path::Path::new("/sys/fs/cgroup"))).flatten(),
+            memcg_root: cfg
+                .kernel_memcg_notification
+                .then(|| memory_watch::v1_root_memory_cgroup(std::path::Path::new("/sys/fs/cgroup")))
+                .flatten(),
             reclaim: None,
         }
     }
@@ -202,7 +215,12 @@ impl EvictionManager {
         }
         let freed = reclaim.reclaim(signal).await;
         if !freed.is_empty() {
-            tracing::info!(signal, bytes = freed.bytes, containers = freed.containers, "reclaimed disk at node level (dead containers, unused images); evicting only if the next round still finds the threshold met");
+            tracing::info!(
+                signal,
+                bytes = freed.bytes,
+                containers = freed.containers,
+                "reclaimed disk at node level (dead containers, unused images); evicting only if the next round still finds the threshold met"
+            );
         }
         !freed.is_empty()
     }
@@ -215,7 +233,9 @@ impl EvictionManager {
         let watch_memory = !memory_watch::memory_threshold_met(&self.thresholds, &self.paths);
         let notifier = match (&self.memcg_root, watch_memory) {
             (Some(dir), true) => memory_watch::usage_threshold(&self.thresholds, proc_root, dir).and_then(|t| {
-                memory_watch::MemcgNotifier::register(dir, t).map_err(|e| tracing::warn!("kernel memory threshold notification in {}: {e}", dir.display())).ok()
+                memory_watch::MemcgNotifier::register(dir, t)
+                    .map_err(|e| tracing::warn!("kernel memory threshold notification in {}: {e}", dir.display()))
+                    .ok()
             }),
             _ => None,
         };
@@ -302,13 +322,19 @@ mod reclaim_tests {
     }
 
     fn met(signal: &str) -> MetThreshold {
-        let threshold = thresholds::thresholds(&[(signal.to_string(), "10%".to_string())].into(), &Default::default(), &Default::default()).remove(0);
+        let threshold =
+            thresholds::thresholds(&[(signal.to_string(), "10%".to_string())].into(), &Default::default(), &Default::default()).remove(0);
         MetThreshold { threshold, observation: Observation { available: 1, capacity: 100 } }
     }
 
     fn manager(freed: u64) -> (EvictionManager, Arc<Reclaim>) {
         let reclaim = Arc::new(Reclaim(Mutex::default(), freed));
-        let paths = SignalPaths { proc_root: "/nonexistent".into(), node_fs: "/nonexistent".into(), image_fs: "/nonexistent".into(), memory_cgroup: None };
+        let paths = SignalPaths {
+            proc_root: "/nonexistent".into(),
+            node_fs: "/nonexistent".into(),
+            image_fs: "/nonexistent".into(),
+            memory_cgroup: None,
+        };
         (EvictionManager::from_config(&KubeletConfiguration::default(), paths).with_reclaim(reclaim.clone()), reclaim)
     }
 

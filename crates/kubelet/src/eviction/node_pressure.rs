@@ -119,7 +119,11 @@ fn shown(resource: &str, n: i64) -> String {
 /// container using more memory or storage than it requests.
 pub fn message(resource: &str, met: &MetThreshold, pod: &Pod, stats: Option<&PodStats>) -> String {
     let quantity = met.threshold.value.quantity_for(met.observation.capacity);
-    let mut m = format!("The node was low on resource: {resource}. Threshold quantity: {}, available: {}. ", shown(resource, quantity), shown(resource, met.observation.available));
+    let mut m = format!(
+        "The node was low on resource: {resource}. Threshold quantity: {}, available: {}. ",
+        shown(resource, quantity),
+        shown(resource, met.observation.available)
+    );
     let (Some(stats), Some(spec)) = (stats, pod.spec.as_ref()) else { return m };
     if !matches!(resource, "memory" | "ephemeral-storage") {
         return m;
@@ -139,7 +143,11 @@ pub fn message(resource: &str, met: &MetThreshold, pod: &Pod, stats: Option<&Pod
         let requested_bytes = requested.and_then(|q| kubelet_config::quantity::parse(q.0.trim()).ok()).map_or(0, |q| q.value());
         if used > requested_bytes {
             let req = requested.map_or_else(|| "0".to_string(), |q| q.0.clone());
-            m.push_str(&format!("Container {} was using {}, request is {req}, has larger consumption of {resource}. ", c.name, binary_si(used)));
+            m.push_str(&format!(
+                "Container {} was using {}, request is {req}, has larger consumption of {resource}. ",
+                c.name,
+                binary_si(used)
+            ));
         }
     }
     m
@@ -158,10 +166,12 @@ pub fn grace_seconds(met: &MetThreshold, pod: &Pod, max_pod_grace: i64) -> Optio
 pub fn pick(met: &[MetThreshold], pods: &[Pod], summary: &Summary, max_pod_grace: i64) -> Option<(String, Eviction)> {
     let relieve = to_relieve(met)?;
     let resource = resource_of(&relieve.threshold.signal)?;
-    let with_stats = pods.iter().map(|p| (p, summary.pods.iter().find(|s| Some(s.pod_ref.uid.as_str()) == p.metadata.uid.as_deref()))).collect();
+    let with_stats =
+        pods.iter().map(|p| (p, summary.pods.iter().find(|s| Some(s.pod_ref.uid.as_str()) == p.metadata.uid.as_deref()))).collect();
     let (pod, stats) = rank(resource, with_stats).into_iter().next()?;
     let signal = signal_name(&relieve.threshold.signal);
-    let eviction = Eviction { signal, message: message(resource, relieve, pod, stats), grace_seconds: grace_seconds(relieve, pod, max_pod_grace) };
+    let eviction =
+        Eviction { signal, message: message(resource, relieve, pod, stats), grace_seconds: grace_seconds(relieve, pod, max_pod_grace) };
     Some((pod.metadata.uid.clone()?, eviction))
 }
 

@@ -49,7 +49,9 @@ pub fn observe(paths: &SignalPaths) -> Observations {
 /// them from the summary's `runtime.imageFs` / `containerFs`.
 pub fn with_runtime_filesystems(out: &mut Observations, runtime: Option<&crate::stats::api::RuntimeStats>) {
     let Some(runtime) = runtime else { return };
-    for (prefix, fs) in [("imagefs", runtime.image_fs.as_ref()), ("containerfs", runtime.container_fs.as_ref().or(runtime.image_fs.as_ref()))] {
+    for (prefix, fs) in
+        [("imagefs", runtime.image_fs.as_ref()), ("containerfs", runtime.container_fs.as_ref().or(runtime.image_fs.as_ref()))]
+    {
         let Some(fs) = fs else { continue };
         let n = |v: Option<u64>| v.and_then(|v| i64::try_from(v).ok());
         if let (Some(available), Some(capacity)) = (n(fs.available_bytes), n(fs.capacity_bytes)) {
@@ -64,7 +66,11 @@ pub fn with_runtime_filesystems(out: &mut Observations, runtime: Option<&crate::
 /// `allocatableMemory.available` from the summary's `pods` system container (the pods'
 /// cgroup): what is left under its limit, out of limit (available + working set), as upstream.
 pub fn with_allocatable_memory(out: &mut Observations, system_containers: &[crate::stats::api::ContainerStats]) {
-    let Some(memory) = system_containers.iter().find(|c| c.name == crate::stats::api::SYSTEM_CONTAINER_PODS).and_then(|c| c.memory.as_ref()) else { return };
+    let Some(memory) =
+        system_containers.iter().find(|c| c.name == crate::stats::api::SYSTEM_CONTAINER_PODS).and_then(|c| c.memory.as_ref())
+    else {
+        return;
+    };
     let n = |v: Option<u64>| v.and_then(|v| i64::try_from(v).ok());
     if let (Some(available), Some(working_set)) = (n(memory.available_bytes), n(memory.working_set_bytes)) {
         out.insert("allocatableMemory.available".into(), Observation { available, capacity: available.saturating_add(working_set) });
@@ -127,7 +133,8 @@ pub fn filesystem(path: &Path) -> Option<(Observation, Observation)> {
         return None;
     }
     let frsize = st.f_frsize as i64;
-    let bytes = Observation { available: (st.f_bavail as i64).saturating_mul(frsize), capacity: (st.f_blocks as i64).saturating_mul(frsize) };
+    let bytes =
+        Observation { available: (st.f_bavail as i64).saturating_mul(frsize), capacity: (st.f_blocks as i64).saturating_mul(frsize) };
     let inodes = Observation { available: st.f_ffree as i64, capacity: st.f_files as i64 };
     Some((bytes, inodes))
 }
@@ -139,11 +146,20 @@ mod tests {
     #[test]
     fn reads_fixtures() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("meminfo"), "MemTotal:        8000000 kB\nMemFree:         1000000 kB\nMemAvailable:    5000000 kB\nInactive(file):  2000000 kB\n").unwrap();
+        std::fs::write(
+            dir.path().join("meminfo"),
+            "MemTotal:        8000000 kB\nMemFree:         1000000 kB\nMemAvailable:    5000000 kB\nInactive(file):  2000000 kB\n",
+        )
+        .unwrap();
         std::fs::create_dir_all(dir.path().join("sys/kernel")).unwrap();
         std::fs::write(dir.path().join("sys/kernel/pid_max"), "32768\n").unwrap();
         std::fs::write(dir.path().join("loadavg"), "0.10 0.20 0.30 2/768 12345\n").unwrap();
-        let paths = SignalPaths { proc_root: dir.path().into(), node_fs: dir.path().into(), image_fs: dir.path().join("missing"), memory_cgroup: None };
+        let paths = SignalPaths {
+            proc_root: dir.path().into(),
+            node_fs: dir.path().into(),
+            image_fs: dir.path().join("missing"),
+            memory_cgroup: None,
+        };
         let o = observe(&paths);
         assert_eq!(o["memory.available"], Observation { available: 3_000_000 * 1024, capacity: 8_000_000 * 1024 });
         // With a v1 root memory cgroup: its usage less its inactive file pages is the working set.
@@ -161,7 +177,15 @@ mod tests {
     #[test]
     fn the_runtimes_image_filesystem_replaces_the_guess() {
         use crate::stats::api::{FsStats, RuntimeStats};
-        let fs = FsStats { time: crate::status::api_time(std::time::UNIX_EPOCH), available_bytes: Some(30), capacity_bytes: Some(100), used_bytes: Some(70), inodes_free: Some(5), inodes: Some(10), inodes_used: Some(5) };
+        let fs = FsStats {
+            time: crate::status::api_time(std::time::UNIX_EPOCH),
+            available_bytes: Some(30),
+            capacity_bytes: Some(100),
+            used_bytes: Some(70),
+            inodes_free: Some(5),
+            inodes: Some(10),
+            inodes_used: Some(5),
+        };
         let mut o = Observations::new();
         o.insert("imagefs.available".into(), Observation { available: 1, capacity: 2 });
         with_runtime_filesystems(&mut o, Some(&RuntimeStats { image_fs: Some(fs), container_fs: None }));
@@ -177,7 +201,10 @@ mod tests {
             serde_json::from_value(serde_json::json!({"name": "pods", "startTime": "2026-01-01T00:00:00Z", "memory": memory})).unwrap()
         };
         let mut o = Observations::new();
-        with_allocatable_memory(&mut o, &[pods(serde_json::json!({"time": "2026-01-01T00:00:00Z", "availableBytes": 300, "workingSetBytes": 700}))]);
+        with_allocatable_memory(
+            &mut o,
+            &[pods(serde_json::json!({"time": "2026-01-01T00:00:00Z", "availableBytes": 300, "workingSetBytes": 700}))],
+        );
         assert_eq!(o["allocatableMemory.available"], Observation { available: 300, capacity: 1000 });
         let mut o = Observations::new();
         with_allocatable_memory(&mut o, &[pods(serde_json::json!({"time": "2026-01-01T00:00:00Z", "workingSetBytes": 700}))]);

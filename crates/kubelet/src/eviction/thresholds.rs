@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use kubelet_types::node::Pressure;
 use kubelet_config::eviction::{ThresholdValue, parse_threshold};
 use kubelet_config::go_duration;
+use kubelet_types::node::Pressure;
 use tokio::time::Instant;
 
 /// One configured threshold (`evictionHard` or `evictionSoft`).
@@ -35,7 +35,11 @@ pub type Observations = BTreeMap<String, Observation>;
 
 /// Builds the threshold list from configuration maps (already validated at load time; a value
 /// that no longer parses is skipped). `0%`/`100%` disable a signal as upstream.
-pub fn thresholds(hard: &BTreeMap<String, String>, soft: &BTreeMap<String, String>, soft_grace: &BTreeMap<String, String>) -> Vec<Threshold> {
+pub fn thresholds(
+    hard: &BTreeMap<String, String>,
+    soft: &BTreeMap<String, String>,
+    soft_grace: &BTreeMap<String, String>,
+) -> Vec<Threshold> {
     let mut out = Vec::new();
     for (signal, v) in hard {
         if let Ok(Some(value)) = parse_threshold(signal, v) {
@@ -93,9 +97,12 @@ fn still_met(threshold: &Threshold, obs: Observation) -> bool {
 fn condition_of(signal: &str) -> Option<&'static str> {
     match signal {
         "memory.available" | "allocatableMemory.available" => Some("MemoryPressure"),
-        "nodefs.available" | "nodefs.inodesFree" | "imagefs.available" | "imagefs.inodesFree" | "containerfs.available" | "containerfs.inodesFree" => {
-            Some("DiskPressure")
-        }
+        "nodefs.available"
+        | "nodefs.inodesFree"
+        | "imagefs.available"
+        | "imagefs.inodesFree"
+        | "containerfs.available"
+        | "containerfs.inodesFree" => Some("DiskPressure"),
         "pid.available" => Some("PIDPressure"),
         _ => None,
     }
@@ -160,7 +167,11 @@ impl PressureTracker {
         self.soft_first_met = soft_still_met;
         self.unresolved = unresolved;
         let held = |c: &str| self.last_observed.get(c).is_some_and(|at| now.duration_since(*at) < transition_period || *at == now);
-        Verdict { pressure: Pressure { memory: held("MemoryPressure"), disk: held("DiskPressure"), pid: held("PIDPressure") }, met, effective: effective_met }
+        Verdict {
+            pressure: Pressure { memory: held("MemoryPressure"), disk: held("DiskPressure"), pid: held("PIDPressure") },
+            met,
+            effective: effective_met,
+        }
     }
 }
 
@@ -176,7 +187,13 @@ mod tests {
     }
 
     fn healthy() -> Observations {
-        obs(&[("memory.available", 4000 * MI, 8000 * MI), ("nodefs.available", 50, 100), ("nodefs.inodesFree", 50, 100), ("imagefs.available", 50, 100), ("pid.available", 30000, 32768)])
+        obs(&[
+            ("memory.available", 4000 * MI, 8000 * MI),
+            ("nodefs.available", 50, 100),
+            ("nodefs.inodesFree", 50, 100),
+            ("imagefs.available", 50, 100),
+            ("pid.available", 30000, 32768),
+        ])
     }
 
     #[test]

@@ -82,7 +82,8 @@ async fn image_fs_mount(images: &dyn ImageService) -> Result<String, String> {
 impl ImageFsStats for RuntimeImageFs {
     async fn image_fs(&self) -> Result<(u64, u64), String> {
         let mount = image_fs_mount(self.0.as_ref()).await?;
-        let stats = crate::stats::fs::fs_info(Path::new(&mount)).ok_or_else(|| format!("statfs of the image filesystem {mount:?} failed"))?;
+        let stats =
+            crate::stats::fs::fs_info(Path::new(&mount)).ok_or_else(|| format!("statfs of the image filesystem {mount:?} failed"))?;
         Ok((stats.capacity, stats.available))
     }
 }

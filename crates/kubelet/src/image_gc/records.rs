@@ -65,7 +65,8 @@ impl ImageRecords {
         let present: HashSet<&str> = images.iter().map(|i| i.id.as_str()).collect();
         self.0.retain(|id, _| present.contains(id.as_str()));
         for image in images {
-            let record = self.0.entry(image.id.clone()).or_insert(ImageRecord { first_detected: now, last_used: None, size: 0, pinned: false });
+            let record =
+                self.0.entry(image.id.clone()).or_insert(ImageRecord { first_detected: now, last_used: None, size: 0, pinned: false });
             if in_use.contains(&image.id) {
                 record.last_used = Some(now);
             }

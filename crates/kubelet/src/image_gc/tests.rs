@@ -11,7 +11,6 @@ use super::*;
 
 const MIB: u64 = 1024 * 1024;
 
-
 struct FixedFs(Mutex<(u64, u64)>);
 
 #[async_trait::async_trait]
@@ -21,9 +20,13 @@ impl ImageFsStats for FixedFs {
     }
 }
 
-
 fn policy(high: i32, low: i32, min_age: u64, max_age: u64) -> ImageGcPolicy {
-    ImageGcPolicy { high_threshold_percent: high, low_threshold_percent: low, min_age: Duration::from_secs(min_age), max_age: Duration::from_secs(max_age) }
+    ImageGcPolicy {
+        high_threshold_percent: high,
+        low_threshold_percent: low,
+        min_age: Duration::from_secs(min_age),
+        max_age: Duration::from_secs(max_age),
+    }
 }
 
 struct Setup {
@@ -46,7 +49,12 @@ fn setup(policy: ImageGcPolicy, capacity: u64, available: u64) -> Setup {
 /// Creates an exited-or-running container of `image` (any state counts as a use).
 async fn container_using(runtime: &FakeRuntime, image: &str) {
     let sandbox = api::PodSandboxConfig {
-        metadata: Some(api::PodSandboxMetadata { name: format!("p-{image}"), uid: format!("u-{image}"), namespace: "ns".into(), attempt: 0 }),
+        metadata: Some(api::PodSandboxMetadata {
+            name: format!("p-{image}"),
+            uid: format!("u-{image}"),
+            namespace: "ns".into(),
+            attempt: 0,
+        }),
         ..Default::default()
     };
     let id = runtime.run_pod_sandbox(sandbox.clone(), "").await.unwrap();
@@ -89,7 +97,10 @@ async fn removals_are_counted_by_reason_and_pull_records_of_removed_images_go() 
     let mut s = setup(policy(85, 80, 0, 0), 100 * MIB, 10 * MIB);
     let dir = tempfile::tempdir().unwrap();
     let metrics = Arc::new(crate::metrics::KubeletMetrics::new());
-    let records = Arc::new(crate::kuberuntime::pull_records::PullRecords::new(dir.path(), crate::kuberuntime::pull_records::VerificationPolicy::AlwaysVerify));
+    let records = Arc::new(crate::kuberuntime::pull_records::PullRecords::new(
+        dir.path(),
+        crate::kuberuntime::pull_records::VerificationPolicy::AlwaysVerify,
+    ));
     s.gc = s.gc.with_metrics(metrics.clone()).with_pull_records(records.clone());
     let big = s.runtime.set_image("big:1", 20 * MIB, false);
     let kept = s.runtime.set_image("kept:1", MIB, false);

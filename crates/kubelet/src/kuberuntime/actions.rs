@@ -86,11 +86,7 @@ fn sandbox_changed(pod: &Pod, status: &PodStatus) -> (bool, u32, Option<String>)
         || newest.state != SandboxState::Ready
         || newest.host_network != host_network(pod)
         || (!host_network(pod) && newest.ips.is_empty());
-    if changed {
-        (true, newest.attempt + 1, Some(newest.id.clone()))
-    } else {
-        (false, newest.attempt, Some(newest.id.clone()))
-    }
+    if changed { (true, newest.attempt + 1, Some(newest.id.clone())) } else { (false, newest.attempt, Some(newest.id.clone())) }
 }
 
 /// Whether a container that is not running should be started again (upstream
@@ -117,9 +113,7 @@ pub fn should_container_be_restarted(pod: &Pod, name: &str, status: &PodStatus) 
 }
 
 fn succeeded(name: &str, status: &PodStatus) -> bool {
-    status
-        .latest_container(name)
-        .is_some_and(|c| c.state == ContainerState::Exited && c.exit_code == 0)
+    status.latest_container(name).is_some_and(|c| c.state == ContainerState::Exited && c.exit_code == 0)
 }
 
 /// Outcome of walking the init containers of a pod whose sandbox stays.
@@ -313,9 +307,7 @@ pub fn compute_pod_actions_with_probes(pod: &Pod, status: &PodStatus, verdicts: 
 
     let mut keep = 0;
     for (idx, c) in containers(pod).iter().enumerate() {
-        let running = status
-            .latest_container(&c.name)
-            .filter(|s| s.state == ContainerState::Running);
+        let running = status.latest_container(&c.name).filter(|s| s.state == ContainerState::Running);
         let Some(running) = running else {
             if should_container_be_restarted(pod, &c.name, status) {
                 actions.containers_to_start.push(idx);

@@ -75,10 +75,7 @@ fn new_pod_creates_sandbox_and_starts_all_containers() {
 fn running_pod_needs_nothing() {
     let p = pod("Always", &["a"], &[]);
     let s = status(vec![ready_sandbox()], vec![ctr(&p, "a", ContainerState::Running, 0)]);
-    assert_eq!(
-        compute_pod_actions(&p, &s),
-        PodActions { sandbox_id: Some("sb1".into()), ..Default::default() }
-    );
+    assert_eq!(compute_pod_actions(&p, &s), PodActions { sandbox_id: Some("sb1".into()), ..Default::default() });
 }
 
 #[test]
@@ -133,10 +130,7 @@ fn on_failure_sandbox_recreation_skips_succeeded_containers() {
     let mut sb = ready_sandbox();
     sb.state = SandboxState::NotReady;
     let p = pod("OnFailure", &["a", "b"], &[]);
-    let s = status(
-        vec![sb],
-        vec![ctr(&p, "a", ContainerState::Exited, 0), ctr(&p, "b", ContainerState::Exited, 1)],
-    );
+    let s = status(vec![sb], vec![ctr(&p, "a", ContainerState::Exited, 0), ctr(&p, "b", ContainerState::Exited, 1)]);
     assert_eq!(compute_pod_actions(&p, &s).containers_to_start, vec![1]);
 }
 
@@ -153,10 +147,7 @@ fn init_containers_run_one_at_a_time_before_app_containers() {
     let s = status(vec![ready_sandbox()], vec![ctr(&p, "i1", ContainerState::Exited, 0)]);
     assert_eq!(compute_pod_actions(&p, &s).init_containers_to_start, vec![1]);
 
-    let s = status(
-        vec![ready_sandbox()],
-        vec![ctr(&p, "i1", ContainerState::Exited, 0), ctr(&p, "i2", ContainerState::Exited, 0)],
-    );
+    let s = status(vec![ready_sandbox()], vec![ctr(&p, "i1", ContainerState::Exited, 0), ctr(&p, "i2", ContainerState::Exited, 0)]);
     let a = compute_pod_actions(&p, &s);
     assert_eq!((a.init_containers_to_start, a.containers_to_start), (vec![], vec![0]));
 }

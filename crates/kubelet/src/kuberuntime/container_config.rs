@@ -17,8 +17,8 @@ use super::env::{EnvObjects, PodFacts, container_env, expand};
 use super::hash::container_hash;
 use super::labels::{container_annotations, container_labels};
 use super::resources::linux_resources;
-use super::sub_path::{SubPaths, mount_sub_path};
 use super::security_context::{ImageUser, NodeSecurity, container_security_context, verify_run_as_non_root};
+use super::sub_path::{SubPaths, mount_sub_path};
 
 /// Host-side facts a container config needs.
 pub struct ContainerContext<'a> {
@@ -78,7 +78,11 @@ pub(crate) fn resolve_recursive_read_only(m: &VolumeMount, runtime_supports_rro:
 /// The container's mounts, and the sub-paths of its image volume mounts (by mount path):
 /// the runtime mounts the path inside the image (CRI `Mount.image_sub_path`, refusing one the
 /// image lacks), as upstream since 1.33.
-fn mounts(c: &Container, ctx: &ContainerContext, vars: &BTreeMap<String, String>) -> Result<(Vec<api::Mount>, ContainerConfigExtras), String> {
+fn mounts(
+    c: &Container,
+    ctx: &ContainerContext,
+    vars: &BTreeMap<String, String>,
+) -> Result<(Vec<api::Mount>, ContainerConfigExtras), String> {
     let mut out = Vec::new();
     let mut extras = ContainerConfigExtras::default();
     for (index, m) in c.volume_mounts.iter().flatten().enumerate() {
@@ -94,15 +98,13 @@ fn mounts(c: &Container, ctx: &ContainerContext, vars: &BTreeMap<String, String>
             });
             continue;
         }
-        let base = ctx
-            .volume_paths
-            .get(&m.name)
-            .ok_or_else(|| format!("volume {:?} is not available on this node", m.name))?;
+        let base = ctx.volume_paths.get(&m.name).ok_or_else(|| format!("volume {:?} is not available on this node", m.name))?;
         let host = match mount_sub_path(m, vars)? {
             Some(sub) => ctx.sub_paths.prepare(&m.name, base, &sub, &c.name, index)?,
             None => base.clone(),
         };
-        let recursive_read_only = resolve_recursive_read_only(m, ctx.runtime_supports_rro).map_err(|e| format!("failed to resolve recursive read-only mode: {e}"))?;
+        let recursive_read_only = resolve_recursive_read_only(m, ctx.runtime_supports_rro)
+            .map_err(|e| format!("failed to resolve recursive read-only mode: {e}"))?;
         out.push(api::Mount {
             container_path: m.mount_path.clone(),
             host_path: host.to_string_lossy().into_owned(),
@@ -118,21 +120,16 @@ fn mounts(c: &Container, ctx: &ContainerContext, vars: &BTreeMap<String, String>
     }
     let mounted = |out: &[api::Mount], path: &str| out.iter().any(|m| m.container_path == path);
     if let Some(hosts) = &ctx.etc_hosts
-        && !mounted(&out, "/etc/hosts") {
-            out.push(api::Mount {
-                container_path: "/etc/hosts".into(),
-                host_path: hosts.to_string_lossy().into_owned(),
-                ..Default::default()
-            });
-        }
+        && !mounted(&out, "/etc/hosts")
+    {
+        out.push(api::Mount { container_path: "/etc/hosts".into(), host_path: hosts.to_string_lossy().into_owned(), ..Default::default() });
+    }
     if let (Some(log), Some(path)) = (&ctx.termination_log, c.termination_message_path.as_deref())
-        && !path.is_empty() && !mounted(&out, path) {
-            out.push(api::Mount {
-                container_path: path.into(),
-                host_path: log.to_string_lossy().into_owned(),
-                ..Default::default()
-            });
-        }
+        && !path.is_empty()
+        && !mounted(&out, path)
+    {
+        out.push(api::Mount { container_path: path.into(), host_path: log.to_string_lossy().into_owned(), ..Default::default() });
+    }
     Ok((out, extras))
 }
 
@@ -200,7 +197,11 @@ mod tests {
             "volume \"mnt\" requested recursive read-only mode, but it is not supported by the runtime"
         );
         assert!(resolve_recursive_read_only(&mount(Some("Enabled"), false, None), true).unwrap_err().contains("it is not read-only"));
-        assert!(resolve_recursive_read_only(&mount(Some("IfPossible"), true, Some("HostToContainer")), true).unwrap_err().contains("propagation \"HostToContainer\""));
+        assert!(
+            resolve_recursive_read_only(&mount(Some("IfPossible"), true, Some("HostToContainer")), true)
+                .unwrap_err()
+                .contains("propagation \"HostToContainer\"")
+        );
     }
 
     #[test]
@@ -215,7 +216,12 @@ mod tests {
             args: Some(vec!["echo $(GREETING)".into()]),
             env: Some(vec![EnvVar { name: "GREETING".into(), value: Some("hi".into()), ..Default::default() }]),
             termination_message_path: Some("/dev/termination-log".into()),
-            volume_mounts: Some(vec![VolumeMount { name: "data".into(), mount_path: "/data".into(), sub_path: Some("x".into()), ..Default::default() }]),
+            volume_mounts: Some(vec![VolumeMount {
+                name: "data".into(),
+                mount_path: "/data".into(),
+                sub_path: Some("x".into()),
+                ..Default::default()
+            }]),
             ..Default::default()
         };
         let volumes = HashMap::from([("data".to_string(), PathBuf::from("/vol/data"))]);
@@ -238,7 +244,10 @@ mod tests {
         assert_eq!(cfg.metadata.unwrap().attempt, 3);
         assert_eq!(cfg.annotations["io.kubernetes.container.restartCount"], "3");
         let paths: Vec<_> = cfg.mounts.iter().map(|m| (m.container_path.as_str(), m.host_path.as_str())).collect();
-        assert_eq!(paths, vec![("/data", "/vol/data/x"), ("/etc/hosts", "/k/pods/u/etc-hosts"), ("/dev/termination-log", "/k/pods/u/containers/web/0")]);
+        assert_eq!(
+            paths,
+            vec![("/data", "/vol/data/x"), ("/etc/hosts", "/k/pods/u/etc-hosts"), ("/dev/termination-log", "/k/pods/u/containers/web/0")]
+        );
 
         let mut bad = c.clone();
         bad.volume_mounts.as_mut().unwrap()[0].name = "missing".into();
@@ -280,7 +289,10 @@ mod tests {
         let mut pod = Pod::default();
         pod.metadata.name = Some("p".into());
         pod.metadata.uid = Some("u".into());
-        pod.spec = Some(PodSpec { security_context: Some(PodSecurityContext { run_as_non_root: Some(true), ..Default::default() }), ..Default::default() });
+        pod.spec = Some(PodSpec {
+            security_context: Some(PodSecurityContext { run_as_non_root: Some(true), ..Default::default() }),
+            ..Default::default()
+        });
         let c = Container { name: "web".into(), image: Some("busybox".into()), ..Default::default() };
         let (node, facts, volumes) = (NodeSecurity::new("/k".as_ref(), true), PodFacts::default(), HashMap::new());
         let (objects, no_images) = (EnvObjects::default(), HashMap::new());

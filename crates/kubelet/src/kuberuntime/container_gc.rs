@@ -42,7 +42,8 @@ pub async fn remove_container_and_logs(runtime: &dyn RuntimeService, container_l
         crate::logs::rotation::remove_all(Path::new(&s.log_path));
     }
     let label = |k: &str| s.labels.get(k).cloned().unwrap_or_default();
-    let _ = std::fs::remove_file(legacy_log_symlink(container_logs_dir, &label(POD_NAME), &label(POD_NAMESPACE), &label(CONTAINER_NAME), id));
+    let _ =
+        std::fs::remove_file(legacy_log_symlink(container_logs_dir, &label(POD_NAME), &label(POD_NAMESPACE), &label(CONTAINER_NAME), id));
     Ok(freed)
 }
 
@@ -78,7 +79,11 @@ pub fn containers_to_remove<'a>(containers: &'a [api::Container], removable_pod:
 
 /// The stopped sandboxes to remove once `remaining` containers are gone: those without
 /// containers, all of a removable pod's, else all but the pod's newest sandbox.
-pub fn sandboxes_to_remove<'a>(sandboxes: &'a [api::PodSandbox], remaining: &[&api::Container], removable_pod: &dyn Fn(&str) -> bool) -> Vec<&'a api::PodSandbox> {
+pub fn sandboxes_to_remove<'a>(
+    sandboxes: &'a [api::PodSandbox],
+    remaining: &[&api::Container],
+    removable_pod: &dyn Fn(&str) -> bool,
+) -> Vec<&'a api::PodSandbox> {
     let mut by_pod: BTreeMap<&str, Vec<&api::PodSandbox>> = BTreeMap::new();
     for s in sandboxes {
         if let Some(uid) = s.metadata.as_ref().map(|m| m.uid.as_str()).filter(|u| !u.is_empty()) {
@@ -101,7 +106,11 @@ pub fn sandboxes_to_remove<'a>(sandboxes: &'a [api::PodSandbox], remaining: &[&a
 
 /// Removes what [`containers_to_remove`] and [`sandboxes_to_remove`] select. Failures are
 /// logged and skipped: the rest is still reclaimed.
-pub async fn delete_all_unused_containers(runtime: &dyn RuntimeService, container_logs_dir: &Path, removable_pod: &(dyn Fn(&str) -> bool + Sync)) -> Result<RemovedContainers, CriError> {
+pub async fn delete_all_unused_containers(
+    runtime: &dyn RuntimeService,
+    container_logs_dir: &Path,
+    removable_pod: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<RemovedContainers, CriError> {
     let containers = runtime.list_containers(None).await?;
     let doomed = containers_to_remove(&containers, removable_pod);
     let layers: HashMap<String, u64> = match runtime.list_container_stats(None).await {
@@ -125,7 +134,8 @@ pub async fn delete_all_unused_containers(runtime: &dyn RuntimeService, containe
             }
         }
     }
-    let remaining: Vec<&api::Container> = containers.iter().filter(|c| failed.contains(&c.id.as_str()) || !doomed.iter().any(|d| d.id == c.id)).collect();
+    let remaining: Vec<&api::Container> =
+        containers.iter().filter(|c| failed.contains(&c.id.as_str()) || !doomed.iter().any(|d| d.id == c.id)).collect();
     let sandboxes = runtime.list_pod_sandbox(None).await?;
     for s in sandboxes_to_remove(&sandboxes, &remaining, removable_pod) {
         match runtime.remove_pod_sandbox(&s.id).await {

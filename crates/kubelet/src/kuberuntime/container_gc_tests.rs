@@ -47,7 +47,11 @@ fn a_live_pod_keeps_the_newest_dead_instance_of_each_container_and_a_finished_po
     let mut all = all;
     all.last_mut().unwrap().labels.clear();
     let doomed = containers_to_remove(&all, &|uid| uid == "done");
-    assert_eq!(ids(doomed), ["done-main-1", "done-main-2", "done-stuck", "live-side-1", "live-web-1"], "created (never started) containers count as dead, the newest instance stays");
+    assert_eq!(
+        ids(doomed),
+        ["done-main-1", "done-main-2", "done-stuck", "live-side-1", "live-web-1"],
+        "created (never started) containers count as dead, the newest instance stays"
+    );
 }
 
 #[test]

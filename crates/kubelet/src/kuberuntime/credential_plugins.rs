@@ -42,7 +42,9 @@ pub enum PluginError {
     NoBinDir,
     #[error("{0}")]
     Config(#[from] kubelet_config::credential_provider::CredentialProviderError),
-    #[error("{path}: providers[{index}].tokenAttributes: tokenAttributes is not supported when KubeletServiceAccountTokenForCredentialProviders feature gate is disabled")]
+    #[error(
+        "{path}: providers[{index}].tokenAttributes: tokenAttributes is not supported when KubeletServiceAccountTokenForCredentialProviders feature gate is disabled"
+    )]
     TokensDisabled { path: PathBuf, index: usize },
     #[error("credential provider {name}: plugin binary executable {path} did not exist")]
     Missing { name: String, path: PathBuf },
@@ -204,14 +206,24 @@ impl CredentialPlugins {
     }
 
     /// What a service-account provider is given for `pod`; `None`: the provider is skipped.
-    async fn service_account_request(&self, p: &CredentialProvider, t: &TokenAttributes, pod: Option<&PullingPod>) -> Result<Option<ServiceAccountRequest>, PluginError> {
+    async fn service_account_request(
+        &self,
+        p: &CredentialProvider,
+        t: &TokenAttributes,
+        pod: Option<&PullingPod>,
+    ) -> Result<Option<ServiceAccountRequest>, PluginError> {
         let sa_err = |message: String| PluginError::ServiceAccount { name: p.name.clone(), message };
         let Some(pod) = pod.filter(|pod| !pod.service_account.is_empty()) else {
             if t.require_service_account == Some(true) {
                 tracing::debug!(plugin = %p.name, "the pod has no service account and the plugin requires one; skipping it");
                 return Ok(None);
             }
-            return Ok(Some(ServiceAccountRequest { token: String::new(), annotations: BTreeMap::new(), cache_key: String::new(), coordinates: None }));
+            return Ok(Some(ServiceAccountRequest {
+                token: String::new(),
+                annotations: BTreeMap::new(),
+                cache_key: String::new(),
+                coordinates: None,
+            }));
         };
         let Some(tokens) = &self.tokens else {
             tracing::debug!(plugin = %p.name, "no API server to get service account tokens from; skipping the plugin");
@@ -235,18 +247,27 @@ impl CredentialPlugins {
                 annotations.insert(key.clone(), v.clone());
             }
         }
-        let token = tokens.token(pod, &account.uid, &t.service_account_token_audience).await.map_err(|e| sa_err(format!("failed to get service account token: {e}")))?;
+        let token = tokens
+            .token(pod, &account.uid, &t.service_account_token_audience)
+            .await
+            .map_err(|e| sa_err(format!("failed to get service account token: {e}")))?;
         let mut cache_key = serde_json::json!([pod.namespace, pod.service_account, account.uid, annotations]).to_string();
         if t.cache_type == "Token" {
             cache_key.push_str(&format!(" token {}", super::pull_records::sha256_hex(token.as_bytes())));
         }
-        let coordinates = Some(ServiceAccountCoordinates { uid: account.uid, namespace: pod.namespace.clone(), name: pod.service_account.clone() });
+        let coordinates =
+            Some(ServiceAccountCoordinates { uid: account.uid, namespace: pod.namespace.clone(), name: pod.service_account.clone() });
         Ok(Some(ServiceAccountRequest { token, annotations, cache_key, coordinates }))
     }
 
     /// The provider's answer for `image`, and the service account it was given for; `None`
     /// when the provider is skipped for this pod.
-    async fn provide(&self, p: &CredentialProvider, image: &str, pod: Option<&PullingPod>) -> Result<Option<(Auth, Option<ServiceAccountCoordinates>)>, PluginError> {
+    async fn provide(
+        &self,
+        p: &CredentialProvider,
+        image: &str,
+        pod: Option<&PullingPod>,
+    ) -> Result<Option<(Auth, Option<ServiceAccountCoordinates>)>, PluginError> {
         let account = match &p.token_attributes {
             Some(t) => match self.service_account_request(p, t, pod).await? {
                 Some(request) => Some(request),
@@ -271,12 +292,17 @@ impl CredentialPlugins {
         let response = self.exec(p, image, account.as_ref()).await?;
         let response_err = |message: String| PluginError::Response { name: p.name.clone(), message };
         if response.api_version != p.api_version {
-            return Err(response_err(format!("apiVersion from credential plugin response did not match expected apiVersion:{}, actual apiVersion:{}", p.api_version, response.api_version)));
+            return Err(response_err(format!(
+                "apiVersion from credential plugin response did not match expected apiVersion:{}, actual apiVersion:{}",
+                p.api_version, response.api_version
+            )));
         }
         if response.kind != "CredentialProviderResponse" {
             return Err(response_err(format!("failed to decode CredentialProviderResponse, unexpected Kind: {:?}", response.kind)));
         }
-        let key = cache_key(&response.cache_key_type, image).ok_or_else(|| response_err(format!("credential provider plugin did not return a valid cacheKeyType: {}", response.cache_key_type)))?;
+        let key = cache_key(&response.cache_key_type, image).ok_or_else(|| {
+            response_err(format!("credential provider plugin did not return a valid cacheKeyType: {}", response.cache_key_type))
+        })?;
         if let (Some(a), Some(t)) = (&account, &p.token_attributes)
             && !a.token.is_empty()
             && t.cache_type != "Token"
@@ -305,11 +331,19 @@ impl CredentialPlugins {
         let out = result?;
         // Without the values serde would quote: the answer holds credentials (upstream does
         // not wrap this error at all).
-        serde_json::from_slice(&out).map_err(|e| PluginError::Response { name: p.name.clone(), message: format!("error decoding credential provider plugin response from stdout: {}", super::credentials::without_values(&e)) })
+        serde_json::from_slice(&out).map_err(|e| PluginError::Response {
+            name: p.name.clone(),
+            message: format!("error decoding credential provider plugin response from stdout: {}", super::credentials::without_values(&e)),
+        })
     }
 
     /// The plugin's standard output.
-    async fn run_plugin(&self, p: &CredentialProvider, image: &str, account: Option<&ServiceAccountRequest>) -> Result<Vec<u8>, PluginError> {
+    async fn run_plugin(
+        &self,
+        p: &CredentialProvider,
+        image: &str,
+        account: Option<&ServiceAccountRequest>,
+    ) -> Result<Vec<u8>, PluginError> {
         let exec_err = |message: String| PluginError::Exec { name: p.name.clone(), image: image.into(), message };
         let mut request = serde_json::json!({"kind": "CredentialProviderRequest", "apiVersion": p.api_version, "image": image});
         if let Some(a) = account {
@@ -337,7 +371,10 @@ impl CredentialPlugins {
                 _ => {}
             }
         }
-        let out = tokio::time::timeout(PLUGIN_TIMEOUT, child.wait_with_output()).await.map_err(|_| exec_err(format!("timed out after {PLUGIN_TIMEOUT:?}")))?.map_err(|e| exec_err(e.to_string()))?;
+        let out = tokio::time::timeout(PLUGIN_TIMEOUT, child.wait_with_output())
+            .await
+            .map_err(|_| exec_err(format!("timed out after {PLUGIN_TIMEOUT:?}")))?
+            .map_err(|e| exec_err(e.to_string()))?;
         if !out.status.success() {
             return Err(exec_err(format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim())));
         }
@@ -376,7 +413,10 @@ mod tests {
         p.keyring("r.example.com/other", None).await;
         let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
         assert_eq!(calls.lines().count(), 1, "the second image of the registry came from the cache: {calls}");
-        assert!(calls.contains(r#""image":"r.example.com/team/app""#) && calls.contains(r#""kind":"CredentialProviderRequest""#), "{calls}");
+        assert!(
+            calls.contains(r#""image":"r.example.com/team/app""#) && calls.contains(r#""kind":"CredentialProviderRequest""#),
+            "{calls}"
+        );
     }
 
     #[tokio::test]
@@ -385,9 +425,22 @@ mod tests {
         let p = plugins(dir.path(), "echo nope >&2; exit 3", "0s");
         assert!(p.keyring("r.example.com/app", None).await.is_empty());
         let err = p.provide(&p.providers[0], "r.example.com/app", None).await.unwrap_err().to_string();
-        assert!(err.starts_with("error execing credential provider plugin test-plugin for image r.example.com/app: ") && err.contains("nope"), "{err}");
-        let p = plugins(dir.path(), r#"echo '{"kind":"CredentialProviderResponse","apiVersion":"credentialprovider.kubelet.k8s.io/v1beta1","cacheKeyType":"Image"}'"#, "0s");
-        assert!(p.provide(&p.providers[0], "r.example.com/app", None).await.unwrap_err().to_string().contains("did not match expected apiVersion"));
+        assert!(
+            err.starts_with("error execing credential provider plugin test-plugin for image r.example.com/app: ") && err.contains("nope"),
+            "{err}"
+        );
+        let p = plugins(
+            dir.path(),
+            r#"echo '{"kind":"CredentialProviderResponse","apiVersion":"credentialprovider.kubelet.k8s.io/v1beta1","cacheKeyType":"Image"}'"#,
+            "0s",
+        );
+        assert!(
+            p.provide(&p.providers[0], "r.example.com/app", None)
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("did not match expected apiVersion")
+        );
         let missing = CredentialPlugins::load(&dir.path().join("config.yaml"), Some(&dir.path().join("nowhere")), true).err().unwrap();
         assert!(missing.to_string().contains("plugin binary executable"), "{missing}");
     }
@@ -399,7 +452,10 @@ mod tests {
         async fn service_account(&self, namespace: &str, name: &str) -> Result<Option<ServiceAccountInfo>, String> {
             let annotations = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
             Ok(match (namespace, name) {
-                ("team", "puller") => Some(ServiceAccountInfo { uid: "sa-1".into(), annotations: annotations(&[("example.com/role", "r"), ("example.com/tier", "t"), ("other", "x")]) }),
+                ("team", "puller") => Some(ServiceAccountInfo {
+                    uid: "sa-1".into(),
+                    annotations: annotations(&[("example.com/role", "r"), ("example.com/tier", "t"), ("other", "x")]),
+                }),
                 ("team", "bare") => Some(ServiceAccountInfo { uid: "sa-2".into(), annotations: BTreeMap::new() }),
                 _ => None,
             })
@@ -425,7 +481,10 @@ mod tests {
         assert_eq!(creds[0].source, Some(super::super::credentials::CredentialSource::ServiceAccount(account)));
         let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
         assert!(calls.contains(r#""serviceAccountToken":"token-of-a-for-registry.example""#), "{calls}");
-        assert!(calls.contains(r#""serviceAccountAnnotations":{"example.com/role":"r","example.com/tier":"t"}"#), "only the named annotations: {calls}");
+        assert!(
+            calls.contains(r#""serviceAccountAnnotations":{"example.com/role":"r","example.com/tier":"t"}"#),
+            "only the named annotations: {calls}"
+        );
         p.keyring("r.example.com/app:1", Some(&pod("b", "puller"))).await;
         assert!(p.keyring("r.example.com/app:1", Some(&pod("c", ""))).await.is_empty(), "no service account: skipped, as it requires one");
         assert!(p.keyring("r.example.com/app:1", Some(&pod("d", "bare"))).await.is_empty(), "a required annotation missing: skipped");
@@ -445,9 +504,11 @@ mod tests {
         let p = plugins_with(dir.path(), echo, "1h", TOKEN_ATTRIBUTES).with_tokens(Arc::new(Accounts));
         let err = p.provide(&p.providers[0], "r.example.com/app", Some(&pod("a", "puller"))).await.unwrap_err().to_string();
         assert!(err.contains("returned the service account token as the password"), "{err}");
-        let p = plugins_with(dir.path(), echo, "1h", &TOKEN_ATTRIBUTES.replace("cacheType: ServiceAccount", "cacheType: Token")).with_tokens(Arc::new(Accounts));
+        let p = plugins_with(dir.path(), echo, "1h", &TOKEN_ATTRIBUTES.replace("cacheType: ServiceAccount", "cacheType: Token"))
+            .with_tokens(Arc::new(Accounts));
         assert!(p.provide(&p.providers[0], "r.example.com/app", Some(&pod("a", "puller"))).await.is_ok());
-        let gated = CredentialPlugins::load(&dir.path().join("config.yaml"), Some(&dir.path().join("bin")), false).err().unwrap().to_string();
+        let gated =
+            CredentialPlugins::load(&dir.path().join("config.yaml"), Some(&dir.path().join("bin")), false).err().unwrap().to_string();
         assert!(gated.ends_with("providers[0].tokenAttributes: tokenAttributes is not supported when KubeletServiceAccountTokenForCredentialProviders feature gate is disabled"), "{gated}");
         let metrics = Arc::new(crate::metrics::KubeletMetrics::new());
         let failing = plugins(dir.path(), "exit 1", "0s").with_metrics(metrics.clone());

@@ -193,20 +193,32 @@ impl DockerKeyring {
     /// `kubernetes.io/dockercfg` secret's `.dockercfg` count; a secret of another type adds
     /// nothing. An empty type (unknown: the last known data after a failed read) is not
     /// checked.
-    pub fn add_pull_secret(&mut self, type_: &str, data: &BTreeMap<String, String>, secret: Option<(&str, &str, &str)>) -> Result<(), CredentialError> {
+    pub fn add_pull_secret(
+        &mut self,
+        type_: &str,
+        data: &BTreeMap<String, String>,
+        secret: Option<(&str, &str, &str)>,
+    ) -> Result<(), CredentialError> {
         let typed = |wanted: &str| type_.is_empty() || type_ == wanted;
-        let entries = if let Some(json) = data.get(DOCKER_CONFIG_JSON_KEY).filter(|j| !j.is_empty() && typed(SECRET_TYPE_DOCKER_CONFIG_JSON)) {
-            serde_json::from_str::<ConfigJson>(json).map_err(|e| CredentialError::Malformed { key: DOCKER_CONFIG_JSON_KEY, message: without_values(&e) })?.auths
-        } else if let Some(cfg) = data.get(DOCKER_CFG_KEY).filter(|c| !c.is_empty() && typed(SECRET_TYPE_DOCKERCFG)) {
-            serde_json::from_str::<BTreeMap<String, ConfigEntry>>(cfg).map_err(|e| CredentialError::Malformed { key: DOCKER_CFG_KEY, message: without_values(&e) })?
-        } else {
-            return Ok(());
-        };
+        let entries =
+            if let Some(json) = data.get(DOCKER_CONFIG_JSON_KEY).filter(|j| !j.is_empty() && typed(SECRET_TYPE_DOCKER_CONFIG_JSON)) {
+                serde_json::from_str::<ConfigJson>(json)
+                    .map_err(|e| CredentialError::Malformed { key: DOCKER_CONFIG_JSON_KEY, message: without_values(&e) })?
+                    .auths
+            } else if let Some(cfg) = data.get(DOCKER_CFG_KEY).filter(|c| !c.is_empty() && typed(SECRET_TYPE_DOCKERCFG)) {
+                serde_json::from_str::<BTreeMap<String, ConfigEntry>>(cfg)
+                    .map_err(|e| CredentialError::Malformed { key: DOCKER_CFG_KEY, message: without_values(&e) })?
+            } else {
+                return Ok(());
+            };
         for (location, entry) in entries {
             let (username, password) = if entry.auth.is_empty() {
                 (entry.username, entry.password)
             } else {
-                decode_auth(&entry.auth).ok_or_else(|| CredentialError::Malformed { key: DOCKER_CONFIG_JSON_KEY, message: format!("the auth of {location:?} is not base64 of user:password") })?
+                decode_auth(&entry.auth).ok_or_else(|| CredentialError::Malformed {
+                    key: DOCKER_CONFIG_JSON_KEY,
+                    message: format!("the auth of {location:?} is not base64 of user:password"),
+                })?
             };
             let source = secret.map(|(uid, namespace, name)| {
                 CredentialSource::Secret(SecretCoordinates {
@@ -227,7 +239,11 @@ impl DockerKeyring {
 
     /// Adds (location, username, password) entries, e.g. a credential plugin's answer, with the
     /// service account they were given for (`None`: the node's).
-    pub fn add_entries(&mut self, entries: impl IntoIterator<Item = (String, String, String)>, service_account: Option<&ServiceAccountCoordinates>) {
+    pub fn add_entries(
+        &mut self,
+        entries: impl IntoIterator<Item = (String, String, String)>,
+        service_account: Option<&ServiceAccountCoordinates>,
+    ) {
         for (location, username, password) in entries {
             let source = service_account.cloned().map(CredentialSource::ServiceAccount);
             self.entries.push(Entry { key: key_of(&location), auth: api::AuthConfig { username, password, ..Default::default() }, source });
@@ -322,9 +338,13 @@ mod tests {
         assert_eq!(users(&typed, "quay.io/x"), ["q"]);
         let err = DockerKeyring::default().add_secret(&[(DOCKER_CONFIG_JSON_KEY.to_string(), "{".to_string())].into()).unwrap_err();
         assert!(err.to_string().starts_with(".dockerconfigjson: "), "{err}");
-        let err = DockerKeyring::default().add_secret(&[(DOCKER_CONFIG_JSON_KEY.to_string(), r#"{"auths": {"r.io": {"auth": "!!"}}}"#.to_string())].into()).unwrap_err();
+        let err = DockerKeyring::default()
+            .add_secret(&[(DOCKER_CONFIG_JSON_KEY.to_string(), r#"{"auths": {"r.io": {"auth": "!!"}}}"#.to_string())].into())
+            .unwrap_err();
         assert!(err.to_string().contains("\"r.io\""), "{err}");
-        let err = DockerKeyring::default().add_secret(&[(DOCKER_CONFIG_JSON_KEY.to_string(), r#"{"auths": {"r.io": {"password": 987654}}}"#.to_string())].into()).unwrap_err();
+        let err = DockerKeyring::default()
+            .add_secret(&[(DOCKER_CONFIG_JSON_KEY.to_string(), r#"{"auths": {"r.io": {"password": 987654}}}"#.to_string())].into())
+            .unwrap_err();
         assert!(!err.to_string().contains("987654"), "no secret value in the message: {err}");
         let mut empty = DockerKeyring::default();
         empty.add_secret(&BTreeMap::new()).unwrap();

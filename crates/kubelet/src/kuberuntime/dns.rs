@@ -75,11 +75,7 @@ pub fn pod_dns_config(pod: &Pod, cluster: &ClusterDns) -> Option<DnsConfig> {
             let d = &cluster.domain;
             let mut searches = vec![format!("{ns}.svc.{d}"), format!("svc.{d}"), d.clone()];
             searches.extend(cluster.host.searches.iter().cloned());
-            DnsConfig {
-                servers: cluster.servers.clone(),
-                searches,
-                options: vec!["ndots:5".into()],
-            }
+            DnsConfig { servers: cluster.servers.clone(), searches, options: vec!["ndots:5".into()] }
         }
         _ => DnsConfig {
             servers: cluster.host.servers.clone(),
@@ -116,11 +112,7 @@ mod tests {
     fn pod(policy: &str, host_network: bool) -> Pod {
         let mut p = Pod::default();
         p.metadata.namespace = Some("team".into());
-        p.spec = Some(PodSpec {
-            dns_policy: Some(policy.into()),
-            host_network: Some(host_network),
-            ..Default::default()
-        });
+        p.spec = Some(PodSpec { dns_policy: Some(policy.into()), host_network: Some(host_network), ..Default::default() });
         p
     }
 

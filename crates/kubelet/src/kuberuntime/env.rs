@@ -168,13 +168,11 @@ fn env_value(
         };
         return resource_field_value(&target, r).map(Some);
     }
-    let keyed = |kind: &str, name: &str, key: &str, optional: Option<bool>, data: Option<&ObjectData>| {
-        match data.map(|d| d.get(key)) {
-            Some(Some(v)) => Ok(Some(v.clone())),
-            _ if optional.unwrap_or(false) => Ok(None),
-            None => Err(format!("{kind} \"{name}\" not found")),
-            Some(None) => Err(format!("couldn't find key {key} in {kind} {ns}/{name}")),
-        }
+    let keyed = |kind: &str, name: &str, key: &str, optional: Option<bool>, data: Option<&ObjectData>| match data.map(|d| d.get(key)) {
+        Some(Some(v)) => Ok(Some(v.clone())),
+        _ if optional.unwrap_or(false) => Ok(None),
+        None => Err(format!("{kind} \"{name}\" not found")),
+        Some(None) => Err(format!("couldn't find key {key} in {kind} {ns}/{name}")),
     };
     if let Some(r) = &from.config_map_key_ref {
         return keyed("configmap", &r.name, &r.key, r.optional, src.config_map(&r.name));
@@ -231,7 +229,13 @@ pub fn container_env(
             set(&mut vars, var.name.clone(), v);
         }
     }
-    Ok(order.into_iter().map(|k| { let v = vars[&k].clone(); (k, v) }).collect())
+    Ok(order
+        .into_iter()
+        .map(|k| {
+            let v = vars[&k].clone();
+            (k, v)
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -253,7 +257,12 @@ mod tests {
             self.0.lock().unwrap().push(format!("configmap {namespace}/{name}"));
             match name {
                 "cm" => Ok(Some(vars(&[("k", "from-cm"), ("other", "o")]))),
-                "broken" => Err(EnvSourceError::Object { kind: "configmap", namespace: namespace.into(), name: name.into(), message: "connection refused".into() }),
+                "broken" => Err(EnvSourceError::Object {
+                    kind: "configmap",
+                    namespace: namespace.into(),
+                    name: name.into(),
+                    message: "connection refused".into(),
+                }),
                 _ => Ok(None),
             }
         }
@@ -283,7 +292,11 @@ mod tests {
         pod.metadata.namespace = Some("prod".into());
         let c = Container {
             name: "c".into(),
-            env_from: Some(vec![EnvFromSource { config_map_ref: Some(ConfigMapEnvSource { name: "cm".into(), optional: None }), prefix: Some("CM_".into()), ..Default::default() }]),
+            env_from: Some(vec![EnvFromSource {
+                config_map_ref: Some(ConfigMapEnvSource { name: "cm".into(), optional: None }),
+                prefix: Some("CM_".into()),
+                ..Default::default()
+            }]),
             env: Some(vec![
                 key_ref("K", Some("cm"), None, "k", false),
                 key_ref("PW", None, Some("sec"), "pw", false),
@@ -349,7 +362,10 @@ mod tests {
             }),
             ..Default::default()
         }]);
-        assert_eq!(container_env(&pod, &c2, &PodFacts::default(), &EnvObjects::default(), &HashMap::new()).unwrap_err(), "secret \"db\" not found");
+        assert_eq!(
+            container_env(&pod, &c2, &PodFacts::default(), &EnvObjects::default(), &HashMap::new()).unwrap_err(),
+            "secret \"db\" not found"
+        );
     }
 
     #[test]

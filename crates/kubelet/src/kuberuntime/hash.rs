@@ -35,7 +35,11 @@ fn legacy_container_hash(container: &Container) -> String {
 fn go_json_string_map(entries: &[(&str, &str)]) -> String {
     let quote = |s: &str| {
         let json = serde_json::to_string(s).unwrap_or_default();
-        json.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026").replace('\u{2028}', "\\u2028").replace('\u{2029}', "\\u2029")
+        json.replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026")
+            .replace('\u{2028}', "\\u2028")
+            .replace('\u{2029}', "\\u2029")
     };
     let body: Vec<String> = entries.iter().map(|(k, v)| format!("{}:{}", quote(k), quote(v))).collect();
     format!("{{{}}}", body.join(","))
@@ -59,9 +63,13 @@ mod tests {
     #[test]
     fn hash_is_upstreams_and_only_name_and_image_count() {
         // Computed with upstream v1.37.2's `HashContainer` for the same container.
-        let mut c = Container { name: "c1".into(), image: Some("registry.k8s.io/e2e-test-images/busybox:1.37.0-1".into()), ..Default::default() };
+        let mut c =
+            Container { name: "c1".into(), image: Some("registry.k8s.io/e2e-test-images/busybox:1.37.0-1".into()), ..Default::default() };
         assert_eq!(container_hash(&c), "d5267408");
-        assert_eq!(hash_dump_of_bytes(br#"{"image":"x","name":"y"}"#), "([]uint8)[123 34 105 109 97 103 101 34 58 34 120 34 44 34 110 97 109 101 34 58 34 121 34 125]");
+        assert_eq!(
+            hash_dump_of_bytes(br#"{"image":"x","name":"y"}"#),
+            "([]uint8)[123 34 105 109 97 103 101 34 58 34 120 34 44 34 110 97 109 101 34 58 34 121 34 125]"
+        );
         c.args = Some(vec!["sleep".into()]);
         assert_eq!(container_hash(&c), "d5267408");
         c.image = Some("busybox:2".into());

@@ -12,14 +12,14 @@ use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
 use k8s_openapi::api::core::v1::{Container, Pod};
-use kubelet_types::rate_limit::RateLimiter;
 use kubelet_cri::{CriError, ImageService, api};
+use kubelet_types::rate_limit::RateLimiter;
 use tokio::sync::Semaphore;
 
-use super::credentials::{Credential, CredentialSource, DockerKeyring};
 use super::credential_plugins::PullingPod;
-use super::pull_records::{Access, PodCredentials, PullRecords, PulledWith};
+use super::credentials::{Credential, CredentialSource, DockerKeyring};
 use super::env::EnvSources;
+use super::pull_records::{Access, PodCredentials, PullRecords, PulledWith};
 use crate::backoff::Backoff;
 use kubelet_types::events::{EventRecorder, EventType};
 
@@ -50,7 +50,11 @@ impl Default for PullLimits {
 impl PullLimits {
     /// From the configuration.
     pub fn from_config(cfg: &kubelet_config::KubeletConfiguration) -> Self {
-        let parallel = if cfg.serialize_image_pulls { Some(1) } else { cfg.max_parallel_image_pulls.and_then(|n| usize::try_from(n).ok()).filter(|n| *n > 0) };
+        let parallel = if cfg.serialize_image_pulls {
+            Some(1)
+        } else {
+            cfg.max_parallel_image_pulls.and_then(|n| usize::try_from(n).ok()).filter(|n| *n > 0)
+        };
         Self { parallel, qps: f64::from(cfg.registry_pull_qps), burst: cfg.registry_burst }
     }
 }
@@ -96,7 +100,10 @@ fn valid_reference(image: &str) -> bool {
         _ => (name, None),
     };
     if let Some(t) = tag
-        && (t.is_empty() || t.len() > 128 || t.starts_with(['.', '-']) || !t.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)))
+        && (t.is_empty()
+            || t.len() > 128
+            || t.starts_with(['.', '-'])
+            || !t.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)))
     {
         return false;
     }
@@ -104,7 +111,10 @@ fn valid_reference(image: &str) -> bool {
     if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
         let domain = parts.remove(0);
         let (host, port) = domain.split_once(':').unwrap_or((domain, ""));
-        if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || ".-".contains(c)) || !port.chars().all(|c| c.is_ascii_digit()) {
+        if host.is_empty()
+            || !host.chars().all(|c| c.is_ascii_alphanumeric() || ".-".contains(c))
+            || !port.chars().all(|c| c.is_ascii_digit())
+        {
             return false;
         }
     }
@@ -138,10 +148,16 @@ pub fn pull_failure(image: &str, error: &str) -> ImageError {
         Some(error[at + name.len()..].to_string())
     };
     if let Some(rest) = runtime_says("RegistryUnavailable") {
-        return ImageError { reason: "RegistryUnavailable", message: format!("image pull failed for {image} because the registry is unavailable{rest}") };
+        return ImageError {
+            reason: "RegistryUnavailable",
+            message: format!("image pull failed for {image} because the registry is unavailable{rest}"),
+        };
     }
     if let Some(rest) = runtime_says("SignatureValidationFailed") {
-        return ImageError { reason: "SignatureValidationFailed", message: format!("image pull failed for {image} because the signature validation failed{rest}") };
+        return ImageError {
+            reason: "SignatureValidationFailed",
+            message: format!("image pull failed for {image} because the signature validation failed{rest}"),
+        };
     }
     ImageError { reason: "ErrImagePull", message: error.to_string() }
 }
@@ -196,7 +212,15 @@ async fn pull_keyring(secrets: &dyn EnvSources, pod: &Pod) -> (DockerKeyring, Ve
 impl ImageManager {
     pub fn new(limits: PullLimits) -> Self {
         let qps = if limits.qps > 0.0 { RateLimiter::new(limits.qps, limits.burst) } else { RateLimiter::unlimited() };
-        Self { backoff: Mutex::new(Backoff::default()), last_error: Mutex::default(), slots: limits.parallel.map(Semaphore::new), qps, plugins: None, records: None, startup: None }
+        Self {
+            backoff: Mutex::new(Backoff::default()),
+            last_error: Mutex::default(),
+            slots: limits.parallel.map(Semaphore::new),
+            qps,
+            plugins: None,
+            records: None,
+            startup: None,
+        }
     }
 
     /// Verifies that pods may use the images present on the node (`KubeletEnsureSecretPulledImages`).
@@ -239,7 +263,8 @@ impl ImageManager {
     ) -> Result<String, ImageError> {
         let image = c.image.clone().unwrap_or_default();
         if !valid_reference(&image) {
-            let message = format!("Failed to apply default image tag {image:?}: couldn't parse image name {image:?}: invalid reference format");
+            let message =
+                format!("Failed to apply default image tag {image:?}: couldn't parse image name {image:?}: invalid reference format");
             events.event(pod, EventType::Warning, "InspectFailed", &message);
             return Err(ImageError { reason: "InvalidImageName", message });
         }
@@ -274,13 +299,20 @@ impl ImageManager {
             }
             match access {
                 Access::NotVerified | Access::Granted => {
-                    events.event(pod, EventType::Normal, "Pulled", &format!("Container image {image:?} already present on machine and can be accessed by the pod"));
+                    events.event(
+                        pod,
+                        EventType::Normal,
+                        "Pulled",
+                        &format!("Container image {image:?} already present on machine and can be accessed by the pod"),
+                    );
                     self.pull_finished(pod);
                     return Ok(img.id.clone());
                 }
                 // `Never` answers as for an absent image: the pod learns nothing of what the
                 // node holds. `IfNotPresent` pulls with the pod's own credentials.
-                Access::MustPull(why) => tracing::info!(pod = %crate::sync_loop::pod_key(pod), image, "the image is present but the pod must pull it: {why}"),
+                Access::MustPull(why) => {
+                    tracing::info!(pod = %crate::sync_loop::pod_key(pod), image, "the image is present but the pod must pull it: {why}")
+                }
                 Access::NeedsPodCredentials => unreachable!("asked with the pod's credentials"),
             }
         }
@@ -345,9 +377,19 @@ impl ImageManager {
             Ok((reference, pulling)) => {
                 self.pull_finished(pod);
                 self.backoff.lock().expect("backoff lock").reset(&key);
-                let size = images.image_status(&api::ImageSpec { image: reference.clone(), ..Default::default() }).await.ok().flatten().map_or(0, |i| i.size);
-                let ms = |d: std::time::Duration| kubelet_config::go_duration::format(std::time::Duration::from_millis(d.as_millis() as u64));
-                let message = format!("Successfully pulled image {image:?} in {} ({} including waiting). Image size: {size} bytes.", ms(pulling), ms(started.elapsed()));
+                let size = images
+                    .image_status(&api::ImageSpec { image: reference.clone(), ..Default::default() })
+                    .await
+                    .ok()
+                    .flatten()
+                    .map_or(0, |i| i.size);
+                let ms =
+                    |d: std::time::Duration| kubelet_config::go_duration::format(std::time::Duration::from_millis(d.as_millis() as u64));
+                let message = format!(
+                    "Successfully pulled image {image:?} in {} ({} including waiting). Image size: {size} bytes.",
+                    ms(pulling),
+                    ms(started.elapsed())
+                );
                 events.event(pod, EventType::Normal, "Pulled", &message);
                 Ok(reference)
             }
@@ -357,7 +399,10 @@ impl ImageManager {
                 let failure = pull_failure(&image, &e);
                 self.last_error.lock().expect("pull errors lock").insert(key, format!("{}: {}", failure.reason, failure.message));
                 if !missing_secrets.is_empty() {
-                    let message = format!("Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.", missing_secrets.join(", "));
+                    let message = format!(
+                        "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
+                        missing_secrets.join(", ")
+                    );
                     events.event(pod, EventType::Warning, "FailedToRetrieveImagePullSecret", &message);
                 }
                 Err(failure)
@@ -385,7 +430,13 @@ impl ImageManager {
     /// One pull in its slot: anonymously, or with each credential in turn until one works.
     /// Returns the image reference, how long the pull itself took (without waiting) and where
     /// the credentials that worked came from (`None`: anonymous or the node's).
-    async fn pull(&self, images: &dyn ImageService, spec: api::ImageSpec, credentials: Vec<Credential>, sandbox: &api::PodSandboxConfig) -> Result<(String, std::time::Duration, Option<CredentialSource>), String> {
+    async fn pull(
+        &self,
+        images: &dyn ImageService,
+        spec: api::ImageSpec,
+        credentials: Vec<Credential>,
+        sandbox: &api::PodSandboxConfig,
+    ) -> Result<(String, std::time::Duration, Option<CredentialSource>), String> {
         let _slot = match &self.slots {
             Some(s) => Some(s.acquire().await.map_err(|e| e.to_string())?),
             None => None,
@@ -395,7 +446,11 @@ impl ImageManager {
         }
         let started = Instant::now();
         if credentials.is_empty() {
-            return images.pull_image(spec, None, Some(sandbox.clone())).await.map(|r| (r, started.elapsed(), None)).map_err(|e| e.to_string());
+            return images
+                .pull_image(spec, None, Some(sandbox.clone()))
+                .await
+                .map(|r| (r, started.elapsed(), None))
+                .map_err(|e| e.to_string());
         }
         let mut errors = Vec::new();
         for credential in credentials {
@@ -433,8 +488,12 @@ mod tests {
 
     #[test]
     fn runtime_reasons_are_kept() {
-        let e = pull_failure("r.io/a:1", "PullImage \"r.io/a:1\": rpc error: code = Unknown desc = RegistryUnavailable: connection refused");
-        assert_eq!((e.reason, e.message.as_str()), ("RegistryUnavailable", "image pull failed for r.io/a:1 because the registry is unavailable: connection refused"));
+        let e =
+            pull_failure("r.io/a:1", "PullImage \"r.io/a:1\": rpc error: code = Unknown desc = RegistryUnavailable: connection refused");
+        assert_eq!(
+            (e.reason, e.message.as_str()),
+            ("RegistryUnavailable", "image pull failed for r.io/a:1 because the registry is unavailable: connection refused")
+        );
         assert_eq!(pull_failure("a", "SignatureValidationFailed").reason, "SignatureValidationFailed");
         assert_eq!(pull_failure("a", "not found"), ImageError { reason: "ErrImagePull", message: "not found".into() });
     }

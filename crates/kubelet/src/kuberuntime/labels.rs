@@ -27,13 +27,7 @@ pub const POD_TERMINATION_GRACE_PERIOD: &str = "io.kubernetes.pod.terminationGra
 
 /// Labels of a pod sandbox: the pod's own labels plus name, namespace and UID.
 pub fn sandbox_labels(pod: &Pod) -> HashMap<String, String> {
-    let mut labels: HashMap<String, String> = pod
-        .metadata
-        .labels
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut labels: HashMap<String, String> = pod.metadata.labels.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
     labels.insert(POD_NAME.into(), pod_name(pod).into());
     labels.insert(POD_NAMESPACE.into(), pod_namespace(pod).into());
     labels.insert(POD_UID.into(), pod_uid(pod).into());
@@ -42,12 +36,7 @@ pub fn sandbox_labels(pod: &Pod) -> HashMap<String, String> {
 
 /// Annotations of a pod sandbox: the pod's annotations.
 pub fn sandbox_annotations(pod: &Pod) -> HashMap<String, String> {
-    pod.metadata
-        .annotations
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+    pod.metadata.annotations.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// Labels of a container: which pod and which spec container it belongs to.
@@ -61,23 +50,12 @@ pub fn container_labels(pod: &Pod, container: &Container) -> HashMap<String, Str
 }
 
 /// Annotations of a container: what the kubelet must remember about the instance it created.
-pub fn container_annotations(
-    pod: &Pod,
-    container: &Container,
-    hash: &str,
-    restart_count: i32,
-) -> HashMap<String, String> {
+pub fn container_annotations(pod: &Pod, container: &Container, hash: &str, restart_count: i32) -> HashMap<String, String> {
     let mut a = HashMap::from([
         (CONTAINER_HASH.into(), hash.to_string()),
         (CONTAINER_RESTART_COUNT.into(), restart_count.to_string()),
-        (
-            TERMINATION_MESSAGE_PATH.into(),
-            container.termination_message_path.clone().unwrap_or_default(),
-        ),
-        (
-            TERMINATION_MESSAGE_POLICY.into(),
-            container.termination_message_policy.clone().unwrap_or_else(|| "File".into()),
-        ),
+        (TERMINATION_MESSAGE_PATH.into(), container.termination_message_path.clone().unwrap_or_default()),
+        (TERMINATION_MESSAGE_POLICY.into(), container.termination_message_policy.clone().unwrap_or_else(|| "File".into())),
     ]);
     if let Some(grace) = pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds) {
         a.insert(POD_TERMINATION_GRACE_PERIOD.into(), grace.to_string());
@@ -86,9 +64,10 @@ pub fn container_annotations(
         a.insert(POD_DELETION_GRACE_PERIOD.into(), grace.to_string());
     }
     if let Some(ports) = container.ports.as_ref().filter(|p| !p.is_empty())
-        && let Ok(json) = serde_json::to_string(ports) {
-            a.insert(CONTAINER_PORTS.into(), json);
-        }
+        && let Ok(json) = serde_json::to_string(ports)
+    {
+        a.insert(CONTAINER_PORTS.into(), json);
+    }
     a
 }
 

@@ -11,8 +11,8 @@ use k8s_openapi::api::core::v1::{Container, LifecycleHandler, Pod};
 use kubelet_cri::RuntimeService;
 
 use super::labels::pod_full_name;
-use crate::prober::action::{Action, hook_action};
 use crate::probe::{self, ProbeOutcome};
+use crate::prober::action::{Action, hook_action};
 
 /// Runs `handler` for container `container_id`; `Err` carries upstream's event message.
 pub async fn run_hook(

@@ -14,29 +14,30 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use kubelet_cri::{CriError, ImageService, RuntimeService, api};
 
 use super::actions::{PodActions, ProbeVerdicts, compute_pod_actions_with_probes, is_sidecar};
-use super::resize::{ResizePlan, container_shrink_refused, memory_decrease_error, memory_decreases, memory_shrink_refused, plan_resize, widened};
-use crate::allocation::{Allocatable, AllocationManager};
-use super::lifecycle::{container_spec, grace_after_hook, run_hook};
 use super::container_config::{ContainerConfigError, ContainerContext, container_config};
 use super::env::{EnvObjects, EnvSources, PodFacts};
 use super::hash::{container_hash, hash_matches};
 use super::images::ImageManager;
 use super::labels::{PodRef, pod_full_name, pod_name, pod_namespace, pod_uid};
+use super::lifecycle::{container_spec, grace_after_hook, run_hook};
 use super::pod_dirs::{PodDirs, legacy_log_symlink};
+use super::resize::{
+    ResizePlan, container_shrink_refused, memory_decrease_error, memory_decreases, memory_shrink_refused, plan_resize, widened,
+};
 use super::runtime_state::get_pod_status;
 use super::sandbox::{SandboxContext, pod_sandbox_config};
-use super::sub_path::HostSubPaths;
 use super::security_context::{ImageUser, NodeSecurity, pod_security_context, supplemental_groups_policy};
+use super::sub_path::HostSubPaths;
+use crate::allocation::{Allocatable, AllocationManager};
 use crate::backoff::Backoff;
-use kubelet_types::clock::Clock;
 use crate::container::{ContainerState, ContainerStatus, PodStatus, SandboxState};
-use kubelet_types::events::{EventRecorder, EventType};
 use crate::volumemanager::VolumeManager;
 use crate::volumemanager::mount::SystemMounter;
+use kubelet_types::clock::Clock;
+use kubelet_types::events::{EventRecorder, EventType};
 
 /// How long a `preStop` hook may go on after the grace period it outlived.
 const ABANDONED_HOOK_LIMIT: Duration = Duration::from_secs(120);
-
 
 /// Node-level settings of the runtime manager.
 #[derive(Clone, Debug)]
@@ -159,11 +160,29 @@ impl RuntimeManager {
         cfg: RuntimeManagerConfig,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let volumes = VolumeManager::new(cfg.root_dir.clone(), None, Arc::new(SystemMounter), clock.clone()).with_node_allocatable(cfg.node_allocatable.clone());
+        let volumes = VolumeManager::new(cfg.root_dir.clone(), None, Arc::new(SystemMounter), clock.clone())
+            .with_node_allocatable(cfg.node_allocatable.clone());
         let security = NodeSecurity::detect(&cfg.root_dir, cfg.seccomp_default, std::path::Path::new("/sys"));
         let allocation = Arc::new(AllocationManager::new(Some(&cfg.root_dir), Allocatable::from_list(&cfg.node_allocatable)));
-        let user_namespaces = Arc::new(super::userns::UserNamespaces::new(&cfg.root_dir, super::userns::IdRanges::default_for(super::userns::IDS_UNIT)));
-        Self { runtime, images, events, env_sources, cfg, clock, backoff: Mutex::default(), image_manager: ImageManager::default(), volumes, security, devices: None, cgroups: None, allocation, user_namespaces, startup: None }
+        let user_namespaces =
+            Arc::new(super::userns::UserNamespaces::new(&cfg.root_dir, super::userns::IdRanges::default_for(super::userns::IDS_UNIT)));
+        Self {
+            runtime,
+            images,
+            events,
+            env_sources,
+            cfg,
+            clock,
+            backoff: Mutex::default(),
+            image_manager: ImageManager::default(),
+            volumes,
+            security,
+            devices: None,
+            cgroups: None,
+            allocation,
+            user_namespaces,
+            startup: None,
+        }
     }
 
     /// Replaces the default user namespace ranges (upstream's default share, 65536 IDs a pod).
@@ -179,7 +198,11 @@ impl RuntimeManager {
     }
 
     /// Limits image pulls (`serializeImagePulls`, `maxParallelImagePulls`, `registryPullQPS`).
-    pub fn with_pull_limits(mut self, limits: super::images::PullLimits, plugins: Option<Arc<super::credential_plugins::CredentialPlugins>>) -> Self {
+    pub fn with_pull_limits(
+        mut self,
+        limits: super::images::PullLimits,
+        plugins: Option<Arc<super::credential_plugins::CredentialPlugins>>,
+    ) -> Self {
         self.image_manager = ImageManager::new(limits);
         if let Some(t) = &self.startup {
             self.image_manager = std::mem::take(&mut self.image_manager).with_startup_tracker(t.clone());
@@ -222,9 +245,17 @@ impl RuntimeManager {
 
     /// Adds the container's device settings (the device manager may call its plugin's
     /// `PreStartContainer` first); a failure is a `CreateContainerConfigError`.
-    async fn with_device_options(&self, pod: &Pod, c: &Container, mut config: api::ContainerConfig) -> Result<api::ContainerConfig, ContainerConfigError> {
+    async fn with_device_options(
+        &self,
+        pod: &Pod,
+        c: &Container,
+        mut config: api::ContainerConfig,
+    ) -> Result<api::ContainerConfig, ContainerConfigError> {
         let Some(devices) = &self.devices else { return Ok(config) };
-        let opts = devices.container_options(pod, c).await.map_err(|e| ContainerConfigError { container: c.name.clone(), reason: e.to_string() })?;
+        let opts = devices
+            .container_options(pod, c)
+            .await
+            .map_err(|e| ContainerConfigError { container: c.name.clone(), reason: e.to_string() })?;
         crate::devices::apply(&mut config, opts);
         Ok(config)
     }
@@ -284,7 +315,10 @@ impl RuntimeManager {
             let Some(running) = status.containers.iter().find(|c| c.id == k.id) else { continue };
             let grace = grace_seconds(Some(pod), None, k.grace_override);
             let is_running = running.state == ContainerState::Running;
-            if let Err(e) = self.kill_container(Some(pod), &running.id, &running.name, is_running, &k.message, grace, pod_ip(status, &self.cfg.host_ip)).await {
+            if let Err(e) = self
+                .kill_container(Some(pod), &running.id, &running.name, is_running, &k.message, grace, pod_ip(status, &self.cfg.host_ip))
+                .await
+            {
                 out.errors.push(e.into());
             }
         }
@@ -309,12 +343,18 @@ impl RuntimeManager {
         // A host-network pod's IPs are the node's (its sandbox reports none), as upstream.
         let host_network = pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false);
         let ips = if ips.is_empty() && host_network { vec![self.cfg.host_ip.clone()] } else { ips };
-        let facts = PodFacts { pod_ips: ips, host_ip: self.cfg.host_ip.clone(), node_name: self.cfg.node_name.clone(), allocatable: self.cfg.node_allocatable.clone() };
+        let facts = PodFacts {
+            pod_ips: ips,
+            host_ip: self.cfg.host_ip.clone(),
+            node_name: self.cfg.node_name.clone(),
+            allocatable: self.cfg.node_allocatable.clone(),
+        };
         if !actions.create_sandbox {
             self.resize_pod(pod, &resize, &mut out).await;
         }
         let spec = pod.spec.as_ref();
-        let inits = actions.init_containers_to_start.iter().filter_map(|&i| spec.and_then(|s| s.init_containers.as_ref()).and_then(|v| v.get(i)));
+        let inits =
+            actions.init_containers_to_start.iter().filter_map(|&i| spec.and_then(|s| s.init_containers.as_ref()).and_then(|v| v.get(i)));
         let regular = actions.containers_to_start.iter().filter_map(|&i| spec.and_then(|s| s.containers.get(i)));
         let targets: Vec<&Container> = inits.chain(regular).collect();
         for c in targets {
@@ -323,7 +363,12 @@ impl RuntimeManager {
         let ephemeral = super::ephemeral::ephemeral_containers(pod);
         for ec in actions.ephemeral_containers_to_start.iter().filter_map(|&i| ephemeral.get(i)) {
             // The target's process namespace, when it names a running container.
-            let target = ec.target_container_name.as_deref().and_then(|t| status.latest_container(t)).filter(|t| t.state == ContainerState::Running).map(|t| t.id.as_str());
+            let target = ec
+                .target_container_name
+                .as_deref()
+                .and_then(|t| status.latest_container(t))
+                .filter(|t| t.state == ContainerState::Running)
+                .map(|t| t.id.as_str());
             let c = super::ephemeral::as_container(ec);
             self.start_container(pod, &c, target, status, &sandbox_id, &sandbox_config, &dirs, &volumes, &facts, &mut out).await;
         }
@@ -347,11 +392,16 @@ impl RuntimeManager {
         }
         let current = self.cgroups.as_ref().and_then(|c| c.pod_limits(pod));
         // No memory limit goes below what is in use (upstream `validateMemoryResizeAction`).
-        let mut refused: Vec<String> = current.as_ref().zip(target.as_ref()).and_then(|(c, t)| memory_shrink_refused(c, t)).into_iter().collect();
+        let mut refused: Vec<String> =
+            current.as_ref().zip(target.as_ref()).and_then(|(c, t)| memory_shrink_refused(c, t)).into_iter().collect();
         for (id, name, new) in memory_decreases(plan, |name| self.allocation.actuated(uid, name)) {
             let filter = api::ContainerStatsFilter { id: id.clone(), ..Default::default() };
             let usage = match self.runtime.list_container_stats(Some(filter)).await {
-                Ok(stats) => stats.iter().find(|s| s.attributes.as_ref().is_some_and(|a| a.id == id)).and_then(|s| s.memory.as_ref()?.usage_bytes.as_ref()).map(|u| u.value),
+                Ok(stats) => stats
+                    .iter()
+                    .find(|s| s.attributes.as_ref().is_some_and(|a| a.id == id))
+                    .and_then(|s| s.memory.as_ref()?.usage_bytes.as_ref())
+                    .map(|u| u.value),
                 Err(e) => {
                     tracing::warn!(pod = %pod_full_name(pod), container = %name, "reading memory usage for a resize: {}", cri_message(&e));
                     None
@@ -434,7 +484,12 @@ impl RuntimeManager {
                 Err(e) => {
                     // A sandbox made without the user namespace the pod asks for: made again.
                     if self.user_namespaces.missing_for(pod) {
-                        self.events.event(pod, EventType::Normal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.");
+                        self.events.event(
+                            pod,
+                            EventType::Normal,
+                            "SandboxChanged",
+                            "Pod sandbox changed, it will be killed and re-created.",
+                        );
                         if let Err(e) = self.runtime.stop_pod_sandbox(&id).await {
                             out.errors.push(SyncError::StaleSandbox(cri_message(&e)));
                         }
@@ -489,7 +544,9 @@ impl RuntimeManager {
         let ips: Vec<String> = sandbox
             .as_ref()
             .and_then(|s| s.network.as_ref())
-            .map(|n| std::iter::once(n.ip.clone()).chain(n.additional_ips.iter().map(|i| i.ip.clone())).filter(|ip| !ip.is_empty()).collect())
+            .map(|n| {
+                std::iter::once(n.ip.clone()).chain(n.additional_ips.iter().map(|i| i.ip.clone())).filter(|ip| !ip.is_empty()).collect()
+            })
             .unwrap_or_default();
         let host_ips = if ips.is_empty() { vec![self.cfg.host_ip.clone()] } else { ips.clone() };
         if let Err(e) = dirs.write_etc_hosts(pod, &host_ips, &self.cfg.host_hosts_file, &self.cfg.sandbox.dns.domain) {
@@ -546,7 +603,9 @@ impl RuntimeManager {
                     self.container_started(pod, c);
                     return;
                 }
-                Err(e) => tracing::info!(pod = %pod_full_name(pod), container = %c.name, "starting the created container {} failed, creating a new one: {}", created.id, cri_message(&e)),
+                Err(e) => {
+                    tracing::info!(pod = %pod_full_name(pod), container = %c.name, "starting the created container {} failed, creating a new one: {}", created.id, cri_message(&e))
+                }
             }
         }
         if let Some(prev) = previous.filter(|p| p.state == ContainerState::Exited) {
@@ -560,16 +619,28 @@ impl RuntimeManager {
                 let delay = backoff.current(&key).unwrap_or_default();
                 let message = format!(
                     "back-off {} restarting failed container={} pod={}({})",
-                    humanize(delay), c.name, pod_full_name(pod), pod_uid(pod)
+                    humanize(delay),
+                    c.name,
+                    pod_full_name(pod),
+                    pod_uid(pod)
                 );
-                self.events.event(pod, EventType::Warning, "BackOff", &format!("Back-off restarting failed container {} in pod {}", c.name, pod_full_name(pod)));
+                self.events.event(
+                    pod,
+                    EventType::Warning,
+                    "BackOff",
+                    &format!("Back-off restarting failed container {} in pod {}", c.name, pod_full_name(pod)),
+                );
                 out.waiting.insert(c.name.clone(), ("CrashLoopBackOff".into(), message));
                 out.retry_after = Some(out.retry_after.map_or(left, |r| r.min(left)));
                 return;
             }
             backoff.next(&key, finished);
         }
-        let image_ref = match self.image_manager.ensure_image(self.images.as_ref(), self.events.as_ref(), self.env_sources.as_ref(), pod, c, sandbox_config, self.clock.now()).await {
+        let image_ref = match self
+            .image_manager
+            .ensure_image(self.images.as_ref(), self.events.as_ref(), self.env_sources.as_ref(), pod, c, sandbox_config, self.clock.now())
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 out.image_failed(&c.name, e.reason, e.message);
@@ -578,11 +649,30 @@ impl RuntimeManager {
         };
         // Image volumes this container mounts: pulled by their own policy, failing as its image.
         let mut image_volumes = HashMap::new();
-        for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()).filter(|v| c.volume_mounts.iter().flatten().any(|m| m.name == v.name)) {
+        for v in
+            pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()).filter(|v| c.volume_mounts.iter().flatten().any(|m| m.name == v.name))
+        {
             let Some(source) = &v.image else { continue };
             let reference = source.reference.clone().unwrap_or_default();
-            let as_container = Container { name: c.name.clone(), image: Some(reference.clone()), image_pull_policy: source.pull_policy.clone(), ..Default::default() };
-            match self.image_manager.ensure_image(self.images.as_ref(), self.events.as_ref(), self.env_sources.as_ref(), pod, &as_container, sandbox_config, self.clock.now()).await {
+            let as_container = Container {
+                name: c.name.clone(),
+                image: Some(reference.clone()),
+                image_pull_policy: source.pull_policy.clone(),
+                ..Default::default()
+            };
+            match self
+                .image_manager
+                .ensure_image(
+                    self.images.as_ref(),
+                    self.events.as_ref(),
+                    self.env_sources.as_ref(),
+                    pod,
+                    &as_container,
+                    sandbox_config,
+                    self.clock.now(),
+                )
+                .await
+            {
                 Ok(r) => {
                     image_volumes.insert(v.name.clone(), (reference, r));
                 }
@@ -647,7 +737,12 @@ impl RuntimeManager {
             ns.pid = api::NamespaceMode::Target as i32;
             ns.target_id = target.to_owned();
         }
-        let sandbox_userns = sandbox_config.linux.as_ref().and_then(|l| l.security_context.as_ref()).and_then(|sc| sc.namespace_options.as_ref()).and_then(|ns| ns.userns_options.clone());
+        let sandbox_userns = sandbox_config
+            .linux
+            .as_ref()
+            .and_then(|l| l.security_context.as_ref())
+            .and_then(|sc| sc.namespace_options.as_ref())
+            .and_then(|ns| ns.userns_options.clone());
         if let Some(ns) = config.linux.as_mut().and_then(|l| l.security_context.as_mut()).and_then(|sc| sc.namespace_options.as_mut()) {
             ns.userns_options = sandbox_userns;
         }
@@ -692,7 +787,8 @@ impl RuntimeManager {
     /// startup latency tracker, as upstream.
     fn container_started(&self, pod: &Pod, c: &Container) {
         self.events.event(pod, EventType::Normal, "Started", &format!("Started container {}", c.name));
-        let is_init = pod.spec.as_ref().and_then(|s| s.init_containers.as_ref()).is_some_and(|inits| inits.iter().any(|i| i.name == c.name));
+        let is_init =
+            pod.spec.as_ref().and_then(|s| s.init_containers.as_ref()).is_some_and(|inits| inits.iter().any(|i| i.name == c.name));
         if let Some(t) = self.startup.as_ref().filter(|_| is_init && !super::actions::is_sidecar(c)) {
             t.init_container_started(pod_uid(pod));
         }
@@ -704,7 +800,9 @@ impl RuntimeManager {
         let Some(t) = &self.startup else { return };
         let inits = pod.spec.as_ref().and_then(|s| s.init_containers.as_deref()).unwrap_or_default();
         for c in inits.iter().filter(|c| !super::actions::is_sidecar(c)) {
-            if let Some(finished) = status.latest_container(&c.name).filter(|s| s.state == ContainerState::Exited).and_then(|s| s.finished_at) {
+            if let Some(finished) =
+                status.latest_container(&c.name).filter(|s| s.state == ContainerState::Exited).and_then(|s| s.finished_at)
+            {
                 t.init_container_finished(pod_uid(pod), finished);
             }
         }
@@ -714,7 +812,16 @@ impl RuntimeManager {
     /// container runs), bounded by `grace`, then the runtime's stop with the grace left.
     /// `id` and `name` name the instance; `running`: whether it runs (only then a hook).
     #[allow(clippy::too_many_arguments)]
-    async fn kill_container(&self, pod: Option<&Pod>, id: &str, name: &str, running: bool, message: &str, grace: Duration, pod_ip: String) -> Result<(), CriError> {
+    async fn kill_container(
+        &self,
+        pod: Option<&Pod>,
+        id: &str,
+        name: &str,
+        running: bool,
+        message: &str,
+        grace: Duration,
+        pod_ip: String,
+    ) -> Result<(), CriError> {
         let started = tokio::time::Instant::now();
         self.pre_stop(pod, id, name, running, message, grace, &pod_ip).await;
         self.runtime.stop_container(id, grace_after_hook(grace, started.elapsed())).await
@@ -736,7 +843,8 @@ impl RuntimeManager {
         // grace period ends is not killed by us (an exec hook dies with its container when the
         // stop that follows kills it); we only stop waiting for it. A hook that never ends is
         // dropped after a while so its task cannot linger.
-        let (runtime, pod_owned, spec, id_owned, hook, ip) = (self.runtime.clone(), pod.clone(), spec.clone(), id.to_owned(), hook.clone(), pod_ip.to_owned());
+        let (runtime, pod_owned, spec, id_owned, hook, ip) =
+            (self.runtime.clone(), pod.clone(), spec.clone(), id.to_owned(), hook.clone(), pod_ip.to_owned());
         let task = tokio::spawn(async move {
             let run = run_hook(runtime.as_ref(), &pod_owned, &spec, &id_owned, &hook, &ip, None);
             tokio::time::timeout(grace + ABANDONED_HOOK_LIMIT, run).await.unwrap_or(Ok(()))
@@ -745,7 +853,9 @@ impl RuntimeManager {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(msg))) => self.events.event(pod, EventType::Warning, "FailedPreStopHook", &msg),
             Ok(Err(join)) => tracing::warn!(pod = %pod_full_name(pod), container = %name, "preStop hook task failed: {join}"),
-            Err(_) => tracing::info!(pod = %pod_full_name(pod), container = %name, "preStop hook did not complete within the grace period {grace:?}"),
+            Err(_) => {
+                tracing::info!(pod = %pod_full_name(pod), container = %name, "preStop hook did not complete within the grace period {grace:?}")
+            }
         }
     }
 
@@ -922,9 +1032,10 @@ impl RuntimeManager {
             let n = dead_seen.entry(c.name.as_str()).or_default();
             *n += 1;
             if *n > 1
-                && let Err(e) = self.remove_container(&c.id).await {
-                    tracing::warn!(container = %c.id, "removing dead container: {e}");
-                }
+                && let Err(e) = self.remove_container(&c.id).await
+            {
+                tracing::warn!(container = %c.id, "removing dead container: {e}");
+            }
         }
     }
 }

@@ -8,7 +8,9 @@
 use std::path::{Path, PathBuf};
 
 fn entries(dir: &Path) -> Vec<(String, PathBuf)> {
-    std::fs::read_dir(dir).map(|r| r.flatten().filter_map(|e| Some((e.file_name().into_string().ok()?, e.path()))).collect()).unwrap_or_default()
+    std::fs::read_dir(dir)
+        .map(|r| r.flatten().filter_map(|e| Some((e.file_name().into_string().ok()?, e.path()))).collect())
+        .unwrap_or_default()
 }
 
 /// The UIDs of pod directories under `<root>/pods` that `known` does not claim.
@@ -38,7 +40,8 @@ pub fn dangling_container_log_links(container_logs_dir: &Path) -> Vec<PathBuf> {
         .filter(|(name, path)| {
             name.ends_with(".log")
                 && path.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink())
-                && std::fs::read_link(path).is_ok_and(|target| target.parent().and_then(Path::parent).is_some_and(|pod_dir| !pod_dir.exists()))
+                && std::fs::read_link(path)
+                    .is_ok_and(|target| target.parent().and_then(Path::parent).is_some_and(|pod_dir| !pod_dir.exists()))
         })
         .map(|(_, path)| path)
         .collect()
@@ -82,6 +85,9 @@ mod tests {
         let info = "36 35 98:0 / /var/lib/kubelet/pods/u1/volumes/kubernetes.io~empty-dir/cache rw - tmpfs tmpfs rw\n\
                     37 35 98:0 / /var/lib/kubelet/pods/u10 rw - tmpfs tmpfs rw\n\
                     38 35 98:0 / /var/lib/kubelet rw - ext4 /dev/vda rw\n";
-        assert_eq!(mounts_under(info, Path::new("/var/lib/kubelet/pods/u1")), [PathBuf::from("/var/lib/kubelet/pods/u1/volumes/kubernetes.io~empty-dir/cache")]);
+        assert_eq!(
+            mounts_under(info, Path::new("/var/lib/kubelet/pods/u1")),
+            [PathBuf::from("/var/lib/kubelet/pods/u1/volumes/kubernetes.io~empty-dir/cache")]
+        );
     }
 }

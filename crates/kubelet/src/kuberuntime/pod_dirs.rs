@@ -75,9 +75,14 @@ impl PodDirs {
         // mountinfo is asked as well.
         let resolved = std::fs::canonicalize(&self.pod_dir).unwrap_or_else(|_| self.pod_dir.clone());
         let listed = super::orphans::mounts_under(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(), &resolved);
-        let by_device = crate::volumemanager::volume_dirs(&self.pod_dir).into_iter().find(|d| crate::volumemanager::mount::is_mount_point(d).unwrap_or(true));
+        let by_device = crate::volumemanager::volume_dirs(&self.pod_dir)
+            .into_iter()
+            .find(|d| crate::volumemanager::mount::is_mount_point(d).unwrap_or(true));
         if let Some(mounted) = by_device.or(listed.into_iter().next()) {
-            return Err(PodDirError::Io { path: mounted, source: io::Error::other("volume still mounted; not removing the pod directory") });
+            return Err(PodDirError::Io {
+                path: mounted,
+                source: io::Error::other("volume still mounted; not removing the pod directory"),
+            });
         }
         match std::fs::remove_dir_all(&self.pod_dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(PodDirError::Io { path: self.pod_dir.clone(), source: e }),
@@ -156,7 +161,9 @@ pub(crate) fn check_host_path(p: &Path, kind: &str) -> Result<(), String> {
         },
         "FileOrCreate" => match meta {
             Ok(m) => want(m.is_file(), "file"),
-            Err(_) => std::fs::OpenOptions::new().create(true).append(true).open(p).map(|_| ()).map_err(|e| format!("{}: {e}", p.display())),
+            Err(_) => {
+                std::fs::OpenOptions::new().create(true).append(true).open(p).map(|_| ()).map_err(|e| format!("{}: {e}", p.display()))
+            }
         },
         "Directory" => want(meta.is_ok_and(|m| m.is_dir()), "directory"),
         "File" => want(meta.is_ok_and(|m| m.is_file()), "file"),
@@ -216,7 +223,10 @@ mod tests {
                 Volume { name: "scratch".into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Default::default() },
                 Volume {
                     name: "h".into(),
-                    host_path: Some(HostPathVolumeSource { path: host_dir.to_string_lossy().into(), type_: Some("DirectoryOrCreate".into()) }),
+                    host_path: Some(HostPathVolumeSource {
+                        path: host_dir.to_string_lossy().into(),
+                        type_: Some("DirectoryOrCreate".into()),
+                    }),
                     ..Default::default()
                 },
             ]),
@@ -243,7 +253,10 @@ mod tests {
         std::fs::write(&node_hosts, "127.0.0.1 localhost\n").unwrap();
         let spec = pod.spec.as_mut().unwrap();
         spec.host_network = Some(true);
-        spec.host_aliases = Some(vec![k8s_openapi::api::core::v1::HostAlias { ip: "123.45.67.89".into(), hostnames: Some(vec!["foo".into(), "bar".into()]) }]);
+        spec.host_aliases = Some(vec![k8s_openapi::api::core::v1::HostAlias {
+            ip: "123.45.67.89".into(),
+            hostnames: Some(vec!["foo".into(), "bar".into()]),
+        }]);
         dirs.write_etc_hosts(&pod, &[], &node_hosts, "cluster.local").unwrap();
         assert_eq!(
             std::fs::read_to_string(&hosts).unwrap(),

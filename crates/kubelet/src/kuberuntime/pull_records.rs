@@ -341,7 +341,9 @@ impl PullRecords {
             return Access::NotVerified;
         }
         let Some(record) = record else { return Access::MustPull("no record of how the image was pulled") };
-        let Some(entry) = record.credential_mapping.get(image_name(image)) else { return Access::MustPull("the image was pulled under another name") };
+        let Some(entry) = record.credential_mapping.get(image_name(image)) else {
+            return Access::MustPull("the image was pulled under another name");
+        };
         if entry.node_pods_accessible {
             return Access::Granted;
         }
@@ -351,7 +353,9 @@ impl PullRecords {
         let Some(pod_credentials) = pod else { return Access::NeedsPodCredentials };
         for pod in &pod_credentials.secrets {
             let same_object = |c: &SecretCoordinates| c.uid == pod.uid && c.namespace == pod.namespace && c.name == pod.name;
-            if let Some(cached) = entry.kubernetes_secrets.iter().find(|c| !c.credential_hash.is_empty() && c.credential_hash == pod.credential_hash) {
+            if let Some(cached) =
+                entry.kubernetes_secrets.iter().find(|c| !c.credential_hash.is_empty() && c.credential_hash == pod.credential_hash)
+            {
                 if !same_object(cached) && entry.kubernetes_secrets.len() < MAX_MATCHED_SECRETS {
                     self.add_secret(image, image_ref, pod);
                 }
@@ -400,10 +404,18 @@ impl PullRecords {
                 tracing::warn!(file = %path.display(), "unreadable image pull intent");
                 continue;
             };
-            let Some(img) = images.iter().find(|i| i.repo_tags.contains(&intent.image) || i.repo_digests.contains(&intent.image)) else { continue };
+            let Some(img) = images.iter().find(|i| i.repo_tags.contains(&intent.image) || i.repo_digests.contains(&intent.image)) else {
+                continue;
+            };
             let _guard = self.write.lock().expect("records lock");
             if self.record(&img.id).ok().flatten().is_none() {
-                let record = ImagePulledRecord { kind: "ImagePulledRecord".into(), api_version: API_VERSION.into(), last_updated_time: now_rfc3339(), image_ref: img.id.clone(), credential_mapping: BTreeMap::new() };
+                let record = ImagePulledRecord {
+                    kind: "ImagePulledRecord".into(),
+                    api_version: API_VERSION.into(),
+                    last_updated_time: now_rfc3339(),
+                    image_ref: img.id.clone(),
+                    credential_mapping: BTreeMap::new(),
+                };
                 if let Err(e) = self.store(&record) {
                     tracing::warn!(image = %intent.image, "recording an interrupted pull: {e}");
                     continue;
@@ -420,7 +432,10 @@ impl PullRecords {
         let started = k8s_openapi::jiff::Timestamp::try_from(gc_started).ok();
         let _guard = self.write.lock().expect("records lock");
         for entry in entries.flatten() {
-            let Some(record) = std::fs::read_to_string(entry.path()).ok().and_then(|t| serde_json::from_str::<ImagePulledRecord>(&t).ok()) else { continue };
+            let Some(record) = std::fs::read_to_string(entry.path()).ok().and_then(|t| serde_json::from_str::<ImagePulledRecord>(&t).ok())
+            else {
+                continue;
+            };
             let updated = record.last_updated_time.parse::<k8s_openapi::jiff::Timestamp>().ok();
             let old = matches!((updated, started), (Some(u), Some(s)) if u < s);
             if old && !present.contains(&record.image_ref) {

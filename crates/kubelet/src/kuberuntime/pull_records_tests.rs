@@ -29,7 +29,10 @@ fn names_hashes_and_files_are_upstream_s() {
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     assert_eq!(std::fs::metadata(r.pulled()).unwrap().permissions().mode() & 0o777, 0o700);
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.starts_with("{\"kind\":\"ImagePulledRecord\",\"apiVersion\":\"kubelet.config.k8s.io/v1beta1\",\"lastUpdatedTime\":\""), "{text}");
+    assert!(
+        text.starts_with("{\"kind\":\"ImagePulledRecord\",\"apiVersion\":\"kubelet.config.k8s.io/v1beta1\",\"lastUpdatedTime\":\""),
+        "{text}"
+    );
     assert!(text.ends_with("\"imageRef\":\"sha256:1111\",\"credentialMapping\":{\"198.18.0.9:5000/team/private\":{\"kubernetesSecrets\":[{\"uid\":\"u1\",\"namespace\":\"default\",\"name\":\"regcred\",\"credentialHash\":\"h1\"}]}}}"), "{text}");
     // Upstream's file of a record (its test data) reads back.
     std::fs::write(&path, r#"{"kind":"ImagePulledRecord","apiVersion":"kubelet.config.k8s.io/v1beta1","lastUpdatedTime":"2024-10-21T12:26:40Z","imageRef":"sha256:1111","credentialMapping":{"198.18.0.9:5000/team/private":{"nodePodsAccessible":true}}}"#).unwrap();
@@ -42,18 +45,30 @@ fn a_secret_pulled_image_is_granted_to_the_same_credentials_only() {
     r.record_pulled(IMAGE, REF, PulledWith::Secret(secret("u1", "regcred", "h1"))).unwrap();
     assert_eq!(r.access(IMAGE, REF, None), Access::NeedsPodCredentials, "only the pod's secrets can tell");
     assert!(matches!(r.access(IMAGE, REF, Some(&PodCredentials::secrets(&[]))), Access::MustPull(_)), "no credentials");
-    assert!(matches!(r.access(IMAGE, REF, Some(&PodCredentials::secrets(&[secret("u9", "other", "h9")]))), Access::MustPull(_)), "other credentials");
+    assert!(
+        matches!(r.access(IMAGE, REF, Some(&PodCredentials::secrets(&[secret("u9", "other", "h9")]))), Access::MustPull(_)),
+        "other credentials"
+    );
     assert_eq!(r.access(IMAGE, REF, Some(&PodCredentials::secrets(&[secret("u1", "regcred", "h1")]))), Access::Granted);
     // The same credentials in another secret: granted, and that secret is recorded.
     assert_eq!(r.access(IMAGE, REF, Some(&PodCredentials::secrets(&[secret("u2", "copy", "h1")]))), Access::Granted);
-    let names: Vec<String> = r.record(REF).unwrap().unwrap().credential_mapping[image_name(IMAGE)].kubernetes_secrets.iter().map(|s| s.name.clone()).collect();
+    let names: Vec<String> =
+        r.record(REF).unwrap().unwrap().credential_mapping[image_name(IMAGE)].kubernetes_secrets.iter().map(|s| s.name.clone()).collect();
     assert_eq!(names, ["copy", "regcred"]);
     // The same secret object with new contents: granted, its hash follows.
     assert_eq!(r.access(IMAGE, REF, Some(&PodCredentials::secrets(&[secret("u1", "regcred", "h2")]))), Access::Granted);
-    assert!(r.record(REF).unwrap().unwrap().credential_mapping[image_name(IMAGE)].kubernetes_secrets.iter().any(|s| s.credential_hash == "h2"));
+    assert!(
+        r.record(REF).unwrap().unwrap().credential_mapping[image_name(IMAGE)].kubernetes_secrets.iter().any(|s| s.credential_hash == "h2")
+    );
     // Another tag of the same image name shares the mapping; another name does not.
-    assert_eq!(r.access("198.18.0.9:5000/team/private:2.0", REF, Some(&PodCredentials::secrets(&[secret("u1", "regcred", "h2")]))), Access::Granted);
-    assert!(matches!(r.access("198.18.0.9:5000/team/alias:1.0", REF, Some(&PodCredentials::secrets(&[secret("u1", "regcred", "h2")]))), Access::MustPull(_)));
+    assert_eq!(
+        r.access("198.18.0.9:5000/team/private:2.0", REF, Some(&PodCredentials::secrets(&[secret("u1", "regcred", "h2")]))),
+        Access::Granted
+    );
+    assert!(matches!(
+        r.access("198.18.0.9:5000/team/alias:1.0", REF, Some(&PodCredentials::secrets(&[secret("u1", "regcred", "h2")]))),
+        Access::MustPull(_)
+    ));
     // Pulled anonymously later: anyone, without asking for the pod's secrets.
     r.record_pulled(IMAGE, REF, PulledWith::NodeAccessible).unwrap();
     assert_eq!(r.access(IMAGE, REF, None), Access::Granted);
@@ -70,7 +85,10 @@ fn a_service_account_pulled_image_is_granted_to_that_service_account_only() {
     assert_eq!(r.access(IMAGE, REF, None), Access::NeedsPodCredentials);
     let with = |a: ServiceAccountCoordinates| PodCredentials { secrets: vec![], service_account: Some(a) };
     assert_eq!(r.access(IMAGE, REF, Some(&with(account("sa1", "puller")))), Access::Granted);
-    assert!(matches!(r.access(IMAGE, REF, Some(&with(account("sa2", "puller")))), Access::MustPull(_)), "a service account of the same name made again is another one");
+    assert!(
+        matches!(r.access(IMAGE, REF, Some(&with(account("sa2", "puller")))), Access::MustPull(_)),
+        "a service account of the same name made again is another one"
+    );
     assert!(matches!(r.access(IMAGE, REF, Some(&PodCredentials::default())), Access::MustPull(_)));
     r.record_pulled(IMAGE, REF, PulledWith::NodeAccessible).unwrap();
     assert_eq!(r.access(IMAGE, REF, Some(&PodCredentials::default())), Access::Granted, "an anonymous pull opens it to every pod");
@@ -89,7 +107,11 @@ fn policies_decide_what_is_verified() {
     assert_eq!(present_unrecorded(allow), Access::NotVerified);
     let deny = VerificationPolicy::NeverVerifyAllowlistedImages(vec!["198.18.0.9:5000/other".into()]);
     assert!(matches!(present_unrecorded(deny), Access::MustPull(_)));
-    assert!(allowlisted("r.io/a/b:1", &["r.io/a/*".into()]) && !allowlisted("r.io/ab:1", &["r.io/a/*".into()]) && allowlisted("r.io/ab@sha256:x", &["r.io/ab".into()]));
+    assert!(
+        allowlisted("r.io/a/b:1", &["r.io/a/*".into()])
+            && !allowlisted("r.io/ab:1", &["r.io/a/*".into()])
+            && allowlisted("r.io/ab@sha256:x", &["r.io/ab".into()])
+    );
 
     // An intent alone (a pull in flight or interrupted) makes the image the kubelet's.
     let (_d, r) = records(VerificationPolicy::NeverVerifyPreloadedImages);
@@ -111,7 +133,10 @@ fn interrupted_pulls_corrupt_records_and_gc() {
     r.reconcile_intents(&[image]);
     assert!(!r.pulling().join(file_name(IMAGE)).exists(), "the present image's intent became a record");
     assert!(r.pulling().join(file_name("absent:1")).exists(), "the absent image's intent stays");
-    assert!(matches!(r.access(IMAGE, REF, Some(&PodCredentials::secrets(&[secret("u1", "s", "h")]))), Access::MustPull(_)), "a record without credentials is verified");
+    assert!(
+        matches!(r.access(IMAGE, REF, Some(&PodCredentials::secrets(&[secret("u1", "s", "h")]))), Access::MustPull(_)),
+        "a record without credentials is verified"
+    );
     // A corrupt record: pull.
     std::fs::write(r.pulled().join(file_name(REF)), "{not json").unwrap();
     assert_eq!(r.access(IMAGE, REF, Some(&PodCredentials::secrets(&[]))), Access::MustPull("unreadable pull record"));
@@ -139,6 +164,9 @@ fn checks_and_files_are_counted_for_metrics() {
     assert_eq!(metrics.image_mustpull_checks.get(&["credentialRecordFound"]), 1.0);
     let mut out = String::new();
     metrics.render(&mut out);
-    assert!(out.contains("\nkubelet_imagemanager_ondisk_pullintents 1\n") && out.contains("\nkubelet_imagemanager_ondisk_pulledrecords 1\n"), "{out}");
+    assert!(
+        out.contains("\nkubelet_imagemanager_ondisk_pullintents 1\n") && out.contains("\nkubelet_imagemanager_ondisk_pulledrecords 1\n"),
+        "{out}"
+    );
     assert!(out.contains("kubelet_imagemanager_image_mustpull_checks_total{result=\"mustAuthenticate\"} 1"), "{out}");
 }

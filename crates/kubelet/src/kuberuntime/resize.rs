@@ -68,13 +68,21 @@ fn restarts_for(c: &Container, resource: &str) -> bool {
 /// Plans the resize of `pod`'s (allocated) running containers given what each was last given
 /// (`actuated`, by container name; `None`: nothing recorded, left alone). Containers the sync
 /// already kills are left to it.
-pub fn plan_resize(pod: &Pod, status: &PodStatus, actions: &PodActions, actuated: impl Fn(&str) -> Option<ResourceRequirements>) -> ResizePlan {
+pub fn plan_resize(
+    pod: &Pod,
+    status: &PodStatus,
+    actions: &PodActions,
+    actuated: impl Fn(&str) -> Option<ResourceRequirements>,
+) -> ResizePlan {
     let mut plan = ResizePlan::default();
     let Some(spec) = pod.spec.as_ref() else { return plan };
     let regular = spec.containers.iter().enumerate().map(|(i, c)| (Slot::Regular(i), c));
     let inits = spec.init_containers.iter().flatten().enumerate().map(|(i, c)| (Slot::Init(i), c));
     for (slot, c) in regular.chain(inits) {
-        let Some(running) = status.latest_container(&c.name).filter(|s| s.state == ContainerState::Running && hash_matches(&s.hash, c)) else { continue };
+        let Some(running) = status.latest_container(&c.name).filter(|s| s.state == ContainerState::Running && hash_matches(&s.hash, c))
+        else {
+            continue;
+        };
         if actions.containers_to_kill.iter().any(|k| k.id == running.id) {
             continue;
         }
@@ -140,7 +148,9 @@ pub fn memory_decreases(plan: &ResizePlan, actuated: impl Fn(&str) -> Option<Res
 pub fn container_shrink_refused(name: &str, new: i64, usage: Option<u64>) -> Option<String> {
     match usage {
         None => Some(format!("missing container {name:?} memory usage")),
-        Some(u) if u >= new.max(0) as u64 => Some(format!("attempting to set container {name:?} memory limit ({new}) below current usage ({u})")),
+        Some(u) if u >= new.max(0) as u64 => {
+            Some(format!("attempting to set container {name:?} memory limit ({new}) below current usage ({u})"))
+        }
         Some(_) => None,
     }
 }

@@ -123,7 +123,9 @@ pub fn with_default_limits(pod: &Pod, allocatable: &NodeAllocatable) -> Pod {
 pub fn resource_field_value(c: &Container, r: &ResourceFieldSelector) -> Result<String, String> {
     let unsupported = || format!("unsupported container resource : {}", r.resource);
     let (which, resource) = r.resource.split_once('.').ok_or_else(unsupported)?;
-    if !matches!(which, "limits" | "requests") || !(matches!(resource, "cpu" | "memory" | "ephemeral-storage") || resource.starts_with("hugepages-")) {
+    if !matches!(which, "limits" | "requests")
+        || !(matches!(resource, "cpu" | "memory" | "ephemeral-storage") || resource.starts_with("hugepages-"))
+    {
         return Err(unsupported());
     }
     let divisor = match &r.divisor {
@@ -177,7 +179,11 @@ mod tests {
     fn container(limits: &[(&str, &str)], requests: &[(&str, &str)]) -> Container {
         Container {
             name: "c".into(),
-            resources: Some(k8s_openapi::api::core::v1::ResourceRequirements { limits: Some(quantities(limits)), requests: Some(quantities(requests)), ..Default::default() }),
+            resources: Some(k8s_openapi::api::core::v1::ResourceRequirements {
+                limits: Some(quantities(limits)),
+                requests: Some(quantities(requests)),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -205,7 +211,10 @@ mod tests {
     #[test]
     fn a_container_without_limits_gets_the_pod_level_ones() {
         let mut pod = Pod { spec: Some(Default::default()), ..Default::default() };
-        pod.spec.as_mut().unwrap().resources = Some(k8s_openapi::api::core::v1::ResourceRequirements { limits: Some(quantities(&[("cpu", "100m"), ("memory", "100Mi")])), ..Default::default() });
+        pod.spec.as_mut().unwrap().resources = Some(k8s_openapi::api::core::v1::ResourceRequirements {
+            limits: Some(quantities(&[("cpu", "100m"), ("memory", "100Mi")])),
+            ..Default::default()
+        });
         let free = container(&[], &[("cpu", "10m")]);
         let r = linux_resources(&pod, &free, 1 << 30);
         assert_eq!((r.cpu_quota, r.memory_limit_in_bytes, r.cpu_shares), (10_000, 100 << 20, 10));
@@ -217,15 +226,23 @@ mod tests {
     fn unset_limits_read_as_pod_limits_or_node_allocatable() {
         let alloc = quantities(&[("cpu", "2"), ("memory", "8Gi"), ("ephemeral-storage", "100Gi"), ("pods", "110")]);
         let mut pod = Pod {
-            spec: Some(k8s_openapi::api::core::v1::PodSpec { containers: vec![container(&[("memory", "0")], &[]), container(&[("cpu", "500m")], &[])], ..Default::default() }),
+            spec: Some(k8s_openapi::api::core::v1::PodSpec {
+                containers: vec![container(&[("memory", "0")], &[]), container(&[("cpu", "500m")], &[])],
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let d = with_default_limits(&pod, &alloc);
         let limits = |i: usize| d.spec.as_ref().unwrap().containers[i].resources.as_ref().unwrap().limits.clone().unwrap();
         assert_eq!(limits(0), quantities(&[("cpu", "2"), ("memory", "8Gi"), ("ephemeral-storage", "100Gi")]), "zero counts as unset");
         assert_eq!(limits(1)["cpu"], Quantity("500m".into()), "a set limit stays");
-        pod.spec.as_mut().unwrap().resources = Some(k8s_openapi::api::core::v1::ResourceRequirements { limits: Some(quantities(&[("memory", "1Gi")])), ..Default::default() });
+        pod.spec.as_mut().unwrap().resources =
+            Some(k8s_openapi::api::core::v1::ResourceRequirements { limits: Some(quantities(&[("memory", "1Gi")])), ..Default::default() });
         let d = with_default_limits(&pod, &alloc);
-        assert_eq!(d.spec.as_ref().unwrap().containers[0].resources.as_ref().unwrap().limits.as_ref().unwrap()["memory"], Quantity("1Gi".into()), "pod-level limit first");
+        assert_eq!(
+            d.spec.as_ref().unwrap().containers[0].resources.as_ref().unwrap().limits.as_ref().unwrap()["memory"],
+            Quantity("1Gi".into()),
+            "pod-level limit first"
+        );
     }
 }

@@ -52,20 +52,15 @@ pub fn to_container_status(c: &api::Container, s: Option<&api::ContainerStatus>)
         restart_count: annotation_i32(annotations, labels::CONTAINER_RESTART_COUNT),
         reason: s.map(|s| s.reason.clone()).unwrap_or_default(),
         message: s.map(|s| s.message.clone()).unwrap_or_default(),
-        termination_message_path: annotations
-            .get(labels::TERMINATION_MESSAGE_PATH)
-            .cloned()
+        termination_message_path: annotations.get(labels::TERMINATION_MESSAGE_PATH).cloned().unwrap_or_default(),
+        recursive_read_only_paths: s
+            .map(|s| s.mounts.iter().filter(|m| m.recursive_read_only).map(|m| m.container_path.clone()).collect())
             .unwrap_or_default(),
-        recursive_read_only_paths: s.map(|s| s.mounts.iter().filter(|m| m.recursive_read_only).map(|m| m.container_path.clone()).collect()).unwrap_or_default(),
     }
 }
 
 fn labels_name(c: &api::Container) -> String {
-    c.labels
-        .get(labels::CONTAINER_NAME)
-        .cloned()
-        .or_else(|| c.metadata.as_ref().map(|m| m.name.clone()))
-        .unwrap_or_default()
+    c.labels.get(labels::CONTAINER_NAME).cloned().or_else(|| c.metadata.as_ref().map(|m| m.name.clone())).unwrap_or_default()
 }
 
 /// Decodes a listed sandbox plus, for ready sandboxes, its status (addresses, namespaces).
@@ -94,12 +89,10 @@ fn uid_filter(uid: &str) -> HashMap<String, String> {
 
 /// Everything the runtime has for pod `uid`, newest first.
 pub async fn get_pod_status(runtime: &dyn RuntimeService, pod: &PodRef) -> kubelet_cri::Result<PodStatus> {
-    let sandboxes = runtime
-        .list_pod_sandbox(Some(api::PodSandboxFilter { label_selector: uid_filter(&pod.uid), ..Default::default() }))
-        .await?;
-    let containers = runtime
-        .list_containers(Some(api::ContainerFilter { label_selector: uid_filter(&pod.uid), ..Default::default() }))
-        .await?;
+    let sandboxes =
+        runtime.list_pod_sandbox(Some(api::PodSandboxFilter { label_selector: uid_filter(&pod.uid), ..Default::default() })).await?;
+    let containers =
+        runtime.list_containers(Some(api::ContainerFilter { label_selector: uid_filter(&pod.uid), ..Default::default() })).await?;
     let mut out = PodStatus { uid: pod.uid.clone(), name: pod.name.clone(), namespace: pod.namespace.clone(), ..Default::default() };
     for s in &sandboxes {
         let status = if s.state == api::PodSandboxState::SandboxReady as i32 {
@@ -250,7 +243,11 @@ mod termination_tests {
         let log_path = dir.join("0.log");
         std::fs::write(&log_path, log).unwrap();
         api::ContainerStatus {
-            mounts: vec![api::Mount { container_path: "/dev/termination-log".into(), host_path: host.to_string_lossy().into(), ..Default::default() }],
+            mounts: vec![api::Mount {
+                container_path: "/dev/termination-log".into(),
+                host_path: host.to_string_lossy().into(),
+                ..Default::default()
+            }],
             log_path: log_path.to_string_lossy().into(),
             ..Default::default()
         }

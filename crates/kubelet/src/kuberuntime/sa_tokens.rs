@@ -22,7 +22,10 @@ pub struct ApiServiceAccountTokens {
 impl ServiceAccountTokens for ApiServiceAccountTokens {
     async fn service_account(&self, namespace: &str, name: &str) -> Result<Option<ServiceAccountInfo>, String> {
         let account = self.api.get_service_account(namespace, name).await.map_err(|e| e.to_string())?;
-        Ok(account.map(|a| ServiceAccountInfo { uid: a.metadata.uid.unwrap_or_default(), annotations: a.metadata.annotations.unwrap_or_default() }))
+        Ok(account.map(|a| ServiceAccountInfo {
+            uid: a.metadata.uid.unwrap_or_default(),
+            annotations: a.metadata.annotations.unwrap_or_default(),
+        }))
     }
 
     async fn token(&self, pod: &PullingPod, service_account_uid: &str, audience: &str) -> Result<String, String> {

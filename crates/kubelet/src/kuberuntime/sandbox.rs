@@ -123,7 +123,10 @@ pub fn sandbox_security_context(pod: &Pod) -> api::LinuxSandboxSecurityContext {
     api::LinuxSandboxSecurityContext {
         namespace_options: Some(namespace_options(pod)),
         privileged: has_privileged_container(pod),
-        seccomp: Some(api::SecurityProfile { profile_type: api::security_profile::ProfileType::RuntimeDefault as i32, localhost_ref: String::new() }),
+        seccomp: Some(api::SecurityProfile {
+            profile_type: api::security_profile::ProfileType::RuntimeDefault as i32,
+            localhost_ref: String::new(),
+        }),
         run_as_user: pod_sc.and_then(|sc| sc.run_as_user).map(|value| api::Int64Value { value }),
         run_as_group: pod_sc.and_then(|sc| sc.run_as_group).map(|value| api::Int64Value { value }),
         supplemental_groups: pod_supplemental_groups(pod_sc),
@@ -287,7 +290,8 @@ mod tests {
         spec.security_context = None;
         let sc = sandbox_security_context(&pod);
         assert!(!sc.privileged && sc.run_as_user.is_none() && sc.supplemental_groups.is_empty() && sc.selinux_options.is_none());
-        pod.spec.as_mut().unwrap().ephemeral_containers = Some(vec![EphemeralContainer { name: "debug".into(), security_context: privileged, ..Default::default() }]);
+        pod.spec.as_mut().unwrap().ephemeral_containers =
+            Some(vec![EphemeralContainer { name: "debug".into(), security_context: privileged, ..Default::default() }]);
         assert!(sandbox_security_context(&pod).privileged, "so does a privileged ephemeral container");
     }
 

@@ -130,7 +130,9 @@ pub enum SecurityContextError {
     RunAsUserIsRoot { pod: String, container: String },
     #[error("container has runAsNonRoot and image will run as root (pod: {pod:?}, container: {container})")]
     ImageRunsAsRoot { pod: String, container: String },
-    #[error("container has runAsNonRoot and image has non-numeric user ({user}), cannot verify user is non-root (pod: {pod:?}, container: {container})")]
+    #[error(
+        "container has runAsNonRoot and image has non-numeric user ({user}), cannot verify user is non-root (pod: {pod:?}, container: {container})"
+    )]
     NonNumericImageUser { user: String, pod: String, container: String },
     #[error("container has runAsNonRoot and image has an invalid user id ({uid}). (Must be 1-({max})): must be between 0 and {max}, inclusive (pod: {pod:?}, container: {container})", max = i32::MAX)]
     InvalidImageUid { uid: i64, pod: String, container: String },
@@ -174,7 +176,9 @@ pub fn verify_run_as_non_root(pod: &Pod, c: &Container, image: &ImageUser) -> Re
         return if uid == 0 { Err(SecurityContextError::RunAsUserIsRoot { pod, container }) } else { Ok(()) };
     }
     match image.uid {
-        None if !image.username.is_empty() => Err(SecurityContextError::NonNumericImageUser { user: image.username.clone(), pod, container }),
+        None if !image.username.is_empty() => {
+            Err(SecurityContextError::NonNumericImageUser { user: image.username.clone(), pod, container })
+        }
         Some(0) => Err(SecurityContextError::ImageRunsAsRoot { pod, container }),
         Some(uid) if !(0..=i64::from(i32::MAX)).contains(&uid) => Err(SecurityContextError::InvalidImageUid { uid, pod, container }),
         _ => Ok(()),

@@ -60,7 +60,13 @@ fn container_fields_override_pod_fields() {
     assert_eq!(from_pod.selinux_options.as_ref().unwrap().level, "s0:c1,c2");
     assert_eq!(from_pod.selinux_options.as_ref().unwrap().r#type, "spc_t");
 
-    let own = container(Some(SecurityContext { run_as_user: Some(1), run_as_group: Some(2), run_as_non_root: Some(false), se_linux_options: selinux("s0:c3"), ..Default::default() }));
+    let own = container(Some(SecurityContext {
+        run_as_user: Some(1),
+        run_as_group: Some(2),
+        run_as_non_root: Some(false),
+        se_linux_options: selinux("s0:c3"),
+        ..Default::default()
+    }));
     let sc = build(&pod, &own);
     assert_eq!(sc.run_as_user, Some(api::Int64Value { value: 1 }));
     assert_eq!(sc.run_as_group, Some(api::Int64Value { value: 2 }));
@@ -191,7 +197,12 @@ fn apparmor_unset_is_left_to_the_runtime_and_bad_profiles_fail() {
 
 #[test]
 fn supplemental_groups_are_fs_group_then_groups_with_their_policy() {
-    let pod_sc = PodSecurityContext { fs_group: Some(3000), supplemental_groups: Some(vec![10, 3000]), supplemental_groups_policy: Some("Strict".into()), ..Default::default() };
+    let pod_sc = PodSecurityContext {
+        fs_group: Some(3000),
+        supplemental_groups: Some(vec![10, 3000]),
+        supplemental_groups_policy: Some("Strict".into()),
+        ..Default::default()
+    };
     let sc = build(&pod(Some(pod_sc.clone())), &container(None));
     assert_eq!(sc.supplemental_groups, vec![3000, 10, 3000]);
     assert_eq!(sc.supplemental_groups_policy, api::SupplementalGroupsPolicy::Strict as i32);
@@ -205,7 +216,11 @@ fn supplemental_groups_are_fs_group_then_groups_with_their_policy() {
 
 #[test]
 fn image_user_fills_in_when_no_run_as_user_is_set() {
-    let image = |uid: Option<i64>, username: &str| api::Image { uid: uid.map(|value| api::Int64Value { value }), username: username.into(), ..Default::default() };
+    let image = |uid: Option<i64>, username: &str| api::Image {
+        uid: uid.map(|value| api::Int64Value { value }),
+        username: username.into(),
+        ..Default::default()
+    };
     assert_eq!(ImageUser::of(Some(&image(Some(1000), ""))), ImageUser { uid: Some(1000), username: String::new() });
     assert_eq!(ImageUser::of(Some(&image(None, "nobody"))), ImageUser { uid: None, username: "nobody".into() });
     assert_eq!(ImageUser::of(Some(&image(None, ""))), ImageUser { uid: Some(0), username: String::new() });

@@ -70,7 +70,8 @@ pub const SUBPATHS_DIR: &str = "volume-subpaths";
 /// Every `volume-subpaths/<volume>/<container>/<index>` entry of pod directory `pod_dir`.
 pub fn subpath_mounts(pod_dir: &Path) -> Vec<PathBuf> {
     let list = |d: &Path| -> Vec<PathBuf> { std::fs::read_dir(d).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default() };
-    let dirs = |d: &Path| -> Vec<PathBuf> { list(d).into_iter().filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())).collect() };
+    let dirs =
+        |d: &Path| -> Vec<PathBuf> { list(d).into_iter().filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())).collect() };
     dirs(&pod_dir.join(SUBPATHS_DIR)).iter().flat_map(|v| dirs(v)).flat_map(|c| list(&c)).collect()
 }
 
@@ -98,7 +99,11 @@ fn bind_fd(fd: &OwnedFd, target: &Path) -> std::io::Result<()> {
     match std::fs::symlink_metadata(target) {
         Ok(m) if m.is_dir() == is_dir && !m.file_type().is_symlink() => {}
         Ok(m) => {
-            if m.is_dir() { std::fs::remove_dir(target)? } else { std::fs::remove_file(target)? }
+            if m.is_dir() {
+                std::fs::remove_dir(target)?
+            } else {
+                std::fs::remove_file(target)?
+            }
             make_target(target, is_dir)?;
         }
         Err(_) => make_target(target, is_dir)?,
@@ -127,7 +132,8 @@ impl HostSubPaths {
     /// Opens (creating it as a directory if missing) sub path `sub` confined to `volume`.
     fn open(&self, volume: &Path, sub: &str) -> Result<OwnedFd, String> {
         let fail = |what: &str, e: Errno| format!("failed to prepare subPath `{sub}`: {what}: {e}");
-        let root = fs::open(volume, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| fail("opening the volume", e))?;
+        let root = fs::open(volume, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| fail("opening the volume", e))?;
         let fd = match beneath(&root, sub) {
             Err(Errno::NOENT) => {
                 let mode = fs::fstat(&root).map_err(|e| fail("reading the volume's mode", e))?.st_mode & 0o7777;
@@ -155,7 +161,9 @@ fn beneath(root: &OwnedFd, path: &str) -> Result<OwnedFd, Errno> {
 /// only the directories made here get the mode, each opened without following a link.
 fn make_dirs(root: &OwnedFd, sub: &str, mode: Mode) -> Result<(), Errno> {
     let parts: Vec<&str> = sub.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
-    let open_dir = |path: &str| fs::openat2(root, path, OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS);
+    let open_dir = |path: &str| {
+        fs::openat2(root, path, OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS)
+    };
     // The longest prefix that exists.
     let mut existing = 0;
     let mut dir = open_dir(".")?;
@@ -171,7 +179,13 @@ fn make_dirs(root: &OwnedFd, sub: &str, mode: Mode) -> Result<(), Errno> {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(e),
         }
-        let next = fs::openat2(dir.as_fd(), *part, OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS)?;
+        let next = fs::openat2(
+            dir.as_fd(),
+            *part,
+            OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+        )?;
         fs::fchmod(&next, mode)?;
         dir = next;
     }
@@ -195,18 +209,32 @@ mod tests {
     use super::*;
 
     fn mount(sub_path: Option<&str>, expr: Option<&str>) -> VolumeMount {
-        VolumeMount { name: "v".into(), mount_path: "/m".into(), sub_path: sub_path.map(Into::into), sub_path_expr: expr.map(Into::into), ..Default::default() }
+        VolumeMount {
+            name: "v".into(),
+            mount_path: "/m".into(),
+            sub_path: sub_path.map(Into::into),
+            sub_path_expr: expr.map(Into::into),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn sub_path_expr_is_expanded_and_checked_as_upstream() {
-        let vars = BTreeMap::from([("POD".to_string(), "web-0".to_string()), ("UP".to_string(), "..".to_string()), ("ABS".to_string(), "/tmp".to_string()), ("EMPTY".to_string(), String::new())]);
+        let vars = BTreeMap::from([
+            ("POD".to_string(), "web-0".to_string()),
+            ("UP".to_string(), "..".to_string()),
+            ("ABS".to_string(), "/tmp".to_string()),
+            ("EMPTY".to_string(), String::new()),
+        ]);
         assert_eq!(mount_sub_path(&mount(None, Some("logs/$(POD)")), &vars), Ok(Some("logs/web-0".into())));
         assert_eq!(mount_sub_path(&mount(Some("a/b"), None), &vars), Ok(Some("a/b".into())));
         assert_eq!(mount_sub_path(&mount(Some(""), None), &vars), Ok(None));
         assert_eq!(mount_sub_path(&mount(None, None), &vars), Ok(None));
         assert_eq!(mount_sub_path(&mount(None, Some("$$(POD)")), &vars), Ok(Some("$(POD)".into())));
-        assert_eq!(mount_sub_path(&mount(None, Some("$(UP)")), &vars), Err("unable to provision SubPath `..`: must not contain '..'".into()));
+        assert_eq!(
+            mount_sub_path(&mount(None, Some("$(UP)")), &vars),
+            Err("unable to provision SubPath `..`: must not contain '..'".into())
+        );
         assert_eq!(mount_sub_path(&mount(None, Some("$(ABS)")), &vars), Err("error SubPath `/tmp` must not be an absolute path".into()));
         assert_eq!(mount_sub_path(&mount(Some("/etc"), None), &vars), Err("error SubPath `/etc` must not be an absolute path".into()));
         assert_eq!(mount_sub_path(&mount(None, Some("$(NOPE)/$(EMPTY)/$(POD)")), &vars), Err("missing value for EMPTY, NOPE".into()));
@@ -258,7 +286,13 @@ mod tests {
     /// Needs root (mounts), as the test command runs.
     #[test]
     fn sub_paths_are_pinned_by_a_bind_mount_under_the_pod_directory() {
-        let mounted = |p: &Path| std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().filter(|l| l.split(' ').nth(4) == Some(p.to_str().unwrap())).count();
+        let mounted = |p: &Path| {
+            std::fs::read_to_string("/proc/self/mountinfo")
+                .unwrap()
+                .lines()
+                .filter(|l| l.split(' ').nth(4) == Some(p.to_str().unwrap()))
+                .count()
+        };
         let dir = tempfile::tempdir().unwrap();
         let (volume, pod_dir) = (dir.path().join("vol"), dir.path().join("pod"));
         std::fs::create_dir_all(volume.join("data")).unwrap();

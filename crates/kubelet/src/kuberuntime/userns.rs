@@ -185,7 +185,10 @@ impl UserNamespaces {
             }
             None => {
                 let used = self.used()?;
-                let host_id = self.ranges.first_free(&used).ok_or("create user namespace: could not find an empty slot to allocate a user namespace")?;
+                let host_id = self
+                    .ranges
+                    .first_free(&used)
+                    .ok_or("create user namespace: could not find an empty slot to allocate a user namespace")?;
                 let m = PodMappings::of(host_id, self.ranges.ids_per_pod);
                 let text = serde_json::to_vec(&m).map_err(|e| format!("create user namespace: {e}"))?;
                 let path = self.file(uid);
@@ -193,8 +196,14 @@ impl UserNamespaces {
                 m
             }
         };
-        let map = |v: &[IdMapping]| v.iter().map(|m| api::IdMapping { host_id: m.host_id, container_id: m.container_id, length: m.length }).collect();
-        Ok(api::UserNamespace { mode: api::NamespaceMode::Pod as i32, uids: map(&mappings.uid_mappings), gids: map(&mappings.gid_mappings) })
+        let map = |v: &[IdMapping]| {
+            v.iter().map(|m| api::IdMapping { host_id: m.host_id, container_id: m.container_id, length: m.length }).collect()
+        };
+        Ok(api::UserNamespace {
+            mode: api::NamespaceMode::Pod as i32,
+            uids: map(&mappings.uid_mappings),
+            gids: map(&mappings.gid_mappings),
+        })
     }
 
     /// A stored range must be one this kubelet could have handed out (upstream's `record`): in
@@ -203,8 +212,15 @@ impl UserNamespaces {
         let r = m.range().map_err(|e| format!("user namespace: {e}"))?;
         let end = u64::from(self.ranges.first_id) + u64::from(self.ranges.length);
         let inside = r.host_id >= self.ranges.first_id && u64::from(r.host_id) + u64::from(r.length) <= end;
-        if r.host_id == 0 || r.length != self.ranges.ids_per_pod || !inside || !(r.host_id - self.ranges.first_id).is_multiple_of(self.ranges.ids_per_pod) {
-            return Err(format!("user namespace: range {}+{} is not one of this kubelet's ({}+{} in steps of {})", r.host_id, r.length, self.ranges.first_id, self.ranges.length, self.ranges.ids_per_pod));
+        if r.host_id == 0
+            || r.length != self.ranges.ids_per_pod
+            || !inside
+            || !(r.host_id - self.ranges.first_id).is_multiple_of(self.ranges.ids_per_pod)
+        {
+            return Err(format!(
+                "user namespace: range {}+{} is not one of this kubelet's ({}+{} in steps of {})",
+                r.host_id, r.length, self.ranges.first_id, self.ranges.length, self.ranges.ids_per_pod
+            ));
         }
         Ok(())
     }
@@ -226,7 +242,8 @@ impl UserNamespaces {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("user namespace: {}: {e}", path.display())),
         };
-        let m: PodMappings = serde_json::from_slice(&text).map_err(|e| format!("user namespace: invalid user namespace mappings file {}: {e}", path.display()))?;
+        let m: PodMappings = serde_json::from_slice(&text)
+            .map_err(|e| format!("user namespace: invalid user namespace mappings file {}: {e}", path.display()))?;
         self.check_stored(&m)?;
         Ok(Some(m))
     }

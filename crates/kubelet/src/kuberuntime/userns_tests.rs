@@ -64,7 +64,10 @@ fn pods_get_distinct_ranges_that_persist_and_are_freed_with_their_directories() 
     let again = UserNamespaces::new(root.path(), ranges);
     assert_eq!(first_host_id(&again.options(&pod("a", Some(false)), "", true, false).unwrap()), a);
     let text = std::fs::read_to_string(root.path().join("pods/a/userns")).unwrap();
-    assert_eq!(text, r#"{"uidMappings":[{"hostId":65536,"containerId":0,"length":65536}],"gidMappings":[{"hostId":65536,"containerId":0,"length":65536}]}"#);
+    assert_eq!(
+        text,
+        r#"{"uidMappings":[{"hostId":65536,"containerId":0,"length":65536}],"gidMappings":[{"hostId":65536,"containerId":0,"length":65536}]}"#
+    );
 
     let c = first_host_id(&again.options(&pod("c", Some(false)), "", true, true).unwrap());
     assert_eq!(c, 196608);
@@ -101,7 +104,9 @@ fn unsupported_handlers_and_bad_files_are_refused() {
     // A stored range this kubelet could not have handed out (host root, off a slot) is refused.
     setup(root.path(), &["c", "d"]);
     for (uid, host) in [("c", 0), ("d", 70000)] {
-        let bad = format!(r#"{{"uidMappings":[{{"hostId":{host},"containerId":0,"length":65536}}],"gidMappings":[{{"hostId":{host},"containerId":0,"length":65536}}]}}"#);
+        let bad = format!(
+            r#"{{"uidMappings":[{{"hostId":{host},"containerId":0,"length":65536}}],"gidMappings":[{{"hostId":{host},"containerId":0,"length":65536}}]}}"#
+        );
         std::fs::write(root.path().join(format!("pods/{uid}/userns")), bad).unwrap();
         let err = users.options(&pod(uid, Some(false)), "", true, false).unwrap_err();
         assert!(err.contains("is not one of this kubelet's"), "{uid}: {err}");

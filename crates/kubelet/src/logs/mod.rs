@@ -70,7 +70,9 @@ impl ContainerLogManager {
     pub async fn rotate_logs(&self) -> Result<(), CriError> {
         let running = api::ContainerState::ContainerRunning as i32;
         let ids: Vec<String> = self.runtime.list_containers(None).await?.into_iter().filter(|c| c.state == running).map(|c| c.id).collect();
-        futures::stream::iter(ids).for_each_concurrent(self.policy.max_workers, |id| async move { self.process_container(&id).await }).await;
+        futures::stream::iter(ids)
+            .for_each_concurrent(self.policy.max_workers, |id| async move { self.process_container(&id).await })
+            .await;
         Ok(())
     }
 
@@ -107,7 +109,9 @@ impl ContainerLogManager {
             return;
         }
         match self.rotate_log(id, &path).await {
-            Ok(rotated) => tracing::info!(container = %id, path = %path.display(), size, rotated = %rotated.display(), "rotated container log"),
+            Ok(rotated) => {
+                tracing::info!(container = %id, path = %path.display(), size, rotated = %rotated.display(), "rotated container log")
+            }
             Err(e) => tracing::warn!(container = %id, path = %path.display(), size, "failed to rotate container log: {e}"),
         }
     }

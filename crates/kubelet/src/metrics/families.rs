@@ -89,7 +89,13 @@ pub struct HistogramVec {
 }
 
 impl HistogramVec {
-    pub fn new(name: &'static str, help: &'static str, stability: &'static str, label_names: &'static [&'static str], bounds: Vec<f64>) -> Self {
+    pub fn new(
+        name: &'static str,
+        help: &'static str,
+        stability: &'static str,
+        label_names: &'static [&'static str],
+        bounds: Vec<f64>,
+    ) -> Self {
         HistogramVec { name, help, stability, label_names, bounds, series: Mutex::default() }
     }
 
@@ -129,7 +135,8 @@ impl HistogramVec {
             let mut cumulative = 0;
             for (bound, n) in self.bounds.iter().zip(&s.buckets) {
                 cumulative += n;
-                let _ = writeln!(out, "{}_bucket{} {cumulative}", self.name, labels(self.label_names, values, Some(("le", &number(*bound)))));
+                let _ =
+                    writeln!(out, "{}_bucket{} {cumulative}", self.name, labels(self.label_names, values, Some(("le", &number(*bound)))));
             }
             let _ = writeln!(out, "{}_bucket{} {}", self.name, labels(self.label_names, values, Some(("le", "+Inf"))), s.count);
             let _ = writeln!(out, "{}_sum{} {}", self.name, labels(self.label_names, values, None), number(s.sum));
@@ -151,7 +158,13 @@ mod tests {
         let mut out = String::new();
         h.render(&mut out);
         assert!(out.starts_with("# HELP x_seconds [ALPHA] X.\n# TYPE x_seconds histogram\n"), "{out}");
-        for line in ["x_seconds_bucket{operation_type=\"sync\",le=\"0.1\"} 1", "x_seconds_bucket{operation_type=\"sync\",le=\"1\"} 2", "x_seconds_bucket{operation_type=\"sync\",le=\"+Inf\"} 3", "x_seconds_sum{operation_type=\"sync\"} 5.55", "x_seconds_count{operation_type=\"sync\"} 3"] {
+        for line in [
+            "x_seconds_bucket{operation_type=\"sync\",le=\"0.1\"} 1",
+            "x_seconds_bucket{operation_type=\"sync\",le=\"1\"} 2",
+            "x_seconds_bucket{operation_type=\"sync\",le=\"+Inf\"} 3",
+            "x_seconds_sum{operation_type=\"sync\"} 5.55",
+            "x_seconds_count{operation_type=\"sync\"} 3",
+        ] {
             assert!(out.contains(&format!("{line}\n")), "{line} in {out}");
         }
     }

@@ -59,10 +59,21 @@ impl<R: RuntimeService + ?Sized, I: Send + Sync + 'static + ?Sized> RuntimeServi
     async fn list_pod_sandbox(&self, filter: Option<api::PodSandboxFilter>) -> Result<Vec<api::PodSandbox>> {
         self.record("list_podsandbox", self.runtime.list_pod_sandbox(filter)).await
     }
-    async fn create_container(&self, sandbox_id: &str, config: api::ContainerConfig, sandbox_config: api::PodSandboxConfig) -> Result<String> {
+    async fn create_container(
+        &self,
+        sandbox_id: &str,
+        config: api::ContainerConfig,
+        sandbox_config: api::PodSandboxConfig,
+    ) -> Result<String> {
         self.record("create_container", self.runtime.create_container(sandbox_id, config, sandbox_config)).await
     }
-    async fn create_container_with(&self, sandbox_id: &str, config: api::ContainerConfig, extras: &kubelet_cri::ContainerConfigExtras, sandbox_config: api::PodSandboxConfig) -> Result<String> {
+    async fn create_container_with(
+        &self,
+        sandbox_id: &str,
+        config: api::ContainerConfig,
+        extras: &kubelet_cri::ContainerConfigExtras,
+        sandbox_config: api::PodSandboxConfig,
+    ) -> Result<String> {
         self.record("create_container", self.runtime.create_container_with(sandbox_id, config, extras, sandbox_config)).await
     }
     async fn start_container(&self, id: &str) -> Result<()> {
@@ -111,7 +122,12 @@ impl<R: Send + Sync + 'static + ?Sized, I: ImageService + ?Sized> ImageService f
     async fn image_status(&self, image: &api::ImageSpec) -> Result<Option<api::Image>> {
         self.record("image_status", self.images.image_status(image)).await
     }
-    async fn pull_image(&self, image: api::ImageSpec, auth: Option<api::AuthConfig>, sandbox_config: Option<api::PodSandboxConfig>) -> Result<String> {
+    async fn pull_image(
+        &self,
+        image: api::ImageSpec,
+        auth: Option<api::AuthConfig>,
+        sandbox_config: Option<api::PodSandboxConfig>,
+    ) -> Result<String> {
         self.record("pull_image", self.images.pull_image(image, auth, sandbox_config)).await
     }
     async fn remove_image(&self, image: &api::ImageSpec) -> Result<()> {

@@ -13,7 +13,10 @@ use std::path::PathBuf;
 use families::{CounterVec, DEF_BUCKETS, HistogramVec, exponential_buckets};
 
 /// Upstream's `podStartupDurationBuckets`.
-const POD_START_BUCKETS: &[f64] = &[0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 20.0, 30.0, 45.0, 60.0, 120.0, 180.0, 240.0, 300.0, 360.0, 480.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0, 3600.0];
+const POD_START_BUCKETS: &[f64] = &[
+    0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 20.0, 30.0, 45.0, 60.0, 120.0, 180.0, 240.0, 300.0, 360.0, 480.0, 600.0, 900.0, 1200.0,
+    1800.0, 2700.0, 3600.0,
+];
 
 /// Upstream's `rest_client_request_duration_seconds` buckets.
 const REST_CLIENT_BUCKETS: &[f64] = &[0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0];
@@ -63,23 +66,112 @@ impl Default for KubeletMetrics {
 impl KubeletMetrics {
     pub fn new() -> Self {
         KubeletMetrics {
-            pod_start_duration: HistogramVec::new("kubelet_pod_start_duration_seconds", "Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run", "ALPHA", &[], POD_START_BUCKETS.to_vec()),
-            pod_start_sli_duration: HistogramVec::new("kubelet_pod_start_sli_duration_seconds", "Duration in seconds to start a pod, excluding time to pull images and run init containers, measured from pod creation timestamp to when all its containers are reported as started and observed via watch", "ALPHA", &[], POD_START_BUCKETS.to_vec()),
-            pod_start_total_duration: HistogramVec::new("kubelet_pod_start_total_duration_seconds", "Duration in seconds to start a pod since creation, including time to pull images and run init containers, measured from pod creation timestamp to when all its containers are reported as started and observed via watch", "ALPHA", &[], POD_START_BUCKETS.to_vec()),
+            pod_start_duration: HistogramVec::new(
+                "kubelet_pod_start_duration_seconds",
+                "Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run",
+                "ALPHA",
+                &[],
+                POD_START_BUCKETS.to_vec(),
+            ),
+            pod_start_sli_duration: HistogramVec::new(
+                "kubelet_pod_start_sli_duration_seconds",
+                "Duration in seconds to start a pod, excluding time to pull images and run init containers, measured from pod creation timestamp to when all its containers are reported as started and observed via watch",
+                "ALPHA",
+                &[],
+                POD_START_BUCKETS.to_vec(),
+            ),
+            pod_start_total_duration: HistogramVec::new(
+                "kubelet_pod_start_total_duration_seconds",
+                "Duration in seconds to start a pod since creation, including time to pull images and run init containers, measured from pod creation timestamp to when all its containers are reported as started and observed via watch",
+                "ALPHA",
+                &[],
+                POD_START_BUCKETS.to_vec(),
+            ),
             first_network_pod_start_sli_duration: std::sync::Mutex::new(0.0),
-            pod_worker_duration: HistogramVec::new("kubelet_pod_worker_duration_seconds", "Duration in seconds to sync a single pod. Broken down by operation type: create, update, or sync", "ALPHA", &["operation_type"], DEF_BUCKETS.to_vec()),
-            pleg_relist_duration: HistogramVec::new("kubelet_pleg_relist_duration_seconds", "Duration in seconds for relisting pods in PLEG.", "ALPHA", &[], DEF_BUCKETS.to_vec()),
-            pleg_relist_interval: HistogramVec::new("kubelet_pleg_relist_interval_seconds", "Interval in seconds between relisting in PLEG.", "ALPHA", &[], DEF_BUCKETS.to_vec()),
-            runtime_operations: CounterVec::new("kubelet_runtime_operations_total", "Cumulative number of runtime operations by operation type.", "ALPHA", &["operation_type"]),
-            runtime_operations_errors: CounterVec::new("kubelet_runtime_operations_errors_total", "Cumulative number of runtime operation errors by operation type.", "ALPHA", &["operation_type"]),
-            runtime_operations_duration: HistogramVec::new("kubelet_runtime_operations_duration_seconds", "Duration in seconds of runtime operations. Broken down by operation type.", "ALPHA", &["operation_type"], exponential_buckets(0.005, 2.5, 14)),
-            evictions: CounterVec::new("kubelet_evictions", "Cumulative number of pod evictions by eviction signal", "ALPHA", &["eviction_signal"]),
-            image_garbage_collected: CounterVec::new("kubelet_image_garbage_collected_total", "Total number of images garbage collected by the kubelet, whether through disk usage or image age.", "ALPHA", &["reason"]),
-            image_mustpull_checks: CounterVec::new("kubelet_imagemanager_image_mustpull_checks_total", "Counter for how many times kubelet checked whether credentials need to be re-verified to access an image", "ALPHA", &["result"]),
-            credential_provider_plugin_duration: HistogramVec::new("kubelet_credential_provider_plugin_duration", "Duration of execution in seconds for credential provider plugin", "ALPHA", &["plugin_name"], DEF_BUCKETS.to_vec()),
-            credential_provider_plugin_errors: CounterVec::new("kubelet_credential_provider_plugin_errors_total", "Number of errors from credential provider plugin", "ALPHA", &["plugin_name"]),
-            rest_client_requests: CounterVec::new("rest_client_requests_total", "Number of HTTP requests, partitioned by status code, method, and host.", "ALPHA", &["code", "method", "host"]),
-            rest_client_request_duration: HistogramVec::new("rest_client_request_duration_seconds", "Request latency in seconds. Broken down by verb, and host.", "ALPHA", &["verb", "host"], REST_CLIENT_BUCKETS.to_vec()),
+            pod_worker_duration: HistogramVec::new(
+                "kubelet_pod_worker_duration_seconds",
+                "Duration in seconds to sync a single pod. Broken down by operation type: create, update, or sync",
+                "ALPHA",
+                &["operation_type"],
+                DEF_BUCKETS.to_vec(),
+            ),
+            pleg_relist_duration: HistogramVec::new(
+                "kubelet_pleg_relist_duration_seconds",
+                "Duration in seconds for relisting pods in PLEG.",
+                "ALPHA",
+                &[],
+                DEF_BUCKETS.to_vec(),
+            ),
+            pleg_relist_interval: HistogramVec::new(
+                "kubelet_pleg_relist_interval_seconds",
+                "Interval in seconds between relisting in PLEG.",
+                "ALPHA",
+                &[],
+                DEF_BUCKETS.to_vec(),
+            ),
+            runtime_operations: CounterVec::new(
+                "kubelet_runtime_operations_total",
+                "Cumulative number of runtime operations by operation type.",
+                "ALPHA",
+                &["operation_type"],
+            ),
+            runtime_operations_errors: CounterVec::new(
+                "kubelet_runtime_operations_errors_total",
+                "Cumulative number of runtime operation errors by operation type.",
+                "ALPHA",
+                &["operation_type"],
+            ),
+            runtime_operations_duration: HistogramVec::new(
+                "kubelet_runtime_operations_duration_seconds",
+                "Duration in seconds of runtime operations. Broken down by operation type.",
+                "ALPHA",
+                &["operation_type"],
+                exponential_buckets(0.005, 2.5, 14),
+            ),
+            evictions: CounterVec::new(
+                "kubelet_evictions",
+                "Cumulative number of pod evictions by eviction signal",
+                "ALPHA",
+                &["eviction_signal"],
+            ),
+            image_garbage_collected: CounterVec::new(
+                "kubelet_image_garbage_collected_total",
+                "Total number of images garbage collected by the kubelet, whether through disk usage or image age.",
+                "ALPHA",
+                &["reason"],
+            ),
+            image_mustpull_checks: CounterVec::new(
+                "kubelet_imagemanager_image_mustpull_checks_total",
+                "Counter for how many times kubelet checked whether credentials need to be re-verified to access an image",
+                "ALPHA",
+                &["result"],
+            ),
+            credential_provider_plugin_duration: HistogramVec::new(
+                "kubelet_credential_provider_plugin_duration",
+                "Duration of execution in seconds for credential provider plugin",
+                "ALPHA",
+                &["plugin_name"],
+                DEF_BUCKETS.to_vec(),
+            ),
+            credential_provider_plugin_errors: CounterVec::new(
+                "kubelet_credential_provider_plugin_errors_total",
+                "Number of errors from credential provider plugin",
+                "ALPHA",
+                &["plugin_name"],
+            ),
+            rest_client_requests: CounterVec::new(
+                "rest_client_requests_total",
+                "Number of HTTP requests, partitioned by status code, method, and host.",
+                "ALPHA",
+                &["code", "method", "host"],
+            ),
+            rest_client_request_duration: HistogramVec::new(
+                "rest_client_request_duration_seconds",
+                "Request latency in seconds. Broken down by verb, and host.",
+                "ALPHA",
+                &["verb", "host"],
+                REST_CLIENT_BUCKETS.to_vec(),
+            ),
             credential_provider_config_hash: std::sync::OnceLock::new(),
             image_manager_dir: std::sync::OnceLock::new(),
             proc_self: PathBuf::from("/proc/self"),
@@ -89,19 +181,41 @@ impl KubeletMetrics {
     /// Appends every family to `out`.
     pub fn render(&self, out: &mut String) {
         if let Some(hash) = self.credential_provider_config_hash.get() {
-            let _ = writeln!(out, "# HELP kubelet_credential_provider_config_info [ALPHA] Information about the last applied credential provider configuration with hash as label\n# TYPE kubelet_credential_provider_config_info gauge\nkubelet_credential_provider_config_info{{hash=\"{hash}\"}} 1");
+            let _ = writeln!(
+                out,
+                "# HELP kubelet_credential_provider_config_info [ALPHA] Information about the last applied credential provider configuration with hash as label\n# TYPE kubelet_credential_provider_config_info gauge\nkubelet_credential_provider_config_info{{hash=\"{hash}\"}} 1"
+            );
         }
         self.credential_provider_plugin_duration.render(out);
         self.credential_provider_plugin_errors.render(out);
         self.evictions.render(out);
         let first = *self.first_network_pod_start_sli_duration.lock().expect("metrics lock");
-        let _ = writeln!(out, "# HELP kubelet_first_network_pod_start_sli_duration_seconds [INTERNAL] Duration in seconds to start the first network pod, excluding time to pull images and run init containers, measured from pod creation timestamp to when all its containers are reported as started and observed via watch\n# TYPE kubelet_first_network_pod_start_sli_duration_seconds gauge\nkubelet_first_network_pod_start_sli_duration_seconds {first}");
+        let _ = writeln!(
+            out,
+            "# HELP kubelet_first_network_pod_start_sli_duration_seconds [INTERNAL] Duration in seconds to start the first network pod, excluding time to pull images and run init containers, measured from pod creation timestamp to when all its containers are reported as started and observed via watch\n# TYPE kubelet_first_network_pod_start_sli_duration_seconds gauge\nkubelet_first_network_pod_start_sli_duration_seconds {first}"
+        );
         self.image_garbage_collected.render(out);
         if let Some(dir) = self.image_manager_dir.get() {
             self.image_mustpull_checks.render(out);
-            let count = |sub: &str| std::fs::read_dir(dir.join(sub)).map(|d| d.flatten().filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with("sha256-") && !n.ends_with(".tmp"))).count()).unwrap_or(0);
-            let _ = writeln!(out, "# HELP kubelet_imagemanager_ondisk_pullintents [ALPHA] Number of ImagePullIntents stored on disk.\n# TYPE kubelet_imagemanager_ondisk_pullintents gauge\nkubelet_imagemanager_ondisk_pullintents {}", count("pulling"));
-            let _ = writeln!(out, "# HELP kubelet_imagemanager_ondisk_pulledrecords [ALPHA] Number of ImagePulledRecords stored on disk.\n# TYPE kubelet_imagemanager_ondisk_pulledrecords gauge\nkubelet_imagemanager_ondisk_pulledrecords {}", count("pulled"));
+            let count = |sub: &str| {
+                std::fs::read_dir(dir.join(sub))
+                    .map(|d| {
+                        d.flatten()
+                            .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with("sha256-") && !n.ends_with(".tmp")))
+                            .count()
+                    })
+                    .unwrap_or(0)
+            };
+            let _ = writeln!(
+                out,
+                "# HELP kubelet_imagemanager_ondisk_pullintents [ALPHA] Number of ImagePullIntents stored on disk.\n# TYPE kubelet_imagemanager_ondisk_pullintents gauge\nkubelet_imagemanager_ondisk_pullintents {}",
+                count("pulling")
+            );
+            let _ = writeln!(
+                out,
+                "# HELP kubelet_imagemanager_ondisk_pulledrecords [ALPHA] Number of ImagePulledRecords stored on disk.\n# TYPE kubelet_imagemanager_ondisk_pulledrecords gauge\nkubelet_imagemanager_ondisk_pulledrecords {}",
+                count("pulled")
+            );
         }
         self.pleg_relist_duration.render(out);
         self.pleg_relist_interval.render(out);
@@ -156,7 +270,9 @@ fn process_metrics(proc_self: &std::path::Path, out: &mut String) {
         gauge(out, "process_max_fds", "Maximum number of open file descriptors.", "gauge", max as f64);
     }
     let status = std::fs::read_to_string(proc_self.join("status")).unwrap_or_default();
-    let kib = |key: &str| status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse::<f64>().ok());
+    let kib = |key: &str| {
+        status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse::<f64>().ok())
+    };
     if let Some(rss) = kib("VmRSS:") {
         gauge(out, "process_resident_memory_bytes", "Resident memory size in bytes.", "gauge", rss * 1024.0);
     }
@@ -165,7 +281,13 @@ fn process_metrics(proc_self: &std::path::Path, out: &mut String) {
     }
     let boot = crate::stats::host::boot_time(std::path::Path::new("/proc")).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
     if let (Some(start_ticks), Some(boot)) = (field(22), boot) {
-        gauge(out, "process_start_time_seconds", "Start time of the process since unix epoch in seconds.", "gauge", boot.as_secs() as f64 + start_ticks / CLK_TCK);
+        gauge(
+            out,
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.",
+            "gauge",
+            boot.as_secs() as f64 + start_ticks / CLK_TCK,
+        );
     }
 }
 

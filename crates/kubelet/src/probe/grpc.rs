@@ -18,10 +18,8 @@ pub async fn check(host: &str, port: u16, service: &str, timeout: Duration) -> P
             .map_err(|e| format!("invalid address {addr}: {e}"))?
             .user_agent(format!("kube-probe/{}", super::http::probe_version()))
             .map_err(|e| e.to_string())?;
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|e| format!("failed to connect service {addr:?} within {}s: {e}", timeout.as_secs()))?;
+        let channel =
+            endpoint.connect().await.map_err(|e| format!("failed to connect service {addr:?} within {}s: {e}", timeout.as_secs()))?;
         let mut client = HealthClient::new(channel);
         let response = client
             .check(HealthCheckRequest { service: service.to_owned() })

@@ -137,9 +137,7 @@ async fn get_once(target: &HttpTarget) -> Result<(u16, Option<String>, Vec<u8>),
 }
 
 fn build_request(target: &HttpTarget) -> Result<Request<Empty<Bytes>>, String> {
-    let mut request = Request::get(target.path.as_str())
-        .body(Empty::new())
-        .map_err(|e| format!("invalid path {:?}: {e}", target.path))?;
+    let mut request = Request::get(target.path.as_str()).body(Empty::new()).map_err(|e| format!("invalid path {:?}: {e}", target.path))?;
     let headers = request.headers_mut();
     let host = if target.port == 80 || target.port == 443 { target.host.clone() } else { join_host_port(&target.host, target.port) };
     headers.insert(HOST, HeaderValue::from_str(&host).map_err(|e| e.to_string())?);

@@ -17,10 +17,13 @@ async fn serve() -> SocketAddr {
         .route("/away", get(|| async { Redirect::temporary("http://elsewhere.invalid/ok") }))
         .route("/loop", get(|| async { Redirect::temporary("/loop") }))
         .route("/big", get(|| async { "x".repeat(100_000) }))
-        .route("/slow", get(|| async {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            "late"
-        }))
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        )
         .route(
             "/headers",
             get(|headers: HeaderMap| async move {

@@ -40,11 +40,16 @@ pub fn resolve_port(port: &IntOrString, container: &Container) -> Result<u16, Ac
             let named = container.ports.iter().flatten().find(|p| p.name.as_deref() == Some(name.as_str()));
             match named {
                 Some(p) => i64::from(p.container_port),
-                None => name.parse::<i64>().map_err(|_| ActionError::UnknownPort { port: name.clone(), container: container.name.clone() })?,
+                None => {
+                    name.parse::<i64>().map_err(|_| ActionError::UnknownPort { port: name.clone(), container: container.name.clone() })?
+                }
             }
         }
     };
-    u16::try_from(number).ok().filter(|p| *p > 0).ok_or_else(|| ActionError::InvalidPort { port: number, container: container.name.clone() })
+    u16::try_from(number)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| ActionError::InvalidPort { port: number, container: container.name.clone() })
 }
 
 fn http_target(get: &HTTPGetAction, container: &Container, pod_ip: &str) -> Result<HttpTarget, ActionError> {
@@ -165,10 +170,8 @@ mod tests {
         let c = container();
         let exec = Probe { exec: Some(ExecAction { command: Some(vec!["true".into()]) }), ..Default::default() };
         assert_eq!(probe_action(&exec, &c, "ip"), Ok(Action::Exec(vec!["true".into()])));
-        let tcp = Probe {
-            tcp_socket: Some(TCPSocketAction { host: Some("10.0.0.1".into()), port: IntOrString::Int(22) }),
-            ..Default::default()
-        };
+        let tcp =
+            Probe { tcp_socket: Some(TCPSocketAction { host: Some("10.0.0.1".into()), port: IntOrString::Int(22) }), ..Default::default() };
         assert_eq!(probe_action(&tcp, &c, "ip"), Ok(Action::Tcp { host: "10.0.0.1".into(), port: 22 }));
         let grpc = Probe { grpc: Some(GRPCAction { port: 9090, ..Default::default() }), ..Default::default() };
         assert_eq!(probe_action(&grpc, &c, "ip"), Ok(Action::Grpc { host: "ip".into(), port: 9090, service: String::new() }));

@@ -37,7 +37,13 @@ pub struct ProbeCounters(Mutex<BTreeMap<Key, u64>>, HistogramVec);
 
 impl Default for ProbeCounters {
     fn default() -> Self {
-        let durations = HistogramVec::new("prober_probe_duration_seconds", "Duration in seconds for a probe response.", "ALPHA", &["probe_type", "container", "pod", "namespace"], DEF_BUCKETS.to_vec());
+        let durations = HistogramVec::new(
+            "prober_probe_duration_seconds",
+            "Duration in seconds for a probe response.",
+            "ALPHA",
+            &["probe_type", "container", "pod", "namespace"],
+            DEF_BUCKETS.to_vec(),
+        );
         ProbeCounters(Mutex::default(), durations)
     }
 }
@@ -110,7 +116,10 @@ mod tests {
         c.observe_duration(&web, "app", ProbeKind::Readiness, ProbeRunResult::Failed, 0.02);
         let text = c.render();
         assert!(text.contains("prober_probe_duration_seconds_bucket{probe_type=\"Liveness\",container=\"app\",pod=\"web\",namespace=\"default\",le=\"0.025\"} 1\n"), "{text}");
-        assert!(!text.contains("probe_type=\"Readiness\",container=\"app\",pod=\"web\",namespace=\"default\",le="), "failed probes have no duration: {text}");
+        assert!(
+            !text.contains("probe_type=\"Readiness\",container=\"app\",pod=\"web\",namespace=\"default\",le="),
+            "failed probes have no duration: {text}"
+        );
         c.remove_pod("u1");
         assert!(!c.render().contains("prober_probe_total{"));
         assert!(!c.render().contains("prober_probe_duration_seconds_bucket{"));

@@ -21,13 +21,13 @@ use kubelet_cri::RuntimeService;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use kubelet_types::clock::Clock;
 use crate::container::{ContainerState, PodStatus};
-use kubelet_types::events::EventRecorder;
 use crate::kuberuntime::actions::ProbeVerdicts;
 use crate::kuberuntime::labels::{PodRef, pod_name, pod_namespace, pod_uid};
 use crate::status::ProbeResults;
 use crate::status_manager::StatusManager;
+use kubelet_types::clock::Clock;
+use kubelet_types::events::EventRecorder;
 
 /// The three probes a container can declare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -130,11 +130,8 @@ pub struct ProbeManager {
 /// Containers that are probed: regular containers and sidecars (restartable init containers).
 fn probed_containers(pod: &Pod) -> impl Iterator<Item = &Container> {
     let spec = pod.spec.as_ref();
-    let sidecars = spec
-        .and_then(|s| s.init_containers.as_ref())
-        .into_iter()
-        .flatten()
-        .filter(|c| c.restart_policy.as_deref() == Some("Always"));
+    let sidecars =
+        spec.and_then(|s| s.init_containers.as_ref()).into_iter().flatten().filter(|c| c.restart_policy.as_deref() == Some("Always"));
     spec.map(|s| s.containers.as_slice()).unwrap_or_default().iter().chain(sidecars)
 }
 
@@ -283,7 +280,6 @@ impl ProbeManager {
         self.workers.lock().expect("probe workers lock").len()
     }
 }
-
 
 impl crate::server::MetricsSource for ProbeManager {
     fn render(&self) -> String {

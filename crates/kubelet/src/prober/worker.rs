@@ -22,10 +22,10 @@ use tokio_util::sync::CancellationToken;
 use super::action::{probe_action, run};
 use super::state::{ProbeState, Thresholds, initial_result};
 use super::{ProbeKind, ProbeResult, Shared};
-use kubelet_types::events::EventType;
 use crate::kuberuntime::labels::PodRef;
 use crate::probe::{ProbeOutcome, ProbeOutcomeKind};
 use crate::status_manager::ProbeView;
+use kubelet_types::events::EventType;
 
 /// Attempts of a check that could not be made, before the round is given up (upstream's
 /// `maxProbeRetries`).
@@ -75,7 +75,8 @@ impl Worker {
         let mut gated = false;
         loop {
             let view = self.shared.status.probe_view(&self.pod_ref.uid, &self.container.name);
-            let new_instance = view.as_ref().and_then(|v| v.container_id.as_deref()).is_some_and(|id| state.container_id.as_deref() != Some(id));
+            let new_instance =
+                view.as_ref().and_then(|v| v.container_id.as_deref()).is_some_and(|id| state.container_id.as_deref() != Some(id));
             let just_started = gated && view.as_ref().is_some_and(|v| v.started);
             if new_instance || just_started || Instant::now() >= due {
                 let began = Instant::now();

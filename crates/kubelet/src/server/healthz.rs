@@ -32,18 +32,10 @@ fn run(health: &dyn HealthChecker, check: &str) -> Result<(), String> {
     }
 }
 
-async fn aggregate(
-    State(health): State<Arc<dyn HealthChecker>>,
-    RawQuery(query): RawQuery,
-) -> Response {
+async fn aggregate(State(health): State<Arc<dyn HealthChecker>>, RawQuery(query): RawQuery) -> Response {
     let params = parse_query(query.as_deref().unwrap_or(""));
-    let mut excluded: BTreeSet<&str> = params
-        .iter()
-        .filter(|(k, _)| k == "exclude")
-        .flat_map(|(_, v)| v.split(','))
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .collect();
+    let mut excluded: BTreeSet<&str> =
+        params.iter().filter(|(k, _)| k == "exclude").flat_map(|(_, v)| v.split(',')).map(str::trim).filter(|v| !v.is_empty()).collect();
     let mut output = String::new();
     let mut failed = false;
     for check in CHECKS {
@@ -62,16 +54,10 @@ async fn aggregate(
     }
     if !excluded.is_empty() {
         let names: Vec<String> = excluded.iter().map(|n| format!("{n:?}")).collect();
-        output.push_str(&format!(
-            "warn: some health checks cannot be excluded: no matches for {}\n",
-            names.join(",")
-        ));
+        output.push_str(&format!("warn: some health checks cannot be excluded: no matches for {}\n", names.join(",")));
     }
     if failed {
-        return text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("{output}healthz check failed\n"),
-        );
+        return text(StatusCode::INTERNAL_SERVER_ERROR, format!("{output}healthz check failed\n"));
     }
     if params.iter().any(|(k, _)| k == "verbose") {
         return text(StatusCode::OK, format!("{output}healthz check passed\n"));
@@ -79,19 +65,13 @@ async fn aggregate(
     text(StatusCode::OK, "ok".to_string())
 }
 
-async fn single(
-    State(health): State<Arc<dyn HealthChecker>>,
-    Path(check): Path<String>,
-) -> Response {
+async fn single(State(health): State<Arc<dyn HealthChecker>>, Path(check): Path<String>) -> Response {
     if !CHECKS.contains(&check.as_str()) {
         return text(StatusCode::NOT_FOUND, "404 page not found\n".to_string());
     }
     match run(health.as_ref(), &check) {
         Ok(()) => text(StatusCode::OK, "ok".to_string()),
-        Err(reason) => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("internal server error: {reason}\n"),
-        ),
+        Err(reason) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("internal server error: {reason}\n")),
     }
 }
 

@@ -38,7 +38,9 @@ pub fn render(node_name: &str, pods: &[Pod]) -> String {
     let mut out = String::new();
     out.push_str("# HELP kubelet_node_name [ALPHA] The node's name. The count is always 1.\n# TYPE kubelet_node_name gauge\n");
     let _ = writeln!(out, "kubelet_node_name{{node=\"{}\"}} 1", escape(node_name));
-    out.push_str("# HELP kubelet_running_containers [ALPHA] Number of containers currently running\n# TYPE kubelet_running_containers gauge\n");
+    out.push_str(
+        "# HELP kubelet_running_containers [ALPHA] Number of containers currently running\n# TYPE kubelet_running_containers gauge\n",
+    );
     for (state, n) in &by_state {
         let _ = writeln!(out, "kubelet_running_containers{{container_state=\"{state}\"}} {n}");
     }
@@ -79,13 +81,20 @@ mod tests {
         let a = Pod {
             status: Some(PodStatus {
                 init_container_statuses: Some(vec![status("init", exited.clone(), Some("containerd://i"))]),
-                container_statuses: Some(vec![status("web", running, Some("containerd://w")), status("side", waiting.clone(), Some("containerd://s"))]),
+                container_statuses: Some(vec![
+                    status("web", running, Some("containerd://w")),
+                    status("side", waiting.clone(), Some("containerd://s")),
+                ]),
                 ..Default::default()
             }),
             ..Default::default()
         };
         let b = Pod {
-            status: Some(PodStatus { phase: Some("Pending".into()), container_statuses: Some(vec![status("main", waiting, None)]), ..Default::default() }),
+            status: Some(PodStatus {
+                phase: Some("Pending".into()),
+                container_statuses: Some(vec![status("main", waiting, None)]),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let text = render("node-\"1\"", &[a, b]);

@@ -96,17 +96,11 @@ pub async fn serve_read_only(
 }
 
 async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| io::Error::new(e.kind(), format!("failed to listen on {addr}: {e}")))
+    TcpListener::bind(addr).await.map_err(|e| io::Error::new(e.kind(), format!("failed to listen on {addr}: {e}")))
 }
 
 /// Serves `router` on an already bound listener; in-flight requests finish after `shutdown`.
-pub async fn serve_on(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
+pub async fn serve_on(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving HTTP");
     // As Go's listeners: no Nagle (a small final write would wait for a delayed ACK).
@@ -123,15 +117,7 @@ pub async fn serve_on(
 
 /// A plain-text response as Go's `http.Error` and `fmt.Fprint` produce them.
 pub(crate) fn text(status: StatusCode, body: String) -> Response {
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        body,
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")], body).into_response()
 }
 
 async fn not_found() -> Response {

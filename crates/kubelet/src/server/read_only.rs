@@ -15,30 +15,16 @@ use k8s_openapi::api::core::v1::Pod;
 use super::{PodLister, text};
 
 pub(super) fn routes<S>(pods: Arc<dyn PodLister>) -> Router<S> {
-    Router::new()
-        .route("/pods", get(list_pods))
-        .route("/pods/", get(list_pods))
-        .with_state(pods)
+    Router::new().route("/pods", get(list_pods)).route("/pods/", get(list_pods)).with_state(pods)
 }
 
 async fn list_pods(State(pods): State<Arc<dyn PodLister>>) -> Response {
-    let list: List<Pod> = List {
-        items: pods.pods(),
-        metadata: Default::default(),
-    };
+    let list: List<Pod> = List { items: pods.pods(), metadata: Default::default() };
     match serde_json::to_vec(&list) {
-        Ok(body) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response(),
+        Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "encoding pod list");
-            text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("failed to encode pods: {e}\n"),
-            )
+            text(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to encode pods: {e}\n"))
         }
     }
 }

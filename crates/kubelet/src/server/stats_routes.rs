@@ -31,7 +31,12 @@ async fn summary(State(stats): State<Arc<dyn StatsSource>>, Query(q): Query<Hash
     let only = match q.get("only_cpu_and_memory").map(String::as_str) {
         None | Some("") | Some("false") => false,
         Some("true") => true,
-        Some(other) => return text(StatusCode::BAD_REQUEST, format!("Error parsing only_cpu_and_memory: strconv.ParseBool: parsing {other:?}: invalid syntax\n")),
+        Some(other) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("Error parsing only_cpu_and_memory: strconv.ParseBool: parsing {other:?}: invalid syntax\n"),
+            );
+        }
     };
     match stats.latest() {
         Some(s) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], summary_json(&s, only)).into_response(),

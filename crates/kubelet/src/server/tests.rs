@@ -63,19 +63,11 @@ async fn raw(addr: SocketAddr, request: &str) -> Reply {
     let text = String::from_utf8(buf).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    Reply {
-        status,
-        headers: head.to_ascii_lowercase(),
-        body: body.to_string(),
-    }
+    Reply { status, headers: head.to_ascii_lowercase(), body: body.to_string() }
 }
 
 async fn get(addr: SocketAddr, path: &str) -> Reply {
-    raw(
-        addr,
-        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
-    )
-    .await
+    raw(addr, &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")).await
 }
 
 fn health(result: Result<(), String>) -> Arc<FakeHealth> {
@@ -88,45 +80,24 @@ async fn healthz_ok_and_failing() {
     let server = Running::start(healthz_router(h.clone())).await;
     let r = get(server.addr, "/healthz").await;
     assert_eq!((r.status, r.body.as_str()), (200, "ok"));
-    assert!(
-        r.headers
-            .contains("content-type: text/plain; charset=utf-8"),
-        "{}",
-        r.headers
-    );
+    assert!(r.headers.contains("content-type: text/plain; charset=utf-8"), "{}", r.headers);
     assert!(r.headers.contains("x-content-type-options: nosniff"));
     for path in ["/healthz/ping", "/healthz/log", "/healthz/syncloop"] {
         let r = get(server.addr, path).await;
         assert_eq!((r.status, r.body.as_str()), (200, "ok"), "{path}");
     }
     let r = get(server.addr, "/healthz?verbose").await;
-    assert_eq!(
-        r.body,
-        "[+]ping ok\n[+]log ok\n[+]syncloop ok\nhealthz check passed\n"
-    );
+    assert_eq!(r.body, "[+]ping ok\n[+]log ok\n[+]syncloop ok\nhealthz check passed\n");
 
     *h.0.lock().unwrap() = Err("PLEG is not healthy: last relist 5m ago".into());
     let r = get(server.addr, "/healthz").await;
     assert_eq!(r.status, 500);
-    assert_eq!(
-        r.body,
-        "[+]ping ok\n[+]log ok\n[-]syncloop failed: reason withheld\nhealthz check failed\n"
-    );
+    assert_eq!(r.body, "[+]ping ok\n[+]log ok\n[-]syncloop failed: reason withheld\nhealthz check failed\n");
     let r = get(server.addr, "/healthz/syncloop").await;
-    assert_eq!(
-        (r.status, r.body.as_str()),
-        (
-            500,
-            "internal server error: PLEG is not healthy: last relist 5m ago\n"
-        )
-    );
+    assert_eq!((r.status, r.body.as_str()), (500, "internal server error: PLEG is not healthy: last relist 5m ago\n"));
     assert_eq!(get(server.addr, "/healthz/ping").await.status, 200);
     // Excluding the failing check makes the aggregate pass.
-    let r = get(
-        server.addr,
-        "/healthz?exclude=syncloop&exclude=nope&verbose=1",
-    )
-    .await;
+    let r = get(server.addr, "/healthz?exclude=syncloop&exclude=nope&verbose=1").await;
     assert_eq!(r.status, 200);
     assert_eq!(
         r.body,
@@ -141,31 +112,15 @@ async fn healthz_ok_and_failing() {
 #[tokio::test]
 async fn read_only_port_lists_pods() {
     let pod = Pod {
-        metadata: ObjectMeta {
-            name: Some("web".into()),
-            namespace: Some("default".into()),
-            ..Default::default()
-        },
-        status: Some(k8s_openapi::api::core::v1::PodStatus {
-            phase: Some("Running".into()),
-            ..Default::default()
-        }),
+        metadata: ObjectMeta { name: Some("web".into()), namespace: Some("default".into()), ..Default::default() },
+        status: Some(k8s_openapi::api::core::v1::PodStatus { phase: Some("Running".into()), ..Default::default() }),
         ..Default::default()
     };
-    let server = Running::start(read_only_router(
-        Arc::new(FakePods(vec![pod])),
-        health(Ok(())),
-        Default::default(),
-    ))
-    .await;
+    let server = Running::start(read_only_router(Arc::new(FakePods(vec![pod])), health(Ok(())), Default::default())).await;
     for path in ["/pods", "/pods/"] {
         let r = get(server.addr, path).await;
         assert_eq!(r.status, 200, "{path}");
-        assert!(
-            r.headers.contains("content-type: application/json"),
-            "{}",
-            r.headers
-        );
+        assert!(r.headers.contains("content-type: application/json"), "{}", r.headers);
         let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(v["kind"], "PodList");
         assert_eq!(v["apiVersion"], "v1");
@@ -188,11 +143,7 @@ async fn empty_pod_list_and_bad_requests() {
     assert_eq!((r.status, r.body.as_str()), (404, "404 page not found\n"));
     assert_eq!(get(server.addr, "/healthz/nope").await.status, 404);
     assert_eq!(get(server.addr, "/healthz?%zz=%%&&=").await.status, 200);
-    let r = raw(
-        server.addr,
-        "DELETE /pods HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let r = raw(server.addr, "DELETE /pods HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
     assert_eq!(r.status, 405);
     // Garbage instead of HTTP: the connection is answered or dropped, the server survives.
     let mut s = TcpStream::connect(server.addr).await.unwrap();
@@ -207,9 +158,7 @@ async fn empty_pod_list_and_bad_requests() {
 async fn bind_error_names_the_address() {
     let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = taken.local_addr().unwrap();
-    let err = serve_healthz(addr, health(Ok(())), std::future::pending())
-        .await
-        .unwrap_err();
+    let err = serve_healthz(addr, health(Ok(())), std::future::pending()).await.unwrap_err();
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
     assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
 }
@@ -258,7 +207,11 @@ async fn read_only_port_serves_metrics_and_stats_when_given() {
     let server = Running::start(read_only_router(Arc::new(FakePods(vec![])), health(Ok(())), extras)).await;
     let r = get(server.addr, "/metrics").await;
     assert_eq!(r.status, 200);
-    assert!(r.body.contains("kubelet_node_name{node=\"node-a\"} 1\n") && r.body.ends_with("kubelet_pleg_relist_duration_seconds_count 3\n"), "{}", r.body);
+    assert!(
+        r.body.contains("kubelet_node_name{node=\"node-a\"} 1\n") && r.body.ends_with("kubelet_pleg_relist_duration_seconds_count 3\n"),
+        "{}",
+        r.body
+    );
     assert_eq!(get(server.addr, "/metrics/probes").await.body, "prober_probe_total{} 1\n");
     // Before the first stats sample: the summary is unavailable, the metrics say so.
     assert_eq!(get(server.addr, "/stats/summary").await.status, 503);

@@ -99,13 +99,28 @@ pub fn render(snapshot: Option<&StatsSnapshot>) -> String {
 pub fn render_at(snapshot: Option<&StatsSnapshot>, now: SystemTime) -> String {
     let mut f = Families::default();
     let Some(s) = snapshot else {
-        f.add("container_scrape_error", "1 if there was an error while getting container metrics, 0 otherwise", "gauge", String::new(), 1.0, None);
+        f.add(
+            "container_scrape_error",
+            "1 if there was an error while getting container metrics, 0 otherwise",
+            "gauge",
+            String::new(),
+            1.0,
+            None,
+        );
         return f.render();
     };
-    f.add("container_scrape_error", "1 if there was an error while getting container metrics, 0 otherwise", "gauge", String::new(), 0.0, None);
+    f.add(
+        "container_scrape_error",
+        "1 if there was an error while getting container metrics, 0 otherwise",
+        "gauge",
+        String::new(),
+        0.0,
+        None,
+    );
     f.add("machine_scrape_error", "1 if there was an error while getting machine metrics, 0 otherwise.", "gauge", String::new(), 0.0, None);
     let m = &s.machine;
-    let machine = label_text(vec![("boot_id", m.boot_id.clone()), ("machine_id", m.machine_id.clone()), ("system_uuid", m.system_uuid.clone())]);
+    let machine =
+        label_text(vec![("boot_id", m.boot_id.clone()), ("machine_id", m.machine_id.clone()), ("system_uuid", m.system_uuid.clone())]);
     f.add("machine_cpu_cores", "Number of logical CPU cores.", "gauge", machine.clone(), s.num_cores as f64, None);
     f.add("machine_memory_bytes", "Amount of memory installed on the machine.", "gauge", machine.clone(), s.memory_capacity as f64, None);
     f.add("machine_swap_bytes", "Amount of swap memory available on the machine.", "gauge", machine, m.swap_total as f64, None);
@@ -116,7 +131,14 @@ pub fn render_at(snapshot: Option<&StatsSnapshot>, now: SystemTime) -> String {
         ("kernelVersion", m.kernel_version.clone()),
         ("osVersion", m.os_image.clone()),
     ]);
-    f.add("cadvisor_version_info", "A metric with a constant '1' value labeled by kernel version, OS version, docker version, cadvisor version & cadvisor revision.", "gauge", version, 1.0, None);
+    f.add(
+        "cadvisor_version_info",
+        "A metric with a constant '1' value labeled by kernel version, OS version, docker version, cadvisor version & cadvisor revision.",
+        "gauge",
+        version,
+        1.0,
+        None,
+    );
     let ts = Some(millis(s.taken));
     for r in &s.cgroups {
         container_families(&mut f, s, r, ts, now);
@@ -150,23 +172,79 @@ fn container_families(f: &mut Families, s: &StatsSnapshot, r: &CgroupRecord, ts:
         let limit = if root { s.memory_capacity } else { mem.limit.unwrap_or(0) };
         let swap_limit = if root { s.machine.swap_total } else { mem.swap_limit.unwrap_or(0) };
         f.add("container_spec_memory_limit_bytes", "Memory limit for the container.", "gauge", l.clone(), limit as f64, None);
-        f.add("container_spec_memory_swap_limit_bytes", "Memory swap limit for the container.", "gauge", l.clone(), swap_limit as f64, None);
-        f.add("container_spec_memory_reservation_limit_bytes", "Memory reservation limit for the container.", "gauge", l.clone(), mem.reservation as f64, None);
+        f.add(
+            "container_spec_memory_swap_limit_bytes",
+            "Memory swap limit for the container.",
+            "gauge",
+            l.clone(),
+            swap_limit as f64,
+            None,
+        );
+        f.add(
+            "container_spec_memory_reservation_limit_bytes",
+            "Memory reservation limit for the container.",
+            "gauge",
+            l.clone(),
+            mem.reservation as f64,
+            None,
+        );
     }
     // CPU.
     if let Some(u) = x.cpu_user_ns {
-        f.add("container_cpu_user_seconds_total", "Cumulative user cpu time consumed in seconds.", "counter", l.clone(), u as f64 / 1e9, ts);
+        f.add(
+            "container_cpu_user_seconds_total",
+            "Cumulative user cpu time consumed in seconds.",
+            "counter",
+            l.clone(),
+            u as f64 / 1e9,
+            ts,
+        );
     }
     if let Some(u) = x.cpu_system_ns {
-        f.add("container_cpu_system_seconds_total", "Cumulative system cpu time consumed in seconds.", "counter", l.clone(), u as f64 / 1e9, ts);
+        f.add(
+            "container_cpu_system_seconds_total",
+            "Cumulative system cpu time consumed in seconds.",
+            "counter",
+            l.clone(),
+            u as f64 / 1e9,
+            ts,
+        );
     }
     if let Some(u) = x.cpu_usage_ns.filter(|u| *u > 0) {
-        f.add("container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.", "counter", with(r, &[("cpu", "total".into())]), u as f64 / 1e9, ts);
+        f.add(
+            "container_cpu_usage_seconds_total",
+            "Cumulative cpu time consumed in seconds.",
+            "counter",
+            with(r, &[("cpu", "total".into())]),
+            u as f64 / 1e9,
+            ts,
+        );
     }
     if x.cpu_quota_us.is_some_and(|q| q > 0) {
-        f.add("container_cpu_cfs_periods_total", "Number of elapsed enforcement period intervals.", "counter", l.clone(), x.cpu_periods.unwrap_or(0) as f64, ts);
-        f.add("container_cpu_cfs_throttled_periods_total", "Number of throttled period intervals.", "counter", l.clone(), x.cpu_throttled_periods.unwrap_or(0) as f64, ts);
-        f.add("container_cpu_cfs_throttled_seconds_total", "Total time duration the container has been throttled.", "counter", l.clone(), x.cpu_throttled_ns.unwrap_or(0) as f64 / 1e9, ts);
+        f.add(
+            "container_cpu_cfs_periods_total",
+            "Number of elapsed enforcement period intervals.",
+            "counter",
+            l.clone(),
+            x.cpu_periods.unwrap_or(0) as f64,
+            ts,
+        );
+        f.add(
+            "container_cpu_cfs_throttled_periods_total",
+            "Number of throttled period intervals.",
+            "counter",
+            l.clone(),
+            x.cpu_throttled_periods.unwrap_or(0) as f64,
+            ts,
+        );
+        f.add(
+            "container_cpu_cfs_throttled_seconds_total",
+            "Total time duration the container has been throttled.",
+            "counter",
+            l.clone(),
+            x.cpu_throttled_ns.unwrap_or(0) as f64 / 1e9,
+            ts,
+        );
     }
     // Memory.
     if let Some(mem) = &x.memory {
@@ -175,20 +253,53 @@ fn container_families(f: &mut Families, s: &StatsSnapshot, r: &CgroupRecord, ts:
         g(f, "container_memory_rss", "Size of RSS in bytes.", mem.rss);
         g(f, "container_memory_mapped_file", "Size of memory mapped files in bytes.", mem.mapped_file);
         g(f, "container_memory_swap", "Container swap usage in bytes.", mem.swap.unwrap_or(0));
-        g(f, "container_memory_usage_bytes", "Current memory usage in bytes, including all memory regardless of when it was accessed", mem.usage);
+        g(
+            f,
+            "container_memory_usage_bytes",
+            "Current memory usage in bytes, including all memory regardless of when it was accessed",
+            mem.usage,
+        );
         g(f, "container_memory_max_usage_bytes", "Maximum memory usage recorded in bytes", mem.max_usage.unwrap_or(0));
         g(f, "container_memory_working_set_bytes", "Current working set in bytes.", mem.working_set());
         g(f, "container_memory_total_inactive_file_bytes", "Current total inactive file in bytes.", mem.inactive_file);
         f.add("container_memory_failcnt", "Number of memory usage hits limits", "counter", l.clone(), mem.failcnt.unwrap_or(0) as f64, ts);
-        f.add("container_memory_events_high_total", "Cumulative count of memory.high throttle events for the container", "counter", l.clone(), mem.events_high as f64, ts);
-        f.add("container_memory_events_max_total", "Cumulative count of memory.max limit hit events for the container", "counter", l.clone(), mem.events_max as f64, ts);
+        f.add(
+            "container_memory_events_high_total",
+            "Cumulative count of memory.high throttle events for the container",
+            "counter",
+            l.clone(),
+            mem.events_high as f64,
+            ts,
+        );
+        f.add(
+            "container_memory_events_max_total",
+            "Cumulative count of memory.max limit hit events for the container",
+            "counter",
+            l.clone(),
+            mem.events_max as f64,
+            ts,
+        );
         for scope in ["container", "hierarchy"] {
             for (kind, v) in [("pgfault", mem.page_faults), ("pgmajfault", mem.major_page_faults)] {
                 let labels = with(r, &[("failure_type", kind.into()), ("scope", scope.into())]);
-                f.add("container_memory_failures_total", "Cumulative count of memory allocation failures.", "counter", labels, v as f64, ts);
+                f.add(
+                    "container_memory_failures_total",
+                    "Cumulative count of memory allocation failures.",
+                    "counter",
+                    labels,
+                    v as f64,
+                    ts,
+                );
             }
         }
-        f.add("container_oom_events_total", "Count of out of memory events observed for the container", "counter", l.clone(), mem.oom_kills as f64, ts);
+        f.add(
+            "container_oom_events_total",
+            "Count of out of memory events observed for the container",
+            "counter",
+            l.clone(),
+            mem.oom_kills as f64,
+            ts,
+        );
     }
     // Disk I/O per device.
     for b in &x.blkio {
@@ -200,7 +311,10 @@ fn container_families(f: &mut Families, s: &StatsSnapshot, r: &CgroupRecord, ts:
         c(f, "container_fs_writes_bytes_total", "Cumulative count of bytes written", b.write_bytes);
         c(f, "container_fs_writes_total", "Cumulative count of writes completed", b.writes);
         for (op, v) in [("Read", b.read_bytes), ("Write", b.write_bytes)] {
-            let labels = with(r, &[("device", dev.clone()), ("major", b.major.to_string()), ("minor", b.minor.to_string()), ("operation", op.into())]);
+            let labels = with(
+                r,
+                &[("device", dev.clone()), ("major", b.major.to_string()), ("minor", b.minor.to_string()), ("operation", op.into())],
+            );
             f.add("container_blkio_device_usage_total", "Blkio Device bytes usage", "counter", labels, v as f64, ts);
         }
     }
@@ -223,17 +337,47 @@ fn container_families(f: &mut Families, s: &StatsSnapshot, r: &CgroupRecord, ts:
     g(f, "container_processes", "Number of processes running inside the container.", p.processes);
     g(f, "container_file_descriptors", "Number of open file descriptors for the container.", p.file_descriptors);
     g(f, "container_sockets", "Number of open sockets for the container.", p.sockets);
-    g(f, "container_threads_max", "Maximum number of threads allowed inside the container, infinity if value is zero", x.pids_max.unwrap_or(0));
+    g(
+        f,
+        "container_threads_max",
+        "Maximum number of threads allowed inside the container, infinity if value is zero",
+        x.pids_max.unwrap_or(0),
+    );
     g(f, "container_threads", "Number of threads running inside the container", if root { 0 } else { x.pids.unwrap_or(p.threads) });
     if let Some(n) = p.max_open_files_soft {
         let labels = with(r, &[("ulimit", "max_open_files".into())]);
-        f.add("container_ulimits_soft", "Soft ulimit values for the container root process. Unlimited if -1, except priority and nice", "gauge", labels, n as f64, ts);
+        f.add(
+            "container_ulimits_soft",
+            "Soft ulimit values for the container root process. Unlimited if -1, except priority and nice",
+            "gauge",
+            labels,
+            n as f64,
+            ts,
+        );
     }
     // Pressure (cgroup v2).
     let psi = [
-        (&x.cpu_psi, "container_pressure_cpu_stalled_seconds_total", "Total time duration no tasks in the container could make progress due to CPU congestion.", "container_pressure_cpu_waiting_seconds_total", "Total time duration tasks in the container have waited due to CPU congestion."),
-        (&x.memory_psi, "container_pressure_memory_stalled_seconds_total", "Total time duration no tasks in the container could make progress due to memory congestion.", "container_pressure_memory_waiting_seconds_total", "Total time duration tasks in the container have waited due to memory congestion."),
-        (&x.io_psi, "container_pressure_io_stalled_seconds_total", "Total time duration no tasks in the container could make progress due to IO congestion.", "container_pressure_io_waiting_seconds_total", "Total time duration tasks in the container have waited due to IO congestion."),
+        (
+            &x.cpu_psi,
+            "container_pressure_cpu_stalled_seconds_total",
+            "Total time duration no tasks in the container could make progress due to CPU congestion.",
+            "container_pressure_cpu_waiting_seconds_total",
+            "Total time duration tasks in the container have waited due to CPU congestion.",
+        ),
+        (
+            &x.memory_psi,
+            "container_pressure_memory_stalled_seconds_total",
+            "Total time duration no tasks in the container could make progress due to memory congestion.",
+            "container_pressure_memory_waiting_seconds_total",
+            "Total time duration tasks in the container have waited due to memory congestion.",
+        ),
+        (
+            &x.io_psi,
+            "container_pressure_io_stalled_seconds_total",
+            "Total time duration no tasks in the container could make progress due to IO congestion.",
+            "container_pressure_io_waiting_seconds_total",
+            "Total time duration tasks in the container have waited due to IO congestion.",
+        ),
     ];
     for (v, full, full_help, some, some_help) in psi {
         if let Some(v) = v {
@@ -251,7 +395,13 @@ fn root_disk_families(f: &mut Families, s: &StatsSnapshot, ts: Option<u128>) {
     let g = |f: &mut Families, name, help, kind, v: f64| f.add(name, help, kind, l.clone(), v, ts);
     g(f, "container_fs_inodes_free", "Number of available Inodes", "gauge", d.fs.inodes_free as f64);
     g(f, "container_fs_inodes_total", "Number of Inodes", "gauge", d.fs.inodes as f64);
-    g(f, "container_fs_limit_bytes", "Number of bytes that can be consumed by the container on this filesystem.", "gauge", d.fs.capacity as f64);
+    g(
+        f,
+        "container_fs_limit_bytes",
+        "Number of bytes that can be consumed by the container on this filesystem.",
+        "gauge",
+        d.fs.capacity as f64,
+    );
     g(f, "container_fs_usage_bytes", "Number of bytes that are consumed by the container on this filesystem.", "gauge", d.fs.used as f64);
     if let Some(io) = &d.io {
         // Completed reads and writes come from the root cgroup's block I/O where it has this
@@ -270,7 +420,13 @@ fn root_disk_families(f: &mut Families, s: &StatsSnapshot, ts: Option<u128>) {
         g(f, "container_fs_write_seconds_total", "Cumulative count of seconds spent writing", "counter", io.write_ms as f64 / 1e9);
         g(f, "container_fs_io_current", "Number of I/Os currently in progress", "gauge", io.in_progress as f64);
         g(f, "container_fs_io_time_seconds_total", "Cumulative count of seconds spent doing I/Os", "counter", io.io_ms as f64 / 1e9);
-        g(f, "container_fs_io_time_weighted_seconds_total", "Cumulative weighted I/O time in seconds", "counter", io.weighted_io_ms as f64 / 1e9);
+        g(
+            f,
+            "container_fs_io_time_weighted_seconds_total",
+            "Cumulative weighted I/O time in seconds",
+            "counter",
+            io.weighted_io_ms as f64 / 1e9,
+        );
     }
 }
 

@@ -12,7 +12,19 @@ fn snapshot(cgroups: Vec<CgroupRecord>) -> StatsSnapshot {
     StatsSnapshot {
         taken,
         summary: Summary {
-            node: NodeStats { node_name: "n".into(), system_containers: vec![], start_time: api_time(taken), cpu: None, memory: None, io: None, network: None, fs: None, runtime: None, rlimit: None, swap: None },
+            node: NodeStats {
+                node_name: "n".into(),
+                system_containers: vec![],
+                start_time: api_time(taken),
+                cpu: None,
+                memory: None,
+                io: None,
+                network: None,
+                fs: None,
+                runtime: None,
+                rlimit: None,
+                swap: None,
+            },
             pods: vec![],
         },
         cgroups,
@@ -94,7 +106,13 @@ fn the_root_filesystem_and_its_disk() {
     });
     let body = render_at(Some(&s), UNIX_EPOCH);
     let l = r#"container="",device="/dev/vda",id="/",image="",name="",namespace="",pod="""#;
-    for want in [format!("container_fs_limit_bytes{{{l}}} 100 "), format!("container_fs_usage_bytes{{{l}}} 60 "), format!("container_fs_reads_total{{{l}}} 7 "), format!("container_fs_writes_total{{{l}}} 9 "), format!("container_fs_io_time_seconds_total{{{l}}} 0.000002 ")] {
+    for want in [
+        format!("container_fs_limit_bytes{{{l}}} 100 "),
+        format!("container_fs_usage_bytes{{{l}}} 60 "),
+        format!("container_fs_reads_total{{{l}}} 7 "),
+        format!("container_fs_writes_total{{{l}}} 9 "),
+        format!("container_fs_io_time_seconds_total{{{l}}} 0.000002 "),
+    ] {
         assert!(body.contains(&want), "{want} in {body}");
     }
 }

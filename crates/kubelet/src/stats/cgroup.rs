@@ -196,7 +196,14 @@ impl CgroupReader {
             swap_limit: if swap_accounting { limited(memory.u64("memory.memsw.limit_in_bytes")) } else { None },
             pids_max: pids.u64("pids.max"),
         });
-        let mut s = CgroupSample { created: spec.created, cpu_shares: spec.cpu_shares, cpu_period_us: spec.cpu_period_us, cpu_quota_us: spec.cpu_quota_us, pids_max: spec.pids_max, ..Default::default() };
+        let mut s = CgroupSample {
+            created: spec.created,
+            cpu_shares: spec.cpu_shares,
+            cpu_period_us: spec.cpu_period_us,
+            cpu_quota_us: spec.cpu_quota_us,
+            pids_max: spec.pids_max,
+            ..Default::default()
+        };
         s.cpu_usage_ns = cpuacct.u64("cpuacct.usage");
         if let Some(stat) = cpuacct.read("cpuacct.stat") {
             let ticks = |k| keyed(&stat, k).map(|t| t * (1_000_000_000 / USER_HZ));
@@ -235,7 +242,10 @@ impl CgroupReader {
         }
         s.pids = pids.u64("pids.current");
         let blkio = Dir::open(&self.dir("blkio", rel));
-        s.blkio = v1_blkio(&blkio.read("blkio.throttle.io_service_bytes_recursive").unwrap_or_default(), &blkio.read("blkio.throttle.io_serviced_recursive").unwrap_or_default());
+        s.blkio = v1_blkio(
+            &blkio.read("blkio.throttle.io_service_bytes_recursive").unwrap_or_default(),
+            &blkio.read("blkio.throttle.io_serviced_recursive").unwrap_or_default(),
+        );
         Some(s)
     }
 
@@ -258,7 +268,14 @@ impl CgroupReader {
                 pids_max: dir.u64("pids.max"),
             }
         });
-        let mut s = CgroupSample { created: spec.created, cpu_shares: spec.cpu_shares, cpu_period_us: spec.cpu_period_us, cpu_quota_us: spec.cpu_quota_us, pids_max: spec.pids_max, ..Default::default() };
+        let mut s = CgroupSample {
+            created: spec.created,
+            cpu_shares: spec.cpu_shares,
+            cpu_period_us: spec.cpu_period_us,
+            cpu_quota_us: spec.cpu_quota_us,
+            pids_max: spec.pids_max,
+            ..Default::default()
+        };
         if let Some(stat) = dir.read("cpu.stat") {
             let ns = |k| keyed(&stat, k).map(|us| us * 1000);
             s.cpu_usage_ns = ns("usage_usec");
@@ -421,7 +438,9 @@ pub fn v1_blkio(bytes: &str, ops: &str) -> Vec<BlkioSample> {
     for (text, is_bytes) in [(bytes, true), (ops, false)] {
         for line in text.lines() {
             let mut w = line.split_whitespace();
-            let (Some(dev), Some(op), Some(v)) = (w.next().and_then(device), w.next(), w.next().and_then(|v| v.parse::<u64>().ok())) else { continue };
+            let (Some(dev), Some(op), Some(v)) = (w.next().and_then(device), w.next(), w.next().and_then(|v| v.parse::<u64>().ok())) else {
+                continue;
+            };
             let e = entry(&mut out, dev);
             match (op, is_bytes) {
                 ("Read", true) => e.read_bytes = v,

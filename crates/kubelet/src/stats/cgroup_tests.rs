@@ -21,11 +21,19 @@ fn reads_a_v1_cgroup_across_hierarchies() {
     write(m, &format!("memory/{c}/memory.limit_in_bytes"), "9223372036854771712\n");
     write(m, &format!("memory/{c}/memory.max_usage_in_bytes"), "20000\n");
     write(m, &format!("memory/{c}/memory.failcnt"), "0\n");
-    write(m, &format!("memory/{c}/memory.stat"), "cache 1\nrss 2\ntotal_cache 3000\ntotal_rss 6000\ntotal_inactive_file 1000\ntotal_pgfault 50\ntotal_pgmajfault 2\ntotal_mapped_file 40\n");
+    write(
+        m,
+        &format!("memory/{c}/memory.stat"),
+        "cache 1\nrss 2\ntotal_cache 3000\ntotal_rss 6000\ntotal_inactive_file 1000\ntotal_pgfault 50\ntotal_pgmajfault 2\ntotal_mapped_file 40\n",
+    );
     write(m, &format!("memory/{c}/memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
     write(m, &format!("pids/{c}/pids.current"), "3\n");
     write(m, &format!("pids/{c}/pids.max"), "max\n");
-    write(m, &format!("blkio/{c}/blkio.throttle.io_service_bytes_recursive"), "8:0 Read 4096\n8:0 Write 8192\n8:0 Total 12288\nTotal 12288\n");
+    write(
+        m,
+        &format!("blkio/{c}/blkio.throttle.io_service_bytes_recursive"),
+        "8:0 Read 4096\n8:0 Write 8192\n8:0 Total 12288\nTotal 12288\n",
+    );
     write(m, &format!("blkio/{c}/blkio.throttle.io_serviced_recursive"), "8:0 Read 1\n8:0 Write 2\nTotal 3\n");
     let r = CgroupReader::new(Cgroupfs::V1 { mount: m.to_path_buf() });
     let s = r.read(c).unwrap();
@@ -48,7 +56,11 @@ fn reads_a_v2_cgroup_with_pressure() {
     let m = t.path();
     write(m, "cgroup.controllers", "cpu memory pids\n");
     let c = "kubepods/burstable/podY";
-    write(m, &format!("{c}/cpu.stat"), "usage_usec 2000000\nuser_usec 1500000\nsystem_usec 500000\nnr_periods 7\nnr_throttled 1\nthrottled_usec 30\n");
+    write(
+        m,
+        &format!("{c}/cpu.stat"),
+        "usage_usec 2000000\nuser_usec 1500000\nsystem_usec 500000\nnr_periods 7\nnr_throttled 1\nthrottled_usec 30\n",
+    );
     write(m, &format!("{c}/cpu.weight"), "100\n");
     write(m, &format!("{c}/cpu.max"), "20000 100000\n");
     write(m, &format!("{c}/memory.current"), "8192\n");
@@ -58,7 +70,11 @@ fn reads_a_v2_cgroup_with_pressure() {
     write(m, &format!("{c}/memory.swap.current"), "0\n");
     write(m, &format!("{c}/memory.swap.max"), "max\n");
     write(m, &format!("{c}/io.stat"), "8:16 rbytes=100 wbytes=200 rios=1 wios=2 dbytes=0 dios=0\n");
-    write(m, &format!("{c}/cpu.pressure"), "some avg10=1.50 avg60=0.50 avg300=0.10 total=12345\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=6\n");
+    write(
+        m,
+        &format!("{c}/cpu.pressure"),
+        "some avg10=1.50 avg60=0.50 avg300=0.10 total=12345\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=6\n",
+    );
     write(m, &format!("{c}/pids.current"), "2\n");
     let r = CgroupReader::new(Cgroupfs::detect(m));
     assert!(r.is_v2());
@@ -66,7 +82,10 @@ fn reads_a_v2_cgroup_with_pressure() {
     assert_eq!((s.cpu_usage_ns, s.cpu_user_ns, s.cpu_throttled_ns), (Some(2_000_000_000), Some(1_500_000_000), Some(30_000)));
     assert_eq!((s.cpu_shares, s.cpu_quota_us, s.cpu_period_us), (Some(weight_to_shares(100)), Some(20_000), Some(100_000)));
     let mem = s.memory.unwrap();
-    assert_eq!((mem.usage, mem.working_set(), mem.rss, mem.cache, mem.limit, mem.swap, mem.swap_limit), (8192, 7168, 4096, 2048, Some(80_000_000), Some(0), None));
+    assert_eq!(
+        (mem.usage, mem.working_set(), mem.rss, mem.cache, mem.limit, mem.swap, mem.swap_limit),
+        (8192, 7168, 4096, 2048, Some(80_000_000), Some(0), None)
+    );
     assert_eq!((mem.oom_kills, mem.events_high, mem.events_max, mem.failcnt), (1, 2, 3, None));
     assert_eq!(s.blkio, vec![BlkioSample { major: 8, minor: 16, read_bytes: 100, write_bytes: 200, reads: 1, writes: 2 }]);
     let psi = s.cpu_psi.unwrap();

@@ -22,8 +22,8 @@ use super::api::*;
 use super::cgroup::{CgroupReader, CgroupSample};
 use super::fs::{DiskUsage, FsInfo, disk_usage, fs_info};
 use super::host;
-use super::runtime_view::{RuntimeView, cri_sample};
 use super::network::{self, InterfaceCounters};
+use super::runtime_view::{RuntimeView, cri_sample};
 use super::summary::{add_used, cpu_stats, fs_stats, io_stats, memory_stats, network_stats, swap_stats};
 use crate::cm::pod_cgroups::{CgroupDriver, pod_cgroup, pods_cgroup, qos_cgroup};
 use crate::kuberuntime::labels::{CONTAINER_NAME, POD_UID};
@@ -146,7 +146,14 @@ pub struct StatsCollector {
 }
 
 impl StatsCollector {
-    pub fn new(cfg: StatsConfig, reader: CgroupReader, pods: Arc<dyn PodLister>, runtime: Arc<dyn RuntimeService>, images: Arc<dyn ImageService>, store: StatsStore) -> Self {
+    pub fn new(
+        cfg: StatsConfig,
+        reader: CgroupReader,
+        pods: Arc<dyn PodLister>,
+        runtime: Arc<dyn RuntimeService>,
+        images: Arc<dyn ImageService>,
+        store: StatsStore,
+    ) -> Self {
         StatsCollector { cfg, reader, pods, runtime, images, store, prev_cpu: HashMap::new(), du_cache: HashMap::new() }
     }
 
@@ -218,7 +225,12 @@ impl StatsCollector {
         u
     }
 
-    fn node_stats(&mut self, round: &Round, cgroups: &mut Vec<CgroupRecord>, prev_cpu: &mut HashMap<String, (SystemTime, u64)>) -> NodeStats {
+    fn node_stats(
+        &mut self,
+        round: &Round,
+        cgroups: &mut Vec<CgroupRecord>,
+        prev_cpu: &mut HashMap<String, (SystemTime, u64)>,
+    ) -> NodeStats {
         let (view, now) = (round.view, round.now);
         let proc_root = self.cfg.proc_root.clone();
         let mut root = self.reader.read("").unwrap_or_default();
@@ -266,7 +278,18 @@ impl StatsCollector {
             system_containers,
             start_time: api_time(boot.unwrap_or(now)),
             cpu: self.cpu("/", &root, now, prev_cpu),
-            memory: memory_stats(&CgroupSample { memory: root.memory.clone().map(|mut m| { m.limit = None; m }), ..Default::default() }, now, capacity).map(|mut m| {
+            memory: memory_stats(
+                &CgroupSample {
+                    memory: root.memory.clone().map(|mut m| {
+                        m.limit = None;
+                        m
+                    }),
+                    ..Default::default()
+                },
+                now,
+                capacity,
+            )
+            .map(|mut m| {
                 m.psi = host::psi(&proc_root, "memory");
                 m
             }),
@@ -277,18 +300,32 @@ impl StatsCollector {
                 image_fs: view.image_fs.map(|(i, u)| fs_stats(Some(&i), Some(u), now)),
                 container_fs: view.container_fs.map(|(i, u)| fs_stats(Some(&i), Some(u), now)),
             }),
-            rlimit: Some(RlimitStats { time: api_time(now), max_pid: host::pid_max(&proc_root), num_of_running_processes: host::process_count(&proc_root) }),
+            rlimit: Some(RlimitStats {
+                time: api_time(now),
+                max_pid: host::pid_max(&proc_root),
+                num_of_running_processes: host::process_count(&proc_root),
+            }),
             swap: host::swap(&proc_root, now),
         }
         .with_cpu_psi(host::psi(&proc_root, "cpu"))
     }
 
-    fn pod_stats(&mut self, pod: &Pod, round: &Round, cgroups: &mut Vec<CgroupRecord>, prev_cpu: &mut HashMap<String, (SystemTime, u64)>) -> Option<PodStats> {
+    fn pod_stats(
+        &mut self,
+        pod: &Pod,
+        round: &Round,
+        cgroups: &mut Vec<CgroupRecord>,
+        prev_cpu: &mut HashMap<String, (SystemTime, u64)>,
+    ) -> Option<PodStats> {
         let (view, now) = (round.view, round.now);
         let uid = pod.metadata.uid.clone()?;
         let name = pod.metadata.name.clone().unwrap_or_default();
         let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-        let sandbox = view.sandboxes.iter().filter(|s| s.metadata.as_ref().is_some_and(|m| m.uid == uid)).max_by_key(|s| (s.state == api::PodSandboxState::SandboxReady as i32, s.created_at))?;
+        let sandbox = view
+            .sandboxes
+            .iter()
+            .filter(|s| s.metadata.as_ref().is_some_and(|m| m.uid == uid))
+            .max_by_key(|s| (s.state == api::PodSandboxState::SandboxReady as i32, s.created_at))?;
         let pod_rel = pod_cgroup(&self.cfg.cgroup_root, pod).dir_for_driver(self.cfg.cgroup_driver);
         let pod_key = format!("/{pod_rel}");
         let pod_sample = self.reader.read(&pod_rel);
@@ -303,11 +340,23 @@ impl StatsCollector {
             && let Some(s) = self.reader.read(&rel)
         {
             let processes = host::process_facts(&self.cfg.proc_root, &sandbox_pids, s.pids_max);
-            cgroups.push(CgroupRecord { id: format!("/{rel}"), pod: name.clone(), namespace: namespace.clone(), name: sandbox.id.clone(), start: s.created, processes, sample: s, network: net.clone(), ..Default::default() });
+            cgroups.push(CgroupRecord {
+                id: format!("/{rel}"),
+                pod: name.clone(),
+                namespace: namespace.clone(),
+                name: sandbox.id.clone(),
+                start: s.created,
+                processes,
+                sample: s,
+                network: net.clone(),
+                ..Default::default()
+            });
         }
         // The newest running container of each name.
         let mut newest: HashMap<&str, &api::Container> = HashMap::new();
-        for c in view.containers.iter().filter(|c| c.pod_sandbox_id == sandbox.id && c.state == api::ContainerState::ContainerRunning as i32) {
+        for c in
+            view.containers.iter().filter(|c| c.pod_sandbox_id == sandbox.id && c.state == api::ContainerState::ContainerRunning as i32)
+        {
             let Some(cname) = c.labels.get(CONTAINER_NAME).or(c.metadata.as_ref().map(|m| &m.name)) else { continue };
             if c.labels.get(POD_UID).is_some_and(|u| *u != uid) {
                 continue;
@@ -343,7 +392,12 @@ impl StatsCollector {
                 swap: sample.as_ref().and_then(|s| swap_stats(s, now)),
             });
             if let (Some(rel), Some(s)) = (rel, sample) {
-                let image = c.image.as_ref().map(|i| i.user_specified_image.clone()).filter(|i| !i.is_empty()).unwrap_or_else(|| c.image_ref.clone());
+                let image = c
+                    .image
+                    .as_ref()
+                    .map(|i| i.user_specified_image.clone())
+                    .filter(|i| !i.is_empty())
+                    .unwrap_or_else(|| c.image_ref.clone());
                 let pids = self.reader.pids(&rel, MAX_PIDS);
                 cgroups.push(CgroupRecord {
                     id: format!("/{rel}"),
@@ -362,7 +416,12 @@ impl StatsCollector {
         }
         let volume_stats = self.volume_stats(pod, &uid, now);
         for v in &volume_stats {
-            let local = pod.spec.as_ref().and_then(|s| s.volumes.as_ref()).and_then(|vs| vs.iter().find(|x| x.name == v.name)).is_some_and(crate::eviction::local_storage::is_local_ephemeral);
+            let local = pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.volumes.as_ref())
+                .and_then(|vs| vs.iter().find(|x| x.name == v.name))
+                .is_some_and(crate::eviction::local_storage::is_local_ephemeral);
             if local {
                 ephemeral = add_used(ephemeral, v.fs.used_bytes.map(|b| DiskUsage { bytes: b, inodes: v.fs.inodes_used.unwrap_or(0) }));
             }
@@ -370,9 +429,21 @@ impl StatsCollector {
         let etc_hosts = self.du(&self.cfg.root_dir.join("pods").join(&uid).join("etc-hosts"));
         ephemeral = add_used(ephemeral, etc_hosts);
         if let Some(s) = &pod_sample {
-            cgroups.push(CgroupRecord { id: pod_key.clone(), pod: name.clone(), namespace: namespace.clone(), start: s.created, sample: s.clone(), network: net.clone(), ..Default::default() });
+            cgroups.push(CgroupRecord {
+                id: pod_key.clone(),
+                pod: name.clone(),
+                namespace: namespace.clone(),
+                start: s.created,
+                sample: s.clone(),
+                network: net.clone(),
+                ..Default::default()
+            });
         }
-        let start_time = pod.status.as_ref().and_then(|s| s.start_time.clone()).unwrap_or_else(|| api_time(SystemTime::UNIX_EPOCH + Duration::from_nanos(u64::try_from(sandbox.created_at).unwrap_or(0))));
+        let start_time = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.start_time.clone())
+            .unwrap_or_else(|| api_time(SystemTime::UNIX_EPOCH + Duration::from_nanos(u64::try_from(sandbox.created_at).unwrap_or(0))));
         Some(PodStats {
             pod_ref: PodReference { name, namespace, uid },
             start_time,
@@ -412,7 +483,11 @@ impl StatsCollector {
         dirs.into_iter()
             .map(|(name, dir)| {
                 let used = self.du(&dir);
-                let pvc_ref = spec_volumes.iter().find(|v| v.name == name).and_then(|v| v.persistent_volume_claim.as_ref()).map(|c| PvcReference { name: c.claim_name.clone(), namespace: namespace.clone() });
+                let pvc_ref = spec_volumes
+                    .iter()
+                    .find(|v| v.name == name)
+                    .and_then(|v| v.persistent_volume_claim.as_ref())
+                    .map(|c| PvcReference { name: c.claim_name.clone(), namespace: namespace.clone() });
                 VolumeStats { fs: fs_stats(fs_info(&dir).as_ref(), used, now), name, pvc_ref }
             })
             .collect()

@@ -38,13 +38,15 @@ fn cgroup(mount: &Path, rel: &str, cpu_ns: u64, usage: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_its_container_volume_and_cpu_rate() {
     let t = tempfile::tempdir().unwrap();
-    let (mount, proc_root, root_dir, logs) = (t.path().join("cg"), t.path().join("proc"), t.path().join("kubelet"), t.path().join("pods-logs"));
+    let (mount, proc_root, root_dir, logs) =
+        (t.path().join("cg"), t.path().join("proc"), t.path().join("kubelet"), t.path().join("pods-logs"));
     let fake = Arc::new(FakeRuntime::with_images(["busybox"]));
     let uid = "0f2c-11";
     let meta = api::PodSandboxMetadata { name: "web".into(), namespace: "default".into(), uid: uid.into(), attempt: 0 };
     let sandbox_config = api::PodSandboxConfig { metadata: Some(meta), ..Default::default() };
     let sandbox = fake.run_pod_sandbox(sandbox_config.clone(), "").await.unwrap();
-    let labels: std::collections::HashMap<String, String> = [("io.kubernetes.pod.uid".to_string(), uid.to_string()), ("io.kubernetes.container.name".into(), "app".into())].into();
+    let labels: std::collections::HashMap<String, String> =
+        [("io.kubernetes.pod.uid".to_string(), uid.to_string()), ("io.kubernetes.container.name".into(), "app".into())].into();
     let config = api::ContainerConfig {
         metadata: Some(api::ContainerMetadata { name: "app".into(), attempt: 0 }),
         image: Some(api::ImageSpec { image: "busybox".into(), ..Default::default() }),
@@ -95,7 +97,14 @@ async fn a_pod_its_container_volume_and_cpu_rate() {
         machine: MachineLabels::default(),
     };
     let store = StatsStore::default();
-    let mut c = StatsCollector::new(cfg, CgroupReader::new(Cgroupfs::V1 { mount: mount.clone() }), Arc::new(Pods(vec![pod])), fake.clone(), fake, store.clone());
+    let mut c = StatsCollector::new(
+        cfg,
+        CgroupReader::new(Cgroupfs::V1 { mount: mount.clone() }),
+        Arc::new(Pods(vec![pod])),
+        fake.clone(),
+        fake,
+        store.clone(),
+    );
     let first = c.collect().await;
     let p = &first.summary.pods[0];
     assert_eq!((p.pod_ref.name.as_str(), p.containers.len()), ("web", 1));

@@ -206,7 +206,11 @@ mod tests {
     fn reads_written_proc_files() {
         let root = tempfile::tempdir().unwrap();
         let p = root.path();
-        std::fs::write(p.join("meminfo"), "MemTotal: 1000 kB\nMemFree: 400 kB\nInactive(file): 100 kB\nAnonPages: 200 kB\nSwapTotal: 50 kB\nSwapFree: 20 kB\n").unwrap();
+        std::fs::write(
+            p.join("meminfo"),
+            "MemTotal: 1000 kB\nMemFree: 400 kB\nInactive(file): 100 kB\nAnonPages: 200 kB\nSwapTotal: 50 kB\nSwapFree: 20 kB\n",
+        )
+        .unwrap();
         std::fs::write(p.join("vmstat"), "pgfault 77\npgmajfault 3\n").unwrap();
         std::fs::write(p.join("stat"), "cpu 1 2 3\nbtime 1700000000\n").unwrap();
         std::fs::write(p.join("loadavg"), "0.10 0.20 0.30 2/345 999\n").unwrap();

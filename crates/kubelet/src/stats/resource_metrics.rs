@@ -36,7 +36,13 @@ pub fn render(snapshot: Option<&StatsSnapshot>) -> String {
     let error = u8::from(summary.is_none());
     family(&mut out, "resource_scrape_error", "STABLE", "1 if there was an error while getting container metrics, 0 otherwise", "gauge");
     let _ = writeln!(out, "resource_scrape_error {error}");
-    family(&mut out, "scrape_error", "ALPHA", "(Deprecated since 1.29.0) 1 if there was an error while getting container metrics, 0 otherwise", "gauge");
+    family(
+        &mut out,
+        "scrape_error",
+        "ALPHA",
+        "(Deprecated since 1.29.0) 1 if there was an error while getting container metrics, 0 otherwise",
+        "gauge",
+    );
     let _ = writeln!(out, "scrape_error {error}");
     out
 }
@@ -79,7 +85,13 @@ fn render_summary(out: &mut String, s: &Summary, ts: u128) {
             }
         }
     }
-    family(out, "container_swap_usage_bytes", "ALPHA", "Current amount of the container swap usage in bytes. Reported only on non-windows systems", "gauge");
+    family(
+        out,
+        "container_swap_usage_bytes",
+        "ALPHA",
+        "Current amount of the container swap usage in bytes. Reported only on non-windows systems",
+        "gauge",
+    );
     for p in &s.pods {
         for c in &p.containers {
             if let Some(sw) = &c.swap
@@ -104,7 +116,13 @@ fn render_summary(out: &mut String, s: &Summary, ts: u128) {
     if let Some(sw) = &s.node.swap
         && let Some(u) = sw.swap_usage_bytes
     {
-        family(out, "node_swap_usage_bytes", "ALPHA", "Current swap usage of the node in bytes. Reported only on non-windows systems", "gauge");
+        family(
+            out,
+            "node_swap_usage_bytes",
+            "ALPHA",
+            "Current swap usage of the node in bytes. Reported only on non-windows systems",
+            "gauge",
+        );
         let _ = writeln!(out, "node_swap_usage_bytes {} {}", u, ts);
     }
     family(out, "pod_cpu_usage_seconds_total", "STABLE", "Cumulative cpu time consumed by the pod in core-seconds", "counter");
@@ -141,7 +159,16 @@ mod tests {
         let pod = PodStats {
             pod_ref: PodReference { name: "web".into(), namespace: "default".into(), uid: "u".into() },
             start_time: t.clone(),
-            containers: vec![ContainerStats { name: "app".into(), start_time: t.clone(), cpu: Some(cpu.clone()), memory: None, io: None, rootfs: None, logs: None, swap: None }],
+            containers: vec![ContainerStats {
+                name: "app".into(),
+                start_time: t.clone(),
+                cpu: Some(cpu.clone()),
+                memory: None,
+                io: None,
+                rootfs: None,
+                logs: None,
+                swap: None,
+            }],
             cpu: Some(cpu.clone()),
             memory: None,
             io: None,
@@ -151,12 +178,38 @@ mod tests {
             process_stats: None,
             swap: None,
         };
-        let node = NodeStats { node_name: "n".into(), system_containers: vec![], start_time: t, cpu: Some(cpu), memory: None, io: None, network: None, fs: None, runtime: None, rlimit: None, swap: None };
-        let snap = StatsSnapshot { taken, summary: Summary { node, pods: vec![pod] }, cgroups: vec![], num_cores: 1, memory_capacity: 1, machine: Default::default(), root_disk: None };
+        let node = NodeStats {
+            node_name: "n".into(),
+            system_containers: vec![],
+            start_time: t,
+            cpu: Some(cpu),
+            memory: None,
+            io: None,
+            network: None,
+            fs: None,
+            runtime: None,
+            rlimit: None,
+            swap: None,
+        };
+        let snap = StatsSnapshot {
+            taken,
+            summary: Summary { node, pods: vec![pod] },
+            cgroups: vec![],
+            num_cores: 1,
+            memory_capacity: 1,
+            machine: Default::default(),
+            root_disk: None,
+        };
         let body = render(Some(&snap));
-        assert!(body.contains("container_cpu_usage_seconds_total{container=\"app\",namespace=\"default\",pod=\"web\"} 2.5 1700000000123\n"), "{body}");
+        assert!(
+            body.contains("container_cpu_usage_seconds_total{container=\"app\",namespace=\"default\",pod=\"web\"} 2.5 1700000000123\n"),
+            "{body}"
+        );
         assert!(body.contains("pod_cpu_usage_seconds_total{namespace=\"default\",pod=\"web\"} 2.5 1700000000123\n"), "{body}");
-        assert!(body.contains("# HELP node_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the node in core-seconds\n"), "{body}");
+        assert!(
+            body.contains("# HELP node_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the node in core-seconds\n"),
+            "{body}"
+        );
         assert!(body.contains("resource_scrape_error 0\n"));
         assert!(render(None).contains("resource_scrape_error 1\n"));
     }

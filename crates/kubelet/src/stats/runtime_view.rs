@@ -26,8 +26,10 @@ impl RuntimeView {
     /// Lists sandboxes, containers, container stats and the image filesystems; a call that
     /// fails leaves its part empty (logged at debug level: the runtime may not implement it).
     pub async fn read(runtime: &dyn RuntimeService, images: &dyn ImageService) -> RuntimeView {
-        let sandboxes = runtime.list_pod_sandbox(None).await.inspect_err(|e| tracing::debug!("stats: listing sandboxes: {e}")).unwrap_or_default();
-        let containers = runtime.list_containers(None).await.inspect_err(|e| tracing::debug!("stats: listing containers: {e}")).unwrap_or_default();
+        let sandboxes =
+            runtime.list_pod_sandbox(None).await.inspect_err(|e| tracing::debug!("stats: listing sandboxes: {e}")).unwrap_or_default();
+        let containers =
+            runtime.list_containers(None).await.inspect_err(|e| tracing::debug!("stats: listing containers: {e}")).unwrap_or_default();
         let cri: HashMap<String, api::ContainerStats> = match runtime.list_container_stats(None).await {
             Ok(stats) => stats.into_iter().filter_map(|s| Some((s.attributes.as_ref()?.id.clone(), s))).collect(),
             Err(e) => {
@@ -45,7 +47,10 @@ impl RuntimeView {
         let usage = |f: &api::FilesystemUsage| {
             let mount = f.fs_id.as_ref().map(|i| i.mountpoint.clone()).unwrap_or_default();
             let info = fs_info(Path::new(&mount))?;
-            Some((info, DiskUsage { bytes: f.used_bytes.as_ref().map_or(0, |u| u.value), inodes: f.inodes_used.as_ref().map_or(0, |u| u.value) }))
+            Some((
+                info,
+                DiskUsage { bytes: f.used_bytes.as_ref().map_or(0, |u| u.value), inodes: f.inodes_used.as_ref().map_or(0, |u| u.value) },
+            ))
         };
         let (image_fs, container_fs) = match images.image_fs_info().await {
             Ok(r) => {

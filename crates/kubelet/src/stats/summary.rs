@@ -47,7 +47,11 @@ pub fn io_stats(s: &CgroupSample, now: SystemTime) -> Option<IoStats> {
 pub fn swap_stats(s: &CgroupSample, now: SystemTime) -> Option<SwapStats> {
     let m = s.memory.as_ref()?;
     let usage = m.swap?;
-    Some(SwapStats { time: api_time(now), swap_usage_bytes: Some(usage), swap_available_bytes: m.swap_limit.map(|l| l.saturating_sub(usage)) })
+    Some(SwapStats {
+        time: api_time(now),
+        swap_usage_bytes: Some(usage),
+        swap_available_bytes: m.swap_limit.map(|l| l.saturating_sub(usage)),
+    })
 }
 
 /// A filesystem's figures; `used` replaces the filesystem-wide use when given (a directory's).

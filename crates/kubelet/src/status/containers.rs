@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
-    ContainerStateWaiting, ContainerStatus as ApiContainerStatus, Pod,
+    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
+    ContainerStatus as ApiContainerStatus, Pod,
 };
 
 use super::{StatusInputs, api_time_opt, is_restartable_init_container};
@@ -38,17 +38,9 @@ pub(crate) fn convert(
 ) -> Vec<ApiContainerStatus> {
     let pod = inputs.pod;
     let runtime = inputs.runtime;
-    let has_init = pod
-        .spec
-        .as_ref()
-        .is_some_and(|s| s.init_containers.as_ref().is_some_and(|i| !i.is_empty()));
-    let old: BTreeMap<&str, &ApiContainerStatus> =
-        previous.iter().map(|s| (s.name.as_str(), s)).collect();
-    let default_reason = if has_init {
-        REASON_POD_INITIALIZING
-    } else {
-        REASON_CONTAINER_CREATING
-    };
+    let has_init = pod.spec.as_ref().is_some_and(|s| s.init_containers.as_ref().is_some_and(|i| !i.is_empty()));
+    let old: BTreeMap<&str, &ApiContainerStatus> = previous.iter().map(|s| (s.name.as_str(), s)).collect();
+    let default_reason = if has_init { REASON_POD_INITIALIZING } else { REASON_CONTAINER_CREATING };
 
     // Defaults: waiting, or the previous terminated status which stays correct until replaced.
     let mut statuses: BTreeMap<&str, ApiContainerStatus> = BTreeMap::new();
@@ -79,25 +71,17 @@ pub(crate) fn convert(
         let Some(o) = old.get(container.name.as_str()) else {
             continue;
         };
-        if is_terminated(o.state.as_ref())
-            || o.state.as_ref().and_then(|s| s.running.as_ref()).is_none()
-        {
+        if is_terminated(o.state.as_ref()) || o.state.as_ref().and_then(|s| s.running.as_ref()).is_none() {
             continue;
         }
-        let status = statuses
-            .get_mut(container.name.as_str())
-            .expect("inserted above");
-        let is_default = status
-            .state
-            .as_ref()
-            .and_then(|s| s.waiting.as_ref())
-            .is_some_and(|w| w.reason.as_deref() == Some(default_reason));
+        let status = statuses.get_mut(container.name.as_str()).expect("inserted above");
+        let is_default =
+            status.state.as_ref().and_then(|s| s.waiting.as_ref()).is_some_and(|w| w.reason.as_deref() == Some(default_reason));
         if !is_default || is_terminated(status.last_state.as_ref()) {
             continue;
         }
-        status.last_state = Some(terminated_unknown(
-            "The container could not be located when the pod was deleted.  The container used to be Running",
-        ));
+        status.last_state =
+            Some(terminated_unknown("The container could not be located when the pod was deleted.  The container used to be Running"));
         if pod.metadata.deletion_timestamp.is_none() {
             status.restart_count += 1;
         }
@@ -113,11 +97,7 @@ pub(crate) fn convert(
         if *count >= 2 {
             continue;
         }
-        let converted = convert_instance(
-            instance,
-            old.get(instance.name.as_str()).copied(),
-            inputs.runtime_name,
-        );
+        let converted = convert_instance(instance, old.get(instance.name.as_str()).copied(), inputs.runtime_name);
         if *count == 0 {
             *status = converted;
             if let Some(container) = containers.iter().find(|c| c.name == instance.name) {
@@ -133,9 +113,7 @@ pub(crate) fn convert(
     // sync recorded (ErrImagePull, CrashLoopBackOff, ...).
     for container in containers {
         let latest = runtime.latest_container(&container.name);
-        let status = statuses
-            .get_mut(container.name.as_str())
-            .expect("inserted above");
+        let status = statuses.get_mut(container.name.as_str()).expect("inserted above");
         if kind == Kind::Init {
             if latest.is_some_and(|c| c.state == RuntimeState::Exited && c.exit_code == 0) {
                 continue;
@@ -178,10 +156,7 @@ pub(crate) fn convert(
     }
 
     let mut out: Vec<ApiContainerStatus> = match kind {
-        Kind::Init => containers
-            .iter()
-            .filter_map(|c| statuses.remove(c.name.as_str()))
-            .collect(),
+        Kind::Init => containers.iter().filter_map(|c| statuses.remove(c.name.as_str())).collect(),
         Kind::Regular | Kind::Ephemeral => statuses.into_values().collect(),
     };
     if kind == Kind::Ephemeral {
@@ -213,18 +188,21 @@ fn volume_mount_statuses(c: &Container, instance: &RuntimeContainer) -> Option<V
             .iter()
             .map(|m| {
                 let read_only = m.read_only.unwrap_or(false);
-                let recursive = read_only.then(|| if instance.recursive_read_only_paths.contains(&m.mount_path) { "Enabled" } else { "Disabled" }.to_string());
-                k8s_openapi::api::core::v1::VolumeMountStatus { name: m.name.clone(), mount_path: m.mount_path.clone(), read_only: Some(read_only), recursive_read_only: recursive, ..Default::default() }
+                let recursive = read_only
+                    .then(|| if instance.recursive_read_only_paths.contains(&m.mount_path) { "Enabled" } else { "Disabled" }.to_string());
+                k8s_openapi::api::core::v1::VolumeMountStatus {
+                    name: m.name.clone(),
+                    mount_path: m.mount_path.clone(),
+                    read_only: Some(read_only),
+                    recursive_read_only: recursive,
+                    ..Default::default()
+                }
             })
             .collect(),
     )
 }
 
-fn convert_instance(
-    c: &RuntimeContainer,
-    old: Option<&ApiContainerStatus>,
-    runtime_name: &str,
-) -> ApiContainerStatus {
+fn convert_instance(c: &RuntimeContainer, old: Option<&ApiContainerStatus>, runtime_name: &str) -> ApiContainerStatus {
     let id = c.container_id_uri(runtime_name);
     let mut status = ApiContainerStatus {
         name: c.name.clone(),
@@ -235,12 +213,9 @@ fn convert_instance(
         ..Default::default()
     };
     status.state = Some(match c.state {
-        RuntimeState::Running => ContainerState {
-            running: Some(ContainerStateRunning {
-                started_at: api_time_opt(c.started_at),
-            }),
-            ..Default::default()
-        },
+        RuntimeState::Running => {
+            ContainerState { running: Some(ContainerStateRunning { started_at: api_time_opt(c.started_at) }), ..Default::default() }
+        }
         RuntimeState::Created => waiting("", ""),
         RuntimeState::Exited => ContainerState {
             terminated: Some(ContainerStateTerminated {
@@ -254,9 +229,7 @@ fn convert_instance(
             }),
             ..Default::default()
         },
-        RuntimeState::Unknown
-            if old.is_some_and(|o| o.state.as_ref().is_some_and(|s| s.running.is_some())) =>
-        {
+        RuntimeState::Unknown if old.is_some_and(|o| o.state.as_ref().is_some_and(|s| s.running.is_some())) => {
             // It was running and we lost track of it: it ran and ended, which differs from never
             // having run (crash-loop accounting, run-once pods).
             status.restart_count = old.map_or(0, |o| o.restart_count) + 1;
@@ -268,11 +241,7 @@ fn convert_instance(
 }
 
 /// Upstream `ShouldContainerBeRestarted`, on the newest runtime instance of the container.
-fn should_container_be_restarted(
-    container: &Container,
-    pod: &Pod,
-    latest: Option<&RuntimeContainer>,
-) -> bool {
+fn should_container_be_restarted(container: &Container, pod: &Pod, latest: Option<&RuntimeContainer>) -> bool {
     if pod.metadata.deletion_timestamp.is_some() {
         return false;
     }
@@ -293,9 +262,7 @@ fn any_regular_container_created(pod: &Pod, runtime: &crate::container::PodStatu
     let Some(spec) = pod.spec.as_ref() else {
         return false;
     };
-    runtime.containers.iter().any(|c| {
-        c.state != RuntimeState::Unknown && spec.containers.iter().any(|s| s.name == c.name)
-    })
+    runtime.containers.iter().any(|c| c.state != RuntimeState::Unknown && spec.containers.iter().any(|s| s.name == c.name))
 }
 
 /// `started` and `ready` as the prober manager sets them: without a startup probe a running
@@ -323,11 +290,7 @@ fn set_started_and_ready(
             || (startup_verdict.is_none() && adopted && previous_started == Some(true)));
     status.started = Some(started);
     if kind == Kind::Init && !is_restartable_init_container(container) {
-        status.ready = status
-            .state
-            .as_ref()
-            .and_then(|s| s.terminated.as_ref())
-            .is_some_and(|t| t.exit_code == 0);
+        status.ready = status.state.as_ref().and_then(|s| s.terminated.as_ref()).is_some_and(|t| t.exit_code == 0);
         return;
     }
     let readiness_verdict = inputs.probes.readiness.get(&container.name).copied();
@@ -338,13 +301,7 @@ fn set_started_and_ready(
 }
 
 fn waiting(reason: &str, message: &str) -> ContainerState {
-    ContainerState {
-        waiting: Some(ContainerStateWaiting {
-            reason: non_empty(reason),
-            message: non_empty(message),
-        }),
-        ..Default::default()
-    }
+    ContainerState { waiting: Some(ContainerStateWaiting { reason: non_empty(reason), message: non_empty(message) }), ..Default::default() }
 }
 
 fn terminated_unknown(message: &str) -> ContainerState {

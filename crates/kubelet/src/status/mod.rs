@@ -26,18 +26,12 @@ use k8s_openapi::jiff::Timestamp;
 use crate::container::{PodStatus, SandboxState};
 
 pub use conditions::{
-    CONTAINERS_READY, DISRUPTION_TARGET, POD_INITIALIZED, POD_READY, POD_READY_TO_START_CONTAINERS,
-    POD_SCHEDULED, REASON_CONTAINERS_NOT_INITIALIZED, REASON_CONTAINERS_NOT_READY,
-    REASON_POD_COMPLETED, REASON_POD_FAILED, REASON_READINESS_GATES_NOT_READY,
-    is_kubelet_condition,
+    CONTAINERS_READY, DISRUPTION_TARGET, POD_INITIALIZED, POD_READY, POD_READY_TO_START_CONTAINERS, POD_SCHEDULED,
+    REASON_CONTAINERS_NOT_INITIALIZED, REASON_CONTAINERS_NOT_READY, REASON_POD_COMPLETED, REASON_POD_FAILED,
+    REASON_READINESS_GATES_NOT_READY, is_kubelet_condition,
 };
-pub use containers::{
-    REASON_CONTAINER_CREATING, REASON_CONTAINER_STATUS_UNKNOWN, REASON_POD_INITIALIZING,
-};
-pub use phase::{
-    PHASE_FAILED, PHASE_PENDING, PHASE_RUNNING, PHASE_SUCCEEDED, PHASE_UNKNOWN, get_phase,
-    is_terminal_phase,
-};
+pub use containers::{REASON_CONTAINER_CREATING, REASON_CONTAINER_STATUS_UNKNOWN, REASON_POD_INITIALIZING};
+pub use phase::{PHASE_FAILED, PHASE_PENDING, PHASE_RUNNING, PHASE_SUCCEEDED, PHASE_UNKNOWN, get_phase, is_terminal_phase};
 pub use qos::{QOS_BEST_EFFORT, QOS_BURSTABLE, QOS_GUARANTEED, pod_qos_class};
 
 /// Latest probe results by container name. A container with a readiness (startup) probe that has
@@ -79,10 +73,7 @@ pub struct StatusInputs<'a> {
 pub fn generate_api_pod_status(inputs: &StatusInputs<'_>) -> ApiPodStatus {
     let pod = inputs.pod;
     let api_status = pod.status.clone().unwrap_or_default();
-    let old = inputs
-        .previous
-        .cloned()
-        .unwrap_or_else(|| api_status.clone());
+    let old = inputs.previous.cloned().unwrap_or_else(|| api_status.clone());
     let spec = pod.spec.clone().unwrap_or_default();
     let now = api_time(inputs.now);
 
@@ -94,12 +85,8 @@ pub fn generate_api_pod_status(inputs: &StatusInputs<'_>) -> ApiPodStatus {
         ..Default::default()
     };
 
-    let container_statuses = containers::convert(
-        inputs,
-        old.container_statuses.as_deref().unwrap_or(&[]),
-        &spec.containers,
-        containers::Kind::Regular,
-    );
+    let container_statuses =
+        containers::convert(inputs, old.container_statuses.as_deref().unwrap_or(&[]), &spec.containers, containers::Kind::Regular);
     let init_statuses = containers::convert(
         inputs,
         old.init_container_statuses.as_deref().unwrap_or(&[]),
@@ -114,17 +101,8 @@ pub fn generate_api_pod_status(inputs: &StatusInputs<'_>) -> ApiPodStatus {
         containers::Kind::Ephemeral,
     );
 
-    let mut all: Vec<_> = container_statuses
-        .iter()
-        .chain(&init_statuses)
-        .cloned()
-        .collect();
-    let mut phase = get_phase(
-        pod,
-        &all,
-        inputs.pod_is_terminal,
-        any_active_regular_container(pod, inputs.runtime),
-    );
+    let mut all: Vec<_> = container_statuses.iter().chain(&init_statuses).cloned().collect();
+    let mut phase = get_phase(pod, &all, inputs.pod_is_terminal, any_active_regular_container(pod, inputs.runtime));
     // Terminal phases are sticky: neither our last status nor the API's may be undone.
     let old_phase = old.phase.as_deref().unwrap_or("");
     let api_phase = api_status.phase.as_deref().unwrap_or("");
@@ -137,16 +115,8 @@ pub fn generate_api_pod_status(inputs: &StatusInputs<'_>) -> ApiPodStatus {
     }
     if phase == old_phase {
         // Reason and message belong to the phase.
-        s.reason = old
-            .reason
-            .clone()
-            .filter(|r| !r.is_empty())
-            .or_else(|| api_status.reason.clone());
-        s.message = old
-            .message
-            .clone()
-            .filter(|m| !m.is_empty())
-            .or_else(|| api_status.message.clone());
+        s.reason = old.reason.clone().filter(|r| !r.is_empty()).or_else(|| api_status.reason.clone());
+        s.message = old.message.clone().filter(|m| !m.is_empty()).or_else(|| api_status.message.clone());
     }
     if is_terminal_phase(api_phase) && phase != api_phase {
         phase = static_phase(api_phase);
@@ -154,29 +124,14 @@ pub fn generate_api_pod_status(inputs: &StatusInputs<'_>) -> ApiPodStatus {
     s.phase = Some(phase.to_string());
 
     // Conditions: others' first (kept verbatim), then the kubelet's own.
-    let mut conds: Vec<_> = api_status
-        .conditions
-        .iter()
-        .flatten()
-        .filter(|c| !is_kubelet_condition(&c.type_))
-        .cloned()
-        .collect();
-    if let Some(d) = old
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == DISRUPTION_TARGET)
-    {
+    let mut conds: Vec<_> = api_status.conditions.iter().flatten().filter(|c| !is_kubelet_condition(&c.type_)).cloned().collect();
+    if let Some(d) = old.conditions.iter().flatten().find(|c| c.type_ == DISRUPTION_TARGET) {
         match conds.iter_mut().find(|c| c.type_ == DISRUPTION_TARGET) {
             Some(existing) => *existing = d.clone(),
             None => conds.push(d.clone()),
         }
     }
-    all = init_statuses
-        .iter()
-        .chain(&container_statuses)
-        .cloned()
-        .collect();
+    all = init_statuses.iter().chain(&container_statuses).cloned().collect();
     let mut own = vec![
         conditions::ready_to_start_containers(pod, inputs.runtime),
         conditions::initialized(pod, &all, phase),
@@ -200,18 +155,10 @@ pub fn generate_api_pod_status(inputs: &StatusInputs<'_>) -> ApiPodStatus {
     let pod_ips = sort_pod_ips(inputs.runtime.ips(), inputs.host_ip);
     if let Some(host_ip) = inputs.host_ip {
         s.host_ip = Some(host_ip.to_string());
-        s.host_ips = Some(vec![HostIP {
-            ip: host_ip.to_string(),
-        }]);
+        s.host_ips = Some(vec![HostIP { ip: host_ip.to_string() }]);
     }
-    let pod_ips = if pod_ips.is_empty() && host_network {
-        inputs
-            .host_ip
-            .map(|ip| vec![ip.to_string()])
-            .unwrap_or_default()
-    } else {
-        pod_ips
-    };
+    let pod_ips =
+        if pod_ips.is_empty() && host_network { inputs.host_ip.map(|ip| vec![ip.to_string()]).unwrap_or_default() } else { pod_ips };
     if let Some(first) = pod_ips.first() {
         s.pod_ip = Some(first.clone());
         s.pod_ips = Some(pod_ips.iter().map(|ip| PodIP { ip: ip.clone() }).collect());
@@ -223,17 +170,9 @@ pub fn generate_api_pod_status(inputs: &StatusInputs<'_>) -> ApiPodStatus {
         s.pod_ips = old.pod_ips.clone().or_else(|| api_status.pod_ips.clone());
     }
 
-    s.start_time = old
-        .start_time
-        .clone()
-        .or_else(|| api_status.start_time.clone())
-        .or(Some(now));
+    s.start_time = old.start_time.clone().or_else(|| api_status.start_time.clone()).or(Some(now));
     s.container_statuses = Some(container_statuses);
-    s.init_container_statuses = if spec.init_containers.as_ref().is_some_and(|i| !i.is_empty()) {
-        Some(init_statuses)
-    } else {
-        None
-    };
+    s.init_container_statuses = if spec.init_containers.as_ref().is_some_and(|i| !i.is_empty()) { Some(init_statuses) } else { None };
     s.ephemeral_container_statuses = (!ephemeral_statuses.is_empty()).then_some(ephemeral_statuses);
     s
 }
@@ -242,21 +181,26 @@ pub fn generate_api_pod_status(inputs: &StatusInputs<'_>) -> ApiPodStatus {
 /// `ready` and `ContainersReady`/`Ready` recomputed (upstream status manager's
 /// `SetContainerReadiness`), or `None` when nothing changes: the instance is not in the status
 /// (replaced meanwhile) or already has that readiness.
-pub fn with_container_readiness(pod: &Pod, status: &ApiPodStatus, container_id: &str, ready: bool, now: SystemTime) -> Option<ApiPodStatus> {
+pub fn with_container_readiness(
+    pod: &Pod,
+    status: &ApiPodStatus,
+    container_id: &str,
+    ready: bool,
+    now: SystemTime,
+) -> Option<ApiPodStatus> {
     let mut s = status.clone();
-    let is_instance = |c: &k8s_openapi::api::core::v1::ContainerStatus| c.container_id.as_deref().map(crate::container::bare_container_id) == Some(container_id);
-    let target = s
-        .container_statuses
-        .iter_mut()
-        .flatten()
-        .chain(s.init_container_statuses.iter_mut().flatten())
-        .find(|c| is_instance(c))?;
+    let is_instance = |c: &k8s_openapi::api::core::v1::ContainerStatus| {
+        c.container_id.as_deref().map(crate::container::bare_container_id) == Some(container_id)
+    };
+    let target =
+        s.container_statuses.iter_mut().flatten().chain(s.init_container_statuses.iter_mut().flatten()).find(|c| is_instance(c))?;
     if target.ready == ready || (ready && target.state.as_ref().is_none_or(|st| st.running.is_none())) {
         return None;
     }
     target.ready = ready;
     let phase = s.phase.clone().unwrap_or_default();
-    let all: Vec<k8s_openapi::api::core::v1::ContainerStatus> = s.init_container_statuses.iter().flatten().chain(s.container_statuses.iter().flatten()).cloned().collect();
+    let all: Vec<k8s_openapi::api::core::v1::ContainerStatus> =
+        s.init_container_statuses.iter().flatten().chain(s.container_statuses.iter().flatten()).cloned().collect();
     let old = s.conditions.clone().unwrap_or_default();
     let mut fresh = vec![conditions::containers_ready(pod, &all, &phase), conditions::pod_ready(pod, &old, &all, &phase)];
     conditions::with_transition_times(&mut fresh, &old, &api_time(now));
@@ -306,42 +250,24 @@ pub(crate) fn runtime_sandbox_ready(pod: &Pod, runtime: &PodStatus) -> bool {
     let Some(newest) = runtime.sandboxes.first() else {
         return false;
     };
-    let ready = runtime
-        .sandboxes
-        .iter()
-        .filter(|s| s.state == SandboxState::Ready)
-        .count();
-    let host_network = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.host_network)
-        .unwrap_or(false);
-    ready == 1
-        && newest.state == SandboxState::Ready
-        && newest.host_network == host_network
-        && (host_network || !newest.ips.is_empty())
+    let ready = runtime.sandboxes.iter().filter(|s| s.state == SandboxState::Ready).count();
+    let host_network = pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false);
+    ready == 1 && newest.state == SandboxState::Ready && newest.host_network == host_network && (host_network || !newest.ips.is_empty())
 }
 
 /// Upstream `sortPodIPs`: the first IP of the node's family, then the first of the other family.
 fn sort_pod_ips(ips: &[String], host_ip: Option<&str>) -> Vec<String> {
     let parsed: Vec<IpAddr> = ips.iter().filter_map(|ip| ip.trim().parse().ok()).collect();
-    let node_v6 = host_ip
-        .and_then(|ip| ip.parse::<IpAddr>().ok())
-        .is_some_and(|ip| ip.is_ipv6());
+    let node_v6 = host_ip.and_then(|ip| ip.parse::<IpAddr>().ok()).is_some_and(|ip| ip.is_ipv6());
     let primary = parsed.iter().find(|ip| ip.is_ipv6() == node_v6);
     let secondary = parsed.iter().find(|ip| ip.is_ipv6() != node_v6);
-    primary
-        .into_iter()
-        .chain(secondary)
-        .map(ToString::to_string)
-        .collect()
+    primary.into_iter().chain(secondary).map(ToString::to_string).collect()
 }
 
 /// A sidecar: an init container with `restartPolicy: Always`.
 pub(crate) fn is_restartable_init_container(c: &Container) -> bool {
     c.restart_policy.as_deref() == Some("Always")
 }
-
 
 /// API time, truncated to whole seconds as it is serialized (so statuses compare equal after a
 /// round trip through the API server).

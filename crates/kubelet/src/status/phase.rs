@@ -25,12 +25,7 @@ pub fn is_terminal_phase(phase: &str) -> bool {
 /// `pod_is_terminal`: the pod worker decided the pod is finished, so containers won't restart.
 /// `pod_has_initialized`: a regular container of the current sandbox has started, so restarting
 /// sidecars must not send the pod back to Pending.
-pub fn get_phase(
-    pod: &Pod,
-    statuses: &[ContainerStatus],
-    pod_is_terminal: bool,
-    pod_has_initialized: bool,
-) -> &'static str {
+pub fn get_phase(pod: &Pod, statuses: &[ContainerStatus], pod_is_terminal: bool, pod_has_initialized: bool) -> &'static str {
     let Some(spec) = pod.spec.as_ref() else {
         return PHASE_PENDING;
     };
@@ -42,10 +37,7 @@ pub fn get_phase(
     let mut pending_restartable_init = 0;
     let mut pending_regular_init = 0;
     let mut failed_not_restartable = 0;
-    for container in init_containers
-        .iter()
-        .filter(|c| !is_restartable_init_container(c))
-    {
+    for container in init_containers.iter().filter(|c| !is_restartable_init_container(c)) {
         let Some(status) = find(&container.name) else {
             pending_regular_init += 1;
             continue;
@@ -67,10 +59,7 @@ pub fn get_phase(
     let mut stopped = 0;
     let mut stopped_not_restartable = 0;
     let mut succeeded = 0;
-    for container in init_containers
-        .iter()
-        .filter(|c| is_restartable_init_container(c))
-    {
+    for container in init_containers.iter().filter(|c| is_restartable_init_container(c)) {
         let Some(status) = find(&container.name) else {
             unknown += 1;
             continue;
@@ -124,10 +113,7 @@ pub fn get_phase(
     if failed_not_restartable > 0 {
         return PHASE_FAILED;
     }
-    if pending_regular_init > 0
-        || (pending_restartable_init > 0 && !pod_has_initialized)
-        || waiting > 0
-    {
+    if pending_regular_init > 0 || (pending_restartable_init > 0 && !pod_has_initialized) || waiting > 0 {
         return PHASE_PENDING;
     }
     if running > 0 && unknown == 0 {
@@ -137,11 +123,7 @@ pub fn get_phase(
         // A terminal pod's containers won't be restarted whatever the policy says.
         // Upstream (#116484) does not yet give static pods a terminal phase this way.
         if pod_is_terminal && !is_static_pod(pod) {
-            return if stopped == succeeded {
-                PHASE_SUCCEEDED
-            } else {
-                PHASE_FAILED
-            };
+            return if stopped == succeeded { PHASE_SUCCEEDED } else { PHASE_FAILED };
         }
         // With the container restart rules (on since 1.35): any container that will restart
         // keeps the pod running; otherwise success only if every container succeeded.
@@ -171,13 +153,8 @@ impl Observed {
             return Self::Terminated(t.exit_code);
         }
         if state.and_then(|s| s.waiting.as_ref()).is_some() {
-            let last = status
-                .last_state
-                .as_ref()
-                .and_then(|l| l.terminated.as_ref());
-            return Self::Waiting {
-                last_exit: last.map(|t| t.exit_code),
-            };
+            let last = status.last_state.as_ref().and_then(|l| l.terminated.as_ref());
+            return Self::Waiting { last_exit: last.map(|t| t.exit_code) };
         }
         Self::Unknown
     }
@@ -203,10 +180,9 @@ mod tests {
             S::Running => running_status(name),
             S::Exited(code) => exited_status(name, code),
             S::Waiting => waiting_status(name, "ContainerCreating"),
-            S::Restarting(code) => ContainerStatus {
-                last_state: exited_status(name, code).state,
-                ..waiting_status(name, "CrashLoopBackOff")
-            },
+            S::Restarting(code) => {
+                ContainerStatus { last_state: exited_status(name, code).state, ..waiting_status(name, "CrashLoopBackOff") }
+            }
         }
     }
 
@@ -214,11 +190,7 @@ mod tests {
         let names: Vec<String> = (0..states.len()).map(|i| format!("c{i}")).collect();
         let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let pod = pod_with(policy, &name_refs, &[]);
-        let statuses: Vec<_> = states
-            .iter()
-            .zip(&names)
-            .map(|(s, n)| status(n, *s))
-            .collect();
+        let statuses: Vec<_> = states.iter().zip(&names).map(|(s, n)| status(n, *s)).collect();
         get_phase(&pod, &statuses, terminal, true)
     }
 
@@ -242,11 +214,7 @@ mod tests {
             ("Never", Waiting, PHASE_PENDING),
         ];
         for (policy, state, want) in table {
-            assert_eq!(
-                phase_of(policy, &[*state], false),
-                *want,
-                "{policy} {state:?}"
-            );
+            assert_eq!(phase_of(policy, &[*state], false), *want, "{policy} {state:?}");
         }
     }
 
@@ -264,25 +232,15 @@ mod tests {
             ("OnFailure", &[Exited(0), Restarting(2)], PHASE_RUNNING),
         ];
         for (policy, states, want) in table {
-            assert_eq!(
-                phase_of(policy, states, false),
-                *want,
-                "{policy} {states:?}"
-            );
+            assert_eq!(phase_of(policy, states, false), *want, "{policy} {states:?}");
         }
     }
 
     #[test]
     fn terminal_pod_ignores_restart_policy() {
         assert_eq!(phase_of("Always", &[S::Exited(0)], true), PHASE_SUCCEEDED);
-        assert_eq!(
-            phase_of("Always", &[S::Exited(0), S::Exited(137)], true),
-            PHASE_FAILED
-        );
-        assert_eq!(
-            phase_of("OnFailure", &[S::Restarting(1)], true),
-            PHASE_FAILED
-        );
+        assert_eq!(phase_of("Always", &[S::Exited(0), S::Exited(137)], true), PHASE_FAILED);
+        assert_eq!(phase_of("OnFailure", &[S::Restarting(1)], true), PHASE_FAILED);
         // Still running containers keep the pod Running until they stop.
         assert_eq!(phase_of("Always", &[S::Running], true), PHASE_RUNNING);
     }
@@ -290,26 +248,14 @@ mod tests {
     #[test]
     fn static_pods_are_not_forced_terminal() {
         let mut pod = pod_with("Always", &["c"], &[]);
-        pod.metadata.annotations = Some(
-            [(
-                "kubernetes.io/config.source".to_string(),
-                "file".to_string(),
-            )]
-            .into(),
-        );
-        assert_eq!(
-            get_phase(&pod, &[exited_status("c", 0)], true, true),
-            PHASE_RUNNING
-        );
+        pod.metadata.annotations = Some([("kubernetes.io/config.source".to_string(), "file".to_string())].into());
+        assert_eq!(get_phase(&pod, &[exited_status("c", 0)], true, true), PHASE_RUNNING);
     }
 
     #[test]
     fn missing_status_is_pending() {
         let pod = pod_with("Always", &["a", "b"], &[]);
-        assert_eq!(
-            get_phase(&pod, &[running_status("a")], false, true),
-            PHASE_PENDING
-        );
+        assert_eq!(get_phase(&pod, &[running_status("a")], false, true), PHASE_PENDING);
         assert_eq!(get_phase(&Pod::default(), &[], false, false), PHASE_PENDING);
     }
 
@@ -318,75 +264,35 @@ mod tests {
         let pod = pod_with("Always", &["app"], &["init"]);
         let app_waiting = waiting_status("app", "PodInitializing");
         // Init running -> Pending.
-        assert_eq!(
-            get_phase(
-                &pod,
-                &[running_status("init"), app_waiting.clone()],
-                false,
-                false
-            ),
-            PHASE_PENDING
-        );
+        assert_eq!(get_phase(&pod, &[running_status("init"), app_waiting.clone()], false, false), PHASE_PENDING);
         // Init done, app running -> Running.
-        assert_eq!(
-            get_phase(
-                &pod,
-                &[exited_status("init", 0), running_status("app")],
-                false,
-                true
-            ),
-            PHASE_RUNNING
-        );
+        assert_eq!(get_phase(&pod, &[exited_status("init", 0), running_status("app")], false, true), PHASE_RUNNING);
         // Init failed: Pending unless restartPolicy Never.
         let failed = [exited_status("init", 1), app_waiting.clone()];
         assert_eq!(get_phase(&pod, &failed, false, false), PHASE_PENDING);
         let never = pod_with("Never", &["app"], &["init"]);
         assert_eq!(get_phase(&never, &failed, false, false), PHASE_FAILED);
         // Init in back-off after failing.
-        let backoff = ContainerStatus {
-            last_state: exited_status("init", 1).state,
-            ..waiting_status("init", "CrashLoopBackOff")
-        };
-        assert_eq!(
-            get_phase(&never, &[backoff, app_waiting], false, false),
-            PHASE_FAILED
-        );
+        let backoff = ContainerStatus { last_state: exited_status("init", 1).state, ..waiting_status("init", "CrashLoopBackOff") };
+        assert_eq!(get_phase(&never, &[backoff, app_waiting], false, false), PHASE_FAILED);
     }
 
     #[test]
     fn sidecar_init_containers() {
         let mut pod = pod_with("Always", &["app"], &["sidecar"]);
-        pod.spec.as_mut().unwrap().init_containers.as_mut().unwrap()[0].restart_policy =
-            Some("Always".into());
+        pod.spec.as_mut().unwrap().init_containers.as_mut().unwrap()[0].restart_policy = Some("Always".into());
         let mut sidecar = running_status("sidecar");
         sidecar.started = Some(false);
         let app = waiting_status("app", "PodInitializing");
-        assert_eq!(
-            get_phase(&pod, &[sidecar.clone(), app], false, false),
-            PHASE_PENDING
-        );
+        assert_eq!(get_phase(&pod, &[sidecar.clone(), app], false, false), PHASE_PENDING);
         // Sidecar not started (restarting) but the pod had initialized: stays Running.
-        assert_eq!(
-            get_phase(&pod, &[sidecar.clone(), running_status("app")], false, true),
-            PHASE_RUNNING
-        );
+        assert_eq!(get_phase(&pod, &[sidecar.clone(), running_status("app")], false, true), PHASE_RUNNING);
         // Sidecar still running after the app completed, restartPolicy Never: Running.
         let mut never = pod.clone();
         never.spec.as_mut().unwrap().restart_policy = Some("Never".into());
         sidecar.started = Some(true);
-        assert_eq!(
-            get_phase(&never, &[sidecar, exited_status("app", 0)], false, true),
-            PHASE_RUNNING
-        );
+        assert_eq!(get_phase(&never, &[sidecar, exited_status("app", 0)], false, true), PHASE_RUNNING);
         // Sidecar stopped, app succeeded: Succeeded.
-        assert_eq!(
-            get_phase(
-                &never,
-                &[exited_status("sidecar", 137), exited_status("app", 0)],
-                false,
-                true
-            ),
-            PHASE_SUCCEEDED
-        );
+        assert_eq!(get_phase(&never, &[exited_status("sidecar", 137), exited_status("app", 0)], false, true), PHASE_SUCCEEDED);
     }
 }

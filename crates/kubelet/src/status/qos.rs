@@ -32,10 +32,7 @@ pub fn pod_qos_class(pod: &Pod) -> &'static str {
     let mut requests: BTreeMap<&str, i128> = BTreeMap::new();
     let mut limits: BTreeMap<&str, i128> = BTreeMap::new();
     let mut guaranteed = true;
-    let all = spec
-        .containers
-        .iter()
-        .chain(spec.init_containers.iter().flatten());
+    let all = spec.containers.iter().chain(spec.init_containers.iter().flatten());
     for container in all {
         add_positive(&mut requests, container_resources(container, false));
         let found = add_positive(&mut limits, container_resources(container, true));
@@ -47,15 +44,9 @@ pub fn pod_qos_class(pod: &Pod) -> &'static str {
         return QOS_BEST_EFFORT;
     }
     if guaranteed {
-        guaranteed = requests
-            .iter()
-            .all(|(name, req)| limits.get(name) == Some(req));
+        guaranteed = requests.iter().all(|(name, req)| limits.get(name) == Some(req));
     }
-    if guaranteed && requests.len() == limits.len() {
-        QOS_GUARANTEED
-    } else {
-        QOS_BURSTABLE
-    }
+    if guaranteed && requests.len() == limits.len() { QOS_GUARANTEED } else { QOS_BURSTABLE }
 }
 
 /// Whether pod-level requirements name CPU or memory (upstream `IsPodLevelResourcesSet`).
@@ -95,18 +86,11 @@ fn requirements_qos(r: &ResourceRequirements) -> &'static str {
 
 fn container_resources(container: &Container, limits: bool) -> Option<&BTreeMap<String, Quantity>> {
     let resources = container.resources.as_ref()?;
-    if limits {
-        resources.limits.as_ref()
-    } else {
-        resources.requests.as_ref()
-    }
+    if limits { resources.limits.as_ref() } else { resources.requests.as_ref() }
 }
 
 /// Adds the positive cpu/memory quantities of `list` into `totals`; returns the names it added.
-fn add_positive(
-    totals: &mut BTreeMap<&'static str, i128>,
-    list: Option<&BTreeMap<String, Quantity>>,
-) -> Vec<&'static str> {
+fn add_positive(totals: &mut BTreeMap<&'static str, i128>, list: Option<&BTreeMap<String, Quantity>>) -> Vec<&'static str> {
     let mut found = Vec::new();
     for (name, quantity) in list.into_iter().flatten() {
         let Some(resource) = QOS_RESOURCES.iter().find(|r| **r == name.as_str()) else {
@@ -122,7 +106,6 @@ fn add_positive(
     found
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,50 +115,30 @@ mod tests {
         if list.is_empty() {
             return None;
         }
-        Some(
-            list.iter()
-                .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
-                .collect(),
-        )
+        Some(list.iter().map(|(k, v)| (k.to_string(), Quantity(v.to_string()))).collect())
     }
 
     fn container(name: &str, requests: &[(&str, &str)], limits: &[(&str, &str)]) -> Container {
         Container {
             name: name.into(),
-            resources: Some(ResourceRequirements {
-                requests: q(requests),
-                limits: q(limits),
-                ..Default::default()
-            }),
+            resources: Some(ResourceRequirements { requests: q(requests), limits: q(limits), ..Default::default() }),
             ..Default::default()
         }
     }
 
     fn pod(containers: Vec<Container>, init: Vec<Container>) -> Pod {
         Pod {
-            spec: Some(PodSpec {
-                containers,
-                init_containers: if init.is_empty() { None } else { Some(init) },
-                ..Default::default()
-            }),
+            spec: Some(PodSpec { containers, init_containers: if init.is_empty() { None } else { Some(init) }, ..Default::default() }),
             ..Default::default()
         }
     }
 
-
     #[test]
     fn best_effort_without_resources() {
-        assert_eq!(
-            pod_qos_class(&pod(vec![Container::default()], vec![])),
-            QOS_BEST_EFFORT
-        );
+        assert_eq!(pod_qos_class(&pod(vec![Container::default()], vec![])), QOS_BEST_EFFORT);
         assert_eq!(pod_qos_class(&Pod::default()), QOS_BEST_EFFORT);
         // Zero and non-compute resources don't count.
-        let c = container(
-            "a",
-            &[("cpu", "0"), ("ephemeral-storage", "1Gi")],
-            &[("nvidia.com/gpu", "1")],
-        );
+        let c = container("a", &[("cpu", "0"), ("ephemeral-storage", "1Gi")], &[("nvidia.com/gpu", "1")]);
         assert_eq!(pod_qos_class(&pod(vec![c], vec![])), QOS_BEST_EFFORT);
     }
 
@@ -184,23 +147,19 @@ mod tests {
         let full = [("cpu", "500m"), ("memory", "1Gi")];
         let c = container("a", &full, &[("cpu", "0.5"), ("memory", "1073741824")]);
         let i = container("init", &full, &full);
-        assert_eq!(
-            pod_qos_class(&pod(vec![c.clone()], vec![i])),
-            QOS_GUARANTEED
-        );
+        assert_eq!(pod_qos_class(&pod(vec![c.clone()], vec![i])), QOS_GUARANTEED);
         // Limits without requests (API defaulting would copy them; here they are really absent):
         // the request and limit sets differ in size, so not Guaranteed.
         let limits_only = container("b", &[], &full);
-        assert_eq!(
-            pod_qos_class(&pod(vec![limits_only], vec![])),
-            QOS_BURSTABLE
-        );
+        assert_eq!(pod_qos_class(&pod(vec![limits_only], vec![])), QOS_BURSTABLE);
     }
 
     #[test]
     fn pod_level_resources_decide_alone() {
         let mut p = pod(vec![container("a", &[("cpu", "10m")], &[]), Container::default()], vec![]);
-        let r = |req: &[(&str, &str)], lim: &[(&str, &str)]| Some(ResourceRequirements { requests: q(req), limits: q(lim), ..Default::default() });
+        let r = |req: &[(&str, &str)], lim: &[(&str, &str)]| {
+            Some(ResourceRequirements { requests: q(req), limits: q(lim), ..Default::default() })
+        };
         p.spec.as_mut().unwrap().resources = r(&[("cpu", "100m"), ("memory", "100Mi")], &[("cpu", "0.1"), ("memory", "100Mi")]);
         assert_eq!(pod_qos_class(&p), QOS_GUARANTEED);
         p.spec.as_mut().unwrap().resources = r(&[("cpu", "100m"), ("memory", "100Mi")], &[]);
@@ -222,15 +181,9 @@ mod tests {
         // One container has only a cpu limit.
         let a = container("a", &full, &full);
         let b = container("b", &[("cpu", "1")], &[("cpu", "1")]);
-        assert_eq!(
-            pod_qos_class(&pod(vec![a.clone(), b], vec![])),
-            QOS_BURSTABLE
-        );
+        assert_eq!(pod_qos_class(&pod(vec![a.clone(), b], vec![])), QOS_BURSTABLE);
         // A best-effort container next to a guaranteed one.
-        assert_eq!(
-            pod_qos_class(&pod(vec![a, Container::default()], vec![])),
-            QOS_BURSTABLE
-        );
+        assert_eq!(pod_qos_class(&pod(vec![a, Container::default()], vec![])), QOS_BURSTABLE);
         // Request only.
         let r = container("r", &[("memory", "10Mi")], &[]);
         assert_eq!(pod_qos_class(&pod(vec![r], vec![])), QOS_BURSTABLE);

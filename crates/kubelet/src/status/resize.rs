@@ -34,7 +34,8 @@ pub struct ResizeFacts<'a> {
 
 fn all_containers(pod: &Pod) -> impl Iterator<Item = Container> + '_ {
     let spec = pod.spec.as_ref();
-    let ephemeral = spec.and_then(|s| s.ephemeral_containers.as_ref()).into_iter().flatten().map(crate::kuberuntime::ephemeral::as_container);
+    let ephemeral =
+        spec.and_then(|s| s.ephemeral_containers.as_ref()).into_iter().flatten().map(crate::kuberuntime::ephemeral::as_container);
     spec.into_iter().flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten())).cloned().chain(ephemeral)
 }
 

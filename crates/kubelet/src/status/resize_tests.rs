@@ -63,8 +63,19 @@ fn running_containers_report_what_they_were_given_until_the_resize_lands() {
 fn pending_and_error_conditions_keep_their_transition_time() {
     let p = pod();
     let actuated = |_: &str| None;
-    let pending = PendingResize { reason: "Infeasible", message: "Node didn't have enough capacity: cpu, requested: 5000, capacity: 2000".into(), generation: 2 };
-    let facts = ResizeFacts { allocated: &p, actuated: &actuated, pending: Some(pending), error: Some("boom".into()), allocated_generation: Some(2), now: UNIX_EPOCH + std::time::Duration::from_secs(100) };
+    let pending = PendingResize {
+        reason: "Infeasible",
+        message: "Node didn't have enough capacity: cpu, requested: 5000, capacity: 2000".into(),
+        generation: 2,
+    };
+    let facts = ResizeFacts {
+        allocated: &p,
+        actuated: &actuated,
+        pending: Some(pending),
+        error: Some("boom".into()),
+        allocated_generation: Some(2),
+        now: UNIX_EPOCH + std::time::Duration::from_secs(100),
+    };
     let mut s = status(true);
     add_resize_status(&mut s, None, &facts);
     let later = ResizeFacts { now: UNIX_EPOCH + std::time::Duration::from_secs(200), ..facts };

@@ -79,7 +79,11 @@ mod tests {
     use k8s_openapi::api::core::v1::{Container, ContainerStateRunning, ContainerStateWaiting, PodSpec};
 
     fn state_waiting(name: &str) -> ContainerStatus {
-        ContainerStatus { name: name.into(), state: Some(ContainerState { waiting: Some(ContainerStateWaiting::default()), ..Default::default() }), ..Default::default() }
+        ContainerStatus {
+            name: name.into(),
+            state: Some(ContainerState { waiting: Some(ContainerStateWaiting::default()), ..Default::default() }),
+            ..Default::default()
+        }
     }
 
     fn pod(inits: &[&str], source: &str) -> Pod {
@@ -88,7 +92,10 @@ mod tests {
                 annotations: Some([("kubernetes.io/config.source".to_string(), source.to_string())].into()),
                 ..Default::default()
             },
-            spec: Some(PodSpec { init_containers: Some(inits.iter().map(|n| Container { name: n.to_string(), ..Default::default() }).collect()), ..Default::default() }),
+            spec: Some(PodSpec {
+                init_containers: Some(inits.iter().map(|n| Container { name: n.to_string(), ..Default::default() }).collect()),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -100,7 +107,8 @@ mod tests {
 
     #[test]
     fn a_pending_pod_ends_failed_with_its_waiting_containers_terminated() {
-        let status = PodStatus { phase: Some("Pending".into()), container_statuses: Some(vec![state_waiting("main")]), ..Default::default() };
+        let status =
+            PodStatus { phase: Some("Pending".into()), container_statuses: Some(vec![state_waiting("main")]), ..Default::default() };
         let done = terminated_pod_status(&pod(&[], "api"), status.clone());
         assert_eq!(done.phase.as_deref(), Some("Failed"));
         assert_eq!(terminated_reason(&done.container_statuses.unwrap()[0]), Some(("ContainerStatusUnknown".into(), 137)));
@@ -110,7 +118,11 @@ mod tests {
 
     #[test]
     fn uninitialized_pods_keep_regular_containers_waiting_and_mark_init_containers_reached() {
-        let running = ContainerStatus { name: "a".into(), state: Some(ContainerState { running: Some(ContainerStateRunning::default()), ..Default::default() }), ..Default::default() };
+        let running = ContainerStatus {
+            name: "a".into(),
+            state: Some(ContainerState { running: Some(ContainerStateRunning::default()), ..Default::default() }),
+            ..Default::default()
+        };
         let status = PodStatus {
             phase: Some("Pending".into()),
             init_container_statuses: Some(vec![running, state_waiting("b"), state_waiting("c")]),
@@ -129,7 +141,10 @@ mod tests {
     fn succeeded_and_terminated_containers_stay_as_they_are() {
         let exited = ContainerStatus {
             name: "main".into(),
-            state: Some(ContainerState { terminated: Some(ContainerStateTerminated { exit_code: 0, reason: Some("Completed".into()), ..Default::default() }), ..Default::default() }),
+            state: Some(ContainerState {
+                terminated: Some(ContainerStateTerminated { exit_code: 0, reason: Some("Completed".into()), ..Default::default() }),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let status = PodStatus { phase: Some("Succeeded".into()), container_statuses: Some(vec![exited.clone()]), ..Default::default() };

@@ -23,14 +23,7 @@ fn sandbox(ips: &[&str]) -> SandboxStatus {
     }
 }
 
-fn instance(
-    name: &str,
-    id: &str,
-    state: RS,
-    exit_code: i32,
-    restart_count: i32,
-    created: u64,
-) -> RC {
+fn instance(name: &str, id: &str, state: RS, exit_code: i32, restart_count: i32, created: u64) -> RC {
     RC {
         id: id.into(),
         name: name.into(),
@@ -43,12 +36,7 @@ fn instance(
         image_ref: format!("sha256:{name}"),
         hash: "h".into(),
         restart_count,
-        reason: if state == RS::Exited {
-            if exit_code == 0 { "Completed" } else { "Error" }
-        } else {
-            ""
-        }
-        .into(),
+        reason: if state == RS::Exited { if exit_code == 0 { "Completed" } else { "Error" } } else { "" }.into(),
         message: String::new(),
         termination_message_path: String::new(),
         recursive_read_only_paths: Vec::new(),
@@ -56,13 +44,7 @@ fn instance(
 }
 
 fn runtime(sandboxes: Vec<SandboxStatus>, containers: Vec<RC>) -> PodStatus {
-    PodStatus {
-        uid: "uid-1".into(),
-        name: "p".into(),
-        namespace: "default".into(),
-        sandboxes,
-        containers,
-    }
+    PodStatus { uid: "uid-1".into(), name: "p".into(), namespace: "default".into(), sandboxes, containers }
 }
 
 struct Case {
@@ -76,14 +58,7 @@ struct Case {
 
 impl Case {
     fn new(pod: Pod, runtime: PodStatus) -> Self {
-        Self {
-            pod,
-            runtime,
-            previous: None,
-            reasons: BTreeMap::new(),
-            probes: ProbeResults::default(),
-            terminal: false,
-        }
+        Self { pod, runtime, previous: None, reasons: BTreeMap::new(), probes: ProbeResults::default(), terminal: false }
     }
 
     fn run(&self, now: u64) -> ApiPodStatus {
@@ -102,41 +77,20 @@ impl Case {
 }
 
 fn cond<'a>(s: &'a ApiPodStatus, type_: &str) -> &'a PodCondition {
-    s.conditions
-        .as_ref()
-        .unwrap()
-        .iter()
-        .find(|c| c.type_ == type_)
-        .unwrap()
+    s.conditions.as_ref().unwrap().iter().find(|c| c.type_ == type_).unwrap()
 }
 
 fn state_reason(s: &ApiPodStatus, name: &str) -> (Option<String>, Option<String>) {
-    let all = s
-        .container_statuses
-        .iter()
-        .flatten()
-        .chain(s.init_container_statuses.iter().flatten());
-    let st = all
-        .into_iter()
-        .find(|c| c.name == name)
-        .unwrap()
-        .state
-        .clone()
-        .unwrap();
-    (
-        st.waiting.and_then(|w| w.reason),
-        st.terminated.and_then(|t| t.reason),
-    )
+    let all = s.container_statuses.iter().flatten().chain(s.init_container_statuses.iter().flatten());
+    let st = all.into_iter().find(|c| c.name == name).unwrap().state.clone().unwrap();
+    (st.waiting.and_then(|w| w.reason), st.terminated.and_then(|t| t.reason))
 }
 
 #[test]
 fn running_pod() {
     let case = Case::new(
         pod_with("Always", &["web"], &[]),
-        runtime(
-            vec![sandbox(&["10.0.0.7", "fd00::7"])],
-            vec![instance("web", "abc", RS::Running, 0, 0, 20)],
-        ),
+        runtime(vec![sandbox(&["10.0.0.7", "fd00::7"])], vec![instance("web", "abc", RS::Running, 0, 0, 20)]),
     );
     let s = case.run(100);
     assert_eq!(s.phase.as_deref(), Some(PHASE_RUNNING));
@@ -152,25 +106,10 @@ fn running_pod() {
     assert_eq!(c.image_id, "sha256:web");
     assert!(c.ready);
     assert_eq!(c.started, Some(true));
-    assert_eq!(
-        c.state
-            .as_ref()
-            .unwrap()
-            .running
-            .as_ref()
-            .unwrap()
-            .started_at,
-        Some(api_time(at(21)))
-    );
+    assert_eq!(c.state.as_ref().unwrap().running.as_ref().unwrap().started_at, Some(api_time(at(21))));
     assert!(s.init_container_statuses.is_none());
 
-    let types: Vec<_> = s
-        .conditions
-        .as_ref()
-        .unwrap()
-        .iter()
-        .map(|c| (c.type_.as_str(), c.status.as_str()))
-        .collect();
+    let types: Vec<_> = s.conditions.as_ref().unwrap().iter().map(|c| (c.type_.as_str(), c.status.as_str())).collect();
     assert_eq!(
         types,
         [
@@ -181,20 +120,11 @@ fn running_pod() {
             (POD_SCHEDULED, "True")
         ]
     );
-    assert!(
-        s.conditions
-            .as_ref()
-            .unwrap()
-            .iter()
-            .all(|c| c.last_transition_time == Some(api_time(at(100))))
-    );
+    assert!(s.conditions.as_ref().unwrap().iter().all(|c| c.last_transition_time == Some(api_time(at(100)))));
 
     // JSON shape as the API expects.
     let json = serde_json::to_value(&s).unwrap();
-    assert_eq!(
-        json["containerStatuses"][0]["state"]["running"]["startedAt"],
-        "1970-01-01T00:00:21Z"
-    );
+    assert_eq!(json["containerStatuses"][0]["state"]["running"]["startedAt"], "1970-01-01T00:00:21Z");
 }
 
 #[test]
@@ -208,13 +138,20 @@ fn started_containers_report_their_mounts_and_recursive_read_only_mode() {
         recursive_read_only: rro.map(Into::into),
         ..Default::default()
     };
-    pod.spec.as_mut().unwrap().containers[0].volume_mounts =
-        Some(vec![mount("mnt", "/ro", true, None), mount("mnt", "/if-possible", true, Some("IfPossible")), mount("mnt", "/rw", false, None)]);
+    pod.spec.as_mut().unwrap().containers[0].volume_mounts = Some(vec![
+        mount("mnt", "/ro", true, None),
+        mount("mnt", "/if-possible", true, Some("IfPossible")),
+        mount("mnt", "/rw", false, None),
+    ]);
     let case = Case::new(pod.clone(), runtime(vec![sandbox(&["10.0.0.7"])], vec![instance("web", "abc", RS::Running, 0, 0, 20)]));
     let s = case.run(100);
     let mounts = s.container_statuses.unwrap()[0].volume_mounts.clone().unwrap();
-    let got: Vec<(&str, Option<bool>, Option<&str>)> = mounts.iter().map(|m| (m.mount_path.as_str(), m.read_only, m.recursive_read_only.as_deref())).collect();
-    assert_eq!(got, vec![("/ro", Some(true), Some("Disabled")), ("/if-possible", Some(true), Some("Disabled")), ("/rw", Some(false), None)]);
+    let got: Vec<(&str, Option<bool>, Option<&str>)> =
+        mounts.iter().map(|m| (m.mount_path.as_str(), m.read_only, m.recursive_read_only.as_deref())).collect();
+    assert_eq!(
+        got,
+        vec![("/ro", Some(true), Some("Disabled")), ("/if-possible", Some(true), Some("Disabled")), ("/rw", Some(false), None)]
+    );
     // Not started yet: no mounts reported.
     let waiting = Case::new(pod, runtime(vec![], vec![])).run(5);
     assert_eq!(waiting.container_statuses.unwrap()[0].volume_mounts, None);
@@ -222,35 +159,20 @@ fn started_containers_report_their_mounts_and_recursive_read_only_mode() {
 
 #[test]
 fn never_created_containers_wait_with_reasons() {
-    let mut case = Case::new(
-        pod_with("Always", &["a", "b"], &[]),
-        runtime(vec![], vec![]),
-    );
-    case.reasons.insert(
-        "b".into(),
-        ("ErrImagePull".into(), "pull access denied".into()),
-    );
+    let mut case = Case::new(pod_with("Always", &["a", "b"], &[]), runtime(vec![], vec![]));
+    case.reasons.insert("b".into(), ("ErrImagePull".into(), "pull access denied".into()));
     let s = case.run(5);
     assert_eq!(s.phase.as_deref(), Some(PHASE_PENDING));
-    assert_eq!(
-        state_reason(&s, "a").0.as_deref(),
-        Some(REASON_CONTAINER_CREATING)
-    );
+    assert_eq!(state_reason(&s, "a").0.as_deref(), Some(REASON_CONTAINER_CREATING));
     let b = &s.container_statuses.as_ref().unwrap()[1];
     let w = b.state.as_ref().unwrap().waiting.as_ref().unwrap();
-    assert_eq!(
-        (w.reason.as_deref(), w.message.as_deref()),
-        (Some("ErrImagePull"), Some("pull access denied"))
-    );
+    assert_eq!((w.reason.as_deref(), w.message.as_deref()), (Some("ErrImagePull"), Some("pull access denied")));
     assert_eq!(b.image, "img-b");
     assert!(!b.ready);
     assert_eq!(cond(&s, POD_READY_TO_START_CONTAINERS).status, "False");
     let ready = cond(&s, POD_READY);
     assert_eq!(ready.reason.as_deref(), Some(REASON_CONTAINERS_NOT_READY));
-    assert_eq!(
-        ready.message.as_deref(),
-        Some("containers with unready status: [a b]")
-    );
+    assert_eq!(ready.message.as_deref(), Some("containers with unready status: [a b]"));
     assert!(s.pod_ip.is_none());
 }
 
@@ -258,53 +180,28 @@ fn never_created_containers_wait_with_reasons() {
 fn init_containers_block_regular_ones() {
     let case = Case::new(
         pod_with("Always", &["app"], &["init"]),
-        runtime(
-            vec![sandbox(&["10.0.0.8"])],
-            vec![instance("init", "i1", RS::Running, 0, 0, 20)],
-        ),
+        runtime(vec![sandbox(&["10.0.0.8"])], vec![instance("init", "i1", RS::Running, 0, 0, 20)]),
     );
     let s = case.run(30);
     assert_eq!(s.phase.as_deref(), Some(PHASE_PENDING));
-    assert_eq!(
-        state_reason(&s, "app").0.as_deref(),
-        Some(REASON_POD_INITIALIZING)
-    );
+    assert_eq!(state_reason(&s, "app").0.as_deref(), Some(REASON_POD_INITIALIZING));
     let init = cond(&s, POD_INITIALIZED);
-    assert_eq!(
-        init.reason.as_deref(),
-        Some(REASON_CONTAINERS_NOT_INITIALIZED)
-    );
-    assert_eq!(
-        init.message.as_deref(),
-        Some("containers with incomplete status: [init]")
-    );
+    assert_eq!(init.reason.as_deref(), Some(REASON_CONTAINERS_NOT_INITIALIZED));
+    assert_eq!(init.message.as_deref(), Some("containers with incomplete status: [init]"));
 
     // Init done, app running.
     let case = Case::new(
         case.pod.clone(),
         runtime(
             vec![sandbox(&["10.0.0.8"])],
-            vec![
-                instance("app", "a1", RS::Running, 0, 0, 40),
-                instance("init", "i1", RS::Exited, 0, 0, 20),
-            ],
+            vec![instance("app", "a1", RS::Running, 0, 0, 40), instance("init", "i1", RS::Exited, 0, 0, 20)],
         ),
     );
     let s = case.run(50);
     assert_eq!(s.phase.as_deref(), Some(PHASE_RUNNING));
     let init = &s.init_container_statuses.as_ref().unwrap()[0];
     assert!(init.ready);
-    assert_eq!(
-        init.state
-            .as_ref()
-            .unwrap()
-            .terminated
-            .as_ref()
-            .unwrap()
-            .reason
-            .as_deref(),
-        Some("Completed")
-    );
+    assert_eq!(init.state.as_ref().unwrap().terminated.as_ref().unwrap().reason.as_deref(), Some("Completed"));
     assert_eq!(cond(&s, POD_INITIALIZED).status, "True");
     assert_eq!(cond(&s, POD_READY).status, "True");
 }
@@ -315,94 +212,48 @@ fn crash_loop_shows_waiting_with_last_state() {
         pod_with("Always", &["app"], &[]),
         runtime(
             vec![sandbox(&["10.0.0.9"])],
-            vec![
-                instance("app", "c2", RS::Exited, 1, 1, 40),
-                instance("app", "c1", RS::Exited, 1, 0, 20),
-            ],
+            vec![instance("app", "c2", RS::Exited, 1, 1, 40), instance("app", "c1", RS::Exited, 1, 0, 20)],
         ),
     );
-    case.reasons.insert(
-        "app".into(),
-        (
-            "CrashLoopBackOff".into(),
-            "back-off 10s restarting failed container".into(),
-        ),
-    );
+    case.reasons.insert("app".into(), ("CrashLoopBackOff".into(), "back-off 10s restarting failed container".into()));
     let s = case.run(50);
     let c = &s.container_statuses.as_ref().unwrap()[0];
     assert_eq!(c.restart_count, 1);
-    assert_eq!(
-        c.state
-            .as_ref()
-            .unwrap()
-            .waiting
-            .as_ref()
-            .unwrap()
-            .reason
-            .as_deref(),
-        Some("CrashLoopBackOff")
-    );
+    assert_eq!(c.state.as_ref().unwrap().waiting.as_ref().unwrap().reason.as_deref(), Some("CrashLoopBackOff"));
     let last = c.last_state.as_ref().unwrap().terminated.as_ref().unwrap();
-    assert_eq!(
-        (last.exit_code, last.container_id.as_deref()),
-        (1, Some("containerd://c2"))
-    );
+    assert_eq!((last.exit_code, last.container_id.as_deref()), (1, Some("containerd://c2")));
     // Waiting after a termination counts as stopped: Running under Always.
     assert_eq!(s.phase.as_deref(), Some(PHASE_RUNNING));
     assert_eq!(cond(&s, CONTAINERS_READY).status, "False");
 
     // Restarted: the previous instance becomes lastState.
-    case.runtime
-        .containers
-        .insert(0, instance("app", "c3", RS::Running, 0, 2, 60));
+    case.runtime.containers.insert(0, instance("app", "c3", RS::Running, 0, 2, 60));
     case.reasons.clear();
     let s = case.run(70);
     let c = &s.container_statuses.as_ref().unwrap()[0];
     assert_eq!(c.restart_count, 2);
     assert!(c.state.as_ref().unwrap().running.is_some());
-    assert_eq!(
-        c.last_state
-            .as_ref()
-            .unwrap()
-            .terminated
-            .as_ref()
-            .unwrap()
-            .container_id
-            .as_deref(),
-        Some("containerd://c2")
-    );
+    assert_eq!(c.last_state.as_ref().unwrap().terminated.as_ref().unwrap().container_id.as_deref(), Some("containerd://c2"));
 }
 
 #[test]
 fn run_to_completion() {
     let case = Case::new(
         pod_with("Never", &["job"], &[]),
-        runtime(
-            vec![sandbox(&["10.0.0.9"])],
-            vec![instance("job", "j1", RS::Exited, 0, 0, 20)],
-        ),
+        runtime(vec![sandbox(&["10.0.0.9"])], vec![instance("job", "j1", RS::Exited, 0, 0, 20)]),
     );
     let s = case.run(50);
     assert_eq!(s.phase.as_deref(), Some(PHASE_SUCCEEDED));
     let ready = cond(&s, POD_READY);
-    assert_eq!(
-        (ready.status.as_str(), ready.reason.as_deref()),
-        ("False", Some(REASON_POD_COMPLETED))
-    );
-    assert_eq!(
-        cond(&s, POD_INITIALIZED).reason.as_deref(),
-        Some(REASON_POD_COMPLETED)
-    );
+    assert_eq!((ready.status.as_str(), ready.reason.as_deref()), ("False", Some(REASON_POD_COMPLETED)));
+    assert_eq!(cond(&s, POD_INITIALIZED).reason.as_deref(), Some(REASON_POD_COMPLETED));
 }
 
 #[test]
 fn terminal_phase_is_sticky_and_keeps_reason() {
     let mut case = Case::new(
         pod_with("Always", &["app"], &[]),
-        runtime(
-            vec![sandbox(&["10.0.0.9"])],
-            vec![instance("app", "c1", RS::Running, 0, 0, 20)],
-        ),
+        runtime(vec![sandbox(&["10.0.0.9"])], vec![instance("app", "c1", RS::Running, 0, 0, 20)]),
     );
     case.previous = Some(ApiPodStatus {
         phase: Some(PHASE_FAILED.into()),
@@ -413,17 +264,11 @@ fn terminal_phase_is_sticky_and_keeps_reason() {
     let s = case.run(50);
     assert_eq!(s.phase.as_deref(), Some(PHASE_FAILED));
     assert_eq!(s.reason.as_deref(), Some("DeadlineExceeded"));
-    assert_eq!(
-        cond(&s, POD_READY).reason.as_deref(),
-        Some(REASON_POD_FAILED)
-    );
+    assert_eq!(cond(&s, POD_READY).reason.as_deref(), Some(REASON_POD_FAILED));
 
     // The API server's terminal phase wins as well.
     case.previous = None;
-    case.pod.status = Some(ApiPodStatus {
-        phase: Some(PHASE_SUCCEEDED.into()),
-        ..Default::default()
-    });
+    case.pod.status = Some(ApiPodStatus { phase: Some(PHASE_SUCCEEDED.into()), ..Default::default() });
     assert_eq!(case.run(50).phase.as_deref(), Some(PHASE_SUCCEEDED));
 }
 
@@ -431,45 +276,28 @@ fn terminal_phase_is_sticky_and_keeps_reason() {
 fn previous_status_keeps_times_and_fills_vanished_containers() {
     let mut case = Case::new(
         pod_with("Always", &["app"], &[]),
-        runtime(
-            vec![sandbox(&["10.0.0.9"])],
-            vec![instance("app", "c1", RS::Running, 0, 0, 20)],
-        ),
+        runtime(vec![sandbox(&["10.0.0.9"])], vec![instance("app", "c1", RS::Running, 0, 0, 20)]),
     );
     let first = case.run(30);
     case.previous = Some(first.clone());
     let second = case.run(90);
     assert_eq!(second.start_time, Some(api_time(at(30))));
-    assert_eq!(
-        cond(&second, POD_READY).last_transition_time,
-        Some(api_time(at(30)))
-    );
+    assert_eq!(cond(&second, POD_READY).last_transition_time, Some(api_time(at(30))));
 
     // The container disappears from the runtime: it ran, so it terminated with unknown status.
     case.runtime.containers.clear();
     let third = case.run(120);
     let c = &third.container_statuses.as_ref().unwrap()[0];
     let last = c.last_state.as_ref().unwrap().terminated.as_ref().unwrap();
-    assert_eq!(
-        (last.reason.as_deref(), last.exit_code),
-        (Some(REASON_CONTAINER_STATUS_UNKNOWN), 137)
-    );
+    assert_eq!((last.reason.as_deref(), last.exit_code), (Some(REASON_CONTAINER_STATUS_UNKNOWN), 137));
     assert_eq!(c.restart_count, 1);
     assert_eq!(third.phase.as_deref(), Some(PHASE_RUNNING));
-    assert_eq!(
-        cond(&third, POD_READY).last_transition_time,
-        Some(api_time(at(120)))
-    );
+    assert_eq!(cond(&third, POD_READY).last_transition_time, Some(api_time(at(120))));
 
     // Runtime reports it in unknown state after it was running: terminated, not waiting.
-    case.runtime
-        .containers
-        .push(instance("app", "c1", RS::Unknown, 0, 0, 20));
+    case.runtime.containers.push(instance("app", "c1", RS::Unknown, 0, 0, 20));
     let fourth = case.run(130);
-    assert_eq!(
-        state_reason(&fourth, "app").1.as_deref(),
-        Some(REASON_CONTAINER_STATUS_UNKNOWN)
-    );
+    assert_eq!(state_reason(&fourth, "app").1.as_deref(), Some(REASON_CONTAINER_STATUS_UNKNOWN));
 }
 
 #[test]
@@ -478,13 +306,7 @@ fn readiness_and_startup_probes() {
     let c = &mut pod.spec.as_mut().unwrap().containers[0];
     c.readiness_probe = Some(Probe::default());
     c.startup_probe = Some(Probe::default());
-    let mut case = Case::new(
-        pod,
-        runtime(
-            vec![sandbox(&["10.0.0.9"])],
-            vec![instance("app", "c1", RS::Running, 0, 0, 20)],
-        ),
-    );
+    let mut case = Case::new(pod, runtime(vec![sandbox(&["10.0.0.9"])], vec![instance("app", "c1", RS::Running, 0, 0, 20)]));
     let s = case.run(30);
     let c = &s.container_statuses.as_ref().unwrap()[0];
     assert_eq!((c.started, c.ready), (Some(false), false));
@@ -503,25 +325,14 @@ fn host_network_uses_host_ip_and_foreign_conditions_are_kept() {
     pod.spec.as_mut().unwrap().host_network = Some(true);
     pod.status = Some(ApiPodStatus {
         conditions: Some(vec![
-            PodCondition {
-                type_: "example.com/gate".into(),
-                status: "True".into(),
-                ..Default::default()
-            },
-            PodCondition {
-                type_: POD_READY.into(),
-                status: "False".into(),
-                ..Default::default()
-            },
+            PodCondition { type_: "example.com/gate".into(), status: "True".into(), ..Default::default() },
+            PodCondition { type_: POD_READY.into(), status: "False".into(), ..Default::default() },
         ]),
         ..Default::default()
     });
     let mut sb = sandbox(&[]);
     sb.host_network = true;
-    let case = Case::new(
-        pod,
-        runtime(vec![sb], vec![instance("app", "c1", RS::Running, 0, 0, 20)]),
-    );
+    let case = Case::new(pod, runtime(vec![sb], vec![instance("app", "c1", RS::Running, 0, 0, 20)]));
     let s = case.run(30);
     assert_eq!(s.pod_ip.as_deref(), Some("192.168.1.5"));
     assert_eq!(cond(&s, POD_READY_TO_START_CONTAINERS).status, "True");
@@ -532,23 +343,10 @@ fn host_network_uses_host_ip_and_foreign_conditions_are_kept() {
 
 #[test]
 fn pod_ips_follow_node_family() {
-    let ips = [
-        "fd00::1".to_string(),
-        "10.0.0.1".to_string(),
-        "10.0.0.2".to_string(),
-    ];
-    assert_eq!(
-        sort_pod_ips(&ips, Some("192.168.1.5")),
-        ["10.0.0.1", "fd00::1"]
-    );
-    assert_eq!(
-        sort_pod_ips(&ips, Some("2001:db8::5")),
-        ["fd00::1", "10.0.0.1"]
-    );
-    assert_eq!(
-        sort_pod_ips(&["bogus".to_string()], None),
-        Vec::<String>::new()
-    );
+    let ips = ["fd00::1".to_string(), "10.0.0.1".to_string(), "10.0.0.2".to_string()];
+    assert_eq!(sort_pod_ips(&ips, Some("192.168.1.5")), ["10.0.0.1", "fd00::1"]);
+    assert_eq!(sort_pod_ips(&ips, Some("2001:db8::5")), ["fd00::1", "10.0.0.1"]);
+    assert_eq!(sort_pod_ips(&["bogus".to_string()], None), Vec::<String>::new());
 }
 
 #[test]
@@ -603,10 +401,14 @@ fn adopted_containers_keep_their_published_readiness_until_probed() {
 
 #[test]
 fn a_finished_pod_keeps_the_ips_it_ran_with_after_its_sandbox_stopped() {
-    let running = Case::new(pod_with("Never", &["job"], &[]), runtime(vec![sandbox(&["10.0.0.9"])], vec![instance("job", "abc", RS::Running, 0, 0, 20)]));
+    let running = Case::new(
+        pod_with("Never", &["job"], &[]),
+        runtime(vec![sandbox(&["10.0.0.9"])], vec![instance("job", "abc", RS::Running, 0, 0, 20)]),
+    );
     let before = running.run(100);
     assert_eq!(before.pod_ip.as_deref(), Some("10.0.0.9"));
-    let mut done = Case::new(pod_with("Never", &["job"], &[]), runtime(vec![sandbox(&[])], vec![instance("job", "abc", RS::Exited, 0, 20, 30)]));
+    let mut done =
+        Case::new(pod_with("Never", &["job"], &[]), runtime(vec![sandbox(&[])], vec![instance("job", "abc", RS::Exited, 0, 20, 30)]));
     done.previous = Some(before);
     done.terminal = true;
     let s = done.run(130);

@@ -125,7 +125,8 @@ impl AtomicWriter {
             {
                 use std::io::Write;
                 use std::os::unix::fs::OpenOptionsExt;
-                let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(file.mode & 0o777).open(&dest).map_err(io_err(&dest))?;
+                let mut f =
+                    std::fs::OpenOptions::new().write(true).create_new(true).mode(file.mode & 0o777).open(&dest).map_err(io_err(&dest))?;
                 f.write_all(&file.data).map_err(io_err(&dest))?;
             }
             std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(file.mode & 0o7777)).map_err(io_err(&dest))?;
@@ -271,7 +272,8 @@ mod tests {
         assert!(!vol.join(&first).exists());
         assert_eq!(std::fs::read_to_string(vol.join("token")).unwrap(), "def");
         assert!(std::fs::symlink_metadata(vol.join("sub")).is_err(), "stale user-visible link removed");
-        let entries: BTreeSet<String> = std::fs::read_dir(&vol).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let entries: BTreeSet<String> =
+            std::fs::read_dir(&vol).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert_eq!(entries.len(), 3, "{entries:?}");
 
         // Empty payload (optional object absent): only `..data` and an empty version remain.
@@ -281,7 +283,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_paths_naming_them() {
-        for (p, why) in [("", "empty"), ("/etc/passwd", "relative"), ("a/../../x", "'..'"), ("..data", "start with"), (&"x".repeat(256), "255")] {
+        for (p, why) in
+            [("", "empty"), ("/etc/passwd", "relative"), ("a/../../x", "'..'"), ("..data", "start with"), (&"x".repeat(256), "255")]
+        {
             let err = validate_path(p).unwrap_err().to_string();
             assert!(err.contains(why) && err.starts_with("invalid path"), "{p}: {err}");
         }

@@ -107,7 +107,11 @@ mod tests {
     }
 
     fn field(path: &str, field_path: &str) -> DownwardAPIVolumeFile {
-        DownwardAPIVolumeFile { path: path.into(), field_ref: Some(ObjectFieldSelector { field_path: field_path.into(), api_version: None }), ..Default::default() }
+        DownwardAPIVolumeFile {
+            path: path.into(),
+            field_ref: Some(ObjectFieldSelector { field_path: field_path.into(), api_version: None }),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -127,7 +131,11 @@ mod tests {
         let p = pod();
         let mut item = DownwardAPIVolumeFile {
             path: "mem".into(),
-            resource_field_ref: Some(ResourceFieldSelector { container_name: Some("main".into()), resource: "limits.memory".into(), divisor: Some(Quantity("1Mi".into())) }),
+            resource_field_ref: Some(ResourceFieldSelector {
+                container_name: Some("main".into()),
+                resource: "limits.memory".into(),
+                divisor: Some(Quantity("1Mi".into())),
+            }),
             ..Default::default()
         };
         assert_eq!(file_value(&p, &item).unwrap(), "64");

@@ -21,10 +21,10 @@
 pub mod atomic_writer;
 pub mod downward_api;
 pub mod immutable;
-pub mod ownership;
 pub mod mount;
-pub mod projection;
+pub mod ownership;
 pub mod pod_certificates;
+pub mod projection;
 pub mod token;
 pub mod trust_bundles;
 
@@ -36,9 +36,9 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Volume};
 use kubelet_types::volume_api::VolumeApi;
 
-use kubelet_types::clock::Clock;
 use crate::kuberuntime::pod_dirs::check_host_path;
 use atomic_writer::{AtomicWriter, Payload};
+use kubelet_types::clock::Clock;
 use mount::Mounter;
 use projection::Fetched;
 
@@ -139,7 +139,18 @@ impl VolumeManager {
 
     /// `api` is `None` for a standalone kubelet.
     pub fn new(root_dir: impl Into<PathBuf>, api: Option<Arc<dyn VolumeApi>>, mounter: Arc<dyn Mounter>, clock: Arc<dyn Clock>) -> Self {
-        Self { root_dir: root_dir.into(), api, mounter, clock, tokens: TokenManager::default(), trust_bundles: Default::default(), pod_certificates: Default::default(), allocatable: NodeAllocatable::new(), immutable_secrets: Default::default(), immutable_config_maps: Default::default() }
+        Self {
+            root_dir: root_dir.into(),
+            api,
+            mounter,
+            clock,
+            tokens: TokenManager::default(),
+            trust_bundles: Default::default(),
+            pod_certificates: Default::default(),
+            allocatable: NodeAllocatable::new(),
+            immutable_secrets: Default::default(),
+            immutable_config_maps: Default::default(),
+        }
     }
 
     /// The node's allocatable resources, for downwardAPI `resourceFieldRef`s of unset limits.
@@ -194,7 +205,8 @@ impl VolumeManager {
                 "" => None,
                 "Memory" => {
                     let allocatable = self.allocatable.get("memory").and_then(|q| size_limit(Some(q)).ok().flatten());
-                    let pod_limit = crate::cm::pod_cgroups::pod_cgroup_resources(pod, None).memory_limit.and_then(|b| u64::try_from(b).ok());
+                    let pod_limit =
+                        crate::cm::pod_cgroups::pod_cgroup_resources(pod, None).memory_limit.and_then(|b| u64::try_from(b).ok());
                     Some(memory_size(allocatable, pod_limit, size_limit(e.size_limit.as_ref())?))
                 }
                 other => return Err(SetUpError::Medium(other.into())),
@@ -218,18 +230,21 @@ impl VolumeManager {
             let name = s.secret_name.clone().unwrap_or_default();
             let optional = s.optional.unwrap_or(false);
             let obj = self.fetch_secret(pod_ns(pod), &name, optional, uid).await?;
-            let payload = projection::secret_payload(&name, obj.as_ref(), s.items.as_deref(), s.default_mode, optional).map_err(SetUpError::Projection)?;
+            let payload = projection::secret_payload(&name, obj.as_ref(), s.items.as_deref(), s.default_mode, optional)
+                .map_err(SetUpError::Projection)?;
             return write(plugin::SECRET, true, payload);
         }
         if let Some(c) = &v.config_map {
             let optional = c.optional.unwrap_or(false);
             let obj = self.fetch_config_map(pod_ns(pod), &c.name, optional, uid).await?;
-            let payload = projection::config_map_payload(&c.name, obj.as_ref(), c.items.as_deref(), c.default_mode, optional).map_err(SetUpError::Projection)?;
+            let payload = projection::config_map_payload(&c.name, obj.as_ref(), c.items.as_deref(), c.default_mode, optional)
+                .map_err(SetUpError::Projection)?;
             return write(plugin::CONFIG_MAP, false, payload);
         }
         if let Some(d) = &v.downward_api {
             let pod = with_default_limits(pod, &self.allocatable);
-            let payload = projection::downward_api_payload(&pod, d.items.as_deref().unwrap_or_default(), d.default_mode).map_err(SetUpError::Projection)?;
+            let payload = projection::downward_api_payload(&pod, d.items.as_deref().unwrap_or_default(), d.default_mode)
+                .map_err(SetUpError::Projection)?;
             return write(plugin::DOWNWARD_API, true, payload);
         }
         if let Some(p) = &v.projected {
@@ -242,7 +257,12 @@ impl VolumeManager {
     }
 
     /// Fetches what a projected volume's sources refer to.
-    async fn fetch_projected(&self, pod: &Pod, volume: &str, p: &k8s_openapi::api::core::v1::ProjectedVolumeSource) -> Result<Fetched, SetUpError> {
+    async fn fetch_projected(
+        &self,
+        pod: &Pod,
+        volume: &str,
+        p: &k8s_openapi::api::core::v1::ProjectedVolumeSource,
+    ) -> Result<Fetched, SetUpError> {
         let ns = pod_ns(pod);
         let mut fetched = Fetched::default();
         let mut certificate_errors = Vec::new();
@@ -257,11 +277,20 @@ impl VolumeManager {
                 let api = self.api.as_deref().ok_or_else(|| SetUpError::Standalone { what: "failed to fetch token".into() })?;
                 let sa = pod.spec.as_ref().and_then(|s| s.service_account_name.as_deref()).filter(|s| !s.is_empty()).unwrap_or("default");
                 let name = pod.metadata.name.as_deref().unwrap_or_default();
-                let want = token::TokenFor { namespace: ns, service_account: sa, service_account_uid: None, audience: t.audience.as_deref(), expiration_seconds: t.expiration_seconds, pod_name: name, pod_uid: pod_uid(pod) };
+                let want = token::TokenFor {
+                    namespace: ns,
+                    service_account: sa,
+                    service_account_uid: None,
+                    audience: t.audience.as_deref(),
+                    expiration_seconds: t.expiration_seconds,
+                    pod_name: name,
+                    pod_uid: pod_uid(pod),
+                };
                 let token = self.tokens.get(api, want, self.clock.now()).await.map_err(SetUpError::Token)?;
                 fetched.tokens.insert(i, token);
             } else if let Some(c) = &source.cluster_trust_bundle {
-                let anchors = self.trust_bundles.anchors(self.api.as_deref(), c, self.clock.now()).await.map_err(SetUpError::TrustBundle)?;
+                let anchors =
+                    self.trust_bundles.anchors(self.api.as_deref(), c, self.clock.now()).await.map_err(SetUpError::TrustBundle)?;
                 fetched.trust_anchors.insert(i, anchors);
             } else if let Some(c) = &source.pod_certificate {
                 // Every podCertificate source advances (files its request) before the volume
@@ -284,11 +313,11 @@ impl VolumeManager {
     /// Secret `ns/name` for pod `uid`: from the API server, or kept if it is immutable.
     async fn fetch_secret(&self, ns: &str, name: &str, optional: bool, uid: &str) -> Result<Option<Secret>, SetUpError> {
         match &self.api {
-            Some(api) => self
-                .immutable_secrets
-                .get_or_fetch(ns, name, uid, |s| s.immutable == Some(true), api.get_secret(ns, name))
-                .await
-                .map_err(|source| SetUpError::Fetch { kind: "secret", namespace: ns.into(), name: name.into(), source: Box::new(source) }),
+            Some(api) => {
+                self.immutable_secrets.get_or_fetch(ns, name, uid, |s| s.immutable == Some(true), api.get_secret(ns, name)).await.map_err(
+                    |source| SetUpError::Fetch { kind: "secret", namespace: ns.into(), name: name.into(), source: Box::new(source) },
+                )
+            }
             None if optional => Ok(None),
             None => Err(SetUpError::Standalone { what: format!("secret {name:?}") }),
         }
@@ -301,7 +330,12 @@ impl VolumeManager {
                 .immutable_config_maps
                 .get_or_fetch(ns, name, uid, |c| c.immutable == Some(true), api.get_config_map(ns, name))
                 .await
-                .map_err(|source| SetUpError::Fetch { kind: "configmap", namespace: ns.into(), name: name.into(), source: Box::new(source) }),
+                .map_err(|source| SetUpError::Fetch {
+                    kind: "configmap",
+                    namespace: ns.into(),
+                    name: name.into(),
+                    source: Box::new(source),
+                }),
             None if optional => Ok(None),
             None => Err(SetUpError::Standalone { what: format!("configmap {name:?}") }),
         }
@@ -340,7 +374,8 @@ impl VolumeManager {
         let pod_dir = self.root_dir.join("pods").join(uid);
         // The sub path bind mounts first: they pin objects inside the volumes.
         for path in crate::kuberuntime::sub_path::subpath_mounts(&pod_dir) {
-            crate::kuberuntime::sub_path::unmount_all(&path, rustix::mount::UnmountFlags::empty()).map_err(|source| VolumeError::TearDown { path, source })?;
+            crate::kuberuntime::sub_path::unmount_all(&path, rustix::mount::UnmountFlags::empty())
+                .map_err(|source| VolumeError::TearDown { path, source })?;
         }
         for dir in volume_dirs(&pod_dir) {
             if self.mounter.is_mount_point(&dir).unwrap_or(false) {
@@ -373,7 +408,8 @@ pub fn volume_dirs(pod_dir: &Path) -> Vec<PathBuf> {
 /// A `sizeLimit` quantity in bytes; `None` when unset or not positive (upstream ignores those).
 fn size_limit(q: Option<&k8s_openapi::apimachinery::pkg::api::resource::Quantity>) -> Result<Option<u64>, SetUpError> {
     let Some(q) = q else { return Ok(None) };
-    let parsed = kubelet_config::quantity::parse(q.0.trim()).map_err(|e| SetUpError::SizeLimit { value: q.0.clone(), reason: e.to_string() })?;
+    let parsed =
+        kubelet_config::quantity::parse(q.0.trim()).map_err(|e| SetUpError::SizeLimit { value: q.0.clone(), reason: e.to_string() })?;
     Ok(u64::try_from(parsed.value()).ok().filter(|b| *b > 0))
 }
 

@@ -76,7 +76,10 @@ mod tests {
     #[test]
     fn fs_user_is_the_one_user_of_every_container() {
         use k8s_openapi::api::core::v1::{Container, EphemeralContainer, Pod, PodSecurityContext, PodSpec, SecurityContext};
-        let c = |user: Option<i64>| Container { security_context: user.map(|u| SecurityContext { run_as_user: Some(u), ..Default::default() }), ..Default::default() };
+        let c = |user: Option<i64>| Container {
+            security_context: user.map(|u| SecurityContext { run_as_user: Some(u), ..Default::default() }),
+            ..Default::default()
+        };
         let pod = |pod_user: Option<i64>, containers: Vec<Container>| Pod {
             spec: Some(PodSpec {
                 security_context: Some(PodSecurityContext { run_as_user: pod_user, ..Default::default() }),

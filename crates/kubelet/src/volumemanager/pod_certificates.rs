@@ -46,7 +46,9 @@ pub fn new_key(key_type: &str) -> Result<NewKey, String> {
         "ECDSAP256" => &rcgen::PKCS_ECDSA_P256_SHA256,
         "ECDSAP384" => &rcgen::PKCS_ECDSA_P384_SHA384,
         "ECDSAP521" | "RSA3072" | "RSA4096" => {
-            return Err(format!("while generating keypair: key type {key_type:?} is not supported by this kubelet (ED25519, ECDSAP256 and ECDSAP384 are)"));
+            return Err(format!(
+                "while generating keypair: key type {key_type:?} is not supported by this kubelet (ED25519, ECDSAP256 and ECDSAP384 are)"
+            ));
         }
         other => return Err(format!("while generating keypair: unknown key type {other:?}")),
     };
@@ -77,8 +79,13 @@ pub fn observe(pcr: &PodCertificateRequest) -> Answer {
             "Issued" => {
                 let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
                 let blocks = pem::parse_many(status.certificate_chain.as_deref().unwrap_or_default()).unwrap_or_default();
-                let chain = blocks.into_iter().flat_map(|b| pem::encode_config(&pem::Pem::new("CERTIFICATE", b.into_contents()), config).into_bytes()).collect();
-                let time = |t: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| t.as_ref().map(|t| SystemTime::from(t.0)).unwrap_or(SystemTime::UNIX_EPOCH);
+                let chain = blocks
+                    .into_iter()
+                    .flat_map(|b| pem::encode_config(&pem::Pem::new("CERTIFICATE", b.into_contents()), config).into_bytes())
+                    .collect();
+                let time = |t: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+                    t.as_ref().map(|t| SystemTime::from(t.0)).unwrap_or(SystemTime::UNIX_EPOCH)
+                };
                 return Answer::Issued { chain, begin_refresh_at: time(&status.begin_refresh_at), not_after: time(&status.not_after) };
             }
             _ => {}
@@ -137,7 +144,15 @@ impl PodCertificates {
     /// The private key (PEM) and certificate chain (PEM) for source `index` of volume `volume`,
     /// advancing its state first; an error until a certificate is issued, or for good once the
     /// signer denied or failed the request.
-    pub async fn bundle(&self, api: Option<&dyn VolumeApi>, pod: &Pod, volume: &str, index: usize, src: &PodCertificateProjection, now: SystemTime) -> Result<KeyAndChain, String> {
+    pub async fn bundle(
+        &self,
+        api: Option<&dyn VolumeApi>,
+        pod: &Pod,
+        volume: &str,
+        index: usize,
+        src: &PodCertificateProjection,
+        now: SystemTime,
+    ) -> Result<KeyAndChain, String> {
         let api = api.ok_or("podCertificate projection is not supported in static kubelet mode")?;
         let key = Key { pod_uid: pod.metadata.uid.clone().unwrap_or_default(), volume: volume.into(), index };
         let state = self.lock().get(&key).cloned().unwrap_or_default();
@@ -147,11 +162,15 @@ impl PodCertificates {
                 let waiting = self.file_request(api, pod, src, now).await?;
                 (State::Wait(waiting), Err(NOT_ISSUED.to_string()))
             }
-            State::Wait(w) => match api.get_pod_certificate_request(ns, &w.pcr).await.map_err(|e| format!("while getting PodCertificateRequest: {e}"))? {
-                None if now > w.give_up_at => (State::Initial, Err(format!("PodCertificateRequest {ns}/{} appears to have been deleted", w.pcr))),
-                None => (State::Wait(w), Err(NOT_ISSUED.to_string())),
-                Some(pcr) => on_answer(ns, w, observe(&pcr), |w| (State::Wait(w), Err(NOT_ISSUED.to_string()))),
-            },
+            State::Wait(w) => {
+                match api.get_pod_certificate_request(ns, &w.pcr).await.map_err(|e| format!("while getting PodCertificateRequest: {e}"))? {
+                    None if now > w.give_up_at => {
+                        (State::Initial, Err(format!("PodCertificateRequest {ns}/{} appears to have been deleted", w.pcr)))
+                    }
+                    None => (State::Wait(w), Err(NOT_ISSUED.to_string())),
+                    Some(pcr) => on_answer(ns, w, observe(&pcr), |w| (State::Wait(w), Err(NOT_ISSUED.to_string()))),
+                }
+            }
             State::Fresh(issued) if now >= issued.begin_refresh_at => {
                 let out = Ok((issued.key_pem.clone(), issued.chain.clone()));
                 match self.file_request(api, pod, src, now).await {
@@ -195,7 +214,13 @@ impl PodCertificates {
     }
 
     /// Makes a key and files its request; returns what to wait for.
-    async fn file_request(&self, api: &dyn VolumeApi, pod: &Pod, src: &PodCertificateProjection, now: SystemTime) -> Result<Waiting, String> {
+    async fn file_request(
+        &self,
+        api: &dyn VolumeApi,
+        pod: &Pod,
+        src: &PodCertificateProjection,
+        now: SystemTime,
+    ) -> Result<Waiting, String> {
         let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
         let spec = pod.spec.as_ref().ok_or("pod has no spec")?;
         let sa_name = spec.service_account_name.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "default".into());
@@ -235,9 +260,14 @@ impl PodCertificates {
             uid: request.spec.pod_uid.clone(),
             ..Default::default()
         }]);
-        let created = api.create_pod_certificate_request(&request).await.map_err(|e| format!("while creating PodCertificateRequest: {e}"))?;
+        let created =
+            api.create_pod_certificate_request(&request).await.map_err(|e| format!("while creating PodCertificateRequest: {e}"))?;
         let created_at = created.metadata.creation_timestamp.as_ref().map(|t| SystemTime::from(t.0)).unwrap_or(now);
-        Ok(Waiting { key_pem: key.key_pem, pcr: created.metadata.name.unwrap_or_default(), give_up_at: created_at + ASSUME_DELETED_AFTER + jitter() })
+        Ok(Waiting {
+            key_pem: key.key_pem,
+            pcr: created.metadata.name.unwrap_or_default(),
+            give_up_at: created_at + ASSUME_DELETED_AFTER + jitter(),
+        })
     }
 }
 

@@ -14,7 +14,14 @@ fn time(at: SystemTime) -> Option<Time> {
 }
 
 fn condition(type_: &str, reason: &str) -> Condition {
-    Condition { type_: type_.into(), status: "True".into(), reason: reason.into(), message: format!("{reason} by test"), last_transition_time: time(t(0)).unwrap(), observed_generation: None }
+    Condition {
+        type_: type_.into(),
+        status: "True".into(),
+        reason: reason.into(),
+        message: format!("{reason} by test"),
+        last_transition_time: time(t(0)).unwrap(),
+        observed_generation: None,
+    }
 }
 
 fn issued(chain: &str, begin_refresh_at: SystemTime) -> PodCertificateRequestStatus {
@@ -32,7 +39,10 @@ fn chain_pem(tag: u8) -> String {
 }
 
 fn pod(uid: &str) -> Pod {
-    let mut p = Pod { spec: Some(PodSpec { service_account_name: Some("app".into()), node_name: Some("node-a".into()), ..Default::default() }), ..Default::default() };
+    let mut p = Pod {
+        spec: Some(PodSpec { service_account_name: Some("app".into()), node_name: Some("node-a".into()), ..Default::default() }),
+        ..Default::default()
+    };
     p.metadata.name = Some(format!("web-{uid}"));
     p.metadata.namespace = Some("prod".into());
     p.metadata.uid = Some(uid.into());
@@ -40,7 +50,12 @@ fn pod(uid: &str) -> Pod {
 }
 
 fn source(key_type: &str) -> PodCertificateProjection {
-    PodCertificateProjection { signer_name: "example.com/mesh".into(), key_type: key_type.into(), credential_bundle_path: Some("bundle.pem".into()), ..Default::default() }
+    PodCertificateProjection {
+        signer_name: "example.com/mesh".into(),
+        key_type: key_type.into(),
+        credential_bundle_path: Some("bundle.pem".into()),
+        ..Default::default()
+    }
 }
 
 fn api() -> FakeVolumeApi {
@@ -70,7 +85,10 @@ fn observe_reads_the_signers_answer() {
     pcr.status = Some(PodCertificateRequestStatus { conditions: Some(vec![condition("Denied", "Policy")]), ..Default::default() });
     assert_eq!(observe(&pcr), Answer::Denied { reason: "Policy".into(), message: "Policy by test".into() });
     // A chain with CRLF line ends and a block of another type comes back as plain CERTIFICATE blocks.
-    let messy = pem::encode_config(&pem::Pem::new("TRUSTED CERTIFICATE", vec![7; 40]), pem::EncodeConfig::new().set_line_ending(pem::LineEnding::CRLF));
+    let messy = pem::encode_config(
+        &pem::Pem::new("TRUSTED CERTIFICATE", vec![7; 40]),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::CRLF),
+    );
     pcr.status = Some(issued(&messy, t(600)));
     let Answer::Issued { chain, begin_refresh_at, not_after } = observe(&pcr) else { panic!("issued") };
     assert_eq!(String::from_utf8(chain).unwrap(), chain_pem(7));
@@ -124,7 +142,11 @@ async fn requests_are_filed_issued_refreshed_and_refused() {
     // Another pod's request is denied: an error for good, no more API calls.
     let other = pod("u2");
     certs.bundle(Some(a), &other, "mesh", 0, &source("ED25519"), t(0)).await.unwrap_err();
-    api.set_pod_certificate_status("prod", "req-3", PodCertificateRequestStatus { conditions: Some(vec![condition("Denied", "Policy")]), ..Default::default() });
+    api.set_pod_certificate_status(
+        "prod",
+        "req-3",
+        PodCertificateRequestStatus { conditions: Some(vec![condition("Denied", "Policy")]), ..Default::default() },
+    );
     let err = certs.bundle(Some(a), &other, "mesh", 0, &source("ED25519"), t(1)).await.unwrap_err();
     assert_eq!(err, "PodCertificateRequest prod/req-3 was permanently denied: reason=\"Policy\" message=\"Policy by test\"");
     api.fail_with(Some("down"));

@@ -60,7 +60,11 @@ fn keyed_payload(
                     if optional {
                         continue;
                     }
-                    let what = if kind == "secret" { "secret references non-existent secret key" } else { "configmap references non-existent config key" };
+                    let what = if kind == "secret" {
+                        "secret references non-existent secret key"
+                    } else {
+                        "configmap references non-existent config key"
+                    };
                     return Err(format!("{what}: {}", item.key));
                 };
                 let mode = mode_of(&format!("items[{}].mode", item.key), item.mode, default as i32)?;
@@ -88,7 +92,13 @@ fn config_map_data(cm: &ConfigMap) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// A secret volume (or projection): `secret` is `None` when it does not exist.
-pub fn secret_payload(name: &str, secret: Option<&Secret>, items: Option<&[KeyToPath]>, default_mode: Option<i32>, optional: bool) -> Result<Payload, String> {
+pub fn secret_payload(
+    name: &str,
+    secret: Option<&Secret>,
+    items: Option<&[KeyToPath]>,
+    default_mode: Option<i32>,
+    optional: bool,
+) -> Result<Payload, String> {
     match secret {
         Some(s) => keyed_payload("secret", &secret_data(s), items, default_mode.unwrap_or(DEFAULT_MODE), optional),
         None if optional => Ok(Payload::new()),
@@ -97,7 +107,13 @@ pub fn secret_payload(name: &str, secret: Option<&Secret>, items: Option<&[KeyTo
 }
 
 /// A configMap volume (or projection): `cm` is `None` when it does not exist.
-pub fn config_map_payload(name: &str, cm: Option<&ConfigMap>, items: Option<&[KeyToPath]>, default_mode: Option<i32>, optional: bool) -> Result<Payload, String> {
+pub fn config_map_payload(
+    name: &str,
+    cm: Option<&ConfigMap>,
+    items: Option<&[KeyToPath]>,
+    default_mode: Option<i32>,
+    optional: bool,
+) -> Result<Payload, String> {
     match cm {
         Some(cm) => keyed_payload("configmap", &config_map_data(cm), items, default_mode.unwrap_or(DEFAULT_MODE), optional),
         None if optional => Ok(Payload::new()),
@@ -142,7 +158,8 @@ pub struct CredentialOwner {
 
 impl CredentialOwner {
     pub fn of(pod: &Pod) -> Self {
-        let fs_group = pod.spec.as_ref().and_then(|s| s.security_context.as_ref()).and_then(|sc| sc.fs_group).and_then(|g| u32::try_from(g).ok());
+        let fs_group =
+            pod.spec.as_ref().and_then(|s| s.security_context.as_ref()).and_then(|sc| sc.fs_group).and_then(|g| u32::try_from(g).ok());
         Self { fs_user: super::ownership::fs_user(pod), fs_group }
     }
 
@@ -155,7 +172,14 @@ impl CredentialOwner {
     }
 }
 
-fn source_payload(pod: &Pod, index: usize, source: &VolumeProjection, default: i32, owner: CredentialOwner, fetched: &Fetched) -> Result<Payload, String> {
+fn source_payload(
+    pod: &Pod,
+    index: usize,
+    source: &VolumeProjection,
+    default: i32,
+    owner: CredentialOwner,
+    fetched: &Fetched,
+) -> Result<Payload, String> {
     if let Some(s) = &source.secret {
         let optional = s.optional.unwrap_or(false);
         let obj = fetched.secrets.get(&s.name).and_then(Option::as_ref);
@@ -181,9 +205,14 @@ fn source_payload(pod: &Pod, index: usize, source: &VolumeProjection, default: i
         return Ok(Payload::from([(c.path.clone(), owner.file(anchors.clone(), default)?)]));
     }
     if let Some(c) = &source.pod_certificate {
-        let (key, chain) = fetched.pod_certificates.get(&index).ok_or_else(|| format!("no pod certificate for signer {:?}", c.signer_name))?;
+        let (key, chain) =
+            fetched.pod_certificates.get(&index).ok_or_else(|| format!("no pod certificate for signer {:?}", c.signer_name))?;
         let mut out = Payload::new();
-        let paths = [(&c.credential_bundle_path, [key.as_slice(), chain].concat()), (&c.key_path, key.clone()), (&c.certificate_chain_path, chain.clone())];
+        let paths = [
+            (&c.credential_bundle_path, [key.as_slice(), chain].concat()),
+            (&c.key_path, key.clone()),
+            (&c.certificate_chain_path, chain.clone()),
+        ];
         for (path, data) in paths {
             if let Some(path) = path.as_ref().filter(|p| !p.is_empty()) {
                 out.insert(path.clone(), owner.file(data, default)?);
@@ -229,7 +258,10 @@ mod tests {
         assert_eq!(secret_payload("creds", None, None, None, false).unwrap_err(), "secret \"creds\" not found");
         assert!(secret_payload("creds", None, None, None, true).unwrap().is_empty());
         let missing = [item("nope", "x", None)];
-        assert_eq!(secret_payload("creds", Some(&s), Some(&missing), None, false).unwrap_err(), "secret references non-existent secret key: nope");
+        assert_eq!(
+            secret_payload("creds", Some(&s), Some(&missing), None, false).unwrap_err(),
+            "secret references non-existent secret key: nope"
+        );
         assert!(secret_payload("creds", Some(&s), Some(&missing), None, true).unwrap().is_empty());
         let err = secret_payload("creds", Some(&s), None, Some(0o1777), false).unwrap_err();
         assert!(err.contains("defaultMode") && err.contains("0o1777"), "{err}");
@@ -261,24 +293,39 @@ mod tests {
             default_user: None,
             sources: Some(vec![
                 VolumeProjection {
-                    service_account_token: Some(ServiceAccountTokenProjection { path: "token".into(), expiration_seconds: Some(3607), audience: None, ..Default::default() }),
+                    service_account_token: Some(ServiceAccountTokenProjection {
+                        path: "token".into(),
+                        expiration_seconds: Some(3607),
+                        audience: None,
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 },
                 VolumeProjection {
-                    config_map: Some(ConfigMapProjection { name: "kube-root-ca.crt".into(), items: Some(vec![item("ca.crt", "ca.crt", None)]), optional: None }),
+                    config_map: Some(ConfigMapProjection {
+                        name: "kube-root-ca.crt".into(),
+                        items: Some(vec![item("ca.crt", "ca.crt", None)]),
+                        optional: None,
+                    }),
                     ..Default::default()
                 },
                 VolumeProjection {
                     downward_api: Some(DownwardAPIProjection {
                         items: Some(vec![DownwardAPIVolumeFile {
                             path: "namespace".into(),
-                            field_ref: Some(ObjectFieldSelector { field_path: "metadata.namespace".into(), api_version: Some("v1".into()) }),
+                            field_ref: Some(ObjectFieldSelector {
+                                field_path: "metadata.namespace".into(),
+                                api_version: Some("v1".into()),
+                            }),
                             ..Default::default()
                         }]),
                     }),
                     ..Default::default()
                 },
-                VolumeProjection { secret: Some(SecretProjection { name: "extra".into(), optional: Some(true), items: None }), ..Default::default() },
+                VolumeProjection {
+                    secret: Some(SecretProjection { name: "extra".into(), optional: Some(true), items: None }),
+                    ..Default::default()
+                },
             ]),
         };
         let mut fetched = Fetched::default();
@@ -301,16 +348,28 @@ mod tests {
         let src = ProjectedVolumeSource {
             default_mode: Some(0o644),
             sources: Some(vec![
-                VolumeProjection { service_account_token: Some(ServiceAccountTokenProjection { path: "token".into(), ..Default::default() }), ..Default::default() },
-                VolumeProjection { cluster_trust_bundle: Some(ClusterTrustBundleProjection { path: "ca.pem".into(), ..Default::default() }), ..Default::default() },
-                VolumeProjection { config_map: Some(ConfigMapProjection { name: "cm".into(), items: None, optional: Some(true) }), ..Default::default() },
+                VolumeProjection {
+                    service_account_token: Some(ServiceAccountTokenProjection { path: "token".into(), ..Default::default() }),
+                    ..Default::default()
+                },
+                VolumeProjection {
+                    cluster_trust_bundle: Some(ClusterTrustBundleProjection { path: "ca.pem".into(), ..Default::default() }),
+                    ..Default::default()
+                },
+                VolumeProjection {
+                    config_map: Some(ConfigMapProjection { name: "cm".into(), items: None, optional: Some(true) }),
+                    ..Default::default()
+                },
             ]),
             ..Default::default()
         };
         let mut fetched = Fetched::default();
         fetched.tokens.insert(0, "jwt".into());
         fetched.trust_anchors.insert(1, b"PEM".to_vec());
-        fetched.config_maps.insert("cm".into(), Some(ConfigMap { data: Some(BTreeMap::from([("k".to_string(), "v".to_string())])), ..Default::default() }));
+        fetched.config_maps.insert(
+            "cm".into(),
+            Some(ConfigMap { data: Some(BTreeMap::from([("k".to_string(), "v".to_string())])), ..Default::default() }),
+        );
         let pod = |sc: PodSecurityContext| Pod {
             spec: Some(PodSpec { security_context: Some(sc), containers: vec![Container::default()], ..Default::default() }),
             ..Default::default()

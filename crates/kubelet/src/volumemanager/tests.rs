@@ -36,7 +36,6 @@ impl Mounter for RecordingMounter {
     }
 }
 
-
 const T0: Duration = Duration::from_secs(1_800_000_000);
 
 fn setup(api: Option<FakeVolumeApi>) -> (tempfile::TempDir, VolumeManager, Arc<RecordingMounter>, Arc<ManualClock>) {
@@ -58,7 +57,11 @@ fn pod(volumes: Vec<Volume>) -> Pod {
 }
 
 fn secret_vol(name: &str, secret: &str) -> Volume {
-    Volume { name: name.into(), secret: Some(SecretVolumeSource { secret_name: Some(secret.into()), ..Default::default() }), ..Default::default() }
+    Volume {
+        name: name.into(),
+        secret: Some(SecretVolumeSource { secret_name: Some(secret.into()), ..Default::default() }),
+        ..Default::default()
+    }
 }
 
 fn downward_vol() -> Volume {
@@ -67,7 +70,11 @@ fn downward_vol() -> Volume {
         field_ref: Some(ObjectFieldSelector { field_path: "metadata.name".into(), api_version: None }),
         ..Default::default()
     };
-    Volume { name: "info".into(), downward_api: Some(DownwardAPIVolumeSource { items: Some(vec![item]), default_mode: None, ..Default::default() }), ..Default::default() }
+    Volume {
+        name: "info".into(),
+        downward_api: Some(DownwardAPIVolumeSource { items: Some(vec![item]), default_mode: None, ..Default::default() }),
+        ..Default::default()
+    }
 }
 
 fn read(p: &Path) -> String {
@@ -79,7 +86,11 @@ async fn standalone_downward_api_and_memory_empty_dir_work_secrets_fail_clearly(
     let (_root, vm, mounter, _) = setup(None);
     let mem = Volume {
         name: "cache".into(),
-        empty_dir: Some(EmptyDirVolumeSource { medium: Some("Memory".into()), size_limit: Some(Quantity("64Mi".into())), ..Default::default() }),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: Some("Memory".into()),
+            size_limit: Some(Quantity("64Mi".into())),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let p = pod(vec![downward_vol(), mem]);
@@ -101,7 +112,11 @@ async fn standalone_downward_api_and_memory_empty_dir_work_secrets_fail_clearly(
     optional.secret.as_mut().unwrap().optional = Some(true);
     vm.mount_pod_volumes(&pod(vec![optional])).await.unwrap();
 
-    let bad = Volume { name: "m".into(), empty_dir: Some(EmptyDirVolumeSource { medium: Some("HugePages".into()), size_limit: None, ..Default::default() }), ..Default::default() };
+    let bad = Volume {
+        name: "m".into(),
+        empty_dir: Some(EmptyDirVolumeSource { medium: Some("HugePages".into()), size_limit: None, ..Default::default() }),
+        ..Default::default()
+    };
     let err = vm.mount_pod_volumes(&pod(vec![bad])).await.unwrap_err().to_string();
     assert!(err.contains("volume \"m\"") && err.contains("\"HugePages\" is not supported"), "{err}");
 }
@@ -110,7 +125,11 @@ async fn standalone_downward_api_and_memory_empty_dir_work_secrets_fail_clearly(
 async fn missing_secret_fails_then_recovers_and_updates_reach_the_files() {
     let api = FakeVolumeApi::new();
     let (root, vm, mounter, _) = setup(Some(api.clone()));
-    let cm = Volume { name: "conf".into(), config_map: Some(ConfigMapVolumeSource { name: "app".into(), ..Default::default() }), ..Default::default() };
+    let cm = Volume {
+        name: "conf".into(),
+        config_map: Some(ConfigMapVolumeSource { name: "app".into(), ..Default::default() }),
+        ..Default::default()
+    };
     let p = pod(vec![secret_vol("creds", "db"), cm]);
 
     let err = vm.mount_pod_volumes(&p).await.unwrap_err().to_string();
@@ -136,7 +155,10 @@ async fn missing_secret_fails_then_recovers_and_updates_reach_the_files() {
     // API trouble names the object.
     api.fail_with(Some("etcd down"));
     let err = vm.mount_pod_volumes(&p).await.unwrap_err();
-    assert!(matches!(&err, VolumeError::SetUp { volume, reason: SetUpError::Fetch { kind: "secret", namespace, name, .. } } if volume == "creds" && namespace == "prod" && name == "db"), "{err:?}");
+    assert!(
+        matches!(&err, VolumeError::SetUp { volume, reason: SetUpError::Fetch { kind: "secret", namespace, name, .. } } if volume == "creds" && namespace == "prod" && name == "db"),
+        "{err:?}"
+    );
     let err = err.to_string();
     assert!(err.contains("couldn't get secret prod/db") && err.contains("etcd down"), "{err}");
 
@@ -160,7 +182,12 @@ async fn projected_token_is_bound_and_rotated_at_eighty_percent() {
     let api = FakeVolumeApi::new();
     let (_root, vm, _, clock) = setup(Some(api.clone()));
     api.set_now(SystemTime::UNIX_EPOCH + T0);
-    let token = ServiceAccountTokenProjection { path: "token".into(), expiration_seconds: Some(3600), audience: Some("api".into()), ..Default::default() };
+    let token = ServiceAccountTokenProjection {
+        path: "token".into(),
+        expiration_seconds: Some(3600),
+        audience: Some("api".into()),
+        ..Default::default()
+    };
     let projected = Volume {
         name: "kube-api-access".into(),
         projected: Some(ProjectedVolumeSource {
@@ -199,7 +226,8 @@ fn volume_dirs_lists_plugin_subdirectories() {
     for d in ["volumes/kubernetes.io~secret/a", "volumes/kubernetes.io~empty-dir/b"] {
         std::fs::create_dir_all(tmp.path().join(d)).unwrap();
     }
-    let found: BTreeMap<String, bool> = volume_dirs(tmp.path()).into_iter().map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p.is_dir())).collect();
+    let found: BTreeMap<String, bool> =
+        volume_dirs(tmp.path()).into_iter().map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p.is_dir())).collect();
     assert_eq!(found, BTreeMap::from([("a".to_string(), true), ("b".to_string(), true)]));
 }
 
@@ -214,7 +242,11 @@ async fn secret_volume_sits_on_a_real_tmpfs_and_pod_removal_waits_for_the_unmoun
     let vm = VolumeManager::new(root.path(), Some(Arc::new(api) as Arc<dyn VolumeApi>), Arc::new(mount::SystemMounter), clock);
     let mem = Volume {
         name: "cache".into(),
-        empty_dir: Some(EmptyDirVolumeSource { medium: Some("Memory".into()), size_limit: Some(Quantity("1Mi".into())), ..Default::default() }),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: Some("Memory".into()),
+            size_limit: Some(Quantity("1Mi".into())),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let p = pod(vec![secret_vol("creds", "db"), mem]);
@@ -245,7 +277,11 @@ async fn immutable_objects_are_fetched_once_while_pods_use_them() {
     let (_root, vm, _, _) = setup(Some(api.clone()));
     api.put_secret("prod", "db", &[("password", "one")]);
     api.set_immutable("prod", "db");
-    let cm = Volume { name: "conf".into(), config_map: Some(ConfigMapVolumeSource { name: "app".into(), ..Default::default() }), ..Default::default() };
+    let cm = Volume {
+        name: "conf".into(),
+        config_map: Some(ConfigMapVolumeSource { name: "app".into(), ..Default::default() }),
+        ..Default::default()
+    };
     api.put_config_map("prod", "app", &[("app.conf", "v=1")]);
     let p = pod(vec![secret_vol("creds", "db"), cm]);
 
@@ -286,7 +322,11 @@ async fn a_memory_empty_dir_without_size_limit_gets_the_pods_memory_limit() {
     use k8s_openapi::api::core::v1::ResourceRequirements;
     let (_root, vm, mounter, _) = setup(None);
     let vm = vm.with_node_allocatable(std::collections::BTreeMap::from([("memory".to_string(), Quantity("4Gi".into()))]));
-    let mem = Volume { name: "cache".into(), empty_dir: Some(EmptyDirVolumeSource { medium: Some("Memory".into()), ..Default::default() }), ..Default::default() };
+    let mem = Volume {
+        name: "cache".into(),
+        empty_dir: Some(EmptyDirVolumeSource { medium: Some("Memory".into()), ..Default::default() }),
+        ..Default::default()
+    };
     let mut p = pod(vec![mem.clone()]);
     let limits = std::collections::BTreeMap::from([("memory".to_string(), Quantity("128Mi".into()))]);
     p.spec.as_mut().unwrap().containers = vec![k8s_openapi::api::core::v1::Container {

@@ -106,12 +106,12 @@ impl TokenManager {
         {
             return Ok(t.token.clone());
         }
-        let answer = api
-            .create_token(namespace, service_account, &request)
-            .await
-            .map_err(|e| format!("failed to fetch token: {e}"))?;
-        let status = answer.status.ok_or_else(|| format!("failed to fetch token: serviceaccounts/{namespace}/{service_account}/token answered without a status"))?;
-        let incomplete = || format!("failed to fetch token: serviceaccounts/{namespace}/{service_account}/token answered without a token or expiry");
+        let answer = api.create_token(namespace, service_account, &request).await.map_err(|e| format!("failed to fetch token: {e}"))?;
+        let status = answer.status.ok_or_else(|| {
+            format!("failed to fetch token: serviceaccounts/{namespace}/{service_account}/token answered without a status")
+        })?;
+        let incomplete =
+            || format!("failed to fetch token: serviceaccounts/{namespace}/{service_account}/token answered without a token or expiry");
         let expires_at = SystemTime::from(status.expiration_timestamp.ok_or_else(incomplete)?.0);
         let issued = IssuedToken { token: status.token.ok_or_else(incomplete)?, issued_at: now, expires_at };
         let mut cache = self.cache.lock().expect("token cache");
@@ -160,7 +160,15 @@ mod tests {
     async fn a_service_account_made_again_gets_a_token_of_its_own() {
         let api = test_support::FakeVolumeApi::new();
         let tokens = TokenManager::default();
-        let want = |uid| TokenFor { namespace: "ns", service_account: "sa", service_account_uid: Some(uid), audience: Some("registry"), expiration_seconds: None, pod_name: "p", pod_uid: "pu" };
+        let want = |uid| TokenFor {
+            namespace: "ns",
+            service_account: "sa",
+            service_account_uid: Some(uid),
+            audience: Some("registry"),
+            expiration_seconds: None,
+            pod_name: "p",
+            pod_uid: "pu",
+        };
         let now = SystemTime::now();
         let first = tokens.get(&api, want("sa-1"), now).await.unwrap();
         assert_eq!(tokens.get(&api, want("sa-1"), now).await.unwrap(), first, "cached");

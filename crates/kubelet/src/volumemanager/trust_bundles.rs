@@ -37,7 +37,9 @@ pub fn selector_string(selector: Option<&LabelSelector>) -> Result<Option<String
             v.join(",")
         };
         let term = match e.operator.as_str() {
-            "In" | "NotIn" if values.is_empty() => return Err(format!("labelSelector: values must be non-empty for operator {} on key {:?}", e.operator, e.key)),
+            "In" | "NotIn" if values.is_empty() => {
+                return Err(format!("labelSelector: values must be non-empty for operator {} on key {:?}", e.operator, e.key));
+            }
             "In" => format!("{} in ({})", e.key, list()),
             "NotIn" => format!("{} notin ({})", e.key, list()),
             "Exists" | "DoesNotExist" if !values.is_empty() => {
@@ -89,7 +91,12 @@ pub struct TrustBundles {
 impl TrustBundles {
     /// The file contents of projection `src`: the anchors, empty when an `optional` source
     /// finds nothing, an error otherwise (upstream's wording).
-    pub async fn anchors(&self, api: Option<&dyn VolumeApi>, src: &ClusterTrustBundleProjection, now: SystemTime) -> Result<Vec<u8>, String> {
+    pub async fn anchors(
+        &self,
+        api: Option<&dyn VolumeApi>,
+        src: &ClusterTrustBundleProjection,
+        now: SystemTime,
+    ) -> Result<Vec<u8>, String> {
         let optional = src.optional.unwrap_or(false);
         let key = match (&src.name, &src.signer_name) {
             (Some(name), _) => Key::Name(name.clone()),
@@ -104,7 +111,13 @@ impl TrustBundles {
         let Some(api) = api else {
             return Err("ClusterTrustBundle projection is not supported in static kubelet mode".into());
         };
-        let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key).filter(|(at, _)| now.duration_since(*at).is_ok_and(|age| age < CACHE_TTL)).map(|(_, a)| a.clone());
+        let cached = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .filter(|(at, _)| now.duration_since(*at).is_ok_and(|age| age < CACHE_TTL))
+            .map(|(_, a)| a.clone());
         // What the API server holds (`None`: no such bundle), cached as such: whether a source
         // may do without it is its own business, decided after.
         let found = match cached {
@@ -118,7 +131,9 @@ impl TrustBundles {
         match (found, &key) {
             (Some(anchors), _) => Ok(anchors),
             (None, _) if optional => Ok(Vec::new()),
-            (None, Key::Name(name)) => Err(format!("while getting ClusterTrustBundle: clustertrustbundle.certificates.k8s.io {name:?} not found")),
+            (None, Key::Name(name)) => {
+                Err(format!("while getting ClusterTrustBundle: clustertrustbundle.certificates.k8s.io {name:?} not found"))
+            }
             (None, Key::Signer { .. }) => Err(NO_MATCH.into()),
         }
     }
@@ -126,22 +141,27 @@ impl TrustBundles {
     /// The normalized anchors for `key`, `None` when no bundle matches.
     async fn fetch(&self, api: &dyn VolumeApi, key: &Key) -> Result<Option<Vec<u8>>, String> {
         match key {
-            Key::Name(name) => match api.get_cluster_trust_bundle(name).await.map_err(|e| format!("while getting ClusterTrustBundle: {e}"))? {
-                Some(ctb) => normalize([ctb.spec.trust_bundle.as_str()]).map(Some),
-                None => Ok(None),
-            },
+            Key::Name(name) => {
+                match api.get_cluster_trust_bundle(name).await.map_err(|e| format!("while getting ClusterTrustBundle: {e}"))? {
+                    Some(ctb) => normalize([ctb.spec.trust_bundle.as_str()]).map(Some),
+                    None => Ok(None),
+                }
+            }
             Key::Signer { signer, selector } => {
                 let list = api
                     .list_cluster_trust_bundles(signer, selector)
                     .await
                     .map_err(|e| format!("while listing ClusterTrustBundles matching label selector {selector:?}: {e}"))?;
                 // The API server filters by signer already; a bundle of another signer is ignored.
-                let bundles: Vec<&str> = list.iter().filter(|c| c.spec.signer_name.as_deref() == Some(signer.as_str())).map(|c| c.spec.trust_bundle.as_str()).collect();
+                let bundles: Vec<&str> = list
+                    .iter()
+                    .filter(|c| c.spec.signer_name.as_deref() == Some(signer.as_str()))
+                    .map(|c| c.spec.trust_bundle.as_str())
+                    .collect();
                 if bundles.is_empty() { Ok(None) } else { normalize(bundles).map(Some) }
             }
         }
     }
-
 }
 
 const NO_MATCH: &str = "combination of signerName and labelSelector matched zero ClusterTrustBundles";

@@ -42,7 +42,12 @@ fn selectors_render_in_the_apis_syntax() {
     };
     let sel = LabelSelector {
         match_labels: Some(BTreeMap::from([("tier".to_string(), "root".to_string())])),
-        match_expressions: Some(vec![expr("zone", "In", &["b", "a"]), expr("old", "DoesNotExist", &[]), expr("env", "NotIn", &["dev"]), expr("app", "Exists", &[])]),
+        match_expressions: Some(vec![
+            expr("zone", "In", &["b", "a"]),
+            expr("old", "DoesNotExist", &[]),
+            expr("env", "NotIn", &["dev"]),
+            expr("app", "Exists", &[]),
+        ]),
     };
     assert_eq!(selector_string(Some(&sel)).unwrap().unwrap(), "app,env notin (dev),!old,tier=root,zone in (a,b)");
     let bad = LabelSelector { match_expressions: Some(vec![expr("k", "Near", &["x"])]), ..Default::default() };

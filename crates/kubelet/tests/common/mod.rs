@@ -5,13 +5,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kubelet_types::clock::TokioClock;
-use kubelet_types::events::EventRecorder;
 use kubelet::kuberuntime::RuntimeManager;
 use kubelet::kuberuntime::labels::PodRef;
 use kubelet::pod_workers::PodWorkerContext;
 use kubelet::prober::ProbeManager;
 use kubelet::status_manager::StatusManager;
+use kubelet_types::clock::TokioClock;
+use kubelet_types::events::EventRecorder;
 use test_support::FakeRuntime;
 use tokio::sync::mpsc;
 
@@ -41,7 +41,12 @@ pub fn manager_config(root: &Path) -> RuntimeManagerConfig {
 /// The pod workers' context on node `node1` (1 min sync period, default admission) around
 /// `manager`, probing through `fake`; with the prober's update channel.
 #[allow(dead_code)] // not every test binary runs pod workers
-pub fn worker_context(fake: &FakeRuntime, manager: RuntimeManager, events: Arc<dyn EventRecorder>, clock: TokioClock) -> (Arc<PodWorkerContext>, mpsc::UnboundedReceiver<PodRef>) {
+pub fn worker_context(
+    fake: &FakeRuntime,
+    manager: RuntimeManager,
+    events: Arc<dyn EventRecorder>,
+    clock: TokioClock,
+) -> (Arc<PodWorkerContext>, mpsc::UnboundedReceiver<PodRef>) {
     let status = StatusManager::default();
     let (probe_tx, probe_updates) = mpsc::unbounded_channel();
     let prober = Arc::new(ProbeManager::new(Arc::new(fake.clone()), status.clone(), events, Arc::new(clock), probe_tx));

@@ -38,10 +38,7 @@ pub struct HealthStatus {
 
 impl ProxierHealth {
     pub fn new(timeout: Duration) -> Self {
-        ProxierHealth {
-            timeout,
-            times: Mutex::default(),
-        }
+        ProxierHealth { timeout, times: Mutex::default() }
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Times) -> R) -> R {
@@ -65,14 +62,8 @@ impl ProxierHealth {
 
     pub fn status(&self, now: SystemTime) -> HealthStatus {
         let t = self.with(|t| *t);
-        let stale = t
-            .oldest_queued
-            .is_some_and(|q| now.duration_since(q).unwrap_or_default() >= self.timeout);
-        HealthStatus {
-            healthy: !stale,
-            last_updated: t.last_updated,
-            current_time: now,
-        }
+        let stale = t.oldest_queued.is_some_and(|q| now.duration_since(q).unwrap_or_default() >= self.timeout);
+        HealthStatus { healthy: !stale, last_updated: t.last_updated, current_time: now }
     }
 }
 
@@ -99,28 +90,13 @@ pub fn healthz_body(s: &HealthStatus) -> String {
 
 async fn healthz(State(health): State<Arc<ProxierHealth>>) -> Response {
     let status = health.status(SystemTime::now());
-    let code = if status.healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        code,
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        healthz_body(&status),
-    )
-        .into_response()
+    let code = if status.healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, [(header::CONTENT_TYPE, "application/json"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")], healthz_body(&status)).into_response()
 }
 
 /// `/healthz` and `/livez` on `healthzBindAddress`.
 pub fn healthz_router(health: Arc<ProxierHealth>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/livez", get(healthz))
-        .with_state(health)
+    Router::new().route("/healthz", get(healthz)).route("/livez", get(healthz)).with_state(health)
 }
 
 /// `/metrics` (and a plain `/healthz`) on `metricsBindAddress`.
@@ -129,13 +105,7 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
         .route(
             "/metrics",
             get(|State(m): State<Arc<Metrics>>| async move {
-                (
-                    [(
-                        header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    )],
-                    m.render(),
-                )
+                ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m.render())
             }),
         )
         .route("/healthz", get(|| async { "ok" }))
@@ -162,9 +132,6 @@ mod tests {
             healthz_body(&s),
             "{\"lastUpdated\": \"2023-11-14 22:14:21 +0000 UTC\",\"currentTime\": \"2023-11-14 22:14:22 +0000 UTC\", \"nodeEligible\": true}"
         );
-        assert_eq!(
-            go_time(Some(t0 + Duration::from_millis(1500))),
-            "2023-11-14 22:13:21.5 +0000 UTC"
-        );
+        assert_eq!(go_time(Some(t0 + Duration::from_millis(1500))), "2023-11-14 22:13:21.5 +0000 UTC");
     }
 }

@@ -45,10 +45,7 @@ pub fn conntrack_max(cfg: &KubeProxyConntrackConfiguration, cpus: usize) -> Opti
 
 fn ensure(s: &mut dyn Sysctl, name: &str, value: i64, notes: &mut Vec<Note>) {
     match ensure_int(s, name, value) {
-        Ok(true) => notes.push(Note::Set {
-            name: name.to_string(),
-            value: value.to_string(),
-        }),
+        Ok(true) => notes.push(Note::Set { name: name.to_string(), value: value.to_string() }),
         Ok(false) => {}
         Err(e) => notes.push(Note::Warning(e.to_string())),
     }
@@ -61,26 +58,16 @@ fn secs(d: Duration) -> i64 {
 /// Applies the `conntrack` section: table size (and the hash size, raised to
 /// a quarter of it when smaller), then the timeouts that are non-zero.
 /// `sys_root`: usually `/sys`.
-pub fn apply_conntrack(
-    cfg: &KubeProxyConntrackConfiguration,
-    cpus: usize,
-    sysctl: &mut dyn Sysctl,
-    sys_root: &Path,
-) -> Vec<Note> {
+pub fn apply_conntrack(cfg: &KubeProxyConntrackConfiguration, cpus: usize, sysctl: &mut dyn Sysctl, sys_root: &Path) -> Vec<Note> {
     let mut notes = Vec::new();
     if let Some(max) = conntrack_max(cfg, cpus) {
         ensure(sysctl, "net/netfilter/nf_conntrack_max", max, &mut notes);
         let path = sys_root.join(HASHSIZE_PATH);
-        let current = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|v| v.trim().parse::<i64>().ok());
+        let current = std::fs::read_to_string(&path).ok().and_then(|v| v.trim().parse::<i64>().ok());
         match current {
             Some(h) if h >= max / 4 => {}
             _ => match std::fs::write(&path, (max / 4).to_string()) {
-                Ok(()) => notes.push(Note::Set {
-                    name: path.display().to_string(),
-                    value: (max / 4).to_string(),
-                }),
+                Ok(()) => notes.push(Note::Set { name: path.display().to_string(), value: (max / 4).to_string() }),
                 Err(e) => notes.push(Note::Warning(format!(
                     "cannot set the conntrack hash size {} to {} (is /sys read-only, or is this not the host network namespace?): {e}",
                     path.display(),
@@ -90,19 +77,10 @@ pub fn apply_conntrack(
         }
     }
     let timeouts = [
-        (
-            "net/netfilter/nf_conntrack_tcp_timeout_established",
-            cfg.tcp_established_timeout,
-        ),
-        (
-            "net/netfilter/nf_conntrack_tcp_timeout_close_wait",
-            cfg.tcp_close_wait_timeout,
-        ),
+        ("net/netfilter/nf_conntrack_tcp_timeout_established", cfg.tcp_established_timeout),
+        ("net/netfilter/nf_conntrack_tcp_timeout_close_wait", cfg.tcp_close_wait_timeout),
         ("net/netfilter/nf_conntrack_udp_timeout", cfg.udp_timeout),
-        (
-            "net/netfilter/nf_conntrack_udp_timeout_stream",
-            cfg.udp_stream_timeout,
-        ),
+        ("net/netfilter/nf_conntrack_udp_timeout_stream", cfg.udp_stream_timeout),
     ];
     for (name, d) in timeouts {
         if !d.is_zero() {
@@ -110,12 +88,7 @@ pub fn apply_conntrack(
         }
     }
     if cfg.tcp_be_liberal {
-        ensure(
-            sysctl,
-            "net/netfilter/nf_conntrack_tcp_be_liberal",
-            1,
-            &mut notes,
-        );
+        ensure(sysctl, "net/netfilter/nf_conntrack_tcp_be_liberal", 1, &mut notes);
     }
     notes
 }
@@ -132,8 +105,7 @@ pub fn apply_route_localnet(
 ) -> Vec<Note> {
     let on_loopback = node_port_ips.is_none_or(|ips| ips.iter().any(IpAddr::is_loopback));
     let mut notes = Vec::new();
-    if mode == ProxyMode::IPTables && family == IpFamily::V4 && localhost_node_ports && on_loopback
-    {
+    if mode == ProxyMode::IPTables && family == IpFamily::V4 && localhost_node_ports && on_loopback {
         ensure(sysctl, ROUTE_LOCALNET, 1, &mut notes);
     }
     notes
@@ -158,14 +130,10 @@ pub fn apply_oom_score_adj(proc_root: &Path, value: i32) -> Vec<Note> {
         return Vec::new();
     }
     match std::fs::write(&path, value.to_string()) {
-        Ok(()) => vec![Note::Set {
-            name: path.display().to_string(),
-            value: value.to_string(),
-        }],
-        Err(e) => vec![Note::Warning(format!(
-            "cannot apply oomScoreAdj {value} to {}: {e} (lowering it needs CAP_SYS_RESOURCE)",
-            path.display()
-        ))],
+        Ok(()) => vec![Note::Set { name: path.display().to_string(), value: value.to_string() }],
+        Err(e) => {
+            vec![Note::Warning(format!("cannot apply oomScoreAdj {value} to {}: {e} (lowering it needs CAP_SYS_RESOURCE)", path.display()))]
+        }
     }
 }
 
@@ -183,13 +151,7 @@ pub fn prepare_host(
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut notes = apply_oom_score_adj(proc_root, cfg.oom_score_adj);
     notes.extend(apply_conntrack(&cfg.conntrack, cpus, sysctl, sys_root));
-    notes.extend(apply_route_localnet(
-        mode,
-        family,
-        cfg.iptables.localhost_node_ports,
-        node_port_ips,
-        sysctl,
-    ));
+    notes.extend(apply_route_localnet(mode, family, cfg.iptables.localhost_node_ports, node_port_ips, sysctl));
     notes.extend(check_bridge_netfilter(sysctl));
     notes
 }

@@ -16,10 +16,7 @@ fn write(root: &Path, name: &str, value: &str) {
 }
 
 fn read(root: &Path, name: &str) -> String {
-    std::fs::read_to_string(root.join(name))
-        .unwrap()
-        .trim()
-        .to_string()
+    std::fs::read_to_string(root.join(name)).unwrap().trim().to_string()
 }
 
 #[test]
@@ -38,16 +35,8 @@ fn conntrack_settings_are_written() {
     let dir = tempfile::tempdir().unwrap();
     let (sys, procsys) = (dir.path().join("sys"), dir.path().join("proc/sys"));
     write(&procsys, "net/netfilter/nf_conntrack_max", "65536");
-    write(
-        &procsys,
-        "net/netfilter/nf_conntrack_tcp_timeout_established",
-        "432000",
-    );
-    write(
-        &procsys,
-        "net/netfilter/nf_conntrack_tcp_timeout_close_wait",
-        "3600",
-    );
+    write(&procsys, "net/netfilter/nf_conntrack_tcp_timeout_established", "432000");
+    write(&procsys, "net/netfilter/nf_conntrack_tcp_timeout_close_wait", "3600");
     write(&sys, HASHSIZE_PATH, "16384");
     let mut c = KubeProxyConfiguration::default().conntrack;
     c.max_per_core = 32768;
@@ -61,28 +50,11 @@ fn conntrack_settings_are_written() {
     let notes = apply_conntrack(&c, 4, &mut s, &sys);
     assert_eq!(read(&procsys, "net/netfilter/nf_conntrack_max"), "131072");
     assert_eq!(read(&sys, HASHSIZE_PATH), "32768", "raised to max/4");
-    assert_eq!(
-        read(
-            &procsys,
-            "net/netfilter/nf_conntrack_tcp_timeout_established"
-        ),
-        "86400"
-    );
+    assert_eq!(read(&procsys, "net/netfilter/nf_conntrack_tcp_timeout_established"), "86400");
     // Unchanged values are not rewritten; zero timeouts are left alone.
-    assert!(
-        !notes
-            .iter()
-            .any(|n| matches!(n, Note::Set { name, .. } if name.contains("close_wait")))
-    );
-    assert!(
-        !procsys
-            .join("net/netfilter/nf_conntrack_udp_timeout")
-            .exists()
-    );
-    assert!(
-        !notes.iter().any(|n| matches!(n, Note::Warning(_))),
-        "{notes:?}"
-    );
+    assert!(!notes.iter().any(|n| matches!(n, Note::Set { name, .. } if name.contains("close_wait"))));
+    assert!(!procsys.join("net/netfilter/nf_conntrack_udp_timeout").exists());
+    assert!(!notes.iter().any(|n| matches!(n, Note::Warning(_))), "{notes:?}");
 
     // A larger hash size is kept; a missing sysctl is a warning naming it.
     write(&sys, HASHSIZE_PATH, "1000000");
@@ -90,12 +62,7 @@ fn conntrack_settings_are_written() {
     std::fs::remove_dir_all(procsys.join("net")).unwrap();
     let notes = apply_conntrack(&c, 4, &mut s, &sys);
     assert_eq!(read(&sys, HASHSIZE_PATH), "1000000");
-    assert!(
-        notes
-            .iter()
-            .any(|n| matches!(n, Note::Warning(w) if w.contains("nf_conntrack_max"))),
-        "{notes:?}"
-    );
+    assert!(notes.iter().any(|n| matches!(n, Note::Warning(w) if w.contains("nf_conntrack_max"))), "{notes:?}");
 }
 
 #[test]
@@ -109,12 +76,7 @@ fn route_localnet_only_for_iptables_ipv4_loopback_node_ports() {
         (ProxyMode::NFTables, IpFamily::V4, true, None),
         (ProxyMode::IPTables, IpFamily::V6, true, None),
         (ProxyMode::IPTables, IpFamily::V4, false, None),
-        (
-            ProxyMode::IPTables,
-            IpFamily::V4,
-            true,
-            Some(node.as_slice()),
-        ),
+        (ProxyMode::IPTables, IpFamily::V4, true, Some(node.as_slice())),
     ] {
         assert!(apply_route_localnet(mode, family, localhost, ips, &mut s).is_empty());
         assert_eq!(read(dir.path(), ROUTE_LOCALNET), "0", "{mode:?} {family:?}");
@@ -131,10 +93,7 @@ fn route_localnet_only_for_iptables_ipv4_loopback_node_ports() {
 fn bridge_netfilter_warning() {
     let dir = tempfile::tempdir().unwrap();
     let s = ProcSysctl::new(dir.path());
-    assert!(
-        check_bridge_netfilter(&s).is_empty(),
-        "module absent: silent, as upstream"
-    );
+    assert!(check_bridge_netfilter(&s).is_empty(), "module absent: silent, as upstream");
     write(dir.path(), BRIDGE_NF_CALL_IPTABLES, "0\n");
     let notes = check_bridge_netfilter(&s);
     assert!(matches!(&notes[..], [Note::Warning(w)] if w.contains("br-netfilter")));
@@ -148,16 +107,10 @@ fn oom_score_adj_written_or_warned() {
     write(dir.path(), "self/oom_score_adj", "0\n");
     assert_eq!(apply_oom_score_adj(dir.path(), -999).len(), 1);
     assert_eq!(read(dir.path(), "self/oom_score_adj"), "-999");
-    assert!(
-        apply_oom_score_adj(dir.path(), -999).is_empty(),
-        "already set"
-    );
+    assert!(apply_oom_score_adj(dir.path(), -999).is_empty(), "already set");
     let missing = dir.path().join("nope");
     let notes = apply_oom_score_adj(&missing, -999);
-    assert!(
-        matches!(&notes[..], [Note::Warning(w)] if w.contains("oom_score_adj")),
-        "{notes:?}"
-    );
+    assert!(matches!(&notes[..], [Note::Warning(w)] if w.contains("oom_score_adj")), "{notes:?}");
 }
 
 #[test]
@@ -166,10 +119,7 @@ fn prepare_host_runs_every_step() {
     let (procfs, sys) = (dir.path().join("proc"), dir.path().join("sys"));
     write(&procfs, "self/oom_score_adj", "0");
     write(&procfs, "sys/net/bridge/bridge-nf-call-iptables", "0");
-    let mut cfg = KubeProxyConfiguration {
-        oom_score_adj: -999,
-        ..Default::default()
-    };
+    let mut cfg = KubeProxyConfiguration { oom_score_adj: -999, ..Default::default() };
     cfg.conntrack.max_per_core = 0;
     cfg.conntrack.tcp_established_timeout = Duration::ZERO;
     cfg.conntrack.tcp_close_wait_timeout = Duration::ZERO;
@@ -177,20 +127,9 @@ fn prepare_host_runs_every_step() {
     cfg.conntrack.udp_stream_timeout = Duration::ZERO;
     cfg.conntrack.tcp_be_liberal = false;
     let mut s = ProcSysctl::new(procfs.join("sys"));
-    let notes = prepare_host(
-        &cfg,
-        ProxyMode::IPTables,
-        IpFamily::V4,
-        None,
-        &mut s,
-        &procfs,
-        &sys,
-    );
+    let notes = prepare_host(&cfg, ProxyMode::IPTables, IpFamily::V4, None, &mut s, &procfs, &sys);
     assert_eq!(read(&procfs, "self/oom_score_adj"), "-999");
     // route_localnet did not exist: a warning, not an error; br_netfilter: a warning.
-    let warnings = notes
-        .iter()
-        .filter(|n| matches!(n, Note::Warning(_)))
-        .count();
+    let warnings = notes.iter().filter(|n| matches!(n, Note::Warning(_))).count();
     assert_eq!(warnings, 2, "{notes:?}");
 }

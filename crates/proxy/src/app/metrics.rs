@@ -18,12 +18,7 @@ struct Histogram {
 
 impl Histogram {
     fn new(bounds: Vec<f64>) -> Self {
-        Histogram {
-            counts: vec![0; bounds.len()],
-            bounds,
-            sum: 0.0,
-            count: 0,
-        }
+        Histogram { counts: vec![0; bounds.len()], bounds, sum: 0.0, count: 0 }
     }
 
     fn observe(&mut self, v: f64) {
@@ -88,58 +83,22 @@ const BY_FAMILY: &[&str] = &[
 
 /// Gauges (name, help).
 const GAUGES: &[(&str, &str)] = &[
-    (
-        "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
-        "[ALPHA] The last time proxy rules were successfully synced",
-    ),
-    (
-        "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds",
-        "[ALPHA] The last time a sync of proxy rules was queued",
-    ),
-    (
-        "kubeproxy_sync_proxy_rules_endpoint_changes_pending",
-        "[ALPHA] Pending proxy rules Endpoint changes",
-    ),
-    (
-        "kubeproxy_sync_proxy_rules_service_changes_pending",
-        "[ALPHA] Pending proxy rules Service changes",
-    ),
-    (
-        "kubeproxy_sync_proxy_rules_nftables_elements",
-        "[ALPHA] Number of nftables commands written in the last sync",
-    ),
-    (
-        "kubeproxy_sync_proxy_rules_iptables_total",
-        "[ALPHA] Total number of iptables rules owned by kube-proxy",
-    ),
+    ("kubeproxy_sync_proxy_rules_last_timestamp_seconds", "[ALPHA] The last time proxy rules were successfully synced"),
+    ("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", "[ALPHA] The last time a sync of proxy rules was queued"),
+    ("kubeproxy_sync_proxy_rules_endpoint_changes_pending", "[ALPHA] Pending proxy rules Endpoint changes"),
+    ("kubeproxy_sync_proxy_rules_service_changes_pending", "[ALPHA] Pending proxy rules Service changes"),
+    ("kubeproxy_sync_proxy_rules_nftables_elements", "[ALPHA] Number of nftables commands written in the last sync"),
+    ("kubeproxy_sync_proxy_rules_iptables_total", "[ALPHA] Total number of iptables rules owned by kube-proxy"),
 ];
 
 /// Counters (name, help).
 const COUNTERS: &[(&str, &str)] = &[
-    (
-        "kubeproxy_sync_proxy_rules_endpoint_changes_total",
-        "[ALPHA] Cumulative proxy rules Endpoint changes",
-    ),
-    (
-        "kubeproxy_sync_proxy_rules_service_changes_total",
-        "[ALPHA] Cumulative proxy rules Service changes",
-    ),
-    (
-        "kubeproxy_sync_proxy_rules_nftables_sync_failures_total",
-        "[ALPHA] Cumulative proxy nftables sync failures",
-    ),
-    (
-        "kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total",
-        "[ALPHA] Cumulative proxy nftables cleanup failures",
-    ),
-    (
-        "kubeproxy_sync_proxy_rules_iptables_restore_failures_total",
-        "[ALPHA] Cumulative proxy iptables restore failures",
-    ),
-    (
-        "kubeproxy_conntrack_reconciler_deleted_entries_total",
-        "[ALPHA] Cumulative conntrack flows deleted by conntrack reconciler",
-    ),
+    ("kubeproxy_sync_proxy_rules_endpoint_changes_total", "[ALPHA] Cumulative proxy rules Endpoint changes"),
+    ("kubeproxy_sync_proxy_rules_service_changes_total", "[ALPHA] Cumulative proxy rules Service changes"),
+    ("kubeproxy_sync_proxy_rules_nftables_sync_failures_total", "[ALPHA] Cumulative proxy nftables sync failures"),
+    ("kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total", "[ALPHA] Cumulative proxy nftables cleanup failures"),
+    ("kubeproxy_sync_proxy_rules_iptables_restore_failures_total", "[ALPHA] Cumulative proxy iptables restore failures"),
+    ("kubeproxy_conntrack_reconciler_deleted_entries_total", "[ALPHA] Cumulative conntrack flows deleted by conntrack reconciler"),
 ];
 
 impl Default for Metrics {
@@ -222,10 +181,30 @@ impl Metrics {
         let series = |name: &str| if BY_FAMILY.contains(&name) { format!("{name}{{{fam}}}") } else { name.to_string() };
         self.with(|s| {
             let mut out = String::new();
-            s.sync_duration.render("kubeproxy_sync_proxy_rules_duration_seconds", "[ALPHA] SyncProxyRules latency in seconds", &fam, &mut out);
-            s.full_sync_duration.render("kubeproxy_sync_full_proxy_rules_duration_seconds", "[ALPHA] SyncProxyRules latency in seconds for full resyncs", &fam, &mut out);
-            s.partial_sync_duration.render("kubeproxy_sync_partial_proxy_rules_duration_seconds", "[ALPHA] SyncProxyRules latency in seconds for partial resyncs", &fam, &mut out);
-            s.network_programming.render("kubeproxy_network_programming_duration_seconds", "[ALPHA] In Cluster Network Programming Latency in seconds", &fam, &mut out);
+            s.sync_duration.render(
+                "kubeproxy_sync_proxy_rules_duration_seconds",
+                "[ALPHA] SyncProxyRules latency in seconds",
+                &fam,
+                &mut out,
+            );
+            s.full_sync_duration.render(
+                "kubeproxy_sync_full_proxy_rules_duration_seconds",
+                "[ALPHA] SyncProxyRules latency in seconds for full resyncs",
+                &fam,
+                &mut out,
+            );
+            s.partial_sync_duration.render(
+                "kubeproxy_sync_partial_proxy_rules_duration_seconds",
+                "[ALPHA] SyncProxyRules latency in seconds for partial resyncs",
+                &fam,
+                &mut out,
+            );
+            s.network_programming.render(
+                "kubeproxy_network_programming_duration_seconds",
+                "[ALPHA] In Cluster Network Programming Latency in seconds",
+                &fam,
+                &mut out,
+            );
             for (name, help) in GAUGES {
                 let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{} {}", series(name), s.gauges[name]);
             }
@@ -250,27 +229,15 @@ mod tests {
     fn renders_upstream_names() {
         let m = Metrics::default();
         m.observe_sync(0.003, true);
-        m.set(
-            "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
-            1700000000.5,
-        );
-        m.inc(
-            "kubeproxy_sync_proxy_rules_nftables_sync_failures_total",
-            1.0,
-        );
+        m.set("kubeproxy_sync_proxy_rules_last_timestamp_seconds", 1700000000.5);
+        m.inc("kubeproxy_sync_proxy_rules_nftables_sync_failures_total", 1.0);
         let text = m.render();
-        assert!(
-            text.contains("kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family=\"IPv4\",le=\"0.004\"} 1\n")
-        );
-        assert!(
-            text.contains("kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family=\"IPv4\",le=\"0.002\"} 0\n")
-        );
+        assert!(text.contains("kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family=\"IPv4\",le=\"0.004\"} 1\n"));
+        assert!(text.contains("kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family=\"IPv4\",le=\"0.002\"} 0\n"));
         assert!(text.contains("kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family=\"IPv4\"} 1\n"));
         assert!(text.contains("kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family=\"IPv4\"} 1700000000.5\n"));
         assert!(text.contains("kubeproxy_sync_proxy_rules_nftables_sync_failures_total{ip_family=\"IPv4\"} 1\n"));
-        assert!(
-            text.contains("kubeproxy_network_programming_duration_seconds_bucket{ip_family=\"IPv4\",le=\"0.25\"} 0\n")
-        );
+        assert!(text.contains("kubeproxy_network_programming_duration_seconds_bucket{ip_family=\"IPv4\",le=\"0.25\"} 0\n"));
         // Not labelled upstream either.
         assert!(text.contains("kubeproxy_sync_proxy_rules_endpoint_changes_total 0\n"));
         assert!(Metrics::for_family("IPv6").render().contains("kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family=\"IPv6\"} 0\n"));

@@ -57,8 +57,7 @@ pub enum AppError {
 }
 
 /// Label selector upstream watches Services and EndpointSlices with.
-const PROXY_SELECTOR: &str =
-    "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless";
+const PROXY_SELECTOR: &str = "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless";
 
 /// `kube-proxy --cleanup`: removes the rules of every mode, reports what it did.
 pub fn cleanup(netns: Option<&str>) -> Result<(), AppError> {
@@ -91,28 +90,17 @@ pub fn cleanup(netns: Option<&str>) -> Result<(), AppError> {
 pub async fn client(opts: &ProxyOptions) -> Result<Client, AppError> {
     let path = &opts.config.client_connection.kubeconfig;
     let master = &opts.flags.master;
-    let kc_err = |message: String| AppError::Kubeconfig {
-        path: path.clone(),
-        message,
-    };
+    let kc_err = |message: String| AppError::Kubeconfig { path: path.clone(), message };
     let mut config = if !path.is_empty() {
         let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| kc_err(e.to_string()))?;
-        kube::Config::from_custom_kubeconfig(kc, &Default::default())
-            .await
-            .map_err(|e| kc_err(e.to_string()))?
+        kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.map_err(|e| kc_err(e.to_string()))?
     } else if !master.is_empty() {
-        kube::Config::new(
-            master
-                .parse()
-                .map_err(|e| kc_err(format!("--master {master:?}: {e}")))?,
-        )
+        kube::Config::new(master.parse().map_err(|e| kc_err(format!("--master {master:?}: {e}")))?)
     } else {
         kube::Config::incluster().map_err(|e| kc_err(e.to_string()))?
     };
     if !master.is_empty() {
-        config.cluster_url = master
-            .parse()
-            .map_err(|e| kc_err(format!("--master {master:?}: {e}")))?;
+        config.cluster_url = master.parse().map_err(|e| kc_err(format!("--master {master:?}: {e}")))?;
     }
     Client::try_from(config).map_err(AppError::Client)
 }
@@ -135,12 +123,7 @@ async fn serves_discovery_v1(client: &Client, shutdown: &CancellationToken) -> O
 }
 
 /// Our Node, tried `attempts` times two seconds apart.
-async fn get_node(
-    client: &Client,
-    name: &str,
-    attempts: u32,
-    shutdown: &CancellationToken,
-) -> Option<Node> {
+async fn get_node(client: &Client, name: &str, attempts: u32, shutdown: &CancellationToken) -> Option<Node> {
     let api: Api<Node> = Api::all(client.clone());
     for _ in 0..attempts {
         match api.get(name).await {
@@ -155,38 +138,23 @@ async fn get_node(
     None
 }
 
-async fn serve(
-    addr: &str,
-    router: axum::Router,
-    shutdown: CancellationToken,
-) -> Result<(), AppError> {
+async fn serve(addr: &str, router: axum::Router, shutdown: CancellationToken) -> Result<(), AppError> {
     if addr.is_empty() {
         return Ok(());
     }
-    let sock: SocketAddr = addr
-        .parse()
-        .map_err(|e: std::net::AddrParseError| AppError::Bind {
-            addr: addr.to_string(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
-        })?;
-    let listener = tokio::net::TcpListener::bind(sock)
-        .await
-        .map_err(|source| AppError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
+    let sock: SocketAddr = addr.parse().map_err(|e: std::net::AddrParseError| AppError::Bind {
+        addr: addr.to_string(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+    })?;
+    let listener = tokio::net::TcpListener::bind(sock).await.map_err(|source| AppError::Bind { addr: addr.to_string(), source })?;
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
+        let _ = axum::serve(listener, router).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
     });
     Ok(())
 }
 
 fn local_ips() -> Vec<IpAddr> {
-    if_addrs::get_if_addrs()
-        .map(|l| l.into_iter().map(|i| i.ip()).collect())
-        .unwrap_or_default()
+    if_addrs::get_if_addrs().map(|l| l.into_iter().map(|i| i.ip()).collect()).unwrap_or_default()
 }
 
 fn system_hostname() -> String {
@@ -200,38 +168,20 @@ fn start_up_host(
     family: IpFamily,
     node_port_ips: Option<&[IpAddr]>,
 ) {
-    let running = if mode == proxy_config::ProxyMode::NFTables {
-        RunningMode::Nftables
-    } else {
-        RunningMode::IptablesBased
-    };
+    let running = if mode == proxy_config::ProxyMode::NFTables { RunningMode::Nftables } else { RunningMode::IptablesBased };
     let report = cleanup_other_modes(running, None, Path::new("/proc/net"));
     for t in &report.nft_tables {
         tracing::info!("removed the nftables mode's table {t}");
     }
     if !report.iptables_chains.is_empty() {
-        tracing::info!(
-            "removed {} iptables chains of the iptables mode",
-            report.iptables_chains.len()
-        );
+        tracing::info!("removed {} iptables chains of the iptables mode", report.iptables_chains.len());
     }
     for e in &report.errors {
         tracing::warn!("cleaning up other proxy modes' rules: {e}");
     }
     let mut sysctl = crate::sysctl::ProcSysctl::default();
-    host_setup::log_notes(&host_setup::prepare_host(
-        cfg,
-        mode,
-        family,
-        node_port_ips,
-        &mut sysctl,
-        Path::new("/proc"),
-        Path::new("/sys"),
-    ));
-    tracing::info!(
-        "prepared the host for the {} mode",
-        mode::mode_name(mode)
-    );
+    host_setup::log_notes(&host_setup::prepare_host(cfg, mode, family, node_port_ips, &mut sysctl, Path::new("/proc"), Path::new("/sys")));
+    tracing::info!("prepared the host for the {} mode", mode::mode_name(mode));
 }
 
 /// Runs kube-proxy until `shutdown`.
@@ -247,71 +197,37 @@ pub async fn run(opts: ProxyOptions, shutdown: CancellationToken) -> Result<(), 
     let node_name = settings::node_name(cfg, &system_hostname());
     let client = client(&opts).await?;
     // Only NodeCIDR mode cannot start without the Node (it needs the pod CIDR).
-    let attempts = if cfg.detect_local_mode == proxy_config::LocalMode::NodeCIDR {
-        30
-    } else {
-        1
-    };
+    let attempts = if cfg.detect_local_mode == proxy_config::LocalMode::NodeCIDR { 30 } else { 1 };
     let node = get_node(&client, &node_name, attempts, &shutdown).await;
     if shutdown.is_cancelled() {
         return Ok(());
     }
     if node.is_none() {
-        tracing::warn!(
-            "node {node_name:?} not found; proceeding without its IPs, zone and pod CIDR"
-        );
+        tracing::warn!("node {node_name:?} not found; proceeding without its IPs, zone and pod CIDR");
     }
     let node_ips = node.as_ref().map(settings::node_ips).unwrap_or_default();
     let family = node_ips.first().map(IpFamily::of).unwrap_or(IpFamily::V4);
     let detector = settings::local_detector(cfg, family, node.as_ref())?;
     let np_ips = settings::node_port_ips(cfg, family, &node_ips, &local_ips())?;
     let np_ips_for_setup = np_ips.clone();
-    let topology = node
-        .as_ref()
-        .map(sync_loop::node_topology)
-        .unwrap_or_else(|| crate::NodeTopology {
-            name: node_name.clone(),
-            zone: String::new(),
-        });
-    let backend_cfg = settings::backend_config(
-        cfg,
-        family,
-        topology,
-        detector,
-        np_ips,
-        node_ips.first().copied(),
-    )?;
+    let topology =
+        node.as_ref().map(sync_loop::node_topology).unwrap_or_else(|| crate::NodeTopology { name: node_name.clone(), zone: String::new() });
+    let backend_cfg = settings::backend_config(cfg, family, topology, detector, np_ips, node_ips.first().copied())?;
     let (proxier, mode) = mode::build_proxier(backend_cfg, family, None);
     start_up_host(cfg, mode, family, np_ips_for_setup.as_deref());
-    tracing::info!(
-        "using the {} proxier for {family:?} on node {node_name}",
-        mode::mode_name(mode)
-    );
+    tracing::info!("using the {} proxier for {family:?} on node {node_name}", mode::mode_name(mode));
     let periods = settings::sync_periods_for(cfg, mode);
     let health = Arc::new(ProxierHealth::new(periods.sync_period * 2));
     let metrics = Arc::new(Metrics::for_family(if family == IpFamily::V6 { "IPv6" } else { "IPv4" }));
-    serve(
-        &cfg.healthz_bind_address,
-        health::healthz_router(health.clone()),
-        shutdown.clone(),
-    )
-    .await?;
-    serve(
-        &cfg.metrics_bind_address,
-        health::metrics_router(metrics.clone()),
-        shutdown.clone(),
-    )
-    .await?;
+    serve(&cfg.healthz_bind_address, health::healthz_router(health.clone()), shutdown.clone()).await?;
+    serve(&cfg.metrics_bind_address, health::metrics_router(metrics.clone()), shutdown.clone()).await?;
 
     let Some(v1) = serves_discovery_v1(&client, &shutdown).await else {
         return Ok(());
     };
     let (tx, rx) = mpsc::channel(1024);
     let sel = Some(PROXY_SELECTOR.to_string());
-    let svc_sel = watch::Selectors {
-        fields: None,
-        labels: sel.clone(),
-    };
+    let svc_sel = watch::Selectors { fields: None, labels: sel.clone() };
     tokio::spawn(watch::reflect(
         Api::<Service>::all(client.clone()),
         svc_sel,
@@ -320,10 +236,7 @@ pub async fn run(opts: ProxyOptions, shutdown: CancellationToken) -> Result<(), 
         tx.clone(),
         shutdown.clone(),
     ));
-    let slice_sel = watch::Selectors {
-        fields: None,
-        labels: sel,
-    };
+    let slice_sel = watch::Selectors { fields: None, labels: sel };
     if v1 {
         tokio::spawn(watch::reflect(
             Api::<EndpointSlice>::all(client.clone()),
@@ -334,9 +247,7 @@ pub async fn run(opts: ProxyOptions, shutdown: CancellationToken) -> Result<(), 
             shutdown.clone(),
         ));
     } else {
-        tracing::info!(
-            "the API server does not serve discovery.k8s.io/v1 EndpointSlices; watching discovery.k8s.io/v1beta1"
-        );
+        tracing::info!("the API server does not serve discovery.k8s.io/v1 EndpointSlices; watching discovery.k8s.io/v1beta1");
         tokio::spawn(watch::reflect(
             Api::<v1beta1::EndpointSlice>::all(client.clone()),
             slice_sel,
@@ -346,10 +257,7 @@ pub async fn run(opts: ProxyOptions, shutdown: CancellationToken) -> Result<(), 
             shutdown.clone(),
         ));
     }
-    let node_sel = watch::Selectors {
-        fields: Some(format!("metadata.name={node_name}")),
-        labels: None,
-    };
+    let node_sel = watch::Selectors { fields: Some(format!("metadata.name={node_name}")), labels: None };
     tokio::spawn(watch::reflect(
         Api::<Node>::all(client.clone()),
         node_sel,
@@ -358,11 +266,7 @@ pub async fn run(opts: ProxyOptions, shutdown: CancellationToken) -> Result<(), 
         tx,
         shutdown.clone(),
     ));
-    let outputs = Outputs {
-        health: health.clone(),
-        metrics,
-        health_checks: service_health::ServiceHealthServers::new(health),
-    };
+    let outputs = Outputs { health: health.clone(), metrics, health_checks: service_health::ServiceHealthServers::new(health) };
     sync_loop::run(proxier, rx, periods, outputs, shutdown).await;
     Ok(())
 }

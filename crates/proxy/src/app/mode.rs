@@ -21,10 +21,7 @@ use crate::net::IpFamily;
 /// The mode to run: the configured one, or for an empty `mode` nftables when
 /// `nft_usable`, else iptables.
 /// `nft_usable` runs only for an empty mode.
-pub fn effective_mode(
-    configured: ProxyMode,
-    nft_usable: impl FnOnce() -> Result<(), String>,
-) -> ProxyMode {
+pub fn effective_mode(configured: ProxyMode, nft_usable: impl FnOnce() -> Result<(), String>) -> ProxyMode {
     if configured != ProxyMode::Unset {
         return configured;
     }
@@ -34,9 +31,7 @@ pub fn effective_mode(
             ProxyMode::NFTables
         }
         Err(why) => {
-            tracing::warn!(
-                "no proxy mode configured and nftables is unusable ({why}): using iptables"
-            );
+            tracing::warn!("no proxy mode configured and nftables is unusable ({why}): using iptables");
             ProxyMode::IPTables
         }
     }
@@ -55,9 +50,7 @@ pub fn nft_usable(netns: Option<&str>) -> Result<(), String> {
 
 /// This host's interface addresses with their interface names.
 fn interface_addresses() -> Vec<(String, IpAddr)> {
-    if_addrs::get_if_addrs()
-        .map(|l| l.into_iter().map(|i| (i.name.clone(), i.ip())).collect())
-        .unwrap_or_default()
+    if_addrs::get_if_addrs().map(|l| l.into_iter().map(|i| (i.name.clone(), i.ip())).collect()).unwrap_or_default()
 }
 
 /// `iptables`, `ipvs`, `nftables` (the unset mode is iptables).
@@ -71,46 +64,20 @@ pub fn mode_name(mode: ProxyMode) -> &'static str {
 /// The proxier for the configured backend, with real appliers (`netns`:
 /// inside that named namespace), and the mode actually running: when IPVS
 /// is configured but unavailable, the iptables mode, as upstream 1.20 does.
-pub fn build_proxier(
-    backend: BackendConfig,
-    family: IpFamily,
-    netns: Option<&str>,
-) -> (Proxier, ProxyMode) {
+pub fn build_proxier(backend: BackendConfig, family: IpFamily, netns: Option<&str>) -> (Proxier, ProxyMode) {
     let conntrack = Box::new(ConntrackCli::new(netns));
     match backend {
-        BackendConfig::Nftables(c) => (
-            Proxier::new(
-                family,
-                Box::new(NftablesBackend::new(c)),
-                Box::new(NftApplier::new(netns)),
-                conntrack,
-            ),
-            ProxyMode::NFTables,
-        ),
+        BackendConfig::Nftables(c) => {
+            (Proxier::new(family, Box::new(NftablesBackend::new(c)), Box::new(NftApplier::new(netns)), conntrack), ProxyMode::NFTables)
+        }
         BackendConfig::Iptables(c) => (iptables_proxier(c, family, netns), ProxyMode::IPTables),
         BackendConfig::Ipvs(settings) => {
             let fallback = settings.iptables_fallback();
-            match real_backend(
-                settings,
-                &interface_addresses(),
-                netns,
-                Path::new("/proc/sys"),
-            ) {
-                Ok(b) => (
-                    Proxier::new(
-                        family,
-                        Box::new(b),
-                        Box::new(IpvsIptablesApplier::new(family, netns)),
-                        conntrack,
-                    ),
-                    ProxyMode::IPVS,
-                ),
+            match real_backend(settings, &interface_addresses(), netns, Path::new("/proc/sys")) {
+                Ok(b) => (Proxier::new(family, Box::new(b), Box::new(IpvsIptablesApplier::new(family, netns)), conntrack), ProxyMode::IPVS),
                 Err(e) => {
                     tracing::warn!("Can't use ipvs proxier, trying iptables proxier: {e}");
-                    (
-                        iptables_proxier(fallback, family, netns),
-                        ProxyMode::IPTables,
-                    )
+                    (iptables_proxier(fallback, family, netns), ProxyMode::IPTables)
                 }
             }
         }
@@ -132,19 +99,9 @@ mod tests {
 
     #[test]
     fn empty_mode_prefers_nftables() {
-        assert_eq!(
-            effective_mode(ProxyMode::Unset, || Ok(())),
-            ProxyMode::NFTables
-        );
-        assert_eq!(
-            effective_mode(ProxyMode::Unset, || Err("no nf_tables".into())),
-            ProxyMode::IPTables
-        );
-        assert_eq!(
-            effective_mode(ProxyMode::IPTables, || panic!("not probed")),
-            ProxyMode::IPTables,
-            "an explicit mode is kept"
-        );
+        assert_eq!(effective_mode(ProxyMode::Unset, || Ok(())), ProxyMode::NFTables);
+        assert_eq!(effective_mode(ProxyMode::Unset, || Err("no nf_tables".into())), ProxyMode::IPTables);
+        assert_eq!(effective_mode(ProxyMode::IPTables, || panic!("not probed")), ProxyMode::IPTables, "an explicit mode is kept");
     }
 
     #[test]

@@ -10,17 +10,15 @@ use std::time::{Instant, SystemTime};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use super::backend::{Backend, SyncInput};
 pub use super::backend::SyncError;
+use super::backend::{Backend, SyncInput};
 use crate::applier::{ApplyError, RulesApplier};
 use crate::conntrack::{ConntrackCleaner, ConntrackError, stale_udp_entries};
+use crate::endpoints::TRIGGER_TIME_ANNOTATION;
 use crate::net::IpFamily;
 use crate::service::NamespacedName;
-use crate::endpoints::TRIGGER_TIME_ANNOTATION;
 use crate::topology::{NodeTopology, categorize_endpoints};
-use crate::tracker::{
-    EndpointsChangeTracker, EndpointsMap, ServiceChangeTracker, ServicePortMap, service_range,
-};
+use crate::tracker::{EndpointsChangeTracker, EndpointsMap, ServiceChangeTracker, ServicePortMap, service_range};
 
 /// What one successful sync did.
 #[derive(Debug, Default)]
@@ -86,12 +84,8 @@ impl Proxier {
 
     pub fn on_endpoint_slice(&mut self, slice: &EndpointSlice, removed: bool) {
         self.pending_slices += 1;
-        if let Some(t) = slice
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(TRIGGER_TIME_ANNOTATION))
-            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        if let Some(t) =
+            slice.metadata.annotations.as_ref().and_then(|a| a.get(TRIGGER_TIME_ANNOTATION)).and_then(|t| t.parse::<jiff::Timestamp>().ok())
         {
             self.trigger_times.push(SystemTime::from(t));
         }
@@ -117,33 +111,16 @@ impl Proxier {
     pub fn sync(&mut self, now: Instant, force_full: bool) -> Result<SyncReport, SyncError> {
         // The stale-conntrack check needs the changed Services' state before
         // the sync; copying only theirs keeps a small change small at 10k Services.
-        let touched: BTreeSet<NamespacedName> = self
-            .svc_tracker
-            .pending()
-            .chain(self.ep_tracker.pending())
-            .cloned()
-            .collect();
-        let services_before: ServicePortMap = touched
-            .iter()
-            .flat_map(|n| self.services.range(service_range(n)))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let endpoints_before: EndpointsMap = touched
-            .iter()
-            .flat_map(|n| self.endpoints.range(service_range(n)))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let touched: BTreeSet<NamespacedName> = self.svc_tracker.pending().chain(self.ep_tracker.pending()).cloned().collect();
+        let services_before: ServicePortMap =
+            touched.iter().flat_map(|n| self.services.range(service_range(n))).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let endpoints_before: EndpointsMap =
+            touched.iter().flat_map(|n| self.endpoints.range(service_range(n))).map(|(k, v)| (k.clone(), v.clone())).collect();
         let mut changed: BTreeSet<NamespacedName> = self.svc_tracker.apply(&mut self.services);
         changed.extend(self.ep_tracker.apply(&mut self.endpoints));
         self.pending_services = 0;
         self.pending_slices = 0;
-        let input = SyncInput {
-            services: &self.services,
-            endpoints: &self.endpoints,
-            changed: &changed,
-            now,
-            force_full,
-        };
+        let input = SyncInput { services: &self.services, endpoints: &self.endpoints, changed: &changed, now, force_full };
         let done = self.backend.sync(input, self.applier.as_mut())?;
         let mut report = SyncReport {
             full: done.full,
@@ -152,13 +129,7 @@ impl Proxier {
             cleanup_error: done.cleanup_error,
             ..Default::default()
         };
-        for d in stale_udp_entries(
-            &services_before,
-            &endpoints_before,
-            &self.services,
-            &self.endpoints,
-            &changed,
-        ) {
+        for d in stale_udp_entries(&services_before, &endpoints_before, &self.services, &self.endpoints, &changed) {
             match self.conntrack.delete(&d) {
                 Ok(()) => report.conntrack_deleted += 1,
                 Err(e) => report.conntrack_errors.push(e),
@@ -175,17 +146,8 @@ impl Proxier {
             if svc.health_check_node_port == 0 {
                 continue;
             }
-            let local = self
-                .endpoints
-                .get(spn)
-                .into_iter()
-                .flatten()
-                .filter(|e| e.is_local && e.ready)
-                .count();
-            let entry = out.entry(spn.service.clone()).or_insert(HealthCheck {
-                port: svc.health_check_node_port,
-                local_endpoints: 0,
-            });
+            let local = self.endpoints.get(spn).into_iter().flatten().filter(|e| e.is_local && e.ready).count();
+            let entry = out.entry(spn.service.clone()).or_insert(HealthCheck { port: svc.health_check_node_port, local_endpoints: 0 });
             entry.local_endpoints = entry.local_endpoints.max(local);
         }
         out

@@ -43,12 +43,7 @@ pub fn body(name: &NamespacedName, local_endpoints: usize, healthy: bool) -> Str
 impl ServiceHealthServers {
     /// Listeners bind `bind_ip` (upstream: every address, or the nodePortAddresses).
     pub fn new(health: Arc<ProxierHealth>) -> Self {
-        ServiceHealthServers {
-            bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            health,
-            counts: Counts::default(),
-            servers: BTreeMap::new(),
-        }
+        ServiceHealthServers { bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED), health, counts: Counts::default(), servers: BTreeMap::new() }
     }
 
     pub fn with_bind_ip(mut self, ip: IpAddr) -> Self {
@@ -63,12 +58,8 @@ impl ServiceHealthServers {
             counts.clear();
             counts.extend(checks.iter().map(|(n, c)| (n.clone(), c.local_endpoints)));
         }
-        let stale: Vec<NamespacedName> = self
-            .servers
-            .iter()
-            .filter(|(n, (port, _))| checks.get(*n).is_none_or(|c| c.port != *port))
-            .map(|(n, _)| n.clone())
-            .collect();
+        let stale: Vec<NamespacedName> =
+            self.servers.iter().filter(|(n, (port, _))| checks.get(*n).is_none_or(|c| c.port != *port)).map(|(n, _)| n.clone()).collect();
         for n in stale {
             if let Some((_, token)) = self.servers.remove(&n) {
                 token.cancel();
@@ -87,16 +78,10 @@ impl ServiceHealthServers {
                 }
             };
             let token = CancellationToken::new();
-            let app = Router::new().fallback(handle).with_state((
-                name.clone(),
-                self.counts.clone(),
-                self.health.clone(),
-            ));
+            let app = Router::new().fallback(handle).with_state((name.clone(), self.counts.clone(), self.health.clone()));
             let stop = token.clone();
             tokio::spawn(async move {
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move { stop.cancelled().await })
-                    .await;
+                let _ = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await;
             });
             tracing::info!("serving the health check of {name} on {addr}");
             self.servers.insert(name.clone(), (check.port, token));
@@ -111,31 +96,14 @@ impl ServiceHealthServers {
     }
 }
 
-async fn handle(
-    State((name, counts, health)): State<(NamespacedName, Counts, Arc<ProxierHealth>)>,
-) -> Response {
-    let count = counts
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&name)
-        .copied()
-        .unwrap_or(0);
+async fn handle(State((name, counts, health)): State<(NamespacedName, Counts, Arc<ProxierHealth>)>) -> Response {
+    let count = counts.lock().unwrap_or_else(|p| p.into_inner()).get(&name).copied().unwrap_or(0);
     let healthy = health.status(SystemTime::now()).healthy;
-    let code = if count > 0 && healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let code = if count > 0 && healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let mut resp = (code, body(&name, count, healthy)).into_response();
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     if let Ok(v) = HeaderValue::from_str(&count.to_string()) {
         h.insert("X-Load-Balancing-Endpoint-Weight", v);
     }

@@ -19,9 +19,7 @@ use crate::topology::NodeTopology;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {
-    #[error(
-        "proxy mode {0:?} is not supported by this kube-proxy (use nftables, iptables or ipvs)"
-    )]
+    #[error("proxy mode {0:?} is not supported by this kube-proxy (use nftables, iptables or ipvs)")]
     UnsupportedMode(String),
     #[error("detectLocalMode NodeCIDR: node {node} has no podCIDR")]
     NoPodCidr { node: String },
@@ -31,11 +29,7 @@ pub enum SettingsError {
 
 /// The node name: `hostnameOverride`, else the system hostname, lower-cased.
 pub fn node_name(cfg: &KubeProxyConfiguration, system_hostname: &str) -> String {
-    let name = if cfg.hostname_override.is_empty() {
-        system_hostname.trim()
-    } else {
-        cfg.hostname_override.trim()
-    };
+    let name = if cfg.hostname_override.is_empty() { system_hostname.trim() } else { cfg.hostname_override.trim() };
     name.to_lowercase()
 }
 
@@ -58,12 +52,7 @@ pub fn node_ips(node: &Node) -> Vec<IpAddr> {
 /// The node's pod CIDRs (`spec.podCIDRs`, else `spec.podCIDR`).
 pub fn pod_cidrs(node: &Node) -> Vec<Cidr> {
     let spec = node.spec.as_ref();
-    let mut list: Vec<&str> = spec
-        .and_then(|s| s.pod_cidrs.as_ref())
-        .into_iter()
-        .flatten()
-        .map(String::as_str)
-        .collect();
+    let mut list: Vec<&str> = spec.and_then(|s| s.pod_cidrs.as_ref()).into_iter().flatten().map(String::as_str).collect();
     if list.is_empty() {
         list.extend(spec.and_then(|s| s.pod_cidr.as_deref()));
     }
@@ -71,24 +60,12 @@ pub fn pod_cidrs(node: &Node) -> Vec<Cidr> {
 }
 
 /// The detector of local traffic for `family` (upstream `getLocalDetector`).
-pub fn local_detector(
-    cfg: &KubeProxyConfiguration,
-    family: IpFamily,
-    node: Option<&Node>,
-) -> Result<LocalDetector, SettingsError> {
+pub fn local_detector(cfg: &KubeProxyConfiguration, family: IpFamily, node: Option<&Node>) -> Result<LocalDetector, SettingsError> {
     Ok(match cfg.detect_local_mode {
         LocalMode::ClusterCIDR | LocalMode::Unset => {
             let mut found = LocalDetector::None;
-            for c in cfg
-                .cluster_cidr
-                .split(',')
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-            {
-                let cidr: Cidr = c.parse().map_err(|_| SettingsError::BadCidr {
-                    field: "clusterCIDR",
-                    value: c.to_string(),
-                })?;
+            for c in cfg.cluster_cidr.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+                let cidr: Cidr = c.parse().map_err(|_| SettingsError::BadCidr { field: "clusterCIDR", value: c.to_string() })?;
                 if cidr.family() == family {
                     found = LocalDetector::Cidr(cidr);
                     break;
@@ -101,19 +78,13 @@ pub fn local_detector(
             match cidrs.into_iter().find(|c| c.family() == family) {
                 Some(c) => LocalDetector::Cidr(c),
                 None => {
-                    let name = node
-                        .and_then(|n| n.metadata.name.clone())
-                        .unwrap_or_default();
+                    let name = node.and_then(|n| n.metadata.name.clone()).unwrap_or_default();
                     return Err(SettingsError::NoPodCidr { node: name });
                 }
             }
         }
-        LocalMode::BridgeInterface => {
-            LocalDetector::BridgeInterface(cfg.detect_local.bridge_interface.clone())
-        }
-        LocalMode::InterfaceNamePrefix => {
-            LocalDetector::InterfaceNamePrefix(cfg.detect_local.interface_name_prefix.clone())
-        }
+        LocalMode::BridgeInterface => LocalDetector::BridgeInterface(cfg.detect_local.bridge_interface.clone()),
+        LocalMode::InterfaceNamePrefix => LocalDetector::InterfaceNamePrefix(cfg.detect_local.interface_name_prefix.clone()),
     })
 }
 
@@ -137,26 +108,16 @@ pub fn node_port_ips(
             node_ips.iter().for_each(|ip| push(*ip, &mut out));
             continue;
         }
-        let cidr: Cidr = entry.parse().map_err(|_| SettingsError::BadCidr {
-            field: "nodePortAddresses",
-            value: entry.clone(),
-        })?;
+        let cidr: Cidr = entry.parse().map_err(|_| SettingsError::BadCidr { field: "nodePortAddresses", value: entry.clone() })?;
         if cidr.family() != family {
             continue;
         }
         if cidr.prefix == 0 {
             return Ok(None);
         }
-        local_ips
-            .iter()
-            .filter(|ip| cidr.contains(ip))
-            .for_each(|ip| push(*ip, &mut out));
+        local_ips.iter().filter(|ip| cidr.contains(ip)).for_each(|ip| push(*ip, &mut out));
     }
-    Ok(if cfg.node_port_addresses.is_empty() {
-        None
-    } else {
-        Some(out)
-    })
+    Ok(if cfg.node_port_addresses.is_empty() { None } else { Some(out) })
 }
 
 /// How often to sync.
@@ -180,11 +141,7 @@ pub fn sync_periods_for(cfg: &KubeProxyConfiguration, mode: ProxyMode) -> SyncPe
         ProxyMode::IPVS => (cfg.ipvs.min_sync_period, cfg.ipvs.sync_period),
         _ => (cfg.iptables.min_sync_period, cfg.iptables.sync_period),
     };
-    SyncPeriods {
-        min_sync_period: min,
-        sync_period: period,
-        full_sync_period: Duration::from_secs(3600),
-    }
+    SyncPeriods { min_sync_period: min, sync_period: period, full_sync_period: Duration::from_secs(3600) }
 }
 
 /// The backend's configuration for the configured mode.
@@ -259,10 +216,7 @@ pub fn backend_config(
             let node_ports_on_all_ips = node_port_ips.is_none();
             let mut exclude_cidrs = Vec::new();
             for c in &cfg.ipvs.exclude_cidrs {
-                exclude_cidrs.push(c.trim().parse().map_err(|_| SettingsError::BadCidr {
-                    field: "ipvs.excludeCIDRs",
-                    value: c.clone(),
-                })?);
+                exclude_cidrs.push(c.trim().parse().map_err(|_| SettingsError::BadCidr { field: "ipvs.excludeCIDRs", value: c.clone() })?);
             }
             Ok(BackendConfig::Ipvs(IpvsSettings {
                 cfg: IpvsConfig {

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 
-use crate::endpoints::TRIGGER_TIME_ANNOTATION;
 use super::watch::Event;
 use crate::endpoints::SERVICE_NAME_LABEL;
+use crate::endpoints::TRIGGER_TIME_ANNOTATION;
 
 /// What the store keeps of an object once the proxier has parsed it: only
 /// enough to announce its deletion after a relist.
@@ -26,21 +26,14 @@ struct Kept {
 
 impl Kept {
     fn of(meta: &ObjectMeta) -> Self {
-        let get = |m: &Option<BTreeMap<String, String>>, k: &str| {
-            m.as_ref().and_then(|m| m.get(k)).map(|v| v.as_str().into())
-        };
-        Kept {
-            service_name: get(&meta.labels, SERVICE_NAME_LABEL),
-            trigger_time: get(&meta.annotations, TRIGGER_TIME_ANNOTATION),
-        }
+        let get = |m: &Option<BTreeMap<String, String>>, k: &str| m.as_ref().and_then(|m| m.get(k)).map(|v| v.as_str().into());
+        Kept { service_name: get(&meta.labels, SERVICE_NAME_LABEL), trigger_time: get(&meta.annotations, TRIGGER_TIME_ANNOTATION) }
     }
 
     /// A skeleton object: namespace and name from `key`, plus what was kept.
     fn revive<K: Resource + Default>(self, key: &str) -> K {
         let (namespace, name) = key.split_once('/').unwrap_or(("", key));
-        let one = |k: &str, v: Option<Box<str>>| {
-            v.map(|v| BTreeMap::from([(k.to_string(), String::from(v))]))
-        };
+        let one = |k: &str, v: Option<Box<str>>| v.map(|v| BTreeMap::from([(k.to_string(), String::from(v))]));
         let mut k = K::default();
         *k.meta_mut() = ObjectMeta {
             namespace: (!namespace.is_empty()).then(|| namespace.to_string()),
@@ -67,21 +60,13 @@ pub struct Store<K> {
 
 impl<K> Default for Store<K> {
     fn default() -> Self {
-        Store {
-            objects: BTreeMap::new(),
-            unlisted: BTreeMap::new(),
-            kind: std::marker::PhantomData,
-        }
+        Store { objects: BTreeMap::new(), unlisted: BTreeMap::new(), kind: std::marker::PhantomData }
     }
 }
 
 fn key<K: Resource>(k: &K) -> String {
     let m = k.meta();
-    format!(
-        "{}/{}",
-        m.namespace.as_deref().unwrap_or_default(),
-        m.name.as_deref().unwrap_or_default()
-    )
+    format!("{}/{}", m.namespace.as_deref().unwrap_or_default(), m.name.as_deref().unwrap_or_default())
 }
 
 impl<K: Resource + Default> Store<K> {
@@ -107,11 +92,7 @@ impl<K: Resource + Default> Store<K> {
                 let mut out = Vec::with_capacity(items.len());
                 for k in items {
                     let id = key(&k);
-                    let prev = self
-                        .unlisted
-                        .remove(&id)
-                        .or_else(|| self.objects.remove(&id))
-                        .map(|p| p.revive(&id));
+                    let prev = self.unlisted.remove(&id).or_else(|| self.objects.remove(&id)).map(|p| p.revive(&id));
                     self.objects.insert(id, Kept::of(k.meta()));
                     out.push((prev, Some(k)));
                 }
@@ -152,22 +133,11 @@ mod tests {
         let changes = s.apply(Event::reset(vec![svc("a", "2")]));
         assert_eq!(changes.len(), 2);
         assert!(changes[0].0.is_some() && changes[0].1.is_some());
-        assert_eq!(
-            changes[1].0.as_ref().unwrap().metadata.name.as_deref(),
-            Some("b")
-        );
+        assert_eq!(changes[1].0.as_ref().unwrap().metadata.name.as_deref(), Some("b"));
         assert!(changes[1].1.is_none());
         // A watched deletion hands on the object the API server sent.
         let d = s.apply(Event::Deleted(svc("a", "3")));
-        assert_eq!(
-            d[0].0
-                .as_ref()
-                .unwrap()
-                .metadata
-                .resource_version
-                .as_deref(),
-            Some("3")
-        );
+        assert_eq!(d[0].0.as_ref().unwrap().metadata.resource_version.as_deref(), Some("3"));
         assert!(s.is_empty());
     }
 
@@ -185,34 +155,19 @@ mod tests {
     #[test]
     fn a_relist_deletion_is_a_skeleton_the_trackers_can_use() {
         let mut s = Store::default();
-        s.apply(Event::reset(vec![
-            slice("ns", "s-1", "svc"),
-            slice("", "s-2", "x"),
-        ]));
+        s.apply(Event::reset(vec![slice("ns", "s-1", "svc"), slice("", "s-2", "x")]));
         let changes = s.apply(Event::reset(vec![]));
         assert_eq!(changes.len(), 2);
         // Sorted by key: "/s-2" first.
         let gone: &EndpointSlice = changes[1].0.as_ref().unwrap();
         assert!(changes[1].1.is_none());
         let m = &gone.metadata;
-        assert_eq!(
-            (m.namespace.as_deref(), m.name.as_deref()),
-            (Some("ns"), Some("s-1"))
-        );
-        assert_eq!(
-            m.labels.as_ref().unwrap().iter().collect::<Vec<_>>(),
-            [(&SERVICE_NAME_LABEL.to_string(), &"svc".to_string())]
-        );
-        assert_eq!(
-            m.annotations.as_ref().unwrap()[TRIGGER_TIME_ANNOTATION],
-            "2020-01-01T00:00:00Z"
-        );
+        assert_eq!((m.namespace.as_deref(), m.name.as_deref()), (Some("ns"), Some("s-1")));
+        assert_eq!(m.labels.as_ref().unwrap().iter().collect::<Vec<_>>(), [(&SERVICE_NAME_LABEL.to_string(), &"svc".to_string())]);
+        assert_eq!(m.annotations.as_ref().unwrap()[TRIGGER_TIME_ANNOTATION], "2020-01-01T00:00:00Z");
         assert!(gone.endpoints.as_deref().unwrap_or_default().is_empty() && m.resource_version.is_none());
         let m2 = &changes[0].0.as_ref().unwrap().metadata;
-        assert_eq!(
-            (m2.namespace.as_deref(), m2.name.as_deref()),
-            (None, Some("s-2"))
-        );
+        assert_eq!((m2.namespace.as_deref(), m2.name.as_deref()), (None, Some("s-2")));
         // The endpoints tracker removes the Service's endpoints on that skeleton.
         let mut t = crate::tracker::EndpointsChangeTracker::new(crate::net::IpFamily::V4, "n");
         let mut map = crate::tracker::EndpointsMap::new();
@@ -253,20 +208,13 @@ mod tests {
     #[test]
     fn a_paged_relist_deletes_only_after_its_last_page() {
         let mut s = Store::default();
-        s.apply(Event::reset(vec![
-            svc("a", "1"),
-            svc("b", "1"),
-            svc("c", "1"),
-        ]));
+        s.apply(Event::reset(vec![svc("a", "1"), svc("b", "1"), svc("c", "1")]));
         let p1 = s.apply(page(vec![svc("b", "2")], true, false));
         assert_eq!(names(&p1), [("b".into(), true)]);
         assert!(p1[0].0.is_some(), "b was known: its previous is handed on");
         assert_eq!(s.len(), 3, "a and c are not gone before the list completes");
         let p2 = s.apply(page(vec![svc("d", "2")], false, true));
-        assert_eq!(
-            names(&p2),
-            [("d".into(), true), ("a".into(), false), ("c".into(), false)]
-        );
+        assert_eq!(names(&p2), [("d".into(), true), ("a".into(), false), ("c".into(), false)]);
         assert!(p2[0].0.is_none(), "d is new");
         assert_eq!(s.len(), 2);
     }

@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 use super::health::ProxierHealth;
 use super::metrics::Metrics;
 use super::proxier::{Proxier, SyncError, SyncReport};
-pub use super::settings::SyncPeriods;
 use super::service_health::ServiceHealthServers;
+pub use super::settings::SyncPeriods;
 use super::store::Store;
 use super::watch::Event;
 use crate::topology::{LABEL_TOPOLOGY_ZONE, NodeTopology};
@@ -43,13 +43,7 @@ pub struct Outputs {
 pub fn node_topology(node: &Node) -> NodeTopology {
     NodeTopology {
         name: node.metadata.name.clone().unwrap_or_default(),
-        zone: node
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(LABEL_TOPOLOGY_ZONE))
-            .cloned()
-            .unwrap_or_default(),
+        zone: node.metadata.labels.as_ref().and_then(|l| l.get(LABEL_TOPOLOGY_ZONE)).cloned().unwrap_or_default(),
     }
 }
 
@@ -146,14 +140,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// Runs the (blocking: it spawns `nft`) sync off the async threads.
-async fn sync_blocking(
-    mut proxier: Proxier,
-    force_full: bool,
-) -> (
-    Proxier,
-    Result<SyncReport, SyncError>,
-    Duration,
-) {
+async fn sync_blocking(mut proxier: Proxier, force_full: bool) -> (Proxier, Result<SyncReport, SyncError>, Duration) {
     let start = Instant::now();
     let now = std::time::Instant::now();
     let (p, r) = tokio::task::spawn_blocking(move || {
@@ -166,9 +153,7 @@ async fn sync_blocking(
 }
 
 fn unix_secs(t: SystemTime) -> f64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 async fn publish(proxier: &Proxier, report: &SyncReport, took: Duration, out: &mut Outputs) {
@@ -182,20 +167,11 @@ async fn publish(proxier: &Proxier, report: &SyncReport, took: Duration, out: &m
     out.health.updated(now);
     let m = &out.metrics;
     m.observe_sync(took.as_secs_f64(), report.full);
-    m.set(
-        "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
-        unix_secs(now),
-    );
+    m.set("kubeproxy_sync_proxy_rules_last_timestamp_seconds", unix_secs(now));
     m.set("kubeproxy_sync_proxy_rules_service_changes_pending", 0.0);
     m.set("kubeproxy_sync_proxy_rules_endpoint_changes_pending", 0.0);
-    m.set(
-        "kubeproxy_sync_proxy_rules_nftables_elements",
-        report.commands as f64,
-    );
-    m.inc(
-        "kubeproxy_conntrack_reconciler_deleted_entries_total",
-        report.conntrack_deleted as f64,
-    );
+    m.set("kubeproxy_sync_proxy_rules_nftables_elements", report.commands as f64);
+    m.inc("kubeproxy_conntrack_reconciler_deleted_entries_total", report.conntrack_deleted as f64);
     for t in &report.trigger_times {
         if let Ok(d) = now.duration_since(*t) {
             m.observe_network_programming(d.as_secs_f64());
@@ -203,10 +179,7 @@ async fn publish(proxier: &Proxier, report: &SyncReport, took: Duration, out: &m
     }
     if let Some(e) = &report.cleanup_error {
         tracing::warn!("deleting stale chains failed (retried later): {e}");
-        m.inc(
-            "kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total",
-            1.0,
-        );
+        m.inc("kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total", 1.0);
     }
     for e in &report.conntrack_errors {
         tracing::warn!("{e}");

@@ -124,8 +124,7 @@ mod tests {
         assert_eq!(v.endpoints.as_ref().unwrap()[0].node_name.as_deref(), Some("n1"));
         assert_eq!(v.endpoints.as_ref().unwrap()[0].zone.as_deref(), Some("z1"));
         assert_eq!(v.ports.unwrap()[0].port, Some(8080));
-        let empty: EndpointSlice =
-            serde_json::from_str(r#"{"addressType": "IPv4", "endpoints": null}"#).unwrap();
+        let empty: EndpointSlice = serde_json::from_str(r#"{"addressType": "IPv4", "endpoints": null}"#).unwrap();
         assert!(empty.endpoints.is_empty());
     }
 }

@@ -43,11 +43,7 @@ pub enum Event<K> {
 impl<K> Event<K> {
     /// A complete list in one page.
     pub fn reset(items: Vec<K>) -> Self {
-        Event::List {
-            items,
-            first: true,
-            last: true,
-        }
+        Event::List { items, first: true, last: true }
     }
 }
 
@@ -121,11 +117,7 @@ where
         let page = api.list(&lp).await?;
         version = page.metadata.resource_version.clone().unwrap_or(version);
         let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
-        let event = Event::List {
-            items: page.items.into_iter().map(map).collect(),
-            first,
-            last: next.is_none(),
-        };
+        let event = Event::List { items: page.items.into_iter().map(map).collect(), first, last: next.is_none() };
         if tx.send(wrap(event)).await.is_err() {
             return Ok(());
         }
@@ -201,13 +193,7 @@ mod tests {
         .unwrap();
         let slice = slim_slice(slice);
         assert!(slice.metadata.managed_fields.is_none());
-        let keys: Vec<&String> = slice
-            .metadata
-            .annotations
-            .as_ref()
-            .unwrap()
-            .keys()
-            .collect();
+        let keys: Vec<&String> = slice.metadata.annotations.as_ref().unwrap().keys().collect();
         assert_eq!(keys, [TRIGGER_TIME_ANNOTATION]);
     }
 }

@@ -60,11 +60,7 @@ pub enum RunningMode {
 /// Start-up cleanup (upstream `platformCleanup`): removes the kube-proxy
 /// rules of the modes not running, so switching modes leaves nothing behind.
 /// Established connections keep their conntrack NAT.
-pub fn cleanup_other_modes(
-    running: RunningMode,
-    netns: Option<&str>,
-    proc_net: &Path,
-) -> CleanupReport {
+pub fn cleanup_other_modes(running: RunningMode, netns: Option<&str>, proc_net: &Path) -> CleanupReport {
     let mut report = CleanupReport::default();
     match running {
         RunningMode::Nftables => {
@@ -78,10 +74,7 @@ pub fn cleanup_other_modes(
 
 fn cleanup_nftables(netns: Option<&str>, report: &mut CleanupReport) {
     let nft = NftApplier::new(netns);
-    for (family, name) in [
-        (IpFamily::V4, "ip kube-proxy"),
-        (IpFamily::V6, "ip6 kube-proxy"),
-    ] {
+    for (family, name) in [(IpFamily::V4, "ip kube-proxy"), (IpFamily::V6, "ip6 kube-proxy")] {
         match nft.delete_table(family) {
             Ok(true) => report.nft_tables.push(name.to_string()),
             Ok(false) => {}
@@ -101,15 +94,10 @@ fn cleanup_iptables_families(netns: Option<&str>, report: &mut CleanupReport) {
 
 fn cleanup_ipvs(netns: Option<&str>, proc_net: &Path, report: &mut CleanupReport) {
     report.ipvs = Some(if proc_net.join("ip_vs").exists() {
-        let deleted = super::ipvs::in_netns(netns, || {
-            super::ipvs::cleanup_virtual_servers(&mut super::ipvs::NetlinkIpvs::new()?)
-        });
+        let deleted = super::ipvs::in_netns(netns, || super::ipvs::cleanup_virtual_servers(&mut super::ipvs::NetlinkIpvs::new()?));
         match deleted {
             Ok(n) => report.ipvs_virtual_servers = n,
-            Err(e) => report.errors.push(ApplyError::Rejected {
-                tool: "IPVS (generic netlink)".into(),
-                message: e.to_string(),
-            }),
+            Err(e) => report.errors.push(ApplyError::Rejected { tool: "IPVS (generic netlink)".into(), message: e.to_string() }),
         }
         // After the iptables cleanup: no rule references the sets any more.
         report.ipsets = super::ipvs::HostTools::new(netns).destroy_ipsets();
@@ -128,19 +116,13 @@ fn cleanup_ipvs(netns: Option<&str>, proc_net: &Path, report: &mut CleanupReport
                 false
             }
         };
-        IpvsCleanup::Cleaned {
-            interface_deleted: deleted,
-        }
+        IpvsCleanup::Cleaned { interface_deleted: deleted }
     } else {
         IpvsCleanup::NoKernelSupport
     });
 }
 
-fn cleanup_iptables(
-    ipt: &IptablesApplier,
-    family: IpFamily,
-    deleted: &mut Vec<(IpFamily, String, String)>,
-) -> Result<(), ApplyError> {
+fn cleanup_iptables(ipt: &IptablesApplier, family: IpFamily, deleted: &mut Vec<(IpFamily, String, String)>) -> Result<(), ApplyError> {
     ipt.delete_jumps()?;
     for table in ["filter", "nat"] {
         let saved = ipt.save_table(table)?;
@@ -188,18 +170,12 @@ mod tests {
         let saved = "*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n:KUBE-SEP-X - [0:0]\n:KUBE-MARK-DROP - [0:0]\n-A KUBE-SERVICES -j KUBE-SEP-X\nCOMMIT\n";
         let (input, chains) = deletion_input("nat", saved).unwrap();
         assert_eq!(chains, ["KUBE-SERVICES", "KUBE-SEP-X"]);
-        assert_eq!(
-            input,
-            "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SEP-X - [0:0]\n-X KUBE-SERVICES\n-X KUBE-SEP-X\nCOMMIT\n"
-        );
+        assert_eq!(input, "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SEP-X - [0:0]\n-X KUBE-SERVICES\n-X KUBE-SEP-X\nCOMMIT\n");
         assert!(deletion_input("filter", "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n").is_none());
         let ipvs = "*nat\n:KUBE-FIREWALL - [0:0]\n:KUBE-LOAD-BALANCER - [0:0]\nCOMMIT\n";
         let (_, chains) = deletion_input("nat", ipvs).unwrap();
         assert_eq!(chains, ["KUBE-FIREWALL", "KUBE-LOAD-BALANCER"]);
         let kubelet = "*filter\n:KUBE-FIREWALL - [0:0]\nCOMMIT\n";
-        assert!(
-            deletion_input("filter", kubelet).is_none(),
-            "the kubelet's filter chain stays"
-        );
+        assert!(deletion_input("filter", kubelet).is_none(), "the kubelet's filter chain stays");
     }
 }

@@ -54,9 +54,7 @@ impl IptablesApplier {
         let mut created = BTreeSet::new();
         for j in self.jumps {
             if created.insert((j.table, j.to)) {
-                let out = self
-                    .iptables
-                    .output(&["-w", "-t", j.table, "-N", j.to], None)?;
+                let out = self.iptables.output(&["-w", "-t", j.table, "-N", j.to], None)?;
                 if !out.success && !out.stderr.contains("exists") {
                     return Err(ApplyError::Rejected {
                         tool: self.iptables.describe(&["-t", j.table, "-N", j.to]),
@@ -93,9 +91,7 @@ impl IptablesApplier {
 
     /// Runs `iptables-restore --noflush` on `input` as is.
     pub fn restore(&self, input: &str) -> Result<(), ApplyError> {
-        self.restore
-            .run(&["-w", "--noflush"], Some(input))
-            .map(drop)
+        self.restore.run(&["-w", "--noflush"], Some(input)).map(drop)
     }
 }
 
@@ -117,13 +113,8 @@ fn chains_by_table(text: &str) -> BTreeMap<String, BTreeSet<String>> {
     for line in text.lines() {
         if let Some(t) = line.strip_prefix('*') {
             table = t.trim().to_string();
-        } else if let Some(name) = line
-            .strip_prefix(':')
-            .and_then(|d| d.split_whitespace().next())
-        {
-            out.entry(table.clone())
-                .or_default()
-                .insert(name.to_string());
+        } else if let Some(name) = line.strip_prefix(':').and_then(|d| d.split_whitespace().next()) {
+            out.entry(table.clone()).or_default().insert(name.to_string());
         }
     }
     out
@@ -137,13 +128,7 @@ pub fn stale_chain_deletions(existing: &str, input: &str) -> String {
     let after = chains_by_table(input);
     let stale = |table: &str| -> Vec<String> {
         let keep = after.get(table);
-        before
-            .get(table)
-            .into_iter()
-            .flatten()
-            .filter(|c| is_service_chain(c) && !keep.is_some_and(|k| k.contains(*c)))
-            .cloned()
-            .collect()
+        before.get(table).into_iter().flatten().filter(|c| is_service_chain(c) && !keep.is_some_and(|k| k.contains(*c))).cloned().collect()
     };
     let mut out = String::with_capacity(input.len());
     let mut table = String::new();

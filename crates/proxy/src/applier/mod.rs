@@ -48,10 +48,7 @@ pub trait RulesApplier {
     /// `(chains, sets and maps)` of table `kube-proxy` of `family` as the kernel has
     /// them (nftables only; `None` when unknown), so a full sync can remove
     /// what an earlier process left behind.
-    fn existing_objects(
-        &mut self,
-        _family: crate::net::IpFamily,
-    ) -> Option<(Vec<String>, Vec<String>)> {
+    fn existing_objects(&mut self, _family: crate::net::IpFamily) -> Option<(Vec<String>, Vec<String>)> {
         None
     }
 }
@@ -76,10 +73,7 @@ pub struct Tool {
 
 impl Tool {
     pub fn new(program: impl Into<String>) -> Self {
-        Tool {
-            program: program.into(),
-            netns: None,
-        }
+        Tool { program: program.into(), netns: None }
     }
 
     /// Runs the tool with `ip netns exec NAME` (a namespace under `/run/netns`).
@@ -116,18 +110,8 @@ impl Tool {
             }
             None => Command::new(&self.program),
         };
-        cmd.args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let spawn_err = |source| ApplyError::Spawn {
-            tool: self.describe(args),
-            source,
-        };
+        cmd.args(args).stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let spawn_err = |source| ApplyError::Spawn { tool: self.describe(args), source };
         let mut child = cmd.spawn().map_err(spawn_err)?;
         if let Some(input) = stdin {
             use std::io::Write;
@@ -147,14 +131,7 @@ impl Tool {
     /// Runs the tool; a non-zero exit becomes [`ApplyError::Rejected`] with its stderr.
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<String, ApplyError> {
         let out = self.output(args, stdin)?;
-        if out.success {
-            Ok(out.stdout)
-        } else {
-            Err(ApplyError::Rejected {
-                tool: self.describe(args),
-                message: failure_message(&out),
-            })
-        }
+        if out.success { Ok(out.stdout) } else { Err(ApplyError::Rejected { tool: self.describe(args), message: failure_message(&out) }) }
     }
 }
 
@@ -188,12 +165,7 @@ mod tests {
     #[test]
     fn rejected_carries_stderr() {
         let sh = Tool::new("sh");
-        let err = sh
-            .run(
-                &["-c", "cat >/dev/null; echo 'bad rule' >&2; exit 1"],
-                Some("x\n"),
-            )
-            .unwrap_err();
+        let err = sh.run(&["-c", "cat >/dev/null; echo 'bad rule' >&2; exit 1"], Some("x\n")).unwrap_err();
         match err {
             ApplyError::Rejected { message, .. } => assert_eq!(message, "bad rule"),
             other => panic!("{other}"),

@@ -71,11 +71,7 @@ impl Message<'_> {
             return None;
         }
         let code = i32::from_ne_bytes(self.body.get(..4)?.try_into().ok()?);
-        let seq = self
-            .body
-            .get(12..16)
-            .map(|b| u32::from_ne_bytes(b.try_into().expect("4 bytes")))
-            .unwrap_or(0);
+        let seq = self.body.get(12..16).map(|b| u32::from_ne_bytes(b.try_into().expect("4 bytes"))).unwrap_or(0);
         Some((-code, seq))
     }
 }
@@ -108,20 +104,12 @@ impl NetlinkSocket {
     /// `socket(AF_NETLINK, SOCK_RAW, protocol)` in this thread's network namespace.
     pub fn open(protocol: i32) -> io::Result<Self> {
         // SAFETY: plain socket(2); the result is checked before use.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                protocol,
-            )
-        };
+        let raw = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, protocol) };
         if raw < 0 {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: `raw` is a fresh descriptor we own.
-        Ok(NetlinkSocket {
-            fd: unsafe { OwnedFd::from_raw_fd(raw) },
-        })
+        Ok(NetlinkSocket { fd: unsafe { OwnedFd::from_raw_fd(raw) } })
     }
 
     /// Sends `msg` (one or more messages) to the kernel.
@@ -150,14 +138,7 @@ impl NetlinkSocket {
     pub fn recv(&self, buf: &mut [u8], wait: bool) -> io::Result<usize> {
         let flags = if wait { 0 } else { libc::MSG_DONTWAIT };
         // SAFETY: `buf` is writable for its length.
-        let n = unsafe {
-            libc::recv(
-                self.fd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                flags,
-            )
-        };
+        let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) };
         if n < 0 {
             let e = io::Error::last_os_error();
             if !wait && e.kind() == io::ErrorKind::WouldBlock {
@@ -170,10 +151,7 @@ impl NetlinkSocket {
 
     /// Makes a waiting [`Self::recv`] fail with `WouldBlock` after `timeout`.
     pub fn set_receive_timeout(&self, timeout: std::time::Duration) -> io::Result<()> {
-        let tv = libc::timeval {
-            tv_sec: timeout.as_secs() as libc::time_t,
-            tv_usec: libc::suseconds_t::from(timeout.subsec_micros()),
-        };
+        let tv = libc::timeval { tv_sec: timeout.as_secs() as libc::time_t, tv_usec: libc::suseconds_t::from(timeout.subsec_micros()) };
         // SAFETY: setsockopt with a pointer to a timeval that outlives the call.
         let rc = unsafe {
             libc::setsockopt(
@@ -227,35 +205,21 @@ impl From<NetnsError> for io::Error {
 
 /// Runs `f` on a thread inside the named network namespace (`None`: here);
 /// a netlink socket opened there keeps talking to that namespace.
-pub fn in_netns<T: Send + 'static>(
-    netns: Option<&str>,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, NetnsError> {
+pub fn in_netns<T: Send + 'static>(netns: Option<&str>, f: impl FnOnce() -> T + Send + 'static) -> Result<T, NetnsError> {
     let Some(ns) = netns else { return Ok(f()) };
     let path = format!("/run/netns/{ns}");
     let thread_path = path.clone();
     std::thread::spawn(move || {
         let path = thread_path;
-        let file = std::fs::File::open(&path).map_err(|source| NetnsError {
-            path: path.clone(),
-            source,
-        })?;
+        let file = std::fs::File::open(&path).map_err(|source| NetnsError { path: path.clone(), source })?;
         // SAFETY: setns on a valid namespace fd changes only this thread's network namespace.
         if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(NetnsError {
-                path,
-                source: io::Error::last_os_error(),
-            });
+            return Err(NetnsError { path, source: io::Error::last_os_error() });
         }
         Ok(f())
     })
     .join()
-    .unwrap_or_else(|_| {
-        Err(NetnsError {
-            path,
-            source: io::Error::other("the network namespace thread panicked"),
-        })
-    })
+    .unwrap_or_else(|_| Err(NetnsError { path, source: io::Error::other("the network namespace thread panicked") }))
 }
 
 #[cfg(test)]

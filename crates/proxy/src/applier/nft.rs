@@ -21,11 +21,7 @@ pub struct NftApplier {
 impl NftApplier {
     /// `netns`: apply inside this named network namespace instead of the host's.
     pub fn new(netns: Option<&str>) -> Self {
-        NftApplier {
-            tool: Tool::new("nft").in_netns(netns),
-            netns: netns.map(str::to_string),
-            netlink: None,
-        }
+        NftApplier { tool: Tool::new("nft").in_netns(netns), netns: netns.map(str::to_string), netlink: None }
     }
 
     /// Only `nft -f`, never netlink (for comparisons and tests).
@@ -48,9 +44,7 @@ impl NftApplier {
     /// `nft list table ip kube-proxy` (the table's text), `None` if it does not exist.
     pub fn list_table(&self, family: IpFamily) -> Result<Option<String>, ApplyError> {
         let fam = table_family(family);
-        let out = self
-            .tool
-            .output(&["list", "table", fam, "kube-proxy"], None)?;
+        let out = self.tool.output(&["list", "table", fam, "kube-proxy"], None)?;
         Ok(out.success.then_some(out.stdout))
     }
 
@@ -60,8 +54,7 @@ impl NftApplier {
             return Ok(false);
         }
         let fam = table_family(family);
-        self.tool
-            .run(&["delete", "table", fam, "kube-proxy"], None)?;
+        self.tool.run(&["delete", "table", fam, "kube-proxy"], None)?;
         Ok(true)
     }
 }
@@ -85,10 +78,7 @@ impl RulesApplier for NftApplier {
             match nl.apply(transaction) {
                 Ok(()) => return Ok(()),
                 Err(NetlinkApplyError::Rejected { command, source }) => {
-                    return Err(ApplyError::Rejected {
-                        tool: "nf_tables netlink".to_string(),
-                        message: format!("{command}: {source}"),
-                    });
+                    return Err(ApplyError::Rejected { tool: "nf_tables netlink".to_string(), message: format!("{command}: {source}") });
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "partial sync falls back to nft -f");

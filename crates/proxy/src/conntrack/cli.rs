@@ -13,9 +13,7 @@ pub struct ConntrackCli {
 
 impl ConntrackCli {
     pub fn new(netns: Option<&str>) -> Self {
-        ConntrackCli {
-            tool: Tool::new("conntrack").in_netns(netns),
-        }
+        ConntrackCli { tool: Tool::new("conntrack").in_netns(netns) }
     }
 }
 
@@ -24,17 +22,11 @@ impl ConntrackCleaner for ConntrackCli {
         let args = deletion.args();
         let mut argv: Vec<&str> = vec!["-D"];
         argv.extend(args.iter().map(String::as_str));
-        let err = |source| ConntrackError {
-            filter: args.join(" "),
-            source,
-        };
+        let err = |source| ConntrackError { filter: args.join(" "), source };
         let out = self.tool.output(&argv, None).map_err(err)?;
         if out.success || out.stderr.contains("0 flow entries") {
             return Ok(());
         }
-        Err(err(ApplyError::Rejected {
-            tool: self.tool.describe(&argv),
-            message: out.stderr.trim().to_string(),
-        }))
+        Err(err(ApplyError::Rejected { tool: self.tool.describe(&argv), message: out.stderr.trim().to_string() }))
     }
 }

@@ -22,23 +22,11 @@ pub enum Deletion {
     /// Entries to a service IP (`--orig-dst IP`): the service got its first endpoint.
     ServiceIp { ip: IpAddr, protocol: Protocol },
     /// Entries to a NodePort (`--dport PORT`): likewise.
-    NodePort {
-        port: u16,
-        family: IpFamily,
-        protocol: Protocol,
-    },
+    NodePort { port: u16, family: IpFamily, protocol: Protocol },
     /// Entries to a service IP NATed to a removed endpoint (`--orig-dst IP --dst-nat EP`).
-    Nat {
-        origin: IpAddr,
-        endpoint: IpAddr,
-        protocol: Protocol,
-    },
+    Nat { origin: IpAddr, endpoint: IpAddr, protocol: Protocol },
     /// Entries to a NodePort NATed to a removed endpoint (`--dport PORT --dst-nat EP`).
-    NodePortNat {
-        port: u16,
-        endpoint: IpAddr,
-        protocol: Protocol,
-    },
+    NodePortNat { port: u16, endpoint: IpAddr, protocol: Protocol },
 }
 
 impl Deletion {
@@ -48,32 +36,12 @@ impl Deletion {
         let fam = |ip: &IpAddr| family_arg(IpFamily::of(ip)).to_string();
         match self {
             Deletion::ServiceIp { ip, protocol } => {
-                vec![
-                    "-p".into(),
-                    proto(protocol),
-                    "-f".into(),
-                    fam(ip),
-                    "--orig-dst".into(),
-                    ip.to_string(),
-                ]
+                vec!["-p".into(), proto(protocol), "-f".into(), fam(ip), "--orig-dst".into(), ip.to_string()]
             }
-            Deletion::NodePort {
-                port,
-                family,
-                protocol,
-            } => vec![
-                "-p".into(),
-                proto(protocol),
-                "-f".into(),
-                family_arg(*family).into(),
-                "--dport".into(),
-                port.to_string(),
-            ],
-            Deletion::Nat {
-                origin,
-                endpoint,
-                protocol,
-            } => vec![
+            Deletion::NodePort { port, family, protocol } => {
+                vec!["-p".into(), proto(protocol), "-f".into(), family_arg(*family).into(), "--dport".into(), port.to_string()]
+            }
+            Deletion::Nat { origin, endpoint, protocol } => vec![
                 "-p".into(),
                 proto(protocol),
                 "-f".into(),
@@ -83,11 +51,7 @@ impl Deletion {
                 "--dst-nat".into(),
                 endpoint.to_string(),
             ],
-            Deletion::NodePortNat {
-                port,
-                endpoint,
-                protocol,
-            } => vec![
+            Deletion::NodePortNat { port, endpoint, protocol } => vec![
                 "-p".into(),
                 proto(protocol),
                 "-f".into(),
@@ -123,9 +87,7 @@ pub trait ConntrackCleaner {
 
 /// Every destination IP a service port is reached on.
 fn service_ips(svc: &ServicePortInfo) -> impl Iterator<Item = IpAddr> + '_ {
-    std::iter::once(svc.cluster_ip)
-        .chain(svc.external_ips.iter().copied())
-        .chain(svc.load_balancer_vips.iter().copied())
+    std::iter::once(svc.cluster_ip).chain(svc.external_ips.iter().copied()).chain(svc.load_balancer_vips.iter().copied())
 }
 
 /// The conntrack entries that the change from (`services_before`,
@@ -144,29 +106,16 @@ pub fn stale_udp_entries(
             if old_svc.protocol != Protocol::Udp {
                 continue;
             }
-            let new_ips: BTreeSet<IpAddr> = endpoints
-                .get(spn)
-                .into_iter()
-                .flatten()
-                .map(|e| e.ip)
-                .collect();
+            let new_ips: BTreeSet<IpAddr> = endpoints.get(spn).into_iter().flatten().map(|e| e.ip).collect();
             for ep in endpoints_before.get(spn).into_iter().flatten() {
                 if new_ips.contains(&ep.ip) && services.contains_key(spn) {
                     continue;
                 }
                 for origin in service_ips(old_svc) {
-                    out.insert(Deletion::Nat {
-                        origin,
-                        endpoint: ep.ip,
-                        protocol: Protocol::Udp,
-                    });
+                    out.insert(Deletion::Nat { origin, endpoint: ep.ip, protocol: Protocol::Udp });
                 }
                 if old_svc.node_port != 0 {
-                    out.insert(Deletion::NodePortNat {
-                        port: old_svc.node_port,
-                        endpoint: ep.ip,
-                        protocol: Protocol::Udp,
-                    });
+                    out.insert(Deletion::NodePortNat { port: old_svc.node_port, endpoint: ep.ip, protocol: Protocol::Udp });
                 }
             }
         }
@@ -180,17 +129,10 @@ pub fn stale_udp_entries(
                 continue;
             }
             for ip in service_ips(svc) {
-                out.insert(Deletion::ServiceIp {
-                    ip,
-                    protocol: Protocol::Udp,
-                });
+                out.insert(Deletion::ServiceIp { ip, protocol: Protocol::Udp });
             }
             if svc.node_port != 0 {
-                out.insert(Deletion::NodePort {
-                    port: svc.node_port,
-                    family: IpFamily::of(&svc.cluster_ip),
-                    protocol: Protocol::Udp,
-                });
+                out.insert(Deletion::NodePort { port: svc.node_port, family: IpFamily::of(&svc.cluster_ip), protocol: Protocol::Udp });
             }
         }
     }

@@ -62,21 +62,11 @@ fn first_endpoint_clears_service_ip_and_node_port() {
     assert_eq!(
         d,
         [
-            Deletion::ServiceIp {
-                ip: "198.19.0.10".parse().unwrap(),
-                protocol: Protocol::Udp
-            },
-            Deletion::NodePort {
-                port: 30053,
-                family: IpFamily::V4,
-                protocol: Protocol::Udp
-            },
+            Deletion::ServiceIp { ip: "198.19.0.10".parse().unwrap(), protocol: Protocol::Udp },
+            Deletion::NodePort { port: 30053, family: IpFamily::V4, protocol: Protocol::Udp },
         ]
     );
-    assert_eq!(
-        d[0].args().join(" "),
-        "-p udp -f ipv4 --orig-dst 198.19.0.10"
-    );
+    assert_eq!(d[0].args().join(" "), "-p udp -f ipv4 --orig-dst 198.19.0.10");
     assert_eq!(d[1].args().join(" "), "-p udp -f ipv4 --dport 30053");
 }
 
@@ -92,22 +82,11 @@ fn removed_endpoint_clears_its_nat_entries() {
     assert_eq!(
         d,
         [
-            Deletion::Nat {
-                origin: "198.19.0.10".parse().unwrap(),
-                endpoint: ep,
-                protocol: Protocol::Udp
-            },
-            Deletion::NodePortNat {
-                port: 30053,
-                endpoint: ep,
-                protocol: Protocol::Udp
-            },
+            Deletion::Nat { origin: "198.19.0.10".parse().unwrap(), endpoint: ep, protocol: Protocol::Udp },
+            Deletion::NodePortNat { port: 30053, endpoint: ep, protocol: Protocol::Udp },
         ]
     );
-    assert_eq!(
-        d[0].args().join(" "),
-        "-p udp -f ipv4 --orig-dst 198.19.0.10 --dst-nat 198.18.130.2"
-    );
+    assert_eq!(d[0].args().join(" "), "-p udp -f ipv4 --orig-dst 198.19.0.10 --dst-nat 198.18.130.2");
     // Deleting the service makes every endpoint's entries stale.
     w.st.update(Some(&udp_service()), None);
     assert_eq!(w.sync().len(), 2);

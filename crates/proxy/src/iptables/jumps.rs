@@ -35,101 +35,23 @@ pub const fn jump(
     comment: &'static str,
     extra: &'static [&'static str],
 ) -> JumpRule {
-    JumpRule {
-        table,
-        from,
-        to,
-        comment,
-        extra,
-    }
+    JumpRule { table, from, to, comment, extra }
 }
 
 /// The jumps upstream installs (each with `-I`, so first in its chain).
 pub const JUMP_RULES: &[JumpRule] = &[
-    jump(
-        "filter",
-        "INPUT",
-        "KUBE-EXTERNAL-SERVICES",
-        "kubernetes externally-visible service portals",
-        NEW,
-    ),
-    jump(
-        "filter",
-        "FORWARD",
-        "KUBE-EXTERNAL-SERVICES",
-        "kubernetes externally-visible service portals",
-        NEW,
-    ),
-    jump(
-        "filter",
-        "INPUT",
-        "KUBE-NODEPORTS",
-        "kubernetes health check service ports",
-        &[],
-    ),
-    jump(
-        "filter",
-        "FORWARD",
-        "KUBE-SERVICES",
-        "kubernetes service portals",
-        NEW,
-    ),
-    jump(
-        "filter",
-        "OUTPUT",
-        "KUBE-SERVICES",
-        "kubernetes service portals",
-        NEW,
-    ),
-    jump(
-        "filter",
-        "FORWARD",
-        "KUBE-FORWARD",
-        "kubernetes forwarding rules",
-        &[],
-    ),
-    jump(
-        "filter",
-        "INPUT",
-        "KUBE-PROXY-FIREWALL",
-        "kubernetes load balancer firewall",
-        NEW,
-    ),
-    jump(
-        "filter",
-        "OUTPUT",
-        "KUBE-PROXY-FIREWALL",
-        "kubernetes load balancer firewall",
-        NEW,
-    ),
-    jump(
-        "filter",
-        "FORWARD",
-        "KUBE-PROXY-FIREWALL",
-        "kubernetes load balancer firewall",
-        NEW,
-    ),
-    jump(
-        "nat",
-        "OUTPUT",
-        "KUBE-SERVICES",
-        "kubernetes service portals",
-        &[],
-    ),
-    jump(
-        "nat",
-        "PREROUTING",
-        "KUBE-SERVICES",
-        "kubernetes service portals",
-        &[],
-    ),
-    jump(
-        "nat",
-        "POSTROUTING",
-        "KUBE-POSTROUTING",
-        "kubernetes postrouting rules",
-        &[],
-    ),
+    jump("filter", "INPUT", "KUBE-EXTERNAL-SERVICES", "kubernetes externally-visible service portals", NEW),
+    jump("filter", "FORWARD", "KUBE-EXTERNAL-SERVICES", "kubernetes externally-visible service portals", NEW),
+    jump("filter", "INPUT", "KUBE-NODEPORTS", "kubernetes health check service ports", &[]),
+    jump("filter", "FORWARD", "KUBE-SERVICES", "kubernetes service portals", NEW),
+    jump("filter", "OUTPUT", "KUBE-SERVICES", "kubernetes service portals", NEW),
+    jump("filter", "FORWARD", "KUBE-FORWARD", "kubernetes forwarding rules", &[]),
+    jump("filter", "INPUT", "KUBE-PROXY-FIREWALL", "kubernetes load balancer firewall", NEW),
+    jump("filter", "OUTPUT", "KUBE-PROXY-FIREWALL", "kubernetes load balancer firewall", NEW),
+    jump("filter", "FORWARD", "KUBE-PROXY-FIREWALL", "kubernetes load balancer firewall", NEW),
+    jump("nat", "OUTPUT", "KUBE-SERVICES", "kubernetes service portals", &[]),
+    jump("nat", "PREROUTING", "KUBE-SERVICES", "kubernetes service portals", &[]),
+    jump("nat", "POSTROUTING", "KUBE-POSTROUTING", "kubernetes postrouting rules", &[]),
 ];
 
 /// Fixed chains kube-proxy creates (in `filter` and/or `nat`).
@@ -148,13 +70,7 @@ pub const KUBE_PROXY_CHAINS: &[&str] = &[
 ];
 
 /// Per-service chain prefixes (upstream `isServiceChainName`).
-const SERVICE_CHAIN_PREFIXES: &[&str] = &[
-    "KUBE-SVC-",
-    "KUBE-SVL-",
-    "KUBE-EXT-",
-    "KUBE-FW-",
-    "KUBE-SEP-",
-];
+const SERVICE_CHAIN_PREFIXES: &[&str] = &["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-"];
 
 /// A per-service chain (KUBE-SVC-*, KUBE-SEP-*, ...), which syncs delete when unused.
 pub fn is_service_chain(name: &str) -> bool {

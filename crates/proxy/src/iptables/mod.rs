@@ -12,9 +12,7 @@ mod service;
 
 use std::fmt::Write;
 
-pub use jumps::{
-    JUMP_RULES, JumpRule, KUBE_PROXY_CHAINS, is_kube_proxy_chain, is_service_chain, jump,
-};
+pub use jumps::{JUMP_RULES, JumpRule, KUBE_PROXY_CHAINS, is_kube_proxy_chain, is_service_chain, jump};
 
 use crate::endpoints::EndpointInfo;
 use crate::names::hash_prefix;
@@ -52,11 +50,7 @@ pub fn masquerade_postrouting(mark: &str) -> [String; 3] {
 }
 
 fn quote(comment: &str) -> String {
-    if comment.contains(' ') {
-        format!("\"{comment}\"")
-    } else {
-        comment.to_string()
-    }
+    if comment.contains(' ') { format!("\"{comment}\"") } else { comment.to_string() }
 }
 
 struct Names {
@@ -68,23 +62,12 @@ struct Names {
 
 fn names(svc: &ServicePortInfo) -> Names {
     let h = hash_prefix(&format!("{}{}", svc.name, svc.protocol.lower()), 16);
-    Names {
-        svc: format!("KUBE-SVC-{h}"),
-        svl: format!("KUBE-SVL-{h}"),
-        ext: format!("KUBE-EXT-{h}"),
-        fw: format!("KUBE-FW-{h}"),
-    }
+    Names { svc: format!("KUBE-SVC-{h}"), svl: format!("KUBE-SVL-{h}"), ext: format!("KUBE-EXT-{h}"), fw: format!("KUBE-FW-{h}") }
 }
 
 /// `KUBE-SEP-<hash>` of one endpoint of a service port.
 pub fn endpoint_chain(svc: &ServicePortInfo, ep: &EndpointInfo) -> String {
-    format!(
-        "KUBE-SEP-{}",
-        hash_prefix(
-            &format!("{}{}{}", svc.name, svc.protocol.lower(), ep.addr()),
-            16
-        )
-    )
+    format!("KUBE-SEP-{}", hash_prefix(&format!("{}{}{}", svc.name, svc.protocol.lower(), ep.addr()), 16))
 }
 
 /// Accumulates chain declarations and rules of one table.
@@ -116,34 +99,22 @@ impl Table {
 }
 
 /// The complete `iptables-restore` input for this family's services.
-pub fn ruleset(
-    services: &ServicePortMap,
-    endpoints: &EndpointsMap,
-    cfg: &IptablesConfig,
-) -> String {
+pub fn ruleset(services: &ServicePortMap, endpoints: &EndpointsMap, cfg: &IptablesConfig) -> String {
     let mark = format!("0x{:x}", 1u32 << cfg.masquerade_bit);
     let mut filter = Table::default();
     let mut nat = Table::default();
-    for c in [
-        "KUBE-NODEPORTS",
-        "KUBE-SERVICES",
-        "KUBE-EXTERNAL-SERVICES",
-        "KUBE-FORWARD",
-        "KUBE-PROXY-FIREWALL",
-    ] {
+    for c in ["KUBE-NODEPORTS", "KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-PROXY-FIREWALL"] {
         filter.chain(c);
     }
-    for c in [
-        "KUBE-NODEPORTS",
-        "KUBE-SERVICES",
-        "KUBE-MARK-MASQ",
-        "KUBE-POSTROUTING",
-    ] {
+    for c in ["KUBE-NODEPORTS", "KUBE-SERVICES", "KUBE-MARK-MASQ", "KUBE-POSTROUTING"] {
         nat.chain(c);
     }
     filter.rule("KUBE-FORWARD", "-m conntrack --ctstate INVALID -j DROP");
     filter.rule("KUBE-FORWARD", &format!("-m comment --comment \"kubernetes forwarding rules\" -m mark --mark {mark}/{mark} -j ACCEPT"));
-    filter.rule("KUBE-FORWARD", "-m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT");
+    filter.rule(
+        "KUBE-FORWARD",
+        "-m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+    );
     nat.rule("KUBE-MARK-MASQ", &format!("-j MARK --or-mark {mark}"));
     for rule in masquerade_postrouting(&mark) {
         nat.rule("KUBE-POSTROUTING", &rule);

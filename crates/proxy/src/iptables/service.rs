@@ -11,86 +11,36 @@ use crate::endpoints::EndpointInfo;
 use crate::service::ServicePortInfo;
 use crate::topology::categorize_endpoints;
 
-pub(super) fn service_rules(
-    svc: &ServicePortInfo,
-    eps: &[Arc<EndpointInfo>],
-    cfg: &IptablesConfig,
-    filter: &mut Table,
-    nat: &mut Table,
-) {
+pub(super) fn service_rules(svc: &ServicePortInfo, eps: &[Arc<EndpointInfo>], cfg: &IptablesConfig, filter: &mut Table, nat: &mut Table) {
     let n = names(svc);
     let name = svc.name.to_string();
     let proto = svc.protocol.lower();
     let dst = |ip: &std::net::IpAddr| format!("-m {proto} -p {proto} -d {ip} --dport {}", svc.port);
     let cat = categorize_endpoints(eps, svc, &cfg.node);
     let has_any = cat.has_any;
-    let (internal_chain, has_internal) = if svc.internal_policy_local {
-        (&n.svl, !cat.local.is_empty())
-    } else {
-        (&n.svc, has_any)
-    };
-    let has_external = if svc.external_policy_local {
-        !cat.local.is_empty()
-    } else {
-        has_any
-    };
-    let external_policy_chain = if svc.external_policy_local {
-        &n.svl
-    } else {
-        &n.svc
-    };
+    let (internal_chain, has_internal) = if svc.internal_policy_local { (&n.svl, !cat.local.is_empty()) } else { (&n.svc, has_any) };
+    let has_external = if svc.external_policy_local { !cat.local.is_empty() } else { has_any };
+    let external_policy_chain = if svc.external_policy_local { &n.svl } else { &n.svc };
     let cluster_ip_comment = quote(&format!("{name} cluster IP"));
 
     // Cluster IP.
     if has_internal {
-        nat.rule(
-            "KUBE-SERVICES",
-            &format!(
-                "-m comment --comment {cluster_ip_comment} {} -j {internal_chain}",
-                dst(&svc.cluster_ip)
-            ),
-        );
+        nat.rule("KUBE-SERVICES", &format!("-m comment --comment {cluster_ip_comment} {} -j {internal_chain}", dst(&svc.cluster_ip)));
     } else {
-        let (why, verdict) = if has_any {
-            ("has no local endpoints", "DROP")
-        } else {
-            ("has no endpoints", "REJECT")
-        };
+        let (why, verdict) = if has_any { ("has no local endpoints", "DROP") } else { ("has no endpoints", "REJECT") };
         filter.rule(
             "KUBE-SERVICES",
-            &format!(
-                "-m comment --comment {} {} -j {verdict}",
-                quote(&format!("{name} {why}")),
-                dst(&svc.cluster_ip)
-            ),
+            &format!("-m comment --comment {} {} -j {verdict}", quote(&format!("{name} {why}")), dst(&svc.cluster_ip)),
         );
     }
     let uses_ext = has_any && svc.externally_accessible();
     let no_ext = |filter: &mut Table, matcher: String| {
-        let (why, verdict) = if has_any {
-            ("has no local endpoints", "DROP")
-        } else {
-            ("has no endpoints", "REJECT")
-        };
-        filter.rule(
-            "KUBE-EXTERNAL-SERVICES",
-            &format!(
-                "-m comment --comment {} {matcher} -j {verdict}",
-                quote(&format!("{name} {why}"))
-            ),
-        );
+        let (why, verdict) = if has_any { ("has no local endpoints", "DROP") } else { ("has no endpoints", "REJECT") };
+        filter.rule("KUBE-EXTERNAL-SERVICES", &format!("-m comment --comment {} {matcher} -j {verdict}", quote(&format!("{name} {why}"))));
     };
     for ip in &svc.external_ips {
         if uses_ext {
-            nat.rule(
-                "KUBE-SERVICES",
-                &format!(
-                    "-m comment --comment {} {} -j {}",
-                    quote(&format!("{name} external IP")),
-                    dst(ip),
-                    n.ext
-                ),
-            );
+            nat.rule("KUBE-SERVICES", &format!("-m comment --comment {} {} -j {}", quote(&format!("{name} external IP")), dst(ip), n.ext));
         }
         if !has_external {
             no_ext(filter, dst(ip));
@@ -102,21 +52,13 @@ pub(super) fn service_rules(
         if uses_ext {
             nat.rule(
                 "KUBE-SERVICES",
-                &format!(
-                    "-m comment --comment {} {} -j {target}",
-                    quote(&format!("{name} loadbalancer IP")),
-                    dst(ip)
-                ),
+                &format!("-m comment --comment {} {} -j {target}", quote(&format!("{name} loadbalancer IP")), dst(ip)),
             );
         }
         if uses_fw {
             filter.rule(
                 "KUBE-PROXY-FIREWALL",
-                &format!(
-                    "-m comment --comment {} {} -j DROP",
-                    quote(&format!("{name} traffic not accepted by {}", n.fw)),
-                    dst(ip)
-                ),
+                &format!("-m comment --comment {} {} -j DROP", quote(&format!("{name} traffic not accepted by {}", n.fw)), dst(ip)),
             );
         }
         if !has_external {
@@ -126,10 +68,7 @@ pub(super) fn service_rules(
     if svc.node_port != 0 {
         let m = format!("-m {proto} -p {proto} --dport {}", svc.node_port);
         if uses_ext {
-            nat.rule(
-                "KUBE-NODEPORTS",
-                &format!("-m comment --comment {} {m} -j {}", quote(&name), n.ext),
-            );
+            nat.rule("KUBE-NODEPORTS", &format!("-m comment --comment {} {m} -j {}", quote(&name), n.ext));
         }
         if !has_external {
             no_ext(filter, format!("-m addrtype --dst-type LOCAL {m}"));
@@ -162,20 +101,11 @@ pub(super) fn service_rules(
     }
     if has_internal {
         if cfg.masquerade_all {
-            nat.rule(
-                internal_chain,
-                &format!(
-                    "-m comment --comment {cluster_ip_comment} {} -j KUBE-MARK-MASQ",
-                    dst(&svc.cluster_ip)
-                ),
-            );
+            nat.rule(internal_chain, &format!("-m comment --comment {cluster_ip_comment} {} -j KUBE-MARK-MASQ", dst(&svc.cluster_ip)));
         } else if let Some(cidr) = &cfg.local_cidr {
             nat.rule(
                 internal_chain,
-                &format!(
-                    "-m comment --comment {cluster_ip_comment} {} ! -s {cidr} -j KUBE-MARK-MASQ",
-                    dst(&svc.cluster_ip)
-                ),
+                &format!("-m comment --comment {cluster_ip_comment} {} ! -s {cidr} -j KUBE-MARK-MASQ", dst(&svc.cluster_ip)),
             );
         }
     }
@@ -185,9 +115,7 @@ pub(super) fn service_rules(
                 &n.ext,
                 &format!(
                     "-m comment --comment {} -j KUBE-MARK-MASQ",
-                    quote(&format!(
-                        "masquerade traffic for {name} external destinations"
-                    ))
+                    quote(&format!("masquerade traffic for {name} external destinations"))
                 ),
             );
         } else {
@@ -205,18 +133,14 @@ pub(super) fn service_rules(
                 &n.ext,
                 &format!(
                     "-m comment --comment {} -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ",
-                    quote(&format!(
-                        "masquerade LOCAL traffic for {name} external destinations"
-                    ))
+                    quote(&format!("masquerade LOCAL traffic for {name} external destinations"))
                 ),
             );
             nat.rule(
                 &n.ext,
                 &format!(
                     "-m comment --comment {} -m addrtype --src-type LOCAL -j {}",
-                    quote(&format!(
-                        "route LOCAL traffic for {name} external destinations"
-                    )),
+                    quote(&format!("route LOCAL traffic for {name} external destinations")),
                     n.svc
                 ),
             );
@@ -228,30 +152,24 @@ pub(super) fn service_rules(
     if uses_fw && uses_ext {
         nat.chain(&n.fw);
         for cidr in &svc.load_balancer_source_ranges {
-            nat.rule(
-                &n.fw,
-                &format!(
-                    "-m comment --comment {} -s {cidr} -j {}",
-                    quote(&format!("{name} loadbalancer IP")),
-                    n.ext
-                ),
-            );
+            nat.rule(&n.fw, &format!("-m comment --comment {} -s {cidr} -j {}", quote(&format!("{name} loadbalancer IP")), n.ext));
         }
         nat.rule(
             &n.fw,
-            &format!(
-                "-m comment --comment {}",
-                quote(&format!(
-                    "other traffic to {name} will be dropped by KUBE-PROXY-FIREWALL"
-                ))
-            ),
+            &format!("-m comment --comment {}", quote(&format!("other traffic to {name} will be dropped by KUBE-PROXY-FIREWALL"))),
         );
     }
     let write_lb = |nat: &mut Table, chain: &str, list: &[Arc<EndpointInfo>]| {
         if let Some(secs) = svc.sticky_max_age_seconds {
             for ep in list {
                 let sep = endpoint_chain(svc, ep);
-                nat.rule(chain, &format!("-m comment --comment {} -m recent --name {sep} --rcheck --seconds {secs} --reap -j {sep}", quote(&format!("{name} -> {}", ep.addr()))));
+                nat.rule(
+                    chain,
+                    &format!(
+                        "-m comment --comment {} -m recent --name {sep} --rcheck --seconds {secs} --reap -j {sep}",
+                        quote(&format!("{name} -> {}", ep.addr()))
+                    ),
+                );
             }
         }
         let count = list.len();
@@ -275,24 +193,16 @@ pub(super) fn service_rules(
     for ep in &cat.all_reachable {
         let sep = endpoint_chain(svc, ep);
         nat.chain(&sep);
-        nat.rule(
-            &sep,
-            &format!(
-                "-m comment --comment {} -s {} -j KUBE-MARK-MASQ",
-                quote(&name),
-                ep.ip
-            ),
-        );
+        nat.rule(&sep, &format!("-m comment --comment {} -s {} -j KUBE-MARK-MASQ", quote(&name), ep.ip));
         let affinity = if svc.sticky_max_age_seconds.is_some() {
-            let mask = if ep.ip.is_ipv4() {
-                "255.255.255.255"
-            } else {
-                "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
-            };
+            let mask = if ep.ip.is_ipv4() { "255.255.255.255" } else { "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" };
             format!("-m recent --name {sep} --mask {mask} --rsource --set ")
         } else {
             String::new()
         };
-        nat.rule(&sep, &format!("-m comment --comment {} {affinity}-m {proto} -p {proto} -j DNAT --to-destination {}", quote(&name), ep.addr()));
+        nat.rule(
+            &sep,
+            &format!("-m comment --comment {} {affinity}-m {proto} -p {proto} -j DNAT --to-destination {}", quote(&name), ep.addr()),
+        );
     }
 }

@@ -42,44 +42,23 @@ impl DesiredState {
     }
 
     /// A virtual server on the service port (cluster, external, LB IPs).
-    fn virtual_server(
-        &mut self,
-        svc: &ServicePortInfo,
-        address: IpAddr,
-        endpoints: &[Arc<EndpointInfo>],
-        cfg: &IpvsConfig,
-    ) {
-        let key = VirtualServerKey {
-            address,
-            protocol: svc.protocol,
-            port: svc.port,
-        };
+    fn virtual_server(&mut self, svc: &ServicePortInfo, address: IpAddr, endpoints: &[Arc<EndpointInfo>], cfg: &IpvsConfig) {
+        let key = VirtualServerKey { address, protocol: svc.protocol, port: svc.port };
         self.add_server(svc, key, endpoints, cfg);
     }
 
-    fn add_server(
-        &mut self,
-        svc: &ServicePortInfo,
-        key: VirtualServerKey,
-        endpoints: &[Arc<EndpointInfo>],
-        cfg: &IpvsConfig,
-    ) {
+    fn add_server(&mut self, svc: &ServicePortInfo, key: VirtualServerKey, endpoints: &[Arc<EndpointInfo>], cfg: &IpvsConfig) {
         // The first service port claiming an address:port/protocol keeps it.
-        self.virtual_servers
-            .entry(key)
-            .or_insert_with(|| DesiredService {
-                server: VirtualServer {
-                    key,
-                    scheduler: cfg.scheduler().to_string(),
-                    persistent: svc.sticky_max_age_seconds.is_some(),
-                    timeout: svc.sticky_max_age_seconds.unwrap_or(0),
-                },
-                real_servers: endpoints
-                    .iter()
-                    .map(|e| SocketAddr::new(e.ip, e.port))
-                    .collect(),
-                service: svc.name.clone(),
-            });
+        self.virtual_servers.entry(key).or_insert_with(|| DesiredService {
+            server: VirtualServer {
+                key,
+                scheduler: cfg.scheduler().to_string(),
+                persistent: svc.sticky_max_age_seconds.is_some(),
+                timeout: svc.sticky_max_age_seconds.unwrap_or(0),
+            },
+            real_servers: endpoints.iter().map(|e| SocketAddr::new(e.ip, e.port)).collect(),
+            service: svc.name.clone(),
+        });
     }
 }
 
@@ -89,44 +68,25 @@ fn ip_port(ip: IpAddr, protocol: Protocol, port: u16) -> String {
 }
 
 /// The desired IPVS state of this family's services.
-pub fn desired_state(
-    services: &ServicePortMap,
-    endpoints: &EndpointsMap,
-    cfg: &IpvsConfig,
-) -> DesiredState {
+pub fn desired_state(services: &ServicePortMap, endpoints: &EndpointsMap, cfg: &IpvsConfig) -> DesiredState {
     let mut out = DesiredState::default();
     for (spn, svc) in services {
         let eps = endpoints.get(spn).map(Vec::as_slice).unwrap_or(&[]);
         let cat = categorize_endpoints(eps, svc, &cfg.node);
-        let internal = if svc.internal_policy_local {
-            &cat.local
-        } else {
-            &cat.cluster
-        };
-        let external = if svc.external_policy_local {
-            &cat.local
-        } else {
-            &cat.cluster
-        };
+        let internal = if svc.internal_policy_local { &cat.local } else { &cat.cluster };
+        let external = if svc.external_policy_local { &cat.local } else { &cat.cluster };
         let proto = svc.protocol;
         // Hairpin: a local endpoint reaching its own service is masqueraded.
         for ep in eps.iter().filter(|e| e.is_local) {
             let entry = format!("{},{}", ip_port(ep.ip, proto, ep.port), ep.ip);
             out.entry(IpsetKind::LoopBack, entry);
         }
-        out.entry(
-            IpsetKind::ClusterIp,
-            ip_port(svc.cluster_ip, proto, svc.port),
-        );
+        out.entry(IpsetKind::ClusterIp, ip_port(svc.cluster_ip, proto, svc.port));
         out.bind_addresses.insert(svc.cluster_ip);
         out.virtual_server(svc, svc.cluster_ip, internal, cfg);
 
         for ip in &svc.external_ips {
-            let kind = if svc.external_policy_local {
-                IpsetKind::ExternalIpLocal
-            } else {
-                IpsetKind::ExternalIp
-            };
+            let kind = if svc.external_policy_local { IpsetKind::ExternalIpLocal } else { IpsetKind::ExternalIp };
             out.entry(kind, ip_port(*ip, proto, svc.port));
             out.bind_addresses.insert(*ip);
             out.virtual_server(svc, *ip, external, cfg);
@@ -181,11 +141,7 @@ pub fn desired_state(
                 }
             }
             for ip in cfg.node_port_ips.iter().filter(|ip| cfg.family.matches(ip)) {
-                let key = VirtualServerKey {
-                    address: *ip,
-                    protocol: proto,
-                    port: svc.node_port,
-                };
+                let key = VirtualServerKey { address: *ip, protocol: proto, port: svc.node_port };
                 out.add_server(svc, key, external, cfg);
             }
         }

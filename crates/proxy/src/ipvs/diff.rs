@@ -72,45 +72,27 @@ pub fn plan(desired: &DesiredState, current: &CurrentState, cfg: &IpvsConfig) ->
         let existing = current.virtual_servers.get(key);
         match existing {
             None => ops.push(Operation::AddVirtualServer(want.server.clone())),
-            Some((have, _)) if *have != want.server => {
-                ops.push(Operation::UpdateVirtualServer(want.server.clone()))
-            }
+            Some((have, _)) if *have != want.server => ops.push(Operation::UpdateVirtualServer(want.server.clone())),
             Some(_) => {}
         }
         let have: &[RealServer] = existing.map(|(_, d)| d.as_slice()).unwrap_or(&[]);
         for addr in &want.real_servers {
             match have.iter().find(|d| d.address == *addr) {
-                None => ops.push(Operation::AddRealServer {
-                    server: *key,
-                    address: *addr,
-                    weight: DEFAULT_WEIGHT,
-                }),
-                Some(d) if d.weight != DEFAULT_WEIGHT => ops.push(Operation::UpdateRealServer {
-                    server: *key,
-                    address: *addr,
-                    weight: DEFAULT_WEIGHT,
-                }),
+                None => ops.push(Operation::AddRealServer { server: *key, address: *addr, weight: DEFAULT_WEIGHT }),
+                Some(d) if d.weight != DEFAULT_WEIGHT => {
+                    ops.push(Operation::UpdateRealServer { server: *key, address: *addr, weight: DEFAULT_WEIGHT })
+                }
                 Some(_) => {}
             }
         }
-        for d in have
-            .iter()
-            .filter(|d| !want.real_servers.contains(&d.address))
-        {
+        for d in have.iter().filter(|d| !want.real_servers.contains(&d.address)) {
             let graceful = key.protocol != Protocol::Udp;
             if graceful && d.active_conns + d.inactive_conns > 0 {
                 if d.weight != 0 {
-                    ops.push(Operation::UpdateRealServer {
-                        server: *key,
-                        address: d.address,
-                        weight: 0,
-                    });
+                    ops.push(Operation::UpdateRealServer { server: *key, address: d.address, weight: 0 });
                 }
             } else {
-                ops.push(Operation::DeleteRealServer {
-                    server: *key,
-                    address: d.address,
-                });
+                ops.push(Operation::DeleteRealServer { server: *key, address: d.address });
             }
         }
     }

@@ -53,41 +53,19 @@ impl IpsetKind {
     fn info(self) -> (&'static str, &'static str, &'static str) {
         use IpsetKind::*;
         match self {
-            LoopBack => (
-                "KUBE-LOOP-BACK",
-                "hash:ip,port,ip",
-                "Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose",
-            ),
-            ClusterIp => (
-                "KUBE-CLUSTER-IP",
-                "hash:ip,port",
-                "Kubernetes service cluster ip + port for masquerade purpose",
-            ),
-            ExternalIp => (
-                "KUBE-EXTERNAL-IP",
-                "hash:ip,port",
-                "Kubernetes service external ip + port for masquerade and filter purpose",
-            ),
-            ExternalIpLocal => (
-                "KUBE-EXTERNAL-IP-LOCAL",
-                "hash:ip,port",
-                "Kubernetes service external ip + port with externalTrafficPolicy=local",
-            ),
-            LoadBalancer => (
-                "KUBE-LOAD-BALANCER",
-                "hash:ip,port",
-                "Kubernetes service lb portal",
-            ),
-            LoadBalancerFw => (
-                "KUBE-LOAD-BALANCER-FW",
-                "hash:ip,port",
-                "Kubernetes service load balancer ip + port for load balancer with sourceRange",
-            ),
-            LoadBalancerLocal => (
-                "KUBE-LOAD-BALANCER-LOCAL",
-                "hash:ip,port",
-                "Kubernetes service load balancer ip + port with externalTrafficPolicy=local",
-            ),
+            LoopBack => ("KUBE-LOOP-BACK", "hash:ip,port,ip", "Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose"),
+            ClusterIp => ("KUBE-CLUSTER-IP", "hash:ip,port", "Kubernetes service cluster ip + port for masquerade purpose"),
+            ExternalIp => ("KUBE-EXTERNAL-IP", "hash:ip,port", "Kubernetes service external ip + port for masquerade and filter purpose"),
+            ExternalIpLocal => {
+                ("KUBE-EXTERNAL-IP-LOCAL", "hash:ip,port", "Kubernetes service external ip + port with externalTrafficPolicy=local")
+            }
+            LoadBalancer => ("KUBE-LOAD-BALANCER", "hash:ip,port", "Kubernetes service lb portal"),
+            LoadBalancerFw => {
+                ("KUBE-LOAD-BALANCER-FW", "hash:ip,port", "Kubernetes service load balancer ip + port for load balancer with sourceRange")
+            }
+            LoadBalancerLocal => {
+                ("KUBE-LOAD-BALANCER-LOCAL", "hash:ip,port", "Kubernetes service load balancer ip + port with externalTrafficPolicy=local")
+            }
             LoadBalancerSourceIp => (
                 "KUBE-LOAD-BALANCER-SOURCE-IP",
                 "hash:ip,port,ip",
@@ -98,26 +76,14 @@ impl IpsetKind {
                 "hash:ip,port,net",
                 "Kubernetes service load balancer ip + port + source cidr for packet filter purpose",
             ),
-            NodePortTcp => (
-                "KUBE-NODE-PORT-TCP",
-                "bitmap:port",
-                "Kubernetes nodeport TCP port for masquerade purpose",
-            ),
-            NodePortLocalTcp => (
-                "KUBE-NODE-PORT-LOCAL-TCP",
-                "bitmap:port",
-                "Kubernetes nodeport TCP port with externalTrafficPolicy=local",
-            ),
-            NodePortUdp => (
-                "KUBE-NODE-PORT-UDP",
-                "bitmap:port",
-                "Kubernetes nodeport UDP port for masquerade purpose",
-            ),
-            NodePortLocalUdp => (
-                "KUBE-NODE-PORT-LOCAL-UDP",
-                "bitmap:port",
-                "Kubernetes nodeport UDP port with externalTrafficPolicy=local",
-            ),
+            NodePortTcp => ("KUBE-NODE-PORT-TCP", "bitmap:port", "Kubernetes nodeport TCP port for masquerade purpose"),
+            NodePortLocalTcp => {
+                ("KUBE-NODE-PORT-LOCAL-TCP", "bitmap:port", "Kubernetes nodeport TCP port with externalTrafficPolicy=local")
+            }
+            NodePortUdp => ("KUBE-NODE-PORT-UDP", "bitmap:port", "Kubernetes nodeport UDP port for masquerade purpose"),
+            NodePortLocalUdp => {
+                ("KUBE-NODE-PORT-LOCAL-UDP", "bitmap:port", "Kubernetes nodeport UDP port with externalTrafficPolicy=local")
+            }
             NodePortSctp => (
                 "KUBE-NODE-PORT-SCTP-HASH",
                 "hash:ip,port",
@@ -171,10 +137,7 @@ impl IpsetKind {
                 IpFamily::V4 => "inet",
                 IpFamily::V6 => "inet6",
             };
-            format!(
-                "{} family {fam} hashsize 1024 maxelem 65536",
-                self.set_type()
-            )
+            format!("{} family {fam} hashsize 1024 maxelem 65536", self.set_type())
         }
     }
 }
@@ -192,9 +155,7 @@ pub fn parse_ipset_save(saved: &str) -> BTreeMap<String, BTreeSet<String>> {
                 out.entry(name.to_string()).or_default();
             }
             (Some("add"), Some(name), Some(entry)) => {
-                out.entry(name.to_string())
-                    .or_default()
-                    .insert(entry.to_string());
+                out.entry(name.to_string()).or_default().insert(entry.to_string());
             }
             _ => {}
         }
@@ -204,11 +165,7 @@ pub fn parse_ipset_save(saved: &str) -> BTreeMap<String, BTreeSet<String>> {
 
 /// `ipset restore` input: create every set (`-exist`), add the missing
 /// entries, delete the extra ones. Entries are compared as text.
-pub fn restore_text(
-    family: IpFamily,
-    desired: &IpsetEntries,
-    current: &BTreeMap<String, BTreeSet<String>>,
-) -> String {
+pub fn restore_text(family: IpFamily, desired: &IpsetEntries, current: &BTreeMap<String, BTreeSet<String>>) -> String {
     let empty = BTreeSet::new();
     let mut out = String::new();
     for kind in IpsetKind::ALL {
@@ -249,21 +206,13 @@ mod tests {
         let saved = "create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536\nadd KUBE-CLUSTER-IP 10.0.0.9,tcp:80\nadd KUBE-CLUSTER-IP 10.0.0.1,tcp:80\ncreate KUBE-NODE-PORT-TCP bitmap:port range 0-65535\n";
         let current = parse_ipset_save(saved);
         let mut desired = IpsetEntries::new();
-        desired
-            .entry(IpsetKind::ClusterIp)
-            .or_default()
-            .insert("10.0.0.1,tcp:80".into());
-        desired
-            .entry(IpsetKind::NodePortTcp)
-            .or_default()
-            .insert("30080".into());
+        desired.entry(IpsetKind::ClusterIp).or_default().insert("10.0.0.1,tcp:80".into());
+        desired.entry(IpsetKind::NodePortTcp).or_default().insert("30080".into());
         let text = restore_text(IpFamily::V4, &desired, &current);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines.contains(&"del KUBE-CLUSTER-IP 10.0.0.9,tcp:80 -exist"));
         assert!(lines.contains(&"add KUBE-NODE-PORT-TCP 30080 -exist"));
-        assert!(lines.contains(
-            &"create KUBE-LOOP-BACK hash:ip,port,ip family inet hashsize 1024 maxelem 65536 -exist"
-        ));
+        assert!(lines.contains(&"create KUBE-LOOP-BACK hash:ip,port,ip family inet hashsize 1024 maxelem 65536 -exist"));
         assert!(!text.contains("create KUBE-CLUSTER-IP"), "exists already");
         assert!(!text.contains("add KUBE-CLUSTER-IP"), "nothing to add");
         assert_eq!(lines.iter().filter(|l| l.starts_with("create")).count(), 13);

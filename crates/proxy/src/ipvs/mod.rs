@@ -62,10 +62,7 @@ impl IpvsConfig {
             masquerade_all: false,
             masquerade_bit: 14,
             local_cidr: None,
-            node: NodeTopology {
-                name: node.to_string(),
-                zone: String::new(),
-            },
+            node: NodeTopology { name: node.to_string(), zone: String::new() },
             node_port_ips: Vec::new(),
             node_ip: None,
             exclude_cidrs: Vec::new(),
@@ -73,11 +70,7 @@ impl IpvsConfig {
     }
 
     fn scheduler(&self) -> &str {
-        if self.scheduler.is_empty() {
-            DEFAULT_SCHEDULER
-        } else {
-            &self.scheduler
-        }
+        if self.scheduler.is_empty() { DEFAULT_SCHEDULER } else { &self.scheduler }
     }
 }
 

@@ -25,106 +25,27 @@ pub const IPVS_CHAINS: &[(&str, &str)] = &[
 /// The jumps from the built-in chains (upstream `iptablesJumpChain`); the
 /// iptables mode installs the same four, so `--cleanup` removes them too.
 pub const IPVS_JUMP_RULES: &[JumpRule] = &[
-    jump(
-        "nat",
-        "OUTPUT",
-        "KUBE-SERVICES",
-        "kubernetes service portals",
-        &[],
-    ),
-    jump(
-        "nat",
-        "PREROUTING",
-        "KUBE-SERVICES",
-        "kubernetes service portals",
-        &[],
-    ),
-    jump(
-        "nat",
-        "POSTROUTING",
-        "KUBE-POSTROUTING",
-        "kubernetes postrouting rules",
-        &[],
-    ),
-    jump(
-        "filter",
-        "FORWARD",
-        "KUBE-FORWARD",
-        "kubernetes forwarding rules",
-        &[],
-    ),
+    jump("nat", "OUTPUT", "KUBE-SERVICES", "kubernetes service portals", &[]),
+    jump("nat", "PREROUTING", "KUBE-SERVICES", "kubernetes service portals", &[]),
+    jump("nat", "POSTROUTING", "KUBE-POSTROUTING", "kubernetes postrouting rules", &[]),
+    jump("filter", "FORWARD", "KUBE-FORWARD", "kubernetes forwarding rules", &[]),
 ];
 
 /// Sets matched from a chain (upstream `ipsetWithIptablesChain`):
 /// `(set, from chain, target, protocol match)`. Local sets come first so
 /// their RETURN wins over the masquerade mark.
 const SET_JUMPS: &[(IpsetKind, &str, &str, &str)] = &[
-    (
-        IpsetKind::LoadBalancer,
-        "KUBE-SERVICES",
-        "KUBE-LOAD-BALANCER",
-        "",
-    ),
-    (
-        IpsetKind::LoadBalancerFw,
-        "KUBE-LOAD-BALANCER",
-        "KUBE-FIREWALL",
-        "",
-    ),
-    (
-        IpsetKind::LoadBalancerSourceCidr,
-        "KUBE-FIREWALL",
-        "RETURN",
-        "",
-    ),
-    (
-        IpsetKind::LoadBalancerSourceIp,
-        "KUBE-FIREWALL",
-        "RETURN",
-        "",
-    ),
-    (
-        IpsetKind::LoadBalancerLocal,
-        "KUBE-LOAD-BALANCER",
-        "RETURN",
-        "",
-    ),
-    (
-        IpsetKind::NodePortLocalTcp,
-        "KUBE-NODE-PORT",
-        "RETURN",
-        "tcp",
-    ),
-    (
-        IpsetKind::NodePortTcp,
-        "KUBE-NODE-PORT",
-        "KUBE-MARK-MASQ",
-        "tcp",
-    ),
-    (
-        IpsetKind::NodePortLocalUdp,
-        "KUBE-NODE-PORT",
-        "RETURN",
-        "udp",
-    ),
-    (
-        IpsetKind::NodePortUdp,
-        "KUBE-NODE-PORT",
-        "KUBE-MARK-MASQ",
-        "udp",
-    ),
-    (
-        IpsetKind::NodePortLocalSctp,
-        "KUBE-NODE-PORT",
-        "RETURN",
-        "sctp",
-    ),
-    (
-        IpsetKind::NodePortSctp,
-        "KUBE-NODE-PORT",
-        "KUBE-MARK-MASQ",
-        "sctp",
-    ),
+    (IpsetKind::LoadBalancer, "KUBE-SERVICES", "KUBE-LOAD-BALANCER", ""),
+    (IpsetKind::LoadBalancerFw, "KUBE-LOAD-BALANCER", "KUBE-FIREWALL", ""),
+    (IpsetKind::LoadBalancerSourceCidr, "KUBE-FIREWALL", "RETURN", ""),
+    (IpsetKind::LoadBalancerSourceIp, "KUBE-FIREWALL", "RETURN", ""),
+    (IpsetKind::LoadBalancerLocal, "KUBE-LOAD-BALANCER", "RETURN", ""),
+    (IpsetKind::NodePortLocalTcp, "KUBE-NODE-PORT", "RETURN", "tcp"),
+    (IpsetKind::NodePortTcp, "KUBE-NODE-PORT", "KUBE-MARK-MASQ", "tcp"),
+    (IpsetKind::NodePortLocalUdp, "KUBE-NODE-PORT", "RETURN", "udp"),
+    (IpsetKind::NodePortUdp, "KUBE-NODE-PORT", "KUBE-MARK-MASQ", "udp"),
+    (IpsetKind::NodePortLocalSctp, "KUBE-NODE-PORT", "RETURN", "sctp"),
+    (IpsetKind::NodePortSctp, "KUBE-NODE-PORT", "KUBE-MARK-MASQ", "sctp"),
 ];
 
 struct Writer<'a> {
@@ -144,26 +65,20 @@ impl Writer<'_> {
 
     /// `-m comment --comment "…" -m set --match-set NAME FLAGS`.
     fn set_match(&self, kind: IpsetKind) -> String {
-        format!(
-            "-m comment --comment \"{}\" -m set --match-set {} {}",
-            kind.comment(),
-            kind.name(self.cfg.family),
-            kind.match_type()
-        )
+        format!("-m comment --comment \"{}\" -m set --match-set {} {}", kind.comment(), kind.name(self.cfg.family), kind.match_type())
     }
 }
 
 /// The `iptables-restore --noflush` input for the IPVS proxier.
 pub fn ruleset(sets: &IpsetEntries, cfg: &IpvsConfig) -> String {
     let mark = format!("0x{:x}", 1u32 << cfg.masquerade_bit);
-    let mut w = Writer {
-        sets,
-        cfg,
-        out: String::new(),
-    };
+    let mut w = Writer { sets, cfg, out: String::new() };
     w.out.push_str("*filter\n:KUBE-FORWARD - [0:0]\n");
     w.line("KUBE-FORWARD", &format!("-m comment --comment \"kubernetes forwarding rules\" -m mark --mark {mark}/{mark} -j ACCEPT"));
-    w.line("KUBE-FORWARD", "-m comment --comment \"kubernetes forwarding conntrack pod source rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT");
+    w.line(
+        "KUBE-FORWARD",
+        "-m comment --comment \"kubernetes forwarding conntrack pod source rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+    );
     w.line("KUBE-FORWARD", "-m comment --comment \"kubernetes forwarding conntrack pod destination rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT");
     w.out.push_str("COMMIT\n*nat\n");
     for (table, chain) in IPVS_CHAINS {
@@ -182,11 +97,7 @@ pub fn ruleset(sets: &IpsetEntries, cfg: &IpvsConfig) -> String {
     w.line("KUBE-MARK-MASQ", &format!("-j MARK --or-mark {mark}"));
     for (kind, from, to, proto) in SET_JUMPS {
         if w.has(*kind) {
-            let p = if proto.is_empty() {
-                String::new()
-            } else {
-                format!("-p {proto} ")
-            };
+            let p = if proto.is_empty() { String::new() } else { format!("-p {proto} ") };
             let m = w.set_match(*kind);
             w.line(from, &format!("{p}{m} -j {to}"));
         }
@@ -217,29 +128,17 @@ pub fn ruleset(sets: &IpsetEntries, cfg: &IpvsConfig) -> String {
             w.line("KUBE-SERVICES", &format!("{m} -j KUBE-MARK-MASQ"));
         }
         // From off the machine (not a bridge, not a local process), or to a local IP.
-        w.line(
-            "KUBE-SERVICES",
-            &format!("{m} -m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL -j ACCEPT"),
-        );
-        w.line(
-            "KUBE-SERVICES",
-            &format!("{m} -m addrtype --dst-type LOCAL -j ACCEPT"),
-        );
+        w.line("KUBE-SERVICES", &format!("{m} -m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL -j ACCEPT"));
+        w.line("KUBE-SERVICES", &format!("{m} -m addrtype --dst-type LOCAL -j ACCEPT"));
     }
-    w.line(
-        "KUBE-SERVICES",
-        "-m addrtype --dst-type LOCAL -j KUBE-NODE-PORT",
-    );
+    w.line("KUBE-SERVICES", "-m addrtype --dst-type LOCAL -j KUBE-NODE-PORT");
     w.line("KUBE-LOAD-BALANCER", "-j KUBE-MARK-MASQ");
     w.line("KUBE-FIREWALL", "-j KUBE-MARK-DROP");
     // Accept IPVS traffic, whatever rules others add later in the chain.
     for kind in [IpsetKind::ClusterIp, IpsetKind::LoadBalancer] {
         if w.has(kind) {
             let name = kind.name(cfg.family);
-            w.line(
-                "KUBE-SERVICES",
-                &format!("-m set --match-set {name} dst,dst -j ACCEPT"),
-            );
+            w.line("KUBE-SERVICES", &format!("-m set --match-set {name} dst,dst -j ACCEPT"));
         }
     }
     w.out.push_str("COMMIT\n");

@@ -36,18 +36,9 @@ impl EndpointElements {
 
     /// Writes what changes between one Service's `old` and `new` slots
     /// (`full`: the maps were flushed, so nothing is deleted).
-    pub fn diff(
-        &mut self,
-        old: &[&EndpointSlot],
-        new: &[&EndpointSlot],
-        full: bool,
-        tx: &mut Transaction,
-        touched: &mut Touched,
-    ) {
+    pub fn diff(&mut self, old: &[&EndpointSlot], new: &[&EndpointSlot], full: bool, tx: &mut Transaction, touched: &mut Touched) {
         for slot in old {
-            let kept = new
-                .iter()
-                .find(|n| n.chain == slot.chain && n.map == slot.map && n.offset == slot.offset);
+            let kept = new.iter().find(|n| n.chain == slot.chain && n.map == slot.map && n.offset == slot.offset);
             for (k, ep) in slot.endpoints.iter().enumerate() {
                 let same = kept.is_some_and(|n| n.endpoints.get(k) == Some(ep));
                 if !full && !same {
@@ -64,9 +55,7 @@ impl EndpointElements {
             }
         }
         for slot in new {
-            let kept = old
-                .iter()
-                .find(|o| o.chain == slot.chain && o.map == slot.map && o.offset == slot.offset);
+            let kept = old.iter().find(|o| o.chain == slot.chain && o.map == slot.map && o.offset == slot.offset);
             for (k, ep) in slot.endpoints.iter().enumerate() {
                 let same = !full && kept.is_some_and(|o| o.endpoints.get(k) == Some(ep));
                 if !same {
@@ -180,20 +169,14 @@ mod tests {
         run(&mut e, &[], &[&b]);
         // Full sync: Service a first (still on .1), then b, which moved away.
         e.clear();
-        let b2 = EndpointSlot {
-            endpoints: ["198.18.0.9:80".parse().unwrap()].into(),
-            ..b.clone()
-        };
+        let b2 = EndpointSlot { endpoints: ["198.18.0.9:80".parse().unwrap()].into(), ..b.clone() };
         let mut tx = Transaction::new(IpFamily::V4);
         let mut touched = Touched::new();
         e.diff(&[&a], &[&a], true, &mut tx, &mut touched);
         e.diff(&[&b], &[&b2], true, &mut tx, &mut touched);
         e.write_hairpin(touched, &mut tx);
         let text = tx.into_string();
-        assert!(
-            text.contains("hairpin-endpoints { 198.18.0.1 . 198.18.0.1 }"),
-            "{text}"
-        );
+        assert!(text.contains("hairpin-endpoints { 198.18.0.1 . 198.18.0.1 }"), "{text}");
         assert_eq!(e.hairpin.get(&"198.18.0.1".parse().unwrap()), Some(&1));
         // And the next partial sync removing a's endpoint deletes the pair.
         assert!(run(&mut e, &[&a], &[]).contains("delete element ip kube-proxy hairpin-endpoints"));

@@ -80,10 +80,7 @@ impl NftConfig {
             node_port_ips: None,
             service_cidrs: Vec::new(),
             node_ip: None,
-            node: NodeTopology {
-                name: node_name.to_string(),
-                zone: String::new(),
-            },
+            node: NodeTopology { name: node_name.to_string(), zone: String::new() },
         }
     }
 

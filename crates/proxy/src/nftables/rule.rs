@@ -47,20 +47,11 @@ impl fmt::Display for AddrOrCidr {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Match {
     /// `ip saddr [!=] 10.0.0.0/8`
-    Addr {
-        family: IpFamily,
-        dir: Direction,
-        negate: bool,
-        value: AddrOrCidr,
-    },
+    Addr { family: IpFamily, dir: Direction, negate: bool, value: AddrOrCidr },
     /// `ip saddr @SET`
     SourceInSet { family: IpFamily, set: String },
     /// `iifname [!=] NAME`, or `iifname [!=] "PREFIX*"` when `prefix`.
-    Iifname {
-        negate: bool,
-        name: String,
-        prefix: bool,
-    },
+    Iifname { negate: bool, name: String, prefix: bool },
     /// `fib saddr type local`
     FibSourceLocal,
     /// `numgen random mod N 0`: true with probability 1/N.
@@ -109,11 +100,7 @@ pub struct Rule {
 
 impl Rule {
     pub fn new(matches: Vec<Match>, statement: Statement) -> Self {
-        Rule {
-            matches,
-            statement,
-            comment: None,
-        }
+        Rule { matches, statement, comment: None }
     }
 
     /// A rule with no matches: `goto CHAIN`, `drop`, ...
@@ -133,22 +120,9 @@ impl LocalDetector {
     pub fn local_match(&self, family: IpFamily, negate: bool) -> Option<Match> {
         match self {
             LocalDetector::None => None,
-            LocalDetector::Cidr(c) => Some(Match::Addr {
-                family,
-                dir: Direction::Source,
-                negate,
-                value: AddrOrCidr::Cidr(*c),
-            }),
-            LocalDetector::BridgeInterface(i) => Some(Match::Iifname {
-                negate,
-                name: i.clone(),
-                prefix: false,
-            }),
-            LocalDetector::InterfaceNamePrefix(p) => Some(Match::Iifname {
-                negate,
-                name: p.clone(),
-                prefix: true,
-            }),
+            LocalDetector::Cidr(c) => Some(Match::Addr { family, dir: Direction::Source, negate, value: AddrOrCidr::Cidr(*c) }),
+            LocalDetector::BridgeInterface(i) => Some(Match::Iifname { negate, name: i.clone(), prefix: false }),
+            LocalDetector::InterfaceNamePrefix(p) => Some(Match::Iifname { negate, name: p.clone(), prefix: true }),
         }
     }
 }
@@ -160,12 +134,7 @@ fn ip_x(family: IpFamily) -> &'static str {
 impl fmt::Display for Match {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Match::Addr {
-                family,
-                dir,
-                negate,
-                value,
-            } => {
+            Match::Addr { family, dir, negate, value } => {
                 let field = match dir {
                     Direction::Source => "saddr",
                     Direction::Destination => "daddr",
@@ -174,17 +143,9 @@ impl fmt::Display for Match {
                 write!(f, "{} {field} {op}{value}", ip_x(*family))
             }
             Match::SourceInSet { family, set } => write!(f, "{} saddr @{set}", ip_x(*family)),
-            Match::Iifname {
-                negate,
-                name,
-                prefix,
-            } => {
+            Match::Iifname { negate, name, prefix } => {
                 let op = if *negate { "!= " } else { "" };
-                if *prefix {
-                    write!(f, "iifname {op}\"{name}*\"")
-                } else {
-                    write!(f, "iifname {op}{name}")
-                }
+                if *prefix { write!(f, "iifname {op}\"{name}*\"") } else { write!(f, "iifname {op}{name}") }
             }
             Match::FibSourceLocal => f.write_str("fib saddr type local"),
             Match::RandomOneIn(n) => write!(f, "numgen random mod {n} 0"),
@@ -213,16 +174,9 @@ impl fmt::Display for Statement {
             }
             Statement::Dnat(SocketAddr::V4(a)) => write!(f, "dnat to {a}"),
             Statement::Dnat(SocketAddr::V6(a)) => write!(f, "dnat to [{}]:{}", a.ip(), a.port()),
-            Statement::DnatFromMap {
-                family,
-                modulus,
-                offset,
-                map,
-            } => write!(
-                f,
-                "dnat {} to numgen random mod {modulus} offset {offset} map @{map}",
-                ip_x(*family)
-            ),
+            Statement::DnatFromMap { family, modulus, offset, map } => {
+                write!(f, "dnat {} to numgen random mod {modulus} offset {offset} map @{map}", ip_x(*family))
+            }
         }
     }
 }
@@ -247,63 +201,29 @@ mod tests {
     #[test]
     fn prints_nft_syntax() {
         let cidr: Cidr = "10.0.0.0/8".parse().unwrap();
-        let not_local = LocalDetector::Cidr(cidr)
-            .local_match(IpFamily::V4, true)
-            .unwrap();
+        let not_local = LocalDetector::Cidr(cidr).local_match(IpFamily::V4, true).unwrap();
         let daddr = Match::Addr {
             family: IpFamily::V4,
             dir: Direction::Destination,
             negate: false,
             value: AddrOrCidr::Addr("198.19.0.1".parse().unwrap()),
         };
-        let r = Rule::new(
-            vec![daddr, not_local],
-            Statement::Verdict(Verdict::Jump("mark-for-masquerade".into())),
-        );
-        assert_eq!(
-            r.to_string(),
-            "ip daddr 198.19.0.1 ip saddr != 10.0.0.0/8 jump mark-for-masquerade"
-        );
-        let prefix = LocalDetector::InterfaceNamePrefix("veth".into())
-            .local_match(IpFamily::V4, false)
-            .unwrap();
-        let r = Rule::new(vec![prefix], Statement::Verdict(Verdict::Goto("c".into())))
-            .with_comment("short-circuit pod traffic");
-        assert_eq!(
-            r.to_string(),
-            "iifname \"veth*\" goto c comment \"short-circuit pod traffic\""
-        );
-        let r = Rule::new(
-            vec![Match::L4Proto(Protocol::Tcp)],
-            Statement::Dnat("[fd00::1]:80".parse().unwrap()),
-        );
+        let r = Rule::new(vec![daddr, not_local], Statement::Verdict(Verdict::Jump("mark-for-masquerade".into())));
+        assert_eq!(r.to_string(), "ip daddr 198.19.0.1 ip saddr != 10.0.0.0/8 jump mark-for-masquerade");
+        let prefix = LocalDetector::InterfaceNamePrefix("veth".into()).local_match(IpFamily::V4, false).unwrap();
+        let r = Rule::new(vec![prefix], Statement::Verdict(Verdict::Goto("c".into()))).with_comment("short-circuit pod traffic");
+        assert_eq!(r.to_string(), "iifname \"veth*\" goto c comment \"short-circuit pod traffic\"");
+        let r = Rule::new(vec![Match::L4Proto(Protocol::Tcp)], Statement::Dnat("[fd00::1]:80".parse().unwrap()));
         assert_eq!(r.to_string(), "meta l4proto tcp dnat to [fd00::1]:80");
-        let r = Rule::new(
-            vec![Match::RandomOneIn(3)],
-            Statement::Verdict(Verdict::Goto("e".into())),
-        );
+        let r = Rule::new(vec![Match::RandomOneIn(3)], Statement::Verdict(Verdict::Goto("e".into())));
         assert_eq!(r.to_string(), "numgen random mod 3 0 goto e");
-        let r = Rule::new(
-            Vec::new(),
-            Statement::UpdateSourceInSet {
-                family: IpFamily::V6,
-                set: "a".into(),
-            },
-        );
+        let r = Rule::new(Vec::new(), Statement::UpdateSourceInSet { family: IpFamily::V6, set: "a".into() });
         assert_eq!(r.to_string(), "update @a { ip6 saddr }");
         assert_eq!(Rule::verdict(Verdict::Drop).to_string(), "drop");
         let r = Rule::new(
             vec![Match::L4Proto(Protocol::Udp)],
-            Statement::DnatFromMap {
-                family: IpFamily::V4,
-                modulus: 3,
-                offset: 1 << 24,
-                map: "endpoints-tcp-0",
-            },
+            Statement::DnatFromMap { family: IpFamily::V4, modulus: 3, offset: 1 << 24, map: "endpoints-tcp-0" },
         );
-        assert_eq!(
-            r.to_string(),
-            "meta l4proto udp dnat ip to numgen random mod 3 offset 16777216 map @endpoints-tcp-0"
-        );
+        assert_eq!(r.to_string(), "meta l4proto udp dnat ip to numgen random mod 3 offset 16777216 map @endpoints-tcp-0");
     }
 }

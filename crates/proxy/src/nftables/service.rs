@@ -54,26 +54,13 @@ pub(super) struct EndpointSlot {
 }
 
 fn base_name(spn: &ServicePortName) -> String {
-    let name = format!(
-        "{}/{}/{}/{}",
-        spn.service.namespace,
-        spn.service.name,
-        spn.protocol.lower(),
-        spn.port
-    );
+    let name = format!("{}/{}/{}/{}", spn.service.namespace, spn.service.name, spn.protocol.lower(), spn.port);
     truncate(format!("{}-{name}", hash_prefix(&name, 8)))
 }
 
 fn endpoint_base_name(spn: &ServicePortName, ep: &EndpointInfo) -> String {
     let ip = ep.ip.to_string().replace(':', ".");
-    let name = format!(
-        "{}/{}/{}/{}__{ip}/{}",
-        spn.service.namespace,
-        spn.service.name,
-        spn.protocol.lower(),
-        spn.port,
-        ep.port
-    );
+    let name = format!("{}/{}/{}/{}__{ip}/{}", spn.service.namespace, spn.service.name, spn.protocol.lower(), spn.port, ep.port);
     truncate(format!("{}-{name}", hash_prefix(&name, 8)))
 }
 
@@ -103,122 +90,60 @@ pub(super) fn contribution(
     let name_string = svc.name.to_string();
     let cat = categorize_endpoints(endpoints, svc, &cfg.node);
     let ep_chain = |ep: &EndpointInfo| format!("endpoint-{}", endpoint_base_name(&svc.name, ep));
-    let affinity_set =
-        |ep: &EndpointInfo| format!("affinity-{}", endpoint_base_name(&svc.name, ep));
+    let affinity_set = |ep: &EndpointInfo| format!("affinity-{}", endpoint_base_name(&svc.name, ep));
 
     let uses_cluster_chain = !cat.cluster.is_empty() && svc.uses_cluster_endpoints();
     let uses_local_chain = !cat.local.is_empty() && svc.uses_local_endpoints();
     let has_endpoints = cat.has_any;
-    let (internal_chain, has_internal) = if svc.internal_policy_local {
-        (&local_chain, has_endpoints && !cat.local.is_empty())
-    } else {
-        (&cluster_chain, has_endpoints)
-    };
-    let (external_policy_chain, has_external) = if svc.external_policy_local {
-        (&local_chain, has_endpoints && !cat.local.is_empty())
-    } else {
-        (&cluster_chain, has_endpoints)
-    };
+    let (internal_chain, has_internal) =
+        if svc.internal_policy_local { (&local_chain, has_endpoints && !cat.local.is_empty()) } else { (&cluster_chain, has_endpoints) };
+    let (external_policy_chain, has_external) =
+        if svc.external_policy_local { (&local_chain, has_endpoints && !cat.local.is_empty()) } else { (&cluster_chain, has_endpoints) };
     let uses_external_chain = has_endpoints && svc.externally_accessible();
-    let uses_fw_chain =
-        !svc.load_balancer_vips.is_empty() && !svc.load_balancer_source_ranges.is_empty();
+    let uses_fw_chain = !svc.load_balancer_vips.is_empty() && !svc.load_balancer_source_ranges.is_empty();
     let reject = "goto reject-chain".to_string();
-    let internal_verdict = if !has_endpoints {
-        reject.clone()
-    } else {
-        "drop".to_string()
-    };
+    let internal_verdict = if !has_endpoints { reject.clone() } else { "drop".to_string() };
     let external_verdict = internal_verdict.clone();
 
     let mut out = Contribution::default();
     let mut elem = |container: &'static str, key: String, value: Option<String>, comment: bool| {
-        out.elements.push(Elem {
-            container,
-            key,
-            value,
-            comment: comment.then(|| name_string.clone()),
-        });
+        out.elements.push(Elem { container, key, value, comment: comment.then(|| name_string.clone()) });
     };
     let port_key = |ip: &std::net::IpAddr| format!("{ip} . {proto} . {}", svc.port);
     elem("cluster-ips", svc.cluster_ip.to_string(), None, false);
     if has_internal {
-        elem(
-            "service-ips",
-            port_key(&svc.cluster_ip),
-            Some(format!("goto {internal_chain}")),
-            false,
-        );
+        elem("service-ips", port_key(&svc.cluster_ip), Some(format!("goto {internal_chain}")), false);
     } else {
-        elem(
-            "no-endpoint-services",
-            port_key(&svc.cluster_ip),
-            Some(internal_verdict),
-            true,
-        );
+        elem("no-endpoint-services", port_key(&svc.cluster_ip), Some(internal_verdict), true);
     }
     for ip in &svc.external_ips {
         if has_endpoints {
-            elem(
-                "service-ips",
-                port_key(ip),
-                Some(format!("goto {external_chain}")),
-                false,
-            );
+            elem("service-ips", port_key(ip), Some(format!("goto {external_chain}")), false);
         }
         if !has_external {
-            elem(
-                "no-endpoint-services",
-                port_key(ip),
-                Some(external_verdict.clone()),
-                true,
-            );
+            elem("no-endpoint-services", port_key(ip), Some(external_verdict.clone()), true);
         }
     }
     for ip in &svc.load_balancer_vips {
         if has_endpoints {
-            elem(
-                "service-ips",
-                port_key(ip),
-                Some(format!("goto {external_chain}")),
-                false,
-            );
+            elem("service-ips", port_key(ip), Some(format!("goto {external_chain}")), false);
         }
         if uses_fw_chain {
-            elem(
-                "firewall-ips",
-                port_key(ip),
-                Some(format!("goto {fw_chain}")),
-                false,
-            );
+            elem("firewall-ips", port_key(ip), Some(format!("goto {fw_chain}")), false);
         }
     }
     if !has_external {
         for ip in &svc.load_balancer_vips {
-            elem(
-                "no-endpoint-services",
-                port_key(ip),
-                Some(external_verdict.clone()),
-                true,
-            );
+            elem("no-endpoint-services", port_key(ip), Some(external_verdict.clone()), true);
         }
     }
     if svc.node_port != 0 {
         let key = format!("{proto} . {}", svc.node_port);
         if has_endpoints {
-            elem(
-                "service-nodeports",
-                key.clone(),
-                Some(format!("goto {external_chain}")),
-                false,
-            );
+            elem("service-nodeports", key.clone(), Some(format!("goto {external_chain}")), false);
         }
         if !has_external {
-            elem(
-                "no-endpoint-nodeports",
-                key,
-                Some(external_verdict.clone()),
-                true,
-            );
+            elem("no-endpoint-nodeports", key, Some(external_verdict.clone()), true);
         }
     }
 
@@ -237,38 +162,20 @@ pub(super) fn contribution(
     let local_i = uses_local_chain.then(|| chain(&local_chain));
     let external_i = uses_external_chain.then(|| chain(&external_chain));
     let sticky = svc.sticky_max_age_seconds.is_some();
-    let ep_is: Vec<usize> = if sticky {
-        cat.all_reachable
-            .iter()
-            .map(|ep| chain(&ep_chain(ep)))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let ep_is: Vec<usize> = if sticky { cat.all_reachable.iter().map(|ep| chain(&ep_chain(ep))).collect() } else { Vec::new() };
     let fw_i = uses_fw_chain.then(|| chain(&fw_chain));
 
     let family = cfg.family;
-    let addr_match = |dir: Direction, negate: bool, value: AddrOrCidr| Match::Addr {
-        family,
-        dir,
-        negate,
-        value,
-    };
+    let addr_match = |dir: Direction, negate: bool, value: AddrOrCidr| Match::Addr { family, dir, negate, value };
     let jump_masq = || Statement::Verdict(Verdict::Jump("mark-for-masquerade".into()));
     let goto = |c: &str| Statement::Verdict(Verdict::Goto(c.to_string()));
     if has_internal {
         let idx = chain(internal_chain);
-        let daddr = addr_match(
-            Direction::Destination,
-            false,
-            AddrOrCidr::Addr(svc.cluster_ip),
-        );
+        let daddr = addr_match(Direction::Destination, false, AddrOrCidr::Addr(svc.cluster_ip));
         if cfg.masquerade_all {
             chains[idx].1.push(Rule::new(vec![daddr], jump_masq()));
         } else if let Some(not_local) = cfg.local_detector.local_match(family, true) {
-            chains[idx]
-                .1
-                .push(Rule::new(vec![daddr, not_local], jump_masq()));
+            chains[idx].1.push(Rule::new(vec![daddr, not_local], jump_masq()));
         }
     }
     if let Some(i) = external_i {
@@ -277,41 +184,20 @@ pub(super) fn contribution(
             rules.push(Rule::new(Vec::new(), jump_masq()));
         } else {
             if let Some(local) = cfg.local_detector.local_match(family, false) {
-                rules.push(
-                    Rule::new(vec![local], goto(&cluster_chain))
-                        .with_comment("short-circuit pod traffic"),
-                );
+                rules.push(Rule::new(vec![local], goto(&cluster_chain)).with_comment("short-circuit pod traffic"));
             }
-            rules.push(
-                Rule::new(vec![Match::FibSourceLocal], jump_masq())
-                    .with_comment("masquerade local traffic"),
-            );
-            rules.push(
-                Rule::new(vec![Match::FibSourceLocal], goto(&cluster_chain))
-                    .with_comment("short-circuit local traffic"),
-            );
+            rules.push(Rule::new(vec![Match::FibSourceLocal], jump_masq()).with_comment("masquerade local traffic"));
+            rules.push(Rule::new(vec![Match::FibSourceLocal], goto(&cluster_chain)).with_comment("short-circuit local traffic"));
         }
         if has_external {
             rules.push(Rule::new(Vec::new(), goto(external_policy_chain)));
         }
     }
     if let Some(i) = fw_i {
-        let mut sources: Vec<AddrOrCidr> = svc
-            .load_balancer_source_ranges
-            .iter()
-            .map(|c| AddrOrCidr::Cidr(*c))
-            .collect();
-        let allow_node = cfg.node_ip.is_some_and(|ip| {
-            svc.load_balancer_source_ranges
-                .iter()
-                .any(|c| c.contains(&ip))
-        });
+        let mut sources: Vec<AddrOrCidr> = svc.load_balancer_source_ranges.iter().map(|c| AddrOrCidr::Cidr(*c)).collect();
+        let allow_node = cfg.node_ip.is_some_and(|ip| svc.load_balancer_source_ranges.iter().any(|c| c.contains(&ip)));
         if allow_node {
-            sources.extend(
-                svc.load_balancer_vips
-                    .iter()
-                    .map(|ip| AddrOrCidr::Addr(*ip)),
-            );
+            sources.extend(svc.load_balancer_vips.iter().map(|ip| AddrOrCidr::Addr(*ip)));
         }
         // Upstream writes `saddr != { a, b } drop`; an inline set is an
         // anonymous kernel set (see the cascade below for why we avoid them),
@@ -319,17 +205,11 @@ pub(super) fn contribution(
         let rules = &mut chains[i].1;
         let drop = || Statement::Verdict(Verdict::Drop);
         if let [only] = sources.as_slice() {
-            rules.push(Rule::new(
-                vec![addr_match(Direction::Source, true, *only)],
-                drop(),
-            ));
+            rules.push(Rule::new(vec![addr_match(Direction::Source, true, *only)], drop()));
         } else {
-            rules.extend(sources.iter().map(|s| {
-                Rule::new(
-                    vec![addr_match(Direction::Source, false, *s)],
-                    Statement::Verdict(Verdict::Return),
-                )
-            }));
+            rules.extend(
+                sources.iter().map(|s| Rule::new(vec![addr_match(Direction::Source, false, *s)], Statement::Verdict(Verdict::Return))),
+            );
             rules.push(Rule::new(Vec::new(), drop()));
         }
     }
@@ -350,23 +230,12 @@ pub(super) fn contribution(
             });
             rules.push(Rule::new(
                 vec![Match::L4Proto(svc.protocol)],
-                Statement::DnatFromMap {
-                    family,
-                    modulus: eps.len() as u32,
-                    offset: slot.offset,
-                    map: slot.map,
-                },
+                Statement::DnatFromMap { family, modulus: eps.len() as u32, offset: slot.offset, map: slot.map },
             ));
             return rules;
         }
         for ep in eps {
-            rules.push(Rule::new(
-                vec![Match::SourceInSet {
-                    family,
-                    set: affinity_set(ep),
-                }],
-                goto(&ep_chain(ep)),
-            ));
+            rules.push(Rule::new(vec![Match::SourceInSet { family, set: affinity_set(ep) }], goto(&ep_chain(ep))));
         }
         // A cascade instead of `numgen random mod N vmap { ... }`: each vmap
         // is an anonymous kernel set, and the kernel names a new anonymous set
@@ -378,10 +247,7 @@ pub(super) fn contribution(
             if k + 1 == n {
                 rules.push(Rule::new(Vec::new(), goto(&ep_chain(ep))));
             } else {
-                rules.push(Rule::new(
-                    vec![Match::RandomOneIn((n - k) as u32)],
-                    goto(&ep_chain(ep)),
-                ));
+                rules.push(Rule::new(vec![Match::RandomOneIn((n - k) as u32)], goto(&ep_chain(ep))));
             }
         }
         rules
@@ -396,27 +262,11 @@ pub(super) fn contribution(
     }
     for (ep, i) in cat.all_reachable.iter().zip(ep_is) {
         let rules = &mut chains[i].1;
-        rules.push(Rule::new(
-            vec![addr_match(
-                Direction::Source,
-                false,
-                AddrOrCidr::Addr(ep.ip),
-            )],
-            jump_masq(),
-        ));
+        rules.push(Rule::new(vec![addr_match(Direction::Source, false, AddrOrCidr::Addr(ep.ip))], jump_masq()));
         if sticky {
-            rules.push(Rule::new(
-                Vec::new(),
-                Statement::UpdateSourceInSet {
-                    family,
-                    set: affinity_set(ep),
-                },
-            ));
+            rules.push(Rule::new(Vec::new(), Statement::UpdateSourceInSet { family, set: affinity_set(ep) }));
         }
-        rules.push(Rule::new(
-            vec![Match::L4Proto(svc.protocol)],
-            Statement::Dnat(std::net::SocketAddr::new(ep.ip, ep.port)),
-        ));
+        rules.push(Rule::new(vec![Match::L4Proto(svc.protocol)], Statement::Dnat(std::net::SocketAddr::new(ep.ip, ep.port))));
     }
     out.chains = chains;
     out

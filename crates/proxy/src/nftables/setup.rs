@@ -27,11 +27,7 @@ const JUMPS: &[(&str, &str, &str)] = &[
     ("service-endpoints-check", "filter-input", "ct state new"),
     ("service-endpoints-check", "filter-forward", "ct state new"),
     ("service-endpoints-check", "filter-output", "ct state new"),
-    (
-        "firewall-check",
-        "filter-prerouting-pre-dnat",
-        "ct state new",
-    ),
+    ("firewall-check", "filter-prerouting-pre-dnat", "ct state new"),
     ("firewall-check", "filter-output-pre-dnat", "ct state new"),
     ("services", "nat-output", ""),
     ("services", "nat-prerouting", ""),
@@ -82,50 +78,26 @@ pub(super) fn write_setup(tx: &mut Transaction, cfg: &NftConfig, first: bool) {
     };
     for (dst, src, extra) in JUMPS {
         ensure(tx, dst);
-        let rule = if extra.is_empty() {
-            format!("jump {dst}")
-        } else {
-            format!("{extra} jump {dst}")
-        };
+        let rule = if extra.is_empty() { format!("jump {dst}") } else { format!("{extra} jump {dst}") };
         tx.add_rule(src, &rule);
     }
-    for chain in [
-        "services",
-        "cluster-ips-check",
-        "masquerading",
-        "mark-for-masquerade",
-    ] {
+    for chain in ["services", "cluster-ips-check", "masquerading", "mark-for-masquerade"] {
         ensure(tx, chain);
     }
     tx.add_rule("mark-for-masquerade", &format!("mark set mark or {mark}"));
-    tx.add_set(
-        HAIRPIN_SET,
-        &format!("{addr} . {addr}"),
-        "endpoint . endpoint: a pod reaching itself through a Service",
-    );
-    tx.add_rule(
-        "masquerading",
-        &format!(
-            "ct status dnat {ipx} saddr . {ipx} daddr @{HAIRPIN_SET} jump mark-for-masquerade"
-        ),
-    );
+    tx.add_set(HAIRPIN_SET, &format!("{addr} . {addr}"), "endpoint . endpoint: a pod reaching itself through a Service");
+    tx.add_rule("masquerading", &format!("ct status dnat {ipx} saddr . {ipx} daddr @{HAIRPIN_SET} jump mark-for-masquerade"));
     tx.add_rule("masquerading", &format!("mark and {mark} == 0 return"));
     tx.add_rule("masquerading", &format!("mark set mark xor {mark}"));
     tx.add_rule("masquerading", "masquerade fully-random");
 
     tx.add_set("cluster-ips", addr, "Active ClusterIPs");
-    tx.add_rule(
-        "cluster-ips-check",
-        &format!("{ipx} daddr @cluster-ips reject comment \"Reject traffic to invalid ports of ClusterIPs\""),
-    );
+    tx.add_rule("cluster-ips-check", &format!("{ipx} daddr @cluster-ips reject comment \"Reject traffic to invalid ports of ClusterIPs\""));
     if !cfg.service_cidrs.is_empty() {
         let cidrs: Vec<String> = cfg.service_cidrs.iter().map(|c| c.to_string()).collect();
         tx.add_rule(
             "cluster-ips-check",
-            &format!(
-                "{ipx} daddr {{ {} }} drop comment \"Drop traffic to unallocated ClusterIPs\"",
-                cidrs.join(", ")
-            ),
+            &format!("{ipx} daddr {{ {} }} drop comment \"Drop traffic to unallocated ClusterIPs\"", cidrs.join(", ")),
         );
     }
 
@@ -134,10 +106,7 @@ pub(super) fn write_setup(tx: &mut Transaction, cfg: &NftConfig, first: bool) {
         None => tx.delete_container("set", "nodeport-ips"),
         Some(ips) => {
             tx.flush_container("set", "nodeport-ips");
-            for ip in ips
-                .iter()
-                .filter(|ip| cfg.family.matches(ip) && !ip.is_loopback())
-            {
+            for ip in ips.iter().filter(|ip| cfg.family.matches(ip) && !ip.is_loopback()) {
                 tx.add_element("nodeport-ips", &ip.to_string(), None, None);
             }
         }
@@ -153,24 +122,15 @@ pub(super) fn write_setup(tx: &mut Transaction, cfg: &NftConfig, first: bool) {
         "inet_proto . inet_service : verdict",
         "vmap to drop or reject packets to service nodeports with no endpoints",
     );
-    tx.add_chain_with_comment(
-        "reject-chain",
-        "helper for @no-endpoint-services / @no-endpoint-nodeports",
-    );
+    tx.add_chain_with_comment("reject-chain", "helper for @no-endpoint-services / @no-endpoint-nodeports");
     tx.flush_chain("reject-chain");
     tx.add_rule("reject-chain", "reject");
-    tx.add_rule(
-        "service-endpoints-check",
-        &format!("{ipx} daddr . meta l4proto . th dport vmap @no-endpoint-services"),
-    );
+    tx.add_rule("service-endpoints-check", &format!("{ipx} daddr . meta l4proto . th dport vmap @no-endpoint-services"));
     let nodeport_match = match cfg.node_port_ips {
         None => format!("{no_localhost} meta l4proto . th dport"),
         Some(_) => format!("{ipx} daddr @nodeport-ips meta l4proto . th dport"),
     };
-    tx.add_rule(
-        "nodeport-endpoints-check",
-        &format!("{nodeport_match} vmap @no-endpoint-nodeports"),
-    );
+    tx.add_rule("nodeport-endpoints-check", &format!("{nodeport_match} vmap @no-endpoint-nodeports"));
 
     tx.add_map(
         "firewall-ips",
@@ -178,33 +138,20 @@ pub(super) fn write_setup(tx: &mut Transaction, cfg: &NftConfig, first: bool) {
         "destinations that are subject to LoadBalancerSourceRanges",
     );
     ensure(tx, "firewall-check");
-    tx.add_rule(
-        "firewall-check",
-        &format!("{ipx} daddr . meta l4proto . th dport vmap @firewall-ips"),
-    );
+    tx.add_rule("firewall-check", &format!("{ipx} daddr . meta l4proto . th dport vmap @firewall-ips"));
 
     tx.add_map(
         "service-ips",
         &format!("{addr} . inet_proto . inet_service : verdict"),
         "ClusterIP, ExternalIP and LoadBalancer IP traffic",
     );
-    tx.add_map(
-        "service-nodeports",
-        "inet_proto . inet_service : verdict",
-        "NodePort traffic",
-    );
-    tx.add_rule(
-        "services",
-        &format!("{ipx} daddr . meta l4proto . th dport vmap @service-ips"),
-    );
+    tx.add_map("service-nodeports", "inet_proto . inet_service : verdict", "NodePort traffic");
+    tx.add_rule("services", &format!("{ipx} daddr . meta l4proto . th dport vmap @service-ips"));
     let services_nodeport = match cfg.node_port_ips {
         None => format!("fib daddr type local {no_localhost} meta l4proto . th dport"),
         Some(_) => format!("{ipx} daddr @nodeport-ips meta l4proto . th dport"),
     };
-    tx.add_rule(
-        "services",
-        &format!("{services_nodeport} vmap @service-nodeports"),
-    );
+    tx.add_rule("services", &format!("{services_nodeport} vmap @service-nodeports"));
 
     for (kind, name) in CONTAINERS {
         tx.flush_container(kind, name);

@@ -52,10 +52,7 @@ fn proto_index(p: Protocol) -> usize {
 /// container by `&'static str`, and a process uses a few hundred maps at most.
 pub fn map_name(proto: Protocol, index: u32) -> &'static str {
     static NAMES: OnceLock<Mutex<[Vec<&'static str>; 3]>> = OnceLock::new();
-    let mut names = NAMES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
+    let mut names = NAMES.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
     let names = &mut names[proto_index(proto)];
     while names.len() <= index as usize {
         let name = format!("{MAP_PREFIX}{}-{}", proto.lower(), names.len());
@@ -106,10 +103,7 @@ impl SlotAllocator {
                 s
             }
         };
-        Slot {
-            map: map_name(proto, s / SLOTS_PER_MAP),
-            offset: (s % SLOTS_PER_MAP) << KEY_SHIFT,
-        }
+        Slot { map: map_name(proto, s / SLOTS_PER_MAP), offset: (s % SLOTS_PER_MAP) << KEY_SHIFT }
     }
 
     /// `chain` no longer load-balances through a map.
@@ -121,9 +115,7 @@ impl SlotAllocator {
 
     /// How many of `proto`'s maps the slots handed out so far span.
     pub fn maps_needed(&self, proto: Protocol) -> u32 {
-        self.protocols[proto_index(proto)]
-            .next
-            .div_ceil(SLOTS_PER_MAP)
+        self.protocols[proto_index(proto)].next.div_ceil(SLOTS_PER_MAP)
     }
 }
 
@@ -136,13 +128,7 @@ mod tests {
         let tcp = Protocol::Tcp;
         let mut a = SlotAllocator::default();
         let first = a.slot("service-a", tcp);
-        assert_eq!(
-            first,
-            Slot {
-                map: "endpoints-tcp-0",
-                offset: 0
-            }
-        );
+        assert_eq!(first, Slot { map: "endpoints-tcp-0", offset: 0 });
         assert_eq!(a.slot("service-a", tcp), first);
         let b = a.slot("service-b", tcp);
         assert_eq!(b.offset, 1 << 24);
@@ -158,11 +144,7 @@ mod tests {
         assert_eq!((u.map, u.offset), ("endpoints-udp-0", 0));
         assert_eq!(a.maps_needed(Protocol::Udp), 1);
         assert_eq!(a.maps_needed(Protocol::Sctp), 0);
-        assert_eq!(
-            a.slot("service-d", tcp).offset,
-            1 << 24,
-            "service-b's old slot"
-        );
+        assert_eq!(a.slot("service-d", tcp).offset, 1 << 24, "service-b's old slot");
         assert_eq!(map_index("endpoints-sctp-12"), Some((Protocol::Sctp, 12)));
         assert_eq!(map_index("endpoints-tcp-"), None);
         assert_eq!(map_index("endpoints-7"), None);

@@ -65,23 +65,13 @@ pub struct NftablesSyncer {
 /// A chain or set this syncer writes per service port (`service-<hash>-ns/name/...`):
 /// prefixed, and with the `/` of a service name, which fixed chains never have.
 fn is_per_service(name: &str) -> bool {
-    const PREFIXES: &[&str] = &[
-        "service-",
-        "local-",
-        "external-",
-        "firewall-",
-        "endpoint-",
-        "affinity-",
-    ];
+    const PREFIXES: &[&str] = &["service-", "local-", "external-", "firewall-", "endpoint-", "affinity-"];
     PREFIXES.iter().any(|p| name.starts_with(p)) && name.contains('/')
 }
 
 impl NftablesSyncer {
     pub fn new() -> Self {
-        NftablesSyncer {
-            need_full_sync: true,
-            ..Default::default()
-        }
+        NftablesSyncer { need_full_sync: true, ..Default::default() }
     }
 
     /// The last transaction failed to apply: the next sync must be full.
@@ -136,8 +126,7 @@ impl NftablesSyncer {
             self.flushed = true;
             self.elements.clear();
             self.endpoint_elements.clear();
-            let mut all: BTreeSet<NamespacedName> =
-                services.keys().map(|k| k.service.clone()).collect();
+            let mut all: BTreeSet<NamespacedName> = services.keys().map(|k| k.service.clone()).collect();
             all.extend(self.per_service.keys().cloned());
             all.into_iter().collect()
         } else {
@@ -157,11 +146,7 @@ impl NftablesSyncer {
         // exist). A full sync writes them as text at once, so the rules of
         // 10k Services are never held as values at the same time.
         let new_tx = || {
-            if full {
-                Transaction::text_only(cfg.family)
-            } else {
-                Transaction::new(cfg.family)
-            }
+            if full { Transaction::text_only(cfg.family) } else { Transaction::new(cfg.family) }
         };
         let mut rules_tx = new_tx();
         let mut endpoints_tx = new_tx();
@@ -170,31 +155,16 @@ impl NftablesSyncer {
             let old = self.per_service.remove(&name).unwrap_or_default();
             let mut new: Vec<Contribution> = services
                 .range(crate::tracker::service_range(&name))
-                .map(|(spn, svc)| {
-                    contribution(
-                        svc,
-                        endpoints.get(spn).map(Vec::as_slice).unwrap_or(&[]),
-                        cfg,
-                        &mut self.slots,
-                    )
-                })
+                .map(|(spn, svc)| contribution(svc, endpoints.get(spn).map(Vec::as_slice).unwrap_or(&[]), cfg, &mut self.slots))
                 .collect();
-            let old_slots: Vec<&EndpointSlot> =
-                old.iter().flat_map(|p| &p.endpoint_slots).collect();
-            let new_slots: Vec<&EndpointSlot> =
-                new.iter().flat_map(|p| &p.endpoint_slots).collect();
+            let old_slots: Vec<&EndpointSlot> = old.iter().flat_map(|p| &p.endpoint_slots).collect();
+            let new_slots: Vec<&EndpointSlot> = new.iter().flat_map(|p| &p.endpoint_slots).collect();
             for slot in &old_slots {
                 if !new_slots.iter().any(|n| n.chain == slot.chain) {
                     self.slots.release(&slot.chain);
                 }
             }
-            self.endpoint_elements.diff(
-                &old_slots,
-                &new_slots,
-                full,
-                &mut endpoints_tx,
-                &mut hairpin,
-            );
+            self.endpoint_elements.diff(&old_slots, &new_slots, full, &mut endpoints_tx, &mut hairpin);
             // Element ownership: drop the old, add the new, remembering each key's old effective value.
             let owner = name.to_string();
             for part in &old {
@@ -307,17 +277,12 @@ impl NftablesSyncer {
         }
         self.cfg = Some(cfg.clone());
         self.need_full_sync = false;
-        SyncOutput {
-            stale_chain_cleanup,
-            transaction: tx,
-        }
+        SyncOutput { stale_chain_cleanup, transaction: tx }
     }
 
     /// The value an element key has now: its first owner's.
     fn effective(&self, key: &ElemKey) -> Option<ElemValue> {
-        self.elements
-            .get(key)
-            .and_then(|o| o.first().map(|(_, v)| v.clone()))
+        self.elements.get(key).and_then(|o| o.first().map(|(_, v)| v.clone()))
     }
 
     fn cleanup(&mut self, cfg: &NftConfig, now: Instant) -> Option<Transaction> {

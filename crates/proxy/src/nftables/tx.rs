@@ -69,13 +69,7 @@ impl Transaction {
             IpFamily::V4 => "ip kube-proxy",
             IpFamily::V6 => "ip6 kube-proxy",
         };
-        Transaction {
-            family,
-            prefix,
-            text: String::new(),
-            lines: 0,
-            commands: Some(Vec::new()),
-        }
+        Transaction { family, prefix, text: String::new(), lines: 0, commands: Some(Vec::new()) }
     }
 
     /// A transaction kept only as text (a full sync's: no [`Command`] copies).
@@ -137,17 +131,13 @@ impl Transaction {
 
     pub fn add_chain_with_comment(&mut self, name: &str, comment: &str) {
         let p = self.prefix;
-        self.line(format_args!(
-            "add chain {p} {name} {{ comment \"{comment}\" ; }}"
-        ));
+        self.line(format_args!("add chain {p} {name} {{ comment \"{comment}\" ; }}"));
     }
 
     /// A base chain: `{ type filter hook input priority -110 ; }`.
     pub fn add_base_chain(&mut self, name: &str, kind: &str, hook: &str, priority: i32) {
         let p = self.prefix;
-        self.line(format_args!(
-            "add chain {p} {name} {{ type {kind} hook {hook} priority {priority} ; }}"
-        ));
+        self.line(format_args!("add chain {p} {name} {{ type {kind} hook {hook} priority {priority} ; }}"));
     }
 
     pub fn flush_chain(&mut self, name: &str) {
@@ -172,38 +162,26 @@ impl Transaction {
     pub fn add_service_rule(&mut self, chain: &str, rule: &Rule) {
         let p = self.prefix;
         self.typed_line(format_args!("add rule {p} {chain} {rule}"));
-        self.command(|| Command::AddRule {
-            chain: chain.to_string(),
-            rule: rule.clone(),
-        });
+        self.command(|| Command::AddRule { chain: chain.to_string(), rule: rule.clone() });
     }
 
     /// `add set ... { type ipv4_addr ; flags dynamic,timeout ; timeout Ns ; }`
     pub fn add_affinity_set(&mut self, name: &str, timeout_secs: u32) {
         let kind = super::addr_type(self.family);
         let p = self.prefix;
-        self.typed_line(format_args!(
-            "add set {p} {name} {{ type {kind} ; flags dynamic,timeout ; timeout {timeout_secs}s ; }}"
-        ));
-        self.command(|| Command::AddAffinitySet {
-            name: name.to_string(),
-            timeout_secs,
-        });
+        self.typed_line(format_args!("add set {p} {name} {{ type {kind} ; flags dynamic,timeout ; timeout {timeout_secs}s ; }}"));
+        self.command(|| Command::AddAffinitySet { name: name.to_string(), timeout_secs });
     }
 
     /// `add set ... { type T ; comment "C" ; }` (a set of the fixed skeleton).
     pub fn add_set(&mut self, name: &str, kind: &str, comment: &str) {
         let p = self.prefix;
-        self.line(format_args!(
-            "add set {p} {name} {{ type {kind} ; comment \"{comment}\" ; }}"
-        ));
+        self.line(format_args!("add set {p} {name} {{ type {kind} ; comment \"{comment}\" ; }}"));
     }
 
     pub fn add_map(&mut self, name: &str, kind: &str, comment: &str) {
         let p = self.prefix;
-        self.line(format_args!(
-            "add map {p} {name} {{ type {kind} ; comment \"{comment}\" ; }}"
-        ));
+        self.line(format_args!("add map {p} {name} {{ type {kind} ; comment \"{comment}\" ; }}"));
     }
 
     /// An endpoint data map: `numgen` value → `address . port`.
@@ -212,10 +190,7 @@ impl Transaction {
         self.typed_line(format_args!(
             "add map {p} {name} {{ typeof numgen random mod 1 : {ipx} daddr . {l4} dport ; comment \"{ENDPOINT_MAP_COMMENT}\" ; }}"
         ));
-        self.command(|| Command::AddEndpointMap {
-            name: name.to_string(),
-            protocol: proto,
-        });
+        self.command(|| Command::AddEndpointMap { name: name.to_string(), protocol: proto });
     }
 
     pub fn flush_container(&mut self, kind: &str, name: &str) {
@@ -235,13 +210,7 @@ impl Transaction {
     }
 
     /// `add element ... NAME { KEY [comment "C"] [: VALUE] }`
-    pub fn add_element(
-        &mut self,
-        container: &str,
-        key: &str,
-        value: Option<&str>,
-        comment: Option<&str>,
-    ) {
+    pub fn add_element(&mut self, container: &str, key: &str, value: Option<&str>, comment: Option<&str>) {
         let mut body = key.to_string();
         if let Some(c) = comment {
             let _ = write!(body, " comment \"{c}\"");
@@ -262,10 +231,7 @@ impl Transaction {
     pub fn delete_element(&mut self, container: &str, key: &str) {
         let p = self.prefix;
         self.typed_line(format_args!("delete element {p} {container} {{ {key} }}"));
-        self.command(|| Command::DeleteElement {
-            container: container.to_string(),
-            key: key.to_string(),
-        });
+        self.command(|| Command::DeleteElement { container: container.to_string(), key: key.to_string() });
     }
 
     /// Number of commands in the transaction.

@@ -20,9 +20,7 @@ pub(super) fn normalize(name: &str) -> String {
         None => (name, None),
     };
     let path = match repo.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
-            repo.to_owned()
-        }
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => repo.to_owned(),
         Some(_) => format!("docker.io/{repo}"),
         None => format!("docker.io/library/{repo}"),
     };
@@ -40,11 +38,10 @@ pub(super) fn find<'a>(state: &'a State, name: &str) -> Option<&'a api::Image> {
         return None;
     }
     let normalized = normalize(name);
-    state.images.values().find(|image| {
-        image.id == normalized
-            || image.repo_tags.contains(&normalized)
-            || image.repo_digests.contains(&normalized)
-    })
+    state
+        .images
+        .values()
+        .find(|image| image.id == normalized || image.repo_tags.contains(&normalized) || image.repo_digests.contains(&normalized))
 }
 
 /// Adds image `name` unless present; returns its ID (what containerd returns as the image ref).
@@ -54,9 +51,8 @@ pub(super) fn add_image(state: &mut State, name: &str) -> String {
     }
     let normalized = normalize(name);
     // FNV-1a of the name seeds the ID, so an image has the same ID in every fake.
-    let seed = normalized.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
+    let seed =
+        normalized.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3));
     let id = format!("sha256:{}", hex_id(seed));
     let by_digest = normalized.contains('@');
     let image = api::Image {

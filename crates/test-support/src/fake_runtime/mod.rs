@@ -40,10 +40,7 @@ struct Clock {
 impl Clock {
     fn new() -> Self {
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        Self {
-            wall_at_start: i64::try_from(wall).unwrap_or(i64::MAX),
-            start: tokio::time::Instant::now(),
-        }
+        Self { wall_at_start: i64::try_from(wall).unwrap_or(i64::MAX), start: tokio::time::Instant::now() }
     }
 
     fn now_nanos(&self) -> i64 {
@@ -155,12 +152,7 @@ fn hex_id(seed: u64) -> String {
 }
 
 fn not_found(op: &'static str, object: &str, what: &str) -> CriError {
-    CriError::Status {
-        op,
-        object: object.to_owned(),
-        code: Code::NotFound,
-        message: format!("{what} {object:?} not found"),
-    }
+    CriError::Status { op, object: object.to_owned(), code: Code::NotFound, message: format!("{what} {object:?} not found") }
 }
 
 fn failed(op: &'static str, object: &str, code: Code, message: String) -> CriError {
@@ -212,12 +204,7 @@ impl FakeRuntime {
 
     /// The calls whose method is `op` (e.g. `"StartContainer"`), with their objects.
     pub fn calls_of(&self, op: &str) -> Vec<String> {
-        self.lock()
-            .calls
-            .iter()
-            .filter(|call| call.split(' ').next() == Some(op))
-            .cloned()
-            .collect()
+        self.lock().calls.iter().filter(|call| call.split(' ').next() == Some(op)).cloned().collect()
     }
 
     /// Forgets the recorded calls.

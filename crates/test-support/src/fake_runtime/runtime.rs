@@ -5,9 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kubelet_cri::{Code, CriError, Result, RuntimeService, api};
 
-use super::{
-    Container, ExecAnswer, FakeRuntime, START_ERROR_EXIT_CODE, Sandbox, State, failed, filter, image, not_found,
-};
+use super::{Container, ExecAnswer, FakeRuntime, START_ERROR_EXIT_CODE, Sandbox, State, failed, filter, image, not_found};
 
 const RUNNING: i32 = api::ContainerState::ContainerRunning as i32;
 const CREATED: i32 = api::ContainerState::ContainerCreated as i32;
@@ -16,12 +14,7 @@ const SIGTERM_EXIT_CODE: i32 = 128 + 15;
 const SIGKILL_EXIT_CODE: i32 = 128 + 9;
 
 /// Puts a container in the exited state at `now`. `reason` defaults as containerd's does.
-pub(super) fn mark_exited(
-    status: &mut api::ContainerStatus,
-    now: i64,
-    exit_code: i32,
-    reason: Option<(&str, String)>,
-) {
+pub(super) fn mark_exited(status: &mut api::ContainerStatus, now: i64, exit_code: i32, reason: Option<(&str, String)>) {
     let (reason, message) = match reason {
         Some((reason, message)) => (reason.to_owned(), message),
         None if exit_code == 0 => ("Completed".to_owned(), String::new()),
@@ -78,24 +71,14 @@ impl RuntimeService for FakeRuntime {
 
     async fn status(&self, _verbose: bool) -> Result<api::StatusResponse> {
         self.record(&mut self.lock(), "Status", "");
-        let ready = |kind: &str| api::RuntimeCondition {
-            r#type: kind.to_owned(),
-            status: true,
-            ..Default::default()
-        };
+        let ready = |kind: &str| api::RuntimeCondition { r#type: kind.to_owned(), status: true, ..Default::default() };
         Ok(api::StatusResponse {
-            status: Some(api::RuntimeStatus {
-                conditions: vec![ready("RuntimeReady"), ready("NetworkReady")],
-            }),
+            status: Some(api::RuntimeStatus { conditions: vec![ready("RuntimeReady"), ready("NetworkReady")] }),
             ..Default::default()
         })
     }
 
-    async fn run_pod_sandbox(
-        &self,
-        config: api::PodSandboxConfig,
-        runtime_handler: &str,
-    ) -> Result<String> {
+    async fn run_pod_sandbox(&self, config: api::PodSandboxConfig, runtime_handler: &str) -> Result<String> {
         const OP: &str = "RunPodSandbox";
         let now = self.clock.now_nanos();
         let mut state = self.lock();
@@ -106,12 +89,7 @@ impl RuntimeService for FakeRuntime {
         }
         let name = format!("{}_{}_{}_{}", meta.name, meta.namespace, meta.uid, meta.attempt);
         if state.sandboxes.values().any(|s| s.name == name) {
-            return Err(failed(
-                OP,
-                &meta.name,
-                Code::AlreadyExists,
-                format!("name {name:?} is reserved"),
-            ));
+            return Err(failed(OP, &meta.name, Code::AlreadyExists, format!("name {name:?} is reserved")));
         }
         let id = state.new_id();
         let ip = if host_network(&config) {
@@ -121,20 +99,15 @@ impl RuntimeService for FakeRuntime {
             let n = state.next_ip;
             format!("198.18.{}.{}", (n >> 8) & 0xff, n & 0xff)
         };
-        let namespace_options = config
-            .linux
-            .as_ref()
-            .and_then(|linux| linux.security_context.as_ref())
-            .and_then(|security| security.namespace_options.clone());
+        let namespace_options =
+            config.linux.as_ref().and_then(|linux| linux.security_context.as_ref()).and_then(|security| security.namespace_options.clone());
         let status = api::PodSandboxStatus {
             id: id.clone(),
             metadata: Some(meta),
             state: api::PodSandboxState::SandboxReady as i32,
             created_at: now,
             network: Some(api::PodSandboxNetworkStatus { ip, additional_ips: Vec::new() }),
-            linux: Some(api::LinuxPodSandboxStatus {
-                namespaces: Some(api::Namespace { options: namespace_options }),
-            }),
+            linux: Some(api::LinuxPodSandboxStatus { namespaces: Some(api::Namespace { options: namespace_options }) }),
             labels: config.labels,
             annotations: config.annotations,
             runtime_handler: runtime_handler.to_owned(),
@@ -149,9 +122,7 @@ impl RuntimeService for FakeRuntime {
         let now = self.clock.now_nanos();
         let mut state = self.lock();
         self.record(&mut state, OP, pod_sandbox_id);
-        let id = state
-            .sandbox_id(pod_sandbox_id)
-            .ok_or_else(|| not_found(OP, pod_sandbox_id, "sandbox"))?;
+        let id = state.sandbox_id(pod_sandbox_id).ok_or_else(|| not_found(OP, pod_sandbox_id, "sandbox"))?;
         // containerd stops the containers with no grace period left: SIGKILL.
         stop_containers_of(&mut state, &id, now, SIGKILL_EXIT_CODE);
         if let Some(sandbox) = state.sandboxes.get_mut(&id) {
@@ -175,20 +146,11 @@ impl RuntimeService for FakeRuntime {
         const OP: &str = "PodSandboxStatus";
         let mut state = self.lock();
         self.record(&mut state, OP, pod_sandbox_id);
-        let id = state
-            .sandbox_id(pod_sandbox_id)
-            .ok_or_else(|| not_found(OP, pod_sandbox_id, "sandbox"))?;
-        state
-            .sandboxes
-            .get(&id)
-            .map(|s| s.status.clone())
-            .ok_or_else(|| not_found(OP, pod_sandbox_id, "sandbox"))
+        let id = state.sandbox_id(pod_sandbox_id).ok_or_else(|| not_found(OP, pod_sandbox_id, "sandbox"))?;
+        state.sandboxes.get(&id).map(|s| s.status.clone()).ok_or_else(|| not_found(OP, pod_sandbox_id, "sandbox"))
     }
 
-    async fn list_pod_sandbox(
-        &self,
-        filter: Option<api::PodSandboxFilter>,
-    ) -> Result<Vec<api::PodSandbox>> {
+    async fn list_pod_sandbox(&self, filter: Option<api::PodSandboxFilter>) -> Result<Vec<api::PodSandbox>> {
         let mut state = self.lock();
         self.record(&mut state, "ListPodSandbox", "");
         let mut filter = filter.unwrap_or_default();
@@ -222,15 +184,9 @@ impl RuntimeService for FakeRuntime {
         if let Some(err) = state.create_errors.get(&meta.name) {
             return Err(err.clone());
         }
-        let sandbox_id = state
-            .sandbox_id(pod_sandbox_id)
-            .ok_or_else(|| not_found(OP, pod_sandbox_id, "sandbox"))?;
+        let sandbox_id = state.sandbox_id(pod_sandbox_id).ok_or_else(|| not_found(OP, pod_sandbox_id, "sandbox"))?;
         let (sandbox_name, sandbox_ready, log_directory) = match state.sandboxes.get(&sandbox_id) {
-            Some(s) => (
-                s.name.clone(),
-                s.status.state == api::PodSandboxState::SandboxReady as i32,
-                s.log_directory.clone(),
-            ),
+            Some(s) => (s.name.clone(), s.status.state == api::PodSandboxState::SandboxReady as i32, s.log_directory.clone()),
             None => return Err(not_found(OP, pod_sandbox_id, "sandbox")),
         };
         if !sandbox_ready {
@@ -238,20 +194,13 @@ impl RuntimeService for FakeRuntime {
             return Err(failed(OP, &meta.name, Code::FailedPrecondition, message));
         }
         let spec = config.image.clone().unwrap_or_default();
-        let image_ref = image::find(&state, &spec.image)
-            .map(|found| found.id.clone())
-            .ok_or_else(|| not_found(OP, &spec.image, "image"))?;
+        let image_ref =
+            image::find(&state, &spec.image).map(|found| found.id.clone()).ok_or_else(|| not_found(OP, &spec.image, "image"))?;
         // Drop the attempt of the sandbox, keep the container's: `<ctr>_<pod>_<ns>_<uid>_<attempt>`.
-        let pod_part =
-            sandbox_name.rsplit_once('_').map_or(sandbox_name.as_str(), |(head, _)| head);
+        let pod_part = sandbox_name.rsplit_once('_').map_or(sandbox_name.as_str(), |(head, _)| head);
         let name = format!("{}_{pod_part}_{}", meta.name, meta.attempt);
         if state.containers.values().any(|c| c.name == name) {
-            return Err(failed(
-                OP,
-                &meta.name,
-                Code::AlreadyExists,
-                format!("name {name:?} is reserved"),
-            ));
+            return Err(failed(OP, &meta.name, Code::AlreadyExists, format!("name {name:?} is reserved")));
         }
         let log_path = if log_directory.is_empty() || config.log_path.is_empty() {
             String::new()
@@ -283,7 +232,12 @@ impl RuntimeService for FakeRuntime {
         extras: &kubelet_cri::ContainerConfigExtras,
         sandbox_config: api::PodSandboxConfig,
     ) -> Result<String> {
-        let userns = config.linux.as_ref().and_then(|l| l.security_context.as_ref()).and_then(|sc| sc.namespace_options.as_ref()).and_then(|n| n.userns_options.clone());
+        let userns = config
+            .linux
+            .as_ref()
+            .and_then(|l| l.security_context.as_ref())
+            .and_then(|sc| sc.namespace_options.as_ref())
+            .and_then(|n| n.userns_options.clone());
         let id = self.create_container(pod_sandbox_id, config, sandbox_config).await?;
         self.lock().container_userns.insert(id.clone(), userns);
         if !extras.is_empty() {
@@ -297,13 +251,9 @@ impl RuntimeService for FakeRuntime {
         let now = self.clock.now_nanos();
         let mut state = self.lock();
         self.record(&mut state, OP, container_id);
-        let id = state
-            .container_id(container_id)
-            .ok_or_else(|| not_found(OP, container_id, "container"))?;
+        let id = state.container_id(container_id).ok_or_else(|| not_found(OP, container_id, "container"))?;
         let name = match state.containers.get(&id) {
-            Some(c) if c.status.state == CREATED => {
-                c.status.metadata.as_ref().map(|m| m.name.clone())
-            }
+            Some(c) if c.status.state == CREATED => c.status.metadata.as_ref().map(|m| m.name.clone()),
             Some(_) => {
                 let message = format!("container {id:?} is not in created state");
                 return Err(failed(OP, container_id, Code::FailedPrecondition, message));
@@ -318,12 +268,7 @@ impl RuntimeService for FakeRuntime {
             return Err(not_found(OP, container_id, "container"));
         };
         if let Some(err) = start_error {
-            mark_exited(
-                &mut container.status,
-                now,
-                START_ERROR_EXIT_CODE,
-                Some(("StartError", err.to_string())),
-            );
+            mark_exited(&mut container.status, now, START_ERROR_EXIT_CODE, Some(("StartError", err.to_string())));
             return Err(err);
         }
         container.status.state = RUNNING;
@@ -357,7 +302,10 @@ impl RuntimeService for FakeRuntime {
             .filter(|(cid, _)| id.as_ref().is_none_or(|want| *cid == want))
             .map(|(cid, c)| api::ContainerStats {
                 attributes: Some(api::ContainerAttributes { id: cid.clone(), metadata: c.status.metadata.clone(), ..Default::default() }),
-                memory: Some(api::MemoryUsage { usage_bytes: Some(api::UInt64Value { value: state.memory_usage.get(cid).copied().unwrap_or(0) }), ..Default::default() }),
+                memory: Some(api::MemoryUsage {
+                    usage_bytes: Some(api::UInt64Value { value: state.memory_usage.get(cid).copied().unwrap_or(0) }),
+                    ..Default::default()
+                }),
                 ..Default::default()
             })
             .collect())
@@ -380,9 +328,7 @@ impl RuntimeService for FakeRuntime {
         let now = self.clock.now_nanos();
         let mut state = self.lock();
         self.record(&mut state, OP, container_id);
-        let id = state
-            .container_id(container_id)
-            .ok_or_else(|| not_found(OP, container_id, "container"))?;
+        let id = state.container_id(container_id).ok_or_else(|| not_found(OP, container_id, "container"))?;
         let running = state.containers.get_mut(&id).filter(|c| c.status.state == RUNNING);
         if let Some(container) = running {
             // With a grace period the process is taken to die of SIGTERM; without, of SIGKILL.
@@ -401,10 +347,7 @@ impl RuntimeService for FakeRuntime {
         Ok(())
     }
 
-    async fn list_containers(
-        &self,
-        filter: Option<api::ContainerFilter>,
-    ) -> Result<Vec<api::Container>> {
+    async fn list_containers(&self, filter: Option<api::ContainerFilter>) -> Result<Vec<api::Container>> {
         let mut state = self.lock();
         self.record(&mut state, "ListContainers", "");
         let mut filter = filter.unwrap_or_default();
@@ -436,26 +379,14 @@ impl RuntimeService for FakeRuntime {
         self.streaming_url("PortForward", "portforward", &request.pod_sandbox_id, true)
     }
 
-    async fn exec_sync(
-        &self,
-        container_id: &str,
-        cmd: Vec<String>,
-        timeout: Option<Duration>,
-    ) -> Result<kubelet_cri::ExecSyncOutput> {
+    async fn exec_sync(&self, container_id: &str, cmd: Vec<String>, timeout: Option<Duration>) -> Result<kubelet_cri::ExecSyncOutput> {
         let answer = {
             let mut state = self.lock();
             self.record(&mut state, "ExecSync", &cmd.join(" "));
-            let id = state
-                .container_id(container_id)
-                .ok_or_else(|| not_found("ExecSync", container_id, "container"))?;
+            let id = state.container_id(container_id).ok_or_else(|| not_found("ExecSync", container_id, "container"))?;
             let container = &state.containers[&id];
             if container.status.state != RUNNING {
-                return Err(failed(
-                    "ExecSync",
-                    container_id,
-                    Code::FailedPrecondition,
-                    format!("container {id} is not running"),
-                ));
+                return Err(failed("ExecSync", container_id, Code::FailedPrecondition, format!("container {id} is not running")));
             }
             let name = container.status.metadata.as_ref().map(|m| m.name.clone()).unwrap_or_default();
             state.exec_results.get(&(name, cmd.join(" "))).cloned()
@@ -480,14 +411,8 @@ impl RuntimeService for FakeRuntime {
         const OP: &str = "ContainerStatus";
         let mut state = self.lock();
         self.record(&mut state, OP, container_id);
-        let id = state
-            .container_id(container_id)
-            .ok_or_else(|| not_found(OP, container_id, "container"))?;
-        state
-            .containers
-            .get(&id)
-            .map(|c| c.status.clone())
-            .ok_or_else(|| not_found(OP, container_id, "container"))
+        let id = state.container_id(container_id).ok_or_else(|| not_found(OP, container_id, "container"))?;
+        state.containers.get(&id).map(|c| c.status.clone()).ok_or_else(|| not_found(OP, container_id, "container"))
     }
 }
 

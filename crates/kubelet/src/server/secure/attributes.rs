@@ -92,7 +92,9 @@ mod tests {
 
     #[test]
     fn verbs_follow_http_methods() {
-        for (m, v) in [("GET", "get"), ("post", "create"), ("PUT", "update"), ("PATCH", "patch"), ("DELETE", "delete"), ("HEAD", ""), ("OPTIONS", "")] {
+        for (m, v) in
+            [("GET", "get"), ("post", "create"), ("PUT", "update"), ("PATCH", "patch"), ("DELETE", "delete"), ("HEAD", ""), ("OPTIONS", "")]
+        {
             assert_eq!(verb_for_method(m), v, "{m}");
         }
     }
@@ -147,8 +149,17 @@ mod tests {
             }]
         );
         let user = UserInfo { name: "jane".into(), ..Default::default() };
-        assert_eq!(forbidden_message(&user, &request_attributes("GET", "/stats/summary", "n")), "Forbidden (user=jane, verb=get, resource=nodes, subresource(s)=[stats])\n");
-        assert_eq!(forbidden_message(&user, &request_attributes("GET", "/pods", "n")), "Forbidden (user=jane, verb=get, resource=nodes, subresource(s)=[pods proxy])\n");
-        assert_eq!(authorization_error_message(&user, &a[0]), "Authorization error (user=jane, verb=create, resource=nodes, subresource=proxy)");
+        assert_eq!(
+            forbidden_message(&user, &request_attributes("GET", "/stats/summary", "n")),
+            "Forbidden (user=jane, verb=get, resource=nodes, subresource(s)=[stats])\n"
+        );
+        assert_eq!(
+            forbidden_message(&user, &request_attributes("GET", "/pods", "n")),
+            "Forbidden (user=jane, verb=get, resource=nodes, subresource(s)=[pods proxy])\n"
+        );
+        assert_eq!(
+            authorization_error_message(&user, &a[0]),
+            "Authorization error (user=jane, verb=create, resource=nodes, subresource=proxy)"
+        );
     }
 }

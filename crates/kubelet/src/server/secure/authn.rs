@@ -69,11 +69,7 @@ impl Authenticator {
                 }
             };
         }
-        self.anonymous.then(|| UserInfo {
-            name: ANONYMOUS_USER.into(),
-            groups: vec![UNAUTHENTICATED_GROUP.into()],
-            ..Default::default()
-        })
+        self.anonymous.then(|| UserInfo { name: ANONYMOUS_USER.into(), groups: vec![UNAUTHENTICATED_GROUP.into()], ..Default::default() })
     }
 }
 
@@ -106,7 +102,10 @@ mod tests {
         reviewer.add_token("good", "bob", &["devs"]);
         let authn = Authenticator::new(Some(reviewer.clone()), Duration::from_secs(60), true);
 
-        let cert = Credentials { certificate_user: Some(UserInfo { name: "alice".into(), groups: vec!["ops".into()], ..Default::default() }), authorization: Some("Bearer good") };
+        let cert = Credentials {
+            certificate_user: Some(UserInfo { name: "alice".into(), groups: vec!["ops".into()], ..Default::default() }),
+            authorization: Some("Bearer good"),
+        };
         let u = authn.authenticate(&cert).await.unwrap();
         assert_eq!((u.name.as_str(), u.groups.clone()), ("alice", vec!["ops".to_string(), AUTHENTICATED_GROUP.into()]));
         assert_eq!(reviewer.token_reviews(), 0, "a certificate wins before any token review");

@@ -73,8 +73,18 @@ pub(super) async fn container_logs(
             };
             match list.get(usize::from(opts.previous)) {
                 Some(c) => c.id.clone(),
-                None if opts.previous => return text(StatusCode::BAD_REQUEST, format!("previous terminated container {container:?} in pod {pod_name:?} not found\n")),
-                None => return text(StatusCode::BAD_REQUEST, format!("container {container:?} in pod {pod_name:?} is waiting to start: ContainerCreating\n")),
+                None if opts.previous => {
+                    return text(
+                        StatusCode::BAD_REQUEST,
+                        format!("previous terminated container {container:?} in pod {pod_name:?} not found\n"),
+                    );
+                }
+                None => {
+                    return text(
+                        StatusCode::BAD_REQUEST,
+                        format!("container {container:?} in pod {pod_name:?} is waiting to start: ContainerCreating\n"),
+                    );
+                }
             }
         }
     };
@@ -85,13 +95,25 @@ pub(super) async fn container_logs(
     let path = PathBuf::from(&status.log_path);
     let (len, start) = match backlog_range(&path, opts.tail_lines).await {
         Ok(r) => r,
-        Err(e) => return text(StatusCode::BAD_REQUEST, format!("failed to read the log of container {container:?} in pod {pod_name:?}: {e}\n")),
+        Err(e) => {
+            return text(StatusCode::BAD_REQUEST, format!("failed to read the log of container {container:?} in pod {pod_name:?}: {e}\n"));
+        }
     };
     let running = status.state == api::ContainerState::ContainerRunning as i32;
     let follow = opts.follow && running;
     let budget = opts.limit_bytes.unwrap_or(u64::MAX);
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let follower = Follower { runtime: ctx.runtime.clone(), container_id: chosen_id, path, offset: start, backlog_end: len, follow, opts, budget, file: None };
+    let follower = Follower {
+        runtime: ctx.runtime.clone(),
+        container_id: chosen_id,
+        path,
+        offset: start,
+        backlog_end: len,
+        follow,
+        opts,
+        budget,
+        file: None,
+    };
     tokio::spawn(follower.run(tx));
     // The end of the body comes in a poll of its own, after the last chunk was flushed: upstream
     // flushes every write, so the body's last data and the chunked encoding's terminator reach the
@@ -172,7 +194,11 @@ pub fn container_id_from_status(pod: &Pod, container: &str, previous: bool) -> O
     Some(if previous {
         last.map(strip).ok_or_else(|| format!("previous terminated container {container:?} in pod {pod_name:?} not found"))
     } else if running.is_some() {
-        cs.container_id.as_deref().filter(|i| !i.is_empty()).map(strip).ok_or_else(|| format!("container {container:?} in pod {pod_name:?} is not available"))
+        cs.container_id
+            .as_deref()
+            .filter(|i| !i.is_empty())
+            .map(strip)
+            .ok_or_else(|| format!("container {container:?} in pod {pod_name:?} is not available"))
     } else if let Some(t) = terminated {
         t.container_id.as_deref().filter(|i| !i.is_empty()).or(last).map(strip).ok_or_else(terminated_msg)
     } else if let Some(l) = last {
@@ -335,14 +361,25 @@ impl Follower {
 mod tests {
     use super::*;
     use crate::server::secure::cri_log::tail_start;
-    use k8s_openapi::api::core::v1::{ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, PodStatus};
+    use k8s_openapi::api::core::v1::{
+        ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, PodStatus,
+    };
 
     fn pod(state: ContainerState, last_id: Option<&str>) -> Pod {
-        let last = last_id.map(|id| ContainerState { terminated: Some(ContainerStateTerminated { container_id: Some(id.into()), ..Default::default() }), ..Default::default() });
+        let last = last_id.map(|id| ContainerState {
+            terminated: Some(ContainerStateTerminated { container_id: Some(id.into()), ..Default::default() }),
+            ..Default::default()
+        });
         Pod {
             metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta { name: Some("p".into()), ..Default::default() },
             status: Some(PodStatus {
-                container_statuses: Some(vec![ContainerStatus { name: "c".into(), container_id: Some("containerd://new".into()), state: Some(state), last_state: last, ..Default::default() }]),
+                container_statuses: Some(vec![ContainerStatus {
+                    name: "c".into(),
+                    container_id: Some("containerd://new".into()),
+                    state: Some(state),
+                    last_state: last,
+                    ..Default::default()
+                }]),
                 ..Default::default()
             }),
             ..Default::default()
@@ -378,7 +415,17 @@ mod tests {
         let path = dir.path().join("0.log");
         std::fs::write(&path, "2024-01-01T00:00:01Z stdout F a\n").unwrap();
         let runtime: Arc<dyn RuntimeService> = Arc::new(test_support::FakeRuntime::new());
-        let follower = Follower { runtime, container_id: "c".into(), path: path.clone(), offset: 0, backlog_end: 32, follow: true, opts: LogOptions::default(), budget: u64::MAX, file: None };
+        let follower = Follower {
+            runtime,
+            container_id: "c".into(),
+            path: path.clone(),
+            offset: 0,
+            backlog_end: 32,
+            follow: true,
+            opts: LogOptions::default(),
+            budget: u64::MAX,
+            file: None,
+        };
         let (tx, mut rx) = mpsc::channel(4);
         tokio::spawn(follower.run(tx));
         assert_eq!(rx.recv().await.unwrap().unwrap(), Bytes::from_static(b"a\n"));
@@ -404,11 +451,17 @@ mod tests {
         let p = pod(running, None);
         assert_eq!(container_id_from_status(&p, "c", true), Some(Err("previous terminated container \"c\" in pod \"p\" not found".into())));
         // Waiting in back-off after a crash: the current log is the last terminated instance.
-        let waiting = ContainerState { waiting: Some(ContainerStateWaiting { reason: Some("CrashLoopBackOff".into()), ..Default::default() }), ..Default::default() };
+        let waiting = ContainerState {
+            waiting: Some(ContainerStateWaiting { reason: Some("CrashLoopBackOff".into()), ..Default::default() }),
+            ..Default::default()
+        };
         assert_eq!(container_id_from_status(&pod(waiting.clone(), Some("containerd://old")), "c", false), Some(Ok("old".into())));
         let e = container_id_from_status(&pod(waiting, None), "c", false).unwrap().unwrap_err();
         assert_eq!(e, "container \"c\" in pod \"p\" is waiting to start: CrashLoopBackOff");
-        let terminated = ContainerState { terminated: Some(ContainerStateTerminated { container_id: Some("containerd://t".into()), ..Default::default() }), ..Default::default() };
+        let terminated = ContainerState {
+            terminated: Some(ContainerStateTerminated { container_id: Some("containerd://t".into()), ..Default::default() }),
+            ..Default::default()
+        };
         assert_eq!(container_id_from_status(&pod(terminated, None), "c", false), Some(Ok("t".into())));
     }
 }

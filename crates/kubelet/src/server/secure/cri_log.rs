@@ -64,11 +64,21 @@ impl LogOptions {
                         "All" => None,
                         "Stdout" => Some("stdout"),
                         "Stderr" => Some("stderr"),
-                        _ => return Err(LogOptionsError::Invalid { field: "stream", value: v.clone(), reason: "must be one of All, Stdout, Stderr" }),
+                        _ => {
+                            return Err(LogOptionsError::Invalid {
+                                field: "stream",
+                                value: v.clone(),
+                                reason: "must be one of All, Stdout, Stderr",
+                            });
+                        }
                     }
                 }
                 "sinceTime" => {
-                    since_time = Some(parse_rfc3339(v).ok_or_else(|| LogOptionsError::Invalid { field: "sinceTime", value: v.clone(), reason: "not an RFC 3339 time" })?)
+                    since_time = Some(parse_rfc3339(v).ok_or_else(|| LogOptionsError::Invalid {
+                        field: "sinceTime",
+                        value: v.clone(),
+                        reason: "not an RFC 3339 time",
+                    })?)
                 }
                 _ => {}
             }
@@ -88,7 +98,8 @@ pub fn parse_rfc3339(s: &str) -> Option<i128> {
     // RFC 3339 proper, as Go's `time.RFC3339` parse wants it: a `T` between date and time and a
     // `Z` or `±HH:MM` offset (jiff alone would also take a space and `±HHMM`).
     let b = s.as_bytes();
-    let offset_ok = matches!(b.last(), Some(b'Z' | b'z')) || (b.len() > 6 && b[b.len() - 3] == b':' && matches!(b[b.len() - 6], b'+' | b'-'));
+    let offset_ok =
+        matches!(b.last(), Some(b'Z' | b'z')) || (b.len() > 6 && b[b.len() - 3] == b':' && matches!(b[b.len() - 6], b'+' | b'-'));
     if !s.is_ascii() || !matches!(b.get(10), Some(b'T' | b't')) || !offset_ok {
         return None;
     }
@@ -188,7 +199,10 @@ mod tests {
             render(LOG, &LogOptions { stream, ..Default::default() }, &mut out);
             assert_eq!(String::from_utf8(out).unwrap(), want, "{stream:?}");
         }
-        assert_eq!(parse_line(b"2024-01-01T00:00:01Z stdout F"), Some(CriLine { timestamp: "2024-01-01T00:00:01Z", stream: "stdout", partial: false, message: b"" }));
+        assert_eq!(
+            parse_line(b"2024-01-01T00:00:01Z stdout F"),
+            Some(CriLine { timestamp: "2024-01-01T00:00:01Z", stream: "stdout", partial: false, message: b"" })
+        );
     }
 
     #[test]
@@ -213,7 +227,15 @@ mod tests {
         }
         assert_eq!(parse_rfc3339("2024-02-29T12:34:56.123456789Z"), Some(1_709_210_096_123_456_789));
         assert_eq!(parse_rfc3339("2000-03-01T00:00:00.5Z"), Some(951_868_800_500_000_000));
-        for bad in ["", "yesterday", "2024-13-01T00:00:00Z", "2024-01-01 00:00:00Z", "2024-01-01T00:00:00", "2024-01-01T00:00:00.Z", "2024-01-01T00:00:00+0100"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2024-13-01T00:00:00Z",
+            "2024-01-01 00:00:00Z",
+            "2024-01-01T00:00:00",
+            "2024-01-01T00:00:00.Z",
+            "2024-01-01T00:00:00+0100",
+        ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }
@@ -221,14 +243,47 @@ mod tests {
     #[test]
     fn options_from_the_query() {
         let now = 100 * 1_000_000_000;
-        let o = LogOptions::from_query(&q(&[("follow", "true"), ("tailLines", "5"), ("limitBytes", "10"), ("sinceSeconds", "30"), ("timestamps", "1"), ("previous", "false")]), now).unwrap();
-        assert_eq!(o, LogOptions { follow: true, previous: false, timestamps: true, tail_lines: Some(5), limit_bytes: Some(10), since_nanos: Some(70 * 1_000_000_000), stream: None });
+        let o = LogOptions::from_query(
+            &q(&[
+                ("follow", "true"),
+                ("tailLines", "5"),
+                ("limitBytes", "10"),
+                ("sinceSeconds", "30"),
+                ("timestamps", "1"),
+                ("previous", "false"),
+            ]),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            o,
+            LogOptions {
+                follow: true,
+                previous: false,
+                timestamps: true,
+                tail_lines: Some(5),
+                limit_bytes: Some(10),
+                since_nanos: Some(70 * 1_000_000_000),
+                stream: None
+            }
+        );
         assert_eq!(LogOptions::from_query(&q(&[("stream", "Stderr")]), now).unwrap().stream, Some("stderr"));
         assert_eq!(LogOptions::from_query(&q(&[("stream", "All")]), now).unwrap().stream, None);
         assert_eq!(LogOptions::from_query(&q(&[("tail", "all")]), now).unwrap().tail_lines, None);
         assert_eq!(LogOptions::from_query(&q(&[("sinceTime", "1970-01-01T00:00:10Z")]), now).unwrap().since_nanos, Some(10_000_000_000));
-        assert_eq!(LogOptions::from_query(&q(&[("sinceTime", "1970-01-01T00:00:10Z"), ("sinceSeconds", "1")]), now), Err(LogOptionsError::BothSince));
-        for (k, v) in [("tailLines", "-1"), ("tailLines", "x"), ("limitBytes", "0"), ("sinceSeconds", "0"), ("follow", "yes"), ("sinceTime", "now"), ("stream", "stdout")] {
+        assert_eq!(
+            LogOptions::from_query(&q(&[("sinceTime", "1970-01-01T00:00:10Z"), ("sinceSeconds", "1")]), now),
+            Err(LogOptionsError::BothSince)
+        );
+        for (k, v) in [
+            ("tailLines", "-1"),
+            ("tailLines", "x"),
+            ("limitBytes", "0"),
+            ("sinceSeconds", "0"),
+            ("follow", "yes"),
+            ("sinceTime", "now"),
+            ("stream", "stdout"),
+        ] {
             let e = LogOptions::from_query(&q(&[(k, v)]), now).unwrap_err().to_string();
             assert!(e.starts_with(&format!("{k}: invalid value")), "{e}");
         }

@@ -27,9 +27,7 @@ pub struct TlsListener {
 
 impl TlsListener {
     pub async fn bind(addr: SocketAddr, config: Arc<rustls::ServerConfig>, handshake_timeout: Duration) -> std::io::Result<Self> {
-        let tcp = TcpListener::bind(addr)
-            .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("failed to listen on {addr}: {e}")))?;
+        let tcp = TcpListener::bind(addr).await.map_err(|e| std::io::Error::new(e.kind(), format!("failed to listen on {addr}: {e}")))?;
         Ok(Self::from_tcp(tcp, config, handshake_timeout))
     }
 

@@ -17,8 +17,8 @@ mod listener;
 pub mod node_log_query;
 mod node_log_query_serve;
 pub mod node_logs;
-pub mod setup;
 pub mod runtime_lookup;
+pub mod setup;
 pub mod streaming;
 pub mod tls;
 mod ttl_cache;
@@ -37,9 +37,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use k8s_openapi::api::core::v1::Pod;
-use kubelet_types::review::{AccessReviewer, Reviewer, TokenReviewer};
 use kubelet_config::KubeletConfiguration;
 use kubelet_cri::RuntimeService;
+use kubelet_types::review::{AccessReviewer, Reviewer, TokenReviewer};
 
 pub use authn::{Authenticator, Credentials};
 pub use authz::Authorizer;
@@ -79,7 +79,10 @@ pub fn configz_body(cfg: &KubeletConfiguration) -> Vec<u8> {
 impl SecureContext {
     /// The managed pod `namespace/name`.
     pub fn find_pod(&self, namespace: &str, name: &str) -> Option<Pod> {
-        self.pods.pods().into_iter().find(|p| p.metadata.namespace.as_deref().unwrap_or("default") == namespace && p.metadata.name.as_deref() == Some(name))
+        self.pods
+            .pods()
+            .into_iter()
+            .find(|p| p.metadata.namespace.as_deref().unwrap_or("default") == namespace && p.metadata.name.as_deref() == Some(name))
     }
 }
 
@@ -107,7 +110,9 @@ pub fn build_auth(cfg: &KubeletConfiguration, reviewer: Option<Arc<dyn Reviewer>
     let z = &cfg.authorization;
     let authorizer = match (z.mode.as_str(), reviewer) {
         ("AlwaysAllow", _) => Authorizer::AlwaysAllow,
-        ("Webhook", Some(r)) => Authorizer::webhook(r as Arc<dyn AccessReviewer>, z.webhook.cache_authorized_ttl, z.webhook.cache_unauthorized_ttl),
+        ("Webhook", Some(r)) => {
+            Authorizer::webhook(r as Arc<dyn AccessReviewer>, z.webhook.cache_authorized_ttl, z.webhook.cache_unauthorized_ttl)
+        }
         ("Webhook", None) => return Err(AuthSetupError::NoClientForAuthorization),
         (other, _) => return Err(AuthSetupError::UnknownMode(other.into())),
     };
@@ -178,8 +183,6 @@ async fn auth_filter(State(ctx): State<Arc<SecureContext>>, req: Request, next: 
 async fn configz(State(ctx): State<Arc<SecureContext>>) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], ctx.configz.as_ref().clone()).into_response()
 }
-
-
 
 async fn running_pods(State(ctx): State<Arc<SecureContext>>) -> Response {
     match runtime_lookup::running_pods(ctx.runtime.as_ref()).await {

@@ -71,7 +71,9 @@ fn invalid(field: &'static str, value: String, detail: impl Into<String>) -> Fie
 /// Go's `strconv.Atoi` error text for `v`.
 fn atoi(v: &str) -> Result<i64, String> {
     v.parse::<i64>().map_err(|e| match e.kind() {
-        std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => format!("strconv.Atoi: parsing {}: value out of range", quoted(v)),
+        std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+            format!("strconv.Atoi: parsing {}: value out of range", quoted(v))
+        }
         _ => format!("strconv.Atoi: parsing {}: invalid syntax", quoted(v)),
     })
 }
@@ -121,7 +123,11 @@ impl NodeLogQuery {
     }
 
     fn has_options(&self) -> bool {
-        self.since_time.is_some() || self.until_time.is_some() || self.tail_lines.is_some() || self.boot.is_some() || !self.pattern.is_empty()
+        self.since_time.is_some()
+            || self.until_time.is_some()
+            || self.tail_lines.is_some()
+            || self.boot.is_some()
+            || !self.pattern.is_empty()
     }
 
     /// Upstream's validation; `log_dir` is where a queried file must exist.
@@ -139,7 +145,11 @@ impl NodeLogQuery {
         }
         match (self.files.len(), self.services.len()) {
             (0, 0) => errs.push(FieldError::Required { field: "query", detail: "cannot be empty with options" }),
-            (f, s) if f > 0 && s > 0 => errs.push(invalid("query", quoted(&format!("[{}], [{}]", self.files.join(" "), self.services.join(" "))), "cannot specify a file and service")),
+            (f, s) if f > 0 && s > 0 => errs.push(invalid(
+                "query",
+                quoted(&format!("[{}], [{}]", self.files.join(" "), self.services.join(" "))),
+                "cannot specify a file and service",
+            )),
             (f, _) if f > 1 => errs.push(invalid("query", string_list(&self.files), "cannot specify more than one file")),
             (1, _) if self.has_options() => errs.push(invalid("query", string_list(&self.files), "cannot specify file with options")),
             (1, _) => {

@@ -63,12 +63,17 @@ pub async fn collect(q: &NodeLogQuery, log_dir: &Path) -> Vec<u8> {
         return out;
     }
     if q.since_time.is_some() || q.until_time.is_some() || q.tail_lines.is_some() || q.boot.is_some() || !q.pattern.is_empty() {
-        out.extend_from_slice(format!("\noptions present and query resolved to log files for [{}]\ntry without specifying options\n", files.join(" ")).as_bytes());
+        out.extend_from_slice(
+            format!("\noptions present and query resolved to log files for [{}]\ntry without specifying options\n", files.join(" "))
+                .as_bytes(),
+        );
         return out;
     }
     for service in files {
         let dir = log_dir.to_path_buf();
-        let found = tokio::task::spawn_blocking(move || file_log(&dir, &service)).await.unwrap_or_else(|e| Err(format!("\nerror getting log: {e}\n")));
+        let found = tokio::task::spawn_blocking(move || file_log(&dir, &service))
+            .await
+            .unwrap_or_else(|e| Err(format!("\nerror getting log: {e}\n")));
         match found {
             Ok(bytes) => out.extend_from_slice(&bytes),
             Err(msg) => out.extend_from_slice(msg.as_bytes()),
@@ -83,7 +88,11 @@ fn file_log(log_dir: &Path, service: &str) -> Result<Vec<u8>, String> {
         match open_beneath(log_dir, &name) {
             Ok(f) => {
                 let mut buf = Vec::new();
-                return f.take(MAX_QUERY_BYTES).read_to_end(&mut buf).map(|_| buf).map_err(|e| format!("\nerror getting log for {service}: {e}\n"));
+                return f
+                    .take(MAX_QUERY_BYTES)
+                    .read_to_end(&mut buf)
+                    .map(|_| buf)
+                    .map_err(|e| format!("\nerror getting log for {service}: {e}\n"));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(format!("\nerror getting log for {service}: {e}\n")),

@@ -23,7 +23,20 @@ fn services_files_and_options() {
     assert_eq!(NodeLogQuery::parse("").unwrap(), None);
     assert_eq!(NodeLogQuery::parse("other=1").unwrap(), None);
     let args = q.journalctl_args(&q.services);
-    assert_eq!(args, ["--utc", "--no-pager", "--output=short-precise", "--since=2026-12-1 10:0:0", "--pager-end", "--lines=10", "--unit=kubelet", "--unit=containerd", "--grep=err.*"]);
+    assert_eq!(
+        args,
+        [
+            "--utc",
+            "--no-pager",
+            "--output=short-precise",
+            "--since=2026-12-1 10:0:0",
+            "--pager-end",
+            "--lines=10",
+            "--unit=kubelet",
+            "--unit=containerd",
+            "--grep=err.*"
+        ]
+    );
 }
 
 #[test]
@@ -39,7 +52,10 @@ fn errors_read_as_upstream_field_errors() {
     assert_eq!(errors("tailLines=3", dir), "query: Required value: cannot be empty with options");
     assert_eq!(errors("query=a&query=b&query=c&query=d&query=e", dir), "query: Too many: 5: must have at most 4 items");
     assert!(errors("query=a&pattern=(", dir).starts_with(r#"pattern: Invalid value: "(": "#));
-    assert_eq!(errors("query=x/y.log&query=z/w.log", dir), r#"query: Invalid value: ["x/y.log","z/w.log"]: cannot specify more than one file"#);
+    assert_eq!(
+        errors("query=x/y.log&query=z/w.log", dir),
+        r#"query: Invalid value: ["x/y.log","z/w.log"]: cannot specify more than one file"#
+    );
     assert!(errors("query=../etc/passwd", dir).starts_with(r#"query: Invalid value: ["../etc/passwd"]: "#));
     std::fs::write(dir.join("a.log"), "x").unwrap();
     assert_eq!(errors("query=./a.log", dir), "");
@@ -47,5 +63,8 @@ fn errors_read_as_upstream_field_errors() {
     assert_eq!(errors("query=x/y.log&query=svc", dir), r#"query: Invalid value: "[x/y.log], [svc]": cannot specify a file and service"#);
     // Two at once are bracketed.
     assert!(errors("query=a&tailLines=-1&boot=2", dir).starts_with("[boot: Invalid value: 2"));
-    assert_eq!(errors("query=a&sinceTime=2026-12-02T00:00:00Z&untilTime=2026-12-01T00:00:00Z", dir), "untilTime: Invalid value: \"2026-12-01T00:00:00Z\": must be after `sinceTime`");
+    assert_eq!(
+        errors("query=a&sinceTime=2026-12-02T00:00:00Z&untilTime=2026-12-01T00:00:00Z", dir),
+        "untilTime: Invalid value: \"2026-12-01T00:00:00Z\": must be after `sinceTime`"
+    );
 }

@@ -101,7 +101,12 @@ async fn serve(base: &FsPath, rel: &str) -> Response {
         Ok(file) => {
             let capped = tokio::io::AsyncReadExt::take(file, meta.len());
             let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::with_capacity(capped, 64 * 1024));
-            (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()), (header::CONTENT_LENGTH, meta.len().to_string())], body).into_response()
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()), (header::CONTENT_LENGTH, meta.len().to_string())],
+                body,
+            )
+                .into_response()
         }
         Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("reading {}: {e}\n", path.display())),
     }

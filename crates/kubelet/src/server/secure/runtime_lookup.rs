@@ -23,7 +23,10 @@ pub struct PodRef<'a> {
 }
 
 fn selector(pod: &PodRef<'_>) -> std::collections::HashMap<String, String> {
-    let mut labels = std::collections::HashMap::from([(POD_NAMESPACE.to_string(), pod.namespace.to_string()), (POD_NAME.to_string(), pod.name.to_string())]);
+    let mut labels = std::collections::HashMap::from([
+        (POD_NAMESPACE.to_string(), pod.namespace.to_string()),
+        (POD_NAME.to_string(), pod.name.to_string()),
+    ]);
     if !pod.uid.is_empty() {
         labels.insert(POD_UID.to_string(), pod.uid.to_string());
     }
@@ -40,7 +43,11 @@ pub async fn containers(runtime: &dyn RuntimeService, pod: &PodRef<'_>, containe
 }
 
 /// The running container named `container` of `pod`, if any.
-pub async fn running_container(runtime: &dyn RuntimeService, pod: &PodRef<'_>, container: &str) -> kubelet_cri::Result<Option<api::Container>> {
+pub async fn running_container(
+    runtime: &dyn RuntimeService,
+    pod: &PodRef<'_>,
+    container: &str,
+) -> kubelet_cri::Result<Option<api::Container>> {
     let running = api::ContainerState::ContainerRunning as i32;
     Ok(containers(runtime, pod, container).await?.into_iter().find(|c| c.state == running))
 }

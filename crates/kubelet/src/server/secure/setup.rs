@@ -9,9 +9,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
-use kubelet_types::review::Reviewer;
 use kubelet_config::KubeletConfiguration;
 use kubelet_cri::RuntimeService;
+use kubelet_types::review::Reviewer;
 
 use super::tls::{TlsOptions, server_config};
 use super::{AuthSetupError, SecureContext, build_auth};
@@ -55,7 +55,9 @@ pub fn prepare(i: SecureServerInputs<'_>) -> Result<Option<PreparedServer>, std:
     let (authenticator, authorizer) = match build_auth(cfg, i.reviewer) {
         Ok(a) => a,
         Err(e @ (AuthSetupError::NoClientForAuthentication | AuthSetupError::NoClientForAuthorization)) => {
-            tracing::warn!("not serving port {port}: {e}; set authentication.webhook.enabled=false and authorization.mode=AlwaysAllow to serve it without an API server");
+            tracing::warn!(
+                "not serving port {port}: {e}; set authentication.webhook.enabled=false and authorization.mode=AlwaysAllow to serve it without an API server"
+            );
             return Ok(None);
         }
         Err(e) => return Err(invalid(e.to_string())),

@@ -65,11 +65,21 @@ fn split_target(parts: &[String]) -> Option<(&str, &str, &str, &str)> {
     }
 }
 
-pub(super) async fn exec(state: State<Arc<SecureContext>>, path: Path<Vec<(String, String)>>, query: Query<Vec<(String, String)>>, req: Request) -> Response {
+pub(super) async fn exec(
+    state: State<Arc<SecureContext>>,
+    path: Path<Vec<(String, String)>>,
+    query: Query<Vec<(String, String)>>,
+    req: Request,
+) -> Response {
     container_stream(state, path, query, req, true).await
 }
 
-pub(super) async fn attach(state: State<Arc<SecureContext>>, path: Path<Vec<(String, String)>>, query: Query<Vec<(String, String)>>, req: Request) -> Response {
+pub(super) async fn attach(
+    state: State<Arc<SecureContext>>,
+    path: Path<Vec<(String, String)>>,
+    query: Query<Vec<(String, String)>>,
+    req: Request,
+) -> Response {
     container_stream(state, path, query, req, false).await
 }
 
@@ -108,7 +118,14 @@ async fn container_stream(
         Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
     };
     let url = if exec {
-        let r = api::ExecRequest { container_id: c.id, cmd: opts.command, tty: opts.tty, stdin: opts.stdin, stdout: opts.stdout, stderr: opts.stderr };
+        let r = api::ExecRequest {
+            container_id: c.id,
+            cmd: opts.command,
+            tty: opts.tty,
+            stdin: opts.stdin,
+            stdout: opts.stdout,
+            stderr: opts.stderr,
+        };
         ctx.runtime.exec(r).await
     } else {
         let r = api::AttachRequest { container_id: c.id, stdin: opts.stdin, tty: opts.tty, stdout: opts.stdout, stderr: opts.stderr };

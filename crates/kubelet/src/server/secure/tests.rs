@@ -75,14 +75,11 @@ fn pod(name: &str, uid: &str) -> Pod {
 }
 
 async fn start_container(rt: &FakeRuntime, logs: &std::path::Path, attempt: u32, lines: &str) {
-    let labels: std::collections::HashMap<String, String> = [
-        ("io.kubernetes.pod.name", "web"),
-        ("io.kubernetes.pod.namespace", "default"),
-        ("io.kubernetes.pod.uid", "uid-1"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let labels: std::collections::HashMap<String, String> =
+        [("io.kubernetes.pod.name", "web"), ("io.kubernetes.pod.namespace", "default"), ("io.kubernetes.pod.uid", "uid-1")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
     let sandbox = api::PodSandboxConfig {
         metadata: Some(api::PodSandboxMetadata { name: "web".into(), namespace: "default".into(), uid: "uid-1".into(), attempt: 0 }),
         labels: labels.clone(),
@@ -160,7 +157,10 @@ async fn fixture(anonymous: bool) -> Fixture {
 impl Fixture {
     fn client(&self, cert: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>) -> Arc<rustls::ClientConfig> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let b = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().unwrap().with_root_certificates(self.server_ca.clone());
+        let b = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(self.server_ca.clone());
         Arc::new(match cert {
             Some((chain, key)) => b.with_client_auth_cert(chain, key).unwrap(),
             None => b.with_no_client_auth(),
@@ -221,7 +221,10 @@ async fn unauthenticated_is_401_and_unauthorized_is_403() {
     assert_eq!((status, body.as_str()), (400, "tailLines: Invalid value: \"abc\": strconv.Atoi: parsing \"abc\": invalid syntax\n"));
     let (status, body) = f.send(anon.clone(), "GET", "/logs/?query=../../etc/shadow", auth).await.unwrap();
     assert_eq!(status, 406, "{body}");
-    assert_eq!(f.send(anon.clone(), "GET", "/logs/syslog?query=syslog", auth).await.unwrap(), (406, "path not allowed in query mode\n".into()));
+    assert_eq!(
+        f.send(anon.clone(), "GET", "/logs/syslog?query=syslog", auth).await.unwrap(),
+        (406, "path not allowed in query mode\n".into())
+    );
     let alice = f.client(Some(client_cert(&f.ca, "alice", "ops")));
     let (status, body) = f.send(alice.clone(), "GET", "/pods", "").await.unwrap();
     assert_eq!(status, 200, "{body}");
@@ -242,7 +245,10 @@ async fn unauthenticated_is_401_and_unauthorized_is_403() {
 async fn anonymous_requests_are_authorized_as_system_anonymous() {
     let f = fixture(true).await;
     let (status, body) = f.send(f.client(None), "POST", "/runningpods/", "").await.unwrap();
-    assert_eq!((status, body.as_str()), (403, "Forbidden (user=system:anonymous, verb=create, resource=nodes, subresource(s)=[pods proxy])\n"));
+    assert_eq!(
+        (status, body.as_str()),
+        (403, "Forbidden (user=system:anonymous, verb=create, resource=nodes, subresource(s)=[pods proxy])\n")
+    );
     f.reviewer.allow("system:anonymous", "get", "proxy");
     start_container(&f.runtime, &f.dir.path().join("pod-logs"), 0, "").await;
     let (status, body) = f.send(f.client(None), "GET", "/runningpods/", "").await.unwrap();
@@ -309,7 +315,10 @@ async fn container_logs_current_previous_tail_and_errors() {
     assert_eq!(get("/containerLogs/default/web/main").await, (200, "a\nb\ncc\n".into()));
     assert_eq!(get("/containerLogs/default/web/main?previous=true").await, (200, "first run\n".into()));
     assert_eq!(get("/containerLogs/default/web/main?tailLines=2").await, (200, "cc\n".into()));
-    assert_eq!(get("/containerLogs/default/web/main?tailLines=3&timestamps=true").await, (200, "2024-01-01T00:01:01Z b\n2024-01-01T00:01:02Z c2024-01-01T00:01:02Z c\n".into()));
+    assert_eq!(
+        get("/containerLogs/default/web/main?tailLines=3&timestamps=true").await,
+        (200, "2024-01-01T00:01:01Z b\n2024-01-01T00:01:02Z c2024-01-01T00:01:02Z c\n".into())
+    );
     assert_eq!(get("/containerLogs/default/web/main?limitBytes=3").await, (200, "a\nb".into()));
     assert_eq!(get("/containerLogs/default/web/main?sinceTime=2024-01-01T00:01:01Z").await, (200, "b\ncc\n".into()));
     // Following a running container streams until the client goes; a stopped one ends at once.

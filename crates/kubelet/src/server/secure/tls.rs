@@ -114,7 +114,9 @@ fn provider(cipher_suites: &[String]) -> Result<CryptoProvider, TlsError> {
     }
     // TLS 1.3 suites cannot be configured in Go either; they are always offered.
     provider.cipher_suites.retain(|s| s.version() == &rustls::version::TLS13 || wanted.iter().any(|n| suite_matches(s, n)));
-    if provider.cipher_suites.iter().all(|s| s.version() == &rustls::version::TLS13) && wanted.iter().all(|n| !n.starts_with("TLS_AES") && !n.starts_with("TLS_CHACHA")) {
+    if provider.cipher_suites.iter().all(|s| s.version() == &rustls::version::TLS13)
+        && wanted.iter().all(|n| !n.starts_with("TLS_AES") && !n.starts_with("TLS_CHACHA"))
+    {
         return Err(TlsError::CipherSuites(format!("none of {} is supported", wanted.join(", "))));
     }
     Ok(provider)
@@ -175,9 +177,18 @@ pub fn server_config(o: &TlsOptions) -> Result<Arc<ServerConfig>, TlsError> {
         None => {
             let (cert_file, key_file) = serving_cert_files(o)?;
             let certs = read_certs("tlsCertFile", &cert_file)?;
-            let key_data = std::fs::read(&key_file).map_err(|source| TlsError::Io { what: "tlsPrivateKeyFile", path: key_file.clone(), source })?;
-            let key = PrivateKeyDer::from_pem_slice(&key_data).map_err(|e| TlsError::Pem { what: "tlsPrivateKeyFile", path: key_file.clone(), reason: e.to_string() })?;
-            builder.with_single_cert(certs, key).map_err(|e| TlsError::Pem { what: "tlsPrivateKeyFile", path: key_file, reason: e.to_string() })?
+            let key_data =
+                std::fs::read(&key_file).map_err(|source| TlsError::Io { what: "tlsPrivateKeyFile", path: key_file.clone(), source })?;
+            let key = PrivateKeyDer::from_pem_slice(&key_data).map_err(|e| TlsError::Pem {
+                what: "tlsPrivateKeyFile",
+                path: key_file.clone(),
+                reason: e.to_string(),
+            })?;
+            builder.with_single_cert(certs, key).map_err(|e| TlsError::Pem {
+                what: "tlsPrivateKeyFile",
+                path: key_file,
+                reason: e.to_string(),
+            })?
         }
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -189,7 +200,12 @@ mod tests {
     use super::*;
 
     fn opts(dir: &Path) -> TlsOptions {
-        TlsOptions { cert_dir: dir.join("pki"), node_name: "node-1".into(), node_ips: vec!["198.18.255.1".parse().unwrap()], ..Default::default() }
+        TlsOptions {
+            cert_dir: dir.join("pki"),
+            node_name: "node-1".into(),
+            node_ips: vec!["198.18.255.1".parse().unwrap()],
+            ..Default::default()
+        }
     }
 
     #[test]

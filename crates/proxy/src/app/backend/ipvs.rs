@@ -12,8 +12,7 @@ use super::{Backend, BackendReport, SyncError, SyncInput};
 use crate::app::settings::IpvsSettings;
 use crate::applier::RulesApplier;
 use crate::applier::ipvs::{
-    HostTools, IpvsError, IpvsHandle, IpvsHost, apply_plan, check_ipvs_support, current_state,
-    ipvs_sysctls, write_sysctls,
+    HostTools, IpvsError, IpvsHandle, IpvsHost, apply_plan, check_ipvs_support, current_state, ipvs_sysctls, write_sysctls,
 };
 use crate::ipvs::{DUMMY_DEVICE, IpvsConfig, desired_state, plan};
 use crate::topology::NodeTopology;
@@ -27,18 +26,12 @@ pub struct IpvsBackend {
 
 impl fmt::Debug for IpvsBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IpvsBackend")
-            .field("cfg", &self.cfg)
-            .finish_non_exhaustive()
+        f.debug_struct("IpvsBackend").field("cfg", &self.cfg).finish_non_exhaustive()
     }
 }
 
 impl IpvsBackend {
-    pub fn new(
-        cfg: IpvsConfig,
-        handle: Box<dyn IpvsHandle + Send>,
-        host: Box<dyn IpvsHost + Send>,
-    ) -> Self {
+    pub fn new(cfg: IpvsConfig, handle: Box<dyn IpvsHandle + Send>, host: Box<dyn IpvsHost + Send>) -> Self {
         IpvsBackend { cfg, handle, host }
     }
 }
@@ -90,15 +83,8 @@ pub fn real_backend(
         tracing::warn!("failed to configure IPVS timeouts: {e}");
     }
     if settings.node_ports_on_all_ips {
-        settings.cfg.node_port_ips = local_ips
-            .iter()
-            .filter(|(iface, ip)| iface != DUMMY_DEVICE && settings.cfg.family.matches(ip))
-            .map(|(_, ip)| *ip)
-            .collect();
+        settings.cfg.node_port_ips =
+            local_ips.iter().filter(|(iface, ip)| iface != DUMMY_DEVICE && settings.cfg.family.matches(ip)).map(|(_, ip)| *ip).collect();
     }
-    Ok(IpvsBackend::new(
-        settings.cfg,
-        Box::new(handle),
-        Box::new(tools),
-    ))
+    Ok(IpvsBackend::new(settings.cfg, Box::new(handle), Box::new(tools)))
 }

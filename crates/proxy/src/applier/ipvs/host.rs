@@ -21,10 +21,7 @@ pub struct HostTools {
 
 impl HostTools {
     pub fn new(netns: Option<&str>) -> Self {
-        HostTools {
-            ip: Tool::new("ip").in_netns(netns),
-            ipset: Tool::new("ipset").in_netns(netns),
-        }
+        HostTools { ip: Tool::new("ip").in_netns(netns), ipset: Tool::new("ipset").in_netns(netns) }
     }
 
     /// `ipset --version` (fails when `ipset` is not installed).
@@ -48,11 +45,7 @@ impl HostTools {
 
     /// Deletes `kube-ipvs0`; `false` if it did not exist.
     pub fn delete_dummy_device(&self) -> Result<bool, IpvsError> {
-        if !self
-            .ip
-            .output(&["link", "show", DUMMY_DEVICE], None)?
-            .success
-        {
+        if !self.ip.output(&["link", "show", DUMMY_DEVICE], None)?.success {
             return Ok(false);
         }
         self.ip.run(&["link", "del", DUMMY_DEVICE], None)?;
@@ -71,9 +64,7 @@ fn host_prefix(ip: &IpAddr) -> String {
 pub fn parse_addresses(out: &str) -> BTreeSet<IpAddr> {
     out.lines()
         .filter_map(|l| {
-            let mut w = l
-                .split_whitespace()
-                .skip_while(|w| *w != "inet" && *w != "inet6");
+            let mut w = l.split_whitespace().skip_while(|w| *w != "inet" && *w != "inet6");
             w.next()?;
             w.next()?.split('/').next()?.parse().ok()
         })
@@ -82,48 +73,31 @@ pub fn parse_addresses(out: &str) -> BTreeSet<IpAddr> {
 
 impl IpvsHost for HostTools {
     fn ensure_dummy_device(&mut self) -> Result<(), IpvsError> {
-        if self
-            .ip
-            .output(&["link", "show", DUMMY_DEVICE], None)?
-            .success
-        {
+        if self.ip.output(&["link", "show", DUMMY_DEVICE], None)?.success {
             return Ok(());
         }
-        self.ip
-            .run(&["link", "add", DUMMY_DEVICE, "type", "dummy"], None)?;
+        self.ip.run(&["link", "add", DUMMY_DEVICE, "type", "dummy"], None)?;
         Ok(())
     }
 
     fn bound_addresses(&mut self) -> Result<BTreeSet<IpAddr>, IpvsError> {
-        Ok(parse_addresses(
-            &self
-                .ip
-                .run(&["-o", "addr", "show", "dev", DUMMY_DEVICE], None)?,
-        ))
+        Ok(parse_addresses(&self.ip.run(&["-o", "addr", "show", "dev", DUMMY_DEVICE], None)?))
     }
 
     fn bind_address(&mut self, ip: IpAddr) -> Result<(), IpvsError> {
-        let out = self.ip.output(
-            &["addr", "add", &host_prefix(&ip), "dev", DUMMY_DEVICE],
-            None,
-        )?;
+        let out = self.ip.output(&["addr", "add", &host_prefix(&ip), "dev", DUMMY_DEVICE], None)?;
         if out.success || out.stderr.contains("File exists") {
             return Ok(());
         }
         Err(ApplyError::Rejected {
-            tool: self
-                .ip
-                .describe(&["addr", "add", &host_prefix(&ip), "dev", DUMMY_DEVICE]),
+            tool: self.ip.describe(&["addr", "add", &host_prefix(&ip), "dev", DUMMY_DEVICE]),
             message: out.stderr.trim().to_string(),
         }
         .into())
     }
 
     fn unbind_address(&mut self, ip: IpAddr) -> Result<(), IpvsError> {
-        self.ip.run(
-            &["addr", "del", &host_prefix(&ip), "dev", DUMMY_DEVICE],
-            None,
-        )?;
+        self.ip.run(&["addr", "del", &host_prefix(&ip), "dev", DUMMY_DEVICE], None)?;
         Ok(())
     }
 
@@ -147,9 +121,7 @@ pub struct IpvsIptablesApplier {
 
 impl IpvsIptablesApplier {
     pub fn new(family: IpFamily, netns: Option<&str>) -> Self {
-        IpvsIptablesApplier {
-            inner: IptablesApplier::new(family, netns).with_jumps(IPVS_JUMP_RULES),
-        }
+        IpvsIptablesApplier { inner: IptablesApplier::new(family, netns).with_jumps(IPVS_JUMP_RULES) }
     }
 }
 
@@ -190,10 +162,7 @@ pub fn ipvs_sysctls(strict_arp: bool) -> Vec<(&'static str, &'static str)> {
 pub fn write_sysctls(proc_sys: &Path, sysctls: &[(&str, &str)]) -> Result<(), IpvsError> {
     for (name, value) in sysctls {
         let path = proc_sys.join(name);
-        let err = |source| IpvsError::Sysctl {
-            path: path.display().to_string(),
-            source,
-        };
+        let err = |source| IpvsError::Sysctl { path: path.display().to_string(), source };
         let current = std::fs::read_to_string(&path).map_err(err)?;
         if current.trim() != *value {
             std::fs::write(&path, value).map_err(err)?;
@@ -220,10 +189,7 @@ mod tests {
         std::fs::create_dir_all(dir.join("net/ipv4")).unwrap();
         std::fs::write(dir.join("net/ipv4/ip_forward"), "0\n").unwrap();
         write_sysctls(&dir, &[("net/ipv4/ip_forward", "1")]).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(dir.join("net/ipv4/ip_forward")).unwrap(),
-            "1"
-        );
+        assert_eq!(std::fs::read_to_string(dir.join("net/ipv4/ip_forward")).unwrap(), "1");
         let err = write_sysctls(&dir, &[("net/ipv4/vs/conntrack", "1")]).unwrap_err();
         assert!(err.to_string().contains("net/ipv4/vs/conntrack"), "{err}");
         assert_eq!(ipvs_sysctls(true).len(), ipvs_sysctls(false).len() + 2);

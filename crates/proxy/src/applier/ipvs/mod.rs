@@ -23,9 +23,7 @@ use crate::net::IpFamily;
 #[derive(Debug, thiserror::Error)]
 pub enum IpvsError {
     /// The generic netlink family "IPVS" does not exist: no `ip_vs` module.
-    #[error(
-        "IPVS is not available in this kernel (generic netlink family \"IPVS\" not found; is the ip_vs module loaded?)"
-    )]
+    #[error("IPVS is not available in this kernel (generic netlink family \"IPVS\" not found; is the ip_vs module loaded?)")]
     Unavailable,
     #[error("netlink socket: {0}")]
     Socket(#[source] std::io::Error),
@@ -77,23 +75,9 @@ pub trait IpvsHandle {
     fn add_virtual_server(&mut self, vs: &VirtualServer) -> Result<(), IpvsError>;
     fn update_virtual_server(&mut self, vs: &VirtualServer) -> Result<(), IpvsError>;
     fn delete_virtual_server(&mut self, key: &VirtualServerKey) -> Result<(), IpvsError>;
-    fn add_real_server(
-        &mut self,
-        vs: &VirtualServerKey,
-        addr: SocketAddr,
-        weight: u32,
-    ) -> Result<(), IpvsError>;
-    fn update_real_server(
-        &mut self,
-        vs: &VirtualServerKey,
-        addr: SocketAddr,
-        weight: u32,
-    ) -> Result<(), IpvsError>;
-    fn delete_real_server(
-        &mut self,
-        vs: &VirtualServerKey,
-        addr: SocketAddr,
-    ) -> Result<(), IpvsError>;
+    fn add_real_server(&mut self, vs: &VirtualServerKey, addr: SocketAddr, weight: u32) -> Result<(), IpvsError>;
+    fn update_real_server(&mut self, vs: &VirtualServerKey, addr: SocketAddr, weight: u32) -> Result<(), IpvsError>;
+    fn delete_real_server(&mut self, vs: &VirtualServerKey, addr: SocketAddr) -> Result<(), IpvsError>;
     /// `ipvsadm --set TCP TCPFIN UDP`.
     fn set_timeouts(&mut self, timeouts: IpvsTimeouts) -> Result<(), IpvsError>;
 }
@@ -112,22 +96,14 @@ pub trait IpvsHost {
 }
 
 /// The kernel's current state, for [`crate::ipvs::plan`].
-pub fn current_state(
-    handle: &mut dyn IpvsHandle,
-    host: &mut dyn IpvsHost,
-    family: IpFamily,
-) -> Result<CurrentState, IpvsError> {
+pub fn current_state(handle: &mut dyn IpvsHandle, host: &mut dyn IpvsHost, family: IpFamily) -> Result<CurrentState, IpvsError> {
     let mut cur = CurrentState::default();
     for (vs, real) in handle.virtual_servers()? {
         if family.matches(&vs.key.address) {
             cur.virtual_servers.insert(vs.key, (vs, real));
         }
     }
-    cur.bound_addresses = host
-        .bound_addresses()?
-        .into_iter()
-        .filter(|ip| family.matches(ip))
-        .collect();
+    cur.bound_addresses = host.bound_addresses()?.into_iter().filter(|ip| family.matches(ip)).collect();
     cur.ipsets = crate::ipvs::parse_ipset_save(&host.ipset_save()?);
     Ok(cur)
 }
@@ -150,19 +126,9 @@ pub fn apply_plan(
             Operation::BindAddress(ip) => host.bind_address(*ip)?,
             Operation::AddVirtualServer(vs) => handle.add_virtual_server(vs)?,
             Operation::UpdateVirtualServer(vs) => handle.update_virtual_server(vs)?,
-            Operation::AddRealServer {
-                server,
-                address,
-                weight,
-            } => handle.add_real_server(server, *address, *weight)?,
-            Operation::UpdateRealServer {
-                server,
-                address,
-                weight,
-            } => handle.update_real_server(server, *address, *weight)?,
-            Operation::DeleteRealServer { server, address } => {
-                handle.delete_real_server(server, *address)?
-            }
+            Operation::AddRealServer { server, address, weight } => handle.add_real_server(server, *address, *weight)?,
+            Operation::UpdateRealServer { server, address, weight } => handle.update_real_server(server, *address, *weight)?,
+            Operation::DeleteRealServer { server, address } => handle.delete_real_server(server, *address)?,
             Operation::DeleteVirtualServer(key) => handle.delete_virtual_server(key)?,
             Operation::UnbindAddress(ip) => host.unbind_address(*ip)?,
         }
@@ -173,22 +139,13 @@ pub fn apply_plan(
 
 /// Runs `f` on a thread inside the named network namespace (`None`: here);
 /// a netlink socket opened there keeps programming that namespace.
-pub fn in_netns<T: Send + 'static>(
-    netns: Option<&str>,
-    f: impl FnOnce() -> Result<T, IpvsError> + Send + 'static,
-) -> Result<T, IpvsError> {
-    crate::applier::netlink::in_netns(netns, f).map_err(|e| IpvsError::Netns {
-        path: e.path,
-        source: e.source,
-    })?
+pub fn in_netns<T: Send + 'static>(netns: Option<&str>, f: impl FnOnce() -> Result<T, IpvsError> + Send + 'static) -> Result<T, IpvsError> {
+    crate::applier::netlink::in_netns(netns, f).map_err(|e| IpvsError::Netns { path: e.path, source: e.source })?
 }
 
 /// Whether this host can run the IPVS proxier (upstream `CanUseIPVSProxier`):
 /// the kernel has IPVS and `ipset` runs. The error says what is missing.
-pub fn check_ipvs_support(
-    ipset: &HostTools,
-    netns: Option<&str>,
-) -> Result<NetlinkIpvs, IpvsError> {
+pub fn check_ipvs_support(ipset: &HostTools, netns: Option<&str>) -> Result<NetlinkIpvs, IpvsError> {
     let handle = in_netns(netns, NetlinkIpvs::new)?;
     ipset.ipset_version()?;
     Ok(handle)

@@ -28,22 +28,12 @@ impl NetlinkIpvs {
     /// [`IpvsError::Unavailable`] when the kernel does not know it.
     fn open(family_name: &str) -> Result<Self, IpvsError> {
         let socket = NetlinkSocket::open(libc::NETLINK_GENERIC).map_err(IpvsError::Socket)?;
-        let mut handle = NetlinkIpvs {
-            socket,
-            family: GENL_ID_CTRL,
-            seq: 0,
-        };
+        let mut handle = NetlinkIpvs { socket, family: GENL_ID_CTRL, seq: 0 };
         let mut name = Vec::new();
-        attr(
-            &mut name,
-            CTRL_ATTR_FAMILY_NAME,
-            format!("{family_name}\0").as_bytes(),
-        );
+        attr(&mut name, CTRL_ATTR_FAMILY_NAME, format!("{family_name}\0").as_bytes());
         let object = format!("generic netlink family {family_name}");
         let replies = match handle.request(CTRL_CMD_GETFAMILY, 0, 1, &name, "resolve", &object) {
-            Err(IpvsError::Kernel { source, .. })
-                if source.raw_os_error() == Some(libc::ENOENT) =>
-            {
+            Err(IpvsError::Kernel { source, .. }) if source.raw_os_error() == Some(libc::ENOENT) => {
                 return Err(IpvsError::Unavailable);
             }
             other => other?,
@@ -69,22 +59,12 @@ impl NetlinkIpvs {
     ) -> Result<Vec<Vec<u8>>, IpvsError> {
         self.seq = self.seq.wrapping_add(1);
         let dump = flags & NLM_F_DUMP != 0;
-        let msg = message(
-            self.family,
-            flags | if dump { 0 } else { NLM_F_ACK },
-            self.seq,
-            cmd,
-            version,
-            attrs_buf,
-        );
+        let msg = message(self.family, flags | if dump { 0 } else { NLM_F_ACK }, self.seq, cmd, version, attrs_buf);
         self.socket.send(&msg).map_err(IpvsError::Socket)?;
         let mut out = Vec::new();
         let mut buf = vec![0u8; 65536];
         loop {
-            let n = self
-                .socket
-                .recv(&mut buf, true)
-                .map_err(IpvsError::Socket)?;
+            let n = self.socket.recv(&mut buf, true).map_err(IpvsError::Socket)?;
             for m in messages(&buf[..n]).map_err(IpvsError::Malformed)? {
                 if m.seq != self.seq {
                     continue;
@@ -93,18 +73,11 @@ impl NetlinkIpvs {
                 match m.kind {
                     NLMSG_DONE => return Ok(out),
                     NLMSG_ERROR => {
-                        let code = body
-                            .get(..4)
-                            .map(|b| i32::from_ne_bytes(b.try_into().unwrap()))
-                            .unwrap_or(0);
+                        let code = body.get(..4).map(|b| i32::from_ne_bytes(b.try_into().unwrap())).unwrap_or(0);
                         if code == 0 {
                             return Ok(out);
                         }
-                        return Err(IpvsError::Kernel {
-                            op,
-                            object: object.to_string(),
-                            source: std::io::Error::from_raw_os_error(-code),
-                        });
+                        return Err(IpvsError::Kernel { op, object: object.to_string(), source: std::io::Error::from_raw_os_error(-code) });
                     }
                     // A reply (a dump part, or GETFAMILY's answer before its ACK).
                     _ => out.push(body.get(4..).unwrap_or_default().to_vec()),
@@ -113,27 +86,14 @@ impl NetlinkIpvs {
         }
     }
 
-    fn ipvs(
-        &mut self,
-        cmd: u8,
-        body: &[u8],
-        op: &'static str,
-        object: String,
-    ) -> Result<Vec<Vec<u8>>, IpvsError> {
+    fn ipvs(&mut self, cmd: u8, body: &[u8], op: &'static str, object: String) -> Result<Vec<Vec<u8>>, IpvsError> {
         self.request(cmd, 0, IPVS_GENL_VERSION, body, op, &object)
     }
 }
 
 impl IpvsHandle for NetlinkIpvs {
     fn virtual_servers(&mut self) -> Result<Vec<(VirtualServer, Vec<RealServer>)>, IpvsError> {
-        let replies = self.request(
-            CMD_GET_SERVICE,
-            NLM_F_DUMP,
-            IPVS_GENL_VERSION,
-            &[],
-            "list",
-            "services",
-        )?;
+        let replies = self.request(CMD_GET_SERVICE, NLM_F_DUMP, IPVS_GENL_VERSION, &[], "list", "services")?;
         let mut out = Vec::new();
         for r in replies {
             let Some(inner) = get(&attrs(&r), CMD_ATTR_SERVICE) else {
@@ -144,99 +104,52 @@ impl IpvsHandle for NetlinkIpvs {
             };
             let mut body = Vec::new();
             nested(&mut body, CMD_ATTR_SERVICE, &service_key_attrs(&vs.key));
-            let dests = self.request(
-                CMD_GET_DEST,
-                NLM_F_DUMP,
-                IPVS_GENL_VERSION,
-                &body,
-                "list destinations of",
-                &vs.key.to_string(),
-            )?;
+            let dests = self.request(CMD_GET_DEST, NLM_F_DUMP, IPVS_GENL_VERSION, &body, "list destinations of", &vs.key.to_string())?;
             let family = af(&vs.key.address);
-            let real = dests
-                .iter()
-                .filter_map(|d| {
-                    get(&attrs(d), CMD_ATTR_DEST).and_then(|i| decode_destination(i, family))
-                })
-                .collect();
+            let real = dests.iter().filter_map(|d| get(&attrs(d), CMD_ATTR_DEST).and_then(|i| decode_destination(i, family))).collect();
             out.push((vs, real));
         }
         Ok(out)
     }
 
     fn add_virtual_server(&mut self, vs: &VirtualServer) -> Result<(), IpvsError> {
-        self.ipvs(
-            CMD_NEW_SERVICE,
-            &encode_service(vs),
-            "add",
-            vs.key.to_string(),
-        )
-        .map(drop)
+        self.ipvs(CMD_NEW_SERVICE, &encode_service(vs), "add", vs.key.to_string()).map(drop)
     }
 
     fn update_virtual_server(&mut self, vs: &VirtualServer) -> Result<(), IpvsError> {
-        self.ipvs(
-            CMD_SET_SERVICE,
-            &encode_service(vs),
-            "update",
-            vs.key.to_string(),
-        )
-        .map(drop)
+        self.ipvs(CMD_SET_SERVICE, &encode_service(vs), "update", vs.key.to_string()).map(drop)
     }
 
     fn delete_virtual_server(&mut self, key: &VirtualServerKey) -> Result<(), IpvsError> {
         let mut body = Vec::new();
         nested(&mut body, CMD_ATTR_SERVICE, &service_key_attrs(key));
-        self.ipvs(CMD_DEL_SERVICE, &body, "delete", key.to_string())
-            .map(drop)
+        self.ipvs(CMD_DEL_SERVICE, &body, "delete", key.to_string()).map(drop)
     }
 
-    fn add_real_server(
-        &mut self,
-        key: &VirtualServerKey,
-        addr: SocketAddr,
-        weight: u32,
-    ) -> Result<(), IpvsError> {
+    fn add_real_server(&mut self, key: &VirtualServerKey, addr: SocketAddr, weight: u32) -> Result<(), IpvsError> {
         let body = encode_destination(key, addr, Some(weight));
-        self.ipvs(CMD_NEW_DEST, &body, "add", format!("{addr} to {key}"))
-            .map(drop)
+        self.ipvs(CMD_NEW_DEST, &body, "add", format!("{addr} to {key}")).map(drop)
     }
 
-    fn update_real_server(
-        &mut self,
-        key: &VirtualServerKey,
-        addr: SocketAddr,
-        weight: u32,
-    ) -> Result<(), IpvsError> {
+    fn update_real_server(&mut self, key: &VirtualServerKey, addr: SocketAddr, weight: u32) -> Result<(), IpvsError> {
         let body = encode_destination(key, addr, Some(weight));
-        self.ipvs(CMD_SET_DEST, &body, "update", format!("{addr} of {key}"))
-            .map(drop)
+        self.ipvs(CMD_SET_DEST, &body, "update", format!("{addr} of {key}")).map(drop)
     }
 
-    fn delete_real_server(
-        &mut self,
-        key: &VirtualServerKey,
-        addr: SocketAddr,
-    ) -> Result<(), IpvsError> {
+    fn delete_real_server(&mut self, key: &VirtualServerKey, addr: SocketAddr) -> Result<(), IpvsError> {
         let body = encode_destination(key, addr, None);
-        self.ipvs(CMD_DEL_DEST, &body, "delete", format!("{addr} of {key}"))
-            .map(drop)
+        self.ipvs(CMD_DEL_DEST, &body, "delete", format!("{addr} of {key}")).map(drop)
     }
 
     fn set_timeouts(&mut self, t: IpvsTimeouts) -> Result<(), IpvsError> {
         // Only the timeouts that are set: 0 keeps the kernel's value.
         let mut body = Vec::new();
-        for (kind, secs) in [
-            (CMD_ATTR_TIMEOUT_TCP, t.tcp),
-            (CMD_ATTR_TIMEOUT_TCP_FIN, t.tcp_fin),
-            (CMD_ATTR_TIMEOUT_UDP, t.udp),
-        ] {
+        for (kind, secs) in [(CMD_ATTR_TIMEOUT_TCP, t.tcp), (CMD_ATTR_TIMEOUT_TCP_FIN, t.tcp_fin), (CMD_ATTR_TIMEOUT_UDP, t.udp)] {
             if secs != 0 {
                 attr(&mut body, kind, &secs.to_ne_bytes());
             }
         }
-        self.ipvs(CMD_SET_CONFIG, &body, "configure", "timeouts".into())
-            .map(drop)
+        self.ipvs(CMD_SET_CONFIG, &body, "configure", "timeouts".into()).map(drop)
     }
 }
 

@@ -5,9 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-pub(super) use crate::applier::netlink::{
-    NLM_F_ACK, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, attr, attrs, get, nested,
-};
+pub(super) use crate::applier::netlink::{NLM_F_ACK, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, attr, attrs, get, nested};
 use crate::ipvs::{RealServer, VirtualServer, VirtualServerKey};
 use crate::service::Protocol;
 
@@ -56,29 +54,19 @@ pub(super) const FLAG_PERSISTENT: u32 = 0x1;
 pub(super) const FWD_MASQ: u32 = 0;
 
 pub(super) fn u32_of(v: Option<&[u8]>) -> u32 {
-    v.and_then(|b| b.get(..4))
-        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-        .unwrap_or(0)
+    v.and_then(|b| b.get(..4)).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0)
 }
 
 pub(super) fn u16_of(v: Option<&[u8]>) -> u16 {
-    v.and_then(|b| b.get(..2))
-        .map(|b| u16::from_ne_bytes([b[0], b[1]]))
-        .unwrap_or(0)
+    v.and_then(|b| b.get(..2)).map(|b| u16::from_ne_bytes([b[0], b[1]])).unwrap_or(0)
 }
 
 pub(super) fn port_of(v: Option<&[u8]>) -> u16 {
-    v.and_then(|b| b.get(..2))
-        .map(|b| u16::from_be_bytes([b[0], b[1]]))
-        .unwrap_or(0)
+    v.and_then(|b| b.get(..2)).map(|b| u16::from_be_bytes([b[0], b[1]])).unwrap_or(0)
 }
 
 pub(super) fn af(ip: &IpAddr) -> u16 {
-    if ip.is_ipv4() {
-        libc::AF_INET as u16
-    } else {
-        libc::AF_INET6 as u16
-    }
+    if ip.is_ipv4() { libc::AF_INET as u16 } else { libc::AF_INET6 as u16 }
 }
 
 /// `union nf_inet_addr`: 16 bytes, IPv4 in the first four.
@@ -106,11 +94,7 @@ pub(super) fn ip_of(family: u16, v: Option<&[u8]>) -> Option<IpAddr> {
 pub(super) fn service_key_attrs(key: &VirtualServerKey) -> Vec<u8> {
     let mut b = Vec::new();
     attr(&mut b, SVC_AF, &af(&key.address).to_ne_bytes());
-    attr(
-        &mut b,
-        SVC_PROTOCOL,
-        &u16::from(key.protocol.number()).to_ne_bytes(),
-    );
+    attr(&mut b, SVC_PROTOCOL, &u16::from(key.protocol.number()).to_ne_bytes());
     attr(&mut b, SVC_ADDR, &inet_addr(&key.address));
     attr(&mut b, SVC_PORT, &key.port.to_be_bytes());
     b
@@ -127,11 +111,7 @@ pub fn encode_service(vs: &VirtualServer) -> Vec<u8> {
     fl.extend_from_slice(&u32::MAX.to_ne_bytes());
     attr(&mut inner, SVC_FLAGS, &fl);
     attr(&mut inner, SVC_TIMEOUT, &vs.timeout.to_ne_bytes());
-    let netmask: u32 = if vs.key.address.is_ipv4() {
-        u32::MAX
-    } else {
-        128
-    };
+    let netmask: u32 = if vs.key.address.is_ipv4() { u32::MAX } else { 128 };
     attr(&mut inner, SVC_NETMASK, &netmask.to_ne_bytes());
     let mut out = Vec::new();
     nested(&mut out, CMD_ATTR_SERVICE, &inner);
@@ -156,27 +136,15 @@ pub fn decode_service(inner: &[u8]) -> Option<VirtualServer> {
     let sched = sched.split(|b| *b == 0).next().unwrap_or_default();
     let persistent = u32_of(get(&a, SVC_FLAGS)) & FLAG_PERSISTENT != 0;
     Some(VirtualServer {
-        key: VirtualServerKey {
-            address: ip_of(family, get(&a, SVC_ADDR))?,
-            protocol,
-            port: port_of(get(&a, SVC_PORT)),
-        },
+        key: VirtualServerKey { address: ip_of(family, get(&a, SVC_ADDR))?, protocol, port: port_of(get(&a, SVC_PORT)) },
         scheduler: String::from_utf8_lossy(sched).into_owned(),
         persistent,
-        timeout: if persistent {
-            u32_of(get(&a, SVC_TIMEOUT))
-        } else {
-            0
-        },
+        timeout: if persistent { u32_of(get(&a, SVC_TIMEOUT)) } else { 0 },
     })
 }
 
 /// `IPVS_CMD_ATTR_SERVICE` (key only) + `IPVS_CMD_ATTR_DEST` for a real server.
-pub fn encode_destination(
-    key: &VirtualServerKey,
-    addr: SocketAddr,
-    weight: Option<u32>,
-) -> Vec<u8> {
+pub fn encode_destination(key: &VirtualServerKey, addr: SocketAddr, weight: Option<u32>) -> Vec<u8> {
     let mut out = Vec::new();
     nested(&mut out, CMD_ATTR_SERVICE, &service_key_attrs(key));
     let mut d = Vec::new();
@@ -210,14 +178,7 @@ pub fn decode_destination(inner: &[u8], family: u16) -> Option<RealServer> {
 }
 
 /// A netlink request: header, generic netlink header, attributes.
-pub(super) fn message(
-    family: u16,
-    flags: u16,
-    seq: u32,
-    cmd: u8,
-    version: u8,
-    attrs: &[u8],
-) -> Vec<u8> {
+pub(super) fn message(family: u16, flags: u16, seq: u32, cmd: u8, version: u8, attrs: &[u8]) -> Vec<u8> {
     let len = 16 + 4 + attrs.len();
     let mut m = Vec::with_capacity(len);
     m.extend_from_slice(&(len as u32).to_ne_bytes());
@@ -236,50 +197,29 @@ mod tests {
     use crate::applier::netlink::NLA_F_NESTED;
 
     fn key(ip: &str, protocol: Protocol) -> VirtualServerKey {
-        VirtualServerKey {
-            address: ip.parse().unwrap(),
-            protocol,
-            port: 80,
-        }
+        VirtualServerKey { address: ip.parse().unwrap(), protocol, port: 80 }
     }
 
     #[test]
     fn service_round_trips() {
         for (ip, proto) in [("10.0.0.1", Protocol::Tcp), ("fd00::1", Protocol::Sctp)] {
-            let vs = VirtualServer {
-                key: key(ip, proto),
-                scheduler: "wrr".into(),
-                persistent: true,
-                timeout: 10800,
-            };
+            let vs = VirtualServer { key: key(ip, proto), scheduler: "wrr".into(), persistent: true, timeout: 10800 };
             let enc = encode_service(&vs);
             let outer = attrs(&enc);
             assert_eq!(outer.len(), 1);
             assert_eq!(outer[0].0, CMD_ATTR_SERVICE);
-            assert_eq!(
-                u16::from_ne_bytes([enc[2], enc[3]]) & NLA_F_NESTED,
-                NLA_F_NESTED
-            );
+            assert_eq!(u16::from_ne_bytes([enc[2], enc[3]]) & NLA_F_NESTED, NLA_F_NESTED);
             assert_eq!(decode_service(outer[0].1), Some(vs));
         }
     }
 
     #[test]
     fn service_wire_layout() {
-        let vs = VirtualServer {
-            key: key("10.0.0.1", Protocol::Tcp),
-            scheduler: "rr".into(),
-            persistent: false,
-            timeout: 0,
-        };
+        let vs = VirtualServer { key: key("10.0.0.1", Protocol::Tcp), scheduler: "rr".into(), persistent: false, timeout: 0 };
         let enc = encode_service(&vs);
         let inner = attrs(&enc)[0].1;
         let a = attrs(inner);
-        assert_eq!(
-            get(&a, SVC_PORT),
-            Some(&[0u8, 80][..]),
-            "port in network order"
-        );
+        assert_eq!(get(&a, SVC_PORT), Some(&[0u8, 80][..]), "port in network order");
         assert_eq!(&get(&a, SVC_ADDR).unwrap()[..4], &[10, 0, 0, 1]);
         assert_eq!(get(&a, SVC_ADDR).unwrap().len(), 16);
         assert_eq!(get(&a, SVC_SCHED_NAME), Some(&b"rr\0"[..]));

@@ -23,15 +23,7 @@ fn cstr(s: &str) -> Vec<u8> {
 }
 
 /// `struct nfgenmsg` + attributes, as one message.
-fn message(
-    out: &mut Vec<u8>,
-    kind: u16,
-    flags: u16,
-    seq: u32,
-    family: u8,
-    res_id: u16,
-    attrs: &[u8],
-) {
+fn message(out: &mut Vec<u8>, kind: u16, flags: u16, seq: u32, family: u8, res_id: u16, attrs: &[u8]) {
     header(out, 4 + attrs.len(), kind, flags, seq);
     out.push(family);
     out.push(0); // NFNETLINK_V0
@@ -73,20 +65,12 @@ pub fn element_verdict(value: &str) -> Result<Verdict, Unsupported> {
 }
 
 /// `NFTA_SET_ELEM_LIST_*` for one element of `container`.
-fn element(
-    container: &str,
-    key: &str,
-    value: Option<&str>,
-    comment: Option<&str>,
-) -> Result<Vec<u8>, Unsupported> {
+fn element(container: &str, key: &str, value: Option<&str>, comment: Option<&str>) -> Result<Vec<u8>, Unsupported> {
     // An endpoint map's key is a host-order `numgen` value and its value
     // data (`address . port`); every other map's value is a verdict.
     let endpoint_map = map_index(container).is_some();
     let key_bytes = if endpoint_map {
-        key.parse::<u32>()
-            .map_err(|_| Unsupported(format!("endpoint map key {key:?}")))?
-            .to_ne_bytes()
-            .to_vec()
+        key.parse::<u32>().map_err(|_| Unsupported(format!("endpoint map key {key:?}")))?.to_ne_bytes().to_vec()
     } else {
         element_key(key)?
     };
@@ -125,11 +109,7 @@ fn address_type(family: IpFamily) -> (u32, u32) {
 }
 
 /// `(message type, extra flags, attributes)` of one command.
-fn command(
-    c: &Command,
-    family: IpFamily,
-    set_id: &mut u32,
-) -> Result<(u16, u16, Vec<u8>), Unsupported> {
+fn command(c: &Command, family: IpFamily, set_id: &mut u32) -> Result<(u16, u16, Vec<u8>), Unsupported> {
     let table = cstr(TABLE);
     let mut a = Vec::new();
     let out = match c {
@@ -162,11 +142,7 @@ fn command(
             *set_id += 1;
             attr(&mut a, NFTA_SET_TABLE, &table);
             attr(&mut a, NFTA_SET_NAME, &cstr(name));
-            attr(
-                &mut a,
-                NFTA_SET_FLAGS,
-                &(NFT_SET_TIMEOUT | NFT_SET_EVAL).to_be_bytes(),
-            );
+            attr(&mut a, NFTA_SET_FLAGS, &(NFT_SET_TIMEOUT | NFT_SET_EVAL).to_be_bytes());
             attr(&mut a, NFTA_SET_KEY_TYPE, &kind.to_be_bytes());
             attr(&mut a, NFTA_SET_KEY_LEN, &len.to_be_bytes());
             attr(&mut a, NFTA_SET_ID, &set_id.to_be_bytes());
@@ -198,19 +174,10 @@ fn command(
             attr(&mut a, NFTA_SET_NAME, &cstr(name));
             (NFT_MSG_DELSET, 0, a)
         }
-        Command::AddElement {
-            container,
-            key,
-            value,
-            comment,
-        } => (
-            NFT_MSG_NEWSETELEM,
-            NLM_F_CREATE,
-            element(container, key, value.as_deref(), comment.as_deref())?,
-        ),
-        Command::DeleteElement { container, key } => {
-            (NFT_MSG_DELSETELEM, 0, element(container, key, None, None)?)
+        Command::AddElement { container, key, value, comment } => {
+            (NFT_MSG_NEWSETELEM, NLM_F_CREATE, element(container, key, value.as_deref(), comment.as_deref())?)
         }
+        Command::DeleteElement { container, key } => (NFT_MSG_DELSETELEM, 0, element(container, key, None, None)?),
     };
     Ok(out)
 }
@@ -222,39 +189,15 @@ pub fn batch(commands: &[Command], family: IpFamily, seq: u32) -> Result<Vec<u8>
         IpFamily::V6 => NFPROTO_IPV6 as u8,
     };
     let mut out = Vec::new();
-    message(
-        &mut out,
-        NFNL_MSG_BATCH_BEGIN,
-        NLM_F_REQUEST,
-        seq,
-        0,
-        NFNL_SUBSYS_NFTABLES,
-        &[],
-    );
+    message(&mut out, NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, 0, NFNL_SUBSYS_NFTABLES, &[]);
     let mut set_id = 0;
     for (i, c) in commands.iter().enumerate() {
         let (kind, flags, attrs) = command(c, family, &mut set_id)?;
         let kind = (NFNL_SUBSYS_NFTABLES << 8) | kind;
         let seq = seq.wrapping_add(1 + i as u32);
-        message(
-            &mut out,
-            kind,
-            NLM_F_REQUEST | flags,
-            seq,
-            nf_family,
-            0,
-            &attrs,
-        );
+        message(&mut out, kind, NLM_F_REQUEST | flags, seq, nf_family, 0, &attrs);
     }
     let end = seq.wrapping_add(1 + commands.len() as u32);
-    message(
-        &mut out,
-        NFNL_MSG_BATCH_END,
-        NLM_F_REQUEST,
-        end,
-        0,
-        NFNL_SUBSYS_NFTABLES,
-        &[],
-    );
+    message(&mut out, NFNL_MSG_BATCH_END, NLM_F_REQUEST, end, 0, NFNL_SUBSYS_NFTABLES, &[]);
     Ok(out)
 }

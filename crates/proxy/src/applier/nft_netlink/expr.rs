@@ -82,13 +82,7 @@ pub(super) fn ip_bytes(ip: &IpAddr) -> Vec<u8> {
 
 /// `ip saddr 10.0.0.0/8`: a byte-aligned prefix loads only its bytes (as
 /// nft does); any other prefix loads the address and masks it.
-fn addr_match(
-    list: &mut Vec<u8>,
-    family: IpFamily,
-    dir: Direction,
-    negate: bool,
-    v: &AddrOrCidr,
-) -> Result<(), Unsupported> {
+fn addr_match(list: &mut Vec<u8>, family: IpFamily, dir: Direction, negate: bool, v: &AddrOrCidr) -> Result<(), Unsupported> {
     let (ip, prefix) = v.prefix();
     if IpFamily::of(&ip) != family || prefix == 0 {
         return Err(Unsupported(format!("address match on {v}")));
@@ -124,12 +118,7 @@ fn addr_match(
 
 fn encode_match(list: &mut Vec<u8>, m: &Match) -> Result<(), Unsupported> {
     match m {
-        Match::Addr {
-            family,
-            dir,
-            negate,
-            value,
-        } => addr_match(list, *family, *dir, *negate, value)?,
+        Match::Addr { family, dir, negate, value } => addr_match(list, *family, *dir, *negate, value)?,
         Match::SourceInSet { family, set } => {
             let ip_len = if *family == IpFamily::V4 { 4 } else { 16 };
             load_network(list, addr_offset(*family, Direction::Source), ip_len);
@@ -138,11 +127,7 @@ fn encode_match(list: &mut Vec<u8>, m: &Match) -> Result<(), Unsupported> {
             attr(&mut d, NFTA_LOOKUP_SREG, &be32(NFT_REG_1));
             expr(list, "lookup", &d);
         }
-        Match::Iifname {
-            negate,
-            name,
-            prefix,
-        } => {
+        Match::Iifname { negate, name, prefix } => {
             // An exact name compares all IFNAMSIZ bytes (NUL-padded); a
             // prefix only its own bytes.
             if name.is_empty() || name.len() >= 16 {
@@ -248,12 +233,7 @@ fn encode_statement(list: &mut Vec<u8>, s: &Statement) {
             immediate(list, NFT_REG_2, &p);
             dnat(list, family, NFT_REG_2, Some(NF_NAT_RANGE_PROTO_SPECIFIED));
         }
-        Statement::DnatFromMap {
-            family,
-            modulus,
-            offset,
-            map,
-        } => {
+        Statement::DnatFromMap { family, modulus, offset, map } => {
             numgen_random(list, *modulus, *offset);
             let mut d = Vec::new();
             attr(&mut d, NFTA_LOOKUP_SET, format!("{map}\0").as_bytes());
@@ -284,8 +264,7 @@ pub fn rule_expressions(rule: &Rule) -> Result<Vec<u8>, Unsupported> {
 
 /// nft's user data TLV holding a comment (type 0, length with the NUL).
 pub(super) fn comment_tlv(comment: &str) -> Result<Vec<u8>, Unsupported> {
-    let len = u8::try_from(comment.len() + 1)
-        .map_err(|_| Unsupported(format!("comment of {} bytes", comment.len())))?;
+    let len = u8::try_from(comment.len() + 1).map_err(|_| Unsupported(format!("comment of {} bytes", comment.len())))?;
     let mut out = vec![0, len];
     out.extend_from_slice(comment.as_bytes());
     out.push(0);

@@ -65,9 +65,7 @@ impl NftNetlink {
 
     /// Sends `tx` as one batch and waits for the kernel's answer.
     pub fn apply(&mut self, tx: &Transaction) -> Result<(), NetlinkApplyError> {
-        let commands = tx
-            .commands()
-            .ok_or_else(|| Unsupported("a command without a netlink form".into()))?;
+        let commands = tx.commands().ok_or_else(|| Unsupported("a command without a netlink form".into()))?;
         if commands.is_empty() {
             return Ok(());
         }
@@ -77,19 +75,13 @@ impl NftNetlink {
         let mut bytes = batch(commands, tx.family(), base)?;
         ack_last_command(&mut bytes, commands.len());
         if bytes.len() > 128 * 1024 {
-            self.socket
-                .reserve_send_buffer(bytes.len() * 2)
-                .map_err(NetlinkApplyError::Io)?;
+            self.socket.reserve_send_buffer(bytes.len() * 2).map_err(NetlinkApplyError::Io)?;
         }
         self.drain_stale().map_err(NetlinkApplyError::Io)?;
         self.socket.send(&bytes).map_err(NetlinkApplyError::Io)?;
         let line = |seq: u32| {
             let index = seq.wrapping_sub(base.wrapping_add(1)) as usize;
-            tx.as_str()
-                .lines()
-                .nth(index)
-                .unwrap_or("the batch")
-                .to_string()
+            tx.as_str().lines().nth(index).unwrap_or("the batch").to_string()
         };
         // The kernel handles the batch inside sendmsg, so its answers are
         // queued by now: errors in batch order, the last command's ACK (or
@@ -103,8 +95,7 @@ impl NftNetlink {
                     e
                 })
             })?;
-            let msgs =
-                messages(&buf[..n]).map_err(|m| NetlinkApplyError::Io(io::Error::other(m)))?;
+            let msgs = messages(&buf[..n]).map_err(|m| NetlinkApplyError::Io(io::Error::other(m)))?;
             for m in msgs {
                 let Some((errno, seq)) = m.error() else {
                     continue;
@@ -113,10 +104,7 @@ impl NftNetlink {
                     continue; // an answer to an earlier batch
                 }
                 if errno != 0 {
-                    return Err(NetlinkApplyError::Rejected {
-                        command: line(seq),
-                        source: io::Error::from_raw_os_error(errno),
-                    });
+                    return Err(NetlinkApplyError::Rejected { command: line(seq), source: io::Error::from_raw_os_error(errno) });
                 }
                 if seq == last {
                     return Ok(());

@@ -19,20 +19,14 @@ fn exprs(list: &[u8]) -> Vec<(String, ExprData)> {
             let a = attrs(e);
             let name = get(&a, NFTA_EXPR_NAME).unwrap();
             let name = String::from_utf8(name[..name.len() - 1].to_vec()).unwrap();
-            let data = attrs(get(&a, NFTA_EXPR_DATA).unwrap())
-                .into_iter()
-                .map(|(k, v)| (k, v.to_vec()))
-                .collect();
+            let data = attrs(get(&a, NFTA_EXPR_DATA).unwrap()).into_iter().map(|(k, v)| (k, v.to_vec())).collect();
             (name, data)
         })
         .collect()
 }
 
 fn names(rule: &Rule) -> Vec<String> {
-    exprs(&rule_expressions(rule).unwrap())
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect()
+    exprs(&rule_expressions(rule).unwrap()).into_iter().map(|(n, _)| n).collect()
 }
 
 fn saddr(negate: bool, v: &str) -> Match {
@@ -40,12 +34,7 @@ fn saddr(negate: bool, v: &str) -> Match {
         Ok(ip) => AddrOrCidr::Addr(ip),
         Err(_) => AddrOrCidr::Cidr(v.parse().unwrap()),
     };
-    Match::Addr {
-        family: IpFamily::V4,
-        dir: Direction::Source,
-        negate,
-        value,
-    }
+    Match::Addr { family: IpFamily::V4, dir: Direction::Source, negate, value }
 }
 
 #[test]
@@ -55,72 +44,30 @@ fn rules_become_nfts_expressions() {
     assert_eq!(names(&r), ["payload", "cmp", "immediate"]);
     let e = exprs(&rule_expressions(&r).unwrap());
     // A byte-aligned prefix loads one byte at offset 12 and compares it.
-    assert!(
-        e[0].1
-            .contains(&(NFTA_PAYLOAD_OFFSET, 12u32.to_be_bytes().to_vec()))
-    );
-    assert!(
-        e[0].1
-            .contains(&(NFTA_PAYLOAD_LEN, 1u32.to_be_bytes().to_vec()))
-    );
+    assert!(e[0].1.contains(&(NFTA_PAYLOAD_OFFSET, 12u32.to_be_bytes().to_vec())));
+    assert!(e[0].1.contains(&(NFTA_PAYLOAD_LEN, 1u32.to_be_bytes().to_vec())));
     let r = Rule::new(vec![saddr(true, "10.1.2.0/23")], goto.clone());
     assert_eq!(names(&r), ["payload", "bitwise", "cmp", "immediate"]);
     let e = exprs(&rule_expressions(&r).unwrap());
-    let mask = attrs(
-        &e[1]
-            .1
-            .iter()
-            .find(|(k, _)| *k == NFTA_BITWISE_MASK)
-            .unwrap()
-            .1,
-    )[0]
-    .1
-    .to_vec();
+    let mask = attrs(&e[1].1.iter().find(|(k, _)| *k == NFTA_BITWISE_MASK).unwrap().1)[0].1.to_vec();
     assert_eq!(mask, [255, 255, 254, 0]);
     let cmp = &e[2].1;
     assert!(cmp.contains(&(NFTA_CMP_OP, NFT_CMP_NEQ.to_be_bytes().to_vec())));
-    let r = Rule::new(
-        vec![Match::L4Proto(Protocol::Udp)],
-        Statement::Dnat("10.1.2.3:53".parse().unwrap()),
-    );
+    let r = Rule::new(vec![Match::L4Proto(Protocol::Udp)], Statement::Dnat("10.1.2.3:53".parse().unwrap()));
     assert_eq!(names(&r), ["meta", "cmp", "immediate", "immediate", "nat"]);
     let r = Rule::new(vec![Match::RandomOneIn(3)], goto.clone());
     assert_eq!(names(&r), ["numgen", "cmp", "immediate"]);
     let r = Rule::new(vec![Match::FibSourceLocal], goto.clone()).with_comment("x");
     assert_eq!(names(&r), ["fib", "cmp", "immediate"]);
-    let r = Rule::new(
-        vec![Match::SourceInSet {
-            family: IpFamily::V6,
-            set: "a".into(),
-        }],
-        goto,
-    );
+    let r = Rule::new(vec![Match::SourceInSet { family: IpFamily::V6, set: "a".into() }], goto);
     assert_eq!(names(&r), ["payload", "lookup", "immediate"]);
-    let r = Rule::new(
-        Vec::new(),
-        Statement::UpdateSourceInSet {
-            family: IpFamily::V4,
-            set: "a".into(),
-        },
-    );
+    let r = Rule::new(Vec::new(), Statement::UpdateSourceInSet { family: IpFamily::V4, set: "a".into() });
     assert_eq!(names(&r), ["payload", "dynset"]);
-    let exact = Match::Iifname {
-        negate: true,
-        name: "knode0".into(),
-        prefix: false,
-    };
+    let exact = Match::Iifname { negate: true, name: "knode0".into(), prefix: false };
     let e = exprs(&rule_expressions(&Rule::verdict_after(exact)).unwrap());
     let data = &e[1].1.iter().find(|(k, _)| *k == NFTA_CMP_DATA).unwrap().1;
-    assert_eq!(
-        attrs(data)[0].1.len(),
-        16,
-        "an exact name compares IFNAMSIZ bytes"
-    );
-    let prefix = Match::Iifname {
-        negate: false,
-        name: "veth".into(),
-        prefix: true,
-    };
+    assert_eq!(attrs(data)[0].1.len(), 16, "an exact name compares IFNAMSIZ bytes");
+    let prefix = Match::Iifname { negate: false, name: "veth".into(), prefix: true };
     let e = exprs(&rule_expressions(&Rule::verdict_after(prefix)).unwrap());
     let data = &e[1].1.iter().find(|(k, _)| *k == NFTA_CMP_DATA).unwrap().1;
     assert_eq!(attrs(data)[0].1, b"veth");
@@ -134,16 +81,9 @@ impl Rule {
 
 #[test]
 fn what_cannot_be_encoded_says_so() {
-    let r = Rule::new(
-        vec![saddr(false, "0.0.0.0/0")],
-        Statement::Verdict(Verdict::Drop),
-    );
+    let r = Rule::new(vec![saddr(false, "0.0.0.0/0")], Statement::Verdict(Verdict::Drop));
     assert!(rule_expressions(&r).is_err());
-    let long = Match::Iifname {
-        negate: false,
-        name: "a-very-long-interface".into(),
-        prefix: false,
-    };
+    let long = Match::Iifname { negate: false, name: "a-very-long-interface".into(), prefix: false };
     assert!(rule_expressions(&Rule::verdict_after(long)).is_err());
     assert!(element_key("198.19.0.1 . icmp . 80").is_err());
     assert!(element_verdict("accept later").is_err());
@@ -151,20 +91,11 @@ fn what_cannot_be_encoded_says_so() {
 
 #[test]
 fn element_keys_pad_each_field() {
-    assert_eq!(
-        element_key("198.19.0.1 . tcp . 80").unwrap(),
-        [198, 19, 0, 1, 6, 0, 0, 0, 0, 80, 0, 0]
-    );
-    assert_eq!(
-        element_key("udp . 30080").unwrap(),
-        [17, 0, 0, 0, 0x75, 0x80, 0, 0]
-    );
+    assert_eq!(element_key("198.19.0.1 . tcp . 80").unwrap(), [198, 19, 0, 1, 6, 0, 0, 0, 0, 80, 0, 0]);
+    assert_eq!(element_key("udp . 30080").unwrap(), [17, 0, 0, 0, 0x75, 0x80, 0, 0]);
     assert_eq!(element_key("198.19.0.1").unwrap(), [198, 19, 0, 1]);
     assert_eq!(element_key("fd00::1 . sctp . 80").unwrap().len(), 24);
-    assert_eq!(
-        element_verdict("goto service-x").unwrap(),
-        Verdict::Goto("service-x".into())
-    );
+    assert_eq!(element_verdict("goto service-x").unwrap(), Verdict::Goto("service-x".into()));
     assert_eq!(element_verdict("drop").unwrap(), Verdict::Drop);
 }
 

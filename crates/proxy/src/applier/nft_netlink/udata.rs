@@ -111,18 +111,11 @@ mod tests {
 
     #[test]
     fn matches_what_nft_sends() {
-        let ours = endpoint_map(
-            IpFamily::V4,
-            Protocol::Tcp,
-            "endpoints of load-balancing chains",
-        );
+        let ours = endpoint_map(IpFamily::V4, Protocol::Tcp, "endpoints of load-balancing chains");
         let nft: String = NFT_IP_TCP.split_whitespace().collect();
         assert_eq!(hex(&ours), nft);
         // IPv6 daddr and UDP differ only in their descriptions and fields.
         let v6 = hex(&endpoint_map(IpFamily::V6, Protocol::Udp, "c"));
-        assert!(
-            v6.contains("00040d0000000104090000000114000407000000010c000406000000"),
-            "{v6}"
-        );
+        assert!(v6.contains("00040d0000000104090000000114000407000000010c000406000000"), "{v6}");
     }
 }
