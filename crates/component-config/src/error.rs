@@ -15,7 +15,9 @@ use crate::Component;
 /// Where a setting came from: a configuration file, or the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
+    /// The configuration file at this path (`--config`).
     File(PathBuf),
+    /// A command-line flag.
     CommandLine,
 }
 
@@ -35,38 +37,81 @@ pub enum ConfigError<C: Component> {
     /// The configuration file could not be read.
     #[error("{}: cannot read {} configuration file: {source}", path.display(), C::NAME)]
     Read {
+        /// The configuration file's path, as given.
         path: PathBuf,
+        /// The I/O error reading it.
         #[source]
         source: std::io::Error,
     },
     /// Not well-formed YAML/JSON, or not a mapping.
     #[error("{origin}: cannot parse {} configuration: {message}", C::NAME)]
-    Syntax { origin: Origin, message: String },
+    Syntax {
+        /// The file or command line that holds the configuration.
+        origin: Origin,
+        /// The parser's description of what is wrong.
+        message: String,
+    },
     /// A field has a value of the wrong form (type, duration, quantity, ...).
     #[error("{origin}: field {field}: {message}")]
-    Field { origin: Origin, field: String, message: String },
+    Field {
+        /// The file or command line the value came from.
+        origin: Origin,
+        /// Path of the field (`evictionHard.memory.available`) or the flag.
+        field: String,
+        /// What form the value was expected to have.
+        message: String,
+    },
     /// The configuration parsed but upstream validation refuses it.
     #[error("{origin}: invalid configuration: {field}: {message}")]
-    Invalid { origin: Origin, field: String, message: String },
+    Invalid {
+        /// The file or command line the value came from.
+        origin: Origin,
+        /// Path of the refused field, as upstream validation names it.
+        field: String,
+        /// Why validation refuses the value.
+        message: String,
+    },
     /// A flag upstream does not know (`unknown flag: --foo`).
     #[error("unknown flag: {flag}")]
-    UnknownFlag { flag: String },
+    UnknownFlag {
+        /// The flag as given, with its dashes and without any `=value`.
+        flag: String,
+    },
     /// A known flag with a value it cannot take.
     #[error("invalid argument {value:?} for \"{flag}\" flag: {message}")]
-    FlagValue { flag: String, value: String, message: String },
+    FlagValue {
+        /// The flag's name with dashes (`--max-pods`).
+        flag: String,
+        /// The value given on the command line, verbatim.
+        value: String,
+        /// Why the value cannot be taken.
+        message: String,
+    },
     /// Any other command-line problem (missing value, stray argument...).
     #[error("{message}")]
-    Usage { message: String },
+    Usage {
+        /// The complete one-line message, in upstream's wording.
+        message: String,
+    },
     /// `--node-labels` named labels the kubelet may not set on itself
     /// (the kubelet only).
     #[error("{message}")]
-    NodeLabels { message: String },
+    NodeLabels {
+        /// Upstream's two-line refusal, naming the labels, word for word.
+        message: String,
+    },
     /// `--help` was given: print this text and exit 0.
     #[error("{text}")]
-    Help { text: String },
+    Help {
+        /// The rendered `--help` output.
+        text: String,
+    },
     /// `--version` was given: print this text and exit 0.
     #[error("{text}")]
-    Version { text: String },
+    Version {
+        /// The version line (`Kubernetes v1.37.2 (knode x.y.z)`).
+        text: String,
+    },
     /// Never made: only ties the component to the type.
     #[doc(hidden)]
     #[error("unreachable")]
@@ -120,10 +165,13 @@ pub enum WarningKind {
 /// A problem that does not stop the component: reported, logged, and ignored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigWarning {
+    /// The file or command line the setting came from.
     pub origin: Origin,
+    /// What sort of problem this is.
     pub kind: WarningKind,
     /// Field path (`authentication.webhook.foo`) or flag (`--network-plugin`).
     pub field: String,
+    /// The human-readable explanation, printed after the field.
     pub message: String,
 }
 

@@ -87,6 +87,7 @@ pub fn command<C: Component>(about: &'static str, args: impl IntoIterator<Item =
 pub struct GivenFlag {
     /// The name without dashes.
     pub name: String,
+    /// The value as given; `true` for a bool flag given without `=value`.
     pub value: String,
     /// True on the flag's first occurrence.
     pub first: bool,

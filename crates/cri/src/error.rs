@@ -5,16 +5,44 @@
 pub enum CriError {
     /// The runtime socket could not be reached.
     #[error("cannot connect to the container runtime at {endpoint}: {reason}")]
-    Connect { endpoint: String, reason: String },
+    Connect {
+        /// The runtime endpoint as configured (`unix:///run/containerd/containerd.sock`).
+        endpoint: String,
+        /// Why the endpoint was refused or could not be dialled.
+        reason: String,
+    },
     /// The runtime answered with a gRPC error.
     #[error("CRI {op} {object}: {code:?}: {message}")]
-    Status { op: &'static str, object: String, code: tonic::Code, message: String },
+    Status {
+        /// The CRI method that failed (`RunPodSandbox`, `StartContainer`, ...).
+        op: &'static str,
+        /// The sandbox ID, container ID or image the call was about; empty for node-wide calls.
+        object: String,
+        /// The gRPC status code the runtime returned.
+        code: tonic::Code,
+        /// The runtime's status message.
+        message: String,
+    },
     /// The call did not finish within the runtime request timeout.
     #[error("CRI {op} {object}: timed out after {timeout:?}")]
-    Timeout { op: &'static str, object: String, timeout: std::time::Duration },
+    Timeout {
+        /// The CRI method that failed (`RunPodSandbox`, `StartContainer`, ...).
+        op: &'static str,
+        /// The sandbox ID, container ID or image the call was about; empty for node-wide calls.
+        object: String,
+        /// The deadline the call ran out of.
+        timeout: std::time::Duration,
+    },
     /// The runtime answered, but without a field CRI requires (e.g. an empty sandbox ID).
     #[error("CRI {op} {object}: invalid response: {reason}")]
-    InvalidResponse { op: &'static str, object: String, reason: String },
+    InvalidResponse {
+        /// The CRI method that failed (`RunPodSandbox`, `StartContainer`, ...).
+        op: &'static str,
+        /// The sandbox ID, container ID or image the call was about; empty for node-wide calls.
+        object: String,
+        /// What is wrong with the response (which required field is unset).
+        reason: String,
+    },
 }
 
 impl CriError {

@@ -125,8 +125,11 @@ pub trait RuntimeService: Send + Sync + 'static {
 /// What a command run with [`RuntimeService::exec_sync`] printed and how it exited.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExecSyncOutput {
+    /// Everything the command wrote to standard output.
     pub stdout: Vec<u8>,
+    /// Everything the command wrote to standard error.
     pub stderr: Vec<u8>,
+    /// The command's exit status (0 is success).
     pub exit_code: i32,
 }
 

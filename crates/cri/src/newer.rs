@@ -32,6 +32,7 @@ pub struct ContainerConfigExtras {
 }
 
 impl ContainerConfigExtras {
+    /// True when there is nothing beyond the generated message to put on the wire.
     pub fn is_empty(&self) -> bool {
         self.image_sub_paths.is_empty()
     }

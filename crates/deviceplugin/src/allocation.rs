@@ -13,37 +13,78 @@ use crate::state::DeviceState;
 /// `Allocate failed due to <text>, which is unexpected`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AllocationError {
+    /// The container already holds devices of the resource, but not as many as it now requests.
     #[error("pod {pod:?} container {container:?} changed request for resource {resource:?} from {from} to {to}")]
-    ChangedRequest { pod: String, container: String, resource: String, from: usize, to: usize },
+    ChangedRequest {
+        /// The pod's UID.
+        pod: String,
+        /// The container's name in the pod spec.
+        container: String,
+        /// The extended resource name (`vendor.com/gpu`).
+        resource: String,
+        /// How many devices the container holds.
+        from: usize,
+        /// How many it now requests.
+        to: usize,
+    },
+    /// No plugin has registered the resource; the resource name.
     #[error("cannot allocate unregistered device {0}")]
     Unregistered(String),
+    /// The resource's plugin reports no healthy device; the resource name.
     #[error("no healthy devices present; cannot allocate unhealthy devices {0}")]
     NoHealthyDevices(String),
+    /// Fewer healthy, unallocated devices than the container still needs.
     #[error("requested number of devices unavailable for {resource}. Requested: {requested}, Available: {available}")]
-    Unavailable { resource: String, requested: usize, available: usize },
+    Unavailable {
+        /// The extended resource name (`vendor.com/gpu`).
+        resource: String,
+        /// Devices still needed after reusing init containers' ones.
+        requested: usize,
+        /// Healthy devices no other container holds.
+        available: usize,
+    },
+    /// The resource has devices but no plugin endpoint to call; the resource name.
     #[error("unknown Device Plugin {0}")]
     UnknownPlugin(String),
+    /// The resource's plugin has stopped (its `ListAndWatch` ended, a newer registration
+    /// replaced it, or the manager stopped); the resource name.
     #[error("device plugin for {0} has been stopped")]
     PluginStopped(String),
+    /// The plugin's `GetPreferredAllocation` failed; its gRPC error.
     #[error("device plugin GetPreferredAllocation rpc failed with err: {0}")]
     PreferredAllocation(String),
     /// The plugin's `Allocate` failed (its gRPC error).
     #[error("{0}")]
     Allocate(String),
+    /// The plugin's `Allocate` answer has no container response; the answer, debug-printed.
     #[error("no containers return in allocation response {0}")]
     EmptyResponse(String),
+    /// The plugin's `PreStartContainer` failed or timed out; its gRPC error or the timeout.
     #[error("device plugin PreStartContainer rpc failed with err: {0}")]
     PreStartContainer(String),
+    /// A container about to start has no devices recorded for a resource whose plugin needs
+    /// `PreStartContainer`.
     #[error("no devices found allocated in local cache for pod {pod}, container {container}, resource {resource}")]
-    NotAllocated { pod: String, container: String, resource: String },
+    NotAllocated {
+        /// The pod's UID.
+        pod: String,
+        /// The container's name in the pod spec.
+        container: String,
+        /// The extended resource name (`vendor.com/gpu`).
+        resource: String,
+    },
 }
 
 /// One container's request for one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Request<'a> {
+    /// The pod's UID.
     pub pod: &'a str,
+    /// The container's name in the pod spec.
     pub container: &'a str,
+    /// The extended resource name (`vendor.com/gpu`).
     pub resource: &'a str,
+    /// How many devices the container's `limits` ask for.
     pub required: usize,
 }
 
@@ -53,7 +94,14 @@ pub enum Plan {
     /// It holds its devices already (a restarted container, or one restored from the checkpoint).
     Satisfied,
     /// It gets `reused` plus `needed` of `available`.
-    Allocate { reused: BTreeSet<String>, needed: usize, available: BTreeSet<String> },
+    Allocate {
+        /// Device IDs taken over from the pod's init containers.
+        reused: BTreeSet<String>,
+        /// How many more devices to choose.
+        needed: usize,
+        /// Device IDs to choose them from: healthy, and held by no other container.
+        available: BTreeSet<String>,
+    },
 }
 
 /// Plans `req` against the registered devices, what containers hold, and `reusable` (devices of

@@ -26,10 +26,13 @@ pub const CHECKPOINT_FILE: &str = "kubelet_internal_checkpoint";
 /// the checksum tells from an empty list.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PodDevicesEntry {
+    /// The pod's UID (`PodUID`).
     #[serde(rename = "PodUID")]
     pub pod_uid: String,
+    /// The container's name in the pod spec (`ContainerName`).
     #[serde(rename = "ContainerName")]
     pub container_name: String,
+    /// The extended resource name, e.g. `vendor.com/gpu` (`ResourceName`).
     #[serde(rename = "ResourceName")]
     pub resource_name: String,
     /// Device IDs by NUMA node.
@@ -43,6 +46,7 @@ pub struct PodDevicesEntry {
 /// What the checkpoint holds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointData {
+    /// Every container's devices, one entry per container and resource.
     #[serde(rename = "PodDeviceEntries")]
     pub pod_device_entries: Option<Vec<PodDevicesEntry>>,
     /// Healthy device IDs of every registered resource.
@@ -61,12 +65,32 @@ struct File {
 /// Why the checkpoint could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
+    /// The file could not be read or written.
     #[error("checkpoint file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The checkpoint file's path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not the checkpoint's JSON.
     #[error("checkpoint file {path}: {source}")]
-    Decode { path: PathBuf, source: serde_json::Error },
+    Decode {
+        /// The checkpoint file's path.
+        path: PathBuf,
+        /// The JSON decoder's error.
+        source: serde_json::Error,
+    },
+    /// The data does not match the file's checksum.
     #[error("checkpoint file {path} is corrupted: checksum {actual} instead of {expected}")]
-    Corrupt { path: PathBuf, expected: u64, actual: u64 },
+    Corrupt {
+        /// The checkpoint file's path.
+        path: PathBuf,
+        /// The `Checksum` stored in the file.
+        expected: u64,
+        /// The checksum of the `Data` read.
+        actual: u64,
+    },
 }
 
 /// Go's `%v` of a string list as `spew` prints it: `<nil>` or `[a b]`.

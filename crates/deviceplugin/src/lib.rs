@@ -37,7 +37,9 @@ pub use run_options::RunContainerOptions;
 pub use state::ResourceCapacity;
 
 /// The v1beta1 device plugin API (package `v1beta1`, as upstream's
-/// `k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1`) and its constants.
+/// `k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1`) and its constants. The messages and services
+/// are generated from the `.proto` (the API's own comments are upstream's, not copied here).
+#[allow(missing_docs)]
 pub mod v1beta1 {
     tonic::include_proto!("v1beta1");
 

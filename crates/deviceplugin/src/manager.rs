@@ -46,10 +46,22 @@ impl Default for DeviceManagerConfig {
 /// Why the registration server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The device plugin directory could not be created.
     #[error("device plugin directory {path}: {source}")]
-    Dir { path: PathBuf, source: std::io::Error },
+    Dir {
+        /// The directory (`/var/lib/kubelet/device-plugins/`).
+        path: PathBuf,
+        /// The I/O error creating it.
+        source: std::io::Error,
+    },
+    /// The registration socket could not be replaced or bound.
     #[error("device plugin registration socket {path}: {source}")]
-    Socket { path: PathBuf, source: std::io::Error },
+    Socket {
+        /// The socket's path (`<dir>/kubelet.sock`).
+        path: PathBuf,
+        /// The I/O error removing the stale socket or binding it.
+        source: std::io::Error,
+    },
 }
 
 #[derive(Default)]

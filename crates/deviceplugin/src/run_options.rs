@@ -23,6 +23,7 @@ pub struct RunContainerOptions {
 }
 
 impl RunContainerOptions {
+    /// True when the devices need nothing set on the container.
     pub fn is_empty(&self) -> bool {
         self.envs.is_empty()
             && self.mounts.is_empty()

@@ -32,9 +32,16 @@ pub struct ResourceCapacity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     /// Connected; `generation` tells it from earlier and later registrations.
-    Running { generation: u64 },
+    Running {
+        /// The registration's number, counted up by the manager on every registration.
+        generation: u64,
+    },
     /// Its `ListAndWatch` ended at `at` (or it is known from the checkpoint only).
-    Stopped { at: Instant },
+    Stopped {
+        /// When it stopped, or when the checkpoint naming it was read; the resource is
+        /// forgotten a grace period later.
+        at: Instant,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -8,8 +8,15 @@ use crate::v1beta1::{RegisterRequest, SUPPORTED_VERSIONS};
 /// are upstream's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistrationError {
+    /// The plugin speaks a device plugin API version the kubelet does not.
     #[error("requested API version {version:?} is not supported by kubelet. Supported version is {supported:?}")]
-    UnsupportedVersion { version: String, supported: Vec<String> },
+    UnsupportedVersion {
+        /// The version the plugin asked for (`v1beta1`).
+        version: String,
+        /// The versions the kubelet supports.
+        supported: Vec<String>,
+    },
+    /// The resource name is not an extended resource name (`vendor.com/gpu`); the name given.
     #[error("the ResourceName {0:?} is invalid")]
     InvalidResourceName(String),
     /// The plugin's socket could not be reached.

@@ -14,8 +14,12 @@ pub const NODE_NAME: &str = "e2e-node";
 
 /// Directories, ports and config of one test kubelet. Removes its directories on drop.
 pub struct TestNode {
+    /// The node's temporary directory (`knode-e2e-*`), holding `manifests`, `root`, `logs`,
+    /// the config file and the kubelet logs.
     pub dir: tempfile::TempDir,
+    /// Free loopback port for the kubelet's `/healthz` (`healthzPort`).
     pub healthz_port: u16,
+    /// Free loopback port for the kubelet's read-only API (`readOnlyPort`).
     pub read_only_port: u16,
 }
 
@@ -38,6 +42,7 @@ impl Drop for TestNode {
 }
 
 impl TestNode {
+    /// Makes the directories, picks two free ports and writes the default config.
     pub fn new() -> Self {
         let dir = tempfile::Builder::new().prefix("knode-e2e-").tempdir().expect("tempdir");
         for sub in ["manifests", "root", "logs"] {
@@ -48,15 +53,19 @@ impl TestNode {
         node
     }
 
+    /// The static pod directory (`staticPodPath`).
     pub fn manifests(&self) -> PathBuf {
         self.dir.path().join("manifests")
     }
+    /// The kubelet's root directory (`--root-dir`).
     pub fn root(&self) -> PathBuf {
         self.dir.path().join("root")
     }
+    /// The container log directory (`podLogsDir`).
     pub fn logs(&self) -> PathBuf {
         self.dir.path().join("logs")
     }
+    /// The KubeletConfiguration file passed as `--config`.
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("kubelet-config.yaml")
     }
@@ -89,6 +98,7 @@ impl TestNode {
         std::fs::rename(&tmp, self.manifests().join(file)).expect("rename manifest");
     }
 
+    /// Deletes manifest `file` from the static pod directory.
     pub fn remove_manifest(&self, file: &str) {
         std::fs::remove_file(self.manifests().join(file)).expect("remove manifest");
     }
@@ -127,6 +137,7 @@ impl Default for TestNode {
 /// is kept in `$KNODE_E2E_LOG_DIR` (default `/var/log/knode/e2e`) when the test is failing.
 pub struct KubeletProcess {
     child: tokio::process::Child,
+    /// The file the kubelet's stderr goes to (`<node>/kubelet-N.log`).
     pub log: PathBuf,
 }
 

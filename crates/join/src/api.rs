@@ -8,14 +8,29 @@ use std::time::{Duration, SystemTime};
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
 use kube::{Api, Client, Config};
 
+/// Why a call to the API server (or preparing a client for it) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// The API server address, as given, is neither `host:port` nor an `https://` URL.
     #[error("API server address {0:?}: expected host:port or https://host:port")]
     BadServer(String),
+    /// No connection could be made (DNS, TCP or TLS failure).
     #[error("cannot reach the API server at {server}: {reason}")]
-    Unreachable { server: String, reason: String },
+    Unreachable {
+        /// The API server URL, or the request that could not reach it.
+        server: String,
+        /// The client's error.
+        reason: String,
+    },
+    /// The server answered with an error, or the request or kubeconfig was unusable.
     #[error("{what}: {reason}")]
-    Request { what: String, reason: String },
+    Request {
+        /// What was being done (`get configmap kube-public/cluster-info`, `kubeconfig <path>`).
+        what: String,
+        /// The error, as text.
+        reason: String,
+    },
+    /// The CA bundle is not PEM or holds no certificate; the parser's message.
     #[error("the CA bundle: {0}")]
     BadCa(String),
 }

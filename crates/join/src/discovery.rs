@@ -13,37 +13,67 @@ use crate::token::BootstrapToken;
 
 /// The key of the kubeconfig in `cluster-info`, and the prefix of its signatures.
 pub const KUBECONFIG_KEY: &str = "kubeconfig";
+/// The prefix of a signature's key in `cluster-info`; the token ID follows it.
 pub const SIGNATURE_PREFIX: &str = "jws-kubeconfig-";
 
 /// What discovery yields: where the API server is and the CA bundle (PEM) to trust it with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterInfo {
+    /// The API server's `https://` URL, from the kubeconfig's first cluster.
     pub server: String,
+    /// The cluster CA bundle (PEM), decoded from `certificate-authority-data`.
     pub ca_pem: Vec<u8>,
 }
 
+/// Why token discovery refused `cluster-info` or a `--ca-cert-hash`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DiscoveryError {
+    /// `cluster-info` has no kubeconfig.
     #[error("cluster-info has no `{KUBECONFIG_KEY}` key")]
     NoKubeconfig,
+    /// `cluster-info` has no signature for this token.
     #[error(
         "cluster-info is not signed for token id {id:?}: the token must exist, be a signing token \
          (usage-bootstrap-signing: \"true\") and the controller-manager must run the bootstrapsigner controller"
     )]
-    NotSigned { id: String },
+    NotSigned {
+        /// The bootstrap token's ID (the part before the dot).
+        id: String,
+    },
+    /// The signature does not verify with the token's secret.
     #[error("cluster-info's signature for token id {id:?} does not verify: the token's secret is wrong")]
-    BadSignature { id: String },
+    BadSignature {
+        /// The bootstrap token's ID (the part before the dot).
+        id: String,
+    },
+    /// The signature is not a detached HS256 JWS for this token.
     #[error("cluster-info's signature for token id {id:?} is malformed: {reason}")]
-    MalformedSignature { id: String, reason: String },
+    MalformedSignature {
+        /// The bootstrap token's ID (the part before the dot).
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The signed kubeconfig is unusable (no cluster, no CA, not `https://`); what is wrong.
     #[error("cluster-info's kubeconfig: {0}")]
     Kubeconfig(String),
+    /// A `--ca-cert-hash` not of the form `sha256:<64 hex digits>`; the value as given.
     #[error("--ca-cert-hash {0:?}: expected sha256:<64 hexadecimal digits> (kubeadm token create --print-join-command prints it)")]
     BadPin(String),
+    /// The CA's public key matches none of the pins.
     #[error(
         "the cluster CA's public key hash is {actual}, not the pinned {pinned}: refusing to trust {server} \
          (check --ca-cert-hash against `openssl x509 -pubkey -in ca.crt | openssl pkey -pubin -outform der | sha256sum`)"
     )]
-    HashMismatch { actual: String, pinned: String, server: String },
+    HashMismatch {
+        /// The hashes of the CA bundle's certificates, comma-separated.
+        actual: String,
+        /// The `--ca-cert-hash` pins, comma-separated.
+        pinned: String,
+        /// The API server URL that would have been trusted.
+        server: String,
+    },
+    /// The verified second fetch of `cluster-info` differs from the first.
     #[error("cluster-info changed between the first fetch and the fetch verified against its CA")]
     Changed,
 }

@@ -16,12 +16,19 @@ use crate::preflight::{CertFact, Facts, PortFact, RuntimeFacts};
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct KubeletSettings {
+    /// `failSwapOn`: the kubelet refuses to start with swap on (default true).
     pub fail_swap_on: bool,
+    /// `cgroupDriver` (`cgroupfs` or `systemd`); `None` when the file does not set it.
     pub cgroup_driver: Option<String>,
+    /// `rotateCertificates`: the kubelet renews its client certificate (default false).
     pub rotate_certificates: bool,
+    /// `address`: where the kubelet's API listens (default `0.0.0.0`).
     pub address: String,
+    /// `port`: the kubelet's API port (default 10250).
     pub port: u16,
+    /// `healthzBindAddress`: where `/healthz` listens (default `127.0.0.1`).
     pub healthz_bind_address: String,
+    /// `healthzPort`: the `/healthz` port (default 10248).
     pub healthz_port: u16,
 }
 
@@ -54,13 +61,19 @@ impl KubeletSettings {
 
 /// What to look at.
 pub struct Probe<'a> {
+    /// Where the node's files are (for leftovers and the client certificate).
     pub layout: &'a Layout,
+    /// The kubelet settings: swap policy, cgroup driver, ports to check.
     pub settings: &'a KubeletSettings,
+    /// The container runtime's CRI endpoint (`unix:///run/containerd/containerd.sock`).
     pub cri_socket: &'a str,
+    /// The directory that should hold a CNI network configuration (`/etc/cni/net.d`).
     pub cni_conf_dir: &'a Path,
+    /// The kubelet binary to check is executable, if one is to be used.
     pub kubelet_binary: Option<&'a Path>,
     /// The API server, when known, for its clock and the Node object.
     pub api: Option<&'a kube::Client>,
+    /// This node's name, as the Node object is (to be) named.
     pub node_name: &'a str,
     /// Look for the Node object (join: a name clash).
     pub check_node: bool,
@@ -70,6 +83,7 @@ pub struct Probe<'a> {
     pub check_leftovers: bool,
 }
 
+/// Runs every probe `p` asks for and collects the [`Facts`] the preflight checks judge.
 pub async fn gather(p: &Probe<'_>) -> Facts {
     let now = SystemTime::now();
     let mut facts = Facts {

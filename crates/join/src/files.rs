@@ -12,12 +12,20 @@ use serde_json::{Map, Value, json};
 use crate::layout::{CA_CERT, Layout, MANIFESTS};
 use crate::token::BootstrapToken;
 
+/// Why a node file could not be rendered or written.
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {
+    /// The cluster's KubeletConfiguration is not YAML, not a mapping, or of another `kind`.
     #[error("the cluster's kubelet configuration (kube-system/kubelet-config, key kubelet): {0}")]
     ClusterConfig(String),
+    /// A file or directory could not be written.
     #[error("write {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        /// The path under the layout's root.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 /// `bootstrap-kubelet.conf`: the API server, the CA (embedded, as kubeadm does) and the token.

@@ -31,7 +31,18 @@ use crate::token::BootstrapToken;
 /// How to find and authenticate to the cluster.
 #[derive(Debug)]
 pub enum Discovery {
-    Token { server: String, token: BootstrapToken, pins: Vec<String>, unsafe_skip_ca_verification: bool },
+    /// kubeadm's token discovery through `kube-public/cluster-info`.
+    Token {
+        /// The API server as given: `host:port` or an `https://` URL.
+        server: String,
+        /// The bootstrap token that signs `cluster-info` and authenticates the kubelet.
+        token: BootstrapToken,
+        /// `--ca-cert-hash` values (`sha256:<hex>`) the cluster CA's public key must match.
+        pins: Vec<String>,
+        /// `--unsafe-skip-ca-verification`: trust the token alone when no pin is given.
+        unsafe_skip_ca_verification: bool,
+    },
+    /// A bootstrap kubeconfig given as is (`--bootstrap-kubeconfig`), naming the server and CA.
     BootstrapKubeconfig(PathBuf),
 }
 
@@ -40,40 +51,74 @@ pub enum Discovery {
 pub enum ServiceMode {
     /// systemd when it runs, else a process.
     Auto,
+    /// Install the units and start `kubelet.service` with `systemctl`.
     Systemd,
+    /// Start the kubelet as a plain background process with the units' command line.
     Process,
 }
 
+/// What `knode join` was asked to do.
 #[derive(Debug)]
 pub struct JoinOptions {
+    /// How to find the API server and trust it.
     pub discovery: Discovery,
+    /// The node's name (`--node-name`, default the host name); given as `--hostname-override`.
     pub node_name: String,
+    /// `--node-ip` for the kubelet, if given.
     pub node_ip: Option<String>,
+    /// The container runtime's CRI endpoint (`--cri-socket`), written as `containerRuntimeEndpoint`.
     pub cri_socket: String,
+    /// Where the CNI network configuration should be (`--cni-conf-dir`, default `/etc/cni/net.d`).
     pub cni_conf_dir: PathBuf,
+    /// The kubelet binary (`--kubelet-binary`, default `/usr/bin/kubelet`).
     pub kubelet_binary: PathBuf,
+    /// Where the node's files go (`--root`, default `/`).
     pub layout: Layout,
+    /// Preflight checks whose errors only warn (`--ignore-preflight-errors`; `all` for every one).
     pub ignore_preflight_errors: Vec<String>,
+    /// How the kubelet is started.
     pub service: ServiceMode,
+    /// How long discovery may wait, and then TLS bootstrap and the Node turning Ready
+    /// (`--timeout`, default 4 minutes).
     pub ready_timeout: Duration,
 }
 
+/// Why `knode join` stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum JoinError {
+    /// Token discovery refused `cluster-info` or the pins.
     #[error("discovery: {0}")]
     Discovery(#[from] DiscoveryError),
+    /// An API server call failed.
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// The given bootstrap kubeconfig is unreadable or names no server or CA.
     #[error("the bootstrap kubeconfig {path}: {reason}")]
-    BootstrapKubeconfig { path: String, reason: String },
+    BootstrapKubeconfig {
+        /// The kubeconfig's path, as given.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Preflight found this many errors not ignored; nothing was written.
     #[error("preflight found {0} error(s) (above): fix them, or pass --ignore-preflight-errors=<check>,… to go on regardless")]
     Preflight(usize),
+    /// A node file could not be rendered or written.
     #[error(transparent)]
     Files(#[from] FilesError),
+    /// The kubelet could not be installed or started.
     #[error("starting the kubelet: {0}")]
     Service(#[from] ServiceError),
+    /// TLS bootstrap or the Node turning Ready did not happen in time.
     #[error("{what} did not happen within {secs} s: {hint}")]
-    Timeout { what: String, secs: u64, hint: String },
+    Timeout {
+        /// What was waited for (`node <name> Ready`).
+        what: String,
+        /// The whole wait allowed, in seconds.
+        secs: u64,
+        /// Where to look next.
+        hint: String,
+    },
 }
 
 /// Runs the join, reporting each step to `out`.

@@ -4,14 +4,23 @@
 
 use std::path::{Path, PathBuf};
 
+/// The bootstrap kubeconfig (API server, CA, bootstrap token) the kubelet's TLS bootstrap uses.
 pub const BOOTSTRAP_KUBECONFIG: &str = "/etc/kubernetes/bootstrap-kubelet.conf";
+/// The kubelet's own kubeconfig, written by the kubelet once its client certificate is issued.
 pub const KUBELET_KUBECONFIG: &str = "/etc/kubernetes/kubelet.conf";
+/// The cluster CA certificate (PEM); also the kubelet's `clientCAFile`.
 pub const CA_CERT: &str = "/etc/kubernetes/pki/ca.crt";
+/// The static pod directory (`staticPodPath`).
 pub const MANIFESTS: &str = "/etc/kubernetes/manifests";
+/// The kubelet's root directory (`--root-dir`).
 pub const KUBELET_DIR: &str = "/var/lib/kubelet";
+/// The kubelet's KubeletConfiguration file (`--config`).
 pub const KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
+/// This node's kubelet flags (`KUBELET_KUBEADM_ARGS`), read by the kubeadm drop-in.
 pub const KUBEADM_FLAGS: &str = "/var/lib/kubelet/kubeadm-flags.env";
+/// The kubelet's certificate directory (`--cert-dir`).
 pub const KUBELET_PKI: &str = "/var/lib/kubelet/pki";
+/// The kubelet's current client certificate and key (PEM), issued by TLS bootstrap.
 pub const CLIENT_CERT: &str = "/var/lib/kubelet/pki/kubelet-client-current.pem";
 /// Operators' extra flags (`KUBELET_EXTRA_ARGS`): RPM-based and Debian-based systems.
 pub const EXTRA_ARGS_FILES: [&str; 2] = ["/etc/sysconfig/kubelet", "/etc/default/kubelet"];
@@ -19,11 +28,13 @@ pub const EXTRA_ARGS_FILES: [&str; 2] = ["/etc/sysconfig/kubelet", "/etc/default
 pub const UNIT_DIR: &str = "/etc/systemd/system";
 /// The kubelet started without systemd: its pid and its log.
 pub const PID_FILE: &str = "/run/knode/kubelet.pid";
+/// Where the kubelet started without systemd writes its output.
 pub const LOG_FILE: &str = "/var/log/knode/kubelet.log";
 
 /// Prefixes that name a joined node's own files (rewritten under a root).
 const ROOTED: [&str; 5] = ["/etc/kubernetes/", "/var/lib/kubelet", "/etc/sysconfig/", "/etc/default/", "/run/knode/"];
 
+/// The root directory a node's files are laid out under (`/` on a real node).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
     root: PathBuf,
@@ -36,14 +47,17 @@ impl Default for Layout {
 }
 
 impl Layout {
+    /// The layout under `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }
 
+    /// The directory upstream's paths are placed under (`/` on the host).
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// True when the root is `/`: the files go where upstream puts them.
     pub fn is_host(&self) -> bool {
         self.root == Path::new("/")
     }

@@ -8,74 +8,106 @@ use std::fmt;
 /// What the checks look at; gathered by [`crate::facts`]. `None` means "not looked at".
 #[derive(Clone, Debug, Default)]
 pub struct Facts {
+    /// The effective user is root.
     pub is_root: bool,
     /// Total swap in KiB (`/proc/swaps`).
     pub swap_kib: Option<u64>,
+    /// The kubelet configuration's `failSwapOn`.
     pub fail_swap_on: bool,
+    /// `net.ipv4.ip_forward` as read from `/proc/sys`.
     pub ip_forward: Option<String>,
     /// `net.bridge.bridge-nf-call-iptables`; `None` when `br_netfilter` is not loaded.
     pub bridge_nf_call_iptables: Option<String>,
+    /// The CRI endpoint that was probed.
     pub cri_socket: String,
+    /// What the runtime answered over CRI, or why it did not answer.
     pub runtime: Option<Result<RuntimeFacts, String>>,
     /// The kubelet configuration's `cgroupDriver` (unset: the kubelet follows the runtime).
     pub kubelet_cgroup_driver: Option<String>,
+    /// The kubelet's ports (API, then `/healthz`) and whether each is taken.
     pub ports: Vec<PortFact>,
     /// The kubelet's `/healthz` answers: the ports are its own.
     pub kubelet_healthy: bool,
     /// The API server's clock minus ours, in seconds.
     pub clock_skew_secs: Option<Result<i64, String>>,
+    /// The kubelet's client certificate, or why it could not be read.
     pub client_cert: Option<Result<CertFact, String>>,
+    /// The kubelet configuration's `rotateCertificates`.
     pub rotate_certificates: bool,
     /// `(directory, has a network configuration)`.
     pub cni_conf: Option<(String, bool)>,
+    /// The node's name, for the Node-name check and its messages.
     pub node_name: String,
     /// A Node of this name exists: whether it is Ready.
     pub existing_node_ready: Option<bool>,
+    /// The kubelet binary's path when it is an executable file, else what is wrong.
     pub kubelet_binary: Option<Result<String, String>>,
     /// Files of an earlier join that are still there (join only).
     pub leftover_files: Vec<String>,
+    /// When the facts were gathered, in seconds since the Unix epoch.
     pub now_unix: i64,
 }
 
+/// What the container runtime reported over CRI.
 #[derive(Clone, Debug)]
 pub struct RuntimeFacts {
+    /// CRI `Version`: runtime name and version (`containerd v2.1.4`).
     pub version: String,
     /// From CRI `RuntimeConfig`: `systemd` or `cgroupfs`; `None` when not reported.
     pub cgroup_driver: Option<String>,
 }
 
+/// A port the kubelet listens on, and whether something already holds it.
 #[derive(Clone, Debug)]
 pub struct PortFact {
+    /// The TCP port (10250, 10248 by default).
     pub port: u16,
+    /// The address the kubelet binds it on.
     pub address: String,
+    /// Binding it failed with `EADDRINUSE`.
     pub in_use: bool,
 }
 
+/// The kubelet's client certificate.
 #[derive(Clone, Debug)]
 pub struct CertFact {
+    /// The certificate file's path.
     pub path: String,
+    /// Its `notAfter`, in seconds since the Unix epoch.
     pub not_after_unix: i64,
 }
 
 /// Whether the checks run before a join (nothing of ours runs yet) or on a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
+    /// `knode join`, before anything is written: an existing Node of this name is a clash.
     Join,
+    /// `knode doctor` on a node: the kubelet holding its own ports is fine.
     Doctor,
 }
 
+/// How bad a finding is; ordered from fine to fatal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
+    /// The check passed.
     Ok,
+    /// Worth fixing; a join goes on.
     Warning,
+    /// A join stops unless the check is ignored.
     Error,
 }
 
+/// The outcome of one check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
+    /// The check's name (kubeadm's where it has one: `Swap`, `Port-10250`, ...), as
+    /// `--ignore-preflight-errors` takes it.
     pub check: String,
+    /// How bad it is.
     pub severity: Severity,
+    /// What was found.
     pub message: String,
+    /// How to fix it; `None` when the check passed.
     pub fix: Option<String>,
 }
 

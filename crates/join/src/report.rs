@@ -4,16 +4,19 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+/// The step log written to `out` (the terminal), timed from when it was made.
 pub struct Report<W: Write> {
     out: W,
     start: Instant,
 }
 
 impl<W: Write> Report<W> {
+    /// Starts the clock; steps are written to `out`.
     pub fn new(out: W) -> Self {
         Self { out, start: Instant::now() }
     }
 
+    /// The time since the report was made.
     pub fn elapsed(&self) -> Duration {
         self.start.elapsed()
     }

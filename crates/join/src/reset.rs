@@ -15,19 +15,33 @@ use crate::layout::{BOOTSTRAP_KUBECONFIG, CA_CERT, KUBELET_DIR, KUBELET_KUBECONF
 use crate::report::Report;
 use crate::service;
 
+/// What `knode reset` was asked to do.
 pub struct ResetOptions {
+    /// Where the node's files are (`--root`, default `/`).
     pub layout: Layout,
+    /// The container runtime's CRI endpoint, for removing the pods.
     pub cri_socket: String,
+    /// How the kubelet was started, so it is stopped the same way.
     pub service: ServiceMode,
+    /// Stop and remove every pod sandbox in the runtime (off with `--keep-pods`).
     pub remove_pods: bool,
 }
 
+/// Why `knode reset` stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ResetError {
+    /// A step failed (a path could not be removed).
     #[error("{what}: {reason}")]
-    Failed { what: String, reason: String },
+    Failed {
+        /// What was being done (`remove <path>`).
+        what: String,
+        /// The error, as text.
+        reason: String,
+    },
 }
 
+/// Runs the reset, reporting each step: stops the kubelet, removes the pods, unmounts and
+/// removes the node's files and units.
 pub async fn reset<W: Write>(opts: &ResetOptions, report: &mut Report<W>) -> Result<(), ResetError> {
     let layout = &opts.layout;
     let units = service::unit_paths(layout);

@@ -13,14 +13,23 @@ use crate::layout::{LOG_FILE, Layout, PID_FILE, UNIT_DIR};
 use crate::unit;
 use crate::units::{KUBEADM_DROP_IN, KUBELET_SERVICE};
 
+/// Why the kubelet could not be installed, started or stopped as a service.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
+    /// The units' command line could not be worked out.
     #[error(transparent)]
     Unit(#[from] unit::UnitError),
+    /// A unit file could not be written.
     #[error(transparent)]
     Files(#[from] files::FilesError),
+    /// A command (`systemctl ...`) or a process step failed.
     #[error("{what}: {reason}")]
-    Run { what: String, reason: String },
+    Run {
+        /// What was run or done (`systemctl restart kubelet`).
+        what: String,
+        /// Its error or standard error output.
+        reason: String,
+    },
 }
 
 /// Whether systemd manages this machine (it creates `/run/systemd/system` at boot).
@@ -42,6 +51,7 @@ pub fn install_units(layout: &Layout) -> Result<[PathBuf; 2], ServiceError> {
     Ok(paths)
 }
 
+/// Runs `systemctl` with `args`; fails with its standard error output when it exits non-zero.
 pub fn systemctl(args: &[&str]) -> Result<(), ServiceError> {
     let what = format!("systemctl {}", args.join(" "));
     let out = Command::new("systemctl").args(args).output().map_err(|e| ServiceError::Run { what: what.clone(), reason: e.to_string() })?;

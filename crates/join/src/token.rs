@@ -7,15 +7,18 @@ use std::fmt;
 /// log or an error message.
 #[derive(Clone, PartialEq, Eq)]
 pub struct BootstrapToken {
+    /// The public token ID (6 characters), also the `jws-kubeconfig-<id>` key in `cluster-info`.
     pub id: String,
     secret: String,
 }
 
+/// The text is not a bootstrap token of the form `<id>.<secret>`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("the bootstrap token must look like [a-z0-9]{{6}}.[a-z0-9]{{16}} (kubeadm token create prints one)")]
 pub struct TokenFormatError;
 
 impl BootstrapToken {
+    /// Reads `<id>.<secret>` (lowercase letters and digits, 6 and 16 of them), as kubeadm does.
     pub fn parse(text: &str) -> Result<Self, TokenFormatError> {
         let (id, secret) = text.trim().split_once('.').ok_or(TokenFormatError)?;
         let ok = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
@@ -25,6 +28,7 @@ impl BootstrapToken {
         Ok(Self { id: id.to_owned(), secret: secret.to_owned() })
     }
 
+    /// The token's secret (16 characters): the HMAC key of `cluster-info`'s signature.
     pub fn secret(&self) -> &str {
         &self.secret
     }

@@ -5,12 +5,16 @@
 //! start the kubelet from the shipped units where systemd does not run, so both ways run the
 //! same command.
 
+/// Why a unit's command line could not be worked out.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UnitError {
+    /// No `ExecStart=` is left once the unit and its drop-ins are read.
     #[error("the unit has no ExecStart= in [Service]")]
     NoExecStart,
+    /// A required (not `-`-prefixed) `EnvironmentFile=` is missing; its path.
     #[error("EnvironmentFile={0} does not exist (prefix it with '-' to make it optional)")]
     MissingEnvironmentFile(String),
+    /// A quote is not closed; the text being split.
     #[error("unterminated quote in {0:?}")]
     Quote(String),
 }

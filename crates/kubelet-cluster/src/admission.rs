@@ -18,7 +18,9 @@ use kubelet_config::quantity;
 /// Why a pod was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
+    /// Upstream's short reason, the pod's `status.reason` (`OutOfcpu`, `NodeAffinity`, ...).
     pub reason: String,
+    /// The human-readable why, e.g. `Predicate NodePorts failed: ...`.
     pub message: String,
 }
 

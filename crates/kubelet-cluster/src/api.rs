@@ -25,7 +25,9 @@ pub const FIELD_MANAGER: &str = "kubelet";
 /// Nodes: registration and status.
 #[async_trait]
 pub trait NodeApi: Send + Sync + 'static {
+    /// The node object `name`, or `None` when it does not exist.
     async fn get_node(&self, name: &str) -> Result<Option<Node>, ApiError>;
+    /// Registers the node object (fails with [`ApiError::AlreadyExists`] if it is there).
     async fn create_node(&self, node: &Node) -> Result<Node, ApiError>;
     /// A JSON merge patch of the node object (labels, annotations).
     async fn patch_node(&self, name: &str, patch: &serde_json::Value) -> Result<Node, ApiError>;
@@ -36,7 +38,9 @@ pub trait NodeApi: Send + Sync + 'static {
 /// Leases in `kube-node-lease`.
 #[async_trait]
 pub trait LeaseApi: Send + Sync + 'static {
+    /// The Lease `namespace/name`, or `None` when it does not exist.
     async fn get_lease(&self, namespace: &str, name: &str) -> Result<Option<Lease>, ApiError>;
+    /// Creates the Lease in its `metadata.namespace`.
     async fn create_lease(&self, lease: &Lease) -> Result<Lease, ApiError>;
     /// PUT with the lease's `resourceVersion`: fails with [`ApiError::Conflict`] if it moved.
     async fn update_lease(&self, lease: &Lease) -> Result<Lease, ApiError>;
@@ -45,13 +49,16 @@ pub trait LeaseApi: Send + Sync + 'static {
 /// One answer of a pod list: the pods and the list's resource version.
 #[derive(Debug, Clone, Default)]
 pub struct PodList {
+    /// The pods matching the list's field selector.
     pub pods: Vec<Pod>,
+    /// The list's `metadata.resourceVersion`, where the watch that follows starts.
     pub resource_version: String,
 }
 
 /// Pods: the node's pods, their status, mirror pods.
 #[async_trait]
 pub trait PodApi: Send + Sync + 'static {
+    /// Lists the pods of every namespace matching `field_selector` (`spec.nodeName=<node>`).
     async fn list_pods(&self, field_selector: &str) -> Result<PodList, ApiError>;
     /// Watches from `resource_version`; the stream ends when the server closes the watch.
     async fn watch_pods(
@@ -59,7 +66,9 @@ pub trait PodApi: Send + Sync + 'static {
         field_selector: &str,
         resource_version: &str,
     ) -> Result<BoxStream<'static, Result<WatchEvent<Pod>, ApiError>>, ApiError>;
+    /// The pod `namespace/name`, or `None` when it does not exist.
     async fn get_pod(&self, namespace: &str, name: &str) -> Result<Option<Pod>, ApiError>;
+    /// Creates the pod in its `metadata.namespace` (`default` if none): a mirror pod.
     async fn create_pod(&self, pod: &Pod) -> Result<Pod, ApiError>;
     /// Deletes with a grace period, only if the pod still has `uid` (when given).
     async fn delete_pod(&self, namespace: &str, name: &str, grace_seconds: Option<u32>, uid: Option<&str>) -> Result<(), ApiError>;
@@ -70,13 +79,16 @@ pub trait PodApi: Send + Sync + 'static {
 /// Events.
 #[async_trait]
 pub trait EventApi: Send + Sync + 'static {
+    /// Posts `event` in its `metadata.namespace` (`default` if none).
     async fn create_event(&self, event: &Event) -> Result<(), ApiError>;
 }
 
 /// ConfigMaps and Secrets for container environments.
 #[async_trait]
 pub trait ConfigApi: Send + Sync + 'static {
+    /// The ConfigMap `namespace/name`, or `None` when it does not exist.
     async fn get_config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, ApiError>;
+    /// The Secret `namespace/name`, or `None` when it does not exist.
     async fn get_secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, ApiError>;
     /// Every Service (for service environment variables).
     async fn list_services(&self) -> Result<Vec<k8s_openapi::api::core::v1::Service>, ApiError>;
@@ -99,11 +111,15 @@ pub struct KubeApi {
 
 /// The watches behind [`KubeApi::with_object_watches`].
 pub struct ObjectCaches {
+    /// The watched Secrets, by namespace and name.
     pub secrets: ObjectWatches<Secret>,
+    /// The watched ConfigMaps, by namespace and name.
     pub config_maps: ObjectWatches<ConfigMap>,
 }
 
 impl KubeApi {
+    /// Every request through `client`, each first taking a token from `limiter`
+    /// (kubeAPIQPS/kubeAPIBurst); no object watches.
     pub fn new(client: Client, limiter: RateLimiter) -> KubeApi {
         KubeApi {
             client: Arc::new(std::sync::RwLock::new(client)),

@@ -23,17 +23,32 @@ use kubelet_types::rate_limit::RateLimiter;
 /// Why no client could be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The kubeconfig could not be read or resolved (context, cluster, credentials).
     #[error("kubeconfig {path}: {source}")]
-    Kubeconfig { path: PathBuf, source: kube::config::KubeconfigError },
+    Kubeconfig {
+        /// The kubeconfig file.
+        path: PathBuf,
+        /// kube's error.
+        source: kube::config::KubeconfigError,
+    },
+    /// The kubeconfig was read but no client could be made from it (TLS setup, ...).
     #[error("kubeconfig {path}: building the client: {source}")]
-    Build { path: PathBuf, source: kube::Error },
+    Build {
+        /// The kubeconfig file.
+        path: PathBuf,
+        /// kube's error.
+        source: kube::Error,
+    },
 }
 
 /// Connection settings from the kubelet's options.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
+    /// The `--kubeconfig` file.
     pub kubeconfig: PathBuf,
+    /// `kubeAPIQPS`: sustained requests per second to the API server (default 50).
     pub qps: i32,
+    /// `kubeAPIBurst`: requests allowed in a burst above `qps` (default 100).
     pub burst: i32,
 }
 

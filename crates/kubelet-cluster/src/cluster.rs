@@ -34,7 +34,9 @@ use kubelet_types::status::PodStatusProvider;
 
 /// One long-lived cluster task, named for the kubelet's log when it fails.
 pub struct ClusterTask {
+    /// The task's name (`API pod source`, ...), for the log.
     pub name: &'static str,
+    /// The task itself; it ends when its cancellation token fires.
     pub future: futures::future::BoxFuture<'static, ()>,
 }
 
@@ -44,7 +46,9 @@ fn task(name: &'static str, future: impl std::future::Future<Output = ()> + Send
 
 /// The connection and the shared views the cluster tasks publish.
 pub struct Cluster {
+    /// The rate-limited API client every task shares.
     pub api: KubeApi,
+    /// This node's name (the Node object's `metadata.name`).
     pub node_name: String,
     /// The node's API pods (one writer: the pod source).
     pub store: watch::Receiver<PodStore>,

@@ -109,6 +109,7 @@ pub struct ApiEnvSource {
 }
 
 impl ApiEnvSource {
+    /// Reads through `api`, with empty Service and last-known caches.
     pub fn new(api: Arc<dyn ConfigApi>) -> ApiEnvSource {
         ApiEnvSource { api, services: Arc::default(), last_known: Arc::default() }
     }

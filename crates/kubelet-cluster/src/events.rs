@@ -4,7 +4,7 @@
 //!
 //! [`EventSink::record`] never blocks: events queue on a bounded channel and are dropped (and
 //! logged) when it is full, as upstream drops them. [`event_for`] is the pure builder;
-//! [`EventSink::run`] is the I/O loop. Identical events are not yet aggregated into counts.
+//! [`EventSender::run`] is the I/O loop. Identical events are not yet aggregated into counts.
 
 use std::sync::Arc;
 
@@ -154,6 +154,7 @@ impl EventSender {
 
 /// The kubelet's event recorder in cluster mode: each event is logged and posted.
 pub struct ClusterEventRecorder {
+    /// Where events are queued for posting as `v1.Event`s.
     pub sink: EventSink,
     /// This node's name, the subject of node events.
     pub node: String,

@@ -93,9 +93,14 @@ impl LeaseBackoff {
 
 /// Keeps the node's lease renewed.
 pub struct LeaseController {
+    /// Reads, creates and updates the lease in `kube-node-lease`.
     pub leases: Arc<dyn LeaseApi>,
+    /// Reads the Node object, whose UID makes it the lease's owner.
     pub nodes: Arc<dyn NodeApi>,
+    /// This node's name: the lease's name and `holderIdentity`.
     pub node_name: String,
+    /// `nodeLeaseDurationSeconds` of the KubeletConfiguration (default 40): the lease's
+    /// `leaseDurationSeconds`; it is renewed every quarter of it.
     pub duration_seconds: i32,
     /// The wall clock as a `MicroTime` (injected for tests).
     pub clock: fn() -> MicroTime,

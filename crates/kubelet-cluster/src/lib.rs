@@ -8,7 +8,7 @@
 //! - [`node_controller`]: registration and the status loop; [`lease`]: the node lease;
 //! - [`pod_source`]: the node's API pods for `PodConfig`; [`status_sync`]: pod status to the
 //!   API and final deletion; [`mirror`]: mirror pods for static pods;
-//! - [`events`]: pod events to the API; [`env`]: ConfigMaps, Secrets and service variables for
+//! - [`events`]: pod events to the API; [`env`](mod@env): ConfigMaps, Secrets and service variables for
 //!   container environments; [`admission`]: node-side admission of API pods;
 //! - [`volume_api`]: Secrets, ConfigMaps and service-account tokens for pod volumes;
 //! - [`auth_review`]: TokenReview and SubjectAccessReview for the kubelet server's auth;

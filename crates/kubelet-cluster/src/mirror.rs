@@ -29,8 +29,17 @@ const RESYNC: Duration = Duration::from_secs(10);
 /// One API write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MirrorAction {
+    /// Create this mirror pod (a static pod without one).
     Create(Box<Pod>),
-    Delete { namespace: String, name: String, uid: String },
+    /// Delete a mirror pod (outdated, being deleted, or of no static pod), with grace period 0.
+    Delete {
+        /// The mirror pod's namespace.
+        namespace: String,
+        /// The mirror pod's name (`metadata.name`).
+        name: String,
+        /// The mirror pod's UID, a precondition of the delete.
+        uid: String,
+    },
 }
 
 fn static_hash(pod: &Pod) -> String {
@@ -107,16 +116,23 @@ pub fn plan_mirrors(
 
 /// Keeps mirror pods in line with static pods.
 pub struct MirrorPodManager {
+    /// Creates and deletes the mirror pods.
     pub api: Arc<dyn PodApi>,
+    /// This node's name, each mirror pod's `spec.nodeName` and owner.
     pub node_name: String,
+    /// The desired pods from every source; the static ones need mirrors.
     pub desired: watch::Receiver<DesiredPods>,
+    /// The node's API pods, where the mirror pods are found.
     pub store: watch::Receiver<PodStore>,
+    /// The registered Node, whose UID owns the mirror pods; nothing is written before it exists.
     pub node: watch::Receiver<Option<Node>>,
     /// The kubelet's pods, terminating ones included.
     pub known: Arc<dyn PodStatusProvider>,
 }
 
 impl MirrorPodManager {
+    /// Reconciles on every change and every 10 s until `shutdown`, once the pod store has synced
+    /// and the Node is registered.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut known_changes = self.known.subscribe();
         loop {

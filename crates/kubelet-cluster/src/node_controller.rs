@@ -41,9 +41,14 @@ fn is_ready(status: &NodeStatus) -> bool {
 /// Where the node's facts come from.
 #[async_trait]
 pub trait NodeFacts: Send + Sync + 'static {
+    /// Cores, memory, huge pages, filesystem size and the machine's IDs, read now.
     fn machine(&self) -> MachineInfo;
+    /// The CRI runtime's name, version, health (with the kubelet's own not-ready reasons) and
+    /// features.
     async fn runtime(&self) -> RuntimeInfo;
+    /// The node's images for `status.images`, largest first, at most `max` (-1: all).
     async fn images(&self, max: i32) -> Vec<ContainerImage>;
+    /// The eviction manager's pressure signals; none by default.
     fn pressure(&self) -> Pressure {
         Pressure::default()
     }
@@ -55,9 +60,13 @@ pub trait NodeFacts: Send + Sync + 'static {
 
 /// Facts from the host and the CRI runtime.
 pub struct HostNodeFacts {
+    /// Where `/proc`, `/sys`, `/etc` and the kubelet root dir are read.
     pub paths: HostPaths,
+    /// The CRI runtime service, asked for its version and status.
     pub runtime: Arc<dyn RuntimeService>,
+    /// The CRI image service, asked for the image list.
     pub images: Arc<dyn ImageService>,
+    /// The kubelet's eviction pressure and PLEG health.
     pub health: Arc<dyn KubeletHealthSource>,
     /// The device plugin manager, when it runs.
     pub devices: Option<Arc<dyn DeviceResources>>,
@@ -105,10 +114,16 @@ impl NodeFacts for HostNodeFacts {
 
 /// Registers the node and keeps its status current.
 pub struct NodeController {
+    /// Creates the Node and patches its status.
     pub api: Arc<dyn NodeApi>,
+    /// The machine, runtime, image, pressure and device facts the status is computed from.
     pub facts: Arc<dyn NodeFacts>,
+    /// The node's identity and settings.
     pub config: NodeConfig,
+    /// `nodeStatusUpdateFrequency` of the KubeletConfiguration (default 10 s): how often the
+    /// status is computed.
     pub update_frequency: Duration,
+    /// `nodeStatusReportFrequency` (default 5 min): an unchanged status is still posted this often.
     pub report_frequency: Duration,
     /// Whether to create the node (`--register-node`).
     pub register: bool,

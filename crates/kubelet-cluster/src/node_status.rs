@@ -27,20 +27,29 @@ const MAX_NAMES_PER_IMAGE: usize = 5;
 /// The node's identity and settings, from the kubelet's options.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeConfig {
+    /// The Node object's `metadata.name`.
     pub name: String,
     /// The `Hostname` address.
     pub hostname: String,
+    /// The node's primary IP, its `InternalIP` address.
     pub node_ip: IpAddr,
+    /// `nodeLabels` of the KubeletConfiguration (`--node-labels`), beside the kubelet's own.
     pub labels: BTreeMap<String, String>,
+    /// `registerWithTaints`: the taints the Node is created with.
     pub taints: Vec<Taint>,
+    /// `spec.providerID` (`--provider-id`, else `providerID` of the config); empty for none.
     pub provider_id: String,
+    /// `maxPods` (default 110): the `pods` capacity.
     pub max_pods: i64,
+    /// `podsPerCore` (default 0, no limit): caps `pods` at this many per core.
     pub pods_per_core: i64,
+    /// kubeReserved, systemReserved and evictionHard, taken off capacity for allocatable.
     pub reservations: Reservations,
     /// `daemonEndpoints.kubeletEndpoint.Port`.
     pub kubelet_port: i32,
     /// nodeStatusMaxImages; -1 for all.
     pub max_images: i32,
+    /// The Kubernetes version the kubelet reports (`nodeInfo.kubeletVersion`, `v1.x.y`).
     pub kubelet_version: String,
 }
 
@@ -82,10 +91,16 @@ impl NodeConfig {
 /// features (`status.runtimeHandlers`, `status.features`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RuntimeInfo {
+    /// The CRI `runtime_name` (`containerd`); empty when `Version` failed.
     pub name: String,
+    /// The CRI `runtime_version` (`1.6.20`); empty when `Version` failed (reported `Unknown`).
     pub version: String,
+    /// Why the node is not `Ready`, if it is not: a failed `RuntimeReady` or `NetworkReady`
+    /// condition, a stuck PLEG, ...
     pub health: RuntimeHealth,
+    /// The runtime handlers and their features, for `status.runtimeHandlers`.
     pub handlers: Vec<NodeRuntimeHandler>,
+    /// The runtime's own features, for `status.features`.
     pub features: Option<NodeFeatures>,
 }
 
@@ -170,12 +185,19 @@ pub fn status_images(mut images: Vec<kubelet_cri::api::Image>, max: i32) -> Vec<
 
 /// Everything the status is computed from.
 pub struct StatusInputs<'a> {
+    /// The node's identity and settings.
     pub config: &'a NodeConfig,
+    /// The machine facts (capacity and `nodeInfo`).
     pub machine: &'a MachineInfo,
+    /// The CRI runtime's identity, health and features.
     pub runtime: &'a RuntimeInfo,
+    /// `status.images`, already sorted and cut ([`status_images`]).
     pub images: Vec<ContainerImage>,
+    /// The eviction pressure behind `MemoryPressure`, `DiskPressure` and `PIDPressure`.
     pub pressure: Pressure,
+    /// Device plugin resources, added to capacity and allocatable.
     pub devices: DeviceCapacity,
+    /// The heartbeat (and transition) time for the conditions.
     pub now: Time,
 }
 

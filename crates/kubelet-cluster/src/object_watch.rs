@@ -47,6 +47,7 @@ pub const LANES: usize = 6;
 pub struct WatchLanes(Vec<Arc<Semaphore>>);
 
 impl WatchLanes {
+    /// `lanes` lanes with room for `streams_per_lane` watches each.
     pub fn new(lanes: usize, streams_per_lane: usize) -> Self {
         WatchLanes((0..lanes).map(|_| Arc::new(Semaphore::new(streams_per_lane))).collect())
     }
@@ -118,6 +119,7 @@ pub struct ObjectWatches<K> {
 }
 
 impl<K: Resource + Clone + Debug + Send + Sync + 'static> ObjectWatches<K> {
+    /// Watches through `source`, with lanes of their own ([`LANES`] × [`STREAMS_PER_LANE`]).
     pub fn new(source: Arc<dyn WatchSource<K>>) -> Self {
         Self::sharing(source, Arc::default())
     }
@@ -127,6 +129,7 @@ impl<K: Resource + Clone + Debug + Send + Sync + 'static> ObjectWatches<K> {
         Self { source, entries: Mutex::new(HashMap::new()), idle: IDLE, lanes, over_budget_logged: Default::default() }
     }
 
+    /// Like [`ObjectWatches::new`], with watches ending after `idle` unread instead of [`IDLE`].
     pub fn with_idle(source: Arc<dyn WatchSource<K>>, idle: Duration) -> Self {
         Self { idle, ..Self::new(source) }
     }

@@ -50,12 +50,15 @@ pub fn full_name(pod: &Pod) -> String {
 /// last desired set sent all point to the same objects, so cloning the store is cheap.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PodStore {
+    /// The pods bound to this node, by `metadata.uid`.
     pub pods: BTreeMap<String, Arc<Pod>>,
+    /// The resource version of the last list or watch event applied; the next watch starts there.
     pub resource_version: String,
     /// True after the first complete list.
     pub synced: bool,
     /// UIDs admitted to run here, and those refused (node-side admission, decided once).
     pub admitted: std::collections::BTreeSet<String>,
+    /// Refused pods by UID, with why (the reason and message of their `Failed` status).
     pub rejected: BTreeMap<String, Rejection>,
 }
 
@@ -161,7 +164,9 @@ fn is_finished(pod: &Pod) -> bool {
 
 /// The reflector task.
 pub struct ApiPodSource {
+    /// Lists and watches the node's pods.
     pub api: Arc<dyn PodApi>,
+    /// This node's name, for the `spec.nodeName=<node>` field selector.
     pub node_name: String,
     /// The registered node, for admission.
     pub node: watch::Receiver<Option<Node>>,

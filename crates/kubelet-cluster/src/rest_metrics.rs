@@ -37,6 +37,7 @@ pub struct RestMetricsLayer {
 }
 
 impl RestMetricsLayer {
+    /// A layer reporting requests to the API server at `host` (`host:port`, the `host` label).
     pub fn new(host: impl Into<Arc<str>>) -> Self {
         Self { host: host.into() }
     }

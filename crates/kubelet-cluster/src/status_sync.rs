@@ -27,10 +27,15 @@ pub const SYNC_PERIOD: Duration = Duration::from_secs(10);
 /// One API write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StatusAction {
+    /// Patch the `status` subresource of an API pod (the pod itself, or a static pod's mirror).
     Patch {
+        /// The API pod's namespace.
         namespace: String,
+        /// The API pod's name (`metadata.name`).
         name: String,
+        /// The API pod's UID, a precondition of the patch (`metadata.uid`).
         uid: String,
+        /// The status the kubelet reports.
         status: Box<PodStatus>,
         /// The API pod's resourceVersion the patch was planned against.
         resource_version: Option<String>,
@@ -41,7 +46,14 @@ pub enum StatusAction {
         removed_ips: Vec<(String, String)>,
     },
     /// Final deletion (grace 0, UID precondition) of a pod the kubelet has stopped.
-    Delete { namespace: String, name: String, uid: String },
+    Delete {
+        /// The pod's namespace.
+        namespace: String,
+        /// The pod's name (`metadata.name`).
+        name: String,
+        /// The pod's UID, the delete's precondition.
+        uid: String,
+    },
 }
 
 fn is_terminal(status: Option<&PodStatus>) -> bool {
@@ -67,8 +79,11 @@ fn target<'a>(pod: &Pod, store: &'a PodStore, mirrors: &'a BTreeMap<String, Pod>
 /// the status the API answered with (our patch as the API stores it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sent {
+    /// The kubelet's status that was sent.
     pub status: PodStatus,
+    /// The API pod's `resourceVersion` the patch was planned against.
     pub resource_version: Option<String>,
+    /// The status the API answered with, kept only when it differs from `status`.
     pub stored: Option<PodStatus>,
 }
 
@@ -240,14 +255,19 @@ pub fn plan_with_finals(
 
 /// Applies [`plan`] until shutdown.
 pub struct StatusSyncer {
+    /// Patches pod statuses and deletes finished pods.
     pub api: Arc<dyn PodApi>,
+    /// The kubelet's pod statuses (the status manager), and its changes.
     pub provider: Arc<dyn PodStatusProvider>,
+    /// The node's API pods, what the statuses are compared with.
     pub store: watch::Receiver<PodStore>,
     /// Told of every status the API server accepted (the pod startup latency SLI).
     pub startup: Option<Arc<dyn kubelet_types::startup::PodStartupObserver>>,
 }
 
 impl StatusSyncer {
+    /// Plans and applies the writes on every status or API pod change and every [`SYNC_PERIOD`],
+    /// once the pod store has synced, until `shutdown`.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut changes = self.provider.subscribe();
         let mut sent: BTreeMap<String, Sent> = BTreeMap::new();

@@ -38,7 +38,9 @@ pub const PLUGIN_API_VERSIONS: &[&str] =
 /// One environment variable for a plugin.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ExecEnvVar {
+    /// Name of the environment variable set for the plugin process.
     pub name: String,
+    /// Value of the variable, passed as written.
     pub value: String,
 }
 
@@ -50,12 +52,16 @@ pub struct CredentialProvider {
     pub name: String,
     /// Images (globs as the keyring matches them) the plugin is asked about.
     pub match_images: Vec<String>,
+    /// How long the plugin's credentials are cached when its response names no cache duration
+    /// (`defaultCacheDuration`, required).
     #[serde(default, with = "crate::go_duration::serde_opt")]
     pub default_cache_duration: Option<Duration>,
     /// The request/response version (`credentialprovider.kubelet.k8s.io/v1`).
     pub api_version: String,
+    /// Arguments the plugin binary is run with.
     #[serde(default)]
     pub args: Vec<String>,
+    /// Environment variables added to the plugin's environment, which is otherwise the kubelet's.
     #[serde(default)]
     pub env: Vec<ExecEnvVar>,
     /// Service account token mode (KEP-4412): the plugin is given a token of the pod's
@@ -97,8 +103,10 @@ pub struct CredentialProviderConfig {
     /// Type metadata (checked on load; read here so it is not reported as unknown).
     #[serde(default)]
     pub api_version: String,
+    /// Type metadata: `CredentialProviderConfig` (checked on load).
     #[serde(default)]
     pub kind: String,
+    /// The exec plugins, at least one, with unique names.
     pub providers: Vec<CredentialProvider>,
 }
 

@@ -11,9 +11,13 @@ use std::time::Duration;
 
 use crate::types::*;
 
+/// Default `containerRuntimeEndpoint`: containerd's CRI socket.
 pub const DEFAULT_CONTAINER_RUNTIME_ENDPOINT: &str = "unix:///run/containerd/containerd.sock";
+/// Default `volumePluginDir`, where FlexVolume driver plugins are looked for.
 pub const DEFAULT_VOLUME_PLUGIN_DIR: &str = "/usr/libexec/kubernetes/kubelet-plugins/volume/exec/";
+/// Default `podLogsDir`, under which the runtime writes container logs, one directory per pod.
 pub const DEFAULT_POD_LOGS_DIR: &str = "/var/log/pods";
+/// Default `resolvConf`: the host's resolver configuration, the base of pods' DNS settings.
 pub const DEFAULT_RESOLV_CONF: &str = "/etc/resolv.conf";
 
 const fn secs(n: u64) -> Duration {

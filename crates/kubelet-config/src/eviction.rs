@@ -23,7 +23,10 @@ pub const SIGNALS: &[&str] = &[
 /// A threshold value: an absolute quantity or a fraction of capacity.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ThresholdValue {
+    /// An absolute amount in the signal's unit (bytes for memory and disk, a count for inodes and
+    /// PIDs), e.g. `100Mi`.
     Quantity(quantity::Quantity),
+    /// A fraction of capacity from 0.0 to 1.0 (`10%` is 0.1).
     Percentage(f64),
 }
 

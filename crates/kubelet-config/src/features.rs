@@ -68,6 +68,7 @@ pub struct FeatureGates<'a> {
 }
 
 impl<'a> FeatureGates<'a> {
+    /// Gate states over `configured`, the `featureGates` map of the configuration.
     pub fn new(configured: &'a BTreeMap<String, bool>) -> Self {
         FeatureGates { configured }
     }

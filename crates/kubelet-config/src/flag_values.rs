@@ -17,18 +17,23 @@ pub fn parse_bool(v: &str) -> Result<bool, String> {
     }
 }
 
+/// A decimal `int32` flag value; surrounding spaces ignored.
 pub fn parse_i32(v: &str) -> Result<i32, String> {
     v.trim().parse().map_err(|_| "expected a 32-bit integer".to_string())
 }
 
+/// A decimal `int64` flag value; surrounding spaces ignored.
 pub fn parse_i64(v: &str) -> Result<i64, String> {
     v.trim().parse().map_err(|_| "expected an integer".to_string())
 }
 
+/// A Go duration flag value (`10s`, `1m30s`) as `time.ParseDuration` reads it; negative durations
+/// are refused.
 pub fn parse_duration(v: &str) -> Result<Duration, String> {
     crate::go_duration::parse(v).map_err(|e| e.to_string())
 }
 
+/// An IPv4 or IPv6 address flag value (pflag `IP`), returned as written once it parses.
 pub fn parse_ip(v: &str) -> Result<String, String> {
     v.parse::<std::net::IpAddr>().map(|_| v.to_string()).map_err(|_| format!("{v:?} is not a valid IP address"))
 }

@@ -154,10 +154,12 @@ pub mod serde_str {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
     use std::time::Duration;
 
+    /// Writes the duration as a Go duration string (`1m30s`).
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format(*d))
     }
 
+    /// Reads a Go duration string; a bad one is a serde error naming the text.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
         parse(&text).map_err(D::Error::custom)
@@ -170,6 +172,7 @@ pub mod serde_opt {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
     use std::time::Duration;
 
+    /// Writes `Some` as a Go duration string and `None` as null.
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
             Some(d) => s.serialize_str(&format(*d)),
@@ -177,6 +180,7 @@ pub mod serde_opt {
         }
     }
 
+    /// Reads null as `None` and a Go duration string as `Some`.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         match Option::<String>::deserialize(d)? {
             Some(text) => parse(&text).map(Some).map_err(D::Error::custom),

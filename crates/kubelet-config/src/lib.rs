@@ -33,8 +33,14 @@ pub use types::*;
 /// configuration (file + defaults + flag overrides, validated) and warnings.
 #[derive(Debug, Clone)]
 pub struct KubeletOptions {
+    /// Command-line-only settings; `verbosity` follows `logging.verbosity` unless `-v` was given,
+    /// and `provider_id` is copied from the configuration.
     pub flags: KubeletFlags,
+    /// The effective `KubeletConfiguration`: the defaulted `--config` file (or the flag-only
+    /// defaults), then the `--config-dir` drop-ins, then the config-setting flags; validated.
     pub config: KubeletConfiguration,
+    /// Problems that do not stop the kubelet, to be logged at startup: deprecated or removed flags,
+    /// fields and feature gates, unknown fields.
     pub warnings: Vec<ConfigWarning>,
 }
 

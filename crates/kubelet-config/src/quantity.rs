@@ -39,10 +39,12 @@ impl Quantity {
         self.nanos as f64 / NANO as f64
     }
 
+    /// Whether the quantity is exactly zero.
     pub fn is_zero(&self) -> bool {
         self.nanos == 0
     }
 
+    /// Whether the quantity is below zero.
     pub fn is_negative(&self) -> bool {
         self.nanos < 0
     }
@@ -51,7 +53,9 @@ impl Quantity {
 /// Why a quantity string was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuantityError {
+    /// The text that was given.
     pub input: String,
+    /// What is wrong with it, e.g. `empty quantity`.
     pub reason: &'static str,
 }
 

@@ -6,22 +6,52 @@
 pub enum ApiError {
     /// 404: the object does not exist.
     #[error("{what} not found")]
-    NotFound { what: String },
+    NotFound {
+        /// What the request was about, e.g. `nodes/knode-node` or `pods/<namespace>/<name>`.
+        what: String,
+    },
     /// 409 on create: the object already exists.
     #[error("{what} already exists")]
-    AlreadyExists { what: String },
+    AlreadyExists {
+        /// What the request was about, e.g. `nodes/knode-node` or `pods/<namespace>/<name>`.
+        what: String,
+    },
     /// 409 on update: the object changed since it was read.
     #[error("conflict on {what}: {message}")]
-    Conflict { what: String, message: String },
+    Conflict {
+        /// What the request was about, e.g. `nodes/knode-node` or `pods/<namespace>/<name>`.
+        what: String,
+        /// The `message` of the API server's `Status` answer.
+        message: String,
+    },
     /// 410: the watch's resource version is too old; list again.
     #[error("resource version of {what} expired: {message}")]
-    Gone { what: String, message: String },
+    Gone {
+        /// What the request was about, e.g. `nodes/knode-node` or `pods/<namespace>/<name>`.
+        what: String,
+        /// The `message` of the API server's `Status` answer.
+        message: String,
+    },
     /// Any other status the API server answered with.
     #[error("{what}: API server answered {code} {reason}: {message}")]
-    Status { what: String, code: u16, reason: String, message: String },
+    Status {
+        /// What the request was about, e.g. `nodes/knode-node` or `pods/<namespace>/<name>`.
+        what: String,
+        /// The HTTP status code (`Status.code`).
+        code: u16,
+        /// The machine-readable `Status.reason` (`Forbidden`, `Timeout`, ...).
+        reason: String,
+        /// The `message` of the API server's `Status` answer.
+        message: String,
+    },
     /// The request never got an answer (connection refused, TLS, timeout, decoding).
     #[error("{what}: {message}")]
-    Transport { what: String, message: String },
+    Transport {
+        /// What the request was about, e.g. `nodes/knode-node` or `pods/<namespace>/<name>`.
+        what: String,
+        /// The client's description of the failure.
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -36,14 +66,17 @@ impl ApiError {
         }
     }
 
+    /// Whether the object does not exist (404).
     pub fn is_not_found(&self) -> bool {
         matches!(self, ApiError::NotFound { .. })
     }
 
+    /// Whether an update lost a race with another writer (409 `Conflict`).
     pub fn is_conflict(&self) -> bool {
         matches!(self, ApiError::Conflict { .. })
     }
 
+    /// Whether a create found the object already there (409 `AlreadyExists`).
     pub fn is_already_exists(&self) -> bool {
         matches!(self, ApiError::AlreadyExists { .. })
     }

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 /// A source of wall-clock time.
 pub trait Clock: Send + Sync + 'static {
+    /// The current wall-clock time.
     fn now(&self) -> SystemTime;
 }
 

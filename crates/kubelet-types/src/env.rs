@@ -8,16 +8,24 @@ use std::collections::BTreeMap;
 /// `Ok(None)`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EnvSourceError {
+    /// Reading a ConfigMap or Secret failed.
     #[error("failed to get {kind} {namespace}/{name}: {message}")]
     Object {
         /// `configmap` or `secret`.
         kind: &'static str,
+        /// The object's namespace (the pod's).
         namespace: String,
+        /// The object's name (`metadata.name`).
         name: String,
+        /// Why the read failed, as the API client reported it.
         message: String,
     },
+    /// Listing Services for the `<SVC>_SERVICE_HOST`-style variables failed.
     #[error("failed to list services for the service environment variables: {message}")]
-    Services { message: String },
+    Services {
+        /// Why the list failed, as the API client reported it.
+        message: String,
+    },
 }
 
 /// Object data by key (Secret values decoded).
@@ -27,8 +35,11 @@ pub type ObjectData = BTreeMap<String, String>;
 /// or type).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SecretRead {
+    /// The Secret's `metadata.uid`; empty for a ConfigMap or when unknown.
     pub uid: String,
+    /// The Secret's `type` (`kubernetes.io/dockerconfigjson`, ...); empty when unknown.
     pub type_: String,
+    /// The data by key, base64-decoded for a Secret.
     pub data: ObjectData,
 }
 

@@ -8,11 +8,14 @@ use k8s_openapi::api::core::v1::Pod;
 /// `Normal` or `Warning`, as in `v1.Event.type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventType {
+    /// Routine progress (`Pulling`, `Started`, ...).
     Normal,
+    /// Something went wrong or needs attention (`BackOff`, `Failed`, ...).
     Warning,
 }
 
 impl EventType {
+    /// The `v1.Event.type` string: `Normal` or `Warning`.
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::Normal => "Normal",
@@ -23,6 +26,8 @@ impl EventType {
 
 /// Receives the events of pods; implementations must not block.
 pub trait EventRecorder: Send + Sync + 'static {
+    /// An event about `pod`, with its upstream `reason` (`Pulling`, `BackOff`, ...) and
+    /// human-readable `message`.
     fn event(&self, pod: &Pod, kind: EventType, reason: &str, message: &str);
 
     /// An event about this node; logged unless the recorder posts it somewhere.

@@ -2,14 +2,14 @@
 //! interfaces beside the kubelet: `pkg/kubelet/types`, the status manager's provider, the
 //! volume plugins' getters).
 //!
-//! They go both ways: the kubelet's core (`kubelet`) calls [`volume_api`], [`env`], [`events`]
+//! They go both ways: the kubelet's core (`kubelet`) calls [`volume_api`], [`env`](mod@env), [`events`]
 //! and [`review`], which the cluster-mode crate (`kubelet-cluster`) implements; cluster mode reads
 //! the kubelet through [`status`], [`node`], [`startup`] and [`client_metrics`], which the core
 //! implements. The binary's wiring (`kubelet-app`) joins the two; fakes live in `test-support`. Nothing here does I/O but [`machine`], which reads the
 //! host's facts from paths it is given.
 //!
 //! - [`api_error`]: a failed API request, reduced to what callers decide on;
-//! - [`volume_api`]: the objects pod volumes read; [`env`]: the objects container environments
+//! - [`volume_api`]: the objects pod volumes read; [`env`](mod@env): the objects container environments
 //!   read; [`review`]: token and access reviews for the kubelet server;
 //! - [`events`]: pod and node events; [`status`]: pod statuses for the API; [`startup`]: what the
 //!   startup latency SLI hears; [`client_metrics`]: what the API client reports of requests;

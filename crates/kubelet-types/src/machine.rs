@@ -30,6 +30,8 @@ impl HostPaths {
 /// What the node status needs to know about the machine.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MachineInfo {
+    /// Logical CPUs (`processor` entries of `/proc/cpuinfo`, else the available parallelism);
+    /// the node's `cpu` capacity.
     pub num_cores: i64,
     /// Bytes.
     pub memory_capacity: i64,
@@ -37,10 +39,16 @@ pub struct MachineInfo {
     pub hugepages: BTreeMap<u64, i64>,
     /// Bytes of the filesystem holding the root dir.
     pub ephemeral_storage: i64,
+    /// `/etc/machine-id` (else D-Bus's), reported as `nodeInfo.machineID`.
     pub machine_id: String,
+    /// The DMI product UUID (`/sys/class/dmi/id/product_uuid`), reported as `nodeInfo.systemUUID`.
     pub system_uuid: String,
+    /// This boot's random ID (`/proc/sys/kernel/random/boot_id`), reported as `nodeInfo.bootID`;
+    /// a change means the node rebooted.
     pub boot_id: String,
+    /// The kernel release (`/proc/sys/kernel/osrelease`), reported as `nodeInfo.kernelVersion`.
     pub kernel_version: String,
+    /// `PRETTY_NAME` of os-release, else `Linux`, reported as `nodeInfo.osImage`.
     pub os_image: String,
 }
 

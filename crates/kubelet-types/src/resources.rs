@@ -19,8 +19,12 @@ pub type Amounts = BTreeMap<String, i64>;
 /// What the node reserves away from pods.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reservations {
+    /// `kubeReserved` of the KubeletConfiguration: resource name → quantity (`cpu` → `100m`).
     pub kube_reserved: BTreeMap<String, String>,
+    /// `systemReserved` of the KubeletConfiguration: resource name → quantity.
     pub system_reserved: BTreeMap<String, String>,
+    /// `evictionHard` of the KubeletConfiguration: signal → threshold (`memory.available` →
+    /// `100Mi` or `10%`); `memory.available` and `nodefs.available` are reserved.
     pub eviction_hard: BTreeMap<String, String>,
 }
 

@@ -6,8 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::Pod;
 
-/// Reason and message of a pod failed by its deadline, as upstream words them.
+/// Reason of a pod failed by its deadline (its event and `Failed` status), as upstream words it.
 pub const REASON: &str = "DeadlineExceeded";
+/// Message of a pod failed by its deadline (its event and `Failed` status), as upstream words it.
 pub const MESSAGE: &str = "Pod was active on the node longer than the specified deadline";
 
 /// How long until the pod's deadline passes: `None` without a deadline or a start time,

@@ -16,13 +16,16 @@ use crate::sysctl::{FORBIDDEN_REASON, SysctlAllowlist};
 /// Why a pod was not admitted: the reason and message of its event and `Failed` status.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodRejection {
+    /// Machine-readable reason, e.g. `SysctlForbidden` or `PodOSSelectorNodeLabelDoesNotMatch`.
     pub reason: &'static str,
+    /// Human-readable explanation of the rejection.
     pub message: String,
 }
 
 /// The node's admit handlers (by default: only the safe sysctls every kernel namespaces).
 #[derive(Clone, Debug, Default)]
 pub struct PodAdmitter {
+    /// Sysctls a pod may set (`allowedUnsafeSysctls` added to the safe set).
     pub sysctls: SysctlAllowlist,
     /// Whether the host enforces AppArmor ([`crate::apparmor::host_enabled`]).
     pub apparmor: bool,

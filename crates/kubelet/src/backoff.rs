@@ -38,6 +38,7 @@ fn since(later: SystemTime, earlier: SystemTime) -> Duration {
 }
 
 impl Backoff {
+    /// An empty backoff whose delays start at `initial` and double up to `max`.
     pub fn new(initial: Duration, max: Duration) -> Self {
         Self { initial, max, entries: HashMap::new() }
     }

@@ -16,7 +16,9 @@ const SYNC_LOOP_SILENCE: Duration = Duration::from_secs(180);
 
 /// `/healthz`: the sync loop iterates and the PLEG relisted recently.
 pub struct KubeletHealth {
+    /// When the sync loop last iterated; silent for 3 minutes fails `/healthz`.
     pub heartbeat: SyncLoopHeartbeat,
+    /// The PLEG's latest relist; older than `RELIST_THRESHOLD` fails `/healthz`.
     pub relist: watch::Receiver<Relist>,
 }
 
@@ -41,6 +43,7 @@ impl HealthChecker for KubeletHealth {
 pub struct NodeHealth {
     /// The eviction manager's latest pressure.
     pub pressure: watch::Receiver<Pressure>,
+    /// The PLEG's latest relist: a stale one keeps the node not Ready (`PLEG is not healthy`).
     pub relist: watch::Receiver<Relist>,
 }
 

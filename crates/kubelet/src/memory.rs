@@ -28,6 +28,7 @@ pub fn release_freed_memory() -> bool {
 
 /// The periodic trim task.
 pub struct MemoryTrimmer {
+    /// Time between trims ([`TRIM_PERIOD`] by default).
     pub period: Duration,
 }
 

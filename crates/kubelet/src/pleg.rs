@@ -24,7 +24,9 @@ pub const RELIST_THRESHOLD: Duration = Duration::from_secs(180);
 /// The latest successful relist and when it happened.
 #[derive(Clone, Debug, Default)]
 pub struct Relist {
+    /// When the relist completed; `None` before the first successful one.
     pub at: Option<Instant>,
+    /// Per pod UID, the pod and the CRI state of each of its sandboxes and containers.
     pub pods: Arc<RelistSnapshot>,
 }
 
@@ -59,6 +61,7 @@ pub fn changed_pods(old: &RelistSnapshot, new: &RelistSnapshot) -> Vec<PodRef> {
 }
 
 impl Pleg {
+    /// A PLEG relisting `runtime` over CRI every `period` ([`RELIST_PERIOD`] upstream).
     pub fn new(runtime: Arc<dyn RuntimeService>, period: Duration) -> Self {
         Self { runtime, period, metrics: None }
     }

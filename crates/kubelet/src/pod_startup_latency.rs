@@ -107,6 +107,7 @@ fn pulling_time(pulls: &[(SystemTime, SystemTime)]) -> Duration {
 }
 
 impl PodStartupLatencyTracker {
+    /// A tracker timing pods with `clock` and recording the startup durations into `metrics`.
     pub fn new(clock: Arc<dyn Clock>, metrics: Arc<KubeletMetrics>) -> Self {
         Self { clock, metrics, pods: Mutex::default() }
     }

@@ -28,12 +28,18 @@ const ERROR_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// What the workers share.
 pub struct PodWorkerContext {
+    /// Drives the pods' sandboxes and containers through the CRI.
     pub manager: Arc<RuntimeManager>,
+    /// Where workers publish the pod statuses they generate.
     pub status: StatusManager,
+    /// Starts and stops the probe workers of each pod's containers.
     pub prober: Arc<ProbeManager>,
+    /// `syncFrequency` of the KubeletConfiguration: how often a worker resyncs its pod without
+    /// any event.
     pub sync_frequency: Duration,
     /// Runtime type for API `containerID`s (`containerd`).
     pub runtime_name: String,
+    /// The node's IP, reported as the pods' `status.hostIP`.
     pub host_ip: String,
     /// Admit handlers a pod passes before it first runs.
     pub admission: crate::admission::PodAdmitter,
@@ -161,10 +167,12 @@ impl PodWorkers {
         &self.ctx.manager
     }
 
+    /// Whether the pod with UID `uid` has a live worker.
     pub fn has_worker(&self, uid: &str) -> bool {
         self.workers.contains_key(uid)
     }
 
+    /// Whether the worker of the pod with UID `uid` is terminating the pod.
     pub fn is_terminating(&self, uid: &str) -> bool {
         self.workers.get(uid).is_some_and(|w| w.terminating)
     }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 /// One line of `/proc/<pid>/mountinfo`, the fields this module needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountInfo {
+    /// Where the mount is, relative to the process's root (the fifth field), unescaped.
     pub mount_point: PathBuf,
     /// The optional fields (`shared:N`, `master:N`, ...), between the options and ` - `.
     pub optional: Vec<String>,

@@ -18,9 +18,11 @@ pub struct ProbeView {
     pub container_id: Option<String>,
     /// Since when the instance runs; `None` when it is not running.
     pub running_since: Option<std::time::SystemTime>,
+    /// The newest instance has terminated.
     pub terminated: bool,
     /// `started` as published (startup probe passed, or none declared).
     pub started: bool,
+    /// The pod's primary IP (`status.podIP`), which probes target by default.
     pub pod_ip: Option<String>,
     /// The pod reached `Succeeded` or `Failed`.
     pub pod_terminal: bool,

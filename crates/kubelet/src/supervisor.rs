@@ -39,10 +39,22 @@ impl Stage {
 /// How a supervised task ended the kubelet.
 #[derive(Debug, thiserror::Error)]
 pub enum TaskFailure<E: std::error::Error + 'static> {
+    /// The task panicked.
     #[error("kubelet task {task:?} panicked: {message}")]
-    Panicked { task: &'static str, message: String },
+    Panicked {
+        /// The task's name, as it was spawned.
+        task: &'static str,
+        /// The panic's message (`(no message)` when its payload is not a string).
+        message: String,
+    },
+    /// The task returned an error.
     #[error("{error}")]
-    Failed { task: &'static str, error: E },
+    Failed {
+        /// The task's name, as it was spawned.
+        task: &'static str,
+        /// The error the task returned.
+        error: E,
+    },
 }
 
 struct Entry {

@@ -42,13 +42,19 @@ impl SyncLoopHeartbeat {
 
 /// The sync loop's inputs.
 pub struct SyncLoop {
+    /// The pod workers, one per pod, that the loop starts, wakes and terminates.
     pub workers: PodWorkers,
+    /// UIDs of pods whose worker has finished terminating them.
     pub finished: mpsc::UnboundedReceiver<String>,
+    /// The pods every source (API server, static manifests) wants on this node.
     pub desired: watch::Receiver<DesiredPods>,
+    /// Pods whose runtime state the PLEG saw change.
     pub pleg_events: mpsc::Receiver<PodRef>,
     /// Pods whose probe verdicts changed.
     pub probe_updates: mpsc::UnboundedReceiver<PodRef>,
+    /// The PLEG's latest relist, for housekeeping's orphan sweeps.
     pub relist: watch::Receiver<Relist>,
+    /// Beaten at every iteration, for `/healthz`.
     pub heartbeat: SyncLoopHeartbeat,
     /// Pods marked for deletion whose termination was started; never synced again.
     pub deleting: HashSet<String>,

@@ -21,9 +21,13 @@ const PATTERN_REGEX: &str = r"([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*([a-z0-9][-_
 /// The kernel namespace a sysctl belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SysctlNamespace {
+    /// The IPC namespace (`kernel.shm*`, `kernel.msg*`, `kernel.sem`, `fs.mqueue.*`).
     Ipc,
+    /// The network namespace (`net.*`).
     Net,
+    /// The UTS namespace (`kernel.domainname`).
     Uts,
+    /// The user namespace (`user.*`).
     User,
 }
 
@@ -79,8 +83,10 @@ const SAFE: [(&str, Option<(u32, u32)>); 14] = [
 /// Why the allowlist cannot be built (the kubelet refuses to start).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SysctlError {
+    /// An `allowedUnsafeSysctls` entry that is too long or not a valid name or `prefix*` pattern.
     #[error("sysctl {0:?} must have at most {MAX_LENGTH} characters and match regex {PATTERN_REGEX}")]
     InvalidPattern(String),
+    /// An `allowedUnsafeSysctls` entry outside every kernel namespace a pod can own.
     #[error("the sysctls {0:?} are not known to be namespaced")]
     NotNamespaced(String),
 }

@@ -36,19 +36,40 @@ type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Byt
 pub enum UrlSourceError {
     /// The URL or a header could not be put into a request.
     #[error("invalid request for {url}: {reason}")]
-    InvalidRequest { url: String, reason: String },
+    InvalidRequest {
+        /// The manifest URL (`--manifest-url`).
+        url: String,
+        /// Why the request could not be built.
+        reason: String,
+    },
     /// Connecting or sending failed.
     #[error("{url}: request failed: {reason}")]
-    Request { url: String, reason: String },
+    Request {
+        /// The manifest URL (`--manifest-url`).
+        url: String,
+        /// The HTTP client's error.
+        reason: String,
+    },
     /// No answer within the client timeout.
     #[error("{url}: no response within {0:?}", REQUEST_TIMEOUT)]
-    Timeout { url: String },
+    Timeout {
+        /// The manifest URL (`--manifest-url`).
+        url: String,
+    },
     /// The server answered with something other than 200 OK.
     #[error("{url}: {status}")]
-    Status { url: String, status: hyper::StatusCode },
+    Status {
+        /// The manifest URL (`--manifest-url`).
+        url: String,
+        /// The HTTP status the server answered with.
+        status: hyper::StatusCode,
+    },
     /// The body was empty.
     #[error("zero-length data received from {url}")]
-    EmptyBody { url: String },
+    EmptyBody {
+        /// The manifest URL (`--manifest-url`).
+        url: String,
+    },
     /// The body is not a usable Pod or PodList.
     #[error(transparent)]
     Manifest(#[from] ManifestError),

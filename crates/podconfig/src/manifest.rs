@@ -16,22 +16,60 @@ use crate::{SourceRef, ValidationErrors, apply_static_pod_defaults, validate_pod
 pub enum ManifestError {
     /// The bytes are neither YAML nor JSON.
     #[error("{name}: not valid YAML or JSON: {reason}")]
-    Syntax { name: String, reason: String },
+    Syntax {
+        /// The manifest's file path or URL.
+        name: String,
+        /// The parser's message.
+        reason: String,
+    },
     /// The document is empty or not a mapping.
     #[error("{name}: expected an object with apiVersion and kind, found {found}")]
-    NotAnObject { name: String, found: &'static str },
+    NotAnObject {
+        /// The manifest's file path or URL.
+        name: String,
+        /// What the document is instead (`a list`, `a string`, `an empty document`, ...).
+        found: &'static str,
+    },
     /// `kind` or `apiVersion` is missing.
     #[error("{name}: Object '{field}' is missing")]
-    MissingTypeField { name: String, field: &'static str },
+    MissingTypeField {
+        /// The manifest's file path or URL.
+        name: String,
+        /// The missing or empty field: `kind` or `apiVersion`.
+        field: &'static str,
+    },
     /// A kind other than a v1 Pod or PodList (e.g. `List`, `Deployment`).
     #[error("{name}: unsupported kind {kind:?} (apiVersion {api_version:?}): expected a v1 {expected}")]
-    UnsupportedKind { name: String, api_version: String, kind: String, expected: &'static str },
+    UnsupportedKind {
+        /// The manifest's file path or URL.
+        name: String,
+        /// The object's `apiVersion`.
+        api_version: String,
+        /// The object's `kind`.
+        kind: String,
+        /// The kinds accepted (`Pod or PodList`).
+        expected: &'static str,
+    },
     /// The object has the right kind but its fields do not fit the Pod schema.
     #[error("{name}: couldn't decode {kind}: {reason}")]
-    Decode { name: String, kind: &'static str, reason: String },
+    Decode {
+        /// The manifest's file path or URL.
+        name: String,
+        /// The kind being decoded: `Pod` or `PodList`.
+        kind: &'static str,
+        /// The decoder's message, with the item index for a PodList.
+        reason: String,
+    },
     /// Decoded and defaulted, but the pod fails validation.
     #[error("{name}: invalid pod {pod:?}: {errors}")]
-    Invalid { name: String, pod: String, errors: ValidationErrors },
+    Invalid {
+        /// The manifest's file path or URL.
+        name: String,
+        /// The pod's `metadata.name` after static pod defaulting.
+        pod: String,
+        /// Every validation failure found in the pod.
+        errors: ValidationErrors,
+    },
 }
 
 /// A decoded manifest: upstream accepts exactly these two shapes.

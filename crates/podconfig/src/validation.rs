@@ -23,13 +23,27 @@ pub enum FieldErrorKind {
     /// The field must be set.
     Required,
     /// The value is malformed; `value` is rendered as upstream does (strings quoted).
-    Invalid { value: String },
+    Invalid {
+        /// The offending value, as upstream renders it.
+        value: String,
+    },
     /// The value is used twice where it must be unique.
-    Duplicate { value: String },
+    Duplicate {
+        /// The repeated value, quoted.
+        value: String,
+    },
     /// The value is not one of a fixed set.
-    NotSupported { value: String, supported: Vec<&'static str> },
+    NotSupported {
+        /// The value given, quoted.
+        value: String,
+        /// The values the field accepts, in upstream's order.
+        supported: Vec<&'static str>,
+    },
     /// The value refers to something that does not exist.
-    NotFound { value: String },
+    NotFound {
+        /// The reference that resolves to nothing, quoted.
+        value: String,
+    },
 }
 
 /// One validation failure, naming the field path.

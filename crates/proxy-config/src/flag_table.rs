@@ -23,13 +23,17 @@ pub enum Target {
     Logging(ConfigSetter),
 }
 
+/// One kube-proxy flag: its name, syntax, help text and what it sets.
 pub struct FlagSpec {
+    /// The flag's name without the leading dashes, e.g. `proxy-mode`.
     pub name: &'static str,
     /// Go bool flag: `--name`, `--name=true|false`, never `--name false`.
     pub is_bool: bool,
     /// Upstream's deprecation message, if any.
     pub deprecated: Option<&'static str>,
+    /// Upstream's usage text, shown by `--help`.
     pub help: &'static str,
+    /// What the flag sets, and so whether it still applies under `--config`.
     pub target: Target,
 }
 

@@ -22,9 +22,14 @@ pub use component_config::KUBERNETES_VERSION;
 /// Settings that only come from the command line (upstream `Options`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProxyFlags {
+    /// `--config`: path of the `KubeProxyConfiguration` file, which replaces the configuration
+    /// flags.
     pub config: Option<PathBuf>,
+    /// `--write-config-to`: write the default configuration to this file and exit.
     pub write_config_to: Option<PathBuf>,
+    /// `--cleanup`: remove the iptables, IPVS and nftables rules kube-proxy made, then exit.
     pub cleanup: bool,
+    /// `--init-only`: do the initialization that needs full root privileges, then exit.
     pub init_only: bool,
     /// `--master`: overrides the kubeconfig's server URL.
     pub master: String,
@@ -32,10 +37,19 @@ pub struct ProxyFlags {
     pub hostname_override: Option<String>,
     /// Deprecated `--healthz-port` / `--metrics-port` (0 disables the server).
     pub healthz_port: i32,
+    /// Deprecated `--metrics-port` (default 10249, 0 disables the metrics server); only used
+    /// without `--config`.
     pub metrics_port: i32,
+    /// `--iptables-sync-period`: full resync period of the iptables and nftables modes; only
+    /// used without `--config`.
     pub iptables_sync_period: Option<Duration>,
+    /// `--iptables-min-sync-period`: shortest time between rule syncs of the iptables and
+    /// nftables modes; only used without `--config`.
     pub iptables_min_sync_period: Option<Duration>,
+    /// `--ipvs-sync-period`: full resync period of the IPVS mode; only used without `--config`.
     pub ipvs_sync_period: Option<Duration>,
+    /// `--ipvs-min-sync-period`: shortest time between IPVS rule syncs; only used without
+    /// `--config`.
     pub ipvs_min_sync_period: Option<Duration>,
     /// Names of every flag given on the command line, without dashes.
     pub explicit: Vec<String>,
@@ -63,9 +77,11 @@ impl Default for ProxyFlags {
 
 /// The command line, parsed but not yet combined with the file.
 pub struct ParsedArgs {
+    /// The command-line-only options.
     pub flags: ProxyFlags,
     /// Configuration and logging flags in command-line order: (name, value).
     pub config_values: Vec<(String, String)>,
+    /// Deprecated and removed flags given.
     pub warnings: Vec<ConfigWarning>,
 }
 

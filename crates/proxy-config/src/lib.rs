@@ -30,9 +30,12 @@ use flag_table::Target;
 /// Everything the kube-proxy binary needs to start.
 #[derive(Debug, Clone)]
 pub struct ProxyOptions {
+    /// The command-line-only options (`--config`, `--cleanup`, `--hostname-override`, ...).
     pub flags: ProxyFlags,
     /// The effective configuration: file or flags, defaulted, validated.
     pub config: KubeProxyConfiguration,
+    /// What the operator should hear about: deprecated or removed flags, flags ignored under
+    /// `--config`, deprecated or unknown fields in the file.
     pub warnings: Vec<ConfigWarning>,
 }
 

@@ -21,17 +21,24 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 /// Annotation with the time of the change that triggered an EndpointSlice update.
 pub const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-time";
 
+/// One endpoint of one Service port, as the rules use it (upstream `BaseEndpointInfo`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointInfo {
+    /// The endpoint's first address in its EndpointSlice.
     pub ip: IpAddr,
+    /// The port number the slice gives for the Service port (the resolved `targetPort`).
     pub port: u16,
+    /// `conditions.ready` (unset means true): serving and not terminating.
     pub ready: bool,
+    /// `conditions.serving` (unset means true): passes its readiness probe, terminating or not.
     pub serving: bool,
+    /// `conditions.terminating` (unset means false).
     pub terminating: bool,
     /// On this node (`nodeName` is the node kube-proxy runs on).
     pub is_local: bool,
     /// Sorted, without duplicates (a boxed slice: 8 bytes less than a set per endpoint).
     pub zone_hints: Box<[String]>,
+    /// `hints.forNodes` names, sorted, without duplicates.
     pub node_hints: Box<[String]>,
 }
 

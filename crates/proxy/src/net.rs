@@ -8,15 +8,19 @@ use std::str::FromStr;
 /// The IP family one proxier instance handles (upstream runs one per family).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum IpFamily {
+    /// IPv4 (`iptables`, `ip` nftables family).
     V4,
+    /// IPv6 (`ip6tables`, `ip6` nftables family).
     V6,
 }
 
 impl IpFamily {
+    /// The family of `ip`.
     pub fn of(ip: &IpAddr) -> Self {
         if ip.is_ipv4() { IpFamily::V4 } else { IpFamily::V6 }
     }
 
+    /// Whether `ip` is of this family.
     pub fn matches(self, ip: &IpAddr) -> bool {
         IpFamily::of(ip) == self
     }
@@ -33,10 +37,13 @@ impl IpFamily {
 /// An IP network such as `10.0.0.0/8`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Cidr {
+    /// The address as written; host bits are kept, not masked off.
     pub addr: IpAddr,
+    /// The prefix length in bits (at most 32 for IPv4, 128 for IPv6).
     pub prefix: u8,
 }
 
+/// A string that is not `ADDRESS/PREFIX` with a valid address and prefix length; holds the input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} is not a valid CIDR")]
 pub struct CidrError(pub String);
@@ -63,10 +70,12 @@ impl fmt::Display for Cidr {
 }
 
 impl Cidr {
+    /// The family of the network's address.
     pub fn family(&self) -> IpFamily {
         IpFamily::of(&self.addr)
     }
 
+    /// Whether `ip` is inside the network; never for an address of the other family.
     pub fn contains(&self, ip: &IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {

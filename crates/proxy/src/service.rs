@@ -19,11 +19,14 @@ pub const DEFAULT_STICKY_MAX_AGE_SECONDS: u32 = 10800;
 /// `namespace/name` of a Service.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NamespacedName {
+    /// The Service's namespace (`metadata.namespace`).
     pub namespace: String,
+    /// The Service's name in the API (`metadata.name`).
     pub name: String,
 }
 
 impl NamespacedName {
+    /// The Service `namespace/name`.
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
         NamespacedName { namespace: namespace.into(), name: name.into() }
     }
@@ -35,10 +38,14 @@ impl fmt::Display for NamespacedName {
     }
 }
 
+/// A Service port's transport protocol (`spec.ports[].protocol`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
+    /// `TCP`, the default when unset.
     Tcp,
+    /// `UDP`; its stale conntrack entries are deleted after endpoint changes.
     Udp,
+    /// `SCTP`.
     Sctp,
 }
 
@@ -75,9 +82,11 @@ impl Protocol {
 /// Identifies one port of one Service (upstream `ServicePortName`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServicePortName {
+    /// The Service the port belongs to.
     pub service: NamespacedName,
     /// The port's `name` (may be empty for single-port services).
     pub port: String,
+    /// The port's protocol.
     pub protocol: Protocol,
 }
 
@@ -91,19 +100,30 @@ impl fmt::Display for ServicePortName {
 /// Everything the rule builders need about one service port, for one family.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServicePortInfo {
+    /// The Service port this is (`namespace/name:port` and protocol).
     pub name: ServicePortName,
+    /// The ClusterIP of this family (`spec.clusterIPs`, else `spec.clusterIP`).
     pub cluster_ip: IpAddr,
+    /// The Service port (`spec.ports[].port`).
     pub port: u16,
+    /// The port's protocol.
     pub protocol: Protocol,
     /// 0 when the port has no NodePort.
     pub node_port: u16,
+    /// `spec.externalIPs` of this family.
     pub external_ips: Vec<IpAddr>,
     /// Load-balancer ingress IPs (not those with `ipMode: Proxy`).
     pub load_balancer_vips: Vec<IpAddr>,
+    /// `spec.loadBalancerSourceRanges` of this family (LoadBalancer Services only); empty
+    /// means any source.
     pub load_balancer_source_ranges: Vec<Cidr>,
     /// `Some(timeout)` with `sessionAffinity: ClientIP`.
     pub sticky_max_age_seconds: Option<u32>,
+    /// `externalTrafficPolicy: Local` on an externally accessible Service: external traffic
+    /// goes only to endpoints on this node.
     pub external_policy_local: bool,
+    /// `internalTrafficPolicy: Local`: traffic from within the cluster goes only to endpoints
+    /// on this node.
     pub internal_policy_local: bool,
     /// 0 when unset.
     pub health_check_node_port: u16,

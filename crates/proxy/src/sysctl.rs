@@ -7,29 +7,44 @@
 
 use std::path::{Path, PathBuf};
 
+/// Why a sysctl could not be read, written or parsed.
 #[derive(Debug, thiserror::Error)]
 pub enum SysctlError {
+    /// The sysctl's file could not be read.
     #[error("reading sysctl {path}: {source}")]
     Read {
+        /// The file under the `/proc/sys` root.
         path: PathBuf,
+        /// The read error.
         #[source]
         source: std::io::Error,
     },
+    /// The sysctl's file could not be written (read-only `/proc/sys`, missing capability, ...).
     #[error("writing {value:?} to sysctl {path}: {source}")]
     Write {
+        /// The file under the `/proc/sys` root.
         path: PathBuf,
+        /// The value that was being written.
         value: String,
+        /// The write error.
         #[source]
         source: std::io::Error,
     },
+    /// The sysctl holds something other than an integer.
     #[error("sysctl {name}: {value:?} is not an integer")]
-    NotInteger { name: String, value: String },
+    NotInteger {
+        /// The sysctl's slash-separated name.
+        name: String,
+        /// What it holds, trimmed.
+        value: String,
+    },
 }
 
 /// Reads and writes kernel tunables.
 pub trait Sysctl {
     /// The value of `name` (`net/ipv4/conf/all/route_localnet`), trimmed.
     fn get(&self, name: &str) -> Result<String, SysctlError>;
+    /// Writes `value` to `name` (`net/netfilter/nf_conntrack_max`).
     fn set(&mut self, name: &str, value: &str) -> Result<(), SysctlError>;
 }
 
@@ -62,6 +77,7 @@ impl ProcSysctl {
         ProcSysctl { root: root.into() }
     }
 
+    /// The `/proc/sys` root the names are resolved under.
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -18,6 +18,7 @@ pub const LABEL_TOPOLOGY_ZONE: &str = "topology.kubernetes.io/zone";
 /// The node kube-proxy runs on, as topology needs it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeTopology {
+    /// The Node's name (`metadata.name`); endpoints whose `nodeName` is this are local.
     pub name: String,
     /// The node's `topology.kubernetes.io/zone` label ("" if none).
     pub zone: String,

@@ -31,6 +31,7 @@ pub struct ServiceChangeTracker {
 }
 
 impl ServiceChangeTracker {
+    /// A tracker for `family`'s Service ports, with nothing pending.
     pub fn new(family: IpFamily) -> Self {
         ServiceChangeTracker { family, pending: BTreeMap::new() }
     }

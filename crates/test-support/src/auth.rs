@@ -43,14 +43,17 @@ impl FakeReviewer {
         self.state().failure = Some(message.into());
     }
 
+    /// How many TokenReviews were asked for so far.
     pub fn token_reviews(&self) -> usize {
         self.state().token_reviews
     }
 
+    /// How many SubjectAccessReviews were asked for so far.
     pub fn access_reviews(&self) -> usize {
         self.state().access_reviews
     }
 
+    /// The user and request attributes of the latest SubjectAccessReview, if any.
     pub fn last_access_review(&self) -> Option<(UserInfo, RequestAttributes)> {
         self.state().last_access_review.clone()
     }

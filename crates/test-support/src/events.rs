@@ -11,8 +11,11 @@ use kubelet_types::events::{EventRecorder, EventType};
 pub struct RecordedEvent {
     /// `namespace/name` of the pod, or `None` for a node event.
     pub pod: Option<String>,
+    /// `Normal` or `Warning`.
     pub kind: EventType,
+    /// The event's reason (`Pulled`, `BackOff`, `NodeReady`, ...).
     pub reason: String,
+    /// The event's human-readable message.
     pub message: String,
 }
 

@@ -15,11 +15,15 @@ use proxy::ipvs::{RealServer, VirtualServer, VirtualServerKey};
 /// What the fake kernel holds.
 #[derive(Debug, Default, Clone)]
 pub struct IpvsState {
+    /// Every IPVS virtual server, with its real servers.
     pub virtual_servers: BTreeMap<VirtualServerKey, (VirtualServer, Vec<RealServer>)>,
+    /// The addresses bound to the `kube-ipvs0` dummy device.
     pub bound: BTreeSet<IpAddr>,
+    /// Whether `kube-ipvs0` has been created.
     pub dummy_device: bool,
     /// Entries per set name.
     pub ipsets: BTreeMap<String, BTreeSet<String>>,
+    /// The connection timeouts last set; `None` while never set.
     pub timeouts: Option<IpvsTimeouts>,
     /// Every mutating call, e.g. `add-rs 10.0.0.1:80/TCP 10.1.0.1:8080 w1`.
     pub calls: Vec<String>,
@@ -40,6 +44,7 @@ const ENOENT: i32 = 2;
 const ESRCH: i32 = 3;
 
 impl FakeIpvs {
+    /// Locks the shared state, to inspect or change it.
     pub fn state(&self) -> MutexGuard<'_, IpvsState> {
         self.0.lock().unwrap()
     }

@@ -13,7 +13,9 @@ use serde_json::json;
 /// Records every transaction; can be told to reject the next one.
 #[derive(Debug, Default)]
 pub struct FakeApplier {
+    /// The text of every transaction accepted, in order.
     pub applied: Vec<String>,
+    /// When set, the next transaction is rejected with this message (then it is cleared).
     pub fail_next: Option<String>,
 }
 
@@ -30,6 +32,7 @@ impl RulesApplier for FakeApplier {
 /// Records every conntrack deletion.
 #[derive(Debug, Default)]
 pub struct FakeConntrack {
+    /// Every deletion asked for, in order.
     pub deleted: Vec<Deletion>,
 }
 
@@ -45,12 +48,16 @@ impl ConntrackCleaner for FakeConntrack {
 /// names are missing (module not loaded). Records every write.
 #[derive(Debug, Default)]
 pub struct FakeSysctl {
+    /// Current values by name, `/proc/sys`-relative (`net/netfilter/nf_conntrack_max`).
     pub values: std::collections::BTreeMap<String, String>,
+    /// Names whose writes fail with permission denied.
     pub read_only: Vec<String>,
+    /// Every successful write, `(name, value)`, in order.
     pub writes: Vec<(String, String)>,
 }
 
 impl FakeSysctl {
+    /// Sysctls holding `values` (`(name, value)`), all writable.
     pub fn with(values: &[(&str, &str)]) -> Self {
         FakeSysctl { values: values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..Default::default() }
     }

@@ -44,10 +44,12 @@ pub struct FakeVolumeApi {
 }
 
 impl FakeVolumeApi {
+    /// An API server with no objects, answering every call.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Adds (or replaces) Secret `namespace/name` with `data` (`(key, value)`, stored as bytes).
     pub fn put_secret(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
         let s = Secret {
             data: Some(data.iter().map(|(k, v)| (k.to_string(), k8s_openapi::ByteString(v.as_bytes().to_vec()))).collect()),
@@ -56,6 +58,7 @@ impl FakeVolumeApi {
         self.state.lock().unwrap().secrets.insert((namespace.into(), name.into()), s);
     }
 
+    /// Adds (or replaces) ConfigMap `namespace/name` with `data` (`(key, value)`).
     pub fn put_config_map(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
         let cm = ConfigMap { data: Some(data.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()), ..Default::default() };
         self.state.lock().unwrap().config_maps.insert((namespace.into(), name.into()), cm);
@@ -140,6 +143,7 @@ impl FakeVolumeApi {
         self.state.lock().unwrap().object_gets
     }
 
+    /// Removes Secret `namespace/name`.
     pub fn delete_secret(&self, namespace: &str, name: &str) {
         self.state.lock().unwrap().secrets.remove(&(namespace.into(), name.into()));
     }

@@ -26,14 +26,29 @@ pub const BOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Why the kubelet could not get its client certificate.
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
+    /// `--bootstrap-kubeconfig` is unreadable or names no usable cluster (server, CA).
     #[error("unable to load bootstrap kubeconfig {path}: {message}")]
-    BootstrapKubeconfig { path: PathBuf, message: String },
+    BootstrapKubeconfig {
+        /// The bootstrap kubeconfig's path.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Making the key or getting the CSR signed failed.
     #[error("{0}")]
     Csr(#[from] CsrError),
+    /// Writing the certificate and key to `--cert-dir` failed.
     #[error("certificate store: {0}")]
     Store(#[from] StoreError),
+    /// Writing the pending key or the kubeconfig failed.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file or directory being written.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The certificate the signer issued cannot be parsed.
     #[error("the signed certificate is not valid: {0}")]
     Certificate(String),
 }
@@ -144,10 +159,15 @@ fn write_private(path: &Path, text: &str) -> Result<(), BootstrapError> {
 
 /// What bootstrap needs to know.
 pub struct Bootstrap<'a> {
+    /// `--kubeconfig`: checked, and rewritten to use the new certificate.
     pub kubeconfig: &'a Path,
+    /// `--bootstrap-kubeconfig`: the server, CA and (bootstrap token) credentials to request with.
     pub bootstrap_kubeconfig: &'a Path,
+    /// `--cert-dir`, where the client certificate and key go.
     pub cert_dir: &'a Path,
+    /// The node's name, the certificate's `system:node:<name>` subject.
     pub node_name: &'a str,
+    /// How long to wait for the request to be signed ([`BOOTSTRAP_TIMEOUT`] upstream).
     pub timeout: Duration,
 }
 

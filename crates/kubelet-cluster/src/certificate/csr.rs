@@ -31,22 +31,62 @@ const POLL_MAX: Duration = Duration::from_secs(1);
 /// Why no certificate came.
 #[derive(Debug, thiserror::Error)]
 pub enum CsrError {
+    /// The key, or the PKCS#10 request from it, could not be made or read.
     #[error("unable to generate a key or certificate request: {0}")]
     Generate(String),
+    /// The API server refused to create the request (other than it already existing).
     #[error("cannot create certificate signing request: {0}")]
     Create(ApiError),
+    /// A request of the same name exists but asks for something else.
     #[error("certificate signing request {name} exists with another request or signer; delete it to bootstrap again")]
-    Incompatible { name: String },
+    Incompatible {
+        /// The request's name (`node-csr-<digest>`).
+        name: String,
+    },
+    /// Reading the request back failed.
     #[error("certificate signing request {name}: {source}")]
-    Get { name: String, source: ApiError },
+    Get {
+        /// The request's name (`node-csr-<digest>`).
+        name: String,
+        /// The API error.
+        source: ApiError,
+    },
+    /// The request has a `Denied` condition.
     #[error("certificate signing request {name} is denied, reason: {reason}, message: {message}")]
-    Denied { name: String, reason: String, message: String },
+    Denied {
+        /// The request's name (`node-csr-<digest>`).
+        name: String,
+        /// The condition's `reason`.
+        reason: String,
+        /// The condition's `message`.
+        message: String,
+    },
+    /// The request has a `Failed` condition (or its certificate is not text).
     #[error("certificate signing request {name} failed, reason: {reason}, message: {message}")]
-    Failed { name: String, reason: String, message: String },
+    Failed {
+        /// The request's name (`node-csr-<digest>`).
+        name: String,
+        /// The condition's `reason`.
+        reason: String,
+        /// The condition's `message`.
+        message: String,
+    },
+    /// No certificate was issued within the timeout.
     #[error("timed out after {waited:?} waiting for certificate signing request {name} to be {}", if *approved { "issued (it is approved: is the signer running?)" } else { "approved and issued" })]
-    Timeout { name: String, waited: Duration, approved: bool },
+    Timeout {
+        /// The request's name (`node-csr-<digest>`).
+        name: String,
+        /// How long the kubelet waited.
+        waited: Duration,
+        /// Whether the request had been approved (so the signer, not the approver, is missing).
+        approved: bool,
+    },
+    /// The request disappeared while being waited for.
     #[error("certificate signing request {name} was deleted before it was issued")]
-    Deleted { name: String },
+    Deleted {
+        /// The request's name (`node-csr-<digest>`).
+        name: String,
+    },
 }
 
 /// A new ECDSA P-256 key, as PKCS#8 PEM.
@@ -57,11 +97,17 @@ pub fn new_key_pem() -> Result<String, CsrError> {
 /// What a request asks for.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// The subject's CN: `system:node:<node>`.
     pub common_name: String,
+    /// The subject's O: `system:nodes`.
     pub organization: String,
+    /// DNS subject alternative names (a serving certificate's host names).
     pub dns_names: Vec<String>,
+    /// IP subject alternative names (a serving certificate's node addresses).
     pub ips: Vec<IpAddr>,
+    /// The `spec.signerName`: [`CLIENT_SIGNER`] or [`SERVING_SIGNER`].
     pub signer: &'static str,
+    /// The `spec.usages` (`digital signature`, `client auth` / `server auth`).
     pub usages: Vec<&'static str>,
 }
 

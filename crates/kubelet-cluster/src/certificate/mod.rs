@@ -20,6 +20,8 @@ use crate::error::ApiError;
 /// `CertificateSigningRequest`s, as the kubelet uses them.
 #[async_trait]
 pub trait CsrApi: Send + Sync {
+    /// Submits `csr` (named `node-csr-<digest>`); fails with [`ApiError::AlreadyExists`] when a
+    /// previous attempt already did.
     async fn create_csr(&self, csr: &CertificateSigningRequest) -> Result<CertificateSigningRequest, ApiError>;
     /// `None` when it does not exist.
     async fn get_csr(&self, name: &str) -> Result<Option<CertificateSigningRequest>, ApiError>;

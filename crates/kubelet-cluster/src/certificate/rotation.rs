@@ -38,11 +38,15 @@ pub type OnRotate = Arc<dyn Fn(&std::path::Path) + Send + Sync>;
 
 /// Renews one certificate of the store before it expires.
 pub struct Rotation {
+    /// Where renewal requests are sent, authenticated by the current client certificate.
     pub api: Arc<dyn CsrApi>,
+    /// The `--cert-dir` files of the certificate (`kubelet-client` or `kubelet-server`).
     pub store: CertStore,
     /// What to request (the client or the serving certificate of this node).
     pub request: Arc<dyn Fn() -> Request + Send + Sync>,
+    /// Switches the caller to the new certificate (rebuilds the API client, reloads the server's).
     pub on_rotate: OnRotate,
+    /// How long a renewal waits for its certificate ([`RENEWAL_TIMEOUT`]).
     pub timeout: Duration,
     /// The client certificate: stop (so the kubelet exits and a restart bootstraps again) when
     /// it has been expired this long without a renewal, as upstream's transport does.
@@ -53,8 +57,11 @@ pub struct Rotation {
 #[derive(Debug, thiserror::Error)]
 #[error("the certificate {path} expired at {expired} and could not be renewed for {waited:?}; exiting so that a restart bootstraps again")]
 pub struct ExpiredError {
+    /// The store's `<prefix>-current.pem`.
     pub path: PathBuf,
+    /// When the certificate expired (`notAfter`, RFC 3339).
     pub expired: String,
+    /// How long past expiry renewal kept failing ([`Rotation::exit_after_expiry`]).
     pub waited: Duration,
 }
 

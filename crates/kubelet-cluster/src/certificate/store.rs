@@ -9,18 +9,34 @@ use std::path::{Path, PathBuf};
 /// A certificate file that could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Reading or writing a file (or the `-current.pem` symlink) failed.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The file holds no parsable certificate or no private key.
     #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its contents.
+        message: String,
+    },
 }
 
 /// A certificate with its key, as PEM, and its validity (Unix seconds).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertPair {
+    /// The certificate (chain), PEM.
     pub cert_pem: String,
+    /// Its private key, PEM.
     pub key_pem: String,
+    /// The certificate's `notBefore`, Unix seconds.
     pub not_before: i64,
+    /// The certificate's `notAfter`, Unix seconds.
     pub not_after: i64,
 }
 

@@ -12,13 +12,17 @@ use crate::types::KubeletConfiguration;
 /// occurrence (list and map flags replace the file's value then, and append after).
 pub type Setter = fn(&mut KubeletConfiguration, &str, bool) -> Result<(), String>;
 
+/// One row of the table: a flag that sets a `KubeletConfiguration` field.
 pub struct ConfigFlag {
+    /// Flag name without the leading dashes (`sync-frequency`).
     pub name: &'static str,
     /// Go bool flag: `--name`, `--name=true|false`, never `--name false`.
     pub is_bool: bool,
     /// Upstream prints "has been deprecated, This parameter should be set via the config file".
     pub deprecated: bool,
+    /// One-line description printed by `--help`.
     pub help: &'static str,
+    /// Parses the flag's value into its configuration field.
     pub set: Setter,
 }
 

@@ -11,28 +11,65 @@ use crate::flag_values::*;
 /// Settings that only come from the command line (upstream `KubeletFlags`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KubeletFlags {
+    /// `--config`: the `KubeletConfiguration` file to load; unset, the kubelet starts from the
+    /// flag-only defaults.
     pub config: Option<PathBuf>,
+    /// `--config-dir`: directory of `*.conf` drop-in files merged over the configuration file.
     pub config_dir: Option<PathBuf>,
+    /// `--kubeconfig`: how to reach the API server; unset, the kubelet runs standalone.
     pub kubeconfig: Option<PathBuf>,
+    /// `--bootstrap-kubeconfig`: kubeconfig used to obtain a client certificate by CSR when
+    /// `--kubeconfig` does not exist yet (TLS bootstrap).
     pub bootstrap_kubeconfig: Option<PathBuf>,
+    /// `--cert-dir`: directory of the kubelet's client and serving certificates and keys; default
+    /// `/var/lib/kubelet/pki`.
     pub cert_dir: PathBuf,
+    /// `--hostname-override`: node name to use instead of the host's name; empty by default.
     pub hostname_override: String,
+    /// `--node-ip`: the node's IP address (or a comma-separated dual-stack pair); empty, one is
+    /// picked from the default-route interface.
     pub node_ip: String,
+    /// `--root-dir`: the kubelet's state directory (pod directories, volumes, plugins); default
+    /// `/var/lib/kubelet`.
     pub root_dir: PathBuf,
     /// `-v` / `--v` log verbosity.
     pub verbosity: u8,
+    /// The node's `spec.providerID`, copied from the configuration's `providerID` (which
+    /// `--provider-id` sets) once it is loaded.
     pub provider_id: String,
+    /// `--node-labels`: labels the node registers with, key to value; repeated flags add up.
     pub node_labels: BTreeMap<String, String>,
+    /// `--cloud-provider`: empty or `external` (a cloud controller manager initializes the node);
+    /// knode does not act on it.
     pub cloud_provider: String,
+    /// `--image-credential-provider-config`: the `CredentialProviderConfig` naming the image
+    /// credential plugins to run; unset, none.
     pub image_credential_provider_config: Option<PathBuf>,
+    /// `--image-credential-provider-bin-dir`: directory holding the credential plugins' binaries.
     pub image_credential_provider_bin_dir: Option<PathBuf>,
+    /// `--lock-file`: file the kubelet would lock to keep a second instance out (upstream alpha);
+    /// knode does not act on it.
     pub lock_file: Option<PathBuf>,
+    /// `--exit-on-lock-contention`: exit when another process contends for `--lock-file`; default
+    /// false; knode does not act on it.
     pub exit_on_lock_contention: bool,
+    /// `--runtime-cgroups`: absolute cgroup of the container runtime, reported as the `runtime`
+    /// system container in stats; empty by default.
     pub runtime_cgroups: String,
+    /// `--experimental-mounter-path` (deprecated): a `mount` binary to use instead of the host's;
+    /// knode does not act on it.
     pub experimental_mounter_path: String,
+    /// `--experimental-allocatable-ignore-eviction` (deprecated): leave hard eviction thresholds
+    /// out of node allocatable; default false; knode does not act on it.
     pub experimental_allocatable_ignore_eviction: bool,
+    /// `--minimum-container-ttl-duration` (deprecated): minimum age of a dead container before
+    /// garbage collection; default 0; knode does not act on it.
     pub minimum_gc_age: Duration,
+    /// `--maximum-dead-containers` (deprecated): most dead containers kept on the node, -1
+    /// (default) for no limit; knode does not act on it.
     pub max_container_count: i32,
+    /// `--maximum-dead-containers-per-container` (deprecated): dead instances kept per container;
+    /// default 1; knode does not act on it.
     pub max_per_pod_container_count: i32,
     /// Names of every flag given on the command line, without dashes.
     pub explicit: Vec<String>,

@@ -29,9 +29,11 @@ const CONFIG_DEPRECATION: &str = "This parameter should be set via the config fi
 
 /// The result of parsing the command line, before the config file is read.
 pub struct ParsedArgs {
+    /// Kubelet-only settings: the flags given on the command line over their defaults.
     pub flags: KubeletFlags,
     /// Config-setting flags in command-line order: (flag name, value).
     pub config_values: Vec<(String, String)>,
+    /// Deprecated and removed flags that were given, one warning per flag.
     pub warnings: Vec<ConfigWarning>,
 }
 

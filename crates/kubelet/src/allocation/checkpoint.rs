@@ -42,14 +42,40 @@ struct File {
 /// A checkpoint file that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
+    /// The file exists but could not be read.
     #[error("reading {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file, or the data string inside it, is not the expected JSON.
     #[error("{path} is not a checkpoint: {source}")]
-    Malformed { path: PathBuf, source: serde_json::Error },
+    Malformed {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The JSON decoding error.
+        source: serde_json::Error,
+    },
+    /// The stored checksum is not that of the stored data.
     #[error("{path}: checksum {found} does not match its data (expected {expected}); the file is corrupt")]
-    Checksum { path: PathBuf, found: u64, expected: u64 },
+    Checksum {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The checksum the file holds.
+        found: u64,
+        /// The checksum computed from the file's data.
+        expected: u64,
+    },
+    /// Writing the temporary file or renaming it over the checkpoint failed.
     #[error("writing {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 /// Upstream's `checksum.New(data)`: FNV-1a over the hash dump of the string.

@@ -32,12 +32,15 @@ pub const ACTUATED_STATE_FILE: &str = "actuated_pods_state";
 
 /// `PodResizePending` reasons.
 pub const REASON_INFEASIBLE: &str = "Infeasible";
+/// The resize fits the node's allocatable, but not next to the other pods' allocations now.
 pub const REASON_DEFERRED: &str = "Deferred";
 
 /// A resize the kubelet has not allocated, for the pod's `PodResizePending` condition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingResize {
+    /// [`REASON_INFEASIBLE`] or [`REASON_DEFERRED`].
     pub reason: &'static str,
+    /// Which resource did not fit, with the amounts, for the condition's message.
     pub message: String,
     /// The pod generation the decision was about.
     pub generation: i64,
@@ -51,7 +54,12 @@ pub enum ResizeDecision {
     /// The new resources were allocated just now (`ResizeStarted`).
     Allocated,
     /// Not allocated; `newly` when the reason or generation changed (an event is due).
-    Pending { pending: PendingResize, newly: bool },
+    Pending {
+        /// Why, for the `PodResizePending` condition.
+        pending: PendingResize,
+        /// Whether the reason or generation changed since the last decision (an event is due).
+        newly: bool,
+    },
 }
 
 /// The CPU (millicores) and memory (bytes) of a requirements list, compared as amounts (so
@@ -143,7 +151,9 @@ impl Checkpointed {
 /// The node's allocatable CPU (millicores) and memory (bytes) that resizes are checked against.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Allocatable {
+    /// Allocatable CPU in millicores (`i64::MAX` when the list has none).
     pub milli_cpu: i64,
+    /// Allocatable memory in bytes (`i64::MAX` when the list has none).
     pub memory: i64,
 }
 

@@ -35,8 +35,16 @@ pub struct CgroupLimits {
 /// A cgroupfs mount: v1 (controllers in subdirectories) or v2 (unified).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cgroupfs {
-    V1 { mount: PathBuf },
-    V2 { mount: PathBuf },
+    /// cgroup v1: one hierarchy per controller, each a subdirectory of `mount`.
+    V1 {
+        /// Where the controller hierarchies are mounted (`/sys/fs/cgroup`).
+        mount: PathBuf,
+    },
+    /// cgroup v2: the unified hierarchy.
+    V2 {
+        /// The unified hierarchy's mount point (`/sys/fs/cgroup`).
+        mount: PathBuf,
+    },
 }
 
 impl Cgroupfs {

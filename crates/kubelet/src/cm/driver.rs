@@ -12,11 +12,19 @@ use super::pod_cgroups::CgroupDriver;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DriverSource {
     /// The runtime reported it; `overrides` names the configured value it replaced.
-    Runtime { overrides: Option<String> },
+    Runtime {
+        /// The configured `cgroupDriver` when it differs from the runtime's; `None` when they
+        /// agree.
+        overrides: Option<String>,
+    },
     /// The configuration's, with why the runtime's was not used.
-    Config { reason: String },
+    Config {
+        /// Why the runtime's driver was not used.
+        reason: String,
+    },
 }
 
+/// The driver a `cgroupDriver` value names: `systemd`, else `cgroupfs`.
 pub fn parse(name: &str) -> CgroupDriver {
     if name == "systemd" { CgroupDriver::Systemd } else { CgroupDriver::Cgroupfs }
 }

@@ -31,7 +31,9 @@ use crate::status::{QOS_BEST_EFFORT, QOS_BURSTABLE, QOS_GUARANTEED, pod_qos_clas
 #[derive(Debug, thiserror::Error)]
 #[error("cgroup {name}: {source}")]
 pub struct CgroupError {
+    /// The cgroup's path below the hierarchy's root (`kubepods/burstable/pod<uid>`).
     pub name: String,
+    /// The filesystem error.
     #[source]
     pub source: std::io::Error,
 }

@@ -29,7 +29,10 @@ pub struct CgroupName(pub Vec<String>);
 /// How cgroup names are written for the runtime (KubeletConfiguration `cgroupDriver`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CgroupDriver {
+    /// Cgroups are directories in cgroupfs that the kubelet makes itself
+    /// (`/kubepods/burstable/pod<uid>`).
     Cgroupfs,
+    /// Cgroups are systemd slices (`kubepods-burstable-pod<uid>.slice`), made through systemd.
     Systemd,
 }
 
@@ -101,9 +104,11 @@ pub fn pod_cgroup(cgroup_root: &str, pod: &Pod) -> CgroupName {
 /// Limits a cgroup gets; `None` leaves the kernel's default (unlimited, 1024 shares).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CgroupResources {
+    /// CPU shares (v1 `cpu.shares`; written as `cpu.weight` on v2).
     pub cpu_shares: Option<u64>,
     /// CFS quota in µs per [`Self::cpu_period`]; `-1` for none.
     pub cpu_quota: Option<i64>,
+    /// The CFS period in µs ([`CFS_PERIOD_US`] for pod cgroups with a quota).
     pub cpu_period: Option<u64>,
     /// Bytes.
     pub memory_limit: Option<i64>,

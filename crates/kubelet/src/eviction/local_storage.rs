@@ -15,12 +15,19 @@ use crate::stats::api::{ContainerStats, PodStats, Summary};
 
 /// `kubelet_evictions` signal names of the three checks.
 pub const SIGNAL_EMPTY_DIR: &str = "emptydirfs.limit";
+/// Signal of a pod whose local ephemeral storage is over the sum of its containers'
+/// `ephemeral-storage` limits.
 pub const SIGNAL_POD: &str = "ephemeralpodfs.limit";
+/// Signal of a pod with one container's writable layer and logs over its own
+/// `ephemeral-storage` limit.
 pub const SIGNAL_CONTAINER: &str = "ephemeralcontainerfs.limit";
 
 /// Why a pod is to be evicted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Eviction {
+    /// The signal evicted for: a node pressure signal (`memory.available`, ...) or a local storage
+    /// one ([`SIGNAL_EMPTY_DIR`], [`SIGNAL_POD`], [`SIGNAL_CONTAINER`]); the `kubelet_evictions`
+    /// label.
     pub signal: &'static str,
     /// The pod's status message, as upstream words it.
     pub message: String,

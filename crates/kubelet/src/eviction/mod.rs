@@ -42,9 +42,15 @@ const POD_CLEANUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Observes signals and publishes pressure.
 pub struct EvictionManager {
+    /// The `evictionHard` and `evictionSoft` thresholds with their minimum reclaim, plus
+    /// `allocatableMemory.available` ones when `enforceNodeAllocatable` has `pods`.
     pub thresholds: Vec<Threshold>,
+    /// `evictionPressureTransitionPeriod`: how long a pressure condition is held after the last
+    /// breach.
     pub transition_period: Duration,
+    /// Where the signals are read on the host (`/proc`, nodefs, imagefs, the root memory cgroup).
     pub paths: SignalPaths,
+    /// How often the signals are read ([`MONITORING_PERIOD`]).
     pub period: Duration,
     /// `evictionMaxPodGracePeriod`: the longest grace a soft eviction gives.
     pub max_pod_grace_seconds: i64,
@@ -76,6 +82,7 @@ pub struct Reclaimed {
 }
 
 impl Reclaimed {
+    /// Whether nothing was removed (no bytes, no containers).
     pub fn is_empty(&self) -> bool {
         self.bytes == 0 && self.containers == 0
     }
@@ -83,8 +90,12 @@ impl Reclaimed {
 
 /// What eviction reads (the pods, their stats) and where it files evictions.
 pub struct PodEvictions {
+    /// The pods the kubelet runs: the eviction candidates.
     pub pods: std::sync::Arc<dyn crate::server::PodLister>,
+    /// The stats collector's latest snapshot: the runtime filesystems' signals, and each pod's
+    /// use for ranking and local storage limits.
     pub stats: std::sync::Arc<dyn crate::stats::StatsSource>,
+    /// Where evictions are filed for the pod workers.
     pub requests: requests::EvictionRequests,
 }
 

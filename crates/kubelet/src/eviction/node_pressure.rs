@@ -26,7 +26,9 @@ use crate::stats::api::{PodStats, Summary};
 /// A threshold met past its grace period, with what was observed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetThreshold {
+    /// The threshold that is met.
     pub threshold: Threshold,
+    /// The signal as observed in the round that found it met.
     pub observation: Observation,
 }
 

@@ -20,6 +20,7 @@ pub struct EvictionRequests {
 }
 
 impl EvictionRequests {
+    /// No evictions pending; filing one sends the pod to `poke` to wake its worker.
     pub fn new(poke: mpsc::UnboundedSender<PodRef>) -> Self {
         EvictionRequests { pending: Arc::default(), poke: Some(poke) }
     }

@@ -14,7 +14,10 @@ use tokio::time::Instant;
 /// One configured threshold (`evictionHard` or `evictionSoft`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Threshold {
+    /// The eviction signal (`memory.available`, `nodefs.inodesFree`, `pid.available`, ...).
     pub signal: String,
+    /// The threshold is met when less than this is available: a quantity, or a percentage of the
+    /// signal's capacity.
     pub value: ThresholdValue,
     /// `None` for hard thresholds; the soft grace period otherwise.
     pub grace_period: Option<Duration>,
@@ -26,7 +29,9 @@ pub struct Threshold {
 /// Available amount and capacity of one signal (bytes, inodes or pids).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Observation {
+    /// What is available now, in the signal's unit (bytes, inodes or process IDs).
     pub available: i64,
+    /// The total the available amount is part of; percentage thresholds are taken of it.
     pub capacity: i64,
 }
 
@@ -123,6 +128,8 @@ pub struct PressureTracker {
 /// What one observation round concluded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
+    /// The pressure conditions to report (`MemoryPressure`, `DiskPressure`, `PIDPressure`), held
+    /// for the transition period.
     pub pressure: Pressure,
     /// `signal` descriptions of the thresholds met now (for the log).
     pub met: Vec<String>,

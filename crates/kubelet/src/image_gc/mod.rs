@@ -38,22 +38,50 @@ pub const IMAGE_GC_PERIOD: Duration = Duration::from_secs(5 * 60);
 /// Why a round of image garbage collection failed; the messages are upstream's.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageGcError {
+    /// CRI `ListImages` failed.
     #[error("failed to list images: {0}")]
     ListImages(CriError),
+    /// CRI `ListContainers` failed.
     #[error("failed to list containers: {0}")]
     ListContainers(CriError),
+    /// The image filesystem's capacity and free space could not be read.
     #[error("failed to get image filesystem stats: {0}")]
     FsStats(String),
+    /// The image filesystem reported figures GC cannot work with (a zero capacity).
     #[error(transparent)]
     Capacity(#[from] CapacityError),
+    /// Removing images unused for longer than `imageMaximumGCAge` failed for some.
     #[error("wanted to free images older than {max_age:?}, encountered errors in image deletion: {}", joined(errors))]
-    OldImages { max_age: Duration, errors: Vec<CriError> },
+    OldImages {
+        /// The policy's `imageMaximumGCAge`.
+        max_age: Duration,
+        /// The CRI `RemoveImage` errors, one per image not removed.
+        errors: Vec<CriError>,
+    },
+    /// Removing images to get below the high threshold failed for some.
     #[error("wanted to free {wanted} bytes, but freed {freed} bytes space with errors in image deletion: {}", joined(errors))]
-    Remove { wanted: u64, freed: u64, errors: Vec<CriError> },
+    Remove {
+        /// Bytes the round set out to free: down to `imageGCLowThresholdPercent`, or
+        /// `u64::MAX` when eviction reclaims every unused image.
+        wanted: u64,
+        /// Bytes freed by the images that were removed.
+        freed: u64,
+        /// The CRI `RemoveImage` errors, one per image not removed.
+        errors: Vec<CriError>,
+    },
+    /// Every removable image went and the image filesystem is still above the low threshold
+    /// (the `FreeDiskSpaceFailed` node event).
     #[error(
         "Insufficient free disk space on the node's image filesystem ({usage_percent}% of {capacity} used). Failed to free sufficient space by deleting unused images (freed {freed} bytes). Investigate disk usage, as it could be used by active images, logs, volumes, or other data."
     )]
-    Insufficient { usage_percent: i64, capacity: String, freed: u64 },
+    Insufficient {
+        /// Percent of the image filesystem in use before space was freed, rounded up.
+        usage_percent: i64,
+        /// The image filesystem's capacity, formatted as upstream's `formatSize` (`12.5 GiB`).
+        capacity: String,
+        /// Bytes freed by the images removed.
+        freed: u64,
+    },
 }
 
 fn joined(errors: &[CriError]) -> String {
@@ -103,6 +131,8 @@ pub struct ImageGcManager {
 }
 
 impl ImageGcManager {
+    /// A manager collecting by `policy`, listing through the CRI `runtime` and `images`
+    /// services, sizing the image filesystem with `fs` and reporting failures as node events.
     pub fn new(
         runtime: Arc<dyn RuntimeService>,
         images: Arc<dyn ImageService>,
@@ -120,6 +150,7 @@ impl ImageGcManager {
         self
     }
 
+    /// Prunes the image pull records (which credentials pulled each image) after each round.
     pub fn with_pull_records(mut self, records: Arc<crate::kuberuntime::pull_records::PullRecords>) -> Self {
         self.pull_records = Some(records);
         self
@@ -287,7 +318,9 @@ impl ImageGcManager {
 /// images and writable layers live on the node's filesystem (upstream reclaims nothing for
 /// nodefs when the image filesystem is a dedicated one).
 pub struct DiskReclaim {
+    /// The image garbage collector whose unused images go after the containers.
     pub gc: Arc<ImageGcManager>,
+    /// Removes dead containers and sandboxes first; `None` reclaims images only.
     pub containers: Option<crate::kuberuntime::container_gc::ContainerReclaim>,
     /// The kubelet's root directory, on the node filesystem.
     pub node_fs: std::path::PathBuf,

@@ -12,9 +12,14 @@ use kubelet_cri::api;
 /// `imageMaximumGCAge` (0: no maximum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImageGcPolicy {
+    /// `imageGCHighThresholdPercent`: image filesystem use, in percent, at which GC frees space.
     pub high_threshold_percent: i32,
+    /// `imageGCLowThresholdPercent`: image filesystem use, in percent, GC frees space down to.
     pub low_threshold_percent: i32,
+    /// `imageMinimumGCAge`: how long after first being detected an image may be removed.
     pub min_age: Duration,
+    /// `imageMaximumGCAge`: how long an image may go unused before it is removed; zero for no
+    /// maximum.
     pub max_age: Duration,
 }
 
@@ -32,6 +37,7 @@ pub struct ImageRecord {
     pub first_detected: SystemTime,
     /// When a container last used it; `None` if none has since it was first seen.
     pub last_used: Option<SystemTime>,
+    /// The image's size as the runtime reports it, in bytes.
     pub size: u64,
     /// The runtime keeps it (e.g. containerd's sandbox image).
     pub pinned: bool,
@@ -40,7 +46,9 @@ pub struct ImageRecord {
 /// An image that may be removed, with its record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
+    /// The runtime's image ID.
     pub id: String,
+    /// What GC knows of the image.
     pub record: ImageRecord,
 }
 
@@ -93,10 +101,12 @@ impl ImageRecords {
         self.0.remove(id);
     }
 
+    /// How many images are recorded.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether no image is recorded.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -131,13 +141,16 @@ fn elapsed(from: SystemTime, to: SystemTime) -> Duration {
 /// bytes to free to get down to the low threshold, when the high threshold is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpaceToFree {
+    /// Percent of the image filesystem in use, rounded up.
     pub usage_percent: i64,
+    /// Bytes to free to get down to `imageGCLowThresholdPercent`.
     pub bytes: u64,
 }
 
 /// Errors in the filesystem figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CapacityError {
+    /// The image filesystem reports a capacity of zero bytes.
     #[error("invalid capacity 0 on image filesystem")]
     ZeroCapacity,
 }

@@ -37,8 +37,11 @@ pub struct PodActions {
 /// A running container that must be stopped, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContainerToKill {
+    /// The runtime's ID of the container to stop.
     pub id: String,
+    /// The container's name in the pod spec.
     pub name: String,
+    /// Why it is killed: the message of its `Killing` event.
     pub message: String,
     /// The failed probe's own `terminationGracePeriodSeconds`, which replaces the pod's.
     pub grace_override: Option<i64>,

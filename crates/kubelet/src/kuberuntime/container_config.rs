@@ -22,6 +22,7 @@ use super::sub_path::{SubPaths, mount_sub_path};
 
 /// Host-side facts a container config needs.
 pub struct ContainerContext<'a> {
+    /// Pod facts (IPs, host IP, node name, allocatable) that `fieldRef`s and `resourceFieldRef`s read.
     pub facts: &'a PodFacts,
     /// The API objects the environment reads ([`EnvObjects::fetch`]).
     pub env_objects: &'a EnvObjects,
@@ -50,7 +51,9 @@ pub struct ContainerContext<'a> {
 #[derive(Debug, thiserror::Error)]
 #[error("container {container:?}: {reason}")]
 pub struct ContainerConfigError {
+    /// The container's name in the pod spec.
     pub container: String,
+    /// What is wrong, as reported in the container's `CreateContainerConfigError` status message.
     pub reason: String,
 }
 

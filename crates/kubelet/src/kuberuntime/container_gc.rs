@@ -20,7 +20,9 @@ use super::pod_dirs::legacy_log_symlink;
 /// What a reclaim removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RemovedContainers {
+    /// Dead containers removed.
     pub containers: usize,
+    /// Stopped pod sandboxes removed.
     pub sandboxes: usize,
     /// The removed containers' writable layers and logs, as far as the runtime and the log
     /// files tell.
@@ -151,12 +153,17 @@ pub async fn delete_all_unused_containers(
 /// instances (a pod just admitted has no status yet, and its finished init containers must
 /// stay); the housekeeping's orphan sweep removes the runtime of pods gone for good.
 pub struct ContainerReclaim {
+    /// The CRI runtime service to list and remove containers and sandboxes through.
     pub runtime: Arc<dyn RuntimeService>,
+    /// The directory of the legacy `/var/log/containers` log symlinks, removed with their containers.
     pub container_logs_dir: std::path::PathBuf,
+    /// The kubelet's pods with their last computed status, to tell which are in a terminal phase.
     pub pods: Arc<dyn crate::server::PodLister>,
 }
 
 impl ContainerReclaim {
+    /// Removes the dead containers and stopped sandboxes no pod needs (upstream
+    /// `DeleteAllUnusedContainers`) and reports what went and how many bytes it freed.
     pub async fn reclaim(&self) -> Result<RemovedContainers, CriError> {
         let phases: HashMap<String, String> = self
             .pods

@@ -38,22 +38,58 @@ const PLUGIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Why the plugins cannot be used; names the file or plugin.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
+    /// `--image-credential-provider-config` was given without `--image-credential-provider-bin-dir`.
     #[error("--image-credential-provider-bin-dir must be set with --image-credential-provider-config")]
     NoBinDir,
+    /// The `CredentialProviderConfig` file could not be read or is invalid.
     #[error("{0}")]
     Config(#[from] kubelet_config::credential_provider::CredentialProviderError),
+    /// A provider has `tokenAttributes` while the feature gate
+    /// `KubeletServiceAccountTokenForCredentialProviders` is off.
     #[error(
         "{path}: providers[{index}].tokenAttributes: tokenAttributes is not supported when KubeletServiceAccountTokenForCredentialProviders feature gate is disabled"
     )]
-    TokensDisabled { path: PathBuf, index: usize },
+    TokensDisabled {
+        /// The `CredentialProviderConfig` file.
+        path: PathBuf,
+        /// The offending provider's index in `providers`.
+        index: usize,
+    },
+    /// A provider's binary is not a file in the plugin bin dir.
     #[error("credential provider {name}: plugin binary executable {path} did not exist")]
-    Missing { name: String, path: PathBuf },
+    Missing {
+        /// The provider's `name` (its binary's file name).
+        name: String,
+        /// Where its binary was looked for (`<bin dir>/<name>`).
+        path: PathBuf,
+    },
+    /// The plugin could not be run, failed, or did not answer within the timeout.
     #[error("error execing credential provider plugin {name} for image {image}: {message}")]
-    Exec { name: String, image: String, message: String },
+    Exec {
+        /// The provider's `name`.
+        name: String,
+        /// The image repository (without tag or digest) it was asked about.
+        image: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The plugin's `CredentialProviderResponse` is undecodable or invalid (wrong `apiVersion`
+    /// or `kind`, bad `cacheKeyType`, the token given back as a password).
     #[error("credential provider plugin {name}: {message}")]
-    Response { name: String, message: String },
+    Response {
+        /// The provider's `name`.
+        name: String,
+        /// What is wrong with the answer (never the credentials themselves).
+        message: String,
+    },
+    /// The pod's service account or its token could not be got for a service-account provider.
     #[error("credential provider plugin {name}: {message}")]
-    ServiceAccount { name: String, message: String },
+    ServiceAccount {
+        /// The provider's `name`.
+        name: String,
+        /// What failed to be fetched, and why.
+        message: String,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,8 +125,11 @@ type CacheKey = (String, String, String);
 /// The pod an image is pulled for, as service-account providers need it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PullingPod {
+    /// The pod's namespace (`metadata.namespace`), also its service account's.
     pub namespace: String,
+    /// The pod's name (`metadata.name`), which the bound token names.
     pub name: String,
+    /// The pod's UID (`metadata.uid`), which the bound token names.
     pub uid: String,
     /// `spec.serviceAccountName` as the pod gives it (empty: none).
     pub service_account: String,
@@ -99,7 +138,10 @@ pub struct PullingPod {
 /// A service account as service-account providers read it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServiceAccountInfo {
+    /// The service account's UID (`metadata.uid`), part of the cache key and the pull records.
     pub uid: String,
+    /// The service account's annotations; providers are given those their
+    /// `requiredServiceAccountAnnotationKeys`/`optionalServiceAccountAnnotationKeys` name.
     pub annotations: BTreeMap<String, String>,
 }
 

@@ -21,16 +21,25 @@ use super::pull_records::{SecretCoordinates, ServiceAccountCoordinates, credenti
 
 /// `.dockerconfigjson` and `.dockercfg`, the data keys of the two pull secret types.
 pub const DOCKER_CONFIG_JSON_KEY: &str = ".dockerconfigjson";
+/// The data key of a legacy `kubernetes.io/dockercfg` pull secret.
 pub const DOCKER_CFG_KEY: &str = ".dockercfg";
 /// The two pull secret types.
 pub const SECRET_TYPE_DOCKER_CONFIG_JSON: &str = "kubernetes.io/dockerconfigjson";
+/// The legacy pull secret type, its Docker config under `.dockercfg`.
 pub const SECRET_TYPE_DOCKERCFG: &str = "kubernetes.io/dockercfg";
 
 /// Why a pull secret's data could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
+    /// The secret's Docker config does not parse, or an entry's `auth` is not base64 of
+    /// `user:password`.
     #[error("{key}: {message}")]
-    Malformed { key: &'static str, message: String },
+    Malformed {
+        /// The data key read (`.dockerconfigjson` or `.dockercfg`).
+        key: &'static str,
+        /// What is wrong, without the secret's values.
+        message: String,
+    },
 }
 
 /// One registry's entry, as `docker login` writes it.
@@ -71,7 +80,9 @@ struct Entry {
 /// credential provider plugin answering for a pod's service account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredentialSource {
+    /// From one of the pod's `imagePullSecrets`: the secret and the credentials' hash.
     Secret(SecretCoordinates),
+    /// From a credential provider plugin, given a token of this service account.
     ServiceAccount(ServiceAccountCoordinates),
 }
 
@@ -79,7 +90,9 @@ pub enum CredentialSource {
 /// credential provider plugin's that is not given service account tokens).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Credential {
+    /// The CRI registry credentials (username and password) to pull with.
     pub auth: api::AuthConfig,
+    /// Where they came from, as the pull records keep it.
     pub source: Option<CredentialSource>,
 }
 
@@ -271,6 +284,7 @@ impl DockerKeyring {
         self.entries.iter().filter(|e| e.key == "index.docker.io").map(Entry::credential).collect()
     }
 
+    /// Whether the keyring holds no credentials at all.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

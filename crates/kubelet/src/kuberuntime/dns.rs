@@ -14,8 +14,11 @@ const MAX_SEARCHES: usize = 32;
 /// A parsed `resolv.conf`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HostDns {
+    /// `nameserver` addresses, in file order.
     pub servers: Vec<String>,
+    /// The `search` domains, without trailing dots (the last `search` line wins).
     pub searches: Vec<String>,
+    /// `options` entries (`name` or `name:value`), one per option name.
     pub options: Vec<String>,
 }
 
@@ -52,8 +55,14 @@ pub fn parse_resolv_conf(text: &str) -> HostDns {
 /// Cluster-level DNS settings of this kubelet.
 #[derive(Clone, Debug, Default)]
 pub struct ClusterDns {
+    /// The cluster DNS server IPs (`clusterDNS` of the KubeletConfiguration); empty: pods resolve
+    /// as the host does.
     pub servers: Vec<String>,
+    /// The cluster domain (`clusterDomain` of the KubeletConfiguration, e.g. `cluster.local`) the
+    /// search path is built from.
     pub domain: String,
+    /// The host's `resolv.conf` (`resolvConf` of the KubeletConfiguration): what pods not using
+    /// the cluster DNS get, and search domains appended to the cluster's.
     pub host: HostDns,
 }
 

@@ -21,8 +21,11 @@ pub use kubelet_types::env::{EnvSourceError, EnvSources, NoEnvSources, ObjectDat
 /// Pod facts that `fieldRef` can select.
 #[derive(Clone, Debug, Default)]
 pub struct PodFacts {
+    /// The pod's IPs, primary first (`status.podIP` / `status.podIPs`).
     pub pod_ips: Vec<String>,
+    /// The node's IP the pod reports (`status.hostIP`).
     pub host_ip: String,
+    /// The node the pod runs on (`spec.nodeName`).
     pub node_name: String,
     /// What unset limits read as in `resourceFieldRef`s.
     pub allocatable: NodeAllocatable,

@@ -28,21 +28,48 @@ const BLANKS: [char; 2] = [' ', '\t'];
 /// Why an env file is not in the strict format; `line` counts from 1.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EnvFileError {
+    /// A non-blank, non-comment line has no `=`.
     #[error("line {line}: missing '='")]
-    MissingEquals { line: usize },
+    MissingEquals {
+        /// The offending line's number.
+        line: usize,
+    },
+    /// A line starts with `=` (after leading blanks).
     #[error("line {line}: empty variable name")]
-    EmptyName { line: usize },
+    EmptyName {
+        /// The offending line's number.
+        line: usize,
+    },
+    /// Spaces or tabs between the variable name and `=`.
     #[error("line {line}: whitespace before '=' is not allowed")]
-    BlankBeforeEquals { line: usize },
+    BlankBeforeEquals {
+        /// The offending line's number.
+        line: usize,
+    },
+    /// The value after `=` does not start with a single quote.
     #[error("line {line}: value must be enclosed in single quotes")]
-    UnquotedValue { line: usize },
+    UnquotedValue {
+        /// The offending line's number.
+        line: usize,
+    },
+    /// Something other than blanks or a `# comment` follows the closing quote.
     #[error("line {line}: unexpected content after the closing quote")]
-    ContentAfterQuote { line: usize },
+    ContentAfterQuote {
+        /// The line of the closing quote.
+        line: usize,
+    },
     /// `line` is where the value started.
     #[error("line {line}: unclosed single quote")]
-    UnclosedQuote { line: usize },
+    UnclosedQuote {
+        /// The line where the quoted value started.
+        line: usize,
+    },
+    /// A line of more than [`MAX_LINE_BYTES`] bytes, which upstream's line scanner refuses.
     #[error("line {line}: longer than {MAX_LINE_BYTES} bytes")]
-    LineTooLong { line: usize },
+    LineTooLong {
+        /// The offending line's number.
+        line: usize,
+    },
 }
 
 /// Numbered lines of `content`, split as Go's `bufio.ScanLines` does.

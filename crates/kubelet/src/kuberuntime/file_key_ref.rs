@@ -30,16 +30,22 @@ pub const MAX_ENV_FILE_BYTES: u64 = 16 << 20;
 /// file"; this is what the kubelet logs.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvFileReadError {
+    /// The file could not be opened inside the volume (missing, or its path leads out of the volume).
     #[error("opening: {0}")]
     Open(#[source] io::Error),
+    /// Reading the open file failed.
     #[error("reading: {0}")]
     Read(#[source] io::Error),
+    /// The path names something other than a regular file (a directory, a FIFO, ...).
     #[error("not a regular file")]
     NotAFile,
+    /// The file is larger than [`MAX_ENV_FILE_BYTES`].
     #[error("larger than {MAX_ENV_FILE_BYTES} bytes")]
     TooLarge,
+    /// The file's content is not UTF-8.
     #[error("not valid UTF-8")]
     NotUtf8,
+    /// The file is not in the env-file format.
     #[error("invalid environment variable format at {0}")]
     Format(#[from] EnvFileError),
 }
@@ -47,16 +53,26 @@ pub enum EnvFileReadError {
 /// Why a `fileKeyRef` has no value; the message is upstream's `CreateContainerConfigError` reason.
 #[derive(Debug, thiserror::Error)]
 pub enum FileKeyRefError {
+    /// The selector's `volumeName` is not one of the pod's volumes (the name is given).
     #[error("cannot find the volume {0:?} referenced by FileKeyRef")]
     UnknownVolume(String),
+    /// The env file could not be opened, read or parsed.
     #[error("couldn't parse env file")]
     Unparsable {
+        /// The env file's host path inside the volume.
         path: PathBuf,
+        /// What went wrong with it, for the kubelet's log.
         #[source]
         source: EnvFileReadError,
     },
+    /// A non-optional key the file does not assign, or assigns the empty string.
     #[error("environment variable key {key:?} not found in file {path:?}")]
-    KeyNotFound { key: String, path: PathBuf },
+    KeyNotFound {
+        /// The selector's `key`.
+        key: String,
+        /// The env file's host path inside the volume.
+        path: PathBuf,
+    },
 }
 
 /// `rel` inside `root`, lexically: `.` and empty parts dropped, `..` never above `root`. Only

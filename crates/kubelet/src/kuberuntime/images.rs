@@ -26,7 +26,9 @@ use kubelet_types::events::{EventRecorder, EventType};
 /// Why an image is not available, as a container waiting reason and message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageError {
+    /// The container's waiting reason (`ErrImagePull`, `ImagePullBackOff`, `ErrImageNeverPull`, ...).
     pub reason: &'static str,
+    /// The message of the container's waiting state.
     pub message: String,
 }
 
@@ -37,6 +39,7 @@ pub struct PullLimits {
     pub parallel: Option<usize>,
     /// `registryPullQPS` (0: no limit) and `registryBurst`.
     pub qps: f64,
+    /// `registryBurst`: how many pulls may start at once above `qps`.
     pub burst: i32,
 }
 
@@ -210,6 +213,8 @@ async fn pull_keyring(secrets: &dyn EnvSources, pod: &Pod) -> (DockerKeyring, Ve
 }
 
 impl ImageManager {
+    /// An image manager with no pulls yet, honouring `limits`, without credential plugins,
+    /// pull records or startup tracking.
     pub fn new(limits: PullLimits) -> Self {
         let qps = if limits.qps > 0.0 { RateLimiter::new(limits.qps, limits.burst) } else { RateLimiter::unlimited() };
         Self {

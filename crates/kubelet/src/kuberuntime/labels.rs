@@ -8,21 +8,32 @@ use std::collections::HashMap;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 
+/// Label with the owning pod's name (`metadata.name`), on sandboxes and containers.
 pub const POD_NAME: &str = "io.kubernetes.pod.name";
+/// Label with the owning pod's namespace, on sandboxes and containers.
 pub const POD_NAMESPACE: &str = "io.kubernetes.pod.namespace";
+/// Label with the owning pod's UID, on sandboxes and containers; what ties them to a pod.
 pub const POD_UID: &str = "io.kubernetes.pod.uid";
+/// Label with the container's name in the pod spec.
 pub const CONTAINER_NAME: &str = "io.kubernetes.container.name";
 /// Upstream also labels the sandbox's (virtual) container name `POD`.
 pub const SANDBOX_CONTAINER_NAME: &str = "POD";
 /// Marks objects this kubelet manages (`io.cri-containerd.kind` is containerd's own).
 pub const KUBERNETES_MANAGED: &str = "io.kubernetes.container.managed";
 
+/// Annotation with the hash of the container's spec, to tell when its definition changed.
 pub const CONTAINER_HASH: &str = "io.kubernetes.container.hash";
+/// Annotation with the container's restart count when this instance was created.
 pub const CONTAINER_RESTART_COUNT: &str = "io.kubernetes.container.restartCount";
+/// Annotation with the container's `terminationMessagePath`.
 pub const TERMINATION_MESSAGE_PATH: &str = "io.kubernetes.container.terminationMessagePath";
+/// Annotation with the container's `terminationMessagePolicy` (`File` when unset).
 pub const TERMINATION_MESSAGE_POLICY: &str = "io.kubernetes.container.terminationMessagePolicy";
+/// Annotation with the container's `ports`, as JSON (only when it declares any).
 pub const CONTAINER_PORTS: &str = "io.kubernetes.container.ports";
+/// Annotation with the pod's `metadata.deletionGracePeriodSeconds`, when it is being deleted.
 pub const POD_DELETION_GRACE_PERIOD: &str = "io.kubernetes.pod.deletionGracePeriod";
+/// Annotation with the pod's `spec.terminationGracePeriodSeconds`, when set.
 pub const POD_TERMINATION_GRACE_PERIOD: &str = "io.kubernetes.pod.terminationGracePeriod";
 
 /// Labels of a pod sandbox: the pod's own labels plus name, namespace and UID.
@@ -74,8 +85,11 @@ pub fn container_annotations(pod: &Pod, container: &Container, hash: &str, resta
 /// What the labels of a runtime object say about the pod it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodRef {
+    /// The pod's UID (`io.kubernetes.pod.uid`).
     pub uid: String,
+    /// The pod's name (`io.kubernetes.pod.name`; empty when the label is missing).
     pub name: String,
+    /// The pod's namespace (`io.kubernetes.pod.namespace`; empty when the label is missing).
     pub namespace: String,
 }
 

@@ -1,6 +1,6 @@
 //! Executes pod syncs against the container runtime (upstream `kubeGenericRuntimeManager`).
 //!
-//! [`RuntimeManager::sync_pod`] runs the plan of [`compute_pod_actions`]: kill what must go, create
+//! [`RuntimeManager::sync_pod`] runs the plan of [`compute_pod_actions`](super::actions::compute_pod_actions): kill what must go, create
 //! the sandbox, start the next init container or the app containers (subject to restart backoff),
 //! and garbage-collects old dead instances. [`RuntimeManager::kill_pod`] stops a pod gracefully.
 //! It holds no per-pod state besides backoff; the runtime's labels are the record.
@@ -42,14 +42,20 @@ const ABANDONED_HOOK_LIMIT: Duration = Duration::from_secs(120);
 /// Node-level settings of the runtime manager.
 #[derive(Clone, Debug)]
 pub struct RuntimeManagerConfig {
+    /// The kubelet's root directory (`--root-dir`, `/var/lib/kubelet`): pod directories, volumes,
+    /// checkpoints.
     pub root_dir: PathBuf,
+    /// Settings every pod sandbox is made with: pod log root, cluster DNS, cgroup parent.
     pub sandbox: SandboxContext,
+    /// This node's name, for the `spec.nodeName` downward API.
     pub node_name: String,
+    /// The node's IP: `status.hostIP`, and the pod IP of host-network pods.
     pub host_ip: String,
     /// The host's hosts file, copied for host-network pods.
     pub host_hosts_file: PathBuf,
     /// Where the legacy per-container log symlinks go (`/var/log/containers`).
     pub container_logs_dir: PathBuf,
+    /// Node memory capacity in bytes, for the OOM score adjustment of burstable containers.
     pub memory_capacity: i64,
     /// CRI runtime handler (RuntimeClass); empty for the default.
     pub runtime_handler: String,
@@ -152,6 +158,8 @@ fn backoff_key(pod: &Pod, c: &Container) -> String {
 }
 
 impl RuntimeManager {
+    /// A runtime manager on the given CRI services, with its volume manager, allocation
+    /// checkpoint and user-namespace allocator under `cfg.root_dir`.
     pub fn new(
         runtime: Arc<dyn RuntimeService>,
         images: Arc<dyn ImageService>,
@@ -275,10 +283,12 @@ impl RuntimeManager {
         &self.events
     }
 
+    /// The CRI runtime service it drives.
     pub fn runtime(&self) -> &Arc<dyn RuntimeService> {
         &self.runtime
     }
 
+    /// The node-level settings it was made with.
     pub fn config(&self) -> &RuntimeManagerConfig {
         &self.cfg
     }

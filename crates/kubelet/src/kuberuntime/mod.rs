@@ -1,7 +1,7 @@
 //! The runtime manager (upstream `pkg/kubelet/kuberuntime`): everything between a `v1.Pod` and
 //! CRI calls.
 //!
-//! Pure parts: [`labels`], [`hash`], [`dns`], [`sandbox`], [`env`], [`env_file`], [`resources`],
+//! Pure parts: [`labels`], [`hash`], [`dns`], [`sandbox`], [`env`](mod@env), [`env_file`], [`resources`],
 //! [`security_context`], [`sub_path`]'s checks, [`container_config`] and the sync planner [`actions`]. I/O parts:
 //! [`runtime_state`] (reading the runtime back), [`pod_dirs`] (files under the kubelet root),
 //! [`file_key_ref`] (env files in pod volumes), [`images`] and [`manager`].

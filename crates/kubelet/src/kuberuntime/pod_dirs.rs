@@ -15,16 +15,29 @@ use super::sandbox::{pod_hostname, pod_subdomain};
 /// Paths of one pod's directory tree.
 #[derive(Clone, Debug)]
 pub struct PodDirs {
+    /// The pod's directory, `<root>/pods/<uid>`.
     pub pod_dir: PathBuf,
 }
 
 /// Errors preparing a pod's directories or volumes; they carry the path.
 #[derive(Debug, thiserror::Error)]
 pub enum PodDirError {
+    /// A file system operation on a pod directory or file failed.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The directory or file operated on.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A volume could not be prepared (an unsupported type, or a `hostPath` that fails its `type` check).
     #[error("volume {volume:?}: {reason}")]
-    Volume { volume: String, reason: String },
+    Volume {
+        /// The volume's name in the pod spec.
+        volume: String,
+        /// Why it could not be prepared.
+        reason: String,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PodDirError + '_ {
@@ -39,6 +52,7 @@ fn mkdir(path: &Path) -> Result<(), PodDirError> {
 }
 
 impl PodDirs {
+    /// The directories of the pod with UID `uid` under the kubelet root `root_dir` (nothing is created).
     pub fn new(root_dir: &Path, uid: &str) -> Self {
         Self { pod_dir: root_dir.join("pods").join(uid) }
     }
@@ -51,6 +65,7 @@ impl PodDirs {
         Ok(())
     }
 
+    /// The kubelet-managed hosts file mounted at the containers' `/etc/hosts`, `<pod>/etc-hosts`.
     pub fn etc_hosts(&self) -> PathBuf {
         self.pod_dir.join("etc-hosts")
     }

@@ -30,11 +30,13 @@ const MAX_MATCHED_SECRETS: usize = 100;
 /// `imagePullCredentialsVerificationPolicy`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VerificationPolicy {
+    /// Images on the node are never verified: any pod may use them.
     NeverVerify,
     /// The default: images the kubelet did not pull (preloaded) are not verified.
     NeverVerifyPreloadedImages,
     /// Images matching the allowlist (`preloadedImagesVerificationAllowlist`) are not verified.
     NeverVerifyAllowlistedImages(Vec<String>),
+    /// Every image on the node is verified, preloaded ones too.
     AlwaysVerify,
 }
 
@@ -54,27 +56,41 @@ impl VerificationPolicy {
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretCoordinates {
+    /// The secret's UID.
     pub uid: String,
+    /// The secret's namespace (the pod's).
     pub namespace: String,
+    /// The secret's name.
     pub name: String,
+    /// Hex SHA-256 of the credentials the secret gave for the image ([`credential_hash()`]): a pod
+    /// with another secret holding the same credentials may use the image too.
     pub credential_hash: String,
 }
 
+/// A service account as the records name it: the one a credential provider plugin was given a
+/// token of when it answered for a pull.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceAccountCoordinates {
+    /// The service account's UID.
     pub uid: String,
+    /// The service account's namespace (the pod's).
     pub namespace: String,
+    /// The service account's name.
     pub name: String,
 }
 
+/// Who may use an image pulled under one name (upstream `ImagePullCredentials`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImagePullCredentials {
+    /// The pull secrets that pulled it, sorted by namespace, name and UID.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kubernetes_secrets: Vec<SecretCoordinates>,
+    /// The service accounts whose credential provider answers pulled it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kubernetes_service_accounts: Vec<ServiceAccountCoordinates>,
+    /// Pulled without a pod's credentials: every pod on the node may use it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub node_pods_accessible: bool,
 }
@@ -87,13 +103,16 @@ struct ImagePullIntent {
     image: String,
 }
 
+/// The record of one image ID on the node (upstream `ImagePulledRecord`), stored in `pulled/`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImagePulledRecord {
     kind: String,
     api_version: String,
     last_updated_time: String,
+    /// The image ID (the runtime's image reference) the record is for.
     pub image_ref: String,
+    /// Image name (without tag or digest) → the credentials that pulled it under that name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub credential_mapping: BTreeMap<String, ImagePullCredentials>,
 }
@@ -103,6 +122,7 @@ pub struct ImagePulledRecord {
 pub enum PulledWith {
     /// Anonymously or with the node's own credentials: any pod may use the image.
     NodeAccessible,
+    /// With one of the pod's pull secrets.
     Secret(SecretCoordinates),
     /// With a credential provider plugin's answer for a service account's token.
     ServiceAccount(ServiceAccountCoordinates),
@@ -112,11 +132,14 @@ pub enum PulledWith {
 /// hashes), and the service account a credential provider plugin answered for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodCredentials {
+    /// The pod's pull secrets that match the image, with their credentials' hashes.
     pub secrets: Vec<SecretCoordinates>,
+    /// The pod's service account, when a credential provider plugin answered for its token.
     pub service_account: Option<ServiceAccountCoordinates>,
 }
 
 impl PodCredentials {
+    /// Only pull secrets, no service account.
     pub fn secrets(secrets: &[SecretCoordinates]) -> Self {
         Self { secrets: secrets.to_vec(), service_account: None }
     }

@@ -28,21 +28,27 @@ pub enum Slot {
 /// A running container to update in place.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ContainerUpdate {
+    /// The runtime's ID of the running container.
     pub id: String,
+    /// The container's name in the pod spec.
     pub name: String,
+    /// Where the container sits in the spec.
     pub slot: Slot,
+    /// The allocated resources to apply (`UpdateContainerResources`).
     pub resources: ResourceRequirements,
 }
 
 /// What a sync does about resized containers.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ResizePlan {
+    /// Running containers whose resources are updated in place.
     pub update: Vec<ContainerUpdate>,
     /// Containers restarted for their resize policy.
     pub restart: Vec<(Slot, ContainerToKill)>,
 }
 
 impl ResizePlan {
+    /// Whether no container is resized.
     pub fn is_empty(&self) -> bool {
         self.update.is_empty() && self.restart.is_empty()
     }

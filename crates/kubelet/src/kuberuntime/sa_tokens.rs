@@ -13,8 +13,12 @@ use kubelet_types::volume_api::VolumeApi;
 use super::credential_plugins::{PullingPod, ServiceAccountInfo, ServiceAccountTokens};
 use crate::volumemanager::token::{TokenFor, TokenManager};
 
+/// Service accounts and pod-bound tokens for credential provider plugins, read from the API
+/// server.
 pub struct ApiServiceAccountTokens {
+    /// The API server client the ServiceAccount objects are read through.
     pub api: Arc<dyn VolumeApi>,
+    /// Requests the tokens (TokenRequest API) and caches them until they need refreshing.
     pub tokens: TokenManager,
 }
 

@@ -18,6 +18,7 @@ use super::security_context::{pod_security_context, pod_supplemental_groups, sel
 pub struct SandboxContext {
     /// Root of pod log directories (`podLogsDir`, `/var/log/pods`).
     pub pod_logs_dir: PathBuf,
+    /// Cluster DNS settings and the host's `resolv.conf`, for the sandbox's DNS config and hostname.
     pub dns: ClusterDns,
     /// Cgroup parent for pod sandboxes; empty lets the runtime choose.
     pub cgroup_parent: String,

@@ -98,7 +98,9 @@ pub fn parse_cpu_list(s: &str) -> Option<Vec<u32>> {
 /// The user an image runs as, from the runtime's image status: a uid or, failing that, a name.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImageUser {
+    /// The image's numeric user (CRI `Image.uid`), if it gives one.
     pub uid: Option<i64>,
+    /// The image's user name when it gives no uid; empty otherwise.
     pub username: String,
 }
 
@@ -118,24 +120,57 @@ impl ImageUser {
 /// the message of a `CreateContainerConfigError`, in upstream's words).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SecurityContextError {
+    /// A `seccompProfile` of type `Localhost` without `localhostProfile`.
     #[error("localhostProfile must be set if seccompProfile type is Localhost.")]
     SeccompLocalhostWithoutProfile,
+    /// An `appArmorProfile` of type `Localhost` without `localhostProfile`.
     #[error("missing localhost apparmor profile name")]
     AppArmorLocalhostWithoutProfile,
+    /// An `appArmorProfile` type other than `RuntimeDefault`, `Unconfined` or `Localhost` (given).
     #[error("unknown apparmor profile type: {0:?}")]
     UnknownAppArmorType(String),
+    /// A pod `supplementalGroupsPolicy` CRI does not know (given).
     #[error("unsupported supplementalGroupsPolicy: {0}")]
     UnsupportedSupplementalGroupsPolicy(String),
+    /// `runAsNonRoot` with an effective `runAsUser` of 0.
     #[error("container's runAsUser breaks non-root policy (pod: {pod:?}, container: {container})")]
-    RunAsUserIsRoot { pod: String, container: String },
+    RunAsUserIsRoot {
+        /// The pod as `<name>_<namespace>(<uid>)`.
+        pod: String,
+        /// The container's name in the pod spec.
+        container: String,
+    },
+    /// `runAsNonRoot` without `runAsUser`, and the image runs as uid 0.
     #[error("container has runAsNonRoot and image will run as root (pod: {pod:?}, container: {container})")]
-    ImageRunsAsRoot { pod: String, container: String },
+    ImageRunsAsRoot {
+        /// The pod as `<name>_<namespace>(<uid>)`.
+        pod: String,
+        /// The container's name in the pod spec.
+        container: String,
+    },
+    /// `runAsNonRoot` without `runAsUser`, and the image names its user only by name, which
+    /// cannot be checked.
     #[error(
         "container has runAsNonRoot and image has non-numeric user ({user}), cannot verify user is non-root (pod: {pod:?}, container: {container})"
     )]
-    NonNumericImageUser { user: String, pod: String, container: String },
+    NonNumericImageUser {
+        /// The image's user name.
+        user: String,
+        /// The pod as `<name>_<namespace>(<uid>)`.
+        pod: String,
+        /// The container's name in the pod spec.
+        container: String,
+    },
+    /// `runAsNonRoot` without `runAsUser`, and the image's uid is outside 0 to `i32::MAX`.
     #[error("container has runAsNonRoot and image has an invalid user id ({uid}). (Must be 1-({max})): must be between 0 and {max}, inclusive (pod: {pod:?}, container: {container})", max = i32::MAX)]
-    InvalidImageUid { uid: i64, pod: String, container: String },
+    InvalidImageUid {
+        /// The image's uid.
+        uid: i64,
+        /// The pod as `<name>_<namespace>(<uid>)`.
+        pod: String,
+        /// The container's name in the pod spec.
+        container: String,
+    },
 }
 
 /// The pod-level security context, if any.

@@ -78,6 +78,7 @@ pub fn subpath_mounts(pod_dir: &Path) -> Vec<PathBuf> {
 /// Sub paths on this host's file system, bind-mounted under pod directory `pod_dir` (see the
 /// module docs).
 pub struct HostSubPaths {
+    /// The pod's directory (`<root>/pods/<uid>`); the bind mounts go under its `volume-subpaths/`.
     pub pod_dir: PathBuf,
 }
 

@@ -31,8 +31,11 @@ pub const MAPPINGS_FILE: &str = "userns";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IdMapping {
+    /// The first host ID of the range.
     pub host_id: u32,
+    /// The ID inside the pod the range starts at (always 0 for a valid pod file).
     pub container_id: u32,
+    /// How many IDs the range spans.
     pub length: u32,
 }
 
@@ -40,7 +43,9 @@ pub struct IdMapping {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodMappings {
+    /// UID mappings; exactly one in a valid file.
     pub uid_mappings: Vec<IdMapping>,
+    /// GID mappings; exactly one in a valid file, equal to the UID mapping.
     pub gid_mappings: Vec<IdMapping>,
 }
 
@@ -69,8 +74,12 @@ impl PodMappings {
 /// The kubelet's share of host IDs and the size of each pod's range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IdRanges {
+    /// The first host ID of the kubelet's share; a multiple of `ids_per_pod`.
     pub first_id: u32,
+    /// How many host IDs the kubelet's share spans.
     pub length: u32,
+    /// Size of each pod's range (`userNamespaces.idsPerPod` of the KubeletConfiguration; default
+    /// 65536), a multiple of 65536.
     pub ids_per_pod: u32,
 }
 
@@ -156,6 +165,7 @@ pub struct UserNamespaces {
 }
 
 impl UserNamespaces {
+    /// Allocates pod ranges from `ranges`, storing each in its pod's directory under `root_dir`.
     pub fn new(root_dir: &Path, ranges: IdRanges) -> Self {
         Self { pods_dir: root_dir.join("pods"), ranges, lock: Mutex::new(()) }
     }

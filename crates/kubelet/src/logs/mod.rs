@@ -25,9 +25,14 @@ use rotation::RotationError;
 /// `containerLogMonitorInterval`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogRotationPolicy {
+    /// `containerLogMaxSize` in bytes (default `10Mi`): a log at least this big is rotated.
     pub max_size: u64,
+    /// `containerLogMaxFiles` (default 5): log files kept per container, the live one included.
     pub max_files: usize,
+    /// `containerLogMaxWorkers` (default 1): containers whose logs are handled concurrently.
     pub max_workers: usize,
+    /// `containerLogMonitorInterval` (default 10 s): how often the running containers' logs are
+    /// checked.
     pub monitor_interval: Duration,
 }
 
@@ -47,10 +52,19 @@ impl LogRotationPolicy {
 /// Why one container's log was not rotated.
 #[derive(Debug, thiserror::Error)]
 pub enum LogRotationError {
+    /// Compressing, removing or renaming the log files failed.
     #[error(transparent)]
     Files(#[from] RotationError),
+    /// The runtime could not reopen the log after the rename (CRI `ReopenContainerLog`); the
+    /// rename has been undone.
     #[error("failed to reopen container log {id:?}: {source}")]
-    Reopen { id: String, source: CriError },
+    Reopen {
+        /// The CRI container ID.
+        id: String,
+        /// The runtime's error.
+        source: CriError,
+    },
+    /// The blocking file work panicked or was cancelled; holds the join error.
     #[error("log rotation task failed: {0}")]
     Task(String),
 }
@@ -62,6 +76,7 @@ pub struct ContainerLogManager {
 }
 
 impl ContainerLogManager {
+    /// A manager rotating the logs of `runtime`'s containers by `policy`.
     pub fn new(runtime: Arc<dyn RuntimeService>, policy: LogRotationPolicy) -> Self {
         Self { runtime, policy }
     }

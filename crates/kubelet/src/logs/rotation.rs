@@ -20,14 +20,43 @@ pub const TIMESTAMP_FORMAT: &str = "%Y%m%d-%H%M%S";
 /// A step of rotation that failed, naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum RotationError {
+    /// The log's directory could not be read to find its rotated files.
     #[error("failed to list the rotated logs of {log:?}: {source}")]
-    List { log: PathBuf, source: io::Error },
+    List {
+        /// The container's current log file, e.g. `.../0.log`.
+        log: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// A rotated file could not be deleted.
     #[error("failed to remove {what} log {path:?}: {source}")]
-    Remove { what: &'static str, path: PathBuf, source: io::Error },
+    Remove {
+        /// Why it was being removed: `unused` (left by an interrupted rotation), `old` (beyond
+        /// `containerLogMaxFiles`) or `compressed` (its `.gz` was written).
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// A rotated file could not be gzip-compressed into `<path>.gz`.
     #[error("failed to compress log {path:?}: {source}")]
-    Compress { path: PathBuf, source: io::Error },
+    Compress {
+        /// The uncompressed rotated file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The current log could not be renamed to its rotated name.
     #[error("failed to rotate log {from:?} to {to:?}: {source}")]
-    Rename { from: PathBuf, to: PathBuf, source: io::Error },
+    Rename {
+        /// The container's current log file.
+        from: PathBuf,
+        /// The rotated name, `<log>.<YYYYMMDD-hhmmss>`.
+        to: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
 }
 
 /// `log.*`: the rotated files of `log` (compressed, uncompressed and temporary), sorted by name

@@ -43,10 +43,13 @@ pub struct CounterVec {
 }
 
 impl CounterVec {
+    /// A counter family `name` with its `help` text, `stability` (`ALPHA`, `STABLE`, ...) and
+    /// label names, in the order values are given.
     pub fn new(name: &'static str, help: &'static str, stability: &'static str, label_names: &'static [&'static str]) -> Self {
         CounterVec { name, help, stability, label_names, series: Mutex::default() }
     }
 
+    /// Adds one to the series of label `values` (in `label_names` order).
     pub fn inc(&self, values: &[&str]) {
         let key = values.iter().map(|v| v.to_string()).collect();
         *self.series.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default() += 1.0;
@@ -58,6 +61,7 @@ impl CounterVec {
         self.series.lock().unwrap_or_else(|e| e.into_inner()).get(&key).copied().unwrap_or(0.0)
     }
 
+    /// Appends the family in the text format; nothing before the first increment.
     pub fn render(&self, out: &mut String) {
         let series = self.series.lock().unwrap_or_else(|e| e.into_inner());
         if series.is_empty() {
@@ -89,6 +93,8 @@ pub struct HistogramVec {
 }
 
 impl HistogramVec {
+    /// A histogram family with bucket upper bounds `bounds` (ascending; `+Inf` is added on
+    /// render).
     pub fn new(
         name: &'static str,
         help: &'static str,
@@ -99,6 +105,7 @@ impl HistogramVec {
         HistogramVec { name, help, stability, label_names, bounds, series: Mutex::default() }
     }
 
+    /// Records `v` in the series of label `values`.
     pub fn observe(&self, values: &[&str], v: f64) {
         let key = values.iter().map(|v| v.to_string()).collect();
         let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
@@ -121,6 +128,8 @@ impl HistogramVec {
         self.series.lock().unwrap_or_else(|e| e.into_inner()).get(&key).map_or(0, |s| s.count)
     }
 
+    /// Appends the family in the text format: a labelled family not before its first observation,
+    /// an unlabelled one always (with zero counts until then).
     pub fn render(&self, out: &mut String) {
         let series = self.series.lock().unwrap_or_else(|e| e.into_inner());
         if series.is_empty() && !self.label_names.is_empty() {

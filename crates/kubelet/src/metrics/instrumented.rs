@@ -19,6 +19,7 @@ pub struct InstrumentedRuntime<R: ?Sized, I: ?Sized> {
 }
 
 impl<R: ?Sized, I: ?Sized> InstrumentedRuntime<R, I> {
+    /// Wraps `runtime` and `images`, recording every call into `metrics`.
     pub fn new(runtime: Arc<R>, images: Arc<I>, metrics: Arc<KubeletMetrics>) -> Self {
         InstrumentedRuntime { runtime, images, metrics }
     }

@@ -23,20 +23,31 @@ const REST_CLIENT_BUCKETS: &[f64] = &[0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 4.
 
 /// Every metric the kubelet records as it works.
 pub struct KubeletMetrics {
+    /// `kubelet_pod_start_duration_seconds`: from the kubelet first seeing a pod to the
+    /// end of the first sync that finds it running.
     pub pod_start_duration: HistogramVec,
     /// The pod startup latency SLI ([`crate::pod_startup_latency`]): from creation to all
     /// containers running as the watch shows it, less image pulls and init containers; and
     /// the same without the deductions.
     pub pod_start_sli_duration: HistogramVec,
+    /// `kubelet_pod_start_total_duration_seconds`: the SLI duration without the deductions.
     pub pod_start_total_duration: HistogramVec,
     /// The SLI duration of the first pod off the host network, once one has started.
     pub first_network_pod_start_sli_duration: std::sync::Mutex<f64>,
+    /// `kubelet_pod_worker_duration_seconds`: one pod sync, by `operation_type` (`create`,
+    /// `update`, `sync`).
     pub pod_worker_duration: HistogramVec,
+    /// `kubelet_pleg_relist_duration_seconds`: how long one PLEG relist takes.
     pub pleg_relist_duration: HistogramVec,
+    /// `kubelet_pleg_relist_interval_seconds`: the time between the starts of PLEG relists.
     pub pleg_relist_interval: HistogramVec,
+    /// `kubelet_runtime_operations_total`: CRI calls, by `operation_type`.
     pub runtime_operations: CounterVec,
+    /// `kubelet_runtime_operations_errors_total`: failed CRI calls, by `operation_type`.
     pub runtime_operations_errors: CounterVec,
+    /// `kubelet_runtime_operations_duration_seconds`: CRI call latency, by `operation_type`.
     pub runtime_operations_duration: HistogramVec,
+    /// `kubelet_evictions`: pods evicted, by `eviction_signal`.
     pub evictions: CounterVec,
     /// Images removed by image GC, by reason (`age`, `space`).
     pub image_garbage_collected: CounterVec,
@@ -45,6 +56,7 @@ pub struct KubeletMetrics {
     pub image_mustpull_checks: CounterVec,
     /// Credential provider plugin runs, by plugin (`plugin_name`).
     pub credential_provider_plugin_duration: HistogramVec,
+    /// `kubelet_credential_provider_plugin_errors_total`: failed plugin runs, by `plugin_name`.
     pub credential_provider_plugin_errors: CounterVec,
     /// The credential provider configuration's hash, when plugins are configured.
     pub credential_provider_config_hash: std::sync::OnceLock<String>,
@@ -52,6 +64,7 @@ pub struct KubeletMetrics {
     pub image_manager_dir: std::sync::OnceLock<PathBuf>,
     /// The API client's requests (`rest_client_*`), by status code, method and host.
     pub rest_client_requests: CounterVec,
+    /// `rest_client_request_duration_seconds`: API request latency, by `verb` and `host`.
     pub rest_client_request_duration: HistogramVec,
     /// `/proc` of this process, for the `process_*` figures.
     proc_self: PathBuf,
@@ -64,6 +77,7 @@ impl Default for KubeletMetrics {
 }
 
 impl KubeletMetrics {
+    /// Every family, empty, with the `process_*` figures read from `/proc/self`.
     pub fn new() -> Self {
         KubeletMetrics {
             pod_start_duration: HistogramVec::new(

@@ -29,14 +29,18 @@ pub fn probe_version() -> &'static str {
 pub struct HttpTarget {
     /// `http` or `https`.
     pub scheme: String,
+    /// Host name or IP to connect to (`httpGet.host`, else the pod's IP).
     pub host: String,
+    /// TCP port to connect to, a named port already resolved.
     pub port: u16,
     /// Path and query, starting with `/`.
     pub path: String,
+    /// Extra request headers (`httpGet.httpHeaders`), as name and value.
     pub headers: Vec<(String, String)>,
 }
 
 impl HttpTarget {
+    /// The URL to GET, e.g. `http://10.0.0.5:8080/healthz` (an IPv6 host in brackets).
     pub fn url(&self) -> String {
         format!("{}://{}{}", self.scheme, join_host_port(&self.host, self.port), self.path)
     }

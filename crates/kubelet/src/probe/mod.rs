@@ -14,9 +14,11 @@ mod tls;
 /// The result of one check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProbeOutcomeKind {
+    /// The check passed.
     Success,
     /// Counted as success, reported as a `ProbeWarning` event.
     Warning,
+    /// The check failed (non-zero exit, bad HTTP status, refused connection, `NOT_SERVING`).
     Failure,
     /// The check could not be made (the runtime refused the exec, a named port is unknown):
     /// retried, then neither success nor failure, as upstream's `Unknown`.
@@ -26,23 +28,29 @@ pub enum ProbeOutcomeKind {
 /// What one check found, with the output (or error) that explains it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProbeOutcome {
+    /// Whether the check passed, warned, failed or could not be made.
     pub kind: ProbeOutcomeKind,
+    /// The check's output (exec output, HTTP body) or the error, as put in probe events.
     pub output: String,
 }
 
 impl ProbeOutcome {
+    /// A passed check with its output.
     pub fn success(output: impl Into<String>) -> Self {
         Self { kind: ProbeOutcomeKind::Success, output: output.into() }
     }
 
+    /// A check passed with a warning, its output saying why.
     pub fn warning(output: impl Into<String>) -> Self {
         Self { kind: ProbeOutcomeKind::Warning, output: output.into() }
     }
 
+    /// A failed check with its output or error.
     pub fn failure(output: impl Into<String>) -> Self {
         Self { kind: ProbeOutcomeKind::Failure, output: output.into() }
     }
 
+    /// A check that could not be made, with the error.
     pub fn error(output: impl Into<String>) -> Self {
         Self { kind: ProbeOutcomeKind::Error, output: output.into() }
     }

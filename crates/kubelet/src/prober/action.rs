@@ -14,22 +14,52 @@ use crate::probe::{self, ProbeOutcome};
 /// One resolved check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
+    /// Run this command (`exec.command`) in the container through CRI `ExecSync`.
     Exec(Vec<String>),
+    /// GET this URL (`httpGet`).
     Http(HttpTarget),
-    Tcp { host: String, port: u16 },
-    Grpc { host: String, port: u16, service: String },
+    /// Open a TCP connection (`tcpSocket`).
+    Tcp {
+        /// Host name or IP to connect to (`tcpSocket.host`, else the pod's IP).
+        host: String,
+        /// TCP port, a named container port already resolved.
+        port: u16,
+    },
+    /// Call the gRPC health checking service's `Check` (`grpc`).
+    Grpc {
+        /// The pod's IP.
+        host: String,
+        /// TCP port of the gRPC server (`grpc.port`).
+        port: u16,
+        /// Service name sent in the health check request (`grpc.service`, empty by default).
+        service: String,
+    },
+    /// Wait this long and pass (a `sleep` lifecycle hook).
     Sleep(Duration),
 }
 
 /// Why a handler could not be resolved; reported as the check's failure.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ActionError {
+    /// The probe or hook sets no handler this kubelet knows; holds the container's name.
     #[error("missing probe handler for {0}")]
     NoHandler(String),
+    /// A named port that is neither one of the container's ports nor a number.
     #[error("couldn't find port: {port} in container {container}")]
-    UnknownPort { port: String, container: String },
+    UnknownPort {
+        /// The port name as the handler gives it.
+        port: String,
+        /// The container's name in the pod spec.
+        container: String,
+    },
+    /// A port number outside 1 to 65535.
     #[error("invalid port {port} in container {container}")]
-    InvalidPort { port: i64, container: String },
+    InvalidPort {
+        /// The port number, as given or as the named port resolved.
+        port: i64,
+        /// The container's name in the pod spec.
+        container: String,
+    },
 }
 
 /// Resolves `port` (a number or the name of one of the container's ports).

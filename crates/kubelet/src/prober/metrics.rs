@@ -14,8 +14,11 @@ use crate::metrics::families::{DEF_BUCKETS, HistogramVec};
 /// `result` label values, as upstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ProbeRunResult {
+    /// `successful`: the check passed (a warning included).
     Successful,
+    /// `failed`: the check failed.
     Failed,
+    /// `unknown`: the check could not be made.
     Unknown,
 }
 
@@ -57,6 +60,7 @@ impl ProbeCounters {
         }
     }
 
+    /// Counts one probe run in `prober_probe_total`.
     pub fn inc(&self, pod: &PodRef, container: &str, kind: ProbeKind, result: ProbeRunResult) {
         let key = (pod.namespace.clone(), pod.name.clone(), pod.uid.clone(), container.to_owned(), kind, result);
         *self.0.lock().expect("probe counters lock").entry(key).or_default() += 1;

@@ -32,8 +32,12 @@ use kubelet_types::events::EventRecorder;
 /// The three probes a container can declare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ProbeKind {
+    /// `livenessProbe`: a failed verdict restarts the container.
     Liveness,
+    /// `readinessProbe`: the verdict sets the container's `ready` and the pod's `Ready`.
     Readiness,
+    /// `startupProbe`: holds back the other probes until it succeeds; failed, it restarts the
+    /// container.
     Startup,
 }
 
@@ -63,7 +67,9 @@ const KUBELET_RESTART_GRACE: std::time::Duration = std::time::Duration::from_sec
 /// A verdict, after the thresholds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProbeResult {
+    /// `successThreshold` checks in a row passed.
     Success,
+    /// `failureThreshold` checks in a row failed.
     Failure,
 }
 

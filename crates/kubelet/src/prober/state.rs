@@ -7,11 +7,14 @@ use super::{ProbeKind, ProbeResult};
 /// Thresholds of one probe, defaulted as the API server defaults them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Thresholds {
+    /// `successThreshold`: passes in a row for a `Success` verdict (default 1).
     pub success: u32,
+    /// `failureThreshold`: failures in a row for a `Failure` verdict (default 3).
     pub failure: u32,
 }
 
 impl Thresholds {
+    /// The thresholds of `probe`, an unset or non-positive one taking its API default.
     pub fn of(probe: &k8s_openapi::api::core::v1::Probe) -> Self {
         let at_least_one = |v: Option<i32>, default: u32| v.and_then(|v| u32::try_from(v).ok()).filter(|v| *v > 0).unwrap_or(default);
         Self { success: at_least_one(probe.success_threshold, 1), failure: at_least_one(probe.failure_threshold, 3) }

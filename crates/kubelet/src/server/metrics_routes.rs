@@ -15,7 +15,9 @@ use super::{MetricsSource, PodLister};
 
 /// What the two endpoints render.
 pub struct MetricsEndpoints {
+    /// This node's name, the `node` label of `kubelet_node_name` on `/metrics`.
     pub node_name: String,
+    /// The managed pods, counted into the running pod and container gauges on `/metrics`.
     pub pods: Arc<dyn PodLister>,
     /// Appended to `/metrics`.
     pub kubelet: Option<Arc<dyn MetricsSource>>,

@@ -29,12 +29,14 @@ use crate::stats::StatsSource;
 ///
 /// Called from request handlers: it must be cheap and must not block on I/O (read a store).
 pub trait PodLister: Send + Sync + 'static {
+    /// Every pod the kubelet manages, with `status` as the kubelet last computed it.
     fn pods(&self) -> Vec<Pod>;
 }
 
 /// A set of metrics served in the Prometheus text format (e.g. `/metrics/probes`). Must be
 /// cheap and must not block on I/O.
 pub trait MetricsSource: Send + Sync + 'static {
+    /// The metrics as Prometheus text exposition (`# HELP`/`# TYPE` lines and samples).
     fn render(&self) -> String;
 }
 
@@ -42,6 +44,7 @@ pub trait MetricsSource: Send + Sync + 'static {
 /// PLEG relisted recently). `Err` carries why it is unhealthy; it is logged, never served in full
 /// on the aggregated `/healthz`.
 pub trait HealthChecker: Send + Sync + 'static {
+    /// `Ok` when the kubelet is healthy; otherwise `Err` with the reason (logged, not served).
     fn healthy(&self) -> Result<(), String>;
 }
 

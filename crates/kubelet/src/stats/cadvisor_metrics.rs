@@ -96,6 +96,8 @@ pub fn render(snapshot: Option<&StatsSnapshot>) -> String {
     render_at(snapshot, SystemTime::now())
 }
 
+/// [`render`] with the scrape time given (`container_last_seen` and its timestamps); without
+/// a snapshot, only `container_scrape_error 1`.
 pub fn render_at(snapshot: Option<&StatsSnapshot>, now: SystemTime) -> String {
     let mut f = Families::default();
     let Some(s) = snapshot else {

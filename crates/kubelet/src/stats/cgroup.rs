@@ -23,25 +23,41 @@ const USER_HZ: u64 = 100;
 /// Memory figures of a cgroup, in bytes (faults are counts).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemorySample {
+    /// Bytes charged, page cache included (v1 `memory.usage_in_bytes`, v2 `memory.current`).
     pub usage: u64,
+    /// Peak usage (v1 `memory.max_usage_in_bytes`, v2 `memory.peak`); `None` where the kernel
+    /// does not keep it.
     pub max_usage: Option<u64>,
     /// `None`: unlimited.
     pub limit: Option<u64>,
     /// Soft limit (v1) / `memory.low` (v2); 0 when none.
     pub reservation: u64,
+    /// Times usage hit the limit (v1 `memory.failcnt`); `None` on v2.
     pub failcnt: Option<u64>,
+    /// Page cache (v1 `total_cache`, v2 `file` of `memory.stat`).
     pub cache: u64,
+    /// Anonymous memory (v1 `total_rss`, v2 `anon`).
     pub rss: u64,
+    /// Memory-mapped file pages (v1 `total_mapped_file`, v2 `file_mapped`).
     pub mapped_file: u64,
+    /// Inactive file pages, which the working set leaves out (`total_inactive_file` /
+    /// `inactive_file`).
     pub inactive_file: u64,
+    /// Page faults, cumulative (`pgfault`).
     pub page_faults: u64,
+    /// Major page faults, cumulative (`pgmajfault`).
     pub major_page_faults: u64,
     /// `None`: the kernel does not account swap for this cgroup.
     pub swap: Option<u64>,
+    /// The swap limit: v1 `memory.memsw.limit_in_bytes` (memory plus swap), v2
+    /// `memory.swap.max`; `None`: unlimited or not accounted.
     pub swap_limit: Option<u64>,
+    /// Processes the OOM killer killed in the cgroup (`oom_kill` of v1 `memory.oom_control`, v2
+    /// `memory.events`).
     pub oom_kills: u64,
     /// v2 `memory.events`: `high` and `max`.
     pub events_high: u64,
+    /// v2 `memory.events` `max`: times usage was about to go over `memory.max`; 0 on v1.
     pub events_max: u64,
 }
 
@@ -55,11 +71,17 @@ impl MemorySample {
 /// Bytes and operations per block device, by direction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BlkioSample {
+    /// The block device's major number.
     pub major: u64,
+    /// The block device's minor number.
     pub minor: u64,
+    /// Bytes read, cumulative (v1 `Read` of `io_service_bytes`, v2 `rbytes`).
     pub read_bytes: u64,
+    /// Bytes written, cumulative (v1 `Write` of `io_service_bytes`, v2 `wbytes`).
     pub write_bytes: u64,
+    /// Read operations, cumulative (v1 `Read` of `io_serviced`, v2 `rios`).
     pub reads: u64,
+    /// Write operations, cumulative (v1 `Write` of `io_serviced`, v2 `wios`).
     pub writes: u64,
 }
 
@@ -68,22 +90,37 @@ pub struct BlkioSample {
 pub struct CgroupSample {
     /// When the cgroup directory was made (its change time).
     pub created: Option<SystemTime>,
+    /// CPU time, cumulative, in nanoseconds (v1 `cpuacct.usage`, v2 `usage_usec` of `cpu.stat`).
     pub cpu_usage_ns: Option<u64>,
+    /// User-mode CPU time, cumulative, in nanoseconds (v1 `cpuacct.stat`, v2 `user_usec`).
     pub cpu_user_ns: Option<u64>,
+    /// Kernel-mode CPU time, cumulative, in nanoseconds (v1 `cpuacct.stat`, v2 `system_usec`).
     pub cpu_system_ns: Option<u64>,
+    /// CFS enforcement periods elapsed (`nr_periods` of `cpu.stat`; on v1 read only with a quota).
     pub cpu_periods: Option<u64>,
+    /// Periods in which the cgroup was throttled (`nr_throttled`).
     pub cpu_throttled_periods: Option<u64>,
+    /// Time throttled, cumulative, in nanoseconds (v1 `throttled_time`, v2 `throttled_usec`).
     pub cpu_throttled_ns: Option<u64>,
+    /// CPU shares (v1 `cpu.shares`; v2 `cpu.weight` converted back to shares).
     pub cpu_shares: Option<u64>,
     /// µs per period; `None`: no quota.
     pub cpu_quota_us: Option<u64>,
+    /// The CFS period in µs (v1 `cpu.cfs_period_us`, v2 the second field of `cpu.max`).
     pub cpu_period_us: Option<u64>,
+    /// Memory figures; `None` when the cgroup has no usage file (the v2 root).
     pub memory: Option<MemorySample>,
+    /// Tasks in the cgroup now (`pids.current`).
     pub pids: Option<u64>,
+    /// The cgroup's task limit (`pids.max`); `None` when unlimited (`max`) or unreadable.
     pub pids_max: Option<u64>,
+    /// I/O counters per block device (v1 `blkio.throttle.*_recursive`, v2 `io.stat`).
     pub blkio: Vec<BlkioSample>,
+    /// CPU pressure (`cpu.pressure`, v2 only).
     pub cpu_psi: Option<PsiStats>,
+    /// Memory pressure (`memory.pressure`, v2 only).
     pub memory_psi: Option<PsiStats>,
+    /// I/O pressure (`io.pressure`, v2 only).
     pub io_psi: Option<PsiStats>,
 }
 
@@ -99,6 +136,7 @@ pub struct CgroupReader {
 }
 
 impl CgroupReader {
+    /// A reader of the mount `fs`; on v1 it checks once whether the kernel accounts swap.
     pub fn new(fs: Cgroupfs) -> Self {
         let swap_accounting = match &fs {
             Cgroupfs::V1 { mount } => mount.join("memory/memory.memsw.usage_in_bytes").exists(),
@@ -107,6 +145,7 @@ impl CgroupReader {
         CgroupReader { fs, swap_accounting, round: AtomicU64::new(0), specs: Mutex::default() }
     }
 
+    /// Whether the mount is cgroup v2 (the unified hierarchy).
     pub fn is_v2(&self) -> bool {
         matches!(self.fs, Cgroupfs::V2 { .. })
     }
@@ -154,7 +193,7 @@ impl CgroupReader {
         out
     }
 
-    /// Starts a sampling round: cached limits older than [`SPEC_REFRESH_ROUNDS`] are read
+    /// Starts a sampling round: cached limits older than `SPEC_REFRESH_ROUNDS` are read
     /// again, and those of cgroups not read in the last round are forgotten.
     pub fn begin_round(&self) {
         let round = self.round.fetch_add(1, Ordering::Relaxed) + 1;

@@ -36,44 +36,61 @@ const MAX_PIDS: usize = 1024;
 /// What the collector needs to know about the node.
 #[derive(Debug, Clone)]
 pub struct StatsConfig {
+    /// The node's name, reported as the summary's `nodeName`.
     pub node_name: String,
     /// KubeletConfiguration `cgroupRoot` and `cgroupDriver` (how the cgroups are laid out).
     pub cgroup_root: String,
+    /// The effective cgroup driver: `cgroupfs` paths or nested `systemd` slices.
     pub cgroup_driver: CgroupDriver,
     /// The kubelet root dir (`/var/lib/kubelet`): the node filesystem and pod volumes.
     pub root_dir: PathBuf,
     /// `/var/log/pods`.
     pub pod_logs_dir: PathBuf,
+    /// The host's `/proc` (a parameter so tests read trees they write).
     pub proc_root: PathBuf,
     /// `kubeletCgroups`, `--runtime-cgroups`, `systemCgroups` (empty: not reported).
     pub kubelet_cgroup: String,
+    /// `--runtime-cgroups`: reported as the `runtime` system container (empty: not reported).
     pub runtime_cgroup: String,
+    /// `systemCgroups`: reported as the `misc` system container (empty: not reported).
     pub system_cgroup: String,
+    /// The machine's memory in bytes: what the node's `availableBytes` is taken against.
     pub memory_capacity: u64,
     /// How often everything is sampled.
     pub interval: Duration,
     /// How long a directory's measured use is reused (`volumeStatsAggPeriod`).
     pub du_period: Duration,
+    /// When the kubelet started: the `kubelet` system container's start time.
     pub kubelet_start: SystemTime,
+    /// The machine's identity, for `/metrics/cadvisor`.
     pub machine: MachineLabels,
 }
 
 /// The machine's identity as `/metrics/cadvisor` labels it.
 #[derive(Debug, Clone, Default)]
 pub struct MachineLabels {
+    /// `/etc/machine-id` (the `machine_id` label).
     pub machine_id: String,
+    /// The DMI product UUID (the `system_uuid` label).
     pub system_uuid: String,
+    /// This boot's random ID (the `boot_id` label).
     pub boot_id: String,
+    /// The kernel release (`cadvisor_version_info`'s `kernelVersion` label).
     pub kernel_version: String,
+    /// The OS's pretty name from `os-release` (`cadvisor_version_info`'s `osVersion` label).
     pub os_image: String,
+    /// Total swap in bytes (`SwapTotal`): `machine_swap_bytes`, and the root cgroup's swap limit.
     pub swap_total: u64,
 }
 
 /// The node filesystem as the root cgroup's disk figures.
 #[derive(Debug, Clone)]
 pub struct RootDisk {
+    /// The device the node filesystem is mounted from (`/dev/vda`); empty when unknown.
     pub device: String,
+    /// The node filesystem's size (`statvfs` of the kubelet root dir).
     pub fs: FsInfo,
+    /// The device's `/proc/diskstats` counters, when it is a `/dev` device listed there.
     pub io: Option<host::DiskStats>,
 }
 
@@ -84,28 +101,48 @@ pub struct CgroupRecord {
     pub id: String,
     /// Kubernetes labels: empty for cgroups that are not a pod's; `POD` for a sandbox.
     pub container: String,
+    /// The pod's name (the `pod` label); empty for cgroups that are not a pod's.
     pub pod: String,
+    /// The pod's namespace (the `namespace` label).
     pub namespace: String,
+    /// The container's image as the pod spec names it, else its image ref (the `image` label);
+    /// empty but for containers.
     pub image: String,
     /// The runtime's container ID (empty for pod and system cgroups).
     pub name: String,
+    /// What was read from the cgroup this round.
     pub sample: CgroupSample,
+    /// Interface counters: the host's for `/`, the pod's for pod and sandbox cgroups; empty
+    /// otherwise.
     pub network: Vec<InterfaceCounters>,
     /// The writable layer's use and the size of its filesystem.
     pub fs: Option<(DiskUsage, FsInfo)>,
+    /// Processes, threads, open files and sockets of the cgroup's processes (containers and
+    /// sandboxes only).
     pub processes: host::ProcessFacts,
+    /// When it started: the container's creation in the runtime, the machine's boot for `/`,
+    /// else the cgroup's creation.
     pub start: Option<SystemTime>,
 }
 
 /// Everything one sampling round saw.
 #[derive(Debug, Clone)]
 pub struct StatsSnapshot {
+    /// When the round was sampled (the time of every figure in it).
     pub taken: SystemTime,
+    /// The `/stats/summary` body.
     pub summary: Summary,
+    /// Every cgroup read, for `/metrics/cadvisor`: the root, system containers, QoS classes, pods,
+    /// sandboxes and containers.
     pub cgroups: Vec<CgroupRecord>,
+    /// Logical CPUs (`machine_cpu_cores`).
     pub num_cores: u64,
+    /// The machine's memory in bytes (`machine_memory_bytes`).
     pub memory_capacity: u64,
+    /// The machine's identity labels.
     pub machine: MachineLabels,
+    /// The node filesystem's figures for the root cgroup's `container_fs_*` series; `None` when
+    /// it could not be read.
     pub root_disk: Option<RootDisk>,
 }
 
@@ -114,10 +151,12 @@ pub struct StatsSnapshot {
 pub struct StatsStore(Arc<RwLock<Option<Arc<StatsSnapshot>>>>);
 
 impl StatsStore {
+    /// The snapshot published last, if any.
     pub fn latest(&self) -> Option<Arc<StatsSnapshot>> {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Makes `s` the latest snapshot.
     pub fn publish(&self, s: StatsSnapshot) {
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(s));
     }
@@ -146,6 +185,8 @@ pub struct StatsCollector {
 }
 
 impl StatsCollector {
+    /// A collector for `cfg`'s node: cgroups through `reader`, pods from `pods`, CRI figures from
+    /// `runtime` and `images`, snapshots into `store`.
     pub fn new(
         cfg: StatsConfig,
         reader: CgroupReader,

@@ -9,11 +9,15 @@ use std::path::Path;
 /// Size of the filesystem holding a path.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FsInfo {
+    /// Total size in bytes (`f_blocks` times the fragment size).
     pub capacity: u64,
+    /// Bytes free to unprivileged users (`f_bavail`).
     pub available: u64,
     /// Capacity minus free blocks (free includes the root-reserved ones).
     pub used: u64,
+    /// Total inodes (`f_files`).
     pub inodes: u64,
+    /// Free inodes (`f_ffree`).
     pub inodes_free: u64,
 }
 

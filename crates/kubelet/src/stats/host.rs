@@ -84,11 +84,15 @@ pub fn num_cores(proc_root: &Path) -> u64 {
 /// What a cgroup's processes hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProcessFacts {
+    /// Processes looked at (the cgroup's, up to the collector's cap).
     pub processes: u64,
+    /// Threads of those processes (`Threads:` of `/proc/<pid>/status`).
     pub threads: u64,
     /// The cgroup's `pids.max` (0: unlimited).
     pub threads_max: u64,
+    /// Open file descriptors of those processes.
     pub file_descriptors: u64,
+    /// Of those descriptors, the sockets.
     pub sockets: u64,
     /// The soft `RLIMIT_NOFILE` of the first process.
     pub max_open_files_soft: Option<u64>,
@@ -155,16 +159,27 @@ pub fn mount_source(proc_root: &Path, path: &Path) -> Option<String> {
 /// One disk's counters from `/proc/diskstats`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DiskStats {
+    /// Reads completed.
     pub reads: u64,
+    /// Adjacent reads merged into one.
     pub reads_merged: u64,
+    /// 512-byte sectors read.
     pub sectors_read: u64,
+    /// Time spent reading, in milliseconds.
     pub read_ms: u64,
+    /// Writes completed.
     pub writes: u64,
+    /// Adjacent writes merged into one.
     pub writes_merged: u64,
+    /// 512-byte sectors written.
     pub sectors_written: u64,
+    /// Time spent writing, in milliseconds.
     pub write_ms: u64,
+    /// I/Os in flight now.
     pub in_progress: u64,
+    /// Time the device was busy with I/O, in milliseconds.
     pub io_ms: u64,
+    /// Time spent on I/O weighted by the I/Os in flight, in milliseconds.
     pub weighted_io_ms: u64,
 }
 

@@ -19,6 +19,8 @@ pub use collector::{MachineLabels, StatsCollector, StatsConfig, StatsSnapshot, S
 
 /// What the endpoints read: the latest snapshot, if one was taken.
 pub trait StatsSource: Send + Sync + 'static {
+    /// The snapshot of the most recent sampling round; `None` until the collector has published
+    /// one.
     fn latest(&self) -> Option<std::sync::Arc<StatsSnapshot>>;
 }
 

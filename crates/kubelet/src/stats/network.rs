@@ -9,18 +9,28 @@ pub const DEFAULT_INTERFACE: &str = "eth0";
 /// One interface's counters, all that `/proc/net/dev` has.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InterfaceCounters {
+    /// The interface's name (`eth0`).
     pub name: String,
+    /// Bytes received.
     pub rx_bytes: u64,
+    /// Packets received.
     pub rx_packets: u64,
+    /// Receive errors.
     pub rx_errors: u64,
+    /// Packets dropped while receiving.
     pub rx_dropped: u64,
+    /// Bytes transmitted.
     pub tx_bytes: u64,
+    /// Packets transmitted.
     pub tx_packets: u64,
+    /// Transmit errors.
     pub tx_errors: u64,
+    /// Packets dropped while transmitting.
     pub tx_dropped: u64,
 }
 
 impl InterfaceCounters {
+    /// The counters the Summary API reports: bytes and errors each way.
     pub fn summary(&self) -> InterfaceStats {
         InterfaceStats {
             name: self.name.clone(),

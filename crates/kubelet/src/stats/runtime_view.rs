@@ -12,13 +12,19 @@ use super::fs::{DiskUsage, FsInfo, fs_info};
 
 /// The runtime's view of one round: containers and their writable layers.
 pub struct RuntimeView {
+    /// Every pod sandbox the runtime lists (CRI `ListPodSandbox`).
     pub sandboxes: Vec<api::PodSandbox>,
+    /// Every container the runtime lists, in any state (CRI `ListContainers`).
     pub containers: Vec<api::Container>,
+    /// Each container's writable layer use, by container ID (CRI `ListContainerStats`).
     pub layers: HashMap<String, DiskUsage>,
     /// The runtime's own CPU and memory figures of each container, for containers whose
     /// cgroup the kubelet did not place (`cgroupsPerQOS: false`).
     pub cri: HashMap<String, api::ContainerStats>,
+    /// The image filesystem's size and what images use of it (CRI `ImageFsInfo`).
     pub image_fs: Option<(FsInfo, DiskUsage)>,
+    /// The container filesystem's size and what containers use of it; the image filesystem's when
+    /// the runtime reports no separate one.
     pub container_fs: Option<(FsInfo, DiskUsage)>,
 }
 

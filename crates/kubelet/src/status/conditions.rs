@@ -13,17 +13,29 @@ use super::phase::{PHASE_FAILED, PHASE_SUCCEEDED};
 use super::{is_restartable_init_container, runtime_sandbox_ready};
 use crate::container::PodStatus;
 
+/// Pod condition type: the pod is bound to a node.
 pub const POD_SCHEDULED: &str = "PodScheduled";
+/// Pod condition type: every init container has completed (or started, for sidecars).
 pub const POD_INITIALIZED: &str = "Initialized";
+/// Pod condition type: the pod can serve (containers ready and every readiness gate True).
 pub const POD_READY: &str = "Ready";
+/// Pod condition type: every container of the pod is ready.
 pub const CONTAINERS_READY: &str = "ContainersReady";
+/// Pod condition type: the pod's sandbox is running with its network configured.
 pub const POD_READY_TO_START_CONTAINERS: &str = "PodReadyToStartContainers";
+/// Pod condition type: the pod is about to be terminated by a disruption (eviction,
+/// preemption); set by others and carried over, never generated here.
 pub const DISRUPTION_TARGET: &str = "DisruptionTarget";
 
+/// Reason of a False `ContainersReady` or `Ready`: some container is not ready.
 pub const REASON_CONTAINERS_NOT_READY: &str = "ContainersNotReady";
+/// Reason of a False `Initialized`: some init container has not completed.
 pub const REASON_CONTAINERS_NOT_INITIALIZED: &str = "ContainersNotInitialized";
+/// Reason of a False `Ready` when the containers are ready but a readiness gate is not True.
 pub const REASON_READINESS_GATES_NOT_READY: &str = "ReadinessGatesNotReady";
+/// Reason of the conditions of a pod that has `Succeeded`: False readiness, True `Initialized`.
 pub const REASON_POD_COMPLETED: &str = "PodCompleted";
+/// Reason of the False readiness conditions of a pod that has `Failed`.
 pub const REASON_POD_FAILED: &str = "PodFailed";
 
 /// Condition types the kubelet owns (upstream `PodConditionByKubelet`).

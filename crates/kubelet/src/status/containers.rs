@@ -15,8 +15,12 @@ use k8s_openapi::api::core::v1::{
 use super::{StatusInputs, api_time_opt, is_restartable_init_container};
 use crate::container::{ContainerState as RuntimeState, ContainerStatus as RuntimeContainer};
 
+/// Waiting reason of a container not started yet in a pod without init containers.
 pub const REASON_CONTAINER_CREATING: &str = "ContainerCreating";
+/// Waiting reason of a container not started yet in a pod with init containers.
 pub const REASON_POD_INITIALIZING: &str = "PodInitializing";
+/// Terminated reason (exit code 137) of a container that was running and that the runtime can
+/// no longer find.
 pub const REASON_CONTAINER_STATUS_UNKNOWN: &str = "ContainerStatusUnknown";
 
 /// Which list of the spec is being converted.

@@ -39,7 +39,9 @@ pub use qos::{QOS_BEST_EFFORT, QOS_BURSTABLE, QOS_GUARANTEED, pod_qos_class};
 /// The prober must drop a container's entries when a new instance of it starts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProbeResults {
+    /// Readiness verdict of each container with a readiness probe: whether it passed.
     pub readiness: BTreeMap<String, bool>,
+    /// Startup verdict of each container with a startup probe: whether it passed.
     pub startup: BTreeMap<String, bool>,
     /// Containers whose running instance started before this kubelet (more than 10 s before
     /// its start, as upstream): without a verdict they keep their published `started`/`ready`.
@@ -58,6 +60,7 @@ pub struct StatusInputs<'a> {
     /// Container name → (reason, message) of the last failed start attempt: `ErrImagePull`,
     /// `ImagePullBackOff`, `CrashLoopBackOff`, `CreateContainerError`, ...
     pub waiting_reasons: &'a BTreeMap<String, (String, String)>,
+    /// The prober's latest readiness and startup verdicts, for `ready` and `started`.
     pub probes: &'a ProbeResults,
     /// The node's primary IP.
     pub host_ip: Option<&'a str>,
@@ -65,6 +68,7 @@ pub struct StatusInputs<'a> {
     pub pod_is_terminal: bool,
     /// Runtime type for `containerID`s, e.g. `containerd`.
     pub runtime_name: &'a str,
+    /// The clock reading, for condition transition times and `startTime`.
     pub now: SystemTime,
 }
 

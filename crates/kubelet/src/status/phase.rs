@@ -9,10 +9,15 @@ use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod};
 use super::is_restartable_init_container;
 use kubelet_types::pod::is_static_pod;
 
+/// Pod phase (`status.phase`): accepted, but some container has not started yet.
 pub const PHASE_PENDING: &str = "Pending";
+/// Pod phase: bound and started; some container is still running or will be restarted.
 pub const PHASE_RUNNING: &str = "Running";
+/// Pod phase: every container exited with 0 and none will restart (terminal).
 pub const PHASE_SUCCEEDED: &str = "Succeeded";
+/// Pod phase: every container has exited and at least one failed or was killed (terminal).
 pub const PHASE_FAILED: &str = "Failed";
+/// Pod phase: the pod's state could not be determined.
 pub const PHASE_UNKNOWN: &str = "Unknown";
 
 /// Whether a phase is terminal (Succeeded or Failed).

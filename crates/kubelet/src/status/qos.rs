@@ -8,8 +8,12 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+/// QoS class (`status.qosClass`) of a pod whose every container has cpu and memory limits
+/// equal to its requests.
 pub const QOS_GUARANTEED: &str = "Guaranteed";
+/// QoS class of a pod with some cpu or memory request or limit that is not Guaranteed.
 pub const QOS_BURSTABLE: &str = "Burstable";
+/// QoS class of a pod with no cpu or memory request or limit on any container.
 pub const QOS_BEST_EFFORT: &str = "BestEffort";
 
 /// Only these resources take part in the QoS computation.

@@ -14,7 +14,10 @@ use k8s_openapi::api::core::v1::{Container, Pod, PodCondition, PodStatus, Resour
 use super::api_time;
 use crate::allocation::{PendingResize, resources_differ};
 
+/// Pod condition type: a resize in the spec is not allocated yet (reason `Infeasible` or
+/// `Deferred`).
 pub const POD_RESIZE_PENDING: &str = "PodResizePending";
+/// Pod condition type: an allocated resize is not yet applied to every running container.
 pub const POD_RESIZE_IN_PROGRESS: &str = "PodResizeInProgress";
 
 /// What the pod worker knows about a pod's resize.
@@ -23,12 +26,14 @@ pub struct ResizeFacts<'a> {
     pub allocated: &'a Pod,
     /// What each container was last given, by name.
     pub actuated: &'a dyn Fn(&str) -> Option<ResourceRequirements>,
+    /// Why the spec's resize is not allocated, if it is not (the `PodResizePending` condition).
     pub pending: Option<PendingResize>,
     /// Why applying the allocation failed in the last sync.
     pub error: Option<String>,
     /// The generation the resize in progress was allocated at (upstream keeps it on the
     /// condition); `None`: the pod's current one.
     pub allocated_generation: Option<i64>,
+    /// The clock reading, for the conditions' transition times.
     pub now: SystemTime,
 }
 

@@ -28,8 +28,11 @@ const MAX_SEGMENT_LEN: usize = 255;
 /// `FsUser`; the group is left to the fsGroup walk).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileProjection {
+    /// The file's content.
     pub data: Vec<u8>,
+    /// Permission bits (e.g. `0o644`, from `defaultMode` or an item's `mode`).
     pub mode: u32,
+    /// The owning user ID, or `None` to leave the file owned by the kubelet's user.
     pub uid: Option<u32>,
 }
 
@@ -39,10 +42,22 @@ pub type Payload = BTreeMap<String, FileProjection>;
 /// Why a volume's files could not be written; each names the path.
 #[derive(Debug, thiserror::Error)]
 pub enum WriterError {
+    /// A payload path that [`validate_path`] rejects.
     #[error("invalid path {path:?}: {reason}")]
-    InvalidPath { path: String, reason: &'static str },
+    InvalidPath {
+        /// The relative path as given in the payload.
+        path: String,
+        /// What is wrong with it, e.g. `must be relative`.
+        reason: &'static str,
+    },
+    /// Reading, writing, linking or removing a file or directory of the volume failed.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The file, directory or symlink.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WriterError + '_ {
@@ -89,6 +104,7 @@ pub struct AtomicWriter {
 }
 
 impl AtomicWriter {
+    /// A writer for the volume directory `target` (created on the first write if missing).
     pub fn new(target: impl Into<PathBuf>) -> Self {
         Self { target: target.into() }
     }

@@ -51,10 +51,15 @@ pub const NO_API_SERVER: &str = "no API server to fetch it from (the kubelet run
 
 /// The plugin directory names upstream uses under `pods/<uid>/volumes/`.
 pub mod plugin {
+    /// `emptyDir` volumes.
     pub const EMPTY_DIR: &str = "kubernetes.io~empty-dir";
+    /// `secret` volumes.
     pub const SECRET: &str = "kubernetes.io~secret";
+    /// `configMap` volumes.
     pub const CONFIG_MAP: &str = "kubernetes.io~configmap";
+    /// `downwardAPI` volumes.
     pub const DOWNWARD_API: &str = "kubernetes.io~downward-api";
+    /// `projected` volumes.
     pub const PROJECTED: &str = "kubernetes.io~projected";
     /// Image volumes: never created on the host (the runtime mounts the image).
     pub const IMAGE: &str = "kubernetes.io~image";
@@ -63,10 +68,22 @@ pub mod plugin {
 /// A volume that could not be set up or torn down; the message follows upstream's events.
 #[derive(Debug, thiserror::Error)]
 pub enum VolumeError {
+    /// A volume of the pod could not be set up, so its containers cannot start.
     #[error("MountVolume.SetUp failed for volume {volume:?} : {reason}")]
-    SetUp { volume: String, reason: SetUpError },
+    SetUp {
+        /// The volume's name in the pod spec (`spec.volumes[].name`).
+        volume: String,
+        /// Why it failed.
+        reason: SetUpError,
+    },
+    /// A volume or sub path mount could not be unmounted, or its directory removed.
     #[error("UnmountVolume.TearDown failed for {path}: {source}")]
-    TearDown { path: PathBuf, source: std::io::Error },
+    TearDown {
+        /// The mount point or volume directory.
+        path: PathBuf,
+        /// The unmount or removal error.
+        source: std::io::Error,
+    },
 }
 
 /// Why one volume could not be set up (the `reason` of [`VolumeError::SetUp`]).
@@ -74,35 +91,71 @@ pub enum VolumeError {
 pub enum SetUpError {
     /// The volume's directory could not be made or read.
     #[error("{path}: {source}")]
-    Dir { path: PathBuf, source: std::io::Error },
+    Dir {
+        /// The volume directory under `pods/<uid>/volumes/`.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The tmpfs of a secret, downwardAPI, projected or `medium: Memory` emptyDir volume could not
+    /// be mounted.
     #[error("mounting tmpfs on {path}: {source}")]
-    Tmpfs { path: PathBuf, source: std::io::Error },
+    Tmpfs {
+        /// The volume directory the tmpfs goes on.
+        path: PathBuf,
+        /// The mount error.
+        source: std::io::Error,
+    },
     /// The volume's files could not be written.
     #[error(transparent)]
     Write(#[from] atomic_writer::WriterError),
+    /// An emptyDir `medium` other than `""` (node disk) or `Memory`, e.g. `HugePages`; holds it.
     #[error("emptyDir medium {0:?} is not supported (\"\" and \"Memory\" are)")]
     Medium(String),
+    /// An emptyDir `sizeLimit` that is not a valid quantity.
     #[error("emptyDir sizeLimit {value:?}: {reason}")]
-    SizeLimit { value: String, reason: String },
+    SizeLimit {
+        /// The quantity as written in the pod spec.
+        value: String,
+        /// Why it does not parse.
+        reason: String,
+    },
     /// A hostPath that is not of its declared `type`, or could not be made.
     #[error("{0}")]
     HostPath(String),
     /// A Secret or ConfigMap the API server could not give.
     #[error("couldn't get {kind} {namespace}/{name}: {source}")]
-    Fetch { kind: &'static str, namespace: String, name: String, source: Box<kubelet_types::api_error::ApiError> },
+    Fetch {
+        /// `secret` or `configmap`.
+        kind: &'static str,
+        /// The pod's namespace, where the object is looked up.
+        namespace: String,
+        /// The object's name.
+        name: String,
+        /// The API server's error.
+        source: Box<kubelet_types::api_error::ApiError>,
+    },
     /// A Secret, ConfigMap or token asked of a standalone kubelet.
     #[error("{what}: {}", NO_API_SERVER)]
-    Standalone { what: String },
+    Standalone {
+        /// What was asked for, e.g. `secret "db-password"` or `failed to fetch token`.
+        what: String,
+    },
     /// Items, keys or modes the volume's sources name that its objects cannot give.
     #[error("{0}")]
     Projection(String),
+    /// A `serviceAccountToken` source's token could not be requested (TokenRequest).
     #[error("{0}")]
     Token(String),
+    /// A `clusterTrustBundle` source that could not be resolved: a bad label selector, a
+    /// ClusterTrustBundle the API server could not give, or (without `optional`) none matching.
     #[error("{0}")]
     TrustBundle(String),
     /// Every failing `podCertificate` source, joined.
     #[error("{0}")]
     PodCertificate(String),
+    /// A volume source other than emptyDir, hostPath, secret, configMap, downwardAPI, projected
+    /// and image (e.g. a CSI or persistentVolumeClaim volume).
     #[error("volume type not supported by this kubelet (emptyDir, hostPath, secret, configMap, downwardAPI, projected and image are)")]
     Unsupported,
 }

@@ -14,6 +14,7 @@ pub trait Mounter: Send + Sync + 'static {
     fn is_mount_point(&self, path: &Path) -> io::Result<bool>;
     /// Mounts a fresh tmpfs on the existing directory `path`, of `size_bytes` when given.
     fn mount_tmpfs(&self, path: &Path, size_bytes: Option<u64>) -> io::Result<()>;
+    /// Unmounts whatever is mounted on `path` (umount2(2) without flags).
     fn unmount(&self, path: &Path) -> io::Result<()>;
 }
 

@@ -35,7 +35,10 @@ const MAX_JITTER: Duration = Duration::from_secs(5 * 60);
 
 /// A private key (PKCS#8 PEM) and the stub PKCS#10 request (DER) that proves its possession.
 pub struct NewKey {
+    /// The private key, PKCS#8 PEM: written into the volume once a certificate is issued for it.
     pub key_pem: Vec<u8>,
+    /// A PKCS#10 request (DER) with an empty subject, signed by the key: the PodCertificateRequest's
+    /// `spec.stubPKCS10Request`.
     pub stub_request: Vec<u8>,
 }
 
@@ -62,10 +65,31 @@ pub fn new_key(key_type: &str) -> Result<NewKey, String> {
 /// What a PodCertificateRequest's status says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
+    /// No `Issued`, `Denied` or `Failed` condition is `True` yet: the signer has not answered.
     Pending,
-    Issued { chain: Vec<u8>, begin_refresh_at: SystemTime, not_after: SystemTime },
-    Denied { reason: String, message: String },
-    Failed { reason: String, message: String },
+    /// The signer issued a certificate.
+    Issued {
+        /// `status.certificateChain`, re-encoded as plain PEM `CERTIFICATE` blocks.
+        chain: Vec<u8>,
+        /// `status.beginRefreshAt`: when to start requesting a replacement.
+        begin_refresh_at: SystemTime,
+        /// `status.notAfter`: when the leaf certificate expires.
+        not_after: SystemTime,
+    },
+    /// The signer refused the request (`Denied` condition); the source fails for good.
+    Denied {
+        /// The condition's `reason`.
+        reason: String,
+        /// The condition's `message`.
+        message: String,
+    },
+    /// The signer could not issue a certificate (`Failed` condition); the source fails for good.
+    Failed {
+        /// The condition's `reason`.
+        reason: String,
+        /// The condition's `message`.
+        message: String,
+    },
 }
 
 /// The signer's answer in `pcr`'s status (the first terminal condition), the chain re-encoded as

@@ -19,7 +19,9 @@ pub const DEFAULT_MODE: i32 = 0o644;
 /// map, or mapped to `None`, means the object does not exist.
 #[derive(Clone, Debug, Default)]
 pub struct Fetched {
+    /// Secrets of the pod's namespace by name, for the `secret` sources.
     pub secrets: BTreeMap<String, Option<Secret>>,
+    /// ConfigMaps of the pod's namespace by name, for the `configMap` sources.
     pub config_maps: BTreeMap<String, Option<ConfigMap>>,
     /// Service-account tokens by the source's index in `sources`.
     pub tokens: BTreeMap<usize, String>,
@@ -152,11 +154,14 @@ pub fn projected_payload(pod: &Pod, src: &ProjectedVolumeSource, fetched: &Fetch
 /// mode 0600 whatever `defaultMode` says (the fsGroup walk then adds group read).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CredentialOwner {
+    /// The UID all of the pod's containers run as, if they share one; owns the credential files.
     pub fs_user: Option<u32>,
+    /// The pod's `securityContext.fsGroup`, when set and a valid GID.
     pub fs_group: Option<u32>,
 }
 
 impl CredentialOwner {
+    /// The credential owner of `pod`, from its containers' `runAsUser` and its `fsGroup`.
     pub fn of(pod: &Pod) -> Self {
         let fs_group =
             pod.spec.as_ref().and_then(|s| s.security_context.as_ref()).and_then(|sc| sc.fs_group).and_then(|g| u32::try_from(g).ok());

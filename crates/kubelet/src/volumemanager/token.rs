@@ -21,8 +21,11 @@ pub const DEFAULT_EXPIRATION_SECONDS: i64 = 3600;
 /// One issued token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssuedToken {
+    /// The bearer token (a JWT) from the TokenRequest's `status.token`.
     pub token: String,
+    /// When the kubelet received it (its own clock), the start of its lifetime.
     pub issued_at: SystemTime,
+    /// `status.expirationTimestamp`: when the API server stops accepting it.
     pub expires_at: SystemTime,
 }
 
@@ -71,13 +74,19 @@ struct TokenKey {
 /// A token wanted: whose, for what, bound to which pod.
 #[derive(Clone, Copy, Debug)]
 pub struct TokenFor<'a> {
+    /// The namespace of the service account (the pod's).
     pub namespace: &'a str,
+    /// The service account's name (the pod's `serviceAccountName`, `default` when unset).
     pub service_account: &'a str,
     /// Sent as the request's `metadata.uid` precondition when set.
     pub service_account_uid: Option<&'a str>,
+    /// The token's intended audience; `None` or empty for the API server's default audiences.
     pub audience: Option<&'a str>,
+    /// The requested lifetime in seconds; `None` for [`DEFAULT_EXPIRATION_SECONDS`].
     pub expiration_seconds: Option<i64>,
+    /// The name of the pod the token is bound to.
     pub pod_name: &'a str,
+    /// The UID of the pod the token is bound to; its tokens are forgotten with it.
     pub pod_uid: &'a str,
 }
 

@@ -31,12 +31,17 @@ pub struct ProxierHealth {
 /// What `/healthz` reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthStatus {
+    /// False when a queued change has waited at least the timeout for a sync.
     pub healthy: bool,
+    /// When the last sync succeeded; `None` before the first.
     pub last_updated: Option<SystemTime>,
+    /// The time the status was taken at.
     pub current_time: SystemTime,
 }
 
 impl ProxierHealth {
+    /// Health that turns unhealthy once a queued change waits `timeout` (upstream: twice
+    /// `syncPeriod`) without a successful sync.
     pub fn new(timeout: Duration) -> Self {
         ProxierHealth { timeout, times: Mutex::default() }
     }
@@ -60,6 +65,7 @@ impl ProxierHealth {
         });
     }
 
+    /// The health as of `now`: `/healthz`'s answer and body fields.
     pub fn status(&self, now: SystemTime) -> HealthStatus {
         let t = self.with(|t| *t);
         let stale = t.oldest_queued.is_some_and(|q| now.duration_since(q).unwrap_or_default() >= self.timeout);

@@ -19,7 +19,10 @@ use crate::sysctl::{Sysctl, ensure_int};
 
 /// Where the conntrack hash size is (not under /proc/sys; global to the host).
 pub const HASHSIZE_PATH: &str = "module/nf_conntrack/parameters/hashsize";
+/// The sysctl (relative to `/proc/sys`) that lets IPv4 NodePorts answer on 127.0.0.1.
 pub const ROUTE_LOCALNET: &str = "net/ipv4/conf/all/route_localnet";
+/// The sysctl (relative to `/proc/sys`) that sends bridged traffic through iptables;
+/// read only, to warn when br_netfilter is missing.
 pub const BRIDGE_NF_CALL_IPTABLES: &str = "net/bridge/bridge-nf-call-iptables";
 
 /// What one step did, for the caller to log.
@@ -27,9 +30,12 @@ pub const BRIDGE_NF_CALL_IPTABLES: &str = "net/bridge/bridge-nf-call-iptables";
 pub enum Note {
     /// A tunable was changed to `value`.
     Set {
+        /// The sysctl name under `/proc/sys`, or the full path of a file written outside it.
         name: String,
+        /// The value written, as text.
         value: String,
     },
+    /// A step failed or found the host misconfigured; the message to log at warning.
     Warning(String),
 }
 

@@ -145,6 +145,8 @@ impl Metrics {
         });
     }
 
+    /// Records one network programming latency of `secs`: from an EndpointSlice change's trigger
+    /// time to the sync that programmed it (upstream `kubeproxy_network_programming_duration_seconds`).
     pub fn observe_network_programming(&self, secs: f64) {
         self.with(|s| s.network_programming.observe(secs));
     }

@@ -38,20 +38,34 @@ use metrics::Metrics;
 use settings::SettingsError;
 use sync_loop::{Outputs, ProxyEvent};
 
+/// Why kube-proxy could not start, run or clean up.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    /// The kubeconfig (`clientConnection.kubeconfig`) or `--master` URL could not be
+    /// read or turned into a client configuration.
     #[error("kubeconfig {path}: {message}")]
-    Kubeconfig { path: String, message: String },
+    Kubeconfig {
+        /// The kubeconfig path, empty when the client came from `--master` or in-cluster.
+        path: String,
+        /// What went wrong reading or applying it.
+        message: String,
+    },
+    /// The API client could not be built from a valid configuration.
     #[error("cannot create the API client: {0}")]
     Client(#[source] kube::Error),
+    /// The KubeProxyConfiguration could not be turned into proxier settings.
     #[error("{0}")]
     Settings(#[from] SettingsError),
+    /// The healthz or metrics server could not listen on its bind address.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The bind address as configured (`healthzBindAddress` / `metricsBindAddress`).
         addr: String,
+        /// The parse or bind error.
         #[source]
         source: std::io::Error,
     },
+    /// `--cleanup` removed what it could but some rules remained; the errors, joined by `; `.
     #[error("cleanup failed: {0}")]
     Cleanup(String),
 }

@@ -23,11 +23,15 @@ use crate::tracker::{EndpointsChangeTracker, EndpointsMap, ServiceChangeTracker,
 /// What one successful sync did.
 #[derive(Debug, Default)]
 pub struct SyncReport {
+    /// The backend rewrote every rule rather than only the changed Services'.
     pub full: bool,
     /// Commands (nft) or lines (iptables-restore) written.
     pub commands: usize,
+    /// How many Services had their Service or EndpointSlices change since the last sync.
     pub services_changed: usize,
+    /// How many `conntrack -D` calls for stale UDP entries succeeded (one per filter).
     pub conntrack_deleted: usize,
+    /// The conntrack deletions that failed; the sync itself still counts as done.
     pub conntrack_errors: Vec<ConntrackError>,
     /// The stale-chain cleanup transaction failed (nft; retried later).
     pub cleanup_error: Option<ApplyError>,
@@ -38,10 +42,14 @@ pub struct SyncReport {
 /// A health-check node port and the number of ready local endpoints behind it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealthCheck {
+    /// The Service's `spec.healthCheckNodePort`.
     pub port: u16,
+    /// The most ready endpoints on this node behind any one port of the Service.
     pub local_endpoints: usize,
 }
 
+/// One IP family's proxier: the Service and EndpointSlice change trackers, the synced maps,
+/// the mode's backend, the rules applier and the conntrack cleaner.
 pub struct Proxier {
     svc_tracker: ServiceChangeTracker,
     ep_tracker: EndpointsChangeTracker,
@@ -56,6 +64,8 @@ pub struct Proxier {
 }
 
 impl Proxier {
+    /// A proxier for `family` with empty maps: the first sync programs whatever the watches
+    /// have delivered by then.
     pub fn new(
         family: IpFamily,
         backend: Box<dyn Backend>,
@@ -77,11 +87,14 @@ impl Proxier {
         }
     }
 
+    /// Records a Service add (`previous: None`), update, or delete (`current: None`) for the next sync.
     pub fn on_service(&mut self, previous: Option<&Service>, current: Option<&Service>) {
         self.pending_services += 1;
         self.svc_tracker.update(previous, current);
     }
 
+    /// Records an EndpointSlice add/update (or delete when `removed`) for the next sync, keeping
+    /// its `endpoints.kubernetes.io/last-change-trigger-time` for the network programming latency.
     pub fn on_endpoint_slice(&mut self, slice: &EndpointSlice, removed: bool) {
         self.pending_slices += 1;
         if let Some(t) =

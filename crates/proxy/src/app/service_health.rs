@@ -46,6 +46,7 @@ impl ServiceHealthServers {
         ServiceHealthServers { bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED), health, counts: Counts::default(), servers: BTreeMap::new() }
     }
 
+    /// Binds the listeners to `ip` rather than every IPv4 address (`0.0.0.0`).
     pub fn with_bind_ip(mut self, ip: IpAddr) -> Self {
         self.bind_ip = ip;
         self

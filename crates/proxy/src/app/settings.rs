@@ -17,14 +17,26 @@ use crate::net::{Cidr, IpFamily};
 use crate::nftables::{LocalDetector, NftConfig};
 use crate::topology::NodeTopology;
 
+/// Why the configuration and the Node do not yield proxier settings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {
+    /// `mode` names a mode this kube-proxy does not implement (e.g. `kernelspace`).
     #[error("proxy mode {0:?} is not supported by this kube-proxy (use nftables, iptables or ipvs)")]
     UnsupportedMode(String),
+    /// `detectLocalMode: NodeCIDR` but the Node has no pod CIDR of the proxied family.
     #[error("detectLocalMode NodeCIDR: node {node} has no podCIDR")]
-    NoPodCidr { node: String },
+    NoPodCidr {
+        /// The Node's name (`metadata.name`).
+        node: String,
+    },
+    /// A configured CIDR does not parse.
     #[error("{field}: {value:?} is not a valid CIDR")]
-    BadCidr { field: &'static str, value: String },
+    BadCidr {
+        /// The configuration field it came from (`clusterCIDR`, `nodePortAddresses`, `ipvs.excludeCIDRs`).
+        field: &'static str,
+        /// The entry as configured.
+        value: String,
+    },
 }
 
 /// The node name: `hostnameOverride`, else the system hostname, lower-cased.
@@ -123,7 +135,9 @@ pub fn node_port_ips(
 /// How often to sync.
 #[derive(Debug, Clone, Copy)]
 pub struct SyncPeriods {
+    /// The least time between two syncs when changes keep arriving (`minSyncPeriod` of the mode).
     pub min_sync_period: Duration,
+    /// The longest time between syncs when nothing changed (`syncPeriod` of the mode).
     pub sync_period: Duration,
     /// Everything is rewritten this often (upstream: one hour).
     pub full_sync_period: Duration,
@@ -147,19 +161,27 @@ pub fn sync_periods_for(cfg: &KubeProxyConfiguration, mode: ProxyMode) -> SyncPe
 /// The backend's configuration for the configured mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendConfig {
+    /// The nftables mode's rule configuration.
     Nftables(NftConfig),
+    /// The iptables mode's rule configuration.
     Iptables(IptablesConfig),
+    /// The IPVS mode's configuration and start-up settings.
     Ipvs(IpvsSettings),
 }
 
 /// The IPVS mode's configuration, and what is set once at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IpvsSettings {
+    /// What the IPVS state depends on besides the Services and endpoints.
     pub cfg: IpvsConfig,
     /// `nodePortAddresses` is empty (or `0.0.0.0/0`): NodePorts listen on
     /// every local address but `kube-ipvs0`'s, filled in by the caller.
     pub node_ports_on_all_ips: bool,
+    /// `ipvs.strictARP`: set `arp_ignore=1` and `arp_announce=2` so the node does not answer
+    /// ARP for the Service IPs on `kube-ipvs0`.
     pub strict_arp: bool,
+    /// `ipvs.tcpTimeout`, `ipvs.tcpFinTimeout` and `ipvs.udpTimeout` in seconds (0 leaves
+    /// the kernel's).
     pub timeouts: IpvsTimeouts,
     /// `iptables.localhostNodePorts`, for the iptables fallback.
     pub localhost_node_ports: bool,

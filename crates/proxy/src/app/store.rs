@@ -110,6 +110,7 @@ impl<K: Resource + Default> Store<K> {
         self.objects.len() + self.unlisted.len()
     }
 
+    /// Whether no object is known (listed or not yet re-listed).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

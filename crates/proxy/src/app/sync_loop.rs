@@ -27,15 +27,22 @@ use crate::topology::{LABEL_TOPOLOGY_ZONE, NodeTopology};
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum ProxyEvent {
+    /// A list page or change of the Services the proxy handles.
     Services(Event<Service>),
+    /// A list page or change of the EndpointSlices the proxy handles (`v1`, converted from
+    /// `v1beta1` on old API servers).
     Slices(Event<EndpointSlice>),
+    /// A list page or change of this node's Node object (its zone label).
     Node(Event<Node>),
 }
 
 /// What the loop publishes to.
 pub struct Outputs {
+    /// The proxier health `/healthz` reports: queued on each change, updated after each sync.
     pub health: Arc<ProxierHealth>,
+    /// The `kubeproxy_*` metrics, updated as changes queue and after each sync.
     pub metrics: Arc<Metrics>,
+    /// The health-check node port servers, resynced with the proxier's after each sync.
     pub health_checks: ServiceHealthServers,
 }
 

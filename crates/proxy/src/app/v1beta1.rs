@@ -14,30 +14,41 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointSlice {
+    /// The slice's object metadata; its `kubernetes.io/service-name` label names the Service.
     #[serde(default)]
     pub metadata: ObjectMeta,
+    /// `IPv4`, `IPv6` or `FQDN`: the kind of address in every endpoint of the slice.
     #[serde(default)]
     pub address_type: String,
     /// The API server sends `null` for an empty list.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub endpoints: Vec<Endpoint>,
+    /// The ports every endpoint of the slice serves, named as in the Service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ports: Option<Vec<v1::EndpointPort>>,
 }
 
+/// One endpoint of a `v1beta1` EndpointSlice (the fields kube-proxy reads).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Endpoint {
+    /// The endpoint's addresses, of the slice's `addressType`; kube-proxy uses the first.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub addresses: Vec<String>,
+    /// Ready, serving and terminating, as in `v1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<v1::EndpointConditions>,
+    /// The endpoint's hostname, carried over to `v1` unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// The node hosting the endpoint (added in 1.20); when absent, the conversion takes
+    /// `topology["kubernetes.io/hostname"]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
+    /// Topology labels; their hostname and zone become `v1`'s `nodeName` and `zone`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topology: Option<BTreeMap<String, String>>,
+    /// Topology-aware routing hints (zones that should consume the endpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hints: Option<v1::EndpointHints>,
 }

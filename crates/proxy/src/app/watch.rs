@@ -31,12 +31,16 @@ pub enum Event<K> {
     /// One page of a (re)list. `first` starts it; `last` completes it: the
     /// objects the pages did not list are gone.
     List {
+        /// The objects of this page.
         items: Vec<K>,
+        /// This page starts a new (re)list.
         first: bool,
+        /// This page completes the list.
         last: bool,
     },
     /// Added or modified.
     Applied(K),
+    /// Deleted, as last seen.
     Deleted(K),
 }
 
@@ -50,7 +54,9 @@ impl<K> Event<K> {
 /// Field and label selectors of a list/watch.
 #[derive(Debug, Clone, Default)]
 pub struct Selectors {
+    /// Field selector (e.g. `metadata.name=<node>`); `None` for none.
     pub fields: Option<String>,
+    /// Label selector; `None` for none.
     pub labels: Option<String>,
 }
 

@@ -20,7 +20,10 @@ pub enum IpvsCleanup {
     /// `/proc/net/ip_vs` is absent: the kernel has no IPVS, so nothing to clean.
     NoKernelSupport,
     /// IPVS is present; `interface_deleted` tells whether `kube-ipvs0` existed.
-    Cleaned { interface_deleted: bool },
+    Cleaned {
+        /// The `kube-ipvs0` dummy interface existed and was deleted.
+        interface_deleted: bool,
+    },
 }
 
 /// What `--cleanup` removed, and what failed.
@@ -30,11 +33,13 @@ pub struct CleanupReport {
     pub nft_tables: Vec<String>,
     /// `(family, table, chain)` of every iptables chain deleted.
     pub iptables_chains: Vec<(IpFamily, String, String)>,
+    /// What the IPVS step found; `None` when it did not run (start-up of an iptables-based mode).
     pub ipvs: Option<IpvsCleanup>,
     /// IPVS virtual servers deleted.
     pub ipvs_virtual_servers: usize,
     /// ipsets destroyed (KUBE-CLUSTER-IP, ...).
     pub ipsets: Vec<String>,
+    /// Every step that failed; the other steps still ran.
     pub errors: Vec<ApplyError>,
 }
 

@@ -40,6 +40,7 @@ impl IptablesApplier {
         self
     }
 
+    /// The `iptables` / `ip6tables` tool itself, for single-rule commands outside the restore.
     pub fn iptables(&self) -> &Tool {
         &self.iptables
     }

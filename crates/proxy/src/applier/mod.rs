@@ -25,17 +25,26 @@ pub enum ApplyError {
     /// The tool could not be started.
     #[error("cannot run {tool}: {source}")]
     Spawn {
+        /// The command line that could not start (see `Tool::describe`).
         tool: String,
+        /// The spawn or wait error.
         #[source]
         source: std::io::Error,
     },
     /// The tool refused the transaction (nothing was applied); `message` is its stderr.
     #[error("{tool} rejected the transaction: {message}")]
-    Rejected { tool: String, message: String },
+    Rejected {
+        /// The command line that failed, or the kernel interface for netlink appliers.
+        tool: String,
+        /// The tool's stderr, trimmed (its exit status if it printed nothing), or the netlink error.
+        message: String,
+    },
 }
 
 /// Applies one rules transaction atomically (all or nothing).
 pub trait RulesApplier {
+    /// Applies `transaction`: `iptables-restore` text for the iptables and IPVS modes, `nft -f` text
+    /// for nftables.
     fn apply(&mut self, transaction: &str) -> Result<(), ApplyError>;
 
     /// Applies an nftables transaction. The nftables applier sends one that
@@ -56,10 +65,13 @@ pub trait RulesApplier {
 /// What a finished command printed.
 #[derive(Debug, Clone)]
 pub struct ToolOutput {
+    /// The tool exited with status 0.
     pub success: bool,
     /// The exit code (`None` when killed by a signal).
     pub code: Option<i32>,
+    /// Everything the tool wrote to stdout, lossily decoded as UTF-8.
     pub stdout: String,
+    /// Everything the tool wrote to stderr, lossily decoded as UTF-8.
     pub stderr: String,
 }
 
@@ -72,6 +84,7 @@ pub struct Tool {
 }
 
 impl Tool {
+    /// Runs `program` (looked up in `PATH`) in the current network namespace.
     pub fn new(program: impl Into<String>) -> Self {
         Tool { program: program.into(), netns: None }
     }
@@ -82,6 +95,7 @@ impl Tool {
         self
     }
 
+    /// The program's name or path, as given to `new`.
     pub fn program(&self) -> &str {
         &self.program
     }

@@ -12,6 +12,7 @@ pub struct ConntrackCli {
 }
 
 impl ConntrackCli {
+    /// A cleaner running `conntrack` on the host, or in network namespace `netns` (`ip netns exec`).
     pub fn new(netns: Option<&str>) -> Self {
         ConntrackCli { tool: Tool::new("conntrack").in_netns(netns) }
     }

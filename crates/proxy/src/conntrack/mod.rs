@@ -20,13 +20,39 @@ use crate::tracker::{EndpointsMap, ServicePortMap, service_range};
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Deletion {
     /// Entries to a service IP (`--orig-dst IP`): the service got its first endpoint.
-    ServiceIp { ip: IpAddr, protocol: Protocol },
+    ServiceIp {
+        /// A ClusterIP, external IP or load-balancer IP of the Service.
+        ip: IpAddr,
+        /// The Service port's protocol (UDP in practice).
+        protocol: Protocol,
+    },
     /// Entries to a NodePort (`--dport PORT`): likewise.
-    NodePort { port: u16, family: IpFamily, protocol: Protocol },
+    NodePort {
+        /// The Service port's `nodePort`.
+        port: u16,
+        /// The family whose conntrack table is cleaned (the Service's ClusterIP family).
+        family: IpFamily,
+        /// The Service port's protocol (UDP in practice).
+        protocol: Protocol,
+    },
     /// Entries to a service IP NATed to a removed endpoint (`--orig-dst IP --dst-nat EP`).
-    Nat { origin: IpAddr, endpoint: IpAddr, protocol: Protocol },
+    Nat {
+        /// The Service IP the client sent to (ClusterIP, external IP or load-balancer IP).
+        origin: IpAddr,
+        /// The removed endpoint's IP the entry was NATed to.
+        endpoint: IpAddr,
+        /// The Service port's protocol (UDP in practice).
+        protocol: Protocol,
+    },
     /// Entries to a NodePort NATed to a removed endpoint (`--dport PORT --dst-nat EP`).
-    NodePortNat { port: u16, endpoint: IpAddr, protocol: Protocol },
+    NodePortNat {
+        /// The Service port's `nodePort`.
+        port: u16,
+        /// The removed endpoint's IP the entry was NATed to.
+        endpoint: IpAddr,
+        /// The Service port's protocol (UDP in practice).
+        protocol: Protocol,
+    },
 }
 
 impl Deletion {
@@ -72,16 +98,20 @@ fn family_arg(f: IpFamily) -> &'static str {
     }
 }
 
+/// A `conntrack -D` that failed.
 #[derive(Debug, thiserror::Error)]
 #[error("deleting conntrack entries ({filter}): {source}")]
 pub struct ConntrackError {
+    /// The filter's arguments, space-separated, for the message.
     pub filter: String,
+    /// Why the `conntrack` tool could not run or what it reported.
     #[source]
     pub source: crate::applier::ApplyError,
 }
 
 /// Deletes conntrack entries.
 pub trait ConntrackCleaner {
+    /// Deletes the entries `deletion` matches; matching none is not an error.
     fn delete(&mut self, deletion: &Deletion) -> Result<(), ConntrackError>;
 }
 

@@ -6,11 +6,13 @@
 /// One jump from a built-in chain into a kube-proxy chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JumpRule {
+    /// The iptables table (`filter` or `nat`).
     pub table: &'static str,
     /// The built-in chain (`INPUT`, `OUTPUT`, ...).
     pub from: &'static str,
     /// The kube-proxy chain jumped to.
     pub to: &'static str,
+    /// The rule's `--comment` text (upstream's, so existing jumps are found again).
     pub comment: &'static str,
     /// Extra match arguments before the comment (`-m conntrack --ctstate NEW`).
     pub extra: &'static [&'static str],

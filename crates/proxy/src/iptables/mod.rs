@@ -25,11 +25,14 @@ use service::service_rules;
 /// What the iptables rules depend on besides services and endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IptablesConfig {
+    /// `iptables.masqueradeAll`: masquerade all traffic to ClusterIPs, not only that from
+    /// outside the pod CIDR.
     pub masquerade_all: bool,
     /// `iptables.masqueradeBit` (default 14 → 0x4000).
     pub masquerade_bit: u8,
     /// Pod CIDR for local-traffic detection (ClusterCIDR/NodeCIDR modes).
     pub local_cidr: Option<Cidr>,
+    /// The node's name and zone, which pick endpoints by traffic policy and topology hints.
     pub node: NodeTopology,
     /// The family the rules are for (`iptables-restore` or `ip6tables-restore`).
     pub family: IpFamily,

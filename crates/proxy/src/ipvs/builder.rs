@@ -19,7 +19,9 @@ use crate::tracker::{EndpointsMap, ServicePortMap};
 /// One virtual server with the real servers it should have.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredService {
+    /// The virtual server: address, protocol, port, scheduler and persistence.
     pub server: VirtualServer,
+    /// The endpoints (`ip:port`) the Service port's traffic policy selects.
     pub real_servers: BTreeSet<SocketAddr>,
     /// The service port it belongs to (for logs).
     pub service: ServicePortName,
@@ -28,9 +30,12 @@ pub struct DesiredService {
 /// Everything the IPVS proxier wants the kernel to hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DesiredState {
+    /// Every virtual server wanted, by address, protocol and port; the first Service port
+    /// claiming one keeps it.
     pub virtual_servers: BTreeMap<VirtualServerKey, DesiredService>,
     /// Addresses on `kube-ipvs0`: cluster, external and load-balancer IPs.
     pub bind_addresses: BTreeSet<IpAddr>,
+    /// The entries wanted per ipset.
     pub ipsets: IpsetEntries,
     /// `iptables-restore --noflush` input (`filter` and `nat`).
     pub iptables: String,

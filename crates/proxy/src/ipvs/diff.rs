@@ -17,6 +17,7 @@ use crate::service::Protocol;
 /// What the kernel holds now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CurrentState {
+    /// This family's virtual servers with their real servers, as the kernel lists them.
     pub virtual_servers: BTreeMap<VirtualServerKey, (VirtualServer, Vec<RealServer>)>,
     /// Addresses on `kube-ipvs0`.
     pub bound_addresses: BTreeSet<IpAddr>,
@@ -27,25 +28,40 @@ pub struct CurrentState {
 /// One change to IPVS or `kube-ipvs0`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operation {
+    /// Bind a Service IP to `kube-ipvs0`.
     BindAddress(IpAddr),
+    /// Create a virtual server.
     AddVirtualServer(VirtualServer),
+    /// Change a virtual server's scheduler or persistence.
     UpdateVirtualServer(VirtualServer),
+    /// Add an endpoint to a virtual server.
     AddRealServer {
+        /// The virtual server it belongs to.
         server: VirtualServerKey,
+        /// The endpoint's `ip:port`.
         address: SocketAddr,
+        /// Its weight (`DEFAULT_WEIGHT`).
         weight: u32,
     },
     /// A weight change: to 0 starts graceful termination, back to 1 revives it.
     UpdateRealServer {
+        /// The virtual server it belongs to.
         server: VirtualServerKey,
+        /// The real server's `ip:port`.
         address: SocketAddr,
+        /// The new weight: 0 to drain, `DEFAULT_WEIGHT` to serve.
         weight: u32,
     },
+    /// Remove a real server that is no longer wanted and has no connections left (or is UDP).
     DeleteRealServer {
+        /// The virtual server it belongs to.
         server: VirtualServerKey,
+        /// The real server's `ip:port`.
         address: SocketAddr,
     },
+    /// Delete a virtual server no Service port wants (never one in `excludeCIDRs` or of the other family).
     DeleteVirtualServer(VirtualServerKey),
+    /// Remove a Service IP from `kube-ipvs0` (never one in `excludeCIDRs` or of the other family).
     UnbindAddress(IpAddr),
 }
 
@@ -53,8 +69,11 @@ pub enum Operation {
 /// [`Operation`]s, then `iptables-restore` input.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
+    /// `ipset restore` input moving the sets' entries to the desired ones.
     pub ipset_restore: String,
+    /// The IPVS and `kube-ipvs0` changes, in the order to apply them.
     pub operations: Vec<Operation>,
+    /// `iptables-restore --noflush` input for the mode's `filter` and `nat` rules.
     pub iptables_restore: String,
 }
 

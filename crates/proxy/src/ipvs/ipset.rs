@@ -12,20 +12,42 @@ use crate::net::IpFamily;
 /// One of the ipsets upstream's IPVS proxier creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum IpsetKind {
+    /// `KUBE-LOOP-BACK` (`hash:ip,port,ip`): local endpoint `ip,proto:port,ip`, for masquerading
+    /// hairpin traffic from an endpoint to its own Service.
     LoopBack,
+    /// `KUBE-CLUSTER-IP` (`hash:ip,port`): every ClusterIP and port.
     ClusterIp,
+    /// `KUBE-EXTERNAL-IP` (`hash:ip,port`): external IPs and ports of Cluster-policy Services.
     ExternalIp,
+    /// `KUBE-EXTERNAL-IP-LOCAL` (`hash:ip,port`): external IPs and ports of
+    /// `externalTrafficPolicy: Local` Services.
     ExternalIpLocal,
+    /// `KUBE-LOAD-BALANCER` (`hash:ip,port`): every load-balancer ingress IP and port.
     LoadBalancer,
+    /// `KUBE-LOAD-BALANCER-FW` (`hash:ip,port`): load-balancer IPs and ports with
+    /// `loadBalancerSourceRanges`.
     LoadBalancerFw,
+    /// `KUBE-LOAD-BALANCER-LOCAL` (`hash:ip,port`): load-balancer IPs and ports of
+    /// `externalTrafficPolicy: Local` Services.
     LoadBalancerLocal,
+    /// `KUBE-LOAD-BALANCER-SOURCE-IP` (`hash:ip,port,ip`): load-balancer IP and port with the VIP
+    /// itself as source, letting the node in when a source range contains its IP.
     LoadBalancerSourceIp,
+    /// `KUBE-LOAD-BALANCER-SOURCE-CIDR` (`hash:ip,port,net`): load-balancer IP and port with each
+    /// allowed `loadBalancerSourceRanges` CIDR.
     LoadBalancerSourceCidr,
+    /// `KUBE-NODE-PORT-TCP` (`bitmap:port`): TCP node ports.
     NodePortTcp,
+    /// `KUBE-NODE-PORT-LOCAL-TCP` (`bitmap:port`): TCP node ports of `externalTrafficPolicy: Local` Services.
     NodePortLocalTcp,
+    /// `KUBE-NODE-PORT-UDP` (`bitmap:port`): UDP node ports.
     NodePortUdp,
+    /// `KUBE-NODE-PORT-LOCAL-UDP` (`bitmap:port`): UDP node ports of `externalTrafficPolicy: Local` Services.
     NodePortLocalUdp,
+    /// `KUBE-NODE-PORT-SCTP-HASH` (`hash:ip,port`): each NodePort address with each SCTP node port.
     NodePortSctp,
+    /// `KUBE-NODE-PORT-LOCAL-SCTP-HASH` (`hash:ip,port`): as `NodePortSctp`, for
+    /// `externalTrafficPolicy: Local` Services.
     NodePortLocalSctp,
 }
 
@@ -115,6 +137,7 @@ impl IpsetKind {
         self.info().1
     }
 
+    /// The `--comment` of the iptables rules matching this set (upstream's text, kept as is).
     pub fn comment(self) -> &'static str {
         self.info().2
     }

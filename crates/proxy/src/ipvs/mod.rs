@@ -34,6 +34,7 @@ pub const DEFAULT_WEIGHT: u32 = 1;
 /// What the IPVS state depends on besides services and endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IpvsConfig {
+    /// The family of the Service and endpoint addresses programmed.
     pub family: IpFamily,
     /// `ipvs.scheduler` (`""` means [`DEFAULT_SCHEDULER`]).
     pub scheduler: String,
@@ -43,6 +44,7 @@ pub struct IpvsConfig {
     pub masquerade_bit: u8,
     /// Pod CIDR for local-traffic detection (ClusterCIDR/NodeCIDR modes).
     pub local_cidr: Option<Cidr>,
+    /// The node's name and zone, which pick endpoints by traffic policy and topology hints.
     pub node: NodeTopology,
     /// The addresses NodePort virtual servers listen on (upstream: the
     /// `nodePortAddresses` matches, else every local address but `kube-ipvs0`'s).
@@ -77,8 +79,11 @@ impl IpvsConfig {
 /// Identifies an IPVS virtual server (service): address, protocol, port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct VirtualServerKey {
+    /// The virtual IP: a ClusterIP, external IP, load-balancer IP or NodePort address.
     pub address: IpAddr,
+    /// The Service port's protocol.
     pub protocol: Protocol,
+    /// The Service port (`port`, or `nodePort` for a NodePort virtual server).
     pub port: u16,
 }
 
@@ -93,7 +98,9 @@ impl fmt::Display for VirtualServerKey {
 /// An IPVS virtual server as kube-proxy programs it (NAT forwarding).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VirtualServer {
+    /// Address, protocol and port.
     pub key: VirtualServerKey,
+    /// The scheduler name (`rr`, `lc`, `sh`, ...; `ipvs.scheduler`).
     pub scheduler: String,
     /// `sessionAffinity: ClientIP` (the IPVS persistent flag).
     pub persistent: bool,
@@ -104,9 +111,13 @@ pub struct VirtualServer {
 /// A real server of a virtual server as the kernel reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RealServer {
+    /// The endpoint's `ip:port`.
     pub address: SocketAddr,
+    /// Its IPVS weight: kube-proxy sets 1 to serve and 0 to drain it (graceful termination).
     pub weight: u32,
+    /// Active connections (established TCP) the kernel counts for it.
     pub active_conns: u32,
+    /// Inactive connections (other states, and UDP) the kernel counts for it.
     pub inactive_conns: u32,
 }
 

@@ -36,6 +36,8 @@ pub enum LocalDetector {
 }
 
 impl LocalDetector {
+    /// Whether local traffic can be recognised (any mode but `None`); without it, traffic to
+    /// ClusterIPs is never masqueraded unless `masqueradeAll`.
     pub fn is_implemented(&self) -> bool {
         *self != LocalDetector::None
     }
@@ -54,10 +56,14 @@ impl LocalDetector {
 /// A change of any of it needs a full sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NftConfig {
+    /// The family of table `kube-proxy` (`ip` or `ip6`) and of the addresses in it.
     pub family: IpFamily,
+    /// `nftables.masqueradeAll`: masquerade all traffic to ClusterIPs, not only that not from
+    /// a local pod.
     pub masquerade_all: bool,
     /// `nftables.masqueradeBit` (default 14 → mark 0x4000).
     pub masquerade_bit: u8,
+    /// How traffic from local pods is recognised (`detectLocalMode`).
     pub local_detector: LocalDetector,
     /// IPs NodePorts are served on; `None` means every local IP
     /// (`nodePortAddresses` unset / `0.0.0.0/0`). Resolved by the caller.
@@ -66,6 +72,7 @@ pub struct NftConfig {
     pub service_cidrs: Vec<Cidr>,
     /// The node's primary IP of this family (LoadBalancerSourceRanges may allow it).
     pub node_ip: Option<IpAddr>,
+    /// The node's name and zone, which pick endpoints by traffic policy and topology hints.
     pub node: NodeTopology,
 }
 

@@ -13,14 +13,18 @@ use crate::service::Protocol;
 /// Which address of the IP header a match reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
+    /// The source address (`saddr`).
     Source,
+    /// The destination address (`daddr`).
     Destination,
 }
 
 /// An address or a network (`1.2.3.4`, `10.0.0.0/8`), printed as given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AddrOrCidr {
+    /// A single address.
     Addr(IpAddr),
+    /// A network.
     Cidr(Cidr),
 }
 
@@ -47,11 +51,32 @@ impl fmt::Display for AddrOrCidr {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Match {
     /// `ip saddr [!=] 10.0.0.0/8`
-    Addr { family: IpFamily, dir: Direction, negate: bool, value: AddrOrCidr },
+    Addr {
+        /// The family of the header read (`ip` or `ip6`).
+        family: IpFamily,
+        /// Which address of the header is compared.
+        dir: Direction,
+        /// Match when the address is *not* `value` (`!=`).
+        negate: bool,
+        /// The address or network compared with.
+        value: AddrOrCidr,
+    },
     /// `ip saddr @SET`
-    SourceInSet { family: IpFamily, set: String },
+    SourceInSet {
+        /// The family of the source address (`ip` or `ip6`).
+        family: IpFamily,
+        /// The set's name in table `kube-proxy` (a session-affinity set).
+        set: String,
+    },
     /// `iifname [!=] NAME`, or `iifname [!=] "PREFIX*"` when `prefix`.
-    Iifname { negate: bool, name: String, prefix: bool },
+    Iifname {
+        /// Match when the input interface is *not* this one (`!=`).
+        negate: bool,
+        /// The interface name, or its prefix when `prefix`.
+        name: String,
+        /// `name` is a prefix (`detectLocalMode: InterfaceNamePrefix`).
+        prefix: bool,
+    },
     /// `fib saddr type local`
     FibSourceLocal,
     /// `numgen random mod N 0`: true with probability 1/N.
@@ -63,19 +88,26 @@ pub enum Match {
 /// Where a rule sends the packet.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Verdict {
+    /// `jump CHAIN`: run the chain, then continue here.
     Jump(String),
+    /// `goto CHAIN`: continue in the chain, not returning here.
     Goto(String),
+    /// `drop`: discard the packet.
     Drop,
+    /// `return`: leave this chain.
     Return,
 }
 
 /// What a rule does once its matches hold.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Statement {
+    /// End the rule with this verdict.
     Verdict(Verdict),
     /// `update @SET { ip saddr }` (session affinity).
     UpdateSourceInSet {
+        /// The family of the source address stored (`ip` or `ip6`).
         family: IpFamily,
+        /// The affinity set to add the client's source address to.
         set: String,
     },
     /// `dnat to 10.0.0.1:80`
@@ -83,9 +115,14 @@ pub enum Statement {
     /// `dnat ip to numgen random mod N offset O map @M`: endpoint `O + k`
     /// (k < N, chosen at random) of the data map `M` (see `slots.rs`).
     DnatFromMap {
+        /// The family of the DNAT (`dnat ip` or `dnat ip6`).
         family: IpFamily,
+        /// How many endpoints the chain has in the map (`N`): the random pick's range.
         modulus: u32,
+        /// The map key of the chain's first endpoint (`O`, the slot's first key).
         offset: u32,
+        /// The endpoint data map (`M`, e.g. `endpoints-tcp-0`), shared by up to
+        /// `SLOTS_PER_MAP` chains of one protocol.
         map: &'static str,
     },
 }
@@ -93,12 +130,16 @@ pub enum Statement {
 /// A rule of a per-Service chain.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Rule {
+    /// The conditions, all of which must hold, in order.
     pub matches: Vec<Match>,
+    /// What the rule does when they hold.
     pub statement: Statement,
+    /// An `nft` comment on the rule, for readers of `nft list ruleset`.
     pub comment: Option<&'static str>,
 }
 
 impl Rule {
+    /// A rule without a comment.
     pub fn new(matches: Vec<Match>, statement: Statement) -> Self {
         Rule { matches, statement, comment: None }
     }
@@ -108,6 +149,7 @@ impl Rule {
         Rule::new(Vec::new(), Statement::Verdict(v))
     }
 
+    /// The rule with `comment` set.
     pub fn with_comment(mut self, comment: &'static str) -> Self {
         self.comment = Some(comment);
         self

@@ -33,7 +33,9 @@ const MAP_PREFIX: &str = "endpoints-";
 /// A chain's place: the map it uses and the first key of its range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slot {
+    /// The endpoint data map holding the slot (`endpoints-<proto>-<n>`).
     pub map: &'static str,
+    /// The slot's first key: `(slot % SLOTS_PER_MAP) << 24`; its endpoints follow it.
     pub offset: u32,
 }
 

@@ -70,6 +70,7 @@ fn is_per_service(name: &str) -> bool {
 }
 
 impl NftablesSyncer {
+    /// A syncer that knows nothing of the kernel yet: its first sync is full.
     pub fn new() -> Self {
         NftablesSyncer { need_full_sync: true, ..Default::default() }
     }

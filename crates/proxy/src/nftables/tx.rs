@@ -15,33 +15,51 @@ use crate::net::IpFamily;
 /// One command of a transaction that can be sent without `nft`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
+    /// `add chain`: a per-Service chain, without comment.
     AddChain(String),
+    /// `flush chain`: empty a chain before rewriting its rules.
     FlushChain(String),
+    /// `delete chain`: remove an empty, unreferenced chain.
     DeleteChain(String),
+    /// `add rule`: append a rule to a per-Service chain.
     AddRule {
+        /// The chain's name.
         chain: String,
+        /// The rule to append.
         rule: Rule,
     },
     /// A session-affinity set: `type ipv4_addr ; flags dynamic,timeout ; timeout Ns`.
     AddAffinitySet {
+        /// The set's name (`affinity-...`).
         name: String,
+        /// How long a client's entry lasts, in seconds (`sessionAffinityConfig.clientIP.timeoutSeconds`).
         timeout_secs: u32,
     },
+    /// `delete set`: remove a session-affinity set.
     DeleteSet(String),
     /// An endpoint data map: `typeof numgen random mod 1 : ip daddr . tcp dport`.
     AddEndpointMap {
+        /// The map's name (`endpoints-<proto>-<n>`).
         name: String,
+        /// The protocol its values' ports are of.
         protocol: crate::service::Protocol,
     },
     /// `key` and `value` in nft syntax (`1.2.3.4 . tcp . 80`, `goto CHAIN`).
     AddElement {
+        /// The set or map the element goes into.
         container: String,
+        /// The element's key.
         key: String,
+        /// The element's value, for a map (`address . port`, a verdict).
         value: Option<String>,
+        /// The element's comment, if any.
         comment: Option<String>,
     },
+    /// `delete element`: remove an element from a set or map.
     DeleteElement {
+        /// The set or map the element is in.
         container: String,
+        /// The element's key, in nft syntax.
         key: String,
     },
 }
@@ -64,6 +82,8 @@ pub struct Transaction {
 }
 
 impl Transaction {
+    /// An empty transaction on table `kube-proxy` of `family` that keeps its commands in
+    /// [`Command`] form while it can.
     pub fn new(family: IpFamily) -> Self {
         let prefix = match family {
             IpFamily::V4 => "ip kube-proxy",
@@ -108,6 +128,7 @@ impl Transaction {
         }
     }
 
+    /// The family of the table the transaction writes (`ip` or `ip6`).
     pub fn family(&self) -> IpFamily {
         self.family
     }
@@ -123,12 +144,15 @@ impl Transaction {
         self.line(format_args!("add table {p} {{ comment \"{comment}\" ; }}"));
     }
 
+    /// `add chain` (creates the chain if missing).
     pub fn add_chain(&mut self, name: &str) {
         let p = self.prefix;
         self.typed_line(format_args!("add chain {p} {name}"));
         self.command(|| Command::AddChain(name.to_string()));
     }
 
+    /// `add chain ... { comment "C" ; }` (a chain of the fixed skeleton; makes the
+    /// transaction text-only).
     pub fn add_chain_with_comment(&mut self, name: &str, comment: &str) {
         let p = self.prefix;
         self.line(format_args!("add chain {p} {name} {{ comment \"{comment}\" ; }}"));
@@ -140,12 +164,14 @@ impl Transaction {
         self.line(format_args!("add chain {p} {name} {{ type {kind} hook {hook} priority {priority} ; }}"));
     }
 
+    /// `flush chain`: removes every rule of the chain.
     pub fn flush_chain(&mut self, name: &str) {
         let p = self.prefix;
         self.typed_line(format_args!("flush chain {p} {name}"));
         self.command(|| Command::FlushChain(name.to_string()));
     }
 
+    /// `delete chain`: the chain must be empty and unreferenced.
     pub fn delete_chain(&mut self, name: &str) {
         let p = self.prefix;
         self.typed_line(format_args!("delete chain {p} {name}"));
@@ -179,6 +205,7 @@ impl Transaction {
         self.line(format_args!("add set {p} {name} {{ type {kind} ; comment \"{comment}\" ; }}"));
     }
 
+    /// `add map ... { type T ; comment "C" ; }` (a map of the fixed skeleton).
     pub fn add_map(&mut self, name: &str, kind: &str, comment: &str) {
         let p = self.prefix;
         self.line(format_args!("add map {p} {name} {{ type {kind} ; comment \"{comment}\" ; }}"));
@@ -193,16 +220,19 @@ impl Transaction {
         self.command(|| Command::AddEndpointMap { name: name.to_string(), protocol: proto });
     }
 
+    /// `flush set` / `flush map` (`kind`): removes every element; makes the transaction text-only.
     pub fn flush_container(&mut self, kind: &str, name: &str) {
         let p = self.prefix;
         self.line(format_args!("flush {kind} {p} {name}"));
     }
 
+    /// `delete set` / `delete map` (`kind`); makes the transaction text-only.
     pub fn delete_container(&mut self, kind: &str, name: &str) {
         let p = self.prefix;
         self.line(format_args!("delete {kind} {p} {name}"));
     }
 
+    /// `delete set`: removes a session-affinity set.
     pub fn delete_set(&mut self, name: &str) {
         let p = self.prefix;
         self.typed_line(format_args!("delete set {p} {name}"));
@@ -228,6 +258,7 @@ impl Transaction {
         });
     }
 
+    /// `delete element ... NAME { KEY }`.
     pub fn delete_element(&mut self, container: &str, key: &str) {
         let p = self.prefix;
         self.typed_line(format_args!("delete element {p} {container} {{ {key} }}"));
@@ -239,14 +270,17 @@ impl Transaction {
         self.lines
     }
 
+    /// Whether the transaction has no command.
     pub fn is_empty(&self) -> bool {
         self.lines == 0
     }
 
+    /// The transaction's `nft -f` text.
     pub fn as_str(&self) -> &str {
         &self.text
     }
 
+    /// The transaction's `nft -f` text, without copying it.
     pub fn into_string(self) -> String {
         self.text
     }

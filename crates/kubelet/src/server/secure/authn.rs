@@ -13,8 +13,11 @@ use kubelet_types::review::{TokenReviewer, UserInfo};
 
 use super::ttl_cache::TtlCache;
 
+/// The user name given to an unauthenticated request when anonymous auth is on.
 pub const ANONYMOUS_USER: &str = "system:anonymous";
+/// The only group of the anonymous user.
 pub const UNAUTHENTICATED_GROUP: &str = "system:unauthenticated";
+/// The group added to every authenticated user (client certificate or reviewed token).
 pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
 
 /// Token → the user a review found (or `None`: rejected).
@@ -30,7 +33,10 @@ pub struct Authenticator {
 /// `Authorization` header.
 #[derive(Debug, Default, Clone)]
 pub struct Credentials<'a> {
+    /// The user of the client certificate the TLS layer verified against `clientCAFile`
+    /// (name = CN, groups = O); `None` when the client presented none.
     pub certificate_user: Option<UserInfo>,
+    /// The raw `Authorization` header value, e.g. `Bearer <token>`.
     pub authorization: Option<&'a str>,
 }
 

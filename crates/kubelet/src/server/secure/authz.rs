@@ -11,11 +11,22 @@ use super::ttl_cache::TtlCache;
 
 /// The authorizer of `authorization.mode`.
 pub enum Authorizer {
+    /// `AlwaysAllow`: every authenticated request is allowed.
     AlwaysAllow,
-    Webhook { reviewer: Arc<dyn AccessReviewer>, cache: TtlCache<(UserInfo, RequestAttributes), bool> },
+    /// `Webhook`: each request is decided by a `SubjectAccessReview` to the API server.
+    Webhook {
+        /// Sends the `SubjectAccessReview`s.
+        reviewer: Arc<dyn AccessReviewer>,
+        /// Recent decisions per user and request attributes (`true` = allowed), kept for
+        /// `cacheAuthorizedTTL` when allowed and `cacheUnauthorizedTTL` when denied.
+        cache: TtlCache<(UserInfo, RequestAttributes), bool>,
+    },
 }
 
 impl Authorizer {
+    /// A `Webhook` authorizer asking `reviewer`, caching allowed decisions for `authorized_ttl` and
+    /// denied ones for `unauthorized_ttl` (`authorization.webhook.cacheAuthorizedTTL` /
+    /// `cacheUnauthorizedTTL`).
     pub fn webhook(reviewer: Arc<dyn AccessReviewer>, authorized_ttl: Duration, unauthorized_ttl: Duration) -> Self {
         let mut cache = TtlCache::new();
         cache.set_ttls(authorized_ttl, unauthorized_ttl);

@@ -7,10 +7,15 @@
 /// `v1.PodLogOptions` as the kubelet reads them from the query.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LogOptions {
+    /// `follow`: keep streaming new lines as the container writes them.
     pub follow: bool,
+    /// `previous`: read the log of the container's previous (terminated) instance.
     pub previous: bool,
+    /// `timestamps`: prefix each line with its RFC 3339 timestamp from the CRI log.
     pub timestamps: bool,
+    /// `tailLines` (or `tail`): only the last this many lines; `None` for all.
     pub tail_lines: Option<u64>,
+    /// `limitBytes`: stop after this many bytes of output; `None` for no limit.
     pub limit_bytes: Option<u64>,
     /// Only lines at or after this time (Unix nanoseconds), from `sinceSeconds` or `sinceTime`.
     pub since_nanos: Option<i128>,
@@ -22,8 +27,17 @@ pub struct LogOptions {
 /// Why the query is not valid `PodLogOptions`.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum LogOptionsError {
+    /// A query parameter whose value could not be parsed or is out of range.
     #[error("{field}: invalid value {value:?}: {reason}")]
-    Invalid { field: &'static str, value: String, reason: &'static str },
+    Invalid {
+        /// The `PodLogOptions` field, e.g. `tailLines`.
+        field: &'static str,
+        /// The value as given in the query.
+        value: String,
+        /// What is wrong with it, e.g. `not an integer`.
+        reason: &'static str,
+    },
+    /// Both `sinceTime` and `sinceSeconds` were given.
     #[error("at most one of `sinceTime` or `sinceSeconds` may be specified")]
     BothSince,
 }
@@ -109,9 +123,13 @@ pub fn parse_rfc3339(s: &str) -> Option<i128> {
 /// One parsed line of a CRI log file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CriLine<'a> {
+    /// The RFC 3339 (nanosecond) time the runtime wrote the line, as text.
     pub timestamp: &'a str,
+    /// `stdout` or `stderr`.
     pub stream: &'a str,
+    /// Tagged `P`: a fragment of a longer line that continues in the next entry (`F` = full).
     pub partial: bool,
+    /// The log content after the tag, without the trailing newline.
     pub message: &'a [u8],
 }
 

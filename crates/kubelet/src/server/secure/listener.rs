@@ -19,6 +19,8 @@ use super::x509_subject::certificate_user;
 /// Connections whose handshake finished, waiting for `accept`.
 const BACKLOG: usize = 64;
 
+/// A bound TCP port whose connections come out of `accept` already TLS-handshaken; dropping it
+/// stops accepting.
 pub struct TlsListener {
     addr: SocketAddr,
     ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
@@ -26,11 +28,14 @@ pub struct TlsListener {
 }
 
 impl TlsListener {
+    /// Binds `addr` and starts accepting, giving each client `handshake_timeout` to complete the
+    /// TLS handshake with `config`.
     pub async fn bind(addr: SocketAddr, config: Arc<rustls::ServerConfig>, handshake_timeout: Duration) -> std::io::Result<Self> {
         let tcp = TcpListener::bind(addr).await.map_err(|e| std::io::Error::new(e.kind(), format!("failed to listen on {addr}: {e}")))?;
         Ok(Self::from_tcp(tcp, config, handshake_timeout))
     }
 
+    /// Starts accepting on an already bound TCP listener (see [`TlsListener::bind`]).
     pub fn from_tcp(tcp: TcpListener, config: Arc<rustls::ServerConfig>, handshake_timeout: Duration) -> Self {
         let addr = tcp.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let (tx, ready) = mpsc::channel(BACKLOG);
@@ -65,6 +70,7 @@ impl TlsListener {
         Self { addr, ready, acceptor_task }
     }
 
+    /// The local address actually bound (the real port when bound to port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -95,7 +101,10 @@ impl axum::serve::Listener for TlsListener {
 /// The peer of one connection: its address and the user its client certificate names.
 #[derive(Debug, Clone)]
 pub struct PeerIdentity {
+    /// The client's remote address.
     pub addr: SocketAddr,
+    /// The user of the client certificate (name = CN, groups = O); `None` when the client sent no
+    /// certificate or it has no CN.
     pub user: Option<UserInfo>,
 }
 

@@ -49,11 +49,17 @@ use super::{HealthChecker, PodLister, healthz, read_only, text};
 
 /// What the handlers and the auth filter need.
 pub struct SecureContext {
+    /// This node's name: the `name` of the `nodes` subresource requests are authorized against.
     pub node_name: String,
+    /// The managed pods, served by `/pods` and looked up by the log and streaming handlers.
     pub pods: Arc<dyn PodLister>,
+    /// The kubelet's liveness, served by the `/healthz` endpoints.
     pub health: Arc<dyn HealthChecker>,
+    /// The CRI runtime service: `/runningpods/`, exec, attach, port-forward and container logs.
     pub runtime: Arc<dyn RuntimeService>,
+    /// Who is calling (client certificate, bearer token or anonymous), from `authentication`.
     pub authenticator: Authenticator,
+    /// Whether the caller may reach the node subresource, from `authorization.mode`.
     pub authorizer: Authorizer,
     /// Served under `/logs/` (`/var/log`).
     pub node_log_dir: PathBuf,
@@ -89,10 +95,13 @@ impl SecureContext {
 /// Why the server's auth could not be built from the configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthSetupError {
+    /// `authentication.webhook.enabled` is set but there is no API client to send TokenReviews.
     #[error("no client provided, cannot use webhook authentication (authentication.webhook.enabled needs --kubeconfig)")]
     NoClientForAuthentication,
+    /// `authorization.mode` is `Webhook` but there is no API client to send SubjectAccessReviews.
     #[error("no client provided, cannot use webhook authorization (authorization.mode Webhook needs --kubeconfig)")]
     NoClientForAuthorization,
+    /// `authorization.mode` is neither `AlwaysAllow` nor `Webhook`; holds the configured value.
     #[error("authorization.mode: unknown mode {0:?} (AlwaysAllow or Webhook)")]
     UnknownMode(String),
 }

@@ -20,21 +20,51 @@ const MAX_SERVICES: usize = 4;
 /// parameters (a plain file request).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NodeLogQuery {
+    /// `query` values without a path separator: systemd units (or `/var/log` file names) to read.
     pub services: Vec<String>,
+    /// `query` values containing `/` or `\`: a file path under the node log directory.
     pub files: Vec<String>,
+    /// `sinceTime`: only entries at or after this time (journalctl `--since`).
     pub since_time: Option<Timestamp>,
+    /// `untilTime`: only entries at or before this time (journalctl `--until`).
     pub until_time: Option<Timestamp>,
+    /// `tailLines`: only the last this many entries (0–100000; journalctl `--lines`).
     pub tail_lines: Option<i64>,
+    /// `boot`: which boot's entries, 0 the current one, -1 the one before, and so on
+    /// (journalctl `--boot`).
     pub boot: Option<i64>,
+    /// `pattern`: a regular expression entries must match (journalctl `--grep`); empty for none.
     pub pattern: String,
 }
 
 /// One field error, worded as upstream's `field.Error`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldError {
-    Invalid { field: &'static str, value: String, detail: String },
-    Required { field: &'static str, detail: &'static str },
-    TooMany { field: &'static str, got: usize, max: usize },
+    /// `<field>: Invalid value: <value>: <detail>`.
+    Invalid {
+        /// The query parameter, e.g. `tailLines`.
+        field: &'static str,
+        /// The offending value, quoted or listed as upstream prints it.
+        value: String,
+        /// Why it is invalid.
+        detail: String,
+    },
+    /// `<field>: Required value: <detail>`.
+    Required {
+        /// The missing query parameter.
+        field: &'static str,
+        /// Why it is required.
+        detail: &'static str,
+    },
+    /// `<field>: Too many: <got>: must have at most <max> items`.
+    TooMany {
+        /// The query parameter given too many times.
+        field: &'static str,
+        /// How many values it had.
+        got: usize,
+        /// How many it may have.
+        max: usize,
+    },
 }
 
 impl fmt::Display for FieldError {

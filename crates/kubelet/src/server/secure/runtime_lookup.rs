@@ -16,7 +16,9 @@ const CONTAINER_NAME: &str = "io.kubernetes.container.name";
 /// Identifies a pod for the runtime.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodRef<'a> {
+    /// The pod's namespace, matched against the `io.kubernetes.pod.namespace` label.
     pub namespace: &'a str,
+    /// The pod's name, matched against the `io.kubernetes.pod.name` label.
     pub name: &'a str,
     /// Empty: any UID.
     pub uid: &'a str,

@@ -19,24 +19,40 @@ use crate::server::{HealthChecker, PodLister};
 
 /// A server ready to run with [`super::serve_secure`].
 pub struct PreparedServer {
+    /// Where to listen: `address`:`port` of the KubeletConfiguration (default `0.0.0.0:10250`).
     pub addr: SocketAddr,
+    /// The serving certificate, client CA and TLS versions and cipher suites to serve with.
     pub tls: Arc<rustls::ServerConfig>,
+    /// What the handlers and the auth filter use.
     pub ctx: Arc<SecureContext>,
 }
 
 /// What the server is built from.
 pub struct SecureServerInputs<'a> {
+    /// The KubeletConfiguration in force: `address`, `port`, TLS, `authentication`,
+    /// `authorization`, `enableSystemLogQuery`, and the `/configz` body.
     pub config: &'a KubeletConfiguration,
     /// `--cert-dir`: where the self-signed serving certificate is kept.
     pub cert_dir: &'a Path,
+    /// This node's name: the node requests are authorized against and a SAN of the self-signed
+    /// certificate.
     pub node_name: &'a str,
+    /// The node's IP, a SAN of the self-signed certificate.
     pub node_ip: IpAddr,
+    /// The API client for TokenReviews and SubjectAccessReviews; `None` without a kubeconfig, in
+    /// which case webhook authentication or authorization leaves the port unserved.
     pub reviewer: Option<Arc<dyn Reviewer>>,
+    /// The managed pods, for `/pods` and the log and streaming handlers.
     pub pods: Arc<dyn PodLister>,
+    /// The kubelet's liveness, for `/healthz`.
     pub health: Arc<dyn HealthChecker>,
+    /// The CRI runtime service, for `/runningpods/`, exec, attach, port-forward and container logs.
     pub runtime: Arc<dyn RuntimeService>,
+    /// `/metrics/probes`; not served when `None`.
     pub probe_metrics: Option<Arc<dyn crate::server::MetricsSource>>,
+    /// The kubelet's own metrics, appended to `/metrics`.
     pub kubelet_metrics: Option<Arc<dyn crate::server::MetricsSource>>,
+    /// `/stats/summary`, `/metrics/resource`, `/metrics/cadvisor`; not served when `None`.
     pub stats: Option<Arc<dyn crate::stats::StatsSource>>,
     /// `serverTLSBootstrap`'s certificate resolver.
     pub serving_resolver: Option<Arc<dyn rustls::server::ResolvesServerCert>>,

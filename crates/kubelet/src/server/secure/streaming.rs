@@ -27,10 +27,15 @@ const MAX_HEAD: usize = 16 * 1024;
 /// `stdin`, `stdout`, `stderr`, `tty` and `command` of an exec or attach request.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StreamOptions {
+    /// `stdin` (or `input`): attach the client's input to the container's stdin.
     pub stdin: bool,
+    /// `stdout` (or `output`): stream the container's stdout to the client.
     pub stdout: bool,
+    /// `stderr` (or `error`): stream the container's stderr; always off with a TTY.
     pub stderr: bool,
+    /// `tty`: allocate a terminal, which merges stderr into stdout.
     pub tty: bool,
+    /// The repeated `command` parameters: the argv to exec (empty for attach).
     pub command: Vec<String>,
 }
 

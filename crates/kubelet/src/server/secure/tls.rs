@@ -22,16 +22,36 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 /// Why TLS could not be set up; names the file or field.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// Reading or writing a certificate, key or directory failed.
     #[error("{what} {path}: {source}")]
-    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        /// The operation or the configuration field of the file, e.g. `writing` or `tlsCertFile`.
+        what: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A certificate or key file is not valid PEM, has no certificate, or was rejected by rustls.
     #[error("{what} {path}: {reason}")]
-    Pem { what: &'static str, path: PathBuf, reason: String },
+    Pem {
+        /// The configuration field of the file, e.g. `clientCAFile`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its content.
+        reason: String,
+    },
+    /// Generating the self-signed serving certificate or its key failed.
     #[error("generating a self-signed serving certificate: {0}")]
     Generate(String),
+    /// `tlsCipherSuites` leaves no TLS 1.2 suite rustls supports.
     #[error("tlsCipherSuites: {0}")]
     CipherSuites(String),
+    /// `tlsMinVersion` is not a Go TLS version name; holds the configured value.
     #[error("tlsMinVersion: unknown version {0:?} (VersionTLS10, VersionTLS11, VersionTLS12 or VersionTLS13)")]
     MinVersion(String),
+    /// rustls refused the protocol versions with the chosen cipher suites.
     #[error("TLS configuration: {0}")]
     Config(String),
 }
@@ -39,14 +59,23 @@ pub enum TlsError {
 /// What the TLS layer needs from the kubelet's configuration.
 #[derive(Debug, Clone, Default)]
 pub struct TlsOptions {
+    /// `tlsCertFile`: the serving certificate (PEM); empty for the self-signed one.
     pub cert_file: String,
+    /// `tlsPrivateKeyFile`: the serving certificate's key (PEM); empty for the self-signed one.
     pub key_file: String,
+    /// `tlsCipherSuites`: Go cipher suite names to allow; empty for rustls' defaults. TLS 1.3
+    /// suites are always offered.
     pub cipher_suites: Vec<String>,
+    /// `tlsMinVersion`, e.g. `VersionTLS13`; empty (or below 1.2) means TLS 1.2.
     pub min_version: String,
+    /// `authentication.x509.clientCAFile`: CA bundle client certificates are verified against;
+    /// empty to not ask for client certificates.
     pub client_ca_file: String,
     /// `--cert-dir`, for the self-signed certificate.
     pub cert_dir: PathBuf,
+    /// The node's name: a SAN of the self-signed certificate and the prefix of its CN.
     pub node_name: String,
+    /// The node's IPs, SANs of the self-signed certificate.
     pub node_ips: Vec<IpAddr>,
     /// `serverTLSBootstrap`: the certificate comes from this resolver (the `kubelet-server`
     /// store, reloaded on rotation) instead of a file.

@@ -11,10 +11,13 @@ use crate::topology::NodeTopology;
 /// The iptables backend and its configuration.
 #[derive(Debug)]
 pub struct IptablesBackend {
+    /// What the ruleset depends on besides the Services: node, family, masquerading and
+    /// local-traffic detection.
     pub cfg: IptablesConfig,
 }
 
 impl IptablesBackend {
+    /// A backend writing the rules `cfg` describes.
     pub fn new(cfg: IptablesConfig) -> Self {
         IptablesBackend { cfg }
     }

@@ -19,6 +19,7 @@ use crate::topology::NodeTopology;
 
 /// The IPVS config and the kernel boundaries it programs.
 pub struct IpvsBackend {
+    /// The mode's settings: scheduler, node, family, masquerading, NodePort addresses, excluded CIDRs.
     pub cfg: IpvsConfig,
     handle: Box<dyn IpvsHandle + Send>,
     host: Box<dyn IpvsHost + Send>,
@@ -31,6 +32,8 @@ impl fmt::Debug for IpvsBackend {
 }
 
 impl IpvsBackend {
+    /// A backend programming virtual servers through `handle` and ipsets, the `kube-ipvs0`
+    /// device and addresses through `host`.
     pub fn new(cfg: IpvsConfig, handle: Box<dyn IpvsHandle + Send>, host: Box<dyn IpvsHost + Send>) -> Self {
         IpvsBackend { cfg, handle, host }
     }

@@ -28,8 +28,11 @@ pub use nftables::NftablesBackend;
 /// Why a sync did not program the kernel.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    /// The rules could not be applied (`iptables-restore` or the nftables transaction failed
+    /// to run or was rejected).
     #[error("applying the rules failed: {0}")]
     Apply(#[from] ApplyError),
+    /// An IPVS virtual server, ipset or `kube-ipvs0` address operation failed.
     #[error("programming IPVS failed: {0}")]
     Ipvs(#[from] IpvsError),
 }
@@ -38,10 +41,15 @@ pub enum SyncError {
 /// Service or endpoints changed since the last sync, and whether to rewrite everything.
 #[derive(Debug, Clone, Copy)]
 pub struct SyncInput<'a> {
+    /// Every Service port the proxy programs, after the pending changes.
     pub services: &'a ServicePortMap,
+    /// The endpoints of every Service port, after the pending changes.
     pub endpoints: &'a EndpointsMap,
+    /// The Services whose Service object or EndpointSlices changed since the last sync.
     pub changed: &'a BTreeSet<NamespacedName>,
+    /// When this sync started; the nftables mode times stale chains' deletion from it.
     pub now: Instant,
+    /// Rewrite every rule rather than only what changed (a periodic or recovery full sync).
     pub force_full: bool,
 }
 

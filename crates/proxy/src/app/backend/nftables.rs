@@ -21,6 +21,7 @@ pub struct NftablesBackend {
 }
 
 impl NftablesBackend {
+    /// A backend for `cfg` that has not synced yet: its first sync writes the whole table.
     pub fn new(cfg: NftConfig) -> Self {
         NftablesBackend { syncer: NftablesSyncer::new(), cfg, leftovers_handled: false }
     }

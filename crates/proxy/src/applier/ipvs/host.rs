@@ -20,6 +20,7 @@ pub struct HostTools {
 }
 
 impl HostTools {
+    /// Runs `ip` and `ipset` on the host, or in network namespace `netns` (`ip netns exec`).
     pub fn new(netns: Option<&str>) -> Self {
         HostTools { ip: Tool::new("ip").in_netns(netns), ipset: Tool::new("ipset").in_netns(netns) }
     }
@@ -120,6 +121,7 @@ pub struct IpvsIptablesApplier {
 }
 
 impl IpvsIptablesApplier {
+    /// The IPVS mode's applier for `family`'s `iptables-restore`, on the host or in `netns`.
     pub fn new(family: IpFamily, netns: Option<&str>) -> Self {
         IpvsIptablesApplier { inner: IptablesApplier::new(family, netns).with_jumps(IPVS_JUMP_RULES) }
     }

@@ -20,35 +20,48 @@ use super::{ApplyError, RulesApplier};
 use crate::ipvs::{CurrentState, Operation, Plan, RealServer, VirtualServer, VirtualServerKey};
 use crate::net::IpFamily;
 
+/// Why programming IPVS, its host state or its sysctls failed.
 #[derive(Debug, thiserror::Error)]
 pub enum IpvsError {
     /// The generic netlink family "IPVS" does not exist: no `ip_vs` module.
     #[error("IPVS is not available in this kernel (generic netlink family \"IPVS\" not found; is the ip_vs module loaded?)")]
     Unavailable,
+    /// The generic netlink socket could not be opened, written or read.
     #[error("netlink socket: {0}")]
     Socket(#[source] std::io::Error),
     /// The kernel refused one request.
     #[error("IPVS: cannot {op} {object}: {source}")]
     Kernel {
+        /// The request: `add`, `update`, `delete`, `list`, `resolve`, ...
         op: &'static str,
+        /// What it was about: a virtual server, a real server of one (`ADDR of VS`),
+        /// `services` for the dump, or the generic netlink family.
         object: String,
+        /// The kernel's errno.
         #[source]
         source: std::io::Error,
     },
+    /// A netlink reply could not be parsed; what was wrong with it.
     #[error("malformed netlink reply: {0}")]
     Malformed(String),
     /// `ip`, `ipset` or `iptables-restore` failed.
     #[error(transparent)]
     Tool(#[from] ApplyError),
+    /// The named network namespace could not be entered.
     #[error("network namespace {path}: {source}")]
     Netns {
+        /// The namespace's path, `/run/netns/NAME`.
         path: String,
+        /// Why opening or entering it (`setns`) failed.
         #[source]
         source: std::io::Error,
     },
+    /// A sysctl the IPVS mode needs could not be written.
     #[error("sysctl {path}: {source}")]
     Sysctl {
+        /// The sysctl's file (under `/proc/sys` unless another root was given).
         path: String,
+        /// Why reading or writing it failed.
         #[source]
         source: std::io::Error,
     },
@@ -57,12 +70,16 @@ pub enum IpvsError {
 /// `ipvs.tcpTimeout`, `tcpFinTimeout`, `udpTimeout` in seconds (0 keeps the kernel's).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IpvsTimeouts {
+    /// `ipvs.tcpTimeout`: idle timeout of established TCP connections, in seconds.
     pub tcp: u32,
+    /// `ipvs.tcpFinTimeout`: timeout of TCP connections after a FIN, in seconds.
     pub tcp_fin: u32,
+    /// `ipvs.udpTimeout`: timeout of UDP flows, in seconds.
     pub udp: u32,
 }
 
 impl IpvsTimeouts {
+    /// Whether any timeout is non-zero, i.e. `set_timeouts` has something to write.
     pub fn is_set(&self) -> bool {
         self.tcp != 0 || self.tcp_fin != 0 || self.udp != 0
     }
@@ -72,11 +89,17 @@ impl IpvsTimeouts {
 pub trait IpvsHandle {
     /// Every virtual server with its real servers.
     fn virtual_servers(&mut self) -> Result<Vec<(VirtualServer, Vec<RealServer>)>, IpvsError>;
+    /// Creates a virtual server (NAT forwarding) with its scheduler and persistence.
     fn add_virtual_server(&mut self, vs: &VirtualServer) -> Result<(), IpvsError>;
+    /// Changes an existing virtual server's scheduler or persistence (session affinity).
     fn update_virtual_server(&mut self, vs: &VirtualServer) -> Result<(), IpvsError>;
+    /// Deletes a virtual server and its real servers.
     fn delete_virtual_server(&mut self, key: &VirtualServerKey) -> Result<(), IpvsError>;
+    /// Adds real server `addr` with `weight` to the virtual server `vs`.
     fn add_real_server(&mut self, vs: &VirtualServerKey, addr: SocketAddr, weight: u32) -> Result<(), IpvsError>;
+    /// Changes real server `addr`'s weight (0 drains it while its connections finish).
     fn update_real_server(&mut self, vs: &VirtualServerKey, addr: SocketAddr, weight: u32) -> Result<(), IpvsError>;
+    /// Removes real server `addr` from the virtual server `vs`.
     fn delete_real_server(&mut self, vs: &VirtualServerKey, addr: SocketAddr) -> Result<(), IpvsError>;
     /// `ipvsadm --set TCP TCPFIN UDP`.
     fn set_timeouts(&mut self, timeouts: IpvsTimeouts) -> Result<(), IpvsError>;
@@ -86,8 +109,11 @@ pub trait IpvsHandle {
 pub trait IpvsHost {
     /// Creates the `kube-ipvs0` dummy interface if missing.
     fn ensure_dummy_device(&mut self) -> Result<(), IpvsError>;
+    /// The addresses bound to `kube-ipvs0`.
     fn bound_addresses(&mut self) -> Result<BTreeSet<IpAddr>, IpvsError>;
+    /// Binds `ip` (as a /32 or /128) to `kube-ipvs0`; already bound is not an error.
     fn bind_address(&mut self, ip: IpAddr) -> Result<(), IpvsError>;
+    /// Removes `ip` from `kube-ipvs0`.
     fn unbind_address(&mut self, ip: IpAddr) -> Result<(), IpvsError>;
     /// `ipset save` output.
     fn ipset_save(&mut self) -> Result<String, IpvsError>;

@@ -39,7 +39,9 @@ pub enum NetlinkApplyError {
     /// The kernel refused a command; nothing was applied.
     #[error("the kernel refused `{command}`: {source}")]
     Rejected {
+        /// The refused command's line of the transaction text (or `the batch` when unknown).
         command: String,
+        /// The kernel's errno.
         #[source]
         source: io::Error,
     },
