@@ -75,7 +75,10 @@ pub enum AppError {
     /// The host IDs for pods' user namespaces are unusable (`userNamespaces.idsPerPod` out of
     /// range or not a multiple of 65536, or the `kubelet` user's subordinate IDs not fitting it).
     #[error("user namespaces: {0}")]
-    UserNamespaces(String),
+    UserNamespaces(#[from] kubelet::kuberuntime::userns::UserNsError),
+    /// `userNamespaces.idsPerPod` does not fit a 32-bit ID count.
+    #[error("user namespaces: userNamespaces.idsPerPod {0} is out of range")]
+    IdsPerPodOutOfRange(i64),
     /// A supervised kubelet task panicked.
     #[error("kubelet task {task:?} panicked: {message}")]
     TaskPanicked {

@@ -121,10 +121,9 @@ pub(crate) fn user_namespaces(
 ) -> Result<kubelet::kuberuntime::userns::UserNamespaces, AppError> {
     use kubelet::kuberuntime::userns;
     let per_pod = cfg.user_namespaces.as_ref().and_then(|u| u.ids_per_pod).unwrap_or(i64::from(userns::IDS_UNIT));
-    let per_pod =
-        u32::try_from(per_pod).map_err(|_| AppError::UserNamespaces(format!("userNamespaces.idsPerPod {per_pod} is out of range")))?;
-    let ranges = userns::kubelet_ranges(per_pod).map_err(AppError::UserNamespaces)?;
-    ranges.validate(u32::try_from(cfg.max_pods).unwrap_or(0)).map_err(AppError::UserNamespaces)?;
+    let per_pod = u32::try_from(per_pod).map_err(|_| AppError::IdsPerPodOutOfRange(per_pod))?;
+    let ranges = userns::kubelet_ranges(per_pod)?;
+    ranges.validate(u32::try_from(cfg.max_pods).unwrap_or(0))?;
     Ok(userns::UserNamespaces::new(root_dir, ranges))
 }
 

@@ -84,8 +84,8 @@ pub enum SyncError {
     #[error("stopping the sandbox made without a user namespace: {0}")]
     StaleSandbox(String),
     /// The pod's user namespace could not be given.
-    #[error("{0}")]
-    UserNamespace(String),
+    #[error(transparent)]
+    UserNamespace(#[from] super::userns::UserNsError),
     /// `RunPodSandbox` (or what it needs first) failed, as the `FailedCreatePodSandBox` event says.
     #[error("Failed to create pod sandbox: {0}")]
     CreateSandbox(String),
@@ -538,7 +538,7 @@ impl RuntimeManager {
         match self.user_namespaces.options(pod, &handler, self.cfg.userns_handlers.contains(&handler), true) {
             Ok(ns) => set_userns(&mut config, ns),
             Err(e) => {
-                self.sandbox_failed(pod, out, &e);
+                self.sandbox_failed(pod, out, &e.to_string());
                 return None;
             }
         }

@@ -25,8 +25,9 @@ fn first_host_id(ns: &api::UserNamespace) -> u32 {
 fn ranges_are_checked_as_upstream() {
     let d = IdRanges::default_for(IDS_UNIT);
     assert_eq!((d.first_id, d.length), (65536, 4_294_901_760));
-    assert_eq!(d.validate(110), Ok(()));
-    let bad = |first_id, length, ids_per_pod, max_pods| IdRanges { first_id, length, ids_per_pod }.validate(max_pods).unwrap_err();
+    d.validate(110).unwrap();
+    let bad =
+        |first_id, length, ids_per_pod, max_pods| IdRanges { first_id, length, ids_per_pod }.validate(max_pods).unwrap_err().to_string();
     assert!(bad(65536, 65536 * 4, 1000, 1).contains("not a multiple of 65536"));
     assert!(bad(100_000, 65536 * 4, 65536, 1).contains("ID 100000 is not a multiple of 65536"));
     assert!(bad(0, 65536 * 4, 65536, 1).contains("must be greater or equal to 65536"));
@@ -37,8 +38,8 @@ fn ranges_are_checked_as_upstream() {
 
 #[test]
 fn getsubids_output_is_parsed() {
-    assert_eq!(parse_getsubids("0: kubelet 65536 2147483648\n"), Ok((65536, 2_147_483_648)));
-    assert!(parse_getsubids("0: kubelet 65536").unwrap_err().contains("4 elements"));
+    assert_eq!(parse_getsubids("0: kubelet 65536 2147483648\n").unwrap(), (65536, 2_147_483_648));
+    assert!(parse_getsubids("0: kubelet 65536").unwrap_err().to_string().contains("4 elements"));
     assert!(parse_getsubids("0: kubelet x 65536").is_err());
 }
 
@@ -71,7 +72,7 @@ fn pods_get_distinct_ranges_that_persist_and_are_freed_with_their_directories() 
 
     let c = first_host_id(&again.options(&pod("c", Some(false)), "", true, true).unwrap());
     assert_eq!(c, 196608);
-    let err = again.options(&pod("d", Some(false)), "", true, true).unwrap_err();
+    let err = again.options(&pod("d", Some(false)), "", true, true).unwrap_err().to_string();
     assert!(err.contains("could not find an empty slot"), "{err}");
     // A pod directory removed frees its range.
     std::fs::remove_dir_all(root.path().join("pods/b")).unwrap();
@@ -84,21 +85,21 @@ fn unsupported_handlers_and_bad_files_are_refused() {
     let users = UserNamespaces::new(root.path(), IdRanges::default_for(IDS_UNIT));
     setup(root.path(), &["a", "b"]);
     assert_eq!(
-        users.options(&pod("a", Some(false)), "", false, true).unwrap_err(),
+        users.options(&pod("a", Some(false)), "", false, true).unwrap_err().to_string(),
         "can't set `spec.hostUsers: false`, runtime does not support user namespaces"
     );
     assert_eq!(
-        users.options(&pod("a", Some(false)), "kata", false, true).unwrap_err(),
+        users.options(&pod("a", Some(false)), "kata", false, true).unwrap_err().to_string(),
         "can't set `spec.hostUsers: false`, RuntimeClass handler \"kata\" does not support user namespaces"
     );
-    assert!(users.options(&pod("a", Some(false)), "", true, false).unwrap_err().contains("no mappings recorded"));
+    assert!(users.options(&pod("a", Some(false)), "", true, false).unwrap_err().to_string().contains("no mappings recorded"));
 
     std::fs::write(root.path().join("pods/a/userns"), "{not json").unwrap();
-    let err = users.options(&pod("a", Some(false)), "", true, true).unwrap_err();
+    let err = users.options(&pod("a", Some(false)), "", true, true).unwrap_err().to_string();
     assert!(err.contains("invalid user namespace mappings file") && err.contains("pods/a/userns"), "{err}");
     let two = r#"{"uidMappings":[{"hostId":65536,"containerId":0,"length":65536}],"gidMappings":[{"hostId":131072,"containerId":0,"length":65536}]}"#;
     std::fs::write(root.path().join("pods/a/userns"), two).unwrap();
-    assert!(users.options(&pod("a", Some(false)), "", true, true).unwrap_err().contains("should be identical"));
+    assert!(users.options(&pod("a", Some(false)), "", true, true).unwrap_err().to_string().contains("should be identical"));
     // Another pod is not held up by the bad file, and does not get a range it names.
     assert_eq!(first_host_id(&users.options(&pod("b", Some(false)), "", true, true).unwrap()), 196608);
     // A stored range this kubelet could not have handed out (host root, off a slot) is refused.
@@ -108,7 +109,7 @@ fn unsupported_handlers_and_bad_files_are_refused() {
             r#"{{"uidMappings":[{{"hostId":{host},"containerId":0,"length":65536}}],"gidMappings":[{{"hostId":{host},"containerId":0,"length":65536}}]}}"#
         );
         std::fs::write(root.path().join(format!("pods/{uid}/userns")), bad).unwrap();
-        let err = users.options(&pod(uid, Some(false)), "", true, false).unwrap_err();
+        let err = users.options(&pod(uid, Some(false)), "", true, false).unwrap_err().to_string();
         assert!(err.contains("is not one of this kubelet's"), "{uid}: {err}");
     }
 }
