@@ -8,7 +8,8 @@
 //!   becomes Ready with that certificate;
 //! - with `serverTLSBootstrap` it asks for a `kubernetes.io/kubelet-serving` certificate for its
 //!   name and IP; once an admin approves it, port 10250 serves it (verified against the CA, and
-//!   by the API server for `kubectl logs`);
+//!   by the API server for `kubectl logs`), and `/metrics` reports both certificates' TTLs
+//!   (`kubelet_certificate_manager_*`);
 //! - a restart sends no new request;
 //! - with a certificate about to expire (signed here with the harness CA) and
 //!   `rotateCertificates`, the kubelet renews it with a request authenticated by the old one,
@@ -150,6 +151,19 @@ async fn bootstrap_serving_certificate_and_restart() {
     .await;
     assert!(logs.contains("served-over-the-issued-certificate"));
     kubectl(&["delete", "pod", "served-logs", "--grace-period=0", "--force"]);
+    // The certificate managers' metrics, as upstream registers them with both rotations on:
+    // seconds to each certificate's notAfter (issued for a year by the harness signer).
+    let (ok, metrics, err) = kubectl(&["get", "--raw", &format!("/api/v1/nodes/{NODE}/proxy/metrics")]);
+    assert!(ok, "{err}");
+    let gauge = |name: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("no {name} in\n{metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(gauge("kubelet_certificate_manager_client_ttl_seconds") > 3600.0, "{metrics}");
+    assert!(gauge("kubelet_certificate_manager_server_ttl_seconds") > 3600.0, "{metrics}");
+    assert_eq!(gauge("kubelet_certificate_manager_client_expiration_renew_errors"), 0.0);
+    assert_eq!(gauge("kubelet_server_expiration_renew_errors"), 0.0);
+    assert!(metrics.contains("kubelet_certificate_manager_server_rotation_seconds_count 0\n"), "no rotation yet: {metrics}");
 
     // A restart reuses the certificate: no new client request.
     kubelet.stop().await;

@@ -93,11 +93,12 @@ pub enum ConfigError<C: Component> {
         /// The complete one-line message, in upstream's wording.
         message: String,
     },
-    /// `--node-labels` named labels the kubelet may not set on itself
-    /// (the kubelet only).
+    /// `--node-labels` named labels the kubelet may not set on itself, or
+    /// malformed label keys or values (the kubelet only).
     #[error("{message}")]
     NodeLabels {
-        /// Upstream's two-line refusal, naming the labels, word for word.
+        /// Upstream's two-line refusal naming the labels, word for word; or,
+        /// for malformed keys or values, the one-line `invalid node labels: …`.
         message: String,
     },
     /// `--help` was given: print this text and exit 0.

@@ -13,7 +13,8 @@ use crate::state::DeviceState;
 /// `Allocate failed due to <text>, which is unexpected`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AllocationError {
-    /// The container already holds devices of the resource, but not as many as it now requests.
+    /// The container already holds devices of the resource, but a different number (more or
+    /// fewer) than it now requests.
     #[error("pod {pod:?} container {container:?} changed request for resource {resource:?} from {from} to {to}")]
     ChangedRequest {
         /// The pod's UID.

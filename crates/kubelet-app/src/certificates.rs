@@ -15,6 +15,7 @@ use kubelet_cluster::certificate::csr::Request;
 use kubelet_cluster::certificate::rotation::{RENEWAL_TIMEOUT, Rotation};
 use kubelet_cluster::certificate::store::CertStore;
 use kubelet_config::KubeletOptions;
+use kubelet_types::certificate_metrics::{CertificateKind, CertificateObserver};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
@@ -51,7 +52,7 @@ fn kubeconfig_uses_store(kubeconfig: &Path, store: &CertStore) -> bool {
 
 /// The client certificate's rotation (`rotateCertificates`), rebuilding `api`'s client from
 /// the kubeconfig after each renewal; `None` when the kubeconfig does not use the store.
-pub fn client_rotation(opts: &KubeletOptions, node_name: &str, api: &KubeApi) -> Option<Rotation> {
+pub fn client_rotation(opts: &KubeletOptions, node_name: &str, api: &KubeApi, observer: Arc<dyn CertificateObserver>) -> Option<Rotation> {
     let kubeconfig = opts.flags.kubeconfig.clone()?;
     let store = CertStore::client(&opts.flags.cert_dir);
     if !opts.config.rotate_certificates {
@@ -81,6 +82,8 @@ pub fn client_rotation(opts: &KubeletOptions, node_name: &str, api: &KubeApi) ->
         }),
         timeout: RENEWAL_TIMEOUT,
         exit_after_expiry: Some(std::time::Duration::from_secs(5 * 60)),
+        kind: CertificateKind::Client,
+        observer: Some(observer),
     })
 }
 
@@ -140,6 +143,7 @@ pub fn serving_rotation(
     ips: Vec<IpAddr>,
     cert_dir: &Path,
     resolver: Arc<ServingCertResolver>,
+    observer: Arc<dyn CertificateObserver>,
 ) -> Rotation {
     let node = node_name.to_string();
     let names = vec![hostname];
@@ -150,5 +154,7 @@ pub fn serving_rotation(
         on_rotate: Arc::new(move |_file: &Path| resolver.reload()),
         timeout: RENEWAL_TIMEOUT,
         exit_after_expiry: None,
+        kind: CertificateKind::Serving,
+        observer: Some(observer),
     }
 }

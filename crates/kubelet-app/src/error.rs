@@ -79,6 +79,9 @@ pub enum AppError {
     /// `userNamespaces.idsPerPod` does not fit a 32-bit ID count.
     #[error("user namespaces: userNamespaces.idsPerPod {0} is out of range")]
     IdsPerPodOutOfRange(i64),
+    /// Swap is on and `failSwapOn` is true, or `/proc/swaps` could not be read.
+    #[error(transparent)]
+    Swap(#[from] kubelet::cm::swap::SwapError),
     /// A supervised kubelet task panicked.
     #[error("kubelet task {task:?} panicked: {message}")]
     TaskPanicked {

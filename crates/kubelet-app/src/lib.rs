@@ -104,6 +104,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
     // Safe sysctls depend on the kernel; allowedUnsafeSysctls are checked before anything starts.
     let kernel_release = std::fs::read_to_string(proc_root.join("sys/kernel/osrelease")).ok();
     let sysctls = kubelet::sysctl::SysctlAllowlist::for_node(kernel_release.as_deref(), &cfg.allowed_unsafe_sysctls)?;
+    kubelet::cm::swap::check_swap(cfg.fail_swap_on, proc_root)?;
     prepare_root_dir(&opts.flags.root_dir)?;
     let node_name = node_info::node_name(&opts.flags.hostname_override, proc_root);
     let host_ip = node_info::node_ip(&opts.flags.node_ip, &interfaces(), node_info::default_route_interface(proc_root).as_deref());
@@ -197,6 +198,7 @@ pub async fn run(opts: KubeletOptions, shutdown: CancellationToken) -> Result<()
         health,
         status,
         runtime: runtime.service.clone(),
+        certificates: metrics.clone(),
         kubelet_metrics: metrics,
         probe_metrics: pods.probe_metrics,
         stats: Arc::new(housekeeping.stats),

@@ -27,6 +27,8 @@ pub(crate) struct ServerParts<'a> {
     pub status: StatusManager,
     pub runtime: Arc<dyn RuntimeService>,
     pub kubelet_metrics: Arc<dyn MetricsSource>,
+    /// Where certificate rotation reports (`kubelet_certificate_manager_*`).
+    pub certificates: Arc<dyn kubelet_types::certificate_metrics::CertificateObserver>,
     pub probe_metrics: Arc<dyn MetricsSource>,
     pub stats: Arc<dyn kubelet::stats::StatsSource>,
 }
@@ -76,8 +78,15 @@ pub(crate) fn spawn(tasks: &mut Supervisor<AppError>, p: ServerParts<'_>) -> Res
         Some(api) if p.opts.config.server_tls_bootstrap && p.opts.config.tls_cert_file.is_empty() => {
             let resolver = certificates::ServingCertResolver::new(&p.opts.flags.cert_dir);
             let hostname = p.node_name.to_string();
-            let rotation =
-                certificates::serving_rotation(api, p.node_name, hostname, vec![p.host_ip], &p.opts.flags.cert_dir, resolver.clone());
+            let rotation = certificates::serving_rotation(
+                api,
+                p.node_name,
+                hostname,
+                vec![p.host_ip],
+                &p.opts.flags.cert_dir,
+                resolver.clone(),
+                p.certificates.clone(),
+            );
             let stop = report_stop.clone();
             tasks.spawn(Stage::Report, "serving certificate rotation", async move {
                 let _ = rotation.run(stop).await;
@@ -86,7 +95,7 @@ pub(crate) fn spawn(tasks: &mut Supervisor<AppError>, p: ServerParts<'_>) -> Res
         }
         _ => None,
     };
-    if let Some(rotation) = p.api.and_then(|api| certificates::client_rotation(p.opts, p.node_name, api)) {
+    if let Some(rotation) = p.api.and_then(|api| certificates::client_rotation(p.opts, p.node_name, api, p.certificates.clone())) {
         let stop = report_stop.clone();
         tasks.spawn_fallible(Stage::Report, "client certificate rotation", async move {
             rotation.run(stop).await.map_err(AppError::CertificateExpired)

@@ -48,7 +48,7 @@ pub struct ClientOptions {
     pub kubeconfig: PathBuf,
     /// `kubeAPIQPS`: sustained requests per second to the API server (default 50).
     pub qps: i32,
-    /// `kubeAPIBurst`: requests allowed in a burst above `qps` (default 100).
+    /// `kubeAPIBurst`: the most requests sent at once (the token bucket's size; default 100).
     pub burst: i32,
 }
 

@@ -26,7 +26,8 @@ pub struct KubeletConfiguration {
     pub api_version: String,
     /// Type metadata: `KubeletConfiguration` (`KIND`).
     pub kind: String,
-    /// Whether the kubelet runs its HTTPS API server on `port`; default true.
+    /// Whether the kubelet runs its HTTPS API server on `port`; default true. knode accepts this
+    /// setting but does not act on it: the server starts whenever `port` is above 0.
     pub enable_server: bool,
     /// File or directory of static pod manifests (`--pod-manifest-path`); empty (default) turns the
     /// file source off.
@@ -67,7 +68,7 @@ pub struct KubeletConfiguration {
     /// (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`); empty: the TLS library's defaults.
     pub tls_cipher_suites: Vec<String>,
     /// Key exchange curves the HTTPS server offers, as Go `tls.CurveID` numbers (29 is X25519);
-    /// empty: the TLS library's defaults.
+    /// empty: the TLS library's defaults. knode accepts this setting but does not act on it.
     pub tls_curve_preferences: Vec<i32>,
     /// Lowest TLS version the HTTPS server accepts (`VersionTLS10` to `VersionTLS13`); empty
     /// (default): the library's minimum.
@@ -104,16 +105,18 @@ pub struct KubeletConfiguration {
     /// Events allowed in a burst above `eventRecordQPS`; default 100.
     pub event_burst: i32,
     /// Whether the HTTPS server serves container logs and the exec, attach, port-forward and run
-    /// endpoints; default true.
+    /// endpoints; default true. knode accepts this setting but does not act on it: they are always
+    /// served.
     pub enable_debugging_handlers: bool,
     /// Whether lock contention (block) profiling is collected for the profiling endpoints; default
-    /// false.
+    /// false. knode accepts this setting but does not act on it.
     pub enable_contention_profiling: bool,
     /// TCP port of the `/healthz` endpoint; 0 turns it off; default 10248.
     pub healthz_port: i32,
     /// IP address the `/healthz` endpoint listens on; default `127.0.0.1`.
     pub healthz_bind_address: String,
-    /// `oom_score_adj` of the kubelet process, from -1000 to 1000; default -999.
+    /// `oom_score_adj` of the kubelet process, from -1000 to 1000; default -999. knode accepts this
+    /// setting but does not act on it.
     pub oom_score_adj: i32,
     /// Cluster DNS domain (e.g. `cluster.local`) added to the search list of `ClusterFirst` pods;
     /// empty by default.
@@ -123,7 +126,7 @@ pub struct KubeletConfiguration {
     #[serde(rename = "clusterDNS")]
     pub cluster_dns: Vec<String>,
     /// How long an exec, attach or port-forward stream may stay idle before it is closed; default
-    /// 4h.
+    /// 4h. knode accepts this setting but does not act on it.
     #[serde(with = "serde_str")]
     pub streaming_connection_idle_timeout: Duration,
     /// How often the kubelet computes the node's status, posting it when it changed; default 10s.
@@ -155,10 +158,14 @@ pub struct KubeletConfiguration {
     /// How often the disk usage of pod volumes is measured; default 1m.
     #[serde(with = "serde_str")]
     pub volume_stats_agg_period: Duration,
-    /// Absolute cgroup the kubelet moves itself into; empty (default): where it was started.
+    /// Absolute cgroup upstream moves the kubelet into; empty (default): where it was started.
+    /// knode moves no process: the value only names the cgroup reported as the `kubelet` system
+    /// container (`/stats/summary` `systemContainers`; empty: not reported).
     pub kubelet_cgroups: String,
-    /// Absolute cgroup for non-kernel processes outside any container (needs `cgroupRoot`); empty
-    /// by default.
+    /// Absolute cgroup upstream moves non-kernel processes outside any container into (needs
+    /// `cgroupRoot`); empty by default. knode moves no process: the value only names the cgroup
+    /// reported as the `misc` system container (`/stats/summary` `systemContainers`; empty: not
+    /// reported).
     pub system_cgroups: String,
     /// Cgroup under which the pod hierarchy (`kubepods`) is created; empty (default): the root
     /// cgroup.
@@ -171,35 +178,42 @@ pub struct KubeletConfiguration {
     /// systemd); must match the runtime's.
     pub cgroup_driver: String,
     /// CPU manager policy: `none` (default) or `static`, which gives Guaranteed containers with
-    /// integer CPU requests exclusive CPUs.
+    /// integer CPU requests exclusive CPUs. knode accepts this setting but does not act on it.
     #[serde(rename = "cpuManagerPolicy")]
     pub cpu_manager_policy: String,
     /// When true, an OOM kill takes only the offending process, not the whole container, as
     /// `memory.oom.group` is left unset (`singleProcessOOMKill`); unset: group kill on cgroup v2.
+    /// knode accepts this setting but does not act on it.
     #[serde(rename = "singleProcessOOMKill", skip_serializing_if = "Option::is_none")]
     pub single_process_oom_kill: Option<bool>,
-    /// Options of the CPU manager policy, name to value (e.g. `full-pcpus-only: "true"`).
+    /// Options of the CPU manager policy, name to value (e.g. `full-pcpus-only: "true"`). knode
+    /// accepts this setting but does not act on it.
     pub cpu_manager_policy_options: BTreeMap<String, String>,
     /// How often the CPU manager reconciles container cpusets with its assignments; default 10s.
+    /// knode accepts this setting but does not act on it.
     #[serde(with = "serde_str")]
     pub cpu_manager_reconcile_period: Duration,
     /// How often the dynamic resource allocation (DRA) manager reconciles its prepared
-    /// ResourceClaims with the pods still running (`draManagerReconcilePeriod`); default 1m.
+    /// ResourceClaims with the pods still running (`draManagerReconcilePeriod`); default 1m. knode
+    /// accepts this setting but does not act on it.
     #[serde(rename = "draManagerReconcilePeriod", with = "serde_str")]
     pub dra_manager_reconcile_period: Duration,
     /// Memory manager policy: `None` (default) or `Static`, which pins Guaranteed pods' memory to
-    /// NUMA nodes (needs `reservedMemory`).
+    /// NUMA nodes (needs `reservedMemory`). knode accepts this setting but does not act on it.
     pub memory_manager_policy: String,
     /// Topology manager policy for NUMA alignment of CPUs, memory and devices: `none` (default),
-    /// `best-effort`, `restricted` or `single-numa-node`.
+    /// `best-effort`, `restricted` or `single-numa-node`. knode accepts this setting but does not
+    /// act on it.
     pub topology_manager_policy: String,
-    /// Unit of topology alignment: `container` (default) or `pod`.
+    /// Unit of topology alignment: `container` (default) or `pod`. knode accepts this setting but
+    /// does not act on it.
     pub topology_manager_scope: String,
     /// Options of the topology manager policy, name to value
-    /// (e.g. `prefer-closest-numa-nodes: "true"`).
+    /// (e.g. `prefer-closest-numa-nodes: "true"`). knode accepts this setting but does not act on
+    /// it.
     pub topology_manager_policy_options: BTreeMap<String, String>,
     /// Share of memory requests held back from lower QoS classes, `memory` to a percentage
-    /// (`qosReserved`); needs `cgroupsPerQOS`.
+    /// (`qosReserved`); needs `cgroupsPerQOS`. knode accepts this setting but does not act on it.
     #[serde(rename = "qosReserved")]
     pub qos_reserved: BTreeMap<String, String>,
     /// Timeout of CRI calls other than long-running ones (pulls, logs, exec, attach, port-forward);
@@ -207,12 +221,12 @@ pub struct KubeletConfiguration {
     #[serde(with = "serde_str")]
     pub runtime_request_timeout: Duration,
     /// How a pod may reach itself through a Service: `promiscuous-bridge` (default), `hairpin-veth`
-    /// or `none`.
+    /// or `none`. knode accepts this setting but does not act on it.
     pub hairpin_mode: String,
     /// Most pods the node runs, reported as its `pods` capacity; default 110.
     pub max_pods: i32,
     /// Pod IP range of the node when the control plane assigns none (`podCIDR`, standalone mode);
-    /// empty by default.
+    /// empty by default. knode accepts this setting but does not act on it.
     #[serde(rename = "podCIDR")]
     pub pod_cidr: String,
     /// Most processes per pod (the pod cgroup's `pids.max`); -1 (default, or any negative value)
@@ -224,19 +238,22 @@ pub struct KubeletConfiguration {
     /// Run the static pods once and exit (`runOnce`, `--runonce`); deprecated upstream and refused
     /// by validation.
     pub run_once: bool,
-    /// Whether CPU limits are enforced with a CFS quota (`cpuCFSQuota`); default true.
+    /// Whether CPU limits are enforced with a CFS quota (`cpuCFSQuota`); default true. knode
+    /// accepts this setting but does not act on it: CPU limits always get a CFS quota.
     #[serde(rename = "cpuCFSQuota")]
     pub cpu_cfs_quota: bool,
     /// CFS period of CPU limits (`cpuCFSQuotaPeriod`); default 100ms, other values need the
-    /// `CustomCPUCFSQuotaPeriod` gate.
+    /// `CustomCPUCFSQuotaPeriod` gate. knode accepts this setting but does not act on it: the
+    /// period is always 100ms.
     #[serde(rename = "cpuCFSQuotaPeriod", with = "serde_str")]
     pub cpu_cfs_quota_period: Duration,
     /// Most images listed in the node's `status.images`; -1 for all, 0 for none; default 50.
     pub node_status_max_images: i32,
-    /// Open file limit (`RLIMIT_NOFILE`) of the kubelet process; default 1000000.
+    /// Open file limit (`RLIMIT_NOFILE`) of the kubelet process; default 1000000. knode accepts
+    /// this setting but does not act on it.
     pub max_open_files: i64,
     /// Content type of requests to the API server (`--kube-api-content-type`); default
-    /// `application/vnd.kubernetes.protobuf`.
+    /// `application/vnd.kubernetes.protobuf`. knode accepts this setting but does not act on it.
     pub content_type: String,
     /// Requests per second to the API server (`kubeAPIQPS`); default 50.
     #[serde(rename = "kubeAPIQPS")]
@@ -279,26 +296,28 @@ pub struct KubeletConfiguration {
     /// per-core limit.
     pub pods_per_core: i32,
     /// Whether the attach/detach controller, not the kubelet, attaches and detaches this node's
-    /// volumes; default true.
+    /// volumes; default true. knode accepts this setting but does not act on it.
     pub enable_controller_attach_detach: bool,
     /// When true, the kubelet fails if kernel tunables differ from what it needs instead of
-    /// changing them; default false.
+    /// changing them; default false. knode accepts this setting but does not act on it.
     pub protect_kernel_defaults: bool,
     /// Whether the kubelet keeps its iptables utility chains (such as `KUBE-FIREWALL`) on the host
-    /// (`makeIPTablesUtilChains`); default true.
+    /// (`makeIPTablesUtilChains`); default true. knode accepts this setting but does not act on it.
     #[serde(rename = "makeIPTablesUtilChains")]
     pub make_iptables_util_chains: bool,
     /// Bit of the packet mark (0 to 31) that flags packets for SNAT; default 14; must match
-    /// kube-proxy's.
+    /// kube-proxy's. knode accepts this setting but does not act on it.
     pub iptables_masquerade_bit: i32,
-    /// Bit of the packet mark (0 to 31) that flags packets to drop; default 15.
+    /// Bit of the packet mark (0 to 31) that flags packets to drop; default 15. knode accepts this
+    /// setting but does not act on it.
     pub iptables_drop_bit: i32,
     /// Feature gates set in the file or with `--feature-gates`, gate name to on or off; gates not
     /// listed keep upstream's default.
     pub feature_gates: BTreeMap<String, bool>,
-    /// Whether the kubelet refuses to start when swap is on; default true.
+    /// Whether the kubelet refuses to start when swap is on (`/proc/swaps` lists a device);
+    /// default true. `knode join`'s preflight checks it too.
     pub fail_swap_on: bool,
-    /// How pods may use swap on the node.
+    /// How pods may use swap on the node. knode accepts this setting but does not act on it.
     pub memory_swap: MemorySwapConfiguration,
     /// Size (a quantity) at which a container log file is rotated; default `10Mi`.
     pub container_log_max_size: String,
@@ -320,11 +339,11 @@ pub struct KubeletConfiguration {
     pub kube_reserved: BTreeMap<String, String>,
     /// CPU list (e.g. `0-3,8`) kept for system and Kubernetes daemons and out of pods' cpusets
     /// (`reservedSystemCPUs`, `--reserved-cpus`); overrides the CPU of `systemReserved` and
-    /// `kubeReserved`.
+    /// `kubeReserved`. knode accepts this setting but does not act on it.
     #[serde(rename = "reservedSystemCPUs")]
     pub reserved_system_cpus: String,
     /// Previous minor release (e.g. `1.33`) whose newly hidden metrics are shown again; empty by
-    /// default.
+    /// default. knode accepts this setting but does not act on it.
     pub show_hidden_metrics_for_version: String,
     /// Absolute cgroup of the OS daemons, limited to `systemReserved` when `enforceNodeAllocatable`
     /// lists `system-reserved`.
@@ -339,7 +358,8 @@ pub struct KubeletConfiguration {
     /// default.
     pub allowed_unsafe_sysctls: Vec<String>,
     /// Directory searched for FlexVolume driver plugins; default
-    /// `/usr/libexec/kubernetes/kubelet-plugins/volume/exec/`.
+    /// `/usr/libexec/kubernetes/kubelet-plugins/volume/exec/`. knode accepts this setting but does
+    /// not act on it.
     pub volume_plugin_dir: String,
     /// The cloud provider's ID of this machine, set as the Node's `spec.providerID` (`providerID`);
     /// empty by default.
@@ -350,46 +370,55 @@ pub struct KubeletConfiguration {
     pub kernel_memcg_notification: bool,
     /// Log format, verbosity and output routing.
     pub logging: LoggingConfiguration,
-    /// Whether the HTTPS server serves the node's log files under `/logs/`; default true.
+    /// Whether the HTTPS server serves the node's log files under `/logs/`; default true. knode
+    /// accepts this setting but does not act on it: `/logs/` is always served.
     pub enable_system_log_handler: bool,
     /// Whether `/logs/` also answers queries of the node's journal and log files (`NodeLogQuery`
     /// gate, needs `enableSystemLogHandler`); default false.
     pub enable_system_log_query: bool,
     /// How long node shutdown is delayed for pods to terminate (graceful node shutdown); 0
-    /// (default) turns it off.
+    /// (default) turns it off. knode accepts this setting but does not act on it.
     #[serde(with = "serde_str")]
     pub shutdown_grace_period: Duration,
     /// The part of `shutdownGracePeriod` kept for critical pods, which are terminated last; at most
-    /// `shutdownGracePeriod`; default 0.
+    /// `shutdownGracePeriod`; default 0. knode accepts this setting but does not act on it.
     #[serde(with = "serde_str")]
     pub shutdown_grace_period_critical_pods: Duration,
     /// Shutdown grace periods by pod priority band, instead of the two fields above
-    /// (`GracefulNodeShutdownBasedOnPodPriority` gate).
+    /// (`GracefulNodeShutdownBasedOnPodPriority` gate). knode accepts this setting but does not act
+    /// on it.
     pub shutdown_grace_period_by_pod_priority: Vec<ShutdownGracePeriodByPodPriority>,
-    /// Back-off between restarts of crashing containers (`crashLoopBackOff`).
+    /// Back-off between restarts of crashing containers (`crashLoopBackOff`). knode accepts this
+    /// setting but does not act on it.
     pub crash_loop_back_off: CrashLoopBackOffConfig,
     /// Memory reserved per NUMA node for the `Static` memory manager policy; the totals must match
-    /// `kubeReserved`, `systemReserved` and the hard eviction threshold.
+    /// `kubeReserved`, `systemReserved` and the hard eviction threshold. knode accepts this setting
+    /// but does not act on it.
     pub reserved_memory: Vec<MemoryReservation>,
-    /// Whether the HTTPS server serves pprof profiles under `/debug/pprof/`; default true.
+    /// Whether upstream's HTTPS server serves pprof profiles under `/debug/pprof/`; default true.
+    /// knode accepts this setting but does not act on it: it serves no `/debug/pprof/`.
     pub enable_profiling_handler: bool,
-    /// Whether the HTTPS server serves `/debug/flags/v` to change the log verbosity at run time;
-    /// default true.
+    /// Whether upstream's HTTPS server serves `/debug/flags/v` to change the log verbosity at run
+    /// time; default true. knode accepts this setting but does not act on it: it serves no
+    /// `/debug/flags/v`.
     pub enable_debug_flags_handler: bool,
     /// Whether containers without a seccomp profile get `RuntimeDefault` instead of `Unconfined`;
     /// default false.
     pub seccomp_default: bool,
     /// Factor (above 0, at most 1) placing `MemoryQoS`'s `memory.high` between a container's memory
-    /// request and its limit (or node allocatable); default 0.9.
+    /// request and its limit (or node allocatable); default 0.9. knode accepts this setting but
+    /// does not act on it.
     pub memory_throttling_factor: f64,
     /// How `MemoryQoS` protects memory requests from reclaim: `None` (default) or
-    /// `TieredReservation` (needs the `MemoryQoS` gate).
+    /// `TieredReservation` (needs the `MemoryQoS` gate). knode accepts this setting but does not
+    /// act on it.
     pub memory_reservation_policy: String,
     /// Taints the node is registered with (only when `registerNode`).
     pub register_with_taints: Vec<Taint>,
     /// Whether the kubelet creates its Node object in the API server; default true.
     pub register_node: bool,
-    /// OpenTelemetry trace export; unset (default): no traces exported.
+    /// OpenTelemetry trace export; unset (default): no traces exported. knode accepts this setting
+    /// but does not act on it: it exports no traces.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracing: Option<TracingConfiguration>,
     /// Whether local ephemeral storage is accounted and limited (`ephemeral-storage` capacity,
@@ -400,6 +429,7 @@ pub struct KubeletConfiguration {
     /// CRI image service endpoint; empty (default): `containerRuntimeEndpoint`.
     pub image_service_endpoint: String,
     /// Whether the kubelet refuses to start on a cgroup v1 host (`failCgroupV1`); default false.
+    /// knode accepts this setting but does not act on it.
     #[serde(rename = "failCgroupV1")]
     pub fail_cgroup_v1: bool,
     /// Settings of pods with their own user namespace (`hostUsers: false`); unset: upstream's
@@ -407,7 +437,8 @@ pub struct KubeletConfiguration {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_namespaces: Option<UserNamespaces>,
     /// Interval of the kubelet's housekeeping pass, which cleans up after pods that are gone;
-    /// default 2s.
+    /// default 2s. knode accepts this setting but does not act on it: the sync loop's housekeeping
+    /// runs every 2s.
     #[serde(with = "serde_str")]
     pub pod_housekeeping_period: Duration,
     /// Not an upstream config field: the labels from `--node-labels` (upstream

@@ -45,7 +45,9 @@ pub struct ContainerStatus {
     pub restart_count: i32,
     /// Runtime's reason for the state (`Completed`, `Error`, `OOMKilled`, ...).
     pub reason: String,
-    /// The runtime's detail on the state (CRI status `message`); often empty.
+    /// The runtime's detail on the state (CRI status `message`); for an exited container
+    /// followed by its termination message (the `terminationMessagePath` file, or the last log
+    /// lines under `FallbackToLogsOnError`).
     pub message: String,
     /// Termination message path recorded at creation.
     pub termination_message_path: String,

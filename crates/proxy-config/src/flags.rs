@@ -25,23 +25,27 @@ pub struct ProxyFlags {
     /// `--config`: path of the `KubeProxyConfiguration` file, which replaces the configuration
     /// flags.
     pub config: Option<PathBuf>,
-    /// `--write-config-to`: write the default configuration to this file and exit.
+    /// `--write-config-to`: upstream writes the default configuration to this file and exits.
+    /// Parsed for compatibility; knode does not act on it (kube-proxy starts normally).
     pub write_config_to: Option<PathBuf>,
     /// `--cleanup`: remove the iptables, IPVS and nftables rules kube-proxy made, then exit.
     pub cleanup: bool,
-    /// `--init-only`: do the initialization that needs full root privileges, then exit.
+    /// `--init-only`: upstream does the initialization that needs full root privileges, then
+    /// exits. Parsed for compatibility; knode does not act on it (kube-proxy starts normally).
     pub init_only: bool,
     /// `--master`: overrides the kubeconfig's server URL.
     pub master: String,
     /// `--hostname-override` as given (wins over the file; trimmed and lowercased on use).
     pub hostname_override: Option<String>,
-    /// Deprecated `--healthz-port` / `--metrics-port` (0 disables the server).
+    /// Deprecated `--healthz-port` (default 10256, 0 disables the health server); only used
+    /// without `--config`.
     pub healthz_port: i32,
     /// Deprecated `--metrics-port` (default 10249, 0 disables the metrics server); only used
     /// without `--config`.
     pub metrics_port: i32,
-    /// `--iptables-sync-period`: full resync period of the iptables and nftables modes; only
-    /// used without `--config`.
+    /// `--iptables-sync-period`: the longest time between rule syncs of the iptables and
+    /// nftables modes (`iptables.syncPeriod`, `nftables.syncPeriod`); only used without
+    /// `--config`. Each iptables sync rewrites every rule; nftables syncs are incremental.
     pub iptables_sync_period: Option<Duration>,
     /// `--iptables-min-sync-period`: shortest time between rule syncs of the iptables and
     /// nftables modes; only used without `--config`.

@@ -41,11 +41,15 @@ pub struct KubeProxyConfiguration {
     /// `bindAddress`: an IP of the node; its family (IPv4 or IPv6) picks the default hosts of
     /// `healthzBindAddress` and `metricsBindAddress`. Default `0.0.0.0`.
     pub bind_address: String,
-    /// `healthzBindAddress`: `host:port` of the server answering `/healthz` and `/livez`;
-    /// empty disables it. Default `0.0.0.0:10256` (`[::]:10256` for an IPv6 `bindAddress`).
+    /// `healthzBindAddress`: `host:port` of the server answering `/healthz` and `/livez`.
+    /// Default `0.0.0.0:10256` (`[::]:10256` for an IPv6 `bindAddress`); in a `--config` file
+    /// an empty value gets that default. Without `--config`, `--healthz-port=0` or an empty
+    /// `--healthz-bind-address` disables the server.
     pub healthz_bind_address: String,
-    /// `metricsBindAddress`: `host:port` of the `/metrics` server; empty disables it.
-    /// Default `127.0.0.1:10249` (`[::1]:10249` for an IPv6 `bindAddress`).
+    /// `metricsBindAddress`: `host:port` of the `/metrics` server. Default `127.0.0.1:10249`
+    /// (`[::1]:10249` for an IPv6 `bindAddress`); in a `--config` file an empty value gets that
+    /// default. Without `--config`, `--metrics-port=0` or an empty `--metrics-bind-address`
+    /// disables the server.
     pub metrics_bind_address: String,
     /// `bindAddressHardFail`: whether failing to bind a server port is fatal (default false).
     /// Here a bind failure always stops kube-proxy.
@@ -118,7 +122,7 @@ pub struct ClientConnectionConfiguration {
 }
 
 /// `iptables`: settings of the iptables mode (`KubeProxyIPTablesConfiguration`); the IPVS mode
-/// uses its masquerade settings and `localhostNodePorts` too.
+/// uses its masquerade settings too, and its iptables fallback `localhostNodePorts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct KubeProxyIPTablesConfiguration {
@@ -129,7 +133,8 @@ pub struct KubeProxyIPTablesConfiguration {
     /// (default false).
     pub masquerade_all: bool,
     /// `localhostNodePorts`: whether NodePorts answer on `127.0.0.1` (IPv4 only; sets
-    /// `route_localnet`). Default true.
+    /// `route_localnet`). Default true. Read by the iptables mode and the IPVS mode's iptables
+    /// fallback; the IPVS rules never read it.
     pub localhost_node_ports: bool,
     /// `snatNodeInternalIP`: accepted for compatibility and written back only when set; not
     /// acted on.
@@ -188,7 +193,9 @@ pub struct KubeProxyNFTablesConfiguration {
     /// `masqueradeAll`: SNAT every packet sent to a Service IP, not only non-local traffic
     /// (default false).
     pub masquerade_all: bool,
-    /// `syncPeriod`: the longest time between two full rule syncs. Default 30 s.
+    /// `syncPeriod`: the longest time between two rule syncs. Default 30 s. A sync only
+    /// rewrites what changed; everything is rewritten hourly, or when the syncer needs it
+    /// (first sync, after a failed one, after a settings change).
     #[serde(with = "serde_str")]
     pub sync_period: Duration,
     /// `minSyncPeriod`: the shortest time between two rule syncs while changes keep arriving.

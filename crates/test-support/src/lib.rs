@@ -4,6 +4,7 @@
 //! behind `cfg(test)` in library code.
 
 pub mod auth;
+pub mod certificates;
 pub mod clock;
 pub mod device_plugin;
 pub mod devices;
@@ -13,6 +14,7 @@ pub mod ipvs;
 pub mod proxy;
 pub mod volume_api;
 
+pub use certificates::{CertificateReport, RecordingCertificates};
 pub use clock::ManualClock;
 pub use device_plugin::FakeDevicePlugin;
 pub use devices::{FakeDeviceAllocator, FakeDeviceResources};

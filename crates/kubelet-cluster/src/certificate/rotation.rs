@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kubelet_types::certificate_metrics::{CertificateKind, CertificateObserver};
 use tokio_util::sync::CancellationToken;
 
 use super::CsrApi;
@@ -51,6 +52,10 @@ pub struct Rotation {
     /// The client certificate: stop (so the kubelet exits and a restart bootstraps again) when
     /// it has been expired this long without a renewal, as upstream's transport does.
     pub exit_after_expiry: Option<Duration>,
+    /// Which certificate this is, for the metrics.
+    pub kind: CertificateKind,
+    /// Told of the certificate in use, failed renewals and rotations (`/metrics`).
+    pub observer: Option<Arc<dyn CertificateObserver>>,
 }
 
 /// Why rotation gave up.
@@ -78,10 +83,19 @@ impl Rotation {
     /// Renews at each deadline until `shutdown`. With no certificate in the store yet (a
     /// serving certificate before its first request) it requests one at once.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ExpiredError> {
+        let observe = |f: &dyn Fn(&dyn CertificateObserver)| {
+            if let Some(o) = &self.observer {
+                f(o.as_ref());
+            }
+        };
+        observe(&|o| o.rotating(self.kind));
         loop {
             let now = k8s_openapi::jiff::Timestamp::now().as_second();
-            let wait = match self.store.current() {
+            let current = self.store.current();
+            let not_before = current.as_ref().ok().and_then(|c| c.as_ref()).map(|pair| pair.not_before);
+            let wait = match current {
                 Ok(Some(pair)) => {
+                    observe(&|o| o.current(self.kind, pair.not_after));
                     if let Some(grace) = self.exit_after_expiry
                         && now > pair.not_after + grace.as_secs() as i64
                     {
@@ -105,9 +119,14 @@ impl Rotation {
             match self.renew().await {
                 Ok(file) => {
                     tracing::info!(cert = %file.display(), "certificate rotated");
+                    if let Some(not_before) = not_before {
+                        let lived = (k8s_openapi::jiff::Timestamp::now().as_second() - not_before) as f64;
+                        observe(&|o| o.rotated(self.kind, lived));
+                    }
                     (self.on_rotate)(&file);
                 }
                 Err(e) => {
+                    observe(&|o| o.renewal_failed(self.kind));
                     tracing::error!("certificate rotation failed: {e}; retrying in {RETRY:?}");
                     tokio::select! {
                         _ = shutdown.cancelled() => return Ok(()),

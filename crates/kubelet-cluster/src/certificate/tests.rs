@@ -13,6 +13,7 @@ use super::csr::{CsrError, Request};
 use super::rotation::{Rotation, rotation_deadline};
 use super::store::CertStore;
 use super::*;
+use kubelet_types::certificate_metrics::CertificateKind;
 
 /// What the fake signer does with requests.
 #[derive(Clone, Copy, PartialEq)]
@@ -210,6 +211,8 @@ async fn renewal_stores_a_new_pair_and_calls_back() {
         on_rotate: Arc::new(move |f: &std::path::Path| seen.lock().unwrap().push(f.to_path_buf())),
         timeout: Duration::from_secs(5),
         exit_after_expiry: Some(Duration::from_secs(300)),
+        kind: CertificateKind::Serving,
+        observer: None,
     };
     let file = r.renew().await.unwrap();
     assert_eq!(std::fs::read_link(store.current_path()).unwrap(), file);
@@ -230,7 +233,63 @@ async fn renewal_stores_a_new_pair_and_calls_back() {
         on_rotate: Arc::new(|_: &std::path::Path| {}),
         timeout: Duration::from_secs(1),
         exit_after_expiry: Some(Duration::from_secs(300)),
+        kind: CertificateKind::Client,
+        observer: None,
     };
     let err = r.run(tokio_util::sync::CancellationToken::new()).await.unwrap_err();
     assert!(err.to_string().contains("expired at 2001-01-01T00:00:00Z"), "{err}");
+}
+
+#[tokio::test]
+async fn rotation_reports_the_certificate_in_use_failures_and_rotations() {
+    use test_support::{CertificateReport as R, RecordingCertificates};
+    let dir = tempfile::tempdir().unwrap();
+    let store = CertStore::client(dir.path());
+    // Past its deadline (2000 → 2001): renewed at once.
+    let (cert, key) = super::store::tests::self_signed(2001);
+    store.update(&cert, &key, "2001-01-01-00-00-00").unwrap();
+    let (not_before, not_after) = (946_684_800, 978_307_200); // 2000-01-01, 2001-01-01
+
+    let seen = Arc::new(RecordingCertificates::default());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let r = Rotation {
+        api: FakeCsrs::new(Verdict::Issue),
+        store: store.clone(),
+        request: Arc::new(|| Request::client("n1")),
+        on_rotate: Arc::new(|_: &std::path::Path| {}),
+        timeout: Duration::from_secs(5),
+        exit_after_expiry: None,
+        kind: CertificateKind::Client,
+        observer: Some(seen.clone()),
+    };
+    let task = tokio::spawn(r.run(stop.clone()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    let reports = seen.reports();
+    assert_eq!(reports[..2], [R::Rotating(CertificateKind::Client), R::Current(CertificateKind::Client, not_after)], "{reports:?}");
+    let R::Rotated(CertificateKind::Client, lived) = reports[2] else { panic!("{reports:?}") };
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    assert!((lived - (now - not_before) as f64).abs() < 5.0, "lived from notBefore: {lived}");
+    assert!(matches!(reports[3], R::Current(CertificateKind::Client, t) if t > now), "the new certificate: {reports:?}");
+
+    // A signer that never answers: a failed renewal is counted.
+    store.update(&cert, &key, "2001-01-01-00-00-01").unwrap();
+    let seen = Arc::new(RecordingCertificates::default());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let r = Rotation {
+        api: FakeCsrs::new(Verdict::Ignore),
+        store: store.clone(),
+        request: Arc::new(|| Request::client("n1")),
+        on_rotate: Arc::new(|_: &std::path::Path| {}),
+        timeout: Duration::from_millis(300),
+        exit_after_expiry: None,
+        kind: CertificateKind::Client,
+        observer: Some(seen.clone()),
+    };
+    let task = tokio::spawn(r.run(stop.clone()));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    assert!(seen.reports().contains(&R::RenewalFailed(CertificateKind::Client)), "{:?}", seen.reports());
 }

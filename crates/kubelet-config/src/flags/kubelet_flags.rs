@@ -26,8 +26,8 @@ pub struct KubeletFlags {
     pub cert_dir: PathBuf,
     /// `--hostname-override`: node name to use instead of the host's name; empty by default.
     pub hostname_override: String,
-    /// `--node-ip`: the node's IP address (or a comma-separated dual-stack pair); empty, one is
-    /// picked from the default-route interface.
+    /// `--node-ip`: the node's IP address; a comma-separated dual-stack pair is accepted, but only
+    /// its first address is used. Empty, one is picked from the default-route interface.
     pub node_ip: String,
     /// `--root-dir`: the kubelet's state directory (pod directories, volumes, plugins); default
     /// `/var/lib/kubelet`.

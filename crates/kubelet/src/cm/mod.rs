@@ -11,6 +11,7 @@
 pub mod cgroupfs;
 pub mod driver;
 pub mod pod_cgroups;
+pub mod swap;
 
 use std::collections::BTreeMap;
 use std::path::Path;

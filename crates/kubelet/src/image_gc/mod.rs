@@ -58,7 +58,8 @@ pub enum ImageGcError {
         /// The CRI `RemoveImage` errors, one per image not removed.
         errors: Vec<CriError>,
     },
-    /// Removing images to get below the high threshold failed for some.
+    /// Removing images to free `wanted` bytes (to the low threshold, or as much as possible for
+    /// eviction's reclaim) failed for some.
     #[error("wanted to free {wanted} bytes, but freed {freed} bytes space with errors in image deletion: {}", joined(errors))]
     Remove {
         /// Bytes the round set out to free: down to `imageGCLowThresholdPercent`, or

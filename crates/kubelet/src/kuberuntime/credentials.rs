@@ -213,14 +213,15 @@ impl DockerKeyring {
         secret: Option<(&str, &str, &str)>,
     ) -> Result<(), CredentialError> {
         let typed = |wanted: &str| type_.is_empty() || type_ == wanted;
-        let entries =
+        let (key, entries) =
             if let Some(json) = data.get(DOCKER_CONFIG_JSON_KEY).filter(|j| !j.is_empty() && typed(SECRET_TYPE_DOCKER_CONFIG_JSON)) {
-                serde_json::from_str::<ConfigJson>(json)
-                    .map_err(|e| CredentialError::Malformed { key: DOCKER_CONFIG_JSON_KEY, message: without_values(&e) })?
-                    .auths
+                let config = serde_json::from_str::<ConfigJson>(json)
+                    .map_err(|e| CredentialError::Malformed { key: DOCKER_CONFIG_JSON_KEY, message: without_values(&e) })?;
+                (DOCKER_CONFIG_JSON_KEY, config.auths)
             } else if let Some(cfg) = data.get(DOCKER_CFG_KEY).filter(|c| !c.is_empty() && typed(SECRET_TYPE_DOCKERCFG)) {
-                serde_json::from_str::<BTreeMap<String, ConfigEntry>>(cfg)
-                    .map_err(|e| CredentialError::Malformed { key: DOCKER_CFG_KEY, message: without_values(&e) })?
+                let entries = serde_json::from_str::<BTreeMap<String, ConfigEntry>>(cfg)
+                    .map_err(|e| CredentialError::Malformed { key: DOCKER_CFG_KEY, message: without_values(&e) })?;
+                (DOCKER_CFG_KEY, entries)
             } else {
                 return Ok(());
             };
@@ -229,7 +230,7 @@ impl DockerKeyring {
                 (entry.username, entry.password)
             } else {
                 decode_auth(&entry.auth).ok_or_else(|| CredentialError::Malformed {
-                    key: DOCKER_CONFIG_JSON_KEY,
+                    key,
                     message: format!("the auth of {location:?} is not base64 of user:password"),
                 })?
             };
@@ -302,6 +303,17 @@ mod tests {
 
     fn users(k: &DockerKeyring, image: &str) -> Vec<String> {
         k.lookup(image).into_iter().map(|a| a.username).collect()
+    }
+
+    #[test]
+    fn a_bad_auth_names_the_key_it_was_read_from() {
+        let bad = r#"{"r.example.com": {"auth": "not base64!"}}"#;
+        let mut k = DockerKeyring::default();
+        let err = k.add_secret(&[(DOCKER_CFG_KEY.to_string(), bad.to_string())].into()).unwrap_err();
+        assert!(err.to_string().starts_with(".dockercfg: the auth of \"r.example.com\""), "{err}");
+        let bad = format!(r#"{{"auths": {bad}}}"#);
+        let err = k.add_secret(&[(DOCKER_CONFIG_JSON_KEY.to_string(), bad)].into()).unwrap_err();
+        assert!(err.to_string().starts_with(".dockerconfigjson: the auth of"), "{err}");
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub struct PullLimits {
     pub parallel: Option<usize>,
     /// `registryPullQPS` (0: no limit) and `registryBurst`.
     pub qps: f64,
-    /// `registryBurst`: how many pulls may start at once above `qps`.
+    /// `registryBurst`: the most pulls that may start at once (the token bucket's size).
     pub burst: i32,
 }
 

@@ -32,7 +32,8 @@ pub enum RotationError {
     #[error("failed to remove {what} log {path:?}: {source}")]
     Remove {
         /// Why it was being removed: `unused` (left by an interrupted rotation), `old` (beyond
-        /// `containerLogMaxFiles`) or `compressed` (its `.gz` was written).
+        /// `containerLogMaxFiles`), `compressed` (its `.gz` was written) or `container` (the
+        /// container's logs were cleaned up).
         what: &'static str,
         /// The file.
         path: PathBuf,

@@ -4,6 +4,7 @@
 //! the process's `process_*` figures. One [`KubeletMetrics`] is made at start and handed to the parts that
 //! record into it; `/metrics` renders it.
 
+pub mod certificates;
 pub mod families;
 pub mod instrumented;
 
@@ -35,7 +36,7 @@ pub struct KubeletMetrics {
     /// The SLI duration of the first pod off the host network, once one has started.
     pub first_network_pod_start_sli_duration: std::sync::Mutex<f64>,
     /// `kubelet_pod_worker_duration_seconds`: one pod sync, by `operation_type` (`create`,
-    /// `update`, `sync`).
+    /// `update`, `sync`, `terminated`).
     pub pod_worker_duration: HistogramVec,
     /// `kubelet_pleg_relist_duration_seconds`: how long one PLEG relist takes.
     pub pleg_relist_duration: HistogramVec,
@@ -66,6 +67,8 @@ pub struct KubeletMetrics {
     pub rest_client_requests: CounterVec,
     /// `rest_client_request_duration_seconds`: API request latency, by `verb` and `host`.
     pub rest_client_request_duration: HistogramVec,
+    /// The client and serving certificates' TTL, renewal errors and rotations.
+    pub certificates: certificates::CertificateMetrics,
     /// `/proc` of this process, for the `process_*` figures.
     proc_self: PathBuf,
 }
@@ -188,12 +191,16 @@ impl KubeletMetrics {
             ),
             credential_provider_config_hash: std::sync::OnceLock::new(),
             image_manager_dir: std::sync::OnceLock::new(),
+            certificates: certificates::CertificateMetrics::default(),
             proc_self: PathBuf::from("/proc/self"),
         }
     }
 
     /// Appends every family to `out`.
     pub fn render(&self, out: &mut String) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        self.certificates.render_client(now, out);
+        self.certificates.render_serving(now, out);
         if let Some(hash) = self.credential_provider_config_hash.get() {
             let _ = writeln!(
                 out,
@@ -242,6 +249,7 @@ impl KubeletMetrics {
         self.runtime_operations.render(out);
         self.runtime_operations_duration.render(out);
         self.runtime_operations_errors.render(out);
+        self.certificates.render_server_errors(out);
         process_metrics(&self.proc_self, out);
     }
 }
@@ -251,6 +259,25 @@ impl kubelet_types::client_metrics::RequestObserver for KubeletMetrics {
     fn observe(&self, method: &str, host: &str, code: &str, elapsed: std::time::Duration) {
         self.rest_client_requests.inc(&[code, method, host]);
         self.rest_client_request_duration.observe(&[method, host], elapsed.as_secs_f64());
+    }
+}
+
+/// Certificate rotation's reports, recorded as upstream's certificate manager metrics.
+impl kubelet_types::certificate_metrics::CertificateObserver for KubeletMetrics {
+    fn rotating(&self, kind: kubelet_types::certificate_metrics::CertificateKind) {
+        self.certificates.rotating(kind);
+    }
+
+    fn current(&self, kind: kubelet_types::certificate_metrics::CertificateKind, not_after: i64) {
+        self.certificates.current(kind, not_after);
+    }
+
+    fn renewal_failed(&self, kind: kubelet_types::certificate_metrics::CertificateKind) {
+        self.certificates.renewal_failed(kind);
+    }
+
+    fn rotated(&self, kind: kubelet_types::certificate_metrics::CertificateKind, lived_seconds: f64) {
+        self.certificates.rotated(kind, lived_seconds);
     }
 }
 

@@ -41,10 +41,10 @@ pub trait MetricsSource: Send + Sync + 'static {
 }
 
 /// The kubelet's liveness, served as the `syncloop` health check (e.g. the sync loop iterated and
-/// PLEG relisted recently). `Err` carries why it is unhealthy; it is logged, never served in full
-/// on the aggregated `/healthz`.
+/// PLEG relisted recently). `Err` carries why it is unhealthy: the aggregated `/healthz`
+/// withholds it (`reason withheld`); the single check `/healthz/syncloop` answers with it.
 pub trait HealthChecker: Send + Sync + 'static {
-    /// `Ok` when the kubelet is healthy; otherwise `Err` with the reason (logged, not served).
+    /// `Ok` when the kubelet is healthy; otherwise `Err` with the reason.
     fn healthy(&self) -> Result<(), String>;
 }
 

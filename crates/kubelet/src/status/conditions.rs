@@ -3,8 +3,9 @@
 //! Generates `PodReadyToStartContainers`, `Initialized`, `Ready`, `ContainersReady` and
 //! `PodScheduled` from the pod spec, the API container statuses and the phase. Transition times
 //! are filled in by [`with_transition_times`], which keeps them from the previous status when the
-//! condition's status did not change. Conditions owned by others (readiness gates,
-//! `DisruptionTarget`) are copied, never generated, here.
+//! condition's status did not change. Conditions owned by others (readiness gates, a
+//! `DisruptionTarget` set by the API server or a controller) are copied, never generated, here;
+//! the kubelet sets its own `DisruptionTarget` when it evicts a pod (`pod_workers`).
 
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -24,7 +25,7 @@ pub const CONTAINERS_READY: &str = "ContainersReady";
 /// Pod condition type: the pod's sandbox is running with its network configured.
 pub const POD_READY_TO_START_CONTAINERS: &str = "PodReadyToStartContainers";
 /// Pod condition type: the pod is about to be terminated by a disruption (eviction,
-/// preemption); set by others and carried over, never generated here.
+/// preemption); carried over from the API, and set by the kubelet itself when it evicts.
 pub const DISRUPTION_TARGET: &str = "DisruptionTarget";
 
 /// Reason of a False `ContainersReady` or `Ready`: some container is not ready.
