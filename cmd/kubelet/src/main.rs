@@ -32,25 +32,16 @@ async fn wait_for_signal(shutdown: CancellationToken) {
 
 /// One malloc arena instead of glibc's default of 8 per core: the kubelet's few threads do not
 /// contend, and per-thread arenas roughly doubled its RSS with 100 pods (docs/benchmarks.md).
-/// And a fixed mmap threshold of 64 KiB: glibc raises its threshold to the size of every large
-/// block freed (up to 32 MiB), after which API list bodies and metrics renders are carved from
-/// the heap and leave holes between long-lived objects when freed; mapped, they go back to the
-/// kernel at once.
-fn tune_malloc() {
+fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only adjusts allocator tuning; called before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
     }
 }
 
-/// Blocks at least this large are mapped on their own (see [`tune_malloc`]).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MMAP_THRESHOLD: libc::c_int = 64 * 1024;
-
 fn main() -> ExitCode {
-    tune_malloc();
+    limit_malloc_arenas();
     let opts = match kubelet_config::load_from_args(std::env::args_os()) {
         Ok(opts) => opts,
         Err(e @ (kubelet_config::ConfigError::Help { .. } | kubelet_config::ConfigError::Version { .. })) => {
