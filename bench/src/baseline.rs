@@ -107,7 +107,7 @@ pub async fn run(rt: &RemoteRuntime, endpoint: &str, image: &str, pods: usize, t
         manifests: node.manifests.clone(),
         image: image.into(),
         image_ref,
-        memory_capacity: kubelet::node_info::memory_capacity(Path::new("/proc")),
+        memory_capacity: kubelet_types::machine::memory_capacity(Path::new("/proc")),
     });
 
     let containerd = probe::containerd_pid();

@@ -68,7 +68,7 @@ pub fn read_machine_info(paths: &HostPaths) -> MachineInfo {
         .unwrap_or_else(|| read_trim(&paths.etc_root.join("../var/lib/dbus/machine-id")));
     MachineInfo {
         num_cores,
-        memory_capacity: meminfo_total(&paths.proc_root),
+        memory_capacity: memory_capacity(&paths.proc_root),
         hugepages: hugepages(&paths.sys_root),
         ephemeral_storage: filesystem_size(&paths.root_dir),
         machine_id,
@@ -79,7 +79,8 @@ pub fn read_machine_info(paths: &HostPaths) -> MachineInfo {
     }
 }
 
-fn meminfo_total(proc_root: &Path) -> i64 {
+/// `MemTotal` of `<proc_root>/meminfo` in bytes; 0 when unknown.
+pub fn memory_capacity(proc_root: &Path) -> i64 {
     let text = std::fs::read_to_string(proc_root.join("meminfo")).unwrap_or_default();
     text.lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))

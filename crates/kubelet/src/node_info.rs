@@ -15,17 +15,6 @@ pub fn node_name(hostname_override: &str, proc_root: &Path) -> String {
     name.trim().to_lowercase()
 }
 
-/// `MemTotal` from `meminfo`, in bytes; 0 when unknown.
-pub fn memory_capacity(proc_root: &Path) -> i64 {
-    let text = std::fs::read_to_string(proc_root.join("meminfo")).unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|kb| kb.parse::<i64>().ok())
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
-
 /// The interface of the IPv4 default route, from `net/route`.
 pub fn default_route_interface(proc_root: &Path) -> Option<String> {
     let text = std::fs::read_to_string(proc_root.join("net/route")).ok()?;
@@ -65,7 +54,7 @@ mod tests {
         std::fs::write(d.path().join("net/route"), "Iface\tDestination\tGateway\neth1\t0012A8C0\t0\neth0\t00000000\t0101A8C0\n").unwrap();
         assert_eq!(node_name("", d.path()), "node-1");
         assert_eq!(node_name("Custom", d.path()), "custom");
-        assert_eq!(memory_capacity(d.path()), 1024 * 1024);
+        assert_eq!(kubelet_types::machine::memory_capacity(d.path()), 1024 * 1024);
         assert_eq!(default_route_interface(d.path()).as_deref(), Some("eth0"));
     }
 

@@ -83,19 +83,19 @@ impl Rotation {
     /// Renews at each deadline until `shutdown`. With no certificate in the store yet (a
     /// serving certificate before its first request) it requests one at once.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ExpiredError> {
-        let observe = |f: &dyn Fn(&dyn CertificateObserver)| {
-            if let Some(o) = &self.observer {
-                f(o.as_ref());
-            }
-        };
-        observe(&|o| o.rotating(self.kind));
+        let observer = self.observer.as_deref();
+        if let Some(o) = observer {
+            o.rotating(self.kind);
+        }
         loop {
             let now = k8s_openapi::jiff::Timestamp::now().as_second();
             let current = self.store.current();
             let not_before = current.as_ref().ok().and_then(|c| c.as_ref()).map(|pair| pair.not_before);
             let wait = match current {
                 Ok(Some(pair)) => {
-                    observe(&|o| o.current(self.kind, pair.not_after));
+                    if let Some(o) = observer {
+                        o.current(self.kind, pair.not_after);
+                    }
                     if let Some(grace) = self.exit_after_expiry
                         && now > pair.not_after + grace.as_secs() as i64
                     {
@@ -119,14 +119,15 @@ impl Rotation {
             match self.renew().await {
                 Ok(file) => {
                     tracing::info!(cert = %file.display(), "certificate rotated");
-                    if let Some(not_before) = not_before {
-                        let lived = (k8s_openapi::jiff::Timestamp::now().as_second() - not_before) as f64;
-                        observe(&|o| o.rotated(self.kind, lived));
+                    if let (Some(o), Some(not_before)) = (observer, not_before) {
+                        o.rotated(self.kind, (k8s_openapi::jiff::Timestamp::now().as_second() - not_before) as f64);
                     }
                     (self.on_rotate)(&file);
                 }
                 Err(e) => {
-                    observe(&|o| o.renewal_failed(self.kind));
+                    if let Some(o) = observer {
+                        o.renewal_failed(self.kind);
+                    }
                     tracing::error!("certificate rotation failed: {e}; retrying in {RETRY:?}");
                     tokio::select! {
                         _ = shutdown.cancelled() => return Ok(()),
