@@ -40,7 +40,7 @@ impl PodAdmitter {
             return Ok(());
         }
         admit_os(pod)?;
-        self.sysctls.admit(pod).map_err(|message| PodRejection { reason: FORBIDDEN_REASON, message })?;
+        self.sysctls.admit(pod).map_err(|e| PodRejection { reason: FORBIDDEN_REASON, message: e.to_string() })?;
         // As upstream, only a pod still Pending in the API is checked (a static pod has no phase).
         if phase == Some("Pending") {
             crate::apparmor::admit(pod, self.apparmor)

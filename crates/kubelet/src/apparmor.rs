@@ -40,20 +40,31 @@ pub fn required(pod: &Pod) -> bool {
     annotations.filter(|(k, _)| k.starts_with(ANNOTATION_PREFIX)).any(|(_, v)| v != "unconfined")
 }
 
-/// Admits `pod` on a host where AppArmor is `enabled` or says why not (the message after
-/// upstream's `Cannot enforce AppArmor: `).
-pub fn admit(pod: &Pod, enabled: bool) -> Result<(), String> {
+/// Why a pod that asks for AppArmor cannot run here (the message after upstream's
+/// `Cannot enforce AppArmor: `).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AppArmorError {
+    /// The pod asks for confinement and the host does not enforce AppArmor.
+    #[error("AppArmor is not enabled on the host")]
+    NotEnabled,
+    /// A container's `Localhost` profile has no name (the container's name).
+    #[error("invalid empty AppArmor profile name for container {0:?}")]
+    EmptyLocalhostProfile(String),
+}
+
+/// Admits `pod` on a host where AppArmor is `enabled` or says why not.
+pub fn admit(pod: &Pod, enabled: bool) -> Result<(), AppArmorError> {
     if !required(pod) {
         return Ok(());
     }
     if !enabled {
-        return Err("AppArmor is not enabled on the host".into());
+        return Err(AppArmorError::NotEnabled);
     }
     for (name, profile) in all_containers(pod) {
         if let Some(p) = profile.filter(|p| p.type_ == "Localhost")
             && p.localhost_profile.as_deref().is_none_or(|n| n.trim().is_empty())
         {
-            return Err(format!("invalid empty AppArmor profile name for container {name:?}"));
+            return Err(AppArmorError::EmptyLocalhostProfile(name.to_string()));
         }
     }
     Ok(())
@@ -89,7 +100,8 @@ mod tests {
     #[test]
     fn confinement_is_refused_without_apparmor_on_the_host() {
         for pod in [pod_with(profile("RuntimeDefault", None), None), pod_with(None, Some("runtime/default"))] {
-            assert_eq!(admit(&pod, false).unwrap_err(), "AppArmor is not enabled on the host");
+            assert_eq!(admit(&pod, false).unwrap_err().to_string(), "AppArmor is not enabled on the host");
+            assert_eq!(admit(&pod, false), Err(AppArmorError::NotEnabled));
             assert_eq!(admit(&pod, true), Ok(()));
         }
         for pod in [pod_with(None, None), pod_with(profile("Unconfined", None), None), pod_with(None, Some("unconfined"))] {
@@ -100,7 +112,10 @@ mod tests {
 
     #[test]
     fn localhost_profiles_need_a_name() {
-        assert!(admit(&pod_with(profile("Localhost", Some(" ")), None), true).unwrap_err().contains("invalid empty AppArmor profile name"));
+        let err = admit(&pod_with(profile("Localhost", Some(" ")), None), true).unwrap_err();
+        assert!(err.to_string().contains("invalid empty AppArmor profile name"), "{err}");
+        assert_eq!(err, AppArmorError::EmptyLocalhostProfile("c".into()));
+        assert_eq!(err.to_string(), "invalid empty AppArmor profile name for container \"c\"");
         assert_eq!(admit(&pod_with(profile("Localhost", Some("k8s-nginx")), None), true), Ok(()));
     }
 

@@ -91,6 +91,28 @@ pub enum SysctlError {
     NotNamespaced(String),
 }
 
+/// Why a pod may not set a sysctl ([`SysctlAllowlist::validate`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ForbiddenSysctl {
+    /// The sysctl is neither safe nor in `allowedUnsafeSysctls` (its normalized name).
+    #[error("{0:?} not allowlisted")]
+    NotAllowlisted(String),
+    /// The sysctl belongs to a kernel namespace the pod shares with the host.
+    #[error("{name:?} not allowed with host {namespace} enabled")]
+    HostNamespace {
+        /// The sysctl's normalized name.
+        name: String,
+        /// The namespace the pod shares with the host (`hostNetwork`, `hostIPC`, `hostUsers`).
+        namespace: SysctlNamespace,
+    },
+}
+
+/// A pod refused for its sysctls ([`SysctlAllowlist::admit`]): the message of its
+/// `SysctlForbidden` rejection, for the first forbidden one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("forbidden sysctl: {0}")]
+pub struct PodSysctlError(#[from] pub ForbiddenSysctl);
+
 /// `net/ipv4/conf/eth0.100/rp_filter` → `net.ipv4.conf.eth0/100.rp_filter`: a name whose first
 /// separator is a slash has its dots and slashes swapped (sysctl.d(5)); others are unchanged.
 pub fn normalize_name(name: &str) -> String {
@@ -211,29 +233,29 @@ impl SysctlAllowlist {
 
     /// Whether a pod may set `name`; a sysctl of a namespace the pod shares with the host
     /// (`hostNetwork`, `hostIPC`, `hostUsers`) is refused even when allowlisted.
-    pub fn validate(&self, name: &str, host_net: bool, host_ipc: bool, host_users: bool) -> Result<(), String> {
+    pub fn validate(&self, name: &str, host_net: bool, host_ipc: bool, host_users: bool) -> Result<(), ForbiddenSysctl> {
         let name = normalize_name(name);
         let found =
             self.names.iter().find(|(n, _)| *n == name).or_else(|| self.prefixes.iter().find(|(p, _)| name.starts_with(p.as_str())));
-        let Some((_, ns)) = found else { return Err(format!("{name:?} not allowlisted")) };
+        let Some((_, ns)) = found else { return Err(ForbiddenSysctl::NotAllowlisted(name)) };
         let shared = match ns {
             SysctlNamespace::Ipc => host_ipc,
             SysctlNamespace::Net => host_net,
             SysctlNamespace::User => host_users,
             SysctlNamespace::Uts => false,
         };
-        if shared { Err(format!("{name:?} not allowed with host {ns} enabled")) } else { Ok(()) }
+        if shared { Err(ForbiddenSysctl::HostNamespace { name, namespace: *ns }) } else { Ok(()) }
     }
 
     /// The sysctl admission of a pod: `Err` with the message of the first forbidden sysctl.
-    pub fn admit(&self, pod: &Pod) -> Result<(), String> {
+    pub fn admit(&self, pod: &Pod) -> Result<(), PodSysctlError> {
         let Some(spec) = pod.spec.as_ref() else { return Ok(()) };
         let sysctls = spec.security_context.as_ref().and_then(|sc| sc.sysctls.as_ref());
         // hostUsers defaults to true: an unset field shares the host's user namespace.
         let host_users = spec.host_users.unwrap_or(true);
         for s in sysctls.into_iter().flatten() {
             let (host_net, host_ipc) = (spec.host_network.unwrap_or(false), spec.host_ipc.unwrap_or(false));
-            self.validate(&s.name, host_net, host_ipc, host_users).map_err(|e| format!("forbidden sysctl: {e}"))?;
+            self.validate(&s.name, host_net, host_ipc, host_users)?;
         }
         Ok(())
     }

@@ -53,8 +53,12 @@ fn safe_sysctls_are_admitted_and_unsafe_ones_rejected() {
     let list = node(&[]);
     assert_eq!(list.admit(&pod(&["kernel.shm_rmid_forced", "net.ipv4.tcp_rmem"], false, false, None)), Ok(()));
     assert_eq!(
-        list.admit(&pod(&["kernel.shm_rmid_forced", "kernel.msgmax"], false, false, None)),
-        Err("forbidden sysctl: \"kernel.msgmax\" not allowlisted".into())
+        list.admit(&pod(&["kernel.shm_rmid_forced", "kernel.msgmax"], false, false, None)).unwrap_err().to_string(),
+        "forbidden sysctl: \"kernel.msgmax\" not allowlisted"
+    );
+    assert_eq!(
+        list.admit(&pod(&["kernel.msgmax"], false, false, None)),
+        Err(PodSysctlError(ForbiddenSysctl::NotAllowlisted("kernel.msgmax".into())))
     );
     assert_eq!(list.admit(&pod(&[], false, false, None)), Ok(()));
     assert_eq!(list.admit(&Pod::default()), Ok(()));
@@ -80,18 +84,22 @@ fn allowed_unsafe_sysctls_admit_names_and_glob_patterns() {
 fn namespaced_sysctls_are_refused_when_the_pod_shares_the_host_namespace() {
     let list = node(&["kernel.msg*", "user.max_user_namespaces", "kernel.domainname"]);
     assert_eq!(
-        list.admit(&pod(&["net.ipv4.ip_local_port_range"], true, false, None)),
-        Err("forbidden sysctl: \"net.ipv4.ip_local_port_range\" not allowed with host Net enabled".into())
+        list.admit(&pod(&["net.ipv4.ip_local_port_range"], true, false, None)).unwrap_err().to_string(),
+        "forbidden sysctl: \"net.ipv4.ip_local_port_range\" not allowed with host Net enabled"
     );
     assert_eq!(
-        list.admit(&pod(&["kernel.msgmax"], false, true, None)),
-        Err("forbidden sysctl: \"kernel.msgmax\" not allowed with host IPC enabled".into())
+        list.admit(&pod(&["kernel.msgmax"], false, true, None)).unwrap_err().to_string(),
+        "forbidden sysctl: \"kernel.msgmax\" not allowed with host IPC enabled"
+    );
+    assert_eq!(
+        list.validate("kernel/msgmax", false, true, false),
+        Err(ForbiddenSysctl::HostNamespace { name: "kernel.msgmax".into(), namespace: SysctlNamespace::Ipc })
     );
     assert_eq!(list.admit(&pod(&["kernel.msgmax"], true, false, None)), Ok(()));
     // hostUsers defaults to true.
     assert_eq!(
-        list.admit(&pod(&["user.max_user_namespaces"], false, false, None)),
-        Err("forbidden sysctl: \"user.max_user_namespaces\" not allowed with host User enabled".into())
+        list.admit(&pod(&["user.max_user_namespaces"], false, false, None)).unwrap_err().to_string(),
+        "forbidden sysctl: \"user.max_user_namespaces\" not allowed with host User enabled"
     );
     assert_eq!(list.admit(&pod(&["user.max_user_namespaces"], false, false, Some(false))), Ok(()));
     // UTS is never shared by a pod.

@@ -11,14 +11,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::{Container, Pod, VolumeMount};
-use kubelet_cri::{ContainerConfigExtras, api};
+use kubelet_cri::{ContainerConfigExtras, CriError, api};
+use kubelet_deviceplugin::AllocationError;
 
-use super::env::{EnvObjects, PodFacts, container_env, expand};
+use super::env::{EnvError, EnvObjects, EnvSourceError, PodFacts, container_env, expand};
 use super::hash::container_hash;
 use super::labels::{container_annotations, container_labels};
 use super::resources::linux_resources;
-use super::security_context::{ImageUser, NodeSecurity, container_security_context, verify_run_as_non_root};
-use super::sub_path::{SubPaths, mount_sub_path};
+use super::security_context::{ImageUser, NodeSecurity, SecurityContextError, container_security_context, verify_run_as_non_root};
+use super::sub_path::{SubPathError, SubPaths, mount_sub_path};
 
 /// Host-side facts a container config needs.
 pub struct ContainerContext<'a> {
@@ -49,32 +50,100 @@ pub struct ContainerContext<'a> {
 
 /// Why a container config could not be built (`CreateContainerConfigError`).
 #[derive(Debug, thiserror::Error)]
-#[error("container {container:?}: {reason}")]
+#[error("container {container:?}: {source}")]
 pub struct ContainerConfigError {
     /// The container's name in the pod spec.
     pub container: String,
-    /// What is wrong, as reported in the container's `CreateContainerConfigError` status message.
-    pub reason: String,
+    /// What is wrong; its text is the container's `CreateContainerConfigError` status message.
+    pub source: ContainerConfigCause,
+}
+
+impl ContainerConfigError {
+    /// The config error of container `c`.
+    pub fn new(c: &Container, source: impl Into<ContainerConfigCause>) -> Self {
+        Self { container: c.name.clone(), source: source.into() }
+    }
+}
+
+/// What is wrong with a container's config: the text is its `CreateContainerConfigError` status
+/// message, and the `Error: <text>` of its `Failed` event.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerConfigCause {
+    /// A ConfigMap or Secret (or the Services) the environment needs could not be read.
+    #[error(transparent)]
+    EnvSource(#[from] EnvSourceError),
+    /// The runtime could not give the status of the container's image (for its user); only the
+    /// runtime's own message of a gRPC error is shown.
+    #[error("{}", super::manager::cri_message(.0))]
+    ImageStatus(#[from] CriError),
+    /// The container's environment cannot be built.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// The container's mounts cannot be made.
+    #[error(transparent)]
+    Mount(#[from] MountError),
+    /// The container's security context cannot be built or breaks the pod's policy.
+    #[error(transparent)]
+    SecurityContext(#[from] SecurityContextError),
+    /// The device manager could not give the container's device settings.
+    #[error(transparent)]
+    Devices(#[from] AllocationError),
+}
+
+/// Why a mount's `recursiveReadOnly` cannot be honoured (upstream's messages).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RecursiveReadOnlyError {
+    /// The mount asks for recursive read-only but is not `readOnly` (the volume's name).
+    #[error("volume {0:?} requested recursive read-only mode, but it is not read-only")]
+    NotReadOnly(String),
+    /// The mount asks for recursive read-only with a mount propagation other than `None`.
+    #[error("volume {volume:?} requested recursive read-only mode, but it is not compatible with propagation {propagation:?}")]
+    Propagation {
+        /// The volume's name.
+        volume: String,
+        /// The mount's `mountPropagation`.
+        propagation: String,
+    },
+    /// `Enabled` on a runtime handler without recursive read-only mounts (the volume's name).
+    #[error("volume {0:?} requested recursive read-only mode, but it is not supported by the runtime")]
+    Unsupported(String),
+    /// A `recursiveReadOnly` that is none of `Disabled`, `IfPossible` and `Enabled`.
+    #[error("unknown recursive read-only mode {0:?}")]
+    UnknownMode(String),
+}
+
+/// Why a container's mounts could not be made; the text is its `CreateContainerConfigError` message.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    /// The mount's `subPath` or `subPathExpr` is refused or could not be prepared.
+    #[error(transparent)]
+    SubPath(#[from] SubPathError),
+    /// The mount names a volume that was not prepared on this node (the volume's name).
+    #[error("volume {0:?} is not available on this node")]
+    VolumeUnavailable(String),
+    /// The mount's `recursiveReadOnly` cannot be honoured.
+    #[error("failed to resolve recursive read-only mode: {0}")]
+    RecursiveReadOnly(#[from] RecursiveReadOnlyError),
 }
 
 /// Upstream `resolveRecursiveReadOnly`: whether the mount is to be recursively read-only, or why
 /// its `recursiveReadOnly` cannot be honoured.
-pub(crate) fn resolve_recursive_read_only(m: &VolumeMount, runtime_supports_rro: bool) -> Result<bool, String> {
+pub(crate) fn resolve_recursive_read_only(m: &VolumeMount, runtime_supports_rro: bool) -> Result<bool, RecursiveReadOnlyError> {
     let mode = m.recursive_read_only.as_deref().unwrap_or("Disabled");
     if mode == "Disabled" {
         return Ok(false);
     }
     if !m.read_only.unwrap_or(false) {
-        return Err(format!("volume {:?} requested recursive read-only mode, but it is not read-only", m.name));
+        return Err(RecursiveReadOnlyError::NotReadOnly(m.name.clone()));
     }
     if let Some(p) = m.mount_propagation.as_deref().filter(|p| *p != "None") {
-        return Err(format!("volume {:?} requested recursive read-only mode, but it is not compatible with propagation {p:?}", m.name));
+        return Err(RecursiveReadOnlyError::Propagation { volume: m.name.clone(), propagation: p.to_string() });
     }
     match mode {
         "IfPossible" => Ok(runtime_supports_rro),
         "Enabled" if runtime_supports_rro => Ok(true),
-        "Enabled" => Err(format!("volume {:?} requested recursive read-only mode, but it is not supported by the runtime", m.name)),
-        other => Err(format!("unknown recursive read-only mode {other:?}")),
+        "Enabled" => Err(RecursiveReadOnlyError::Unsupported(m.name.clone())),
+        other => Err(RecursiveReadOnlyError::UnknownMode(other.to_string())),
     }
 }
 
@@ -85,7 +154,7 @@ fn mounts(
     c: &Container,
     ctx: &ContainerContext,
     vars: &BTreeMap<String, String>,
-) -> Result<(Vec<api::Mount>, ContainerConfigExtras), String> {
+) -> Result<(Vec<api::Mount>, ContainerConfigExtras), MountError> {
     let mut out = Vec::new();
     let mut extras = ContainerConfigExtras::default();
     for (index, m) in c.volume_mounts.iter().flatten().enumerate() {
@@ -101,13 +170,12 @@ fn mounts(
             });
             continue;
         }
-        let base = ctx.volume_paths.get(&m.name).ok_or_else(|| format!("volume {:?} is not available on this node", m.name))?;
+        let base = ctx.volume_paths.get(&m.name).ok_or_else(|| MountError::VolumeUnavailable(m.name.clone()))?;
         let host = match mount_sub_path(m, vars)? {
             Some(sub) => ctx.sub_paths.prepare(&m.name, base, &sub, &c.name, index)?,
             None => base.clone(),
         };
-        let recursive_read_only = resolve_recursive_read_only(m, ctx.runtime_supports_rro)
-            .map_err(|e| format!("failed to resolve recursive read-only mode: {e}"))?;
+        let recursive_read_only = resolve_recursive_read_only(m, ctx.runtime_supports_rro)?;
         out.push(api::Mount {
             container_path: m.mount_path.clone(),
             host_path: host.to_string_lossy().into_owned(),
@@ -144,12 +212,11 @@ pub fn container_config(
     restart_count: i32,
     ctx: &ContainerContext,
 ) -> Result<(api::ContainerConfig, ContainerConfigExtras), ContainerConfigError> {
-    let fail = |reason: String| ContainerConfigError { container: c.name.clone(), reason };
-    let env = container_env(pod, c, ctx.facts, ctx.env_objects, ctx.volume_paths).map_err(fail)?;
+    let env = container_env(pod, c, ctx.facts, ctx.env_objects, ctx.volume_paths).map_err(|e| ContainerConfigError::new(c, e))?;
     let vars = env.iter().cloned().collect();
     let expand_all = |v: &Option<Vec<String>>| v.iter().flatten().map(|s| expand(s, &vars)).collect();
-    let (mounts, extras) = mounts(c, ctx, &vars).map_err(fail)?;
-    let config_error = |e: super::security_context::SecurityContextError| fail(e.to_string());
+    let (mounts, extras) = mounts(c, ctx, &vars).map_err(|e| ContainerConfigError::new(c, e))?;
+    let config_error = |e: SecurityContextError| ContainerConfigError::new(c, e);
     verify_run_as_non_root(pod, c, &ctx.image_user).map_err(config_error)?;
     let security_context = container_security_context(pod, c, ctx.security, &ctx.image_user).map_err(config_error)?;
     let config = api::ContainerConfig {
@@ -196,14 +263,28 @@ mod tests {
         assert_eq!(resolve_recursive_read_only(&mount(Some("IfPossible"), true, None), true), Ok(true));
         assert_eq!(resolve_recursive_read_only(&mount(Some("Enabled"), true, None), true), Ok(true));
         assert_eq!(
-            resolve_recursive_read_only(&mount(Some("Enabled"), true, None), false).unwrap_err(),
+            resolve_recursive_read_only(&mount(Some("Enabled"), true, None), false).unwrap_err().to_string(),
             "volume \"mnt\" requested recursive read-only mode, but it is not supported by the runtime"
         );
-        assert!(resolve_recursive_read_only(&mount(Some("Enabled"), false, None), true).unwrap_err().contains("it is not read-only"));
+        assert_eq!(
+            resolve_recursive_read_only(&mount(Some("Enabled"), false, None), true),
+            Err(RecursiveReadOnlyError::NotReadOnly("mnt".into()))
+        );
+        assert!(
+            resolve_recursive_read_only(&mount(Some("Enabled"), false, None), true)
+                .unwrap_err()
+                .to_string()
+                .contains("it is not read-only")
+        );
         assert!(
             resolve_recursive_read_only(&mount(Some("IfPossible"), true, Some("HostToContainer")), true)
                 .unwrap_err()
+                .to_string()
                 .contains("propagation \"HostToContainer\"")
+        );
+        assert_eq!(
+            resolve_recursive_read_only(&mount(Some("Sometimes"), true, None), true).unwrap_err().to_string(),
+            "unknown recursive read-only mode \"Sometimes\""
         );
     }
 
@@ -256,6 +337,8 @@ mod tests {
         bad.volume_mounts.as_mut().unwrap()[0].name = "missing".into();
         let err = container_config(&pod, &bad, 0, &ctx).unwrap_err();
         assert_eq!(err.to_string(), "container \"web\": volume \"missing\" is not available on this node");
+        assert!(matches!(&err.source, ContainerConfigCause::Mount(MountError::VolumeUnavailable(v)) if v == "missing"), "{err}");
+        assert_eq!(err.source.to_string(), "volume \"missing\" is not available on this node");
 
         // A recursive read-only mount reaches the runtime when the handler supports it.
         let mut rro = c.clone();
@@ -317,6 +400,7 @@ mod tests {
         assert_eq!(sc.run_as_user, Some(api::Int64Value { value: 1000 }));
         assert_eq!(sc.seccomp.unwrap().profile_type, api::security_profile::ProfileType::RuntimeDefault as i32);
         let err = container_config(&pod, &c, 0, &ctx(ImageUser { uid: Some(0), username: String::new() })).unwrap_err();
-        assert_eq!(err.reason, "container has runAsNonRoot and image will run as root (pod: \"p_default(u)\", container: web)");
+        assert_eq!(err.source.to_string(), "container has runAsNonRoot and image will run as root (pod: \"p_default(u)\", container: web)");
+        assert!(matches!(err.source, ContainerConfigCause::SecurityContext(_)), "{err}");
     }
 }

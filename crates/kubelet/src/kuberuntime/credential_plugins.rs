@@ -82,14 +82,38 @@ pub enum PluginError {
         /// What is wrong with the answer (never the credentials themselves).
         message: String,
     },
-    /// The pod's service account or its token could not be got for a service-account provider.
-    #[error("credential provider plugin {name}: {message}")]
+    /// The pod's service account could not be got for a service-account provider.
+    #[error("credential provider plugin {name}: failed to get service account: {source}")]
     ServiceAccount {
         /// The provider's `name`.
         name: String,
-        /// What failed to be fetched, and why.
-        message: String,
+        /// Why it could not be got.
+        #[source]
+        source: ServiceAccountTokenError,
     },
+    /// A token of the pod's service account could not be got for a service-account provider.
+    #[error("credential provider plugin {name}: failed to get service account token: {source}")]
+    ServiceAccountToken {
+        /// The provider's `name`.
+        name: String,
+        /// Why it could not be got.
+        #[source]
+        source: ServiceAccountTokenError,
+    },
+}
+
+/// Why a service account or one of its tokens could not be got ([`ServiceAccountTokens`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceAccountTokenError {
+    /// The API server could not give the ServiceAccount object.
+    #[error(transparent)]
+    Api(#[from] kubelet_types::api_error::ApiError),
+    /// The pod's service account does not exist (its name).
+    #[error("serviceaccount {0:?} not found")]
+    NotFound(String),
+    /// The token could not be requested.
+    #[error(transparent)]
+    Token(#[from] crate::volumemanager::token::TokenError),
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,10 +173,10 @@ pub struct ServiceAccountInfo {
 #[async_trait::async_trait]
 pub trait ServiceAccountTokens: Send + Sync + 'static {
     /// Service account `namespace/name`; `None` when it does not exist.
-    async fn service_account(&self, namespace: &str, name: &str) -> Result<Option<ServiceAccountInfo>, String>;
+    async fn service_account(&self, namespace: &str, name: &str) -> Result<Option<ServiceAccountInfo>, ServiceAccountTokenError>;
     /// A token of the pod's service account (whose UID is `service_account_uid`) for
     /// `audience`, bound to the pod.
-    async fn token(&self, pod: &PullingPod, service_account_uid: &str, audience: &str) -> Result<String, String>;
+    async fn token(&self, pod: &PullingPod, service_account_uid: &str, audience: &str) -> Result<String, ServiceAccountTokenError>;
 }
 
 /// What a service-account provider is given for one pod, and what its answers are cached by.
@@ -254,7 +278,7 @@ impl CredentialPlugins {
         t: &TokenAttributes,
         pod: Option<&PullingPod>,
     ) -> Result<Option<ServiceAccountRequest>, PluginError> {
-        let sa_err = |message: String| PluginError::ServiceAccount { name: p.name.clone(), message };
+        let sa_err = |source| PluginError::ServiceAccount { name: p.name.clone(), source };
         let Some(pod) = pod.filter(|pod| !pod.service_account.is_empty()) else {
             if t.require_service_account == Some(true) {
                 tracing::debug!(plugin = %p.name, "the pod has no service account and the plugin requires one; skipping it");
@@ -274,8 +298,8 @@ impl CredentialPlugins {
         let account = tokens
             .service_account(&pod.namespace, &pod.service_account)
             .await
-            .map_err(|e| sa_err(format!("failed to get service account: {e}")))?
-            .ok_or_else(|| sa_err(format!("failed to get service account: serviceaccount {:?} not found", pod.service_account)))?;
+            .map_err(sa_err)?
+            .ok_or_else(|| sa_err(ServiceAccountTokenError::NotFound(pod.service_account.clone())))?;
         let mut annotations = BTreeMap::new();
         for key in &t.required_service_account_annotation_keys {
             let Some(v) = account.annotations.get(key) else {
@@ -292,7 +316,7 @@ impl CredentialPlugins {
         let token = tokens
             .token(pod, &account.uid, &t.service_account_token_audience)
             .await
-            .map_err(|e| sa_err(format!("failed to get service account token: {e}")))?;
+            .map_err(|source| PluginError::ServiceAccountToken { name: p.name.clone(), source })?;
         let mut cache_key = serde_json::json!([pod.namespace, pod.service_account, account.uid, annotations]).to_string();
         if t.cache_type == "Token" {
             cache_key.push_str(&format!(" token {}", super::pull_records::sha256_hex(token.as_bytes())));
@@ -491,7 +515,7 @@ mod tests {
 
     #[async_trait::async_trait]
     impl ServiceAccountTokens for Accounts {
-        async fn service_account(&self, namespace: &str, name: &str) -> Result<Option<ServiceAccountInfo>, String> {
+        async fn service_account(&self, namespace: &str, name: &str) -> Result<Option<ServiceAccountInfo>, ServiceAccountTokenError> {
             let annotations = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
             Ok(match (namespace, name) {
                 ("team", "puller") => Some(ServiceAccountInfo {
@@ -502,7 +526,7 @@ mod tests {
                 _ => None,
             })
         }
-        async fn token(&self, pod: &PullingPod, _service_account_uid: &str, audience: &str) -> Result<String, String> {
+        async fn token(&self, pod: &PullingPod, _service_account_uid: &str, audience: &str) -> Result<String, ServiceAccountTokenError> {
             Ok(format!("token-of-{}-for-{audience}", pod.name))
         }
     }
@@ -531,6 +555,15 @@ mod tests {
         assert!(p.keyring("r.example.com/app:1", Some(&pod("c", ""))).await.is_empty(), "no service account: skipped, as it requires one");
         assert!(p.keyring("r.example.com/app:1", Some(&pod("d", "bare"))).await.is_empty(), "a required annotation missing: skipped");
         assert!(p.keyring("r.example.com/app:1", Some(&pod("e", "gone"))).await.is_empty(), "an absent service account gives nothing");
+        let err = p.provide(&p.providers[0], "r.example.com/app", Some(&pod("e", "gone"))).await.unwrap_err();
+        assert!(
+            matches!(&err, PluginError::ServiceAccount { source: ServiceAccountTokenError::NotFound(sa), .. } if sa == "gone"),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "credential provider plugin test-plugin: failed to get service account: serviceaccount \"gone\" not found"
+        );
         let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
         assert_eq!(calls.lines().count(), 1, "the second pod of the service account came from the cache: {calls}");
         assert_eq!(metrics.credential_provider_plugin_duration.count(&["test-plugin"]), 1);
@@ -556,5 +589,18 @@ mod tests {
         let failing = plugins(dir.path(), "exit 1", "0s").with_metrics(metrics.clone());
         failing.keyring("r.example.com/app", None).await;
         assert_eq!(metrics.credential_provider_plugin_errors.get(&["test-plugin"]), 1.0);
+    }
+
+    #[test]
+    fn a_token_error_keeps_the_token_managers_message() {
+        use crate::volumemanager::token::TokenError;
+        let source = ServiceAccountTokenError::from(TokenError::NoStatus { namespace: "team".into(), service_account: "puller".into() });
+        assert!(matches!(&source, ServiceAccountTokenError::Token(TokenError::NoStatus { .. })), "{source}");
+        let err = PluginError::ServiceAccountToken { name: "test-plugin".into(), source };
+        assert_eq!(
+            err.to_string(),
+            "credential provider plugin test-plugin: failed to get service account token: failed to fetch token: \
+             serviceaccounts/team/puller/token answered without a status"
+        );
     }
 }

@@ -15,8 +15,43 @@ use k8s_openapi::api::core::v1::{Container, EnvVar, Pod};
 
 use super::file_key_ref::{FileKeyRefError, file_key_value};
 use super::labels::pod_full_name;
-use super::resources::{NodeAllocatable, find_container, resource_field_value, with_default_limits};
+use super::resources::{NodeAllocatable, ResourceFieldError, find_container, resource_field_value, with_default_limits};
 pub use kubelet_types::env::{EnvSourceError, EnvSources, NoEnvSources, ObjectData, SecretRead};
+
+/// Why a container's environment cannot be built; the text is its `CreateContainerConfigError`
+/// message (upstream's).
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    /// A `fieldRef` selects a field the downward API does not give (the field path).
+    #[error("unsupported fieldRef fieldPath {0:?}")]
+    UnsupportedFieldPath(String),
+    /// A `resourceFieldRef` that cannot be resolved.
+    #[error(transparent)]
+    ResourceField(#[from] ResourceFieldError),
+    /// A ConfigMap or Secret that `envFrom` or a non-optional key reference names does not exist.
+    #[error("{kind} \"{name}\" not found")]
+    ObjectNotFound {
+        /// `configmap` or `secret`.
+        kind: &'static str,
+        /// The object's name.
+        name: String,
+    },
+    /// A non-optional key reference names a key the ConfigMap or Secret lacks.
+    #[error("couldn't find key {key} in {kind} {namespace}/{name}")]
+    KeyNotFound {
+        /// The selector's `key`.
+        key: String,
+        /// `configmap` or `secret`.
+        kind: &'static str,
+        /// The pod's namespace, where the object is.
+        namespace: String,
+        /// The object's name.
+        name: String,
+    },
+    /// A `fileKeyRef` without a value.
+    #[error(transparent)]
+    FileKeyRef(#[from] FileKeyRefError),
+}
 
 /// Pod facts that `fieldRef` can select.
 #[derive(Clone, Debug, Default)]
@@ -122,7 +157,7 @@ pub fn expand_with<'v>(input: &str, mut lookup: impl FnMut(&str) -> Option<&'v s
     out
 }
 
-fn field_ref(pod: &Pod, path: &str, facts: &PodFacts) -> Result<String, String> {
+fn field_ref(pod: &Pod, path: &str, facts: &PodFacts) -> Result<String, EnvError> {
     let m = &pod.metadata;
     let keyed = |prefix: &str, map: &Option<BTreeMap<String, String>>| {
         path.strip_prefix(prefix)
@@ -142,7 +177,7 @@ fn field_ref(pod: &Pod, path: &str, facts: &PodFacts) -> Result<String, String> 
         "status.hostIP" | "status.hostIPs" => facts.host_ip.clone(),
         "status.podIP" => facts.pod_ips.first().cloned().unwrap_or_default(),
         "status.podIPs" => facts.pod_ips.join(","),
-        other => return Err(format!("unsupported fieldRef fieldPath {other:?}")),
+        other => return Err(EnvError::UnsupportedFieldPath(other.to_string())),
     })
 }
 
@@ -154,7 +189,7 @@ fn env_value(
     facts: &PodFacts,
     src: &EnvObjects,
     volumes: &HashMap<String, PathBuf>,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, EnvError> {
     let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
     let Some(from) = &var.value_from else {
         return Ok(Some(expand(var.value.as_deref().unwrap_or_default(), vars)));
@@ -169,14 +204,15 @@ fn env_value(
             Some(name) => find_container(&defaulted, name)?.clone(),
             None => find_container(&defaulted, &c.name).cloned().unwrap_or_else(|_| c.clone()),
         };
-        return resource_field_value(&target, r).map(Some);
+        return Ok(Some(resource_field_value(&target, r)?));
     }
-    let keyed = |kind: &str, name: &str, key: &str, optional: Option<bool>, data: Option<&ObjectData>| match data.map(|d| d.get(key)) {
-        Some(Some(v)) => Ok(Some(v.clone())),
-        _ if optional.unwrap_or(false) => Ok(None),
-        None => Err(format!("{kind} \"{name}\" not found")),
-        Some(None) => Err(format!("couldn't find key {key} in {kind} {ns}/{name}")),
-    };
+    let keyed =
+        |kind: &'static str, name: &str, key: &str, optional: Option<bool>, data: Option<&ObjectData>| match data.map(|d| d.get(key)) {
+            Some(Some(v)) => Ok(Some(v.clone())),
+            _ if optional.unwrap_or(false) => Ok(None),
+            None => Err(EnvError::ObjectNotFound { kind, name: name.to_string() }),
+            Some(None) => Err(EnvError::KeyNotFound { key: key.to_string(), kind, namespace: ns.to_string(), name: name.to_string() }),
+        };
     if let Some(r) = &from.config_map_key_ref {
         return keyed("configmap", &r.name, &r.key, r.optional, src.config_map(&r.name));
     }
@@ -189,7 +225,7 @@ fn env_value(
             if let FileKeyRefError::Unparsable { path, source } = &e {
                 tracing::warn!(pod = %pod_full_name(pod), container = %c.name, "env file {}: {source}", path.display());
             }
-            e.to_string()
+            e.into()
         });
     }
     Ok(None)
@@ -204,7 +240,7 @@ pub fn container_env(
     facts: &PodFacts,
     src: &EnvObjects,
     volumes: &HashMap<String, PathBuf>,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, EnvError> {
     let mut vars = src.service_env.clone();
     let mut order: Vec<String> = vars.keys().cloned().collect();
     let mut set = |vars: &mut BTreeMap<String, String>, k: String, v: String| {
@@ -224,7 +260,7 @@ pub fn container_env(
         match data {
             Some(data) => data.iter().for_each(|(k, v)| set(&mut vars, format!("{prefix}{k}"), v.clone())),
             None if optional.unwrap_or(false) => {}
-            None => return Err(format!("{kind} \"{name}\" not found")),
+            None => return Err(EnvError::ObjectNotFound { kind, name }),
         }
     }
     for var in c.env.iter().flatten() {
@@ -365,10 +401,38 @@ mod tests {
             }),
             ..Default::default()
         }]);
-        assert_eq!(
-            container_env(&pod, &c2, &PodFacts::default(), &EnvObjects::default(), &HashMap::new()).unwrap_err(),
-            "secret \"db\" not found"
-        );
+        let err = container_env(&pod, &c2, &PodFacts::default(), &EnvObjects::default(), &HashMap::new()).unwrap_err();
+        assert!(matches!(&err, EnvError::ObjectNotFound { kind: "secret", name } if name == "db"), "{err}");
+        assert_eq!(err.to_string(), "secret \"db\" not found");
+    }
+
+    #[test]
+    fn unsupported_field_and_resource_refs_fail_with_their_variant() {
+        use k8s_openapi::api::core::v1::ResourceFieldSelector;
+        let pod = Pod::default();
+        let var = |source: EnvVarSource| EnvVar { name: "V".into(), value_from: Some(source), ..Default::default() };
+        let field = var(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector { field_path: "status.phase".into(), ..Default::default() }),
+            ..Default::default()
+        });
+        let resource = var(EnvVarSource {
+            resource_field_ref: Some(ResourceFieldSelector {
+                container_name: Some("other".into()),
+                resource: "limits.cpu".into(),
+                divisor: None,
+            }),
+            ..Default::default()
+        });
+        let env = |v: &EnvVar| {
+            let c = Container { name: "c".into(), env: Some(vec![v.clone()]), ..Default::default() };
+            container_env(&pod, &c, &PodFacts::default(), &EnvObjects::default(), &HashMap::new()).unwrap_err()
+        };
+        let err = env(&field);
+        assert!(matches!(&err, EnvError::UnsupportedFieldPath(p) if p == "status.phase"), "{err}");
+        assert_eq!(err.to_string(), "unsupported fieldRef fieldPath \"status.phase\"");
+        let err = env(&resource);
+        assert!(matches!(&err, EnvError::ResourceField(ResourceFieldError::ContainerNotFound(n)) if n == "other"), "{err}");
+        assert_eq!(err.to_string(), "container other not found");
     }
 
     #[test]
@@ -400,11 +464,15 @@ mod tests {
 
         c.env = Some(vec![from_file("ABSENT", "NOPE", Some(false))]);
         let err = container_env(&pod, &c, &PodFacts::default(), &EnvObjects::default(), &volumes).unwrap_err();
-        assert_eq!(err, format!("environment variable key \"NOPE\" not found in file \"{}\"", dir.path().join("env").display()));
+        assert_eq!(
+            err.to_string(),
+            format!("environment variable key \"NOPE\" not found in file \"{}\"", dir.path().join("env").display())
+        );
         std::fs::write(dir.path().join("env"), "CONFIG_VALUE=hello\n").unwrap();
         c.env = Some(vec![from_file("CONFIG", "CONFIG_VALUE", None)]);
-        assert_eq!(container_env(&pod, &c, &PodFacts::default(), &EnvObjects::default(), &volumes).unwrap_err(), "couldn't parse env file");
+        let err = container_env(&pod, &c, &PodFacts::default(), &EnvObjects::default(), &volumes).unwrap_err();
+        assert_eq!(err.to_string(), "couldn't parse env file");
         let err = container_env(&pod, &c, &PodFacts::default(), &EnvObjects::default(), &HashMap::new()).unwrap_err();
-        assert_eq!(err, "cannot find the volume \"data\" referenced by FileKeyRef");
+        assert_eq!(err.to_string(), "cannot find the volume \"data\" referenced by FileKeyRef");
     }
 }

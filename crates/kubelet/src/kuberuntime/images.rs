@@ -32,6 +32,25 @@ pub struct ImageError {
     pub message: String,
 }
 
+/// Why a pull failed; the text is the `Failed` event's and, unless the runtime names a reason
+/// ([`pull_failure`]), the `ErrImagePull` message.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    /// The node-wide pull slots are gone (the image manager is shutting down).
+    #[error(transparent)]
+    Slots(#[from] tokio::sync::AcquireError),
+    /// More pulls would start than `registryPullQPS`/`registryBurst` allow.
+    #[error("pull QPS exceeded")]
+    QpsExceeded,
+    /// The runtime's pull without credentials failed.
+    #[error(transparent)]
+    Runtime(#[from] CriError),
+    /// The runtime's pull failed with each credential in turn (one error per credential, as
+    /// upstream's aggregate writes them).
+    #[error("{}", aggregate(.0))]
+    EveryCredential(Vec<CriError>),
+}
+
 /// How many pulls may run at once and how often they may start.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PullLimits {
@@ -401,7 +420,7 @@ impl ImageManager {
             Err(e) => {
                 events.event(pod, EventType::Warning, "Failed", &format!("Failed to pull image {image:?}: {e}"));
                 self.backoff.lock().expect("backoff lock").next(&key, now);
-                let failure = pull_failure(&image, &e);
+                let failure = pull_failure(&image, &e.to_string());
                 self.last_error.lock().expect("pull errors lock").insert(key, format!("{}: {}", failure.reason, failure.message));
                 if !missing_secrets.is_empty() {
                     let message = format!(
@@ -441,21 +460,18 @@ impl ImageManager {
         spec: api::ImageSpec,
         credentials: Vec<Credential>,
         sandbox: &api::PodSandboxConfig,
-    ) -> Result<(String, std::time::Duration, Option<CredentialSource>), String> {
+    ) -> Result<(String, std::time::Duration, Option<CredentialSource>), PullError> {
         let _slot = match &self.slots {
-            Some(s) => Some(s.acquire().await.map_err(|e| e.to_string())?),
+            Some(s) => Some(s.acquire().await?),
             None => None,
         };
         if !self.qps.try_acquire().await {
-            return Err("pull QPS exceeded".into());
+            return Err(PullError::QpsExceeded);
         }
         let started = Instant::now();
         if credentials.is_empty() {
-            return images
-                .pull_image(spec, None, Some(sandbox.clone()))
-                .await
-                .map(|r| (r, started.elapsed(), None))
-                .map_err(|e| e.to_string());
+            let reference = images.pull_image(spec, None, Some(sandbox.clone())).await?;
+            return Ok((reference, started.elapsed(), None));
         }
         let mut errors = Vec::new();
         for credential in credentials {
@@ -464,7 +480,7 @@ impl ImageManager {
                 Err(e) => errors.push(e),
             }
         }
-        Err(aggregate(&errors))
+        Err(PullError::EveryCredential(errors))
     }
 }
 

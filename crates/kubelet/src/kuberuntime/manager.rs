@@ -81,14 +81,55 @@ pub enum SyncError {
     #[error(transparent)]
     PodDir(#[from] super::pod_dirs::PodDirError),
     /// A sandbox made without the user namespace the pod asks for could not be stopped.
-    #[error("stopping the sandbox made without a user namespace: {0}")]
-    StaleSandbox(String),
+    #[error("stopping the sandbox made without a user namespace: {}", cri_message(.0))]
+    StaleSandbox(#[source] CriError),
     /// The pod's user namespace could not be given.
     #[error(transparent)]
     UserNamespace(#[from] super::userns::UserNsError),
     /// `RunPodSandbox` (or what it needs first) failed, as the `FailedCreatePodSandBox` event says.
     #[error("Failed to create pod sandbox: {0}")]
-    CreateSandbox(String),
+    CreateSandbox(#[source] CreateSandboxError),
+}
+
+/// Why a pod's sandbox was not created (the `FailedCreatePodSandBox` event, after
+/// "Failed to create pod sandbox: ").
+#[derive(Debug, thiserror::Error)]
+pub enum CreateSandboxError {
+    /// The pod's cgroup could not be made.
+    #[error("failed to create the pod's cgroup: {0}")]
+    Cgroup(#[source] crate::cm::CgroupError),
+    /// The pod's hostname does not fit the kernel.
+    #[error(transparent)]
+    Hostname(#[from] super::sandbox::SandboxError),
+    /// The pod's `supplementalGroupsPolicy` cannot be honoured.
+    #[error(transparent)]
+    SecurityContext(#[from] super::security_context::SecurityContextError),
+    /// The pod's RuntimeClass could not be read.
+    #[error(transparent)]
+    RuntimeClass(#[from] RuntimeClassError),
+    /// The pod's user namespace could not be given.
+    #[error(transparent)]
+    UserNamespace(#[from] super::userns::UserNsError),
+    /// `RunPodSandbox` failed.
+    #[error(transparent)]
+    Runtime(#[from] CriError),
+}
+
+/// Why the CRI handler of a pod's RuntimeClass is unknown.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeClassError {
+    /// The RuntimeClass does not exist (its name).
+    #[error("RuntimeClass {0:?} not found")]
+    NotFound(String),
+    /// The API server could not give the RuntimeClass.
+    #[error("failed to get RuntimeClass {name:?}: {source}")]
+    Get {
+        /// The pod's `runtimeClassName`.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kubelet_types::api_error::ApiError,
+    },
 }
 
 /// What a sync left undone, for the pod's status and the worker's next wake-up.
@@ -260,10 +301,7 @@ impl RuntimeManager {
         mut config: api::ContainerConfig,
     ) -> Result<api::ContainerConfig, ContainerConfigError> {
         let Some(devices) = &self.devices else { return Ok(config) };
-        let opts = devices
-            .container_options(pod, c)
-            .await
-            .map_err(|e| ContainerConfigError { container: c.name.clone(), reason: e.to_string() })?;
+        let opts = devices.container_options(pod, c).await.map_err(|e| ContainerConfigError::new(c, e))?;
         crate::devices::apply(&mut config, opts);
         Ok(config)
     }
@@ -474,7 +512,7 @@ impl RuntimeManager {
             let parent = match cgroups.ensure_pod(pod) {
                 Ok(parent) => parent,
                 Err(e) if actions.create_sandbox => {
-                    self.sandbox_failed(pod, out, &format!("failed to create the pod's cgroup: {e}"));
+                    self.sandbox_failed(pod, out, CreateSandboxError::Cgroup(e));
                     return None;
                 }
                 Err(e) => {
@@ -501,7 +539,7 @@ impl RuntimeManager {
                             "Pod sandbox changed, it will be killed and re-created.",
                         );
                         if let Err(e) = self.runtime.stop_pod_sandbox(&id).await {
-                            out.errors.push(SyncError::StaleSandbox(cri_message(&e)));
+                            out.errors.push(SyncError::StaleSandbox(e));
                         }
                     }
                     out.errors.push(SyncError::UserNamespace(e));
@@ -514,11 +552,11 @@ impl RuntimeManager {
         // A hostname the kernel cannot take: no sandbox (checked before anything is created).
         let host_network = pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false);
         if !host_network && let Err(e) = super::sandbox::kernel_hostname(pod, &self.cfg.sandbox.dns.domain) {
-            self.sandbox_failed(pod, out, &e);
+            self.sandbox_failed(pod, out, e.into());
             return None;
         }
         if let Err(e) = supplemental_groups_policy(pod_security_context(pod)) {
-            self.sandbox_failed(pod, out, &e.to_string());
+            self.sandbox_failed(pod, out, e.into());
             return None;
         }
         let dirs = PodDirs::new(&self.cfg.root_dir, pod_uid(pod));
@@ -531,22 +569,21 @@ impl RuntimeManager {
         let handler = match self.runtime_handler(pod).await {
             Ok(handler) => handler,
             Err(e) => {
-                self.sandbox_failed(pod, out, &e);
+                self.sandbox_failed(pod, out, e.into());
                 return None;
             }
         };
         match self.user_namespaces.options(pod, &handler, self.cfg.userns_handlers.contains(&handler), true) {
             Ok(ns) => set_userns(&mut config, ns),
             Err(e) => {
-                self.sandbox_failed(pod, out, &e.to_string());
+                self.sandbox_failed(pod, out, e.into());
                 return None;
             }
         }
-        let created = self.runtime.run_pod_sandbox(config.clone(), &handler).await.map_err(|e| e.to_string());
-        let id = match created {
+        let id = match self.runtime.run_pod_sandbox(config.clone(), &handler).await {
             Ok(id) => id,
             Err(e) => {
-                self.sandbox_failed(pod, out, &e);
+                self.sandbox_failed(pod, out, e.into());
                 return None;
             }
         };
@@ -566,15 +603,15 @@ impl RuntimeManager {
     }
 
     /// Reports a sandbox that could not be created, as upstream (`FailedCreatePodSandBox`).
-    fn sandbox_failed(&self, pod: &Pod, out: &mut SyncOutcome, reason: &str) {
-        let error = SyncError::CreateSandbox(reason.to_string());
+    fn sandbox_failed(&self, pod: &Pod, out: &mut SyncOutcome, reason: CreateSandboxError) {
+        let error = SyncError::CreateSandbox(reason);
         self.events.event(pod, EventType::Warning, "FailedCreatePodSandBox", &error.to_string());
         out.errors.push(error);
     }
 
     /// The CRI handler of the pod's RuntimeClass (`spec.runtimeClassName`), or the node's default.
     /// A standalone kubelet has no RuntimeClasses to read and uses the default.
-    async fn runtime_handler(&self, pod: &Pod) -> Result<String, String> {
+    async fn runtime_handler(&self, pod: &Pod) -> Result<String, RuntimeClassError> {
         let Some(name) = pod.spec.as_ref().and_then(|s| s.runtime_class_name.as_deref()).filter(|n| !n.is_empty()) else {
             return Ok(self.cfg.runtime_handler.clone());
         };
@@ -584,8 +621,8 @@ impl RuntimeManager {
         };
         match api.get_runtime_class(name).await {
             Ok(Some(rc)) => Ok(rc.handler),
-            Ok(None) => Err(format!("RuntimeClass {name:?} not found")),
-            Err(e) => Err(format!("failed to get RuntimeClass {name:?}: {e}")),
+            Ok(None) => Err(RuntimeClassError::NotFound(name.to_string())),
+            Err(source) => Err(RuntimeClassError::Get { name: name.to_string(), source }),
         }
     }
 
@@ -709,7 +746,7 @@ impl RuntimeManager {
         let wants_rro = c.volume_mounts.iter().flatten().any(|m| m.recursive_read_only.as_deref().is_some_and(|r| r != "Disabled"));
         let runtime_supports_rro = wants_rro && self.runtime_handler(pod).await.is_ok_and(|h| self.cfg.rro_handlers.contains(&h));
         let config = match (self.images.image_status(&image_spec).await, objects) {
-            (_, Err(e)) => Err(ContainerConfigError { container: c.name.clone(), reason: e.to_string() }),
+            (_, Err(e)) => Err(ContainerConfigError::new(c, e)),
             (Ok(image), Ok(objects)) => {
                 let ctx = ContainerContext {
                     facts,
@@ -726,7 +763,7 @@ impl RuntimeManager {
                 };
                 container_config(pod, c, restart_count, &ctx)
             }
-            (Err(e), Ok(_)) => Err(ContainerConfigError { container: c.name.clone(), reason: cri_message(&e) }),
+            (Err(e), Ok(_)) => Err(ContainerConfigError::new(c, e)),
         };
         let config = match config {
             Ok((cfg, extras)) => self.with_device_options(pod, c, cfg).await.map(|cfg| (cfg, extras)),
@@ -735,8 +772,9 @@ impl RuntimeManager {
         let (mut config, extras) = match config {
             Ok(built) => built,
             Err(e) => {
-                self.events.event(pod, EventType::Warning, "Failed", &format!("Error: {}", e.reason));
-                out.waiting.insert(c.name.clone(), ("CreateContainerConfigError".into(), e.reason));
+                let message = e.source.to_string();
+                self.events.event(pod, EventType::Warning, "Failed", &format!("Error: {message}"));
+                out.waiting.insert(c.name.clone(), ("CreateContainerConfigError".into(), message));
                 out.retry_after = Some(Duration::from_secs(10));
                 return;
             }
@@ -781,7 +819,8 @@ impl RuntimeManager {
         self.container_started(pod, c);
         if let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
             let ip = facts.pod_ips.first().cloned().unwrap_or_else(|| self.cfg.host_ip.clone());
-            if let Err(msg) = run_hook(self.runtime.as_ref(), pod, c, &id, hook, &ip, None).await {
+            if let Err(e) = run_hook(self.runtime.as_ref(), pod, c, &id, hook, &ip, None).await {
+                let msg = e.to_string();
                 self.events.event(pod, EventType::Warning, "FailedPostStartHook", &msg);
                 // As upstream's killContainer: a Killing event, the preStop hook, the stop.
                 let grace = grace_seconds(Some(pod), None, None);
@@ -861,7 +900,7 @@ impl RuntimeManager {
         });
         match tokio::time::timeout(grace, task).await {
             Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(msg))) => self.events.event(pod, EventType::Warning, "FailedPreStopHook", &msg),
+            Ok(Ok(Err(e))) => self.events.event(pod, EventType::Warning, "FailedPreStopHook", &e.to_string()),
             Ok(Err(join)) => tracing::warn!(pod = %pod_full_name(pod), container = %name, "preStop hook task failed: {join}"),
             Err(_) => {
                 tracing::info!(pod = %pod_full_name(pod), container = %name, "preStop hook did not complete within the grace period {grace:?}")
@@ -1062,7 +1101,8 @@ fn pod_ip(status: &PodStatus, host_ip: &str) -> String {
     status.ips().first().cloned().unwrap_or_else(|| host_ip.to_owned())
 }
 
-fn cri_message(e: &CriError) -> String {
+/// The runtime's own message of a gRPC error (as upstream shows it); the whole error otherwise.
+pub(crate) fn cri_message(e: &CriError) -> String {
     match e {
         CriError::Status { message, .. } => message.clone(),
         other => other.to_string(),

@@ -30,14 +30,46 @@ pub enum PodDirError {
         /// The OS error.
         source: io::Error,
     },
-    /// A volume could not be prepared (an unsupported type, or a `hostPath` that fails its `type` check).
-    #[error("volume {volume:?}: {reason}")]
-    Volume {
+    /// A volume of a type this kubelet cannot prepare on its own.
+    #[error("volume {volume:?}: volume type not supported by this kubelet yet (emptyDir and hostPath are)")]
+    UnsupportedVolume {
         /// The volume's name in the pod spec.
         volume: String,
-        /// Why it could not be prepared.
-        reason: String,
     },
+    /// A `hostPath` volume that fails its `type` check or could not be made.
+    #[error("volume {volume:?}: {source}")]
+    HostPath {
+        /// The volume's name in the pod spec.
+        volume: String,
+        /// Why the host path is refused.
+        #[source]
+        source: HostPathError,
+    },
+}
+
+/// Why a `hostPath` is refused by upstream's `type` checks ([`check_host_path`]).
+#[derive(Debug, thiserror::Error)]
+pub enum HostPathError {
+    /// The path is missing or not of the declared type.
+    #[error("hostPath type check failed: {} is not a {expected}", path.display())]
+    TypeMismatch {
+        /// The host path.
+        path: PathBuf,
+        /// What the `type` wants (`directory`, `file`, `socket`, `character device`, `block device`).
+        expected: &'static str,
+    },
+    /// A `DirectoryOrCreate` or `FileOrCreate` path could not be made.
+    #[error("{}: {source}", path.display())]
+    Create {
+        /// The host path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A `type` that is none of upstream's.
+    #[error("unknown hostPath type {0:?}")]
+    UnknownType(String),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PodDirError + '_ {
@@ -109,7 +141,7 @@ impl PodDirs {
     pub fn prepare_volumes(&self, pod: &Pod) -> Result<HashMap<String, PathBuf>, PodDirError> {
         let mut out = HashMap::new();
         for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
-            let fail = |reason: String| PodDirError::Volume { volume: v.name.clone(), reason };
+            let fail = |source| PodDirError::HostPath { volume: v.name.clone(), source };
             let path = if v.empty_dir.is_some() {
                 let p = self.pod_dir.join("volumes/kubernetes.io~empty-dir").join(&v.name);
                 mkdir(&p)?;
@@ -119,7 +151,7 @@ impl PodDirs {
                 check_host_path(&p, h.type_.as_deref().unwrap_or("")).map_err(fail)?;
                 p
             } else {
-                return Err(fail("volume type not supported by this kubelet yet (emptyDir and hostPath are)".into()));
+                return Err(PodDirError::UnsupportedVolume { volume: v.name.clone() });
             };
             out.insert(v.name.clone(), path);
         }
@@ -165,27 +197,28 @@ impl PodDirs {
 }
 
 /// Upstream's hostPath type checks (`DirectoryOrCreate`, `File`, `Socket`, ...).
-pub(crate) fn check_host_path(p: &Path, kind: &str) -> Result<(), String> {
+pub(crate) fn check_host_path(p: &Path, kind: &str) -> Result<(), HostPathError> {
     let meta = std::fs::metadata(p);
-    let want = |ok: bool, what: &str| if ok { Ok(()) } else { Err(format!("hostPath type check failed: {} is not a {what}", p.display())) };
+    let want = |ok: bool, expected: &'static str| {
+        if ok { Ok(()) } else { Err(HostPathError::TypeMismatch { path: p.to_path_buf(), expected }) }
+    };
+    let create_err = |source| HostPathError::Create { path: p.to_path_buf(), source };
     match kind {
         "" => Ok(()),
         "DirectoryOrCreate" => match meta {
             Ok(m) => want(m.is_dir(), "directory"),
-            Err(_) => std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display())),
+            Err(_) => std::fs::create_dir_all(p).map_err(create_err),
         },
         "FileOrCreate" => match meta {
             Ok(m) => want(m.is_file(), "file"),
-            Err(_) => {
-                std::fs::OpenOptions::new().create(true).append(true).open(p).map(|_| ()).map_err(|e| format!("{}: {e}", p.display()))
-            }
+            Err(_) => std::fs::OpenOptions::new().create(true).append(true).open(p).map(|_| ()).map_err(create_err),
         },
         "Directory" => want(meta.is_ok_and(|m| m.is_dir()), "directory"),
         "File" => want(meta.is_ok_and(|m| m.is_file()), "file"),
         "Socket" => want(meta.is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type())), "socket"),
         "CharDevice" => want(meta.is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type())), "character device"),
         "BlockDevice" => want(meta.is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_block_device(&m.file_type())), "block device"),
-        other => Err(format!("unknown hostPath type {other:?}")),
+        other => Err(HostPathError::UnknownType(other.to_string())),
     }
 }
 
@@ -281,8 +314,12 @@ mod tests {
         (spec.host_network, spec.host_aliases) = (None, None);
 
         pod.spec.as_mut().unwrap().volumes.as_mut().unwrap()[1].host_path.as_mut().unwrap().type_ = Some("File".into());
-        let err = dirs.prepare_volumes(&pod).unwrap_err().to_string();
-        assert!(err.starts_with("volume \"h\": hostPath type check failed"), "{err}");
+        let err = dirs.prepare_volumes(&pod).unwrap_err();
+        assert!(
+            matches!(&err, PodDirError::HostPath { volume, source: HostPathError::TypeMismatch { expected: "file", .. } } if volume == "h"),
+            "{err}"
+        );
+        assert_eq!(err.to_string(), format!("volume \"h\": hostPath type check failed: {} is not a file", host_dir.display()));
         dirs.remove().unwrap();
         assert!(!root.path().join("pods/u1").exists());
     }

@@ -27,6 +27,29 @@ const UNREADABLE: &str = "unreadable pull record";
 /// A record lists at most this many secrets matched by hash only.
 const MAX_MATCHED_SECRETS: usize = 100;
 
+/// Why a pull record could not be read (it names the file).
+#[derive(Debug, thiserror::Error)]
+pub enum PullRecordError {
+    /// The record's file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The record's file under `pulled/`.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The record's file is not an `ImagePulledRecord`.
+    #[error("{}: {source}", path.display())]
+    Decode {
+        /// The record's file under `pulled/`.
+        path: PathBuf,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
 /// `imagePullCredentialsVerificationPolicy`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VerificationPolicy {
@@ -280,14 +303,17 @@ impl PullRecords {
     }
 
     /// The record of image ID `image_ref`: `Ok(None)` when there is none.
-    pub fn record(&self, image_ref: &str) -> Result<Option<ImagePulledRecord>, String> {
+    pub fn record(&self, image_ref: &str) -> Result<Option<ImagePulledRecord>, PullRecordError> {
         let path = self.pulled().join(file_name(image_ref));
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(source) => return Err(PullRecordError::Read { path, source }),
         };
-        let record: ImagePulledRecord = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let record: ImagePulledRecord = match serde_json::from_str(&text) {
+            Ok(r) => r,
+            Err(source) => return Err(PullRecordError::Decode { path, source }),
+        };
         Ok((record.image_ref == image_ref).then_some(record))
     }
 

@@ -37,6 +37,11 @@ fn names_hashes_and_files_are_upstream_s() {
     // Upstream's file of a record (its test data) reads back.
     std::fs::write(&path, r#"{"kind":"ImagePulledRecord","apiVersion":"kubelet.config.k8s.io/v1beta1","lastUpdatedTime":"2024-10-21T12:26:40Z","imageRef":"sha256:1111","credentialMapping":{"198.18.0.9:5000/team/private":{"nodePodsAccessible":true}}}"#).unwrap();
     assert_eq!(r.access(IMAGE, REF, Some(&PodCredentials::secrets(&[]))), Access::Granted);
+    // A file that is not a record: the error names it.
+    std::fs::write(&path, "not json").unwrap();
+    let err = r.record(REF).unwrap_err();
+    assert!(matches!(&err, PullRecordError::Decode { path: p, .. } if *p == path), "{err}");
+    assert!(err.to_string().starts_with(&format!("{}: expected ident", path.display())), "{err}");
 }
 
 #[test]

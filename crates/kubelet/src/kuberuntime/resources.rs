@@ -116,12 +116,35 @@ pub fn with_default_limits(pod: &Pod, allocatable: &NodeAllocatable) -> Pod {
     out
 }
 
+/// Why a `resourceFieldRef` has no value (upstream's messages where upstream has one).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ResourceFieldError {
+    /// The selector's `resource` is not a limit or request of cpu, memory, ephemeral-storage or hugepages.
+    #[error("unsupported container resource : {0}")]
+    UnsupportedResource(String),
+    /// The selector's `divisor` is not a quantity.
+    #[error("resourceFieldRef divisor {divisor:?}: {source}")]
+    Divisor {
+        /// The divisor as given.
+        divisor: String,
+        /// Why it does not parse.
+        #[source]
+        source: kubelet_config::quantity::QuantityError,
+    },
+    /// The divisor, in the resource's unit (thousandths for cpu), is not above zero.
+    #[error("resourceFieldRef divisor must be positive, not {0}")]
+    NonPositiveDivisor(i64),
+    /// The selector's `containerName` is not a container of the pod (the name).
+    #[error("container {0} not found")]
+    ContainerNotFound(String),
+}
+
 /// Value of a `resourceFieldRef` (`limits.cpu`, `requests.memory`, `limits.hugepages-2Mi`, ...)
 /// of container `c` (already defaulted by [`with_default_limits`]), divided by its divisor and
 /// rounded up as upstream `ExtractContainerResourceValue`: cpu in thousandths, the rest in units.
 /// An unset divisor, which the API server stores as `"0"`, means 1.
-pub fn resource_field_value(c: &Container, r: &ResourceFieldSelector) -> Result<String, String> {
-    let unsupported = || format!("unsupported container resource : {}", r.resource);
+pub fn resource_field_value(c: &Container, r: &ResourceFieldSelector) -> Result<String, ResourceFieldError> {
+    let unsupported = || ResourceFieldError::UnsupportedResource(r.resource.clone());
     let (which, resource) = r.resource.split_once('.').ok_or_else(unsupported)?;
     if !matches!(which, "limits" | "requests")
         || !(matches!(resource, "cpu" | "memory" | "ephemeral-storage") || resource.starts_with("hugepages-"))
@@ -129,7 +152,9 @@ pub fn resource_field_value(c: &Container, r: &ResourceFieldSelector) -> Result<
         return Err(unsupported());
     }
     let divisor = match &r.divisor {
-        Some(Quantity(d)) => kubelet_config::quantity::parse(d.trim()).map_err(|e| format!("resourceFieldRef divisor {d:?}: {e}"))?,
+        Some(Quantity(d)) => {
+            kubelet_config::quantity::parse(d.trim()).map_err(|source| ResourceFieldError::Divisor { divisor: d.clone(), source })?
+        }
         None => kubelet_config::quantity::Quantity::default(),
     };
     let divisor = if divisor.is_zero() { kubelet_config::quantity::parse("1").expect("1 is a quantity") } else { divisor };
@@ -138,19 +163,19 @@ pub fn resource_field_value(c: &Container, r: &ResourceFieldSelector) -> Result<
     let value = map.and_then(|m| m.get(resource)).and_then(parsed).unwrap_or_default();
     let (value, divisor) = if resource == "cpu" { (value.milli_value(), divisor.milli_value()) } else { (value.value(), divisor.value()) };
     if divisor <= 0 {
-        return Err(format!("resourceFieldRef divisor must be positive, not {divisor}"));
+        return Err(ResourceFieldError::NonPositiveDivisor(divisor));
     }
     Ok((value as f64 / divisor as f64).ceil().to_string())
 }
 
 /// The container of `pod` named `name` (regular, then init), for a `resourceFieldRef` with a
 /// `containerName`.
-pub fn find_container<'a>(pod: &'a Pod, name: &str) -> Result<&'a Container, String> {
+pub fn find_container<'a>(pod: &'a Pod, name: &str) -> Result<&'a Container, ResourceFieldError> {
     pod.spec
         .iter()
         .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
         .find(|c| c.name == name)
-        .ok_or_else(|| format!("container {name} not found"))
+        .ok_or_else(|| ResourceFieldError::ContainerNotFound(name.to_string()))
 }
 
 #[cfg(test)]
@@ -204,8 +229,11 @@ mod tests {
         assert_eq!(v("requests.hugepages-2Mi", Some("1Mi")), "4");
         assert_eq!(v("requests.ephemeral-storage", None), "0");
         let err = resource_field_value(&c, &selector("limits.gpu", None)).unwrap_err();
-        assert_eq!(err, "unsupported container resource : limits.gpu");
-        assert!(resource_field_value(&c, &selector("limits.cpu", Some("x"))).unwrap_err().contains("divisor"));
+        assert_eq!(err, ResourceFieldError::UnsupportedResource("limits.gpu".into()));
+        assert_eq!(err.to_string(), "unsupported container resource : limits.gpu");
+        let err = resource_field_value(&c, &selector("limits.cpu", Some("x"))).unwrap_err();
+        assert!(matches!(&err, ResourceFieldError::Divisor { divisor, .. } if divisor == "x"), "{err}");
+        assert!(err.to_string().starts_with("resourceFieldRef divisor \"x\": invalid quantity \"x\""), "{err}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use kubelet_types::volume_api::VolumeApi;
 
-use super::credential_plugins::{PullingPod, ServiceAccountInfo, ServiceAccountTokens};
+use super::credential_plugins::{PullingPod, ServiceAccountInfo, ServiceAccountTokenError, ServiceAccountTokens};
 use crate::volumemanager::token::{TokenFor, TokenManager};
 
 /// Service accounts and pod-bound tokens for credential provider plugins, read from the API
@@ -24,15 +24,15 @@ pub struct ApiServiceAccountTokens {
 
 #[async_trait::async_trait]
 impl ServiceAccountTokens for ApiServiceAccountTokens {
-    async fn service_account(&self, namespace: &str, name: &str) -> Result<Option<ServiceAccountInfo>, String> {
-        let account = self.api.get_service_account(namespace, name).await.map_err(|e| e.to_string())?;
+    async fn service_account(&self, namespace: &str, name: &str) -> Result<Option<ServiceAccountInfo>, ServiceAccountTokenError> {
+        let account = self.api.get_service_account(namespace, name).await?;
         Ok(account.map(|a| ServiceAccountInfo {
             uid: a.metadata.uid.unwrap_or_default(),
             annotations: a.metadata.annotations.unwrap_or_default(),
         }))
     }
 
-    async fn token(&self, pod: &PullingPod, service_account_uid: &str, audience: &str) -> Result<String, String> {
+    async fn token(&self, pod: &PullingPod, service_account_uid: &str, audience: &str) -> Result<String, ServiceAccountTokenError> {
         let want = TokenFor {
             namespace: &pod.namespace,
             service_account: &pod.service_account,
@@ -42,6 +42,6 @@ impl ServiceAccountTokens for ApiServiceAccountTokens {
             pod_name: &pod.name,
             pod_uid: &pod.uid,
         };
-        self.tokens.get(self.api.as_ref(), want, SystemTime::now()).await
+        Ok(self.tokens.get(self.api.as_ref(), want, SystemTime::now()).await?)
     }
 }

@@ -13,6 +13,23 @@ use super::dns::{ClusterDns, pod_dns_config};
 use super::labels::{pod_name, pod_namespace, pod_uid, sandbox_annotations, sandbox_labels};
 use super::security_context::{pod_security_context, pod_supplemental_groups, selinux_option, supplemental_groups_policy};
 
+/// The longest hostname the kernel takes (its nodename).
+const FQDN_MAX: usize = 64;
+
+/// Why a pod's sandbox cannot be configured (upstream's message).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SandboxError {
+    /// With `setHostnameAsFQDN`, the pod's FQDN is longer than the kernel's nodename allows.
+    #[error(
+        "failed to construct FQDN from pod hostname and cluster domain, FQDN {fqdn} is too long ({FQDN_MAX} characters is the max, {} characters requested)",
+        fqdn.len()
+    )]
+    FqdnTooLong {
+        /// The FQDN, `<hostname>.<subdomain>.<namespace>.svc.<clusterDomain>`.
+        fqdn: String,
+    },
+}
+
 /// Node-level settings that shape every sandbox.
 #[derive(Clone, Debug)]
 pub struct SandboxContext {
@@ -66,7 +83,7 @@ pub fn pod_subdomain(pod: &Pod) -> Option<&str> {
 /// The hostname the sandbox's kernel gets: the pod's hostname, or with `setHostnameAsFQDN` and a
 /// `subdomain` its FQDN `<hostname>.<subdomain>.<namespace>.svc.<clusterDomain>`, which must fit
 /// the kernel's 64-character nodename (upstream's error otherwise).
-pub fn kernel_hostname(pod: &Pod, cluster_domain: &str) -> Result<String, String> {
+pub fn kernel_hostname(pod: &Pod, cluster_domain: &str) -> Result<String, SandboxError> {
     let hostname = pod_hostname(pod);
     let spec = pod.spec.as_ref();
     let subdomain = pod_subdomain(pod);
@@ -74,12 +91,8 @@ pub fn kernel_hostname(pod: &Pod, cluster_domain: &str) -> Result<String, String
         return Ok(hostname);
     };
     let fqdn = format!("{hostname}.{subdomain}.{}.svc.{cluster_domain}", pod_namespace(pod));
-    const FQDN_MAX: usize = 64;
     if fqdn.len() > FQDN_MAX {
-        return Err(format!(
-            "failed to construct FQDN from pod hostname and cluster domain, FQDN {fqdn} is too long ({FQDN_MAX} characters is the max, {} characters requested)",
-            fqdn.len()
-        ));
+        return Err(SandboxError::FqdnTooLong { fqdn });
     }
     Ok(fqdn)
 }
@@ -249,7 +262,14 @@ mod tests {
         pod.spec.as_mut().unwrap().set_hostname_as_fqdn = Some(true);
         pod.spec.as_mut().unwrap().hostname = Some("h".repeat(40));
         let err = kernel_hostname(&pod, "cluster.local").unwrap_err();
-        assert!(err.contains("is too long (64 characters is the max, 66 characters requested)"), "{err}");
+        assert_eq!(err, SandboxError::FqdnTooLong { fqdn: format!("{}.db.prod.svc.cluster.local", "h".repeat(40)) });
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "failed to construct FQDN from pod hostname and cluster domain, FQDN {}.db.prod.svc.cluster.local is too long (64 characters is the max, 66 characters requested)",
+                "h".repeat(40)
+            )
+        );
     }
 
     #[test]

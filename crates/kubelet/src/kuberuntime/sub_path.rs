@@ -25,9 +25,49 @@ use rustix::io::Errno;
 
 use super::env::expand_with;
 
+/// Why a volume mount's sub path cannot be used: upstream's messages for a bad `subPath` or
+/// `subPathExpr`, and what failed preparing it on the host (naming the sub path).
+#[derive(Debug, thiserror::Error)]
+pub enum SubPathError {
+    /// `subPathExpr` names variables the container's environment lacks or sets empty (the names, sorted).
+    #[error("missing value for {}", .0.join(", "))]
+    MissingValues(Vec<String>),
+    /// The sub path is absolute.
+    #[error("error SubPath `{0}` must not be an absolute path")]
+    Absolute(String),
+    /// The sub path has a `..` component.
+    #[error("unable to provision SubPath `{0}`: must not contain '..'")]
+    ParentDirectory(String),
+    /// The sub path resolves (through a symlink or `..`) outside its volume.
+    #[error("subPath `{0}` resolves outside its volume")]
+    OutsideVolume(String),
+    /// A step of opening or creating the sub path inside its volume failed.
+    #[error("failed to prepare subPath `{sub}`: {step}: {source}")]
+    Prepare {
+        /// The sub path.
+        sub: String,
+        /// What was being done (`opening the volume`, `creating it`, ...).
+        step: &'static str,
+        /// The OS error.
+        #[source]
+        source: Errno,
+    },
+    /// The opened sub path could not be bind-mounted under the pod's directory.
+    #[error("failed to prepare subPath `{sub}`: mounting it at {}: {source}", target.display())]
+    Mount {
+        /// The sub path.
+        sub: String,
+        /// Where it was to be mounted (`pods/<uid>/volume-subpaths/...`).
+        target: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// The sub path of `m` within its volume: `subPath`, or `subPathExpr` expanded from the
 /// container's environment `vars`; `None` for the whole volume.
-pub fn mount_sub_path(m: &VolumeMount, vars: &BTreeMap<String, String>) -> Result<Option<String>, String> {
+pub fn mount_sub_path(m: &VolumeMount, vars: &BTreeMap<String, String>) -> Result<Option<String>, SubPathError> {
     let sub = match m.sub_path_expr.as_deref().filter(|e| !e.is_empty()) {
         Some(expr) => {
             let mut missing = std::collections::BTreeSet::new();
@@ -39,7 +79,7 @@ pub fn mount_sub_path(m: &VolumeMount, vars: &BTreeMap<String, String>) -> Resul
                 }
             });
             if !missing.is_empty() {
-                return Err(format!("missing value for {}", missing.into_iter().collect::<Vec<_>>().join(", ")));
+                return Err(SubPathError::MissingValues(missing.into_iter().collect()));
             }
             expanded
         }
@@ -49,10 +89,10 @@ pub fn mount_sub_path(m: &VolumeMount, vars: &BTreeMap<String, String>) -> Resul
         return Ok(None);
     }
     if sub.starts_with('/') {
-        return Err(format!("error SubPath `{sub}` must not be an absolute path"));
+        return Err(SubPathError::Absolute(sub));
     }
     if sub.split('/').any(|part| part == "..") {
-        return Err(format!("unable to provision SubPath `{sub}`: must not contain '..'"));
+        return Err(SubPathError::ParentDirectory(sub));
     }
     Ok(Some(sub))
 }
@@ -61,7 +101,7 @@ pub fn mount_sub_path(m: &VolumeMount, vars: &BTreeMap<String, String>) -> Resul
 pub trait SubPaths: Send + Sync {
     /// The host path to mount for `sub` (already checked by [`mount_sub_path`]) of volume
     /// `name` at `volume`, for mount `index` of container `container`.
-    fn prepare(&self, name: &str, volume: &Path, sub: &str, container: &str, index: usize) -> Result<PathBuf, String>;
+    fn prepare(&self, name: &str, volume: &Path, sub: &str, container: &str, index: usize) -> Result<PathBuf, SubPathError>;
 }
 
 /// Where the sub path bind mounts of a pod live, under its directory.
@@ -83,11 +123,13 @@ pub struct HostSubPaths {
 }
 
 impl SubPaths for HostSubPaths {
-    fn prepare(&self, name: &str, volume: &Path, sub: &str, container: &str, index: usize) -> Result<PathBuf, String> {
+    fn prepare(&self, name: &str, volume: &Path, sub: &str, container: &str, index: usize) -> Result<PathBuf, SubPathError> {
         let fd = self.open(volume, sub)?;
         let target = self.pod_dir.join(SUBPATHS_DIR).join(name).join(container).join(index.to_string());
-        bind_fd(&fd, &target).map_err(|e| format!("failed to prepare subPath `{sub}`: mounting it at {}: {e}", target.display()))?;
-        Ok(target)
+        match bind_fd(&fd, &target) {
+            Ok(()) => Ok(target),
+            Err(source) => Err(SubPathError::Mount { sub: sub.to_string(), target, source }),
+        }
     }
 }
 
@@ -131,8 +173,8 @@ fn make_target(target: &Path, is_dir: bool) -> std::io::Result<()> {
 
 impl HostSubPaths {
     /// Opens (creating it as a directory if missing) sub path `sub` confined to `volume`.
-    fn open(&self, volume: &Path, sub: &str) -> Result<OwnedFd, String> {
-        let fail = |what: &str, e: Errno| format!("failed to prepare subPath `{sub}`: {what}: {e}");
+    fn open(&self, volume: &Path, sub: &str) -> Result<OwnedFd, SubPathError> {
+        let fail = |step: &'static str, source: Errno| SubPathError::Prepare { sub: sub.to_string(), step, source };
         let root = fs::open(volume, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| fail("opening the volume", e))?;
         let fd = match beneath(&root, sub) {
@@ -144,7 +186,7 @@ impl HostSubPaths {
             other => other,
         };
         fd.map_err(|e| match e {
-            Errno::XDEV => format!("subPath `{sub}` resolves outside its volume"),
+            Errno::XDEV => SubPathError::OutsideVolume(sub.to_string()),
             e => fail("opening it", e),
         })
     }
@@ -198,7 +240,7 @@ fn make_dirs(root: &OwnedFd, sub: &str, mode: Mode) -> Result<(), Errno> {
 pub struct JoinedSubPaths;
 
 impl SubPaths for JoinedSubPaths {
-    fn prepare(&self, _name: &str, volume: &Path, sub: &str, _container: &str, _index: usize) -> Result<PathBuf, String> {
+    fn prepare(&self, _name: &str, volume: &Path, sub: &str, _container: &str, _index: usize) -> Result<PathBuf, SubPathError> {
         Ok(volume.join(sub))
     }
 }
@@ -227,24 +269,28 @@ mod tests {
             ("ABS".to_string(), "/tmp".to_string()),
             ("EMPTY".to_string(), String::new()),
         ]);
-        assert_eq!(mount_sub_path(&mount(None, Some("logs/$(POD)")), &vars), Ok(Some("logs/web-0".into())));
-        assert_eq!(mount_sub_path(&mount(Some("a/b"), None), &vars), Ok(Some("a/b".into())));
-        assert_eq!(mount_sub_path(&mount(Some(""), None), &vars), Ok(None));
-        assert_eq!(mount_sub_path(&mount(None, None), &vars), Ok(None));
-        assert_eq!(mount_sub_path(&mount(None, Some("$$(POD)")), &vars), Ok(Some("$(POD)".into())));
-        assert_eq!(
-            mount_sub_path(&mount(None, Some("$(UP)")), &vars),
-            Err("unable to provision SubPath `..`: must not contain '..'".into())
-        );
-        assert_eq!(mount_sub_path(&mount(None, Some("$(ABS)")), &vars), Err("error SubPath `/tmp` must not be an absolute path".into()));
-        assert_eq!(mount_sub_path(&mount(Some("/etc"), None), &vars), Err("error SubPath `/etc` must not be an absolute path".into()));
-        assert_eq!(mount_sub_path(&mount(None, Some("$(NOPE)/$(EMPTY)/$(POD)")), &vars), Err("missing value for EMPTY, NOPE".into()));
+        let sub_path = |m: &VolumeMount| mount_sub_path(m, &vars).map_err(|e| e.to_string());
+        assert_eq!(sub_path(&mount(None, Some("logs/$(POD)"))), Ok(Some("logs/web-0".into())));
+        assert_eq!(sub_path(&mount(Some("a/b"), None)), Ok(Some("a/b".into())));
+        assert_eq!(sub_path(&mount(Some(""), None)), Ok(None));
+        assert_eq!(sub_path(&mount(None, None)), Ok(None));
+        assert_eq!(sub_path(&mount(None, Some("$$(POD)"))), Ok(Some("$(POD)".into())));
+        assert_eq!(sub_path(&mount(None, Some("$(UP)"))), Err("unable to provision SubPath `..`: must not contain '..'".into()));
+        assert_eq!(sub_path(&mount(None, Some("$(ABS)"))), Err("error SubPath `/tmp` must not be an absolute path".into()));
+        assert_eq!(sub_path(&mount(Some("/etc"), None)), Err("error SubPath `/etc` must not be an absolute path".into()));
+        assert_eq!(sub_path(&mount(None, Some("$(NOPE)/$(EMPTY)/$(POD)"))), Err("missing value for EMPTY, NOPE".into()));
         // `..` only as a whole component: `a..b` is a name.
-        assert_eq!(mount_sub_path(&mount(Some("a..b/c"), None), &vars), Ok(Some("a..b/c".into())));
+        assert_eq!(sub_path(&mount(Some("a..b/c"), None)), Ok(Some("a..b/c".into())));
+        // The variants carry what is wrong.
+        assert!(matches!(mount_sub_path(&mount(Some("/etc"), None), &vars), Err(SubPathError::Absolute(p)) if p == "/etc"));
+        assert!(matches!(
+            mount_sub_path(&mount(None, Some("$(NOPE)/$(EMPTY)")), &vars),
+            Err(SubPathError::MissingValues(names)) if names == ["EMPTY", "NOPE"]
+        ));
     }
 
     /// Where `HostSubPaths::open` resolved `sub` to.
-    fn resolved(volume: &Path, sub: &str) -> Result<PathBuf, String> {
+    fn resolved(volume: &Path, sub: &str) -> Result<PathBuf, SubPathError> {
         let fd = HostSubPaths { pod_dir: PathBuf::new() }.open(volume, sub)?;
         Ok(std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap())
     }
@@ -279,7 +325,8 @@ mod tests {
         std::os::unix::fs::symlink("../..", volume.join("up")).unwrap();
         for bad in ["escape", "up", "escape/x"] {
             let e = resolved(&volume, bad).unwrap_err();
-            assert!(e.contains("outside its volume"), "{bad}: {e}");
+            assert!(matches!(&e, SubPathError::OutsideVolume(sub) if sub == bad), "{bad}: {e}");
+            assert!(e.to_string().contains("outside its volume"), "{bad}: {e}");
         }
         assert!(!Path::new("/etc/x").exists());
     }
@@ -315,7 +362,7 @@ mod tests {
         assert!(got.join("secret-free").exists() && !got.join("passwd").exists());
 
         // A restart prepares again: the old mount is replaced, not stacked; the new check refuses.
-        assert!(paths.prepare("vol", &volume, "data", "main", 2).unwrap_err().contains("outside its volume"));
+        assert!(paths.prepare("vol", &volume, "data", "main", 2).unwrap_err().to_string().contains("outside its volume"));
         std::fs::remove_file(volume.join("data")).unwrap();
         std::fs::rename(volume.join("moved"), volume.join("data")).unwrap();
         paths.prepare("vol", &volume, "data", "main", 2).unwrap();

@@ -7,7 +7,55 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{DownwardAPIVolumeFile, Pod};
 
-use crate::kuberuntime::resources::{find_container, resource_field_value};
+use crate::kuberuntime::resources::{ResourceFieldError, find_container, resource_field_value};
+
+/// Why a `fieldRef` path has no value in a downwardAPI volume ([`field_value`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FieldPathError {
+    /// A subscripted path (`metadata.<map>['key']`) of a map other than `labels` and
+    /// `annotations` (the path).
+    #[error("unsupported fieldPath {0:?}")]
+    UnsupportedSubscript(String),
+    /// A path a downwardAPI volume does not give (the path).
+    #[error("unsupported fieldPath {0:?} in a downwardAPI volume")]
+    Unsupported(String),
+}
+
+/// Why one item of a downwardAPI volume has no content ([`file_value`]); the text is the
+/// volume's `MountVolume.SetUp` reason.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DownwardApiError {
+    /// The item's `fieldRef` cannot be resolved.
+    #[error("items[{item}].fieldRef: {source}")]
+    FieldRef {
+        /// The item's `path` in the volume.
+        item: String,
+        /// Why its field path has no value.
+        #[source]
+        source: FieldPathError,
+    },
+    /// The item's `resourceFieldRef` names a container the pod does not have.
+    #[error("items[{item}].resourceFieldRef: {source}")]
+    Container {
+        /// The item's `path` in the volume.
+        item: String,
+        /// The container lookup's error.
+        #[source]
+        source: ResourceFieldError,
+    },
+    /// The item's `resourceFieldRef` cannot be resolved (resource or divisor).
+    #[error("items[{item}]: {source}")]
+    ResourceField {
+        /// The item's `path` in the volume.
+        item: String,
+        /// Why the resource has no value.
+        #[source]
+        source: ResourceFieldError,
+    },
+    /// The item has neither a `fieldRef` nor a `resourceFieldRef` (its `path`).
+    #[error("items[{0}]: one of fieldRef and resourceFieldRef is required")]
+    NoSource(String),
+}
 
 /// Upstream `fieldpath.FormatMap`.
 pub fn format_map(m: &BTreeMap<String, String>) -> String {
@@ -46,13 +94,13 @@ fn subscript(path: &str) -> Option<(&str, &str)> {
 }
 
 /// The value of a `fieldRef` path on `pod` (the paths a downwardAPI volume accepts).
-pub fn field_value(pod: &Pod, path: &str) -> Result<String, String> {
+pub fn field_value(pod: &Pod, path: &str) -> Result<String, FieldPathError> {
     let meta = &pod.metadata;
     if let Some((map, key)) = subscript(path) {
         let m = match map {
             "labels" => &meta.labels,
             "annotations" => &meta.annotations,
-            _ => return Err(format!("unsupported fieldPath {path:?}")),
+            _ => return Err(FieldPathError::UnsupportedSubscript(path.to_string())),
         };
         return Ok(m.as_ref().and_then(|m| m.get(key)).cloned().unwrap_or_default());
     }
@@ -62,22 +110,22 @@ pub fn field_value(pod: &Pod, path: &str) -> Result<String, String> {
         "metadata.uid" => meta.uid.clone().unwrap_or_default(),
         "metadata.labels" => format_map(&meta.labels.clone().unwrap_or_default()),
         "metadata.annotations" => format_map(&meta.annotations.clone().unwrap_or_default()),
-        other => return Err(format!("unsupported fieldPath {other:?} in a downwardAPI volume")),
+        other => return Err(FieldPathError::Unsupported(other.to_string())),
     })
 }
 
 /// The content of one downwardAPI item of `pod`, whose unset limits are already defaulted
 /// (`resources::with_default_limits`).
-pub fn file_value(pod: &Pod, item: &DownwardAPIVolumeFile) -> Result<String, String> {
+pub fn file_value(pod: &Pod, item: &DownwardAPIVolumeFile) -> Result<String, DownwardApiError> {
     if let Some(f) = &item.field_ref {
-        return field_value(pod, &f.field_path).map_err(|e| format!("items[{}].fieldRef: {e}", item.path));
+        return field_value(pod, &f.field_path).map_err(|source| DownwardApiError::FieldRef { item: item.path.clone(), source });
     }
     if let Some(r) = &item.resource_field_ref {
         let name = r.container_name.as_deref().unwrap_or_default();
-        let container = find_container(pod, name).map_err(|e| format!("items[{}].resourceFieldRef: {e}", item.path))?;
-        return resource_field_value(container, r).map_err(|e| format!("items[{}]: {e}", item.path));
+        let container = find_container(pod, name).map_err(|source| DownwardApiError::Container { item: item.path.clone(), source })?;
+        return resource_field_value(container, r).map_err(|source| DownwardApiError::ResourceField { item: item.path.clone(), source });
     }
-    Err(format!("items[{}]: one of fieldRef and resourceFieldRef is required", item.path))
+    Err(DownwardApiError::NoSource(item.path.clone()))
 }
 
 #[cfg(test)]
@@ -123,7 +171,10 @@ mod tests {
         assert_eq!(file_value(&p, &field("t", "metadata.labels['tier']")).unwrap(), "front");
         assert_eq!(file_value(&p, &field("a", "metadata.annotations")).unwrap(), "");
         let err = file_value(&p, &field("x", "spec.nodeName")).unwrap_err();
-        assert!(err.starts_with("items[x].fieldRef: unsupported fieldPath \"spec.nodeName\""), "{err}");
+        assert!(err.to_string().starts_with("items[x].fieldRef: unsupported fieldPath \"spec.nodeName\""), "{err}");
+        assert_eq!(err, DownwardApiError::FieldRef { item: "x".into(), source: FieldPathError::Unsupported("spec.nodeName".into()) });
+        let err = file_value(&p, &field("s", "metadata.finalizers['x']")).unwrap_err();
+        assert_eq!(err.to_string(), "items[s].fieldRef: unsupported fieldPath \"metadata.finalizers['x']\"");
     }
 
     #[test]
@@ -140,7 +191,15 @@ mod tests {
         };
         assert_eq!(file_value(&p, &item).unwrap(), "64");
         item.resource_field_ref.as_mut().unwrap().container_name = Some("other".into());
-        assert!(file_value(&p, &item).unwrap_err().contains("container other not found"));
-        assert!(file_value(&p, &DownwardAPIVolumeFile { path: "e".into(), ..Default::default() }).unwrap_err().contains("required"));
+        let err = file_value(&p, &item).unwrap_err();
+        assert!(err.to_string().contains("container other not found"), "{err}");
+        assert!(
+            matches!(&err, DownwardApiError::Container { item, source: ResourceFieldError::ContainerNotFound(c) } if item == "mem" && c == "other"),
+            "{err}"
+        );
+        assert_eq!(err.to_string(), "items[mem].resourceFieldRef: container other not found");
+        let err = file_value(&p, &DownwardAPIVolumeFile { path: "e".into(), ..Default::default() }).unwrap_err();
+        assert!(err.to_string().contains("required"), "{err}");
+        assert_eq!(err, DownwardApiError::NoSource("e".into()));
     }
 }

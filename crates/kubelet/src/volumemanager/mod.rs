@@ -121,8 +121,8 @@ pub enum SetUpError {
         reason: String,
     },
     /// A hostPath that is not of its declared `type`, or could not be made.
-    #[error("{0}")]
-    HostPath(String),
+    #[error(transparent)]
+    HostPath(#[from] crate::kuberuntime::pod_dirs::HostPathError),
     /// A Secret or ConfigMap the API server could not give.
     #[error("couldn't get {kind} {namespace}/{name}: {source}")]
     Fetch {
@@ -142,22 +142,27 @@ pub enum SetUpError {
         what: String,
     },
     /// Items, keys or modes the volume's sources name that its objects cannot give.
-    #[error("{0}")]
-    Projection(String),
+    #[error(transparent)]
+    Projection(#[from] projection::ProjectionError),
     /// A `serviceAccountToken` source's token could not be requested (TokenRequest).
-    #[error("{0}")]
-    Token(String),
+    #[error(transparent)]
+    Token(#[from] token::TokenError),
     /// A `clusterTrustBundle` source that could not be resolved: a bad label selector, a
     /// ClusterTrustBundle the API server could not give, or (without `optional`) none matching.
     #[error("{0}")]
     TrustBundle(String),
-    /// Every failing `podCertificate` source, joined.
-    #[error("{0}")]
-    PodCertificate(String),
+    /// Every failing `podCertificate` source's error (without repeats), shown joined by `; `.
+    #[error("{}", join_errors(.0))]
+    PodCertificate(Vec<pod_certificates::PodCertificateError>),
     /// A volume source other than emptyDir, hostPath, secret, configMap, downwardAPI, projected
     /// and image (e.g. a CSI or persistentVolumeClaim volume).
     #[error("volume type not supported by this kubelet (emptyDir, hostPath, secret, configMap, downwardAPI, projected and image are)")]
     Unsupported,
+}
+
+/// `errors`' messages joined by `; `.
+fn join_errors(errors: &[impl std::fmt::Display]) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
 /// Sets up, refreshes and tears down pod volumes.
@@ -358,7 +363,7 @@ impl VolumeManager {
         }
         if !certificate_errors.is_empty() {
             certificate_errors.dedup();
-            return Err(SetUpError::PodCertificate(certificate_errors.join("; ")));
+            return Err(SetUpError::PodCertificate(certificate_errors));
         }
         Ok(fetched)
     }

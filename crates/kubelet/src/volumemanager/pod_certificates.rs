@@ -26,12 +26,100 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::certificates::v1::{PodCertificateRequest, PodCertificateRequestSpec};
 use k8s_openapi::api::core::v1::{Pod, PodCertificateProjection};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kubelet_types::api_error::ApiError;
 use kubelet_types::volume_api::VolumeApi;
 
 /// How long a request that cannot be found is waited for before a new one is filed.
 const ASSUME_DELETED_AFTER: Duration = Duration::from_secs(10 * 60);
 /// Upper bound of the random delay added to `beginRefreshAt` and to the give-up time.
 const MAX_JITTER: Duration = Duration::from_secs(5 * 60);
+
+/// Why a `podCertificate` source has no key and chain (yet, or for good); the text is the
+/// volume's `MountVolume.SetUp` reason (upstream's words).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PodCertificateError {
+    /// The projection's `keyType` is one upstream makes but this kubelet cannot (the key type).
+    #[error("while generating keypair: key type {0:?} is not supported by this kubelet (ED25519, ECDSAP256 and ECDSAP384 are)")]
+    UnsupportedKeyType(String),
+    /// The projection's `keyType` is not a key type at all (the key type).
+    #[error("while generating keypair: unknown key type {0:?}")]
+    UnknownKeyType(String),
+    /// The private key could not be generated.
+    #[error("while generating {key_type} key: {source}")]
+    GenerateKey {
+        /// The projection's `keyType`.
+        key_type: String,
+        /// The crypto library's error.
+        #[source]
+        source: rcgen::Error,
+    },
+    /// The stub PKCS#10 request could not be signed with the key.
+    #[error("while generating stub PKCS#10 request: {0}")]
+    StubRequest(#[source] rcgen::Error),
+    /// A standalone kubelet has no API server to file requests with.
+    #[error("podCertificate projection is not supported in static kubelet mode")]
+    StaticMode,
+    /// The request was filed; the signer has not issued a certificate yet.
+    #[error("credential bundle is not issued yet")]
+    NotIssued,
+    /// The pod has no `spec`.
+    #[error("pod has no spec")]
+    NoPodSpec,
+    /// The pod has no `spec.nodeName`.
+    #[error("pod is not bound to a node")]
+    NotBound,
+    /// The pod's service account could not be read.
+    #[error("while fetching service account: {0}")]
+    GetServiceAccount(#[source] ApiError),
+    /// The pod's service account does not exist (its name).
+    #[error("while fetching service account: serviceaccounts {0:?} not found")]
+    ServiceAccountNotFound(String),
+    /// The pod's node could not be read.
+    #[error("while getting node object: {0}")]
+    GetNode(#[source] ApiError),
+    /// The pod's node does not exist (its name).
+    #[error("while getting node object: nodes {0:?} not found")]
+    NodeNotFound(String),
+    /// The PodCertificateRequest could not be created.
+    #[error("while creating PodCertificateRequest: {0}")]
+    CreateRequest(#[source] ApiError),
+    /// The PodCertificateRequest waited for could not be read.
+    #[error("while getting PodCertificateRequest: {0}")]
+    GetRequest(#[source] ApiError),
+    /// The PodCertificateRequest waited for has been gone for longer than it is waited for; a
+    /// new one is filed at the next sync.
+    #[error("PodCertificateRequest {namespace}/{name} appears to have been deleted")]
+    RequestDeleted {
+        /// The pod's namespace.
+        namespace: String,
+        /// The request's name.
+        name: String,
+    },
+    /// The signer denied the request (`Denied` condition): the source fails for good.
+    #[error("PodCertificateRequest {namespace}/{name} was permanently denied: reason={reason:?} message={message:?}")]
+    Denied {
+        /// The pod's namespace.
+        namespace: String,
+        /// The request's name.
+        name: String,
+        /// The condition's `reason`.
+        reason: String,
+        /// The condition's `message`.
+        message: String,
+    },
+    /// The signer could not issue a certificate (`Failed` condition): the source fails for good.
+    #[error("PodCertificateRequest {namespace}/{name} was permanently failed: reason={reason:?} message={message:?}")]
+    Failed {
+        /// The pod's namespace.
+        namespace: String,
+        /// The request's name.
+        name: String,
+        /// The condition's `reason`.
+        reason: String,
+        /// The condition's `message`.
+        message: String,
+    },
+}
 
 /// A private key (PKCS#8 PEM) and the stub PKCS#10 request (DER) that proves its possession.
 pub struct NewKey {
@@ -43,22 +131,19 @@ pub struct NewKey {
 }
 
 /// A fresh key of `key_type` (the projection's `keyType`) with its stub request.
-pub fn new_key(key_type: &str) -> Result<NewKey, String> {
+pub fn new_key(key_type: &str) -> Result<NewKey, PodCertificateError> {
     let alg = match key_type {
         "ED25519" => &rcgen::PKCS_ED25519,
         "ECDSAP256" => &rcgen::PKCS_ECDSA_P256_SHA256,
         "ECDSAP384" => &rcgen::PKCS_ECDSA_P384_SHA384,
-        "ECDSAP521" | "RSA3072" | "RSA4096" => {
-            return Err(format!(
-                "while generating keypair: key type {key_type:?} is not supported by this kubelet (ED25519, ECDSAP256 and ECDSAP384 are)"
-            ));
-        }
-        other => return Err(format!("while generating keypair: unknown key type {other:?}")),
+        "ECDSAP521" | "RSA3072" | "RSA4096" => return Err(PodCertificateError::UnsupportedKeyType(key_type.to_string())),
+        other => return Err(PodCertificateError::UnknownKeyType(other.to_string())),
     };
-    let key = rcgen::KeyPair::generate_for(alg).map_err(|e| format!("while generating {key_type} key: {e}"))?;
+    let key =
+        rcgen::KeyPair::generate_for(alg).map_err(|source| PodCertificateError::GenerateKey { key_type: key_type.to_string(), source })?;
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
-    let csr = params.serialize_request(&key).map_err(|e| format!("while generating stub PKCS#10 request: {e}"))?;
+    let csr = params.serialize_request(&key).map_err(PodCertificateError::StubRequest)?;
     Ok(NewKey { key_pem: key.serialize_pem().into_bytes(), stub_request: csr.der().to_vec() })
 }
 
@@ -139,7 +224,8 @@ enum State {
     Wait(Waiting),
     Fresh(Issued),
     WaitRefresh(Issued, Waiting),
-    Denied(String),
+    /// Denied or failed for good: the error it fails with.
+    Denied(PodCertificateError),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -151,8 +237,6 @@ struct Key {
 
 /// A private key and its certificate chain, PEM each.
 pub type KeyAndChain = (Vec<u8>, Vec<u8>);
-
-const NOT_ISSUED: &str = "credential bundle is not issued yet";
 
 /// The state of every `podCertificate` source of the node's pods.
 #[derive(Default)]
@@ -176,25 +260,23 @@ impl PodCertificates {
         index: usize,
         src: &PodCertificateProjection,
         now: SystemTime,
-    ) -> Result<KeyAndChain, String> {
-        let api = api.ok_or("podCertificate projection is not supported in static kubelet mode")?;
+    ) -> Result<KeyAndChain, PodCertificateError> {
+        let api = api.ok_or(PodCertificateError::StaticMode)?;
         let key = Key { pod_uid: pod.metadata.uid.clone().unwrap_or_default(), volume: volume.into(), index };
         let state = self.lock().get(&key).cloned().unwrap_or_default();
         let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
         let (next, result) = match state {
             State::Initial => {
                 let waiting = self.file_request(api, pod, src, now).await?;
-                (State::Wait(waiting), Err(NOT_ISSUED.to_string()))
+                (State::Wait(waiting), Err(PodCertificateError::NotIssued))
             }
-            State::Wait(w) => {
-                match api.get_pod_certificate_request(ns, &w.pcr).await.map_err(|e| format!("while getting PodCertificateRequest: {e}"))? {
-                    None if now > w.give_up_at => {
-                        (State::Initial, Err(format!("PodCertificateRequest {ns}/{} appears to have been deleted", w.pcr)))
-                    }
-                    None => (State::Wait(w), Err(NOT_ISSUED.to_string())),
-                    Some(pcr) => on_answer(ns, w, observe(&pcr), |w| (State::Wait(w), Err(NOT_ISSUED.to_string()))),
+            State::Wait(w) => match api.get_pod_certificate_request(ns, &w.pcr).await.map_err(PodCertificateError::GetRequest)? {
+                None if now > w.give_up_at => {
+                    (State::Initial, Err(PodCertificateError::RequestDeleted { namespace: ns.to_string(), name: w.pcr }))
                 }
-            }
+                None => (State::Wait(w), Err(PodCertificateError::NotIssued)),
+                Some(pcr) => on_answer(ns, w, observe(&pcr), |w| (State::Wait(w), Err(PodCertificateError::NotIssued))),
+            },
             State::Fresh(issued) if now >= issued.begin_refresh_at => {
                 let out = Ok((issued.key_pem.clone(), issued.chain.clone()));
                 match self.file_request(api, pod, src, now).await {
@@ -222,7 +304,7 @@ impl PodCertificates {
                     Ok(Some(pcr)) => on_answer(ns, w, observe(&pcr), |w| (State::WaitRefresh(current, w), out)),
                 }
             }
-            State::Denied(message) => (State::Denied(message.clone()), Err(message)),
+            State::Denied(e) => (State::Denied(e.clone()), Err(e)),
         };
         self.lock().insert(key, next);
         result
@@ -244,21 +326,21 @@ impl PodCertificates {
         pod: &Pod,
         src: &PodCertificateProjection,
         now: SystemTime,
-    ) -> Result<Waiting, String> {
+    ) -> Result<Waiting, PodCertificateError> {
         let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-        let spec = pod.spec.as_ref().ok_or("pod has no spec")?;
+        let spec = pod.spec.as_ref().ok_or(PodCertificateError::NoPodSpec)?;
         let sa_name = spec.service_account_name.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "default".into());
         let sa = api
             .get_service_account(&ns, &sa_name)
             .await
-            .map_err(|e| format!("while fetching service account: {e}"))?
-            .ok_or_else(|| format!("while fetching service account: serviceaccounts {sa_name:?} not found"))?;
-        let node_name = spec.node_name.clone().ok_or("pod is not bound to a node")?;
+            .map_err(PodCertificateError::GetServiceAccount)?
+            .ok_or_else(|| PodCertificateError::ServiceAccountNotFound(sa_name.clone()))?;
+        let node_name = spec.node_name.clone().ok_or(PodCertificateError::NotBound)?;
         let node = api
             .get_node(&node_name)
             .await
-            .map_err(|e| format!("while getting node object: {e}"))?
-            .ok_or_else(|| format!("while getting node object: nodes {node_name:?} not found"))?;
+            .map_err(PodCertificateError::GetNode)?
+            .ok_or_else(|| PodCertificateError::NodeNotFound(node_name.clone()))?;
         let key = new_key(&src.key_type)?;
         let mut request = PodCertificateRequest {
             spec: PodCertificateRequestSpec {
@@ -284,8 +366,7 @@ impl PodCertificates {
             uid: request.spec.pod_uid.clone(),
             ..Default::default()
         }]);
-        let created =
-            api.create_pod_certificate_request(&request).await.map_err(|e| format!("while creating PodCertificateRequest: {e}"))?;
+        let created = api.create_pod_certificate_request(&request).await.map_err(PodCertificateError::CreateRequest)?;
         let created_at = created.metadata.creation_timestamp.as_ref().map(|t| SystemTime::from(t.0)).unwrap_or(now);
         Ok(Waiting {
             key_pem: key.key_pem,
@@ -296,7 +377,7 @@ impl PodCertificates {
 }
 
 /// A state and what the volume gets in it.
-type Step = (State, Result<KeyAndChain, String>);
+type Step = (State, Result<KeyAndChain, PodCertificateError>);
 
 /// The step once the signer answered request `w`; `pending` makes the one of no answer yet.
 fn on_answer(ns: &str, w: Waiting, answer: Answer, pending: impl FnOnce(Waiting) -> Step) -> Step {
@@ -307,16 +388,14 @@ fn on_answer(ns: &str, w: Waiting, answer: Answer, pending: impl FnOnce(Waiting)
             let out = Ok((issued.key_pem.clone(), issued.chain.clone()));
             (State::Fresh(issued), out)
         }
-        Answer::Denied { reason, message } => terminal(ns, &w.pcr, "denied", &reason, &message),
-        Answer::Failed { reason, message } => terminal(ns, &w.pcr, "failed", &reason, &message),
+        Answer::Denied { reason, message } => terminal(PodCertificateError::Denied { namespace: ns.into(), name: w.pcr, reason, message }),
+        Answer::Failed { reason, message } => terminal(PodCertificateError::Failed { namespace: ns.into(), name: w.pcr, reason, message }),
     }
 }
 
-/// The state and error for a request the signer `outcome` (`denied` or `failed`), in upstream's
-/// words.
-fn terminal(ns: &str, pcr: &str, outcome: &str, reason: &str, message: &str) -> Step {
-    let text = format!("PodCertificateRequest {ns}/{pcr} was permanently {outcome}: reason={reason:?} message={message:?}");
-    (State::Denied(text.clone()), Err(text))
+/// The state and error for a request the signer denied or failed: the source fails for good.
+fn terminal(e: PodCertificateError) -> Step {
+    (State::Denied(e.clone()), Err(e))
 }
 
 #[cfg(test)]

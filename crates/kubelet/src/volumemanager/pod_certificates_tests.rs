@@ -74,8 +74,9 @@ fn keys_of_the_supported_types_with_a_stub_request() {
         assert_eq!(k.stub_request.first(), Some(&0x30), "{kt}: a DER SEQUENCE");
     }
     let err = new_key("RSA3072").err().unwrap();
-    assert!(err.contains("\"RSA3072\" is not supported by this kubelet"), "{err}");
-    assert!(new_key("DSA").err().unwrap().contains("unknown key type \"DSA\""));
+    assert_eq!(err, PodCertificateError::UnsupportedKeyType("RSA3072".into()));
+    assert!(err.to_string().contains("\"RSA3072\" is not supported by this kubelet"), "{err}");
+    assert!(new_key("DSA").err().unwrap().to_string().contains("unknown key type \"DSA\""));
 }
 
 #[test]
@@ -104,7 +105,8 @@ async fn requests_are_filed_issued_refreshed_and_refused() {
 
     // First sync: a request is filed for the pod, its service account and the node.
     let err = certs.bundle(Some(a), &web, "mesh", 0, &source("ECDSAP256"), t(0)).await.unwrap_err();
-    assert_eq!(err, NOT_ISSUED);
+    assert_eq!(err, PodCertificateError::NotIssued);
+    assert_eq!(err.to_string(), "credential bundle is not issued yet");
     let reqs = api.pod_certificate_requests();
     assert_eq!(reqs.len(), 1);
     let r = &reqs[0];
@@ -117,7 +119,7 @@ async fn requests_are_filed_issued_refreshed_and_refused() {
     assert!(!s.stub_pkc_s10_request.0.is_empty());
 
     // Still pending: no second request.
-    assert_eq!(certs.bundle(Some(a), &web, "mesh", 0, &source("ECDSAP256"), t(10)).await.unwrap_err(), NOT_ISSUED);
+    assert_eq!(certs.bundle(Some(a), &web, "mesh", 0, &source("ECDSAP256"), t(10)).await.unwrap_err(), PodCertificateError::NotIssued);
     assert_eq!(api.pod_certificate_requests().len(), 1);
 
     // Issued: the key made for it and the chain.
@@ -148,7 +150,8 @@ async fn requests_are_filed_issued_refreshed_and_refused() {
         PodCertificateRequestStatus { conditions: Some(vec![condition("Denied", "Policy")]), ..Default::default() },
     );
     let err = certs.bundle(Some(a), &other, "mesh", 0, &source("ED25519"), t(1)).await.unwrap_err();
-    assert_eq!(err, "PodCertificateRequest prod/req-3 was permanently denied: reason=\"Policy\" message=\"Policy by test\"");
+    assert_eq!(err.to_string(), "PodCertificateRequest prod/req-3 was permanently denied: reason=\"Policy\" message=\"Policy by test\"");
+    assert!(matches!(&err, PodCertificateError::Denied { name, reason, .. } if name == "req-3" && reason == "Policy"), "{err}");
     api.fail_with(Some("down"));
     assert_eq!(certs.bundle(Some(a), &other, "mesh", 0, &source("ED25519"), t(2)).await.unwrap_err(), err);
     api.fail_with(None);
@@ -167,10 +170,10 @@ async fn a_deleted_request_is_filed_again_after_ten_minutes() {
     api.set_now(t(0));
     certs.bundle(Some(a), &pod("u1"), "mesh", 0, &source("ED25519"), t(0)).await.unwrap_err();
     api.delete_pod_certificate_request("prod", "req-1");
-    assert_eq!(certs.bundle(Some(a), &pod("u1"), "mesh", 0, &source("ED25519"), t(60)).await.unwrap_err(), NOT_ISSUED);
+    assert_eq!(certs.bundle(Some(a), &pod("u1"), "mesh", 0, &source("ED25519"), t(60)).await.unwrap_err(), PodCertificateError::NotIssued);
     let later = t(0) + ASSUME_DELETED_AFTER + MAX_JITTER + Duration::from_secs(1);
     let err = certs.bundle(Some(a), &pod("u1"), "mesh", 0, &source("ED25519"), later).await.unwrap_err();
-    assert!(err.contains("prod/req-1 appears to have been deleted"), "{err}");
+    assert!(err.to_string().contains("prod/req-1 appears to have been deleted"), "{err}");
     certs.bundle(Some(a), &pod("u1"), "mesh", 0, &source("ED25519"), later).await.unwrap_err();
     assert_eq!(api.pod_certificate_requests().len(), 1, "req-2 filed, req-1 gone");
     assert_eq!(api.pod_certificate_requests()[0].metadata.name.as_deref(), Some("req-2"));
@@ -180,16 +183,19 @@ async fn a_deleted_request_is_filed_again_after_ten_minutes() {
 async fn failures_name_what_is_missing() {
     let certs = PodCertificates::default();
     let err = certs.bundle(None, &pod("u1"), "mesh", 0, &source("ED25519"), t(0)).await.unwrap_err();
-    assert!(err.contains("static kubelet mode"), "{err}");
+    assert!(err.to_string().contains("static kubelet mode"), "{err}");
+    assert_eq!(err, PodCertificateError::StaticMode);
     let api = FakeVolumeApi::new();
     let a: &dyn VolumeApi = &api;
     let err = certs.bundle(Some(a), &pod("u1"), "mesh", 0, &source("ED25519"), t(0)).await.unwrap_err();
+    assert_eq!(err, PodCertificateError::ServiceAccountNotFound("app".into()));
+    let err = err.to_string();
     assert!(err.contains("while fetching service account") && err.contains("\"app\" not found"), "{err}");
     api.put_service_account("prod", "app", "sa-uid", &[]);
     let err = certs.bundle(Some(a), &pod("u1"), "mesh", 0, &source("ED25519"), t(0)).await.unwrap_err();
-    assert!(err.contains("nodes \"node-a\" not found"), "{err}");
+    assert!(err.to_string().contains("nodes \"node-a\" not found"), "{err}");
     api.put_node("node-a", "node-uid");
     let err = certs.bundle(Some(a), &pod("u1"), "mesh", 0, &source("RSA4096"), t(0)).await.unwrap_err();
-    assert!(err.contains("RSA4096"), "{err}");
+    assert!(err.to_string().contains("RSA4096"), "{err}");
     assert!(api.pod_certificate_requests().is_empty());
 }

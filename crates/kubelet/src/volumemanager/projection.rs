@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{ConfigMap, DownwardAPIVolumeFile, KeyToPath, Pod, ProjectedVolumeSource, Secret, VolumeProjection};
 
 use super::atomic_writer::{FileProjection, Payload};
-use super::downward_api;
+use super::downward_api::{self, DownwardApiError};
 
 /// Upstream's default mode of files in secret, configMap, downwardAPI and projected volumes.
 pub const DEFAULT_MODE: i32 = 0o644;
@@ -31,10 +31,57 @@ pub struct Fetched {
     pub pod_certificates: BTreeMap<usize, super::pod_certificates::KeyAndChain>,
 }
 
-fn mode_of(field: &str, mode: Option<i32>, default: i32) -> Result<u32, String> {
+/// Why a volume's files cannot be made from its sources and their objects (upstream's
+/// `MountVolume.SetUp` reasons).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProjectionError {
+    /// The volume's (or projection's) `defaultMode` is not a file mode.
+    #[error("defaultMode {0:#o} is not a valid file mode (0 to 0777)")]
+    DefaultMode(i32),
+    /// An item's `mode` is not a file mode.
+    #[error("items[{item}].mode {mode:#o} is not a valid file mode (0 to 0777)")]
+    ItemMode {
+        /// The item's key (secret, configMap) or path (downwardAPI).
+        item: String,
+        /// The mode as given.
+        mode: i32,
+    },
+    /// A non-optional secret volume or projection names a secret that does not exist (its name).
+    #[error("secret {0:?} not found")]
+    SecretNotFound(String),
+    /// A non-optional configMap volume or projection names a ConfigMap that does not exist (its
+    /// name).
+    #[error("configmap {0:?} not found")]
+    ConfigMapNotFound(String),
+    /// A non-optional secret item names a key the secret lacks (the key).
+    #[error("secret references non-existent secret key: {0}")]
+    SecretKeyNotFound(String),
+    /// A non-optional configMap item names a key the ConfigMap lacks (the key).
+    #[error("configmap references non-existent config key: {0}")]
+    ConfigMapKeyNotFound(String),
+    /// A downwardAPI item without a value.
+    #[error(transparent)]
+    DownwardApi(#[from] DownwardApiError),
+    /// A `serviceAccountToken` source whose token was not fetched (its path).
+    #[error("no service account token for path {0:?}")]
+    NoToken(String),
+    /// A `clusterTrustBundle` source whose anchors were not fetched (its path).
+    #[error("no trust anchors for path {0:?}")]
+    NoTrustAnchors(String),
+    /// A `podCertificate` source whose key and chain were not fetched (its signer's name).
+    #[error("no pod certificate for signer {0:?}")]
+    NoPodCertificate(String),
+}
+
+/// `mode`, or `default` when unset, checked to be a file mode; `item` names the item whose mode
+/// it is (`None` for a `defaultMode`).
+fn mode_of(item: Option<&str>, mode: Option<i32>, default: i32) -> Result<u32, ProjectionError> {
     let m = mode.unwrap_or(default);
     if !(0..=0o777).contains(&m) {
-        return Err(format!("{field} {m:#o} is not a valid file mode (0 to 0777)"));
+        return Err(match item {
+            None => ProjectionError::DefaultMode(m),
+            Some(item) => ProjectionError::ItemMode { item: item.to_string(), mode: m },
+        });
     }
     Ok(m as u32)
 }
@@ -47,8 +94,8 @@ fn keyed_payload(
     items: Option<&[KeyToPath]>,
     default_mode: i32,
     optional: bool,
-) -> Result<Payload, String> {
-    let default = mode_of("defaultMode", Some(default_mode), DEFAULT_MODE)?;
+) -> Result<Payload, ProjectionError> {
+    let default = mode_of(None, Some(default_mode), DEFAULT_MODE)?;
     let mut out = Payload::new();
     match items.filter(|i| !i.is_empty()) {
         None => {
@@ -62,14 +109,12 @@ fn keyed_payload(
                     if optional {
                         continue;
                     }
-                    let what = if kind == "secret" {
-                        "secret references non-existent secret key"
-                    } else {
-                        "configmap references non-existent config key"
-                    };
-                    return Err(format!("{what}: {}", item.key));
+                    return Err(match kind {
+                        "secret" => ProjectionError::SecretKeyNotFound(item.key.clone()),
+                        _ => ProjectionError::ConfigMapKeyNotFound(item.key.clone()),
+                    });
                 };
-                let mode = mode_of(&format!("items[{}].mode", item.key), item.mode, default as i32)?;
+                let mode = mode_of(Some(&item.key), item.mode, default as i32)?;
                 out.insert(item.path.clone(), FileProjection { data: v.clone(), mode, uid: None });
             }
         }
@@ -100,11 +145,11 @@ pub fn secret_payload(
     items: Option<&[KeyToPath]>,
     default_mode: Option<i32>,
     optional: bool,
-) -> Result<Payload, String> {
+) -> Result<Payload, ProjectionError> {
     match secret {
         Some(s) => keyed_payload("secret", &secret_data(s), items, default_mode.unwrap_or(DEFAULT_MODE), optional),
         None if optional => Ok(Payload::new()),
-        None => Err(format!("secret {name:?} not found")),
+        None => Err(ProjectionError::SecretNotFound(name.to_string())),
     }
 }
 
@@ -115,21 +160,21 @@ pub fn config_map_payload(
     items: Option<&[KeyToPath]>,
     default_mode: Option<i32>,
     optional: bool,
-) -> Result<Payload, String> {
+) -> Result<Payload, ProjectionError> {
     match cm {
         Some(cm) => keyed_payload("configmap", &config_map_data(cm), items, default_mode.unwrap_or(DEFAULT_MODE), optional),
         None if optional => Ok(Payload::new()),
-        None => Err(format!("configmap {name:?} not found")),
+        None => Err(ProjectionError::ConfigMapNotFound(name.to_string())),
     }
 }
 
 /// A downwardAPI volume (or projection) of `pod`.
-pub fn downward_api_payload(pod: &Pod, items: &[DownwardAPIVolumeFile], default_mode: Option<i32>) -> Result<Payload, String> {
-    let default = mode_of("defaultMode", default_mode, DEFAULT_MODE)?;
+pub fn downward_api_payload(pod: &Pod, items: &[DownwardAPIVolumeFile], default_mode: Option<i32>) -> Result<Payload, ProjectionError> {
+    let default = mode_of(None, default_mode, DEFAULT_MODE)?;
     let mut out = Payload::new();
     for item in items {
         let value = downward_api::file_value(pod, item)?;
-        let mode = mode_of(&format!("items[{}].mode", item.path), item.mode, default as i32)?;
+        let mode = mode_of(Some(&item.path), item.mode, default as i32)?;
         out.insert(item.path.clone(), FileProjection { data: value.into_bytes(), mode, uid: None });
     }
     Ok(out)
@@ -137,9 +182,9 @@ pub fn downward_api_payload(pod: &Pod, items: &[DownwardAPIVolumeFile], default_
 
 /// A projected volume: the union of its sources' files, later sources winning on a path clash
 /// (upstream logs a conflict and keeps the last).
-pub fn projected_payload(pod: &Pod, src: &ProjectedVolumeSource, fetched: &Fetched) -> Result<Payload, String> {
+pub fn projected_payload(pod: &Pod, src: &ProjectedVolumeSource, fetched: &Fetched) -> Result<Payload, ProjectionError> {
     let default = src.default_mode.unwrap_or(DEFAULT_MODE);
-    mode_of("defaultMode", Some(default), DEFAULT_MODE)?;
+    mode_of(None, Some(default), DEFAULT_MODE)?;
     let owner = CredentialOwner::of(pod);
     let mut out = Payload::new();
     for (i, source) in src.sources.iter().flatten().enumerate() {
@@ -168,10 +213,10 @@ impl CredentialOwner {
         Self { fs_user: super::ownership::fs_user(pod), fs_group }
     }
 
-    fn file(self, data: Vec<u8>, default: i32) -> Result<FileProjection, String> {
+    fn file(self, data: Vec<u8>, default: i32) -> Result<FileProjection, ProjectionError> {
         let mode = match self.fs_user.is_some() || self.fs_group.is_some() {
             true => 0o600,
-            false => mode_of("defaultMode", Some(default), DEFAULT_MODE)?,
+            false => mode_of(None, Some(default), DEFAULT_MODE)?,
         };
         Ok(FileProjection { data, mode, uid: self.fs_user })
     }
@@ -184,12 +229,12 @@ fn source_payload(
     default: i32,
     owner: CredentialOwner,
     fetched: &Fetched,
-) -> Result<Payload, String> {
+) -> Result<Payload, ProjectionError> {
     if let Some(s) = &source.secret {
         let optional = s.optional.unwrap_or(false);
         let obj = fetched.secrets.get(&s.name).and_then(Option::as_ref);
         return match obj {
-            None if !optional => Err(format!("secret {:?} not found", s.name)),
+            None if !optional => Err(ProjectionError::SecretNotFound(s.name.clone())),
             _ => secret_payload(&s.name, obj, s.items.as_deref(), Some(default), optional),
         };
     }
@@ -202,16 +247,15 @@ fn source_payload(
         return downward_api_payload(pod, d.items.as_deref().unwrap_or_default(), Some(default));
     }
     if let Some(t) = &source.service_account_token {
-        let token = fetched.tokens.get(&index).ok_or_else(|| format!("no service account token for path {:?}", t.path))?;
+        let token = fetched.tokens.get(&index).ok_or_else(|| ProjectionError::NoToken(t.path.clone()))?;
         return Ok(Payload::from([(t.path.clone(), owner.file(token.clone().into_bytes(), default)?)]));
     }
     if let Some(c) = &source.cluster_trust_bundle {
-        let anchors = fetched.trust_anchors.get(&index).ok_or_else(|| format!("no trust anchors for path {:?}", c.path))?;
+        let anchors = fetched.trust_anchors.get(&index).ok_or_else(|| ProjectionError::NoTrustAnchors(c.path.clone()))?;
         return Ok(Payload::from([(c.path.clone(), owner.file(anchors.clone(), default)?)]));
     }
     if let Some(c) = &source.pod_certificate {
-        let (key, chain) =
-            fetched.pod_certificates.get(&index).ok_or_else(|| format!("no pod certificate for signer {:?}", c.signer_name))?;
+        let (key, chain) = fetched.pod_certificates.get(&index).ok_or_else(|| ProjectionError::NoPodCertificate(c.signer_name.clone()))?;
         let mut out = Payload::new();
         let paths = [
             (&c.credential_bundle_path, [key.as_slice(), chain].concat()),
@@ -260,18 +304,23 @@ mod tests {
         assert_eq!(text(&some, "dir/p.txt"), ("pw".into(), 0o400));
         assert_eq!(text(&some, "u"), ("admin".into(), 0o440));
 
-        assert_eq!(secret_payload("creds", None, None, None, false).unwrap_err(), "secret \"creds\" not found");
+        assert_eq!(secret_payload("creds", None, None, None, false).unwrap_err().to_string(), "secret \"creds\" not found");
+        assert_eq!(secret_payload("creds", None, None, None, false).unwrap_err(), ProjectionError::SecretNotFound("creds".into()));
         assert!(secret_payload("creds", None, None, None, true).unwrap().is_empty());
         let missing = [item("nope", "x", None)];
         assert_eq!(
-            secret_payload("creds", Some(&s), Some(&missing), None, false).unwrap_err(),
+            secret_payload("creds", Some(&s), Some(&missing), None, false).unwrap_err().to_string(),
             "secret references non-existent secret key: nope"
         );
         assert!(secret_payload("creds", Some(&s), Some(&missing), None, true).unwrap().is_empty());
-        let err = secret_payload("creds", Some(&s), None, Some(0o1777), false).unwrap_err();
+        let err = secret_payload("creds", Some(&s), None, Some(0o1777), false).unwrap_err().to_string();
         assert!(err.contains("defaultMode") && err.contains("0o1777"), "{err}");
+        assert_eq!(err, "defaultMode 0o1777 is not a valid file mode (0 to 0777)");
         let err = secret_payload("creds", Some(&s), Some(&[item("user", "u", Some(-1))]), None, false).unwrap_err();
+        assert_eq!(err, ProjectionError::ItemMode { item: "user".into(), mode: -1 });
+        let err = err.to_string();
         assert!(err.contains("items[user].mode"), "{err}");
+        assert_eq!(err, "items[user].mode 0o37777777777 is not a valid file mode (0 to 0777)");
     }
 
     #[test]
@@ -284,9 +333,10 @@ mod tests {
         let p = config_map_payload("cfg", Some(&cm), None, Some(0o600), false).unwrap();
         assert_eq!(text(&p, "a.conf"), ("x=1".into(), 0o600));
         assert_eq!(p["blob"].data, vec![0, 1, 2]);
-        assert_eq!(config_map_payload("cfg", None, None, None, false).unwrap_err(), "configmap \"cfg\" not found");
+        assert_eq!(config_map_payload("cfg", None, None, None, false).unwrap_err().to_string(), "configmap \"cfg\" not found");
         let err = config_map_payload("cfg", Some(&cm), Some(&[item("zz", "z", None)]), None, false).unwrap_err();
-        assert_eq!(err, "configmap references non-existent config key: zz");
+        assert_eq!(err, ProjectionError::ConfigMapKeyNotFound("zz".into()));
+        assert_eq!(err.to_string(), "configmap references non-existent config key: zz");
     }
 
     #[test]
@@ -344,7 +394,9 @@ mod tests {
         assert_eq!(p.len(), 3);
 
         fetched.config_maps.clear();
-        assert_eq!(projected_payload(&pod, &src, &fetched).unwrap_err(), "configmap \"kube-root-ca.crt\" not found");
+        assert_eq!(projected_payload(&pod, &src, &fetched).unwrap_err().to_string(), "configmap \"kube-root-ca.crt\" not found");
+        fetched.tokens.clear();
+        assert_eq!(projected_payload(&pod, &src, &fetched).unwrap_err(), ProjectionError::NoToken("token".into()));
     }
 
     #[test]

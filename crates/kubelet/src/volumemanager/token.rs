@@ -11,12 +11,38 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
+use kubelet_types::api_error::ApiError;
 use kubelet_types::volume_api::VolumeApi;
 
 /// Tokens older than this are refreshed whatever their lifetime.
 pub const MAX_TOKEN_AGE: Duration = Duration::from_secs(24 * 3600);
 /// Upstream's default `expirationSeconds` of a serviceAccountToken projection.
 pub const DEFAULT_EXPIRATION_SECONDS: i64 = 3600;
+
+/// Why a service-account token could not be got (upstream's `failed to fetch token: ...`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// The TokenRequest failed.
+    #[error("failed to fetch token: {0}")]
+    Request(#[source] ApiError),
+    /// The API server answered the TokenRequest without a `status`.
+    #[error("failed to fetch token: serviceaccounts/{namespace}/{service_account}/token answered without a status")]
+    NoStatus {
+        /// The service account's namespace.
+        namespace: String,
+        /// The service account's name.
+        service_account: String,
+    },
+    /// The API server answered the TokenRequest without `status.token` or
+    /// `status.expirationTimestamp`.
+    #[error("failed to fetch token: serviceaccounts/{namespace}/{service_account}/token answered without a token or expiry")]
+    Incomplete {
+        /// The service account's namespace.
+        namespace: String,
+        /// The service account's name.
+        service_account: String,
+    },
+}
 
 /// One issued token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,7 +124,7 @@ pub struct TokenManager {
 
 impl TokenManager {
     /// The token `want` describes, from the cache or a new TokenRequest.
-    pub async fn get(&self, api: &dyn VolumeApi, want: TokenFor<'_>, now: SystemTime) -> Result<String, String> {
+    pub async fn get(&self, api: &dyn VolumeApi, want: TokenFor<'_>, now: SystemTime) -> Result<String, TokenError> {
         let TokenFor { namespace, service_account, service_account_uid, audience, expiration_seconds, pod_name, pod_uid } = want;
         let mut request = token_request(audience, expiration_seconds, pod_name, pod_uid);
         request.metadata.uid = service_account_uid.map(str::to_owned);
@@ -115,12 +141,10 @@ impl TokenManager {
         {
             return Ok(t.token.clone());
         }
-        let answer = api.create_token(namespace, service_account, &request).await.map_err(|e| format!("failed to fetch token: {e}"))?;
-        let status = answer.status.ok_or_else(|| {
-            format!("failed to fetch token: serviceaccounts/{namespace}/{service_account}/token answered without a status")
-        })?;
-        let incomplete =
-            || format!("failed to fetch token: serviceaccounts/{namespace}/{service_account}/token answered without a token or expiry");
+        let answer = api.create_token(namespace, service_account, &request).await.map_err(TokenError::Request)?;
+        let status =
+            answer.status.ok_or_else(|| TokenError::NoStatus { namespace: namespace.into(), service_account: service_account.into() })?;
+        let incomplete = || TokenError::Incomplete { namespace: namespace.into(), service_account: service_account.into() };
         let expires_at = SystemTime::from(status.expiration_timestamp.ok_or_else(incomplete)?.0);
         let issued = IssuedToken { token: status.token.ok_or_else(incomplete)?, issued_at: now, expires_at };
         let mut cache = self.cache.lock().expect("token cache");
@@ -185,5 +209,10 @@ mod tests {
         let requests = api.token_requests();
         assert_eq!(requests.len(), 2);
         assert_eq!(requests[1].2.metadata.uid.as_deref(), Some("sa-2"), "the UID is the request's precondition");
+
+        api.fail_with(Some("down"));
+        let err = tokens.get(&api, want("sa-3"), now).await.unwrap_err();
+        assert!(matches!(&err, TokenError::Request(e) if !e.is_not_found()), "{err}");
+        assert_eq!(err.to_string(), "failed to fetch token: serviceaccounts/ns/sa/token: API server answered 500 InternalError: down");
     }
 }
