@@ -22,6 +22,9 @@ use crate::pod_workers::PodWorkers;
 /// Upstream's housekeeping period.
 pub const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(2);
 
+/// How often dangling `/var/log/containers` links are swept: upstream's container GC period.
+pub const LOG_LINK_SWEEP_PERIOD: Duration = Duration::from_secs(60);
+
 /// Liveness of the sync loop, for `/healthz`: seconds since the epoch of its last iteration.
 #[derive(Clone, Default)]
 pub struct SyncLoopHeartbeat(Arc<AtomicU64>);
@@ -65,6 +68,8 @@ impl SyncLoop {
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut housekeeping = tokio::time::interval(HOUSEKEEPING_PERIOD);
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut log_links = tokio::time::interval(LOG_LINK_SWEEP_PERIOD);
+        log_links.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.apply_desired();
         loop {
             self.heartbeat.beat();
@@ -84,6 +89,7 @@ impl SyncLoop {
                     self.start_desired(&desired);
                 }
                 _ = housekeeping.tick() => self.housekeeping(),
+                _ = log_links.tick() => self.workers.manager().remove_dangling_container_log_links(),
             }
         }
     }

@@ -997,8 +997,8 @@ impl RuntimeManager {
 
     /// Removes the directories of pods the kubelet no longer knows (`known` says which to
     /// keep), e.g. deleted while it was down: `<root>/pods/<uid>` once its volumes are
-    /// unmounted (kept, and tried again next time, while anything under it stays mounted), the
-    /// pod's log directory, and dangling `/var/log/containers` links.
+    /// unmounted (kept, and tried again next time, while anything under it stays mounted), and
+    /// the pod's log directory.
     pub fn remove_orphaned_pod_dirs(&self, known: &dyn Fn(&str) -> bool) {
         for uid in super::orphans::orphaned_pod_dirs(&self.cfg.root_dir, known) {
             if let Err(e) = self.volumes.unmount_pod_volumes(&uid) {
@@ -1024,6 +1024,12 @@ impl RuntimeManager {
                 Err(e) => tracing::warn!(dir = %dir.display(), "removing the log directory of an orphaned pod: {e}"),
             }
         }
+    }
+
+    /// Removes the `/var/log/containers` links whose pod's log directory is gone. Upstream's
+    /// container GC does this once a minute; the sync loop calls it at that pace, since it
+    /// reads every link on the node.
+    pub fn remove_dangling_container_log_links(&self) {
         for link in super::orphans::dangling_container_log_links(&self.cfg.container_logs_dir) {
             let _ = std::fs::remove_file(link);
         }

@@ -3,7 +3,6 @@
 //! parsers are pure and the mount point is a parameter, so tests run on trees they write.
 
 use std::collections::HashMap;
-use std::io::Read as _;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -179,7 +178,7 @@ impl CgroupReader {
         let mut out = Vec::new();
         let mut stack = vec![self.dir("pids", rel)];
         while let Some(dir) = stack.pop() {
-            if let Ok(s) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            if let Some(s) = super::read::text_at(&dir.join("cgroup.procs")) {
                 out.extend(s.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
             }
             if out.len() >= limit {
@@ -397,9 +396,7 @@ impl Dir {
 
     fn read(&self, name: &str) -> Option<String> {
         let fd = rustix::fs::openat(self.0.as_ref()?, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
-        let mut text = String::new();
-        std::fs::File::from(fd).read_to_string(&mut text).ok()?;
-        Some(text)
+        super::read::text(std::fs::File::from(fd))
     }
 
     /// A file holding one number; `max` and junk read as `None`.
@@ -417,10 +414,9 @@ impl Dir {
 
 /// The value of `key` in a `key value` per line file (`memory.stat`, `cpu.stat`).
 pub fn keyed(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|l| {
-        let (k, v) = l.split_once(char::is_whitespace)?;
-        (k == key).then(|| v.trim().parse().ok()).flatten()
-    })
+    // Prefix tests, not a split at the first whitespace: most lines are not the key, and
+    // this runs for a dozen keys of every cgroup at every sampling round.
+    text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix([' ', '\t'])?.trim().parse().ok())
 }
 
 /// v2 `cpu.weight` (1–10000) back to v1 shares (2–262144), as cAdvisor reports it.

@@ -129,3 +129,14 @@ fn limits_are_cached_for_a_few_rounds_and_usage_is_not() {
     }
     assert!(r.read(c).is_none());
 }
+
+#[test]
+fn keyed_matches_whole_keys_only() {
+    let stat = "rss_huge 7\ntotal_rss 5\nrss 3\nbad x\nbad 9\ntab\t4\n";
+    assert_eq!(keyed(stat, "rss"), Some(3));
+    assert_eq!(keyed(stat, "total_rss"), Some(5));
+    assert_eq!(keyed(stat, "bad"), Some(9), "a line that does not parse is skipped");
+    assert_eq!(keyed(stat, "tab"), Some(4));
+    assert_eq!(keyed(stat, "rs"), None);
+    assert_eq!(keyed(stat, "missing"), None);
+}

@@ -109,7 +109,7 @@ pub fn process_facts(proc_root: &Path, pids: &[u32], pids_max: Option<u64>) -> P
     let mut f = ProcessFacts { processes: pids.len() as u64, threads_max: pids_max.unwrap_or(0), ..Default::default() };
     for pid in pids {
         let dir = proc_root.join(pid.to_string());
-        if let Ok(status) = std::fs::read_to_string(dir.join("status")) {
+        if let Some(status) = super::read::text_at(&dir.join("status")) {
             f.threads += status.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
         }
         for fd in std::fs::read_dir(dir.join("fd")).into_iter().flatten().flatten() {
@@ -119,7 +119,7 @@ pub fn process_facts(proc_root: &Path, pids: &[u32], pids_max: Option<u64>) -> P
             }
         }
         if f.max_open_files_soft.is_none() {
-            f.max_open_files_soft = std::fs::read_to_string(dir.join("limits")).ok().and_then(|l| max_open_files_soft(&l));
+            f.max_open_files_soft = super::read::text_at(&dir.join("limits")).and_then(|l| max_open_files_soft(&l));
         }
     }
     f

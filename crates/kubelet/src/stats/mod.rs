@@ -11,6 +11,7 @@ pub mod collector;
 pub mod fs;
 pub mod host;
 pub mod network;
+pub mod read;
 pub mod resource_metrics;
 pub mod runtime_view;
 pub mod summary;

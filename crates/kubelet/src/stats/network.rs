@@ -77,7 +77,7 @@ pub fn parse_net_dev(text: &str) -> Vec<InterfaceCounters> {
 
 /// The interfaces process `pid` sees; empty when it is gone.
 pub fn read_pid(proc_root: &std::path::Path, pid: u32) -> Vec<InterfaceCounters> {
-    std::fs::read_to_string(proc_root.join(pid.to_string()).join("net/dev")).map(|t| parse_net_dev(&t)).unwrap_or_default()
+    super::read::text_at(&proc_root.join(pid.to_string()).join("net/dev")).map(|t| parse_net_dev(&t)).unwrap_or_default()
 }
 
 #[cfg(test)]
