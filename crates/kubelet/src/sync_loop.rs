@@ -71,13 +71,21 @@ impl SyncLoop {
         let mut log_links = tokio::time::interval(LOG_LINK_SWEEP_PERIOD);
         log_links.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.apply_desired();
+        // The pod sources can all end (a standalone kubelet without `staticPodPath` has none):
+        // their last pods stay desired and the loop goes on, as upstream's does.
+        let mut sources_open = true;
         loop {
             self.heartbeat.beat();
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                changed = self.desired.changed() => {
-                    if changed.is_err() { return; }
-                    self.apply_desired();
+                changed = self.desired.changed(), if sources_open => {
+                    match changed {
+                        Ok(()) => self.apply_desired(),
+                        Err(_) => {
+                            tracing::debug!("the pod sources ended; the sync loop goes on with their last pods");
+                            sources_open = false;
+                        }
+                    }
                 }
                 Some(pod) = self.pleg_events.recv() => self.workers.poke(&pod.uid),
                 Some(pod) = self.probe_updates.recv() => self.workers.poke(&pod.uid),

@@ -224,3 +224,28 @@ async fn a_static_pod_added_again_while_terminating_restarts_from_its_stopped_co
     assert_eq!(fake.calls_of("RemoveContainer").len(), 2, "{:?}", fake.calls());
     h.stop().await;
 }
+
+/// A kubelet with no pod source at all (standalone, no `staticPodPath`): the pod config ends at
+/// once and drops its sender. The sync loop keeps running, as upstream's does, so its
+/// housekeeping still stops a pod the runtime runs that no source wants.
+#[tokio::test(start_paused = true)]
+async fn the_sync_loop_outlives_its_pod_sources() {
+    use kubelet::kuberuntime::labels::{POD_NAME, POD_NAMESPACE, POD_UID};
+    use kubelet_cri::{RuntimeService, api};
+    let fake = FakeRuntime::with_images([IMAGE]);
+    let labels = [(POD_UID, "gone"), (POD_NAME, "left-over"), (POD_NAMESPACE, "default")].map(|(k, v)| (k.to_string(), v.to_string()));
+    let config = api::PodSandboxConfig {
+        metadata: Some(api::PodSandboxMetadata { name: "left-over".into(), uid: "gone".into(), namespace: "default".into(), attempt: 0 }),
+        labels: labels.into(),
+        ..Default::default()
+    };
+    fake.run_pod_sandbox(config, "").await.unwrap();
+    let h = start_on(fake.clone(), desired(&[]));
+    let Harness { desired, shutdown, task, .. } = h;
+    drop(desired);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(!task.is_finished(), "the sync loop ended with its sources");
+    assert_eq!(fake.calls_of("StopPodSandbox").len(), 1, "the orphaned pod was stopped: {:?}", fake.calls());
+    shutdown.cancel();
+    task.await.unwrap();
+}
