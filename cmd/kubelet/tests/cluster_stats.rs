@@ -122,6 +122,10 @@ async fn summary_metrics_and_kubectl_top_read_a_busy_pod() {
     assert_eq!(count("kubelet_first_network_pod_start_sli_duration_seconds "), sli, "{own}");
     assert!(count("kubelet_pod_worker_duration_seconds_count{operation_type=\"create\"}") >= 1.0, "{own}");
     assert!(count("kubelet_pleg_relist_duration_seconds_count ") >= 5.0, "{own}");
+    // Each relist's two lean CRI calls count as upstream's list operations.
+    let relists = count("kubelet_pleg_relist_duration_seconds_count ");
+    assert!(count("kubelet_runtime_operations_total{operation_type=\"list_podsandbox\"}") >= relists, "{own}");
+    assert!(count("kubelet_runtime_operations_total{operation_type=\"list_containers\"}") >= relists, "{own}");
     assert!(count("kubelet_runtime_operations_total{operation_type=\"create_container\"}") >= 1.0, "{own}");
     assert!(
         count("kubelet_runtime_operations_total{operation_type=\"list_container_stats\"}") >= 2.0,

@@ -409,6 +409,14 @@ async fn directories_of_a_pod_deleted_while_the_kubelet_was_down_are_removed() {
             .any(|l| l.split(' ').nth(4).is_some_and(|m| Path::new(m).starts_with(dir)))
     };
     assert!(pod_dir.is_dir() && log_dir.is_dir() && mounted(&pod_dir), "the deleted pod left its directories and tmpfs");
+    // Its container's `/var/log/containers` link, which dangles once the log directory goes.
+    let link_prefix = format!("{}_default_main-", full("goner"));
+    let links = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir("/var/log/containers")
+            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(&link_prefix)).map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    assert!(!links().is_empty(), "the deleted pod's container log link is there before the restart");
 
     let kubelet = start_keeping_pods(&node).await;
     wait_for("the orphaned pod's directories removed", Duration::from_secs(30), || async {
@@ -416,6 +424,8 @@ async fn directories_of_a_pod_deleted_while_the_kubelet_was_down_are_removed() {
     })
     .await;
     assert!(!mounted(&pod_dir), "its tmpfs was unmounted");
+    // Removed right after its log directory (in the same sweep), not at the next minute's.
+    wait_for("its container log link removed", Duration::from_secs(5), || async { links().is_empty().then_some(()) }).await;
     assert!(node.root().join("pods").join(&keeper_uid).is_dir(), "the running pod's directory stays");
     assert!(node.logs().join(format!("default_{}_{keeper_uid}", full("keeper"))).is_dir(), "the running pod's logs stay");
     assert!(kubelet.log_text().contains("removed the directory of an orphaned pod"));

@@ -10,10 +10,12 @@
 
 mod error;
 mod newer;
+mod relist;
 mod remote;
 
 pub use error::CriError;
 pub use newer::ContainerConfigExtras;
+pub use relist::RelistEntry;
 pub use remote::RemoteRuntime;
 /// gRPC status codes carried by [`CriError::Status`].
 pub use tonic::Code;
@@ -83,6 +85,16 @@ pub trait RuntimeService: Send + Sync + 'static {
     async fn list_containers(&self, filter: Option<api::ContainerFilter>) -> Result<Vec<api::Container>>;
     /// Full status of one container (exit code, reason, timestamps, log path).
     async fn container_status(&self, container_id: &str) -> Result<api::ContainerStatus>;
+    /// Every sandbox's ID, state and labels, for the PLEG's relist: what
+    /// [`Self::list_pod_sandbox`] gives, without the rest. The default lists them whole.
+    async fn relist_pod_sandboxes(&self) -> Result<Vec<RelistEntry>> {
+        Ok(self.list_pod_sandbox(None).await?.into_iter().map(RelistEntry::from).collect())
+    }
+    /// Every container's ID, state and labels, for the PLEG's relist: what
+    /// [`Self::list_containers`] gives, without the rest. The default lists them whole.
+    async fn relist_containers(&self) -> Result<Vec<RelistEntry>> {
+        Ok(self.list_containers(None).await?.into_iter().map(RelistEntry::from).collect())
+    }
     /// Changes a running container's CPU and memory settings in place
     /// (`UpdateContainerResources`, in-place pod resize). The default answers `Unimplemented`.
     async fn update_container_resources(&self, container_id: &str, linux: api::LinuxContainerResources) -> Result<()> {

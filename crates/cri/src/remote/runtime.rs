@@ -22,6 +22,25 @@ impl RemoteRuntime {
     fn timeout(&self) -> Option<Duration> {
         Some(self.request_timeout)
     }
+
+    /// `RuntimeService/<method>` decoded by `codec` into a lean message (see [`crate::relist`]).
+    async fn lean_unary<Req, Resp>(&self, method: &'static str, message: Req, codec: tonic_prost::ProstCodec<Req, Resp>) -> Result<Resp>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Resp: prost::Message + Default + Send + Sync + 'static,
+    {
+        let deadline = self.timeout();
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone())
+            .max_decoding_message_size(super::MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(super::MAX_MESSAGE_SIZE);
+        let call = async move {
+            grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+            let path = tonic::codegen::http::uri::PathAndQuery::try_from(format!("/runtime.v1.RuntimeService/{method}"))
+                .map_err(|e| tonic::Status::internal(e.to_string()))?;
+            grpc.unary(request(message, deadline), path, codec).await
+        };
+        unary(method, "", deadline, call).await
+    }
 }
 
 #[async_trait]
@@ -194,6 +213,18 @@ impl RuntimeService for RemoteRuntime {
         let mut client = self.runtime.clone();
         let call = client.list_containers(request(api::ListContainersRequest { filter }, deadline));
         Ok(unary("ListContainers", "", deadline, call).await?.containers)
+    }
+
+    async fn relist_pod_sandboxes(&self) -> Result<Vec<crate::RelistEntry>> {
+        let codec = tonic_prost::ProstCodec::<api::ListPodSandboxRequest, crate::relist::LeanSandboxList>::default();
+        let list = self.lean_unary("ListPodSandbox", api::ListPodSandboxRequest { filter: None }, codec).await?;
+        Ok(list.items.into_iter().map(Into::into).collect())
+    }
+
+    async fn relist_containers(&self) -> Result<Vec<crate::RelistEntry>> {
+        let codec = tonic_prost::ProstCodec::<api::ListContainersRequest, crate::relist::LeanContainerList>::default();
+        let list = self.lean_unary("ListContainers", api::ListContainersRequest { filter: None }, codec).await?;
+        Ok(list.containers.into_iter().map(Into::into).collect())
     }
 
     async fn list_container_stats(&self, filter: Option<api::ContainerStatsFilter>) -> Result<Vec<api::ContainerStats>> {

@@ -27,9 +27,24 @@ use super::thresholds::{Threshold, is_met};
 pub const WATCH_PERIOD: Duration = Duration::from_millis(500);
 
 /// Whether a memory threshold is met in the memory figures `paths` lead to now.
+///
+/// With a memory cgroup, the cgroup's usage is read first: it bounds the working set from above
+/// (it counts the inactive page cache too), so when even `capacity − usage` meets no threshold,
+/// none is met, and the root's `memory.stat` (which the kernel sums over every cgroup on the
+/// node) is not read. That is the common case, twice a second.
 pub fn memory_threshold_met(thresholds: &[Threshold], paths: &observe::SignalPaths) -> bool {
+    let mut memory = thresholds.iter().filter(|t| t.signal == "memory.available").peekable();
+    if memory.peek().is_none() {
+        return false;
+    }
+    if let Some(cgroup) = paths.memory_cgroup.as_deref()
+        && let Some(at_least) = observe::memory_available_at_least(&paths.proc_root, cgroup)
+        && !memory.clone().any(|t| is_met(t, at_least))
+    {
+        return false;
+    }
     let Some(obs) = observe::memory_of(paths) else { return false };
-    thresholds.iter().filter(|t| t.signal == "memory.available").any(|t| is_met(t, obs))
+    memory.any(|t| is_met(t, obs))
 }
 
 /// A cgroup v1 memory threshold notification.
@@ -119,6 +134,28 @@ mod tests {
         assert!(memory_threshold_met(&[threshold("200Mi")], &paths));
         assert!(!memory_threshold_met(&[threshold("100Mi")], &paths));
         assert!(!memory_threshold_met(&[], &paths));
+    }
+
+    #[test]
+    fn the_cgroup_usage_bound_decides_without_memory_stat_when_far_from_the_threshold() {
+        let dir = tempfile::tempdir().unwrap();
+        let cgroup = dir.path().join("memory");
+        std::fs::create_dir(&cgroup).unwrap();
+        std::fs::write(dir.path().join("meminfo"), "MemTotal: 1048576 kB\n").unwrap();
+        let paths = observe::SignalPaths {
+            proc_root: dir.path().into(),
+            node_fs: dir.path().into(),
+            image_fs: dir.path().into(),
+            memory_cgroup: Some(cgroup.clone()),
+        };
+        // 1 GiB of memory, 600 MiB used: at least 424 MiB available whatever the page cache.
+        std::fs::write(cgroup.join("memory.usage_in_bytes"), format!("{}\n", 600u64 << 20)).unwrap();
+        assert!(!memory_threshold_met(&[threshold("100Mi")], &paths), "decided by the bound: no memory.stat exists");
+        // Within reach of the threshold: memory.stat decides (its inactive file pages).
+        assert!(!memory_threshold_met(&[threshold("500Mi")], &paths), "no memory.stat: not observed, not met");
+        std::fs::write(cgroup.join("memory.stat"), format!("total_inactive_file {}\n", 200u64 << 20)).unwrap();
+        assert!(!memory_threshold_met(&[threshold("500Mi")], &paths), "624 MiB available once the page cache is left out");
+        assert!(memory_threshold_met(&[threshold("700Mi")], &paths));
     }
 
     /// On a cgroup v1 host, as root: a process in a test cgroup filling a tmpfs file past the

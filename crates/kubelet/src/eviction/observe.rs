@@ -90,17 +90,29 @@ pub fn memory_of(paths: &SignalPaths) -> Option<Observation> {
 
 /// `memory.available` from the v1 root memory cgroup: MemTotal − (usage − total_inactive_file).
 pub fn memory_from_cgroup(proc_root: &Path, memory_cgroup: &Path) -> Option<Observation> {
-    let text = std::fs::read_to_string(proc_root.join("meminfo")).ok()?;
-    let total = meminfo_bytes(&text, "MemTotal")?;
-    let usage: i64 = std::fs::read_to_string(memory_cgroup.join("memory.usage_in_bytes")).ok()?.trim().parse().ok()?;
+    let (total, usage) = total_and_usage(proc_root, memory_cgroup)?;
     let working_set = (usage - inactive_file(memory_cgroup)?).max(0);
     Some(Observation { available: total - working_set, capacity: total })
+}
+
+/// A lower bound of [`memory_from_cgroup`]'s `memory.available` without `memory.stat`:
+/// MemTotal − usage (usage counts the inactive page cache the working set leaves out).
+pub fn memory_available_at_least(proc_root: &Path, memory_cgroup: &Path) -> Option<Observation> {
+    let (total, usage) = total_and_usage(proc_root, memory_cgroup)?;
+    Some(Observation { available: total - usage, capacity: total })
+}
+
+/// MemTotal and the memory cgroup's `memory.usage_in_bytes`.
+fn total_and_usage(proc_root: &Path, memory_cgroup: &Path) -> Option<(i64, i64)> {
+    let total = meminfo_bytes(&crate::stats::read::text_at(&proc_root.join("meminfo"))?, "MemTotal")?;
+    let usage = crate::stats::read::text_at(&memory_cgroup.join("memory.usage_in_bytes"))?.trim().parse().ok()?;
+    Some((total, usage))
 }
 
 /// The v1 memory cgroup's inactive file pages (`total_inactive_file`, 0 when not listed);
 /// `None` when `memory.stat` cannot be read.
 pub fn inactive_file(memory_cgroup: &Path) -> Option<i64> {
-    let stat = std::fs::read_to_string(memory_cgroup.join("memory.stat")).ok()?;
+    let stat = crate::stats::read::text_at(&memory_cgroup.join("memory.stat"))?;
     Some(crate::stats::cgroup::keyed(&stat, "total_inactive_file").and_then(|v| i64::try_from(v).ok()).unwrap_or(0))
 }
 

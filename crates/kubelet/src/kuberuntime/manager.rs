@@ -998,7 +998,7 @@ impl RuntimeManager {
     /// Removes the directories of pods the kubelet no longer knows (`known` says which to
     /// keep), e.g. deleted while it was down: `<root>/pods/<uid>` once its volumes are
     /// unmounted (kept, and tried again next time, while anything under it stays mounted), and
-    /// the pod's log directory.
+    /// the pod's log directory (with the `/var/log/containers` links into it).
     pub fn remove_orphaned_pod_dirs(&self, known: &dyn Fn(&str) -> bool) {
         for uid in super::orphans::orphaned_pod_dirs(&self.cfg.root_dir, known) {
             if let Err(e) = self.volumes.unmount_pod_volumes(&uid) {
@@ -1018,11 +1018,19 @@ impl RuntimeManager {
                 Err(e) => tracing::warn!(uid = %uid, "orphaned pod directory stays for now: {e}"),
             }
         }
+        let mut removed_logs = false;
         for dir in super::orphans::orphaned_log_dirs(&self.cfg.sandbox.pod_logs_dir, known) {
             match std::fs::remove_dir_all(&dir) {
-                Ok(()) => tracing::info!(dir = %dir.display(), "removed the log directory of an orphaned pod"),
+                Ok(()) => {
+                    tracing::info!(dir = %dir.display(), "removed the log directory of an orphaned pod");
+                    removed_logs = true;
+                }
                 Err(e) => tracing::warn!(dir = %dir.display(), "removing the log directory of an orphaned pod: {e}"),
             }
+        }
+        // Their links dangle now: remove them at once rather than at the next minute's sweep.
+        if removed_logs {
+            self.remove_dangling_container_log_links();
         }
     }
 

@@ -3,7 +3,10 @@
 //! `<podLogsDir>/<namespace>_<name>_<uid>` and dangling `/var/log/containers/*.log` links of
 //! pods the kubelet no longer knows, e.g. deleted while it was down.
 //!
-//! Listing only; [`super::RuntimeManager::remove_orphaned_pod_dirs`] unmounts and removes.
+//! Listing only; [`super::RuntimeManager::remove_orphaned_pod_dirs`] unmounts and removes
+//! (every housekeeping round, 2 s), and
+//! [`super::RuntimeManager::remove_dangling_container_log_links`] removes the links (once a
+//! minute, and right after an orphaned pod's log directory goes).
 
 use std::path::{Path, PathBuf};
 

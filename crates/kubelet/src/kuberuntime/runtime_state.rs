@@ -195,15 +195,17 @@ fn last_log_lines(path: &std::path::Path) -> String {
 /// A cheap summary of one relist, for the PLEG: per pod, each container's and sandbox's state.
 pub type RelistSnapshot = BTreeMap<String, (PodRef, BTreeMap<String, i32>)>;
 
-/// Lists every kubelet-managed sandbox and container with two CRI calls.
+/// Lists every kubelet-managed sandbox and container with two CRI calls
+/// (IDs, states and labels only: [`RuntimeService::relist_pod_sandboxes`] and
+/// [`RuntimeService::relist_containers`]).
 pub async fn relist(runtime: &dyn RuntimeService) -> kubelet_cri::Result<RelistSnapshot> {
     let mut out = RelistSnapshot::new();
-    for s in runtime.list_pod_sandbox(None).await? {
+    for s in runtime.relist_pod_sandboxes().await? {
         if let Some(r) = labels::pod_ref(&s.labels) {
             out.entry(r.uid.clone()).or_insert_with(|| (r, BTreeMap::new())).1.insert(s.id, s.state + 100);
         }
     }
-    for c in runtime.list_containers(None).await? {
+    for c in runtime.relist_containers().await? {
         if let Some(r) = labels::pod_ref(&c.labels) {
             out.entry(r.uid.clone()).or_insert_with(|| (r, BTreeMap::new())).1.insert(c.id, c.state);
         }

@@ -89,6 +89,12 @@ impl<R: RuntimeService + ?Sized, I: Send + Sync + 'static + ?Sized> RuntimeServi
     async fn list_containers(&self, filter: Option<api::ContainerFilter>) -> Result<Vec<api::Container>> {
         self.record("list_containers", self.runtime.list_containers(filter)).await
     }
+    async fn relist_pod_sandboxes(&self) -> Result<Vec<kubelet_cri::RelistEntry>> {
+        self.record("list_podsandbox", self.runtime.relist_pod_sandboxes()).await
+    }
+    async fn relist_containers(&self) -> Result<Vec<kubelet_cri::RelistEntry>> {
+        self.record("list_containers", self.runtime.relist_containers()).await
+    }
     async fn container_status(&self, id: &str) -> Result<api::ContainerStatus> {
         self.record("container_status", self.runtime.container_status(id)).await
     }

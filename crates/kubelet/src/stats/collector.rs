@@ -182,7 +182,14 @@ pub struct StatsCollector {
     /// The previous cumulative CPU of each cgroup, for rates.
     prev_cpu: HashMap<String, (SystemTime, u64)>,
     du_cache: HashMap<PathBuf, (Instant, Option<DiskUsage>)>,
+    /// The machine's cores and the root directory's device, and when they were read: machine
+    /// facts, read again every [`MACHINE_FACTS_REFRESH`] (`/proc/cpuinfo` and the mount table
+    /// are costly to generate on a node with many CPUs and container mounts).
+    machine_facts: Option<(Instant, u64, String)>,
 }
+
+/// How long the cores and the root directory's device are kept.
+const MACHINE_FACTS_REFRESH: Duration = Duration::from_secs(300);
 
 impl StatsCollector {
     /// A collector for `cfg`'s node: cgroups through `reader`, pods from `pods`, CRI figures from
@@ -195,7 +202,17 @@ impl StatsCollector {
         images: Arc<dyn ImageService>,
         store: StatsStore,
     ) -> Self {
-        StatsCollector { cfg, reader, pods, runtime, images, store, prev_cpu: HashMap::new(), du_cache: HashMap::new() }
+        StatsCollector {
+            cfg,
+            reader,
+            pods,
+            runtime,
+            images,
+            store,
+            prev_cpu: HashMap::new(),
+            du_cache: HashMap::new(),
+            machine_facts: None,
+        }
     }
 
     /// Samples every `interval` until `stop`.
@@ -234,14 +251,15 @@ impl StatsCollector {
         self.prev_cpu = prev_cpu;
         let keep = Instant::now() - self.cfg.du_period * 3;
         self.du_cache.retain(|_, (at, _)| *at > keep);
+        let (num_cores, root_device) = self.machine_facts();
         StatsSnapshot {
             taken: now,
             summary: Summary { node, pods: pod_stats },
             cgroups,
-            num_cores: host::num_cores(&self.cfg.proc_root),
+            num_cores,
             memory_capacity: self.cfg.memory_capacity,
             machine: self.cfg.machine.clone(),
-            root_disk: self.root_disk(round.nodefs),
+            root_disk: self.root_disk(round.nodefs, root_device),
         }
     }
 
@@ -500,9 +518,21 @@ impl StatsCollector {
         })
     }
 
-    fn root_disk(&self, nodefs: Option<FsInfo>) -> Option<RootDisk> {
-        let fs = nodefs?;
+    /// The cores and the root directory's device, from the cache while it is fresh.
+    fn machine_facts(&mut self) -> (u64, String) {
+        if let Some((at, cores, device)) = &self.machine_facts
+            && at.elapsed() < MACHINE_FACTS_REFRESH
+        {
+            return (*cores, device.clone());
+        }
+        let cores = host::num_cores(&self.cfg.proc_root);
         let device = host::mount_source(&self.cfg.proc_root, &self.cfg.root_dir).unwrap_or_default();
+        self.machine_facts = Some((Instant::now(), cores, device.clone()));
+        (cores, device)
+    }
+
+    fn root_disk(&self, nodefs: Option<FsInfo>, device: String) -> Option<RootDisk> {
+        let fs = nodefs?;
         let io = device.strip_prefix("/dev/").and_then(|name| host::disk_stats(&self.cfg.proc_root, name));
         Some(RootDisk { device, fs, io })
     }
