@@ -23,8 +23,15 @@ impl RemoteRuntime {
         Some(self.request_timeout)
     }
 
-    /// `RuntimeService/<method>` decoded by `codec` into a lean message (see [`crate::relist`]).
-    async fn lean_unary<Req, Resp>(&self, method: &'static str, message: Req, codec: tonic_prost::ProstCodec<Req, Resp>) -> Result<Resp>
+    /// `/runtime.v1.RuntimeService/<method>` (`path`) decoded by `codec` into a lean message (see
+    /// [`crate::relist`]).
+    async fn lean_unary<Req, Resp>(
+        &self,
+        method: &'static str,
+        path: &'static str,
+        message: Req,
+        codec: tonic_prost::ProstCodec<Req, Resp>,
+    ) -> Result<Resp>
     where
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
@@ -35,8 +42,7 @@ impl RemoteRuntime {
             .max_encoding_message_size(super::MAX_MESSAGE_SIZE);
         let call = async move {
             grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-            let path = tonic::codegen::http::uri::PathAndQuery::try_from(format!("/runtime.v1.RuntimeService/{method}"))
-                .map_err(|e| tonic::Status::internal(e.to_string()))?;
+            let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
             grpc.unary(request(message, deadline), path, codec).await
         };
         unary(method, "", deadline, call).await
@@ -217,13 +223,17 @@ impl RuntimeService for RemoteRuntime {
 
     async fn relist_pod_sandboxes(&self) -> Result<Vec<crate::RelistEntry>> {
         let codec = tonic_prost::ProstCodec::<api::ListPodSandboxRequest, crate::relist::LeanSandboxList>::default();
-        let list = self.lean_unary("ListPodSandbox", api::ListPodSandboxRequest { filter: None }, codec).await?;
+        let list = self
+            .lean_unary("ListPodSandbox", "/runtime.v1.RuntimeService/ListPodSandbox", api::ListPodSandboxRequest { filter: None }, codec)
+            .await?;
         Ok(list.items.into_iter().map(Into::into).collect())
     }
 
     async fn relist_containers(&self) -> Result<Vec<crate::RelistEntry>> {
         let codec = tonic_prost::ProstCodec::<api::ListContainersRequest, crate::relist::LeanContainerList>::default();
-        let list = self.lean_unary("ListContainers", api::ListContainersRequest { filter: None }, codec).await?;
+        let list = self
+            .lean_unary("ListContainers", "/runtime.v1.RuntimeService/ListContainers", api::ListContainersRequest { filter: None }, codec)
+            .await?;
         Ok(list.containers.into_iter().map(Into::into).collect())
     }
 

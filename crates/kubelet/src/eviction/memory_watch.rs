@@ -37,7 +37,10 @@ pub fn memory_threshold_met(thresholds: &[Threshold], paths: &observe::SignalPat
     if memory.peek().is_none() {
         return false;
     }
+    // Only where the full figure would come from the cgroup too (without `memory.stat` it comes
+    // from `/proc/meminfo`, which the bound does not bound).
     if let Some(cgroup) = paths.memory_cgroup.as_deref()
+        && cgroup.join("memory.stat").exists()
         && let Some(at_least) = observe::memory_available_at_least(&paths.proc_root, cgroup)
         && !memory.clone().any(|t| is_met(t, at_least))
     {
@@ -150,9 +153,12 @@ mod tests {
         };
         // 1 GiB of memory, 600 MiB used: at least 424 MiB available whatever the page cache.
         std::fs::write(cgroup.join("memory.usage_in_bytes"), format!("{}\n", 600u64 << 20)).unwrap();
-        assert!(!memory_threshold_met(&[threshold("100Mi")], &paths), "decided by the bound: no memory.stat exists");
-        // Within reach of the threshold: memory.stat decides (its inactive file pages).
-        assert!(!memory_threshold_met(&[threshold("500Mi")], &paths), "no memory.stat: not observed, not met");
+        // memory.stat is a directory here: present, but it cannot be read. The bound decides
+        // alone while far from the threshold; within reach, the full figure fails to read.
+        std::fs::create_dir(cgroup.join("memory.stat")).unwrap();
+        assert!(!memory_threshold_met(&[threshold("100Mi")], &paths), "decided by the bound");
+        assert!(!memory_threshold_met(&[threshold("500Mi")], &paths), "unreadable memory.stat: not observed, not met");
+        std::fs::remove_dir(cgroup.join("memory.stat")).unwrap();
         std::fs::write(cgroup.join("memory.stat"), format!("total_inactive_file {}\n", 200u64 << 20)).unwrap();
         assert!(!memory_threshold_met(&[threshold("500Mi")], &paths), "624 MiB available once the page cache is left out");
         assert!(memory_threshold_met(&[threshold("700Mi")], &paths));

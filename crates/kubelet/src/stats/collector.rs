@@ -526,7 +526,10 @@ impl StatsCollector {
             return (*cores, device.clone());
         }
         let cores = host::num_cores(&self.cfg.proc_root);
-        let device = host::mount_source(&self.cfg.proc_root, &self.cfg.root_dir).unwrap_or_default();
+        let Some(device) = host::mount_source(&self.cfg.proc_root, &self.cfg.root_dir) else {
+            // Not kept: read again next round.
+            return (cores, String::new());
+        };
         self.machine_facts = Some((Instant::now(), cores, device.clone()));
         (cores, device)
     }
