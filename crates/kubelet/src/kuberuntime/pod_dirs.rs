@@ -47,7 +47,7 @@ pub enum PodDirError {
     },
 }
 
-/// Why a `hostPath` is refused by upstream's `type` checks ([`check_host_path`]).
+/// Why a `hostPath` is refused by upstream's `type` checks (`check_host_path`).
 #[derive(Debug, thiserror::Error)]
 pub enum HostPathError {
     /// The path is missing or not of the declared type.
