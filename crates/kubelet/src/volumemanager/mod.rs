@@ -149,8 +149,8 @@ pub enum SetUpError {
     Token(#[from] token::TokenError),
     /// A `clusterTrustBundle` source that could not be resolved: a bad label selector, a
     /// ClusterTrustBundle the API server could not give, or (without `optional`) none matching.
-    #[error("{0}")]
-    TrustBundle(String),
+    #[error(transparent)]
+    TrustBundle(#[from] trust_bundles::TrustBundleError),
     /// Every failing `podCertificate` source's error (without repeats), shown joined by `; `.
     #[error("{}", join_errors(.0))]
     PodCertificate(Vec<pod_certificates::PodCertificateError>),
@@ -347,8 +347,7 @@ impl VolumeManager {
                 let token = self.tokens.get(api, want, self.clock.now()).await.map_err(SetUpError::Token)?;
                 fetched.tokens.insert(i, token);
             } else if let Some(c) = &source.cluster_trust_bundle {
-                let anchors =
-                    self.trust_bundles.anchors(self.api.as_deref(), c, self.clock.now()).await.map_err(SetUpError::TrustBundle)?;
+                let anchors = self.trust_bundles.anchors(self.api.as_deref(), c, self.clock.now()).await?;
                 fetched.trust_anchors.insert(i, anchors);
             } else if let Some(c) = &source.pod_certificate {
                 // Every podCertificate source advances (files its request) before the volume
