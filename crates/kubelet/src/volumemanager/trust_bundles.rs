@@ -64,15 +64,15 @@ pub enum TrustBundleError {
     NoMatch,
     /// The API server could not give the named bundle.
     #[error("while getting ClusterTrustBundle: {0}")]
-    Get(#[source] ApiError),
+    Get(#[source] Box<ApiError>),
     /// The API server could not list the signer's bundles.
     #[error("while listing ClusterTrustBundles matching label selector {selector:?}: {source}")]
     List {
         /// The rendered label selector.
         selector: String,
-        /// The API error.
+        /// The API error (boxed: it would make every volume error larger).
         #[source]
-        source: ApiError,
+        source: Box<ApiError>,
     },
 }
 
@@ -194,7 +194,7 @@ impl TrustBundles {
     /// The normalized anchors for `key`, `None` when no bundle matches.
     async fn fetch(&self, api: &dyn VolumeApi, key: &Key) -> Result<Option<Vec<u8>>, TrustBundleError> {
         match key {
-            Key::Name(name) => match api.get_cluster_trust_bundle(name).await.map_err(TrustBundleError::Get)? {
+            Key::Name(name) => match api.get_cluster_trust_bundle(name).await.map_err(|e| TrustBundleError::Get(Box::new(e)))? {
                 Some(ctb) => normalize([ctb.spec.trust_bundle.as_str()]).map(Some),
                 None => Ok(None),
             },
@@ -202,7 +202,7 @@ impl TrustBundles {
                 let list = api
                     .list_cluster_trust_bundles(signer, selector)
                     .await
-                    .map_err(|source| TrustBundleError::List { selector: selector.clone(), source })?;
+                    .map_err(|e| TrustBundleError::List { selector: selector.clone(), source: Box::new(e) })?;
                 // The API server filters by signer already; a bundle of another signer is ignored.
                 let bundles: Vec<&str> = list
                     .iter()
