@@ -23,11 +23,14 @@ impl RemoteRuntime {
         Some(self.request_timeout)
     }
 
-    /// `/runtime.v1.RuntimeService/<method>` (`path`) decoded by `codec` into a lean message (see
-    /// [`crate::relist`]).
-    async fn lean_unary<Req, Resp>(
+    /// A call the generated client cannot make: `message` sent and the answer decoded by
+    /// `codec` (a request in its wire form with fields newer than [`api`], or an answer read
+    /// into a lean message, see [`crate::relist`]). `op`, `object` and the deadline as
+    /// [`unary`]'s; `path` is `/runtime.v1.RuntimeService/<op>`.
+    async fn unary_with_codec<Req, Resp>(
         &self,
-        method: &'static str,
+        op: &'static str,
+        object: &str,
         path: &'static str,
         message: Req,
         codec: tonic_prost::ProstCodec<Req, Resp>,
@@ -45,7 +48,7 @@ impl RemoteRuntime {
             let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
             grpc.unary(request(message, deadline), path, codec).await
         };
-        unary(method, "", deadline, call).await
+        unary(op, object, deadline, call).await
     }
 }
 
@@ -153,16 +156,9 @@ impl RuntimeService for RemoteRuntime {
             unary(OP, &object, deadline, call).await?
         } else {
             let wire = crate::newer::create_container_request(pod_sandbox_id, config, &sandbox_config, extras);
-            let mut grpc = tonic::client::Grpc::new(self.channel.clone())
-                .max_decoding_message_size(super::MAX_MESSAGE_SIZE)
-                .max_encoding_message_size(super::MAX_MESSAGE_SIZE);
-            let call = async move {
-                grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-                let path = tonic::codegen::http::uri::PathAndQuery::from_static("/runtime.v1.RuntimeService/CreateContainer");
-                let codec = tonic_prost::ProstCodec::<crate::newer::Encoded, api::CreateContainerResponse>::default();
-                grpc.unary(request(crate::newer::Encoded(wire), deadline), path, codec).await
-            };
-            unary(OP, &object, deadline, call).await?
+            let codec = tonic_prost::ProstCodec::<crate::newer::Encoded, api::CreateContainerResponse>::default();
+            let path = "/runtime.v1.RuntimeService/CreateContainer";
+            self.unary_with_codec(OP, &object, path, crate::newer::Encoded(wire), codec).await?
         };
         if response.container_id.is_empty() {
             return Err(missing(OP, &object, "container_id"));
@@ -224,7 +220,13 @@ impl RuntimeService for RemoteRuntime {
     async fn relist_pod_sandboxes(&self) -> Result<Vec<crate::RelistEntry>> {
         let codec = tonic_prost::ProstCodec::<api::ListPodSandboxRequest, crate::relist::LeanSandboxList>::default();
         let list = self
-            .lean_unary("ListPodSandbox", "/runtime.v1.RuntimeService/ListPodSandbox", api::ListPodSandboxRequest { filter: None }, codec)
+            .unary_with_codec(
+                "ListPodSandbox",
+                "",
+                "/runtime.v1.RuntimeService/ListPodSandbox",
+                api::ListPodSandboxRequest { filter: None },
+                codec,
+            )
             .await?;
         Ok(list.items.into_iter().map(Into::into).collect())
     }
@@ -232,7 +234,13 @@ impl RuntimeService for RemoteRuntime {
     async fn relist_containers(&self) -> Result<Vec<crate::RelistEntry>> {
         let codec = tonic_prost::ProstCodec::<api::ListContainersRequest, crate::relist::LeanContainerList>::default();
         let list = self
-            .lean_unary("ListContainers", "/runtime.v1.RuntimeService/ListContainers", api::ListContainersRequest { filter: None }, codec)
+            .unary_with_codec(
+                "ListContainers",
+                "",
+                "/runtime.v1.RuntimeService/ListContainers",
+                api::ListContainersRequest { filter: None },
+                codec,
+            )
             .await?;
         Ok(list.containers.into_iter().map(Into::into).collect())
     }
