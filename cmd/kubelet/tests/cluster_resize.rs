@@ -7,6 +7,8 @@
 //! upstream's events. A kubelet restart afterwards restarts nothing and keeps the allocation.
 //! A resize with no room next to another pod stays `PodResizePending` (`Deferred`), changes
 //! nothing on the node, and is applied once that pod is gone; shrinking back is applied in place.
+//! When two deferred resizes wait for the same room, the pod of the higher `priority` gets it,
+//! though the other waited longer; their conditions survive a kubelet restart.
 
 mod cluster_support;
 
@@ -198,4 +200,94 @@ async fn resize_in_place_with_restart_policy_and_infeasible() {
 
     teardown(kubelet).await;
     remove_test_cgroups(CGROUP_ROOT);
+}
+
+fn small_pod(name: &str, priority_class: Option<&str>) -> String {
+    let class = priority_class.map(|c| format!("  priorityClassName: {c}\n")).unwrap_or_default();
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default}}\nspec:\n{class}  terminationGracePeriodSeconds: 1\n  automountServiceAccountToken: false\n  containers:\n  - name: c\n    image: {}\n    imagePullPolicy: Never\n    command: [sh, -c, 'sleep 100000']\n    resources: {{requests: {{cpu: 20m}}}}\n",
+        e2e::busybox_image()
+    )
+}
+
+fn pending_of(name: &str) -> Option<(String, String, String)> {
+    let p: Pod = kubectl_json(&["get", "pod", name])?;
+    let c = p.status?.conditions?.into_iter().find(|c| c.type_ == "PodResizePending")?;
+    Some((c.reason.unwrap_or_default(), c.message.unwrap_or_default(), c.last_transition_time.map(|t| t.0.to_string()).unwrap_or_default()))
+}
+
+fn cpu_request_of(name: &str) -> Option<String> {
+    let p: Pod = kubectl_json(&["get", "pod", name])?;
+    let c = p.status?.container_statuses?.into_iter().next()?;
+    Some(c.allocated_resources?.get("cpu")?.0.clone())
+}
+
+#[tokio::test]
+#[ignore = "needs root, containerd and the control plane: run hack/test.sh"]
+async fn deferred_resizes_get_freed_room_by_priority_across_a_restart() {
+    const ROOT: &str = "knode-e2e-resize-queue";
+    const HOG: &str = "e2e-rq-hog";
+    const LOW: &str = "e2e-rq-low";
+    const HIGH: &str = "e2e-rq-high";
+    control_plane_ready().await;
+    let node = TestNode::new();
+    let kubelet = start_kubelet_with_pod_cgroups(&node, ROOT).await;
+    for p in [HOG, LOW, HIGH] {
+        kubectl(&["delete", "pod", p, "--force", "--grace-period=0", "--ignore-not-found"]);
+    }
+    apply(&node, "priority", "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: e2e-resize-high}\nvalue: 1000\n");
+    let node_obj = wait_node_ready(Duration::from_secs(30)).await;
+    let alloc_cpu = node_obj.status.as_ref().and_then(|s| s.allocatable.as_ref()).and_then(|a| a.get("cpu")).map(|q| q.0.clone()).unwrap();
+    let alloc: i64 = alloc_cpu.strip_suffix('m').map_or_else(|| alloc_cpu.parse::<i64>().unwrap() * 1000, |m| m.parse().unwrap());
+    // The hog leaves room for the two small pods but not for either resize; without it there is
+    // room for one resize (each asks for more than half the node), not both.
+    let hog = small_pod(HOG, None).replace("cpu: 20m", &format!("cpu: {}m", alloc - 1000));
+    apply(&node, "hog", &hog);
+    apply(&node, "low", &small_pod(LOW, None));
+    apply(&node, "high", &small_pod(HIGH, Some("e2e-resize-high")));
+    for p in [HOG, LOW, HIGH] {
+        pod_running(p, Duration::from_secs(60)).await;
+    }
+    let want = alloc / 2 + 100;
+    let patch = format!(r#"{{"spec":{{"containers":[{{"name":"c","resources":{{"requests":{{"cpu":"{want}m"}}}}}}]}}}}"#);
+    // The low-priority pod asks first, so it has waited longer.
+    for p in [LOW, HIGH] {
+        let (ok, _, err) = kubectl(&["patch", "pod", p, "--subresource", "resize", "-p", &patch]);
+        assert!(ok, "resize {p}: {err}");
+        wait_for(&format!("{p} Deferred"), Duration::from_secs(30), || async { pending_of(p).filter(|c| c.0 == "Deferred") }).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let low_since = pending_of(LOW).unwrap().2;
+
+    // A kubelet restart: both stay deferred, and the condition keeps its transition time.
+    kubelet.stop().await;
+    let kubelet = start_cluster_kubelet(&node).await;
+    wait_node_ready(Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for p in [LOW, HIGH] {
+        let c = pending_of(p).unwrap_or_else(|| panic!("{p}: the resize is no longer pending after the restart"));
+        assert_eq!(c.0, "Deferred", "{p}: {c:?}");
+    }
+    assert_eq!(pending_of(LOW).unwrap().2, low_since, "the transition time survives the restart");
+
+    // The hog goes: the room goes to the higher priority, at once (not at a periodic retry).
+    kubectl(&["delete", "pod", HOG, "--grace-period=1"]);
+    let want_q = format!("{want}m");
+    wait_for("the high-priority resize allocated", Duration::from_secs(20), || async {
+        cpu_request_of(HIGH).filter(|c| *c == want_q && pending_of(HIGH).is_none())
+    })
+    .await;
+    let low = pending_of(LOW).expect("the low-priority resize still waits");
+    assert_eq!(low.0, "Deferred", "{low:?}");
+    assert_eq!(cpu_request_of(LOW).as_deref(), Some("20m"));
+    // The high-priority pod goes too: now the other one fits.
+    kubectl(&["delete", "pod", HIGH, "--grace-period=1"]);
+    wait_for("the low-priority resize allocated", Duration::from_secs(20), || async {
+        cpu_request_of(LOW).filter(|c| *c == want_q && pending_of(LOW).is_none())
+    })
+    .await;
+
+    teardown(kubelet).await;
+    kubectl(&["delete", "priorityclass", "e2e-resize-high", "--ignore-not-found"]);
+    remove_test_cgroups(ROOT);
 }

@@ -346,7 +346,8 @@ fn generate_status_with(
         allocated_generation: allocation.allocated_generation(uid),
         now: inputs.now,
     };
-    add_resize_status(&mut status, previous.as_ref(), &facts);
+    // After a kubelet restart the API's status stands in for the one generated before.
+    add_resize_status(&mut status, previous.as_ref().or(pod.status.as_ref()), &facts);
     status
 }
 
@@ -418,8 +419,6 @@ async fn admit(ctx: &PodWorkerContext, pod: &Pod) -> Result<(), crate::admission
 
 /// How soon a resize that could not be applied is tried again.
 const RESIZE_RETRY: Duration = Duration::from_secs(5);
-/// How soon a deferred resize is tried again (besides when other pods go).
-const DEFERRED_RESIZE_RETRY: Duration = Duration::from_secs(10);
 
 fn has_condition(status: &k8s_openapi::api::core::v1::PodStatus, type_: &str) -> bool {
     status.conditions.iter().flatten().any(|c| c.type_ == type_ && c.status == "True")
@@ -438,8 +437,14 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
     let first_sync = ctx.status.pod_status(&r.uid).is_none();
     if first_sync {
         match admit(ctx, pod).await {
-            // Its resources are allocated (a restarted kubelet keeps the earlier allocation).
-            Ok(()) => ctx.manager.allocation().admit(pod),
+            // Its resources are allocated (a restarted kubelet keeps the earlier allocation, and
+            // the generation of a resize the API says is in progress).
+            Ok(()) => {
+                ctx.manager.allocation().admit(pod);
+                if let Some(generation) = crate::status::resize::in_progress_generation(pod.status.as_ref()) {
+                    ctx.manager.allocation().backfill_in_progress(&r.uid, generation);
+                }
+            }
             Err(rejection) => {
                 ctx.manager.events().event(pod, EventType::Warning, rejection.reason, &rejection.message);
                 let now = ctx.manager.clock().now();
@@ -536,9 +541,8 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
     if resizing {
         wait = wait.min(RESIZE_RETRY);
     }
-    if matches!(decision, ResizeDecision::Pending { ref pending, .. } if pending.reason == crate::allocation::REASON_DEFERRED) {
-        wait = wait.min(DEFERRED_RESIZE_RETRY);
-    }
+    // A deferred resize waits in the allocation manager's queue, which wakes this worker when
+    // it is allocated.
     // Wake up when the active deadline passes.
     Ok(deadline_left.map_or(wait, |left| wait.min(left.max(Duration::from_millis(100)))))
 }

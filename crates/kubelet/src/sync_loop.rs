@@ -74,6 +74,8 @@ impl SyncLoop {
         // The pod sources can all end (a standalone kubelet without `staticPodPath` has none):
         // their last pods stay desired and the loop goes on, as upstream's does.
         let mut sources_open = true;
+        // Pods whose deferred resize was allocated by a retry: their workers apply it.
+        let mut resize_wakes = self.workers.manager().allocation().take_wakes();
         loop {
             self.heartbeat.beat();
             tokio::select! {
@@ -89,6 +91,7 @@ impl SyncLoop {
                 }
                 Some(pod) = self.pleg_events.recv() => self.workers.poke(&pod.uid),
                 Some(pod) = self.probe_updates.recv() => self.workers.poke(&pod.uid),
+                Some(uid) = next_wake(&mut resize_wakes) => self.workers.poke(&uid),
                 Some(uid) = self.finished.recv() => {
                     self.workers.finished(&uid);
                     // Re-added while it was terminating, or a static pod that waited for the
@@ -147,6 +150,9 @@ impl SyncLoop {
         if !desired.sources_ready {
             return;
         }
+        // Deferred resizes are tried again once every pod is known (upstream waits for its
+        // sources too), so room freed in other ways than by a pod going is seen.
+        self.workers.manager().allocation().retry_pending_resizes();
         let relist = self.relist.borrow().clone();
         // What the runtime runs is only known after a successful, recent relist: before the
         // first (the timer fires at once) or while relists fail, a running pod deleted while the
@@ -173,6 +179,14 @@ impl SyncLoop {
             tracing::info!(pod = %format!("{}/{}", r.namespace, r.name), uid = %r.uid, "terminating orphaned pod found in the runtime");
             self.workers.terminate(r, None, None);
         }
+    }
+}
+
+/// The next UID from `rx`; never, once it is closed or when there is none.
+async fn next_wake(rx: &mut Option<mpsc::UnboundedReceiver<String>>) -> Option<String> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

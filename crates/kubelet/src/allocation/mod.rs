@@ -5,23 +5,29 @@
 //! container (actuated). The kubelet runs pods with their allocated resources; a spec change is
 //! allocated only when the node has room for it, else it stays pending (`PodResizePending`,
 //! reason `Infeasible` when the pod alone exceeds the node's allocatable, `Deferred` when other
-//! pods' allocations are in the way, retried on later syncs). Allocated and actuated resources
-//! survive kubelet restarts in upstream's checkpoint files.
+//! pods' allocations are in the way). Deferred resizes wait in a queue ([`queue`]) and are tried
+//! again, in upstream's order, whenever room may have freed up: a pod went, another resize was
+//! allocated, and at every housekeeping. Allocated and actuated resources survive kubelet
+//! restarts in upstream's checkpoint files.
 //!
 //! Choice: upstream 1.37 reports every resize that does not fit as `Deferred` and leaves
 //! preemption to the scheduler; this kubelet calls one that could never fit `Infeasible` (as
 //! upstream up to 1.34 did), so an operator sees at once that it will never happen.
 
 pub mod checkpoint;
+pub mod queue;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+use tokio::sync::mpsc;
 
 use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use self::checkpoint::{Entries, PodResourceInfo};
+use self::queue::ResizeRank;
 use crate::cm::pod_cgroups::{listed, pod_request};
 use crate::kuberuntime::labels::pod_uid;
 
@@ -173,7 +179,16 @@ pub struct AllocationManager {
     /// CPU and memory requests of each allocated pod (for the others' total).
     requests: Mutex<BTreeMap<String, (i64, i64)>>,
     /// Resizes not allocated, by pod UID.
-    pending: Mutex<BTreeMap<String, PendingResize>>,
+    pending: Mutex<BTreeMap<String, Waiting>>,
+    /// The next [`ResizeRank::deferred_seq`].
+    next_seq: std::sync::atomic::AtomicU64,
+    /// Pods whose deferred resize a retry allocated; each one's next [`Self::handle_resize`]
+    /// reports [`ResizeDecision::Allocated`] (its worker records `ResizeStarted`).
+    allocated_by_retry: Mutex<BTreeSet<String>>,
+    /// Where a retry sends the UIDs of the pods it allocated, so their workers wake.
+    wake_tx: mpsc::UnboundedSender<String>,
+    /// The receiving end, until [`Self::take_wakes`] hands it to the sync loop.
+    wake_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
     /// The pod cgroup settings last applied, by pod UID (in memory: after a restart each pod
     /// cgroup is brought in line once).
     pod_cgroups: Mutex<BTreeMap<String, crate::cm::pod_cgroups::CgroupResources>>,
@@ -183,6 +198,17 @@ pub struct AllocationManager {
     /// The pod generation each pod's latest resize was allocated at, and the last error
     /// applying it (for `PodResizeInProgress` and the `ResizeError` event).
     in_progress: Mutex<BTreeMap<String, (i64, Option<String>)>>,
+}
+
+/// A resize that is not allocated, with what a retry needs to decide it again without the pod.
+#[derive(Clone, Debug)]
+struct Waiting {
+    resize: PendingResize,
+    /// What the allocation would become.
+    desired: PodResourceInfo,
+    /// The pod's CPU and memory requests with it.
+    requests: (i64, i64),
+    rank: ResizeRank,
 }
 
 impl AllocationManager {
@@ -202,12 +228,17 @@ impl AllocationManager {
                 (uid.clone(), (sum("cpu"), sum("memory")))
             })
             .collect();
+        let (wake_tx, wake_rx) = mpsc::unbounded_channel();
         AllocationManager {
             allocated,
             actuated: Checkpointed::open(root_dir, ACTUATED_STATE_FILE),
             allocatable,
             requests: Mutex::new(requests),
             pending: Mutex::default(),
+            next_seq: Default::default(),
+            allocated_by_retry: Mutex::default(),
+            wake_tx,
+            wake_rx: Mutex::new(Some(wake_rx)),
             pod_cgroups: Mutex::default(),
             deciding: Mutex::default(),
             in_progress: Mutex::default(),
@@ -217,6 +248,12 @@ impl AllocationManager {
     /// The generation the pod's latest resize was allocated at (`None`: none this run).
     pub fn allocated_generation(&self, uid: &str) -> Option<i64> {
         self.in_progress.lock().unwrap_or_else(|e| e.into_inner()).get(uid).map(|(g, _)| *g)
+    }
+
+    /// After a kubelet restart: the generation of the pod's resize in progress as the API
+    /// reports it, unless one was allocated since.
+    pub fn backfill_in_progress(&self, uid: &str, generation: i64) {
+        self.in_progress.lock().unwrap_or_else(|e| e.into_inner()).entry(uid.to_string()).or_insert((generation, None));
     }
 
     /// Records the outcome of applying the pod's resize; `true` when `error` is new (a
@@ -258,6 +295,8 @@ impl AllocationManager {
     /// resources as what runs (containers started before this kubelet kept records).
     pub fn admit(&self, pod: &Pod) {
         let uid = pod_uid(pod).to_string();
+        // Not while a resize is decided: it must see this pod's requests or none of them.
+        let _deciding = self.deciding.lock().unwrap_or_else(|e| e.into_inner());
         let info = spec_info(pod);
         let mut allocated = None;
         self.allocated.update(|e| match e.get(&uid) {
@@ -291,7 +330,9 @@ impl AllocationManager {
     }
 
     /// Allocates a changed spec when the node has room for it (upstream
-    /// `handlePodResourcesResize`).
+    /// `handlePodResourcesResize`, with the queue of `PushPendingResize` and
+    /// `RetryPendingResizes`): a new resize joins the deferred ones and they are all tried in
+    /// order; one already deferred with this very spec waits for the next retry.
     pub fn handle_resize(&self, pod: &Pod) -> ResizeDecision {
         let uid = pod_uid(pod).to_string();
         let _deciding = self.deciding.lock().unwrap_or_else(|e| e.into_inner());
@@ -303,42 +344,119 @@ impl AllocationManager {
         });
         if !changed {
             self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
+            if self.allocated_by_retry.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid) {
+                return ResizeDecision::Allocated;
+            }
             return ResizeDecision::Unchanged;
         }
+        // A newer spec than the one a retry allocated: this decision is about it.
+        self.allocated_by_retry.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
         let generation = pod.metadata.generation.unwrap_or(0);
-        let others: (i64, i64) = self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .filter(|(u, _)| **u != uid)
-            .fold((0i64, 0i64), |acc, (_, r)| (acc.0.saturating_add(r.0), acc.1.saturating_add(r.1)));
-        match fits(pod, others, self.allocatable) {
-            Ok(()) => {
-                // The containers take the spec's values; pod-level resources are not resized.
-                let next = PodResourceInfo { pod_level_resources: allocated.pod_level_resources.clone(), ..desired };
-                self.allocated.update(|e| {
-                    e.insert(uid.clone(), next.clone());
-                    true
-                });
-                self.note_requests(&with_resources(pod, &next));
-                self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
-                self.in_progress.lock().unwrap_or_else(|e| e.into_inner()).insert(uid, (generation, None));
-                ResizeDecision::Allocated
+        // The containers take the spec's values; pod-level resources are not resized.
+        let next = PodResourceInfo { pod_level_resources: allocated.pod_level_resources.clone(), ..desired };
+        let wanted = with_resources(pod, &next);
+        let requests = (pod_request(&wanted, "cpu"), pod_request(&wanted, "memory"));
+        let current = self.requests.lock().unwrap_or_else(|e| e.into_inner()).get(&uid).copied().unwrap_or_default();
+        let old = {
+            let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let old = map.get(&uid).cloned();
+            if let Some(w) = &old
+                && w.resize.generation == generation
+                && w.desired == next
+            {
+                return ResizeDecision::Pending { pending: w.resize.clone(), newly: false };
             }
-            Err((reason, message)) => {
-                let pending = PendingResize { reason, message, generation };
-                let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-                let newly = map.get(&uid).is_none_or(|p| p.reason != pending.reason || p.generation != pending.generation);
-                map.insert(uid, pending.clone());
-                ResizeDecision::Pending { pending, newly }
+            let rank = ResizeRank {
+                raises_requests: requests.0 > current.0 || requests.1 > current.1,
+                priority: pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0),
+                guaranteed: crate::status::pod_qos_class(pod) == crate::status::QOS_GUARANTEED,
+                deferred_seq: old
+                    .as_ref()
+                    .map_or_else(|| self.next_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed), |w| w.rank.deferred_seq),
+            };
+            let resize = match infeasible(requests, self.allocatable) {
+                Some(message) => PendingResize { reason: REASON_INFEASIBLE, message, generation },
+                None => PendingResize { reason: REASON_DEFERRED, message: String::new(), generation },
+            };
+            map.insert(uid.clone(), Waiting { resize, desired: next, requests, rank });
+            old
+        };
+        let mut allocated_itself = false;
+        for done in self.retry_locked() {
+            if done == uid {
+                self.allocated_by_retry.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
+                allocated_itself = true;
+            } else {
+                let _ = self.wake_tx.send(done);
             }
         }
+        if allocated_itself {
+            return ResizeDecision::Allocated;
+        }
+        let pending = self.pending(&uid).unwrap_or_else(|| PendingResize { reason: REASON_DEFERRED, message: String::new(), generation });
+        let newly = old.is_none_or(|w| w.resize.reason != pending.reason || w.resize.generation != pending.generation);
+        ResizeDecision::Pending { pending, newly }
+    }
+
+    /// Tries the deferred resizes again, in the queue's order, and wakes the workers of the pods
+    /// whose resize now fits (upstream's periodic and event-driven `RetryPendingResizes`).
+    pub fn retry_pending_resizes(&self) {
+        let _deciding = self.deciding.lock().unwrap_or_else(|e| e.into_inner());
+        for uid in self.retry_locked() {
+            let _ = self.wake_tx.send(uid);
+        }
+    }
+
+    /// The UIDs of pods whose deferred resize a retry allocated, for the sync loop to wake their
+    /// workers. `None` after the first call (one consumer).
+    pub fn take_wakes(&self) -> Option<mpsc::UnboundedReceiver<String>> {
+        self.wake_rx.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Allocates every deferred resize that fits, in rank order, each next to what the ones
+    /// before it took; returns their pods' UIDs. The caller holds `deciding`.
+    fn retry_locked(&self) -> Vec<String> {
+        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut done = Vec::new();
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let mut order: Vec<(String, ResizeRank)> =
+                pending.iter().filter(|(_, w)| w.resize.reason == REASON_DEFERRED).map(|(u, w)| (u.clone(), w.rank)).collect();
+            order.sort_by_key(|(_, r)| r.key());
+            for (uid, _) in order {
+                let Some(w) = pending.get_mut(&uid) else { continue };
+                let others = requests
+                    .iter()
+                    .filter(|(u, _)| **u != uid)
+                    .fold((0i64, 0i64), |acc, (_, r)| (acc.0.saturating_add(r.0), acc.1.saturating_add(r.1)));
+                match deferred(w.requests, others, self.allocatable) {
+                    Some(message) => w.resize.message = message,
+                    None => {
+                        requests.insert(uid.clone(), w.requests);
+                        if let Some(w) = pending.remove(&uid) {
+                            done.push((uid, w));
+                        }
+                    }
+                }
+            }
+        }
+        let mut uids = Vec::with_capacity(done.len());
+        for (uid, w) in done {
+            self.allocated.update(|e| {
+                e.insert(uid.clone(), w.desired.clone());
+                true
+            });
+            self.requests.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.clone(), w.requests);
+            self.in_progress.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.clone(), (w.resize.generation, None));
+            self.allocated_by_retry.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.clone());
+            uids.push(uid);
+        }
+        uids
     }
 
     /// The pod's resize that waits, if any.
     pub fn pending(&self, uid: &str) -> Option<PendingResize> {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).get(uid).cloned()
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).get(uid).map(|w| w.resize.clone())
     }
 
     /// What was last applied to a container (`None`: nothing recorded).
@@ -366,33 +484,30 @@ impl AllocationManager {
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
         self.pod_cgroups.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
         self.in_progress.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+        self.allocated_by_retry.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+        // Its room may be what a deferred resize waits for.
+        self.retry_pending_resizes();
     }
 }
 
-/// Whether `pod`'s spec fits next to `others` (their allocated CPU and memory requests) within
-/// `allocatable`; else the `PodResizePending` reason and message.
-fn fits(pod: &Pod, others: (i64, i64), allocatable: Allocatable) -> Result<(), (&'static str, String)> {
-    let wanted = [
-        ("cpu", pod_request(pod, "cpu"), others.0, allocatable.milli_cpu),
-        ("memory", pod_request(pod, "memory"), others.1, allocatable.memory),
-    ];
-    for (name, requested, _, capacity) in wanted {
-        if requested > capacity {
-            return Err((
-                REASON_INFEASIBLE,
-                format!("Node didn't have enough capacity: {name}, requested: {requested}, capacity: {capacity}"),
-            ));
-        }
-    }
-    for (name, requested, used, capacity) in wanted {
-        if requested.saturating_add(used) > capacity {
-            return Err((
-                REASON_DEFERRED,
-                format!("Node didn't have enough resource: {name}, requested: {requested}, used: {used}, capacity: {capacity}"),
-            ));
-        }
-    }
-    Ok(())
+/// Why a pod asking for `requested` (CPU millicores, memory bytes) could never fit the node, if
+/// it could not (`PodResizePending` reason `Infeasible`).
+fn infeasible(requested: (i64, i64), allocatable: Allocatable) -> Option<String> {
+    let wanted = [("cpu", requested.0, allocatable.milli_cpu), ("memory", requested.1, allocatable.memory)];
+    wanted.into_iter().find(|(_, requested, capacity)| requested > capacity).map(|(name, requested, capacity)| {
+        format!("Node didn't have enough capacity: {name}, requested: {requested}, capacity: {capacity}")
+    })
+}
+
+/// Why `requested` does not fit next to `others` (their allocated requests) within
+/// `allocatable` now, if it does not (reason `Deferred`).
+fn deferred(requested: (i64, i64), others: (i64, i64), allocatable: Allocatable) -> Option<String> {
+    let wanted = [("cpu", requested.0, others.0, allocatable.milli_cpu), ("memory", requested.1, others.1, allocatable.memory)];
+    wanted.into_iter().find(|(_, requested, used, capacity)| requested.saturating_add(*used) > *capacity).map(
+        |(name, requested, used, capacity)| {
+            format!("Node didn't have enough resource: {name}, requested: {requested}, used: {used}, capacity: {capacity}")
+        },
+    )
 }
 
 #[cfg(test)]

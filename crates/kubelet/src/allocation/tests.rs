@@ -72,6 +72,68 @@ fn infeasible_alone_deferred_next_to_others_and_retried() {
     assert!(m.pending("a").is_none());
 }
 
+fn with_priority(mut p: Pod, priority: i32) -> Pod {
+    p.spec.as_mut().unwrap().priority = Some(priority);
+    p
+}
+
+#[test]
+fn freed_room_goes_to_the_deferred_resizes_in_upstreams_order() {
+    let m = AllocationManager::new(None, node());
+    let mut wakes = m.take_wakes().expect("the first taker gets the receiver");
+    assert!(m.take_wakes().is_none());
+    let big = pod("big", 1, &[("cpu", "600m")], &[]);
+    let old = with_priority(pod("old", 1, &[("cpu", "100m")], &[]), 0);
+    let high = with_priority(pod("high", 1, &[("cpu", "100m")], &[]), 1000);
+    for p in [&big, &old, &high] {
+        m.admit(p);
+    }
+    // Both want 600m; deferred first: the older one, with the lower priority.
+    let old2 = with_priority(pod("old", 2, &[("cpu", "600m")], &[]), 0);
+    let high2 = with_priority(pod("high", 2, &[("cpu", "600m")], &[]), 1000);
+    for p in [&old2, &high2] {
+        let ResizeDecision::Pending { pending, newly: true } = m.handle_resize(p) else { panic!("{p:?}") };
+        assert_eq!(pending.reason, REASON_DEFERRED);
+    }
+    // The same spec again waits for a retry; it is not news.
+    assert!(matches!(m.handle_resize(&old2), ResizeDecision::Pending { newly: false, .. }));
+    // The big pod goes: room for one of them, and priority beats age.
+    m.remove_pod("big");
+    assert_eq!(wakes.try_recv().ok().as_deref(), Some("high"));
+    assert!(wakes.try_recv().is_err(), "one wake only");
+    let pending = m.pending("old").expect("still deferred");
+    assert_eq!(pending.message, "Node didn't have enough resource: cpu, requested: 600, used: 600, capacity: 1000");
+    // The woken worker's next decision says it was allocated (its ResizeStarted), once.
+    assert_eq!(m.handle_resize(&high2), ResizeDecision::Allocated);
+    assert_eq!(m.handle_resize(&high2), ResizeDecision::Unchanged);
+    assert_eq!(cpu_request(&m.allocated_pod(&high2)), "600m");
+    // A resize that gives room back goes first and is allocated at once; the room it frees
+    // goes to the deferred one.
+    let high3 = with_priority(pod("high", 3, &[("cpu", "200m")], &[]), 1000);
+    assert_eq!(m.handle_resize(&high3), ResizeDecision::Allocated);
+    assert_eq!(wakes.try_recv().ok().as_deref(), Some("old"));
+    assert_eq!(m.handle_resize(&old2), ResizeDecision::Allocated);
+}
+
+#[test]
+fn at_equal_priority_guaranteed_pods_go_first() {
+    let m = AllocationManager::new(None, node());
+    let mut wakes = m.take_wakes().unwrap();
+    let big = pod("big", 1, &[("cpu", "800m")], &[]);
+    let burstable = pod("burstable", 1, &[("cpu", "100m")], &[]);
+    let guaranteed = pod("guaranteed", 1, &[("cpu", "100m"), ("memory", "1Mi")], &[("cpu", "100m"), ("memory", "1Mi")]);
+    for p in [&big, &burstable, &guaranteed] {
+        m.admit(p);
+    }
+    let burstable2 = pod("burstable", 2, &[("cpu", "700m")], &[]);
+    let guaranteed2 = pod("guaranteed", 2, &[("cpu", "700m"), ("memory", "1Mi")], &[("cpu", "700m"), ("memory", "1Mi")]);
+    assert!(matches!(m.handle_resize(&burstable2), ResizeDecision::Pending { .. }));
+    assert!(matches!(m.handle_resize(&guaranteed2), ResizeDecision::Pending { .. }));
+    m.remove_pod("big");
+    assert_eq!(wakes.try_recv().ok().as_deref(), Some("guaranteed"));
+    assert!(m.pending("burstable").is_some());
+}
+
 #[test]
 fn allocations_and_actuations_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();

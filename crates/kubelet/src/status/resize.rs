@@ -37,6 +37,12 @@ pub struct ResizeFacts<'a> {
     pub now: SystemTime,
 }
 
+/// The generation of the resize in progress that `status` (the pod's status in the API) reports,
+/// for a restarted kubelet to go on reporting it.
+pub fn in_progress_generation(status: Option<&PodStatus>) -> Option<i64> {
+    status?.conditions.as_ref()?.iter().find(|c| c.type_ == POD_RESIZE_IN_PROGRESS && c.status == "True")?.observed_generation
+}
+
 fn all_containers(pod: &Pod) -> impl Iterator<Item = Container> + '_ {
     let spec = pod.spec.as_ref();
     let ephemeral =
@@ -45,7 +51,9 @@ fn all_containers(pod: &Pod) -> impl Iterator<Item = Container> + '_ {
 }
 
 /// Adds the resize fields and conditions to a generated status. Returns whether a resize is
-/// in progress.
+/// in progress. `previous` is the status the kubelet last generated, or after a kubelet restart
+/// the pod's status in the API (upstream's `BackfillPodResizeConditions`): a condition whose
+/// reason stays keeps its transition time.
 pub fn add_resize_status(status: &mut PodStatus, previous: Option<&PodStatus>, facts: &ResizeFacts<'_>) -> bool {
     let specs: Vec<Container> = all_containers(facts.allocated).collect();
     let mut in_progress = false;
@@ -65,14 +73,17 @@ pub fn add_resize_status(status: &mut PodStatus, previous: Option<&PodStatus>, f
     let conditions = status.conditions.get_or_insert_with(Vec::new);
     conditions.retain(|c| c.type_ != POD_RESIZE_PENDING && c.type_ != POD_RESIZE_IN_PROGRESS);
     let old = |t: &str| previous.and_then(|p| p.conditions.as_ref()).and_then(|cs| cs.iter().find(|c| c.type_ == t).cloned());
-    let transition = |t: &str| old(t).and_then(|c| c.last_transition_time).unwrap_or_else(|| api_time(facts.now));
+    // Kept while the reason stays, as upstream's `updatedPodResizeCondition`.
+    let transition = |t: &str, reason: Option<&str>| {
+        old(t).filter(|c| c.reason.as_deref() == reason).and_then(|c| c.last_transition_time).unwrap_or_else(|| api_time(facts.now))
+    };
     if let Some(p) = &facts.pending {
         conditions.push(PodCondition {
             type_: POD_RESIZE_PENDING.into(),
             status: "True".into(),
             reason: Some(p.reason.into()),
             message: Some(p.message.clone()),
-            last_transition_time: Some(transition(POD_RESIZE_PENDING)),
+            last_transition_time: Some(transition(POD_RESIZE_PENDING, Some(p.reason))),
             observed_generation: Some(p.generation),
             ..Default::default()
         });
@@ -83,7 +94,7 @@ pub fn add_resize_status(status: &mut PodStatus, previous: Option<&PodStatus>, f
             status: "True".into(),
             reason: facts.error.as_ref().map(|_| "Error".into()),
             message: facts.error.clone(),
-            last_transition_time: Some(transition(POD_RESIZE_IN_PROGRESS)),
+            last_transition_time: Some(transition(POD_RESIZE_IN_PROGRESS, facts.error.as_ref().map(|_| "Error"))),
             observed_generation: facts.allocated_generation.or(generation),
             ..Default::default()
         });

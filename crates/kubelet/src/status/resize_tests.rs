@@ -89,3 +89,48 @@ fn pending_and_error_conditions_keep_their_transition_time() {
     let error = conds.iter().find(|c| c.type_ == POD_RESIZE_IN_PROGRESS).unwrap();
     assert_eq!((error.reason.as_deref(), error.message.as_deref(), error.observed_generation), (Some("Error"), Some("boom"), Some(2)));
 }
+
+#[test]
+fn a_new_reason_is_a_new_transition_and_the_api_status_backfills_after_a_restart() {
+    let p = pod();
+    let actuated = |_: &str| None;
+    let at = |s: u64| UNIX_EPOCH + std::time::Duration::from_secs(s);
+    let pending = |reason: &'static str| PendingResize { reason, message: "m".into(), generation: 3 };
+    let facts = ResizeFacts {
+        allocated: &p,
+        actuated: &actuated,
+        pending: Some(pending("Deferred")),
+        error: None,
+        allocated_generation: None,
+        now: at(100),
+    };
+    // What the API holds from before a kubelet restart stands in for the previous status.
+    let mut from_api = status(true);
+    add_resize_status(&mut from_api, None, &facts);
+    from_api.conditions.as_mut().unwrap().push(PodCondition {
+        type_: POD_RESIZE_IN_PROGRESS.into(),
+        status: "True".into(),
+        observed_generation: Some(2),
+        ..Default::default()
+    });
+    assert_eq!(in_progress_generation(Some(&from_api)), Some(2));
+    assert_eq!(in_progress_generation(Some(&status(true))), None);
+    let transition = |s: &PodStatus| {
+        let c = s.conditions.as_ref().unwrap().iter().find(|c| c.type_ == POD_RESIZE_PENDING).unwrap().clone();
+        c.last_transition_time.unwrap().0.as_second()
+    };
+    let mut after_restart = status(true);
+    add_resize_status(&mut after_restart, Some(&from_api), &ResizeFacts { now: at(200), ..facts });
+    assert_eq!(transition(&after_restart), 100, "the same reason keeps its transition time");
+    let mut infeasible = status(true);
+    let facts = ResizeFacts {
+        allocated: &p,
+        actuated: &actuated,
+        pending: Some(pending("Infeasible")),
+        error: None,
+        allocated_generation: None,
+        now: at(300),
+    };
+    add_resize_status(&mut infeasible, Some(&after_restart), &facts);
+    assert_eq!(transition(&infeasible), 300, "a new reason is a new transition, as upstream");
+}
