@@ -202,6 +202,25 @@ async fn resize_in_place_with_restart_policy_and_infeasible() {
     remove_test_cgroups(CGROUP_ROOT);
 }
 
+/// Deletes the queue test's pods and PriorityClass when dropped, also when the test fails: a
+/// resized pod left bound to the node would take CPU the scheduler counts for later tests.
+struct QueueCleanup(&'static [&'static str]);
+
+impl QueueCleanup {
+    fn clean(&self) {
+        for p in self.0 {
+            kubectl(&["delete", "pod", p, "--force", "--grace-period=0", "--ignore-not-found"]);
+        }
+        kubectl(&["delete", "priorityclass", "e2e-resize-high", "--ignore-not-found"]);
+    }
+}
+
+impl Drop for QueueCleanup {
+    fn drop(&mut self) {
+        self.clean();
+    }
+}
+
 fn small_pod(name: &str, priority_class: Option<&str>) -> String {
     let class = priority_class.map(|c| format!("  priorityClassName: {c}\n")).unwrap_or_default();
     format!(
@@ -232,9 +251,9 @@ async fn deferred_resizes_get_freed_room_by_priority_across_a_restart() {
     control_plane_ready().await;
     let node = TestNode::new();
     let kubelet = start_kubelet_with_pod_cgroups(&node, ROOT).await;
-    for p in [HOG, LOW, HIGH] {
-        kubectl(&["delete", "pod", p, "--force", "--grace-period=0", "--ignore-not-found"]);
-    }
+    let cleanup = QueueCleanup(&[HOG, LOW, HIGH]);
+    // What an earlier run left goes first.
+    cleanup.clean();
     apply(&node, "priority", "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: e2e-resize-high}\nvalue: 1000\n");
     let node_obj = wait_node_ready(Duration::from_secs(30)).await;
     let alloc_cpu = node_obj.status.as_ref().and_then(|s| s.allocatable.as_ref()).and_then(|a| a.get("cpu")).map(|q| q.0.clone()).unwrap();
@@ -288,6 +307,6 @@ async fn deferred_resizes_get_freed_room_by_priority_across_a_restart() {
     .await;
 
     teardown(kubelet).await;
-    kubectl(&["delete", "priorityclass", "e2e-resize-high", "--ignore-not-found"]);
+    drop(cleanup);
     remove_test_cgroups(ROOT);
 }

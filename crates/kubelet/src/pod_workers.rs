@@ -492,9 +492,9 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
     }
     ctx.prober.add_pod(pod);
     // A changed spec is allocated when the node has room; the pod runs with its allocation.
-    let decision = ctx.manager.allocation().handle_resize(pod);
+    let (decision, allocated) = ctx.manager.allocation().handle_resize_and_allocate(pod);
     resize_events(ctx, pod, &decision);
-    let allocated = Arc::new(ctx.manager.allocation().allocated_pod(pod));
+    let allocated = Arc::new(allocated);
     let verdicts = ctx.prober.verdicts(&status);
     if first_sync {
         // Upstream publishes a status before it syncs: a new pod whose images take long to pull
@@ -537,7 +537,7 @@ async fn sync_pod(ctx: &PodWorkerContext, r: &PodRef, pod: &Arc<Pod>) -> Result<
         return Err(PodSyncError::Sync(outcome.errors));
     }
     let mut wait = outcome.retry_after.map_or(ctx.sync_frequency, |d| d.min(ctx.sync_frequency));
-    // A resize that failed to apply, or waits for room, is tried again soon.
+    // A resize that failed to apply is tried again soon.
     if resizing {
         wait = wait.min(RESIZE_RETRY);
     }

@@ -150,8 +150,9 @@ impl SyncLoop {
         if !desired.sources_ready {
             return;
         }
-        // Deferred resizes are tried again once every pod is known (upstream waits for its
-        // sources too), so room freed in other ways than by a pod going is seen.
+        // Deferred resizes are tried again (upstream's periodic retry), so room freed in other
+        // ways than by a pod going or a resize (an estimate from the checkpoint replaced by
+        // the pod's requests after a restart) is seen.
         self.workers.manager().allocation().retry_pending_resizes();
         let relist = self.relist.borrow().clone();
         // What the runtime runs is only known after a successful, recent relist: before the

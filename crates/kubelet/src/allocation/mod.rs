@@ -182,10 +182,12 @@ pub struct AllocationManager {
     pending: Mutex<BTreeMap<String, Waiting>>,
     /// The next [`ResizeRank::deferred_seq`].
     next_seq: std::sync::atomic::AtomicU64,
-    /// Pods whose deferred resize a retry allocated; each one's next [`Self::handle_resize`]
-    /// reports [`ResizeDecision::Allocated`] (its worker records `ResizeStarted`).
+    /// Pods whose deferred resize a retry allocated; the next [`Self::handle_resize`] of each
+    /// reports [`ResizeDecision::Allocated`] (its worker records `ResizeStarted`), unless the
+    /// spec changed again meanwhile (that decision is about the newer spec).
     allocated_by_retry: Mutex<BTreeSet<String>>,
-    /// Where a retry sends the UIDs of the pods it allocated, so their workers wake.
+    /// Where a retry sends the UIDs of the pods it allocated or whose pending message changed,
+    /// so their workers wake.
     wake_tx: mpsc::UnboundedSender<String>,
     /// The receiving end, until [`Self::take_wakes`] hands it to the sync loop.
     wake_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
@@ -334,8 +336,21 @@ impl AllocationManager {
     /// `RetryPendingResizes`): a new resize joins the deferred ones and they are all tried in
     /// order; one already deferred with this very spec waits for the next retry.
     pub fn handle_resize(&self, pod: &Pod) -> ResizeDecision {
-        let uid = pod_uid(pod).to_string();
         let _deciding = self.deciding.lock().unwrap_or_else(|e| e.into_inner());
+        self.decide_locked(pod)
+    }
+
+    /// [`Self::handle_resize`], and the pod as it runs after the decision ([`Self::allocated_pod`]),
+    /// read under the same lock: a retry cannot change the allocation between the two.
+    pub fn handle_resize_and_allocate(&self, pod: &Pod) -> (ResizeDecision, Pod) {
+        let _deciding = self.deciding.lock().unwrap_or_else(|e| e.into_inner());
+        let decision = self.decide_locked(pod);
+        (decision, self.allocated_pod(pod))
+    }
+
+    /// The decision; the caller holds `deciding`.
+    fn decide_locked(&self, pod: &Pod) -> ResizeDecision {
+        let uid = pod_uid(pod).to_string();
         let Some(allocated) = self.allocated.get(&uid) else { return ResizeDecision::Unchanged };
         let desired = spec_info(pod);
         let changed = resizable(pod).any(|c| {
@@ -366,13 +381,21 @@ impl AllocationManager {
             {
                 return ResizeDecision::Pending { pending: w.resize.clone(), newly: false };
             }
+            // How long it has waited: kept while it waits; after a kubelet restart, since the
+            // `Deferred` condition the API holds (upstream sorts by its transition time).
+            let (deferred_since, deferred_seq) = match &old {
+                Some(w) => (w.rank.deferred_since, w.rank.deferred_seq),
+                None => (
+                    api_condition(pod, REASON_DEFERRED).and_then(|c| c.last_transition_time.as_ref()).map_or(i64::MAX, |t| t.0.as_second()),
+                    self.next_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                ),
+            };
             let rank = ResizeRank {
                 raises_requests: requests.0 > current.0 || requests.1 > current.1,
                 priority: pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0),
                 guaranteed: crate::status::pod_qos_class(pod) == crate::status::QOS_GUARANTEED,
-                deferred_seq: old
-                    .as_ref()
-                    .map_or_else(|| self.next_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed), |w| w.rank.deferred_seq),
+                deferred_since,
+                deferred_seq,
             };
             let resize = match infeasible(requests, self.allocatable) {
                 Some(message) => PendingResize { reason: REASON_INFEASIBLE, message, generation },
@@ -394,7 +417,12 @@ impl AllocationManager {
             return ResizeDecision::Allocated;
         }
         let pending = self.pending(&uid).unwrap_or_else(|| PendingResize { reason: REASON_DEFERRED, message: String::new(), generation });
-        let newly = old.is_none_or(|w| w.resize.reason != pending.reason || w.resize.generation != pending.generation);
+        let newly = match old {
+            Some(w) => w.resize.reason != pending.reason || w.resize.generation != pending.generation,
+            // After a kubelet restart: news only if the API does not say so already (no second
+            // event for the same decision).
+            None => api_condition(pod, pending.reason).is_none_or(|c| c.observed_generation != Some(generation)),
+        };
         ResizeDecision::Pending { pending, newly }
     }
 
@@ -402,6 +430,11 @@ impl AllocationManager {
     /// whose resize now fits (upstream's periodic and event-driven `RetryPendingResizes`).
     pub fn retry_pending_resizes(&self) {
         let _deciding = self.deciding.lock().unwrap_or_else(|e| e.into_inner());
+        self.retry_and_wake_locked();
+    }
+
+    /// [`Self::retry_locked`], waking every pod it allocated; the caller holds `deciding`.
+    fn retry_and_wake_locked(&self) {
         for uid in self.retry_locked() {
             let _ = self.wake_tx.send(uid);
         }
@@ -414,7 +447,9 @@ impl AllocationManager {
     }
 
     /// Allocates every deferred resize that fits, in rank order, each next to what the ones
-    /// before it took; returns their pods' UIDs. The caller holds `deciding`.
+    /// before it took; returns their pods' UIDs. The pods whose pending message changed (the
+    /// others' use moved) are woken here, so their condition says so. The caller holds
+    /// `deciding`.
     fn retry_locked(&self) -> Vec<String> {
         let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut done = Vec::new();
@@ -430,7 +465,12 @@ impl AllocationManager {
                     .filter(|(u, _)| **u != uid)
                     .fold((0i64, 0i64), |acc, (_, r)| (acc.0.saturating_add(r.0), acc.1.saturating_add(r.1)));
                 match deferred(w.requests, others, self.allocatable) {
-                    Some(message) => w.resize.message = message,
+                    Some(message) => {
+                        if w.resize.message != message {
+                            w.resize.message = message;
+                            let _ = self.wake_tx.send(uid.clone());
+                        }
+                    }
                     None => {
                         requests.insert(uid.clone(), w.requests);
                         if let Some(w) = pending.remove(&uid) {
@@ -478,6 +518,8 @@ impl AllocationManager {
 
     /// Forgets a pod that finished or was removed.
     pub fn remove_pod(&self, uid: &str) {
+        // Under the decision lock: a retry running meanwhile must not allocate the pod again.
+        let _deciding = self.deciding.lock().unwrap_or_else(|e| e.into_inner());
         self.allocated.update(|e| e.remove(uid).is_some());
         self.actuated.update(|e| e.remove(uid).is_some());
         self.requests.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
@@ -486,8 +528,18 @@ impl AllocationManager {
         self.in_progress.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
         self.allocated_by_retry.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
         // Its room may be what a deferred resize waits for.
-        self.retry_pending_resizes();
+        self.retry_and_wake_locked();
     }
+}
+
+/// The pod's `PodResizePending` condition with `reason` in its status as the API holds it.
+fn api_condition<'a>(pod: &'a Pod, reason: &str) -> Option<&'a k8s_openapi::api::core::v1::PodCondition> {
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == crate::status::resize::POD_RESIZE_PENDING && c.status == "True" && c.reason.as_deref() == Some(reason))
 }
 
 /// Why a pod asking for `requested` (CPU millicores, memory bytes) could never fit the node, if

@@ -72,6 +72,11 @@ fn infeasible_alone_deferred_next_to_others_and_retried() {
     assert!(m.pending("a").is_none());
 }
 
+/// Every UID woken so far.
+fn drain(wakes: &mut mpsc::UnboundedReceiver<String>) -> BTreeSet<String> {
+    std::iter::from_fn(|| wakes.try_recv().ok()).collect()
+}
+
 fn with_priority(mut p: Pod, priority: i32) -> Pod {
     p.spec.as_mut().unwrap().priority = Some(priority);
     p
@@ -99,8 +104,9 @@ fn freed_room_goes_to_the_deferred_resizes_in_upstreams_order() {
     assert!(matches!(m.handle_resize(&old2), ResizeDecision::Pending { newly: false, .. }));
     // The big pod goes: room for one of them, and priority beats age.
     m.remove_pod("big");
-    assert_eq!(wakes.try_recv().ok().as_deref(), Some("high"));
-    assert!(wakes.try_recv().is_err(), "one wake only");
+    // Both woken: one allocated, the other's message changed (the others' use moved).
+    assert_eq!(drain(&mut wakes), BTreeSet::from(["high".to_string(), "old".to_string()]));
+    assert!(m.pending("high").is_none());
     let pending = m.pending("old").expect("still deferred");
     assert_eq!(pending.message, "Node didn't have enough resource: cpu, requested: 600, used: 600, capacity: 1000");
     // The woken worker's next decision says it was allocated (its ResizeStarted), once.
@@ -111,7 +117,7 @@ fn freed_room_goes_to_the_deferred_resizes_in_upstreams_order() {
     // goes to the deferred one.
     let high3 = with_priority(pod("high", 3, &[("cpu", "200m")], &[]), 1000);
     assert_eq!(m.handle_resize(&high3), ResizeDecision::Allocated);
-    assert_eq!(wakes.try_recv().ok().as_deref(), Some("old"));
+    assert_eq!(drain(&mut wakes), BTreeSet::from(["old".to_string()]));
     assert_eq!(m.handle_resize(&old2), ResizeDecision::Allocated);
 }
 
@@ -130,7 +136,8 @@ fn at_equal_priority_guaranteed_pods_go_first() {
     assert!(matches!(m.handle_resize(&burstable2), ResizeDecision::Pending { .. }));
     assert!(matches!(m.handle_resize(&guaranteed2), ResizeDecision::Pending { .. }));
     m.remove_pod("big");
-    assert_eq!(wakes.try_recv().ok().as_deref(), Some("guaranteed"));
+    assert!(drain(&mut wakes).contains("guaranteed"));
+    assert!(m.pending("guaranteed").is_none());
     assert!(m.pending("burstable").is_some());
 }
 
@@ -164,4 +171,63 @@ fn which_resources_differ() {
     assert_eq!(differing(&r(&[("cpu", "1")], &[]), &r(&[("cpu", "1000m")], &[])), (false, false));
     assert_eq!(differing(&r(&[("cpu", "1")], &[]), &r(&[("cpu", "1")], &[("memory", "1Gi")])), (false, true));
     assert_eq!(differing(&r(&[], &[]), &r(&[("cpu", "1m")], &[])), (true, false));
+}
+
+/// `p` with the `PodResizePending` condition a kubelet before a restart left in the API.
+fn with_api_pending(mut p: Pod, reason: &str, generation: i64, since_secs: i64) -> Pod {
+    use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    let since = k8s_openapi::jiff::Timestamp::from_second(since_secs).unwrap();
+    let c = PodCondition {
+        type_: crate::status::resize::POD_RESIZE_PENDING.into(),
+        status: "True".into(),
+        reason: Some(reason.into()),
+        observed_generation: Some(generation),
+        last_transition_time: Some(Time(since)),
+        ..Default::default()
+    };
+    p.status = Some(PodStatus { conditions: Some(vec![c]), ..Default::default() });
+    p
+}
+
+#[test]
+fn after_a_restart_the_api_conditions_keep_the_order_and_no_event_repeats() {
+    let m = AllocationManager::new(None, node());
+    let mut wakes = m.take_wakes().unwrap();
+    for p in [pod("big", 1, &[("cpu", "600m")], &[]), pod("a", 1, &[("cpu", "100m")], &[]), pod("b", 1, &[("cpu", "100m")], &[])] {
+        m.admit(&p);
+    }
+    // As the restarted kubelet's workers see them: "b" first, though "a" waited longer.
+    let b2 = with_api_pending(pod("b", 2, &[("cpu", "600m")], &[]), REASON_DEFERRED, 2, 2_000);
+    let a2 = with_api_pending(pod("a", 2, &[("cpu", "600m")], &[]), REASON_DEFERRED, 2, 1_000);
+    for p in [&b2, &a2] {
+        let ResizeDecision::Pending { pending, newly } = m.handle_resize(p) else { panic!() };
+        assert_eq!((pending.reason, newly), (REASON_DEFERRED, false), "the API says so already: no second event");
+    }
+    // A decision the API does not hold yet is news.
+    let a3 = with_api_pending(pod("a", 3, &[("cpu", "650m")], &[]), REASON_DEFERRED, 2, 1_000);
+    assert!(matches!(m.handle_resize(&a3), ResizeDecision::Pending { newly: true, .. }));
+    m.remove_pod("big");
+    drain(&mut wakes);
+    assert!(m.pending("a").is_none(), "deferred first before the restart, allocated first");
+    assert!(m.pending("b").is_some());
+}
+
+#[test]
+fn a_spec_changed_after_a_retry_is_decided_anew_and_infeasible_ones_are_not_retried() {
+    let m = AllocationManager::new(None, node());
+    let mut wakes = m.take_wakes().unwrap();
+    for p in [pod("big", 1, &[("cpu", "600m")], &[]), pod("a", 1, &[("cpu", "100m")], &[]), pod("x", 1, &[("cpu", "100m")], &[])] {
+        m.admit(&p);
+    }
+    assert!(matches!(m.handle_resize(&pod("a", 2, &[("cpu", "500m")], &[])), ResizeDecision::Pending { .. }));
+    let ResizeDecision::Pending { pending, .. } = m.handle_resize(&pod("x", 2, &[("cpu", "5")], &[])) else { panic!() };
+    assert_eq!(pending.reason, REASON_INFEASIBLE);
+    m.remove_pod("big");
+    assert_eq!(drain(&mut wakes), BTreeSet::from(["a".to_string()]), "the infeasible one is not retried");
+    assert!(m.pending("x").is_some());
+    // Before "a"'s worker syncs, its spec changes back: that is what its decision is about
+    // (no ResizeStarted for the allocation the retry made; the old values are allocated again).
+    assert_eq!(m.handle_resize(&pod("a", 3, &[("cpu", "100m")], &[])), ResizeDecision::Allocated);
+    assert_eq!(m.handle_resize(&pod("a", 3, &[("cpu", "100m")], &[])), ResizeDecision::Unchanged);
 }
