@@ -65,7 +65,15 @@ pub struct PodStore {
 impl PodStore {
     /// Replaces the store with a fresh list.
     pub fn replace(&mut self, pods: Vec<Pod>, resource_version: String) {
-        self.pods = pods.into_iter().filter_map(|p| Some((p.metadata.uid.clone()?, Arc::new(without_unused_fields(p))))).collect();
+        let earlier = std::mem::take(&mut self.pods);
+        self.pods = pods
+            .into_iter()
+            .filter_map(|p| {
+                let uid = p.metadata.uid.clone()?;
+                let pod = as_stored(p, earlier.get(&uid).map(|p| &**p));
+                Some((uid, Arc::new(pod)))
+            })
+            .collect();
         self.resource_version = resource_version;
         self.synced = true;
     }
@@ -90,7 +98,7 @@ impl PodStore {
         if deleted {
             return Ok(self.pods.remove(&uid).is_some());
         }
-        let pod = without_unused_fields(pod);
+        let pod = as_stored(pod, self.pods.get(&uid).map(|p| &**p));
         if self.pods.get(&uid).is_some_and(|p| **p == pod) {
             return Ok(false);
         }
@@ -155,6 +163,18 @@ impl PodStore {
 /// keeps (the store, the desired state, the pod workers, the status manager) is smaller for it.
 pub fn without_unused_fields(mut pod: Pod) -> Pod {
     pod.metadata.managed_fields = None;
+    pod
+}
+
+/// A pod as the store keeps it: [`without_unused_fields`], and (not mirror pods) with the pod
+/// config's `config.source` and `config.seen` annotations (the latter kept from `earlier`, the
+/// stored copy), so the pod config publishes the store's object itself instead of an annotated
+/// copy of every pod.
+fn as_stored(pod: Pod, earlier: Option<&Pod>) -> Pod {
+    let mut pod = without_unused_fields(pod);
+    if !is_mirror_pod(&pod) {
+        kubelet_podconfig::annotate_from_source(&mut pod, PodSource::Api, earlier, SystemTime::now);
+    }
     pod
 }
 
@@ -413,6 +433,20 @@ mod tests {
             rejected.iter().map(|(p, r)| (full_name(p), r.reason.clone())).collect::<Vec<_>>(),
             [("api_default".to_string(), "OutOfpods".to_string())]
         );
+    }
+
+    #[test]
+    fn stored_pods_carry_the_config_annotations_with_a_stable_seen_time() {
+        use kubelet_podconfig::CONFIG_SEEN_ANNOTATION;
+        let mut s = PodStore::default();
+        s.replace(vec![pod("a", "pa", "1")], "1".into());
+        let annotations = s.pods["a"].metadata.annotations.clone().unwrap();
+        assert_eq!(annotations[kubelet_podconfig::CONFIG_SOURCE_ANNOTATION], "api");
+        let seen = annotations[CONFIG_SEEN_ANNOTATION].clone();
+        assert!(s.apply(WatchEvent::Modified(pod("a", "pa", "2"))).unwrap());
+        assert!(!s.apply(WatchEvent::Modified(pod("a", "pa", "2"))).unwrap(), "the same object, annotated alike");
+        s.replace(vec![pod("a", "pa", "3")], "3".into());
+        assert_eq!(s.pods["a"].metadata.annotations.as_ref().unwrap()[CONFIG_SEEN_ANNOTATION], seen, "kept across events and relists");
     }
 
     #[test]

@@ -76,15 +76,40 @@ fn target<'a>(pod: &Pod, store: &'a PodStore, mirrors: &'a BTreeMap<String, Pod>
 }
 
 /// A status patched into the API: the API pod's resourceVersion it was planned against, and
-/// the status the API answered with (our patch as the API stores it).
+/// the resourceVersion of the API's answer (the pod as our patch left it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sent {
-    /// The kubelet's status that was sent.
-    pub status: PodStatus,
+    /// A fingerprint of the kubelet's status that was sent ([`fingerprint`]): a copy of every
+    /// pod's status was kept before, for an equality test.
+    pub status: u64,
     /// The API pod's `resourceVersion` the patch was planned against.
     pub resource_version: Option<String>,
-    /// The status the API answered with, kept only when it differs from `status`.
-    pub stored: Option<PodStatus>,
+    /// The `resourceVersion` the API answered with: while the API pod still has it, it holds
+    /// what our patch left (the API may store a status a little differently from what was
+    /// sent, e.g. times at second precision). Only the version is kept, not that status: a
+    /// copy of every pod's status was a tenth of the kubelet's heap with 100 pods.
+    pub stored_version: Option<String>,
+}
+
+/// A 64-bit fingerprint of a status (SipHash of its JSON form, written straight into the
+/// hasher). Two different statuses share one with a chance of 2^-64; then the newer would wait
+/// for the pod's next status change.
+pub fn fingerprint(status: &PodStatus) -> u64 {
+    use std::hash::Hasher;
+    struct Feed(std::collections::hash_map::DefaultHasher);
+    impl std::io::Write for Feed {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.write(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut feed = Feed(std::collections::hash_map::DefaultHasher::new());
+    // Serializing a PodStatus into a writer that cannot fail does not fail.
+    let _ = serde_json::to_writer(&mut feed, status);
+    feed.0.finish()
 }
 
 /// Condition types both sides may set (upstream `PodConditionSharedByKubelet`): the kubelet's
@@ -220,7 +245,7 @@ pub fn plan_with_finals(
         // controller marking pods not Ready during an outage), to reconcile.
         let rv = api_pod.metadata.resource_version.clone();
         let already_sent = sent.get(&api_uid).is_some_and(|s| {
-            s.status == *status && (s.resource_version == rv || (s.stored.is_some() && s.stored.as_ref() == api_pod.status.as_ref()))
+            s.status == fingerprint(status) && (s.resource_version == rv || (s.stored_version.is_some() && s.stored_version == rv))
         });
         if api_pod.status.as_ref() == Some(status) || already_sent {
             continue;
@@ -293,10 +318,8 @@ impl StatusSyncer {
                                     if let Some(observer) = &self.startup {
                                         observer.status_updated(&stored);
                                     }
-                                    // The API's answer is kept only when it differs from what was sent: when
-                                    // it is the same, `plan` finds it equal to the kubelet's status anyway.
-                                    let stored = stored.status.filter(|st| *st != *status);
-                                    sent.insert(uid, Sent { status: *status, resource_version, stored });
+                                    let stored_version = stored.metadata.resource_version;
+                                    sent.insert(uid, Sent { status: fingerprint(&status), resource_version, stored_version });
                                 }
                                 Err(e) => tracing::warn!(pod = %format!("{namespace}/{name}"), "failed to update status: {e}"),
                             }

@@ -28,8 +28,10 @@ fn patches_changed_statuses_only() {
     let actions = plan(&kubelet, &api, &BTreeMap::new(), &BTreeSet::new());
     assert_eq!(actions.len(), 1);
     assert!(matches!(&actions[0], StatusAction::Patch { uid, status, .. } if uid == "a" && status.phase.as_deref() == Some("Running")));
-    let sent =
-        BTreeMap::from([("a".to_string(), Sent { status: kubelet[0].status.clone().unwrap(), resource_version: None, stored: None })]);
+    let sent = BTreeMap::from([(
+        "a".to_string(),
+        Sent { status: fingerprint(kubelet[0].status.as_ref().unwrap()), resource_version: None, stored_version: None },
+    )]);
     assert!(plan(&kubelet, &api, &sent, &BTreeSet::new()).is_empty(), "already sent, the watch has not caught up");
 }
 
@@ -41,10 +43,14 @@ fn a_changed_api_pod_is_reconciled_even_after_sending() {
     api_pod.status.as_mut().unwrap().reason = Some("NodeLost".into());
     api_pod.metadata.resource_version = Some("9".into());
     let api = store(vec![api_pod]);
-    let stored = kubelet[0].status.clone();
+    // Our patch left version 6; the controller's change made it 9.
     let sent = BTreeMap::from([(
         "a".to_string(),
-        Sent { status: kubelet[0].status.clone().unwrap(), resource_version: Some("5".into()), stored: stored.clone() },
+        Sent {
+            status: fingerprint(kubelet[0].status.as_ref().unwrap()),
+            resource_version: Some("5".into()),
+            stored_version: Some("6".into()),
+        },
     )]);
     let actions = plan(&kubelet, &api, &sent, &BTreeSet::new());
     assert!(
@@ -96,7 +102,8 @@ fn deletes_stopped_pods_marked_for_deletion() {
 #[test]
 fn a_patch_the_api_stored_differently_is_not_sent_again() {
     // The API keeps what our patch left (here: timestamps at second precision, modelled by a
-    // different message); the watch has delivered it; nothing else changed the pod.
+    // different message) at the version it answered with; the watch has delivered it; nothing
+    // else changed the pod.
     let kubelet = vec![pod("a", "pa", Some("Running"))];
     let mut stored = kubelet[0].status.clone().unwrap();
     stored.message = Some("normalised".into());
@@ -106,7 +113,11 @@ fn a_patch_the_api_stored_differently_is_not_sent_again() {
     let api = store(vec![api_pod]);
     let sent = BTreeMap::from([(
         "a".to_string(),
-        Sent { status: kubelet[0].status.clone().unwrap(), resource_version: Some("5".into()), stored: Some(stored) },
+        Sent {
+            status: fingerprint(kubelet[0].status.as_ref().unwrap()),
+            resource_version: Some("5".into()),
+            stored_version: Some("6".into()),
+        },
     )]);
     assert!(plan(&kubelet, &api, &sent, &BTreeSet::new()).is_empty());
 }
@@ -229,4 +240,13 @@ fn a_condition_without_reason_clears_the_old_reason() {
     not_ready.status.as_mut().unwrap().conditions = Some(vec![cond("False", Some("ContainersNotReady"))]);
     let patch = status_patch("a", not_ready.status.as_ref().unwrap(), &[], &[]);
     assert_eq!(patch["status"]["conditions"][0]["reason"], "ContainersNotReady");
+}
+
+#[test]
+fn the_fingerprint_tells_statuses_apart() {
+    let a = pod("a", "pa", Some("Running")).status.unwrap();
+    let mut b = a.clone();
+    assert_eq!(fingerprint(&a), fingerprint(&b));
+    b.message = Some("x".into());
+    assert_ne!(fingerprint(&a), fingerprint(&b));
 }

@@ -95,7 +95,9 @@ impl PodConfig {
             // carry the config annotations.
             let earlier = previous.get(pod_uid(&incoming)).cloned();
             match earlier {
-                Some(earlier) if unchanged(&earlier, &incoming, source) => pods.push(earlier),
+                Some(earlier) if Arc::ptr_eq(&earlier, &incoming) || unchanged(&earlier, &incoming, source) => pods.push(earlier),
+                // A source that annotates its pods itself (the API source) shares them: no copy.
+                _ if annotated_from(&incoming, source, earlier.as_deref()) => pods.push(incoming),
                 _ => {
                     let mut pod = Arc::unwrap_or_clone(incoming);
                     self.annotate(&mut pod, source, earlier.as_deref());
@@ -112,17 +114,7 @@ impl PodConfig {
     }
 
     fn annotate(&self, pod: &mut Pod, source: PodSource, previous: Option<&Pod>) {
-        let annotations = pod.metadata.annotations.get_or_insert_default();
-        annotations.insert(CONFIG_SOURCE_ANNOTATION.to_owned(), source.as_str().to_owned());
-        let earlier = previous.and_then(|p| p.metadata.annotations.as_ref()).and_then(|a| a.get(CONFIG_SEEN_ANNOTATION)).cloned();
-        match earlier {
-            Some(seen) => {
-                annotations.insert(CONFIG_SEEN_ANNOTATION.to_owned(), seen);
-            }
-            None => {
-                annotations.entry(CONFIG_SEEN_ANNOTATION.to_owned()).or_insert_with(|| format_rfc3339_nano((self.clock)()));
-            }
-        }
+        annotate_from_source(pod, source, previous, self.clock);
     }
 
     fn publish(&self) {
@@ -151,6 +143,33 @@ impl PodConfig {
             true
         });
     }
+}
+
+/// Adds the annotations the config gives every pod: `kubernetes.io/config.source`, and
+/// `kubernetes.io/config.seen` (kept from `previous`, the same pod as published before, else the
+/// clock's time). A source that calls this on its pods before it sends them has them published
+/// as they are, without a copy.
+pub fn annotate_from_source(pod: &mut Pod, source: PodSource, previous: Option<&Pod>, clock: fn() -> SystemTime) {
+    let annotations = pod.metadata.annotations.get_or_insert_default();
+    annotations.insert(CONFIG_SOURCE_ANNOTATION.to_owned(), source.as_str().to_owned());
+    let earlier = previous.and_then(|p| p.metadata.annotations.as_ref()).and_then(|a| a.get(CONFIG_SEEN_ANNOTATION)).cloned();
+    match earlier {
+        Some(seen) => {
+            annotations.insert(CONFIG_SEEN_ANNOTATION.to_owned(), seen);
+        }
+        None => {
+            annotations.entry(CONFIG_SEEN_ANNOTATION.to_owned()).or_insert_with(|| format_rfc3339_nano(clock()));
+        }
+    }
+}
+
+/// Whether `pod` already carries what [`annotate_from_source`] would give it after `earlier`.
+fn annotated_from(pod: &Pod, source: PodSource, earlier: Option<&Pod>) -> bool {
+    let get = |p: &Pod, key: &str| p.metadata.annotations.as_ref().and_then(|a| a.get(key)).cloned();
+    let seen = get(pod, CONFIG_SEEN_ANNOTATION);
+    get(pod, CONFIG_SOURCE_ANNOTATION).as_deref() == Some(source.as_str())
+        && seen.is_some()
+        && earlier.and_then(|e| get(e, CONFIG_SEEN_ANNOTATION)).is_none_or(|e| Some(e) == seen)
 }
 
 fn rejected(source: PodSource, message: String) -> SourceError {

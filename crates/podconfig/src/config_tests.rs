@@ -133,3 +133,32 @@ fn rfc3339_nano() {
     assert_eq!(format_rfc3339_nano(UNIX_EPOCH), "1970-01-01T00:00:00Z");
     assert_eq!(format_rfc3339_nano(UNIX_EPOCH + Duration::new(951_782_400, 5)), "2000-02-29T00:00:00.000000005Z");
 }
+
+#[test]
+fn a_pod_its_source_annotated_is_published_as_it_is() {
+    let (config, rx) = PodConfig::new(&[PodSource::Api]);
+    let mut config = config.with_clock(fixed_clock);
+    let mut a = pod("a", "1");
+    annotate_from_source(&mut a, PodSource::Api, None, later_clock);
+    let a = Arc::new(a);
+    config.apply(PodUpdate { source: PodSource::Api, pods: vec![a.clone()], errors: Vec::new() });
+    let published = rx.borrow().pods["1"].clone();
+    assert!(Arc::ptr_eq(&published, &a), "the source's object is shared, not copied");
+    assert_eq!(published.metadata.annotations.as_ref().unwrap()[CONFIG_SEEN_ANNOTATION], format_rfc3339_nano(later_clock()));
+    // A changed pod that keeps its seen time is shared too; one that lost it is copied and
+    // given the published seen time back.
+    let mut changed = pod("a", "1");
+    changed.metadata.labels = Some([("k".to_string(), "v".to_string())].into());
+    annotate_from_source(&mut changed, PodSource::Api, Some(&published), fixed_clock);
+    let changed = Arc::new(changed);
+    config.apply(PodUpdate { source: PodSource::Api, pods: vec![changed.clone()], errors: Vec::new() });
+    assert!(Arc::ptr_eq(&rx.borrow().pods["1"], &changed));
+    let mut restamped = (*changed).clone();
+    restamped.metadata.labels = None;
+    restamped.metadata.annotations.as_mut().unwrap().insert(CONFIG_SEEN_ANNOTATION.into(), "other".into());
+    let restamped = Arc::new(restamped);
+    config.apply(PodUpdate { source: PodSource::Api, pods: vec![restamped.clone()], errors: Vec::new() });
+    let now = rx.borrow().pods["1"].clone();
+    assert!(!Arc::ptr_eq(&now, &restamped));
+    assert_eq!(now.metadata.annotations.as_ref().unwrap()[CONFIG_SEEN_ANNOTATION], format_rfc3339_nano(later_clock()));
+}

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 
-pub use config::{DesiredPods, PodConfig};
+pub use config::{DesiredPods, PodConfig, annotate_from_source};
 pub use defaults::{apply_api_defaults, apply_static_pod_defaults, static_pod_uid};
 pub use file::StaticPodSource;
 pub use http::{UrlPodSource, UrlSourceError};

@@ -242,12 +242,17 @@ impl StatsCollector {
     fn sample(&mut self, view: &RuntimeView) -> StatsSnapshot {
         let now = SystemTime::now();
         let pods = self.pods.pods();
-        let mut cgroups = Vec::new();
-        let mut prev_cpu = HashMap::new();
+        // Sized by the last round (a record per cgroup with CPU figures): a vector grown by
+        // doubling carried up to half its records' size again, for the 10 s it is kept.
+        let mut cgroups = Vec::with_capacity(self.prev_cpu.len() + 8);
+        let mut prev_cpu = HashMap::with_capacity(self.prev_cpu.len() + 8);
         // The node and log filesystems, once per round for every pod.
         let round = Round { view, now, nodefs: fs_info(&self.cfg.root_dir), log_fs: fs_info(&self.cfg.pod_logs_dir) };
         let pod_stats: Vec<PodStats> = pods.iter().filter_map(|p| self.pod_stats(p, &round, &mut cgroups, &mut prev_cpu)).collect();
         let node = self.node_stats(&round, &mut cgroups, &mut prev_cpu);
+        if cgroups.capacity() > cgroups.len() + cgroups.len() / 4 + 8 {
+            cgroups.shrink_to_fit();
+        }
         self.prev_cpu = prev_cpu;
         let keep = Instant::now() - self.cfg.du_period * 3;
         self.du_cache.retain(|_, (at, _)| *at > keep);
