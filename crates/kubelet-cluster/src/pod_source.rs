@@ -70,8 +70,12 @@ impl PodStore {
             .into_iter()
             .filter_map(|p| {
                 let uid = p.metadata.uid.clone()?;
-                let pod = as_stored(p, earlier.get(&uid).map(|p| &**p));
-                Some((uid, Arc::new(pod)))
+                let before = earlier.get(&uid);
+                let pod = as_stored(p, before.map(|p| &**p));
+                // An unchanged pod keeps its object, which the pod config and the pod workers
+                // share: a relist must not leave them holding a second copy of every pod.
+                let pod = before.filter(|b| ***b == pod).cloned().unwrap_or_else(|| Arc::new(pod));
+                Some((uid, pod))
             })
             .collect();
         self.resource_version = resource_version;
@@ -445,6 +449,9 @@ mod tests {
         let seen = annotations[CONFIG_SEEN_ANNOTATION].clone();
         assert!(s.apply(WatchEvent::Modified(pod("a", "pa", "2"))).unwrap());
         assert!(!s.apply(WatchEvent::Modified(pod("a", "pa", "2"))).unwrap(), "the same object, annotated alike");
+        let before = s.pods["a"].clone();
+        s.replace(vec![pod("a", "pa", "2")], "3".into());
+        assert!(Arc::ptr_eq(&before, &s.pods["a"]), "a relist keeps the object of an unchanged pod");
         s.replace(vec![pod("a", "pa", "3")], "3".into());
         assert_eq!(s.pods["a"].metadata.annotations.as_ref().unwrap()[CONFIG_SEEN_ANNOTATION], seen, "kept across events and relists");
     }

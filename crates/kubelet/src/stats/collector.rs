@@ -186,6 +186,8 @@ pub struct StatsCollector {
     /// facts, read again every [`MACHINE_FACTS_REFRESH`] (`/proc/cpuinfo` and the mount table
     /// are costly to generate on a node with many CPUs and container mounts).
     machine_facts: Option<(Instant, u64, String)>,
+    /// How many cgroup records the last round made (the next round's vector is that large).
+    last_records: usize,
 }
 
 /// How long the cores and the root directory's device are kept.
@@ -212,6 +214,7 @@ impl StatsCollector {
             prev_cpu: HashMap::new(),
             du_cache: HashMap::new(),
             machine_facts: None,
+            last_records: 0,
         }
     }
 
@@ -242,9 +245,9 @@ impl StatsCollector {
     fn sample(&mut self, view: &RuntimeView) -> StatsSnapshot {
         let now = SystemTime::now();
         let pods = self.pods.pods();
-        // Sized by the last round (a record per cgroup with CPU figures): a vector grown by
-        // doubling carried up to half its records' size again, for the 10 s it is kept.
-        let mut cgroups = Vec::with_capacity(self.prev_cpu.len() + 8);
+        // Sized by the last round: a vector grown by doubling carried up to half its records'
+        // size again, for the 10 s it is kept.
+        let mut cgroups = Vec::with_capacity(self.last_records + 8);
         let mut prev_cpu = HashMap::with_capacity(self.prev_cpu.len() + 8);
         // The node and log filesystems, once per round for every pod.
         let round = Round { view, now, nodefs: fs_info(&self.cfg.root_dir), log_fs: fs_info(&self.cfg.pod_logs_dir) };
@@ -253,6 +256,7 @@ impl StatsCollector {
         if cgroups.capacity() > cgroups.len() + cgroups.len() / 4 + 8 {
             cgroups.shrink_to_fit();
         }
+        self.last_records = cgroups.len();
         self.prev_cpu = prev_cpu;
         let keep = Instant::now() - self.cfg.du_period * 3;
         self.du_cache.retain(|_, (at, _)| *at > keep);
