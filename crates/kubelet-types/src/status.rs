@@ -5,7 +5,8 @@ use k8s_openapi::api::core::v1::Pod;
 
 /// The kubelet's latest pod statuses.
 pub trait PodStatusProvider: Send + Sync + 'static {
-    /// Every pod the kubelet has a status for, with `status` filled in.
+    /// Every pod the kubelet has a status for, with `metadata` and `status` filled in; `spec`
+    /// may be left out (its consumers need a pod's identity and status only).
     fn pods_with_status(&self) -> Vec<Pod>;
     /// A receiver of status changes of its own for one consumer (its `changed()` resolves after
     /// each change since it last looked).

@@ -40,6 +40,11 @@ impl Entry {
         p.status = Some(self.status.clone());
         p
     }
+
+    /// The pod's metadata and status, without its spec (most of a pod).
+    fn identity_and_status(&self) -> Pod {
+        Pod { metadata: self.pod.metadata.clone(), spec: None, status: Some(self.status.clone()) }
+    }
 }
 
 /// Latest pod statuses, by pod UID.
@@ -182,12 +187,19 @@ impl PodLister for StatusManager {
     fn pods(&self) -> Vec<Pod> {
         self.pods_with_status()
     }
+
+    fn pod_specs(&self) -> Vec<Arc<Pod>> {
+        self.inner.read().expect("status lock").values().map(|e| e.pod.clone()).collect()
+    }
 }
 
-/// What the cluster-mode status syncer reads.
+/// What the cluster-mode status syncer and mirror pod manager read: identities and statuses,
+/// without specs. Both read every pod at each status change, and with 100 pods a copy of every
+/// spec each time was most of their allocations (and, during a burst of pods, of the heap
+/// fragmentation the kubelet kept afterwards).
 impl kubelet_types::status::PodStatusProvider for StatusManager {
     fn pods_with_status(&self) -> Vec<Pod> {
-        StatusManager::pods_with_status(self)
+        self.inner.read().expect("status lock").values().map(Entry::identity_and_status).collect()
     }
     fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         StatusManager::subscribe(self)

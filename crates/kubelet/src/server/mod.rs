@@ -31,6 +31,12 @@ use crate::stats::StatsSource;
 pub trait PodLister: Send + Sync + 'static {
     /// Every pod the kubelet manages, with `status` as the kubelet last computed it.
     fn pods(&self) -> Vec<Pod>;
+
+    /// Every pod the kubelet manages, as its source gave it (`status` is not the kubelet's):
+    /// for readers of specs only, which then share the pods instead of copying them.
+    fn pod_specs(&self) -> Vec<std::sync::Arc<Pod>> {
+        self.pods().into_iter().map(std::sync::Arc::new).collect()
+    }
 }
 
 /// A set of metrics served in the Prometheus text format (e.g. `/metrics/probes`). Must be

@@ -244,7 +244,8 @@ impl StatsCollector {
     /// The synchronous part of a round: cgroups, `/proc`, directories.
     fn sample(&mut self, view: &RuntimeView) -> StatsSnapshot {
         let now = SystemTime::now();
-        let pods = self.pods.pods();
+        // Specs only (the pods' cgroups, containers and volumes): shared, not copied, every 10 s.
+        let pods = self.pods.pod_specs();
         // Sized by the last round: a vector grown by doubling carried up to half its records'
         // size again, for the 10 s it is kept.
         let mut cgroups = Vec::with_capacity(self.last_records + 8);
