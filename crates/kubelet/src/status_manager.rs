@@ -188,8 +188,9 @@ impl PodLister for StatusManager {
         self.pods_with_status()
     }
 
-    fn pod_specs(&self) -> Vec<Arc<Pod>> {
-        self.inner.read().expect("status lock").values().map(|e| e.pod.clone()).collect()
+    fn pod_specs(&self) -> Vec<crate::server::SharedPod> {
+        let entries = self.inner.read().expect("status lock");
+        entries.values().map(|e| crate::server::SharedPod { pod: e.pod.clone(), start_time: e.status.start_time.clone() }).collect()
     }
 }
 
@@ -252,5 +253,24 @@ mod tests {
         }
         assert_eq!(sm.removed().len(), REMOVED_KEPT);
         assert_eq!(sm.removed().last().map(String::as_str), Some((REMOVED_KEPT + 9).to_string().as_str()));
+    }
+
+    #[test]
+    fn readers_of_specs_share_the_pod_and_get_the_kubelets_start_time() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let sm = StatusManager::default();
+        let mut pod = Pod::default();
+        pod.metadata.uid = Some("a".into());
+        pod.spec = Some(Default::default());
+        let pod = Arc::new(pod);
+        let started = Time(k8s_openapi::jiff::Timestamp::from_second(1_700_000_000).unwrap());
+        sm.set_pod_status(pod.clone(), ApiPodStatus { start_time: Some(started.clone()), ..Default::default() });
+        let shared = sm.pod_specs();
+        assert!(Arc::ptr_eq(&shared[0].pod, &pod), "shared, not copied");
+        assert_eq!(shared[0].start_time, Some(started));
+        // The status syncer's view: identity and status, no spec.
+        let views = kubelet_types::status::PodStatusProvider::pods_with_status(&sm);
+        assert!(views[0].spec.is_none() && views[0].status.is_some());
+        assert!(PodLister::pods(&sm)[0].spec.is_some(), "the full pods for the endpoints");
     }
 }

@@ -32,11 +32,24 @@ pub trait PodLister: Send + Sync + 'static {
     /// Every pod the kubelet manages, with `status` as the kubelet last computed it.
     fn pods(&self) -> Vec<Pod>;
 
-    /// Every pod the kubelet manages, as its source gave it (`status` is not the kubelet's):
-    /// for readers of specs only, which then share the pods instead of copying them.
-    fn pod_specs(&self) -> Vec<std::sync::Arc<Pod>> {
-        self.pods().into_iter().map(std::sync::Arc::new).collect()
+    /// Every pod the kubelet manages, as its source gave it (its `status` is not the
+    /// kubelet's), with the start time the kubelet reports: for readers of specs, which then
+    /// share the pods instead of copying them.
+    fn pod_specs(&self) -> Vec<SharedPod> {
+        self.pods()
+            .into_iter()
+            .map(|p| SharedPod { start_time: p.status.as_ref().and_then(|s| s.start_time.clone()), pod: std::sync::Arc::new(p) })
+            .collect()
     }
+}
+
+/// A pod as its source gave it ([`PodLister::pod_specs`]).
+#[derive(Debug, Clone)]
+pub struct SharedPod {
+    /// The pod (its `status` is the source's, not the kubelet's).
+    pub pod: std::sync::Arc<Pod>,
+    /// `status.startTime` as the kubelet reports it.
+    pub start_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
 }
 
 /// A set of metrics served in the Prometheus text format (e.g. `/metrics/probes`). Must be

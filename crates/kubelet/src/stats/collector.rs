@@ -381,12 +381,13 @@ impl StatsCollector {
 
     fn pod_stats(
         &mut self,
-        pod: &Pod,
+        shared: &crate::server::SharedPod,
         round: &Round,
         cgroups: &mut Vec<CgroupRecord>,
         prev_cpu: &mut HashMap<String, (SystemTime, u64)>,
     ) -> Option<PodStats> {
         let (view, now) = (round.view, round.now);
+        let pod = shared.pod.as_ref();
         let uid = pod.metadata.uid.clone()?;
         let name = pod.metadata.name.clone().unwrap_or_default();
         let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
@@ -508,10 +509,10 @@ impl StatsCollector {
                 ..Default::default()
             });
         }
-        let start_time = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.start_time.clone())
+        // The kubelet's start time (the shared pod's status is its source's).
+        let start_time = shared
+            .start_time
+            .clone()
             .unwrap_or_else(|| api_time(SystemTime::UNIX_EPOCH + Duration::from_nanos(u64::try_from(sandbox.created_at).unwrap_or(0))));
         Some(PodStats {
             pod_ref: PodReference { name, namespace, uid },
