@@ -42,7 +42,18 @@ pub async fn remove_bench_pods(rt: &RemoteRuntime) -> anyhow::Result<usize> {
         let rt = rt.clone();
         tasks.spawn(async move {
             let _ = rt.stop_pod_sandbox(&s.id).await;
-            rt.remove_pod_sandbox(&s.id).await
+            // A removal the stopped kubelet had started may still be under way in the runtime
+            // ("container is already in removing state"): tried again for a few seconds.
+            let mut tries = 0;
+            loop {
+                match rt.remove_pod_sandbox(&s.id).await {
+                    Err(_) if tries < 10 => {
+                        tries += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                    other => break other,
+                }
+            }
         });
     }
     while let Some(r) = tasks.join_next().await {
