@@ -245,7 +245,8 @@ pub fn plan_with_finals(
         // controller marking pods not Ready during an outage), to reconcile.
         let rv = api_pod.metadata.resource_version.clone();
         let already_sent = sent.get(&api_uid).is_some_and(|s| {
-            s.status == fingerprint(status) && (s.resource_version == rv || (s.stored_version.is_some() && s.stored_version == rv))
+            // The versions first: the fingerprint serializes the status.
+            (s.resource_version == rv || (s.stored_version.is_some() && s.stored_version == rv)) && s.status == fingerprint(status)
         });
         if api_pod.status.as_ref() == Some(status) || already_sent {
             continue;
