@@ -451,6 +451,10 @@ impl AllocationManager {
     /// others' use moved) are woken here, so their condition says so. The caller holds
     /// `deciding`.
     fn retry_locked(&self) -> Vec<String> {
+        // Nothing deferred (the usual case at every housekeeping): nothing to copy or sort.
+        if !self.pending.lock().unwrap_or_else(|e| e.into_inner()).values().any(|w| w.resize.reason == REASON_DEFERRED) {
+            return Vec::new();
+        }
         let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut done = Vec::new();
         {
