@@ -165,9 +165,11 @@ pub fn annotate_from_source(pod: &mut Pod, source: PodSource, previous: Option<&
 
 /// Whether `pod` already carries what [`annotate_from_source`] would give it after `earlier`.
 fn annotated_from(pod: &Pod, source: PodSource, earlier: Option<&Pod>) -> bool {
-    let get = |p: &Pod, key: &str| p.metadata.annotations.as_ref().and_then(|a| a.get(key)).cloned();
+    fn get<'a>(p: &'a Pod, key: &str) -> Option<&'a str> {
+        p.metadata.annotations.as_ref().and_then(|a| a.get(key)).map(String::as_str)
+    }
     let seen = get(pod, CONFIG_SEEN_ANNOTATION);
-    get(pod, CONFIG_SOURCE_ANNOTATION).as_deref() == Some(source.as_str())
+    get(pod, CONFIG_SOURCE_ANNOTATION) == Some(source.as_str())
         && seen.is_some()
         && earlier.and_then(|e| get(e, CONFIG_SEEN_ANNOTATION)).is_none_or(|e| Some(e) == seen)
 }
