@@ -82,7 +82,7 @@ struct Prometheus {
 impl Prometheus {
     fn start(dir: &Path, config: &str) -> Self {
         assert!(Path::new(PROMETHEUS).exists(), "{PROMETHEUS} is missing: run hack/node-env.sh (it installs Debian's prometheus)");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+        let port = e2e::free_port();
         let addr = format!("127.0.0.1:{port}");
         let config_file = dir.join("prometheus.yml");
         std::fs::write(&config_file, config).unwrap();

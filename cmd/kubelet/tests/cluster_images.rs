@@ -32,9 +32,7 @@ const PASSWORD: &str = "s3cret-pull";
 /// The audience of the tokens the service-account provider is given.
 const SA_AUDIENCE: &str = "knode-test-registry";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use e2e::free_port;
 
 /// One `docker-registry` on loopback with its containerd `hosts.toml`; both go on drop.
 struct Registry {

@@ -51,9 +51,7 @@ fn container_restarts(p: &Pod, name: &str) -> i32 {
         .unwrap_or(0)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use e2e::free_port;
 
 /// `curl` to the kubelet server; returns (HTTP status, body).
 fn curl(extra: &[&str], path: &str) -> (String, String) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::{containerd_socket, http_get, wait_for};
+use crate::{containerd_socket, free_port, http_get, wait_for};
 
 /// Node name every e2e kubelet uses (`--hostname-override`).
 pub const NODE_NAME: &str = "e2e-node";
@@ -21,10 +21,6 @@ pub struct TestNode {
     pub healthz_port: u16,
     /// Free loopback port for the kubelet's read-only API (`readOnlyPort`).
     pub read_only_port: u16,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 impl Drop for TestNode {

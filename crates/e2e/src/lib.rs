@@ -8,10 +8,12 @@
 mod http;
 mod kubelet;
 mod own_containerd;
+mod ports;
 
 pub use http::http_get;
 pub use kubelet::{KubeletProcess, TestNode};
 pub use own_containerd::{NodeEnv, OwnContainerd, repo_root};
+pub use ports::free_port;
 
 use std::time::Duration;
 
