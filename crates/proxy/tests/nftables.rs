@@ -44,6 +44,20 @@ fn config() -> NftConfig {
     cfg
 }
 
+/// A full sync's shape: a skeleton (`nft -f` text, starting with the table), then the
+/// per-Service part, which starts by emptying the maps and sets it fills and has a
+/// netlink encoding for every command.
+fn assert_full_sync_goes_over_netlink(out: &proxy::nftables::SyncOutput) {
+    let tx = &out.transaction;
+    assert!(tx.skeleton().expect("a full sync has a skeleton").starts_with("add table ip kube-proxy"));
+    assert!(!tx.skeleton().unwrap().contains("flush map ip kube-proxy service-ips"), "the skeleton leaves the Services' maps alone");
+    assert!(tx.after_skeleton().starts_with("flush set ip kube-proxy cluster-ips\n"), "{}", tx.after_skeleton());
+    let commands = tx.commands().expect("the per-Service part keeps its commands");
+    assert_eq!(commands.len(), tx.after_skeleton().lines().count(), "one command per line");
+    assert_eq!(commands.len() + tx.skeleton_lines(), tx.len());
+    proxy::applier::nft_netlink::batch(commands, IpFamily::V4, 0).expect("every command has a netlink form");
+}
+
 /// The lines of `text` after the fixed setup part (from the first per-service line).
 fn service_part(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
@@ -124,6 +138,7 @@ fn load_balancer_local_policy_and_affinity_golden() {
     w.ep_tracker.endpoint_slice_update(&slice("ns5", "svc5", 80, &[("10.180.0.3", None)]), false);
     let changed = w.changes();
     let out = NftablesSyncer::new().sync(&w.services, &w.endpoints, &changed, &config(), Instant::now());
+    assert_full_sync_goes_over_netlink(&out);
     let part = service_part(out.transaction.as_str());
     let expected = "\
 add chain ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80
@@ -214,6 +229,7 @@ fn endpoint_choice_and_source_ranges_use_no_anonymous_sets() {
     w.ep_tracker.endpoint_slice_update(&slice("ns6", "svc6", 80, &eps), false);
     let changed = w.changes();
     let out = NftablesSyncer::new().sync(&w.services, &w.endpoints, &changed, &config(), Instant::now());
+    assert_full_sync_goes_over_netlink(&out);
     let part = service_part(out.transaction.as_str());
     let rules = |prefix: &str| -> Vec<String> {
         part.lines()

@@ -1,8 +1,9 @@
 //! The nftables applier: a transaction is fed to `nft -f -` on stdin, which
 //! applies it atomically or not at all (its stderr names the failing line),
-//! or, when it has a netlink form (a partial sync), sent to the kernel as one
-//! nf_tables batch (`nft_netlink`), which is just as atomic and skips the
-//! chain dump `nft` would do first.
+//! or, when it has a netlink form, sent to the kernel as one nf_tables batch
+//! (`nft_netlink`), which is just as atomic and skips the chain dump and the
+//! parsing `nft` would do. A full sync is two steps: its fixed skeleton with
+//! `nft -f`, then the per-Service part as one batch.
 
 use super::nft_netlink::{NetlinkApplyError, NftNetlink};
 use super::{ApplyError, RulesApplier, Tool};
@@ -72,6 +73,10 @@ impl RulesApplier for NftApplier {
     }
 
     fn apply_nft(&mut self, transaction: &Transaction) -> Result<(), ApplyError> {
+        // A full sync's fixed part first, on its own: it has no netlink form.
+        if let Some(skeleton) = transaction.skeleton() {
+            self.apply(skeleton)?;
+        }
         if transaction.commands().is_some()
             && let Some(nl) = self.netlink()
         {
@@ -81,7 +86,7 @@ impl RulesApplier for NftApplier {
                     return Err(ApplyError::Rejected { tool: "nf_tables netlink".to_string(), message: format!("{command}: {source}") });
                 }
                 Err(e) => {
-                    tracing::debug!(error = %e, "partial sync falls back to nft -f");
+                    tracing::debug!(error = %e, "sync falls back to nft -f");
                     if matches!(e, NetlinkApplyError::Io(_)) {
                         // A fresh socket next time.
                         self.netlink = None;
@@ -89,10 +94,20 @@ impl RulesApplier for NftApplier {
                 }
             }
         }
-        self.apply(transaction.as_str())
+        self.apply(transaction.after_skeleton())
     }
 
     fn existing_objects(&mut self, family: IpFamily) -> Option<(Vec<String>, Vec<String>)> {
+        if let Some(nl) = self.netlink() {
+            let nf_family = match family {
+                IpFamily::V4 => libc::NFPROTO_IPV4,
+                IpFamily::V6 => libc::NFPROTO_IPV6,
+            };
+            match nl.table_objects(nf_family as u8) {
+                Ok(objects) => return Some(objects),
+                Err(e) => tracing::debug!(error = %e, "listing the table over netlink failed; asking nft"),
+            }
+        }
         let fam = table_family(family);
         let chains = self.tool.run(&["-j", "list", "chains", fam], None).ok()?;
         let sets = self.tool.run(&["-j", "list", "sets", fam], None).ok()?;

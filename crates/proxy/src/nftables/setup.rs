@@ -1,7 +1,9 @@
 //! The fixed part of the ruleset (upstream `setupNFTables`): table, base
 //! chains, top-level jump chains, masquerading, the dispatch maps and sets.
-//! Written on every full sync; every map and set is flushed, so the
-//! per-service part (`service.rs`) can then add all elements afresh.
+//! Written on every full sync, as a skeleton `nft -f` applies on its own
+//! ([`Transaction::end_skeleton`]); then every map and set the per-service
+//! part (`service.rs`) fills is flushed in that part's batch, so it adds all
+//! elements afresh atomically.
 
 use super::endpoint_elements::HAIRPIN_SET;
 use super::tx::Transaction;
@@ -152,7 +154,8 @@ pub(super) fn write_setup(tx: &mut Transaction, cfg: &NftConfig, first: bool) {
         Some(_) => format!("{ipx} daddr @nodeport-ips meta l4proto . th dport"),
     };
     tx.add_rule("services", &format!("{services_nodeport} vmap @service-nodeports"));
-
+    tx.end_skeleton();
+    // The Services' part starts by emptying what it fills.
     for (kind, name) in CONTAINERS {
         tx.flush_container(kind, name);
     }

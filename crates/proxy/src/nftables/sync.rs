@@ -143,14 +143,9 @@ impl NftablesSyncer {
             old_chains.append(&mut self.leftover_chains);
             old_sets.append(&mut self.leftover_sets);
         }
-        // Rules follow every chain declaration (a goto needs its target to
-        // exist). A full sync writes them as text at once, so the rules of
-        // 10k Services are never held as values at the same time.
-        let new_tx = || {
-            if full { Transaction::text_only(cfg.family) } else { Transaction::new(cfg.family) }
-        };
-        let mut rules_tx = new_tx();
-        let mut endpoints_tx = new_tx();
+        // Rules follow every chain declaration (a goto needs its target to exist).
+        let mut rules_tx = Transaction::new(cfg.family);
+        let mut endpoints_tx = Transaction::new(cfg.family);
         let mut hairpin = Touched::new();
         for name in targets {
             let old = self.per_service.remove(&name).unwrap_or_default();

@@ -35,8 +35,10 @@ pub enum Command {
         /// How long a client's entry lasts, in seconds (`sessionAffinityConfig.clientIP.timeoutSeconds`).
         timeout_secs: u32,
     },
-    /// `delete set`: remove a session-affinity set.
+    /// `delete set` / `delete map`: remove a session-affinity set or an endpoint map.
     DeleteSet(String),
+    /// `flush set` / `flush map`: remove every element of a set or map.
+    FlushSet(String),
     /// An endpoint data map: `typeof numgen random mod 1 : ip daddr . tcp dport`.
     AddEndpointMap {
         /// The map's name (`endpoints-<proto>-<n>`).
@@ -79,6 +81,16 @@ pub struct Transaction {
     lines: usize,
     /// The commands, while every one so far has a [`Command`] form.
     commands: Option<Vec<Command>>,
+    /// A full sync's fixed part: the text's first `bytes` (`lines` lines), which has no
+    /// [`Command`] form; `commands` are those of the rest.
+    skeleton: Option<Skeleton>,
+}
+
+/// Where a full sync's fixed part ends in its transaction's text.
+#[derive(Debug, Clone, Copy)]
+struct Skeleton {
+    bytes: usize,
+    lines: usize,
 }
 
 impl Transaction {
@@ -89,14 +101,7 @@ impl Transaction {
             IpFamily::V4 => "ip kube-proxy",
             IpFamily::V6 => "ip6 kube-proxy",
         };
-        Transaction { family, prefix, text: String::new(), lines: 0, commands: Some(Vec::new()) }
-    }
-
-    /// A transaction kept only as text (a full sync's: no [`Command`] copies).
-    pub fn text_only(family: IpFamily) -> Self {
-        let mut tx = Transaction::new(family);
-        tx.commands = None;
-        tx
+        Transaction { family, prefix, text: String::new(), lines: 0, commands: Some(Vec::new()), skeleton: None }
     }
 
     /// Appends `other`'s commands after this one's.
@@ -133,9 +138,35 @@ impl Transaction {
         self.family
     }
 
-    /// The commands, unless the transaction has one without a [`Command`] form.
+    /// The commands (after the skeleton, if any), unless one has no [`Command`] form.
     pub fn commands(&self) -> Option<&[Command]> {
         self.commands.as_deref()
+    }
+
+    /// Ends a full sync's fixed part (table, base and fixed chains, their rules, the
+    /// skeleton's sets and maps): it has no [`Command`] form and is applied with `nft -f`
+    /// on its own, first; what follows keeps its commands. The fixed part never empties
+    /// a set or map that Services fill, so the kernel's ruleset stays whole between the
+    /// two.
+    pub fn end_skeleton(&mut self) {
+        self.skeleton = Some(Skeleton { bytes: self.text.len(), lines: self.lines });
+        self.commands = Some(Vec::new());
+    }
+
+    /// A full sync's fixed part, as `nft -f` text.
+    pub fn skeleton(&self) -> Option<&str> {
+        self.skeleton.map(|s| &self.text[..s.bytes])
+    }
+
+    /// The text after the skeleton (all of it without one): the lines
+    /// [`Self::commands`] stand for, one per command, when they exist.
+    pub fn after_skeleton(&self) -> &str {
+        &self.text[self.skeleton.map_or(0, |s| s.bytes)..]
+    }
+
+    /// Number of lines of the skeleton (0 without one).
+    pub fn skeleton_lines(&self) -> usize {
+        self.skeleton.map_or(0, |s| s.lines)
     }
 
     /// `add table ip kube-proxy { comment "..." ; }`
@@ -220,16 +251,18 @@ impl Transaction {
         self.command(|| Command::AddEndpointMap { name: name.to_string(), protocol: proto });
     }
 
-    /// `flush set` / `flush map` (`kind`): removes every element; makes the transaction text-only.
+    /// `flush set` / `flush map` (`kind`): removes every element.
     pub fn flush_container(&mut self, kind: &str, name: &str) {
         let p = self.prefix;
-        self.line(format_args!("flush {kind} {p} {name}"));
+        self.typed_line(format_args!("flush {kind} {p} {name}"));
+        self.command(|| Command::FlushSet(name.to_string()));
     }
 
-    /// `delete set` / `delete map` (`kind`); makes the transaction text-only.
+    /// `delete set` / `delete map` (`kind`).
     pub fn delete_container(&mut self, kind: &str, name: &str) {
         let p = self.prefix;
-        self.line(format_args!("delete {kind} {p} {name}"));
+        self.typed_line(format_args!("delete {kind} {p} {name}"));
+        self.command(|| Command::DeleteSet(name.to_string()));
     }
 
     /// `delete set`: removes a session-affinity set.

@@ -119,3 +119,10 @@ pub const NF_DROP: i32 = 0;
 pub const NFT_JUMP: i32 = -3;
 pub const NFT_GOTO: i32 = -4;
 pub const NFT_RETURN: i32 = -5;
+
+pub const NLM_F_DUMP: u16 = 0x300;
+pub const NFT_MSG_NEWTABLE: u16 = 0;
+pub const NFT_MSG_GETTABLE: u16 = 1;
+pub const NFT_MSG_GETCHAIN: u16 = 4;
+pub const NFT_MSG_GETSET: u16 = 10;
+pub const NFTA_TABLE_NAME: u16 = 1;

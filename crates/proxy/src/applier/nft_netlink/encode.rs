@@ -1,4 +1,4 @@
-//! A partial sync's [`Command`]s as one nf_tables batch: `BATCH_BEGIN`, one
+//! A sync's [`Command`]s (a partial sync's, or a full sync's after its skeleton) as one nf_tables batch: `BATCH_BEGIN`, one
 //! message per command (sequence numbers `seq + 1 + index`), `BATCH_END`.
 //! The kernel applies the batch atomically, like `nft -f`. Map element keys
 //! and values arrive in nft syntax (`198.19.0.1 . tcp . 80`, `goto CHAIN`,
@@ -16,14 +16,14 @@ use crate::nftables::tx::{ENDPOINT_MAP_COMMENT, TABLE};
 use crate::nftables::{Command, Verdict};
 use crate::service::Protocol;
 
-fn cstr(s: &str) -> Vec<u8> {
+pub(super) fn cstr(s: &str) -> Vec<u8> {
     let mut v = s.as_bytes().to_vec();
     v.push(0);
     v
 }
 
 /// `struct nfgenmsg` + attributes, as one message.
-fn message(out: &mut Vec<u8>, kind: u16, flags: u16, seq: u32, family: u8, res_id: u16, attrs: &[u8]) {
+pub(super) fn message(out: &mut Vec<u8>, kind: u16, flags: u16, seq: u32, family: u8, res_id: u16, attrs: &[u8]) {
     header(out, 4 + attrs.len(), kind, flags, seq);
     out.push(family);
     out.push(0); // NFNETLINK_V0
@@ -64,8 +64,8 @@ pub fn element_verdict(value: &str) -> Result<Verdict, Unsupported> {
     Ok(v)
 }
 
-/// `NFTA_SET_ELEM_LIST_*` for one element of `container`.
-fn element(container: &str, key: &str, value: Option<&str>, comment: Option<&str>) -> Result<Vec<u8>, Unsupported> {
+/// One `NFTA_LIST_ELEM` of `container`'s element list.
+fn element_entry(container: &str, key: &str, value: Option<&str>, comment: Option<&str>) -> Result<Vec<u8>, Unsupported> {
     // An endpoint map's key is a host-order `numgen` value and its value
     // data (`address . port`); every other map's value is a verdict.
     let endpoint_map = map_index(container).is_some();
@@ -91,13 +91,18 @@ fn element(container: &str, key: &str, value: Option<&str>, comment: Option<&str
     if let Some(c) = comment {
         attr(&mut e, NFTA_SET_ELEM_USERDATA, &comment_tlv(c)?);
     }
-    let mut list = Vec::new();
-    nested(&mut list, NFTA_LIST_ELEM, &e);
-    let mut out = Vec::new();
+    let mut entry = Vec::new();
+    nested(&mut entry, NFTA_LIST_ELEM, &e);
+    Ok(entry)
+}
+
+/// `NFTA_SET_ELEM_LIST_*`: the entries (`NFTA_LIST_ELEM`s, concatenated) of one message.
+fn element_list(container: &str, entries: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len() + 64);
     attr(&mut out, NFTA_SET_ELEM_LIST_TABLE, &cstr(TABLE));
     attr(&mut out, NFTA_SET_ELEM_LIST_SET, &cstr(container));
-    nested(&mut out, NFTA_SET_ELEM_LIST_ELEMENTS, &list);
-    Ok(out)
+    nested(&mut out, NFTA_SET_ELEM_LIST_ELEMENTS, entries);
+    out
 }
 
 /// nft's data type of an address of `family`, and its length in bytes.
@@ -174,30 +179,115 @@ fn command(c: &Command, family: IpFamily, set_id: &mut u32) -> Result<(u16, u16,
             attr(&mut a, NFTA_SET_NAME, &cstr(name));
             (NFT_MSG_DELSET, 0, a)
         }
-        Command::AddElement { container, key, value, comment } => {
-            (NFT_MSG_NEWSETELEM, NLM_F_CREATE, element(container, key, value.as_deref(), comment.as_deref())?)
+        Command::FlushSet(name) => {
+            // A `DELSETELEM` without elements empties the set.
+            attr(&mut a, NFTA_SET_ELEM_LIST_TABLE, &table);
+            attr(&mut a, NFTA_SET_ELEM_LIST_SET, &cstr(name));
+            (NFT_MSG_DELSETELEM, 0, a)
         }
-        Command::DeleteElement { container, key } => (NFT_MSG_DELSETELEM, 0, element(container, key, None, None)?),
+        Command::AddElement { container, key, value, comment } => {
+            let entry = element_entry(container, key, value.as_deref(), comment.as_deref())?;
+            (NFT_MSG_NEWSETELEM, NLM_F_CREATE, element_list(container, &entry))
+        }
+        Command::DeleteElement { container, key } => {
+            (NFT_MSG_DELSETELEM, 0, element_list(container, &element_entry(container, key, None, None)?))
+        }
     };
     Ok(out)
 }
 
-/// The whole batch; command `i` gets sequence number `seq + 1 + i`.
-pub fn batch(commands: &[Command], family: IpFamily, seq: u32) -> Result<Vec<u8>, Unsupported> {
+/// The most element bytes one message carries: `NFTA_SET_ELEM_LIST_ELEMENTS`'s
+/// length is 16 bits.
+const MAX_ELEMENT_BYTES: usize = 60 * 1024;
+
+/// An encoded batch.
+#[derive(Debug)]
+pub struct Batch {
+    /// `BATCH_BEGIN`, the messages, `BATCH_END`.
+    pub bytes: Vec<u8>,
+    /// Messages between `BATCH_BEGIN` and `BATCH_END`.
+    pub messages: usize,
+    /// The last of those messages' sequence number.
+    pub last_seq: u32,
+}
+
+/// The elements of the element commands being grouped into one message.
+struct ElementGroup<'a> {
+    kind: u16,
+    container: &'a str,
+    first: usize,
+    entries: Vec<u8>,
+}
+
+/// Appends a batch's messages.
+struct Writer {
+    out: Vec<u8>,
+    seq: u32,
+    nf_family: u8,
+    messages: usize,
+    last_seq: u32,
+}
+
+impl Writer {
+    /// One message for command `index` (the first of a group).
+    fn emit(&mut self, index: usize, kind: u16, flags: u16, attrs: &[u8]) {
+        let seq = self.seq.wrapping_add(1 + index as u32);
+        message(&mut self.out, (NFNL_SUBSYS_NFTABLES << 8) | kind, NLM_F_REQUEST | flags, seq, self.nf_family, 0, attrs);
+        self.messages += 1;
+        self.last_seq = seq;
+    }
+
+    fn flush(&mut self, group: Option<ElementGroup<'_>>) {
+        if let Some(g) = group {
+            let flags = if g.kind == NFT_MSG_NEWSETELEM { NLM_F_CREATE } else { 0 };
+            self.emit(g.first, g.kind, flags, &element_list(g.container, &g.entries));
+        }
+    }
+}
+
+/// The whole batch. A message's sequence number is `seq + 1 + i`, `i` the index of its
+/// (first) command: consecutive element additions (or deletions) of one set or map share
+/// a message, as `nft` sends them, so the kernel handles thousands of elements as a few
+/// messages.
+pub fn batch(commands: &[Command], family: IpFamily, seq: u32) -> Result<Batch, Unsupported> {
     let nf_family = match family {
         IpFamily::V4 => NFPROTO_IPV4 as u8,
         IpFamily::V6 => NFPROTO_IPV6 as u8,
     };
-    let mut out = Vec::new();
-    message(&mut out, NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, 0, NFNL_SUBSYS_NFTABLES, &[]);
+    let mut w = Writer { out: Vec::new(), seq, nf_family, messages: 0, last_seq: seq };
+    message(&mut w.out, NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, 0, NFNL_SUBSYS_NFTABLES, &[]);
+    let mut group: Option<ElementGroup<'_>> = None;
     let mut set_id = 0;
     for (i, c) in commands.iter().enumerate() {
-        let (kind, flags, attrs) = command(c, family, &mut set_id)?;
-        let kind = (NFNL_SUBSYS_NFTABLES << 8) | kind;
-        let seq = seq.wrapping_add(1 + i as u32);
-        message(&mut out, kind, NLM_F_REQUEST | flags, seq, nf_family, 0, &attrs);
+        let element = match c {
+            Command::AddElement { container, key, value, comment } => {
+                Some((NFT_MSG_NEWSETELEM, container.as_str(), element_entry(container, key, value.as_deref(), comment.as_deref())?))
+            }
+            Command::DeleteElement { container, key } => {
+                Some((NFT_MSG_DELSETELEM, container.as_str(), element_entry(container, key, None, None)?))
+            }
+            _ => None,
+        };
+        match element {
+            Some((kind, container, entry)) => {
+                let joins = group
+                    .as_ref()
+                    .is_some_and(|g| g.kind == kind && g.container == container && g.entries.len() + entry.len() <= MAX_ELEMENT_BYTES);
+                if !joins {
+                    w.flush(group.take());
+                    group = Some(ElementGroup { kind, container, first: i, entries: Vec::new() });
+                }
+                group.as_mut().expect("a group").entries.extend_from_slice(&entry);
+            }
+            None => {
+                w.flush(group.take());
+                let (kind, flags, attrs) = command(c, family, &mut set_id)?;
+                w.emit(i, kind, flags, &attrs);
+            }
+        }
     }
+    w.flush(group.take());
     let end = seq.wrapping_add(1 + commands.len() as u32);
-    message(&mut out, NFNL_MSG_BATCH_END, NLM_F_REQUEST, end, 0, NFNL_SUBSYS_NFTABLES, &[]);
-    Ok(out)
+    message(&mut w.out, NFNL_MSG_BATCH_END, NLM_F_REQUEST, end, 0, NFNL_SUBSYS_NFTABLES, &[]);
+    Ok(Batch { bytes: w.out, messages: w.messages, last_seq: w.last_seq })
 }

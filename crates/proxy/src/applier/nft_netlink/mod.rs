@@ -1,14 +1,15 @@
-//! Partial nftables syncs sent straight to the kernel over
-//! `NETLINK_NETFILTER`, without `nft`.
+//! nftables syncs sent straight to the kernel over `NETLINK_NETFILTER`,
+//! without `nft`: partial syncs whole, full syncs after their skeleton.
 //!
 //! Why: before `nft` 1.0.6 runs an `add rule`, `add element` or `delete
 //! chain` it dumps every chain of the table into its cache. At 10k Services
 //! that is ~110k chains and over two seconds of kernel time, for a change
 //! that touches a dozen chains. The batch built here names tables, chains
 //! and sets by name, so the kernel needs no cache and a one-Service change
-//! costs what it changes. Only the commands a partial sync uses have an
-//! encoding (see [`crate::nftables::Command`]); the caller runs anything
-//! else — the full sync's skeleton included — through `nft -f`.
+//! costs what it changes, and a full sync skips `nft`'s parsing of every
+//! line. Only the commands of the per-Service part have an encoding (see
+//! [`crate::nftables::Command`]); the caller runs anything else — the full
+//! sync's fixed skeleton included — through `nft -f`.
 //!
 //! The batch is atomic like `nft -f`: one refused command and the kernel
 //! applies none of it, and the error names that command.
@@ -16,12 +17,13 @@
 mod consts;
 mod encode;
 mod expr;
+mod list;
 mod udata;
 
 use std::io;
 use std::time::Duration;
 
-pub use encode::{batch, element_key, element_verdict};
+pub use encode::{Batch, batch, element_key, element_verdict};
 pub use expr::{Unsupported, rule_expressions};
 
 use crate::applier::netlink::{NLM_F_ACK, NetlinkSocket, in_netns, messages};
@@ -72,10 +74,9 @@ impl NftNetlink {
             return Ok(());
         }
         let base = self.seq.wrapping_add(1);
-        let last = base.wrapping_add(commands.len() as u32);
-        self.seq = last.wrapping_add(1);
-        let mut bytes = batch(commands, tx.family(), base)?;
-        ack_last_command(&mut bytes, commands.len());
+        self.seq = base.wrapping_add(commands.len() as u32 + 1);
+        let Batch { mut bytes, messages: count, last_seq: last } = batch(commands, tx.family(), base)?;
+        ack_last_command(&mut bytes, count);
         if bytes.len() > 128 * 1024 {
             self.socket.reserve_send_buffer(bytes.len() * 2).map_err(NetlinkApplyError::Io)?;
         }
@@ -83,7 +84,7 @@ impl NftNetlink {
         self.socket.send(&bytes).map_err(NetlinkApplyError::Io)?;
         let line = |seq: u32| {
             let index = seq.wrapping_sub(base.wrapping_add(1)) as usize;
-            tx.as_str().lines().nth(index).unwrap_or("the batch").to_string()
+            tx.after_skeleton().lines().nth(index).unwrap_or("the batch").to_string()
         };
         // The kernel handles the batch inside sendmsg, so its answers are
         // queued by now: errors in batch order, the last command's ACK (or
@@ -123,11 +124,11 @@ impl NftNetlink {
     }
 }
 
-/// Sets `NLM_F_ACK` on the last command's message (the one before
-/// `BATCH_END`), so success has an answer too.
-fn ack_last_command(bytes: &mut [u8], commands: usize) {
+/// Sets `NLM_F_ACK` on the last message before `BATCH_END` (after
+/// `BATCH_BEGIN` and `messages - 1` others), so success has an answer too.
+fn ack_last_command(bytes: &mut [u8], messages: usize) {
     let mut offset = 0;
-    for _ in 0..commands {
+    for _ in 0..messages {
         let len = u32::from_ne_bytes(bytes[offset..offset + 4].try_into().expect("4 bytes"));
         offset += (len as usize + 3) & !3;
     }

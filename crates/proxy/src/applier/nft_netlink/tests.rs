@@ -111,8 +111,9 @@ fn a_batch_frames_every_command() {
     tx.delete_set("a");
     tx.delete_chain("c");
     let cmds = tx.commands().unwrap();
-    let mut bytes = batch(cmds, IpFamily::V4, 100).unwrap();
-    ack_last_command(&mut bytes, cmds.len());
+    let Batch { mut bytes, messages: n, last_seq } = batch(cmds, IpFamily::V4, 100).unwrap();
+    assert_eq!((n, last_seq), (cmds.len(), 108));
+    ack_last_command(&mut bytes, n);
     let msgs = messages(&bytes).unwrap();
     assert_eq!(msgs.len(), cmds.len() + 2);
     let kinds: Vec<u16> = msgs.iter().map(|m| m.kind & 0xff).collect();
@@ -146,4 +147,42 @@ fn a_batch_frames_every_command() {
     let mut text = Transaction::new(IpFamily::V4);
     text.add_rule("c", "ct state invalid drop");
     assert!(text.commands().is_none());
+}
+
+#[test]
+fn consecutive_elements_of_one_set_share_a_message() {
+    let mut tx = Transaction::new(IpFamily::V4);
+    for i in 1..=3 {
+        tx.add_element("cluster-ips", &format!("198.19.0.{i}"), None, None);
+    }
+    tx.add_element("service-ips", "198.19.0.1 . tcp . 80", Some("goto c"), None);
+    tx.delete_element("service-ips", "198.19.0.2 . tcp . 80");
+    tx.delete_element("service-ips", "198.19.0.3 . tcp . 80");
+    tx.add_chain("c");
+    let cmds = tx.commands().unwrap();
+    let b = batch(cmds, IpFamily::V4, 100).unwrap();
+    let msgs = messages(&b.bytes).unwrap();
+    let seqs: Vec<u32> = msgs.iter().map(|m| m.seq).collect();
+    // BEGIN, 3 cluster-ips elements, 1 service-ips addition, 2 deletions, the chain, END.
+    assert_eq!(seqs, [100, 101, 104, 105, 107, 108]);
+    assert_eq!((b.messages, b.last_seq), (4, 107));
+    let kinds: Vec<u16> = msgs.iter().map(|m| m.kind & 0xff).collect();
+    assert_eq!(kinds[1..5], [NFT_MSG_NEWSETELEM, NFT_MSG_NEWSETELEM, NFT_MSG_DELSETELEM, NFT_MSG_NEWCHAIN]);
+    // Every address of the group is in its one message.
+    for i in 1..=3u8 {
+        assert!(msgs[1].body.windows(4).any(|w| w == [198, 19, 0, i]), "element {i}");
+    }
+}
+
+#[test]
+fn a_group_is_split_before_its_element_list_outgrows_16_bits() {
+    let mut tx = Transaction::new(IpFamily::V4);
+    for i in 0..10_000u32 {
+        tx.add_element("cluster-ips", &std::net::Ipv4Addr::from(0xc613_0000 + i).to_string(), None, None);
+    }
+    let b = batch(tx.commands().unwrap(), IpFamily::V4, 0).unwrap();
+    assert!(b.messages > 1);
+    let msgs = messages(&b.bytes).unwrap();
+    assert!(msgs.iter().all(|m| m.body.len() < 65_535));
+    assert_eq!(msgs.len(), b.messages + 2);
 }
