@@ -9,13 +9,15 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use proxy::IpFamily;
 use proxy::app::backend::NftablesBackend;
 use proxy::app::proxier::Proxier;
 use proxy::applier::nft_netlink::{NetlinkApplyError, NftNetlink};
-use proxy::applier::{NftApplier, RulesApplier};
+use proxy::applier::{ApplyCounts, NftApplier, RulesApplier};
 use proxy::conntrack::ConntrackCli;
 use proxy::nftables::rule::{AddrOrCidr, Direction, Match, Rule, Statement, Verdict};
 use proxy::nftables::{LocalDetector, NftConfig, Transaction};
@@ -72,8 +74,23 @@ fn cfg(detector: LocalDetector) -> NftConfig {
 }
 
 fn proxier(ns: &Netns, cfg: NftConfig, netlink: bool) -> Proxier {
+    proxier_counted(ns, cfg, netlink).0
+}
+
+/// A proxier and its applier's counts (how many syncs went over netlink, how many fell
+/// back to `nft`).
+fn proxier_counted(ns: &Netns, cfg: NftConfig, netlink: bool) -> (Proxier, Arc<ApplyCounts>) {
     let applier = if netlink { NftApplier::new(Some(&ns.name)) } else { NftApplier::nft_only(Some(&ns.name)) };
-    Proxier::new(IpFamily::V4, Box::new(NftablesBackend::new(cfg)), Box::new(applier), Box::new(ConntrackCli::new(Some(&ns.name))))
+    let counts = applier.counts();
+    let p = Proxier::new(IpFamily::V4, Box::new(NftablesBackend::new(cfg)), Box::new(applier), Box::new(ConntrackCli::new(Some(&ns.name))));
+    (p, counts)
+}
+
+/// Every sync of the netlink side went over netlink (`at_least` batches), none fell back.
+fn assert_all_over_netlink(counts: &ApplyCounts, at_least: u64) {
+    let (netlink, fallbacks) = (counts.netlink.load(Ordering::Relaxed), counts.fallbacks.load(Ordering::Relaxed));
+    assert_eq!(fallbacks, 0, "syncs fell back to nft -f");
+    assert!(netlink >= at_least, "{netlink} batches over netlink, expected at least {at_least}");
 }
 
 fn web(endpoints: usize) -> (k8s_openapi::api::core::v1::Service, k8s_openapi::api::discovery::v1::EndpointSlice) {
@@ -108,7 +125,7 @@ fn lb(endpoints: &[(&str, Option<&str>)]) -> (k8s_openapi::api::core::v1::Servic
 fn changes_agree(tag: &str, detector: LocalDetector) {
     let a = Netns::new(&format!("{tag}a"));
     let b = Netns::new(&format!("{tag}b"));
-    let mut pa = proxier(&a, cfg(detector.clone()), true);
+    let (mut pa, counts) = proxier_counted(&a, cfg(detector.clone()), true);
     let mut pb = proxier(&b, cfg(detector.clone()), false);
     let both = |step: &str, force_full: bool, pa: &mut Proxier, pb: &mut Proxier, f: &dyn Fn(&mut Proxier)| {
         f(pa);
@@ -152,6 +169,10 @@ fn changes_agree(tag: &str, detector: LocalDetector) {
     let listed = a.exec(&["nft", "list", "table", "ip", "kube-proxy"]);
     assert!(!listed.contains("ns/lb/"), "{listed}");
     assert!(listed.contains("198.18.212.1:8080"), "{listed}");
+    // Two full syncs and four partial ones with changes (the stale-chain deletions are
+    // batches of their own).
+    assert_all_over_netlink(&counts, 6);
+    assert!(counts.netlink_listings.load(Ordering::Relaxed) >= 1, "the first full sync listed the table over netlink");
 }
 
 /// A restarted proxy's first sync is full, over the table an earlier process left: it lists
@@ -177,15 +198,20 @@ fn restart_agrees(tag: &str) {
         s.sort();
         (c, s)
     };
-    let over_netlink = sorted(NftApplier::new(Some(&a.name)).existing_objects(IpFamily::V4).expect("listed over netlink"));
+    let ipv4 = libc::NFPROTO_IPV4 as u8;
+    let over_netlink = sorted(NftNetlink::open(Some(&a.name)).unwrap().table_objects(ipv4).expect("listed over netlink"));
     let by_nft = sorted(NftApplier::nft_only(Some(&a.name)).existing_objects(IpFamily::V4).expect("listed by nft"));
     assert_eq!(over_netlink, by_nft);
     assert!(over_netlink.0.iter().any(|c| c.contains("ns/lb/")) && over_netlink.1.iter().any(|s| s.starts_with("endpoints-")));
     let empty = Netns::new(&format!("{tag}e"));
-    assert_eq!(NftApplier::new(Some(&empty.name)).existing_objects(IpFamily::V4), Some((Vec::new(), Vec::new())), "no table yet");
+    assert_eq!(NftNetlink::open(Some(&empty.name)).unwrap().table_objects(ipv4).unwrap(), (Vec::new(), Vec::new()), "no table yet");
     let mut restarted = Vec::new();
+    let mut counts = None;
     for (ns, netlink) in [(&a, true), (&b, false)] {
-        let mut p = proxier(ns, cfg(detector.clone()), netlink);
+        let (mut p, c) = proxier_counted(ns, cfg(detector.clone()), netlink);
+        if netlink {
+            counts = Some(c);
+        }
         let (s, e) = web(3);
         p.on_service(None, Some(&s));
         p.on_endpoint_slice(&e, false);
@@ -201,6 +227,9 @@ fn restart_agrees(tag: &str) {
     let listed = a.exec(&["nft", "list", "table", "ip", "kube-proxy"]);
     assert!(listed.contains("198.18.212.3:8080"), "{listed}");
     assert!(!listed.contains("198.18.214.1"), "the gone Service's chains and elements are gone: {listed}");
+    let counts = counts.expect("the netlink side's counts");
+    assert_all_over_netlink(&counts, 2);
+    assert_eq!(counts.netlink_listings.load(Ordering::Relaxed), 1, "the restarted proxy listed the table over netlink");
 }
 
 #[test]

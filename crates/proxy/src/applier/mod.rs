@@ -17,7 +17,7 @@ pub mod nft_netlink;
 use std::process::{Command, Stdio};
 
 pub use iptables::{IptablesApplier, stale_chain_deletions};
-pub use nft::NftApplier;
+pub use nft::{ApplyCounts, NftApplier};
 
 /// Why a transaction (or one command of it) could not be applied.
 #[derive(Debug, thiserror::Error)]

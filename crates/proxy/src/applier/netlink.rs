@@ -60,6 +60,7 @@ pub(crate) fn header(buf: &mut Vec<u8>, body_len: usize, kind: u16, flags: u16, 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Message<'a> {
     pub kind: u16,
+    pub flags: u16,
     pub seq: u32,
     pub body: &'a [u8],
 }
@@ -86,6 +87,7 @@ pub(crate) fn messages(mut buf: &[u8]) -> Result<Vec<Message<'_>>, String> {
         }
         out.push(Message {
             kind: u16::from_ne_bytes([buf[4], buf[5]]),
+            flags: u16::from_ne_bytes([buf[6], buf[7]]),
             seq: u32::from_ne_bytes(buf[8..12].try_into().expect("4 bytes")),
             body: &buf[HEADER_LEN..len],
         });
@@ -160,6 +162,28 @@ impl NetlinkSocket {
                 libc::SO_RCVTIMEO,
                 (&tv as *const libc::timeval).cast(),
                 std::mem::size_of::<libc::timeval>() as u32,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Error answers carry only the refused message's header, not the whole message
+    /// (`NETLINK_CAP_ACK`): a refused element group would otherwise be echoed back whole,
+    /// and a few such echoes overflow the receive buffer.
+    pub fn cap_acks(&self) -> io::Result<()> {
+        const NETLINK_CAP_ACK: libc::c_int = 10;
+        let on: libc::c_int = 1;
+        // SAFETY: setsockopt with a pointer to an int that outlives the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_NETLINK,
+                NETLINK_CAP_ACK,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as u32,
             )
         };
         if rc != 0 {

@@ -3,7 +3,13 @@
 //! or, when it has a netlink form, sent to the kernel as one nf_tables batch
 //! (`nft_netlink`), which is just as atomic and skips the chain dump and the
 //! parsing `nft` would do. A full sync is two steps: its fixed skeleton with
-//! `nft -f`, then the per-Service part as one batch.
+//! `nft -f`, then the per-Service part as one batch. Without a socket (or a
+//! netlink form) a full sync is one `nft -f`; a full sync's batch the kernel
+//! refuses goes to `nft -f` once, so a refusal of this encoder's making cannot
+//! stop every full sync.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::nft_netlink::{NetlinkApplyError, NftNetlink};
 use super::{ApplyError, RulesApplier, Tool};
@@ -17,12 +23,31 @@ pub struct NftApplier {
     netns: Option<String>,
     /// Opened on first use; `Err` once opening failed (then `nft` does all).
     netlink: Option<Result<NftNetlink, ()>>,
+    counts: Arc<ApplyCounts>,
+}
+
+/// How an [`NftApplier`]'s transactions went (shared, so a test can read them while a
+/// proxier owns the applier).
+#[derive(Debug, Default)]
+pub struct ApplyCounts {
+    /// Transactions sent as a netlink batch and acknowledged.
+    pub netlink: AtomicU64,
+    /// Transactions with commands that went to `nft -f` after all: no netlink form, a
+    /// socket failure, or a full sync's batch refused.
+    pub fallbacks: AtomicU64,
+    /// Table listings answered over netlink.
+    pub netlink_listings: AtomicU64,
 }
 
 impl NftApplier {
     /// `netns`: apply inside this named network namespace instead of the host's.
     pub fn new(netns: Option<&str>) -> Self {
-        NftApplier { tool: Tool::new("nft").in_netns(netns), netns: netns.map(str::to_string), netlink: None }
+        NftApplier { tool: Tool::new("nft").in_netns(netns), netns: netns.map(str::to_string), netlink: None, counts: Arc::default() }
+    }
+
+    /// How its transactions went so far.
+    pub fn counts(&self) -> Arc<ApplyCounts> {
+        Arc::clone(&self.counts)
     }
 
     /// Only `nft -f`, never netlink (for comparisons and tests).
@@ -73,26 +98,45 @@ impl RulesApplier for NftApplier {
     }
 
     fn apply_nft(&mut self, transaction: &Transaction) -> Result<(), ApplyError> {
-        // A full sync's fixed part first, on its own: it has no netlink form.
+        let prepared = match (transaction.commands().is_some(), self.netlink()) {
+            (true, Some(nl)) => match nl.prepare(transaction) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::debug!(error = %e, "the sync has no netlink form; nft -f applies it");
+                    self.counts.fallbacks.fetch_add(1, Ordering::Relaxed);
+                    None
+                }
+            },
+            _ => None,
+        };
+        // Without a netlink form (or socket) the whole transaction goes to one `nft -f`:
+        // a full sync stays one atomic step.
+        let Some(prepared) = prepared else {
+            return self.apply(transaction.as_str());
+        };
         if let Some(skeleton) = transaction.skeleton() {
             self.apply(skeleton)?;
         }
-        if transaction.commands().is_some()
-            && let Some(nl) = self.netlink()
-        {
-            match nl.apply(transaction) {
-                Ok(()) => return Ok(()),
-                Err(NetlinkApplyError::Rejected { command, source }) => {
-                    return Err(ApplyError::Rejected { tool: "nf_tables netlink".to_string(), message: format!("{command}: {source}") });
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "sync falls back to nft -f");
-                    if matches!(e, NetlinkApplyError::Io(_)) {
-                        // A fresh socket next time.
-                        self.netlink = None;
-                    }
-                }
+        let nl = self.netlink().expect("the socket prepared the batch");
+        let err = match nl.send(transaction, prepared) {
+            Ok(()) => {
+                self.counts.netlink.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
             }
+            Err(NetlinkApplyError::Rejected { command, source }) if transaction.skeleton().is_none() => {
+                // A partial sync: the next sync is a full one.
+                return Err(ApplyError::Rejected { tool: "nf_tables netlink".to_string(), message: format!("{command}: {source}") });
+            }
+            Err(e) => e,
+        };
+        // A full sync's refusal would repeat on every full sync if it came from this
+        // encoder, and a socket failure says nothing of the rules: `nft` gets the same
+        // commands once.
+        tracing::warn!(error = %err, "the sync's netlink batch failed; nft -f applies its commands instead");
+        self.counts.fallbacks.fetch_add(1, Ordering::Relaxed);
+        if matches!(err, NetlinkApplyError::Io(_)) {
+            // A fresh socket next time.
+            self.netlink = None;
         }
         self.apply(transaction.after_skeleton())
     }
@@ -104,8 +148,15 @@ impl RulesApplier for NftApplier {
                 IpFamily::V6 => libc::NFPROTO_IPV6,
             };
             match nl.table_objects(nf_family as u8) {
-                Ok(objects) => return Some(objects),
-                Err(e) => tracing::debug!(error = %e, "listing the table over netlink failed; asking nft"),
+                Ok(objects) => {
+                    self.counts.netlink_listings.fetch_add(1, Ordering::Relaxed);
+                    return Some(objects);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "listing the table over netlink failed; asking nft");
+                    // A fresh socket next time.
+                    self.netlink = None;
+                }
             }
         }
         let fam = table_family(family);

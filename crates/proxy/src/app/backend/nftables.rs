@@ -65,6 +65,10 @@ impl Backend for NftablesBackend {
             // follows.
             syncer.sync_failed();
             self.leftovers_handled = false;
+            if report.full {
+                drop(out.transaction);
+                release_freed_memory();
+            }
             return Err(e.into());
         }
         self.leftovers_handled |= report.full;

@@ -121,6 +121,7 @@ pub const NFT_GOTO: i32 = -4;
 pub const NFT_RETURN: i32 = -5;
 
 pub const NLM_F_DUMP: u16 = 0x300;
+pub const NLM_F_DUMP_INTR: u16 = 0x10;
 pub const NFT_MSG_NEWTABLE: u16 = 0;
 pub const NFT_MSG_GETTABLE: u16 = 1;
 pub const NFT_MSG_GETCHAIN: u16 = 4;

@@ -56,8 +56,13 @@ impl NftNetlink {
                         e => Err(io::Error::from_raw_os_error(e)),
                     };
                 }
+                if m.flags & NLM_F_DUMP_INTR != 0 {
+                    // The table changed during the dump: the listing may miss objects.
+                    return Err(io::Error::new(io::ErrorKind::Interrupted, "the table changed during the dump"));
+                }
                 if m.kind == NLMSG_DONE {
-                    return Ok(Some(out));
+                    let code = m.body.get(..4).map_or(0, |b| i32::from_ne_bytes(b.try_into().expect("4 bytes")));
+                    return if code == 0 { Ok(Some(out)) } else { Err(io::Error::from_raw_os_error(-code)) };
                 }
                 if m.kind == (NFNL_SUBSYS_NFTABLES << 8) | answer {
                     out.push(m.body.to_vec());

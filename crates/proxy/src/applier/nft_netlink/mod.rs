@@ -52,6 +52,18 @@ pub enum NetlinkApplyError {
     Io(#[source] io::Error),
 }
 
+/// A transaction's batch, encoded and numbered, not sent yet.
+#[derive(Debug)]
+pub struct Prepared {
+    bytes: Vec<u8>,
+    /// The `BATCH_BEGIN`'s sequence number.
+    base: u32,
+    /// The sequence number of the message whose ACK ends the batch.
+    last: u32,
+    /// Commands in the batch (0: nothing to send).
+    commands: usize,
+}
+
 /// A `NETLINK_NETFILTER` socket for nf_tables batches.
 #[derive(Debug)]
 pub struct NftNetlink {
@@ -64,19 +76,36 @@ impl NftNetlink {
     pub fn open(netns: Option<&str>) -> io::Result<Self> {
         let socket = in_netns(netns, || NetlinkSocket::open(consts::NETLINK_NETFILTER))??;
         socket.set_receive_timeout(ANSWER_TIMEOUT)?;
+        socket.cap_acks()?;
         Ok(NftNetlink { socket, seq: 0 })
     }
 
     /// Sends `tx` as one batch and waits for the kernel's answer.
     pub fn apply(&mut self, tx: &Transaction) -> Result<(), NetlinkApplyError> {
+        let prepared = self.prepare(tx)?;
+        self.send(tx, prepared)
+    }
+
+    /// Encodes `tx`'s commands (after its skeleton, if any), before anything is applied:
+    /// a transaction without a netlink form is known before its skeleton goes to `nft`.
+    pub fn prepare(&mut self, tx: &Transaction) -> Result<Prepared, Unsupported> {
         let commands = tx.commands().ok_or_else(|| Unsupported("a command without a netlink form".into()))?;
-        if commands.is_empty() {
-            return Ok(());
-        }
         let base = self.seq.wrapping_add(1);
         self.seq = base.wrapping_add(commands.len() as u32 + 1);
+        if commands.is_empty() {
+            return Ok(Prepared { bytes: Vec::new(), base, last: base, commands: 0 });
+        }
         let Batch { mut bytes, messages: count, last_seq: last } = batch(commands, tx.family(), base)?;
         ack_last_command(&mut bytes, count);
+        Ok(Prepared { bytes, base, last, commands: commands.len() })
+    }
+
+    /// Sends a batch [`Self::prepare`] made of `tx` and waits for the kernel's answer.
+    pub fn send(&mut self, tx: &Transaction, prepared: Prepared) -> Result<(), NetlinkApplyError> {
+        let Prepared { bytes, base, last, commands } = prepared;
+        if commands == 0 {
+            return Ok(());
+        }
         if bytes.len() > 128 * 1024 {
             self.socket.reserve_send_buffer(bytes.len() * 2).map_err(NetlinkApplyError::Io)?;
         }
@@ -103,7 +132,7 @@ impl NftNetlink {
                 let Some((errno, seq)) = m.error() else {
                     continue;
                 };
-                if seq.wrapping_sub(base) > commands.len() as u32 + 1 {
+                if seq.wrapping_sub(base) > commands as u32 + 1 {
                     continue; // an answer to an earlier batch
                 }
                 if errno != 0 {
