@@ -267,9 +267,7 @@ impl Transaction {
 
     /// `delete set`: removes a session-affinity set.
     pub fn delete_set(&mut self, name: &str) {
-        let p = self.prefix;
-        self.typed_line(format_args!("delete set {p} {name}"));
-        self.command(|| Command::DeleteSet(name.to_string()));
+        self.delete_container("set", name);
     }
 
     /// `add element ... NAME { KEY [comment "C"] [: VALUE] }`

@@ -58,24 +58,21 @@ impl Backend for NftablesBackend {
         {
             report.cleanup_error = Some(e);
         }
-        report.full = out.transaction.as_str().starts_with("add table");
+        report.full = out.transaction.skeleton().is_some();
         report.commands = out.transaction.len();
-        if let Err(e) = applier.apply_nft(&out.transaction) {
-            // What the kernel holds is unknown now: list it again before the full sync that
-            // follows.
-            syncer.sync_failed();
-            self.leftovers_handled = false;
-            if report.full {
-                drop(out.transaction);
-                release_freed_memory();
-            }
-            return Err(e.into());
-        }
-        self.leftovers_handled |= report.full;
+        let applied = applier.apply_nft(&out.transaction);
         if report.full {
             drop(out.transaction);
             release_freed_memory();
         }
+        if let Err(e) = applied {
+            // What the kernel holds is unknown now: list it again before the full sync that
+            // follows.
+            syncer.sync_failed();
+            self.leftovers_handled = false;
+            return Err(e.into());
+        }
+        self.leftovers_handled |= report.full;
         Ok(report)
     }
 }

@@ -1,5 +1,6 @@
-//! A sync's [`Command`]s (a partial sync's, or a full sync's after its skeleton) as one nf_tables batch: `BATCH_BEGIN`, one
-//! message per command (sequence numbers `seq + 1 + index`), `BATCH_END`.
+//! A sync's [`Command`]s (a partial sync's, or a full sync's after its
+//! skeleton) as one nf_tables batch: `BATCH_BEGIN`, one message per command
+//! or run of elements (sequence numbers `seq + 1 + index`), `BATCH_END`.
 //! The kernel applies the batch atomically, like `nft -f`. Map element keys
 //! and values arrive in nft syntax (`198.19.0.1 . tcp . 80`, `goto CHAIN`,
 //! an endpoint map's `16777216 : 10.0.0.1 . 80`) and are encoded here. Pure.
@@ -185,15 +186,42 @@ fn command(c: &Command, family: IpFamily, set_id: &mut u32) -> Result<(u16, u16,
             attr(&mut a, NFTA_SET_ELEM_LIST_SET, &cstr(name));
             (NFT_MSG_DELSETELEM, 0, a)
         }
-        Command::AddElement { container, key, value, comment } => {
-            let entry = element_entry(container, key, value.as_deref(), comment.as_deref())?;
-            (NFT_MSG_NEWSETELEM, NLM_F_CREATE, element_list(container, &entry))
-        }
-        Command::DeleteElement { container, key } => {
-            (NFT_MSG_DELSETELEM, 0, element_list(container, &element_entry(container, key, None, None)?))
+        Command::AddElement { .. } | Command::DeleteElement { .. } => {
+            // [`batch`] groups these; one on its own is a message of one element.
+            let e = element_command(c)?.ok_or_else(|| Unsupported("an element command".into()))?;
+            (e.kind, element_flags(e.kind), element_list(e.container, &e.entry))
         }
     };
     Ok(out)
+}
+
+/// One element command, encoded.
+struct ElementPart<'a> {
+    /// `NFT_MSG_NEWSETELEM` or `NFT_MSG_DELSETELEM`.
+    kind: u16,
+    container: &'a str,
+    /// Its `NFTA_LIST_ELEM`.
+    entry: Vec<u8>,
+}
+
+/// An element command's part of a message; `None` for other commands.
+fn element_command(c: &Command) -> Result<Option<ElementPart<'_>>, Unsupported> {
+    Ok(match c {
+        Command::AddElement { container, key, value, comment } => Some(ElementPart {
+            kind: NFT_MSG_NEWSETELEM,
+            container,
+            entry: element_entry(container, key, value.as_deref(), comment.as_deref())?,
+        }),
+        Command::DeleteElement { container, key } => {
+            Some(ElementPart { kind: NFT_MSG_DELSETELEM, container, entry: element_entry(container, key, None, None)? })
+        }
+        _ => None,
+    })
+}
+
+/// The extra flags of an element message of type `kind`.
+fn element_flags(kind: u16) -> u16 {
+    if kind == NFT_MSG_NEWSETELEM { NLM_F_CREATE } else { 0 }
 }
 
 /// The most element bytes one message carries: `NFTA_SET_ELEM_LIST_ELEMENTS`'s
@@ -239,8 +267,7 @@ impl Writer {
 
     fn flush(&mut self, group: Option<ElementGroup<'_>>) {
         if let Some(g) = group {
-            let flags = if g.kind == NFT_MSG_NEWSETELEM { NLM_F_CREATE } else { 0 };
-            self.emit(g.first, g.kind, flags, &element_list(g.container, &g.entries));
+            self.emit(g.first, g.kind, element_flags(g.kind), &element_list(g.container, &g.entries));
         }
     }
 }
@@ -259,17 +286,8 @@ pub fn batch(commands: &[Command], family: IpFamily, seq: u32) -> Result<Batch, 
     let mut group: Option<ElementGroup<'_>> = None;
     let mut set_id = 0;
     for (i, c) in commands.iter().enumerate() {
-        let element = match c {
-            Command::AddElement { container, key, value, comment } => {
-                Some((NFT_MSG_NEWSETELEM, container.as_str(), element_entry(container, key, value.as_deref(), comment.as_deref())?))
-            }
-            Command::DeleteElement { container, key } => {
-                Some((NFT_MSG_DELSETELEM, container.as_str(), element_entry(container, key, None, None)?))
-            }
-            _ => None,
-        };
-        match element {
-            Some((kind, container, entry)) => {
+        match element_command(c)? {
+            Some(ElementPart { kind, container, entry }) => {
                 let joins = group
                     .as_ref()
                     .is_some_and(|g| g.kind == kind && g.container == container && g.entries.len() + entry.len() <= MAX_ELEMENT_BYTES);

@@ -6,9 +6,9 @@
 
 use std::io;
 
+use super::NftNetlink;
 use super::consts::*;
 use super::encode::{cstr, message};
-use super::{ANSWER_TIMEOUT, NftNetlink};
 use crate::applier::netlink::{NLM_F_ACK, NLM_F_REQUEST, NLMSG_DONE, attrs, get, messages};
 use crate::nftables::tx::TABLE;
 
@@ -38,13 +38,7 @@ impl NftNetlink {
         let mut out = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let n = self.socket.recv(&mut buf, true).map_err(|e| {
-                if e.kind() == io::ErrorKind::WouldBlock {
-                    io::Error::new(io::ErrorKind::TimedOut, format!("no answer within {ANSWER_TIMEOUT:?}"))
-                } else {
-                    e
-                }
-            })?;
+            let n = self.recv_answer(&mut buf)?;
             for m in messages(&buf[..n]).map_err(io::Error::other)? {
                 if m.seq != seq {
                     continue;

@@ -120,13 +120,7 @@ impl NftNetlink {
         // error) last. The receive timeout is only a safety net.
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let n = self.socket.recv(&mut buf, true).map_err(|e| {
-                NetlinkApplyError::Io(if e.kind() == io::ErrorKind::WouldBlock {
-                    io::Error::new(io::ErrorKind::TimedOut, "no answer to the batch")
-                } else {
-                    e
-                })
-            })?;
+            let n = self.recv_answer(&mut buf).map_err(NetlinkApplyError::Io)?;
             let msgs = messages(&buf[..n]).map_err(|m| NetlinkApplyError::Io(io::Error::other(m)))?;
             for m in msgs {
                 let Some((errno, seq)) = m.error() else {
@@ -143,6 +137,17 @@ impl NftNetlink {
                 }
             }
         }
+    }
+
+    /// Waits for the kernel's next answer; its silence for [`ANSWER_TIMEOUT`] is `TimedOut`.
+    fn recv_answer(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.socket.recv(buf, true).map_err(|e| {
+            if e.kind() == io::ErrorKind::WouldBlock {
+                io::Error::new(io::ErrorKind::TimedOut, format!("no answer from the kernel within {ANSWER_TIMEOUT:?}"))
+            } else {
+                e
+            }
+        })
     }
 
     /// Discards answers left over from an earlier, failed batch.
